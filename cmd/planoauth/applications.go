@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/gen/db"
+)
+
+const applicationsUsage = `usage: planoauth applications list | create SLUG NAME`
+
+func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(applicationsUsage)
+	}
+	switch {
+	case args[0] == "list" && len(args) == 1:
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return listApplications(ctx, d.q, stdout)
+		})
+	case args[0] == "create" && len(args) == 3:
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return createApplication(ctx, d, args[1], args[2], stdout)
+		})
+	}
+	return errors.New(applicationsUsage)
+}
+
+func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) error {
+	apps, err := q.ListApplications(ctx)
+	if err != nil {
+		return fmt.Errorf("list applications: %w", err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
+	for _, a := range apps {
+		token := "none"
+		if a.HasToken {
+			token = "issued"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, strings.Join(a.Scopes, ","))
+	}
+	return w.Flush()
+}
+
+// createApplication adds an application shaped like planoorder and prints its token once. The
+// contract's application enum must list the slug before users can log in to it.
+func createApplication(ctx context.Context, d *database, slug, name string, stdout io.Writer) error {
+	token, hash := auth.NewToken(auth.ApplicationPrefix)
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		q := d.q.WithTx(tx)
+		id, err := q.CreateApplication(ctx, db.CreateApplicationParams{
+			Slug: slug, Name: name, Roles: []string{"client", "employee", "liaison"},
+			AllowsClientRegistration: true,
+			Scopes:                   []string{"clients.create", "scopes.liaison_register", "coexistence.touch", "coexistence.index"},
+			TokenHash:                hash,
+		})
+		if err != nil {
+			return fmt.Errorf("create application %s: %w", slug, err)
+		}
+		return q.CopyRoleScopes(ctx, db.CopyRoleScopesParams{ApplicationID: id, FromSlug: "planoorder"})
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
+	return nil
+}

@@ -1,0 +1,62 @@
+// Command planoauth is the PlanoAuth service and its operator tools.
+//
+//	planoauth serve                         run the HTTP service
+//	planoauth migrate                       apply pending migrations and exit
+//	planoauth applications list             list applications
+//	planoauth applications create SLUG NAME add an application and print its token once
+//
+// Configuration is environment variables; see README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "planoauth:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: planoauth <command>
+
+commands:
+  serve                           run the HTTP service
+  migrate                         apply pending migrations and exit
+  applications list               list applications
+  applications create SLUG NAME   add an application (roles and scopes copied from planoorder)
+                                  and print its token once`
+
+// run is the whole program, with its inputs passed in so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command given\n%s", usage)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, cfg, stdout, stderr)
+	case "migrate":
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			fmt.Fprintln(stdout, "migrations applied")
+			return nil
+		})
+	case "applications":
+		return applications(ctx, cfg, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/registry"
+	"github.com/plano/planoauth/internal/server"
+	"github.com/plano/planoauth/internal/spec"
+)
+
+// registryFallback is how often the route registry is reloaded even without a notification.
+const registryFallback = 30 * time.Second
+
+func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	contract, err := spec.Load()
+	if err != nil {
+		return err
+	}
+	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
+			return err
+		}
+		routes := registry.New(d.pool, contract, log)
+		if err := routes.Sync(ctx); err != nil {
+			return err
+		}
+		if err := routes.Refresh(ctx); err != nil {
+			return err
+		}
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		go routes.Watch(watchCtx, registryFallback)
+
+		writer := envelope.NewWriter(contract, log)
+		metrics := prometheus.NewRegistry()
+		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		handler, err := server.New(server.Config{
+			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
+			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log}),
+		})
+		if err != nil {
+			return err
+		}
+		return listenAndServe(ctx, cfg, handler, log, stdout)
+	})
+}
+
+func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	listener, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	fmt.Fprintf(stdout, "PlanoAuth listening on http://%s (docs at /docs)\n", listener.Addr())
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(listener) }()
+	select {
+	case err := <-errs:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errs; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}

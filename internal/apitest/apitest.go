@@ -1,0 +1,330 @@
+// Package apitest runs PlanoAuth in-process against a real PostgreSQL database of the test's
+// own, and checks every response it sees against the contract. Test packages call Main from
+// TestMain and New from each test.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/dbtest"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/migrate"
+	"github.com/plano/planoauth/internal/registry"
+	"github.com/plano/planoauth/internal/server"
+	"github.com/plano/planoauth/internal/spec"
+)
+
+// Main runs a package's tests with a migrated template database; call it from TestMain.
+func Main(m *testing.M) int { return dbtest.Run(m, migrate.Up) }
+
+var (
+	loadOnce sync.Once
+	contract *spec.Spec
+	loadErr  error
+)
+
+// Spec returns the loaded contract.
+func Spec(tb testing.TB) *spec.Spec {
+	tb.Helper()
+	loadOnce.Do(func() { contract, loadErr = spec.Load() })
+	if loadErr != nil {
+		tb.Fatalf("load spec: %v", loadErr)
+	}
+	return contract
+}
+
+// Clock is a controllable time source for expiry tests.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Env is one running PlanoAuth with its own database.
+type Env struct {
+	T        testing.TB
+	Pool     *pgxpool.Pool
+	Q        *db.Queries
+	Spec     *spec.Spec
+	Registry *registry.Registry
+	Clock    *Clock
+	Server   *impl.Server
+	Handler  http.Handler
+	// AppTokens are the seeded applications' tokens by slug.
+	AppTokens map[string]string
+}
+
+// Option adjusts an Env before its handler is built.
+type Option func(*options)
+
+type options struct {
+	wrap       func(*impl.Server) gen.StrictServerInterface
+	deps       func(*impl.Deps)
+	logTo      io.Writer
+	noRegistry bool
+}
+
+// WithLog sends the server's JSON logs to w.
+func WithLog(w io.Writer) Option { return func(o *options) { o.logTo = w } }
+
+// WithoutRegistry leaves the route registry unloaded, as if the database had not answered.
+func WithoutRegistry() Option { return func(o *options) { o.noRegistry = true } }
+
+// WithHandlers replaces the handlers, for tests that need a misbehaving one.
+func WithHandlers(wrap func(*impl.Server) gen.StrictServerInterface) Option {
+	return func(o *options) { o.wrap = wrap }
+}
+
+// WithDeps adjusts the handlers' dependencies (mailer, limits, ...).
+func WithDeps(f func(*impl.Deps)) Option {
+	return func(o *options) { o.deps = f }
+}
+
+// New starts PlanoAuth on a fresh database cloned from the migrated template.
+func New(tb testing.TB, opts ...Option) *Env {
+	tb.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(tb))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	s := Spec(tb)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewJSONHandler(testWriter{tb}, nil))
+	}
+	if o.logTo != nil {
+		log = slog.New(slog.NewJSONHandler(o.logTo, nil))
+	}
+	routes := registry.New(pool, s, log)
+	if err := routes.Sync(ctx); err != nil {
+		tb.Fatalf("sync registry: %v", err)
+	}
+	if !o.noRegistry {
+		if err := routes.Refresh(ctx); err != nil {
+			tb.Fatalf("refresh registry: %v", err)
+		}
+	}
+	e := &Env{T: tb, Pool: pool, Q: db.New(pool), Spec: s, Registry: routes,
+		Clock: &Clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}, AppTokens: map[string]string{}}
+	writer := envelope.NewWriter(s, log)
+	deps := impl.Deps{Pool: pool, Writer: writer, Logger: log, Now: e.Clock.Now}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	e.Server = impl.New(deps)
+	var handlers gen.StrictServerInterface = e.Server
+	if o.wrap != nil {
+		handlers = o.wrap(e.Server)
+	}
+	e.Handler, err = server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
+		Handlers: handlers, Logger: log, Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		tb.Fatalf("build handler: %v", err)
+	}
+	e.issueAppTokens(ctx)
+	return e
+}
+
+func (e *Env) issueAppTokens(ctx context.Context) {
+	for _, slug := range []string{"planoauth", "planoorder", "planox2"} {
+		token, hash := auth.NewToken(auth.ApplicationPrefix)
+		if _, err := e.Q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash}); err != nil {
+			e.T.Fatalf("issue token for %s: %v", slug, err)
+		}
+		e.AppTokens[slug] = token
+	}
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Response is an answer that was checked against the contract.
+type Response struct {
+	Code     int
+	Header   http.Header
+	Raw      []byte
+	Envelope struct {
+		Status    gen.Status       `json:"status"`
+		Message   string           `json:"message"`
+		Data      json.RawMessage  `json:"data"`
+		Session   *gen.Session     `json:"session"`
+		Errors    []gen.ParamError `json:"errors"`
+		RequestID string           `json:"request_id"`
+	}
+}
+
+// Status is the envelope's status slug.
+func (r *Response) Status() gen.Status { return r.Envelope.Status }
+
+// Params returns the failing parameters' paths.
+func (r *Response) Params() []string {
+	var paths []string
+	for _, e := range r.Envelope.Errors {
+		paths = append(paths, e.Param)
+	}
+	return paths
+}
+
+// Data unmarshals the envelope's data into v.
+func (r *Response) Data(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Envelope.Data, v); err != nil {
+		tb.Fatalf("decode data %s: %v", r.Envelope.Data, err)
+	}
+}
+
+// Do serves req and validates the response against the contract: the HTTP code must be
+// documented for the operation and the body must match its schema (including the per-code
+// status enum). An unknown route must answer route-non-existent.
+func (e *Env) Do(req *http.Request) *Response {
+	e.T.Helper()
+	var reqBody []byte
+	if req.Body != nil {
+		reqBody, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	rec := httptest.NewRecorder()
+	e.Handler.ServeHTTP(rec, req)
+	res := &Response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
+	if err := json.Unmarshal(res.Raw, &res.Envelope); err != nil {
+		e.T.Fatalf("%s %s: answer is not an envelope: %v\n%s", req.Method, req.URL.Path, err, res.Raw)
+	}
+	e.validate(req, reqBody, res)
+	return res
+}
+
+func (e *Env) validate(req *http.Request, reqBody []byte, res *Response) {
+	e.T.Helper()
+	op := e.lookup(req)
+	if op == nil {
+		if res.Code != http.StatusInternalServerError || res.Status() != gen.StatusRouteNonExistent {
+			e.T.Fatalf("%s %s: unknown route answered %d %s, want 500 route-non-existent", req.Method, req.URL.Path, res.Code, res.Status())
+		}
+		return
+	}
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: op.Route},
+		Status:                 res.Code,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(res.Raw)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+		e.T.Fatalf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, res.Code, err, res.Raw)
+	}
+}
+
+// lookup finds the documented operation of a request by method and exact path.
+func (e *Env) lookup(req *http.Request) *spec.Operation {
+	return e.Spec.Lookup(req.Method, req.URL.Path)
+}
+
+// Request builds a request; token, when not empty, goes in the Authorization header.
+func Request(method, path, contentType string, body []byte, token string) *http.Request {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+// Sensitive encodes params as a sensitive body: base64 of their JSON.
+func Sensitive(tb testing.TB, params any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(params)
+	if err != nil {
+		tb.Fatalf("encode params: %v", err)
+	}
+	return []byte(base64.StdEncoding.EncodeToString(b))
+}
+
+// PostSensitive posts params to a sensitive route.
+func (e *Env) PostSensitive(path string, params any, token string) *Response {
+	e.T.Helper()
+	return e.Do(Request(http.MethodPost, path, "text/plain", Sensitive(e.T, params), token))
+}
+
+// PostJSON posts params as JSON.
+func (e *Env) PostJSON(path string, params any, token string) *Response {
+	e.T.Helper()
+	b, err := json.Marshal(params)
+	if err != nil {
+		e.T.Fatalf("encode params: %v", err)
+	}
+	return e.Do(Request(http.MethodPost, path, "application/json", b, token))
+}
+
+// Get sends a GET with the token in the Authorization header.
+func (e *Env) Get(path, token string) *Response {
+	e.T.Helper()
+	return e.Do(Request(http.MethodGet, path, "", nil, token))
+}
+
+// Expect fails the test unless the answer has the given HTTP code and status slug.
+func (r *Response) Expect(tb testing.TB, code int, status gen.Status) *Response {
+	tb.Helper()
+	if r.Code != code || r.Status() != status {
+		tb.Fatalf("got %d %s, want %d %s\n%s", r.Code, r.Status(), code, status, r.Raw)
+	}
+	return r
+}
+
+// Schema returns a component schema of the contract, for tests that validate a fragment.
+func (e *Env) Schema(name string) *openapi3.Schema {
+	ref := e.Spec.Doc.Components.Schemas[name]
+	if ref == nil {
+		e.T.Fatalf("no schema %s", name)
+	}
+	return ref.Value
+}

@@ -1,0 +1,109 @@
+// Package envelope is the single writer of PlanoAuth's answers: one error type that carries a
+// status slug, and one function that turns any error into the documented envelope, with the HTTP
+// code and message the contract gives that slug.
+package envelope
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/requestid"
+	"github.com/plano/planoauth/internal/spec"
+)
+
+// Error is any answer other than success. Cause is internal: it is logged for 5xx answers and
+// never shown to the caller.
+type Error struct {
+	Status     gen.Status
+	Message    string // empty: the slug's documented description
+	Params     []gen.ParamError
+	Session    *gen.Session // the caller's session, and the limited one of client-required
+	Data       any
+	RetryAfter time.Duration
+	Cause      error
+}
+
+func (e *Error) Error() string {
+	msg := string(e.Status)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New returns an error answering status with its documented message.
+func New(status gen.Status) *Error { return &Error{Status: status} }
+
+// Param returns an error answering status for one failing parameter.
+func Param(status gen.Status, param, message string) *Error {
+	return &Error{Status: status, Params: []gen.ParamError{{Param: param, Message: message}}}
+}
+
+// Internal wraps an unexpected failure as application-crash; the cause is logged, not shown.
+func Internal(format string, args ...any) *Error {
+	return &Error{Status: gen.StatusApplicationCrash, Cause: fmt.Errorf(format, args...)}
+}
+
+// Writer writes envelopes with the contract's codes and messages.
+type Writer struct {
+	spec *spec.Spec
+	log  *slog.Logger
+}
+
+// NewWriter returns a Writer for the contract s logging to log.
+func NewWriter(s *spec.Spec, log *slog.Logger) *Writer { return &Writer{spec: s, log: log} }
+
+// Message returns the documented description of a slug, for success answers built by handlers.
+func (w *Writer) Message(status gen.Status) string { return w.spec.Message(status) }
+
+// Error writes err as an envelope. An *Error anywhere in err's chain gives the slug; anything
+// else is an application-crash. 5xx answers are logged with their cause and carry the request id.
+func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: gen.StatusApplicationCrash, Cause: err}
+	}
+	code := w.spec.HTTPCode(e.Status)
+	body := gen.Envelope{Status: e.Status, Message: e.Message, Session: e.Session, Data: e.Data}
+	if body.Message == "" {
+		body.Message = w.spec.Message(e.Status)
+	}
+	if len(e.Params) > 0 {
+		body.Errors = &e.Params
+	}
+	id := requestid.FromContext(r.Context())
+	if code >= http.StatusInternalServerError {
+		body.RequestId = &id
+		w.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", id), slog.String("status", string(e.Status)),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	if e.RetryAfter > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	WriteJSON(rw, code, body)
+}
+
+// Status writes an envelope answering status with no detail.
+func (w *Writer) Status(rw http.ResponseWriter, r *http.Request, status gen.Status) {
+	w.Error(rw, r, New(status))
+}
+
+// WriteJSON writes v as the JSON body of an answer with the given code.
+func WriteJSON(rw http.ResponseWriter, code int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("Cache-Control", "no-store")
+	rw.WriteHeader(code)
+	_ = json.NewEncoder(rw).Encode(v) // the client hung up; nothing left to tell it
+}

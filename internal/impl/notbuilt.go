@@ -1,0 +1,70 @@
+package impl
+
+import (
+	"context"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+)
+
+// The operations below have no handler yet. They answer route-not-found, which is what the
+// documentation says that slug means: the route's record has not been deployed yet.
+// Each moves to its domain file when it is built.
+
+var errNotBuilt = envelope.New(gen.StatusRouteNotFound)
+
+func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegisterRequestObject) (gen.UsersClientRegisterResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) ScopesLiaisonRegister(ctx context.Context, r gen.ScopesLiaisonRegisterRequestObject) (gen.ScopesLiaisonRegisterResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) CoexistenceTouch(ctx context.Context, r gen.CoexistenceTouchRequestObject) (gen.CoexistenceTouchResponseObject, error) {
+	return nil, errNotBuilt
+}
+
+func (s *Server) CoexistenceIndex(ctx context.Context, r gen.CoexistenceIndexRequestObject) (gen.CoexistenceIndexResponseObject, error) {
+	return nil, errNotBuilt
+}

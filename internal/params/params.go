@@ -1,0 +1,200 @@
+// Package params reads and validates every request's parameters against the contract before a
+// handler runs: the content type, the body (plain JSON, or the base64 "sensitive params" of
+// text/plain routes), then kin-openapi validation. Every failure becomes the documented slug
+// with the failing parameters' dotted paths.
+package params
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/gorilla/mux"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/spec"
+)
+
+type contextKey int
+
+const bodyKey contextKey = iota
+
+// Body returns the request's parameters as a JSON object: the decoded sensitive params, or the
+// JSON body; nil when the request had no body.
+func Body(ctx context.Context) []byte {
+	b, _ := ctx.Value(bodyKey).([]byte)
+	return b
+}
+
+// Decode unmarshals the request's parameters into v (a generated *Input type). Handlers of
+// sensitive routes call it; the middleware has already validated the object.
+func Decode(ctx context.Context, v any) error {
+	b := Body(ctx)
+	if b == nil {
+		return envelope.New(gen.StatusNoParamsDecoded)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return envelope.Internal("decode validated params: %w", err)
+	}
+	return nil
+}
+
+// Middleware validates the request of the operation identified in its context. It must run
+// after the request was identified (see registry) and after the body was size-limited.
+func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			op := spec.FromContext(r.Context())
+			if op == nil {
+				writer.Status(w, r, gen.StatusIdentifyRequestError)
+				return
+			}
+			r, err := readBody(r, op)
+			if err == nil {
+				err = validate(r, op)
+			}
+			if err != nil {
+				writer.Error(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// readBody checks the content type, reads the body, decodes sensitive params, and leaves the
+// parameters object in the context (and a fresh copy of the body for the generated handler).
+func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return r, envelope.New(gen.StatusRequestTooLarge)
+		}
+		return r, envelope.Param(gen.StatusInvalidEncodedParams, "body", "the body could not be read")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	if len(op.ContentTypes) == 0 {
+		return r, nil // query-only operations ignore a body, as GET requests should
+	}
+	if len(bytes.TrimSpace(raw)) == 0 && r.Header.Get("Content-Type") == "" {
+		if op.BodyRequired {
+			return r, envelope.New(gen.StatusNoParamsDecoded)
+		}
+		return r, nil
+	}
+	if !acceptsContentType(op, r.Header.Get("Content-Type")) {
+		return r, envelope.Param(gen.StatusInvalidContentType, "Content-Type",
+			"expected "+strings.Join(op.ContentTypes, " or "))
+	}
+	object := raw
+	if op.Sensitive != nil {
+		if object, err = decodeBase64(raw); err != nil {
+			return r, err
+		}
+	}
+	fields, err := jsonObject(object)
+	if err != nil {
+		return r, err
+	}
+	if len(fields) == 0 && (op.Sensitive != nil || op.BodyRequired) {
+		return r, envelope.New(gen.StatusNoParamsDecoded)
+	}
+	if op.Sensitive != nil {
+		if err := visitSchema(op.Sensitive, fields); err != nil {
+			return r, err
+		}
+	}
+	return r.WithContext(context.WithValue(r.Context(), bodyKey, object)), nil
+}
+
+func acceptsContentType(op *spec.Operation, header string) bool {
+	mediaType, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	for _, ct := range op.ContentTypes {
+		if strings.EqualFold(ct, mediaType) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeBase64 accepts standard base64, padded or not, with surrounding white space (a
+// trailing newline from `base64` is common).
+func decodeBase64(raw []byte) ([]byte, error) {
+	text := strings.TrimSpace(string(raw))
+	decoded, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		decoded, err = base64.RawStdEncoding.DecodeString(text)
+	}
+	if err != nil {
+		return nil, envelope.Param(gen.StatusInvalidEncodedParams, "body", "the body is not base64")
+	}
+	return decoded, nil
+}
+
+func jsonObject(b []byte) (map[string]any, error) {
+	var fields map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&fields); err != nil || fields == nil || d.More() {
+		return nil, envelope.Param(gen.StatusInvalidEncodedParams, "body", "the params are not a JSON object")
+	}
+	return fields, nil
+}
+
+func visitSchema(schema *openapi3.Schema, fields map[string]any) error {
+	// kin-openapi validates the generic form that encoding/json produces without UseNumber.
+	var generic any
+	b, _ := json.Marshal(fields)
+	_ = json.Unmarshal(b, &generic)
+	if err := schema.VisitJSON(generic, openapi3.MultiErrors()); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+var validationOptions = &openapi3filter.Options{
+	MultiError: true,
+	// Tokens are resolved and checked by the auth middleware, which knows what they mean.
+	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+}
+
+var queryOnlyOptions = &openapi3filter.Options{
+	MultiError:         true,
+	ExcludeRequestBody: true,
+	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+}
+
+// validate runs kin-openapi on the request: parameters always, the body when it is JSON
+// (sensitive bodies were validated in their decoded form).
+func validate(r *http.Request, op *spec.Operation) error {
+	options := validationOptions
+	if op.Sensitive != nil || len(op.ContentTypes) == 0 || r.ContentLength == 0 && Body(r.Context()) == nil {
+		options = queryOnlyOptions
+	}
+	input := &openapi3filter.RequestValidationInput{
+		Request:    r,
+		PathParams: mux.Vars(r),
+		Route:      op.Route,
+		Options:    options,
+	}
+	if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
+		return translate(err)
+	}
+	if body := Body(r.Context()); body != nil && op.Sensitive == nil {
+		r.Body = io.NopCloser(bytes.NewReader(body)) // validation consumed it
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+// Package requestid gives every request an id that travels in its context, its logs, the
+// X-Request-Id response header and the body of every 5xx answer.
+package requestid
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+)
+
+// Header is the request and response header carrying the id.
+const Header = "X-Request-Id"
+
+type contextKey int
+
+const idKey contextKey = iota
+
+// acceptable limits ids taken from callers to a short, log-safe alphabet.
+var acceptable = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// New returns a random 128-bit id in hex.
+func New() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// NewContext returns a context carrying id.
+func NewContext(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, idKey, id)
+}
+
+// FromContext returns the request id, or "" outside a request.
+func FromContext(ctx context.Context) string {
+	id, _ := ctx.Value(idKey).(string)
+	return id
+}
+
+// Middleware keeps a well-formed id sent by the caller (so a chain of services shares one) or
+// makes a new one, and echoes it in the response header.
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(Header)
+		if !acceptable.MatchString(id) {
+			id = New()
+		}
+		w.Header().Set(Header, id)
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
+	})
+}

@@ -1,0 +1,26 @@
+-- name: ListApplications :many
+SELECT id, slug, name, (token_hash IS NOT NULL)::boolean AS has_token, roles, allows_client_registration, scopes, created_at
+FROM applications ORDER BY slug;
+
+-- name: CreateApplication :one
+-- Adds an application with the default scopes of each role.
+INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash)
+VALUES (@slug, @name, @roles, @allows_client_registration, @scopes, @token_hash)
+RETURNING id;
+
+-- name: IssueMissingApplicationToken :execrows
+-- Gives a token to an application that has none (first start); never replaces one.
+UPDATE applications SET token_hash = @token_hash, updated_at = now()
+WHERE slug = @slug AND token_hash IS NULL;
+
+-- name: RotateApplicationToken :execrows
+UPDATE applications SET token_hash = @token_hash, updated_at = now() WHERE slug = @slug;
+
+-- name: ListApplicationsWithoutToken :many
+SELECT slug FROM applications WHERE token_hash IS NULL ORDER BY slug;
+
+-- name: CopyRoleScopes :exec
+-- Gives a new application the role scopes of an existing one.
+INSERT INTO role_scopes (application_id, role, scopes)
+SELECT @application_id, role, scopes FROM role_scopes
+WHERE application_id = (SELECT id FROM applications WHERE slug = @from_slug);
