@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plano/planoauth/internal/auth"
 )
 
 // config is the environment, read once.
@@ -14,6 +17,7 @@ type config struct {
 	addr            string        // PLANOAUTH_ADDR
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
+	loginLimits     auth.LoginLimits
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -22,18 +26,49 @@ func loadConfig(getenv func(string) string) (config, error) {
 		dataDir:         orDefault(getenv("PLANOAUTH_DATA_DIR"), ".data"),
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
+		loginLimits:     auth.DefaultLoginLimits,
 	}
 	if err := c.logLevel.UnmarshalText([]byte(orDefault(getenv("PLANOAUTH_LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("PLANOAUTH_LOG_LEVEL: %w", err)
 	}
-	if v := getenv("PLANOAUTH_SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return c, fmt.Errorf("PLANOAUTH_SHUTDOWN_TIMEOUT: %w", err)
+	for _, setting := range []struct {
+		name string
+		set  func(string) error
+	}{
+		{"PLANOAUTH_SHUTDOWN_TIMEOUT", durationSetting(&c.shutdownTimeout)},
+		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
+		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
+		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
+	} {
+		if v := getenv(setting.name); v != "" {
+			if err := setting.set(v); err != nil {
+				return c, fmt.Errorf("%s: %w", setting.name, err)
+			}
 		}
-		c.shutdownTimeout = d
 	}
 	return c, nil
+}
+
+func durationSetting(d *time.Duration) func(string) error {
+	return func(v string) error {
+		parsed, err := time.ParseDuration(v)
+		if err == nil && parsed <= 0 {
+			err = fmt.Errorf("must be positive, got %s", v)
+		}
+		*d = parsed
+		return err
+	}
+}
+
+func countSetting(n *int) func(string) error {
+	return func(v string) error {
+		parsed, err := strconv.Atoi(v)
+		if err == nil && parsed < 1 {
+			err = fmt.Errorf("must be at least 1, got %d", parsed)
+		}
+		*n = parsed
+		return err
+	}
 }
 
 func orDefault(v, def string) string {

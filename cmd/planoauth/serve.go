@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/registry"
@@ -49,7 +50,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		handler, err := server.New(server.Config{
 			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
-			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log}),
+			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer),
+			Handlers:      impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits}),
 		})
 		if err != nil {
 			return err

@@ -156,7 +156,8 @@ func New(tb testing.TB, opts ...Option) *Env {
 		handlers = o.wrap(e.Server)
 	}
 	e.Handler, err = server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
-		Handlers: handlers, Logger: log, Metrics: prometheus.NewRegistry()})
+		Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer),
+		Handlers:      handlers, Logger: log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		tb.Fatalf("build handler: %v", err)
 	}

@@ -3,7 +3,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -70,16 +69,3 @@ func TokenFromRequest(r *http.Request) string {
 }
 
 type contextKey int
-
-const tokenKey contextKey = iota
-
-// NewContext returns a context carrying the request's raw token.
-func NewContext(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey, token)
-}
-
-// FromContext returns the request's raw token, or "".
-func FromContext(ctx context.Context) string {
-	t, _ := ctx.Value(tokenKey).(string)
-	return t
-}

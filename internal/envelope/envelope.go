@@ -4,6 +4,7 @@
 package envelope
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,22 @@ func Internal(format string, args ...any) *Error {
 	return &Error{Status: gen.StatusApplicationCrash, Cause: fmt.Errorf(format, args...)}
 }
 
+type contextKey int
+
+const callerSessionKey contextKey = iota
+
+// NewContextCallerSession returns a context carrying the caller's session, which every answer
+// to a session token repeats in its `session` field.
+func NewContextCallerSession(ctx context.Context, s *gen.Session) context.Context {
+	return context.WithValue(ctx, callerSessionKey, s)
+}
+
+// CallerSession returns the caller's session, or nil when no session token was used.
+func CallerSession(ctx context.Context) *gen.Session {
+	s, _ := ctx.Value(callerSessionKey).(*gen.Session)
+	return s
+}
+
 // Writer writes envelopes with the contract's codes and messages.
 type Writer struct {
 	spec *spec.Spec
@@ -76,6 +93,9 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := w.spec.HTTPCode(e.Status)
 	body := gen.Envelope{Status: e.Status, Message: e.Message, Session: e.Session, Data: e.Data}
+	if body.Session == nil {
+		body.Session = CallerSession(r.Context())
+	}
 	if body.Message == "" {
 		body.Message = w.spec.Message(e.Status)
 	}

@@ -13,22 +13,6 @@ import (
 
 var errNotBuilt = envelope.New(gen.StatusRouteNotFound)
 
-func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
-	return nil, errNotBuilt
-}
-
 func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
 	return nil, errNotBuilt
 }

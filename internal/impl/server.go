@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -16,11 +17,13 @@ import (
 
 // Server implements every operation of the contract.
 type Server struct {
-	pool   *pgxpool.Pool
-	q      *db.Queries
-	writer *envelope.Writer
-	log    *slog.Logger
-	now    func() time.Time
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	writer  *envelope.Writer
+	log     *slog.Logger
+	now     func() time.Time
+	hasher  *auth.Hasher
+	limiter *auth.LoginLimiter
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -32,6 +35,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests pass a controllable one.
 	Now func() time.Time
+	// LoginLimits bound failed log-ins; zero means auth.DefaultLoginLimits.
+	LoginLimits auth.LoginLimits
 }
 
 // New returns the handlers.
@@ -40,5 +45,14 @@ func New(d Deps) *Server {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{pool: d.Pool, q: db.New(d.Pool), writer: d.Writer, log: d.Logger, now: now}
+	limits := d.LoginLimits
+	if limits == (auth.LoginLimits{}) {
+		limits = auth.DefaultLoginLimits
+	}
+	q := db.New(d.Pool)
+	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now,
+		hasher: auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now)}
 }
+
+// Now returns the handlers' clock, which the authenticator shares.
+func (s *Server) Now() time.Time { return s.now() }

@@ -33,10 +33,12 @@ const MaxBodyBytes = 64 << 10
 type Config struct {
 	Pool     *pgxpool.Pool
 	Registry *registry.Registry
-	Writer   *envelope.Writer
-	Handlers gen.StrictServerInterface
-	Logger   *slog.Logger
-	Metrics  *prometheus.Registry
+	// Authenticator resolves tokens; it shares the handlers' clock.
+	Authenticator *auth.Authenticator
+	Writer        *envelope.Writer
+	Handlers      gen.StrictServerInterface
+	Logger        *slog.Logger
+	Metrics       *prometheus.Registry
 }
 
 // New returns the service's whole HTTP handler.
@@ -73,7 +75,7 @@ func apiRouter(cfg Config) http.Handler {
 	router.Use(
 		mux.MiddlewareFunc(cfg.Registry.Identify(cfg.Writer)),
 		params.Middleware(cfg.Writer),
-		resolveToken,
+		cfg.Authenticator.Middleware,
 	)
 	strict := gen.NewStrictHandlerWithOptions(cfg.Handlers, nil, gen.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -87,12 +89,6 @@ func apiRouter(cfg Config) http.Handler {
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			cfg.Writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidParam, Cause: err})
 		},
-	})
-}
-
-func resolveToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.TokenFromRequest(r))))
 	})
 }
 

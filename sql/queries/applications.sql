@@ -24,3 +24,11 @@ SELECT slug FROM applications WHERE token_hash IS NULL ORDER BY slug;
 INSERT INTO role_scopes (application_id, role, scopes)
 SELECT @application_id, role, scopes FROM role_scopes
 WHERE application_id = (SELECT id FROM applications WHERE slug = @from_slug);
+
+-- name: GetApplicationByTokenHash :one
+SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
+WHERE token_hash = @token_hash;
+
+-- name: GetApplicationBySlug :one
+SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
+WHERE slug = @slug;

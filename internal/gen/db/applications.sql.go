@@ -57,6 +57,62 @@ func (q *Queries) CreateApplication(ctx context.Context, arg CreateApplicationPa
 	return id, err
 }
 
+const getApplicationBySlug = `-- name: GetApplicationBySlug :one
+SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
+WHERE slug = $1
+`
+
+type GetApplicationBySlugRow struct {
+	ID                       int64
+	Slug                     string
+	Name                     string
+	Roles                    []string
+	AllowsClientRegistration bool
+	Scopes                   []string
+}
+
+func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (GetApplicationBySlugRow, error) {
+	row := q.db.QueryRow(ctx, getApplicationBySlug, slug)
+	var i GetApplicationBySlugRow
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Roles,
+		&i.AllowsClientRegistration,
+		&i.Scopes,
+	)
+	return i, err
+}
+
+const getApplicationByTokenHash = `-- name: GetApplicationByTokenHash :one
+SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
+WHERE token_hash = $1
+`
+
+type GetApplicationByTokenHashRow struct {
+	ID                       int64
+	Slug                     string
+	Name                     string
+	Roles                    []string
+	AllowsClientRegistration bool
+	Scopes                   []string
+}
+
+func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (GetApplicationByTokenHashRow, error) {
+	row := q.db.QueryRow(ctx, getApplicationByTokenHash, tokenHash)
+	var i GetApplicationByTokenHashRow
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.Roles,
+		&i.AllowsClientRegistration,
+		&i.Scopes,
+	)
+	return i, err
+}
+
 const issueMissingApplicationToken = `-- name: IssueMissingApplicationToken :execrows
 UPDATE applications SET token_hash = $1, updated_at = now()
 WHERE slug = $2 AND token_hash IS NULL

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Application struct {
@@ -26,7 +25,7 @@ type Application struct {
 type Client struct {
 	ID              int64
 	UserID          int64
-	CompanyID       pgtype.Int8
+	CompanyID       *int64
 	CompanyName     string
 	Active          bool
 	DisplayName     string
@@ -71,6 +70,12 @@ type LiaisonCompany struct {
 	CompanyID int64
 }
 
+type LoginFailure struct {
+	Key         string
+	WindowStart time.Time
+	Failures    int32
+}
+
 type RoleScope struct {
 	ApplicationID int64
 	Role          string
@@ -110,7 +115,7 @@ type Session struct {
 type User struct {
 	ID           int64
 	Email        string
-	PasswordHash pgtype.Text
+	PasswordHash *string
 	FirstName    string
 	LastName     string
 	Phone        string

@@ -1,0 +1,63 @@
+package apitest
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+)
+
+// fixtureHasher hashes fixture passwords; one per process is plenty.
+var fixtureHasher = auth.NewHasher()
+
+// User creates a user with the given roles ("client", "employee", "liaison") straight in the
+// database. An empty password leaves password_hash NULL, as for a Google sign-up.
+func (e *Env) User(email, password string, roles ...string) int64 {
+	e.T.Helper()
+	ctx := context.Background()
+	var hash *string
+	if password != "" {
+		phc, err := fixtureHasher.Hash(ctx, password)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		hash = &phc
+	}
+	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: hash, FirstName: "Test", LastName: strings.Split(email, "@")[0]})
+	if err != nil {
+		e.T.Fatalf("create user %s: %v", email, err)
+	}
+	for _, role := range roles {
+		switch role {
+		case "client":
+			_, err = e.Q.CreateClient(ctx, db.CreateClientParams{UserID: user.ID})
+		case "employee":
+			_, err = e.Q.CreateEmployee(ctx, user.ID)
+		case "liaison":
+			_, err = e.Q.CreateLiaison(ctx, user.ID)
+		default:
+			e.T.Fatalf("unknown role %q", role)
+		}
+		if err != nil {
+			e.T.Fatalf("give %s the %s role: %v", email, role, err)
+		}
+	}
+	return user.ID
+}
+
+// Login logs in through the API and returns the new session's token.
+func (e *Env) Login(email, password, application string) string {
+	e.T.Helper()
+	res := e.PostSensitive("/api/v1/sessions/create", map[string]any{
+		"email": email, "password": password, "application": application,
+	}, "").Expect(e.T, http.StatusOK, gen.StatusActionSuccessful)
+	var session gen.Session
+	res.Data(e.T, &session)
+	if session.Token == nil {
+		e.T.Fatalf("login answered no token: %s", res.Raw)
+	}
+	return *session.Token
+}

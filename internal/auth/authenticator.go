@@ -1,0 +1,227 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// The session lifetime: a session expires SessionMaxAge after it was created or
+// SessionIdleTimeout after it was last used, unless its user saved remember_me.
+const (
+	SessionMaxAge      = 7 * 24 * time.Hour
+	SessionIdleTimeout = 72 * time.Hour
+	// TouchInterval is how stale last use may get before a request records it, so that a busy
+	// session costs one write a minute rather than one per request.
+	TouchInterval = time.Minute
+	// RoleNone is the role of the session that comes with client-required.
+	RoleNone = "none"
+)
+
+// ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.
+func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
+	if rememberMe {
+		return nil
+	}
+	at := createdAt.Add(SessionMaxAge)
+	if idle := lastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
+		at = idle
+	}
+	return &at
+}
+
+// Principal is who is calling: an application, or a user's session in an application.
+type Principal struct {
+	ApplicationID   int64
+	ApplicationSlug string
+	Scopes          []string
+	Session         *db.GetSessionByTokenHashRow // nil for an application token
+}
+
+// Client is where a request comes from, recorded on the sessions it creates.
+type Client struct {
+	Address   string
+	UserAgent string
+}
+
+const (
+	principalKey contextKey = iota + 1
+	clientKey
+)
+
+// PrincipalFromContext returns the authenticated caller, or nil on public operations.
+func PrincipalFromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey).(*Principal)
+	return p
+}
+
+// ClientFromContext returns the request's client address and user agent.
+func ClientFromContext(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey).(Client)
+	return c
+}
+
+// Authenticator resolves the request's token into a Principal and enforces the operation's
+// security schemes and scope.
+type Authenticator struct {
+	q      *db.Queries
+	now    func() time.Time
+	writer *envelope.Writer
+}
+
+// NewAuthenticator returns an Authenticator reading tokens with q and judging expiry by now.
+func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer) *Authenticator {
+	return &Authenticator{q: q, now: now, writer: writer}
+}
+
+// Middleware authenticates requests to operations that declare security. It answers
+// missing-param (no token), invalid-token, session-expired, client-required (a session without
+// a role, outside users/client_register) or permission-denied (wrong kind of token, or a scope
+// the caller lacks). It must run after params, which reads the body's token parameter.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), clientKey, clientOf(r))
+		op := spec.FromContext(ctx)
+		if op == nil || len(op.Schemes) == 0 {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		token := TokenFromRequest(r)
+		if token == "" {
+			a.writer.Error(w, r, envelope.Param(gen.StatusMissingParam, "token", "is required"))
+			return
+		}
+		p, err := a.authenticate(ctx, token, op)
+		if p != nil && p.Session != nil {
+			ctx = envelope.NewContextCallerSession(ctx, CallerSession(p))
+		}
+		r = r.WithContext(ctx)
+		if err != nil {
+			a.writer.Error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+	})
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+	var p *Principal
+	var err error
+	switch {
+	case strings.HasPrefix(token, ApplicationPrefix):
+		p, err = a.application(ctx, token, op)
+	case strings.HasPrefix(token, SessionPrefix):
+		p, err = a.session(ctx, token, op)
+	default:
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return p, err
+	}
+	if !slices.Contains(p.Scopes, op.Scope) {
+		return p, &envelope.Error{Status: gen.StatusPermissionDenied,
+			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
+	}
+	return p, nil
+}
+
+func (a *Authenticator) application(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+	if !WellFormed(token, ApplicationPrefix) {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	app, err := a.q.GetApplicationByTokenHash(ctx, HashToken(token))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return nil, envelope.Internal("look up application token: %w", err)
+	}
+	if !op.Accepts(spec.SchemeApplication) {
+		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
+	}
+	return &Principal{ApplicationID: app.ID, ApplicationSlug: app.Slug, Scopes: app.Scopes}, nil
+}
+
+func (a *Authenticator) session(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+	if !WellFormed(token, SessionPrefix) {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	row, err := a.q.GetSessionByTokenHash(ctx, HashToken(token))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return nil, envelope.Internal("look up session token: %w", err)
+	}
+	if row.RevokedAt != nil {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	now := a.now()
+	if expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe); expires != nil && !now.Before(*expires) {
+		return nil, envelope.New(gen.StatusSessionExpired)
+	}
+	if err := a.touch(ctx, &row, now); err != nil {
+		return nil, err
+	}
+	p := &Principal{ApplicationID: row.ApplicationID, ApplicationSlug: row.ApplicationSlug, Scopes: row.Scopes, Session: &row}
+	if !op.Accepts(spec.SchemeSession) {
+		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
+	}
+	if row.Role == RoleNone && !slices.Contains(row.Scopes, op.Scope) {
+		session := CallerSession(p)
+		return p, &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
+	}
+	return p, nil
+}
+
+// touch records the session's use when the last record is older than TouchInterval.
+func (a *Authenticator) touch(ctx context.Context, row *db.GetSessionByTokenHashRow, now time.Time) error {
+	if now.Sub(row.LastUsedAt) < TouchInterval {
+		return nil
+	}
+	_, err := a.q.TouchSession(ctx, db.TouchSessionParams{ID: row.ID, Now: now, StaleBefore: now.Add(-TouchInterval)})
+	if err != nil {
+		return envelope.Internal("record session use: %w", err)
+	}
+	row.LastUsedAt = now
+	return nil
+}
+
+// CallerSession is the summary of the caller's session repeated in every answer's `session`.
+func CallerSession(p *Principal) *gen.Session {
+	s := p.Session
+	out := views.RenderSession(views.Session{
+		ID: s.ID, Role: s.Role, Scopes: s.Scopes, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
+		ExpiresAt: ExpiresAt(s.CreatedAt, s.LastUsedAt, s.RememberMe), RedirectURL: s.RedirectUrl,
+		Application: views.Application{Slug: p.ApplicationSlug},
+	}, nil, nil)
+	return &out
+}
+
+func clientOf(r *http.Request) Client {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return Client{Address: host, UserAgent: truncate(r.UserAgent(), 512)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

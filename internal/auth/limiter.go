@@ -1,0 +1,87 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+)
+
+// LoginLimits are the failed log-ins allowed per email and per client address in one window.
+type LoginLimits struct {
+	PerEmail   int
+	PerAddress int
+	Window     time.Duration
+}
+
+// DefaultLoginLimits allow 10 failures per email and 100 per address every 15 minutes.
+var DefaultLoginLimits = LoginLimits{PerEmail: 10, PerAddress: 100, Window: 15 * time.Minute}
+
+// LoginLimiter counts failed log-ins in PostgreSQL, so every instance shares the count.
+type LoginLimiter struct {
+	q      *db.Queries
+	limits LoginLimits
+	now    func() time.Time
+}
+
+// NewLoginLimiter returns a limiter with the given limits and clock.
+func NewLoginLimiter(q *db.Queries, limits LoginLimits, now func() time.Time) *LoginLimiter {
+	return &LoginLimiter{q: q, limits: limits, now: now}
+}
+
+type limitKey struct {
+	key string
+	max int
+}
+
+func (l *LoginLimiter) keys(email string, client Client) []limitKey {
+	return []limitKey{
+		{"email:" + normalizeEmail(email), l.limits.PerEmail},
+		{"address:" + client.Address, l.limits.PerAddress},
+	}
+}
+
+// Check answers rate-limited, with the time left in the window, when the email or the client
+// address has used up its failures.
+func (l *LoginLimiter) Check(ctx context.Context, email string, client Client) error {
+	now := l.now()
+	for _, k := range l.keys(email, client) {
+		row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: k.key, WindowStartAfter: now.Add(-l.limits.Window)})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return envelope.Internal("read login failures: %w", err)
+		}
+		if int(row.Failures) >= k.max {
+			return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
+		}
+	}
+	return nil
+}
+
+// Fail counts a failed log-in for the email and the client address.
+func (l *LoginLimiter) Fail(ctx context.Context, email string, client Client) error {
+	now := l.now()
+	for _, k := range l.keys(email, client) {
+		_, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
+		if err != nil {
+			return envelope.Internal("record login failure: %w", err)
+		}
+	}
+	return nil
+}
+
+// Succeed forgets the email's failures after a successful log-in (the address's stay, so one
+// valid account cannot be used to reset guessing at others).
+func (l *LoginLimiter) Succeed(ctx context.Context, email string) error {
+	if err := l.q.ClearLoginFailures(ctx, "email:"+normalizeEmail(email)); err != nil {
+		return envelope.Internal("clear login failures: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package impl
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// newSession is what every way of logging in asks of startSession.
+type newSession struct {
+	application     gen.ApplicationSlug
+	rememberMe      *bool
+	redirectURL     *string
+	view            *gen.SessionView
+	applicationView *gen.ApplicationView
+}
+
+// rolePreference is the order in which a user's roles are chosen for a session when the
+// application accepts several of them: the broadest first.
+var rolePreference = []string{"employee", "client", "liaison"}
+
+// startSession creates a session for an authenticated user in an application and renders it
+// with its new token. A user with no role at all, in an application that lets users register as
+// clients, gets client-required with a session limited to users/client_register; a user with no
+// role the application accepts gets user-requires-role and no session.
+func (s *Server) startSession(ctx context.Context, user db.GetUserByEmailRow, req newSession) (gen.Session, error) {
+	app, err := s.q.GetApplicationBySlug(ctx, string(req.application))
+	if err != nil {
+		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
+	}
+	roles, err := s.q.GetUserRoles(ctx, user.ID)
+	if err != nil {
+		return gen.Session{}, envelope.Internal("load roles of user %d: %w", user.ID, err)
+	}
+	role := chooseRole(roles, app.Roles)
+	hasNoRole := !roles.IsClient && !roles.IsEmployee && !roles.IsLiaison
+	switch {
+	case role == "" && hasNoRole && app.AllowsClientRegistration:
+		role = auth.RoleNone
+	case role == "":
+		return gen.Session{}, envelope.New(gen.StatusUserRequiresRole)
+	}
+	session, err := s.insertSession(ctx, user, app, role, req)
+	if err != nil {
+		return gen.Session{}, err
+	}
+	rendered := views.RenderSession(session, req.view, req.applicationView)
+	if role == auth.RoleNone {
+		return gen.Session{}, &envelope.Error{Status: gen.StatusClientRequired, Session: &rendered, Data: rendered}
+	}
+	return rendered, nil
+}
+
+func chooseRole(has db.GetUserRolesRow, accepted []string) string {
+	held := map[string]bool{"employee": has.IsEmployee, "client": has.IsClient, "liaison": has.IsLiaison}
+	for _, role := range rolePreference {
+		if held[role] && slices.Contains(accepted, role) {
+			return role
+		}
+	}
+	return ""
+}
+
+// insertSession saves the remember_me preference and the session in one transaction.
+func (s *Server) insertSession(ctx context.Context, user db.GetUserByEmailRow, app db.GetApplicationBySlugRow, role string, req newSession) (views.Session, error) {
+	token, hash := auth.NewToken(auth.SessionPrefix)
+	client := auth.ClientFromContext(ctx)
+	now := s.now()
+	rememberMe := user.RememberMe
+	var created db.CreateSessionRow
+	var scopes []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if req.rememberMe != nil {
+			rememberMe = *req.rememberMe
+			if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: rememberMe}); err != nil {
+				return fmt.Errorf("save remember_me: %w", err)
+			}
+		}
+		var err error
+		scopes, err = q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
+		if err != nil {
+			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
+		}
+		created, err = q.CreateSession(ctx, db.CreateSessionParams{
+			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
+			RedirectUrl: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent, Now: now,
+		})
+		return err
+	})
+	if err != nil {
+		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
+	}
+	return views.Session{
+		ID: created.ID, Token: token, Role: role, Scopes: scopes, CreatedAt: created.CreatedAt,
+		LastUsedAt: created.LastUsedAt, ExpiresAt: auth.ExpiresAt(created.CreatedAt, created.LastUsedAt, rememberMe),
+		RedirectURL: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent,
+		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
+		User: &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
+			RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash)},
+	}, nil
+}
+
+// loadSession loads the caller's session with its user and application, for rendering.
+func (s *Server) loadSession(ctx context.Context, p *auth.Principal, token string) (views.Session, error) {
+	row := p.Session
+	user, err := s.q.GetUser(ctx, row.UserID)
+	if err != nil {
+		return views.Session{}, envelope.Internal("load user %d: %w", row.UserID, err)
+	}
+	app, err := s.q.GetApplicationBySlug(ctx, row.ApplicationSlug)
+	if err != nil {
+		return views.Session{}, envelope.Internal("load application %s: %w", row.ApplicationSlug, err)
+	}
+	return views.Session{
+		ID: row.ID, Token: token, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
+		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, user.RememberMe),
+		RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress, UserAgent: row.UserAgent,
+		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
+		User: &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
+			RememberMe: user.RememberMe, HasPassword: hasPassword(user.PasswordHash)},
+	}, nil
+}
+
+// applications returns every application by slug, for rendering lists of sessions.
+func (s *Server) applications(ctx context.Context) (map[string]views.Application, error) {
+	rows, err := s.q.ListApplications(ctx)
+	if err != nil {
+		return nil, envelope.Internal("list applications: %w", err)
+	}
+	apps := make(map[string]views.Application, len(rows))
+	for _, a := range rows {
+		apps[a.Slug] = applicationView(a.Slug, a.Name, a.Roles, a.AllowsClientRegistration, a.Scopes)
+	}
+	return apps, nil
+}
+
+func applicationView(slug, name string, roles []string, allows bool, scopes []string) views.Application {
+	return views.Application{Slug: slug, Name: name, Roles: roles, AllowsClientRegistration: allows, Scopes: scopes}
+}
+
+func hasPassword(hash *string) bool { return hash != nil && strings.TrimSpace(*hash) != "" }
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

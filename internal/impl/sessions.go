@@ -1,0 +1,161 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// SessionsCreate logs a user in with email and password. Answers: email-not-found,
+// user-has-no-password, invalid-password, rate-limited, and those of startSession.
+func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
+	var in gen.SessionsCreateInput
+	if err := params.Decode(ctx, &in); err != nil {
+		return nil, err
+	}
+	client := auth.ClientFromContext(ctx)
+	if err := s.limiter.Check(ctx, in.Email, client); err != nil {
+		return nil, err
+	}
+	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
+	if err != nil {
+		return nil, err
+	}
+	session, err := s.startSession(ctx, user, newSession{
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// checkPassword finds the user of email and verifies password, counting failures.
+func (s *Server) checkPassword(ctx context.Context, email, password string, client auth.Client) (db.GetUserByEmailRow, error) {
+	user, err := s.q.GetUserByEmail(ctx, email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return user, errors.Join(envelope.New(gen.StatusEmailNotFound), s.limiter.Fail(ctx, email, client))
+	}
+	if err != nil {
+		return user, envelope.Internal("look up user: %w", err)
+	}
+	if user.PasswordHash == nil || strings.TrimSpace(*user.PasswordHash) == "" {
+		return user, envelope.New(gen.StatusUserHasNoPassword)
+	}
+	rehash, err := s.hasher.Verify(ctx, password, *user.PasswordHash)
+	if errors.Is(err, auth.ErrPasswordMismatch) {
+		return user, errors.Join(envelope.New(gen.StatusInvalidPassword), s.limiter.Fail(ctx, email, client))
+	}
+	if err != nil {
+		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
+	}
+	if err := s.limiter.Succeed(ctx, email); err != nil {
+		return user, err
+	}
+	if rehash {
+		s.upgradePasswordHash(ctx, user.ID, password)
+	}
+	return user, nil
+}
+
+// upgradePasswordHash replaces a hash made with weaker parameters; a failure only delays it.
+func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, password string) {
+	phc, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: &phc})
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "upgrade password hash", "user_id", userID, "error", err)
+	}
+}
+
+// SessionsRead returns the caller's session (its use was recorded by the authenticator).
+func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	session, err := s.loadSession(ctx, p, "")
+	if err != nil {
+		return nil, err
+	}
+	data := views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView)
+	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
+		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: data, Session: envelope.CallerSession(ctx),
+	}}, nil
+}
+
+// SessionsDelete revokes the caller's session, or with all every session of its user.
+func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	var revoked int64
+	var err error
+	now := s.now()
+	if r.Body != nil && r.Body.All != nil && *r.Body.All {
+		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: p.Session.UserID, Now: &now})
+	} else {
+		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: p.Session.ID, Now: &now})
+	}
+	if err != nil {
+		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
+	}
+	return gen.SessionsDelete200JSONResponse{
+		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.Revoked{Revoked: int(revoked)},
+	}, nil
+}
+
+// SessionsIndex lists the caller's user's live sessions, never with their tokens.
+func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	rows, err := s.q.ListUserSessions(ctx, p.Session.UserID)
+	if err != nil {
+		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
+	}
+	apps, err := s.applications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	results := make([]gen.Session, 0, len(rows))
+	for _, row := range rows {
+		expires := auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, p.Session.RememberMe)
+		if expires != nil && !now.Before(*expires) {
+			continue
+		}
+		current := row.ID == p.Session.ID
+		results = append(results, views.RenderSession(views.Session{
+			ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
+			ExpiresAt: expires, RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
+			UserAgent: row.UserAgent, Current: &current, Application: apps[row.ApplicationSlug],
+		}, r.Params.SessionView, r.Params.ApplicationView))
+	}
+	return gen.SessionsIndex200JSONResponse{
+		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.SessionList{Results: results}, Session: envelope.CallerSession(ctx),
+	}, nil
+}
+
+// sessionView picks session_view, falling back to its documented alias view.
+func sessionView(sessionView, view *gen.SessionView) *gen.SessionView {
+	if sessionView != nil {
+		return sessionView
+	}
+	return view
+}
+
+// sessionResult is the success answer carrying a new session.
+func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
+	return gen.NewSessionJSONResponse{
+		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: session,
+	}
+}

@@ -1,0 +1,122 @@
+// Package views defines, in one place per object type, the named projections that the `view`,
+// `session_view` and `application_view` parameters choose. The contract lists the names as enums;
+// an unknown name never gets here (it is an invalid-param).
+package views
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/plano/planoauth/internal/gen"
+)
+
+// Application is what an application view can show.
+type Application struct {
+	Slug                     string
+	Name                     string
+	Roles                    []string
+	AllowsClientRegistration bool
+	Scopes                   []string
+}
+
+// User is what a user view can show.
+type User struct {
+	ID          int64
+	Email       string
+	FirstName   string
+	LastName    string
+	RememberMe  bool
+	HasPassword bool
+}
+
+// Session is what a session view can show. Token is set only where it was just issued.
+type Session struct {
+	ID            uuid.UUID
+	Token         string
+	Role          string
+	Scopes        []string
+	CreatedAt     time.Time
+	LastUsedAt    time.Time
+	ExpiresAt     *time.Time // nil for remember_me sessions
+	RedirectURL   string
+	ClientAddress string
+	UserAgent     string
+	Current       *bool
+	Application   Application
+	User          *User // nil when not loaded
+}
+
+// RenderApplication projects an application: default (slug, name) or full.
+func RenderApplication(a Application, view *gen.ApplicationView) gen.Application {
+	out := gen.Application{Slug: gen.ApplicationSlug(a.Slug)}
+	if a.Name != "" { // the caller-session summary knows only the slug
+		out.Name = ptr(a.Name)
+	}
+	if view != nil && *view == gen.ApplicationViewFull {
+		roles := make([]gen.Role, 0, len(a.Roles))
+		for _, r := range a.Roles {
+			roles = append(roles, gen.Role(r))
+		}
+		out.Roles = &roles
+		out.AllowsClientRegistration = ptr(a.AllowsClientRegistration)
+		out.Scopes = ptr(nonNil(a.Scopes))
+	}
+	return out
+}
+
+// RenderUser projects a user (one view: the public fields, never the password hash).
+func RenderUser(u User) gen.User {
+	return gen.User{Id: u.ID, Email: u.Email, FirstName: ptr(u.FirstName), LastName: ptr(u.LastName),
+		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword)}
+}
+
+// RenderSession projects a session: minimal (id, token, expiry), default (also role, scopes,
+// times, application, user) or full (also last use, client address, user agent, redirect URL).
+func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationView) gen.Session {
+	out := gen.Session{Id: s.ID, ExpiresAt: utc(s.ExpiresAt), Current: s.Current}
+	if s.Token != "" {
+		out.Token = ptr(s.Token)
+	}
+	v := gen.SessionViewDefault
+	if view != nil {
+		v = *view
+	}
+	if v == gen.SessionViewMinimal {
+		return out
+	}
+	role := gen.Role(s.Role)
+	out.Role = &role
+	out.Scopes = ptr(nonNil(s.Scopes))
+	out.CreatedAt = utc(&s.CreatedAt)
+	app := RenderApplication(s.Application, appView)
+	out.Application = &app
+	if s.User != nil {
+		u := RenderUser(*s.User)
+		out.User = &u
+	}
+	if v == gen.SessionViewFull {
+		out.LastUsedAt = utc(&s.LastUsedAt)
+		out.ClientAddress = ptr(s.ClientAddress)
+		out.UserAgent = ptr(s.UserAgent)
+		out.RedirectUrl = ptr(s.RedirectURL)
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

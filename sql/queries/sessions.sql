@@ -1,0 +1,60 @@
+-- name: GetSessionByTokenHash :one
+-- Resolves a session token: the session with its user's remember_me and its application.
+SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
+       s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
+       u.remember_me, a.slug AS application_slug
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+JOIN applications a ON a.id = s.application_id
+WHERE s.token_hash = @token_hash;
+
+-- name: CreateSession :one
+INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
+                      client_address, user_agent, created_at, last_used_at)
+VALUES (@token_hash, @user_id, @application_id, @role, @scopes, @redirect_url,
+        @client_address, @user_agent, @now, @now)
+RETURNING id, created_at, last_used_at;
+
+-- name: TouchSession :execrows
+-- Records a use only when the last one is older than @stale_before: concurrent requests that all
+-- saw an old value update the row once, the others find the condition false.
+UPDATE sessions SET last_used_at = @now
+WHERE id = @id AND last_used_at < @stale_before;
+
+-- name: RevokeSession :execrows
+UPDATE sessions SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL;
+
+-- name: RevokeUserSessions :execrows
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL;
+
+-- name: ListUserSessions :many
+-- A user's sessions that are not revoked, newest first; expiry is judged by the caller.
+SELECT s.id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at,
+       s.last_used_at, a.slug AS application_slug
+FROM sessions s
+JOIN applications a ON a.id = s.application_id
+WHERE s.user_id = @user_id AND s.revoked_at IS NULL
+ORDER BY s.created_at DESC, s.id
+LIMIT 100;
+
+-- name: GetRoleScopes :one
+SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role = @role;
+
+-- name: GetLoginFailures :one
+-- Failures of a key in its current window (0 when the window has passed).
+SELECT CASE WHEN window_start > @window_start_after THEN failures ELSE 0 END::integer AS failures,
+       window_start
+FROM login_failures WHERE key = @key;
+
+-- name: RecordLoginFailure :one
+-- Counts a failure, starting a new window when the current one has passed.
+INSERT INTO login_failures (key, window_start, failures) VALUES (@key, @now, 1)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN login_failures.window_start > @window_start_after
+                    THEN login_failures.failures + 1 ELSE 1 END,
+    window_start = CASE WHEN login_failures.window_start > @window_start_after
+                        THEN login_failures.window_start ELSE @now END
+RETURNING failures, window_start;
+
+-- name: ClearLoginFailures :exec
+DELETE FROM login_failures WHERE key = @key;
