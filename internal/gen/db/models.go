@@ -46,6 +46,21 @@ type Company struct {
 	UpdatedAt  time.Time
 }
 
+type EmailOutbox struct {
+	ID            int64
+	Kind          string
+	Recipient     string
+	Subject       string
+	BodyText      string
+	BodyHtml      string
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastError     string
+	SentAt        *time.Time
+	FailedAt      *time.Time
+	CreatedAt     time.Time
+}
+
 type Employee struct {
 	ID        int64
 	UserID    int64
@@ -74,6 +89,14 @@ type LoginFailure struct {
 	Key         string
 	WindowStart time.Time
 	Failures    int32
+}
+
+type Notification struct {
+	ID        int64
+	Kind      string
+	Message   string
+	Context   []byte
+	CreatedAt time.Time
 }
 
 type RoleScope struct {
