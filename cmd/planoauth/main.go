@@ -4,6 +4,9 @@
 //	planoauth migrate                       apply pending migrations and exit
 //	planoauth applications list             list applications
 //	planoauth applications create SLUG NAME add an application and print its token once
+//	planoauth notifications list [--limit N] what operators must look at, newest first
+//	planoauth emails list [--limit N]       emails the local mailer recorded instead of sending
+//	planoauth emails show ID                one recorded email with its body
 //
 // Configuration is environment variables; see README.md.
 package main
@@ -33,7 +36,11 @@ commands:
   migrate                         apply pending migrations and exit
   applications list               list applications
   applications create SLUG NAME   add an application (roles and scopes copied from planoorder)
-                                  and print its token once`
+                                  and print its token once
+  notifications list [--limit N]  what operators must look at (failed emails), newest first
+  emails list [--limit N]         emails the local mailer recorded instead of sending (no
+                                  Mandrill key), newest first
+  emails show ID                  one recorded email with its body (sign-in links included)`
 
 // run is the whole program, with its inputs passed in so tests can call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -54,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	case "applications":
 		return applications(ctx, cfg, args[1:], stdout, stderr)
+	case "notifications":
+		return notifications(ctx, cfg, args[1:], stdout, stderr)
+	case "emails":
+		return emails(ctx, cfg, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -1700,7 +1700,9 @@ type SessionsMagicLinkCreateInput struct {
 type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
-	Email       string          `json:"email"`
+
+	// Email Email of the user to send the link to.
+	Email string `json:"email"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI.
 	//
@@ -3921,20 +3923,6 @@ func (response SessionsMagicLinkRequest400JSONResponse) VisitSessionsMagicLinkRe
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type SessionsMagicLinkRequest401JSONResponse struct{ UnauthorizedJSONResponse }
-
-func (response SessionsMagicLinkRequest401JSONResponse) VisitSessionsMagicLinkRequestResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }

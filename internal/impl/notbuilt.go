@@ -13,18 +13,6 @@ import (
 
 var errNotBuilt = envelope.New(gen.StatusRouteNotFound)
 
-func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
-	return nil, errNotBuilt
-}
-
 func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
 	return nil, errNotBuilt
 }

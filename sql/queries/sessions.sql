@@ -58,3 +58,17 @@ RETURNING failures, window_start;
 
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = @key;
+
+-- name: CreateMagicLink :exec
+-- Stores a sign-in link's token hash for the user and application it was requested for.
+INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
+VALUES (@token_hash, @user_id, @application_id, @redirect_url, @expires_at, @now);
+
+-- name: ConsumeMagicLink :one
+-- Uses a sign-in link: one statement that only matches an unused, unexpired link of the
+-- application, so under concurrency exactly one caller gets the row and the others none.
+UPDATE magic_links m SET used_at = @now::timestamptz
+FROM applications a
+WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
+  AND m.used_at IS NULL AND m.expires_at > @now
+RETURNING m.user_id, m.redirect_url;

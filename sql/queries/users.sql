@@ -29,3 +29,10 @@ INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 
 -- name: CreateLiaison :one
 INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
+
+-- name: CreatePasswordlessUser :exec
+-- Creates a user who signs in with Google or a link (password_hash NULL); an existing user of
+-- the email is left as is, so two concurrent first sign-ins both succeed.
+INSERT INTO users (email, password_hash, first_name, last_name)
+VALUES (@email, NULL, @first_name, @last_name)
+ON CONFLICT ((lower(email))) DO NOTHING;

@@ -91,6 +91,17 @@ type LoginFailure struct {
 	Failures    int32
 }
 
+type MagicLink struct {
+	ID            int64
+	TokenHash     []byte
+	UserID        int64
+	ApplicationID int64
+	RedirectUrl   string
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+	CreatedAt     time.Time
+}
+
 type Notification struct {
 	ID        int64
 	Kind      string
@@ -112,6 +123,16 @@ type Route struct {
 	Path        string
 	Deployed    bool
 	UpdatedAt   time.Time
+}
+
+type SentEmail struct {
+	ID        int64
+	Kind      string
+	Recipient string
+	Subject   string
+	BodyText  string
+	BodyHtml  string
+	CreatedAt time.Time
 }
 
 type Service struct {

@@ -32,6 +32,25 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 	return id, err
 }
 
+const createPasswordlessUser = `-- name: CreatePasswordlessUser :exec
+INSERT INTO users (email, password_hash, first_name, last_name)
+VALUES ($1, NULL, $2, $3)
+ON CONFLICT ((lower(email))) DO NOTHING
+`
+
+type CreatePasswordlessUserParams struct {
+	Email     string
+	FirstName string
+	LastName  string
+}
+
+// Creates a user who signs in with Google or a link (password_hash NULL); an existing user of
+// the email is left as is, so two concurrent first sign-ins both succeed.
+func (q *Queries) CreatePasswordlessUser(ctx context.Context, arg CreatePasswordlessUserParams) error {
+	_, err := q.db.Exec(ctx, createPasswordlessUser, arg.Email, arg.FirstName, arg.LastName)
+	return err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
