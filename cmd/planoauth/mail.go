@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -95,6 +96,9 @@ func showEmail(ctx context.Context, q *db.Queries, id int64, stdout io.Writer) e
 		return fmt.Errorf("read email %d: %w", id, err)
 	}
 	fmt.Fprintf(stdout, "Date: %s\nKind: %s\nTo: %s\nSubject: %s\n\n%s", formatTime(e.CreatedAt), e.Kind, e.Recipient, e.Subject, e.BodyText)
+	if !strings.HasSuffix(e.BodyText, "\n") {
+		fmt.Fprintln(stdout)
+	}
 	return nil
 }
 
