@@ -14,16 +14,17 @@ run:
 test:
 	$(GO) test -count=1 -timeout 20m ./...
 
-## generate: regenerate internal/gen from api/openapi.yaml and sql/
+## generate: regenerate internal/gen and the Go SDK from api/openapi.yaml and sql/
 generate:
-	$(GO) generate ./internal/gen/
+	$(GO) generate ./internal/gen/ ./sdk/go/...
 
-## drift: fail when internal/gen differs from what its sources generate
+## drift: fail when generated code (internal/gen, sdk/go) differs from what its sources generate
 drift:
-	@rm -rf .drift && cp -r internal/gen .drift
-	@$(GO) generate ./internal/gen/
-	@diff -r .drift internal/gen >/dev/null || { diff -r .drift internal/gen | head -20; rm -rf .drift; \
-		echo "internal/gen was stale and has been regenerated: review and commit it"; exit 1; }
+	@rm -rf .drift && mkdir -p .drift && cp -r internal/gen .drift/gen && cp -r sdk/go .drift/sdk
+	@$(MAKE) --no-print-directory generate >/dev/null
+	@{ diff -r .drift/gen internal/gen && diff -r .drift/sdk sdk/go; } >/dev/null || { diff -r .drift/gen internal/gen | head -20; \
+		diff -r .drift/sdk sdk/go | head -20; rm -rf .drift; \
+		echo "generated code was stale and has been regenerated: review and commit it"; exit 1; }
 	@rm -rf .drift
 
 ## lint: the contract (Redocly, recommended rules) and the Go code (gofmt, go vet)

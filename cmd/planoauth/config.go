@@ -18,6 +18,7 @@ type config struct {
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
 	loginLimits     auth.LoginLimits
+	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -27,6 +28,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
+		memoryLimitMiB:  80,
 	}
 	if err := c.logLevel.UnmarshalText([]byte(orDefault(getenv("PLANOAUTH_LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("PLANOAUTH_LOG_LEVEL: %w", err)
@@ -39,6 +41,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
+		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
