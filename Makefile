@@ -4,7 +4,7 @@
 GO        ?= go
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: run test check generate drift lint vet fmt build clean
+.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean
 
 ## run: serve on 127.0.0.1:8080 (PLANOAUTH_ADDR) with a private PostgreSQL under .data/ unless DATABASE_URL is set
 run:
@@ -13,6 +13,16 @@ run:
 ## test: every test against a real PostgreSQL (DATABASE_URL, or a throwaway cluster per test package)
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+## test-sdk: the generated TypeScript client (openapi-typescript + openapi-fetch) against a running server
+test-sdk: $(NPM_STAMP)
+	npx --no-install openapi-typescript api/openapi.yaml --default-non-nullable false -o sdk/ts/gen/schema.ts
+	npx --no-install tsc -p sdk/ts
+	scripts/with-server.sh node --test sdk/ts/dist/
+
+## bench: load PlanoAuth and a minimal baseline on this machine; writes bench/RESULTS.md
+bench:
+	$(GO) run ./bench -out bench/RESULTS.md
 
 ## generate: regenerate internal/gen and the Go SDK from api/openapi.yaml and sql/
 generate:
