@@ -1636,7 +1636,7 @@ type SessionsCreateInput struct {
 
 // SessionsDeleteInput defines model for SessionsDeleteInput.
 type SessionsDeleteInput struct {
-	// All Revoke every session of the caller's user, not only this one.
+	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
