@@ -131,8 +131,8 @@ func (in *instance) stop(t *testing.T) {
 		<-exited
 		t.Errorf("planoauth serve ignored SIGTERM for 15 seconds:\n%s", in.logs.String())
 	}
-	if t.Failed() {
-		t.Logf("logs of %s:\n%s", in.base, in.logs.String())
+	if logs := in.logs.String(); t.Failed() && logs != "" {
+		t.Logf("logs of %s:\n%s", in.base, logs)
 	}
 }
 

@@ -81,7 +81,7 @@ func (s *Server) appendTouch(ctx context.Context, t touch) (gen.CoexistenceEvent
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if _, err := bump(q, ctx, t.recordID); err != nil {
-			return err
+			return fmt.Errorf("bump the record: %w", err) // pgx.ErrNoRows stays visible to errors.Is
 		}
 		// Taken after the record's row lock and held until commit: see LockCoexistenceFeed.
 		if err := q.LockCoexistenceFeed(ctx); err != nil {
@@ -91,7 +91,10 @@ func (s *Server) appendTouch(ctx context.Context, t touch) (gen.CoexistenceEvent
 		appended, err = q.AppendCoexistenceEvent(ctx, db.AppendCoexistenceEventParams{
 			Domain: string(t.domain), Operation: string(t.operation), RecordID: t.recordID, ApplicationID: t.applicationID,
 		})
-		return err
+		if err != nil {
+			return fmt.Errorf("append the event: %w", err)
+		}
+		return nil
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gen.CoexistenceEvent{}, envelope.Param(gen.StatusRecordNotFound, "id", fmt.Sprintf("no %s record %d", t.domain, t.recordID))
