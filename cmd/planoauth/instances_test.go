@@ -124,12 +124,12 @@ func (in *instance) stop(t *testing.T) {
 	select {
 	case err := <-exited:
 		if err != nil {
-			t.Errorf("planoauth serve exited with %v after SIGTERM:\n%s", err, in.logs.String())
+			t.Errorf("planoauth serve exited with %v after SIGTERM", err)
 		}
 	case <-time.After(15 * time.Second):
 		_ = in.cmd.Process.Kill()
 		<-exited
-		t.Errorf("planoauth serve ignored SIGTERM for 15 seconds:\n%s", in.logs.String())
+		t.Errorf("planoauth serve ignored SIGTERM for 15 seconds")
 	}
 	if logs := in.logs.String(); t.Failed() && logs != "" {
 		t.Logf("logs of %s:\n%s", in.base, logs)
