@@ -2147,8 +2147,10 @@ type ClientInterface interface {
 	// CoexistenceIndex Follow the change feed
 	//
 	// Events with an id greater than `after`, oldest first, at most `limit` of them, under
-	// `data.results`; `data.next_cursor` is the `after` to pass next (unchanged when there is
-	// nothing new).
+	// `data.results`; `data.next_cursor` is the `after` to pass next (the last event's id, or
+	// `after` unchanged when there is nothing new). Event ids become visible in increasing
+	// order (appends are serialized until they commit), so a follower that always passes back
+	// `next_cursor` sees every event exactly once. Order by `id`, not `occurred_at`.
 	//
 	// Corresponds with GET /api/v1/coexistence/index (the `CoexistenceIndex` operationId).
 	CoexistenceIndex(ctx context.Context, params *CoexistenceIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2156,8 +2158,11 @@ type ClientInterface interface {
 	// CoexistenceTouchWithBody Record a change for coexisting systems
 	//
 	// Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-	// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-	// time and appends an event to the change feed read by `coexistence/index`.
+	// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+	// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+	// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+	// The answer is the event; its `occurred_at` is the record's new update time. Only
+	// application tokens may touch.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2167,8 +2172,11 @@ type ClientInterface interface {
 	// CoexistenceTouch Record a change for coexisting systems
 	//
 	// Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-	// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-	// time and appends an event to the change feed read by `coexistence/index`.
+	// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+	// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+	// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+	// The answer is the event; its `occurred_at` is the record's new update time. Only
+	// application tokens may touch.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2470,8 +2478,10 @@ func (c *APIClient) ClientsRegisterWithTextBody(ctx context.Context, body Client
 // CoexistenceIndex Follow the change feed
 //
 // Events with an id greater than `after`, oldest first, at most `limit` of them, under
-// `data.results`; `data.next_cursor` is the `after` to pass next (unchanged when there is
-// nothing new).
+// `data.results`; `data.next_cursor` is the `after` to pass next (the last event's id, or
+// `after` unchanged when there is nothing new). Event ids become visible in increasing
+// order (appends are serialized until they commit), so a follower that always passes back
+// `next_cursor` sees every event exactly once. Order by `id`, not `occurred_at`.
 //
 // Corresponds with GET /api/v1/coexistence/index (the `CoexistenceIndex` operationId).
 func (c *APIClient) CoexistenceIndex(ctx context.Context, params *CoexistenceIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2489,8 +2499,11 @@ func (c *APIClient) CoexistenceIndex(ctx context.Context, params *CoexistenceInd
 // CoexistenceTouchWithBody Record a change for coexisting systems
 //
 // Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-// time and appends an event to the change feed read by `coexistence/index`.
+// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+// The answer is the event; its `occurred_at` is the record's new update time. Only
+// application tokens may touch.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2510,8 +2523,11 @@ func (c *APIClient) CoexistenceTouchWithBody(ctx context.Context, params *Coexis
 // CoexistenceTouch Record a change for coexisting systems
 //
 // Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-// time and appends an event to the change feed read by `coexistence/index`.
+// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+// The answer is the event; its `occurred_at` is the record's new update time. Only
+// application tokens may touch.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3819,8 +3835,10 @@ type ClientWithResponsesInterface interface {
 	// CoexistenceIndexWithResponse Follow the change feed
 	//
 	// Events with an id greater than `after`, oldest first, at most `limit` of them, under
-	// `data.results`; `data.next_cursor` is the `after` to pass next (unchanged when there is
-	// nothing new).
+	// `data.results`; `data.next_cursor` is the `after` to pass next (the last event's id, or
+	// `after` unchanged when there is nothing new). Event ids become visible in increasing
+	// order (appends are serialized until they commit), so a follower that always passes back
+	// `next_cursor` sees every event exactly once. Order by `id`, not `occurred_at`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3830,8 +3848,11 @@ type ClientWithResponsesInterface interface {
 	// CoexistenceTouchWithBodyWithResponse Record a change for coexisting systems
 	//
 	// Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-	// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-	// time and appends an event to the change feed read by `coexistence/index`.
+	// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+	// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+	// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+	// The answer is the event; its `occurred_at` is the record's new update time. Only
+	// application tokens may touch.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3841,8 +3862,11 @@ type ClientWithResponsesInterface interface {
 	// CoexistenceTouchWithResponse Record a change for coexisting systems
 	//
 	// Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-	// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-	// time and appends an event to the change feed read by `coexistence/index`.
+	// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+	// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+	// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+	// The answer is the event; its `occurred_at` is the record's new update time. Only
+	// application tokens may touch.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5331,8 +5355,10 @@ func (c *ClientWithResponses) ClientsRegisterWithTextBodyWithResponse(ctx contex
 // CoexistenceIndexWithResponse Follow the change feed
 //
 // Events with an id greater than `after`, oldest first, at most `limit` of them, under
-// `data.results`; `data.next_cursor` is the `after` to pass next (unchanged when there is
-// nothing new).
+// `data.results`; `data.next_cursor` is the `after` to pass next (the last event's id, or
+// `after` unchanged when there is nothing new). Event ids become visible in increasing
+// order (appends are serialized until they commit), so a follower that always passes back
+// `next_cursor` sees every event exactly once. Order by `id`, not `occurred_at`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5348,8 +5374,11 @@ func (c *ClientWithResponses) CoexistenceIndexWithResponse(ctx context.Context, 
 // CoexistenceTouchWithBodyWithResponse Record a change for coexisting systems
 //
 // Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-// time and appends an event to the change feed read by `coexistence/index`.
+// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+// The answer is the event; its `occurred_at` is the record's new update time. Only
+// application tokens may touch.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5365,8 +5394,11 @@ func (c *ClientWithResponses) CoexistenceTouchWithBodyWithResponse(ctx context.C
 // CoexistenceTouchWithResponse Record a change for coexisting systems
 //
 // Checks `domain` (`domain_invalid`), the `operation` for that domain (`operation_invalid`,
-// see `x-domain-operations`) and the record (`record_not_found`), bumps the record's update
-// time and appends an event to the change feed read by `coexistence/index`.
+// see `x-domain-operations`) and the record (`record_not_found`: `id` is the id of the
+// domain's own record, e.g. a client id, not its user's), bumps the record's update time
+// and appends an event to the change feed read by `coexistence/index`, in one transaction.
+// The answer is the event; its `occurred_at` is the record's new update time. Only
+// application tokens may touch.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
