@@ -21,6 +21,7 @@ type config struct {
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
 	loginLimits     auth.LoginLimits
+	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
 	magicLinkLimits auth.MagicLinkLimits
 	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
@@ -36,6 +37,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
+		memoryLimitMiB:  80,
 		magicLinkLimits: auth.DefaultMagicLinkLimits,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{
@@ -61,6 +63,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
+		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},

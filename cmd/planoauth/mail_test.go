@@ -1,47 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/plano/planoauth/internal/dbtest"
-	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
 )
 
-// testDatabase returns a fresh migrated database and the environment that points run at it.
-func testDatabase(t *testing.T) (*db.Queries, func(string) string) {
-	t.Helper()
-	url := dbtest.NewDatabase(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	env := map[string]string{"DATABASE_URL": url}
-	return db.New(pool), func(name string) string { return env[name] }
-}
-
-// runCommand runs the program with args and returns what it printed.
-func runCommand(t *testing.T, getenv func(string) string, args ...string) (string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, getenv, &stdout, &stderr)
-	return stdout.String(), err
-}
-
 func TestNotificationsList(t *testing.T) {
 	t.Parallel()
-	q, getenv := testDatabase(t)
+	d := newTestDB(t, false)
 	start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	for i, kind := range []string{"first-kind", "second-kind", "third-kind"} {
-		err := mail.Notify(context.Background(), q, start.Add(time.Duration(i)*time.Minute), mail.Notification{
+		err := mail.Notify(context.Background(), d.q, start.Add(time.Duration(i)*time.Minute), mail.Notification{
 			Kind: kind, Message: "Something about " + kind, Context: map[string]any{"n": i},
 		})
 		if err != nil {
@@ -50,7 +24,7 @@ func TestNotificationsList(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		out, err := runCommand(t, getenv, "notifications", "list")
+		out, err := d.cli(t, "notifications", "list")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +42,7 @@ func TestNotificationsList(t *testing.T) {
 		}
 	})
 	t.Run("Limit", func(t *testing.T) {
-		out, err := runCommand(t, getenv, "notifications", "list", "--limit", "2")
+		out, err := d.cli(t, "notifications", "list", "--limit", "2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +57,7 @@ func TestNotificationsList(t *testing.T) {
 		"ErrExtraArg":     {"notifications", "list", "everything"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := runCommand(t, getenv, args...); err == nil || !strings.Contains(err.Error(), "usage: planoauth notifications") {
+			if _, err := d.cli(t, args...); err == nil || !strings.Contains(err.Error(), "usage: planoauth notifications") {
 				t.Errorf("run %v = %v, want the usage", args, err)
 			}
 		})
@@ -92,16 +66,16 @@ func TestNotificationsList(t *testing.T) {
 
 func TestEmails(t *testing.T) {
 	t.Parallel()
-	q, getenv := testDatabase(t)
+	d := newTestDB(t, false)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	local := mail.NewLocal(q, func() time.Time { return now })
+	local := mail.NewLocal(d.q, func() time.Time { return now })
 	link := mail.Message{Kind: "magic_link", To: "ada@example.com", Subject: "Your sign-in link", Text: "Open http://127.0.0.1:8080/magic?token=pam_x\n"}
 	if err := local.Send(context.Background(), link); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("List", func(t *testing.T) {
-		out, err := runCommand(t, getenv, "emails", "list")
+		out, err := d.cli(t, "emails", "list")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +84,11 @@ func TestEmails(t *testing.T) {
 		}
 	})
 	t.Run("Show", func(t *testing.T) {
-		list, err := q.ListSentEmails(context.Background(), 1)
+		list, err := d.q.ListSentEmails(context.Background(), 1)
 		if err != nil || len(list) != 1 {
 			t.Fatal(list, err)
 		}
-		out, err := runCommand(t, getenv, "emails", "show", strconv.FormatInt(list[0].ID, 10))
+		out, err := d.cli(t, "emails", "show", strconv.FormatInt(list[0].ID, 10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +97,7 @@ func TestEmails(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownID", func(t *testing.T) {
-		if _, err := runCommand(t, getenv, "emails", "show", "999"); err == nil || !strings.Contains(err.Error(), "no email 999") {
+		if _, err := d.cli(t, "emails", "show", "999"); err == nil || !strings.Contains(err.Error(), "no email 999") {
 			t.Errorf("err = %v, want no email 999", err)
 		}
 	})

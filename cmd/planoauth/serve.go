@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,11 @@ const registryFallback = 30 * time.Second
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Each argon2id hash allocates 19 MiB that becomes garbage at once; without a limit the
+		// heap doubles before the collector runs. A soft limit keeps resident memory flat.
+		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
+	}
 	contract, err := spec.Load()
 	if err != nil {
 		return err

@@ -987,8 +987,8 @@ type ClientsCreateBadRequestErrorStatus string
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
-	Client     NewClient `json:"client"`
-	Enterprise *bool     `json:"enterprise,omitempty"`
+	Client     NewClientFields `json:"client"`
+	Enterprise *bool           `json:"enterprise,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1010,7 +1010,7 @@ type ClientsRegisterInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// Client A client registering themselves; like `NewClient`, with a required password.
+	// Client A client registering themselves; like `NewClientFields`, with a required password.
 	Client RegisteringClient `json:"client"`
 
 	// Enterprise If `enterprise` is passed as true and no company_id is passed, this client will be created as an enterprise client.
@@ -1342,8 +1342,8 @@ type MagicLinkSentResult struct {
 // MagicLinkSentResultStatus defines model for MagicLinkSentResult.Status.
 type MagicLinkSentResultStatus string
 
-// NewClient A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
-type NewClient struct {
+// NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
+type NewClientFields struct {
 	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
@@ -1446,7 +1446,7 @@ type RegisterBadRequestError struct {
 // RegisterBadRequestErrorStatus defines model for RegisterBadRequestError.Status.
 type RegisterBadRequestErrorStatus string
 
-// RegisteringClient A client registering themselves; like `NewClient`, with a required password.
+// RegisteringClient A client registering themselves; like `NewClientFields`, with a required password.
 type RegisteringClient struct {
 	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
@@ -1502,7 +1502,7 @@ type RevokedResultStatus string
 type Role string
 
 // SensitiveParams Base64 (standard alphabet, padded) of a JSON object of the operation's parameters.
-type SensitiveParams = []byte
+type SensitiveParams = string
 
 // ServerErrorError defines model for ServerErrorError.
 type ServerErrorError struct {
@@ -1636,7 +1636,7 @@ type SessionsCreateInput struct {
 
 // SessionsDeleteInput defines model for SessionsDeleteInput.
 type SessionsDeleteInput struct {
-	// All Revoke every session of the caller's user, not only this one.
+	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.

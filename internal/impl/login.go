@@ -110,25 +110,18 @@ func (s *Server) insertSession(ctx context.Context, user db.GetUserByEmailRow, a
 	}, nil
 }
 
-// loadSession loads the caller's session with its user and application, for rendering.
-func (s *Server) loadSession(ctx context.Context, p *auth.Principal, token string) (views.Session, error) {
+// loadSession renders the caller's session from what the authenticator already loaded.
+func (s *Server) loadSession(p *auth.Principal) views.Session {
 	row := p.Session
-	user, err := s.q.GetUser(ctx, row.UserID)
-	if err != nil {
-		return views.Session{}, envelope.Internal("load user %d: %w", row.UserID, err)
-	}
-	app, err := s.q.GetApplicationBySlug(ctx, row.ApplicationSlug)
-	if err != nil {
-		return views.Session{}, envelope.Internal("load application %s: %w", row.ApplicationSlug, err)
-	}
 	return views.Session{
-		ID: row.ID, Token: token, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
-		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, user.RememberMe),
+		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
+		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe),
 		RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress, UserAgent: row.UserAgent,
-		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
-		User: &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
-			RememberMe: user.RememberMe, HasPassword: hasPassword(user.PasswordHash)},
-	}, nil
+		Application: applicationView(row.ApplicationSlug, row.ApplicationName, row.ApplicationRoles,
+			row.AllowsClientRegistration, row.ApplicationScopes),
+		User: &views.User{ID: row.UserID, Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
+			RememberMe: row.RememberMe, HasPassword: row.HasPassword},
+	}
 }
 
 // applications returns every application by slug, for rendering lists of sessions.

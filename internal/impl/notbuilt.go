@@ -32,11 +32,3 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 func (s *Server) ScopesLiaisonRegister(ctx context.Context, r gen.ScopesLiaisonRegisterRequestObject) (gen.ScopesLiaisonRegisterResponseObject, error) {
 	return nil, errNotBuilt
 }
-
-func (s *Server) CoexistenceTouch(ctx context.Context, r gen.CoexistenceTouchRequestObject) (gen.CoexistenceTouchResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) CoexistenceIndex(ctx context.Context, r gen.CoexistenceIndexRequestObject) (gen.CoexistenceIndexResponseObject, error) {
-	return nil, errNotBuilt
-}

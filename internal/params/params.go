@@ -109,6 +109,9 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 	if len(fields) == 0 && (op.Sensitive != nil || op.BodyRequired) {
 		return r, envelope.New(gen.StatusNoParamsDecoded)
 	}
+	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
+		return r, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
+	}
 	if op.Sensitive != nil {
 		if err := visitSchema(op.Sensitive, fields); err != nil {
 			return r, err
@@ -180,6 +183,9 @@ var queryOnlyOptions = &openapi3filter.Options{
 // validate runs kin-openapi on the request: parameters always, the body when it is JSON
 // (sensitive bodies were validated in their decoded form).
 func validate(r *http.Request, op *spec.Operation) error {
+	if bad := unstorableQuery(r.URL.Query()); len(bad) > 0 {
+		return &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
+	}
 	options := validationOptions
 	if op.Sensitive != nil || len(op.ContentTypes) == 0 || r.ContentLength == 0 && Body(r.Context()) == nil {
 		options = queryOnlyOptions

@@ -1,8 +1,12 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token: the session with its user's remember_me and its application.
+-- Resolves a session token in one indexed lookup: the session with what rendering it needs of its
+-- user and application, so that a token-checked read costs a single query.
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, a.slug AS application_slug
+       u.remember_me, u.email, u.first_name, u.last_name,
+       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
+       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
+       a.allows_client_registration, a.scopes AS application_scopes
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 JOIN applications a ON a.id = s.application_id

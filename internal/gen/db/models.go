@@ -38,6 +38,15 @@ type Client struct {
 	UpdatedAt       time.Time
 }
 
+type CoexistenceEvent struct {
+	ID            int64
+	Domain        string
+	Operation     string
+	RecordID      int64
+	ApplicationID int64
+	OccurredAt    time.Time
+}
+
 type Company struct {
 	ID         int64
 	Name       string

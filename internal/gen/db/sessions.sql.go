@@ -162,7 +162,10 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, a.slug AS application_slug
+       u.remember_me, u.email, u.first_name, u.last_name,
+       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
+       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
+       a.allows_client_registration, a.scopes AS application_scopes
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 JOIN applications a ON a.id = s.application_id
@@ -170,22 +173,31 @@ WHERE s.token_hash = $1
 `
 
 type GetSessionByTokenHashRow struct {
-	ID              uuid.UUID
-	UserID          int64
-	ApplicationID   int64
-	Role            string
-	Scopes          []string
-	RedirectUrl     string
-	ClientAddress   string
-	UserAgent       string
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
-	RevokedAt       *time.Time
-	RememberMe      bool
-	ApplicationSlug string
+	ID                       uuid.UUID
+	UserID                   int64
+	ApplicationID            int64
+	Role                     string
+	Scopes                   []string
+	RedirectUrl              string
+	ClientAddress            string
+	UserAgent                string
+	CreatedAt                time.Time
+	LastUsedAt               time.Time
+	RevokedAt                *time.Time
+	RememberMe               bool
+	Email                    string
+	FirstName                string
+	LastName                 string
+	HasPassword              bool
+	ApplicationSlug          string
+	ApplicationName          string
+	ApplicationRoles         []string
+	AllowsClientRegistration bool
+	ApplicationScopes        []string
 }
 
-// Resolves a session token: the session with its user's remember_me and its application.
+// Resolves a session token in one indexed lookup: the session with what rendering it needs of its
+// user and application, so that a token-checked read costs a single query.
 func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
 	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
 	var i GetSessionByTokenHashRow
@@ -202,7 +214,15 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.HasPassword,
 		&i.ApplicationSlug,
+		&i.ApplicationName,
+		&i.ApplicationRoles,
+		&i.AllowsClientRegistration,
+		&i.ApplicationScopes,
 	)
 	return i, err
 }
