@@ -25,22 +25,3 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	return nil, errNotBuilt
 }
 
-func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegisterRequestObject) (gen.UsersClientRegisterResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
-	return nil, errNotBuilt
-}
-
-func (s *Server) ScopesLiaisonRegister(ctx context.Context, r gen.ScopesLiaisonRegisterRequestObject) (gen.ScopesLiaisonRegisterResponseObject, error) {
-	return nil, errNotBuilt
-}

@@ -62,3 +62,9 @@ RETURNING failures, window_start;
 
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = @key;
+
+-- name: PromoteSession :execrows
+-- Gives the limited session of client-required its new role and scopes; only a live session
+-- that is still limited changes.
+UPDATE sessions SET role = @role, scopes = @scopes
+WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
