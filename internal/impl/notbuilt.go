@@ -24,4 +24,3 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	return nil, errNotBuilt
 }
-
