@@ -8,3 +8,6 @@ func HasToucher(d gen.CoexistenceDomain) bool {
 	_, ok := touchers[d]
 	return ok
 }
+
+// ValidateNewClient exposes validateNewClient to the external tests.
+func ValidateNewClient(c gen.NewClientFields) []gen.ParamError { return validateNewClient(c) }

@@ -72,10 +72,7 @@ func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int6
 
 // magicLinkEmail is the email carrying a sign-in link.
 func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Message {
-	greeting := "Hello,"
-	if user.FirstName != "" {
-		greeting = "Hello " + user.FirstName + ","
-	}
+	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
 	outro := "If you did not ask to sign in, you can ignore this email."
 	return mail.Message{
@@ -187,10 +184,11 @@ func (s *Server) googleFailure(ctx context.Context, err error, client auth.Clien
 // googleUser returns the user of a verified Google identity, creating one without a password
 // (who can then log in only with Google or a link) if the email is new.
 func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (db.GetUserByEmailRow, error) {
-	err := s.q.CreatePasswordlessUser(ctx, db.CreatePasswordlessUserParams{
+	// No row when the email has a user already: that user is the one signing in.
+	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
 		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return db.GetUserByEmailRow{}, envelope.Internal("create user for a Google sign-in: %w", err)
 	}
 	user, err := s.q.GetUserByEmail(ctx, identity.Email)

@@ -63,6 +63,12 @@ RETURNING failures, window_start;
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = @key;
 
+-- name: PromoteSession :execrows
+-- Gives the limited session of client-required its new role and scopes; only a live session
+-- that is still limited changes.
+UPDATE sessions SET role = @role, scopes = @scopes
+WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
+
 -- name: CreateMagicLink :exec
 -- Stores a sign-in link's token hash for the user and application it was requested for.
 INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)

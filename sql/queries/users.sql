@@ -30,9 +30,18 @@ INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 -- name: CreateLiaison :one
 INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
 
--- name: CreatePasswordlessUser :exec
--- Creates a user who signs in with Google or a link (password_hash NULL); an existing user of
--- the email is left as is, so two concurrent first sign-ins both succeed.
-INSERT INTO users (email, password_hash, first_name, last_name)
-VALUES (@email, NULL, @first_name, @last_name)
-ON CONFLICT ((lower(email))) DO NOTHING;
+-- name: CreateUserUnlessExists :one
+-- Creates a user unless the email (compared case-insensitively) has one; no row then (read it
+-- with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+INSERT INTO users (email, password_hash, first_name, last_name, phone)
+VALUES (@email, @password_hash, @first_name, @last_name, @phone)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id, created_at;
+
+-- name: UpdateUserProfile :exec
+-- Sets the names and phone that are given (non-NULL), keeping the others.
+UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
+                 last_name  = COALESCE(sqlc.narg(last_name), last_name),
+                 phone      = COALESCE(sqlc.narg(phone), phone),
+                 updated_at = now()
+WHERE id = @id;

@@ -38,6 +38,26 @@ type Client struct {
 	UpdatedAt       time.Time
 }
 
+type ClientProfile struct {
+	ID              int64
+	UserID          int64
+	Email           string
+	FirstName       string
+	LastName        string
+	Phone           string
+	CompanyID       *int64
+	CompanyName     string
+	Enterprise      bool
+	Active          bool
+	DisplayName     string
+	UseDisplayName  bool
+	DisplayEmail    string
+	UseDisplayEmail bool
+	Bio             string
+	RealtorLicense  string
+	CreatedAt       time.Time
+}
+
 type CoexistenceEvent struct {
 	ID            int64
 	Domain        string

@@ -280,6 +280,27 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUse
 	return items, nil
 }
 
+const promoteSession = `-- name: PromoteSession :execrows
+UPDATE sessions SET role = $1, scopes = $2
+WHERE id = $3 AND role = 'none' AND revoked_at IS NULL
+`
+
+type PromoteSessionParams struct {
+	Role   string
+	Scopes []string
+	ID     uuid.UUID
+}
+
+// Gives the limited session of client-required its new role and scopes; only a live session
+// that is still limited changes.
+func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, promoteSession, arg.Role, arg.Scopes, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const recordLoginFailure = `-- name: RecordLoginFailure :one
 INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 1)
 ON CONFLICT (key) DO UPDATE SET

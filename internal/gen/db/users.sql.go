@@ -32,25 +32,6 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 	return id, err
 }
 
-const createPasswordlessUser = `-- name: CreatePasswordlessUser :exec
-INSERT INTO users (email, password_hash, first_name, last_name)
-VALUES ($1, NULL, $2, $3)
-ON CONFLICT ((lower(email))) DO NOTHING
-`
-
-type CreatePasswordlessUserParams struct {
-	Email     string
-	FirstName string
-	LastName  string
-}
-
-// Creates a user who signs in with Google or a link (password_hash NULL); an existing user of
-// the email is left as is, so two concurrent first sign-ins both succeed.
-func (q *Queries) CreatePasswordlessUser(ctx context.Context, arg CreatePasswordlessUserParams) error {
-	_, err := q.db.Exec(ctx, createPasswordlessUser, arg.Email, arg.FirstName, arg.LastName)
-	return err
-}
-
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
@@ -79,6 +60,41 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 		arg.Phone,
 	)
 	var i CreateUserRow
+	err := row.Scan(&i.ID, &i.CreatedAt)
+	return i, err
+}
+
+const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
+INSERT INTO users (email, password_hash, first_name, last_name, phone)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id, created_at
+`
+
+type CreateUserUnlessExistsParams struct {
+	Email        string
+	PasswordHash *string
+	FirstName    string
+	LastName     string
+	Phone        string
+}
+
+type CreateUserUnlessExistsRow struct {
+	ID        int64
+	CreatedAt time.Time
+}
+
+// Creates a user unless the email (compared case-insensitively) has one; no row then (read it
+// with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (CreateUserUnlessExistsRow, error) {
+	row := q.db.QueryRow(ctx, createUserUnlessExists,
+		arg.Email,
+		arg.PasswordHash,
+		arg.FirstName,
+		arg.LastName,
+		arg.Phone,
+	)
+	var i CreateUserUnlessExistsRow
 	err := row.Scan(&i.ID, &i.CreatedAt)
 	return i, err
 }
@@ -193,5 +209,31 @@ type SetRememberMeParams struct {
 
 func (q *Queries) SetRememberMe(ctx context.Context, arg SetRememberMeParams) error {
 	_, err := q.db.Exec(ctx, setRememberMe, arg.RememberMe, arg.ID)
+	return err
+}
+
+const updateUserProfile = `-- name: UpdateUserProfile :exec
+UPDATE users SET first_name = COALESCE($1, first_name),
+                 last_name  = COALESCE($2, last_name),
+                 phone      = COALESCE($3, phone),
+                 updated_at = now()
+WHERE id = $4
+`
+
+type UpdateUserProfileParams struct {
+	FirstName *string
+	LastName  *string
+	Phone     *string
+	ID        int64
+}
+
+// Sets the names and phone that are given (non-NULL), keeping the others.
+func (q *Queries) UpdateUserProfile(ctx context.Context, arg UpdateUserProfileParams) error {
+	_, err := q.db.Exec(ctx, updateUserProfile,
+		arg.FirstName,
+		arg.LastName,
+		arg.Phone,
+		arg.ID,
+	)
 	return err
 }

@@ -487,6 +487,7 @@ const (
 	RegisterBadRequestErrorStatusInvalidParam           RegisterBadRequestErrorStatus = "invalid-param"
 	RegisterBadRequestErrorStatusMissingParam           RegisterBadRequestErrorStatus = "missing-param"
 	RegisterBadRequestErrorStatusNoParamsDecoded        RegisterBadRequestErrorStatus = "no-params-decoded"
+	RegisterBadRequestErrorStatusUserRequiresRole       RegisterBadRequestErrorStatus = "user-requires-role"
 )
 
 // Valid indicates whether the value is a known member of the RegisterBadRequestErrorStatus enum.
@@ -507,6 +508,8 @@ func (e RegisterBadRequestErrorStatus) Valid() bool {
 	case RegisterBadRequestErrorStatusMissingParam:
 		return true
 	case RegisterBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case RegisterBadRequestErrorStatusUserRequiresRole:
 		return true
 	default:
 		return false
@@ -906,7 +909,7 @@ type ClientFields struct {
 	// LastName Last name.
 	LastName *LastName `json:"last_name,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -959,10 +962,13 @@ type ClientValidationBadRequestError struct {
 // ClientValidationBadRequestErrorStatus defines model for ClientValidationBadRequestError.Status.
 type ClientValidationBadRequestErrorStatus string
 
-// ClientView Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-// (id and names), `contract_type_view` (id, enterprise, company).
+// ClientView Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
 type ClientView string
 
 // ClientsCreateBadRequestError defines model for ClientsCreateBadRequestError.
@@ -995,10 +1001,13 @@ type ClientsCreateInput struct {
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -1021,10 +1030,13 @@ type ClientsRegisterInput struct {
 	// last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -1268,7 +1280,10 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
-	ClientIds  *[]int64   `json:"client_ids,omitempty"`
+	// ClientIds Clients the liaison will act for.
+	ClientIds *[]int64 `json:"client_ids,omitempty"`
+
+	// CompanyIds Companies the liaison will act for.
 	CompanyIds *[]int64   `json:"company_ids,omitempty"`
 	Liaison    NewLiaison `json:"liaison"`
 
@@ -1350,7 +1365,9 @@ type NewClientFields struct {
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 	CompanyName *CompanyName `json:"company_name,omitempty"`
 
-	// Email Email of client that is being registered. Answers 400 if the email is already registered.
+	// Email Email of client that is being registered: a bare address (no display name, no
+	// surrounding spaces) whose domain has a dot, or `client-validation-failed`. Answers 400
+	// if the email is already a client.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1363,12 +1380,14 @@ type NewClientFields struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password *Password `json:"password,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
 // NewLiaison defines model for NewLiaison.
 type NewLiaison struct {
+	// Email Email of the liaison: a bare address whose domain has a dot, or
+	// `client-validation-failed`. An email with a user gets the liaison role added.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1381,7 +1400,7 @@ type NewLiaison struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password *Password `json:"password,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -1419,7 +1438,7 @@ type PayloadTooLargeError struct {
 // PayloadTooLargeErrorStatus defines model for PayloadTooLargeError.Status.
 type PayloadTooLargeErrorStatus string
 
-// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
 // RedirectURL Redirect URL param to pass through to the UI.
@@ -1454,7 +1473,9 @@ type RegisteringClient struct {
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 	CompanyName *CompanyName `json:"company_name,omitempty"`
 
-	// Email Email of client that is being registered. Answers 400 if the email is already registered to a client.
+	// Email Email of client that is being registered: a bare address (no display name, no
+	// surrounding spaces) whose domain has a dot, or `client-validation-failed`. Answers
+	// `email-already-registered` if the email already has a user.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1467,7 +1488,7 @@ type RegisteringClient struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -1826,10 +1847,13 @@ type UsersClientRegisterInput struct {
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -2088,10 +2112,14 @@ type ClientInterface interface {
 
 	// ClientsCreateWithBody Create a client for an email
 	//
-	// Called with an application token or an employee's session. A new email gets a user and a
-	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-	// gets a client (`client-created-for-existing-email`); an email that is already a client
-	// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+	// Called with an application token or an employee's session (scope `clients.create`). A new
+	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+	// password, names and phone (the given ones are not applied to an existing user); an email
+	// that is already a client answers `email-already-client`. `client.password` is optional (a
+	// user without one signs in with Google or a magic link). `enterprise` and
+	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 	// `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -2101,10 +2129,14 @@ type ClientInterface interface {
 
 	// ClientsCreateWithTextBody Create a client for an email
 	//
-	// Called with an application token or an employee's session. A new email gets a user and a
-	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-	// gets a client (`client-created-for-existing-email`); an email that is already a client
-	// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+	// Called with an application token or an employee's session (scope `clients.create`). A new
+	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+	// password, names and phone (the given ones are not applied to an existing user); an email
+	// that is already a client answers `email-already-client`. `client.password` is optional (a
+	// user without one signs in with Google or a magic link). `enterprise` and
+	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 	// `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -2114,15 +2146,24 @@ type ClientInterface interface {
 
 	// ClientsRegisterWithBody Register a new client
 	//
-	// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-	// `data.session` (with its new token) with `session_view` and `application_view`.
-	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-	// `client.company_id` links an existing company; `client.company_name` is informational only.
+	// Creates the user and the client and logs them in to `application`: `data.client` is
+	// rendered with `view`, `data.session` (with its new token) with `session_view` and
+	// `application_view`. The user, the client, an enterprise company, the welcome email and the
+	// session are created in one transaction: all of them or none.
+	//
+	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+	// named after `client.company_name` (else the client's name, else the email);
+	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// `client.company_name` is informational only.
+	//
 	// Field rules (email format, password policy, phone format, existing company) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively); the
-	// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-	// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+	// has a user answers `email-already-registered` (emails compare case-insensitively, and
+	// concurrent registrations of one email create one user); the spelling
+	// `email-already-registerd` is documented but never emitted. An application that does not
+	// let users register as clients (`planox2`) answers `user-requires-role` and creates
+	// nothing: the new client could not log in to it. Sensitive params (see
+	// `ClientsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2131,15 +2172,24 @@ type ClientInterface interface {
 
 	// ClientsRegisterWithTextBody Register a new client
 	//
-	// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-	// `data.session` (with its new token) with `session_view` and `application_view`.
-	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-	// `client.company_id` links an existing company; `client.company_name` is informational only.
+	// Creates the user and the client and logs them in to `application`: `data.client` is
+	// rendered with `view`, `data.session` (with its new token) with `session_view` and
+	// `application_view`. The user, the client, an enterprise company, the welcome email and the
+	// session are created in one transaction: all of them or none.
+	//
+	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+	// named after `client.company_name` (else the client's name, else the email);
+	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// `client.company_name` is informational only.
+	//
 	// Field rules (email format, password policy, phone format, existing company) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively); the
-	// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-	// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+	// has a user answers `email-already-registered` (emails compare case-insensitively, and
+	// concurrent registrations of one email create one user); the spelling
+	// `email-already-registerd` is documented but never emitted. An application that does not
+	// let users register as clients (`planox2`) answers `user-requires-role` and creates
+	// nothing: the new client could not log in to it. Sensitive params (see
+	// `ClientsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2187,10 +2237,19 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithBody Register a liaison
 	//
-	// A client or employee registers a liaison that acts for some of the clients and companies
-	// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-	// role added; granting something the caller does not act for answers `permission-denied`.
-	// Sensitive params (see `LiaisonsRegisterInput`).
+	// A client, employee or liaison registers a liaison that acts for the clients
+	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+	// a liaison what it acts for, an employee any). Granting anything else answers
+	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+	// others get `permission-denied`, so ids of other clients are not revealed); granting
+	// nothing answers `invalid-param`.
+	//
+	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+	// with a user gets the liaison role added and keeps its password, names and phone. Grants
+	// add to what the liaison already acts for. `data` is the liaison with everything it now
+	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2199,10 +2258,19 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithTextBody Register a liaison
 	//
-	// A client or employee registers a liaison that acts for some of the clients and companies
-	// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-	// role added; granting something the caller does not act for answers `permission-denied`.
-	// Sensitive params (see `LiaisonsRegisterInput`).
+	// A client, employee or liaison registers a liaison that acts for the clients
+	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+	// a liaison what it acts for, an employee any). Granting anything else answers
+	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+	// others get `permission-denied`, so ids of other clients are not revealed); granting
+	// nothing answers `invalid-param`.
+	//
+	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+	// with a user gets the liaison role added and keeps its password, names and phone. Grants
+	// add to what the liaison already acts for. `data` is the liaison with everything it now
+	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2212,8 +2280,10 @@ type ClientInterface interface {
 	// ScopesLiaisonRegister What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
-	// its own client record and company, an employee every client and company, a liaison what it
-	// acts for, an application token everything.
+	// its own client record and company (if any), an employee or an application token every
+	// client and company, a liaison what it acts for. Each list is in id order and holds at most
+	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
+	// rendered with the `default` view.
 	//
 	// Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 	ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2388,9 +2458,15 @@ type ClientInterface interface {
 
 	// UsersClientRegisterWithBody Become a client
 	//
-	// For the session returned with `client-required`: creates the client record for the
-	// caller's user and answers with the session, now carrying the client role. A user who is
-	// already a client answers `email-already-client`.
+	// For the session returned with `client-required` (role `none`): creates the client record
+	// for the caller's user, applies the given names and phone to the user, and turns the same
+	// session (same token) into a client session with the client role's scopes in its
+	// application, in one transaction with a welcome email. `data.client` is rendered with
+	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+	// the caller already has). `enterprise` and `client.company_id` work as in
+	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// session with another role, or in an application that does not accept clients, answers
+	// `permission-denied`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2399,9 +2475,15 @@ type ClientInterface interface {
 
 	// UsersClientRegister Become a client
 	//
-	// For the session returned with `client-required`: creates the client record for the
-	// caller's user and answers with the session, now carrying the client role. A user who is
-	// already a client answers `email-already-client`.
+	// For the session returned with `client-required` (role `none`): creates the client record
+	// for the caller's user, applies the given names and phone to the user, and turns the same
+	// session (same token) into a client session with the client role's scopes in its
+	// application, in one transaction with a welcome email. `data.client` is rendered with
+	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+	// the caller already has). `enterprise` and `client.company_id` work as in
+	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// session with another role, or in an application that does not accept clients, answers
+	// `permission-denied`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2411,10 +2493,14 @@ type ClientInterface interface {
 
 // ClientsCreateWithBody Create a client for an email
 //
-// Called with an application token or an employee's session. A new email gets a user and a
-// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-// gets a client (`client-created-for-existing-email`); an email that is already a client
-// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+// Called with an application token or an employee's session (scope `clients.create`). A new
+// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+// password, names and phone (the given ones are not applied to an existing user); an email
+// that is already a client answers `email-already-client`. `client.password` is optional (a
+// user without one signs in with Google or a magic link). `enterprise` and
+// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 // `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type.
@@ -2434,10 +2520,14 @@ func (c *APIClient) ClientsCreateWithBody(ctx context.Context, params *ClientsCr
 
 // ClientsCreateWithTextBody Create a client for an email
 //
-// Called with an application token or an employee's session. A new email gets a user and a
-// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-// gets a client (`client-created-for-existing-email`); an email that is already a client
-// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+// Called with an application token or an employee's session (scope `clients.create`). A new
+// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+// password, names and phone (the given ones are not applied to an existing user); an email
+// that is already a client answers `email-already-client`. `client.password` is optional (a
+// user without one signs in with Google or a magic link). `enterprise` and
+// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 // `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -2457,15 +2547,24 @@ func (c *APIClient) ClientsCreateWithTextBody(ctx context.Context, params *Clien
 
 // ClientsRegisterWithBody Register a new client
 //
-// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-// `data.session` (with its new token) with `session_view` and `application_view`.
-// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-// `client.company_id` links an existing company; `client.company_name` is informational only.
+// Creates the user and the client and logs them in to `application`: `data.client` is
+// rendered with `view`, `data.session` (with its new token) with `session_view` and
+// `application_view`. The user, the client, an enterprise company, the welcome email and the
+// session are created in one transaction: all of them or none.
+//
+// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+// named after `client.company_name` (else the client's name, else the email);
+// `client.company_id` links an existing company (`enterprise` is then ignored);
+// `client.company_name` is informational only.
+//
 // Field rules (email format, password policy, phone format, existing company) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively); the
-// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+// has a user answers `email-already-registered` (emails compare case-insensitively, and
+// concurrent registrations of one email create one user); the spelling
+// `email-already-registerd` is documented but never emitted. An application that does not
+// let users register as clients (`planox2`) answers `user-requires-role` and creates
+// nothing: the new client could not log in to it. Sensitive params (see
+// `ClientsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2484,15 +2583,24 @@ func (c *APIClient) ClientsRegisterWithBody(ctx context.Context, contentType str
 
 // ClientsRegisterWithTextBody Register a new client
 //
-// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-// `data.session` (with its new token) with `session_view` and `application_view`.
-// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-// `client.company_id` links an existing company; `client.company_name` is informational only.
+// Creates the user and the client and logs them in to `application`: `data.client` is
+// rendered with `view`, `data.session` (with its new token) with `session_view` and
+// `application_view`. The user, the client, an enterprise company, the welcome email and the
+// session are created in one transaction: all of them or none.
+//
+// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+// named after `client.company_name` (else the client's name, else the email);
+// `client.company_id` links an existing company (`enterprise` is then ignored);
+// `client.company_name` is informational only.
+//
 // Field rules (email format, password policy, phone format, existing company) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively); the
-// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+// has a user answers `email-already-registered` (emails compare case-insensitively, and
+// concurrent registrations of one email create one user); the spelling
+// `email-already-registerd` is documented but never emitted. An application that does not
+// let users register as clients (`planox2`) answers `user-requires-role` and creates
+// nothing: the new client could not log in to it. Sensitive params (see
+// `ClientsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2580,10 +2688,19 @@ func (c *APIClient) CoexistenceTouch(ctx context.Context, params *CoexistenceTou
 
 // LiaisonsRegisterWithBody Register a liaison
 //
-// A client or employee registers a liaison that acts for some of the clients and companies
-// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-// role added; granting something the caller does not act for answers `permission-denied`.
-// Sensitive params (see `LiaisonsRegisterInput`).
+// A client, employee or liaison registers a liaison that acts for the clients
+// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+// a liaison what it acts for, an employee any). Granting anything else answers
+// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+// others get `permission-denied`, so ids of other clients are not revealed); granting
+// nothing answers `invalid-param`.
+//
+// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+// with a user gets the liaison role added and keeps its password, names and phone. Grants
+// add to what the liaison already acts for. `data` is the liaison with everything it now
+// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2602,10 +2719,19 @@ func (c *APIClient) LiaisonsRegisterWithBody(ctx context.Context, params *Liaiso
 
 // LiaisonsRegisterWithTextBody Register a liaison
 //
-// A client or employee registers a liaison that acts for some of the clients and companies
-// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-// role added; granting something the caller does not act for answers `permission-denied`.
-// Sensitive params (see `LiaisonsRegisterInput`).
+// A client, employee or liaison registers a liaison that acts for the clients
+// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+// a liaison what it acts for, an employee any). Granting anything else answers
+// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+// others get `permission-denied`, so ids of other clients are not revealed); granting
+// nothing answers `invalid-param`.
+//
+// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+// with a user gets the liaison role added and keeps its password, names and phone. Grants
+// add to what the liaison already acts for. `data` is the liaison with everything it now
+// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2625,8 +2751,10 @@ func (c *APIClient) LiaisonsRegisterWithTextBody(ctx context.Context, params *Li
 // ScopesLiaisonRegister What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
-// its own client record and company, an employee every client and company, a liaison what it
-// acts for, an application token everything.
+// its own client record and company (if any), an employee or an application token every
+// client and company, a liaison what it acts for. Each list is in id order and holds at most
+// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
+// rendered with the `default` view.
 //
 // Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 func (c *APIClient) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2931,9 +3059,15 @@ func (c *APIClient) SessionsRead(ctx context.Context, params *SessionsReadParams
 
 // UsersClientRegisterWithBody Become a client
 //
-// For the session returned with `client-required`: creates the client record for the
-// caller's user and answers with the session, now carrying the client role. A user who is
-// already a client answers `email-already-client`.
+// For the session returned with `client-required` (role `none`): creates the client record
+// for the caller's user, applies the given names and phone to the user, and turns the same
+// session (same token) into a client session with the client role's scopes in its
+// application, in one transaction with a welcome email. `data.client` is rendered with
+// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+// the caller already has). `enterprise` and `client.company_id` work as in
+// `clients/register`. A user who is already a client answers `email-already-client`; a
+// session with another role, or in an application that does not accept clients, answers
+// `permission-denied`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2952,9 +3086,15 @@ func (c *APIClient) UsersClientRegisterWithBody(ctx context.Context, params *Use
 
 // UsersClientRegister Become a client
 //
-// For the session returned with `client-required`: creates the client record for the
-// caller's user and answers with the session, now carrying the client role. A user who is
-// already a client answers `email-already-client`.
+// For the session returned with `client-required` (role `none`): creates the client record
+// for the caller's user, applies the given names and phone to the user, and turns the same
+// session (same token) into a client session with the client role's scopes in its
+// application, in one transaction with a welcome email. `data.client` is rendered with
+// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+// the caller already has). `enterprise` and `client.company_id` work as in
+// `clients/register`. A user who is already a client answers `email-already-client`; a
+// session with another role, or in an application that does not accept clients, answers
+// `permission-denied`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3840,10 +3980,14 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsCreateWithBodyWithResponse Create a client for an email
 	//
-	// Called with an application token or an employee's session. A new email gets a user and a
-	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-	// gets a client (`client-created-for-existing-email`); an email that is already a client
-	// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+	// Called with an application token or an employee's session (scope `clients.create`). A new
+	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+	// password, names and phone (the given ones are not applied to an existing user); an email
+	// that is already a client answers `email-already-client`. `client.password` is optional (a
+	// user without one signs in with Google or a magic link). `enterprise` and
+	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 	// `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3853,10 +3997,14 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsCreateWithTextBodyWithResponse Create a client for an email
 	//
-	// Called with an application token or an employee's session. A new email gets a user and a
-	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-	// gets a client (`client-created-for-existing-email`); an email that is already a client
-	// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+	// Called with an application token or an employee's session (scope `clients.create`). A new
+	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+	// password, names and phone (the given ones are not applied to an existing user); an email
+	// that is already a client answers `email-already-client`. `client.password` is optional (a
+	// user without one signs in with Google or a magic link). `enterprise` and
+	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 	// `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -3866,15 +4014,24 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsRegisterWithBodyWithResponse Register a new client
 	//
-	// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-	// `data.session` (with its new token) with `session_view` and `application_view`.
-	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-	// `client.company_id` links an existing company; `client.company_name` is informational only.
+	// Creates the user and the client and logs them in to `application`: `data.client` is
+	// rendered with `view`, `data.session` (with its new token) with `session_view` and
+	// `application_view`. The user, the client, an enterprise company, the welcome email and the
+	// session are created in one transaction: all of them or none.
+	//
+	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+	// named after `client.company_name` (else the client's name, else the email);
+	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// `client.company_name` is informational only.
+	//
 	// Field rules (email format, password policy, phone format, existing company) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively); the
-	// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-	// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+	// has a user answers `email-already-registered` (emails compare case-insensitively, and
+	// concurrent registrations of one email create one user); the spelling
+	// `email-already-registerd` is documented but never emitted. An application that does not
+	// let users register as clients (`planox2`) answers `user-requires-role` and creates
+	// nothing: the new client could not log in to it. Sensitive params (see
+	// `ClientsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3883,15 +4040,24 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsRegisterWithTextBodyWithResponse Register a new client
 	//
-	// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-	// `data.session` (with its new token) with `session_view` and `application_view`.
-	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-	// `client.company_id` links an existing company; `client.company_name` is informational only.
+	// Creates the user and the client and logs them in to `application`: `data.client` is
+	// rendered with `view`, `data.session` (with its new token) with `session_view` and
+	// `application_view`. The user, the client, an enterprise company, the welcome email and the
+	// session are created in one transaction: all of them or none.
+	//
+	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+	// named after `client.company_name` (else the client's name, else the email);
+	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// `client.company_name` is informational only.
+	//
 	// Field rules (email format, password policy, phone format, existing company) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively); the
-	// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-	// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+	// has a user answers `email-already-registered` (emails compare case-insensitively, and
+	// concurrent registrations of one email create one user); the spelling
+	// `email-already-registerd` is documented but never emitted. An application that does not
+	// let users register as clients (`planox2`) answers `user-requires-role` and creates
+	// nothing: the new client could not log in to it. Sensitive params (see
+	// `ClientsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3941,10 +4107,19 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithBodyWithResponse Register a liaison
 	//
-	// A client or employee registers a liaison that acts for some of the clients and companies
-	// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-	// role added; granting something the caller does not act for answers `permission-denied`.
-	// Sensitive params (see `LiaisonsRegisterInput`).
+	// A client, employee or liaison registers a liaison that acts for the clients
+	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+	// a liaison what it acts for, an employee any). Granting anything else answers
+	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+	// others get `permission-denied`, so ids of other clients are not revealed); granting
+	// nothing answers `invalid-param`.
+	//
+	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+	// with a user gets the liaison role added and keeps its password, names and phone. Grants
+	// add to what the liaison already acts for. `data` is the liaison with everything it now
+	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3953,10 +4128,19 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 	//
-	// A client or employee registers a liaison that acts for some of the clients and companies
-	// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-	// role added; granting something the caller does not act for answers `permission-denied`.
-	// Sensitive params (see `LiaisonsRegisterInput`).
+	// A client, employee or liaison registers a liaison that acts for the clients
+	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+	// a liaison what it acts for, an employee any). Granting anything else answers
+	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+	// others get `permission-denied`, so ids of other clients are not revealed); granting
+	// nothing answers `invalid-param`.
+	//
+	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+	// with a user gets the liaison role added and keeps its password, names and phone. Grants
+	// add to what the liaison already acts for. `data` is the liaison with everything it now
+	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3966,8 +4150,10 @@ type ClientWithResponsesInterface interface {
 	// ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
-	// its own client record and company, an employee every client and company, a liaison what it
-	// acts for, an application token everything.
+	// its own client record and company (if any), an employee or an application token every
+	// client and company, a liaison what it acts for. Each list is in id order and holds at most
+	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
+	// rendered with the `default` view.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4148,9 +4334,15 @@ type ClientWithResponsesInterface interface {
 
 	// UsersClientRegisterWithBodyWithResponse Become a client
 	//
-	// For the session returned with `client-required`: creates the client record for the
-	// caller's user and answers with the session, now carrying the client role. A user who is
-	// already a client answers `email-already-client`.
+	// For the session returned with `client-required` (role `none`): creates the client record
+	// for the caller's user, applies the given names and phone to the user, and turns the same
+	// session (same token) into a client session with the client role's scopes in its
+	// application, in one transaction with a welcome email. `data.client` is rendered with
+	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+	// the caller already has). `enterprise` and `client.company_id` work as in
+	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// session with another role, or in an application that does not accept clients, answers
+	// `permission-denied`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4159,9 +4351,15 @@ type ClientWithResponsesInterface interface {
 
 	// UsersClientRegisterWithResponse Become a client
 	//
-	// For the session returned with `client-required`: creates the client record for the
-	// caller's user and answers with the session, now carrying the client role. A user who is
-	// already a client answers `email-already-client`.
+	// For the session returned with `client-required` (role `none`): creates the client record
+	// for the caller's user, applies the given names and phone to the user, and turns the same
+	// session (same token) into a client session with the client role's scopes in its
+	// application, in one transaction with a welcome email. `data.client` is rendered with
+	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+	// the caller already has). `enterprise` and `client.company_id` work as in
+	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// session with another role, or in an application that does not accept clients, answers
+	// `permission-denied`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5361,10 +5559,14 @@ func (r UsersClientRegisterResponse) ContentType() string {
 
 // ClientsCreateWithBodyWithResponse Create a client for an email
 //
-// Called with an application token or an employee's session. A new email gets a user and a
-// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-// gets a client (`client-created-for-existing-email`); an email that is already a client
-// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+// Called with an application token or an employee's session (scope `clients.create`). A new
+// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+// password, names and phone (the given ones are not applied to an existing user); an email
+// that is already a client answers `email-already-client`. `client.password` is optional (a
+// user without one signs in with Google or a magic link). `enterprise` and
+// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 // `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5380,10 +5582,14 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 
 // ClientsCreateWithTextBodyWithResponse Create a client for an email
 //
-// Called with an application token or an employee's session. A new email gets a user and a
-// client (`action-successful`); an email whose user has no client yet, generally a liaison,
-// gets a client (`client-created-for-existing-email`); an email that is already a client
-// answers `email-already-client`. `client.password` is optional. Sensitive params (see
+// Called with an application token or an employee's session (scope `clients.create`). A new
+// email gets a user and a client (`action-successful`); an email whose user has no client yet,
+// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
+// password, names and phone (the given ones are not applied to an existing user); an email
+// that is already a client answers `email-already-client`. `client.password` is optional (a
+// user without one signs in with Google or a magic link). `enterprise` and
+// `client.company_id` work as in `clients/register`. `data` is the client rendered with
+// `view`. A welcome email is queued in the same transaction. Sensitive params (see
 // `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -5399,15 +5605,24 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 
 // ClientsRegisterWithBodyWithResponse Register a new client
 //
-// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-// `data.session` (with its new token) with `session_view` and `application_view`.
-// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-// `client.company_id` links an existing company; `client.company_name` is informational only.
+// Creates the user and the client and logs them in to `application`: `data.client` is
+// rendered with `view`, `data.session` (with its new token) with `session_view` and
+// `application_view`. The user, the client, an enterprise company, the welcome email and the
+// session are created in one transaction: all of them or none.
+//
+// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+// named after `client.company_name` (else the client's name, else the email);
+// `client.company_id` links an existing company (`enterprise` is then ignored);
+// `client.company_name` is informational only.
+//
 // Field rules (email format, password policy, phone format, existing company) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively); the
-// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+// has a user answers `email-already-registered` (emails compare case-insensitively, and
+// concurrent registrations of one email create one user); the spelling
+// `email-already-registerd` is documented but never emitted. An application that does not
+// let users register as clients (`planox2`) answers `user-requires-role` and creates
+// nothing: the new client could not log in to it. Sensitive params (see
+// `ClientsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5422,15 +5637,24 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 
 // ClientsRegisterWithTextBodyWithResponse Register a new client
 //
-// Creates the user and the client and logs them in: `data.client` is rendered with `view`,
-// `data.session` (with its new token) with `session_view` and `application_view`.
-// `enterprise: true` with no `client.company_id` creates an enterprise company for the client;
-// `client.company_id` links an existing company; `client.company_name` is informational only.
+// Creates the user and the client and logs them in to `application`: `data.client` is
+// rendered with `view`, `data.session` (with its new token) with `session_view` and
+// `application_view`. The user, the client, an enterprise company, the welcome email and the
+// session are created in one transaction: all of them or none.
+//
+// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
+// named after `client.company_name` (else the client's name, else the email);
+// `client.company_id` links an existing company (`enterprise` is then ignored);
+// `client.company_name` is informational only.
+//
 // Field rules (email format, password policy, phone format, existing company) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively); the
-// spelling `email-already-registerd` is documented but never emitted. A welcome email is
-// queued in the same transaction. Sensitive params (see `ClientsRegisterInput`).
+// has a user answers `email-already-registered` (emails compare case-insensitively, and
+// concurrent registrations of one email create one user); the spelling
+// `email-already-registerd` is documented but never emitted. An application that does not
+// let users register as clients (`planox2`) answers `user-requires-role` and creates
+// nothing: the new client could not log in to it. Sensitive params (see
+// `ClientsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5504,10 +5728,19 @@ func (c *ClientWithResponses) CoexistenceTouchWithResponse(ctx context.Context, 
 
 // LiaisonsRegisterWithBodyWithResponse Register a liaison
 //
-// A client or employee registers a liaison that acts for some of the clients and companies
-// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-// role added; granting something the caller does not act for answers `permission-denied`.
-// Sensitive params (see `LiaisonsRegisterInput`).
+// A client, employee or liaison registers a liaison that acts for the clients
+// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+// a liaison what it acts for, an employee any). Granting anything else answers
+// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+// others get `permission-denied`, so ids of other clients are not revealed); granting
+// nothing answers `invalid-param`.
+//
+// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+// with a user gets the liaison role added and keeps its password, names and phone. Grants
+// add to what the liaison already acts for. `data` is the liaison with everything it now
+// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5522,10 +5755,19 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 
 // LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 //
-// A client or employee registers a liaison that acts for some of the clients and companies
-// the caller acts for (see `scopes/liaison_register`). An email with a user gets the liaison
-// role added; granting something the caller does not act for answers `permission-denied`.
-// Sensitive params (see `LiaisonsRegisterInput`).
+// A client, employee or liaison registers a liaison that acts for the clients
+// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
+// may grant (see `scopes/liaison_register`: a client its own client record and its company,
+// a liaison what it acts for, an employee any). Granting anything else answers
+// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
+// others get `permission-denied`, so ids of other clients are not revealed); granting
+// nothing answers `invalid-param`.
+//
+// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
+// with a user gets the liaison role added and keeps its password, names and phone. Grants
+// add to what the liaison already acts for. `data` is the liaison with everything it now
+// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5541,8 +5783,10 @@ func (c *ClientWithResponses) LiaisonsRegisterWithTextBodyWithResponse(ctx conte
 // ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
-// its own client record and company, an employee every client and company, a liaison what it
-// acts for, an application token everything.
+// its own client record and company (if any), an employee or an application token every
+// client and company, a liaison what it acts for. Each list is in id order and holds at most
+// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
+// rendered with the `default` view.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5801,9 +6045,15 @@ func (c *ClientWithResponses) SessionsReadWithResponse(ctx context.Context, para
 
 // UsersClientRegisterWithBodyWithResponse Become a client
 //
-// For the session returned with `client-required`: creates the client record for the
-// caller's user and answers with the session, now carrying the client role. A user who is
-// already a client answers `email-already-client`.
+// For the session returned with `client-required` (role `none`): creates the client record
+// for the caller's user, applies the given names and phone to the user, and turns the same
+// session (same token) into a client session with the client role's scopes in its
+// application, in one transaction with a welcome email. `data.client` is rendered with
+// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+// the caller already has). `enterprise` and `client.company_id` work as in
+// `clients/register`. A user who is already a client answers `email-already-client`; a
+// session with another role, or in an application that does not accept clients, answers
+// `permission-denied`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5818,9 +6068,15 @@ func (c *ClientWithResponses) UsersClientRegisterWithBodyWithResponse(ctx contex
 
 // UsersClientRegisterWithResponse Become a client
 //
-// For the session returned with `client-required`: creates the client record for the
-// caller's user and answers with the session, now carrying the client role. A user who is
-// already a client answers `email-already-client`.
+// For the session returned with `client-required` (role `none`): creates the client record
+// for the caller's user, applies the given names and phone to the user, and turns the same
+// session (same token) into a client session with the client role's scopes in its
+// application, in one transaction with a welcome email. `data.client` is rendered with
+// `view`, `data.session` with `session_view` and `application_view` (without the token, which
+// the caller already has). `enterprise` and `client.company_id` work as in
+// `clients/register`. A user who is already a client answers `email-already-client`; a
+// session with another role, or in an application that does not accept clients, answers
+// `permission-denied`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

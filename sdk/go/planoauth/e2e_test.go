@@ -29,17 +29,26 @@ func sensitive(t *testing.T, params any) string {
 	return body
 }
 
-// TestSDKSessionLifecycle drives a running server with the generated Go client: log in, read
-// the session, log out, and see the token refused.
-func TestSDKSessionLifecycle(t *testing.T) {
+// TestSDKClientLifecycle drives a running server with the generated Go client: register a
+// client, log in, read the scopes, read the session, log out, and see the token refused.
+func TestSDKClientLifecycle(t *testing.T) {
 	env := apitest.New(t)
 	srv := env.HTTPServer()
-	env.User("ada@example.com", "correct horse battery staple", "client")
 	client, err := planoauth.NewClientWithResponses(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+
+	first, last := "Ada", "Lovelace"
+	registered, err := client.ClientsRegisterWithTextBodyWithResponse(ctx, sensitive(t, planoauth.ClientsRegisterInput{
+		Application: planoauth.Planoorder,
+		Client: planoauth.RegisteringClient{Email: "ada@example.com", Password: "correct horse battery staple",
+			FirstName: &first, LastName: &last},
+	}))
+	if err != nil || registered.JSON200 == nil || registered.JSON200.Data.Client.Email == nil {
+		t.Fatalf("register: %v %s", err, registered.Body)
+	}
 
 	login, err := client.SessionsCreateWithTextBodyWithResponse(ctx, sensitive(t, planoauth.SessionsCreateInput{
 		Email: "ada@example.com", Password: "correct horse battery staple", Application: planoauth.Planoorder,
@@ -48,6 +57,12 @@ func TestSDKSessionLifecycle(t *testing.T) {
 		t.Fatalf("log in: %v %s", err, login.Body)
 	}
 	token := *login.JSON200.Data.Token
+
+	scopes, err := client.ScopesLiaisonRegisterWithResponse(ctx, &planoauth.ScopesLiaisonRegisterParams{}, bearer(token))
+	if err != nil || scopes.JSON200 == nil || len(scopes.JSON200.Data.Clients) != 1 ||
+		scopes.JSON200.Data.Clients[0].Id != registered.JSON200.Data.Client.Id {
+		t.Fatalf("read scopes: %v %s, want the new client", err, scopes.Body)
+	}
 
 	read, err := client.SessionsReadWithResponse(ctx, &planoauth.SessionsReadParams{}, bearer(token))
 	if err != nil || read.JSON200 == nil || read.JSON200.Data.Id != login.JSON200.Data.Id {
