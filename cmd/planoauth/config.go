@@ -28,6 +28,8 @@ type config struct {
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
 	google   auth.GoogleConfig
+	// sessionCacheTTL is PLANOAUTH_SESSION_CACHE_TTL; 0 turns the token cache off.
+	sessionCacheTTL time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -37,7 +39,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
-		memoryLimitMiB:  80,
+		memoryLimitMiB:  64,
 		magicLinkLimits: auth.DefaultMagicLinkLimits,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{
@@ -64,6 +66,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
+		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},
@@ -119,6 +122,17 @@ func durationSetting(d *time.Duration) func(string) error {
 		parsed, err := time.ParseDuration(v)
 		if err == nil && parsed <= 0 {
 			err = fmt.Errorf("must be positive, got %s", v)
+		}
+		*d = parsed
+		return err
+	}
+}
+
+func cacheTTLSetting(d *time.Duration) func(string) error {
+	return func(v string) error {
+		parsed, err := time.ParseDuration(v)
+		if err == nil && (parsed < 0 || parsed > time.Minute) {
+			err = fmt.Errorf("must be between 0 (off) and 1m, got %s", v)
 		}
 		*d = parsed
 		return err

@@ -60,11 +60,13 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		writer := envelope.NewWriter(contract, log)
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cache := sessionCache(watchCtx, cfg, d, log)
 		handler, err := server.New(server.Config{
 			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
-			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer),
+			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer, cache),
 			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google}),
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google,
+				SessionCache: cache}),
 		})
 		if err != nil {
 			return err
@@ -98,6 +100,20 @@ func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Maile
 		<-done
 	}
 }
+
+// sessionCache returns the token cache, watching for invalidations until ctx ends; nil when
+// PLANOAUTH_SESSION_CACHE_TTL is 0.
+func sessionCache(ctx context.Context, cfg config, d *database, log *slog.Logger) *auth.SessionCache {
+	if cfg.sessionCacheTTL == 0 {
+		return nil
+	}
+	cache := auth.NewSessionCache(cfg.sessionCacheTTL, sessionCacheEntries, time.Now)
+	go cache.Watch(ctx, d.pool, log)
+	return cache
+}
+
+// sessionCacheEntries bounds the token cache (a few hundred bytes an entry).
+const sessionCacheEntries = 50_000
 
 func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
 	srv := &http.Server{

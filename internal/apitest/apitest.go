@@ -86,6 +86,33 @@ type Env struct {
 	Handler  http.Handler
 	// AppTokens are the seeded applications' tokens by slug.
 	AppTokens map[string]string
+
+	build func() (http.Handler, *impl.Server)
+}
+
+// SecondInstance returns another PlanoAuth handler on the same database, with its own session
+// cache, as a second server process would be.
+func (e *Env) SecondInstance() http.Handler {
+	h, _ := e.build()
+	return h
+}
+
+// watchedCache returns a session cache subscribed to invalidations, as `serve` runs it, so that
+// every test exercises the cached token path.
+func (e *Env) watchedCache(log *slog.Logger) *auth.SessionCache {
+	cache := auth.NewSessionCache(10*time.Second, 10_000, e.Clock.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		cache.Watch(ctx, e.Pool, log)
+		close(done)
+	}()
+	e.T.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	<-cache.Ready()
+	return cache
 }
 
 // Option adjusts an Env before its handler is built.
@@ -151,17 +178,24 @@ func New(tb testing.TB, opts ...Option) *Env {
 	if o.deps != nil {
 		o.deps(&deps)
 	}
-	e.Server = impl.New(deps)
-	var handlers gen.StrictServerInterface = e.Server
-	if o.wrap != nil {
-		handlers = o.wrap(e.Server)
+	e.build = func() (http.Handler, *impl.Server) {
+		cache := e.watchedCache(log)
+		d := deps
+		d.SessionCache = cache
+		s := impl.New(d)
+		var handlers gen.StrictServerInterface = s
+		if o.wrap != nil {
+			handlers = o.wrap(s)
+		}
+		h, err := server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
+			Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer, cache),
+			Handlers:      handlers, Logger: log, Metrics: prometheus.NewRegistry()})
+		if err != nil {
+			tb.Fatalf("build handler: %v", err)
+		}
+		return h, s
 	}
-	e.Handler, err = server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
-		Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer),
-		Handlers:      handlers, Logger: log, Metrics: prometheus.NewRegistry()})
-	if err != nil {
-		tb.Fatalf("build handler: %v", err)
-	}
+	e.Handler, e.Server = e.build()
 	e.issueAppTokens(ctx)
 	return e
 }

@@ -80,11 +80,13 @@ type Authenticator struct {
 	q      *db.Queries
 	now    func() time.Time
 	writer *envelope.Writer
+	cache  *SessionCache // nil: every request reads the database
 }
 
-// NewAuthenticator returns an Authenticator reading tokens with q and judging expiry by now.
-func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer) *Authenticator {
-	return &Authenticator{q: q, now: now, writer: writer}
+// NewAuthenticator returns an Authenticator reading tokens with q, judging expiry by now, and
+// keeping resolved sessions in cache (which may be nil).
+func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache) *Authenticator {
+	return &Authenticator{q: q, now: now, writer: writer, cache: cache}
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
@@ -159,21 +161,27 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 	if !WellFormed(token, SessionPrefix) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
-	row, err := a.q.GetSessionByTokenHash(ctx, HashToken(token))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, envelope.New(gen.StatusInvalidToken)
+	hash := HashToken(token)
+	now := a.now()
+	row, cached := a.cached(hash)
+	if cached && expired(row, now) {
+		// Another instance may have recorded a use this one has not seen: ask the database.
+		a.cache.forget(hash)
+		cached = false
 	}
-	if err != nil {
-		return nil, envelope.Internal("look up session token: %w", err)
+	if !cached {
+		var err error
+		if row, err = a.load(ctx, hash); err != nil {
+			return nil, err
+		}
 	}
 	if row.RevokedAt != nil {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
-	now := a.now()
-	if expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe); expires != nil && !now.Before(*expires) {
+	if expired(row, now) {
 		return nil, envelope.New(gen.StatusSessionExpired)
 	}
-	if err := a.touch(ctx, &row, now); err != nil {
+	if err := a.touch(ctx, hash, &row, now); err != nil {
 		return nil, err
 	}
 	p := &Principal{ApplicationID: row.ApplicationID, ApplicationSlug: row.ApplicationSlug, Scopes: row.Scopes, Session: &row}
@@ -187,8 +195,39 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 	return p, nil
 }
 
+func expired(row db.GetSessionByTokenHashRow, now time.Time) bool {
+	expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
+	return expires != nil && !now.Before(*expires)
+}
+
+func (a *Authenticator) cached(hash []byte) (db.GetSessionByTokenHashRow, bool) {
+	if a.cache == nil {
+		return db.GetSessionByTokenHashRow{}, false
+	}
+	return a.cache.get(hash)
+}
+
+// load reads a session token from the database and caches what it read.
+func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByTokenHashRow, error) {
+	var generation uint64
+	if a.cache != nil {
+		generation = a.cache.generationNow()
+	}
+	row, err := a.q.GetSessionByTokenHash(ctx, hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return row, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return row, envelope.Internal("look up session token: %w", err)
+	}
+	if a.cache != nil {
+		a.cache.put(hash, row, generation)
+	}
+	return row, nil
+}
+
 // touch records the session's use when the last record is older than TouchInterval.
-func (a *Authenticator) touch(ctx context.Context, row *db.GetSessionByTokenHashRow, now time.Time) error {
+func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.GetSessionByTokenHashRow, now time.Time) error {
 	if now.Sub(row.LastUsedAt) < TouchInterval {
 		return nil
 	}
@@ -197,6 +236,9 @@ func (a *Authenticator) touch(ctx context.Context, row *db.GetSessionByTokenHash
 		return envelope.Internal("record session use: %w", err)
 	}
 	row.LastUsedAt = now
+	if a.cache != nil {
+		a.cache.touched(hash, now)
+	}
 	return nil
 }
 

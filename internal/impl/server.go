@@ -31,6 +31,7 @@ type Server struct {
 	magicLinks   *auth.MagicLinkLimiter
 	magicLinkURL string
 	google       *auth.GoogleVerifier
+	sessions     *auth.SessionCache
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -42,6 +43,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests pass a controllable one.
 	Now func() time.Time
+	// SessionCache is the authenticator's token cache (nil when off); handlers that change a
+	// session evict it here at once, before NOTIFY reaches the other instances.
+	SessionCache *auth.SessionCache
 	// LoginLimits bound failed log-ins; zero means auth.DefaultLoginLimits.
 	LoginLimits auth.LoginLimits
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
@@ -75,7 +79,7 @@ func New(d Deps) *Server {
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now,
+	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
 		hasher: auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now),
 		mailer:       mailer,
 		magicLinks:   auth.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, auth.DefaultMagicLinkLimits), now),

@@ -102,6 +102,7 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 	if err != nil {
 		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
 	}
+	s.sessions.ForgetUser(p.Session.UserID) // a logged-out token is refused from the next request on
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.Revoked{Revoked: int(revoked)},

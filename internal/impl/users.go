@@ -74,6 +74,7 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 	if err != nil {
 		return views.Client{}, nil, err
 	}
+	s.sessions.ForgetSession(p.Session.ID) // its next request must see the client role
 	return client, withRole(p, roleClient, scopes), nil
 }
 

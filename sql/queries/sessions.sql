@@ -82,3 +82,7 @@ FROM applications a
 WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
   AND m.used_at IS NULL AND m.expires_at > @now
 RETURNING m.user_id, m.redirect_url;
+
+-- name: ListenSessions :exec
+-- Subscribes this connection to session invalidations (see notify_session_changed()).
+LISTEN planoauth_sessions;

@@ -280,6 +280,16 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUse
 	return items, nil
 }
 
+const listenSessions = `-- name: ListenSessions :exec
+LISTEN planoauth_sessions
+`
+
+// Subscribes this connection to session invalidations (see notify_session_changed()).
+func (q *Queries) ListenSessions(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, listenSessions)
+	return err
+}
+
 const promoteSession = `-- name: PromoteSession :execrows
 UPDATE sessions SET role = $1, scopes = $2
 WHERE id = $3 AND role = 'none' AND revoked_at IS NULL

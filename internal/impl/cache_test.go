@@ -1,0 +1,86 @@
+package impl_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/gen"
+)
+
+// readStatus serves sessions/read on h, which need not be the Env's own handler.
+func readStatus(h http.Handler, token string) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, apitest.Request(http.MethodGet, sessionsRead, "", nil, token))
+	return rec.Code
+}
+
+// eventually polls for up to within: a notification travels between processes asynchronously,
+// and "at once" is measured here as within that bound.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSessionCacheRevocationReachesEveryInstance(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	other := env.SecondInstance()
+	env.User("ada@example.com", password, "client")
+
+	t.Run("Logout", func(t *testing.T) {
+		token := env.Login("ada@example.com", password, "planoorder")
+		if code := readStatus(other, token); code != http.StatusOK { // now cached there
+			t.Fatalf("the other instance answered %d", code)
+		}
+		env.Do(apitest.Request(http.MethodPost, sessionsDelete, "", nil, token)).Expect(t, 200, gen.StatusActionSuccessful)
+		env.Get(sessionsRead, token).Expect(t, 401, gen.StatusInvalidToken) // this instance: at once
+		eventually(t, time.Second, "the other instance refuses the logged-out token", func() bool {
+			return readStatus(other, token) == http.StatusUnauthorized
+		})
+	})
+	t.Run("RevokedInTheDatabase", func(t *testing.T) {
+		token := env.Login("ada@example.com", password, "planoorder")
+		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
+		readStatus(other, token)
+		// As `planoauth sessions revoke` does, from outside either instance.
+		if _, err := env.Pool.Exec(context.Background(), "UPDATE sessions SET revoked_at = now()"); err != nil {
+			t.Fatal(err)
+		}
+		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+			eventually(t, time.Second, name+" instance refuses the revoked token", func() bool {
+				return readStatus(h, token) == http.StatusUnauthorized
+			})
+		}
+	})
+}
+
+func TestSessionCacheListenerLost(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	token := env.Login("ada@example.com", password, "planoorder")
+	env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful) // cached
+	ctx := context.Background()
+	// Cut the cache's LISTEN connection, then revoke while no notification can arrive.
+	if _, err := env.Pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN planoauth_sessions'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Pool.Exec(ctx, "UPDATE sessions SET revoked_at = now()"); err != nil {
+		t.Fatal(err)
+	}
+	// The lost connection empties and pauses the cache, so the revocation is read from the
+	// database well before the listener reconnects (a second later).
+	eventually(t, 300*time.Millisecond, "the revoked token is refused", func() bool {
+		return readStatus(env.Handler, token) == http.StatusUnauthorized
+	})
+}
