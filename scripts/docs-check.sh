@@ -59,7 +59,8 @@ install_missing_packages() {
 	local missing=()
 	[[ -x $CHROMIUM ]] || missing+=(chromium)
 	command -v curl >/dev/null || missing+=(curl)
-	command -v ip >/dev/null || missing+=(iproute2)
+	# ip brings loopback up in the namespace, which only root can make.
+	[[ $(id -u) -ne 0 ]] || command -v ip >/dev/null || missing+=(iproute2)
 	((${#missing[@]} == 0)) && return
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "docs-check: install ${missing[*]} first (or run as root to have them installed)" >&2
