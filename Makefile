@@ -5,7 +5,7 @@ GO        ?= go
 NPM_STAMP := node_modules/.package-lock.json
 FUZZTIME  ?= 20s
 
-.PHONY: run test check generate drift lint vet fmt build clean docs-check fuzz
+.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean docs-check fuzz
 
 ## run: serve on 127.0.0.1:8080 (PLANOAUTH_ADDR) with a private PostgreSQL under .data/ unless DATABASE_URL is set
 run:
@@ -31,16 +31,27 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
 	done
 
-## generate: regenerate internal/gen from api/openapi.yaml and sql/
-generate:
-	$(GO) generate ./internal/gen/
+## test-sdk: the generated TypeScript client (openapi-typescript + openapi-fetch) against a running server
+test-sdk: $(NPM_STAMP)
+	npx --no-install openapi-typescript api/openapi.yaml --default-non-nullable false -o sdk/ts/gen/schema.ts
+	npx --no-install tsc -p sdk/ts
+	scripts/with-server.sh node --test sdk/ts/dist/
 
-## drift: fail when internal/gen differs from what its sources generate
+## bench: load PlanoAuth and a minimal baseline on this machine; writes bench/RESULTS.md
+bench:
+	$(GO) run ./bench -out bench/RESULTS.md
+
+## generate: regenerate internal/gen and the Go SDK from api/openapi.yaml and sql/
+generate:
+	$(GO) generate ./internal/gen/ ./sdk/go/...
+
+## drift: fail when generated code (internal/gen, sdk/go) differs from what its sources generate
 drift:
-	@rm -rf .drift && cp -r internal/gen .drift
-	@$(GO) generate ./internal/gen/
-	@diff -r .drift internal/gen >/dev/null || { diff -r .drift internal/gen | head -20; rm -rf .drift; \
-		echo "internal/gen was stale and has been regenerated: review and commit it"; exit 1; }
+	@rm -rf .drift && mkdir -p .drift && cp -r internal/gen .drift/gen && cp -r sdk/go .drift/sdk
+	@$(MAKE) --no-print-directory generate >/dev/null
+	@{ diff -r .drift/gen internal/gen && diff -r .drift/sdk sdk/go; } >/dev/null || { diff -r .drift/gen internal/gen | head -20; \
+		diff -r .drift/sdk sdk/go | head -20; rm -rf .drift; \
+		echo "generated code was stale and has been regenerated: review and commit it"; exit 1; }
 	@rm -rf .drift
 
 ## lint: the contract (Redocly, recommended rules) and the Go code (gofmt, go vet)

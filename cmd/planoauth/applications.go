@@ -14,7 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
-const applicationsUsage = `usage: planoauth applications list | create SLUG NAME`
+const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -28,6 +28,10 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "create" && len(args) == 3:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return createApplication(ctx, d, args[1], args[2], stdout)
+		})
+	case args[0] == "rotate-token" && len(args) == 2:
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return rotateApplicationToken(ctx, d.q, args[1], stdout)
 		})
 	}
 	return errors.New(applicationsUsage)
@@ -72,5 +76,21 @@ func createApplication(ctx context.Context, d *database, slug, name string, stdo
 		return err
 	}
 	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
+	return nil
+}
+
+// rotateApplicationToken gives an application a new token and prints it once. The old token
+// stops working at once on every instance, since tokens are looked up in the database.
+func rotateApplicationToken(ctx context.Context, q *db.Queries, slug string, stdout io.Writer) error {
+	token, hash := auth.NewToken(auth.ApplicationPrefix)
+	n, err := q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash})
+	if err != nil {
+		return fmt.Errorf("rotate the token of %s: %w", slug, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+	}
+	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
+	fmt.Fprintln(stdout, "the previous token no longer works")
 	return nil
 }

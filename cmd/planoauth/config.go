@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	netmail "net/mail"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/mail"
 )
 
 // config is the environment, read once.
@@ -18,6 +21,13 @@ type config struct {
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
 	loginLimits     auth.LoginLimits
+	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
+	magicLinkLimits auth.MagicLinkLimits
+	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
+	// mandrill.APIKey empty: the local mailer, which records emails in the database.
+	mandrill mail.MandrillConfig
+	outbox   mail.WorkerConfig
+	google   auth.GoogleConfig
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -27,6 +37,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
+		memoryLimitMiB:  80,
+		magicLinkLimits: auth.DefaultMagicLinkLimits,
+		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
+		mandrill: mail.MandrillConfig{
+			APIKey:  getenv("PLANOAUTH_MANDRILL_API_KEY"),
+			BaseURL: orDefault(getenv("PLANOAUTH_MANDRILL_BASE_URL"), mail.DefaultMandrillBaseURL),
+			Timeout: mail.DefaultMandrillTimeout,
+		},
+		outbox: mail.DefaultWorkerConfig,
+		google: auth.GoogleConfig{
+			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), auth.DefaultGoogleIssuer),
+			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), auth.DefaultGoogleJWKSURL),
+			ClientIDs: splitList(getenv("PLANOAUTH_GOOGLE_CLIENT_IDS")),
+		},
 	}
 	if err := c.logLevel.UnmarshalText([]byte(orDefault(getenv("PLANOAUTH_LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("PLANOAUTH_LOG_LEVEL: %w", err)
@@ -39,6 +63,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
+		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
+		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},
+		{"PLANOAUTH_MANDRILL_TIMEOUT", durationSetting(&c.mandrill.Timeout)},
+		{"PLANOAUTH_OUTBOX_MAX_ATTEMPTS", countSetting(&c.outbox.MaxAttempts)},
+		{"PLANOAUTH_OUTBOX_POLL_INTERVAL", durationSetting(&c.outbox.PollInterval)},
+		{"PLANOAUTH_OUTBOX_BACKOFF_BASE", durationSetting(&c.outbox.BackoffBase)},
+		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
@@ -46,7 +79,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	if c.mandrill.From == "" {
+		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
+			return c, fmt.Errorf("default sender: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// defaultMailFrom is the sender of PlanoAuth's emails unless PLANOAUTH_MAIL_FROM says otherwise.
+const defaultMailFrom = "PlanoAuth <no-reply@plano.example>"
+
+// senderSetting reads an address such as "PlanoAuth <no-reply@plano.example>" into the sender
+// address and name.
+func senderSetting(m *mail.MandrillConfig) func(string) error {
+	return func(v string) error {
+		addr, err := netmail.ParseAddress(v)
+		if err != nil {
+			return err
+		}
+		m.From, m.FromName = addr.Address, addr.Name
+		return nil
+	}
+}
+
+// splitList reads a comma-separated list, ignoring blanks.
+func splitList(v string) []string {
+	var items []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 func durationSetting(d *time.Duration) func(string) error {

@@ -4,6 +4,14 @@
 //	planoauth migrate                       apply pending migrations and exit
 //	planoauth applications list             list applications
 //	planoauth applications create SLUG NAME add an application and print its token once
+//	planoauth applications rotate-token SLUG give an application a new token, printed once
+//	planoauth routes list                   list services and routes with their deployed state
+//	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
+//	planoauth routes deploy|undeploy --service NAME
+//	planoauth sessions revoke --user EMAIL  revoke every session of a user
+//	planoauth notifications list [--limit N] what operators must look at, newest first
+//	planoauth emails list [--limit N]       emails the local mailer recorded instead of sending
+//	planoauth emails show ID                one recorded email with its body
 //
 // Configuration is environment variables; see README.md.
 package main
@@ -33,7 +41,19 @@ commands:
   migrate                         apply pending migrations and exit
   applications list               list applications
   applications create SLUG NAME   add an application (roles and scopes copied from planoorder)
-                                  and print its token once`
+                                  and print its token once
+  applications rotate-token SLUG  give an application a new token and print it once
+  routes list                     list services and routes with their deployed state
+  routes deploy|undeploy ROUTE    deploy or undeploy a route: an operationId (sessionsCreate)
+                                  or a path (/api/v1/sessions/create); undeployed routes
+                                  answer route-not-found on every instance
+  routes deploy|undeploy --service NAME
+                                  deploy or undeploy a whole service (service-not-found)
+  sessions revoke --user EMAIL    revoke every session of a user and print how many
+  notifications list [--limit N]  what operators must look at (failed emails), newest first
+  emails list [--limit N]         emails the local mailer recorded instead of sending (no
+                                  Mandrill key), newest first
+  emails show ID                  one recorded email with its body (sign-in links included)`
 
 // run is the whole program, with its inputs passed in so tests can call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -54,6 +74,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	case "applications":
 		return applications(ctx, cfg, args[1:], stdout, stderr)
+	case "routes":
+		return routes(ctx, cfg, args[1:], stdout, stderr)
+	case "sessions":
+		return sessions(ctx, cfg, args[1:], stdout, stderr)
+	case "notifications":
+		return notifications(ctx, cfg, args[1:], stdout, stderr)
+	case "emails":
+		return emails(ctx, cfg, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

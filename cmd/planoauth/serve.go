@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/registry"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
@@ -26,6 +29,11 @@ const registryFallback = 30 * time.Second
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Each argon2id hash allocates 19 MiB that becomes garbage at once; without a limit the
+		// heap doubles before the collector runs. A soft limit keeps resident memory flat.
+		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
+	}
 	contract, err := spec.Load()
 	if err != nil {
 		return err
@@ -45,19 +53,50 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		defer stopWatching()
 		go routes.Watch(watchCtx, registryFallback)
 
+		mailer := newMailer(cfg, d, log)
+		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
+		defer stopOutbox()
+
 		writer := envelope.NewWriter(contract, log)
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		handler, err := server.New(server.Config{
 			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
 			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer),
-			Handlers:      impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits}),
+			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits,
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google}),
 		})
 		if err != nil {
 			return err
 		}
 		return listenAndServe(ctx, cfg, handler, log, stdout)
 	})
+}
+
+// newMailer is Mandrill when an API key is configured, and otherwise the local mailer, which
+// only records emails (`planoauth emails list`).
+func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
+	if cfg.mandrill.APIKey != "" {
+		return mail.NewMandrill(cfg.mandrill)
+	}
+	log.Warn("PLANOAUTH_MANDRILL_API_KEY is not set: emails are recorded in the database (planoauth emails list), not sent")
+	return mail.NewLocal(d.q, time.Now)
+}
+
+// startOutbox runs the outbox worker until ctx ends or the returned stop is called; stop waits
+// for the sends in flight, so that the database outlives them.
+func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Mailer, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	worker := mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox)
+	go func() {
+		defer close(done)
+		worker.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *slog.Logger, stdout io.Writer) error {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -239,24 +240,55 @@ func (e *Env) Do(req *http.Request) *Response {
 
 func (e *Env) validate(req *http.Request, reqBody []byte, res *Response) {
 	e.T.Helper()
+	if err := e.check(req, reqBody, res.Code, res.Header, res.Raw); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// check validates one answer against the contract.
+func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Header, body []byte) error {
 	op := e.lookup(req)
 	if op == nil {
-		if res.Code != http.StatusInternalServerError || res.Status() != gen.StatusRouteNonExistent {
-			e.T.Fatalf("%s %s: unknown route answered %d %s, want 500 route-non-existent", req.Method, req.URL.Path, res.Code, res.Status())
+		var env struct{ Status gen.Status }
+		_ = json.Unmarshal(body, &env)
+		if code != http.StatusInternalServerError || env.Status != gen.StatusRouteNonExistent {
+			return fmt.Errorf("%s %s: unknown route answered %d %s, want 500 route-non-existent", req.Method, req.URL.Path, code, env.Status)
 		}
-		return
+		return nil
 	}
 	req.Body = io.NopCloser(bytes.NewReader(reqBody))
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: op.Route},
-		Status:                 res.Code,
-		Header:                 res.Header,
-		Body:                   io.NopCloser(bytes.NewReader(res.Raw)),
+		Status:                 code,
+		Header:                 header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-		e.T.Fatalf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, res.Code, err, res.Raw)
+		return fmt.Errorf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, code, err, body)
 	}
+	return nil
+}
+
+// HTTPServer serves the Env over real loopback HTTP, for SDK clients, and checks every answer
+// against the contract like Do (a breach fails the test). It is closed when the test ends.
+func (e *Env) HTTPServer() *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		e.Handler.ServeHTTP(rec, r)
+		if err := e.check(r, body, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			e.T.Error(err)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	e.T.Cleanup(srv.Close)
+	return srv
 }
 
 // lookup finds the documented operation of a request by method and exact path.

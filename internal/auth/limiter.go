@@ -40,17 +40,41 @@ type limitKey struct {
 }
 
 func (l *LoginLimiter) keys(email string, client Client) []limitKey {
-	return []limitKey{
-		{"email:" + normalizeEmail(email), l.limits.PerEmail},
-		{"address:" + client.Address, l.limits.PerAddress},
-	}
+	return []limitKey{l.emailKey(email), l.addressKey(client)}
+}
+
+func (l *LoginLimiter) emailKey(email string) limitKey {
+	return limitKey{"email:" + normalizeEmail(email), l.limits.PerEmail}
+}
+
+func (l *LoginLimiter) addressKey(client Client) limitKey {
+	return limitKey{"address:" + client.Address, l.limits.PerAddress}
 }
 
 // Check answers rate-limited, with the time left in the window, when the email or the client
 // address has used up its failures.
 func (l *LoginLimiter) Check(ctx context.Context, email string, client Client) error {
+	return l.check(ctx, l.keys(email, client))
+}
+
+// Fail counts a failed log-in for the email and the client address.
+func (l *LoginLimiter) Fail(ctx context.Context, email string, client Client) error {
+	return l.fail(ctx, l.keys(email, client))
+}
+
+// CheckAddress is Check for sign-ins that name no email (a link's token, a Google ID token).
+func (l *LoginLimiter) CheckAddress(ctx context.Context, client Client) error {
+	return l.check(ctx, []limitKey{l.addressKey(client)})
+}
+
+// FailAddress is Fail for sign-ins that name no email.
+func (l *LoginLimiter) FailAddress(ctx context.Context, client Client) error {
+	return l.fail(ctx, []limitKey{l.addressKey(client)})
+}
+
+func (l *LoginLimiter) check(ctx context.Context, keys []limitKey) error {
 	now := l.now()
-	for _, k := range l.keys(email, client) {
+	for _, k := range keys {
 		row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: k.key, WindowStartAfter: now.Add(-l.limits.Window)})
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
@@ -65,10 +89,9 @@ func (l *LoginLimiter) Check(ctx context.Context, email string, client Client) e
 	return nil
 }
 
-// Fail counts a failed log-in for the email and the client address.
-func (l *LoginLimiter) Fail(ctx context.Context, email string, client Client) error {
+func (l *LoginLimiter) fail(ctx context.Context, keys []limitKey) error {
 	now := l.now()
-	for _, k := range l.keys(email, client) {
+	for _, k := range keys {
 		_, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
 		if err != nil {
 			return envelope.Internal("record login failure: %w", err)
@@ -80,8 +103,47 @@ func (l *LoginLimiter) Fail(ctx context.Context, email string, client Client) er
 // Succeed forgets the email's failures after a successful log-in (the address's stay, so one
 // valid account cannot be used to reset guessing at others).
 func (l *LoginLimiter) Succeed(ctx context.Context, email string) error {
-	if err := l.q.ClearLoginFailures(ctx, "email:"+normalizeEmail(email)); err != nil {
+	if err := l.q.ClearLoginFailures(ctx, l.emailKey(email).key); err != nil {
 		return envelope.Internal("clear login failures: %w", err)
+	}
+	return nil
+}
+
+// MagicLinkLimits bound the sign-in links sent to one email address per window, so that the
+// API cannot be used to flood someone's inbox.
+type MagicLinkLimits struct {
+	PerEmail int
+	Window   time.Duration
+}
+
+// DefaultMagicLinkLimits allow 5 links per email address every 15 minutes.
+var DefaultMagicLinkLimits = MagicLinkLimits{PerEmail: 5, Window: 15 * time.Minute}
+
+// MagicLinkLimiter counts link requests per email in the table of failed log-ins (keys
+// "magic_link:EMAIL"), so every instance shares the count.
+type MagicLinkLimiter struct {
+	q      *db.Queries
+	limits MagicLinkLimits
+	now    func() time.Time
+}
+
+// NewMagicLinkLimiter returns a limiter with the given limits and clock.
+func NewMagicLinkLimiter(q *db.Queries, limits MagicLinkLimits, now func() time.Time) *MagicLinkLimiter {
+	return &MagicLinkLimiter{q: q, limits: limits, now: now}
+}
+
+// Take counts one link request for email. It answers rate-limited, with the time left in the
+// window, when the request is beyond the limit.
+func (l *MagicLinkLimiter) Take(ctx context.Context, email string) error {
+	now := l.now()
+	row, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{
+		Key: "magic_link:" + normalizeEmail(email), Now: now, WindowStartAfter: now.Add(-l.limits.Window),
+	})
+	if err != nil {
+		return envelope.Internal("count magic link requests: %w", err)
+	}
+	if int(row.Failures) > l.limits.PerEmail {
+		return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
 	}
 	return nil
 }

@@ -487,6 +487,7 @@ const (
 	RegisterBadRequestErrorStatusInvalidParam           RegisterBadRequestErrorStatus = "invalid-param"
 	RegisterBadRequestErrorStatusMissingParam           RegisterBadRequestErrorStatus = "missing-param"
 	RegisterBadRequestErrorStatusNoParamsDecoded        RegisterBadRequestErrorStatus = "no-params-decoded"
+	RegisterBadRequestErrorStatusUserRequiresRole       RegisterBadRequestErrorStatus = "user-requires-role"
 )
 
 // Valid indicates whether the value is a known member of the RegisterBadRequestErrorStatus enum.
@@ -507,6 +508,8 @@ func (e RegisterBadRequestErrorStatus) Valid() bool {
 	case RegisterBadRequestErrorStatusMissingParam:
 		return true
 	case RegisterBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case RegisterBadRequestErrorStatusUserRequiresRole:
 		return true
 	default:
 		return false
@@ -906,7 +909,7 @@ type ClientFields struct {
 	// LastName Last name.
 	LastName *LastName `json:"last_name,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -959,10 +962,13 @@ type ClientValidationBadRequestError struct {
 // ClientValidationBadRequestErrorStatus defines model for ClientValidationBadRequestError.Status.
 type ClientValidationBadRequestErrorStatus string
 
-// ClientView Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-// (id and names), `contract_type_view` (id, enterprise, company).
+// ClientView Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
 type ClientView string
 
 // ClientsCreateBadRequestError defines model for ClientsCreateBadRequestError.
@@ -987,18 +993,21 @@ type ClientsCreateBadRequestErrorStatus string
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
-	Client     NewClient `json:"client"`
-	Enterprise *bool     `json:"enterprise,omitempty"`
+	Client     NewClientFields `json:"client"`
+	Enterprise *bool           `json:"enterprise,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -1010,7 +1019,7 @@ type ClientsRegisterInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// Client A client registering themselves; like `NewClient`, with a required password.
+	// Client A client registering themselves; like `NewClientFields`, with a required password.
 	Client RegisteringClient `json:"client"`
 
 	// Enterprise If `enterprise` is passed as true and no company_id is passed, this client will be created as an enterprise client.
@@ -1021,10 +1030,13 @@ type ClientsRegisterInput struct {
 	// last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -1268,7 +1280,10 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
-	ClientIds  *[]int64   `json:"client_ids,omitempty"`
+	// ClientIds Clients the liaison will act for.
+	ClientIds *[]int64 `json:"client_ids,omitempty"`
+
+	// CompanyIds Companies the liaison will act for.
 	CompanyIds *[]int64   `json:"company_ids,omitempty"`
 	Liaison    NewLiaison `json:"liaison"`
 
@@ -1342,15 +1357,17 @@ type MagicLinkSentResult struct {
 // MagicLinkSentResultStatus defines model for MagicLinkSentResult.Status.
 type MagicLinkSentResultStatus string
 
-// NewClient A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
-type NewClient struct {
+// NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
+type NewClientFields struct {
 	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 	CompanyName *CompanyName `json:"company_name,omitempty"`
 
-	// Email Email of client that is being registered. Answers 400 if the email is already registered.
+	// Email Email of client that is being registered: a bare address (no display name, no
+	// surrounding spaces) whose domain has a dot, or `client-validation-failed`. Answers 400
+	// if the email is already a client.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1363,12 +1380,14 @@ type NewClient struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password *Password `json:"password,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
 // NewLiaison defines model for NewLiaison.
 type NewLiaison struct {
+	// Email Email of the liaison: a bare address whose domain has a dot, or
+	// `client-validation-failed`. An email with a user gets the liaison role added.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1381,7 +1400,7 @@ type NewLiaison struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password *Password `json:"password,omitempty"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -1419,7 +1438,7 @@ type PayloadTooLargeError struct {
 // PayloadTooLargeErrorStatus defines model for PayloadTooLargeError.Status.
 type PayloadTooLargeErrorStatus string
 
-// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
 // RedirectURL Redirect URL param to pass through to the UI.
@@ -1446,7 +1465,7 @@ type RegisterBadRequestError struct {
 // RegisterBadRequestErrorStatus defines model for RegisterBadRequestError.Status.
 type RegisterBadRequestErrorStatus string
 
-// RegisteringClient A client registering themselves; like `NewClient`, with a required password.
+// RegisteringClient A client registering themselves; like `NewClientFields`, with a required password.
 type RegisteringClient struct {
 	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
@@ -1454,7 +1473,9 @@ type RegisteringClient struct {
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 	CompanyName *CompanyName `json:"company_name,omitempty"`
 
-	// Email Email of client that is being registered. Answers 400 if the email is already registered to a client.
+	// Email Email of client that is being registered: a bare address (no display name, no
+	// surrounding spaces) whose domain has a dot, or `client-validation-failed`. Answers
+	// `email-already-registered` if the email already has a user.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1467,7 +1488,7 @@ type RegisteringClient struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`.
+	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
 
@@ -1502,7 +1523,7 @@ type RevokedResultStatus string
 type Role string
 
 // SensitiveParams Base64 (standard alphabet, padded) of a JSON object of the operation's parameters.
-type SensitiveParams = []byte
+type SensitiveParams = string
 
 // ServerErrorError defines model for ServerErrorError.
 type ServerErrorError struct {
@@ -1636,7 +1657,7 @@ type SessionsCreateInput struct {
 
 // SessionsDeleteInput defines model for SessionsDeleteInput.
 type SessionsDeleteInput struct {
-	// All Revoke every session of the caller's user, not only this one.
+	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
@@ -1700,7 +1721,9 @@ type SessionsMagicLinkCreateInput struct {
 type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
-	Email       string          `json:"email"`
+
+	// Email Email of the user to send the link to.
+	Email string `json:"email"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI.
 	//
@@ -1824,10 +1847,13 @@ type UsersClientRegisterInput struct {
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 
-	// View Projection of a client: `default` (id, email, names, phone, company, active), `client_read`
-	// (every field), `planox_client_read_profile` (id, names, display fields, bio, license),
-	// `planox_client_read_tours`, `planox_client_read_branding`, `planox_client_read_preferences`
-	// (id and names), `contract_type_view` (id, enterprise, company).
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
 	View *ClientView `json:"view,omitempty"`
 }
 
@@ -3925,20 +3951,6 @@ func (response SessionsMagicLinkRequest400JSONResponse) VisitSessionsMagicLinkRe
 	return err
 }
 
-type SessionsMagicLinkRequest401JSONResponse struct{ UnauthorizedJSONResponse }
-
-func (response SessionsMagicLinkRequest401JSONResponse) VisitSessionsMagicLinkRequestResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 type SessionsMagicLinkRequest413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response SessionsMagicLinkRequest413JSONResponse) VisitSessionsMagicLinkRequestResponse(w http.ResponseWriter) error {
@@ -4706,10 +4718,13 @@ func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Requ
 
 	var body UsersClientRegisterJSONRequestBody
 	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
 	}
-	request.Body = &body
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.UsersClientRegister(ctx, request.(UsersClientRegisterRequestObject))

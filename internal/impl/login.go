@@ -28,16 +28,31 @@ type newSession struct {
 // application accepts several of them: the broadest first.
 var rolePreference = []string{"employee", "client", "liaison"}
 
+// dbConn is where queries run and transactions begin: the pool, or a transaction (whose Begin
+// starts a savepoint).
+type dbConn interface {
+	db.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // startSession creates a session for an authenticated user in an application and renders it
 // with its new token. A user with no role at all, in an application that lets users register as
 // clients, gets client-required with a session limited to users/client_register; a user with no
 // role the application accepts gets user-requires-role and no session.
 func (s *Server) startSession(ctx context.Context, user db.GetUserByEmailRow, req newSession) (gen.Session, error) {
-	app, err := s.q.GetApplicationBySlug(ctx, string(req.application))
+	return s.startSessionIn(ctx, s.pool, user, req)
+}
+
+// startSessionIn is startSession on conn. Registration passes its transaction, so that it sees
+// the roles just given to the user, and so that the user, its role and its session are created
+// together or not at all.
+func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.GetUserByEmailRow, req newSession) (gen.Session, error) {
+	q := db.New(conn)
+	app, err := q.GetApplicationBySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}
-	roles, err := s.q.GetUserRoles(ctx, user.ID)
+	roles, err := q.GetUserRoles(ctx, user.ID)
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load roles of user %d: %w", user.ID, err)
 	}
@@ -49,7 +64,7 @@ func (s *Server) startSession(ctx context.Context, user db.GetUserByEmailRow, re
 	case role == "":
 		return gen.Session{}, envelope.New(gen.StatusUserRequiresRole)
 	}
-	session, err := s.insertSession(ctx, user, app, role, req)
+	session, err := s.insertSession(ctx, conn, user, app, role, req)
 	if err != nil {
 		return gen.Session{}, err
 	}
@@ -70,15 +85,16 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 	return ""
 }
 
-// insertSession saves the remember_me preference and the session in one transaction.
-func (s *Server) insertSession(ctx context.Context, user db.GetUserByEmailRow, app db.GetApplicationBySlugRow, role string, req newSession) (views.Session, error) {
+// insertSession saves the remember_me preference and the session in one transaction (a
+// savepoint when conn is already a transaction).
+func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUserByEmailRow, app db.GetApplicationBySlugRow, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	client := auth.ClientFromContext(ctx)
 	now := s.now()
 	rememberMe := user.RememberMe
 	var created db.CreateSessionRow
 	var scopes []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
 			rememberMe = *req.rememberMe
@@ -105,30 +121,28 @@ func (s *Server) insertSession(ctx context.Context, user db.GetUserByEmailRow, a
 		LastUsedAt: created.LastUsedAt, ExpiresAt: auth.ExpiresAt(created.CreatedAt, created.LastUsedAt, rememberMe),
 		RedirectURL: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent,
 		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
-		User: &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
-			RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash)},
+		User:        userView(user, rememberMe),
 	}, nil
 }
 
-// loadSession loads the caller's session with its user and application, for rendering.
-func (s *Server) loadSession(ctx context.Context, p *auth.Principal, token string) (views.Session, error) {
+// userView is what the user views show of a user row.
+func userView(user db.GetUserByEmailRow, rememberMe bool) *views.User {
+	return &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
+		RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash)}
+}
+
+// loadSession renders the caller's session from what the authenticator already loaded.
+func (s *Server) loadSession(p *auth.Principal) views.Session {
 	row := p.Session
-	user, err := s.q.GetUser(ctx, row.UserID)
-	if err != nil {
-		return views.Session{}, envelope.Internal("load user %d: %w", row.UserID, err)
-	}
-	app, err := s.q.GetApplicationBySlug(ctx, row.ApplicationSlug)
-	if err != nil {
-		return views.Session{}, envelope.Internal("load application %s: %w", row.ApplicationSlug, err)
-	}
 	return views.Session{
-		ID: row.ID, Token: token, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
-		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, user.RememberMe),
+		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
+		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe),
 		RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress, UserAgent: row.UserAgent,
-		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
-		User: &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
-			RememberMe: user.RememberMe, HasPassword: hasPassword(user.PasswordHash)},
-	}, nil
+		Application: applicationView(row.ApplicationSlug, row.ApplicationName, row.ApplicationRoles,
+			row.AllowsClientRegistration, row.ApplicationScopes),
+		User: &views.User{ID: row.UserID, Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
+			RememberMe: row.RememberMe, HasPassword: row.HasPassword},
+	}
 }
 
 // applications returns every application by slug, for rendering lists of sessions.

@@ -4,6 +4,7 @@
 package impl
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/mail"
 )
 
 // Server implements every operation of the contract.
@@ -24,6 +26,11 @@ type Server struct {
 	now     func() time.Time
 	hasher  *auth.Hasher
 	limiter *auth.LoginLimiter
+	// Sign-in without a password.
+	mailer       mail.Mailer
+	magicLinks   *auth.MagicLinkLimiter
+	magicLinkURL string
+	google       *auth.GoogleVerifier
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -37,7 +44,21 @@ type Deps struct {
 	Now func() time.Time
 	// LoginLimits bound failed log-ins; zero means auth.DefaultLoginLimits.
 	LoginLimits auth.LoginLimits
+	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
+	// local mailer, which records them in the sent_emails table.
+	Mailer mail.Mailer
+	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
+	// DefaultMagicLinkURL.
+	MagicLinkURL string
+	// MagicLinkLimits bound the links sent to one email; zero means auth.DefaultMagicLinkLimits.
+	MagicLinkLimits auth.MagicLinkLimits
+	// Google says which Google ID tokens sessions/google accepts.
+	Google auth.GoogleConfig
 }
+
+// DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
+// the token with sessions/magic_link_create.
+const DefaultMagicLinkURL = "http://127.0.0.1:8080/magic?token="
 
 // New returns the handlers.
 func New(d Deps) *Server {
@@ -50,8 +71,17 @@ func New(d Deps) *Server {
 		limits = auth.DefaultLoginLimits
 	}
 	q := db.New(d.Pool)
+	mailer := d.Mailer
+	if mailer == nil {
+		mailer = mail.NewLocal(q, now)
+	}
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now,
-		hasher: auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now)}
+		hasher: auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now),
+		mailer:       mailer,
+		magicLinks:   auth.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, auth.DefaultMagicLinkLimits), now),
+		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
+		google:       auth.NewGoogleVerifier(d.Google, now),
+	}
 }
 
 // Now returns the handlers' clock, which the authenticator shares.

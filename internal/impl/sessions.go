@@ -81,12 +81,7 @@ func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, password
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	p := auth.PrincipalFromContext(ctx)
-	session, err := s.loadSession(ctx, p, "")
-	if err != nil {
-		return nil, err
-	}
-	data := views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(s.loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),

@@ -1,11 +1,17 @@
-// Package mail sends PlanoAuth's emails. Emails that follow a change (a welcome on registration)
-// are queued in the outbox in the change's own transaction, so they are sent exactly when the
-// change commits; the outbox worker delivers them.
+// Package mail sends PlanoAuth's emails and writes the notifications operators read.
+//
+// Every email goes through one Mailer: Mandrill in production, Local (which records messages in
+// the sent_emails table) in development. Emails that are the point of a request (a sign-in link)
+// are sent at once with SendNow, which writes a mandrill-email-failed notification when the
+// mailer fails. Emails that follow a change (a welcome on registration) are queued with Enqueue
+// in the change's own transaction, so they exist exactly when the change commits; the Worker
+// delivers them with retries and backoff.
 package mail
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/plano/planoauth/internal/gen/db"
 )
@@ -19,6 +25,33 @@ type Message struct {
 	HTML    string
 }
 
+// Mailer delivers one message. A failure is a *SendError carrying the reason.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SendError is a message the mail provider refused or could not be reached for. Reason is fit
+// for an operator's notification: it never holds the message's body.
+type SendError struct {
+	Reason string
+	// Permanent is set when sending the same message again cannot succeed (the provider rejected
+	// the recipient), so the outbox worker gives up at once instead of retrying.
+	Permanent bool
+	Err       error // the underlying failure, if any
+}
+
+func (e *SendError) Error() string { return "send email: " + e.Detail() }
+
+// Detail is the reason with the underlying failure, for notifications.
+func (e *SendError) Detail() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
 // Enqueue queues m for delivery; pass the Queries of the transaction making the change.
 func Enqueue(ctx context.Context, q *db.Queries, m Message) error {
 	if _, err := q.EnqueueEmail(ctx, db.EnqueueEmailParams{
@@ -27,4 +60,24 @@ func Enqueue(ctx context.Context, q *db.Queries, m Message) error {
 		return fmt.Errorf("enqueue %s email: %w", m.Kind, err)
 	}
 	return nil
+}
+
+// SendNow sends m at once, for a request whose point is the email. When the mailer fails it
+// writes exactly one NotifySendFailed notification and returns the mailer's error (joined with
+// the notification's own failure, if writing it failed too).
+func SendNow(ctx context.Context, mailer Mailer, q *db.Queries, now time.Time, m Message) error {
+	sendErr := mailer.Send(ctx, m)
+	if sendErr == nil {
+		return nil
+	}
+	// The notification is written even when the caller has hung up meanwhile.
+	err := Notify(context.WithoutCancel(ctx), q, now, Notification{
+		Kind:    NotifySendFailed,
+		Message: fmt.Sprintf("A %s email could not be sent: %s", m.Kind, reasonOf(sendErr)),
+		Context: map[string]any{"email_kind": m.Kind, "recipient": m.To, "reason": reasonOf(sendErr)},
+	})
+	if err != nil {
+		return fmt.Errorf("%w (and %w)", sendErr, err)
+	}
+	return sendErr
 }

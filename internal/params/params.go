@@ -98,9 +98,9 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 // Parse returns the parameters object that a request body of op carries, given its
 // Content-Type header. It checks, in the documented order: the content type
 // (invalid-content-type), the base64 of sensitive params and that they are one JSON object
-// (invalid-encoded-params), that the object is not empty (no-params-decoded), and the sensitive
-// params against their schema (missing-param, invalid-param, or the slug a schema names in
-// x-invalid-status). Plain JSON bodies are checked against their schema later, with the rest of
+// (invalid-encoded-params), that the object is not empty (no-params-decoded), that no string
+// holds what PostgreSQL cannot store (invalid-param), and the sensitive params against their
+// schema (missing-param, invalid-param, or the slug a schema names in x-invalid-status). Plain JSON bodies are checked against their schema later, with the rest of
 // the request. The object is nil when op takes no body or an optional body is absent.
 //
 // Parse needs no request and no database, so that the decoding of untrusted bytes can be tested
@@ -132,6 +132,9 @@ func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) 
 	}
 	if len(fields) == 0 && (op.Sensitive != nil || op.BodyRequired) {
 		return nil, envelope.New(gen.StatusNoParamsDecoded)
+	}
+	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
+		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
 	if op.Sensitive != nil {
 		if err := visitSchema(op.Sensitive, fields); err != nil {
@@ -204,6 +207,9 @@ var queryOnlyOptions = &openapi3filter.Options{
 // validate runs kin-openapi on the request: parameters always, the body when it is JSON
 // (sensitive bodies were validated in their decoded form).
 func validate(r *http.Request, op *spec.Operation) error {
+	if bad := unstorableQuery(r.URL.Query()); len(bad) > 0 {
+		return &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
+	}
 	options := validationOptions
 	if op.Sensitive != nil || len(op.ContentTypes) == 0 || r.ContentLength == 0 && Body(r.Context()) == nil {
 		options = queryOnlyOptions

@@ -53,7 +53,13 @@ type Operation struct {
 	// Route is the kin-openapi route used to validate requests without searching for it again.
 	Route     *routers.Route
 	Operation *openapi3.Operation
+	// domainOperations is x-domain-operations, checked for shape at Load.
+	domainOperations map[string][]string
 }
+
+// DomainOperations returns the operation's x-domain-operations: for each domain, the operations
+// it accepts (coexistence/touch). It is nil for operations without the extension.
+func (o *Operation) DomainOperations() map[string][]string { return o.domainOperations }
 
 // Accepts reports whether the operation accepts a token of the given security scheme.
 func (o *Operation) Accepts(scheme string) bool {
@@ -125,6 +131,13 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		Route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 	}
 	o.Scope, _ = op.Extensions[extScope].(string)
+	if ext, ok := op.Extensions[ExtDomainOperations]; ok {
+		table, err := stringListMap(ext)
+		if err != nil {
+			return nil, fmt.Errorf("operation %s: %s: %w", o.ID, ExtDomainOperations, err)
+		}
+		o.domainOperations = table
+	}
 	security := doc.Security
 	if op.Security != nil {
 		security = *op.Security
@@ -151,6 +164,30 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		sort.Strings(o.ContentTypes)
 	}
 	return o, nil
+}
+
+// stringListMap reads an extension shaped as a map of string lists, as the YAML loader leaves it
+// (map[string]any of []any).
+func stringListMap(ext any) (map[string][]string, error) {
+	m, ok := ext.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a map of lists, got %T", ext)
+	}
+	table := make(map[string][]string, len(m))
+	for key, value := range m {
+		items, ok := value.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: want a list, got %T", key, value)
+		}
+		for _, item := range items {
+			s, ok := item.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: want strings, got %T", key, item)
+			}
+			table[key] = append(table[key], s)
+		}
+	}
+	return table, nil
 }
 
 // schemaFromRef resolves the {"$ref": "#/components/schemas/Name"} of an extension, which the

@@ -1,6 +1,7 @@
-// Package views defines, in one place per object type, the named projections that the `view`,
-// `session_view` and `application_view` parameters choose. The contract lists the names as enums;
-// an unknown name never gets here (it is an invalid-param).
+// Package views defines, in one place per object type (client, company, session, application,
+// user), the named projections that the `view`, `session_view` and `application_view` parameters
+// choose. The contract lists the names as enums; an unknown name never gets here (it is an
+// invalid-param).
 package views
 
 import (
@@ -102,6 +103,95 @@ func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationVie
 		out.RedirectUrl = ptr(s.RedirectURL)
 	}
 	return out
+}
+
+// Client is what a client view can show: the client row with its user's names, email and phone
+// and its company's enterprise flag.
+type Client struct {
+	ID              int64
+	UserID          int64
+	Email           string
+	FirstName       string
+	LastName        string
+	Phone           string
+	CompanyID       *int64 // nil without a company
+	CompanyName     string // informational; need not match the company
+	Enterprise      bool
+	Active          bool
+	DisplayName     string
+	UseDisplayName  bool
+	DisplayEmail    string
+	UseDisplayEmail bool
+	Bio             string
+	RealtorLicense  string
+	CreatedAt       time.Time
+}
+
+// clientFields lists, per client view, the groups of fields it shows besides the id.
+var clientFields = map[gen.ClientView][]clientGroup{
+	gen.ClientViewDefault:                     {contact, company, status},
+	gen.ClientViewClientRead:                  {contact, company, status, profile, enterprise, record},
+	gen.ClientViewPlanoxClientReadProfile:     {names, profile},
+	gen.ClientViewPlanoxClientReadTours:       {names},
+	gen.ClientViewPlanoxClientReadBranding:    {names},
+	gen.ClientViewPlanoxClientReadPreferences: {names},
+	gen.ClientViewContractTypeView:            {enterprise, company},
+}
+
+// clientGroup fills one group of a client's fields into out.
+type clientGroup func(c Client, out *gen.Client)
+
+func names(c Client, out *gen.Client) {
+	out.FirstName, out.LastName = ptr(c.FirstName), ptr(c.LastName)
+}
+
+func contact(c Client, out *gen.Client) {
+	names(c, out)
+	out.Email, out.Phone = ptr(c.Email), ptr(c.Phone)
+}
+
+func company(c Client, out *gen.Client) {
+	out.CompanyId, out.CompanyName = c.CompanyID, ptr(c.CompanyName)
+}
+
+func status(c Client, out *gen.Client) { out.Active = ptr(c.Active) }
+
+func enterprise(c Client, out *gen.Client) { out.Enterprise = ptr(c.Enterprise) }
+
+func profile(c Client, out *gen.Client) {
+	out.DisplayName, out.UseDisplayName = ptr(c.DisplayName), ptr(c.UseDisplayName)
+	out.DisplayEmail, out.UseDisplayEmail = ptr(c.DisplayEmail), ptr(c.UseDisplayEmail)
+	out.Bio, out.RealtorLicense = ptr(c.Bio), ptr(c.RealtorLicense)
+}
+
+func record(c Client, out *gen.Client) {
+	out.UserId, out.CreatedAt = ptr(c.UserID), utc(&c.CreatedAt)
+}
+
+// RenderClient projects a client with one of the views the ClientView enum lists (default when
+// view is nil): see that enum's description for the fields of each.
+func RenderClient(c Client, view *gen.ClientView) gen.Client {
+	v := gen.ClientViewDefault
+	if view != nil {
+		v = *view
+	}
+	out := gen.Client{Id: c.ID}
+	for _, fill := range clientFields[v] {
+		fill(c, &out)
+	}
+	return out
+}
+
+// Company is what a company view can show.
+type Company struct {
+	ID         int64
+	Name       string
+	Enterprise bool
+}
+
+// RenderCompany projects a company (one view: id, name, enterprise).
+func RenderCompany(c Company) gen.Company {
+	return gen.Company{Id: c.ID, Name: c.Name, Enterprise: ptr(c.Enterprise)}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,8 +1,12 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token: the session with its user's remember_me and its application.
+-- Resolves a session token in one indexed lookup: the session with what rendering it needs of its
+-- user and application, so that a token-checked read costs a single query.
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, a.slug AS application_slug
+       u.remember_me, u.email, u.first_name, u.last_name,
+       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
+       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
+       a.allows_client_registration, a.scopes AS application_scopes
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 JOIN applications a ON a.id = s.application_id
@@ -58,3 +62,23 @@ RETURNING failures, window_start;
 
 -- name: ClearLoginFailures :exec
 DELETE FROM login_failures WHERE key = @key;
+
+-- name: PromoteSession :execrows
+-- Gives the limited session of client-required its new role and scopes; only a live session
+-- that is still limited changes.
+UPDATE sessions SET role = @role, scopes = @scopes
+WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
+
+-- name: CreateMagicLink :exec
+-- Stores a sign-in link's token hash for the user and application it was requested for.
+INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
+VALUES (@token_hash, @user_id, @application_id, @redirect_url, @expires_at, @now);
+
+-- name: ConsumeMagicLink :one
+-- Uses a sign-in link: one statement that only matches an unused, unexpired link of the
+-- application, so under concurrency exactly one caller gets the row and the others none.
+UPDATE magic_links m SET used_at = @now::timestamptz
+FROM applications a
+WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
+  AND m.used_at IS NULL AND m.expires_at > @now
+RETURNING m.user_id, m.redirect_url;

@@ -29,3 +29,19 @@ INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 
 -- name: CreateLiaison :one
 INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
+
+-- name: CreateUserUnlessExists :one
+-- Creates a user unless the email (compared case-insensitively) has one; no row then (read it
+-- with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+INSERT INTO users (email, password_hash, first_name, last_name, phone)
+VALUES (@email, @password_hash, @first_name, @last_name, @phone)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id, created_at;
+
+-- name: UpdateUserProfile :exec
+-- Sets the names and phone that are given (non-NULL), keeping the others.
+UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
+                 last_name  = COALESCE(sqlc.narg(last_name), last_name),
+                 phone      = COALESCE(sqlc.narg(phone), phone),
+                 updated_at = now()
+WHERE id = @id;

@@ -27,9 +27,154 @@ type CreateClientRow struct {
 	CreatedAt time.Time
 }
 
+// Gives a user the client role; clients_user_id_key makes it once per user.
 func (q *Queries) CreateClient(ctx context.Context, arg CreateClientParams) (CreateClientRow, error) {
 	row := q.db.QueryRow(ctx, createClient, arg.UserID, arg.CompanyID, arg.CompanyName)
 	var i CreateClientRow
 	err := row.Scan(&i.ID, &i.CreatedAt)
 	return i, err
+}
+
+const getClientProfile = `-- name: GetClientProfile :one
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE id = $1
+`
+
+func (q *Queries) GetClientProfile(ctx context.Context, id int64) (ClientProfile, error) {
+	row := q.db.QueryRow(ctx, getClientProfile, id)
+	var i ClientProfile
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.CompanyID,
+		&i.CompanyName,
+		&i.Enterprise,
+		&i.Active,
+		&i.DisplayName,
+		&i.UseDisplayName,
+		&i.DisplayEmail,
+		&i.UseDisplayEmail,
+		&i.Bio,
+		&i.RealtorLicense,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const getClientProfileByUserID = `-- name: GetClientProfileByUserID :one
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE user_id = $1
+`
+
+func (q *Queries) GetClientProfileByUserID(ctx context.Context, userID int64) (ClientProfile, error) {
+	row := q.db.QueryRow(ctx, getClientProfileByUserID, userID)
+	var i ClientProfile
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.CompanyID,
+		&i.CompanyName,
+		&i.Enterprise,
+		&i.Active,
+		&i.DisplayName,
+		&i.UseDisplayName,
+		&i.DisplayEmail,
+		&i.UseDisplayEmail,
+		&i.Bio,
+		&i.RealtorLicense,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const listClientProfiles = `-- name: ListClientProfiles :many
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles ORDER BY id LIMIT $1
+`
+
+// Clients in id order, at most @max_rows: what an employee or application may grant.
+func (q *Queries) ListClientProfiles(ctx context.Context, maxRows int32) ([]ClientProfile, error) {
+	rows, err := q.db.Query(ctx, listClientProfiles, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClientProfile{}
+	for rows.Next() {
+		var i ClientProfile
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.Phone,
+			&i.CompanyID,
+			&i.CompanyName,
+			&i.Enterprise,
+			&i.Active,
+			&i.DisplayName,
+			&i.UseDisplayName,
+			&i.DisplayEmail,
+			&i.UseDisplayEmail,
+			&i.Bio,
+			&i.RealtorLicense,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listClientProfilesByID = `-- name: ListClientProfilesByID :many
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE id = ANY ($1::bigint[]) ORDER BY id
+`
+
+// The clients of @ids that exist, in id order.
+func (q *Queries) ListClientProfilesByID(ctx context.Context, ids []int64) ([]ClientProfile, error) {
+	rows, err := q.db.Query(ctx, listClientProfilesByID, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClientProfile{}
+	for rows.Next() {
+		var i ClientProfile
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.Phone,
+			&i.CompanyID,
+			&i.CompanyName,
+			&i.Enterprise,
+			&i.Active,
+			&i.DisplayName,
+			&i.UseDisplayName,
+			&i.DisplayEmail,
+			&i.UseDisplayEmail,
+			&i.Bio,
+			&i.RealtorLicense,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -7,7 +7,95 @@ package db
 
 import (
 	"context"
+	"time"
 )
+
+const claimDueEmails = `-- name: ClaimDueEmails :many
+UPDATE email_outbox o
+SET attempts = o.attempts + 1, next_attempt_at = $1
+WHERE o.id IN (
+    SELECT d.id FROM email_outbox d
+    WHERE d.sent_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $2
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING o.id, o.kind, o.recipient, o.subject, o.body_text, o.body_html, o.attempts
+`
+
+type ClaimDueEmailsParams struct {
+	LeaseUntil time.Time
+	Now        time.Time
+	BatchSize  int32
+}
+
+type ClaimDueEmailsRow struct {
+	ID        int64
+	Kind      string
+	Recipient string
+	Subject   string
+	BodyText  string
+	BodyHtml  string
+	Attempts  int32
+}
+
+// Claims up to @batch_size due emails for one worker: counts the attempt and moves
+// next_attempt_at to @lease_until, so that no other worker claims them while this one sends
+// (SKIP LOCKED lets concurrent workers pass over rows being claimed instead of waiting), and so
+// that they become due again if this worker dies before recording the outcome.
+func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) ([]ClaimDueEmailsRow, error) {
+	rows, err := q.db.Query(ctx, claimDueEmails, arg.LeaseUntil, arg.Now, arg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClaimDueEmailsRow{}
+	for rows.Next() {
+		var i ClaimDueEmailsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.Recipient,
+			&i.Subject,
+			&i.BodyText,
+			&i.BodyHtml,
+			&i.Attempts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const createNotification = `-- name: CreateNotification :one
+INSERT INTO notifications (kind, message, context, created_at)
+VALUES ($1, $2, $3, $4)
+RETURNING id
+`
+
+type CreateNotificationParams struct {
+	Kind    string
+	Message string
+	Context []byte
+	Now     time.Time
+}
+
+// Writes what operators must look at ("the production notifications tab").
+func (q *Queries) CreateNotification(ctx context.Context, arg CreateNotificationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, createNotification,
+		arg.Kind,
+		arg.Message,
+		arg.Context,
+		arg.Now,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
 
 const enqueueEmail = `-- name: EnqueueEmail :one
 INSERT INTO email_outbox (kind, recipient, subject, body_text, body_html)
@@ -35,4 +123,201 @@ func (q *Queries) EnqueueEmail(ctx context.Context, arg EnqueueEmailParams) (int
 	var id int64
 	err := row.Scan(&id)
 	return id, err
+}
+
+const getSentEmail = `-- name: GetSentEmail :one
+SELECT id, kind, recipient, subject, body_text, body_html, created_at
+FROM sent_emails WHERE id = $1
+`
+
+func (q *Queries) GetSentEmail(ctx context.Context, id int64) (SentEmail, error) {
+	row := q.db.QueryRow(ctx, getSentEmail, id)
+	var i SentEmail
+	err := row.Scan(
+		&i.ID,
+		&i.Kind,
+		&i.Recipient,
+		&i.Subject,
+		&i.BodyText,
+		&i.BodyHtml,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const giveUpEmail = `-- name: GiveUpEmail :execrows
+UPDATE email_outbox SET last_error = $1, failed_at = $2::timestamptz
+WHERE id = $3 AND attempts = $4 AND sent_at IS NULL AND failed_at IS NULL
+`
+
+type GiveUpEmailParams struct {
+	LastError string
+	Now       time.Time
+	ID        int64
+	Attempts  int32
+}
+
+// Marks an email as failed for good after its last attempt (fenced like RetryEmailLater).
+func (q *Queries) GiveUpEmail(ctx context.Context, arg GiveUpEmailParams) (int64, error) {
+	result, err := q.db.Exec(ctx, giveUpEmail,
+		arg.LastError,
+		arg.Now,
+		arg.ID,
+		arg.Attempts,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const listNotifications = `-- name: ListNotifications :many
+SELECT id, kind, message, context, created_at
+FROM notifications
+ORDER BY created_at DESC, id DESC
+LIMIT $1
+`
+
+// The newest notifications first.
+func (q *Queries) ListNotifications(ctx context.Context, maxRows int32) ([]Notification, error) {
+	rows, err := q.db.Query(ctx, listNotifications, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Notification{}
+	for rows.Next() {
+		var i Notification
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.Message,
+			&i.Context,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listSentEmails = `-- name: ListSentEmails :many
+SELECT id, kind, recipient, subject, created_at
+FROM sent_emails
+ORDER BY created_at DESC, id DESC
+LIMIT $1
+`
+
+type ListSentEmailsRow struct {
+	ID        int64
+	Kind      string
+	Recipient string
+	Subject   string
+	CreatedAt time.Time
+}
+
+// The local mailer's emails, newest first, without their bodies.
+func (q *Queries) ListSentEmails(ctx context.Context, maxRows int32) ([]ListSentEmailsRow, error) {
+	rows, err := q.db.Query(ctx, listSentEmails, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListSentEmailsRow{}
+	for rows.Next() {
+		var i ListSentEmailsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.Recipient,
+			&i.Subject,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markEmailSent = `-- name: MarkEmailSent :execrows
+UPDATE email_outbox SET sent_at = $1::timestamptz, last_error = ''
+WHERE id = $2 AND sent_at IS NULL
+`
+
+type MarkEmailSentParams struct {
+	Now time.Time
+	ID  int64
+}
+
+func (q *Queries) MarkEmailSent(ctx context.Context, arg MarkEmailSentParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markEmailSent, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const recordSentEmail = `-- name: RecordSentEmail :one
+INSERT INTO sent_emails (kind, recipient, subject, body_text, body_html, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id
+`
+
+type RecordSentEmailParams struct {
+	Kind      string
+	Recipient string
+	Subject   string
+	BodyText  string
+	BodyHtml  string
+	Now       time.Time
+}
+
+// The local (development) mailer's record of an email it "sent".
+func (q *Queries) RecordSentEmail(ctx context.Context, arg RecordSentEmailParams) (int64, error) {
+	row := q.db.QueryRow(ctx, recordSentEmail,
+		arg.Kind,
+		arg.Recipient,
+		arg.Subject,
+		arg.BodyText,
+		arg.BodyHtml,
+		arg.Now,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const retryEmailLater = `-- name: RetryEmailLater :execrows
+UPDATE email_outbox SET last_error = $1, next_attempt_at = $2
+WHERE id = $3 AND attempts = $4 AND sent_at IS NULL AND failed_at IS NULL
+`
+
+type RetryEmailLaterParams struct {
+	LastError     string
+	NextAttemptAt time.Time
+	ID            int64
+	Attempts      int32
+}
+
+// Records a failed attempt and when to try again. @attempts fences out a worker whose lease ran
+// out and whose row was claimed again meanwhile.
+func (q *Queries) RetryEmailLater(ctx context.Context, arg RetryEmailLaterParams) (int64, error) {
+	result, err := q.db.Exec(ctx, retryEmailLater,
+		arg.LastError,
+		arg.NextAttemptAt,
+		arg.ID,
+		arg.Attempts,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -38,6 +38,35 @@ type Client struct {
 	UpdatedAt       time.Time
 }
 
+type ClientProfile struct {
+	ID              int64
+	UserID          int64
+	Email           string
+	FirstName       string
+	LastName        string
+	Phone           string
+	CompanyID       *int64
+	CompanyName     string
+	Enterprise      bool
+	Active          bool
+	DisplayName     string
+	UseDisplayName  bool
+	DisplayEmail    string
+	UseDisplayEmail bool
+	Bio             string
+	RealtorLicense  string
+	CreatedAt       time.Time
+}
+
+type CoexistenceEvent struct {
+	ID            int64
+	Domain        string
+	Operation     string
+	RecordID      int64
+	ApplicationID int64
+	OccurredAt    time.Time
+}
+
 type Company struct {
 	ID         int64
 	Name       string
@@ -91,6 +120,17 @@ type LoginFailure struct {
 	Failures    int32
 }
 
+type MagicLink struct {
+	ID            int64
+	TokenHash     []byte
+	UserID        int64
+	ApplicationID int64
+	RedirectUrl   string
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+	CreatedAt     time.Time
+}
+
 type Notification struct {
 	ID        int64
 	Kind      string
@@ -112,6 +152,16 @@ type Route struct {
 	Path        string
 	Deployed    bool
 	UpdatedAt   time.Time
+}
+
+type SentEmail struct {
+	ID        int64
+	Kind      string
+	Recipient string
+	Subject   string
+	BodyText  string
+	BodyHtml  string
+	CreatedAt time.Time
 }
 
 type Service struct {

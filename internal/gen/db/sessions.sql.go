@@ -21,6 +21,61 @@ func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
 	return err
 }
 
+const consumeMagicLink = `-- name: ConsumeMagicLink :one
+UPDATE magic_links m SET used_at = $1::timestamptz
+FROM applications a
+WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
+  AND m.used_at IS NULL AND m.expires_at > $1
+RETURNING m.user_id, m.redirect_url
+`
+
+type ConsumeMagicLinkParams struct {
+	Now         time.Time
+	TokenHash   []byte
+	Application string
+}
+
+type ConsumeMagicLinkRow struct {
+	UserID      int64
+	RedirectUrl string
+}
+
+// Uses a sign-in link: one statement that only matches an unused, unexpired link of the
+// application, so under concurrency exactly one caller gets the row and the others none.
+func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
+	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
+	var i ConsumeMagicLinkRow
+	err := row.Scan(&i.UserID, &i.RedirectUrl)
+	return i, err
+}
+
+const createMagicLink = `-- name: CreateMagicLink :exec
+INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+`
+
+type CreateMagicLinkParams struct {
+	TokenHash     []byte
+	UserID        int64
+	ApplicationID int64
+	RedirectUrl   string
+	ExpiresAt     time.Time
+	Now           time.Time
+}
+
+// Stores a sign-in link's token hash for the user and application it was requested for.
+func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) error {
+	_, err := q.db.Exec(ctx, createMagicLink,
+		arg.TokenHash,
+		arg.UserID,
+		arg.ApplicationID,
+		arg.RedirectUrl,
+		arg.ExpiresAt,
+		arg.Now,
+	)
+	return err
+}
+
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, created_at, last_used_at)
@@ -107,7 +162,10 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, a.slug AS application_slug
+       u.remember_me, u.email, u.first_name, u.last_name,
+       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
+       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
+       a.allows_client_registration, a.scopes AS application_scopes
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 JOIN applications a ON a.id = s.application_id
@@ -115,22 +173,31 @@ WHERE s.token_hash = $1
 `
 
 type GetSessionByTokenHashRow struct {
-	ID              uuid.UUID
-	UserID          int64
-	ApplicationID   int64
-	Role            string
-	Scopes          []string
-	RedirectUrl     string
-	ClientAddress   string
-	UserAgent       string
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
-	RevokedAt       *time.Time
-	RememberMe      bool
-	ApplicationSlug string
+	ID                       uuid.UUID
+	UserID                   int64
+	ApplicationID            int64
+	Role                     string
+	Scopes                   []string
+	RedirectUrl              string
+	ClientAddress            string
+	UserAgent                string
+	CreatedAt                time.Time
+	LastUsedAt               time.Time
+	RevokedAt                *time.Time
+	RememberMe               bool
+	Email                    string
+	FirstName                string
+	LastName                 string
+	HasPassword              bool
+	ApplicationSlug          string
+	ApplicationName          string
+	ApplicationRoles         []string
+	AllowsClientRegistration bool
+	ApplicationScopes        []string
 }
 
-// Resolves a session token: the session with its user's remember_me and its application.
+// Resolves a session token in one indexed lookup: the session with what rendering it needs of its
+// user and application, so that a token-checked read costs a single query.
 func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
 	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
 	var i GetSessionByTokenHashRow
@@ -147,7 +214,15 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.HasPassword,
 		&i.ApplicationSlug,
+		&i.ApplicationName,
+		&i.ApplicationRoles,
+		&i.AllowsClientRegistration,
+		&i.ApplicationScopes,
 	)
 	return i, err
 }
@@ -203,6 +278,27 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUse
 		return nil, err
 	}
 	return items, nil
+}
+
+const promoteSession = `-- name: PromoteSession :execrows
+UPDATE sessions SET role = $1, scopes = $2
+WHERE id = $3 AND role = 'none' AND revoked_at IS NULL
+`
+
+type PromoteSessionParams struct {
+	Role   string
+	Scopes []string
+	ID     uuid.UUID
+}
+
+// Gives the limited session of client-required its new role and scopes; only a live session
+// that is still limited changes.
+func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, promoteSession, arg.Role, arg.Scopes, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const recordLoginFailure = `-- name: RecordLoginFailure :one

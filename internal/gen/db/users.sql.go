@@ -64,6 +64,41 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 	return i, err
 }
 
+const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
+INSERT INTO users (email, password_hash, first_name, last_name, phone)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id, created_at
+`
+
+type CreateUserUnlessExistsParams struct {
+	Email        string
+	PasswordHash *string
+	FirstName    string
+	LastName     string
+	Phone        string
+}
+
+type CreateUserUnlessExistsRow struct {
+	ID        int64
+	CreatedAt time.Time
+}
+
+// Creates a user unless the email (compared case-insensitively) has one; no row then (read it
+// with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (CreateUserUnlessExistsRow, error) {
+	row := q.db.QueryRow(ctx, createUserUnlessExists,
+		arg.Email,
+		arg.PasswordHash,
+		arg.FirstName,
+		arg.LastName,
+		arg.Phone,
+	)
+	var i CreateUserUnlessExistsRow
+	err := row.Scan(&i.ID, &i.CreatedAt)
+	return i, err
+}
+
 const getUser = `-- name: GetUser :one
 SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
 FROM users WHERE id = $1
@@ -174,5 +209,31 @@ type SetRememberMeParams struct {
 
 func (q *Queries) SetRememberMe(ctx context.Context, arg SetRememberMeParams) error {
 	_, err := q.db.Exec(ctx, setRememberMe, arg.RememberMe, arg.ID)
+	return err
+}
+
+const updateUserProfile = `-- name: UpdateUserProfile :exec
+UPDATE users SET first_name = COALESCE($1, first_name),
+                 last_name  = COALESCE($2, last_name),
+                 phone      = COALESCE($3, phone),
+                 updated_at = now()
+WHERE id = $4
+`
+
+type UpdateUserProfileParams struct {
+	FirstName *string
+	LastName  *string
+	Phone     *string
+	ID        int64
+}
+
+// Sets the names and phone that are given (non-NULL), keeping the others.
+func (q *Queries) UpdateUserProfile(ctx context.Context, arg UpdateUserProfileParams) error {
+	_, err := q.db.Exec(ctx, updateUserProfile,
+		arg.FirstName,
+		arg.LastName,
+		arg.Phone,
+		arg.ID,
+	)
 	return err
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/plano/planoauth/internal/auth"
+)
+
+func TestApplicationsRotateToken(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	storedHash := func(t *testing.T) []byte {
+		t.Helper()
+		var hash []byte
+		if err := d.pool.QueryRow(context.Background(), "SELECT token_hash FROM applications WHERE slug = 'planox2'").Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	printedToken := func(t *testing.T, out string) string {
+		t.Helper()
+		fields := strings.Fields(strings.SplitN(out, "\n", 2)[0])
+		token := fields[len(fields)-1]
+		if !strings.HasPrefix(token, auth.ApplicationPrefix) {
+			t.Fatalf("no token in %q", out)
+		}
+		return token
+	}
+
+	t.Run("OK", func(t *testing.T) {
+		first := printedToken(t, d.mustCLI(t, "applications", "rotate-token", "planox2"))
+		if !bytes.Equal(storedHash(t), auth.HashToken(first)) {
+			t.Fatal("the stored hash is not the printed token's")
+		}
+		second := printedToken(t, d.mustCLI(t, "applications", "rotate-token", "planox2"))
+		if second == first || !bytes.Equal(storedHash(t), auth.HashToken(second)) {
+			t.Error("a second rotation did not replace the token")
+		}
+	})
+	t.Run("ErrUnknownApplication", func(t *testing.T) {
+		_, err := d.cli(t, "applications", "rotate-token", "planoz")
+		if err == nil || !strings.Contains(err.Error(), `unknown application "planoz"`) {
+			t.Errorf("err = %v, want unknown application", err)
+		}
+	})
+	t.Run("ErrUsage", func(t *testing.T) {
+		for _, args := range [][]string{{"applications", "rotate-token"}, {"applications", "rotate-token", "a", "b"}} {
+			_, err := d.cli(t, args...)
+			if err == nil || !strings.Contains(err.Error(), "usage: planoauth applications") {
+				t.Errorf("planoauth %v: err = %v, want the applications usage", args, err)
+			}
+		}
+	})
+}

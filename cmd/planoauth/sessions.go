@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/gen/db"
+)
+
+const sessionsUsage = `usage: planoauth sessions revoke --user EMAIL`
+
+func sessions(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "revoke" {
+		return errors.New(sessionsUsage)
+	}
+	fs := flag.NewFlagSet("sessions revoke", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the error returned says it all, with the usage
+	email := fs.String("user", "", "the email of the user whose sessions to revoke")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("sessions revoke: %w\n%s", err, sessionsUsage)
+	}
+	if strings.TrimSpace(*email) == "" || fs.NArg() != 0 {
+		return fmt.Errorf("sessions revoke needs --user EMAIL and nothing else\n%s", sessionsUsage)
+	}
+	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+		return revokeUserSessions(ctx, d.q, *email, stdout)
+	})
+}
+
+// revokeUserSessions revokes every live session of the user with email (matched case-insensitively,
+// as at log-in): their tokens answer invalid-token from the next request on, on every instance,
+// since sessions are looked up in the database on each request.
+func revokeUserSessions(ctx context.Context, q *db.Queries, email string, stdout io.Writer) error {
+	user, err := q.GetUserByEmail(ctx, email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("no user with email %q", email)
+	}
+	if err != nil {
+		return fmt.Errorf("look up user %q: %w", email, err)
+	}
+	now := time.Now()
+	revoked, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now})
+	if err != nil {
+		return fmt.Errorf("revoke sessions of %s: %w", user.Email, err)
+	}
+	fmt.Fprintf(stdout, "revoked %d %s of %s\n", revoked, plural(revoked, "session", "sessions"), user.Email)
+	return nil
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,248 @@
+package impl
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/pgerr"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// maxCompanyName is the companies.name limit (and the CompanyName schema's maxLength).
+const maxCompanyName = 200
+
+// ClientsRegister creates a user and its client and logs them in. Answers: user-requires-role,
+// client-validation-failed, email-already-registered.
+func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
+	var in gen.ClientsRegisterInput
+	if err := params.Decode(ctx, &in); err != nil {
+		return nil, err
+	}
+	data, err := s.registerClient(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return gen.ClientsRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, nil)}, nil
+}
+
+// registerClient is clients/register without HTTP. Everything it creates (company, user, client,
+// welcome email, session) is in one transaction. The session is started inside it rather than
+// after the commit so that a failure to start it leaves no account behind that the caller could
+// neither use nor register again.
+func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
+	if err := s.checkClientSelfRegistration(ctx, in.Application); err != nil {
+		return gen.ClientSession{}, err
+	}
+	client := newClientOf(in.Client)
+	if err := s.checkNewClient(ctx, client); err != nil {
+		return gen.ClientSession{}, err
+	}
+	hash, err := s.hashOptional(ctx, client.Password)
+	if err != nil {
+		return gen.ClientSession{}, err
+	}
+	var out gen.ClientSession
+	err = s.inTx(ctx, "register client", func(tx pgx.Tx, q *db.Queries) error {
+		user, err := createUser(ctx, q, accountOf(client, hash))
+		if err != nil {
+			return err
+		}
+		profile, err := insertClient(ctx, q, user, clientRecordOf(client, in.Enterprise))
+		if err != nil {
+			return err
+		}
+		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application,
+			view: in.SessionView, applicationView: in.ApplicationView})
+		if err != nil {
+			return err
+		}
+		out = gen.ClientSession{Client: views.RenderClient(clientView(profile), in.View), Session: session}
+		return nil
+	})
+	return out, err
+}
+
+// checkClientSelfRegistration answers user-requires-role, before anything is created, when the
+// application does not let users register as clients: the new client could not log in to it.
+func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) error {
+	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
+	if err != nil {
+		return envelope.Internal("load application %s: %w", slug, err)
+	}
+	if !app.AllowsClientRegistration || !slices.Contains(app.Roles, roleClient) {
+		return &envelope.Error{Status: gen.StatusUserRequiresRole,
+			Message: fmt.Sprintf("%s does not let users register as clients.", app.Name)}
+	}
+	return nil
+}
+
+// ClientsCreate gives an email a client, creating its user when it has none. Answers:
+// client-validation-failed, email-already-client; client-created-for-existing-email (200) when
+// the email had a user.
+func (s *Server) ClientsCreate(ctx context.Context, _ gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
+	var in gen.ClientsCreateInput
+	if err := params.Decode(ctx, &in); err != nil {
+		return nil, err
+	}
+	client, existed, err := s.createClient(ctx, in.Client, in.Enterprise)
+	if err != nil {
+		return nil, err
+	}
+	status := gen.StatusActionSuccessful
+	if existed {
+		status = gen.StatusClientCreatedForExistingEmail
+	}
+	return gen.ClientsCreate200JSONResponse{
+		Status: gen.ClientCreatedResultStatus(status), Message: s.writer.Message(status),
+		Data: views.RenderClient(client, in.View), Session: envelope.CallerSession(ctx),
+	}, nil
+}
+
+// createClient is clients/create without HTTP; it reports whether the email already had a user.
+func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
+	if err := s.checkNewClient(ctx, client); err != nil {
+		return views.Client{}, false, err
+	}
+	hash, err := s.hashOptional(ctx, client.Password)
+	if err != nil {
+		return views.Client{}, false, err
+	}
+	var out views.Client
+	var existed bool
+	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
+		var user db.GetUserByEmailRow
+		var err error
+		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {
+			return err
+		}
+		profile, err := insertClient(ctx, q, user, clientRecordOf(client, enterprise))
+		if err != nil {
+			return err
+		}
+		out = clientView(profile)
+		return nil
+	})
+	return out, existed, err
+}
+
+// newClientOf is a self-registering client as a NewClient, whose rules it follows.
+func newClientOf(c gen.RegisteringClient) gen.NewClientFields {
+	return gen.NewClientFields{Email: c.Email, Password: &c.Password, FirstName: c.FirstName, LastName: c.LastName,
+		Phone: c.Phone, CompanyId: c.CompanyId, CompanyName: c.CompanyName}
+}
+
+// validateNewClient checks what the contract cannot: the email's form, the password policy and
+// the phone's form. It returns every failing field, by its path under client; the company's
+// existence needs the database (see checkNewClient).
+func validateNewClient(c gen.NewClientFields) fieldProblems {
+	var problems fieldProblems
+	problems.add("client.email", emailProblem(c.Email))
+	if c.Password != nil {
+		problems.add("client.password", passwordProblem(*c.Password))
+	}
+	problems.add("client.phone", phoneProblem(deref(c.Phone)))
+	return problems
+}
+
+// checkNewClient answers client-validation-failed with every failing field of a new client.
+func (s *Server) checkNewClient(ctx context.Context, c gen.NewClientFields) error {
+	problems := validateNewClient(c)
+	if err := s.checkCompany(ctx, "client.company_id", c.CompanyId, &problems); err != nil {
+		return err
+	}
+	return problems.err()
+}
+
+func accountOf(c gen.NewClientFields, passwordHash *string) newAccount {
+	return newAccount{email: c.Email, passwordHash: passwordHash, firstName: deref(c.FirstName),
+		lastName: deref(c.LastName), phone: deref(c.Phone)}
+}
+
+// clientRecord is what a client row needs besides its user.
+type clientRecord struct {
+	companyID   *int64
+	companyName string // informational; need not match the company
+	enterprise  bool   // without companyID: create an enterprise company for the client
+}
+
+func clientRecordOf(c gen.NewClientFields, enterprise *bool) clientRecord {
+	return clientRecord{companyID: c.CompanyId, companyName: deref(c.CompanyName), enterprise: deref(enterprise)}
+}
+
+// insertClient gives user the client role in q's transaction: the enterprise company it asks
+// for, the client row and the welcome email. It answers email-already-client when the user has a
+// client, and client-validation-failed when the company was deleted since it was checked.
+func insertClient(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (db.ClientProfile, error) {
+	companyID, err := companyFor(ctx, q, user, c)
+	if err != nil {
+		return db.ClientProfile{}, err
+	}
+	row, err := q.CreateClient(ctx, db.CreateClientParams{UserID: user.ID, CompanyID: companyID, CompanyName: c.companyName})
+	switch {
+	case pgerr.IsUniqueViolation(err, clientsUserIDKey):
+		return db.ClientProfile{}, envelope.New(gen.StatusEmailAlreadyClient)
+	case pgerr.IsForeignKeyViolation(err, clientsCompanyFKey):
+		return db.ClientProfile{}, envelope.Param(gen.StatusClientValidationFailed, "client.company_id", "is not a known company")
+	case err != nil:
+		return db.ClientProfile{}, fmt.Errorf("create client of user %d: %w", user.ID, err)
+	}
+	if err := mail.Enqueue(ctx, q, welcomeMessage(user)); err != nil {
+		return db.ClientProfile{}, err
+	}
+	profile, err := q.GetClientProfile(ctx, row.ID)
+	if err != nil {
+		return db.ClientProfile{}, fmt.Errorf("read client %d: %w", row.ID, err)
+	}
+	return profile, nil
+}
+
+// companyFor returns the company a new client links: the one given, a new enterprise company
+// when asked for one, or none.
+func companyFor(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (*int64, error) {
+	if c.companyID != nil || !c.enterprise {
+		return c.companyID, nil
+	}
+	company, err := q.CreateCompany(ctx, db.CreateCompanyParams{Name: enterpriseName(user, c.companyName), Enterprise: true})
+	if err != nil {
+		return nil, fmt.Errorf("create enterprise company for user %d: %w", user.ID, err)
+	}
+	return &company.ID, nil
+}
+
+// enterpriseName names an enterprise client's company: the company name given, else the
+// client's name, else the email (cut to the column's limit).
+func enterpriseName(user db.GetUserByEmailRow, companyName string) string {
+	name := cmp.Or(strings.TrimSpace(companyName), strings.TrimSpace(user.FirstName+" "+user.LastName), user.Email)
+	if runes := []rune(name); len(runes) > maxCompanyName {
+		name = string(runes[:maxCompanyName])
+	}
+	return name
+}
+
+// clientView is what the client views show of a client profile row.
+func clientView(p db.ClientProfile) views.Client {
+	return views.Client{
+		ID: p.ID, UserID: p.UserID, Email: p.Email, FirstName: p.FirstName, LastName: p.LastName, Phone: p.Phone,
+		CompanyID: p.CompanyID, CompanyName: p.CompanyName, Enterprise: p.Enterprise, Active: p.Active,
+		DisplayName: p.DisplayName, UseDisplayName: p.UseDisplayName, DisplayEmail: p.DisplayEmail,
+		UseDisplayEmail: p.UseDisplayEmail, Bio: p.Bio, RealtorLicense: p.RealtorLicense, CreatedAt: p.CreatedAt,
+	}
+}
+
+// clientSessionResult is the success answer of the operations that answer a client and a session.
+func (s *Server) clientSessionResult(data gen.ClientSession, caller *gen.Session) gen.ClientAndSessionJSONResponse {
+	return gen.ClientAndSessionJSONResponse{
+		Status: gen.ClientSessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: data, Session: caller,
+	}
+}

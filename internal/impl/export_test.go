@@ -1,0 +1,13 @@
+package impl
+
+import "github.com/plano/planoauth/internal/gen"
+
+// HasToucher reports whether coexistence/touch can bump the records of a domain, so a test can
+// check that every domain of the contract has a toucher.
+func HasToucher(d gen.CoexistenceDomain) bool {
+	_, ok := touchers[d]
+	return ok
+}
+
+// ValidateNewClient exposes validateNewClient to the external tests.
+func ValidateNewClient(c gen.NewClientFields) []gen.ParamError { return validateNewClient(c) }

@@ -1,0 +1,206 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/params"
+)
+
+// Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
+// ID token. Both end in startSession, so the role rules and answers are those of sessions/create.
+
+// MagicLinkLifetime is how long a sign-in link works.
+const MagicLinkLifetime = 15 * time.Minute
+
+// SessionsMagicLinkRequest emails a one-time sign-in link at once. Answers: rate-limited (too
+// many links for the email), email-not-found, mandrill-email-failed (with a notification).
+func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
+	in := r.Body
+	if err := s.magicLinks.Take(ctx, in.Email); err != nil {
+		return nil, err
+	}
+	user, err := s.q.GetUserByEmail(ctx, in.Email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.New(gen.StatusEmailNotFound)
+	}
+	if err != nil {
+		return nil, envelope.Internal("look up user: %w", err)
+	}
+	app, err := s.q.GetApplicationBySlug(ctx, string(in.Application))
+	if err != nil {
+		return nil, envelope.Internal("load application %s: %w", in.Application, err)
+	}
+	token, err := s.createMagicLink(ctx, user.ID, app.ID, deref(in.RedirectUrl))
+	if err != nil {
+		return nil, err
+	}
+	// A link that could not be sent is left to expire: nobody has its token.
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token)); err != nil {
+		return nil, &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
+	}
+	return gen.SessionsMagicLinkRequest200JSONResponse{
+		Status: gen.MagicLinkSentResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.MagicLinkSent{Sent: true},
+	}, nil
+}
+
+// createMagicLink stores a new link's token hash and returns the token, which exists only in
+// the email from then on.
+func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int64, redirectURL string) (string, error) {
+	token, hash := auth.NewToken(auth.MagicLinkPrefix)
+	now := s.now()
+	err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
+		TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
+		ExpiresAt: now.Add(MagicLinkLifetime), Now: now,
+	})
+	if err != nil {
+		return "", envelope.Internal("store magic link of user %d: %w", userID, err)
+	}
+	return token, nil
+}
+
+// magicLinkEmail is the email carrying a sign-in link.
+func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Message {
+	greeting := "Hello " + greetingName(user) + ","
+	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
+	outro := "If you did not ask to sign in, you can ignore this email."
+	return mail.Message{
+		Kind: "magic_link", To: user.Email, Subject: "Your sign-in link for " + appName,
+		Text: greeting + "\n\n" + intro + "\n\n" + link + "\n\n" + outro + "\n",
+		HTML: fmt.Sprintf(`<p>%s</p><p>%s</p><p><a href="%s">Sign in to %s</a></p><p>%s</p>`,
+			html.EscapeString(greeting), html.EscapeString(intro), html.EscapeString(link), html.EscapeString(appName), html.EscapeString(outro)),
+	}
+}
+
+// SessionsMagicLinkCreate exchanges a link's token for a session; the link is used up even when
+// the answer is client-required or user-requires-role. Answers: rate-limited (failures from the
+// client address), invalid-token (unknown, used, expired, or another application's link), and
+// those of startSession.
+func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
+	var in gen.SessionsMagicLinkCreateInput
+	if err := params.Decode(ctx, &in); err != nil {
+		return nil, err
+	}
+	client := auth.ClientFromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+		return nil, err
+	}
+	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
+	if errors.Is(err, errLinkUnusable) {
+		return nil, errors.Join(envelope.New(gen.StatusInvalidToken), s.limiter.FailAddress(ctx, client))
+	}
+	if err != nil {
+		return nil, err
+	}
+	session, err := s.startSession(ctx, user, newSession{
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
+		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+var errLinkUnusable = errors.New("magic link unknown, used, expired or for another application")
+
+// consumeMagicLink uses up the link of token for application and returns its user and the
+// redirect URL it was requested with; errLinkUnusable when there is no such usable link.
+func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.GetUserByEmailRow, string, error) {
+	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
+		return db.GetUserByEmailRow{}, "", errLinkUnusable
+	}
+	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
+		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.GetUserByEmailRow{}, "", errLinkUnusable
+	}
+	if err != nil {
+		return db.GetUserByEmailRow{}, "", envelope.Internal("use magic link: %w", err)
+	}
+	user, err := s.q.GetUser(ctx, link.UserID)
+	if err != nil {
+		return db.GetUserByEmailRow{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
+	}
+	return db.GetUserByEmailRow(user), link.RedirectUrl, nil
+}
+
+// SessionsGoogle logs in with a Google ID token, creating a user without a password the first
+// time an email is seen. Answers: invalid-param on id_token (Google sign-in not enabled, not a
+// JWT, another audience, no verified email), invalid-token (expired, badly signed, another
+// issuer), rate-limited (failures from the client address), and those of startSession.
+func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
+	var in gen.SessionsGoogleInput
+	if err := params.Decode(ctx, &in); err != nil {
+		return nil, err
+	}
+	client := auth.ClientFromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+		return nil, err
+	}
+	identity, err := s.google.Verify(ctx, in.IdToken)
+	if err != nil {
+		return nil, s.googleFailure(ctx, err, client)
+	}
+	user, err := s.googleUser(ctx, identity)
+	if err != nil {
+		return nil, err
+	}
+	session, err := s.startSession(ctx, user, newSession{
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsGoogle200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// googleFailure maps a refused ID token to its answer. A token that fails verification counts
+// as a failed log-in from the client address: each one may cost a fetch of Google's keys.
+func (s *Server) googleFailure(ctx context.Context, err error, client auth.Client) error {
+	switch {
+	case errors.Is(err, auth.ErrGoogleDisabled), errors.Is(err, auth.ErrIDTokenMalformed),
+		errors.Is(err, auth.ErrIDTokenAudience), errors.Is(err, auth.ErrIDTokenNoEmail):
+		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
+	case errors.Is(err, auth.ErrIDTokenRejected):
+		return errors.Join(&envelope.Error{Status: gen.StatusInvalidToken, Cause: err}, s.limiter.FailAddress(ctx, client))
+	}
+	return envelope.Internal("verify Google ID token: %w", err)
+}
+
+// googleUser returns the user of a verified Google identity, creating one without a password
+// (who can then log in only with Google or a link) if the email is new.
+func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (db.GetUserByEmailRow, error) {
+	// No row when the email has a user already: that user is the one signing in.
+	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
+		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return db.GetUserByEmailRow{}, envelope.Internal("create user for a Google sign-in: %w", err)
+	}
+	user, err := s.q.GetUserByEmail(ctx, identity.Email)
+	if err != nil {
+		return db.GetUserByEmailRow{}, envelope.Internal("load user of a Google sign-in: %w", err)
+	}
+	return user, nil
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

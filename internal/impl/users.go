@@ -1,0 +1,130 @@
+package impl
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// UsersClientRegister makes the caller's user a client and its limited session a client
+// session. Answers: permission-denied (not the limited session of client-required),
+// client-validation-failed, email-already-client.
+func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegisterRequestObject) (gen.UsersClientRegisterResponseObject, error) {
+	in := deref(r.Body)
+	p := auth.PrincipalFromContext(ctx)
+	client, promoted, err := s.becomeClient(ctx, p, in)
+	if err != nil {
+		return nil, err
+	}
+	// The user's names may have just changed: render them as they are now.
+	user, err := s.q.GetUser(ctx, promoted.Session.UserID)
+	if err != nil {
+		return nil, envelope.Internal("load user %d: %w", promoted.Session.UserID, err)
+	}
+	session := s.loadSession(promoted)
+	session.User = userView(db.GetUserByEmailRow(user), user.RememberMe)
+	data := gen.ClientSession{
+		Client:  views.RenderClient(client, in.View),
+		Session: views.RenderSession(session, in.SessionView, in.ApplicationView),
+	}
+	// The answer's `session` is the caller's session as it is now, with its client role.
+	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, auth.CallerSession(promoted))}, nil
+}
+
+// becomeClient is users/client_register without HTTP: in one transaction it applies the given
+// names and phone to the user, creates its client (and enterprise company, and welcome email),
+// and gives the session the client role and that role's scopes. It returns the client and the
+// caller as it is now.
+func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.UsersClientRegisterInput) (views.Client, *auth.Principal, error) {
+	if p.Session.Role != auth.RoleNone {
+		return views.Client{}, nil, &envelope.Error{Status: gen.StatusPermissionDenied,
+			Message: "Only the session that came with client-required can register its user as a client."}
+	}
+	fields := deref(in.Client)
+	if err := s.checkClientFields(ctx, fields); err != nil {
+		return views.Client{}, nil, err
+	}
+	app, err := s.q.GetApplicationBySlug(ctx, p.ApplicationSlug)
+	if err != nil {
+		return views.Client{}, nil, envelope.Internal("load application %s: %w", p.ApplicationSlug, err)
+	}
+	if !slices.Contains(app.Roles, roleClient) {
+		return views.Client{}, nil, &envelope.Error{Status: gen.StatusPermissionDenied,
+			Message: fmt.Sprintf("%s does not accept clients.", app.Name)}
+	}
+	var client views.Client
+	var scopes []string
+	err = s.inTx(ctx, "register user as client", func(_ pgx.Tx, q *db.Queries) error {
+		profile, err := makeClient(ctx, q, p.Session.UserID, fields, in.Enterprise)
+		if err != nil {
+			return err
+		}
+		client = clientView(profile)
+		scopes, err = promoteSession(ctx, q, p.Session, app.ID)
+		return err
+	})
+	if err != nil {
+		return views.Client{}, nil, err
+	}
+	return client, withRole(p, roleClient, scopes), nil
+}
+
+// checkClientFields answers client-validation-failed with every failing field of a user who is
+// registering as a client (the user's email and password were checked when it was created).
+func (s *Server) checkClientFields(ctx context.Context, c gen.ClientFields) error {
+	var problems fieldProblems
+	problems.add("client.phone", phoneProblem(deref(c.Phone)))
+	if err := s.checkCompany(ctx, "client.company_id", c.CompanyId, &problems); err != nil {
+		return err
+	}
+	return problems.err()
+}
+
+// makeClient applies the given names and phone to an existing user and gives it a client, in q's
+// transaction.
+func makeClient(ctx context.Context, q *db.Queries, userID int64, c gen.ClientFields, enterprise *bool) (db.ClientProfile, error) {
+	err := q.UpdateUserProfile(ctx, db.UpdateUserProfileParams{ID: userID, FirstName: c.FirstName, LastName: c.LastName, Phone: c.Phone})
+	if err != nil {
+		return db.ClientProfile{}, fmt.Errorf("update user %d: %w", userID, err)
+	}
+	user, err := q.GetUser(ctx, userID)
+	if err != nil {
+		return db.ClientProfile{}, fmt.Errorf("read user %d: %w", userID, err)
+	}
+	return insertClient(ctx, q, db.GetUserByEmailRow(user), clientRecord{
+		companyID: c.CompanyId, companyName: deref(c.CompanyName), enterprise: deref(enterprise)})
+}
+
+// promoteSession gives a limited session the client role and its scopes in the application. It
+// answers invalid-token when the session was revoked meanwhile.
+func promoteSession(ctx context.Context, q *db.Queries, session *db.GetSessionByTokenHashRow, appID int64) ([]string, error) {
+	scopes, err := q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: appID, Role: roleClient})
+	if err != nil {
+		return nil, fmt.Errorf("scopes of the client role in application %d: %w", appID, err)
+	}
+	n, err := q.PromoteSession(ctx, db.PromoteSessionParams{ID: session.ID, Role: roleClient, Scopes: scopes})
+	if err != nil {
+		return nil, fmt.Errorf("promote session %s: %w", session.ID, err)
+	}
+	if n == 0 {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	return scopes, nil
+}
+
+// withRole is the caller after its session was given a new role and scopes.
+func withRole(p *auth.Principal, role string, scopes []string) *auth.Principal {
+	session := *p.Session
+	session.Role, session.Scopes = role, scopes
+	out := *p
+	out.Session, out.Scopes = &session, scopes
+	return &out
+}

@@ -1,0 +1,45 @@
+// End to end through the generated TypeScript client against a running server
+// (scripts/with-server.sh provides PLANOAUTH_URL).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { bearer, planoauth, sensitive } from "./client.js";
+
+const url = process.env.PLANOAUTH_URL;
+if (!url) throw new Error("PLANOAUTH_URL is not set; run through scripts/with-server.sh");
+const api = planoauth(url);
+const password = "correct horse battery staple";
+
+test("register a client, log in, read scopes, log out", async () => {
+  const email = `ts-${Date.now()}@example.com`;
+  const registered = await api.POST("/api/v1/clients/register", sensitive({
+    application: "planoorder",
+    client: { email, password, first_name: "Type", last_name: "Script" },
+  }));
+  assert.equal(registered.response.status, 200, JSON.stringify(registered.error));
+  assert.equal(registered.data?.status, "action-successful");
+  assert.equal(registered.data?.data.client.email, email);
+
+  const login = await api.POST("/api/v1/sessions/create", sensitive({ email, password, application: "planoorder" }));
+  assert.equal(login.response.status, 200, JSON.stringify(login.error));
+  const token = login.data?.data.token;
+  assert.ok(token?.startsWith("pas_"), "a session token");
+
+  const scopes = await api.GET("/api/v1/scopes/liaison_register", { headers: bearer(token!) });
+  assert.equal(scopes.response.status, 200, JSON.stringify(scopes.error));
+  assert.deepEqual(scopes.data?.data.clients.map((c) => c.email), [email]);
+
+  const logout = await api.POST("/api/v1/sessions/delete", { headers: bearer(token!), body: {} });
+  assert.equal(logout.data?.data.revoked, 1);
+
+  const after = await api.GET("/api/v1/sessions/read", { headers: bearer(token!) });
+  assert.equal(after.response.status, 401);
+  assert.equal(after.error?.status, "invalid-token");
+});
+
+test("a wrong password answers a documented slug", async () => {
+  const login = await api.POST("/api/v1/sessions/create", sensitive({
+    email: "nobody@example.com", password, application: "planoorder",
+  }));
+  assert.equal(login.response.status, 400);
+  assert.equal(login.error?.status, "email-not-found");
+});
