@@ -3,8 +3,9 @@
 
 GO        ?= go
 NPM_STAMP := node_modules/.package-lock.json
+FUZZTIME  ?= 20s
 
-.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean
+.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean docs-check fuzz
 
 ## run: serve on 127.0.0.1:8080 (PLANOAUTH_ADDR) with a private PostgreSQL under .data/ unless DATABASE_URL is set
 run:
@@ -13,6 +14,22 @@ run:
 ## test: every test against a real PostgreSQL (DATABASE_URL, or a throwaway cluster per test package)
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+## docs-check: render /docs in headless Chromium, offline, and check every operation is shown (saves docs/screenshot.png)
+docs-check:
+	scripts/docs-check.sh
+
+## fuzz: run every FuzzXxx target for FUZZTIME (default 20s) each, one after another
+# The targets are found in the code, so a new one is fuzzed without being listed here. A
+# failing input is saved under the package's testdata/fuzz/: commit it, and go test replays it.
+fuzz:
+	@targets=$$(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' cmd internal scripts | sort); \
+	test -n "$$targets" || { echo "no fuzz targets found"; exit 1; }; \
+	echo "$$targets" | while IFS=: read -r file fn; do \
+		name=$${fn#func }; pkg=./$$(dirname "$$file"); \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 ## test-sdk: the generated TypeScript client (openapi-typescript + openapi-fetch) against a running server
 test-sdk: $(NPM_STAMP)
@@ -48,7 +65,7 @@ vet:
 	$(GO) vet ./...
 
 fmt:
-	@test -z "$$(gofmt -l cmd internal api sql)" || { gofmt -l cmd internal api sql; echo "run gofmt -w"; exit 1; }
+	@test -z "$$(gofmt -l cmd internal api sql scripts)" || { gofmt -l cmd internal api sql scripts; echo "run gofmt -w"; exit 1; }
 
 ## check: everything CI runs
 check: drift lint test

@@ -20,9 +20,15 @@ const (
 	MagicLinkPrefix   = "pam_"
 )
 
+// tokenBytes is how much randomness a token carries: 256 bits.
+const tokenBytes = 32
+
+// tokenBodyLength is the length of a token after its prefix: its bytes in unpadded base64url.
+var tokenBodyLength = base64.RawURLEncoding.EncodedLen(tokenBytes)
+
 // NewToken returns a new 256-bit random token with prefix, and the hash to store.
 func NewToken(prefix string) (token string, hash []byte) {
-	var b [32]byte
+	var b [tokenBytes]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return token, HashToken(token)
@@ -35,15 +41,17 @@ func HashToken(token string) []byte {
 	return sum[:]
 }
 
-// WellFormed reports whether token has the prefix and length of a token made by NewToken, so
-// that garbage is refused without a database round trip.
+// WellFormed reports whether token is one that NewToken could have made with prefix, so that
+// garbage is refused without a database round trip.
 func WellFormed(token, prefix string) bool {
 	body, ok := strings.CutPrefix(token, prefix)
-	if !ok || len(body) != 43 {
+	if !ok || len(body) != tokenBodyLength {
 		return false
 	}
-	_, err := base64.RawURLEncoding.DecodeString(body)
-	return err == nil
+	// Strict refuses set bits past the 256th, which would give one token several spellings.
+	// Decoders skip new lines whatever the mode, so a body with one decodes to fewer bytes.
+	decoded, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	return err == nil && len(decoded) == tokenBytes
 }
 
 // TokenFromRequest returns the token of a request from, in order, the Authorization: Bearer

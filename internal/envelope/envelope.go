@@ -110,9 +110,19 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
 	if e.RetryAfter > 0 {
-		rw.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		rw.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
 	}
 	WriteJSON(rw, code, body)
+}
+
+// ceilSeconds rounds d up to whole seconds without the overflow of adding a second first
+// (FuzzWriterError found that a delay near the longest Duration turned negative).
+func ceilSeconds(d time.Duration) int64 {
+	seconds := int64(d / time.Second)
+	if d%time.Second != 0 {
+		seconds++
+	}
+	return seconds
 }
 
 // Status writes an envelope answering status with no detail.

@@ -28,6 +28,11 @@ type contextKey int
 
 const bodyKey contextKey = iota
 
+// NewContext returns a context carrying the request's parameters object (see Body).
+func NewContext(ctx context.Context, object []byte) context.Context {
+	return context.WithValue(ctx, bodyKey, object)
+}
+
 // Body returns the request's parameters as a JSON object: the decoded sensitive params, or the
 // JSON body; nil when the request had no body.
 func Body(ctx context.Context) []byte {
@@ -71,8 +76,8 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 	}
 }
 
-// readBody checks the content type, reads the body, decodes sensitive params, and leaves the
-// parameters object in the context (and a fresh copy of the body for the generated handler).
+// readBody reads the body and leaves its parameters object in the context (and a fresh copy of
+// the body for the generated handler).
 func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -83,41 +88,60 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 		return r, envelope.Param(gen.StatusInvalidEncodedParams, "body", "the body could not be read")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(raw))
+	object, err := Parse(op, r.Header.Get("Content-Type"), raw)
+	if err != nil || object == nil {
+		return r, err
+	}
+	return r.WithContext(NewContext(r.Context(), object)), nil
+}
+
+// Parse returns the parameters object that a request body of op carries, given its
+// Content-Type header. It checks, in the documented order: the content type
+// (invalid-content-type), the base64 of sensitive params and that they are one JSON object
+// (invalid-encoded-params), that the object is not empty (no-params-decoded), that no string
+// holds what PostgreSQL cannot store (invalid-param), and the sensitive params against their
+// schema (missing-param, invalid-param, or the slug a schema names in x-invalid-status). Plain JSON bodies are checked against their schema later, with the rest of
+// the request. The object is nil when op takes no body or an optional body is absent.
+//
+// Parse needs no request and no database, so that the decoding of untrusted bytes can be tested
+// and fuzzed on its own. Every error it returns is an *envelope.Error.
+func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) {
 	if len(op.ContentTypes) == 0 {
-		return r, nil // query-only operations ignore a body, as GET requests should
+		return nil, nil // query-only operations ignore a body, as GET requests should
 	}
-	if len(bytes.TrimSpace(raw)) == 0 && r.Header.Get("Content-Type") == "" {
+	if len(bytes.TrimSpace(body)) == 0 && contentType == "" {
 		if op.BodyRequired {
-			return r, envelope.New(gen.StatusNoParamsDecoded)
+			return nil, envelope.New(gen.StatusNoParamsDecoded)
 		}
-		return r, nil
+		return nil, nil
 	}
-	if !acceptsContentType(op, r.Header.Get("Content-Type")) {
-		return r, envelope.Param(gen.StatusInvalidContentType, "Content-Type",
+	if !acceptsContentType(op, contentType) {
+		return nil, envelope.Param(gen.StatusInvalidContentType, "Content-Type",
 			"expected "+strings.Join(op.ContentTypes, " or "))
 	}
-	object := raw
+	object := body
 	if op.Sensitive != nil {
-		if object, err = decodeBase64(raw); err != nil {
-			return r, err
+		var err error
+		if object, err = decodeBase64(body); err != nil {
+			return nil, err
 		}
 	}
 	fields, err := jsonObject(object)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	if len(fields) == 0 && (op.Sensitive != nil || op.BodyRequired) {
-		return r, envelope.New(gen.StatusNoParamsDecoded)
+		return nil, envelope.New(gen.StatusNoParamsDecoded)
 	}
 	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
-		return r, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
+		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
 	if op.Sensitive != nil {
 		if err := visitSchema(op.Sensitive, fields); err != nil {
-			return r, err
+			return nil, err
 		}
 	}
-	return r.WithContext(context.WithValue(r.Context(), bodyKey, object)), nil
+	return object, nil
 }
 
 func acceptsContentType(op *spec.Operation, header string) bool {
