@@ -58,7 +58,7 @@ func WellFormed(token, prefix string) bool {
 // header, the token query parameter, or the token body parameter; "" when there is none.
 func TokenFromRequest(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(token) != "" {
 			return strings.TrimSpace(token)
 		}
 	}

@@ -105,6 +105,10 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	id := requestid.FromContext(r.Context())
 	if code >= http.StatusInternalServerError {
 		body.RequestId = &id
+	}
+	// Only failures of our own are errors to log; an unknown route or an undeployed one is the
+	// caller's (the access log has it).
+	if e.Cause != nil || e.Status == gen.StatusApplicationCrash {
 		w.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", id), slog.String("status", string(e.Status)),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))

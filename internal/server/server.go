@@ -53,6 +53,8 @@ func New(cfg Config) (http.Handler, error) {
 		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", readiness(cfg))
+	// Browsers reading /docs ask for an icon; there is none, and that is no error.
+	root.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	for _, path := range []string{docs.SpecYAMLPath, docs.SpecJSONPath, docs.DocsPath, docs.DocsPath + "/"} {
 		root.Handle(path, reference)
 	}

@@ -258,6 +258,9 @@ func (s *syncBuffer) String() string {
 func TestServiceEndpoints(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
+	if rec := httptestDo(env, "/favicon.ico"); rec.Code != http.StatusNoContent {
+		t.Errorf("GET /favicon.ico = %d, want 204 (the docs page asks for it)", rec.Code)
+	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/openapi.json", "/docs"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
 			rec := httptestDo(env, path)
