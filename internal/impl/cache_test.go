@@ -72,8 +72,11 @@ func TestSessionCacheListenerLost(t *testing.T) {
 	env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful) // cached
 	ctx := context.Background()
 	// Cut the cache's LISTEN connection, then revoke while no notification can arrive.
-	if _, err := env.Pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN planoauth_sessions'"); err != nil {
-		t.Fatal(err)
+	var cut int
+	err := env.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()`).Scan(&cut)
+	if err != nil || cut != 1 {
+		t.Fatalf("cut %d listener connections (%v), want the cache's one", cut, err)
 	}
 	if _, err := env.Pool.Exec(ctx, "UPDATE sessions SET revoked_at = now()"); err != nil {
 		t.Fatal(err)
