@@ -20,7 +20,8 @@ import (
 )
 
 // The session lifetime: a session expires SessionMaxAge after it was created or
-// SessionIdleTimeout after it was last used, unless its user saved remember_me.
+// SessionIdleTimeout after it was last used, unless its user had saved remember_me when it was
+// created (the session keeps that choice; a later change of preference does not revive it).
 const (
 	SessionMaxAge      = 7 * 24 * time.Hour
 	SessionIdleTimeout = 72 * time.Hour

@@ -51,23 +51,33 @@ func (l *LoginLimiter) addressKey(client Client) limitKey {
 	return limitKey{"address:" + client.Address, l.limits.PerAddress}
 }
 
-// Check answers rate-limited, with the time left in the window, when the email or the client
-// address has used up its failures.
-func (l *LoginLimiter) Check(ctx context.Context, email string, client Client) error {
-	return l.check(ctx, l.keys(email, client))
+// Attempt counts a password log-in for the email and the client address before the password
+// is checked, and answers rate-limited (with the time left in the window) once either count is
+// over its limit. Counting first, in one statement per key, is what stops concurrent guesses:
+// a check made before a slow hash, with the failure counted after it, would let every request
+// in flight through. Succeed takes the attempt back.
+func (l *LoginLimiter) Attempt(ctx context.Context, email string, client Client) error {
+	now := l.now()
+	for _, k := range l.keys(email, client) {
+		row, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
+		if err != nil {
+			return envelope.Internal("count login attempt: %w", err)
+		}
+		if int(row.Failures) > k.max {
+			return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
+		}
+	}
+	return nil
 }
 
-// Fail counts a failed log-in for the email and the client address.
-func (l *LoginLimiter) Fail(ctx context.Context, email string, client Client) error {
-	return l.fail(ctx, l.keys(email, client))
-}
-
-// CheckAddress is Check for sign-ins that name no email (a link's token, a Google ID token).
+// CheckAddress answers rate-limited when the client address has used up its failures, for
+// sign-ins that name no email (a link's token, a Google ID token: neither can be guessed, so
+// counting after the check is enough there).
 func (l *LoginLimiter) CheckAddress(ctx context.Context, client Client) error {
 	return l.check(ctx, []limitKey{l.addressKey(client)})
 }
 
-// FailAddress is Fail for sign-ins that name no email.
+// FailAddress counts a failed sign-in that names no email against the client address.
 func (l *LoginLimiter) FailAddress(ctx context.Context, client Client) error {
 	return l.fail(ctx, []limitKey{l.addressKey(client)})
 }
@@ -100,11 +110,15 @@ func (l *LoginLimiter) fail(ctx context.Context, keys []limitKey) error {
 	return nil
 }
 
-// Succeed forgets the email's failures after a successful log-in (the address's stay, so one
-// valid account cannot be used to reset guessing at others).
-func (l *LoginLimiter) Succeed(ctx context.Context, email string) error {
+// Succeed is told that an attempt's password was right: the email's failures are forgotten,
+// and the address gets back the one attempt (its failures stay, so one valid account cannot be
+// used to reset guessing at others).
+func (l *LoginLimiter) Succeed(ctx context.Context, email string, client Client) error {
 	if err := l.q.ClearLoginFailures(ctx, l.emailKey(email).key); err != nil {
 		return envelope.Internal("clear login failures: %w", err)
+	}
+	if err := l.q.ForgiveLoginAttempt(ctx, l.addressKey(client).key); err != nil {
+		return envelope.Internal("forgive login attempt: %w", err)
 	}
 	return nil
 }

@@ -109,7 +109,8 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 		}
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
-			RedirectUrl: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent, Now: now,
+			RedirectUrl: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent,
+			RememberMe: rememberMe, Now: now,
 		})
 		return err
 	})
@@ -141,7 +142,7 @@ func (s *Server) loadSession(p *auth.Principal) views.Session {
 		Application: applicationView(row.ApplicationSlug, row.ApplicationName, row.ApplicationRoles,
 			row.AllowsClientRegistration, row.ApplicationScopes),
 		User: &views.User{ID: row.UserID, Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
-			RememberMe: row.RememberMe, HasPassword: row.HasPassword},
+			RememberMe: row.UserRememberMe, HasPassword: row.HasPassword},
 	}
 }
 

@@ -23,7 +23,7 @@ func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequest
 		return nil, err
 	}
 	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.Check(ctx, in.Email, client); err != nil {
+	if err := s.limiter.Attempt(ctx, in.Email, client); err != nil {
 		return nil, err
 	}
 	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
@@ -44,7 +44,7 @@ func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequest
 func (s *Server) checkPassword(ctx context.Context, email, password string, client auth.Client) (db.GetUserByEmailRow, error) {
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return user, errors.Join(envelope.New(gen.StatusEmailNotFound), s.limiter.Fail(ctx, email, client))
+		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
 	}
 	if err != nil {
 		return user, envelope.Internal("look up user: %w", err)
@@ -54,12 +54,12 @@ func (s *Server) checkPassword(ctx context.Context, email, password string, clie
 	}
 	rehash, err := s.hasher.Verify(ctx, password, *user.PasswordHash)
 	if errors.Is(err, auth.ErrPasswordMismatch) {
-		return user, errors.Join(envelope.New(gen.StatusInvalidPassword), s.limiter.Fail(ctx, email, client))
+		return user, envelope.New(gen.StatusInvalidPassword)
 	}
 	if err != nil {
 		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
 	}
-	if err := s.limiter.Succeed(ctx, email); err != nil {
+	if err := s.limiter.Succeed(ctx, email, client); err != nil {
 		return user, err
 	}
 	if rehash {
@@ -123,7 +123,7 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	now := s.now()
 	results := make([]gen.Session, 0, len(rows))
 	for _, row := range rows {
-		expires := auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, p.Session.RememberMe)
+		expires := auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
 		if expires != nil && !now.Before(*expires) {
 			continue
 		}

@@ -158,6 +158,44 @@ func TestSessionsCreateRateLimited(t *testing.T) {
 	login(env, right).Expect(t, 200, gen.StatusActionSuccessful)
 }
 
+// Guesses sent all at once must not slip past the limit while earlier ones are still hashing.
+func TestSessionsCreateRateLimitedConcurrently(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.LoginLimits = auth.LoginLimits{PerEmail: 10, PerAddress: 1000, Window: 15 * time.Minute}
+	}))
+	env.User("ada@example.com", password, "client")
+	var mu sync.Mutex
+	answers := map[gen.Status]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 60; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := env.PostSensitive(sessionsCreate, map[string]any{"email": "ada@example.com", "password": "guess", "application": "planoorder"}, "")
+			mu.Lock()
+			answers[res.Status()]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if answers[gen.StatusInvalidPassword] != 10 || answers[gen.StatusRateLimited] != 50 {
+		t.Errorf("answers = %v, want 10 invalid-password and 50 rate-limited", answers)
+	}
+}
+
+// Successful log-ins do not use up the address's allowance (many users share a proxy).
+func TestSessionsCreateSuccessIsNotCounted(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.LoginLimits = auth.LoginLimits{PerEmail: 2, PerAddress: 2, Window: time.Minute}
+	}))
+	env.User("ada@example.com", password, "client")
+	for i := 0; i < 5; i++ {
+		env.Login("ada@example.com", password, "planoorder")
+	}
+}
+
 func TestSessionsCreateRateLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
@@ -255,6 +293,20 @@ func TestSessionExpiry(t *testing.T) {
 		env.Clock.Advance(10 * 24 * time.Hour)
 		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
 	})
+}
+
+// A session keeps the remember_me of its creation: turning the preference on later must not
+// bring an expired session back.
+func TestSessionExpiryNotRevivedByRememberMe(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	old := env.Login("ada@example.com", password, "planoorder")
+	env.Clock.Advance(30 * 24 * time.Hour)
+	env.Get(sessionsRead, old).Expect(t, 401, gen.StatusSessionExpired)
+	login(env, map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder", "remember_me": true}).
+		Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, old).Expect(t, 401, gen.StatusSessionExpired)
 }
 
 func TestSessionsDelete(t *testing.T) {

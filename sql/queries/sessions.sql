@@ -3,7 +3,7 @@
 -- user and application, so that a token-checked read costs a single query.
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, u.email, u.first_name, u.last_name,
+       s.remember_me, u.remember_me AS user_remember_me, u.email, u.first_name, u.last_name,
        (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
        a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
        a.allows_client_registration, a.scopes AS application_scopes
@@ -14,9 +14,9 @@ WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, created_at, last_used_at)
+                      client_address, user_agent, remember_me, created_at, last_used_at)
 VALUES (@token_hash, @user_id, @application_id, @role, @scopes, @redirect_url,
-        @client_address, @user_agent, @now, @now)
+        @client_address, @user_agent, @remember_me, @now, @now)
 RETURNING id, created_at, last_used_at;
 
 -- name: TouchSession :execrows
@@ -34,7 +34,7 @@ UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS
 -- name: ListUserSessions :many
 -- A user's sessions that are not revoked, newest first; expiry is judged by the caller.
 SELECT s.id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at,
-       s.last_used_at, a.slug AS application_slug
+       s.last_used_at, s.remember_me, a.slug AS application_slug
 FROM sessions s
 JOIN applications a ON a.id = s.application_id
 WHERE s.user_id = @user_id AND s.revoked_at IS NULL
@@ -86,3 +86,7 @@ RETURNING m.user_id, m.redirect_url;
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
+
+-- name: ForgiveLoginAttempt :exec
+-- Takes back one counted attempt of a key, for an attempt that turned out to succeed.
+UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = @key;

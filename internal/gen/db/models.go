@@ -183,6 +183,7 @@ type Session struct {
 	CreatedAt     time.Time
 	LastUsedAt    time.Time
 	RevokedAt     *time.Time
+	RememberMe    bool
 }
 
 type User struct {

@@ -78,9 +78,9 @@ func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams
 
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, created_at, last_used_at)
+                      client_address, user_agent, remember_me, created_at, last_used_at)
 VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $9)
+        $7, $8, $9, $10, $10)
 RETURNING id, created_at, last_used_at
 `
 
@@ -93,6 +93,7 @@ type CreateSessionParams struct {
 	RedirectUrl   string
 	ClientAddress string
 	UserAgent     string
+	RememberMe    bool
 	Now           time.Time
 }
 
@@ -112,11 +113,22 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (C
 		arg.RedirectUrl,
 		arg.ClientAddress,
 		arg.UserAgent,
+		arg.RememberMe,
 		arg.Now,
 	)
 	var i CreateSessionRow
 	err := row.Scan(&i.ID, &i.CreatedAt, &i.LastUsedAt)
 	return i, err
+}
+
+const forgiveLoginAttempt = `-- name: ForgiveLoginAttempt :exec
+UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = $1
+`
+
+// Takes back one counted attempt of a key, for an attempt that turned out to succeed.
+func (q *Queries) ForgiveLoginAttempt(ctx context.Context, key string) error {
+	_, err := q.db.Exec(ctx, forgiveLoginAttempt, key)
+	return err
 }
 
 const getLoginFailures = `-- name: GetLoginFailures :one
@@ -162,7 +174,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
 SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
        s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       u.remember_me, u.email, u.first_name, u.last_name,
+       s.remember_me, u.remember_me AS user_remember_me, u.email, u.first_name, u.last_name,
        (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
        a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
        a.allows_client_registration, a.scopes AS application_scopes
@@ -185,6 +197,7 @@ type GetSessionByTokenHashRow struct {
 	LastUsedAt               time.Time
 	RevokedAt                *time.Time
 	RememberMe               bool
+	UserRememberMe           bool
 	Email                    string
 	FirstName                string
 	LastName                 string
@@ -214,6 +227,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.UserRememberMe,
 		&i.Email,
 		&i.FirstName,
 		&i.LastName,
@@ -229,7 +243,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 
 const listUserSessions = `-- name: ListUserSessions :many
 SELECT s.id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at,
-       s.last_used_at, a.slug AS application_slug
+       s.last_used_at, s.remember_me, a.slug AS application_slug
 FROM sessions s
 JOIN applications a ON a.id = s.application_id
 WHERE s.user_id = $1 AND s.revoked_at IS NULL
@@ -246,6 +260,7 @@ type ListUserSessionsRow struct {
 	UserAgent       string
 	CreatedAt       time.Time
 	LastUsedAt      time.Time
+	RememberMe      bool
 	ApplicationSlug string
 }
 
@@ -268,6 +283,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUse
 			&i.UserAgent,
 			&i.CreatedAt,
 			&i.LastUsedAt,
+			&i.RememberMe,
 			&i.ApplicationSlug,
 		); err != nil {
 			return nil, err
