@@ -46,7 +46,8 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		return gen.Liaison{}, err
 	}
 	clientIDs, companyIDs := uniqueIDs(deref(in.ClientIds)), uniqueIDs(deref(in.CompanyIds))
-	if err := s.checkGrants(ctx, p, clientIDs, companyIDs); err != nil {
+	scope, err := s.checkGrants(ctx, p, clientIDs, companyIDs)
+	if err != nil {
 		return gen.Liaison{}, err
 	}
 	hash, err := s.hashOptional(ctx, in.Liaison.Password)
@@ -55,7 +56,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 	}
 	var out gen.Liaison
 	err = s.inTx(ctx, "register liaison", func(_ pgx.Tx, q *db.Queries) error {
-		user, _, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison, hash))
+		user, existed, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison, hash))
 		if err != nil {
 			return err
 		}
@@ -70,8 +71,14 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		if err != nil {
 			return err
 		}
-		out = gen.Liaison{Id: liaisonID, User: views.RenderUser(*userView(user, user.RememberMe)),
-			Clients: renderClients(clients), Companies: renderCompanies(companies)}
+		// The answer shows only what the caller could see anyway: of an existing user, its id and
+		// email; of the liaison's grants, those the caller may grant (others granted the rest).
+		rendered := views.RenderUser(*userView(user, user.RememberMe))
+		if existed {
+			rendered = gen.User{Id: user.ID, Email: user.Email}
+		}
+		clients, companies = scope.visible(clients, companies)
+		out = gen.Liaison{Id: liaisonID, User: rendered, Clients: renderClients(clients), Companies: renderCompanies(companies)}
 		return nil
 	})
 	return out, err
@@ -98,22 +105,23 @@ func liaisonAccount(l gen.NewLiaison, passwordHash *string) newAccount {
 // outside what the caller may grant, and invalid-param when an id names nothing. Only callers who
 // may grant everything learn that an id names nothing: the others are denied whether it exists or
 // not, so they cannot probe for other clients' ids.
-func (s *Server) checkGrants(ctx context.Context, p *auth.Principal, clientIDs, companyIDs []int64) error {
+// It returns what the caller may grant.
+func (s *Server) checkGrants(ctx context.Context, p *auth.Principal, clientIDs, companyIDs []int64) (grantScope, error) {
 	if len(clientIDs)+len(companyIDs) == 0 {
-		return envelope.Param(gen.StatusInvalidParam, "client_ids", "grant at least one client or company (client_ids or company_ids)")
+		return grantScope{}, envelope.Param(gen.StatusInvalidParam, "client_ids", "grant at least one client or company (client_ids or company_ids)")
 	}
 	scope, err := s.grantScopeOf(ctx, p)
 	if err != nil {
-		return err
+		return scope, err
 	}
 	if !scope.everything {
 		if !scope.allows(clientIDs, companyIDs) {
-			return &envelope.Error{Status: gen.StatusPermissionDenied,
+			return scope, &envelope.Error{Status: gen.StatusPermissionDenied,
 				Message: "You may grant a liaison only the clients and companies listed by scopes/liaison_register."}
 		}
-		return nil
+		return scope, nil
 	}
-	return s.checkGrantsExist(ctx, clientIDs, companyIDs)
+	return scope, s.checkGrantsExist(ctx, clientIDs, companyIDs)
 }
 
 // checkGrantsExist answers invalid-param naming the client and company ids that name nothing.

@@ -1,6 +1,7 @@
 package impl_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -72,11 +73,19 @@ func TestLiaisonsRegister(t *testing.T) {
 		}, bob).Expect(t, 200, gen.StatusActionSuccessful)
 		var l gen.Liaison
 		res.Data(t, &l)
-		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{adaClient, bobClient}) {
-			t.Errorf("clients = %v, want both ada's and bob's", got)
+		// Bob sees what he granted, never what ada granted, nor more of lia than her email.
+		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{bobClient}) {
+			t.Errorf("clients = %v, want only bob's (ada's grant is not bob's to see)", got)
+		}
+		if l.User.FirstName != nil || l.User.LastName != nil || l.User.HasPassword != nil {
+			t.Errorf("user = %+v, want only the existing user's id and email", l.User)
 		}
 		if n := countRows(t, env, "liaisons"); n != 1 {
 			t.Errorf("%d liaisons, want the one lia already had", n)
+		}
+		var grants int
+		if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM liaison_clients").Scan(&grants); err != nil || grants != 2 {
+			t.Errorf("%d client grants (%v), want ada's and bob's", grants, err)
 		}
 	})
 	t.Run("ExistingUserKeepsPassword", func(t *testing.T) {

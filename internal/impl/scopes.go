@@ -135,6 +135,16 @@ func (g grantScope) allows(clientIDs, companyIDs []int64) bool {
 	return true
 }
 
+// visible keeps, of a liaison's clients and companies, those within this scope.
+func (g grantScope) visible(clients []db.ClientProfile, companies []db.Company) ([]db.ClientProfile, []db.Company) {
+	if g.everything {
+		return clients, companies
+	}
+	clients = slices.DeleteFunc(clients, func(c db.ClientProfile) bool { return !g.allows([]int64{c.ID}, nil) })
+	companies = slices.DeleteFunc(companies, func(c db.Company) bool { return !g.allows(nil, []int64{c.ID}) })
+	return clients, companies
+}
+
 func renderClients(rows []db.ClientProfile) []gen.Client {
 	out := make([]gen.Client, 0, len(rows))
 	for _, row := range rows {

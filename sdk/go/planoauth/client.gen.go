@@ -2247,8 +2247,9 @@ type ClientInterface interface {
 	//
 	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with everything it now
-	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// among what the caller may grant (an employee sees everything); of an email that already
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -2268,8 +2269,9 @@ type ClientInterface interface {
 	//
 	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with everything it now
-	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// among what the caller may grant (an employee sees everything); of an email that already
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -2698,8 +2700,9 @@ func (c *APIClient) CoexistenceTouch(ctx context.Context, params *CoexistenceTou
 //
 // A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 // with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with everything it now
-// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// among what the caller may grant (an employee sees everything); of an email that already
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 // `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
@@ -2729,8 +2732,9 @@ func (c *APIClient) LiaisonsRegisterWithBody(ctx context.Context, params *Liaiso
 //
 // A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 // with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with everything it now
-// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// among what the caller may grant (an employee sees everything); of an email that already
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 // `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -4117,8 +4121,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with everything it now
-	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// among what the caller may grant (an employee sees everything); of an email that already
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4138,8 +4143,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with everything it now
-	// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// among what the caller may grant (an employee sees everything); of an email that already
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -5738,8 +5744,9 @@ func (c *ClientWithResponses) CoexistenceTouchWithResponse(ctx context.Context, 
 //
 // A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 // with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with everything it now
-// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// among what the caller may grant (an employee sees everything); of an email that already
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 // `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5765,8 +5772,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // A new email gets a user (`liaison.password` is optional) and a welcome email; an email
 // with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with everything it now
-// acts for. Field rules as in `clients/register` answer `client-validation-failed` (with
+// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// among what the caller may grant (an employee sees everything); of an email that already
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
 // `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
