@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	netmail "net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type config struct {
 	google   auth.GoogleConfig
 	// sessionCacheTTL is PLANOAUTH_SESSION_CACHE_TTL; 0 turns the token cache off.
 	sessionCacheTTL time.Duration
+	// trustedProxies is PLANOAUTH_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
+	trustedProxies []netip.Prefix
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -68,6 +71,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
+		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},
@@ -137,6 +141,28 @@ func cacheTTLSetting(d *time.Duration) func(string) error {
 		}
 		*d = parsed
 		return err
+	}
+}
+
+// prefixesSetting reads comma-separated addresses or CIDR prefixes.
+func prefixesSetting(prefixes *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(item)
+			if err != nil {
+				addr, addrErr := netip.ParseAddr(item)
+				if addrErr != nil {
+					return fmt.Errorf("%q is neither an address nor a CIDR prefix", item)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			*prefixes = append(*prefixes, prefix.Masked())
+		}
+		return nil
 	}
 }
 

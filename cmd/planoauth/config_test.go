@@ -86,6 +86,15 @@ func TestLoadConfigServing(t *testing.T) {
 			t.Errorf("PLANOAUTH_SESSION_CACHE_TTL=0s: %v %v, want the cache off", cfg.sessionCacheTTL, err)
 		}
 	})
+	t.Run("TrustedProxies", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1,::1"}))
+		if err != nil || len(cfg.trustedProxies) != 3 || cfg.trustedProxies[1].String() != "192.0.2.1/32" {
+			t.Errorf("trusted proxies = %v (%v), want three prefixes", cfg.trustedProxies, err)
+		}
+		if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_TRUSTED_PROXIES": "somewhere"})); err == nil {
+			t.Errorf("PLANOAUTH_TRUSTED_PROXIES=somewhere accepted")
+		}
+	})
 	for _, bad := range []string{"-1s", "2m", "soon"} {
 		t.Run("ErrCacheTTL"+bad, func(t *testing.T) {
 			if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_SESSION_CACHE_TTL": bad})); err == nil {

@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		cache := sessionCache(watchCtx, cfg, d, log)
 		handler, err := server.New(server.Config{
 			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
-			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer, cache),
+			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer, cache, cfg.trustedProxies),
 			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits,
 				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google,
 				SessionCache: cache}),

@@ -188,7 +188,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 			handlers = o.wrap(s)
 		}
 		h, err := server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
-			Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer, cache),
+			Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer, cache, nil),
 			Handlers:      handlers, Logger: log, Metrics: prometheus.NewRegistry()})
 		if err != nil {
 			tb.Fatalf("build handler: %v", err)

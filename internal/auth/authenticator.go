@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -78,16 +78,18 @@ func ClientFromContext(ctx context.Context) Client {
 // Authenticator resolves the request's token into a Principal and enforces the operation's
 // security schemes and scope.
 type Authenticator struct {
-	q      *db.Queries
-	now    func() time.Time
-	writer *envelope.Writer
-	cache  *SessionCache // nil: every request reads the database
+	q       *db.Queries
+	now     func() time.Time
+	writer  *envelope.Writer
+	cache   *SessionCache // nil: every request reads the database
+	proxies []netip.Prefix
 }
 
 // NewAuthenticator returns an Authenticator reading tokens with q, judging expiry by now, and
-// keeping resolved sessions in cache (which may be nil).
-func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache) *Authenticator {
-	return &Authenticator{q: q, now: now, writer: writer, cache: cache}
+// keeping resolved sessions in cache (which may be nil). Requests from trustedProxies are taken
+// to come from the address they name in X-Forwarded-For.
+func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache, trustedProxies []netip.Prefix) *Authenticator {
+	return &Authenticator{q: q, now: now, writer: writer, cache: cache, proxies: trustedProxies}
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
@@ -96,7 +98,7 @@ func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writ
 // the caller lacks). It must run after params, which reads the body's token parameter.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), clientKey, clientOf(r))
+		ctx := context.WithValue(r.Context(), clientKey, Client{Address: ClientAddress(r, a.proxies), UserAgent: truncate(r.UserAgent(), 512)})
 		op := spec.FromContext(ctx)
 		if op == nil || len(op.Schemes) == 0 {
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -254,12 +256,41 @@ func CallerSession(p *Principal) *gen.Session {
 	return &out
 }
 
-func clientOf(r *http.Request) Client {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+// ClientAddress is the address a request comes from: its peer's, unless the peer is a trusted
+// proxy, in which case the right-most X-Forwarded-For entry that is not a trusted proxy (entries
+// further left were written by the client and prove nothing).
+func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
+	peer := parseAddr(r.RemoteAddr)
+	if !peer.IsValid() {
+		return r.RemoteAddr
 	}
-	return Client{Address: host, UserAgent: truncate(r.UserAgent(), 512)}
+	addr := peer
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0 && trusted(addr, trustedProxies); i-- {
+		next := parseAddr(strings.TrimSpace(hops[i]))
+		if !next.IsValid() {
+			break
+		}
+		addr = next
+	}
+	return addr.String()
+}
+
+func parseAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	addr, _ := netip.ParseAddr(s)
+	return addr.Unmap()
+}
+
+func trusted(addr netip.Addr, proxies []netip.Prefix) bool {
+	for _, p := range proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

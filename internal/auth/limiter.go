@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,7 +49,18 @@ func (l *LoginLimiter) emailKey(email string) limitKey {
 }
 
 func (l *LoginLimiter) addressKey(client Client) limitKey {
-	return limitKey{"address:" + client.Address, l.limits.PerAddress}
+	return limitKey{"address:" + addressGroup(client.Address), l.limits.PerAddress}
+}
+
+// addressGroup is what one client controls: an IPv4 address, or an IPv6 /64 (a single host is
+// commonly given a whole /64, so counting single IPv6 addresses would count nothing).
+func addressGroup(address string) string {
+	addr, err := netip.ParseAddr(address)
+	if err != nil || !addr.Is6() {
+		return address
+	}
+	prefix, _ := addr.Prefix(64)
+	return prefix.String()
 }
 
 // Attempt counts a password log-in for the email and the client address before the password
