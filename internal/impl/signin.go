@@ -103,6 +103,9 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
+	if user, err = s.claimEmail(ctx, user); err != nil { // the link reached the owner's inbox
+		return nil, err
+	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
 		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
@@ -158,6 +161,9 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 	if err != nil {
 		return nil, err
 	}
+	if user, err = s.claimEmail(ctx, user); err != nil { // Google vouches for the email
+		return nil, err
+	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
@@ -194,6 +200,39 @@ func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (
 	user, err := s.q.GetUserByEmail(ctx, identity.Email)
 	if err != nil {
 		return db.GetUserByEmailRow{}, envelope.Internal("load user of a Google sign-in: %w", err)
+	}
+	return user, nil
+}
+
+// claimEmail records that the owner of the user's email signed in with proof of it. The first
+// time, a password set before is dropped and every session is revoked: registration does not
+// prove the email, so whoever registered it may not own it, and must not keep access to the
+// owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
+func (s *Server) claimEmail(ctx context.Context, user db.GetUserByEmailRow) (db.GetUserByEmailRow, error) {
+	now := s.now()
+	claimed := false
+	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {
+		hadPassword, err := q.ClaimVerifiedEmail(ctx, db.ClaimVerifiedEmailParams{UserID: user.ID, Now: &now})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // proven before
+		}
+		if err != nil {
+			return fmt.Errorf("mark the email of user %d proven: %w", user.ID, err)
+		}
+		claimed = true
+		if hadPassword {
+			if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now}); err != nil {
+				return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return user, err
+	}
+	if claimed {
+		s.sessions.ForgetUser(user.ID)
+		user.PasswordHash = nil
 	}
 	return user, nil
 }

@@ -327,3 +327,30 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 		})
 	}
 }
+
+// Registering someone else's email must not give access to their account once they sign in
+// with proof of the email: the first such sign-in drops the registrant's password and sessions.
+func TestProvenEmailEvictsTheRegistrant(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	const victim = "grace@example.com"
+	res := env.PostSensitive("/api/v1/clients/register", map[string]any{"application": "planoorder",
+		"client": map[string]any{"email": victim, "password": "the attacker's password"}}, "").
+		Expect(t, 200, gen.StatusActionSuccessful)
+	var registered gen.ClientSession
+	res.Data(t, &registered)
+	attacker := *registered.Session.Token
+
+	requestLink(env, victim, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	res = useLink(env, lastLinkToken(t, env, victim), "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	var owner gen.Session
+	res.Data(t, &owner)
+
+	env.Get(sessionsRead, attacker).Expect(t, 401, gen.StatusInvalidToken)
+	login(env, map[string]any{"email": victim, "password": "the attacker's password", "application": "planoorder"}).
+		Expect(t, 400, gen.StatusUserHasNoPassword)
+	// Proven once: a later link signs in without revoking the owner's own sessions.
+	requestLink(env, victim, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	useLink(env, lastLinkToken(t, env, victim), "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, *owner.Token).Expect(t, 200, gen.StatusActionSuccessful)
+}

@@ -45,3 +45,13 @@ UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
                  phone      = COALESCE(sqlc.narg(phone), phone),
                  updated_at = now()
 WHERE id = @id;
+
+-- name: ClaimVerifiedEmail :one
+-- Records that the owner of a user's email signed in with proof of it. The first time, a
+-- password that was set before (by whoever registered the email, possibly not its owner) is
+-- dropped; had_password tells the caller to revoke the sessions it may have opened. No row
+-- when the email was proven before.
+UPDATE users u SET email_verified_at = @now, password_hash = NULL, updated_at = now()
+FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
+WHERE u.id = old.id AND u.email_verified_at IS NULL
+RETURNING (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;

@@ -187,13 +187,14 @@ type Session struct {
 }
 
 type User struct {
-	ID           int64
-	Email        string
-	PasswordHash *string
-	FirstName    string
-	LastName     string
-	Phone        string
-	RememberMe   bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID              int64
+	Email           string
+	PasswordHash    *string
+	FirstName       string
+	LastName        string
+	Phone           string
+	RememberMe      bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	EmailVerifiedAt *time.Time
 }

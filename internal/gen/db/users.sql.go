@@ -10,6 +10,29 @@ import (
 	"time"
 )
 
+const claimVerifiedEmail = `-- name: ClaimVerifiedEmail :one
+UPDATE users u SET email_verified_at = $1, password_hash = NULL, updated_at = now()
+FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = $2 FOR UPDATE) old
+WHERE u.id = old.id AND u.email_verified_at IS NULL
+RETURNING (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password
+`
+
+type ClaimVerifiedEmailParams struct {
+	Now    *time.Time
+	UserID int64
+}
+
+// Records that the owner of a user's email signed in with proof of it. The first time, a
+// password that was set before (by whoever registered the email, possibly not its owner) is
+// dropped; had_password tells the caller to revoke the sessions it may have opened. No row
+// when the email was proven before.
+func (q *Queries) ClaimVerifiedEmail(ctx context.Context, arg ClaimVerifiedEmailParams) (bool, error) {
+	row := q.db.QueryRow(ctx, claimVerifiedEmail, arg.Now, arg.UserID)
+	var had_password bool
+	err := row.Scan(&had_password)
+	return had_password, err
+}
+
 const createEmployee = `-- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES ($1) RETURNING id
 `

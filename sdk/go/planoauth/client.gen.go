@@ -2342,6 +2342,9 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithBody Log in with a Google ID token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -2364,6 +2367,9 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithTextBody Log in with a Google ID token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -2395,6 +2401,9 @@ type ClientInterface interface {
 
 	// SessionsMagicLinkCreateWithBody Log in with a magic link token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Exchanges the token of a magic link for a session. An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -2409,6 +2418,9 @@ type ClientInterface interface {
 
 	// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Exchanges the token of a magic link for a session. An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -2865,6 +2877,9 @@ func (c *APIClient) SessionsDelete(ctx context.Context, params *SessionsDeletePa
 
 // SessionsGoogleWithBody Log in with a Google ID token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -2897,6 +2912,9 @@ func (c *APIClient) SessionsGoogleWithBody(ctx context.Context, contentType stri
 
 // SessionsGoogleWithTextBody Log in with a Google ID token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -2948,6 +2966,9 @@ func (c *APIClient) SessionsIndex(ctx context.Context, params *SessionsIndexPara
 
 // SessionsMagicLinkCreateWithBody Log in with a magic link token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Exchanges the token of a magic link for a session. An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -2972,6 +2993,9 @@ func (c *APIClient) SessionsMagicLinkCreateWithBody(ctx context.Context, content
 
 // SessionsMagicLinkCreateWithTextBody Log in with a magic link token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Exchanges the token of a magic link for a session. An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -4218,6 +4242,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -4240,6 +4267,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -4273,6 +4303,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Exchanges the token of a magic link for a session. An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -4287,6 +4320,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
 	//
+	// The first sign-in that proves a user's email (a link, or Google with a verified email)
+	// drops a password set before it and revokes the user's sessions: registration does not
+	// prove the email, and whoever registered it must not keep access to its owner's account.
 	// Exchanges the token of a magic link for a session. An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -5883,6 +5919,9 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 
 // SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -5911,6 +5950,9 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 
 // SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
@@ -5956,6 +5998,9 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 
 // SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Exchanges the token of a magic link for a session. An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
@@ -5976,6 +6021,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 
 // SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
 //
+// The first sign-in that proves a user's email (a link, or Google with a verified email)
+// drops a password set before it and revokes the user's sessions: registration does not
+// prove the email, and whoever registered it must not keep access to its owner's account.
 // Exchanges the token of a magic link for a session. An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
