@@ -106,9 +106,10 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	if code >= http.StatusInternalServerError {
 		body.RequestId = &id
 	}
-	// Only failures of our own are errors to log; an unknown route or an undeployed one is the
-	// caller's (the access log has it).
-	if e.Cause != nil || e.Status == gen.StatusApplicationCrash {
+	// Only failures of our own are errors to log (the access log has every answer). A 4xx is the
+	// caller's, and its cause may quote what the caller sent; an unknown or undeployed route is
+	// the caller's or the operator's.
+	if ours(e.Status, code) {
 		w.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", id), slog.String("status", string(e.Status)),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
@@ -127,6 +128,14 @@ func ceilSeconds(d time.Duration) int64 {
 		seconds++
 	}
 	return seconds
+}
+
+func ours(status gen.Status, code int) bool {
+	switch status {
+	case gen.StatusRouteNonExistent, gen.StatusRouteNotFound, gen.StatusServiceNotFound:
+		return false
+	}
+	return code >= http.StatusInternalServerError
 }
 
 // Status writes an envelope answering status with no detail.

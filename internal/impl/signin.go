@@ -98,7 +98,10 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagi
 	}
 	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
-		return nil, errors.Join(envelope.New(gen.StatusInvalidToken), s.limiter.FailAddress(ctx, client))
+		if err := s.limiter.FailAddress(ctx, client); err != nil {
+			return nil, err
+		}
+		return nil, envelope.New(gen.StatusInvalidToken)
 	}
 	if err != nil {
 		return nil, err
@@ -182,7 +185,10 @@ func (s *Server) googleFailure(ctx context.Context, err error, client auth.Clien
 		errors.Is(err, auth.ErrIDTokenAudience), errors.Is(err, auth.ErrIDTokenNoEmail):
 		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
 	case errors.Is(err, auth.ErrIDTokenRejected):
-		return errors.Join(&envelope.Error{Status: gen.StatusInvalidToken, Cause: err}, s.limiter.FailAddress(ctx, client))
+		if failErr := s.limiter.FailAddress(ctx, client); failErr != nil {
+			return failErr
+		}
+		return envelope.New(gen.StatusInvalidToken)
 	}
 	return envelope.Internal("verify Google ID token: %w", err)
 }

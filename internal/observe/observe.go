@@ -89,7 +89,10 @@ func Middleware(log *slog.Logger, metrics *Metrics, writer *envelope.Writer) fun
 					crash := &envelope.Error{Status: gen.StatusApplicationCrash,
 						Cause: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 					if rec.code == 0 {
-						writer.Error(rec, r, crash)
+						writer.Error(rec, r, crash) // logs it
+					} else { // too late to answer; the client sees a cut answer
+						log.LogAttrs(r.Context(), slog.LevelError, "panic after the answer began",
+							slog.String("request_id", requestid.FromContext(r.Context())), slog.Any("error", crash))
 					}
 				}
 				elapsed := time.Since(start)

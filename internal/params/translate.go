@@ -24,7 +24,8 @@ func translate(err error) error {
 		return envelope.Internal("validation failed without a parameter: %w", err)
 	}
 	sort.SliceStable(t.params, func(i, j int) bool { return t.params[i].Param < t.params[j].Param })
-	return &envelope.Error{Status: t.status, Params: t.params, Cause: err}
+	// No Cause: kin-openapi's error text quotes the rejected value, which may be a password.
+	return &envelope.Error{Status: t.status, Params: t.params}
 }
 
 type translation struct {

@@ -270,3 +270,29 @@ func TestServiceEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// A sensitive value must not reach the log by any path: rejected by validation (whose errors
+// quote values), refused by a handler, or accepted.
+func TestSensitiveParamsNeverLogged(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	env := apitest.New(t, apitest.WithLog(&logs))
+	env.User("ada@example.com", "correct horse battery staple", "client")
+	secret := "Sesame-" + strings.Repeat("s", 260) // too long: invalid-param
+	env.PostSensitive(sessionsCreate, map[string]any{"email": "ada@example.com", "password": secret, "application": "planoorder"}, "").
+		Expect(t, 400, gen.StatusInvalidParam)
+	env.PostSensitive(sessionsCreate, map[string]any{"email": "ada@example.com", "password": "Sesame-short", "application": "planoorder", "extra": 1}, "").
+		Expect(t, 400, gen.StatusInvalidParam)
+	env.PostSensitive(sessionsCreate, map[string]any{"email": "ada@example.com", "password": "Sesame-wrong", "application": "planoorder"}, "").
+		Expect(t, 400, gen.StatusInvalidPassword)
+	env.PostSensitive(sessionsCreate, map[string]any{"email": "ada@example.com", "password": "correct horse battery staple", "application": "planoorder"}, "").
+		Expect(t, 200, gen.StatusActionSuccessful)
+	for _, leaked := range []string{"Sesame", "correct horse"} {
+		if strings.Contains(logs.String(), leaked) {
+			t.Errorf("the log contains %q:\n%s", leaked, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), `"operation":"sessionsCreate"`) {
+		t.Errorf("the requests were not logged at all:\n%s", logs.String())
+	}
+}
