@@ -11,7 +11,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/pgerr"
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG`
@@ -55,22 +57,29 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 	return w.Flush()
 }
 
-// createApplication adds an application shaped like planoorder and prints its token once. The
-// contract's application enum must list the slug before users can log in to it.
+// applicationTemplate is the application whose roles, self-registration and scopes a new one
+// copies.
+const applicationTemplate = "planoorder"
+
+// createApplication adds an application shaped like the template and prints its token once.
+// Its slug must be one the contract lists: answers name the application, and an SDK refuses a
+// value its enum does not have.
 func createApplication(ctx context.Context, d *database, slug, name string, stdout io.Writer) error {
+	if !gen.ApplicationSlug(slug).Valid() {
+		return fmt.Errorf("the contract does not list the application %q: add it to the ApplicationSlug enum of api/openapi.yaml first", slug)
+	}
 	token, hash := auth.NewToken(auth.ApplicationPrefix)
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		q := d.q.WithTx(tx)
-		id, err := q.CreateApplication(ctx, db.CreateApplicationParams{
-			Slug: slug, Name: name, Roles: []string{"client", "employee", "liaison"},
-			AllowsClientRegistration: true,
-			Scopes:                   []string{"clients.create", "scopes.liaison_register", "coexistence.touch", "coexistence.index"},
-			TokenHash:                hash,
-		})
-		if err != nil {
-			return fmt.Errorf("create application %s: %w", slug, err)
+		id, err := q.CreateApplicationLike(ctx, db.CreateApplicationLikeParams{
+			Slug: slug, Name: name, TokenHash: hash, Template: applicationTemplate})
+		if pgerr.IsUniqueViolation(err, "applications_slug_key") {
+			return fmt.Errorf("application %s exists already (rotate its token with applications rotate-token)", slug)
 		}
-		return q.CopyRoleScopes(ctx, db.CopyRoleScopesParams{ApplicationID: id, FromSlug: "planoorder"})
+		if err != nil {
+			return fmt.Errorf("create application %s like %s: %w", slug, applicationTemplate, err)
+		}
+		return q.CopyRoleScopes(ctx, db.CopyRoleScopesParams{ApplicationID: id, FromSlug: applicationTemplate})
 	})
 	if err != nil {
 		return err

@@ -55,3 +55,35 @@ func TestApplicationsRotateToken(t *testing.T) {
 		}
 	})
 }
+
+func TestApplicationsCreate(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	t.Run("ErrNotInTheContract", func(t *testing.T) {
+		if _, err := d.cli(t, "applications", "create", "planoworld", "PlanoWorld"); err == nil || !strings.Contains(err.Error(), "ApplicationSlug") {
+			t.Errorf("err = %v, want a refusal naming the contract's enum", err)
+		}
+	})
+	t.Run("ErrExists", func(t *testing.T) {
+		if _, err := d.cli(t, "applications", "create", "planox2", "PlanoX2"); err == nil || !strings.Contains(err.Error(), "exists already") {
+			t.Errorf("err = %v, want exists already", err)
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		// A contract slug whose row an operator removed can be created again, shaped like planoorder.
+		if _, err := d.pool.Exec(context.Background(), "DELETE FROM applications WHERE slug = 'planox2'"); err != nil {
+			t.Fatal(err)
+		}
+		out := d.mustCLI(t, "applications", "create", "planox2", "PlanoX2 again")
+		if !strings.Contains(out, "application planox2 token (shown once") {
+			t.Fatalf("output %q, want the token", out)
+		}
+		var roles []string
+		var scopes int
+		err := d.pool.QueryRow(context.Background(), `SELECT a.roles, (SELECT count(*) FROM role_scopes r WHERE r.application_id = a.id)
+			FROM applications a WHERE slug = 'planox2'`).Scan(&roles, &scopes)
+		if err != nil || len(roles) != 3 || scopes != 4 {
+			t.Errorf("roles %v, %d role scopes (%v); want planoorder's three roles and four role scopes", roles, scopes, err)
+		}
+	})
+}

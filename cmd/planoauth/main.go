@@ -40,7 +40,7 @@ commands:
   serve                           run the HTTP service
   migrate                         apply pending migrations and exit
   applications list               list applications
-  applications create SLUG NAME   add an application (roles and scopes copied from planoorder)
+  applications create SLUG NAME   add an application the contract lists (shaped like planoorder)
                                   and print its token once
   applications rotate-token SLUG  give an application a new token and print it once
   routes list                     list services and routes with their deployed state

@@ -2,10 +2,11 @@
 SELECT id, slug, name, (token_hash IS NOT NULL)::boolean AS has_token, roles, allows_client_registration, scopes, created_at
 FROM applications ORDER BY slug;
 
--- name: CreateApplication :one
--- Adds an application with the default scopes of each role.
+-- name: CreateApplicationLike :one
+-- Adds an application with the roles, self-registration and scopes of the template application.
 INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash)
-VALUES (@slug, @name, @roles, @allows_client_registration, @scopes, @token_hash)
+SELECT @slug, @name, t.roles, t.allows_client_registration, t.scopes, @token_hash
+FROM applications t WHERE t.slug = @template
 RETURNING id;
 
 -- name: IssueMissingApplicationToken :execrows

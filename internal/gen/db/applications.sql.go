@@ -27,30 +27,27 @@ func (q *Queries) CopyRoleScopes(ctx context.Context, arg CopyRoleScopesParams) 
 	return err
 }
 
-const createApplication = `-- name: CreateApplication :one
+const createApplicationLike = `-- name: CreateApplicationLike :one
 INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash)
-VALUES ($1, $2, $3, $4, $5, $6)
+SELECT $1, $2, t.roles, t.allows_client_registration, t.scopes, $3
+FROM applications t WHERE t.slug = $4
 RETURNING id
 `
 
-type CreateApplicationParams struct {
-	Slug                     string
-	Name                     string
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-	TokenHash                []byte
+type CreateApplicationLikeParams struct {
+	Slug      string
+	Name      string
+	TokenHash []byte
+	Template  string
 }
 
-// Adds an application with the default scopes of each role.
-func (q *Queries) CreateApplication(ctx context.Context, arg CreateApplicationParams) (int64, error) {
-	row := q.db.QueryRow(ctx, createApplication,
+// Adds an application with the roles, self-registration and scopes of the template application.
+func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicationLikeParams) (int64, error) {
+	row := q.db.QueryRow(ctx, createApplicationLike,
 		arg.Slug,
 		arg.Name,
-		arg.Roles,
-		arg.AllowsClientRegistration,
-		arg.Scopes,
 		arg.TokenHash,
+		arg.Template,
 	)
 	var id int64
 	err := row.Scan(&id)
