@@ -22,6 +22,7 @@ type config struct {
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
 	loginLimits     auth.LoginLimits
+	registerLimits  auth.RegistrationLimits
 	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
 	magicLinkLimits auth.MagicLinkLimits
 	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
@@ -42,6 +43,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
 		loginLimits:     auth.DefaultLoginLimits,
+		registerLimits:  auth.DefaultRegistrationLimits,
 		memoryLimitMiB:  72,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkLimits: auth.DefaultMagicLinkLimits,
@@ -69,6 +71,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
+		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.registerLimits.PerAddress)},
+		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.registerLimits.Window)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},

@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		handler, err := server.New(server.Config{
 			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
 			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer, cache, cfg.trustedProxies),
-			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits,
+			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
 				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google,
 				SessionCache: cache}),
 		})

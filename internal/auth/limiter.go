@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -170,6 +171,60 @@ func (l *MagicLinkLimiter) Take(ctx context.Context, email string) error {
 	}
 	if int(row.Failures) > l.limits.PerEmail {
 		return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
+	}
+	return nil
+}
+
+// RegistrationLimits bound the accounts one client address may register per window, so that an
+// unauthenticated caller cannot create accounts (and spend argon2id time) without end.
+type RegistrationLimits struct {
+	PerAddress int
+	Window     time.Duration
+}
+
+// DefaultRegistrationLimits allow 30 registrations per address an hour.
+var DefaultRegistrationLimits = RegistrationLimits{PerAddress: 30, Window: time.Hour}
+
+// RegistrationLimiter counts registered accounts per client address in PostgreSQL (the table
+// login_failures keeps any per-key count in fixed windows).
+type RegistrationLimiter struct {
+	q      *db.Queries
+	limits RegistrationLimits
+	now    func() time.Time
+}
+
+// NewRegistrationLimiter returns a limiter with the given limits and clock.
+func NewRegistrationLimiter(q *db.Queries, limits RegistrationLimits, now func() time.Time) *RegistrationLimiter {
+	return &RegistrationLimiter{q: q, limits: limits, now: now}
+}
+
+func (l *RegistrationLimiter) key(client Client) string {
+	return "register:" + addressGroup(client.Address)
+}
+
+// Check answers rate-limited when the address registered its allowance in this window. Only
+// accounts created count, so an attempt with a taken email costs nothing; registrations in
+// flight together may pass one check each, which bounds the overshoot by the hashing slots.
+func (l *RegistrationLimiter) Check(ctx context.Context, client Client) error {
+	now := l.now()
+	row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: l.key(client), WindowStartAfter: now.Add(-l.limits.Window)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return envelope.Internal("read registrations of the address: %w", err)
+	}
+	if int(row.Failures) >= l.limits.PerAddress {
+		return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
+	}
+	return nil
+}
+
+// Record counts an account registered from the address, in q's transaction.
+func (l *RegistrationLimiter) Record(ctx context.Context, q *db.Queries, client Client) error {
+	now := l.now()
+	if _, err := q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: l.key(client), Now: now, WindowStartAfter: now.Add(-l.limits.Window)}); err != nil {
+		return fmt.Errorf("count the registration: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -40,6 +41,10 @@ func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterReque
 // after the commit so that a failure to start it leaves no account behind that the caller could
 // neither use nor register again.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
+	caller := auth.ClientFromContext(ctx)
+	if err := s.registrations.Check(ctx, caller); err != nil {
+		return gen.ClientSession{}, err
+	}
 	if err := s.checkClientSelfRegistration(ctx, in.Application); err != nil {
 		return gen.ClientSession{}, err
 	}
@@ -53,6 +58,9 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	}
 	var out gen.ClientSession
 	err = s.inTx(ctx, "register client", func(tx pgx.Tx, q *db.Queries) error {
+		if err := s.registrations.Record(ctx, q, caller); err != nil {
+			return err
+		}
 		user, err := createUser(ctx, q, accountOf(client, hash))
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/plano/planoauth/internal/apitest"
@@ -421,4 +422,24 @@ func clientIDOf(t *testing.T, env *apitest.Env, email string) int64 {
 func setCompany(t *testing.T, env *apitest.Env, email string, companyID int64) {
 	t.Helper()
 	exec(t, env, "UPDATE clients SET company_id = $1 WHERE id = $2", companyID, clientIDOf(t, env, email))
+}
+
+func TestClientsRegisterRateLimited(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.RegistrationLimits = auth.RegistrationLimits{PerAddress: 2, Window: time.Hour}
+	}))
+	register := func(email string) *apitest.Response {
+		return env.PostSensitive("/api/v1/clients/register", map[string]any{"application": "planoorder",
+			"client": map[string]any{"email": email, "password": password}}, "")
+	}
+	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	register("ONE@example.com").Expect(t, 400, gen.StatusEmailAlreadyRegistered) // creates nothing, costs nothing
+	register("two@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	res := register("three@example.com").Expect(t, 429, gen.StatusRateLimited)
+	if res.Header.Get("Retry-After") != "3600" {
+		t.Errorf("Retry-After = %q, want 3600", res.Header.Get("Retry-After"))
+	}
+	env.Clock.Advance(time.Hour)
+	register("three@example.com").Expect(t, 200, gen.StatusActionSuccessful)
 }

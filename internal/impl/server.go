@@ -27,11 +27,12 @@ type Server struct {
 	hasher  *auth.Hasher
 	limiter *auth.LoginLimiter
 	// Sign-in without a password.
-	mailer       mail.Mailer
-	magicLinks   *auth.MagicLinkLimiter
-	magicLinkURL string
-	google       *auth.GoogleVerifier
-	sessions     *auth.SessionCache
+	mailer        mail.Mailer
+	magicLinks    *auth.MagicLinkLimiter
+	magicLinkURL  string
+	google        *auth.GoogleVerifier
+	sessions      *auth.SessionCache
+	registrations *auth.RegistrationLimiter
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -46,6 +47,8 @@ type Deps struct {
 	// SessionCache is the authenticator's token cache (nil when off); handlers that change a
 	// session evict it here at once, before NOTIFY reaches the other instances.
 	SessionCache *auth.SessionCache
+	// RegistrationLimits bound accounts registered per address; zero means the defaults.
+	RegistrationLimits auth.RegistrationLimits
 	// LoginLimits bound failed log-ins; zero means auth.DefaultLoginLimits.
 	LoginLimits auth.LoginLimits
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
@@ -80,7 +83,8 @@ func New(d Deps) *Server {
 		mailer = mail.NewLocal(q, now)
 	}
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
-		hasher: auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now),
+		registrations: auth.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, auth.DefaultRegistrationLimits), now),
+		hasher:        auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now),
 		mailer:       mailer,
 		magicLinks:   auth.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, auth.DefaultMagicLinkLimits), now),
 		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
