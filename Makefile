@@ -65,9 +65,9 @@ vet:
 	$(GO) vet ./...
 
 fmt:
-	@test -z "$$(gofmt -l cmd internal api sql scripts)" || { gofmt -l cmd internal api sql scripts; echo "run gofmt -w"; exit 1; }
+	@test -z "$$(gofmt -l cmd internal api sql scripts bench sdk)" || { gofmt -l cmd internal api sql scripts bench sdk; echo "run gofmt -w"; exit 1; }
 
-## check: everything CI runs
+## check: drift, lint and tests (CI also runs test-sdk and docs-check)
 check: drift lint test
 
 build:

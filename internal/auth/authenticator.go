@@ -29,7 +29,7 @@ const (
 	// session costs one write a minute rather than one per request.
 	TouchInterval = time.Minute
 	// RoleNone is the role of the session that comes with client-required.
-	RoleNone = "none"
+	RoleNone = string(gen.RoleNone)
 )
 
 // ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.

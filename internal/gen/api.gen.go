@@ -1641,7 +1641,7 @@ type SessionsCreateInput struct {
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 
-	// RememberMe Saves the user's remember_me preference; their sessions then last until logout.
+	// RememberMe Saves the user's remember_me preference; the sessions created from then on last until logout.
 	RememberMe *bool `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,

@@ -23,9 +23,9 @@ import (
 
 // The roles a user acts with, as applications and sessions name them.
 const (
-	roleClient   = "client"
-	roleEmployee = "employee"
-	roleLiaison  = "liaison"
+	roleClient   = string(gen.RoleClient)
+	roleEmployee = string(gen.RoleEmployee)
+	roleLiaison  = string(gen.RoleLiaison)
 )
 
 // minPasswordLength is the password policy, documented on the Password schema (whose maxLength

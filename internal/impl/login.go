@@ -26,7 +26,7 @@ type newSession struct {
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
 // application accepts several of them: the broadest first.
-var rolePreference = []string{"employee", "client", "liaison"}
+var rolePreference = []string{roleEmployee, roleClient, roleLiaison}
 
 // dbConn is where queries run and transactions begin: the pool, or a transaction (whose Begin
 // starts a savepoint).
@@ -76,7 +76,7 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.GetUse
 }
 
 func chooseRole(has db.GetUserRolesRow, accepted []string) string {
-	held := map[string]bool{"employee": has.IsEmployee, "client": has.IsClient, "liaison": has.IsLiaison}
+	held := map[string]bool{roleEmployee: has.IsEmployee, roleClient: has.IsClient, roleLiaison: has.IsLiaison}
 	for _, role := range rolePreference {
 		if held[role] && slices.Contains(accepted, role) {
 			return role

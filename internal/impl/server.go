@@ -1,6 +1,8 @@
 // Package impl holds the hand-written handlers of the generated strict server interface, one
-// file per domain (sessions.go, clients.go, ...). Each handler takes the validated request, calls
-// the domain rule, and maps rows to the generated response type.
+// file per domain (sessions.go, clients.go, ...). The sessions domain is split by way of
+// signing in: sessions.go (password, and the session routes), login.go (starting a session),
+// signin.go (links and Google); accounts.go holds what creating users shares. Each handler takes
+// the validated request, calls the domain rule, and maps rows to the generated response type.
 package impl
 
 import (

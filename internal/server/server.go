@@ -1,6 +1,6 @@
 // Package server wires the HTTP handler: the middleware order is stated here once.
 //
-//	recover + log + metrics -> request id -> body limit -> routing ->
+//	request id -> recover + log + metrics -> body limit -> routing ->
 //	identify (registry) -> params (decode, validate) -> token -> generated strict handler
 package server
 

@@ -1641,7 +1641,7 @@ type SessionsCreateInput struct {
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 
-	// RememberMe Saves the user's remember_me preference; their sessions then last until logout.
+	// RememberMe Saves the user's remember_me preference; the sessions created from then on last until logout.
 	RememberMe *bool `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
@@ -2298,7 +2298,7 @@ type ClientInterface interface {
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
 	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2313,7 +2313,7 @@ type ClientInterface interface {
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
 	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2793,7 +2793,7 @@ func (c *APIClient) ScopesLiaisonRegister(ctx context.Context, params *ScopesLia
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
 // `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2818,7 +2818,7 @@ func (c *APIClient) SessionsCreateWithBody(ctx context.Context, contentType stri
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
 // `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -4198,7 +4198,7 @@ type ClientWithResponsesInterface interface {
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
 	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4213,7 +4213,7 @@ type ClientWithResponsesInterface interface {
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
 	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5851,7 +5851,7 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
 // `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5872,7 +5872,7 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
 // `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user.
+// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
