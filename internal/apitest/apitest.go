@@ -30,6 +30,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/migrate"
+	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/registry"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
@@ -301,7 +302,70 @@ func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Hea
 	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
 		return fmt.Errorf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, code, err, body)
 	}
+	return checkParamPaths(op, body)
+}
+
+// checkParamPaths fails an answer whose errors name a parameter the operation does not have:
+// handlers write paths like "client.email" by hand, and the contract must keep them true.
+func checkParamPaths(op *spec.Operation, body []byte) error {
+	var answer struct{ Errors []gen.ParamError }
+	_ = json.Unmarshal(body, &answer)
+	for _, e := range answer.Errors {
+		if e.Message != params.UnknownParamMessage && !knownParam(op, e.Param) {
+			return fmt.Errorf("%s: errors name %q, which is no parameter of the operation", op.ID, e.Param)
+		}
+	}
 	return nil
+}
+
+func knownParam(op *spec.Operation, path string) bool {
+	switch path {
+	case "body", "Content-Type", "token":
+		return true
+	}
+	for _, p := range op.Operation.Parameters {
+		if p.Value.Name == path {
+			return true
+		}
+	}
+	schema := op.Sensitive
+	if schema == nil && op.Operation.RequestBody != nil {
+		if media := op.Operation.RequestBody.Value.Content.Get("application/json"); media != nil {
+			schema = media.Schema.Value
+		}
+	}
+	return schemaHasPath(schema, strings.Split(path, "."))
+}
+
+// schemaHasPath follows properties (through allOf) and array items along a dotted path.
+func schemaHasPath(schema *openapi3.Schema, path []string) bool {
+	if schema == nil {
+		return false
+	}
+	if len(path) == 0 {
+		return true
+	}
+	if prop, ok := schema.Properties[path[0]]; ok && schemaHasPath(prop.Value, path[1:]) {
+		return true
+	}
+	if schema.Items != nil && isIndex(path[0]) && schemaHasPath(schema.Items.Value, path[1:]) {
+		return true
+	}
+	for _, part := range schema.AllOf {
+		if schemaHasPath(part.Value, path) {
+			return true
+		}
+	}
+	return false
+}
+
+func isIndex(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // HTTPServer serves the Env over real loopback HTTP, for SDK clients, and checks every answer

@@ -133,13 +133,15 @@ func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) 
 	if len(fields) == 0 && (op.Sensitive != nil || op.BodyRequired) {
 		return nil, envelope.New(gen.StatusNoParamsDecoded)
 	}
-	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
-		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
-	}
-	if op.Sensitive != nil {
-		if err := visitSchema(op.Sensitive, fields); err != nil {
+	// One validation for both kinds of body: the decoded object against its schema, then
+	// (with every parameter known to exist) what PostgreSQL can store.
+	if op.BodySchema != nil {
+		if err := visitSchema(op.BodySchema, fields); err != nil {
 			return nil, err
 		}
+	}
+	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
+		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
 	return object, nil
 }
@@ -192,39 +194,27 @@ func visitSchema(schema *openapi3.Schema, fields map[string]any) error {
 	return nil
 }
 
-var validationOptions = &openapi3filter.Options{
-	MultiError: true,
+// parameterOptions validate the query and path parameters; bodies were validated by Parse.
+var parameterOptions = &openapi3filter.Options{
+	MultiError:         true,
+	ExcludeRequestBody: true,
 	// Tokens are resolved and checked by the auth middleware, which knows what they mean.
 	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 }
 
-var queryOnlyOptions = &openapi3filter.Options{
-	MultiError:         true,
-	ExcludeRequestBody: true,
-	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-}
-
-// validate runs kin-openapi on the request: parameters always, the body when it is JSON
-// (sensitive bodies were validated in their decoded form).
+// validate runs kin-openapi on the request's parameters (it also fills in their defaults).
 func validate(r *http.Request, op *spec.Operation) error {
-	if bad := unstorableQuery(r.URL.Query()); len(bad) > 0 {
-		return &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
-	}
-	options := validationOptions
-	if op.Sensitive != nil || len(op.ContentTypes) == 0 || r.ContentLength == 0 && Body(r.Context()) == nil {
-		options = queryOnlyOptions
-	}
 	input := &openapi3filter.RequestValidationInput{
 		Request:    r,
 		PathParams: mux.Vars(r),
 		Route:      op.Route,
-		Options:    options,
+		Options:    parameterOptions,
 	}
 	if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
 		return translate(err)
 	}
-	if body := Body(r.Context()); body != nil && op.Sensitive == nil {
-		r.Body = io.NopCloser(bytes.NewReader(body)) // validation consumed it
+	if bad := unstorableQuery(r.URL.Query()); len(bad) > 0 {
+		return &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
 	return nil
 }

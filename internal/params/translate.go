@@ -14,6 +14,9 @@ import (
 	"github.com/plano/planoauth/internal/spec"
 )
 
+// UnknownParamMessage is the message of an error naming a parameter the operation does not have.
+const UnknownParamMessage = "is not a parameter of this operation"
+
 // translate turns kin-openapi's validation errors into one envelope error: missing-param when a
 // required parameter is absent, otherwise invalid-param (or the slug a failing schema names in
 // x-invalid-status), with every failing parameter's dotted path.
@@ -109,7 +112,7 @@ func (t *translation) addSchemaError(e *openapi3.SchemaError, prefix string) {
 		if object, ok := e.Value.(map[string]any); ok && e.Schema != nil {
 			for key := range object {
 				if _, declared := e.Schema.Properties[key]; !declared {
-					t.param(join(path, key), "is not a parameter of this operation", false)
+					t.param(join(path, key), UnknownParamMessage, false)
 				}
 			}
 			return

@@ -45,6 +45,9 @@ type Operation struct {
 	// Sensitive is the schema of the decoded parameters of a text/plain base64 body; nil for
 	// operations whose body (if any) is plain JSON.
 	Sensitive *openapi3.Schema
+	// BodySchema is the schema of the body's parameters object, sensitive or JSON; nil when
+	// the operation takes no body.
+	BodySchema *openapi3.Schema
 	// ContentTypes lists the request body media types; empty when the operation takes no body.
 	ContentTypes []string
 	BodyRequired bool
@@ -162,6 +165,10 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 			}
 		}
 		sort.Strings(o.ContentTypes)
+		o.BodySchema = o.Sensitive
+		if media := body.Content.Get("application/json"); media != nil && media.Schema != nil {
+			o.BodySchema = media.Schema.Value
+		}
 	}
 	return o, nil
 }
