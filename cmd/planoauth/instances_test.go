@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,11 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
 )
 
@@ -67,7 +66,7 @@ type instance struct {
 	base   string // http://127.0.0.1:PORT
 	cmd    *exec.Cmd
 	ready  chan string // the address it printed, or "" when its output ended first
-	logs   syncBuffer
+	logs   apitest.LogBuffer
 	client *http.Client
 }
 
@@ -185,24 +184,6 @@ func waitForStatus(t *testing.T, instances []*instance, path string, want gen.St
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestInstancesShareSessionRevocation runs two `planoauth serve` processes, each caching the

@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/plano/planoauth/internal/apitest"
@@ -218,7 +217,7 @@ func (crashing) SessionsCreate(context.Context, gen.SessionsCreateRequestObject)
 
 func TestApplicationCrash(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs apitest.LogBuffer
 	env := apitest.New(t,
 		apitest.WithHandlers(func(s *impl.Server) gen.StrictServerInterface { return crashing{s} }),
 		apitest.WithLog(&logs))
@@ -236,23 +235,6 @@ func TestApplicationCrash(t *testing.T) {
 	if strings.Contains(log, password) || strings.Contains(log, encoded[:20]) {
 		t.Errorf("the log contains the sensitive body:\n%s", log)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestServiceEndpoints(t *testing.T) {
@@ -275,7 +257,7 @@ func TestServiceEndpoints(t *testing.T) {
 // quote values), refused by a handler, or accepted.
 func TestSensitiveParamsNeverLogged(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs apitest.LogBuffer
 	env := apitest.New(t, apitest.WithLog(&logs))
 	env.User("ada@example.com", "correct horse battery staple", "client")
 	secret := "Sesame-" + strings.Repeat("s", 260) // too long: invalid-param
