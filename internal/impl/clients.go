@@ -9,12 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/pgerr"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -41,7 +41,7 @@ func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterReque
 // after the commit so that a failure to start it leaves no account behind that the caller could
 // neither use nor register again.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
-	caller := auth.ClientFromContext(ctx)
+	caller := peer.FromContext(ctx)
 	if err := s.registrations.Check(ctx, caller); err != nil {
 		return gen.ClientSession{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
 
@@ -89,7 +90,7 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 // savepoint when conn is already a transaction).
 func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUserByEmailRow, app db.GetApplicationBySlugRow, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
-	client := auth.ClientFromContext(ctx)
+	from := peer.FromContext(ctx)
 	now := s.now()
 	rememberMe := user.RememberMe
 	var created db.CreateSessionRow
@@ -109,7 +110,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 		}
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
-			RedirectUrl: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent,
+			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: rememberMe, Now: now,
 		})
 		return err
@@ -120,7 +121,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 	return views.Session{
 		ID: created.ID, Token: token, Role: role, Scopes: scopes, CreatedAt: created.CreatedAt,
 		LastUsedAt: created.LastUsedAt, ExpiresAt: auth.ExpiresAt(created.CreatedAt, created.LastUsedAt, rememberMe),
-		RedirectURL: deref(req.redirectURL), ClientAddress: client.Address, UserAgent: client.UserAgent,
+		RedirectURL: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
 		User:        userView(user, rememberMe),
 	}, nil

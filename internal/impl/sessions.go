@@ -12,6 +12,8 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
 
@@ -22,11 +24,11 @@ func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequest
 	if err := params.Decode(ctx, &in); err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.Attempt(ctx, in.Email, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.Attempt(ctx, in.Email, from); err != nil {
 		return nil, err
 	}
-	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
+	user, err := s.checkPassword(ctx, in.Email, in.Password, from)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +43,7 @@ func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequest
 }
 
 // checkPassword finds the user of email and verifies password, counting failures.
-func (s *Server) checkPassword(ctx context.Context, email, password string, client auth.Client) (db.GetUserByEmailRow, error) {
+func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.GetUserByEmailRow, error) {
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
@@ -52,25 +54,25 @@ func (s *Server) checkPassword(ctx context.Context, email, password string, clie
 	if user.PasswordHash == nil || strings.TrimSpace(*user.PasswordHash) == "" {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
 	}
-	rehash, err := s.hasher.Verify(ctx, password, *user.PasswordHash)
-	if errors.Is(err, auth.ErrPasswordMismatch) {
+	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
+	if errors.Is(err, password.ErrMismatch) {
 		return user, envelope.New(gen.StatusInvalidPassword)
 	}
 	if err != nil {
 		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
 	}
-	if err := s.limiter.Succeed(ctx, email, client); err != nil {
+	if err := s.limiter.Succeed(ctx, email, from); err != nil {
 		return user, err
 	}
 	if rehash {
-		s.upgradePasswordHash(ctx, user.ID, password)
+		s.upgradePasswordHash(ctx, user.ID, plain)
 	}
 	return user, nil
 }
 
 // upgradePasswordHash replaces a hash made with weaker parameters; a failure only delays it.
-func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, password string) {
-	phc, err := s.hasher.Hash(ctx, password)
+func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain string) {
+	phc, err := s.hasher.Hash(ctx, plain)
 	if err == nil {
 		err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: &phc})
 	}
@@ -154,4 +156,16 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: session,
 	}
+}
+
+// CallerSession renders the caller's session for the `session` field repeated in every answer
+// to a session token (the authenticator is given it, so that it renders no API type itself).
+func CallerSession(p *auth.Principal) *gen.Session {
+	s := p.Session
+	out := views.RenderSession(views.Session{
+		ID: s.ID, Role: s.Role, Scopes: s.Scopes, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
+		ExpiresAt: auth.ExpiresAt(s.CreatedAt, s.LastUsedAt, s.RememberMe), RedirectURL: s.RedirectUrl,
+		Application: views.Application{Slug: p.ApplicationSlug},
+	}, nil, nil)
+	return &out
 }

@@ -13,8 +13,10 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 )
 
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
@@ -92,13 +94,13 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagi
 	if err := params.Decode(ctx, &in); err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
 	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
-		if err := s.limiter.FailAddress(ctx, client); err != nil {
+		if err := s.limiter.FailAddress(ctx, from); err != nil {
 			return nil, err
 		}
 		return nil, envelope.New(gen.StatusInvalidToken)
@@ -152,13 +154,13 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 	if err := params.Decode(ctx, &in); err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
 	identity, err := s.google.Verify(ctx, in.IdToken)
 	if err != nil {
-		return nil, s.googleFailure(ctx, err, client)
+		return nil, s.googleFailure(ctx, err, from)
 	}
 	user, err := s.googleUser(ctx, identity)
 	if err != nil {
@@ -179,13 +181,13 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 
 // googleFailure maps a refused ID token to its answer. A token that fails verification counts
 // as a failed log-in from the client address: each one may cost a fetch of Google's keys.
-func (s *Server) googleFailure(ctx context.Context, err error, client auth.Client) error {
+func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) error {
 	switch {
-	case errors.Is(err, auth.ErrGoogleDisabled), errors.Is(err, auth.ErrIDTokenMalformed),
-		errors.Is(err, auth.ErrIDTokenAudience), errors.Is(err, auth.ErrIDTokenNoEmail):
+	case errors.Is(err, google.ErrDisabled), errors.Is(err, google.ErrMalformed),
+		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail):
 		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
-	case errors.Is(err, auth.ErrIDTokenRejected):
-		if failErr := s.limiter.FailAddress(ctx, client); failErr != nil {
+	case errors.Is(err, google.ErrRejected):
+		if failErr := s.limiter.FailAddress(ctx, from); failErr != nil {
 			return failErr
 		}
 		return envelope.New(gen.StatusInvalidToken)
@@ -195,7 +197,7 @@ func (s *Server) googleFailure(ctx context.Context, err error, client auth.Clien
 
 // googleUser returns the user of a verified Google identity, creating one without a password
 // (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (db.GetUserByEmailRow, error) {
+func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.GetUserByEmailRow, error) {
 	// No row when the email has a user already: that user is the one signing in.
 	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
 		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
