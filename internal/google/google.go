@@ -32,10 +32,10 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 // valid (invalid-token).
 var (
 	ErrDisabled     = errors.New("Google sign-in is not enabled on this server")
-	ErrMalformed   = errors.New("is not a well-formed JWT signed with RS256")
-	ErrAudience    = errors.New("was issued for an application this server does not accept")
-	ErrNoEmail     = errors.New("does not carry a verified email address")
-	ErrRejected    = errors.New("Google ID token rejected")
+	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
+	ErrAudience     = errors.New("was issued for an application this server does not accept")
+	ErrNoEmail      = errors.New("does not carry a verified email address")
+	ErrRejected     = errors.New("Google ID token rejected")
 	errKeysUnusable = errors.New("Google's signing keys could not be fetched")
 )
 
