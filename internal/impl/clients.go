@@ -24,9 +24,9 @@ const maxCompanyName = 200
 
 // ClientsRegister creates a user and its client and logs them in. Answers: user-requires-role,
 // client-validation-failed, email-already-registered.
-func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
-	var in gen.ClientsRegisterInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
+	in, err := params.Sensitive[gen.ClientsRegisterInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	data, err := s.registerClient(ctx, in)
@@ -97,9 +97,9 @@ func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.Appli
 // ClientsCreate gives an email a client, creating its user when it has none. Answers:
 // client-validation-failed, email-already-client; client-created-for-existing-email (200) when
 // the email had a user.
-func (s *Server) ClientsCreate(ctx context.Context, _ gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
-	var in gen.ClientsCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.ClientsCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	client, existed, err := s.createClient(ctx, in.Client, in.Enterprise)

@@ -23,9 +23,9 @@ import (
 // LiaisonsRegister registers a liaison acting for clients and companies the caller may grant.
 // Answers: client-validation-failed, invalid-param (nothing granted, or an id that names nothing),
 // permission-denied (something the caller may not grant).
-func (s *Server) LiaisonsRegister(ctx context.Context, _ gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
-	var in gen.LiaisonsRegisterInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
+	in, err := params.Sensitive[gen.LiaisonsRegisterInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	liaison, err := s.registerLiaison(ctx, auth.PrincipalFromContext(ctx), in)

@@ -19,9 +19,9 @@ import (
 
 // SessionsCreate logs a user in with email and password. Answers: email-not-found,
 // user-has-no-password, invalid-password, rate-limited, and those of startSession.
-func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
-	var in gen.SessionsCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	from := peer.FromContext(ctx)

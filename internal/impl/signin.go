@@ -89,9 +89,9 @@ func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Messag
 // the answer is client-required or user-requires-role. Answers: rate-limited (failures from the
 // client address), invalid-token (unknown, used, expired, or another application's link), and
 // those of startSession.
-func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
-	var in gen.SessionsMagicLinkCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	from := peer.FromContext(ctx)
@@ -149,9 +149,9 @@ func (s *Server) consumeMagicLink(ctx context.Context, token string, application
 // time an email is seen. Answers: invalid-param on id_token (Google sign-in not enabled, not a
 // JWT, another audience, no verified email), invalid-token (expired, badly signed, another
 // issuer), rate-limited (failures from the client address), and those of startSession.
-func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
-	var in gen.SessionsGoogleInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	from := peer.FromContext(ctx)

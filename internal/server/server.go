@@ -168,7 +168,7 @@ func apiRouter(cfg routes) http.Handler {
 		params.Middleware(cfg.writer),
 		cfg.authenticator.Middleware,
 	)
-	strict := gen.NewStrictHandlerWithOptions(cfg.handlers, nil, gen.StrictHTTPServerOptions{
+	strict := gen.NewStrictHandlerWithOptions(cfg.handlers, []gen.StrictMiddlewareFunc{cfg.writer.Success}, gen.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			cfg.writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidEncodedParams, Cause: err})
 		},
