@@ -31,12 +31,12 @@ const (
 )
 
 // ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.
-func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
-	if rememberMe {
+func ExpiresAt(s db.Session) *time.Time {
+	if s.RememberMe {
 		return nil
 	}
-	at := createdAt.Add(SessionMaxAge)
-	if idle := lastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
+	at := s.CreatedAt.Add(SessionMaxAge)
+	if idle := s.LastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
 		at = idle
 	}
 	return &at
@@ -44,10 +44,22 @@ func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
 
 // Principal is who is calling: an application, or a user's session in an application.
 type Principal struct {
-	ApplicationID   int64
-	ApplicationSlug string
-	Scopes          []string
-	Session         *db.GetSessionByTokenHashRow // nil for an application token
+	// Application is the calling application, or the application of the session.
+	Application db.Application
+	Session     *db.Session // nil for an application token
+	User        *db.User    // the session's user; nil for an application token
+}
+
+// Scopes are what the caller may do: the application token's, or the session's.
+func (p *Principal) Scopes() []string {
+	if p.Session != nil {
+		return p.Session.Scopes
+	}
+	return p.Application.Scopes
+}
+
+func principalOf(row db.GetSessionByTokenHashRow) *Principal {
+	return &Principal{Application: row.Application, Session: &row.Session, User: &row.User}
 }
 
 const principalKey contextKey = iota + 1
@@ -122,7 +134,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec
 	if err != nil {
 		return p, err
 	}
-	if !slices.Contains(p.Scopes, op.Scope) {
+	if !slices.Contains(p.Scopes(), op.Scope) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied,
 			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
 	}
@@ -143,7 +155,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !op.Accepts(spec.SchemeApplication) {
 		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
 	}
-	return &Principal{ApplicationID: app.ID, ApplicationSlug: app.Slug, Scopes: app.Scopes}, nil
+	return &Principal{Application: app}, nil
 }
 
 func (a *Authenticator) session(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
@@ -164,20 +176,20 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 			return nil, err
 		}
 	}
-	if row.RevokedAt != nil {
+	if row.Session.RevokedAt != nil {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
 	if expired(row, now) {
 		return nil, envelope.New(gen.StatusSessionExpired)
 	}
-	if err := a.touch(ctx, hash, &row, now); err != nil {
+	if err := a.touch(ctx, hash, &row.Session, now); err != nil {
 		return nil, err
 	}
-	p := &Principal{ApplicationID: row.ApplicationID, ApplicationSlug: row.ApplicationSlug, Scopes: row.Scopes, Session: &row}
+	p := principalOf(row)
 	if !op.Accepts(spec.SchemeSession) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
 	}
-	if row.Role == RoleNone && !slices.Contains(row.Scopes, op.Scope) {
+	if p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope) {
 		session := a.render(p)
 		return p, &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
 	}
@@ -185,7 +197,7 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 }
 
 func expired(row db.GetSessionByTokenHashRow, now time.Time) bool {
-	expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
+	expires := ExpiresAt(row.Session)
 	return expires != nil && !now.Before(*expires)
 }
 
@@ -216,7 +228,7 @@ func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByT
 }
 
 // touch records the session's use when the last record is older than TouchInterval.
-func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.GetSessionByTokenHashRow, now time.Time) error {
+func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.Session, now time.Time) error {
 	if now.Sub(row.LastUsedAt) < TouchInterval {
 		return nil
 	}
