@@ -58,10 +58,6 @@ func (p *Principal) Scopes() []string {
 	return p.Application.Scopes
 }
 
-func principalOf(row db.GetSessionByTokenHashRow) *Principal {
-	return &Principal{Application: row.Application, Session: &row.Session, User: &row.User}
-}
-
 const principalKey contextKey = iota + 1
 
 // PrincipalFromContext returns the authenticated caller, or nil on public operations.
@@ -73,21 +69,33 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 // Authenticator resolves the request's token into a Principal and enforces the operation's
 // security schemes and scope.
 type Authenticator struct {
-	q      *db.Queries
-	now    func() time.Time
-	writer *envelope.Writer
-	cache  *SessionCache // nil: every request reads the database
-	render RenderSession
+	q            *db.Queries
+	now          func() time.Time
+	writer       *envelope.Writer
+	cache        *SessionCache // nil: every request reads the database
+	applications *Applications
+	render       RenderSession
 }
 
 // RenderSession renders a caller's session for the `session` field of the answers to it (and
 // the data of client-required). The handlers' package supplies it: this one does not render.
 type RenderSession func(*Principal) *gen.Session
 
-// NewAuthenticator returns an Authenticator reading tokens with q, judging expiry by now,
-// keeping resolved sessions in cache (which may be nil), and rendering callers with render.
-func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache, render RenderSession) *Authenticator {
-	return &Authenticator{q: q, now: now, writer: writer, cache: cache, render: render}
+// Config is what an Authenticator works with.
+type Config struct {
+	Queries *db.Queries
+	Now     func() time.Time // judges expiry
+	Writer  *envelope.Writer
+	// Cache keeps resolved sessions; nil means none.
+	Cache        *SessionCache
+	Applications *Applications
+	Render       RenderSession
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(cfg Config) *Authenticator {
+	return &Authenticator{q: cfg.Queries, now: cfg.Now, writer: cfg.Writer, cache: cfg.Cache,
+		applications: cfg.Applications, render: cfg.Render}
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
@@ -145,7 +153,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !WellFormed(token, ApplicationPrefix) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
-	app, err := a.q.GetApplicationByTokenHash(ctx, HashToken(token))
+	app, err := a.applications.ByTokenHash(ctx, HashToken(token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
@@ -185,7 +193,11 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 	if err := a.touch(ctx, hash, &row.Session, now); err != nil {
 		return nil, err
 	}
-	p := principalOf(row)
+	app, err := a.applications.ByID(ctx, row.Session.ApplicationID)
+	if err != nil {
+		return nil, envelope.Internal("load application %d of a session: %w", row.Session.ApplicationID, err)
+	}
+	p := &Principal{Application: app, Session: &row.Session, User: &row.User}
 	if !op.Accepts(spec.SchemeSession) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
 	}

@@ -69,6 +69,8 @@ type Service struct {
 	Registry *registry.Registry
 	// Cache is the session token cache, nil when off; it caches once Ready is closed.
 	Cache *auth.SessionCache
+	// Applications are kept in memory once their Ready is closed.
+	Applications *auth.Applications
 	done  sync.WaitGroup
 }
 
@@ -92,6 +94,8 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		svc.start(func() { svc.Registry.Watch(ctx, cfg.RegistryFallback) })
 	}
+	svc.Applications = auth.NewApplications(db.New(cfg.Pool))
+	svc.start(func() { svc.Applications.Watch(ctx, cfg.Pool, cfg.Logger) })
 	if cfg.SessionCacheTTL > 0 {
 		svc.Cache = auth.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheEntries, now)
 		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
@@ -104,7 +108,8 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
 	}
-	authenticator := auth.NewAuthenticator(db.New(cfg.Pool), now, writer, svc.Cache, impl.CallerSession)
+	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
+		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
 	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers)
 	if err != nil {
 		return nil, err

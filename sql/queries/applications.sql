@@ -30,3 +30,10 @@ SELECT * FROM applications WHERE token_hash = @token_hash;
 
 -- name: GetApplicationBySlug :one
 SELECT * FROM applications WHERE slug = @slug;
+
+-- name: ListenApplications :exec
+-- Subscribes this connection to application changes (see notify_applications_reload()).
+LISTEN planoauth_applications;
+
+-- name: GetApplication :one
+SELECT * FROM applications WHERE id = @id;

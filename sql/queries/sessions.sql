@@ -1,10 +1,10 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token in one indexed lookup: the session with its user and application,
--- so that a token-checked read costs a single query.
-SELECT sqlc.embed(s), sqlc.embed(u), sqlc.embed(a)
+-- Resolves a session token in one indexed lookup: the session with its user, so that a
+-- token-checked read costs a single query (applications are kept in memory, see
+-- ListenApplications).
+SELECT sqlc.embed(s), sqlc.embed(u)
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-JOIN applications a ON a.id = s.application_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one

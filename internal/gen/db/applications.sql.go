@@ -53,6 +53,27 @@ func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicati
 	return id, err
 }
 
+const getApplication = `-- name: GetApplication :one
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE id = $1
+`
+
+func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, error) {
+	row := q.db.QueryRow(ctx, getApplication, id)
+	var i Application
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.TokenHash,
+		&i.Roles,
+		&i.AllowsClientRegistration,
+		&i.Scopes,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const getApplicationBySlug = `-- name: GetApplicationBySlug :one
 SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE slug = $1
 `
@@ -170,6 +191,16 @@ func (q *Queries) ListApplicationsWithoutToken(ctx context.Context) ([]string, e
 		return nil, err
 	}
 	return items, nil
+}
+
+const listenApplications = `-- name: ListenApplications :exec
+LISTEN planoauth_applications
+`
+
+// Subscribes this connection to application changes (see notify_applications_reload()).
+func (q *Queries) ListenApplications(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, listenApplications)
+	return err
 }
 
 const rotateApplicationToken = `-- name: RotateApplicationToken :execrows

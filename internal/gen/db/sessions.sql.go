@@ -180,21 +180,20 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, a.id, a.slug, a.name, a.token_hash, a.roles, a.allows_client_registration, a.scopes, a.created_at, a.updated_at
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-JOIN applications a ON a.id = s.application_id
 WHERE s.token_hash = $1
 `
 
 type GetSessionByTokenHashRow struct {
-	Session     Session
-	User        User
-	Application Application
+	Session Session
+	User    User
 }
 
-// Resolves a session token in one indexed lookup: the session with its user and application,
-// so that a token-checked read costs a single query.
+// Resolves a session token in one indexed lookup: the session with its user, so that a
+// token-checked read costs a single query (applications are kept in memory, see
+// ListenApplications).
 func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
 	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
 	var i GetSessionByTokenHashRow
@@ -222,15 +221,6 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
 		&i.User.EmailVerifiedAt,
-		&i.Application.ID,
-		&i.Application.Slug,
-		&i.Application.Name,
-		&i.Application.TokenHash,
-		&i.Application.Roles,
-		&i.Application.AllowsClientRegistration,
-		&i.Application.Scopes,
-		&i.Application.CreatedAt,
-		&i.Application.UpdatedAt,
 	)
 	return i, err
 }
