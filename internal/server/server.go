@@ -71,7 +71,7 @@ type Service struct {
 	Cache *auth.SessionCache
 	// Applications are kept in memory once their Ready is closed.
 	Applications *auth.Applications
-	done  sync.WaitGroup
+	done         sync.WaitGroup
 }
 
 // Wait returns when the watchers Build started have stopped (after its context ended).
