@@ -25,6 +25,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/migrate"
+	argon "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/pgcluster"
 )
 
@@ -139,7 +140,7 @@ func seed(ctx context.Context, url string) (fixtures, error) {
 	}
 	defer pool.Close()
 	q := db.New(pool)
-	hash, err := auth.NewHasher().Hash(ctx, password)
+	hash, err := argon.NewHasher().Hash(ctx, password)
 	if err != nil {
 		return f, err
 	}
@@ -187,7 +188,7 @@ func sensitive(url string, params func(i int) any) request {
 
 // hashRate is how many argon2id hashes per second the machine computes with one per CPU.
 func hashRate(ctx context.Context, d time.Duration) float64 {
-	h := auth.NewHasher()
+	h := argon.NewHasher()
 	var n atomic.Int64
 	deadline := time.Now().Add(d)
 	start := time.Now()

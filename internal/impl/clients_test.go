@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 const (
@@ -427,7 +428,7 @@ func setCompany(t *testing.T, env *apitest.Env, email string, companyID int64) {
 func TestClientsRegisterRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.RegistrationLimits = auth.RegistrationLimits{PerAddress: 2, Window: time.Hour}
+		d.RegistrationLimits = limits.RegistrationLimits{PerAddress: 2, Window: time.Hour}
 	}))
 	register := func(email string) *apitest.Response {
 		return env.PostSensitive("/api/v1/clients/register", map[string]any{"application": "planoorder",
