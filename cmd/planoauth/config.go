@@ -3,16 +3,18 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	netmail "net/mail"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/plano/planoauth/internal/google"
-	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
 )
 
 // config is the environment, read once.
@@ -26,7 +28,11 @@ type config struct {
 	registerLimits  limits.RegistrationLimits
 	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
 	magicLinkLimits limits.MagicLinkLimits
-	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
+	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
+	// publicURL is PLANOAUTH_PUBLIC_URL; empty: derived from the address actually listened on
+	// (see publicURLOf), so that links work on any port, :0 included.
+	publicURL string
+	pwned     password.PwnedConfig // PLANOAUTH_HIBP_URL, PLANOAUTH_HIBP_TIMEOUT
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
@@ -48,7 +54,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		memoryLimitMiB:  72,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkLimits: limits.DefaultMagicLinkLimits,
-		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
+		magicLinkURL:    strings.TrimSpace(getenv("PLANOAUTH_MAGIC_LINK_URL")),
+		pwned:           password.PwnedConfig{URL: strings.TrimSpace(getenv("PLANOAUTH_HIBP_URL")), Timeout: password.DefaultPwnedTimeout},
 		mandrill: mail.MandrillConfig{
 			APIKey:  getenv("PLANOAUTH_MANDRILL_API_KEY"),
 			BaseURL: orDefault(getenv("PLANOAUTH_MANDRILL_BASE_URL"), mail.DefaultMandrillBaseURL),
@@ -85,6 +92,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_POLL_INTERVAL", durationSetting(&c.outbox.PollInterval)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_BASE", durationSetting(&c.outbox.BackoffBase)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
+		{"PLANOAUTH_PUBLIC_URL", publicURLSetting(&c.publicURL)},
+		{"PLANOAUTH_HIBP_TIMEOUT", durationSetting(&c.pwned.Timeout)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
@@ -114,6 +123,34 @@ func senderSetting(m *mail.MandrillConfig) func(string) error {
 		m.From, m.FromName = addr.Address, addr.Name
 		return nil
 	}
+}
+
+// publicURLSetting reads the service's public URL: http(s), a host, and no path, query or
+// fragment (the pages' paths are appended to it).
+func publicURLSetting(dst *string) func(string) error {
+	return func(v string) error {
+		u, err := url.Parse(strings.TrimRight(strings.TrimSpace(v), "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%q is not a public URL such as https://auth.example.com", v)
+		}
+		*dst = u.String()
+		return nil
+	}
+}
+
+// publicURLOf is the public URL of a service listening on addr when none is configured:
+// http:// and the address, with 127.0.0.1 for an unspecified host (":8080", "0.0.0.0:8080"),
+// which no browser could be sent to.
+func publicURLOf(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // splitList reads a comma-separated list, ignoring blanks.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/google"
-	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 )
@@ -27,7 +26,7 @@ func TestLoadConfigMail(t *testing.T) {
 			cfg.mandrill.From != "no-reply@plano.example" || cfg.mandrill.FromName != "PlanoAuth" {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
-		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != mail.DefaultWorkerConfig ||
+		if cfg.magicLinkURL != "" || cfg.publicURL != "" || cfg.pwned.URL != "" || cfg.outbox != mail.DefaultWorkerConfig ||
 			cfg.magicLinkLimits != limits.DefaultMagicLinkLimits {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
@@ -102,5 +101,35 @@ func TestLoadConfigServing(t *testing.T) {
 				t.Errorf("PLANOAUTH_SESSION_CACHE_TTL=%s accepted", bad)
 			}
 		})
+	}
+}
+
+func TestLoadConfigPublicURL(t *testing.T) {
+	t.Parallel()
+	t.Run("OK", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{
+			"PLANOAUTH_PUBLIC_URL": "https://auth.plano.example/", "PLANOAUTH_HIBP_URL": "https://api.pwnedpasswords.com",
+			"PLANOAUTH_HIBP_TIMEOUT": "500ms",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.publicURL != "https://auth.plano.example" || cfg.pwned.URL != "https://api.pwnedpasswords.com" || cfg.pwned.Timeout != 500*time.Millisecond {
+			t.Errorf("publicURL = %q, pwned = %+v", cfg.publicURL, cfg.pwned)
+		}
+	})
+	for _, bad := range []string{"auth.plano.example", "ftp://auth.plano.example", "https://auth.plano.example/login", "https://auth.plano.example?x=1"} {
+		if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_PUBLIC_URL": bad})); err == nil || !strings.Contains(err.Error(), "PLANOAUTH_PUBLIC_URL") {
+			t.Errorf("PLANOAUTH_PUBLIC_URL=%q: err = %v, want it refused", bad, err)
+		}
+	}
+	// Without PLANOAUTH_PUBLIC_URL, links point at the address actually listened on.
+	for addr, want := range map[string]string{
+		"127.0.0.1:41234": "http://127.0.0.1:41234", "0.0.0.0:8080": "http://127.0.0.1:8080",
+		"[::]:8080": "http://127.0.0.1:8080", "[::1]:9000": "http://[::1]:9000",
+	} {
+		if got := publicURLOf(addr); got != want {
+			t.Errorf("publicURLOf(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,14 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
 		defer stopOutbox()
 
+		// Listen before building: the default public URL (where emailed links point) is the
+		// address actually listened on, which only the listener knows for port 0.
+		listener, err := net.Listen("tcp", cfg.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		}
+		defer listener.Close()
+		publicURL := cmp.Or(cfg.publicURL, publicURLOf(listener.Addr().String()))
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		watchCtx, stopWatching := context.WithCancel(ctx)
@@ -57,7 +66,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
 			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback,
 			Handlers: impl.Deps{LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google},
+				Mailer: mailer, PublicURL: publicURL, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits,
+				Google: cfg.google, Pwned: cfg.pwned},
 		})
 		if err != nil {
 			return err
@@ -66,7 +76,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			stopWatching()
 			svc.Wait()
 		}()
-		return listenAndServe(ctx, cfg, svc.Handler, log, stdout)
+		return listenAndServe(ctx, cfg, listener, svc.Handler, log, stdout)
 	})
 }
 
@@ -99,7 +109,7 @@ func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Maile
 // sessionCacheEntries bounds the token cache (a few hundred bytes an entry).
 const sessionCacheEntries = 50_000
 
-func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
+func listenAndServe(ctx context.Context, cfg config, listener net.Listener, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -108,10 +118,6 @@ func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	listener, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	fmt.Fprintf(stdout, "PlanoAuth listening on http://%s (docs at /docs)\n", listener.Addr())
 	errs := make(chan error, 1)

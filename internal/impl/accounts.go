@@ -6,7 +6,6 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/pgerr"
 )
 
@@ -27,10 +27,6 @@ const (
 	roleEmployee = string(gen.RoleEmployee)
 	roleLiaison  = string(gen.RoleLiaison)
 )
-
-// minPasswordLength is the password policy, documented on the Password schema (whose maxLength
-// bounds the other end).
-const minPasswordLength = 10
 
 // Constraints whose violations are answers rather than crashes.
 const (
@@ -75,12 +71,11 @@ func emailProblem(email string) string {
 	return ""
 }
 
-// passwordProblem says what is wrong with a new password, or "".
-func passwordProblem(password string) string {
-	if utf8.RuneCountInString(password) < minPasswordLength {
-		return fmt.Sprintf("must be at least %d characters", minPasswordLength)
-	}
-	return ""
+// passwordProblem says what is wrong with a new account's password, or "": the offline policy
+// (password.Weakness), with the account's email and names as words to avoid. The breach check,
+// which needs the network, is breachProblem.
+func passwordProblem(plain, email string, firstName, lastName *string) string {
+	return password.Weakness(plain, userWords(email, deref(firstName), deref(lastName))...)
 }
 
 // phoneProblem says what is wrong with a phone number, or "". The empty string means no phone.

@@ -156,7 +156,7 @@ func validateNewClient(c gen.NewClientFields) fieldProblems {
 	var problems fieldProblems
 	problems.add("client.email", emailProblem(c.Email))
 	if c.Password != nil {
-		problems.add("client.password", passwordProblem(*c.Password))
+		problems.add("client.password", passwordProblem(*c.Password, c.Email, c.FirstName, c.LastName))
 	}
 	problems.add("client.phone", phoneProblem(deref(c.Phone)))
 	return problems
@@ -165,6 +165,9 @@ func validateNewClient(c gen.NewClientFields) fieldProblems {
 // checkNewClient answers client-validation-failed with every failing field of a new client.
 func (s *Server) checkNewClient(ctx context.Context, c gen.NewClientFields) error {
 	problems := validateNewClient(c)
+	if c.Password != nil && len(problems) == 0 {
+		problems.add("client.password", s.breachProblem(ctx, *c.Password))
+	}
 	if err := s.checkCompany(ctx, "client.company_id", c.CompanyId, &problems); err != nil {
 		return err
 	}

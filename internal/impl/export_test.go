@@ -1,6 +1,9 @@
 package impl
 
-import "github.com/plano/planoauth/internal/gen"
+import (
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/password"
+)
 
 // HasToucher reports whether coexistence/touch can bump the records of a domain, so a test can
 // check that every domain of the contract has a toucher.
@@ -17,5 +20,5 @@ const (
 	MaxListed         = maxListed
 	MaxSessionsListed = maxSessionsListed
 	MaxCompanyName    = maxCompanyName
-	MinPasswordLength = minPasswordLength
+	MinPasswordLength = password.MinLength
 )

@@ -42,7 +42,11 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 // the email has none, gives it the liaison role when it lacks it (with a welcome email), and adds
 // the grants. It returns the liaison with everything it now acts for.
 func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
-	if err := validateNewLiaison(in.Liaison).err(); err != nil {
+	problems := validateNewLiaison(in.Liaison)
+	if in.Liaison.Password != nil && len(problems) == 0 {
+		problems.add("liaison.password", s.breachProblem(ctx, *in.Liaison.Password))
+	}
+	if err := problems.err(); err != nil {
 		return gen.Liaison{}, err
 	}
 	clientIDs, companyIDs := uniqueIDs(deref(in.ClientIds)), uniqueIDs(deref(in.CompanyIds))
@@ -90,7 +94,7 @@ func validateNewLiaison(l gen.NewLiaison) fieldProblems {
 	var problems fieldProblems
 	problems.add("liaison.email", emailProblem(l.Email))
 	if l.Password != nil {
-		problems.add("liaison.password", passwordProblem(*l.Password))
+		problems.add("liaison.password", passwordProblem(*l.Password, l.Email, l.FirstName, l.LastName))
 	}
 	problems.add("liaison.phone", phoneProblem(deref(l.Phone)))
 	return problems

@@ -8,6 +8,8 @@ package impl
 import (
 	"cmp"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +21,7 @@ import (
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
 )
 
@@ -38,6 +41,12 @@ type Server struct {
 	google        *google.Verifier
 	sessions      *auth.SessionCache
 	registrations *limits.RegistrationLimiter
+	// Recovery: where links point, the breach check of new passwords, the reset limits, and the
+	// emails sent after their request was answered.
+	publicURL   string
+	pwned       *password.Pwned
+	resetLimits ResetLimits
+	background  sync.WaitGroup
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -59,18 +68,24 @@ type Deps struct {
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
-	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
-	// DefaultMagicLinkURL.
+	// PublicURL is where the service is reached (scheme, host and port, no path): every emailed
+	// link opens a page under it. Empty means DefaultPublicURL.
+	PublicURL string
+	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means the
+	// service's own page, PublicURL + "/magic?token=".
 	MagicLinkURL string
+	// Pwned checks new passwords against Have I Been Pwned; an empty URL turns it off.
+	Pwned password.PwnedConfig
+	// ResetLimits bound password reset requests; zero means DefaultResetLimits.
+	ResetLimits ResetLimits
 	// MagicLinkLimits bound the links sent to one email; zero means limits.DefaultMagicLinkLimits.
 	MagicLinkLimits limits.MagicLinkLimits
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
 }
 
-// DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
-// the token with sessions/magic_link_create.
-const DefaultMagicLinkURL = "http://127.0.0.1:8080/magic?token="
+// DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
+const DefaultPublicURL = "http://127.0.0.1:8080"
 
 // New returns the handlers.
 func New(d Deps) *Server {
@@ -84,15 +99,22 @@ func New(d Deps) *Server {
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
+	publicURL := strings.TrimRight(cmp.Or(d.PublicURL, DefaultPublicURL), "/")
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
 		registrations: limits.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, limits.DefaultRegistrationLimits), now),
 		hasher:        password.NewHasher(), limiter: limits.NewLoginLimiter(q, loginLimits, now),
 		mailer:       mailer,
 		magicLinks:   limits.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, limits.DefaultMagicLinkLimits), now),
-		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
+		magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
 		google:       google.NewVerifier(d.Google, now),
+		publicURL:    publicURL, pwned: password.NewPwned(d.Pwned),
+		resetLimits: cmp.Or(d.ResetLimits, DefaultResetLimits),
 	}
 }
 
 // Now returns the handlers' clock, which the authenticator shares.
 func (s *Server) Now() time.Time { return s.now() }
+
+// Wait returns when the work the handlers left running after their answers (emails sent after
+// a reset request was answered) is done; call it before closing the database.
+func (s *Server) Wait() { s.background.Wait() }

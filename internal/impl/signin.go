@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -21,9 +19,6 @@ import (
 
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
 // ID token. Both end in startSession, so the role rules and answers are those of sessions/create.
-
-// MagicLinkLifetime is how long a sign-in link works.
-const MagicLinkLifetime = 15 * time.Minute
 
 // SessionsMagicLinkRequest emails a one-time sign-in link at once. Answers: rate-limited (too
 // many links for the email), email-not-found, mandrill-email-failed (with a notification).
@@ -43,33 +38,19 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("load application %s: %w", in.Application, err)
 	}
-	token, err := s.createMagicLink(ctx, user.ID, app.ID, deref(in.RedirectUrl))
+	link, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
+		redirectURL: deref(in.RedirectUrl), lifetime: MagicLinkLifetime})
 	if err != nil {
-		return nil, err
+		return nil, envelope.Internal("%w", err)
 	}
 	// A link that could not be sent is left to expire: nobody has its token.
-	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token)); err != nil {
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+link.token)); err != nil {
 		return nil, &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
 	}
 	return gen.SessionsMagicLinkRequest200JSONResponse{
 		Status: gen.MagicLinkSentResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.MagicLinkSent{Sent: true},
 	}, nil
-}
-
-// createMagicLink stores a new link's token hash and returns the token, which exists only in
-// the email from then on.
-func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int64, redirectURL string) (string, error) {
-	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	now := s.now()
-	err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
-		TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
-		ExpiresAt: now.Add(MagicLinkLifetime), Now: now,
-	})
-	if err != nil {
-		return "", envelope.Internal("store magic link of user %d: %w", userID, err)
-	}
-	return token, nil
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
@@ -85,10 +66,10 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	}
 }
 
-// SessionsMagicLinkCreate exchanges a link's token for a session; the link is used up even when
-// the answer is client-required or user-requires-role. Answers: rate-limited (failures from the
-// client address), invalid-token (unknown, used, expired, or another application's link), and
-// those of startSession.
+// SessionsMagicLinkCreate exchanges a sign-in link's token for a session; the link is used up
+// even when the answer is client-required or user-requires-role. Answers: rate-limited (failures
+// from the client address), invalid-token (unknown, or another kind of link), link-used,
+// link-expired, link-wrong-application, and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
@@ -98,21 +79,13 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
-	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
-	if errors.Is(err, errLinkUnusable) {
-		if err := s.limiter.FailAddress(ctx, from); err != nil {
-			return nil, err
-		}
-		return nil, envelope.New(gen.StatusInvalidToken)
-	}
+	// Using the link proves the email: it reached the owner's inbox.
+	used, err := s.useLink(ctx, linkUse{kind: linkSignIn, token: in.MagicToken, application: &in.Application})
 	if err != nil {
-		return nil, err
+		return nil, s.failedLink(ctx, err, from)
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // the link reached the owner's inbox
-		return nil, err
-	}
-	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
+	session, err := s.startSession(ctx, used.user, newSession{
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
@@ -121,29 +94,22 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
 }
 
-var errLinkUnusable = errors.New("magic link unknown, used, expired or for another application")
-
-// consumeMagicLink uses up the link of token for application and returns its user and the
-// redirect URL it was requested with; errLinkUnusable when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.User, string, error) {
-	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.User{}, "", errLinkUnusable
+// failedLink counts a refused link (or code) as a failed sign-in from the client address and
+// returns its answer; other errors pass unchanged.
+func (s *Server) failedLink(ctx context.Context, err error, from peer.Peer) error {
+	var answer *envelope.Error
+	if !errors.As(err, &answer) || !linkRefusals[answer.Status] {
+		return err
 	}
-	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
-		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return db.User{}, "", errLinkUnusable
+	if failErr := s.limiter.FailAddress(ctx, from); failErr != nil {
+		return failErr
 	}
-	if err != nil {
-		return db.User{}, "", envelope.Internal("use magic link: %w", err)
-	}
-	user, err := s.q.GetUser(ctx, link.UserID)
-	if err != nil {
-		return db.User{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
-	}
-	return user, link.RedirectUrl, nil
+	return err
 }
+
+// linkRefusals are the answers to a link or code that cannot be used.
+var linkRefusals = map[gen.Status]bool{gen.StatusInvalidToken: true, gen.StatusLinkUsed: true,
+	gen.StatusLinkExpired: true, gen.StatusLinkWrongApplication: true}
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
 // time an email is seen. Answers: invalid-param on id_token (Google sign-in not enabled, not a
@@ -212,37 +178,19 @@ func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.U
 	return user, nil
 }
 
-// claimEmail records that the owner of the user's email signed in with proof of it. The first
-// time, a password set before is dropped and every session is revoked: registration does not
-// prove the email, so whoever registered it may not own it, and must not keep access to the
-// owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
+// claimEmail records that the owner of the user's email signed in with proof of it (see
+// proveEmail) and returns the user as it is now.
 func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
-	now := s.now()
-	claimed := false
+	revoked := false
 	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {
-		hadPassword, err := q.ClaimVerifiedEmail(ctx, db.ClaimVerifiedEmailParams{UserID: user.ID, Now: &now})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // proven before
-		}
-		if err != nil {
-			return fmt.Errorf("mark the email of user %d proven: %w", user.ID, err)
-		}
-		claimed = true
-		if hadPassword {
-			if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now}); err != nil {
-				return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)
-			}
-		}
-		return nil
+		var err error
+		user, revoked, err = s.proveEmail(ctx, q, user.ID, nil)
+		return err
 	})
-	if err != nil {
-		return user, err
-	}
-	if claimed {
+	if err == nil && revoked {
 		s.sessions.ForgetUser(user.ID)
-		user.PasswordHash = nil
 	}
-	return user, nil
+	return user, err
 }
 
 func nonEmpty(s string) *string {

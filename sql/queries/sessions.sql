@@ -62,20 +62,6 @@ DELETE FROM login_failures WHERE key = @key;
 UPDATE sessions SET role = @role, scopes = @scopes
 WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 
--- name: CreateMagicLink :exec
--- Stores a sign-in link's token hash for the user and application it was requested for.
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES (@token_hash, @user_id, @application_id, @redirect_url, @expires_at, @now);
-
--- name: ConsumeMagicLink :one
--- Uses a sign-in link: one statement that only matches an unused, unexpired link of the
--- application, so under concurrency exactly one caller gets the row and the others none.
-UPDATE magic_links m SET used_at = @now::timestamptz
-FROM applications a
-WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
-  AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.user_id, m.redirect_url;
-
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
@@ -83,3 +69,7 @@ LISTEN planoauth_sessions;
 -- name: ForgiveLoginAttempt :exec
 -- Takes back one counted attempt of a key, for an attempt that turned out to succeed.
 UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = @key;
+
+-- name: RevokeOtherUserSessions :execrows
+-- Revokes every session of a user but one (the caller's, after a password change).
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;

@@ -53,3 +53,9 @@ UPDATE users u SET email_verified_at = @now, password_hash = NULL, updated_at = 
 FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
 WHERE u.id = old.id AND u.email_verified_at IS NULL
 RETURNING (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;
+
+-- name: ChangePasswordHash :execrows
+-- Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
+-- a user who had none): of two concurrent changes, the second finds no row.
+UPDATE users SET password_hash = @password_hash, updated_at = now()
+WHERE id = @id AND password_hash IS NOT DISTINCT FROM sqlc.narg(checked)::text;

@@ -129,6 +129,9 @@ type MagicLink struct {
 	ExpiresAt     time.Time
 	UsedAt        *time.Time
 	CreatedAt     time.Time
+	Kind          string
+	CodeHash      *string
+	CodeTries     int32
 }
 
 type Notification struct {

@@ -21,61 +21,6 @@ func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
 	return err
 }
 
-const consumeMagicLink = `-- name: ConsumeMagicLink :one
-UPDATE magic_links m SET used_at = $1::timestamptz
-FROM applications a
-WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
-  AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.user_id, m.redirect_url
-`
-
-type ConsumeMagicLinkParams struct {
-	Now         time.Time
-	TokenHash   []byte
-	Application string
-}
-
-type ConsumeMagicLinkRow struct {
-	UserID      int64
-	RedirectUrl string
-}
-
-// Uses a sign-in link: one statement that only matches an unused, unexpired link of the
-// application, so under concurrency exactly one caller gets the row and the others none.
-func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
-	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
-	var i ConsumeMagicLinkRow
-	err := row.Scan(&i.UserID, &i.RedirectUrl)
-	return i, err
-}
-
-const createMagicLink = `-- name: CreateMagicLink :exec
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-`
-
-type CreateMagicLinkParams struct {
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	Now           time.Time
-}
-
-// Stores a sign-in link's token hash for the user and application it was requested for.
-func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) error {
-	_, err := q.db.Exec(ctx, createMagicLink,
-		arg.TokenHash,
-		arg.UserID,
-		arg.ApplicationID,
-		arg.RedirectUrl,
-		arg.ExpiresAt,
-		arg.Now,
-	)
-	return err
-}
-
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, created_at, last_used_at)
@@ -331,6 +276,25 @@ func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailure
 	var i RecordLoginFailureRow
 	err := row.Scan(&i.Failures, &i.WindowStart)
 	return i, err
+}
+
+const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+`
+
+type RevokeOtherUserSessionsParams struct {
+	Now    *time.Time
+	UserID int64
+	Keep   uuid.UUID
+}
+
+// Revokes every session of a user but one (the caller's, after a password change).
+func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const revokeSession = `-- name: RevokeSession :execrows

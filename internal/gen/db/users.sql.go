@@ -10,6 +10,27 @@ import (
 	"time"
 )
 
+const changePasswordHash = `-- name: ChangePasswordHash :execrows
+UPDATE users SET password_hash = $1, updated_at = now()
+WHERE id = $2 AND password_hash IS NOT DISTINCT FROM $3::text
+`
+
+type ChangePasswordHashParams struct {
+	PasswordHash *string
+	ID           int64
+	Checked      *string
+}
+
+// Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
+// a user who had none): of two concurrent changes, the second finds no row.
+func (q *Queries) ChangePasswordHash(ctx context.Context, arg ChangePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.Checked)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const claimVerifiedEmail = `-- name: ClaimVerifiedEmail :one
 UPDATE users u SET email_verified_at = $1, password_hash = NULL, updated_at = now()
 FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = $2 FOR UPDATE) old

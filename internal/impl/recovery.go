@@ -1,0 +1,385 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/peer"
+)
+
+// Recovering and changing passwords (domains sessions and users): a reset link and code sent by
+// email, the reset itself, and a change by a signed-in user. Every new password passes
+// newPasswordProblem.
+
+// SessionsPasswordResetRequest emails a reset link and code, after answering. The answer is the
+// same whether the email has an account or not, and whether it was sent its allowance of
+// resets: only the client address's allowance answers rate-limited. Answers: rate-limited.
+func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.SessionsPasswordResetRequestRequestObject) (gen.SessionsPasswordResetRequestResponseObject, error) {
+	in := r.Body
+	send, err := s.limitResetRequest(ctx, in.Email)
+	if err != nil {
+		return nil, err
+	}
+	user, err := s.q.GetUserByEmail(ctx, in.Email)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		send = false // nobody to send it to; the answer does not say so
+	case err != nil:
+		return nil, envelope.Internal("look up user: %w", err)
+	}
+	if send {
+		// The link and code (an argon2id hash) are made and sent after the answer, so that a known
+		// email takes no longer to answer than an unknown one.
+		s.inBackground(ctx, func(ctx context.Context) {
+			s.sendReset(ctx, user, in.Application, deref(in.RedirectUrl))
+		})
+	}
+	return gen.SessionsPasswordResetRequest200JSONResponse{
+		Status: gen.PasswordResetRequestedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.PasswordResetRequested{Requested: true},
+	}, nil
+}
+
+// inBackground runs fn after the answer, detached from the request's cancellation; Wait waits
+// for it.
+func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		fn(context.WithoutCancel(ctx))
+	}()
+}
+
+// sendReset replaces the user's live reset links with a new one and emails it. Failures reach
+// operators: a failed send writes a mandrill-email-failed notification (mail.SendNow), anything
+// else is logged.
+func (s *Server) sendReset(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) {
+	app, err := s.q.GetApplicationBySlug(ctx, string(application))
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: load application", "application", application, "error", err)
+		return
+	}
+	var link createdLink
+	err = s.inTx(ctx, "create a reset link", func(_ pgx.Tx, q *db.Queries) error {
+		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: user.ID, Kind: string(linkReset), Now: s.now()}); err != nil {
+			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
+		}
+		link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true})
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: create the link", "user_id", user.ID, "error", err)
+		return
+	}
+	// A link that could not be sent is left to expire: nobody has its token or code.
+	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token)+link.token, link.code)
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), message); err != nil {
+		s.log.WarnContext(ctx, "password reset: email not sent", "user_id", user.ID, "error", err)
+	}
+}
+
+// resetEmail is the email carrying a reset link and its code.
+func resetEmail(user db.User, appName, link, code string) mail.Message {
+	greeting := "Hello " + greetingName(user) + ","
+	intro := fmt.Sprintf("Someone, hopefully you, asked to reset the password of your %s account. "+
+		"Open this link to choose a new one. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
+	spaced := code[:len(code)/2] + " " + code[len(code)/2:]
+	other := "On another device, enter this code with your email instead: " + spaced
+	outro := "If you did not ask, ignore this email: your password stays as it is."
+	return mail.Message{
+		Kind: "password_reset", To: user.Email, Subject: "Reset your password for " + appName,
+		Text: greeting + "\n\n" + intro + "\n\n" + link + "\n\n" + other + "\n\n" + outro + "\n",
+		HTML: fmt.Sprintf(`<p>%s</p><p>%s</p><p><a href="%s">Choose a new password for %s</a></p><p>%s</p><p>%s</p>`,
+			html.EscapeString(greeting), html.EscapeString(intro), html.EscapeString(link), html.EscapeString(appName),
+			html.EscapeString(other), html.EscapeString(outro)),
+	}
+}
+
+// SessionsPasswordReset sets a new password with a reset token, or with email and code, and
+// starts a session. Answers: missing-param / invalid-param (which of token or code; the new
+// password), invalid-token, link-used, link-expired, link-wrong-application, rate-limited, and
+// those of startSession.
+func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswordResetRequestObject) (gen.SessionsPasswordResetResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsPasswordResetInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResetProof(in); err != nil {
+		return nil, err
+	}
+	var used usedLink
+	if in.ResetToken != nil {
+		used, err = s.resetWithToken(ctx, *in.ResetToken, in.Application, in.Password)
+	} else {
+		used, err = s.resetWithCode(ctx, *in.Email, string(*in.Code), in.Application, in.Password)
+	}
+	if err != nil {
+		return nil, err
+	}
+	session, err := s.startSession(ctx, used.user, newSession{
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsPasswordReset200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// checkResetProof answers which half of "reset_token, or email and code" is missing or extra.
+func checkResetProof(in gen.SessionsPasswordResetInput) error {
+	const either = "give either reset_token, or email and code"
+	switch {
+	case in.ResetToken != nil && (in.Email != nil || in.Code != nil):
+		return envelope.Param(gen.StatusInvalidParam, "reset_token", either+", not both")
+	case in.ResetToken != nil:
+		return nil
+	case in.Email == nil && in.Code == nil:
+		return envelope.Param(gen.StatusMissingParam, "reset_token", either)
+	case in.Email == nil:
+		return envelope.Param(gen.StatusMissingParam, "email", "is required with code")
+	case in.Code == nil:
+		return envelope.Param(gen.StatusMissingParam, "code", "is required with email")
+	}
+	return nil
+}
+
+// resetWithToken sets the password of a reset link's user. The link is checked first, then the
+// password (a refused password leaves the link usable), and only then is anything hashed.
+func (s *Server) resetWithToken(ctx context.Context, token string, application gen.ApplicationSlug, plain string) (usedLink, error) {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, from); err != nil {
+		return usedLink{}, err
+	}
+	row, err := s.peekLink(ctx, linkReset, token, &application)
+	if err != nil {
+		return usedLink{}, s.failedLink(ctx, err, from)
+	}
+	user, err := s.q.GetUser(ctx, row.MagicLink.UserID)
+	if err != nil {
+		return usedLink{}, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
+	}
+	hash, err := s.hashNewPassword(ctx, "password", plain, user)
+	if err != nil {
+		return usedLink{}, err
+	}
+	used, err := s.useLink(ctx, linkUse{kind: linkReset, token: token, application: &application, passwordHash: &hash})
+	if err != nil {
+		return usedLink{}, s.failedLink(ctx, err, from)
+	}
+	return used, nil
+}
+
+// resetWithCode sets the password of the user of email with the code of its newest reset. The
+// password is checked first (a refused one costs no try of the code); each try is counted
+// against the code (ResetCodeTries) and as a failed log-in of the email and the address before
+// the code is evaluated. Any wrong, used up or missing code answers invalid-token alike.
+func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string) (usedLink, error) {
+	user, err := s.q.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return usedLink{}, envelope.Internal("look up user: %w", err)
+	}
+	known := err == nil
+	if problem := s.newPasswordProblem(ctx, plain, user); problem != "" {
+		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	succeed, err := s.limitCodeTry(ctx, email)
+	if err != nil {
+		return usedLink{}, err
+	}
+	if !known {
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	}
+	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kind: string(linkReset), Now: s.now(), MaxTries: ResetCodeTries})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return usedLink{}, envelope.Internal("take a try of a reset code: %w", err)
+	}
+	if _, err := s.hasher.Verify(ctx, code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	} else if err != nil {
+		return usedLink{}, envelope.Internal("verify a reset code of user %d: %w", user.ID, err)
+	}
+	if err := succeed(ctx); err != nil {
+		return usedLink{}, err
+	}
+	if try.Application != string(application) {
+		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
+	}
+	hash, err := s.hashPassword(ctx, plain)
+	if err != nil {
+		return usedLink{}, err
+	}
+	return s.useCode(ctx, try, user.ID, &hash)
+}
+
+// useCode uses the link whose code was right and applies the reset, in one transaction.
+func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int64, passwordHash *string) (usedLink, error) {
+	out := usedLink{application: gen.ApplicationSlug(try.Application), appID: try.ApplicationID, redirectURL: try.RedirectUrl}
+	revoked := false
+	err := s.inTx(ctx, "use a reset code", func(_ pgx.Tx, q *db.Queries) error {
+		_, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: try.ID, Now: s.now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envelope.New(gen.StatusInvalidToken) // used or ended by a concurrent request
+		}
+		if err != nil {
+			return fmt.Errorf("use link %d: %w", try.ID, err)
+		}
+		out.user, revoked, err = s.proveEmail(ctx, q, userID, passwordHash)
+		return err
+	})
+	if err == nil && revoked {
+		s.sessions.ForgetUser(out.user.ID)
+	}
+	return out, err
+}
+
+// UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.
+// Answers: missing-param (current_password), invalid-password, rate-limited, invalid-param
+// (password).
+func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpdateRequestObject) (gen.UsersPasswordUpdateResponseObject, error) {
+	in, err := params.Sensitive[gen.UsersPasswordUpdateInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := auth.PrincipalFromContext(ctx)
+	user, err := s.q.GetUser(ctx, p.Session.UserID)
+	if err != nil {
+		return nil, envelope.Internal("load user %d: %w", p.Session.UserID, err)
+	}
+	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
+		return nil, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
+	}
+	if problem := s.newPasswordProblem(ctx, in.Password, user); problem != "" {
+		return nil, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	if hasPassword(user.PasswordHash) {
+		if err := s.checkCurrentPassword(ctx, user, *in.CurrentPassword); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := s.hashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := s.changePassword(ctx, user, hash, p.Session.ID)
+	if err != nil {
+		return nil, err
+	}
+	return gen.UsersPasswordUpdate200JSONResponse{
+		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
+	}, nil
+}
+
+// checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
+// stolen session cannot be used to guess it without bound).
+func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.Attempt(ctx, user.Email, from); err != nil {
+		return err
+	}
+	_, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
+	if errors.Is(err, password.ErrMismatch) {
+		return envelope.New(gen.StatusInvalidPassword)
+	}
+	if err != nil {
+		return envelope.Internal("verify the password of user %d: %w", user.ID, err)
+	}
+	return s.limiter.Succeed(ctx, user.Email, from)
+}
+
+// changePassword sets the new hash if the password is still the one checked (a concurrent
+// change wins, and this one answers invalid-password), and revokes the user's sessions but
+// keep, in one transaction; it returns how many were revoked.
+func (s *Server) changePassword(ctx context.Context, user db.User, hash string, keep uuid.UUID) (int64, error) {
+	var revoked int64
+	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
+		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, Checked: user.PasswordHash})
+		if err != nil {
+			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
+		}
+		if n == 0 {
+			return envelope.New(gen.StatusInvalidPassword)
+		}
+		now := s.now()
+		revoked, err = q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: user.ID, Keep: keep, Now: &now})
+		if err != nil {
+			return fmt.Errorf("revoke the other sessions of user %d: %w", user.ID, err)
+		}
+		return nil
+	})
+	if err == nil {
+		s.sessions.ForgetUser(user.ID)
+	}
+	return revoked, err
+}
+
+// newPasswordProblem says why plain is refused as user's new password, or "": the offline
+// policy (password.Weakness, with the user's email and names as words to avoid), then, when
+// configured, Have I Been Pwned. The breach check never refuses a password because the API is
+// unreachable.
+func (s *Server) newPasswordProblem(ctx context.Context, plain string, user db.User) string {
+	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
+		return problem
+	}
+	return s.breachProblem(ctx, plain)
+}
+
+// userWords are the words of a user's own data (and the suite's name) that a new password
+// should not be built on.
+func userWords(email, firstName, lastName string) []string {
+	return []string{email, firstName, lastName, "plano", "planoauth", "planoorder", "planox"}
+}
+
+// breachProblem says that plain appeared in a breach, or "" (also when the check is off or the
+// API could not be asked, which is only logged).
+func (s *Server) breachProblem(ctx context.Context, plain string) string {
+	if s.pwned == nil {
+		return ""
+	}
+	n, err := s.pwned.Count(ctx, plain)
+	if err != nil {
+		s.log.WarnContext(ctx, "pwned passwords check skipped", "error", err)
+		return ""
+	}
+	if n > 0 {
+		return fmt.Sprintf("appears %d times in data breaches known to Have I Been Pwned, so attackers try it first; choose another", n)
+	}
+	return ""
+}
+
+// hashNewPassword refuses a weak password (invalid-param on param) or returns its hash.
+func (s *Server) hashNewPassword(ctx context.Context, param, plain string, user db.User) (string, error) {
+	if problem := s.newPasswordProblem(ctx, plain, user); problem != "" {
+		return "", envelope.Param(gen.StatusInvalidParam, param, problem)
+	}
+	return s.hashPassword(ctx, plain)
+}
+
+func (s *Server) hashPassword(ctx context.Context, plain string) (string, error) {
+	hash, err := s.hasher.Hash(ctx, plain)
+	if err != nil {
+		return "", envelope.Internal("hash a new password: %w", err)
+	}
+	return hash, nil
+}
+
+// normalizedEmail is how emails are compared (the users table's unique index is on lower(email)).
+func normalizedEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
