@@ -28,7 +28,7 @@ func TestLoadConfigMail(t *testing.T) {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
 		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != mail.DefaultWorkerConfig ||
-			cfg.magicLinkLimits != limits.DefaultMagicLinkLimits {
+			cfg.limits != limits.Defaults {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
 		if cfg.google.Issuer != google.DefaultIssuer || cfg.google.JWKSURL != google.DefaultJWKSURL || len(cfg.google.ClientIDs) != 0 {
@@ -76,7 +76,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.loginLimits != limits.DefaultLoginLimits ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}

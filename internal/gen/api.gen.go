@@ -1158,6 +1158,12 @@ type CompanyId = int64
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
 
+// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+// user's, or expired, is ignored (the caller is then a stranger to the account).
+//
+// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+type DeviceToken = string
+
 // Email Example: ada@example.com
 type Email = string
 
@@ -1441,7 +1447,9 @@ type PayloadTooLargeErrorStatus string
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
-// RedirectURL Redirect URL param to pass through to the UI.
+// RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+// loopback host) without user info, whose origin the application allows (its allow-list,
+// or the service's own origin while the list is empty); otherwise `invalid-param`.
 //
 // Example: https://order.plano.example/welcome
 type RedirectURL = string
@@ -1554,6 +1562,13 @@ type Session struct {
 	// Current In `sessions/index`, whether this is the session of the token used.
 	Current *bool `json:"current,omitempty"`
 
+	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
+	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
+	// to keep an allowance of your own while strangers are throttled. It is worth nothing
+	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	DeviceToken *string `json:"device_token,omitempty"`
+
 	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	Id          openapi_types.UUID `json:"id"`
@@ -1629,6 +1644,13 @@ type SessionsCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user attempting to login.
 	Email string `json:"email"`
 
@@ -1636,7 +1658,10 @@ type SessionsCreateInput struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1677,7 +1702,10 @@ type SessionsGoogleInput struct {
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
 	IdToken string `json:"id_token"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1722,10 +1750,20 @@ type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user to send the link to.
 	Email string `json:"email"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -3231,6 +3269,23 @@ func (response LiaisonsRegister413JSONResponse) VisitLiaisonsRegisterResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LiaisonsRegister429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response LiaisonsRegister429JSONResponse) VisitLiaisonsRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }

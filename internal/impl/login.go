@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -23,6 +24,10 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
+	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
+	// that proves nothing about its caller (registration).
+	trust *limits.Client
 }
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -95,6 +100,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 	rememberMe := user.RememberMe
 	var created db.CreateSessionRow
 	var scopes []string
+	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
@@ -113,13 +119,17 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: rememberMe, Now: now,
 		})
+		if err != nil || req.trust == nil {
+			return err
+		}
+		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
 		return err
 	})
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	return views.Session{
-		ID: created.ID, Token: token, Role: role, Scopes: scopes, CreatedAt: created.CreatedAt,
+		ID: created.ID, Token: token, DeviceToken: deviceToken, Role: role, Scopes: scopes, CreatedAt: created.CreatedAt,
 		LastUsedAt: created.LastUsedAt, ExpiresAt: auth.ExpiresAt(created.CreatedAt, created.LastUsedAt, rememberMe),
 		RedirectURL: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),

@@ -270,7 +270,7 @@ func TestSessionsGoogleRateLimited(t *testing.T) {
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Google = iss.config()
-		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 2, Window: time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 2, Window: time.Minute}
 	}))
 	expired := claims("grace@example.com", env.Clock.Now())
 	expired["exp"] = env.Clock.Now().Add(-time.Minute).Unix()

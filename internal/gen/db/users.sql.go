@@ -90,7 +90,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT ((lower(email))) DO NOTHING
+ON CONFLICT (email) DO NOTHING
 RETURNING id, created_at
 `
 
@@ -107,8 +107,8 @@ type CreateUserUnlessExistsRow struct {
 	CreatedAt time.Time
 }
 
-// Creates a user unless the email (compared case-insensitively) has one; no row then (read it
-// with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+// Creates a user unless the (normalized) email has one; no row then (read it with
+// GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
 func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (CreateUserUnlessExistsRow, error) {
 	row := q.db.QueryRow(ctx, createUserUnlessExists,
 		arg.Email,
@@ -156,7 +156,7 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
 
 const getUserByEmail = `-- name: GetUserByEmail :one
 SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE lower(email) = lower($1)
+FROM users WHERE email = $1
 `
 
 type GetUserByEmailRow struct {
@@ -170,6 +170,7 @@ type GetUserByEmailRow struct {
 	CreatedAt    time.Time
 }
 
+// @email must be emailaddr.Normalize'd, as every stored email is.
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEmailRow, error) {
 	row := q.db.QueryRow(ctx, getUserByEmail, email)
 	var i GetUserByEmailRow

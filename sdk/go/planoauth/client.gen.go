@@ -1158,6 +1158,12 @@ type CompanyId = int64
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
 
+// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+// user's, or expired, is ignored (the caller is then a stranger to the account).
+//
+// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+type DeviceToken = string
+
 // Email Example: ada@example.com
 type Email = string
 
@@ -1441,7 +1447,9 @@ type PayloadTooLargeErrorStatus string
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
-// RedirectURL Redirect URL param to pass through to the UI.
+// RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+// loopback host) without user info, whose origin the application allows (its allow-list,
+// or the service's own origin while the list is empty); otherwise `invalid-param`.
 //
 // Example: https://order.plano.example/welcome
 type RedirectURL = string
@@ -1554,6 +1562,13 @@ type Session struct {
 	// Current In `sessions/index`, whether this is the session of the token used.
 	Current *bool `json:"current,omitempty"`
 
+	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
+	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
+	// to keep an allowance of your own while strangers are throttled. It is worth nothing
+	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	DeviceToken *string `json:"device_token,omitempty"`
+
 	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	Id          openapi_types.UUID `json:"id"`
@@ -1629,6 +1644,13 @@ type SessionsCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user attempting to login.
 	Email string `json:"email"`
 
@@ -1636,7 +1658,10 @@ type SessionsCreateInput struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1677,7 +1702,10 @@ type SessionsGoogleInput struct {
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
 	IdToken string `json:"id_token"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1722,10 +1750,20 @@ type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user to send the link to.
 	Email string `json:"email"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -2160,7 +2198,10 @@ type ClientInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -2186,7 +2227,10 @@ type ClientInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -2250,7 +2294,9 @@ type ClientInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2272,7 +2318,9 @@ type ClientInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2297,8 +2345,18 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2312,8 +2370,18 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2438,9 +2506,12 @@ type ClientInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes any type of body and a specified content type.
@@ -2453,9 +2524,12 @@ type ClientInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2575,7 +2649,10 @@ func (c *APIClient) ClientsCreateWithTextBody(ctx context.Context, params *Clien
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -2611,7 +2688,10 @@ func (c *APIClient) ClientsRegisterWithBody(ctx context.Context, contentType str
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -2715,7 +2795,9 @@ func (c *APIClient) CoexistenceTouch(ctx context.Context, params *CoexistenceTou
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2747,7 +2829,9 @@ func (c *APIClient) LiaisonsRegisterWithBody(ctx context.Context, params *Liaiso
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2792,8 +2876,18 @@ func (c *APIClient) ScopesLiaisonRegister(ctx context.Context, params *ScopesLia
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2817,8 +2911,18 @@ func (c *APIClient) SessionsCreateWithBody(ctx context.Context, contentType stri
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -3023,9 +3127,12 @@ func (c *APIClient) SessionsMagicLinkCreateWithTextBody(ctx context.Context, bod
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes any type of body and a specified content type.
@@ -3048,9 +3155,12 @@ func (c *APIClient) SessionsMagicLinkRequestWithBody(ctx context.Context, conten
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes a body of the `application/json` content type.
@@ -4056,7 +4166,10 @@ type ClientWithResponsesInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -4082,7 +4195,10 @@ type ClientWithResponsesInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -4148,7 +4264,9 @@ type ClientWithResponsesInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4170,7 +4288,9 @@ type ClientWithResponsesInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4197,8 +4317,18 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4212,8 +4342,18 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4340,9 +4480,12 @@ type ClientWithResponsesInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4355,9 +4498,12 @@ type ClientWithResponsesInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -4748,6 +4894,11 @@ func (r CoexistenceTouchResponse) ContentType() string {
 	return ""
 }
 
+// LiaisonsRegisterResponse429Headers the declared response headers of an HTTP 429 response for LiaisonsRegister
+type LiaisonsRegisterResponse429Headers struct {
+	RetryAfter *int
+}
+
 type LiaisonsRegisterResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4761,10 +4912,14 @@ type LiaisonsRegisterResponse struct {
 	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServerError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiaisonsRegisterResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4790,6 +4945,11 @@ func (r LiaisonsRegisterResponse) GetJSON403() *Forbidden {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r LiaisonsRegisterResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LiaisonsRegisterResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -5661,7 +5821,10 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -5693,7 +5856,10 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -5783,7 +5949,9 @@ func (c *ClientWithResponses) CoexistenceTouchWithResponse(ctx context.Context, 
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5811,7 +5979,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5850,8 +6020,18 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5871,8 +6051,18 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6047,9 +6237,12 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6068,9 +6261,12 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -6479,6 +6675,13 @@ func ParseLiaisonsRegisterResponse(rsp *http.Response) (*LiaisonsRegisterRespons
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6493,6 +6696,19 @@ func ParseLiaisonsRegisterResponse(rsp *http.Response) (*LiaisonsRegisterRespons
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LiaisonsRegisterResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
