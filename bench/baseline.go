@@ -32,7 +32,7 @@ func serveBaseline(addr, databaseURL string) error {
 		case err != nil:
 			w.WriteHeader(http.StatusInternalServerError)
 		default:
-			_ = json.NewEncoder(w).Encode(map[string]any{"status": "action-successful", "data": map[string]any{"id": row.ID, "role": row.Role}})
+			_ = json.NewEncoder(w).Encode(map[string]any{"status": "action-successful", "data": map[string]any{"id": row.Session.ID, "role": row.Session.Role}})
 		}
 	}))
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plano/planoauth/internal/auth"
-	argon "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/migrate"
+	argon "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/pgcluster"
 )
 

@@ -167,11 +167,17 @@ func New(tb testing.TB, opts ...Option) *Env {
 			svc.Wait()
 		})
 		<-svc.Cache.Ready()
+		<-svc.Applications.Ready()
 		return svc
 	}
 	svc := e.build()
 	e.Handler, e.Server, e.Registry = svc.Handler, svc.Handlers, svc.Registry
 	e.issueAppTokens(ctx)
+	// The tokens went straight into the database: read them now rather than when the
+	// notification arrives.
+	if err := svc.Applications.Reload(ctx); err != nil {
+		tb.Fatalf("reload applications: %v", err)
+	}
 	return e
 }
 
@@ -254,8 +260,12 @@ func (e *Env) validate(req *http.Request, reqBody []byte, res *Response) {
 	}
 }
 
-// check validates one answer against the contract.
+// check validates one answer against the contract, and that it has the headers every answer of
+// the API has.
 func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Header, body []byte) error {
+	if err := checkHeaders(header); err != nil {
+		return fmt.Errorf("%s %s: answer %d: %w", req.Method, req.URL.Path, code, err)
+	}
 	op := e.lookup(req)
 	if op == nil {
 		var env struct{ Status gen.Status }
@@ -277,6 +287,19 @@ func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Hea
 		return fmt.Errorf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, code, err, body)
 	}
 	return checkParamPaths(op, body)
+}
+
+// commonHeaders are on every answer of the API, success or error (tokens and personal data must
+// not be cached, and no browser may sniff another type).
+var commonHeaders = map[string]string{"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+func checkHeaders(header http.Header) error {
+	for name, want := range commonHeaders {
+		if got := header.Get(name); got != want {
+			return fmt.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+	return nil
 }
 
 // checkParamPaths fails an answer whose errors name a parameter the operation does not have:

@@ -852,31 +852,10 @@ type BadRequestError struct {
 // BadRequestErrorStatus defines model for BadRequestError.Status.
 type BadRequestErrorStatus string
 
-// Client A client; fields beyond `id` depend on `view`.
-type Client struct {
-	Active          *bool      `json:"active,omitempty"`
-	Bio             *string    `json:"bio,omitempty"`
-	CompanyId       *int64     `json:"company_id,omitempty"`
-	CompanyName     *string    `json:"company_name,omitempty"`
-	CreatedAt       *time.Time `json:"created_at,omitempty"`
-	DisplayEmail    *string    `json:"display_email,omitempty"`
-	DisplayName     *string    `json:"display_name,omitempty"`
-	Email           *string    `json:"email,omitempty"`
-	Enterprise      *bool      `json:"enterprise,omitempty"`
-	FirstName       *string    `json:"first_name,omitempty"`
-	Id              int64      `json:"id"`
-	LastName        *string    `json:"last_name,omitempty"`
-	Phone           *string    `json:"phone,omitempty"`
-	RealtorLicense  *string    `json:"realtor_license,omitempty"`
-	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
-	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
-	UserId          *int64     `json:"user_id,omitempty"`
-}
-
 // ClientCreatedResult defines model for ClientCreatedResult.
 type ClientCreatedResult struct {
 	// Data A client; fields beyond `id` depend on `view`.
-	Data Client `json:"data"`
+	Data ClientProfile `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -913,10 +892,31 @@ type ClientFields struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
+// ClientProfile A client; fields beyond `id` depend on `view`.
+type ClientProfile struct {
+	Active          *bool      `json:"active,omitempty"`
+	Bio             *string    `json:"bio,omitempty"`
+	CompanyId       *int64     `json:"company_id,omitempty"`
+	CompanyName     *string    `json:"company_name,omitempty"`
+	CreatedAt       *time.Time `json:"created_at,omitempty"`
+	DisplayEmail    *string    `json:"display_email,omitempty"`
+	DisplayName     *string    `json:"display_name,omitempty"`
+	Email           *string    `json:"email,omitempty"`
+	Enterprise      *bool      `json:"enterprise,omitempty"`
+	FirstName       *string    `json:"first_name,omitempty"`
+	Id              int64      `json:"id"`
+	LastName        *string    `json:"last_name,omitempty"`
+	Phone           *string    `json:"phone,omitempty"`
+	RealtorLicense  *string    `json:"realtor_license,omitempty"`
+	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
+	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
+	UserId          *int64     `json:"user_id,omitempty"`
+}
+
 // ClientSession defines model for ClientSession.
 type ClientSession struct {
 	// Client A client; fields beyond `id` depend on `view`.
-	Client Client `json:"client"`
+	Client ClientProfile `json:"client"`
 
 	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 	Session Session `json:"session"`
@@ -1025,9 +1025,9 @@ type ClientsRegisterInput struct {
 	// Enterprise If `enterprise` is passed as true and no company_id is passed, this client will be created as an enterprise client.
 	Enterprise *bool `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
@@ -1230,16 +1230,16 @@ type LastName = string
 
 // Liaison defines model for Liaison.
 type Liaison struct {
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
-	Id        int64     `json:"id"`
-	User      User      `json:"user"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
+	Id        int64           `json:"id"`
+	User      User            `json:"user"`
 }
 
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
 }
 
 // LiaisonGrantsResult defines model for LiaisonGrantsResult.
@@ -1631,9 +1631,9 @@ type SessionResult struct {
 // SessionResultStatus defines model for SessionResult.Status.
 type SessionResultStatus string
 
-// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
 // SessionsCreateInput Decoded parameters of `sessions/create`.
@@ -1669,14 +1669,14 @@ type SessionsCreateInput struct {
 	// RememberMe Saves the user's remember_me preference; the sessions created from then on last until logout.
 	RememberMe *bool `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1711,14 +1711,14 @@ type SessionsGoogleInput struct {
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 	RememberMe  *bool        `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1734,14 +1734,14 @@ type SessionsMagicLinkCreateInput struct {
 	MagicToken string `json:"magic_token"`
 	RememberMe *bool  `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1875,9 +1875,9 @@ type UsersClientRegisterInput struct {
 	Client     *ClientFields `json:"client,omitempty"`
 	Enterprise *bool         `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
@@ -1898,9 +1898,9 @@ type UsersClientRegisterInput struct {
 // ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 type ApplicationViewQuery = ApplicationView
 
-// SessionViewQuery Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
 
 // BadRequest defines model for BadRequest.
@@ -1954,6 +1954,9 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// ClientsCreateTextBody defines parameters for ClientsCreate.
+type ClientsCreateTextBody = SensitiveParams
+
 // ClientsCreateParams defines parameters for ClientsCreate.
 type ClientsCreateParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -1961,6 +1964,9 @@ type ClientsCreateParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// ClientsRegisterTextBody defines parameters for ClientsRegister.
+type ClientsRegisterTextBody = SensitiveParams
 
 // CoexistenceIndexParams defines parameters for CoexistenceIndex.
 type CoexistenceIndexParams struct {
@@ -1984,6 +1990,9 @@ type CoexistenceTouchParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// LiaisonsRegisterTextBody defines parameters for LiaisonsRegister.
+type LiaisonsRegisterTextBody = SensitiveParams
+
 // LiaisonsRegisterParams defines parameters for LiaisonsRegister.
 type LiaisonsRegisterParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2000,6 +2009,9 @@ type ScopesLiaisonRegisterParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// SessionsCreateTextBody defines parameters for SessionsCreate.
+type SessionsCreateTextBody = SensitiveParams
+
 // SessionsDeleteParams defines parameters for SessionsDelete.
 type SessionsDeleteParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2007,6 +2019,9 @@ type SessionsDeleteParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// SessionsGoogleTextBody defines parameters for SessionsGoogle.
+type SessionsGoogleTextBody = SensitiveParams
 
 // SessionsIndexParams defines parameters for SessionsIndex.
 type SessionsIndexParams struct {
@@ -2021,6 +2036,9 @@ type SessionsIndexParams struct {
 	// ApplicationView View of application object you would like returned.
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
+
+// SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
+type SessionsMagicLinkCreateTextBody = SensitiveParams
 
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
@@ -2045,28 +2063,28 @@ type UsersClientRegisterParams struct {
 }
 
 // ClientsCreateTextRequestBody defines body for ClientsCreate for text/plain ContentType.
-type ClientsCreateTextRequestBody = SensitiveParams
+type ClientsCreateTextRequestBody = ClientsCreateTextBody
 
 // ClientsRegisterTextRequestBody defines body for ClientsRegister for text/plain ContentType.
-type ClientsRegisterTextRequestBody = SensitiveParams
+type ClientsRegisterTextRequestBody = ClientsRegisterTextBody
 
 // CoexistenceTouchJSONRequestBody defines body for CoexistenceTouch for application/json ContentType.
 type CoexistenceTouchJSONRequestBody = CoexistenceTouchInput
 
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
-type LiaisonsRegisterTextRequestBody = SensitiveParams
+type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
 // SessionsCreateTextRequestBody defines body for SessionsCreate for text/plain ContentType.
-type SessionsCreateTextRequestBody = SensitiveParams
+type SessionsCreateTextRequestBody = SessionsCreateTextBody
 
 // SessionsDeleteJSONRequestBody defines body for SessionsDelete for application/json ContentType.
 type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
-type SessionsGoogleTextRequestBody = SensitiveParams
+type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
-type SessionsMagicLinkCreateTextRequestBody = SensitiveParams
+type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput

@@ -156,39 +156,37 @@ type newAccount struct {
 // createUser creates the user of a new account in q's transaction, with its email normalized
 // (emailaddr). It answers email-already-registered when the email has a user: the unique index
 // decides, so concurrent registrations of one email create exactly one user.
-func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, error) {
+func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
 	a.email = emailaddr.Normalize(a.email)
-	row, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
+	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
 		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if pgerr.IsUniqueViolation(err, usersEmailKey) {
-		return db.GetUserByEmailRow{}, envelope.New(gen.StatusEmailAlreadyRegistered)
+		return db.User{}, envelope.New(gen.StatusEmailAlreadyRegistered)
 	}
 	if err != nil {
-		return db.GetUserByEmailRow{}, fmt.Errorf("create user: %w", err)
+		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
-	return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash,
-		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt}, nil
+	return user, nil
 }
 
 // createUserUnlessExists returns the user of the account's (normalized) email, creating it when
 // there is none, and reports whether it existed. An existing user is returned as it is: a caller acting
 // for someone else never changes their password, names or phone.
-func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, bool, error) {
+func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
 	a.email = emailaddr.Normalize(a.email)
-	row, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
+	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
 		PasswordHash: a.passwordHash, FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if err == nil {
-		return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash,
-			FirstName: a.firstName, LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt}, false, nil
+		return user, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("create user: %w", err)
+		return db.User{}, false, fmt.Errorf("create user: %w", err)
 	}
 	// ON CONFLICT waited for any concurrent insert of the email to commit; this statement's
 	// snapshot sees it.
-	user, err := q.GetUserByEmail(ctx, a.email)
+	user, err = q.GetUserByEmail(ctx, a.email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("read the existing user of the email: %w", err)
+		return db.User{}, false, fmt.Errorf("read the existing user of the email: %w", err)
 	}
 	return user, true, nil
 }
@@ -205,7 +203,7 @@ func (s *Server) inTx(ctx context.Context, what string, fn func(tx pgx.Tx, q *db
 }
 
 // welcomeMessage is the email a new client gets.
-func welcomeMessage(user db.GetUserByEmailRow) mail.Message {
+func welcomeMessage(user db.User) mail.Message {
 	return mail.Message{
 		Kind:    "welcome",
 		To:      user.Email,
@@ -216,7 +214,7 @@ func welcomeMessage(user db.GetUserByEmailRow) mail.Message {
 }
 
 // liaisonWelcomeMessage is the email a new liaison gets.
-func liaisonWelcomeMessage(user db.GetUserByEmailRow) mail.Message {
+func liaisonWelcomeMessage(user db.User) mail.Message {
 	return mail.Message{
 		Kind:    "liaison-welcome",
 		To:      user.Email,
@@ -233,7 +231,7 @@ const maxGreetingName = 40
 // a short plain name (letters, combining marks, spaces, hyphens, apostrophes), else "there".
 // Whoever created the account chose the name and need not own the mailbox, so an email quotes
 // nothing else anyone typed: no link, no address, no text longer than a name.
-func greetingName(user db.GetUserByEmailRow) string {
+func greetingName(user db.User) string {
 	name := strings.TrimSpace(user.FirstName)
 	if name == "" || utf8.RuneCountInString(name) > maxGreetingName {
 		return "there"

@@ -35,7 +35,7 @@ func callerKey(p *auth.Principal) string {
 	if p.Session != nil {
 		return "user:" + strconv.FormatInt(p.Session.UserID, 10)
 	}
-	return "application:" + strconv.FormatInt(p.ApplicationID, 10)
+	return "application:" + strconv.FormatInt(p.Application.ID, 10)
 }
 
 // giveBack returns the uses of an attempt that did not count. A failure is only logged: the

@@ -62,7 +62,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 }
 
 // sendMagicLink stores a new link for the user and application and emails it.
-func (s *Server) sendMagicLink(ctx context.Context, user db.GetUserByEmailRow, application gen.ApplicationSlug, redirectURL string) error {
+func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) error {
 	app, err := s.q.GetApplicationBySlug(ctx, string(application))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
@@ -94,7 +94,7 @@ func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int6
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
-func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Message {
+func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
 	outro := "If you did not ask to sign in, you can ignore this email."
@@ -111,9 +111,9 @@ func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Messag
 // client address before the link is looked up, and given back when it succeeds. Answers:
 // rate-limited (failures from the client address), invalid-token (unknown, used, expired, or
 // another application's link), and those of startSession.
-func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
-	var in gen.SessionsMagicLinkCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx)}
@@ -134,7 +134,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagi
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -146,24 +146,24 @@ var errLinkUnusable = errors.New("magic link unknown, used, expired or for anoth
 
 // consumeMagicLink uses up the link of token for application and returns its user and the
 // redirect URL it was requested with; errLinkUnusable when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.GetUserByEmailRow, string, error) {
+func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.User, string, error) {
 	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.GetUserByEmailRow{}, "", errLinkUnusable
+		return db.User{}, "", errLinkUnusable
 	}
 	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
 		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, "", errLinkUnusable
+		return db.User{}, "", errLinkUnusable
 	}
 	if err != nil {
-		return db.GetUserByEmailRow{}, "", envelope.Internal("use magic link: %w", err)
+		return db.User{}, "", envelope.Internal("use magic link: %w", err)
 	}
 	user, err := s.q.GetUser(ctx, link.UserID)
 	if err != nil {
-		return db.GetUserByEmailRow{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
+		return db.User{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
 	}
-	return db.GetUserByEmailRow(user), link.RedirectUrl, nil
+	return user, link.RedirectUrl, nil
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
@@ -172,9 +172,9 @@ func (s *Server) consumeMagicLink(ctx context.Context, token string, application
 // invalid-param on id_token (Google sign-in not enabled, not a JWT, another audience, no
 // verified email) or redirect_url, invalid-token (expired, badly signed, another issuer),
 // rate-limited (failures from the client address), and those of startSession.
-func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
-	var in gen.SessionsGoogleInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
@@ -201,7 +201,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -223,18 +223,18 @@ func googleFailure(err error) error {
 
 // googleUser returns the user of a verified Google identity, creating one without a password
 // (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.GetUserByEmailRow, error) {
+func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
 	// No row when the email has a user already: that user is the one signing in.
 	email := emailaddr.Normalize(identity.Email)
 	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
 		Email: email, FirstName: identity.FirstName, LastName: identity.LastName,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, envelope.Internal("create user for a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
 	}
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, envelope.Internal("load user of a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("load user of a Google sign-in: %w", err)
 	}
 	return user, nil
 }
@@ -243,7 +243,7 @@ func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.G
 // time, a password set before is dropped and every session is revoked: registration does not
 // prove the email, so whoever registered it may not own it, and must not keep access to the
 // owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
-func (s *Server) claimEmail(ctx context.Context, user db.GetUserByEmailRow) (db.GetUserByEmailRow, error) {
+func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
 	now := s.now()
 	claimed := false
 	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {

@@ -1,11 +1,9 @@
 -- name: GetUserByEmail :one
 -- @email must be emailaddr.Normalize'd, as every stored email is.
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE email = @email;
+SELECT * FROM users WHERE email = @email;
 
 -- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE id = @id;
+SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserRoles :one
 -- Which role records a user has.
@@ -23,7 +21,7 @@ UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @
 -- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
-RETURNING id, created_at;
+RETURNING *;
 
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
@@ -37,7 +35,7 @@ INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
 ON CONFLICT (email) DO NOTHING
-RETURNING id, created_at;
+RETURNING *;
 
 -- name: UpdateUserProfile :exec
 -- Sets the names and phone that are given (non-NULL), keeping the others.
