@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
+	argon "github.com/plano/planoauth/internal/password"
 )
 
 // addr is the client address of the n-th caller of a test.
@@ -204,4 +208,202 @@ func TestEmailsQuoteNoStrangersText(t *testing.T) {
 	if seen != 2 {
 		t.Errorf("%d emails, want the welcome and the link", seen)
 	}
+}
+
+// redirect_url is handed to the UI: every route that takes one accepts only an origin its
+// application allows, and a refused one changes nothing.
+func TestRedirectURLOnlyToAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	routes := map[string]map[string]any{
+		sessionsCreate:   {"email": "ada@example.com", "password": password, "application": "planoorder"},
+		magicLinkRequest: {"email": "ada@example.com", "application": "planoorder"},
+		sessionsGoogle:   {"id_token": "not checked: the redirect is refused first", "application": "planoorder"},
+	}
+	with := func(params map[string]any, url string) map[string]any {
+		out := map[string]any{"redirect_url": url}
+		for k, v := range params {
+			out[k] = v
+		}
+		return out
+	}
+	refuse := func(t *testing.T, url string) {
+		t.Helper()
+		for path, params := range routes {
+			res := postFrom(env, addr(1), path, with(params, url), "").Expect(t, 400, gen.StatusInvalidParam)
+			if got := res.Params(); len(got) != 1 || got[0] != "redirect_url" {
+				t.Errorf("%s: errors = %v, want [redirect_url]", path, got)
+			}
+		}
+	}
+	accept := func(t *testing.T, url string) {
+		t.Helper()
+		postFrom(env, addr(1), sessionsCreate, with(routes[sessionsCreate], url), "").Expect(t, 200, gen.StatusActionSuccessful)
+		postFrom(env, addr(1), magicLinkRequest, with(routes[magicLinkRequest], url), "").Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	for _, url := range []string{"javascript:alert(document.cookie)", "JavaScript://x/%0aalert(1)", "data:text/html,<script>alert(1)</script>",
+		"https://evil.example/phish", "//evil.example/", "http://order.example/", "https://user:pw@127.0.0.1:8080/", "/relative"} {
+		t.Run("ErrNoAllowList/"+url, func(t *testing.T) { refuse(t, url) })
+	}
+	t.Run("ErrChangedNothing", func(t *testing.T) {
+		for table, want := range map[string]int{"sessions": 0, "magic_links": 0, "sent_emails": 0, "limit_counters": 0} {
+			if n := countRows(t, env, table); n != want {
+				t.Errorf("%d rows in %s after refused redirects, want %d", n, table, want)
+			}
+		}
+	})
+	t.Run("OKSameOriginAsTheService", func(t *testing.T) { accept(t, impl.DefaultPublicURL+"/welcome") })
+	env.AllowRedirectOrigin("planoorder", "https://order.example")
+	t.Run("OKAllowedOrigin", func(t *testing.T) { accept(t, "https://order.example/welcome?step=2") })
+	for _, url := range []string{"https://order.example.evil.example/", "https://order.example:8443/", impl.DefaultPublicURL + "/welcome"} {
+		t.Run("ErrOtherOrigin/"+url, func(t *testing.T) { refuse(t, url) })
+	}
+	t.Run("ErrOtherApplicationsOrigin", func(t *testing.T) {
+		res := postFrom(env, addr(1), sessionsCreate, map[string]any{"email": "ada@example.com", "password": password,
+			"application": "planoauth", "redirect_url": "https://order.example/"}, "")
+		res.Expect(t, 400, gen.StatusInvalidParam)
+	})
+}
+
+// metric reads one counter of the service's /metrics.
+func metric(t *testing.T, env *apitest.Env, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	env.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics:\n%s", name, rec.Body.String())
+	return 0
+}
+
+// A registration of a taken email is answered before any password is hashed, and counts
+// nothing against the address.
+func TestDuplicateRegistrationCostsNoHash(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Registrations = limits.AddressQuota{PerAddress: 1, Window: time.Hour}
+	}))
+	env.User("taken@example.com", "", "client")
+	hashes := metric(t, env, "planoauth_password_hashes_total")
+	for range 3 {
+		postFrom(env, addr(1), clientsRegister, registration("TAKEN@example.com"), "").Expect(t, 400, gen.StatusEmailAlreadyRegistered)
+	}
+	if got := metric(t, env, "planoauth_password_hashes_total"); got != hashes {
+		t.Errorf("%v passwords hashed for taken emails, want none", got-hashes)
+	}
+	postFrom(env, addr(1), clientsRegister, registration("free@example.com"), "").Expect(t, 200, gen.StatusActionSuccessful)
+	if got := metric(t, env, "planoauth_password_hashes_total"); got != hashes+1 {
+		t.Errorf("%v passwords hashed for one registration, want 1", got-hashes)
+	}
+}
+
+// More logins than can be hashed within the queue's budget: the excess is refused at once with
+// rate-limited and Retry-After, and every admitted login succeeds.
+func TestHashQueueShedsTheExcess(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		// One hash at a time and no room to wait: a login arriving while one hashes is refused.
+		d.Hasher = argon.Config{Slots: 1, QueueBudget: time.Nanosecond}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 1000, PerKnown: 1000, PerAddress: 1000, Window: time.Hour}
+	}))
+	env.User("ada@example.com", password, "client")
+	right := map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}
+	const logins = 40
+	var got answers
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	retryAfter := make(chan string, logins)
+	for i := range logins {
+		wg.Go(func() {
+			<-start
+			res := postFrom(env, addr(1+i), sessionsCreate, right, "")
+			got.add(res)
+			if res.Status() == gen.StatusRateLimited {
+				retryAfter <- res.Header.Get("Retry-After")
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(retryAfter)
+	ok, shed := got.counts["200 action-successful"], got.counts["429 rate-limited"]
+	if ok == 0 || shed == 0 || ok+shed != logins {
+		t.Errorf("answers = %s, want some admitted and the rest shed", got.String())
+	}
+	for header := range retryAfter {
+		if header != "1" {
+			t.Errorf("Retry-After = %q, want 1", header)
+		}
+	}
+	if got := metric(t, env, "planoauth_password_shed_total"); got != float64(shed) {
+		t.Errorf("shed metric = %v, want %d", got, shed)
+	}
+	// A shed login evaluated no password: it spent nothing of anyone's allowance.
+	postFrom(env, addr(1), sessionsCreate, right, "").Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// Emails are one account whatever their case or Unicode form: Go decides the form
+// (emailaddr.Normalize), the database stores it and compares by equality.
+func TestNonASCIIEmailsAreOneAccount(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Registrations = limits.AddressQuota{PerAddress: 100, Window: time.Hour}
+		d.Hasher.QueueBudget = time.Minute
+	}))
+	const decomposedUpper = "E\u0301LODIE@EXEMPLE.FR" // É as E + combining acute, in capitals
+	res := env.PostSensitive(clientsRegister, registration("Élodie@Exemple.fr"), "").Expect(t, 200, gen.StatusActionSuccessful)
+	var registered gen.ClientSession
+	res.Data(t, &registered)
+	if got := *registered.Client.Email; got != "élodie@exemple.fr" {
+		t.Errorf("stored email %q, want the normalized élodie@exemple.fr", got)
+	}
+	for _, spelling := range []string{"élodie@exemple.fr", "ÉLODIE@exemple.fr", decomposedUpper} {
+		t.Run("OKSignIn/"+spelling, func(t *testing.T) {
+			login(env, map[string]any{"email": spelling, "password": password, "application": "planoorder"}).
+				Expect(t, 200, gen.StatusActionSuccessful)
+		})
+		t.Run("ErrTaken/"+spelling, func(t *testing.T) {
+			env.PostSensitive(clientsRegister, registration(spelling), "").Expect(t, 400, gen.StatusEmailAlreadyRegistered)
+		})
+	}
+	t.Run("OKLinkToTheStoredAddress", func(t *testing.T) {
+		requestLink(env, decomposedUpper, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		lastLinkToken(t, env, "élodie@exemple.fr")
+	})
+	t.Run("ErrConcurrentSpellings", func(t *testing.T) {
+		spellings := []string{"ÅSA@x.example", "åsa@x.example", "A\u030aSA@X.EXAMPLE", "a\u030asa@x.example", "Åsa@X.example"}
+		var got answers
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 20 {
+			wg.Go(func() {
+				<-start
+				got.add(env.PostSensitive(clientsRegister, registration(spellings[i%len(spellings)]), ""))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if want := "map[200 action-successful:1 400 email-already-registered:19]"; got.String() != want {
+			t.Errorf("answers = %s, want %s", got.String(), want)
+		}
+	})
+	t.Run("GuessesShareOneAllowance", func(t *testing.T) {
+		var got answers
+		for i, spelling := range []string{"élodie@exemple.fr", "ÉLODIE@exemple.fr", decomposedUpper} {
+			for j := range 4 {
+				got.add(postFrom(env, addr(10+4*i+j), sessionsCreate, map[string]any{"email": spelling, "password": "a guess", "application": "planoorder"}, ""))
+			}
+		}
+		if want := "map[400 invalid-password:10 429 rate-limited:2]"; got.String() != want {
+			t.Errorf("guesses in three spellings answered %s, want %s", got.String(), want)
+		}
+	})
 }

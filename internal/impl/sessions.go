@@ -106,15 +106,19 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 	var revoked int64
 	var err error
 	now := s.now()
+	// One statement either way, so one notification reaches the other instances (see
+	// sessions_notify); this instance evicts at once, so a logged-out token is refused from the
+	// next request on.
 	if r.Body != nil && r.Body.All != nil && *r.Body.All {
 		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: p.Session.UserID, Now: &now})
+		s.sessions.ForgetUser(p.Session.UserID)
 	} else {
 		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: p.Session.ID, Now: &now})
+		s.sessions.ForgetSession(p.Session.ID)
 	}
 	if err != nil {
 		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
 	}
-	s.sessions.ForgetUser(p.Session.UserID) // a logged-out token is refused from the next request on
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.Revoked{Revoked: int(revoked)},
