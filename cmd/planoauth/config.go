@@ -123,9 +123,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	c.publicURL = defaultPublicURL(c.addr)
-	if c.metricsAddr != "" && c.metricsAddr == c.addr {
-		return c, fmt.Errorf("PLANOAUTH_METRICS_ADDR: must differ from PLANOAUTH_ADDR (%s)", c.addr)
-	}
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)

@@ -2858,6 +2858,23 @@ func (response ClientsCreate413JSONResponse) VisitClientsCreateResponse(w http.R
 	return err
 }
 
+type ClientsCreate429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ClientsCreate429JSONResponse) VisitClientsCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClientsCreate500JSONResponse struct{ ServerErrorJSONResponse }
 
 func (response ClientsCreate500JSONResponse) VisitClientsCreateResponse(w http.ResponseWriter) error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -68,8 +69,9 @@ func (a *answers) add(res *apitest.Response) {
 
 func (a *answers) String() string { return fmt.Sprint(a.counts) }
 
-// Thirty wrong passwords from ten other addresses must not keep the owner out: from the address
-// it signed in from before, or with the device token it got then, the right password works.
+// Thirty wrong passwords sent at once from ten other addresses must not keep the owner out: from
+// the address it signed in from before, or with the device token it got then, the right password
+// works. Only ten of the thirty guesses are evaluated.
 func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -83,9 +85,16 @@ func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
 	}
 
 	var got answers
+	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range 30 {
-		got.add(postFrom(env, addr(2+i%10), sessionsCreate, wrong, ""))
+		wg.Go(func() {
+			<-start
+			got.add(postFrom(env, addr(2+i%10), sessionsCreate, wrong, ""))
+		})
 	}
+	close(start)
+	wg.Wait()
 	if want := "map[400 invalid-password:10 429 rate-limited:20]"; got.String() != want {
 		t.Errorf("strangers' guesses answered %s, want %s (10 evaluated, then throttled)", got.String(), want)
 	}
@@ -123,14 +132,25 @@ func TestStrangersCannotLockTheOwnerOutOfLinks(t *testing.T) {
 func TestLinkRequestsLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
-	var got answers
 	for i := range 40 {
-		email := fmt.Sprintf("user%d@example.com", i)
-		env.User(email, "", "client")
-		got.add(postFrom(env, addr(1), magicLinkRequest, map[string]any{"email": email, "application": "planoorder"}, ""))
+		env.User(fmt.Sprintf("user%d@example.com", i), "", "client")
 	}
+	var got answers
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 40 {
+		wg.Go(func() {
+			<-start
+			got.add(postFrom(env, addr(1), magicLinkRequest, map[string]any{"email": fmt.Sprintf("user%d@example.com", i), "application": "planoorder"}, ""))
+		})
+	}
+	close(start)
+	wg.Wait()
 	if want := "map[200 action-successful:20 429 rate-limited:20]"; got.String() != want {
 		t.Errorf("link requests from one address answered %s, want %s", got.String(), want)
+	}
+	if n := countRows(t, env, "sent_emails"); n != 20 {
+		t.Errorf("%d links emailed, want 20", n)
 	}
 }
 
@@ -176,6 +196,56 @@ func TestLiaisonsRegisterLimited(t *testing.T) {
 	}
 	if want := "map[200 action-successful:30 429 rate-limited:1]"; got.String() != want {
 		t.Errorf("one caller's liaison registrations answered %s, want %s", got.String(), want)
+	}
+}
+
+// The liaison limits hold under concurrency, per caller (whatever its addresses) and per
+// address (whatever its callers).
+func TestLiaisonsRegisterLimitedConcurrently(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Liaisons = limits.Quota{PerCaller: 5, PerAddress: 8, Window: time.Hour}
+	}))
+	callers := map[string]string{}
+	grants := map[string]int64{}
+	for _, name := range []string{"ada", "bob", "cy"} {
+		email := name + "@example.com"
+		env.User(email, password, "client")
+		callers[name], grants[name] = env.Login(email, password, "planoorder"), clientIDOf(t, env, email)
+	}
+	register := func(caller, address string, i int) *apitest.Response {
+		return postFrom(env, address, liaisonsRegister, map[string]any{
+			"liaison": map[string]any{"email": fmt.Sprintf("%s-lia%d@example.com", caller, i)}, "client_ids": []int64{grants[caller]},
+		}, callers[caller])
+	}
+	concurrently := func(n int, do func(i int) *apitest.Response) string {
+		var got answers
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				got.add(do(i))
+			})
+		}
+		close(start)
+		wg.Wait()
+		return got.String()
+	}
+	t.Run("PerCaller", func(t *testing.T) {
+		got := concurrently(20, func(i int) *apitest.Response { return register("ada", addr(1+i), i) })
+		if want := "map[200 action-successful:5 429 rate-limited:15]"; got != want {
+			t.Errorf("one caller from 20 addresses: %s, want %s", got, want)
+		}
+	})
+	t.Run("PerAddress", func(t *testing.T) {
+		got := concurrently(20, func(i int) *apitest.Response { return register([]string{"bob", "cy"}[i%2], addr(100), i) })
+		if want := "map[200 action-successful:8 429 rate-limited:12]"; got != want {
+			t.Errorf("two callers from one address: %s, want %s", got, want)
+		}
+	})
+	if n := countRows(t, env, "liaisons"); n != 13 {
+		t.Errorf("%d liaisons registered, want 13", n)
 	}
 }
 
@@ -406,4 +476,123 @@ func TestNonASCIIEmailsAreOneAccount(t *testing.T) {
 			t.Errorf("guesses in three spellings answered %s, want %s", got.String(), want)
 		}
 	})
+}
+
+// signInFrom signs in from a client address with an optional device token and returns the
+// answer's new device token.
+func signInFrom(t *testing.T, env *apitest.Env, address, email, device string) string {
+	t.Helper()
+	params := map[string]any{"email": email, "password": password, "application": "planoorder"}
+	if device != "" {
+		params["device_token"] = device
+	}
+	token := deviceToken(t, postFrom(env, address, sessionsCreate, params, "").Expect(t, 200, gen.StatusActionSuccessful))
+	if !strings.HasPrefix(token, "pad_") {
+		t.Fatalf("device token %q, want a pad_ token", token)
+	}
+	return token
+}
+
+// exhaust spends the strangers' allowance at an account's passwords, and that of one address.
+func exhaust(t *testing.T, env *apitest.Env, email string, addresses ...string) {
+	t.Helper()
+	wrong := map[string]any{"email": email, "password": "a guess", "application": "planoorder"}
+	for _, a := range addresses {
+		for tries := 0; postFrom(env, a, sessionsCreate, wrong, "").Status() != gen.StatusRateLimited; tries++ {
+			if tries == 1000 {
+				t.Fatalf("%d guesses at %s from %s were all evaluated", tries, email, a)
+			}
+		}
+	}
+}
+
+func TestDeviceTokens(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	env.User("bob@example.com", password, "client")
+	first := signInFrom(t, env, addr(1), "ada@example.com", "")
+	bobs := signInFrom(t, env, addr(1), "bob@example.com", "")
+
+	t.Run("HashedAtRest", func(t *testing.T) {
+		var hash []byte
+		var row string
+		if err := env.Pool.QueryRow(t.Context(), "SELECT token_hash, row_to_json(d)::text FROM device_tokens d WHERE token_hash = $1",
+			auth.HashToken(first)).Scan(&hash, &row); err != nil {
+			t.Fatalf("no row holds the token's SHA-256: %v", err)
+		}
+		if strings.Contains(row, strings.TrimPrefix(first, "pad_")) {
+			t.Errorf("the device_tokens row holds the token: %s", row)
+		}
+	})
+	exhaust(t, env, "ada@example.com", addr(50))
+	exhaust(t, env, "bob@example.com", addr(50))
+	// The strangers' allowance is spent; so is that of the owner's own address, where someone
+	// else behind the same NAT guessed.
+	exhaust(t, env, "ada@example.com", addr(1))
+	postFrom(env, addr(1), sessionsCreate, map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}, "").
+		Expect(t, 429, gen.StatusRateLimited)
+
+	second := signInFrom(t, env, addr(60), "ada@example.com", first) // the device token still signs in
+	t.Run("ErrRetiredToken", func(t *testing.T) {
+		postFrom(env, addr(61), sessionsCreate, map[string]any{"email": "ada@example.com", "password": password,
+			"application": "planoorder", "device_token": first}, "").Expect(t, 429, gen.StatusRateLimited)
+	})
+	t.Run("ErrAnotherUsersToken", func(t *testing.T) {
+		postFrom(env, addr(62), sessionsCreate, map[string]any{"email": "bob@example.com", "password": password,
+			"application": "planoorder", "device_token": second}, "").Expect(t, 429, gen.StatusRateLimited)
+		bobs = signInFrom(t, env, addr(62), "bob@example.com", bobs)
+	})
+	t.Run("OwnAllowanceBoundsGuessesWithIt", func(t *testing.T) {
+		var got answers
+		for range 11 {
+			got.add(postFrom(env, addr(63), sessionsCreate, map[string]any{"email": "ada@example.com", "password": "a guess",
+				"application": "planoorder", "device_token": second}, ""))
+		}
+		if want := "map[400 invalid-password:10 429 rate-limited:1]"; got.String() != want {
+			t.Errorf("guesses with a device token answered %s, want %s", got.String(), want)
+		}
+	})
+	t.Run("ErrExpired", func(t *testing.T) {
+		env.Clock.Advance(limits.Defaults.DeviceTokenTTL + time.Second)
+		exhaust(t, env, "bob@example.com", addr(70))
+		postFrom(env, addr(71), sessionsCreate, map[string]any{"email": "bob@example.com", "password": password,
+			"application": "planoorder", "device_token": bobs}, "").Expect(t, 429, gen.StatusRateLimited)
+	})
+}
+
+// The device token also keeps the owner's allowance of sign-in links.
+func TestDeviceTokenKeepsLinksComing(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	device := signInFrom(t, env, addr(1), "ada@example.com", "")
+	link := map[string]any{"email": "ada@example.com", "application": "planoorder"}
+	for i := range 5 {
+		postFrom(env, addr(10+i), magicLinkRequest, link, "").Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	postFrom(env, addr(20), magicLinkRequest, link, "").Expect(t, 429, gen.StatusRateLimited)
+	withDevice := map[string]any{"email": "ada@example.com", "application": "planoorder", "device_token": device}
+	postFrom(env, addr(21), magicLinkRequest, withDevice, "").Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// Whoever registered someone else's email and signed in with it is a stranger to the account
+// once its owner proves the email.
+func TestProvenEmailForgetsTheRegistrantsDevices(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	postFrom(env, addr(66), clientsRegister, registration("victim@example.com"), "").Expect(t, 200, gen.StatusActionSuccessful)
+	signInFrom(t, env, addr(66), "victim@example.com", "")
+	requestLink(env, "victim@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	res := postFrom(env, addr(1), magicLinkCreate, map[string]any{"magic_token": lastLinkToken(t, env, "victim@example.com"),
+		"application": "planoorder"}, "").Expect(t, 200, gen.StatusActionSuccessful)
+	owners := deviceToken(t, res)
+	var devices, addresses int
+	if err := env.Pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM device_tokens WHERE token_hash <> $1),
+		(SELECT count(*) FROM known_addresses WHERE address <> $2)`, auth.HashToken(owners), addr(1)).Scan(&devices, &addresses); err != nil {
+		t.Fatal(err)
+	}
+	if devices != 0 || addresses != 0 {
+		t.Errorf("%d device tokens and %d addresses other than the owner's are still trusted", devices, addresses)
+	}
 }

@@ -2046,8 +2046,9 @@ type ClientInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2063,8 +2064,9 @@ type ClientInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2477,8 +2479,9 @@ type ClientInterface interface {
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2504,8 +2507,9 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -4014,8 +4018,9 @@ type ClientWithResponsesInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4031,8 +4036,9 @@ type ClientWithResponsesInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4444,6 +4450,11 @@ type ClientWithResponsesInterface interface {
 	UsersClientRegisterWithResponse(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersClientRegisterResponse, error)
 }
 
+// ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
+type ClientsCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ClientsCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4457,10 +4468,14 @@ type ClientsCreateResponse struct {
 	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServerError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ClientsCreateResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4486,6 +4501,11 @@ func (r ClientsCreateResponse) GetJSON403() *Forbidden {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r ClientsCreateResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ClientsCreateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -5657,8 +5677,9 @@ func (r UsersClientRegisterResponse) ContentType() string {
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5680,8 +5701,9 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6279,6 +6301,13 @@ func ParseClientsCreateResponse(rsp *http.Response) (*ClientsCreateResponse, err
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6293,6 +6322,19 @@ func ParseClientsCreateResponse(rsp *http.Response) (*ClientsCreateResponse, err
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ClientsCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
