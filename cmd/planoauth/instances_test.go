@@ -63,13 +63,13 @@ func buildBinary(t *testing.T) string {
 
 // instance is a running `planoauth serve`.
 type instance struct {
-	base   string // http://127.0.0.1:PORT
-	cmd    *exec.Cmd
-	ready  chan string // the address it printed, or "" when its output ended first
+	base  string // http://127.0.0.1:PORT
+	cmd   *exec.Cmd
+	ready chan string // the address it printed, or "" when its output ended first
 	// metrics is the metrics address it printed (PLANOAUTH_METRICS_ADDR), before listening.
 	metrics chan string
-	logs   apitest.LogBuffer
-	client *http.Client
+	logs    apitest.LogBuffer
+	client  *http.Client
 }
 
 // startServe starts `planoauth serve` on a free port; wait returns it once it listens. The
