@@ -83,7 +83,7 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
 // application does not let users register as clients: the new client could not log in to it.
 func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) error {
-	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
+	app, err := s.apps.BySlug(ctx, string(slug))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", slug, err)
 	}

@@ -39,7 +39,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	app, err := s.q.GetApplicationBySlug(ctx, string(in.Application))
+	app, err := s.apps.BySlug(ctx, string(in.Application))
 	if err != nil {
 		return nil, envelope.Internal("load application %s: %w", in.Application, err)
 	}
