@@ -26,7 +26,7 @@ import (
 //     HTTP layer's limit on this machine.
 //   - lookup: hashes the bearer token and runs one SELECT by token hash on a one-table sessions
 //     (the database "reference"): the physical reference for a token-checked read.
-//   - samequery: the service's own session query (GetSessionByTokenHash, three tables) and
+//   - samequery: the service's own session query (GetSessionByTokenHash, whatever it joins) and
 //     nothing around it.
 
 const referenceSchema = `CREATE TABLE sessions (

@@ -265,7 +265,7 @@ const notes = `## How this was measured
   captured once: the HTTP layer's limit), **one lookup** (the bearer token's SHA-256, one
   ` + "`SELECT ... WHERE token_hash = $1`" + ` on a one-table sessions in the database "reference" of
   the same cluster, the row as JSON: the physical reference for a token-checked read), and the
-  **same query** (the service's own GetSessionByTokenHash over three tables, nothing around it).
+  **same query** (the service's own GetSessionByTokenHash, nothing around it).
   Ratios are of medians of the same run.
 - **Fixtures**, made through the API: 32 clients registered with clients/register (enterprise, so
   that scopes/liaison_register finds a client and a company), whose tokens the reads rotate over,

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 )
 
@@ -21,15 +22,15 @@ type config struct {
 	addr            string        // PLANOAUTH_ADDR
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
-	loginLimits     auth.LoginLimits
-	registerLimits  auth.RegistrationLimits
+	loginLimits     limits.LoginLimits
+	registerLimits  limits.RegistrationLimits
 	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
-	magicLinkLimits auth.MagicLinkLimits
+	magicLinkLimits limits.MagicLinkLimits
 	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
-	google   auth.GoogleConfig
+	google   google.Config
 	// sessionCacheTTL is PLANOAUTH_SESSION_CACHE_TTL; 0 turns the token cache off.
 	sessionCacheTTL time.Duration
 	// trustedProxies is PLANOAUTH_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
@@ -42,11 +43,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		dataDir:         orDefault(getenv("PLANOAUTH_DATA_DIR"), ".data"),
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
-		loginLimits:     auth.DefaultLoginLimits,
-		registerLimits:  auth.DefaultRegistrationLimits,
+		loginLimits:     limits.DefaultLoginLimits,
+		registerLimits:  limits.DefaultRegistrationLimits,
 		memoryLimitMiB:  72,
 		sessionCacheTTL: 10 * time.Second,
-		magicLinkLimits: auth.DefaultMagicLinkLimits,
+		magicLinkLimits: limits.DefaultMagicLinkLimits,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{
 			APIKey:  getenv("PLANOAUTH_MANDRILL_API_KEY"),
@@ -54,9 +55,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Timeout: mail.DefaultMandrillTimeout,
 		},
 		outbox: mail.DefaultWorkerConfig,
-		google: auth.GoogleConfig{
-			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), auth.DefaultGoogleIssuer),
-			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), auth.DefaultGoogleJWKSURL),
+		google: google.Config{
+			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), google.DefaultIssuer),
+			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
 			ClientIDs: splitList(getenv("PLANOAUTH_GOOGLE_CLIENT_IDS")),
 		},
 	}

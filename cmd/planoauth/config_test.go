@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 )
 
@@ -27,10 +28,10 @@ func TestLoadConfigMail(t *testing.T) {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
 		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != mail.DefaultWorkerConfig ||
-			cfg.magicLinkLimits != auth.DefaultMagicLinkLimits {
+			cfg.magicLinkLimits != limits.DefaultMagicLinkLimits {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
-		if cfg.google.Issuer != auth.DefaultGoogleIssuer || cfg.google.JWKSURL != auth.DefaultGoogleJWKSURL || len(cfg.google.ClientIDs) != 0 {
+		if cfg.google.Issuer != google.DefaultIssuer || cfg.google.JWKSURL != google.DefaultJWKSURL || len(cfg.google.ClientIDs) != 0 {
 			t.Errorf("google = %+v, want Google's issuer and keys and no client ids", cfg.google)
 		}
 	})
@@ -75,7 +76,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.loginLimits != auth.DefaultLoginLimits ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.loginLimits != limits.DefaultLoginLimits ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}

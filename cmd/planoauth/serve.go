@@ -15,11 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/plano/planoauth/internal/auth"
-	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
-	"github.com/plano/planoauth/internal/registry"
+	"github.com/plano/planoauth/internal/observe"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
 )
@@ -28,7 +26,11 @@ import (
 const registryFallback = 30 * time.Second
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	// The access log is buffered (one line per request, written out every 100 ms): a write to a
+	// terminal or a pipe per request would cost more than the request.
+	logs := observe.NewLogWriter(stderr)
+	defer logs.Close()
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Each argon2id hash allocates 19 MiB that becomes garbage at once; without a limit the
 		// heap doubles before the collector runs. A soft limit keeps resident memory flat.
@@ -42,36 +44,29 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
-		routes := registry.New(d.pool, contract, log)
-		if err := routes.Sync(ctx); err != nil {
-			return err
-		}
-		if err := routes.Refresh(ctx); err != nil {
-			return err
-		}
-		watchCtx, stopWatching := context.WithCancel(ctx)
-		defer stopWatching()
-		go routes.Watch(watchCtx, registryFallback)
-
 		mailer := newMailer(cfg, d, log)
 		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
 		defer stopOutbox()
 
-		writer := envelope.NewWriter(contract, log)
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		cache := sessionCache(watchCtx, cfg, d, log)
-		handler, err := server.New(server.Config{
-			Pool: d.pool, Registry: routes, Writer: writer, Logger: log, Metrics: metrics,
-			Authenticator: auth.NewAuthenticator(d.q, time.Now, writer, cache, cfg.trustedProxies),
-			Handlers: impl.New(impl.Deps{Pool: d.pool, Writer: writer, Logger: log, LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google,
-				SessionCache: cache}),
+		watchCtx, stopWatching := context.WithCancel(ctx)
+		defer stopWatching()
+		svc, err := server.Build(watchCtx, server.Config{
+			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
+			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
+			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback,
+			Handlers: impl.Deps{LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google},
 		})
 		if err != nil {
 			return err
 		}
-		return listenAndServe(ctx, cfg, handler, log, stdout)
+		defer func() { // the watchers stop before the database does
+			stopWatching()
+			svc.Wait()
+		}()
+		return listenAndServe(ctx, cfg, svc.Handler, log, stdout)
 	})
 }
 
@@ -99,17 +94,6 @@ func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Maile
 		cancel()
 		<-done
 	}
-}
-
-// sessionCache returns the token cache, watching for invalidations until ctx ends; nil when
-// PLANOAUTH_SESSION_CACHE_TTL is 0.
-func sessionCache(ctx context.Context, cfg config, d *database, log *slog.Logger) *auth.SessionCache {
-	if cfg.sessionCacheTTL == 0 {
-		return nil
-	}
-	cache := auth.NewSessionCache(cfg.sessionCacheTTL, sessionCacheEntries, time.Now)
-	go cache.Watch(ctx, d.pool, log)
-	return cache
 }
 
 // sessionCacheEntries bounds the token cache (a few hundred bytes an entry).

@@ -25,7 +25,6 @@ import (
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/dbtest"
-	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/impl"
@@ -88,32 +87,13 @@ type Env struct {
 	// AppTokens are the seeded applications' tokens by slug.
 	AppTokens map[string]string
 
-	build func() (http.Handler, *impl.Server)
+	build func() *server.Service
 }
 
 // SecondInstance returns another PlanoAuth handler on the same database, with its own session
 // cache, as a second server process would be.
 func (e *Env) SecondInstance() http.Handler {
-	h, _ := e.build()
-	return h
-}
-
-// watchedCache returns a session cache subscribed to invalidations, as `serve` runs it, so that
-// every test exercises the cached token path.
-func (e *Env) watchedCache(log *slog.Logger) *auth.SessionCache {
-	cache := auth.NewSessionCache(10*time.Second, 10_000, e.Clock.Now)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		cache.Watch(ctx, e.Pool, log)
-		close(done)
-	}()
-	e.T.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	<-cache.Ready()
-	return cache
+	return e.build().Handler
 }
 
 // Option adjusts an Env before its handler is built.
@@ -142,7 +122,9 @@ func WithDeps(f func(*impl.Deps)) Option {
 	return func(o *options) { o.deps = f }
 }
 
-// New starts PlanoAuth on a fresh database cloned from the migrated template.
+// New starts PlanoAuth on a fresh database cloned from the migrated template, built by
+// server.Build as `planoauth serve` builds it, with the session cache on (so every test
+// exercises the cached token path) and a controllable clock.
 func New(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
 	var o options
@@ -155,7 +137,6 @@ func New(tb testing.TB, opts ...Option) *Env {
 		tb.Fatalf("connect: %v", err)
 	}
 	tb.Cleanup(pool.Close)
-	s := Spec(tb)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewJSONHandler(testWriter{tb}, nil))
@@ -163,41 +144,40 @@ func New(tb testing.TB, opts ...Option) *Env {
 	if o.logTo != nil {
 		log = slog.New(slog.NewJSONHandler(o.logTo, nil))
 	}
-	routes := registry.New(pool, s, log)
-	if err := routes.Sync(ctx); err != nil {
-		tb.Fatalf("sync registry: %v", err)
-	}
-	if !o.noRegistry {
-		if err := routes.Refresh(ctx); err != nil {
-			tb.Fatalf("refresh registry: %v", err)
-		}
-	}
-	e := &Env{T: tb, Pool: pool, Q: db.New(pool), Spec: s, Registry: routes,
+	e := &Env{T: tb, Pool: pool, Q: db.New(pool), Spec: Spec(tb),
 		Clock: &Clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}, AppTokens: map[string]string{}}
-	writer := envelope.NewWriter(s, log)
-	deps := impl.Deps{Pool: pool, Writer: writer, Logger: log, Now: e.Clock.Now}
+	var deps impl.Deps
 	if o.deps != nil {
 		o.deps(&deps)
 	}
-	e.build = func() (http.Handler, *impl.Server) {
-		cache := e.watchedCache(log)
-		d := deps
-		d.SessionCache = cache
-		s := impl.New(d)
-		var handlers gen.StrictServerInterface = s
-		if o.wrap != nil {
-			handlers = o.wrap(s)
-		}
-		h, err := server.New(server.Config{Pool: pool, Registry: routes, Writer: writer,
-			Authenticator: auth.NewAuthenticator(e.Q, e.Clock.Now, writer, cache, nil),
-			Handlers:      handlers, Logger: log, Metrics: prometheus.NewRegistry()})
+	cfg := server.Config{Pool: pool, Spec: e.Spec, Logger: log, Now: e.Clock.Now, Handlers: deps,
+		SessionCacheTTL: 10 * time.Second, SessionCacheEntries: 10_000, RegistryFallback: 30 * time.Second,
+		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry}
+	e.build = func() *server.Service {
+		tb.Helper()
+		cfg.Metrics = prometheus.NewRegistry()
+		ctx, cancel := context.WithCancel(context.Background())
+		svc, err := server.Build(ctx, cfg)
 		if err != nil {
-			tb.Fatalf("build handler: %v", err)
+			cancel()
+			tb.Fatalf("build the service: %v", err)
 		}
-		return h, s
+		tb.Cleanup(func() {
+			cancel()
+			svc.Wait()
+		})
+		<-svc.Cache.Ready()
+		<-svc.Applications.Ready()
+		return svc
 	}
-	e.Handler, e.Server = e.build()
+	svc := e.build()
+	e.Handler, e.Server, e.Registry = svc.Handler, svc.Handlers, svc.Registry
 	e.issueAppTokens(ctx)
+	// The tokens went straight into the database: read them now rather than when the
+	// notification arrives.
+	if err := svc.Applications.Reload(ctx); err != nil {
+		tb.Fatalf("reload applications: %v", err)
+	}
 	return e
 }
 
@@ -280,8 +260,12 @@ func (e *Env) validate(req *http.Request, reqBody []byte, res *Response) {
 	}
 }
 
-// check validates one answer against the contract.
+// check validates one answer against the contract, and that it has the headers every answer of
+// the API has.
 func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Header, body []byte) error {
+	if err := checkHeaders(header); err != nil {
+		return fmt.Errorf("%s %s: answer %d: %w", req.Method, req.URL.Path, code, err)
+	}
 	op := e.lookup(req)
 	if op == nil {
 		var env struct{ Status gen.Status }
@@ -303,6 +287,19 @@ func (e *Env) check(req *http.Request, reqBody []byte, code int, header http.Hea
 		return fmt.Errorf("%s %s: answer %d breaks the contract: %v\n%s", req.Method, req.URL.Path, code, err, body)
 	}
 	return checkParamPaths(op, body)
+}
+
+// commonHeaders are on every answer of the API, success or error (tokens and personal data must
+// not be cached, and no browser may sniff another type).
+var commonHeaders = map[string]string{"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+func checkHeaders(header http.Header) error {
+	for name, want := range commonHeaders {
+		if got := header.Get(name); got != want {
+			return fmt.Errorf("header %s = %q, want %q", name, got, want)
+		}
+	}
+	return nil
 }
 
 // checkParamPaths fails an answer whose errors name a parameter the operation does not have:

@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/password"
 )
 
 // fixtureHasher hashes fixture passwords; one per process is plenty.
-var fixtureHasher = auth.NewHasher()
+var fixtureHasher = password.NewHasher()
 
 // User creates a user with the given roles ("client", "employee", "liaison") straight in the
 // database. An empty password leaves password_hash NULL, as for a Google sign-up.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/spec"
-	"github.com/plano/planoauth/internal/views"
 )
 
 // The session lifetime: a session expires SessionMaxAge after it was created or
@@ -33,12 +31,12 @@ const (
 )
 
 // ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.
-func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
-	if rememberMe {
+func ExpiresAt(s db.Session) *time.Time {
+	if s.RememberMe {
 		return nil
 	}
-	at := createdAt.Add(SessionMaxAge)
-	if idle := lastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
+	at := s.CreatedAt.Add(SessionMaxAge)
+	if idle := s.LastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
 		at = idle
 	}
 	return &at
@@ -46,22 +44,21 @@ func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
 
 // Principal is who is calling: an application, or a user's session in an application.
 type Principal struct {
-	ApplicationID   int64
-	ApplicationSlug string
-	Scopes          []string
-	Session         *db.GetSessionByTokenHashRow // nil for an application token
+	// Application is the calling application, or the application of the session.
+	Application db.Application
+	Session     *db.Session // nil for an application token
+	User        *db.User    // the session's user; nil for an application token
 }
 
-// Client is where a request comes from, recorded on the sessions it creates.
-type Client struct {
-	Address   string
-	UserAgent string
+// Scopes are what the caller may do: the application token's, or the session's.
+func (p *Principal) Scopes() []string {
+	if p.Session != nil {
+		return p.Session.Scopes
+	}
+	return p.Application.Scopes
 }
 
-const (
-	principalKey contextKey = iota + 1
-	clientKey
-)
+const principalKey contextKey = iota + 1
 
 // PrincipalFromContext returns the authenticated caller, or nil on public operations.
 func PrincipalFromContext(ctx context.Context) *Principal {
@@ -69,27 +66,36 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 	return p
 }
 
-// ClientFromContext returns the request's client address and user agent.
-func ClientFromContext(ctx context.Context) Client {
-	c, _ := ctx.Value(clientKey).(Client)
-	return c
-}
-
 // Authenticator resolves the request's token into a Principal and enforces the operation's
 // security schemes and scope.
 type Authenticator struct {
-	q       *db.Queries
-	now     func() time.Time
-	writer  *envelope.Writer
-	cache   *SessionCache // nil: every request reads the database
-	proxies []netip.Prefix
+	q            *db.Queries
+	now          func() time.Time
+	writer       *envelope.Writer
+	cache        *SessionCache // nil: every request reads the database
+	applications *Applications
+	render       RenderSession
 }
 
-// NewAuthenticator returns an Authenticator reading tokens with q, judging expiry by now, and
-// keeping resolved sessions in cache (which may be nil). Requests from trustedProxies are taken
-// to come from the address they name in X-Forwarded-For.
-func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache, trustedProxies []netip.Prefix) *Authenticator {
-	return &Authenticator{q: q, now: now, writer: writer, cache: cache, proxies: trustedProxies}
+// RenderSession renders a caller's session for the `session` field of the answers to it (and
+// the data of client-required). The handlers' package supplies it: this one does not render.
+type RenderSession func(*Principal) *gen.Session
+
+// Config is what an Authenticator works with.
+type Config struct {
+	Queries *db.Queries
+	Now     func() time.Time // judges expiry
+	Writer  *envelope.Writer
+	// Cache keeps resolved sessions; nil means none.
+	Cache        *SessionCache
+	Applications *Applications
+	Render       RenderSession
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(cfg Config) *Authenticator {
+	return &Authenticator{q: cfg.Queries, now: cfg.Now, writer: cfg.Writer, cache: cfg.Cache,
+		applications: cfg.Applications, render: cfg.Render}
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
@@ -98,7 +104,7 @@ func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writ
 // the caller lacks). It must run after params, which reads the body's token parameter.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), clientKey, Client{Address: ClientAddress(r, a.proxies), UserAgent: truncate(r.UserAgent(), 512)})
+		ctx := r.Context()
 		op := spec.FromContext(ctx)
 		if op == nil || len(op.Schemes) == 0 {
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -111,7 +117,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		}
 		p, err := a.authenticate(ctx, token, op)
 		if p != nil && p.Session != nil {
-			ctx = envelope.NewContextCallerSession(ctx, CallerSession(p))
+			ctx = envelope.NewContextCallerSession(ctx, a.render(p))
 		}
 		r = r.WithContext(ctx)
 		if err != nil {
@@ -136,7 +142,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec
 	if err != nil {
 		return p, err
 	}
-	if !slices.Contains(p.Scopes, op.Scope) {
+	if !slices.Contains(p.Scopes(), op.Scope) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied,
 			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
 	}
@@ -147,7 +153,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !WellFormed(token, ApplicationPrefix) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
-	app, err := a.q.GetApplicationByTokenHash(ctx, HashToken(token))
+	app, err := a.applications.ByTokenHash(ctx, HashToken(token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
@@ -157,7 +163,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !op.Accepts(spec.SchemeApplication) {
 		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
 	}
-	return &Principal{ApplicationID: app.ID, ApplicationSlug: app.Slug, Scopes: app.Scopes}, nil
+	return &Principal{Application: app}, nil
 }
 
 func (a *Authenticator) session(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
@@ -178,28 +184,32 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 			return nil, err
 		}
 	}
-	if row.RevokedAt != nil {
+	if row.Session.RevokedAt != nil {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
 	if expired(row, now) {
 		return nil, envelope.New(gen.StatusSessionExpired)
 	}
-	if err := a.touch(ctx, hash, &row, now); err != nil {
+	if err := a.touch(ctx, hash, &row.Session, now); err != nil {
 		return nil, err
 	}
-	p := &Principal{ApplicationID: row.ApplicationID, ApplicationSlug: row.ApplicationSlug, Scopes: row.Scopes, Session: &row}
+	app, err := a.applications.ByID(ctx, row.Session.ApplicationID)
+	if err != nil {
+		return nil, envelope.Internal("load application %d of a session: %w", row.Session.ApplicationID, err)
+	}
+	p := &Principal{Application: app, Session: &row.Session, User: &row.User}
 	if !op.Accepts(spec.SchemeSession) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
 	}
-	if row.Role == RoleNone && !slices.Contains(row.Scopes, op.Scope) {
-		session := CallerSession(p)
+	if p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope) {
+		session := a.render(p)
 		return p, &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
 	}
 	return p, nil
 }
 
 func expired(row db.GetSessionByTokenHashRow, now time.Time) bool {
-	expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
+	expires := ExpiresAt(row.Session)
 	return expires != nil && !now.Before(*expires)
 }
 
@@ -230,7 +240,7 @@ func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByT
 }
 
 // touch records the session's use when the last record is older than TouchInterval.
-func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.GetSessionByTokenHashRow, now time.Time) error {
+func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.Session, now time.Time) error {
 	if now.Sub(row.LastUsedAt) < TouchInterval {
 		return nil
 	}
@@ -243,59 +253,4 @@ func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.GetSessi
 		a.cache.touched(hash, now)
 	}
 	return nil
-}
-
-// CallerSession is the summary of the caller's session repeated in every answer's `session`.
-func CallerSession(p *Principal) *gen.Session {
-	s := p.Session
-	out := views.RenderSession(views.Session{
-		ID: s.ID, Role: s.Role, Scopes: s.Scopes, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
-		ExpiresAt: ExpiresAt(s.CreatedAt, s.LastUsedAt, s.RememberMe), RedirectURL: s.RedirectUrl,
-		Application: views.Application{Slug: p.ApplicationSlug},
-	}, nil, nil)
-	return &out
-}
-
-// ClientAddress is the address a request comes from: its peer's, unless the peer is a trusted
-// proxy, in which case the right-most X-Forwarded-For entry that is not a trusted proxy (entries
-// further left were written by the client and prove nothing).
-func ClientAddress(r *http.Request, trustedProxies []netip.Prefix) string {
-	peer := parseAddr(r.RemoteAddr)
-	if !peer.IsValid() {
-		return r.RemoteAddr
-	}
-	addr := peer
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0 && trusted(addr, trustedProxies); i-- {
-		next := parseAddr(strings.TrimSpace(hops[i]))
-		if !next.IsValid() {
-			break
-		}
-		addr = next
-	}
-	return addr.String()
-}
-
-func parseAddr(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
-	}
-	addr, _ := netip.ParseAddr(s)
-	return addr.Unmap()
-}
-
-func trusted(addr netip.Addr, proxies []netip.Prefix) bool {
-	for _, p := range proxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

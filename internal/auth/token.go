@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -65,13 +64,8 @@ func TokenFromRequest(r *http.Request) string {
 	if token := r.URL.Query().Get("token"); token != "" {
 		return token
 	}
-	if body := params.Body(r.Context()); body != nil {
-		var withToken struct {
-			Token string `json:"token"`
-		}
-		if json.Unmarshal(body, &withToken) == nil {
-			return withToken.Token
-		}
+	if parsed := params.FromContext(r.Context()); parsed != nil {
+		return parsed.Token
 	}
 	return ""
 }

@@ -147,8 +147,8 @@ func newRequest(authorization, rawQuery string, body []byte) *http.Request {
 		r.Header.Set("Authorization", authorization)
 	}
 	ctx := context.Background()
-	if len(body) > 0 {
-		ctx = params.NewContext(ctx, body)
+	if parsed, err := params.Object(body); err == nil {
+		ctx = params.NewContext(ctx, parsed)
 	}
 	return r.WithContext(ctx)
 }
@@ -168,8 +168,7 @@ func fromQuery(rawQuery, token string) bool {
 }
 
 // fromBody reports whether a "token" member of the body object holds token. It reads every
-// member, as a repeated key may leave an earlier value in place (a later null does), and like
-// encoding/json, which TokenFromRequest decodes with, it matches the key without regard to case.
+// member, as a repeated key may leave an earlier value in place.
 func fromBody(body []byte, token string) bool {
 	d := json.NewDecoder(bytes.NewReader(body))
 	if open, err := d.Token(); err != nil || open != json.Delim('{') {
@@ -182,7 +181,7 @@ func fromBody(body []byte, token string) bool {
 			return false
 		}
 		var s string
-		if name, _ := key.(string); strings.EqualFold(name, "token") && json.Unmarshal(value, &s) == nil && s == token {
+		if name, _ := key.(string); name == "token" && json.Unmarshal(value, &s) == nil && s == token {
 			return true
 		}
 	}

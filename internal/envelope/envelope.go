@@ -1,6 +1,7 @@
 // Package envelope is the single writer of PlanoAuth's answers: one error type that carries a
-// status slug, and one function that turns any error into the documented envelope, with the HTTP
-// code and message the contract gives that slug.
+// status slug, one function that turns any error into the documented envelope, with the HTTP
+// code and message the contract gives that slug, and the headers every answer has (Success
+// gives them to the typed success answers of the generated handlers).
 package envelope
 
 import (
@@ -145,8 +146,25 @@ func (w *Writer) Status(rw http.ResponseWriter, r *http.Request, status gen.Stat
 
 // WriteJSON writes v as the JSON body of an answer with the given code.
 func WriteJSON(rw http.ResponseWriter, code int, v any) {
+	setHeaders(rw.Header())
 	rw.Header().Set("Content-Type", "application/json")
-	rw.Header().Set("Cache-Control", "no-store")
 	rw.WriteHeader(code)
 	_ = json.NewEncoder(rw).Encode(v) // the client hung up; nothing left to tell it
+}
+
+// setHeaders gives an answer the headers every answer has, success or error: answers carry
+// tokens and personal data, so no cache may keep them, and no browser may sniff another type.
+func setHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// Success is the strict handlers' middleware through which every success answer passes: the
+// generated code encodes the typed answer, on a response whose headers this writer set.
+// (Failures come back to Error as the strict handler's error.)
+func (w *Writer) Success(f gen.StrictHandlerFunc, _ string) gen.StrictHandlerFunc {
+	return func(ctx context.Context, rw http.ResponseWriter, r *http.Request, request any) (any, error) {
+		setHeaders(rw.Header())
+		return f(ctx, rw, r, request)
+	}
 }

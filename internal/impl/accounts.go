@@ -142,37 +142,35 @@ type newAccount struct {
 // email-already-registered when the email (compared case-insensitively) has a user. There is no
 // look-up first: the unique index on lower(email) decides, so concurrent registrations of one
 // email create exactly one user.
-func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, error) {
-	row, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
+func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
+	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
 		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if pgerr.IsUniqueViolation(err, usersEmailKey) {
-		return db.GetUserByEmailRow{}, envelope.New(gen.StatusEmailAlreadyRegistered)
+		return db.User{}, envelope.New(gen.StatusEmailAlreadyRegistered)
 	}
 	if err != nil {
-		return db.GetUserByEmailRow{}, fmt.Errorf("create user: %w", err)
+		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
-	return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash,
-		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt}, nil
+	return user, nil
 }
 
 // createUserUnlessExists returns the user of the account's email, creating it when there is
 // none, and reports whether it existed. An existing user is returned as it is: a caller acting
 // for someone else never changes their password, names or phone.
-func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, bool, error) {
-	row, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
+func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
+	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
 		PasswordHash: a.passwordHash, FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if err == nil {
-		return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash,
-			FirstName: a.firstName, LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt}, false, nil
+		return user, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("create user: %w", err)
+		return db.User{}, false, fmt.Errorf("create user: %w", err)
 	}
 	// ON CONFLICT waited for any concurrent insert of the email to commit; this statement's
 	// snapshot sees it.
-	user, err := q.GetUserByEmail(ctx, a.email)
+	user, err = q.GetUserByEmail(ctx, a.email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("read the existing user of the email: %w", err)
+		return db.User{}, false, fmt.Errorf("read the existing user of the email: %w", err)
 	}
 	return user, true, nil
 }
@@ -189,7 +187,7 @@ func (s *Server) inTx(ctx context.Context, what string, fn func(tx pgx.Tx, q *db
 }
 
 // welcomeMessage is the email a new client gets.
-func welcomeMessage(user db.GetUserByEmailRow) mail.Message {
+func welcomeMessage(user db.User) mail.Message {
 	return mail.Message{
 		Kind:    "welcome",
 		To:      user.Email,
@@ -200,7 +198,7 @@ func welcomeMessage(user db.GetUserByEmailRow) mail.Message {
 }
 
 // liaisonWelcomeMessage is the email a new liaison gets.
-func liaisonWelcomeMessage(user db.GetUserByEmailRow) mail.Message {
+func liaisonWelcomeMessage(user db.User) mail.Message {
 	return mail.Message{
 		Kind:    "liaison-welcome",
 		To:      user.Email,
@@ -210,7 +208,7 @@ func liaisonWelcomeMessage(user db.GetUserByEmailRow) mail.Message {
 	}
 }
 
-func greetingName(user db.GetUserByEmailRow) string {
+func greetingName(user db.User) string {
 	if name := strings.TrimSpace(user.FirstName); name != "" {
 		return name
 	}

@@ -9,12 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/pgerr"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -24,9 +24,9 @@ const maxCompanyName = 200
 
 // ClientsRegister creates a user and its client and logs them in. Answers: user-requires-role,
 // client-validation-failed, email-already-registered.
-func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
-	var in gen.ClientsRegisterInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterRequestObject) (gen.ClientsRegisterResponseObject, error) {
+	in, err := params.Sensitive[gen.ClientsRegisterInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	data, err := s.registerClient(ctx, in)
@@ -41,7 +41,7 @@ func (s *Server) ClientsRegister(ctx context.Context, _ gen.ClientsRegisterReque
 // after the commit so that a failure to start it leaves no account behind that the caller could
 // neither use nor register again.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
-	caller := auth.ClientFromContext(ctx)
+	caller := peer.FromContext(ctx)
 	if err := s.registrations.Check(ctx, caller); err != nil {
 		return gen.ClientSession{}, err
 	}
@@ -97,9 +97,9 @@ func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.Appli
 // ClientsCreate gives an email a client, creating its user when it has none. Answers:
 // client-validation-failed, email-already-client; client-created-for-existing-email (200) when
 // the email had a user.
-func (s *Server) ClientsCreate(ctx context.Context, _ gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
-	var in gen.ClientsCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.ClientsCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	client, existed, err := s.createClient(ctx, in.Client, in.Enterprise)
@@ -128,7 +128,7 @@ func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, e
 	var out views.Client
 	var existed bool
 	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
-		var user db.GetUserByEmailRow
+		var user db.User
 		var err error
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {
 			return err
@@ -190,7 +190,7 @@ func clientRecordOf(c gen.NewClientFields, enterprise *bool) clientRecord {
 // insertClient gives user the client role in q's transaction: the enterprise company it asks
 // for, the client row and the welcome email. It answers email-already-client when the user has a
 // client, and client-validation-failed when the company was deleted since it was checked.
-func insertClient(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (db.ClientProfile, error) {
+func insertClient(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (db.ClientProfile, error) {
 	companyID, err := companyFor(ctx, q, user, c)
 	if err != nil {
 		return db.ClientProfile{}, err
@@ -216,7 +216,7 @@ func insertClient(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow,
 
 // companyFor returns the company a new client links: the one given, a new enterprise company
 // when asked for one, or none.
-func companyFor(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (*int64, error) {
+func companyFor(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (*int64, error) {
 	if c.companyID != nil || !c.enterprise {
 		return c.companyID, nil
 	}
@@ -229,7 +229,7 @@ func companyFor(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c
 
 // enterpriseName names an enterprise client's company: the company name given, else the
 // client's name, else the email (cut to the column's limit).
-func enterpriseName(user db.GetUserByEmailRow, companyName string) string {
+func enterpriseName(user db.User, companyName string) string {
 	name := cmp.Or(strings.TrimSpace(companyName), strings.TrimSpace(user.FirstName+" "+user.LastName), user.Email)
 	if runes := []rune(name); len(runes) > maxCompanyName {
 		name = string(runes[:maxCompanyName])

@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 const (
@@ -276,7 +277,7 @@ func TestClientsCreate(t *testing.T) {
 		res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{
 			"email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper",
 		}}, app).Expect(t, 200, gen.StatusActionSuccessful)
-		var c gen.Client
+		var c gen.ClientProfile
 		res.Data(t, &c)
 		if *c.Email != "grace@example.com" || *c.FirstName != "Grace" {
 			t.Errorf("client = %s, want grace", res.Envelope.Data)
@@ -289,7 +290,7 @@ func TestClientsCreate(t *testing.T) {
 		res := env.PostSensitive(clientsCreate, map[string]any{"view": "contract_type_view", "enterprise": true, "client": map[string]any{
 			"email": "linus@example.com", "password": password,
 		}}, employee).Expect(t, 200, gen.StatusActionSuccessful)
-		var c gen.Client
+		var c gen.ClientProfile
 		res.Data(t, &c)
 		if c.Enterprise == nil || !*c.Enterprise {
 			t.Errorf("client = %s, want an enterprise client", res.Envelope.Data)
@@ -338,7 +339,7 @@ func TestLiaisonBecomesClient(t *testing.T) {
 	res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{
 		"email": "Lia@Example.com", "password": "an attempt to replace it", "first_name": "Other",
 	}}, env.AppTokens["planoorder"]).Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
-	var c gen.Client
+	var c gen.ClientProfile
 	res.Data(t, &c)
 	if *c.Email != "lia@example.com" || *c.FirstName != "Lia" {
 		t.Errorf("client = %s, want the existing user's email and names", res.Envelope.Data)
@@ -427,7 +428,7 @@ func setCompany(t *testing.T, env *apitest.Env, email string, companyID int64) {
 func TestClientsRegisterRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.RegistrationLimits = auth.RegistrationLimits{PerAddress: 2, Window: time.Hour}
+		d.RegistrationLimits = limits.RegistrationLimits{PerAddress: 2, Window: time.Hour}
 	}))
 	register := func(email string) *apitest.Response {
 		return env.PostSensitive("/api/v1/clients/register", map[string]any{"application": "planoorder",

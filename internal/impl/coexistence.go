@@ -43,11 +43,11 @@ func (s *Server) CoexistenceTouch(ctx context.Context, r gen.CoexistenceTouchReq
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	event, err := s.appendTouch(ctx, touch{domain: in.Domain, operation: in.Operation, recordID: in.Id, applicationID: p.ApplicationID})
+	event, err := s.appendTouch(ctx, touch{domain: in.Domain, operation: in.Operation, recordID: in.Id, applicationID: p.Application.ID})
 	if err != nil {
 		return nil, err
 	}
-	event.Application = gen.ApplicationSlug(p.ApplicationSlug)
+	event.Application = gen.ApplicationSlug(p.Application.Slug)
 	return gen.CoexistenceTouch200JSONResponse{
 		Status: gen.CoexistenceEventResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: event,

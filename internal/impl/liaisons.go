@@ -23,9 +23,9 @@ import (
 // LiaisonsRegister registers a liaison acting for clients and companies the caller may grant.
 // Answers: client-validation-failed, invalid-param (nothing granted, or an id that names nothing),
 // permission-denied (something the caller may not grant).
-func (s *Server) LiaisonsRegister(ctx context.Context, _ gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
-	var in gen.LiaisonsRegisterInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
+	in, err := params.Sensitive[gen.LiaisonsRegisterInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
 	liaison, err := s.registerLiaison(ctx, auth.PrincipalFromContext(ctx), in)
@@ -73,7 +73,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		}
 		// The answer shows only what the caller could see anyway: of an existing user, its id and
 		// email; of the liaison's grants, those the caller may grant (others granted the rest).
-		rendered := views.RenderUser(*userView(user, user.RememberMe))
+		rendered := views.RenderUser(*userView(user))
 		if existed {
 			rendered = gen.User{Id: user.ID, Email: user.Email}
 		}
@@ -160,7 +160,7 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 
 // ensureLiaison returns the user's liaison record, creating it and queuing its welcome email
 // when the user has none.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow) (int64, error) {
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User) (int64, error) {
 	id, err := q.CreateLiaisonUnlessExists(ctx, user.ID)
 	if err == nil {
 		return id, mail.Enqueue(ctx, q, liaisonWelcomeMessage(user))

@@ -16,7 +16,10 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/google"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
 )
 
 // Server implements every operation of the contract.
@@ -26,15 +29,15 @@ type Server struct {
 	writer  *envelope.Writer
 	log     *slog.Logger
 	now     func() time.Time
-	hasher  *auth.Hasher
-	limiter *auth.LoginLimiter
+	hasher  *password.Hasher
+	limiter *limits.LoginLimiter
 	// Sign-in without a password.
 	mailer        mail.Mailer
-	magicLinks    *auth.MagicLinkLimiter
+	magicLinks    *limits.MagicLinkLimiter
 	magicLinkURL  string
-	google        *auth.GoogleVerifier
+	google        *google.Verifier
 	sessions      *auth.SessionCache
-	registrations *auth.RegistrationLimiter
+	registrations *limits.RegistrationLimiter
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -50,19 +53,19 @@ type Deps struct {
 	// session evict it here at once, before NOTIFY reaches the other instances.
 	SessionCache *auth.SessionCache
 	// RegistrationLimits bound accounts registered per address; zero means the defaults.
-	RegistrationLimits auth.RegistrationLimits
-	// LoginLimits bound failed log-ins; zero means auth.DefaultLoginLimits.
-	LoginLimits auth.LoginLimits
+	RegistrationLimits limits.RegistrationLimits
+	// LoginLimits bound failed log-ins; zero means limits.DefaultLoginLimits.
+	LoginLimits limits.LoginLimits
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
 	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
 	// DefaultMagicLinkURL.
 	MagicLinkURL string
-	// MagicLinkLimits bound the links sent to one email; zero means auth.DefaultMagicLinkLimits.
-	MagicLinkLimits auth.MagicLinkLimits
+	// MagicLinkLimits bound the links sent to one email; zero means limits.DefaultMagicLinkLimits.
+	MagicLinkLimits limits.MagicLinkLimits
 	// Google says which Google ID tokens sessions/google accepts.
-	Google auth.GoogleConfig
+	Google google.Config
 }
 
 // DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
@@ -75,22 +78,19 @@ func New(d Deps) *Server {
 	if now == nil {
 		now = time.Now
 	}
-	limits := d.LoginLimits
-	if limits == (auth.LoginLimits{}) {
-		limits = auth.DefaultLoginLimits
-	}
+	loginLimits := cmp.Or(d.LoginLimits, limits.DefaultLoginLimits)
 	q := db.New(d.Pool)
 	mailer := d.Mailer
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
-		registrations: auth.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, auth.DefaultRegistrationLimits), now),
-		hasher:        auth.NewHasher(), limiter: auth.NewLoginLimiter(q, limits, now),
+		registrations: limits.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, limits.DefaultRegistrationLimits), now),
+		hasher:        password.NewHasher(), limiter: limits.NewLoginLimiter(q, loginLimits, now),
 		mailer:       mailer,
-		magicLinks:   auth.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, auth.DefaultMagicLinkLimits), now),
+		magicLinks:   limits.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, limits.DefaultMagicLinkLimits), now),
 		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
-		google:       auth.NewGoogleVerifier(d.Google, now),
+		google:       google.NewVerifier(d.Google, now),
 	}
 }
 

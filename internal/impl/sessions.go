@@ -12,27 +12,29 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
 
 // SessionsCreate logs a user in with email and password. Answers: email-not-found,
 // user-has-no-password, invalid-password, rate-limited, and those of startSession.
-func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
-	var in gen.SessionsCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.Attempt(ctx, in.Email, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.Attempt(ctx, in.Email, from); err != nil {
 		return nil, err
 	}
-	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
+	user, err := s.checkPassword(ctx, in.Email, in.Password, from)
 	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
@@ -41,7 +43,7 @@ func (s *Server) SessionsCreate(ctx context.Context, _ gen.SessionsCreateRequest
 }
 
 // checkPassword finds the user of email and verifies password, counting failures.
-func (s *Server) checkPassword(ctx context.Context, email, password string, client auth.Client) (db.GetUserByEmailRow, error) {
+func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.User, error) {
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
@@ -52,25 +54,25 @@ func (s *Server) checkPassword(ctx context.Context, email, password string, clie
 	if user.PasswordHash == nil || strings.TrimSpace(*user.PasswordHash) == "" {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
 	}
-	rehash, err := s.hasher.Verify(ctx, password, *user.PasswordHash)
-	if errors.Is(err, auth.ErrPasswordMismatch) {
+	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
+	if errors.Is(err, password.ErrMismatch) {
 		return user, envelope.New(gen.StatusInvalidPassword)
 	}
 	if err != nil {
 		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
 	}
-	if err := s.limiter.Succeed(ctx, email, client); err != nil {
+	if err := s.limiter.Succeed(ctx, email, from); err != nil {
 		return user, err
 	}
 	if rehash {
-		s.upgradePasswordHash(ctx, user.ID, password)
+		s.upgradePasswordHash(ctx, user.ID, plain)
 	}
 	return user, nil
 }
 
 // upgradePasswordHash replaces a hash made with weaker parameters; a failure only delays it.
-func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, password string) {
-	phc, err := s.hasher.Hash(ctx, password)
+func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain string) {
+	phc, err := s.hasher.Hash(ctx, plain)
 	if err == nil {
 		err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: &phc})
 	}
@@ -81,7 +83,7 @@ func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, password
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	data := views.RenderSession(s.loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
@@ -109,10 +111,13 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 	}, nil
 }
 
+// maxSessionsListed caps sessions/index (the SessionList schema's maxItems).
+const maxSessionsListed = 100
+
 // SessionsIndex lists the caller's user's live sessions, never with their tokens.
 func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	rows, err := s.q.ListUserSessions(ctx, p.Session.UserID)
+	rows, err := s.q.ListUserSessions(ctx, db.ListUserSessionsParams{UserID: p.Session.UserID, MaxRows: maxSessionsListed})
 	if err != nil {
 		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
 	}
@@ -123,16 +128,13 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	now := s.now()
 	results := make([]gen.Session, 0, len(rows))
 	for _, row := range rows {
-		expires := auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
-		if expires != nil && !now.Before(*expires) {
+		session := sessionView(row, apps[row.ApplicationID], nil)
+		if session.ExpiresAt != nil && !now.Before(*session.ExpiresAt) {
 			continue
 		}
 		current := row.ID == p.Session.ID
-		results = append(results, views.RenderSession(views.Session{
-			ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
-			ExpiresAt: expires, RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
-			UserAgent: row.UserAgent, Current: &current, Application: apps[row.ApplicationSlug],
-		}, r.Params.SessionView, r.Params.ApplicationView))
+		session.Current = &current
+		results = append(results, views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView))
 	}
 	return gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
@@ -140,8 +142,8 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	}, nil
 }
 
-// sessionView picks session_view, falling back to its documented alias view.
-func sessionView(sessionView, view *gen.SessionView) *gen.SessionView {
+// chooseSessionView picks session_view, falling back to its documented alias view.
+func chooseSessionView(sessionView, view *gen.SessionView) *gen.SessionView {
 	if sessionView != nil {
 		return sessionView
 	}
@@ -154,4 +156,48 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: session,
 	}
+}
+
+// CallerSession renders the caller's session for the `session` field repeated in every answer
+// to a session token (the authenticator is given it, so that it renders no API type itself).
+func CallerSession(p *auth.Principal) *gen.Session {
+	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), nil, nil)
+	return &out
+}
+
+// loadSession is the caller's session with its user, from what the authenticator loaded.
+func loadSession(p *auth.Principal) views.Session {
+	return sessionView(*p.Session, p.Application, p.User)
+}
+
+// sessionView is what the session views show of a session row, in its application, with its
+// user when given (lists of sessions leave it out).
+func sessionView(row db.Session, app db.Application, user *db.User) views.Session {
+	out := views.Session{
+		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
+		ExpiresAt: auth.ExpiresAt(row), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
+		UserAgent: row.UserAgent, Application: applicationView(app),
+	}
+	if user != nil {
+		out.User = userView(*user)
+	}
+	return out
+}
+
+// applicationView is what the application views show of an application row.
+func applicationView(a db.Application) views.Application {
+	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes}
+}
+
+// applications returns every application by id, for rendering lists of sessions.
+func (s *Server) applications(ctx context.Context) (map[int64]db.Application, error) {
+	rows, err := s.q.ListApplications(ctx)
+	if err != nil {
+		return nil, envelope.Internal("list applications: %w", err)
+	}
+	apps := make(map[int64]db.Application, len(rows))
+	for _, a := range rows {
+		apps[a.ID] = a
+	}
+	return apps, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 const (
@@ -142,7 +143,7 @@ func TestSessionsCreateRoles(t *testing.T) {
 func TestSessionsCreateRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = auth.LoginLimits{PerEmail: 3, PerAddress: 100, Window: 15 * time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 3, PerAddress: 100, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	wrong := map[string]any{"email": "ada@example.com", "password": "guess", "application": "planoorder"}
@@ -162,7 +163,7 @@ func TestSessionsCreateRateLimited(t *testing.T) {
 func TestSessionsCreateRateLimitedConcurrently(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = auth.LoginLimits{PerEmail: 10, PerAddress: 1000, Window: 15 * time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 1000, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	var mu sync.Mutex
@@ -188,7 +189,7 @@ func TestSessionsCreateRateLimitedConcurrently(t *testing.T) {
 func TestSessionsCreateSuccessIsNotCounted(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = auth.LoginLimits{PerEmail: 2, PerAddress: 2, Window: time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 2, PerAddress: 2, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	for i := 0; i < 5; i++ {
@@ -199,7 +200,7 @@ func TestSessionsCreateSuccessIsNotCounted(t *testing.T) {
 func TestSessionsCreateRateLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = auth.LoginLimits{PerEmail: 100, PerAddress: 2, Window: time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 100, PerAddress: 2, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	login(env, map[string]any{"email": "a@example.com", "password": "x", "application": "planoorder"}).Expect(t, 400, gen.StatusEmailNotFound)

@@ -13,8 +13,10 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 )
 
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
@@ -71,7 +73,7 @@ func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int6
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
-func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Message {
+func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
 	outro := "If you did not ask to sign in, you can ignore this email."
@@ -87,18 +89,18 @@ func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Messag
 // the answer is client-required or user-requires-role. Answers: rate-limited (failures from the
 // client address), invalid-token (unknown, used, expired, or another application's link), and
 // those of startSession.
-func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
-	var in gen.SessionsMagicLinkCreateInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
 	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
-		if err := s.limiter.FailAddress(ctx, client); err != nil {
+		if err := s.limiter.FailAddress(ctx, from); err != nil {
 			return nil, err
 		}
 		return nil, envelope.New(gen.StatusInvalidToken)
@@ -111,7 +113,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, _ gen.SessionsMagi
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
@@ -123,42 +125,42 @@ var errLinkUnusable = errors.New("magic link unknown, used, expired or for anoth
 
 // consumeMagicLink uses up the link of token for application and returns its user and the
 // redirect URL it was requested with; errLinkUnusable when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.GetUserByEmailRow, string, error) {
+func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.User, string, error) {
 	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.GetUserByEmailRow{}, "", errLinkUnusable
+		return db.User{}, "", errLinkUnusable
 	}
 	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
 		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, "", errLinkUnusable
+		return db.User{}, "", errLinkUnusable
 	}
 	if err != nil {
-		return db.GetUserByEmailRow{}, "", envelope.Internal("use magic link: %w", err)
+		return db.User{}, "", envelope.Internal("use magic link: %w", err)
 	}
 	user, err := s.q.GetUser(ctx, link.UserID)
 	if err != nil {
-		return db.GetUserByEmailRow{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
+		return db.User{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
 	}
-	return db.GetUserByEmailRow(user), link.RedirectUrl, nil
+	return user, link.RedirectUrl, nil
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
 // time an email is seen. Answers: invalid-param on id_token (Google sign-in not enabled, not a
 // JWT, another audience, no verified email), invalid-token (expired, badly signed, another
 // issuer), rate-limited (failures from the client address), and those of startSession.
-func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
-	var in gen.SessionsGoogleInput
-	if err := params.Decode(ctx, &in); err != nil {
+func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
+	if err != nil {
 		return nil, err
 	}
-	client := auth.ClientFromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, client); err != nil {
+	from := peer.FromContext(ctx)
+	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
 	identity, err := s.google.Verify(ctx, in.IdToken)
 	if err != nil {
-		return nil, s.googleFailure(ctx, err, client)
+		return nil, s.googleFailure(ctx, err, from)
 	}
 	user, err := s.googleUser(ctx, identity)
 	if err != nil {
@@ -169,7 +171,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
@@ -179,13 +181,13 @@ func (s *Server) SessionsGoogle(ctx context.Context, _ gen.SessionsGoogleRequest
 
 // googleFailure maps a refused ID token to its answer. A token that fails verification counts
 // as a failed log-in from the client address: each one may cost a fetch of Google's keys.
-func (s *Server) googleFailure(ctx context.Context, err error, client auth.Client) error {
+func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) error {
 	switch {
-	case errors.Is(err, auth.ErrGoogleDisabled), errors.Is(err, auth.ErrIDTokenMalformed),
-		errors.Is(err, auth.ErrIDTokenAudience), errors.Is(err, auth.ErrIDTokenNoEmail):
+	case errors.Is(err, google.ErrDisabled), errors.Is(err, google.ErrMalformed),
+		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail):
 		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
-	case errors.Is(err, auth.ErrIDTokenRejected):
-		if failErr := s.limiter.FailAddress(ctx, client); failErr != nil {
+	case errors.Is(err, google.ErrRejected):
+		if failErr := s.limiter.FailAddress(ctx, from); failErr != nil {
 			return failErr
 		}
 		return envelope.New(gen.StatusInvalidToken)
@@ -195,17 +197,17 @@ func (s *Server) googleFailure(ctx context.Context, err error, client auth.Clien
 
 // googleUser returns the user of a verified Google identity, creating one without a password
 // (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (db.GetUserByEmailRow, error) {
+func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
 	// No row when the email has a user already: that user is the one signing in.
 	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
 		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, envelope.Internal("create user for a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
 	}
 	user, err := s.q.GetUserByEmail(ctx, identity.Email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, envelope.Internal("load user of a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("load user of a Google sign-in: %w", err)
 	}
 	return user, nil
 }
@@ -214,7 +216,7 @@ func (s *Server) googleUser(ctx context.Context, identity auth.GoogleIdentity) (
 // time, a password set before is dropped and every session is revoked: registration does not
 // prove the email, so whoever registered it may not own it, and must not keep access to the
 // owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
-func (s *Server) claimEmail(ctx context.Context, user db.GetUserByEmailRow) (db.GetUserByEmailRow, error) {
+func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
 	now := s.now()
 	claimed := false
 	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {

@@ -15,9 +15,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/plano/planoauth/internal/apitest"
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 const (
@@ -61,8 +62,8 @@ func newRSAKey(t *testing.T) *rsa.PrivateKey {
 }
 
 // config is the GoogleConfig that trusts this issuer for clientA and clientB.
-func (iss *testIssuer) config() auth.GoogleConfig {
-	return auth.GoogleConfig{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL, ClientIDs: []string{clientA, clientB}}
+func (iss *testIssuer) config() google.Config {
+	return google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL, ClientIDs: []string{clientA, clientB}}
 }
 
 // claims are valid ID token claims for email at now; tests change them to break one rule.
@@ -242,11 +243,11 @@ func TestSessionsGoogleDisabled(t *testing.T) {
 	t.Parallel()
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Google = auth.GoogleConfig{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL} // no client ids
+		d.Google = google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL} // no client ids
 	}))
 	res := googleLogin(env, iss.sign(t, claims("grace@example.com", env.Clock.Now())), "planoorder").Expect(t, 400, gen.StatusInvalidParam)
-	if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "id_token" || res.Envelope.Errors[0].Message != auth.ErrGoogleDisabled.Error() {
-		t.Errorf("errors = %+v, want id_token: %s", res.Envelope.Errors, auth.ErrGoogleDisabled)
+	if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "id_token" || res.Envelope.Errors[0].Message != google.ErrDisabled.Error() {
+		t.Errorf("errors = %+v, want id_token: %s", res.Envelope.Errors, google.ErrDisabled)
 	}
 	if n := iss.fetches.Load(); n != 0 {
 		t.Errorf("the keys were fetched %d times although Google sign-in is disabled", n)
@@ -269,7 +270,7 @@ func TestSessionsGoogleRateLimited(t *testing.T) {
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Google = iss.config()
-		d.LoginLimits = auth.LoginLimits{PerEmail: 10, PerAddress: 2, Window: time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 2, Window: time.Minute}
 	}))
 	expired := claims("grace@example.com", env.Clock.Now())
 	expired["exp"] = env.Clock.Now().Add(-time.Minute).Unix()

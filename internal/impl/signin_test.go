@@ -16,6 +16,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 )
 
@@ -58,7 +59,7 @@ func lastLinkToken(t *testing.T, env *apitest.Env, email string) string {
 func TestMagicLink(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.MagicLinkLimits = auth.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
+		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 
@@ -194,8 +195,8 @@ func TestMagicLinkRoles(t *testing.T) {
 func TestMagicLinkRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.MagicLinkLimits = auth.MagicLinkLimits{PerEmail: 2, Window: 10 * time.Minute}
-		d.LoginLimits = auth.LoginLimits{PerEmail: 10, PerAddress: 2, Window: 10 * time.Minute}
+		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 2, Window: 10 * time.Minute}
+		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 2, Window: 10 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	env.User("bob@example.com", password, "client")
@@ -283,7 +284,7 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 	fake, srv := startFakeMandrill(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Mailer = mail.NewMandrill(mail.MandrillConfig{APIKey: "test-key", BaseURL: srv.URL, From: "no-reply@plano.example", Timeout: 200 * time.Millisecond})
-		d.MagicLinkLimits = auth.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
+		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 

@@ -26,31 +26,41 @@ import (
 
 type contextKey int
 
-const bodyKey contextKey = iota
+const parsedKey contextKey = iota
 
-// NewContext returns a context carrying the request's parameters object (see Body).
-func NewContext(ctx context.Context, object []byte) context.Context {
-	return context.WithValue(ctx, bodyKey, object)
+// Parsed is a request's parameters object: the JSON body, or the decoded base64 of a sensitive
+// body, as validated against the operation's schema.
+type Parsed struct {
+	// Object is the object's JSON. For a sensitive operation the strict handler is given it in
+	// place of the base64 text (see Sensitive); a JSON body is passed on as it came.
+	Object []byte
+	// Token is the object's `token` parameter, "" when it has none.
+	Token string
 }
 
-// Body returns the request's parameters as a JSON object: the decoded sensitive params, or the
-// JSON body; nil when the request had no body.
-func Body(ctx context.Context) []byte {
-	b, _ := ctx.Value(bodyKey).([]byte)
-	return b
+// NewContext returns a context carrying a request's parsed parameters.
+func NewContext(ctx context.Context, p *Parsed) context.Context {
+	return context.WithValue(ctx, parsedKey, p)
 }
 
-// Decode unmarshals the request's parameters into v (a generated *Input type). Handlers of
-// sensitive routes call it; the middleware has already validated the object.
-func Decode(ctx context.Context, v any) error {
-	b := Body(ctx)
-	if b == nil {
-		return envelope.New(gen.StatusNoParamsDecoded)
+// FromContext returns the request's parsed parameters, or nil when the request had no body.
+func FromContext(ctx context.Context) *Parsed {
+	p, _ := ctx.Value(parsedKey).(*Parsed)
+	return p
+}
+
+// Sensitive returns the validated parameters of a sensitive body as the operation's generated
+// input type. The strict handler's request object carries them: Middleware replaced the base64
+// text with the object it decoded and validated, so this is the one typed decode of the body.
+func Sensitive[T any](body *string) (T, error) {
+	var in T
+	if body == nil {
+		return in, envelope.New(gen.StatusNoParamsDecoded)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return envelope.Internal("decode validated params: %w", err)
+	if err := json.Unmarshal([]byte(*body), &in); err != nil {
+		return in, envelope.Internal("decode validated params: %w", err)
 	}
-	return nil
+	return in, nil
 }
 
 // Middleware validates the request of the operation identified in its context. It must run
@@ -76,8 +86,8 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 	}
 }
 
-// readBody reads the body and leaves its parameters object in the context (and a fresh copy of
-// the body for the generated handler).
+// readBody reads the body once and leaves its parsed parameters in the context, and their object
+// as the body the generated handler reads.
 func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -88,24 +98,25 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 		return r, envelope.Param(gen.StatusInvalidEncodedParams, "body", "the body could not be read")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(raw))
-	object, err := Parse(op, r.Header.Get("Content-Type"), raw)
-	if err != nil || object == nil {
+	parsed, err := Parse(op, r.Header.Get("Content-Type"), raw)
+	if err != nil || parsed == nil {
 		return r, err
 	}
-	return r.WithContext(NewContext(r.Context(), object)), nil
+	r.Body = io.NopCloser(bytes.NewReader(parsed.Object))
+	return r.WithContext(NewContext(r.Context(), parsed)), nil
 }
 
-// Parse returns the parameters object that a request body of op carries, given its
-// Content-Type header. It checks, in the documented order: the content type
+// Parse returns the parameters that a request body of op carries, given its Content-Type
+// header, parsing the JSON once. It checks, in the documented order: the content type
 // (invalid-content-type), the base64 of sensitive params and that they are one JSON object
 // (invalid-encoded-params), that the object is not empty (no-params-decoded), that no string
 // holds what PostgreSQL cannot store (invalid-param), and the sensitive params against their
-// schema (missing-param, invalid-param, or the slug a schema names in x-invalid-status). Plain JSON bodies are checked against their schema later, with the rest of
-// the request. The object is nil when op takes no body or an optional body is absent.
+// schema (missing-param, invalid-param, or the slug a schema names in x-invalid-status).
+// It returns nil when op takes no body or an optional body is absent.
 //
 // Parse needs no request and no database, so that the decoding of untrusted bytes can be tested
 // and fuzzed on its own. Every error it returns is an *envelope.Error.
-func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) {
+func Parse(op *spec.Operation, contentType string, body []byte) (*Parsed, error) {
 	if len(op.ContentTypes) == 0 {
 		return nil, nil // query-only operations ignore a body, as GET requests should
 	}
@@ -126,7 +137,7 @@ func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) 
 			return nil, err
 		}
 	}
-	fields, err := jsonObject(object)
+	fields, err := decodeObject(object)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +154,24 @@ func Parse(op *spec.Operation, contentType string, body []byte) ([]byte, error) 
 	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
 		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
-	return object, nil
+	return &Parsed{Object: object, Token: tokenOf(fields)}, nil
+}
+
+// Object parses a JSON parameters object as Parse does, without a schema: for code that meets a
+// body before any operation is known (and fuzz tests of it).
+func Object(b []byte) (*Parsed, error) {
+	fields, err := decodeObject(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Parsed{Object: b, Token: tokenOf(fields)}, nil
+}
+
+// tokenOf is the object's token parameter. Only the exact key counts: a schema that declares
+// `token` refuses every other spelling as an unknown parameter.
+func tokenOf(fields map[string]any) string {
+	token, _ := fields["token"].(string)
+	return token
 }
 
 func acceptsContentType(op *spec.Operation, header string) bool {
@@ -173,7 +201,9 @@ func decodeBase64(raw []byte) ([]byte, error) {
 	return decoded, nil
 }
 
-func jsonObject(b []byte) (map[string]any, error) {
+// decodeObject parses b, once, into the generic form kin-openapi validates. Numbers stay
+// json.Number, so that one too large for a float64 is an invalid parameter, not a lost digit.
+func decodeObject(b []byte) (map[string]any, error) {
 	var fields map[string]any
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -184,34 +214,39 @@ func jsonObject(b []byte) (map[string]any, error) {
 }
 
 func visitSchema(schema *openapi3.Schema, fields map[string]any) error {
-	// kin-openapi validates the generic form that encoding/json produces without UseNumber.
-	var generic any
-	b, _ := json.Marshal(fields)
-	_ = json.Unmarshal(b, &generic)
-	if err := schema.VisitJSON(generic, openapi3.MultiErrors()); err != nil {
+	if err := schema.VisitJSON(fields, openapi3.MultiErrors()); err != nil {
 		return translate(err)
 	}
 	return nil
 }
 
 // parameterOptions validate the query and path parameters; bodies were validated by Parse.
-var parameterOptions = &openapi3filter.Options{
-	MultiError:         true,
-	ExcludeRequestBody: true,
-	// Tokens are resolved and checked by the auth middleware, which knows what they mean.
-	AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-}
+var parameterOptions = &openapi3filter.Options{MultiError: true}
 
-// validate runs kin-openapi on the request's parameters (it also fills in their defaults).
+// validate checks the request's query and path parameters against the operation and fills in
+// the contract's defaults. A request with no query string, to an operation without required
+// query parameters, has nothing to check: it gets the defaults computed once from the contract.
+// Tokens are resolved and checked by the auth middleware, which knows what they mean, so security
+// requirements are not validated here.
 func validate(r *http.Request, op *spec.Operation) error {
+	if r.URL.RawQuery == "" && !op.QueryRequired && len(mux.Vars(r)) == 0 {
+		r.URL.RawQuery = op.DefaultQuery
+		return nil
+	}
 	input := &openapi3filter.RequestValidationInput{
 		Request:    r,
 		PathParams: mux.Vars(r),
 		Route:      op.Route,
 		Options:    parameterOptions,
 	}
-	if err := openapi3filter.ValidateRequest(r.Context(), input); err != nil {
-		return translate(err)
+	var failures openapi3.MultiError
+	for _, p := range op.Operation.Parameters {
+		if err := openapi3filter.ValidateParameter(r.Context(), input, p.Value); err != nil {
+			failures = append(failures, err)
+		}
+	}
+	if len(failures) > 0 {
+		return translate(failures)
 	}
 	if bad := unstorableQuery(r.URL.Query()); len(bad) > 0 {
 		return &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}

@@ -1,6 +1,7 @@
-// Package server wires the HTTP handler: the middleware order is stated here once.
+// Package server builds the service in one place (Build): route registry, session cache,
+// envelope writer, authenticator, handlers and router. The middleware order is stated here once:
 //
-//	request id -> recover + log + metrics -> body limit -> routing ->
+//	request id -> recover + log + metrics -> peer (client address) -> body limit -> routing ->
 //	identify (registry) -> params (decode, validate) -> token -> generated strict handler
 package server
 
@@ -8,6 +9,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -20,29 +23,119 @@ import (
 	"github.com/plano/planoauth/internal/docs"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/observe"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/registry"
 	"github.com/plano/planoauth/internal/requestid"
+	"github.com/plano/planoauth/internal/spec"
 )
 
 // MaxBodyBytes bounds every request body; larger ones answer request-too-large.
 const MaxBodyBytes = 64 << 10
 
-// Config is what the handler is built from.
+// Config is everything the service is built from. `planoauth serve` and the test harness both
+// fill it and call Build, so nothing set in production can be missing in tests.
 type Config struct {
-	Pool     *pgxpool.Pool
-	Registry *registry.Registry
-	// Authenticator resolves tokens; it shares the handlers' clock.
-	Authenticator *auth.Authenticator
-	Writer        *envelope.Writer
-	Handlers      gen.StrictServerInterface
-	Logger        *slog.Logger
-	Metrics       *prometheus.Registry
+	Pool    *pgxpool.Pool
+	Spec    *spec.Spec
+	Logger  *slog.Logger
+	Metrics *prometheus.Registry
+	// Now is the clock of the handlers and the authenticator; nil means time.Now.
+	Now func() time.Time
+	// Handlers are the handlers' dependencies; Build fills in the pool, writer, logger, clock and
+	// session cache.
+	Handlers impl.Deps
+	// SessionCacheTTL is how long resolved session tokens are kept (0: no cache);
+	// SessionCacheEntries bounds the cache.
+	SessionCacheTTL     time.Duration
+	SessionCacheEntries int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// RegistryFallback is how often the route registry is reloaded without a notification.
+	RegistryFallback time.Duration
+	// For tests: WrapHandlers replaces the handlers (a misbehaving one), and LeaveRegistryUnloaded
+	// serves as if the registry had never been read.
+	WrapHandlers          func(*impl.Server) gen.StrictServerInterface
+	LeaveRegistryUnloaded bool
 }
 
-// New returns the service's whole HTTP handler.
-func New(cfg Config) (http.Handler, error) {
+// Service is the built service: its HTTP handler and the parts tests and operators look at.
+type Service struct {
+	Handler  http.Handler
+	Handlers *impl.Server
+	Registry *registry.Registry
+	// Cache is the session token cache, nil when off; it caches once Ready is closed.
+	Cache *auth.SessionCache
+	// Applications are kept in memory once their Ready is closed.
+	Applications *auth.Applications
+	done         sync.WaitGroup
+}
+
+// Wait returns when the watchers Build started have stopped (after its context ended).
+func (s *Service) Wait() { s.done.Wait() }
+
+// Build syncs and loads the route registry and returns the whole service, with the registry and
+// the session cache watching for changes until ctx ends.
+func Build(ctx context.Context, cfg Config) (*Service, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	svc := &Service{Registry: registry.New(cfg.Pool, cfg.Spec, cfg.Logger)}
+	if err := svc.Registry.Sync(ctx); err != nil {
+		return nil, err
+	}
+	if !cfg.LeaveRegistryUnloaded {
+		if err := svc.Registry.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		svc.start(func() { svc.Registry.Watch(ctx, cfg.RegistryFallback) })
+	}
+	svc.Applications = auth.NewApplications(db.New(cfg.Pool))
+	svc.start(func() { svc.Applications.Watch(ctx, cfg.Pool, cfg.Logger) })
+	if cfg.SessionCacheTTL > 0 {
+		svc.Cache = auth.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheEntries, now)
+		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
+	}
+	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
+	deps := cfg.Handlers
+	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache = cfg.Pool, writer, cfg.Logger, now, svc.Cache
+	svc.Handlers = impl.New(deps)
+	var handlers gen.StrictServerInterface = svc.Handlers
+	if cfg.WrapHandlers != nil {
+		handlers = cfg.WrapHandlers(svc.Handlers)
+	}
+	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
+		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
+	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers)
+	if err != nil {
+		return nil, err
+	}
+	svc.Handler = handler
+	return svc, nil
+}
+
+func (s *Service) start(watch func()) {
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		watch()
+	}()
+}
+
+// routes is what the API router is made of.
+type routes struct {
+	registry      *registry.Registry
+	writer        *envelope.Writer
+	authenticator *auth.Authenticator
+	handlers      gen.StrictServerInterface
+}
+
+// newHandler returns the service's whole HTTP handler.
+func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, authenticator *auth.Authenticator, handlers gen.StrictServerInterface) (http.Handler, error) {
 	reference, err := docs.Handler(api.Spec, "PlanoAuth API")
 	if err != nil {
 		return nil, err
@@ -52,44 +145,45 @@ func New(cfg Config) (http.Handler, error) {
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	root.HandleFunc("GET /readyz", readiness(cfg))
+	root.HandleFunc("GET /readyz", readiness(cfg.Pool, reg))
 	// Browsers reading /docs ask for an icon; there is none, and that is no error.
 	root.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	for _, path := range []string{docs.SpecYAMLPath, docs.SpecJSONPath, docs.DocsPath, docs.DocsPath + "/"} {
 		root.Handle(path, reference)
 	}
-	root.Handle("/", apiRouter(cfg))
+	root.Handle("/", apiRouter(routes{registry: reg, writer: writer, authenticator: authenticator, handlers: handlers}))
 
 	var h http.Handler = root
 	h = limitBody(h)
-	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), cfg.Writer)(h)
+	h = peer.Middleware(cfg.TrustedProxies)(h)
+	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), writer)(h)
 	h = requestid.Middleware(h)
 	return h, nil
 }
 
-func apiRouter(cfg Config) http.Handler {
+func apiRouter(cfg routes) http.Handler {
 	router := mux.NewRouter()
 	nonExistent := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cfg.Writer.Status(w, r, gen.StatusRouteNonExistent)
+		cfg.writer.Status(w, r, gen.StatusRouteNonExistent)
 	})
 	router.NotFoundHandler = nonExistent
 	router.MethodNotAllowedHandler = nonExistent
 	router.Use(
-		mux.MiddlewareFunc(cfg.Registry.Identify(cfg.Writer)),
-		params.Middleware(cfg.Writer),
-		cfg.Authenticator.Middleware,
+		mux.MiddlewareFunc(cfg.registry.Identify(cfg.writer)),
+		params.Middleware(cfg.writer),
+		cfg.authenticator.Middleware,
 	)
-	strict := gen.NewStrictHandlerWithOptions(cfg.Handlers, nil, gen.StrictHTTPServerOptions{
+	strict := gen.NewStrictHandlerWithOptions(cfg.handlers, []gen.StrictMiddlewareFunc{cfg.writer.Success}, gen.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			cfg.Writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidEncodedParams, Cause: err})
+			cfg.writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidEncodedParams, Cause: err})
 		},
-		ResponseErrorHandlerFunc: cfg.Writer.Error,
+		ResponseErrorHandlerFunc: cfg.writer.Error,
 	})
 	return gen.HandlerWithOptions(strict, gen.GorillaServerOptions{
 		BaseRouter: router,
 		// Parameters were validated already; a binding failure still gets the documented slug.
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			cfg.Writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidParam, Cause: err})
+			cfg.writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidParam, Cause: err})
 		},
 	})
 }
@@ -102,11 +196,11 @@ func limitBody(next http.Handler) http.Handler {
 }
 
 // readiness answers 200 when the database answers and the route registry is loaded.
-func readiness(cfg Config) http.HandlerFunc {
+func readiness(pool *pgxpool.Pool, reg *registry.Registry) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := cfg.Pool.Ping(ctx); err != nil || !cfg.Registry.Loaded() {
+		if err := pool.Ping(ctx); err != nil || !reg.Loaded() {
 			envelope.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}

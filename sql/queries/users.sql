@@ -1,10 +1,8 @@
 -- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE lower(email) = lower(@email);
+SELECT * FROM users WHERE lower(email) = lower(@email);
 
 -- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE id = @id;
+SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserRoles :one
 -- Which role records a user has.
@@ -22,7 +20,7 @@ UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @
 -- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
-RETURNING id, created_at;
+RETURNING *;
 
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
@@ -36,7 +34,7 @@ INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
 ON CONFLICT ((lower(email))) DO NOTHING
-RETURNING id, created_at;
+RETURNING *;
 
 -- name: UpdateUserProfile :exec
 -- Sets the names and phone that are given (non-NULL), keeping the others.

@@ -58,7 +58,7 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, created_at
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at
 `
 
 type CreateUserParams struct {
@@ -69,12 +69,7 @@ type CreateUserParams struct {
 	Phone        string
 }
 
-type CreateUserRow struct {
-	ID        int64
-	CreatedAt time.Time
-}
-
-func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error) {
+func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUser,
 		arg.Email,
 		arg.PasswordHash,
@@ -82,8 +77,19 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 		arg.LastName,
 		arg.Phone,
 	)
-	var i CreateUserRow
-	err := row.Scan(&i.ID, &i.CreatedAt)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.RememberMe,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
+	)
 	return i, err
 }
 
@@ -91,7 +97,7 @@ const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ((lower(email))) DO NOTHING
-RETURNING id, created_at
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at
 `
 
 type CreateUserUnlessExistsParams struct {
@@ -102,14 +108,9 @@ type CreateUserUnlessExistsParams struct {
 	Phone        string
 }
 
-type CreateUserUnlessExistsRow struct {
-	ID        int64
-	CreatedAt time.Time
-}
-
 // Creates a user unless the email (compared case-insensitively) has one; no row then (read it
 // with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
-func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (CreateUserUnlessExistsRow, error) {
+func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUserUnlessExists,
 		arg.Email,
 		arg.PasswordHash,
@@ -117,30 +118,7 @@ func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnle
 		arg.LastName,
 		arg.Phone,
 	)
-	var i CreateUserUnlessExistsRow
-	err := row.Scan(&i.ID, &i.CreatedAt)
-	return i, err
-}
-
-const getUser = `-- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE id = $1
-`
-
-type GetUserRow struct {
-	ID           int64
-	Email        string
-	PasswordHash *string
-	FirstName    string
-	LastName     string
-	Phone        string
-	RememberMe   bool
-	CreatedAt    time.Time
-}
-
-func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
-	row := q.db.QueryRow(ctx, getUser, id)
-	var i GetUserRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -150,29 +128,41 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
 		&i.Phone,
 		&i.RememberMe,
 		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
+	)
+	return i, err
+}
+
+const getUser = `-- name: GetUser :one
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE id = $1
+`
+
+func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
+	row := q.db.QueryRow(ctx, getUser, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.RememberMe,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at
-FROM users WHERE lower(email) = lower($1)
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE lower(email) = lower($1)
 `
 
-type GetUserByEmailRow struct {
-	ID           int64
-	Email        string
-	PasswordHash *string
-	FirstName    string
-	LastName     string
-	Phone        string
-	RememberMe   bool
-	CreatedAt    time.Time
-}
-
-func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEmailRow, error) {
+func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
 	row := q.db.QueryRow(ctx, getUserByEmail, email)
-	var i GetUserByEmailRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -182,6 +172,8 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEm
 		&i.Phone,
 		&i.RememberMe,
 		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
 	)
 	return i, err
 }

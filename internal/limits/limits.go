@@ -1,10 +1,11 @@
-package auth
+// Package limits counts attempts per key (an email, a client address) in fixed windows in
+// PostgreSQL, so that every instance shares the count, and answers rate-limited past a limit.
+package limits
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/peer"
 )
 
 // LoginLimits are the failed log-ins allowed per email and per client address in one window.
@@ -41,27 +43,16 @@ type limitKey struct {
 	max int
 }
 
-func (l *LoginLimiter) keys(email string, client Client) []limitKey {
-	return []limitKey{l.emailKey(email), l.addressKey(client)}
+func (l *LoginLimiter) keys(email string, p peer.Peer) []limitKey {
+	return []limitKey{l.emailKey(email), l.addressKey(p)}
 }
 
 func (l *LoginLimiter) emailKey(email string) limitKey {
 	return limitKey{"email:" + normalizeEmail(email), l.limits.PerEmail}
 }
 
-func (l *LoginLimiter) addressKey(client Client) limitKey {
-	return limitKey{"address:" + addressGroup(client.Address), l.limits.PerAddress}
-}
-
-// addressGroup is what one client controls: an IPv4 address, or an IPv6 /64 (a single host is
-// commonly given a whole /64, so counting single IPv6 addresses would count nothing).
-func addressGroup(address string) string {
-	addr, err := netip.ParseAddr(address)
-	if err != nil || !addr.Is6() {
-		return address
-	}
-	prefix, _ := addr.Prefix(64)
-	return prefix.String()
+func (l *LoginLimiter) addressKey(p peer.Peer) limitKey {
+	return limitKey{"address:" + peer.Group(p.Address), l.limits.PerAddress}
 }
 
 // Attempt counts a password log-in for the email and the client address before the password
@@ -69,9 +60,9 @@ func addressGroup(address string) string {
 // over its limit. Counting first, in one statement per key, is what stops concurrent guesses:
 // a check made before a slow hash, with the failure counted after it, would let every request
 // in flight through. Succeed takes the attempt back.
-func (l *LoginLimiter) Attempt(ctx context.Context, email string, client Client) error {
+func (l *LoginLimiter) Attempt(ctx context.Context, email string, p peer.Peer) error {
 	now := l.now()
-	for _, k := range l.keys(email, client) {
+	for _, k := range l.keys(email, p) {
 		row, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
 		if err != nil {
 			return envelope.Internal("count login attempt: %w", err)
@@ -86,13 +77,13 @@ func (l *LoginLimiter) Attempt(ctx context.Context, email string, client Client)
 // CheckAddress answers rate-limited when the client address has used up its failures, for
 // sign-ins that name no email (a link's token, a Google ID token: neither can be guessed, so
 // counting after the check is enough there).
-func (l *LoginLimiter) CheckAddress(ctx context.Context, client Client) error {
-	return l.check(ctx, []limitKey{l.addressKey(client)})
+func (l *LoginLimiter) CheckAddress(ctx context.Context, p peer.Peer) error {
+	return l.check(ctx, []limitKey{l.addressKey(p)})
 }
 
 // FailAddress counts a failed sign-in that names no email against the client address.
-func (l *LoginLimiter) FailAddress(ctx context.Context, client Client) error {
-	return l.fail(ctx, []limitKey{l.addressKey(client)})
+func (l *LoginLimiter) FailAddress(ctx context.Context, p peer.Peer) error {
+	return l.fail(ctx, []limitKey{l.addressKey(p)})
 }
 
 func (l *LoginLimiter) check(ctx context.Context, keys []limitKey) error {
@@ -126,11 +117,11 @@ func (l *LoginLimiter) fail(ctx context.Context, keys []limitKey) error {
 // Succeed is told that an attempt's password was right: the email's failures are forgotten,
 // and the address gets back the one attempt (its failures stay, so one valid account cannot be
 // used to reset guessing at others).
-func (l *LoginLimiter) Succeed(ctx context.Context, email string, client Client) error {
+func (l *LoginLimiter) Succeed(ctx context.Context, email string, p peer.Peer) error {
 	if err := l.q.ClearLoginFailures(ctx, l.emailKey(email).key); err != nil {
 		return envelope.Internal("clear login failures: %w", err)
 	}
-	if err := l.q.ForgiveLoginAttempt(ctx, l.addressKey(client).key); err != nil {
+	if err := l.q.ForgiveLoginAttempt(ctx, l.addressKey(p).key); err != nil {
 		return envelope.Internal("forgive login attempt: %w", err)
 	}
 	return nil
@@ -198,16 +189,16 @@ func NewRegistrationLimiter(q *db.Queries, limits RegistrationLimits, now func()
 	return &RegistrationLimiter{q: q, limits: limits, now: now}
 }
 
-func (l *RegistrationLimiter) key(client Client) string {
-	return "register:" + addressGroup(client.Address)
+func (l *RegistrationLimiter) key(p peer.Peer) string {
+	return "register:" + peer.Group(p.Address)
 }
 
 // Check answers rate-limited when the address registered its allowance in this window. Only
 // accounts created count, so an attempt with a taken email costs nothing; registrations in
 // flight together may pass one check each, which bounds the overshoot by the hashing slots.
-func (l *RegistrationLimiter) Check(ctx context.Context, client Client) error {
+func (l *RegistrationLimiter) Check(ctx context.Context, p peer.Peer) error {
 	now := l.now()
-	row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: l.key(client), WindowStartAfter: now.Add(-l.limits.Window)})
+	row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: l.key(p), WindowStartAfter: now.Add(-l.limits.Window)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -221,9 +212,9 @@ func (l *RegistrationLimiter) Check(ctx context.Context, client Client) error {
 }
 
 // Record counts an account registered from the address, in q's transaction.
-func (l *RegistrationLimiter) Record(ctx context.Context, q *db.Queries, client Client) error {
+func (l *RegistrationLimiter) Record(ctx context.Context, q *db.Queries, p peer.Peer) error {
 	now := l.now()
-	if _, err := q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: l.key(client), Now: now, WindowStartAfter: now.Add(-l.limits.Window)}); err != nil {
+	if _, err := q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: l.key(p), Now: now, WindowStartAfter: now.Add(-l.limits.Window)}); err != nil {
 		return fmt.Errorf("count the registration: %w", err)
 	}
 	return nil

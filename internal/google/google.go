@@ -1,4 +1,6 @@
-package auth
+// Package google verifies Google ID tokens (Sign in with Google) with go-oidc against the
+// issuer's published keys.
+package google
 
 import (
 	"context"
@@ -16,116 +18,116 @@ import (
 
 // Google's issuer and signing keys; tests and other deployments point them elsewhere.
 const (
-	DefaultGoogleIssuer  = "https://accounts.google.com"
-	DefaultGoogleJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
-	// googleKeysTimeout bounds one fetch of Google's signing keys.
-	googleKeysTimeout = 10 * time.Second
+	DefaultIssuer  = "https://accounts.google.com"
+	DefaultJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
+	// keysTimeout bounds one fetch of Google's signing keys.
+	keysTimeout = 10 * time.Second
 )
 
-// googleSigningAlgs are the algorithms Google signs ID tokens with.
-var googleSigningAlgs = []jose.SignatureAlgorithm{jose.RS256}
+// signingAlgs are the algorithms Google signs ID tokens with.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 
 // Why a Google ID token was refused. The first four are the caller's mistake about the
-// parameter (invalid-param); ErrIDTokenRejected means the token is not authentic or no longer
+// parameter (invalid-param); ErrRejected means the token is not authentic or no longer
 // valid (invalid-token).
 var (
-	ErrGoogleDisabled     = errors.New("Google sign-in is not enabled on this server")
-	ErrIDTokenMalformed   = errors.New("is not a well-formed JWT signed with RS256")
-	ErrIDTokenAudience    = errors.New("was issued for an application this server does not accept")
-	ErrIDTokenNoEmail     = errors.New("does not carry a verified email address")
-	ErrIDTokenRejected    = errors.New("Google ID token rejected")
-	errGoogleKeysUnusable = errors.New("Google's signing keys could not be fetched")
+	ErrDisabled     = errors.New("Google sign-in is not enabled on this server")
+	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
+	ErrAudience     = errors.New("was issued for an application this server does not accept")
+	ErrNoEmail      = errors.New("does not carry a verified email address")
+	ErrRejected     = errors.New("Google ID token rejected")
+	errKeysUnusable = errors.New("Google's signing keys could not be fetched")
 )
 
-// GoogleConfig says which Google ID tokens are accepted.
-type GoogleConfig struct {
-	Issuer  string // empty: DefaultGoogleIssuer
-	JWKSURL string // empty: DefaultGoogleJWKSURL
+// Config says which Google ID tokens are accepted.
+type Config struct {
+	Issuer  string // empty: DefaultIssuer
+	JWKSURL string // empty: DefaultJWKSURL
 	// ClientIDs are the OAuth client ids whose tokens are accepted (the token's audience).
 	// None: Google sign-in is disabled.
 	ClientIDs []string
 }
 
-// GoogleIdentity is what a verified ID token says about its user.
-type GoogleIdentity struct {
+// Identity is what a verified ID token says about its user.
+type Identity struct {
 	Subject   string
 	Email     string
 	FirstName string
 	LastName  string
 }
 
-// GoogleVerifier verifies Google ID tokens with go-oidc against Google's published keys, which
+// Verifier verifies Google ID tokens with go-oidc against Google's published keys, which
 // it caches and fetches again when a token names a key it has not seen.
-type GoogleVerifier struct {
+type Verifier struct {
 	clientIDs []string
 	verifier  *oidc.IDTokenVerifier
 }
 
-// NewGoogleVerifier returns a verifier for cfg judging expiry by now.
-func NewGoogleVerifier(cfg GoogleConfig, now func() time.Time) *GoogleVerifier {
+// NewVerifier returns a verifier for cfg judging expiry by now.
+func NewVerifier(cfg Config, now func() time.Time) *Verifier {
 	issuer, jwksURL := cfg.Issuer, cfg.JWKSURL
 	if issuer == "" {
-		issuer = DefaultGoogleIssuer
+		issuer = DefaultIssuer
 	}
 	if jwksURL == "" {
-		jwksURL = DefaultGoogleJWKSURL
+		jwksURL = DefaultJWKSURL
 	}
-	client := &http.Client{Timeout: googleKeysTimeout, Transport: okOnlyTransport{http.DefaultTransport}}
+	client := &http.Client{Timeout: keysTimeout, Transport: okOnlyTransport{http.DefaultTransport}}
 	keys := keySetProbe{oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), jwksURL)}
-	algs := make([]string, len(googleSigningAlgs))
-	for i, alg := range googleSigningAlgs {
+	algs := make([]string, len(signingAlgs))
+	for i, alg := range signingAlgs {
 		algs[i] = string(alg)
 	}
 	// The audience is checked here against several client ids, which go-oidc's check cannot.
 	verifier := oidc.NewVerifier(issuer, keys, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs, Now: now})
-	return &GoogleVerifier{clientIDs: slices.Clone(cfg.ClientIDs), verifier: verifier}
+	return &Verifier{clientIDs: slices.Clone(cfg.ClientIDs), verifier: verifier}
 }
 
 // Verify checks a Google ID token's form, signature, issuer, expiry and audience, and that it
-// carries a verified email. It returns ErrGoogleDisabled, ErrIDTokenMalformed,
-// ErrIDTokenAudience, ErrIDTokenNoEmail, ErrIDTokenRejected (wrapping why), or another error
+// carries a verified email. It returns ErrDisabled, ErrMalformed,
+// ErrAudience, ErrNoEmail, ErrRejected (wrapping why), or another error
 // when Google's keys could not be fetched.
-func (g *GoogleVerifier) Verify(ctx context.Context, rawToken string) (GoogleIdentity, error) {
+func (g *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error) {
 	if len(g.clientIDs) == 0 {
-		return GoogleIdentity{}, ErrGoogleDisabled
+		return Identity{}, ErrDisabled
 	}
 	// Parsed first so that garbage is told apart from a token that fails verification.
-	if _, err := jose.ParseSigned(rawToken, googleSigningAlgs); err != nil {
-		return GoogleIdentity{}, ErrIDTokenMalformed
+	if _, err := jose.ParseSigned(rawToken, signingAlgs); err != nil {
+		return Identity{}, ErrMalformed
 	}
 	var keysErr error
 	token, err := g.verifier.Verify(context.WithValue(ctx, keysErrKey, &keysErr), rawToken)
 	switch {
 	case keysErr != nil:
-		return GoogleIdentity{}, fmt.Errorf("%w: %w", errGoogleKeysUnusable, keysErr)
+		return Identity{}, fmt.Errorf("%w: %w", errKeysUnusable, keysErr)
 	case err != nil:
-		return GoogleIdentity{}, fmt.Errorf("%w: %w", ErrIDTokenRejected, err)
+		return Identity{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	if !slices.ContainsFunc(token.Audience, func(aud string) bool { return slices.Contains(g.clientIDs, aud) }) {
-		return GoogleIdentity{}, ErrIDTokenAudience
+		return Identity{}, ErrAudience
 	}
 	return identityOf(token)
 }
 
-// googleClaims are the ID token claims PlanoAuth uses. Google has sent email_verified both as a
+// claims are the ID token claims PlanoAuth uses. Google has sent email_verified both as a
 // boolean and as the string "true".
-type googleClaims struct {
+type claims struct {
 	Email         string          `json:"email"`
 	EmailVerified json.RawMessage `json:"email_verified"`
 	GivenName     string          `json:"given_name"`
 	FamilyName    string          `json:"family_name"`
 }
 
-func identityOf(token *oidc.IDToken) (GoogleIdentity, error) {
-	var c googleClaims
+func identityOf(token *oidc.IDToken) (Identity, error) {
+	var c claims
 	if err := token.Claims(&c); err != nil {
-		return GoogleIdentity{}, ErrIDTokenMalformed
+		return Identity{}, ErrMalformed
 	}
 	verified := string(c.EmailVerified) == "true" || string(c.EmailVerified) == `"true"`
 	if c.Email == "" || !verified {
-		return GoogleIdentity{}, ErrIDTokenNoEmail
+		return Identity{}, ErrNoEmail
 	}
-	return GoogleIdentity{Subject: token.Subject, Email: c.Email, FirstName: c.GivenName, LastName: c.FamilyName}, nil
+	return Identity{Subject: token.Subject, Email: c.Email, FirstName: c.GivenName, LastName: c.FamilyName}, nil
 }
 
 // keysErrKey carries, through go-oidc, where keySetProbe reports that the keys were unavailable.

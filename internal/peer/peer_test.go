@@ -1,14 +1,14 @@
-package auth_test
+package peer_test
 
 import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
 
-	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/peer"
 )
 
-func TestClientAddress(t *testing.T) {
+func TestAddress(t *testing.T) {
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	tests := []struct {
 		name, peer, forwarded string
@@ -31,9 +31,22 @@ func TestClientAddress(t *testing.T) {
 			if tt.forwarded != "" {
 				r.Header.Set("X-Forwarded-For", tt.forwarded)
 			}
-			if got := auth.ClientAddress(r, tt.proxies); got != tt.want {
+			if got := peer.Address(r, tt.proxies); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestGroup(t *testing.T) {
+	for address, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::9":      "2001:db8:1:2::/64",
+		"not an address":       "not an address",
+	} {
+		if got := peer.Group(address); got != want {
+			t.Errorf("Group(%q) = %q, want %q", address, got, want)
+		}
 	}
 }
