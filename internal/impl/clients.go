@@ -94,7 +94,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
 // application does not let users register as clients: the new client could not log in to it.
 func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) error {
-	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
+	app, err := s.apps.BySlug(ctx, string(slug))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", slug, err)
 	}

@@ -54,7 +54,7 @@ func (s *Server) startSession(ctx context.Context, user db.User, req newSession)
 // together or not at all.
 func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, req newSession) (gen.Session, error) {
 	q := db.New(conn)
-	app, err := q.GetApplicationBySlug(ctx, string(req.application))
+	app, err := s.apps.BySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}

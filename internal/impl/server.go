@@ -39,6 +39,7 @@ type Server struct {
 	magicLinkURL string
 	google       *google.Verifier
 	sessions     *auth.SessionCache
+	apps         *auth.Applications
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -53,6 +54,8 @@ type Deps struct {
 	// SessionCache is the authenticator's token cache (nil when off); handlers that change a
 	// session evict it here at once, before NOTIFY reaches the other instances.
 	SessionCache *auth.SessionCache
+	// Applications are the applications kept in memory (read from the database when nil).
+	Applications *auth.Applications
 	// Limits are every rate limit; zero fields mean limits.Defaults.
 	Limits limits.Config
 	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
@@ -92,7 +95,11 @@ func New(d Deps) (*Server, error) {
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
+	apps := d.Applications
+	if apps == nil {
+		apps = auth.NewApplications(q)
+	}
+	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
 		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
 		google: google.NewVerifier(d.Google, now),

@@ -135,14 +135,14 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	if err != nil {
 		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
 	}
-	apps, err := s.applications(ctx)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
 	results := make([]gen.Session, 0, len(rows))
 	for _, row := range rows {
-		session := sessionView(row, apps[row.ApplicationID], nil)
+		app, err := s.apps.ByID(ctx, row.ApplicationID)
+		if err != nil {
+			return nil, envelope.Internal("load application %d: %w", row.ApplicationID, err)
+		}
+		session := sessionView(row, app, nil)
 		if session.ExpiresAt != nil && !now.Before(*session.ExpiresAt) {
 			continue
 		}
@@ -201,17 +201,4 @@ func sessionView(row db.Session, app db.Application, user *db.User) views.Sessio
 // applicationView is what the application views show of an application row.
 func applicationView(a db.Application) views.Application {
 	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes}
-}
-
-// applications returns every application by id, for rendering lists of sessions.
-func (s *Server) applications(ctx context.Context) (map[int64]db.Application, error) {
-	rows, err := s.q.ListApplications(ctx)
-	if err != nil {
-		return nil, envelope.Internal("list applications: %w", err)
-	}
-	apps := make(map[int64]db.Application, len(rows))
-	for _, a := range rows {
-		apps[a.ID] = a
-	}
-	return apps, nil
 }

@@ -63,7 +63,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 
 // sendMagicLink stores a new link for the user and application and emails it.
 func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) error {
-	app, err := s.q.GetApplicationBySlug(ctx, string(application))
+	app, err := s.apps.BySlug(ctx, string(application))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
 	}

@@ -77,9 +77,13 @@ func (l *Limiter) AttemptFromAddress(ctx context.Context, kind Kind, p peer.Peer
 	return l.take(ctx, rule{addressKey(string(kind), p), th.PerAddress, th.Window})
 }
 
+// MaxDevicesPerUser bounds the device tokens a user holds: a sign-in beyond it retires the
+// oldest, so that signing in often costs no table growth.
+const MaxDevicesPerUser = 20
+
 // Trust records, in q's transaction, a successful sign-in of userID by c: the address becomes
 // known to the account, and c gets a new device token (the one it presented, if any, is
-// retired). It returns the new token, which exists only in the answer from then on.
+// retired, as is the user's oldest beyond MaxDevicesPerUser). It returns the new token, which exists only in the answer from then on.
 func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Client) (string, error) {
 	now := l.now()
 	c.DeviceToken = wellFormed(c.DeviceToken)
@@ -95,7 +99,7 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Clie
 	}
 	token, hash := auth.NewToken(auth.DevicePrefix)
 	if err := q.CreateDeviceToken(ctx, db.CreateDeviceTokenParams{
-		TokenHash: hash, UserID: userID, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL),
+		TokenHash: hash, UserID: userID, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
 	}); err != nil {
 		return "", fmt.Errorf("issue a device token to user %d: %w", userID, err)
 	}

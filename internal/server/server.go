@@ -108,7 +108,7 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
 	deps := cfg.Handlers
-	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache = cfg.Pool, writer, cfg.Logger, now, svc.Cache
+	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
 	handlersImpl, err := impl.New(deps)
 	if err != nil {
 		return nil, err

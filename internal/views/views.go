@@ -12,6 +12,14 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 )
 
+// The views rendered when the view parameter is absent (a test ties them to the contract's
+// defaults).
+const (
+	DefaultSessionView     = gen.SessionViewDefault
+	DefaultApplicationView = gen.ApplicationViewDefault
+	DefaultClientView      = gen.ClientViewDefault
+)
+
 // Application is what an application view can show.
 type Application struct {
 	Slug                     string
@@ -56,7 +64,11 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 	if a.Name != "" { // the caller-session summary knows only the slug
 		out.Name = ptr(a.Name)
 	}
-	if view != nil && *view == gen.ApplicationViewFull {
+	v := DefaultApplicationView
+	if view != nil {
+		v = *view
+	}
+	if v == gen.ApplicationViewFull {
 		roles := make([]gen.Role, 0, len(a.Roles))
 		for _, r := range a.Roles {
 			roles = append(roles, gen.Role(r))
@@ -84,7 +96,7 @@ func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationVie
 	if s.DeviceToken != "" {
 		out.DeviceToken = ptr(s.DeviceToken)
 	}
-	v := gen.SessionViewDefault
+	v := DefaultSessionView
 	if view != nil {
 		v = *view
 	}
@@ -176,7 +188,7 @@ func record(c Client, out *gen.ClientProfile) {
 // RenderClient projects a client with one of the views the ClientView enum lists (default when
 // view is nil): see that enum's description for the fields of each.
 func RenderClient(c Client, view *gen.ClientView) gen.ClientProfile {
-	v := gen.ClientViewDefault
+	v := DefaultClientView
 	if view != nil {
 		v = *view
 	}

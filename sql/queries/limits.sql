@@ -32,8 +32,14 @@ SELECT coalesce((SELECT d.id FROM device_tokens d
                WHERE k.user_id = @user_id AND k.address = @address AND k.expires_at > @now) AS known_address;
 
 -- name: CreateDeviceToken :exec
-INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
-VALUES (@token_hash, @user_id, @now, @expires_at);
+-- Issues a device token to the user and retires its old ones but the newest @keep_old (the
+-- DELETE does not see the new row in its snapshot).
+WITH created AS (
+    INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
+    VALUES (@token_hash, @user_id, @now, @expires_at)
+)
+DELETE FROM device_tokens d WHERE d.id IN (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id ORDER BY o.id DESC OFFSET @keep_old);
 
 -- name: DeleteDeviceToken :exec
 -- Retires the device token a caller presented at a sign-in that handed it a new one.

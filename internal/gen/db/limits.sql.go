@@ -11,21 +11,29 @@ import (
 )
 
 const createDeviceToken = `-- name: CreateDeviceToken :exec
-INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
-VALUES ($1, $2, $3, $4)
+WITH created AS (
+    INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
+    VALUES ($3, $1, $4, $5)
+)
+DELETE FROM device_tokens d WHERE d.id IN (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 ORDER BY o.id DESC OFFSET $2)
 `
 
 type CreateDeviceTokenParams struct {
-	TokenHash []byte
 	UserID    int64
+	KeepOld   int32
+	TokenHash []byte
 	Now       time.Time
 	ExpiresAt time.Time
 }
 
+// Issues a device token to the user and retires its old ones but the newest @keep_old (the
+// DELETE does not see the new row in its snapshot).
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
-		arg.TokenHash,
 		arg.UserID,
+		arg.KeepOld,
+		arg.TokenHash,
 		arg.Now,
 		arg.ExpiresAt,
 	)
