@@ -83,15 +83,25 @@ var Defaults = Config{
 	KnownAddressTTL: 30 * 24 * time.Hour,
 }
 
-// WithDefaults fills the zero fields of c from Defaults.
+// WithDefaults fills every zero field of c, nested ones included, from Defaults.
 func (c Config) WithDefaults() Config {
 	d := Defaults
 	return Config{
-		SignIn: cmp.Or(c.SignIn, d.SignIn), Links: cmp.Or(c.Links, d.Links), Resets: cmp.Or(c.Resets, d.Resets),
-		Registrations: cmp.Or(c.Registrations, d.Registrations),
-		Liaisons:      cmp.Or(c.Liaisons, d.Liaisons), Invitations: cmp.Or(c.Invitations, d.Invitations),
+		SignIn: c.SignIn.withDefaults(d.SignIn), Links: c.Links.withDefaults(d.Links), Resets: c.Resets.withDefaults(d.Resets),
+		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
+			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
+		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
 		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
 	}
+}
+
+func (t Throttle) withDefaults(d Throttle) Throttle {
+	return Throttle{PerAccount: cmp.Or(t.PerAccount, d.PerAccount), PerKnown: cmp.Or(t.PerKnown, d.PerKnown),
+		PerAddress: cmp.Or(t.PerAddress, d.PerAddress), Window: cmp.Or(t.Window, d.Window)}
+}
+
+func (q Quota) withDefaults(d Quota) Quota {
+	return Quota{PerCaller: cmp.Or(q.PerCaller, d.PerCaller), PerAddress: cmp.Or(q.PerAddress, d.PerAddress), Window: cmp.Or(q.Window, d.Window)}
 }
 
 // Limiter takes and gives back uses of allowances.

@@ -103,8 +103,11 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 	defer conn.Release()
 	q := db.New(conn)
 	locked, err := q.TryRetentionLock(ctx, LockKey)
-	if err != nil || !locked {
-		return Result{}, err
+	if err != nil {
+		return Result{}, fmt.Errorf("take the retention lock: %w", err)
+	}
+	if !locked {
+		return Result{}, nil // another instance is at it
 	}
 	defer func() {
 		if _, err := q.ReleaseRetentionLock(context.WithoutCancel(ctx), LockKey); err != nil {
@@ -114,14 +117,20 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 		}
 	}()
 	res := Result{Ran: true, Deleted: map[string]int64{}}
+	var total int64
 	for _, task := range w.tasks() {
 		n, err := deleteAll(ctx, func() (int64, error) { return task.delete(ctx, q) })
 		res.Deleted[task.table] = n
+		total += n
 		if err != nil {
 			return res, fmt.Errorf("delete old %s: %w", task.table, err)
 		}
 	}
-	w.log.Info("retention round", slog.Any("deleted", res.Deleted))
+	level := slog.LevelDebug
+	if total > 0 {
+		level = slog.LevelInfo
+	}
+	w.log.Log(ctx, level, "retention round", slog.Any("deleted", res.Deleted))
 	return res, nil
 }
 
