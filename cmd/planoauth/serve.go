@@ -46,9 +46,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 		mailer := newMailer(cfg, d, log)
-		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
+		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
 		defer stopOutbox()
-		stopRetention := startRetention(ctx, cfg, d, log)
+		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
 		defer stopRetention()
 
 		metrics := prometheus.NewRegistry()
@@ -78,22 +78,6 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		return listenAndServe(ctx, cfg, svc.Handler, log, stdout)
 	})
-}
-
-// startRetention runs the retention worker until ctx ends or the returned stop is called (it
-// waits for the round in flight).
-func startRetention(ctx context.Context, cfg config, d *database, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	worker := retention.NewWorker(d.pool, cfg.retention, time.Now, log)
-	go func() {
-		defer close(done)
-		worker.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
 }
 
 // serveMetrics serves /metrics alone on addr (PLANOAUTH_METRICS_ADDR), until stop.
@@ -130,15 +114,15 @@ func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
 	return mail.NewLocal(d.q, time.Now)
 }
 
-// startOutbox runs the outbox worker until ctx ends or the returned stop is called; stop waits
-// for the sends in flight, so that the database outlives them.
-func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Mailer, log *slog.Logger) (stop func()) {
+// startWorker runs a background worker (the outbox, retention) until ctx ends or the returned
+// stop is called; stop waits for the work in flight (sends, a deletion round), so that the
+// database outlives it.
+func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	worker := mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox)
 	go func() {
 		defer close(done)
-		worker.Run(ctx)
+		run(ctx)
 	}()
 	return func() {
 		cancel()

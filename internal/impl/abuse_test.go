@@ -69,6 +69,22 @@ func (a *answers) add(res *apitest.Response) {
 
 func (a *answers) String() string { return fmt.Sprint(a.counts) }
 
+// concurrently sends n requests at once (do(i) sends the i-th) and counts their answers.
+func concurrently(n int, do func(i int) *apitest.Response) *answers {
+	var got answers
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			got.add(do(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	return &got
+}
+
 // Thirty wrong passwords sent at once from ten other addresses must not keep the owner out: from
 // the address it signed in from before, or with the device token it got then, the right password
 // works. Only ten of the thirty guesses are evaluated.
@@ -84,17 +100,7 @@ func TestStrangersCannotLockTheOwnerOut(t *testing.T) {
 		t.Fatalf("the sign-in answered no device token: %s", home.Raw)
 	}
 
-	var got answers
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 30 {
-		wg.Go(func() {
-			<-start
-			got.add(postFrom(env, addr(2+i%10), sessionsCreate, wrong, ""))
-		})
-	}
-	close(start)
-	wg.Wait()
+	got := concurrently(30, func(i int) *apitest.Response { return postFrom(env, addr(2+i%10), sessionsCreate, wrong, "") })
 	if want := "map[400 invalid-password:10 429 rate-limited:20]"; got.String() != want {
 		t.Errorf("strangers' guesses answered %s, want %s (10 evaluated, then throttled)", got.String(), want)
 	}
@@ -135,17 +141,9 @@ func TestLinkRequestsLimitedPerAddress(t *testing.T) {
 	for i := range 40 {
 		env.User(fmt.Sprintf("user%d@example.com", i), "", "client")
 	}
-	var got answers
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 40 {
-		wg.Go(func() {
-			<-start
-			got.add(postFrom(env, addr(1), magicLinkRequest, map[string]any{"email": fmt.Sprintf("user%d@example.com", i), "application": "planoorder"}, ""))
-		})
-	}
-	close(start)
-	wg.Wait()
+	got := concurrently(40, func(i int) *apitest.Response {
+		return postFrom(env, addr(1), magicLinkRequest, map[string]any{"email": fmt.Sprintf("user%d@example.com", i), "application": "planoorder"}, "")
+	})
 	if want := "map[200 action-successful:20 429 rate-limited:20]"; got.String() != want {
 		t.Errorf("link requests from one address answered %s, want %s", got.String(), want)
 	}
@@ -160,17 +158,9 @@ func TestRegistrationLimitHoldsUnderConcurrency(t *testing.T) {
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Hasher.QueueBudget = time.Minute // every admitted registration waits its turn: none is shed
 	}))
-	var got answers
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 60 {
-		wg.Go(func() {
-			<-start
-			got.add(postFrom(env, addr(1), clientsRegister, registration(fmt.Sprintf("client%d@example.com", i)), ""))
-		})
-	}
-	close(start)
-	wg.Wait()
+	got := concurrently(60, func(i int) *apitest.Response {
+		return postFrom(env, addr(1), clientsRegister, registration(fmt.Sprintf("client%d@example.com", i)), "")
+	})
 	if n := countRows(t, env, "users"); n != 30 {
 		t.Errorf("%d accounts registered, want 30 (answers %s)", n, got.String())
 	}
@@ -218,28 +208,14 @@ func TestLiaisonsRegisterLimitedConcurrently(t *testing.T) {
 			"liaison": map[string]any{"email": fmt.Sprintf("%s-lia%d@example.com", caller, i)}, "client_ids": []int64{grants[caller]},
 		}, callers[caller])
 	}
-	concurrently := func(n int, do func(i int) *apitest.Response) string {
-		var got answers
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				got.add(do(i))
-			})
-		}
-		close(start)
-		wg.Wait()
-		return got.String()
-	}
 	t.Run("PerCaller", func(t *testing.T) {
-		got := concurrently(20, func(i int) *apitest.Response { return register("ada", addr(1+i), i) })
+		got := concurrently(20, func(i int) *apitest.Response { return register("ada", addr(1+i), i) }).String()
 		if want := "map[200 action-successful:5 429 rate-limited:15]"; got != want {
 			t.Errorf("one caller from 20 addresses: %s, want %s", got, want)
 		}
 	})
 	t.Run("PerAddress", func(t *testing.T) {
-		got := concurrently(20, func(i int) *apitest.Response { return register([]string{"bob", "cy"}[i%2], addr(100), i) })
+		got := concurrently(20, func(i int) *apitest.Response { return register([]string{"bob", "cy"}[i%2], addr(100), i) }).String()
 		if want := "map[200 action-successful:8 429 rate-limited:12]"; got != want {
 			t.Errorf("two callers from one address: %s, want %s", got, want)
 		}
@@ -450,17 +426,9 @@ func TestNonASCIIEmailsAreOneAccount(t *testing.T) {
 	})
 	t.Run("ErrConcurrentSpellings", func(t *testing.T) {
 		spellings := []string{"ÅSA@x.example", "åsa@x.example", "A\u030aSA@X.EXAMPLE", "a\u030asa@x.example", "Åsa@X.example"}
-		var got answers
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range 20 {
-			wg.Go(func() {
-				<-start
-				got.add(env.PostSensitive(clientsRegister, registration(spellings[i%len(spellings)]), ""))
-			})
-		}
-		close(start)
-		wg.Wait()
+		got := concurrently(20, func(i int) *apitest.Response {
+			return env.PostSensitive(clientsRegister, registration(spellings[i%len(spellings)]), "")
+		})
 		if want := "map[200 action-successful:1 400 email-already-registered:19]"; got.String() != want {
 			t.Errorf("answers = %s, want %s", got.String(), want)
 		}
