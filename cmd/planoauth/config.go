@@ -15,6 +15,7 @@ import (
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/retention"
 )
 
 // config is the environment, read once.
@@ -24,15 +25,19 @@ type config struct {
 	addr            string        // PLANOAUTH_ADDR
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
-	loginLimits     limits.LoginLimits
-	registerLimits  limits.RegistrationLimits
-	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
-	magicLinkLimits limits.MagicLinkLimits
-	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
-	// publicURL is PLANOAUTH_PUBLIC_URL; empty: derived from the address actually listened on
-	// (see publicURLOf), so that links work on any port, :0 included.
+	// publicURL is where the service is reached, the one place its public origin is defined
+	// (the default redirect origin; every emailed link opens a page under it):
+	// PLANOAUTH_PUBLIC_URL, else empty, and serve takes http://<the address it listens on>
+	// (defaultPublicURL), so that links work on any port, :0 included.
 	publicURL string
 	pwned     password.PwnedConfig // PLANOAUTH_HIBP_URL, PLANOAUTH_HIBP_TIMEOUT
+	// metricsAddr is PLANOAUTH_METRICS_ADDR: empty serves /metrics on addr, else only there.
+	metricsAddr    string
+	limits         limits.Config
+	hasher         password.Config
+	retention      retention.Config
+	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
+	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
@@ -49,11 +54,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		dataDir:         orDefault(getenv("PLANOAUTH_DATA_DIR"), ".data"),
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
-		loginLimits:     limits.DefaultLoginLimits,
-		registerLimits:  limits.DefaultRegistrationLimits,
-		memoryLimitMiB:  72,
+		metricsAddr:     getenv("PLANOAUTH_METRICS_ADDR"),
+		limits:          limits.Defaults,
+		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
+		retention:       retention.Defaults,
+		memoryLimitMiB:  96,
 		sessionCacheTTL: 10 * time.Second,
-		magicLinkLimits: limits.DefaultMagicLinkLimits,
 		magicLinkURL:    strings.TrimSpace(getenv("PLANOAUTH_MAGIC_LINK_URL")),
 		pwned:           password.PwnedConfig{URL: strings.TrimSpace(getenv("PLANOAUTH_HIBP_URL")), Timeout: password.DefaultPwnedTimeout},
 		mandrill: mail.MandrillConfig{
@@ -76,16 +82,41 @@ func loadConfig(getenv func(string) string) (config, error) {
 		set  func(string) error
 	}{
 		{"PLANOAUTH_SHUTDOWN_TIMEOUT", durationSetting(&c.shutdownTimeout)},
-		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
-		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
-		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
-		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.registerLimits.PerAddress)},
-		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.registerLimits.Window)},
+		{"PLANOAUTH_LOGIN_LIMIT_ACCOUNT", countSetting(&c.limits.SignIn.PerAccount)},
+		{"PLANOAUTH_LOGIN_LIMIT_KNOWN", countSetting(&c.limits.SignIn.PerKnown)},
+		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.limits.SignIn.PerAddress)},
+		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.limits.SignIn.Window)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_ACCOUNT", countSetting(&c.limits.Links.PerAccount)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_KNOWN", countSetting(&c.limits.Links.PerKnown)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_ADDRESS", countSetting(&c.limits.Links.PerAddress)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.limits.Links.Window)},
+		{"PLANOAUTH_RESET_LIMIT_ACCOUNT", countSetting(&c.limits.Resets.PerAccount)},
+		{"PLANOAUTH_RESET_LIMIT_KNOWN", countSetting(&c.limits.Resets.PerKnown)},
+		{"PLANOAUTH_RESET_LIMIT_ADDRESS", countSetting(&c.limits.Resets.PerAddress)},
+		{"PLANOAUTH_RESET_LIMIT_WINDOW", durationSetting(&c.limits.Resets.Window)},
+		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.limits.Registrations.PerAddress)},
+		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.limits.Registrations.Window)},
+		{"PLANOAUTH_LIAISON_LIMIT_CALLER", countSetting(&c.limits.Liaisons.PerCaller)},
+		{"PLANOAUTH_LIAISON_LIMIT_ADDRESS", countSetting(&c.limits.Liaisons.PerAddress)},
+		{"PLANOAUTH_LIAISON_LIMIT_WINDOW", durationSetting(&c.limits.Liaisons.Window)},
+		{"PLANOAUTH_INVITATION_LIMIT_CALLER", countSetting(&c.limits.Invitations.PerCaller)},
+		{"PLANOAUTH_INVITATION_LIMIT_ADDRESS", countSetting(&c.limits.Invitations.PerAddress)},
+		{"PLANOAUTH_INVITATION_LIMIT_WINDOW", durationSetting(&c.limits.Invitations.Window)},
+		{"PLANOAUTH_DEVICE_TOKEN_TTL", durationSetting(&c.limits.DeviceTokenTTL)},
+		{"PLANOAUTH_KNOWN_ADDRESS_TTL", durationSetting(&c.limits.KnownAddressTTL)},
+		{"PLANOAUTH_HASH_QUEUE_BUDGET", durationSetting(&c.hasher.QueueBudget)},
+		{"PLANOAUTH_RETENTION_INTERVAL", durationSetting(&c.retention.Interval)},
+		{"PLANOAUTH_RETENTION_LIMIT_COUNTERS", retentionSetting(&c.retention.LimitCounters)},
+		{"PLANOAUTH_RETENTION_SESSIONS", retentionSetting(&c.retention.Sessions)},
+		{"PLANOAUTH_RETENTION_MAGIC_LINKS", retentionSetting(&c.retention.MagicLinks)},
+		{"PLANOAUTH_RETENTION_DEVICE_TOKENS", retentionSetting(&c.retention.DeviceTokens)},
+		{"PLANOAUTH_RETENTION_KNOWN_ADDRESSES", retentionSetting(&c.retention.KnownAddresses)},
+		{"PLANOAUTH_RETENTION_SENT_EMAILS", retentionSetting(&c.retention.SentEmails)},
+		{"PLANOAUTH_RETENTION_NOTIFICATIONS", retentionSetting(&c.retention.Notifications)},
+		{"PLANOAUTH_RETENTION_OUTBOX", retentionSetting(&c.retention.Outbox)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},
-		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
-		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},
 		{"PLANOAUTH_MANDRILL_TIMEOUT", durationSetting(&c.mandrill.Timeout)},
 		{"PLANOAUTH_OUTBOX_MAX_ATTEMPTS", countSetting(&c.outbox.MaxAttempts)},
@@ -139,10 +170,10 @@ func publicURLSetting(dst *string) func(string) error {
 	}
 }
 
-// publicURLOf is the public URL of a service listening on addr when none is configured:
-// http:// and the address, with 127.0.0.1 for an unspecified host (":8080", "0.0.0.0:8080"),
-// which no browser could be sent to.
-func publicURLOf(addr string) string {
+// defaultPublicURL is the service's public URL when none is configured: http:// and the listen
+// address, with 127.0.0.1 for an unspecified host (":8080", "0.0.0.0:8080"), which no browser
+// could be sent to.
+func defaultPublicURL(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "http://" + addr
@@ -169,6 +200,18 @@ func durationSetting(d *time.Duration) func(string) error {
 		parsed, err := time.ParseDuration(v)
 		if err == nil && parsed <= 0 {
 			err = fmt.Errorf("must be positive, got %s", v)
+		}
+		*d = parsed
+		return err
+	}
+}
+
+// retentionSetting reads how long rows are kept: zero (delete as soon as they are of no use) or more.
+func retentionSetting(d *time.Duration) func(string) error {
+	return func(v string) error {
+		parsed, err := time.ParseDuration(v)
+		if err == nil && parsed < 0 {
+			err = fmt.Errorf("must not be negative, got %s", v)
 		}
 		*d = parsed
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/observe"
+	"github.com/plano/planoauth/internal/retention"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
 )
@@ -33,8 +34,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer logs.Close()
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// Each argon2id hash allocates 19 MiB that becomes garbage at once; without a limit the
-		// heap doubles before the collector runs. A soft limit keeps resident memory flat.
+		// A safety net: the hasher already collects each hash's 19 MiB as it ends (see
+		// password.Hasher), so this soft limit is seldom reached.
 		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
 	}
 	contract, err := spec.Load()
@@ -46,8 +47,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 		mailer := newMailer(cfg, d, log)
-		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
+		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
 		defer stopOutbox()
+		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
+		defer stopRetention()
 
 		// Listen before building: the default public URL (where emailed links point) is the
 		// address actually listened on, which only the listener knows for port 0.
@@ -56,7 +59,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 		}
 		defer listener.Close()
-		publicURL := cmp.Or(cfg.publicURL, publicURLOf(listener.Addr().String()))
+		publicURL := cmp.Or(cfg.publicURL, defaultPublicURL(listener.Addr().String()))
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		watchCtx, stopWatching := context.WithCancel(ctx)
@@ -64,10 +67,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		svc, err := server.Build(watchCtx, server.Config{
 			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
-			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback,
-			Handlers: impl.Deps{LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
-				Mailer: mailer, PublicURL: publicURL, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits,
-				Google: cfg.google, Pwned: cfg.pwned},
+			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
+			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: publicURL,
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, Pwned: cfg.pwned},
 		})
 		if err != nil {
 			return err
@@ -76,8 +78,39 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			stopWatching()
 			svc.Wait()
 		}()
+		if cfg.metricsAddr != "" {
+			stopMetrics, err := serveMetrics(cfg.metricsAddr, svc.Metrics, log, stdout)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+		}
 		return listenAndServe(ctx, cfg, listener, svc.Handler, log, stdout)
 	})
+}
+
+// serveMetrics serves /metrics alone on addr (PLANOAUTH_METRICS_ADDR), until stop.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger, stdout io.Writer) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (PLANOAUTH_METRICS_ADDR): %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "PlanoAuth metrics on http://%s/metrics\n", listener.Addr())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", slog.Any("error", err))
+		}
+	}()
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
 }
 
 // newMailer is Mandrill when an API key is configured, and otherwise the local mailer, which
@@ -90,15 +123,15 @@ func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
 	return mail.NewLocal(d.q, time.Now)
 }
 
-// startOutbox runs the outbox worker until ctx ends or the returned stop is called; stop waits
-// for the sends in flight, so that the database outlives them.
-func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Mailer, log *slog.Logger) (stop func()) {
+// startWorker runs a background worker (the outbox, retention) until ctx ends or the returned
+// stop is called; stop waits for the work in flight (sends, a deletion round), so that the
+// database outlives it.
+func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	worker := mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox)
 	go func() {
 		defer close(done)
-		worker.Run(ctx)
+		run(ctx)
 	}()
 	return func() {
 		cancel()

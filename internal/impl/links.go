@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/pages"
 )
 
@@ -187,16 +188,18 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 // a code reached the mailbox), and sets the new password hash when one is given. The first
 // proof drops a password set before it (registration proves nothing: whoever registered the
 // email may not own it) and revokes the user's sessions; a new password revokes them too, on
-// every instance (the sessions' trigger notifies). It returns the user as it is now and
-// whether sessions were revoked, so that the caller evicts them from this instance's cache
-// after the commit.
+// every instance (the sessions' trigger notifies). After either, whoever signed in before may
+// not be the owner: their devices and addresses are strangers to the account from then on
+// (limits.Forget). It returns the user as it is now and whether sessions were revoked, so that
+// the caller evicts them from this instance's cache after the commit.
 func (s *Server) proveEmail(ctx context.Context, q *db.Queries, userID int64, passwordHash *string) (db.User, bool, error) {
 	now := s.now()
 	hadPassword, err := q.ClaimVerifiedEmail(ctx, db.ClaimVerifiedEmailParams{UserID: userID, Now: &now})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: proven before
 		return db.User{}, false, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
 	}
-	revoke := err == nil && hadPassword
+	claimed := err == nil
+	revoke := claimed && hadPassword
 	if passwordHash != nil {
 		if err := q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: passwordHash}); err != nil {
 			return db.User{}, false, fmt.Errorf("set the password of user %d: %w", userID, err)
@@ -206,6 +209,11 @@ func (s *Server) proveEmail(ctx context.Context, q *db.Queries, userID int64, pa
 	if revoke {
 		if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
 			return db.User{}, false, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
+		}
+	}
+	if claimed || passwordHash != nil {
+		if err := limits.Forget(ctx, q, userID); err != nil {
+			return db.User{}, false, err
 		}
 	}
 	user, err := q.GetUser(ctx, userID)

@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -23,6 +24,10 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
+	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
+	// that proves nothing about its caller (registration).
+	trust *limits.Client
 }
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -49,7 +54,7 @@ func (s *Server) startSession(ctx context.Context, user db.User, req newSession)
 // together or not at all.
 func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, req newSession) (gen.Session, error) {
 	q := db.New(conn)
-	app, err := q.GetApplicationBySlug(ctx, string(req.application))
+	app, err := s.apps.BySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}
@@ -92,6 +97,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
 	var created db.Session
+	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
@@ -109,13 +115,17 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, Now: s.now(),
 		})
+		if err != nil || req.trust == nil {
+			return err
+		}
+		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
 		return err
 	})
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	session := sessionView(created, app, &user)
-	session.Token = token
+	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/peer"
 )
@@ -36,7 +37,7 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 	if err != nil {
 		return pages.Link{}, user, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
 	}
-	app, err := s.q.GetApplicationBySlug(ctx, row.Application)
+	app, err := s.apps.BySlug(ctx, row.Application)
 	if err != nil {
 		return pages.Link{}, user, envelope.Internal("load application %s: %w", row.Application, err)
 	}
@@ -50,14 +51,15 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 // link counts as a failed sign-in of the client address, as on sessions/magic_link_create.
 // Answers: those of peekLink, rate-limited, invalid-param on password.
 func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password string) (pages.Link, string, error) {
-	from := peer.FromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, from); err != nil {
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx))
+	if err != nil {
 		return pages.Link{}, "", err
 	}
 	row, err := s.peekLink(ctx, kind, token, nil)
 	if err != nil {
-		return pages.Link{}, "", s.failedLink(ctx, err, from)
+		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
+	s.giveBack(ctx, ticket)
 	link, user, err := s.pageLink(ctx, row)
 	if err != nil {
 		return link, "", err
@@ -72,7 +74,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 	}
 	used, err := s.useLink(ctx, linkUse{kind: kind, token: token, passwordHash: hash})
 	if err != nil {
-		return link, "", s.failedLink(ctx, err, from)
+		return link, "", err
 	}
 	if used.redirectURL == "" {
 		return link, "", nil
@@ -82,8 +84,13 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 }
 
 // handover is the used link's redirect URL carrying a new short-lived sign-in token for the
-// same user and application.
+// same user and application; "" (the page says it is done) when the application no longer
+// allows that URL.
 func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
+	if err := s.redirects.Check(ctx, string(used.application), used.redirectURL); err != nil {
+		s.log.WarnContext(ctx, "link page: redirect URL no longer allowed", "application", used.application, "error", err)
+		return "", nil
+	}
 	target, err := url.Parse(used.redirectURL)
 	if err != nil {
 		return "", envelope.Internal("parse the redirect URL of a link: %w", err)

@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/password"
@@ -25,26 +26,28 @@ import (
 // newPasswordProblem.
 
 // SessionsPasswordResetRequest emails a reset link and code, after answering. The answer is the
-// same whether the email has an account or not, and whether it was sent its allowance of
-// resets: only the client address's allowance answers rate-limited. Answers: rate-limited.
+// same whether the email has an account or not, and whether the account was sent its allowance
+// of resets: before the answer, every request does the same work (the user's look-up and one use
+// of the client address's allowance, the only rate-limited answer); the account's allowance, the
+// link, the code's argon2id hash and the email come after it. Answers: invalid-param
+// (redirect_url), rate-limited.
 func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.SessionsPasswordResetRequestRequestObject) (gen.SessionsPasswordResetRequestResponseObject, error) {
 	in := r.Body
-	send, err := s.limitResetRequest(ctx, in.Email)
-	if err != nil {
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
-	user, err := s.q.GetUserByEmail(ctx, in.Email)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		send = false // nobody to send it to; the answer does not say so
-	case err != nil:
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(in.Email))
+	known := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	if send {
-		// The link and code (an argon2id hash) are made and sent after the answer, so that a known
-		// email takes no longer to answer than an unknown one.
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+		return nil, err
+	}
+	if known {
 		s.inBackground(ctx, func(ctx context.Context) {
-			s.sendReset(ctx, user, in.Application, deref(in.RedirectUrl))
+			s.sendReset(ctx, user, client, in.Application, deref(in.RedirectUrl))
 		})
 	}
 	return gen.SessionsPasswordResetRequest200JSONResponse{
@@ -63,11 +66,19 @@ func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
-// sendReset replaces the user's live reset links with a new one and emails it. Failures reach
-// operators: a failed send writes a mandrill-email-failed notification (mail.SendNow), anything
-// else is logged.
-func (s *Server) sendReset(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) {
-	app, err := s.q.GetApplicationBySlug(ctx, string(application))
+// sendReset takes a use of the account's allowance of resets (limits.Reset: the caller's as
+// the account knows it), and then replaces the user's live reset links with a new one and
+// emails it. Past the allowance nothing is sent. Failures reach operators: a failed send writes
+// a mandrill-email-failed notification (mail.SendNow), anything else is logged.
+func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, redirectURL string) {
+	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client)
+	if err != nil || !allowed {
+		if err != nil {
+			s.log.ErrorContext(ctx, "password reset: count the request", "user_id", user.ID, "error", err)
+		}
+		return
+	}
+	app, err := s.apps.BySlug(ctx, string(application))
 	if err != nil {
 		s.log.ErrorContext(ctx, "password reset: load application", "application", application, "error", err)
 		return
@@ -121,18 +132,19 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 	if err := checkResetProof(in); err != nil {
 		return nil, err
 	}
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	var used usedLink
 	if in.ResetToken != nil {
-		used, err = s.resetWithToken(ctx, *in.ResetToken, in.Application, in.Password)
+		used, err = s.resetWithToken(ctx, *in.ResetToken, in.Application, in.Password, client)
 	} else {
-		used, err = s.resetWithCode(ctx, *in.Email, string(*in.Code), in.Application, in.Password)
+		used, err = s.resetWithCode(ctx, *in.Email, string(*in.Code), in.Application, in.Password, client)
 	}
 	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, used.user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -158,17 +170,20 @@ func checkResetProof(in gen.SessionsPasswordResetInput) error {
 	return nil
 }
 
-// resetWithToken sets the password of a reset link's user. The link is checked first, then the
-// password (a refused password leaves the link usable), and only then is anything hashed.
-func (s *Server) resetWithToken(ctx context.Context, token string, application gen.ApplicationSlug, plain string) (usedLink, error) {
-	from := peer.FromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, from); err != nil {
+// resetWithToken sets the password of a reset link's user. Like a sign-in link, the token is
+// counted against the client address before it is looked up (the use stays when it cannot be
+// used). The link is checked first, then the password (a refused password leaves the link
+// usable), and only then is anything hashed.
+func (s *Server) resetWithToken(ctx context.Context, token string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
+	if err != nil {
 		return usedLink{}, err
 	}
 	row, err := s.peekLink(ctx, linkReset, token, &application)
 	if err != nil {
-		return usedLink{}, s.failedLink(ctx, err, from)
+		return usedLink{}, err
 	}
+	s.giveBack(ctx, ticket) // a real link: no failed sign-in, whatever comes next
 	user, err := s.q.GetUser(ctx, row.MagicLink.UserID)
 	if err != nil {
 		return usedLink{}, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
@@ -177,32 +192,32 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 	if err != nil {
 		return usedLink{}, err
 	}
-	used, err := s.useLink(ctx, linkUse{kind: linkReset, token: token, application: &application, passwordHash: &hash})
-	if err != nil {
-		return usedLink{}, s.failedLink(ctx, err, from)
-	}
-	return used, nil
+	return s.useLink(ctx, linkUse{kind: linkReset, token: token, application: &application, passwordHash: &hash})
 }
 
 // resetWithCode sets the password of the user of email with the code of its newest reset. The
 // password is checked first (a refused one costs no try of the code); each try is counted
 // against the code (ResetCodeTries) and as a failed log-in of the email and the address before
 // the code is evaluated. Any wrong, used up or missing code answers invalid-token alike.
-func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string) (usedLink, error) {
-	user, err := s.q.GetUserByEmail(ctx, email)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
+			return usedLink{}, err
+		}
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
 		return usedLink{}, envelope.Internal("look up user: %w", err)
 	}
-	known := err == nil
 	if problem := s.newPasswordProblem(ctx, plain, user); problem != "" {
 		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
 	}
-	succeed, err := s.limitCodeTry(ctx, email)
+	// A code is a guess at the account like a password: counted the same way, before it is
+	// evaluated, and given back when it is right.
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
 	if err != nil {
 		return usedLink{}, err
-	}
-	if !known {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
 	}
 	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kind: string(linkReset), Now: s.now(), MaxTries: ResetCodeTries})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -214,11 +229,9 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 	if _, err := s.hasher.Verify(ctx, code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
 		return usedLink{}, envelope.New(gen.StatusInvalidToken)
 	} else if err != nil {
-		return usedLink{}, envelope.Internal("verify a reset code of user %d: %w", user.ID, err)
+		return usedLink{}, hashFailure(err, "verify a reset code of user %d", user.ID)
 	}
-	if err := succeed(ctx); err != nil {
-		return usedLink{}, err
-	}
+	s.giveBack(ctx, ticket)
 	if try.Application != string(application) {
 		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
 	}
@@ -291,18 +304,19 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
 // stolen session cannot be used to guess it without bound).
 func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
-	from := peer.FromContext(ctx)
-	if err := s.limiter.Attempt(ctx, user.Email, from); err != nil {
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
+	if err != nil {
 		return err
 	}
-	_, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
+	_, err = s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return envelope.New(gen.StatusInvalidPassword)
+		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
 	}
+	s.giveBack(ctx, ticket)
 	if err != nil {
-		return envelope.Internal("verify the password of user %d: %w", user.ID, err)
+		return hashFailure(err, "verify the password of user %d", user.ID)
 	}
-	return s.limiter.Succeed(ctx, user.Email, from)
+	return nil
 }
 
 // changePassword sets the new hash if the password is still the one checked (a concurrent
@@ -323,7 +337,9 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		if err != nil {
 			return fmt.Errorf("revoke the other sessions of user %d: %w", user.ID, err)
 		}
-		return nil
+		// Whoever knew the old password may have signed in with it: their devices and addresses
+		// are strangers to the account from now on.
+		return limits.Forget(ctx, q, user.ID)
 	})
 	if err == nil {
 		s.sessions.ForgetUser(user.ID)
@@ -376,10 +392,7 @@ func (s *Server) hashNewPassword(ctx context.Context, param, plain string, user 
 func (s *Server) hashPassword(ctx context.Context, plain string) (string, error) {
 	hash, err := s.hasher.Hash(ctx, plain)
 	if err != nil {
-		return "", envelope.Internal("hash a new password: %w", err)
+		return "", hashFailure(err, "hash a new password")
 	}
 	return hash, nil
 }
-
-// normalizedEmail is how emails are compared (the users table's unique index is on lower(email)).
-func normalizedEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
@@ -23,30 +24,30 @@ import (
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/redirect"
 )
 
 // Server implements every operation of the contract.
 type Server struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	writer  *envelope.Writer
-	log     *slog.Logger
-	now     func() time.Time
-	hasher  *password.Hasher
-	limiter *limits.LoginLimiter
+	pool      *pgxpool.Pool
+	q         *db.Queries
+	writer    *envelope.Writer
+	log       *slog.Logger
+	now       func() time.Time
+	hasher    *password.Hasher
+	limits    *limits.Limiter
+	redirects *redirect.Checker
 	// Sign-in without a password.
-	mailer        mail.Mailer
-	magicLinks    *limits.MagicLinkLimiter
-	magicLinkURL  string
-	google        *google.Verifier
-	sessions      *auth.SessionCache
-	registrations *limits.RegistrationLimiter
-	// Recovery: where links point, the breach check of new passwords, the reset limits, and the
-	// emails sent after their request was answered.
-	publicURL   string
-	pwned       *password.Pwned
-	resetLimits ResetLimits
-	background  sync.WaitGroup
+	mailer       mail.Mailer
+	magicLinkURL string
+	google       *google.Verifier
+	sessions     *auth.SessionCache
+	apps         *auth.Applications
+	// Recovery: where links point, the breach check of new passwords, and the emails sent after
+	// their request was answered.
+	publicURL  string
+	pwned      *password.Pwned
+	background sync.WaitGroup
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -61,25 +62,24 @@ type Deps struct {
 	// SessionCache is the authenticator's token cache (nil when off); handlers that change a
 	// session evict it here at once, before NOTIFY reaches the other instances.
 	SessionCache *auth.SessionCache
-	// RegistrationLimits bound accounts registered per address; zero means the defaults.
-	RegistrationLimits limits.RegistrationLimits
-	// LoginLimits bound failed log-ins; zero means limits.DefaultLoginLimits.
-	LoginLimits limits.LoginLimits
+	// Applications are the applications kept in memory (read from the database when nil).
+	Applications *auth.Applications
+	// Limits are every rate limit; zero fields mean limits.Defaults.
+	Limits limits.Config
+	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
+	Hasher password.Config
+	// PublicURL is where the service is reached (scheme, host and port, no path): every emailed
+	// link opens a page under it, and its origin is the redirect origin of an application without
+	// an allow-list. Empty means DefaultPublicURL.
+	PublicURL string
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
-	// PublicURL is where the service is reached (scheme, host and port, no path): every emailed
-	// link opens a page under it. Empty means DefaultPublicURL.
-	PublicURL string
 	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means the
 	// service's own page, PublicURL + "/magic?token=".
 	MagicLinkURL string
 	// Pwned checks new passwords against Have I Been Pwned; an empty URL turns it off.
 	Pwned password.PwnedConfig
-	// ResetLimits bound password reset requests; zero means DefaultResetLimits.
-	ResetLimits ResetLimits
-	// MagicLinkLimits bound the links sent to one email; zero means limits.DefaultMagicLinkLimits.
-	MagicLinkLimits limits.MagicLinkLimits
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
 }
@@ -87,33 +87,39 @@ type Deps struct {
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
 const DefaultPublicURL = "http://127.0.0.1:8080"
 
-// New returns the handlers.
-func New(d Deps) *Server {
+// New returns the handlers; it fails on a public URL that is no http(s) origin.
+func New(d Deps) (*Server, error) {
 	now := d.Now
 	if now == nil {
 		now = time.Now
 	}
-	loginLimits := cmp.Or(d.LoginLimits, limits.DefaultLoginLimits)
 	q := db.New(d.Pool)
+	publicURL := strings.TrimRight(cmp.Or(d.PublicURL, DefaultPublicURL), "/")
+	redirects, err := redirect.NewChecker(q, publicURL)
+	if err != nil {
+		return nil, err
+	}
 	mailer := d.Mailer
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
-	publicURL := strings.TrimRight(cmp.Or(d.PublicURL, DefaultPublicURL), "/")
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
-		registrations: limits.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, limits.DefaultRegistrationLimits), now),
-		hasher:        password.NewHasher(), limiter: limits.NewLoginLimiter(q, loginLimits, now),
-		mailer:       mailer,
-		magicLinks:   limits.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, limits.DefaultMagicLinkLimits), now),
-		magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
-		google:       google.NewVerifier(d.Google, now),
-		publicURL:    publicURL, pwned: password.NewPwned(d.Pwned),
-		resetLimits: cmp.Or(d.ResetLimits, DefaultResetLimits),
+	apps := d.Applications
+	if apps == nil {
+		apps = auth.NewApplications(q)
 	}
+	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
+		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
+		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
+		google:    google.NewVerifier(d.Google, now),
+		publicURL: publicURL, pwned: password.NewPwned(d.Pwned),
+	}, nil
 }
 
 // Now returns the handlers' clock, which the authenticator shares.
 func (s *Server) Now() time.Time { return s.now() }
+
+// Collectors are the handlers' own metrics (password hashing), for a Prometheus registry.
+func (s *Server) Collectors() []prometheus.Collector { return s.hasher.Collectors() }
 
 // Wait returns when the work the handlers left running after their answers (emails sent after
 // a reset request was answered) is done; call it before closing the database.
