@@ -92,6 +92,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	c.outbox.LinkURL = c.magicLinkURL // the links of queued emails (welcome, invitation)
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,7 +24,14 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// fromPassword: the session is made from a password checked against the user as it was
+	// read, so it is created only if the user's credential_version is still that one.
+	fromPassword bool
 }
+
+// errCredentialChanged is startSession's answer when the password a log-in checked was set,
+// replaced or dropped before its session could be created: no session was made.
+var errCredentialChanged = errors.New("the credential checked changed before the session was created")
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
 // application accepts several of them: the broadest first.
@@ -111,10 +119,16 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: rememberMe, Now: now,
+			RememberMe: rememberMe, Now: now, CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errCredentialChanged
+		}
 		return err
 	})
+	if errors.Is(err, errCredentialChanged) {
+		return views.Session{}, err
+	}
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
@@ -130,7 +144,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 // userView is what the user views show of a user row.
 func userView(user db.GetUserByEmailRow, rememberMe bool) *views.User {
 	return &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
-		RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash)}
+		RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash), EmailVerified: user.EmailVerifiedAt != nil}
 }
 
 // loadSession renders the caller's session from what the authenticator already loaded.
@@ -143,7 +157,7 @@ func (s *Server) loadSession(p *auth.Principal) views.Session {
 		Application: applicationView(row.ApplicationSlug, row.ApplicationName, row.ApplicationRoles,
 			row.AllowsClientRegistration, row.ApplicationScopes),
 		User: &views.User{ID: row.UserID, Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
-			RememberMe: row.UserRememberMe, HasPassword: row.HasPassword},
+			RememberMe: row.UserRememberMe, HasPassword: row.HasPassword, EmailVerified: row.EmailVerified},
 	}
 }
 

@@ -68,9 +68,11 @@ type Deps struct {
 	Google google.Config
 }
 
-// DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
-// the token with sessions/magic_link_create.
-const DefaultMagicLinkURL = "http://127.0.0.1:8080/magic?token="
+// DefaultMagicLinkURL is where emailed links point unless configured: the page that exchanges
+// the token with sessions/magic_link_create. Links sent at once (sign-in) start with the
+// handlers' MagicLinkURL; links of queued emails with the outbox worker's LinkURL, which serve
+// sets to the same PLANOAUTH_MAGIC_LINK_URL.
+const DefaultMagicLinkURL = mail.DefaultLinkURL
 
 // New returns the handlers.
 func New(d Deps) *Server {
