@@ -23,10 +23,10 @@ type Application struct {
 
 // User is what a user view can show.
 type User struct {
-	ID          int64
-	Email       string
-	FirstName   string
-	LastName    string
+	ID            int64
+	Email         string
+	FirstName     string
+	LastName      string
 	RememberMe    bool
 	HasPassword   bool
 	EmailVerified bool
