@@ -48,7 +48,7 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
 	for _, a := range apps {
 		token := "none"
-		if a.HasToken {
+		if a.TokenHash != nil {
 			token = "issued"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,

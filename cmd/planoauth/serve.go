@@ -17,6 +17,7 @@ import (
 
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/observe"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
 )
@@ -25,7 +26,11 @@ import (
 const registryFallback = 30 * time.Second
 
 func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	// The access log is buffered (one line per request, written out every 100 ms): a write to a
+	// terminal or a pipe per request would cost more than the request.
+	logs := observe.NewLogWriter(stderr)
+	defer logs.Close()
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Each argon2id hash allocates 19 MiB that becomes garbage at once; without a limit the
 		// heap doubles before the collector runs. A soft limit keeps resident memory flat.

@@ -167,11 +167,17 @@ func New(tb testing.TB, opts ...Option) *Env {
 			svc.Wait()
 		})
 		<-svc.Cache.Ready()
+		<-svc.Applications.Ready()
 		return svc
 	}
 	svc := e.build()
 	e.Handler, e.Server, e.Registry = svc.Handler, svc.Handlers, svc.Registry
 	e.issueAppTokens(ctx)
+	// The tokens went straight into the database: read them now rather than when the
+	// notification arrives.
+	if err := svc.Applications.Reload(ctx); err != nil {
+		tb.Fatalf("reload applications: %v", err)
+	}
 	return e
 }
 

@@ -31,12 +31,12 @@ const (
 )
 
 // ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.
-func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
-	if rememberMe {
+func ExpiresAt(s db.Session) *time.Time {
+	if s.RememberMe {
 		return nil
 	}
-	at := createdAt.Add(SessionMaxAge)
-	if idle := lastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
+	at := s.CreatedAt.Add(SessionMaxAge)
+	if idle := s.LastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
 		at = idle
 	}
 	return &at
@@ -44,10 +44,18 @@ func ExpiresAt(createdAt, lastUsedAt time.Time, rememberMe bool) *time.Time {
 
 // Principal is who is calling: an application, or a user's session in an application.
 type Principal struct {
-	ApplicationID   int64
-	ApplicationSlug string
-	Scopes          []string
-	Session         *db.GetSessionByTokenHashRow // nil for an application token
+	// Application is the calling application, or the application of the session.
+	Application db.Application
+	Session     *db.Session // nil for an application token
+	User        *db.User    // the session's user; nil for an application token
+}
+
+// Scopes are what the caller may do: the application token's, or the session's.
+func (p *Principal) Scopes() []string {
+	if p.Session != nil {
+		return p.Session.Scopes
+	}
+	return p.Application.Scopes
 }
 
 const principalKey contextKey = iota + 1
@@ -61,21 +69,33 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 // Authenticator resolves the request's token into a Principal and enforces the operation's
 // security schemes and scope.
 type Authenticator struct {
-	q      *db.Queries
-	now    func() time.Time
-	writer *envelope.Writer
-	cache  *SessionCache // nil: every request reads the database
-	render RenderSession
+	q            *db.Queries
+	now          func() time.Time
+	writer       *envelope.Writer
+	cache        *SessionCache // nil: every request reads the database
+	applications *Applications
+	render       RenderSession
 }
 
 // RenderSession renders a caller's session for the `session` field of the answers to it (and
 // the data of client-required). The handlers' package supplies it: this one does not render.
 type RenderSession func(*Principal) *gen.Session
 
-// NewAuthenticator returns an Authenticator reading tokens with q, judging expiry by now,
-// keeping resolved sessions in cache (which may be nil), and rendering callers with render.
-func NewAuthenticator(q *db.Queries, now func() time.Time, writer *envelope.Writer, cache *SessionCache, render RenderSession) *Authenticator {
-	return &Authenticator{q: q, now: now, writer: writer, cache: cache, render: render}
+// Config is what an Authenticator works with.
+type Config struct {
+	Queries *db.Queries
+	Now     func() time.Time // judges expiry
+	Writer  *envelope.Writer
+	// Cache keeps resolved sessions; nil means none.
+	Cache        *SessionCache
+	Applications *Applications
+	Render       RenderSession
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(cfg Config) *Authenticator {
+	return &Authenticator{q: cfg.Queries, now: cfg.Now, writer: cfg.Writer, cache: cfg.Cache,
+		applications: cfg.Applications, render: cfg.Render}
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
@@ -87,7 +107,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		ctx := r.Context()
 		op := spec.FromContext(ctx)
 		if op == nil || len(op.Schemes) == 0 {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r)
 			return
 		}
 		token := TokenFromRequest(r)
@@ -99,9 +119,8 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		if p != nil && p.Session != nil {
 			ctx = envelope.NewContextCallerSession(ctx, a.render(p))
 		}
-		r = r.WithContext(ctx)
 		if err != nil {
-			a.writer.Error(w, r, err)
+			a.writer.Error(w, r.WithContext(ctx), err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
@@ -122,7 +141,7 @@ func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec
 	if err != nil {
 		return p, err
 	}
-	if !slices.Contains(p.Scopes, op.Scope) {
+	if !slices.Contains(p.Scopes(), op.Scope) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied,
 			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
 	}
@@ -133,7 +152,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !WellFormed(token, ApplicationPrefix) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
-	app, err := a.q.GetApplicationByTokenHash(ctx, HashToken(token))
+	app, err := a.applications.ByTokenHash(ctx, HashToken(token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
@@ -143,7 +162,7 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if !op.Accepts(spec.SchemeApplication) {
 		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
 	}
-	return &Principal{ApplicationID: app.ID, ApplicationSlug: app.Slug, Scopes: app.Scopes}, nil
+	return &Principal{Application: app}, nil
 }
 
 func (a *Authenticator) session(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
@@ -164,20 +183,24 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 			return nil, err
 		}
 	}
-	if row.RevokedAt != nil {
+	if row.Session.RevokedAt != nil {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
 	if expired(row, now) {
 		return nil, envelope.New(gen.StatusSessionExpired)
 	}
-	if err := a.touch(ctx, hash, &row, now); err != nil {
+	if err := a.touch(ctx, hash, &row.Session, now); err != nil {
 		return nil, err
 	}
-	p := &Principal{ApplicationID: row.ApplicationID, ApplicationSlug: row.ApplicationSlug, Scopes: row.Scopes, Session: &row}
+	app, err := a.applications.ByID(ctx, row.Session.ApplicationID)
+	if err != nil {
+		return nil, envelope.Internal("load application %d of a session: %w", row.Session.ApplicationID, err)
+	}
+	p := &Principal{Application: app, Session: &row.Session, User: &row.User}
 	if !op.Accepts(spec.SchemeSession) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
 	}
-	if row.Role == RoleNone && !slices.Contains(row.Scopes, op.Scope) {
+	if p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope) {
 		session := a.render(p)
 		return p, &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
 	}
@@ -185,7 +208,7 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 }
 
 func expired(row db.GetSessionByTokenHashRow, now time.Time) bool {
-	expires := ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
+	expires := ExpiresAt(row.Session)
 	return expires != nil && !now.Before(*expires)
 }
 
@@ -216,7 +239,7 @@ func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByT
 }
 
 // touch records the session's use when the last record is older than TouchInterval.
-func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.GetSessionByTokenHashRow, now time.Time) error {
+func (a *Authenticator) touch(ctx context.Context, hash []byte, row *db.Session, now time.Time) error {
 	if now.Sub(row.LastUsedAt) < TouchInterval {
 		return nil
 	}

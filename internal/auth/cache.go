@@ -79,7 +79,7 @@ func (c *SessionCache) get(hash []byte) (db.GetSessionByTokenHashRow, bool) {
 func (c *SessionCache) put(hash []byte, row db.GetSessionByTokenHashRow, generation uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.enabled || generation != c.generation || row.RevokedAt != nil {
+	if !c.enabled || generation != c.generation || row.Session.RevokedAt != nil {
 		return
 	}
 	if len(c.entries) >= c.max {
@@ -96,7 +96,7 @@ func (c *SessionCache) touched(hash []byte, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key(hash)]; ok {
-		e.row.LastUsedAt = at
+		e.row.Session.LastUsedAt = at
 		c.entries[key(hash)] = e
 	}
 }
@@ -116,8 +116,8 @@ func (c *SessionCache) invalidate(payload string) {
 	kind, id, _ := strings.Cut(payload, ":")
 	for k, e := range c.entries {
 		switch {
-		case kind == "session" && e.row.ID.String() == id,
-			kind == "user" && strconv.FormatInt(e.row.UserID, 10) == id,
+		case kind == "session" && e.row.Session.ID.String() == id,
+			kind == "user" && strconv.FormatInt(e.row.Session.UserID, 10) == id,
 			kind != "session" && kind != "user":
 			delete(c.entries, k)
 		}

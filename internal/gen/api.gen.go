@@ -882,31 +882,10 @@ type BadRequestError struct {
 // BadRequestErrorStatus defines model for BadRequestError.Status.
 type BadRequestErrorStatus string
 
-// Client A client; fields beyond `id` depend on `view`.
-type Client struct {
-	Active          *bool      `json:"active,omitempty"`
-	Bio             *string    `json:"bio,omitempty"`
-	CompanyId       *int64     `json:"company_id,omitempty"`
-	CompanyName     *string    `json:"company_name,omitempty"`
-	CreatedAt       *time.Time `json:"created_at,omitempty"`
-	DisplayEmail    *string    `json:"display_email,omitempty"`
-	DisplayName     *string    `json:"display_name,omitempty"`
-	Email           *string    `json:"email,omitempty"`
-	Enterprise      *bool      `json:"enterprise,omitempty"`
-	FirstName       *string    `json:"first_name,omitempty"`
-	Id              int64      `json:"id"`
-	LastName        *string    `json:"last_name,omitempty"`
-	Phone           *string    `json:"phone,omitempty"`
-	RealtorLicense  *string    `json:"realtor_license,omitempty"`
-	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
-	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
-	UserId          *int64     `json:"user_id,omitempty"`
-}
-
 // ClientCreatedResult defines model for ClientCreatedResult.
 type ClientCreatedResult struct {
 	// Data A client; fields beyond `id` depend on `view`.
-	Data Client `json:"data"`
+	Data ClientProfile `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -945,10 +924,31 @@ type ClientFields struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
+// ClientProfile A client; fields beyond `id` depend on `view`.
+type ClientProfile struct {
+	Active          *bool      `json:"active,omitempty"`
+	Bio             *string    `json:"bio,omitempty"`
+	CompanyId       *int64     `json:"company_id,omitempty"`
+	CompanyName     *string    `json:"company_name,omitempty"`
+	CreatedAt       *time.Time `json:"created_at,omitempty"`
+	DisplayEmail    *string    `json:"display_email,omitempty"`
+	DisplayName     *string    `json:"display_name,omitempty"`
+	Email           *string    `json:"email,omitempty"`
+	Enterprise      *bool      `json:"enterprise,omitempty"`
+	FirstName       *string    `json:"first_name,omitempty"`
+	Id              int64      `json:"id"`
+	LastName        *string    `json:"last_name,omitempty"`
+	Phone           *string    `json:"phone,omitempty"`
+	RealtorLicense  *string    `json:"realtor_license,omitempty"`
+	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
+	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
+	UserId          *int64     `json:"user_id,omitempty"`
+}
+
 // ClientSession defines model for ClientSession.
 type ClientSession struct {
 	// Client A client; fields beyond `id` depend on `view`.
-	Client Client `json:"client"`
+	Client ClientProfile `json:"client"`
 
 	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 	Session Session `json:"session"`
@@ -1192,7 +1192,7 @@ type CompanyId = int64
 // CompanyMember A member of a company, or a client asking to join it.
 type CompanyMember struct {
 	// Client A client; fields beyond `id` depend on `view`.
-	Client Client `json:"client"`
+	Client ClientProfile `json:"client"`
 
 	// EmailVerified Whether the client's email is verified; only a verified client may be made a member.
 	EmailVerified bool `json:"email_verified"`
@@ -1327,17 +1327,17 @@ type LastName = string
 // Liaison defines model for Liaison.
 type Liaison struct {
 	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
-	Accepted  bool      `json:"accepted"`
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
-	Id        int64     `json:"id"`
-	User      User      `json:"user"`
+	Accepted  bool            `json:"accepted"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
+	Id        int64           `json:"id"`
+	User      User            `json:"user"`
 }
 
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
 }
 
 // LiaisonGrantsResult defines model for LiaisonGrantsResult.
@@ -2054,6 +2054,9 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// ClientsCreateTextBody defines parameters for ClientsCreate.
+type ClientsCreateTextBody = SensitiveParams
+
 // ClientsCreateParams defines parameters for ClientsCreate.
 type ClientsCreateParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2061,6 +2064,9 @@ type ClientsCreateParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// ClientsRegisterTextBody defines parameters for ClientsRegister.
+type ClientsRegisterTextBody = SensitiveParams
 
 // CoexistenceIndexParams defines parameters for CoexistenceIndex.
 type CoexistenceIndexParams struct {
@@ -2119,6 +2125,9 @@ type CompaniesRequestMemberParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// LiaisonsRegisterTextBody defines parameters for LiaisonsRegister.
+type LiaisonsRegisterTextBody = SensitiveParams
+
 // LiaisonsRegisterParams defines parameters for LiaisonsRegister.
 type LiaisonsRegisterParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2135,6 +2144,9 @@ type ScopesLiaisonRegisterParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// SessionsCreateTextBody defines parameters for SessionsCreate.
+type SessionsCreateTextBody = SensitiveParams
+
 // SessionsDeleteParams defines parameters for SessionsDelete.
 type SessionsDeleteParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2142,6 +2154,9 @@ type SessionsDeleteParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// SessionsGoogleTextBody defines parameters for SessionsGoogle.
+type SessionsGoogleTextBody = SensitiveParams
 
 // SessionsIndexParams defines parameters for SessionsIndex.
 type SessionsIndexParams struct {
@@ -2156,6 +2171,9 @@ type SessionsIndexParams struct {
 	// ApplicationView View of application object you would like returned.
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
+
+// SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
+type SessionsMagicLinkCreateTextBody = SensitiveParams
 
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
@@ -2180,10 +2198,10 @@ type UsersClientRegisterParams struct {
 }
 
 // ClientsCreateTextRequestBody defines body for ClientsCreate for text/plain ContentType.
-type ClientsCreateTextRequestBody = SensitiveParams
+type ClientsCreateTextRequestBody = ClientsCreateTextBody
 
 // ClientsRegisterTextRequestBody defines body for ClientsRegister for text/plain ContentType.
-type ClientsRegisterTextRequestBody = SensitiveParams
+type ClientsRegisterTextRequestBody = ClientsRegisterTextBody
 
 // CoexistenceTouchJSONRequestBody defines body for CoexistenceTouch for application/json ContentType.
 type CoexistenceTouchJSONRequestBody = CoexistenceTouchInput
@@ -2198,19 +2216,19 @@ type CompaniesRemoveMemberJSONRequestBody = CompanyMemberInput
 type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
-type LiaisonsRegisterTextRequestBody = SensitiveParams
+type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
 // SessionsCreateTextRequestBody defines body for SessionsCreate for text/plain ContentType.
-type SessionsCreateTextRequestBody = SensitiveParams
+type SessionsCreateTextRequestBody = SessionsCreateTextBody
 
 // SessionsDeleteJSONRequestBody defines body for SessionsDelete for application/json ContentType.
 type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
-type SessionsGoogleTextRequestBody = SensitiveParams
+type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
-type SessionsMagicLinkCreateTextRequestBody = SensitiveParams
+type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput

@@ -147,37 +147,35 @@ type newAccount struct {
 // email-already-registered when the email (compared case-insensitively) has a user. There is no
 // look-up first: the unique index on lower(email) decides, so concurrent registrations of one
 // email create exactly one user. The user's email is not verified.
-func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, error) {
-	row, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
+func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
+	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
 		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if pgerr.IsUniqueViolation(err, usersEmailKey) {
-		return db.GetUserByEmailRow{}, envelope.New(gen.StatusEmailAlreadyRegistered)
+		return db.User{}, envelope.New(gen.StatusEmailAlreadyRegistered)
 	}
 	if err != nil {
-		return db.GetUserByEmailRow{}, fmt.Errorf("create user: %w", err)
+		return db.User{}, fmt.Errorf("create user: %w", err)
 	}
-	return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash, FirstName: a.firstName,
-		LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt, CredentialVersion: row.CredentialVersion}, nil
+	return user, nil
 }
 
 // createUserUnlessExists returns the user of the account's email, creating it (unverified) when
-// there is none, and reports whether it existed. An existing user is returned as it is: a caller
-// acting for someone else never changes their password, names or phone.
-func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.GetUserByEmailRow, bool, error) {
-	row, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
+// there is none, and reports whether it existed. An existing user is returned as it is: a caller acting
+// for someone else never changes their password, names or phone.
+func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
+	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
 		PasswordHash: a.passwordHash, FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if err == nil {
-		return db.GetUserByEmailRow{ID: row.ID, Email: a.email, PasswordHash: a.passwordHash, FirstName: a.firstName,
-			LastName: a.lastName, Phone: a.phone, CreatedAt: row.CreatedAt, CredentialVersion: row.CredentialVersion}, false, nil
+		return user, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("create user: %w", err)
+		return db.User{}, false, fmt.Errorf("create user: %w", err)
 	}
 	// ON CONFLICT waited for any concurrent insert of the email to commit; this statement's
 	// snapshot sees it.
-	user, err := q.GetUserByEmail(ctx, a.email)
+	user, err = q.GetUserByEmail(ctx, a.email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, false, fmt.Errorf("read the existing user of the email: %w", err)
+		return db.User{}, false, fmt.Errorf("read the existing user of the email: %w", err)
 	}
 	return user, true, nil
 }
@@ -188,6 +186,10 @@ func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (d
 func mayChooseCredentials(p *auth.Principal) bool {
 	return p.Session == nil || p.Session.Role == roleEmployee
 }
+
+// callerVerified reports whether the calling user's email is proven (as its session was loaded;
+// checkGrantor decides again inside a grant's transaction).
+func callerVerified(p *auth.Principal) bool { return p.User != nil && p.User.EmailVerifiedAt != nil }
 
 // errUnproven is the answer to a caller whose email is not verified yet, when it tries to grant,
 // delegate or approve something.
@@ -315,7 +317,7 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, what string, fn func(tx pgx.T
 
 // welcomeMessage is the email a new client gets. While the user's email is not verified it
 // carries a verification link (queued with it: linkID), and says what confirming does.
-func welcomeMessage(user db.GetUserByEmailRow, linkID int64) mail.Message {
+func welcomeMessage(user db.User, linkID int64) mail.Message {
 	text := fmt.Sprintf("Hello %s,\n\nYour Plano client account for %s is ready. Sign in to any Plano "+
 		"application with this email.\n", greetingName(user), user.Email)
 	if linkID != 0 {
@@ -330,7 +332,7 @@ func welcomeMessage(user db.GetUserByEmailRow, linkID int64) mail.Message {
 // invitationMessage is the email of someone invited by another user: as a liaison (by inviter),
 // or as a client created for it. Its link signs the invitee in, proves the email and, for a
 // liaison, accepts the role.
-func invitationMessage(user db.GetUserByEmailRow, inviter string, liaison bool, linkID int64) mail.Message {
+func invitationMessage(user db.User, inviter string, liaison bool, linkID int64) mail.Message {
 	what, subject := "a Plano client account was created for you", "You are invited to Plano"
 	if liaison {
 		what = fmt.Sprintf("%s invites you to act for them in Plano as a liaison", inviter)
@@ -345,7 +347,7 @@ func invitationMessage(user db.GetUserByEmailRow, inviter string, liaison bool, 
 	}
 }
 
-func greetingName(user db.GetUserByEmailRow) string {
+func greetingName(user db.User) string {
 	if name := strings.TrimSpace(user.FirstName); name != "" {
 		return name
 	}

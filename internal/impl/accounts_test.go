@@ -160,7 +160,7 @@ func TestClientsCreateWhoSetsThePassword(t *testing.T) {
 	t.Run("ClientInvites", func(t *testing.T) {
 		res := env.PostSensitive(clientsCreate, map[string]any{"view": "client_read",
 			"client": map[string]any{"email": "grace@example.com", "company_id": company}}, ada).Expect(t, 200, gen.StatusActionSuccessful)
-		var c gen.Client
+		var c gen.ClientProfile
 		res.Data(t, &c)
 		if c.CompanyId != nil {
 			t.Errorf("client = %s, want no company: a company named by a client is a request", res.Envelope.Data)
@@ -182,7 +182,7 @@ func TestClientsCreateWhoSetsThePassword(t *testing.T) {
 			res := env.PostSensitive(clientsCreate, map[string]any{"view": "client_read",
 				"client": map[string]any{"email": email, "password": password, "company_id": company}}, token()).
 				Expect(t, 200, gen.StatusActionSuccessful)
-			var c gen.Client
+			var c gen.ClientProfile
 			res.Data(t, &c)
 			if c.CompanyId == nil || *c.CompanyId != company {
 				t.Errorf("client = %s, want a member of %d: an application or an employee grants it", res.Envelope.Data, company)

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
 )
 
 // readStatus serves sessions/read on h, which need not be the Env's own handler.
@@ -85,5 +87,64 @@ func TestSessionCacheListenerLost(t *testing.T) {
 	// database well before the listener reconnects (a second later).
 	eventually(t, 300*time.Millisecond, "the revoked token is refused", func() bool {
 		return readStatus(env.Handler, token) == http.StatusUnauthorized
+	})
+}
+
+// indexStatus serves coexistence/index on h with an application token.
+func indexStatus(h http.Handler, token string) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, apitest.Request(http.MethodGet, coexistenceIndex, "", nil, token))
+	return rec.Code
+}
+
+// rotate gives an application a new token in the database, as `planoauth applications
+// rotate-token` does from outside every instance, and returns it.
+func rotate(t *testing.T, env *apitest.Env, slug string) string {
+	t.Helper()
+	token, hash := auth.NewToken(auth.ApplicationPrefix)
+	if _, err := env.Q.RotateApplicationToken(context.Background(), db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+func TestApplicationTokenRotationReachesEveryInstance(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	other := env.SecondInstance()
+	old := env.AppTokens["planoorder"]
+	for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+		if code := indexStatus(h, old); code != http.StatusOK {
+			t.Fatalf("%s instance answered %d to the application token", name, code)
+		}
+	}
+	fresh := rotate(t, env, "planoorder")
+	for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+		eventually(t, time.Second, name+" instance refuses the old token and takes the new one", func() bool {
+			return indexStatus(h, old) == http.StatusUnauthorized && indexStatus(h, fresh) == http.StatusOK
+		})
+	}
+}
+
+func TestApplicationsListenerLost(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	old := env.AppTokens["planox2"]
+	if code := indexStatus(env.Handler, old); code != http.StatusOK {
+		t.Fatalf("answered %d to the application token", code)
+	}
+	ctx := context.Background()
+	var cut int
+	err := env.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()
+		  AND (query LIKE '%LISTEN planoauth_applications%' OR query LIKE '%FROM applications ORDER BY slug%')`).Scan(&cut)
+	if err != nil || cut != 1 {
+		t.Fatalf("cut %d listener connections (%v), want the applications' one", cut, err)
+	}
+	rotate(t, env, "planox2")
+	// The lost connection turns the cache off, so the rotation is read from the database well
+	// before the listener reconnects (a second later).
+	eventually(t, 300*time.Millisecond, "the old token is refused", func() bool {
+		return indexStatus(env.Handler, old) == http.StatusUnauthorized
 	})
 }

@@ -87,8 +87,8 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
 // application does not let users register as clients: the new client could not log in to it.
-func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) (db.GetApplicationBySlugRow, error) {
-	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
+func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) (db.Application, error) {
+	app, err := s.apps.BySlug(ctx, string(slug))
 	if err != nil {
 		return app, envelope.Internal("load application %s: %w", slug, err)
 	}
@@ -144,7 +144,7 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 	if err != nil {
 		return views.Client{}, false, err
 	}
-	record := clientRecord{companyName: deref(client.CompanyName), enterprise: deref(enterprise), applicationID: p.ApplicationID}
+	record := clientRecord{companyName: deref(client.CompanyName), enterprise: deref(enterprise), applicationID: p.Application.ID}
 	if trusted {
 		record.member = client.CompanyId
 	} else {
@@ -153,7 +153,7 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 	var out views.Client
 	var existed bool
 	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
-		var user db.GetUserByEmailRow
+		var user db.User
 		var err error
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {
 			return err
@@ -212,7 +212,7 @@ type clientRecord struct {
 // welcome, with a verification link while the email is unverified, or an invitation). It answers
 // email-already-client when the user has a client, and client-validation-failed when the company
 // it is made a member of was deleted since it was checked.
-func (s *Server) insertClient(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (db.ClientProfile, error) {
+func (s *Server) insertClient(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (db.ClientProfile, error) {
 	owned, err := enterpriseCompanyFor(ctx, q, user, c)
 	if err != nil {
 		return db.ClientProfile{}, err
@@ -248,7 +248,7 @@ func (s *Server) insertClient(ctx context.Context, q *db.Queries, user db.GetUse
 }
 
 // sendFirstEmail queues a new client's first email with its link, in q's transaction.
-func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) error {
+func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.User, c clientRecord) error {
 	if c.invited {
 		linkID, err := s.queueLink(ctx, q, user.ID, c.applicationID, linkInvitation, nil)
 		if err != nil {
@@ -268,7 +268,7 @@ func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.GetU
 
 // enterpriseCompanyFor creates the enterprise company a new client asks for (when it names no
 // company), and returns it; nil when it asks for none.
-func enterpriseCompanyFor(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, c clientRecord) (*int64, error) {
+func enterpriseCompanyFor(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (*int64, error) {
 	if c.member != nil || c.requested != nil || !c.enterprise {
 		return nil, nil
 	}
@@ -281,7 +281,7 @@ func enterpriseCompanyFor(ctx context.Context, q *db.Queries, user db.GetUserByE
 
 // enterpriseName names an enterprise client's company: the company name given, else the
 // client's name, else the email (cut to the column's limit).
-func enterpriseName(user db.GetUserByEmailRow, companyName string) string {
+func enterpriseName(user db.User, companyName string) string {
 	name := cmp.Or(strings.TrimSpace(companyName), strings.TrimSpace(user.FirstName+" "+user.LastName), user.Email)
 	if runes := []rune(name); len(runes) > maxCompanyName {
 		name = string(runes[:maxCompanyName])

@@ -293,7 +293,7 @@ func TestClientsCreate(t *testing.T) {
 		res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{
 			"email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper",
 		}}, app).Expect(t, 200, gen.StatusActionSuccessful)
-		var c gen.Client
+		var c gen.ClientProfile
 		res.Data(t, &c)
 		if *c.Email != "grace@example.com" || *c.FirstName != "Grace" {
 			t.Errorf("client = %s, want grace", res.Envelope.Data)
@@ -306,7 +306,7 @@ func TestClientsCreate(t *testing.T) {
 		res := env.PostSensitive(clientsCreate, map[string]any{"view": "contract_type_view", "enterprise": true, "client": map[string]any{
 			"email": "linus@example.com", "password": password,
 		}}, employee).Expect(t, 200, gen.StatusActionSuccessful)
-		var c gen.Client
+		var c gen.ClientProfile
 		res.Data(t, &c)
 		if c.Enterprise == nil || !*c.Enterprise {
 			t.Errorf("client = %s, want an enterprise client", res.Envelope.Data)
@@ -356,7 +356,7 @@ func TestLiaisonBecomesClient(t *testing.T) {
 	res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{
 		"email": "Lia@Example.com", "password": "an attempt to replace it", "first_name": "Other",
 	}}, env.AppTokens["planoorder"]).Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
-	var c gen.Client
+	var c gen.ClientProfile
 	res.Data(t, &c)
 	if *c.Email != "lia@example.com" || *c.FirstName != "Test" {
 		t.Errorf("client = %s, want the existing user's email and names", res.Envelope.Data)

@@ -70,7 +70,7 @@ func (s *Server) CompaniesRemoveMember(ctx context.Context, r gen.CompaniesRemov
 // without a client record).
 func (s *Server) CompaniesRequestMember(ctx context.Context, r gen.CompaniesRequestMemberRequestObject) (gen.CompaniesRequestMemberResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	if !p.Session.EmailVerified {
+	if !callerVerified(p) {
 		return nil, errUnproven()
 	}
 	client, err := s.q.GetClientProfileByUserID(ctx, p.Session.UserID)
@@ -129,7 +129,7 @@ func companyActor(ctx context.Context, q *db.Queries, p *auth.Principal, company
 		return company, false, envelope.Internal("load company %d: %w", companyID, err)
 	}
 	missing := errors.Is(err, pgx.ErrNoRows)
-	if p.Session != nil && !p.Session.EmailVerified {
+	if p.Session != nil && !callerVerified(p) {
 		return company, false, errUnproven()
 	}
 	if mayChooseCredentials(p) {

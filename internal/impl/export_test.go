@@ -11,3 +11,14 @@ func HasToucher(d gen.CoexistenceDomain) bool {
 
 // ValidateNewClient exposes validateNewClient to the external tests.
 func ValidateNewClient(c gen.NewClientFields) []gen.ParamError { return validateNewClient(c) }
+
+// The numbers the contract states, as the code has them (see contract_test.go).
+const (
+	MaxListed         = maxListed
+	MaxSessionsListed = maxSessionsListed
+	MaxCompanyName    = maxCompanyName
+	MinPasswordLength = minPasswordLength
+	// The lifetimes of the links of queued emails.
+	VerificationLinkLifetime = verificationLinkLifetime
+	InvitationLifetime       = invitationLifetime
+)

@@ -45,7 +45,7 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 // the grants with their grantor, and queues an invitation while the role is not accepted. It
 // returns the liaison with what it acts for among what the caller may grant.
 func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
-	if p.Session == nil || !p.Session.EmailVerified {
+	if p.Session == nil || !callerVerified(p) {
 		return gen.Liaison{}, errUnproven() // answered early; checkGrantor decides in the transaction
 	}
 	if err := validateNewLiaison(in.Liaison).err(); err != nil {
@@ -88,7 +88,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		}
 		// The answer shows only what the caller could see anyway: of an existing user, its id and
 		// email; of the liaison's grants, those the caller may grant (others granted the rest).
-		rendered := views.RenderUser(*userView(user, user.RememberMe))
+		rendered := views.RenderUser(*userView(user))
 		if existed {
 			rendered = gen.User{Id: user.ID, Email: user.Email}
 		}
@@ -136,15 +136,15 @@ func checkNotOwnLiaison(ctx context.Context, q *db.Queries, callerID, liaisonUse
 // inviteLiaison queues the invitation whose link (in the caller's application) signs the
 // invitee in, proves its email and accepts the liaison role. Each registration of a liaison that
 // has not accepted sends one, since an earlier one may have expired.
-func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Principal, user db.GetUserByEmailRow, liaisonID int64) error {
+func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Principal, user db.User, liaisonID int64) error {
 	// Invitations are emails sent to an address the caller chose: their rate limit (issue 11)
 	// belongs here, counted in this transaction.
-	linkID, err := s.queueLink(ctx, q, user.ID, p.ApplicationID, linkInvitation, &liaisonID)
+	linkID, err := s.queueLink(ctx, q, user.ID, p.Application.ID, linkInvitation, &liaisonID)
 	if err != nil {
 		return err
 	}
-	inviter := strings.TrimSpace(p.Session.FirstName + " " + p.Session.LastName)
-	inviter = strings.TrimSpace(inviter + " (" + p.Session.Email + ")")
+	inviter := strings.TrimSpace(p.User.FirstName + " " + p.User.LastName)
+	inviter = strings.TrimSpace(inviter + " (" + p.User.Email + ")")
 	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, inviter, true, linkID))
 }
 
@@ -207,7 +207,7 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 
 // ensureLiaison returns the user's liaison record, creating one waiting for acceptance (and
 // recording who invited it) when the user has none.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.GetUserByEmailRow, inviterID int64) (db.GetLiaisonByUserIDRow, error) {
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (db.GetLiaisonByUserIDRow, error) {
 	created, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
 	if err == nil {
 		return db.GetLiaisonByUserIDRow(created), nil

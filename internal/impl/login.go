@@ -48,16 +48,16 @@ type dbConn interface {
 // with its new token. A user with no role at all, in an application that lets users register as
 // clients, gets client-required with a session limited to users/client_register; a user with no
 // role the application accepts gets user-requires-role and no session.
-func (s *Server) startSession(ctx context.Context, user db.GetUserByEmailRow, req newSession) (gen.Session, error) {
+func (s *Server) startSession(ctx context.Context, user db.User, req newSession) (gen.Session, error) {
 	return s.startSessionIn(ctx, s.pool, user, req)
 }
 
 // startSessionIn is startSession on conn. Registration passes its transaction, so that it sees
 // the roles just given to the user, and so that the user, its role and its session are created
 // together or not at all.
-func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.GetUserByEmailRow, req newSession) (gen.Session, error) {
+func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, req newSession) (gen.Session, error) {
 	q := db.New(conn)
-	app, err := q.GetApplicationBySlug(ctx, string(req.application))
+	app, err := s.apps.BySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}
@@ -95,31 +95,27 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 }
 
 // insertSession saves the remember_me preference and the session in one transaction (a
-// savepoint when conn is already a transaction).
-func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUserByEmailRow, app db.GetApplicationBySlugRow, role string, req newSession) (views.Session, error) {
+// savepoint when conn is already a transaction), and returns it with its new token.
+func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
-	now := s.now()
-	rememberMe := user.RememberMe
-	var created db.CreateSessionRow
-	var scopes []string
+	var created db.Session
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
-			rememberMe = *req.rememberMe
-			if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: rememberMe}); err != nil {
+			user.RememberMe = *req.rememberMe
+			if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: user.RememberMe}); err != nil {
 				return fmt.Errorf("save remember_me: %w", err)
 			}
 		}
-		var err error
-		scopes, err = q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
+		scopes, err := q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: rememberMe, Now: now, CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
+			RememberMe: user.RememberMe, Now: s.now(), CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged
@@ -132,50 +128,9 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.GetUser
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
-	return views.Session{
-		ID: created.ID, Token: token, Role: role, Scopes: scopes, CreatedAt: created.CreatedAt,
-		LastUsedAt: created.LastUsedAt, ExpiresAt: auth.ExpiresAt(created.CreatedAt, created.LastUsedAt, rememberMe),
-		RedirectURL: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-		Application: applicationView(app.Slug, app.Name, app.Roles, app.AllowsClientRegistration, app.Scopes),
-		User:        userView(user, rememberMe),
-	}, nil
-}
-
-// userView is what the user views show of a user row.
-func userView(user db.GetUserByEmailRow, rememberMe bool) *views.User {
-	return &views.User{ID: user.ID, Email: user.Email, FirstName: user.FirstName, LastName: user.LastName,
-		RememberMe: rememberMe, HasPassword: hasPassword(user.PasswordHash), EmailVerified: user.EmailVerifiedAt != nil}
-}
-
-// loadSession renders the caller's session from what the authenticator already loaded.
-func (s *Server) loadSession(p *auth.Principal) views.Session {
-	row := p.Session
-	return views.Session{
-		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt,
-		LastUsedAt: row.LastUsedAt, ExpiresAt: auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe),
-		RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress, UserAgent: row.UserAgent,
-		Application: applicationView(row.ApplicationSlug, row.ApplicationName, row.ApplicationRoles,
-			row.AllowsClientRegistration, row.ApplicationScopes),
-		User: &views.User{ID: row.UserID, Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
-			RememberMe: row.UserRememberMe, HasPassword: row.HasPassword, EmailVerified: row.EmailVerified},
-	}
-}
-
-// applications returns every application by slug, for rendering lists of sessions.
-func (s *Server) applications(ctx context.Context) (map[string]views.Application, error) {
-	rows, err := s.q.ListApplications(ctx)
-	if err != nil {
-		return nil, envelope.Internal("list applications: %w", err)
-	}
-	apps := make(map[string]views.Application, len(rows))
-	for _, a := range rows {
-		apps[a.Slug] = applicationView(a.Slug, a.Name, a.Roles, a.AllowsClientRegistration, a.Scopes)
-	}
-	return apps, nil
-}
-
-func applicationView(slug, name string, roles []string, allows bool, scopes []string) views.Application {
-	return views.Application{Slug: slug, Name: name, Roles: roles, AllowsClientRegistration: allows, Scopes: scopes}
+	session := sessionView(created, app, &user)
+	session.Token = token
+	return session, nil
 }
 
 func hasPassword(hash *string) bool { return hash != nil && strings.TrimSpace(*hash) != "" }

@@ -49,7 +49,7 @@ func (s *Server) grantScopeOf(ctx context.Context, p *auth.Principal) (grantScop
 	if p.Session == nil {
 		return grantScope{everything: true}, nil
 	}
-	if !p.Session.EmailVerified {
+	if !callerVerified(p) {
 		return grantScope{}, nil
 	}
 	switch p.Session.Role {
@@ -149,8 +149,8 @@ func (g grantScope) visible(clients []db.ClientProfile, companies []db.Company) 
 	return clients, companies
 }
 
-func renderClients(rows []db.ClientProfile) []gen.Client {
-	out := make([]gen.Client, 0, len(rows))
+func renderClients(rows []db.ClientProfile) []gen.ClientProfile {
+	out := make([]gen.ClientProfile, 0, len(rows))
 	for _, row := range rows {
 		out = append(out, views.RenderClient(clientView(row), nil))
 	}

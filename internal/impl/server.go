@@ -37,6 +37,7 @@ type Server struct {
 	magicLinkURL  string
 	google        *google.Verifier
 	sessions      *auth.SessionCache
+	apps          *auth.Applications
 	registrations *limits.RegistrationLimiter
 }
 
@@ -52,6 +53,8 @@ type Deps struct {
 	// SessionCache is the authenticator's token cache (nil when off); handlers that change a
 	// session evict it here at once, before NOTIFY reaches the other instances.
 	SessionCache *auth.SessionCache
+	// Applications are the applications kept in memory (read from the database when nil).
+	Applications *auth.Applications
 	// RegistrationLimits bound accounts registered per address; zero means the defaults.
 	RegistrationLimits limits.RegistrationLimits
 	// LoginLimits bound failed log-ins; zero means limits.DefaultLoginLimits.
@@ -86,7 +89,11 @@ func New(d Deps) *Server {
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
 	}
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache,
+	apps := d.Applications
+	if apps == nil {
+		apps = auth.NewApplications(q)
+	}
+	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		registrations: limits.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, limits.DefaultRegistrationLimits), now),
 		hasher:        password.NewHasher(), limiter: limits.NewLoginLimiter(q, loginLimits, now),
 		mailer:       mailer,

@@ -34,7 +34,7 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView, fromPassword: true,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, fromPassword: true,
 	})
 	if errors.Is(err, errCredentialChanged) {
 		return nil, s.credentialChanged(ctx, user.ID)
@@ -59,7 +59,7 @@ func (s *Server) credentialChanged(ctx context.Context, userID int64) error {
 }
 
 // checkPassword finds the user of email and verifies password, counting failures.
-func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.GetUserByEmailRow, error) {
+func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.User, error) {
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
@@ -99,7 +99,7 @@ func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain st
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	data := views.RenderSession(s.loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
@@ -127,30 +127,30 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 	}, nil
 }
 
+// maxSessionsListed caps sessions/index (the SessionList schema's maxItems).
+const maxSessionsListed = 100
+
 // SessionsIndex lists the caller's user's live sessions, never with their tokens.
 func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	rows, err := s.q.ListUserSessions(ctx, p.Session.UserID)
+	rows, err := s.q.ListUserSessions(ctx, db.ListUserSessionsParams{UserID: p.Session.UserID, MaxRows: maxSessionsListed})
 	if err != nil {
 		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
-	}
-	apps, err := s.applications(ctx)
-	if err != nil {
-		return nil, err
 	}
 	now := s.now()
 	results := make([]gen.Session, 0, len(rows))
 	for _, row := range rows {
-		expires := auth.ExpiresAt(row.CreatedAt, row.LastUsedAt, row.RememberMe)
-		if expires != nil && !now.Before(*expires) {
+		app, err := s.apps.ByID(ctx, row.ApplicationID)
+		if err != nil {
+			return nil, envelope.Internal("load application %d: %w", row.ApplicationID, err)
+		}
+		session := sessionView(row, app, nil)
+		if session.ExpiresAt != nil && !now.Before(*session.ExpiresAt) {
 			continue
 		}
 		current := row.ID == p.Session.ID
-		results = append(results, views.RenderSession(views.Session{
-			ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
-			ExpiresAt: expires, RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
-			UserAgent: row.UserAgent, Current: &current, Application: apps[row.ApplicationSlug],
-		}, r.Params.SessionView, r.Params.ApplicationView))
+		session.Current = &current
+		results = append(results, views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView))
 	}
 	return gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
@@ -158,8 +158,8 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	}, nil
 }
 
-// sessionView picks session_view, falling back to its documented alias view.
-func sessionView(sessionView, view *gen.SessionView) *gen.SessionView {
+// chooseSessionView picks session_view, falling back to its documented alias view.
+func chooseSessionView(sessionView, view *gen.SessionView) *gen.SessionView {
 	if sessionView != nil {
 		return sessionView
 	}
@@ -177,11 +177,30 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 // CallerSession renders the caller's session for the `session` field repeated in every answer
 // to a session token (the authenticator is given it, so that it renders no API type itself).
 func CallerSession(p *auth.Principal) *gen.Session {
-	s := p.Session
-	out := views.RenderSession(views.Session{
-		ID: s.ID, Role: s.Role, Scopes: s.Scopes, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
-		ExpiresAt: auth.ExpiresAt(s.CreatedAt, s.LastUsedAt, s.RememberMe), RedirectURL: s.RedirectUrl,
-		Application: views.Application{Slug: p.ApplicationSlug},
-	}, nil, nil)
+	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), nil, nil)
 	return &out
+}
+
+// loadSession is the caller's session with its user, from what the authenticator loaded.
+func loadSession(p *auth.Principal) views.Session {
+	return sessionView(*p.Session, p.Application, p.User)
+}
+
+// sessionView is what the session views show of a session row, in its application, with its
+// user when given (lists of sessions leave it out).
+func sessionView(row db.Session, app db.Application, user *db.User) views.Session {
+	out := views.Session{
+		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
+		ExpiresAt: auth.ExpiresAt(row), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
+		UserAgent: row.UserAgent, Application: applicationView(app),
+	}
+	if user != nil {
+		out.User = userView(*user)
+	}
+	return out
+}
+
+// applicationView is what the application views show of an application row.
+func applicationView(a db.Application) views.Application {
+	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes}
 }

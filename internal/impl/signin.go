@@ -35,13 +35,18 @@ const (
 // linkLifetimes is how long each kind of link works: a sign-in link is asked for and used at
 // once; a welcome or an invitation may wait in a mailbox.
 var linkLifetimes = map[string]time.Duration{
-	linkSignIn:       15 * time.Minute,
-	linkVerification: 24 * time.Hour,
-	linkInvitation:   7 * 24 * time.Hour,
+	linkSignIn:       MagicLinkLifetime,
+	linkVerification: verificationLinkLifetime,
+	linkInvitation:   invitationLifetime,
 }
 
 // MagicLinkLifetime is how long a sign-in link works.
-var MagicLinkLifetime = linkLifetimes[linkSignIn]
+const MagicLinkLifetime = 15 * time.Minute
+
+const (
+	verificationLinkLifetime = 24 * time.Hour
+	invitationLifetime       = 7 * 24 * time.Hour
+)
 
 // queueLink stores, in q's transaction, a link of kind for the user in an application, to be
 // sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent.
@@ -72,7 +77,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	app, err := s.q.GetApplicationBySlug(ctx, string(in.Application))
+	app, err := s.apps.BySlug(ctx, string(in.Application))
 	if err != nil {
 		return nil, envelope.Internal("load application %s: %w", in.Application, err)
 	}
@@ -106,7 +111,7 @@ func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int6
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
-func magicLinkEmail(user db.GetUserByEmailRow, appName, link string) mail.Message {
+func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
 	outro := "If you did not ask to sign in, you can ignore this email."
@@ -152,7 +157,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.RedirectUrl),
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
@@ -223,7 +228,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: sessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
@@ -249,28 +254,28 @@ func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) e
 
 // googleUser returns the user of a verified Google identity, creating one without a password
 // (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.GetUserByEmailRow, error) {
+func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
 	// No row when the email has a user already: that user is the one signing in.
 	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
 		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetUserByEmailRow{}, envelope.Internal("create user for a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
 	}
 	user, err := s.q.GetUserByEmail(ctx, identity.Email)
 	if err != nil {
-		return db.GetUserByEmailRow{}, envelope.Internal("load user of a Google sign-in: %w", err)
+		return db.User{}, envelope.Internal("load user of a Google sign-in: %w", err)
 	}
 	return user, nil
 }
 
 // reloadUser reads a user as it is now (after its email's proof changed it).
-func (s *Server) reloadUser(ctx context.Context, id int64) (db.GetUserByEmailRow, error) {
+func (s *Server) reloadUser(ctx context.Context, id int64) (db.User, error) {
 	user, err := s.q.GetUser(ctx, id)
 	if err != nil {
-		return db.GetUserByEmailRow{}, envelope.Internal("load user %d: %w", id, err)
+		return db.User{}, envelope.Internal("load user %d: %w", id, err)
 	}
-	return db.GetUserByEmailRow(user), nil
+	return user, nil
 }
 
 func nonEmpty(s string) *string {

@@ -29,11 +29,10 @@ func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegis
 	if err != nil {
 		return nil, envelope.Internal("load user %d: %w", promoted.Session.UserID, err)
 	}
-	session := s.loadSession(promoted)
-	session.User = userView(db.GetUserByEmailRow(user), user.RememberMe)
+	promoted.User = &user
 	data := gen.ClientSession{
 		Client:  views.RenderClient(client, in.View),
-		Session: views.RenderSession(session, in.SessionView, in.ApplicationView),
+		Session: views.RenderSession(loadSession(promoted), in.SessionView, in.ApplicationView),
 	}
 	// The answer's `session` is the caller's session as it is now, with its client role.
 	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, CallerSession(promoted))}, nil
@@ -52,9 +51,9 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 	if err := checkClientFields(fields); err != nil {
 		return views.Client{}, nil, err
 	}
-	app, err := s.q.GetApplicationBySlug(ctx, p.ApplicationSlug)
+	app, err := s.apps.BySlug(ctx, p.Application.Slug)
 	if err != nil {
-		return views.Client{}, nil, envelope.Internal("load application %s: %w", p.ApplicationSlug, err)
+		return views.Client{}, nil, envelope.Internal("load application %s: %w", p.Application.Slug, err)
 	}
 	if !slices.Contains(app.Roles, roleClient) {
 		return views.Client{}, nil, &envelope.Error{Status: gen.StatusPermissionDenied,
@@ -99,13 +98,13 @@ func (s *Server) makeClient(ctx context.Context, q *db.Queries, p *auth.Principa
 	if err != nil {
 		return db.ClientProfile{}, fmt.Errorf("read user %d: %w", userID, err)
 	}
-	return s.insertClient(ctx, q, db.GetUserByEmailRow(user), clientRecord{requested: c.CompanyId,
-		companyName: deref(c.CompanyName), enterprise: deref(enterprise), applicationID: p.ApplicationID})
+	return s.insertClient(ctx, q, user, clientRecord{requested: c.CompanyId,
+		companyName: deref(c.CompanyName), enterprise: deref(enterprise), applicationID: p.Application.ID})
 }
 
 // promoteSession gives a limited session the client role and its scopes in the application. It
 // answers invalid-token when the session was revoked meanwhile.
-func promoteSession(ctx context.Context, q *db.Queries, session *db.GetSessionByTokenHashRow, appID int64) ([]string, error) {
+func promoteSession(ctx context.Context, q *db.Queries, session *db.Session, appID int64) ([]string, error) {
 	scopes, err := q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: appID, Role: roleClient})
 	if err != nil {
 		return nil, fmt.Errorf("scopes of the client role in application %d: %w", appID, err)
@@ -125,6 +124,12 @@ func withRole(p *auth.Principal, role string, scopes []string) *auth.Principal {
 	session := *p.Session
 	session.Role, session.Scopes = role, scopes
 	out := *p
-	out.Session, out.Scopes = &session, scopes
+	out.Session = &session
 	return &out
+}
+
+// userView is what the user views show of a user row.
+func userView(u db.User) *views.User {
+	return &views.User{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash), EmailVerified: u.EmailVerifiedAt != nil}
 }

@@ -69,7 +69,9 @@ type Service struct {
 	Registry *registry.Registry
 	// Cache is the session token cache, nil when off; it caches once Ready is closed.
 	Cache *auth.SessionCache
-	done  sync.WaitGroup
+	// Applications are kept in memory once their Ready is closed.
+	Applications *auth.Applications
+	done         sync.WaitGroup
 }
 
 // Wait returns when the watchers Build started have stopped (after its context ended).
@@ -92,19 +94,22 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		}
 		svc.start(func() { svc.Registry.Watch(ctx, cfg.RegistryFallback) })
 	}
+	svc.Applications = auth.NewApplications(db.New(cfg.Pool))
+	svc.start(func() { svc.Applications.Watch(ctx, cfg.Pool, cfg.Logger) })
 	if cfg.SessionCacheTTL > 0 {
 		svc.Cache = auth.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheEntries, now)
 		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
 	}
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
 	deps := cfg.Handlers
-	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache = cfg.Pool, writer, cfg.Logger, now, svc.Cache
+	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
 	svc.Handlers = impl.New(deps)
 	var handlers gen.StrictServerInterface = svc.Handlers
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
 	}
-	authenticator := auth.NewAuthenticator(db.New(cfg.Pool), now, writer, svc.Cache, impl.CallerSession)
+	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
+		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
 	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,14 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 )
 
+// The views rendered when the view parameter is absent (a test ties them to the contract's
+// defaults).
+const (
+	DefaultSessionView     = gen.SessionViewDefault
+	DefaultApplicationView = gen.ApplicationViewDefault
+	DefaultClientView      = gen.ClientViewDefault
+)
+
 // Application is what an application view can show.
 type Application struct {
 	Slug                     string
@@ -55,7 +63,11 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 	if a.Name != "" { // the caller-session summary knows only the slug
 		out.Name = ptr(a.Name)
 	}
-	if view != nil && *view == gen.ApplicationViewFull {
+	v := DefaultApplicationView
+	if view != nil {
+		v = *view
+	}
+	if v == gen.ApplicationViewFull {
 		roles := make([]gen.Role, 0, len(a.Roles))
 		for _, r := range a.Roles {
 			roles = append(roles, gen.Role(r))
@@ -80,7 +92,7 @@ func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationVie
 	if s.Token != "" {
 		out.Token = ptr(s.Token)
 	}
-	v := gen.SessionViewDefault
+	v := DefaultSessionView
 	if view != nil {
 		v = *view
 	}
@@ -140,43 +152,43 @@ var clientFields = map[gen.ClientView][]clientGroup{
 }
 
 // clientGroup fills one group of a client's fields into out.
-type clientGroup func(c Client, out *gen.Client)
+type clientGroup func(c Client, out *gen.ClientProfile)
 
-func names(c Client, out *gen.Client) {
+func names(c Client, out *gen.ClientProfile) {
 	out.FirstName, out.LastName = ptr(c.FirstName), ptr(c.LastName)
 }
 
-func contact(c Client, out *gen.Client) {
+func contact(c Client, out *gen.ClientProfile) {
 	names(c, out)
 	out.Email, out.Phone = ptr(c.Email), ptr(c.Phone)
 }
 
-func company(c Client, out *gen.Client) {
+func company(c Client, out *gen.ClientProfile) {
 	out.CompanyId, out.CompanyName = c.CompanyID, ptr(c.CompanyName)
 }
 
-func status(c Client, out *gen.Client) { out.Active = ptr(c.Active) }
+func status(c Client, out *gen.ClientProfile) { out.Active = ptr(c.Active) }
 
-func enterprise(c Client, out *gen.Client) { out.Enterprise = ptr(c.Enterprise) }
+func enterprise(c Client, out *gen.ClientProfile) { out.Enterprise = ptr(c.Enterprise) }
 
-func profile(c Client, out *gen.Client) {
+func profile(c Client, out *gen.ClientProfile) {
 	out.DisplayName, out.UseDisplayName = ptr(c.DisplayName), ptr(c.UseDisplayName)
 	out.DisplayEmail, out.UseDisplayEmail = ptr(c.DisplayEmail), ptr(c.UseDisplayEmail)
 	out.Bio, out.RealtorLicense = ptr(c.Bio), ptr(c.RealtorLicense)
 }
 
-func record(c Client, out *gen.Client) {
+func record(c Client, out *gen.ClientProfile) {
 	out.UserId, out.CreatedAt = ptr(c.UserID), utc(&c.CreatedAt)
 }
 
 // RenderClient projects a client with one of the views the ClientView enum lists (default when
 // view is nil): see that enum's description for the fields of each.
-func RenderClient(c Client, view *gen.ClientView) gen.Client {
-	v := gen.ClientViewDefault
+func RenderClient(c Client, view *gen.ClientView) gen.ClientProfile {
+	v := DefaultClientView
 	if view != nil {
 		v = *view
 	}
-	out := gen.Client{Id: c.ID}
+	out := gen.ClientProfile{Id: c.ID}
 	for _, fill := range clientFields[v] {
 		fill(c, &out)
 	}

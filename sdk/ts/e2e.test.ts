@@ -1,5 +1,5 @@
-// End to end through the generated TypeScript client against a running server
-// (scripts/with-server.sh provides PLANOAUTH_URL).
+// End to end through openapi-fetch over the types openapi-typescript generates, against a
+// running server (scripts/with-server.sh provides PLANOAUTH_URL).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { bearer, planoauth, sensitive } from "./client.js";
@@ -9,9 +9,9 @@ if (!url) throw new Error("PLANOAUTH_URL is not set; run through scripts/with-se
 const api = planoauth(url);
 const password = "correct horse battery staple";
 
-test("register a client, log in, read scopes, log out", async () => {
+test("openapi-fetch: register a client, log in, read scopes and the session, log out", async () => {
   const email = `ts-${Date.now()}@example.com`;
-  const registered = await api.POST("/api/v1/clients/register", sensitive({
+  const registered = await api.POST("/api/v1/clients/register", sensitive("clientsRegister", {
     application: "planoorder",
     client: { email, password, first_name: "Type", last_name: "Script" },
   }));
@@ -19,7 +19,7 @@ test("register a client, log in, read scopes, log out", async () => {
   assert.equal(registered.data?.status, "action-successful");
   assert.equal(registered.data?.data.client.email, email);
 
-  const login = await api.POST("/api/v1/sessions/create", sensitive({ email, password, application: "planoorder" }));
+  const login = await api.POST("/api/v1/sessions/create", sensitive("sessionsCreate", { email, password, application: "planoorder" }));
   assert.equal(login.response.status, 200, JSON.stringify(login.error));
   const token = login.data?.data.token;
   assert.ok(token?.startsWith("pas_"), "a session token");
@@ -31,6 +31,11 @@ test("register a client, log in, read scopes, log out", async () => {
   const session = await api.GET("/api/v1/sessions/read", { headers: bearer(token!) });
   assert.equal(session.data?.data.user?.email_verified, false);
 
+  const session = await api.GET("/api/v1/sessions/read", { headers: bearer(token!) });
+  assert.equal(session.response.status, 200, JSON.stringify(session.error));
+  assert.equal(session.data?.data.id, login.data?.data.id);
+  assert.equal(session.data?.data.user?.email, email);
+
   const logout = await api.POST("/api/v1/sessions/delete", { headers: bearer(token!), body: {} });
   assert.equal(logout.data?.data.revoked, 1);
 
@@ -39,8 +44,8 @@ test("register a client, log in, read scopes, log out", async () => {
   assert.equal(after.error?.status, "invalid-token");
 });
 
-test("a wrong password answers a documented slug", async () => {
-  const login = await api.POST("/api/v1/sessions/create", sensitive({
+test("openapi-fetch: an unknown email answers a documented slug", async () => {
+  const login = await api.POST("/api/v1/sessions/create", sensitive("sessionsCreate", {
     email: "nobody@example.com", password, application: "planoorder",
   }));
   assert.equal(login.response.status, 400);

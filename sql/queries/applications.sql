@@ -1,6 +1,5 @@
 -- name: ListApplications :many
-SELECT id, slug, name, (token_hash IS NOT NULL)::boolean AS has_token, roles, allows_client_registration, scopes, created_at
-FROM applications ORDER BY slug;
+SELECT * FROM applications ORDER BY slug;
 
 -- name: CreateApplicationLike :one
 -- Adds an application with the roles, self-registration and scopes of the template application.
@@ -27,9 +26,14 @@ SELECT @application_id, role, scopes FROM role_scopes
 WHERE application_id = (SELECT id FROM applications WHERE slug = @from_slug);
 
 -- name: GetApplicationByTokenHash :one
-SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
-WHERE token_hash = @token_hash;
+SELECT * FROM applications WHERE token_hash = @token_hash;
 
 -- name: GetApplicationBySlug :one
-SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
-WHERE slug = @slug;
+SELECT * FROM applications WHERE slug = @slug;
+
+-- name: ListenApplications :exec
+-- Subscribes this connection to application changes (see notify_applications_reload()).
+LISTEN planoauth_applications;
+
+-- name: GetApplication :one
+SELECT * FROM applications WHERE id = @id;

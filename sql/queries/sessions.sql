@@ -1,16 +1,10 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token in one indexed lookup: the session with what rendering it needs of its
--- user and application, so that a token-checked read costs a single query.
-SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
-       s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       s.remember_me, u.remember_me AS user_remember_me, u.email, u.first_name, u.last_name,
-       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
-       (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
-       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
-       a.allows_client_registration, a.scopes AS application_scopes
+-- Resolves a session token in one indexed lookup: the session with its user, so that a
+-- token-checked read costs a single query (applications are kept in memory, see
+-- ListenApplications).
+SELECT sqlc.embed(s), sqlc.embed(u)
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-JOIN applications a ON a.id = s.application_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
@@ -28,7 +22,7 @@ SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
 FOR SHARE OF u
-RETURNING id, created_at, last_used_at;
+RETURNING *;
 
 -- name: TouchSession :execrows
 -- Records a use only when the last one is older than @stale_before: concurrent requests that all
@@ -53,14 +47,12 @@ UPDATE sessions SET revoked_at = @now
 WHERE user_id = ANY (@user_ids::bigint[]) AND role = @role AND revoked_at IS NULL;
 
 -- name: ListUserSessions :many
--- A user's sessions that are not revoked, newest first; expiry is judged by the caller.
-SELECT s.id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at,
-       s.last_used_at, s.remember_me, a.slug AS application_slug
-FROM sessions s
-JOIN applications a ON a.id = s.application_id
-WHERE s.user_id = @user_id AND s.revoked_at IS NULL
-ORDER BY s.created_at DESC, s.id
-LIMIT 100;
+-- A user's sessions that are not revoked, newest first, at most @max_rows; expiry is judged by
+-- the caller.
+SELECT * FROM sessions
+WHERE user_id = @user_id AND revoked_at IS NULL
+ORDER BY created_at DESC, id
+LIMIT @max_rows;
 
 -- name: GetRoleScopes :one
 SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role = @role;

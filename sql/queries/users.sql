@@ -1,12 +1,8 @@
 -- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at,
-       email_verified_at, credential_version
-FROM users WHERE lower(email) = lower(@email);
+SELECT * FROM users WHERE lower(email) = lower(@email);
 
 -- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at,
-       email_verified_at, credential_version
-FROM users WHERE id = @id;
+SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserRoles :one
 -- Which roles a user acts with: a liaison role only once its invitation was accepted.
@@ -27,7 +23,7 @@ UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @
 -- Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
 INSERT INTO users (email, password_hash, first_name, last_name, phone, email_verified_at)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone, sqlc.narg(email_verified_at))
-RETURNING id, created_at, credential_version;
+RETURNING *;
 
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
@@ -43,7 +39,7 @@ INSERT INTO liaisons (user_id, accepted_at) VALUES (@user_id, now()) RETURNING i
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
 ON CONFLICT ((lower(email))) DO NOTHING
-RETURNING id, created_at, credential_version;
+RETURNING *;
 
 -- name: UpdateUserProfile :exec
 -- Sets the names and phone that are given (non-NULL), keeping the others.

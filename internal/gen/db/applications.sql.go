@@ -7,7 +7,6 @@ package db
 
 import (
 	"context"
-	"time"
 )
 
 const copyRoleScopes = `-- name: CopyRoleScopes :exec
@@ -54,58 +53,65 @@ func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicati
 	return id, err
 }
 
-const getApplicationBySlug = `-- name: GetApplicationBySlug :one
-SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
-WHERE slug = $1
+const getApplication = `-- name: GetApplication :one
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE id = $1
 `
 
-type GetApplicationBySlugRow struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-}
-
-func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (GetApplicationBySlugRow, error) {
-	row := q.db.QueryRow(ctx, getApplicationBySlug, slug)
-	var i GetApplicationBySlugRow
+func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, error) {
+	row := q.db.QueryRow(ctx, getApplication, id)
+	var i Application
 	err := row.Scan(
 		&i.ID,
 		&i.Slug,
 		&i.Name,
+		&i.TokenHash,
 		&i.Roles,
 		&i.AllowsClientRegistration,
 		&i.Scopes,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getApplicationBySlug = `-- name: GetApplicationBySlug :one
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE slug = $1
+`
+
+func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Application, error) {
+	row := q.db.QueryRow(ctx, getApplicationBySlug, slug)
+	var i Application
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.TokenHash,
+		&i.Roles,
+		&i.AllowsClientRegistration,
+		&i.Scopes,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const getApplicationByTokenHash = `-- name: GetApplicationByTokenHash :one
-SELECT id, slug, name, roles, allows_client_registration, scopes FROM applications
-WHERE token_hash = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE token_hash = $1
 `
 
-type GetApplicationByTokenHashRow struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-}
-
-func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (GetApplicationByTokenHashRow, error) {
+func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (Application, error) {
 	row := q.db.QueryRow(ctx, getApplicationByTokenHash, tokenHash)
-	var i GetApplicationByTokenHashRow
+	var i Application
 	err := row.Scan(
 		&i.ID,
 		&i.Slug,
 		&i.Name,
+		&i.TokenHash,
 		&i.Roles,
 		&i.AllowsClientRegistration,
 		&i.Scopes,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
@@ -130,39 +136,28 @@ func (q *Queries) IssueMissingApplicationToken(ctx context.Context, arg IssueMis
 }
 
 const listApplications = `-- name: ListApplications :many
-SELECT id, slug, name, (token_hash IS NOT NULL)::boolean AS has_token, roles, allows_client_registration, scopes, created_at
-FROM applications ORDER BY slug
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications ORDER BY slug
 `
 
-type ListApplicationsRow struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	HasToken                 bool
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-	CreatedAt                time.Time
-}
-
-func (q *Queries) ListApplications(ctx context.Context) ([]ListApplicationsRow, error) {
+func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
 	rows, err := q.db.Query(ctx, listApplications)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListApplicationsRow{}
+	items := []Application{}
 	for rows.Next() {
-		var i ListApplicationsRow
+		var i Application
 		if err := rows.Scan(
 			&i.ID,
 			&i.Slug,
 			&i.Name,
-			&i.HasToken,
+			&i.TokenHash,
 			&i.Roles,
 			&i.AllowsClientRegistration,
 			&i.Scopes,
 			&i.CreatedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -196,6 +191,16 @@ func (q *Queries) ListApplicationsWithoutToken(ctx context.Context) ([]string, e
 		return nil, err
 	}
 	return items, nil
+}
+
+const listenApplications = `-- name: ListenApplications :exec
+LISTEN planoauth_applications
+`
+
+// Subscribes this connection to application changes (see notify_applications_reload()).
+func (q *Queries) ListenApplications(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, listenApplications)
+	return err
 }
 
 const rotateApplicationToken = `-- name: RotateApplicationToken :execrows

@@ -100,7 +100,7 @@ SELECT $1, u.id, $2, $3, $4, $5,
 FROM users u
 WHERE u.id = $10 AND (NOT $11::boolean OR u.credential_version = $12)
 FOR SHARE OF u
-RETURNING id, created_at, last_used_at
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me
 `
 
 type CreateSessionParams struct {
@@ -118,12 +118,6 @@ type CreateSessionParams struct {
 	CredentialVersion int64
 }
 
-type CreateSessionRow struct {
-	ID         uuid.UUID
-	CreatedAt  time.Time
-	LastUsedAt time.Time
-}
-
 // Creates a session. A session made from a password (@check_credential) is created only while
 // the user's credential_version is still the one read before the password was checked: no row
 // when the password was set, replaced or dropped meanwhile. The share lock makes a change in
@@ -131,7 +125,7 @@ type CreateSessionRow struct {
 // row as it committed, so the change's revocation of sessions, which ran before, cannot have
 // missed this one. (Other sessions come from a proof of the email, which a password change does
 // not undo.)
-func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (CreateSessionRow, error) {
+func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
 		arg.ApplicationID,
@@ -146,8 +140,22 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (C
 		arg.CheckCredential,
 		arg.CredentialVersion,
 	)
-	var i CreateSessionRow
-	err := row.Scan(&i.ID, &i.CreatedAt, &i.LastUsedAt)
+	var i Session
+	err := row.Scan(
+		&i.ID,
+		&i.TokenHash,
+		&i.UserID,
+		&i.ApplicationID,
+		&i.Role,
+		&i.Scopes,
+		&i.RedirectUrl,
+		&i.ClientAddress,
+		&i.UserAgent,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.RememberMe,
+	)
 	return i, err
 }
 
@@ -202,74 +210,48 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address,
-       s.user_agent, s.created_at, s.last_used_at, s.revoked_at,
-       s.remember_me, u.remember_me AS user_remember_me, u.email, u.first_name, u.last_name,
-       (coalesce(btrim(u.password_hash), '') <> '')::boolean AS has_password,
-       (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
-       a.slug AS application_slug, a.name AS application_name, a.roles AS application_roles,
-       a.allows_client_registration, a.scopes AS application_scopes
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version
 FROM sessions s
 JOIN users u ON u.id = s.user_id
-JOIN applications a ON a.id = s.application_id
 WHERE s.token_hash = $1
 `
 
 type GetSessionByTokenHashRow struct {
-	ID                       uuid.UUID
-	UserID                   int64
-	ApplicationID            int64
-	Role                     string
-	Scopes                   []string
-	RedirectUrl              string
-	ClientAddress            string
-	UserAgent                string
-	CreatedAt                time.Time
-	LastUsedAt               time.Time
-	RevokedAt                *time.Time
-	RememberMe               bool
-	UserRememberMe           bool
-	Email                    string
-	FirstName                string
-	LastName                 string
-	HasPassword              bool
-	EmailVerified            bool
-	ApplicationSlug          string
-	ApplicationName          string
-	ApplicationRoles         []string
-	AllowsClientRegistration bool
-	ApplicationScopes        []string
+	Session Session
+	User    User
 }
 
-// Resolves a session token in one indexed lookup: the session with what rendering it needs of its
-// user and application, so that a token-checked read costs a single query.
+// Resolves a session token in one indexed lookup: the session with its user, so that a
+// token-checked read costs a single query (applications are kept in memory, see
+// ListenApplications).
 func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
 	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
 	var i GetSessionByTokenHashRow
 	err := row.Scan(
-		&i.ID,
-		&i.UserID,
-		&i.ApplicationID,
-		&i.Role,
-		&i.Scopes,
-		&i.RedirectUrl,
-		&i.ClientAddress,
-		&i.UserAgent,
-		&i.CreatedAt,
-		&i.LastUsedAt,
-		&i.RevokedAt,
-		&i.RememberMe,
-		&i.UserRememberMe,
-		&i.Email,
-		&i.FirstName,
-		&i.LastName,
-		&i.HasPassword,
-		&i.EmailVerified,
-		&i.ApplicationSlug,
-		&i.ApplicationName,
-		&i.ApplicationRoles,
-		&i.AllowsClientRegistration,
-		&i.ApplicationScopes,
+		&i.Session.ID,
+		&i.Session.TokenHash,
+		&i.Session.UserID,
+		&i.Session.ApplicationID,
+		&i.Session.Role,
+		&i.Session.Scopes,
+		&i.Session.RedirectUrl,
+		&i.Session.ClientAddress,
+		&i.Session.UserAgent,
+		&i.Session.CreatedAt,
+		&i.Session.LastUsedAt,
+		&i.Session.RevokedAt,
+		&i.Session.RememberMe,
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.FirstName,
+		&i.User.LastName,
+		&i.User.Phone,
+		&i.User.RememberMe,
+		&i.User.CreatedAt,
+		&i.User.UpdatedAt,
+		&i.User.EmailVerifiedAt,
+		&i.User.CredentialVersion,
 	)
 	return i, err
 }
@@ -288,40 +270,33 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT s.id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at,
-       s.last_used_at, s.remember_me, a.slug AS application_slug
-FROM sessions s
-JOIN applications a ON a.id = s.application_id
-WHERE s.user_id = $1 AND s.revoked_at IS NULL
-ORDER BY s.created_at DESC, s.id
-LIMIT 100
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me FROM sessions
+WHERE user_id = $1 AND revoked_at IS NULL
+ORDER BY created_at DESC, id
+LIMIT $2
 `
 
-type ListUserSessionsRow struct {
-	ID              uuid.UUID
-	Role            string
-	Scopes          []string
-	RedirectUrl     string
-	ClientAddress   string
-	UserAgent       string
-	CreatedAt       time.Time
-	LastUsedAt      time.Time
-	RememberMe      bool
-	ApplicationSlug string
+type ListUserSessionsParams struct {
+	UserID  int64
+	MaxRows int32
 }
 
-// A user's sessions that are not revoked, newest first; expiry is judged by the caller.
-func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUserSessionsRow, error) {
-	rows, err := q.db.Query(ctx, listUserSessions, userID)
+// A user's sessions that are not revoked, newest first, at most @max_rows; expiry is judged by
+// the caller.
+func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsParams) ([]Session, error) {
+	rows, err := q.db.Query(ctx, listUserSessions, arg.UserID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListUserSessionsRow{}
+	items := []Session{}
 	for rows.Next() {
-		var i ListUserSessionsRow
+		var i Session
 		if err := rows.Scan(
 			&i.ID,
+			&i.TokenHash,
+			&i.UserID,
+			&i.ApplicationID,
 			&i.Role,
 			&i.Scopes,
 			&i.RedirectUrl,
@@ -329,8 +304,8 @@ func (q *Queries) ListUserSessions(ctx context.Context, userID int64) ([]ListUse
 			&i.UserAgent,
 			&i.CreatedAt,
 			&i.LastUsedAt,
+			&i.RevokedAt,
 			&i.RememberMe,
-			&i.ApplicationSlug,
 		); err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone, email_verified_at)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, created_at, credential_version
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
 `
 
 type CreateUserParams struct {
@@ -49,14 +49,8 @@ type CreateUserParams struct {
 	EmailVerifiedAt *time.Time
 }
 
-type CreateUserRow struct {
-	ID                int64
-	CreatedAt         time.Time
-	CredentialVersion int64
-}
-
 // Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
-func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error) {
+func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUser,
 		arg.Email,
 		arg.PasswordHash,
@@ -65,8 +59,20 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 		arg.Phone,
 		arg.EmailVerifiedAt,
 	)
-	var i CreateUserRow
-	err := row.Scan(&i.ID, &i.CreatedAt, &i.CredentialVersion)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.RememberMe,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
+	)
 	return i, err
 }
 
@@ -74,7 +80,7 @@ const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ((lower(email))) DO NOTHING
-RETURNING id, created_at, credential_version
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
 `
 
 type CreateUserUnlessExistsParams struct {
@@ -85,15 +91,9 @@ type CreateUserUnlessExistsParams struct {
 	Phone        string
 }
 
-type CreateUserUnlessExistsRow struct {
-	ID                int64
-	CreatedAt         time.Time
-	CredentialVersion int64
-}
-
 // Creates a user unless the email (compared case-insensitively) has one; no row then (read it
 // with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
-func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (CreateUserUnlessExistsRow, error) {
+func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUserUnlessExists,
 		arg.Email,
 		arg.PasswordHash,
@@ -101,33 +101,7 @@ func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnle
 		arg.LastName,
 		arg.Phone,
 	)
-	var i CreateUserUnlessExistsRow
-	err := row.Scan(&i.ID, &i.CreatedAt, &i.CredentialVersion)
-	return i, err
-}
-
-const getUser = `-- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at,
-       email_verified_at, credential_version
-FROM users WHERE id = $1
-`
-
-type GetUserRow struct {
-	ID                int64
-	Email             string
-	PasswordHash      *string
-	FirstName         string
-	LastName          string
-	Phone             string
-	RememberMe        bool
-	CreatedAt         time.Time
-	EmailVerifiedAt   *time.Time
-	CredentialVersion int64
-}
-
-func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
-	row := q.db.QueryRow(ctx, getUser, id)
-	var i GetUserRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -137,6 +111,30 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
 		&i.Phone,
 		&i.RememberMe,
 		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
+	)
+	return i, err
+}
+
+const getUser = `-- name: GetUser :one
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE id = $1
+`
+
+func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
+	row := q.db.QueryRow(ctx, getUser, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.FirstName,
+		&i.LastName,
+		&i.Phone,
+		&i.RememberMe,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
 	)
@@ -144,27 +142,12 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (GetUserRow, error) {
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at,
-       email_verified_at, credential_version
-FROM users WHERE lower(email) = lower($1)
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE lower(email) = lower($1)
 `
 
-type GetUserByEmailRow struct {
-	ID                int64
-	Email             string
-	PasswordHash      *string
-	FirstName         string
-	LastName          string
-	Phone             string
-	RememberMe        bool
-	CreatedAt         time.Time
-	EmailVerifiedAt   *time.Time
-	CredentialVersion int64
-}
-
-func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEmailRow, error) {
+func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
 	row := q.db.QueryRow(ctx, getUserByEmail, email)
-	var i GetUserByEmailRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -174,6 +157,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (GetUserByEm
 		&i.Phone,
 		&i.RememberMe,
 		&i.CreatedAt,
+		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
 	)

@@ -350,13 +350,13 @@ func (e CompanyMembersResultStatus) Valid() bool {
 
 // Defines values for ForbiddenErrorStatus.
 const (
-	ForbiddenErrorStatusPermissionDenied ForbiddenErrorStatus = "permission-denied"
+	PermissionDenied ForbiddenErrorStatus = "permission-denied"
 )
 
 // Valid indicates whether the value is a known member of the ForbiddenErrorStatus enum.
 func (e ForbiddenErrorStatus) Valid() bool {
 	switch e {
-	case ForbiddenErrorStatusPermissionDenied:
+	case PermissionDenied:
 		return true
 	default:
 		return false
@@ -494,13 +494,13 @@ func (e MemberRequestedResultStatus) Valid() bool {
 
 // Defines values for PayloadTooLargeErrorStatus.
 const (
-	PayloadTooLargeErrorStatusRequestTooLarge PayloadTooLargeErrorStatus = "request-too-large"
+	RequestTooLarge PayloadTooLargeErrorStatus = "request-too-large"
 )
 
 // Valid indicates whether the value is a known member of the PayloadTooLargeErrorStatus enum.
 func (e PayloadTooLargeErrorStatus) Valid() bool {
 	switch e {
-	case PayloadTooLargeErrorStatusRequestTooLarge:
+	case RequestTooLarge:
 		return true
 	default:
 		return false
@@ -587,22 +587,22 @@ func (e Role) Valid() bool {
 
 // Defines values for ServerErrorErrorStatus.
 const (
-	ServerErrorErrorStatusApplicationCrash     ServerErrorErrorStatus = "application-crash"
-	ServerErrorErrorStatusIdentifyRequestError ServerErrorErrorStatus = "identify-request-error"
-	ServerErrorErrorStatusMandrillEmailFailed  ServerErrorErrorStatus = "mandrill-email-failed"
-	ServerErrorErrorStatusRouteNonExistent     ServerErrorErrorStatus = "route-non-existent"
+	ApplicationCrash     ServerErrorErrorStatus = "application-crash"
+	IdentifyRequestError ServerErrorErrorStatus = "identify-request-error"
+	MandrillEmailFailed  ServerErrorErrorStatus = "mandrill-email-failed"
+	RouteNonExistent     ServerErrorErrorStatus = "route-non-existent"
 )
 
 // Valid indicates whether the value is a known member of the ServerErrorErrorStatus enum.
 func (e ServerErrorErrorStatus) Valid() bool {
 	switch e {
-	case ServerErrorErrorStatusApplicationCrash:
+	case ApplicationCrash:
 		return true
-	case ServerErrorErrorStatusIdentifyRequestError:
+	case IdentifyRequestError:
 		return true
-	case ServerErrorErrorStatusMandrillEmailFailed:
+	case MandrillEmailFailed:
 		return true
-	case ServerErrorErrorStatusRouteNonExistent:
+	case RouteNonExistent:
 		return true
 	default:
 		return false
@@ -690,117 +690,15 @@ func (e SocialLoginBadRequestErrorStatus) Valid() bool {
 	}
 }
 
-// Defines values for Status.
-const (
-	StatusActionSuccessful              Status = "action-successful"
-	StatusApplicationCrash              Status = "application-crash"
-	StatusClientCreatedForExistingEmail Status = "client-created-for-existing-email"
-	StatusClientRequired                Status = "client-required"
-	StatusClientValidationFailed        Status = "client-validation-failed"
-	StatusDomainInvalid                 Status = "domain_invalid"
-	StatusEmailAlreadyClient            Status = "email-already-client"
-	StatusEmailAlreadyRegisterd         Status = "email-already-registerd"
-	StatusEmailAlreadyRegistered        Status = "email-already-registered"
-	StatusEmailNotFound                 Status = "email-not-found"
-	StatusIdentifyRequestError          Status = "identify-request-error"
-	StatusInvalidContentType            Status = "invalid-content-type"
-	StatusInvalidEncodedParams          Status = "invalid-encoded-params"
-	StatusInvalidParam                  Status = "invalid-param"
-	StatusInvalidPassword               Status = "invalid-password"
-	StatusInvalidToken                  Status = "invalid-token"
-	StatusMandrillEmailFailed           Status = "mandrill-email-failed"
-	StatusMissingParam                  Status = "missing-param"
-	StatusNoParamsDecoded               Status = "no-params-decoded"
-	StatusOperationInvalid              Status = "operation_invalid"
-	StatusPermissionDenied              Status = "permission-denied"
-	StatusRateLimited                   Status = "rate-limited"
-	StatusRecordNotFound                Status = "record_not_found"
-	StatusRequestTooLarge               Status = "request-too-large"
-	StatusRouteNonExistent              Status = "route-non-existent"
-	StatusRouteNotFound                 Status = "route-not-found"
-	StatusServiceNotFound               Status = "service-not-found"
-	StatusSessionExpired                Status = "session-expired"
-	StatusUserHasNoPassword             Status = "user-has-no-password"
-	StatusUserRequiresRole              Status = "user-requires-role"
-)
-
-// Valid indicates whether the value is a known member of the Status enum.
-func (e Status) Valid() bool {
-	switch e {
-	case StatusActionSuccessful:
-		return true
-	case StatusApplicationCrash:
-		return true
-	case StatusClientCreatedForExistingEmail:
-		return true
-	case StatusClientRequired:
-		return true
-	case StatusClientValidationFailed:
-		return true
-	case StatusDomainInvalid:
-		return true
-	case StatusEmailAlreadyClient:
-		return true
-	case StatusEmailAlreadyRegisterd:
-		return true
-	case StatusEmailAlreadyRegistered:
-		return true
-	case StatusEmailNotFound:
-		return true
-	case StatusIdentifyRequestError:
-		return true
-	case StatusInvalidContentType:
-		return true
-	case StatusInvalidEncodedParams:
-		return true
-	case StatusInvalidParam:
-		return true
-	case StatusInvalidPassword:
-		return true
-	case StatusInvalidToken:
-		return true
-	case StatusMandrillEmailFailed:
-		return true
-	case StatusMissingParam:
-		return true
-	case StatusNoParamsDecoded:
-		return true
-	case StatusOperationInvalid:
-		return true
-	case StatusPermissionDenied:
-		return true
-	case StatusRateLimited:
-		return true
-	case StatusRecordNotFound:
-		return true
-	case StatusRequestTooLarge:
-		return true
-	case StatusRouteNonExistent:
-		return true
-	case StatusRouteNotFound:
-		return true
-	case StatusServiceNotFound:
-		return true
-	case StatusSessionExpired:
-		return true
-	case StatusUserHasNoPassword:
-		return true
-	case StatusUserRequiresRole:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for TooManyRequestsErrorStatus.
 const (
-	TooManyRequestsErrorStatusRateLimited TooManyRequestsErrorStatus = "rate-limited"
+	RateLimited TooManyRequestsErrorStatus = "rate-limited"
 )
 
 // Valid indicates whether the value is a known member of the TooManyRequestsErrorStatus enum.
 func (e TooManyRequestsErrorStatus) Valid() bool {
 	switch e {
-	case TooManyRequestsErrorStatusRateLimited:
+	case RateLimited:
 		return true
 	default:
 		return false
@@ -809,19 +707,19 @@ func (e TooManyRequestsErrorStatus) Valid() bool {
 
 // Defines values for UnauthorizedErrorStatus.
 const (
-	UnauthorizedErrorStatusClientRequired UnauthorizedErrorStatus = "client-required"
-	UnauthorizedErrorStatusInvalidToken   UnauthorizedErrorStatus = "invalid-token"
-	UnauthorizedErrorStatusSessionExpired UnauthorizedErrorStatus = "session-expired"
+	ClientRequired UnauthorizedErrorStatus = "client-required"
+	InvalidToken   UnauthorizedErrorStatus = "invalid-token"
+	SessionExpired UnauthorizedErrorStatus = "session-expired"
 )
 
 // Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
 func (e UnauthorizedErrorStatus) Valid() bool {
 	switch e {
-	case UnauthorizedErrorStatusClientRequired:
+	case ClientRequired:
 		return true
-	case UnauthorizedErrorStatusInvalidToken:
+	case InvalidToken:
 		return true
-	case UnauthorizedErrorStatusSessionExpired:
+	case SessionExpired:
 		return true
 	default:
 		return false
@@ -830,16 +728,16 @@ func (e UnauthorizedErrorStatus) Valid() bool {
 
 // Defines values for UnavailableErrorStatus.
 const (
-	UnavailableErrorStatusRouteNotFound   UnavailableErrorStatus = "route-not-found"
-	UnavailableErrorStatusServiceNotFound UnavailableErrorStatus = "service-not-found"
+	RouteNotFound   UnavailableErrorStatus = "route-not-found"
+	ServiceNotFound UnavailableErrorStatus = "service-not-found"
 )
 
 // Valid indicates whether the value is a known member of the UnavailableErrorStatus enum.
 func (e UnavailableErrorStatus) Valid() bool {
 	switch e {
-	case UnavailableErrorStatusRouteNotFound:
+	case RouteNotFound:
 		return true
-	case UnavailableErrorStatusServiceNotFound:
+	case ServiceNotFound:
 		return true
 	default:
 		return false
@@ -882,31 +780,10 @@ type BadRequestError struct {
 // BadRequestErrorStatus defines model for BadRequestError.Status.
 type BadRequestErrorStatus string
 
-// Client A client; fields beyond `id` depend on `view`.
-type Client struct {
-	Active          *bool      `json:"active,omitempty"`
-	Bio             *string    `json:"bio,omitempty"`
-	CompanyId       *int64     `json:"company_id,omitempty"`
-	CompanyName     *string    `json:"company_name,omitempty"`
-	CreatedAt       *time.Time `json:"created_at,omitempty"`
-	DisplayEmail    *string    `json:"display_email,omitempty"`
-	DisplayName     *string    `json:"display_name,omitempty"`
-	Email           *string    `json:"email,omitempty"`
-	Enterprise      *bool      `json:"enterprise,omitempty"`
-	FirstName       *string    `json:"first_name,omitempty"`
-	Id              int64      `json:"id"`
-	LastName        *string    `json:"last_name,omitempty"`
-	Phone           *string    `json:"phone,omitempty"`
-	RealtorLicense  *string    `json:"realtor_license,omitempty"`
-	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
-	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
-	UserId          *int64     `json:"user_id,omitempty"`
-}
-
 // ClientCreatedResult defines model for ClientCreatedResult.
 type ClientCreatedResult struct {
 	// Data A client; fields beyond `id` depend on `view`.
-	Data Client `json:"data"`
+	Data ClientProfile `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -945,10 +822,31 @@ type ClientFields struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
+// ClientProfile A client; fields beyond `id` depend on `view`.
+type ClientProfile struct {
+	Active          *bool      `json:"active,omitempty"`
+	Bio             *string    `json:"bio,omitempty"`
+	CompanyId       *int64     `json:"company_id,omitempty"`
+	CompanyName     *string    `json:"company_name,omitempty"`
+	CreatedAt       *time.Time `json:"created_at,omitempty"`
+	DisplayEmail    *string    `json:"display_email,omitempty"`
+	DisplayName     *string    `json:"display_name,omitempty"`
+	Email           *string    `json:"email,omitempty"`
+	Enterprise      *bool      `json:"enterprise,omitempty"`
+	FirstName       *string    `json:"first_name,omitempty"`
+	Id              int64      `json:"id"`
+	LastName        *string    `json:"last_name,omitempty"`
+	Phone           *string    `json:"phone,omitempty"`
+	RealtorLicense  *string    `json:"realtor_license,omitempty"`
+	UseDisplayEmail *bool      `json:"use_display_email,omitempty"`
+	UseDisplayName  *bool      `json:"use_display_name,omitempty"`
+	UserId          *int64     `json:"user_id,omitempty"`
+}
+
 // ClientSession defines model for ClientSession.
 type ClientSession struct {
 	// Client A client; fields beyond `id` depend on `view`.
-	Client Client `json:"client"`
+	Client ClientProfile `json:"client"`
 
 	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 	Session Session `json:"session"`
@@ -1192,7 +1090,7 @@ type CompanyId = int64
 // CompanyMember A member of a company, or a client asking to join it.
 type CompanyMember struct {
 	// Client A client; fields beyond `id` depend on `view`.
-	Client Client `json:"client"`
+	Client ClientProfile `json:"client"`
 
 	// EmailVerified Whether the client's email is verified; only a verified client may be made a member.
 	EmailVerified bool `json:"email_verified"`
@@ -1260,30 +1158,6 @@ type CompanyRequestInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// Email Example: ada@example.com
-type Email = string
-
-// Envelope The shape of every answer.
-type Envelope struct {
-	// Data The payload of a successful answer.
-	Data interface{} `json:"data,omitempty"`
-
-	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
-	Errors *[]ParamError `json:"errors,omitempty"`
-
-	// Message A human-readable explanation of the status.
-	Message string `json:"message"`
-
-	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
-	RequestId *string `json:"request_id,omitempty"`
-
-	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
-	Session *Session `json:"session,omitempty"`
-
-	// Status Every status slug PlanoAuth answers with. Each operation lists, per HTTP code, the ones it can return.
-	Status Status `json:"status"`
-}
-
 // EnvelopeFields The fields every answer shares besides `status` and `data`.
 type EnvelopeFields struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1327,17 +1201,17 @@ type LastName = string
 // Liaison defines model for Liaison.
 type Liaison struct {
 	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
-	Accepted  bool      `json:"accepted"`
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
-	Id        int64     `json:"id"`
-	User      User      `json:"user"`
+	Accepted  bool            `json:"accepted"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
+	Id        int64           `json:"id"`
+	User      User            `json:"user"`
 }
 
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
-	Clients   []Client  `json:"clients"`
-	Companies []Company `json:"companies"`
+	Clients   []ClientProfile `json:"clients"`
+	Companies []Company       `json:"companies"`
 }
 
 // LiaisonGrantsResult defines model for LiaisonGrantsResult.
@@ -1883,9 +1757,6 @@ type SocialLoginBadRequestError struct {
 // SocialLoginBadRequestErrorStatus defines model for SocialLoginBadRequestError.Status.
 type SocialLoginBadRequestErrorStatus string
 
-// Status Every status slug PlanoAuth answers with. Each operation lists, per HTTP code, the ones it can return.
-type Status string
-
 // Token An application (`paa_...`) or session (`pas_...`) token.
 //
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2054,6 +1925,9 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// ClientsCreateTextBody defines parameters for ClientsCreate.
+type ClientsCreateTextBody = SensitiveParams
+
 // ClientsCreateParams defines parameters for ClientsCreate.
 type ClientsCreateParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2061,6 +1935,9 @@ type ClientsCreateParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// ClientsRegisterTextBody defines parameters for ClientsRegister.
+type ClientsRegisterTextBody = SensitiveParams
 
 // CoexistenceIndexParams defines parameters for CoexistenceIndex.
 type CoexistenceIndexParams struct {
@@ -2119,6 +1996,9 @@ type CompaniesRequestMemberParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// LiaisonsRegisterTextBody defines parameters for LiaisonsRegister.
+type LiaisonsRegisterTextBody = SensitiveParams
+
 // LiaisonsRegisterParams defines parameters for LiaisonsRegister.
 type LiaisonsRegisterParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2135,6 +2015,9 @@ type ScopesLiaisonRegisterParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// SessionsCreateTextBody defines parameters for SessionsCreate.
+type SessionsCreateTextBody = SensitiveParams
+
 // SessionsDeleteParams defines parameters for SessionsDelete.
 type SessionsDeleteParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2142,6 +2025,9 @@ type SessionsDeleteParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
+
+// SessionsGoogleTextBody defines parameters for SessionsGoogle.
+type SessionsGoogleTextBody = SensitiveParams
 
 // SessionsIndexParams defines parameters for SessionsIndex.
 type SessionsIndexParams struct {
@@ -2156,6 +2042,9 @@ type SessionsIndexParams struct {
 	// ApplicationView View of application object you would like returned.
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
+
+// SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
+type SessionsMagicLinkCreateTextBody = SensitiveParams
 
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
@@ -2180,10 +2069,10 @@ type UsersClientRegisterParams struct {
 }
 
 // ClientsCreateTextRequestBody defines body for ClientsCreate for text/plain ContentType.
-type ClientsCreateTextRequestBody = SensitiveParams
+type ClientsCreateTextRequestBody = ClientsCreateTextBody
 
 // ClientsRegisterTextRequestBody defines body for ClientsRegister for text/plain ContentType.
-type ClientsRegisterTextRequestBody = SensitiveParams
+type ClientsRegisterTextRequestBody = ClientsRegisterTextBody
 
 // CoexistenceTouchJSONRequestBody defines body for CoexistenceTouch for application/json ContentType.
 type CoexistenceTouchJSONRequestBody = CoexistenceTouchInput
@@ -2198,19 +2087,19 @@ type CompaniesRemoveMemberJSONRequestBody = CompanyMemberInput
 type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
-type LiaisonsRegisterTextRequestBody = SensitiveParams
+type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
 // SessionsCreateTextRequestBody defines body for SessionsCreate for text/plain ContentType.
-type SessionsCreateTextRequestBody = SensitiveParams
+type SessionsCreateTextRequestBody = SessionsCreateTextBody
 
 // SessionsDeleteJSONRequestBody defines body for SessionsDelete for application/json ContentType.
 type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
-type SessionsGoogleTextRequestBody = SensitiveParams
+type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
-type SessionsMagicLinkCreateTextRequestBody = SensitiveParams
+type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
@@ -2228,8 +2117,8 @@ type HttpRequestDoer interface {
 	Do(req *http.Request) (*http.Response, error)
 }
 
-// APIClient which conforms to the OpenAPI3 specification for this service.
-type APIClient struct {
+// Client which conforms to the OpenAPI3 specification for this service.
+type Client struct {
 	// The endpoint of the server conforming to this interface, with scheme,
 	// https://api.deepmap.com for example. This can contain a path relative
 	// to the server, such as https://api.deepmap.com/dev-test, and all the
@@ -2246,12 +2135,12 @@ type APIClient struct {
 }
 
 // ClientOption allows setting custom parameters during construction
-type ClientOption func(*APIClient) error
+type ClientOption func(*Client) error
 
-// Creates a new APIClient, with reasonable defaults
-func NewClient(server string, opts ...ClientOption) (*APIClient, error) {
+// Creates a new Client, with reasonable defaults
+func NewClient(server string, opts ...ClientOption) (*Client, error) {
 	// create a client with sane default values
-	client := APIClient{
+	client := Client{
 		Server: server,
 	}
 	// mutate client and add all optional params
@@ -2274,7 +2163,7 @@ func NewClient(server string, opts ...ClientOption) (*APIClient, error) {
 // WithHTTPClient allows overriding the default Doer, which is
 // automatically created using http.Client. This is useful for tests.
 func WithHTTPClient(doer HttpRequestDoer) ClientOption {
-	return func(c *APIClient) error {
+	return func(c *Client) error {
 		c.Client = doer
 		return nil
 	}
@@ -2283,7 +2172,7 @@ func WithHTTPClient(doer HttpRequestDoer) ClientOption {
 // WithRequestEditorFn allows setting up a callback function, which will be
 // called right before sending the request. This can be used to mutate the request.
 func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
-	return func(c *APIClient) error {
+	return func(c *Client) error {
 		c.RequestEditors = append(c.RequestEditors, fn)
 		return nil
 	}
@@ -2880,7 +2769,7 @@ type ClientInterface interface {
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/clients/create (the `ClientsCreate` operationId).
-func (c *APIClient) ClientsCreateWithBody(ctx context.Context, params *ClientsCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClientsCreateRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -2917,7 +2806,7 @@ func (c *APIClient) ClientsCreateWithBody(ctx context.Context, params *ClientsCr
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/clients/create (the `ClientsCreate` operationId).
-func (c *APIClient) ClientsCreateWithTextBody(ctx context.Context, params *ClientsCreateParams, body ClientsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsCreateParams, body ClientsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClientsCreateRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -2964,7 +2853,7 @@ func (c *APIClient) ClientsCreateWithTextBody(ctx context.Context, params *Clien
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/clients/register (the `ClientsRegister` operationId).
-func (c *APIClient) ClientsRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClientsRegisterRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3011,7 +2900,7 @@ func (c *APIClient) ClientsRegisterWithBody(ctx context.Context, contentType str
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/clients/register (the `ClientsRegister` operationId).
-func (c *APIClient) ClientsRegisterWithTextBody(ctx context.Context, body ClientsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ClientsRegisterWithTextBody(ctx context.Context, body ClientsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClientsRegisterRequestWithTextBody(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -3032,7 +2921,7 @@ func (c *APIClient) ClientsRegisterWithTextBody(ctx context.Context, body Client
 // `next_cursor` sees every event exactly once. Order by `id`, not `occurred_at`.
 //
 // Corresponds with GET /api/v1/coexistence/index (the `CoexistenceIndex` operationId).
-func (c *APIClient) CoexistenceIndex(ctx context.Context, params *CoexistenceIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CoexistenceIndex(ctx context.Context, params *CoexistenceIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCoexistenceIndexRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -3056,7 +2945,7 @@ func (c *APIClient) CoexistenceIndex(ctx context.Context, params *CoexistenceInd
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/coexistence/touch (the `CoexistenceTouch` operationId).
-func (c *APIClient) CoexistenceTouchWithBody(ctx context.Context, params *CoexistenceTouchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CoexistenceTouchWithBody(ctx context.Context, params *CoexistenceTouchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCoexistenceTouchRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3080,7 +2969,7 @@ func (c *APIClient) CoexistenceTouchWithBody(ctx context.Context, params *Coexis
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/coexistence/touch (the `CoexistenceTouch` operationId).
-func (c *APIClient) CoexistenceTouch(ctx context.Context, params *CoexistenceTouchParams, body CoexistenceTouchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CoexistenceTouch(ctx context.Context, params *CoexistenceTouchParams, body CoexistenceTouchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCoexistenceTouchRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3106,7 +2995,7 @@ func (c *APIClient) CoexistenceTouch(ctx context.Context, params *CoexistenceTou
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
-func (c *APIClient) CompaniesApproveMemberWithBody(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesApproveMemberWithBody(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesApproveMemberRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3132,7 +3021,7 @@ func (c *APIClient) CompaniesApproveMemberWithBody(ctx context.Context, params *
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
-func (c *APIClient) CompaniesApproveMember(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesApproveMember(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesApproveMemberRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3156,7 +3045,7 @@ func (c *APIClient) CompaniesApproveMember(ctx context.Context, params *Companie
 // exists.
 //
 // Corresponds with GET /api/v1/companies/members (the `CompaniesMembers` operationId).
-func (c *APIClient) CompaniesMembers(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesMembers(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesMembersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -3179,7 +3068,7 @@ func (c *APIClient) CompaniesMembers(ctx context.Context, params *CompaniesMembe
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
-func (c *APIClient) CompaniesRemoveMemberWithBody(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesRemoveMemberWithBody(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesRemoveMemberRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3202,7 +3091,7 @@ func (c *APIClient) CompaniesRemoveMemberWithBody(ctx context.Context, params *C
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
-func (c *APIClient) CompaniesRemoveMember(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesRemoveMember(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesRemoveMemberRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3227,7 +3116,7 @@ func (c *APIClient) CompaniesRemoveMember(ctx context.Context, params *Companies
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
-func (c *APIClient) CompaniesRequestMemberWithBody(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesRequestMemberWithBody(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesRequestMemberRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3252,7 +3141,7 @@ func (c *APIClient) CompaniesRequestMemberWithBody(ctx context.Context, params *
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
-func (c *APIClient) CompaniesRequestMember(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCompaniesRequestMemberRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3293,7 +3182,7 @@ func (c *APIClient) CompaniesRequestMember(ctx context.Context, params *Companie
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/liaisons/register (the `LiaisonsRegister` operationId).
-func (c *APIClient) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsRegisterParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsRegisterParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLiaisonsRegisterRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3334,7 +3223,7 @@ func (c *APIClient) LiaisonsRegisterWithBody(ctx context.Context, params *Liaiso
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/liaisons/register (the `LiaisonsRegister` operationId).
-func (c *APIClient) LiaisonsRegisterWithTextBody(ctx context.Context, params *LiaisonsRegisterParams, body LiaisonsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) LiaisonsRegisterWithTextBody(ctx context.Context, params *LiaisonsRegisterParams, body LiaisonsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewLiaisonsRegisterRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3357,7 +3246,7 @@ func (c *APIClient) LiaisonsRegisterWithTextBody(ctx context.Context, params *Li
 // rendered with the `default` view.
 //
 // Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
-func (c *APIClient) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewScopesLiaisonRegisterRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -3382,7 +3271,7 @@ func (c *APIClient) ScopesLiaisonRegister(ctx context.Context, params *ScopesLia
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
-func (c *APIClient) SessionsCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsCreateRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3407,7 +3296,7 @@ func (c *APIClient) SessionsCreateWithBody(ctx context.Context, contentType stri
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
-func (c *APIClient) SessionsCreateWithTextBody(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsCreateRequestWithTextBody(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -3427,7 +3316,7 @@ func (c *APIClient) SessionsCreateWithTextBody(ctx context.Context, body Session
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
-func (c *APIClient) SessionsDeleteWithBody(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsDeleteRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3447,7 +3336,7 @@ func (c *APIClient) SessionsDeleteWithBody(ctx context.Context, params *Sessions
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
-func (c *APIClient) SessionsDelete(ctx context.Context, params *SessionsDeleteParams, body SessionsDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParams, body SessionsDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsDeleteRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -3481,7 +3370,7 @@ func (c *APIClient) SessionsDelete(ctx context.Context, params *SessionsDeletePa
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/google (the `SessionsGoogle` operationId).
-func (c *APIClient) SessionsGoogleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsGoogleRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3515,7 +3404,7 @@ func (c *APIClient) SessionsGoogleWithBody(ctx context.Context, contentType stri
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/sessions/google (the `SessionsGoogle` operationId).
-func (c *APIClient) SessionsGoogleWithTextBody(ctx context.Context, body SessionsGoogleTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsGoogleWithTextBody(ctx context.Context, body SessionsGoogleTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsGoogleRequestWithTextBody(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -3534,7 +3423,7 @@ func (c *APIClient) SessionsGoogleWithTextBody(ctx context.Context, body Session
 // the tokens.
 //
 // Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
-func (c *APIClient) SessionsIndex(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsIndexRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -3563,7 +3452,7 @@ func (c *APIClient) SessionsIndex(ctx context.Context, params *SessionsIndexPara
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
-func (c *APIClient) SessionsMagicLinkCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsMagicLinkCreateRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3592,7 +3481,7 @@ func (c *APIClient) SessionsMagicLinkCreateWithBody(ctx context.Context, content
 // Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
-func (c *APIClient) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsMagicLinkCreateRequestWithTextBody(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -3617,7 +3506,7 @@ func (c *APIClient) SessionsMagicLinkCreateWithTextBody(ctx context.Context, bod
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
-func (c *APIClient) SessionsMagicLinkRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsMagicLinkRequestRequestWithBody(c.Server, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3642,7 +3531,7 @@ func (c *APIClient) SessionsMagicLinkRequestWithBody(ctx context.Context, conten
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
-func (c *APIClient) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsMagicLinkRequestRequest(c.Server, body)
 	if err != nil {
 		return nil, err
@@ -3659,7 +3548,7 @@ func (c *APIClient) SessionsMagicLinkRequest(ctx context.Context, body SessionsM
 // Returns the session of the token used and records its use.
 //
 // Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
-func (c *APIClient) SessionsRead(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) SessionsRead(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsReadRequest(c.Server, params)
 	if err != nil {
 		return nil, err
@@ -3687,7 +3576,7 @@ func (c *APIClient) SessionsRead(ctx context.Context, params *SessionsReadParams
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
-func (c *APIClient) UsersClientRegisterWithBody(ctx context.Context, params *UsersClientRegisterParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) UsersClientRegisterWithBody(ctx context.Context, params *UsersClientRegisterParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersClientRegisterRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -3715,7 +3604,7 @@ func (c *APIClient) UsersClientRegisterWithBody(ctx context.Context, params *Use
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
-func (c *APIClient) UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersClientRegisterRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
@@ -4813,7 +4702,7 @@ func NewUsersClientRegisterRequestWithBody(server string, params *UsersClientReg
 	return req, nil
 }
 
-func (c *APIClient) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
 			return err
@@ -4844,7 +4733,7 @@ func NewClientWithResponses(server string, opts ...ClientOption) (*ClientWithRes
 
 // WithBaseURL overrides the baseURL.
 func WithBaseURL(baseURL string) ClientOption {
-	return func(c *APIClient) error {
+	return func(c *Client) error {
 		newBaseURL, err := url.Parse(baseURL)
 		if err != nil {
 			return err

@@ -1,0 +1,111 @@
+package impl_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/server"
+)
+
+// TestScopesMatchContract ties the scopes seeded in the database to the contract's x-scope: a
+// scope granted to an application or a role that no operation asks for is a typo or a leftover,
+// and an operation whose scope nobody holds cannot be called.
+func TestScopesMatchContract(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	asked := map[string]bool{}
+	for _, op := range env.Spec.Operations() {
+		if op.Scope != "" {
+			asked[op.Scope] = true
+		}
+	}
+	granted := map[string]bool{}
+	rows, err := env.Pool.Query(context.Background(),
+		`SELECT unnest(scopes) FROM applications UNION SELECT unnest(scopes) FROM role_scopes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var scope string
+		if err := rows.Scan(&scope); err != nil {
+			t.Fatal(err)
+		}
+		granted[scope] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if extra := missingFrom(granted, asked); len(extra) > 0 {
+		t.Errorf("scopes granted that no operation's x-scope names: %v", extra)
+	}
+	if unheld := missingFrom(asked, granted); len(unheld) > 0 {
+		t.Errorf("x-scopes that no application or role is granted: %v", unheld)
+	}
+}
+
+// missingFrom lists the keys of a that b lacks, sorted.
+func missingFrom(a, b map[string]bool) []string {
+	var out []string
+	for k := range a {
+		if !b[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestNumbersMatchContract checks that the numbers the code enforces are the ones the contract
+// states, structurally (maxItems, maxLength), which clients and the harness's answer validation
+// see, or in the text its readers see.
+func TestNumbersMatchContract(t *testing.T) {
+	t.Parallel()
+	s := apitest.Spec(t)
+	prop := func(schema, property string) *openapi3.Schema {
+		return s.Doc.Components.Schemas[schema].Value.Properties[property].Value
+	}
+	for _, tc := range []struct {
+		what     string
+		contract *uint64
+		code     int
+	}{
+		{"LiaisonGrants.clients maxItems", prop("LiaisonGrants", "clients").MaxItems, impl.MaxListed},
+		{"LiaisonGrants.companies maxItems", prop("LiaisonGrants", "companies").MaxItems, impl.MaxListed},
+		{"SessionList.results maxItems", prop("SessionList", "results").MaxItems, impl.MaxSessionsListed},
+		{"CompanyMembers.members maxItems", prop("CompanyMembers", "members").MaxItems, impl.MaxListed},
+		{"CompanyMembers.requests maxItems", prop("CompanyMembers", "requests").MaxItems, impl.MaxListed},
+		{"CompanyName maxLength", s.Doc.Components.Schemas["CompanyName"].Value.MaxLength, impl.MaxCompanyName},
+		{"SensitiveParams maxLength", s.Doc.Components.Schemas["SensitiveParams"].Value.MaxLength, server.MaxBodyBytes},
+	} {
+		if tc.contract == nil || *tc.contract != uint64(tc.code) {
+			t.Errorf("%s: the contract says %v, the code enforces %d", tc.what, tc.contract, tc.code)
+		}
+	}
+	for _, tc := range []struct{ where, text, want string }{
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description, fmt.Sprintf("at least %d characters", impl.MinPasswordLength)},
+		{"sessions/magic_link_request", s.Operation("sessionsMagicLinkRequest").Operation.Description,
+			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("the verification link of the welcome email (%d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("an invitation (%d days;", int(impl.InvitationLifetime/(24*time.Hour)))},
+		{"liaisons/register", s.Operation("liaisonsRegister").Operation.Description,
+			fmt.Sprintf("(`sessions/magic_link_create`, %d days,", int(impl.InvitationLifetime/(24*time.Hour)))},
+		{"clients/register", s.Operation("clientsRegister").Operation.Description,
+			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
+		{"info", s.Doc.Info.Description, fmt.Sprintf("expires %d days after creation or %d hours", int(auth.SessionMaxAge/(24*time.Hour)), int(auth.SessionIdleTimeout/time.Hour))},
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(tc.text), " "), tc.want) {
+			t.Errorf("%s: the description does not say %q, which is what the code enforces", tc.where, tc.want)
+		}
+	}
+}
