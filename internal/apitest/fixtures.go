@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/impl"
@@ -17,6 +18,16 @@ import (
 
 // fixtureHasher hashes fixture passwords; one per process is plenty.
 var fixtureHasher = password.NewHasher()
+
+// AllowRedirectOrigin puts origin on the application's redirect allow-list, as
+// `planoauth applications redirects add` does.
+func (e *Env) AllowRedirectOrigin(application, origin string) {
+	e.T.Helper()
+	n, err := e.Q.AddRedirectOrigin(context.Background(), db.AddRedirectOriginParams{Slug: application, Origin: origin})
+	if err != nil || n != 1 {
+		e.T.Fatalf("allow %s for %s: %d rows, %v", origin, application, n, err)
+	}
+}
 
 // User creates a user with the given roles ("client", "employee", "liaison", the last one
 // accepted) straight in the database, with its email verified: an established account. An empty
@@ -45,8 +56,8 @@ func (e *Env) newUser(email, password string, verifiedAt *time.Time, roles []str
 		}
 		hash = &phc
 	}
-	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: hash, FirstName: "Test",
-		LastName: strings.Split(email, "@")[0], EmailVerifiedAt: verifiedAt})
+	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: emailaddr.Normalize(email), PasswordHash: hash,
+		FirstName: "Test", LastName: strings.Split(email, "@")[0], EmailVerifiedAt: verifiedAt})
 	if err != nil {
 		e.T.Fatalf("create user %s: %v", email, err)
 	}

@@ -7,15 +7,18 @@ import (
 	netmail "net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/pgerr"
 )
@@ -121,15 +124,28 @@ func (s *Server) checkCompany(ctx context.Context, param string, companyID *int6
 	return nil
 }
 
+// checkEmailFree answers email-already-registered when the email has a user, so that a taken
+// email costs no hash. The unique index still decides between concurrent registrations.
+func (s *Server) checkEmailFree(ctx context.Context, email string) error {
+	_, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return envelope.Internal("look up user: %w", err)
+	}
+	return envelope.New(gen.StatusEmailAlreadyRegistered)
+}
+
 // hashOptional hashes a password when one is given; accounts without one sign in with Google or
-// a magic link.
+// a magic link. A full hashing queue answers rate-limited.
 func (s *Server) hashOptional(ctx context.Context, password *string) (*string, error) {
 	if password == nil {
 		return nil, nil
 	}
 	phc, err := s.hasher.Hash(ctx, *password)
 	if err != nil {
-		return nil, envelope.Internal("hash new password: %w", err)
+		return nil, hashFailure(err, "hash new password")
 	}
 	return &phc, nil
 }
@@ -143,11 +159,12 @@ type newAccount struct {
 	phone        string
 }
 
-// createUser creates the user of a new account in q's transaction. It answers
-// email-already-registered when the email (compared case-insensitively) has a user. There is no
-// look-up first: the unique index on lower(email) decides, so concurrent registrations of one
-// email create exactly one user. The user's email is not verified.
+// createUser creates the user of a new account in q's transaction, with its email normalized
+// (emailaddr). It answers email-already-registered when the email has a user: the unique index
+// decides, so concurrent registrations of one email create exactly one user. The user's email
+// is not verified.
 func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
+	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
 		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if pgerr.IsUniqueViolation(err, usersEmailKey) {
@@ -159,10 +176,11 @@ func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, erro
 	return user, nil
 }
 
-// createUserUnlessExists returns the user of the account's email, creating it (unverified) when
-// there is none, and reports whether it existed. An existing user is returned as it is: a caller acting
-// for someone else never changes their password, names or phone.
+// createUserUnlessExists returns the user of the account's (normalized) email, creating it
+// (unverified) when there is none, and reports whether it existed. An existing user is returned
+// as it is: a caller acting for someone else never changes their password, names or phone.
 func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
+	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
 		PasswordHash: a.passwordHash, FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if err == nil {
@@ -241,7 +259,7 @@ type proof struct {
 //
 // The first proof takes back everything the unverified account set up, since whoever registered
 // the email may not be its owner: the password (and with it every password log-in in flight),
-// the sessions, the grants it made to liaisons and the liaisons it registered that act for
+// the sessions, the devices and addresses its sign-ins made known (limits.Forget), the grants it made to liaisons and the liaisons it registered that act for
 // nothing else (and their liaison sessions), and its pending membership requests. Later proofs
 // change nothing.
 func (s *Server) proveEmail(ctx context.Context, userID int64, then func(q *db.Queries) error) error {
@@ -277,6 +295,11 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 	}
 	if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
 		return proof{}, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
+	}
+	// Whoever signed in before the proof may not be the owner: their devices and addresses are
+	// strangers to the account from now on.
+	if err := limits.Forget(ctx, q, userID); err != nil {
+		return proof{}, err
 	}
 	if err := q.DeleteClientGrantsBy(ctx, &userID); err != nil {
 		return proof{}, fmt.Errorf("take back client grants of user %d: %w", userID, err)
@@ -347,9 +370,40 @@ func invitationMessage(user db.User, inviter string, liaison bool, linkID int64)
 	}
 }
 
+// maxGreetingName bounds, in characters, the name an email greets its recipient with.
+const maxGreetingName = 40
+
+// greetingName is the name an email greets its recipient with: the user's first name when it is
+// a short plain name, else "there". Whoever created the account chose the name and need not own
+// the mailbox, so an email quotes nothing else anyone typed: no link, no address, no text longer
+// than a name.
 func greetingName(user db.User) string {
-	if name := strings.TrimSpace(user.FirstName); name != "" {
+	if name := plainName(user.FirstName); name != "" {
 		return name
 	}
 	return "there"
+}
+
+// inviterName is how an invitation names who sent it: its verified email, after its first name
+// when that is a short plain name (the rule of greetingName: the invitee did not choose it).
+func inviterName(inviter db.User) string {
+	if name := plainName(inviter.FirstName); name != "" {
+		return name + " (" + inviter.Email + ")"
+	}
+	return inviter.Email
+}
+
+// plainName is name trimmed when it is a short plain name (letters, combining marks, spaces,
+// hyphens, apostrophes), else "".
+func plainName(name string) string {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > maxGreetingName {
+		return ""
+	}
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Mn, r) && r != ' ' && r != '-' && r != '\'' && r != '’' {
+			return ""
+		}
+	}
+	return name
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 // Trust comes from proof of an email and from grants by someone who holds them, never from what
@@ -136,6 +138,48 @@ func TestNobodyChoosesAnotherPersonsPassword(t *testing.T) {
 		}, env.Login("ada@example.com", password, "planoorder")).Expect(t, 200, gen.StatusActionSuccessful)
 		acceptInvitation(t, env, "late@example.com", "planoorder")
 	})
+}
+
+// An invitation names its inviter by the inviter's verified email, and quotes its first name only
+// when that is a short plain name: the invitee chose neither.
+func TestInvitationQuotesNoInvitersText(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	exec(t, env, "UPDATE users SET first_name = 'Win a prize at https://spam.example now' WHERE email = 'ada@example.com'")
+	env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": "lia@example.com"},
+		"client_ids": []int64{clientIDOf(t, env, "ada@example.com")}}, env.Login("ada@example.com", password, "planoorder")).
+		Expect(t, 200, gen.StatusActionSuccessful)
+	var body string
+	if err := env.Pool.QueryRow(context.Background(), "SELECT body_text FROM email_outbox WHERE kind = 'invitation'").Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(body, "spam.example") || !strings.Contains(body, "ada@example.com invites you") {
+		t.Errorf("invitation:\n%s\nwant the inviter's email and none of its text", body)
+	}
+}
+
+// Invitations are emails to addresses a caller chose: each takes a use of the invitation limit,
+// given back when none is sent (grants to a liaison that accepted already).
+func TestInvitationsLimited(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Invitations = limits.Quota{PerCaller: 2, PerAddress: 100, Window: time.Hour}
+	}))
+	env.User("ada@example.com", password, "client")
+	env.User("accepted@example.com", password, "liaison")
+	ada := env.Login("ada@example.com", password, "planoorder")
+	adaClient := clientIDOf(t, env, "ada@example.com")
+	register := func(email string) *apitest.Response {
+		return env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": email}, "client_ids": []int64{adaClient}}, ada)
+	}
+	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	register("accepted@example.com").Expect(t, 200, gen.StatusActionSuccessful) // no invitation, no use
+	register("two@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	register("three@example.com").Expect(t, 429, gen.StatusRateLimited)
+	if got := outbox(t, env); !slices.Equal(got, []string{"invitation one@example.com", "invitation two@example.com"}) {
+		t.Errorf("outbox = %v, want the two invitations", got)
+	}
 }
 
 // clients/create sets a password only for an application token or an employee; anyone else's

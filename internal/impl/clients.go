@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
@@ -41,12 +42,11 @@ func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterReque
 // membership request, welcome email and its verification link, session) is in one transaction.
 // The session is started inside it rather than after the commit so that a failure to start it
 // leaves no account behind that the caller could neither use nor register again. The user's
-// email is not verified: registering proves nothing about it.
+// email is not verified: registering proves nothing about it. Nothing costly happens before the
+// cheap refusals: a taken email answers before the registration is counted and the password
+// hashed, and the count (limits.Register, atomic) comes before the hash, so concurrent
+// registrations never pass it.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
-	caller := peer.FromContext(ctx)
-	if err := s.registrations.Check(ctx, caller); err != nil {
-		return gen.ClientSession{}, err
-	}
 	app, err := s.checkClientSelfRegistration(ctx, in.Application)
 	if err != nil {
 		return gen.ClientSession{}, err
@@ -55,15 +55,28 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err := validateNewClient(client).err(); err != nil {
 		return gen.ClientSession{}, err
 	}
+	if err := s.checkEmailFree(ctx, client.Email); err != nil {
+		return gen.ClientSession{}, err
+	}
+	ticket, err := s.limits.Register(ctx, peer.FromContext(ctx))
+	if err != nil {
+		return gen.ClientSession{}, err
+	}
+	out, err := s.createRegisteredClient(ctx, in, app, client)
+	if err != nil {
+		s.giveBack(ctx, ticket) // only accounts created count
+	}
+	return out, err
+}
+
+// createRegisteredClient hashes the password and creates the registration in one transaction.
+func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
 		return gen.ClientSession{}, err
 	}
 	var out gen.ClientSession
 	err = s.inTx(ctx, "register client", func(tx pgx.Tx, q *db.Queries) error {
-		if err := s.registrations.Record(ctx, q, caller); err != nil {
-			return err
-		}
 		user, err := createUser(ctx, q, accountOf(client, hash))
 		if err != nil {
 			return err
@@ -145,10 +158,15 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 		return views.Client{}, false, err
 	}
 	record := clientRecord{companyName: deref(client.CompanyName), enterprise: deref(enterprise), applicationID: p.Application.ID}
+	var invitation limits.Ticket
 	if trusted {
 		record.member = client.CompanyId
 	} else {
 		record.requested = client.CompanyId
+		// A new user is invited: the use is taken before the email, given back when none is sent.
+		if invitation, err = s.limits.Action(ctx, limits.Invitation, callerKey(p), peer.FromContext(ctx)); err != nil {
+			return views.Client{}, false, err
+		}
 	}
 	var out views.Client
 	var existed bool
@@ -166,6 +184,9 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 		out = clientView(profile)
 		return nil
 	})
+	if !trusted && (err != nil || !record.invited) {
+		s.giveBack(ctx, invitation)
+	}
 	return out, existed, err
 }
 

@@ -14,8 +14,10 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/pgerr"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -39,11 +41,12 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 	}, nil
 }
 
-// registerLiaison is liaisons/register without HTTP. In one transaction, with the caller's
-// right to grant checked inside it (checkGrantor), it creates the user without a password when
-// the email has none, gives it a liaison record waiting for acceptance when it has none, records
-// the grants with their grantor, and queues an invitation while the role is not accepted. It
-// returns the liaison with what it acts for among what the caller may grant.
+// registerLiaison is liaisons/register without HTTP. After the checks it counts the
+// registration for the caller and its address (limitCaller). In one transaction, with the
+// caller's right to grant checked inside it (checkGrantor), it creates the user without a
+// password when the email has none, gives it a liaison record waiting for acceptance when it has
+// none, records the grants with their grantor, and queues an invitation while the role is not
+// accepted. It returns the liaison with what it acts for among what the caller may grant.
 func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
 	if p.Session == nil || !callerVerified(p) {
 		return gen.Liaison{}, errUnproven() // answered early; checkGrantor decides in the transaction
@@ -56,7 +59,17 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 	if err != nil {
 		return gen.Liaison{}, err
 	}
+	if err := s.limitCaller(ctx, p, limits.LiaisonRegistration); err != nil {
+		return gen.Liaison{}, err
+	}
+	// A liaison that has not accepted yet is sent an invitation: its use is taken before the
+	// email, and given back when none was sent.
+	invitation, err := s.limits.Action(ctx, limits.Invitation, callerKey(p), peer.FromContext(ctx))
+	if err != nil {
+		return gen.Liaison{}, err
+	}
 	var out gen.Liaison
+	var invited bool
 	err = s.inTx(ctx, "register liaison", func(_ pgx.Tx, q *db.Queries) error {
 		if err := checkGrantor(ctx, q, p); err != nil {
 			return err
@@ -82,6 +95,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 				return err
 			}
 		}
+		invited = liaison.AcceptedAt == nil
 		clients, companies, err := actsFor(ctx, q, liaison.ID)
 		if err != nil {
 			return err
@@ -97,6 +111,9 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 			Clients: renderClients(clients), Companies: renderCompanies(companies)}
 		return nil
 	})
+	if err != nil || !invited {
+		s.giveBack(ctx, invitation) // no invitation was sent
+	}
 	return out, err
 }
 
@@ -137,15 +154,13 @@ func checkNotOwnLiaison(ctx context.Context, q *db.Queries, callerID, liaisonUse
 // invitee in, proves its email and accepts the liaison role. Each registration of a liaison that
 // has not accepted sends one, since an earlier one may have expired.
 func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Principal, user db.User, liaisonID int64) error {
-	// Invitations are emails sent to an address the caller chose: their rate limit (issue 11)
-	// belongs here, counted in this transaction.
+	// Invitations are emails sent to an address the caller chose: each one took a use of
+	// limits.Invitation for the caller and its address before this transaction.
 	linkID, err := s.queueLink(ctx, q, user.ID, p.Application.ID, linkInvitation, &liaisonID)
 	if err != nil {
 		return err
 	}
-	inviter := strings.TrimSpace(p.User.FirstName + " " + p.User.LastName)
-	inviter = strings.TrimSpace(inviter + " (" + p.User.Email + ")")
-	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, inviter, true, linkID))
+	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, inviterName(*p.User), true, linkID))
 }
 
 // checkGrants answers invalid-param when nothing is granted, permission-denied when something is

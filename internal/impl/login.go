@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -27,6 +28,10 @@ type newSession struct {
 	// fromPassword: the session is made from a password checked against the user as it was
 	// read, so it is created only if the user's credential_version is still that one.
 	fromPassword bool
+	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
+	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
+	// that proves nothing about its caller (registration).
+	trust *limits.Client
 }
 
 // errCredentialChanged is startSession's answer when the password a log-in checked was set,
@@ -100,6 +105,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
 	var created db.Session
+	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
@@ -120,6 +126,10 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged
 		}
+		if err != nil || req.trust == nil {
+			return err
+		}
+		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
 		return err
 	})
 	if errors.Is(err, errCredentialChanged) {
@@ -129,7 +139,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	session := sessionView(created, app, &user)
-	session.Token = token
+	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil
 }
 

@@ -34,6 +34,7 @@ type WorkerConfig struct {
 	Lease time.Duration
 	// LinkURL is the start of the links that queued emails carry (the token is appended):
 	// PLANOAUTH_MAGIC_LINK_URL, the page that exchanges a link with sessions/magic_link_create.
+	// It has no default here: a worker without one fails the emails that carry a link.
 	LinkURL string
 }
 
@@ -43,12 +44,7 @@ type WorkerConfig struct {
 var DefaultWorkerConfig = WorkerConfig{
 	BatchSize: 10, PollInterval: time.Second, MaxAttempts: 8,
 	BackoffBase: 30 * time.Second, BackoffMax: time.Hour, Lease: 2 * time.Minute,
-	LinkURL: DefaultLinkURL,
 }
-
-// DefaultLinkURL is where emailed links point unless configured: the page that exchanges the
-// token with sessions/magic_link_create.
-const DefaultLinkURL = "http://127.0.0.1:8080/magic?token="
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
 	d := DefaultWorkerConfig
@@ -195,6 +191,9 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 // mints anew, so only the token of the last email sent works; the token is never stored, only
 // its hash. usable is false when the link was used or expired meanwhile.
 func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Message, usable bool, _ error) {
+	if w.cfg.LinkURL == "" {
+		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no LinkURL", m.Kind)
+	}
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
 	n, err := w.q.MintMagicLinkToken(ctx, db.MintMagicLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
 	if err != nil {

@@ -22,6 +22,12 @@ type Application struct {
 	UpdatedAt                time.Time
 }
 
+type ApplicationRedirectOrigin struct {
+	ApplicationID int64
+	Origin        string
+	CreatedAt     time.Time
+}
+
 type Client struct {
 	ID              int64
 	UserID          int64
@@ -82,6 +88,14 @@ type CompanyMemberRequest struct {
 	CreatedAt time.Time
 }
 
+type DeviceToken struct {
+	ID        int64
+	TokenHash []byte
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type EmailOutbox struct {
 	ID            int64
 	Kind          string
@@ -103,6 +117,12 @@ type Employee struct {
 	UserID    int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type KnownAddress struct {
+	UserID    int64
+	Address   string
+	ExpiresAt time.Time
 }
 
 type Liaison struct {
@@ -128,10 +148,11 @@ type LiaisonCompany struct {
 	GrantedAt       time.Time
 }
 
-type LoginFailure struct {
+type LimitCounter struct {
 	Key         string
 	WindowStart time.Time
-	Failures    int32
+	Count       int32
+	ExpiresAt   time.Time
 }
 
 type MagicLink struct {
