@@ -26,6 +26,8 @@ func TestLoadConfigMail(t *testing.T) {
 			cfg.mandrill.From != "no-reply@plano.example" || cfg.mandrill.FromName != "PlanoAuth" {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
+		// The public URL (and with it where links point, queued emails' included) is set by serve
+		// from the address it listens on.
 		if cfg.magicLinkURL != "" || cfg.publicURL != "" || cfg.pwned.URL != "" || cfg.outbox != mail.DefaultWorkerConfig ||
 			cfg.limits != limits.Defaults {
 			t.Errorf("config = %+v, want the defaults", cfg)

@@ -46,20 +46,22 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
-		mailer := newMailer(cfg, d, log)
-		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
-		defer stopOutbox()
-		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
-		defer stopRetention()
-
-		// Listen before building: the default public URL (where emailed links point) is the
-		// address actually listened on, which only the listener knows for port 0.
+		// Listen first: the default public URL (where emailed links point, queued emails' too)
+		// is the address actually listened on, which only the listener knows for port 0.
 		listener, err := net.Listen("tcp", cfg.addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 		}
 		defer listener.Close()
 		publicURL := cmp.Or(cfg.publicURL, defaultPublicURL(listener.Addr().String()))
+		mailer := newMailer(cfg, d, log)
+		outbox := cfg.outbox
+		outbox.PublicURL = publicURL
+		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, outbox).Run)
+		defer stopOutbox()
+		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
+		defer stopRetention()
+
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		watchCtx, stopWatching := context.WithCancel(ctx)

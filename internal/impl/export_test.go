@@ -21,4 +21,7 @@ const (
 	MaxSessionsListed = maxSessionsListed
 	MaxCompanyName    = maxCompanyName
 	MinPasswordLength = password.MinLength
+	// The lifetimes of the links of queued emails.
+	VerificationLinkLifetime = verificationLinkLifetime
+	InvitationLifetime       = invitationLifetime
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,8 +37,23 @@ const (
 	linkInvitation   = pages.Invitation
 )
 
-// MagicLinkLifetime is how long an emailed link (and a reset code) works.
+// MagicLinkLifetime is how long a sign-in link (and a reset's link and code) works: they are
+// asked for and used at once.
 const MagicLinkLifetime = 15 * time.Minute
+
+// A welcome's verification link or an invitation may wait in a mailbox.
+const (
+	verificationLinkLifetime = 24 * time.Hour
+	invitationLifetime       = 7 * 24 * time.Hour
+)
+
+// linkLifetimes is how long each kind of link works.
+var linkLifetimes = map[linkKind]time.Duration{
+	linkSignIn:       MagicLinkLifetime,
+	linkReset:        MagicLinkLifetime,
+	linkVerification: verificationLinkLifetime,
+	linkInvitation:   invitationLifetime,
+}
 
 // HandoverLifetime is how long the sign-in token a page hands to the application's redirect_url
 // works: the application exchanges it at once (sessions/magic_link_create).
@@ -90,6 +106,22 @@ func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (crea
 	return out, nil
 }
 
+// queueLink stores, in q's transaction, a link of kind for the user in an application, to be
+// sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent,
+// so that it never rests in the outbox. liaisonID is the liaison role an invitation accepts
+// (nil: none).
+func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind linkKind, liaisonID *int64) (int64, error) {
+	now := s.now()
+	id, err := q.CreateLink(ctx, db.CreateLinkParams{
+		Kind: string(kind), UserID: userID, ApplicationID: applicationID, ExpiresAt: now.Add(linkLifetimes[kind]), Now: now,
+		LiaisonID: liaisonID,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store a %s link of user %d: %w", kind, userID, err)
+	}
+	return id, nil
+}
+
 // newCode returns a uniformly random code of n decimal digits.
 func newCode(n int) string {
 	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
@@ -100,17 +132,17 @@ func newCode(n int) string {
 	return fmt.Sprintf("%0*d", n, v)
 }
 
-// peekLink returns the link of token if it is a usable link of kind (for application, when
-// given), without using it: a page shows it, a reset checks it before hashing the new password.
-// Answers: invalid-token (malformed, unknown, another kind), link-used, link-expired,
+// peekLink returns the link of token if it is a usable link of one of kinds (for application,
+// when given), without using it: a page shows it, a reset checks it before hashing the new
+// password. Answers: invalid-token (malformed, unknown, another kind), link-used, link-expired,
 // link-wrong-application.
-func (s *Server) peekLink(ctx context.Context, kind linkKind, token string, application *gen.ApplicationSlug) (db.GetLinkByTokenHashRow, error) {
-	return s.peekLinkIn(ctx, s.q, kind, token, application)
+func (s *Server) peekLink(ctx context.Context, kinds []linkKind, token string, application *gen.ApplicationSlug) (db.GetLinkByTokenHashRow, error) {
+	return s.peekLinkIn(ctx, s.q, kinds, token, application)
 }
 
 // peekLinkIn is peekLink in q's transaction (a transaction holding a connection must not wait
 // for another from the pool).
-func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kind linkKind, token string, application *gen.ApplicationSlug) (db.GetLinkByTokenHashRow, error) {
+func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kinds []linkKind, token string, application *gen.ApplicationSlug) (db.GetLinkByTokenHashRow, error) {
 	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
 		return db.GetLinkByTokenHashRow{}, envelope.New(gen.StatusInvalidToken)
 	}
@@ -123,7 +155,7 @@ func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kind linkKind, t
 	}
 	link := row.MagicLink
 	switch {
-	case link.Kind != string(kind):
+	case !slices.Contains(kinds, linkKind(link.Kind)):
 		return row, envelope.New(gen.StatusInvalidToken)
 	case link.UsedAt != nil:
 		return row, envelope.New(gen.StatusLinkUsed)
@@ -135,10 +167,10 @@ func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kind linkKind, t
 	return row, nil
 }
 
-// linkUse is a link being used: the token of a link of kind, for application (nil: the link's
-// own, as on the pages), and the hash of the new password it sets (nil: none).
+// linkUse is a link being used: the token of a link of one of kinds, for application (nil: the
+// link's own, as on the pages), and the hash of the new password it sets (nil: none).
 type linkUse struct {
-	kind         linkKind
+	kinds        []linkKind
 	token        string
 	application  *gen.ApplicationSlug
 	passwordHash *string
@@ -152,21 +184,23 @@ type usedLink struct {
 	redirectURL string
 }
 
-// useLink uses a link and applies what it proves, in one transaction (see proveEmail). A link
+// useLink uses a link and applies what it proves, in one transaction (see applyProof). A link
 // that cannot be used answers as peekLink says why.
 func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 	var out usedLink
-	revoked := false
-	err := s.inTx(ctx, "use a "+string(u.kind)+" link", func(_ pgx.Tx, q *db.Queries) error {
+	var revoked []int64
+	kinds := make([]string, len(u.kinds))
+	for i, k := range u.kinds {
+		kinds[i] = string(k)
+	}
+	err := s.inTx(ctx, "use an emailed link", func(_ pgx.Tx, q *db.Queries) error {
 		var app *string
 		if u.application != nil {
 			app = (*string)(u.application)
 		}
-		row, err := q.UseLink(ctx, db.UseLinkParams{
-			TokenHash: auth.HashToken(u.token), Kind: string(u.kind), Application: app, Now: s.now(),
-		})
+		row, err := q.UseLink(ctx, db.UseLinkParams{TokenHash: auth.HashToken(u.token), Kinds: kinds, Application: app, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
-			if _, err := s.peekLinkIn(ctx, q, u.kind, u.token, u.application); err != nil {
+			if _, err := s.peekLinkIn(ctx, q, u.kinds, u.token, u.application); err != nil {
 				return err
 			}
 			return envelope.New(gen.StatusLinkUsed) // used by a concurrent request since
@@ -175,50 +209,69 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 			return fmt.Errorf("use a link: %w", err)
 		}
 		out = usedLink{application: gen.ApplicationSlug(row.Application), appID: row.ApplicationID, redirectURL: row.RedirectUrl}
-		out.user, revoked, err = s.proveEmail(ctx, q, row.UserID, u.passwordHash)
+		var liaison *int64
+		if linkKind(row.Kind) == linkInvitation {
+			liaison = row.LiaisonID
+		}
+		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, proved{passwordHash: u.passwordHash, liaisonID: liaison})
 		return err
 	})
-	if err == nil && revoked {
-		s.sessions.ForgetUser(out.user.ID)
+	if err != nil {
+		return usedLink{}, err
 	}
-	return out, err
+	s.forgetUsers(revoked)
+	return out, nil
 }
 
-// proveEmail records, in q's transaction, that the owner of a user's email proved it (a link or
-// a code reached the mailbox), and sets the new password hash when one is given. The first
-// proof drops a password set before it (registration proves nothing: whoever registered the
-// email may not own it) and revokes the user's sessions; a new password revokes them too, on
-// every instance (the sessions' trigger notifies). After either, whoever signed in before may
-// not be the owner: their devices and addresses are strangers to the account from then on
-// (limits.Forget). It returns the user as it is now and whether sessions were revoked, so that
-// the caller evicts them from this instance's cache after the commit.
-func (s *Server) proveEmail(ctx context.Context, q *db.Queries, userID int64, passwordHash *string) (db.User, bool, error) {
+// proved is what a used link (or reset code) does besides proving the email: set the new
+// password its owner chose, accept the liaison role an invitation was sent for.
+type proved struct {
+	passwordHash *string
+	liaisonID    *int64
+}
+
+// applyProof records, in q's transaction, that the owner of a user's email proved it (a link or
+// a code reached the mailbox): the first proof takes back what the unverified account set up
+// (takeBackUnproven: its password, sessions, trusted devices, grants, liaisons, requests). Then
+// it accepts an invitation's liaison role, and sets a new password, which moves
+// credential_version (no log-in with the old one in flight completes), revokes every session of
+// the user on every instance (the sessions' trigger notifies) and makes its devices strangers
+// (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
+// to evict from this instance's cache after the commit (forgetUsers).
+func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p proved) (db.User, []int64, error) {
 	now := s.now()
-	hadPassword, err := q.ClaimVerifiedEmail(ctx, db.ClaimVerifiedEmailParams{UserID: userID, Now: &now})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: proven before
-		return db.User{}, false, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
+	taken, err := takeBackUnproven(ctx, q, userID, now)
+	if err != nil {
+		return db.User{}, nil, err
 	}
-	claimed := err == nil
-	revoke := claimed && hadPassword
-	if passwordHash != nil {
-		if err := q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: passwordHash}); err != nil {
-			return db.User{}, false, fmt.Errorf("set the password of user %d: %w", userID, err)
+	if p.liaisonID != nil {
+		if _, err := q.AcceptLiaison(ctx, db.AcceptLiaisonParams{ID: *p.liaisonID, Now: &now}); err != nil {
+			return db.User{}, nil, fmt.Errorf("accept liaison %d: %w", *p.liaisonID, err)
 		}
-		revoke = true
 	}
-	if revoke {
+	revoked := taken.revoked
+	if p.passwordHash != nil {
+		if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: userID, PasswordHash: p.passwordHash}); err != nil {
+			return db.User{}, nil, fmt.Errorf("set the password of user %d: %w", userID, err)
+		}
 		if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
-			return db.User{}, false, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
+			return db.User{}, nil, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
 		}
-	}
-	if claimed || passwordHash != nil {
 		if err := limits.Forget(ctx, q, userID); err != nil {
-			return db.User{}, false, err
+			return db.User{}, nil, err
 		}
+		revoked = append(revoked, userID)
 	}
 	user, err := q.GetUser(ctx, userID)
 	if err != nil {
-		return db.User{}, false, fmt.Errorf("read user %d: %w", userID, err)
+		return db.User{}, nil, fmt.Errorf("read user %d: %w", userID, err)
 	}
-	return user, revoke, nil
+	return user, revoked, nil
+}
+
+// forgetUsers evicts the users' sessions from this instance's cache (NOTIFY tells the others).
+func (s *Server) forgetUsers(ids []int64) {
+	for _, id := range ids {
+		s.sessions.ForgetUser(id)
+	}
 }

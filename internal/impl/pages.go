@@ -23,7 +23,7 @@ func (s *Server) linkURL(kind linkKind, token string) string {
 // PeekLink returns what a page shows of a usable link, without using it. Answers those of
 // peekLink.
 func (s *Server) PeekLink(ctx context.Context, kind pages.Kind, token string) (pages.Link, error) {
-	row, err := s.peekLink(ctx, kind, token, nil)
+	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
 	if err != nil {
 		return pages.Link{}, err
 	}
@@ -55,7 +55,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 	if err != nil {
 		return pages.Link{}, "", err
 	}
-	row, err := s.peekLink(ctx, kind, token, nil)
+	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
 	if err != nil {
 		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
@@ -72,7 +72,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 		}
 		hash = &h
 	}
-	used, err := s.useLink(ctx, linkUse{kind: kind, token: token, passwordHash: hash})
+	used, err := s.useLink(ctx, linkUse{kinds: []linkKind{kind}, token: token, passwordHash: hash})
 	if err != nil {
 		return link, "", err
 	}

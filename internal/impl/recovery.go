@@ -179,7 +179,7 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 	if err != nil {
 		return usedLink{}, err
 	}
-	row, err := s.peekLink(ctx, linkReset, token, &application)
+	row, err := s.peekLink(ctx, []linkKind{linkReset}, token, &application)
 	if err != nil {
 		return usedLink{}, err
 	}
@@ -192,7 +192,7 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 	if err != nil {
 		return usedLink{}, err
 	}
-	return s.useLink(ctx, linkUse{kind: linkReset, token: token, application: &application, passwordHash: &hash})
+	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, token: token, application: &application, passwordHash: &hash})
 }
 
 // resetWithCode sets the password of the user of email with the code of its newest reset. The
@@ -245,7 +245,7 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 // useCode uses the link whose code was right and applies the reset, in one transaction.
 func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int64, passwordHash *string) (usedLink, error) {
 	out := usedLink{application: gen.ApplicationSlug(try.Application), appID: try.ApplicationID, redirectURL: try.RedirectUrl}
-	revoked := false
+	var revoked []int64
 	err := s.inTx(ctx, "use a reset code", func(_ pgx.Tx, q *db.Queries) error {
 		_, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: try.ID, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -254,13 +254,14 @@ func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int6
 		if err != nil {
 			return fmt.Errorf("use link %d: %w", try.ID, err)
 		}
-		out.user, revoked, err = s.proveEmail(ctx, q, userID, passwordHash)
+		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash})
 		return err
 	})
-	if err == nil && revoked {
-		s.sessions.ForgetUser(out.user.ID)
+	if err != nil {
+		return usedLink{}, err
 	}
-	return out, err
+	s.forgetUsers(revoked)
+	return out, nil
 }
 
 // UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.

@@ -20,7 +20,8 @@ import (
 )
 
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
-// ID token. Both end in startSession, so the role rules and answers are those of sessions/create.
+// ID token. Both prove the user's email (proveEmail) and end in startSession, so the role rules
+// and answers are those of sessions/create.
 
 // SessionsMagicLinkRequest emails a one-time sign-in link at once. Each link is counted before
 // it is made and sent (limits.Attempt of kind Link, the allowance of the caller as the account
@@ -87,11 +88,13 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	}
 }
 
-// SessionsMagicLinkCreate exchanges a sign-in link's token for a session; the link is used up
-// even when the answer is client-required or user-requires-role. Each exchange is counted
-// against the client address before the link is looked up, and given back when it succeeds.
-// Answers: rate-limited (failures from the client address), invalid-token (unknown, or another
-// kind of link), link-used, link-expired, link-wrong-application, and those of startSession.
+// SessionsMagicLinkCreate exchanges an emailed link's token for a session: every kind of link
+// but a password reset proves the user's email, and an invitation accepts the liaison role it
+// was sent for. The link is used up even when the answer is client-required or
+// user-requires-role. Each exchange is counted against the client address before the link is
+// looked up, and given back when it succeeds. Answers: rate-limited (failures from the client
+// address), invalid-token (unknown, or a reset's), link-used, link-expired,
+// link-wrong-application, and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
@@ -102,8 +105,8 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
-	// Using the link proves the email: it reached the owner's inbox.
-	used, err := s.useLink(ctx, linkUse{kind: linkSignIn, token: in.MagicToken, application: &in.Application})
+	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
+	used, err := s.useLink(ctx, linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application})
 	if isLinkRefusal(err) {
 		return nil, err // a failed sign-in: the use stays
 	}
@@ -120,6 +123,10 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	}
 	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
 }
+
+// signInKinds are the links sessions/magic_link_create exchanges: all but a password reset,
+// which must set a password (sessions/password_reset).
+var signInKinds = []linkKind{linkSignIn, linkVerification, linkInvitation}
 
 // isLinkRefusal reports whether err answers a link (or code) that cannot be used: a failed
 // sign-in, whose use of the address's allowance stays.
@@ -165,7 +172,10 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err != nil {
 		return nil, err
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // Google vouches for the email
+	if err := s.proveEmail(ctx, user.ID, nil); err != nil { // Google vouches for the email
+		return nil, err
+	}
+	if user, err = s.reloadUser(ctx, user.ID); err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
@@ -208,19 +218,13 @@ func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.U
 	return user, nil
 }
 
-// claimEmail records that the owner of the user's email signed in with proof of it (see
-// proveEmail) and returns the user as it is now.
-func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
-	revoked := false
-	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {
-		var err error
-		user, revoked, err = s.proveEmail(ctx, q, user.ID, nil)
-		return err
-	})
-	if err == nil && revoked {
-		s.sessions.ForgetUser(user.ID)
+// reloadUser reads a user as it is now (after its email's proof changed it).
+func (s *Server) reloadUser(ctx context.Context, id int64) (db.User, error) {
+	user, err := s.q.GetUser(ctx, id)
+	if err != nil {
+		return db.User{}, envelope.Internal("load user %d: %w", id, err)
 	}
-	return user, err
+	return user, nil
 }
 
 func nonEmpty(s string) *string {

@@ -183,7 +183,7 @@ var problems = map[gen.Status]problem{
 	gen.StatusInvalidToken: {http.StatusNotFound, "This link does not work",
 		"It may have been cut short: open it from the email again, or copy the whole link. If that does not help, ask for a new email."},
 	gen.StatusLinkExpired: {http.StatusGone, "This link has expired",
-		"Links work for 15 minutes, and a newer email replaces an older one. Ask for a new email."},
+		"Links work for a limited time (a sign-in or password reset link for 15 minutes), and a newer email replaces an older one. Ask for a new email."},
 	gen.StatusLinkUsed: {http.StatusGone, "This link was used already",
 		"Each link works once. If you did not use it yourself, ask for a new email and then change your password."},
 	gen.StatusLinkWrongApplication: {http.StatusConflict, "This link is for another application",

@@ -1,8 +1,20 @@
 -- name: CreateLink :one
--- Stores an emailed link of a kind: its token's hash, and for a password reset its code's hash.
-INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES (@kind, @token_hash, sqlc.narg(code_hash), @user_id, @application_id, @redirect_url, @expires_at, @now)
+-- Stores an emailed link of a kind for the user and application it is for: its token's hash,
+-- and for a password reset its code's hash. A link sent at once carries its token's hash; one
+-- sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
+-- the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts.
+INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id)
+VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @application_id, @redirect_url, @expires_at, @now,
+        sqlc.narg(liaison_id))
 RETURNING id;
+
+-- name: MintLinkToken :one
+-- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
+-- of an earlier one, so one token at most works. It returns the link's kind (which page it
+-- opens); no row when the link was used or expired.
+UPDATE magic_links SET token_hash = @token_hash
+WHERE id = @id AND used_at IS NULL AND expires_at > @now
+RETURNING kind;
 
 -- name: GetLinkByTokenHash :one
 -- A link as it is, used or not, with its application's slug: what a page shows before its
@@ -13,14 +25,14 @@ JOIN applications a ON a.id = m.application_id
 WHERE m.token_hash = @token_hash;
 
 -- name: UseLink :one
--- Uses a link of a kind: one statement that matches only an unused, unexpired link (of the
--- application, when one is named), so that under concurrency exactly one caller gets the row.
+-- Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
+-- the application, when one is named), so that under concurrency exactly one caller gets the row.
 UPDATE magic_links m SET used_at = @now::timestamptz
 FROM applications a
-WHERE m.token_hash = @token_hash AND m.kind = @kind AND a.id = m.application_id
+WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
   AND (sqlc.narg(application)::text IS NULL OR a.slug = sqlc.narg(application))
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, a.slug AS application;
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, a.slug AS application;
 
 -- name: ExpireUserLinks :exec
 -- Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so

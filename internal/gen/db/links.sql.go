@@ -11,8 +11,9 @@ import (
 )
 
 const createLink = `-- name: CreateLink :one
-INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        $9)
 RETURNING id
 `
 
@@ -25,9 +26,13 @@ type CreateLinkParams struct {
 	RedirectUrl   string
 	ExpiresAt     time.Time
 	Now           time.Time
+	LiaisonID     *int64
 }
 
-// Stores an emailed link of a kind: its token's hash, and for a password reset its code's hash.
+// Stores an emailed link of a kind for the user and application it is for: its token's hash,
+// and for a password reset its code's hash. A link sent at once carries its token's hash; one
+// sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
+// the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts.
 func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, error) {
 	row := q.db.QueryRow(ctx, createLink,
 		arg.Kind,
@@ -38,6 +43,7 @@ func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, 
 		arg.RedirectUrl,
 		arg.ExpiresAt,
 		arg.Now,
+		arg.LiaisonID,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -63,7 +69,7 @@ func (q *Queries) ExpireUserLinks(ctx context.Context, arg ExpireUserLinksParams
 }
 
 const getLinkByTokenHash = `-- name: GetLinkByTokenHash :one
-SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.code_hash, m.code_tries, a.slug AS application
+SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.liaison_id, m.code_hash, m.code_tries, a.slug AS application
 FROM magic_links m
 JOIN applications a ON a.id = m.application_id
 WHERE m.token_hash = $1
@@ -89,11 +95,34 @@ func (q *Queries) GetLinkByTokenHash(ctx context.Context, tokenHash []byte) (Get
 		&i.MagicLink.UsedAt,
 		&i.MagicLink.CreatedAt,
 		&i.MagicLink.Kind,
+		&i.MagicLink.LiaisonID,
 		&i.MagicLink.CodeHash,
 		&i.MagicLink.CodeTries,
 		&i.Application,
 	)
 	return i, err
+}
+
+const mintLinkToken = `-- name: MintLinkToken :one
+UPDATE magic_links SET token_hash = $1
+WHERE id = $2 AND used_at IS NULL AND expires_at > $3
+RETURNING kind
+`
+
+type MintLinkTokenParams struct {
+	TokenHash []byte
+	ID        int64
+	Now       time.Time
+}
+
+// Gives a queued email's link its token as the email is sent; a new attempt replaces the token
+// of an earlier one, so one token at most works. It returns the link's kind (which page it
+// opens); no row when the link was used or expired.
+func (q *Queries) MintLinkToken(ctx context.Context, arg MintLinkTokenParams) (string, error) {
+	row := q.db.QueryRow(ctx, mintLinkToken, arg.TokenHash, arg.ID, arg.Now)
+	var kind string
+	err := row.Scan(&kind)
+	return kind, err
 }
 
 const takeCodeTry = `-- name: TakeCodeTry :one
@@ -147,16 +176,16 @@ func (q *Queries) TakeCodeTry(ctx context.Context, arg TakeCodeTryParams) (TakeC
 const useLink = `-- name: UseLink :one
 UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
-WHERE m.token_hash = $2 AND m.kind = $3 AND a.id = m.application_id
+WHERE m.token_hash = $2 AND m.kind = ANY ($3::text[]) AND a.id = m.application_id
   AND ($4::text IS NULL OR a.slug = $4)
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, a.slug AS application
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, a.slug AS application
 `
 
 type UseLinkParams struct {
 	Now         time.Time
 	TokenHash   []byte
-	Kind        string
+	Kinds       []string
 	Application *string
 }
 
@@ -165,16 +194,18 @@ type UseLinkRow struct {
 	UserID        int64
 	ApplicationID int64
 	RedirectUrl   string
+	Kind          string
+	LiaisonID     *int64
 	Application   string
 }
 
-// Uses a link of a kind: one statement that matches only an unused, unexpired link (of the
-// application, when one is named), so that under concurrency exactly one caller gets the row.
+// Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
+// the application, when one is named), so that under concurrency exactly one caller gets the row.
 func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, error) {
 	row := q.db.QueryRow(ctx, useLink,
 		arg.Now,
 		arg.TokenHash,
-		arg.Kind,
+		arg.Kinds,
 		arg.Application,
 	)
 	var i UseLinkRow
@@ -183,6 +214,8 @@ func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, e
 		&i.UserID,
 		&i.ApplicationID,
 		&i.RedirectUrl,
+		&i.Kind,
+		&i.LiaisonID,
 		&i.Application,
 	)
 	return i, err

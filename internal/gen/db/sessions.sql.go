@@ -15,28 +15,39 @@ import (
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, created_at, last_used_at)
-VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10, $10)
+SELECT $1, u.id, $2, $3, $4, $5,
+       $6, $7, $8, $9, $9
+FROM users u
+WHERE u.id = $10 AND (NOT $11::boolean OR u.credential_version = $12)
+FOR SHARE OF u
 RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me
 `
 
 type CreateSessionParams struct {
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	Role          string
-	Scopes        []string
-	RedirectUrl   string
-	ClientAddress string
-	UserAgent     string
-	RememberMe    bool
-	Now           time.Time
+	TokenHash         []byte
+	ApplicationID     int64
+	Role              string
+	Scopes            []string
+	RedirectUrl       string
+	ClientAddress     string
+	UserAgent         string
+	RememberMe        bool
+	Now               time.Time
+	UserID            int64
+	CheckCredential   bool
+	CredentialVersion int64
 }
 
+// Creates a session. A session made from a password (@check_credential) is created only while
+// the user's credential_version is still the one read before the password was checked: no row
+// when the password was set, replaced or dropped meanwhile. The share lock makes a change in
+// flight (which holds the user row) finish first; the condition is then checked again on the
+// row as it committed, so the change's revocation of sessions, which ran before, cannot have
+// missed this one. (Other sessions come from a proof of the email, which a password change does
+// not undo.)
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
-		arg.UserID,
 		arg.ApplicationID,
 		arg.Role,
 		arg.Scopes,
@@ -45,6 +56,9 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.UserAgent,
 		arg.RememberMe,
 		arg.Now,
+		arg.UserID,
+		arg.CheckCredential,
+		arg.CredentialVersion,
 	)
 	var i Session
 	err := row.Scan(
@@ -82,7 +96,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -123,8 +137,22 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
 		&i.User.EmailVerifiedAt,
+		&i.User.CredentialVersion,
 	)
 	return i, err
+}
+
+const isSessionLive = `-- name: IsSessionLive :one
+SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = $1
+`
+
+// Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight
+// makes this statement see the revocations that proof made.
+func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, isSessionLive, id)
+	var live bool
+	err := row.Scan(&live)
+	return live, err
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
@@ -219,6 +247,26 @@ type RevokeOtherUserSessionsParams struct {
 // Revokes every session of a user but one (the caller's, after a password change).
 func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeRoleSessions = `-- name: RevokeRoleSessions :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = ANY ($2::bigint[]) AND role = $3 AND revoked_at IS NULL
+`
+
+type RevokeRoleSessionsParams struct {
+	Now     *time.Time
+	UserIds []int64
+	Role    string
+}
+
+// Revokes the sessions that users act in with a role they no longer have.
+func (q *Queries) RevokeRoleSessions(ctx context.Context, arg RevokeRoleSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeRoleSessions, arg.Now, arg.UserIds, arg.Role)
 	if err != nil {
 		return 0, err
 	}
