@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
@@ -239,60 +238,81 @@ func TestPagesRefuse(t *testing.T) {
 	})
 }
 
-// insertLink stores a link of kind for the user of email, as the emails of verification and
-// invitation store theirs, and returns its token.
-func insertLink(t *testing.T, env *apitest.Env, kind, email, redirectURL string) string {
+// linkOfEmail delivers the queued emails and returns the page link of the newest one to email.
+func linkOfEmail(t *testing.T, env *apitest.Env, email, page string) string {
 	t.Helper()
-	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	_, err := env.Pool.Exec(context.Background(), `INSERT INTO magic_links (kind, token_hash, user_id, application_id, redirect_url, expires_at, created_at)
-		SELECT $1, $2, u.id, a.id, $4, $5, $6 FROM users u, applications a WHERE u.email = $3 AND a.slug = 'planoorder'`,
-		kind, hash, email, redirectURL, env.Clock.Now().Add(impl.MagicLinkLifetime), env.Clock.Now())
+	env.DeliverEmails()
+	var body string
+	err := env.Pool.QueryRow(context.Background(),
+		"SELECT body_text FROM sent_emails WHERE recipient = $1 ORDER BY id DESC LIMIT 1", email).Scan(&body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no email to %s: %v", email, err)
 	}
-	return token
+	token := linkToken.FindString(body)
+	link := impl.DefaultPublicURL + page + "?token=" + token
+	if token == "" || !strings.Contains(body, link) {
+		t.Fatalf("the email holds no link to %s:\n%s", page, body)
+	}
+	return page + "?token=" + token
 }
 
+// The welcome email's verification link and an invitation open their pages: GETs use nothing,
+// the button proves the email (and accepts the liaison role, and sets the password chosen).
 func TestVerifyAndInvitePages(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 
 	t.Run("Verify", func(t *testing.T) {
-		env.User("ada@example.com", password, "client")
-		token := insertLink(t, env, "verification", "ada@example.com", "")
-		expectPage(t, openPage(env, http.MethodGet, "/verify?token="+token, nil, nil), 200, "Confirm your email address", "ada@example.com")
-		expectPage(t, openPage(env, http.MethodPost, "/verify", url.Values{"token": {token}}, sameOrigin), 200, "Your email address is confirmed")
+		env.PostSensitive(clientsRegister, registration("ada@example.com"), "").Expect(t, 200, gen.StatusActionSuccessful)
+		page := linkOfEmail(t, env, "ada@example.com", "/verify")
+		for range 2 {
+			expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 200, "Confirm your email address", "ada@example.com")
+		}
+		token := strings.TrimPrefix(page, "/verify?token=")
+		expectPage(t, openPage(env, http.MethodPost, "/verify", url.Values{"token": {token}}, sameOrigin), 200,
+			"Your email address is confirmed", "ada@example.com is confirmed")
 		var verified bool
 		if err := env.Pool.QueryRow(context.Background(),
 			"SELECT email_verified_at IS NOT NULL FROM users WHERE email = 'ada@example.com'").Scan(&verified); err != nil || !verified {
 			t.Errorf("email verified = %v (%v), want true", verified, err)
 		}
+		expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 410, "This link was used already")
 	})
-	t.Run("InviteWithPassword", func(t *testing.T) {
-		env.User("lia@example.com", "", "liaison")
-		token := insertLink(t, env, "invitation", "lia@example.com", "")
-		expectPage(t, openPage(env, http.MethodGet, "/invite?token="+token, nil, nil), 200,
-			"Accept your invitation to PlanoOrder", "lia@example.com", "Password (optional)")
+	t.Run("Invite", func(t *testing.T) {
+		env.User("owner@example.com", password, "client")
+		exec(t, env, "UPDATE users SET email_verified_at = now() WHERE email = 'owner@example.com'")
+		owner := env.Login("owner@example.com", password, "planoorder")
+		env.PostSensitive(liaisonsRegister, map[string]any{
+			"liaison": map[string]any{"email": "lia@example.com"}, "client_ids": []int64{clientIDOf(t, env, "owner@example.com")},
+		}, owner).Expect(t, 200, gen.StatusActionSuccessful)
+		page := linkOfEmail(t, env, "lia@example.com", "/invite")
+		for range 2 {
+			expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 200,
+				"Accept your invitation to PlanoOrder", "lia@example.com", "Password (optional)")
+		}
+		token := strings.TrimPrefix(page, "/invite?token=")
 		weak := url.Values{"token": {token}, "password": {"password123"}, "password_repeat": {"password123"}}
 		expectPage(t, openPage(env, http.MethodPost, "/invite", weak, sameOrigin), 422, "too easy to guess")
 		ok := url.Values{"token": {token}, "password": {newPassword}, "password_repeat": {newPassword}}
 		expectPage(t, openPage(env, http.MethodPost, "/invite", ok, sameOrigin), 200, "Your invitation is accepted")
-		env.Login("lia@example.com", newPassword, "planoorder")
+		// The role took effect and the password chosen works, in planox2 too (liaisons only).
+		env.Login("lia@example.com", newPassword, "planox2")
 	})
-	t.Run("InviteWithoutPasswordHandsOver", func(t *testing.T) {
-		env.User("sam@example.com", "", "liaison")
-		token := insertLink(t, env, "invitation", "sam@example.com", "http://127.0.0.1:8080/start")
-		rec := openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}}, sameOrigin)
-		if s := handedOver(t, env, rec, "http://127.0.0.1:8080/start"); *s.Role != gen.RoleLiaison {
-			t.Errorf("session = %+v, want the liaison's", s)
-		}
-		login(env, map[string]any{"email": "sam@example.com", "password": newPassword, "application": "planoorder"}).
+	t.Run("InviteWithoutPassword", func(t *testing.T) {
+		env.PostSensitive(liaisonsRegister, map[string]any{
+			"liaison": map[string]any{"email": "sam@example.com"}, "client_ids": []int64{clientIDOf(t, env, "owner@example.com")},
+		}, env.Login("owner@example.com", password, "planoorder")).Expect(t, 200, gen.StatusActionSuccessful)
+		token := strings.TrimPrefix(linkOfEmail(t, env, "sam@example.com", "/invite"), "/invite?token=")
+		expectPage(t, openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}}, sameOrigin), 200, "Your invitation is accepted")
+		login(env, map[string]any{"email": "sam@example.com", "password": newPassword, "application": "planox2"}).
 			Expect(t, 400, gen.StatusUserHasNoPassword)
 	})
 	t.Run("Expired", func(t *testing.T) {
-		env.User("old@example.com", "", "liaison")
-		token := insertLink(t, env, "invitation", "old@example.com", "")
-		env.Clock.Advance(impl.MagicLinkLifetime + time.Second)
-		expectPage(t, openPage(env, http.MethodGet, "/invite?token="+token, nil, nil), 410, "This link has expired")
+		env.PostSensitive(liaisonsRegister, map[string]any{
+			"liaison": map[string]any{"email": "old@example.com"}, "client_ids": []int64{clientIDOf(t, env, "owner@example.com")},
+		}, env.Login("owner@example.com", password, "planoorder")).Expect(t, 200, gen.StatusActionSuccessful)
+		page := linkOfEmail(t, env, "old@example.com", "/invite")
+		env.Clock.Advance(impl.InvitationLifetime)
+		expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 410, "This link has expired")
 	})
 }

@@ -16,6 +16,9 @@ assert.ok(base && bin, "run me with scripts/with-server.sh (PLANOAUTH_URL and PL
 
 const password = "correct horse battery staple";
 const newPassword = "many unrelated words beat one";
+const liaisonPassword = "a liaison picks her own words";
+// What the flows learn as they go: ada's client id (registration) and a session of hers.
+const ada = {};
 
 // api posts to the API: JSON, or a sensitive body (base64 of the JSON) when sensitive is set.
 async function api(path, params, { sensitive = false, token } = {}) {
@@ -112,8 +115,8 @@ const flows = {
     await page.click("form button");
     const session = await signedIn(page, "/app/welcome");
     assert.equal(session.user.email, "ada@example.com");
-    expectStatus(await api("/api/v1/sessions/create", { email: "ada@example.com", password: newPassword, application: "planoorder" },
-      { sensitive: true }), 200, "action-successful", "signing in with the new password");
+    ada.session = expectStatus(await api("/api/v1/sessions/create", { email: "ada@example.com", password: newPassword, application: "planoorder" },
+      { sensitive: true }), 200, "action-successful", "signing in with the new password").data.token;
     expectStatus(await api("/api/v1/sessions/create", { email: "ada@example.com", password, application: "planoorder" },
       { sensitive: true }), 400, "invalid-password", "signing in with the old password");
   },
@@ -133,12 +136,33 @@ const flows = {
     assert.equal(await again.locator("h1").textContent(), "This link was used already");
     await shot(again, "used");
   },
+
+  // Ada (whose email the reset proved) invites a liaison; the invitation is queued and sent by
+  // the outbox worker. The invitee chooses her password on the page and signs in with it.
+  async invitation(context) {
+    assert.ok(ada.session, "the reset flow signs ada in first");
+    const after = lastEmailId();
+    expectStatus(await api("/api/v1/liaisons/register", { liaison: { email: "lia@example.com", first_name: "Lia" }, client_ids: [ada.client] },
+      { sensitive: true, token: ada.session }), 200, "action-successful", "inviting a liaison");
+    const page = await openTwice(context, linkIn(await waitForEmail("invitation", "lia@example.com", after), "/invite"),
+      "Accept your invitation to PlanoOrder");
+    await shot(page, "invite");
+    await page.fill("#password", liaisonPassword);
+    await page.fill("#password_repeat", liaisonPassword);
+    await page.click("form button");
+    assert.equal(await page.locator("h1").textContent(), "Your invitation is accepted");
+    await shot(page, "invite-done");
+    // The liaison role took effect: planox2 (liaisons and employees only) lets her in.
+    const session = expectStatus(await api("/api/v1/sessions/create", { email: "lia@example.com", password: liaisonPassword, application: "planox2" },
+      { sensitive: true }), 200, "action-successful", "the invitee signs in with the password she chose").data;
+    assert.equal(session.role, "liaison");
+  },
 };
 
 async function main() {
-  expectStatus(await api("/api/v1/clients/register", {
+  ada.client = expectStatus(await api("/api/v1/clients/register", {
     application: "planoorder", client: { email: "ada@example.com", password, first_name: "Ada", last_name: "Lovelace" },
-  }, { sensitive: true }), 200, "action-successful", "registration");
+  }, { sensitive: true }), 200, "action-successful", "registration").data.client.id;
 
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
