@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/pages"
@@ -63,6 +64,9 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 	link, user, err := s.pageLink(ctx, row)
 	if err != nil {
 		return link, "", err
+	}
+	if kind == linkReset && password == "" {
+		return link, "", envelope.Param(gen.StatusInvalidParam, "password", "is required")
 	}
 	var hash *string
 	if password != "" && (kind == linkReset || kind == linkInvitation) {

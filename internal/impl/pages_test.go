@@ -250,7 +250,7 @@ func linkOfEmail(t *testing.T, env *apitest.Env, email, page string) string {
 	}
 	token := linkToken.FindString(body)
 	link := impl.DefaultPublicURL + page + "?token=" + token
-	if token == "" || !strings.Contains(body, link) {
+	if token == "" || !strings.Contains(body, "\n"+link+"\n") {
 		t.Fatalf("the email holds no link to %s:\n%s", page, body)
 	}
 	return page + "?token=" + token

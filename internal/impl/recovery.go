@@ -97,7 +97,7 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		return
 	}
 	// A link that could not be sent is left to expire: nobody has its token or code.
-	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token)+link.token, link.code)
+	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token), link.code)
 	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), message); err != nil {
 		s.log.WarnContext(ctx, "password reset: email not sent", "user_id", user.ID, "error", err)
 	}
@@ -196,11 +196,18 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 }
 
 // resetWithCode sets the password of the user of email with the code of its newest reset. The
-// password is checked first (a refused one costs no try of the code); each try is counted
-// against the code (ResetCodeTries) and as a failed log-in of the email and the address before
-// the code is evaluated. Any wrong, used up or missing code answers invalid-token alike.
+// password is checked first against what the caller gave (the email), for known and unknown
+// emails alike, so that a refused one costs no try of the code and tells nothing of the account;
+// each try is counted against the code (ResetCodeTries) and as a failed log-in of the account
+// and the address before the code is evaluated. Any wrong, used up or missing code answers
+// invalid-token alike. Once the code is right, the password is checked against the user's names
+// too.
 func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
-	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	email = emailaddr.Normalize(email)
+	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: email}); problem != "" {
+		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	user, err := s.q.GetUserByEmail(ctx, email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
 			return usedLink{}, err
@@ -209,9 +216,6 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 	}
 	if err != nil {
 		return usedLink{}, envelope.Internal("look up user: %w", err)
-	}
-	if problem := s.newPasswordProblem(ctx, plain, user); problem != "" {
-		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
 	}
 	// A code is a guess at the account like a password: counted the same way, before it is
 	// evaluated, and given back when it is right.
@@ -234,6 +238,10 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 	s.giveBack(ctx, ticket)
 	if try.Application != string(application) {
 		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
+	}
+	// The breach check was made already; the names are the user's own data.
+	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
+		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
 	}
 	hash, err := s.hashPassword(ctx, plain)
 	if err != nil {

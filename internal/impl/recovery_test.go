@@ -67,7 +67,7 @@ func lastReset(t *testing.T, env *apitest.Env, email string) resetMail {
 	}
 	m := resetCode.FindStringSubmatch(body)
 	token := linkToken.FindString(body)
-	if m == nil || token == "" || !strings.Contains(body, impl.DefaultPublicURL+"/reset?token="+token) {
+	if m == nil || token == "" || !strings.Contains(body, "\n"+impl.DefaultPublicURL+"/reset?token="+token+"\n") {
 		t.Fatalf("the reset email holds no link to the reset page and code:\n%s", body)
 	}
 	return resetMail{token: token, code: m[1] + m[2]}

@@ -61,7 +61,7 @@ async function waitForEmail(kind, to, after) {
 }
 
 function linkIn(body, page) {
-  const m = body.match(new RegExp(`${base}${page}\\?token=pam_[A-Za-z0-9_-]{43}`));
+  const m = body.match(new RegExp(`^${base}${page}\\?token=pam_[A-Za-z0-9_-]{43}$`, "m"));
   assert.ok(m, `the email holds no ${page} link to ${base}:\n${body}`);
   return m[0];
 }
