@@ -62,6 +62,7 @@ type ClientProfile struct {
 	Bio             string
 	RealtorLicense  string
 	CreatedAt       time.Time
+	CompanyTitle    *string
 }
 
 type CoexistenceEvent struct {
