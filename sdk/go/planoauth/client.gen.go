@@ -3100,8 +3100,9 @@ type ClientInterface interface {
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-	// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -3125,8 +3126,9 @@ type ClientInterface interface {
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-	// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -3239,7 +3241,8 @@ type ClientInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
 	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -3255,7 +3258,8 @@ type ClientInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
 	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -4127,8 +4131,9 @@ func (c *Client) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagi
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 // `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -4162,8 +4167,9 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 // `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -4336,7 +4342,8 @@ func (c *Client) UsersClientRegister(ctx context.Context, params *UsersClientReg
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
 // alone. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -4362,7 +4369,8 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
 // alone. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -6248,8 +6256,9 @@ type ClientWithResponsesInterface interface {
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-	// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -6273,8 +6282,9 @@ type ClientWithResponsesInterface interface {
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-	// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -6389,7 +6399,8 @@ type ClientWithResponsesInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
 	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -6405,7 +6416,8 @@ type ClientWithResponsesInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
 	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -8993,8 +9005,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithResponse(ctx context.C
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 // `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -9024,8 +9037,9 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
 // `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times, and every wrong try also
-// counts as a failed log-in of the email and the client address (`rate-limited`). A new
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -9176,7 +9190,8 @@ func (c *ClientWithResponses) UsersClientRegisterWithResponse(ctx context.Contex
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
 // alone. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
@@ -9198,7 +9213,8 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a failed log-in of the email and the client address, `rate-limited`); a user
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
 // alone. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
