@@ -328,13 +328,13 @@ func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain s
 	return nil
 }
 
-// changePassword sets the new hash if the password is still the one checked (a concurrent
-// change wins, and this one answers invalid-password), and revokes the user's sessions but
+// changePassword sets the new hash if the credential is still the one checked (a concurrent
+// change or proof wins, and this one answers invalid-password), and revokes the user's sessions but
 // keep, in one transaction; it returns how many were revoked.
 func (s *Server) changePassword(ctx context.Context, user db.User, hash string, keep uuid.UUID) (int64, error) {
 	var revoked int64
 	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
-		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, Checked: user.PasswordHash})
+		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, CredentialVersion: user.CredentialVersion})
 		if err != nil {
 			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
 		}

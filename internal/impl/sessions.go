@@ -91,19 +91,21 @@ func (s *Server) checkPassword(ctx context.Context, email, plain string, client 
 		return user, hashFailure(err, "verify password of user %d", user.ID)
 	}
 	if rehash {
-		s.upgradePasswordHash(ctx, user.ID, plain)
+		s.upgradePasswordHash(ctx, user, plain)
 	}
 	return user, nil
 }
 
-// upgradePasswordHash replaces a hash made with weaker parameters; a failure only delays it.
-func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain string) {
+// upgradePasswordHash replaces a hash made with weaker parameters, as long as the user's
+// credential is still the one checked (a proof or a reset that committed since the user was read
+// wins: the password it dropped or replaced is not written back); a failure only delays it.
+func (s *Server) upgradePasswordHash(ctx context.Context, user db.User, plain string) {
 	phc, err := s.hasher.Hash(ctx, plain)
 	if err == nil {
-		err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: &phc})
+		_, err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: user.ID, PasswordHash: &phc, CredentialVersion: user.CredentialVersion})
 	}
 	if err != nil {
-		s.log.WarnContext(ctx, "upgrade password hash", "user_id", userID, "error", err)
+		s.log.WarnContext(ctx, "upgrade password hash", "user_id", user.ID, "error", err)
 	}
 }
 

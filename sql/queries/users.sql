@@ -14,11 +14,15 @@ SELECT EXISTS (SELECT 1 FROM clients c WHERE c.user_id = @user_id)   AS is_clien
 -- name: SetRememberMe :exec
 UPDATE users SET remember_me = @remember_me, updated_at = now() WHERE id = @id AND remember_me <> @remember_me;
 
--- name: SetPasswordHash :exec
+-- name: SetPasswordHash :execrows
 -- Replaces a hash made with weaker parameters after a successful log-in: the same password, so
--- credential_version stays. Anything that sets a different password (or drops it) must move
--- credential_version instead, as ProveUserEmail does.
-UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;
+-- credential_version stays. Only while the credential is still the one the log-in checked
+-- (@credential_version, read before the password was verified): a proof, reset or change that
+-- committed meanwhile wins, and the stale password is not written back over it (no row then).
+-- Anything that sets a different password (or drops it) must move credential_version instead,
+-- as ProveUserEmail does.
+UPDATE users SET password_hash = @password_hash, updated_at = now()
+WHERE id = @id AND credential_version = @credential_version;
 
 -- name: CreateUser :one
 -- Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
@@ -68,13 +72,17 @@ FROM users WHERE id = @id FOR SHARE;
 
 -- name: SetNewPassword :exec
 -- Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
--- credential_version so that no log-in with the old one in flight completes.
+-- credential_version so that no log-in with the old one in flight completes. Unconditional, unlike
+-- SetPasswordHash and ChangePasswordHash: nothing read before decides it (the new password is
+-- the prover's, and the link or code that allows it is used up in the same transaction).
 UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
 WHERE id = @id;
 
 -- name: ChangePasswordHash :execrows
--- Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
--- a user who had none): of two concurrent changes, the second finds no row. It moves
--- credential_version, so that no log-in with the old password in flight completes.
+-- Sets a new password unless the credential changed since the caller checked the current one
+-- (@credential_version, read before the check; a version never comes back, where a hash could):
+-- of two concurrent changes, the second finds no row, as does a change racing a proof that
+-- dropped the password. It moves credential_version, so that no log-in with the old password in
+-- flight completes.
 UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
-WHERE id = @id AND password_hash IS NOT DISTINCT FROM sqlc.narg(checked)::text;
+WHERE id = @id AND credential_version = @credential_version;

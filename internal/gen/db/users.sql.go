@@ -12,20 +12,22 @@ import (
 
 const changePasswordHash = `-- name: ChangePasswordHash :execrows
 UPDATE users SET password_hash = $1, credential_version = credential_version + 1, updated_at = now()
-WHERE id = $2 AND password_hash IS NOT DISTINCT FROM $3::text
+WHERE id = $2 AND credential_version = $3
 `
 
 type ChangePasswordHashParams struct {
-	PasswordHash *string
-	ID           int64
-	Checked      *string
+	PasswordHash      *string
+	ID                int64
+	CredentialVersion int64
 }
 
-// Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
-// a user who had none): of two concurrent changes, the second finds no row. It moves
-// credential_version, so that no log-in with the old password in flight completes.
+// Sets a new password unless the credential changed since the caller checked the current one
+// (@credential_version, read before the check; a version never comes back, where a hash could):
+// of two concurrent changes, the second finds no row, as does a change racing a proof that
+// dropped the password. It moves credential_version, so that no log-in with the old password in
+// flight completes.
 func (q *Queries) ChangePasswordHash(ctx context.Context, arg ChangePasswordHashParams) (int64, error) {
-	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.Checked)
+	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.CredentialVersion)
 	if err != nil {
 		return 0, err
 	}
@@ -255,27 +257,37 @@ type SetNewPasswordParams struct {
 }
 
 // Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
-// credential_version so that no log-in with the old one in flight completes.
+// credential_version so that no log-in with the old one in flight completes. Unconditional, unlike
+// SetPasswordHash and ChangePasswordHash: nothing read before decides it (the new password is
+// the prover's, and the link or code that allows it is used up in the same transaction).
 func (q *Queries) SetNewPassword(ctx context.Context, arg SetNewPasswordParams) error {
 	_, err := q.db.Exec(ctx, setNewPassword, arg.PasswordHash, arg.ID)
 	return err
 }
 
-const setPasswordHash = `-- name: SetPasswordHash :exec
-UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2
+const setPasswordHash = `-- name: SetPasswordHash :execrows
+UPDATE users SET password_hash = $1, updated_at = now()
+WHERE id = $2 AND credential_version = $3
 `
 
 type SetPasswordHashParams struct {
-	PasswordHash *string
-	ID           int64
+	PasswordHash      *string
+	ID                int64
+	CredentialVersion int64
 }
 
 // Replaces a hash made with weaker parameters after a successful log-in: the same password, so
-// credential_version stays. Anything that sets a different password (or drops it) must move
-// credential_version instead, as ProveUserEmail does.
-func (q *Queries) SetPasswordHash(ctx context.Context, arg SetPasswordHashParams) error {
-	_, err := q.db.Exec(ctx, setPasswordHash, arg.PasswordHash, arg.ID)
-	return err
+// credential_version stays. Only while the credential is still the one the log-in checked
+// (@credential_version, read before the password was verified): a proof, reset or change that
+// committed meanwhile wins, and the stale password is not written back over it (no row then).
+// Anything that sets a different password (or drops it) must move credential_version instead,
+// as ProveUserEmail does.
+func (q *Queries) SetPasswordHash(ctx context.Context, arg SetPasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setPasswordHash, arg.PasswordHash, arg.ID, arg.CredentialVersion)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setRememberMe = `-- name: SetRememberMe :exec
