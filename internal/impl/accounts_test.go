@@ -160,7 +160,7 @@ func TestInvitationQuotesNoInvitersText(t *testing.T) {
 }
 
 // Invitations are emails to addresses a caller chose: each takes a use of the invitation limit,
-// given back when none is sent (grants to a liaison that accepted already).
+// given back when none is sent (the caller's invitation to that email is still waiting).
 func TestInvitationsLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
@@ -174,10 +174,10 @@ func TestInvitationsLimited(t *testing.T) {
 		return env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": email}, "client_ids": []int64{adaClient}}, ada)
 	}
 	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)
-	register("accepted@example.com").Expect(t, 200, gen.StatusActionSuccessful) // no invitation, no use
-	register("two@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)      // ada's invitation waits: no email, no use
+	register("accepted@example.com").Expect(t, 200, gen.StatusActionSuccessful) // a liaison already, invited all the same
 	register("three@example.com").Expect(t, 429, gen.StatusRateLimited)
-	if got := outbox(t, env); !slices.Equal(got, []string{"invitation one@example.com", "invitation two@example.com"}) {
+	if got := outbox(t, env); !slices.Equal(got, []string{"invitation one@example.com", "invitation accepted@example.com"}) {
 		t.Errorf("outbox = %v, want the two invitations", got)
 	}
 }

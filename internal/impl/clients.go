@@ -135,14 +135,16 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 }
 
 // createClient is clients/create without HTTP; it reports whether the email already had a user.
-// An application token or an employee may set the new user's password and make the client a
-// member of a company. From anyone else a password is refused (permission-denied), a company id
-// is a membership request, and a new user gets an invitation instead of a welcome.
+// An application token or an employee whose email is verified (checked again inside the
+// transaction: lockEverything) may set the new user's password and make the client a member of a
+// company. From anyone else (an unverified employee included) a password is refused
+// (permission-denied), a company id is a membership request, and a new user gets an invitation
+// instead of a welcome.
 func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
 	trusted := mayChooseCredentials(p)
 	if client.Password != nil && !trusted {
 		return views.Client{}, false, &envelope.Error{Status: gen.StatusPermissionDenied,
-			Message: "Only an application token or an employee may set a new user's password; the user is invited instead."}
+			Message: "Only an application token or an employee whose email is verified may set a new user's password; the user is invited instead."}
 	}
 	problems := s.checkNewClient(ctx, client)
 	if trusted {
@@ -171,6 +173,11 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 	var out views.Client
 	var existed bool
 	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
+		if trusted {
+			if err := lockEverything(ctx, q, p); err != nil {
+				return err
+			}
+		}
 		var user db.User
 		var err error
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {

@@ -96,8 +96,9 @@ func (s *Server) CompaniesRequestMember(ctx context.Context, r gen.CompaniesRequ
 }
 
 // changeMembership runs change in one transaction after checking, inside it, that the caller may
-// act on the company (and, for a user, that its email is proven and its session live), and
-// returns the company's membership as it is then.
+// act on the company (and, for a user, that its email is proven and its session live; for an
+// employee, that it still is one: lockEmployee), and returns the company's membership as it is
+// then.
 func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput, change func(q *db.Queries, company db.Company, everything bool) error) (CompanyMembership, error) {
 	p := auth.PrincipalFromContext(ctx)
 	var company db.Company
@@ -109,6 +110,11 @@ func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput
 		var err error
 		if company, everything, err = companyActor(ctx, q, p, in.CompanyId); err != nil {
 			return err
+		}
+		if everything {
+			if err := lockEmployee(ctx, q, p); err != nil {
+				return err
+			}
 		}
 		return change(q, company, everything)
 	})

@@ -1,7 +1,6 @@
 package impl_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 
@@ -11,7 +10,7 @@ import (
 
 const liaisonsRegister = "/api/v1/liaisons/register"
 
-func liaisonClientIDs(l gen.Liaison) []int64 {
+func liaisonClientIDs(l gen.LiaisonInvitation) []int64 {
 	var ids []int64
 	for _, c := range l.Clients {
 		ids = append(ids, c.Id)
@@ -19,7 +18,7 @@ func liaisonClientIDs(l gen.Liaison) []int64 {
 	return ids
 }
 
-func liaisonCompanyIDs(l gen.Liaison) []int64 {
+func liaisonCompanyIDs(l gen.LiaisonInvitation) []int64 {
 	var ids []int64
 	for _, c := range l.Companies {
 		ids = append(ids, c.Id)
@@ -45,10 +44,10 @@ func TestLiaisonsRegister(t *testing.T) {
 			"liaison":    map[string]any{"email": "lia@example.com", "first_name": "Lia"},
 			"client_ids": []int64{adaClient, adaClient}, "company_ids": []int64{adaCompany},
 		}, ada).Expect(t, 200, gen.StatusActionSuccessful)
-		var l gen.Liaison
+		var l gen.LiaisonInvitation
 		res.Data(t, &l)
-		if l.User.Email != "lia@example.com" || *l.User.FirstName != "Lia" || *l.User.HasPassword || *l.User.EmailVerified || l.Accepted {
-			t.Errorf("liaison = %s, want lia, without a password, unverified, not accepted yet", res.Envelope.Data)
+		if l.Email != "lia@example.com" {
+			t.Errorf("invitation = %s, want one to lia", res.Envelope.Data)
 		}
 		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{adaClient}) {
 			t.Errorf("clients = %v, want [%d]", got, adaClient)
@@ -71,24 +70,23 @@ func TestLiaisonsRegister(t *testing.T) {
 		res := env.PostSensitive(liaisonsRegister, map[string]any{
 			"liaison": map[string]any{"email": "LIA@example.com"}, "client_ids": []int64{bobClient},
 		}, bob).Expect(t, 200, gen.StatusActionSuccessful)
-		var l gen.Liaison
+		var l gen.LiaisonInvitation
 		res.Data(t, &l)
-		// Bob sees what he granted, never what ada granted, nor more of lia than her email.
-		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{bobClient}) {
-			t.Errorf("clients = %v, want only bob's (ada's grant is not bob's to see)", got)
-		}
-		if l.User.FirstName != nil || l.User.LastName != nil || l.User.HasPassword != nil || l.User.EmailVerified != nil {
-			t.Errorf("user = %+v, want only the existing user's id and email", l.User)
-		}
-		if !l.Accepted {
-			t.Errorf("liaison = %s, want lia's accepted role (her grants apply at once)", res.Envelope.Data)
+		// Bob sees what he offered, never what ada granted, nor anything of lia but her email.
+		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{bobClient}) || l.Email != "lia@example.com" {
+			t.Errorf("invitation = %s, want lia offered only bob's client (ada's grant is not bob's to see)", res.Envelope.Data)
 		}
 		if n := countRows(t, env, "liaisons"); n != 1 {
 			t.Errorf("%d liaisons, want the one lia already had", n)
 		}
-		var grants int
-		if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM liaison_clients").Scan(&grants); err != nil || grants != 2 {
-			t.Errorf("%d client grants (%v), want ada's and bob's", grants, err)
+		// Lia, an accepted liaison, acts for bob only once she accepts bob's invitation.
+		lia := acceptedLiaisonSession(t, env, "lia@example.com")
+		if clients, _ := grants(t, env, lia); !slices.Equal(clients, []int64{adaClient}) {
+			t.Errorf("lia acts for %v before accepting bob's offer, want only ada's [%d]", clients, adaClient)
+		}
+		acceptInvitation(t, env, "lia@example.com", "planoorder")
+		if clients, _ := grants(t, env, acceptedLiaisonSession(t, env, "lia@example.com")); !slices.Equal(clients, []int64{adaClient, bobClient}) {
+			t.Errorf("lia acts for %v after accepting bob's offer, want ada's and bob's", clients)
 		}
 	})
 	t.Run("ExistingUserKeepsPassword", func(t *testing.T) {
@@ -116,7 +114,7 @@ func TestLiaisonsRegister(t *testing.T) {
 		res := env.PostSensitive(liaisonsRegister, map[string]any{
 			"liaison": map[string]any{"email": "staffs@example.com"}, "client_ids": []int64{adaClient, bobClient}, "company_ids": []int64{other},
 		}, staff).Expect(t, 200, gen.StatusActionSuccessful)
-		var l gen.Liaison
+		var l gen.LiaisonInvitation
 		res.Data(t, &l)
 		if len(l.Clients) != 2 || len(l.Companies) != 1 {
 			t.Errorf("liaison = %s, want 2 clients and 1 company", res.Envelope.Data)

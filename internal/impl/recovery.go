@@ -313,19 +313,7 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
 // stolen session cannot be used to guess it without bound).
 func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
-	if err != nil {
-		return err
-	}
-	_, err = s.hasher.Verify(ctx, plain, *user.PasswordHash)
-	if errors.Is(err, password.ErrMismatch) {
-		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
-	}
-	s.giveBack(ctx, ticket)
-	if err != nil {
-		return hashFailure(err, "verify the password of user %d", user.ID)
-	}
-	return nil
+	return s.verifyPassword(ctx, user, plain, limits.Client{Peer: peer.FromContext(ctx)})
 }
 
 // changePassword sets the new hash if the credential is still the one checked (a concurrent

@@ -78,22 +78,30 @@ func (s *Server) checkPassword(ctx context.Context, email, plain string, client 
 	if !hasPassword(user.PasswordHash) {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
 	}
+	return user, s.verifyPassword(ctx, user, plain, client)
+}
+
+// verifyPassword checks plain against the password of user (who has one). The evaluation is
+// counted as a guess at the account before the hash (limits.Attempt: the caller's allowance at
+// this account, as the account knows it) and given back when the password is right; a hash made
+// with weaker parameters is then upgraded. Answers: invalid-password, rate-limited.
+func (s *Server) verifyPassword(ctx context.Context, user db.User, plain string, client limits.Client) error {
 	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
 	if err != nil {
-		return user, err
+		return err
 	}
 	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return user, envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
+		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
-		return user, hashFailure(err, "verify password of user %d", user.ID)
+		return hashFailure(err, "verify password of user %d", user.ID)
 	}
 	if rehash {
 		s.upgradePasswordHash(ctx, user, plain)
 	}
-	return user, nil
+	return nil
 }
 
 // upgradePasswordHash replaces a hash made with weaker parameters, as long as the user's

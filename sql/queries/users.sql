@@ -33,6 +33,11 @@ RETURNING *;
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 
+-- name: LockEmployee :one
+-- A user's employee record, share-locked until the transaction ends: what an employee grants
+-- or sets (any company, a new user's password) rests on it.
+SELECT id FROM employees WHERE user_id = @user_id FOR SHARE;
+
 -- name: CreateLiaison :one
 -- Gives a user an accepted liaison role at once, as an operator (or a test fixture) would;
 -- liaisons/register invites instead (CreateLiaisonUnlessExists).
@@ -55,14 +60,25 @@ UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
 WHERE id = @id;
 
 -- name: ProveUserEmail :one
--- Records the first proof that the owner of a user's email holds it, and drops the password set
--- before (by whoever registered the email, possibly not its owner), moving credential_version so
--- that no password log-in in flight completes. No row when the email was proven before. The
--- caller then removes the rest of what the unverified account set up, in the same transaction.
-UPDATE users SET email_verified_at = @now, password_hash = NULL,
+-- Records the first proof that the owner of a user's email holds it, and drops what whoever
+-- registered the email (possibly not its owner) set on the user: the password, moving
+-- credential_version so that no password log-in in flight completes; the saved remember_me
+-- preference (which would make the owner's sessions never expire by time); the phone (what a
+-- second factor or a recovery by SMS would trust). The names stay: they grant nothing. No row
+-- when the email was proven before. The caller then removes the rest of what the unverified
+-- account set up, in the same transaction.
+UPDATE users SET email_verified_at = @now, password_hash = NULL, remember_me = false, phone = '',
                  credential_version = credential_version + 1, updated_at = now()
 WHERE id = @user_id AND email_verified_at IS NULL
 RETURNING credential_version;
+
+-- name: ProveUserEmailKeeping :execrows
+-- Records the first proof of a user's email by a prover who also showed the account's password,
+-- checked at @credential_version: the prover set the account up, so everything stays. No row
+-- when the email was proven before, or when the credential changed since the check (then
+-- ProveUserEmail decides, as for a proof without the password).
+UPDATE users SET email_verified_at = @now, updated_at = now()
+WHERE id = @user_id AND email_verified_at IS NULL AND credential_version = @credential_version;
 
 -- name: LockUserForGrant :one
 -- Whether a user's email is proven, read with a share lock on the user so that a proof (which

@@ -140,6 +140,8 @@ type LiaisonClient struct {
 	ClientID        int64
 	GrantedByUserID *int64
 	GrantedAt       time.Time
+	ViaLiaisonID    *int64
+	AcceptedAt      *time.Time
 }
 
 type LiaisonCompany struct {
@@ -147,6 +149,8 @@ type LiaisonCompany struct {
 	CompanyID       int64
 	GrantedByUserID *int64
 	GrantedAt       time.Time
+	ViaLiaisonID    *int64
+	AcceptedAt      *time.Time
 }
 
 type LimitCounter struct {
@@ -157,18 +161,19 @@ type LimitCounter struct {
 }
 
 type MagicLink struct {
-	ID            int64
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	UsedAt        *time.Time
-	CreatedAt     time.Time
-	Kind          string
-	LiaisonID     *int64
-	CodeHash      *string
-	CodeTries     int32
+	ID              int64
+	TokenHash       []byte
+	UserID          int64
+	ApplicationID   int64
+	RedirectUrl     string
+	ExpiresAt       time.Time
+	UsedAt          *time.Time
+	CreatedAt       time.Time
+	Kind            string
+	LiaisonID       *int64
+	InvitedByUserID *int64
+	CodeHash        *string
+	CodeTries       int32
 }
 
 type Notification struct {

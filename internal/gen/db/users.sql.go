@@ -209,6 +209,19 @@ func (q *Queries) GetUserRoles(ctx context.Context, userID int64) (GetUserRolesR
 	return i, err
 }
 
+const lockEmployee = `-- name: LockEmployee :one
+SELECT id FROM employees WHERE user_id = $1 FOR SHARE
+`
+
+// A user's employee record, share-locked until the transaction ends: what an employee grants
+// or sets (any company, a new user's password) rests on it.
+func (q *Queries) LockEmployee(ctx context.Context, userID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, lockEmployee, userID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const lockUserForGrant = `-- name: LockUserForGrant :one
 SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users WHERE id = $1 FOR SHARE
@@ -224,7 +237,7 @@ func (q *Queries) LockUserForGrant(ctx context.Context, id int64) (bool, error) 
 }
 
 const proveUserEmail = `-- name: ProveUserEmail :one
-UPDATE users SET email_verified_at = $1, password_hash = NULL,
+UPDATE users SET email_verified_at = $1, password_hash = NULL, remember_me = false, phone = '',
                  credential_version = credential_version + 1, updated_at = now()
 WHERE id = $2 AND email_verified_at IS NULL
 RETURNING credential_version
@@ -235,15 +248,41 @@ type ProveUserEmailParams struct {
 	UserID int64
 }
 
-// Records the first proof that the owner of a user's email holds it, and drops the password set
-// before (by whoever registered the email, possibly not its owner), moving credential_version so
-// that no password log-in in flight completes. No row when the email was proven before. The
-// caller then removes the rest of what the unverified account set up, in the same transaction.
+// Records the first proof that the owner of a user's email holds it, and drops what whoever
+// registered the email (possibly not its owner) set on the user: the password, moving
+// credential_version so that no password log-in in flight completes; the saved remember_me
+// preference (which would make the owner's sessions never expire by time); the phone (what a
+// second factor or a recovery by SMS would trust). The names stay: they grant nothing. No row
+// when the email was proven before. The caller then removes the rest of what the unverified
+// account set up, in the same transaction.
 func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) (int64, error) {
 	row := q.db.QueryRow(ctx, proveUserEmail, arg.Now, arg.UserID)
 	var credential_version int64
 	err := row.Scan(&credential_version)
 	return credential_version, err
+}
+
+const proveUserEmailKeeping = `-- name: ProveUserEmailKeeping :execrows
+UPDATE users SET email_verified_at = $1, updated_at = now()
+WHERE id = $2 AND email_verified_at IS NULL AND credential_version = $3
+`
+
+type ProveUserEmailKeepingParams struct {
+	Now               *time.Time
+	UserID            int64
+	CredentialVersion int64
+}
+
+// Records the first proof of a user's email by a prover who also showed the account's password,
+// checked at @credential_version: the prover set the account up, so everything stays. No row
+// when the email was proven before, or when the credential changed since the check (then
+// ProveUserEmail decides, as for a proof without the password).
+func (q *Queries) ProveUserEmailKeeping(ctx context.Context, arg ProveUserEmailKeepingParams) (int64, error) {
+	result, err := q.db.Exec(ctx, proveUserEmailKeeping, arg.Now, arg.UserID, arg.CredentialVersion)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setNewPassword = `-- name: SetNewPassword :exec

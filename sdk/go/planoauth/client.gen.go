@@ -492,6 +492,39 @@ func (e MagicLinkBadRequestErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for MagicLinkCreateBadRequestErrorStatus.
+const (
+	MagicLinkCreateBadRequestErrorStatusInvalidContentType   MagicLinkCreateBadRequestErrorStatus = "invalid-content-type"
+	MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams MagicLinkCreateBadRequestErrorStatus = "invalid-encoded-params"
+	MagicLinkCreateBadRequestErrorStatusInvalidParam         MagicLinkCreateBadRequestErrorStatus = "invalid-param"
+	MagicLinkCreateBadRequestErrorStatusInvalidPassword      MagicLinkCreateBadRequestErrorStatus = "invalid-password"
+	MagicLinkCreateBadRequestErrorStatusMissingParam         MagicLinkCreateBadRequestErrorStatus = "missing-param"
+	MagicLinkCreateBadRequestErrorStatusNoParamsDecoded      MagicLinkCreateBadRequestErrorStatus = "no-params-decoded"
+	MagicLinkCreateBadRequestErrorStatusUserRequiresRole     MagicLinkCreateBadRequestErrorStatus = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the MagicLinkCreateBadRequestErrorStatus enum.
+func (e MagicLinkCreateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MagicLinkCreateBadRequestErrorStatusInvalidContentType:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidPassword:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusMissingParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MagicLinkSentResultStatus.
 const (
 	MagicLinkSentResultStatusActionSuccessful MagicLinkSentResultStatus = "action-successful"
@@ -1279,16 +1312,6 @@ type ForbiddenErrorStatus string
 // LastName Last name.
 type LastName = string
 
-// Liaison defines model for Liaison.
-type Liaison struct {
-	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
-	Accepted  bool            `json:"accepted"`
-	Clients   []ClientProfile `json:"clients"`
-	Companies []Company       `json:"companies"`
-	Id        int64           `json:"id"`
-	User      User            `json:"user"`
-}
-
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
 	Clients   []ClientProfile `json:"clients"`
@@ -1316,9 +1339,28 @@ type LiaisonGrantsResult struct {
 // LiaisonGrantsResultStatus defines model for LiaisonGrantsResult.Status.
 type LiaisonGrantsResultStatus string
 
+// LiaisonInvitation What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+// request alone, whether or not the email has an account, is anyone's liaison or accepted
+// anything before: the answer tells the caller nothing about the invitee. The offer takes
+// effect when the invitee accepts the caller's invitation.
+type LiaisonInvitation struct {
+	// Clients The clients offered, in id order.
+	Clients []ClientProfile `json:"clients"`
+
+	// Companies The companies offered, in id order.
+	Companies []Company `json:"companies"`
+
+	// Email The invitee's email as PlanoAuth stores it (Unicode NFC, lower case).
+	Email string `json:"email"`
+}
+
 // LiaisonResult defines model for LiaisonResult.
 type LiaisonResult struct {
-	Data Liaison `json:"data"`
+	// Data What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+	// request alone, whether or not the email has an account, is anyone's liaison or accepted
+	// anything before: the answer tells the caller nothing about the invitee. The offer takes
+	// effect when the invitee accepts the caller's invitation.
+	Data LiaisonInvitation `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -1413,6 +1455,25 @@ type MagicLinkBadRequestError struct {
 
 // MagicLinkBadRequestErrorStatus defines model for MagicLinkBadRequestError.Status.
 type MagicLinkBadRequestErrorStatus string
+
+// MagicLinkCreateBadRequestError defines model for MagicLinkCreateBadRequestError.
+type MagicLinkCreateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                             `json:"session,omitempty"`
+	Status  MagicLinkCreateBadRequestErrorStatus `json:"status"`
+}
+
+// MagicLinkCreateBadRequestErrorStatus defines model for MagicLinkCreateBadRequestError.Status.
+type MagicLinkCreateBadRequestErrorStatus string
 
 // MagicLinkSent defines model for MagicLinkSent.
 type MagicLinkSent struct {
@@ -1911,7 +1972,17 @@ type SessionsMagicLinkCreateInput struct {
 
 	// MagicToken The token from the emailed link.
 	MagicToken string `json:"magic_token"`
-	RememberMe *bool  `json:"remember_me,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   *Password `json:"password,omitempty"`
+	RememberMe *bool     `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
 	// scopes, times, application, user), `minimal` (id, token and device token when just
@@ -2213,6 +2284,9 @@ type LoginBadRequest = LoginBadRequestError
 
 // MagicLinkBadRequest defines model for MagicLinkBadRequest.
 type MagicLinkBadRequest = MagicLinkBadRequestError
+
+// MagicLinkCreateBadRequest defines model for MagicLinkCreateBadRequest.
+type MagicLinkCreateBadRequest = MagicLinkCreateBadRequestError
 
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
@@ -2799,32 +2873,49 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithBody Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2833,32 +2924,49 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithTextBody Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -3010,18 +3118,33 @@ type ClientInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3033,18 +3156,33 @@ type ClientInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -3690,32 +3828,49 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 
 // LiaisonsRegisterWithBody Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything. Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3734,32 +3889,49 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 
 // LiaisonsRegisterWithTextBody Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything. Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -4001,18 +4173,33 @@ func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams,
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4034,18 +4221,33 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -5951,32 +6153,49 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5985,32 +6204,49 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6166,18 +6402,33 @@ type ClientWithResponsesInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6189,18 +6440,33 @@ type ClientWithResponsesInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7651,7 +7917,7 @@ type SessionsMagicLinkCreateResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *NewSession
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *SocialLoginBadRequest
+	JSON400 *MagicLinkCreateBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *LinkUnauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -7672,7 +7938,7 @@ func (r SessionsMagicLinkCreateResponse) GetJSON200() *NewSession {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SessionsMagicLinkCreateResponse) GetJSON400() *SocialLoginBadRequest {
+func (r SessionsMagicLinkCreateResponse) GetJSON400() *MagicLinkCreateBadRequest {
 	return r.JSON400
 }
 
@@ -8616,32 +8882,49 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 
 // LiaisonsRegisterWithBodyWithResponse Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything. Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8656,32 +8939,49 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 
 // LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything. Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8891,18 +9191,33 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8920,18 +9235,33 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10284,7 +10614,7 @@ func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLin
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest SocialLoginBadRequest
+		var dest MagicLinkCreateBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
