@@ -3,6 +3,7 @@ package impl
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -42,10 +44,15 @@ func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterReque
 // membership request, welcome email and its verification link, session) is in one transaction.
 // The session is started inside it rather than after the commit so that a failure to start it
 // leaves no account behind that the caller could neither use nor register again. The user's
-// email is not verified: registering proves nothing about it. Nothing costly happens before the
-// cheap refusals: a taken email answers before the registration is counted and the password
-// hashed, and the count (limits.Register, atomic) comes before the hash, so concurrent
-// registrations never pass it.
+// email is not verified: registering proves nothing about it.
+//
+// Nothing costly happens before the cheap refusals, and nothing is free to ask: a taken email
+// is answered before anything is hashed, at the price of one use of the address's sign-in
+// allowance (what sessions/create charges an unknown email, so that an address learns no more
+// about which emails have accounts here than there). One registration of an email is in flight
+// at a time (limits.RegisterEmail): a concurrent one is answered as for a taken email, so that N
+// registrations of one email cost one hash, not N. The registration is counted (limits.Register,
+// atomic) before the hash, and the use is kept once the hash ran, whatever happens next.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
 	app, err := s.checkClientSelfRegistration(ctx, in.Application)
 	if err != nil {
@@ -55,25 +62,52 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err := s.checkNewClient(ctx, client).err(); err != nil {
 		return gen.ClientSession{}, err
 	}
-	if err := s.checkEmailFree(ctx, client.Email); err != nil {
+	email := emailaddr.Normalize(client.Email)
+	if err := s.checkEmailFree(ctx, email); err != nil {
+		return gen.ClientSession{}, s.emailTaken(ctx, err)
+	}
+	claim, alone, err := s.limits.RegisterEmail(ctx, email)
+	if err != nil {
 		return gen.ClientSession{}, err
+	}
+	if !alone { // another registration of the email is in flight: it decides
+		return gen.ClientSession{}, s.emailTaken(ctx, envelope.New(gen.StatusEmailAlreadyRegistered))
+	}
+	defer s.giveBack(ctx, claim)
+	// The registration that held the email may have committed since the first look.
+	if err := s.checkEmailFree(ctx, email); err != nil {
+		return gen.ClientSession{}, s.emailTaken(ctx, err)
 	}
 	ticket, err := s.limits.Register(ctx, peer.FromContext(ctx))
 	if err != nil {
 		return gen.ClientSession{}, err
 	}
-	out, err := s.createRegisteredClient(ctx, in, app, client)
-	if err != nil {
-		s.giveBack(ctx, ticket) // only accounts created count
+	out, hashed, err := s.createRegisteredClient(ctx, in, app, client)
+	if err != nil && !hashed {
+		s.giveBack(ctx, ticket) // refused before any work (a full hashing queue)
 	}
 	return out, err
 }
 
-// createRegisteredClient hashes the password and creates the registration in one transaction.
-func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, error) {
+// emailTaken is the answer err (email-already-registered) to a registration of a taken email,
+// after it took one use of the address's sign-in allowance: rate-limited once that is used up.
+func (s *Server) emailTaken(ctx context.Context, err error) error {
+	var answer *envelope.Error
+	if !errors.As(err, &answer) || answer.Status != gen.StatusEmailAlreadyRegistered {
+		return err
+	}
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx)); err != nil {
+		return err
+	}
+	return answer
+}
+
+// createRegisteredClient hashes the password and creates the registration in one transaction;
+// it reports whether the hash ran.
+func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, bool, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
-		return gen.ClientSession{}, err
+		return gen.ClientSession{}, false, err
 	}
 	var out gen.ClientSession
 	err = s.inTx(ctx, "register client", func(tx pgx.Tx, q *db.Queries) error {
@@ -95,7 +129,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 		out = gen.ClientSession{Client: views.RenderClient(clientView(profile), in.View), Session: session}
 		return nil
 	})
-	return out, err
+	return out, true, err
 }
 
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the

@@ -43,12 +43,13 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	ticket, err := s.limits.Attempt(ctx, limits.Link, user.ID, client)
-	if err != nil {
+	if _, err := s.limits.Attempt(ctx, limits.Link, user.ID, client); err != nil {
 		return nil, err
 	}
+	// The use is kept even when the email fails: the link, the call to Mandrill and its
+	// notification were the work, and a recipient Mandrill refuses (or an outage) must not make
+	// requests free.
 	if err := s.sendMagicLink(ctx, user, in.Application, deref(in.RedirectUrl)); err != nil {
-		s.giveBack(ctx, ticket) // nothing reached the mailbox
 		return nil, err
 	}
 	return gen.SessionsMagicLinkRequest200JSONResponse{

@@ -211,7 +211,7 @@ const RegistrationInFlight = time.Minute
 // registration of the email holds it (that one decides: the caller is answered as for a taken
 // email). Return the ticket when the registration ends, whatever its outcome.
 func (l *Limiter) RegisterEmail(ctx context.Context, email string) (Ticket, bool, error) {
-	return l.allows(ctx, rule{"register:email:" + emailKey(email), 1, RegistrationInFlight})
+	return l.allows(ctx, rule{"register:email:" + EmailKey(email), 1, RegistrationInFlight})
 }
 
 // InvitationTo takes one use of the allowance of invitations that the recipient (a normalized
@@ -220,7 +220,7 @@ func (l *Limiter) RegisterEmail(ctx context.Context, email string) (Ticket, bool
 // tell what others sent). Return the ticket when no invitation was sent after all.
 func (l *Limiter) InvitationTo(ctx context.Context, email string) (Ticket, bool, error) {
 	q := l.cfg.InvitationRecipients
-	return l.allows(ctx, rule{"invitation:recipient:" + emailKey(email), q.PerRecipient, q.Window})
+	return l.allows(ctx, rule{"invitation:recipient:" + EmailKey(email), q.PerRecipient, q.Window})
 }
 
 // allows takes one use of r, reporting false, with no error, when it is used up.
@@ -234,7 +234,7 @@ func (l *Limiter) allows(ctx context.Context, r rule) (Ticket, bool, error) {
 }
 
 // emailKey names an email in a counter's key without storing the address: its SHA-256.
-func emailKey(email string) string {
+func EmailKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
 	return hex.EncodeToString(sum[:])
 }
