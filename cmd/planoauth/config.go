@@ -13,6 +13,8 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/telemetry"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // config is the environment, read once.
@@ -35,6 +37,11 @@ type config struct {
 	sessionCacheTTL time.Duration
 	// trustedProxies is PLANOAUTH_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
 	trustedProxies []netip.Prefix
+	// webhookKey is PLANOAUTH_WEBHOOK_KEY, which seals webhooks' signing secrets; nil: unset.
+	webhookKey []byte
+	webhooks   webhooks.WorkerConfig
+	// tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set (see package telemetry).
+	tracing telemetry.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -54,7 +61,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 			BaseURL: orDefault(getenv("PLANOAUTH_MANDRILL_BASE_URL"), mail.DefaultMandrillBaseURL),
 			Timeout: mail.DefaultMandrillTimeout,
 		},
-		outbox: mail.DefaultWorkerConfig,
+		outbox:   mail.DefaultWorkerConfig,
+		webhooks: webhooks.DefaultWorkerConfig,
 		google: google.Config{
 			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), google.DefaultIssuer),
 			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
@@ -85,6 +93,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_POLL_INTERVAL", durationSetting(&c.outbox.PollInterval)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_BASE", durationSetting(&c.outbox.BackoffBase)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
+		{"PLANOAUTH_WEBHOOK_KEY", webhookKeySetting(&c.webhookKey)},
+		{"PLANOAUTH_WEBHOOK_MAX_ATTEMPTS", countSetting(&c.webhooks.MaxAttempts)},
+		{"PLANOAUTH_WEBHOOK_POLL_INTERVAL", durationSetting(&c.webhooks.PollInterval)},
+		{"PLANOAUTH_WEBHOOK_BACKOFF_BASE", durationSetting(&c.webhooks.BackoffBase)},
+		{"PLANOAUTH_WEBHOOK_BACKOFF_MAX", durationSetting(&c.webhooks.BackoffMax)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
@@ -92,6 +105,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	tracing, err := telemetry.FromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.tracing = tracing
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)
@@ -168,6 +186,14 @@ func prefixesSetting(prefixes *[]netip.Prefix) func(string) error {
 			*prefixes = append(*prefixes, prefix.Masked())
 		}
 		return nil
+	}
+}
+
+func webhookKeySetting(key *[]byte) func(string) error {
+	return func(v string) error {
+		parsed, err := webhooks.ParseKey(v)
+		*key = parsed
+		return err
 	}
 }
 

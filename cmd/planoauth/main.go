@@ -9,6 +9,8 @@
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
 //	planoauth sessions revoke --user EMAIL  revoke every session of a user
+//	planoauth audit list [--user ...]       the audit trail, newest first
+//	planoauth webhooks set|list|delete|rotate-secret|replay  applications' webhooks
 //	planoauth notifications list [--limit N] what operators must look at, newest first
 //	planoauth emails list [--limit N]       emails the local mailer recorded instead of sending
 //	planoauth emails show ID                one recorded email with its body
@@ -50,6 +52,15 @@ commands:
   routes deploy|undeploy --service NAME
                                   deploy or undeploy a whole service (service-not-found)
   sessions revoke --user EMAIL    revoke every session of a user and print how many
+  audit list [--user EMAIL|ID] [--kind KIND] [--application SLUG] [--after ID | --before ID] [--limit N]
+                                  the audit trail, newest first (oldest first after an id)
+  webhooks set SLUG URL           register (or move) an application's webhook; a new one's
+                                  whsec_ signing secret is printed once
+  webhooks list                   every webhook and its deliveries
+  webhooks delete SLUG            delete an application's webhook and its pending deliveries
+  webhooks rotate-secret SLUG     a new signing secret, printed once; the old one also signs
+                                  for a day
+  webhooks replay SLUG --after ID send the application's events after ID again
   notifications list [--limit N]  what operators must look at (failed emails), newest first
   emails list [--limit N]         emails the local mailer recorded instead of sending (no
                                   Mandrill key), newest first
@@ -78,6 +89,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return routes(ctx, cfg, args[1:], stdout, stderr)
 	case "sessions":
 		return sessions(ctx, cfg, args[1:], stdout, stderr)
+	case "audit":
+		return auditList(ctx, cfg, args[1:], stdout, stderr)
+	case "webhooks":
+		return webhooksCommand(ctx, cfg, args[1:], stdout, stderr)
 	case "notifications":
 		return notifications(ctx, cfg, args[1:], stdout, stderr)
 	case "emails":

@@ -14,12 +14,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/observe"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/telemetry"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // registryFallback is how often the route registry is reloaded even without a notification.
@@ -40,13 +43,31 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+	tracer, stopTracing, err := telemetry.Start(ctx, cfg.tracing)
+	if err != nil {
+		return err
+	}
+	defer func() { // flush the spans still batched
+		if err := stopTracing(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("flush traces", slog.Any("error", err))
+		}
+	}()
+	var tp trace.TracerProvider
+	if tracer != nil { // a nil *TracerProvider in the interface would not be nil
+		tp = tracer
+		log.Info("tracing: spans of requests and queries are exported over OTLP")
+	}
+	return withTracedDatabase(ctx, cfg, stderr, tp, func(ctx context.Context, d *database) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
 		mailer := newMailer(cfg, d, log)
-		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
-		defer stopOutbox()
+		defer startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)()
+		stopWebhooks, err := startWebhooks(ctx, cfg, d, log)
+		if err != nil {
+			return err
+		}
+		defer stopWebhooks()
 
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -55,7 +76,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		svc, err := server.Build(watchCtx, server.Config{
 			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
-			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback,
+			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, Tracer: tp,
 			Handlers: impl.Deps{LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
 				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google},
 		})
@@ -80,20 +101,40 @@ func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
 	return mail.NewLocal(d.q, time.Now)
 }
 
-// startOutbox runs the outbox worker until ctx ends or the returned stop is called; stop waits
+// startWorker runs a queue's worker until ctx ends or the returned stop is called; stop waits
 // for the sends in flight, so that the database outlives them.
-func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Mailer, log *slog.Logger) (stop func()) {
+func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	worker := mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox)
 	go func() {
 		defer close(done)
-		worker.Run(ctx)
+		run(ctx)
 	}()
 	return func() {
 		cancel()
 		<-done
 	}
+}
+
+// startWebhooks starts the webhook delivery worker, which needs PLANOAUTH_WEBHOOK_KEY to open
+// the signing secrets. Without the key no worker runs here (deliveries wait for an instance that
+// has it), and a warning says so when an application has a webhook.
+func startWebhooks(ctx context.Context, cfg config, d *database, log *slog.Logger) (stop func(), err error) {
+	if cfg.webhookKey == nil {
+		hooks, err := d.q.ListWebhooks(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+		if len(hooks) > 0 {
+			log.Warn("PLANOAUTH_WEBHOOK_KEY is not set: this instance delivers no webhooks, though applications have some")
+		}
+		return func() {}, nil
+	}
+	sealer, err := webhooks.NewSealer(cfg.webhookKey)
+	if err != nil {
+		return nil, err
+	}
+	return startWorker(ctx, webhooks.NewWorker(d.pool, sealer, log, time.Now, cfg.webhooks).Run), nil
 }
 
 // sessionCacheEntries bounds the token cache (a few hundred bytes an entry).

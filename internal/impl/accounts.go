@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -184,6 +185,23 @@ func (s *Server) inTx(ctx context.Context, what string, fn func(tx pgx.Tx, q *db
 		return err
 	}
 	return envelope.Internal("%s: %w", what, err)
+}
+
+// newAccountEvents are the events of creating user by actor in an application, with a role:
+// user.created, password.set when it was created with one, and role.granted.
+func newAccountEvents(actor audit.Actor, user db.User, withPassword bool, appID int64, role string) []audit.Event {
+	events := []audit.Event{{Kind: gen.AuditUserCreated, Actor: actor, UserID: user.ID, ApplicationID: appID}}
+	if withPassword {
+		events = append(events, audit.Event{Kind: gen.AuditPasswordSet, Actor: actor, UserID: user.ID, ApplicationID: appID})
+	}
+	return append(events, roleGranted(actor, user.ID, appID, role))
+}
+
+// roleGranted is the event of giving a user a role.
+func roleGranted(actor audit.Actor, userID, appID int64, role string) audit.Event {
+	granted := gen.Role(role)
+	return audit.Event{Kind: gen.AuditRoleGranted, Actor: actor, UserID: userID, ApplicationID: appID,
+		Details: gen.AuditDetails{Role: &granted}}
 }
 
 // welcomeMessage is the email a new client gets.

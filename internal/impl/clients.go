@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -45,7 +47,8 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err := s.registrations.Check(ctx, caller); err != nil {
 		return gen.ClientSession{}, err
 	}
-	if err := s.checkClientSelfRegistration(ctx, in.Application); err != nil {
+	app, err := s.checkClientSelfRegistration(ctx, in.Application)
+	if err != nil {
 		return gen.ClientSession{}, err
 	}
 	client := newClientOf(in.Client)
@@ -69,8 +72,10 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 		if err != nil {
 			return err
 		}
-		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application,
-			view: in.SessionView, applicationView: in.ApplicationView})
+		// The registration's events are appended with the session's login.succeeded, last.
+		self := audit.User(user.ID)
+		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application, method: gen.LoginPassword,
+			also: newAccountEvents(self, user, hash != nil, app.ID, roleClient), view: in.SessionView, applicationView: in.ApplicationView})
 		if err != nil {
 			return err
 		}
@@ -82,16 +87,17 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
 // application does not let users register as clients: the new client could not log in to it.
-func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) error {
+// It returns the application.
+func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) (db.Application, error) {
 	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
 	if err != nil {
-		return envelope.Internal("load application %s: %w", slug, err)
+		return app, envelope.Internal("load application %s: %w", slug, err)
 	}
 	if !app.AllowsClientRegistration || !slices.Contains(app.Roles, roleClient) {
-		return &envelope.Error{Status: gen.StatusUserRequiresRole,
+		return app, &envelope.Error{Status: gen.StatusUserRequiresRole,
 			Message: fmt.Sprintf("%s does not let users register as clients.", app.Name)}
 	}
-	return nil
+	return app, nil
 }
 
 // ClientsCreate gives an email a client, creating its user when it has none. Answers:
@@ -102,7 +108,7 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 	if err != nil {
 		return nil, err
 	}
-	client, existed, err := s.createClient(ctx, in.Client, in.Enterprise)
+	client, existed, err := s.createClient(ctx, auth.PrincipalFromContext(ctx), in.Client, in.Enterprise)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +122,9 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 	}, nil
 }
 
-// createClient is clients/create without HTTP; it reports whether the email already had a user.
-func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
+// createClient is clients/create without HTTP, by the caller p; it reports whether the email
+// already had a user. The trail records the user created (and its password), and the role.
+func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
 	if err := s.checkNewClient(ctx, client); err != nil {
 		return views.Client{}, false, err
 	}
@@ -138,7 +145,11 @@ func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, e
 			return err
 		}
 		out = clientView(profile)
-		return nil
+		events := []audit.Event{roleGranted(audit.Of(p), user.ID, p.Application.ID, roleClient)}
+		if !existed {
+			events = newAccountEvents(audit.Of(p), user, hash != nil, p.Application.ID, roleClient)
+		}
+		return audit.Append(ctx, q, s.now(), events...)
 	})
 	return out, existed, err
 }

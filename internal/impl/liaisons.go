@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -60,7 +61,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		if err != nil {
 			return err
 		}
-		liaisonID, err := ensureLiaison(ctx, q, user)
+		liaisonID, becameLiaison, err := ensureLiaison(ctx, q, user)
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,8 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		}
 		clients, companies = scope.visible(clients, companies)
 		out = gen.Liaison{Id: liaisonID, User: rendered, Clients: renderClients(clients), Companies: renderCompanies(companies)}
-		return nil
+		return audit.Append(ctx, q, s.now(), liaisonEvents(audit.Of(p), user, p.Application.ID, existed, hash != nil, becameLiaison,
+			clientIDs, companyIDs)...)
 	})
 	return out, err
 }
@@ -158,20 +160,35 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 	return strings.Join(missing, ", ")
 }
 
+// liaisonEvents are the events of liaisons/register by actor: the user created (and its
+// password) unless it existed, the liaison role when it was given now, and the grants made.
+func liaisonEvents(actor audit.Actor, user db.User, appID int64, existed, withPassword, becameLiaison bool, clientIDs, companyIDs []int64) []audit.Event {
+	var events []audit.Event
+	switch {
+	case !existed:
+		events = newAccountEvents(actor, user, withPassword, appID, roleLiaison)
+	case becameLiaison:
+		events = []audit.Event{roleGranted(actor, user.ID, appID, roleLiaison)}
+	}
+	clients, companies := append([]int64{}, clientIDs...), append([]int64{}, companyIDs...) // [] rather than absent
+	return append(events, audit.Event{Kind: gen.AuditGrantMade, Actor: actor, UserID: user.ID, ApplicationID: appID,
+		Details: gen.AuditDetails{ClientIds: &clients, CompanyIds: &companies}})
+}
+
 // ensureLiaison returns the user's liaison record, creating it and queuing its welcome email
-// when the user has none.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.User) (int64, error) {
-	id, err := q.CreateLiaisonUnlessExists(ctx, user.ID)
+// when the user has none; created says it did.
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User) (id int64, created bool, err error) {
+	id, err = q.CreateLiaisonUnlessExists(ctx, user.ID)
 	if err == nil {
-		return id, mail.Enqueue(ctx, q, liaisonWelcomeMessage(user))
+		return id, true, mail.Enqueue(ctx, q, liaisonWelcomeMessage(user))
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
+		return 0, false, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
 	}
 	if id, err = q.GetLiaisonByUserID(ctx, user.ID); err != nil {
-		return 0, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
+		return 0, false, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
 	}
-	return id, nil
+	return id, false, nil
 }
 
 // grant lets a liaison act for the clients and companies. A row deleted since the ids were

@@ -3,10 +3,12 @@ package impl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -30,16 +32,28 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	}
 	user, err := s.checkPassword(ctx, in.Email, in.Password, from)
 	if err != nil {
-		return nil, err
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginPassword, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// passwordLoginFailed records a refused password log-in (see loginFailed) and returns the refusal.
+func (s *Server) passwordLoginFailed(ctx context.Context, slug gen.ApplicationSlug, userID int64, refusal error) error {
+	if _, ok := recordedRefusal(refusal); !ok {
+		return refusal
+	}
+	appID, err := s.applicationID(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPassword, applicationID: appID, userID: userID}, refusal)
 }
 
 // checkPassword finds the user of email and verifies password, counting failures.
@@ -90,25 +104,47 @@ func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObje
 	}}, nil
 }
 
-// SessionsDelete revokes the caller's session, or with all every session of its user.
+// SessionsDelete revokes the caller's session, or with all every session of its user, and
+// records it (sessions.revoked by the user) in the same transaction.
 func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	var revoked int64
-	var err error
-	now := s.now()
-	if r.Body != nil && r.Body.All != nil && *r.Body.All {
-		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: p.Session.UserID, Now: &now})
-	} else {
-		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: p.Session.ID, Now: &now})
-	}
+	all := r.Body != nil && r.Body.All != nil && *r.Body.All
+	var revoked int
+	err := s.inTx(ctx, "log out", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		revoked, err = s.logOut(ctx, q, p.Session, all)
+		return err
+	})
 	if err != nil {
-		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
+		return nil, err
 	}
 	s.sessions.ForgetUser(p.Session.UserID) // a logged-out token is refused from the next request on
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data: gen.Revoked{Revoked: int(revoked)},
+		Data: gen.Revoked{Revoked: revoked},
 	}, nil
+}
+
+// logOut revokes the session, or with all every session of its user, in q's transaction, and
+// appends the sessions.revoked events (one per application of the revoked sessions). It returns
+// how many it revoked.
+func (s *Server) logOut(ctx context.Context, q *db.Queries, session *db.Session, all bool) (int, error) {
+	now := s.now()
+	actor := audit.User(session.UserID)
+	if all {
+		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: session.UserID, Now: &now})
+		if err != nil {
+			return 0, fmt.Errorf("revoke sessions of user %d: %w", session.UserID, err)
+		}
+		return len(apps), audit.Append(ctx, q, now, audit.SessionsRevoked(actor, session.UserID, apps)...)
+	}
+	n, err := q.RevokeSession(ctx, db.RevokeSessionParams{ID: session.ID, Now: &now})
+	if err != nil || n == 0 { // 0: revoked meanwhile, by another request that recorded it
+		return int(n), err
+	}
+	revoked := int(n)
+	return revoked, audit.Append(ctx, q, now, audit.Event{Kind: gen.AuditSessionsRevoked, Actor: actor, UserID: session.UserID,
+		ApplicationID: session.ApplicationID, Details: gen.AuditDetails{Revoked: &revoked, SessionId: &session.ID}})
 }
 
 // maxSessionsListed caps sessions/index (the SessionList schema's maxItems).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -57,19 +58,23 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	}, nil
 }
 
-// createMagicLink stores a new link's token hash and returns the token, which exists only in
-// the email from then on.
+// createMagicLink stores a new link's token hash, with its magic_link.requested event, and
+// returns the token, which exists only in the email from then on.
 func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int64, redirectURL string) (string, error) {
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
 	now := s.now()
-	err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
-		TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
-		ExpiresAt: now.Add(MagicLinkLifetime), Now: now,
+	err := s.inTx(ctx, "store a magic link", func(_ pgx.Tx, q *db.Queries) error {
+		err := q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
+			TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
+			ExpiresAt: now.Add(MagicLinkLifetime), Now: now,
+		})
+		if err != nil {
+			return fmt.Errorf("store magic link of user %d: %w", userID, err)
+		}
+		return audit.Append(ctx, q, now, audit.Event{Kind: gen.AuditMagicLinkRequested, Actor: audit.Anonymous,
+			UserID: userID, ApplicationID: applicationID})
 	})
-	if err != nil {
-		return "", envelope.Internal("store magic link of user %d: %w", userID, err)
-	}
-	return token, nil
+	return token, err
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
@@ -98,21 +103,26 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
-	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
+	link, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
 		if err := s.limiter.FailAddress(ctx, from); err != nil {
 			return nil, err
 		}
-		return nil, envelope.New(gen.StatusInvalidToken)
+		appID, err := s.applicationID(ctx, in.Application)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, envelope.New(gen.StatusInvalidToken))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // the link reached the owner's inbox
+	user, err := s.claimEmail(ctx, link.user, link.applicationID) // the link reached the owner's inbox
+	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
+		application: in.Application, method: gen.LoginMagicLink, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
@@ -123,26 +133,43 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 
 var errLinkUnusable = errors.New("magic link unknown, used, expired or for another application")
 
-// consumeMagicLink uses up the link of token for application and returns its user and the
-// redirect URL it was requested with; errLinkUnusable when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.User, string, error) {
+// usedLink is a sign-in link that was just used up.
+type usedLink struct {
+	user          db.User
+	applicationID int64
+	redirectURL   string // what it was requested with
+}
+
+// consumeMagicLink uses up the link of token for application, recording magic_link.used in the
+// same transaction; errLinkUnusable when there is no such usable link.
+func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (usedLink, error) {
 	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.User{}, "", errLinkUnusable
+		return usedLink{}, errLinkUnusable
 	}
-	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
-		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
+	now := s.now()
+	var link db.ConsumeMagicLinkRow
+	err := s.inTx(ctx, "use a magic link", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		link, err = q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
+			TokenHash: auth.HashToken(token), Application: string(application), Now: now,
+		})
+		if err != nil {
+			return fmt.Errorf("use magic link: %w", err) // pgx.ErrNoRows stays visible to errors.Is
+		}
+		return audit.Append(ctx, q, now, audit.Event{Kind: gen.AuditMagicLinkUsed, Actor: audit.User(link.UserID),
+			UserID: link.UserID, ApplicationID: link.ApplicationID})
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.User{}, "", errLinkUnusable
+		return usedLink{}, errLinkUnusable
 	}
 	if err != nil {
-		return db.User{}, "", envelope.Internal("use magic link: %w", err)
+		return usedLink{}, err
 	}
 	user, err := s.q.GetUser(ctx, link.UserID)
 	if err != nil {
-		return db.User{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
+		return usedLink{}, envelope.Internal("load user %d: %w", link.UserID, err)
 	}
-	return user, link.RedirectUrl, nil
+	return usedLink{user: user, applicationID: link.ApplicationID, redirectURL: link.RedirectUrl}, nil
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
@@ -158,19 +185,23 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err := s.limiter.CheckAddress(ctx, from); err != nil {
 		return nil, err
 	}
-	identity, err := s.google.Verify(ctx, in.IdToken)
-	if err != nil {
-		return nil, s.googleFailure(ctx, err, from)
-	}
-	user, err := s.googleUser(ctx, identity)
+	appID, err := s.applicationID(ctx, in.Application)
 	if err != nil {
 		return nil, err
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // Google vouches for the email
+	identity, err := s.google.Verify(ctx, in.IdToken)
+	if err != nil {
+		return nil, s.googleFailure(ctx, err, from, appID)
+	}
+	user, err := s.googleUser(ctx, identity, appID)
+	if err != nil {
+		return nil, err
+	}
+	if user, err = s.claimEmail(ctx, user, appID); err != nil { // Google vouches for the email
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginGoogle, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
 	})
 	if err != nil {
@@ -180,8 +211,9 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 }
 
 // googleFailure maps a refused ID token to its answer. A token that fails verification counts
-// as a failed log-in from the client address: each one may cost a fetch of Google's keys.
-func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) error {
+// as a failed log-in from the client address (each one may cost a fetch of Google's keys), and
+// is recorded as one.
+func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer, appID int64) error {
 	switch {
 	case errors.Is(err, google.ErrDisabled), errors.Is(err, google.ErrMalformed),
 		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail):
@@ -190,20 +222,30 @@ func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) e
 		if failErr := s.limiter.FailAddress(ctx, from); failErr != nil {
 			return failErr
 		}
-		return envelope.New(gen.StatusInvalidToken)
+		return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginGoogle, applicationID: appID}, envelope.New(gen.StatusInvalidToken))
 	}
 	return envelope.Internal("verify Google ID token: %w", err)
 }
 
 // googleUser returns the user of a verified Google identity, creating one without a password
-// (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
-	// No row when the email has a user already: that user is the one signing in.
-	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
-		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
+// (who can then log in only with Google or a link), with its user.created event, if the email is
+// new.
+func (s *Server) googleUser(ctx context.Context, identity google.Identity, appID int64) (db.User, error) {
+	err := s.inTx(ctx, "create user for a Google sign-in", func(_ pgx.Tx, q *db.Queries) error {
+		created, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
+			Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // the email has a user already: that user is the one signing in
+		}
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditUserCreated, Actor: audit.User(created.ID),
+			UserID: created.ID, ApplicationID: appID})
 	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
+	if err != nil {
+		return db.User{}, err
 	}
 	user, err := s.q.GetUserByEmail(ctx, identity.Email)
 	if err != nil {
@@ -215,8 +257,10 @@ func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.U
 // claimEmail records that the owner of the user's email signed in with proof of it. The first
 // time, a password set before is dropped and every session is revoked: registration does not
 // prove the email, so whoever registered it may not own it, and must not keep access to the
-// owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
-func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
+// owner's account. The owner then signs in with Google or a link. The trail records it, in the
+// same transaction, in the application signed in to (user.email_verified, then password.dropped
+// and the sessions revoked). It returns the user as it is now.
+func (s *Server) claimEmail(ctx context.Context, user db.User, appID int64) (db.User, error) {
 	now := s.now()
 	claimed := false
 	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {
@@ -228,12 +272,19 @@ func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) 
 			return fmt.Errorf("mark the email of user %d proven: %w", user.ID, err)
 		}
 		claimed = true
+		owner := audit.User(user.ID)
+		events := []audit.Event{{Kind: gen.AuditUserEmailVerified, Actor: owner, UserID: user.ID, ApplicationID: appID}}
 		if hadPassword {
-			if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now}); err != nil {
+			apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: user.ID, Now: &now})
+			if err != nil {
 				return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)
 			}
+			events = append(events, audit.Event{Kind: gen.AuditPasswordDropped, Actor: owner, UserID: user.ID, ApplicationID: appID})
+			if len(apps) > 0 {
+				events = append(events, audit.SessionsRevoked(owner, user.ID, apps)...)
+			}
 		}
-		return nil
+		return audit.Append(ctx, q, now, events...)
 	})
 	if err != nil {
 		return user, err

@@ -5,31 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/outbox"
 )
 
 // WorkerConfig tunes the outbox worker. Zero fields take the defaults of DefaultWorkerConfig.
-type WorkerConfig struct {
-	// BatchSize is how many due emails one round claims (and sends concurrently).
-	BatchSize int
-	// PollInterval is the pause after a round that found fewer than BatchSize due emails.
-	PollInterval time.Duration
-	// MaxAttempts is how many times an email is tried before the worker gives up on it.
-	MaxAttempts int
-	// After the n-th failed attempt the next one waits BackoffBase * 2^(n-1), at most BackoffMax.
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-	// Lease is how long a claimed email stays invisible to other workers. A send is cut off at
-	// half of it, so a live worker always records the outcome before anyone else may claim the
-	// email; a worker that dies leaves its claims to be picked up when the lease runs out.
-	Lease time.Duration
-}
+type WorkerConfig = outbox.Config
 
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
 // hour (waiting 30s, 1m, 2m, 4m, 8m, 16m, 32m in between); a dead worker's claims return after
@@ -39,39 +25,10 @@ var DefaultWorkerConfig = WorkerConfig{
 	BackoffBase: 30 * time.Second, BackoffMax: time.Hour, Lease: 2 * time.Minute,
 }
 
-func (c WorkerConfig) withDefaults() WorkerConfig {
-	d := DefaultWorkerConfig
-	if c.BatchSize > 0 {
-		d.BatchSize = c.BatchSize
-	}
-	if c.PollInterval > 0 {
-		d.PollInterval = c.PollInterval
-	}
-	if c.MaxAttempts > 0 {
-		d.MaxAttempts = c.MaxAttempts
-	}
-	if c.BackoffBase > 0 {
-		d.BackoffBase = c.BackoffBase
-	}
-	if c.BackoffMax > 0 {
-		d.BackoffMax = c.BackoffMax
-	}
-	if c.Lease > 0 {
-		d.Lease = c.Lease
-	}
-	return d
-}
-
 // Worker delivers the outbox. Any number of workers, in any number of instances, may run on one
-// database: each round claims due emails with FOR UPDATE SKIP LOCKED and leases them, so two
-// workers never hold the same email.
-//
-// Delivery is at least once, not exactly once. While workers live, each email is sent once:
-// a claim hides it for the lease, the send is cut off well before the lease ends, and the
-// outcome is recorded even during shutdown. But if a process dies (or stalls past the lease)
-// after Mandrill accepted an email and before the worker recorded it, the email is sent again
-// when the lease runs out. No protocol can close that gap without Mandrill deduplicating, and
-// a second welcome email is a better failure than a lost one.
+// database (see package outbox for how, and why delivery is at least once). A second welcome
+// email is a better failure than a lost one, and no protocol can close the gap without
+// Mandrill deduplicating.
 type Worker struct {
 	pool   *pgxpool.Pool
 	q      *db.Queries
@@ -87,30 +44,13 @@ func NewWorker(pool *pgxpool.Pool, mailer Mailer, log *slog.Logger, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg.withDefaults()}
+	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg.WithDefaults(DefaultWorkerConfig)}
 }
 
 // Run delivers due emails until ctx is done, then returns once the sends in flight have ended
 // and their outcomes are recorded.
 func (w *Worker) Run(ctx context.Context) {
-	pause := time.NewTimer(0)
-	defer pause.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-pause.C:
-		}
-		claimed, err := w.DeliverDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.ErrorContext(ctx, "deliver the email outbox", slog.Any("error", err))
-		}
-		if err == nil && claimed == w.cfg.BatchSize {
-			pause.Reset(0) // there may be more due right now
-		} else {
-			pause.Reset(w.cfg.PollInterval)
-		}
-	}
+	outbox.Run(ctx, w.cfg, w.log, "deliver the email outbox", w.DeliverDue)
 }
 
 // DeliverDue runs one round: it claims up to BatchSize due emails, sends them concurrently and
@@ -123,26 +63,12 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("claim due emails: %w", err)
 	}
-	// Sends and their records outlive ctx: a send cut off by shutdown might have been accepted
-	// and would then go out twice. Each is bounded by half the lease instead.
-	detached := context.WithoutCancel(ctx)
-	errs := make([]error, len(claimed))
-	var wg sync.WaitGroup
-	for i, email := range claimed {
-		wg.Go(func() { errs[i] = w.deliver(detached, email) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return len(claimed), err
-		}
-	}
-	return len(claimed), nil
+	return len(claimed), outbox.Each(ctx, claimed, w.deliver)
 }
 
 // deliver sends one claimed email and records the outcome.
 func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error {
-	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
+	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout())
 	sendErr := w.mailer.Send(sendCtx, Message{
 		Kind: email.Kind, To: email.Recipient, Subject: email.Subject, Text: email.BodyText, HTML: email.BodyHtml,
 	})
@@ -160,7 +86,7 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 		slog.String("kind", email.Kind), slog.Int("attempt", int(email.Attempts)), slog.String("reason", reasonOf(sendErr)))
 	_, err := w.q.RetryEmailLater(ctx, db.RetryEmailLaterParams{
 		ID: email.ID, Attempts: email.Attempts, LastError: reasonOf(sendErr),
-		NextAttemptAt: w.now().Add(Backoff(int(email.Attempts), w.cfg.BackoffBase, w.cfg.BackoffMax)),
+		NextAttemptAt: w.cfg.NextAttempt(w.now(), int(email.Attempts)),
 	})
 	if err != nil {
 		return fmt.Errorf("schedule a retry of email %d: %w", email.ID, err)
@@ -195,13 +121,4 @@ func (w *Worker) giveUp(ctx context.Context, email db.ClaimDueEmailsRow, reason 
 	w.log.ErrorContext(ctx, "gave up on an email", slog.Int64("outbox_id", email.ID),
 		slog.String("kind", email.Kind), slog.Int("attempts", int(email.Attempts)), slog.String("reason", reason))
 	return nil
-}
-
-// Backoff is the wait after the n-th failed attempt (n >= 1): base * 2^(n-1), at most limit.
-func Backoff(n int, base, limit time.Duration) time.Duration {
-	wait := base
-	for i := 1; i < n && wait < limit; i++ {
-		wait *= 2
-	}
-	return min(wait, limit)
 }

@@ -74,7 +74,7 @@ UPDATE magic_links m SET used_at = @now::timestamptz
 FROM applications a
 WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.user_id, m.redirect_url;
+RETURNING m.user_id, m.application_id, m.redirect_url;
 
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
@@ -83,3 +83,9 @@ LISTEN planoauth_sessions;
 -- name: ForgiveLoginAttempt :exec
 -- Takes back one counted attempt of a key, for an attempt that turned out to succeed.
 UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = @key;
+
+-- name: RevokeUserSessionsInApplications :many
+-- Revokes every live session of a user and returns the application of each, so that the audit
+-- trail can say, per application, how many were revoked.
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL
+RETURNING application_id;

@@ -22,6 +22,19 @@ type Application struct {
 	UpdatedAt                time.Time
 }
 
+type AuditEvent struct {
+	ID            int64
+	OccurredAt    time.Time
+	Kind          string
+	ActorType     string
+	ActorUserID   *int64
+	UserID        *int64
+	ApplicationID *int64
+	ClientAddress string
+	RequestID     string
+	Details       []byte
+}
+
 type Client struct {
 	ID              int64
 	UserID          int64
@@ -197,4 +210,27 @@ type User struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	EmailVerifiedAt *time.Time
+}
+
+type Webhook struct {
+	ID             int64
+	ApplicationID  int64
+	Url            string
+	SecretSealed   []byte
+	PreviousSealed []byte
+	PreviousUntil  *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WebhookDelivery struct {
+	ID            int64
+	WebhookID     int64
+	EventID       int64
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time
+	CreatedAt     time.Time
 }

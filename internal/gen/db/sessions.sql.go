@@ -26,7 +26,7 @@ UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
 WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.user_id, m.redirect_url
+RETURNING m.user_id, m.application_id, m.redirect_url
 `
 
 type ConsumeMagicLinkParams struct {
@@ -36,8 +36,9 @@ type ConsumeMagicLinkParams struct {
 }
 
 type ConsumeMagicLinkRow struct {
-	UserID      int64
-	RedirectUrl string
+	UserID        int64
+	ApplicationID int64
+	RedirectUrl   string
 }
 
 // Uses a sign-in link: one statement that only matches an unused, unexpired link of the
@@ -45,7 +46,7 @@ type ConsumeMagicLinkRow struct {
 func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
 	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
 	var i ConsumeMagicLinkRow
-	err := row.Scan(&i.UserID, &i.RedirectUrl)
+	err := row.Scan(&i.UserID, &i.ApplicationID, &i.RedirectUrl)
 	return i, err
 }
 
@@ -365,6 +366,38 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessions
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplications = `-- name: RevokeUserSessionsInApplications :many
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
+RETURNING application_id
+`
+
+type RevokeUserSessionsInApplicationsParams struct {
+	Now    *time.Time
+	UserID int64
+}
+
+// Revokes every live session of a user and returns the application of each, so that the audit
+// trail can say, per application, how many were revoked.
+func (q *Queries) RevokeUserSessionsInApplications(ctx context.Context, arg RevokeUserSessionsInApplicationsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeUserSessionsInApplications, arg.Now, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const touchSession = `-- name: TouchSession :execrows

@@ -57,6 +57,102 @@ func (e ApplicationView) Valid() bool {
 	}
 }
 
+// Defines values for AuditActorType.
+const (
+	ActorAnonymous   AuditActorType = "anonymous"
+	ActorApplication AuditActorType = "application"
+	ActorOperator    AuditActorType = "operator"
+	ActorUser        AuditActorType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case ActorAnonymous:
+		return true
+	case ActorApplication:
+		return true
+	case ActorOperator:
+		return true
+	case ActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditKind.
+const (
+	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
+	AuditGrantMade               AuditKind = "grant.made"
+	AuditLoginFailed             AuditKind = "login.failed"
+	AuditLoginSucceeded          AuditKind = "login.succeeded"
+	AuditMagicLinkRequested      AuditKind = "magic_link.requested"
+	AuditMagicLinkUsed           AuditKind = "magic_link.used"
+	AuditPasswordDropped         AuditKind = "password.dropped"
+	AuditPasswordSet             AuditKind = "password.set"
+	AuditRoleGranted             AuditKind = "role.granted"
+	AuditSessionsRevoked         AuditKind = "sessions.revoked"
+	AuditUserCreated             AuditKind = "user.created"
+	AuditUserEmailVerified       AuditKind = "user.email_verified"
+	AuditWebhookDeleted          AuditKind = "webhook.deleted"
+	AuditWebhookSecretRotated    AuditKind = "webhook.secret_rotated"
+	AuditWebhookSet              AuditKind = "webhook.set"
+)
+
+// Valid indicates whether the value is a known member of the AuditKind enum.
+func (e AuditKind) Valid() bool {
+	switch e {
+	case AuditApplicationTokenRotated:
+		return true
+	case AuditGrantMade:
+		return true
+	case AuditLoginFailed:
+		return true
+	case AuditLoginSucceeded:
+		return true
+	case AuditMagicLinkRequested:
+		return true
+	case AuditMagicLinkUsed:
+		return true
+	case AuditPasswordDropped:
+		return true
+	case AuditPasswordSet:
+		return true
+	case AuditRoleGranted:
+		return true
+	case AuditSessionsRevoked:
+		return true
+	case AuditUserCreated:
+		return true
+	case AuditUserEmailVerified:
+		return true
+	case AuditWebhookDeleted:
+		return true
+	case AuditWebhookSecretRotated:
+		return true
+	case AuditWebhookSet:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditTrailResultStatus.
+const (
+	AuditTrailResultStatusActionSuccessful AuditTrailResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the AuditTrailResultStatus enum.
+func (e AuditTrailResultStatus) Valid() bool {
+	switch e {
+	case AuditTrailResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BadRequestErrorStatus.
 const (
 	BadRequestErrorStatusInvalidContentType   BadRequestErrorStatus = "invalid-content-type"
@@ -417,6 +513,54 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for LoginFailureReason.
+const (
+	ReasonEmailNotFound     LoginFailureReason = "email-not-found"
+	ReasonInvalidPassword   LoginFailureReason = "invalid-password"
+	ReasonInvalidToken      LoginFailureReason = "invalid-token"
+	ReasonUserHasNoPassword LoginFailureReason = "user-has-no-password"
+	ReasonUserRequiresRole  LoginFailureReason = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the LoginFailureReason enum.
+func (e LoginFailureReason) Valid() bool {
+	switch e {
+	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidPassword:
+		return true
+	case ReasonInvalidToken:
+		return true
+	case ReasonUserHasNoPassword:
+		return true
+	case ReasonUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginMethod.
+const (
+	LoginGoogle    LoginMethod = "google"
+	LoginMagicLink LoginMethod = "magic_link"
+	LoginPassword  LoginMethod = "password"
+)
+
+// Valid indicates whether the value is a known member of the LoginMethod enum.
+func (e LoginMethod) Valid() bool {
+	switch e {
+	case LoginGoogle:
+		return true
+	case LoginMagicLink:
+		return true
+	case LoginPassword:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MagicLinkBadRequestErrorStatus.
 const (
 	MagicLinkBadRequestErrorStatusEmailNotFound        MagicLinkBadRequestErrorStatus = "email-not-found"
@@ -730,6 +874,103 @@ type ApplicationSlug string
 
 // ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
 type ApplicationView string
+
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// Type Who acted: `user` (a user's session, or the user signing in or registering),
+	// `application` (an application token; the event's application), `operator` (the
+	// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+	// log-in).
+	Type AuditActorType `json:"type"`
+
+	// UserId The acting user, when `type` is `user`.
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditActorType Who acted: `user` (a user's session, or the user signing in or registering),
+// `application` (an application token; the event's application), `operator` (the
+// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+// log-in).
+type AuditActorType string
+
+// AuditDetails What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+type AuditDetails struct {
+	ClientIds  *[]int64 `json:"client_ids,omitempty"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Method How a sign-in was made.
+	Method *LoginMethod `json:"method,omitempty"`
+
+	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+	// recorded: each counts against the rate limits (or follows a correct password), so a flood
+	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+	// and malformed requests cost a caller nothing and are not recorded one by one.
+	Reason *LoginFailureReason `json:"reason,omitempty"`
+
+	// Revoked How many sessions were revoked.
+	Revoked *int `json:"revoked,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role      *Role               `json:"role,omitempty"`
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Actor AuditActor `json:"actor"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ClientAddress The caller's address (empty for operators).
+	ClientAddress string `json:"client_address"`
+
+	// Details What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+	Details AuditDetails `json:"details"`
+
+	// Id Position in the trail; strictly increasing.
+	Id int64 `json:"id"`
+
+	// Kind What an audit event records.
+	Kind       AuditKind `json:"kind"`
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// RequestId The request's id (`X-Request-Id`), empty for operators; the events of one request share it.
+	RequestId string `json:"request_id"`
+
+	// UserId The user the event is about; absent when there is none (a failed log-in of an unknown email, an application's token).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditKind What an audit event records.
+type AuditKind string
+
+// AuditTrail defines model for AuditTrail.
+type AuditTrail struct {
+	NextCursor *int64       `json:"next_cursor,omitempty"`
+	Results    []AuditEvent `json:"results"`
+}
+
+// AuditTrailResult defines model for AuditTrailResult.
+type AuditTrailResult struct {
+	Data AuditTrail `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  AuditTrailResultStatus `json:"status"`
+}
+
+// AuditTrailResultStatus defines model for AuditTrailResult.Status.
+type AuditTrailResultStatus string
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1185,6 +1426,15 @@ type LoginBadRequestError struct {
 
 // LoginBadRequestErrorStatus defines model for LoginBadRequestError.Status.
 type LoginBadRequestErrorStatus string
+
+// LoginFailureReason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+// recorded: each counts against the rate limits (or follows a correct password), so a flood
+// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+// and malformed requests cost a caller nothing and are not recorded one by one.
+type LoginFailureReason string
+
+// LoginMethod How a sign-in was made.
+type LoginMethod string
 
 // MagicLinkBadRequestError defines model for MagicLinkBadRequestError.
 type MagicLinkBadRequestError struct {
@@ -1787,6 +2037,29 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// AuditIndexParams defines parameters for AuditIndex.
+type AuditIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// After Follow the trail from here; the id of the last event already read (0 reads from the start). The page is oldest first.
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+
+	// Before Page back from here; the events with a smaller id, newest first.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// UserId Only the events about this user (the event's `user_id`).
+	UserId *int64 `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Kind Only the events of this kind.
+	Kind *AuditKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Limit Page size.
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -1998,6 +2271,24 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// AuditIndex Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event. A client's or liaison's session answers `permission-denied`.
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClientsCreateWithBody Create a client for an email
 	//
@@ -2392,6 +2683,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// AuditIndex Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event. A client's or liaison's session answers `permission-denied`.
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ClientsCreateWithBody Create a client for an email
@@ -3026,6 +3345,120 @@ func (c *Client) UsersClientRegister(ctx context.Context, params *UsersClientReg
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewAuditIndexRequest constructs an http.Request for the AuditIndex method
+func NewAuditIndexRequest(server string, params *AuditIndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/index")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewClientsCreateRequestWithTextBody calls the generic ClientsCreate builder with text/plain body
@@ -3895,6 +4328,26 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// AuditIndexWithResponse Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event. A client's or liaison's session answers `permission-denied`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error)
+
 	// ClientsCreateWithBodyWithResponse Create a client for an email
 	//
 	// Called with an application token or an employee's session (scope `clients.create`). A new
@@ -4296,6 +4749,89 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegisterWithResponse(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersClientRegisterResponse, error)
+}
+
+type AuditIndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditTrailResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuditIndexResponse) GetJSON200() *AuditTrailResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AuditIndexResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AuditIndexResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AuditIndexResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AuditIndexResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuditIndexResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AuditIndexResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuditIndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuditIndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuditIndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuditIndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type ClientsCreateResponse struct {
@@ -5488,6 +6024,32 @@ func (r UsersClientRegisterResponse) ContentType() string {
 	return ""
 }
 
+// AuditIndexWithResponse Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event. A client's or liaison's session answers `permission-denied`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error) {
+	rsp, err := c.AuditIndex(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditIndexResponse(rsp)
+}
+
 // ClientsCreateWithBodyWithResponse Create a client for an email
 //
 // Called with an application token or an employee's session (scope `clients.create`). A new
@@ -6032,6 +6594,74 @@ func (c *ClientWithResponses) UsersClientRegisterWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseUsersClientRegisterResponse(rsp)
+}
+
+// ParseAuditIndexResponse parses an HTTP response from a AuditIndexWithResponse call
+func ParseAuditIndexResponse(rsp *http.Response) (*AuditIndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuditIndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditTrailResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseClientsCreateResponse parses an HTTP response from a ClientsCreateWithResponse call
