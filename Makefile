@@ -4,6 +4,7 @@
 GO        ?= go
 NPM_STAMP := node_modules/.package-lock.json
 FUZZTIME  ?= 20s
+BENCHFLAGS ?=
 
 .PHONY: run test test-sdk bench check generate drift lint vet fmt build clean docs-check fuzz
 
@@ -42,9 +43,10 @@ test-sdk: $(NPM_STAMP)
 	npx --no-install tsc -p sdk/ts
 	scripts/with-server.sh node --test sdk/ts/dist/
 
-## bench: load PlanoAuth and a minimal baseline on this machine; writes bench/RESULTS.md
+## bench: PlanoAuth beside its baselines under wrk, three to four minutes of both CPUs; writes bench/RESULTS.md
+# BENCHFLAGS=-quick is a smoke run that only prints; `go run ./bench -h` lists the other flags.
 bench:
-	$(GO) run ./bench -out bench/RESULTS.md
+	$(GO) run ./bench $(BENCHFLAGS)
 
 ## generate: regenerate internal/gen and the Go SDK from api/openapi.yaml and sql/
 generate:

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,17 +18,89 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
-// serveBaseline is the reference: the least a token-checked read can do. It hashes the bearer
-// token and runs the service's own indexed lookup, with nothing else around it.
-func serveBaseline(addr, databaseURL string) error {
-	pool, err := pgxpool.New(contextBackground(), databaseURL)
+// The baselines are what PlanoAuth is measured against, each a bare net/http server in a
+// process of its own (this program run with -serve KIND). Every one echoes X-Request-Id, as
+// PlanoAuth does, because the open-loop script matches answers to requests by it.
+//
+//   - fixed: writes a fixed answer (a sessions/read answer of PlanoAuth's, captured once): the
+//     HTTP layer's limit on this machine.
+//   - lookup: hashes the bearer token and runs one SELECT by token hash on a one-table sessions
+//     (the database "reference"): the physical reference for a token-checked read.
+//   - samequery: the service's own session query (GetSessionByTokenHash, whatever it joins) and
+//     nothing around it.
+
+const referenceSchema = `CREATE TABLE sessions (
+    id          uuid        PRIMARY KEY,
+    token_hash  bytea       NOT NULL UNIQUE,
+    role        text        NOT NULL,
+    scopes      text[]      NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+)`
+
+const referenceLookup = `SELECT id, role, scopes, created_at, revoked_at FROM sessions WHERE token_hash = $1`
+
+// serveChild is the child mode: serve one baseline until killed.
+func serveChild(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	kind := fs.String("serve", "", "fixed, lookup or samequery")
+	addr := fs.String("addr", "", "address to serve on")
+	body := fs.String("body", "", "fixed: file holding the answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	handler, err := baselineHandler(*kind, *body, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return err
 	}
-	q := db.New(pool)
-	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.ListenAndServe(*addr, echoRequestID(handler))
+}
+
+func baselineHandler(kind, bodyFile, databaseURL string) (http.Handler, error) {
+	if kind == "fixed" {
+		answer, err := os.ReadFile(bodyFile)
+		if err != nil {
+			return nil, err
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(answer)
+		}), nil
+	}
+	pool, err := pgxpool.New(context.Background(), databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "lookup":
+		return tokenHandler(func(ctx context.Context, hash []byte) (any, error) {
+			var s struct {
+				ID        string    `json:"id"`
+				Role      string    `json:"role"`
+				Scopes    []string  `json:"scopes"`
+				CreatedAt time.Time `json:"created_at"`
+				revokedAt *time.Time
+			}
+			err := pool.QueryRow(ctx, referenceLookup, hash).Scan(&s.ID, &s.Role, &s.Scopes, &s.CreatedAt, &s.revokedAt)
+			if err == nil && s.revokedAt != nil {
+				err = pgx.ErrNoRows
+			}
+			return s, err
+		}), nil
+	case "samequery":
+		q := db.New(pool)
+		return tokenHandler(func(ctx context.Context, hash []byte) (any, error) {
+			return q.GetSessionByTokenHash(ctx, hash) // the whole row, whatever its shape
+		}), nil
+	}
+	return nil, fmt.Errorf("unknown baseline %q", kind)
+}
+
+// tokenHandler answers the session that lookup finds for the bearer token's hash.
+func tokenHandler(lookup func(ctx context.Context, hash []byte) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		row, err := q.GetSessionByTokenHash(r.Context(), auth.HashToken(token))
+		session, err := lookup(r.Context(), auth.HashToken(token))
 		w.Header().Set("Content-Type", "application/json")
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -32,7 +109,17 @@ func serveBaseline(addr, databaseURL string) error {
 		case err != nil:
 			w.WriteHeader(http.StatusInternalServerError)
 		default:
-			_ = json.NewEncoder(w).Encode(map[string]any{"status": "action-successful", "data": map[string]any{"id": row.Session.ID, "role": row.Session.Role}})
+			_ = json.NewEncoder(w).Encode(map[string]any{"status": "action-successful",
+				"message": "This status indicates that the request was successful.", "data": session})
 		}
-	}))
+	})
+}
+
+func echoRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("X-Request-Id"); id != "" {
+			w.Header().Set("X-Request-Id", id)
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -3,33 +3,57 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat CPU times (100 on Linux).
+// clockTicks is the kernel's USER_HZ, the unit of /proc CPU times (100 on Linux).
 const clockTicks = 100
 
-// cpuTime returns the user+system CPU time a process has used.
-func cpuTime(pid int) time.Duration {
+// procStat returns a process's parent and the user+system CPU time it has used, and that of
+// its children that exited and were waited for.
+func procStat(pid int) (ppid int, cpu, exitedChildren time.Duration, ok bool) {
 	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0
+		return 0, 0, 0, false
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if len(fields) < 13 {
-		return 0
+	if len(fields) < 15 {
+		return 0, 0, 0, false
 	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	ticks := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(fields[i], 10, 64)
+		return time.Duration(n) * time.Second / clockTicks
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	return ppid, ticks(11) + ticks(12), ticks(13) + ticks(14), true
 }
 
-// postgresCPU is the CPU time of every PostgreSQL process on the machine (the bench's cluster
-// is the only one running while it measures).
-func postgresCPU() time.Duration {
+func cpuOf(pid int) time.Duration {
+	_, cpu, _, _ := procStat(pid)
+	return cpu
+}
+
+// clusterCPU is the CPU time of the bench's PostgreSQL: its postmaster, the processes it forked
+// (backends, autovacuum, ...) and those of them that exited, so that the total only grows.
+// Other clusters on the machine (other people's tests) are not counted.
+func clusterCPU(postmaster int) time.Duration {
+	for range 3 {
+		_, own, exited, _ := procStat(postmaster)
+		children := childrenCPU(postmaster)
+		// A child reaped during the scan is in neither figure: scan again.
+		if _, _, exitedAfter, _ := procStat(postmaster); exitedAfter == exited {
+			return own + exited + children
+		}
+	}
+	_, own, exited, _ := procStat(postmaster)
+	return own + exited + childrenCPU(postmaster)
+}
+
+func childrenCPU(parent int) time.Duration {
 	var total time.Duration
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -37,24 +61,74 @@ func postgresCPU() time.Duration {
 		if err != nil {
 			continue
 		}
-		if comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm")); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
-			total += cpuTime(pid)
+		if ppid, cpu, _, ok := procStat(pid); ok && ppid == parent {
+			total += cpu
 		}
 	}
 	return total
 }
 
-// cpuSample is the CPU used by each party during one measurement.
-type cpuSample struct{ server, postgres, generator time.Duration }
-
-func sampleCPU(server *process) cpuSample {
-	return cpuSample{server: cpuTime(server.cmd.Process.Pid), postgres: postgresCPU(), generator: cpuTime(os.Getpid())}
+// machineBusy is the CPU time all CPUs of the machine have spent busy (not idle or waiting).
+func machineBusy() time.Duration {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, f := range fields {
+		if i == 0 || i == 4 || i == 5 || i > 8 { // the label, idle, iowait; guest time is in user already
+			continue
+		}
+		n, _ := strconv.ParseInt(f, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
 
-func (a cpuSample) perRequest(b cpuSample, requests int) cpuSample {
-	if requests == 0 {
-		return cpuSample{}
+// processes are the bench's own: the servers it started and its PostgreSQL.
+type processes struct {
+	servers    []*process
+	postmaster int
+}
+
+// cpuSnapshot is the CPU used so far by each party.
+type cpuSnapshot struct {
+	at                        time.Time
+	target, servers, postgres time.Duration
+	bench, machine            time.Duration
+}
+
+func (p *processes) sampleCPU(target *process) cpuSnapshot {
+	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy()}
+	for _, srv := range p.servers {
+		cpu := cpuOf(srv.cmd.Process.Pid)
+		s.servers += cpu
+		if srv == target {
+			s.target = cpu
+		}
 	}
-	n := time.Duration(requests)
-	return cpuSample{server: (b.server - a.server) / n, postgres: (b.postgres - a.postgres) / n, generator: (b.generator - a.generator) / n}
+	return s
+}
+
+// cpuUse is one measurement's CPU per answer of the server measured, PostgreSQL and wrk, and
+// the share of the machine's CPUs that processes not the bench's kept busy meanwhile.
+type cpuUse struct {
+	server, postgres, generator time.Duration
+	others                      float64
+}
+
+func (a cpuSnapshot) until(b cpuSnapshot, generator time.Duration, answered int) cpuUse {
+	ours := (b.servers - a.servers) + (b.postgres - a.postgres) + (b.bench - a.bench) + generator
+	capacity := b.at.Sub(a.at) * time.Duration(runtime.NumCPU())
+	u := cpuUse{}
+	if capacity > 0 {
+		u.others = max(float64(b.machine-a.machine-ours)/float64(capacity), 0)
+	}
+	if answered > 0 {
+		n := time.Duration(answered)
+		u.server, u.postgres, u.generator = (b.target-a.target)/n, (b.postgres-a.postgres)/n, generator/n
+	}
+	return u
 }

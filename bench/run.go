@@ -1,326 +1,328 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
+	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/plano/planoauth/internal/auth"
-	"github.com/plano/planoauth/internal/gen/db"
-	"github.com/plano/planoauth/internal/migrate"
-	argon "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/pgcluster"
 )
 
 const (
-	password     = "correct horse battery staple"
-	users        = 200
-	loginWorkers = 8
+	readers  = 32 // clients whose sessions the token-checked reads use
+	loginers = 64 // other clients, who log in (with their right passwords)
+	// addresses is how many client addresses the logins and registrations come from.
+	addresses = 256
+	// loginTimeout bounds one login's latency in wrk's histogram; an overloaded hasher is slow.
+	loginTimeout = 30 * time.Second
+	// maxConnections caps the overload test's connections (one file descriptor each, here and in
+	// the server).
+	maxConnections = 1000
 )
 
+// serverEnv is the settings of both servers measured, beyond the defaults.
+//   - The login and registration allowances are lifted. A login attempt counts against its
+//     account and address until it succeeds, so the overload test's hundreds of logins in
+//     flight would otherwise be refused by those limits; with them lifted, every 429 is the
+//     hasher shedding load.
+//   - 127.0.0.1 (wrk) is a trusted proxy, so that logins and registrations come from many
+//     client addresses (X-Forwarded-For), as they would in production: from one address, every
+//     attempt would update the same counter row, and that row, not the hasher, would be the
+//     bottleneck. The reads send no X-Forwarded-For.
+var serverEnv = []string{"PLANOAUTH_LOGIN_LIMIT_ACCOUNT=1000000", "PLANOAUTH_LOGIN_LIMIT_KNOWN=1000000",
+	"PLANOAUTH_LOGIN_LIMIT_ADDRESS=1000000", "PLANOAUTH_REGISTER_LIMIT_ADDRESS=1000000", "PLANOAUTH_TRUSTED_PROXIES=127.0.0.1"}
+
+// bench is what one run set up.
+type bench struct {
+	cfg                      config
+	wrk                      *wrk
+	procs                    *processes
+	on, off                  *process // PlanoAuth with the session cache on (the default) and off
+	fixed, lookup, samequery *process
+	f                        fixtures
+	phc                      string // a password hash the server stored
+}
+
 func run(ctx context.Context, cfg config) error {
+	if err := ensureWrk(ctx); err != nil {
+		return err
+	}
+	raiseFileLimit()
 	tmp, err := os.MkdirTemp("", "planoauth-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	step("starting PostgreSQL")
-	cluster, err := pgcluster.StartTemp(ctx, pgcluster.Options{}) // durable settings, as in production
-	if err != nil {
-		return err
+	if cfg.keep {
+		step("keeping the servers' logs and wrk's files in " + tmp)
+	} else {
+		defer os.RemoveAll(tmp)
 	}
-	defer cluster.Stop()
-	if err := cluster.EnsureDatabase(ctx, "bench"); err != nil {
-		return err
-	}
-	url := cluster.URL("bench")
-	if err := migrate.Up(ctx, url); err != nil {
-		return err
-	}
-	step("seeding users and sessions")
-	f, err := seed(ctx, url)
-	if err != nil {
-		return err
-	}
-	step("building and starting planoauth serve and the baseline")
-	server, err := startServer(ctx, tmp, url)
-	if err != nil {
-		return err
-	}
-	defer server.stop()
-	baseline, err := startBaseline(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer baseline.stop()
-
-	r := report{cfg: cfg}
-	// measure runs one load against a server process, recording the CPU each party spent.
-	measure := func(target *process, load func() result) result {
-		before := sampleCPU(target)
-		res := load()
-		res.cpu = before.perRequest(sampleCPU(target), res.requests)
-		return res
-	}
-	tokenPath := func(base, path string) request {
-		return func(i int) (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodGet, base+path, nil)
-			if err == nil {
-				req.Header.Set("Authorization", "Bearer "+f.tokens[i%len(f.tokens)])
-			}
-			return req, err
+	r := &report{cfg: cfg, started: time.Now().UTC(), loadBefore: loadAverage()}
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
 		}
-	}
-	step("token path: baseline, then planoauth")
-	closedLoop(ctx, "warm-up", cfg.concurrency, time.Second, 200, tokenPath(baseline.url, "/read"))
-	r.baseline = measure(baseline, func() result {
-		return closedLoop(ctx, "baseline token lookup (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(baseline.url, "/read"))
-	})
-	closedLoop(ctx, "warm-up", cfg.concurrency, time.Second, 200, tokenPath(server.url, "/api/v1/sessions/read"))
-	r.tokenPeak = measure(server, func() result {
-		return closedLoop(ctx, "sessions/read (peak)", cfg.concurrency, cfg.duration, 200, tokenPath(server.url, "/api/v1/sessions/read"))
-	})
-	r.tokenHalf = openLoop(ctx, "sessions/read (half of peak, open loop)", r.tokenPeak.rate()/2, cfg.duration, 200, tokenPath(server.url, "/api/v1/sessions/read"))
-
-	step("argon2id raw hash rate")
-	r.hashRate = hashRate(ctx, cfg.duration)
-	step("sessions/create")
-	r.login = measure(server, func() result {
-		return closedLoop(ctx, "sessions/create", loginWorkers, cfg.duration, 200, sensitive(server.url+"/api/v1/sessions/create", func(i int) any {
-			return map[string]any{"email": f.emails[i%len(f.emails)], "password": password, "application": "planoorder"}
-		}))
-	})
-	step("clients/register")
-	var registered atomic.Int64
-	register := sensitive(server.url+"/api/v1/clients/register", func(i int) any {
-		return map[string]any{"application": "planoorder", "client": map[string]any{
-			"email": fmt.Sprintf("new-%d-%d@example.com", time.Now().UnixNano(), registered.Add(1)), "password": password,
-			"first_name": "Bench", "last_name": "Mark"}}
-	})
-	r.register = measure(server, func() result {
-		return closedLoop(ctx, "clients/register", loginWorkers, cfg.duration, 200, register)
-	})
-	r.peakRSS, err = server.peakRSS()
+	}()
+	b, err := setUp(ctx, cfg, tmp, &stops)
 	if err != nil {
 		return err
 	}
+	if err := b.measure(ctx, r); err != nil {
+		return err
+	}
+	r.loadAfter = loadAverage()
 	return r.write(cfg.out)
 }
 
 func step(s string) { fmt.Fprintln(os.Stderr, "bench:", s) }
 
-type fixtures struct {
-	emails []string
-	tokens []string
-}
-
-// seed creates client users sharing one password hash, and a session for each.
-func seed(ctx context.Context, url string) (fixtures, error) {
-	var f fixtures
-	pool, err := pgxpool.New(ctx, url)
+// setUp starts PostgreSQL and every server, and makes the fixtures through the API.
+func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench, error) {
+	b := &bench{cfg: cfg, procs: &processes{}}
+	step("starting PostgreSQL")
+	cluster, err := pgcluster.StartTemp(ctx, pgcluster.Options{}) // durable settings, as in production
 	if err != nil {
-		return f, err
+		return nil, err
 	}
-	defer pool.Close()
-	q := db.New(pool)
-	hash, err := argon.NewHasher().Hash(ctx, password)
-	if err != nil {
-		return f, err
-	}
-	app, err := q.GetApplicationBySlug(ctx, "planoorder")
-	if err != nil {
-		return f, err
-	}
-	scopes, err := q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: "client"})
-	if err != nil {
-		return f, err
-	}
-	for i := 0; i < users; i++ {
-		email := fmt.Sprintf("user%d@example.com", i)
-		user, err := q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: &hash, FirstName: "Bench"})
-		if err != nil {
-			return f, err
-		}
-		if _, err := q.CreateClient(ctx, db.CreateClientParams{UserID: user.ID}); err != nil {
-			return f, err
-		}
-		token, tokenHash := auth.NewToken(auth.SessionPrefix)
-		if _, err := q.CreateSession(ctx, db.CreateSessionParams{TokenHash: tokenHash, UserID: user.ID,
-			ApplicationID: app.ID, Role: "client", Scopes: scopes, Now: time.Now()}); err != nil {
-			return f, err
-		}
-		f.emails = append(f.emails, email)
-		f.tokens = append(f.tokens, token)
-	}
-	return f, nil
-}
-
-func sensitive(url string, params func(i int) any) request {
-	return func(i int) (*http.Request, error) {
-		b, err := json.Marshal(params(i))
-		if err != nil {
+	*stops = append(*stops, func() { _ = cluster.Stop() })
+	for _, name := range []string{"bench", "reference"} {
+		if err := cluster.EnsureDatabase(ctx, name); err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(base64.StdEncoding.EncodeToString(b)))
-		if err == nil {
-			req.Header.Set("Content-Type", "text/plain")
-		}
-		return req, err
 	}
-}
-
-// hashRate is how many argon2id hashes per second the machine computes with one per CPU.
-func hashRate(ctx context.Context, d time.Duration) float64 {
-	h := argon.NewHasher()
-	var n atomic.Int64
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if _, err := h.Hash(ctx, password); err == nil {
-					n.Add(1)
-				}
-			}
-		}()
+	url := cluster.URL("bench")
+	if b.procs.postmaster, err = postmasterPID(ctx, url); err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
-}
-
-type process struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	_ = p.cmd.Wait()
-}
-
-// peakRSS reads the process's high-water resident set size.
-func (p *process) peakRSS() (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, fmt.Errorf("read server status: %w", err)
+	if err := b.startPlanoAuth(ctx, tmp, url, stops); err != nil {
+		return nil, err
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
-			return kb * 1024, err
-		}
+	step("registering clients through the API")
+	if b.f, err = seed(ctx, b.on, readers, loginers); err != nil {
+		return nil, err
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	if err := seedReference(ctx, cluster.URL("reference"), b.f.readers); err != nil {
+		return nil, err
+	}
+	if b.phc, err = passwordHash(ctx, url, b.f.loginers[0].email); err != nil {
+		return nil, err
+	}
+	if err := b.startBaselines(ctx, tmp, url, cluster.URL("reference"), stops); err != nil {
+		return nil, err
+	}
+	b.procs.servers = []*process{b.on, b.off, b.fixed, b.lookup, b.samequery}
+	b.wrk, err = newWrk(tmp, cfg.threads, b.procs)
+	return b, err
 }
 
-func startServer(ctx context.Context, tmp, url string) (*process, error) {
+// startPlanoAuth builds the real binary and starts it twice: session cache on and off.
+func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]func()) error {
+	step("building and starting planoauth serve (session cache on, and off)")
 	bin := filepath.Join(tmp, "planoauth")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/planoauth")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("build planoauth: %w", err)
+		return fmt.Errorf("build planoauth: %w", err)
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	env := append([]string{"DATABASE_URL=" + url}, serverEnv...)
+	if b.cfg.memoryLimitMiB > 0 {
+		env = append(env, fmt.Sprintf("PLANOAUTH_MEMORY_LIMIT_MIB=%d", b.cfg.memoryLimitMiB))
 	}
-	logs, err := os.Create(filepath.Join(tmp, "server.log"))
-	if err != nil {
-		return nil, err
+	var err error
+	// One after the other: the first applies the migrations.
+	if b.on, err = startPlanoAuth(ctx, "planoauth-cache-on", bin, tmp, env...); err != nil {
+		return err
 	}
-	cmd := exec.CommandContext(ctx, bin, "serve")
-	// Every request comes from one address: lift the per-address registration allowance.
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "PLANOAUTH_ADDR="+addr, "PLANOAUTH_REGISTER_LIMIT_ADDRESS=1000000")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = logs
-	return startAndWait(cmd, "http://"+addr, "/readyz")
+	*stops = append(*stops, b.on.stop)
+	if b.off, err = startPlanoAuth(ctx, "planoauth-cache-off", bin, tmp, append(env, "PLANOAUTH_SESSION_CACHE_TTL=0s")...); err != nil {
+		return err
+	}
+	*stops = append(*stops, b.off.stop)
+	return nil
 }
 
-func startBaseline(ctx context.Context, url string) (*process, error) {
-	self, err := os.Executable()
+func (b *bench) startBaselines(ctx context.Context, tmp, url, referenceURL string, stops *[]func()) error {
+	step("starting the baselines")
+	answer, err := captureAnswer(ctx, b.on, b.f.readers[0], tmp)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, self, "-baseline", addr)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
-	cmd.Stderr = os.Stderr
-	return startAndWait(cmd, "http://"+addr, "/read")
-}
-
-// startAndWait starts cmd and polls path until the server answers, for up to a minute.
-func startAndWait(cmd *exec.Cmd, base, path string) (*process, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
-	}
-	p := &process{cmd: cmd, url: base}
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		res, err := http.Get(base + path)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode < 500 {
-				return p, nil
-			}
+	for _, s := range []struct {
+		into *(*process)
+		kind string
+		env  []string
+		args []string
+	}{
+		{&b.fixed, "fixed", nil, []string{"-body", answer}},
+		{&b.lookup, "lookup", []string{"DATABASE_URL=" + referenceURL}, nil},
+		{&b.samequery, "samequery", []string{"DATABASE_URL=" + url}, nil},
+	} {
+		p, err := startBaseline(ctx, s.kind, s.env, s.args...)
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond) // waiting for another process to come up
+		*s.into = p
+		*stops = append(*stops, p.stop)
 	}
-	p.stop()
-	return nil, fmt.Errorf("%s did not come up at %s", cmd.Path, base)
+	return nil
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+// scenario is one kind of request against one server.
+type scenario struct {
+	key, label string
+	target     *process
+	requests   []httpRequest
 }
 
-// machine describes where the figures were measured.
-func machine() string {
-	var b strings.Builder
-	model := "unknown CPU"
-	if cpu, err := os.Open("/proc/cpuinfo"); err == nil {
-		s := bufio.NewScanner(cpu)
-		for s.Scan() {
-			if name, ok := strings.CutPrefix(s.Text(), "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-				break
-			}
+func (b *bench) peakScenarios() []scenario {
+	get := func(path string) []httpRequest { return tokenGets(path, b.f.readers) }
+	return []scenario{
+		{"fixed", "baseline: fixed answer (net/http)", b.fixed, get("/")},
+		{"lookup", "baseline: one SELECT by token hash, one-table sessions (net/http + pgx)", b.lookup, get("/")},
+		{"samequery", "baseline: the service's own session query, GetSessionByTokenHash (net/http + pgx)", b.samequery, get("/")},
+		{"read-on", "sessions/read, cache on", b.on, get("/api/v1/sessions/read")},
+		{"read-off", "sessions/read, cache off", b.off, get("/api/v1/sessions/read")},
+		{"scopes-on", "scopes/liaison_register, cache on", b.on, get("/api/v1/scopes/liaison_register")},
+		{"scopes-off", "scopes/liaison_register, cache off", b.off, get("/api/v1/scopes/liaison_register")},
+		{"index-on", "sessions/index, cache on", b.on, get("/api/v1/sessions/index")},
+	}
+}
+
+// halfKeys are the peak scenarios also offered half of their own peak rate.
+var halfKeys = []string{"lookup", "read-on", "read-off"}
+
+func (b *bench) measure(ctx context.Context, r *report) error {
+	r.scenarios = b.peakScenarios()
+	step("warming up every server")
+	for _, sc := range r.scenarios {
+		if _, err := b.wrk.run(ctx, b.closed(sc, b.cfg.connections, b.cfg.warmup)); err != nil {
+			return err
 		}
-		cpu.Close()
 	}
-	var mem syscall.Sysinfo_t
-	_ = syscall.Sysinfo(&mem)
-	pg, _ := exec.Command("sh", "-c", `for d in /usr/lib/postgresql/*/bin; do bin=$d; done; "$bin/postgres" --version`).Output()
-	fmt.Fprintf(&b, "%d CPUs (%s), %.1f GiB memory, %s, %s/%s, %s", runtime.NumCPU(), model,
-		float64(mem.Totalram)*float64(mem.Unit)/(1<<30), runtime.Version(), runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(pg)))
-	return b.String()
+	var loads []load
+	for _, sc := range r.scenarios {
+		loads = append(loads, b.closed(sc, b.cfg.connections, b.cfg.duration))
+	}
+	var err error
+	if r.peak, err = b.interleave(ctx, "peak throughput", loads); err != nil {
+		return err
+	}
+	loads = nil
+	r.halfRate = map[string]float64{}
+	for _, sc := range r.scenarios {
+		if slices.Contains(halfKeys, sc.key) {
+			r.halfRate[sc.key] = median(rates(r.peak[sc.key])) / 2
+			l := b.closed(sc, b.cfg.halfConnections, b.cfg.duration)
+			l.rate = r.halfRate[sc.key]
+			loads = append(loads, l)
+		}
+	}
+	if r.half, err = b.interleave(ctx, "half of peak (fixed rate)", loads); err != nil {
+		return err
+	}
+	if err := b.logins(ctx, r); err != nil {
+		return err
+	}
+	return b.overload(ctx, r)
+}
+
+func (b *bench) closed(sc scenario, connections int, d time.Duration) load {
+	return load{name: sc.key, target: sc.target, requests: sc.requests, connections: connections, duration: d}
+}
+
+// interleave runs every load once per round, in the same order each round (A B A B ...), so
+// that a change in the machine's load meanwhile falls on all of them alike.
+func (b *bench) interleave(ctx context.Context, phase string, loads []load) (map[string][]sample, error) {
+	out := map[string][]sample{}
+	for round := 1; round <= b.cfg.rounds; round++ {
+		step(fmt.Sprintf("%s, round %d of %d", phase, round, b.cfg.rounds))
+		for _, l := range loads {
+			s, err := b.wrk.run(ctx, l)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "  %-12s %8.0f req/s  p99 %s  errors %d\n", l.name, s.rate(), ms(s.p99), s.errors)
+			out[l.name] = append(out[l.name], s)
+		}
+	}
+	return out, nil
+}
+
+// logins alternates the raw argon2id rate, logins and registrations, round after round, and
+// reads the server's peak RSS over them.
+func (b *bench) logins(ctx context.Context, r *report) error {
+	r.rssReset = b.on.resetPeakRSS()
+	logins := b.loginRequests()
+	for round := 1; round <= b.cfg.rounds; round++ {
+		step(fmt.Sprintf("logins, round %d of %d", round, b.cfg.rounds))
+		rate, err := rawHashRate(ctx, b.phc, b.cfg.duration)
+		if err != nil {
+			return err
+		}
+		r.hashRates = append(r.hashRates, rate)
+		s, err := b.wrk.run(ctx, load{name: "sessions/create", target: b.on, requests: logins,
+			connections: b.cfg.loginConnections, duration: b.cfg.duration, timeout: loginTimeout})
+		if err != nil {
+			return err
+		}
+		r.logins = append(r.logins, s)
+		// Every registration needs a new email: enough for twice the raw hash rate.
+		regs := make([]httpRequest, int(2*rate*b.cfg.duration.Seconds())+64)
+		for i := range regs {
+			regs[i] = fromAddress(registration(fmt.Sprintf("new-%d-%d@example.com", round, i)), i)
+		}
+		s, err = b.wrk.run(ctx, load{name: "clients/register", target: b.on, requests: regs,
+			connections: b.cfg.loginConnections, duration: b.cfg.duration, timeout: loginTimeout})
+		if err != nil {
+			return err
+		}
+		r.registers = append(r.registers, s)
+		fmt.Fprintf(os.Stderr, "  hash %.1f/s  login %.1f/s  register %.1f/s\n", rate, r.logins[len(r.logins)-1].rate(), s.rate())
+	}
+	var err error
+	r.loginRSS, err = b.on.peakRSS()
+	return err
+}
+
+// loginRequests log every login user in from several addresses.
+func (b *bench) loginRequests() []httpRequest {
+	reqs := make([]httpRequest, max(addresses, len(b.f.loginers)))
+	for i := range reqs {
+		reqs[i] = fromAddress(login(b.f.loginers[i%len(b.f.loginers)].email), i)
+	}
+	return reqs
+}
+
+// overload offers cfg.overload times the raw hash rate of logins at a fixed rate, with enough
+// connections that none waits for a free one unless the server holds them all.
+func (b *bench) overload(ctx context.Context, r *report) error {
+	step("login overload")
+	r.overloadRate = b.cfg.overload * median(r.hashRates)
+	secs := math.Ceil(b.cfg.overloadDuration.Seconds())
+	r.overloadConns = min(max(int(r.overloadRate*secs)+b.cfg.threads, 2*b.cfg.threads), maxConnections)
+	b.on.resetPeakRSS()
+	s, err := b.wrk.run(ctx, load{name: "sessions/create overload", target: b.on, requests: b.loginRequests(),
+		connections: r.overloadConns, duration: b.cfg.overloadDuration, rate: r.overloadRate, timeout: loginTimeout})
+	if err != nil {
+		return err
+	}
+	r.overload = s
+	r.overloadRSS, err = b.on.peakRSS()
+	return err
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	var one, five, fifteen string
+	_, _ = fmt.Sscan(string(b), &one, &five, &fifteen)
+	return one + " " + five + " " + fifteen
 }

@@ -5,6 +5,7 @@
 //	planoauth applications list             list applications
 //	planoauth applications create SLUG NAME add an application and print its token once
 //	planoauth applications rotate-token SLUG give an application a new token, printed once
+//	planoauth applications redirects list|add|remove SLUG [ORIGIN]  the redirect_url allow-list
 //	planoauth routes list                   list services and routes with their deployed state
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
@@ -45,6 +46,11 @@ commands:
   applications create SLUG NAME   add an application the contract lists (shaped like planoorder)
                                   and print its token once
   applications rotate-token SLUG  give an application a new token and print it once
+  applications redirects list SLUG
+  applications redirects add|remove SLUG ORIGIN
+                                  the origins (https://app.example) the application's
+                                  redirect_url values may point at; none: only the
+                                  service's own origin
   routes list                     list services and routes with their deployed state
   routes deploy|undeploy ROUTE    deploy or undeploy a route: an operationId (sessionsCreate)
                                   or a path (/api/v1/sessions/create); undeployed routes

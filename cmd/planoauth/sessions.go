@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
@@ -35,12 +36,12 @@ func sessions(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	})
 }
 
-// revokeUserSessions revokes every live session of the user with email (matched case-insensitively,
-// as at log-in): their tokens answer invalid-token from the next request on, on every instance,
+// revokeUserSessions revokes every live session of the user with email (normalized as at log-in,
+// see emailaddr): their tokens answer invalid-token from the next request on, on every instance,
 // since sessions are looked up in the database on each request. The audit trail records it
 // (sessions.revoked by an operator) in the same transaction.
 func revokeUserSessions(ctx context.Context, d *database, email string, stdout io.Writer) error {
-	user, err := d.q.GetUserByEmail(ctx, email)
+	user, err := d.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("no user with email %q", email)
 	}

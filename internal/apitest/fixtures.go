@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/password"
@@ -12,6 +13,16 @@ import (
 
 // fixtureHasher hashes fixture passwords; one per process is plenty.
 var fixtureHasher = password.NewHasher()
+
+// AllowRedirectOrigin puts origin on the application's redirect allow-list, as
+// `planoauth applications redirects add` does.
+func (e *Env) AllowRedirectOrigin(application, origin string) {
+	e.T.Helper()
+	n, err := e.Q.AddRedirectOrigin(context.Background(), db.AddRedirectOriginParams{Slug: application, Origin: origin})
+	if err != nil || n != 1 {
+		e.T.Fatalf("allow %s for %s: %d rows, %v", origin, application, n, err)
+	}
+}
 
 // User creates a user with the given roles ("client", "employee", "liaison") straight in the
 // database. An empty password leaves password_hash NULL, as for a Google sign-up.
@@ -26,7 +37,8 @@ func (e *Env) User(email, password string, roles ...string) int64 {
 		}
 		hash = &phc
 	}
-	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: hash, FirstName: "Test", LastName: strings.Split(email, "@")[0]})
+	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: emailaddr.Normalize(email), PasswordHash: hash,
+		FirstName: "Test", LastName: strings.Split(email, "@")[0]})
 	if err != nil {
 		e.T.Fatalf("create user %s: %v", email, err)
 	}

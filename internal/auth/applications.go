@@ -29,6 +29,7 @@ type Applications struct {
 	// cannot turn it back on.
 	epoch     uint64
 	byID      map[int64]db.Application
+	bySlug    map[string]db.Application
 	byToken   map[[sha256.Size]byte]db.Application
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -69,6 +70,21 @@ func (a *Applications) ByID(ctx context.Context, id int64) (db.Application, erro
 	return a.q.GetApplication(ctx, id)
 }
 
+// BySlug returns the application with the given slug.
+func (a *Applications) BySlug(ctx context.Context, slug string) (db.Application, error) {
+	a.mu.RLock()
+	app, ok := a.bySlug[slug]
+	enabled := a.enabled
+	a.mu.RUnlock()
+	switch {
+	case enabled && ok:
+		return app, nil
+	case enabled:
+		return db.Application{}, pgx.ErrNoRows
+	}
+	return a.q.GetApplicationBySlug(ctx, slug)
+}
+
 // ByTokenHash returns the application whose token has the given hash; pgx.ErrNoRows for none.
 func (a *Applications) ByTokenHash(ctx context.Context, hash []byte) (db.Application, error) {
 	a.mu.RLock()
@@ -92,9 +108,10 @@ func (a *Applications) load(ctx context.Context, q *db.Queries, epoch uint64) er
 		return fmt.Errorf("list applications: %w", err)
 	}
 	byID := make(map[int64]db.Application, len(apps))
+	bySlug := make(map[string]db.Application, len(apps))
 	byToken := make(map[[sha256.Size]byte]db.Application, len(apps))
 	for _, app := range apps {
-		byID[app.ID] = app
+		byID[app.ID], bySlug[app.Slug] = app, app
 		if app.TokenHash != nil {
 			byToken[key(app.TokenHash)] = app
 		}
@@ -104,7 +121,7 @@ func (a *Applications) load(ctx context.Context, q *db.Queries, epoch uint64) er
 	if a.epoch != epoch {
 		return nil
 	}
-	a.byID, a.byToken, a.enabled = byID, byToken, true
+	a.byID, a.bySlug, a.byToken, a.enabled = byID, bySlug, byToken, true
 	a.readyOnce.Do(func() { close(a.ready) })
 	return nil
 }
@@ -112,7 +129,7 @@ func (a *Applications) load(ctx context.Context, q *db.Queries, epoch uint64) er
 func (a *Applications) disable() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.enabled, a.byID, a.byToken = false, nil, nil
+	a.enabled, a.byID, a.bySlug, a.byToken = false, nil, nil, nil
 	a.epoch++
 }
 

@@ -107,7 +107,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		ctx := r.Context()
 		op := spec.FromContext(ctx)
 		if op == nil || len(op.Schemes) == 0 {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r)
 			return
 		}
 		token := TokenFromRequest(r)
@@ -119,9 +119,8 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		if p != nil && p.Session != nil {
 			ctx = envelope.NewContextCallerSession(ctx, a.render(p))
 		}
-		r = r.WithContext(ctx)
 		if err != nil {
-			a.writer.Error(w, r, err)
+			a.writer.Error(w, r.WithContext(ctx), err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))

@@ -111,7 +111,13 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	// caller's, and its cause may quote what the caller sent; an unknown or undeployed route is
 	// the caller's or the operator's.
 	if ours(e.Status, code) {
-		w.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+		level, what := slog.LevelError, "request failed"
+		if r.Context().Err() != nil {
+			// The caller hung up, so the work it started was cut off: nothing of ours failed,
+			// and nobody reads this answer.
+			level, what = slog.LevelInfo, "request abandoned by the caller"
+		}
+		w.log.LogAttrs(r.Context(), level, what,
 			slog.String("request_id", id), slog.String("status", string(e.Status)),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
@@ -154,10 +160,16 @@ func WriteJSON(rw http.ResponseWriter, code int, v any) {
 
 // setHeaders gives an answer the headers every answer has, success or error: answers carry
 // tokens and personal data, so no cache may keep them, and no browser may sniff another type.
+// The values are shared, never modified slices (Header.Add appends past their capacity).
 func setHeaders(h http.Header) {
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 }
+
+var (
+	noStore = []string{"no-store"}
+	noSniff = []string{"nosniff"}
+)
 
 // Success is the strict handlers' middleware through which every success answer passes: the
 // generated code encodes the typed answer, on a response whose headers this writer set.

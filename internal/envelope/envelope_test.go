@@ -2,6 +2,7 @@ package envelope_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,3 +205,37 @@ func wholeSecondsRoundedUp(header string, d time.Duration) bool {
 // asJSONString is s as it reads after a round trip through encoding/json, which replaces each
 // byte of invalid UTF-8 with U+FFFD, as converting to runes does.
 func asJSONString(s string) string { return string([]rune(s)) }
+
+// TestAbandonedRequestIsNoError: a failure because the caller hung up (its context ended) is
+// not one of ours: it is logged below the error level, while the same failure with the caller
+// still waiting is an error.
+func TestAbandonedRequestIsNoError(t *testing.T) {
+	contract, err := spec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		hungUp    bool
+		wantLevel string
+	}{{"CallerWaiting", false, "ERROR"}, {"CallerHungUp", true, "INFO"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			w := envelope.NewWriter(contract, slog.New(slog.NewJSONHandler(&logs, nil)))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.hungUp {
+				cancel()
+			}
+			r := httptest.NewRequest(http.MethodPost, "/api/v1/sessions/create", nil).WithContext(ctx)
+			rec := httptest.NewRecorder()
+			w.Error(rec, r, envelope.Internal("count login attempt: %w", context.Canceled))
+			if rec.Code != http.StatusInternalServerError {
+				t.Errorf("answered %d, want 500", rec.Code)
+			}
+			if !strings.Contains(logs.String(), `"level":"`+tc.wantLevel+`"`) {
+				t.Errorf("logged %s, want level %s", logs.String(), tc.wantLevel)
+			}
+		})
+	}
+}

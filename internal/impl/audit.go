@@ -7,6 +7,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/params"
 )
 
 // AuditIndex reads the audit trail: newest first (before a cursor), or oldest first after a
@@ -15,9 +16,6 @@ import (
 // before together).
 func (s *Server) AuditIndex(ctx context.Context, r gen.AuditIndexRequestObject) (gen.AuditIndexResponseObject, error) {
 	in := r.Params
-	if in.Limit == nil {
-		return nil, envelope.Internal("audit/index: limit has no value; the contract's default was not applied")
-	}
 	if in.After != nil && in.Before != nil {
 		return nil, envelope.Param(gen.StatusInvalidParam, "before", "cannot be combined with after: after reads oldest first, before newest first")
 	}
@@ -25,7 +23,8 @@ func (s *Server) AuditIndex(ctx context.Context, r gen.AuditIndexRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	trail, err := audit.Read(ctx, s.q, audit.Filter{Application: scope, User: in.UserId, Kind: in.Kind, Limit: *in.Limit}, in.After, in.Before)
+	trail, err := audit.Read(ctx, s.q, audit.Filter{Application: scope, User: in.UserId, Kind: in.Kind,
+		Limit: params.Default(ctx, "limit", in.Limit)}, in.After, in.Before)
 	if err != nil {
 		return nil, envelope.Internal("%w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/spec"
 )
 
@@ -110,12 +111,8 @@ func (s *Server) appendTouch(ctx context.Context, t touch) (gen.CoexistenceEvent
 // CoexistenceIndex returns the events after the cursor, oldest first. Ids commit in order (see
 // LockCoexistenceFeed), so a follower that passes back next_cursor never skips an event.
 func (s *Server) CoexistenceIndex(ctx context.Context, r gen.CoexistenceIndexRequestObject) (gen.CoexistenceIndexResponseObject, error) {
-	// The validator fills in the contract's defaults, so both are set.
-	if r.Params.After == nil || r.Params.Limit == nil {
-		return nil, envelope.Internal("coexistence/index: after or limit has no value; the contract's default was not applied")
-	}
-	after := *r.Params.After
-	rows, err := s.q.ListCoexistenceEvents(ctx, db.ListCoexistenceEventsParams{After: after, MaxResults: *r.Params.Limit})
+	after, limit := params.Default(ctx, "after", r.Params.After), params.Default(ctx, "limit", r.Params.Limit)
+	rows, err := s.q.ListCoexistenceEvents(ctx, db.ListCoexistenceEventsParams{After: after, MaxResults: limit})
 	if err != nil {
 		return nil, envelope.Internal("list coexistence events after %d: %w", after, err)
 	}

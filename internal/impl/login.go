@@ -15,6 +15,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -31,6 +32,10 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
+	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
+	// that proves nothing about its caller (registration).
+	trust *limits.Client
 }
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -57,7 +62,7 @@ func (s *Server) startSession(ctx context.Context, user db.User, req newSession)
 // together or not at all.
 func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, req newSession) (gen.Session, error) {
 	q := db.New(conn)
-	app, err := q.GetApplicationBySlug(ctx, string(req.application))
+	app, err := s.apps.BySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}
@@ -95,14 +100,15 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 	return ""
 }
 
-// insertSession saves the remember_me preference, the session and its login.succeeded event (with
-// the events the caller asked for) in one transaction (a savepoint when conn is already a
-// transaction), and returns it with its new token.
+// insertSession saves the remember_me preference, the session (with the caller's trust) and its
+// login.succeeded event (with the events the caller asked for) in one transaction (a savepoint
+// when conn is already a transaction), and returns it with its new token.
 func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
 	now := s.now()
 	var created db.Session
+	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
@@ -123,6 +129,11 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return err
 		}
+		if req.trust != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust); err != nil {
+				return err
+			}
+		}
 		loggedIn := audit.Event{Kind: gen.AuditLoginSucceeded, Actor: audit.User(user.ID), UserID: user.ID, ApplicationID: app.ID,
 			Details: gen.AuditDetails{Method: &req.method, SessionId: &created.ID, Role: (*gen.Role)(&role)}}
 		return audit.Append(ctx, q, now, append(slices.Clone(req.also), loggedIn)...)
@@ -131,7 +142,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	session := sessionView(created, app, &user)
-	session.Token = token
+	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil
 }
 
@@ -184,7 +195,7 @@ func (s *Server) loginFailed(ctx context.Context, q *db.Queries, a loginAttempt,
 
 // applicationID is the id of the application with slug, for the events of requests that name it.
 func (s *Server) applicationID(ctx context.Context, slug gen.ApplicationSlug) (int64, error) {
-	app, err := s.q.GetApplicationBySlug(ctx, string(slug))
+	app, err := s.apps.BySlug(ctx, string(slug))
 	if err != nil {
 		return 0, envelope.Internal("load application %s: %w", slug, err)
 	}

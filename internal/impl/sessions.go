@@ -4,39 +4,41 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
 
-// SessionsCreate logs a user in with email and password. Answers: email-not-found,
-// user-has-no-password, invalid-password, rate-limited, and those of startSession.
+// SessionsCreate logs a user in with email and password. Answers: invalid-param (redirect_url),
+// email-not-found, user-has-no-password, invalid-password, rate-limited, and those of
+// startSession.
 func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsCreateInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	from := peer.FromContext(ctx)
-	if err := s.limiter.Attempt(ctx, in.Email, from); err != nil {
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
-	user, err := s.checkPassword(ctx, in.Email, in.Password, from)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
 	if err != nil {
 		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPassword, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -56,27 +58,35 @@ func (s *Server) passwordLoginFailed(ctx context.Context, slug gen.ApplicationSl
 	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPassword, applicationID: appID, userID: userID}, refusal)
 }
 
-// checkPassword finds the user of email and verifies password, counting failures.
-func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.User, error) {
-	user, err := s.q.GetUserByEmail(ctx, email)
+// checkPassword finds the user of email and verifies password. Every evaluation is counted
+// before the hash (limits.Attempt: the caller's allowance at this account, as the account
+// knows it) and given back when the password is right; an unknown email costs the address one
+// attempt and no hash.
+func (s *Server) checkPassword(ctx context.Context, email, plain string, client limits.Client) (db.User, error) {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
+			return user, err
+		}
+		return user, envelope.New(gen.StatusEmailNotFound)
 	}
 	if err != nil {
 		return user, envelope.Internal("look up user: %w", err)
 	}
-	if user.PasswordHash == nil || strings.TrimSpace(*user.PasswordHash) == "" {
+	if !hasPassword(user.PasswordHash) {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
+	}
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+	if err != nil {
+		return user, err
 	}
 	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return user, envelope.New(gen.StatusInvalidPassword)
+		return user, envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
 	}
+	s.giveBack(ctx, ticket)
 	if err != nil {
-		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
-	}
-	if err := s.limiter.Succeed(ctx, email, from); err != nil {
-		return user, err
+		return user, hashFailure(err, "verify password of user %d", user.ID)
 	}
 	if rehash {
 		s.upgradePasswordHash(ctx, user.ID, plain)
@@ -115,17 +125,24 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 		revoked, err = s.logOut(ctx, q, p.Session, all)
 		return err
 	})
+	// This instance evicts at once, so a logged-out token is refused from the next request on
+	// (the others hear of it through NOTIFY when the transaction commits).
+	if all {
+		s.sessions.ForgetUser(p.Session.UserID)
+	} else {
+		s.sessions.ForgetSession(p.Session.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.sessions.ForgetUser(p.Session.UserID) // a logged-out token is refused from the next request on
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.Revoked{Revoked: revoked},
 	}, nil
 }
 
-// logOut revokes the session, or with all every session of its user, in q's transaction, and
+// logOut revokes the session, or with all every session of its user, in one statement of q's
+// transaction (so one notification reaches the other instances, see sessions_notify), and
 // appends the sessions.revoked events (one per application of the revoked sessions). It returns
 // how many it revoked.
 func (s *Server) logOut(ctx context.Context, q *db.Queries, session *db.Session, all bool) (int, error) {
@@ -157,14 +174,14 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 	if err != nil {
 		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
 	}
-	apps, err := s.applications(ctx)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
 	results := make([]gen.Session, 0, len(rows))
 	for _, row := range rows {
-		session := sessionView(row, apps[row.ApplicationID], nil)
+		app, err := s.apps.ByID(ctx, row.ApplicationID)
+		if err != nil {
+			return nil, envelope.Internal("load application %d: %w", row.ApplicationID, err)
+		}
+		session := sessionView(row, app, nil)
 		if session.ExpiresAt != nil && !now.Before(*session.ExpiresAt) {
 			continue
 		}
@@ -223,17 +240,4 @@ func sessionView(row db.Session, app db.Application, user *db.User) views.Sessio
 // applicationView is what the application views show of an application row.
 func applicationView(a db.Application) views.Application {
 	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes}
-}
-
-// applications returns every application by id, for rendering lists of sessions.
-func (s *Server) applications(ctx context.Context) (map[int64]db.Application, error) {
-	rows, err := s.q.ListApplications(ctx)
-	if err != nil {
-		return nil, envelope.Internal("list applications: %w", err)
-	}
-	apps := make(map[int64]db.Application, len(rows))
-	for _, a := range rows {
-		apps[a.ID] = a
-	}
-	return apps, nil
 }

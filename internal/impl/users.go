@@ -52,7 +52,7 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 	if err := s.checkClientFields(ctx, fields); err != nil {
 		return views.Client{}, nil, err
 	}
-	app, err := s.q.GetApplicationBySlug(ctx, p.Application.Slug)
+	app, err := s.apps.BySlug(ctx, p.Application.Slug)
 	if err != nil {
 		return views.Client{}, nil, envelope.Internal("load application %s: %w", p.Application.Slug, err)
 	}

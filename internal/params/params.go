@@ -63,6 +63,21 @@ func Sensitive[T any](body *string) (T, error) {
 	return in, nil
 }
 
+// Default returns a numeric query parameter's value, or the contract's default for it when it
+// is absent (0 when the contract has none). View parameters need none: the views package
+// renders an absent view as the `default` view, which is every view schema's default.
+func Default[T ~int32 | ~int64](ctx context.Context, name string, v *T) T {
+	if v != nil {
+		return *v
+	}
+	if op := spec.FromContext(ctx); op != nil {
+		if d, ok := op.QueryDefault(name).(float64); ok {
+			return T(d)
+		}
+	}
+	return 0
+}
+
 // Middleware validates the request of the operation identified in its context. It must run
 // after the request was identified (see registry) and after the body was size-limited.
 func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
@@ -221,16 +236,15 @@ func visitSchema(schema *openapi3.Schema, fields map[string]any) error {
 }
 
 // parameterOptions validate the query and path parameters; bodies were validated by Parse.
-var parameterOptions = &openapi3filter.Options{MultiError: true}
+// Absent parameters are not filled in: a handler takes an absent one's default with Default.
+var parameterOptions = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true}
 
-// validate checks the request's query and path parameters against the operation and fills in
-// the contract's defaults. A request with no query string, to an operation without required
-// query parameters, has nothing to check: it gets the defaults computed once from the contract.
-// Tokens are resolved and checked by the auth middleware, which knows what they mean, so security
-// requirements are not validated here.
+// validate checks the request's query and path parameters against the operation. A request
+// with no query string, to an operation without required query parameters, has nothing to
+// check. Tokens are resolved and checked by the auth middleware, which knows what they mean, so
+// security requirements are not validated here.
 func validate(r *http.Request, op *spec.Operation) error {
 	if r.URL.RawQuery == "" && !op.QueryRequired && len(mux.Vars(r)) == 0 {
-		r.URL.RawQuery = op.DefaultQuery
 		return nil
 	}
 	input := &openapi3filter.RequestValidationInput{

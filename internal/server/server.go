@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -59,6 +60,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RegistryFallback is how often the route registry is reloaded without a notification.
 	RegistryFallback time.Duration
+	// MetricsElsewhere keeps /metrics off Handler: Service.Metrics serves it on a listener of
+	// its own (PLANOAUTH_METRICS_ADDR), so the public port does not show it.
+	MetricsElsewhere bool
 	// Tracer makes a span of every request (telemetry.Middleware); nil when tracing is off. The
 	// pool's queries are traced by the pool's own configuration (telemetry.PoolConfig).
 	Tracer trace.TracerProvider
@@ -70,7 +74,9 @@ type Config struct {
 
 // Service is the built service: its HTTP handler and the parts tests and operators look at.
 type Service struct {
-	Handler  http.Handler
+	Handler http.Handler
+	// Metrics serves the Prometheus metrics (also on Handler at /metrics unless MetricsElsewhere).
+	Metrics  http.Handler
 	Handlers *impl.Server
 	Registry *registry.Registry
 	// Cache is the session token cache, nil when off; it caches once Ready is closed.
@@ -108,8 +114,15 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
 	deps := cfg.Handlers
-	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache = cfg.Pool, writer, cfg.Logger, now, svc.Cache
-	svc.Handlers = impl.New(deps)
+	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
+	handlersImpl, err := impl.New(deps)
+	if err != nil {
+		return nil, err
+	}
+	svc.Handlers = handlersImpl
+	if err := registerAll(cfg.Metrics, svc.Handlers.Collectors()); err != nil {
+		return nil, err
+	}
 	var handlers gen.StrictServerInterface = svc.Handlers
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
@@ -121,7 +134,17 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	svc.Handler = handler
+	svc.Metrics = promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})
 	return svc, nil
+}
+
+func registerAll(r *prometheus.Registry, collectors []prometheus.Collector) error {
+	for _, c := range collectors {
+		if err := r.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Service) start(watch func()) {
@@ -147,7 +170,9 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 		return nil, err
 	}
 	root := http.NewServeMux()
-	root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	if !cfg.MetricsElsewhere {
+		root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 
@@ -54,11 +53,10 @@ type Operation struct {
 	BodyRequired bool
 	// Schemes lists the accepted security schemes; empty for public operations.
 	Schemes []string
-	// QueryRequired is set when some query parameter is required; DefaultQuery is the query
-	// string of the contract's defaults of the query parameters, which a request without a query
-	// string gets (see params).
+	// QueryRequired is set when some query parameter is required.
 	QueryRequired bool
-	DefaultQuery  string
+	// queryDefaults are the contract's defaults of the query parameters, by name.
+	queryDefaults map[string]any
 	// Route is the kin-openapi route used to validate requests without searching for it again.
 	Route     *routers.Route
 	Operation *openapi3.Operation
@@ -140,7 +138,7 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		Route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 	}
 	o.Scope, _ = op.Extensions[extScope].(string)
-	o.QueryRequired, o.DefaultQuery = queryDefaults(op)
+	o.QueryRequired, o.queryDefaults = queryDefaults(op)
 	if ext, ok := op.Extensions[ExtDomainOperations]; ok {
 		table, err := stringListMap(ext)
 		if err != nil {
@@ -180,10 +178,10 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 	return o, nil
 }
 
-// queryDefaults reports whether some query parameter of op is required, and returns the query
-// string that sets every query parameter with a default to it.
-func queryDefaults(op *openapi3.Operation) (required bool, defaults string) {
-	values := url.Values{}
+// queryDefaults reports whether some query parameter of op is required, and returns the
+// defaults of those that have one.
+func queryDefaults(op *openapi3.Operation) (required bool, defaults map[string]any) {
+	defaults = map[string]any{}
 	for _, ref := range op.Parameters {
 		p := ref.Value
 		if p.In != openapi3.ParameterInQuery {
@@ -191,11 +189,15 @@ func queryDefaults(op *openapi3.Operation) (required bool, defaults string) {
 		}
 		required = required || p.Required
 		if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Default != nil {
-			values.Set(p.Name, fmt.Sprint(p.Schema.Value.Default))
+			defaults[p.Name] = p.Schema.Value.Default
 		}
 	}
-	return required, values.Encode()
+	return required, defaults
 }
+
+// QueryDefault returns the contract's default of a query parameter (as the YAML loader leaves
+// it: a float64 for a number), or nil when it has none.
+func (o *Operation) QueryDefault(name string) any { return o.queryDefaults[name] }
 
 // stringListMap reads an extension shaped as a map of string lists, as the YAML loader leaves it
 // (map[string]any of []any).

@@ -12,6 +12,14 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 )
 
+// The views rendered when the view parameter is absent (a test ties them to the contract's
+// defaults).
+const (
+	DefaultSessionView     = gen.SessionViewDefault
+	DefaultApplicationView = gen.ApplicationViewDefault
+	DefaultClientView      = gen.ClientViewDefault
+)
+
 // Application is what an application view can show.
 type Application struct {
 	Slug                     string
@@ -31,10 +39,12 @@ type User struct {
 	HasPassword bool
 }
 
-// Session is what a session view can show. Token is set only where it was just issued.
+// Session is what a session view can show. Token is set only where it was just issued, and
+// DeviceToken only in the answer of a sign-in.
 type Session struct {
 	ID            uuid.UUID
 	Token         string
+	DeviceToken   string
 	Role          string
 	Scopes        []string
 	CreatedAt     time.Time
@@ -54,7 +64,11 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 	if a.Name != "" { // the caller-session summary knows only the slug
 		out.Name = ptr(a.Name)
 	}
-	if view != nil && *view == gen.ApplicationViewFull {
+	v := DefaultApplicationView
+	if view != nil {
+		v = *view
+	}
+	if v == gen.ApplicationViewFull {
 		roles := make([]gen.Role, 0, len(a.Roles))
 		for _, r := range a.Roles {
 			roles = append(roles, gen.Role(r))
@@ -72,14 +86,17 @@ func RenderUser(u User) gen.User {
 		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword)}
 }
 
-// RenderSession projects a session: minimal (id, token, expiry), default (also role, scopes,
+// RenderSession projects a session: minimal (id, token and device token, expiry), default (also role, scopes,
 // times, application, user) or full (also last use, client address, user agent, redirect URL).
 func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationView) gen.Session {
 	out := gen.Session{Id: s.ID, ExpiresAt: utc(s.ExpiresAt), Current: s.Current}
 	if s.Token != "" {
 		out.Token = ptr(s.Token)
 	}
-	v := gen.SessionViewDefault
+	if s.DeviceToken != "" {
+		out.DeviceToken = ptr(s.DeviceToken)
+	}
+	v := DefaultSessionView
 	if view != nil {
 		v = *view
 	}
@@ -171,7 +188,7 @@ func record(c Client, out *gen.ClientProfile) {
 // RenderClient projects a client with one of the views the ClientView enum lists (default when
 // view is nil): see that enum's description for the fields of each.
 func RenderClient(c Client, view *gen.ClientView) gen.ClientProfile {
-	v := gen.ClientViewDefault
+	v := DefaultClientView
 	if view != nil {
 		v = *view
 	}

@@ -37,25 +37,6 @@ LIMIT @max_rows;
 -- name: GetRoleScopes :one
 SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role = @role;
 
--- name: GetLoginFailures :one
--- Failures of a key in its current window (0 when the window has passed).
-SELECT CASE WHEN window_start > @window_start_after THEN failures ELSE 0 END::integer AS failures,
-       window_start
-FROM login_failures WHERE key = @key;
-
--- name: RecordLoginFailure :one
--- Counts a failure, starting a new window when the current one has passed.
-INSERT INTO login_failures (key, window_start, failures) VALUES (@key, @now, 1)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN login_failures.window_start > @window_start_after
-                    THEN login_failures.failures + 1 ELSE 1 END,
-    window_start = CASE WHEN login_failures.window_start > @window_start_after
-                        THEN login_failures.window_start ELSE @now END
-RETURNING failures, window_start;
-
--- name: ClearLoginFailures :exec
-DELETE FROM login_failures WHERE key = @key;
-
 -- name: PromoteSession :execrows
 -- Gives the limited session of client-required its new role and scopes; only a live session
 -- that is still limited changes.
@@ -79,10 +60,6 @@ RETURNING m.user_id, m.application_id, m.redirect_url;
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
-
--- name: ForgiveLoginAttempt :exec
--- Takes back one counted attempt of a key, for an attempt that turned out to succeed.
-UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = @key;
 
 -- name: RevokeUserSessionsInApplications :many
 -- Revokes every live session of a user and returns the application of each, so that the audit

@@ -22,6 +22,12 @@ type Application struct {
 	UpdatedAt                time.Time
 }
 
+type ApplicationRedirectOrigin struct {
+	ApplicationID int64
+	Origin        string
+	CreatedAt     time.Time
+}
+
 type AuditEvent struct {
 	ID            int64
 	OccurredAt    time.Time
@@ -88,6 +94,14 @@ type Company struct {
 	UpdatedAt  time.Time
 }
 
+type DeviceToken struct {
+	ID        int64
+	TokenHash []byte
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type EmailOutbox struct {
 	ID            int64
 	Kind          string
@@ -110,6 +124,12 @@ type Employee struct {
 	UpdatedAt time.Time
 }
 
+type KnownAddress struct {
+	UserID    int64
+	Address   string
+	ExpiresAt time.Time
+}
+
 type Liaison struct {
 	ID        int64
 	UserID    int64
@@ -127,10 +147,11 @@ type LiaisonCompany struct {
 	CompanyID int64
 }
 
-type LoginFailure struct {
+type LimitCounter struct {
 	Key         string
 	WindowStart time.Time
-	Failures    int32
+	Count       int32
+	ExpiresAt   time.Time
 }
 
 type MagicLink struct {

@@ -12,15 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const clearLoginFailures = `-- name: ClearLoginFailures :exec
-DELETE FROM login_failures WHERE key = $1
-`
-
-func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, clearLoginFailures, key)
-	return err
-}
-
 const consumeMagicLink = `-- name: ConsumeMagicLink :one
 UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
@@ -127,40 +118,6 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.RevokedAt,
 		&i.RememberMe,
 	)
-	return i, err
-}
-
-const forgiveLoginAttempt = `-- name: ForgiveLoginAttempt :exec
-UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = $1
-`
-
-// Takes back one counted attempt of a key, for an attempt that turned out to succeed.
-func (q *Queries) ForgiveLoginAttempt(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, forgiveLoginAttempt, key)
-	return err
-}
-
-const getLoginFailures = `-- name: GetLoginFailures :one
-SELECT CASE WHEN window_start > $1 THEN failures ELSE 0 END::integer AS failures,
-       window_start
-FROM login_failures WHERE key = $2
-`
-
-type GetLoginFailuresParams struct {
-	WindowStartAfter time.Time
-	Key              string
-}
-
-type GetLoginFailuresRow struct {
-	Failures    int32
-	WindowStart time.Time
-}
-
-// Failures of a key in its current window (0 when the window has passed).
-func (q *Queries) GetLoginFailures(ctx context.Context, arg GetLoginFailuresParams) (GetLoginFailuresRow, error) {
-	row := q.db.QueryRow(ctx, getLoginFailures, arg.WindowStartAfter, arg.Key)
-	var i GetLoginFailuresRow
-	err := row.Scan(&i.Failures, &i.WindowStart)
 	return i, err
 }
 
@@ -303,35 +260,6 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const recordLoginFailure = `-- name: RecordLoginFailure :one
-INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 1)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN login_failures.window_start > $3
-                    THEN login_failures.failures + 1 ELSE 1 END,
-    window_start = CASE WHEN login_failures.window_start > $3
-                        THEN login_failures.window_start ELSE $2 END
-RETURNING failures, window_start
-`
-
-type RecordLoginFailureParams struct {
-	Key              string
-	Now              time.Time
-	WindowStartAfter time.Time
-}
-
-type RecordLoginFailureRow struct {
-	Failures    int32
-	WindowStart time.Time
-}
-
-// Counts a failure, starting a new window when the current one has passed.
-func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
-	row := q.db.QueryRow(ctx, recordLoginFailure, arg.Key, arg.Now, arg.WindowStartAfter)
-	var i RecordLoginFailureRow
-	err := row.Scan(&i.Failures, &i.WindowStart)
-	return i, err
 }
 
 const revokeSession = `-- name: RevokeSession :execrows
