@@ -620,3 +620,52 @@ func TestAuditTrailCommitsInOrder(t *testing.T) {
 		t.Errorf("trail = %v, want the held event, then the log-in's", got)
 	}
 }
+
+// crashingAudit panics in audit/index, as a bug in the handler would.
+type crashingAudit struct{ *impl.Server }
+
+func (crashingAudit) AuditIndex(context.Context, gen.AuditIndexRequestObject) (gen.AuditIndexResponseObject, error) {
+	panic("handler bug")
+}
+
+// TestAuditIndexServiceSlugs covers the slugs audit/index documents from the common block that
+// come from the route registry and the server: an undeployed route or service, a registry never
+// loaded, another method, and a crash.
+func TestAuditIndexServiceSlugs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	refresh := func(t *testing.T, env *apitest.Env) {
+		t.Helper()
+		if err := env.Registry.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("RouteNotFound", func(t *testing.T) {
+		env := apitest.New(t)
+		if _, err := env.Q.SetRouteDeployed(ctx, db.SetRouteDeployedParams{Route: "auditIndex", Deployed: false}); err != nil {
+			t.Fatal(err)
+		}
+		refresh(t, env)
+		env.Get(auditIndex, env.AppTokens["planoorder"]).Expect(t, 503, gen.StatusRouteNotFound)
+	})
+	t.Run("ServiceNotFound", func(t *testing.T) {
+		env := apitest.New(t)
+		if _, err := env.Q.SetServiceDeployed(ctx, db.SetServiceDeployedParams{Name: "audit", Deployed: false}); err != nil {
+			t.Fatal(err)
+		}
+		refresh(t, env)
+		env.Get(auditIndex, env.AppTokens["planoorder"]).Expect(t, 503, gen.StatusServiceNotFound)
+	})
+	t.Run("IdentifyRequestError", func(t *testing.T) {
+		env := apitest.New(t, apitest.WithoutRegistry())
+		env.Get(auditIndex, env.AppTokens["planoorder"]).Expect(t, 500, gen.StatusIdentifyRequestError)
+	})
+	t.Run("RouteNonExistent", func(t *testing.T) {
+		env := apitest.New(t)
+		env.PostJSON(auditIndex, map[string]any{}, env.AppTokens["planoorder"]).Expect(t, 500, gen.StatusRouteNonExistent)
+	})
+	t.Run("ApplicationCrash", func(t *testing.T) {
+		env := apitest.New(t, apitest.WithHandlers(func(s *impl.Server) gen.StrictServerInterface { return crashingAudit{s} }))
+		env.Get(auditIndex, env.AppTokens["planoorder"]).Expect(t, 500, gen.StatusApplicationCrash)
+	})
+}

@@ -14,6 +14,8 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/server"
+	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // TestScopesMatchContract ties the scopes seeded in the database to the contract's x-scope: a
@@ -92,10 +94,21 @@ func TestNumbersMatchContract(t *testing.T) {
 		{"Password", s.Doc.Components.Schemas["Password"].Value.Description, fmt.Sprintf("at least %d characters", impl.MinPasswordLength)},
 		{"sessions/magic_link_request", s.Operation("sessionsMagicLinkRequest").Operation.Description,
 			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"the audit tag", tagDescription(s, "audit"), fmt.Sprintf("during the %d hours after a secret rotation", int(webhooks.RotationOverlap/time.Hour))},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("expires %d days after creation or %d hours", int(auth.SessionMaxAge/(24*time.Hour)), int(auth.SessionIdleTimeout/time.Hour))},
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(tc.text), " "), tc.want) {
 			t.Errorf("%s: the description does not say %q, which is what the code enforces", tc.where, tc.want)
 		}
 	}
+}
+
+// tagDescription is the description of the contract's tag name.
+func tagDescription(s *spec.Spec, name string) string {
+	for _, tag := range s.Doc.Tags {
+		if tag.Name == name {
+			return tag.Description
+		}
+	}
+	return ""
 }
