@@ -56,14 +56,15 @@ func (w *Worker) Run(ctx context.Context) {
 // DeliverDue runs one round: it claims up to BatchSize due emails, sends them concurrently and
 // records each outcome. It returns how many it claimed.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
-	now := w.now()
-	claimed, err := w.q.ClaimDueEmails(ctx, db.ClaimDueEmailsParams{
-		Now: now, LeaseUntil: now.Add(w.cfg.Lease), BatchSize: int32(w.cfg.BatchSize),
-	})
+	return outbox.Round(ctx, w.cfg, w.now(), w.claim, w.deliver)
+}
+
+func (w *Worker) claim(ctx context.Context, now, leaseUntil time.Time, batch int32) ([]db.ClaimDueEmailsRow, error) {
+	claimed, err := w.q.ClaimDueEmails(ctx, db.ClaimDueEmailsParams{Now: now, LeaseUntil: leaseUntil, BatchSize: batch})
 	if err != nil {
-		return 0, fmt.Errorf("claim due emails: %w", err)
+		return nil, fmt.Errorf("claim due emails: %w", err)
 	}
-	return len(claimed), outbox.Each(ctx, claimed, w.deliver)
+	return claimed, nil
 }
 
 // deliver sends one claimed email and records the outcome.

@@ -99,6 +99,19 @@ func Run(ctx context.Context, c Config, log *slog.Logger, what string, round fun
 	}
 }
 
+// Claim is a queue's claiming query: up to batch rows due at now, leased until leaseUntil.
+type Claim[T any] func(ctx context.Context, now, leaseUntil time.Time, batch int32) ([]T, error)
+
+// Round is one round of a worker at now: it claims up to BatchSize due rows, sends them
+// concurrently (Each) and returns how many it claimed.
+func Round[T any](ctx context.Context, c Config, now time.Time, claim Claim[T], send func(context.Context, T) error) (int, error) {
+	claimed, err := claim(ctx, now, now.Add(c.Lease), int32(c.BatchSize))
+	if err != nil {
+		return 0, err
+	}
+	return len(claimed), Each(ctx, claimed, send)
+}
+
 // Each sends every claimed row concurrently and returns the first error. The sends and the
 // records of their outcomes outlive ctx's cancellation: a send cut off by shutdown might have
 // been accepted and would then go out twice. Each send bounds itself instead (SendTimeout).

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/dbtest"
 	"github.com/plano/planoauth/internal/gen"
@@ -31,24 +32,6 @@ import (
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m, migrate.Up)) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// clock is a controllable time source, starting at the present (the events are stamped with it).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // receiver is an application's endpoint on loopback that verifies every delivery's signature
 // with the secrets it was given, as a receiver following the scheme would, and counts what it
@@ -154,12 +137,12 @@ type fixture struct {
 	sealer   *webhooks.Sealer
 	appID    int64
 	receiver *receiver
-	clock    *clock
+	clock    *apitest.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{url: dbtest.NewDatabase(t), clock: &clock{now: time.Now()}, receiver: newReceiver(t)}
+	f := &fixture{url: dbtest.NewDatabase(t), clock: apitest.NewClock(time.Now()), receiver: newReceiver(t)}
 	f.pool = f.newPool(t)
 	f.q = db.New(f.pool)
 	var err error
