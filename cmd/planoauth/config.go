@@ -62,7 +62,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		limits:          limits.Defaults,
 		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
 		retention:       retention.Defaults,
-		memoryLimitMiB:  72,
+		memoryLimitMiB:  96,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{

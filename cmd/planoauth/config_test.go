@@ -76,7 +76,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.limits != limits.Defaults ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 96 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}
