@@ -138,6 +138,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	c.publicURL = defaultPublicURL(c.addr)
+	c.outbox.LinkURL = c.magicLinkURL // the links of queued emails (welcome, invitation)
 	tracing, err := telemetry.FromEnv(getenv)
 	if err != nil {
 		return c, err

@@ -83,6 +83,8 @@ func TestNumbersMatchContract(t *testing.T) {
 		{"LiaisonGrants.clients maxItems", prop("LiaisonGrants", "clients").MaxItems, impl.MaxListed},
 		{"LiaisonGrants.companies maxItems", prop("LiaisonGrants", "companies").MaxItems, impl.MaxListed},
 		{"SessionList.results maxItems", prop("SessionList", "results").MaxItems, impl.MaxSessionsListed},
+		{"CompanyMembers.members maxItems", prop("CompanyMembers", "members").MaxItems, impl.MaxListed},
+		{"CompanyMembers.requests maxItems", prop("CompanyMembers", "requests").MaxItems, impl.MaxListed},
 		{"CompanyName maxLength", s.Doc.Components.Schemas["CompanyName"].Value.MaxLength, impl.MaxCompanyName},
 		{"SensitiveParams maxLength", s.Doc.Components.Schemas["SensitiveParams"].Value.MaxLength, server.MaxBodyBytes},
 	} {
@@ -94,6 +96,14 @@ func TestNumbersMatchContract(t *testing.T) {
 		{"Password", s.Doc.Components.Schemas["Password"].Value.Description, fmt.Sprintf("at least %d characters", impl.MinPasswordLength)},
 		{"sessions/magic_link_request", s.Operation("sessionsMagicLinkRequest").Operation.Description,
 			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("the verification link of the welcome email (%d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("an invitation (%d days;", int(impl.InvitationLifetime/(24*time.Hour)))},
+		{"liaisons/register", s.Operation("liaisonsRegister").Operation.Description,
+			fmt.Sprintf("(`sessions/magic_link_create`, %d days,", int(impl.InvitationLifetime/(24*time.Hour)))},
+		{"clients/register", s.Operation("clientsRegister").Operation.Description,
+			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
 		{"the audit tag", tagDescription(s, "audit"), fmt.Sprintf("during the %d hours after a secret rotation", int(webhooks.RotationOverlap/time.Hour))},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("expires %d days after creation or %d hours", int(auth.SessionMaxAge/(24*time.Hour)), int(auth.SessionIdleTimeout/time.Hour))},
 	} {

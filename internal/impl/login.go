@@ -32,11 +32,18 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// fromPassword: the session is made from a password checked against the user as it was
+	// read, so it is created only if the user's credential_version is still that one.
+	fromPassword bool
 	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
 	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
 	// that proves nothing about its caller (registration).
 	trust *limits.Client
 }
+
+// errCredentialChanged is startSession's answer when the password a log-in checked was set,
+// replaced or dropped before its session could be created: no session was made.
+var errCredentialChanged = errors.New("the credential checked changed before the session was created")
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
 // application accepts several of them: the broadest first.
@@ -124,8 +131,11 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: user.RememberMe, Now: now,
+			RememberMe: user.RememberMe, Now: now, CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errCredentialChanged
+		}
 		if err != nil {
 			return err
 		}
@@ -138,6 +148,9 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			Details: gen.AuditDetails{Method: &req.method, SessionId: &created.ID, Role: (*gen.Role)(&role)}}
 		return audit.Append(ctx, q, now, append(slices.Clone(req.also), loggedIn)...)
 	})
+	if errors.Is(err, errCredentialChanged) {
+		return views.Session{}, err
+	}
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}

@@ -38,8 +38,11 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPassword, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
+	if errors.Is(err, errCredentialChanged) {
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, s.credentialChanged(ctx, user.ID))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +59,19 @@ func (s *Server) passwordLoginFailed(ctx context.Context, slug gen.ApplicationSl
 		return err
 	}
 	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPassword, applicationID: appID, userID: userID}, refusal)
+}
+
+// credentialChanged answers a log-in whose password was dropped or replaced while it was being
+// checked, as the log-in would be answered now: user-has-no-password, or invalid-password.
+func (s *Server) credentialChanged(ctx context.Context, userID int64) error {
+	user, err := s.q.GetUser(ctx, userID)
+	if err != nil {
+		return envelope.Internal("reload user %d: %w", userID, err)
+	}
+	if !hasPassword(user.PasswordHash) {
+		return envelope.New(gen.StatusUserHasNoPassword)
+	}
+	return envelope.New(gen.StatusInvalidPassword)
 }
 
 // checkPassword finds the user of email and verifies password. Every evaluation is counted

@@ -4,25 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/outbox"
 )
 
-// WorkerConfig tunes the outbox worker. Zero fields take the defaults of DefaultWorkerConfig.
-type WorkerConfig = outbox.Config
+// WorkerConfig tunes the outbox worker: the queue's tuning (zero fields take the defaults of
+// DefaultWorkerConfig) and where the links of queued emails point.
+type WorkerConfig struct {
+	outbox.Config
+	// LinkURL is the start of the links that queued emails carry (the token is appended):
+	// PLANOAUTH_MAGIC_LINK_URL, the page that exchanges a link with sessions/magic_link_create.
+	// It has no default here: a worker without one fails the emails that carry a link.
+	LinkURL string
+}
 
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
 // hour (waiting 30s, 1m, 2m, 4m, 8m, 16m, 32m in between); a dead worker's claims return after
 // 2 minutes.
-var DefaultWorkerConfig = WorkerConfig{
+var DefaultWorkerConfig = WorkerConfig{Config: outbox.Config{
 	BatchSize: 10, PollInterval: time.Second, MaxAttempts: 8,
 	BackoffBase: 30 * time.Second, BackoffMax: time.Hour, Lease: 2 * time.Minute,
+}}
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	return WorkerConfig{Config: c.Config.WithDefaults(DefaultWorkerConfig.Config), LinkURL: c.LinkURL}
 }
 
 // Worker delivers the outbox. Any number of workers, in any number of instances, may run on one
@@ -44,19 +58,19 @@ func NewWorker(pool *pgxpool.Pool, mailer Mailer, log *slog.Logger, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg.WithDefaults(DefaultWorkerConfig)}
+	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg.withDefaults()}
 }
 
 // Run delivers due emails until ctx is done, then returns once the sends in flight have ended
 // and their outcomes are recorded.
 func (w *Worker) Run(ctx context.Context) {
-	outbox.Run(ctx, w.cfg, w.log, "deliver the email outbox", w.DeliverDue)
+	outbox.Run(ctx, w.cfg.Config, w.log, "deliver the email outbox", w.DeliverDue)
 }
 
 // DeliverDue runs one round: it claims up to BatchSize due emails, sends them concurrently and
 // records each outcome. It returns how many it claimed.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
-	return outbox.Round(ctx, w.cfg, w.now(), w.claim, w.deliver)
+	return outbox.Round(ctx, w.cfg.Config, w.now(), w.claim, w.deliver)
 }
 
 func (w *Worker) claim(ctx context.Context, now, leaseUntil time.Time, batch int32) ([]db.ClaimDueEmailsRow, error) {
@@ -69,10 +83,19 @@ func (w *Worker) claim(ctx context.Context, now, leaseUntil time.Time, batch int
 
 // deliver sends one claimed email and records the outcome.
 func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error {
+	m := Message{Kind: email.Kind, To: email.Recipient, Subject: email.Subject, Text: email.BodyText, HTML: email.BodyHtml}
+	if email.MagicLinkID != nil {
+		withLink, usable, err := w.withLink(ctx, m, *email.MagicLinkID)
+		if err != nil {
+			return err
+		}
+		if !usable {
+			return w.giveUp(ctx, email, "its link was used or expired before the email could be sent")
+		}
+		m = withLink
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout())
-	sendErr := w.mailer.Send(sendCtx, Message{
-		Kind: email.Kind, To: email.Recipient, Subject: email.Subject, Text: email.BodyText, HTML: email.BodyHtml,
-	})
+	sendErr := w.mailer.Send(sendCtx, m)
 	cancel()
 	if sendErr == nil {
 		if _, err := w.q.MarkEmailSent(ctx, db.MarkEmailSentParams{ID: email.ID, Now: w.now()}); err != nil {
@@ -93,6 +116,24 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 		return fmt.Errorf("schedule a retry of email %d: %w", email.ID, err)
 	}
 	return nil
+}
+
+// withLink mints a new token for the email's link and puts the link in its body. Each attempt
+// mints anew, so only the token of the last email sent works; the token is never stored, only
+// its hash. usable is false when the link was used or expired meanwhile.
+func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Message, usable bool, _ error) {
+	if w.cfg.LinkURL == "" {
+		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no LinkURL", m.Kind)
+	}
+	token, hash := auth.NewToken(auth.MagicLinkPrefix)
+	n, err := w.q.MintMagicLinkToken(ctx, db.MintMagicLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
+	if err != nil {
+		return m, false, fmt.Errorf("mint the link of a %s email: %w", m.Kind, err)
+	}
+	link := w.cfg.LinkURL + token
+	m.Text = strings.ReplaceAll(m.Text, LinkPlaceholder, link)
+	m.HTML = strings.ReplaceAll(m.HTML, LinkPlaceholder, html.EscapeString(link))
+	return m, n == 1, nil
 }
 
 // giveUp marks the email failed and writes one NotifyGaveUp notification, in one transaction.
