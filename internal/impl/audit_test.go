@@ -669,3 +669,91 @@ func TestAuditIndexServiceSlugs(t *testing.T) {
 		env.Get(auditIndex, env.AppTokens["planoorder"]).Expect(t, 500, gen.StatusApplicationCrash)
 	})
 }
+
+// kindsOfRequest is the kinds of the events res's request recorded.
+func kindsOfRequest(t *testing.T, env *apitest.Env, res *apitest.Response) []gen.AuditKind {
+	t.Helper()
+	return kindsOf(ofRequest(wholeTrail(t, env), res))
+}
+
+// TestAuditAccounts checks the events of company membership, invitations, and what the first
+// proof of a squatted email takes back.
+func TestAuditAccounts(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	f := newCompanyFixture(t, env)
+
+	t.Run("Membership", func(t *testing.T) {
+		res := env.PostJSON(companiesRequestMember, map[string]any{"company_id": f.company}, f.ada).Expect(t, 200, gen.StatusActionSuccessful)
+		events := ofRequest(wholeTrail(t, env), res)
+		if len(events) != 1 || events[0].Kind != gen.AuditMembershipRequested || *events[0].Details.CompanyId != f.company ||
+			*events[0].Details.ClientId != f.adaC || *events[0].UserId != userIDOf(t, env, "ada@example.com") {
+			t.Fatalf("a request recorded %s", jsonOf(events))
+		}
+		res = f.change(env, companiesApproveMember, f.adaC, f.owner).Expect(t, 200, gen.StatusActionSuccessful)
+		events = ofRequest(wholeTrail(t, env), res)
+		if len(events) != 1 || events[0].Kind != gen.AuditMembershipApproved || *events[0].Actor.UserId != userIDOf(t, env, "owner@example.com") {
+			t.Fatalf("an approval recorded %s", jsonOf(events))
+		}
+		res = f.change(env, companiesRemoveMember, f.adaC, f.employee).Expect(t, 200, gen.StatusActionSuccessful)
+		if got := kindsOfRequest(t, env, res); !slices.Equal(got, []gen.AuditKind{gen.AuditMembershipRemoved}) {
+			t.Errorf("a removal recorded %v", got)
+		}
+		// A refused request is a removal too.
+		env.PostJSON(companiesRequestMember, map[string]any{"company_id": f.company}, f.bob).Expect(t, 200, gen.StatusActionSuccessful)
+		res = f.change(env, companiesRemoveMember, f.bobC, env.AppTokens["planox2"]).Expect(t, 200, gen.StatusActionSuccessful)
+		events = ofRequest(wholeTrail(t, env), res)
+		if len(events) != 1 || events[0].Kind != gen.AuditMembershipRemoved || events[0].Actor.Type != gen.ActorApplication ||
+			*events[0].Application != gen.Planox2 || *events[0].UserId != userIDOf(t, env, "bob@example.com") {
+			t.Errorf("a refusal recorded %s", jsonOf(events))
+		}
+	})
+	t.Run("InvitationAccepted", func(t *testing.T) {
+		env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": "helper@example.com"},
+			"client_ids": []int64{f.ownerClient}}, f.owner).Expect(t, 200, gen.StatusActionSuccessful)
+		res := useEmailedLink(t, env, "helper@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		events := ofRequest(wholeTrail(t, env), res)
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditInvitationAccepted, gen.AuditUserEmailVerified, gen.AuditLoginSucceeded}
+		if got := kindsOf(events); !slices.Equal(got, want) {
+			t.Fatalf("accepting an invitation recorded %v, want %v", got, want)
+		}
+		if *events[1].Details.Role != gen.RoleLiaison {
+			t.Errorf("invitation.accepted = %s, want the liaison role", jsonOf(events[1]))
+		}
+	})
+	t.Run("FirstProofTakesBack", func(t *testing.T) {
+		const victim = "grace@example.com"
+		squat := registration(victim)
+		squat["client"].(map[string]any)["company_id"] = f.company
+		squatted := register(t, env, squat)
+		env.User("accomplice@example.com", password, "client")
+		accomplice := userIDOf(t, env, "accomplice@example.com")
+		var liaisonID int64
+		if err := env.Pool.QueryRow(context.Background(), `INSERT INTO liaisons (user_id, accepted_at, invited_by_user_id)
+			VALUES ($1, now(), $2) RETURNING id`, accomplice, userIDOf(t, env, victim)).Scan(&liaisonID); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, env, "INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id) VALUES ($1, $2, $3)",
+			liaisonID, squatted.Client.Id, userIDOf(t, env, victim))
+		res := useEmailedLink(t, env, victim, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		events := ofRequest(wholeTrail(t, env), res)
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditUserEmailVerified, gen.AuditPasswordDropped, gen.AuditSessionsRevoked,
+			gen.AuditGrantRevoked, gen.AuditRoleRevoked, gen.AuditMembershipRemoved, gen.AuditLoginSucceeded}
+		if got := kindsOf(events); !slices.Equal(got, want) {
+			t.Fatalf("the first proof recorded %v, want %v", got, want)
+		}
+		byKind := map[gen.AuditKind]gen.AuditEvent{}
+		for _, e := range events {
+			byKind[e.Kind] = e
+		}
+		if e := byKind[gen.AuditGrantRevoked]; *e.UserId != accomplice || !slices.Equal(*e.Details.ClientIds, []int64{squatted.Client.Id}) {
+			t.Errorf("grant.revoked = %s, want the accomplice's grant of the squatted client", jsonOf(e))
+		}
+		if e := byKind[gen.AuditRoleRevoked]; *e.UserId != accomplice || *e.Details.Role != gen.RoleLiaison {
+			t.Errorf("role.revoked = %s, want the accomplice's liaison role", jsonOf(e))
+		}
+		if e := byKind[gen.AuditMembershipRemoved]; *e.Details.CompanyId != f.company || *e.Details.ClientId != squatted.Client.Id {
+			t.Errorf("membership.removed = %s, want the squatter's request", jsonOf(e))
+		}
+	})
+}
