@@ -713,12 +713,12 @@ func TestAuditAccounts(t *testing.T) {
 			"client_ids": []int64{f.ownerClient}}, f.owner).Expect(t, 200, gen.StatusActionSuccessful)
 		res := useEmailedLink(t, env, "helper@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		events := ofRequest(wholeTrail(t, env), res)
-		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditInvitationAccepted, gen.AuditUserEmailVerified, gen.AuditLoginSucceeded}
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditUserEmailVerified, gen.AuditInvitationAccepted, gen.AuditLoginSucceeded}
 		if got := kindsOf(events); !slices.Equal(got, want) {
 			t.Fatalf("accepting an invitation recorded %v, want %v", got, want)
 		}
-		if *events[1].Details.Role != gen.RoleLiaison {
-			t.Errorf("invitation.accepted = %s, want the liaison role", jsonOf(events[1]))
+		if *events[2].Details.Role != gen.RoleLiaison {
+			t.Errorf("invitation.accepted = %s, want the liaison role", jsonOf(events[2]))
 		}
 	})
 	t.Run("FirstProofTakesBack", func(t *testing.T) {
@@ -754,6 +754,61 @@ func TestAuditAccounts(t *testing.T) {
 		}
 		if e := byKind[gen.AuditMembershipRemoved]; *e.Details.CompanyId != f.company || *e.Details.ClientId != squatted.Client.Id {
 			t.Errorf("membership.removed = %s, want the squatter's request", jsonOf(e))
+		}
+	})
+}
+
+// TestAuditPasswords checks the events of recovering and changing a password.
+func TestAuditPasswords(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+
+	t.Run("ResetByLink", func(t *testing.T) {
+		ada := env.User("ada@example.com", password, "client")
+		env.Login("ada@example.com", password, "planoorder")
+		env.Login("ada@example.com", password, "planoauth")
+		requested := requestReset(env, addr(1), "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+		mail := lastReset(t, env, "ada@example.com") // the email goes out after the answer
+		if got := kindsOfRequest(t, env, requested); !slices.Equal(got, []gen.AuditKind{gen.AuditPasswordResetRequested}) {
+			t.Errorf("a reset request recorded %v", got)
+		}
+		res := resetWith(env, map[string]any{"reset_token": mail.token}).Expect(t, 200, gen.StatusActionSuccessful)
+		events := ofRequest(wholeTrail(t, env), res)
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditPasswordReset, gen.AuditSessionsRevoked, gen.AuditSessionsRevoked,
+			gen.AuditLoginSucceeded}
+		if got := kindsOf(events); !slices.Equal(got, want) {
+			t.Fatalf("a reset recorded %v, want %v (the email was proven before)", got, want)
+		}
+		for _, e := range events {
+			if *e.UserId != ada || *e.Actor.UserId != ada {
+				t.Errorf("event %s = %s, want about and by ada", e.Kind, jsonOf(e))
+			}
+		}
+	})
+	t.Run("ResetByCode", func(t *testing.T) {
+		env.UnverifiedUser("bob@example.com", password, "client")
+		requestReset(env, addr(2), "bob@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+		mail := lastReset(t, env, "bob@example.com")
+		res := resetWith(env, map[string]any{"email": "bob@example.com", "code": mail.code}).Expect(t, 200, gen.StatusActionSuccessful)
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditUserEmailVerified, gen.AuditPasswordDropped, gen.AuditPasswordReset,
+			gen.AuditLoginSucceeded}
+		if got := kindsOfRequest(t, env, res); !slices.Equal(got, want) {
+			t.Errorf("a first reset by code recorded %v, want %v", got, want)
+		}
+	})
+	t.Run("Change", func(t *testing.T) {
+		grace := env.User("grace@example.com", password, "client")
+		mine := env.Login("grace@example.com", password, "planoorder")
+		env.Login("grace@example.com", password, "planoauth")
+		res := updatePassword(env, mine, map[string]any{"current_password": password, "password": newPassword}).
+			Expect(t, 200, gen.StatusActionSuccessful)
+		events := ofRequest(wholeTrail(t, env), res)
+		if got := kindsOf(events); !slices.Equal(got, []gen.AuditKind{gen.AuditPasswordChanged, gen.AuditSessionsRevoked}) {
+			t.Fatalf("a change recorded %v", got)
+		}
+		if *events[0].UserId != grace || *events[0].Application != gen.Planoorder || *events[1].Application != gen.Planoauth ||
+			*events[1].Details.Revoked != 1 {
+			t.Errorf("events = %s, want the change in planoorder and the planoauth session revoked", jsonOf(events))
 		}
 	})
 }

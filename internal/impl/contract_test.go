@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
+	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
 	"github.com/plano/planoauth/internal/webhooks"
@@ -104,6 +105,21 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("(`sessions/magic_link_create`, %d days,", int(impl.InvitationLifetime/(24*time.Hour)))},
 		{"clients/register", s.Operation("clientsRegister").Operation.Description,
 			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("an %d-digit code", impl.ResetCodeDigits)},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("A code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/password_reset", s.Operation("sessionsPasswordReset").Operation.Description,
+			fmt.Sprintf("each code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("valid %d minutes", int(impl.HandoverLifetime/time.Minute))},
+		{"ResetCode", s.Doc.Components.Schemas["ResetCode"].Value.Pattern, fmt.Sprintf("[0-9]{%d}", impl.ResetCodeDigits)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("first %d characters", pw.ScoredRunes)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("below a score of %d of 4", pw.MinScore)},
 		{"the audit tag", tagDescription(s, "audit"), fmt.Sprintf("during the %d hours after a secret rotation", int(webhooks.RotationOverlap/time.Hour))},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("expires %d days after creation or %d hours", int(auth.SessionMaxAge/(24*time.Hour)), int(auth.SessionIdleTimeout/time.Hour))},
 	} {
