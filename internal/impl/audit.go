@@ -36,7 +36,10 @@ func (s *Server) AuditIndex(ctx context.Context, r gen.AuditIndexRequestObject) 
 
 // auditScope is the application whose events the caller may read, nil for every event: an
 // application token reads its own application's, an employee everything. Only employees' roles
-// are granted audit.index; a session of another role is refused here too, should one be.
+// are granted audit.index; a session of another role is refused here too, should one be. An
+// employee whose email is not verified is refused as well: whoever registered the email before
+// its owner was made an employee may not be its owner, and the trail names every user's
+// addresses and sign-ins.
 func auditScope(p *auth.Principal) (*int64, error) {
 	if p.Session == nil {
 		id := p.Application.ID
@@ -44,6 +47,9 @@ func auditScope(p *auth.Principal) (*int64, error) {
 	}
 	if p.Session.Role != roleEmployee {
 		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "Only employees and applications read the audit trail."}
+	}
+	if !callerVerified(p) {
+		return nil, errUnproven()
 	}
 	return nil, nil
 }

@@ -168,6 +168,11 @@ func TestAuditIndexWhoReadsWhat(t *testing.T) {
 			_ = name
 		}
 	})
+	t.Run("ErrUnverifiedEmployee", func(t *testing.T) {
+		env.UnverifiedUser("newstaff@example.com", password, "employee")
+		staff := env.Login("newstaff@example.com", password, "planoauth")
+		env.Get(auditIndex, staff).Expect(t, 403, gen.StatusPermissionDenied)
+	})
 	t.Run("ErrClientRequired", func(t *testing.T) {
 		env.Get(auditIndex, *limited).Expect(t, 401, gen.StatusClientRequired)
 	})

@@ -129,6 +129,22 @@ func TestNumbersMatchContract(t *testing.T) {
 	}
 }
 
+// TestAuditKindsDescribed checks that every kind of audit event says, in the contract, what it
+// records: followers of the trail and receivers of webhooks read them there.
+func TestAuditKindsDescribed(t *testing.T) {
+	t.Parallel()
+	kind := apitest.Spec(t).Doc.Components.Schemas["AuditKind"].Value
+	described, _ := kind.Extensions["x-enumDescriptions"].(map[string]any)
+	for _, v := range kind.Enum {
+		if text, _ := described[fmt.Sprint(v)].(string); strings.TrimSpace(text) == "" {
+			t.Errorf("audit kind %v has no x-enumDescriptions entry", v)
+		}
+	}
+	if len(described) != len(kind.Enum) {
+		t.Errorf("%d descriptions for %d kinds", len(described), len(kind.Enum))
+	}
+}
+
 // tagDescription is the description of the contract's tag name.
 func tagDescription(s *spec.Spec, name string) string {
 	for _, tag := range s.Doc.Tags {

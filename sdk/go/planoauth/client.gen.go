@@ -2841,7 +2841,8 @@ type ClientInterface interface {
 	// `user_id` keeps the events about that user, `kind` the events of that kind.
 	//
 	// An application token reads the events of its own application only; an employee's
-	// session reads every event. A client's or liaison's session answers `permission-denied`.
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
 	//
 	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
 	AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3610,7 +3611,8 @@ type ClientInterface interface {
 // `user_id` keeps the events about that user, `kind` the events of that kind.
 //
 // An application token reads the events of its own application only; an employee's
-// session reads every event. A client's or liaison's session answers `permission-denied`.
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
 //
 // Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
 func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6149,7 +6151,8 @@ type ClientWithResponsesInterface interface {
 	// `user_id` keeps the events about that user, `kind` the events of that kind.
 	//
 	// An application token reads the events of its own application only; an employee's
-	// session reads every event. A client's or liaison's session answers `permission-denied`.
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8833,7 +8836,8 @@ func (r UsersPasswordUpdateResponse) ContentType() string {
 // `user_id` keeps the events about that user, `kind` the events of that kind.
 //
 // An application token reads the events of its own application only; an employee's
-// session reads every event. A client's or liaison's session answers `permission-denied`.
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
