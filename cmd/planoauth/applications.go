@@ -16,7 +16,7 @@ import (
 	"github.com/plano/planoauth/internal/pgerr"
 )
 
-const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG`
+const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG | session-policy SLUG [flags]`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -30,6 +30,14 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "create" && len(args) == 3:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return createApplication(ctx, d, args[1], args[2], stdout)
+		})
+	case args[0] == "session-policy":
+		change, err := parseSessionPolicy(args[1:])
+		if err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return setSessionPolicy(ctx, d.q, change, stdout)
 		})
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -45,14 +53,15 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, strings.Join(a.Scopes, ","))
+		lifetime, idle, rememberMe := policyColumns(a)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }

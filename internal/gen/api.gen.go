@@ -348,6 +348,21 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResultStatus.
+const (
+	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResultStatus enum.
+func (e IntrospectionResultStatus) Valid() bool {
+	switch e {
+	case IntrospectionResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LiaisonGrantsResultStatus.
 const (
 	LiaisonGrantsResultStatusActionSuccessful LiaisonGrantsResultStatus = "action-successful"
@@ -816,12 +831,34 @@ func (e UnavailableErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for UserResultStatus.
+const (
+	UserResultStatusActionSuccessful UserResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the UserResultStatus enum.
+func (e UserResultStatus) Valid() bool {
+	switch e {
+	case UserResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 type Application struct {
 	AllowsClientRegistration *bool     `json:"allows_client_registration,omitempty"`
 	Name                     *string   `json:"name,omitempty"`
 	Roles                    *[]Role   `json:"roles,omitempty"`
 	Scopes                   *[]string `json:"scopes,omitempty"`
+
+	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+	// session-policy`). A session expires `lifetime_seconds` after its creation or
+	// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+	// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+	// absent.
+	SessionPolicy *SessionPolicy `json:"session_policy,omitempty"`
 
 	// Slug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Slug ApplicationSlug `json:"slug"`
@@ -830,7 +867,7 @@ type Application struct {
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationView string
 
 // BadRequestError defines model for BadRequestError.
@@ -1016,7 +1053,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1218,6 +1255,51 @@ type ForbiddenError struct {
 
 // ForbiddenErrorStatus defines model for ForbiddenError.Status.
 type ForbiddenErrorStatus string
+
+// Introspection What token introspection tells of a session token: only `active: false` unless it is a
+// live session of the calling application.
+type Introspection struct {
+	// Active Whether the token is a live session of the calling application.
+	Active bool `json:"active"`
+
+	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
+	Application *Application `json:"application,omitempty"`
+	CreatedAt   *time.Time   `json:"created_at,omitempty"`
+
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id The session's id, as `sessions/index` lists it.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role   *Role     `json:"role,omitempty"`
+	Scopes *[]string `json:"scopes,omitempty"`
+	User   *User     `json:"user,omitempty"`
+}
+
+// IntrospectionResult defines model for IntrospectionResult.
+type IntrospectionResult struct {
+	// Data What token introspection tells of a session token: only `active: false` unless it is a
+	// live session of the calling application.
+	Data Introspection `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  IntrospectionResultStatus `json:"status"`
+}
+
+// IntrospectionResultStatus defines model for IntrospectionResult.Status.
+type IntrospectionResultStatus string
 
 // LastName Last name.
 type LastName = string
@@ -1554,7 +1636,8 @@ type Session struct {
 	// Current In `sessions/index`, whether this is the session of the token used.
 	Current *bool `json:"current,omitempty"`
 
-	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
+	// remember_me session, unless its application caps them).
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	Id          openapi_types.UUID `json:"id"`
 	LastUsedAt  *time.Time         `json:"last_used_at,omitempty"`
@@ -1567,6 +1650,11 @@ type Session struct {
 	User      *User     `json:"user,omitempty"`
 	UserAgent *string   `json:"user_agent,omitempty"`
 }
+
+// SessionId A session's id, as `sessions/index` lists it.
+//
+// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+type SessionId = openapi_types.UUID
 
 // SessionList defines model for SessionList.
 type SessionList struct {
@@ -1593,6 +1681,22 @@ type SessionListResult struct {
 
 // SessionListResultStatus defines model for SessionListResult.Status.
 type SessionListResultStatus string
+
+// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+// session-policy`). A session expires `lifetime_seconds` after its creation or
+// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+// absent.
+type SessionPolicy struct {
+	// IdleTimeoutSeconds 259200 (72 hours) unless set.
+	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
+
+	// LifetimeSeconds 604800 (7 days) unless set.
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
+
+	// RememberMeMaxAgeSeconds Absent unless set (remember_me sessions last until logout).
+	RememberMeMaxAgeSeconds *int64 `json:"remember_me_max_age_seconds,omitempty"`
+}
 
 // SessionResult defines model for SessionResult.
 type SessionResult struct {
@@ -1626,7 +1730,7 @@ type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Email Email of the user attempting to login.
@@ -1660,6 +1764,14 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Id A session's id, as `sessions/index` lists it.
+	//
+	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+	Id *SessionId `json:"id,omitempty"`
+
+	// Others Revoke every session of the caller's user but this one (false when absent).
+	Others *bool `json:"others,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -1671,7 +1783,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -1694,12 +1806,30 @@ type SessionsGoogleInput struct {
 	View *SessionView `json:"view,omitempty"`
 }
 
+// SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
+type SessionsIntrospectInput struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
+	// token is `token` (or the Authorization header).
+	//
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	SessionToken string `json:"session_token"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// MagicToken The token from the emailed link.
@@ -1729,6 +1859,17 @@ type SessionsMagicLinkRequestInput struct {
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+}
+
+// SessionsRevokeInput defines model for SessionsRevokeInput.
+type SessionsRevokeInput struct {
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// UserId The user whose sessions to revoke (`users/lookup` finds it by email).
+	UserId int64 `json:"user_id"`
 }
 
 // SocialLoginBadRequestError defines model for SocialLoginBadRequestError.
@@ -1828,9 +1969,30 @@ type User struct {
 	RememberMe  *bool   `json:"remember_me,omitempty"`
 }
 
+// UserResult defines model for UserResult.
+type UserResult struct {
+	Data User `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session         `json:"session,omitempty"`
+	Status  UserResultStatus `json:"status"`
+}
+
+// UserResultStatus defines model for UserResult.Status.
+type UserResultStatus string
+
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -1857,7 +2019,18 @@ type UsersClientRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// UsersLookupInput defines model for UsersLookupInput.
+type UsersLookupInput struct {
+	// Email Email of the user to find.
+	Email string `json:"email"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token when just issued, role, scopes, times,
@@ -1915,6 +2088,9 @@ type Unauthorized = UnauthorizedError
 
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
+
+// UserLookupBadRequest defines model for UserLookupBadRequest.
+type UserLookupBadRequest = MagicLinkBadRequestError
 
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
@@ -1999,6 +2175,17 @@ type SessionsIndexParams struct {
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
+// SessionsIntrospectTextBody defines parameters for SessionsIntrospect.
+type SessionsIntrospectTextBody = SensitiveParams
+
+// SessionsIntrospectParams defines parameters for SessionsIntrospect.
+type SessionsIntrospectParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
 type SessionsMagicLinkCreateTextBody = SensitiveParams
 
@@ -2016,8 +2203,24 @@ type SessionsReadParams struct {
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
+// SessionsRevokeParams defines parameters for SessionsRevoke.
+type SessionsRevokeParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // UsersClientRegisterParams defines parameters for UsersClientRegister.
 type UsersClientRegisterParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersLookupParams defines parameters for UsersLookup.
+type UsersLookupParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
@@ -2045,14 +2248,23 @@ type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
 type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
+// SessionsIntrospectTextRequestBody defines body for SessionsIntrospect for text/plain ContentType.
+type SessionsIntrospectTextRequestBody = SessionsIntrospectTextBody
+
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
 type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
 
+// SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
+type SessionsRevokeJSONRequestBody = SessionsRevokeInput
+
 // UsersClientRegisterJSONRequestBody defines body for UsersClientRegister for application/json ContentType.
 type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
+
+// UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
+type UsersLookupJSONRequestBody = UsersLookupInput
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -2077,7 +2289,7 @@ type ServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(w http.ResponseWriter, r *http.Request)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(w http.ResponseWriter, r *http.Request, params SessionsDeleteParams)
 	// SessionsGoogle Log in with a Google ID token
@@ -2086,6 +2298,9 @@ type ServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(w http.ResponseWriter, r *http.Request, params SessionsIndexParams)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request)
@@ -2095,9 +2310,15 @@ type ServerInterface interface {
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(w http.ResponseWriter, r *http.Request, params UsersClientRegisterParams)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -2434,6 +2655,39 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsIntrospect operation middleware
+func (siw *ServerInterfaceWrapper) SessionsIntrospect(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsIntrospectParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsIntrospect(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SessionsMagicLinkCreate operation middleware
 func (siw *ServerInterfaceWrapper) SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request) {
 
@@ -2521,6 +2775,39 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsRevoke operation middleware
+func (siw *ServerInterfaceWrapper) SessionsRevoke(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsRevokeParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsRevoke(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // UsersClientRegister operation middleware
 func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r *http.Request) {
 
@@ -2545,6 +2832,39 @@ func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UsersClientRegister(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UsersLookup operation middleware
+func (siw *ServerInterfaceWrapper) UsersLookup(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UsersLookupParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UsersLookup(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2675,6 +2995,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/index", wrapper.SessionsIndex).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/introspect", wrapper.SessionsIntrospect).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/revoke", wrapper.SessionsRevoke).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/google", wrapper.SessionsGoogle).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/magic_link_request", wrapper.SessionsMagicLinkRequest).Methods(http.MethodPost)
@@ -2686,6 +3010,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/create", wrapper.ClientsCreate).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/users/client_register", wrapper.UsersClientRegister).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/lookup", wrapper.UsersLookup).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/liaisons/register", wrapper.LiaisonsRegister).Methods(http.MethodPost)
 
@@ -2738,6 +3064,8 @@ type TooManyRequestsJSONResponse struct {
 type UnauthorizedJSONResponse UnauthorizedError
 
 type UnavailableJSONResponse UnavailableError
+
+type UserLookupBadRequestJSONResponse MagicLinkBadRequestError
 
 type ClientsCreateRequestObject struct {
 	Params ClientsCreateParams
@@ -3820,6 +4148,113 @@ func (response SessionsIndex503JSONResponse) VisitSessionsIndexResponse(w http.R
 	return err
 }
 
+type SessionsIntrospectRequestObject struct {
+	Params SessionsIntrospectParams
+	Body   *SessionsIntrospectTextRequestBody
+}
+
+type SessionsIntrospectResponseObject interface {
+	VisitSessionsIntrospectResponse(w http.ResponseWriter) error
+}
+
+type SessionsIntrospect200JSONResponse IntrospectionResult
+
+func (response SessionsIntrospect200JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsIntrospect400JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsIntrospect401JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsIntrospect403JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsIntrospect413JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsIntrospect500JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsIntrospect503JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SessionsMagicLinkCreateRequestObject struct {
 	Body *SessionsMagicLinkCreateTextRequestBody
 }
@@ -4134,6 +4569,113 @@ func (response SessionsRead503JSONResponse) VisitSessionsReadResponse(w http.Res
 	return err
 }
 
+type SessionsRevokeRequestObject struct {
+	Params SessionsRevokeParams
+	Body   *SessionsRevokeJSONRequestBody
+}
+
+type SessionsRevokeResponseObject interface {
+	VisitSessionsRevokeResponse(w http.ResponseWriter) error
+}
+
+type SessionsRevoke200JSONResponse RevokedResult
+
+func (response SessionsRevoke200JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsRevoke400JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsRevoke401JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsRevoke403JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsRevoke413JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsRevoke500JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsRevoke503JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UsersClientRegisterRequestObject struct {
 	Params UsersClientRegisterParams
 	Body   *UsersClientRegisterJSONRequestBody
@@ -4243,6 +4785,115 @@ func (response UsersClientRegister503JSONResponse) VisitUsersClientRegisterRespo
 	return err
 }
 
+type UsersLookupRequestObject struct {
+	Params UsersLookupParams
+	Body   *UsersLookupJSONRequestBody
+}
+
+type UsersLookupResponseObject interface {
+	VisitUsersLookupResponse(w http.ResponseWriter) error
+}
+
+type UsersLookup200JSONResponse UserResult
+
+func (response UsersLookup200JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup400JSONResponse struct {
+	UserLookupBadRequestJSONResponse
+}
+
+func (response UsersLookup400JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UsersLookup401JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UsersLookup403JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UsersLookup413JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response UsersLookup500JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UsersLookup503JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ClientsCreate Create a client for an email
@@ -4266,7 +4917,7 @@ type StrictServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(ctx context.Context, request SessionsCreateRequestObject) (SessionsCreateResponseObject, error)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(ctx context.Context, request SessionsDeleteRequestObject) (SessionsDeleteResponseObject, error)
 	// SessionsGoogle Log in with a Google ID token
@@ -4275,6 +4926,9 @@ type StrictServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(ctx context.Context, request SessionsIndexRequestObject) (SessionsIndexResponseObject, error)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(ctx context.Context, request SessionsIntrospectRequestObject) (SessionsIntrospectResponseObject, error)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(ctx context.Context, request SessionsMagicLinkCreateRequestObject) (SessionsMagicLinkCreateResponseObject, error)
@@ -4284,9 +4938,15 @@ type StrictServerInterface interface {
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(ctx context.Context, request SessionsReadRequestObject) (SessionsReadResponseObject, error)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(ctx context.Context, request SessionsRevokeRequestObject) (SessionsRevokeResponseObject, error)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(ctx context.Context, request UsersClientRegisterRequestObject) (UsersClientRegisterResponseObject, error)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(ctx context.Context, request UsersLookupRequestObject) (UsersLookupResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -4639,6 +5299,40 @@ func (sh *strictHandler) SessionsIndex(w http.ResponseWriter, r *http.Request, p
 	}
 }
 
+// SessionsIntrospect operation middleware
+func (sh *strictHandler) SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams) {
+	var request SessionsIntrospectRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsIntrospectTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsIntrospect(ctx, request.(SessionsIntrospectRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsIntrospect")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsIntrospectResponseObject); ok {
+		if err := validResponse.VisitSessionsIntrospectResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SessionsMagicLinkCreate operation middleware
 func (sh *strictHandler) SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request) {
 	var request SessionsMagicLinkCreateRequestObject
@@ -4728,6 +5422,39 @@ func (sh *strictHandler) SessionsRead(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// SessionsRevoke operation middleware
+func (sh *strictHandler) SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams) {
+	var request SessionsRevokeRequestObject
+
+	request.Params = params
+
+	var body SessionsRevokeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsRevoke(ctx, request.(SessionsRevokeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsRevoke")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsRevokeResponseObject); ok {
+		if err := validResponse.VisitSessionsRevokeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // UsersClientRegister operation middleware
 func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Request, params UsersClientRegisterParams) {
 	var request UsersClientRegisterRequestObject
@@ -4757,6 +5484,39 @@ func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Requ
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UsersClientRegisterResponseObject); ok {
 		if err := validResponse.VisitUsersClientRegisterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UsersLookup operation middleware
+func (sh *strictHandler) UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams) {
+	var request UsersLookupRequestObject
+
+	request.Params = params
+
+	var body UsersLookupJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UsersLookup(ctx, request.(UsersLookupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UsersLookup")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UsersLookupResponseObject); ok {
+		if err := validResponse.VisitUsersLookupResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

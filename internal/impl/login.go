@@ -104,10 +104,11 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
+		maxAge, idle := auth.NewSessionBounds(app, user.RememberMe)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: user.RememberMe, Now: s.now(),
+			RememberMe: user.RememberMe, MaxAgeSeconds: maxAge, IdleTimeoutSeconds: idle, Now: s.now(),
 		})
 		return err
 	})

@@ -1,7 +1,8 @@
 // Package impl holds the hand-written handlers of the generated strict server interface, one
 // file per domain (sessions.go, clients.go, ...). The sessions domain is split by way of
 // signing in: sessions.go (password, and the session routes), login.go (starting a session),
-// signin.go (links and Google); accounts.go holds what creating users shares. Each handler takes
+// signin.go (links and Google), control.go (introspection and revoking a user's sessions for
+// applications and employees); accounts.go holds what creating users shares. Each handler takes
 // the validated request, calls the domain rule, and maps rows to the generated response type.
 package impl
 
@@ -39,6 +40,7 @@ type Server struct {
 	sessions      *auth.SessionCache
 	apps          *auth.Applications
 	registrations *limits.RegistrationLimiter
+	inspector     Inspector
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -55,6 +57,9 @@ type Deps struct {
 	SessionCache *auth.SessionCache
 	// Applications are the applications kept in memory (read from the database when nil).
 	Applications *auth.Applications
+	// Inspector resolves the session tokens that sessions/introspect is handed: the
+	// authenticator, whose rules every token is judged by.
+	Inspector Inspector
 	// RegistrationLimits bound accounts registered per address; zero means the defaults.
 	RegistrationLimits limits.RegistrationLimits
 	// LoginLimits bound failed log-ins; zero means limits.DefaultLoginLimits.
@@ -98,6 +103,7 @@ func New(d Deps) *Server {
 		magicLinks:   limits.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, limits.DefaultMagicLinkLimits), now),
 		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
 		google:       google.NewVerifier(d.Google, now),
+		inspector:    d.Inspector,
 	}
 }
 

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -133,4 +134,20 @@ func withRole(p *auth.Principal, role string, scopes []string) *auth.Principal {
 func userView(u db.User) *views.User {
 	return &views.User{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
 		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash)}
+}
+
+// UsersLookup finds a user by email for an application token or an employee. Answers:
+// email-not-found.
+func (s *Server) UsersLookup(ctx context.Context, r gen.UsersLookupRequestObject) (gen.UsersLookupResponseObject, error) {
+	user, err := s.q.GetUserByEmail(ctx, r.Body.Email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.New(gen.StatusEmailNotFound)
+	}
+	if err != nil {
+		return nil, envelope.Internal("look up user by email: %w", err)
+	}
+	return gen.UsersLookup200JSONResponse{
+		Status: gen.UserResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: views.RenderUser(*userView(user)), Session: envelope.CallerSession(ctx),
+	}, nil
 }

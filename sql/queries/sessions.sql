@@ -8,10 +8,14 @@ JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
+-- A new session, with the bounds of its application's session policy at its creation
+-- (max_age_seconds, idle_timeout_seconds; NULL is no bound).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at)
+                      client_address, user_agent, remember_me, max_age_seconds,
+                      idle_timeout_seconds, created_at, last_used_at)
 VALUES (@token_hash, @user_id, @application_id, @role, @scopes, @redirect_url,
-        @client_address, @user_agent, @remember_me, @now, @now)
+        @client_address, @user_agent, @remember_me, sqlc.narg(max_age_seconds),
+        sqlc.narg(idle_timeout_seconds), @now, @now)
 RETURNING *;
 
 -- name: TouchSession :execrows
@@ -25,6 +29,29 @@ UPDATE sessions SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL;
 
 -- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL;
+
+-- name: RevokeUserSession :one
+-- Revokes one session of a user by id. found says whether the user has a session with that id
+-- at all (revoked or not), so that an id of another user's session is told from none apart by
+-- nobody: both are not found.
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = @id AND c.user_id = @user_id
+), revoked AS (
+    UPDATE sessions s SET revoked_at = @now
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked;
+
+-- name: RevokeOtherUserSessions :execrows
+-- Revokes every session of a user but one (the caller's own).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;
+
+-- name: RevokeUserSessionsInApplication :execrows
+-- Revokes a user's sessions in one application (what an application token may end).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL;
 
 -- name: ListUserSessions :many
 -- A user's sessions that are not revoked, newest first, at most @max_rows; expiry is judged by

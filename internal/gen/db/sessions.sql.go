@@ -78,25 +78,31 @@ func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams
 
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at)
+                      client_address, user_agent, remember_me, max_age_seconds,
+                      idle_timeout_seconds, created_at, last_used_at)
 VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10, $10)
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me
+        $7, $8, $9, $10,
+        $11, $12, $12)
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_age_seconds, idle_timeout_seconds
 `
 
 type CreateSessionParams struct {
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	Role          string
-	Scopes        []string
-	RedirectUrl   string
-	ClientAddress string
-	UserAgent     string
-	RememberMe    bool
-	Now           time.Time
+	TokenHash          []byte
+	UserID             int64
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	RememberMe         bool
+	MaxAgeSeconds      *int64
+	IdleTimeoutSeconds *int64
+	Now                time.Time
 }
 
+// A new session, with the bounds of its application's session policy at its creation
+// (max_age_seconds, idle_timeout_seconds; NULL is no bound).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -108,6 +114,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.ClientAddress,
 		arg.UserAgent,
 		arg.RememberMe,
+		arg.MaxAgeSeconds,
+		arg.IdleTimeoutSeconds,
 		arg.Now,
 	)
 	var i Session
@@ -125,6 +133,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.MaxAgeSeconds,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -180,7 +190,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_age_seconds, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -211,6 +221,8 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.LastUsedAt,
 		&i.Session.RevokedAt,
 		&i.Session.RememberMe,
+		&i.Session.MaxAgeSeconds,
+		&i.Session.IdleTimeoutSeconds,
 		&i.User.ID,
 		&i.User.Email,
 		&i.User.PasswordHash,
@@ -226,7 +238,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_age_seconds, idle_timeout_seconds FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -262,6 +274,8 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.LastUsedAt,
 			&i.RevokedAt,
 			&i.RememberMe,
+			&i.MaxAgeSeconds,
+			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -333,6 +347,26 @@ func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailure
 	return i, err
 }
 
+const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+`
+
+type RevokeOtherUserSessionsParams struct {
+	Now    *time.Time
+	UserID int64
+	Keep   uuid.UUID
+}
+
+// Revokes every session of a user but one (the caller's own).
+func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const revokeSession = `-- name: RevokeSession :execrows
 UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
 `
@@ -350,6 +384,38 @@ func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) (i
 	return result.RowsAffected(), nil
 }
 
+const revokeUserSession = `-- name: RevokeUserSession :one
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = $1 AND c.user_id = $2
+), revoked AS (
+    UPDATE sessions s SET revoked_at = $3
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked
+`
+
+type RevokeUserSessionParams struct {
+	ID     uuid.UUID
+	UserID int64
+	Now    *time.Time
+}
+
+type RevokeUserSessionRow struct {
+	Found   bool
+	Revoked int64
+}
+
+// Revokes one session of a user by id. found says whether the user has a session with that id
+// at all (revoked or not), so that an id of another user's session is told from none apart by
+// nobody: both are not found.
+func (q *Queries) RevokeUserSession(ctx context.Context, arg RevokeUserSessionParams) (RevokeUserSessionRow, error) {
+	row := q.db.QueryRow(ctx, revokeUserSession, arg.ID, arg.UserID, arg.Now)
+	var i RevokeUserSessionRow
+	err := row.Scan(&i.Found, &i.Revoked)
+	return i, err
+}
+
 const revokeUserSessions = `-- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
 `
@@ -361,6 +427,26 @@ type RevokeUserSessionsParams struct {
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeUserSessions, arg.Now, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplication = `-- name: RevokeUserSessionsInApplication :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND application_id = $3 AND revoked_at IS NULL
+`
+
+type RevokeUserSessionsInApplicationParams struct {
+	Now           *time.Time
+	UserID        int64
+	ApplicationID int64
+}
+
+// Revokes a user's sessions in one application (what an application token may end).
+func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg RevokeUserSessionsInApplicationParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeUserSessionsInApplication, arg.Now, arg.UserID, arg.ApplicationID)
 	if err != nil {
 		return 0, err
 	}
