@@ -14,9 +14,11 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/pgerr"
+	"github.com/plano/planoauth/internal/redirect"
 )
 
-const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG | session-policy SLUG [flags]`
+const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
+       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -43,8 +45,59 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return rotateApplicationToken(ctx, d.q, args[1], stdout)
 		})
+	case args[0] == "redirects" && (len(args) == 3 && args[1] == "list" || len(args) == 4 && (args[1] == "add" || args[1] == "remove")):
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return redirectOrigins(ctx, d.q, args[1], args[2], args[3:], stdout)
+		})
 	}
 	return errors.New(applicationsUsage)
+}
+
+// redirectOrigins lists, adds or removes an origin of an application's redirect allow-list.
+// An application with none accepts redirect URLs to the service's own origin only.
+func redirectOrigins(ctx context.Context, q *db.Queries, action, slug string, args []string, stdout io.Writer) error {
+	if _, err := q.GetApplicationBySlug(ctx, slug); errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+	} else if err != nil {
+		return fmt.Errorf("look up application %s: %w", slug, err)
+	}
+	if action == "list" {
+		origins, err := q.ListRedirectOrigins(ctx, slug)
+		if err != nil {
+			return fmt.Errorf("list the redirect origins of %s: %w", slug, err)
+		}
+		if len(origins) == 0 {
+			fmt.Fprintf(stdout, "%s has no redirect origins: only the service's own origin is accepted\n", slug)
+		}
+		for _, origin := range origins {
+			fmt.Fprintln(stdout, origin)
+		}
+		return nil
+	}
+	origin, err := redirect.ParseOrigin(args[0])
+	if err != nil {
+		return err
+	}
+	var n int64
+	if action == "add" {
+		n, err = q.AddRedirectOrigin(ctx, db.AddRedirectOriginParams{Slug: slug, Origin: origin})
+	} else {
+		n, err = q.RemoveRedirectOrigin(ctx, db.RemoveRedirectOriginParams{Slug: slug, Origin: origin})
+	}
+	if err != nil {
+		return fmt.Errorf("%s redirect origin %s of %s: %w", action, origin, slug, err)
+	}
+	switch {
+	case n == 0 && action == "add":
+		fmt.Fprintf(stdout, "%s already allows %s\n", slug, origin)
+	case n == 0:
+		return fmt.Errorf("%s does not list %s", slug, origin)
+	case action == "add":
+		fmt.Fprintf(stdout, "%s now allows redirects to %s\n", slug, origin)
+	default:
+		fmt.Fprintf(stdout, "%s no longer allows redirects to %s\n", slug, origin)
+	}
+	return nil
 }
 
 func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) error {

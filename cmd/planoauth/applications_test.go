@@ -160,3 +160,44 @@ func TestApplicationsSessionPolicy(t *testing.T) {
 		}
 	})
 }
+
+func TestApplicationsRedirects(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	t.Run("OK", func(t *testing.T) {
+		if out := d.mustCLI(t, "applications", "redirects", "list", "planoorder"); !strings.Contains(out, "no redirect origins") {
+			t.Errorf("list printed %q, want no origins", out)
+		}
+		if out := d.mustCLI(t, "applications", "redirects", "add", "planoorder", "HTTPS://Order.Example/"); out != "planoorder now allows redirects to https://order.example\n" {
+			t.Errorf("add printed %q", out)
+		}
+		if out := d.mustCLI(t, "applications", "redirects", "add", "planoorder", "https://order.example"); !strings.Contains(out, "already allows") {
+			t.Errorf("add again printed %q", out)
+		}
+		d.mustCLI(t, "applications", "redirects", "add", "planoorder", "http://127.0.0.1:3000")
+		if out := d.mustCLI(t, "applications", "redirects", "list", "planoorder"); out != "http://127.0.0.1:3000\nhttps://order.example\n" {
+			t.Errorf("list printed %q", out)
+		}
+		if out := d.mustCLI(t, "applications", "redirects", "list", "planox2"); !strings.Contains(out, "no redirect origins") {
+			t.Errorf("planox2's list printed %q: the lists are per application", out)
+		}
+		d.mustCLI(t, "applications", "redirects", "remove", "planoorder", "https://order.example")
+		if out := d.mustCLI(t, "applications", "redirects", "list", "planoorder"); out != "http://127.0.0.1:3000\n" {
+			t.Errorf("list after remove printed %q", out)
+		}
+	})
+	for name, args := range map[string][]string{
+		"ErrUnknownApplication": {"add", "planoz", "https://order.example"},
+		"ErrPath":               {"add", "planoorder", "https://order.example/welcome"},
+		"ErrPlainHTTP":          {"add", "planoorder", "http://order.example"},
+		"ErrJavascript":         {"add", "planoorder", "javascript:alert(1)"},
+		"ErrNotListed":          {"remove", "planoorder", "https://nowhere.example"},
+		"ErrUsage":              {"add", "planoorder"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := d.cli(t, append([]string{"applications", "redirects"}, args...)...); err == nil {
+				t.Errorf("planoauth applications redirects %v succeeded", args)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	netmail "net/mail"
 	"net/netip"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/retention"
 )
 
 // config is the environment, read once.
@@ -22,11 +25,16 @@ type config struct {
 	addr            string        // PLANOAUTH_ADDR
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
-	loginLimits     limits.LoginLimits
-	registerLimits  limits.RegistrationLimits
-	memoryLimitMiB  int // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
-	magicLinkLimits limits.MagicLinkLimits
-	magicLinkURL    string // PLANOAUTH_MAGIC_LINK_URL
+	// publicURL is where the service is reached, the one place its public origin is defined
+	// (the default redirect origin): http://<listen address> (127.0.0.1 for an unspecified host).
+	publicURL string
+	// metricsAddr is PLANOAUTH_METRICS_ADDR: empty serves /metrics on addr, else only there.
+	metricsAddr    string
+	limits         limits.Config
+	hasher         password.Config
+	retention      retention.Config
+	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
+	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
@@ -43,11 +51,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		dataDir:         orDefault(getenv("PLANOAUTH_DATA_DIR"), ".data"),
 		addr:            orDefault(getenv("PLANOAUTH_ADDR"), "127.0.0.1:8080"),
 		shutdownTimeout: 15 * time.Second,
-		loginLimits:     limits.DefaultLoginLimits,
-		registerLimits:  limits.DefaultRegistrationLimits,
+		metricsAddr:     getenv("PLANOAUTH_METRICS_ADDR"),
+		limits:          limits.Defaults,
+		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
+		retention:       retention.Defaults,
 		memoryLimitMiB:  72,
 		sessionCacheTTL: 10 * time.Second,
-		magicLinkLimits: limits.DefaultMagicLinkLimits,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{
 			APIKey:  getenv("PLANOAUTH_MANDRILL_API_KEY"),
@@ -69,16 +78,37 @@ func loadConfig(getenv func(string) string) (config, error) {
 		set  func(string) error
 	}{
 		{"PLANOAUTH_SHUTDOWN_TIMEOUT", durationSetting(&c.shutdownTimeout)},
-		{"PLANOAUTH_LOGIN_LIMIT_EMAIL", countSetting(&c.loginLimits.PerEmail)},
-		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.loginLimits.PerAddress)},
-		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.loginLimits.Window)},
-		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.registerLimits.PerAddress)},
-		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.registerLimits.Window)},
+		{"PLANOAUTH_LOGIN_LIMIT_ACCOUNT", countSetting(&c.limits.SignIn.PerAccount)},
+		{"PLANOAUTH_LOGIN_LIMIT_KNOWN", countSetting(&c.limits.SignIn.PerKnown)},
+		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.limits.SignIn.PerAddress)},
+		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.limits.SignIn.Window)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_ACCOUNT", countSetting(&c.limits.Links.PerAccount)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_KNOWN", countSetting(&c.limits.Links.PerKnown)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_ADDRESS", countSetting(&c.limits.Links.PerAddress)},
+		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.limits.Links.Window)},
+		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.limits.Registrations.PerAddress)},
+		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.limits.Registrations.Window)},
+		{"PLANOAUTH_LIAISON_LIMIT_CALLER", countSetting(&c.limits.Liaisons.PerCaller)},
+		{"PLANOAUTH_LIAISON_LIMIT_ADDRESS", countSetting(&c.limits.Liaisons.PerAddress)},
+		{"PLANOAUTH_LIAISON_LIMIT_WINDOW", durationSetting(&c.limits.Liaisons.Window)},
+		{"PLANOAUTH_INVITATION_LIMIT_CALLER", countSetting(&c.limits.Invitations.PerCaller)},
+		{"PLANOAUTH_INVITATION_LIMIT_ADDRESS", countSetting(&c.limits.Invitations.PerAddress)},
+		{"PLANOAUTH_INVITATION_LIMIT_WINDOW", durationSetting(&c.limits.Invitations.Window)},
+		{"PLANOAUTH_DEVICE_TOKEN_TTL", durationSetting(&c.limits.DeviceTokenTTL)},
+		{"PLANOAUTH_KNOWN_ADDRESS_TTL", durationSetting(&c.limits.KnownAddressTTL)},
+		{"PLANOAUTH_HASH_QUEUE_BUDGET", durationSetting(&c.hasher.QueueBudget)},
+		{"PLANOAUTH_RETENTION_INTERVAL", durationSetting(&c.retention.Interval)},
+		{"PLANOAUTH_RETENTION_LIMIT_COUNTERS", retentionSetting(&c.retention.LimitCounters)},
+		{"PLANOAUTH_RETENTION_SESSIONS", retentionSetting(&c.retention.Sessions)},
+		{"PLANOAUTH_RETENTION_MAGIC_LINKS", retentionSetting(&c.retention.MagicLinks)},
+		{"PLANOAUTH_RETENTION_DEVICE_TOKENS", retentionSetting(&c.retention.DeviceTokens)},
+		{"PLANOAUTH_RETENTION_KNOWN_ADDRESSES", retentionSetting(&c.retention.KnownAddresses)},
+		{"PLANOAUTH_RETENTION_SENT_EMAILS", retentionSetting(&c.retention.SentEmails)},
+		{"PLANOAUTH_RETENTION_NOTIFICATIONS", retentionSetting(&c.retention.Notifications)},
+		{"PLANOAUTH_RETENTION_OUTBOX", retentionSetting(&c.retention.Outbox)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},
-		{"PLANOAUTH_MAGIC_LINK_LIMIT_EMAIL", countSetting(&c.magicLinkLimits.PerEmail)},
-		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.magicLinkLimits.Window)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},
 		{"PLANOAUTH_MANDRILL_TIMEOUT", durationSetting(&c.mandrill.Timeout)},
 		{"PLANOAUTH_OUTBOX_MAX_ATTEMPTS", countSetting(&c.outbox.MaxAttempts)},
@@ -92,6 +122,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	c.publicURL = defaultPublicURL(c.addr)
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)
@@ -116,6 +147,20 @@ func senderSetting(m *mail.MandrillConfig) func(string) error {
 	}
 }
 
+// defaultPublicURL is the service's public URL when none is configured: http:// and the listen
+// address, with 127.0.0.1 for an unspecified host (":8080", "0.0.0.0:8080"), which no browser
+// could be sent to.
+func defaultPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // splitList reads a comma-separated list, ignoring blanks.
 func splitList(v string) []string {
 	var items []string
@@ -132,6 +177,18 @@ func durationSetting(d *time.Duration) func(string) error {
 		parsed, err := time.ParseDuration(v)
 		if err == nil && parsed <= 0 {
 			err = fmt.Errorf("must be positive, got %s", v)
+		}
+		*d = parsed
+		return err
+	}
+}
+
+// retentionSetting reads how long rows are kept: zero (delete as soon as they are of no use) or more.
+func retentionSetting(d *time.Duration) func(string) error {
+	return func(v string) error {
+		parsed, err := time.ParseDuration(v)
+		if err == nil && parsed < 0 {
+			err = fmt.Errorf("must not be negative, got %s", v)
 		}
 		*d = parsed
 		return err

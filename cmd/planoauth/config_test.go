@@ -28,7 +28,7 @@ func TestLoadConfigMail(t *testing.T) {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
 		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != mail.DefaultWorkerConfig ||
-			cfg.magicLinkLimits != limits.DefaultMagicLinkLimits {
+			cfg.limits != limits.Defaults {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
 		if cfg.google.Issuer != google.DefaultIssuer || cfg.google.JWKSURL != google.DefaultJWKSURL || len(cfg.google.ClientIDs) != 0 {
@@ -76,9 +76,41 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.loginLimits != limits.DefaultLoginLimits ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
+		}
+	})
+	t.Run("PublicURL", func(t *testing.T) {
+		for addr, want := range map[string]string{"127.0.0.1:8080": "http://127.0.0.1:8080", ":9000": "http://127.0.0.1:9000",
+			"0.0.0.0:80": "http://127.0.0.1:80", "[::]:8080": "http://127.0.0.1:8080", "auth.example:8443": "http://auth.example:8443"} {
+			cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_ADDR": addr}))
+			if err != nil || cfg.publicURL != want {
+				t.Errorf("PLANOAUTH_ADDR=%s: public URL %q (%v), want %q", addr, cfg.publicURL, err, want)
+			}
+		}
+	})
+	t.Run("Limits", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{
+			"PLANOAUTH_LOGIN_LIMIT_ACCOUNT": "3", "PLANOAUTH_LOGIN_LIMIT_KNOWN": "4", "PLANOAUTH_MAGIC_LINK_LIMIT_ADDRESS": "7",
+			"PLANOAUTH_LIAISON_LIMIT_CALLER": "2", "PLANOAUTH_INVITATION_LIMIT_WINDOW": "2h", "PLANOAUTH_DEVICE_TOKEN_TTL": "24h",
+			"PLANOAUTH_HASH_QUEUE_BUDGET": "100ms", "PLANOAUTH_RETENTION_SESSIONS": "0s", "PLANOAUTH_RETENTION_INTERVAL": "5m",
+			"PLANOAUTH_METRICS_ADDR": "127.0.0.1:9100",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := cfg.limits
+		if l.SignIn.PerAccount != 3 || l.SignIn.PerKnown != 4 || l.Links.PerAddress != 7 || l.Liaisons.PerCaller != 2 ||
+			l.Invitations.Window != 2*time.Hour || l.DeviceTokenTTL != 24*time.Hour || cfg.hasher.QueueBudget != 100*time.Millisecond ||
+			cfg.retention.Sessions != 0 || cfg.retention.Interval != 5*time.Minute || cfg.metricsAddr != "127.0.0.1:9100" {
+			t.Errorf("config = %+v, want the values set", cfg)
+		}
+		for name, bad := range map[string]string{"PLANOAUTH_LOGIN_LIMIT_ACCOUNT": "0", "PLANOAUTH_RETENTION_OUTBOX": "-1s",
+			"PLANOAUTH_HASH_QUEUE_BUDGET": "0s", "PLANOAUTH_RETENTION_INTERVAL": "0s"} {
+			if _, err := loadConfig(envOf(map[string]string{name: bad})); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: err = %v, want one naming it", name, bad, err)
+			}
 		}
 	})
 	t.Run("CacheOff", func(t *testing.T) {

@@ -63,21 +63,23 @@ func buildBinary(t *testing.T) string {
 
 // instance is a running `planoauth serve`.
 type instance struct {
-	base   string // http://127.0.0.1:PORT
-	cmd    *exec.Cmd
-	ready  chan string // the address it printed, or "" when its output ended first
-	logs   apitest.LogBuffer
-	client *http.Client
+	base  string // http://127.0.0.1:PORT
+	cmd   *exec.Cmd
+	ready chan string // the address it printed, or "" when its output ended first
+	// metrics is the metrics address it printed (PLANOAUTH_METRICS_ADDR), before listening.
+	metrics chan string
+	logs    apitest.LogBuffer
+	client  *http.Client
 }
 
 // startServe starts `planoauth serve` on a free port; wait returns it once it listens. The
 // process gets SIGTERM when the test ends, and must shut down cleanly.
-func startServe(t *testing.T, bin, databaseURL string) *instance {
+func startServe(t *testing.T, bin, databaseURL string, env ...string) *instance {
 	t.Helper()
-	in := &instance{ready: make(chan string, 2), client: &http.Client{Timeout: 2 * time.Second}}
+	in := &instance{ready: make(chan string, 2), metrics: make(chan string, 1), client: &http.Client{Timeout: 2 * time.Second}}
 	in.cmd = exec.Command(bin, "serve")
-	in.cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "PLANOAUTH_ADDR=127.0.0.1:0",
-		"PLANOAUTH_LOG_LEVEL=warn", "PLANOAUTH_SHUTDOWN_TIMEOUT=5s")
+	in.cmd.Env = append(append(os.Environ(), "DATABASE_URL="+databaseURL, "PLANOAUTH_ADDR=127.0.0.1:0",
+		"PLANOAUTH_LOG_LEVEL=warn", "PLANOAUTH_SHUTDOWN_TIMEOUT=5s"), env...)
 	in.cmd.Stderr = &in.logs
 	stdout, err := in.cmd.StdoutPipe()
 	if err != nil {
@@ -94,11 +96,14 @@ func startServe(t *testing.T, bin, databaseURL string) *instance {
 // readAddress finds "PlanoAuth listening on http://ADDR ..." (tokens are printed before it) and
 // keeps draining stdout so the process never blocks on it.
 func (in *instance) readAddress(stdout io.Reader) {
-	const prefix = "PlanoAuth listening on http://"
+	const prefix, metricsPrefix = "PlanoAuth listening on http://", "PlanoAuth metrics on http://"
 	scanner := bufio.NewScanner(stdout)
 	for scanner.Scan() {
 		if rest, ok := strings.CutPrefix(scanner.Text(), prefix); ok {
 			in.ready <- strings.Fields(rest)[0]
+		}
+		if rest, ok := strings.CutPrefix(scanner.Text(), metricsPrefix); ok {
+			in.metrics <- strings.TrimSuffix(rest, "/metrics")
 		}
 	}
 	in.ready <- ""
@@ -272,5 +277,38 @@ func waitForListeners(t *testing.T, d *testDB, n int) {
 			t.Fatalf("%d instances subscribed to session invalidations, want %d", listeners, n)
 		}
 		time.Sleep(10 * time.Millisecond) // polling other processes' connections
+	}
+}
+
+// TestMetricsOnTheirOwnListener: with PLANOAUTH_METRICS_ADDR, /metrics is served there and not
+// on the API's port.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	in := startServe(t, buildBinary(t), d.url, "PLANOAUTH_METRICS_ADDR=127.0.0.1:0").wait(t)
+	var metricsAddr string
+	select {
+	case metricsAddr = <-in.metrics:
+	default:
+		t.Fatal("serve printed no metrics address before listening")
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := in.client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, body := get("http://" + metricsAddr + "/metrics"); code != http.StatusOK || !strings.Contains(body, "planoauth_password_hashes_total") {
+		t.Errorf("GET /metrics on the metrics listener = %d:\n%.200s", code, body)
+	}
+	if code, body := get(in.base + "/metrics"); code == http.StatusOK || strings.Contains(body, "go_goroutines") {
+		t.Errorf("GET /metrics on the API's port = %d, want no metrics:\n%.200s", code, body)
+	}
+	if code, _ := get("http://" + metricsAddr + "/api/v1/sessions/read"); code != http.StatusNotFound {
+		t.Errorf("the metrics listener served the API (%d)", code)
 	}
 }

@@ -6,6 +6,7 @@
 //	planoauth applications create SLUG NAME add an application and print its token once
 //	planoauth applications rotate-token SLUG give an application a new token, printed once
 //	planoauth applications session-policy SLUG [--lifetime D] [--idle-timeout D] [--remember-me-max-age D|none]
+//	planoauth applications redirects list|add|remove SLUG [ORIGIN]  the redirect_url allow-list
 //	planoauth routes list                   list services and routes with their deployed state
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
@@ -48,6 +49,11 @@ commands:
                                   show or set how long the application's sessions live (7d,
                                   72h and none unless set; 5m to 3650d); reaches every instance
                                   at once
+  applications redirects list SLUG
+  applications redirects add|remove SLUG ORIGIN
+                                  the origins (https://app.example) the application's
+                                  redirect_url values may point at; none: only the
+                                  service's own origin
   routes list                     list services and routes with their deployed state
   routes deploy|undeploy ROUTE    deploy or undeploy a route: an operationId (sessionsCreate)
                                   or a path (/api/v1/sessions/create); undeployed routes

@@ -18,6 +18,7 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/observe"
+	"github.com/plano/planoauth/internal/retention"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
 )
@@ -45,8 +46,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 		mailer := newMailer(cfg, d, log)
-		stopOutbox := startOutbox(ctx, cfg, d, mailer, log)
+		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
 		defer stopOutbox()
+		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
+		defer stopRetention()
 
 		metrics := prometheus.NewRegistry()
 		metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -55,9 +58,9 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		svc, err := server.Build(watchCtx, server.Config{
 			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
-			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback,
-			Handlers: impl.Deps{LoginLimits: cfg.loginLimits, RegistrationLimits: cfg.registerLimits,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, MagicLinkLimits: cfg.magicLinkLimits, Google: cfg.google},
+			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
+			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: cfg.publicURL,
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google},
 		})
 		if err != nil {
 			return err
@@ -66,8 +69,39 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			stopWatching()
 			svc.Wait()
 		}()
+		if cfg.metricsAddr != "" {
+			stopMetrics, err := serveMetrics(cfg.metricsAddr, svc.Metrics, log, stdout)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+		}
 		return listenAndServe(ctx, cfg, svc.Handler, log, stdout)
 	})
+}
+
+// serveMetrics serves /metrics alone on addr (PLANOAUTH_METRICS_ADDR), until stop.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger, stdout io.Writer) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (PLANOAUTH_METRICS_ADDR): %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "PlanoAuth metrics on http://%s/metrics\n", listener.Addr())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", slog.Any("error", err))
+		}
+	}()
+	return func() {
+		_ = srv.Close()
+		<-done
+	}, nil
 }
 
 // newMailer is Mandrill when an API key is configured, and otherwise the local mailer, which
@@ -80,15 +114,15 @@ func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
 	return mail.NewLocal(d.q, time.Now)
 }
 
-// startOutbox runs the outbox worker until ctx ends or the returned stop is called; stop waits
-// for the sends in flight, so that the database outlives them.
-func startOutbox(ctx context.Context, cfg config, d *database, mailer mail.Mailer, log *slog.Logger) (stop func()) {
+// startWorker runs a background worker (the outbox, retention) until ctx ends or the returned
+// stop is called; stop waits for the work in flight (sends, a deletion round), so that the
+// database outlives it.
+func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	worker := mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox)
 	go func() {
 		defer close(done)
-		worker.Run(ctx)
+		run(ctx)
 	}()
 	return func() {
 		cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
@@ -34,11 +35,11 @@ func sessions(ctx context.Context, cfg config, args []string, stdout, stderr io.
 	})
 }
 
-// revokeUserSessions revokes every live session of the user with email (matched case-insensitively,
-// as at log-in): their tokens answer invalid-token from the next request on, on every instance,
+// revokeUserSessions revokes every live session of the user with email (normalized as at log-in,
+// see emailaddr): their tokens answer invalid-token from the next request on, on every instance,
 // since sessions are looked up in the database on each request.
 func revokeUserSessions(ctx context.Context, q *db.Queries, email string, stdout io.Writer) error {
-	user, err := q.GetUserByEmail(ctx, email)
+	user, err := q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("no user with email %q", email)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/password"
@@ -13,6 +14,16 @@ import (
 
 // fixtureHasher hashes fixture passwords; one per process is plenty.
 var fixtureHasher = password.NewHasher()
+
+// AllowRedirectOrigin puts origin on the application's redirect allow-list, as
+// `planoauth applications redirects add` does.
+func (e *Env) AllowRedirectOrigin(application, origin string) {
+	e.T.Helper()
+	n, err := e.Q.AddRedirectOrigin(context.Background(), db.AddRedirectOriginParams{Slug: application, Origin: origin})
+	if err != nil || n != 1 {
+		e.T.Fatalf("allow %s for %s: %d rows, %v", origin, application, n, err)
+	}
+}
 
 // User creates a user with the given roles ("client", "employee", "liaison") straight in the
 // database. An empty password leaves password_hash NULL, as for a Google sign-up.
@@ -27,7 +38,8 @@ func (e *Env) User(email, password string, roles ...string) int64 {
 		}
 		hash = &phc
 	}
-	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: hash, FirstName: "Test", LastName: strings.Split(email, "@")[0]})
+	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: emailaddr.Normalize(email), PasswordHash: hash,
+		FirstName: "Test", LastName: strings.Split(email, "@")[0]})
 	if err != nil {
 		e.T.Fatalf("create user %s: %v", email, err)
 	}
@@ -78,9 +90,9 @@ func (e *Env) Session(userID int64, application, role string) string {
 		e.T.Fatalf("scopes of %s in %s: %v", role, application, err)
 	}
 	token, hash := auth.NewToken(auth.SessionPrefix)
-	maxAge, idle := auth.NewSessionBounds(app, false)
+	maxExpiresAt, idle := auth.NewSessionBounds(app, false, e.Clock.Now())
 	_, err = e.Q.CreateSession(ctx, db.CreateSessionParams{TokenHash: hash, UserID: userID, ApplicationID: app.ID,
-		Role: role, Scopes: scopes, MaxAgeSeconds: maxAge, IdleTimeoutSeconds: idle, Now: e.Clock.Now()})
+		Role: role, Scopes: scopes, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: e.Clock.Now()})
 	if err != nil {
 		e.T.Fatalf("create a session: %v", err)
 	}

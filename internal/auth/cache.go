@@ -24,6 +24,9 @@ import (
 // starts, or after its connection dropped) the cache holds nothing and every lookup misses, so a
 // notification can never be lost while something is cached. Expiry is still judged on every
 // request, from the cached creation and last-use times.
+//
+// Entries are indexed by session id and by user, so that a notification evicts what it names in
+// time proportional to that (one session, or one user's sessions), however many are cached.
 type SessionCache struct {
 	ttl time.Duration
 	max int
@@ -34,10 +37,15 @@ type SessionCache struct {
 	// generation changes on every invalidation; a load that began in an older generation may
 	// have read what was just invalidated, so it is not stored.
 	generation uint64
-	entries    map[[sha256.Size]byte]cachedSession
+	entries    map[tokenKey]cachedSession
+	bySession  map[uuid.UUID]tokenKey
+	byUser     map[int64]map[tokenKey]struct{}
 	ready      chan struct{}
 	readyOnce  sync.Once
 }
+
+// tokenKey is a token's SHA-256, the key of its cached session.
+type tokenKey [sha256.Size]byte
 
 type cachedSession struct {
 	row      db.GetSessionByTokenHashRow
@@ -46,7 +54,9 @@ type cachedSession struct {
 
 // NewSessionCache returns a disabled cache keeping entries for ttl, at most max of them.
 func NewSessionCache(ttl time.Duration, max int, now func() time.Time) *SessionCache {
-	return &SessionCache{ttl: ttl, max: max, now: now, entries: map[[sha256.Size]byte]cachedSession{}, ready: make(chan struct{})}
+	c := &SessionCache{ttl: ttl, max: max, now: now, ready: make(chan struct{})}
+	c.clearLocked()
+	return c
 }
 
 // Ready is closed once the cache first subscribed to invalidations and began caching.
@@ -59,7 +69,7 @@ func (c *SessionCache) generationNow() uint64 {
 	return c.generation
 }
 
-func key(hash []byte) (k [sha256.Size]byte) {
+func key(hash []byte) (k tokenKey) {
 	copy(k[:], hash)
 	return k
 }
@@ -82,13 +92,45 @@ func (c *SessionCache) put(hash []byte, row db.GetSessionByTokenHashRow, generat
 	if !c.enabled || generation != c.generation || row.Session.RevokedAt != nil {
 		return
 	}
+	k := key(hash)
+	c.removeLocked(k) // a token's entry is replaced with its indexes
 	if len(c.entries) >= c.max {
-		for k := range c.entries { // map order is random: drop an arbitrary entry
-			delete(c.entries, k)
+		for old := range c.entries { // map order is random: drop an arbitrary entry
+			c.removeLocked(old)
 			break
 		}
 	}
-	c.entries[key(hash)] = cachedSession{row: row, storedAt: c.now()}
+	c.entries[k] = cachedSession{row: row, storedAt: c.now()}
+	c.bySession[row.Session.ID] = k
+	tokens := c.byUser[row.Session.UserID]
+	if tokens == nil {
+		tokens = map[tokenKey]struct{}{}
+		c.byUser[row.Session.UserID] = tokens
+	}
+	tokens[k] = struct{}{}
+}
+
+// removeLocked drops one entry and its index entries; c.mu must be held.
+func (c *SessionCache) removeLocked(k tokenKey) {
+	e, ok := c.entries[k]
+	if !ok {
+		return
+	}
+	delete(c.entries, k)
+	delete(c.bySession, e.row.Session.ID)
+	if tokens := c.byUser[e.row.Session.UserID]; tokens != nil {
+		delete(tokens, k)
+		if len(tokens) == 0 {
+			delete(c.byUser, e.row.Session.UserID)
+		}
+	}
+}
+
+// clearLocked drops every entry; c.mu must be held (or c not yet shared).
+func (c *SessionCache) clearLocked() {
+	c.entries = map[tokenKey]cachedSession{}
+	c.bySession = map[uuid.UUID]tokenKey{}
+	c.byUser = map[int64]map[tokenKey]struct{}{}
 }
 
 // touched records a use written to the database, so that this instance does not write it again.
@@ -105,23 +147,33 @@ func (c *SessionCache) touched(hash []byte, at time.Time) {
 func (c *SessionCache) forget(hash []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.entries, key(hash))
+	c.removeLocked(key(hash))
 }
 
-// invalidate applies one notification payload: "session:<uuid>", "user:<id>" or "*".
+// invalidate applies one notification payload: "session:<uuid>", "user:<id>", or anything else
+// (such as "*"), which empties the cache. It looks up what the payload names in the indexes.
 func (c *SessionCache) invalidate(payload string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation++
 	kind, id, _ := strings.Cut(payload, ":")
-	for k, e := range c.entries {
-		switch {
-		case kind == "session" && e.row.Session.ID.String() == id,
-			kind == "user" && strconv.FormatInt(e.row.Session.UserID, 10) == id,
-			kind != "session" && kind != "user":
-			delete(c.entries, k)
+	switch kind {
+	case "session":
+		if sessionID, err := uuid.Parse(id); err == nil {
+			if k, ok := c.bySession[sessionID]; ok {
+				c.removeLocked(k)
+			}
+			return
+		}
+	case "user":
+		if userID, err := strconv.ParseInt(id, 10, 64); err == nil {
+			for k := range c.byUser[userID] {
+				c.removeLocked(k)
+			}
+			return
 		}
 	}
+	c.clearLocked() // "*", or a payload this version cannot read: forget everything
 }
 
 // ForgetSession evicts one session at once on this instance, for the instance that changed it
@@ -144,7 +196,7 @@ func (c *SessionCache) setEnabled(enabled bool) {
 	defer c.mu.Unlock()
 	c.enabled = enabled
 	c.generation++
-	clear(c.entries)
+	c.clearLocked()
 	if enabled {
 		c.readyOnce.Do(func() { close(c.ready) })
 	}
@@ -189,4 +241,11 @@ func (c *SessionCache) listen(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 		c.invalidate(n.Payload)
 	}
+}
+
+// len is how many sessions are cached.
+func (c *SessionCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }

@@ -31,40 +31,41 @@ func PolicyLifetime(app db.Application, rememberMe bool) Lifetime {
 	return Lifetime{MaxAge: seconds(&app.SessionMaxAgeSeconds), Idle: seconds(&app.SessionIdleTimeoutSeconds)}
 }
 
-// NewSessionBounds returns what a session created now in app keeps of its policy (the
-// sessions.max_age_seconds and idle_timeout_seconds columns; nil is no bound).
-func NewSessionBounds(app db.Application, rememberMe bool) (maxAgeSeconds, idleSeconds *int64) {
-	if rememberMe {
-		return app.RememberMeMaxAgeSeconds, nil
+// NewSessionBounds returns what a session created at now in app keeps of its policy (the
+// sessions.max_expires_at and idle_timeout_seconds columns; nil is no bound).
+func NewSessionBounds(app db.Application, rememberMe bool, now time.Time) (maxExpiresAt *time.Time, idleSeconds *int64) {
+	l := PolicyLifetime(app, rememberMe)
+	if l.MaxAge != nil {
+		at := now.Add(*l.MaxAge)
+		maxExpiresAt = &at
 	}
-	return &app.SessionMaxAgeSeconds, &app.SessionIdleTimeoutSeconds
-}
-
-// LifetimeOf is the lifetime a session has now: the bounds it was created with, shortened by its
-// application's current policy. A shorter policy thus reaches live sessions at once, while a
-// longer one applies to sessions created from then on (it never stretches a session beyond the
-// policy it was created under).
-func LifetimeOf(s db.Session, app db.Application) Lifetime {
-	now := PolicyLifetime(app, s.RememberMe)
-	return Lifetime{
-		MaxAge: shorter(seconds(s.MaxAgeSeconds), now.MaxAge),
-		Idle:   shorter(seconds(s.IdleTimeoutSeconds), now.Idle),
+	if !rememberMe {
+		idleSeconds = &app.SessionIdleTimeoutSeconds
 	}
+	return maxExpiresAt, idleSeconds
 }
 
 // ExpiresAt returns when a session of app expires if unused from now on, or nil when nothing
-// bounds it (a remember_me session of an application without a cap).
+// bounds it (a remember_me session of an application without a cap). The bounds a session was
+// created with are shortened by its application's current policy: a shorter policy thus
+// reaches live sessions at once, while a longer one applies to sessions created from then on
+// (it never stretches a session beyond the policy it was created under).
 func ExpiresAt(s db.Session, app db.Application) *time.Time {
-	l := LifetimeOf(s, app)
-	var at *time.Time
-	if l.MaxAge != nil {
-		t := s.CreatedAt.Add(*l.MaxAge)
-		at = &t
+	now := PolicyLifetime(app, s.RememberMe)
+	at := s.MaxExpiresAt
+	if now.MaxAge != nil {
+		at = earlier(at, s.CreatedAt.Add(*now.MaxAge))
 	}
-	if l.Idle != nil {
-		if t := s.LastUsedAt.Add(*l.Idle); at == nil || t.Before(*at) {
-			at = &t
-		}
+	if idle := shorter(seconds(s.IdleTimeoutSeconds), now.Idle); idle != nil {
+		at = earlier(at, s.LastUsedAt.Add(*idle))
+	}
+	return at
+}
+
+// earlier returns the earlier of at (nil: none) and t.
+func earlier(at *time.Time, t time.Time) *time.Time {
+	if at == nil || t.Before(*at) {
+		return &t
 	}
 	return at
 }

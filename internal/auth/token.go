@@ -17,6 +17,9 @@ const (
 	ApplicationPrefix = "paa_"
 	SessionPrefix     = "pas_"
 	MagicLinkPrefix   = "pam_"
+	// DevicePrefix marks a device token: what a sign-in hands its caller so that the account
+	// knows it again (internal/limits).
+	DevicePrefix = "pad_"
 )
 
 // tokenBytes is how much randomness a token carries: 256 bits.

@@ -74,8 +74,21 @@ func Run(m *testing.M, migrate func(ctx context.Context, databaseURL string) err
 // it when tb ends, and returns its URL. It is safe to call from parallel tests.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
+	return newDatabase(tb, true)
+}
+
+// NewEmptyDatabase creates an empty database (no migration applied), for
+// tests of a migration that need the data of before it; it is dropped when
+// tb ends.
+func NewEmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	return newDatabase(tb, false)
+}
+
+func newDatabase(tb testing.TB, migrated bool) string {
+	tb.Helper()
 	if current == nil {
-		tb.Fatal("dbtest: NewDatabase needs dbtest.Run in the package's TestMain")
+		tb.Fatal("dbtest: a database needs dbtest.Run in the package's TestMain")
 	}
 	s := current
 	name := fmt.Sprintf("planoauth_test_%s_%d", s.runID, s.created.Add(1))
@@ -83,8 +96,11 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("dbtest: %v", err)
 	}
-	err = s.exec(tb.Context(), "CREATE DATABASE "+quote(name)+" TEMPLATE "+quote(s.template))
-	if err != nil {
+	create := "CREATE DATABASE " + quote(name)
+	if migrated {
+		create += " TEMPLATE " + quote(s.template)
+	}
+	if err := s.exec(tb.Context(), create); err != nil {
 		tb.Fatalf("dbtest: create test database: %v", err)
 	}
 	tb.Cleanup(func() {

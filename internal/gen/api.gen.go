@@ -1062,9 +1062,9 @@ type ClientsRegisterInput struct {
 	// Enterprise If `enterprise` is passed as true and no company_id is passed, this client will be created as an enterprise client.
 	Enterprise *bool `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
@@ -1194,6 +1194,12 @@ type CompanyId = int64
 
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
+
+// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+// user's, or expired, is ignored (the caller is then a stranger to the account).
+//
+// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+type DeviceToken = string
 
 // Email Example: ada@example.com
 type Email = string
@@ -1523,7 +1529,9 @@ type PayloadTooLargeErrorStatus string
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
-// RedirectURL Redirect URL param to pass through to the UI.
+// RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+// loopback host) without user info, whose origin the application allows (its allow-list,
+// or the service's own origin while the list is empty); otherwise `invalid-param`.
 //
 // Example: https://order.plano.example/welcome
 type RedirectURL = string
@@ -1636,6 +1644,13 @@ type Session struct {
 	// Current In `sessions/index`, whether this is the session of the token used.
 	Current *bool `json:"current,omitempty"`
 
+	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
+	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
+	// to keep an allowance of your own while strangers are throttled. It is worth nothing
+	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	DeviceToken *string `json:"device_token,omitempty"`
+
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
 	// remember_me session, unless its application caps them).
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
@@ -1720,9 +1735,9 @@ type SessionResult struct {
 // SessionResultStatus defines model for SessionResult.Status.
 type SessionResultStatus string
 
-// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
 // SessionsCreateInput Decoded parameters of `sessions/create`.
@@ -1733,6 +1748,13 @@ type SessionsCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user attempting to login.
 	Email string `json:"email"`
 
@@ -1740,7 +1762,10 @@ type SessionsCreateInput struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1748,14 +1773,14 @@ type SessionsCreateInput struct {
 	// RememberMe Saves the user's remember_me preference; the sessions created from then on last until logout.
 	RememberMe *bool `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1789,20 +1814,23 @@ type SessionsGoogleInput struct {
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
 	IdToken string `json:"id_token"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 	RememberMe  *bool        `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1836,14 +1864,14 @@ type SessionsMagicLinkCreateInput struct {
 	MagicToken string `json:"magic_token"`
 	RememberMe *bool  `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1852,10 +1880,20 @@ type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user to send the link to.
 	Email string `json:"email"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1999,9 +2037,9 @@ type UsersClientRegisterInput struct {
 	Client     *ClientFields `json:"client,omitempty"`
 	Enterprise *bool         `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
@@ -2033,9 +2071,9 @@ type UsersLookupInput struct {
 // ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
 
-// SessionViewQuery Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
 
 // BadRequest defines model for BadRequest.
@@ -3148,6 +3186,23 @@ func (response ClientsCreate413JSONResponse) VisitClientsCreateResponse(w http.R
 	return err
 }
 
+type ClientsCreate429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ClientsCreate429JSONResponse) VisitClientsCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClientsCreate500JSONResponse struct{ ServerErrorJSONResponse }
 
 func (response ClientsCreate500JSONResponse) VisitClientsCreateResponse(w http.ResponseWriter) error {
@@ -3577,6 +3632,23 @@ func (response LiaisonsRegister413JSONResponse) VisitLiaisonsRegisterResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LiaisonsRegister429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response LiaisonsRegister429JSONResponse) VisitLiaisonsRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }

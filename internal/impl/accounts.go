@@ -6,10 +6,12 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -116,15 +118,28 @@ func (s *Server) checkCompany(ctx context.Context, param string, companyID *int6
 	return nil
 }
 
+// checkEmailFree answers email-already-registered when the email has a user, so that a taken
+// email costs no hash. The unique index still decides between concurrent registrations.
+func (s *Server) checkEmailFree(ctx context.Context, email string) error {
+	_, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return envelope.Internal("look up user: %w", err)
+	}
+	return envelope.New(gen.StatusEmailAlreadyRegistered)
+}
+
 // hashOptional hashes a password when one is given; accounts without one sign in with Google or
-// a magic link.
+// a magic link. A full hashing queue answers rate-limited.
 func (s *Server) hashOptional(ctx context.Context, password *string) (*string, error) {
 	if password == nil {
 		return nil, nil
 	}
 	phc, err := s.hasher.Hash(ctx, *password)
 	if err != nil {
-		return nil, envelope.Internal("hash new password: %w", err)
+		return nil, hashFailure(err, "hash new password")
 	}
 	return &phc, nil
 }
@@ -138,11 +153,11 @@ type newAccount struct {
 	phone        string
 }
 
-// createUser creates the user of a new account in q's transaction. It answers
-// email-already-registered when the email (compared case-insensitively) has a user. There is no
-// look-up first: the unique index on lower(email) decides, so concurrent registrations of one
-// email create exactly one user.
+// createUser creates the user of a new account in q's transaction, with its email normalized
+// (emailaddr). It answers email-already-registered when the email has a user: the unique index
+// decides, so concurrent registrations of one email create exactly one user.
 func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
+	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
 		FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if pgerr.IsUniqueViolation(err, usersEmailKey) {
@@ -154,10 +169,11 @@ func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, erro
 	return user, nil
 }
 
-// createUserUnlessExists returns the user of the account's email, creating it when there is
-// none, and reports whether it existed. An existing user is returned as it is: a caller acting
+// createUserUnlessExists returns the user of the account's (normalized) email, creating it when
+// there is none, and reports whether it existed. An existing user is returned as it is: a caller acting
 // for someone else never changes their password, names or phone.
 func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
+	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
 		PasswordHash: a.passwordHash, FirstName: a.firstName, LastName: a.lastName, Phone: a.phone})
 	if err == nil {
@@ -208,9 +224,22 @@ func liaisonWelcomeMessage(user db.User) mail.Message {
 	}
 }
 
+// maxGreetingName bounds, in characters, the name an email greets its recipient with.
+const maxGreetingName = 40
+
+// greetingName is the name an email greets its recipient with: the user's first name when it is
+// a short plain name (letters, combining marks, spaces, hyphens, apostrophes), else "there".
+// Whoever created the account chose the name and need not own the mailbox, so an email quotes
+// nothing else anyone typed: no link, no address, no text longer than a name.
 func greetingName(user db.User) string {
-	if name := strings.TrimSpace(user.FirstName); name != "" {
-		return name
+	name := strings.TrimSpace(user.FirstName)
+	if name == "" || utf8.RuneCountInString(name) > maxGreetingName {
+		return "there"
 	}
-	return "there"
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Mn, r) && r != ' ' && r != '-' && r != '\'' && r != '’' {
+			return "there"
+		}
+	}
+	return name
 }

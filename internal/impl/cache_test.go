@@ -2,6 +2,7 @@ package impl_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -146,5 +147,72 @@ func TestApplicationsListenerLost(t *testing.T) {
 	// before the listener reconnects (a second later).
 	eventually(t, 300*time.Millisecond, "the old token is refused", func() bool {
 		return indexStatus(env.Handler, old) == http.StatusUnauthorized
+	})
+}
+
+// notificationsOf returns the payloads of the session notifications that do() causes, in order.
+// A sentinel sent after do() marks the end, so nothing is waited for by the clock.
+func notificationsOf(t *testing.T, env *apitest.Env, do func()) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := env.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := conn.Hijack()
+	defer listener.Close(ctx)
+	if err := db.New(listener).ListenSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do()
+	exec(t, env, "SELECT pg_notify('planoauth_sessions', 'sentinel')")
+	var payloads []string
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := listener.WaitForNotification(waitCtx)
+		cancel()
+		if err != nil {
+			t.Fatalf("wait for notifications (got %v): %v", payloads, err)
+		}
+		if n.Payload == "sentinel" {
+			return payloads
+		}
+		payloads = append(payloads, n.Payload)
+	}
+}
+
+// Logging out everywhere sends one notification for the user, not one per session: each
+// instance then evicts the user's sessions through its index at once.
+func TestLogoutEverywhereNotifiesOnce(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := env.User("ada@example.com", password, "client")
+	tokens := make([]string, 5)
+	for i := range tokens {
+		tokens[i] = env.Login("ada@example.com", password, "planoorder")
+	}
+	got := notificationsOf(t, env, func() {
+		env.PostJSON(sessionsDelete, map[string]any{"all": true}, tokens[0]).Expect(t, 200, gen.StatusActionSuccessful)
+	})
+	if want := fmt.Sprintf("[user:%d]", ada); fmt.Sprint(got) != want {
+		t.Errorf("notifications = %v, want %s", got, want)
+	}
+	t.Run("OneSession", func(t *testing.T) {
+		token := env.Login("ada@example.com", password, "planoorder")
+		var session gen.Session
+		env.Get(sessionsRead, token).Data(t, &session)
+		got := notificationsOf(t, env, func() {
+			env.Do(apitest.Request(http.MethodPost, sessionsDelete, "", nil, token)).Expect(t, 200, gen.StatusActionSuccessful)
+		})
+		if want := "[session:" + session.Id.String() + "]"; fmt.Sprint(got) != want {
+			t.Errorf("notifications = %v, want %s", got, want)
+		}
+	})
+	t.Run("UseIsSilent", func(t *testing.T) {
+		token := env.Login("ada@example.com", password, "planoorder")
+		env.Clock.Advance(auth.TouchInterval)
+		if got := notificationsOf(t, env, func() { env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful) }); len(got) != 0 {
+			t.Errorf("recording a use notified %v, want nothing", got)
+		}
 	})
 }

@@ -192,7 +192,10 @@ func TestClientsRegister(t *testing.T) {
 // the unique index must let exactly one through.
 func TestClientsRegisterConcurrentEmail(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t)
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Registrations = limits.AddressQuota{PerAddress: 100, Window: time.Hour}
+		d.Hasher.QueueBudget = time.Minute // every registration waits its turn: none is shed
+	}))
 	const n = 50
 	results := make([]*apitest.Response, n)
 	start := make(chan struct{})
@@ -428,7 +431,7 @@ func setCompany(t *testing.T, env *apitest.Env, email string, companyID int64) {
 func TestClientsRegisterRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.RegistrationLimits = limits.RegistrationLimits{PerAddress: 2, Window: time.Hour}
+		d.Limits.Registrations = limits.AddressQuota{PerAddress: 2, Window: time.Hour}
 	}))
 	register := func(email string) *apitest.Response {
 		return env.PostSensitive("/api/v1/clients/register", map[string]any{"application": "planoorder",

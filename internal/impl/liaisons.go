@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/pgerr"
@@ -38,9 +39,11 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 	}, nil
 }
 
-// registerLiaison is liaisons/register without HTTP. In one transaction it creates the user when
-// the email has none, gives it the liaison role when it lacks it (with a welcome email), and adds
-// the grants. It returns the liaison with everything it now acts for.
+// registerLiaison is liaisons/register without HTTP. After the checks, and before the hash and
+// the email, it counts the registration for the caller and its address (limitCaller). In one
+// transaction it creates the user when the email has none, gives it the liaison role when it
+// lacks it (with a welcome email), and adds the grants. It returns the liaison with everything
+// it now acts for.
 func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
 	if err := validateNewLiaison(in.Liaison).err(); err != nil {
 		return gen.Liaison{}, err
@@ -48,6 +51,9 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 	clientIDs, companyIDs := uniqueIDs(deref(in.ClientIds)), uniqueIDs(deref(in.CompanyIds))
 	scope, err := s.checkGrants(ctx, p, clientIDs, companyIDs)
 	if err != nil {
+		return gen.Liaison{}, err
+	}
+	if err := s.limitCaller(ctx, p, limits.LiaisonRegistration); err != nil {
 		return gen.Liaison{}, err
 	}
 	hash, err := s.hashOptional(ctx, in.Liaison.Password)

@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -23,6 +24,10 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
+	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
+	// that proves nothing about its caller (registration).
+	trust *limits.Client
 }
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -92,6 +97,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
 	var created db.Session
+	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if req.rememberMe != nil {
@@ -104,19 +110,24 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
-		maxAge, idle := auth.NewSessionBounds(app, user.RememberMe)
+		now := s.now()
+		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: user.RememberMe, MaxAgeSeconds: maxAge, IdleTimeoutSeconds: idle, Now: s.now(),
+			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
 		})
+		if err != nil || req.trust == nil {
+			return err
+		}
+		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
 		return err
 	})
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	session := sessionView(created, app, &user)
-	session.Token = token
+	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil
 }
 

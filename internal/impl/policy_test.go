@@ -171,3 +171,30 @@ func TestSessionPolicyRememberMeCap(t *testing.T) {
 	env.Clock.Advance(time.Second)
 	env.Get(sessionsRead, *capped.Token).Expect(t, 401, gen.StatusSessionExpired)
 }
+
+// A deleted session that a longer policy keeps usable past the default lifetime must still leave
+// every instance's cache at once (the deletion notifies by the session's own bound).
+func TestDeletedLongSessionLeavesEveryCache(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	other := env.SecondInstance()
+	ada := env.User("ada@example.com", password, "client")
+	token := env.Session(ada, "planoorder", "client")
+	// Eight days old in the database's time, created under a 30-day lifetime.
+	_, err := env.Pool.Exec(context.Background(), `UPDATE sessions SET created_at = now() - interval '8 days',
+		max_expires_at = now() + interval '22 days'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setPolicy(t, env, "planoorder", dur(30*24*time.Hour), nil, false, nil)
+	waitForPolicy(t, token, 30*24*time.Hour, other)
+	if got := readAnswer(other, token); got != gen.StatusActionSuccessful { // now cached there
+		t.Fatalf("the other instance answered %s", got)
+	}
+	if _, err := env.Pool.Exec(context.Background(), "DELETE FROM sessions WHERE user_id = $1", ada); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the other instance forgets the deleted session", func() bool {
+		return readAnswer(other, token) == gen.StatusInvalidToken
+	})
+}

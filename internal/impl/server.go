@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
@@ -21,26 +22,26 @@ import (
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/redirect"
 )
 
 // Server implements every operation of the contract.
 type Server struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	writer  *envelope.Writer
-	log     *slog.Logger
-	now     func() time.Time
-	hasher  *password.Hasher
-	limiter *limits.LoginLimiter
+	pool      *pgxpool.Pool
+	q         *db.Queries
+	writer    *envelope.Writer
+	log       *slog.Logger
+	now       func() time.Time
+	hasher    *password.Hasher
+	limits    *limits.Limiter
+	redirects *redirect.Checker
 	// Sign-in without a password.
-	mailer        mail.Mailer
-	magicLinks    *limits.MagicLinkLimiter
-	magicLinkURL  string
-	google        *google.Verifier
-	sessions      *auth.SessionCache
-	apps          *auth.Applications
-	registrations *limits.RegistrationLimiter
-	inspector     Inspector
+	mailer       mail.Mailer
+	magicLinkURL string
+	google       *google.Verifier
+	sessions     *auth.SessionCache
+	apps         *auth.Applications
+	inspector    Inspector
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -60,34 +61,41 @@ type Deps struct {
 	// Inspector resolves the session tokens that sessions/introspect is handed: the
 	// authenticator, whose rules every token is judged by.
 	Inspector Inspector
-	// RegistrationLimits bound accounts registered per address; zero means the defaults.
-	RegistrationLimits limits.RegistrationLimits
-	// LoginLimits bound failed log-ins; zero means limits.DefaultLoginLimits.
-	LoginLimits limits.LoginLimits
+	// Limits are every rate limit; zero fields mean limits.Defaults.
+	Limits limits.Config
+	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
+	Hasher password.Config
+	// PublicURL is where the service is reached; its origin is the redirect origin of an
+	// application without an allow-list. Empty means DefaultPublicURL.
+	PublicURL string
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
 	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
 	// DefaultMagicLinkURL.
 	MagicLinkURL string
-	// MagicLinkLimits bound the links sent to one email; zero means limits.DefaultMagicLinkLimits.
-	MagicLinkLimits limits.MagicLinkLimits
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
 }
 
+// DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
+const DefaultPublicURL = "http://127.0.0.1:8080"
+
 // DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
 // the token with sessions/magic_link_create.
-const DefaultMagicLinkURL = "http://127.0.0.1:8080/magic?token="
+const DefaultMagicLinkURL = DefaultPublicURL + "/magic?token="
 
-// New returns the handlers.
-func New(d Deps) *Server {
+// New returns the handlers; it fails on a public URL that is no http(s) origin.
+func New(d Deps) (*Server, error) {
 	now := d.Now
 	if now == nil {
 		now = time.Now
 	}
-	loginLimits := cmp.Or(d.LoginLimits, limits.DefaultLoginLimits)
 	q := db.New(d.Pool)
+	redirects, err := redirect.NewChecker(q, cmp.Or(d.PublicURL, DefaultPublicURL))
+	if err != nil {
+		return nil, err
+	}
 	mailer := d.Mailer
 	if mailer == nil {
 		mailer = mail.NewLocal(q, now)
@@ -97,15 +105,14 @@ func New(d Deps) *Server {
 		apps = auth.NewApplications(q)
 	}
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
-		registrations: limits.NewRegistrationLimiter(q, cmp.Or(d.RegistrationLimits, limits.DefaultRegistrationLimits), now),
-		hasher:        password.NewHasher(), limiter: limits.NewLoginLimiter(q, loginLimits, now),
-		mailer:       mailer,
-		magicLinks:   limits.NewMagicLinkLimiter(q, cmp.Or(d.MagicLinkLimits, limits.DefaultMagicLinkLimits), now),
-		magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
-		google:       google.NewVerifier(d.Google, now),
-		inspector:    d.Inspector,
-	}
+		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
+		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
+		google: google.NewVerifier(d.Google, now), inspector: d.Inspector,
+	}, nil
 }
 
 // Now returns the handlers' clock, which the authenticator shares.
 func (s *Server) Now() time.Time { return s.now() }
+
+// Collectors are the handlers' own metrics (password hashing), for a Prometheus registry.
+func (s *Server) Collectors() []prometheus.Collector { return s.hasher.Collectors() }

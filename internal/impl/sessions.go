@@ -9,33 +9,36 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
 
-// SessionsCreate logs a user in with email and password. Answers: email-not-found,
-// user-has-no-password, invalid-password, rate-limited, and those of startSession.
+// SessionsCreate logs a user in with email and password. Answers: invalid-param (redirect_url),
+// email-not-found, user-has-no-password, invalid-password, rate-limited, and those of
+// startSession.
 func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequestObject) (gen.SessionsCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsCreateInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	from := peer.FromContext(ctx)
-	if err := s.limiter.Attempt(ctx, in.Email, from); err != nil {
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
-	user, err := s.checkPassword(ctx, in.Email, in.Password, from)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
 	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -43,27 +46,35 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
 }
 
-// checkPassword finds the user of email and verifies password, counting failures.
-func (s *Server) checkPassword(ctx context.Context, email, plain string, from peer.Peer) (db.User, error) {
-	user, err := s.q.GetUserByEmail(ctx, email)
+// checkPassword finds the user of email and verifies password. Every evaluation is counted
+// before the hash (limits.Attempt: the caller's allowance at this account, as the account
+// knows it) and given back when the password is right; an unknown email costs the address one
+// attempt and no hash.
+func (s *Server) checkPassword(ctx context.Context, email, plain string, client limits.Client) (db.User, error) {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return user, envelope.New(gen.StatusEmailNotFound) // the attempt was counted already
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
+			return user, err
+		}
+		return user, envelope.New(gen.StatusEmailNotFound)
 	}
 	if err != nil {
 		return user, envelope.Internal("look up user: %w", err)
 	}
-	if user.PasswordHash == nil || strings.TrimSpace(*user.PasswordHash) == "" {
+	if !hasPassword(user.PasswordHash) {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
+	}
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+	if err != nil {
+		return user, err
 	}
 	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return user, envelope.New(gen.StatusInvalidPassword)
+		return user, envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
 	}
+	s.giveBack(ctx, ticket)
 	if err != nil {
-		return user, envelope.Internal("verify password of user %d: %w", user.ID, err)
-	}
-	if err := s.limiter.Succeed(ctx, email, from); err != nil {
-		return user, err
+		return user, hashFailure(err, "verify password of user %d", user.ID)
 	}
 	if rehash {
 		s.upgradePasswordHash(ctx, user.ID, plain)
@@ -115,11 +126,16 @@ func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in g
 	now := s.now()
 	var revoked int64
 	var err error
+	// One statement each, so one notification reaches the other instances (see
+	// sessions_notify); this instance evicts at once, so a revoked token is refused from the
+	// next request on.
 	switch {
 	case all:
 		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: caller.UserID, Now: &now})
+		s.sessions.ForgetUser(caller.UserID)
 	case others:
 		revoked, err = s.q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: caller.UserID, Keep: caller.ID, Now: &now})
+		s.sessions.ForgetUser(caller.UserID)
 	case in.Id != nil:
 		var row db.RevokeUserSessionRow
 		row, err = s.q.RevokeUserSession(ctx, db.RevokeUserSessionParams{ID: *in.Id, UserID: caller.UserID, Now: &now})
@@ -127,13 +143,14 @@ func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in g
 			return 0, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your sessions")
 		}
 		revoked = row.Revoked
+		s.sessions.ForgetSession(*in.Id)
 	default:
 		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: caller.ID, Now: &now})
+		s.sessions.ForgetSession(caller.ID)
 	}
 	if err != nil {
 		return 0, envelope.Internal("revoke sessions of user %d: %w", caller.UserID, err)
 	}
-	s.sessions.ForgetUser(caller.UserID) // a revoked token is refused from the next request on
 	return revoked, nil
 }
 

@@ -34,6 +34,7 @@ func TestSessionsCreate(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	env.User("ada@example.com", password, "client")
+	env.AllowRedirectOrigin("planoorder", "https://order.example")
 
 	t.Run("OK", func(t *testing.T) {
 		res := login(env, map[string]any{"email": "ADA@example.com", "password": password, "application": "planoorder",
@@ -143,7 +144,7 @@ func TestSessionsCreateRoles(t *testing.T) {
 func TestSessionsCreateRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = limits.LoginLimits{PerEmail: 3, PerAddress: 100, Window: 15 * time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 3, PerKnown: 3, PerAddress: 100, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	wrong := map[string]any{"email": "ada@example.com", "password": "guess", "application": "planoorder"}
@@ -163,7 +164,7 @@ func TestSessionsCreateRateLimited(t *testing.T) {
 func TestSessionsCreateRateLimitedConcurrently(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 1000, Window: 15 * time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 1000, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	var mu sync.Mutex
@@ -189,7 +190,7 @@ func TestSessionsCreateRateLimitedConcurrently(t *testing.T) {
 func TestSessionsCreateSuccessIsNotCounted(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = limits.LoginLimits{PerEmail: 2, PerAddress: 2, Window: time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 2, PerKnown: 2, PerAddress: 2, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	for i := 0; i < 5; i++ {
@@ -200,7 +201,7 @@ func TestSessionsCreateSuccessIsNotCounted(t *testing.T) {
 func TestSessionsCreateRateLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.LoginLimits = limits.LoginLimits{PerEmail: 100, PerAddress: 2, Window: time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 100, PerKnown: 100, PerAddress: 2, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	login(env, map[string]any{"email": "a@example.com", "password": "x", "application": "planoorder"}).Expect(t, 400, gen.StatusEmailNotFound)

@@ -10,10 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/google"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
@@ -25,36 +27,55 @@ import (
 // MagicLinkLifetime is how long a sign-in link works.
 const MagicLinkLifetime = 15 * time.Minute
 
-// SessionsMagicLinkRequest emails a one-time sign-in link at once. Answers: rate-limited (too
-// many links for the email), email-not-found, mandrill-email-failed (with a notification).
+// SessionsMagicLinkRequest emails a one-time sign-in link at once. Each link is counted before
+// it is made and sent (limits.Attempt of kind Link, the allowance of the caller as the account
+// knows it); an unknown email costs the address one request. Answers: invalid-param
+// (redirect_url), rate-limited, email-not-found, mandrill-email-failed (with a notification).
 func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
 	in := r.Body
-	if err := s.magicLinks.Take(ctx, in.Email); err != nil {
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
-	user, err := s.q.GetUserByEmail(ctx, in.Email)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(in.Email))
 	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.Link, client.Peer); err != nil {
+			return nil, err
+		}
 		return nil, envelope.New(gen.StatusEmailNotFound)
 	}
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	app, err := s.apps.BySlug(ctx, string(in.Application))
-	if err != nil {
-		return nil, envelope.Internal("load application %s: %w", in.Application, err)
-	}
-	token, err := s.createMagicLink(ctx, user.ID, app.ID, deref(in.RedirectUrl))
+	ticket, err := s.limits.Attempt(ctx, limits.Link, user.ID, client)
 	if err != nil {
 		return nil, err
 	}
-	// A link that could not be sent is left to expire: nobody has its token.
-	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token)); err != nil {
-		return nil, &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
+	if err := s.sendMagicLink(ctx, user, in.Application, deref(in.RedirectUrl)); err != nil {
+		s.giveBack(ctx, ticket) // nothing reached the mailbox
+		return nil, err
 	}
 	return gen.SessionsMagicLinkRequest200JSONResponse{
 		Status: gen.MagicLinkSentResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.MagicLinkSent{Sent: true},
 	}, nil
+}
+
+// sendMagicLink stores a new link for the user and application and emails it.
+func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) error {
+	app, err := s.apps.BySlug(ctx, string(application))
+	if err != nil {
+		return envelope.Internal("load application %s: %w", application, err)
+	}
+	token, err := s.createMagicLink(ctx, user.ID, app.ID, redirectURL)
+	if err != nil {
+		return err
+	}
+	// A link that could not be sent is left to expire: nobody has its token.
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token)); err != nil {
+		return &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
+	}
+	return nil
 }
 
 // createMagicLink stores a new link's token hash and returns the token, which exists only in
@@ -86,25 +107,25 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 }
 
 // SessionsMagicLinkCreate exchanges a link's token for a session; the link is used up even when
-// the answer is client-required or user-requires-role. Answers: rate-limited (failures from the
-// client address), invalid-token (unknown, used, expired, or another application's link), and
-// those of startSession.
+// the answer is client-required or user-requires-role. Each exchange is counted against the
+// client address before the link is looked up, and given back when it succeeds. Answers:
+// rate-limited (failures from the client address), invalid-token (unknown, used, expired, or
+// another application's link), and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	from := peer.FromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, from); err != nil {
+	client := limits.Client{Peer: peer.FromContext(ctx)}
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
+	if err != nil {
 		return nil, err
 	}
 	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
-		if err := s.limiter.FailAddress(ctx, from); err != nil {
-			return nil, err
-		}
-		return nil, envelope.New(gen.StatusInvalidToken)
+		return nil, envelope.New(gen.StatusInvalidToken) // a failed sign-in: the use stays
 	}
+	s.giveBack(ctx, ticket)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +134,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -146,21 +167,30 @@ func (s *Server) consumeMagicLink(ctx context.Context, token string, application
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
-// time an email is seen. Answers: invalid-param on id_token (Google sign-in not enabled, not a
-// JWT, another audience, no verified email), invalid-token (expired, badly signed, another
-// issuer), rate-limited (failures from the client address), and those of startSession.
+// time an email is seen. Each token is counted against the client address before it is verified
+// (verifying may fetch Google's keys), and given back unless Google refused it. Answers:
+// invalid-param on id_token (Google sign-in not enabled, not a JWT, another audience, no
+// verified email) or redirect_url, invalid-token (expired, badly signed, another issuer),
+// rate-limited (failures from the client address), and those of startSession.
 func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	from := peer.FromContext(ctx)
-	if err := s.limiter.CheckAddress(ctx, from); err != nil {
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
+		return nil, err
+	}
+	client := limits.Client{Peer: peer.FromContext(ctx)}
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
+	if err != nil {
 		return nil, err
 	}
 	identity, err := s.google.Verify(ctx, in.IdToken)
+	if !errors.Is(err, google.ErrRejected) {
+		s.giveBack(ctx, ticket) // only a token Google refused is a failed sign-in
+	}
 	if err != nil {
-		return nil, s.googleFailure(ctx, err, from)
+		return nil, googleFailure(err)
 	}
 	user, err := s.googleUser(ctx, identity)
 	if err != nil {
@@ -171,7 +201,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
 		return nil, err
@@ -179,17 +209,13 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	return gen.SessionsGoogle200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
 }
 
-// googleFailure maps a refused ID token to its answer. A token that fails verification counts
-// as a failed log-in from the client address: each one may cost a fetch of Google's keys.
-func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) error {
+// googleFailure maps a refused ID token to its answer.
+func googleFailure(err error) error {
 	switch {
 	case errors.Is(err, google.ErrDisabled), errors.Is(err, google.ErrMalformed),
 		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail):
 		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
 	case errors.Is(err, google.ErrRejected):
-		if failErr := s.limiter.FailAddress(ctx, from); failErr != nil {
-			return failErr
-		}
 		return envelope.New(gen.StatusInvalidToken)
 	}
 	return envelope.Internal("verify Google ID token: %w", err)
@@ -199,13 +225,14 @@ func (s *Server) googleFailure(ctx context.Context, err error, from peer.Peer) e
 // (who can then log in only with Google or a link) if the email is new.
 func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
 	// No row when the email has a user already: that user is the one signing in.
+	email := emailaddr.Normalize(identity.Email)
 	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
-		Email: identity.Email, FirstName: identity.FirstName, LastName: identity.LastName,
+		Email: email, FirstName: identity.FirstName, LastName: identity.LastName,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
 	}
-	user, err := s.q.GetUserByEmail(ctx, identity.Email)
+	user, err := s.q.GetUserByEmail(ctx, email)
 	if err != nil {
 		return db.User{}, envelope.Internal("load user of a Google sign-in: %w", err)
 	}
@@ -228,6 +255,11 @@ func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) 
 			return fmt.Errorf("mark the email of user %d proven: %w", user.ID, err)
 		}
 		claimed = true
+		// Whoever signed in before the proof may not be the owner: their devices and
+		// addresses are strangers to the account from now on.
+		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
 		if hadPassword {
 			if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now}); err != nil {
 				return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)

@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/impl"
@@ -233,7 +234,7 @@ func splice(a, b string) string {
 func countUsers(t *testing.T, env *apitest.Env, email string) int {
 	t.Helper()
 	var n int
-	if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users WHERE lower(email) = lower($1)", email).Scan(&n); err != nil {
+	if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users WHERE email = $1", emailaddr.Normalize(email)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -270,7 +271,7 @@ func TestSessionsGoogleRateLimited(t *testing.T) {
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Google = iss.config()
-		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 2, Window: time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 2, Window: time.Minute}
 	}))
 	expired := claims("grace@example.com", env.Clock.Now())
 	expired["exp"] = env.Clock.Now().Add(-time.Minute).Unix()

@@ -30,9 +30,7 @@ var linkToken = regexp.MustCompile(auth.MagicLinkPrefix + `[A-Za-z0-9_-]{43}`)
 
 func requestLink(env *apitest.Env, email, application string) *apitest.Response {
 	env.T.Helper()
-	return env.PostJSON(magicLinkRequest, map[string]any{
-		"email": email, "application": application, "redirect_url": "https://order.example/welcome",
-	}, "")
+	return env.PostJSON(magicLinkRequest, map[string]any{"email": email, "application": application}, "")
 }
 
 func useLink(env *apitest.Env, token, application string) *apitest.Response {
@@ -59,12 +57,15 @@ func lastLinkToken(t *testing.T, env *apitest.Env, email string) string {
 func TestMagicLink(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
+		d.Limits.Links = limits.Throttle{PerAccount: 100, PerKnown: 100, PerAddress: 100, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
+	env.AllowRedirectOrigin("planoorder", "https://order.example")
 
 	t.Run("OK", func(t *testing.T) {
-		res := requestLink(env, "ADA@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		res := env.PostJSON(magicLinkRequest, map[string]any{
+			"email": "ADA@example.com", "application": "planoorder", "redirect_url": "https://order.example/welcome",
+		}, "").Expect(t, 200, gen.StatusActionSuccessful)
 		var sent gen.MagicLinkSent
 		res.Data(t, &sent)
 		if !sent.Sent {
@@ -195,8 +196,8 @@ func TestMagicLinkRoles(t *testing.T) {
 func TestMagicLinkRateLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 2, Window: 10 * time.Minute}
-		d.LoginLimits = limits.LoginLimits{PerEmail: 10, PerAddress: 2, Window: 10 * time.Minute}
+		d.Limits.Links = limits.Throttle{PerAccount: 2, PerKnown: 2, PerAddress: 100, Window: 10 * time.Minute}
+		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 2, Window: 10 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	env.User("bob@example.com", password, "client")
@@ -284,7 +285,7 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 	fake, srv := startFakeMandrill(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
 		d.Mailer = mail.NewMandrill(mail.MandrillConfig{APIKey: "test-key", BaseURL: srv.URL, From: "no-reply@plano.example", Timeout: 200 * time.Millisecond})
-		d.MagicLinkLimits = limits.MagicLinkLimits{PerEmail: 100, Window: time.Minute}
+		d.Limits.Links = limits.Throttle{PerAccount: 100, PerKnown: 100, PerAddress: 100, Window: time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -139,7 +140,7 @@ func userView(u db.User) *views.User {
 // UsersLookup finds a user by email for an application token or an employee. Answers:
 // email-not-found.
 func (s *Server) UsersLookup(ctx context.Context, r gen.UsersLookupRequestObject) (gen.UsersLookupResponseObject, error) {
-	user, err := s.q.GetUserByEmail(ctx, r.Body.Email)
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(r.Body.Email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, envelope.New(gen.StatusEmailNotFound)
 	}

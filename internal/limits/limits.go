@@ -1,8 +1,22 @@
-// Package limits counts attempts per key (an email, a client address) in fixed windows in
-// PostgreSQL, so that every instance shares the count, and answers rate-limited past a limit.
+// Package limits bounds what callers can make the service do, in PostgreSQL so that every
+// instance shares the counts. Every limit is an allowance of uses per key (an account, a client
+// address, a caller) in fixed windows, and a use is taken in one atomic statement BEFORE the
+// work it pays for (a hash, an email): so N concurrent requests never pass a limit of M < N.
+// A use is given back (Ticket.Return) when the attempt turns out not to count: a right
+// password, work refused before it began, an account that was not created.
+//
+// Attempts at one account (a password, a sign-in link, a password reset) are throttled so that
+// strangers cannot lock its owner out (OWASP's device cookies, for an API; see throttle.go):
+// strangers share one small allowance per account, while a caller the account knows (it
+// presents a device token from an earlier sign-in, or signs in from an address the owner signed
+// in from before) has an allowance of its own.
+//
+// Actions that cost work and are made by an authenticated caller (liaisons/register,
+// invitations) are bounded per caller and per address with one call, Action.
 package limits
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,206 +30,187 @@ import (
 	"github.com/plano/planoauth/internal/peer"
 )
 
-// LoginLimits are the failed log-ins allowed per email and per client address in one window.
-type LoginLimits struct {
-	PerEmail   int
+// Throttle bounds the attempts at one account of one kind (see Kind) in a window.
+type Throttle struct {
+	// PerAccount is what every caller the account does not know shares, whatever its address:
+	// the bound on online guessing.
+	PerAccount int
+	// PerKnown is the allowance of each caller the account knows (a device token, or an address
+	// the owner signed in from), spent by it alone.
+	PerKnown int
+	// PerAddress bounds one address's attempts at every account together (one caller sweeping
+	// many accounts). A device token's holder is not counted against it.
 	PerAddress int
 	Window     time.Duration
 }
 
-// DefaultLoginLimits allow 10 failures per email and 100 per address every 15 minutes.
-var DefaultLoginLimits = LoginLimits{PerEmail: 10, PerAddress: 100, Window: 15 * time.Minute}
-
-// LoginLimiter counts failed log-ins in PostgreSQL, so every instance shares the count.
-type LoginLimiter struct {
-	q      *db.Queries
-	limits LoginLimits
-	now    func() time.Time
-}
-
-// NewLoginLimiter returns a limiter with the given limits and clock.
-func NewLoginLimiter(q *db.Queries, limits LoginLimits, now func() time.Time) *LoginLimiter {
-	return &LoginLimiter{q: q, limits: limits, now: now}
-}
-
-type limitKey struct {
-	key string
-	max int
-}
-
-func (l *LoginLimiter) keys(email string, p peer.Peer) []limitKey {
-	return []limitKey{l.emailKey(email), l.addressKey(p)}
-}
-
-func (l *LoginLimiter) emailKey(email string) limitKey {
-	return limitKey{"email:" + normalizeEmail(email), l.limits.PerEmail}
-}
-
-func (l *LoginLimiter) addressKey(p peer.Peer) limitKey {
-	return limitKey{"address:" + peer.Group(p.Address), l.limits.PerAddress}
-}
-
-// Attempt counts a password log-in for the email and the client address before the password
-// is checked, and answers rate-limited (with the time left in the window) once either count is
-// over its limit. Counting first, in one statement per key, is what stops concurrent guesses:
-// a check made before a slow hash, with the failure counted after it, would let every request
-// in flight through. Succeed takes the attempt back.
-func (l *LoginLimiter) Attempt(ctx context.Context, email string, p peer.Peer) error {
-	now := l.now()
-	for _, k := range l.keys(email, p) {
-		row, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
-		if err != nil {
-			return envelope.Internal("count login attempt: %w", err)
-		}
-		if int(row.Failures) > k.max {
-			return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
-		}
-	}
-	return nil
-}
-
-// CheckAddress answers rate-limited when the client address has used up its failures, for
-// sign-ins that name no email (a link's token, a Google ID token: neither can be guessed, so
-// counting after the check is enough there).
-func (l *LoginLimiter) CheckAddress(ctx context.Context, p peer.Peer) error {
-	return l.check(ctx, []limitKey{l.addressKey(p)})
-}
-
-// FailAddress counts a failed sign-in that names no email against the client address.
-func (l *LoginLimiter) FailAddress(ctx context.Context, p peer.Peer) error {
-	return l.fail(ctx, []limitKey{l.addressKey(p)})
-}
-
-func (l *LoginLimiter) check(ctx context.Context, keys []limitKey) error {
-	now := l.now()
-	for _, k := range keys {
-		row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: k.key, WindowStartAfter: now.Add(-l.limits.Window)})
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return envelope.Internal("read login failures: %w", err)
-		}
-		if int(row.Failures) >= k.max {
-			return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
-		}
-	}
-	return nil
-}
-
-func (l *LoginLimiter) fail(ctx context.Context, keys []limitKey) error {
-	now := l.now()
-	for _, k := range keys {
-		_, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: k.key, Now: now, WindowStartAfter: now.Add(-l.limits.Window)})
-		if err != nil {
-			return envelope.Internal("record login failure: %w", err)
-		}
-	}
-	return nil
-}
-
-// Succeed is told that an attempt's password was right: the email's failures are forgotten,
-// and the address gets back the one attempt (its failures stay, so one valid account cannot be
-// used to reset guessing at others).
-func (l *LoginLimiter) Succeed(ctx context.Context, email string, p peer.Peer) error {
-	if err := l.q.ClearLoginFailures(ctx, l.emailKey(email).key); err != nil {
-		return envelope.Internal("clear login failures: %w", err)
-	}
-	if err := l.q.ForgiveLoginAttempt(ctx, l.addressKey(p).key); err != nil {
-		return envelope.Internal("forgive login attempt: %w", err)
-	}
-	return nil
-}
-
-// MagicLinkLimits bound the sign-in links sent to one email address per window, so that the
-// API cannot be used to flood someone's inbox.
-type MagicLinkLimits struct {
-	PerEmail int
-	Window   time.Duration
-}
-
-// DefaultMagicLinkLimits allow 5 links per email address every 15 minutes.
-var DefaultMagicLinkLimits = MagicLinkLimits{PerEmail: 5, Window: 15 * time.Minute}
-
-// MagicLinkLimiter counts link requests per email in the table of failed log-ins (keys
-// "magic_link:EMAIL"), so every instance shares the count.
-type MagicLinkLimiter struct {
-	q      *db.Queries
-	limits MagicLinkLimits
-	now    func() time.Time
-}
-
-// NewMagicLinkLimiter returns a limiter with the given limits and clock.
-func NewMagicLinkLimiter(q *db.Queries, limits MagicLinkLimits, now func() time.Time) *MagicLinkLimiter {
-	return &MagicLinkLimiter{q: q, limits: limits, now: now}
-}
-
-// Take counts one link request for email. It answers rate-limited, with the time left in the
-// window, when the request is beyond the limit.
-func (l *MagicLinkLimiter) Take(ctx context.Context, email string) error {
-	now := l.now()
-	row, err := l.q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{
-		Key: "magic_link:" + normalizeEmail(email), Now: now, WindowStartAfter: now.Add(-l.limits.Window),
-	})
-	if err != nil {
-		return envelope.Internal("count magic link requests: %w", err)
-	}
-	if int(row.Failures) > l.limits.PerEmail {
-		return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
-	}
-	return nil
-}
-
-// RegistrationLimits bound the accounts one client address may register per window, so that an
-// unauthenticated caller cannot create accounts (and spend argon2id time) without end.
-type RegistrationLimits struct {
+// Quota bounds an action per caller (its token's user or application) and per client address.
+type Quota struct {
+	PerCaller  int
 	PerAddress int
 	Window     time.Duration
 }
 
-// DefaultRegistrationLimits allow 30 registrations per address an hour.
-var DefaultRegistrationLimits = RegistrationLimits{PerAddress: 30, Window: time.Hour}
-
-// RegistrationLimiter counts registered accounts per client address in PostgreSQL (the table
-// login_failures keeps any per-key count in fixed windows).
-type RegistrationLimiter struct {
-	q      *db.Queries
-	limits RegistrationLimits
-	now    func() time.Time
+// AddressQuota bounds an action of callers without a token, per client address.
+type AddressQuota struct {
+	PerAddress int
+	Window     time.Duration
 }
 
-// NewRegistrationLimiter returns a limiter with the given limits and clock.
-func NewRegistrationLimiter(q *db.Queries, limits RegistrationLimits, now func() time.Time) *RegistrationLimiter {
-	return &RegistrationLimiter{q: q, limits: limits, now: now}
+// Config is every limit. A zero field means its default (Defaults).
+type Config struct {
+	SignIn        Throttle     // sessions/create: passwords evaluated; also failed link and Google sign-ins per address
+	Links         Throttle     // sessions/magic_link_request: sign-in links emailed
+	Resets        Throttle     // password reset requests: emails sent
+	Registrations AddressQuota // clients/register: accounts created
+	Liaisons      Quota        // liaisons/register
+	Invitations   Quota        // invitations sent
+	// DeviceTokenTTL is how long a device token is honoured after the sign-in that issued it;
+	// KnownAddressTTL how long an address stays known after the last sign-in from it.
+	DeviceTokenTTL  time.Duration
+	KnownAddressTTL time.Duration
 }
 
-func (l *RegistrationLimiter) key(p peer.Peer) string {
-	return "register:" + peer.Group(p.Address)
+// Defaults are the limits unless configured (README, configuration table).
+var Defaults = Config{
+	SignIn:          Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute},
+	Links:           Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
+	Resets:          Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
+	Registrations:   AddressQuota{PerAddress: 30, Window: time.Hour},
+	Liaisons:        Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
+	Invitations:     Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
+	DeviceTokenTTL:  90 * 24 * time.Hour,
+	KnownAddressTTL: 30 * 24 * time.Hour,
 }
 
-// Check answers rate-limited when the address registered its allowance in this window. Only
-// accounts created count, so an attempt with a taken email costs nothing; registrations in
-// flight together may pass one check each, which bounds the overshoot by the hashing slots.
-func (l *RegistrationLimiter) Check(ctx context.Context, p peer.Peer) error {
-	now := l.now()
-	row, err := l.q.GetLoginFailures(ctx, db.GetLoginFailuresParams{Key: l.key(p), WindowStartAfter: now.Add(-l.limits.Window)})
-	if errors.Is(err, pgx.ErrNoRows) {
+// WithDefaults fills every zero field of c, nested ones included, from Defaults.
+func (c Config) WithDefaults() Config {
+	d := Defaults
+	return Config{
+		SignIn: c.SignIn.withDefaults(d.SignIn), Links: c.Links.withDefaults(d.Links), Resets: c.Resets.withDefaults(d.Resets),
+		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
+			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
+		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
+		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
+	}
+}
+
+func (t Throttle) withDefaults(d Throttle) Throttle {
+	return Throttle{PerAccount: cmp.Or(t.PerAccount, d.PerAccount), PerKnown: cmp.Or(t.PerKnown, d.PerKnown),
+		PerAddress: cmp.Or(t.PerAddress, d.PerAddress), Window: cmp.Or(t.Window, d.Window)}
+}
+
+func (q Quota) withDefaults(d Quota) Quota {
+	return Quota{PerCaller: cmp.Or(q.PerCaller, d.PerCaller), PerAddress: cmp.Or(q.PerAddress, d.PerAddress), Window: cmp.Or(q.Window, d.Window)}
+}
+
+// Limiter takes and gives back uses of allowances.
+type Limiter struct {
+	q   *db.Queries
+	cfg Config
+	now func() time.Time
+}
+
+// New returns a Limiter with cfg (zero fields: the defaults) and clock now.
+func New(q *db.Queries, cfg Config, now func() time.Time) *Limiter {
+	return &Limiter{q: q, cfg: cfg.WithDefaults(), now: now}
+}
+
+// Config returns the limits in force.
+func (l *Limiter) Config() Config { return l.cfg }
+
+// rule is one allowance: max uses of key per window.
+type rule struct {
+	key    string
+	max    int
+	window time.Duration
+}
+
+// Ticket is the uses one attempt took. Return gives them back; the zero Ticket holds nothing.
+type Ticket struct {
+	l    *Limiter
+	keys []string
+	at   time.Time
+}
+
+// Return gives back the ticket's uses, for an attempt that turned out not to count.
+func (t Ticket) Return(ctx context.Context) error {
+	if len(t.keys) == 0 {
 		return nil
 	}
-	if err != nil {
-		return envelope.Internal("read registrations of the address: %w", err)
-	}
-	if int(row.Failures) >= l.limits.PerAddress {
-		return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: row.WindowStart.Add(l.limits.Window).Sub(now)}
+	if err := t.l.q.ReturnAllowance(ctx, db.ReturnAllowanceParams{Keys: t.keys, TakenAt: t.at}); err != nil {
+		return fmt.Errorf("give back %v: %w", t.keys, err)
 	}
 	return nil
 }
 
-// Record counts an account registered from the address, in q's transaction.
-func (l *RegistrationLimiter) Record(ctx context.Context, q *db.Queries, p peer.Peer) error {
+// take takes one use of each rule's allowance, in order. When one is used up it gives back
+// what it took and answers rate-limited, with Retry-After the end of that key's window.
+func (l *Limiter) take(ctx context.Context, rules ...rule) (Ticket, error) {
 	now := l.now()
-	if _, err := q.RecordLoginFailure(ctx, db.RecordLoginFailureParams{Key: l.key(p), Now: now, WindowStartAfter: now.Add(-l.limits.Window)}); err != nil {
-		return fmt.Errorf("count the registration: %w", err)
+	t := Ticket{l: l, at: now}
+	for _, r := range rules {
+		_, err := l.q.TakeAllowance(ctx, db.TakeAllowanceParams{Key: r.key, Now: now, ExpiresAt: now.Add(r.window), Max: int32(r.max)})
+		if err == nil {
+			t.keys = append(t.keys, r.key)
+			continue
+		}
+		refused := errors.Is(err, pgx.ErrNoRows)
+		if returnErr := t.Return(ctx); returnErr != nil {
+			return Ticket{}, envelope.Internal("%w", returnErr)
+		}
+		if !refused {
+			return Ticket{}, envelope.Internal("take a use of %s: %w", r.key, err)
+		}
+		return Ticket{}, l.refusal(ctx, r, now)
 	}
-	return nil
+	return t, nil
+}
+
+// refusal is the rate-limited answer for a used-up key, with the time left in its window.
+func (l *Limiter) refusal(ctx context.Context, r rule, now time.Time) error {
+	retryAfter := r.window
+	end, err := l.q.GetLimitWindowEnd(ctx, r.key)
+	if err == nil {
+		retryAfter = end.Sub(now)
+	} else if !errors.Is(err, pgx.ErrNoRows) { // deleted meanwhile: a whole window is a safe answer
+		return envelope.Internal("read the window of %s: %w", r.key, err)
+	}
+	return &envelope.Error{Status: gen.StatusRateLimited, RetryAfter: retryAfter}
+}
+
+func addressKey(kind string, p peer.Peer) string { return kind + ":address:" + peer.Group(p.Address) }
+
+// Register takes one registration from the caller's address (clients/register). Return the
+// ticket when no account was created: only accounts count.
+func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
+	q := l.cfg.Registrations
+	return l.take(ctx, rule{addressKey("register", p), q.PerAddress, q.Window})
+}
+
+// Action is something an authenticated caller does that costs the service work.
+type Action string
+
+// The actions limited per caller and per address.
+const (
+	LiaisonRegistration Action = "liaison"
+	Invitation          Action = "invitation"
+)
+
+// Action takes one use of action for the caller (a stable name of its token's holder, such as
+// "user:42" or "application:3") and for its address, before the work. It answers rate-limited
+// when either allowance is used up. Call it once per request, after the cheap checks and before
+// any hash or email; the use is kept (the work was done) unless the caller returns the ticket.
+func (l *Limiter) Action(ctx context.Context, action Action, caller string, p peer.Peer) (Ticket, error) {
+	q := l.quota(action)
+	return l.take(ctx,
+		rule{string(action) + ":caller:" + caller, q.PerCaller, q.Window},
+		rule{addressKey(string(action), p), q.PerAddress, q.Window})
+}
+
+func (l *Limiter) quota(action Action) Quota {
+	if action == Invitation {
+		return l.cfg.Invitations
+	}
+	return l.cfg.Liaisons
 }

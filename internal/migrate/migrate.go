@@ -1,5 +1,7 @@
 // Package migrate applies the embedded schema migrations with goose. Several instances may start
-// at once: goose's PostgreSQL session lock lets one migrate while the others wait.
+// at once: goose's PostgreSQL session lock lets one migrate while the others wait. The
+// migrations are sql/schema's files and, where SQL cannot do the work, Go migrations numbered
+// between them (emails.go).
 package migrate
 
 import (
@@ -17,6 +19,22 @@ import (
 
 // Up applies every pending migration to the database at databaseURL.
 func Up(ctx context.Context, databaseURL string) error {
+	return run(ctx, databaseURL, func(p *goose.Provider) error {
+		_, err := p.Up(ctx)
+		return err
+	})
+}
+
+// UpTo applies the pending migrations up to and including version, for tests of a migration
+// that need the data of before it.
+func UpTo(ctx context.Context, databaseURL string, version int64) error {
+	return run(ctx, databaseURL, func(p *goose.Provider) error {
+		_, err := p.UpTo(ctx, version)
+		return err
+	})
+}
+
+func run(ctx context.Context, databaseURL string, apply func(*goose.Provider) error) error {
 	conn, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -30,11 +48,12 @@ func Up(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, conn, migrations, goose.WithSessionLocker(locker))
+	provider, err := goose.NewProvider(goose.DialectPostgres, conn, migrations, goose.WithSessionLocker(locker),
+		goose.WithGoMigrations(normalizeEmails()))
 	if err != nil {
 		return fmt.Errorf("migration provider: %w", err)
 	}
-	if _, err := provider.Up(ctx); err != nil {
+	if err := apply(provider); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -56,6 +57,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RegistryFallback is how often the route registry is reloaded without a notification.
 	RegistryFallback time.Duration
+	// MetricsElsewhere keeps /metrics off Handler: Service.Metrics serves it on a listener of
+	// its own (PLANOAUTH_METRICS_ADDR), so the public port does not show it.
+	MetricsElsewhere bool
 	// For tests: WrapHandlers replaces the handlers (a misbehaving one), and LeaveRegistryUnloaded
 	// serves as if the registry had never been read.
 	WrapHandlers          func(*impl.Server) gen.StrictServerInterface
@@ -64,7 +68,9 @@ type Config struct {
 
 // Service is the built service: its HTTP handler and the parts tests and operators look at.
 type Service struct {
-	Handler  http.Handler
+	Handler http.Handler
+	// Metrics serves the Prometheus metrics (also on Handler at /metrics unless MetricsElsewhere).
+	Metrics  http.Handler
 	Handlers *impl.Server
 	Registry *registry.Registry
 	// Cache is the session token cache, nil when off; it caches once Ready is closed.
@@ -106,7 +112,14 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	deps := cfg.Handlers
 	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
 	deps.Inspector = authenticator
-	svc.Handlers = impl.New(deps)
+	handlersImpl, err := impl.New(deps)
+	if err != nil {
+		return nil, err
+	}
+	svc.Handlers = handlersImpl
+	if err := registerAll(cfg.Metrics, svc.Handlers.Collectors()); err != nil {
+		return nil, err
+	}
 	var handlers gen.StrictServerInterface = svc.Handlers
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
@@ -116,7 +129,17 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	svc.Handler = handler
+	svc.Metrics = promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})
 	return svc, nil
+}
+
+func registerAll(r *prometheus.Registry, collectors []prometheus.Collector) error {
+	for _, c := range collectors {
+		if err := r.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Service) start(watch func()) {
@@ -142,7 +165,9 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 		return nil, err
 	}
 	root := http.NewServeMux()
-	root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	if !cfg.MetricsElsewhere {
+		root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

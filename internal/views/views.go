@@ -43,10 +43,12 @@ type User struct {
 	HasPassword bool
 }
 
-// Session is what a session view can show. Token is set only where it was just issued.
+// Session is what a session view can show. Token is set only where it was just issued, and
+// DeviceToken only in the answer of a sign-in.
 type Session struct {
 	ID            uuid.UUID
 	Token         string
+	DeviceToken   string
 	Role          string
 	Scopes        []string
 	CreatedAt     time.Time
@@ -91,12 +93,15 @@ func RenderUser(u User) gen.User {
 		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword)}
 }
 
-// RenderSession projects a session: minimal (id, token, expiry), default (also role, scopes,
+// RenderSession projects a session: minimal (id, token and device token, expiry), default (also role, scopes,
 // times, application, user) or full (also last use, client address, user agent, redirect URL).
 func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationView) gen.Session {
 	out := gen.Session{Id: s.ID, ExpiresAt: utc(s.ExpiresAt), Current: s.Current}
 	if s.Token != "" {
 		out.Token = ptr(s.Token)
+	}
+	if s.DeviceToken != "" {
+		out.DeviceToken = ptr(s.DeviceToken)
 	}
 	v := DefaultSessionView
 	if view != nil {

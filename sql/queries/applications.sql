@@ -55,3 +55,30 @@ UPDATE applications SET
     updated_at = now()
 WHERE slug = @slug
 RETURNING *;
+
+-- name: CheckRedirectOrigin :one
+-- Whether an application's allow-list holds @origin, and how many origins it holds (none: only
+-- the service's own origin is allowed).
+SELECT (count(*) FILTER (WHERE ro.origin = @origin) > 0)::boolean AS listed, count(*) AS origins
+FROM application_redirect_origins ro
+JOIN applications a ON a.id = ro.application_id
+WHERE a.slug = @slug;
+
+-- name: AddRedirectOrigin :execrows
+-- Adds an origin to an application's allow-list; no row when the application is unknown or
+-- already lists it.
+INSERT INTO application_redirect_origins (application_id, origin)
+SELECT a.id, @origin FROM applications a WHERE a.slug = @slug
+ON CONFLICT DO NOTHING;
+
+-- name: RemoveRedirectOrigin :execrows
+DELETE FROM application_redirect_origins ro
+USING applications a
+WHERE a.id = ro.application_id AND a.slug = @slug AND ro.origin = @origin;
+
+-- name: ListRedirectOrigins :many
+-- The origins of an application's allow-list, in order.
+SELECT ro.origin FROM application_redirect_origins ro
+JOIN applications a ON a.id = ro.application_id
+WHERE a.slug = @slug
+ORDER BY ro.origin;

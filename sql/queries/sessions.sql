@@ -9,12 +9,12 @@ WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
 -- A new session, with the bounds of its application's session policy at its creation
--- (max_age_seconds, idle_timeout_seconds; NULL is no bound).
+-- (max_expires_at, idle_timeout_seconds; NULL is no bound).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, max_age_seconds,
+                      client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at)
 VALUES (@token_hash, @user_id, @application_id, @role, @scopes, @redirect_url,
-        @client_address, @user_agent, @remember_me, sqlc.narg(max_age_seconds),
+        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
         sqlc.narg(idle_timeout_seconds), @now, @now)
 RETURNING *;
 
@@ -64,25 +64,6 @@ LIMIT @max_rows;
 -- name: GetRoleScopes :one
 SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role = @role;
 
--- name: GetLoginFailures :one
--- Failures of a key in its current window (0 when the window has passed).
-SELECT CASE WHEN window_start > @window_start_after THEN failures ELSE 0 END::integer AS failures,
-       window_start
-FROM login_failures WHERE key = @key;
-
--- name: RecordLoginFailure :one
--- Counts a failure, starting a new window when the current one has passed.
-INSERT INTO login_failures (key, window_start, failures) VALUES (@key, @now, 1)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN login_failures.window_start > @window_start_after
-                    THEN login_failures.failures + 1 ELSE 1 END,
-    window_start = CASE WHEN login_failures.window_start > @window_start_after
-                        THEN login_failures.window_start ELSE @now END
-RETURNING failures, window_start;
-
--- name: ClearLoginFailures :exec
-DELETE FROM login_failures WHERE key = @key;
-
 -- name: PromoteSession :execrows
 -- Gives the limited session of client-required its new role and scopes; only a live session
 -- that is still limited changes.
@@ -106,7 +87,3 @@ RETURNING m.user_id, m.redirect_url;
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
-
--- name: ForgiveLoginAttempt :exec
--- Takes back one counted attempt of a key, for an attempt that turned out to succeed.
-UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = @key;

@@ -1,5 +1,6 @@
 -- name: GetUserByEmail :one
-SELECT * FROM users WHERE lower(email) = lower(@email);
+-- @email must be emailaddr.Normalize'd, as every stored email is.
+SELECT * FROM users WHERE email = @email;
 
 -- name: GetUser :one
 SELECT * FROM users WHERE id = @id;
@@ -29,11 +30,11 @@ INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
 
 -- name: CreateUserUnlessExists :one
--- Creates a user unless the email (compared case-insensitively) has one; no row then (read it
--- with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+-- Creates a user unless the (normalized) email has one; no row then (read it with
+-- GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES (@email, @password_hash, @first_name, @last_name, @phone)
-ON CONFLICT ((lower(email))) DO NOTHING
+ON CONFLICT (email) DO NOTHING
 RETURNING *;
 
 -- name: UpdateUserProfile :exec

@@ -9,6 +9,53 @@ import (
 	"context"
 )
 
+const addRedirectOrigin = `-- name: AddRedirectOrigin :execrows
+INSERT INTO application_redirect_origins (application_id, origin)
+SELECT a.id, $1 FROM applications a WHERE a.slug = $2
+ON CONFLICT DO NOTHING
+`
+
+type AddRedirectOriginParams struct {
+	Origin string
+	Slug   string
+}
+
+// Adds an origin to an application's allow-list; no row when the application is unknown or
+// already lists it.
+func (q *Queries) AddRedirectOrigin(ctx context.Context, arg AddRedirectOriginParams) (int64, error) {
+	result, err := q.db.Exec(ctx, addRedirectOrigin, arg.Origin, arg.Slug)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const checkRedirectOrigin = `-- name: CheckRedirectOrigin :one
+SELECT (count(*) FILTER (WHERE ro.origin = $1) > 0)::boolean AS listed, count(*) AS origins
+FROM application_redirect_origins ro
+JOIN applications a ON a.id = ro.application_id
+WHERE a.slug = $2
+`
+
+type CheckRedirectOriginParams struct {
+	Origin string
+	Slug   string
+}
+
+type CheckRedirectOriginRow struct {
+	Listed  bool
+	Origins int64
+}
+
+// Whether an application's allow-list holds @origin, and how many origins it holds (none: only
+// the service's own origin is allowed).
+func (q *Queries) CheckRedirectOrigin(ctx context.Context, arg CheckRedirectOriginParams) (CheckRedirectOriginRow, error) {
+	row := q.db.QueryRow(ctx, checkRedirectOrigin, arg.Origin, arg.Slug)
+	var i CheckRedirectOriginRow
+	err := row.Scan(&i.Listed, &i.Origins)
+	return i, err
+}
+
 const copyRoleScopes = `-- name: CopyRoleScopes :exec
 INSERT INTO role_scopes (application_id, role, scopes)
 SELECT $1, role, scopes FROM role_scopes
@@ -209,6 +256,34 @@ func (q *Queries) ListApplicationsWithoutToken(ctx context.Context) ([]string, e
 	return items, nil
 }
 
+const listRedirectOrigins = `-- name: ListRedirectOrigins :many
+SELECT ro.origin FROM application_redirect_origins ro
+JOIN applications a ON a.id = ro.application_id
+WHERE a.slug = $1
+ORDER BY ro.origin
+`
+
+// The origins of an application's allow-list, in order.
+func (q *Queries) ListRedirectOrigins(ctx context.Context, slug string) ([]string, error) {
+	rows, err := q.db.Query(ctx, listRedirectOrigins, slug)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var origin string
+		if err := rows.Scan(&origin); err != nil {
+			return nil, err
+		}
+		items = append(items, origin)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listenApplications = `-- name: ListenApplications :exec
 LISTEN planoauth_applications
 `
@@ -217,6 +292,25 @@ LISTEN planoauth_applications
 func (q *Queries) ListenApplications(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, listenApplications)
 	return err
+}
+
+const removeRedirectOrigin = `-- name: RemoveRedirectOrigin :execrows
+DELETE FROM application_redirect_origins ro
+USING applications a
+WHERE a.id = ro.application_id AND a.slug = $1 AND ro.origin = $2
+`
+
+type RemoveRedirectOriginParams struct {
+	Slug   string
+	Origin string
+}
+
+func (q *Queries) RemoveRedirectOrigin(ctx context.Context, arg RemoveRedirectOriginParams) (int64, error) {
+	result, err := q.db.Exec(ctx, removeRedirectOrigin, arg.Slug, arg.Origin)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const rotateApplicationToken = `-- name: RotateApplicationToken :execrows

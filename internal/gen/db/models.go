@@ -25,6 +25,12 @@ type Application struct {
 	RememberMeMaxAgeSeconds   *int64
 }
 
+type ApplicationRedirectOrigin struct {
+	ApplicationID int64
+	Origin        string
+	CreatedAt     time.Time
+}
+
 type Client struct {
 	ID              int64
 	UserID          int64
@@ -78,6 +84,14 @@ type Company struct {
 	UpdatedAt  time.Time
 }
 
+type DeviceToken struct {
+	ID        int64
+	TokenHash []byte
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type EmailOutbox struct {
 	ID            int64
 	Kind          string
@@ -100,6 +114,12 @@ type Employee struct {
 	UpdatedAt time.Time
 }
 
+type KnownAddress struct {
+	UserID    int64
+	Address   string
+	ExpiresAt time.Time
+}
+
 type Liaison struct {
 	ID        int64
 	UserID    int64
@@ -117,10 +137,11 @@ type LiaisonCompany struct {
 	CompanyID int64
 }
 
-type LoginFailure struct {
+type LimitCounter struct {
 	Key         string
 	WindowStart time.Time
-	Failures    int32
+	Count       int32
+	ExpiresAt   time.Time
 }
 
 type MagicLink struct {
@@ -187,7 +208,7 @@ type Session struct {
 	LastUsedAt         time.Time
 	RevokedAt          *time.Time
 	RememberMe         bool
-	MaxAgeSeconds      *int64
+	MaxExpiresAt       *time.Time
 	IdleTimeoutSeconds *int64
 }
 

@@ -12,15 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const clearLoginFailures = `-- name: ClearLoginFailures :exec
-DELETE FROM login_failures WHERE key = $1
-`
-
-func (q *Queries) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, clearLoginFailures, key)
-	return err
-}
-
 const consumeMagicLink = `-- name: ConsumeMagicLink :one
 UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
@@ -78,12 +69,12 @@ func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams
 
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, max_age_seconds,
+                      client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at)
 VALUES ($1, $2, $3, $4, $5, $6,
         $7, $8, $9, $10,
         $11, $12, $12)
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_age_seconds, idle_timeout_seconds
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds
 `
 
 type CreateSessionParams struct {
@@ -96,13 +87,13 @@ type CreateSessionParams struct {
 	ClientAddress      string
 	UserAgent          string
 	RememberMe         bool
-	MaxAgeSeconds      *int64
+	MaxExpiresAt       *time.Time
 	IdleTimeoutSeconds *int64
 	Now                time.Time
 }
 
 // A new session, with the bounds of its application's session policy at its creation
-// (max_age_seconds, idle_timeout_seconds; NULL is no bound).
+// (max_expires_at, idle_timeout_seconds; NULL is no bound).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -114,7 +105,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.ClientAddress,
 		arg.UserAgent,
 		arg.RememberMe,
-		arg.MaxAgeSeconds,
+		arg.MaxExpiresAt,
 		arg.IdleTimeoutSeconds,
 		arg.Now,
 	)
@@ -133,43 +124,9 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
-		&i.MaxAgeSeconds,
+		&i.MaxExpiresAt,
 		&i.IdleTimeoutSeconds,
 	)
-	return i, err
-}
-
-const forgiveLoginAttempt = `-- name: ForgiveLoginAttempt :exec
-UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = $1
-`
-
-// Takes back one counted attempt of a key, for an attempt that turned out to succeed.
-func (q *Queries) ForgiveLoginAttempt(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, forgiveLoginAttempt, key)
-	return err
-}
-
-const getLoginFailures = `-- name: GetLoginFailures :one
-SELECT CASE WHEN window_start > $1 THEN failures ELSE 0 END::integer AS failures,
-       window_start
-FROM login_failures WHERE key = $2
-`
-
-type GetLoginFailuresParams struct {
-	WindowStartAfter time.Time
-	Key              string
-}
-
-type GetLoginFailuresRow struct {
-	Failures    int32
-	WindowStart time.Time
-}
-
-// Failures of a key in its current window (0 when the window has passed).
-func (q *Queries) GetLoginFailures(ctx context.Context, arg GetLoginFailuresParams) (GetLoginFailuresRow, error) {
-	row := q.db.QueryRow(ctx, getLoginFailures, arg.WindowStartAfter, arg.Key)
-	var i GetLoginFailuresRow
-	err := row.Scan(&i.Failures, &i.WindowStart)
 	return i, err
 }
 
@@ -190,7 +147,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_age_seconds, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -221,7 +178,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.LastUsedAt,
 		&i.Session.RevokedAt,
 		&i.Session.RememberMe,
-		&i.Session.MaxAgeSeconds,
+		&i.Session.MaxExpiresAt,
 		&i.Session.IdleTimeoutSeconds,
 		&i.User.ID,
 		&i.User.Email,
@@ -238,7 +195,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_age_seconds, idle_timeout_seconds FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -274,7 +231,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.LastUsedAt,
 			&i.RevokedAt,
 			&i.RememberMe,
-			&i.MaxAgeSeconds,
+			&i.MaxExpiresAt,
 			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
@@ -316,35 +273,6 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const recordLoginFailure = `-- name: RecordLoginFailure :one
-INSERT INTO login_failures (key, window_start, failures) VALUES ($1, $2, 1)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN login_failures.window_start > $3
-                    THEN login_failures.failures + 1 ELSE 1 END,
-    window_start = CASE WHEN login_failures.window_start > $3
-                        THEN login_failures.window_start ELSE $2 END
-RETURNING failures, window_start
-`
-
-type RecordLoginFailureParams struct {
-	Key              string
-	Now              time.Time
-	WindowStartAfter time.Time
-}
-
-type RecordLoginFailureRow struct {
-	Failures    int32
-	WindowStart time.Time
-}
-
-// Counts a failure, starting a new window when the current one has passed.
-func (q *Queries) RecordLoginFailure(ctx context.Context, arg RecordLoginFailureParams) (RecordLoginFailureRow, error) {
-	row := q.db.QueryRow(ctx, recordLoginFailure, arg.Key, arg.Now, arg.WindowStartAfter)
-	var i RecordLoginFailureRow
-	err := row.Scan(&i.Failures, &i.WindowStart)
-	return i, err
 }
 
 const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows

@@ -96,7 +96,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT ((lower(email))) DO NOTHING
+ON CONFLICT (email) DO NOTHING
 RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at
 `
 
@@ -108,8 +108,8 @@ type CreateUserUnlessExistsParams struct {
 	Phone        string
 }
 
-// Creates a user unless the email (compared case-insensitively) has one; no row then (read it
-// with GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
+// Creates a user unless the (normalized) email has one; no row then (read it with
+// GetUserByEmail). The unique index decides, so concurrent calls cannot both create.
 func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnlessExistsParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUserUnlessExists,
 		arg.Email,
@@ -157,9 +157,10 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE lower(email) = lower($1)
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE email = $1
 `
 
+// @email must be emailaddr.Normalize'd, as every stored email is.
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
 	row := q.db.QueryRow(ctx, getUserByEmail, email)
 	var i User

@@ -960,9 +960,9 @@ type ClientsRegisterInput struct {
 	// Enterprise If `enterprise` is passed as true and no company_id is passed, this client will be created as an enterprise client.
 	Enterprise *bool `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
@@ -1092,6 +1092,12 @@ type CompanyId = int64
 
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
+
+// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+// user's, or expired, is ignored (the caller is then a stranger to the account).
+//
+// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+type DeviceToken = string
 
 // EnvelopeFields The fields every answer shares besides `status` and `data`.
 type EnvelopeFields struct {
@@ -1397,7 +1403,9 @@ type PayloadTooLargeErrorStatus string
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
 
-// RedirectURL Redirect URL param to pass through to the UI.
+// RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+// loopback host) without user info, whose origin the application allows (its allow-list,
+// or the service's own origin while the list is empty); otherwise `invalid-param`.
 //
 // Example: https://order.plano.example/welcome
 type RedirectURL = string
@@ -1510,6 +1518,13 @@ type Session struct {
 	// Current In `sessions/index`, whether this is the session of the token used.
 	Current *bool `json:"current,omitempty"`
 
+	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
+	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
+	// to keep an allowance of your own while strangers are throttled. It is worth nothing
+	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	DeviceToken *string `json:"device_token,omitempty"`
+
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
 	// remember_me session, unless its application caps them).
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
@@ -1594,9 +1609,9 @@ type SessionResult struct {
 // SessionResultStatus defines model for SessionResult.Status.
 type SessionResultStatus string
 
-// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
 // SessionsCreateInput Decoded parameters of `sessions/create`.
@@ -1607,6 +1622,13 @@ type SessionsCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user attempting to login.
 	Email string `json:"email"`
 
@@ -1614,7 +1636,10 @@ type SessionsCreateInput struct {
 	// least 10 characters (the policy; shorter answers `client-validation-failed`).
 	Password Password `json:"password"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1622,14 +1647,14 @@ type SessionsCreateInput struct {
 	// RememberMe Saves the user's remember_me preference; the sessions created from then on last until logout.
 	RememberMe *bool `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1663,20 +1688,23 @@ type SessionsGoogleInput struct {
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
 	IdToken string `json:"id_token"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 	RememberMe  *bool        `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1710,14 +1738,14 @@ type SessionsMagicLinkCreateInput struct {
 	MagicToken string `json:"magic_token"`
 	RememberMe *bool  `json:"remember_me,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
-	// View Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
@@ -1726,10 +1754,20 @@ type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
 	// Email Email of the user to send the link to.
 	Email string `json:"email"`
 
-	// RedirectUrl Redirect URL param to pass through to the UI.
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
 	//
 	// Example: https://order.plano.example/welcome
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
@@ -1870,9 +1908,9 @@ type UsersClientRegisterInput struct {
 	Client     *ClientFields `json:"client,omitempty"`
 	Enterprise *bool         `json:"enterprise,omitempty"`
 
-	// SessionView Projection of a session: `default` (id, token when just issued, role, scopes, times,
-	// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-	// last use, client address, user agent, redirect URL).
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
@@ -1904,9 +1942,9 @@ type UsersLookupInput struct {
 // ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
 
-// SessionViewQuery Projection of a session: `default` (id, token when just issued, role, scopes, times,
-// application, user), `minimal` (id, token when just issued, expiry), `full` (default plus
-// last use, client address, user agent, redirect URL).
+// SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
 
 // BadRequest defines model for BadRequest.
@@ -2220,8 +2258,9 @@ type ClientInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2237,8 +2276,9 @@ type ClientInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2261,7 +2301,10 @@ type ClientInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -2287,7 +2330,10 @@ type ClientInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -2351,7 +2397,9 @@ type ClientInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2373,7 +2421,9 @@ type ClientInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2398,8 +2448,18 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2413,8 +2473,18 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2607,9 +2677,12 @@ type ClientInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes any type of body and a specified content type.
@@ -2622,9 +2695,12 @@ type ClientInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2739,8 +2815,9 @@ type ClientInterface interface {
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2766,8 +2843,9 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2800,7 +2878,10 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -2836,7 +2917,10 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -2940,7 +3024,9 @@ func (c *Client) CoexistenceTouch(ctx context.Context, params *CoexistenceTouchP
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2972,7 +3058,9 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -3017,8 +3105,18 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3042,8 +3140,18 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -3336,9 +3444,12 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes any type of body and a specified content type.
@@ -3361,9 +3472,12 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes a body of the `application/json` content type.
@@ -4625,8 +4739,9 @@ type ClientWithResponsesInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4642,8 +4757,9 @@ type ClientWithResponsesInterface interface {
 	// that is already a client answers `email-already-client`. `client.password` is optional (a
 	// user without one signs in with Google or a magic link). `enterprise` and
 	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-	// `ClientsCreateInput`).
+	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+	// params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4666,7 +4782,10 @@ type ClientWithResponsesInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -4692,7 +4811,10 @@ type ClientWithResponsesInterface interface {
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted. An application that does not
+	// `email-already-registerd` is documented but never emitted; it is answered before any
+	// password is hashed. Each client address may register a limited number of accounts per
+	// window (30 an hour unless configured; counted before the work, so concurrent requests
+	// never pass it), then `rate-limited`. An application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -4758,7 +4880,9 @@ type ClientWithResponsesInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4780,7 +4904,9 @@ type ClientWithResponsesInterface interface {
 	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+	// `liaison.email`, ...). Each caller (its session's user) and each client address may
+	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4807,8 +4933,18 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4822,8 +4958,18 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
-	// `redirect_url` is passed through in the session object. `view` is an alias of
-	// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+	// on the user and applies to this session and later ones.
+	//
+	// Each password is evaluated only after it was counted: callers the account does not know
+	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+	// and each client address has one for all accounts (100); a caller that signed in to the
+	// account before, from the same address or presenting the `device_token` of that sign-in,
+	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Beyond an allowance, or when more logins wait for hashing than can start within a short
+	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+	// with a new `device_token` (and retires the one presented); keep it with the device.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5018,9 +5164,12 @@ type ClientWithResponsesInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5033,9 +5182,12 @@ type ClientWithResponsesInterface interface {
 	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 	// that works once, within 15 minutes, for the application it was requested for; exchange
 	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates. An unknown email answers `email-not-found`. Each email
-	// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-	// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+	// account does not know share an allowance per account (5 links per 15 minutes unless
+	// configured), each client address has one for all emails (20), and a caller that signed in
+	// to the account before (same address, or its `device_token`) has its own (5); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 	// notification (kind `mandrill-email-failed`) is written for operators.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -5143,6 +5295,11 @@ type ClientWithResponsesInterface interface {
 	UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
 }
 
+// ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
+type ClientsCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ClientsCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5156,10 +5313,14 @@ type ClientsCreateResponse struct {
 	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServerError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ClientsCreateResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5185,6 +5346,11 @@ func (r ClientsCreateResponse) GetJSON403() *Forbidden {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r ClientsCreateResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ClientsCreateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -5482,6 +5648,11 @@ func (r CoexistenceTouchResponse) ContentType() string {
 	return ""
 }
 
+// LiaisonsRegisterResponse429Headers the declared response headers of an HTTP 429 response for LiaisonsRegister
+type LiaisonsRegisterResponse429Headers struct {
+	RetryAfter *int
+}
+
 type LiaisonsRegisterResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5495,10 +5666,14 @@ type LiaisonsRegisterResponse struct {
 	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServerError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiaisonsRegisterResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5524,6 +5699,11 @@ func (r LiaisonsRegisterResponse) GetJSON403() *Forbidden {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r LiaisonsRegisterResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r LiaisonsRegisterResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -6591,8 +6771,9 @@ func (r UsersLookupResponse) ContentType() string {
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6614,8 +6795,9 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // that is already a client answers `email-already-client`. `client.password` is optional (a
 // user without one signs in with Google or a magic link). `enterprise` and
 // `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. Sensitive params (see
-// `ClientsCreateInput`).
+// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
+// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
+// params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6644,7 +6826,10 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -6676,7 +6861,10 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted. An application that does not
+// `email-already-registerd` is documented but never emitted; it is answered before any
+// password is hashed. Each client address may register a limited number of accounts per
+// window (30 an hour unless configured; counted before the work, so concurrent requests
+// never pass it), then `rate-limited`. An application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -6766,7 +6954,9 @@ func (c *ClientWithResponses) CoexistenceTouchWithResponse(ctx context.Context, 
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6794,7 +6984,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 // add to what the liaison already acts for. `data` is the liaison with what it now acts for
 // among what the caller may grant (an employee sees everything); of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Sensitive params (see `LiaisonsRegisterInput`).
+// `liaison.email`, ...). Each caller (its session's user) and each client address may
+// register a limited number of liaisons per window (30 and 60 an hour unless configured),
+// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6833,8 +7025,18 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6854,8 +7056,18 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
-// `redirect_url` is passed through in the session object. `view` is an alias of
-// `session_view`; `session_view` wins when both are given. `remember_me` is saved on the user and applies to this session and later ones.
+// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
+// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
+// on the user and applies to this session and later ones.
+//
+// Each password is evaluated only after it was counted: callers the account does not know
+// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
+// and each client address has one for all accounts (100); a caller that signed in to the
+// account before, from the same address or presenting the `device_token` of that sign-in,
+// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Beyond an allowance, or when more logins wait for hashing than can start within a short
+// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
+// with a new `device_token` (and retires the one presented); keep it with the device.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7110,9 +7322,12 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -7131,9 +7346,12 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
 // that works once, within 15 minutes, for the application it was requested for; exchange
 // it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates. An unknown email answers `email-not-found`. Each email
-// may be sent a limited number of links per window (5 every 15 minutes unless configured),
-// then `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
+// through in the session it creates (see Redirect URLs). An unknown email answers
+// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
+// account does not know share an allowance per account (5 links per 15 minutes unless
+// configured), each client address has one for all emails (20), and a caller that signed in
+// to the account before (same address, or its `device_token`) has its own (5); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
 // notification (kind `mandrill-email-failed`) is written for operators.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -7337,6 +7555,13 @@ func ParseClientsCreateResponse(rsp *http.Response) (*ClientsCreateResponse, err
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7351,6 +7576,19 @@ func ParseClientsCreateResponse(rsp *http.Response) (*ClientsCreateResponse, err
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ClientsCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7622,6 +7860,13 @@ func ParseLiaisonsRegisterResponse(rsp *http.Response) (*LiaisonsRegisterRespons
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7636,6 +7881,19 @@ func ParseLiaisonsRegisterResponse(rsp *http.Response) (*LiaisonsRegisterRespons
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LiaisonsRegisterResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -1,0 +1,125 @@
+package limits
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/peer"
+)
+
+// Kind is what an attempt at an account asks for; each kind has its Throttle and its counters.
+type Kind string
+
+// The kinds of attempt at an account.
+const (
+	SignIn Kind = "signin" // a password evaluated (and, per address, failed link and Google sign-ins)
+	Link   Kind = "link"   // a sign-in link emailed
+	Reset  Kind = "reset"  // a password reset emailed
+)
+
+func (l *Limiter) throttle(kind Kind) Throttle {
+	switch kind {
+	case Link:
+		return l.cfg.Links
+	case Reset:
+		return l.cfg.Resets
+	}
+	return l.cfg.SignIn
+}
+
+// Client is who makes an attempt: its address, and the device token it presented ("" for none).
+type Client struct {
+	Peer        peer.Peer
+	DeviceToken string
+}
+
+// Attempt takes one use for an attempt of kind at the account of userID, before the work (the
+// hash, the email). Which allowance pays depends on what the account knows of the client:
+//   - a device token the account issued (unexpired): that token's own allowance (PerKnown);
+//   - an address the owner signed in from before: that address's own allowance for the
+//     account (PerKnown), and the address's allowance (PerAddress);
+//   - else, a stranger: the allowance every stranger shares (PerAccount), and the address's.
+//
+// So strangers can spend at most PerAccount evaluations per window whatever addresses they
+// use, and that spends nothing of what the owner's known clients have. It answers
+// rate-limited (Retry-After: the end of the used-up window). Return the ticket when the
+// attempt does not count (a right password; the work refused before it began).
+func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
+	th := l.throttle(kind)
+	c.DeviceToken = wellFormed(c.DeviceToken)
+	user := strconv.FormatInt(userID, 10)
+	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
+		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
+	})
+	if err != nil {
+		return Ticket{}, envelope.Internal("what user %d knows of the caller: %w", userID, err)
+	}
+	k := string(kind)
+	address := rule{addressKey(k, c.Peer), th.PerAddress, th.Window}
+	switch {
+	case c.DeviceToken != "" && trust.DeviceID != 0:
+		return l.take(ctx, rule{k + ":device:" + strconv.FormatInt(trust.DeviceID, 10), th.PerKnown, th.Window})
+	case trust.KnownAddress:
+		return l.take(ctx, rule{k + ":known:" + user + ":" + peer.Group(c.Peer.Address), th.PerKnown, th.Window}, address)
+	}
+	return l.take(ctx, rule{k + ":account:" + user, th.PerAccount, th.Window}, address)
+}
+
+// AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names
+// no account: an unknown email, or a sign-in by link or Google token, whose account is known
+// only once the token was checked. Return the ticket when it succeeds.
+func (l *Limiter) AttemptFromAddress(ctx context.Context, kind Kind, p peer.Peer) (Ticket, error) {
+	th := l.throttle(kind)
+	return l.take(ctx, rule{addressKey(string(kind), p), th.PerAddress, th.Window})
+}
+
+// MaxDevicesPerUser bounds the device tokens a user holds: a sign-in beyond it retires the
+// oldest, so that signing in often costs no table growth.
+const MaxDevicesPerUser = 20
+
+// Trust records, in q's transaction, a successful sign-in of userID by c: the address becomes
+// known to the account, and c gets a new device token (the one it presented, if any, is
+// retired, as is the user's oldest beyond MaxDevicesPerUser). It returns the new token, which exists only in the answer from then on.
+func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Client) (string, error) {
+	now := l.now()
+	c.DeviceToken = wellFormed(c.DeviceToken)
+	if err := q.RememberAddress(ctx, db.RememberAddressParams{
+		UserID: userID, Address: peer.Group(c.Peer.Address), ExpiresAt: now.Add(l.cfg.KnownAddressTTL),
+	}); err != nil {
+		return "", fmt.Errorf("remember the address of user %d: %w", userID, err)
+	}
+	if c.DeviceToken != "" {
+		if err := q.DeleteDeviceToken(ctx, db.DeleteDeviceTokenParams{TokenHash: auth.HashToken(c.DeviceToken), UserID: userID}); err != nil {
+			return "", fmt.Errorf("retire the device token of user %d: %w", userID, err)
+		}
+	}
+	token, hash := auth.NewToken(auth.DevicePrefix)
+	if err := q.CreateDeviceToken(ctx, db.CreateDeviceTokenParams{
+		TokenHash: hash, UserID: userID, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
+	}); err != nil {
+		return "", fmt.Errorf("issue a device token to user %d: %w", userID, err)
+	}
+	return token, nil
+}
+
+// Forget makes every client of userID a stranger again, in q's transaction: for when someone
+// else may have signed in before (the email's owner just proved it, the password changed).
+func Forget(ctx context.Context, q *db.Queries, userID int64) error {
+	if err := q.ForgetUserClients(ctx, userID); err != nil {
+		return fmt.Errorf("forget the clients of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// wellFormed is a presented device token, or "" when it cannot be one (then it is ignored: a
+// caller with a wrong token is a caller without one).
+func wellFormed(deviceToken string) string {
+	if !auth.WellFormed(deviceToken, auth.DevicePrefix) {
+		return ""
+	}
+	return deviceToken
+}

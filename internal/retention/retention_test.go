@@ -1,0 +1,165 @@
+package retention_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plano/planoauth/internal/dbtest"
+	"github.com/plano/planoauth/internal/migrate"
+	"github.com/plano/planoauth/internal/retention"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Run(m, migrate.Up)) }
+
+var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// seed writes, in every table the worker cleans, a row past retention (marked "old") and rows
+// still within it (marked "live"), with the default retention.
+func seed(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	d := retention.Defaults
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	exec(t, pool, "INSERT INTO users (id, email) VALUES (1, 'ada@example.com')")
+	app := "(SELECT id FROM applications WHERE slug = 'planoorder')"
+	exec(t, pool, `INSERT INTO limit_counters (key, window_start, expires_at, count) VALUES
+		('old', $1, $2, 3), ('live', $3, $4, 3)`, ago(time.Hour), ago(time.Second), now, now.Add(time.Minute))
+	maxAge := 7 * 24 * time.Hour
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, revoked_at, remember_me) VALUES
+		('\x01', 1, `+app+`, 'client', '{}', 'old revoked', $1, $1, $2, false),
+		('\x02', 1, `+app+`, 'client', '{}', 'old expired', $3, $3, NULL, false),
+		('\x03', 1, `+app+`, 'client', '{}', 'live revoked recently', $1, $1, $4, false),
+		('\x04', 1, `+app+`, 'client', '{}', 'live expired recently', $5, $5, NULL, false),
+		('\x05', 1, `+app+`, 'client', '{}', 'live remember_me', $3, $3, NULL, true)`,
+		ago(d.Sessions+2*time.Hour), ago(d.Sessions+time.Hour), ago(d.Sessions+maxAge+time.Hour),
+		ago(d.Sessions-time.Hour), ago(maxAge+time.Hour))
+	// As a log-in leaves them: the latest a session may expire is fixed at its creation.
+	exec(t, pool, "UPDATE sessions SET max_expires_at = created_at + $1::bigint * interval '1 second' WHERE NOT remember_me", int64(maxAge/time.Second))
+	// Of an application whose policy gave it 60 days: as old as "old expired", but still usable.
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, max_expires_at) VALUES
+		('\x06', 1, `+app+`, 'client', '{}', 'live long lifetime', $1, $1, $2)`,
+		ago(d.Sessions+maxAge+time.Hour), ago(d.Sessions+maxAge+time.Hour).Add(60*24*time.Hour))
+	exec(t, pool, `INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at) VALUES
+		('\x01', 1, `+app+`, 'old', $1), ('\x02', 1, `+app+`, 'live', $2)`, ago(d.MagicLinks+time.Second), ago(d.MagicLinks-time.Second))
+	exec(t, pool, `INSERT INTO device_tokens (token_hash, user_id, expires_at) VALUES ('\x01', 1, $1), ('\x02', 1, $2)`,
+		ago(time.Second), now.Add(time.Hour))
+	exec(t, pool, `INSERT INTO known_addresses (user_id, address, expires_at) VALUES (1, 'old', $1), (1, 'live', $2)`,
+		ago(time.Second), now.Add(time.Hour))
+	exec(t, pool, `INSERT INTO sent_emails (kind, recipient, subject, body_text, created_at) VALUES
+		('old', 'a@example.com', 's', 'b', $1), ('live', 'a@example.com', 's', 'b', $2)`, ago(d.SentEmails+time.Second), ago(d.SentEmails-time.Second))
+	exec(t, pool, `INSERT INTO notifications (kind, message, created_at) VALUES ('old', 'm', $1), ('live', 'm', $2)`,
+		ago(d.Notifications+time.Second), ago(d.Notifications-time.Second))
+	exec(t, pool, `INSERT INTO email_outbox (kind, recipient, subject, body_text, sent_at, failed_at) VALUES
+		('old', 'a@example.com', 's', 'b', $1, NULL), ('old', 'a@example.com', 's', 'b', NULL, $1),
+		('live', 'a@example.com', 's', 'b', $2, NULL), ('live', 'a@example.com', 's', 'b', NULL, NULL)`,
+		ago(d.Outbox+time.Second), ago(d.Outbox-time.Second))
+}
+
+// remaining lists, per table, the marks of the rows left.
+func remaining(t *testing.T, pool *pgxpool.Pool) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for table, mark := range map[string]string{
+		"limit_counters": "key", "sessions": "user_agent", "magic_links": "redirect_url",
+		"device_tokens": "CASE WHEN token_hash = '\\x01' THEN 'old' ELSE 'live' END", "known_addresses": "address",
+		"sent_emails": "kind", "notifications": "kind", "email_outbox": "kind",
+	} {
+		rows, err := pool.Query(context.Background(), "SELECT "+mark+" FROM "+table+" ORDER BY 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], m)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+func newWorker(pool *pgxpool.Pool) *retention.Worker {
+	return retention.NewWorker(pool, retention.Defaults, func() time.Time { return now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	seed(t, pool)
+	res, err := newWorker(pool).RunOnce(context.Background())
+	if err != nil || !res.Ran {
+		t.Fatalf("RunOnce = %+v, %v", res, err)
+	}
+	got := remaining(t, pool)
+	for table, marks := range got {
+		for _, m := range marks {
+			if m == "old" || len(m) > 3 && m[:3] == "old" {
+				t.Errorf("%s: a row past retention (%s) is left", table, m)
+			}
+		}
+	}
+	want := map[string]int{"limit_counters": 1, "sessions": 4, "magic_links": 1, "device_tokens": 1, "known_addresses": 1,
+		"sent_emails": 1, "notifications": 1, "email_outbox": 2}
+	for table, n := range want {
+		if len(got[table]) != n {
+			t.Errorf("%s keeps %v, want %d live rows", table, got[table], n)
+		}
+	}
+	if res.Deleted["sessions"] != 2 || res.Deleted["email_outbox"] != 2 || res.Deleted["limit_counters"] != 1 {
+		t.Errorf("deleted %v", res.Deleted)
+	}
+}
+
+// One instance at a time: while another holds the lock, a round deletes nothing.
+func TestRetentionOneInstanceAtATime(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	seed(t, pool)
+	ctx := context.Background()
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock($1)", retention.LockKey); err != nil {
+		t.Fatal(err)
+	}
+	before := remaining(t, pool)
+	res, err := newWorker(pool).RunOnce(ctx)
+	if err != nil || res.Ran {
+		t.Errorf("RunOnce while locked = %+v, %v; want a skipped round", res, err)
+	}
+	if after := remaining(t, pool); len(after["sessions"]) != len(before["sessions"]) {
+		t.Errorf("a skipped round deleted sessions")
+	}
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_unlock($1)", retention.LockKey); err != nil {
+		t.Fatal(err)
+	}
+	other.Release()
+	if res, err := newWorker(pool).RunOnce(ctx); err != nil || !res.Ran || res.Deleted["sessions"] != 2 {
+		t.Errorf("RunOnce after unlock = %+v, %v", res, err)
+	}
+}

@@ -1,0 +1,57 @@
+-- name: TakeAllowance :one
+-- Takes one use of a key's allowance of @max per window, unless the window's uses are all
+-- taken: then no row (see GetLimitWindowEnd for when the window ends). One statement, so that
+-- concurrent takers of one key are serialized on its row and exactly @max of them get a row;
+-- a window that has ended starts again at @now.
+INSERT INTO limit_counters AS c (key, window_start, expires_at, count)
+VALUES (@key, @now, @expires_at, 1)
+ON CONFLICT (key) DO UPDATE SET
+    count        = CASE WHEN c.expires_at > @now THEN c.count + 1 ELSE 1 END,
+    window_start = CASE WHEN c.expires_at > @now THEN c.window_start ELSE @now END,
+    expires_at   = CASE WHEN c.expires_at > @now THEN c.expires_at ELSE @expires_at END
+WHERE c.expires_at <= @now OR c.count < @max::integer
+RETURNING c.window_start;
+
+-- name: GetLimitWindowEnd :one
+-- When the current window of a key ends.
+SELECT expires_at FROM limit_counters WHERE key = @key;
+
+-- name: ReturnAllowance :exec
+-- Gives back the uses of @keys taken at @taken_at, for attempts that turned out not to count
+-- (a right password, work refused before it began). A window that started again since is not
+-- touched.
+UPDATE limit_counters SET count = count - 1
+WHERE key = ANY (@keys::text[]) AND count > 0 AND window_start <= @taken_at;
+
+-- name: GetClientTrust :one
+-- What an account knows of a caller: the id of the device token it presented, if that token is
+-- the user's and unexpired (0 otherwise), and whether the user signed in from the caller's address before.
+SELECT coalesce((SELECT d.id FROM device_tokens d
+                 WHERE d.token_hash = @token_hash AND d.user_id = @user_id AND d.expires_at > @now), 0)::bigint AS device_id,
+       EXISTS (SELECT 1 FROM known_addresses k
+               WHERE k.user_id = @user_id AND k.address = @address AND k.expires_at > @now) AS known_address;
+
+-- name: CreateDeviceToken :exec
+-- Issues a device token to the user and retires its old ones but the newest @keep_old (the
+-- DELETE does not see the new row in its snapshot).
+WITH created AS (
+    INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
+    VALUES (@token_hash, @user_id, @now, @expires_at)
+)
+DELETE FROM device_tokens d WHERE d.id IN (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id ORDER BY o.id DESC OFFSET @keep_old);
+
+-- name: DeleteDeviceToken :exec
+-- Retires the device token a caller presented at a sign-in that handed it a new one.
+DELETE FROM device_tokens WHERE token_hash = @token_hash AND user_id = @user_id;
+
+-- name: RememberAddress :exec
+-- Records that the user signed in from the address, until @expires_at.
+INSERT INTO known_addresses (user_id, address, expires_at) VALUES (@user_id, @address, @expires_at)
+ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_addresses.expires_at, excluded.expires_at);
+
+-- name: ForgetUserClients :exec
+-- Drops every device token and known address of a user: whoever signed in before (possibly not
+-- the email's owner) is a stranger again.
+WITH devices AS (DELETE FROM device_tokens d WHERE d.user_id = @user_id)
+DELETE FROM known_addresses k WHERE k.user_id = @user_id;

@@ -1,0 +1,48 @@
+-- name: TryRetentionLock :one
+-- Takes the session-level advisory lock that makes one retention worker run at a time, on
+-- this connection; false when another instance holds it.
+SELECT pg_try_advisory_lock(@lock_key::bigint)::boolean AS locked;
+
+-- name: ReleaseRetentionLock :one
+SELECT pg_advisory_unlock(@lock_key::bigint)::boolean AS released;
+
+-- name: DeleteExpiredLimitCounters :execrows
+-- Counters whose window ended before @before (each batch at most @batch_size rows, so no
+-- statement holds many locks for long).
+DELETE FROM limit_counters WHERE key IN (
+    SELECT c.key FROM limit_counters c WHERE c.expires_at < @before ORDER BY c.expires_at LIMIT @batch_size);
+
+-- name: DeleteOldSessions :execrows
+-- Sessions revoked before @revoked_before, and sessions that could not be used after
+-- @expired_before (the latest they could expire, whatever their application's policy now).
+DELETE FROM sessions WHERE id IN (
+    SELECT s.id FROM sessions s WHERE s.revoked_at < @revoked_before LIMIT @batch_size)
+OR id IN (
+    SELECT s.id FROM sessions s WHERE s.max_expires_at < @expired_before LIMIT @batch_size);
+
+-- name: DeleteExpiredMagicLinks :execrows
+DELETE FROM magic_links WHERE id IN (
+    SELECT m.id FROM magic_links m WHERE m.expires_at < @before ORDER BY m.expires_at LIMIT @batch_size);
+
+-- name: DeleteOldSentEmails :execrows
+DELETE FROM sent_emails WHERE id IN (
+    SELECT e.id FROM sent_emails e WHERE e.created_at < @before ORDER BY e.created_at LIMIT @batch_size);
+
+-- name: DeleteOldNotifications :execrows
+DELETE FROM notifications WHERE id IN (
+    SELECT n.id FROM notifications n WHERE n.created_at < @before ORDER BY n.created_at LIMIT @batch_size);
+
+-- name: DeleteFinishedOutboxEmails :execrows
+-- Queued emails sent, or given up on, before @before.
+DELETE FROM email_outbox WHERE id IN (
+    SELECT o.id FROM email_outbox o WHERE o.sent_at < @before LIMIT @batch_size)
+OR id IN (
+    SELECT o.id FROM email_outbox o WHERE o.failed_at < @before LIMIT @batch_size);
+
+-- name: DeleteExpiredDeviceTokens :execrows
+DELETE FROM device_tokens WHERE id IN (
+    SELECT d.id FROM device_tokens d WHERE d.expires_at < @before ORDER BY d.expires_at LIMIT @batch_size);
+
+-- name: DeleteExpiredKnownAddresses :execrows
+DELETE FROM known_addresses WHERE (user_id, address) IN (
+    SELECT k.user_id, k.address FROM known_addresses k WHERE k.expires_at < @before ORDER BY k.expires_at LIMIT @batch_size);
