@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/spec"
 )
 
@@ -61,8 +62,9 @@ type Authenticator struct {
 }
 
 // RenderSession renders a caller's session for the `session` field of the answers to it (and
-// the data of client-required). The handlers' package supplies it: this one does not render.
-type RenderSession func(*Principal) *gen.Session
+// the data of client-required), with the views the request asked for (nil: default). The
+// handlers' package supplies it: this one does not render.
+type RenderSession func(p *Principal, sessionView *gen.SessionView, applicationView *gen.ApplicationView) *gen.Session
 
 // Config is what an Authenticator works with.
 type Config struct {
@@ -82,9 +84,10 @@ func NewAuthenticator(cfg Config) *Authenticator {
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
-// missing-param (no token), invalid-token, session-expired, client-required (a session without
-// a role, outside users/client_register) or permission-denied (wrong kind of token, or a scope
-// the caller lacks). It must run after params, which reads the body's token parameter.
+// missing-param (no token), invalid-token, session-expired, permission-denied (an `application`
+// parameter that is not the token's application, a wrong kind of token, or a scope the caller
+// lacks) or client-required (a session without a role, outside users/client_register). It must
+// run after params, which reads the body's token and the common parameters.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -98,9 +101,10 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.writer.Error(w, r, envelope.Param(gen.StatusMissingParam, "token", "is required"))
 			return
 		}
-		p, err := a.authenticate(ctx, token, op)
+		common := params.CommonFromContext(ctx)
+		p, err := a.authenticate(ctx, token, op, common)
 		if p != nil && p.Session != nil {
-			ctx = envelope.NewContextCallerSession(ctx, a.render(p))
+			ctx = envelope.NewContextCallerSession(ctx, a.render(p, common.SessionView, common.ApplicationView))
 		}
 		if err != nil {
 			a.writer.Error(w, r.WithContext(ctx), err)
@@ -110,7 +114,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec.Operation, common params.Common) (*Principal, error) {
 	var p *Principal
 	var err error
 	switch {
@@ -127,20 +131,34 @@ func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec
 	if err != nil {
 		return nil, err
 	}
-	return p, a.admit(p, op)
+	if err := underApplication(p, common.Application); err != nil {
+		return p, err
+	}
+	return p, a.admit(p, op, common)
+}
+
+// underApplication answers permission-denied when the request names an application (the
+// `application` parameter) that is not the token's: a session's, or the calling application's.
+// A token acts under its own application's role only; naming none means that one.
+func underApplication(p *Principal, named *gen.ApplicationSlug) error {
+	if named == nil || string(*named) == p.Application.Slug {
+		return nil
+	}
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: fmt.Sprintf("This token acts under the application %s, not %s.", p.Application.Slug, *named)}
 }
 
 // admit answers permission-denied when op does not take the kind of token p holds or p lacks
 // op's scope, and client-required for the limited session of a user without a role outside the
 // operations it may call.
-func (a *Authenticator) admit(p *Principal, op *spec.Operation) error {
+func (a *Authenticator) admit(p *Principal, op *spec.Operation, common params.Common) error {
 	switch {
 	case p.Session == nil && !op.Accepts(spec.SchemeApplication):
 		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
 	case p.Session != nil && !op.Accepts(spec.SchemeSession):
 		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
 	case p.Session != nil && p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope):
-		session := a.render(p)
+		session := a.render(p, common.SessionView, common.ApplicationView)
 		return &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
 	case !slices.Contains(p.Scopes(), op.Scope):
 		return &envelope.Error{Status: gen.StatusPermissionDenied,

@@ -221,10 +221,12 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 	}
 }
 
-// CallerSession renders the caller's session for the `session` field repeated in every answer
-// to a session token (the authenticator is given it, so that it renders no API type itself).
-func CallerSession(p *auth.Principal) *gen.Session {
-	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), nil, nil)
+// CallerSession renders the caller's session, with the views asked for (the common
+// session_view and application_view parameters), for the `session` field repeated in every
+// answer to a session token (the authenticator is given it, so that it renders no API type
+// itself).
+func CallerSession(p *auth.Principal, view *gen.SessionView, applicationView *gen.ApplicationView) *gen.Session {
+	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), view, applicationView)
 	return &out
 }
 

@@ -37,7 +37,7 @@ func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegis
 		Session: views.RenderSession(loadSession(promoted), in.SessionView, in.ApplicationView),
 	}
 	// The answer's `session` is the caller's session as it is now, with its client role.
-	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, CallerSession(promoted))}, nil
+	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, CallerSession(promoted, in.SessionView, in.ApplicationView))}, nil
 }
 
 // becomeClient is users/client_register without HTTP: in one transaction it applies the given
