@@ -55,7 +55,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		limits:          limits.Defaults,
 		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
 		retention:       retention.Defaults,
-		memoryLimitMiB:  72,
+		memoryLimitMiB:  96,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
 		mandrill: mail.MandrillConfig{
@@ -123,6 +123,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	c.publicURL = defaultPublicURL(c.addr)
+	c.outbox.LinkURL = c.magicLinkURL // the links of queued emails (welcome, invitation)
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)

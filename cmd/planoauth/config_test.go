@@ -27,7 +27,9 @@ func TestLoadConfigMail(t *testing.T) {
 			cfg.mandrill.From != "no-reply@plano.example" || cfg.mandrill.FromName != "PlanoAuth" {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
-		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != mail.DefaultWorkerConfig ||
+		outbox := mail.DefaultWorkerConfig
+		outbox.LinkURL = impl.DefaultMagicLinkURL // queued emails' links point where sign-in links do
+		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != outbox ||
 			cfg.limits != limits.Defaults {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
@@ -76,7 +78,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 72 || cfg.limits != limits.Defaults ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 96 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}

@@ -11,6 +11,8 @@
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
 //	planoauth sessions revoke --user EMAIL  revoke every session of a user
+//	planoauth companies members COMPANY_ID  a company's members and membership requests
+//	planoauth companies approve|remove COMPANY_ID CLIENT_ID
 //	planoauth notifications list [--limit N] what operators must look at, newest first
 //	planoauth emails list [--limit N]       emails the local mailer recorded instead of sending
 //	planoauth emails show ID                one recorded email with its body
@@ -61,6 +63,13 @@ commands:
   routes deploy|undeploy --service NAME
                                   deploy or undeploy a whole service (service-not-found)
   sessions revoke --user EMAIL    revoke every session of a user and print how many
+  companies members COMPANY_ID    a company's members (the owner first) and the clients asking
+                                  to join it, with whether each email is verified
+  companies approve COMPANY_ID CLIENT_ID
+                                  make a client (whose email is verified) a member, as an
+                                  employee would, taking its request if it has one
+  companies remove COMPANY_ID CLIENT_ID
+                                  end a membership or refuse a request (not the owner's)
   notifications list [--limit N]  what operators must look at (failed emails), newest first
   emails list [--limit N]         emails the local mailer recorded instead of sending (no
                                   Mandrill key), newest first
@@ -89,6 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return routes(ctx, cfg, args[1:], stdout, stderr)
 	case "sessions":
 		return sessions(ctx, cfg, args[1:], stdout, stderr)
+	case "companies":
+		return companies(ctx, cfg, args[1:], stdout, stderr)
 	case "notifications":
 		return notifications(ctx, cfg, args[1:], stdout, stderr)
 	case "emails":

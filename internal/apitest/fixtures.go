@@ -2,13 +2,18 @@ package apitest
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
 )
 
@@ -25,9 +30,23 @@ func (e *Env) AllowRedirectOrigin(application, origin string) {
 	}
 }
 
-// User creates a user with the given roles ("client", "employee", "liaison") straight in the
-// database. An empty password leaves password_hash NULL, as for a Google sign-up.
+// User creates a user with the given roles ("client", "employee", "liaison", the last one
+// accepted) straight in the database, with its email verified: an established account. An empty
+// password leaves password_hash NULL, as for a Google sign-up.
 func (e *Env) User(email, password string, roles ...string) int64 {
+	e.T.Helper()
+	now := e.Clock.Now()
+	return e.newUser(email, password, &now, roles)
+}
+
+// UnverifiedUser is User for an account whose email was never proven (registered, or created
+// by someone else).
+func (e *Env) UnverifiedUser(email, password string, roles ...string) int64 {
+	e.T.Helper()
+	return e.newUser(email, password, nil, roles)
+}
+
+func (e *Env) newUser(email, password string, verifiedAt *time.Time, roles []string) int64 {
 	e.T.Helper()
 	ctx := context.Background()
 	var hash *string
@@ -39,7 +58,7 @@ func (e *Env) User(email, password string, roles ...string) int64 {
 		hash = &phc
 	}
 	user, err := e.Q.CreateUser(ctx, db.CreateUserParams{Email: emailaddr.Normalize(email), PasswordHash: hash,
-		FirstName: "Test", LastName: strings.Split(email, "@")[0]})
+		FirstName: "Test", LastName: strings.Split(email, "@")[0], EmailVerifiedAt: verifiedAt})
 	if err != nil {
 		e.T.Fatalf("create user %s: %v", email, err)
 	}
@@ -97,4 +116,24 @@ func (e *Env) Session(userID int64, application, role string) string {
 		e.T.Fatalf("create a session: %v", err)
 	}
 	return token
+}
+
+// DeliverEmails sends every queued email as the outbox worker of `planoauth serve` does (minting
+// their links), through the local mailer, which records them in sent_emails; it returns how
+// many it sent. The worker runs by the Env's clock, like the handlers.
+func (e *Env) DeliverEmails() int {
+	e.T.Helper()
+	worker := mail.NewWorker(e.Pool, mail.NewLocal(e.Q, e.Clock.Now), slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, LinkURL: impl.DefaultMagicLinkURL})
+	sent := 0
+	for {
+		n, err := worker.DeliverDue(context.Background())
+		if err != nil {
+			e.T.Fatalf("deliver the outbox: %v", err)
+		}
+		if n == 0 {
+			return sent
+		}
+		sent += n
+	}
 }

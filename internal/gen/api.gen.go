@@ -333,6 +333,21 @@ func (e CoexistenceOperation) Valid() bool {
 	}
 }
 
+// Defines values for CompanyMembersResultStatus.
+const (
+	CompanyMembersResultStatusActionSuccessful CompanyMembersResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the CompanyMembersResultStatus enum.
+func (e CompanyMembersResultStatus) Valid() bool {
+	switch e {
+	case CompanyMembersResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ForbiddenErrorStatus.
 const (
 	ForbiddenErrorStatusPermissionDenied ForbiddenErrorStatus = "permission-denied"
@@ -471,6 +486,21 @@ const (
 func (e MagicLinkSentResultStatus) Valid() bool {
 	switch e {
 	case MagicLinkSentResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MemberRequestedResultStatus.
+const (
+	MemberRequestedResultStatusActionSuccessful MemberRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MemberRequestedResultStatus enum.
+func (e MemberRequestedResultStatus) Valid() bool {
+	switch e {
+	case MemberRequestedResultStatusActionSuccessful:
 		return true
 	default:
 		return false
@@ -913,7 +943,9 @@ type ClientCreatedResultStatus string
 
 // ClientFields Client fields of a user who is registering as a client.
 type ClientFields struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1189,11 +1221,81 @@ type Company struct {
 	Name       string `json:"name"`
 }
 
-// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+// request to join the company, answered alike whether or not the company exists.
 type CompanyId = int64
+
+// CompanyMember A member of a company, or a client asking to join it.
+type CompanyMember struct {
+	// Client A client; fields beyond `id` depend on `view`.
+	Client ClientProfile `json:"client"`
+
+	// EmailVerified Whether the client's email is verified; only a verified client may be made a member.
+	EmailVerified bool `json:"email_verified"`
+
+	// Owner Of a member, whether it owns the company (its enterprise registration created it).
+	Owner *bool `json:"owner,omitempty"`
+
+	// RequestedAt Of a request, when it was made.
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+}
+
+// CompanyMemberInput defines model for CompanyMemberInput.
+type CompanyMemberInput struct {
+	// ClientId The client (its client id, not its user id).
+	ClientId int64 `json:"client_id"`
+
+	// CompanyId The company.
+	CompanyId int64 `json:"company_id"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// CompanyMembers defines model for CompanyMembers.
+type CompanyMembers struct {
+	Company  Company         `json:"company"`
+	Members  []CompanyMember `json:"members"`
+	Requests []CompanyMember `json:"requests"`
+}
+
+// CompanyMembersResult defines model for CompanyMembersResult.
+type CompanyMembersResult struct {
+	Data CompanyMembers `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                   `json:"session,omitempty"`
+	Status  CompanyMembersResultStatus `json:"status"`
+}
+
+// CompanyMembersResultStatus defines model for CompanyMembersResult.Status.
+type CompanyMembersResultStatus string
 
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
+
+// CompanyRequestInput defines model for CompanyRequestInput.
+type CompanyRequestInput struct {
+	// CompanyId The company to join.
+	CompanyId int64 `json:"company_id"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 // user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -1312,6 +1414,8 @@ type LastName = string
 
 // Liaison defines model for Liaison.
 type Liaison struct {
+	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
+	Accepted  bool            `json:"accepted"`
 	Clients   []ClientProfile `json:"clients"`
 	Companies []Company       `json:"companies"`
 	Id        int64           `json:"id"`
@@ -1372,8 +1476,10 @@ type LiaisonsRegisterInput struct {
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
 	// CompanyIds Companies the liaison will act for.
-	CompanyIds *[]int64   `json:"company_ids,omitempty"`
-	Liaison    NewLiaison `json:"liaison"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
+	Liaison NewLiaison `json:"liaison"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1445,9 +1551,37 @@ type MagicLinkSentResult struct {
 // MagicLinkSentResultStatus defines model for MagicLinkSentResult.Status.
 type MagicLinkSentResultStatus string
 
+// MemberRequested defines model for MemberRequested.
+type MemberRequested struct {
+	Requested bool `json:"requested"`
+}
+
+// MemberRequestedResult defines model for MemberRequestedResult.
+type MemberRequestedResult struct {
+	Data MemberRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  MemberRequestedResultStatus `json:"status"`
+}
+
+// MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
+type MemberRequestedResultStatus string
+
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 type NewClientFields struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1472,10 +1606,11 @@ type NewClientFields struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
-// NewLiaison defines model for NewLiaison.
+// NewLiaison The liaison to invite. It has no password field; nobody chooses another person's password.
 type NewLiaison struct {
 	// Email Email of the liaison: a bare address whose domain has a dot, or
-	// `client-validation-failed`. An email with a user gets the liaison role added.
+	// `client-validation-failed`. An email with a user is invited to add the liaison role.
+	// The caller's own email, or that of a client it grants, answers `invalid-param`.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1483,10 +1618,6 @@ type NewLiaison struct {
 
 	// LastName Last name.
 	LastName *LastName `json:"last_name,omitempty"`
-
-	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
-	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
@@ -1557,7 +1688,9 @@ type RegisterBadRequestErrorStatus string
 
 // RegisteringClient A client registering themselves; like `NewClientFields`, with a required password.
 type RegisteringClient struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1999,12 +2132,17 @@ type UnavailableErrorStatus string
 
 // User defines model for User.
 type User struct {
-	Email       string  `json:"email"`
-	FirstName   *string `json:"first_name,omitempty"`
-	HasPassword *bool   `json:"has_password,omitempty"`
-	Id          int64   `json:"id"`
-	LastName    *string `json:"last_name,omitempty"`
-	RememberMe  *bool   `json:"remember_me,omitempty"`
+	Email string `json:"email"`
+
+	// EmailVerified Whether the user's email is proven (an emailed link was exchanged, or a Google ID token
+	// with a verified email). Until it is, the user may not grant, delegate or approve
+	// anything, nor be made a company member.
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+	FirstName     *string `json:"first_name,omitempty"`
+	HasPassword   *bool   `json:"has_password,omitempty"`
+	Id            int64   `json:"id"`
+	LastName      *string `json:"last_name,omitempty"`
+	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
 // UserResult defines model for UserResult.
@@ -2166,6 +2304,41 @@ type CoexistenceTouchParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// CompaniesApproveMemberParams defines parameters for CompaniesApproveMember.
+type CompaniesApproveMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// CompaniesMembersParams defines parameters for CompaniesMembers.
+type CompaniesMembersParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// CompanyId The company.
+	CompanyId int64 `form:"company_id" json:"company_id"`
+}
+
+// CompaniesRemoveMemberParams defines parameters for CompaniesRemoveMember.
+type CompaniesRemoveMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// CompaniesRequestMemberParams defines parameters for CompaniesRequestMember.
+type CompaniesRequestMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // LiaisonsRegisterTextBody defines parameters for LiaisonsRegister.
 type LiaisonsRegisterTextBody = SensitiveParams
 
@@ -2274,6 +2447,15 @@ type ClientsRegisterTextRequestBody = ClientsRegisterTextBody
 // CoexistenceTouchJSONRequestBody defines body for CoexistenceTouch for application/json ContentType.
 type CoexistenceTouchJSONRequestBody = CoexistenceTouchInput
 
+// CompaniesApproveMemberJSONRequestBody defines body for CompaniesApproveMember for application/json ContentType.
+type CompaniesApproveMemberJSONRequestBody = CompanyMemberInput
+
+// CompaniesRemoveMemberJSONRequestBody defines body for CompaniesRemoveMember for application/json ContentType.
+type CompaniesRemoveMemberJSONRequestBody = CompanyMemberInput
+
+// CompaniesRequestMemberJSONRequestBody defines body for CompaniesRequestMember for application/json ContentType.
+type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
+
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
@@ -2318,6 +2500,18 @@ type ServerInterface interface {
 	// CoexistenceTouch Record a change for coexisting systems
 	// (POST /api/v1/coexistence/touch)
 	CoexistenceTouch(w http.ResponseWriter, r *http.Request, params CoexistenceTouchParams)
+	// CompaniesApproveMember Approve a client's membership
+	// (POST /api/v1/companies/approve_member)
+	CompaniesApproveMember(w http.ResponseWriter, r *http.Request, params CompaniesApproveMemberParams)
+	// CompaniesMembers List a company's members and requests
+	// (GET /api/v1/companies/members)
+	CompaniesMembers(w http.ResponseWriter, r *http.Request, params CompaniesMembersParams)
+	// CompaniesRemoveMember Remove a member or refuse a request
+	// (POST /api/v1/companies/remove_member)
+	CompaniesRemoveMember(w http.ResponseWriter, r *http.Request, params CompaniesRemoveMemberParams)
+	// CompaniesRequestMember Ask to join a company
+	// (POST /api/v1/companies/request_member)
+	CompaniesRequestMember(w http.ResponseWriter, r *http.Request, params CompaniesRequestMemberParams)
 	// LiaisonsRegister Register a liaison
 	// (POST /api/v1/liaisons/register)
 	LiaisonsRegister(w http.ResponseWriter, r *http.Request, params LiaisonsRegisterParams)
@@ -2498,6 +2692,151 @@ func (siw *ServerInterfaceWrapper) CoexistenceTouch(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CoexistenceTouch(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CompaniesApproveMember operation middleware
+func (siw *ServerInterfaceWrapper) CompaniesApproveMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompaniesApproveMemberParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CompaniesApproveMember(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CompaniesMembers operation middleware
+func (siw *ServerInterfaceWrapper) CompaniesMembers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompaniesMembersParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Required query parameter "company_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "company_id", r.URL.Query(), &params.CompanyId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "company_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "company_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CompaniesMembers(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CompaniesRemoveMember operation middleware
+func (siw *ServerInterfaceWrapper) CompaniesRemoveMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompaniesRemoveMemberParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CompaniesRemoveMember(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CompaniesRequestMember operation middleware
+func (siw *ServerInterfaceWrapper) CompaniesRequestMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CompaniesRequestMemberParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CompaniesRequestMember(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3055,6 +3394,14 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/scopes/liaison_register", wrapper.ScopesLiaisonRegister).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/companies/members", wrapper.CompaniesMembers).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/companies/approve_member", wrapper.CompaniesApproveMember).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/companies/remove_member", wrapper.CompaniesRemoveMember).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/companies/request_member", wrapper.CompaniesRequestMember).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/coexistence/touch", wrapper.CoexistenceTouch).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/coexistence/index", wrapper.CoexistenceIndex).Methods(http.MethodGet)
@@ -3544,6 +3891,433 @@ func (response CoexistenceTouch500JSONResponse) VisitCoexistenceTouchResponse(w 
 type CoexistenceTouch503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response CoexistenceTouch503JSONResponse) VisitCoexistenceTouchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMemberRequestObject struct {
+	Params CompaniesApproveMemberParams
+	Body   *CompaniesApproveMemberJSONRequestBody
+}
+
+type CompaniesApproveMemberResponseObject interface {
+	VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error
+}
+
+type CompaniesApproveMember200JSONResponse CompanyMembersResult
+
+func (response CompaniesApproveMember200JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CompaniesApproveMember400JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CompaniesApproveMember401JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CompaniesApproveMember403JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CompaniesApproveMember413JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response CompaniesApproveMember500JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesApproveMember503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CompaniesApproveMember503JSONResponse) VisitCompaniesApproveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembersRequestObject struct {
+	Params CompaniesMembersParams
+}
+
+type CompaniesMembersResponseObject interface {
+	VisitCompaniesMembersResponse(w http.ResponseWriter) error
+}
+
+type CompaniesMembers200JSONResponse CompanyMembersResult
+
+func (response CompaniesMembers200JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CompaniesMembers400JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CompaniesMembers401JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CompaniesMembers403JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CompaniesMembers413JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response CompaniesMembers500JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesMembers503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CompaniesMembers503JSONResponse) VisitCompaniesMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMemberRequestObject struct {
+	Params CompaniesRemoveMemberParams
+	Body   *CompaniesRemoveMemberJSONRequestBody
+}
+
+type CompaniesRemoveMemberResponseObject interface {
+	VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error
+}
+
+type CompaniesRemoveMember200JSONResponse CompanyMembersResult
+
+func (response CompaniesRemoveMember200JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CompaniesRemoveMember400JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CompaniesRemoveMember401JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CompaniesRemoveMember403JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CompaniesRemoveMember413JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response CompaniesRemoveMember500JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRemoveMember503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CompaniesRemoveMember503JSONResponse) VisitCompaniesRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMemberRequestObject struct {
+	Params CompaniesRequestMemberParams
+	Body   *CompaniesRequestMemberJSONRequestBody
+}
+
+type CompaniesRequestMemberResponseObject interface {
+	VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error
+}
+
+type CompaniesRequestMember200JSONResponse MemberRequestedResult
+
+func (response CompaniesRequestMember200JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CompaniesRequestMember400JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CompaniesRequestMember401JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CompaniesRequestMember403JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CompaniesRequestMember413JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response CompaniesRequestMember500JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CompaniesRequestMember503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response CompaniesRequestMember503JSONResponse) VisitCompaniesRequestMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -4980,6 +5754,18 @@ type StrictServerInterface interface {
 	// CoexistenceTouch Record a change for coexisting systems
 	// (POST /api/v1/coexistence/touch)
 	CoexistenceTouch(ctx context.Context, request CoexistenceTouchRequestObject) (CoexistenceTouchResponseObject, error)
+	// CompaniesApproveMember Approve a client's membership
+	// (POST /api/v1/companies/approve_member)
+	CompaniesApproveMember(ctx context.Context, request CompaniesApproveMemberRequestObject) (CompaniesApproveMemberResponseObject, error)
+	// CompaniesMembers List a company's members and requests
+	// (GET /api/v1/companies/members)
+	CompaniesMembers(ctx context.Context, request CompaniesMembersRequestObject) (CompaniesMembersResponseObject, error)
+	// CompaniesRemoveMember Remove a member or refuse a request
+	// (POST /api/v1/companies/remove_member)
+	CompaniesRemoveMember(ctx context.Context, request CompaniesRemoveMemberRequestObject) (CompaniesRemoveMemberResponseObject, error)
+	// CompaniesRequestMember Ask to join a company
+	// (POST /api/v1/companies/request_member)
+	CompaniesRequestMember(ctx context.Context, request CompaniesRequestMemberRequestObject) (CompaniesRequestMemberResponseObject, error)
 	// LiaisonsRegister Register a liaison
 	// (POST /api/v1/liaisons/register)
 	LiaisonsRegister(ctx context.Context, request LiaisonsRegisterRequestObject) (LiaisonsRegisterResponseObject, error)
@@ -5178,6 +5964,131 @@ func (sh *strictHandler) CoexistenceTouch(w http.ResponseWriter, r *http.Request
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CoexistenceTouchResponseObject); ok {
 		if err := validResponse.VisitCoexistenceTouchResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CompaniesApproveMember operation middleware
+func (sh *strictHandler) CompaniesApproveMember(w http.ResponseWriter, r *http.Request, params CompaniesApproveMemberParams) {
+	var request CompaniesApproveMemberRequestObject
+
+	request.Params = params
+
+	var body CompaniesApproveMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CompaniesApproveMember(ctx, request.(CompaniesApproveMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompaniesApproveMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CompaniesApproveMemberResponseObject); ok {
+		if err := validResponse.VisitCompaniesApproveMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CompaniesMembers operation middleware
+func (sh *strictHandler) CompaniesMembers(w http.ResponseWriter, r *http.Request, params CompaniesMembersParams) {
+	var request CompaniesMembersRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CompaniesMembers(ctx, request.(CompaniesMembersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompaniesMembers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CompaniesMembersResponseObject); ok {
+		if err := validResponse.VisitCompaniesMembersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CompaniesRemoveMember operation middleware
+func (sh *strictHandler) CompaniesRemoveMember(w http.ResponseWriter, r *http.Request, params CompaniesRemoveMemberParams) {
+	var request CompaniesRemoveMemberRequestObject
+
+	request.Params = params
+
+	var body CompaniesRemoveMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CompaniesRemoveMember(ctx, request.(CompaniesRemoveMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompaniesRemoveMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CompaniesRemoveMemberResponseObject); ok {
+		if err := validResponse.VisitCompaniesRemoveMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CompaniesRequestMember operation middleware
+func (sh *strictHandler) CompaniesRequestMember(w http.ResponseWriter, r *http.Request, params CompaniesRequestMemberParams) {
+	var request CompaniesRequestMemberRequestObject
+
+	request.Params = params
+
+	var body CompaniesRequestMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CompaniesRequestMember(ctx, request.(CompaniesRequestMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CompaniesRequestMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CompaniesRequestMemberResponseObject); ok {
+		if err := validResponse.VisitCompaniesRequestMemberResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -6,15 +6,19 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/pgerr"
 )
@@ -103,7 +107,9 @@ func phoneProblem(phone string) string {
 	return ""
 }
 
-// checkCompany records a problem with param when companyID is given and names no company.
+// checkCompany records a problem with param when companyID is given and names no company. Only
+// callers who may make a client a member (an application token or an employee) are told: to
+// anyone else a company id is a request, answered alike whether or not the company exists.
 func (s *Server) checkCompany(ctx context.Context, param string, companyID *int64, problems *fieldProblems) error {
 	if companyID == nil {
 		return nil
@@ -155,7 +161,8 @@ type newAccount struct {
 
 // createUser creates the user of a new account in q's transaction, with its email normalized
 // (emailaddr). It answers email-already-registered when the email has a user: the unique index
-// decides, so concurrent registrations of one email create exactly one user.
+// decides, so concurrent registrations of one email create exactly one user. The user's email
+// is not verified.
 func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, error) {
 	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUser(ctx, db.CreateUserParams{Email: a.email, PasswordHash: a.passwordHash,
@@ -169,9 +176,9 @@ func createUser(ctx context.Context, q *db.Queries, a newAccount) (db.User, erro
 	return user, nil
 }
 
-// createUserUnlessExists returns the user of the account's (normalized) email, creating it when
-// there is none, and reports whether it existed. An existing user is returned as it is: a caller acting
-// for someone else never changes their password, names or phone.
+// createUserUnlessExists returns the user of the account's (normalized) email, creating it
+// (unverified) when there is none, and reports whether it existed. An existing user is returned
+// as it is: a caller acting for someone else never changes their password, names or phone.
 func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (db.User, bool, error) {
 	a.email = emailaddr.Normalize(a.email)
 	user, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{Email: a.email,
@@ -191,10 +198,139 @@ func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (d
 	return user, true, nil
 }
 
+// mayChooseCredentials reports whether the caller may give a new user an initial password and
+// make clients members of companies: an application token or an employee. Nobody else chooses
+// another person's password, or grants a company it does not own.
+func mayChooseCredentials(p *auth.Principal) bool {
+	return p.Session == nil || p.Session.Role == roleEmployee
+}
+
+// callerVerified reports whether the calling user's email is proven (as its session was loaded;
+// checkGrantor decides again inside a grant's transaction).
+func callerVerified(p *auth.Principal) bool { return p.User != nil && p.User.EmailVerifiedAt != nil }
+
+// errUnproven is the answer to a caller whose email is not verified yet, when it tries to grant,
+// delegate or approve something.
+func errUnproven() error {
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "Prove your email first: sign in with a link sent to it (sessions/magic_link_request), " +
+			"the link of your welcome email, or Google."}
+}
+
+// checkGrantor lets the caller grant, delegate or approve in q's transaction: an application, or
+// a user whose email is proven and whose session is still live. It answers permission-denied for
+// an unverified user, and invalid-token when the session was revoked since the request began
+// (by its email's first proof, which revokes the sessions of the unverified account). The user's
+// row stays share-locked until the transaction ends: a proof in flight finishes first (and this
+// reads its revocations), and one that begins later waits for this transaction, then takes back
+// what it granted.
+func checkGrantor(ctx context.Context, q *db.Queries, p *auth.Principal) error {
+	if p.Session == nil {
+		return nil
+	}
+	verified, err := q.LockUserForGrant(ctx, p.Session.UserID)
+	if err != nil {
+		return fmt.Errorf("lock user %d: %w", p.Session.UserID, err)
+	}
+	if !verified {
+		return errUnproven()
+	}
+	live, err := q.IsSessionLive(ctx, p.Session.ID)
+	if err != nil {
+		return fmt.Errorf("read session %s: %w", p.Session.ID, err)
+	}
+	if !live {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	return nil
+}
+
+// proof is what an email's first proof took back.
+type proof struct {
+	first bool
+	// users whose sessions it revoked: the proven user, and the liaisons it had registered
+	revoked []int64
+}
+
+// proveEmail records that the owner of a user's email holds the mailbox (an emailed link was
+// exchanged, or Google vouched for the email) and runs then (which may be nil) in the same
+// transaction. It is the one way an email becomes verified: the password reset of the recovery
+// issue calls it with a then that sets the new password (moving credential_version).
+//
+// The first proof takes back everything the unverified account set up, since whoever registered
+// the email may not be its owner: the password (and with it every password log-in in flight),
+// the sessions, the devices and addresses its sign-ins made known (limits.Forget), the grants it made to liaisons and the liaisons it registered that act for
+// nothing else (and their liaison sessions), and its pending membership requests. Later proofs
+// change nothing.
+func (s *Server) proveEmail(ctx context.Context, userID int64, then func(q *db.Queries) error) error {
+	var taken proof
+	err := s.inTx(ctx, "prove an email", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		if taken, err = takeBackUnproven(ctx, q, userID, s.now()); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(q)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range taken.revoked {
+		s.sessions.ForgetUser(id) // refused from the next request on, here; NOTIFY tells the others
+	}
+	return nil
+}
+
+// takeBackUnproven marks the user's email proven and, the first time, removes what the
+// unverified account set up (see proveEmail), in q's transaction.
+func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time) (proof, error) {
+	_, err := q.ProveUserEmail(ctx, db.ProveUserEmailParams{UserID: userID, Now: &now})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return proof{}, nil // proven before
+	}
+	if err != nil {
+		return proof{}, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
+	}
+	if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
+		return proof{}, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
+	}
+	// Whoever signed in before the proof may not be the owner: their devices and addresses are
+	// strangers to the account from now on.
+	if err := limits.Forget(ctx, q, userID); err != nil {
+		return proof{}, err
+	}
+	if err := q.DeleteClientGrantsBy(ctx, &userID); err != nil {
+		return proof{}, fmt.Errorf("take back client grants of user %d: %w", userID, err)
+	}
+	if err := q.DeleteCompanyGrantsBy(ctx, &userID); err != nil {
+		return proof{}, fmt.Errorf("take back company grants of user %d: %w", userID, err)
+	}
+	liaisons, err := q.DeleteLiaisonsInvitedBy(ctx, &userID)
+	if err != nil {
+		return proof{}, fmt.Errorf("remove liaisons registered by user %d: %w", userID, err)
+	}
+	if len(liaisons) > 0 {
+		if _, err := q.RevokeRoleSessions(ctx, db.RevokeRoleSessionsParams{UserIds: liaisons, Role: roleLiaison, Now: &now}); err != nil {
+			return proof{}, fmt.Errorf("revoke sessions of liaisons registered by user %d: %w", userID, err)
+		}
+	}
+	if err := q.DeleteMemberRequestsOfUser(ctx, userID); err != nil {
+		return proof{}, fmt.Errorf("take back membership requests of user %d: %w", userID, err)
+	}
+	return proof{first: true, revoked: append([]int64{userID}, liaisons...)}, nil
+}
+
 // inTx runs fn in one transaction. An answer (an *envelope.Error) that fn returns rolls back and
 // is answered as it is; any other error rolls back and is an application-crash about what.
 func (s *Server) inTx(ctx context.Context, what string, fn func(tx pgx.Tx, q *db.Queries) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx, s.q.WithTx(tx)) })
+	return inTx(ctx, s.pool, what, fn)
+}
+
+// inTx is Server.inTx for the domain functions that operators' tools call without a Server.
+func inTx(ctx context.Context, pool *pgxpool.Pool, what string, fn func(tx pgx.Tx, q *db.Queries) error) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return fn(tx, db.New(tx)) })
 	var answer *envelope.Error
 	if err == nil || errors.As(err, &answer) {
 		return err
@@ -202,25 +338,35 @@ func (s *Server) inTx(ctx context.Context, what string, fn func(tx pgx.Tx, q *db
 	return envelope.Internal("%s: %w", what, err)
 }
 
-// welcomeMessage is the email a new client gets.
-func welcomeMessage(user db.User) mail.Message {
-	return mail.Message{
-		Kind:    "welcome",
-		To:      user.Email,
-		Subject: "Welcome to Plano",
-		Text: fmt.Sprintf("Hello %s,\n\nYour Plano client account for %s is ready. Sign in to any Plano "+
-			"application with this email.\n", greetingName(user), user.Email),
+// welcomeMessage is the email a new client gets. While the user's email is not verified it
+// carries a verification link (queued with it: linkID), and says what confirming does.
+func welcomeMessage(user db.User, linkID int64) mail.Message {
+	text := fmt.Sprintf("Hello %s,\n\nYour Plano client account for %s is ready. Sign in to any Plano "+
+		"application with this email.\n", greetingName(user), user.Email)
+	if linkID != 0 {
+		text += fmt.Sprintf("\nConfirm that this email is yours with this link (it works once, within %d hours):\n\n%s\n\n"+
+			"Until then the account cannot give anyone access to anything. Confirming signs you in; if you did not "+
+			"create this account, confirming takes it over: the password and sessions of whoever created it stop working.\n",
+			int(linkLifetimes[linkVerification].Hours()), mail.LinkPlaceholder)
 	}
+	return mail.Message{Kind: "welcome", To: user.Email, Subject: "Welcome to Plano", Text: text, LinkID: linkID}
 }
 
-// liaisonWelcomeMessage is the email a new liaison gets.
-func liaisonWelcomeMessage(user db.User) mail.Message {
+// invitationMessage is the email of someone invited by another user: as a liaison (by inviter),
+// or as a client created for it. Its link signs the invitee in, proves the email and, for a
+// liaison, accepts the role.
+func invitationMessage(user db.User, inviter string, liaison bool, linkID int64) mail.Message {
+	what, subject := "a Plano client account was created for you", "You are invited to Plano"
+	if liaison {
+		what = fmt.Sprintf("%s invites you to act for them in Plano as a liaison", inviter)
+		subject = "You are invited to be a Plano liaison"
+	}
 	return mail.Message{
-		Kind:    "liaison-welcome",
-		To:      user.Email,
-		Subject: "You are now a Plano liaison",
-		Text: fmt.Sprintf("Hello %s,\n\nYou have been registered as a liaison in Plano with %s. Sign in "+
-			"with this email to act for the clients and companies that registered you.\n", greetingName(user), user.Email),
+		Kind: "invitation", To: user.Email, Subject: subject, LinkID: linkID,
+		Text: fmt.Sprintf("Hello %s,\n\n%s, with %s. Accept with this link (it works once, within %d days); "+
+			"it signs you in:\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
+			"until the link is used.\n", greetingName(user), what, user.Email,
+			int(linkLifetimes[linkInvitation].Hours()/24), mail.LinkPlaceholder),
 	}
 }
 
@@ -228,17 +374,35 @@ func liaisonWelcomeMessage(user db.User) mail.Message {
 const maxGreetingName = 40
 
 // greetingName is the name an email greets its recipient with: the user's first name when it is
-// a short plain name (letters, combining marks, spaces, hyphens, apostrophes), else "there".
-// Whoever created the account chose the name and need not own the mailbox, so an email quotes
-// nothing else anyone typed: no link, no address, no text longer than a name.
+// a short plain name, else "there". Whoever created the account chose the name and need not own
+// the mailbox, so an email quotes nothing else anyone typed: no link, no address, no text longer
+// than a name.
 func greetingName(user db.User) string {
-	name := strings.TrimSpace(user.FirstName)
-	if name == "" || utf8.RuneCountInString(name) > maxGreetingName {
-		return "there"
+	if name := plainName(user.FirstName); name != "" {
+		return name
+	}
+	return "there"
+}
+
+// inviterName is how an invitation names who sent it: its verified email, after its first name
+// when that is a short plain name (the rule of greetingName: the invitee did not choose it).
+func inviterName(inviter db.User) string {
+	if name := plainName(inviter.FirstName); name != "" {
+		return name + " (" + inviter.Email + ")"
+	}
+	return inviter.Email
+}
+
+// plainName is name trimmed when it is a short plain name (letters, combining marks, spaces,
+// hyphens, apostrophes), else "".
+func plainName(name string) string {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > maxGreetingName {
+		return ""
 	}
 	for _, r := range name {
 		if !unicode.IsLetter(r) && !unicode.Is(unicode.Mn, r) && r != ' ' && r != '-' && r != '\'' && r != '’' {
-			return "there"
+			return ""
 		}
 	}
 	return name

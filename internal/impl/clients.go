@@ -9,9 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
@@ -37,17 +39,20 @@ func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterReque
 }
 
 // registerClient is clients/register without HTTP. Everything it creates (company, user, client,
-// welcome email, session) is in one transaction. The session is started inside it rather than
-// after the commit so that a failure to start it leaves no account behind that the caller could
-// neither use nor register again. Nothing costly happens before the cheap refusals: a taken
-// email answers before the registration is counted and the password hashed, and the count
-// (limits.Register, atomic) comes before the hash, so concurrent registrations never pass it.
+// membership request, welcome email and its verification link, session) is in one transaction.
+// The session is started inside it rather than after the commit so that a failure to start it
+// leaves no account behind that the caller could neither use nor register again. The user's
+// email is not verified: registering proves nothing about it. Nothing costly happens before the
+// cheap refusals: a taken email answers before the registration is counted and the password
+// hashed, and the count (limits.Register, atomic) comes before the hash, so concurrent
+// registrations never pass it.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
-	if err := s.checkClientSelfRegistration(ctx, in.Application); err != nil {
+	app, err := s.checkClientSelfRegistration(ctx, in.Application)
+	if err != nil {
 		return gen.ClientSession{}, err
 	}
 	client := newClientOf(in.Client)
-	if err := s.checkNewClient(ctx, client); err != nil {
+	if err := validateNewClient(client).err(); err != nil {
 		return gen.ClientSession{}, err
 	}
 	if err := s.checkEmailFree(ctx, client.Email); err != nil {
@@ -57,7 +62,7 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err != nil {
 		return gen.ClientSession{}, err
 	}
-	out, err := s.createRegisteredClient(ctx, in, client)
+	out, err := s.createRegisteredClient(ctx, in, app, client)
 	if err != nil {
 		s.giveBack(ctx, ticket) // only accounts created count
 	}
@@ -65,7 +70,7 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 }
 
 // createRegisteredClient hashes the password and creates the registration in one transaction.
-func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, client gen.NewClientFields) (gen.ClientSession, error) {
+func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
 		return gen.ClientSession{}, err
@@ -76,7 +81,9 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 		if err != nil {
 			return err
 		}
-		profile, err := insertClient(ctx, q, user, clientRecordOf(client, in.Enterprise))
+		record := clientRecord{requested: client.CompanyId, companyName: deref(client.CompanyName),
+			enterprise: deref(in.Enterprise), applicationID: app.ID}
+		profile, err := s.insertClient(ctx, q, user, record)
 		if err != nil {
 			return err
 		}
@@ -93,27 +100,27 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
 // application does not let users register as clients: the new client could not log in to it.
-func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) error {
+func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.ApplicationSlug) (db.Application, error) {
 	app, err := s.apps.BySlug(ctx, string(slug))
 	if err != nil {
-		return envelope.Internal("load application %s: %w", slug, err)
+		return app, envelope.Internal("load application %s: %w", slug, err)
 	}
 	if !app.AllowsClientRegistration || !slices.Contains(app.Roles, roleClient) {
-		return &envelope.Error{Status: gen.StatusUserRequiresRole,
+		return app, &envelope.Error{Status: gen.StatusUserRequiresRole,
 			Message: fmt.Sprintf("%s does not let users register as clients.", app.Name)}
 	}
-	return nil
+	return app, nil
 }
 
 // ClientsCreate gives an email a client, creating its user when it has none. Answers:
-// client-validation-failed, email-already-client; client-created-for-existing-email (200) when
-// the email had a user.
+// client-validation-failed, email-already-client, permission-denied (a password from a caller
+// who may not set one); client-created-for-existing-email (200) when the email had a user.
 func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.ClientsCreateInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	client, existed, err := s.createClient(ctx, in.Client, in.Enterprise)
+	client, existed, err := s.createClient(ctx, auth.PrincipalFromContext(ctx), in.Client, in.Enterprise)
 	if err != nil {
 		return nil, err
 	}
@@ -128,13 +135,38 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 }
 
 // createClient is clients/create without HTTP; it reports whether the email already had a user.
-func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
-	if err := s.checkNewClient(ctx, client); err != nil {
+// An application token or an employee may set the new user's password and make the client a
+// member of a company. From anyone else a password is refused (permission-denied), a company id
+// is a membership request, and a new user gets an invitation instead of a welcome.
+func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
+	trusted := mayChooseCredentials(p)
+	if client.Password != nil && !trusted {
+		return views.Client{}, false, &envelope.Error{Status: gen.StatusPermissionDenied,
+			Message: "Only an application token or an employee may set a new user's password; the user is invited instead."}
+	}
+	problems := validateNewClient(client)
+	if trusted {
+		if err := s.checkCompany(ctx, "client.company_id", client.CompanyId, &problems); err != nil {
+			return views.Client{}, false, err
+		}
+	}
+	if err := problems.err(); err != nil {
 		return views.Client{}, false, err
 	}
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
 		return views.Client{}, false, err
+	}
+	record := clientRecord{companyName: deref(client.CompanyName), enterprise: deref(enterprise), applicationID: p.Application.ID}
+	var invitation limits.Ticket
+	if trusted {
+		record.member = client.CompanyId
+	} else {
+		record.requested = client.CompanyId
+		// A new user is invited: the use is taken before the email, given back when none is sent.
+		if invitation, err = s.limits.Action(ctx, limits.Invitation, callerKey(p), peer.FromContext(ctx)); err != nil {
+			return views.Client{}, false, err
+		}
 	}
 	var out views.Client
 	var existed bool
@@ -144,13 +176,17 @@ func (s *Server) createClient(ctx context.Context, client gen.NewClientFields, e
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {
 			return err
 		}
-		profile, err := insertClient(ctx, q, user, clientRecordOf(client, enterprise))
+		record.invited = !trusted && !existed
+		profile, err := s.insertClient(ctx, q, user, record)
 		if err != nil {
 			return err
 		}
 		out = clientView(profile)
 		return nil
 	})
+	if !trusted && (err != nil || !record.invited) {
+		s.giveBack(ctx, invitation)
+	}
 	return out, existed, err
 }
 
@@ -162,7 +198,8 @@ func newClientOf(c gen.RegisteringClient) gen.NewClientFields {
 
 // validateNewClient checks what the contract cannot: the email's form, the password policy and
 // the phone's form. It returns every failing field, by its path under client; the company's
-// existence needs the database (see checkNewClient).
+// existence needs the database (see checkCompany), and is checked only where naming a company
+// makes the client a member.
 func validateNewClient(c gen.NewClientFields) fieldProblems {
 	var problems fieldProblems
 	problems.add("client.email", emailProblem(c.Email))
@@ -173,15 +210,6 @@ func validateNewClient(c gen.NewClientFields) fieldProblems {
 	return problems
 }
 
-// checkNewClient answers client-validation-failed with every failing field of a new client.
-func (s *Server) checkNewClient(ctx context.Context, c gen.NewClientFields) error {
-	problems := validateNewClient(c)
-	if err := s.checkCompany(ctx, "client.company_id", c.CompanyId, &problems); err != nil {
-		return err
-	}
-	return problems.err()
-}
-
 func accountOf(c gen.NewClientFields, passwordHash *string) newAccount {
 	return newAccount{email: c.Email, passwordHash: passwordHash, firstName: deref(c.FirstName),
 		lastName: deref(c.LastName), phone: deref(c.Phone)}
@@ -189,23 +217,28 @@ func accountOf(c gen.NewClientFields, passwordHash *string) newAccount {
 
 // clientRecord is what a client row needs besides its user.
 type clientRecord struct {
-	companyID   *int64
+	member      *int64 // a company the client is made a member of (by an application or an employee)
+	requested   *int64 // a company the client asks to join (a request; nothing is shown or granted)
 	companyName string // informational; need not match the company
-	enterprise  bool   // without companyID: create an enterprise company for the client
-}
-
-func clientRecordOf(c gen.NewClientFields, enterprise *bool) clientRecord {
-	return clientRecord{companyID: c.CompanyId, companyName: deref(c.CompanyName), enterprise: deref(enterprise)}
+	enterprise  bool   // without member or requested: create an enterprise company the client owns
+	// applicationID is the application the link of the first email is for.
+	applicationID int64
+	// invited: the user was created by someone who may not set its password, so its first email
+	// is an invitation (which signs it in) rather than a welcome.
+	invited bool
 }
 
 // insertClient gives user the client role in q's transaction: the enterprise company it asks
-// for, the client row and the welcome email. It answers email-already-client when the user has a
-// client, and client-validation-failed when the company was deleted since it was checked.
-func insertClient(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (db.ClientProfile, error) {
-	companyID, err := companyFor(ctx, q, user, c)
+// for (owned by the client), the client row, its membership request, and its first email (a
+// welcome, with a verification link while the email is unverified, or an invitation). It answers
+// email-already-client when the user has a client, and client-validation-failed when the company
+// it is made a member of was deleted since it was checked.
+func (s *Server) insertClient(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (db.ClientProfile, error) {
+	owned, err := enterpriseCompanyFor(ctx, q, user, c)
 	if err != nil {
 		return db.ClientProfile{}, err
 	}
+	companyID := cmp.Or(c.member, owned)
 	row, err := q.CreateClient(ctx, db.CreateClientParams{UserID: user.ID, CompanyID: companyID, CompanyName: c.companyName})
 	switch {
 	case pgerr.IsUniqueViolation(err, clientsUserIDKey):
@@ -215,7 +248,17 @@ func insertClient(ctx context.Context, q *db.Queries, user db.User, c clientReco
 	case err != nil:
 		return db.ClientProfile{}, fmt.Errorf("create client of user %d: %w", user.ID, err)
 	}
-	if err := mail.Enqueue(ctx, q, welcomeMessage(user)); err != nil {
+	if owned != nil {
+		if err := q.SetCompanyOwner(ctx, db.SetCompanyOwnerParams{ID: *owned, ClientID: row.ID}); err != nil {
+			return db.ClientProfile{}, fmt.Errorf("make client %d the owner of company %d: %w", row.ID, *owned, err)
+		}
+	}
+	if c.requested != nil {
+		if err := q.RequestCompanyMembership(ctx, db.RequestCompanyMembershipParams{ClientID: row.ID, CompanyID: *c.requested}); err != nil {
+			return db.ClientProfile{}, fmt.Errorf("record the membership request of client %d: %w", row.ID, err)
+		}
+	}
+	if err := s.sendFirstEmail(ctx, q, user, c); err != nil {
 		return db.ClientProfile{}, err
 	}
 	profile, err := q.GetClientProfile(ctx, row.ID)
@@ -225,11 +268,30 @@ func insertClient(ctx context.Context, q *db.Queries, user db.User, c clientReco
 	return profile, nil
 }
 
-// companyFor returns the company a new client links: the one given, a new enterprise company
-// when asked for one, or none.
-func companyFor(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (*int64, error) {
-	if c.companyID != nil || !c.enterprise {
-		return c.companyID, nil
+// sendFirstEmail queues a new client's first email with its link, in q's transaction.
+func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.User, c clientRecord) error {
+	if c.invited {
+		linkID, err := s.queueLink(ctx, q, user.ID, c.applicationID, linkInvitation, nil)
+		if err != nil {
+			return err
+		}
+		return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, "", false, linkID))
+	}
+	var linkID int64
+	if user.EmailVerifiedAt == nil {
+		var err error
+		if linkID, err = s.queueLink(ctx, q, user.ID, c.applicationID, linkVerification, nil); err != nil {
+			return err
+		}
+	}
+	return mail.Enqueue(ctx, q, s.now(), welcomeMessage(user, linkID))
+}
+
+// enterpriseCompanyFor creates the enterprise company a new client asks for (when it names no
+// company), and returns it; nil when it asks for none.
+func enterpriseCompanyFor(ctx context.Context, q *db.Queries, user db.User, c clientRecord) (*int64, error) {
+	if c.member != nil || c.requested != nil || !c.enterprise {
+		return nil, nil
 	}
 	company, err := q.CreateCompany(ctx, db.CreateCompanyParams{Name: enterpriseName(user, c.companyName), Enterprise: true})
 	if err != nil {

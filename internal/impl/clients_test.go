@@ -138,21 +138,37 @@ func TestClientsRegister(t *testing.T) {
 			t.Errorf("company name = %q, want the client's name", name)
 		}
 	})
-	t.Run("CompanyID", func(t *testing.T) {
+	t.Run("CompanyIDIsARequest", func(t *testing.T) {
 		existing := newCompany(t, env, "Existing Co")
 		before := countRows(t, env, "companies")
 		params := registration("member@example.com")
-		params["enterprise"] = true // ignored: the company is given
+		params["enterprise"] = true // ignored: a company is named
+		params["view"] = "client_read"
 		params["client"].(map[string]any)["company_id"] = existing
 		params["client"].(map[string]any)["company_name"] = "Whatever They Typed"
 		res := env.PostSensitive(clientsRegister, params, "").Expect(t, 200, gen.StatusActionSuccessful)
 		var data gen.ClientSession
 		res.Data(t, &data)
-		if *data.Client.CompanyId != existing || *data.Client.CompanyName != "Whatever They Typed" {
-			t.Errorf("client = %s, want company %d with the informational name", res.Envelope.Data, existing)
+		if data.Client.CompanyId != nil || *data.Client.CompanyName != "Whatever They Typed" || *data.Client.Enterprise {
+			t.Errorf("client = %s, want no company (a request), with the informational name", res.Envelope.Data)
 		}
 		if after := countRows(t, env, "companies"); after != before {
 			t.Errorf("companies went from %d to %d, want none created", before, after)
+		}
+		if n := countRows(t, env, "company_member_requests"); n != 1 {
+			t.Errorf("%d membership requests, want the client's", n)
+		}
+	})
+	t.Run("WelcomeCarriesAVerificationLink", func(t *testing.T) {
+		data := register(t, env, registration("welcome@example.com"))
+		if s := readSession(t, env, *data.Session.Token); *s.User.EmailVerified {
+			t.Fatalf("user = %+v, want unverified after registering", s.User)
+		}
+		res := useEmailedLink(t, env, "welcome@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		var s gen.Session
+		res.Data(t, &s)
+		if !*s.User.EmailVerified || *s.Role != gen.RoleClient {
+			t.Errorf("session = %+v, want the verified client", s)
 		}
 	})
 	t.Run("ErrEmailAlreadyRegistered", func(t *testing.T) {
@@ -166,7 +182,7 @@ func TestClientsRegister(t *testing.T) {
 		res := env.PostSensitive(clientsRegister, map[string]any{"application": "planoorder", "client": map[string]any{
 			"email": "Ada <bad@example.com>", "password": "short", "phone": "call me", "company_id": 999999,
 		}}, "").Expect(t, 400, gen.StatusClientValidationFailed)
-		want := []string{"client.email", "client.password", "client.phone", "client.company_id"}
+		want := []string{"client.email", "client.password", "client.phone"} // a company id is a request: never checked here
 		if got := res.Params(); !slices.Equal(got, want) {
 			t.Errorf("errors = %v, want %v", got, want)
 		}
@@ -332,19 +348,20 @@ func TestLiaisonBecomesClient(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	env.User("boss@example.com", password, "client")
+	env.User("lia@example.com", "liaison's own password")
 	boss := env.Login("boss@example.com", password, "planoorder")
 	bossClient := clientIDOf(t, env, "boss@example.com")
 	env.PostSensitive(liaisonsRegister, map[string]any{
-		"liaison":    map[string]any{"email": "lia@example.com", "password": "liaison's own password", "first_name": "Lia"},
-		"client_ids": []int64{bossClient},
+		"liaison": map[string]any{"email": "lia@example.com", "first_name": "Lia"}, "client_ids": []int64{bossClient},
 	}, boss).Expect(t, 200, gen.StatusActionSuccessful)
+	acceptInvitation(t, env, "lia@example.com", "planoorder")
 
 	res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{
 		"email": "Lia@Example.com", "password": "an attempt to replace it", "first_name": "Other",
 	}}, env.AppTokens["planoorder"]).Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
 	var c gen.ClientProfile
 	res.Data(t, &c)
-	if *c.Email != "lia@example.com" || *c.FirstName != "Lia" {
+	if *c.Email != "lia@example.com" || *c.FirstName != "Test" {
 		t.Errorf("client = %s, want the existing user's email and names", res.Envelope.Data)
 	}
 	// The user keeps its password, and now logs in as a client.

@@ -18,4 +18,7 @@ const (
 	MaxSessionsListed = maxSessionsListed
 	MaxCompanyName    = maxCompanyName
 	MinPasswordLength = minPasswordLength
+	// The lifetimes of the links of queued emails.
+	VerificationLinkLifetime = verificationLinkLifetime
+	InvitationLifetime       = invitationLifetime
 )

@@ -17,13 +17,15 @@ import (
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/pgerr"
 	"github.com/plano/planoauth/internal/views"
 )
 
-// LiaisonsRegister registers a liaison acting for clients and companies the caller may grant.
-// Answers: client-validation-failed, invalid-param (nothing granted, or an id that names nothing),
-// permission-denied (something the caller may not grant).
+// LiaisonsRegister invites a liaison to act for clients and companies the caller may grant.
+// Answers: client-validation-failed, invalid-param (nothing granted, an id that names nothing,
+// or the caller's own email or a granted client's as the liaison), permission-denied (an
+// unverified caller, or something it may not grant).
 func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
 	in, err := params.Sensitive[gen.LiaisonsRegisterInput](r.Body)
 	if err != nil {
@@ -39,12 +41,16 @@ func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterReq
 	}, nil
 }
 
-// registerLiaison is liaisons/register without HTTP. After the checks, and before the hash and
-// the email, it counts the registration for the caller and its address (limitCaller). In one
-// transaction it creates the user when the email has none, gives it the liaison role when it
-// lacks it (with a welcome email), and adds the grants. It returns the liaison with everything
-// it now acts for.
+// registerLiaison is liaisons/register without HTTP. After the checks it counts the
+// registration for the caller and its address (limitCaller). In one transaction, with the
+// caller's right to grant checked inside it (checkGrantor), it creates the user without a
+// password when the email has none, gives it a liaison record waiting for acceptance when it has
+// none, records the grants with their grantor, and queues an invitation while the role is not
+// accepted. It returns the liaison with what it acts for among what the caller may grant.
 func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
+	if p.Session == nil || !callerVerified(p) {
+		return gen.Liaison{}, errUnproven() // answered early; checkGrantor decides in the transaction
+	}
 	if err := validateNewLiaison(in.Liaison).err(); err != nil {
 		return gen.Liaison{}, err
 	}
@@ -56,24 +62,41 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 	if err := s.limitCaller(ctx, p, limits.LiaisonRegistration); err != nil {
 		return gen.Liaison{}, err
 	}
-	hash, err := s.hashOptional(ctx, in.Liaison.Password)
+	// A liaison that has not accepted yet is sent an invitation: its use is taken before the
+	// email, and given back when none was sent.
+	invitation, err := s.limits.Action(ctx, limits.Invitation, callerKey(p), peer.FromContext(ctx))
 	if err != nil {
 		return gen.Liaison{}, err
 	}
 	var out gen.Liaison
+	var invited bool
 	err = s.inTx(ctx, "register liaison", func(_ pgx.Tx, q *db.Queries) error {
-		user, existed, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison, hash))
+		if err := checkGrantor(ctx, q, p); err != nil {
+			return err
+		}
+		user, existed, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison))
 		if err != nil {
 			return err
 		}
-		liaisonID, err := ensureLiaison(ctx, q, user)
+		if existed {
+			if err := checkNotOwnLiaison(ctx, q, p.Session.UserID, user.ID, clientIDs); err != nil {
+				return err
+			}
+		}
+		liaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
 		if err != nil {
 			return err
 		}
-		if err := grant(ctx, q, liaisonID, clientIDs, companyIDs); err != nil {
+		if err := grant(ctx, q, liaison.ID, p.Session.UserID, clientIDs, companyIDs); err != nil {
 			return err
 		}
-		clients, companies, err := actsFor(ctx, q, liaisonID)
+		if liaison.AcceptedAt == nil {
+			if err := s.inviteLiaison(ctx, q, p, user, liaison.ID); err != nil {
+				return err
+			}
+		}
+		invited = liaison.AcceptedAt == nil
+		clients, companies, err := actsFor(ctx, q, liaison.ID)
 		if err != nil {
 			return err
 		}
@@ -84,9 +107,13 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 			rendered = gen.User{Id: user.ID, Email: user.Email}
 		}
 		clients, companies = scope.visible(clients, companies)
-		out = gen.Liaison{Id: liaisonID, User: rendered, Clients: renderClients(clients), Companies: renderCompanies(companies)}
+		out = gen.Liaison{Id: liaison.ID, User: rendered, Accepted: liaison.AcceptedAt != nil,
+			Clients: renderClients(clients), Companies: renderCompanies(companies)}
 		return nil
 	})
+	if err != nil || !invited {
+		s.giveBack(ctx, invitation) // no invitation was sent
+	}
 	return out, err
 }
 
@@ -95,16 +122,45 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 func validateNewLiaison(l gen.NewLiaison) fieldProblems {
 	var problems fieldProblems
 	problems.add("liaison.email", emailProblem(l.Email))
-	if l.Password != nil {
-		problems.add("liaison.password", passwordProblem(*l.Password))
-	}
 	problems.add("liaison.phone", phoneProblem(deref(l.Phone)))
 	return problems
 }
 
-func liaisonAccount(l gen.NewLiaison, passwordHash *string) newAccount {
-	return newAccount{email: l.Email, passwordHash: passwordHash, firstName: deref(l.FirstName),
-		lastName: deref(l.LastName), phone: deref(l.Phone)}
+// liaisonAccount is the user of a new liaison: never with a password, which nobody chooses for
+// someone else. The invitation link signs it in.
+func liaisonAccount(l gen.NewLiaison) newAccount {
+	return newAccount{email: l.Email, firstName: deref(l.FirstName), lastName: deref(l.LastName), phone: deref(l.Phone)}
+}
+
+// checkNotOwnLiaison answers invalid-param on liaison.email when the liaison would be the caller
+// itself (whatever the spelling of its email) or the user of a client being granted: nobody
+// makes itself a liaison, and a client is not its own liaison, so no one reaches an application
+// that accepts only liaisons and employees (planox2) by its own grant.
+func checkNotOwnLiaison(ctx context.Context, q *db.Queries, callerID, liaisonUserID int64, clientIDs []int64) error {
+	if liaisonUserID == callerID {
+		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "is your own email: a liaison is someone else, whom you grant")
+	}
+	clients, err := q.ListClientProfilesByID(ctx, clientIDs)
+	if err != nil {
+		return fmt.Errorf("look up the clients granted: %w", err)
+	}
+	if slices.ContainsFunc(clients, func(c db.ClientProfile) bool { return c.UserID == liaisonUserID }) {
+		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "is the email of a client granted: a client is not its own liaison")
+	}
+	return nil
+}
+
+// inviteLiaison queues the invitation whose link (in the caller's application) signs the
+// invitee in, proves its email and accepts the liaison role. Each registration of a liaison that
+// has not accepted sends one, since an earlier one may have expired.
+func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Principal, user db.User, liaisonID int64) error {
+	// Invitations are emails sent to an address the caller chose: each one took a use of
+	// limits.Invitation for the caller and its address before this transaction.
+	linkID, err := s.queueLink(ctx, q, user.ID, p.Application.ID, linkInvitation, &liaisonID)
+	if err != nil {
+		return err
+	}
+	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, inviterName(*p.User), true, linkID))
 }
 
 // checkGrants answers invalid-param when nothing is granted, permission-denied when something is
@@ -164,33 +220,34 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 	return strings.Join(missing, ", ")
 }
 
-// ensureLiaison returns the user's liaison record, creating it and queuing its welcome email
-// when the user has none.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.User) (int64, error) {
-	id, err := q.CreateLiaisonUnlessExists(ctx, user.ID)
+// ensureLiaison returns the user's liaison record, creating one waiting for acceptance (and
+// recording who invited it) when the user has none.
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (db.GetLiaisonByUserIDRow, error) {
+	created, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
 	if err == nil {
-		return id, mail.Enqueue(ctx, q, liaisonWelcomeMessage(user))
+		return db.GetLiaisonByUserIDRow(created), nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
+		return db.GetLiaisonByUserIDRow{}, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
 	}
-	if id, err = q.GetLiaisonByUserID(ctx, user.ID); err != nil {
-		return 0, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
+	existing, err := q.GetLiaisonByUserID(ctx, user.ID)
+	if err != nil {
+		return existing, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
 	}
-	return id, nil
+	return existing, nil
 }
 
-// grant lets a liaison act for the clients and companies. A row deleted since the ids were
-// checked answers invalid-param, as if it had been missing then.
-func grant(ctx context.Context, q *db.Queries, liaisonID int64, clientIDs, companyIDs []int64) error {
-	err := q.GrantLiaisonClients(ctx, db.GrantLiaisonClientsParams{LiaisonID: liaisonID, ClientIds: clientIDs})
+// grant lets a liaison act for the clients and companies, recording who granted them. A row
+// deleted since the ids were checked answers invalid-param, as if it had been missing then.
+func grant(ctx context.Context, q *db.Queries, liaisonID, grantorID int64, clientIDs, companyIDs []int64) error {
+	err := q.GrantLiaisonClients(ctx, db.GrantLiaisonClientsParams{LiaisonID: liaisonID, ClientIds: clientIDs, GrantedByUserID: &grantorID})
 	if pgerr.IsForeignKeyViolation(err, liaisonClientsFKey) {
 		return envelope.Param(gen.StatusInvalidParam, "client_ids", "names a client that does not exist")
 	}
 	if err != nil {
 		return fmt.Errorf("grant clients to liaison %d: %w", liaisonID, err)
 	}
-	err = q.GrantLiaisonCompanies(ctx, db.GrantLiaisonCompaniesParams{LiaisonID: liaisonID, CompanyIds: companyIDs})
+	err = q.GrantLiaisonCompanies(ctx, db.GrantLiaisonCompaniesParams{LiaisonID: liaisonID, CompanyIds: companyIDs, GrantedByUserID: &grantorID})
 	if pgerr.IsForeignKeyViolation(err, liaisonCompaniesFKey) {
 		return envelope.Param(gen.StatusInvalidParam, "company_ids", "names a company that does not exist")
 	}

@@ -42,13 +42,13 @@ func TestLiaisonsRegister(t *testing.T) {
 
 	t.Run("OK", func(t *testing.T) {
 		res := env.PostSensitive(liaisonsRegister, map[string]any{
-			"liaison":    map[string]any{"email": "lia@example.com", "password": "the liaison's password", "first_name": "Lia"},
+			"liaison":    map[string]any{"email": "lia@example.com", "first_name": "Lia"},
 			"client_ids": []int64{adaClient, adaClient}, "company_ids": []int64{adaCompany},
 		}, ada).Expect(t, 200, gen.StatusActionSuccessful)
 		var l gen.Liaison
 		res.Data(t, &l)
-		if l.User.Email != "lia@example.com" || *l.User.FirstName != "Lia" || !*l.User.HasPassword {
-			t.Errorf("user = %+v, want lia with a password", l.User)
+		if l.User.Email != "lia@example.com" || *l.User.FirstName != "Lia" || *l.User.HasPassword || *l.User.EmailVerified || l.Accepted {
+			t.Errorf("liaison = %s, want lia, without a password, unverified, not accepted yet", res.Envelope.Data)
 		}
 		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{adaClient}) {
 			t.Errorf("clients = %v, want [%d]", got, adaClient)
@@ -56,15 +56,15 @@ func TestLiaisonsRegister(t *testing.T) {
 		if got := liaisonCompanyIDs(l); !slices.Equal(got, []int64{adaCompany}) {
 			t.Errorf("companies = %v, want [%d]", got, adaCompany)
 		}
-		if !slices.Contains(outbox(t, env), "liaison-welcome lia@example.com") {
-			t.Errorf("outbox = %v, want a liaison welcome to lia", outbox(t, env))
+		if !slices.Contains(outbox(t, env), "invitation lia@example.com") {
+			t.Errorf("outbox = %v, want an invitation to lia", outbox(t, env))
 		}
-		session := login(env, map[string]any{"email": "lia@example.com", "password": "the liaison's password", "application": "planox2"}).
-			Expect(t, 200, gen.StatusActionSuccessful)
-		var s gen.Session
-		session.Data(t, &s)
-		if *s.Role != gen.RoleLiaison {
-			t.Errorf("role = %s, want liaison", *s.Role)
+		// Until lia accepts, she has no liaison role: planox2 refuses her even with a proven email.
+		requestLink(env, "lia@example.com", "planox2").Expect(t, 200, gen.StatusActionSuccessful)
+		useLink(env, lastLinkToken(t, env, "lia@example.com"), "planox2").Expect(t, 400, gen.StatusUserRequiresRole)
+		s := acceptInvitation(t, env, "lia@example.com", "planoorder")
+		if *s.Role != gen.RoleLiaison || !*s.User.EmailVerified {
+			t.Errorf("session = %+v, want a verified liaison", s)
 		}
 	})
 	t.Run("GrantsAccumulate", func(t *testing.T) {
@@ -77,8 +77,11 @@ func TestLiaisonsRegister(t *testing.T) {
 		if got := liaisonClientIDs(l); !slices.Equal(got, []int64{bobClient}) {
 			t.Errorf("clients = %v, want only bob's (ada's grant is not bob's to see)", got)
 		}
-		if l.User.FirstName != nil || l.User.LastName != nil || l.User.HasPassword != nil {
+		if l.User.FirstName != nil || l.User.LastName != nil || l.User.HasPassword != nil || l.User.EmailVerified != nil {
 			t.Errorf("user = %+v, want only the existing user's id and email", l.User)
+		}
+		if !l.Accepted {
+			t.Errorf("liaison = %s, want lia's accepted role (her grants apply at once)", res.Envelope.Data)
 		}
 		if n := countRows(t, env, "liaisons"); n != 1 {
 			t.Errorf("%d liaisons, want the one lia already had", n)
@@ -91,12 +94,15 @@ func TestLiaisonsRegister(t *testing.T) {
 	t.Run("ExistingUserKeepsPassword", func(t *testing.T) {
 		env.User("someone@example.com", password)
 		env.PostSensitive(liaisonsRegister, map[string]any{
-			"liaison": map[string]any{"email": "someone@example.com", "password": "an attempt to take over"}, "client_ids": []int64{adaClient},
+			"liaison": map[string]any{"email": "someone@example.com"}, "client_ids": []int64{adaClient},
 		}, ada).Expect(t, 200, gen.StatusActionSuccessful)
+		login(env, map[string]any{"email": "someone@example.com", "password": password, "application": "planox2"}).
+			Expect(t, 400, gen.StatusUserRequiresRole) // not a liaison until accepted
+		acceptInvitation(t, env, "someone@example.com", "planoorder")
 		env.Login("someone@example.com", password, "planox2") // now a liaison, with its own password
 	})
 	t.Run("LiaisonGrantsWhatItActsFor", func(t *testing.T) {
-		lia := env.Login("lia@example.com", "the liaison's password", "planoorder")
+		lia := acceptedLiaisonSession(t, env, "lia@example.com")
 		env.PostSensitive(liaisonsRegister, map[string]any{
 			"liaison": map[string]any{"email": "sub@example.com"}, "client_ids": []int64{bobClient}, "company_ids": []int64{adaCompany},
 		}, lia).Expect(t, 200, gen.StatusActionSuccessful)
@@ -158,9 +164,9 @@ func TestLiaisonsRegister(t *testing.T) {
 	})
 	t.Run("ErrClientValidationFailed", func(t *testing.T) {
 		res := env.PostSensitive(liaisonsRegister, map[string]any{
-			"liaison": map[string]any{"email": "not an email", "password": "short", "phone": "x"}, "client_ids": []int64{adaClient},
+			"liaison": map[string]any{"email": "not an email", "phone": "x"}, "client_ids": []int64{adaClient},
 		}, ada).Expect(t, 400, gen.StatusClientValidationFailed)
-		if got, want := res.Params(), []string{"liaison.email", "liaison.password", "liaison.phone"}; !slices.Equal(got, want) {
+		if got, want := res.Params(), []string{"liaison.email", "liaison.phone"}; !slices.Equal(got, want) {
 			t.Errorf("errors = %v, want %v", got, want)
 		}
 	})

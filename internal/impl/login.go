@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,11 +25,18 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
+	// fromPassword: the session is made from a password checked against the user as it was
+	// read, so it is created only if the user's credential_version is still that one.
+	fromPassword bool
 	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
 	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
 	// that proves nothing about its caller (registration).
 	trust *limits.Client
 }
+
+// errCredentialChanged is startSession's answer when the password a log-in checked was set,
+// replaced or dropped before its session could be created: no session was made.
+var errCredentialChanged = errors.New("the credential checked changed before the session was created")
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
 // application accepts several of them: the broadest first.
@@ -116,13 +124,20 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
+			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errCredentialChanged
+		}
 		if err != nil || req.trust == nil {
 			return err
 		}
 		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
 		return err
 	})
+	if errors.Is(err, errCredentialChanged) {
+		return views.Session{}, err
+	}
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}

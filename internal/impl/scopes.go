@@ -43,10 +43,14 @@ type grantScope struct {
 }
 
 // grantScopeOf returns what the caller may grant: an application or an employee everything, a
-// client its own client record and its company, a liaison what it acts for.
+// client its own client record and the company it is a member of, a liaison what it acts for. A
+// user whose email is not verified may grant nothing.
 func (s *Server) grantScopeOf(ctx context.Context, p *auth.Principal) (grantScope, error) {
 	if p.Session == nil {
 		return grantScope{everything: true}, nil
+	}
+	if !callerVerified(p) {
+		return grantScope{}, nil
 	}
 	switch p.Session.Role {
 	case roleEmployee:
@@ -77,14 +81,14 @@ func (s *Server) clientGrantScope(ctx context.Context, userID int64) (grantScope
 }
 
 func (s *Server) liaisonGrantScope(ctx context.Context, userID int64) (grantScope, error) {
-	liaisonID, err := s.q.GetLiaisonByUserID(ctx, userID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	liaison, err := s.q.GetLiaisonByUserID(ctx, userID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && liaison.AcceptedAt == nil) {
 		return grantScope{}, nil // the liaison record was deleted after the session began
 	}
 	if err != nil {
 		return grantScope{}, envelope.Internal("load liaison of user %d: %w", userID, err)
 	}
-	clients, companies, err := actsFor(ctx, s.q, liaisonID)
+	clients, companies, err := actsFor(ctx, s.q, liaison.ID)
 	if err != nil {
 		return grantScope{}, envelope.Internal("grants of user %d: %w", userID, err)
 	}

@@ -65,9 +65,19 @@ func TestScopesLiaisonRegister(t *testing.T) {
 	})
 	t.Run("Liaison", func(t *testing.T) {
 		env.PostSensitive(liaisonsRegister, map[string]any{
-			"liaison": map[string]any{"email": "lia@example.com", "password": password}, "company_ids": []int64{adaCompany},
+			"liaison": map[string]any{"email": "lia@example.com"}, "company_ids": []int64{adaCompany},
 		}, ada).Expect(t, 200, gen.StatusActionSuccessful)
-		check(t, env.Login("lia@example.com", password, "planoorder"), []int64{}, []int64{adaCompany})
+		check(t, *acceptInvitation(t, env, "lia@example.com", "planoorder").Token, []int64{}, []int64{adaCompany})
+	})
+	t.Run("UnverifiedGrantsNothing", func(t *testing.T) {
+		env.UnverifiedUser("fresh@example.com", password, "client")
+		check(t, env.Login("fresh@example.com", password, "planoorder"), []int64{}, []int64{})
+	})
+	t.Run("RequestedCompanyIsNotListed", func(t *testing.T) {
+		env.User("asks@example.com", password, "client")
+		token := env.Login("asks@example.com", password, "planoorder")
+		env.PostJSON(companiesRequestMember, map[string]any{"company_id": otherCompany}, token).Expect(t, 200, gen.StatusActionSuccessful)
+		check(t, token, []int64{clientIDOf(t, env, "asks@example.com")}, []int64{})
 	})
 	t.Run("ErrClientRequired", func(t *testing.T) {
 		env.Get(scopesLiaisonRegister, limitedSession(t, env, "norole@example.com")).Expect(t, 401, gen.StatusClientRequired)

@@ -81,8 +81,10 @@ type Deps struct {
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
 const DefaultPublicURL = "http://127.0.0.1:8080"
 
-// DefaultMagicLinkURL is where sign-in links point unless configured: the page that exchanges
-// the token with sessions/magic_link_create.
+// DefaultMagicLinkURL is where emailed links point unless configured: the page that exchanges
+// the token with sessions/magic_link_create. Links sent at once (sign-in) start with the
+// handlers' MagicLinkURL; links of queued emails with the outbox worker's LinkURL, which serve
+// sets to the same PLANOAUTH_MAGIC_LINK_URL.
 const DefaultMagicLinkURL = DefaultPublicURL + "/magic?token="
 
 // New returns the handlers; it fails on a public URL that is no http(s) origin.

@@ -38,12 +38,28 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
+	if errors.Is(err, errCredentialChanged) {
+		return nil, s.credentialChanged(ctx, user.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// credentialChanged answers a log-in whose password was dropped or replaced while it was being
+// checked, as the log-in would be answered now: user-has-no-password, or invalid-password.
+func (s *Server) credentialChanged(ctx context.Context, userID int64) error {
+	user, err := s.q.GetUser(ctx, userID)
+	if err != nil {
+		return envelope.Internal("reload user %d: %w", userID, err)
+	}
+	if !hasPassword(user.PasswordHash) {
+		return envelope.New(gen.StatusUserHasNoPassword)
+	}
+	return envelope.New(gen.StatusInvalidPassword)
 }
 
 // checkPassword finds the user of email and verifies password. Every evaluation is counted

@@ -22,10 +22,48 @@ import (
 )
 
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
-// ID token. Both end in startSession, so the role rules and answers are those of sessions/create.
+// ID token. Both prove the user's email (proveEmail) and end in startSession, so the role rules
+// and answers are those of sessions/create.
+
+// The kinds of emailed link (magic_links.kind). Each signs its user in and proves the email; an
+// invitation to be a liaison also accepts the role. The pages of the recovery issue tell them
+// apart by kind; sessions/magic_link_create exchanges them all.
+const (
+	linkSignIn       = "sign_in"      // sessions/magic_link_request, sent at once
+	linkVerification = "verification" // the welcome email of a new client, queued
+	linkInvitation   = "invitation"   // liaisons/register, or a client created for someone, queued
+)
+
+// linkLifetimes is how long each kind of link works: a sign-in link is asked for and used at
+// once; a welcome or an invitation may wait in a mailbox.
+var linkLifetimes = map[string]time.Duration{
+	linkSignIn:       MagicLinkLifetime,
+	linkVerification: verificationLinkLifetime,
+	linkInvitation:   invitationLifetime,
+}
 
 // MagicLinkLifetime is how long a sign-in link works.
 const MagicLinkLifetime = 15 * time.Minute
+
+const (
+	verificationLinkLifetime = 24 * time.Hour
+	invitationLifetime       = 7 * 24 * time.Hour
+)
+
+// queueLink stores, in q's transaction, a link of kind for the user in an application, to be
+// sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent.
+// liaisonID is the liaison role an invitation accepts (nil: none).
+func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind string, liaisonID *int64) (int64, error) {
+	now := s.now()
+	id, err := q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
+		UserID: userID, ApplicationID: applicationID, ExpiresAt: now.Add(linkLifetimes[kind]), Now: now,
+		Kind: kind, LiaisonID: liaisonID,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store a %s link of user %d: %w", kind, userID, err)
+	}
+	return id, nil
+}
 
 // SessionsMagicLinkRequest emails a one-time sign-in link at once. Each link is counted before
 // it is made and sent (limits.Attempt of kind Link, the allowance of the caller as the account
@@ -83,9 +121,9 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int64, redirectURL string) (string, error) {
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
 	now := s.now()
-	err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
+	_, err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
 		TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
-		ExpiresAt: now.Add(MagicLinkLifetime), Now: now,
+		ExpiresAt: now.Add(MagicLinkLifetime), Now: now, Kind: linkSignIn,
 	})
 	if err != nil {
 		return "", envelope.Internal("store magic link of user %d: %w", userID, err)
@@ -106,9 +144,11 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 	}
 }
 
-// SessionsMagicLinkCreate exchanges a link's token for a session; the link is used up even when
-// the answer is client-required or user-requires-role. Each exchange is counted against the
-// client address before the link is looked up, and given back when it succeeds. Answers:
+// SessionsMagicLinkCreate exchanges an emailed link's token for a session: every kind of link
+// proves the user's email, and an invitation accepts the liaison role it was sent for. The link
+// is used up even when the answer is client-required or user-requires-role. Each exchange is
+// counted against the client address before the link is looked up, and given back when it
+// succeeds. Answers:
 // rate-limited (failures from the client address), invalid-token (unknown, used, expired, or
 // another application's link), and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
@@ -121,7 +161,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
-	user, redirectURL, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
+	link, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
 	if errors.Is(err, errLinkUnusable) {
 		return nil, envelope.New(gen.StatusInvalidToken) // a failed sign-in: the use stays
 	}
@@ -129,11 +169,16 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // the link reached the owner's inbox
+	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
+	if err := s.proveEmail(ctx, link.UserID, acceptInvitation(ctx, link, s.now())); err != nil {
+		return nil, err
+	}
+	user, err := s.reloadUser(ctx, link.UserID)
+	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(redirectURL),
+		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.RedirectUrl),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -144,26 +189,36 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 
 var errLinkUnusable = errors.New("magic link unknown, used, expired or for another application")
 
-// consumeMagicLink uses up the link of token for application and returns its user and the
-// redirect URL it was requested with; errLinkUnusable when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.User, string, error) {
+// consumeMagicLink uses up the link of token for application and returns it; errLinkUnusable
+// when there is no such usable link.
+func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.ConsumeMagicLinkRow, error) {
 	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.User{}, "", errLinkUnusable
+		return db.ConsumeMagicLinkRow{}, errLinkUnusable
 	}
 	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
 		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.User{}, "", errLinkUnusable
+		return db.ConsumeMagicLinkRow{}, errLinkUnusable
 	}
 	if err != nil {
-		return db.User{}, "", envelope.Internal("use magic link: %w", err)
+		return db.ConsumeMagicLinkRow{}, envelope.Internal("use magic link: %w", err)
 	}
-	user, err := s.q.GetUser(ctx, link.UserID)
-	if err != nil {
-		return db.User{}, "", envelope.Internal("load user %d: %w", link.UserID, err)
+	return link, nil
+}
+
+// acceptInvitation is what exchanging the link does besides proving the email: an invitation to
+// be a liaison makes the role take effect (nil for every other link).
+func acceptInvitation(ctx context.Context, link db.ConsumeMagicLinkRow, now time.Time) func(q *db.Queries) error {
+	if link.Kind != linkInvitation || link.LiaisonID == nil {
+		return nil
 	}
-	return user, link.RedirectUrl, nil
+	return func(q *db.Queries) error {
+		if _, err := q.AcceptLiaison(ctx, db.AcceptLiaisonParams{ID: *link.LiaisonID, Now: &now}); err != nil {
+			return fmt.Errorf("accept liaison %d: %w", *link.LiaisonID, err)
+		}
+		return nil
+	}
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
@@ -196,7 +251,10 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err != nil {
 		return nil, err
 	}
-	if user, err = s.claimEmail(ctx, user); err != nil { // Google vouches for the email
+	if err := s.proveEmail(ctx, user.ID, nil); err != nil { // Google vouches for the email
+		return nil, err
+	}
+	if user, err = s.reloadUser(ctx, user.ID); err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
@@ -239,40 +297,11 @@ func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.U
 	return user, nil
 }
 
-// claimEmail records that the owner of the user's email signed in with proof of it. The first
-// time, a password set before is dropped and every session is revoked: registration does not
-// prove the email, so whoever registered it may not own it, and must not keep access to the
-// owner's account. The owner then signs in with Google or a link. It returns the user as it is now.
-func (s *Server) claimEmail(ctx context.Context, user db.User) (db.User, error) {
-	now := s.now()
-	claimed := false
-	err := s.inTx(ctx, "claim a proven email", func(_ pgx.Tx, q *db.Queries) error {
-		hadPassword, err := q.ClaimVerifiedEmail(ctx, db.ClaimVerifiedEmailParams{UserID: user.ID, Now: &now})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // proven before
-		}
-		if err != nil {
-			return fmt.Errorf("mark the email of user %d proven: %w", user.ID, err)
-		}
-		claimed = true
-		// Whoever signed in before the proof may not be the owner: their devices and
-		// addresses are strangers to the account from now on.
-		if err := limits.Forget(ctx, q, user.ID); err != nil {
-			return err
-		}
-		if hadPassword {
-			if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now}); err != nil {
-				return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)
-			}
-		}
-		return nil
-	})
+// reloadUser reads a user as it is now (after its email's proof changed it).
+func (s *Server) reloadUser(ctx context.Context, id int64) (db.User, error) {
+	user, err := s.q.GetUser(ctx, id)
 	if err != nil {
-		return user, err
-	}
-	if claimed {
-		s.sessions.ForgetUser(user.ID)
-		user.PasswordHash = nil
+		return db.User{}, envelope.Internal("load user %d: %w", id, err)
 	}
 	return user, nil
 }

@@ -50,7 +50,7 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 			Message: "Only the session that came with client-required can register its user as a client."}
 	}
 	fields := deref(in.Client)
-	if err := s.checkClientFields(ctx, fields); err != nil {
+	if err := checkClientFields(fields); err != nil {
 		return views.Client{}, nil, err
 	}
 	app, err := s.apps.BySlug(ctx, p.Application.Slug)
@@ -64,7 +64,7 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 	var client views.Client
 	var scopes []string
 	err = s.inTx(ctx, "register user as client", func(_ pgx.Tx, q *db.Queries) error {
-		profile, err := makeClient(ctx, q, p.Session.UserID, fields, in.Enterprise)
+		profile, err := s.makeClient(ctx, q, p, fields, in.Enterprise)
 		if err != nil {
 			return err
 		}
@@ -80,19 +80,18 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 }
 
 // checkClientFields answers client-validation-failed with every failing field of a user who is
-// registering as a client (the user's email and password were checked when it was created).
-func (s *Server) checkClientFields(ctx context.Context, c gen.ClientFields) error {
+// registering as a client (the user's email and password were checked when it was created). A
+// company id is a membership request, answered alike whether or not the company exists.
+func checkClientFields(c gen.ClientFields) error {
 	var problems fieldProblems
 	problems.add("client.phone", phoneProblem(deref(c.Phone)))
-	if err := s.checkCompany(ctx, "client.company_id", c.CompanyId, &problems); err != nil {
-		return err
-	}
 	return problems.err()
 }
 
-// makeClient applies the given names and phone to an existing user and gives it a client, in q's
-// transaction.
-func makeClient(ctx context.Context, q *db.Queries, userID int64, c gen.ClientFields, enterprise *bool) (db.ClientProfile, error) {
+// makeClient applies the given names and phone to the caller's user and gives it a client, in
+// q's transaction; a company it names is a membership request.
+func (s *Server) makeClient(ctx context.Context, q *db.Queries, p *auth.Principal, c gen.ClientFields, enterprise *bool) (db.ClientProfile, error) {
+	userID := p.Session.UserID
 	err := q.UpdateUserProfile(ctx, db.UpdateUserProfileParams{ID: userID, FirstName: c.FirstName, LastName: c.LastName, Phone: c.Phone})
 	if err != nil {
 		return db.ClientProfile{}, fmt.Errorf("update user %d: %w", userID, err)
@@ -101,8 +100,8 @@ func makeClient(ctx context.Context, q *db.Queries, userID int64, c gen.ClientFi
 	if err != nil {
 		return db.ClientProfile{}, fmt.Errorf("read user %d: %w", userID, err)
 	}
-	return insertClient(ctx, q, user, clientRecord{
-		companyID: c.CompanyId, companyName: deref(c.CompanyName), enterprise: deref(enterprise)})
+	return s.insertClient(ctx, q, user, clientRecord{requested: c.CompanyId,
+		companyName: deref(c.CompanyName), enterprise: deref(enterprise), applicationID: p.Application.ID})
 }
 
 // promoteSession gives a limited session the client role and its scopes in the application. It
@@ -134,7 +133,7 @@ func withRole(p *auth.Principal, role string, scopes []string) *auth.Principal {
 // userView is what the user views show of a user row.
 func userView(u db.User) *views.User {
 	return &views.User{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
-		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash)}
+		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash), EmailVerified: u.EmailVerifiedAt != nil}
 }
 
 // UsersLookup finds a user by email for an application token or an employee. Answers:

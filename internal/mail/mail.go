@@ -23,7 +23,14 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// LinkID is the magic_links row of the link a queued email carries (0: none). Its token is
+	// minted only when the worker sends the email, which puts the link where Text and HTML hold
+	// LinkPlaceholder: the token never rests in email_outbox.
+	LinkID int64
 }
+
+// LinkPlaceholder stands in a queued email's body for its link until the worker sends it.
+const LinkPlaceholder = "{{link}}"
 
 // Mailer delivers one message. A failure is a *SendError carrying the reason.
 type Mailer interface {
@@ -52,10 +59,15 @@ func (e *SendError) Detail() string {
 
 func (e *SendError) Unwrap() error { return e.Err }
 
-// Enqueue queues m for delivery; pass the Queries of the transaction making the change.
-func Enqueue(ctx context.Context, q *db.Queries, m Message) error {
+// Enqueue queues m for delivery, due at now; pass the Queries of the transaction making the
+// change, and the clock the worker runs by.
+func Enqueue(ctx context.Context, q *db.Queries, now time.Time, m Message) error {
+	var link *int64
+	if m.LinkID != 0 {
+		link = &m.LinkID
+	}
 	if _, err := q.EnqueueEmail(ctx, db.EnqueueEmailParams{
-		Kind: m.Kind, Recipient: m.To, Subject: m.Subject, BodyText: m.Text, BodyHtml: m.HTML,
+		Kind: m.Kind, Recipient: m.To, Subject: m.Subject, BodyText: m.Text, BodyHtml: m.HTML, MagicLinkID: link, Now: now,
 	}); err != nil {
 		return fmt.Errorf("enqueue %s email: %w", m.Kind, err)
 	}

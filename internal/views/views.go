@@ -35,12 +35,13 @@ type Application struct {
 
 // User is what a user view can show.
 type User struct {
-	ID          int64
-	Email       string
-	FirstName   string
-	LastName    string
-	RememberMe  bool
-	HasPassword bool
+	ID            int64
+	Email         string
+	FirstName     string
+	LastName      string
+	RememberMe    bool
+	HasPassword   bool
+	EmailVerified bool
 }
 
 // Session is what a session view can show. Token is set only where it was just issued, and
@@ -90,7 +91,7 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 // RenderUser projects a user (one view: the public fields, never the password hash).
 func RenderUser(u User) gen.User {
 	return gen.User{Id: u.ID, Email: u.Email, FirstName: ptr(u.FirstName), LastName: ptr(u.LastName),
-		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword)}
+		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword), EmailVerified: ptr(u.EmailVerified)}
 }
 
 // RenderSession projects a session: minimal (id, token and device token, expiry), default (also role, scopes,

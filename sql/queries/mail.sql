@@ -1,7 +1,9 @@
 -- name: EnqueueEmail :one
--- Queues an email in the caller's transaction; the outbox worker delivers it.
-INSERT INTO email_outbox (kind, recipient, subject, body_text, body_html)
-VALUES (@kind, @recipient, @subject, @body_text, @body_html)
+-- Queues an email in the caller's transaction, due at once by the caller's clock (the one the
+-- worker judges due times and link expiry by); the outbox worker delivers it, minting the token
+-- of its link (magic_link_id) as it sends it.
+INSERT INTO email_outbox (kind, recipient, subject, body_text, body_html, magic_link_id, next_attempt_at, created_at)
+VALUES (@kind, @recipient, @subject, @body_text, @body_html, sqlc.narg(magic_link_id), @now, @now)
 RETURNING id;
 
 -- name: ClaimDueEmails :many
@@ -18,7 +20,7 @@ WHERE o.id IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 )
-RETURNING o.id, o.kind, o.recipient, o.subject, o.body_text, o.body_html, o.attempts;
+RETURNING o.id, o.kind, o.recipient, o.subject, o.body_text, o.body_html, o.attempts, o.magic_link_id;
 
 -- name: MarkEmailSent :execrows
 UPDATE email_outbox SET sent_at = @now::timestamptz, last_error = ''

@@ -8,14 +8,24 @@ JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
--- A new session, with the bounds of its application's session policy at its creation
--- (max_expires_at, idle_timeout_seconds; NULL is no bound).
+-- Creates a session, with the bounds of its application's session policy at its creation
+-- (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+-- (@check_credential) is created only while
+-- the user's credential_version is still the one read before the password was checked: no row
+-- when the password was set, replaced or dropped meanwhile. The share lock makes a change in
+-- flight (which holds the user row) finish first; the condition is then checked again on the
+-- row as it committed, so the change's revocation of sessions, which ran before, cannot have
+-- missed this one. (Other sessions come from a proof of the email, which a password change does
+-- not undo.)
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at)
-VALUES (@token_hash, @user_id, @application_id, @role, @scopes, @redirect_url,
-        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
-        sqlc.narg(idle_timeout_seconds), @now, @now)
+SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
+       @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
+       sqlc.narg(idle_timeout_seconds), @now, @now
+FROM users u
+WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
+FOR SHARE OF u
 RETURNING *;
 
 -- name: TouchSession :execrows
@@ -53,6 +63,16 @@ WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL;
 
+-- name: IsSessionLive :one
+-- Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight
+-- makes this statement see the revocations that proof made.
+SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = @id;
+
+-- name: RevokeRoleSessions :execrows
+-- Revokes the sessions that users act in with a role they no longer have.
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = ANY (@user_ids::bigint[]) AND role = @role AND revoked_at IS NULL;
+
 -- name: ListUserSessions :many
 -- A user's sessions that are not revoked, newest first, at most @max_rows; expiry is judged by
 -- the caller.
@@ -70,19 +90,28 @@ SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role =
 UPDATE sessions SET role = @role, scopes = @scopes
 WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 
--- name: CreateMagicLink :exec
--- Stores a sign-in link's token hash for the user and application it was requested for.
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES (@token_hash, @user_id, @application_id, @redirect_url, @expires_at, @now);
+-- name: CreateMagicLink :one
+-- Stores an emailed link for the user and application it is for. A link sent at once carries
+-- its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
+-- its token as it sends the email (MintMagicLinkToken).
+INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
+VALUES (sqlc.narg(token_hash), @user_id, @application_id, @redirect_url, @expires_at, @now, @kind, sqlc.narg(liaison_id))
+RETURNING id;
+
+-- name: MintMagicLinkToken :execrows
+-- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
+-- of an earlier one, so one token at most works. No row when the link was used or expired.
+UPDATE magic_links SET token_hash = @token_hash
+WHERE id = @id AND used_at IS NULL AND expires_at > @now;
 
 -- name: ConsumeMagicLink :one
--- Uses a sign-in link: one statement that only matches an unused, unexpired link of the
--- application, so under concurrency exactly one caller gets the row and the others none.
+-- Uses a link: one statement that only matches an unused, unexpired link of the application,
+-- so under concurrency exactly one caller gets the row and the others none.
 UPDATE magic_links m SET used_at = @now::timestamptz
 FROM applications a
 WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.user_id, m.redirect_url;
+RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id;
 
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).

@@ -6,28 +6,33 @@ SELECT * FROM users WHERE email = @email;
 SELECT * FROM users WHERE id = @id;
 
 -- name: GetUserRoles :one
--- Which role records a user has.
+-- Which roles a user acts with: a liaison role only once its invitation was accepted.
 SELECT EXISTS (SELECT 1 FROM clients c WHERE c.user_id = @user_id)   AS is_client,
        EXISTS (SELECT 1 FROM employees e WHERE e.user_id = @user_id) AS is_employee,
-       EXISTS (SELECT 1 FROM liaisons l WHERE l.user_id = @user_id)  AS is_liaison;
+       EXISTS (SELECT 1 FROM liaisons l WHERE l.user_id = @user_id AND l.accepted_at IS NOT NULL) AS is_liaison;
 
 -- name: SetRememberMe :exec
 UPDATE users SET remember_me = @remember_me, updated_at = now() WHERE id = @id AND remember_me <> @remember_me;
 
 -- name: SetPasswordHash :exec
--- Replaces a hash made with weaker parameters after a successful log-in.
+-- Replaces a hash made with weaker parameters after a successful log-in: the same password, so
+-- credential_version stays. Anything that sets a different password (or drops it) must move
+-- credential_version instead, as ProveUserEmail does.
 UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;
 
 -- name: CreateUser :one
-INSERT INTO users (email, password_hash, first_name, last_name, phone)
-VALUES (@email, @password_hash, @first_name, @last_name, @phone)
+-- Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
+INSERT INTO users (email, password_hash, first_name, last_name, phone, email_verified_at)
+VALUES (@email, @password_hash, @first_name, @last_name, @phone, sqlc.narg(email_verified_at))
 RETURNING *;
 
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
 
 -- name: CreateLiaison :one
-INSERT INTO liaisons (user_id) VALUES (@user_id) RETURNING id;
+-- Gives a user an accepted liaison role at once, as an operator (or a test fixture) would;
+-- liaisons/register invites instead (CreateLiaisonUnlessExists).
+INSERT INTO liaisons (user_id, accepted_at) VALUES (@user_id, now()) RETURNING id;
 
 -- name: CreateUserUnlessExists :one
 -- Creates a user unless the (normalized) email has one; no row then (read it with
@@ -45,12 +50,18 @@ UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
                  updated_at = now()
 WHERE id = @id;
 
--- name: ClaimVerifiedEmail :one
--- Records that the owner of a user's email signed in with proof of it. The first time, a
--- password that was set before (by whoever registered the email, possibly not its owner) is
--- dropped; had_password tells the caller to revoke the sessions it may have opened. No row
--- when the email was proven before.
-UPDATE users u SET email_verified_at = @now, password_hash = NULL, updated_at = now()
-FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
-WHERE u.id = old.id AND u.email_verified_at IS NULL
-RETURNING (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;
+-- name: ProveUserEmail :one
+-- Records the first proof that the owner of a user's email holds it, and drops the password set
+-- before (by whoever registered the email, possibly not its owner), moving credential_version so
+-- that no password log-in in flight completes. No row when the email was proven before. The
+-- caller then removes the rest of what the unverified account set up, in the same transaction.
+UPDATE users SET email_verified_at = @now, password_hash = NULL,
+                 credential_version = credential_version + 1, updated_at = now()
+WHERE id = @user_id AND email_verified_at IS NULL
+RETURNING credential_version;
+
+-- name: LockUserForGrant :one
+-- Whether a user's email is proven, read with a share lock on the user so that a proof (which
+-- updates the row) cannot commit between this check and the grant made in the same transaction.
+SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
+FROM users WHERE id = @id FOR SHARE;

@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const companyExists = `-- name: CompanyExists :one
@@ -22,7 +23,7 @@ func (q *Queries) CompanyExists(ctx context.Context, id int64) (bool, error) {
 
 const createCompany = `-- name: CreateCompany :one
 INSERT INTO companies (name, enterprise) VALUES ($1, $2)
-RETURNING id, name, enterprise, created_at, updated_at
+RETURNING id, name, enterprise, created_at, updated_at, owner_client_id
 `
 
 type CreateCompanyParams struct {
@@ -30,7 +31,7 @@ type CreateCompanyParams struct {
 	Enterprise bool
 }
 
-// Creates the company of an enterprise client.
+// Creates the company of an enterprise client (SetCompanyOwner then names the client).
 func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (Company, error) {
 	row := q.db.QueryRow(ctx, createCompany, arg.Name, arg.Enterprise)
 	var i Company
@@ -40,12 +41,43 @@ func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (C
 		&i.Enterprise,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.OwnerClientID,
+	)
+	return i, err
+}
+
+const deleteMemberRequestsOfUser = `-- name: DeleteMemberRequestsOfUser :exec
+DELETE FROM company_member_requests r USING clients c
+WHERE c.id = r.client_id AND c.user_id = $1
+`
+
+// Takes back the membership requests of a user's client (its email's first proof removes what
+// the unverified account set up).
+func (q *Queries) DeleteMemberRequestsOfUser(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, deleteMemberRequestsOfUser, userID)
+	return err
+}
+
+const getCompany = `-- name: GetCompany :one
+SELECT id, name, enterprise, created_at, updated_at, owner_client_id FROM companies WHERE id = $1
+`
+
+func (q *Queries) GetCompany(ctx context.Context, id int64) (Company, error) {
+	row := q.db.QueryRow(ctx, getCompany, id)
+	var i Company
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Enterprise,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.OwnerClientID,
 	)
 	return i, err
 }
 
 const listCompanies = `-- name: ListCompanies :many
-SELECT id, name, enterprise, created_at, updated_at FROM companies ORDER BY id LIMIT $1
+SELECT id, name, enterprise, created_at, updated_at, owner_client_id FROM companies ORDER BY id LIMIT $1
 `
 
 // Companies in id order, at most @max_rows: what an employee or application may grant.
@@ -64,6 +96,7 @@ func (q *Queries) ListCompanies(ctx context.Context, maxRows int32) ([]Company, 
 			&i.Enterprise,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OwnerClientID,
 		); err != nil {
 			return nil, err
 		}
@@ -76,7 +109,7 @@ func (q *Queries) ListCompanies(ctx context.Context, maxRows int32) ([]Company, 
 }
 
 const listCompaniesByID = `-- name: ListCompaniesByID :many
-SELECT id, name, enterprise, created_at, updated_at FROM companies WHERE id = ANY ($1::bigint[]) ORDER BY id
+SELECT id, name, enterprise, created_at, updated_at, owner_client_id FROM companies WHERE id = ANY ($1::bigint[]) ORDER BY id
 `
 
 // The companies of @ids that exist, in id order.
@@ -95,6 +128,7 @@ func (q *Queries) ListCompaniesByID(ctx context.Context, ids []int64) ([]Company
 			&i.Enterprise,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OwnerClientID,
 		); err != nil {
 			return nil, err
 		}
@@ -104,4 +138,247 @@ func (q *Queries) ListCompaniesByID(ctx context.Context, ids []int64) ([]Company
 		return nil, err
 	}
 	return items, nil
+}
+
+const listCompanyMemberRequests = `-- name: ListCompanyMemberRequests :many
+SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
+       r.created_at AS requested_at
+FROM company_member_requests r
+JOIN client_profiles cp ON cp.id = r.client_id
+JOIN users u ON u.id = cp.user_id
+WHERE r.company_id = $1
+ORDER BY r.created_at, r.client_id
+LIMIT $2
+`
+
+type ListCompanyMemberRequestsParams struct {
+	CompanyID int64
+	MaxRows   int32
+}
+
+type ListCompanyMemberRequestsRow struct {
+	ClientProfile ClientProfile
+	EmailVerified bool
+	RequestedAt   time.Time
+}
+
+// The clients asking to join a company, oldest request first, at most @max_rows.
+func (q *Queries) ListCompanyMemberRequests(ctx context.Context, arg ListCompanyMemberRequestsParams) ([]ListCompanyMemberRequestsRow, error) {
+	rows, err := q.db.Query(ctx, listCompanyMemberRequests, arg.CompanyID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListCompanyMemberRequestsRow{}
+	for rows.Next() {
+		var i ListCompanyMemberRequestsRow
+		if err := rows.Scan(
+			&i.ClientProfile.ID,
+			&i.ClientProfile.UserID,
+			&i.ClientProfile.Email,
+			&i.ClientProfile.FirstName,
+			&i.ClientProfile.LastName,
+			&i.ClientProfile.Phone,
+			&i.ClientProfile.CompanyID,
+			&i.ClientProfile.CompanyName,
+			&i.ClientProfile.Enterprise,
+			&i.ClientProfile.Active,
+			&i.ClientProfile.DisplayName,
+			&i.ClientProfile.UseDisplayName,
+			&i.ClientProfile.DisplayEmail,
+			&i.ClientProfile.UseDisplayEmail,
+			&i.ClientProfile.Bio,
+			&i.ClientProfile.RealtorLicense,
+			&i.ClientProfile.CreatedAt,
+			&i.EmailVerified,
+			&i.RequestedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listCompanyMembers = `-- name: ListCompanyMembers :many
+SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
+       (co.owner_client_id IS NOT DISTINCT FROM cp.id)::boolean AS owner
+FROM client_profiles cp
+JOIN users u ON u.id = cp.user_id
+JOIN companies co ON co.id = cp.company_id
+WHERE cp.company_id = $1::bigint
+ORDER BY (co.owner_client_id IS NOT DISTINCT FROM cp.id) DESC, cp.id
+LIMIT $2
+`
+
+type ListCompanyMembersParams struct {
+	CompanyID int64
+	MaxRows   int32
+}
+
+type ListCompanyMembersRow struct {
+	ClientProfile ClientProfile
+	EmailVerified bool
+	Owner         bool
+}
+
+// The members of a company, its owner first, then in client id order, at most @max_rows.
+func (q *Queries) ListCompanyMembers(ctx context.Context, arg ListCompanyMembersParams) ([]ListCompanyMembersRow, error) {
+	rows, err := q.db.Query(ctx, listCompanyMembers, arg.CompanyID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListCompanyMembersRow{}
+	for rows.Next() {
+		var i ListCompanyMembersRow
+		if err := rows.Scan(
+			&i.ClientProfile.ID,
+			&i.ClientProfile.UserID,
+			&i.ClientProfile.Email,
+			&i.ClientProfile.FirstName,
+			&i.ClientProfile.LastName,
+			&i.ClientProfile.Phone,
+			&i.ClientProfile.CompanyID,
+			&i.ClientProfile.CompanyName,
+			&i.ClientProfile.Enterprise,
+			&i.ClientProfile.Active,
+			&i.ClientProfile.DisplayName,
+			&i.ClientProfile.UseDisplayName,
+			&i.ClientProfile.DisplayEmail,
+			&i.ClientProfile.UseDisplayEmail,
+			&i.ClientProfile.Bio,
+			&i.ClientProfile.RealtorLicense,
+			&i.ClientProfile.CreatedAt,
+			&i.EmailVerified,
+			&i.Owner,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockClientUser = `-- name: LockClientUser :one
+SELECT c.user_id, c.company_id, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
+       COALESCE((SELECT o.id FROM companies o WHERE o.owner_client_id = c.id ORDER BY o.id LIMIT 1), 0)::bigint AS owned_company_id
+FROM clients c JOIN users u ON u.id = c.user_id
+WHERE c.id = $1
+FOR SHARE OF u
+`
+
+type LockClientUserRow struct {
+	UserID         int64
+	CompanyID      *int64
+	EmailVerified  bool
+	OwnedCompanyID int64
+}
+
+// A client's user, its company, whether its email is proven, and the company it owns (0: none), with a share
+// lock on the user, so that the membership granted in the same transaction cannot race the
+// user's first proof (which takes the user's row before its requests).
+func (q *Queries) LockClientUser(ctx context.Context, clientID int64) (LockClientUserRow, error) {
+	row := q.db.QueryRow(ctx, lockClientUser, clientID)
+	var i LockClientUserRow
+	err := row.Scan(
+		&i.UserID,
+		&i.CompanyID,
+		&i.EmailVerified,
+		&i.OwnedCompanyID,
+	)
+	return i, err
+}
+
+const removeClientFromCompany = `-- name: RemoveClientFromCompany :one
+UPDATE clients SET company_id = NULL, updated_at = now() WHERE id = $1 AND company_id = $2::bigint
+RETURNING user_id
+`
+
+type RemoveClientFromCompanyParams struct {
+	ID        int64
+	CompanyID int64
+}
+
+// Ends a client's membership of a company and returns its user; no row when it was not a member.
+func (q *Queries) RemoveClientFromCompany(ctx context.Context, arg RemoveClientFromCompanyParams) (int64, error) {
+	row := q.db.QueryRow(ctx, removeClientFromCompany, arg.ID, arg.CompanyID)
+	var user_id int64
+	err := row.Scan(&user_id)
+	return user_id, err
+}
+
+const requestCompanyMembership = `-- name: RequestCompanyMembership :exec
+INSERT INTO company_member_requests (client_id, company_id)
+SELECT $1, co.id FROM companies co
+WHERE co.id = $2
+  AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = $1 AND c.company_id = co.id)
+ON CONFLICT (client_id) DO UPDATE SET company_id = EXCLUDED.company_id, created_at = now()
+`
+
+type RequestCompanyMembershipParams struct {
+	ClientID  int64
+	CompanyID int64
+}
+
+// Records a client's request to join a company, replacing an earlier request of the client.
+// Nothing is recorded for a company that does not exist, or that the client is a member of:
+// either way the caller is answered alike, so a request reveals no company ids.
+func (q *Queries) RequestCompanyMembership(ctx context.Context, arg RequestCompanyMembershipParams) error {
+	_, err := q.db.Exec(ctx, requestCompanyMembership, arg.ClientID, arg.CompanyID)
+	return err
+}
+
+const setClientCompany = `-- name: SetClientCompany :exec
+UPDATE clients SET company_id = $1::bigint, updated_at = now() WHERE id = $2
+`
+
+type SetClientCompanyParams struct {
+	CompanyID int64
+	ID        int64
+}
+
+// Makes a client a member of a company (a client is a member of one company at most).
+func (q *Queries) SetClientCompany(ctx context.Context, arg SetClientCompanyParams) error {
+	_, err := q.db.Exec(ctx, setClientCompany, arg.CompanyID, arg.ID)
+	return err
+}
+
+const setCompanyOwner = `-- name: SetCompanyOwner :exec
+UPDATE companies SET owner_client_id = $1::bigint, updated_at = now() WHERE id = $2
+`
+
+type SetCompanyOwnerParams struct {
+	ClientID int64
+	ID       int64
+}
+
+// Records the client whose registration created an enterprise company as its owner.
+func (q *Queries) SetCompanyOwner(ctx context.Context, arg SetCompanyOwnerParams) error {
+	_, err := q.db.Exec(ctx, setCompanyOwner, arg.ClientID, arg.ID)
+	return err
+}
+
+const takeCompanyMemberRequest = `-- name: TakeCompanyMemberRequest :execrows
+DELETE FROM company_member_requests WHERE client_id = $1 AND company_id = $2
+`
+
+type TakeCompanyMemberRequestParams struct {
+	ClientID  int64
+	CompanyID int64
+}
+
+// Removes a client's pending request to join a company (approved or refused).
+func (q *Queries) TakeCompanyMemberRequest(ctx context.Context, arg TakeCompanyMemberRequestParams) (int64, error) {
+	result, err := q.db.Exec(ctx, takeCompanyMemberRequest, arg.ClientID, arg.CompanyID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

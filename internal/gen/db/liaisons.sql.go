@@ -7,66 +7,171 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
-const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :one
-INSERT INTO liaisons (user_id) VALUES ($1)
-ON CONFLICT (user_id) DO NOTHING
-RETURNING id
+const acceptLiaison = `-- name: AcceptLiaison :execrows
+UPDATE liaisons SET accepted_at = $1, updated_at = now() WHERE id = $2 AND accepted_at IS NULL
 `
 
-// Gives a user the liaison role; no row when the user already has it (then GetLiaisonByUserID).
-// ON CONFLICT rather than a check first, so that two registrations of one liaison at once both
-// succeed.
-func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, userID int64) (int64, error) {
-	row := q.db.QueryRow(ctx, createLiaisonUnlessExists, userID)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+type AcceptLiaisonParams struct {
+	Now *time.Time
+	ID  int64
+}
+
+// Accepts a liaison invitation: the role takes effect. No row when it was accepted before.
+func (q *Queries) AcceptLiaison(ctx context.Context, arg AcceptLiaisonParams) (int64, error) {
+	result, err := q.db.Exec(ctx, acceptLiaison, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :one
+INSERT INTO liaisons (user_id, invited_by_user_id) VALUES ($1, $2)
+ON CONFLICT (user_id) DO NOTHING
+RETURNING id, accepted_at
+`
+
+type CreateLiaisonUnlessExistsParams struct {
+	UserID          int64
+	InvitedByUserID *int64
+}
+
+type CreateLiaisonUnlessExistsRow struct {
+	ID         int64
+	AcceptedAt *time.Time
+}
+
+// Gives a user a liaison record waiting for its invitation to be accepted; no row when the user
+// has one already (then GetLiaisonByUserID). ON CONFLICT rather than a check first, so that two
+// registrations of one liaison at once both succeed.
+func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiaisonUnlessExistsParams) (CreateLiaisonUnlessExistsRow, error) {
+	row := q.db.QueryRow(ctx, createLiaisonUnlessExists, arg.UserID, arg.InvitedByUserID)
+	var i CreateLiaisonUnlessExistsRow
+	err := row.Scan(&i.ID, &i.AcceptedAt)
+	return i, err
+}
+
+const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :exec
+DELETE FROM liaison_clients WHERE granted_by_user_id = $1
+`
+
+// Takes back every client a user granted to liaisons (its email's first proof removes what the
+// unverified account set up; DeleteCompanyGrantsBy does the same for companies).
+func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) error {
+	_, err := q.db.Exec(ctx, deleteClientGrantsBy, userID)
+	return err
+}
+
+const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :exec
+DELETE FROM liaison_companies WHERE granted_by_user_id = $1
+`
+
+func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) error {
+	_, err := q.db.Exec(ctx, deleteCompanyGrantsBy, userID)
+	return err
+}
+
+const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :exec
+DELETE FROM liaison_companies WHERE company_id = $1 AND granted_by_user_id = $2
+`
+
+type DeleteGrantsOfCompanyByParams struct {
+	CompanyID int64
+	UserID    *int64
+}
+
+// Takes back the grants of a company that a user made to liaisons (when it leaves the company,
+// what it could grant as a member goes with it).
+func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) error {
+	_, err := q.db.Exec(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
+	return err
+}
+
+const deleteLiaisonsInvitedBy = `-- name: DeleteLiaisonsInvitedBy :many
+DELETE FROM liaisons l
+WHERE l.invited_by_user_id = $1
+  AND NOT EXISTS (SELECT 1 FROM liaison_clients c WHERE c.liaison_id = l.id)
+  AND NOT EXISTS (SELECT 1 FROM liaison_companies c WHERE c.liaison_id = l.id)
+RETURNING l.user_id
+`
+
+// Removes the liaison records a user's liaisons/register created that act for nothing any more
+// (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their transaction). Returns their users, whose liaison sessions
+// the caller revokes.
+func (q *Queries) DeleteLiaisonsInvitedBy(ctx context.Context, userID *int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, deleteLiaisonsInvitedBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var user_id int64
+		if err := rows.Scan(&user_id); err != nil {
+			return nil, err
+		}
+		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getLiaisonByUserID = `-- name: GetLiaisonByUserID :one
-SELECT id FROM liaisons WHERE user_id = $1
+SELECT id, accepted_at FROM liaisons WHERE user_id = $1
 `
 
-func (q *Queries) GetLiaisonByUserID(ctx context.Context, userID int64) (int64, error) {
+type GetLiaisonByUserIDRow struct {
+	ID         int64
+	AcceptedAt *time.Time
+}
+
+// A user's liaison record; accepted_at is NULL while its invitation waits.
+func (q *Queries) GetLiaisonByUserID(ctx context.Context, userID int64) (GetLiaisonByUserIDRow, error) {
 	row := q.db.QueryRow(ctx, getLiaisonByUserID, userID)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+	var i GetLiaisonByUserIDRow
+	err := row.Scan(&i.ID, &i.AcceptedAt)
+	return i, err
 }
 
 const grantLiaisonClients = `-- name: GrantLiaisonClients :exec
-INSERT INTO liaison_clients (liaison_id, client_id)
-SELECT $1, unnest($2::bigint[])
+INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id)
+SELECT $1, unnest($2::bigint[]), $3
 ON CONFLICT DO NOTHING
 `
 
 type GrantLiaisonClientsParams struct {
-	LiaisonID int64
-	ClientIds []int64
+	LiaisonID       int64
+	ClientIds       []int64
+	GrantedByUserID *int64
 }
 
-// Lets a liaison act for clients; grants it already has are kept.
+// Lets a liaison act for clients, recording who granted them; grants it already has are kept
+// (with their first grantor).
 func (q *Queries) GrantLiaisonClients(ctx context.Context, arg GrantLiaisonClientsParams) error {
-	_, err := q.db.Exec(ctx, grantLiaisonClients, arg.LiaisonID, arg.ClientIds)
+	_, err := q.db.Exec(ctx, grantLiaisonClients, arg.LiaisonID, arg.ClientIds, arg.GrantedByUserID)
 	return err
 }
 
 const grantLiaisonCompanies = `-- name: GrantLiaisonCompanies :exec
-INSERT INTO liaison_companies (liaison_id, company_id)
-SELECT $1, unnest($2::bigint[])
+INSERT INTO liaison_companies (liaison_id, company_id, granted_by_user_id)
+SELECT $1, unnest($2::bigint[]), $3
 ON CONFLICT DO NOTHING
 `
 
 type GrantLiaisonCompaniesParams struct {
-	LiaisonID  int64
-	CompanyIds []int64
+	LiaisonID       int64
+	CompanyIds      []int64
+	GrantedByUserID *int64
 }
 
-// Lets a liaison act for companies; grants it already has are kept.
+// Lets a liaison act for companies, recording who granted them; grants it already has are kept.
 func (q *Queries) GrantLiaisonCompanies(ctx context.Context, arg GrantLiaisonCompaniesParams) error {
-	_, err := q.db.Exec(ctx, grantLiaisonCompanies, arg.LiaisonID, arg.CompanyIds)
+	_, err := q.db.Exec(ctx, grantLiaisonCompanies, arg.LiaisonID, arg.CompanyIds, arg.GrantedByUserID)
 	return err
 }
 
@@ -122,7 +227,7 @@ func (q *Queries) ListLiaisonClientProfiles(ctx context.Context, arg ListLiaison
 }
 
 const listLiaisonCompanies = `-- name: ListLiaisonCompanies :many
-SELECT co.id, co.name, co.enterprise, co.created_at, co.updated_at FROM companies co
+SELECT co.id, co.name, co.enterprise, co.created_at, co.updated_at, co.owner_client_id FROM companies co
 JOIN liaison_companies lc ON lc.company_id = co.id
 WHERE lc.liaison_id = $1
 ORDER BY co.id LIMIT $2
@@ -149,6 +254,7 @@ func (q *Queries) ListLiaisonCompanies(ctx context.Context, arg ListLiaisonCompa
 			&i.Enterprise,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.OwnerClientID,
 		); err != nil {
 			return nil, err
 		}

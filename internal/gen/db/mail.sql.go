@@ -20,7 +20,7 @@ WHERE o.id IN (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-RETURNING o.id, o.kind, o.recipient, o.subject, o.body_text, o.body_html, o.attempts
+RETURNING o.id, o.kind, o.recipient, o.subject, o.body_text, o.body_html, o.attempts, o.magic_link_id
 `
 
 type ClaimDueEmailsParams struct {
@@ -30,13 +30,14 @@ type ClaimDueEmailsParams struct {
 }
 
 type ClaimDueEmailsRow struct {
-	ID        int64
-	Kind      string
-	Recipient string
-	Subject   string
-	BodyText  string
-	BodyHtml  string
-	Attempts  int32
+	ID          int64
+	Kind        string
+	Recipient   string
+	Subject     string
+	BodyText    string
+	BodyHtml    string
+	Attempts    int32
+	MagicLinkID *int64
 }
 
 // Claims up to @batch_size due emails for one worker: counts the attempt and moves
@@ -60,6 +61,7 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 			&i.BodyText,
 			&i.BodyHtml,
 			&i.Attempts,
+			&i.MagicLinkID,
 		); err != nil {
 			return nil, err
 		}
@@ -98,20 +100,24 @@ func (q *Queries) CreateNotification(ctx context.Context, arg CreateNotification
 }
 
 const enqueueEmail = `-- name: EnqueueEmail :one
-INSERT INTO email_outbox (kind, recipient, subject, body_text, body_html)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO email_outbox (kind, recipient, subject, body_text, body_html, magic_link_id, next_attempt_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 RETURNING id
 `
 
 type EnqueueEmailParams struct {
-	Kind      string
-	Recipient string
-	Subject   string
-	BodyText  string
-	BodyHtml  string
+	Kind        string
+	Recipient   string
+	Subject     string
+	BodyText    string
+	BodyHtml    string
+	MagicLinkID *int64
+	Now         time.Time
 }
 
-// Queues an email in the caller's transaction; the outbox worker delivers it.
+// Queues an email in the caller's transaction, due at once by the caller's clock (the one the
+// worker judges due times and link expiry by); the outbox worker delivers it, minting the token
+// of its link (magic_link_id) as it sends it.
 func (q *Queries) EnqueueEmail(ctx context.Context, arg EnqueueEmailParams) (int64, error) {
 	row := q.db.QueryRow(ctx, enqueueEmail,
 		arg.Kind,
@@ -119,6 +125,8 @@ func (q *Queries) EnqueueEmail(ctx context.Context, arg EnqueueEmailParams) (int
 		arg.Subject,
 		arg.BodyText,
 		arg.BodyHtml,
+		arg.MagicLinkID,
+		arg.Now,
 	)
 	var id int64
 	err := row.Scan(&id)

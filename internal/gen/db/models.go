@@ -77,11 +77,18 @@ type CoexistenceEvent struct {
 }
 
 type Company struct {
-	ID         int64
-	Name       string
-	Enterprise bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	ID            int64
+	Name          string
+	Enterprise    bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	OwnerClientID *int64
+}
+
+type CompanyMemberRequest struct {
+	ClientID  int64
+	CompanyID int64
+	CreatedAt time.Time
 }
 
 type DeviceToken struct {
@@ -105,6 +112,7 @@ type EmailOutbox struct {
 	SentAt        *time.Time
 	FailedAt      *time.Time
 	CreatedAt     time.Time
+	MagicLinkID   *int64
 }
 
 type Employee struct {
@@ -121,20 +129,26 @@ type KnownAddress struct {
 }
 
 type Liaison struct {
-	ID        int64
-	UserID    int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID              int64
+	UserID          int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	AcceptedAt      *time.Time
+	InvitedByUserID *int64
 }
 
 type LiaisonClient struct {
-	LiaisonID int64
-	ClientID  int64
+	LiaisonID       int64
+	ClientID        int64
+	GrantedByUserID *int64
+	GrantedAt       time.Time
 }
 
 type LiaisonCompany struct {
-	LiaisonID int64
-	CompanyID int64
+	LiaisonID       int64
+	CompanyID       int64
+	GrantedByUserID *int64
+	GrantedAt       time.Time
 }
 
 type LimitCounter struct {
@@ -153,6 +167,8 @@ type MagicLink struct {
 	ExpiresAt     time.Time
 	UsedAt        *time.Time
 	CreatedAt     time.Time
+	Kind          string
+	LiaisonID     *int64
 }
 
 type Notification struct {
@@ -213,14 +229,15 @@ type Session struct {
 }
 
 type User struct {
-	ID              int64
-	Email           string
-	PasswordHash    *string
-	FirstName       string
-	LastName        string
-	Phone           string
-	RememberMe      bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	EmailVerifiedAt *time.Time
+	ID                int64
+	Email             string
+	PasswordHash      *string
+	FirstName         string
+	LastName          string
+	Phone             string
+	RememberMe        bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	EmailVerifiedAt   *time.Time
+	CredentialVersion int64
 }

@@ -17,7 +17,7 @@ UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
 WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.user_id, m.redirect_url
+RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id
 `
 
 type ConsumeMagicLinkParams struct {
@@ -29,20 +29,28 @@ type ConsumeMagicLinkParams struct {
 type ConsumeMagicLinkRow struct {
 	UserID      int64
 	RedirectUrl string
+	Kind        string
+	LiaisonID   *int64
 }
 
-// Uses a sign-in link: one statement that only matches an unused, unexpired link of the
-// application, so under concurrency exactly one caller gets the row and the others none.
+// Uses a link: one statement that only matches an unused, unexpired link of the application,
+// so under concurrency exactly one caller gets the row and the others none.
 func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
 	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
 	var i ConsumeMagicLinkRow
-	err := row.Scan(&i.UserID, &i.RedirectUrl)
+	err := row.Scan(
+		&i.UserID,
+		&i.RedirectUrl,
+		&i.Kind,
+		&i.LiaisonID,
+	)
 	return i, err
 }
 
-const createMagicLink = `-- name: CreateMagicLink :exec
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+const createMagicLink = `-- name: CreateMagicLink :one
+INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id
 `
 
 type CreateMagicLinkParams struct {
@@ -52,34 +60,44 @@ type CreateMagicLinkParams struct {
 	RedirectUrl   string
 	ExpiresAt     time.Time
 	Now           time.Time
+	Kind          string
+	LiaisonID     *int64
 }
 
-// Stores a sign-in link's token hash for the user and application it was requested for.
-func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) error {
-	_, err := q.db.Exec(ctx, createMagicLink,
+// Stores an emailed link for the user and application it is for. A link sent at once carries
+// its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
+// its token as it sends the email (MintMagicLinkToken).
+func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) (int64, error) {
+	row := q.db.QueryRow(ctx, createMagicLink,
 		arg.TokenHash,
 		arg.UserID,
 		arg.ApplicationID,
 		arg.RedirectUrl,
 		arg.ExpiresAt,
 		arg.Now,
+		arg.Kind,
+		arg.LiaisonID,
 	)
-	return err
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }
 
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at)
-VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $8, $9, $10,
-        $11, $12, $12)
+SELECT $1, u.id, $2, $3, $4, $5,
+       $6, $7, $8, $9,
+       $10, $11, $11
+FROM users u
+WHERE u.id = $12 AND (NOT $13::boolean OR u.credential_version = $14)
+FOR SHARE OF u
 RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds
 `
 
 type CreateSessionParams struct {
 	TokenHash          []byte
-	UserID             int64
 	ApplicationID      int64
 	Role               string
 	Scopes             []string
@@ -90,14 +108,23 @@ type CreateSessionParams struct {
 	MaxExpiresAt       *time.Time
 	IdleTimeoutSeconds *int64
 	Now                time.Time
+	UserID             int64
+	CheckCredential    bool
+	CredentialVersion  int64
 }
 
-// A new session, with the bounds of its application's session policy at its creation
-// (max_expires_at, idle_timeout_seconds; NULL is no bound).
+// Creates a session, with the bounds of its application's session policy at its creation
+// (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+// (@check_credential) is created only while
+// the user's credential_version is still the one read before the password was checked: no row
+// when the password was set, replaced or dropped meanwhile. The share lock makes a change in
+// flight (which holds the user row) finish first; the condition is then checked again on the
+// row as it committed, so the change's revocation of sessions, which ran before, cannot have
+// missed this one. (Other sessions come from a proof of the email, which a password change does
+// not undo.)
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
-		arg.UserID,
 		arg.ApplicationID,
 		arg.Role,
 		arg.Scopes,
@@ -108,6 +135,9 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.MaxExpiresAt,
 		arg.IdleTimeoutSeconds,
 		arg.Now,
+		arg.UserID,
+		arg.CheckCredential,
+		arg.CredentialVersion,
 	)
 	var i Session
 	err := row.Scan(
@@ -147,7 +177,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -190,8 +220,22 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
 		&i.User.EmailVerifiedAt,
+		&i.User.CredentialVersion,
 	)
 	return i, err
+}
+
+const isSessionLive = `-- name: IsSessionLive :one
+SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = $1
+`
+
+// Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight
+// makes this statement see the revocations that proof made.
+func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, isSessionLive, id)
+	var live bool
+	err := row.Scan(&live)
+	return live, err
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
@@ -254,6 +298,27 @@ func (q *Queries) ListenSessions(ctx context.Context) error {
 	return err
 }
 
+const mintMagicLinkToken = `-- name: MintMagicLinkToken :execrows
+UPDATE magic_links SET token_hash = $1
+WHERE id = $2 AND used_at IS NULL AND expires_at > $3
+`
+
+type MintMagicLinkTokenParams struct {
+	TokenHash []byte
+	ID        int64
+	Now       time.Time
+}
+
+// Gives a queued email's link its token as the email is sent; a new attempt replaces the token
+// of an earlier one, so one token at most works. No row when the link was used or expired.
+func (q *Queries) MintMagicLinkToken(ctx context.Context, arg MintMagicLinkTokenParams) (int64, error) {
+	result, err := q.db.Exec(ctx, mintMagicLinkToken, arg.TokenHash, arg.ID, arg.Now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const promoteSession = `-- name: PromoteSession :execrows
 UPDATE sessions SET role = $1, scopes = $2
 WHERE id = $3 AND role = 'none' AND revoked_at IS NULL
@@ -289,6 +354,26 @@ type RevokeOtherUserSessionsParams struct {
 // Revokes every session of a user but one (the caller's own).
 func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeRoleSessions = `-- name: RevokeRoleSessions :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = ANY ($2::bigint[]) AND role = $3 AND revoked_at IS NULL
+`
+
+type RevokeRoleSessionsParams struct {
+	Now     *time.Time
+	UserIds []int64
+	Role    string
+}
+
+// Revokes the sessions that users act in with a role they no longer have.
+func (q *Queries) RevokeRoleSessions(ctx context.Context, arg RevokeRoleSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeRoleSessions, arg.Now, arg.UserIds, arg.Role)
 	if err != nil {
 		return 0, err
 	}

@@ -10,29 +10,6 @@ import (
 	"time"
 )
 
-const claimVerifiedEmail = `-- name: ClaimVerifiedEmail :one
-UPDATE users u SET email_verified_at = $1, password_hash = NULL, updated_at = now()
-FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = $2 FOR UPDATE) old
-WHERE u.id = old.id AND u.email_verified_at IS NULL
-RETURNING (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password
-`
-
-type ClaimVerifiedEmailParams struct {
-	Now    *time.Time
-	UserID int64
-}
-
-// Records that the owner of a user's email signed in with proof of it. The first time, a
-// password that was set before (by whoever registered the email, possibly not its owner) is
-// dropped; had_password tells the caller to revoke the sessions it may have opened. No row
-// when the email was proven before.
-func (q *Queries) ClaimVerifiedEmail(ctx context.Context, arg ClaimVerifiedEmailParams) (bool, error) {
-	row := q.db.QueryRow(ctx, claimVerifiedEmail, arg.Now, arg.UserID)
-	var had_password bool
-	err := row.Scan(&had_password)
-	return had_password, err
-}
-
 const createEmployee = `-- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES ($1) RETURNING id
 `
@@ -45,9 +22,11 @@ func (q *Queries) CreateEmployee(ctx context.Context, userID int64) (int64, erro
 }
 
 const createLiaison = `-- name: CreateLiaison :one
-INSERT INTO liaisons (user_id) VALUES ($1) RETURNING id
+INSERT INTO liaisons (user_id, accepted_at) VALUES ($1, now()) RETURNING id
 `
 
+// Gives a user an accepted liaison role at once, as an operator (or a test fixture) would;
+// liaisons/register invites instead (CreateLiaisonUnlessExists).
 func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error) {
 	row := q.db.QueryRow(ctx, createLiaison, userID)
 	var id int64
@@ -56,19 +35,21 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 }
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (email, password_hash, first_name, last_name, phone)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at
+INSERT INTO users (email, password_hash, first_name, last_name, phone, email_verified_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
 `
 
 type CreateUserParams struct {
-	Email        string
-	PasswordHash *string
-	FirstName    string
-	LastName     string
-	Phone        string
+	Email           string
+	PasswordHash    *string
+	FirstName       string
+	LastName        string
+	Phone           string
+	EmailVerifiedAt *time.Time
 }
 
+// Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
 	row := q.db.QueryRow(ctx, createUser,
 		arg.Email,
@@ -76,6 +57,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		arg.FirstName,
 		arg.LastName,
 		arg.Phone,
+		arg.EmailVerifiedAt,
 	)
 	var i User
 	err := row.Scan(
@@ -89,6 +71,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
 	)
 	return i, err
 }
@@ -97,7 +80,7 @@ const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (email) DO NOTHING
-RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
 `
 
 type CreateUserUnlessExistsParams struct {
@@ -130,12 +113,13 @@ func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnle
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
 	)
 	return i, err
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE id = $1
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
@@ -152,12 +136,13 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at FROM users WHERE email = $1
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE email = $1
 `
 
 // @email must be emailaddr.Normalize'd, as every stored email is.
@@ -175,6 +160,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
+		&i.CredentialVersion,
 	)
 	return i, err
 }
@@ -182,7 +168,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 const getUserRoles = `-- name: GetUserRoles :one
 SELECT EXISTS (SELECT 1 FROM clients c WHERE c.user_id = $1)   AS is_client,
        EXISTS (SELECT 1 FROM employees e WHERE e.user_id = $1) AS is_employee,
-       EXISTS (SELECT 1 FROM liaisons l WHERE l.user_id = $1)  AS is_liaison
+       EXISTS (SELECT 1 FROM liaisons l WHERE l.user_id = $1 AND l.accepted_at IS NOT NULL) AS is_liaison
 `
 
 type GetUserRolesRow struct {
@@ -191,12 +177,49 @@ type GetUserRolesRow struct {
 	IsLiaison  bool
 }
 
-// Which role records a user has.
+// Which roles a user acts with: a liaison role only once its invitation was accepted.
 func (q *Queries) GetUserRoles(ctx context.Context, userID int64) (GetUserRolesRow, error) {
 	row := q.db.QueryRow(ctx, getUserRoles, userID)
 	var i GetUserRolesRow
 	err := row.Scan(&i.IsClient, &i.IsEmployee, &i.IsLiaison)
 	return i, err
+}
+
+const lockUserForGrant = `-- name: LockUserForGrant :one
+SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
+FROM users WHERE id = $1 FOR SHARE
+`
+
+// Whether a user's email is proven, read with a share lock on the user so that a proof (which
+// updates the row) cannot commit between this check and the grant made in the same transaction.
+func (q *Queries) LockUserForGrant(ctx context.Context, id int64) (bool, error) {
+	row := q.db.QueryRow(ctx, lockUserForGrant, id)
+	var email_verified bool
+	err := row.Scan(&email_verified)
+	return email_verified, err
+}
+
+const proveUserEmail = `-- name: ProveUserEmail :one
+UPDATE users SET email_verified_at = $1, password_hash = NULL,
+                 credential_version = credential_version + 1, updated_at = now()
+WHERE id = $2 AND email_verified_at IS NULL
+RETURNING credential_version
+`
+
+type ProveUserEmailParams struct {
+	Now    *time.Time
+	UserID int64
+}
+
+// Records the first proof that the owner of a user's email holds it, and drops the password set
+// before (by whoever registered the email, possibly not its owner), moving credential_version so
+// that no password log-in in flight completes. No row when the email was proven before. The
+// caller then removes the rest of what the unverified account set up, in the same transaction.
+func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) (int64, error) {
+	row := q.db.QueryRow(ctx, proveUserEmail, arg.Now, arg.UserID)
+	var credential_version int64
+	err := row.Scan(&credential_version)
+	return credential_version, err
 }
 
 const setPasswordHash = `-- name: SetPasswordHash :exec
@@ -208,7 +231,9 @@ type SetPasswordHashParams struct {
 	ID           int64
 }
 
-// Replaces a hash made with weaker parameters after a successful log-in.
+// Replaces a hash made with weaker parameters after a successful log-in: the same password, so
+// credential_version stays. Anything that sets a different password (or drops it) must move
+// credential_version instead, as ProveUserEmail does.
 func (q *Queries) SetPasswordHash(ctx context.Context, arg SetPasswordHashParams) error {
 	_, err := q.db.Exec(ctx, setPasswordHash, arg.PasswordHash, arg.ID)
 	return err

@@ -333,6 +333,21 @@ func (e CoexistenceOperation) Valid() bool {
 	}
 }
 
+// Defines values for CompanyMembersResultStatus.
+const (
+	CompanyMembersResultStatusActionSuccessful CompanyMembersResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the CompanyMembersResultStatus enum.
+func (e CompanyMembersResultStatus) Valid() bool {
+	switch e {
+	case CompanyMembersResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ForbiddenErrorStatus.
 const (
 	PermissionDenied ForbiddenErrorStatus = "permission-denied"
@@ -471,6 +486,21 @@ const (
 func (e MagicLinkSentResultStatus) Valid() bool {
 	switch e {
 	case MagicLinkSentResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MemberRequestedResultStatus.
+const (
+	MemberRequestedResultStatusActionSuccessful MemberRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MemberRequestedResultStatus enum.
+func (e MemberRequestedResultStatus) Valid() bool {
+	switch e {
+	case MemberRequestedResultStatusActionSuccessful:
 		return true
 	default:
 		return false
@@ -811,7 +841,9 @@ type ClientCreatedResultStatus string
 
 // ClientFields Client fields of a user who is registering as a client.
 type ClientFields struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1087,11 +1119,81 @@ type Company struct {
 	Name       string `json:"name"`
 }
 
-// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+// request to join the company, answered alike whether or not the company exists.
 type CompanyId = int64
+
+// CompanyMember A member of a company, or a client asking to join it.
+type CompanyMember struct {
+	// Client A client; fields beyond `id` depend on `view`.
+	Client ClientProfile `json:"client"`
+
+	// EmailVerified Whether the client's email is verified; only a verified client may be made a member.
+	EmailVerified bool `json:"email_verified"`
+
+	// Owner Of a member, whether it owns the company (its enterprise registration created it).
+	Owner *bool `json:"owner,omitempty"`
+
+	// RequestedAt Of a request, when it was made.
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+}
+
+// CompanyMemberInput defines model for CompanyMemberInput.
+type CompanyMemberInput struct {
+	// ClientId The client (its client id, not its user id).
+	ClientId int64 `json:"client_id"`
+
+	// CompanyId The company.
+	CompanyId int64 `json:"company_id"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// CompanyMembers defines model for CompanyMembers.
+type CompanyMembers struct {
+	Company  Company         `json:"company"`
+	Members  []CompanyMember `json:"members"`
+	Requests []CompanyMember `json:"requests"`
+}
+
+// CompanyMembersResult defines model for CompanyMembersResult.
+type CompanyMembersResult struct {
+	Data CompanyMembers `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                   `json:"session,omitempty"`
+	Status  CompanyMembersResultStatus `json:"status"`
+}
+
+// CompanyMembersResultStatus defines model for CompanyMembersResult.Status.
+type CompanyMembersResultStatus string
 
 // CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
 type CompanyName = string
+
+// CompanyRequestInput defines model for CompanyRequestInput.
+type CompanyRequestInput struct {
+	// CompanyId The company to join.
+	CompanyId int64 `json:"company_id"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 // user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -1186,6 +1288,8 @@ type LastName = string
 
 // Liaison defines model for Liaison.
 type Liaison struct {
+	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
+	Accepted  bool            `json:"accepted"`
 	Clients   []ClientProfile `json:"clients"`
 	Companies []Company       `json:"companies"`
 	Id        int64           `json:"id"`
@@ -1246,8 +1350,10 @@ type LiaisonsRegisterInput struct {
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
 	// CompanyIds Companies the liaison will act for.
-	CompanyIds *[]int64   `json:"company_ids,omitempty"`
-	Liaison    NewLiaison `json:"liaison"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
+	Liaison NewLiaison `json:"liaison"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1319,9 +1425,37 @@ type MagicLinkSentResult struct {
 // MagicLinkSentResultStatus defines model for MagicLinkSentResult.Status.
 type MagicLinkSentResultStatus string
 
+// MemberRequested defines model for MemberRequested.
+type MemberRequested struct {
+	Requested bool `json:"requested"`
+}
+
+// MemberRequestedResult defines model for MemberRequestedResult.
+type MemberRequestedResult struct {
+	Data MemberRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  MemberRequestedResultStatus `json:"status"`
+}
+
+// MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
+type MemberRequestedResultStatus string
+
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 type NewClientFields struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1346,10 +1480,11 @@ type NewClientFields struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
-// NewLiaison defines model for NewLiaison.
+// NewLiaison The liaison to invite. It has no password field; nobody chooses another person's password.
 type NewLiaison struct {
 	// Email Email of the liaison: a bare address whose domain has a dot, or
-	// `client-validation-failed`. An email with a user gets the liaison role added.
+	// `client-validation-failed`. An email with a user is invited to add the liaison role.
+	// The caller's own email, or that of a client it grants, answers `invalid-param`.
 	Email string `json:"email"`
 
 	// FirstName First name.
@@ -1357,10 +1492,6 @@ type NewLiaison struct {
 
 	// LastName Last name.
 	LastName *LastName `json:"last_name,omitempty"`
-
-	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
-	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
@@ -1431,7 +1562,9 @@ type RegisterBadRequestErrorStatus string
 
 // RegisteringClient A client registering themselves; like `NewClientFields`, with a required password.
 type RegisteringClient struct {
-	// CompanyId PlanoCore company id; it must exist, or the answer is `client-validation-failed`.
+	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
+	// the client a member, and must exist (`client-validation-failed`); anywhere else it records a
+	// request to join the company, answered alike whether or not the company exists.
 	CompanyId *CompanyId `json:"company_id,omitempty"`
 
 	// CompanyName Company name. This doesn't need to match the company id; it is informational rather than associative.
@@ -1870,12 +2003,17 @@ type UnavailableErrorStatus string
 
 // User defines model for User.
 type User struct {
-	Email       string  `json:"email"`
-	FirstName   *string `json:"first_name,omitempty"`
-	HasPassword *bool   `json:"has_password,omitempty"`
-	Id          int64   `json:"id"`
-	LastName    *string `json:"last_name,omitempty"`
-	RememberMe  *bool   `json:"remember_me,omitempty"`
+	Email string `json:"email"`
+
+	// EmailVerified Whether the user's email is proven (an emailed link was exchanged, or a Google ID token
+	// with a verified email). Until it is, the user may not grant, delegate or approve
+	// anything, nor be made a company member.
+	EmailVerified *bool   `json:"email_verified,omitempty"`
+	FirstName     *string `json:"first_name,omitempty"`
+	HasPassword   *bool   `json:"has_password,omitempty"`
+	Id            int64   `json:"id"`
+	LastName      *string `json:"last_name,omitempty"`
+	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
 // UserResult defines model for UserResult.
@@ -2037,6 +2175,41 @@ type CoexistenceTouchParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// CompaniesApproveMemberParams defines parameters for CompaniesApproveMember.
+type CompaniesApproveMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// CompaniesMembersParams defines parameters for CompaniesMembers.
+type CompaniesMembersParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// CompanyId The company.
+	CompanyId int64 `form:"company_id" json:"company_id"`
+}
+
+// CompaniesRemoveMemberParams defines parameters for CompaniesRemoveMember.
+type CompaniesRemoveMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// CompaniesRequestMemberParams defines parameters for CompaniesRequestMember.
+type CompaniesRequestMemberParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // LiaisonsRegisterTextBody defines parameters for LiaisonsRegister.
 type LiaisonsRegisterTextBody = SensitiveParams
 
@@ -2145,6 +2318,15 @@ type ClientsRegisterTextRequestBody = ClientsRegisterTextBody
 // CoexistenceTouchJSONRequestBody defines body for CoexistenceTouch for application/json ContentType.
 type CoexistenceTouchJSONRequestBody = CoexistenceTouchInput
 
+// CompaniesApproveMemberJSONRequestBody defines body for CompaniesApproveMember for application/json ContentType.
+type CompaniesApproveMemberJSONRequestBody = CompanyMemberInput
+
+// CompaniesRemoveMemberJSONRequestBody defines body for CompaniesRemoveMember for application/json ContentType.
+type CompaniesRemoveMemberJSONRequestBody = CompanyMemberInput
+
+// CompaniesRequestMemberJSONRequestBody defines body for CompaniesRequestMember for application/json ContentType.
+type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
+
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
@@ -2251,16 +2433,26 @@ type ClientInterface interface {
 
 	// ClientsCreateWithBody Create a client for an email
 	//
-	// Called with an application token or an employee's session (scope `clients.create`). A new
-	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-	// password, names and phone (the given ones are not applied to an existing user); an email
-	// that is already a client answers `email-already-client`. `client.password` is optional (a
-	// user without one signs in with Google or a magic link). `enterprise` and
-	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-	// params (see `ClientsCreateInput`).
+	// Called with a token that has the scope `clients.create`: an application token or an
+	// employee's session (no other role has the scope by default). A new email gets a user and a
+	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+	// phone (the given ones are not applied to an existing user); an email that is already a
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Who may set the password: an application token or an employee may give a new user an
+	// initial `client.password` (optional; a user without one signs in with Google or a link),
+	// and that user still starts unverified. Any other caller may not choose another person's
+	// password (`permission-denied`): the new user gets no password and an invitation email
+	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	//
+	// `client.company_id` makes the client a member of that company when the caller is an
+	// application token or an employee (a company that does not exist answers
+	// `client-validation-failed`); from any other caller it is a request, as in
+	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+	// verification link while the user's email is unverified) or the invitation is queued in
+	// the same transaction. When more passwords wait to be hashed than can start soon, the
+	// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2269,16 +2461,26 @@ type ClientInterface interface {
 
 	// ClientsCreateWithTextBody Create a client for an email
 	//
-	// Called with an application token or an employee's session (scope `clients.create`). A new
-	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-	// password, names and phone (the given ones are not applied to an existing user); an email
-	// that is already a client answers `email-already-client`. `client.password` is optional (a
-	// user without one signs in with Google or a magic link). `enterprise` and
-	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-	// params (see `ClientsCreateInput`).
+	// Called with a token that has the scope `clients.create`: an application token or an
+	// employee's session (no other role has the scope by default). A new email gets a user and a
+	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+	// phone (the given ones are not applied to an existing user); an email that is already a
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Who may set the password: an application token or an employee may give a new user an
+	// initial `client.password` (optional; a user without one signs in with Google or a link),
+	// and that user still starts unverified. Any other caller may not choose another person's
+	// password (`permission-denied`): the new user gets no password and an invitation email
+	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	//
+	// `client.company_id` makes the client a member of that company when the caller is an
+	// application token or an employee (a company that does not exist answers
+	// `client-validation-failed`); from any other caller it is a request, as in
+	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+	// verification link while the user's email is unverified) or the invitation is queued in
+	// the same transaction. When more passwords wait to be hashed than can start soon, the
+	// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2292,12 +2494,23 @@ type ClientInterface interface {
 	// `application_view`. The user, the client, an enterprise company, the welcome email and the
 	// session are created in one transaction: all of them or none.
 	//
+	// The new user's email is not verified: the welcome email carries a verification link
+	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// password and sessions set before, so a registrant who is not the email's owner loses the
+	// account to its owner.
+	//
 	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-	// named after `client.company_name` (else the client's name, else the email);
-	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// named after `client.company_name` (else the client's name, else the email), and makes the
+	// client its owner. `client.company_id` records a request to join that company (`enterprise`
+	// is then ignored): the client is not a member, and its answer shows no company, until an
+	// employee, an application token or the company's owner approves it. The answer is the
+	// same whether or not the id names a company (nothing is recorded for one that does not
+	// exist), so registration reveals no company ids. A request made before the email is proven
+	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format, existing company) answer
+	// Field rules (email format, password policy, phone format) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
@@ -2321,12 +2534,23 @@ type ClientInterface interface {
 	// `application_view`. The user, the client, an enterprise company, the welcome email and the
 	// session are created in one transaction: all of them or none.
 	//
+	// The new user's email is not verified: the welcome email carries a verification link
+	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// password and sessions set before, so a registrant who is not the email's owner loses the
+	// account to its owner.
+	//
 	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-	// named after `client.company_name` (else the client's name, else the email);
-	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// named after `client.company_name` (else the client's name, else the email), and makes the
+	// client its owner. `client.company_id` records a request to join that company (`enterprise`
+	// is then ignored): the client is not a member, and its answer shows no company, until an
+	// employee, an application token or the company's owner approves it. The answer is the
+	// same whether or not the id names a company (nothing is recorded for one that does not
+	// exist), so registration reveals no company ids. A request made before the email is proven
+	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format, existing company) answer
+	// Field rules (email format, password policy, phone format) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
@@ -2382,24 +2606,136 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/coexistence/touch (the `CoexistenceTouch` operationId).
 	CoexistenceTouch(ctx context.Context, params *CoexistenceTouchParams, body CoexistenceTouchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CompaniesApproveMemberWithBody Approve a client's membership
+	//
+	// Makes the client a member of the company, taking its pending request. The company's owner
+	// (verified) may approve only a pending request to its own company (`invalid-param` on
+	// `client_id` when the client has none); an employee or an application token may also make
+	// any client a member without one. The client's email must be verified (`invalid-param` on
+	// `client_id`): an unverified account may not be granted a membership. A client is a member
+	// of one company at most, so approving moves a member of another company. The answer is the
+	// company's members and requests as they are now (as `companies/members`). Who may act on
+	// which company, and the answers for ids that name nothing, are as in `companies/members`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+	CompaniesApproveMemberWithBody(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesApproveMember Approve a client's membership
+	//
+	// Makes the client a member of the company, taking its pending request. The company's owner
+	// (verified) may approve only a pending request to its own company (`invalid-param` on
+	// `client_id` when the client has none); an employee or an application token may also make
+	// any client a member without one. The client's email must be verified (`invalid-param` on
+	// `client_id`): an unverified account may not be granted a membership. A client is a member
+	// of one company at most, so approving moves a member of another company. The answer is the
+	// company's members and requests as they are now (as `companies/members`). Who may act on
+	// which company, and the answers for ids that name nothing, are as in `companies/members`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+	CompaniesApproveMember(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesMembers List a company's members and requests
+	//
+	// The company, its members (the owner first, then by client id) and the clients asking to
+	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// whether each one's email is verified (a request from an unverified client cannot be
+	// approved until it is, and its first proof drops the request). Employees and application
+	// tokens may list any company (an id that names none answers `invalid-param` on
+	// `company_id`); a client only the enterprise company it owns, once its email is verified.
+	// Anyone else, members included, answers `permission-denied` whether or not the company
+	// exists.
+	//
+	// Corresponds with GET /api/v1/companies/members (the `CompaniesMembers` operationId).
+	CompaniesMembers(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesRemoveMemberWithBody Remove a member or refuse a request
+	//
+	// Ends the client's membership of the company, or refuses its pending request
+	// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+	// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+	// liaisons of the company goes with it. Who may act on which company is as in
+	// `companies/members`. The answer is the company's members and requests as they are now.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+	CompaniesRemoveMemberWithBody(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesRemoveMember Remove a member or refuse a request
+	//
+	// Ends the client's membership of the company, or refuses its pending request
+	// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+	// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+	// liaisons of the company goes with it. Who may act on which company is as in
+	// `companies/members`. The answer is the company's members and requests as they are now.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+	CompaniesRemoveMember(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesRequestMemberWithBody Ask to join a company
+	//
+	// Records the calling client's request to join a company, replacing an earlier request of
+	// its own. The caller's email must be verified (`permission-denied`): a request made
+	// before the first proof would be dropped by it. The answer is the same whether or not the
+	// company exists, or the client is already its member (nothing is recorded then), so that
+	// asking reveals no company ids; the client sees nothing of the company until a request is
+	// approved (`companies/approve_member`), when the company appears in its client views and
+	// in `scopes/liaison_register`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+	CompaniesRequestMemberWithBody(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CompaniesRequestMember Ask to join a company
+	//
+	// Records the calling client's request to join a company, replacing an earlier request of
+	// its own. The caller's email must be verified (`permission-denied`): a request made
+	// before the first proof would be dropped by it. The answer is the same whether or not the
+	// company exists, or the client is already its member (nothing is recorded then), so that
+	// asking reveals no company ids; the client sees nothing of the company until a request is
+	// approved (`companies/approve_member`), when the company appears in its client views and
+	// in `scopes/liaison_register`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+	CompaniesRequestMember(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LiaisonsRegisterWithBody Register a liaison
 	//
-	// A client, employee or liaison registers a liaison that acts for the clients
-	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-	// a liaison what it acts for, an employee any). Granting anything else answers
-	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-	// others get `permission-denied`, so ids of other clients are not revealed); granting
-	// nothing answers `invalid-param`.
+	// A client, employee or liaison whose email is verified invites a liaison to act for the
+	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+	// email is not verified answers `permission-denied`, as does granting anything else; an id
+	// that does not exist answers `invalid-param` (for an employee; others get
+	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 	//
-	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+	// gets a user without one; an email with a user keeps its password, names and phone. The
+	// role takes effect when the invitee accepts: an invitation email is queued whose link
+	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+	// proves its email and accepts the role (`data.accepted` is false until then; registering a
+	// liaison that has not accepted yet sends a new invitation). Until then the user has no
+	// liaison role: it cannot log in as a liaison, and an application that accepts only
+	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Each caller (its session's user) and each client address may
-	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+	// user) and each client address may register a limited number of liaisons per window (30
+	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+	// params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2408,22 +2744,32 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithTextBody Register a liaison
 	//
-	// A client, employee or liaison registers a liaison that acts for the clients
-	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-	// a liaison what it acts for, an employee any). Granting anything else answers
-	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-	// others get `permission-denied`, so ids of other clients are not revealed); granting
-	// nothing answers `invalid-param`.
+	// A client, employee or liaison whose email is verified invites a liaison to act for the
+	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+	// email is not verified answers `permission-denied`, as does granting anything else; an id
+	// that does not exist answers `invalid-param` (for an employee; others get
+	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 	//
-	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+	// gets a user without one; an email with a user keeps its password, names and phone. The
+	// role takes effect when the invitee accepts: an invitation email is queued whose link
+	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+	// proves its email and accepts the role (`data.accepted` is false until then; registering a
+	// liaison that has not accepted yet sends a new invitation). Until then the user has no
+	// liaison role: it cannot log in as a liaison, and an application that accepts only
+	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Each caller (its session's user) and each client address may
-	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+	// user) and each client address may register a limited number of liaisons per window (30
+	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+	// params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -2433,8 +2779,10 @@ type ClientInterface interface {
 	// ScopesLiaisonRegister What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
-	// its own client record and company (if any), an employee or an application token every
-	// client and company, a liaison what it acts for. Each list is in id order and holds at most
+	// its own client record and the company it is a member of (a company it only asked to join
+	// is not listed), an employee or an application token every client and company, a liaison
+	// what it acts for. A user whose email is not verified may grant nothing: both lists are
+	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
 	// rendered with the `default` view.
 	//
@@ -2529,10 +2877,9 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithBody Log in with a Google ID token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email proves the user's email: the first proof takes back
+	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -2554,10 +2901,9 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithTextBody Log in with a Google ID token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email proves the user's email: the first proof takes back
+	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -2640,10 +2986,12 @@ type ClientInterface interface {
 
 	// SessionsMagicLinkCreateWithBody Log in with a magic link token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Exchanges the token of a magic link for a session. An unknown, used or expired link
+	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+	// role it also accepts, or a client created for someone else). The first proof of an email
+	// takes back everything its unverified account set up (see "Who is who": password, sessions,
+	// liaisons registered, grants made, membership requests). An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
 	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -2657,10 +3005,12 @@ type ClientInterface interface {
 
 	// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Exchanges the token of a magic link for a session. An unknown, used or expired link
+	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+	// role it also accepts, or a client created for someone else). The first proof of an email
+	// takes back everything its unverified account set up (see "Who is who": password, sessions,
+	// liaisons registered, grants made, membership requests). An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
 	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -2753,7 +3103,8 @@ type ClientInterface interface {
 	// application, in one transaction with a welcome email. `data.client` is rendered with
 	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
 	// the caller already has). `enterprise` and `client.company_id` work as in
-	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// `clients/register`: a company id is a membership request, answered alike whether or not it
+	// names a company. A user who is already a client answers `email-already-client`; a
 	// session with another role, or in an application that does not accept clients, answers
 	// `permission-denied`.
 	//
@@ -2770,7 +3121,8 @@ type ClientInterface interface {
 	// application, in one transaction with a welcome email. `data.client` is rendered with
 	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
 	// the caller already has). `enterprise` and `client.company_id` work as in
-	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// `clients/register`: a company id is a membership request, answered alike whether or not it
+	// names a company. A user who is already a client answers `email-already-client`; a
 	// session with another role, or in an application that does not accept clients, answers
 	// `permission-denied`.
 	//
@@ -2808,16 +3160,26 @@ type ClientInterface interface {
 
 // ClientsCreateWithBody Create a client for an email
 //
-// Called with an application token or an employee's session (scope `clients.create`). A new
-// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-// password, names and phone (the given ones are not applied to an existing user); an email
-// that is already a client answers `email-already-client`. `client.password` is optional (a
-// user without one signs in with Google or a magic link). `enterprise` and
-// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-// params (see `ClientsCreateInput`).
+// Called with a token that has the scope `clients.create`: an application token or an
+// employee's session (no other role has the scope by default). A new email gets a user and a
+// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+// phone (the given ones are not applied to an existing user); an email that is already a
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Who may set the password: an application token or an employee may give a new user an
+// initial `client.password` (optional; a user without one signs in with Google or a link),
+// and that user still starts unverified. Any other caller may not choose another person's
+// password (`permission-denied`): the new user gets no password and an invitation email
+// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+//
+// `client.company_id` makes the client a member of that company when the caller is an
+// application token or an employee (a company that does not exist answers
+// `client-validation-failed`); from any other caller it is a request, as in
+// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+// verification link while the user's email is unverified) or the invitation is queued in
+// the same transaction. When more passwords wait to be hashed than can start soon, the
+// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2836,16 +3198,26 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 
 // ClientsCreateWithTextBody Create a client for an email
 //
-// Called with an application token or an employee's session (scope `clients.create`). A new
-// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-// password, names and phone (the given ones are not applied to an existing user); an email
-// that is already a client answers `email-already-client`. `client.password` is optional (a
-// user without one signs in with Google or a magic link). `enterprise` and
-// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-// params (see `ClientsCreateInput`).
+// Called with a token that has the scope `clients.create`: an application token or an
+// employee's session (no other role has the scope by default). A new email gets a user and a
+// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+// phone (the given ones are not applied to an existing user); an email that is already a
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Who may set the password: an application token or an employee may give a new user an
+// initial `client.password` (optional; a user without one signs in with Google or a link),
+// and that user still starts unverified. Any other caller may not choose another person's
+// password (`permission-denied`): the new user gets no password and an invitation email
+// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+//
+// `client.company_id` makes the client a member of that company when the caller is an
+// application token or an employee (a company that does not exist answers
+// `client-validation-failed`); from any other caller it is a request, as in
+// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+// verification link while the user's email is unverified) or the invitation is queued in
+// the same transaction. When more passwords wait to be hashed than can start soon, the
+// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -2869,12 +3241,23 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // `application_view`. The user, the client, an enterprise company, the welcome email and the
 // session are created in one transaction: all of them or none.
 //
+// The new user's email is not verified: the welcome email carries a verification link
+// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// password and sessions set before, so a registrant who is not the email's owner loses the
+// account to its owner.
+//
 // `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-// named after `client.company_name` (else the client's name, else the email);
-// `client.company_id` links an existing company (`enterprise` is then ignored);
+// named after `client.company_name` (else the client's name, else the email), and makes the
+// client its owner. `client.company_id` records a request to join that company (`enterprise`
+// is then ignored): the client is not a member, and its answer shows no company, until an
+// employee, an application token or the company's owner approves it. The answer is the
+// same whether or not the id names a company (nothing is recorded for one that does not
+// exist), so registration reveals no company ids. A request made before the email is proven
+// is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format, existing company) answer
+// Field rules (email format, password policy, phone format) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
@@ -2908,12 +3291,23 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // `application_view`. The user, the client, an enterprise company, the welcome email and the
 // session are created in one transaction: all of them or none.
 //
+// The new user's email is not verified: the welcome email carries a verification link
+// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// password and sessions set before, so a registrant who is not the email's owner loses the
+// account to its owner.
+//
 // `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-// named after `client.company_name` (else the client's name, else the email);
-// `client.company_id` links an existing company (`enterprise` is then ignored);
+// named after `client.company_name` (else the client's name, else the email), and makes the
+// client its owner. `client.company_id` records a request to join that company (`enterprise`
+// is then ignored): the client is not a member, and its answer shows no company, until an
+// employee, an application token or the company's owner approves it. The answer is the
+// same whether or not the id names a company (nothing is recorded for one that does not
+// exist), so registration reveals no company ids. A request made before the email is proven
+// is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format, existing company) answer
+// Field rules (email format, password policy, phone format) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
@@ -3009,24 +3403,206 @@ func (c *Client) CoexistenceTouch(ctx context.Context, params *CoexistenceTouchP
 	return c.Client.Do(req)
 }
 
+// CompaniesApproveMemberWithBody Approve a client's membership
+//
+// Makes the client a member of the company, taking its pending request. The company's owner
+// (verified) may approve only a pending request to its own company (`invalid-param` on
+// `client_id` when the client has none); an employee or an application token may also make
+// any client a member without one. The client's email must be verified (`invalid-param` on
+// `client_id`): an unverified account may not be granted a membership. A client is a member
+// of one company at most, so approving moves a member of another company. The answer is the
+// company's members and requests as they are now (as `companies/members`). Who may act on
+// which company, and the answers for ids that name nothing, are as in `companies/members`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+func (c *Client) CompaniesApproveMemberWithBody(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesApproveMemberRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesApproveMember Approve a client's membership
+//
+// Makes the client a member of the company, taking its pending request. The company's owner
+// (verified) may approve only a pending request to its own company (`invalid-param` on
+// `client_id` when the client has none); an employee or an application token may also make
+// any client a member without one. The client's email must be verified (`invalid-param` on
+// `client_id`): an unverified account may not be granted a membership. A client is a member
+// of one company at most, so approving moves a member of another company. The answer is the
+// company's members and requests as they are now (as `companies/members`). Who may act on
+// which company, and the answers for ids that name nothing, are as in `companies/members`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+func (c *Client) CompaniesApproveMember(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesApproveMemberRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesMembers List a company's members and requests
+//
+// The company, its members (the owner first, then by client id) and the clients asking to
+// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// whether each one's email is verified (a request from an unverified client cannot be
+// approved until it is, and its first proof drops the request). Employees and application
+// tokens may list any company (an id that names none answers `invalid-param` on
+// `company_id`); a client only the enterprise company it owns, once its email is verified.
+// Anyone else, members included, answers `permission-denied` whether or not the company
+// exists.
+//
+// Corresponds with GET /api/v1/companies/members (the `CompaniesMembers` operationId).
+func (c *Client) CompaniesMembers(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesMembersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesRemoveMemberWithBody Remove a member or refuse a request
+//
+// Ends the client's membership of the company, or refuses its pending request
+// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+// liaisons of the company goes with it. Who may act on which company is as in
+// `companies/members`. The answer is the company's members and requests as they are now.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+func (c *Client) CompaniesRemoveMemberWithBody(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesRemoveMemberRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesRemoveMember Remove a member or refuse a request
+//
+// Ends the client's membership of the company, or refuses its pending request
+// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+// liaisons of the company goes with it. Who may act on which company is as in
+// `companies/members`. The answer is the company's members and requests as they are now.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+func (c *Client) CompaniesRemoveMember(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesRemoveMemberRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesRequestMemberWithBody Ask to join a company
+//
+// Records the calling client's request to join a company, replacing an earlier request of
+// its own. The caller's email must be verified (`permission-denied`): a request made
+// before the first proof would be dropped by it. The answer is the same whether or not the
+// company exists, or the client is already its member (nothing is recorded then), so that
+// asking reveals no company ids; the client sees nothing of the company until a request is
+// approved (`companies/approve_member`), when the company appears in its client views and
+// in `scopes/liaison_register`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+func (c *Client) CompaniesRequestMemberWithBody(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesRequestMemberRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CompaniesRequestMember Ask to join a company
+//
+// Records the calling client's request to join a company, replacing an earlier request of
+// its own. The caller's email must be verified (`permission-denied`): a request made
+// before the first proof would be dropped by it. The answer is the same whether or not the
+// company exists, or the client is already its member (nothing is recorded then), so that
+// asking reveals no company ids; the client sees nothing of the company until a request is
+// approved (`companies/approve_member`), when the company appears in its client views and
+// in `scopes/liaison_register`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompaniesRequestMemberRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LiaisonsRegisterWithBody Register a liaison
 //
-// A client, employee or liaison registers a liaison that acts for the clients
-// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-// a liaison what it acts for, an employee any). Granting anything else answers
-// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-// others get `permission-denied`, so ids of other clients are not revealed); granting
-// nothing answers `invalid-param`.
+// A client, employee or liaison whose email is verified invites a liaison to act for the
+// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+// email is not verified answers `permission-denied`, as does granting anything else; an id
+// that does not exist answers `invalid-param` (for an employee; others get
+// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 //
-// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-// with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+// gets a user without one; an email with a user keeps its password, names and phone. The
+// role takes effect when the invitee accepts: an invitation email is queued whose link
+// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+// proves its email and accepts the role (`data.accepted` is false until then; registering a
+// liaison that has not accepted yet sends a new invitation). Until then the user has no
+// liaison role: it cannot log in as a liaison, and an application that accepts only
+// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 // among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Each caller (its session's user) and each client address may
-// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+// user) and each client address may register a limited number of liaisons per window (30
+// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+// params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3045,22 +3621,32 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 
 // LiaisonsRegisterWithTextBody Register a liaison
 //
-// A client, employee or liaison registers a liaison that acts for the clients
-// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-// a liaison what it acts for, an employee any). Granting anything else answers
-// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-// others get `permission-denied`, so ids of other clients are not revealed); granting
-// nothing answers `invalid-param`.
+// A client, employee or liaison whose email is verified invites a liaison to act for the
+// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+// email is not verified answers `permission-denied`, as does granting anything else; an id
+// that does not exist answers `invalid-param` (for an employee; others get
+// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 //
-// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-// with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+// gets a user without one; an email with a user keeps its password, names and phone. The
+// role takes effect when the invitee accepts: an invitation email is queued whose link
+// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+// proves its email and accepts the role (`data.accepted` is false until then; registering a
+// liaison that has not accepted yet sends a new invitation). Until then the user has no
+// liaison role: it cannot log in as a liaison, and an application that accepts only
+// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 // among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Each caller (its session's user) and each client address may
-// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+// user) and each client address may register a limited number of liaisons per window (30
+// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+// params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -3080,8 +3666,10 @@ func (c *Client) LiaisonsRegisterWithTextBody(ctx context.Context, params *Liais
 // ScopesLiaisonRegister What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
-// its own client record and company (if any), an employee or an application token every
-// client and company, a liaison what it acts for. Each list is in id order and holds at most
+// its own client record and the company it is a member of (a company it only asked to join
+// is not listed), an employee or an application token every client and company, a liaison
+// what it acts for. A user whose email is not verified may grant nothing: both lists are
+// empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
 // rendered with the `default` view.
 //
@@ -3226,10 +3814,9 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 
 // SessionsGoogleWithBody Log in with a Google ID token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email proves the user's email: the first proof takes back
+// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -3261,10 +3848,9 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 
 // SessionsGoogleWithTextBody Log in with a Google ID token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email proves the user's email: the first proof takes back
+// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -3387,10 +3973,12 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 
 // SessionsMagicLinkCreateWithBody Log in with a magic link token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Exchanges the token of a magic link for a session. An unknown, used or expired link
+// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+// role it also accepts, or a client created for someone else). The first proof of an email
+// takes back everything its unverified account set up (see "Who is who": password, sessions,
+// liaisons registered, grants made, membership requests). An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
 // first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -3414,10 +4002,12 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 
 // SessionsMagicLinkCreateWithTextBody Log in with a magic link token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Exchanges the token of a magic link for a session. An unknown, used or expired link
+// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+// role it also accepts, or a client created for someone else). The first proof of an email
+// takes back everything its unverified account set up (see "Who is who": password, sessions,
+// liaisons registered, grants made, membership requests). An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
 // first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -3570,7 +4160,8 @@ func (c *Client) SessionsRevoke(ctx context.Context, params *SessionsRevokeParam
 // application, in one transaction with a welcome email. `data.client` is rendered with
 // `view`, `data.session` with `session_view` and `application_view` (without the token, which
 // the caller already has). `enterprise` and `client.company_id` work as in
-// `clients/register`. A user who is already a client answers `email-already-client`; a
+// `clients/register`: a company id is a membership request, answered alike whether or not it
+// names a company. A user who is already a client answers `email-already-client`; a
 // session with another role, or in an application that does not accept clients, answers
 // `permission-denied`.
 //
@@ -3597,7 +4188,8 @@ func (c *Client) UsersClientRegisterWithBody(ctx context.Context, params *UsersC
 // application, in one transaction with a welcome email. `data.client` is rendered with
 // `view`, `data.session` with `session_view` and `application_view` (without the token, which
 // the caller already has). `enterprise` and `client.company_id` work as in
-// `clients/register`. A user who is already a client answers `email-already-client`; a
+// `clients/register`: a company id is a membership request, answered alike whether or not it
+// names a company. A user who is already a client answers `email-already-client`; a
 // session with another role, or in an application that does not accept clients, answers
 // `permission-denied`.
 //
@@ -3868,6 +4460,269 @@ func NewCoexistenceTouchRequestWithBody(server string, params *CoexistenceTouchP
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/coexistence/touch")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompaniesApproveMemberRequest calls the generic CompaniesApproveMember builder with application/json body
+func NewCompaniesApproveMemberRequest(server string, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompaniesApproveMemberRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCompaniesApproveMemberRequestWithBody constructs an http.Request for the CompaniesApproveMember method, with any body, and a specified content type
+func NewCompaniesApproveMemberRequestWithBody(server string, params *CompaniesApproveMemberParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/companies/approve_member")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompaniesMembersRequest constructs an http.Request for the CompaniesMembers method
+func NewCompaniesMembersRequest(server string, params *CompaniesMembersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/companies/members")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "company_id", params.CompanyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCompaniesRemoveMemberRequest calls the generic CompaniesRemoveMember builder with application/json body
+func NewCompaniesRemoveMemberRequest(server string, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompaniesRemoveMemberRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCompaniesRemoveMemberRequestWithBody constructs an http.Request for the CompaniesRemoveMember method, with any body, and a specified content type
+func NewCompaniesRemoveMemberRequestWithBody(server string, params *CompaniesRemoveMemberParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/companies/remove_member")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCompaniesRequestMemberRequest calls the generic CompaniesRequestMember builder with application/json body
+func NewCompaniesRequestMemberRequest(server string, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCompaniesRequestMemberRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCompaniesRequestMemberRequestWithBody constructs an http.Request for the CompaniesRequestMember method, with any body, and a specified content type
+func NewCompaniesRequestMemberRequestWithBody(server string, params *CompaniesRequestMemberParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/companies/request_member")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4732,16 +5587,26 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsCreateWithBodyWithResponse Create a client for an email
 	//
-	// Called with an application token or an employee's session (scope `clients.create`). A new
-	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-	// password, names and phone (the given ones are not applied to an existing user); an email
-	// that is already a client answers `email-already-client`. `client.password` is optional (a
-	// user without one signs in with Google or a magic link). `enterprise` and
-	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-	// params (see `ClientsCreateInput`).
+	// Called with a token that has the scope `clients.create`: an application token or an
+	// employee's session (no other role has the scope by default). A new email gets a user and a
+	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+	// phone (the given ones are not applied to an existing user); an email that is already a
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Who may set the password: an application token or an employee may give a new user an
+	// initial `client.password` (optional; a user without one signs in with Google or a link),
+	// and that user still starts unverified. Any other caller may not choose another person's
+	// password (`permission-denied`): the new user gets no password and an invitation email
+	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	//
+	// `client.company_id` makes the client a member of that company when the caller is an
+	// application token or an employee (a company that does not exist answers
+	// `client-validation-failed`); from any other caller it is a request, as in
+	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+	// verification link while the user's email is unverified) or the invitation is queued in
+	// the same transaction. When more passwords wait to be hashed than can start soon, the
+	// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4750,16 +5615,26 @@ type ClientWithResponsesInterface interface {
 
 	// ClientsCreateWithTextBodyWithResponse Create a client for an email
 	//
-	// Called with an application token or an employee's session (scope `clients.create`). A new
-	// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-	// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-	// password, names and phone (the given ones are not applied to an existing user); an email
-	// that is already a client answers `email-already-client`. `client.password` is optional (a
-	// user without one signs in with Google or a magic link). `enterprise` and
-	// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-	// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-	// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-	// params (see `ClientsCreateInput`).
+	// Called with a token that has the scope `clients.create`: an application token or an
+	// employee's session (no other role has the scope by default). A new email gets a user and a
+	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+	// phone (the given ones are not applied to an existing user); an email that is already a
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Who may set the password: an application token or an employee may give a new user an
+	// initial `client.password` (optional; a user without one signs in with Google or a link),
+	// and that user still starts unverified. Any other caller may not choose another person's
+	// password (`permission-denied`): the new user gets no password and an invitation email
+	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	//
+	// `client.company_id` makes the client a member of that company when the caller is an
+	// application token or an employee (a company that does not exist answers
+	// `client-validation-failed`); from any other caller it is a request, as in
+	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+	// verification link while the user's email is unverified) or the invitation is queued in
+	// the same transaction. When more passwords wait to be hashed than can start soon, the
+	// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4773,12 +5648,23 @@ type ClientWithResponsesInterface interface {
 	// `application_view`. The user, the client, an enterprise company, the welcome email and the
 	// session are created in one transaction: all of them or none.
 	//
+	// The new user's email is not verified: the welcome email carries a verification link
+	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// password and sessions set before, so a registrant who is not the email's owner loses the
+	// account to its owner.
+	//
 	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-	// named after `client.company_name` (else the client's name, else the email);
-	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// named after `client.company_name` (else the client's name, else the email), and makes the
+	// client its owner. `client.company_id` records a request to join that company (`enterprise`
+	// is then ignored): the client is not a member, and its answer shows no company, until an
+	// employee, an application token or the company's owner approves it. The answer is the
+	// same whether or not the id names a company (nothing is recorded for one that does not
+	// exist), so registration reveals no company ids. A request made before the email is proven
+	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format, existing company) answer
+	// Field rules (email format, password policy, phone format) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
@@ -4802,12 +5688,23 @@ type ClientWithResponsesInterface interface {
 	// `application_view`. The user, the client, an enterprise company, the welcome email and the
 	// session are created in one transaction: all of them or none.
 	//
+	// The new user's email is not verified: the welcome email carries a verification link
+	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// password and sessions set before, so a registrant who is not the email's owner loses the
+	// account to its owner.
+	//
 	// `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-	// named after `client.company_name` (else the client's name, else the email);
-	// `client.company_id` links an existing company (`enterprise` is then ignored);
+	// named after `client.company_name` (else the client's name, else the email), and makes the
+	// client its owner. `client.company_id` records a request to join that company (`enterprise`
+	// is then ignored): the client is not a member, and its answer shows no company, until an
+	// employee, an application token or the company's owner approves it. The answer is the
+	// same whether or not the id names a company (nothing is recorded for one that does not
+	// exist), so registration reveals no company ids. A request made before the email is proven
+	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format, existing company) answer
+	// Field rules (email format, password policy, phone format) answer
 	// `client-validation-failed` with an `errors` entry per failing field. An email that already
 	// has a user answers `email-already-registered` (emails compare case-insensitively, and
 	// concurrent registrations of one email create one user); the spelling
@@ -4865,24 +5762,138 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/coexistence/touch (the `CoexistenceTouch` operationId).
 	CoexistenceTouchWithResponse(ctx context.Context, params *CoexistenceTouchParams, body CoexistenceTouchJSONRequestBody, reqEditors ...RequestEditorFn) (*CoexistenceTouchResponse, error)
 
+	// CompaniesApproveMemberWithBodyWithResponse Approve a client's membership
+	//
+	// Makes the client a member of the company, taking its pending request. The company's owner
+	// (verified) may approve only a pending request to its own company (`invalid-param` on
+	// `client_id` when the client has none); an employee or an application token may also make
+	// any client a member without one. The client's email must be verified (`invalid-param` on
+	// `client_id`): an unverified account may not be granted a membership. A client is a member
+	// of one company at most, so approving moves a member of another company. The answer is the
+	// company's members and requests as they are now (as `companies/members`). Who may act on
+	// which company, and the answers for ids that name nothing, are as in `companies/members`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+	CompaniesApproveMemberWithBodyWithResponse(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesApproveMemberResponse, error)
+
+	// CompaniesApproveMemberWithResponse Approve a client's membership
+	//
+	// Makes the client a member of the company, taking its pending request. The company's owner
+	// (verified) may approve only a pending request to its own company (`invalid-param` on
+	// `client_id` when the client has none); an employee or an application token may also make
+	// any client a member without one. The client's email must be verified (`invalid-param` on
+	// `client_id`): an unverified account may not be granted a membership. A client is a member
+	// of one company at most, so approving moves a member of another company. The answer is the
+	// company's members and requests as they are now (as `companies/members`). Who may act on
+	// which company, and the answers for ids that name nothing, are as in `companies/members`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+	CompaniesApproveMemberWithResponse(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesApproveMemberResponse, error)
+
+	// CompaniesMembersWithResponse List a company's members and requests
+	//
+	// The company, its members (the owner first, then by client id) and the clients asking to
+	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// whether each one's email is verified (a request from an unverified client cannot be
+	// approved until it is, and its first proof drops the request). Employees and application
+	// tokens may list any company (an id that names none answers `invalid-param` on
+	// `company_id`); a client only the enterprise company it owns, once its email is verified.
+	// Anyone else, members included, answers `permission-denied` whether or not the company
+	// exists.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/companies/members (the `CompaniesMembers` operationId).
+	CompaniesMembersWithResponse(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*CompaniesMembersResponse, error)
+
+	// CompaniesRemoveMemberWithBodyWithResponse Remove a member or refuse a request
+	//
+	// Ends the client's membership of the company, or refuses its pending request
+	// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+	// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+	// liaisons of the company goes with it. Who may act on which company is as in
+	// `companies/members`. The answer is the company's members and requests as they are now.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+	CompaniesRemoveMemberWithBodyWithResponse(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesRemoveMemberResponse, error)
+
+	// CompaniesRemoveMemberWithResponse Remove a member or refuse a request
+	//
+	// Ends the client's membership of the company, or refuses its pending request
+	// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+	// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+	// liaisons of the company goes with it. Who may act on which company is as in
+	// `companies/members`. The answer is the company's members and requests as they are now.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+	CompaniesRemoveMemberWithResponse(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesRemoveMemberResponse, error)
+
+	// CompaniesRequestMemberWithBodyWithResponse Ask to join a company
+	//
+	// Records the calling client's request to join a company, replacing an earlier request of
+	// its own. The caller's email must be verified (`permission-denied`): a request made
+	// before the first proof would be dropped by it. The answer is the same whether or not the
+	// company exists, or the client is already its member (nothing is recorded then), so that
+	// asking reveals no company ids; the client sees nothing of the company until a request is
+	// approved (`companies/approve_member`), when the company appears in its client views and
+	// in `scopes/liaison_register`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+	CompaniesRequestMemberWithBodyWithResponse(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesRequestMemberResponse, error)
+
+	// CompaniesRequestMemberWithResponse Ask to join a company
+	//
+	// Records the calling client's request to join a company, replacing an earlier request of
+	// its own. The caller's email must be verified (`permission-denied`): a request made
+	// before the first proof would be dropped by it. The answer is the same whether or not the
+	// company exists, or the client is already its member (nothing is recorded then), so that
+	// asking reveals no company ids; the client sees nothing of the company until a request is
+	// approved (`companies/approve_member`), when the company appears in its client views and
+	// in `scopes/liaison_register`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+	CompaniesRequestMemberWithResponse(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesRequestMemberResponse, error)
+
 	// LiaisonsRegisterWithBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison registers a liaison that acts for the clients
-	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-	// a liaison what it acts for, an employee any). Granting anything else answers
-	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-	// others get `permission-denied`, so ids of other clients are not revealed); granting
-	// nothing answers `invalid-param`.
+	// A client, employee or liaison whose email is verified invites a liaison to act for the
+	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+	// email is not verified answers `permission-denied`, as does granting anything else; an id
+	// that does not exist answers `invalid-param` (for an employee; others get
+	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 	//
-	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+	// gets a user without one; an email with a user keeps its password, names and phone. The
+	// role takes effect when the invitee accepts: an invitation email is queued whose link
+	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+	// proves its email and accepts the role (`data.accepted` is false until then; registering a
+	// liaison that has not accepted yet sends a new invitation). Until then the user has no
+	// liaison role: it cannot log in as a liaison, and an application that accepts only
+	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Each caller (its session's user) and each client address may
-	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+	// user) and each client address may register a limited number of liaisons per window (30
+	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+	// params (see `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4891,22 +5902,32 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison registers a liaison that acts for the clients
-	// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-	// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-	// a liaison what it acts for, an employee any). Granting anything else answers
-	// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-	// others get `permission-denied`, so ids of other clients are not revealed); granting
-	// nothing answers `invalid-param`.
+	// A client, employee or liaison whose email is verified invites a liaison to act for the
+	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+	// email is not verified answers `permission-denied`, as does granting anything else; an id
+	// that does not exist answers `invalid-param` (for an employee; others get
+	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 	//
-	// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-	// with a user gets the liaison role added and keeps its password, names and phone. Grants
-	// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+	// gets a user without one; an email with a user keeps its password, names and phone. The
+	// role takes effect when the invitee accepts: an invitation email is queued whose link
+	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+	// proves its email and accepts the role (`data.accepted` is false until then; registering a
+	// liaison that has not accepted yet sends a new invitation). Until then the user has no
+	// liaison role: it cannot log in as a liaison, and an application that accepts only
+	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 	// among what the caller may grant (an employee sees everything); of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-	// `liaison.email`, ...). Each caller (its session's user) and each client address may
-	// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-	// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+	// user) and each client address may register a limited number of liaisons per window (30
+	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+	// params (see `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4916,8 +5937,10 @@ type ClientWithResponsesInterface interface {
 	// ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
-	// its own client record and company (if any), an employee or an application token every
-	// client and company, a liaison what it acts for. Each list is in id order and holds at most
+	// its own client record and the company it is a member of (a company it only asked to join
+	// is not listed), an employee or an application token every client and company, a liaison
+	// what it acts for. A user whose email is not verified may grant nothing: both lists are
+	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
 	// rendered with the `default` view.
 	//
@@ -5014,10 +6037,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email proves the user's email: the first proof takes back
+	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5039,10 +6061,9 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email proves the user's email: the first proof takes back
+	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience) and logs its user in, creating a user without a password when the email is new
 	// (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5127,10 +6148,12 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Exchanges the token of a magic link for a session. An unknown, used or expired link
+	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+	// role it also accepts, or a client created for someone else). The first proof of an email
+	// takes back everything its unverified account set up (see "Who is who": password, sessions,
+	// liaisons registered, grants made, membership requests). An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
 	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -5144,10 +6167,12 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
 	//
-	// The first sign-in that proves a user's email (a link, or Google with a verified email)
-	// drops a password set before it and revokes the user's sessions: registration does not
-	// prove the email, and whoever registered it must not keep access to its owner's account.
-	// Exchanges the token of a magic link for a session. An unknown, used or expired link
+	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+	// role it also accepts, or a client created for someone else). The first proof of an email
+	// takes back everything its unverified account set up (see "Who is who": password, sessions,
+	// liaisons registered, grants made, membership requests). An unknown, used or expired link
 	// token, or one requested for another application, answers `invalid-token` and counts as a
 	// failed log-in from the client address (`rate-limited`). The link is used up by the
 	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -5242,7 +6267,8 @@ type ClientWithResponsesInterface interface {
 	// application, in one transaction with a welcome email. `data.client` is rendered with
 	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
 	// the caller already has). `enterprise` and `client.company_id` work as in
-	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// `clients/register`: a company id is a membership request, answered alike whether or not it
+	// names a company. A user who is already a client answers `email-already-client`; a
 	// session with another role, or in an application that does not accept clients, answers
 	// `permission-denied`.
 	//
@@ -5259,7 +6285,8 @@ type ClientWithResponsesInterface interface {
 	// application, in one transaction with a welcome email. `data.client` is rendered with
 	// `view`, `data.session` with `session_view` and `application_view` (without the token, which
 	// the caller already has). `enterprise` and `client.company_id` work as in
-	// `clients/register`. A user who is already a client answers `email-already-client`; a
+	// `clients/register`: a company id is a membership request, answered alike whether or not it
+	// names a company. A user who is already a client answers `email-already-client`; a
 	// session with another role, or in an application that does not accept clients, answers
 	// `permission-denied`.
 	//
@@ -5642,6 +6669,338 @@ func (r CoexistenceTouchResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CoexistenceTouchResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompaniesApproveMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CompanyMembersResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON200() *CompanyMembersResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompaniesApproveMemberResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CompaniesApproveMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompaniesApproveMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompaniesApproveMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompaniesApproveMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompaniesMembersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CompanyMembersResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompaniesMembersResponse) GetJSON200() *CompanyMembersResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompaniesMembersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompaniesMembersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompaniesMembersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompaniesMembersResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompaniesMembersResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompaniesMembersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CompaniesMembersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompaniesMembersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompaniesMembersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompaniesMembersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompaniesRemoveMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CompanyMembersResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON200() *CompanyMembersResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompaniesRemoveMemberResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CompaniesRemoveMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompaniesRemoveMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompaniesRemoveMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompaniesRemoveMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CompaniesRequestMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MemberRequestedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON200() *MemberRequestedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CompaniesRequestMemberResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CompaniesRequestMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CompaniesRequestMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CompaniesRequestMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CompaniesRequestMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6764,16 +8123,26 @@ func (r UsersLookupResponse) ContentType() string {
 
 // ClientsCreateWithBodyWithResponse Create a client for an email
 //
-// Called with an application token or an employee's session (scope `clients.create`). A new
-// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-// password, names and phone (the given ones are not applied to an existing user); an email
-// that is already a client answers `email-already-client`. `client.password` is optional (a
-// user without one signs in with Google or a magic link). `enterprise` and
-// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-// params (see `ClientsCreateInput`).
+// Called with a token that has the scope `clients.create`: an application token or an
+// employee's session (no other role has the scope by default). A new email gets a user and a
+// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+// phone (the given ones are not applied to an existing user); an email that is already a
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Who may set the password: an application token or an employee may give a new user an
+// initial `client.password` (optional; a user without one signs in with Google or a link),
+// and that user still starts unverified. Any other caller may not choose another person's
+// password (`permission-denied`): the new user gets no password and an invitation email
+// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+//
+// `client.company_id` makes the client a member of that company when the caller is an
+// application token or an employee (a company that does not exist answers
+// `client-validation-failed`); from any other caller it is a request, as in
+// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+// verification link while the user's email is unverified) or the invitation is queued in
+// the same transaction. When more passwords wait to be hashed than can start soon, the
+// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6788,16 +8157,26 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 
 // ClientsCreateWithTextBodyWithResponse Create a client for an email
 //
-// Called with an application token or an employee's session (scope `clients.create`). A new
-// email gets a user and a client (`action-successful`); an email whose user has no client yet,
-// generally a liaison, gets a client (`client-created-for-existing-email`) and keeps its
-// password, names and phone (the given ones are not applied to an existing user); an email
-// that is already a client answers `email-already-client`. `client.password` is optional (a
-// user without one signs in with Google or a magic link). `enterprise` and
-// `client.company_id` work as in `clients/register`. `data` is the client rendered with
-// `view`. A welcome email is queued in the same transaction. When more passwords wait to be
-// hashed than can start soon, the answer is `rate-limited` with `Retry-After`. Sensitive
-// params (see `ClientsCreateInput`).
+// Called with a token that has the scope `clients.create`: an application token or an
+// employee's session (no other role has the scope by default). A new email gets a user and a
+// client (`action-successful`); an email whose user has no client yet, generally a liaison,
+// gets a client (`client-created-for-existing-email`) and keeps its password, names and
+// phone (the given ones are not applied to an existing user); an email that is already a
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Who may set the password: an application token or an employee may give a new user an
+// initial `client.password` (optional; a user without one signs in with Google or a link),
+// and that user still starts unverified. Any other caller may not choose another person's
+// password (`permission-denied`): the new user gets no password and an invitation email
+// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+//
+// `client.company_id` makes the client a member of that company when the caller is an
+// application token or an employee (a company that does not exist answers
+// `client-validation-failed`); from any other caller it is a request, as in
+// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
+// verification link while the user's email is unverified) or the invitation is queued in
+// the same transaction. When more passwords wait to be hashed than can start soon, the
+// answer is `rate-limited` with `Retry-After`. Sensitive params (see `ClientsCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6817,12 +8196,23 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // `application_view`. The user, the client, an enterprise company, the welcome email and the
 // session are created in one transaction: all of them or none.
 //
+// The new user's email is not verified: the welcome email carries a verification link
+// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// password and sessions set before, so a registrant who is not the email's owner loses the
+// account to its owner.
+//
 // `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-// named after `client.company_name` (else the client's name, else the email);
-// `client.company_id` links an existing company (`enterprise` is then ignored);
+// named after `client.company_name` (else the client's name, else the email), and makes the
+// client its owner. `client.company_id` records a request to join that company (`enterprise`
+// is then ignored): the client is not a member, and its answer shows no company, until an
+// employee, an application token or the company's owner approves it. The answer is the
+// same whether or not the id names a company (nothing is recorded for one that does not
+// exist), so registration reveals no company ids. A request made before the email is proven
+// is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format, existing company) answer
+// Field rules (email format, password policy, phone format) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
@@ -6852,12 +8242,23 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // `application_view`. The user, the client, an enterprise company, the welcome email and the
 // session are created in one transaction: all of them or none.
 //
+// The new user's email is not verified: the welcome email carries a verification link
+// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// password and sessions set before, so a registrant who is not the email's owner loses the
+// account to its owner.
+//
 // `enterprise: true` with no `client.company_id` creates an enterprise company for the client,
-// named after `client.company_name` (else the client's name, else the email);
-// `client.company_id` links an existing company (`enterprise` is then ignored);
+// named after `client.company_name` (else the client's name, else the email), and makes the
+// client its owner. `client.company_id` records a request to join that company (`enterprise`
+// is then ignored): the client is not a member, and its answer shows no company, until an
+// employee, an application token or the company's owner approves it. The answer is the
+// same whether or not the id names a company (nothing is recorded for one that does not
+// exist), so registration reveals no company ids. A request made before the email is proven
+// is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format, existing company) answer
+// Field rules (email format, password policy, phone format) answer
 // `client-validation-failed` with an `errors` entry per failing field. An email that already
 // has a user answers `email-already-registered` (emails compare case-insensitively, and
 // concurrent registrations of one email create one user); the spelling
@@ -6939,24 +8340,180 @@ func (c *ClientWithResponses) CoexistenceTouchWithResponse(ctx context.Context, 
 	return ParseCoexistenceTouchResponse(rsp)
 }
 
+// CompaniesApproveMemberWithBodyWithResponse Approve a client's membership
+//
+// Makes the client a member of the company, taking its pending request. The company's owner
+// (verified) may approve only a pending request to its own company (`invalid-param` on
+// `client_id` when the client has none); an employee or an application token may also make
+// any client a member without one. The client's email must be verified (`invalid-param` on
+// `client_id`): an unverified account may not be granted a membership. A client is a member
+// of one company at most, so approving moves a member of another company. The answer is the
+// company's members and requests as they are now (as `companies/members`). Who may act on
+// which company, and the answers for ids that name nothing, are as in `companies/members`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+func (c *ClientWithResponses) CompaniesApproveMemberWithBodyWithResponse(ctx context.Context, params *CompaniesApproveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesApproveMemberResponse, error) {
+	rsp, err := c.CompaniesApproveMemberWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesApproveMemberResponse(rsp)
+}
+
+// CompaniesApproveMemberWithResponse Approve a client's membership
+//
+// Makes the client a member of the company, taking its pending request. The company's owner
+// (verified) may approve only a pending request to its own company (`invalid-param` on
+// `client_id` when the client has none); an employee or an application token may also make
+// any client a member without one. The client's email must be verified (`invalid-param` on
+// `client_id`): an unverified account may not be granted a membership. A client is a member
+// of one company at most, so approving moves a member of another company. The answer is the
+// company's members and requests as they are now (as `companies/members`). Who may act on
+// which company, and the answers for ids that name nothing, are as in `companies/members`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/approve_member (the `CompaniesApproveMember` operationId).
+func (c *ClientWithResponses) CompaniesApproveMemberWithResponse(ctx context.Context, params *CompaniesApproveMemberParams, body CompaniesApproveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesApproveMemberResponse, error) {
+	rsp, err := c.CompaniesApproveMember(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesApproveMemberResponse(rsp)
+}
+
+// CompaniesMembersWithResponse List a company's members and requests
+//
+// The company, its members (the owner first, then by client id) and the clients asking to
+// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// whether each one's email is verified (a request from an unverified client cannot be
+// approved until it is, and its first proof drops the request). Employees and application
+// tokens may list any company (an id that names none answers `invalid-param` on
+// `company_id`); a client only the enterprise company it owns, once its email is verified.
+// Anyone else, members included, answers `permission-denied` whether or not the company
+// exists.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/companies/members (the `CompaniesMembers` operationId).
+func (c *ClientWithResponses) CompaniesMembersWithResponse(ctx context.Context, params *CompaniesMembersParams, reqEditors ...RequestEditorFn) (*CompaniesMembersResponse, error) {
+	rsp, err := c.CompaniesMembers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesMembersResponse(rsp)
+}
+
+// CompaniesRemoveMemberWithBodyWithResponse Remove a member or refuse a request
+//
+// Ends the client's membership of the company, or refuses its pending request
+// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+// liaisons of the company goes with it. Who may act on which company is as in
+// `companies/members`. The answer is the company's members and requests as they are now.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+func (c *ClientWithResponses) CompaniesRemoveMemberWithBodyWithResponse(ctx context.Context, params *CompaniesRemoveMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesRemoveMemberResponse, error) {
+	rsp, err := c.CompaniesRemoveMemberWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesRemoveMemberResponse(rsp)
+}
+
+// CompaniesRemoveMemberWithResponse Remove a member or refuse a request
+//
+// Ends the client's membership of the company, or refuses its pending request
+// (`invalid-param` on `client_id` when it is neither a member nor asking to join). The
+// company's owner cannot be removed from it (`invalid-param`). What a removed member granted
+// liaisons of the company goes with it. Who may act on which company is as in
+// `companies/members`. The answer is the company's members and requests as they are now.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/remove_member (the `CompaniesRemoveMember` operationId).
+func (c *ClientWithResponses) CompaniesRemoveMemberWithResponse(ctx context.Context, params *CompaniesRemoveMemberParams, body CompaniesRemoveMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesRemoveMemberResponse, error) {
+	rsp, err := c.CompaniesRemoveMember(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesRemoveMemberResponse(rsp)
+}
+
+// CompaniesRequestMemberWithBodyWithResponse Ask to join a company
+//
+// Records the calling client's request to join a company, replacing an earlier request of
+// its own. The caller's email must be verified (`permission-denied`): a request made
+// before the first proof would be dropped by it. The answer is the same whether or not the
+// company exists, or the client is already its member (nothing is recorded then), so that
+// asking reveals no company ids; the client sees nothing of the company until a request is
+// approved (`companies/approve_member`), when the company appears in its client views and
+// in `scopes/liaison_register`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+func (c *ClientWithResponses) CompaniesRequestMemberWithBodyWithResponse(ctx context.Context, params *CompaniesRequestMemberParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompaniesRequestMemberResponse, error) {
+	rsp, err := c.CompaniesRequestMemberWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesRequestMemberResponse(rsp)
+}
+
+// CompaniesRequestMemberWithResponse Ask to join a company
+//
+// Records the calling client's request to join a company, replacing an earlier request of
+// its own. The caller's email must be verified (`permission-denied`): a request made
+// before the first proof would be dropped by it. The answer is the same whether or not the
+// company exists, or the client is already its member (nothing is recorded then), so that
+// asking reveals no company ids; the client sees nothing of the company until a request is
+// approved (`companies/approve_member`), when the company appears in its client views and
+// in `scopes/liaison_register`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/companies/request_member (the `CompaniesRequestMember` operationId).
+func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Context, params *CompaniesRequestMemberParams, body CompaniesRequestMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*CompaniesRequestMemberResponse, error) {
+	rsp, err := c.CompaniesRequestMember(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCompaniesRequestMemberResponse(rsp)
+}
+
 // LiaisonsRegisterWithBodyWithResponse Register a liaison
 //
-// A client, employee or liaison registers a liaison that acts for the clients
-// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-// a liaison what it acts for, an employee any). Granting anything else answers
-// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-// others get `permission-denied`, so ids of other clients are not revealed); granting
-// nothing answers `invalid-param`.
+// A client, employee or liaison whose email is verified invites a liaison to act for the
+// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+// email is not verified answers `permission-denied`, as does granting anything else; an id
+// that does not exist answers `invalid-param` (for an employee; others get
+// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 //
-// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-// with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+// gets a user without one; an email with a user keeps its password, names and phone. The
+// role takes effect when the invitee accepts: an invitation email is queued whose link
+// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+// proves its email and accepts the role (`data.accepted` is false until then; registering a
+// liaison that has not accepted yet sends a new invitation). Until then the user has no
+// liaison role: it cannot log in as a liaison, and an application that accepts only
+// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 // among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Each caller (its session's user) and each client address may
-// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+// user) and each client address may register a limited number of liaisons per window (30
+// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+// params (see `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6971,22 +8528,32 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 
 // LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 //
-// A client, employee or liaison registers a liaison that acts for the clients
-// (`client_ids`) and companies (`company_ids`) given, which must be among those the caller
-// may grant (see `scopes/liaison_register`: a client its own client record and its company,
-// a liaison what it acts for, an employee any). Granting anything else answers
-// `permission-denied`; an id that does not exist answers `invalid-param` (for an employee;
-// others get `permission-denied`, so ids of other clients are not revealed); granting
-// nothing answers `invalid-param`.
+// A client, employee or liaison whose email is verified invites a liaison to act for the
+// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
+// caller may grant (see `scopes/liaison_register`: a client its own client record and the
+// company it is a member of, a liaison what it acts for, an employee any). A caller whose
+// email is not verified answers `permission-denied`, as does granting anything else; an id
+// that does not exist answers `invalid-param` (for an employee; others get
+// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
+// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
+// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
 //
-// A new email gets a user (`liaison.password` is optional) and a welcome email; an email
-// with a user gets the liaison role added and keeps its password, names and phone. Grants
-// add to what the liaison already acts for. `data` is the liaison with what it now acts for
+// Nobody chooses another person's password, so there is no `liaison.password`: a new email
+// gets a user without one; an email with a user keeps its password, names and phone. The
+// role takes effect when the invitee accepts: an invitation email is queued whose link
+// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
+// proves its email and accepts the role (`data.accepted` is false until then; registering a
+// liaison that has not accepted yet sends a new invitation). Until then the user has no
+// liaison role: it cannot log in as a liaison, and an application that accepts only
+// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
+// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
 // among what the caller may grant (an employee sees everything); of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register` answer `client-validation-failed` (with
-// `liaison.email`, ...). Each caller (its session's user) and each client address may
-// register a limited number of liaisons per window (30 and 60 an hour unless configured),
-// then `rate-limited`. Sensitive params (see `LiaisonsRegisterInput`).
+// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
+// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
+// user) and each client address may register a limited number of liaisons per window (30
+// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
+// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
+// params (see `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7002,8 +8569,10 @@ func (c *ClientWithResponses) LiaisonsRegisterWithTextBodyWithResponse(ctx conte
 // ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
-// its own client record and company (if any), an employee or an application token every
-// client and company, a liaison what it acts for. Each list is in id order and holds at most
+// its own client record and the company it is a member of (a company it only asked to join
+// is not listed), an employee or an application token every client and company, a liaison
+// what it acts for. A user whose email is not verified may grant nothing: both lists are
+// empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
 // rendered with the `default` view.
 //
@@ -7130,10 +8699,9 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 
 // SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email proves the user's email: the first proof takes back
+// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7161,10 +8729,9 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 
 // SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email proves the user's email: the first proof takes back
+// everything its unverified account set up (see "Who is who": password, sessions, liaisons
+// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience) and logs its user in, creating a user without a password when the email is new
 // (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7273,10 +8840,12 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 
 // SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Exchanges the token of a magic link for a session. An unknown, used or expired link
+// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+// role it also accepts, or a client created for someone else). The first proof of an email
+// takes back everything its unverified account set up (see "Who is who": password, sessions,
+// liaisons registered, grants made, membership requests). An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
 // first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -7296,10 +8865,12 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 
 // SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
 //
-// The first sign-in that proves a user's email (a link, or Google with a verified email)
-// drops a password set before it and revokes the user's sessions: registration does not
-// prove the email, and whoever registered it must not keep access to its owner's account.
-// Exchanges the token of a magic link for a session. An unknown, used or expired link
+// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
+// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
+// role it also accepts, or a client created for someone else). The first proof of an email
+// takes back everything its unverified account set up (see "Who is who": password, sessions,
+// liaisons registered, grants made, membership requests). An unknown, used or expired link
 // token, or one requested for another application, answers `invalid-token` and counts as a
 // failed log-in from the client address (`rate-limited`). The link is used up by the
 // first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
@@ -7430,7 +9001,8 @@ func (c *ClientWithResponses) SessionsRevokeWithResponse(ctx context.Context, pa
 // application, in one transaction with a welcome email. `data.client` is rendered with
 // `view`, `data.session` with `session_view` and `application_view` (without the token, which
 // the caller already has). `enterprise` and `client.company_id` work as in
-// `clients/register`. A user who is already a client answers `email-already-client`; a
+// `clients/register`: a company id is a membership request, answered alike whether or not it
+// names a company. A user who is already a client answers `email-already-client`; a
 // session with another role, or in an application that does not accept clients, answers
 // `permission-denied`.
 //
@@ -7453,7 +9025,8 @@ func (c *ClientWithResponses) UsersClientRegisterWithBodyWithResponse(ctx contex
 // application, in one transaction with a welcome email. `data.client` is rendered with
 // `view`, `data.session` with `session_view` and `application_view` (without the token, which
 // the caller already has). `enterprise` and `client.company_id` work as in
-// `clients/register`. A user who is already a client answers `email-already-client`; a
+// `clients/register`: a company id is a membership request, answered alike whether or not it
+// names a company. A user who is already a client answers `email-already-client`; a
 // session with another role, or in an application that does not accept clients, answers
 // `permission-denied`.
 //
@@ -7766,6 +9339,278 @@ func ParseCoexistenceTouchResponse(rsp *http.Response) (*CoexistenceTouchRespons
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest CoexistenceBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompaniesApproveMemberResponse parses an HTTP response from a CompaniesApproveMemberWithResponse call
+func ParseCompaniesApproveMemberResponse(rsp *http.Response) (*CompaniesApproveMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompaniesApproveMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CompanyMembersResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompaniesMembersResponse parses an HTTP response from a CompaniesMembersWithResponse call
+func ParseCompaniesMembersResponse(rsp *http.Response) (*CompaniesMembersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompaniesMembersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CompanyMembersResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompaniesRemoveMemberResponse parses an HTTP response from a CompaniesRemoveMemberWithResponse call
+func ParseCompaniesRemoveMemberResponse(rsp *http.Response) (*CompaniesRemoveMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompaniesRemoveMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CompanyMembersResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCompaniesRequestMemberResponse parses an HTTP response from a CompaniesRequestMemberWithResponse call
+func ParseCompaniesRequestMemberResponse(rsp *http.Response) (*CompaniesRequestMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CompaniesRequestMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MemberRequestedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
