@@ -894,11 +894,23 @@ type Application struct {
 	Slug ApplicationSlug `json:"slug"`
 }
 
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+}
+
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
 // ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1061,9 +1073,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1201,6 +1224,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1243,16 +1269,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1288,8 +1334,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1472,6 +1529,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1481,10 +1544,24 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // LoginBadRequestError defines model for LoginBadRequestError.
@@ -1873,6 +1950,15 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
@@ -1922,6 +2008,12 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Id A session's id, as `sessions/index` lists it.
 	//
 	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
@@ -1929,6 +2021,11 @@ type SessionsDeleteInput struct {
 
 	// Others Revoke every session of the caller's user but this one (false when absent).
 	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1969,6 +2066,9 @@ type SessionsGoogleInput struct {
 
 // SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
 type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
@@ -2034,6 +2134,17 @@ type SessionsMagicLinkRequestInput struct {
 
 // SessionsRevokeInput defines model for SessionsRevokeInput.
 type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2069,6 +2180,21 @@ type Status string
 //
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
+
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
@@ -2168,6 +2294,9 @@ type UserResultStatus string
 
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
@@ -2197,14 +2326,48 @@ type UsersClientRegisterInput struct {
 
 // UsersLookupInput defines model for UsersLookupInput.
 type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Email Email of the user to find.
 	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 }
+
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
 
 // ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
@@ -2213,6 +2376,20 @@ type ApplicationViewQuery = ApplicationView
 // scopes, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2289,6 +2466,12 @@ type CoexistenceIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
 
@@ -2318,6 +2501,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -2356,6 +2554,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -2379,10 +2592,19 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
@@ -2407,10 +2629,19 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
@@ -2631,6 +2862,19 @@ func (siw *ServerInterfaceWrapper) CoexistenceIndex(w http.ResponseWriter, r *ht
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "after" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
@@ -2752,6 +2996,58 @@ func (siw *ServerInterfaceWrapper) CompaniesMembers(w http.ResponseWriter, r *ht
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
 		}
 		return
 	}
@@ -2901,6 +3197,58 @@ func (siw *ServerInterfaceWrapper) ScopesLiaisonRegister(w http.ResponseWriter, 
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ScopesLiaisonRegister(w, r, params)
 	}))
@@ -2991,6 +3339,32 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
 		}
 		return
 	}
@@ -3111,6 +3485,32 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
 		}
 		return
 	}

@@ -111,7 +111,7 @@ func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain st
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
@@ -213,7 +213,7 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 		}
 		current := row.ID == p.Session.ID
 		session.Current = &current
-		results = append(results, views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView))
+		results = append(results, views.RenderSession(session, chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView))
 	}
 	return gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),

@@ -218,7 +218,7 @@ func undeclared(op *spec.Operation, fields map[string]any) []gen.ParamError {
 	var bad []gen.ParamError
 	for name := range fields {
 		if !op.BodyParams[name] {
-			bad = append(bad, gen.ParamError{Param: name, Message: UnknownParamMessage})
+			bad = append(bad, gen.ParamError{Param: orBody(name), Message: UnknownParamMessage})
 		}
 	}
 	return bad

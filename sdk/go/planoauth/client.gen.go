@@ -792,11 +792,23 @@ type Application struct {
 	Slug ApplicationSlug `json:"slug"`
 }
 
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+}
+
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
 // ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -959,9 +971,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1099,6 +1122,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1141,16 +1167,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1186,8 +1232,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1346,6 +1403,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1355,10 +1418,24 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // LoginBadRequestError defines model for LoginBadRequestError.
@@ -1747,6 +1824,15 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
@@ -1796,6 +1882,12 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Id A session's id, as `sessions/index` lists it.
 	//
 	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
@@ -1803,6 +1895,11 @@ type SessionsDeleteInput struct {
 
 	// Others Revoke every session of the caller's user but this one (false when absent).
 	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1843,6 +1940,9 @@ type SessionsGoogleInput struct {
 
 // SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
 type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
@@ -1908,6 +2008,17 @@ type SessionsMagicLinkRequestInput struct {
 
 // SessionsRevokeInput defines model for SessionsRevokeInput.
 type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -1940,6 +2051,21 @@ type SocialLoginBadRequestErrorStatus string
 //
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
+
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
@@ -2039,6 +2165,9 @@ type UserResultStatus string
 
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
@@ -2068,14 +2197,48 @@ type UsersClientRegisterInput struct {
 
 // UsersLookupInput defines model for UsersLookupInput.
 type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Email Email of the user to find.
 	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 }
+
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
 
 // ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
@@ -2084,6 +2247,20 @@ type ApplicationViewQuery = ApplicationView
 // scopes, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2160,6 +2337,12 @@ type CoexistenceIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
 
@@ -2189,6 +2372,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -2227,6 +2425,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -2250,10 +2463,19 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
@@ -2278,10 +2500,19 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
@@ -2641,7 +2872,7 @@ type ClientInterface interface {
 	// CompaniesMembers List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -2729,7 +2960,8 @@ type ClientInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -2763,7 +2995,8 @@ type ClientInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -2784,7 +3017,7 @@ type ClientInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 	ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3458,7 +3691,7 @@ func (c *Client) CompaniesApproveMember(ctx context.Context, params *CompaniesAp
 // CompaniesMembers List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -3596,7 +3829,8 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -3640,7 +3874,8 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -3671,7 +3906,7 @@ func (c *Client) LiaisonsRegisterWithTextBody(ctx context.Context, params *Liais
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4401,6 +4636,18 @@ func NewCoexistenceIndexRequest(server string, params *CoexistenceIndexParams) (
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.After != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
@@ -4604,6 +4851,54 @@ func NewCompaniesMembersRequest(server string, params *CompaniesMembersParams) (
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4876,6 +5171,54 @@ func NewScopesLiaisonRegisterRequest(server string, params *ScopesLiaisonRegiste
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -5068,6 +5411,30 @@ func NewSessionsIndexRequest(server string, params *SessionsIndexParams) (*http.
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -5293,6 +5660,30 @@ func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Re
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -5797,7 +6188,7 @@ type ClientWithResponsesInterface interface {
 	// CompaniesMembersWithResponse List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -5887,7 +6278,8 @@ type ClientWithResponsesInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -5921,7 +6313,8 @@ type ClientWithResponsesInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -5942,7 +6335,7 @@ type ClientWithResponsesInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8387,7 +8780,7 @@ func (c *ClientWithResponses) CompaniesApproveMemberWithResponse(ctx context.Con
 // CompaniesMembersWithResponse List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -8507,7 +8900,8 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -8547,7 +8941,8 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -8574,7 +8969,7 @@ func (c *ClientWithResponses) LiaisonsRegisterWithTextBodyWithResponse(ctx conte
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Returns a wrapper object for the known response body format(s).
 //
