@@ -72,10 +72,8 @@ func (s *Server) clientGrantScope(ctx context.Context, userID int64) (grantScope
 		return grantScope{}, envelope.Internal("load client of user %d: %w", userID, err)
 	}
 	g := grantScope{clients: []db.ClientProfile{client}}
-	if client.CompanyID != nil {
-		if g.companies, err = s.q.ListCompaniesByID(ctx, []int64{*client.CompanyID}); err != nil {
-			return grantScope{}, envelope.Internal("load company %d: %w", *client.CompanyID, err)
-		}
+	if client.CompanyID != nil && client.CompanyTitle != nil { // a member of the company
+		g.companies = []db.Company{{ID: *client.CompanyID, Name: *client.CompanyTitle, Enterprise: client.Enterprise}}
 	}
 	return g, nil
 }

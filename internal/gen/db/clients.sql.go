@@ -36,7 +36,7 @@ func (q *Queries) CreateClient(ctx context.Context, arg CreateClientParams) (Cre
 }
 
 const getClientProfile = `-- name: GetClientProfile :one
-SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE id = $1
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at, company_title FROM client_profiles WHERE id = $1
 `
 
 func (q *Queries) GetClientProfile(ctx context.Context, id int64) (ClientProfile, error) {
@@ -60,12 +60,13 @@ func (q *Queries) GetClientProfile(ctx context.Context, id int64) (ClientProfile
 		&i.Bio,
 		&i.RealtorLicense,
 		&i.CreatedAt,
+		&i.CompanyTitle,
 	)
 	return i, err
 }
 
 const getClientProfileByUserID = `-- name: GetClientProfileByUserID :one
-SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE user_id = $1
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at, company_title FROM client_profiles WHERE user_id = $1
 `
 
 func (q *Queries) GetClientProfileByUserID(ctx context.Context, userID int64) (ClientProfile, error) {
@@ -89,12 +90,13 @@ func (q *Queries) GetClientProfileByUserID(ctx context.Context, userID int64) (C
 		&i.Bio,
 		&i.RealtorLicense,
 		&i.CreatedAt,
+		&i.CompanyTitle,
 	)
 	return i, err
 }
 
 const listClientProfiles = `-- name: ListClientProfiles :many
-SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles ORDER BY id LIMIT $1
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at, company_title FROM client_profiles ORDER BY id LIMIT $1
 `
 
 // Clients in id order, at most @max_rows: what an employee or application may grant.
@@ -125,6 +127,7 @@ func (q *Queries) ListClientProfiles(ctx context.Context, maxRows int32) ([]Clie
 			&i.Bio,
 			&i.RealtorLicense,
 			&i.CreatedAt,
+			&i.CompanyTitle,
 		); err != nil {
 			return nil, err
 		}
@@ -137,7 +140,7 @@ func (q *Queries) ListClientProfiles(ctx context.Context, maxRows int32) ([]Clie
 }
 
 const listClientProfilesByID = `-- name: ListClientProfilesByID :many
-SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at FROM client_profiles WHERE id = ANY ($1::bigint[]) ORDER BY id
+SELECT id, user_id, email, first_name, last_name, phone, company_id, company_name, enterprise, active, display_name, use_display_name, display_email, use_display_email, bio, realtor_license, created_at, company_title FROM client_profiles WHERE id = ANY ($1::bigint[]) ORDER BY id
 `
 
 // The clients of @ids that exist, in id order.
@@ -168,6 +171,7 @@ func (q *Queries) ListClientProfilesByID(ctx context.Context, ids []int64) ([]Cl
 			&i.Bio,
 			&i.RealtorLicense,
 			&i.CreatedAt,
+			&i.CompanyTitle,
 		); err != nil {
 			return nil, err
 		}

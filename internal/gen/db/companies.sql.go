@@ -141,7 +141,7 @@ func (q *Queries) ListCompaniesByID(ctx context.Context, ids []int64) ([]Company
 }
 
 const listCompanyMemberRequests = `-- name: ListCompanyMemberRequests :many
-SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
+SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, cp.company_title, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
        r.created_at AS requested_at
 FROM company_member_requests r
 JOIN client_profiles cp ON cp.id = r.client_id
@@ -190,6 +190,7 @@ func (q *Queries) ListCompanyMemberRequests(ctx context.Context, arg ListCompany
 			&i.ClientProfile.Bio,
 			&i.ClientProfile.RealtorLicense,
 			&i.ClientProfile.CreatedAt,
+			&i.ClientProfile.CompanyTitle,
 			&i.EmailVerified,
 			&i.RequestedAt,
 		); err != nil {
@@ -204,7 +205,7 @@ func (q *Queries) ListCompanyMemberRequests(ctx context.Context, arg ListCompany
 }
 
 const listCompanyMembers = `-- name: ListCompanyMembers :many
-SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
+SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, cp.company_title, (u.email_verified_at IS NOT NULL)::boolean AS email_verified,
        (co.owner_client_id IS NOT DISTINCT FROM cp.id)::boolean AS owner
 FROM client_profiles cp
 JOIN users u ON u.id = cp.user_id
@@ -253,6 +254,7 @@ func (q *Queries) ListCompanyMembers(ctx context.Context, arg ListCompanyMembers
 			&i.ClientProfile.Bio,
 			&i.ClientProfile.RealtorLicense,
 			&i.ClientProfile.CreatedAt,
+			&i.ClientProfile.CompanyTitle,
 			&i.EmailVerified,
 			&i.Owner,
 		); err != nil {

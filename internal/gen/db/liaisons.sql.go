@@ -176,7 +176,7 @@ func (q *Queries) GrantLiaisonCompanies(ctx context.Context, arg GrantLiaisonCom
 }
 
 const listLiaisonClientProfiles = `-- name: ListLiaisonClientProfiles :many
-SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at FROM client_profiles cp
+SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, cp.company_title FROM client_profiles cp
 JOIN liaison_clients lc ON lc.client_id = cp.id
 WHERE lc.liaison_id = $1
 ORDER BY cp.id LIMIT $2
@@ -215,6 +215,7 @@ func (q *Queries) ListLiaisonClientProfiles(ctx context.Context, arg ListLiaison
 			&i.Bio,
 			&i.RealtorLicense,
 			&i.CreatedAt,
+			&i.CompanyTitle,
 		); err != nil {
 			return nil, err
 		}

@@ -65,6 +65,7 @@ type ClientProfile struct {
 	Bio             string
 	RealtorLicense  string
 	CreatedAt       time.Time
+	CompanyTitle    *string
 }
 
 type CoexistenceEvent struct {
