@@ -309,3 +309,45 @@ func TestViewParameter(t *testing.T) {
 		contractView(t, "clients/create", c)
 	})
 }
+
+// TestTokenParameter: on every operation that takes a token, the token is accepted as the
+// Authorization header, the token query parameter, and (where there is a body) the token body
+// parameter, alike; without any, the answer is missing-param on token.
+func TestTokenParameter(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	employee := callers(env)[4]
+	for _, op := range env.Spec.Operations() {
+		if len(op.Schemes) == 0 {
+			continue
+		}
+		t.Run(op.ID, func(t *testing.T) {
+			token := env.AppTokens["planoorder"]
+			if op.Accepts(spec.SchemeSession) {
+				token = employee.token()
+			}
+			header := env.Do(commonRequest(t, op, token, nil))
+			ways := map[string]*http.Request{"none": commonRequest(t, op, "", nil)}
+			query := commonRequest(t, op, "", nil)
+			q := query.URL.Query()
+			q.Set("token", token)
+			query.URL.RawQuery = q.Encode()
+			ways["query"] = query
+			if op.BodySchema != nil {
+				ways["body"] = commonRequest(t, op, "", map[string]any{"token": token})
+			}
+			for way, req := range ways {
+				res := env.Do(req)
+				if way == "none" {
+					if res.Code != 400 || res.Status() != gen.StatusMissingParam || len(res.Params()) != 1 || res.Params()[0] != "token" {
+						t.Errorf("no token: %d %s %v, want missing-param on token", res.Code, res.Status(), res.Params())
+					}
+					continue
+				}
+				if res.Code == 401 || res.Status() == gen.StatusMissingParam || (res.Code == 403) != (header.Code == 403) {
+					t.Errorf("token in the %s: %d %s; in the header: %d %s", way, res.Code, res.Status(), header.Code, header.Status())
+				}
+			}
+		})
+	}
+}
