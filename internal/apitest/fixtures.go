@@ -124,7 +124,7 @@ func (e *Env) Session(userID int64, application, role string) string {
 func (e *Env) DeliverEmails() int {
 	e.T.Helper()
 	worker := mail.NewWorker(e.Pool, mail.NewLocal(e.Q, e.Clock.Now), slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, LinkURL: impl.DefaultMagicLinkURL})
+		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, PublicURL: impl.DefaultPublicURL})
 	sent := 0
 	for {
 		n, err := worker.DeliverDue(context.Background())

@@ -408,6 +408,36 @@ func (e LiaisonResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for LinkUnauthorizedErrorStatus.
+const (
+	LinkUnauthorizedErrorStatusClientRequired       LinkUnauthorizedErrorStatus = "client-required"
+	LinkUnauthorizedErrorStatusInvalidToken         LinkUnauthorizedErrorStatus = "invalid-token"
+	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
+	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
+	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
+)
+
+// Valid indicates whether the value is a known member of the LinkUnauthorizedErrorStatus enum.
+func (e LinkUnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case LinkUnauthorizedErrorStatusClientRequired:
+		return true
+	case LinkUnauthorizedErrorStatusInvalidToken:
+		return true
+	case LinkUnauthorizedErrorStatusLinkExpired:
+		return true
+	case LinkUnauthorizedErrorStatusLinkUsed:
+		return true
+	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusSessionExpired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LoginBadRequestErrorStatus.
 const (
 	LoginBadRequestErrorStatusEmailNotFound        LoginBadRequestErrorStatus = "email-not-found"
@@ -501,6 +531,51 @@ const (
 func (e MemberRequestedResultStatus) Valid() bool {
 	switch e {
 	case MemberRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordResetRequestedResultStatus.
+const (
+	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetRequestedResultStatus enum.
+func (e PasswordResetRequestedResultStatus) Valid() bool {
+	switch e {
+	case PasswordResetRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordUpdateBadRequestErrorStatus.
+const (
+	PasswordUpdateBadRequestErrorStatusInvalidContentType   PasswordUpdateBadRequestErrorStatus = "invalid-content-type"
+	PasswordUpdateBadRequestErrorStatusInvalidEncodedParams PasswordUpdateBadRequestErrorStatus = "invalid-encoded-params"
+	PasswordUpdateBadRequestErrorStatusInvalidParam         PasswordUpdateBadRequestErrorStatus = "invalid-param"
+	PasswordUpdateBadRequestErrorStatusInvalidPassword      PasswordUpdateBadRequestErrorStatus = "invalid-password"
+	PasswordUpdateBadRequestErrorStatusMissingParam         PasswordUpdateBadRequestErrorStatus = "missing-param"
+	PasswordUpdateBadRequestErrorStatusNoParamsDecoded      PasswordUpdateBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasswordUpdateBadRequestErrorStatus enum.
+func (e PasswordUpdateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasswordUpdateBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasswordUpdateBadRequestErrorStatusMissingParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusNoParamsDecoded:
 		return true
 	default:
 		return false
@@ -723,6 +798,9 @@ const (
 	StatusInvalidParam                  Status = "invalid-param"
 	StatusInvalidPassword               Status = "invalid-password"
 	StatusInvalidToken                  Status = "invalid-token"
+	StatusLinkExpired                   Status = "link-expired"
+	StatusLinkUsed                      Status = "link-used"
+	StatusLinkWrongApplication          Status = "link-wrong-application"
 	StatusMandrillEmailFailed           Status = "mandrill-email-failed"
 	StatusMissingParam                  Status = "missing-param"
 	StatusNoParamsDecoded               Status = "no-params-decoded"
@@ -773,6 +851,12 @@ func (e Status) Valid() bool {
 	case StatusInvalidPassword:
 		return true
 	case StatusInvalidToken:
+		return true
+	case StatusLinkExpired:
+		return true
+	case StatusLinkUsed:
+		return true
+	case StatusLinkWrongApplication:
 		return true
 	case StatusMandrillEmailFailed:
 		return true
@@ -1564,6 +1648,28 @@ type LiaisonsRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// LinkUnauthorizedError defines model for LinkUnauthorizedError.
+type LinkUnauthorizedError struct {
+	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Data *Session `json:"data,omitempty"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  LinkUnauthorizedErrorStatus `json:"status"`
+}
+
+// LinkUnauthorizedErrorStatus defines model for LinkUnauthorizedError.Status.
+type LinkUnauthorizedErrorStatus string
+
 // LoginBadRequestError defines model for LoginBadRequestError.
 type LoginBadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1676,7 +1782,13 @@ type NewClientFields struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
@@ -1712,8 +1824,60 @@ type ParamError struct {
 }
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-// least 10 characters (the policy; shorter answers `client-validation-failed`).
+// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+// first 40 characters, against its embedded lists of common passwords, words and names,
+// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+// answers `client-validation-failed` on the registration routes and `invalid-param` on
+// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 type Password = string
+
+// PasswordResetRequested defines model for PasswordResetRequested.
+type PasswordResetRequested struct {
+	// Requested Always true; whether the email has an account is not told.
+	Requested bool `json:"requested"`
+}
+
+// PasswordResetRequestedResult defines model for PasswordResetRequestedResult.
+type PasswordResetRequestedResult struct {
+	Data PasswordResetRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasswordResetRequestedResultStatus `json:"status"`
+}
+
+// PasswordResetRequestedResultStatus defines model for PasswordResetRequestedResult.Status.
+type PasswordResetRequestedResultStatus string
+
+// PasswordUpdateBadRequestError defines model for PasswordUpdateBadRequestError.
+type PasswordUpdateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                            `json:"session,omitempty"`
+	Status  PasswordUpdateBadRequestErrorStatus `json:"status"`
+}
+
+// PasswordUpdateBadRequestErrorStatus defines model for PasswordUpdateBadRequestError.Status.
+type PasswordUpdateBadRequestErrorStatus string
 
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
@@ -1785,12 +1949,23 @@ type RegisteringClient struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
+
+// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+//
+// Example: 04817293
+type ResetCode = string
 
 // Revoked defines model for Revoked.
 type Revoked struct {
@@ -1978,7 +2153,13 @@ type SessionsCreateInput struct {
 	Email string `json:"email"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -2121,6 +2302,78 @@ type SessionsMagicLinkRequestInput struct {
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
 	// Email Email of the user to send the link to.
+	Email string `json:"email"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+}
+
+// SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
+type SessionsPasswordResetInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	//
+	// Example: 04817293
+	Code *ResetCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `reset_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   Password `json:"password"`
+	RememberMe *bool    `json:"remember_me,omitempty"`
+
+	// ResetToken The token of the emailed reset link (`pam_...`).
+	ResetToken *string `json:"reset_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetRequestInput defines model for SessionsPasswordResetRequestInput.
+type SessionsPasswordResetRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email Email of the user who forgot the password.
 	Email string `json:"email"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -2346,6 +2599,45 @@ type UsersLookupInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
+// UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
+type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	CurrentPassword *Password `json:"current_password,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password Password `json:"password"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
 type ViewClientParams struct {
 	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
@@ -2412,6 +2704,9 @@ type CurrentSession = SessionResult
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
 
+// LinkUnauthorized defines model for LinkUnauthorized.
+type LinkUnauthorized = LinkUnauthorizedError
+
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
 
@@ -2420,6 +2715,9 @@ type MagicLinkBadRequest = MagicLinkBadRequestError
 
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
+
+// PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
+type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
 
 // PayloadTooLarge defines model for PayloadTooLarge.
 type PayloadTooLarge = PayloadTooLargeError
@@ -2622,6 +2920,9 @@ type SessionsIntrospectParams struct {
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
 type SessionsMagicLinkCreateTextBody = SensitiveParams
 
+// SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
+type SessionsPasswordResetTextBody = SensitiveParams
+
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2669,6 +2970,17 @@ type UsersLookupParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// UsersPasswordUpdateTextBody defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateTextBody = SensitiveParams
+
+// UsersPasswordUpdateParams defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // ClientsCreateTextRequestBody defines body for ClientsCreate for text/plain ContentType.
 type ClientsCreateTextRequestBody = ClientsCreateTextBody
 
@@ -2708,6 +3020,12 @@ type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
 
+// SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
+type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
+
+// SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
+type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
+
 // SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
 type SessionsRevokeJSONRequestBody = SessionsRevokeInput
 
@@ -2716,6 +3034,9 @@ type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
 
 // UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
 type UsersLookupJSONRequestBody = UsersLookupInput
+
+// UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
+type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -2770,6 +3091,12 @@ type ServerInterface interface {
 	// SessionsMagicLinkRequest Email a one-time sign-in link
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(w http.ResponseWriter, r *http.Request)
+	// SessionsPasswordReset Set a new password with a reset link or code
+	// (POST /api/v1/sessions/password_reset)
+	SessionsPasswordReset(w http.ResponseWriter, r *http.Request)
+	// SessionsPasswordResetRequest Email a password reset link and code
+	// (POST /api/v1/sessions/password_reset_request)
+	SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request)
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams)
@@ -2782,6 +3109,9 @@ type ServerInterface interface {
 	// UsersLookup Look a user up by email
 	// (POST /api/v1/users/lookup)
 	UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams)
+	// UsersPasswordUpdate Change the caller's password
+	// (POST /api/v1/users/password_update)
+	UsersPasswordUpdate(w http.ResponseWriter, r *http.Request, params UsersPasswordUpdateParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -3467,6 +3797,34 @@ func (siw *ServerInterfaceWrapper) SessionsMagicLinkRequest(w http.ResponseWrite
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsPasswordReset operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasswordReset(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasswordReset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsPasswordResetRequest operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasswordResetRequest(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SessionsRead operation middleware
 func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.Request) {
 
@@ -3651,6 +4009,39 @@ func (siw *ServerInterfaceWrapper) UsersLookup(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// UsersPasswordUpdate operation middleware
+func (siw *ServerInterfaceWrapper) UsersPasswordUpdate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UsersPasswordUpdateParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UsersPasswordUpdate(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 type UnescapedCookieParamError struct {
 	ParamName string
 	Err       error
@@ -3782,6 +4173,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/magic_link_create", wrapper.SessionsMagicLinkCreate).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/password_reset_request", wrapper.SessionsPasswordResetRequest).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/password_reset", wrapper.SessionsPasswordReset).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/register", wrapper.ClientsRegister).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/create", wrapper.ClientsCreate).Methods(http.MethodPost)
@@ -3789,6 +4184,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/users/client_register", wrapper.UsersClientRegister).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/users/lookup", wrapper.UsersLookup).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/password_update", wrapper.UsersPasswordUpdate).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/liaisons/register", wrapper.LiaisonsRegister).Methods(http.MethodPost)
 
@@ -3823,11 +4220,15 @@ type CurrentSessionJSONResponse SessionResult
 
 type ForbiddenJSONResponse ForbiddenError
 
+type LinkUnauthorizedJSONResponse LinkUnauthorizedError
+
 type LoginBadRequestJSONResponse LoginBadRequestError
 
 type MagicLinkBadRequestJSONResponse MagicLinkBadRequestError
 
 type NewSessionJSONResponse SessionResult
+
+type PasswordUpdateBadRequestJSONResponse PasswordUpdateBadRequestError
 
 type PayloadTooLargeJSONResponse PayloadTooLargeError
 
@@ -5539,7 +5940,7 @@ func (response SessionsMagicLinkCreate400JSONResponse) VisitSessionsMagicLinkCre
 	return err
 }
 
-type SessionsMagicLinkCreate401JSONResponse struct{ UnauthorizedJSONResponse }
+type SessionsMagicLinkCreate401JSONResponse struct{ LinkUnauthorizedJSONResponse }
 
 func (response SessionsMagicLinkCreate401JSONResponse) VisitSessionsMagicLinkCreateResponse(w http.ResponseWriter) error {
 
@@ -5698,6 +6099,212 @@ func (response SessionsMagicLinkRequest500JSONResponse) VisitSessionsMagicLinkRe
 type SessionsMagicLinkRequest503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response SessionsMagicLinkRequest503JSONResponse) VisitSessionsMagicLinkRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequestObject struct {
+	Body *SessionsPasswordResetTextRequestBody
+}
+
+type SessionsPasswordResetResponseObject interface {
+	VisitSessionsPasswordResetResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasswordReset200JSONResponse struct{ NewSessionJSONResponse }
+
+func (response SessionsPasswordReset200JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset400JSONResponse struct {
+	SocialLoginBadRequestJSONResponse
+}
+
+func (response SessionsPasswordReset400JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset401JSONResponse struct{ LinkUnauthorizedJSONResponse }
+
+func (response SessionsPasswordReset401JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasswordReset413JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasswordReset429JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasswordReset500JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsPasswordReset503JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequestRequestObject struct {
+	Body *SessionsPasswordResetRequestJSONRequestBody
+}
+
+type SessionsPasswordResetRequestResponseObject interface {
+	VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasswordResetRequest200JSONResponse PasswordResetRequestedResult
+
+func (response SessionsPasswordResetRequest200JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsPasswordResetRequest400JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasswordResetRequest413JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasswordResetRequest429JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasswordResetRequest500JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsPasswordResetRequest503JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6140,6 +6747,132 @@ func (response UsersLookup503JSONResponse) VisitUsersLookupResponse(w http.Respo
 	return err
 }
 
+type UsersPasswordUpdateRequestObject struct {
+	Params UsersPasswordUpdateParams
+	Body   *UsersPasswordUpdateTextRequestBody
+}
+
+type UsersPasswordUpdateResponseObject interface {
+	VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error
+}
+
+type UsersPasswordUpdate200JSONResponse RevokedResult
+
+func (response UsersPasswordUpdate200JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate400JSONResponse struct {
+	PasswordUpdateBadRequestJSONResponse
+}
+
+func (response UsersPasswordUpdate400JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UsersPasswordUpdate401JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UsersPasswordUpdate403JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UsersPasswordUpdate413JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UsersPasswordUpdate429JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response UsersPasswordUpdate500JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UsersPasswordUpdate503JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ClientsCreate Create a client for an email
@@ -6193,6 +6926,12 @@ type StrictServerInterface interface {
 	// SessionsMagicLinkRequest Email a one-time sign-in link
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(ctx context.Context, request SessionsMagicLinkRequestRequestObject) (SessionsMagicLinkRequestResponseObject, error)
+	// SessionsPasswordReset Set a new password with a reset link or code
+	// (POST /api/v1/sessions/password_reset)
+	SessionsPasswordReset(ctx context.Context, request SessionsPasswordResetRequestObject) (SessionsPasswordResetResponseObject, error)
+	// SessionsPasswordResetRequest Email a password reset link and code
+	// (POST /api/v1/sessions/password_reset_request)
+	SessionsPasswordResetRequest(ctx context.Context, request SessionsPasswordResetRequestRequestObject) (SessionsPasswordResetRequestResponseObject, error)
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(ctx context.Context, request SessionsReadRequestObject) (SessionsReadResponseObject, error)
@@ -6205,6 +6944,9 @@ type StrictServerInterface interface {
 	// UsersLookup Look a user up by email
 	// (POST /api/v1/users/lookup)
 	UsersLookup(ctx context.Context, request UsersLookupRequestObject) (UsersLookupResponseObject, error)
+	// UsersPasswordUpdate Change the caller's password
+	// (POST /api/v1/users/password_update)
+	UsersPasswordUpdate(ctx context.Context, request UsersPasswordUpdateRequestObject) (UsersPasswordUpdateResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -6779,6 +7521,69 @@ func (sh *strictHandler) SessionsMagicLinkRequest(w http.ResponseWriter, r *http
 	}
 }
 
+// SessionsPasswordReset operation middleware
+func (sh *strictHandler) SessionsPasswordReset(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasswordResetRequestObject
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsPasswordResetTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasswordReset(ctx, request.(SessionsPasswordResetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasswordReset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasswordResetResponseObject); ok {
+		if err := validResponse.VisitSessionsPasswordResetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SessionsPasswordResetRequest operation middleware
+func (sh *strictHandler) SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasswordResetRequestRequestObject
+
+	var body SessionsPasswordResetRequestJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasswordResetRequest(ctx, request.(SessionsPasswordResetRequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasswordResetRequest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasswordResetRequestResponseObject); ok {
+		if err := validResponse.VisitSessionsPasswordResetRequestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SessionsRead operation middleware
 func (sh *strictHandler) SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams) {
 	var request SessionsReadRequestObject
@@ -6900,6 +7705,40 @@ func (sh *strictHandler) UsersLookup(w http.ResponseWriter, r *http.Request, par
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UsersLookupResponseObject); ok {
 		if err := validResponse.VisitUsersLookupResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UsersPasswordUpdate operation middleware
+func (sh *strictHandler) UsersPasswordUpdate(w http.ResponseWriter, r *http.Request, params UsersPasswordUpdateParams) {
+	var request UsersPasswordUpdateRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := UsersPasswordUpdateTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UsersPasswordUpdate(ctx, request.(UsersPasswordUpdateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UsersPasswordUpdate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UsersPasswordUpdateResponseObject); ok {
+		if err := validResponse.VisitUsersPasswordUpdateResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
+	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
 )
 
@@ -115,6 +116,21 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("%d (%d days) unless set", int(defaults.lifetime/time.Second), int(defaults.lifetime/(24*time.Hour)))},
 		{"SessionPolicy.idle_timeout_seconds", prop("SessionPolicy", "idle_timeout_seconds").Description,
 			fmt.Sprintf("%d (%d hours) unless set", int(defaults.idle/time.Second), int(defaults.idle/time.Hour))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("an %d-digit code", impl.ResetCodeDigits)},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("A code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/password_reset", s.Operation("sessionsPasswordReset").Operation.Description,
+			fmt.Sprintf("each code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("valid %d minutes", int(impl.HandoverLifetime/time.Minute))},
+		{"ResetCode", s.Doc.Components.Schemas["ResetCode"].Value.Pattern, fmt.Sprintf("[0-9]{%d}", impl.ResetCodeDigits)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("first %d characters", pw.ScoredRunes)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("below a score of %d of 4", pw.MinScore)},
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(tc.text), " "), tc.want) {
 			t.Errorf("%s: the description does not say %q, which is what the code enforces", tc.where, tc.want)

@@ -9,6 +9,8 @@ package impl
 import (
 	"cmp"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +23,7 @@ import (
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/redirect"
 )
@@ -42,6 +45,11 @@ type Server struct {
 	sessions     *auth.SessionCache
 	apps         *auth.Applications
 	inspector    Inspector
+	// Recovery: where links point, the breach check of new passwords, and the emails sent after
+	// their request was answered.
+	publicURL  string
+	pwned      *password.Pwned
+	background sync.WaitGroup
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -65,27 +73,24 @@ type Deps struct {
 	Limits limits.Config
 	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
 	Hasher password.Config
-	// PublicURL is where the service is reached; its origin is the redirect origin of an
-	// application without an allow-list. Empty means DefaultPublicURL.
+	// PublicURL is where the service is reached (scheme, host and port, no path): every emailed
+	// link opens a page under it, and its origin is the redirect origin of an application without
+	// an allow-list. Empty means DefaultPublicURL.
 	PublicURL string
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
-	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
-	// DefaultMagicLinkURL.
+	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means the
+	// service's own page, PublicURL + "/magic?token=".
 	MagicLinkURL string
+	// Pwned checks new passwords against Have I Been Pwned; an empty URL turns it off.
+	Pwned password.PwnedConfig
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
 }
 
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
 const DefaultPublicURL = "http://127.0.0.1:8080"
-
-// DefaultMagicLinkURL is where emailed links point unless configured: the page that exchanges
-// the token with sessions/magic_link_create. Links sent at once (sign-in) start with the
-// handlers' MagicLinkURL; links of queued emails with the outbox worker's LinkURL, which serve
-// sets to the same PLANOAUTH_MAGIC_LINK_URL.
-const DefaultMagicLinkURL = DefaultPublicURL + "/magic?token="
 
 // New returns the handlers; it fails on a public URL that is no http(s) origin.
 func New(d Deps) (*Server, error) {
@@ -94,7 +99,8 @@ func New(d Deps) (*Server, error) {
 		now = time.Now
 	}
 	q := db.New(d.Pool)
-	redirects, err := redirect.NewChecker(q, cmp.Or(d.PublicURL, DefaultPublicURL))
+	publicURL := strings.TrimRight(cmp.Or(d.PublicURL, DefaultPublicURL), "/")
+	redirects, err := redirect.NewChecker(q, publicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +114,9 @@ func New(d Deps) (*Server, error) {
 	}
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
-		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
+		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
 		google: google.NewVerifier(d.Google, now), inspector: d.Inspector,
+		publicURL: publicURL, pwned: password.NewPwned(d.Pwned),
 	}, nil
 }
 
@@ -118,3 +125,7 @@ func (s *Server) Now() time.Time { return s.now() }
 
 // Collectors are the handlers' own metrics (password hashing), for a Prometheus registry.
 func (s *Server) Collectors() []prometheus.Collector { return s.hasher.Collectors() }
+
+// Wait returns when the work the handlers left running after their answers (emails sent after
+// a reset request was answered) is done; call it before closing the database.
+func (s *Server) Wait() { s.background.Wait() }

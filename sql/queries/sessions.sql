@@ -53,11 +53,6 @@ WITH target AS (
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked;
 
--- name: RevokeOtherUserSessions :execrows
--- Revokes every session of a user but one (the caller's own).
-UPDATE sessions SET revoked_at = @now
-WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;
-
 -- name: RevokeUserSessionsInApplication :execrows
 -- Revokes a user's sessions in one application (what an application token may end).
 UPDATE sessions SET revoked_at = @now
@@ -90,29 +85,11 @@ SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role =
 UPDATE sessions SET role = @role, scopes = @scopes
 WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 
--- name: CreateMagicLink :one
--- Stores an emailed link for the user and application it is for. A link sent at once carries
--- its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
--- its token as it sends the email (MintMagicLinkToken).
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
-VALUES (sqlc.narg(token_hash), @user_id, @application_id, @redirect_url, @expires_at, @now, @kind, sqlc.narg(liaison_id))
-RETURNING id;
-
--- name: MintMagicLinkToken :execrows
--- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
--- of an earlier one, so one token at most works. No row when the link was used or expired.
-UPDATE magic_links SET token_hash = @token_hash
-WHERE id = @id AND used_at IS NULL AND expires_at > @now;
-
--- name: ConsumeMagicLink :one
--- Uses a link: one statement that only matches an unused, unexpired link of the application,
--- so under concurrency exactly one caller gets the row and the others none.
-UPDATE magic_links m SET used_at = @now::timestamptz
-FROM applications a
-WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
-  AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id;
-
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
+
+-- name: RevokeOtherUserSessions :execrows
+-- Revokes every session of a user but one (the caller's: sessions/delete with others, and
+-- after a password change).
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;

@@ -170,6 +170,8 @@ type MagicLink struct {
 	CreatedAt     time.Time
 	Kind          string
 	LiaisonID     *int64
+	CodeHash      *string
+	CodeTries     int32
 }
 
 type Notification struct {

@@ -12,77 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const consumeMagicLink = `-- name: ConsumeMagicLink :one
-UPDATE magic_links m SET used_at = $1::timestamptz
-FROM applications a
-WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
-  AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id
-`
-
-type ConsumeMagicLinkParams struct {
-	Now         time.Time
-	TokenHash   []byte
-	Application string
-}
-
-type ConsumeMagicLinkRow struct {
-	UserID      int64
-	RedirectUrl string
-	Kind        string
-	LiaisonID   *int64
-}
-
-// Uses a link: one statement that only matches an unused, unexpired link of the application,
-// so under concurrency exactly one caller gets the row and the others none.
-func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
-	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
-	var i ConsumeMagicLinkRow
-	err := row.Scan(
-		&i.UserID,
-		&i.RedirectUrl,
-		&i.Kind,
-		&i.LiaisonID,
-	)
-	return i, err
-}
-
-const createMagicLink = `-- name: CreateMagicLink :one
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id
-`
-
-type CreateMagicLinkParams struct {
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	Now           time.Time
-	Kind          string
-	LiaisonID     *int64
-}
-
-// Stores an emailed link for the user and application it is for. A link sent at once carries
-// its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
-// its token as it sends the email (MintMagicLinkToken).
-func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) (int64, error) {
-	row := q.db.QueryRow(ctx, createMagicLink,
-		arg.TokenHash,
-		arg.UserID,
-		arg.ApplicationID,
-		arg.RedirectUrl,
-		arg.ExpiresAt,
-		arg.Now,
-		arg.Kind,
-		arg.LiaisonID,
-	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
-}
-
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
@@ -298,27 +227,6 @@ func (q *Queries) ListenSessions(ctx context.Context) error {
 	return err
 }
 
-const mintMagicLinkToken = `-- name: MintMagicLinkToken :execrows
-UPDATE magic_links SET token_hash = $1
-WHERE id = $2 AND used_at IS NULL AND expires_at > $3
-`
-
-type MintMagicLinkTokenParams struct {
-	TokenHash []byte
-	ID        int64
-	Now       time.Time
-}
-
-// Gives a queued email's link its token as the email is sent; a new attempt replaces the token
-// of an earlier one, so one token at most works. No row when the link was used or expired.
-func (q *Queries) MintMagicLinkToken(ctx context.Context, arg MintMagicLinkTokenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, mintMagicLinkToken, arg.TokenHash, arg.ID, arg.Now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const promoteSession = `-- name: PromoteSession :execrows
 UPDATE sessions SET role = $1, scopes = $2
 WHERE id = $3 AND role = 'none' AND revoked_at IS NULL
@@ -341,8 +249,7 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 }
 
 const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
-UPDATE sessions SET revoked_at = $1
-WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
 `
 
 type RevokeOtherUserSessionsParams struct {
@@ -351,7 +258,8 @@ type RevokeOtherUserSessionsParams struct {
 	Keep   uuid.UUID
 }
 
-// Revokes every session of a user but one (the caller's own).
+// Revokes every session of a user but one (the caller's: sessions/delete with others, and
+// after a password change).
 func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
 	if err != nil {

@@ -408,6 +408,36 @@ func (e LiaisonResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for LinkUnauthorizedErrorStatus.
+const (
+	LinkUnauthorizedErrorStatusClientRequired       LinkUnauthorizedErrorStatus = "client-required"
+	LinkUnauthorizedErrorStatusInvalidToken         LinkUnauthorizedErrorStatus = "invalid-token"
+	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
+	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
+	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
+)
+
+// Valid indicates whether the value is a known member of the LinkUnauthorizedErrorStatus enum.
+func (e LinkUnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case LinkUnauthorizedErrorStatusClientRequired:
+		return true
+	case LinkUnauthorizedErrorStatusInvalidToken:
+		return true
+	case LinkUnauthorizedErrorStatusLinkExpired:
+		return true
+	case LinkUnauthorizedErrorStatusLinkUsed:
+		return true
+	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusSessionExpired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LoginBadRequestErrorStatus.
 const (
 	LoginBadRequestErrorStatusEmailNotFound        LoginBadRequestErrorStatus = "email-not-found"
@@ -501,6 +531,51 @@ const (
 func (e MemberRequestedResultStatus) Valid() bool {
 	switch e {
 	case MemberRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordResetRequestedResultStatus.
+const (
+	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetRequestedResultStatus enum.
+func (e PasswordResetRequestedResultStatus) Valid() bool {
+	switch e {
+	case PasswordResetRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordUpdateBadRequestErrorStatus.
+const (
+	PasswordUpdateBadRequestErrorStatusInvalidContentType   PasswordUpdateBadRequestErrorStatus = "invalid-content-type"
+	PasswordUpdateBadRequestErrorStatusInvalidEncodedParams PasswordUpdateBadRequestErrorStatus = "invalid-encoded-params"
+	PasswordUpdateBadRequestErrorStatusInvalidParam         PasswordUpdateBadRequestErrorStatus = "invalid-param"
+	PasswordUpdateBadRequestErrorStatusInvalidPassword      PasswordUpdateBadRequestErrorStatus = "invalid-password"
+	PasswordUpdateBadRequestErrorStatusMissingParam         PasswordUpdateBadRequestErrorStatus = "missing-param"
+	PasswordUpdateBadRequestErrorStatusNoParamsDecoded      PasswordUpdateBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasswordUpdateBadRequestErrorStatus enum.
+func (e PasswordUpdateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasswordUpdateBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasswordUpdateBadRequestErrorStatusMissingParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusNoParamsDecoded:
 		return true
 	default:
 		return false
@@ -722,19 +797,19 @@ func (e TooManyRequestsErrorStatus) Valid() bool {
 
 // Defines values for UnauthorizedErrorStatus.
 const (
-	ClientRequired UnauthorizedErrorStatus = "client-required"
-	InvalidToken   UnauthorizedErrorStatus = "invalid-token"
-	SessionExpired UnauthorizedErrorStatus = "session-expired"
+	UnauthorizedErrorStatusClientRequired UnauthorizedErrorStatus = "client-required"
+	UnauthorizedErrorStatusInvalidToken   UnauthorizedErrorStatus = "invalid-token"
+	UnauthorizedErrorStatusSessionExpired UnauthorizedErrorStatus = "session-expired"
 )
 
 // Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
 func (e UnauthorizedErrorStatus) Valid() bool {
 	switch e {
-	case ClientRequired:
+	case UnauthorizedErrorStatusClientRequired:
 		return true
-	case InvalidToken:
+	case UnauthorizedErrorStatusInvalidToken:
 		return true
-	case SessionExpired:
+	case UnauthorizedErrorStatusSessionExpired:
 		return true
 	default:
 		return false
@@ -1438,6 +1513,28 @@ type LiaisonsRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// LinkUnauthorizedError defines model for LinkUnauthorizedError.
+type LinkUnauthorizedError struct {
+	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Data *Session `json:"data,omitempty"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  LinkUnauthorizedErrorStatus `json:"status"`
+}
+
+// LinkUnauthorizedErrorStatus defines model for LinkUnauthorizedError.Status.
+type LinkUnauthorizedErrorStatus string
+
 // LoginBadRequestError defines model for LoginBadRequestError.
 type LoginBadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1550,7 +1647,13 @@ type NewClientFields struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
@@ -1586,8 +1689,60 @@ type ParamError struct {
 }
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-// least 10 characters (the policy; shorter answers `client-validation-failed`).
+// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+// first 40 characters, against its embedded lists of common passwords, words and names,
+// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+// answers `client-validation-failed` on the registration routes and `invalid-param` on
+// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 type Password = string
+
+// PasswordResetRequested defines model for PasswordResetRequested.
+type PasswordResetRequested struct {
+	// Requested Always true; whether the email has an account is not told.
+	Requested bool `json:"requested"`
+}
+
+// PasswordResetRequestedResult defines model for PasswordResetRequestedResult.
+type PasswordResetRequestedResult struct {
+	Data PasswordResetRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasswordResetRequestedResultStatus `json:"status"`
+}
+
+// PasswordResetRequestedResultStatus defines model for PasswordResetRequestedResult.Status.
+type PasswordResetRequestedResultStatus string
+
+// PasswordUpdateBadRequestError defines model for PasswordUpdateBadRequestError.
+type PasswordUpdateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                            `json:"session,omitempty"`
+	Status  PasswordUpdateBadRequestErrorStatus `json:"status"`
+}
+
+// PasswordUpdateBadRequestErrorStatus defines model for PasswordUpdateBadRequestError.Status.
+type PasswordUpdateBadRequestErrorStatus string
 
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
@@ -1659,12 +1814,23 @@ type RegisteringClient struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
+
+// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+//
+// Example: 04817293
+type ResetCode = string
 
 // Revoked defines model for Revoked.
 type Revoked struct {
@@ -1852,7 +2018,13 @@ type SessionsCreateInput struct {
 	Email string `json:"email"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -1995,6 +2167,78 @@ type SessionsMagicLinkRequestInput struct {
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
 	// Email Email of the user to send the link to.
+	Email string `json:"email"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+}
+
+// SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
+type SessionsPasswordResetInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	//
+	// Example: 04817293
+	Code *ResetCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `reset_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   Password `json:"password"`
+	RememberMe *bool    `json:"remember_me,omitempty"`
+
+	// ResetToken The token of the emailed reset link (`pam_...`).
+	ResetToken *string `json:"reset_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetRequestInput defines model for SessionsPasswordResetRequestInput.
+type SessionsPasswordResetRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email Email of the user who forgot the password.
 	Email string `json:"email"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -2217,6 +2461,45 @@ type UsersLookupInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
+// UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
+type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	CurrentPassword *Password `json:"current_password,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password Password `json:"password"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
 type ViewClientParams struct {
 	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
@@ -2283,6 +2566,9 @@ type CurrentSession = SessionResult
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
 
+// LinkUnauthorized defines model for LinkUnauthorized.
+type LinkUnauthorized = LinkUnauthorizedError
+
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
 
@@ -2291,6 +2577,9 @@ type MagicLinkBadRequest = MagicLinkBadRequestError
 
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
+
+// PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
+type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
 
 // PayloadTooLarge defines model for PayloadTooLarge.
 type PayloadTooLarge = PayloadTooLargeError
@@ -2493,6 +2782,9 @@ type SessionsIntrospectParams struct {
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
 type SessionsMagicLinkCreateTextBody = SensitiveParams
 
+// SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
+type SessionsPasswordResetTextBody = SensitiveParams
+
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -2540,6 +2832,17 @@ type UsersLookupParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// UsersPasswordUpdateTextBody defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateTextBody = SensitiveParams
+
+// UsersPasswordUpdateParams defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // ClientsCreateTextRequestBody defines body for ClientsCreate for text/plain ContentType.
 type ClientsCreateTextRequestBody = ClientsCreateTextBody
 
@@ -2579,6 +2882,12 @@ type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
 
+// SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
+type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
+
+// SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
+type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
+
 // SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
 type SessionsRevokeJSONRequestBody = SessionsRevokeInput
 
@@ -2587,6 +2896,9 @@ type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
 
 // UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
 type UsersLookupJSONRequestBody = UsersLookupInput
+
+// UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
+type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -3224,10 +3536,14 @@ type ClientInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -3243,10 +3559,14 @@ type ClientInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -3290,6 +3610,112 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequest(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetWithBody Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetWithTextBody Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithTextBody(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetRequestWithBody Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetRequest Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequest(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SessionsRead Read the caller's session
 	//
@@ -3389,6 +3815,40 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
 	UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersPasswordUpdateWithBody Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithBody(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersPasswordUpdateWithTextBody Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ClientsCreateWithBody Create a client for an email
@@ -4213,10 +4673,14 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -4242,10 +4706,14 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -4310,6 +4778,152 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 func (c *Client) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsMagicLinkRequestRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetWithBody Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetWithTextBody Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestWithTextBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetRequestWithBody Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetRequest Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *Client) SessionsPasswordResetRequest(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4479,6 +5093,60 @@ func (c *Client) UsersLookupWithBody(ctx context.Context, params *UsersLookupPar
 // Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
 func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersLookupRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersPasswordUpdateWithBody Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersPasswordUpdateRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersPasswordUpdateWithTextBody Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *Client) UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersPasswordUpdateRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5629,6 +6297,86 @@ func NewSessionsMagicLinkRequestRequestWithBody(server string, contentType strin
 	return req, nil
 }
 
+// NewSessionsPasswordResetRequestWithTextBody calls the generic SessionsPasswordReset builder with text/plain body
+func NewSessionsPasswordResetRequestWithTextBody(server string, body SessionsPasswordResetTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewSessionsPasswordResetRequestWithBody(server, "text/plain", bodyReader)
+}
+
+// NewSessionsPasswordResetRequestWithBody constructs an http.Request for the SessionsPasswordReset method, with any body, and a specified content type
+func NewSessionsPasswordResetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/password_reset")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSessionsPasswordResetRequestRequest calls the generic SessionsPasswordResetRequest builder with application/json body
+func NewSessionsPasswordResetRequestRequest(server string, body SessionsPasswordResetRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSessionsPasswordResetRequestRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSessionsPasswordResetRequestRequestWithBody constructs an http.Request for the SessionsPasswordResetRequest method, with any body, and a specified content type
+func NewSessionsPasswordResetRequestRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/password_reset_request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSessionsReadRequest constructs an http.Request for the SessionsRead method
 func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Request, error) {
 	var err error
@@ -5886,6 +6634,73 @@ func NewUsersLookupRequestWithBody(server string, params *UsersLookupParams, con
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/users/lookup")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUsersPasswordUpdateRequestWithTextBody calls the generic UsersPasswordUpdate builder with text/plain body
+func NewUsersPasswordUpdateRequestWithTextBody(server string, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewUsersPasswordUpdateRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewUsersPasswordUpdateRequestWithBody constructs an http.Request for the UsersPasswordUpdate method, with any body, and a specified content type
+func NewUsersPasswordUpdateRequestWithBody(server string, params *UsersPasswordUpdateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/users/password_update")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6546,10 +7361,14 @@ type ClientWithResponsesInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -6565,10 +7384,14 @@ type ClientWithResponsesInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -6612,6 +7435,112 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithResponse(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsMagicLinkRequestResponse, error)
+
+	// SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error)
+
+	// SessionsPasswordResetWithTextBodyWithResponse Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithTextBodyWithResponse(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error)
+
+	// SessionsPasswordResetRequestWithBodyWithResponse Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error)
+
+	// SessionsPasswordResetRequestWithResponse Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithResponse(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error)
 
 	// SessionsReadWithResponse Read the caller's session
 	//
@@ -6713,6 +7642,40 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
 	UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
+
+	// UsersPasswordUpdateWithBodyWithResponse Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
+
+	// UsersPasswordUpdateWithTextBodyWithResponse Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
 }
 
 // ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
@@ -8022,7 +8985,7 @@ type SessionsMagicLinkCreateResponse struct {
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *SocialLoginBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
+	JSON401 *LinkUnauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -8046,7 +9009,7 @@ func (r SessionsMagicLinkCreateResponse) GetJSON400() *SocialLoginBadRequest {
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r SessionsMagicLinkCreateResponse) GetJSON401() *Unauthorized {
+func (r SessionsMagicLinkCreateResponse) GetJSON401() *LinkUnauthorized {
 	return r.JSON401
 }
 
@@ -8176,6 +9139,179 @@ func (r SessionsMagicLinkRequestResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SessionsMagicLinkRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SessionsPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasswordReset
+type SessionsPasswordResetResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasswordResetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NewSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *SocialLoginBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *LinkUnauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasswordResetResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON200() *NewSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON400() *SocialLoginBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON401() *LinkUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasswordResetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasswordResetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasswordResetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasswordResetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SessionsPasswordResetRequestResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasswordResetRequest
+type SessionsPasswordResetRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasswordResetRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasswordResetRequestedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasswordResetRequestResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON200() *PasswordResetRequestedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasswordResetRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasswordResetRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasswordResetRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasswordResetRequestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8508,6 +9644,103 @@ func (r UsersLookupResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersLookupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UsersPasswordUpdateResponse429Headers the declared response headers of an HTTP 429 response for UsersPasswordUpdate
+type UsersPasswordUpdateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type UsersPasswordUpdateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PasswordUpdateBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsersPasswordUpdateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON200() *RevokedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON400() *PasswordUpdateBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersPasswordUpdateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersPasswordUpdateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersPasswordUpdateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersPasswordUpdateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9240,10 +10473,14 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -9265,10 +10502,14 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -9329,6 +10570,136 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithResponse(ctx context.C
 		return nil, err
 	}
 	return ParseSessionsMagicLinkRequestResponse(rsp)
+}
+
+// SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error) {
+	rsp, err := c.SessionsPasswordResetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetResponse(rsp)
+}
+
+// SessionsPasswordResetWithTextBodyWithResponse Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error) {
+	rsp, err := c.SessionsPasswordResetWithTextBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetResponse(rsp)
+}
+
+// SessionsPasswordResetRequestWithBodyWithResponse Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error) {
+	rsp, err := c.SessionsPasswordResetRequestWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetRequestResponse(rsp)
+}
+
+// SessionsPasswordResetRequestWithResponse Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetRequestWithResponse(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error) {
+	rsp, err := c.SessionsPasswordResetRequest(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetRequestResponse(rsp)
 }
 
 // SessionsReadWithResponse Read the caller's session
@@ -9472,6 +10843,52 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseUsersLookupResponse(rsp)
+}
+
+// UsersPasswordUpdateWithBodyWithResponse Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error) {
+	rsp, err := c.UsersPasswordUpdateWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersPasswordUpdateResponse(rsp)
+}
+
+// UsersPasswordUpdateWithTextBodyWithResponse Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *ClientWithResponses) UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error) {
+	rsp, err := c.UsersPasswordUpdateWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersPasswordUpdateResponse(rsp)
 }
 
 // ParseClientsCreateResponse parses an HTTP response from a ClientsCreateWithResponse call
@@ -10602,7 +12019,7 @@ func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLin
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest LinkUnauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10715,6 +12132,161 @@ func ParseSessionsMagicLinkRequestResponse(rsp *http.Response) (*SessionsMagicLi
 	switch {
 	case rsp.StatusCode == 429:
 		var headers SessionsMagicLinkRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSessionsPasswordResetResponse parses an HTTP response from a SessionsPasswordResetWithResponse call
+func ParseSessionsPasswordResetResponse(rsp *http.Response) (*SessionsPasswordResetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasswordResetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NewSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest SocialLoginBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest LinkUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasswordResetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSessionsPasswordResetRequestResponse parses an HTTP response from a SessionsPasswordResetRequestWithResponse call
+func ParseSessionsPasswordResetRequestResponse(rsp *http.Response) (*SessionsPasswordResetRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasswordResetRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasswordResetRequestedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasswordResetRequestResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -10995,6 +12567,94 @@ func ParseUsersLookupResponse(rsp *http.Response) (*UsersLookupResponse, error) 
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseUsersPasswordUpdateResponse parses an HTTP response from a UsersPasswordUpdateWithResponse call
+func ParseUsersPasswordUpdateResponse(rsp *http.Response) (*UsersPasswordUpdateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersPasswordUpdateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PasswordUpdateBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UsersPasswordUpdateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
