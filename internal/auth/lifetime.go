@@ -52,7 +52,10 @@ func NewSessionBounds(app db.Application, rememberMe bool, now time.Time) (maxEx
 // (it never stretches a session beyond the policy it was created under).
 func ExpiresAt(s db.Session, app db.Application) *time.Time {
 	now := PolicyLifetime(app, s.RememberMe)
-	at := s.MaxExpiresAt
+	var at *time.Time
+	if s.MaxExpiresAt != nil {
+		at = earlier(nil, *s.MaxExpiresAt) // a copy: the row may be the cache's
+	}
 	if now.MaxAge != nil {
 		at = earlier(at, s.CreatedAt.Add(*now.MaxAge))
 	}
