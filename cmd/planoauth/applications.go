@@ -20,7 +20,7 @@ import (
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
-       redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
+       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -34,6 +34,14 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "create" && len(args) == 3:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return createApplication(ctx, d, args[1], args[2], stdout)
+		})
+	case args[0] == "session-policy":
+		change, err := parseSessionPolicy(args[1:])
+		if err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return setSessionPolicy(ctx, d.q, change, stdout)
 		})
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -100,14 +108,15 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, strings.Join(a.Scopes, ","))
+		lifetime, idle, rememberMe := policyColumns(a)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -92,6 +93,30 @@ func (e *Env) Login(email, password, application string) string {
 		e.T.Fatalf("login answered no token: %s", res.Raw)
 	}
 	return *session.Token
+}
+
+// Session gives a user a session in an application, with the role's scopes and the
+// application's session policy, straight in the database, and returns its token: what a log-in
+// gives, without hashing a password, for tests that need many tokens.
+func (e *Env) Session(userID int64, application, role string) string {
+	e.T.Helper()
+	ctx := context.Background()
+	app, err := e.Q.GetApplicationBySlug(ctx, application)
+	if err != nil {
+		e.T.Fatalf("application %s: %v", application, err)
+	}
+	scopes, err := e.Q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
+	if err != nil {
+		e.T.Fatalf("scopes of %s in %s: %v", role, application, err)
+	}
+	token, hash := auth.NewToken(auth.SessionPrefix)
+	maxExpiresAt, idle := auth.NewSessionBounds(app, false, e.Clock.Now())
+	_, err = e.Q.CreateSession(ctx, db.CreateSessionParams{TokenHash: hash, UserID: userID, ApplicationID: app.ID,
+		Role: role, Scopes: scopes, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: e.Clock.Now()})
+	if err != nil {
+		e.T.Fatalf("create a session: %v", err)
+	}
+	return token
 }
 
 // DeliverEmails sends every queued email as the outbox worker of `planoauth serve` does (minting

@@ -191,7 +191,7 @@ func TestAuditIndexWhoReadsWhat(t *testing.T) {
 		other := apitest.New(t)
 		other.User("employee@example.com", password, "employee")
 		token := other.Login("employee@example.com", password, "planoauth")
-		other.Clock.Advance(auth.SessionIdleTimeout)
+		other.Clock.Advance(defaultIdleTimeout)
 		other.Get(auditIndex, token).Expect(t, 401, gen.StatusSessionExpired)
 	})
 }
@@ -512,6 +512,23 @@ func TestAuditLogOut(t *testing.T) {
 	}
 	if fmt.Sprint(revoked) != fmt.Sprint(map[gen.ApplicationSlug]int{gen.Planoorder: 1, gen.Planox2: 2}) {
 		t.Errorf("revoked per application = %v, want 1 in planoorder and 2 in planox2", revoked)
+	}
+
+	// One named session, then the others.
+	mine := env.Login("ada@example.com", password, "planoorder")
+	named := env.Login("ada@example.com", password, "planox2")
+	env.Login("ada@example.com", password, "planox2")
+	var target gen.Session
+	env.Get(sessionsRead, named).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &target)
+	res = env.PostJSON(sessionsDelete, map[string]any{"id": target.Id}, mine).Expect(t, 200, gen.StatusActionSuccessful)
+	events = ofRequest(wholeTrail(t, env), res)
+	if len(events) != 1 || *events[0].Details.SessionId != target.Id || *events[0].Application != gen.Planox2 {
+		t.Errorf("revoking a named session recorded %s, want it, in planox2", jsonOf(events))
+	}
+	res = env.PostJSON(sessionsDelete, map[string]any{"others": true}, mine).Expect(t, 200, gen.StatusActionSuccessful)
+	events = ofRequest(wholeTrail(t, env), res)
+	if len(events) != 1 || *events[0].Details.Revoked != 1 || *events[0].Application != gen.Planox2 || events[0].Details.SessionId != nil {
+		t.Errorf("revoking the others recorded %s, want the one planox2 session", jsonOf(events))
 	}
 }
 

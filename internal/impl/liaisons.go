@@ -109,7 +109,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		}
 		clients, companies = scope.visible(clients, companies)
 		out = gen.Liaison{Id: liaison.ID, User: rendered, Accepted: liaison.AcceptedAt != nil,
-			Clients: renderClients(clients), Companies: renderCompanies(companies)}
+			Clients: renderClients(clients, in.View), Companies: renderCompanies(companies)}
 		return audit.Append(ctx, q, s.now(), liaisonEvents(audit.Of(p), user, p.Application.ID, existed, becameLiaison,
 			clientIDs, companyIDs)...)
 	})

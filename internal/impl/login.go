@@ -128,10 +128,12 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
+		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: user.RememberMe, Now: now, CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
+			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
+			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged

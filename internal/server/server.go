@@ -118,8 +118,11 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
 	}
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
+	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
+		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
 	deps := cfg.Handlers
 	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
+	deps.Inspector = authenticator
 	handlersImpl, err := impl.New(deps)
 	if err != nil {
 		return nil, err
@@ -132,8 +135,6 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
 	}
-	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
-		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
 	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers, svc.Handlers)
 	if err != nil {
 		return nil, err

@@ -11,15 +11,18 @@ import (
 )
 
 type Application struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	TokenHash                []byte
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	ID                        int64
+	Slug                      string
+	Name                      string
+	TokenHash                 []byte
+	Roles                     []string
+	AllowsClientRegistration  bool
+	Scopes                    []string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+	SessionMaxAgeSeconds      int64
+	SessionIdleTimeoutSeconds int64
+	RememberMeMaxAgeSeconds   *int64
 }
 
 type ApplicationRedirectOrigin struct {
@@ -224,19 +227,21 @@ type Service struct {
 }
 
 type Session struct {
-	ID            uuid.UUID
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	Role          string
-	Scopes        []string
-	RedirectUrl   string
-	ClientAddress string
-	UserAgent     string
-	CreatedAt     time.Time
-	LastUsedAt    time.Time
-	RevokedAt     *time.Time
-	RememberMe    bool
+	ID                 uuid.UUID
+	TokenHash          []byte
+	UserID             int64
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	CreatedAt          time.Time
+	LastUsedAt         time.Time
+	RevokedAt          *time.Time
+	RememberMe         bool
+	MaxExpiresAt       *time.Time
+	IdleTimeoutSeconds *int64
 }
 
 type User struct {
