@@ -7,9 +7,11 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -18,7 +20,7 @@ import (
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
-       redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
+       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -33,9 +35,17 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return createApplication(ctx, d, args[1], args[2], stdout)
 		})
+	case args[0] == "session-policy":
+		change, err := parseSessionPolicy(args[1:])
+		if err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return setSessionPolicy(ctx, d.q, change, stdout)
+		})
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
-			return rotateApplicationToken(ctx, d.q, args[1], stdout)
+			return rotateApplicationToken(ctx, d, args[1], stdout)
 		})
 	case args[0] == "redirects" && (len(args) == 3 && args[1] == "list" || len(args) == 4 && (args[1] == "add" || args[1] == "remove")):
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -98,14 +108,15 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, strings.Join(a.Scopes, ","))
+		lifetime, idle, rememberMe := policyColumns(a)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }
@@ -142,17 +153,37 @@ func createApplication(ctx context.Context, d *database, slug, name string, stdo
 }
 
 // rotateApplicationToken gives an application a new token and prints it once. The old token
-// stops working at once on every instance, since tokens are looked up in the database.
-func rotateApplicationToken(ctx context.Context, q *db.Queries, slug string, stdout io.Writer) error {
+// stops working at once on every instance (they reload applications on NOTIFY). The audit trail
+// records it in the same transaction.
+func rotateApplicationToken(ctx context.Context, d *database, slug string, stdout io.Writer) error {
 	token, hash := auth.NewToken(auth.ApplicationPrefix)
-	n, err := q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash})
+	err := operatorChange(ctx, d, slug, gen.AuditApplicationTokenRotated, func(q *db.Queries, _ db.Application) error {
+		_, err := q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("rotate the token of %s: %w", slug, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
 	}
 	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
 	fmt.Fprintln(stdout, "the previous token no longer works")
 	return nil
+}
+
+// operatorChange runs change to the application slug and appends its audit event (kind, by an
+// operator) in one transaction. An unknown slug is an error that says how to list them.
+func operatorChange(ctx context.Context, d *database, slug string, kind gen.AuditKind, change func(*db.Queries, db.Application) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		q := d.q.WithTx(tx)
+		app, err := q.GetApplicationBySlug(ctx, slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+		}
+		if err != nil {
+			return fmt.Errorf("look up application %s: %w", slug, err)
+		}
+		if err := change(q, app); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, time.Now(), audit.Event{Kind: kind, Actor: audit.Operator, ApplicationID: app.ID})
+	})
 }

@@ -57,6 +57,132 @@ func (e ApplicationView) Valid() bool {
 	}
 }
 
+// Defines values for AuditActorType.
+const (
+	ActorAnonymous   AuditActorType = "anonymous"
+	ActorApplication AuditActorType = "application"
+	ActorOperator    AuditActorType = "operator"
+	ActorUser        AuditActorType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case ActorAnonymous:
+		return true
+	case ActorApplication:
+		return true
+	case ActorOperator:
+		return true
+	case ActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditKind.
+const (
+	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
+	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantOffered            AuditKind = "grant.offered"
+	AuditGrantRevoked            AuditKind = "grant.revoked"
+	AuditInvitationAccepted      AuditKind = "invitation.accepted"
+	AuditLoginFailed             AuditKind = "login.failed"
+	AuditLoginSucceeded          AuditKind = "login.succeeded"
+	AuditMagicLinkRequested      AuditKind = "magic_link.requested"
+	AuditMagicLinkUsed           AuditKind = "magic_link.used"
+	AuditMembershipApproved      AuditKind = "membership.approved"
+	AuditMembershipRemoved       AuditKind = "membership.removed"
+	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditPasswordChanged         AuditKind = "password.changed"
+	AuditPasswordDropped         AuditKind = "password.dropped"
+	AuditPasswordReset           AuditKind = "password.reset"
+	AuditPasswordResetRequested  AuditKind = "password_reset.requested"
+	AuditPasswordSet             AuditKind = "password.set"
+	AuditRoleGranted             AuditKind = "role.granted"
+	AuditRoleRevoked             AuditKind = "role.revoked"
+	AuditSessionsRevoked         AuditKind = "sessions.revoked"
+	AuditUserCreated             AuditKind = "user.created"
+	AuditUserEmailVerified       AuditKind = "user.email_verified"
+	AuditWebhookDeleted          AuditKind = "webhook.deleted"
+	AuditWebhookSecretRotated    AuditKind = "webhook.secret_rotated"
+	AuditWebhookSet              AuditKind = "webhook.set"
+)
+
+// Valid indicates whether the value is a known member of the AuditKind enum.
+func (e AuditKind) Valid() bool {
+	switch e {
+	case AuditApplicationTokenRotated:
+		return true
+	case AuditGrantMade:
+		return true
+	case AuditGrantOffered:
+		return true
+	case AuditGrantRevoked:
+		return true
+	case AuditInvitationAccepted:
+		return true
+	case AuditLoginFailed:
+		return true
+	case AuditLoginSucceeded:
+		return true
+	case AuditMagicLinkRequested:
+		return true
+	case AuditMagicLinkUsed:
+		return true
+	case AuditMembershipApproved:
+		return true
+	case AuditMembershipRemoved:
+		return true
+	case AuditMembershipRequested:
+		return true
+	case AuditPasswordChanged:
+		return true
+	case AuditPasswordDropped:
+		return true
+	case AuditPasswordReset:
+		return true
+	case AuditPasswordResetRequested:
+		return true
+	case AuditPasswordSet:
+		return true
+	case AuditRoleGranted:
+		return true
+	case AuditRoleRevoked:
+		return true
+	case AuditSessionsRevoked:
+		return true
+	case AuditUserCreated:
+		return true
+	case AuditUserEmailVerified:
+		return true
+	case AuditWebhookDeleted:
+		return true
+	case AuditWebhookSecretRotated:
+		return true
+	case AuditWebhookSet:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditTrailResultStatus.
+const (
+	AuditTrailResultStatusActionSuccessful AuditTrailResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the AuditTrailResultStatus enum.
+func (e AuditTrailResultStatus) Valid() bool {
+	switch e {
+	case AuditTrailResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BadRequestErrorStatus.
 const (
 	BadRequestErrorStatusInvalidContentType   BadRequestErrorStatus = "invalid-content-type"
@@ -363,6 +489,21 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResultStatus.
+const (
+	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResultStatus enum.
+func (e IntrospectionResultStatus) Valid() bool {
+	switch e {
+	case IntrospectionResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LiaisonGrantsResultStatus.
 const (
 	LiaisonGrantsResultStatusActionSuccessful LiaisonGrantsResultStatus = "action-successful"
@@ -456,6 +597,60 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 	case LoginBadRequestErrorStatusUserHasNoPassword:
 		return true
 	case LoginBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginFailureReason.
+const (
+	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
+	ReasonInvalidToken         LoginFailureReason = "invalid-token"
+	ReasonLinkExpired          LoginFailureReason = "link-expired"
+	ReasonLinkUsed             LoginFailureReason = "link-used"
+	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the LoginFailureReason enum.
+func (e LoginFailureReason) Valid() bool {
+	switch e {
+	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidPassword:
+		return true
+	case ReasonInvalidToken:
+		return true
+	case ReasonLinkExpired:
+		return true
+	case ReasonLinkUsed:
+		return true
+	case ReasonLinkWrongApplication:
+		return true
+	case ReasonUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginMethod.
+const (
+	LoginGoogle    LoginMethod = "google"
+	LoginMagicLink LoginMethod = "magic_link"
+	LoginPassword  LoginMethod = "password"
+)
+
+// Valid indicates whether the value is a known member of the LoginMethod enum.
+func (e LoginMethod) Valid() bool {
+	switch e {
+	case LoginGoogle:
+		return true
+	case LoginMagicLink:
+		return true
+	case LoginPassword:
 		return true
 	default:
 		return false
@@ -963,6 +1158,21 @@ func (e UnavailableErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for UserResultStatus.
+const (
+	UserResultStatusActionSuccessful UserResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the UserResultStatus enum.
+func (e UserResultStatus) Valid() bool {
+	switch e {
+	case UserResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 type Application struct {
 	AllowsClientRegistration *bool     `json:"allows_client_registration,omitempty"`
@@ -970,15 +1180,133 @@ type Application struct {
 	Roles                    *[]Role   `json:"roles,omitempty"`
 	Scopes                   *[]string `json:"scopes,omitempty"`
 
+	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+	// session-policy`). A session expires `lifetime_seconds` after its creation or
+	// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+	// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+	// absent.
+	SessionPolicy *SessionPolicy `json:"session_policy,omitempty"`
+
 	// Slug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Slug ApplicationSlug `json:"slug"`
+}
+
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
 }
 
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
+
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// Type Who acted: `user` (a user's session, or the user signing in or registering),
+	// `application` (an application token; the event's application), `operator` (the
+	// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+	// log-in).
+	Type AuditActorType `json:"type"`
+
+	// UserId The acting user, when `type` is `user`.
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditActorType Who acted: `user` (a user's session, or the user signing in or registering),
+// `application` (an application token; the event's application), `operator` (the
+// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+// log-in).
+type AuditActorType string
+
+// AuditDetails What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+type AuditDetails struct {
+	ClientId   *int64   `json:"client_id,omitempty"`
+	ClientIds  *[]int64 `json:"client_ids,omitempty"`
+	CompanyId  *int64   `json:"company_id,omitempty"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Method How a sign-in was made.
+	Method *LoginMethod `json:"method,omitempty"`
+
+	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+	// recorded: each counts against the rate limits (or follows a correct password), so a flood
+	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+	// and malformed requests cost a caller nothing and are not recorded one by one.
+	Reason *LoginFailureReason `json:"reason,omitempty"`
+
+	// Revoked How many sessions were revoked.
+	Revoked *int `json:"revoked,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role      *Role               `json:"role,omitempty"`
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Actor AuditActor `json:"actor"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ClientAddress The caller's address (empty for operators).
+	ClientAddress string `json:"client_address"`
+
+	// Details What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+	Details AuditDetails `json:"details"`
+
+	// Id Position in the trail; strictly increasing.
+	Id int64 `json:"id"`
+
+	// Kind What an audit event records.
+	Kind       AuditKind `json:"kind"`
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// RequestId The request's id (`X-Request-Id`), empty for operators; the events of one request share it.
+	RequestId string `json:"request_id"`
+
+	// UserId The user the event is about; absent when there is none (a failed log-in of an unknown email, an application's token).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditKind What an audit event records.
+type AuditKind string
+
+// AuditTrail defines model for AuditTrail.
+type AuditTrail struct {
+	NextCursor *int64       `json:"next_cursor,omitempty"`
+	Results    []AuditEvent `json:"results"`
+}
+
+// AuditTrailResult defines model for AuditTrailResult.
+type AuditTrailResult struct {
+	Data AuditTrail `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  AuditTrailResultStatus `json:"status"`
+}
+
+// AuditTrailResultStatus defines model for AuditTrailResult.Status.
+type AuditTrailResultStatus string
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1141,9 +1469,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1165,7 +1504,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1281,6 +1620,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1323,16 +1665,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1368,8 +1730,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1444,6 +1817,51 @@ type ForbiddenError struct {
 // ForbiddenErrorStatus defines model for ForbiddenError.Status.
 type ForbiddenErrorStatus string
 
+// Introspection What token introspection tells of a session token: only `active: false` unless it is a
+// live session of the calling application.
+type Introspection struct {
+	// Active Whether the token is a live session of the calling application.
+	Active bool `json:"active"`
+
+	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
+	Application *Application `json:"application,omitempty"`
+	CreatedAt   *time.Time   `json:"created_at,omitempty"`
+
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id The session's id, as `sessions/index` lists it.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role   *Role     `json:"role,omitempty"`
+	Scopes *[]string `json:"scopes,omitempty"`
+	User   *User     `json:"user,omitempty"`
+}
+
+// IntrospectionResult defines model for IntrospectionResult.
+type IntrospectionResult struct {
+	// Data What token introspection tells of a session token: only `active: false` unless it is a
+	// live session of the calling application.
+	Data Introspection `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  IntrospectionResultStatus `json:"status"`
+}
+
+// IntrospectionResultStatus defines model for IntrospectionResult.Status.
+type IntrospectionResultStatus string
+
 // LastName Last name.
 type LastName = string
 
@@ -1516,6 +1934,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1525,10 +1949,24 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // LinkUnauthorizedError defines model for LinkUnauthorizedError.
@@ -1571,6 +2009,15 @@ type LoginBadRequestError struct {
 
 // LoginBadRequestErrorStatus defines model for LoginBadRequestError.Status.
 type LoginBadRequestErrorStatus string
+
+// LoginFailureReason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+// recorded: each counts against the rate limits (or follows a correct password), so a flood
+// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+// and malformed requests cost a caller nothing and are not recorded one by one.
+type LoginFailureReason string
+
+// LoginMethod How a sign-in was made.
+type LoginMethod string
 
 // MagicLinkBadRequestError defines model for MagicLinkBadRequestError.
 type MagicLinkBadRequestError struct {
@@ -1938,7 +2385,8 @@ type Session struct {
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
 	DeviceToken *string `json:"device_token,omitempty"`
 
-	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
+	// remember_me session, unless its application caps them).
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	Id          openapi_types.UUID `json:"id"`
 	LastUsedAt  *time.Time         `json:"last_used_at,omitempty"`
@@ -1951,6 +2399,11 @@ type Session struct {
 	User      *User     `json:"user,omitempty"`
 	UserAgent *string   `json:"user_agent,omitempty"`
 }
+
+// SessionId A session's id, as `sessions/index` lists it.
+//
+// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+type SessionId = openapi_types.UUID
 
 // SessionList defines model for SessionList.
 type SessionList struct {
@@ -1977,6 +2430,22 @@ type SessionListResult struct {
 
 // SessionListResultStatus defines model for SessionListResult.Status.
 type SessionListResultStatus string
+
+// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+// session-policy`). A session expires `lifetime_seconds` after its creation or
+// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+// absent.
+type SessionPolicy struct {
+	// IdleTimeoutSeconds 259200 (72 hours) unless set.
+	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
+
+	// LifetimeSeconds 604800 (7 days) unless set.
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
+
+	// RememberMeMaxAgeSeconds Absent unless set (remember_me sessions last until logout).
+	RememberMeMaxAgeSeconds *int64 `json:"remember_me_max_age_seconds,omitempty"`
+}
 
 // SessionResult defines model for SessionResult.
 type SessionResult struct {
@@ -2005,12 +2474,21 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -2060,6 +2538,25 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Id A session's id, as `sessions/index` lists it.
+	//
+	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+	Id *SessionId `json:"id,omitempty"`
+
+	// Others Revoke every session of the caller's user but this one (false when absent).
+	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2071,7 +2568,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -2097,12 +2594,33 @@ type SessionsGoogleInput struct {
 	View *SessionView `json:"view,omitempty"`
 }
 
+// SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
+type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
+	// token is `token` (or the Authorization header).
+	//
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	SessionToken string `json:"session_token"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// MagicToken The token from the emailed link.
@@ -2159,7 +2677,7 @@ type SessionsPasswordResetInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
@@ -2226,6 +2744,28 @@ type SessionsPasswordResetRequestInput struct {
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 }
 
+// SessionsRevokeInput defines model for SessionsRevokeInput.
+type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// UserId The user whose sessions to revoke (`users/lookup` finds it by email).
+	UserId int64 `json:"user_id"`
+}
+
 // SocialLoginBadRequestError defines model for SocialLoginBadRequestError.
 type SocialLoginBadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -2252,6 +2792,21 @@ type Status string
 //
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
+
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
@@ -2328,9 +2883,33 @@ type User struct {
 	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
+// UserResult defines model for UserResult.
+type UserResult struct {
+	Data User `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session         `json:"session,omitempty"`
+	Status  UserResultStatus `json:"status"`
+}
+
+// UserResultStatus defines model for UserResult.Status.
+type UserResultStatus string
+
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2357,8 +2936,36 @@ type UsersClientRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// UsersLookupInput defines model for UsersLookupInput.
+type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Email Email of the user to find.
+	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
 type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
 	// first 40 characters, against its embedded lists of common passwords, words and names,
@@ -2379,19 +2986,71 @@ type UsersPasswordUpdateInput struct {
 	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 }
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// WebhookPayload The body of a webhook delivery (Standard Webhooks): `type` is the event's kind,
+// `timestamp` when it occurred, `data` the event as `audit/index` shows it.
+type WebhookPayload struct {
+	Data      AuditEvent `json:"data"`
+	Timestamp time.Time  `json:"timestamp"`
+
+	// Type What an audit event records.
+	Type AuditKind `json:"type"`
+}
+
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
+
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
 // scopes, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2453,6 +3112,44 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// UserLookupBadRequest defines model for UserLookupBadRequest.
+type UserLookupBadRequest = MagicLinkBadRequestError
+
+// AuditIndexParams defines parameters for AuditIndex.
+type AuditIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+
+	// After Follow the trail from here; the id of the last event already read (0 reads from the start). The page is oldest first.
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+
+	// Before Page back from here; the events with a smaller id, newest first.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// UserId Only the events about this user (the event's `user_id`).
+	UserId *int64 `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Kind Only the events of this kind.
+	Kind *AuditKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Limit Page size.
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -2473,6 +3170,12 @@ type CoexistenceIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
 
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
@@ -2503,6 +3206,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -2541,6 +3259,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -2564,11 +3297,31 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsIntrospectTextBody defines parameters for SessionsIntrospect.
+type SessionsIntrospectTextBody = SensitiveParams
+
+// SessionsIntrospectParams defines parameters for SessionsIntrospect.
+type SessionsIntrospectParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
@@ -2584,15 +3337,40 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsRevokeParams defines parameters for SessionsRevoke.
+type SessionsRevokeParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // UsersClientRegisterParams defines parameters for UsersClientRegister.
 type UsersClientRegisterParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersLookupParams defines parameters for UsersLookup.
+type UsersLookupParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
@@ -2640,6 +3418,9 @@ type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
 type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
+// SessionsIntrospectTextRequestBody defines body for SessionsIntrospect for text/plain ContentType.
+type SessionsIntrospectTextRequestBody = SessionsIntrospectTextBody
+
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
 type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
@@ -2652,14 +3433,23 @@ type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
 // SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
 type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
 
+// SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
+type SessionsRevokeJSONRequestBody = SessionsRevokeInput
+
 // UsersClientRegisterJSONRequestBody defines body for UsersClientRegister for application/json ContentType.
 type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
+
+// UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
+type UsersLookupJSONRequestBody = UsersLookupInput
 
 // UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
 type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// AuditIndex Read the audit trail
+	// (GET /api/v1/audit/index)
+	AuditIndex(w http.ResponseWriter, r *http.Request, params AuditIndexParams)
 	// ClientsCreate Create a client for an email
 	// (POST /api/v1/clients/create)
 	ClientsCreate(w http.ResponseWriter, r *http.Request, params ClientsCreateParams)
@@ -2693,7 +3483,7 @@ type ServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(w http.ResponseWriter, r *http.Request)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(w http.ResponseWriter, r *http.Request, params SessionsDeleteParams)
 	// SessionsGoogle Log in with a Google ID token
@@ -2702,6 +3492,9 @@ type ServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(w http.ResponseWriter, r *http.Request, params SessionsIndexParams)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request)
@@ -2717,9 +3510,15 @@ type ServerInterface interface {
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(w http.ResponseWriter, r *http.Request, params UsersClientRegisterParams)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams)
 	// UsersPasswordUpdate Change the caller's password
 	// (POST /api/v1/users/password_update)
 	UsersPasswordUpdate(w http.ResponseWriter, r *http.Request, params UsersPasswordUpdateParams)
@@ -2733,6 +3532,143 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// AuditIndex operation middleware
+func (siw *ServerInterfaceWrapper) AuditIndex(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AuditIndexParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "kind", r.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "kind"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuditIndex(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ClientsCreate operation middleware
 func (siw *ServerInterfaceWrapper) ClientsCreate(w http.ResponseWriter, r *http.Request) {
@@ -2799,6 +3735,19 @@ func (siw *ServerInterfaceWrapper) CoexistenceIndex(w http.ResponseWriter, r *ht
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
 		}
 		return
 	}
@@ -2924,6 +3873,58 @@ func (siw *ServerInterfaceWrapper) CompaniesMembers(w http.ResponseWriter, r *ht
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
 		}
 		return
 	}
@@ -3073,6 +4074,58 @@ func (siw *ServerInterfaceWrapper) ScopesLiaisonRegister(w http.ResponseWriter, 
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ScopesLiaisonRegister(w, r, params)
 	}))
@@ -3167,6 +4220,32 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "session_view" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -3195,6 +4274,39 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.SessionsIndex(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsIntrospect operation middleware
+func (siw *ServerInterfaceWrapper) SessionsIntrospect(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsIntrospectParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsIntrospect(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3282,6 +4394,32 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "session_view" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -3319,6 +4457,39 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsRevoke operation middleware
+func (siw *ServerInterfaceWrapper) SessionsRevoke(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsRevokeParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsRevoke(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // UsersClientRegister operation middleware
 func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r *http.Request) {
 
@@ -3343,6 +4514,39 @@ func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UsersClientRegister(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UsersLookup operation middleware
+func (siw *ServerInterfaceWrapper) UsersLookup(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UsersLookupParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UsersLookup(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3506,6 +4710,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/index", wrapper.SessionsIndex).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/introspect", wrapper.SessionsIntrospect).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/revoke", wrapper.SessionsRevoke).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/google", wrapper.SessionsGoogle).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/magic_link_request", wrapper.SessionsMagicLinkRequest).Methods(http.MethodPost)
@@ -3521,6 +4729,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/create", wrapper.ClientsCreate).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/users/client_register", wrapper.UsersClientRegister).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/lookup", wrapper.UsersLookup).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/users/password_update", wrapper.UsersPasswordUpdate).Methods(http.MethodPost)
 
@@ -3539,6 +4749,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/coexistence/touch", wrapper.CoexistenceTouch).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/coexistence/index", wrapper.CoexistenceIndex).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/audit/index", wrapper.AuditIndex).Methods(http.MethodGet)
 
 	return r
 }
@@ -3589,6 +4801,114 @@ type TooManyRequestsJSONResponse struct {
 type UnauthorizedJSONResponse UnauthorizedError
 
 type UnavailableJSONResponse UnavailableError
+
+type UserLookupBadRequestJSONResponse MagicLinkBadRequestError
+
+type AuditIndexRequestObject struct {
+	Params AuditIndexParams
+}
+
+type AuditIndexResponseObject interface {
+	VisitAuditIndexResponse(w http.ResponseWriter) error
+}
+
+type AuditIndex200JSONResponse AuditTrailResult
+
+func (response AuditIndex200JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AuditIndex400JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AuditIndex401JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AuditIndex403JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AuditIndex413JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response AuditIndex500JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AuditIndex503JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ClientsCreateRequestObject struct {
 	Params ClientsCreateParams
@@ -5132,6 +6452,113 @@ func (response SessionsIndex503JSONResponse) VisitSessionsIndexResponse(w http.R
 	return err
 }
 
+type SessionsIntrospectRequestObject struct {
+	Params SessionsIntrospectParams
+	Body   *SessionsIntrospectTextRequestBody
+}
+
+type SessionsIntrospectResponseObject interface {
+	VisitSessionsIntrospectResponse(w http.ResponseWriter) error
+}
+
+type SessionsIntrospect200JSONResponse IntrospectionResult
+
+func (response SessionsIntrospect200JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsIntrospect400JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsIntrospect401JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsIntrospect403JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsIntrospect413JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsIntrospect500JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsIntrospect503JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SessionsMagicLinkCreateRequestObject struct {
 	Body *SessionsMagicLinkCreateTextRequestBody
 }
@@ -5652,6 +7079,113 @@ func (response SessionsRead503JSONResponse) VisitSessionsReadResponse(w http.Res
 	return err
 }
 
+type SessionsRevokeRequestObject struct {
+	Params SessionsRevokeParams
+	Body   *SessionsRevokeJSONRequestBody
+}
+
+type SessionsRevokeResponseObject interface {
+	VisitSessionsRevokeResponse(w http.ResponseWriter) error
+}
+
+type SessionsRevoke200JSONResponse RevokedResult
+
+func (response SessionsRevoke200JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsRevoke400JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsRevoke401JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsRevoke403JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsRevoke413JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsRevoke500JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsRevoke503JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UsersClientRegisterRequestObject struct {
 	Params UsersClientRegisterParams
 	Body   *UsersClientRegisterJSONRequestBody
@@ -5750,6 +7284,115 @@ func (response UsersClientRegister500JSONResponse) VisitUsersClientRegisterRespo
 type UsersClientRegister503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response UsersClientRegister503JSONResponse) VisitUsersClientRegisterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookupRequestObject struct {
+	Params UsersLookupParams
+	Body   *UsersLookupJSONRequestBody
+}
+
+type UsersLookupResponseObject interface {
+	VisitUsersLookupResponse(w http.ResponseWriter) error
+}
+
+type UsersLookup200JSONResponse UserResult
+
+func (response UsersLookup200JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup400JSONResponse struct {
+	UserLookupBadRequestJSONResponse
+}
+
+func (response UsersLookup400JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UsersLookup401JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UsersLookup403JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UsersLookup413JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response UsersLookup500JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UsersLookup503JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -5889,6 +7532,9 @@ func (response UsersPasswordUpdate503JSONResponse) VisitUsersPasswordUpdateRespo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// AuditIndex Read the audit trail
+	// (GET /api/v1/audit/index)
+	AuditIndex(ctx context.Context, request AuditIndexRequestObject) (AuditIndexResponseObject, error)
 	// ClientsCreate Create a client for an email
 	// (POST /api/v1/clients/create)
 	ClientsCreate(ctx context.Context, request ClientsCreateRequestObject) (ClientsCreateResponseObject, error)
@@ -5922,7 +7568,7 @@ type StrictServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(ctx context.Context, request SessionsCreateRequestObject) (SessionsCreateResponseObject, error)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(ctx context.Context, request SessionsDeleteRequestObject) (SessionsDeleteResponseObject, error)
 	// SessionsGoogle Log in with a Google ID token
@@ -5931,6 +7577,9 @@ type StrictServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(ctx context.Context, request SessionsIndexRequestObject) (SessionsIndexResponseObject, error)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(ctx context.Context, request SessionsIntrospectRequestObject) (SessionsIntrospectResponseObject, error)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(ctx context.Context, request SessionsMagicLinkCreateRequestObject) (SessionsMagicLinkCreateResponseObject, error)
@@ -5946,9 +7595,15 @@ type StrictServerInterface interface {
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(ctx context.Context, request SessionsReadRequestObject) (SessionsReadResponseObject, error)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(ctx context.Context, request SessionsRevokeRequestObject) (SessionsRevokeResponseObject, error)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(ctx context.Context, request UsersClientRegisterRequestObject) (UsersClientRegisterResponseObject, error)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(ctx context.Context, request UsersLookupRequestObject) (UsersLookupResponseObject, error)
 	// UsersPasswordUpdate Change the caller's password
 	// (POST /api/v1/users/password_update)
 	UsersPasswordUpdate(ctx context.Context, request UsersPasswordUpdateRequestObject) (UsersPasswordUpdateResponseObject, error)
@@ -5991,6 +7646,32 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// AuditIndex operation middleware
+func (sh *strictHandler) AuditIndex(w http.ResponseWriter, r *http.Request, params AuditIndexParams) {
+	var request AuditIndexRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuditIndex(ctx, request.(AuditIndexRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuditIndex")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuditIndexResponseObject); ok {
+		if err := validResponse.VisitAuditIndexResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ClientsCreate operation middleware
@@ -6429,6 +8110,40 @@ func (sh *strictHandler) SessionsIndex(w http.ResponseWriter, r *http.Request, p
 	}
 }
 
+// SessionsIntrospect operation middleware
+func (sh *strictHandler) SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams) {
+	var request SessionsIntrospectRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsIntrospectTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsIntrospect(ctx, request.(SessionsIntrospectRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsIntrospect")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsIntrospectResponseObject); ok {
+		if err := validResponse.VisitSessionsIntrospectResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SessionsMagicLinkCreate operation middleware
 func (sh *strictHandler) SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request) {
 	var request SessionsMagicLinkCreateRequestObject
@@ -6581,6 +8296,39 @@ func (sh *strictHandler) SessionsRead(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// SessionsRevoke operation middleware
+func (sh *strictHandler) SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams) {
+	var request SessionsRevokeRequestObject
+
+	request.Params = params
+
+	var body SessionsRevokeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsRevoke(ctx, request.(SessionsRevokeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsRevoke")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsRevokeResponseObject); ok {
+		if err := validResponse.VisitSessionsRevokeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // UsersClientRegister operation middleware
 func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Request, params UsersClientRegisterParams) {
 	var request UsersClientRegisterRequestObject
@@ -6610,6 +8358,39 @@ func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Requ
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UsersClientRegisterResponseObject); ok {
 		if err := validResponse.VisitUsersClientRegisterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UsersLookup operation middleware
+func (sh *strictHandler) UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams) {
+	var request UsersLookupRequestObject
+
+	request.Params = params
+
+	var body UsersLookupJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UsersLookup(ctx, request.(UsersLookupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UsersLookup")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UsersLookupResponseObject); ok {
+		if err := validResponse.VisitUsersLookupResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -90,11 +91,11 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		if err := source.allowing(clientIDs, companyIDs); err != nil {
 			return err
 		}
-		user, _, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison))
+		user, existed, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison))
 		if err != nil {
 			return err
 		}
-		liaisonID, err := ensureLiaison(ctx, q, user, p.Session.UserID)
+		liaisonID, becameLiaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
 		if err != nil {
 			return err
 		}
@@ -111,8 +112,12 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 			}
 			invited = true
 		}
-		out, err = offered(ctx, q, email, clientIDs, companyIDs)
-		return err
+		out, err = offered(ctx, q, email, clientIDs, companyIDs, in.View)
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), liaisonEvents(audit.Of(p), user, p.Application.ID, existed, becameLiaison,
+			clientIDs, companyIDs)...)
 	})
 	if err != nil || !invited {
 		s.giveBack(ctx, invitation) // no invitation was sent
@@ -122,8 +127,8 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 }
 
 // offered is liaisons/register's answer: the email and what was offered to it, as the caller may
-// see them (it may grant all of them).
-func offered(ctx context.Context, q *db.Queries, email string, clientIDs, companyIDs []int64) (gen.LiaisonInvitation, error) {
+// see them (it may grant all of them), the clients rendered with view.
+func offered(ctx context.Context, q *db.Queries, email string, clientIDs, companyIDs []int64, view *gen.ClientView) (gen.LiaisonInvitation, error) {
 	clients, err := q.ListClientProfilesByID(ctx, clientIDs)
 	if err != nil {
 		return gen.LiaisonInvitation{}, fmt.Errorf("read the clients offered: %w", err)
@@ -132,7 +137,7 @@ func offered(ctx context.Context, q *db.Queries, email string, clientIDs, compan
 	if err != nil {
 		return gen.LiaisonInvitation{}, fmt.Errorf("read the companies offered: %w", err)
 	}
-	return gen.LiaisonInvitation{Email: email, Clients: renderClients(clients), Companies: renderCompanies(companies)}, nil
+	return gen.LiaisonInvitation{Email: email, Clients: renderClients(clients, view), Companies: renderCompanies(companies)}, nil
 }
 
 // validateNewLiaison checks what the contract cannot (the same rules as validateNewClient),
@@ -246,19 +251,36 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 	return strings.Join(missing, ", ")
 }
 
+// liaisonEvents are the events of liaisons/register by actor: the user created unless it existed,
+// the liaison role when it was given now (it takes effect once accepted), and the offer made (it
+// takes effect once accepted: grant.made then).
+func liaisonEvents(actor audit.Actor, user db.User, appID int64, existed, becameLiaison bool, clientIDs, companyIDs []int64) []audit.Event {
+	var events []audit.Event
+	if !existed {
+		events = append(events, audit.Event{Kind: gen.AuditUserCreated, Actor: actor, UserID: user.ID, ApplicationID: appID})
+	}
+	if becameLiaison {
+		events = append(events, roleGranted(actor, user.ID, appID, roleLiaison))
+	}
+	clients, companies := append([]int64{}, clientIDs...), append([]int64{}, companyIDs...) // [] rather than absent
+	return append(events, audit.Event{Kind: gen.AuditGrantOffered, Actor: actor, UserID: user.ID, ApplicationID: appID,
+		Details: gen.AuditDetails{ClientIds: &clients, CompanyIds: &companies}})
+}
+
 // ensureLiaison returns the id of the user's liaison record, creating one waiting for
-// acceptance (and recording who invited it) when the user has none. The record stays locked
-// until the transaction ends, so that registrations of one liaison decide one after another
-// whether an invitation is waiting.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (int64, error) {
-	if err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID}); err != nil {
-		return 0, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
+// acceptance (and recording who invited it) when the user has none (created says so). The
+// record stays locked until the transaction ends, so that registrations of one liaison decide
+// one after another whether an invitation is waiting.
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (id int64, created bool, err error) {
+	n, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
+	if err != nil {
+		return 0, false, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
 	}
 	liaison, err := q.LockLiaisonByUserID(ctx, user.ID)
 	if err != nil {
-		return 0, fmt.Errorf("lock liaison of user %d: %w", user.ID, err)
+		return 0, false, fmt.Errorf("lock liaison of user %d: %w", user.ID, err)
 	}
-	return liaison.ID, nil
+	return liaison.ID, n == 1, nil
 }
 
 // offer offers a liaison the clients and companies, recording who granted them and the liaison

@@ -1,7 +1,8 @@
 // Package impl holds the hand-written handlers of the generated strict server interface, one
 // file per domain (sessions.go, clients.go, ...). The sessions domain is split by way of
 // signing in: sessions.go (password, and the session routes), login.go (starting a session),
-// signin.go (links and Google); accounts.go holds what creating users shares. Each handler takes
+// signin.go (links and Google), control.go (introspection and revoking a user's sessions for
+// applications and employees); accounts.go holds what creating users shares. Each handler takes
 // the validated request, calls the domain rule, and maps rows to the generated response type.
 package impl
 
@@ -43,6 +44,7 @@ type Server struct {
 	google       *google.Verifier
 	sessions     *auth.SessionCache
 	apps         *auth.Applications
+	inspector    Inspector
 	// Recovery: where links point, the breach check of new passwords, and the emails sent after
 	// their request was answered.
 	publicURL  string
@@ -64,6 +66,9 @@ type Deps struct {
 	SessionCache *auth.SessionCache
 	// Applications are the applications kept in memory (read from the database when nil).
 	Applications *auth.Applications
+	// Inspector resolves the session tokens that sessions/introspect is handed: the
+	// authenticator, whose rules every token is judged by.
+	Inspector Inspector
 	// Limits are every rate limit; zero fields mean limits.Defaults.
 	Limits limits.Config
 	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
@@ -110,7 +115,7 @@ func New(d Deps) (*Server, error) {
 	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
 		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
-		google:    google.NewVerifier(d.Google, now),
+		google: google.NewVerifier(d.Google, now), inspector: d.Inspector,
 		publicURL: publicURL, pwned: password.NewPwned(d.Pwned),
 	}, nil
 }

@@ -3,9 +3,14 @@ package impl
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -32,19 +37,31 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
 	if err != nil {
-		return nil, err
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginPassword, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
 	if errors.Is(err, errCredentialChanged) {
-		return nil, s.credentialChanged(ctx, user.ID)
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, s.credentialChanged(ctx, user.ID))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// passwordLoginFailed records a refused password log-in (see loginFailed) and returns the refusal.
+func (s *Server) passwordLoginFailed(ctx context.Context, slug gen.ApplicationSlug, userID int64, refusal error) error {
+	if _, ok := recordedRefusal(refusal); !ok {
+		return refusal
+	}
+	appID, err := s.applicationID(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPassword, applicationID: appID, userID: userID}, refusal)
 }
 
 // credentialChanged answers a log-in whose password was dropped or replaced while it was being
@@ -119,36 +136,112 @@ func (s *Server) upgradePasswordHash(ctx context.Context, user db.User, plain st
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
 	}}, nil
 }
 
-// SessionsDelete revokes the caller's session, or with all every session of its user.
+// SessionsDelete logs the caller out, or revokes one session of its user (id), the others
+// (others) or all of them (all). Answers: invalid-param (more than one of those, or an id that is
+// not one of the user's sessions).
 func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
-	p := auth.PrincipalFromContext(ctx)
-	var revoked int64
-	var err error
-	now := s.now()
-	// One statement either way, so one notification reaches the other instances (see
-	// sessions_notify); this instance evicts at once, so a logged-out token is refused from the
-	// next request on.
-	if r.Body != nil && r.Body.All != nil && *r.Body.All {
-		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: p.Session.UserID, Now: &now})
-		s.sessions.ForgetUser(p.Session.UserID)
-	} else {
-		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: p.Session.ID, Now: &now})
-		s.sessions.ForgetSession(p.Session.ID)
-	}
+	revoked, err := s.revokeOwnSessions(ctx, auth.PrincipalFromContext(ctx).Session, deref(r.Body))
 	if err != nil {
-		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
+		return nil, err
 	}
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data: gen.Revoked{Revoked: int(revoked)},
+		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
 	}, nil
+}
+
+// revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the
+// caller's session, and returns how many. The audit trail records it (sessions.revoked by the
+// user, one event per application) in the same transaction.
+func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
+	all, others := deref(in.All), deref(in.Others)
+	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var revoked []int64 // the application of each session revoked
+	var one *uuid.UUID  // the session revoked, when one was named
+	// One statement each, so one notification reaches the other instances (see
+	// sessions_notify); this instance evicts at once, so a revoked token is refused from the
+	// next request on.
+	err := s.inTx(ctx, "revoke sessions", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		switch {
+		case all:
+			revoked, err = q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: caller.UserID, Now: &now})
+		case others:
+			revoked, err = q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: caller.UserID, Keep: caller.ID, Now: &now})
+		case in.Id != nil:
+			var row db.RevokeUserSessionRow
+			row, err = q.RevokeUserSession(ctx, db.RevokeUserSessionParams{ID: *in.Id, UserID: caller.UserID, Now: &now})
+			if err == nil && !row.Found {
+				return envelope.Param(gen.StatusInvalidParam, "id", "is not one of your sessions")
+			}
+			if row.Revoked > 0 {
+				revoked, one = []int64{row.ApplicationID}, in.Id
+			}
+		default:
+			var n int64
+			n, err = q.RevokeSession(ctx, db.RevokeSessionParams{ID: caller.ID, Now: &now})
+			if n > 0 {
+				revoked, one = []int64{caller.ApplicationID}, &caller.ID
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("revoke sessions of user %d: %w", caller.UserID, err)
+		}
+		return audit.Append(ctx, q, now, sessionsRevokedBy(caller.UserID, revoked, one)...)
+	})
+	switch {
+	case all, others:
+		s.sessions.ForgetUser(caller.UserID)
+	case in.Id != nil:
+		s.sessions.ForgetSession(*in.Id)
+	default:
+		s.sessions.ForgetSession(caller.ID)
+	}
+	return int64(len(revoked)), err
+}
+
+// sessionsRevokedBy are the events of a user revoking its own sessions (of the applications
+// given, one a session): none when nothing was revoked (a concurrent request did, and recorded
+// it), and the session's id when one was named.
+func sessionsRevokedBy(userID int64, applications []int64, one *uuid.UUID) []audit.Event {
+	if len(applications) == 0 {
+		return nil
+	}
+	events := audit.SessionsRevoked(audit.User(userID), userID, applications)
+	if one != nil {
+		events[0].Details.SessionId = one
+	}
+	return events
+}
+
+// atMostOne answers invalid-param, naming each one, when more than one of the parameters that
+// exclude each other is given.
+func atMostOne(given map[string]bool) error {
+	var names []string
+	for name, ok := range given {
+		if ok {
+			names = append(names, name)
+		}
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	slices.Sort(names)
+	problems := make([]gen.ParamError, 0, len(names))
+	for _, name := range names {
+		problems = append(problems, gen.ParamError{Param: name, Message: "give at most one of " + strings.Join(names, ", ")})
+	}
+	return &envelope.Error{Status: gen.StatusInvalidParam, Params: problems}
 }
 
 // maxSessionsListed caps sessions/index (the SessionList schema's maxItems).
@@ -174,7 +267,7 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 		}
 		current := row.ID == p.Session.ID
 		session.Current = &current
-		results = append(results, views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView))
+		results = append(results, views.RenderSession(session, chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView))
 	}
 	return gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
@@ -198,10 +291,12 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 	}
 }
 
-// CallerSession renders the caller's session for the `session` field repeated in every answer
-// to a session token (the authenticator is given it, so that it renders no API type itself).
-func CallerSession(p *auth.Principal) *gen.Session {
-	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), nil, nil)
+// CallerSession renders the caller's session, with the views asked for (the common
+// session_view and application_view parameters), for the `session` field repeated in every
+// answer to a session token (the authenticator is given it, so that it renders no API type
+// itself).
+func CallerSession(p *auth.Principal, view *gen.SessionView, applicationView *gen.ApplicationView) *gen.Session {
+	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), view, applicationView)
 	return &out
 }
 
@@ -215,7 +310,7 @@ func loadSession(p *auth.Principal) views.Session {
 func sessionView(row db.Session, app db.Application, user *db.User) views.Session {
 	out := views.Session{
 		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
-		ExpiresAt: auth.ExpiresAt(row), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
+		ExpiresAt: auth.ExpiresAt(row, app), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
 		UserAgent: row.UserAgent, Application: applicationView(app),
 	}
 	if user != nil {
@@ -226,5 +321,6 @@ func sessionView(row db.Session, app db.Application, user *db.User) views.Sessio
 
 // applicationView is what the application views show of an application row.
 func applicationView(a db.Application) views.Application {
-	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes}
+	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes,
+		LifetimeSeconds: a.SessionMaxAgeSeconds, IdleTimeoutSeconds: a.SessionIdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
@@ -24,9 +23,9 @@ type Config struct {
 	Interval time.Duration
 	// LimitCounters: after their window ended.
 	LimitCounters time.Duration
-	// Sessions: after their revocation; a session without remember_me also once this long has
-	// passed since the longest it could have lasted (auth.SessionMaxAge after its creation).
-	// Remember-me sessions that are never revoked stay.
+	// Sessions: after their revocation, or after the latest they could expire (the bound of their
+	// application's session policy when they were created: sessions.max_expires_at). Remember-me
+	// sessions of an application without a cap that are never revoked stay.
 	Sessions time.Duration
 	// MagicLinks: after their expiry (used or not).
 	MagicLinks time.Duration
@@ -39,6 +38,10 @@ type Config struct {
 	// DeviceTokens and KnownAddresses: after their expiry (their lifetime is set in limits).
 	DeviceTokens   time.Duration
 	KnownAddresses time.Duration
+	// AuditEvents: the audit trail, after the event occurred (their deliveries go with them).
+	AuditEvents time.Duration
+	// WebhookDeliveries: after they were queued, once made or given up on; pending ones stay.
+	WebhookDeliveries time.Duration
 }
 
 // Defaults are the retention unless configured (README, configuration table).
@@ -50,6 +53,9 @@ var Defaults = Config{
 	SentEmails:    7 * 24 * time.Hour,
 	Notifications: 90 * 24 * time.Hour,
 	Outbox:        7 * 24 * time.Hour,
+	// A year of audit trail, what audits commonly ask to see.
+	AuditEvents:       365 * 24 * time.Hour,
+	WebhookDeliveries: 7 * 24 * time.Hour,
 }
 
 // LockKey is the advisory lock key that one retention round holds.
@@ -162,9 +168,9 @@ func (w *Worker) tasks() []task {
 			return q.DeleteExpiredLimitCounters(ctx, db.DeleteExpiredLimitCountersParams{Before: before(w.cfg.LimitCounters), BatchSize: batchSize})
 		}},
 		{"sessions", func(ctx context.Context, q *db.Queries) (int64, error) {
-			revoked := before(w.cfg.Sessions)
-			return q.DeleteOldSessions(ctx, db.DeleteOldSessionsParams{RevokedBefore: &revoked,
-				CreatedBefore: before(w.cfg.Sessions + auth.SessionMaxAge), BatchSize: batchSize})
+			cutoff := before(w.cfg.Sessions)
+			return q.DeleteOldSessions(ctx, db.DeleteOldSessionsParams{RevokedBefore: &cutoff,
+				ExpiredBefore: &cutoff, BatchSize: batchSize})
 		}},
 		{"magic_links", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteExpiredMagicLinks(ctx, db.DeleteExpiredMagicLinksParams{Before: before(w.cfg.MagicLinks), BatchSize: batchSize})
@@ -183,6 +189,12 @@ func (w *Worker) tasks() []task {
 		}},
 		{"email_outbox", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteFinishedOutboxEmails(ctx, db.DeleteFinishedOutboxEmailsParams{Before: &outboxBefore, BatchSize: batchSize})
+		}},
+		{"webhook_deliveries", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteFinishedWebhookDeliveries(ctx, db.DeleteFinishedWebhookDeliveriesParams{Before: before(w.cfg.WebhookDeliveries), BatchSize: batchSize})
+		}},
+		{"audit_events", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteOldAuditEvents(ctx, db.DeleteOldAuditEventsParams{Before: before(w.cfg.AuditEvents), BatchSize: batchSize})
 		}},
 	}
 }

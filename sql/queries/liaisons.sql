@@ -1,4 +1,4 @@
--- name: CreateLiaisonUnlessExists :exec
+-- name: CreateLiaisonUnlessExists :execrows
 -- Gives a user a liaison record waiting for its invitation to be accepted, unless the user has one
 -- already (then LockLiaisonByUserID reads it). ON CONFLICT rather than a check first, so that two
 -- registrations of one liaison at once both succeed.
@@ -44,14 +44,21 @@ ON CONFLICT (liaison_id, company_id) DO UPDATE
 SET granted_by_user_id = EXCLUDED.granted_by_user_id, via_liaison_id = EXCLUDED.via_liaison_id, granted_at = EXCLUDED.granted_at
 WHERE liaison_companies.accepted_at IS NULL;
 
--- name: AcceptLiaisonOffers :exec
+-- name: AcceptLiaisonOffers :many
 -- Accepts what a user offered a liaison (its invitation link was used): those grants take effect.
+-- Returns each grant accepted (kind 'client' or 'company'), for the audit trail.
 WITH clients AS (
     UPDATE liaison_clients lc SET accepted_at = @now::timestamptz
     WHERE lc.liaison_id = @liaison_id::bigint AND lc.granted_by_user_id = @inviter_id::bigint AND lc.accepted_at IS NULL
+    RETURNING lc.client_id
+), companies AS (
+    UPDATE liaison_companies co SET accepted_at = @now::timestamptz
+    WHERE co.liaison_id = @liaison_id::bigint AND co.granted_by_user_id = @inviter_id::bigint AND co.accepted_at IS NULL
+    RETURNING co.company_id
 )
-UPDATE liaison_companies co SET accepted_at = @now::timestamptz
-WHERE co.liaison_id = @liaison_id::bigint AND co.granted_by_user_id = @inviter_id::bigint AND co.accepted_at IS NULL;
+SELECT 'client'::text AS kind, client_id AS granted_id FROM clients
+UNION ALL
+SELECT 'company'::text AS kind, company_id AS granted_id FROM companies;
 
 -- name: LockAcceptedLiaisonClients :many
 -- Which of @client_ids a liaison acts for, share-locked until the transaction ends: a grant made
@@ -80,21 +87,54 @@ JOIN liaison_companies lc ON lc.company_id = co.id
 WHERE lc.liaison_id = @liaison_id AND lc.accepted_at IS NOT NULL
 ORDER BY co.id LIMIT @max_rows;
 
--- name: DeleteClientGrantsBy :exec
+-- name: DeleteClientGrantsBy :many
 -- Takes back every client a user granted or offered to liaisons (its email's first proof removes
--- what the unverified account set up; DeleteCompanyGrantsBy does the same for companies). What
--- was granted through those grants goes with them (liaison_clients_source_fkey cascades).
-DELETE FROM liaison_clients WHERE granted_by_user_id = @user_id;
+-- what the unverified account set up; DeleteCompanyGrantsBy does the same for companies), and
+-- with them every grant made through them, and through those, and so on (deleted here rather
+-- than left to liaison_clients_source_fkey's cascade, so that each is returned). Returns each
+-- grant taken back with the liaison's user, for the audit trail.
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.client_id FROM liaison_clients g WHERE g.granted_by_user_id = @user_id
+    UNION
+    SELECT d.liaison_id, d.client_id FROM liaison_clients d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.client_id = t.client_id
+), gone AS (
+    DELETE FROM liaison_clients g USING taken t WHERE g.liaison_id = t.liaison_id AND g.client_id = t.client_id
+    RETURNING g.liaison_id, g.client_id
+)
+SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
--- name: DeleteCompanyGrantsBy :exec
-DELETE FROM liaison_companies WHERE granted_by_user_id = @user_id;
+-- name: DeleteCompanyGrantsBy :many
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g WHERE g.granted_by_user_id = @user_id
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
--- name: DeleteGrantsOfCompanyBy :exec
+-- name: DeleteGrantsOfCompanyBy :many
 -- Takes back the grants of a company that a user made to liaisons as its member (when it leaves
 -- the company, what it could grant as a member goes with it; what it granted as a liaison rests
--- on its liaison grant instead). What was granted through them goes too (the source key cascades).
-DELETE FROM liaison_companies
-WHERE company_id = @company_id AND granted_by_user_id = @user_id AND via_liaison_id IS NULL;
+-- on its liaison grant instead), and every grant made through them, and so on (see
+-- DeleteClientGrantsBy). Returns each grant taken back with the liaison's user, for the audit trail.
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g
+    WHERE g.company_id = @company_id AND g.granted_by_user_id = @user_id AND g.via_liaison_id IS NULL
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
 -- name: DeleteLiaisonsInvitedBy :many
 -- Removes the liaison records a user's liaisons/register created that act for nothing and are

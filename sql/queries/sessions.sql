@@ -8,7 +8,9 @@ JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
--- Creates a session. A session made from a password (@check_credential) is created only while
+-- Creates a session, with the bounds of its application's session policy at its creation
+-- (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+-- (@check_credential) is created only while
 -- the user's credential_version is still the one read before the password was checked: no row
 -- when the password was set, replaced or dropped meanwhile. The share lock makes a change in
 -- flight (which holds the user row) finish first; the condition is then checked again on the
@@ -16,9 +18,11 @@ WHERE s.token_hash = @token_hash;
 -- missed this one. (Other sessions come from a proof of the email, which a password change does
 -- not undo.)
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at)
+                      client_address, user_agent, remember_me, max_expires_at,
+                      idle_timeout_seconds, created_at, last_used_at)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
-       @client_address, @user_agent, @remember_me, @now, @now
+       @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
+       sqlc.narg(idle_timeout_seconds), @now, @now
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
 FOR SHARE OF u
@@ -35,6 +39,25 @@ UPDATE sessions SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL;
 
 -- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL;
+
+-- name: RevokeUserSession :one
+-- Revokes one session of a user by id. found says whether the user has a session with that id
+-- at all (revoked or not), so that an id of another user's session is told from none apart by
+-- nobody: both are not found.
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = @id AND c.user_id = @user_id
+), revoked AS (
+    UPDATE sessions s SET revoked_at = @now
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id, s.application_id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked,
+       coalesce((SELECT r.application_id FROM revoked r), 0)::bigint AS application_id;
+
+-- name: RevokeUserSessionsInApplication :execrows
+-- Revokes a user's sessions in one application (what an application token may end).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL;
 
 -- name: IsSessionLive :one
 -- Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight
@@ -67,6 +90,15 @@ WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
 
--- name: RevokeOtherUserSessions :execrows
--- Revokes every session of a user but one (the caller's, after a password change).
-UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;
+-- name: RevokeOtherUserSessions :many
+-- Revokes every session of a user but one (the caller's: sessions/delete with others, and
+-- after a password change), and returns the application of each (for the audit trail's
+-- sessions.revoked, per application).
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL
+RETURNING application_id;
+
+-- name: RevokeUserSessionsInApplications :many
+-- Revokes every live session of a user and returns the application of each, so that the audit
+-- trail can say, per application, how many were revoked.
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL
+RETURNING application_id;

@@ -66,11 +66,13 @@ WHERE id = @id;
 -- preference (which would make the owner's sessions never expire by time); the phone (what a
 -- second factor or a recovery by SMS would trust). The names stay: they grant nothing. No row
 -- when the email was proven before. The caller then removes the rest of what the unverified
--- account set up, in the same transaction.
-UPDATE users SET email_verified_at = @now, password_hash = NULL, remember_me = false, phone = '',
-                 credential_version = credential_version + 1, updated_at = now()
-WHERE id = @user_id AND email_verified_at IS NULL
-RETURNING credential_version;
+-- account set up, in the same transaction. had_password says whether a password was dropped
+-- (for the audit trail).
+UPDATE users u SET email_verified_at = @now, password_hash = NULL, remember_me = false, phone = '',
+                   credential_version = u.credential_version + 1, updated_at = now()
+FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
+WHERE u.id = old.id AND u.email_verified_at IS NULL
+RETURNING u.credential_version, (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;
 
 -- name: ProveUserEmailKeeping :execrows
 -- Records the first proof of a user's email by a prover who also showed the account's password,

@@ -28,13 +28,19 @@ func (q *Queries) AcceptLiaison(ctx context.Context, arg AcceptLiaisonParams) (i
 	return result.RowsAffected(), nil
 }
 
-const acceptLiaisonOffers = `-- name: AcceptLiaisonOffers :exec
+const acceptLiaisonOffers = `-- name: AcceptLiaisonOffers :many
 WITH clients AS (
     UPDATE liaison_clients lc SET accepted_at = $1::timestamptz
     WHERE lc.liaison_id = $2::bigint AND lc.granted_by_user_id = $3::bigint AND lc.accepted_at IS NULL
+    RETURNING lc.client_id
+), companies AS (
+    UPDATE liaison_companies co SET accepted_at = $1::timestamptz
+    WHERE co.liaison_id = $2::bigint AND co.granted_by_user_id = $3::bigint AND co.accepted_at IS NULL
+    RETURNING co.company_id
 )
-UPDATE liaison_companies co SET accepted_at = $1::timestamptz
-WHERE co.liaison_id = $2::bigint AND co.granted_by_user_id = $3::bigint AND co.accepted_at IS NULL
+SELECT 'client'::text AS kind, client_id AS granted_id FROM clients
+UNION ALL
+SELECT 'company'::text AS kind, company_id AS granted_id FROM companies
 `
 
 type AcceptLiaisonOffersParams struct {
@@ -43,13 +49,34 @@ type AcceptLiaisonOffersParams struct {
 	InviterID int64
 }
 
-// Accepts what a user offered a liaison (its invitation link was used): those grants take effect.
-func (q *Queries) AcceptLiaisonOffers(ctx context.Context, arg AcceptLiaisonOffersParams) error {
-	_, err := q.db.Exec(ctx, acceptLiaisonOffers, arg.Now, arg.LiaisonID, arg.InviterID)
-	return err
+type AcceptLiaisonOffersRow struct {
+	Kind      string
+	GrantedID int64
 }
 
-const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :exec
+// Accepts what a user offered a liaison (its invitation link was used): those grants take effect.
+// Returns each grant accepted (kind 'client' or 'company'), for the audit trail.
+func (q *Queries) AcceptLiaisonOffers(ctx context.Context, arg AcceptLiaisonOffersParams) ([]AcceptLiaisonOffersRow, error) {
+	rows, err := q.db.Query(ctx, acceptLiaisonOffers, arg.Now, arg.LiaisonID, arg.InviterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AcceptLiaisonOffersRow{}
+	for rows.Next() {
+		var i AcceptLiaisonOffersRow
+		if err := rows.Scan(&i.Kind, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :execrows
 INSERT INTO liaisons (user_id, invited_by_user_id) VALUES ($1, $2)
 ON CONFLICT (user_id) DO NOTHING
 `
@@ -62,35 +89,110 @@ type CreateLiaisonUnlessExistsParams struct {
 // Gives a user a liaison record waiting for its invitation to be accepted, unless the user has one
 // already (then LockLiaisonByUserID reads it). ON CONFLICT rather than a check first, so that two
 // registrations of one liaison at once both succeed.
-func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiaisonUnlessExistsParams) error {
-	_, err := q.db.Exec(ctx, createLiaisonUnlessExists, arg.UserID, arg.InvitedByUserID)
-	return err
+func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiaisonUnlessExistsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, createLiaisonUnlessExists, arg.UserID, arg.InvitedByUserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
-const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :exec
-DELETE FROM liaison_clients WHERE granted_by_user_id = $1
+const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :many
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.client_id FROM liaison_clients g WHERE g.granted_by_user_id = $1
+    UNION
+    SELECT d.liaison_id, d.client_id FROM liaison_clients d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.client_id = t.client_id
+), gone AS (
+    DELETE FROM liaison_clients g USING taken t WHERE g.liaison_id = t.liaison_id AND g.client_id = t.client_id
+    RETURNING g.liaison_id, g.client_id
+)
+SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
+
+type DeleteClientGrantsByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
+}
 
 // Takes back every client a user granted or offered to liaisons (its email's first proof removes
-// what the unverified account set up; DeleteCompanyGrantsBy does the same for companies). What
-// was granted through those grants goes with them (liaison_clients_source_fkey cascades).
-func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) error {
-	_, err := q.db.Exec(ctx, deleteClientGrantsBy, userID)
-	return err
+// what the unverified account set up; DeleteCompanyGrantsBy does the same for companies), and
+// with them every grant made through them, and through those, and so on (deleted here rather
+// than left to liaison_clients_source_fkey's cascade, so that each is returned). Returns each
+// grant taken back with the liaison's user, for the audit trail.
+func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) ([]DeleteClientGrantsByRow, error) {
+	rows, err := q.db.Query(ctx, deleteClientGrantsBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteClientGrantsByRow{}
+	for rows.Next() {
+		var i DeleteClientGrantsByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :exec
-DELETE FROM liaison_companies WHERE granted_by_user_id = $1
+const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :many
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g WHERE g.granted_by_user_id = $1
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
 
-func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) error {
-	_, err := q.db.Exec(ctx, deleteCompanyGrantsBy, userID)
-	return err
+type DeleteCompanyGrantsByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
 }
 
-const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :exec
-DELETE FROM liaison_companies
-WHERE company_id = $1 AND granted_by_user_id = $2 AND via_liaison_id IS NULL
+func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) ([]DeleteCompanyGrantsByRow, error) {
+	rows, err := q.db.Query(ctx, deleteCompanyGrantsBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteCompanyGrantsByRow{}
+	for rows.Next() {
+		var i DeleteCompanyGrantsByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :many
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g
+    WHERE g.company_id = $1 AND g.granted_by_user_id = $2 AND g.via_liaison_id IS NULL
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
 
 type DeleteGrantsOfCompanyByParams struct {
@@ -98,12 +200,33 @@ type DeleteGrantsOfCompanyByParams struct {
 	UserID    *int64
 }
 
+type DeleteGrantsOfCompanyByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
+}
+
 // Takes back the grants of a company that a user made to liaisons as its member (when it leaves
 // the company, what it could grant as a member goes with it; what it granted as a liaison rests
-// on its liaison grant instead). What was granted through them goes too (the source key cascades).
-func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) error {
-	_, err := q.db.Exec(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
-	return err
+// on its liaison grant instead), and every grant made through them, and so on (see
+// DeleteClientGrantsBy). Returns each grant taken back with the liaison's user, for the audit trail.
+func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) ([]DeleteGrantsOfCompanyByRow, error) {
+	rows, err := q.db.Query(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteGrantsOfCompanyByRow{}
+	for rows.Next() {
+		var i DeleteGrantsOfCompanyByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deleteLiaisonsInvitedBy = `-- name: DeleteLiaisonsInvitedBy :many

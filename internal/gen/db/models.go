@@ -11,21 +11,37 @@ import (
 )
 
 type Application struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	TokenHash                []byte
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	ID                        int64
+	Slug                      string
+	Name                      string
+	TokenHash                 []byte
+	Roles                     []string
+	AllowsClientRegistration  bool
+	Scopes                    []string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+	SessionMaxAgeSeconds      int64
+	SessionIdleTimeoutSeconds int64
+	RememberMeMaxAgeSeconds   *int64
 }
 
 type ApplicationRedirectOrigin struct {
 	ApplicationID int64
 	Origin        string
 	CreatedAt     time.Time
+}
+
+type AuditEvent struct {
+	ID            int64
+	OccurredAt    time.Time
+	Kind          string
+	ActorType     string
+	ActorUserID   *int64
+	UserID        *int64
+	ApplicationID *int64
+	ClientAddress string
+	RequestID     string
+	Details       []byte
 }
 
 type Client struct {
@@ -216,19 +232,21 @@ type Service struct {
 }
 
 type Session struct {
-	ID            uuid.UUID
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	Role          string
-	Scopes        []string
-	RedirectUrl   string
-	ClientAddress string
-	UserAgent     string
-	CreatedAt     time.Time
-	LastUsedAt    time.Time
-	RevokedAt     *time.Time
-	RememberMe    bool
+	ID                 uuid.UUID
+	TokenHash          []byte
+	UserID             int64
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	CreatedAt          time.Time
+	LastUsedAt         time.Time
+	RevokedAt          *time.Time
+	RememberMe         bool
+	MaxExpiresAt       *time.Time
+	IdleTimeoutSeconds *int64
 }
 
 type User struct {
@@ -243,4 +261,27 @@ type User struct {
 	UpdatedAt         time.Time
 	EmailVerifiedAt   *time.Time
 	CredentialVersion int64
+}
+
+type Webhook struct {
+	ID             int64
+	ApplicationID  int64
+	Url            string
+	SecretSealed   []byte
+	PreviousSealed []byte
+	PreviousUntil  *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WebhookDelivery struct {
+	ID            int64
+	WebhookID     int64
+	EventID       int64
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time
+	CreatedAt     time.Time
 }

@@ -14,31 +14,37 @@ import (
 
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at)
+                      client_address, user_agent, remember_me, max_expires_at,
+                      idle_timeout_seconds, created_at, last_used_at)
 SELECT $1, u.id, $2, $3, $4, $5,
-       $6, $7, $8, $9, $9
+       $6, $7, $8, $9,
+       $10, $11, $11
 FROM users u
-WHERE u.id = $10 AND (NOT $11::boolean OR u.credential_version = $12)
+WHERE u.id = $12 AND (NOT $13::boolean OR u.credential_version = $14)
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds
 `
 
 type CreateSessionParams struct {
-	TokenHash         []byte
-	ApplicationID     int64
-	Role              string
-	Scopes            []string
-	RedirectUrl       string
-	ClientAddress     string
-	UserAgent         string
-	RememberMe        bool
-	Now               time.Time
-	UserID            int64
-	CheckCredential   bool
-	CredentialVersion int64
+	TokenHash          []byte
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	RememberMe         bool
+	MaxExpiresAt       *time.Time
+	IdleTimeoutSeconds *int64
+	Now                time.Time
+	UserID             int64
+	CheckCredential    bool
+	CredentialVersion  int64
 }
 
-// Creates a session. A session made from a password (@check_credential) is created only while
+// Creates a session, with the bounds of its application's session policy at its creation
+// (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+// (@check_credential) is created only while
 // the user's credential_version is still the one read before the password was checked: no row
 // when the password was set, replaced or dropped meanwhile. The share lock makes a change in
 // flight (which holds the user row) finish first; the condition is then checked again on the
@@ -55,6 +61,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.ClientAddress,
 		arg.UserAgent,
 		arg.RememberMe,
+		arg.MaxExpiresAt,
+		arg.IdleTimeoutSeconds,
 		arg.Now,
 		arg.UserID,
 		arg.CheckCredential,
@@ -75,6 +83,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.MaxExpiresAt,
+		&i.IdleTimeoutSeconds,
 	)
 	return i, err
 }
@@ -96,7 +106,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -127,6 +137,8 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.LastUsedAt,
 		&i.Session.RevokedAt,
 		&i.Session.RememberMe,
+		&i.Session.MaxExpiresAt,
+		&i.Session.IdleTimeoutSeconds,
 		&i.User.ID,
 		&i.User.Email,
 		&i.User.PasswordHash,
@@ -156,7 +168,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -192,6 +204,8 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.LastUsedAt,
 			&i.RevokedAt,
 			&i.RememberMe,
+			&i.MaxExpiresAt,
+			&i.IdleTimeoutSeconds,
 		); err != nil {
 			return nil, err
 		}
@@ -234,8 +248,9 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 	return result.RowsAffected(), nil
 }
 
-const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
+const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :many
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+RETURNING application_id
 `
 
 type RevokeOtherUserSessionsParams struct {
@@ -244,13 +259,27 @@ type RevokeOtherUserSessionsParams struct {
 	Keep   uuid.UUID
 }
 
-// Revokes every session of a user but one (the caller's, after a password change).
-func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+// Revokes every session of a user but one (the caller's: sessions/delete with others, and
+// after a password change), and returns the application of each (for the audit trail's
+// sessions.revoked, per application).
+func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeRoleSessions = `-- name: RevokeRoleSessions :execrows
@@ -290,6 +319,40 @@ func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) (i
 	return result.RowsAffected(), nil
 }
 
+const revokeUserSession = `-- name: RevokeUserSession :one
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = $1 AND c.user_id = $2
+), revoked AS (
+    UPDATE sessions s SET revoked_at = $3
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id, s.application_id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked,
+       coalesce((SELECT r.application_id FROM revoked r), 0)::bigint AS application_id
+`
+
+type RevokeUserSessionParams struct {
+	ID     uuid.UUID
+	UserID int64
+	Now    *time.Time
+}
+
+type RevokeUserSessionRow struct {
+	Found         bool
+	Revoked       int64
+	ApplicationID int64
+}
+
+// Revokes one session of a user by id. found says whether the user has a session with that id
+// at all (revoked or not), so that an id of another user's session is told from none apart by
+// nobody: both are not found.
+func (q *Queries) RevokeUserSession(ctx context.Context, arg RevokeUserSessionParams) (RevokeUserSessionRow, error) {
+	row := q.db.QueryRow(ctx, revokeUserSession, arg.ID, arg.UserID, arg.Now)
+	var i RevokeUserSessionRow
+	err := row.Scan(&i.Found, &i.Revoked, &i.ApplicationID)
+	return i, err
+}
+
 const revokeUserSessions = `-- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
 `
@@ -305,6 +368,58 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessions
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplication = `-- name: RevokeUserSessionsInApplication :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND application_id = $3 AND revoked_at IS NULL
+`
+
+type RevokeUserSessionsInApplicationParams struct {
+	Now           *time.Time
+	UserID        int64
+	ApplicationID int64
+}
+
+// Revokes a user's sessions in one application (what an application token may end).
+func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg RevokeUserSessionsInApplicationParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeUserSessionsInApplication, arg.Now, arg.UserID, arg.ApplicationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplications = `-- name: RevokeUserSessionsInApplications :many
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
+RETURNING application_id
+`
+
+type RevokeUserSessionsInApplicationsParams struct {
+	Now    *time.Time
+	UserID int64
+}
+
+// Revokes every live session of a user and returns the application of each, so that the audit
+// trail can say, per application, how many were revoked.
+func (q *Queries) RevokeUserSessionsInApplications(ctx context.Context, arg RevokeUserSessionsInApplicationsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeUserSessionsInApplications, arg.Now, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const touchSession = `-- name: TouchSession :execrows

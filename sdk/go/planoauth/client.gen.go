@@ -57,6 +57,132 @@ func (e ApplicationView) Valid() bool {
 	}
 }
 
+// Defines values for AuditActorType.
+const (
+	ActorAnonymous   AuditActorType = "anonymous"
+	ActorApplication AuditActorType = "application"
+	ActorOperator    AuditActorType = "operator"
+	ActorUser        AuditActorType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case ActorAnonymous:
+		return true
+	case ActorApplication:
+		return true
+	case ActorOperator:
+		return true
+	case ActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditKind.
+const (
+	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
+	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantOffered            AuditKind = "grant.offered"
+	AuditGrantRevoked            AuditKind = "grant.revoked"
+	AuditInvitationAccepted      AuditKind = "invitation.accepted"
+	AuditLoginFailed             AuditKind = "login.failed"
+	AuditLoginSucceeded          AuditKind = "login.succeeded"
+	AuditMagicLinkRequested      AuditKind = "magic_link.requested"
+	AuditMagicLinkUsed           AuditKind = "magic_link.used"
+	AuditMembershipApproved      AuditKind = "membership.approved"
+	AuditMembershipRemoved       AuditKind = "membership.removed"
+	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditPasswordChanged         AuditKind = "password.changed"
+	AuditPasswordDropped         AuditKind = "password.dropped"
+	AuditPasswordReset           AuditKind = "password.reset"
+	AuditPasswordResetRequested  AuditKind = "password_reset.requested"
+	AuditPasswordSet             AuditKind = "password.set"
+	AuditRoleGranted             AuditKind = "role.granted"
+	AuditRoleRevoked             AuditKind = "role.revoked"
+	AuditSessionsRevoked         AuditKind = "sessions.revoked"
+	AuditUserCreated             AuditKind = "user.created"
+	AuditUserEmailVerified       AuditKind = "user.email_verified"
+	AuditWebhookDeleted          AuditKind = "webhook.deleted"
+	AuditWebhookSecretRotated    AuditKind = "webhook.secret_rotated"
+	AuditWebhookSet              AuditKind = "webhook.set"
+)
+
+// Valid indicates whether the value is a known member of the AuditKind enum.
+func (e AuditKind) Valid() bool {
+	switch e {
+	case AuditApplicationTokenRotated:
+		return true
+	case AuditGrantMade:
+		return true
+	case AuditGrantOffered:
+		return true
+	case AuditGrantRevoked:
+		return true
+	case AuditInvitationAccepted:
+		return true
+	case AuditLoginFailed:
+		return true
+	case AuditLoginSucceeded:
+		return true
+	case AuditMagicLinkRequested:
+		return true
+	case AuditMagicLinkUsed:
+		return true
+	case AuditMembershipApproved:
+		return true
+	case AuditMembershipRemoved:
+		return true
+	case AuditMembershipRequested:
+		return true
+	case AuditPasswordChanged:
+		return true
+	case AuditPasswordDropped:
+		return true
+	case AuditPasswordReset:
+		return true
+	case AuditPasswordResetRequested:
+		return true
+	case AuditPasswordSet:
+		return true
+	case AuditRoleGranted:
+		return true
+	case AuditRoleRevoked:
+		return true
+	case AuditSessionsRevoked:
+		return true
+	case AuditUserCreated:
+		return true
+	case AuditUserEmailVerified:
+		return true
+	case AuditWebhookDeleted:
+		return true
+	case AuditWebhookSecretRotated:
+		return true
+	case AuditWebhookSet:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditTrailResultStatus.
+const (
+	AuditTrailResultStatusActionSuccessful AuditTrailResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the AuditTrailResultStatus enum.
+func (e AuditTrailResultStatus) Valid() bool {
+	switch e {
+	case AuditTrailResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BadRequestErrorStatus.
 const (
 	BadRequestErrorStatusInvalidContentType   BadRequestErrorStatus = "invalid-content-type"
@@ -363,6 +489,21 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResultStatus.
+const (
+	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResultStatus enum.
+func (e IntrospectionResultStatus) Valid() bool {
+	switch e {
+	case IntrospectionResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LiaisonGrantsResultStatus.
 const (
 	LiaisonGrantsResultStatusActionSuccessful LiaisonGrantsResultStatus = "action-successful"
@@ -456,6 +597,60 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 	case LoginBadRequestErrorStatusUserHasNoPassword:
 		return true
 	case LoginBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginFailureReason.
+const (
+	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
+	ReasonInvalidToken         LoginFailureReason = "invalid-token"
+	ReasonLinkExpired          LoginFailureReason = "link-expired"
+	ReasonLinkUsed             LoginFailureReason = "link-used"
+	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the LoginFailureReason enum.
+func (e LoginFailureReason) Valid() bool {
+	switch e {
+	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidPassword:
+		return true
+	case ReasonInvalidToken:
+		return true
+	case ReasonLinkExpired:
+		return true
+	case ReasonLinkUsed:
+		return true
+	case ReasonLinkWrongApplication:
+		return true
+	case ReasonUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginMethod.
+const (
+	LoginGoogle    LoginMethod = "google"
+	LoginMagicLink LoginMethod = "magic_link"
+	LoginPassword  LoginMethod = "password"
+)
+
+// Valid indicates whether the value is a known member of the LoginMethod enum.
+func (e LoginMethod) Valid() bool {
+	switch e {
+	case LoginGoogle:
+		return true
+	case LoginMagicLink:
+		return true
+	case LoginPassword:
 		return true
 	default:
 		return false
@@ -852,6 +1047,21 @@ func (e UnavailableErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for UserResultStatus.
+const (
+	UserResultStatusActionSuccessful UserResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the UserResultStatus enum.
+func (e UserResultStatus) Valid() bool {
+	switch e {
+	case UserResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 type Application struct {
 	AllowsClientRegistration *bool     `json:"allows_client_registration,omitempty"`
@@ -859,15 +1069,133 @@ type Application struct {
 	Roles                    *[]Role   `json:"roles,omitempty"`
 	Scopes                   *[]string `json:"scopes,omitempty"`
 
+	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+	// session-policy`). A session expires `lifetime_seconds` after its creation or
+	// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+	// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+	// absent.
+	SessionPolicy *SessionPolicy `json:"session_policy,omitempty"`
+
 	// Slug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Slug ApplicationSlug `json:"slug"`
+}
+
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
 }
 
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
+
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// Type Who acted: `user` (a user's session, or the user signing in or registering),
+	// `application` (an application token; the event's application), `operator` (the
+	// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+	// log-in).
+	Type AuditActorType `json:"type"`
+
+	// UserId The acting user, when `type` is `user`.
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditActorType Who acted: `user` (a user's session, or the user signing in or registering),
+// `application` (an application token; the event's application), `operator` (the
+// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+// log-in).
+type AuditActorType string
+
+// AuditDetails What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+type AuditDetails struct {
+	ClientId   *int64   `json:"client_id,omitempty"`
+	ClientIds  *[]int64 `json:"client_ids,omitempty"`
+	CompanyId  *int64   `json:"company_id,omitempty"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Method How a sign-in was made.
+	Method *LoginMethod `json:"method,omitempty"`
+
+	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+	// recorded: each counts against the rate limits (or follows a correct password), so a flood
+	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+	// and malformed requests cost a caller nothing and are not recorded one by one.
+	Reason *LoginFailureReason `json:"reason,omitempty"`
+
+	// Revoked How many sessions were revoked.
+	Revoked *int `json:"revoked,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role      *Role               `json:"role,omitempty"`
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Actor AuditActor `json:"actor"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ClientAddress The caller's address (empty for operators).
+	ClientAddress string `json:"client_address"`
+
+	// Details What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+	Details AuditDetails `json:"details"`
+
+	// Id Position in the trail; strictly increasing.
+	Id int64 `json:"id"`
+
+	// Kind What an audit event records.
+	Kind       AuditKind `json:"kind"`
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// RequestId The request's id (`X-Request-Id`), empty for operators; the events of one request share it.
+	RequestId string `json:"request_id"`
+
+	// UserId The user the event is about; absent when there is none (a failed log-in of an unknown email, an application's token).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditKind What an audit event records.
+type AuditKind string
+
+// AuditTrail defines model for AuditTrail.
+type AuditTrail struct {
+	NextCursor *int64       `json:"next_cursor,omitempty"`
+	Results    []AuditEvent `json:"results"`
+}
+
+// AuditTrailResult defines model for AuditTrailResult.
+type AuditTrailResult struct {
+	Data AuditTrail `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  AuditTrailResultStatus `json:"status"`
+}
+
+// AuditTrailResultStatus defines model for AuditTrailResult.Status.
+type AuditTrailResultStatus string
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1030,9 +1358,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1054,7 +1393,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1170,6 +1509,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1212,16 +1554,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1257,8 +1619,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1308,6 +1681,51 @@ type ForbiddenError struct {
 
 // ForbiddenErrorStatus defines model for ForbiddenError.Status.
 type ForbiddenErrorStatus string
+
+// Introspection What token introspection tells of a session token: only `active: false` unless it is a
+// live session of the calling application.
+type Introspection struct {
+	// Active Whether the token is a live session of the calling application.
+	Active bool `json:"active"`
+
+	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
+	Application *Application `json:"application,omitempty"`
+	CreatedAt   *time.Time   `json:"created_at,omitempty"`
+
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id The session's id, as `sessions/index` lists it.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role   *Role     `json:"role,omitempty"`
+	Scopes *[]string `json:"scopes,omitempty"`
+	User   *User     `json:"user,omitempty"`
+}
+
+// IntrospectionResult defines model for IntrospectionResult.
+type IntrospectionResult struct {
+	// Data What token introspection tells of a session token: only `active: false` unless it is a
+	// live session of the calling application.
+	Data Introspection `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  IntrospectionResultStatus `json:"status"`
+}
+
+// IntrospectionResultStatus defines model for IntrospectionResult.Status.
+type IntrospectionResultStatus string
 
 // LastName Last name.
 type LastName = string
@@ -1381,6 +1799,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1390,10 +1814,24 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // LinkUnauthorizedError defines model for LinkUnauthorizedError.
@@ -1436,6 +1874,15 @@ type LoginBadRequestError struct {
 
 // LoginBadRequestErrorStatus defines model for LoginBadRequestError.Status.
 type LoginBadRequestErrorStatus string
+
+// LoginFailureReason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+// recorded: each counts against the rate limits (or follows a correct password), so a flood
+// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+// and malformed requests cost a caller nothing and are not recorded one by one.
+type LoginFailureReason string
+
+// LoginMethod How a sign-in was made.
+type LoginMethod string
 
 // MagicLinkBadRequestError defines model for MagicLinkBadRequestError.
 type MagicLinkBadRequestError struct {
@@ -1803,7 +2250,8 @@ type Session struct {
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
 	DeviceToken *string `json:"device_token,omitempty"`
 
-	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
+	// remember_me session, unless its application caps them).
 	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
 	Id          openapi_types.UUID `json:"id"`
 	LastUsedAt  *time.Time         `json:"last_used_at,omitempty"`
@@ -1816,6 +2264,11 @@ type Session struct {
 	User      *User     `json:"user,omitempty"`
 	UserAgent *string   `json:"user_agent,omitempty"`
 }
+
+// SessionId A session's id, as `sessions/index` lists it.
+//
+// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+type SessionId = openapi_types.UUID
 
 // SessionList defines model for SessionList.
 type SessionList struct {
@@ -1842,6 +2295,22 @@ type SessionListResult struct {
 
 // SessionListResultStatus defines model for SessionListResult.Status.
 type SessionListResultStatus string
+
+// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+// session-policy`). A session expires `lifetime_seconds` after its creation or
+// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+// absent.
+type SessionPolicy struct {
+	// IdleTimeoutSeconds 259200 (72 hours) unless set.
+	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
+
+	// LifetimeSeconds 604800 (7 days) unless set.
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
+
+	// RememberMeMaxAgeSeconds Absent unless set (remember_me sessions last until logout).
+	RememberMeMaxAgeSeconds *int64 `json:"remember_me_max_age_seconds,omitempty"`
+}
 
 // SessionResult defines model for SessionResult.
 type SessionResult struct {
@@ -1870,12 +2339,21 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -1925,6 +2403,25 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Id A session's id, as `sessions/index` lists it.
+	//
+	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+	Id *SessionId `json:"id,omitempty"`
+
+	// Others Revoke every session of the caller's user but this one (false when absent).
+	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -1936,7 +2433,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -1962,12 +2459,33 @@ type SessionsGoogleInput struct {
 	View *SessionView `json:"view,omitempty"`
 }
 
+// SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
+type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
+	// token is `token` (or the Authorization header).
+	//
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	SessionToken string `json:"session_token"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// MagicToken The token from the emailed link.
@@ -2024,7 +2542,7 @@ type SessionsPasswordResetInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
@@ -2091,6 +2609,28 @@ type SessionsPasswordResetRequestInput struct {
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 }
 
+// SessionsRevokeInput defines model for SessionsRevokeInput.
+type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// UserId The user whose sessions to revoke (`users/lookup` finds it by email).
+	UserId int64 `json:"user_id"`
+}
+
 // SocialLoginBadRequestError defines model for SocialLoginBadRequestError.
 type SocialLoginBadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -2114,6 +2654,21 @@ type SocialLoginBadRequestErrorStatus string
 //
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
+
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
 
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
@@ -2190,9 +2745,33 @@ type User struct {
 	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
+// UserResult defines model for UserResult.
+type UserResult struct {
+	Data User `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session         `json:"session,omitempty"`
+	Status  UserResultStatus `json:"status"`
+}
+
+// UserResultStatus defines model for UserResult.Status.
+type UserResultStatus string
+
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2219,8 +2798,36 @@ type UsersClientRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// UsersLookupInput defines model for UsersLookupInput.
+type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Email Email of the user to find.
+	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
 type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
 	// first 40 characters, against its embedded lists of common passwords, words and names,
@@ -2241,19 +2848,61 @@ type UsersPasswordUpdateInput struct {
 	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
 }
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes).
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
+
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
 // scopes, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2315,6 +2964,44 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// UserLookupBadRequest defines model for UserLookupBadRequest.
+type UserLookupBadRequest = MagicLinkBadRequestError
+
+// AuditIndexParams defines parameters for AuditIndex.
+type AuditIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+
+	// After Follow the trail from here; the id of the last event already read (0 reads from the start). The page is oldest first.
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+
+	// Before Page back from here; the events with a smaller id, newest first.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// UserId Only the events about this user (the event's `user_id`).
+	UserId *int64 `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Kind Only the events of this kind.
+	Kind *AuditKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Limit Page size.
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -2335,6 +3022,12 @@ type CoexistenceIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
 
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
@@ -2365,6 +3058,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -2403,6 +3111,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -2426,11 +3149,31 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsIntrospectTextBody defines parameters for SessionsIntrospect.
+type SessionsIntrospectTextBody = SensitiveParams
+
+// SessionsIntrospectParams defines parameters for SessionsIntrospect.
+type SessionsIntrospectParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
@@ -2446,15 +3189,40 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsRevokeParams defines parameters for SessionsRevoke.
+type SessionsRevokeParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // UsersClientRegisterParams defines parameters for UsersClientRegister.
 type UsersClientRegisterParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersLookupParams defines parameters for UsersLookup.
+type UsersLookupParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
@@ -2502,6 +3270,9 @@ type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
 type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
+// SessionsIntrospectTextRequestBody defines body for SessionsIntrospect for text/plain ContentType.
+type SessionsIntrospectTextRequestBody = SessionsIntrospectTextBody
+
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
 type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
@@ -2514,8 +3285,14 @@ type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
 // SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
 type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
 
+// SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
+type SessionsRevokeJSONRequestBody = SessionsRevokeInput
+
 // UsersClientRegisterJSONRequestBody defines body for UsersClientRegister for application/json ContentType.
 type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
+
+// UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
+type UsersLookupJSONRequestBody = UsersLookupInput
 
 // UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
 type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
@@ -2593,6 +3370,25 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// AuditIndex Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClientsCreateWithBody Create a client for an email
 	//
@@ -2804,7 +3600,7 @@ type ClientInterface interface {
 	// CompaniesMembers List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -2897,7 +3693,7 @@ type ClientInterface interface {
 	//
 	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 	// the same whether or not the email has an account, whose id, or whether it is anyone's
-	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
 	// password, names and phone.
 	//
@@ -2948,7 +3744,7 @@ type ClientInterface interface {
 	//
 	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 	// the same whether or not the email has an account, whose id, or whether it is anyone's
-	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
 	// password, names and phone.
 	//
@@ -2981,7 +3777,7 @@ type ClientInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 	ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3036,20 +3832,36 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
 	SessionsCreateWithTextBody(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsDeleteWithBody Log out
+	// SessionsDeleteWithBody Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
 	SessionsDeleteWithBody(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3112,6 +3924,58 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
 	SessionsIndex(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsIntrospectWithBody Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithBody(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsIntrospectWithTextBody Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SessionsMagicLinkCreateWithBody Log in with a magic link token
 	//
@@ -3338,6 +4202,36 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
 	SessionsRead(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SessionsRevokeWithBody Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithBody(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsRevoke Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevoke(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UsersClientRegisterWithBody Become a client
 	//
 	// For the session returned with `client-required` (role `none`): creates the client record
@@ -3374,6 +4268,32 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UsersLookupWithBody Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithBody(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersLookup Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UsersPasswordUpdateWithBody Change the caller's password
 	//
 	// Sets a new `password` for the caller's user and revokes every other session of the user
@@ -3407,6 +4327,35 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
 	UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// AuditIndex Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ClientsCreateWithBody Create a client for an email
@@ -3709,7 +4658,7 @@ func (c *Client) CompaniesApproveMember(ctx context.Context, params *CompaniesAp
 // CompaniesMembers List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -3852,7 +4801,7 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 // the same whether or not the email has an account, whose id, or whether it is anyone's
-// liaison or accepted anything. Nobody chooses another person's password: there is no
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 // `liaison.password`; a new email gets a user without one; an email with a user keeps its
 // password, names and phone.
 //
@@ -3913,7 +4862,7 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 // the same whether or not the email has an account, whose id, or whether it is anyone's
-// liaison or accepted anything. Nobody chooses another person's password: there is no
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 // `liaison.password`; a new email gets a user without one; an email with a user keeps its
 // password, names and phone.
 //
@@ -3956,7 +4905,7 @@ func (c *Client) LiaisonsRegisterWithTextBody(ctx context.Context, params *Liais
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4041,10 +4990,18 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 	return c.Client.Do(req)
 }
 
-// SessionsDeleteWithBody Log out
+// SessionsDeleteWithBody Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4061,10 +5018,18 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 	return c.Client.Do(req)
 }
 
-// SessionsDelete Log out
+// SessionsDelete Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4158,6 +5123,78 @@ func (c *Client) SessionsGoogleWithTextBody(ctx context.Context, body SessionsGo
 // Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
 func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsIntrospectWithBody Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *Client) SessionsIntrospectWithBody(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsIntrospectRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsIntrospectWithTextBody Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsIntrospectRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4483,6 +5520,56 @@ func (c *Client) SessionsRead(ctx context.Context, params *SessionsReadParams, r
 	return c.Client.Do(req)
 }
 
+// SessionsRevokeWithBody Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *Client) SessionsRevokeWithBody(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsRevokeRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsRevoke Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *Client) SessionsRevoke(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsRevokeRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UsersClientRegisterWithBody Become a client
 //
 // For the session returned with `client-required` (role `none`): creates the client record
@@ -4529,6 +5616,52 @@ func (c *Client) UsersClientRegisterWithBody(ctx context.Context, params *UsersC
 // Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 func (c *Client) UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersClientRegisterRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersLookupWithBody Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *Client) UsersLookupWithBody(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersLookupRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersLookup Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersLookupRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4591,6 +5724,156 @@ func (c *Client) UsersPasswordUpdateWithTextBody(ctx context.Context, params *Us
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewAuditIndexRequest constructs an http.Request for the AuditIndex method
+func NewAuditIndexRequest(server string, params *AuditIndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/index")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewClientsCreateRequestWithTextBody calls the generic ClientsCreate builder with text/plain body
@@ -4731,6 +6014,18 @@ func NewCoexistenceIndexRequest(server string, params *CoexistenceIndexParams) (
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4943,6 +6238,54 @@ func NewCompaniesMembersRequest(server string, params *CompaniesMembersParams) (
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -5215,6 +6558,54 @@ func NewScopesLiaisonRegisterRequest(server string, params *ScopesLiaisonRegiste
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -5416,6 +6807,30 @@ func NewSessionsIndexRequest(server string, params *SessionsIndexParams) (*http.
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.SessionView != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -5450,6 +6865,73 @@ func NewSessionsIndexRequest(server string, params *SessionsIndexParams) (*http.
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewSessionsIntrospectRequestWithTextBody calls the generic SessionsIntrospect builder with text/plain body
+func NewSessionsIntrospectRequestWithTextBody(server string, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewSessionsIntrospectRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewSessionsIntrospectRequestWithBody constructs an http.Request for the SessionsIntrospect method, with any body, and a specified content type
+func NewSessionsIntrospectRequestWithBody(server string, params *SessionsIntrospectParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/introspect")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -5654,6 +7136,30 @@ func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Re
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.SessionView != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -5692,6 +7198,73 @@ func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Re
 	return req, nil
 }
 
+// NewSessionsRevokeRequest calls the generic SessionsRevoke builder with application/json body
+func NewSessionsRevokeRequest(server string, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSessionsRevokeRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSessionsRevokeRequestWithBody constructs an http.Request for the SessionsRevoke method, with any body, and a specified content type
+func NewSessionsRevokeRequestWithBody(server string, params *SessionsRevokeParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/revoke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUsersClientRegisterRequest calls the generic UsersClientRegister builder with application/json body
 func NewUsersClientRegisterRequest(server string, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5713,6 +7286,73 @@ func NewUsersClientRegisterRequestWithBody(server string, params *UsersClientReg
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/users/client_register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUsersLookupRequest calls the generic UsersLookup builder with application/json body
+func NewUsersLookupRequest(server string, params *UsersLookupParams, body UsersLookupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUsersLookupRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewUsersLookupRequestWithBody constructs an http.Request for the UsersLookup method, with any body, and a specified content type
+func NewUsersLookupRequestWithBody(server string, params *UsersLookupParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/users/lookup")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -5869,6 +7509,27 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// AuditIndexWithResponse Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error)
 
 	// ClientsCreateWithBodyWithResponse Create a client for an email
 	//
@@ -6082,7 +7743,7 @@ type ClientWithResponsesInterface interface {
 	// CompaniesMembersWithResponse List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -6177,7 +7838,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 	// the same whether or not the email has an account, whose id, or whether it is anyone's
-	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
 	// password, names and phone.
 	//
@@ -6228,7 +7889,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 	// the same whether or not the email has an account, whose id, or whether it is anyone's
-	// liaison or accepted anything. Nobody chooses another person's password: there is no
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
 	// password, names and phone.
 	//
@@ -6261,7 +7922,7 @@ type ClientWithResponsesInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6318,20 +7979,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
 	SessionsCreateWithTextBodyWithResponse(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsCreateResponse, error)
 
-	// SessionsDeleteWithBodyWithResponse Log out
+	// SessionsDeleteWithBodyWithResponse Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
 	SessionsDeleteWithBodyWithResponse(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsDeleteResponse, error)
 
-	// SessionsDeleteWithResponse Log out
+	// SessionsDeleteWithResponse Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6396,6 +8073,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
 	SessionsIndexWithResponse(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*SessionsIndexResponse, error)
+
+	// SessionsIntrospectWithBodyWithResponse Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
+
+	// SessionsIntrospectWithTextBodyWithResponse Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
 
 	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 	//
@@ -6624,6 +8353,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
 	SessionsReadWithResponse(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*SessionsReadResponse, error)
 
+	// SessionsRevokeWithBodyWithResponse Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithBodyWithResponse(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error)
+
+	// SessionsRevokeWithResponse Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithResponse(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error)
+
 	// UsersClientRegisterWithBodyWithResponse Become a client
 	//
 	// For the session returned with `client-required` (role `none`): creates the client record
@@ -6660,6 +8419,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegisterWithResponse(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersClientRegisterResponse, error)
 
+	// UsersLookupWithBodyWithResponse Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithBodyWithResponse(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
+
+	// UsersLookupWithResponse Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
+
 	// UsersPasswordUpdateWithBodyWithResponse Change the caller's password
 	//
 	// Sets a new `password` for the caller's user and revokes every other session of the user
@@ -6693,6 +8478,89 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
 	UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
+}
+
+type AuditIndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditTrailResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuditIndexResponse) GetJSON200() *AuditTrailResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AuditIndexResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AuditIndexResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AuditIndexResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AuditIndexResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuditIndexResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AuditIndexResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuditIndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuditIndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuditIndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuditIndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
@@ -7906,6 +9774,89 @@ func (r SessionsIndexResponse) ContentType() string {
 	return ""
 }
 
+type SessionsIntrospectResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntrospectionResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON200() *IntrospectionResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsIntrospectResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsIntrospectResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsIntrospectResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsIntrospectResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SessionsMagicLinkCreateResponse429Headers the declared response headers of an HTTP 429 response for SessionsMagicLinkCreate
 type SessionsMagicLinkCreateResponse429Headers struct {
 	RetryAfter *int
@@ -8335,6 +10286,89 @@ func (r SessionsReadResponse) ContentType() string {
 	return ""
 }
 
+type SessionsRevokeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsRevokeResponse) GetJSON200() *RevokedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsRevokeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsRevokeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SessionsRevokeResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsRevokeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsRevokeResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsRevokeResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsRevokeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsRevokeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsRevokeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsRevokeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UsersClientRegisterResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8412,6 +10446,89 @@ func (r UsersClientRegisterResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersClientRegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UsersLookupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *UserLookupBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsersLookupResponse) GetJSON200() *UserResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersLookupResponse) GetJSON400() *UserLookupBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersLookupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersLookupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UsersLookupResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersLookupResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersLookupResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersLookupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersLookupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersLookupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersLookupResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8513,6 +10630,33 @@ func (r UsersPasswordUpdateResponse) ContentType() string {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
+}
+
+// AuditIndexWithResponse Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error) {
+	rsp, err := c.AuditIndex(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditIndexResponse(rsp)
 }
 
 // ClientsCreateWithBodyWithResponse Create a client for an email
@@ -8781,7 +10925,7 @@ func (c *ClientWithResponses) CompaniesApproveMemberWithResponse(ctx context.Con
 // CompaniesMembersWithResponse List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -8906,7 +11050,7 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 // the same whether or not the email has an account, whose id, or whether it is anyone's
-// liaison or accepted anything. Nobody chooses another person's password: there is no
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 // `liaison.password`; a new email gets a user without one; an email with a user keeps its
 // password, names and phone.
 //
@@ -8963,7 +11107,7 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **The answer tells nothing about the invitee.** `data` is the email and what was offered,
 // the same whether or not the email has an account, whose id, or whether it is anyone's
-// liaison or accepted anything. Nobody chooses another person's password: there is no
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
 // `liaison.password`; a new email gets a user without one; an email with a user keeps its
 // password, names and phone.
 //
@@ -9002,7 +11146,7 @@ func (c *ClientWithResponses) LiaisonsRegisterWithTextBodyWithResponse(ctx conte
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9077,10 +11221,18 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 	return ParseSessionsCreateResponse(rsp)
 }
 
-// SessionsDeleteWithBodyWithResponse Log out
+// SessionsDeleteWithBodyWithResponse Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9093,10 +11245,18 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 	return ParseSessionsDeleteResponse(rsp)
 }
 
-// SessionsDeleteWithResponse Log out
+// SessionsDeleteWithResponse Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9184,6 +11344,70 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParseSessionsIndexResponse(rsp)
+}
+
+// SessionsIntrospectWithBodyWithResponse Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *ClientWithResponses) SessionsIntrospectWithBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error) {
+	rsp, err := c.SessionsIntrospectWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsIntrospectResponse(rsp)
+}
+
+// SessionsIntrospectWithTextBodyWithResponse Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error) {
+	rsp, err := c.SessionsIntrospectWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsIntrospectResponse(rsp)
 }
 
 // SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
@@ -9467,6 +11691,48 @@ func (c *ClientWithResponses) SessionsReadWithResponse(ctx context.Context, para
 	return ParseSessionsReadResponse(rsp)
 }
 
+// SessionsRevokeWithBodyWithResponse Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *ClientWithResponses) SessionsRevokeWithBodyWithResponse(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error) {
+	rsp, err := c.SessionsRevokeWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsRevokeResponse(rsp)
+}
+
+// SessionsRevokeWithResponse Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *ClientWithResponses) SessionsRevokeWithResponse(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error) {
+	rsp, err := c.SessionsRevoke(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsRevokeResponse(rsp)
+}
+
 // UsersClientRegisterWithBodyWithResponse Become a client
 //
 // For the session returned with `client-required` (role `none`): creates the client record
@@ -9515,6 +11781,44 @@ func (c *ClientWithResponses) UsersClientRegisterWithResponse(ctx context.Contex
 	return ParseUsersClientRegisterResponse(rsp)
 }
 
+// UsersLookupWithBodyWithResponse Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *ClientWithResponses) UsersLookupWithBodyWithResponse(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error) {
+	rsp, err := c.UsersLookupWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersLookupResponse(rsp)
+}
+
+// UsersLookupWithResponse Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error) {
+	rsp, err := c.UsersLookup(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersLookupResponse(rsp)
+}
+
 // UsersPasswordUpdateWithBodyWithResponse Change the caller's password
 //
 // Sets a new `password` for the caller's user and revokes every other session of the user
@@ -9559,6 +11863,74 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithTextBodyWithResponse(ctx co
 		return nil, err
 	}
 	return ParseUsersPasswordUpdateResponse(rsp)
+}
+
+// ParseAuditIndexResponse parses an HTTP response from a AuditIndexWithResponse call
+func ParseAuditIndexResponse(rsp *http.Response) (*AuditIndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuditIndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditTrailResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseClientsCreateResponse parses an HTTP response from a ClientsCreateWithResponse call
@@ -10592,6 +12964,74 @@ func ParseSessionsIndexResponse(rsp *http.Response) (*SessionsIndexResponse, err
 	return response, nil
 }
 
+// ParseSessionsIntrospectResponse parses an HTTP response from a SessionsIntrospectWithResponse call
+func ParseSessionsIntrospectResponse(rsp *http.Response) (*SessionsIntrospectResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsIntrospectResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntrospectionResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSessionsMagicLinkCreateResponse parses an HTTP response from a SessionsMagicLinkCreateWithResponse call
 func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLinkCreateResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10970,6 +13410,74 @@ func ParseSessionsReadResponse(rsp *http.Response) (*SessionsReadResponse, error
 	return response, nil
 }
 
+// ParseSessionsRevokeResponse parses an HTTP response from a SessionsRevokeWithResponse call
+func ParseSessionsRevokeResponse(rsp *http.Response) (*SessionsRevokeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsRevokeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseUsersClientRegisterResponse parses an HTTP response from a UsersClientRegisterWithResponse call
 func ParseUsersClientRegisterResponse(rsp *http.Response) (*UsersClientRegisterResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10993,6 +13501,74 @@ func ParseUsersClientRegisterResponse(rsp *http.Response) (*UsersClientRegisterR
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest ClientsCreateBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUsersLookupResponse parses an HTTP response from a UsersLookupWithResponse call
+func ParseUsersLookupResponse(rsp *http.Response) (*UsersLookupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersLookupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest UserLookupBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
