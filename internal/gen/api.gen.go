@@ -2615,7 +2615,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
+// password, given by its registrant to keep what the account set up at the email's first
+// proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`

@@ -2480,7 +2480,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
+// password, given by its registrant to keep what the account set up at the email's first
+// proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
@@ -3399,14 +3401,15 @@ type ClientInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -3427,14 +3430,15 @@ type ClientInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -3469,14 +3473,20 @@ type ClientInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -3509,14 +3519,20 @@ type ClientInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -4063,8 +4079,10 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4081,8 +4099,10 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4367,14 +4387,15 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -4405,14 +4426,15 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -4457,14 +4479,20 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -4507,14 +4535,20 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -5311,8 +5345,10 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5339,8 +5375,10 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7540,14 +7578,15 @@ type ClientWithResponsesInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -7568,14 +7607,15 @@ type ClientWithResponsesInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -7610,14 +7650,20 @@ type ClientWithResponsesInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -7650,14 +7696,20 @@ type ClientWithResponsesInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -8212,8 +8264,10 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8230,8 +8284,10 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10668,14 +10724,15 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -10702,14 +10759,15 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -10750,14 +10808,20 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -10796,14 +10860,20 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -11508,8 +11578,10 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11532,8 +11604,10 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
