@@ -252,17 +252,6 @@ func (g grantScope) allows(clientIDs, companyIDs []int64) bool {
 	return true
 }
 
-// visible keeps, of a liaison's clients and companies, those within this scope.
-func (g grantScope) visible(clients []db.ClientProfile, companies []db.Company) ([]db.ClientProfile, []db.Company) {
-	if g.everything {
-		return clients, companies
-	}
-	clients = slices.DeleteFunc(clients, func(c db.ClientProfile) bool { return !g.allows([]int64{c.ID}, nil) })
-	companies = slices.DeleteFunc(companies, func(c db.Company) bool { return !g.allows(nil, []int64{c.ID}) })
-	return clients, companies
-}
-
-// renderClients renders clients in view (nil: default).
 func renderClients(rows []db.ClientProfile, view *gen.ClientView) []gen.ClientProfile {
 	out := make([]gen.ClientProfile, 0, len(rows))
 	for _, row := range rows {
