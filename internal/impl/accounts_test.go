@@ -537,6 +537,16 @@ func TestFirstProofKeepsTheAccountWithItsPassword(t *testing.T) {
 		if linkUsed(t, env, link) {
 			t.Fatal("a wrong password used the link up")
 		}
+		failed := 0
+		for _, e := range wholeTrail(t, env) {
+			if e.Kind == gen.AuditLoginFailed && *e.Details.Reason == gen.ReasonInvalidPassword && *e.Details.Method == gen.LoginMagicLink &&
+				e.UserId != nil && *e.UserId == registered.Session.User.Id {
+				failed++
+			}
+		}
+		if failed != 2 {
+			t.Errorf("%d login.failed events of a wrong password with the link, want the 2 evaluated", failed)
+		}
 		if got := readSession(t, env, *s.Token); !*got.User.HasPassword || *got.User.EmailVerified {
 			t.Errorf("user = %+v after wrong passwords, want it unchanged (unverified, with its password)", got.User)
 		}

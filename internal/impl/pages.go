@@ -76,7 +76,8 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	use := linkUse{kinds: []linkKind{kind}, token: u.Token}
 	if u.CurrentPassword != "" && kind != linkReset && hasPassword(user.PasswordHash) {
 		if err := s.verifyPassword(ctx, user, u.CurrentPassword, client); err != nil {
-			return link, "", err
+			return link, "", s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink,
+				applicationID: row.MagicLink.ApplicationID, userID: user.ID}, err)
 		}
 		use.keep = &user.CredentialVersion
 	}

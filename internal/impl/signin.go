@@ -115,20 +115,25 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
+	refused := func(err error) error { // a failed sign-in: the address's use stays
+		appID, appErr := s.applicationID(ctx, in.Application)
+		if appErr != nil {
+			return appErr
+		}
+		return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
+	}
 	use := linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application}
 	if in.Password != nil {
-		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); err != nil {
+		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); isLinkRefusal(err) {
+			return nil, refused(err)
+		} else if err != nil {
 			return nil, err
 		}
 	}
 	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
 	used, err := s.useLink(ctx, use)
-	if isLinkRefusal(err) { // a failed sign-in: the use stays
-		appID, appErr := s.applicationID(ctx, in.Application)
-		if appErr != nil {
-			return nil, appErr
-		}
-		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
+	if isLinkRefusal(err) {
+		return nil, refused(err)
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
@@ -149,8 +154,9 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 // the mailbox's owner, so its first proof takes nothing back. It returns the credential version
 // the password was checked at (the proof keeps the account only if it is still the user's), or
 // nil when the user has no password (nothing to keep). The link being real, the address's use
-// (*ticket) is given back; the password is a guess at the account (verifyPassword). Answers:
-// those of peekLink (the address's use stays), invalid-password, rate-limited.
+// (*ticket) is given back; the password is a guess at the account (verifyPassword), and a wrong
+// one is recorded as a failed log-in. Answers: those of peekLink (the address's use stays),
+// invalid-password, rate-limited.
 func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client limits.Client, ticket *limits.Ticket) (*int64, error) {
 	row, err := s.peekLink(ctx, use.kinds, use.token, use.application)
 	if err != nil {
@@ -163,7 +169,8 @@ func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client
 		return nil, err
 	}
 	if err := s.verifyPassword(ctx, user, plain, client); err != nil {
-		return nil, err
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: row.MagicLink.ApplicationID,
+			userID: user.ID}, err)
 	}
 	return &user.CredentialVersion, nil
 }
