@@ -233,7 +233,7 @@ func (l *Limiter) allows(ctx context.Context, r rule) (Ticket, bool, error) {
 	return t, err == nil, err
 }
 
-// emailKey names an email in a counter's key without storing the address: its SHA-256.
+// EmailKey names an email in a counter's key without storing the address: its SHA-256.
 func EmailKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
 	return hex.EncodeToString(sum[:])
