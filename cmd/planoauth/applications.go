@@ -18,7 +18,8 @@ import (
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
-       redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
+       redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN |
+       require-mfa SLUG on|off`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -36,6 +37,10 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return rotateApplicationToken(ctx, d.q, args[1], stdout)
+		})
+	case args[0] == "require-mfa" && len(args) == 3 && (args[2] == "on" || args[2] == "off"):
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return requireMFA(ctx, d.q, args[1], args[2] == "on", stdout)
 		})
 	case args[0] == "redirects" && (len(args) == 3 && args[1] == "list" || len(args) == 4 && (args[1] == "add" || args[1] == "remove")):
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -98,14 +103,14 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tREQUIRE-MFA\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, strings.Join(a.Scopes, ","))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, a.RequireMfa, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }
@@ -154,5 +159,24 @@ func rotateApplicationToken(ctx context.Context, q *db.Queries, slug string, std
 	}
 	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
 	fmt.Fprintln(stdout, "the previous token no longer works")
+	return nil
+}
+
+// requireMFA makes an application require a second factor (aal2) of every session, or not. It
+// reaches sessions already open at once, on every instance (applications notify): their users
+// must complete a second factor, or enrol one, before anything else.
+func requireMFA(ctx context.Context, q *db.Queries, slug string, on bool, stdout io.Writer) error {
+	n, err := q.SetApplicationRequireMFA(ctx, db.SetApplicationRequireMFAParams{Slug: slug, RequireMfa: on})
+	if err != nil {
+		return fmt.Errorf("set require-mfa of %s: %w", slug, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+	}
+	if on {
+		fmt.Fprintf(stdout, "%s now requires a second factor: a user without one may only enrol one\n", slug)
+	} else {
+		fmt.Fprintf(stdout, "%s no longer requires a second factor of users who have none\n", slug)
+	}
 	return nil
 }

@@ -45,6 +45,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
+		keys, err := mfaKeys(cfg, stdout)
+		if err != nil {
+			return err
+		}
 		mailer := newMailer(cfg, d, log)
 		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
 		defer stopOutbox()
@@ -60,7 +64,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
 			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
 			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: cfg.publicURL,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google},
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, MFAKeys: keys, WebAuthn: cfg.webauthn},
 		})
 		if err != nil {
 			return err

@@ -74,6 +74,9 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// TestMFAKey seals the TOTP secrets of every Env (PLANOAUTH_MFA_KEY).
+var TestMFAKey = []byte("planoauth test key for TOTP 32 b")
+
 // Env is one running PlanoAuth with its own database.
 type Env struct {
 	T        testing.TB
@@ -146,7 +149,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 	}
 	e := &Env{T: tb, Pool: pool, Q: db.New(pool), Spec: Spec(tb),
 		Clock: &Clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}, AppTokens: map[string]string{}}
-	var deps impl.Deps
+	// TOTP works in every test (a fixed key, as PLANOAUTH_MFA_KEY would give); a test of a
+	// server without a key sets MFAKeys to an empty list.
+	deps := impl.Deps{MFAKeys: [][]byte{TestMFAKey}}
 	if o.deps != nil {
 		o.deps(&deps)
 	}

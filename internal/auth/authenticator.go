@@ -99,8 +99,10 @@ func NewAuthenticator(cfg Config) *Authenticator {
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
-// missing-param (no token), invalid-token, session-expired, client-required (a session without
-// a role, outside users/client_register) or permission-denied (wrong kind of token, or a scope
+// missing-param (no token), invalid-token, session-expired, mfa-required or
+// mfa-enrolment-required (a session that must complete or enrol a second factor, outside the
+// operations that admit it: see Limitation), client-required (a session without a role, outside
+// users/client_register) or permission-denied (wrong kind of token, or a scope
 // the caller lacks). It must run after params, which reads the body's token parameter.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,6 +201,9 @@ func (a *Authenticator) session(ctx context.Context, token string, op *spec.Oper
 	p := &Principal{Application: app, Session: &row.Session, User: &row.User}
 	if !op.Accepts(spec.SchemeSession) {
 		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
+	}
+	if err := a.limited(p, op); err != nil {
+		return p, err
 	}
 	if p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope) {
 		session := a.render(p)

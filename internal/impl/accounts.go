@@ -301,6 +301,9 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 	if err := limits.Forget(ctx, q, userID); err != nil {
 		return proof{}, err
 	}
+	if err := dropSecondFactors(ctx, q, userID); err != nil { // a squatter's app would lock the owner out
+		return proof{}, err
+	}
 	if err := q.DeleteClientGrantsBy(ctx, &userID); err != nil {
 		return proof{}, fmt.Errorf("take back client grants of user %d: %w", userID, err)
 	}

@@ -88,7 +88,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 			return err
 		}
 		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application,
-			view: in.SessionView, applicationView: in.ApplicationView})
+			methods: []gen.SessionMethod{gen.MethodPwd}, view: in.SessionView, applicationView: in.ApplicationView})
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@ package impl
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/mfa"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/redirect"
 )
@@ -40,6 +43,10 @@ type Server struct {
 	google       *google.Verifier
 	sessions     *auth.SessionCache
 	apps         *auth.Applications
+	// Second factors: sealer seals TOTP secrets (nil: no key, TOTP unavailable); rp is the
+	// WebAuthn relying party (nil: passkeys unavailable).
+	sealer *mfa.Sealer
+	rp     *mfa.RelyingParty
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -71,6 +78,18 @@ type Deps struct {
 	MagicLinkURL string
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
+	// MFAKeys seal TOTP secrets (PLANOAUTH_MFA_KEY; the first seals, all open); none makes
+	// TOTP unavailable (mfa-method-unavailable).
+	MFAKeys [][]byte
+	// WebAuthn overrides the relying party derived from PublicURL (see mfa.NewRelyingParty).
+	WebAuthn WebAuthnConfig
+}
+
+// WebAuthnConfig is the WebAuthn relying party when it is not the public URL's: its id (a
+// domain that the origins' hosts end with) and the origins whose pages run ceremonies.
+type WebAuthnConfig struct {
+	RPID    string
+	Origins []string
 }
 
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
@@ -101,11 +120,39 @@ func New(d Deps) (*Server, error) {
 	if apps == nil {
 		apps = auth.NewApplications(q)
 	}
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
+	sealer, rp, err := secondFactors(d, cmp.Or(d.PublicURL, DefaultPublicURL))
+	if err != nil {
+		return nil, err
+	}
+	return &Server{sealer: sealer, rp: rp, pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
 		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
 		google: google.NewVerifier(d.Google, now),
 	}, nil
+}
+
+// secondFactors builds the TOTP sealer and the WebAuthn relying party. Either may be nil: no
+// key, or a public URL whose host is an IP address other than loopback (then passkeys are off,
+// with a warning).
+func secondFactors(d Deps, publicURL string) (*mfa.Sealer, *mfa.RelyingParty, error) {
+	var sealer *mfa.Sealer
+	if len(d.MFAKeys) > 0 {
+		var err error
+		if sealer, err = mfa.NewSealer(d.MFAKeys...); err != nil {
+			return nil, nil, fmt.Errorf("PLANOAUTH_MFA_KEY: %w", err)
+		}
+	}
+	rp, err := mfa.NewRelyingParty(publicURL, d.WebAuthn.RPID, d.WebAuthn.Origins, totpIssuer)
+	if errors.Is(err, mfa.ErrNoRelyingParty) {
+		if d.Logger != nil {
+			d.Logger.Warn("passkeys are off: the public URL's host is an IP address (set PLANOAUTH_PUBLIC_URL with a domain, or PLANOAUTH_WEBAUTHN_RP_ID)", "public_url", publicURL)
+		}
+		return sealer, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealer, rp, nil
 }
 
 // Now returns the handlers' clock, which the authenticator shares.

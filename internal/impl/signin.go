@@ -178,7 +178,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.RedirectUrl),
+		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.RedirectUrl),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -258,7 +258,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {

@@ -69,6 +69,10 @@ type Config struct {
 	// KnownAddressTTL how long an address stays known after the last sign-in from it.
 	DeviceTokenTTL  time.Duration
 	KnownAddressTTL time.Duration
+	// SecondFactors bounds second-factor codes checked (TOTP, recovery codes) and passkey
+	// checks. A guesser who holds the password tries 6-digit codes, three of which are good at a
+	// time (the steps before and after): 5 an hour is about one chance in 67,000 per hour.
+	SecondFactors Throttle
 }
 
 // Defaults are the limits unless configured (README, configuration table).
@@ -81,6 +85,7 @@ var Defaults = Config{
 	Invitations:     Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
 	DeviceTokenTTL:  90 * 24 * time.Hour,
 	KnownAddressTTL: 30 * 24 * time.Hour,
+	SecondFactors:   Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 50, Window: time.Hour},
 }
 
 // WithDefaults fills every zero field of c, nested ones included, from Defaults.
@@ -92,6 +97,7 @@ func (c Config) WithDefaults() Config {
 			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
 		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
 		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
+		SecondFactors: c.SecondFactors.withDefaults(d.SecondFactors),
 	}
 }
 

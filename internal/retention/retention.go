@@ -39,6 +39,8 @@ type Config struct {
 	// DeviceTokens and KnownAddresses: after their expiry (their lifetime is set in limits).
 	DeviceTokens   time.Duration
 	KnownAddresses time.Duration
+	// MFACeremonies: WebAuthn ceremonies and unconfirmed TOTP secrets, after their expiry.
+	MFACeremonies time.Duration
 }
 
 // Defaults are the retention unless configured (README, configuration table).
@@ -180,6 +182,13 @@ func (w *Worker) tasks() []task {
 		}},
 		{"notifications", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteOldNotifications(ctx, db.DeleteOldNotificationsParams{Before: before(w.cfg.Notifications), BatchSize: batchSize})
+		}},
+		{"webauthn_challenges", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteExpiredWebAuthnChallenges(ctx, db.DeleteExpiredWebAuthnChallengesParams{Before: before(w.cfg.MFACeremonies), BatchSize: batchSize})
+		}},
+		{"totp_secrets", func(ctx context.Context, q *db.Queries) (int64, error) {
+			pending := before(w.cfg.MFACeremonies)
+			return q.DeleteExpiredTOTPEnrolments(ctx, db.DeleteExpiredTOTPEnrolmentsParams{Before: &pending, BatchSize: batchSize})
 		}},
 		{"email_outbox", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteFinishedOutboxEmails(ctx, db.DeleteFinishedOutboxEmailsParams{Before: &outboxBefore, BatchSize: batchSize})

@@ -101,7 +101,7 @@ func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicati
 }
 
 const getApplication = `-- name: GetApplication :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE id = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE id = $1
 `
 
 func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, error) {
@@ -117,12 +117,13 @@ func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, er
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationBySlug = `-- name: GetApplicationBySlug :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE slug = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE slug = $1
 `
 
 func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Application, error) {
@@ -138,12 +139,13 @@ func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Applic
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationByTokenHash = `-- name: GetApplicationByTokenHash :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications WHERE token_hash = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE token_hash = $1
 `
 
 func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (Application, error) {
@@ -159,6 +161,7 @@ func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byt
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RequireMfa,
 	)
 	return i, err
 }
@@ -183,7 +186,7 @@ func (q *Queries) IssueMissingApplicationToken(ctx context.Context, arg IssueMis
 }
 
 const listApplications = `-- name: ListApplications :many
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at FROM applications ORDER BY slug
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications ORDER BY slug
 `
 
 func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
@@ -205,6 +208,7 @@ func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
 			&i.Scopes,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RequireMfa,
 		); err != nil {
 			return nil, err
 		}
