@@ -87,6 +87,9 @@ type Env struct {
 	Clock    *Clock
 	Server   *impl.Server
 	Handler  http.Handler
+	// Applications are the handler's applications in memory; Reload them after changing one in
+	// the database, as the NOTIFY that follows would.
+	Applications *auth.Applications
 	// AppTokens are the seeded applications' tokens by slug.
 	AppTokens map[string]string
 
@@ -176,7 +179,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 		return svc
 	}
 	svc := e.build()
-	e.Handler, e.Server, e.Registry = svc.Handler, svc.Handlers, svc.Registry
+	e.Handler, e.Server, e.Registry, e.Applications = svc.Handler, svc.Handlers, svc.Registry, svc.Applications
 	e.issueAppTokens(ctx)
 	// The tokens went straight into the database: read them now rather than when the
 	// notification arrives.
