@@ -268,7 +268,9 @@ const notes = `## How this was measured
   **same query** (the service's own GetSessionByTokenHash, nothing around it).
   Ratios are of medians of the same run.
 - **Fixtures**, made through the API: 32 clients registered with clients/register (enterprise, so
-  that scopes/liaison_register finds a client and a company), whose tokens the reads rotate over,
+  that scopes/liaison_register finds a client and a company; their emails then marked proven in
+  the database, as their verification links would, since an unproven client may grant nothing),
+  whose tokens the reads rotate over,
   and 64 others who log in with their right passwords. The servers lift the failed-login and
   registration allowances and trust 127.0.0.1 as a proxy, so that logins and registrations come
   from 256 client addresses (X-Forwarded-For) as they would in production; from one address,

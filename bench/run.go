@@ -107,6 +107,9 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 	if b.f, err = seed(ctx, b.on, readers, loginers); err != nil {
 		return nil, err
 	}
+	if err := verifyEmails(ctx, url, b.f.readers); err != nil {
+		return nil, err
+	}
 	if err := seedReference(ctx, cluster.URL("reference"), b.f.readers); err != nil {
 		return nil, err
 	}

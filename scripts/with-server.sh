@@ -2,7 +2,9 @@
 # Runs a command against a fresh PlanoAuth, as a new user would start it: builds the binary,
 # starts `planoauth serve` (its private PostgreSQL in a temporary folder, a free loopback port),
 # waits until /readyz answers, exports PLANOAUTH_URL and PLANOAUTH_TOKEN_<SLUG> (the application
-# tokens it prints once), runs the command, then stops the server.
+# tokens it prints once), and PLANOAUTH_BIN and PLANOAUTH_DATA_DIR so that the command can run the
+# operator tools on the same database (`"$PLANOAUTH_BIN" emails list`), runs the command, then
+# stops the server.
 #   scripts/with-server.sh node --test sdk/ts/dist/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ done
 [ -n "$url" ] || { echo "planoauth serve did not start" >&2; cat "$work/stderr" >&2; exit 1; }
 curl -fsS "$url/readyz" >/dev/null
 
-export PLANOAUTH_URL="$url"
+export PLANOAUTH_URL="$url" PLANOAUTH_BIN="$work/planoauth" PLANOAUTH_DATA_DIR="$work/data"
 while read -r _ slug _ _ _ _ _ _ token; do
 	export "PLANOAUTH_TOKEN_${slug^^}=$token"
 done < <(grep '^application .* token' "$work/stdout")

@@ -18,7 +18,7 @@ import (
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
-       redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN |
+       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN |
        require-mfa SLUG on|off`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
@@ -33,6 +33,14 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "create" && len(args) == 3:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return createApplication(ctx, d, args[1], args[2], stdout)
+		})
+	case args[0] == "session-policy":
+		change, err := parseSessionPolicy(args[1:])
+		if err != nil {
+			return err
+		}
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return setSessionPolicy(ctx, d.q, change, stdout)
 		})
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -103,14 +111,15 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tREQUIRE-MFA\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tREQUIRE-MFA\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%t\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, a.RequireMfa, strings.Join(a.Scopes, ","))
+		lifetime, idle, rememberMe := policyColumns(a)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, a.RequireMfa, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }

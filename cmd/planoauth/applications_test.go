@@ -88,6 +88,79 @@ func TestApplicationsCreate(t *testing.T) {
 	})
 }
 
+func TestApplicationsSessionPolicy(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	policy := func(t *testing.T, slug string) (lifetime, idle int64, rememberMe *int64) {
+		t.Helper()
+		err := d.pool.QueryRow(context.Background(), `SELECT session_max_age_seconds, session_idle_timeout_seconds,
+			remember_me_max_age_seconds FROM applications WHERE slug = $1`, slug).Scan(&lifetime, &idle, &rememberMe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lifetime, idle, rememberMe
+	}
+
+	t.Run("Defaults", func(t *testing.T) {
+		out := d.mustCLI(t, "applications", "session-policy", "planoorder")
+		if want := "application planoorder: lifetime 7d, idle timeout 72h, remember_me max age none\n"; out != want {
+			t.Errorf("output %q, want %q", out, want)
+		}
+		fields := lineOf(t, d.mustCLI(t, "applications", "list"), "planox2")
+		if got := strings.Join(fields[5:8], " "); got != "7d 72h none" {
+			t.Errorf("applications list shows the policy as %q, want 7d 72h none", got)
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		out := d.mustCLI(t, "applications", "session-policy", "planoorder", "--lifetime", "30d", "--idle-timeout", "90m", "--remember-me-max-age", "365d")
+		if want := "application planoorder: lifetime 30d, idle timeout 90m, remember_me max age 365d\n"; out != want {
+			t.Errorf("output %q, want %q", out, want)
+		}
+		if lifetime, idle, rememberMe := policy(t, "planoorder"); lifetime != 30*86400 || idle != 90*60 || rememberMe == nil || *rememberMe != 365*86400 {
+			t.Errorf("stored %d, %d, %v", lifetime, idle, rememberMe)
+		}
+		// Only what is given changes; none removes the cap.
+		d.mustCLI(t, "applications", "session-policy", "planoorder", "--remember-me-max-age", "none")
+		if lifetime, idle, rememberMe := policy(t, "planoorder"); lifetime != 30*86400 || idle != 90*60 || rememberMe != nil {
+			t.Errorf("stored %d, %d, %v after removing the cap", lifetime, idle, rememberMe)
+		}
+		fields := lineOf(t, d.mustCLI(t, "applications", "list"), "planoorder")
+		if got := strings.Join(fields[5:8], " "); got != "30d 90m none" {
+			t.Errorf("applications list shows %q, want 30d 90m none", got)
+		}
+		if lifetime, _, _ := policy(t, "planoauth"); lifetime != 7*86400 {
+			t.Errorf("planoauth's lifetime changed to %d", lifetime)
+		}
+	})
+	t.Run("ErrBadInput", func(t *testing.T) {
+		before1, before2, before3 := policy(t, "planox2")
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"planoz", "--lifetime", "1d"}, `unknown application "planoz"`},
+			{[]string{"planox2", "--lifetime", "4m"}, "from 5m to 3650d"},
+			{[]string{"planox2", "--idle-timeout", "3651d"}, "from 5m to 3650d"},
+			{[]string{"planox2", "--idle-timeout", "90m30.5s"}, "whole seconds"},
+			{[]string{"planox2", "--lifetime", "soon"}, "--lifetime"},
+			{[]string{"planox2", "--lifetime", "1.5d"}, "whole number of days"},
+			{[]string{"planox2", "--remember-me-max-age", ""}, "needs a duration or none"},
+			{[]string{"planox2", "--ttl", "1d"}, "usage: planoauth applications session-policy"},
+			{[]string{"planox2", "1d"}, "usage: planoauth applications session-policy"},
+			{[]string{"--lifetime", "1d"}, "usage: planoauth applications session-policy"},
+			{nil, "usage: planoauth applications session-policy"},
+		} {
+			_, err := d.cli(t, append([]string{"applications", "session-policy"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+			}
+		}
+		if a, b, c := policy(t, "planox2"); a != before1 || b != before2 || (c == nil) != (before3 == nil) {
+			t.Errorf("a refused change changed the policy: %d %d %v", a, b, c)
+		}
+	})
+}
+
 func TestApplicationsRedirects(t *testing.T) {
 	t.Parallel()
 	d := newTestDB(t, false)

@@ -6,6 +6,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,15 +27,18 @@ type config struct {
 	logLevel        slog.Level    // PLANOAUTH_LOG_LEVEL
 	shutdownTimeout time.Duration // PLANOAUTH_SHUTDOWN_TIMEOUT
 	// publicURL is where the service is reached, the one place its public origin is defined
-	// (the default redirect origin): http://<listen address> (127.0.0.1 for an unspecified host).
+	// (the default redirect origin; every emailed link opens a page under it):
+	// PLANOAUTH_PUBLIC_URL, else empty, and serve takes http://<the address it listens on>
+	// (defaultPublicURL), so that links work on any port, :0 included.
 	publicURL string
+	pwned     password.PwnedConfig // PLANOAUTH_HIBP_URL, PLANOAUTH_HIBP_TIMEOUT
 	// metricsAddr is PLANOAUTH_METRICS_ADDR: empty serves /metrics on addr, else only there.
 	metricsAddr    string
 	limits         limits.Config
 	hasher         password.Config
 	retention      retention.Config
 	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
-	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL
+	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
 	outbox   mail.WorkerConfig
@@ -61,7 +65,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		retention:       retention.Defaults,
 		memoryLimitMiB:  96,
 		sessionCacheTTL: 10 * time.Second,
-		magicLinkURL:    orDefault(getenv("PLANOAUTH_MAGIC_LINK_URL"), impl.DefaultMagicLinkURL),
+		magicLinkURL:    strings.TrimSpace(getenv("PLANOAUTH_MAGIC_LINK_URL")),
+		pwned:           password.PwnedConfig{URL: strings.TrimSpace(getenv("PLANOAUTH_HIBP_URL")), Timeout: password.DefaultPwnedTimeout},
 		mandrill: mail.MandrillConfig{
 			APIKey:  getenv("PLANOAUTH_MANDRILL_API_KEY"),
 			BaseURL: orDefault(getenv("PLANOAUTH_MANDRILL_BASE_URL"), mail.DefaultMandrillBaseURL),
@@ -92,6 +97,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_KNOWN", countSetting(&c.limits.Links.PerKnown)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_ADDRESS", countSetting(&c.limits.Links.PerAddress)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_WINDOW", durationSetting(&c.limits.Links.Window)},
+		{"PLANOAUTH_RESET_LIMIT_ACCOUNT", countSetting(&c.limits.Resets.PerAccount)},
+		{"PLANOAUTH_RESET_LIMIT_KNOWN", countSetting(&c.limits.Resets.PerKnown)},
+		{"PLANOAUTH_RESET_LIMIT_ADDRESS", countSetting(&c.limits.Resets.PerAddress)},
+		{"PLANOAUTH_RESET_LIMIT_WINDOW", durationSetting(&c.limits.Resets.Window)},
 		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.limits.Registrations.PerAddress)},
 		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.limits.Registrations.Window)},
 		{"PLANOAUTH_LIAISON_LIMIT_CALLER", countSetting(&c.limits.Liaisons.PerCaller)},
@@ -127,6 +136,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_POLL_INTERVAL", durationSetting(&c.outbox.PollInterval)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_BASE", durationSetting(&c.outbox.BackoffBase)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
+		{"PLANOAUTH_PUBLIC_URL", publicURLSetting(&c.publicURL)},
+		{"PLANOAUTH_HIBP_TIMEOUT", durationSetting(&c.pwned.Timeout)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
@@ -134,8 +145,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
-	c.publicURL = defaultPublicURL(c.addr)
-	c.outbox.LinkURL = c.magicLinkURL // the links of queued emails (welcome, invitation)
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)
@@ -156,6 +165,20 @@ func senderSetting(m *mail.MandrillConfig) func(string) error {
 			return err
 		}
 		m.From, m.FromName = addr.Address, addr.Name
+		return nil
+	}
+}
+
+// publicURLSetting reads the service's public URL: http(s), a host, and no path, query or
+// fragment (the pages' paths are appended to it).
+func publicURLSetting(dst *string) func(string) error {
+	return func(v string) error {
+		u, err := url.Parse(strings.TrimRight(strings.TrimSpace(v), "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%q is not a public URL such as https://auth.example.com", v)
+		}
+		*dst = u.String()
 		return nil
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/google"
-	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 )
@@ -27,9 +26,9 @@ func TestLoadConfigMail(t *testing.T) {
 			cfg.mandrill.From != "no-reply@plano.example" || cfg.mandrill.FromName != "PlanoAuth" {
 			t.Errorf("mandrill = %+v, want no key, the default URL and sender", cfg.mandrill)
 		}
-		outbox := mail.DefaultWorkerConfig
-		outbox.LinkURL = impl.DefaultMagicLinkURL // queued emails' links point where sign-in links do
-		if cfg.magicLinkURL != impl.DefaultMagicLinkURL || cfg.outbox != outbox ||
+		// The public URL (and with it where links point, queued emails' included) is set by serve
+		// from the address it listens on.
+		if cfg.magicLinkURL != "" || cfg.publicURL != "" || cfg.pwned.URL != "" || cfg.outbox != mail.DefaultWorkerConfig ||
 			cfg.limits != limits.Defaults {
 			t.Errorf("config = %+v, want the defaults", cfg)
 		}
@@ -84,11 +83,12 @@ func TestLoadConfigServing(t *testing.T) {
 		}
 	})
 	t.Run("PublicURL", func(t *testing.T) {
+		// Without PLANOAUTH_PUBLIC_URL, serve derives it from the address it listens on.
 		for addr, want := range map[string]string{"127.0.0.1:8080": "http://127.0.0.1:8080", ":9000": "http://127.0.0.1:9000",
-			"0.0.0.0:80": "http://127.0.0.1:80", "[::]:8080": "http://127.0.0.1:8080", "auth.example:8443": "http://auth.example:8443"} {
-			cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_ADDR": addr}))
-			if err != nil || cfg.publicURL != want {
-				t.Errorf("PLANOAUTH_ADDR=%s: public URL %q (%v), want %q", addr, cfg.publicURL, err, want)
+			"0.0.0.0:80": "http://127.0.0.1:80", "[::]:8080": "http://127.0.0.1:8080", "auth.example:8443": "http://auth.example:8443",
+			"127.0.0.1:41234": "http://127.0.0.1:41234", "[::1]:9000": "http://[::1]:9000"} {
+			if got := defaultPublicURL(addr); got != want {
+				t.Errorf("listening on %s: public URL %q, want %q", addr, got, want)
 			}
 		}
 	})
@@ -136,5 +136,26 @@ func TestLoadConfigServing(t *testing.T) {
 				t.Errorf("PLANOAUTH_SESSION_CACHE_TTL=%s accepted", bad)
 			}
 		})
+	}
+}
+
+func TestLoadConfigPublicURL(t *testing.T) {
+	t.Parallel()
+	t.Run("OK", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{
+			"PLANOAUTH_PUBLIC_URL": "https://auth.plano.example/", "PLANOAUTH_HIBP_URL": "https://api.pwnedpasswords.com",
+			"PLANOAUTH_HIBP_TIMEOUT": "500ms",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.publicURL != "https://auth.plano.example" || cfg.pwned.URL != "https://api.pwnedpasswords.com" || cfg.pwned.Timeout != 500*time.Millisecond {
+			t.Errorf("publicURL = %q, pwned = %+v", cfg.publicURL, cfg.pwned)
+		}
+	})
+	for _, bad := range []string{"auth.plano.example", "ftp://auth.plano.example", "https://auth.plano.example/login", "https://auth.plano.example?x=1"} {
+		if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_PUBLIC_URL": bad})); err == nil || !strings.Contains(err.Error(), "PLANOAUTH_PUBLIC_URL") {
+			t.Errorf("PLANOAUTH_PUBLIC_URL=%q: err = %v, want it refused", bad, err)
+		}
 	}
 }

@@ -203,9 +203,22 @@ func TestInstancesShareSessionRevocation(t *testing.T) {
 	waitForListeners(t, d, len(instances))
 
 	const email = "ada@example.com"
+	probe := "/api/v1/sessions/read?token=" + first.register(t, email)
+	for _, in := range instances { // now cached by both
+		if got := in.status(t, probe); got != gen.StatusActionSuccessful {
+			t.Fatalf("%s answered %s, want %s", in.base, got, gen.StatusActionSuccessful)
+		}
+	}
+	d.mustCLI(t, "sessions", "revoke", "--user", email)
+	waitForStatus(t, instances, probe, gen.StatusInvalidToken)
+}
+
+// register registers a planoorder client through the API and returns its session token.
+func (in *instance) register(t *testing.T, email string) string {
+	t.Helper()
 	params, _ := json.Marshal(map[string]any{"application": "planoorder",
 		"client": map[string]any{"email": email, "password": "correct horse battery staple"}})
-	res, err := first.client.Post(first.base+"/api/v1/clients/register", "text/plain",
+	res, err := in.client.Post(in.base+"/api/v1/clients/register", "text/plain",
 		strings.NewReader(base64.StdEncoding.EncodeToString(params)))
 	if err != nil {
 		t.Fatal(err)
@@ -218,14 +231,31 @@ func TestInstancesShareSessionRevocation(t *testing.T) {
 	if err != nil || registered.Data.Session.Token == "" {
 		t.Fatalf("register: %d %v", res.StatusCode, err)
 	}
-	probe := "/api/v1/sessions/read?token=" + registered.Data.Session.Token
+	return registered.Data.Session.Token
+}
+
+// TestInstancesShareSessionPolicy runs two `planoauth serve` processes, each keeping the
+// applications in memory and caching the session it resolves: shortening the application's
+// session lifetime with the command line must expire a live session on both within a second.
+func TestInstancesShareSessionPolicy(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	bin := buildBinary(t)
+	first, second := startServe(t, bin, d.url), startServe(t, bin, d.url)
+	instances := []*instance{first.wait(t), second.wait(t)}
+	waitForListeners(t, d, len(instances))
+	probe := "/api/v1/sessions/read?token=" + first.register(t, "ada@example.com")
+	// Two hours old (as if created then), before either instance read it.
+	if _, err := d.pool.Exec(context.Background(), "UPDATE sessions SET created_at = now() - interval '2 hours'"); err != nil {
+		t.Fatal(err)
+	}
 	for _, in := range instances { // now cached by both
 		if got := in.status(t, probe); got != gen.StatusActionSuccessful {
 			t.Fatalf("%s answered %s, want %s", in.base, got, gen.StatusActionSuccessful)
 		}
 	}
-	d.mustCLI(t, "sessions", "revoke", "--user", email)
-	waitForStatus(t, instances, probe, gen.StatusInvalidToken)
+	d.mustCLI(t, "applications", "session-policy", "planoorder", "--lifetime", "1h")
+	waitForStatus(t, instances, probe, gen.StatusSessionExpired)
 }
 
 // waitForListeners waits until n instances subscribed to session invalidations: an instance

@@ -5,6 +5,7 @@
 //	planoauth applications list             list applications
 //	planoauth applications create SLUG NAME add an application and print its token once
 //	planoauth applications rotate-token SLUG give an application a new token, printed once
+//	planoauth applications session-policy SLUG [--lifetime D] [--idle-timeout D] [--remember-me-max-age D|none]
 //	planoauth applications redirects list|add|remove SLUG [ORIGIN]  the redirect_url allow-list
 //	planoauth applications require-mfa SLUG on|off  require a second factor of every session
 //	planoauth routes list                   list services and routes with their deployed state
@@ -47,6 +48,10 @@ commands:
   applications create SLUG NAME   add an application the contract lists (shaped like planoorder)
                                   and print its token once
   applications rotate-token SLUG  give an application a new token and print it once
+  applications session-policy SLUG [--lifetime D] [--idle-timeout D] [--remember-me-max-age D|none]
+                                  show or set how long the application's sessions live (7d,
+                                  72h and none unless set; 5m to 3650d); reaches every instance
+                                  at once
   applications redirects list SLUG
   applications redirects add|remove SLUG ORIGIN
                                   the origins (https://app.example) the application's

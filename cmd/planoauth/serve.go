@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,12 +46,22 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
+		// Listen first: the default public URL (where emailed links point, queued emails' too)
+		// is the address actually listened on, which only the listener knows for port 0.
+		listener, err := net.Listen("tcp", cfg.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		}
+		defer listener.Close()
+		publicURL := cmp.Or(cfg.publicURL, defaultPublicURL(listener.Addr().String()))
 		keys, err := mfaKeys(cfg, stdout)
 		if err != nil {
 			return err
 		}
 		mailer := newMailer(cfg, d, log)
-		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, cfg.outbox).Run)
+		outbox := cfg.outbox
+		outbox.PublicURL = publicURL
+		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, outbox).Run)
 		defer stopOutbox()
 		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
 		defer stopRetention()
@@ -63,8 +74,8 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
 			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
-			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: cfg.publicURL,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, MFAKeys: keys, WebAuthn: cfg.webauthn},
+			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: publicURL,
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, Pwned: cfg.pwned, MFAKeys: keys, WebAuthn: cfg.webauthn},
 		})
 		if err != nil {
 			return err
@@ -80,7 +91,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			}
 			defer stopMetrics()
 		}
-		return listenAndServe(ctx, cfg, svc.Handler, log, stdout)
+		return listenAndServe(ctx, cfg, listener, svc.Handler, log, stdout)
 	})
 }
 
@@ -137,7 +148,7 @@ func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 // sessionCacheEntries bounds the token cache (a few hundred bytes an entry).
 const sessionCacheEntries = 50_000
 
-func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
+func listenAndServe(ctx context.Context, cfg config, listener net.Listener, handler http.Handler, log *slog.Logger, stdout io.Writer) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -146,10 +157,6 @@ func listenAndServe(ctx context.Context, cfg config, handler http.Handler, log *
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	listener, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	fmt.Fprintf(stdout, "PlanoAuth listening on http://%s (docs at /docs)\n", listener.Addr())
 	errs := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -93,13 +94,37 @@ func (e *Env) Login(email, password, application string) string {
 	return *session.Token
 }
 
+// Session gives a user a session in an application, with the role's scopes and the
+// application's session policy, straight in the database, and returns its token: what a log-in
+// gives, without hashing a password, for tests that need many tokens.
+func (e *Env) Session(userID int64, application, role string) string {
+	e.T.Helper()
+	ctx := context.Background()
+	app, err := e.Q.GetApplicationBySlug(ctx, application)
+	if err != nil {
+		e.T.Fatalf("application %s: %v", application, err)
+	}
+	scopes, err := e.Q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
+	if err != nil {
+		e.T.Fatalf("scopes of %s in %s: %v", role, application, err)
+	}
+	token, hash := auth.NewToken(auth.SessionPrefix)
+	maxExpiresAt, idle := auth.NewSessionBounds(app, false, e.Clock.Now())
+	_, err = e.Q.CreateSession(ctx, db.CreateSessionParams{TokenHash: hash, UserID: userID, ApplicationID: app.ID,
+		Role: role, Scopes: scopes, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: e.Clock.Now()})
+	if err != nil {
+		e.T.Fatalf("create a session: %v", err)
+	}
+	return token
+}
+
 // DeliverEmails sends every queued email as the outbox worker of `planoauth serve` does (minting
 // their links), through the local mailer, which records them in sent_emails; it returns how
 // many it sent. The worker runs by the Env's clock, like the handlers.
 func (e *Env) DeliverEmails() int {
 	e.T.Helper()
 	worker := mail.NewWorker(e.Pool, mail.NewLocal(e.Q, e.Clock.Now), slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, LinkURL: impl.DefaultMagicLinkURL})
+		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, PublicURL: impl.DefaultPublicURL})
 	sent := 0
 	for {
 		n, err := worker.DeliverDue(context.Background())

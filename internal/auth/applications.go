@@ -57,38 +57,27 @@ func (a *Applications) Reload(ctx context.Context) error {
 
 // ByID returns the application with the given id.
 func (a *Applications) ByID(ctx context.Context, id int64) (db.Application, error) {
-	a.mu.RLock()
-	app, ok := a.byID[id]
-	enabled := a.enabled
-	a.mu.RUnlock()
-	switch {
-	case enabled && ok:
-		return app, nil
-	case enabled:
-		return db.Application{}, pgx.ErrNoRows
-	}
-	return a.q.GetApplication(ctx, id)
+	return a.find(func() (db.Application, bool) { app, ok := a.byID[id]; return app, ok },
+		func() (db.Application, error) { return a.q.GetApplication(ctx, id) })
 }
 
 // BySlug returns the application with the given slug.
 func (a *Applications) BySlug(ctx context.Context, slug string) (db.Application, error) {
-	a.mu.RLock()
-	app, ok := a.bySlug[slug]
-	enabled := a.enabled
-	a.mu.RUnlock()
-	switch {
-	case enabled && ok:
-		return app, nil
-	case enabled:
-		return db.Application{}, pgx.ErrNoRows
-	}
-	return a.q.GetApplicationBySlug(ctx, slug)
+	return a.find(func() (db.Application, bool) { app, ok := a.bySlug[slug]; return app, ok },
+		func() (db.Application, error) { return a.q.GetApplicationBySlug(ctx, slug) })
 }
 
 // ByTokenHash returns the application whose token has the given hash; pgx.ErrNoRows for none.
 func (a *Applications) ByTokenHash(ctx context.Context, hash []byte) (db.Application, error) {
+	return a.find(func() (db.Application, bool) { app, ok := a.byToken[key(hash)]; return app, ok },
+		func() (db.Application, error) { return a.q.GetApplicationByTokenHash(ctx, hash) })
+}
+
+// find looks an application up in memory while subscribed (pgx.ErrNoRows when it is not
+// there), and in the database otherwise.
+func (a *Applications) find(inMemory func() (db.Application, bool), query func() (db.Application, error)) (db.Application, error) {
 	a.mu.RLock()
-	app, ok := a.byToken[key(hash)]
+	app, ok := inMemory()
 	enabled := a.enabled
 	a.mu.RUnlock()
 	switch {
@@ -97,7 +86,7 @@ func (a *Applications) ByTokenHash(ctx context.Context, hash []byte) (db.Applica
 	case enabled:
 		return db.Application{}, pgx.ErrNoRows
 	}
-	return a.q.GetApplicationByTokenHash(ctx, hash)
+	return query()
 }
 
 // load reads every application and serves them, unless the cache stopped being subscribed since

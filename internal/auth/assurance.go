@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/spec"
@@ -24,13 +23,10 @@ func Limitation(aal string, user db.User, app db.Application) gen.Status {
 	return ""
 }
 
-// limited answers the limitation of p's session (with the session in session and data, as
-// client-required does) unless op admits such a session (its x-limited-sessions).
-func (a *Authenticator) limited(p *Principal, op *spec.Operation) error {
+// limitedOut reports whether p's session is limited (see Limitation) and op does not admit such
+// a session (its x-limited-sessions): the authenticator then answers the limitation, with the
+// session in session and data, as client-required does.
+func limitedOut(p *Principal, op *spec.Operation) bool {
 	limitation := Limitation(p.Session.Aal, *p.User, p.Application)
-	if limitation == "" || op.AdmitsLimited(limitation) {
-		return nil
-	}
-	session := a.render(p)
-	return &envelope.Error{Status: limitation, Session: session, Data: session}
+	return limitation != "" && !op.AdmitsLimited(limitation)
 }

@@ -14,33 +14,17 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/spec"
 )
 
-// The session lifetime: a session expires SessionMaxAge after it was created or
-// SessionIdleTimeout after it was last used, unless its user had saved remember_me when it was
-// created (the session keeps that choice; a later change of preference does not revive it).
 const (
-	SessionMaxAge      = 7 * 24 * time.Hour
-	SessionIdleTimeout = 72 * time.Hour
 	// TouchInterval is how stale last use may get before a request records it, so that a busy
 	// session costs one write a minute rather than one per request.
 	TouchInterval = time.Minute
 	// RoleNone is the role of the session that comes with client-required.
 	RoleNone = string(gen.RoleNone)
 )
-
-// ExpiresAt returns when a session expires if unused from now on, or nil for remember_me.
-func ExpiresAt(s db.Session) *time.Time {
-	if s.RememberMe {
-		return nil
-	}
-	at := s.CreatedAt.Add(SessionMaxAge)
-	if idle := s.LastUsedAt.Add(SessionIdleTimeout); idle.Before(at) {
-		at = idle
-	}
-	return &at
-}
 
 // Principal is who is calling: an application, or a user's session in an application.
 type Principal struct {
@@ -78,8 +62,9 @@ type Authenticator struct {
 }
 
 // RenderSession renders a caller's session for the `session` field of the answers to it (and
-// the data of client-required). The handlers' package supplies it: this one does not render.
-type RenderSession func(*Principal) *gen.Session
+// the data of client-required), with the views the request asked for (nil: default). The
+// handlers' package supplies it: this one does not render.
+type RenderSession func(p *Principal, sessionView *gen.SessionView, applicationView *gen.ApplicationView) *gen.Session
 
 // Config is what an Authenticator works with.
 type Config struct {
@@ -99,11 +84,12 @@ func NewAuthenticator(cfg Config) *Authenticator {
 }
 
 // Middleware authenticates requests to operations that declare security. It answers
-// missing-param (no token), invalid-token, session-expired, mfa-required or
-// mfa-enrolment-required (a session that must complete or enrol a second factor, outside the
-// operations that admit it: see Limitation), client-required (a session without a role, outside
-// users/client_register) or permission-denied (wrong kind of token, or a scope
-// the caller lacks). It must run after params, which reads the body's token parameter.
+// missing-param (no token), invalid-token, session-expired, permission-denied (an `application`
+// parameter that is not the token's application, a wrong kind of token, or a scope the caller
+// lacks), mfa-required or mfa-enrolment-required (a session that must complete or enrol a
+// second factor, outside the operations that admit it: see Limitation) or client-required (a
+// session without a role, outside users/client_register). It must run after params, which
+// reads the body's token and the common parameters.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -117,9 +103,10 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			a.writer.Error(w, r, envelope.Param(gen.StatusMissingParam, "token", "is required"))
 			return
 		}
-		p, err := a.authenticate(ctx, token, op)
+		common := params.CommonFromContext(ctx)
+		p, err := a.authenticate(ctx, token, op, common)
 		if p != nil && p.Session != nil {
-			ctx = envelope.NewContextCallerSession(ctx, a.render(p))
+			ctx = envelope.NewContextCallerSession(ctx, a.render(p, common.SessionView, common.ApplicationView))
 		}
 		if err != nil {
 			a.writer.Error(w, r.WithContext(ctx), err)
@@ -129,28 +116,75 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+func (a *Authenticator) authenticate(ctx context.Context, token string, op *spec.Operation, common params.Common) (*Principal, error) {
 	var p *Principal
 	var err error
 	switch {
 	case strings.HasPrefix(token, ApplicationPrefix):
-		p, err = a.application(ctx, token, op)
+		p, err = a.application(ctx, token)
 	case strings.HasPrefix(token, SessionPrefix):
-		p, err = a.session(ctx, token, op)
+		var hash []byte
+		if p, hash, err = a.session(ctx, token); err == nil {
+			err = a.touch(ctx, hash, p.Session, a.now())
+		}
 	default:
-		return nil, envelope.New(gen.StatusInvalidToken)
+		err = envelope.New(gen.StatusInvalidToken)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := underApplication(p, common.Application); err != nil {
 		return p, err
 	}
-	if !slices.Contains(p.Scopes(), op.Scope) {
-		return p, &envelope.Error{Status: gen.StatusPermissionDenied,
-			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
-	}
-	return p, nil
+	return p, a.admit(p, op, common)
 }
 
-func (a *Authenticator) application(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+// underApplication answers permission-denied when the request names an application (the
+// `application` parameter) that is not the token's: a session's, or the calling application's.
+// A token acts under its own application's role only; naming none means that one.
+func underApplication(p *Principal, named *gen.ApplicationSlug) error {
+	if named == nil || string(*named) == p.Application.Slug {
+		return nil
+	}
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: fmt.Sprintf("This token acts under the application %s, not %s.", p.Application.Slug, *named)}
+}
+
+// admit answers permission-denied when op does not take the kind of token p holds or p lacks
+// op's scope, and client-required for the limited session of a user without a role outside the
+// operations it may call.
+func (a *Authenticator) admit(p *Principal, op *spec.Operation, common params.Common) error {
+	switch {
+	case p.Session == nil && !op.Accepts(spec.SchemeApplication):
+		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
+	case p.Session != nil && !op.Accepts(spec.SchemeSession):
+		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
+	case p.Session != nil && limitedOut(p, op):
+		session := a.render(p, common.SessionView, common.ApplicationView)
+		return &envelope.Error{Status: Limitation(p.Session.Aal, *p.User, p.Application), Session: session, Data: session}
+	case p.Session != nil && p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope):
+		session := a.render(p, common.SessionView, common.ApplicationView)
+		return &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
+	case !slices.Contains(p.Scopes(), op.Scope):
+		return &envelope.Error{Status: gen.StatusPermissionDenied,
+			Message: fmt.Sprintf("This token does not have the %s scope.", op.Scope)}
+	}
+	return nil
+}
+
+// Inspect returns the live session of a session token, for a caller that checks a token it was
+// handed (token introspection): the same rules as every request (invalid-token for a token that
+// names no session or a revoked one, session-expired), but the token's use is not recorded, so
+// that checking a session never keeps it alive. Any other kind of token answers invalid-token.
+func (a *Authenticator) Inspect(ctx context.Context, token string) (*Principal, error) {
+	if !strings.HasPrefix(token, SessionPrefix) {
+		return nil, envelope.New(gen.StatusInvalidToken)
+	}
+	p, _, err := a.session(ctx, token)
+	return p, err
+}
+
+func (a *Authenticator) application(ctx context.Context, token string) (*Principal, error) {
 	if !WellFormed(token, ApplicationPrefix) {
 		return nil, envelope.New(gen.StatusInvalidToken)
 	}
@@ -161,60 +195,55 @@ func (a *Authenticator) application(ctx context.Context, token string, op *spec.
 	if err != nil {
 		return nil, envelope.Internal("look up application token: %w", err)
 	}
-	if !op.Accepts(spec.SchemeApplication) {
-		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
-	}
 	return &Principal{Application: app}, nil
 }
 
-func (a *Authenticator) session(ctx context.Context, token string, op *spec.Operation) (*Principal, error) {
+// session resolves a session token, from the cache when it holds it, and judges it: revoked
+// (invalid-token) or expired by its application's session policy (session-expired). It returns
+// the token's hash for touch.
+func (a *Authenticator) session(ctx context.Context, token string) (*Principal, []byte, error) {
 	if !WellFormed(token, SessionPrefix) {
-		return nil, envelope.New(gen.StatusInvalidToken)
+		return nil, nil, envelope.New(gen.StatusInvalidToken)
 	}
 	hash := HashToken(token)
 	now := a.now()
 	row, cached := a.cached(hash)
-	if cached && expired(row, now) {
-		// Another instance may have recorded a use this one has not seen: ask the database.
-		a.cache.forget(hash)
-		cached = false
+	if cached {
+		app, err := a.applicationOf(ctx, row.Session)
+		if err != nil {
+			return nil, nil, err
+		}
+		if Expired(row.Session, app, now) {
+			// Another instance may have recorded a use this one has not seen: ask the database.
+			a.cache.forget(hash)
+			cached = false
+		}
 	}
 	if !cached {
 		var err error
 		if row, err = a.load(ctx, hash); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if row.Session.RevokedAt != nil {
-		return nil, envelope.New(gen.StatusInvalidToken)
+		return nil, nil, envelope.New(gen.StatusInvalidToken)
 	}
-	if expired(row, now) {
-		return nil, envelope.New(gen.StatusSessionExpired)
-	}
-	if err := a.touch(ctx, hash, &row.Session, now); err != nil {
-		return nil, err
-	}
-	app, err := a.applications.ByID(ctx, row.Session.ApplicationID)
+	app, err := a.applicationOf(ctx, row.Session)
 	if err != nil {
-		return nil, envelope.Internal("load application %d of a session: %w", row.Session.ApplicationID, err)
+		return nil, nil, err
 	}
-	p := &Principal{Application: app, Session: &row.Session, User: &row.User}
-	if !op.Accepts(spec.SchemeSession) {
-		return p, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
+	if Expired(row.Session, app, now) {
+		return nil, nil, envelope.New(gen.StatusSessionExpired)
 	}
-	if err := a.limited(p, op); err != nil {
-		return p, err
-	}
-	if p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope) {
-		session := a.render(p)
-		return p, &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}
-	}
-	return p, nil
+	return &Principal{Application: app, Session: &row.Session, User: &row.User}, hash, nil
 }
 
-func expired(row db.GetSessionByTokenHashRow, now time.Time) bool {
-	expires := ExpiresAt(row.Session)
-	return expires != nil && !now.Before(*expires)
+func (a *Authenticator) applicationOf(ctx context.Context, s db.Session) (db.Application, error) {
+	app, err := a.applications.ByID(ctx, s.ApplicationID)
+	if err != nil {
+		return app, envelope.Internal("load application %d of a session: %w", s.ApplicationID, err)
+	}
+	return app, nil
 }
 
 func (a *Authenticator) cached(hash []byte) (db.GetSessionByTokenHashRow, bool) {

@@ -381,6 +381,21 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResultStatus.
+const (
+	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResultStatus enum.
+func (e IntrospectionResultStatus) Valid() bool {
+	switch e {
+	case IntrospectionResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LiaisonGrantsResultStatus.
 const (
 	LiaisonGrantsResultStatusActionSuccessful LiaisonGrantsResultStatus = "action-successful"
@@ -405,6 +420,42 @@ const (
 func (e LiaisonResultStatus) Valid() bool {
 	switch e {
 	case LiaisonResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LinkUnauthorizedErrorStatus.
+const (
+	LinkUnauthorizedErrorStatusClientRequired       LinkUnauthorizedErrorStatus = "client-required"
+	LinkUnauthorizedErrorStatusInvalidToken         LinkUnauthorizedErrorStatus = "invalid-token"
+	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
+	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
+	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusMfaEnrolmentRequired LinkUnauthorizedErrorStatus = "mfa-enrolment-required"
+	LinkUnauthorizedErrorStatusMfaRequired          LinkUnauthorizedErrorStatus = "mfa-required"
+	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
+)
+
+// Valid indicates whether the value is a known member of the LinkUnauthorizedErrorStatus enum.
+func (e LinkUnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case LinkUnauthorizedErrorStatusClientRequired:
+		return true
+	case LinkUnauthorizedErrorStatusInvalidToken:
+		return true
+	case LinkUnauthorizedErrorStatusLinkExpired:
+		return true
+	case LinkUnauthorizedErrorStatusLinkUsed:
+		return true
+	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case LinkUnauthorizedErrorStatusMfaRequired:
+		return true
+	case LinkUnauthorizedErrorStatusSessionExpired:
 		return true
 	default:
 		return false
@@ -702,6 +753,51 @@ func (e PasskeySignInBadRequestErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for PasswordResetRequestedResultStatus.
+const (
+	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetRequestedResultStatus enum.
+func (e PasswordResetRequestedResultStatus) Valid() bool {
+	switch e {
+	case PasswordResetRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordUpdateBadRequestErrorStatus.
+const (
+	PasswordUpdateBadRequestErrorStatusInvalidContentType   PasswordUpdateBadRequestErrorStatus = "invalid-content-type"
+	PasswordUpdateBadRequestErrorStatusInvalidEncodedParams PasswordUpdateBadRequestErrorStatus = "invalid-encoded-params"
+	PasswordUpdateBadRequestErrorStatusInvalidParam         PasswordUpdateBadRequestErrorStatus = "invalid-param"
+	PasswordUpdateBadRequestErrorStatusInvalidPassword      PasswordUpdateBadRequestErrorStatus = "invalid-password"
+	PasswordUpdateBadRequestErrorStatusMissingParam         PasswordUpdateBadRequestErrorStatus = "missing-param"
+	PasswordUpdateBadRequestErrorStatusNoParamsDecoded      PasswordUpdateBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasswordUpdateBadRequestErrorStatus enum.
+func (e PasswordUpdateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasswordUpdateBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasswordUpdateBadRequestErrorStatusMissingParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PayloadTooLargeErrorStatus.
 const (
 	PayloadTooLargeErrorStatusRequestTooLarge PayloadTooLargeErrorStatus = "request-too-large"
@@ -965,6 +1061,9 @@ const (
 	StatusInvalidPasskey                Status = "invalid-passkey"
 	StatusInvalidPassword               Status = "invalid-password"
 	StatusInvalidToken                  Status = "invalid-token"
+	StatusLinkExpired                   Status = "link-expired"
+	StatusLinkUsed                      Status = "link-used"
+	StatusLinkWrongApplication          Status = "link-wrong-application"
 	StatusMandrillEmailFailed           Status = "mandrill-email-failed"
 	StatusMfaEnrolmentRequired          Status = "mfa-enrolment-required"
 	StatusMfaMethodUnavailable          Status = "mfa-method-unavailable"
@@ -1022,6 +1121,12 @@ func (e Status) Valid() bool {
 	case StatusInvalidPassword:
 		return true
 	case StatusInvalidToken:
+		return true
+	case StatusLinkExpired:
+		return true
+	case StatusLinkUsed:
+		return true
+	case StatusLinkWrongApplication:
 		return true
 	case StatusMandrillEmailFailed:
 		return true
@@ -1137,6 +1242,21 @@ func (e UnavailableErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for UserResultStatus.
+const (
+	UserResultStatusActionSuccessful UserResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the UserResultStatus enum.
+func (e UserResultStatus) Valid() bool {
+	switch e {
+	case UserResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebAuthnCredentialType.
 const (
 	PublicKey WebAuthnCredentialType = "public-key"
@@ -1167,15 +1287,34 @@ type Application struct {
 	Roles      *[]Role   `json:"roles,omitempty"`
 	Scopes     *[]string `json:"scopes,omitempty"`
 
+	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+	// session-policy`). A session expires `lifetime_seconds` after its creation or
+	// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+	// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+	// absent.
+	SessionPolicy *SessionPolicy `json:"session_policy,omitempty"`
+
 	// Slug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Slug ApplicationSlug `json:"slug"`
+}
+
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
 }
 
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1338,9 +1477,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1362,7 +1512,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1478,6 +1628,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1520,16 +1673,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1565,8 +1738,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1641,6 +1825,51 @@ type ForbiddenError struct {
 // ForbiddenErrorStatus defines model for ForbiddenError.Status.
 type ForbiddenErrorStatus string
 
+// Introspection What token introspection tells of a session token: only `active: false` unless it is a
+// live session of the calling application.
+type Introspection struct {
+	// Active Whether the token is a live session of the calling application.
+	Active bool `json:"active"`
+
+	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
+	Application *Application `json:"application,omitempty"`
+	CreatedAt   *time.Time   `json:"created_at,omitempty"`
+
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id The session's id, as `sessions/index` lists it.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role   *Role     `json:"role,omitempty"`
+	Scopes *[]string `json:"scopes,omitempty"`
+	User   *User     `json:"user,omitempty"`
+}
+
+// IntrospectionResult defines model for IntrospectionResult.
+type IntrospectionResult struct {
+	// Data What token introspection tells of a session token: only `active: false` unless it is a
+	// live session of the calling application.
+	Data Introspection `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  IntrospectionResultStatus `json:"status"`
+}
+
+// IntrospectionResultStatus defines model for IntrospectionResult.Status.
+type IntrospectionResultStatus string
+
 // LastName Last name.
 type LastName = string
 
@@ -1704,6 +1933,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1713,11 +1948,47 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
+
+// LinkUnauthorizedError defines model for LinkUnauthorizedError.
+type LinkUnauthorizedError struct {
+	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Data *Session `json:"data,omitempty"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  LinkUnauthorizedErrorStatus `json:"status"`
+}
+
+// LinkUnauthorizedErrorStatus defines model for LinkUnauthorizedError.Status.
+type LinkUnauthorizedErrorStatus string
 
 // LoginBadRequestError defines model for LoginBadRequestError.
 type LoginBadRequestError struct {
@@ -1932,16 +2203,37 @@ type MemberRequestedResultStatus string
 
 // MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
 type MfaPasskeyDeleteInput struct {
-	Id int64 `json:"id"`
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+	Id              int64            `json:"id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaPasskeyRegisterFinishInput Decoded parameters of `mfa/passkey_register_finish`.
 type MfaPasskeyRegisterFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -1951,14 +2243,30 @@ type MfaPasskeyRegisterFinishInput struct {
 	// Name What the passkey is called in `mfa/index` (default `Passkey`).
 	Name *string `json:"name,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaPasskeyVerifyFinishInput Decoded parameters of `mfa/passkey_verify_finish`.
 type MfaPasskeyVerifyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -1972,14 +2280,30 @@ type MfaPasskeyVerifyFinishInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaRecoveryCodeVerifyInput Decoded parameters of `mfa/recovery_code_verify`.
 type MfaRecoveryCodeVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code One of the recovery codes, as shown (case, spaces and hyphens do not matter).
 	Code string `json:"code"`
 
@@ -1990,14 +2314,35 @@ type MfaRecoveryCodeVerifyInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
-// MfaTokenInput defines model for MfaTokenInput.
-type MfaTokenInput struct {
+// MfaSessionInput The common parameters of an mfa operation that answers no session in `data`.
+type MfaSessionInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2006,19 +2351,41 @@ type MfaTokenInput struct {
 
 // MfaTotpConfirmInput Decoded parameters of `mfa/totp_confirm`.
 type MfaTotpConfirmInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
 	Code TOTPCode `json:"code"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaTotpDisableInput Decoded parameters of `mfa/totp_disable`; `code` or `password`.
 type MfaTotpDisableInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
@@ -2032,17 +2399,39 @@ type MfaTotpDisableInput struct {
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaTotpVerifyInput Decoded parameters of `mfa/totp_verify`.
 type MfaTotpVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
@@ -2055,10 +2444,20 @@ type MfaTotpVerifyInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
@@ -2083,7 +2482,13 @@ type NewClientFields struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
@@ -2205,8 +2610,60 @@ type PasskeySignInBadRequestError struct {
 type PasskeySignInBadRequestErrorStatus string
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-// least 10 characters (the policy; shorter answers `client-validation-failed`).
+// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+// first 40 characters, against its embedded lists of common passwords, words and names,
+// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+// answers `client-validation-failed` on the registration routes and `invalid-param` on
+// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 type Password = string
+
+// PasswordResetRequested defines model for PasswordResetRequested.
+type PasswordResetRequested struct {
+	// Requested Always true; whether the email has an account is not told.
+	Requested bool `json:"requested"`
+}
+
+// PasswordResetRequestedResult defines model for PasswordResetRequestedResult.
+type PasswordResetRequestedResult struct {
+	Data PasswordResetRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasswordResetRequestedResultStatus `json:"status"`
+}
+
+// PasswordResetRequestedResultStatus defines model for PasswordResetRequestedResult.Status.
+type PasswordResetRequestedResultStatus string
+
+// PasswordUpdateBadRequestError defines model for PasswordUpdateBadRequestError.
+type PasswordUpdateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                            `json:"session,omitempty"`
+	Status  PasswordUpdateBadRequestErrorStatus `json:"status"`
+}
+
+// PasswordUpdateBadRequestErrorStatus defines model for PasswordUpdateBadRequestError.Status.
+type PasswordUpdateBadRequestErrorStatus string
 
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
@@ -2317,12 +2774,23 @@ type RegisteringClient struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
+
+// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+//
+// Example: 04817293
+type ResetCode = string
 
 // Revoked defines model for Revoked.
 type Revoked struct {
@@ -2398,7 +2866,8 @@ type Session struct {
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
 	DeviceToken *string `json:"device_token,omitempty"`
 
-	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
+	// remember_me session, unless its application caps them).
 	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
 	Id         openapi_types.UUID `json:"id"`
 	LastUsedAt *time.Time         `json:"last_used_at,omitempty"`
@@ -2414,6 +2883,11 @@ type Session struct {
 	User      *User     `json:"user,omitempty"`
 	UserAgent *string   `json:"user_agent,omitempty"`
 }
+
+// SessionId A session's id, as `sessions/index` lists it.
+//
+// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+type SessionId = openapi_types.UUID
 
 // SessionList defines model for SessionList.
 type SessionList struct {
@@ -2445,6 +2919,22 @@ type SessionListResultStatus string
 // `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
 type SessionMethod string
 
+// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+// session-policy`). A session expires `lifetime_seconds` after its creation or
+// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+// absent.
+type SessionPolicy struct {
+	// IdleTimeoutSeconds 259200 (72 hours) unless set.
+	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
+
+	// LifetimeSeconds 604800 (7 days) unless set.
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
+
+	// RememberMeMaxAgeSeconds Absent unless set (remember_me sessions last until logout).
+	RememberMeMaxAgeSeconds *int64 `json:"remember_me_max_age_seconds,omitempty"`
+}
+
 // SessionResult defines model for SessionResult.
 type SessionResult struct {
 	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
@@ -2472,12 +2962,21 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -2491,7 +2990,13 @@ type SessionsCreateInput struct {
 	Email string `json:"email"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -2521,6 +3026,25 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Id A session's id, as `sessions/index` lists it.
+	//
+	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+	Id *SessionId `json:"id,omitempty"`
+
+	// Others Revoke every session of the caller's user but this one (false when absent).
+	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2532,7 +3056,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -2558,12 +3082,33 @@ type SessionsGoogleInput struct {
 	View *SessionView `json:"view,omitempty"`
 }
 
+// SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
+type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
+	// token is `token` (or the Authorization header).
+	//
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	SessionToken string `json:"session_token"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// MagicToken The token from the emailed link.
@@ -2616,7 +3161,7 @@ type SessionsPasskeyFinishInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
@@ -2650,6 +3195,100 @@ type SessionsPasskeyFinishInput struct {
 	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
+type SessionsPasswordResetInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	//
+	// Example: 04817293
+	Code *ResetCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `reset_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   Password `json:"password"`
+	RememberMe *bool    `json:"remember_me,omitempty"`
+
+	// ResetToken The token of the emailed reset link (`pam_...`).
+	ResetToken *string `json:"reset_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetRequestInput defines model for SessionsPasswordResetRequestInput.
+type SessionsPasswordResetRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email Email of the user who forgot the password.
+	Email string `json:"email"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+}
+
+// SessionsRevokeInput defines model for SessionsRevokeInput.
+type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// UserId The user whose sessions to revoke (`users/lookup` finds it by email).
+	UserId int64 `json:"user_id"`
 }
 
 // SocialLoginBadRequestError defines model for SocialLoginBadRequestError.
@@ -2734,6 +3373,21 @@ type TOTPState struct {
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
 
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -2809,9 +3463,33 @@ type User struct {
 	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
+// UserResult defines model for UserResult.
+type UserResult struct {
+	Data User `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session         `json:"session,omitempty"`
+	Status  UserResultStatus `json:"status"`
+}
+
+// UserResultStatus defines model for UserResult.Status.
+type UserResultStatus string
+
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2838,6 +3516,87 @@ type UsersClientRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// UsersLookupInput defines model for UsersLookupInput.
+type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Email Email of the user to find.
+	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
+type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	CurrentPassword *Password `json:"current_password,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password Password `json:"password"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // WebAuthnCredential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 // `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 // an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -2855,13 +3614,30 @@ type WebAuthnCredential struct {
 // WebAuthnCredentialType defines model for WebAuthnCredential.Type.
 type WebAuthnCredentialType string
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
+
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
 // scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2889,6 +3665,9 @@ type FactorsChanged = MFAChangeResult
 
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
+
+// LinkUnauthorized defines model for LinkUnauthorized.
+type LinkUnauthorized = LinkUnauthorizedError
 
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
@@ -2923,6 +3702,9 @@ type PasskeyOptions = PasskeyCeremonyResult
 // PasskeySignInBadRequest defines model for PasskeySignInBadRequest.
 type PasskeySignInBadRequest = PasskeySignInBadRequestError
 
+// PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
+type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
+
 // PayloadTooLarge defines model for PayloadTooLarge.
 type PayloadTooLarge = PayloadTooLargeError
 
@@ -2947,6 +3729,9 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// UserLookupBadRequest defines model for UserLookupBadRequest.
+type UserLookupBadRequest = MagicLinkBadRequestError
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -2967,6 +3752,12 @@ type CoexistenceIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
 
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
@@ -2997,6 +3788,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -3035,6 +3841,18 @@ type MfaIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
@@ -3149,6 +3967,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -3172,11 +4005,31 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsIntrospectTextBody defines parameters for SessionsIntrospect.
+type SessionsIntrospectTextBody = SensitiveParams
+
+// SessionsIntrospectParams defines parameters for SessionsIntrospect.
+type SessionsIntrospectParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
@@ -3185,6 +4038,9 @@ type SessionsMagicLinkCreateTextBody = SensitiveParams
 // SessionsPasskeyFinishTextBody defines parameters for SessionsPasskeyFinish.
 type SessionsPasskeyFinishTextBody = SensitiveParams
 
+// SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
+type SessionsPasswordResetTextBody = SensitiveParams
+
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -3192,15 +4048,51 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsRevokeParams defines parameters for SessionsRevoke.
+type SessionsRevokeParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // UsersClientRegisterParams defines parameters for UsersClientRegister.
 type UsersClientRegisterParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersLookupParams defines parameters for UsersLookup.
+type UsersLookupParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersPasswordUpdateTextBody defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateTextBody = SensitiveParams
+
+// UsersPasswordUpdateParams defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
@@ -3232,13 +4124,13 @@ type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
 
 // MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
-type MfaPasskeyRegisterBeginJSONRequestBody = MfaTokenInput
+type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
 
 // MfaPasskeyRegisterFinishTextRequestBody defines body for MfaPasskeyRegisterFinish for text/plain ContentType.
 type MfaPasskeyRegisterFinishTextRequestBody = MfaPasskeyRegisterFinishTextBody
 
 // MfaPasskeyVerifyBeginJSONRequestBody defines body for MfaPasskeyVerifyBegin for application/json ContentType.
-type MfaPasskeyVerifyBeginJSONRequestBody = MfaTokenInput
+type MfaPasskeyVerifyBeginJSONRequestBody = MfaSessionInput
 
 // MfaPasskeyVerifyFinishTextRequestBody defines body for MfaPasskeyVerifyFinish for text/plain ContentType.
 type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
@@ -3247,7 +4139,7 @@ type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
 type MfaRecoveryCodeVerifyTextRequestBody = MfaRecoveryCodeVerifyTextBody
 
 // MfaRecoveryCodesCreateJSONRequestBody defines body for MfaRecoveryCodesCreate for application/json ContentType.
-type MfaRecoveryCodesCreateJSONRequestBody = MfaTokenInput
+type MfaRecoveryCodesCreateJSONRequestBody = MfaSessionInput
 
 // MfaTotpConfirmTextRequestBody defines body for MfaTotpConfirm for text/plain ContentType.
 type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
@@ -3256,7 +4148,7 @@ type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
 type MfaTotpDisableTextRequestBody = MfaTotpDisableTextBody
 
 // MfaTotpEnrollJSONRequestBody defines body for MfaTotpEnroll for application/json ContentType.
-type MfaTotpEnrollJSONRequestBody = MfaTokenInput
+type MfaTotpEnrollJSONRequestBody = MfaSessionInput
 
 // MfaTotpVerifyTextRequestBody defines body for MfaTotpVerify for text/plain ContentType.
 type MfaTotpVerifyTextRequestBody = MfaTotpVerifyTextBody
@@ -3270,6 +4162,9 @@ type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
 type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
+// SessionsIntrospectTextRequestBody defines body for SessionsIntrospect for text/plain ContentType.
+type SessionsIntrospectTextRequestBody = SessionsIntrospectTextBody
+
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
 type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
@@ -3282,8 +4177,23 @@ type SessionsPasskeyBeginJSONRequestBody = SessionsPasskeyBeginInput
 // SessionsPasskeyFinishTextRequestBody defines body for SessionsPasskeyFinish for text/plain ContentType.
 type SessionsPasskeyFinishTextRequestBody = SessionsPasskeyFinishTextBody
 
+// SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
+type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
+
+// SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
+type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
+
+// SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
+type SessionsRevokeJSONRequestBody = SessionsRevokeInput
+
 // UsersClientRegisterJSONRequestBody defines body for UsersClientRegister for application/json ContentType.
 type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
+
+// UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
+type UsersLookupJSONRequestBody = UsersLookupInput
+
+// UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
+type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
 
 // Getter for additional properties for PasskeyCeremony_Options. Returns the specified
 // element and whether it was found
@@ -3561,7 +4471,7 @@ type ServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(w http.ResponseWriter, r *http.Request)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(w http.ResponseWriter, r *http.Request, params SessionsDeleteParams)
 	// SessionsGoogle Log in with a Google ID token
@@ -3570,6 +4480,9 @@ type ServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(w http.ResponseWriter, r *http.Request, params SessionsIndexParams)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request)
@@ -3582,12 +4495,27 @@ type ServerInterface interface {
 	// SessionsPasskeyFinish Sign in with a passkey
 	// (POST /api/v1/sessions/passkey_finish)
 	SessionsPasskeyFinish(w http.ResponseWriter, r *http.Request)
+	// SessionsPasswordReset Set a new password with a reset link or code
+	// (POST /api/v1/sessions/password_reset)
+	SessionsPasswordReset(w http.ResponseWriter, r *http.Request)
+	// SessionsPasswordResetRequest Email a password reset link and code
+	// (POST /api/v1/sessions/password_reset_request)
+	SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request)
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(w http.ResponseWriter, r *http.Request, params UsersClientRegisterParams)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams)
+	// UsersPasswordUpdate Change the caller's password
+	// (POST /api/v1/users/password_update)
+	UsersPasswordUpdate(w http.ResponseWriter, r *http.Request, params UsersPasswordUpdateParams)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -3664,6 +4592,19 @@ func (siw *ServerInterfaceWrapper) CoexistenceIndex(w http.ResponseWriter, r *ht
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
 		}
 		return
 	}
@@ -3789,6 +4730,58 @@ func (siw *ServerInterfaceWrapper) CompaniesMembers(w http.ResponseWriter, r *ht
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
 		}
 		return
 	}
@@ -3934,6 +4927,45 @@ func (siw *ServerInterfaceWrapper) MfaIndex(w http.ResponseWriter, r *http.Reque
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
 		}
 		return
 	}
@@ -4334,6 +5366,58 @@ func (siw *ServerInterfaceWrapper) ScopesLiaisonRegister(w http.ResponseWriter, 
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ScopesLiaisonRegister(w, r, params)
 	}))
@@ -4428,6 +5512,32 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 		return
 	}
 
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "session_view" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -4456,6 +5566,39 @@ func (siw *ServerInterfaceWrapper) SessionsIndex(w http.ResponseWriter, r *http.
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.SessionsIndex(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsIntrospect operation middleware
+func (siw *ServerInterfaceWrapper) SessionsIntrospect(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsIntrospectParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsIntrospect(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4521,6 +5664,34 @@ func (siw *ServerInterfaceWrapper) SessionsPasskeyFinish(w http.ResponseWriter, 
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsPasswordReset operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasswordReset(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasswordReset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsPasswordResetRequest operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasswordResetRequest(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SessionsRead operation middleware
 func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.Request) {
 
@@ -4539,6 +5710,32 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "view", r.URL.Query(), &params.View, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "view", Err: err})
 		}
 		return
 	}
@@ -4580,6 +5777,39 @@ func (siw *ServerInterfaceWrapper) SessionsRead(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// SessionsRevoke operation middleware
+func (siw *ServerInterfaceWrapper) SessionsRevoke(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SessionsRevokeParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsRevoke(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // UsersClientRegister operation middleware
 func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r *http.Request) {
 
@@ -4604,6 +5834,72 @@ func (siw *ServerInterfaceWrapper) UsersClientRegister(w http.ResponseWriter, r 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UsersClientRegister(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UsersLookup operation middleware
+func (siw *ServerInterfaceWrapper) UsersLookup(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UsersLookupParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UsersLookup(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UsersPasswordUpdate operation middleware
+func (siw *ServerInterfaceWrapper) UsersPasswordUpdate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UsersPasswordUpdateParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UsersPasswordUpdate(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4734,17 +6030,29 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/index", wrapper.SessionsIndex).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/introspect", wrapper.SessionsIntrospect).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/revoke", wrapper.SessionsRevoke).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/google", wrapper.SessionsGoogle).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/magic_link_request", wrapper.SessionsMagicLinkRequest).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/sessions/magic_link_create", wrapper.SessionsMagicLinkCreate).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/password_reset_request", wrapper.SessionsPasswordResetRequest).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/password_reset", wrapper.SessionsPasswordReset).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/register", wrapper.ClientsRegister).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/clients/create", wrapper.ClientsCreate).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/users/client_register", wrapper.UsersClientRegister).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/lookup", wrapper.UsersLookup).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/password_update", wrapper.UsersPasswordUpdate).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/liaisons/register", wrapper.LiaisonsRegister).Methods(http.MethodPost)
 
@@ -4811,6 +6119,8 @@ type FactorsChangedJSONResponse MFAChangeResult
 
 type ForbiddenJSONResponse ForbiddenError
 
+type LinkUnauthorizedJSONResponse LinkUnauthorizedError
+
 type LoginBadRequestJSONResponse LoginBadRequestError
 
 type MFABadRequestJSONResponse MFABadRequestError
@@ -4832,6 +6142,8 @@ type PasskeyBadRequestJSONResponse PasskeyBadRequestError
 type PasskeyOptionsJSONResponse PasskeyCeremonyResult
 
 type PasskeySignInBadRequestJSONResponse PasskeySignInBadRequestError
+
+type PasswordUpdateBadRequestJSONResponse PasswordUpdateBadRequestError
 
 type PayloadTooLargeJSONResponse PayloadTooLargeError
 
@@ -4855,6 +6167,8 @@ type TooManyRequestsJSONResponse struct {
 type UnauthorizedJSONResponse UnauthorizedError
 
 type UnavailableJSONResponse UnavailableError
+
+type UserLookupBadRequestJSONResponse MagicLinkBadRequestError
 
 type ClientsCreateRequestObject struct {
 	Params ClientsCreateParams
@@ -7757,6 +9071,113 @@ func (response SessionsIndex503JSONResponse) VisitSessionsIndexResponse(w http.R
 	return err
 }
 
+type SessionsIntrospectRequestObject struct {
+	Params SessionsIntrospectParams
+	Body   *SessionsIntrospectTextRequestBody
+}
+
+type SessionsIntrospectResponseObject interface {
+	VisitSessionsIntrospectResponse(w http.ResponseWriter) error
+}
+
+type SessionsIntrospect200JSONResponse IntrospectionResult
+
+func (response SessionsIntrospect200JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsIntrospect400JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsIntrospect401JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsIntrospect403JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsIntrospect413JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsIntrospect500JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsIntrospect503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsIntrospect503JSONResponse) VisitSessionsIntrospectResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SessionsMagicLinkCreateRequestObject struct {
 	Body *SessionsMagicLinkCreateTextRequestBody
 }
@@ -7795,7 +9216,7 @@ func (response SessionsMagicLinkCreate400JSONResponse) VisitSessionsMagicLinkCre
 	return err
 }
 
-type SessionsMagicLinkCreate401JSONResponse struct{ UnauthorizedJSONResponse }
+type SessionsMagicLinkCreate401JSONResponse struct{ LinkUnauthorizedJSONResponse }
 
 func (response SessionsMagicLinkCreate401JSONResponse) VisitSessionsMagicLinkCreateResponse(w http.ResponseWriter) error {
 
@@ -8171,6 +9592,212 @@ func (response SessionsPasskeyFinish503JSONResponse) VisitSessionsPasskeyFinishR
 	return err
 }
 
+type SessionsPasswordResetRequestObject struct {
+	Body *SessionsPasswordResetTextRequestBody
+}
+
+type SessionsPasswordResetResponseObject interface {
+	VisitSessionsPasswordResetResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasswordReset200JSONResponse struct{ NewSessionJSONResponse }
+
+func (response SessionsPasswordReset200JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset400JSONResponse struct {
+	SocialLoginBadRequestJSONResponse
+}
+
+func (response SessionsPasswordReset400JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset401JSONResponse struct{ LinkUnauthorizedJSONResponse }
+
+func (response SessionsPasswordReset401JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasswordReset413JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasswordReset429JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasswordReset500JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordReset503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsPasswordReset503JSONResponse) VisitSessionsPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequestRequestObject struct {
+	Body *SessionsPasswordResetRequestJSONRequestBody
+}
+
+type SessionsPasswordResetRequestResponseObject interface {
+	VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasswordResetRequest200JSONResponse PasswordResetRequestedResult
+
+func (response SessionsPasswordResetRequest200JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsPasswordResetRequest400JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasswordResetRequest413JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasswordResetRequest429JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasswordResetRequest500JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasswordResetRequest503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsPasswordResetRequest503JSONResponse) VisitSessionsPasswordResetRequestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SessionsReadRequestObject struct {
 	Params SessionsReadParams
 }
@@ -8266,6 +9893,113 @@ func (response SessionsRead500JSONResponse) VisitSessionsReadResponse(w http.Res
 type SessionsRead503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response SessionsRead503JSONResponse) VisitSessionsReadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevokeRequestObject struct {
+	Params SessionsRevokeParams
+	Body   *SessionsRevokeJSONRequestBody
+}
+
+type SessionsRevokeResponseObject interface {
+	VisitSessionsRevokeResponse(w http.ResponseWriter) error
+}
+
+type SessionsRevoke200JSONResponse RevokedResult
+
+func (response SessionsRevoke200JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsRevoke400JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsRevoke401JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SessionsRevoke403JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsRevoke413JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsRevoke500JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsRevoke503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response SessionsRevoke503JSONResponse) VisitSessionsRevokeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -8386,6 +10120,241 @@ func (response UsersClientRegister503JSONResponse) VisitUsersClientRegisterRespo
 	return err
 }
 
+type UsersLookupRequestObject struct {
+	Params UsersLookupParams
+	Body   *UsersLookupJSONRequestBody
+}
+
+type UsersLookupResponseObject interface {
+	VisitUsersLookupResponse(w http.ResponseWriter) error
+}
+
+type UsersLookup200JSONResponse UserResult
+
+func (response UsersLookup200JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup400JSONResponse struct {
+	UserLookupBadRequestJSONResponse
+}
+
+func (response UsersLookup400JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UsersLookup401JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UsersLookup403JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UsersLookup413JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response UsersLookup500JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersLookup503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UsersLookup503JSONResponse) VisitUsersLookupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdateRequestObject struct {
+	Params UsersPasswordUpdateParams
+	Body   *UsersPasswordUpdateTextRequestBody
+}
+
+type UsersPasswordUpdateResponseObject interface {
+	VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error
+}
+
+type UsersPasswordUpdate200JSONResponse RevokedResult
+
+func (response UsersPasswordUpdate200JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate400JSONResponse struct {
+	PasswordUpdateBadRequestJSONResponse
+}
+
+func (response UsersPasswordUpdate400JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UsersPasswordUpdate401JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UsersPasswordUpdate403JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UsersPasswordUpdate413JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response UsersPasswordUpdate429JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response UsersPasswordUpdate500JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UsersPasswordUpdate503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response UsersPasswordUpdate503JSONResponse) VisitUsersPasswordUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ClientsCreate Create a client for an email
@@ -8457,7 +10426,7 @@ type StrictServerInterface interface {
 	// SessionsCreate Log in with email and password
 	// (POST /api/v1/sessions/create)
 	SessionsCreate(ctx context.Context, request SessionsCreateRequestObject) (SessionsCreateResponseObject, error)
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	// (POST /api/v1/sessions/delete)
 	SessionsDelete(ctx context.Context, request SessionsDeleteRequestObject) (SessionsDeleteResponseObject, error)
 	// SessionsGoogle Log in with a Google ID token
@@ -8466,6 +10435,9 @@ type StrictServerInterface interface {
 	// SessionsIndex List the caller's sessions
 	// (GET /api/v1/sessions/index)
 	SessionsIndex(ctx context.Context, request SessionsIndexRequestObject) (SessionsIndexResponseObject, error)
+	// SessionsIntrospect Check a session token a user handed over (introspection)
+	// (POST /api/v1/sessions/introspect)
+	SessionsIntrospect(ctx context.Context, request SessionsIntrospectRequestObject) (SessionsIntrospectResponseObject, error)
 	// SessionsMagicLinkCreate Log in with a magic link token
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(ctx context.Context, request SessionsMagicLinkCreateRequestObject) (SessionsMagicLinkCreateResponseObject, error)
@@ -8478,12 +10450,27 @@ type StrictServerInterface interface {
 	// SessionsPasskeyFinish Sign in with a passkey
 	// (POST /api/v1/sessions/passkey_finish)
 	SessionsPasskeyFinish(ctx context.Context, request SessionsPasskeyFinishRequestObject) (SessionsPasskeyFinishResponseObject, error)
+	// SessionsPasswordReset Set a new password with a reset link or code
+	// (POST /api/v1/sessions/password_reset)
+	SessionsPasswordReset(ctx context.Context, request SessionsPasswordResetRequestObject) (SessionsPasswordResetResponseObject, error)
+	// SessionsPasswordResetRequest Email a password reset link and code
+	// (POST /api/v1/sessions/password_reset_request)
+	SessionsPasswordResetRequest(ctx context.Context, request SessionsPasswordResetRequestRequestObject) (SessionsPasswordResetRequestResponseObject, error)
 	// SessionsRead Read the caller's session
 	// (GET /api/v1/sessions/read)
 	SessionsRead(ctx context.Context, request SessionsReadRequestObject) (SessionsReadResponseObject, error)
+	// SessionsRevoke Revoke a user's sessions
+	// (POST /api/v1/sessions/revoke)
+	SessionsRevoke(ctx context.Context, request SessionsRevokeRequestObject) (SessionsRevokeResponseObject, error)
 	// UsersClientRegister Become a client
 	// (POST /api/v1/users/client_register)
 	UsersClientRegister(ctx context.Context, request UsersClientRegisterRequestObject) (UsersClientRegisterResponseObject, error)
+	// UsersLookup Look a user up by email
+	// (POST /api/v1/users/lookup)
+	UsersLookup(ctx context.Context, request UsersLookupRequestObject) (UsersLookupResponseObject, error)
+	// UsersPasswordUpdate Change the caller's password
+	// (POST /api/v1/users/password_update)
+	UsersPasswordUpdate(ctx context.Context, request UsersPasswordUpdateRequestObject) (UsersPasswordUpdateResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -9368,6 +11355,40 @@ func (sh *strictHandler) SessionsIndex(w http.ResponseWriter, r *http.Request, p
 	}
 }
 
+// SessionsIntrospect operation middleware
+func (sh *strictHandler) SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams) {
+	var request SessionsIntrospectRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsIntrospectTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsIntrospect(ctx, request.(SessionsIntrospectRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsIntrospect")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsIntrospectResponseObject); ok {
+		if err := validResponse.VisitSessionsIntrospectResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SessionsMagicLinkCreate operation middleware
 func (sh *strictHandler) SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request) {
 	var request SessionsMagicLinkCreateRequestObject
@@ -9494,6 +11515,69 @@ func (sh *strictHandler) SessionsPasskeyFinish(w http.ResponseWriter, r *http.Re
 	}
 }
 
+// SessionsPasswordReset operation middleware
+func (sh *strictHandler) SessionsPasswordReset(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasswordResetRequestObject
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsPasswordResetTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasswordReset(ctx, request.(SessionsPasswordResetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasswordReset")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasswordResetResponseObject); ok {
+		if err := validResponse.VisitSessionsPasswordResetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SessionsPasswordResetRequest operation middleware
+func (sh *strictHandler) SessionsPasswordResetRequest(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasswordResetRequestRequestObject
+
+	var body SessionsPasswordResetRequestJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasswordResetRequest(ctx, request.(SessionsPasswordResetRequestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasswordResetRequest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasswordResetRequestResponseObject); ok {
+		if err := validResponse.VisitSessionsPasswordResetRequestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SessionsRead operation middleware
 func (sh *strictHandler) SessionsRead(w http.ResponseWriter, r *http.Request, params SessionsReadParams) {
 	var request SessionsReadRequestObject
@@ -9513,6 +11597,39 @@ func (sh *strictHandler) SessionsRead(w http.ResponseWriter, r *http.Request, pa
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(SessionsReadResponseObject); ok {
 		if err := validResponse.VisitSessionsReadResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SessionsRevoke operation middleware
+func (sh *strictHandler) SessionsRevoke(w http.ResponseWriter, r *http.Request, params SessionsRevokeParams) {
+	var request SessionsRevokeRequestObject
+
+	request.Params = params
+
+	var body SessionsRevokeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsRevoke(ctx, request.(SessionsRevokeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsRevoke")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsRevokeResponseObject); ok {
+		if err := validResponse.VisitSessionsRevokeResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9549,6 +11666,73 @@ func (sh *strictHandler) UsersClientRegister(w http.ResponseWriter, r *http.Requ
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UsersClientRegisterResponseObject); ok {
 		if err := validResponse.VisitUsersClientRegisterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UsersLookup operation middleware
+func (sh *strictHandler) UsersLookup(w http.ResponseWriter, r *http.Request, params UsersLookupParams) {
+	var request UsersLookupRequestObject
+
+	request.Params = params
+
+	var body UsersLookupJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UsersLookup(ctx, request.(UsersLookupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UsersLookup")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UsersLookupResponseObject); ok {
+		if err := validResponse.VisitUsersLookupResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UsersPasswordUpdate operation middleware
+func (sh *strictHandler) UsersPasswordUpdate(w http.ResponseWriter, r *http.Request, params UsersPasswordUpdateParams) {
+	var request UsersPasswordUpdateRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := UsersPasswordUpdateTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UsersPasswordUpdate(ctx, request.(UsersPasswordUpdateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UsersPasswordUpdate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UsersPasswordUpdateResponseObject); ok {
+		if err := validResponse.VisitUsersPasswordUpdateResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/pgerr"
 )
 
@@ -33,10 +34,6 @@ const (
 	roleEmployee = string(gen.RoleEmployee)
 	roleLiaison  = string(gen.RoleLiaison)
 )
-
-// minPasswordLength is the password policy, documented on the Password schema (whose maxLength
-// bounds the other end).
-const minPasswordLength = 10
 
 // Constraints whose violations are answers rather than crashes.
 const (
@@ -81,12 +78,11 @@ func emailProblem(email string) string {
 	return ""
 }
 
-// passwordProblem says what is wrong with a new password, or "".
-func passwordProblem(password string) string {
-	if utf8.RuneCountInString(password) < minPasswordLength {
-		return fmt.Sprintf("must be at least %d characters", minPasswordLength)
-	}
-	return ""
+// passwordProblem says what is wrong with a new account's password, or "": the offline policy
+// (password.Weakness), with the account's email and names as words to avoid. The breach check,
+// which needs the network, is breachProblem.
+func passwordProblem(plain, email string, firstName, lastName *string) string {
+	return password.Weakness(plain, userWords(email, deref(firstName), deref(lastName))...)
 }
 
 // phoneProblem says what is wrong with a phone number, or "". The empty string means no phone.
@@ -348,8 +344,8 @@ func welcomeMessage(user db.User, linkID int64) mail.Message {
 		"application with this email.\n", greetingName(user), user.Email)
 	if linkID != 0 {
 		text += fmt.Sprintf("\nConfirm that this email is yours with this link (it works once, within %d hours):\n\n%s\n\n"+
-			"Until then the account cannot give anyone access to anything. Confirming signs you in; if you did not "+
-			"create this account, confirming takes it over: the password and sessions of whoever created it stop working.\n",
+			"Until then the account cannot give anyone access to anything. If you did not create this account, "+
+			"confirming takes it over: the password and sessions of whoever created it stop working.\n",
 			int(linkLifetimes[linkVerification].Hours()), mail.LinkPlaceholder)
 	}
 	return mail.Message{Kind: "welcome", To: user.Email, Subject: "Welcome to Plano", Text: text, LinkID: linkID}
@@ -366,8 +362,8 @@ func invitationMessage(user db.User, inviter string, liaison bool, linkID int64)
 	}
 	return mail.Message{
 		Kind: "invitation", To: user.Email, Subject: subject, LinkID: linkID,
-		Text: fmt.Sprintf("Hello %s,\n\n%s, with %s. Accept with this link (it works once, within %d days); "+
-			"it signs you in:\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
+		Text: fmt.Sprintf("Hello %s,\n\n%s, with %s. Accept with this link (it works once, within %d days), "+
+			"and choose a password there if you want one:\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
 			"until the link is used.\n", greetingName(user), what, user.Email,
 			int(linkLifetimes[linkInvitation].Hours()/24), mail.LinkPlaceholder),
 	}

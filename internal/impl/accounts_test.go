@@ -122,7 +122,7 @@ func TestNobodyChoosesAnotherPersonsPassword(t *testing.T) {
 		env.DeliverEmails()
 		token := lastLinkToken(t, env, "twice@example.com")
 		useLink(env, token, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
-		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusInvalidToken)
+		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusLinkUsed)
 	})
 	t.Run("ErrInvitationExpired", func(t *testing.T) {
 		env.PostSensitive(liaisonsRegister, map[string]any{
@@ -131,7 +131,7 @@ func TestNobodyChoosesAnotherPersonsPassword(t *testing.T) {
 		env.DeliverEmails()
 		token := lastLinkToken(t, env, "late@example.com")
 		env.Clock.Advance(7 * 24 * time.Hour)
-		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusInvalidToken)
+		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusLinkExpired)
 		// Registering her again sends a new invitation, which works.
 		env.PostSensitive(liaisonsRegister, map[string]any{
 			"liaison": map[string]any{"email": "late@example.com"}, "client_ids": []int64{adaClient},

@@ -52,7 +52,7 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 		return gen.ClientSession{}, err
 	}
 	client := newClientOf(in.Client)
-	if err := validateNewClient(client).err(); err != nil {
+	if err := s.checkNewClient(ctx, client).err(); err != nil {
 		return gen.ClientSession{}, err
 	}
 	if err := s.checkEmailFree(ctx, client.Email); err != nil {
@@ -144,7 +144,7 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 		return views.Client{}, false, &envelope.Error{Status: gen.StatusPermissionDenied,
 			Message: "Only an application token or an employee may set a new user's password; the user is invited instead."}
 	}
-	problems := validateNewClient(client)
+	problems := s.checkNewClient(ctx, client)
 	if trusted {
 		if err := s.checkCompany(ctx, "client.company_id", client.CompanyId, &problems); err != nil {
 			return views.Client{}, false, err
@@ -204,9 +204,19 @@ func validateNewClient(c gen.NewClientFields) fieldProblems {
 	var problems fieldProblems
 	problems.add("client.email", emailProblem(c.Email))
 	if c.Password != nil {
-		problems.add("client.password", passwordProblem(*c.Password))
+		problems.add("client.password", passwordProblem(*c.Password, c.Email, c.FirstName, c.LastName))
 	}
 	problems.add("client.phone", phoneProblem(deref(c.Phone)))
+	return problems
+}
+
+// checkNewClient is validateNewClient, and then, when nothing else failed, the breach check of
+// the password (which may ask Have I Been Pwned).
+func (s *Server) checkNewClient(ctx context.Context, c gen.NewClientFields) fieldProblems {
+	problems := validateNewClient(c)
+	if c.Password != nil && len(problems) == 0 {
+		problems.add("client.password", s.breachProblem(ctx, *c.Password))
+	}
 	return problems
 }
 

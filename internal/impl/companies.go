@@ -35,7 +35,7 @@ func (s *Server) CompaniesMembers(ctx context.Context, r gen.CompaniesMembersReq
 	if err != nil {
 		return nil, err
 	}
-	return gen.CompaniesMembers200JSONResponse(s.membershipResult(ctx, members)), nil
+	return gen.CompaniesMembers200JSONResponse(s.membershipResult(ctx, members, r.Params.View)), nil
 }
 
 // CompaniesApproveMember makes a client a member of a company. Answers: those of
@@ -49,7 +49,7 @@ func (s *Server) CompaniesApproveMember(ctx context.Context, r gen.CompaniesAppr
 	if err != nil {
 		return nil, err
 	}
-	return gen.CompaniesApproveMember200JSONResponse(s.membershipResult(ctx, members)), nil
+	return gen.CompaniesApproveMember200JSONResponse(s.membershipResult(ctx, members, in.View)), nil
 }
 
 // CompaniesRemoveMember ends a membership or refuses a request. Answers: those of
@@ -62,7 +62,7 @@ func (s *Server) CompaniesRemoveMember(ctx context.Context, r gen.CompaniesRemov
 	if err != nil {
 		return nil, err
 	}
-	return gen.CompaniesRemoveMember200JSONResponse(s.membershipResult(ctx, members)), nil
+	return gen.CompaniesRemoveMember200JSONResponse(s.membershipResult(ctx, members, in.View)), nil
 }
 
 // CompaniesRequestMember records the calling client's request to join a company, answered alike
@@ -242,17 +242,19 @@ func listMembership(ctx context.Context, q *db.Queries, company db.Company) (Com
 	return CompanyMembership{Company: company, Members: members, Requests: requests}, nil
 }
 
-func (s *Server) membershipResult(ctx context.Context, m CompanyMembership) gen.CompanyMembersResult {
+// membershipResult is the answer showing a company's members and requests, their clients in
+// view (nil: default).
+func (s *Server) membershipResult(ctx context.Context, m CompanyMembership, view *gen.ClientView) gen.CompanyMembersResult {
 	data := gen.CompanyMembers{Company: renderCompanies([]db.Company{m.Company})[0],
 		Members: make([]gen.CompanyMember, 0, len(m.Members)), Requests: make([]gen.CompanyMember, 0, len(m.Requests))}
 	for _, row := range m.Members {
 		owner := row.Owner
-		data.Members = append(data.Members, gen.CompanyMember{Client: views.RenderClient(clientView(row.ClientProfile), nil),
+		data.Members = append(data.Members, gen.CompanyMember{Client: views.RenderClient(clientView(row.ClientProfile), view),
 			EmailVerified: row.EmailVerified, Owner: &owner})
 	}
 	for _, row := range m.Requests {
 		at := row.RequestedAt.UTC()
-		data.Requests = append(data.Requests, gen.CompanyMember{Client: views.RenderClient(clientView(row.ClientProfile), nil),
+		data.Requests = append(data.Requests, gen.CompanyMember{Client: views.RenderClient(clientView(row.ClientProfile), view),
 			EmailVerified: row.EmailVerified, RequestedAt: &at})
 	}
 	return gen.CompanyMembersResult{Status: gen.CompanyMembersResultStatusActionSuccessful,

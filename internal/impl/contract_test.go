@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
+	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
 )
 
@@ -70,6 +71,11 @@ func missingFrom(a, b map[string]bool) []string {
 func TestNumbersMatchContract(t *testing.T) {
 	t.Parallel()
 	s := apitest.Spec(t)
+	defaults := policyDefaults(t, apitest.New(t))
+	if defaults.lifetime != defaultLifetime || defaults.idle != defaultIdleTimeout || defaults.rememberMe != nil {
+		t.Errorf("the schema's default session policy is %+v, the tests' is %s and %s without a remember_me cap",
+			defaults, defaultLifetime, defaultIdleTimeout)
+	}
 	prop := func(schema, property string) *openapi3.Schema {
 		return s.Doc.Components.Schemas[schema].Value.Properties[property].Value
 	}
@@ -102,10 +108,89 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("(`sessions/magic_link_create`, %d days,", int(impl.InvitationLifetime/(24*time.Hour)))},
 		{"clients/register", s.Operation("clientsRegister").Operation.Description,
 			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
-		{"info", s.Doc.Info.Description, fmt.Sprintf("expires %d days after creation or %d hours", int(auth.SessionMaxAge/(24*time.Hour)), int(auth.SessionIdleTimeout/time.Hour))},
+		{"info", s.Doc.Info.Description, fmt.Sprintf("By default it expires %d days after creation or %d hours after its last use",
+			int(defaults.lifetime/(24*time.Hour)), int(defaults.idle/time.Hour))},
+		{"info", s.Doc.Info.Description, fmt.Sprintf("(%d minutes to %d days)",
+			int(auth.MinPolicyDuration/time.Minute), int(auth.MaxPolicyDuration/(24*time.Hour)))},
+		{"SessionPolicy.lifetime_seconds", prop("SessionPolicy", "lifetime_seconds").Description,
+			fmt.Sprintf("%d (%d days) unless set", int(defaults.lifetime/time.Second), int(defaults.lifetime/(24*time.Hour)))},
+		{"SessionPolicy.idle_timeout_seconds", prop("SessionPolicy", "idle_timeout_seconds").Description,
+			fmt.Sprintf("%d (%d hours) unless set", int(defaults.idle/time.Second), int(defaults.idle/time.Hour))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("an %d-digit code", impl.ResetCodeDigits)},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("within %d minutes", int(impl.MagicLinkLifetime/time.Minute))},
+		{"sessions/password_reset_request", s.Operation("sessionsPasswordResetRequest").Operation.Description,
+			fmt.Sprintf("A code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/password_reset", s.Operation("sessionsPasswordReset").Operation.Description,
+			fmt.Sprintf("each code may be tried %d times", impl.ResetCodeTries)},
+		{"sessions/magic_link_create", s.Operation("sessionsMagicLinkCreate").Operation.Description,
+			fmt.Sprintf("valid %d minutes", int(impl.HandoverLifetime/time.Minute))},
+		{"ResetCode", s.Doc.Components.Schemas["ResetCode"].Value.Pattern, fmt.Sprintf("[0-9]{%d}", impl.ResetCodeDigits)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("first %d characters", pw.ScoredRunes)},
+		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
+			fmt.Sprintf("below a score of %d of 4", pw.MinScore)},
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(tc.text), " "), tc.want) {
 			t.Errorf("%s: the description does not say %q, which is what the code enforces", tc.where, tc.want)
+		}
+	}
+}
+
+// The default session policy (what the tests assume of the seeded applications).
+const (
+	defaultLifetime    = 7 * 24 * time.Hour
+	defaultIdleTimeout = 72 * time.Hour
+)
+
+type sessionPolicy struct {
+	lifetime, idle time.Duration
+	rememberMe     *time.Duration
+}
+
+// policyDefaults reads the default session policy from the applications table's column
+// defaults, where it lives.
+func policyDefaults(t *testing.T, env *apitest.Env) sessionPolicy {
+	t.Helper()
+	var lifetime, idle int64
+	var rememberMe *string
+	err := env.Pool.QueryRow(context.Background(), `SELECT
+		(SELECT column_default FROM information_schema.columns WHERE table_name = 'applications' AND column_name = 'session_max_age_seconds')::bigint,
+		(SELECT column_default FROM information_schema.columns WHERE table_name = 'applications' AND column_name = 'session_idle_timeout_seconds')::bigint,
+		(SELECT column_default FROM information_schema.columns WHERE table_name = 'applications' AND column_name = 'remember_me_max_age_seconds')`).
+		Scan(&lifetime, &idle, &rememberMe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sessionPolicy{lifetime: time.Duration(lifetime) * time.Second, idle: time.Duration(idle) * time.Second}
+	if rememberMe != nil {
+		d, _ := time.ParseDuration(*rememberMe + "s")
+		p.rememberMe = &d
+	}
+	return p
+}
+
+// TestPolicyBoundsMatchSchema ties auth's bounds of a session policy to the applications
+// table's CHECK constraints: each bound is accepted, one second beyond it refused.
+func TestPolicyBoundsMatchSchema(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ctx := context.Background()
+	for _, column := range []string{"session_max_age_seconds", "session_idle_timeout_seconds", "remember_me_max_age_seconds"} {
+		for _, tc := range []struct {
+			seconds int64
+			ok      bool
+		}{
+			{int64(auth.MinPolicyDuration / time.Second), true},
+			{int64(auth.MinPolicyDuration/time.Second) - 1, false},
+			{int64(auth.MaxPolicyDuration / time.Second), true},
+			{int64(auth.MaxPolicyDuration/time.Second) + 1, false},
+		} {
+			_, err := env.Pool.Exec(ctx, "UPDATE applications SET "+column+" = $1 WHERE slug = 'planox2'", tc.seconds)
+			if ok := err == nil; ok != tc.ok {
+				t.Errorf("%s = %d: accepted %t, want %t (%v)", column, tc.seconds, ok, tc.ok, err)
+			}
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package impl
 
-import "github.com/plano/planoauth/internal/gen"
+import (
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/password"
+)
 
 // HasToucher reports whether coexistence/touch can bump the records of a domain, so a test can
 // check that every domain of the contract has a toucher.
@@ -17,7 +20,7 @@ const (
 	MaxListed         = maxListed
 	MaxSessionsListed = maxSessionsListed
 	MaxCompanyName    = maxCompanyName
-	MinPasswordLength = minPasswordLength
+	MinPasswordLength = password.MinLength
 	// The lifetimes of the links of queued emails.
 	VerificationLinkLifetime = verificationLinkLifetime
 	InvitationLifetime       = invitationLifetime

@@ -108,7 +108,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		}
 		clients, companies = scope.visible(clients, companies)
 		out = gen.Liaison{Id: liaison.ID, User: rendered, Accepted: liaison.AcceptedAt != nil,
-			Clients: renderClients(clients), Companies: renderCompanies(companies)}
+			Clients: renderClients(clients, in.View), Companies: renderCompanies(companies)}
 		return nil
 	})
 	if err != nil || !invited {

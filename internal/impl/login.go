@@ -134,10 +134,13 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
+		now := s.now()
+		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
-			RememberMe: user.RememberMe, Now: s.now(), CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
+			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
+			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
 			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {

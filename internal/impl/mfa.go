@@ -131,7 +131,7 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodOtp, func(q *db.Queries) error {
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) error {
 		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
 			return fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
@@ -175,7 +175,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, func(q *db.Queries) error {
+	change, err := s.removeFactor(ctx, p, in.View, func(q *db.Queries) error {
 		_, err := q.DeleteTOTP(ctx, p.User.ID)
 		return err
 	})
@@ -204,11 +204,11 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 	if err := s.useTOTPCode(ctx, row, p.User.ID, in.Code, client); err != nil {
 		return nil, err
 	}
-	session, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, client)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, client, in.View)
 	if err != nil {
 		return nil, err
 	}
-	return gen.MfaTotpVerify200JSONResponse{SecondFactorSessionJSONResponse: s.secondFactorResult(session)}, nil
+	return gen.MfaTotpVerify200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
 }
 
 // MfaRecoveryCodeVerify completes a second factor with a recovery code, which it uses up.
@@ -233,11 +233,11 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, envelope.New(gen.StatusInvalidCode) // a guess was checked: the use stays
 	}
 	s.giveBack(ctx, ticket)
-	session, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, client)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, client, in.View)
 	if err != nil {
 		return nil, err
 	}
-	return gen.MfaRecoveryCodeVerify200JSONResponse{SecondFactorSessionJSONResponse: s.secondFactorResult(session)}, nil
+	return gen.MfaRecoveryCodeVerify200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
 }
 
 // MfaRecoveryCodesCreate replaces the user's recovery codes with a new set, answered once.
@@ -326,6 +326,7 @@ type factorChange struct {
 	factors       gen.MFAFactors
 	recoveryCodes []string // new, when a first factor was added
 	session       gen.Session
+	caller        *gen.Session
 }
 
 // addFactor runs add (which stores a confirmed factor) in one transaction with what follows
@@ -333,7 +334,7 @@ type factorChange struct {
 // recovery codes and the caller's session made aal2 with method (it proved its first factor,
 // and the new one). A session that was limited (an enrolment-only session) thereby completes
 // its sign-in, and its caller gets a device token.
-func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, add func(q *db.Queries) error) (factorChange, error) {
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) error) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
 	var deviceToken string
@@ -363,13 +364,13 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		return factorChange{}, err
 	}
 	s.sessions.ForgetUser(p.User.ID) // its sessions' limitation changed; NOTIFY tells the others
-	change.session = s.renderCaller(p, session, deviceToken)
+	change.session, change.caller = s.renderCaller(ctx, p, session, deviceToken, view)
 	return change, nil
 }
 
 // removeFactor runs remove in one transaction with what follows it: the user's mfa_enabled, and
 // its recovery codes when no second factor is left.
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, remove func(q *db.Queries) error) (factorChange, error) {
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, remove func(q *db.Queries) error) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
@@ -394,7 +395,7 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, remove fun
 		return factorChange{}, err
 	}
 	s.sessions.ForgetUser(p.User.ID)
-	change.session = s.renderCaller(p, *p.Session, "")
+	change.session, change.caller = s.renderCaller(ctx, p, *p.Session, "", view)
 	return change, nil
 }
 
@@ -438,7 +439,7 @@ func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) error {
 // checked, and answers it as it is now. When the session was limited (mfa-required), this
 // completes its sign-in: the caller gets a device token and its address becomes known, as a
 // sign-in's does. Answers: invalid-token (the session was revoked meanwhile).
-func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, client limits.Client) (gen.Session, error) {
+func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
 	var session db.Session
 	var deviceToken string
 	err := s.inTx(ctx, "complete a second factor", func(_ pgx.Tx, q *db.Queries) error {
@@ -447,10 +448,12 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 		return err
 	})
 	if err != nil {
-		return gen.Session{}, err
+		return gen.SessionResult{}, err
 	}
 	s.sessions.ForgetSession(session.ID) // its next request must see aal2
-	return s.renderCaller(p, session, deviceToken), nil
+	data, caller := s.renderCaller(ctx, p, session, deviceToken, view)
+	return gen.SessionResult{Status: gen.SessionResultStatusActionSuccessful,
+		Message: s.writer.Message(gen.StatusActionSuccessful), Data: data, Session: caller}, nil
 }
 
 // upgradeSession records a second factor on the caller's session, in q's transaction, and
@@ -470,18 +473,22 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	return session, deviceToken, err
 }
 
-// renderCaller renders the caller's session as it is now, with its user, and a device token
-// just issued.
-func (s *Server) renderCaller(p *auth.Principal, session db.Session, deviceToken string) gen.Session {
+// renderCaller renders the caller's session as it is now: for data, with its user, a device
+// token just issued, and the views asked (view, or session_view, and application_view); and for
+// the answer's session, as every answer to a session token shows it.
+func (s *Server) renderCaller(ctx context.Context, p *auth.Principal, session db.Session, deviceToken string, view *gen.SessionView) (data gen.Session, caller *gen.Session) {
+	common := params.CommonFromContext(ctx)
 	v := sessionView(session, p.Application, p.User)
 	v.DeviceToken = deviceToken
-	return views.RenderSession(v, nil, nil)
+	now := &auth.Principal{Application: p.Application, Session: &session, User: p.User}
+	return views.RenderSession(v, chooseSessionView(common.SessionView, view), common.ApplicationView),
+		CallerSession(now, common.SessionView, common.ApplicationView)
 }
 
 // changeResult is the answer of an added or removed factor.
 func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
 	out := gen.MFAChangeResult{Status: gen.MFAChangeResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data: gen.MFAChange{Factors: c.factors, Session: c.session}, Session: &c.session}
+		Data: gen.MFAChange{Factors: c.factors, Session: c.session}, Session: c.caller}
 	if c.recoveryCodes != nil {
 		codes := gen.RecoveryCodeList(c.recoveryCodes)
 		out.Data.RecoveryCodes = &codes
@@ -489,8 +496,3 @@ func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
 	return out
 }
 
-// secondFactorResult is the answer of a completed second factor.
-func (s *Server) secondFactorResult(session gen.Session) gen.SecondFactorSessionJSONResponse {
-	return gen.SecondFactorSessionJSONResponse{Status: gen.SessionResultStatusActionSuccessful,
-		Message: s.writer.Message(gen.StatusActionSuccessful), Data: session, Session: &session}
-}

@@ -562,3 +562,25 @@ func exampleParams(t *testing.T, op *spec.Operation) map[string]any {
 	}
 	return params
 }
+
+// Proving the mailbox is one factor: neither a sign-in link nor a password reset skips the second.
+func TestMailboxIsNotASecondFactor(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+
+	requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	res := useLink(env, lastLinkToken(t, env, "ada@example.com"), "planoorder").Expect(t, 401, gen.StatusMfaRequired)
+	var s gen.Session
+	res.Data(t, &s)
+	wantLevel(t, s, gen.AAL1, gen.MethodLink)
+
+	requestReset(env, addr(2), "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	mail := lastReset(t, env, "ada@example.com")
+	res = resetWith(env, map[string]any{"reset_token": mail.token}).Expect(t, 401, gen.StatusMfaRequired)
+	res.Data(t, &s)
+	wantLevel(t, s, gen.AAL1, gen.MethodLink)
+	// The new password works, with the app.
+	mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 1)}, *s.Token).Expect(t, 200, gen.StatusActionSuccessful)
+}

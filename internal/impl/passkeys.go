@@ -98,7 +98,7 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	if name == "" {
 		name = defaultPasskeyName
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, func(q *db.Queries) error {
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, func(q *db.Queries) error {
 		_, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -161,17 +161,17 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, err // a failed check: the use stays
 	}
 	s.giveBack(ctx, ticket)
-	session, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, client)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, client, in.View)
 	if err != nil {
 		return nil, err
 	}
-	return gen.MfaPasskeyVerifyFinish200JSONResponse{SecondFactorSessionJSONResponse: s.secondFactorResult(session)}, nil
+	return gen.MfaPasskeyVerifyFinish200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
 }
 
 // MfaPasskeyDelete removes one of the user's passkeys. Answers: invalid-param (not its passkey).
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	change, err := s.removeFactor(ctx, p, func(q *db.Queries) error {
+	change, err := s.removeFactor(ctx, p, r.Body.View, func(q *db.Queries) error {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: r.Body.Id, UserID: p.User.ID})
 		if err != nil {
 			return fmt.Errorf("delete passkey %d of user %d: %w", r.Body.Id, p.User.ID, err)

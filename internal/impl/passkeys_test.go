@@ -267,4 +267,3 @@ func TestPasskeysWithoutDomain(t *testing.T) {
 		t.Errorf("factors %+v", change.Factors)
 	}
 }
-

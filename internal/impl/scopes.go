@@ -20,7 +20,7 @@ import (
 const maxListed = 500
 
 // ScopesLiaisonRegister lists the clients and companies the caller may grant a liaison.
-func (s *Server) ScopesLiaisonRegister(ctx context.Context, _ gen.ScopesLiaisonRegisterRequestObject) (gen.ScopesLiaisonRegisterResponseObject, error) {
+func (s *Server) ScopesLiaisonRegister(ctx context.Context, r gen.ScopesLiaisonRegisterRequestObject) (gen.ScopesLiaisonRegisterResponseObject, error) {
 	grants, err := s.grantScopeOf(ctx, auth.PrincipalFromContext(ctx))
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func (s *Server) ScopesLiaisonRegister(ctx context.Context, _ gen.ScopesLiaisonR
 	}
 	return gen.ScopesLiaisonRegister200JSONResponse{
 		Status: gen.LiaisonGrantsResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data:    gen.LiaisonGrants{Clients: renderClients(grants.clients), Companies: renderCompanies(grants.companies)},
+		Data:    gen.LiaisonGrants{Clients: renderClients(grants.clients, r.Params.View), Companies: renderCompanies(grants.companies)},
 		Session: envelope.CallerSession(ctx),
 	}, nil
 }
@@ -147,10 +147,11 @@ func (g grantScope) visible(clients []db.ClientProfile, companies []db.Company) 
 	return clients, companies
 }
 
-func renderClients(rows []db.ClientProfile) []gen.ClientProfile {
+// renderClients renders clients in view (nil: default).
+func renderClients(rows []db.ClientProfile, view *gen.ClientView) []gen.ClientProfile {
 	out := make([]gen.ClientProfile, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, views.RenderClient(clientView(row), nil))
+		out = append(out, views.RenderClient(clientView(row), view))
 	}
 	return out
 }

@@ -1,7 +1,8 @@
 // Package impl holds the hand-written handlers of the generated strict server interface, one
 // file per domain (sessions.go, clients.go, ...). The sessions domain is split by way of
 // signing in: sessions.go (password, and the session routes), login.go (starting a session),
-// signin.go (links and Google); accounts.go holds what creating users shares. Each handler takes
+// signin.go (links and Google), control.go (introspection and revoking a user's sessions for
+// applications and employees); accounts.go holds what creating users shares. Each handler takes
 // the validated request, calls the domain rule, and maps rows to the generated response type.
 package impl
 
@@ -10,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +26,7 @@ import (
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/mfa"
+	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/redirect"
 )
@@ -43,6 +47,12 @@ type Server struct {
 	google       *google.Verifier
 	sessions     *auth.SessionCache
 	apps         *auth.Applications
+	inspector    Inspector
+	// Recovery: where links point, the breach check of new passwords, and the emails sent after
+	// their request was answered.
+	publicURL  string
+	pwned      *password.Pwned
+	background sync.WaitGroup
 	// Second factors: sealer seals TOTP secrets (nil: no key, TOTP unavailable); rp is the
 	// WebAuthn relying party (nil: passkeys unavailable).
 	sealer *mfa.Sealer
@@ -63,19 +73,25 @@ type Deps struct {
 	SessionCache *auth.SessionCache
 	// Applications are the applications kept in memory (read from the database when nil).
 	Applications *auth.Applications
+	// Inspector resolves the session tokens that sessions/introspect is handed: the
+	// authenticator, whose rules every token is judged by.
+	Inspector Inspector
 	// Limits are every rate limit; zero fields mean limits.Defaults.
 	Limits limits.Config
 	// Hasher sizes the argon2id hashing and its queue; zero fields mean the defaults.
 	Hasher password.Config
-	// PublicURL is where the service is reached; its origin is the redirect origin of an
-	// application without an allow-list. Empty means DefaultPublicURL.
+	// PublicURL is where the service is reached (scheme, host and port, no path): every emailed
+	// link opens a page under it, and its origin is the redirect origin of an application without
+	// an allow-list. Empty means DefaultPublicURL.
 	PublicURL string
 	// Mailer sends the emails that are the point of a request (sign-in links); nil means the
 	// local mailer, which records them in the sent_emails table.
 	Mailer mail.Mailer
-	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means
-	// DefaultMagicLinkURL.
+	// MagicLinkURL is the start of a sign-in link; the token is appended. Empty means the
+	// service's own page, PublicURL + "/magic?token=".
 	MagicLinkURL string
+	// Pwned checks new passwords against Have I Been Pwned; an empty URL turns it off.
+	Pwned password.PwnedConfig
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
 	// MFAKeys seal TOTP secrets (PLANOAUTH_MFA_KEY; the first seals, all open); none makes
@@ -95,12 +111,6 @@ type WebAuthnConfig struct {
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
 const DefaultPublicURL = "http://127.0.0.1:8080"
 
-// DefaultMagicLinkURL is where emailed links point unless configured: the page that exchanges
-// the token with sessions/magic_link_create. Links sent at once (sign-in) start with the
-// handlers' MagicLinkURL; links of queued emails with the outbox worker's LinkURL, which serve
-// sets to the same PLANOAUTH_MAGIC_LINK_URL.
-const DefaultMagicLinkURL = DefaultPublicURL + "/magic?token="
-
 // New returns the handlers; it fails on a public URL that is no http(s) origin.
 func New(d Deps) (*Server, error) {
 	now := d.Now
@@ -108,7 +118,8 @@ func New(d Deps) (*Server, error) {
 		now = time.Now
 	}
 	q := db.New(d.Pool)
-	redirects, err := redirect.NewChecker(q, cmp.Or(d.PublicURL, DefaultPublicURL))
+	publicURL := strings.TrimRight(cmp.Or(d.PublicURL, DefaultPublicURL), "/")
+	redirects, err := redirect.NewChecker(q, publicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +137,9 @@ func New(d Deps) (*Server, error) {
 	}
 	return &Server{sealer: sealer, rp: rp, pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
-		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, DefaultMagicLinkURL),
-		google: google.NewVerifier(d.Google, now),
+		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
+		google: google.NewVerifier(d.Google, now), inspector: d.Inspector,
+		publicURL: publicURL, pwned: password.NewPwned(d.Pwned),
 	}, nil
 }
 
@@ -160,3 +172,7 @@ func (s *Server) Now() time.Time { return s.now() }
 
 // Collectors are the handlers' own metrics (password hashing), for a Prometheus registry.
 func (s *Server) Collectors() []prometheus.Collector { return s.hasher.Collectors() }
+
+// Wait returns when the work the handlers left running after their answers (emails sent after
+// a reset request was answered) is done; call it before closing the database.
+func (s *Server) Wait() { s.background.Wait() }

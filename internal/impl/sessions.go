@@ -3,6 +3,8 @@ package impl
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -109,36 +111,83 @@ func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain st
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
-	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), r.Params.SessionView, r.Params.ApplicationView)
+	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView)
 	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
 	}}, nil
 }
 
-// SessionsDelete revokes the caller's session, or with all every session of its user.
+// SessionsDelete logs the caller out, or revokes one session of its user (id), the others
+// (others) or all of them (all). Answers: invalid-param (more than one of those, or an id that is
+// not one of the user's sessions).
 func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
-	p := auth.PrincipalFromContext(ctx)
-	var revoked int64
-	var err error
-	now := s.now()
-	// One statement either way, so one notification reaches the other instances (see
-	// sessions_notify); this instance evicts at once, so a logged-out token is refused from the
-	// next request on.
-	if r.Body != nil && r.Body.All != nil && *r.Body.All {
-		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: p.Session.UserID, Now: &now})
-		s.sessions.ForgetUser(p.Session.UserID)
-	} else {
-		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: p.Session.ID, Now: &now})
-		s.sessions.ForgetSession(p.Session.ID)
-	}
+	revoked, err := s.revokeOwnSessions(ctx, auth.PrincipalFromContext(ctx).Session, deref(r.Body))
 	if err != nil {
-		return nil, envelope.Internal("revoke sessions of user %d: %w", p.Session.UserID, err)
+		return nil, err
 	}
 	return gen.SessionsDelete200JSONResponse{
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data: gen.Revoked{Revoked: int(revoked)},
+		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
 	}, nil
+}
+
+// revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the
+// caller's session, and returns how many.
+func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
+	all, others := deref(in.All), deref(in.Others)
+	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var revoked int64
+	var err error
+	// One statement each, so one notification reaches the other instances (see
+	// sessions_notify); this instance evicts at once, so a revoked token is refused from the
+	// next request on.
+	switch {
+	case all:
+		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: caller.UserID, Now: &now})
+		s.sessions.ForgetUser(caller.UserID)
+	case others:
+		revoked, err = s.q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: caller.UserID, Keep: caller.ID, Now: &now})
+		s.sessions.ForgetUser(caller.UserID)
+	case in.Id != nil:
+		var row db.RevokeUserSessionRow
+		row, err = s.q.RevokeUserSession(ctx, db.RevokeUserSessionParams{ID: *in.Id, UserID: caller.UserID, Now: &now})
+		if err == nil && !row.Found {
+			return 0, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your sessions")
+		}
+		revoked = row.Revoked
+		s.sessions.ForgetSession(*in.Id)
+	default:
+		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: caller.ID, Now: &now})
+		s.sessions.ForgetSession(caller.ID)
+	}
+	if err != nil {
+		return 0, envelope.Internal("revoke sessions of user %d: %w", caller.UserID, err)
+	}
+	return revoked, nil
+}
+
+// atMostOne answers invalid-param, naming each one, when more than one of the parameters that
+// exclude each other is given.
+func atMostOne(given map[string]bool) error {
+	var names []string
+	for name, ok := range given {
+		if ok {
+			names = append(names, name)
+		}
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	slices.Sort(names)
+	problems := make([]gen.ParamError, 0, len(names))
+	for _, name := range names {
+		problems = append(problems, gen.ParamError{Param: name, Message: "give at most one of " + strings.Join(names, ", ")})
+	}
+	return &envelope.Error{Status: gen.StatusInvalidParam, Params: problems}
 }
 
 // maxSessionsListed caps sessions/index (the SessionList schema's maxItems).
@@ -164,7 +213,7 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 		}
 		current := row.ID == p.Session.ID
 		session.Current = &current
-		results = append(results, views.RenderSession(session, r.Params.SessionView, r.Params.ApplicationView))
+		results = append(results, views.RenderSession(session, chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView))
 	}
 	return gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
@@ -188,10 +237,12 @@ func (s *Server) sessionResult(session gen.Session) gen.NewSessionJSONResponse {
 	}
 }
 
-// CallerSession renders the caller's session for the `session` field repeated in every answer
-// to a session token (the authenticator is given it, so that it renders no API type itself).
-func CallerSession(p *auth.Principal) *gen.Session {
-	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), nil, nil)
+// CallerSession renders the caller's session, with the views asked for (the common
+// session_view and application_view parameters), for the `session` field repeated in every
+// answer to a session token (the authenticator is given it, so that it renders no API type
+// itself).
+func CallerSession(p *auth.Principal, view *gen.SessionView, applicationView *gen.ApplicationView) *gen.Session {
+	out := views.RenderSession(sessionView(*p.Session, p.Application, nil), view, applicationView)
 	return &out
 }
 
@@ -205,7 +256,7 @@ func loadSession(p *auth.Principal) views.Session {
 func sessionView(row db.Session, app db.Application, user *db.User) views.Session {
 	out := views.Session{
 		ID: row.ID, Role: row.Role, Scopes: row.Scopes, AAL: row.Aal, Methods: row.Methods, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
-		ExpiresAt: auth.ExpiresAt(row), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
+		ExpiresAt: auth.ExpiresAt(row, app), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
 		UserAgent: row.UserAgent, Application: applicationView(app),
 	}
 	if user != nil {
@@ -216,6 +267,7 @@ func sessionView(row db.Session, app db.Application, user *db.User) views.Sessio
 
 // applicationView is what the application views show of an application row.
 func applicationView(a db.Application) views.Application {
-	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration,
-		RequireMFA: a.RequireMfa, Scopes: a.Scopes}
+	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes,
+		LifetimeSeconds: a.SessionMaxAgeSeconds, IdleTimeoutSeconds: a.SessionIdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds,
+		RequireMFA: a.RequireMfa}
 }

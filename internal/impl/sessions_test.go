@@ -57,7 +57,7 @@ func TestSessionsCreate(t *testing.T) {
 		if s.User == nil || s.User.Email != "ada@example.com" {
 			t.Errorf("user = %+v, want ada@example.com", s.User)
 		}
-		if want := env.Clock.Now().Add(auth.SessionIdleTimeout); !s.ExpiresAt.Equal(want) {
+		if want := env.Clock.Now().Add(defaultIdleTimeout); !s.ExpiresAt.Equal(want) {
 			t.Errorf("expires_at = %s, want %s (72 hours of idleness)", s.ExpiresAt, want)
 		}
 	})
@@ -260,22 +260,22 @@ func TestSessionExpiry(t *testing.T) {
 
 	t.Run("IdleBoundary", func(t *testing.T) {
 		token := env.Login("ada@example.com", password, "planoorder")
-		env.Clock.Advance(auth.SessionIdleTimeout - time.Second)
+		env.Clock.Advance(defaultIdleTimeout - time.Second)
 		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful) // records the use
-		env.Clock.Advance(auth.SessionIdleTimeout - time.Second)
+		env.Clock.Advance(defaultIdleTimeout - time.Second)
 		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
-		env.Clock.Advance(auth.SessionIdleTimeout)
+		env.Clock.Advance(defaultIdleTimeout)
 		env.Get(sessionsRead, token).Expect(t, 401, gen.StatusSessionExpired)
 	})
 	t.Run("MaxAgeBoundary", func(t *testing.T) {
 		token := env.Login("ada@example.com", password, "planoorder")
 		created := env.Clock.Now()
-		for env.Clock.Now().Before(created.Add(auth.SessionMaxAge - 48*time.Hour)) {
+		for env.Clock.Now().Before(created.Add(defaultLifetime - 48*time.Hour)) {
 			env.Clock.Advance(48 * time.Hour)
 			env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
 		}
 		// Used recently, but 7 days old from this instant on.
-		env.Clock.Advance(created.Add(auth.SessionMaxAge).Sub(env.Clock.Now()) - time.Nanosecond)
+		env.Clock.Advance(created.Add(defaultLifetime).Sub(env.Clock.Now()) - time.Nanosecond)
 		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
 		env.Clock.Advance(time.Nanosecond)
 		env.Get(sessionsRead, token).Expect(t, 401, gen.StatusSessionExpired)
@@ -343,7 +343,7 @@ func TestSessionsIndex(t *testing.T) {
 	env.User("ada@example.com", password, "client")
 	env.User("bob@example.com", password, "client")
 	old := env.Login("ada@example.com", password, "planoauth")
-	env.Clock.Advance(auth.SessionIdleTimeout) // old has expired
+	env.Clock.Advance(defaultIdleTimeout) // old has expired
 	first := env.Login("ada@example.com", password, "planoorder")
 	env.Clock.Advance(time.Minute)
 	current := env.Login("ada@example.com", password, "planoauth")

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -24,46 +22,6 @@ import (
 // Signing in without a password (domain: sessions): a one-time link sent by email, or a Google
 // ID token. Both prove the user's email (proveEmail) and end in startSession, so the role rules
 // and answers are those of sessions/create.
-
-// The kinds of emailed link (magic_links.kind). Each signs its user in and proves the email; an
-// invitation to be a liaison also accepts the role. The pages of the recovery issue tell them
-// apart by kind; sessions/magic_link_create exchanges them all.
-const (
-	linkSignIn       = "sign_in"      // sessions/magic_link_request, sent at once
-	linkVerification = "verification" // the welcome email of a new client, queued
-	linkInvitation   = "invitation"   // liaisons/register, or a client created for someone, queued
-)
-
-// linkLifetimes is how long each kind of link works: a sign-in link is asked for and used at
-// once; a welcome or an invitation may wait in a mailbox.
-var linkLifetimes = map[string]time.Duration{
-	linkSignIn:       MagicLinkLifetime,
-	linkVerification: verificationLinkLifetime,
-	linkInvitation:   invitationLifetime,
-}
-
-// MagicLinkLifetime is how long a sign-in link works.
-const MagicLinkLifetime = 15 * time.Minute
-
-const (
-	verificationLinkLifetime = 24 * time.Hour
-	invitationLifetime       = 7 * 24 * time.Hour
-)
-
-// queueLink stores, in q's transaction, a link of kind for the user in an application, to be
-// sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent.
-// liaisonID is the liaison role an invitation accepts (nil: none).
-func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind string, liaisonID *int64) (int64, error) {
-	now := s.now()
-	id, err := q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
-		UserID: userID, ApplicationID: applicationID, ExpiresAt: now.Add(linkLifetimes[kind]), Now: now,
-		Kind: kind, LiaisonID: liaisonID,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store a %s link of user %d: %w", kind, userID, err)
-	}
-	return id, nil
-}
 
 // SessionsMagicLinkRequest emails a one-time sign-in link at once. Each link is counted before
 // it is made and sent (limits.Attempt of kind Link, the allowance of the caller as the account
@@ -105,30 +63,16 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
 	}
-	token, err := s.createMagicLink(ctx, user.ID, app.ID, redirectURL)
+	link, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
+		redirectURL: redirectURL, lifetime: MagicLinkLifetime})
 	if err != nil {
-		return err
+		return envelope.Internal("%w", err)
 	}
 	// A link that could not be sent is left to expire: nobody has its token.
-	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token)); err != nil {
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+link.token)); err != nil {
 		return &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
 	}
 	return nil
-}
-
-// createMagicLink stores a new link's token hash and returns the token, which exists only in
-// the email from then on.
-func (s *Server) createMagicLink(ctx context.Context, userID, applicationID int64, redirectURL string) (string, error) {
-	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	now := s.now()
-	_, err := s.q.CreateMagicLink(ctx, db.CreateMagicLinkParams{
-		TokenHash: hash, UserID: userID, ApplicationID: applicationID, RedirectUrl: redirectURL,
-		ExpiresAt: now.Add(MagicLinkLifetime), Now: now, Kind: linkSignIn,
-	})
-	if err != nil {
-		return "", envelope.Internal("store magic link of user %d: %w", userID, err)
-	}
-	return token, nil
 }
 
 // magicLinkEmail is the email carrying a sign-in link.
@@ -145,12 +89,12 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 }
 
 // SessionsMagicLinkCreate exchanges an emailed link's token for a session: every kind of link
-// proves the user's email, and an invitation accepts the liaison role it was sent for. The link
-// is used up even when the answer is client-required or user-requires-role. Each exchange is
-// counted against the client address before the link is looked up, and given back when it
-// succeeds. Answers:
-// rate-limited (failures from the client address), invalid-token (unknown, used, expired, or
-// another application's link), and those of startSession.
+// but a password reset proves the user's email, and an invitation accepts the liaison role it
+// was sent for. The link is used up even when the answer is client-required or
+// user-requires-role. Each exchange is counted against the client address before the link is
+// looked up, and given back when it succeeds. Answers: rate-limited (failures from the client
+// address), invalid-token (unknown, or a reset's), link-used, link-expired,
+// link-wrong-application, and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
@@ -161,24 +105,17 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
-	link, err := s.consumeMagicLink(ctx, in.MagicToken, in.Application)
-	if errors.Is(err, errLinkUnusable) {
-		return nil, envelope.New(gen.StatusInvalidToken) // a failed sign-in: the use stays
+	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
+	used, err := s.useLink(ctx, linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application})
+	if isLinkRefusal(err) {
+		return nil, err // a failed sign-in: the use stays
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
 		return nil, err
 	}
-	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
-	if err := s.proveEmail(ctx, link.UserID, acceptInvitation(ctx, link, s.now())); err != nil {
-		return nil, err
-	}
-	user, err := s.reloadUser(ctx, link.UserID)
-	if err != nil {
-		return nil, err
-	}
-	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(link.RedirectUrl),
+	session, err := s.startSession(ctx, used.user, newSession{
+		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -187,38 +124,22 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
 }
 
-var errLinkUnusable = errors.New("magic link unknown, used, expired or for another application")
+// signInKinds are the links sessions/magic_link_create exchanges: all but a password reset,
+// which must set a password (sessions/password_reset).
+var signInKinds = []linkKind{linkSignIn, linkVerification, linkInvitation}
 
-// consumeMagicLink uses up the link of token for application and returns it; errLinkUnusable
-// when there is no such usable link.
-func (s *Server) consumeMagicLink(ctx context.Context, token string, application gen.ApplicationSlug) (db.ConsumeMagicLinkRow, error) {
-	if !auth.WellFormed(token, auth.MagicLinkPrefix) {
-		return db.ConsumeMagicLinkRow{}, errLinkUnusable
+// isLinkRefusal reports whether err answers a link (or code) that cannot be used: a failed
+// sign-in, whose use of the address's allowance stays.
+func isLinkRefusal(err error) bool {
+	var answer *envelope.Error
+	if !errors.As(err, &answer) {
+		return false
 	}
-	link, err := s.q.ConsumeMagicLink(ctx, db.ConsumeMagicLinkParams{
-		TokenHash: auth.HashToken(token), Application: string(application), Now: s.now(),
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return db.ConsumeMagicLinkRow{}, errLinkUnusable
+	switch answer.Status {
+	case gen.StatusInvalidToken, gen.StatusLinkUsed, gen.StatusLinkExpired, gen.StatusLinkWrongApplication:
+		return true
 	}
-	if err != nil {
-		return db.ConsumeMagicLinkRow{}, envelope.Internal("use magic link: %w", err)
-	}
-	return link, nil
-}
-
-// acceptInvitation is what exchanging the link does besides proving the email: an invitation to
-// be a liaison makes the role take effect (nil for every other link).
-func acceptInvitation(ctx context.Context, link db.ConsumeMagicLinkRow, now time.Time) func(q *db.Queries) error {
-	if link.Kind != linkInvitation || link.LiaisonID == nil {
-		return nil
-	}
-	return func(q *db.Queries) error {
-		if _, err := q.AcceptLiaison(ctx, db.AcceptLiaisonParams{ID: *link.LiaisonID, Now: &now}); err != nil {
-			return fmt.Errorf("accept liaison %d: %w", *link.LiaisonID, err)
-		}
-		return nil
-	}
+	return false
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first

@@ -89,7 +89,7 @@ func TestMagicLink(t *testing.T) {
 		requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		token := lastLinkToken(t, env, "ada@example.com")
 		useLink(env, token, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
-		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusInvalidToken)
+		useLink(env, token, "planoorder").Expect(t, 401, gen.StatusLinkUsed)
 	})
 	t.Run("ExpiryBoundary", func(t *testing.T) {
 		requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
@@ -99,12 +99,12 @@ func TestMagicLink(t *testing.T) {
 		env.Clock.Advance(impl.MagicLinkLifetime - time.Nanosecond)
 		useLink(env, early, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		env.Clock.Advance(time.Nanosecond)
-		useLink(env, late, "planoorder").Expect(t, 401, gen.StatusInvalidToken)
+		useLink(env, late, "planoorder").Expect(t, 401, gen.StatusLinkExpired)
 	})
 	t.Run("ErrOtherApplication", func(t *testing.T) {
 		requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		token := lastLinkToken(t, env, "ada@example.com")
-		useLink(env, token, "planoauth").Expect(t, 401, gen.StatusInvalidToken)
+		useLink(env, token, "planoauth").Expect(t, 401, gen.StatusLinkWrongApplication)
 		useLink(env, token, "planoorder").Expect(t, 200, gen.StatusActionSuccessful) // not used up
 	})
 	for name, token := range map[string]string{
@@ -293,8 +293,8 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 		fake.set("sent")
 		requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		token := linkToken.FindString(fake.lastText())
-		if !strings.Contains(fake.lastText(), impl.DefaultMagicLinkURL+token) {
-			t.Fatalf("Mandrill was sent no link to %s:\n%s", impl.DefaultMagicLinkURL, fake.lastText())
+		if want := impl.DefaultPublicURL + "/magic?token=" + token; !strings.Contains(fake.lastText(), want) {
+			t.Fatalf("Mandrill was sent no link %s:\n%s", want, fake.lastText())
 		}
 		useLink(env, token, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		if n := countRows(t, env, "notifications"); n != 0 {

@@ -2,12 +2,14 @@ package impl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -35,7 +37,7 @@ func (s *Server) UsersClientRegister(ctx context.Context, r gen.UsersClientRegis
 		Session: views.RenderSession(loadSession(promoted), in.SessionView, in.ApplicationView),
 	}
 	// The answer's `session` is the caller's session as it is now, with its client role.
-	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, CallerSession(promoted))}, nil
+	return gen.UsersClientRegister200JSONResponse{ClientAndSessionJSONResponse: s.clientSessionResult(data, CallerSession(promoted, in.SessionView, in.ApplicationView))}, nil
 }
 
 // becomeClient is users/client_register without HTTP: in one transaction it applies the given
@@ -132,4 +134,20 @@ func withRole(p *auth.Principal, role string, scopes []string) *auth.Principal {
 func userView(u db.User) *views.User {
 	return &views.User{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
 		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash), EmailVerified: u.EmailVerifiedAt != nil}
+}
+
+// UsersLookup finds a user by email for an application token or an employee. Answers:
+// email-not-found.
+func (s *Server) UsersLookup(ctx context.Context, r gen.UsersLookupRequestObject) (gen.UsersLookupResponseObject, error) {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(r.Body.Email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.New(gen.StatusEmailNotFound)
+	}
+	if err != nil {
+		return nil, envelope.Internal("look up user by email: %w", err)
+	}
+	return gen.UsersLookup200JSONResponse{
+		Status: gen.UserResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: views.RenderUser(*userView(user)), Session: envelope.CallerSession(ctx),
+	}, nil
 }

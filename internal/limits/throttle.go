@@ -2,12 +2,14 @@ package limits
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/peer"
 )
@@ -134,4 +136,36 @@ func wellFormed(deviceToken string) string {
 		return ""
 	}
 	return deviceToken
+}
+
+// AccountAllows takes one use of the account's side of an attempt of kind: the allowance of the
+// device token, of the known address, or else the one every stranger shares, without the
+// address's (take that with AttemptFromAddress, which an unknown email spends alike). It reports
+// false, with no error, when that allowance is used up: for a route whose answer must not tell
+// whether the account exists (a password reset request), which then quietly does nothing. The
+// use is kept.
+func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client) (bool, error) {
+	th := l.throttle(kind)
+	c.DeviceToken = wellFormed(c.DeviceToken)
+	user := strconv.FormatInt(userID, 10)
+	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
+		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
+	})
+	if err != nil {
+		return false, envelope.Internal("what user %d knows of the caller: %w", userID, err)
+	}
+	k := string(kind)
+	account := rule{k + ":account:" + user, th.PerAccount, th.Window}
+	switch {
+	case c.DeviceToken != "" && trust.DeviceID != 0:
+		account = rule{k + ":device:" + strconv.FormatInt(trust.DeviceID, 10), th.PerKnown, th.Window}
+	case trust.KnownAddress:
+		account = rule{k + ":known:" + user + ":" + peer.Group(c.Peer.Address), th.PerKnown, th.Window}
+	}
+	_, err = l.take(ctx, account)
+	var refusal *envelope.Error
+	if errors.As(err, &refusal) && refusal.Status == gen.StatusRateLimited {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/pages"
 )
 
 // WorkerConfig tunes the outbox worker. Zero fields take the defaults of DefaultWorkerConfig.
@@ -32,10 +33,11 @@ type WorkerConfig struct {
 	// half of it, so a live worker always records the outcome before anyone else may claim the
 	// email; a worker that dies leaves its claims to be picked up when the lease runs out.
 	Lease time.Duration
-	// LinkURL is the start of the links that queued emails carry (the token is appended):
-	// PLANOAUTH_MAGIC_LINK_URL, the page that exchanges a link with sessions/magic_link_create.
-	// It has no default here: a worker without one fails the emails that carry a link.
-	LinkURL string
+	// PublicURL is the service's public URL (PLANOAUTH_PUBLIC_URL): the links that queued emails
+	// carry open the page of their kind under it (/verify, /invite; see internal/pages), which
+	// uses the link only when its button is pressed. It has no default here: a worker without
+	// one fails the emails that carry a link.
+	PublicURL string
 }
 
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
@@ -66,8 +68,8 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	if c.Lease > 0 {
 		d.Lease = c.Lease
 	}
-	if c.LinkURL != "" {
-		d.LinkURL = c.LinkURL
+	if c.PublicURL != "" {
+		d.PublicURL = c.PublicURL
 	}
 	return d
 }
@@ -191,18 +193,21 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 // mints anew, so only the token of the last email sent works; the token is never stored, only
 // its hash. usable is false when the link was used or expired meanwhile.
 func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Message, usable bool, _ error) {
-	if w.cfg.LinkURL == "" {
-		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no LinkURL", m.Kind)
+	if w.cfg.PublicURL == "" {
+		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no PublicURL", m.Kind)
 	}
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	n, err := w.q.MintMagicLinkToken(ctx, db.MintMagicLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
+	kind, err := w.q.MintLinkToken(ctx, db.MintLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, false, nil
+	}
 	if err != nil {
 		return m, false, fmt.Errorf("mint the link of a %s email: %w", m.Kind, err)
 	}
-	link := w.cfg.LinkURL + token
+	link := strings.TrimRight(w.cfg.PublicURL, "/") + pages.Path(pages.Kind(kind)) + "?token=" + token
 	m.Text = strings.ReplaceAll(m.Text, LinkPlaceholder, link)
 	m.HTML = strings.ReplaceAll(m.HTML, LinkPlaceholder, html.EscapeString(link))
-	return m, n == 1, nil
+	return m, true, nil
 }
 
 // giveUp marks the email failed and writes one NotifyGaveUp notification, in one transaction.

@@ -13,6 +13,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -32,21 +35,52 @@ const parsedKey contextKey = iota
 // body, as validated against the operation's schema.
 type Parsed struct {
 	// Object is the object's JSON. For a sensitive operation the strict handler is given it in
-	// place of the base64 text (see Sensitive); a JSON body is passed on as it came.
+	// place of the base64 text (see Sensitive); a JSON body is passed on as it came. Nil for a
+	// request without a body.
 	Object []byte
 	// Token is the object's `token` parameter, "" when it has none.
 	Token string
+	// Common are the documentation's common parameters, from the object, or from the query of
+	// a request without a body.
+	Common Common
 }
+
+// Common are the documentation's common parameters that shared mechanisms act on (the token
+// has its own place, see Parsed.Token): the application whose role the request is made under,
+// which the authenticator checks against the token's, and the views of the caller's session,
+// which every answer to a session token carries. Nil fields were not given. The contract states
+// them once, as shared parameters and schemas.
+type Common struct {
+	Application     *gen.ApplicationSlug
+	SessionView     *gen.SessionView
+	ApplicationView *gen.ApplicationView
+}
+
+// The common parameters' names, as the contract's shared components name them.
+const (
+	ApplicationParam     = "application"
+	SessionViewParam     = "session_view"
+	ApplicationViewParam = "application_view"
+)
 
 // NewContext returns a context carrying a request's parsed parameters.
 func NewContext(ctx context.Context, p *Parsed) context.Context {
 	return context.WithValue(ctx, parsedKey, p)
 }
 
-// FromContext returns the request's parsed parameters, or nil when the request had no body.
+// FromContext returns the request's parsed parameters (with a nil Object when the request had
+// no body), or nil before Middleware ran.
 func FromContext(ctx context.Context) *Parsed {
 	p, _ := ctx.Value(parsedKey).(*Parsed)
 	return p
+}
+
+// CommonFromContext returns the request's common parameters; none before Middleware ran.
+func CommonFromContext(ctx context.Context) Common {
+	if p := FromContext(ctx); p != nil {
+		return p.Common
+	}
+	return Common{}
 }
 
 // Sensitive returns the validated parameters of a sensitive body as the operation's generated
@@ -95,6 +129,9 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 			if err != nil {
 				writer.Error(w, r, err)
 				return
+			}
+			if FromContext(r.Context()) == nil { // no body: the common parameters are in the query
+				r = r.WithContext(NewContext(r.Context(), &Parsed{Common: commonOfQuery(op, r.URL.Query())}))
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -162,14 +199,49 @@ func Parse(op *spec.Operation, contentType string, body []byte) (*Parsed, error)
 	// One validation for both kinds of body: the decoded object against its schema, then
 	// (with every parameter known to exist) what PostgreSQL can store.
 	if op.BodySchema != nil {
-		if err := visitSchema(op.BodySchema, fields); err != nil {
+		if err := refuse(visitSchema(op.BodySchema, fields), undeclared(op, fields)); err != nil {
 			return nil, err
 		}
 	}
 	if bad := unstorableStrings(fields, ""); len(bad) > 0 {
 		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Params: bad}
 	}
-	return &Parsed{Object: object, Token: tokenOf(fields)}, nil
+	return &Parsed{Object: object, Token: tokenOf(fields), Common: commonOf(fields)}, nil
+}
+
+// undeclared names the parameters of a composed body schema (see spec.Operation.BodyParams) that
+// none of its parts declares.
+func undeclared(op *spec.Operation, fields map[string]any) []gen.ParamError {
+	if op.BodyParams == nil {
+		return nil
+	}
+	var bad []gen.ParamError
+	for name := range fields {
+		if !op.BodyParams[name] {
+			bad = append(bad, gen.ParamError{Param: orBody(name), Message: UnknownParamMessage})
+		}
+	}
+	return bad
+}
+
+// refuse joins the schema's refusal (nil, or an *envelope.Error from translate) and the
+// undeclared parameters into one answer, with every failing parameter in path order: a
+// missing one makes it missing-param, as translate does.
+func refuse(schemaErr error, undeclared []gen.ParamError) error {
+	if len(undeclared) == 0 {
+		return schemaErr
+	}
+	out := &envelope.Error{Status: gen.StatusInvalidParam}
+	var e *envelope.Error
+	if errors.As(schemaErr, &e) {
+		if e.Status == gen.StatusApplicationCrash {
+			return schemaErr
+		}
+		out.Status, out.Params = e.Status, e.Params
+	}
+	out.Params = append(slices.Clone(out.Params), undeclared...)
+	sort.SliceStable(out.Params, func(i, j int) bool { return out.Params[i].Param < out.Params[j].Param })
+	return out
 }
 
 // Object parses a JSON parameters object as Parse does, without a schema: for code that meets a
@@ -181,6 +253,40 @@ func Object(b []byte) (*Parsed, error) {
 	}
 	return &Parsed{Object: b, Token: tokenOf(fields)}, nil
 }
+
+// commonOf reads the common parameters of a validated object (whose schema refused any value
+// outside their enums, and any of them the operation does not declare).
+func commonOf(fields map[string]any) Common {
+	var c Common
+	if v, ok := fields[ApplicationParam].(string); ok {
+		c.Application = ptr(gen.ApplicationSlug(v))
+	}
+	if v, ok := fields[SessionViewParam].(string); ok {
+		c.SessionView = ptr(gen.SessionView(v))
+	}
+	if v, ok := fields[ApplicationViewParam].(string); ok {
+		c.ApplicationView = ptr(gen.ApplicationView(v))
+	}
+	return c
+}
+
+// commonOfQuery reads the common parameters of a validated query, of those the operation
+// declares (others are not its parameters, and were not validated).
+func commonOfQuery(op *spec.Operation, query url.Values) Common {
+	var c Common
+	if v := query.Get(ApplicationParam); v != "" && op.HasQueryParam(ApplicationParam) {
+		c.Application = ptr(gen.ApplicationSlug(v))
+	}
+	if v := query.Get(SessionViewParam); v != "" && op.HasQueryParam(SessionViewParam) {
+		c.SessionView = ptr(gen.SessionView(v))
+	}
+	if v := query.Get(ApplicationViewParam); v != "" && op.HasQueryParam(ApplicationViewParam) {
+		c.ApplicationView = ptr(gen.ApplicationView(v))
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // tokenOf is the object's token parameter. Only the exact key counts: a schema that declares
 // `token` refuses every other spelling as an unknown parameter.

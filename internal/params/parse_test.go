@@ -67,6 +67,9 @@ var parseCases = []parseCase{
 	{"ErrUnknownParam", sessionsCreate, "text/plain", `{"email":"a@example.com","password":"x","application":"planoorder","admin":true}`, true, gen.StatusInvalidParam},
 	{"ErrWrongType", clientsRegister, "text/plain", `{"application":"planoorder","client":{"email":"a@example.com","password":"correct horse","company_id":"seven"}}`, true, gen.StatusInvalidParam},
 	{"ErrHugeNumber", sessionsCreate, "text/plain", `{"email":"a@example.com","password":"x","application":"planoorder","remember_me":1e400}`, true, gen.StatusInvalidParam},
+	{"ErrUnknownAndMissing", sessionsCreate, "text/plain", `{"email":"a@example.com","application":"planoorder","admin":true}`, true, gen.StatusMissingParam},
+	{"ErrUnknownCommonParam", coexistenceTouch, "application/json", `{"domain":"users","operation":"update","id":1,"session_view":"full"}`, false, gen.StatusInvalidParam},
+	{"ErrDomainInvalidInPart", coexistenceTouch, "application/json", `{"domain":"planets","operation":"update","id":1,"application":"planoorder"}`, false, gen.StatusDomainInvalid},
 	{"ErrTooLong", sessionsCreate, "text/plain", `{"email":"a@example.com","password":"` + strings.Repeat("x", 257) + `","application":"planoorder"}`, true, gen.StatusInvalidParam},
 }
 
@@ -85,6 +88,33 @@ func TestParse(t *testing.T) {
 				t.Errorf("status = %q, want %q (error: %v)", got, tc.want, err)
 			}
 		})
+	}
+}
+
+// TestParseCommon: the common parameters come out of the object once, for the authenticator and
+// the caller's session; the composed schemas refuse what none of their parts declares, by name.
+func TestParseCommon(t *testing.T) {
+	c := newChecker(t)
+	parsed, err := params.Parse(c.ops[sessionsCreate], "text/plain", []byte(base64.StdEncoding.EncodeToString([]byte(
+		`{"email":"a@example.com","password":"x","application":"planox2","session_view":"minimal","application_view":"full"}`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := parsed.Common
+	if got.Application == nil || *got.Application != gen.Planox2 || got.SessionView == nil || *got.SessionView != gen.SessionViewMinimal ||
+		got.ApplicationView == nil || *got.ApplicationView != gen.ApplicationViewFull {
+		t.Errorf("common = %+v", got)
+	}
+	_, err = params.Parse(c.ops[sessionsCreate], "text/plain", []byte(base64.StdEncoding.EncodeToString([]byte(
+		`{"email":"a@example.com","application":"planoorder","admin":true,"zone":1}`))))
+	e := c.envelopeError(t, c.ops[sessionsCreate], err)
+	var names []string
+	for _, p := range e.Params {
+		names = append(names, p.Param+": "+p.Message)
+	}
+	want := []string{"admin: " + params.UnknownParamMessage, "password: is required", "zone: " + params.UnknownParamMessage}
+	if e.Status != gen.StatusMissingParam || !slices.Equal(names, want) {
+		t.Errorf("%s %v, want missing-param %v", e.Status, names, want)
 	}
 }
 

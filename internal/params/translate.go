@@ -105,6 +105,9 @@ func (t *translation) addSchemaError(e *openapi3.SchemaError, prefix string) {
 		for _, p := range inner.params {
 			t.param(join(path, strings.TrimPrefix(p.Param, "body")), p.Message, inner.missing)
 		}
+		if !t.missing && inner.status != gen.StatusMissingParam {
+			t.status = inner.status // a slug that a schema inside names (x-invalid-status)
+		}
 		return
 	}
 	if e.SchemaField == "properties" {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 )
 
@@ -24,9 +23,9 @@ type Config struct {
 	Interval time.Duration
 	// LimitCounters: after their window ended.
 	LimitCounters time.Duration
-	// Sessions: after their revocation; a session without remember_me also once this long has
-	// passed since the longest it could have lasted (auth.SessionMaxAge after its creation).
-	// Remember-me sessions that are never revoked stay.
+	// Sessions: after their revocation, or after the latest they could expire (the bound of their
+	// application's session policy when they were created: sessions.max_expires_at). Remember-me
+	// sessions of an application without a cap that are never revoked stay.
 	Sessions time.Duration
 	// MagicLinks: after their expiry (used or not).
 	MagicLinks time.Duration
@@ -164,9 +163,9 @@ func (w *Worker) tasks() []task {
 			return q.DeleteExpiredLimitCounters(ctx, db.DeleteExpiredLimitCountersParams{Before: before(w.cfg.LimitCounters), BatchSize: batchSize})
 		}},
 		{"sessions", func(ctx context.Context, q *db.Queries) (int64, error) {
-			revoked := before(w.cfg.Sessions)
-			return q.DeleteOldSessions(ctx, db.DeleteOldSessionsParams{RevokedBefore: &revoked,
-				CreatedBefore: before(w.cfg.Sessions + auth.SessionMaxAge), BatchSize: batchSize})
+			cutoff := before(w.cfg.Sessions)
+			return q.DeleteOldSessions(ctx, db.DeleteOldSessionsParams{RevokedBefore: &cutoff,
+				ExpiredBefore: &cutoff, BatchSize: batchSize})
 		}},
 		{"magic_links", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteExpiredMagicLinks(ctx, db.DeleteExpiredMagicLinksParams{Before: before(w.cfg.MagicLinks), BatchSize: batchSize})

@@ -55,6 +55,12 @@ func seed(t *testing.T, pool *pgxpool.Pool) {
 		('\x05', 1, `+app+`, 'client', '{}', 'live remember_me', $3, $3, NULL, true)`,
 		ago(d.Sessions+2*time.Hour), ago(d.Sessions+time.Hour), ago(d.Sessions+maxAge+time.Hour),
 		ago(d.Sessions-time.Hour), ago(maxAge+time.Hour))
+	// As a log-in leaves them: the latest a session may expire is fixed at its creation.
+	exec(t, pool, "UPDATE sessions SET max_expires_at = created_at + $1::bigint * interval '1 second' WHERE NOT remember_me", int64(maxAge/time.Second))
+	// Of an application whose policy gave it 60 days: as old as "old expired", but still usable.
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, max_expires_at) VALUES
+		('\x06', 1, `+app+`, 'client', '{}', 'live long lifetime', $1, $1, $2)`,
+		ago(d.Sessions+maxAge+time.Hour), ago(d.Sessions+maxAge+time.Hour).Add(60*24*time.Hour))
 	exec(t, pool, `INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at) VALUES
 		('\x01', 1, `+app+`, 'old', $1), ('\x02', 1, `+app+`, 'live', $2)`, ago(d.MagicLinks+time.Second), ago(d.MagicLinks-time.Second))
 	exec(t, pool, `INSERT INTO device_tokens (token_hash, user_id, expires_at) VALUES ('\x01', 1, $1), ('\x02', 1, $2)`,
@@ -116,7 +122,7 @@ func TestRetention(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"limit_counters": 1, "sessions": 3, "magic_links": 1, "device_tokens": 1, "known_addresses": 1,
+	want := map[string]int{"limit_counters": 1, "sessions": 4, "magic_links": 1, "device_tokens": 1, "known_addresses": 1,
 		"sent_emails": 1, "notifications": 1, "email_outbox": 2}
 	for table, n := range want {
 		if len(got[table]) != n {

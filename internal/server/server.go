@@ -27,6 +27,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/observe"
+	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/registry"
@@ -80,8 +81,12 @@ type Service struct {
 	done         sync.WaitGroup
 }
 
-// Wait returns when the watchers Build started have stopped (after its context ended).
-func (s *Service) Wait() { s.done.Wait() }
+// Wait returns when the watchers Build started have stopped (after its context ended), and the
+// work the handlers left running after their answers is done.
+func (s *Service) Wait() {
+	s.done.Wait()
+	s.Handlers.Wait()
+}
 
 // Build syncs and loads the route registry and returns the whole service, with the registry and
 // the session cache watching for changes until ctx ends.
@@ -107,8 +112,11 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
 	}
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
+	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
+		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
 	deps := cfg.Handlers
 	deps.Pool, deps.Writer, deps.Logger, deps.Now, deps.SessionCache, deps.Applications = cfg.Pool, writer, cfg.Logger, now, svc.Cache, svc.Applications
+	deps.Inspector = authenticator
 	handlersImpl, err := impl.New(deps)
 	if err != nil {
 		return nil, err
@@ -121,9 +129,7 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
 	}
-	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
-		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})
-	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers)
+	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers, svc.Handlers)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +164,7 @@ type routes struct {
 }
 
 // newHandler returns the service's whole HTTP handler.
-func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, authenticator *auth.Authenticator, handlers gen.StrictServerInterface) (http.Handler, error) {
+func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, authenticator *auth.Authenticator, handlers gen.StrictServerInterface, links pages.Links) (http.Handler, error) {
 	reference, err := docs.Handler(api.Spec, "PlanoAuth API")
 	if err != nil {
 		return nil, err
@@ -175,6 +181,10 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	root.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	for _, path := range []string{docs.SpecYAMLPath, docs.SpecJSONPath, docs.DocsPath, docs.DocsPath + "/"} {
 		root.Handle(path, reference)
+	}
+	linkPages := pages.Handler(links, cfg.Logger)
+	for _, kind := range []pages.Kind{pages.SignIn, pages.Reset, pages.Verification, pages.Invitation} {
+		root.Handle(pages.Path(kind), linkPages)
 	}
 	root.Handle("/", apiRouter(routes{registry: reg, writer: writer, authenticator: authenticator, handlers: handlers}))
 

@@ -52,6 +52,11 @@ type Operation struct {
 	// BodySchema is the schema of the body's parameters object, sensitive or JSON; nil when
 	// the operation takes no body.
 	BodySchema *openapi3.Schema
+	// BodyParams are the parameters a body schema composed with allOf declares, through its
+	// parts (the shared common parameters and the operation's own). JSON Schema cannot refuse
+	// the others (additionalProperties sees only its own schema's properties), so the params
+	// package does. Nil for a schema that is not composed.
+	BodyParams map[string]bool
 	// ContentTypes lists the request body media types; empty when the operation takes no body.
 	ContentTypes []string
 	BodyRequired bool
@@ -61,6 +66,8 @@ type Operation struct {
 	QueryRequired bool
 	// queryDefaults are the contract's defaults of the query parameters, by name.
 	queryDefaults map[string]any
+	// queryParams are the names of its query parameters.
+	queryParams map[string]bool
 	// Route is the kin-openapi route used to validate requests without searching for it again.
 	Route     *routers.Route
 	Operation *openapi3.Operation
@@ -150,7 +157,7 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		Route:     &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 	}
 	o.Scope, _ = op.Extensions[extScope].(string)
-	o.QueryRequired, o.queryDefaults = queryDefaults(op)
+	o.QueryRequired, o.queryDefaults, o.queryParams = queryDefaults(op)
 	if ext, ok := op.Extensions[ExtDomainOperations]; ok {
 		table, err := stringListMap(ext)
 		if err != nil {
@@ -193,6 +200,10 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		if media := body.Content.Get("application/json"); media != nil && media.Schema != nil {
 			o.BodySchema = media.Schema.Value
 		}
+		if o.BodySchema != nil && len(o.BodySchema.AllOf) > 0 {
+			o.BodyParams = map[string]bool{}
+			declaredParams(o.BodySchema, o.BodyParams)
+		}
 	}
 	return o, nil
 }
@@ -216,21 +227,37 @@ func limitedSessions(ext any) ([]gen.Status, error) {
 	return out, nil
 }
 
+// declaredParams adds the properties a schema declares, itself or through its allOf parts.
+func declaredParams(schema *openapi3.Schema, into map[string]bool) {
+	for name := range schema.Properties {
+		into[name] = true
+	}
+	for _, part := range schema.AllOf {
+		if part.Value != nil {
+			declaredParams(part.Value, into)
+		}
+	}
+}
+
+// HasQueryParam reports whether the operation declares a query parameter of that name.
+func (o *Operation) HasQueryParam(name string) bool { return o.queryParams[name] }
+
 // queryDefaults reports whether some query parameter of op is required, and returns the
-// defaults of those that have one.
-func queryDefaults(op *openapi3.Operation) (required bool, defaults map[string]any) {
-	defaults = map[string]any{}
+// defaults of those that have one and the names of all.
+func queryDefaults(op *openapi3.Operation) (required bool, defaults map[string]any, names map[string]bool) {
+	defaults, names = map[string]any{}, map[string]bool{}
 	for _, ref := range op.Parameters {
 		p := ref.Value
 		if p.In != openapi3.ParameterInQuery {
 			continue
 		}
+		names[p.Name] = true
 		required = required || p.Required
 		if p.Schema != nil && p.Schema.Value != nil && p.Schema.Value.Default != nil {
 			defaults[p.Name] = p.Schema.Value.Default
 		}
 	}
-	return required, defaults
+	return required, defaults, names
 }
 
 // QueryDefault returns the contract's default of a query parameter (as the YAML loader leaves

@@ -28,6 +28,10 @@ type Application struct {
 	AllowsClientRegistration bool
 	RequireMFA               bool
 	Scopes                   []string
+	// The session policy, in seconds (RememberMeMaxAgeSeconds nil: no cap).
+	LifetimeSeconds         int64
+	IdleTimeoutSeconds      int64
+	RememberMeMaxAgeSeconds *int64
 }
 
 // User is what a user view can show.
@@ -62,7 +66,8 @@ type Session struct {
 	User          *User // nil when not loaded
 }
 
-// RenderApplication projects an application: default (slug, name) or full.
+// RenderApplication projects an application: default (slug, name) or full (also roles,
+// self-registration, scopes and session policy).
 func RenderApplication(a Application, view *gen.ApplicationView) gen.Application {
 	out := gen.Application{Slug: gen.ApplicationSlug(a.Slug)}
 	if a.Name != "" { // the caller-session summary knows only the slug
@@ -81,6 +86,8 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 		out.AllowsClientRegistration = ptr(a.AllowsClientRegistration)
 		out.RequireMfa = ptr(a.RequireMFA)
 		out.Scopes = ptr(nonNil(a.Scopes))
+		out.SessionPolicy = &gen.SessionPolicy{LifetimeSeconds: a.LifetimeSeconds,
+			IdleTimeoutSeconds: a.IdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}
 	}
 	return out
 }

@@ -20,6 +20,12 @@ export function openapiTypescriptInputsAreTyped() {
   sensitive("sessionsCreate", { application: "planoorder", client: { email, password } });
   // @ts-expect-error sessions/read takes no sensitive body
   sensitive("sessionsRead", {});
+  // The documentation's common parameters, from the shared parts of each body.
+  sensitive("clientsCreate", { application: "planoorder", view: "client_read", session_view: "minimal", client: { email } });
+  // @ts-expect-error a client view, not a session view
+  sensitive("clientsCreate", { view: "minimal", client: { email } });
+  // @ts-expect-error sessions/introspect answers no session: no session_view
+  sensitive("sessionsIntrospect", { session_token: "pas_x", session_view: "full" });
 }
 
 export function heyApiInputsAreTyped() {

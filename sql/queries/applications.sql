@@ -2,9 +2,13 @@
 SELECT * FROM applications ORDER BY slug;
 
 -- name: CreateApplicationLike :one
--- Adds an application with the roles, self-registration and scopes of the template application.
-INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash)
-SELECT @slug, @name, t.roles, t.allows_client_registration, t.scopes, @token_hash
+-- Adds an application with the roles, self-registration, scopes and session policy of the
+-- template application.
+INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash,
+                          session_max_age_seconds, session_idle_timeout_seconds,
+                          remember_me_max_age_seconds)
+SELECT @slug, @name, t.roles, t.allows_client_registration, t.scopes, @token_hash,
+       t.session_max_age_seconds, t.session_idle_timeout_seconds, t.remember_me_max_age_seconds
 FROM applications t WHERE t.slug = @template
 RETURNING id;
 
@@ -37,6 +41,20 @@ LISTEN planoauth_applications;
 
 -- name: GetApplication :one
 SELECT * FROM applications WHERE id = @id;
+
+-- name: SetApplicationSessionPolicy :one
+-- Changes the parts of an application's session policy that are given (non-NULL); the
+-- remember_me cap changes only with set_remember_me_max_age, since NULL there means no cap.
+-- No row for an unknown slug.
+UPDATE applications SET
+    session_max_age_seconds      = COALESCE(sqlc.narg(max_age_seconds), session_max_age_seconds),
+    session_idle_timeout_seconds = COALESCE(sqlc.narg(idle_timeout_seconds), session_idle_timeout_seconds),
+    remember_me_max_age_seconds  = CASE WHEN @set_remember_me_max_age::boolean
+                                        THEN sqlc.narg(remember_me_max_age_seconds)
+                                        ELSE remember_me_max_age_seconds END,
+    updated_at = now()
+WHERE slug = @slug
+RETURNING *;
 
 -- name: CheckRedirectOrigin :one
 -- Whether an application's allow-list holds @origin, and how many origins it holds (none: only

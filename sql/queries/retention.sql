@@ -13,12 +13,12 @@ DELETE FROM limit_counters WHERE key IN (
     SELECT c.key FROM limit_counters c WHERE c.expires_at < @before ORDER BY c.expires_at LIMIT @batch_size);
 
 -- name: DeleteOldSessions :execrows
--- Sessions revoked before @revoked_before, and sessions without remember_me created before
--- @created_before (set at least the longest lifetime before now: such a session expired).
+-- Sessions revoked before @revoked_before, and sessions that could not be used after
+-- @expired_before (the latest they could expire, whatever their application's policy now).
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < @revoked_before LIMIT @batch_size)
 OR id IN (
-    SELECT s.id FROM sessions s WHERE NOT s.remember_me AND s.created_at < @created_before LIMIT @batch_size);
+    SELECT s.id FROM sessions s WHERE s.max_expires_at < @expired_before LIMIT @batch_size);
 
 -- name: DeleteExpiredMagicLinks :execrows
 DELETE FROM magic_links WHERE id IN (

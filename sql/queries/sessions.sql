@@ -8,7 +8,9 @@ JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = @token_hash;
 
 -- name: CreateSession :one
--- Creates a session. A session made from a password (@check_credential) is created only while
+-- Creates a session, with the bounds of its application's session policy at its creation
+-- (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+-- (@check_credential) is created only while
 -- the user's credential_version is still the one read before the password was checked: no row
 -- when the password was set, replaced or dropped meanwhile. The share lock makes a change in
 -- flight (which holds the user row) finish first; the condition is then checked again on the
@@ -16,9 +18,11 @@ WHERE s.token_hash = @token_hash;
 -- missed this one. (Other sessions come from a proof of the email, which a password change does
 -- not undo.) @aal and @methods are what the sign-in proved (internal/mfa).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at, aal, methods)
+                      client_address, user_agent, remember_me, max_expires_at,
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
-       @client_address, @user_agent, @remember_me, @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}')
+       @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
+       sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}')
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
 FOR SHARE OF u
@@ -35,6 +39,24 @@ UPDATE sessions SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL;
 
 -- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL;
+
+-- name: RevokeUserSession :one
+-- Revokes one session of a user by id. found says whether the user has a session with that id
+-- at all (revoked or not), so that an id of another user's session is told from none apart by
+-- nobody: both are not found.
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = @id AND c.user_id = @user_id
+), revoked AS (
+    UPDATE sessions s SET revoked_at = @now
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked;
+
+-- name: RevokeUserSessionsInApplication :execrows
+-- Revokes a user's sessions in one application (what an application token may end).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL;
 
 -- name: IsSessionLive :one
 -- Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight
@@ -63,29 +85,11 @@ SELECT scopes FROM role_scopes WHERE application_id = @application_id AND role =
 UPDATE sessions SET role = @role, scopes = @scopes
 WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 
--- name: CreateMagicLink :one
--- Stores an emailed link for the user and application it is for. A link sent at once carries
--- its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
--- its token as it sends the email (MintMagicLinkToken).
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
-VALUES (sqlc.narg(token_hash), @user_id, @application_id, @redirect_url, @expires_at, @now, @kind, sqlc.narg(liaison_id))
-RETURNING id;
-
--- name: MintMagicLinkToken :execrows
--- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
--- of an earlier one, so one token at most works. No row when the link was used or expired.
-UPDATE magic_links SET token_hash = @token_hash
-WHERE id = @id AND used_at IS NULL AND expires_at > @now;
-
--- name: ConsumeMagicLink :one
--- Uses a link: one statement that only matches an unused, unexpired link of the application,
--- so under concurrency exactly one caller gets the row and the others none.
-UPDATE magic_links m SET used_at = @now::timestamptz
-FROM applications a
-WHERE m.token_hash = @token_hash AND a.id = m.application_id AND a.slug = @application
-  AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id;
-
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
+
+-- name: RevokeOtherUserSessions :execrows
+-- Revokes every session of a user but one (the caller's: sessions/delete with others, and
+-- after a password change).
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;

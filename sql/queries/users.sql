@@ -65,3 +65,16 @@ RETURNING credential_version;
 -- updates the row) cannot commit between this check and the grant made in the same transaction.
 SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users WHERE id = @id FOR SHARE;
+
+-- name: SetNewPassword :exec
+-- Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
+-- credential_version so that no log-in with the old one in flight completes.
+UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
+WHERE id = @id;
+
+-- name: ChangePasswordHash :execrows
+-- Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
+-- a user who had none): of two concurrent changes, the second finds no row. It moves
+-- credential_version, so that no log-in with the old password in flight completes.
+UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
+WHERE id = @id AND password_hash IS NOT DISTINCT FROM sqlc.narg(checked)::text;

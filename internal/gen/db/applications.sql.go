@@ -74,8 +74,11 @@ func (q *Queries) CopyRoleScopes(ctx context.Context, arg CopyRoleScopesParams) 
 }
 
 const createApplicationLike = `-- name: CreateApplicationLike :one
-INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash)
-SELECT $1, $2, t.roles, t.allows_client_registration, t.scopes, $3
+INSERT INTO applications (slug, name, roles, allows_client_registration, scopes, token_hash,
+                          session_max_age_seconds, session_idle_timeout_seconds,
+                          remember_me_max_age_seconds)
+SELECT $1, $2, t.roles, t.allows_client_registration, t.scopes, $3,
+       t.session_max_age_seconds, t.session_idle_timeout_seconds, t.remember_me_max_age_seconds
 FROM applications t WHERE t.slug = $4
 RETURNING id
 `
@@ -87,7 +90,8 @@ type CreateApplicationLikeParams struct {
 	Template  string
 }
 
-// Adds an application with the roles, self-registration and scopes of the template application.
+// Adds an application with the roles, self-registration, scopes and session policy of the
+// template application.
 func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicationLikeParams) (int64, error) {
 	row := q.db.QueryRow(ctx, createApplicationLike,
 		arg.Slug,
@@ -101,7 +105,7 @@ func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicati
 }
 
 const getApplication = `-- name: GetApplication :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE id = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE id = $1
 `
 
 func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, error) {
@@ -117,13 +121,16 @@ func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, er
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SessionMaxAgeSeconds,
+		&i.SessionIdleTimeoutSeconds,
+		&i.RememberMeMaxAgeSeconds,
 		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationBySlug = `-- name: GetApplicationBySlug :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE slug = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE slug = $1
 `
 
 func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Application, error) {
@@ -139,13 +146,16 @@ func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Applic
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SessionMaxAgeSeconds,
+		&i.SessionIdleTimeoutSeconds,
+		&i.RememberMeMaxAgeSeconds,
 		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationByTokenHash = `-- name: GetApplicationByTokenHash :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications WHERE token_hash = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE token_hash = $1
 `
 
 func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (Application, error) {
@@ -161,6 +171,9 @@ func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byt
 		&i.Scopes,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SessionMaxAgeSeconds,
+		&i.SessionIdleTimeoutSeconds,
+		&i.RememberMeMaxAgeSeconds,
 		&i.RequireMfa,
 	)
 	return i, err
@@ -186,7 +199,7 @@ func (q *Queries) IssueMissingApplicationToken(ctx context.Context, arg IssueMis
 }
 
 const listApplications = `-- name: ListApplications :many
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, require_mfa FROM applications ORDER BY slug
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications ORDER BY slug
 `
 
 func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
@@ -208,6 +221,9 @@ func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
 			&i.Scopes,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.SessionMaxAgeSeconds,
+			&i.SessionIdleTimeoutSeconds,
+			&i.RememberMeMaxAgeSeconds,
 			&i.RequireMfa,
 		); err != nil {
 			return nil, err
@@ -316,4 +332,54 @@ func (q *Queries) RotateApplicationToken(ctx context.Context, arg RotateApplicat
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const setApplicationSessionPolicy = `-- name: SetApplicationSessionPolicy :one
+UPDATE applications SET
+    session_max_age_seconds      = COALESCE($1, session_max_age_seconds),
+    session_idle_timeout_seconds = COALESCE($2, session_idle_timeout_seconds),
+    remember_me_max_age_seconds  = CASE WHEN $3::boolean
+                                        THEN $4
+                                        ELSE remember_me_max_age_seconds END,
+    updated_at = now()
+WHERE slug = $5
+RETURNING id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa
+`
+
+type SetApplicationSessionPolicyParams struct {
+	MaxAgeSeconds           *int64
+	IdleTimeoutSeconds      *int64
+	SetRememberMeMaxAge     bool
+	RememberMeMaxAgeSeconds *int64
+	Slug                    string
+}
+
+// Changes the parts of an application's session policy that are given (non-NULL); the
+// remember_me cap changes only with set_remember_me_max_age, since NULL there means no cap.
+// No row for an unknown slug.
+func (q *Queries) SetApplicationSessionPolicy(ctx context.Context, arg SetApplicationSessionPolicyParams) (Application, error) {
+	row := q.db.QueryRow(ctx, setApplicationSessionPolicy,
+		arg.MaxAgeSeconds,
+		arg.IdleTimeoutSeconds,
+		arg.SetRememberMeMaxAge,
+		arg.RememberMeMaxAgeSeconds,
+		arg.Slug,
+	)
+	var i Application
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.TokenHash,
+		&i.Roles,
+		&i.AllowsClientRegistration,
+		&i.Scopes,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.SessionMaxAgeSeconds,
+		&i.SessionIdleTimeoutSeconds,
+		&i.RememberMeMaxAgeSeconds,
+		&i.RequireMfa,
+	)
+	return i, err
 }

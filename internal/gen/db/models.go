@@ -11,16 +11,19 @@ import (
 )
 
 type Application struct {
-	ID                       int64
-	Slug                     string
-	Name                     string
-	TokenHash                []byte
-	Roles                    []string
-	AllowsClientRegistration bool
-	Scopes                   []string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
-	RequireMfa               bool
+	ID                        int64
+	Slug                      string
+	Name                      string
+	TokenHash                 []byte
+	Roles                     []string
+	AllowsClientRegistration  bool
+	Scopes                    []string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+	SessionMaxAgeSeconds      int64
+	SessionIdleTimeoutSeconds int64
+	RememberMeMaxAgeSeconds   *int64
+	RequireMfa                bool
 }
 
 type ApplicationRedirectOrigin struct {
@@ -168,6 +171,8 @@ type MagicLink struct {
 	CreatedAt     time.Time
 	Kind          string
 	LiaisonID     *int64
+	CodeHash      *string
+	CodeTries     int32
 }
 
 type Notification struct {
@@ -229,21 +234,23 @@ type Service struct {
 }
 
 type Session struct {
-	ID            uuid.UUID
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	Role          string
-	Scopes        []string
-	RedirectUrl   string
-	ClientAddress string
-	UserAgent     string
-	CreatedAt     time.Time
-	LastUsedAt    time.Time
-	RevokedAt     *time.Time
-	RememberMe    bool
-	Aal           string
-	Methods       []string
+	ID                 uuid.UUID
+	TokenHash          []byte
+	UserID             int64
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	CreatedAt          time.Time
+	LastUsedAt         time.Time
+	RevokedAt          *time.Time
+	RememberMe         bool
+	MaxExpiresAt       *time.Time
+	IdleTimeoutSeconds *int64
+	Aal                string
+	Methods            []string
 }
 
 type TotpSecret struct {

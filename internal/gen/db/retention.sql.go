@@ -145,19 +145,19 @@ const deleteOldSessions = `-- name: DeleteOldSessions :execrows
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < $1 LIMIT $2)
 OR id IN (
-    SELECT s.id FROM sessions s WHERE NOT s.remember_me AND s.created_at < $3 LIMIT $2)
+    SELECT s.id FROM sessions s WHERE s.max_expires_at < $3 LIMIT $2)
 `
 
 type DeleteOldSessionsParams struct {
 	RevokedBefore *time.Time
 	BatchSize     int32
-	CreatedBefore time.Time
+	ExpiredBefore *time.Time
 }
 
-// Sessions revoked before @revoked_before, and sessions without remember_me created before
-// @created_before (set at least the longest lifetime before now: such a session expired).
+// Sessions revoked before @revoked_before, and sessions that could not be used after
+// @expired_before (the latest they could expire, whatever their application's policy now).
 func (q *Queries) DeleteOldSessions(ctx context.Context, arg DeleteOldSessionsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteOldSessions, arg.RevokedBefore, arg.BatchSize, arg.CreatedBefore)
+	result, err := q.db.Exec(ctx, deleteOldSessions, arg.RevokedBefore, arg.BatchSize, arg.ExpiredBefore)
 	if err != nil {
 		return 0, err
 	}

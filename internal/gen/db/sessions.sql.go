@@ -12,106 +12,41 @@ import (
 	"github.com/google/uuid"
 )
 
-const consumeMagicLink = `-- name: ConsumeMagicLink :one
-UPDATE magic_links m SET used_at = $1::timestamptz
-FROM applications a
-WHERE m.token_hash = $2 AND a.id = m.application_id AND a.slug = $3
-  AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.user_id, m.redirect_url, m.kind, m.liaison_id
-`
-
-type ConsumeMagicLinkParams struct {
-	Now         time.Time
-	TokenHash   []byte
-	Application string
-}
-
-type ConsumeMagicLinkRow struct {
-	UserID      int64
-	RedirectUrl string
-	Kind        string
-	LiaisonID   *int64
-}
-
-// Uses a link: one statement that only matches an unused, unexpired link of the application,
-// so under concurrency exactly one caller gets the row and the others none.
-func (q *Queries) ConsumeMagicLink(ctx context.Context, arg ConsumeMagicLinkParams) (ConsumeMagicLinkRow, error) {
-	row := q.db.QueryRow(ctx, consumeMagicLink, arg.Now, arg.TokenHash, arg.Application)
-	var i ConsumeMagicLinkRow
-	err := row.Scan(
-		&i.UserID,
-		&i.RedirectUrl,
-		&i.Kind,
-		&i.LiaisonID,
-	)
-	return i, err
-}
-
-const createMagicLink = `-- name: CreateMagicLink :one
-INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at, created_at, kind, liaison_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id
-`
-
-type CreateMagicLinkParams struct {
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	Now           time.Time
-	Kind          string
-	LiaisonID     *int64
-}
-
-// Stores an emailed link for the user and application it is for. A link sent at once carries
-// its token's hash; one sent with a queued email has none (NULL) until the outbox worker mints
-// its token as it sends the email (MintMagicLinkToken).
-func (q *Queries) CreateMagicLink(ctx context.Context, arg CreateMagicLinkParams) (int64, error) {
-	row := q.db.QueryRow(ctx, createMagicLink,
-		arg.TokenHash,
-		arg.UserID,
-		arg.ApplicationID,
-		arg.RedirectUrl,
-		arg.ExpiresAt,
-		arg.Now,
-		arg.Kind,
-		arg.LiaisonID,
-	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
-}
-
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
-                      client_address, user_agent, remember_me, created_at, last_used_at, aal, methods)
+                      client_address, user_agent, remember_me, max_expires_at,
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods)
 SELECT $1, u.id, $2, $3, $4, $5,
-       $6, $7, $8, $9, $9, coalesce(nullif($10, ''), 'aal1'), coalesce($11::text[], '{}')
+       $6, $7, $8, $9,
+       $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}')
 FROM users u
-WHERE u.id = $12 AND (NOT $13::boolean OR u.credential_version = $14)
+WHERE u.id = $14 AND (NOT $15::boolean OR u.credential_version = $16)
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, aal, methods
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods
 `
 
 type CreateSessionParams struct {
-	TokenHash         []byte
-	ApplicationID     int64
-	Role              string
-	Scopes            []string
-	RedirectUrl       string
-	ClientAddress     string
-	UserAgent         string
-	RememberMe        bool
-	Now               time.Time
-	Aal               interface{}
-	Methods           []string
-	UserID            int64
-	CheckCredential   bool
-	CredentialVersion int64
+	TokenHash          []byte
+	ApplicationID      int64
+	Role               string
+	Scopes             []string
+	RedirectUrl        string
+	ClientAddress      string
+	UserAgent          string
+	RememberMe         bool
+	MaxExpiresAt       *time.Time
+	IdleTimeoutSeconds *int64
+	Now                time.Time
+	Aal                interface{}
+	Methods            []string
+	UserID             int64
+	CheckCredential    bool
+	CredentialVersion  int64
 }
 
-// Creates a session. A session made from a password (@check_credential) is created only while
+// Creates a session, with the bounds of its application's session policy at its creation
+// (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password
+// (@check_credential) is created only while
 // the user's credential_version is still the one read before the password was checked: no row
 // when the password was set, replaced or dropped meanwhile. The share lock makes a change in
 // flight (which holds the user row) finish first; the condition is then checked again on the
@@ -128,6 +63,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.ClientAddress,
 		arg.UserAgent,
 		arg.RememberMe,
+		arg.MaxExpiresAt,
+		arg.IdleTimeoutSeconds,
 		arg.Now,
 		arg.Aal,
 		arg.Methods,
@@ -150,6 +87,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.RememberMe,
+		&i.MaxExpiresAt,
+		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
 	)
@@ -173,7 +112,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.aal, s.methods, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -204,6 +143,8 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.LastUsedAt,
 		&i.Session.RevokedAt,
 		&i.Session.RememberMe,
+		&i.Session.MaxExpiresAt,
+		&i.Session.IdleTimeoutSeconds,
 		&i.Session.Aal,
 		&i.Session.Methods,
 		&i.User.ID,
@@ -236,7 +177,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, aal, methods FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -272,6 +213,8 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.LastUsedAt,
 			&i.RevokedAt,
 			&i.RememberMe,
+			&i.MaxExpiresAt,
+			&i.IdleTimeoutSeconds,
 			&i.Aal,
 			&i.Methods,
 		); err != nil {
@@ -295,27 +238,6 @@ func (q *Queries) ListenSessions(ctx context.Context) error {
 	return err
 }
 
-const mintMagicLinkToken = `-- name: MintMagicLinkToken :execrows
-UPDATE magic_links SET token_hash = $1
-WHERE id = $2 AND used_at IS NULL AND expires_at > $3
-`
-
-type MintMagicLinkTokenParams struct {
-	TokenHash []byte
-	ID        int64
-	Now       time.Time
-}
-
-// Gives a queued email's link its token as the email is sent; a new attempt replaces the token
-// of an earlier one, so one token at most works. No row when the link was used or expired.
-func (q *Queries) MintMagicLinkToken(ctx context.Context, arg MintMagicLinkTokenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, mintMagicLinkToken, arg.TokenHash, arg.ID, arg.Now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const promoteSession = `-- name: PromoteSession :execrows
 UPDATE sessions SET role = $1, scopes = $2
 WHERE id = $3 AND role = 'none' AND revoked_at IS NULL
@@ -331,6 +253,26 @@ type PromoteSessionParams struct {
 // that is still limited changes.
 func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) (int64, error) {
 	result, err := q.db.Exec(ctx, promoteSession, arg.Role, arg.Scopes, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+`
+
+type RevokeOtherUserSessionsParams struct {
+	Now    *time.Time
+	UserID int64
+	Keep   uuid.UUID
+}
+
+// Revokes every session of a user but one (the caller's: sessions/delete with others, and
+// after a password change).
+func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
 	if err != nil {
 		return 0, err
 	}
@@ -374,6 +316,38 @@ func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) (i
 	return result.RowsAffected(), nil
 }
 
+const revokeUserSession = `-- name: RevokeUserSession :one
+WITH target AS (
+    SELECT c.id, c.revoked_at FROM sessions c WHERE c.id = $1 AND c.user_id = $2
+), revoked AS (
+    UPDATE sessions s SET revoked_at = $3
+    FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
+    RETURNING s.id
+)
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked
+`
+
+type RevokeUserSessionParams struct {
+	ID     uuid.UUID
+	UserID int64
+	Now    *time.Time
+}
+
+type RevokeUserSessionRow struct {
+	Found   bool
+	Revoked int64
+}
+
+// Revokes one session of a user by id. found says whether the user has a session with that id
+// at all (revoked or not), so that an id of another user's session is told from none apart by
+// nobody: both are not found.
+func (q *Queries) RevokeUserSession(ctx context.Context, arg RevokeUserSessionParams) (RevokeUserSessionRow, error) {
+	row := q.db.QueryRow(ctx, revokeUserSession, arg.ID, arg.UserID, arg.Now)
+	var i RevokeUserSessionRow
+	err := row.Scan(&i.Found, &i.Revoked)
+	return i, err
+}
+
 const revokeUserSessions = `-- name: RevokeUserSessions :execrows
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
 `
@@ -385,6 +359,26 @@ type RevokeUserSessionsParams struct {
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeUserSessions, arg.Now, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplication = `-- name: RevokeUserSessionsInApplication :execrows
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND application_id = $3 AND revoked_at IS NULL
+`
+
+type RevokeUserSessionsInApplicationParams struct {
+	Now           *time.Time
+	UserID        int64
+	ApplicationID int64
+}
+
+// Revokes a user's sessions in one application (what an application token may end).
+func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg RevokeUserSessionsInApplicationParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeUserSessionsInApplication, arg.Now, arg.UserID, arg.ApplicationID)
 	if err != nil {
 		return 0, err
 	}

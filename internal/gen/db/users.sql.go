@@ -10,6 +10,28 @@ import (
 	"time"
 )
 
+const changePasswordHash = `-- name: ChangePasswordHash :execrows
+UPDATE users SET password_hash = $1, credential_version = credential_version + 1, updated_at = now()
+WHERE id = $2 AND password_hash IS NOT DISTINCT FROM $3::text
+`
+
+type ChangePasswordHashParams struct {
+	PasswordHash *string
+	ID           int64
+	Checked      *string
+}
+
+// Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
+// a user who had none): of two concurrent changes, the second finds no row. It moves
+// credential_version, so that no log-in with the old password in flight completes.
+func (q *Queries) ChangePasswordHash(ctx context.Context, arg ChangePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.Checked)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const createEmployee = `-- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES ($1) RETURNING id
 `
@@ -224,6 +246,23 @@ func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) 
 	var credential_version int64
 	err := row.Scan(&credential_version)
 	return credential_version, err
+}
+
+const setNewPassword = `-- name: SetNewPassword :exec
+UPDATE users SET password_hash = $1, credential_version = credential_version + 1, updated_at = now()
+WHERE id = $2
+`
+
+type SetNewPasswordParams struct {
+	PasswordHash *string
+	ID           int64
+}
+
+// Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
+// credential_version so that no log-in with the old one in flight completes.
+func (q *Queries) SetNewPassword(ctx context.Context, arg SetNewPasswordParams) error {
+	_, err := q.db.Exec(ctx, setNewPassword, arg.PasswordHash, arg.ID)
+	return err
 }
 
 const setPasswordHash = `-- name: SetPasswordHash :exec

@@ -381,6 +381,21 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionResultStatus.
+const (
+	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionResultStatus enum.
+func (e IntrospectionResultStatus) Valid() bool {
+	switch e {
+	case IntrospectionResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LiaisonGrantsResultStatus.
 const (
 	LiaisonGrantsResultStatusActionSuccessful LiaisonGrantsResultStatus = "action-successful"
@@ -405,6 +420,42 @@ const (
 func (e LiaisonResultStatus) Valid() bool {
 	switch e {
 	case LiaisonResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LinkUnauthorizedErrorStatus.
+const (
+	LinkUnauthorizedErrorStatusClientRequired       LinkUnauthorizedErrorStatus = "client-required"
+	LinkUnauthorizedErrorStatusInvalidToken         LinkUnauthorizedErrorStatus = "invalid-token"
+	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
+	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
+	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusMfaEnrolmentRequired LinkUnauthorizedErrorStatus = "mfa-enrolment-required"
+	LinkUnauthorizedErrorStatusMfaRequired          LinkUnauthorizedErrorStatus = "mfa-required"
+	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
+)
+
+// Valid indicates whether the value is a known member of the LinkUnauthorizedErrorStatus enum.
+func (e LinkUnauthorizedErrorStatus) Valid() bool {
+	switch e {
+	case LinkUnauthorizedErrorStatusClientRequired:
+		return true
+	case LinkUnauthorizedErrorStatusInvalidToken:
+		return true
+	case LinkUnauthorizedErrorStatusLinkExpired:
+		return true
+	case LinkUnauthorizedErrorStatusLinkUsed:
+		return true
+	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case LinkUnauthorizedErrorStatusMfaRequired:
+		return true
+	case LinkUnauthorizedErrorStatusSessionExpired:
 		return true
 	default:
 		return false
@@ -702,6 +753,51 @@ func (e PasskeySignInBadRequestErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for PasswordResetRequestedResultStatus.
+const (
+	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasswordResetRequestedResultStatus enum.
+func (e PasswordResetRequestedResultStatus) Valid() bool {
+	switch e {
+	case PasswordResetRequestedResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasswordUpdateBadRequestErrorStatus.
+const (
+	PasswordUpdateBadRequestErrorStatusInvalidContentType   PasswordUpdateBadRequestErrorStatus = "invalid-content-type"
+	PasswordUpdateBadRequestErrorStatusInvalidEncodedParams PasswordUpdateBadRequestErrorStatus = "invalid-encoded-params"
+	PasswordUpdateBadRequestErrorStatusInvalidParam         PasswordUpdateBadRequestErrorStatus = "invalid-param"
+	PasswordUpdateBadRequestErrorStatusInvalidPassword      PasswordUpdateBadRequestErrorStatus = "invalid-password"
+	PasswordUpdateBadRequestErrorStatusMissingParam         PasswordUpdateBadRequestErrorStatus = "missing-param"
+	PasswordUpdateBadRequestErrorStatusNoParamsDecoded      PasswordUpdateBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasswordUpdateBadRequestErrorStatus enum.
+func (e PasswordUpdateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasswordUpdateBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasswordUpdateBadRequestErrorStatusMissingParam:
+		return true
+	case PasswordUpdateBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PayloadTooLargeErrorStatus.
 const (
 	RequestTooLarge PayloadTooLargeErrorStatus = "request-too-large"
@@ -977,25 +1073,25 @@ func (e TooManyRequestsErrorStatus) Valid() bool {
 
 // Defines values for UnauthorizedErrorStatus.
 const (
-	ClientRequired       UnauthorizedErrorStatus = "client-required"
-	InvalidToken         UnauthorizedErrorStatus = "invalid-token"
-	MfaEnrolmentRequired UnauthorizedErrorStatus = "mfa-enrolment-required"
-	MfaRequired          UnauthorizedErrorStatus = "mfa-required"
-	SessionExpired       UnauthorizedErrorStatus = "session-expired"
+	UnauthorizedErrorStatusClientRequired       UnauthorizedErrorStatus = "client-required"
+	UnauthorizedErrorStatusInvalidToken         UnauthorizedErrorStatus = "invalid-token"
+	UnauthorizedErrorStatusMfaEnrolmentRequired UnauthorizedErrorStatus = "mfa-enrolment-required"
+	UnauthorizedErrorStatusMfaRequired          UnauthorizedErrorStatus = "mfa-required"
+	UnauthorizedErrorStatusSessionExpired       UnauthorizedErrorStatus = "session-expired"
 )
 
 // Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
 func (e UnauthorizedErrorStatus) Valid() bool {
 	switch e {
-	case ClientRequired:
+	case UnauthorizedErrorStatusClientRequired:
 		return true
-	case InvalidToken:
+	case UnauthorizedErrorStatusInvalidToken:
 		return true
-	case MfaEnrolmentRequired:
+	case UnauthorizedErrorStatusMfaEnrolmentRequired:
 		return true
-	case MfaRequired:
+	case UnauthorizedErrorStatusMfaRequired:
 		return true
-	case SessionExpired:
+	case UnauthorizedErrorStatusSessionExpired:
 		return true
 	default:
 		return false
@@ -1014,6 +1110,21 @@ func (e UnavailableErrorStatus) Valid() bool {
 	case UnavailableErrorStatusRouteNotFound:
 		return true
 	case UnavailableErrorStatusServiceNotFound:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UserResultStatus.
+const (
+	UserResultStatusActionSuccessful UserResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the UserResultStatus enum.
+func (e UserResultStatus) Valid() bool {
+	switch e {
+	case UserResultStatusActionSuccessful:
 		return true
 	default:
 		return false
@@ -1050,15 +1161,34 @@ type Application struct {
 	Roles      *[]Role   `json:"roles,omitempty"`
 	Scopes     *[]string `json:"scopes,omitempty"`
 
+	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+	// session-policy`). A session expires `lifetime_seconds` after its creation or
+	// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+	// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+	// absent.
+	SessionPolicy *SessionPolicy `json:"session_policy,omitempty"`
+
 	// Slug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Slug ApplicationSlug `json:"slug"`
+}
+
+// ApplicationParams The common parameter of a public operation, `application`, the application to sign in to.
+type ApplicationParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
 }
 
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationView string
+
+// ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
+type ApplicationViewParams struct {
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+}
 
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
@@ -1221,9 +1351,20 @@ type ClientsCreateBadRequestErrorStatus string
 
 // ClientsCreateInput Decoded parameters of `clients/create`.
 type ClientsCreateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 	Client     NewClientFields `json:"client"`
 	Enterprise *bool           `json:"enterprise,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1245,7 +1386,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1361,6 +1502,9 @@ type CoexistenceOperation string
 
 // CoexistenceTouchInput defines model for CoexistenceTouchInput.
 type CoexistenceTouchInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
 	// Domain A domain whose records coexisting systems follow. Unknown values answer `domain_invalid`.
 	Domain CoexistenceDomain `json:"domain"`
 	Id     int64             `json:"id"`
@@ -1403,16 +1547,36 @@ type CompanyMember struct {
 
 // CompanyMemberInput defines model for CompanyMemberInput.
 type CompanyMemberInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientId The client (its client id, not its user id).
 	ClientId int64 `json:"client_id"`
 
 	// CompanyId The company.
 	CompanyId int64 `json:"company_id"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
 
 // CompanyMembers defines model for CompanyMembers.
@@ -1448,8 +1612,19 @@ type CompanyName = string
 
 // CompanyRequestInput defines model for CompanyRequestInput.
 type CompanyRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
@@ -1499,6 +1674,51 @@ type ForbiddenError struct {
 
 // ForbiddenErrorStatus defines model for ForbiddenError.Status.
 type ForbiddenErrorStatus string
+
+// Introspection What token introspection tells of a session token: only `active: false` unless it is a
+// live session of the calling application.
+type Introspection struct {
+	// Active Whether the token is a live session of the calling application.
+	Active bool `json:"active"`
+
+	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
+	Application *Application `json:"application,omitempty"`
+	CreatedAt   *time.Time   `json:"created_at,omitempty"`
+
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id The session's id, as `sessions/index` lists it.
+	Id *openapi_types.UUID `json:"id,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role   *Role     `json:"role,omitempty"`
+	Scopes *[]string `json:"scopes,omitempty"`
+	User   *User     `json:"user,omitempty"`
+}
+
+// IntrospectionResult defines model for IntrospectionResult.
+type IntrospectionResult struct {
+	// Data What token introspection tells of a session token: only `active: false` unless it is a
+	// live session of the calling application.
+	Data Introspection `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  IntrospectionResultStatus `json:"status"`
+}
+
+// IntrospectionResultStatus defines model for IntrospectionResult.Status.
+type IntrospectionResultStatus string
 
 // LastName Last name.
 type LastName = string
@@ -1563,6 +1783,12 @@ type LiaisonResultStatus string
 
 // LiaisonsRegisterInput Decoded parameters of `liaisons/register`.
 type LiaisonsRegisterInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// ClientIds Clients the liaison will act for.
 	ClientIds *[]int64 `json:"client_ids,omitempty"`
 
@@ -1572,11 +1798,47 @@ type LiaisonsRegisterInput struct {
 	// Liaison The liaison to invite. It has no password field; nobody chooses another person's password.
 	Liaison NewLiaison `json:"liaison"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
 }
+
+// LinkUnauthorizedError defines model for LinkUnauthorizedError.
+type LinkUnauthorizedError struct {
+	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Data *Session `json:"data,omitempty"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  LinkUnauthorizedErrorStatus `json:"status"`
+}
+
+// LinkUnauthorizedErrorStatus defines model for LinkUnauthorizedError.Status.
+type LinkUnauthorizedErrorStatus string
 
 // LoginBadRequestError defines model for LoginBadRequestError.
 type LoginBadRequestError struct {
@@ -1791,16 +2053,37 @@ type MemberRequestedResultStatus string
 
 // MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
 type MfaPasskeyDeleteInput struct {
-	Id int64 `json:"id"`
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+	Id              int64            `json:"id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaPasskeyRegisterFinishInput Decoded parameters of `mfa/passkey_register_finish`.
 type MfaPasskeyRegisterFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -1810,14 +2093,30 @@ type MfaPasskeyRegisterFinishInput struct {
 	// Name What the passkey is called in `mfa/index` (default `Passkey`).
 	Name *string `json:"name,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaPasskeyVerifyFinishInput Decoded parameters of `mfa/passkey_verify_finish`.
 type MfaPasskeyVerifyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -1831,14 +2130,30 @@ type MfaPasskeyVerifyFinishInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaRecoveryCodeVerifyInput Decoded parameters of `mfa/recovery_code_verify`.
 type MfaRecoveryCodeVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code One of the recovery codes, as shown (case, spaces and hyphens do not matter).
 	Code string `json:"code"`
 
@@ -1849,14 +2164,35 @@ type MfaRecoveryCodeVerifyInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
-// MfaTokenInput defines model for MfaTokenInput.
-type MfaTokenInput struct {
+// MfaSessionInput The common parameters of an mfa operation that answers no session in `data`.
+type MfaSessionInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -1865,19 +2201,41 @@ type MfaTokenInput struct {
 
 // MfaTotpConfirmInput Decoded parameters of `mfa/totp_confirm`.
 type MfaTotpConfirmInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
 	Code TOTPCode `json:"code"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaTotpDisableInput Decoded parameters of `mfa/totp_disable`; `code` or `password`.
 type MfaTotpDisableInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
@@ -1891,17 +2249,39 @@ type MfaTotpDisableInput struct {
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // MfaTotpVerifyInput Decoded parameters of `mfa/totp_verify`.
 type MfaTotpVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
 	// Code The 6 digits the authenticator app shows.
 	//
 	// Example: 123456
@@ -1914,10 +2294,20 @@ type MfaTotpVerifyInput struct {
 	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 	DeviceToken *DeviceToken `json:"device_token,omitempty"`
 
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
 }
 
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
@@ -1942,7 +2332,13 @@ type NewClientFields struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password *Password `json:"password,omitempty"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
@@ -2064,8 +2460,60 @@ type PasskeySignInBadRequestError struct {
 type PasskeySignInBadRequestErrorStatus string
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-// least 10 characters (the policy; shorter answers `client-validation-failed`).
+// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+// first 40 characters, against its embedded lists of common passwords, words and names,
+// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+// answers `client-validation-failed` on the registration routes and `invalid-param` on
+// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 type Password = string
+
+// PasswordResetRequested defines model for PasswordResetRequested.
+type PasswordResetRequested struct {
+	// Requested Always true; whether the email has an account is not told.
+	Requested bool `json:"requested"`
+}
+
+// PasswordResetRequestedResult defines model for PasswordResetRequestedResult.
+type PasswordResetRequestedResult struct {
+	Data PasswordResetRequested `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasswordResetRequestedResultStatus `json:"status"`
+}
+
+// PasswordResetRequestedResultStatus defines model for PasswordResetRequestedResult.Status.
+type PasswordResetRequestedResultStatus string
+
+// PasswordUpdateBadRequestError defines model for PasswordUpdateBadRequestError.
+type PasswordUpdateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                            `json:"session,omitempty"`
+	Status  PasswordUpdateBadRequestErrorStatus `json:"status"`
+}
+
+// PasswordUpdateBadRequestErrorStatus defines model for PasswordUpdateBadRequestError.Status.
+type PasswordUpdateBadRequestErrorStatus string
 
 // PayloadTooLargeError defines model for PayloadTooLargeError.
 type PayloadTooLargeError struct {
@@ -2176,12 +2624,23 @@ type RegisteringClient struct {
 	LastName *LastName `json:"last_name,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 	Phone *Phone `json:"phone,omitempty"`
 }
+
+// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+//
+// Example: 04817293
+type ResetCode = string
 
 // Revoked defines model for Revoked.
 type Revoked struct {
@@ -2257,7 +2716,8 @@ type Session struct {
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
 	DeviceToken *string `json:"device_token,omitempty"`
 
-	// ExpiresAt When the session expires if unused; absent for remember_me sessions.
+	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
+	// remember_me session, unless its application caps them).
 	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
 	Id         openapi_types.UUID `json:"id"`
 	LastUsedAt *time.Time         `json:"last_used_at,omitempty"`
@@ -2273,6 +2733,11 @@ type Session struct {
 	User      *User     `json:"user,omitempty"`
 	UserAgent *string   `json:"user_agent,omitempty"`
 }
+
+// SessionId A session's id, as `sessions/index` lists it.
+//
+// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+type SessionId = openapi_types.UUID
 
 // SessionList defines model for SessionList.
 type SessionList struct {
@@ -2304,6 +2769,22 @@ type SessionListResultStatus string
 // `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
 type SessionMethod string
 
+// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
+// session-policy`). A session expires `lifetime_seconds` after its creation or
+// `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
+// and expires `remember_me_max_age_seconds` after its creation, or never when that is
+// absent.
+type SessionPolicy struct {
+	// IdleTimeoutSeconds 259200 (72 hours) unless set.
+	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
+
+	// LifetimeSeconds 604800 (7 days) unless set.
+	LifetimeSeconds int64 `json:"lifetime_seconds"`
+
+	// RememberMeMaxAgeSeconds Absent unless set (remember_me sessions last until logout).
+	RememberMeMaxAgeSeconds *int64 `json:"remember_me_max_age_seconds,omitempty"`
+}
+
 // SessionResult defines model for SessionResult.
 type SessionResult struct {
 	// Data A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
@@ -2331,12 +2812,21 @@ type SessionResultStatus string
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
+// SessionViewParams The common `session_view` parameter: the view of the session objects answered, in `data`
+// and, for a session token, the caller's session in `session`.
+type SessionViewParams struct {
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+}
+
 // SessionsCreateInput Decoded parameters of `sessions/create`.
 type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -2350,7 +2840,13 @@ type SessionsCreateInput struct {
 	Email string `json:"email"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
-	// least 10 characters (the policy; shorter answers `client-validation-failed`).
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
 	Password Password `json:"password"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -2380,6 +2876,25 @@ type SessionsDeleteInput struct {
 	// All Revoke every session of the caller's user, not only this one (false when absent).
 	All *bool `json:"all,omitempty"`
 
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Id A session's id, as `sessions/index` lists it.
+	//
+	// Example: 0b6f0d5e-7f4c-4b7e-9a53-5d0c2f1f9a10
+	Id *SessionId `json:"id,omitempty"`
+
+	// Others Revoke every session of the caller's user but this one (false when absent).
+	Others *bool `json:"others,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
 	// Token An application (`paa_...`) or session (`pas_...`) token.
 	//
 	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
@@ -2391,7 +2906,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -2417,12 +2932,33 @@ type SessionsGoogleInput struct {
 	View *SessionView `json:"view,omitempty"`
 }
 
+// SessionsIntrospectInput Decoded parameters of `sessions/introspect`.
+type SessionsIntrospectInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
+	// token is `token` (or the Authorization header).
+	//
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	SessionToken string `json:"session_token"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// MagicToken The token from the emailed link.
@@ -2475,7 +3011,7 @@ type SessionsPasskeyFinishInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
@@ -2509,6 +3045,100 @@ type SessionsPasskeyFinishInput struct {
 	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
+type SessionsPasswordResetInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	//
+	// Example: 04817293
+	Code *ResetCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `reset_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   Password `json:"password"`
+	RememberMe *bool    `json:"remember_me,omitempty"`
+
+	// ResetToken The token of the emailed reset link (`pam_...`).
+	ResetToken *string `json:"reset_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// SessionsPasswordResetRequestInput defines model for SessionsPasswordResetRequestInput.
+type SessionsPasswordResetRequestInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email Email of the user who forgot the password.
+	Email string `json:"email"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+}
+
+// SessionsRevokeInput defines model for SessionsRevokeInput.
+type SessionsRevokeInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// UserId The user whose sessions to revoke (`users/lookup` finds it by email).
+	UserId int64 `json:"user_id"`
 }
 
 // SocialLoginBadRequestError defines model for SocialLoginBadRequestError.
@@ -2590,6 +3220,21 @@ type TOTPState struct {
 // Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
 type Token = string
 
+// TokenParams The common parameters of an operation that takes a token: `token`, the application or
+// session token (or give it as `Authorization: Bearer`, or the `token` query parameter),
+// and `application`, the application whose role the request is made under. `application`
+// must be the token's own application (a session's, or the calling application token's);
+// another answers `permission-denied`, and absent it is the token's application.
+type TokenParams struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
 // TooManyRequestsError defines model for TooManyRequestsError.
 type TooManyRequestsError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -2665,9 +3310,33 @@ type User struct {
 	RememberMe    *bool   `json:"remember_me,omitempty"`
 }
 
+// UserResult defines model for UserResult.
+type UserResult struct {
+	Data User `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session         `json:"session,omitempty"`
+	Status  UserResultStatus `json:"status"`
+}
+
+// UserResultStatus defines model for UserResult.Status.
+type UserResultStatus string
+
 // UsersClientRegisterInput defines model for UsersClientRegisterInput.
 type UsersClientRegisterInput struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2694,6 +3363,87 @@ type UsersClientRegisterInput struct {
 	View *ClientView `json:"view,omitempty"`
 }
 
+// UsersLookupInput defines model for UsersLookupInput.
+type UsersLookupInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Email Email of the user to find.
+	Email string `json:"email"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// UsersPasswordUpdateInput Decoded parameters of `users/password_update`.
+type UsersPasswordUpdateInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	CurrentPassword *Password `json:"current_password,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password Password `json:"password"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// ViewClientParams The common `view` parameter of an operation answering clients, the view of the client objects in `data`.
+type ViewClientParams struct {
+	// View Projection of a client: `default` (id, email, first and last name, phone, company_id,
+	// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+	// names, display_name, use_display_name, display_email, use_display_email, bio,
+	// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+	// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+	// company_id, company_name). `enterprise` is the client's company's flag (false without a
+	// company).
+	View *ClientView `json:"view,omitempty"`
+}
+
+// ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
+type ViewSessionParams struct {
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // WebAuthnCredential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
 // `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
 // an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
@@ -2711,13 +3461,30 @@ type WebAuthnCredential struct {
 // WebAuthnCredentialType defines model for WebAuthnCredential.Type.
 type WebAuthnCredentialType string
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, whether it requires a second factor, scopes).
+// ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+type ApplicationQuery = ApplicationSlug
+
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
 // scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
+
+// ViewClientQuery Projection of a client: `default` (id, email, first and last name, phone, company_id,
+// company_name, active), `client_read` (every field), `planox_client_read_profile` (id,
+// names, display_name, use_display_name, display_email, use_display_email, bio,
+// realtor_license), `planox_client_read_tours`, `planox_client_read_branding`,
+// `planox_client_read_preferences` (id and names), `contract_type_view` (id, enterprise,
+// company_id, company_name). `enterprise` is the client's company's flag (false without a
+// company).
+type ViewClientQuery = ClientView
+
+// ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+type ViewSessionQuery = SessionView
 
 // BadRequest defines model for BadRequest.
 type BadRequest = BadRequestError
@@ -2745,6 +3512,9 @@ type FactorsChanged = MFAChangeResult
 
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
+
+// LinkUnauthorized defines model for LinkUnauthorized.
+type LinkUnauthorized = LinkUnauthorizedError
 
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
@@ -2779,6 +3549,9 @@ type PasskeyOptions = PasskeyCeremonyResult
 // PasskeySignInBadRequest defines model for PasskeySignInBadRequest.
 type PasskeySignInBadRequest = PasskeySignInBadRequestError
 
+// PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
+type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
+
 // PayloadTooLarge defines model for PayloadTooLarge.
 type PayloadTooLarge = PayloadTooLargeError
 
@@ -2803,6 +3576,9 @@ type Unauthorized = UnauthorizedError
 // Unavailable defines model for Unavailable.
 type Unavailable = UnavailableError
 
+// UserLookupBadRequest defines model for UserLookupBadRequest.
+type UserLookupBadRequest = MagicLinkBadRequestError
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -2823,6 +3599,12 @@ type CoexistenceIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
 
 	// After Cursor; the id of the last event already read. 0 reads from the start.
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
@@ -2853,6 +3635,21 @@ type CompaniesMembersParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 
 	// CompanyId The company.
 	CompanyId int64 `form:"company_id" json:"company_id"`
@@ -2891,6 +3688,18 @@ type MfaIndexParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
@@ -3005,6 +3814,21 @@ type ScopesLiaisonRegisterParams struct {
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of the client objects you would like returned (in `data`).
+	View *ViewClientQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
 
 // SessionsCreateTextBody defines parameters for SessionsCreate.
@@ -3028,11 +3852,31 @@ type SessionsIndexParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsIntrospectTextBody defines parameters for SessionsIntrospect.
+type SessionsIntrospectTextBody = SensitiveParams
+
+// SessionsIntrospectParams defines parameters for SessionsIntrospect.
+type SessionsIntrospectParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
@@ -3041,6 +3885,9 @@ type SessionsMagicLinkCreateTextBody = SensitiveParams
 // SessionsPasskeyFinishTextBody defines parameters for SessionsPasskeyFinish.
 type SessionsPasskeyFinishTextBody = SensitiveParams
 
+// SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
+type SessionsPasswordResetTextBody = SensitiveParams
+
 // SessionsReadParams defines parameters for SessionsRead.
 type SessionsReadParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -3048,15 +3895,51 @@ type SessionsReadParams struct {
 	// answers `missing-param` for `token`.
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 
-	// SessionView View of session object you would like returned.
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// View View of session object you would like returned (in `data`); `session_view` wins when both are given.
+	View *ViewSessionQuery `form:"view,omitempty" json:"view,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
 	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
 
-	// ApplicationView View of application object you would like returned.
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// SessionsRevokeParams defines parameters for SessionsRevoke.
+type SessionsRevokeParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
 // UsersClientRegisterParams defines parameters for UsersClientRegister.
 type UsersClientRegisterParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersLookupParams defines parameters for UsersLookup.
+type UsersLookupParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// UsersPasswordUpdateTextBody defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateTextBody = SensitiveParams
+
+// UsersPasswordUpdateParams defines parameters for UsersPasswordUpdate.
+type UsersPasswordUpdateParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
 	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
 	// answers `missing-param` for `token`.
@@ -3088,13 +3971,13 @@ type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
 
 // MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
-type MfaPasskeyRegisterBeginJSONRequestBody = MfaTokenInput
+type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
 
 // MfaPasskeyRegisterFinishTextRequestBody defines body for MfaPasskeyRegisterFinish for text/plain ContentType.
 type MfaPasskeyRegisterFinishTextRequestBody = MfaPasskeyRegisterFinishTextBody
 
 // MfaPasskeyVerifyBeginJSONRequestBody defines body for MfaPasskeyVerifyBegin for application/json ContentType.
-type MfaPasskeyVerifyBeginJSONRequestBody = MfaTokenInput
+type MfaPasskeyVerifyBeginJSONRequestBody = MfaSessionInput
 
 // MfaPasskeyVerifyFinishTextRequestBody defines body for MfaPasskeyVerifyFinish for text/plain ContentType.
 type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
@@ -3103,7 +3986,7 @@ type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
 type MfaRecoveryCodeVerifyTextRequestBody = MfaRecoveryCodeVerifyTextBody
 
 // MfaRecoveryCodesCreateJSONRequestBody defines body for MfaRecoveryCodesCreate for application/json ContentType.
-type MfaRecoveryCodesCreateJSONRequestBody = MfaTokenInput
+type MfaRecoveryCodesCreateJSONRequestBody = MfaSessionInput
 
 // MfaTotpConfirmTextRequestBody defines body for MfaTotpConfirm for text/plain ContentType.
 type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
@@ -3112,7 +3995,7 @@ type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
 type MfaTotpDisableTextRequestBody = MfaTotpDisableTextBody
 
 // MfaTotpEnrollJSONRequestBody defines body for MfaTotpEnroll for application/json ContentType.
-type MfaTotpEnrollJSONRequestBody = MfaTokenInput
+type MfaTotpEnrollJSONRequestBody = MfaSessionInput
 
 // MfaTotpVerifyTextRequestBody defines body for MfaTotpVerify for text/plain ContentType.
 type MfaTotpVerifyTextRequestBody = MfaTotpVerifyTextBody
@@ -3126,6 +4009,9 @@ type SessionsDeleteJSONRequestBody = SessionsDeleteInput
 // SessionsGoogleTextRequestBody defines body for SessionsGoogle for text/plain ContentType.
 type SessionsGoogleTextRequestBody = SessionsGoogleTextBody
 
+// SessionsIntrospectTextRequestBody defines body for SessionsIntrospect for text/plain ContentType.
+type SessionsIntrospectTextRequestBody = SessionsIntrospectTextBody
+
 // SessionsMagicLinkCreateTextRequestBody defines body for SessionsMagicLinkCreate for text/plain ContentType.
 type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 
@@ -3138,8 +4024,23 @@ type SessionsPasskeyBeginJSONRequestBody = SessionsPasskeyBeginInput
 // SessionsPasskeyFinishTextRequestBody defines body for SessionsPasskeyFinish for text/plain ContentType.
 type SessionsPasskeyFinishTextRequestBody = SessionsPasskeyFinishTextBody
 
+// SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
+type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
+
+// SessionsPasswordResetRequestJSONRequestBody defines body for SessionsPasswordResetRequest for application/json ContentType.
+type SessionsPasswordResetRequestJSONRequestBody = SessionsPasswordResetRequestInput
+
+// SessionsRevokeJSONRequestBody defines body for SessionsRevoke for application/json ContentType.
+type SessionsRevokeJSONRequestBody = SessionsRevokeInput
+
 // UsersClientRegisterJSONRequestBody defines body for UsersClientRegister for application/json ContentType.
 type UsersClientRegisterJSONRequestBody = UsersClientRegisterInput
+
+// UsersLookupJSONRequestBody defines body for UsersLookup for application/json ContentType.
+type UsersLookupJSONRequestBody = UsersLookupInput
+
+// UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
+type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
 
 // Getter for additional properties for PasskeyCeremony_Options. Returns the specified
 // element and whether it was found
@@ -3630,7 +4531,7 @@ type ClientInterface interface {
 	// CompaniesMembers List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -3718,7 +4619,8 @@ type ClientInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -3752,7 +4654,8 @@ type ClientInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -4111,7 +5014,7 @@ type ClientInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 	ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4166,20 +5069,36 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
 	SessionsCreateWithTextBody(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsDeleteWithBody Log out
+	// SessionsDeleteWithBody Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
 	SessionsDeleteWithBody(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsDelete Log out
+	// SessionsDelete Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4243,6 +5162,58 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
 	SessionsIndex(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SessionsIntrospectWithBody Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithBody(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsIntrospectWithTextBody Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SessionsMagicLinkCreateWithBody Log in with a magic link token
 	//
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
@@ -4250,10 +5221,14 @@ type ClientInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -4269,10 +5244,14 @@ type ClientInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -4377,12 +5356,148 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
 	SessionsPasskeyFinishWithTextBody(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SessionsPasswordResetWithBody Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetWithTextBody Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithTextBody(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetRequestWithBody Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasswordResetRequest Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequest(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SessionsRead Read the caller's session
 	//
 	// Returns the session of the token used and records its use.
 	//
 	// Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
 	SessionsRead(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsRevokeWithBody Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithBody(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsRevoke Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevoke(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UsersClientRegisterWithBody Become a client
 	//
@@ -4419,6 +5534,66 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersLookupWithBody Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithBody(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersLookup Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersPasswordUpdateWithBody Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithBody(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UsersPasswordUpdateWithTextBody Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ClientsCreateWithBody Create a client for an email
@@ -4721,7 +5896,7 @@ func (c *Client) CompaniesApproveMember(ctx context.Context, params *CompaniesAp
 // CompaniesMembers List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -4859,7 +6034,8 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -4903,7 +6079,8 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -5502,7 +6679,7 @@ func (c *Client) MfaTotpVerifyWithTextBody(ctx context.Context, params *MfaTotpV
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Corresponds with GET /api/v1/scopes/liaison_register (the `ScopesLiaisonRegister` operationId).
 func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaisonRegisterParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5587,10 +6764,18 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 	return c.Client.Do(req)
 }
 
-// SessionsDeleteWithBody Log out
+// SessionsDeleteWithBody Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5607,10 +6792,18 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 	return c.Client.Do(req)
 }
 
-// SessionsDelete Log out
+// SessionsDelete Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5714,6 +6907,78 @@ func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams,
 	return c.Client.Do(req)
 }
 
+// SessionsIntrospectWithBody Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *Client) SessionsIntrospectWithBody(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsIntrospectRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsIntrospectWithTextBody Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsIntrospectRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SessionsMagicLinkCreateWithBody Log in with a magic link token
 //
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
@@ -5721,10 +6986,14 @@ func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams,
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -5750,10 +7019,14 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -5928,6 +7201,152 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 	return c.Client.Do(req)
 }
 
+// SessionsPasswordResetWithBody Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetWithTextBody Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestWithTextBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetRequestWithBody Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasswordResetRequest Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *Client) SessionsPasswordResetRequest(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasswordResetRequestRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SessionsRead Read the caller's session
 //
 // Returns the session of the token used and records its use.
@@ -5935,6 +7354,56 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 // Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
 func (c *Client) SessionsRead(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSessionsReadRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsRevokeWithBody Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *Client) SessionsRevokeWithBody(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsRevokeRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsRevoke Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *Client) SessionsRevoke(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsRevokeRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5991,6 +7460,106 @@ func (c *Client) UsersClientRegisterWithBody(ctx context.Context, params *UsersC
 // Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 func (c *Client) UsersClientRegister(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUsersClientRegisterRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersLookupWithBody Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *Client) UsersLookupWithBody(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersLookupRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersLookup Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersLookupRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersPasswordUpdateWithBody Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersPasswordUpdateRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UsersPasswordUpdateWithTextBody Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *Client) UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUsersPasswordUpdateRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6139,6 +7708,18 @@ func NewCoexistenceIndexRequest(server string, params *CoexistenceIndexParams) (
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6351,6 +7932,54 @@ func NewCompaniesMembersRequest(server string, params *CompaniesMembersParams) (
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6614,6 +8243,42 @@ func NewMfaIndexRequest(server string, params *MfaIndexParams) (*http.Request, e
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -7414,6 +9079,54 @@ func NewScopesLiaisonRegisterRequest(server string, params *ScopesLiaisonRegiste
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -7615,6 +9328,30 @@ func NewSessionsIndexRequest(server string, params *SessionsIndexParams) (*http.
 
 		}
 
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.SessionView != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -7649,6 +9386,73 @@ func NewSessionsIndexRequest(server string, params *SessionsIndexParams) (*http.
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewSessionsIntrospectRequestWithTextBody calls the generic SessionsIntrospect builder with text/plain body
+func NewSessionsIntrospectRequestWithTextBody(server string, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewSessionsIntrospectRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewSessionsIntrospectRequestWithBody constructs an http.Request for the SessionsIntrospect method, with any body, and a specified content type
+func NewSessionsIntrospectRequestWithBody(server string, params *SessionsIntrospectParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/introspect")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7813,6 +9617,86 @@ func NewSessionsPasskeyFinishRequestWithBody(server string, contentType string, 
 	return req, nil
 }
 
+// NewSessionsPasswordResetRequestWithTextBody calls the generic SessionsPasswordReset builder with text/plain body
+func NewSessionsPasswordResetRequestWithTextBody(server string, body SessionsPasswordResetTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewSessionsPasswordResetRequestWithBody(server, "text/plain", bodyReader)
+}
+
+// NewSessionsPasswordResetRequestWithBody constructs an http.Request for the SessionsPasswordReset method, with any body, and a specified content type
+func NewSessionsPasswordResetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/password_reset")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSessionsPasswordResetRequestRequest calls the generic SessionsPasswordResetRequest builder with application/json body
+func NewSessionsPasswordResetRequestRequest(server string, body SessionsPasswordResetRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSessionsPasswordResetRequestRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSessionsPasswordResetRequestRequestWithBody constructs an http.Request for the SessionsPasswordResetRequest method, with any body, and a specified content type
+func NewSessionsPasswordResetRequestRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/password_reset_request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSessionsReadRequest constructs an http.Request for the SessionsRead method
 func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Request, error) {
 	var err error
@@ -7844,6 +9728,30 @@ func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Re
 		if params.Token != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.View != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "view", *params.View, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -7891,6 +9799,73 @@ func NewSessionsReadRequest(server string, params *SessionsReadParams) (*http.Re
 	return req, nil
 }
 
+// NewSessionsRevokeRequest calls the generic SessionsRevoke builder with application/json body
+func NewSessionsRevokeRequest(server string, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSessionsRevokeRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewSessionsRevokeRequestWithBody constructs an http.Request for the SessionsRevoke method, with any body, and a specified content type
+func NewSessionsRevokeRequestWithBody(server string, params *SessionsRevokeParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/revoke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewUsersClientRegisterRequest calls the generic UsersClientRegister builder with application/json body
 func NewUsersClientRegisterRequest(server string, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7912,6 +9887,140 @@ func NewUsersClientRegisterRequestWithBody(server string, params *UsersClientReg
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/users/client_register")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUsersLookupRequest calls the generic UsersLookup builder with application/json body
+func NewUsersLookupRequest(server string, params *UsersLookupParams, body UsersLookupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUsersLookupRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewUsersLookupRequestWithBody constructs an http.Request for the UsersLookup method, with any body, and a specified content type
+func NewUsersLookupRequestWithBody(server string, params *UsersLookupParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/users/lookup")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUsersPasswordUpdateRequestWithTextBody calls the generic UsersPasswordUpdate builder with text/plain body
+func NewUsersPasswordUpdateRequestWithTextBody(server string, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewUsersPasswordUpdateRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewUsersPasswordUpdateRequestWithBody constructs an http.Request for the UsersPasswordUpdate method, with any body, and a specified content type
+func NewUsersPasswordUpdateRequestWithBody(server string, params *UsersPasswordUpdateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/users/password_update")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -8214,7 +10323,7 @@ type ClientWithResponsesInterface interface {
 	// CompaniesMembersWithResponse List a company's members and requests
 	//
 	// The company, its members (the owner first, then by client id) and the clients asking to
-	// join it (oldest request first), at most 500 of each, clients in the `default` view with
+	// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 	// whether each one's email is verified (a request from an unverified client cannot be
 	// approved until it is, and its first proof drops the request). Employees and application
 	// tokens may list any company (an id that names none answers `invalid-param` on
@@ -8304,7 +10413,8 @@ type ClientWithResponsesInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -8338,7 +10448,8 @@ type ClientWithResponsesInterface interface {
 	// liaison role: it cannot log in as a liaison, and an application that accepts only
 	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything); of an email that already
+	// among what the caller may grant (an employee sees everything), its clients rendered with
+	// `view`; of an email that already
 	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 	// user) and each client address may register a limited number of liaisons per window (30
@@ -8699,7 +10810,7 @@ type ClientWithResponsesInterface interface {
 	// what it acts for. A user whose email is not verified may grant nothing: both lists are
 	// empty until it is proven. Each list is in id order and holds at most
 	// 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-	// rendered with the `default` view.
+	// rendered with `view` (`default` when absent).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8756,20 +10867,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/create (the `SessionsCreate` operationId).
 	SessionsCreateWithTextBodyWithResponse(ctx context.Context, body SessionsCreateTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsCreateResponse, error)
 
-	// SessionsDeleteWithBodyWithResponse Log out
+	// SessionsDeleteWithBodyWithResponse Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/sessions/delete (the `SessionsDelete` operationId).
 	SessionsDeleteWithBodyWithResponse(ctx context.Context, params *SessionsDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsDeleteResponse, error)
 
-	// SessionsDeleteWithResponse Log out
+	// SessionsDeleteWithResponse Log out, or end other sessions of the caller's user
 	//
-	// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-	// revoked token answers `invalid-token` afterwards, on every instance.
+	// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+	// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+	// own id logs out); with `others: true`, every session of the caller's user but the
+	// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+	// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+	// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+	// answers `invalid-param` on `id`, the same whether no session has it or another user's
+	// does, so that nobody learns another user's session ids; one of the caller's sessions that
+	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8835,6 +10962,58 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/sessions/index (the `SessionsIndex` operationId).
 	SessionsIndexWithResponse(ctx context.Context, params *SessionsIndexParams, reqEditors ...RequestEditorFn) (*SessionsIndexResponse, error)
 
+	// SessionsIntrospectWithBodyWithResponse Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
+
+	// SessionsIntrospectWithTextBodyWithResponse Check a session token a user handed over (introspection)
+	//
+	// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+	// session token a user handed it live, and whose is it? Application tokens only (scope
+	// `sessions.introspect`): the backend learns who the user is without ever acting as the
+	// user. Sensitive params, since the session token is a secret (see
+	// `SessionsIntrospectInput`).
+	//
+	// `data.active` is true for a live session of the calling application; `data` then also
+	// holds the session's id, role, scopes, application, user, creation time and expiry
+	// (`expires_at`, absent when nothing bounds the session). Anything else answers
+	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+	// token that is not a session token, and a session of another application (an application
+	// sees only its own application's sessions), so the answer never tells these apart.
+	//
+	// The checks are those of every request made with the token (revocation, which reaches
+	// every instance at once, and the application's session policy). Introspection does not
+	// record a use, so it never extends a session's idle time: a backend checking a token is
+	// not its user using it, and a backend that polls must not keep a session alive after its
+	// user left. Uses are recorded by requests made with the session token itself.
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+	SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
+
 	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 	//
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
@@ -8842,10 +11021,14 @@ type ClientWithResponsesInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -8861,10 +11044,14 @@ type ClientWithResponsesInterface interface {
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role it also accepts, or a client created for someone else). The first proof of an email
 	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown, used or expired link
-	// token, or one requested for another application, answers `invalid-token` and counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the
-	// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+	// liaisons registered, grants made, membership requests). An unknown token (or a password
+	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+	// `link-used`, an expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`). The link is used up by the first
+	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 	// the session carries the `redirect_url` the link was requested with. Sensitive params
 	// (see `SessionsMagicLinkCreateInput`).
 	//
@@ -8969,6 +11156,112 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
 	SessionsPasskeyFinishWithTextBodyWithResponse(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasskeyFinishResponse, error)
 
+	// SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error)
+
+	// SessionsPasswordResetWithTextBodyWithResponse Set a new password with a reset link or code
+	//
+	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+	// of the user on every instance; and answers a new session as `sessions/create` does (same
+	// role rules and answers; the password is changed whatever the session's answer). The
+	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+	// `SessionsPasswordResetInput`).
+	//
+	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+	// and code usable.
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+	SessionsPasswordResetWithTextBodyWithResponse(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error)
+
+	// SessionsPasswordResetRequestWithBodyWithResponse Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error)
+
+	// SessionsPasswordResetRequestWithResponse Email a password reset link and code
+	//
+	// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+	// a page that asks for the new password) and an 8-digit code to type on another device
+	// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+	// the application they were requested for; using either uses up both, and a new request
+	// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+	// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+	//
+	// The answer never tells whether the email has an account: an unknown email answers the
+	// same `action-successful` and nothing is sent (and so does an email that was sent its
+	// allowance of resets in the window). The email is sent after the answer, so that known and
+	// unknown emails take the same time; if Mandrill fails, a notification (kind
+	// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+	// with one difference: only the client address's allowance answers `rate-limited` (20 per
+	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+	// does not know, and 5 more by each caller that signed in to it before (same address, or
+	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+	// link: the page goes there once the password is set.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+	SessionsPasswordResetRequestWithResponse(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error)
+
 	// SessionsReadWithResponse Read the caller's session
 	//
 	// Returns the session of the token used and records its use.
@@ -8977,6 +11270,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/sessions/read (the `SessionsRead` operationId).
 	SessionsReadWithResponse(ctx context.Context, params *SessionsReadParams, reqEditors ...RequestEditorFn) (*SessionsReadResponse, error)
+
+	// SessionsRevokeWithBodyWithResponse Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithBodyWithResponse(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error)
+
+	// SessionsRevokeWithResponse Revoke a user's sessions
+	//
+	// For an application token or an employee (scope `sessions.revoke`): revokes the live
+	// sessions of the user `user_id` (for example after a password change in another system,
+	// or a compromised account). Least privilege: an application token revokes the user's
+	// sessions in its own application only (an application does not log users out of the
+	// others); an employee revokes them in every application. `data.revoked` is how many were
+	// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+	// Revoked tokens answer `invalid-token` afterwards, on every instance.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+	SessionsRevokeWithResponse(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error)
 
 	// UsersClientRegisterWithBodyWithResponse Become a client
 	//
@@ -9013,6 +11336,66 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/client_register (the `UsersClientRegister` operationId).
 	UsersClientRegisterWithResponse(ctx context.Context, params *UsersClientRegisterParams, body UsersClientRegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersClientRegisterResponse, error)
+
+	// UsersLookupWithBodyWithResponse Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithBodyWithResponse(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
+
+	// UsersLookupWithResponse Look a user up by email
+	//
+	// For an application token or an employee (scope `users.lookup`): the user whose email is
+	// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+	// application of the suite, so any user can be found (as `clients/create` already tells
+	// whether an email has a user). The email is a body parameter, which keeps it out of the
+	// URLs that proxies and browsers record.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+	UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error)
+
+	// UsersPasswordUpdateWithBodyWithResponse Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
+
+	// UsersPasswordUpdateWithTextBodyWithResponse Change the caller's password
+	//
+	// Sets a new `password` for the caller's user and revokes every other session of the user
+	// on every instance; the caller's session stays. `current_password` is required when the
+	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+	// counts as a password guess at the account, limited as at `sessions/create`,
+	// `rate-limited`); a user
+	// without one (signed up with Google or a link) sets a first password with its session
+	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+	UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
 }
 
 // ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
@@ -11278,6 +13661,89 @@ func (r SessionsIndexResponse) ContentType() string {
 	return ""
 }
 
+type SessionsIntrospectResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IntrospectionResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON200() *IntrospectionResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsIntrospectResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsIntrospectResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsIntrospectResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsIntrospectResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsIntrospectResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SessionsMagicLinkCreateResponse429Headers the declared response headers of an HTTP 429 response for SessionsMagicLinkCreate
 type SessionsMagicLinkCreateResponse429Headers struct {
 	RetryAfter *int
@@ -11291,7 +13757,7 @@ type SessionsMagicLinkCreateResponse struct {
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *SocialLoginBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
+	JSON401 *LinkUnauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
@@ -11315,7 +13781,7 @@ func (r SessionsMagicLinkCreateResponse) GetJSON400() *SocialLoginBadRequest {
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r SessionsMagicLinkCreateResponse) GetJSON401() *Unauthorized {
+func (r SessionsMagicLinkCreateResponse) GetJSON401() *LinkUnauthorized {
 	return r.JSON401
 }
 
@@ -11624,6 +14090,179 @@ func (r SessionsPasskeyFinishResponse) ContentType() string {
 	return ""
 }
 
+// SessionsPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasswordReset
+type SessionsPasswordResetResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasswordResetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NewSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *SocialLoginBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *LinkUnauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasswordResetResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON200() *NewSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON400() *SocialLoginBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON401() *LinkUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasswordResetResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasswordResetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasswordResetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasswordResetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasswordResetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SessionsPasswordResetRequestResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasswordResetRequest
+type SessionsPasswordResetRequestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasswordResetRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasswordResetRequestedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasswordResetRequestResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON200() *PasswordResetRequestedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasswordResetRequestResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasswordResetRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasswordResetRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasswordResetRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasswordResetRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type SessionsReadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -11707,6 +14346,89 @@ func (r SessionsReadResponse) ContentType() string {
 	return ""
 }
 
+type SessionsRevokeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsRevokeResponse) GetJSON200() *RevokedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsRevokeResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsRevokeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SessionsRevokeResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsRevokeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsRevokeResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsRevokeResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsRevokeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsRevokeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsRevokeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsRevokeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type UsersClientRegisterResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -11784,6 +14506,186 @@ func (r UsersClientRegisterResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UsersClientRegisterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UsersLookupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *UserLookupBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsersLookupResponse) GetJSON200() *UserResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersLookupResponse) GetJSON400() *UserLookupBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersLookupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersLookupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UsersLookupResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersLookupResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersLookupResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersLookupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersLookupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersLookupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersLookupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UsersPasswordUpdateResponse429Headers the declared response headers of an HTTP 429 response for UsersPasswordUpdate
+type UsersPasswordUpdateResponse429Headers struct {
+	RetryAfter *int
+}
+
+type UsersPasswordUpdateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PasswordUpdateBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UsersPasswordUpdateResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON200() *RevokedResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON400() *PasswordUpdateBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UsersPasswordUpdateResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UsersPasswordUpdateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UsersPasswordUpdateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UsersPasswordUpdateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UsersPasswordUpdateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12056,7 +14958,7 @@ func (c *ClientWithResponses) CompaniesApproveMemberWithResponse(ctx context.Con
 // CompaniesMembersWithResponse List a company's members and requests
 //
 // The company, its members (the owner first, then by client id) and the clients asking to
-// join it (oldest request first), at most 500 of each, clients in the `default` view with
+// join it (oldest request first), at most 500 of each, clients in `view` (`default` when absent) with
 // whether each one's email is verified (a request from an unverified client cannot be
 // approved until it is, and its first proof drops the request). Employees and application
 // tokens may list any company (an id that names none answers `invalid-param` on
@@ -12176,7 +15078,8 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -12216,7 +15119,8 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 // liaison role: it cannot log in as a liaison, and an application that accepts only
 // employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
 // to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything); of an email that already
+// among what the caller may grant (an employee sees everything), its clients rendered with
+// `view`; of an email that already
 // had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
 // answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
 // user) and each client address may register a limited number of liaisons per window (30
@@ -12721,7 +15625,7 @@ func (c *ClientWithResponses) MfaTotpVerifyWithTextBodyWithResponse(ctx context.
 // what it acts for. A user whose email is not verified may grant nothing: both lists are
 // empty until it is proven. Each list is in id order and holds at most
 // 500 entries (an employee can still grant any id through `liaisons/register`). Clients are
-// rendered with the `default` view.
+// rendered with `view` (`default` when absent).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12796,10 +15700,18 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 	return ParseSessionsCreateResponse(rsp)
 }
 
-// SessionsDeleteWithBodyWithResponse Log out
+// SessionsDeleteWithBodyWithResponse Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12812,10 +15724,18 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 	return ParseSessionsDeleteResponse(rsp)
 }
 
-// SessionsDeleteWithResponse Log out
+// SessionsDeleteWithResponse Log out, or end other sessions of the caller's user
 //
-// Revokes the caller's session, or with `all: true` every session of the caller's user. A
-// revoked token answers `invalid-token` afterwards, on every instance.
+// Revokes the caller's session (log out). With `id`, revokes instead one session of the
+// caller's user, by its id as `sessions/index` lists it (in any application; the caller's
+// own id logs out); with `others: true`, every session of the caller's user but the
+// caller's; with `all: true`, every one. Give at most one of `id`, `others: true` and
+// `all: true` (`false` counts as absent): more answers `invalid-param` naming each one
+// given, and revokes nothing. An `id` that is not one of the caller's user's sessions
+// answers `invalid-param` on `id`, the same whether no session has it or another user's
+// does, so that nobody learns another user's session ids; one of the caller's sessions that
+// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
+// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12905,6 +15825,70 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 	return ParseSessionsIndexResponse(rsp)
 }
 
+// SessionsIntrospectWithBodyWithResponse Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *ClientWithResponses) SessionsIntrospectWithBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error) {
+	rsp, err := c.SessionsIntrospectWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsIntrospectResponse(rsp)
+}
+
+// SessionsIntrospectWithTextBodyWithResponse Check a session token a user handed over (introspection)
+//
+// For an application's backend, in the spirit of token introspection (RFC 7662): is the
+// session token a user handed it live, and whose is it? Application tokens only (scope
+// `sessions.introspect`): the backend learns who the user is without ever acting as the
+// user. Sensitive params, since the session token is a secret (see
+// `SessionsIntrospectInput`).
+//
+// `data.active` is true for a live session of the calling application; `data` then also
+// holds the session's id, role, scopes, application, user, creation time and expiry
+// (`expires_at`, absent when nothing bounds the session). Anything else answers
+// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
+// token that is not a session token, and a session of another application (an application
+// sees only its own application's sessions), so the answer never tells these apart.
+//
+// The checks are those of every request made with the token (revocation, which reaches
+// every instance at once, and the application's session policy). Introspection does not
+// record a use, so it never extends a session's idle time: a backend checking a token is
+// not its user using it, and a backend that polls must not keep a session alive after its
+// user left. Uses are recorded by requests made with the session token itself.
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
+func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error) {
+	rsp, err := c.SessionsIntrospectWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsIntrospectResponse(rsp)
+}
+
 // SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
 //
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
@@ -12912,10 +15896,14 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -12937,10 +15925,14 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role it also accepts, or a client created for someone else). The first proof of an email
 // takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown, used or expired link
-// token, or one requested for another application, answers `invalid-token` and counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the
-// first exchange, whatever its answer. Same role rules and answers as `sessions/create`;
+// liaisons registered, grants made, membership requests). An unknown token (or a password
+// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
+// `link-used`, an expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`). The link is used up by the first
+// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
+// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
+// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
 // the session carries the `redirect_url` the link was requested with. Sensitive params
 // (see `SessionsMagicLinkCreateInput`).
 //
@@ -13087,6 +16079,136 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx 
 	return ParseSessionsPasskeyFinishResponse(rsp)
 }
 
+// SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error) {
+	rsp, err := c.SessionsPasswordResetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetResponse(rsp)
+}
+
+// SessionsPasswordResetWithTextBodyWithResponse Set a new password with a reset link or code
+//
+// Sets the user's password from a reset link's `reset_token`, or from `email` and the
+// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
+// of the user on every instance; and answers a new session as `sessions/create` does (same
+// role rules and answers; the password is changed whatever the session's answer). The
+// session carries the `redirect_url` the reset was requested with. Sensitive params (see
+// `SessionsPasswordResetInput`).
+//
+// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
+// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
+// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
+// `link-wrong-application`. A wrong, used or expired code, or an email without a live
+// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
+// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
+// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// password too easy to guess (fewer than 10 characters, a common password or pattern, one
+// built on the user's email or name, or, where the server checks Have I Been Pwned, a
+// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
+// and code usable.
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset (the `SessionsPasswordReset` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx context.Context, body SessionsPasswordResetTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetResponse, error) {
+	rsp, err := c.SessionsPasswordResetWithTextBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetResponse(rsp)
+}
+
+// SessionsPasswordResetRequestWithBodyWithResponse Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error) {
+	rsp, err := c.SessionsPasswordResetRequestWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetRequestResponse(rsp)
+}
+
+// SessionsPasswordResetRequestWithResponse Email a password reset link and code
+//
+// Emails the user of `email` a password reset link (`{PLANOAUTH_PUBLIC_URL}/reset?token=pam_...`,
+// a page that asks for the new password) and an 8-digit code to type on another device
+// (`sessions/password_reset` with `email` and `code`). Both work once, within 15 minutes, for
+// the application they were requested for; using either uses up both, and a new request
+// replaces the user's earlier reset link and code. A code may be tried 5 times; then it is
+// dead. Only hashes are stored (the token's SHA-256, the code's argon2id).
+//
+// The answer never tells whether the email has an account: an unknown email answers the
+// same `action-successful` and nothing is sent (and so does an email that was sent its
+// allowance of resets in the window). The email is sent after the answer, so that known and
+// unknown emails take the same time; if Mandrill fails, a notification (kind
+// `mandrill-email-failed`) is written for operators. Resets are limited like sign-in links,
+// with one difference: only the client address's allowance answers `rate-limited` (20 per
+// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
+// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
+// does not know, and 5 more by each caller that signed in to it before (same address, or
+// its `device_token`); past those nothing more is sent, and the answer does not change.
+// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
+// link: the page goes there once the password is set.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
+func (c *ClientWithResponses) SessionsPasswordResetRequestWithResponse(ctx context.Context, body SessionsPasswordResetRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasswordResetRequestResponse, error) {
+	rsp, err := c.SessionsPasswordResetRequest(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasswordResetRequestResponse(rsp)
+}
+
 // SessionsReadWithResponse Read the caller's session
 //
 // Returns the session of the token used and records its use.
@@ -13100,6 +16222,48 @@ func (c *ClientWithResponses) SessionsReadWithResponse(ctx context.Context, para
 		return nil, err
 	}
 	return ParseSessionsReadResponse(rsp)
+}
+
+// SessionsRevokeWithBodyWithResponse Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *ClientWithResponses) SessionsRevokeWithBodyWithResponse(ctx context.Context, params *SessionsRevokeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error) {
+	rsp, err := c.SessionsRevokeWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsRevokeResponse(rsp)
+}
+
+// SessionsRevokeWithResponse Revoke a user's sessions
+//
+// For an application token or an employee (scope `sessions.revoke`): revokes the live
+// sessions of the user `user_id` (for example after a password change in another system,
+// or a compromised account). Least privilege: an application token revokes the user's
+// sessions in its own application only (an application does not log users out of the
+// others); an employee revokes them in every application. `data.revoked` is how many were
+// revoked (0 when there were none). A `user_id` that names no user answers `invalid-param`.
+// Revoked tokens answer `invalid-token` afterwards, on every instance.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/revoke (the `SessionsRevoke` operationId).
+func (c *ClientWithResponses) SessionsRevokeWithResponse(ctx context.Context, params *SessionsRevokeParams, body SessionsRevokeJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsRevokeResponse, error) {
+	rsp, err := c.SessionsRevoke(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsRevokeResponse(rsp)
 }
 
 // UsersClientRegisterWithBodyWithResponse Become a client
@@ -13148,6 +16312,90 @@ func (c *ClientWithResponses) UsersClientRegisterWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseUsersClientRegisterResponse(rsp)
+}
+
+// UsersLookupWithBodyWithResponse Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *ClientWithResponses) UsersLookupWithBodyWithResponse(ctx context.Context, params *UsersLookupParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error) {
+	rsp, err := c.UsersLookupWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersLookupResponse(rsp)
+}
+
+// UsersLookupWithResponse Look a user up by email
+//
+// For an application token or an employee (scope `users.lookup`): the user whose email is
+// `email` (compared case-insensitively), or `email-not-found`. Users are shared by every
+// application of the suite, so any user can be found (as `clients/create` already tells
+// whether an email has a user). The email is a body parameter, which keeps it out of the
+// URLs that proxies and browsers record.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/lookup (the `UsersLookup` operationId).
+func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, params *UsersLookupParams, body UsersLookupJSONRequestBody, reqEditors ...RequestEditorFn) (*UsersLookupResponse, error) {
+	rsp, err := c.UsersLookup(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersLookupResponse(rsp)
+}
+
+// UsersPasswordUpdateWithBodyWithResponse Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error) {
+	rsp, err := c.UsersPasswordUpdateWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersPasswordUpdateResponse(rsp)
+}
+
+// UsersPasswordUpdateWithTextBodyWithResponse Change the caller's password
+//
+// Sets a new `password` for the caller's user and revokes every other session of the user
+// on every instance; the caller's session stays. `current_password` is required when the
+// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
+// counts as a password guess at the account, limited as at `sessions/create`,
+// `rate-limited`); a user
+// without one (signed up with Google or a link) sets a first password with its session
+// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
+// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
+func (c *ClientWithResponses) UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error) {
+	rsp, err := c.UsersPasswordUpdateWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUsersPasswordUpdateResponse(rsp)
 }
 
 // ParseClientsCreateResponse parses an HTTP response from a ClientsCreateWithResponse call
@@ -15077,6 +18325,74 @@ func ParseSessionsIndexResponse(rsp *http.Response) (*SessionsIndexResponse, err
 	return response, nil
 }
 
+// ParseSessionsIntrospectResponse parses an HTTP response from a SessionsIntrospectWithResponse call
+func ParseSessionsIntrospectResponse(rsp *http.Response) (*SessionsIntrospectResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsIntrospectResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IntrospectionResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseSessionsMagicLinkCreateResponse parses an HTTP response from a SessionsMagicLinkCreateWithResponse call
 func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLinkCreateResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15106,7 +18422,7 @@ func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLin
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest LinkUnauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15387,6 +18703,161 @@ func ParseSessionsPasskeyFinishResponse(rsp *http.Response) (*SessionsPasskeyFin
 	return response, nil
 }
 
+// ParseSessionsPasswordResetResponse parses an HTTP response from a SessionsPasswordResetWithResponse call
+func ParseSessionsPasswordResetResponse(rsp *http.Response) (*SessionsPasswordResetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasswordResetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NewSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest SocialLoginBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest LinkUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasswordResetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSessionsPasswordResetRequestResponse parses an HTTP response from a SessionsPasswordResetRequestWithResponse call
+func ParseSessionsPasswordResetRequestResponse(rsp *http.Response) (*SessionsPasswordResetRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasswordResetRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasswordResetRequestedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasswordResetRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSessionsReadResponse parses an HTTP response from a SessionsReadWithResponse call
 func ParseSessionsReadResponse(rsp *http.Response) (*SessionsReadResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -15403,6 +18874,74 @@ func ParseSessionsReadResponse(rsp *http.Response) (*SessionsReadResponse, error
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest CurrentSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSessionsRevokeResponse parses an HTTP response from a SessionsRevokeWithResponse call
+func ParseSessionsRevokeResponse(rsp *http.Response) (*SessionsRevokeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsRevokeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedResult
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15518,6 +19057,162 @@ func ParseUsersClientRegisterResponse(rsp *http.Response) (*UsersClientRegisterR
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseUsersLookupResponse parses an HTTP response from a UsersLookupWithResponse call
+func ParseUsersLookupResponse(rsp *http.Response) (*UsersLookupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersLookupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest UserLookupBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUsersPasswordUpdateResponse parses an HTTP response from a UsersPasswordUpdateWithResponse call
+func ParseUsersPasswordUpdateResponse(rsp *http.Response) (*UsersPasswordUpdateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UsersPasswordUpdateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PasswordUpdateBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers UsersPasswordUpdateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -77,7 +77,7 @@ func TestSDKClientLifecycle(t *testing.T) {
 	}
 
 	again, err := client.SessionsReadWithResponse(ctx, &planoauth.SessionsReadParams{}, bearer(token))
-	if err != nil || again.JSON401 == nil || again.JSON401.Status != planoauth.InvalidToken {
+	if err != nil || again.JSON401 == nil || again.JSON401.Status != planoauth.UnauthorizedErrorStatusInvalidToken {
 		t.Fatalf("a logged-out token: %v %s, want 401 invalid-token", err, again.Body)
 	}
 }

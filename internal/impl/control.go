@@ -1,0 +1,100 @@
+package impl
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// Inspector resolves a session token without recording its use (auth.Authenticator.Inspect):
+// introspection judges a token by the rules of every request, from the one place that has them.
+type Inspector interface {
+	Inspect(ctx context.Context, token string) (*auth.Principal, error)
+}
+
+// SessionsIntrospect tells an application's backend whether a session token it was handed is a
+// live session of its application, and whose. It answers only active: false for anything else.
+func (s *Server) SessionsIntrospect(ctx context.Context, r gen.SessionsIntrospectRequestObject) (gen.SessionsIntrospectResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsIntrospectInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.introspect(ctx, auth.PrincipalFromContext(ctx).Application, in.SessionToken, in.ApplicationView)
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsIntrospect200JSONResponse{
+		Status: gen.IntrospectionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: data,
+	}, nil
+}
+
+// introspect is sessions/introspect without HTTP, for the calling application app. A token that
+// is no live session of app is inactive, and the answer then says nothing else: an application
+// sees only its own application's sessions.
+func (s *Server) introspect(ctx context.Context, app db.Application, token string, appView *gen.ApplicationView) (gen.Introspection, error) {
+	p, err := s.inspector.Inspect(ctx, token)
+	var refused *envelope.Error
+	switch {
+	case errors.As(err, &refused) && (refused.Status == gen.StatusInvalidToken || refused.Status == gen.StatusSessionExpired):
+		return gen.Introspection{Active: false}, nil
+	case err != nil:
+		return gen.Introspection{}, err
+	case p.Application.ID != app.ID:
+		return gen.Introspection{Active: false}, nil
+	}
+	session := sessionView(*p.Session, p.Application, p.User)
+	application := views.RenderApplication(session.Application, appView)
+	user := views.RenderUser(*session.User)
+	role := gen.Role(session.Role)
+	return gen.Introspection{
+		Active: true, Id: &session.ID, Role: &role, Scopes: &session.Scopes, CreatedAt: &session.CreatedAt,
+		ExpiresAt: session.ExpiresAt, Application: &application, User: &user,
+	}, nil
+}
+
+// SessionsRevoke revokes a user's sessions for an application token (in its application) or an
+// employee (everywhere). Answers: invalid-param (no such user).
+func (s *Server) SessionsRevoke(ctx context.Context, r gen.SessionsRevokeRequestObject) (gen.SessionsRevokeResponseObject, error) {
+	revoked, err := s.revokeUserSessions(ctx, auth.PrincipalFromContext(ctx), r.Body.UserId)
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsRevoke200JSONResponse{
+		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
+	}, nil
+}
+
+// revokeUserSessions is sessions/revoke without HTTP. Least privilege: only an employee ends a
+// user's sessions in every application; any other caller holding the scope (an application
+// token) ends those in its own application.
+func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, userID int64) (int64, error) {
+	if _, err := s.q.GetUser(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
+		return 0, envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
+	} else if err != nil {
+		return 0, envelope.Internal("look up user %d: %w", userID, err)
+	}
+	now := s.now()
+	var revoked int64
+	var err error
+	if p.Session != nil && p.Session.Role == roleEmployee {
+		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now})
+	} else {
+		revoked, err = s.q.RevokeUserSessionsInApplication(ctx, db.RevokeUserSessionsInApplicationParams{
+			UserID: userID, ApplicationID: p.Application.ID, Now: &now})
+	}
+	if err != nil {
+		return 0, envelope.Internal("revoke sessions of user %d: %w", userID, err)
+	}
+	s.sessions.ForgetUser(userID)
+	return revoked, nil
+}

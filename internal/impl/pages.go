@@ -1,0 +1,111 @@
+package impl
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/pages"
+	"github.com/plano/planoauth/internal/peer"
+)
+
+// The pages emailed links open (internal/pages) use links through these two methods.
+
+var _ pages.Links = (*Server)(nil)
+
+// linkURL is the page of kind under the service's public URL, for token.
+func (s *Server) linkURL(kind linkKind, token string) string {
+	return s.publicURL + pages.Path(kind) + "?token=" + url.QueryEscape(token)
+}
+
+// PeekLink returns what a page shows of a usable link, without using it. Answers those of
+// peekLink.
+func (s *Server) PeekLink(ctx context.Context, kind pages.Kind, token string) (pages.Link, error) {
+	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
+	if err != nil {
+		return pages.Link{}, err
+	}
+	link, _, err := s.pageLink(ctx, row)
+	return link, err
+}
+
+// pageLink is the link as a page shows it, with its user.
+func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pages.Link, db.User, error) {
+	user, err := s.q.GetUser(ctx, row.MagicLink.UserID)
+	if err != nil {
+		return pages.Link{}, user, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
+	}
+	app, err := s.apps.BySlug(ctx, row.Application)
+	if err != nil {
+		return pages.Link{}, user, envelope.Internal("load application %s: %w", row.Application, err)
+	}
+	return pages.Link{Application: app.Name, Email: user.Email, RedirectURL: row.MagicLink.RedirectUrl}, user, nil
+}
+
+// UseLink is a page's button: it uses the link of its own application, setting the password
+// given (a reset, or an invitation whose invitee chose one), and returns where the browser goes:
+// the link's redirect URL with a new sign-in token in magic_token (HandoverLifetime, for the
+// application to exchange with sessions/magic_link_create), or "" when there is none. A refused
+// link counts as a failed sign-in of the client address, as on sessions/magic_link_create.
+// Answers: those of peekLink, rate-limited, invalid-param on password.
+func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password string) (pages.Link, string, error) {
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx))
+	if err != nil {
+		return pages.Link{}, "", err
+	}
+	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
+	if err != nil {
+		return pages.Link{}, "", err // a failed sign-in: the use stays
+	}
+	s.giveBack(ctx, ticket)
+	link, user, err := s.pageLink(ctx, row)
+	if err != nil {
+		return link, "", err
+	}
+	if kind == linkReset && password == "" {
+		return link, "", envelope.Param(gen.StatusInvalidParam, "password", "is required")
+	}
+	var hash *string
+	if password != "" && (kind == linkReset || kind == linkInvitation) {
+		h, err := s.hashNewPassword(ctx, "password", password, user)
+		if err != nil {
+			return link, "", err
+		}
+		hash = &h
+	}
+	used, err := s.useLink(ctx, linkUse{kinds: []linkKind{kind}, token: token, passwordHash: hash})
+	if err != nil {
+		return link, "", err
+	}
+	if used.redirectURL == "" {
+		return link, "", nil
+	}
+	next, err := s.handover(ctx, used)
+	return link, next, err
+}
+
+// handover is the used link's redirect URL carrying a new short-lived sign-in token for the
+// same user and application; "" (the page says it is done) when the application no longer
+// allows that URL.
+func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
+	if err := s.redirects.Check(ctx, string(used.application), used.redirectURL); err != nil {
+		s.log.WarnContext(ctx, "link page: redirect URL no longer allowed", "application", used.application, "error", err)
+		return "", nil
+	}
+	target, err := url.Parse(used.redirectURL)
+	if err != nil {
+		return "", envelope.Internal("parse the redirect URL of a link: %w", err)
+	}
+	link, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: used.user.ID, appID: used.appID,
+		redirectURL: used.redirectURL, lifetime: HandoverLifetime})
+	if err != nil {
+		return "", envelope.Internal("%w", err)
+	}
+	query := target.Query()
+	query.Set("magic_token", link.token)
+	target.RawQuery = query.Encode()
+	return target.String(), nil
+}

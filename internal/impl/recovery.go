@@ -1,0 +1,408 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/password"
+	"github.com/plano/planoauth/internal/peer"
+)
+
+// Recovering and changing passwords (domains sessions and users): a reset link and code sent by
+// email, the reset itself, and a change by a signed-in user. Every new password passes
+// newPasswordProblem.
+
+// SessionsPasswordResetRequest emails a reset link and code, after answering. The answer is the
+// same whether the email has an account or not, and whether the account was sent its allowance
+// of resets: before the answer, every request does the same work (the user's look-up and one use
+// of the client address's allowance, the only rate-limited answer); the account's allowance, the
+// link, the code's argon2id hash and the email come after it. Answers: invalid-param
+// (redirect_url), rate-limited.
+func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.SessionsPasswordResetRequestRequestObject) (gen.SessionsPasswordResetRequestResponseObject, error) {
+	in := r.Body
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
+		return nil, err
+	}
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(in.Email))
+	known := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, envelope.Internal("look up user: %w", err)
+	}
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+		return nil, err
+	}
+	if known {
+		s.inBackground(ctx, func(ctx context.Context) {
+			s.sendReset(ctx, user, client, in.Application, deref(in.RedirectUrl))
+		})
+	}
+	return gen.SessionsPasswordResetRequest200JSONResponse{
+		Status: gen.PasswordResetRequestedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.PasswordResetRequested{Requested: true},
+	}, nil
+}
+
+// inBackground runs fn after the answer, detached from the request's cancellation; Wait waits
+// for it.
+func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		fn(context.WithoutCancel(ctx))
+	}()
+}
+
+// sendReset takes a use of the account's allowance of resets (limits.Reset: the caller's as
+// the account knows it), and then replaces the user's live reset links with a new one and
+// emails it. Past the allowance nothing is sent. Failures reach operators: a failed send writes
+// a mandrill-email-failed notification (mail.SendNow), anything else is logged.
+func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, redirectURL string) {
+	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client)
+	if err != nil || !allowed {
+		if err != nil {
+			s.log.ErrorContext(ctx, "password reset: count the request", "user_id", user.ID, "error", err)
+		}
+		return
+	}
+	app, err := s.apps.BySlug(ctx, string(application))
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: load application", "application", application, "error", err)
+		return
+	}
+	var link createdLink
+	err = s.inTx(ctx, "create a reset link", func(_ pgx.Tx, q *db.Queries) error {
+		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: user.ID, Kind: string(linkReset), Now: s.now()}); err != nil {
+			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
+		}
+		link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true})
+		return err
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: create the link", "user_id", user.ID, "error", err)
+		return
+	}
+	// A link that could not be sent is left to expire: nobody has its token or code.
+	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token), link.code)
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), message); err != nil {
+		s.log.WarnContext(ctx, "password reset: email not sent", "user_id", user.ID, "error", err)
+	}
+}
+
+// resetEmail is the email carrying a reset link and its code.
+func resetEmail(user db.User, appName, link, code string) mail.Message {
+	greeting := "Hello " + greetingName(user) + ","
+	intro := fmt.Sprintf("Someone, hopefully you, asked to reset the password of your %s account. "+
+		"Open this link to choose a new one. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
+	spaced := code[:len(code)/2] + " " + code[len(code)/2:]
+	other := "On another device, enter this code with your email instead: " + spaced
+	outro := "If you did not ask, ignore this email: your password stays as it is."
+	return mail.Message{
+		Kind: "password_reset", To: user.Email, Subject: "Reset your password for " + appName,
+		Text: greeting + "\n\n" + intro + "\n\n" + link + "\n\n" + other + "\n\n" + outro + "\n",
+		HTML: fmt.Sprintf(`<p>%s</p><p>%s</p><p><a href="%s">Choose a new password for %s</a></p><p>%s</p><p>%s</p>`,
+			html.EscapeString(greeting), html.EscapeString(intro), html.EscapeString(link), html.EscapeString(appName),
+			html.EscapeString(other), html.EscapeString(outro)),
+	}
+}
+
+// SessionsPasswordReset sets a new password with a reset token, or with email and code, and
+// starts a session. Answers: missing-param / invalid-param (which of token or code; the new
+// password), invalid-token, link-used, link-expired, link-wrong-application, rate-limited, and
+// those of startSession.
+func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswordResetRequestObject) (gen.SessionsPasswordResetResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsPasswordResetInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResetProof(in); err != nil {
+		return nil, err
+	}
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	var used usedLink
+	if in.ResetToken != nil {
+		used, err = s.resetWithToken(ctx, *in.ResetToken, in.Application, in.Password, client)
+	} else {
+		used, err = s.resetWithCode(ctx, *in.Email, string(*in.Code), in.Application, in.Password, client)
+	}
+	if err != nil {
+		return nil, err
+	}
+	session, err := s.startSession(ctx, used.user, newSession{
+		// The reset proved the mailbox (its link or code), not a second factor.
+		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsPasswordReset200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// checkResetProof answers which half of "reset_token, or email and code" is missing or extra.
+func checkResetProof(in gen.SessionsPasswordResetInput) error {
+	const either = "give either reset_token, or email and code"
+	switch {
+	case in.ResetToken != nil && (in.Email != nil || in.Code != nil):
+		return envelope.Param(gen.StatusInvalidParam, "reset_token", either+", not both")
+	case in.ResetToken != nil:
+		return nil
+	case in.Email == nil && in.Code == nil:
+		return envelope.Param(gen.StatusMissingParam, "reset_token", either)
+	case in.Email == nil:
+		return envelope.Param(gen.StatusMissingParam, "email", "is required with code")
+	case in.Code == nil:
+		return envelope.Param(gen.StatusMissingParam, "code", "is required with email")
+	}
+	return nil
+}
+
+// resetWithToken sets the password of a reset link's user. Like a sign-in link, the token is
+// counted against the client address before it is looked up (the use stays when it cannot be
+// used). The link is checked first, then the password (a refused password leaves the link
+// usable), and only then is anything hashed.
+func (s *Server) resetWithToken(ctx context.Context, token string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
+	if err != nil {
+		return usedLink{}, err
+	}
+	row, err := s.peekLink(ctx, []linkKind{linkReset}, token, &application)
+	if err != nil {
+		return usedLink{}, err
+	}
+	s.giveBack(ctx, ticket) // a real link: no failed sign-in, whatever comes next
+	user, err := s.q.GetUser(ctx, row.MagicLink.UserID)
+	if err != nil {
+		return usedLink{}, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
+	}
+	hash, err := s.hashNewPassword(ctx, "password", plain, user)
+	if err != nil {
+		return usedLink{}, err
+	}
+	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, token: token, application: &application, passwordHash: &hash})
+}
+
+// resetWithCode sets the password of the user of email with the code of its newest reset. The
+// password is checked first against what the caller gave (the email), for known and unknown
+// emails alike, so that a refused one costs no try of the code and tells nothing of the account;
+// each try is counted against the code (ResetCodeTries) and as a failed log-in of the account
+// and the address before the code is evaluated. Any wrong, used up or missing code answers
+// invalid-token alike. Once the code is right, the password is checked against the user's names
+// too.
+func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
+	email = emailaddr.Normalize(email)
+	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: email}); problem != "" {
+		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	user, err := s.q.GetUserByEmail(ctx, email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
+			return usedLink{}, err
+		}
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return usedLink{}, envelope.Internal("look up user: %w", err)
+	}
+	// A code is a guess at the account like a password: counted the same way, before it is
+	// evaluated, and given back when it is right.
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+	if err != nil {
+		return usedLink{}, err
+	}
+	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kind: string(linkReset), Now: s.now(), MaxTries: ResetCodeTries})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return usedLink{}, envelope.Internal("take a try of a reset code: %w", err)
+	}
+	if _, err := s.hasher.Verify(ctx, code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
+		return usedLink{}, envelope.New(gen.StatusInvalidToken)
+	} else if err != nil {
+		return usedLink{}, hashFailure(err, "verify a reset code of user %d", user.ID)
+	}
+	s.giveBack(ctx, ticket)
+	if try.Application != string(application) {
+		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
+	}
+	// The breach check was made already; the names are the user's own data.
+	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
+		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	hash, err := s.hashPassword(ctx, plain)
+	if err != nil {
+		return usedLink{}, err
+	}
+	return s.useCode(ctx, try, user.ID, &hash)
+}
+
+// useCode uses the link whose code was right and applies the reset, in one transaction.
+func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int64, passwordHash *string) (usedLink, error) {
+	out := usedLink{application: gen.ApplicationSlug(try.Application), appID: try.ApplicationID, redirectURL: try.RedirectUrl}
+	var revoked []int64
+	err := s.inTx(ctx, "use a reset code", func(_ pgx.Tx, q *db.Queries) error {
+		_, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: try.ID, Now: s.now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envelope.New(gen.StatusInvalidToken) // used or ended by a concurrent request
+		}
+		if err != nil {
+			return fmt.Errorf("use link %d: %w", try.ID, err)
+		}
+		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash})
+		return err
+	})
+	if err != nil {
+		return usedLink{}, err
+	}
+	s.forgetUsers(revoked)
+	return out, nil
+}
+
+// UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.
+// Answers: missing-param (current_password), invalid-password, rate-limited, invalid-param
+// (password).
+func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpdateRequestObject) (gen.UsersPasswordUpdateResponseObject, error) {
+	in, err := params.Sensitive[gen.UsersPasswordUpdateInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := auth.PrincipalFromContext(ctx)
+	user, err := s.q.GetUser(ctx, p.Session.UserID)
+	if err != nil {
+		return nil, envelope.Internal("load user %d: %w", p.Session.UserID, err)
+	}
+	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
+		return nil, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
+	}
+	if problem := s.newPasswordProblem(ctx, in.Password, user); problem != "" {
+		return nil, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	if hasPassword(user.PasswordHash) {
+		if err := s.checkCurrentPassword(ctx, user, *in.CurrentPassword); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := s.hashPassword(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	revoked, err := s.changePassword(ctx, user, hash, p.Session.ID)
+	if err != nil {
+		return nil, err
+	}
+	return gen.UsersPasswordUpdate200JSONResponse{
+		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
+	}, nil
+}
+
+// checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
+// stolen session cannot be used to guess it without bound).
+func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
+	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
+	if err != nil {
+		return err
+	}
+	_, err = s.hasher.Verify(ctx, plain, *user.PasswordHash)
+	if errors.Is(err, password.ErrMismatch) {
+		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
+	}
+	s.giveBack(ctx, ticket)
+	if err != nil {
+		return hashFailure(err, "verify the password of user %d", user.ID)
+	}
+	return nil
+}
+
+// changePassword sets the new hash if the password is still the one checked (a concurrent
+// change wins, and this one answers invalid-password), and revokes the user's sessions but
+// keep, in one transaction; it returns how many were revoked.
+func (s *Server) changePassword(ctx context.Context, user db.User, hash string, keep uuid.UUID) (int64, error) {
+	var revoked int64
+	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
+		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, Checked: user.PasswordHash})
+		if err != nil {
+			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
+		}
+		if n == 0 {
+			return envelope.New(gen.StatusInvalidPassword)
+		}
+		now := s.now()
+		revoked, err = q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: user.ID, Keep: keep, Now: &now})
+		if err != nil {
+			return fmt.Errorf("revoke the other sessions of user %d: %w", user.ID, err)
+		}
+		// Whoever knew the old password may have signed in with it: their devices and addresses
+		// are strangers to the account from now on.
+		return limits.Forget(ctx, q, user.ID)
+	})
+	if err == nil {
+		s.sessions.ForgetUser(user.ID)
+	}
+	return revoked, err
+}
+
+// newPasswordProblem says why plain is refused as user's new password, or "": the offline
+// policy (password.Weakness, with the user's email and names as words to avoid), then, when
+// configured, Have I Been Pwned. The breach check never refuses a password because the API is
+// unreachable.
+func (s *Server) newPasswordProblem(ctx context.Context, plain string, user db.User) string {
+	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
+		return problem
+	}
+	return s.breachProblem(ctx, plain)
+}
+
+// userWords are the words of a user's own data (and the suite's name) that a new password
+// should not be built on.
+func userWords(email, firstName, lastName string) []string {
+	return []string{email, firstName, lastName, "plano", "planoauth", "planoorder", "planox"}
+}
+
+// breachProblem says that plain appeared in a breach, or "" (also when the check is off or the
+// API could not be asked, which is only logged).
+func (s *Server) breachProblem(ctx context.Context, plain string) string {
+	if s.pwned == nil {
+		return ""
+	}
+	n, err := s.pwned.Count(ctx, plain)
+	if err != nil {
+		s.log.WarnContext(ctx, "pwned passwords check skipped", "error", err)
+		return ""
+	}
+	if n > 0 {
+		return fmt.Sprintf("appears %d times in data breaches known to Have I Been Pwned, so attackers try it first; choose another", n)
+	}
+	return ""
+}
+
+// hashNewPassword refuses a weak password (invalid-param on param) or returns its hash.
+func (s *Server) hashNewPassword(ctx context.Context, param, plain string, user db.User) (string, error) {
+	if problem := s.newPasswordProblem(ctx, plain, user); problem != "" {
+		return "", envelope.Param(gen.StatusInvalidParam, param, problem)
+	}
+	return s.hashPassword(ctx, plain)
+}
+
+func (s *Server) hashPassword(ctx context.Context, plain string) (string, error) {
+	hash, err := s.hasher.Hash(ctx, plain)
+	if err != nil {
+		return "", hashFailure(err, "hash a new password")
+	}
+	return hash, nil
+}

@@ -1,0 +1,61 @@
+-- name: CreateLink :one
+-- Stores an emailed link of a kind for the user and application it is for: its token's hash,
+-- and for a password reset its code's hash. A link sent at once carries its token's hash; one
+-- sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
+-- the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts.
+INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id)
+VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @application_id, @redirect_url, @expires_at, @now,
+        sqlc.narg(liaison_id))
+RETURNING id;
+
+-- name: MintLinkToken :one
+-- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
+-- of an earlier one, so one token at most works. It returns the link's kind (which page it
+-- opens); no row when the link was used or expired.
+UPDATE magic_links SET token_hash = @token_hash
+WHERE id = @id AND used_at IS NULL AND expires_at > @now
+RETURNING kind;
+
+-- name: GetLinkByTokenHash :one
+-- A link as it is, used or not, with its application's slug: what a page shows before its
+-- button is pressed, and how a refused link is explained (used, expired, another application).
+SELECT sqlc.embed(m), a.slug AS application
+FROM magic_links m
+JOIN applications a ON a.id = m.application_id
+WHERE m.token_hash = @token_hash;
+
+-- name: UseLink :one
+-- Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
+-- the application, when one is named), so that under concurrency exactly one caller gets the row.
+UPDATE magic_links m SET used_at = @now::timestamptz
+FROM applications a
+WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
+  AND (sqlc.narg(application)::text IS NULL OR a.slug = sqlc.narg(application))
+  AND m.used_at IS NULL AND m.expires_at > @now
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, a.slug AS application;
+
+-- name: ExpireUserLinks :exec
+-- Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
+-- that a user has one live reset code at most.
+UPDATE magic_links SET expires_at = @now
+WHERE user_id = @user_id AND kind = @kind AND used_at IS NULL AND expires_at > @now;
+
+-- name: TakeCodeTry :one
+-- Takes one try of the code of the user's newest live link of a kind, before the code is
+-- evaluated; no row once that code has had @max_tries (it is dead then) or there is no live
+-- link. The WHERE is checked again on the locked row, so concurrent tries never exceed it.
+UPDATE magic_links m SET code_tries = m.code_tries + 1
+FROM applications a
+WHERE m.id = (SELECT n.id FROM magic_links n
+              WHERE n.user_id = @user_id AND n.kind = @kind AND n.used_at IS NULL AND n.expires_at > @now
+                AND n.code_hash IS NOT NULL
+              ORDER BY n.created_at DESC, n.id DESC LIMIT 1)
+  AND a.id = m.application_id
+  AND m.code_tries < @max_tries AND m.used_at IS NULL AND m.expires_at > @now
+RETURNING m.id, m.code_hash, m.application_id, m.redirect_url, a.slug AS application;
+
+-- name: UseLinkByID :one
+-- Uses a link found by its code (see TakeCodeTry); no row when it was used or expired meanwhile.
+UPDATE magic_links SET used_at = @now::timestamptz
+WHERE id = @id AND used_at IS NULL AND expires_at > @now
+RETURNING id;
