@@ -414,3 +414,12 @@ func (s *Server) passkeyApplication(ctx context.Context, slug gen.ApplicationSlu
 	}
 	return app.ID, nil
 }
+
+// PasskeyOrigins are the origins whose pages may run passkey ceremonies (none when passkeys are
+// off), for the /security page.
+func (s *Server) PasskeyOrigins() []string {
+	if s.rp == nil {
+		return nil
+	}
+	return s.rp.Origins
+}
