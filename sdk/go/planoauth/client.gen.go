@@ -4773,7 +4773,7 @@ type ClientInterface interface {
 	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 	// minutes, for this session only, and works once. A user without a passkey under the
-	// relying party in force answers `invalid-param` on `token`.
+	// relying party in force answers `invalid-param`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4785,7 +4785,7 @@ type ClientInterface interface {
 	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 	// minutes, for this session only, and works once. A user without a passkey under the
-	// relying party in force answers `invalid-param` on `token`.
+	// relying party in force answers `invalid-param`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5026,6 +5026,10 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -5051,6 +5055,10 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -6278,7 +6286,7 @@ func (c *Client) MfaPasskeyRegisterFinishWithTextBody(ctx context.Context, param
 // Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 // (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 // minutes, for this session only, and works once. A user without a passkey under the
-// relying party in force answers `invalid-param` on `token`.
+// relying party in force answers `invalid-param`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6300,7 +6308,7 @@ func (c *Client) MfaPasskeyVerifyBeginWithBody(ctx context.Context, params *MfaP
 // Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 // (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 // minutes, for this session only, and works once. A user without a passkey under the
-// relying party in force answers `invalid-param` on `token`.
+// relying party in force answers `invalid-param`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6701,6 +6709,10 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -6736,6 +6748,10 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -10569,7 +10585,7 @@ type ClientWithResponsesInterface interface {
 	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 	// minutes, for this session only, and works once. A user without a passkey under the
-	// relying party in force answers `invalid-param` on `token`.
+	// relying party in force answers `invalid-param`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10581,7 +10597,7 @@ type ClientWithResponsesInterface interface {
 	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 	// minutes, for this session only, and works once. A user without a passkey under the
-	// relying party in force answers `invalid-param` on `token`.
+	// relying party in force answers `invalid-param`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10824,6 +10840,10 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -10849,6 +10869,10 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -15288,7 +15312,7 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithTextBodyWithResponse(c
 // Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 // (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 // minutes, for this session only, and works once. A user without a passkey under the
-// relying party in force answers `invalid-param` on `token`.
+// relying party in force answers `invalid-param`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15306,7 +15330,7 @@ func (c *ClientWithResponses) MfaPasskeyVerifyBeginWithBodyWithResponse(ctx cont
 // Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
 // (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
 // minutes, for this session only, and works once. A user without a passkey under the
-// relying party in force answers `invalid-param` on `token`.
+// relying party in force answers `invalid-param`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15645,6 +15669,10 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -15676,6 +15704,10 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
