@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -583,4 +584,24 @@ func TestMailboxIsNotASecondFactor(t *testing.T) {
 	wantLevel(t, s, gen.AAL1, gen.MethodLink)
 	// The new password works, with the app.
 	mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 1)}, *s.Token).Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// A first factor limits the user's other sessions on every instance at once: the users trigger
+// notifies the session caches, which hold the user's row with its session.
+func TestSecondFactorReachesEveryInstance(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	other := env.SecondInstance()
+	env.User("ada@example.com", password, "client")
+	elsewhere := env.Login("ada@example.com", password, "planoorder")
+	status := func() int {
+		rec := httptest.NewRecorder()
+		other.ServeHTTP(rec, apitest.Request(http.MethodGet, scopesLiaisonRegister, "", nil, elsewhere))
+		return rec.Code
+	}
+	if code := status(); code != http.StatusOK { // cached on the other instance
+		t.Fatalf("the other instance answered %d", code)
+	}
+	enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	eventually(t, time.Second, "the other instance limits the session", func() bool { return status() == http.StatusUnauthorized })
 }
