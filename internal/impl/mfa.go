@@ -495,4 +495,3 @@ func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
 	}
 	return out
 }
-
