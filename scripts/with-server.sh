@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/planoauth-run-XXXXXX)
 chmod 711 "$work" # as root, PostgreSQL runs as postgres and must reach its data folder
 go build -o "$work/planoauth" ./cmd/planoauth
+: >"$work/stdout" # exists before the loop below reads it, however late the server starts
 PLANOAUTH_DATA_DIR="$work/data" PLANOAUTH_ADDR=127.0.0.1:0 "$work/planoauth" serve >"$work/stdout" 2>"$work/stderr" &
 pid=$!
 stop() {

@@ -7,9 +7,11 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -44,11 +46,11 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 		})
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
-			return rotateApplicationToken(ctx, d.q, args[1], stdout)
+			return rotateApplicationToken(ctx, d, args[1], stdout)
 		})
 	case args[0] == "require-mfa" && len(args) == 3 && (args[2] == "on" || args[2] == "off"):
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
-			return requireMFA(ctx, d.q, args[1], args[2] == "on", stdout)
+			return requireMFA(ctx, d, args[1], args[2] == "on", stdout)
 		})
 	case args[0] == "redirects" && (len(args) == 3 && args[1] == "list" || len(args) == 4 && (args[1] == "add" || args[1] == "remove")):
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -156,31 +158,39 @@ func createApplication(ctx context.Context, d *database, slug, name string, stdo
 }
 
 // rotateApplicationToken gives an application a new token and prints it once. The old token
-// stops working at once on every instance, since tokens are looked up in the database.
-func rotateApplicationToken(ctx context.Context, q *db.Queries, slug string, stdout io.Writer) error {
+// stops working at once on every instance (they reload applications on NOTIFY). The audit trail
+// records it in the same transaction.
+func rotateApplicationToken(ctx context.Context, d *database, slug string, stdout io.Writer) error {
 	token, hash := auth.NewToken(auth.ApplicationPrefix)
-	n, err := q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash})
+	err := operatorChange(ctx, d, slug, gen.AuditApplicationTokenRotated, func(q *db.Queries, _ db.Application) error {
+		_, err := q.RotateApplicationToken(ctx, db.RotateApplicationTokenParams{Slug: slug, TokenHash: hash})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("rotate the token of %s: %w", slug, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
 	}
 	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
 	fmt.Fprintln(stdout, "the previous token no longer works")
 	return nil
 }
 
-// requireMFA makes an application require a second factor (aal2) of every session, or not. It
-// reaches sessions already open at once, on every instance (applications notify): their users
-// must complete a second factor, or enrol one, before anything else.
-func requireMFA(ctx context.Context, q *db.Queries, slug string, on bool, stdout io.Writer) error {
-	n, err := q.SetApplicationRequireMFA(ctx, db.SetApplicationRequireMFAParams{Slug: slug, RequireMfa: on})
-	if err != nil {
-		return fmt.Errorf("set require-mfa of %s: %w", slug, err)
+// requireMFA makes an application require a second factor (aal2) of every session, or not, and
+// records it (application.mfa_required or application.mfa_optional). It reaches sessions already
+// open at once, on every instance (applications notify): their users must complete a second
+// factor, or enrol one, before anything else.
+func requireMFA(ctx context.Context, d *database, slug string, on bool, stdout io.Writer) error {
+	kind := gen.AuditApplicationMfaOptional
+	if on {
+		kind = gen.AuditApplicationMfaRequired
 	}
-	if n == 0 {
-		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+	err := operatorChange(ctx, d, slug, kind, func(q *db.Queries, _ db.Application) error {
+		if _, err := q.SetApplicationRequireMFA(ctx, db.SetApplicationRequireMFAParams{Slug: slug, RequireMfa: on}); err != nil {
+			return fmt.Errorf("set require-mfa of %s: %w", slug, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if on {
 		fmt.Fprintf(stdout, "%s now requires a second factor: a user without one may only enrol one\n", slug)
@@ -188,4 +198,23 @@ func requireMFA(ctx context.Context, q *db.Queries, slug string, on bool, stdout
 		fmt.Fprintf(stdout, "%s no longer requires a second factor of users who have none\n", slug)
 	}
 	return nil
+}
+
+// operatorChange runs change to the application slug and appends its audit event (kind, by an
+// operator) in one transaction. An unknown slug is an error that says how to list them.
+func operatorChange(ctx context.Context, d *database, slug string, kind gen.AuditKind, change func(*db.Queries, db.Application) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		q := d.q.WithTx(tx)
+		app, err := q.GetApplicationBySlug(ctx, slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", slug)
+		}
+		if err != nil {
+			return fmt.Errorf("look up application %s: %w", slug, err)
+		}
+		if err := change(q, app); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, time.Now(), audit.Event{Kind: kind, Actor: audit.Operator, ApplicationID: app.ID})
+	})
 }

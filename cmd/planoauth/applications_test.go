@@ -223,6 +223,11 @@ func TestApplicationsRequireMFA(t *testing.T) {
 	if require(t) {
 		t.Error("off left it on")
 	}
+	var kinds []string
+	if err := d.pool.QueryRow(context.Background(), "SELECT array_agg(kind ORDER BY id) FROM audit_events WHERE actor_type = 'operator'").Scan(&kinds); err != nil ||
+		strings.Join(kinds, ",") != "application.mfa_required,application.mfa_optional" {
+		t.Errorf("operators' events %v, %v; want the requirement set and lifted", kinds, err)
+	}
 	for _, args := range [][]string{{"require-mfa", "planoworld", "on"}, {"require-mfa", "planoorder", "maybe"}, {"require-mfa", "planoorder"}} {
 		if _, err := d.cli(t, append([]string{"applications"}, args...)...); err == nil {
 			t.Errorf("%v was taken", args)

@@ -17,6 +17,8 @@ import (
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/retention"
+	"github.com/plano/planoauth/internal/telemetry"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // config is the environment, read once.
@@ -47,6 +49,11 @@ type config struct {
 	sessionCacheTTL time.Duration
 	// trustedProxies is PLANOAUTH_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
 	trustedProxies []netip.Prefix
+	// webhookKey is PLANOAUTH_WEBHOOK_KEY, which seals webhooks' signing secrets; nil: unset.
+	webhookKey []byte
+	webhooks   webhooks.WorkerConfig
+	// tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set (see package telemetry).
+	tracing telemetry.Config
 	// mfaKeys is PLANOAUTH_MFA_KEY (nil when unset: see mfaKeys); webauthn is
 	// PLANOAUTH_WEBAUTHN_RP_ID and PLANOAUTH_WEBAUTHN_ORIGINS (empty: from the public URL).
 	mfaKeys  [][]byte
@@ -72,7 +79,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 			BaseURL: orDefault(getenv("PLANOAUTH_MANDRILL_BASE_URL"), mail.DefaultMandrillBaseURL),
 			Timeout: mail.DefaultMandrillTimeout,
 		},
-		outbox: mail.DefaultWorkerConfig,
+		outbox:   mail.DefaultWorkerConfig,
+		webhooks: webhooks.DefaultWorkerConfig,
 		google: google.Config{
 			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), google.DefaultIssuer),
 			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
@@ -127,6 +135,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_RETENTION_SENT_EMAILS", retentionSetting(&c.retention.SentEmails)},
 		{"PLANOAUTH_RETENTION_NOTIFICATIONS", retentionSetting(&c.retention.Notifications)},
 		{"PLANOAUTH_RETENTION_OUTBOX", retentionSetting(&c.retention.Outbox)},
+		{"PLANOAUTH_RETENTION_AUDIT_EVENTS", retentionSetting(&c.retention.AuditEvents)},
+		{"PLANOAUTH_RETENTION_WEBHOOK_DELIVERIES", retentionSetting(&c.retention.WebhookDeliveries)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},
@@ -138,6 +148,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
 		{"PLANOAUTH_PUBLIC_URL", publicURLSetting(&c.publicURL)},
 		{"PLANOAUTH_HIBP_TIMEOUT", durationSetting(&c.pwned.Timeout)},
+		{"PLANOAUTH_WEBHOOK_KEY", webhookKeySetting(&c.webhookKey)},
+		{"PLANOAUTH_WEBHOOK_MAX_ATTEMPTS", countSetting(&c.webhooks.MaxAttempts)},
+		{"PLANOAUTH_WEBHOOK_POLL_INTERVAL", durationSetting(&c.webhooks.PollInterval)},
+		{"PLANOAUTH_WEBHOOK_BACKOFF_BASE", durationSetting(&c.webhooks.BackoffBase)},
+		{"PLANOAUTH_WEBHOOK_BACKOFF_MAX", durationSetting(&c.webhooks.BackoffMax)},
 	} {
 		if v := getenv(setting.name); v != "" {
 			if err := setting.set(v); err != nil {
@@ -145,6 +160,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	tracing, err := telemetry.FromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.tracing = tracing
 	if c.mandrill.From == "" {
 		if err := senderSetting(&c.mandrill)(defaultMailFrom); err != nil {
 			return c, fmt.Errorf("default sender: %w", err)
@@ -261,6 +281,14 @@ func prefixesSetting(prefixes *[]netip.Prefix) func(string) error {
 			*prefixes = append(*prefixes, prefix.Masked())
 		}
 		return nil
+	}
+}
+
+func webhookKeySetting(key *[]byte) func(string) error {
+	return func(v string) error {
+		parsed, err := webhooks.ParseKey(v)
+		*key = parsed
+		return err
 	}
 }
 

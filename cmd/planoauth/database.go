@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/migrate"
 	"github.com/plano/planoauth/internal/pgcluster"
+	"github.com/plano/planoauth/internal/telemetry"
 )
 
 // database is a migrated database ready to use.
@@ -24,6 +26,11 @@ type database struct {
 // withDatabase opens DATABASE_URL, or starts the private cluster under the data folder, applies
 // migrations, and calls f. The private cluster is stopped when f returns.
 func withDatabase(ctx context.Context, cfg config, stderr io.Writer, f func(context.Context, *database) error) error {
+	return withTracedDatabase(ctx, cfg, stderr, nil, f)
+}
+
+// withTracedDatabase is withDatabase with the pool's queries traced by tp (nil: not traced).
+func withTracedDatabase(ctx context.Context, cfg config, stderr io.Writer, tp trace.TracerProvider, f func(context.Context, *database) error) error {
 	url := cfg.databaseURL
 	if url == "" {
 		dir, err := filepath.Abs(filepath.Join(cfg.dataDir, "postgres"))
@@ -48,7 +55,11 @@ func withDatabase(ctx context.Context, cfg config, stderr io.Writer, f func(cont
 	if err := migrate.Up(ctx, url); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, url)
+	poolConfig, err := telemetry.PoolConfig(url, tp)
+	if err != nil {
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		return fmt.Errorf("connect to the database: %w", err)
 	}

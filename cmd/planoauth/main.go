@@ -14,6 +14,8 @@
 //	planoauth sessions revoke --user EMAIL  revoke every session of a user
 //	planoauth companies members COMPANY_ID  a company's members and membership requests
 //	planoauth companies approve|remove COMPANY_ID CLIENT_ID
+//	planoauth audit list [--user ...]       the audit trail, newest first
+//	planoauth webhooks set|list|delete|rotate-secret|replay  applications' webhooks
 //	planoauth notifications list [--limit N] what operators must look at, newest first
 //	planoauth emails list [--limit N]       emails the local mailer recorded instead of sending
 //	planoauth emails show ID                one recorded email with its body
@@ -74,6 +76,15 @@ commands:
                                   employee would, taking its request if it has one
   companies remove COMPANY_ID CLIENT_ID
                                   end a membership or refuse a request (not the owner's)
+  audit list [--user EMAIL|ID] [--kind KIND] [--application SLUG] [--after ID | --before ID] [--limit N]
+                                  the audit trail, newest first (oldest first after an id)
+  webhooks set SLUG URL           register (or move) an application's webhook; a new one's
+                                  whsec_ signing secret is printed once
+  webhooks list                   every webhook and its deliveries
+  webhooks delete SLUG            delete an application's webhook and its pending deliveries
+  webhooks rotate-secret SLUG     a new signing secret, printed once; the old one also signs
+                                  for a day
+  webhooks replay SLUG --after ID send the application's events after ID again
   notifications list [--limit N]  what operators must look at (failed emails), newest first
   emails list [--limit N]         emails the local mailer recorded instead of sending (no
                                   Mandrill key), newest first
@@ -104,6 +115,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return sessions(ctx, cfg, args[1:], stdout, stderr)
 	case "companies":
 		return companies(ctx, cfg, args[1:], stdout, stderr)
+	case "audit":
+		return auditList(ctx, cfg, args[1:], stdout, stderr)
+	case "webhooks":
+		return webhooksCommand(ctx, cfg, args[1:], stdout, stderr)
 	case "notifications":
 		return notifications(ctx, cfg, args[1:], stdout, stderr)
 	case "emails":

@@ -24,6 +24,8 @@ type testDB struct {
 	url  string
 	pool *pgxpool.Pool
 	q    *db.Queries
+	// env is the rest of the environment the command line sees.
+	env map[string]string
 }
 
 // newTestDB returns a fresh database; with synced, its route registry is synced from the
@@ -56,7 +58,7 @@ func (d *testDB) cli(t *testing.T, args ...string) (string, error) {
 		if name == "DATABASE_URL" {
 			return d.url
 		}
-		return ""
+		return d.env[name]
 	}
 	err := run(t.Context(), args, getenv, &stdout, &stderr)
 	return stdout.String(), err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
@@ -22,6 +23,8 @@ import (
 	"github.com/plano/planoauth/internal/retention"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/telemetry"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // registryFallback is how often the route registry is reloaded even without a notification.
@@ -42,7 +45,21 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+	tracer, stopTracing, err := telemetry.Start(ctx, cfg.tracing)
+	if err != nil {
+		return err
+	}
+	defer func() { // flush the spans still batched
+		if err := stopTracing(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("flush traces", slog.Any("error", err))
+		}
+	}()
+	var tp trace.TracerProvider
+	if tracer != nil { // a nil *TracerProvider in the interface would not be nil
+		tp = tracer
+		log.Info("tracing: spans of requests and queries are exported over OTLP")
+	}
+	return withTracedDatabase(ctx, cfg, stderr, tp, func(ctx context.Context, d *database) error {
 		if err := issueMissingTokens(ctx, d.q, stdout); err != nil {
 			return err
 		}
@@ -63,6 +80,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		outbox.PublicURL = publicURL
 		stopOutbox := startWorker(ctx, mail.NewWorker(d.pool, mailer, log, time.Now, outbox).Run)
 		defer stopOutbox()
+		stopWebhooks, err := startWebhooks(ctx, cfg, d, log)
+		if err != nil {
+			return err
+		}
+		defer stopWebhooks()
 		stopRetention := startWorker(ctx, retention.NewWorker(d.pool, cfg.retention, time.Now, log).Run)
 		defer stopRetention()
 
@@ -74,6 +96,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			Pool: d.pool, Spec: contract, Logger: log, Metrics: metrics,
 			SessionCacheTTL: cfg.sessionCacheTTL, SessionCacheEntries: sessionCacheEntries,
 			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
+			Tracer: tp,
 			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: publicURL,
 				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, Pwned: cfg.pwned, MFAKeys: keys, WebAuthn: cfg.webauthn},
 		})
@@ -129,9 +152,9 @@ func newMailer(cfg config, d *database, log *slog.Logger) mail.Mailer {
 	return mail.NewLocal(d.q, time.Now)
 }
 
-// startWorker runs a background worker (the outbox, retention) until ctx ends or the returned
-// stop is called; stop waits for the work in flight (sends, a deletion round), so that the
-// database outlives it.
+// startWorker runs a background worker (the outbox, webhooks, retention) until ctx ends or the
+// returned stop is called; stop waits for the work in flight (sends, a deletion round), so that
+// the database outlives it.
 func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -143,6 +166,27 @@ func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 		cancel()
 		<-done
 	}
+}
+
+// startWebhooks starts the webhook delivery worker, which needs PLANOAUTH_WEBHOOK_KEY to open
+// the signing secrets. Without the key no worker runs here (deliveries wait for an instance that
+// has it), and a warning says so when an application has a webhook.
+func startWebhooks(ctx context.Context, cfg config, d *database, log *slog.Logger) (stop func(), err error) {
+	if cfg.webhookKey == nil {
+		hooks, err := d.q.ListWebhooks(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+		if len(hooks) > 0 {
+			log.Warn("PLANOAUTH_WEBHOOK_KEY is not set: this instance delivers no webhooks, though applications have some")
+		}
+		return func() {}, nil
+	}
+	sealer, err := webhooks.NewSealer(cfg.webhookKey)
+	if err != nil {
+		return nil, err
+	}
+	return startWorker(ctx, webhooks.NewWorker(d.pool, sealer, log, time.Now, cfg.webhooks).Run), nil
 }
 
 // sessionCacheEntries bounds the token cache (a few hundred bytes an entry).

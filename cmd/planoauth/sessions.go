@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen/db"
 )
@@ -31,15 +32,16 @@ func sessions(ctx context.Context, cfg config, args []string, stdout, stderr io.
 		return fmt.Errorf("sessions revoke needs --user EMAIL and nothing else\n%s", sessionsUsage)
 	}
 	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
-		return revokeUserSessions(ctx, d.q, *email, stdout)
+		return revokeUserSessions(ctx, d, *email, stdout)
 	})
 }
 
 // revokeUserSessions revokes every live session of the user with email (normalized as at log-in,
 // see emailaddr): their tokens answer invalid-token from the next request on, on every instance,
-// since sessions are looked up in the database on each request.
-func revokeUserSessions(ctx context.Context, q *db.Queries, email string, stdout io.Writer) error {
-	user, err := q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+// since sessions are looked up in the database on each request. The audit trail records it
+// (sessions.revoked by an operator) in the same transaction.
+func revokeUserSessions(ctx context.Context, d *database, email string, stdout io.Writer) error {
+	user, err := d.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("no user with email %q", email)
 	}
@@ -47,7 +49,16 @@ func revokeUserSessions(ctx context.Context, q *db.Queries, email string, stdout
 		return fmt.Errorf("look up user %q: %w", email, err)
 	}
 	now := time.Now()
-	revoked, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: user.ID, Now: &now})
+	var revoked int64
+	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		q := d.q.WithTx(tx)
+		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: user.ID, Now: &now})
+		if err != nil {
+			return err
+		}
+		revoked = int64(len(apps))
+		return audit.Append(ctx, q, now, audit.SessionsRevoked(audit.Operator, user.ID, apps)...)
+	})
 	if err != nil {
 		return fmt.Errorf("revoke sessions of %s: %w", user.Email, err)
 	}

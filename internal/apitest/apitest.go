@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/dbtest"
@@ -33,6 +34,7 @@ import (
 	"github.com/plano/planoauth/internal/registry"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/telemetry"
 )
 
 // Main runs a package's tests with a migrated template database; call it from TestMain.
@@ -59,6 +61,9 @@ type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
+
+// NewClock returns a clock set to at.
+func NewClock(at time.Time) *Clock { return &Clock{now: at} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
@@ -110,7 +115,11 @@ type options struct {
 	deps       func(*impl.Deps)
 	logTo      io.Writer
 	noRegistry bool
+	tracer     trace.TracerProvider
 }
+
+// WithTracer traces the requests and queries as `planoauth serve` does when tracing is on.
+func WithTracer(tp trace.TracerProvider) Option { return func(o *options) { o.tracer = tp } }
 
 // WithLog sends the server's JSON logs to w.
 func WithLog(w io.Writer) Option { return func(o *options) { o.logTo = w } }
@@ -138,7 +147,11 @@ func New(tb testing.TB, opts ...Option) *Env {
 		opt(&o)
 	}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.NewDatabase(tb))
+	poolConfig, err := telemetry.PoolConfig(dbtest.NewDatabase(tb), o.tracer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
@@ -160,7 +173,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 	}
 	cfg := server.Config{Pool: pool, Spec: e.Spec, Logger: log, Now: e.Clock.Now, Handlers: deps,
 		SessionCacheTTL: 10 * time.Second, SessionCacheEntries: 10_000, RegistryFallback: 30 * time.Second,
-		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry}
+		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry, Tracer: o.tracer}
 	e.build = func() *server.Service {
 		tb.Helper()
 		cfg.Metrics = prometheus.NewRegistry()

@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/outbox"
 	"github.com/plano/planoauth/internal/password"
 )
 
@@ -124,7 +125,7 @@ func (e *Env) Session(userID int64, application, role string) string {
 func (e *Env) DeliverEmails() int {
 	e.T.Helper()
 	worker := mail.NewWorker(e.Pool, mail.NewLocal(e.Q, e.Clock.Now), slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		e.Clock.Now, mail.WorkerConfig{BatchSize: 100, PublicURL: impl.DefaultPublicURL})
+		e.Clock.Now, mail.WorkerConfig{Config: outbox.Config{BatchSize: 100}, PublicURL: impl.DefaultPublicURL})
 	sent := 0
 	for {
 		n, err := worker.DeliverDue(context.Background())

@@ -75,6 +75,159 @@ func (e ApplicationView) Valid() bool {
 	}
 }
 
+// Defines values for AuditActorType.
+const (
+	ActorAnonymous   AuditActorType = "anonymous"
+	ActorApplication AuditActorType = "application"
+	ActorOperator    AuditActorType = "operator"
+	ActorUser        AuditActorType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case ActorAnonymous:
+		return true
+	case ActorApplication:
+		return true
+	case ActorOperator:
+		return true
+	case ActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditKind.
+const (
+	AuditApplicationMfaOptional  AuditKind = "application.mfa_optional"
+	AuditApplicationMfaRequired  AuditKind = "application.mfa_required"
+	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
+	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantRevoked            AuditKind = "grant.revoked"
+	AuditInvitationAccepted      AuditKind = "invitation.accepted"
+	AuditLoginFailed             AuditKind = "login.failed"
+	AuditLoginSucceeded          AuditKind = "login.succeeded"
+	AuditMagicLinkRequested      AuditKind = "magic_link.requested"
+	AuditMagicLinkUsed           AuditKind = "magic_link.used"
+	AuditMembershipApproved      AuditKind = "membership.approved"
+	AuditMembershipRemoved       AuditKind = "membership.removed"
+	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditMfaFactorsDropped       AuditKind = "mfa.factors_dropped"
+	AuditMfaFailed               AuditKind = "mfa.failed"
+	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
+	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
+	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
+	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
+	AuditMfaVerified             AuditKind = "mfa.verified"
+	AuditPasswordChanged         AuditKind = "password.changed"
+	AuditPasswordDropped         AuditKind = "password.dropped"
+	AuditPasswordReset           AuditKind = "password.reset"
+	AuditPasswordResetRequested  AuditKind = "password_reset.requested"
+	AuditPasswordSet             AuditKind = "password.set"
+	AuditRoleGranted             AuditKind = "role.granted"
+	AuditRoleRevoked             AuditKind = "role.revoked"
+	AuditSessionsRevoked         AuditKind = "sessions.revoked"
+	AuditUserCreated             AuditKind = "user.created"
+	AuditUserEmailVerified       AuditKind = "user.email_verified"
+	AuditWebhookDeleted          AuditKind = "webhook.deleted"
+	AuditWebhookSecretRotated    AuditKind = "webhook.secret_rotated"
+	AuditWebhookSet              AuditKind = "webhook.set"
+)
+
+// Valid indicates whether the value is a known member of the AuditKind enum.
+func (e AuditKind) Valid() bool {
+	switch e {
+	case AuditApplicationMfaOptional:
+		return true
+	case AuditApplicationMfaRequired:
+		return true
+	case AuditApplicationTokenRotated:
+		return true
+	case AuditGrantMade:
+		return true
+	case AuditGrantRevoked:
+		return true
+	case AuditInvitationAccepted:
+		return true
+	case AuditLoginFailed:
+		return true
+	case AuditLoginSucceeded:
+		return true
+	case AuditMagicLinkRequested:
+		return true
+	case AuditMagicLinkUsed:
+		return true
+	case AuditMembershipApproved:
+		return true
+	case AuditMembershipRemoved:
+		return true
+	case AuditMembershipRequested:
+		return true
+	case AuditMfaFactorsDropped:
+		return true
+	case AuditMfaFailed:
+		return true
+	case AuditMfaPasskeyRegistered:
+		return true
+	case AuditMfaPasskeyRemoved:
+		return true
+	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaTotpDisabled:
+		return true
+	case AuditMfaTotpEnrolled:
+		return true
+	case AuditMfaVerified:
+		return true
+	case AuditPasswordChanged:
+		return true
+	case AuditPasswordDropped:
+		return true
+	case AuditPasswordReset:
+		return true
+	case AuditPasswordResetRequested:
+		return true
+	case AuditPasswordSet:
+		return true
+	case AuditRoleGranted:
+		return true
+	case AuditRoleRevoked:
+		return true
+	case AuditSessionsRevoked:
+		return true
+	case AuditUserCreated:
+		return true
+	case AuditUserEmailVerified:
+		return true
+	case AuditWebhookDeleted:
+		return true
+	case AuditWebhookSecretRotated:
+		return true
+	case AuditWebhookSet:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditTrailResultStatus.
+const (
+	AuditTrailResultStatusActionSuccessful AuditTrailResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the AuditTrailResultStatus enum.
+func (e AuditTrailResultStatus) Valid() bool {
+	switch e {
+	case AuditTrailResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BadRequestErrorStatus.
 const (
 	BadRequestErrorStatusInvalidContentType   BadRequestErrorStatus = "invalid-content-type"
@@ -495,6 +648,69 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 	case LoginBadRequestErrorStatusUserHasNoPassword:
 		return true
 	case LoginBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginFailureReason.
+const (
+	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
+	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
+	ReasonInvalidToken         LoginFailureReason = "invalid-token"
+	ReasonLinkExpired          LoginFailureReason = "link-expired"
+	ReasonLinkUsed             LoginFailureReason = "link-used"
+	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the LoginFailureReason enum.
+func (e LoginFailureReason) Valid() bool {
+	switch e {
+	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidPasskey:
+		return true
+	case ReasonInvalidPassword:
+		return true
+	case ReasonInvalidToken:
+		return true
+	case ReasonLinkExpired:
+		return true
+	case ReasonLinkUsed:
+		return true
+	case ReasonLinkWrongApplication:
+		return true
+	case ReasonUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginMethod.
+const (
+	LoginGoogle    LoginMethod = "google"
+	LoginMagicLink LoginMethod = "magic_link"
+	LoginPasskey   LoginMethod = "passkey"
+	LoginPassword  LoginMethod = "password"
+)
+
+// Valid indicates whether the value is a known member of the LoginMethod enum.
+func (e LoginMethod) Valid() bool {
+	switch e {
+	case LoginGoogle:
+		return true
+	case LoginMagicLink:
+		return true
+	case LoginPasskey:
+		return true
+	case LoginPassword:
 		return true
 	default:
 		return false
@@ -1316,6 +1532,110 @@ type ApplicationViewParams struct {
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 }
 
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// Type Who acted: `user` (a user's session, or the user signing in or registering),
+	// `application` (an application token; the event's application), `operator` (the
+	// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+	// log-in).
+	Type AuditActorType `json:"type"`
+
+	// UserId The acting user, when `type` is `user`.
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditActorType Who acted: `user` (a user's session, or the user signing in or registering),
+// `application` (an application token; the event's application), `operator` (the
+// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+// log-in).
+type AuditActorType string
+
+// AuditDetails What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+type AuditDetails struct {
+	ClientId   *int64   `json:"client_id,omitempty"`
+	ClientIds  *[]int64 `json:"client_ids,omitempty"`
+	CompanyId  *int64   `json:"company_id,omitempty"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Factor A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+	// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+	Factor *SessionMethod `json:"factor,omitempty"`
+
+	// Method How a sign-in was made.
+	Method    *LoginMethod `json:"method,omitempty"`
+	PasskeyId *int64       `json:"passkey_id,omitempty"`
+
+	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+	// recorded: each counts against the rate limits (or follows a correct password), so a flood
+	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+	// and malformed requests cost a caller nothing and are not recorded one by one.
+	Reason *LoginFailureReason `json:"reason,omitempty"`
+
+	// Revoked How many sessions were revoked.
+	Revoked *int `json:"revoked,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role      *Role               `json:"role,omitempty"`
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Actor AuditActor `json:"actor"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ClientAddress The caller's address (empty for operators).
+	ClientAddress string `json:"client_address"`
+
+	// Details What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+	Details AuditDetails `json:"details"`
+
+	// Id Position in the trail; strictly increasing.
+	Id int64 `json:"id"`
+
+	// Kind What an audit event records.
+	Kind       AuditKind `json:"kind"`
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// RequestId The request's id (`X-Request-Id`), empty for operators; the events of one request share it.
+	RequestId string `json:"request_id"`
+
+	// UserId The user the event is about; absent when there is none (a failed log-in of an unknown email, an application's token).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditKind What an audit event records.
+type AuditKind string
+
+// AuditTrail defines model for AuditTrail.
+type AuditTrail struct {
+	NextCursor *int64       `json:"next_cursor,omitempty"`
+	Results    []AuditEvent `json:"results"`
+}
+
+// AuditTrailResult defines model for AuditTrailResult.
+type AuditTrailResult struct {
+	Data AuditTrail `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  AuditTrailResultStatus `json:"status"`
+}
+
+// AuditTrailResultStatus defines model for AuditTrailResult.Status.
+type AuditTrailResultStatus string
+
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -2008,6 +2328,15 @@ type LoginBadRequestError struct {
 
 // LoginBadRequestErrorStatus defines model for LoginBadRequestError.Status.
 type LoginBadRequestErrorStatus string
+
+// LoginFailureReason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+// recorded: each counts against the rate limits (or follows a correct password), so a flood
+// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+// and malformed requests cost a caller nothing and are not recorded one by one.
+type LoginFailureReason string
+
+// LoginMethod How a sign-in was made.
+type LoginMethod string
 
 // MFABadRequestError defines model for MFABadRequestError.
 type MFABadRequestError struct {
@@ -3614,6 +3943,16 @@ type WebAuthnCredential struct {
 // WebAuthnCredentialType defines model for WebAuthnCredential.Type.
 type WebAuthnCredentialType string
 
+// WebhookPayload The body of a webhook delivery (Standard Webhooks): `type` is the event's kind,
+// `timestamp` when it occurred, `data` the event as `audit/index` shows it.
+type WebhookPayload struct {
+	Data      AuditEvent `json:"data"`
+	Timestamp time.Time  `json:"timestamp"`
+
+	// Type What an audit event records.
+	Type AuditKind `json:"type"`
+}
+
 // ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationQuery = ApplicationSlug
 
@@ -3731,6 +4070,41 @@ type Unavailable = UnavailableError
 
 // UserLookupBadRequest defines model for UserLookupBadRequest.
 type UserLookupBadRequest = MagicLinkBadRequestError
+
+// AuditIndexParams defines parameters for AuditIndex.
+type AuditIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+
+	// After Follow the trail from here; the id of the last event already read (0 reads from the start). The page is oldest first.
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+
+	// Before Page back from here; the events with a smaller id, newest first.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// UserId Only the events about this user (the event's `user_id`).
+	UserId *int64 `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Kind Only the events of this kind.
+	Kind *AuditKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Limit Page size.
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
@@ -4402,6 +4776,9 @@ func (a WebAuthnCredential) MarshalJSON() ([]byte, error) {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// AuditIndex Read the audit trail
+	// (GET /api/v1/audit/index)
+	AuditIndex(w http.ResponseWriter, r *http.Request, params AuditIndexParams)
 	// ClientsCreate Create a client for an email
 	// (POST /api/v1/clients/create)
 	ClientsCreate(w http.ResponseWriter, r *http.Request, params ClientsCreateParams)
@@ -4526,6 +4903,143 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// AuditIndex operation middleware
+func (siw *ServerInterfaceWrapper) AuditIndex(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AuditIndexParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "kind" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "kind", r.URL.Query(), &params.Kind, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "kind"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "kind", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuditIndex(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ClientsCreate operation middleware
 func (siw *ServerInterfaceWrapper) ClientsCreate(w http.ResponseWriter, r *http.Request) {
@@ -6070,6 +6584,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/coexistence/index", wrapper.CoexistenceIndex).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/audit/index", wrapper.AuditIndex).Methods(http.MethodGet)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/mfa/index", wrapper.MfaIndex).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/mfa/totp_enroll", wrapper.MfaTotpEnroll).Methods(http.MethodPost)
@@ -6169,6 +6685,112 @@ type UnauthorizedJSONResponse UnauthorizedError
 type UnavailableJSONResponse UnavailableError
 
 type UserLookupBadRequestJSONResponse MagicLinkBadRequestError
+
+type AuditIndexRequestObject struct {
+	Params AuditIndexParams
+}
+
+type AuditIndexResponseObject interface {
+	VisitAuditIndexResponse(w http.ResponseWriter) error
+}
+
+type AuditIndex200JSONResponse AuditTrailResult
+
+func (response AuditIndex200JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response AuditIndex400JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AuditIndex401JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AuditIndex403JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response AuditIndex413JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response AuditIndex500JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuditIndex503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response AuditIndex503JSONResponse) VisitAuditIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ClientsCreateRequestObject struct {
 	Params ClientsCreateParams
@@ -10357,6 +10979,9 @@ func (response UsersPasswordUpdate503JSONResponse) VisitUsersPasswordUpdateRespo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// AuditIndex Read the audit trail
+	// (GET /api/v1/audit/index)
+	AuditIndex(ctx context.Context, request AuditIndexRequestObject) (AuditIndexResponseObject, error)
 	// ClientsCreate Create a client for an email
 	// (POST /api/v1/clients/create)
 	ClientsCreate(ctx context.Context, request ClientsCreateRequestObject) (ClientsCreateResponseObject, error)
@@ -10510,6 +11135,32 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// AuditIndex operation middleware
+func (sh *strictHandler) AuditIndex(w http.ResponseWriter, r *http.Request, params AuditIndexParams) {
+	var request AuditIndexRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuditIndex(ctx, request.(AuditIndexRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuditIndex")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuditIndexResponseObject); ok {
+		if err := validResponse.VisitAuditIndexResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ClientsCreate operation middleware

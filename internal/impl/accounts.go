@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -246,6 +249,75 @@ type proof struct {
 	first bool
 	// users whose sessions it revoked: the proven user, and the liaisons it had registered
 	revoked []int64
+	// For the audit trail: whether a password was dropped, the applications of the sessions
+	// revoked, the grants taken back by liaison user, the liaisons removed, and the membership
+	// requests taken back.
+	hadPassword     bool
+	hadSecondFactor bool
+	sessionApps     []int64
+	clientGrants    map[int64][]int64
+	companyGrants   map[int64][]int64
+	liaisonsGone    []int64
+	requestsGone    []db.DeleteMemberRequestsOfUserRow
+}
+
+// events are the audit events of a first proof of the user's email in the application appID,
+// owner being who proved it.
+func (p proof) events(userID, appID int64) []audit.Event {
+	if !p.first {
+		return nil
+	}
+	owner := audit.User(userID)
+	events := []audit.Event{{Kind: gen.AuditUserEmailVerified, Actor: owner, UserID: userID, ApplicationID: appID}}
+	if p.hadPassword {
+		events = append(events, audit.Event{Kind: gen.AuditPasswordDropped, Actor: owner, UserID: userID, ApplicationID: appID})
+	}
+	if p.hadSecondFactor {
+		events = append(events, audit.Event{Kind: gen.AuditMfaFactorsDropped, Actor: owner, UserID: userID, ApplicationID: appID})
+	}
+	if len(p.sessionApps) > 0 {
+		events = append(events, audit.SessionsRevoked(owner, userID, p.sessionApps)...)
+	}
+	events = append(events, grantsRevoked(owner, appID, p.clientGrants, p.companyGrants)...)
+	liaison := gen.Role(roleLiaison)
+	for _, id := range p.liaisonsGone {
+		events = append(events, audit.Event{Kind: gen.AuditRoleRevoked, Actor: owner, UserID: id, ApplicationID: appID,
+			Details: gen.AuditDetails{Role: &liaison}})
+	}
+	for _, r := range p.requestsGone {
+		events = append(events, audit.Event{Kind: gen.AuditMembershipRemoved, Actor: owner, UserID: userID, ApplicationID: appID,
+			Details: gen.AuditDetails{ClientId: &r.ClientID, CompanyId: &r.CompanyID}})
+	}
+	return events
+}
+
+// grantsRevoked are the grant.revoked events of grants taken back, by liaison user: one per
+// liaison, in user id order.
+func grantsRevoked(actor audit.Actor, appID int64, clients, companies map[int64][]int64) []audit.Event {
+	liaisons := slices.Sorted(maps.Keys(clients))
+	for id := range companies {
+		if _, ok := clients[id]; !ok {
+			liaisons = append(liaisons, id)
+		}
+	}
+	slices.Sort(liaisons)
+	events := make([]audit.Event, 0, len(liaisons))
+	for _, id := range liaisons {
+		clientIDs, companyIDs := append([]int64{}, clients[id]...), append([]int64{}, companies[id]...)
+		events = append(events, audit.Event{Kind: gen.AuditGrantRevoked, Actor: actor, UserID: id, ApplicationID: appID,
+			Details: gen.AuditDetails{ClientIds: &clientIDs, CompanyIds: &companyIDs}})
+	}
+	return events
+}
+
+// byLiaison groups grants taken back by the liaison's user.
+func byLiaison[R any](rows []R, of func(R) (liaisonUserID, grantedID int64)) map[int64][]int64 {
+	out := map[int64][]int64{}
+	for _, row := range rows {
+		liaison, granted := of(row)
+		out[liaison] = append(out[liaison], granted)
+	}
+	return out
 }
 
 // proveEmail records that the owner of a user's email holds the mailbox (an emailed link was
@@ -258,7 +330,10 @@ type proof struct {
 // the sessions, the devices and addresses its sign-ins made known (limits.Forget), the grants it made to liaisons and the liaisons it registered that act for
 // nothing else (and their liaison sessions), and its pending membership requests. Later proofs
 // change nothing.
-func (s *Server) proveEmail(ctx context.Context, userID int64, then func(q *db.Queries) error) error {
+//
+// The audit trail records the first proof, in the application appID where it happened, with what
+// it took back (appended last, after then).
+func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(q *db.Queries) error) error {
 	var taken proof
 	err := s.inTx(ctx, "prove an email", func(_ pgx.Tx, q *db.Queries) error {
 		var err error
@@ -266,9 +341,11 @@ func (s *Server) proveEmail(ctx context.Context, userID int64, then func(q *db.Q
 			return err
 		}
 		if then != nil {
-			return then(q)
+			if err := then(q); err != nil {
+				return err
+			}
 		}
-		return nil
+		return audit.Append(ctx, q, s.now(), taken.events(userID, appID)...)
 	})
 	if err != nil {
 		return err
@@ -282,14 +359,15 @@ func (s *Server) proveEmail(ctx context.Context, userID int64, then func(q *db.Q
 // takeBackUnproven marks the user's email proven and, the first time, removes what the
 // unverified account set up (see proveEmail), in q's transaction.
 func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time) (proof, error) {
-	_, err := q.ProveUserEmail(ctx, db.ProveUserEmailParams{UserID: userID, Now: &now})
+	proven, err := q.ProveUserEmail(ctx, db.ProveUserEmailParams{UserID: userID, Now: &now})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return proof{}, nil // proven before
 	}
 	if err != nil {
 		return proof{}, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
 	}
-	if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
+	taken := proof{first: true, hadPassword: proven.HadPassword}
+	if taken.sessionApps, err = q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now}); err != nil {
 		return proof{}, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
 	}
 	// Whoever signed in before the proof may not be the owner: their devices and addresses are
@@ -297,28 +375,32 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 	if err := limits.Forget(ctx, q, userID); err != nil {
 		return proof{}, err
 	}
-	if err := dropSecondFactors(ctx, q, userID); err != nil { // a squatter's app would lock the owner out
+	if taken.hadSecondFactor, err = dropSecondFactors(ctx, q, userID); err != nil { // a squatter's app would lock the owner out
 		return proof{}, err
 	}
-	if err := q.DeleteClientGrantsBy(ctx, &userID); err != nil {
+	clients, err := q.DeleteClientGrantsBy(ctx, &userID)
+	if err != nil {
 		return proof{}, fmt.Errorf("take back client grants of user %d: %w", userID, err)
 	}
-	if err := q.DeleteCompanyGrantsBy(ctx, &userID); err != nil {
+	companies, err := q.DeleteCompanyGrantsBy(ctx, &userID)
+	if err != nil {
 		return proof{}, fmt.Errorf("take back company grants of user %d: %w", userID, err)
 	}
-	liaisons, err := q.DeleteLiaisonsInvitedBy(ctx, &userID)
-	if err != nil {
+	taken.clientGrants = byLiaison(clients, func(r db.DeleteClientGrantsByRow) (int64, int64) { return r.LiaisonUserID, r.GrantedID })
+	taken.companyGrants = byLiaison(companies, func(r db.DeleteCompanyGrantsByRow) (int64, int64) { return r.LiaisonUserID, r.GrantedID })
+	if taken.liaisonsGone, err = q.DeleteLiaisonsInvitedBy(ctx, &userID); err != nil {
 		return proof{}, fmt.Errorf("remove liaisons registered by user %d: %w", userID, err)
 	}
-	if len(liaisons) > 0 {
-		if _, err := q.RevokeRoleSessions(ctx, db.RevokeRoleSessionsParams{UserIds: liaisons, Role: roleLiaison, Now: &now}); err != nil {
+	if len(taken.liaisonsGone) > 0 {
+		if _, err := q.RevokeRoleSessions(ctx, db.RevokeRoleSessionsParams{UserIds: taken.liaisonsGone, Role: roleLiaison, Now: &now}); err != nil {
 			return proof{}, fmt.Errorf("revoke sessions of liaisons registered by user %d: %w", userID, err)
 		}
 	}
-	if err := q.DeleteMemberRequestsOfUser(ctx, userID); err != nil {
+	if taken.requestsGone, err = q.DeleteMemberRequestsOfUser(ctx, userID); err != nil {
 		return proof{}, fmt.Errorf("take back membership requests of user %d: %w", userID, err)
 	}
-	return proof{first: true, revoked: append([]int64{userID}, liaisons...)}, nil
+	taken.revoked = append([]int64{userID}, taken.liaisonsGone...)
+	return taken, nil
 }
 
 // inTx runs fn in one transaction. An answer (an *envelope.Error) that fn returns rolls back and
@@ -335,6 +417,23 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, what string, fn func(tx pgx.T
 		return err
 	}
 	return envelope.Internal("%s: %w", what, err)
+}
+
+// newAccountEvents are the events of creating user by actor in an application, with a role:
+// user.created, password.set when it was created with one, and role.granted.
+func newAccountEvents(actor audit.Actor, user db.User, withPassword bool, appID int64, role string) []audit.Event {
+	events := []audit.Event{{Kind: gen.AuditUserCreated, Actor: actor, UserID: user.ID, ApplicationID: appID}}
+	if withPassword {
+		events = append(events, audit.Event{Kind: gen.AuditPasswordSet, Actor: actor, UserID: user.ID, ApplicationID: appID})
+	}
+	return append(events, roleGranted(actor, user.ID, appID, role))
+}
+
+// roleGranted is the event of giving a user a role.
+func roleGranted(actor audit.Actor, userID, appID int64, role string) audit.Event {
+	granted := gen.Role(role)
+	return audit.Event{Kind: gen.AuditRoleGranted, Actor: actor, UserID: userID, ApplicationID: appID,
+		Details: gen.AuditDetails{Role: &granted}}
 }
 
 // welcomeMessage is the email a new client gets. While the user's email is not verified it

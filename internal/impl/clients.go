@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -69,7 +70,8 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	return out, err
 }
 
-// createRegisteredClient hashes the password and creates the registration in one transaction.
+// createRegisteredClient hashes the password and creates the registration in one transaction,
+// which records the user, its password, its role, its membership request and its session, last.
 func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
@@ -87,8 +89,11 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 		if err != nil {
 			return err
 		}
-		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application,
-			methods: []gen.SessionMethod{gen.MethodPwd}, view: in.SessionView, applicationView: in.ApplicationView})
+		self := audit.User(user.ID)
+		events := append(newAccountEvents(self, user, hash != nil, app.ID, roleClient),
+			membershipEvents(self, app.ID, user.ID, profile.ID, nil, record.requested)...)
+		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application, method: gen.LoginPassword,
+			methods: []gen.SessionMethod{gen.MethodPwd}, also: events, view: in.SessionView, applicationView: in.ApplicationView})
 		if err != nil {
 			return err
 		}
@@ -135,6 +140,7 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 }
 
 // createClient is clients/create without HTTP; it reports whether the email already had a user.
+// The trail records the user created (and its password), the role and the membership.
 // An application token or an employee may set the new user's password and make the client a
 // member of a company. From anyone else a password is refused (permission-denied), a company id
 // is a membership request, and a new user gets an invitation instead of a welcome.
@@ -182,12 +188,31 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 			return err
 		}
 		out = clientView(profile)
-		return nil
+		by := audit.Of(p)
+		events := []audit.Event{roleGranted(by, user.ID, p.Application.ID, roleClient)}
+		if !existed {
+			events = newAccountEvents(by, user, hash != nil, p.Application.ID, roleClient)
+		}
+		events = append(events, membershipEvents(by, p.Application.ID, user.ID, profile.ID, record.member, record.requested)...)
+		return audit.Append(ctx, q, s.now(), events...)
 	})
 	if !trusted && (err != nil || !record.invited) {
 		s.giveBack(ctx, invitation)
 	}
 	return out, existed, err
+}
+
+// membershipEvents are the events of a new client's company: made a member of member, or asking
+// to join requested (as asked: a request for a company that does not exist records nothing else).
+func membershipEvents(by audit.Actor, appID, userID, clientID int64, member, requested *int64) []audit.Event {
+	var events []audit.Event
+	if member != nil {
+		events = append(events, membershipEvent(gen.AuditMembershipApproved, change{actor: by, appID: appID}, userID, clientID, *member))
+	}
+	if requested != nil {
+		events = append(events, membershipEvent(gen.AuditMembershipRequested, change{actor: by, appID: appID}, userID, clientID, *requested))
+	}
+	return events
 }
 
 // newClientOf is a self-registering client as a NewClient, whose rules it follows.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -43,8 +45,8 @@ func (s *Server) CompaniesMembers(ctx context.Context, r gen.CompaniesMembersReq
 // client, for the others; an unverified client; a client that owns another company).
 func (s *Server) CompaniesApproveMember(ctx context.Context, r gen.CompaniesApproveMemberRequestObject) (gen.CompaniesApproveMemberResponseObject, error) {
 	in := deref(r.Body)
-	members, err := s.changeMembership(ctx, in, func(q *db.Queries, company db.Company, everything bool) error {
-		return approveMember(ctx, q, company, in.ClientId, !everything)
+	members, err := s.changeMembership(ctx, in, func(q *db.Queries, company db.Company, everything bool, by change) ([]audit.Event, error) {
+		return approveMember(ctx, q, company, in.ClientId, !everything, by)
 	})
 	if err != nil {
 		return nil, err
@@ -56,8 +58,8 @@ func (s *Server) CompaniesApproveMember(ctx context.Context, r gen.CompaniesAppr
 // CompaniesMembers, and invalid-param on client_id (neither a member nor asking; the owner).
 func (s *Server) CompaniesRemoveMember(ctx context.Context, r gen.CompaniesRemoveMemberRequestObject) (gen.CompaniesRemoveMemberResponseObject, error) {
 	in := deref(r.Body)
-	members, err := s.changeMembership(ctx, in, func(q *db.Queries, company db.Company, _ bool) error {
-		return removeMember(ctx, q, company, in.ClientId)
+	members, err := s.changeMembership(ctx, in, func(q *db.Queries, company db.Company, _ bool, by change) ([]audit.Event, error) {
+		return removeMember(ctx, q, company, in.ClientId, by)
 	})
 	if err != nil {
 		return nil, err
@@ -80,11 +82,18 @@ func (s *Server) CompaniesRequestMember(ctx context.Context, r gen.CompaniesRequ
 	if err != nil {
 		return nil, envelope.Internal("load client of user %d: %w", p.Session.UserID, err)
 	}
+	companyID := deref(r.Body).CompanyId
 	err = s.inTx(ctx, "request membership", func(_ pgx.Tx, q *db.Queries) error {
 		if err := checkGrantor(ctx, q, p); err != nil {
 			return err
 		}
-		return q.RequestCompanyMembership(ctx, db.RequestCompanyMembershipParams{ClientID: client.ID, CompanyID: deref(r.Body).CompanyId})
+		if err := q.RequestCompanyMembership(ctx, db.RequestCompanyMembershipParams{ClientID: client.ID, CompanyID: companyID}); err != nil {
+			return err
+		}
+		// Recorded as asked, whether or not the company exists: the caller is answered alike.
+		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditMembershipRequested, Actor: audit.Of(p),
+			UserID: p.Session.UserID, ApplicationID: p.Application.ID,
+			Details: gen.AuditDetails{ClientId: &client.ID, CompanyId: &companyID}})
 	})
 	if err != nil {
 		return nil, err
@@ -95,10 +104,18 @@ func (s *Server) CompaniesRequestMember(ctx context.Context, r gen.CompaniesRequ
 	}, nil
 }
 
-// changeMembership runs change in one transaction after checking, inside it, that the caller may
-// act on the company (and, for a user, that its email is proven and its session live), and
-// returns the company's membership as it is then.
-func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput, change func(q *db.Queries, company db.Company, everything bool) error) (CompanyMembership, error) {
+// change is who changes a membership, for the audit trail: the actor, and the application it
+// happens in (0 for operators).
+type change struct {
+	actor audit.Actor
+	appID int64
+}
+
+// changeMembership runs apply in one transaction after checking, inside it, that the caller may
+// act on the company (and, for a user, that its email is proven and its session live), appends
+// the events apply returns, and returns the company's membership as it is then.
+func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput,
+	apply func(q *db.Queries, company db.Company, everything bool, by change) ([]audit.Event, error)) (CompanyMembership, error) {
 	p := auth.PrincipalFromContext(ctx)
 	var company db.Company
 	err := s.inTx(ctx, "change company membership", func(_ pgx.Tx, q *db.Queries) error {
@@ -110,7 +127,11 @@ func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput
 		if company, everything, err = companyActor(ctx, q, p, in.CompanyId); err != nil {
 			return err
 		}
-		return change(q, company, everything)
+		events, err := apply(q, company, everything, change{actor: audit.Of(p), appID: p.Application.ID})
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), events...)
 	})
 	if err != nil {
 		return CompanyMembership{}, err
@@ -160,66 +181,91 @@ func companyActor(ctx context.Context, q *db.Queries, p *auth.Principal, company
 // request; needsRequest (an owner approving) refuses a client without one. The client's user is
 // share-locked first (before its request, in the order its email's first proof takes them), so
 // that an approval and that proof never interleave.
-func approveMember(ctx context.Context, q *db.Queries, company db.Company, clientID int64, needsRequest bool) error {
+// It returns the events of the change.
+func approveMember(ctx context.Context, q *db.Queries, company db.Company, clientID int64, needsRequest bool, by change) ([]audit.Event, error) {
 	noRequest := envelope.Param(gen.StatusInvalidParam, "client_id", "has no pending request to join the company")
 	grantee, err := q.LockClientUser(ctx, clientID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && needsRequest:
-		return noRequest // as for a client that did not ask: ids of other clients are not revealed
+		return nil, noRequest // as for a client that did not ask: ids of other clients are not revealed
 	case errors.Is(err, pgx.ErrNoRows):
-		return envelope.Param(gen.StatusInvalidParam, "client_id", "no client has the id "+strconv.FormatInt(clientID, 10))
+		return nil, envelope.Param(gen.StatusInvalidParam, "client_id", "no client has the id "+strconv.FormatInt(clientID, 10))
 	case err != nil:
-		return fmt.Errorf("lock the user of client %d: %w", clientID, err)
+		return nil, fmt.Errorf("lock the user of client %d: %w", clientID, err)
 	}
 	taken, err := q.TakeCompanyMemberRequest(ctx, db.TakeCompanyMemberRequestParams{ClientID: clientID, CompanyID: company.ID})
 	if err != nil {
-		return fmt.Errorf("take the request of client %d: %w", clientID, err)
+		return nil, fmt.Errorf("take the request of client %d: %w", clientID, err)
 	}
 	switch {
 	case needsRequest && taken == 0:
-		return noRequest
+		return nil, noRequest
 	case !grantee.EmailVerified:
-		return envelope.Param(gen.StatusInvalidParam, "client_id",
+		return nil, envelope.Param(gen.StatusInvalidParam, "client_id",
 			"the client's email is not verified yet: it may be made a member once it is proven")
 	case grantee.OwnedCompanyID != 0 && grantee.OwnedCompanyID != company.ID:
-		return envelope.Param(gen.StatusInvalidParam, "client_id",
+		return nil, envelope.Param(gen.StatusInvalidParam, "client_id",
 			"owns another company, and stays a member of the company it owns")
 	}
 	if err := q.SetClientCompany(ctx, db.SetClientCompanyParams{ID: clientID, CompanyID: company.ID}); err != nil {
-		return fmt.Errorf("make client %d a member of company %d: %w", clientID, company.ID, err)
+		return nil, fmt.Errorf("make client %d a member of company %d: %w", clientID, company.ID, err)
 	}
+	events := []audit.Event{membershipEvent(gen.AuditMembershipApproved, by, grantee.UserID, clientID, company.ID)}
 	if left := grantee.CompanyID; left != nil && *left != company.ID {
 		// Moving from another company is leaving it: what the client granted of it goes.
-		if err := q.DeleteGrantsOfCompanyBy(ctx, db.DeleteGrantsOfCompanyByParams{CompanyID: *left, UserID: &grantee.UserID}); err != nil {
-			return fmt.Errorf("take back the grants of company %d by user %d: %w", *left, grantee.UserID, err)
+		gone, err := q.DeleteGrantsOfCompanyBy(ctx, db.DeleteGrantsOfCompanyByParams{CompanyID: *left, UserID: &grantee.UserID})
+		if err != nil {
+			return nil, fmt.Errorf("take back the grants of company %d by user %d: %w", *left, grantee.UserID, err)
 		}
+		events = append(events, membershipEvent(gen.AuditMembershipRemoved, by, grantee.UserID, clientID, *left))
+		events = append(events, companyGrantsRevoked(by, gone)...)
 	}
-	return nil
+	return events, nil
 }
 
 // removeMember ends a client's membership of the company, or refuses its request, in q's
-// transaction. What the member granted liaisons of the company goes with it.
-func removeMember(ctx context.Context, q *db.Queries, company db.Company, clientID int64) error {
+// transaction. What the member granted liaisons of the company goes with it. It returns the
+// events of the change.
+func removeMember(ctx context.Context, q *db.Queries, company db.Company, clientID int64, by change) ([]audit.Event, error) {
 	if company.OwnerClientID != nil && *company.OwnerClientID == clientID {
-		return envelope.Param(gen.StatusInvalidParam, "client_id", "is the company's owner, who stays its member")
+		return nil, envelope.Param(gen.StatusInvalidParam, "client_id", "is the company's owner, who stays its member")
 	}
 	refused, err := q.TakeCompanyMemberRequest(ctx, db.TakeCompanyMemberRequestParams{ClientID: clientID, CompanyID: company.ID})
 	if err != nil {
-		return fmt.Errorf("refuse the request of client %d: %w", clientID, err)
+		return nil, fmt.Errorf("refuse the request of client %d: %w", clientID, err)
 	}
 	userID, err := q.RemoveClientFromCompany(ctx, db.RemoveClientFromCompanyParams{ID: clientID, CompanyID: company.ID})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && refused == 0:
-		return envelope.Param(gen.StatusInvalidParam, "client_id", "is neither a member of the company nor asking to join it")
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
+		return nil, envelope.Param(gen.StatusInvalidParam, "client_id", "is neither a member of the company nor asking to join it")
+	case errors.Is(err, pgx.ErrNoRows): // a request refused
+		client, err := q.GetClientProfile(ctx, clientID)
+		if err != nil {
+			return nil, fmt.Errorf("read client %d: %w", clientID, err)
+		}
+		return []audit.Event{membershipEvent(gen.AuditMembershipRemoved, by, client.UserID, clientID, company.ID)}, nil
 	case err != nil:
-		return fmt.Errorf("remove client %d from company %d: %w", clientID, company.ID, err)
+		return nil, fmt.Errorf("remove client %d from company %d: %w", clientID, company.ID, err)
 	}
-	if err := q.DeleteGrantsOfCompanyBy(ctx, db.DeleteGrantsOfCompanyByParams{CompanyID: company.ID, UserID: &userID}); err != nil {
-		return fmt.Errorf("take back the grants of company %d by user %d: %w", company.ID, userID, err)
+	gone, err := q.DeleteGrantsOfCompanyBy(ctx, db.DeleteGrantsOfCompanyByParams{CompanyID: company.ID, UserID: &userID})
+	if err != nil {
+		return nil, fmt.Errorf("take back the grants of company %d by user %d: %w", company.ID, userID, err)
 	}
-	return nil
+	return append([]audit.Event{membershipEvent(gen.AuditMembershipRemoved, by, userID, clientID, company.ID)},
+		companyGrantsRevoked(by, gone)...), nil
+}
+
+// membershipEvent is a membership change of kind for the client clientID (of user userID) in the
+// company companyID.
+func membershipEvent(kind gen.AuditKind, by change, userID, clientID, companyID int64) audit.Event {
+	return audit.Event{Kind: kind, Actor: by.actor, UserID: userID, ApplicationID: by.appID,
+		Details: gen.AuditDetails{ClientId: &clientID, CompanyId: &companyID}}
+}
+
+// companyGrantsRevoked are the grant.revoked events of grants of a company taken back.
+func companyGrantsRevoked(by change, gone []db.DeleteGrantsOfCompanyByRow) []audit.Event {
+	return grantsRevoked(by.actor, by.appID, nil,
+		byLiaison(gone, func(r db.DeleteGrantsOfCompanyByRow) (int64, int64) { return r.LiaisonUserID, r.GrantedID }))
 }
 
 // CompanyMembership is a company with its members (the owner first) and the clients asking to
@@ -277,22 +323,30 @@ func ListCompanyMembers(ctx context.Context, q *db.Queries, companyID int64) (Co
 // ApproveCompanyMember is `planoauth companies approve`: it makes a client a member of a company
 // as an employee would (with or without a request; the client's email must be verified).
 func ApproveCompanyMember(ctx context.Context, pool *pgxpool.Pool, companyID, clientID int64) error {
-	return inTx(ctx, pool, "approve company member", func(_ pgx.Tx, q *db.Queries) error {
+	return operatorMembership(ctx, pool, "approve company member", companyID, func(q *db.Queries, company db.Company) ([]audit.Event, error) {
+		return approveMember(ctx, q, company, clientID, false, change{actor: audit.Operator})
+	})
+}
+
+// operatorMembership runs apply to a company for operators' tools, and appends its events, in
+// one transaction.
+func operatorMembership(ctx context.Context, pool *pgxpool.Pool, what string, companyID int64, apply func(*db.Queries, db.Company) ([]audit.Event, error)) error {
+	return inTx(ctx, pool, what, func(_ pgx.Tx, q *db.Queries) error {
 		company, _, err := companyActor(ctx, q, operator(), companyID)
 		if err != nil {
 			return err
 		}
-		return approveMember(ctx, q, company, clientID, false)
+		events, err := apply(q, company)
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, time.Now(), events...)
 	})
 }
 
 // RemoveCompanyMember is `planoauth companies remove`: it ends a membership or refuses a request.
 func RemoveCompanyMember(ctx context.Context, pool *pgxpool.Pool, companyID, clientID int64) error {
-	return inTx(ctx, pool, "remove company member", func(_ pgx.Tx, q *db.Queries) error {
-		company, _, err := companyActor(ctx, q, operator(), companyID)
-		if err != nil {
-			return err
-		}
-		return removeMember(ctx, q, company, clientID)
+	return operatorMembership(ctx, pool, "remove company member", companyID, func(q *db.Queries, company db.Company) ([]audit.Event, error) {
+		return removeMember(ctx, q, company, clientID, change{actor: audit.Operator})
 	})
 }

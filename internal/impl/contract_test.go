@@ -17,6 +17,8 @@ import (
 	"github.com/plano/planoauth/internal/mfa"
 	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
+	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/webhooks"
 )
 
 // TestScopesMatchContract ties the scopes seeded in the database to the contract's x-scope: a
@@ -146,11 +148,38 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("first %d characters", pw.ScoredRunes)},
 		{"Password", s.Doc.Components.Schemas["Password"].Value.Description,
 			fmt.Sprintf("below a score of %d of 4", pw.MinScore)},
+		{"the audit tag", tagDescription(s, "audit"), fmt.Sprintf("during the %d hours after a secret rotation", int(webhooks.RotationOverlap/time.Hour))},
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(tc.text), " "), tc.want) {
 			t.Errorf("%s: the description does not say %q, which is what the code enforces", tc.where, tc.want)
 		}
 	}
+}
+
+// TestAuditKindsDescribed checks that every kind of audit event says, in the contract, what it
+// records: followers of the trail and receivers of webhooks read them there.
+func TestAuditKindsDescribed(t *testing.T) {
+	t.Parallel()
+	kind := apitest.Spec(t).Doc.Components.Schemas["AuditKind"].Value
+	described, _ := kind.Extensions["x-enumDescriptions"].(map[string]any)
+	for _, v := range kind.Enum {
+		if text, _ := described[fmt.Sprint(v)].(string); strings.TrimSpace(text) == "" {
+			t.Errorf("audit kind %v has no x-enumDescriptions entry", v)
+		}
+	}
+	if len(described) != len(kind.Enum) {
+		t.Errorf("%d descriptions for %d kinds", len(described), len(kind.Enum))
+	}
+}
+
+// tagDescription is the description of the contract's tag name.
+func tagDescription(s *spec.Spec, name string) string {
+	for _, tag := range s.Doc.Tags {
+		if tag.Name == name {
+			return tag.Description
+		}
+	}
+	return ""
 }
 
 // The default session policy (what the tests assume of the seeded applications).

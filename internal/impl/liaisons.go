@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -83,7 +84,7 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 				return err
 			}
 		}
-		liaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
+		liaison, becameLiaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
 		if err != nil {
 			return err
 		}
@@ -109,7 +110,8 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 		clients, companies = scope.visible(clients, companies)
 		out = gen.Liaison{Id: liaison.ID, User: rendered, Accepted: liaison.AcceptedAt != nil,
 			Clients: renderClients(clients, in.View), Companies: renderCompanies(companies)}
-		return nil
+		return audit.Append(ctx, q, s.now(), liaisonEvents(audit.Of(p), user, p.Application.ID, existed, becameLiaison,
+			clientIDs, companyIDs)...)
 	})
 	if err != nil || !invited {
 		s.giveBack(ctx, invitation) // no invitation was sent
@@ -220,21 +222,36 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 	return strings.Join(missing, ", ")
 }
 
-// ensureLiaison returns the user's liaison record, creating one waiting for acceptance (and
-// recording who invited it) when the user has none.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (db.GetLiaisonByUserIDRow, error) {
+// liaisonEvents are the events of liaisons/register by actor: the user created unless it existed,
+// the liaison role when it was given now (it takes effect once accepted), and the grants made.
+func liaisonEvents(actor audit.Actor, user db.User, appID int64, existed, becameLiaison bool, clientIDs, companyIDs []int64) []audit.Event {
+	var events []audit.Event
+	if !existed {
+		events = append(events, audit.Event{Kind: gen.AuditUserCreated, Actor: actor, UserID: user.ID, ApplicationID: appID})
+	}
+	if becameLiaison {
+		events = append(events, roleGranted(actor, user.ID, appID, roleLiaison))
+	}
+	clients, companies := append([]int64{}, clientIDs...), append([]int64{}, companyIDs...) // [] rather than absent
+	return append(events, audit.Event{Kind: gen.AuditGrantMade, Actor: actor, UserID: user.ID, ApplicationID: appID,
+		Details: gen.AuditDetails{ClientIds: &clients, CompanyIds: &companies}})
+}
+
+// ensureLiaison returns the user's liaison record, creating it waiting for acceptance (invited by
+// inviterID) when the user has none; created says it did.
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (db.GetLiaisonByUserIDRow, bool, error) {
 	created, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
 	if err == nil {
-		return db.GetLiaisonByUserIDRow(created), nil
+		return db.GetLiaisonByUserIDRow(created), true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetLiaisonByUserIDRow{}, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
+		return db.GetLiaisonByUserIDRow{}, false, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
 	}
 	existing, err := q.GetLiaisonByUserID(ctx, user.ID)
 	if err != nil {
-		return existing, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
+		return existing, false, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
 	}
-	return existing, nil
+	return existing, false, nil
 }
 
 // grant lets a liaison act for the clients and companies, recording who granted them. A row

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -213,7 +214,8 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 		if linkKind(row.Kind) == linkInvitation {
 			liaison = row.LiaisonID
 		}
-		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, proved{passwordHash: u.passwordHash, liaisonID: liaison})
+		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, proved{passwordHash: u.passwordHash, liaisonID: liaison,
+			appID: row.ApplicationID, used: linkUsed(row.UserID, row.ApplicationID)})
 		return err
 	})
 	if err != nil {
@@ -224,10 +226,18 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 }
 
 // proved is what a used link (or reset code) does besides proving the email: set the new
-// password its owner chose, accept the liaison role an invitation was sent for.
+// password its owner chose, accept the liaison role an invitation was sent for. For the audit
+// trail: the application it happens in, and the events of using the link.
 type proved struct {
 	passwordHash *string
 	liaisonID    *int64
+	appID        int64
+	used         []audit.Event
+}
+
+// linkUsed is the event of the user's link (or its code) used up in an application.
+func linkUsed(userID, appID int64) []audit.Event {
+	return []audit.Event{{Kind: gen.AuditMagicLinkUsed, Actor: audit.User(userID), UserID: userID, ApplicationID: appID}}
 }
 
 // applyProof records, in q's transaction, that the owner of a user's email proved it (a link or
@@ -238,15 +248,26 @@ type proved struct {
 // the user on every instance (the sessions' trigger notifies) and makes its devices strangers
 // (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
 // to evict from this instance's cache after the commit (forgetUsers).
+//
+// The audit trail records it all, last in the transaction: the link used, the proof (see
+// proof.events), the invitation accepted, and the password reset with the sessions it closed.
 func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p proved) (db.User, []int64, error) {
 	now := s.now()
 	taken, err := takeBackUnproven(ctx, q, userID, now)
 	if err != nil {
 		return db.User{}, nil, err
 	}
+	events := append(slices.Clone(p.used), taken.events(userID, p.appID)...)
+	owner := audit.User(userID)
 	if p.liaisonID != nil {
-		if _, err := q.AcceptLiaison(ctx, db.AcceptLiaisonParams{ID: *p.liaisonID, Now: &now}); err != nil {
+		accepted, err := q.AcceptLiaison(ctx, db.AcceptLiaisonParams{ID: *p.liaisonID, Now: &now})
+		if err != nil {
 			return db.User{}, nil, fmt.Errorf("accept liaison %d: %w", *p.liaisonID, err)
+		}
+		if accepted > 0 {
+			role := gen.RoleLiaison
+			events = append(events, audit.Event{Kind: gen.AuditInvitationAccepted, Actor: owner, UserID: userID,
+				ApplicationID: p.appID, Details: gen.AuditDetails{Role: &role}})
 		}
 	}
 	revoked := taken.revoked
@@ -254,19 +275,24 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 		if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: userID, PasswordHash: p.passwordHash}); err != nil {
 			return db.User{}, nil, fmt.Errorf("set the password of user %d: %w", userID, err)
 		}
-		if _, err := q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now}); err != nil {
+		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now})
+		if err != nil {
 			return db.User{}, nil, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
 		}
 		if err := limits.Forget(ctx, q, userID); err != nil {
 			return db.User{}, nil, err
 		}
 		revoked = append(revoked, userID)
+		events = append(events, audit.Event{Kind: gen.AuditPasswordReset, Actor: owner, UserID: userID, ApplicationID: p.appID})
+		if len(apps) > 0 {
+			events = append(events, audit.SessionsRevoked(owner, userID, apps)...)
+		}
 	}
 	user, err := q.GetUser(ctx, userID)
 	if err != nil {
 		return db.User{}, nil, fmt.Errorf("read user %d: %w", userID, err)
 	}
-	return user, revoked, nil
+	return user, revoked, audit.Append(ctx, q, now, events...)
 }
 
 // forgetUsers evicts the users' sessions from this instance's cache (NOTIFY tells the others).

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -25,7 +27,12 @@ type newSession struct {
 	// methods are what the sign-in proved (pwd, link, google, webauthn): they make the session's
 	// assurance level (mfa.Level). A session below what is required of its user answers
 	// mfa-required or mfa-enrolment-required (see auth.Limitation).
-	methods         []gen.SessionMethod
+	methods []gen.SessionMethod
+	// method is how the user signed in, for the audit trail's login.succeeded or login.failed.
+	method gen.LoginMethod
+	// also are events the caller's transaction records with the session (registration's user,
+	// password and role), appended last together with login.succeeded.
+	also            []audit.Event
 	rememberMe      *bool
 	redirectURL     *string
 	view            *gen.SessionView
@@ -84,7 +91,8 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, 
 	case role == "" && hasNoRole && app.AllowsClientRegistration:
 		role = auth.RoleNone
 	case role == "":
-		return gen.Session{}, envelope.New(gen.StatusUserRequiresRole)
+		return gen.Session{}, s.loginFailed(ctx, q, loginAttempt{method: req.method, applicationID: app.ID, userID: user.ID},
+			envelope.New(gen.StatusUserRequiresRole))
 	}
 	signIn := req.trust != nil
 	limitation := auth.Limitation(string(mfa.Level(req.methods)), user, app)
@@ -115,11 +123,13 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 	return ""
 }
 
-// insertSession saves the remember_me preference and the session in one transaction (a
-// savepoint when conn is already a transaction), and returns it with its new token.
+// insertSession saves the remember_me preference, the session (with the caller's trust) and its
+// login.succeeded event (with the events the caller asked for) in one transaction (a savepoint
+// when conn is already a transaction), and returns it with its new token.
 func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
+	now := s.now()
 	var created db.Session
 	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -134,7 +144,6 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
-		now := s.now()
 		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
@@ -146,11 +155,17 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged
 		}
-		if err != nil || req.trust == nil {
+		if err != nil {
 			return err
 		}
-		deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust)
-		return err
+		if req.trust != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, *req.trust); err != nil {
+				return err
+			}
+		}
+		loggedIn := audit.Event{Kind: gen.AuditLoginSucceeded, Actor: audit.User(user.ID), UserID: user.ID, ApplicationID: app.ID,
+			Details: gen.AuditDetails{Method: &req.method, SessionId: &created.ID, Role: (*gen.Role)(&role)}}
+		return audit.Append(ctx, q, now, append(slices.Clone(req.also), loggedIn)...)
 	})
 	if errors.Is(err, errCredentialChanged) {
 		return views.Session{}, err
@@ -171,4 +186,50 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// loginAttempt is a sign-in that was refused, for the audit trail.
+type loginAttempt struct {
+	method        gen.LoginMethod
+	applicationID int64
+	userID        int64 // 0 when no user was found
+}
+
+// recordedRefusal is the reason of a refused sign-in that the audit trail records, if it is one:
+// the contract's LoginFailureReason lists them (those that count against the rate limits, or
+// follow proof of a password or an email, so that a flood of requests grows the trail no faster
+// than the limits allow; rate-limited refusals and malformed requests cost a caller nothing and
+// are not recorded one by one).
+func recordedRefusal(refusal error) (gen.LoginFailureReason, bool) {
+	answer, ok := errors.AsType[*envelope.Error](refusal)
+	if !ok {
+		return "", false
+	}
+	reason := gen.LoginFailureReason(answer.Status)
+	return reason, reason.Valid()
+}
+
+// loginFailed records a refused sign-in as login.failed with the slug answered, in one statement
+// of q (a failed sign-in changes nothing else), and returns the refusal as it is. A failure to
+// record it is logged: the caller still gets the refusal, not a crash.
+func (s *Server) loginFailed(ctx context.Context, q *db.Queries, a loginAttempt, refusal error) error {
+	reason, ok := recordedRefusal(refusal)
+	if !ok {
+		return refusal
+	}
+	err := audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditLoginFailed, Actor: audit.Anonymous,
+		UserID: a.userID, ApplicationID: a.applicationID, Details: gen.AuditDetails{Method: &a.method, Reason: &reason}})
+	if err != nil {
+		s.log.ErrorContext(ctx, "record a failed log-in", slog.Any("error", err))
+	}
+	return refusal
+}
+
+// applicationID is the id of the application with slug, for the events of requests that name it.
+func (s *Server) applicationID(ctx context.Context, slug gen.ApplicationSlug) (int64, error) {
+	app, err := s.apps.BySlug(ctx, string(slug))
+	if err != nil {
+		return 0, envelope.Internal("load application %s: %w", slug, err)
+	}
+	return app.ID, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -131,15 +132,15 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) error {
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) (audit.Event, error) {
 		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
-			return fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
+			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // confirmed, replaced or expired meanwhile
-			return envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
 		}
-		return nil
+		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), nil
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	}
 	switch {
 	case in.Code != nil:
-		err = s.useTOTPCode(ctx, row, p.User.ID, *in.Code, client)
+		err = s.useTOTPCode(ctx, row, p, *in.Code, client)
 	case in.Password != nil:
 		_, err = s.checkPassword(ctx, p.User.Email, *in.Password, client)
 	default:
@@ -175,9 +176,11 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, in.View, func(q *db.Queries) error {
-		_, err := q.DeleteTOTP(ctx, p.User.ID)
-		return err
+	change, err := s.removeFactor(ctx, p, in.View, func(q *db.Queries) (audit.Event, error) {
+		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
+			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
+		}
+		return mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{}), nil
 	})
 	if err != nil {
 		return nil, err
@@ -201,7 +204,7 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 	if err != nil {
 		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
 	}
-	if err := s.useTOTPCode(ctx, row, p.User.ID, in.Code, client); err != nil {
+	if err := s.useTOTPCode(ctx, row, p, in.Code, client); err != nil {
 		return nil, err
 	}
 	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, client, in.View)
@@ -229,8 +232,8 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 	if err != nil {
 		return nil, envelope.Internal("use a recovery code of user %d: %w", p.User.ID, err)
 	}
-	if n == 0 {
-		return nil, envelope.New(gen.StatusInvalidCode) // a guess was checked: the use stays
+	if n == 0 { // a guess was checked: the use stays
+		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
 	}
 	s.giveBack(ctx, ticket)
 	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, client, in.View)
@@ -253,8 +256,10 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 		if !enabled {
 			return &envelope.Error{Status: gen.StatusInvalidParam, Message: "Recovery codes stand in for a second factor: set up an authenticator app or a passkey first."}
 		}
-		codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID)
-		return err
+		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}))
 	})
 	if err != nil {
 		return nil, err
@@ -285,13 +290,14 @@ func (s *Server) matchTOTP(row db.TotpSecret, userID int64, code string, now tim
 	return step, nil
 }
 
-// useTOTPCode checks a code of the user's confirmed TOTP, counted before it is checked and given
-// back when it is right, and uses up its time step. Answers: invalid-code (wrong, or its step
-// was used: a replay), rate-limited, mfa-method-unavailable.
-func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, userID int64, code string, client limits.Client) error {
+// useTOTPCode checks a code of the caller's user's confirmed TOTP, counted before it is checked
+// and given back when it is right, and uses up its time step. Answers: invalid-code (wrong, or
+// its step was used: a replay; recorded as mfa.failed), rate-limited, mfa-method-unavailable.
+func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, p *auth.Principal, code string, client limits.Client) error {
 	if s.sealer == nil {
 		return totpUnavailable()
 	}
+	userID := p.User.ID
 	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, userID, client)
 	if err != nil {
 		return err
@@ -299,14 +305,14 @@ func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, userID int6
 	now := s.now()
 	step, err := s.matchTOTP(row, userID, code, now)
 	if err != nil {
-		return err // a wrong code was a guess: the use stays
+		return s.secondFactorFailed(ctx, p, gen.MethodOtp, err) // a wrong code was a guess: the use stays
 	}
 	n, err := s.q.UseTOTPStep(ctx, db.UseTOTPStepParams{UserID: userID, Step: &step, Now: &now})
 	if err != nil {
 		return envelope.Internal("use a TOTP step of user %d: %w", userID, err)
 	}
 	if n == 0 {
-		return envelope.New(gen.StatusInvalidCode) // used already (a replay)
+		return s.secondFactorFailed(ctx, p, gen.MethodOtp, envelope.New(gen.StatusInvalidCode)) // used already (a replay)
 	}
 	s.giveBack(ctx, ticket)
 	return nil
@@ -334,7 +340,7 @@ type factorChange struct {
 // recovery codes and the caller's session made aal2 with method (it proved its first factor,
 // and the new one). A session that was limited (an enrolment-only session) thereby completes
 // its sign-in, and its caller gets a device token.
-func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) error) (factorChange, error) {
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
 	var deviceToken string
@@ -343,12 +349,14 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		if err != nil {
 			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
 		}
-		if err := add(q); err != nil {
+		added, err := add(q)
+		if err != nil {
 			return err
 		}
 		if _, err := q.RefreshUserMFA(ctx, p.User.ID); err != nil {
 			return fmt.Errorf("record the second factor of user %d: %w", p.User.ID, err)
 		}
+		events := []audit.Event{added}
 		if !had {
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 				return err
@@ -356,9 +364,13 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
 				return err
 			}
+			events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}),
+				mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
 		}
-		change.factors, err = s.factors(ctx, q, p, session.Aal)
-		return err
+		if change.factors, err = s.factors(ctx, q, p, session.Aal); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), events...)
 	})
 	if err != nil {
 		return factorChange{}, err
@@ -370,13 +382,14 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 
 // removeFactor runs remove in one transaction with what follows it: the user's mfa_enabled, and
 // its recovery codes when no second factor is left.
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, remove func(q *db.Queries) error) (factorChange, error) {
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
 			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
 		}
-		if err := remove(q); err != nil {
+		removed, err := remove(q)
+		if err != nil {
 			return err
 		}
 		enabled, err := q.RefreshUserMFA(ctx, p.User.ID)
@@ -388,8 +401,10 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 				return fmt.Errorf("delete the recovery codes of user %d: %w", p.User.ID, err)
 			}
 		}
-		change.factors, err = s.factors(ctx, q, p, p.Session.Aal)
-		return err
+		if change.factors, err = s.factors(ctx, q, p, p.Session.Aal); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), removed)
 	})
 	if err != nil {
 		return factorChange{}, err
@@ -417,22 +432,27 @@ func (s *Server) replaceRecoveryCodes(ctx context.Context, q *db.Queries, userID
 }
 
 // dropSecondFactors removes every second factor of a user and its recovery codes, in q's
-// transaction: the first proof of an email takes back what the unverified account set up (a
-// squatter's authenticator app would otherwise stand between the owner and its account).
-func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) error {
+// transaction, and reports whether it had one: the first proof of an email takes back what the
+// unverified account set up (a squatter's authenticator app would otherwise stand between the
+// owner and its account).
+func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) (bool, error) {
+	had, err := q.LockUserMFA(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("lock user %d: %w", userID, err)
+	}
 	if _, err := q.DeleteTOTP(ctx, userID); err != nil {
-		return fmt.Errorf("delete the TOTP of user %d: %w", userID, err)
+		return false, fmt.Errorf("delete the TOTP of user %d: %w", userID, err)
 	}
 	if err := q.DeleteUserPasskeys(ctx, userID); err != nil {
-		return fmt.Errorf("delete the passkeys of user %d: %w", userID, err)
+		return false, fmt.Errorf("delete the passkeys of user %d: %w", userID, err)
 	}
 	if err := q.DeleteRecoveryCodes(ctx, userID); err != nil {
-		return fmt.Errorf("delete the recovery codes of user %d: %w", userID, err)
+		return false, fmt.Errorf("delete the recovery codes of user %d: %w", userID, err)
 	}
 	if _, err := q.RefreshUserMFA(ctx, userID); err != nil {
-		return fmt.Errorf("record the second factors of user %d: %w", userID, err)
+		return false, fmt.Errorf("record the second factors of user %d: %w", userID, err)
 	}
-	return nil
+	return had, nil
 }
 
 // completeSecondFactor makes the caller's session aal2 with method, the second factor just
@@ -444,8 +464,10 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 	var deviceToken string
 	err := s.inTx(ctx, "complete a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		var err error
-		session, deviceToken, err = s.upgradeSession(ctx, q, p, method, client)
-		return err
+		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, client); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
 	})
 	if err != nil {
 		return gen.SessionResult{}, err
@@ -494,4 +516,24 @@ func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
 		out.Data.RecoveryCodes = &codes
 	}
 	return out
+}
+
+// mfaEvent is an event about the caller's own second factors, in its session's application.
+func mfaEvent(p *auth.Principal, kind gen.AuditKind, details gen.AuditDetails) audit.Event {
+	return audit.Event{Kind: kind, Actor: audit.User(p.User.ID), UserID: p.User.ID, ApplicationID: p.Application.ID, Details: details}
+}
+
+// secondFactorFailed records a refused second factor (mfa.failed: invalid-code or
+// invalid-passkey, each counted against the limits) in one statement of its own, and returns the
+// refusal as it is. A failure to record it is logged: the caller still gets the refusal.
+func (s *Server) secondFactorFailed(ctx context.Context, p *auth.Principal, factor gen.SessionMethod, refusal error) error {
+	answer, ok := errors.AsType[*envelope.Error](refusal)
+	if !ok || (answer.Status != gen.StatusInvalidCode && answer.Status != gen.StatusInvalidPasskey) {
+		return refusal
+	}
+	reason := gen.LoginFailureReason(answer.Status)
+	if err := audit.Append(ctx, s.q, s.now(), mfaEvent(p, gen.AuditMfaFailed, gen.AuditDetails{Factor: &factor, Reason: &reason})); err != nil {
+		s.log.ErrorContext(ctx, "record a refused second factor", "error", err)
+	}
+	return refusal
 }

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -485,6 +486,9 @@ func TestFirstProofDropsSquattersFactors(t *testing.T) {
 	var s gen.Session
 	res.Data(t, &s)
 	wantLevel(t, s, gen.AAL1, gen.MethodLink)
+	if kinds := kindsOfRequest(t, env, res); !slices.Contains(kinds, gen.AuditMfaFactorsDropped) {
+		t.Errorf("the proof recorded %v, without mfa.factors_dropped", kinds)
+	}
 	if f := factorsOf(t, env, *s.Token); f.Totp.Enabled || f.Required || f.RecoveryCodes.Remaining != 0 {
 		t.Errorf("the squatter's factors survived the proof: %+v", f)
 	}

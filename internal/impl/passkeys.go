@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -98,16 +99,16 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	if name == "" {
 		name = defaultPasskeyName
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, func(q *db.Queries) error {
-		_, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, func(q *db.Queries) (audit.Event, error) {
+		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
+			return audit.Event{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
 		}
 		if err != nil {
-			return fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
+			return audit.Event{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
 		}
-		return nil
+		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), nil
 	})
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, err
 	}
 	if err := s.checkPasskey(ctx, in.Credential, ceremonyVerify, &p.Session.ID, nil, p.User); err != nil {
-		return nil, err // a failed check: the use stays
+		return nil, s.secondFactorFailed(ctx, p, gen.MethodWebauthn, err) // a failed check: the use stays
 	}
 	s.giveBack(ctx, ticket)
 	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, client, in.View)
@@ -171,15 +172,15 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 // MfaPasskeyDelete removes one of the user's passkeys. Answers: invalid-param (not its passkey).
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	change, err := s.removeFactor(ctx, p, r.Body.View, func(q *db.Queries) error {
+	change, err := s.removeFactor(ctx, p, r.Body.View, func(q *db.Queries) (audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: r.Body.Id, UserID: p.User.ID})
 		if err != nil {
-			return fmt.Errorf("delete passkey %d of user %d: %w", r.Body.Id, p.User.ID, err)
+			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", r.Body.Id, p.User.ID, err)
 		}
 		if n == 0 {
-			return envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
 		}
-		return nil
+		return mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &r.Body.Id}), nil
 	})
 	if err != nil {
 		return nil, err
@@ -233,13 +234,13 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	}
 	user, ceremony, err := s.passkeySignIn(ctx, in.Credential, appID)
 	if err != nil {
-		return nil, err
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
 	}
 	// The use of the address's allowance that the begin took is given back: the sign-in succeeded.
 	s.giveBack(ctx, s.limits.AddressTicket(limits.SignIn, peer.Peer{Address: ceremony.ClientAddress}, ceremony.CreatedAt))
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
+		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"html"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -88,9 +88,12 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: user.ID, Kind: string(linkReset), Now: s.now()}); err != nil {
 			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
 		}
-		link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true})
-		return err
+		if link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true}); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditPasswordResetRequested, Actor: audit.Anonymous,
+			UserID: user.ID, ApplicationID: app.ID})
 	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "password reset: create the link", "user_id", user.ID, "error", err)
@@ -263,7 +266,8 @@ func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int6
 		if err != nil {
 			return fmt.Errorf("use link %d: %w", try.ID, err)
 		}
-		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash})
+		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash,
+			appID: try.ApplicationID, used: linkUsed(userID, try.ApplicationID)})
 		return err
 	})
 	if err != nil {
@@ -301,7 +305,7 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := s.changePassword(ctx, user, hash, p.Session.ID)
+	revoked, err := s.changePassword(ctx, user, hash, p.Session)
 	if err != nil {
 		return nil, err
 	}
@@ -331,8 +335,9 @@ func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain s
 
 // changePassword sets the new hash if the password is still the one checked (a concurrent
 // change wins, and this one answers invalid-password), and revokes the user's sessions but
-// keep, in one transaction; it returns how many were revoked.
-func (s *Server) changePassword(ctx context.Context, user db.User, hash string, keep uuid.UUID) (int64, error) {
+// the caller's, in one transaction, which records password.changed and the sessions revoked;
+// it returns how many were revoked.
+func (s *Server) changePassword(ctx context.Context, user db.User, hash string, caller *db.Session) (int64, error) {
 	var revoked int64
 	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
 		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, Checked: user.PasswordHash})
@@ -343,13 +348,22 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 			return envelope.New(gen.StatusInvalidPassword)
 		}
 		now := s.now()
-		revoked, err = q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: user.ID, Keep: keep, Now: &now})
+		apps, err := q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: user.ID, Keep: caller.ID, Now: &now})
 		if err != nil {
 			return fmt.Errorf("revoke the other sessions of user %d: %w", user.ID, err)
 		}
+		revoked = int64(len(apps))
 		// Whoever knew the old password may have signed in with it: their devices and addresses
 		// are strangers to the account from now on.
-		return limits.Forget(ctx, q, user.ID)
+		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
+		self := audit.User(user.ID)
+		events := []audit.Event{{Kind: gen.AuditPasswordChanged, Actor: self, UserID: user.ID, ApplicationID: caller.ApplicationID}}
+		if len(apps) > 0 {
+			events = append(events, audit.SessionsRevoked(self, user.ID, apps)...)
+		}
+		return audit.Append(ctx, q, now, events...)
 	})
 	if err == nil {
 		s.sessions.ForgetUser(user.ID)

@@ -3,11 +3,14 @@ package impl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -34,19 +37,31 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
 	if err != nil {
-		return nil, err
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, methods: []gen.SessionMethod{gen.MethodPwd}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginPassword, methods: []gen.SessionMethod{gen.MethodPwd}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
 	if errors.Is(err, errCredentialChanged) {
-		return nil, s.credentialChanged(ctx, user.ID)
+		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, s.credentialChanged(ctx, user.ID))
 	}
 	if err != nil {
 		return nil, err
 	}
 	return gen.SessionsCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// passwordLoginFailed records a refused password log-in (see loginFailed) and returns the refusal.
+func (s *Server) passwordLoginFailed(ctx context.Context, slug gen.ApplicationSlug, userID int64, refusal error) error {
+	if _, ok := recordedRefusal(refusal); !ok {
+		return refusal
+	}
+	appID, err := s.applicationID(ctx, slug)
+	if err != nil {
+		return err
+	}
+	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPassword, applicationID: appID, userID: userID}, refusal)
 }
 
 // credentialChanged answers a log-in whose password was dropped or replaced while it was being
@@ -133,41 +148,70 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 }
 
 // revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the
-// caller's session, and returns how many.
+// caller's session, and returns how many. The audit trail records it (sessions.revoked by the
+// user, one event per application) in the same transaction.
 func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
 	all, others := deref(in.All), deref(in.Others)
 	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {
 		return 0, err
 	}
 	now := s.now()
-	var revoked int64
-	var err error
+	var revoked []int64 // the application of each session revoked
+	var one *uuid.UUID  // the session revoked, when one was named
 	// One statement each, so one notification reaches the other instances (see
 	// sessions_notify); this instance evicts at once, so a revoked token is refused from the
 	// next request on.
+	err := s.inTx(ctx, "revoke sessions", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		switch {
+		case all:
+			revoked, err = q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: caller.UserID, Now: &now})
+		case others:
+			revoked, err = q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: caller.UserID, Keep: caller.ID, Now: &now})
+		case in.Id != nil:
+			var row db.RevokeUserSessionRow
+			row, err = q.RevokeUserSession(ctx, db.RevokeUserSessionParams{ID: *in.Id, UserID: caller.UserID, Now: &now})
+			if err == nil && !row.Found {
+				return envelope.Param(gen.StatusInvalidParam, "id", "is not one of your sessions")
+			}
+			if row.Revoked > 0 {
+				revoked, one = []int64{row.ApplicationID}, in.Id
+			}
+		default:
+			var n int64
+			n, err = q.RevokeSession(ctx, db.RevokeSessionParams{ID: caller.ID, Now: &now})
+			if n > 0 {
+				revoked, one = []int64{caller.ApplicationID}, &caller.ID
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("revoke sessions of user %d: %w", caller.UserID, err)
+		}
+		return audit.Append(ctx, q, now, sessionsRevokedBy(caller.UserID, revoked, one)...)
+	})
 	switch {
-	case all:
-		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: caller.UserID, Now: &now})
-		s.sessions.ForgetUser(caller.UserID)
-	case others:
-		revoked, err = s.q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: caller.UserID, Keep: caller.ID, Now: &now})
+	case all, others:
 		s.sessions.ForgetUser(caller.UserID)
 	case in.Id != nil:
-		var row db.RevokeUserSessionRow
-		row, err = s.q.RevokeUserSession(ctx, db.RevokeUserSessionParams{ID: *in.Id, UserID: caller.UserID, Now: &now})
-		if err == nil && !row.Found {
-			return 0, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your sessions")
-		}
-		revoked = row.Revoked
 		s.sessions.ForgetSession(*in.Id)
 	default:
-		revoked, err = s.q.RevokeSession(ctx, db.RevokeSessionParams{ID: caller.ID, Now: &now})
 		s.sessions.ForgetSession(caller.ID)
 	}
-	if err != nil {
-		return 0, envelope.Internal("revoke sessions of user %d: %w", caller.UserID, err)
+	return int64(len(revoked)), err
+}
+
+// sessionsRevokedBy are the events of a user revoking its own sessions (of the applications
+// given, one a session): none when nothing was revoked (a concurrent request did, and recorded
+// it), and the session's id when one was named.
+func sessionsRevokedBy(userID int64, applications []int64, one *uuid.UUID) []audit.Event {
+	if len(applications) == 0 {
+		return nil
 	}
-	return revoked, nil
+	events := audit.SessionsRevoked(audit.User(userID), userID, applications)
+	if one != nil {
+		events[0].Details.SessionId = one
+	}
+	return events
 }
 
 // atMostOne answers invalid-param, naming each one, when more than one of the parameters that

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -63,10 +64,17 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
 	}
-	link, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
-		redirectURL: redirectURL, lifetime: MagicLinkLifetime})
+	var link createdLink
+	err = s.inTx(ctx, "create a sign-in link", func(_ pgx.Tx, q *db.Queries) error {
+		if link, err = s.createLink(ctx, q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime}); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditMagicLinkRequested, Actor: audit.Anonymous,
+			UserID: user.ID, ApplicationID: app.ID})
+	})
 	if err != nil {
-		return envelope.Internal("%w", err)
+		return err
 	}
 	// A link that could not be sent is left to expire: nobody has its token.
 	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+link.token)); err != nil {
@@ -107,15 +115,19 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	}
 	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
 	used, err := s.useLink(ctx, linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application})
-	if isLinkRefusal(err) {
-		return nil, err // a failed sign-in: the use stays
+	if isLinkRefusal(err) { // a failed sign-in: the use stays
+		appID, appErr := s.applicationID(ctx, in.Application)
+		if appErr != nil {
+			return nil, appErr
+		}
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, used.user, newSession{
-		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
+		application: in.Application, method: gen.LoginMagicLink, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -156,6 +168,10 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
+	appID, err := s.applicationID(ctx, in.Application)
+	if err != nil {
+		return nil, err
+	}
 	client := limits.Client{Peer: peer.FromContext(ctx)}
 	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
 	if err != nil {
@@ -166,20 +182,20 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 		s.giveBack(ctx, ticket) // only a token Google refused is a failed sign-in
 	}
 	if err != nil {
-		return nil, googleFailure(err)
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginGoogle, applicationID: appID}, googleFailure(err))
 	}
-	user, err := s.googleUser(ctx, identity)
+	user, err := s.googleUser(ctx, identity, appID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.proveEmail(ctx, user.ID, nil); err != nil { // Google vouches for the email
+	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil { // Google vouches for the email
 		return nil, err
 	}
 	if user, err = s.reloadUser(ctx, user.ID); err != nil {
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginGoogle, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -201,15 +217,25 @@ func googleFailure(err error) error {
 }
 
 // googleUser returns the user of a verified Google identity, creating one without a password
-// (who can then log in only with Google or a link) if the email is new.
-func (s *Server) googleUser(ctx context.Context, identity google.Identity) (db.User, error) {
-	// No row when the email has a user already: that user is the one signing in.
+// (who can then log in only with Google or a link), with its user.created event, if the email is
+// new.
+func (s *Server) googleUser(ctx context.Context, identity google.Identity, appID int64) (db.User, error) {
 	email := emailaddr.Normalize(identity.Email)
-	_, err := s.q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
-		Email: email, FirstName: identity.FirstName, LastName: identity.LastName,
+	err := s.inTx(ctx, "create user for a Google sign-in", func(_ pgx.Tx, q *db.Queries) error {
+		created, err := q.CreateUserUnlessExists(ctx, db.CreateUserUnlessExistsParams{
+			Email: email, FirstName: identity.FirstName, LastName: identity.LastName,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // the email has a user already: that user is the one signing in
+		}
+		if err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditUserCreated, Actor: audit.User(created.ID),
+			UserID: created.ID, ApplicationID: appID})
 	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return db.User{}, envelope.Internal("create user for a Google sign-in: %w", err)
+	if err != nil {
+		return db.User{}, err
 	}
 	user, err := s.q.GetUserByEmail(ctx, email)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
@@ -69,8 +70,10 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 			return err
 		}
 		client = clientView(profile)
-		scopes, err = promoteSession(ctx, q, p.Session, app.ID)
-		return err
+		if scopes, err = promoteSession(ctx, q, p.Session, app.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), roleGranted(audit.Of(p), p.Session.UserID, app.ID, roleClient))
 	})
 	if err != nil {
 		return views.Client{}, nil, err

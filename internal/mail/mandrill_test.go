@@ -127,15 +127,3 @@ func mustSendError(t *testing.T, err error) *mail.SendError {
 	}
 	return sendErr
 }
-
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	base, limit := 30*time.Second, 10*time.Minute
-	for n, want := range map[int]time.Duration{
-		1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 5: 8 * time.Minute, 6: limit, 60: limit,
-	} {
-		if got := mail.Backoff(n, base, limit); got != want {
-			t.Errorf("Backoff(%d) = %s, want %s", n, got, want)
-		}
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"html"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,24 +14,14 @@ import (
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/outbox"
 	"github.com/plano/planoauth/internal/pages"
 )
 
-// WorkerConfig tunes the outbox worker. Zero fields take the defaults of DefaultWorkerConfig.
+// WorkerConfig tunes the outbox worker: the queue's tuning (zero fields take the defaults of
+// DefaultWorkerConfig) and where the links of queued emails point.
 type WorkerConfig struct {
-	// BatchSize is how many due emails one round claims (and sends concurrently).
-	BatchSize int
-	// PollInterval is the pause after a round that found fewer than BatchSize due emails.
-	PollInterval time.Duration
-	// MaxAttempts is how many times an email is tried before the worker gives up on it.
-	MaxAttempts int
-	// After the n-th failed attempt the next one waits BackoffBase * 2^(n-1), at most BackoffMax.
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
-	// Lease is how long a claimed email stays invisible to other workers. A send is cut off at
-	// half of it, so a live worker always records the outcome before anyone else may claim the
-	// email; a worker that dies leaves its claims to be picked up when the lease runs out.
-	Lease time.Duration
+	outbox.Config
 	// PublicURL is the service's public URL (PLANOAUTH_PUBLIC_URL): the links that queued emails
 	// carry open the page of their kind under it (/verify, /invite; see internal/pages), which
 	// uses the link only when its button is pressed. It has no default here: a worker without
@@ -43,47 +32,19 @@ type WorkerConfig struct {
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
 // hour (waiting 30s, 1m, 2m, 4m, 8m, 16m, 32m in between); a dead worker's claims return after
 // 2 minutes.
-var DefaultWorkerConfig = WorkerConfig{
+var DefaultWorkerConfig = WorkerConfig{Config: outbox.Config{
 	BatchSize: 10, PollInterval: time.Second, MaxAttempts: 8,
 	BackoffBase: 30 * time.Second, BackoffMax: time.Hour, Lease: 2 * time.Minute,
-}
+}}
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
-	d := DefaultWorkerConfig
-	if c.BatchSize > 0 {
-		d.BatchSize = c.BatchSize
-	}
-	if c.PollInterval > 0 {
-		d.PollInterval = c.PollInterval
-	}
-	if c.MaxAttempts > 0 {
-		d.MaxAttempts = c.MaxAttempts
-	}
-	if c.BackoffBase > 0 {
-		d.BackoffBase = c.BackoffBase
-	}
-	if c.BackoffMax > 0 {
-		d.BackoffMax = c.BackoffMax
-	}
-	if c.Lease > 0 {
-		d.Lease = c.Lease
-	}
-	if c.PublicURL != "" {
-		d.PublicURL = c.PublicURL
-	}
-	return d
+	return WorkerConfig{Config: c.Config.WithDefaults(DefaultWorkerConfig.Config), PublicURL: c.PublicURL}
 }
 
 // Worker delivers the outbox. Any number of workers, in any number of instances, may run on one
-// database: each round claims due emails with FOR UPDATE SKIP LOCKED and leases them, so two
-// workers never hold the same email.
-//
-// Delivery is at least once, not exactly once. While workers live, each email is sent once:
-// a claim hides it for the lease, the send is cut off well before the lease ends, and the
-// outcome is recorded even during shutdown. But if a process dies (or stalls past the lease)
-// after Mandrill accepted an email and before the worker recorded it, the email is sent again
-// when the lease runs out. No protocol can close that gap without Mandrill deduplicating, and
-// a second welcome email is a better failure than a lost one.
+// database (see package outbox for how, and why delivery is at least once). A second welcome
+// email is a better failure than a lost one, and no protocol can close the gap without
+// Mandrill deduplicating.
 type Worker struct {
 	pool   *pgxpool.Pool
 	q      *db.Queries
@@ -105,51 +66,21 @@ func NewWorker(pool *pgxpool.Pool, mailer Mailer, log *slog.Logger, now func() t
 // Run delivers due emails until ctx is done, then returns once the sends in flight have ended
 // and their outcomes are recorded.
 func (w *Worker) Run(ctx context.Context) {
-	pause := time.NewTimer(0)
-	defer pause.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-pause.C:
-		}
-		claimed, err := w.DeliverDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.ErrorContext(ctx, "deliver the email outbox", slog.Any("error", err))
-		}
-		if err == nil && claimed == w.cfg.BatchSize {
-			pause.Reset(0) // there may be more due right now
-		} else {
-			pause.Reset(w.cfg.PollInterval)
-		}
-	}
+	outbox.Run(ctx, w.cfg.Config, w.log, "deliver the email outbox", w.DeliverDue)
 }
 
 // DeliverDue runs one round: it claims up to BatchSize due emails, sends them concurrently and
 // records each outcome. It returns how many it claimed.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
-	now := w.now()
-	claimed, err := w.q.ClaimDueEmails(ctx, db.ClaimDueEmailsParams{
-		Now: now, LeaseUntil: now.Add(w.cfg.Lease), BatchSize: int32(w.cfg.BatchSize),
-	})
+	return outbox.Round(ctx, w.cfg.Config, w.now(), w.claim, w.deliver)
+}
+
+func (w *Worker) claim(ctx context.Context, now, leaseUntil time.Time, batch int32) ([]db.ClaimDueEmailsRow, error) {
+	claimed, err := w.q.ClaimDueEmails(ctx, db.ClaimDueEmailsParams{Now: now, LeaseUntil: leaseUntil, BatchSize: batch})
 	if err != nil {
-		return 0, fmt.Errorf("claim due emails: %w", err)
+		return nil, fmt.Errorf("claim due emails: %w", err)
 	}
-	// Sends and their records outlive ctx: a send cut off by shutdown might have been accepted
-	// and would then go out twice. Each is bounded by half the lease instead.
-	detached := context.WithoutCancel(ctx)
-	errs := make([]error, len(claimed))
-	var wg sync.WaitGroup
-	for i, email := range claimed {
-		wg.Go(func() { errs[i] = w.deliver(detached, email) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return len(claimed), err
-		}
-	}
-	return len(claimed), nil
+	return claimed, nil
 }
 
 // deliver sends one claimed email and records the outcome.
@@ -165,7 +96,7 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 		}
 		m = withLink
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease/2)
+	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout())
 	sendErr := w.mailer.Send(sendCtx, m)
 	cancel()
 	if sendErr == nil {
@@ -181,7 +112,7 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 		slog.String("kind", email.Kind), slog.Int("attempt", int(email.Attempts)), slog.String("reason", reasonOf(sendErr)))
 	_, err := w.q.RetryEmailLater(ctx, db.RetryEmailLaterParams{
 		ID: email.ID, Attempts: email.Attempts, LastError: reasonOf(sendErr),
-		NextAttemptAt: w.now().Add(Backoff(int(email.Attempts), w.cfg.BackoffBase, w.cfg.BackoffMax)),
+		NextAttemptAt: w.cfg.NextAttempt(w.now(), int(email.Attempts)),
 	})
 	if err != nil {
 		return fmt.Errorf("schedule a retry of email %d: %w", email.ID, err)
@@ -237,13 +168,4 @@ func (w *Worker) giveUp(ctx context.Context, email db.ClaimDueEmailsRow, reason 
 	w.log.ErrorContext(ctx, "gave up on an email", slog.Int64("outbox_id", email.ID),
 		slog.String("kind", email.Kind), slog.Int("attempts", int(email.Attempts)), slog.String("reason", reason))
 	return nil
-}
-
-// Backoff is the wait after the n-th failed attempt (n >= 1): base * 2^(n-1), at most limit.
-func Backoff(n int, base, limit time.Duration) time.Duration {
-	wait := base
-	for i := 1; i < n && wait < limit; i++ {
-		wait *= 2
-	}
-	return min(wait, limit)
 }

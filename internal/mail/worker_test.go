@@ -19,6 +19,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/migrate"
+	"github.com/plano/planoauth/internal/outbox"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m, migrate.Up)) }
@@ -122,7 +123,7 @@ func TestWorkerTwoWorkersSendEachEmailOnce(t *testing.T) {
 	const total = 500
 	enqueue(t, db.New(pools[0]), "message", total)
 	mailer := newRecordingMailer()
-	cfg := mail.WorkerConfig{BatchSize: 7}
+	cfg := mail.WorkerConfig{Config: outbox.Config{BatchSize: 7}}
 	var wg sync.WaitGroup
 	claimed := make([]int, len(pools))
 	for i, pool := range pools {
@@ -169,7 +170,7 @@ func TestWorkerRetriesWithBackoff(t *testing.T) {
 		return nil
 	}
 	c := clockAfterEnqueue()
-	w := mail.NewWorker(pool, mailer, quiet, c.Now, mail.WorkerConfig{BackoffBase: time.Minute, BackoffMax: time.Hour})
+	w := mail.NewWorker(pool, mailer, quiet, c.Now, mail.WorkerConfig{Config: outbox.Config{BackoffBase: time.Minute, BackoffMax: time.Hour}})
 
 	if n := deliver(t, w); n != 1 {
 		t.Fatalf("first round claimed %d, want 1", n)
@@ -213,7 +214,7 @@ func TestWorkerGivesUp(t *testing.T) {
 		pool := newPool(t, dbtest.NewDatabase(t))
 		enqueue(t, db.New(pool), "doomed", 1)
 		c := clockAfterEnqueue()
-		w := mail.NewWorker(pool, failing(false), quiet, c.Now, mail.WorkerConfig{MaxAttempts: 3, BackoffBase: time.Minute, BackoffMax: time.Minute})
+		w := mail.NewWorker(pool, failing(false), quiet, c.Now, mail.WorkerConfig{Config: outbox.Config{MaxAttempts: 3, BackoffBase: time.Minute, BackoffMax: time.Minute}})
 		for attempt := 1; attempt <= 3; attempt++ {
 			if n := deliver(t, w); n != 1 {
 				t.Fatalf("attempt %d claimed %d, want 1", attempt, n)
@@ -230,7 +231,7 @@ func TestWorkerGivesUp(t *testing.T) {
 		pool := newPool(t, dbtest.NewDatabase(t))
 		enqueue(t, db.New(pool), "doomed", 1)
 		c := clockAfterEnqueue()
-		w := mail.NewWorker(pool, failing(true), quiet, c.Now, mail.WorkerConfig{MaxAttempts: 5})
+		w := mail.NewWorker(pool, failing(true), quiet, c.Now, mail.WorkerConfig{Config: outbox.Config{MaxAttempts: 5}})
 		deliver(t, w)
 		c.Advance(24 * time.Hour)
 		if n := deliver(t, w); n != 0 {
@@ -273,7 +274,7 @@ func TestWorkerLeaseOfADeadWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	mailer := newRecordingMailer()
-	w := mail.NewWorker(pool, mailer, quiet, c.Now, mail.WorkerConfig{Lease: lease})
+	w := mail.NewWorker(pool, mailer, quiet, c.Now, mail.WorkerConfig{Config: outbox.Config{Lease: lease}})
 	c.Advance(lease - time.Second)
 	if n := deliver(t, w); n != 0 {
 		t.Fatalf("claimed %d while the dead worker's lease ran, want 0", n)
@@ -291,7 +292,7 @@ func TestWorkerRun(t *testing.T) {
 	w := mail.NewWorker(pool, mailerFunc(func(_ context.Context, m mail.Message) error {
 		sent <- m.Subject
 		return nil
-	}), quiet, nil, mail.WorkerConfig{PollInterval: 10 * time.Millisecond})
+	}), quiet, nil, mail.WorkerConfig{Config: outbox.Config{PollInterval: 10 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -21,6 +21,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/observe"
 	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/telemetry"
 )
 
 // Registry is the deployed state of every route and service.
@@ -148,6 +149,7 @@ func (r *Registry) Identify(writer *envelope.Writer) mux.MiddlewareFunc {
 				return
 			}
 			observe.SetOperation(req.Context(), op.ID)
+			telemetry.SetRoute(req.Context(), op.Method, op.Path)
 			next.ServeHTTP(w, req.WithContext(spec.NewContext(req.Context(), op)))
 		})
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	// DeviceTokens and KnownAddresses: after their expiry (their lifetime is set in limits).
 	DeviceTokens   time.Duration
 	KnownAddresses time.Duration
+	// AuditEvents: the audit trail, after the event occurred (their deliveries go with them).
+	AuditEvents time.Duration
+	// WebhookDeliveries: after they were queued, once made or given up on; pending ones stay.
+	WebhookDeliveries time.Duration
 	// MFACeremonies: WebAuthn ceremonies and unconfirmed TOTP secrets, after their expiry.
 	MFACeremonies time.Duration
 }
@@ -51,6 +55,9 @@ var Defaults = Config{
 	SentEmails:    7 * 24 * time.Hour,
 	Notifications: 90 * 24 * time.Hour,
 	Outbox:        7 * 24 * time.Hour,
+	// A year of audit trail, what audits commonly ask to see.
+	AuditEvents:       365 * 24 * time.Hour,
+	WebhookDeliveries: 7 * 24 * time.Hour,
 }
 
 // LockKey is the advisory lock key that one retention round holds.
@@ -191,6 +198,12 @@ func (w *Worker) tasks() []task {
 		}},
 		{"email_outbox", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteFinishedOutboxEmails(ctx, db.DeleteFinishedOutboxEmailsParams{Before: &outboxBefore, BatchSize: batchSize})
+		}},
+		{"webhook_deliveries", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteFinishedWebhookDeliveries(ctx, db.DeleteFinishedWebhookDeliveriesParams{Before: before(w.cfg.WebhookDeliveries), BatchSize: batchSize})
+		}},
+		{"audit_events", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteOldAuditEvents(ctx, db.DeleteOldAuditEventsParams{Before: before(w.cfg.AuditEvents), BatchSize: batchSize})
 		}},
 	}
 }

@@ -75,6 +75,13 @@ func seed(t *testing.T, pool *pgxpool.Pool) {
 		('old', 'a@example.com', 's', 'b', $1, NULL), ('old', 'a@example.com', 's', 'b', NULL, $1),
 		('live', 'a@example.com', 's', 'b', $2, NULL), ('live', 'a@example.com', 's', 'b', NULL, NULL)`,
 		ago(d.Outbox+time.Second), ago(d.Outbox-time.Second))
+	exec(t, pool, `INSERT INTO audit_events (id, occurred_at, kind, actor_type, application_id) VALUES
+		(1, $1, 'old', 'operator', `+app+`), (2, $2, 'live', 'operator', `+app+`)`, ago(d.AuditEvents+time.Second), ago(d.AuditEvents-time.Second))
+	exec(t, pool, `INSERT INTO webhooks (id, application_id, url, secret_sealed) VALUES (1, `+app+`, 'https://hooks.example/', '\x00')`)
+	exec(t, pool, `INSERT INTO webhook_deliveries (webhook_id, event_id, next_attempt_at, last_error, created_at, delivered_at, failed_at) VALUES
+		(1, 2, $1, 'old', $1, $1, NULL), (1, 2, $1, 'old', $1, NULL, $1),
+		(1, 2, $2, 'live', $2, $2, NULL), (1, 2, $1, 'live pending', $1, NULL, NULL)`,
+		ago(d.WebhookDeliveries+time.Second), ago(d.WebhookDeliveries-time.Second))
 }
 
 // remaining lists, per table, the marks of the rows left.
@@ -84,7 +91,8 @@ func remaining(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 	for table, mark := range map[string]string{
 		"limit_counters": "key", "sessions": "user_agent", "magic_links": "redirect_url",
 		"device_tokens": "CASE WHEN token_hash = '\\x01' THEN 'old' ELSE 'live' END", "known_addresses": "address",
-		"sent_emails": "kind", "notifications": "kind", "email_outbox": "kind",
+		"sent_emails": "kind", "notifications": "kind", "email_outbox": "kind", "audit_events": "kind",
+		"webhook_deliveries": "last_error",
 	} {
 		rows, err := pool.Query(context.Background(), "SELECT "+mark+" FROM "+table+" ORDER BY 1")
 		if err != nil {
@@ -123,7 +131,7 @@ func TestRetention(t *testing.T) {
 		}
 	}
 	want := map[string]int{"limit_counters": 1, "sessions": 4, "magic_links": 1, "device_tokens": 1, "known_addresses": 1,
-		"sent_emails": 1, "notifications": 1, "email_outbox": 2}
+		"sent_emails": 1, "notifications": 1, "email_outbox": 2, "audit_events": 1, "webhook_deliveries": 2}
 	for table, n := range want {
 		if len(got[table]) != n {
 			t.Errorf("%s keeps %v, want %d live rows", table, got[table], n)

@@ -249,8 +249,9 @@ func contentTypeOf(op *spec.Operation) string {
 	return op.ContentTypes[0]
 }
 
-// tableDigests fingerprints every table's rows. login_failures is left out: counting failed
-// log-ins, including ones with hostile emails, is that table's purpose.
+// tableDigests fingerprints every table's rows. login_failures is left out, and so are the
+// audit trail's login.failed and mfa.failed events: counting and recording failed log-ins and
+// second factors, including ones with hostile emails, is what they are for.
 func tableDigests(t *testing.T, env *apitest.Env) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -270,7 +271,11 @@ func tableDigests(t *testing.T, env *apitest.Env) map[string]string {
 	digests := map[string]string{}
 	for _, table := range tables {
 		var digest string
-		err := env.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %q t`, table)).Scan(&digest)
+		where := ""
+		if table == "audit_events" {
+			where = " WHERE t.kind NOT IN ('login.failed', 'mfa.failed')"
+		}
+		err := env.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %q t%s`, table, where)).Scan(&digest)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,9 @@
 // Package server builds the service in one place (Build): route registry, session cache,
 // envelope writer, authenticator, handlers and router. The middleware order is stated here once:
 //
-//	request id -> recover + log + metrics -> peer (client address) -> body limit -> routing ->
-//	identify (registry) -> params (decode, validate) -> token -> generated strict handler
+//	request id -> trace span (when tracing is on) -> recover + log + metrics -> peer (client
+//	address) -> body limit -> routing -> identify (registry) -> params (decode, validate) ->
+//	token -> generated strict handler
 package server
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/api"
 	"github.com/plano/planoauth/internal/auth"
@@ -33,6 +35,7 @@ import (
 	"github.com/plano/planoauth/internal/registry"
 	"github.com/plano/planoauth/internal/requestid"
 	"github.com/plano/planoauth/internal/spec"
+	"github.com/plano/planoauth/internal/telemetry"
 )
 
 // MaxBodyBytes bounds every request body; larger ones answer request-too-large.
@@ -61,6 +64,9 @@ type Config struct {
 	// MetricsElsewhere keeps /metrics off Handler: Service.Metrics serves it on a listener of
 	// its own (PLANOAUTH_METRICS_ADDR), so the public port does not show it.
 	MetricsElsewhere bool
+	// Tracer makes a span of every request (telemetry.Middleware); nil when tracing is off. The
+	// pool's queries are traced by the pool's own configuration (telemetry.PoolConfig).
+	Tracer trace.TracerProvider
 	// For tests: WrapHandlers replaces the handlers (a misbehaving one), and LeaveRegistryUnloaded
 	// serves as if the registry had never been read.
 	WrapHandlers          func(*impl.Server) gen.StrictServerInterface
@@ -196,6 +202,7 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	h = limitBody(h)
 	h = peer.Middleware(cfg.TrustedProxies)(h)
 	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), writer)(h)
+	h = telemetry.Middleware(cfg.Tracer)(h)
 	h = requestid.Middleware(h)
 	return h, nil
 }

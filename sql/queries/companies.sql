@@ -76,8 +76,9 @@ UPDATE clients SET company_id = @company_id::bigint, updated_at = now() WHERE id
 UPDATE clients SET company_id = NULL, updated_at = now() WHERE id = @id AND company_id = @company_id::bigint
 RETURNING user_id;
 
--- name: DeleteMemberRequestsOfUser :exec
+-- name: DeleteMemberRequestsOfUser :many
 -- Takes back the membership requests of a user's client (its email's first proof removes what
--- the unverified account set up).
+-- the unverified account set up), and returns them.
 DELETE FROM company_member_requests r USING clients c
-WHERE c.id = r.client_id AND c.user_id = @user_id;
+WHERE c.id = r.client_id AND c.user_id = @user_id
+RETURNING r.client_id, r.company_id;

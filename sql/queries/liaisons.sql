@@ -41,18 +41,32 @@ JOIN liaison_companies lc ON lc.company_id = co.id
 WHERE lc.liaison_id = @liaison_id
 ORDER BY co.id LIMIT @max_rows;
 
--- name: DeleteClientGrantsBy :exec
+-- name: DeleteClientGrantsBy :many
 -- Takes back every client a user granted to liaisons (its email's first proof removes what the
--- unverified account set up; DeleteCompanyGrantsBy does the same for companies).
-DELETE FROM liaison_clients WHERE granted_by_user_id = @user_id;
+-- unverified account set up; DeleteCompanyGrantsBy does the same for companies), and returns
+-- each grant taken back with the liaison's user, for the audit trail.
+WITH gone AS (
+    DELETE FROM liaison_clients g WHERE g.granted_by_user_id = @user_id RETURNING g.liaison_id, g.client_id
+)
+SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
--- name: DeleteCompanyGrantsBy :exec
-DELETE FROM liaison_companies WHERE granted_by_user_id = @user_id;
+-- name: DeleteCompanyGrantsBy :many
+WITH gone AS (
+    DELETE FROM liaison_companies g WHERE g.granted_by_user_id = @user_id RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
--- name: DeleteGrantsOfCompanyBy :exec
+-- name: DeleteGrantsOfCompanyBy :many
 -- Takes back the grants of a company that a user made to liaisons (when it leaves the company,
 -- what it could grant as a member goes with it).
-DELETE FROM liaison_companies WHERE company_id = @company_id AND granted_by_user_id = @user_id;
+WITH gone AS (
+    DELETE FROM liaison_companies g WHERE g.company_id = @company_id AND g.granted_by_user_id = @user_id
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
 -- name: DeleteLiaisonsInvitedBy :many
 -- Removes the liaison records a user's liaisons/register created that act for nothing any more

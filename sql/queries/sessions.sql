@@ -49,9 +49,10 @@ WITH target AS (
 ), revoked AS (
     UPDATE sessions s SET revoked_at = @now
     FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
-    RETURNING s.id
+    RETURNING s.id, s.application_id
 )
-SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked;
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked,
+       coalesce((SELECT r.application_id FROM revoked r), 0)::bigint AS application_id;
 
 -- name: RevokeUserSessionsInApplication :execrows
 -- Revokes a user's sessions in one application (what an application token may end).
@@ -89,7 +90,15 @@ WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
 
--- name: RevokeOtherUserSessions :execrows
+-- name: RevokeOtherUserSessions :many
 -- Revokes every session of a user but one (the caller's: sessions/delete with others, and
--- after a password change).
-UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL;
+-- after a password change), and returns the application of each (for the audit trail's
+-- sessions.revoked, per application).
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND id <> @keep AND revoked_at IS NULL
+RETURNING application_id;
+
+-- name: RevokeUserSessionsInApplications :many
+-- Revokes every live session of a user and returns the application of each, so that the audit
+-- trail can say, per application, how many were revoked.
+UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL
+RETURNING application_id;

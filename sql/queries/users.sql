@@ -55,10 +55,12 @@ WHERE id = @id;
 -- before (by whoever registered the email, possibly not its owner), moving credential_version so
 -- that no password log-in in flight completes. No row when the email was proven before. The
 -- caller then removes the rest of what the unverified account set up, in the same transaction.
-UPDATE users SET email_verified_at = @now, password_hash = NULL,
-                 credential_version = credential_version + 1, updated_at = now()
-WHERE id = @user_id AND email_verified_at IS NULL
-RETURNING credential_version;
+-- had_password says whether a password was dropped (for the audit trail).
+UPDATE users u SET email_verified_at = @now, password_hash = NULL,
+                   credential_version = u.credential_version + 1, updated_at = now()
+FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
+WHERE u.id = old.id AND u.email_verified_at IS NULL
+RETURNING u.credential_version, (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;
 
 -- name: LockUserForGrant :one
 -- Whether a user's email is proven, read with a share lock on the user so that a proof (which

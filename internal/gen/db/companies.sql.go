@@ -46,16 +46,37 @@ func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (C
 	return i, err
 }
 
-const deleteMemberRequestsOfUser = `-- name: DeleteMemberRequestsOfUser :exec
+const deleteMemberRequestsOfUser = `-- name: DeleteMemberRequestsOfUser :many
 DELETE FROM company_member_requests r USING clients c
 WHERE c.id = r.client_id AND c.user_id = $1
+RETURNING r.client_id, r.company_id
 `
 
+type DeleteMemberRequestsOfUserRow struct {
+	ClientID  int64
+	CompanyID int64
+}
+
 // Takes back the membership requests of a user's client (its email's first proof removes what
-// the unverified account set up).
-func (q *Queries) DeleteMemberRequestsOfUser(ctx context.Context, userID int64) error {
-	_, err := q.db.Exec(ctx, deleteMemberRequestsOfUser, userID)
-	return err
+// the unverified account set up), and returns them.
+func (q *Queries) DeleteMemberRequestsOfUser(ctx context.Context, userID int64) ([]DeleteMemberRequestsOfUserRow, error) {
+	rows, err := q.db.Query(ctx, deleteMemberRequestsOfUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteMemberRequestsOfUserRow{}
+	for rows.Next() {
+		var i DeleteMemberRequestsOfUserRow
+		if err := rows.Scan(&i.ClientID, &i.CompanyID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getCompany = `-- name: GetCompany :one

@@ -54,28 +54,82 @@ func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiais
 	return i, err
 }
 
-const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :exec
-DELETE FROM liaison_clients WHERE granted_by_user_id = $1
+const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :many
+WITH gone AS (
+    DELETE FROM liaison_clients g WHERE g.granted_by_user_id = $1 RETURNING g.liaison_id, g.client_id
+)
+SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
+
+type DeleteClientGrantsByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
+}
 
 // Takes back every client a user granted to liaisons (its email's first proof removes what the
-// unverified account set up; DeleteCompanyGrantsBy does the same for companies).
-func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) error {
-	_, err := q.db.Exec(ctx, deleteClientGrantsBy, userID)
-	return err
+// unverified account set up; DeleteCompanyGrantsBy does the same for companies), and returns
+// each grant taken back with the liaison's user, for the audit trail.
+func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) ([]DeleteClientGrantsByRow, error) {
+	rows, err := q.db.Query(ctx, deleteClientGrantsBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteClientGrantsByRow{}
+	for rows.Next() {
+		var i DeleteClientGrantsByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :exec
-DELETE FROM liaison_companies WHERE granted_by_user_id = $1
+const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :many
+WITH gone AS (
+    DELETE FROM liaison_companies g WHERE g.granted_by_user_id = $1 RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
 
-func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) error {
-	_, err := q.db.Exec(ctx, deleteCompanyGrantsBy, userID)
-	return err
+type DeleteCompanyGrantsByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
 }
 
-const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :exec
-DELETE FROM liaison_companies WHERE company_id = $1 AND granted_by_user_id = $2
+func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) ([]DeleteCompanyGrantsByRow, error) {
+	rows, err := q.db.Query(ctx, deleteCompanyGrantsBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteCompanyGrantsByRow{}
+	for rows.Next() {
+		var i DeleteCompanyGrantsByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :many
+WITH gone AS (
+    DELETE FROM liaison_companies g WHERE g.company_id = $1 AND g.granted_by_user_id = $2
+    RETURNING g.liaison_id, g.company_id
+)
+SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
+FROM gone JOIN liaisons l ON l.id = gone.liaison_id
 `
 
 type DeleteGrantsOfCompanyByParams struct {
@@ -83,11 +137,31 @@ type DeleteGrantsOfCompanyByParams struct {
 	UserID    *int64
 }
 
+type DeleteGrantsOfCompanyByRow struct {
+	LiaisonUserID int64
+	GrantedID     int64
+}
+
 // Takes back the grants of a company that a user made to liaisons (when it leaves the company,
 // what it could grant as a member goes with it).
-func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) error {
-	_, err := q.db.Exec(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
-	return err
+func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) ([]DeleteGrantsOfCompanyByRow, error) {
+	rows, err := q.db.Query(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteGrantsOfCompanyByRow{}
+	for rows.Next() {
+		var i DeleteGrantsOfCompanyByRow
+		if err := rows.Scan(&i.LiaisonUserID, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deleteLiaisonsInvitedBy = `-- name: DeleteLiaisonsInvitedBy :many

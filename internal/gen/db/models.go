@@ -32,6 +32,19 @@ type ApplicationRedirectOrigin struct {
 	CreatedAt     time.Time
 }
 
+type AuditEvent struct {
+	ID            int64
+	OccurredAt    time.Time
+	Kind          string
+	ActorType     string
+	ActorUserID   *int64
+	UserID        *int64
+	ApplicationID *int64
+	ClientAddress string
+	RequestID     string
+	Details       []byte
+}
+
 type Client struct {
 	ID              int64
 	UserID          int64
@@ -293,4 +306,27 @@ type WebauthnChallenge struct {
 type WebauthnHandle struct {
 	UserID int64
 	Handle []byte
+}
+
+type Webhook struct {
+	ID             int64
+	ApplicationID  int64
+	Url            string
+	SecretSealed   []byte
+	PreviousSealed []byte
+	PreviousUntil  *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WebhookDelivery struct {
+	ID            int64
+	WebhookID     int64
+	EventID       int64
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastError     string
+	DeliveredAt   *time.Time
+	FailedAt      *time.Time
+	CreatedAt     time.Time
 }

@@ -259,8 +259,9 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 	return result.RowsAffected(), nil
 }
 
-const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :execrows
+const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :many
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
+RETURNING application_id
 `
 
 type RevokeOtherUserSessionsParams struct {
@@ -270,13 +271,26 @@ type RevokeOtherUserSessionsParams struct {
 }
 
 // Revokes every session of a user but one (the caller's: sessions/delete with others, and
-// after a password change).
-func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
+// after a password change), and returns the application of each (for the audit trail's
+// sessions.revoked, per application).
+func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUserSessionsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeOtherUserSessions, arg.Now, arg.UserID, arg.Keep)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeRoleSessions = `-- name: RevokeRoleSessions :execrows
@@ -322,9 +336,10 @@ WITH target AS (
 ), revoked AS (
     UPDATE sessions s SET revoked_at = $3
     FROM target t WHERE s.id = t.id AND t.revoked_at IS NULL
-    RETURNING s.id
+    RETURNING s.id, s.application_id
 )
-SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked
+SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked,
+       coalesce((SELECT r.application_id FROM revoked r), 0)::bigint AS application_id
 `
 
 type RevokeUserSessionParams struct {
@@ -334,8 +349,9 @@ type RevokeUserSessionParams struct {
 }
 
 type RevokeUserSessionRow struct {
-	Found   bool
-	Revoked int64
+	Found         bool
+	Revoked       int64
+	ApplicationID int64
 }
 
 // Revokes one session of a user by id. found says whether the user has a session with that id
@@ -344,7 +360,7 @@ type RevokeUserSessionRow struct {
 func (q *Queries) RevokeUserSession(ctx context.Context, arg RevokeUserSessionParams) (RevokeUserSessionRow, error) {
 	row := q.db.QueryRow(ctx, revokeUserSession, arg.ID, arg.UserID, arg.Now)
 	var i RevokeUserSessionRow
-	err := row.Scan(&i.Found, &i.Revoked)
+	err := row.Scan(&i.Found, &i.Revoked, &i.ApplicationID)
 	return i, err
 }
 
@@ -383,6 +399,38 @@ func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg Revok
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const revokeUserSessionsInApplications = `-- name: RevokeUserSessionsInApplications :many
+UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
+RETURNING application_id
+`
+
+type RevokeUserSessionsInApplicationsParams struct {
+	Now    *time.Time
+	UserID int64
+}
+
+// Revokes every live session of a user and returns the application of each, so that the audit
+// trail can say, per application, how many were revoked.
+func (q *Queries) RevokeUserSessionsInApplications(ctx context.Context, arg RevokeUserSessionsInApplicationsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeUserSessionsInApplications, arg.Now, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const touchSession = `-- name: TouchSession :execrows

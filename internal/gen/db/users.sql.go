@@ -226,10 +226,11 @@ func (q *Queries) LockUserForGrant(ctx context.Context, id int64) (bool, error) 
 }
 
 const proveUserEmail = `-- name: ProveUserEmail :one
-UPDATE users SET email_verified_at = $1, password_hash = NULL,
-                 credential_version = credential_version + 1, updated_at = now()
-WHERE id = $2 AND email_verified_at IS NULL
-RETURNING credential_version
+UPDATE users u SET email_verified_at = $1, password_hash = NULL,
+                   credential_version = u.credential_version + 1, updated_at = now()
+FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = $2 FOR UPDATE) old
+WHERE u.id = old.id AND u.email_verified_at IS NULL
+RETURNING u.credential_version, (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password
 `
 
 type ProveUserEmailParams struct {
@@ -237,15 +238,21 @@ type ProveUserEmailParams struct {
 	UserID int64
 }
 
+type ProveUserEmailRow struct {
+	CredentialVersion int64
+	HadPassword       bool
+}
+
 // Records the first proof that the owner of a user's email holds it, and drops the password set
 // before (by whoever registered the email, possibly not its owner), moving credential_version so
 // that no password log-in in flight completes. No row when the email was proven before. The
 // caller then removes the rest of what the unverified account set up, in the same transaction.
-func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) (int64, error) {
+// had_password says whether a password was dropped (for the audit trail).
+func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) (ProveUserEmailRow, error) {
 	row := q.db.QueryRow(ctx, proveUserEmail, arg.Now, arg.UserID)
-	var credential_version int64
-	err := row.Scan(&credential_version)
-	return credential_version, err
+	var i ProveUserEmailRow
+	err := row.Scan(&i.CredentialVersion, &i.HadPassword)
+	return i, err
 }
 
 const setNewPassword = `-- name: SetNewPassword :exec

@@ -75,6 +75,159 @@ func (e ApplicationView) Valid() bool {
 	}
 }
 
+// Defines values for AuditActorType.
+const (
+	ActorAnonymous   AuditActorType = "anonymous"
+	ActorApplication AuditActorType = "application"
+	ActorOperator    AuditActorType = "operator"
+	ActorUser        AuditActorType = "user"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case ActorAnonymous:
+		return true
+	case ActorApplication:
+		return true
+	case ActorOperator:
+		return true
+	case ActorUser:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditKind.
+const (
+	AuditApplicationMfaOptional  AuditKind = "application.mfa_optional"
+	AuditApplicationMfaRequired  AuditKind = "application.mfa_required"
+	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
+	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantRevoked            AuditKind = "grant.revoked"
+	AuditInvitationAccepted      AuditKind = "invitation.accepted"
+	AuditLoginFailed             AuditKind = "login.failed"
+	AuditLoginSucceeded          AuditKind = "login.succeeded"
+	AuditMagicLinkRequested      AuditKind = "magic_link.requested"
+	AuditMagicLinkUsed           AuditKind = "magic_link.used"
+	AuditMembershipApproved      AuditKind = "membership.approved"
+	AuditMembershipRemoved       AuditKind = "membership.removed"
+	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditMfaFactorsDropped       AuditKind = "mfa.factors_dropped"
+	AuditMfaFailed               AuditKind = "mfa.failed"
+	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
+	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
+	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
+	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
+	AuditMfaVerified             AuditKind = "mfa.verified"
+	AuditPasswordChanged         AuditKind = "password.changed"
+	AuditPasswordDropped         AuditKind = "password.dropped"
+	AuditPasswordReset           AuditKind = "password.reset"
+	AuditPasswordResetRequested  AuditKind = "password_reset.requested"
+	AuditPasswordSet             AuditKind = "password.set"
+	AuditRoleGranted             AuditKind = "role.granted"
+	AuditRoleRevoked             AuditKind = "role.revoked"
+	AuditSessionsRevoked         AuditKind = "sessions.revoked"
+	AuditUserCreated             AuditKind = "user.created"
+	AuditUserEmailVerified       AuditKind = "user.email_verified"
+	AuditWebhookDeleted          AuditKind = "webhook.deleted"
+	AuditWebhookSecretRotated    AuditKind = "webhook.secret_rotated"
+	AuditWebhookSet              AuditKind = "webhook.set"
+)
+
+// Valid indicates whether the value is a known member of the AuditKind enum.
+func (e AuditKind) Valid() bool {
+	switch e {
+	case AuditApplicationMfaOptional:
+		return true
+	case AuditApplicationMfaRequired:
+		return true
+	case AuditApplicationTokenRotated:
+		return true
+	case AuditGrantMade:
+		return true
+	case AuditGrantRevoked:
+		return true
+	case AuditInvitationAccepted:
+		return true
+	case AuditLoginFailed:
+		return true
+	case AuditLoginSucceeded:
+		return true
+	case AuditMagicLinkRequested:
+		return true
+	case AuditMagicLinkUsed:
+		return true
+	case AuditMembershipApproved:
+		return true
+	case AuditMembershipRemoved:
+		return true
+	case AuditMembershipRequested:
+		return true
+	case AuditMfaFactorsDropped:
+		return true
+	case AuditMfaFailed:
+		return true
+	case AuditMfaPasskeyRegistered:
+		return true
+	case AuditMfaPasskeyRemoved:
+		return true
+	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaTotpDisabled:
+		return true
+	case AuditMfaTotpEnrolled:
+		return true
+	case AuditMfaVerified:
+		return true
+	case AuditPasswordChanged:
+		return true
+	case AuditPasswordDropped:
+		return true
+	case AuditPasswordReset:
+		return true
+	case AuditPasswordResetRequested:
+		return true
+	case AuditPasswordSet:
+		return true
+	case AuditRoleGranted:
+		return true
+	case AuditRoleRevoked:
+		return true
+	case AuditSessionsRevoked:
+		return true
+	case AuditUserCreated:
+		return true
+	case AuditUserEmailVerified:
+		return true
+	case AuditWebhookDeleted:
+		return true
+	case AuditWebhookSecretRotated:
+		return true
+	case AuditWebhookSet:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditTrailResultStatus.
+const (
+	AuditTrailResultStatusActionSuccessful AuditTrailResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the AuditTrailResultStatus enum.
+func (e AuditTrailResultStatus) Valid() bool {
+	switch e {
+	case AuditTrailResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BadRequestErrorStatus.
 const (
 	BadRequestErrorStatusInvalidContentType   BadRequestErrorStatus = "invalid-content-type"
@@ -495,6 +648,69 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 	case LoginBadRequestErrorStatusUserHasNoPassword:
 		return true
 	case LoginBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginFailureReason.
+const (
+	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
+	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
+	ReasonInvalidToken         LoginFailureReason = "invalid-token"
+	ReasonLinkExpired          LoginFailureReason = "link-expired"
+	ReasonLinkUsed             LoginFailureReason = "link-used"
+	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the LoginFailureReason enum.
+func (e LoginFailureReason) Valid() bool {
+	switch e {
+	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidPasskey:
+		return true
+	case ReasonInvalidPassword:
+		return true
+	case ReasonInvalidToken:
+		return true
+	case ReasonLinkExpired:
+		return true
+	case ReasonLinkUsed:
+		return true
+	case ReasonLinkWrongApplication:
+		return true
+	case ReasonUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoginMethod.
+const (
+	LoginGoogle    LoginMethod = "google"
+	LoginMagicLink LoginMethod = "magic_link"
+	LoginPasskey   LoginMethod = "passkey"
+	LoginPassword  LoginMethod = "password"
+)
+
+// Valid indicates whether the value is a known member of the LoginMethod enum.
+func (e LoginMethod) Valid() bool {
+	switch e {
+	case LoginGoogle:
+		return true
+	case LoginMagicLink:
+		return true
+	case LoginPasskey:
+		return true
+	case LoginPassword:
 		return true
 	default:
 		return false
@@ -1190,6 +1406,110 @@ type ApplicationViewParams struct {
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 }
 
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// Type Who acted: `user` (a user's session, or the user signing in or registering),
+	// `application` (an application token; the event's application), `operator` (the
+	// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+	// log-in).
+	Type AuditActorType `json:"type"`
+
+	// UserId The acting user, when `type` is `user`.
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditActorType Who acted: `user` (a user's session, or the user signing in or registering),
+// `application` (an application token; the event's application), `operator` (the
+// `planoauth` command line), `anonymous` (a caller who proved nothing, such as a failed
+// log-in).
+type AuditActorType string
+
+// AuditDetails What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+type AuditDetails struct {
+	ClientId   *int64   `json:"client_id,omitempty"`
+	ClientIds  *[]int64 `json:"client_ids,omitempty"`
+	CompanyId  *int64   `json:"company_id,omitempty"`
+	CompanyIds *[]int64 `json:"company_ids,omitempty"`
+
+	// Factor A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+	// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+	Factor *SessionMethod `json:"factor,omitempty"`
+
+	// Method How a sign-in was made.
+	Method    *LoginMethod `json:"method,omitempty"`
+	PasskeyId *int64       `json:"passkey_id,omitempty"`
+
+	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+	// recorded: each counts against the rate limits (or follows a correct password), so a flood
+	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+	// and malformed requests cost a caller nothing and are not recorded one by one.
+	Reason *LoginFailureReason `json:"reason,omitempty"`
+
+	// Revoked How many sessions were revoked.
+	Revoked *int `json:"revoked,omitempty"`
+
+	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
+	Role      *Role               `json:"role,omitempty"`
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Actor AuditActor `json:"actor"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ClientAddress The caller's address (empty for operators).
+	ClientAddress string `json:"client_address"`
+
+	// Details What the event's kind records beyond who, whom and where; never a password, a token or a request body.
+	Details AuditDetails `json:"details"`
+
+	// Id Position in the trail; strictly increasing.
+	Id int64 `json:"id"`
+
+	// Kind What an audit event records.
+	Kind       AuditKind `json:"kind"`
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// RequestId The request's id (`X-Request-Id`), empty for operators; the events of one request share it.
+	RequestId string `json:"request_id"`
+
+	// UserId The user the event is about; absent when there is none (a failed log-in of an unknown email, an application's token).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// AuditKind What an audit event records.
+type AuditKind string
+
+// AuditTrail defines model for AuditTrail.
+type AuditTrail struct {
+	NextCursor *int64       `json:"next_cursor,omitempty"`
+	Results    []AuditEvent `json:"results"`
+}
+
+// AuditTrailResult defines model for AuditTrailResult.
+type AuditTrailResult struct {
+	Data AuditTrail `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  AuditTrailResultStatus `json:"status"`
+}
+
+// AuditTrailResultStatus defines model for AuditTrailResult.Status.
+type AuditTrailResultStatus string
+
 // BadRequestError defines model for BadRequestError.
 type BadRequestError struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1858,6 +2178,15 @@ type LoginBadRequestError struct {
 
 // LoginBadRequestErrorStatus defines model for LoginBadRequestError.Status.
 type LoginBadRequestErrorStatus string
+
+// LoginFailureReason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
+// recorded: each counts against the rate limits (or follows a correct password), so a flood
+// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
+// and malformed requests cost a caller nothing and are not recorded one by one.
+type LoginFailureReason string
+
+// LoginMethod How a sign-in was made.
+type LoginMethod string
 
 // MFABadRequestError defines model for MFABadRequestError.
 type MFABadRequestError struct {
@@ -3579,6 +3908,41 @@ type Unavailable = UnavailableError
 // UserLookupBadRequest defines model for UserLookupBadRequest.
 type UserLookupBadRequest = MagicLinkBadRequestError
 
+// AuditIndexParams defines parameters for AuditIndex.
+type AuditIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+
+	// After Follow the trail from here; the id of the last event already read (0 reads from the start). The page is oldest first.
+	After *int64 `form:"after,omitempty" json:"after,omitempty"`
+
+	// Before Page back from here; the events with a smaller id, newest first.
+	Before *int64 `form:"before,omitempty" json:"before,omitempty"`
+
+	// UserId Only the events about this user (the event's `user_id`).
+	UserId *int64 `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Kind Only the events of this kind.
+	Kind *AuditKind `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Limit Page size.
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // ClientsCreateTextBody defines parameters for ClientsCreate.
 type ClientsCreateTextBody = SensitiveParams
 
@@ -4320,6 +4684,25 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// AuditIndex Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClientsCreateWithBody Create a client for an email
 	//
@@ -5602,6 +5985,35 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
 	UsersPasswordUpdateWithTextBody(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// AuditIndex Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuditIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ClientsCreateWithBody Create a client for an email
@@ -7584,6 +7996,156 @@ func (c *Client) UsersPasswordUpdateWithTextBody(ctx context.Context, params *Us
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewAuditIndexRequest constructs an http.Request for the AuditIndex method
+func NewAuditIndexRequest(server string, params *AuditIndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/audit/index")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewClientsCreateRequestWithTextBody calls the generic ClientsCreate builder with text/plain body
@@ -10127,6 +10689,27 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// AuditIndexWithResponse Read the audit trail
+	//
+	// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+	// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+	// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+	// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+	// visible in increasing order (appends are serialized until they commit), so a follower
+	// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+	// the cursor given when the page is empty, and absent when the page is empty and no
+	// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+	// `user_id` keeps the events about that user, `kind` the events of that kind.
+	//
+	// An application token reads the events of its own application only; an employee's
+	// session reads every event (`permission-denied` while the employee's email is not verified).
+	// A client's or liaison's session answers `permission-denied`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+	AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error)
+
 	// ClientsCreateWithBodyWithResponse Create a client for an email
 	//
 	// Called with a token that has the scope `clients.create`: an application token or an
@@ -11420,6 +12003,89 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/users/password_update (the `UsersPasswordUpdate` operationId).
 	UsersPasswordUpdateWithTextBodyWithResponse(ctx context.Context, params *UsersPasswordUpdateParams, body UsersPasswordUpdateTextRequestBody, reqEditors ...RequestEditorFn) (*UsersPasswordUpdateResponse, error)
+}
+
+type AuditIndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditTrailResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AuditIndexResponse) GetJSON200() *AuditTrailResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AuditIndexResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AuditIndexResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AuditIndexResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AuditIndexResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AuditIndexResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AuditIndexResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuditIndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuditIndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuditIndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuditIndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ClientsCreateResponse429Headers the declared response headers of an HTTP 429 response for ClientsCreate
@@ -14716,6 +15382,33 @@ func (r UsersPasswordUpdateResponse) ContentType() string {
 	return ""
 }
 
+// AuditIndexWithResponse Read the audit trail
+//
+// Audit events under `data.results`, at most `limit` of them. Without `after`, newest
+// first: pass `data.next_cursor` (the oldest id of the page) as `before` to read further
+// back. With `after`, the events with a greater id, oldest first, to follow the trail:
+// pass `data.next_cursor` (the last id of the page) as the next `after`. Event ids become
+// visible in increasing order (appends are serialized until they commit), so a follower
+// that always passes back `next_cursor` sees every event exactly once. `next_cursor` is
+// the cursor given when the page is empty, and absent when the page is empty and no
+// cursor was given. `after` and `before` together answer `invalid-param` on `before`.
+// `user_id` keeps the events about that user, `kind` the events of that kind.
+//
+// An application token reads the events of its own application only; an employee's
+// session reads every event (`permission-denied` while the employee's email is not verified).
+// A client's or liaison's session answers `permission-denied`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/audit/index (the `AuditIndex` operationId).
+func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params *AuditIndexParams, reqEditors ...RequestEditorFn) (*AuditIndexResponse, error) {
+	rsp, err := c.AuditIndex(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuditIndexResponse(rsp)
+}
+
 // ClientsCreateWithBodyWithResponse Create a client for an email
 //
 // Called with a token that has the scope `clients.create`: an application token or an
@@ -16428,6 +17121,74 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithTextBodyWithResponse(ctx co
 		return nil, err
 	}
 	return ParseUsersPasswordUpdateResponse(rsp)
+}
+
+// ParseAuditIndexResponse parses an HTTP response from a AuditIndexWithResponse call
+func ParseAuditIndexResponse(rsp *http.Response) (*AuditIndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuditIndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditTrailResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
 }
 
 // ParseClientsCreateResponse parses an HTTP response from a ClientsCreateWithResponse call
