@@ -534,6 +534,24 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionLimitation.
+const (
+	IntrospectionLimitationMfaEnrolmentRequired IntrospectionLimitation = "mfa-enrolment-required"
+	IntrospectionLimitationMfaRequired          IntrospectionLimitation = "mfa-required"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionLimitation enum.
+func (e IntrospectionLimitation) Valid() bool {
+	switch e {
+	case IntrospectionLimitationMfaEnrolmentRequired:
+		return true
+	case IntrospectionLimitationMfaRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IntrospectionResultStatus.
 const (
 	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
@@ -2146,9 +2164,16 @@ type ForbiddenError struct {
 type ForbiddenErrorStatus string
 
 // Introspection What token introspection tells of a session token: only `active: false` unless it is a
-// live session of the calling application.
+// live session of the calling application. A live session limited to completing or
+// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+// else), so that an application that checks `active` alone never takes it.
 type Introspection struct {
-	// Active Whether the token is a live session of the calling application.
+	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+	// passkey that verified its user (PIN or biometrics), which is two at once.
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Active Whether the token is a live session of the calling application that meets the level required of it.
 	Active bool `json:"active"`
 
 	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
@@ -2161,16 +2186,25 @@ type Introspection struct {
 	// Id The session's id, as `sessions/index` lists it.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
+	// Limitation Why a live session of the calling application is not active (see the `mfa` tag).
+	Limitation *IntrospectionLimitation `json:"limitation,omitempty"`
+	Methods    *[]SessionMethod         `json:"methods,omitempty"`
+
 	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
 	Role   *Role     `json:"role,omitempty"`
 	Scopes *[]string `json:"scopes,omitempty"`
 	User   *User     `json:"user,omitempty"`
 }
 
+// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag).
+type IntrospectionLimitation string
+
 // IntrospectionResult defines model for IntrospectionResult.
 type IntrospectionResult struct {
 	// Data What token introspection tells of a session token: only `active: false` unless it is a
-	// live session of the calling application.
+	// live session of the calling application. A live session limited to completing or
+	// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+	// else), so that an application that checks `active` alone never takes it.
 	Data Introspection `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.

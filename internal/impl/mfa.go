@@ -502,9 +502,9 @@ func (s *Server) renderCaller(ctx context.Context, p *auth.Principal, session db
 	common := params.CommonFromContext(ctx)
 	v := sessionView(session, p.Application, p.User)
 	v.DeviceToken = deviceToken
-	now := &auth.Principal{Application: p.Application, Session: &session, User: p.User}
+	current := &auth.Principal{Application: p.Application, Session: &session, User: p.User}
 	return views.RenderSession(v, chooseSessionView(common.SessionView, view), common.ApplicationView),
-		CallerSession(now, common.SessionView, common.ApplicationView)
+		CallerSession(current, common.SessionView, common.ApplicationView)
 }
 
 // changeResult is the answer of an added or removed factor.

@@ -609,3 +609,23 @@ func TestSecondFactorReachesEveryInstance(t *testing.T) {
 	enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
 	eventually(t, time.Second, "the other instance limits the session", func() bool { return status() == http.StatusUnauthorized })
 }
+
+// An application introspecting the token of a limited session is told it is not active (and
+// why): one that checks `active` alone never takes a session that has not completed its second
+// factor.
+func TestIntrospectionOfALimitedSession(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	limited := *limitedSignIn(t, env, "", "ada@example.com", gen.StatusMfaRequired).Token
+	_, data := introspect(t, env, env.AppTokens["planoorder"], limited, nil)
+	if data.Active || data.Limitation == nil || *data.Limitation != gen.IntrospectionLimitationMfaRequired || data.User != nil || data.Scopes != nil {
+		t.Errorf("introspection of a limited session: %+v", data)
+	}
+	mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 1)}, limited).Expect(t, 200, gen.StatusActionSuccessful)
+	_, data = introspect(t, env, env.AppTokens["planoorder"], limited, nil)
+	if !data.Active || data.Limitation != nil || data.Aal == nil || *data.Aal != gen.AAL2 || data.Methods == nil || len(*data.Methods) != 2 {
+		t.Errorf("introspection after the second factor: %+v", data)
+	}
+}
