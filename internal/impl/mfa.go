@@ -38,6 +38,22 @@ const TOTPEnrolmentLifetime = 15 * time.Minute
 // totpIssuer is the name an authenticator app shows above the user's email.
 const totpIssuer = "Plano"
 
+// RecentSignIn is how long after its sign-in a session may add its user's first second factor.
+// A stolen older token could otherwise put an attacker's app or passkey between the owner and
+// its account (the owner's next sign-ins would need it). Adding another one takes an aal2
+// session, which proved a factor the thief lacks.
+const RecentSignIn = 30 * time.Minute
+
+// checkRecentSignIn answers permission-denied when the caller would add its user's first second
+// factor with a session signed in longer than RecentSignIn ago.
+func (s *Server) checkRecentSignIn(p *auth.Principal) error {
+	if p.User.MfaEnabled || s.now().Sub(p.Session.CreatedAt) < RecentSignIn {
+		return nil
+	}
+	return &envelope.Error{Status: gen.StatusPermissionDenied, Message: fmt.Sprintf(
+		"Sign in again to add a first second factor: this session signed in more than %d minutes ago.", int(RecentSignIn/time.Minute))}
+}
+
 // MfaIndex lists the caller's user's second factors.
 func (s *Server) MfaIndex(ctx context.Context, _ gen.MfaIndexRequestObject) (gen.MfaIndexResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
@@ -87,6 +103,9 @@ func (s *Server) MfaTotpEnroll(ctx context.Context, _ gen.MfaTotpEnrollRequestOb
 		return nil, totpUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
 	enrolment, err := mfa.NewTOTP(totpIssuer, p.User.Email)
 	if err != nil {
 		return nil, envelope.Internal("%w", err)
@@ -120,6 +139,9 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 		return nil, totpUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	row, err := s.q.GetTOTP(ctx, p.User.ID)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (row.ConfirmedAt != nil || !now.Before(*row.ExpiresAt))) {

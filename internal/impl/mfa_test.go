@@ -629,3 +629,21 @@ func TestIntrospectionOfALimitedSession(t *testing.T) {
 		t.Errorf("introspection after the second factor: %+v", data)
 	}
 }
+
+// A first second factor needs a recent sign-in: a stolen older token cannot turn one against the
+// owner. Once the user has one, adding another takes aal2 instead, however old the session.
+func TestFirstFactorNeedsARecentSignIn(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	stolen := env.Login("ada@example.com", password, "planoorder")
+	env.Clock.Advance(impl.RecentSignIn)
+	mfaPost(env, "", totpEnroll, map[string]any{}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
+	mfaPost(env, "", passkeyRegisterBegin, map[string]any{}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
+	mfaPost(env, "", totpConfirm, map[string]any{"code": "123456"}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
+
+	fresh := env.Login("ada@example.com", password, "planoorder")
+	enrolTOTP(t, env, fresh)
+	env.Clock.Advance(impl.RecentSignIn)
+	registerPasskey(t, env, apitest.NewAuthenticator(passkeyOrigin), fresh) // aal2: a second one
+}

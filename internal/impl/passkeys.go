@@ -45,6 +45,9 @@ func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRe
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
 	user, _, err := s.passkeyUser(ctx, *p.User, true)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,9 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
 	raw, err := json.Marshal(in.Credential)
 	if err != nil {
 		return nil, envelope.Internal("encode a credential: %w", err)

@@ -5130,7 +5130,9 @@ type ClientInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`.
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5146,7 +5148,9 @@ type ClientInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`.
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5364,7 +5368,10 @@ type ClientInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it.
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5380,7 +5387,10 @@ type ClientInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it.
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6632,7 +6642,9 @@ func (c *Client) MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteP
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`.
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6658,7 +6670,9 @@ func (c *Client) MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *Mf
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`.
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7026,7 +7040,10 @@ func (c *Client) MfaTotpDisableWithTextBody(ctx context.Context, params *MfaTotp
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it.
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7052,7 +7069,10 @@ func (c *Client) MfaTotpEnrollWithBody(ctx context.Context, params *MfaTotpEnrol
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it.
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11142,7 +11162,9 @@ type ClientWithResponsesInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`.
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11158,7 +11180,9 @@ type ClientWithResponsesInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`.
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11376,7 +11400,10 @@ type ClientWithResponsesInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it.
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11392,7 +11419,10 @@ type ClientWithResponsesInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it.
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15955,7 +15985,9 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithResponse(ctx context.Context, 
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`.
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15977,7 +16009,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithBodyWithResponse(ctx co
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`.
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16285,7 +16319,10 @@ func (c *ClientWithResponses) MfaTotpDisableWithTextBodyWithResponse(ctx context
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it.
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16307,7 +16344,10 @@ func (c *ClientWithResponses) MfaTotpEnrollWithBodyWithResponse(ctx context.Cont
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it.
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
