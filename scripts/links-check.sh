@@ -3,7 +3,7 @@
 # of PlanoAuth against a throwaway database (scripts/with-server.sh) and runs
 # scripts/links-check/links.mjs, which drives Debian's Chromium with Playwright (the npm package
 # playwright-core, which brings no browser of its own): it asks for a password reset, a sign-in
-# link and an invitation, reads each email from the local mailer (`planoauth emails list/show`),
+# link, an invitation and a welcome's verification link, reads each email from the local mailer (`planoauth emails list/show`),
 # opens each link twice (as a mail scanner would, then its owner) and checks that the link still
 # works, uses the page's button, and signs in with the result. It saves a screenshot of each page
 # under docs/ (LINKS_SCREENSHOTS to change the folder), phone-sized.

@@ -110,6 +110,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_INVITATION_LIMIT_CALLER", countSetting(&c.limits.Invitations.PerCaller)},
 		{"PLANOAUTH_INVITATION_LIMIT_ADDRESS", countSetting(&c.limits.Invitations.PerAddress)},
 		{"PLANOAUTH_INVITATION_LIMIT_WINDOW", durationSetting(&c.limits.Invitations.Window)},
+		{"PLANOAUTH_INVITATION_LIMIT_RECIPIENT", countSetting(&c.limits.InvitationRecipients.PerRecipient)},
+		{"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW", durationSetting(&c.limits.InvitationRecipients.Window)},
 		{"PLANOAUTH_DEVICE_TOKEN_TTL", durationSetting(&c.limits.DeviceTokenTTL)},
 		{"PLANOAUTH_KNOWN_ADDRESS_TTL", durationSetting(&c.limits.KnownAddressTTL)},
 		{"PLANOAUTH_HASH_QUEUE_BUDGET", durationSetting(&c.hasher.QueueBudget)},

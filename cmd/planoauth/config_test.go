@@ -97,12 +97,16 @@ func TestLoadConfigServing(t *testing.T) {
 			"PLANOAUTH_LOGIN_LIMIT_ACCOUNT": "3", "PLANOAUTH_LOGIN_LIMIT_KNOWN": "4", "PLANOAUTH_MAGIC_LINK_LIMIT_ADDRESS": "7",
 			"PLANOAUTH_LIAISON_LIMIT_CALLER": "2", "PLANOAUTH_INVITATION_LIMIT_WINDOW": "2h", "PLANOAUTH_DEVICE_TOKEN_TTL": "24h",
 			"PLANOAUTH_HASH_QUEUE_BUDGET": "100ms", "PLANOAUTH_RETENTION_SESSIONS": "0s", "PLANOAUTH_RETENTION_INTERVAL": "5m",
-			"PLANOAUTH_METRICS_ADDR": "127.0.0.1:9100",
+			"PLANOAUTH_METRICS_ADDR": "127.0.0.1:9100", "PLANOAUTH_INVITATION_LIMIT_RECIPIENT": "2",
+			"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW": "48h",
 		}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		l := cfg.limits
+		if l.InvitationRecipients != (limits.RecipientQuota{PerRecipient: 2, Window: 48 * time.Hour}) {
+			t.Errorf("invitations per recipient = %+v, want 2 per 48h", l.InvitationRecipients)
+		}
 		if l.SignIn.PerAccount != 3 || l.SignIn.PerKnown != 4 || l.Links.PerAddress != 7 || l.Liaisons.PerCaller != 2 ||
 			l.Invitations.Window != 2*time.Hour || l.DeviceTokenTTL != 24*time.Hour || cfg.hasher.QueueBudget != 100*time.Millisecond ||
 			cfg.retention.Sessions != 0 || cfg.retention.Interval != 5*time.Minute || cfg.metricsAddr != "127.0.0.1:9100" {

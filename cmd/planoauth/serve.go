@@ -20,6 +20,7 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/observe"
+	"github.com/plano/planoauth/internal/redirect"
 	"github.com/plano/planoauth/internal/retention"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
@@ -71,6 +72,11 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		}
 		defer listener.Close()
 		publicURL := cmp.Or(cfg.publicURL, defaultPublicURL(listener.Addr().String()))
+		if _, err := redirect.Origin(publicURL); err != nil {
+			log.Warn("the public URL is plain http to a host other than loopback, so it is no redirect target: "+
+				"applications accept redirect URLs only to the origins on their allow-lists (planoauth applications redirects add); "+
+				"set PLANOAUTH_PUBLIC_URL to the https URL browsers reach", slog.String("public_url", publicURL))
+		}
 		mailer := newMailer(cfg, d, log)
 		outbox := cfg.outbox
 		outbox.PublicURL = publicURL

@@ -10,6 +10,7 @@ package emailaddr
 import (
 	"strings"
 
+	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -24,3 +25,49 @@ func Normalize(email string) string {
 
 // Equal reports whether two addresses are the same account's.
 func Equal(a, b string) bool { return Normalize(a) == Normalize(b) }
+
+// Mailbox is the mailbox an address most likely delivers to, for telling whether two addresses
+// are one person's: the normalized address without its subaddress (a "+tag" at the end of the
+// local part, RFC 5233: Gmail, Outlook, Fastmail, Proton and most others deliver it to the
+// address without it), and at gmail.com and googlemail.com (one domain) without the dots of the
+// local part, which Gmail ignores. It cannot see other ways to one person: a provider's own
+// separator or alias scheme, a catch-all domain, or simply a second mailbox. Addresses with one
+// Mailbox reach one mailbox; addresses with different ones may still reach one person.
+func Mailbox(email string) string {
+	e := Normalize(email)
+	at := strings.LastIndexByte(e, '@')
+	if at < 0 {
+		return e
+	}
+	local, domain := e[:at], e[at+1:]
+	if i := strings.IndexByte(local, '+'); i > 0 { // a local part that starts with "+" is all tag: kept
+		local = local[:i]
+	}
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	return local + "@" + domain
+}
+
+// SameMailbox reports whether two addresses reach one mailbox (see Mailbox).
+func SameMailbox(a, b string) bool { return Mailbox(a) == Mailbox(b) }
+
+// Display is an address as an email's text quotes it: its domain in ASCII (IDNA, so a domain
+// with letters of another script that look like Latin ones shows as the xn-- name it is), its
+// local part as it is. A domain that is no valid IDNA name shows its raw punycode all the same.
+func Display(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return email
+	}
+	domain, err := idna.Lookup.ToASCII(email[at+1:])
+	if err != nil {
+		if domain, err = idna.Punycode.ToASCII(email[at+1:]); err != nil {
+			return email
+		}
+	}
+	return email[:at+1] + domain
+}

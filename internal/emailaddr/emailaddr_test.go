@@ -37,3 +37,39 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestMailbox(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"ada@example.com", "ada+x@example.com", true},
+		{"Ada+Work+More@Example.com", "ada@example.com", true},
+		{"a.d.a@gmail.com", "ada+liaison@googlemail.com", true},
+		{"a.d.a@example.com", "ada@example.com", false}, // dots matter outside Gmail
+		{"+ada@example.com", "@example.com", false},     // a local part that is all tag is kept
+		{"ada@example.com", "ada@example.org", false},
+		{"ada@example.com", "bob@example.com", false},
+	} {
+		if got := emailaddr.SameMailbox(tc.a, tc.b); got != tc.same {
+			t.Errorf("SameMailbox(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
+
+func TestDisplay(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ada@example.com":           "ada@example.com",
+		"ada@exаmple.com":           "ada@xn--exmple-4nf.com", // a Cyrillic а
+		"élodie@bücher.example":     "élodie@xn--bcher-kva.example",
+		"ada@ex\u00admple.com":      "ada@exmple.com", // IDNA maps a soft hyphen away
+		"not an address":            "not an address",
+		"ada@xn--bcher-kva.example": "ada@xn--bcher-kva.example",
+	} {
+		if got := emailaddr.Display(in); got != want {
+			t.Errorf("Display(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

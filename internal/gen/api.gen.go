@@ -85,6 +85,7 @@ func (e AuditActorType) Valid() bool {
 const (
 	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
 	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantOffered            AuditKind = "grant.offered"
 	AuditGrantRevoked            AuditKind = "grant.revoked"
 	AuditInvitationAccepted      AuditKind = "invitation.accepted"
 	AuditLoginFailed             AuditKind = "login.failed"
@@ -115,6 +116,8 @@ func (e AuditKind) Valid() bool {
 	case AuditApplicationTokenRotated:
 		return true
 	case AuditGrantMade:
+		return true
+	case AuditGrantOffered:
 		return true
 	case AuditGrantRevoked:
 		return true
@@ -678,6 +681,39 @@ func (e MagicLinkBadRequestErrorStatus) Valid() bool {
 	case MagicLinkBadRequestErrorStatusMissingParam:
 		return true
 	case MagicLinkBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MagicLinkCreateBadRequestErrorStatus.
+const (
+	MagicLinkCreateBadRequestErrorStatusInvalidContentType   MagicLinkCreateBadRequestErrorStatus = "invalid-content-type"
+	MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams MagicLinkCreateBadRequestErrorStatus = "invalid-encoded-params"
+	MagicLinkCreateBadRequestErrorStatusInvalidParam         MagicLinkCreateBadRequestErrorStatus = "invalid-param"
+	MagicLinkCreateBadRequestErrorStatusInvalidPassword      MagicLinkCreateBadRequestErrorStatus = "invalid-password"
+	MagicLinkCreateBadRequestErrorStatusMissingParam         MagicLinkCreateBadRequestErrorStatus = "missing-param"
+	MagicLinkCreateBadRequestErrorStatusNoParamsDecoded      MagicLinkCreateBadRequestErrorStatus = "no-params-decoded"
+	MagicLinkCreateBadRequestErrorStatusUserRequiresRole     MagicLinkCreateBadRequestErrorStatus = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the MagicLinkCreateBadRequestErrorStatus enum.
+func (e MagicLinkCreateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MagicLinkCreateBadRequestErrorStatusInvalidContentType:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidPassword:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusMissingParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusUserRequiresRole:
 		return true
 	default:
 		return false
@@ -1829,16 +1865,6 @@ type IntrospectionResultStatus string
 // LastName Last name.
 type LastName = string
 
-// Liaison defines model for Liaison.
-type Liaison struct {
-	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
-	Accepted  bool            `json:"accepted"`
-	Clients   []ClientProfile `json:"clients"`
-	Companies []Company       `json:"companies"`
-	Id        int64           `json:"id"`
-	User      User            `json:"user"`
-}
-
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
 	Clients   []ClientProfile `json:"clients"`
@@ -1866,9 +1892,28 @@ type LiaisonGrantsResult struct {
 // LiaisonGrantsResultStatus defines model for LiaisonGrantsResult.Status.
 type LiaisonGrantsResultStatus string
 
+// LiaisonInvitation What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+// request alone, whether or not the email has an account, is anyone's liaison or accepted
+// anything before: the answer tells the caller nothing about the invitee. The offer takes
+// effect when the invitee accepts the caller's invitation.
+type LiaisonInvitation struct {
+	// Clients The clients offered, in id order.
+	Clients []ClientProfile `json:"clients"`
+
+	// Companies The companies offered, in id order.
+	Companies []Company `json:"companies"`
+
+	// Email The invitee's email as PlanoAuth stores it (Unicode NFC, lower case).
+	Email string `json:"email"`
+}
+
 // LiaisonResult defines model for LiaisonResult.
 type LiaisonResult struct {
-	Data Liaison `json:"data"`
+	// Data What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+	// request alone, whether or not the email has an account, is anyone's liaison or accepted
+	// anything before: the answer tells the caller nothing about the invitee. The offer takes
+	// effect when the invitee accepts the caller's invitation.
+	Data LiaisonInvitation `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -1992,6 +2037,25 @@ type MagicLinkBadRequestError struct {
 
 // MagicLinkBadRequestErrorStatus defines model for MagicLinkBadRequestError.Status.
 type MagicLinkBadRequestErrorStatus string
+
+// MagicLinkCreateBadRequestError defines model for MagicLinkCreateBadRequestError.
+type MagicLinkCreateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                             `json:"session,omitempty"`
+	Status  MagicLinkCreateBadRequestErrorStatus `json:"status"`
+}
+
+// MagicLinkCreateBadRequestErrorStatus defines model for MagicLinkCreateBadRequestError.Status.
+type MagicLinkCreateBadRequestErrorStatus string
 
 // MagicLinkSent defines model for MagicLinkSent.
 type MagicLinkSent struct {
@@ -2551,7 +2615,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
+// password, given by its registrant to keep what the account set up at the email's first
+// proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
@@ -2561,7 +2627,17 @@ type SessionsMagicLinkCreateInput struct {
 
 	// MagicToken The token from the emailed link.
 	MagicToken string `json:"magic_token"`
-	RememberMe *bool  `json:"remember_me,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   *Password `json:"password,omitempty"`
+	RememberMe *bool     `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
 	// scopes, times, application, user), `minimal` (id, token and device token when just
@@ -3007,6 +3083,9 @@ type LoginBadRequest = LoginBadRequestError
 
 // MagicLinkBadRequest defines model for MagicLinkBadRequest.
 type MagicLinkBadRequest = MagicLinkBadRequestError
+
+// MagicLinkCreateBadRequest defines model for MagicLinkCreateBadRequest.
+type MagicLinkCreateBadRequest = MagicLinkCreateBadRequestError
 
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
@@ -4697,6 +4776,8 @@ type LinkUnauthorizedJSONResponse LinkUnauthorizedError
 type LoginBadRequestJSONResponse LoginBadRequestError
 
 type MagicLinkBadRequestJSONResponse MagicLinkBadRequestError
+
+type MagicLinkCreateBadRequestJSONResponse MagicLinkCreateBadRequestError
 
 type NewSessionJSONResponse SessionResult
 
@@ -6503,7 +6584,7 @@ func (response SessionsMagicLinkCreate200JSONResponse) VisitSessionsMagicLinkCre
 }
 
 type SessionsMagicLinkCreate400JSONResponse struct {
-	SocialLoginBadRequestJSONResponse
+	MagicLinkCreateBadRequestJSONResponse
 }
 
 func (response SessionsMagicLinkCreate400JSONResponse) VisitSessionsMagicLinkCreateResponse(w http.ResponseWriter) error {

@@ -45,6 +45,9 @@ const (
 	clientsCompanyFKey   = "clients_company_id_fkey"
 	liaisonClientsFKey   = "liaison_clients_client_id_fkey"
 	liaisonCompaniesFKey = "liaison_companies_company_id_fkey"
+	// A grant made through a liaison's grant names it (the source); it was taken back meanwhile.
+	liaisonClientsSourceFKey   = "liaison_clients_source_fkey"
+	liaisonCompaniesSourceFKey = "liaison_companies_source_fkey"
 )
 
 // fieldProblems are the failing fields of a client-validation-failed answer.
@@ -67,7 +70,9 @@ func (p fieldProblems) err() error {
 
 // emailProblem says what is wrong with a new account's email, or "". It must be a bare address
 // (no display name, no angle brackets, no surrounding space) with a dot in its domain: what can
-// actually receive the welcome email.
+// actually receive the welcome email. A domain that is an address literal (x@[127.0.0.1]) is
+// refused: it names a host rather than a mail domain, points mail at any machine (the service's
+// own network included), and no real mailbox needs it.
 func emailProblem(email string) string {
 	const invalid = "is not a valid email address"
 	addr, err := netmail.ParseAddress(email)
@@ -75,6 +80,9 @@ func emailProblem(email string) string {
 		return invalid
 	}
 	domain := email[strings.LastIndexByte(email, '@')+1:]
+	if strings.HasPrefix(domain, "[") {
+		return "names an IP address instead of a mail domain"
+	}
 	if !strings.Contains(domain, ".") {
 		return invalid
 	}
@@ -198,10 +206,12 @@ func createUserUnlessExists(ctx context.Context, q *db.Queries, a newAccount) (d
 }
 
 // mayChooseCredentials reports whether the caller may give a new user an initial password and
-// make clients members of companies: an application token or an employee. Nobody else chooses
-// another person's password, or grants a company it does not own.
+// make clients members of companies: an application token or an employee whose email is
+// verified (as its session was loaded; lockGrantSource decides again inside the transaction).
+// Nobody else chooses another person's password, or grants a company it does not own: an
+// unverified employee may be whoever registered the email before the employee's owner did.
 func mayChooseCredentials(p *auth.Principal) bool {
-	return p.Session == nil || p.Session.Role == roleEmployee
+	return p.Session == nil || (p.Session.Role == roleEmployee && callerVerified(p))
 }
 
 // callerVerified reports whether the calling user's email is proven (as its session was loaded;
@@ -333,7 +343,7 @@ func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(
 	var taken proof
 	err := s.inTx(ctx, "prove an email", func(_ pgx.Tx, q *db.Queries) error {
 		var err error
-		if taken, err = takeBackUnproven(ctx, q, userID, s.now()); err != nil {
+		if taken, err = takeBackUnproven(ctx, q, userID, s.now(), nil); err != nil {
 			return err
 		}
 		if then != nil {
@@ -353,8 +363,20 @@ func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(
 }
 
 // takeBackUnproven marks the user's email proven and, the first time, removes what the
-// unverified account set up (see proveEmail), in q's transaction.
-func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time) (proof, error) {
+// unverified account set up (see proveEmail), in q's transaction. keep, when not nil, is the
+// credential version at which the prover showed the account's own password: if it is still the
+// user's, the prover is both whoever set the account up and the mailbox's owner, and nothing is
+// taken back (a password changed since it was checked is not the one shown: then everything is).
+func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time, keep *int64) (proof, error) {
+	if keep != nil {
+		kept, err := q.ProveUserEmailKeeping(ctx, db.ProveUserEmailKeepingParams{UserID: userID, Now: &now, CredentialVersion: *keep})
+		if err != nil {
+			return proof{}, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
+		}
+		if kept == 1 {
+			return proof{first: true}, nil
+		}
+	}
 	proven, err := q.ProveUserEmail(ctx, db.ProveUserEmailParams{UserID: userID, Now: &now})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return proof{}, nil // proven before
@@ -433,7 +455,7 @@ func roleGranted(actor audit.Actor, userID, appID int64, role string) audit.Even
 // carries a verification link (queued with it: linkID), and says what confirming does.
 func welcomeMessage(user db.User, linkID int64) mail.Message {
 	text := fmt.Sprintf("Hello %s,\n\nYour Plano client account for %s is ready. Sign in to any Plano "+
-		"application with this email.\n", greetingName(user), user.Email)
+		"application with this email.\n", greetingName(user), emailaddr.Display(user.Email))
 	if linkID != 0 {
 		text += fmt.Sprintf("\nConfirm that this email is yours with this link (it works once, within %d hours):\n\n%s\n\n"+
 			"Until then the account cannot give anyone access to anything. If you did not create this account, "+
@@ -456,7 +478,7 @@ func invitationMessage(user db.User, inviter string, liaison bool, linkID int64)
 		Kind: "invitation", To: user.Email, Subject: subject, LinkID: linkID,
 		Text: fmt.Sprintf("Hello %s,\n\n%s, with %s. Accept with this link (it works once, within %d days), "+
 			"and choose a password there if you want one:\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
-			"until the link is used.\n", greetingName(user), what, user.Email,
+			"until the link is used.\n", greetingName(user), what, emailaddr.Display(user.Email),
 			int(linkLifetimes[linkInvitation].Hours()/24), mail.LinkPlaceholder),
 	}
 }
@@ -475,13 +497,15 @@ func greetingName(user db.User) string {
 	return "there"
 }
 
-// inviterName is how an invitation names who sent it: its verified email, after its first name
-// when that is a short plain name (the rule of greetingName: the invitee did not choose it).
+// inviterName is how an invitation names who sent it: its verified email (its domain in ASCII,
+// emailaddr.Display, so that a look-alike domain shows as what it is), after its first name when
+// that is a short plain name (the rule of greetingName: the invitee did not choose it).
 func inviterName(inviter db.User) string {
+	email := emailaddr.Display(inviter.Email)
 	if name := plainName(inviter.FirstName); name != "" {
-		return name + " (" + inviter.Email + ")"
+		return name + " (" + email + ")"
 	}
-	return inviter.Email
+	return email
 }
 
 // plainName is name trimmed when it is a short plain name (letters, combining marks, spaces,

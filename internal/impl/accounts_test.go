@@ -160,7 +160,7 @@ func TestInvitationQuotesNoInvitersText(t *testing.T) {
 }
 
 // Invitations are emails to addresses a caller chose: each takes a use of the invitation limit,
-// given back when none is sent (grants to a liaison that accepted already).
+// given back when none is sent (the caller's invitation to that email is still waiting).
 func TestInvitationsLimited(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
@@ -174,10 +174,10 @@ func TestInvitationsLimited(t *testing.T) {
 		return env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": email}, "client_ids": []int64{adaClient}}, ada)
 	}
 	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)
-	register("accepted@example.com").Expect(t, 200, gen.StatusActionSuccessful) // no invitation, no use
-	register("two@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	register("one@example.com").Expect(t, 200, gen.StatusActionSuccessful)      // ada's invitation waits: no email, no use
+	register("accepted@example.com").Expect(t, 200, gen.StatusActionSuccessful) // a liaison already, invited all the same
 	register("three@example.com").Expect(t, 429, gen.StatusRateLimited)
-	if got := outbox(t, env); !slices.Equal(got, []string{"invitation one@example.com", "invitation two@example.com"}) {
+	if got := outbox(t, env); !slices.Equal(got, []string{"invitation one@example.com", "invitation accepted@example.com"}) {
 		t.Errorf("outbox = %v, want the two invitations", got)
 	}
 }
@@ -504,4 +504,147 @@ func verify(t *testing.T, env *apitest.Env, email string) string {
 	var s gen.Session
 	res.Data(t, &s)
 	return *s.Token
+}
+
+// The first proof cannot tell the registrant from someone who registered another person's email,
+// unless the prover shows the account's password: then it is both, and what the account set up
+// stays. A wrong password is a guess at the account (counted, rate-limited) and leaves the link
+// usable; no password takes everything back as before.
+func TestFirstProofKeepsTheAccountWithItsPassword(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignIn = limits.Throttle{PerAccount: 2, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute}
+	}))
+	const grace = "grace@example.com"
+	registered := register(t, env, registration(grace))
+	// Grace signs in from her usual address, addr(1), which the account then knows.
+	remembered := postFrom(env, addr(1), sessionsCreate, map[string]any{"email": grace, "password": password,
+		"application": "planoorder", "remember_me": true}, "").Expect(t, 200, gen.StatusActionSuccessful)
+	var s gen.Session
+	remembered.Data(t, &s)
+	env.DeliverEmails()
+	link := lastLinkToken(t, env, grace)
+	withPassword := func(address, plain string) *apitest.Response {
+		return postFrom(env, address, magicLinkCreate, map[string]any{"magic_token": link, "application": "planoorder", "password": plain}, "")
+	}
+
+	t.Run("ErrWrongPassword", func(t *testing.T) {
+		// Strangers holding the link (a forwarded email) guess: two guesses, then rate-limited,
+		// while grace keeps her own allowance at her usual address.
+		withPassword(addr(2), "not the password at all").Expect(t, 400, gen.StatusInvalidPassword)
+		withPassword(addr(3), "not the password either").Expect(t, 400, gen.StatusInvalidPassword)
+		withPassword(addr(4), "a third guess of it").Expect(t, 429, gen.StatusRateLimited)
+		if linkUsed(t, env, link) {
+			t.Fatal("a wrong password used the link up")
+		}
+		failed := 0
+		for _, e := range wholeTrail(t, env) {
+			if e.Kind == gen.AuditLoginFailed && *e.Details.Reason == gen.ReasonInvalidPassword && *e.Details.Method == gen.LoginMagicLink &&
+				e.UserId != nil && *e.UserId == registered.Session.User.Id {
+				failed++
+			}
+		}
+		if failed != 2 {
+			t.Errorf("%d login.failed events of a wrong password with the link, want the 2 evaluated", failed)
+		}
+		if got := readSession(t, env, *s.Token); !*got.User.HasPassword || *got.User.EmailVerified {
+			t.Errorf("user = %+v after wrong passwords, want it unchanged (unverified, with its password)", got.User)
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		res := withPassword(addr(1), password).Expect(t, 200, gen.StatusActionSuccessful)
+		var owner gen.Session
+		res.Data(t, &owner)
+		if !*owner.User.EmailVerified || !*owner.User.HasPassword || !*owner.User.RememberMe {
+			t.Errorf("user = %+v, want the email proven and the password and remember_me kept", owner.User)
+		}
+		// Nothing was taken back: the earlier sessions live, the password signs in, the phone stays.
+		readSession(t, env, *s.Token)
+		readSession(t, env, *registered.Session.Token)
+		postFrom(env, addr(1), sessionsCreate, map[string]any{"email": grace, "password": password, "application": "planoorder"}, "").
+			Expect(t, 200, gen.StatusActionSuccessful)
+		var phone string
+		if err := env.Pool.QueryRow(context.Background(), "SELECT phone FROM users WHERE email = $1", grace).Scan(&phone); err != nil || phone == "" {
+			t.Errorf("phone = %q (%v), want the registrant's kept", phone, err)
+		}
+		useLink(env, link, "planoorder").Expect(t, 401, gen.StatusLinkUsed)
+	})
+}
+
+// Without the password, the first proof takes back what the registrant set up: the password,
+// sessions, the remember_me preference and the phone (the names stay, they grant nothing). A
+// password given for a user that has none keeps nothing and refuses nothing.
+func TestFirstProofWithoutThePassword(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	const grace = "grace@example.com"
+	registered := register(t, env, registration(grace))
+	login(env, map[string]any{"email": grace, "password": password, "application": "planoorder", "remember_me": true}).
+		Expect(t, 200, gen.StatusActionSuccessful)
+	owner := readSession(t, env, verify(t, env, grace))
+	if *owner.User.HasPassword || *owner.User.RememberMe || *owner.User.FirstName != "Ada" {
+		t.Errorf("user = %+v, want no password, remember_me reset, the names kept", owner.User)
+	}
+	env.Get(sessionsRead, *registered.Session.Token).Expect(t, 401, gen.StatusInvalidToken)
+	var phone string
+	if err := env.Pool.QueryRow(context.Background(), "SELECT phone FROM users WHERE email = $1", grace).Scan(&phone); err != nil || phone != "" {
+		t.Errorf("phone = %q (%v), want the registrant's dropped", phone, err)
+	}
+
+	// An invited liaison has no password: one given with its invitation is ignored.
+	env.User("ada@example.com", password, "client")
+	ada := env.Login("ada@example.com", password, "planoorder")
+	offerTo(t, env, ada, "lia@example.com", []int64{clientIDOf(t, env, "ada@example.com")}, nil).Expect(t, 200, gen.StatusActionSuccessful)
+	env.DeliverEmails()
+	env.PostSensitive(magicLinkCreate, map[string]any{"magic_token": lastLinkToken(t, env, "lia@example.com"), "application": "planoorder",
+		"password": "whatever she typed"}, "").Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// Attack: an unverified employee (or whoever registered its email first) creates clients. It
+// chooses no password and grants no membership: its company_id is a request, its new user is
+// invited, as for any caller who may not choose credentials.
+func TestUnverifiedEmployeeCreatesClientsAsAnyone(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.UnverifiedUser("newstaff@example.com", password, "employee")
+	staff := env.Login("newstaff@example.com", password, "planoorder")
+	company := newCompany(t, env, "Someone Else's")
+	res := env.PostSensitive(clientsCreate, map[string]any{"view": "client_read",
+		"client": map[string]any{"email": "made@example.com", "company_id": company}}, staff).Expect(t, 200, gen.StatusActionSuccessful)
+	var c gen.ClientProfile
+	res.Data(t, &c)
+	if c.CompanyId != nil {
+		t.Errorf("client = %s, want no company: an unverified employee's company_id is a request", res.Envelope.Data)
+	}
+	if got := outbox(t, env); !slices.Equal(got, []string{"invitation made@example.com"}) {
+		t.Errorf("outbox = %v, want an invitation (nobody chose the new user's password)", got)
+	}
+	env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": "lia@example.com"},
+		"company_ids": []int64{company}}, staff).Expect(t, 403, gen.StatusPermissionDenied)
+}
+
+// Emails must be mail domains, and an address quoted in an email shows its domain in ASCII, so
+// that a look-alike inviter (exаmple.com with a Cyrillic а) shows as what it is.
+func TestEmailDomains(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	res := env.PostSensitive(clientsRegister, registration("ada@[127.0.0.1]"), "").Expect(t, 400, gen.StatusClientValidationFailed)
+	if got := res.Params(); !slices.Equal(got, []string{"client.email"}) {
+		t.Errorf("errors = %v, want [client.email]", got)
+	}
+	env.User("ada@exаmple.com", password, "client")
+	ada := env.Login("ada@exаmple.com", password, "planoorder")
+	adaClient := clientIDOf(t, env, "ada@exаmple.com")
+	res = offerTo(t, env, ada, "lia@[10.0.0.1]", []int64{adaClient}, nil).Expect(t, 400, gen.StatusClientValidationFailed)
+	if got := res.Params(); !slices.Equal(got, []string{"liaison.email"}) {
+		t.Errorf("errors = %v, want [liaison.email]", got)
+	}
+	offerTo(t, env, ada, "lia@example.com", []int64{adaClient}, nil).Expect(t, 200, gen.StatusActionSuccessful)
+	var body string
+	if err := env.Pool.QueryRow(context.Background(), "SELECT body_text FROM email_outbox WHERE kind = 'invitation'").Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "(ada@xn--exmple-4nf.com) invites you") || strings.Contains(body, "exаmple") {
+		t.Errorf("invitation:\n%s\nwant the inviter's domain in punycode", body)
+	}
 }

@@ -462,8 +462,8 @@ func TestAuditAccountsMadeByOthers(t *testing.T) {
 			"liaison": map[string]any{"email": "newliaison@example.com"}, "company_ids": []int64{companyID},
 		}, employee).Expect(t, 200, gen.StatusActionSuccessful)
 		events := ofRequest(wholeTrail(t, env), res)
-		if got, want := kindsOf(events), []gen.AuditKind{gen.AuditUserCreated, gen.AuditRoleGranted, gen.AuditGrantMade}; !slices.Equal(got, want) {
-			t.Fatalf("recorded %v, want %v (no password given)", got, want)
+		if got, want := kindsOf(events), []gen.AuditKind{gen.AuditUserCreated, gen.AuditRoleGranted, gen.AuditGrantOffered}; !slices.Equal(got, want) {
+			t.Fatalf("recorded %v, want %v (no password given; the grant is an offer until accepted)", got, want)
 		}
 		if *events[1].Details.Role != gen.RoleLiaison || !slices.Equal(*events[2].Details.CompanyIds, []int64{companyID}) ||
 			len(*events[2].Details.ClientIds) != 0 {
@@ -735,12 +735,16 @@ func TestAuditAccounts(t *testing.T) {
 			"client_ids": []int64{f.ownerClient}}, f.owner).Expect(t, 200, gen.StatusActionSuccessful)
 		res := useEmailedLink(t, env, "helper@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		events := ofRequest(wholeTrail(t, env), res)
-		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditUserEmailVerified, gen.AuditInvitationAccepted, gen.AuditLoginSucceeded}
+		want := []gen.AuditKind{gen.AuditMagicLinkUsed, gen.AuditUserEmailVerified, gen.AuditInvitationAccepted, gen.AuditGrantMade, gen.AuditLoginSucceeded}
 		if got := kindsOf(events); !slices.Equal(got, want) {
 			t.Fatalf("accepting an invitation recorded %v, want %v", got, want)
 		}
 		if *events[2].Details.Role != gen.RoleLiaison {
 			t.Errorf("invitation.accepted = %s, want the liaison role", jsonOf(events[2]))
+		}
+		if !slices.Equal(*events[3].Details.ClientIds, []int64{f.ownerClient}) || len(*events[3].Details.CompanyIds) != 0 ||
+			*events[3].Actor.UserId != *events[3].UserId {
+			t.Errorf("grant.made = %s, want the owner's client, accepted by the liaison", jsonOf(events[3]))
 		}
 	})
 	t.Run("FirstProofTakesBack", func(t *testing.T) {

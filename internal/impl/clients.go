@@ -3,6 +3,7 @@ package impl
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -43,10 +45,15 @@ func (s *Server) ClientsRegister(ctx context.Context, r gen.ClientsRegisterReque
 // membership request, welcome email and its verification link, session) is in one transaction.
 // The session is started inside it rather than after the commit so that a failure to start it
 // leaves no account behind that the caller could neither use nor register again. The user's
-// email is not verified: registering proves nothing about it. Nothing costly happens before the
-// cheap refusals: a taken email answers before the registration is counted and the password
-// hashed, and the count (limits.Register, atomic) comes before the hash, so concurrent
-// registrations never pass it.
+// email is not verified: registering proves nothing about it.
+//
+// Nothing costly happens before the cheap refusals, and nothing is free to ask: a taken email
+// is answered before anything is hashed, at the price of one use of the address's sign-in
+// allowance (what sessions/create charges an unknown email, so that an address learns no more
+// about which emails have accounts here than there). One registration of an email is in flight
+// at a time (limits.RegisterEmail): a concurrent one is answered as for a taken email, so that N
+// registrations of one email cost one hash, not N. The registration is counted (limits.Register,
+// atomic) before the hash, and the use is kept once the hash ran, whatever happens next.
 func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput) (gen.ClientSession, error) {
 	app, err := s.checkClientSelfRegistration(ctx, in.Application)
 	if err != nil {
@@ -56,26 +63,53 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err := s.checkNewClient(ctx, client).err(); err != nil {
 		return gen.ClientSession{}, err
 	}
-	if err := s.checkEmailFree(ctx, client.Email); err != nil {
+	email := emailaddr.Normalize(client.Email)
+	if err := s.checkEmailFree(ctx, email); err != nil {
+		return gen.ClientSession{}, s.emailTaken(ctx, err)
+	}
+	claim, alone, err := s.limits.RegisterEmail(ctx, email)
+	if err != nil {
 		return gen.ClientSession{}, err
+	}
+	if !alone { // another registration of the email is in flight: it decides
+		return gen.ClientSession{}, s.emailTaken(ctx, envelope.New(gen.StatusEmailAlreadyRegistered))
+	}
+	defer s.giveBack(ctx, claim)
+	// The registration that held the email may have committed since the first look.
+	if err := s.checkEmailFree(ctx, email); err != nil {
+		return gen.ClientSession{}, s.emailTaken(ctx, err)
 	}
 	ticket, err := s.limits.Register(ctx, peer.FromContext(ctx))
 	if err != nil {
 		return gen.ClientSession{}, err
 	}
-	out, err := s.createRegisteredClient(ctx, in, app, client)
-	if err != nil {
-		s.giveBack(ctx, ticket) // only accounts created count
+	out, hashed, err := s.createRegisteredClient(ctx, in, app, client)
+	if err != nil && !hashed {
+		s.giveBack(ctx, ticket) // refused before any work (a full hashing queue)
 	}
 	return out, err
 }
 
+// emailTaken is the answer err (email-already-registered) to a registration of a taken email,
+// after it took one use of the address's sign-in allowance: rate-limited once that is used up.
+func (s *Server) emailTaken(ctx context.Context, err error) error {
+	var answer *envelope.Error
+	if !errors.As(err, &answer) || answer.Status != gen.StatusEmailAlreadyRegistered {
+		return err
+	}
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx)); err != nil {
+		return err
+	}
+	return answer
+}
+
 // createRegisteredClient hashes the password and creates the registration in one transaction,
-// which records the user, its password, its role, its membership request and its session, last.
-func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, error) {
+// which records the user, its password, its role, its membership request and its session, last;
+// it reports whether the hash ran.
+func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, bool, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
-		return gen.ClientSession{}, err
+		return gen.ClientSession{}, false, err
 	}
 	var out gen.ClientSession
 	err = s.inTx(ctx, "register client", func(tx pgx.Tx, q *db.Queries) error {
@@ -100,7 +134,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 		out = gen.ClientSession{Client: views.RenderClient(clientView(profile), in.View), Session: session}
 		return nil
 	})
-	return out, err
+	return out, true, err
 }
 
 // checkClientSelfRegistration answers user-requires-role, before anything is created, when the
@@ -141,14 +175,16 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 
 // createClient is clients/create without HTTP; it reports whether the email already had a user.
 // The trail records the user created (and its password), the role and the membership.
-// An application token or an employee may set the new user's password and make the client a
-// member of a company. From anyone else a password is refused (permission-denied), a company id
-// is a membership request, and a new user gets an invitation instead of a welcome.
+// An application token or an employee whose email is verified (checked again inside the
+// transaction: lockEverything) may set the new user's password and make the client a member of a
+// company. From anyone else (an unverified employee included) a password is refused
+// (permission-denied), a company id is a membership request, and a new user gets an invitation
+// instead of a welcome.
 func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
 	trusted := mayChooseCredentials(p)
 	if client.Password != nil && !trusted {
 		return views.Client{}, false, &envelope.Error{Status: gen.StatusPermissionDenied,
-			Message: "Only an application token or an employee may set a new user's password; the user is invited instead."}
+			Message: "Only an application token or an employee whose email is verified may set a new user's password; the user is invited instead."}
 	}
 	problems := s.checkNewClient(ctx, client)
 	if trusted {
@@ -177,6 +213,11 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 	var out views.Client
 	var existed bool
 	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
+		if trusted {
+			if err := lockEverything(ctx, q, p); err != nil {
+				return err
+			}
+		}
 		var user db.User
 		var err error
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {

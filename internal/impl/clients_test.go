@@ -47,6 +47,8 @@ func TestValidateNewClient(t *testing.T) {
 		{"ErrEmailAngleBrackets", "<ada@example.com>", "", "", []string{"client.email"}},
 		{"ErrEmailSpace", " ada@example.com", "", "", []string{"client.email"}},
 		{"ErrEmailNoDotInDomain", "ada@localhost", "", "", []string{"client.email"}},
+		{"ErrEmailIPLiteral", "ada@[127.0.0.1]", "", "", []string{"client.email"}},
+		{"ErrEmailIPv6Literal", "ada@[IPv6:2001:db8::1]", "", "", []string{"client.email"}},
 		{"ErrPasswordShort", "ada@example.com", "nine char", "", []string{"client.password"}},
 		{"ErrPhoneFewDigits", "ada@example.com", "", "555-010", []string{"client.phone"}},
 		{"ErrPhoneManyDigits", "ada@example.com", "", "+1234567890123456", []string{"client.phone"}},

@@ -292,7 +292,7 @@ func TestViewParameter(t *testing.T) {
 		}
 	})
 	t.Run("LiaisonsRegister", func(t *testing.T) {
-		var l gen.Liaison
+		var l gen.LiaisonInvitation
 		env.PostSensitive("/api/v1/liaisons/register", map[string]any{"liaison": map[string]any{"email": "lia@example.com"},
 			"client_ids": []int64{f.bobC}, "view": "contract_type_view", "application": "planoorder"}, f.employee).
 			Expect(t, 200, gen.StatusActionSuccessful).Data(t, &l)

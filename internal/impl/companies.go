@@ -112,7 +112,8 @@ type change struct {
 }
 
 // changeMembership runs apply in one transaction after checking, inside it, that the caller may
-// act on the company (and, for a user, that its email is proven and its session live), appends
+// act on the company (and, for a user, that its email is proven and its session live; for an
+// employee, that it still is one: lockEmployee), appends
 // the events apply returns, and returns the company's membership as it is then.
 func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput,
 	apply func(q *db.Queries, company db.Company, everything bool, by change) ([]audit.Event, error)) (CompanyMembership, error) {
@@ -126,6 +127,11 @@ func (s *Server) changeMembership(ctx context.Context, in gen.CompanyMemberInput
 		var err error
 		if company, everything, err = companyActor(ctx, q, p, in.CompanyId); err != nil {
 			return err
+		}
+		if everything {
+			if err := lockEmployee(ctx, q, p); err != nil {
+				return err
+			}
 		}
 		events, err := apply(q, company, everything, change{actor: audit.Of(p), appID: p.Application.ID})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
@@ -108,6 +109,9 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("an invitation (%d days;", int(impl.InvitationLifetime/(24*time.Hour)))},
 		{"liaisons/register", s.Operation("liaisonsRegister").Operation.Description,
 			fmt.Sprintf("(`sessions/magic_link_create`, %d days,", int(impl.InvitationLifetime/(24*time.Hour)))},
+		{"liaisons/register", s.Operation("liaisonsRegister").Operation.Description,
+			fmt.Sprintf("at most %d invitations per %d hours", limits.Defaults.InvitationRecipients.PerRecipient,
+				int(limits.Defaults.InvitationRecipients.Window/time.Hour))},
 		{"clients/register", s.Operation("clientsRegister").Operation.Description,
 			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("By default it expires %d days after creation or %d hours after its last use",

@@ -2,7 +2,6 @@ package impl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -20,103 +20,124 @@ import (
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/pgerr"
-	"github.com/plano/planoauth/internal/views"
 )
 
-// LiaisonsRegister invites a liaison to act for clients and companies the caller may grant.
-// Answers: client-validation-failed, invalid-param (nothing granted, an id that names nothing,
-// or the caller's own email or a granted client's as the liaison), permission-denied (an
-// unverified caller, or something it may not grant).
+// LiaisonsRegister offers someone the clients and companies the caller may grant, as its
+// liaison, and invites it to accept. Answers: client-validation-failed, invalid-param (nothing
+// granted, an id that names nothing, or an email that reaches the caller's own mailbox or a
+// granted client's), permission-denied (an unverified caller, or something it may not grant).
 func (s *Server) LiaisonsRegister(ctx context.Context, r gen.LiaisonsRegisterRequestObject) (gen.LiaisonsRegisterResponseObject, error) {
 	in, err := params.Sensitive[gen.LiaisonsRegisterInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	liaison, err := s.registerLiaison(ctx, auth.PrincipalFromContext(ctx), in)
+	invitation, err := s.registerLiaison(ctx, auth.PrincipalFromContext(ctx), in)
 	if err != nil {
 		return nil, err
 	}
 	return gen.LiaisonsRegister200JSONResponse{
 		Status: gen.LiaisonResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
-		Data: liaison, Session: envelope.CallerSession(ctx),
+		Data: invitation, Session: envelope.CallerSession(ctx),
 	}, nil
 }
 
 // registerLiaison is liaisons/register without HTTP. After the checks it counts the
-// registration for the caller and its address (limitCaller). In one transaction, with the
-// caller's right to grant checked inside it (checkGrantor), it creates the user without a
-// password when the email has none, gives it a liaison record waiting for acceptance when it has
-// none, records the grants with their grantor, and queues an invitation while the role is not
-// accepted. It returns the liaison with what it acts for among what the caller may grant.
-func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.Liaison, error) {
+// registration for the caller and its address (limitCaller), and an invitation for the caller,
+// its address and the recipient. In one transaction, with what the caller's right to grant
+// rests on share-locked inside it (lockGrantSource), it creates the user without a password
+// when the email has none, gives it a liaison record waiting for acceptance when it has none,
+// records the offers with their grantor and source, and queues the caller's invitation unless
+// one is waiting already. Nothing takes effect until the invitee accepts (its invitation link).
+// The answer is the offer alone, alike whatever the email's account: whether it has a user, its
+// id, whether it is anyone's liaison or accepted anything are not the caller's to learn.
+func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.LiaisonsRegisterInput) (gen.LiaisonInvitation, error) {
 	if p.Session == nil || !callerVerified(p) {
-		return gen.Liaison{}, errUnproven() // answered early; checkGrantor decides in the transaction
+		return gen.LiaisonInvitation{}, errUnproven() // answered early; lockGrantSource decides in the transaction
 	}
 	if err := validateNewLiaison(in.Liaison).err(); err != nil {
-		return gen.Liaison{}, err
+		return gen.LiaisonInvitation{}, err
 	}
 	clientIDs, companyIDs := uniqueIDs(deref(in.ClientIds)), uniqueIDs(deref(in.CompanyIds))
-	scope, err := s.checkGrants(ctx, p, clientIDs, companyIDs)
-	if err != nil {
-		return gen.Liaison{}, err
+	if _, err := s.checkGrants(ctx, p, clientIDs, companyIDs); err != nil {
+		return gen.LiaisonInvitation{}, err
+	}
+	email := emailaddr.Normalize(in.Liaison.Email)
+	if err := s.checkNotOwnLiaison(ctx, p.User.Email, email, clientIDs); err != nil {
+		return gen.LiaisonInvitation{}, err
 	}
 	if err := s.limitCaller(ctx, p, limits.LiaisonRegistration); err != nil {
-		return gen.Liaison{}, err
+		return gen.LiaisonInvitation{}, err
 	}
-	// A liaison that has not accepted yet is sent an invitation: its use is taken before the
-	// email, and given back when none was sent.
+	// An invitation is sent unless the caller's is waiting already: its uses (the caller's and
+	// its address's, then the recipient's from everyone) are taken before the email, and given
+	// back when none was sent. Past the recipient's allowance the offer is recorded and nothing
+	// is sent, answered alike.
 	invitation, err := s.limits.Action(ctx, limits.Invitation, callerKey(p), peer.FromContext(ctx))
 	if err != nil {
-		return gen.Liaison{}, err
+		return gen.LiaisonInvitation{}, err
 	}
-	var out gen.Liaison
+	received, mayReceive, err := s.limits.InvitationTo(ctx, email)
+	if err != nil {
+		s.giveBack(ctx, invitation)
+		return gen.LiaisonInvitation{}, err
+	}
+	var out gen.LiaisonInvitation
 	var invited bool
 	err = s.inTx(ctx, "register liaison", func(_ pgx.Tx, q *db.Queries) error {
-		if err := checkGrantor(ctx, q, p); err != nil {
+		source, err := lockGrantSource(ctx, q, p, clientIDs, companyIDs)
+		if err != nil {
+			return err
+		}
+		if err := source.allowing(clientIDs, companyIDs); err != nil {
 			return err
 		}
 		user, existed, err := createUserUnlessExists(ctx, q, liaisonAccount(in.Liaison))
 		if err != nil {
 			return err
 		}
-		if existed {
-			if err := checkNotOwnLiaison(ctx, q, p.Session.UserID, user.ID, clientIDs); err != nil {
-				return err
-			}
-		}
-		liaison, becameLiaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
+		liaisonID, becameLiaison, err := ensureLiaison(ctx, q, user, p.Session.UserID)
 		if err != nil {
 			return err
 		}
-		if err := grant(ctx, q, liaison.ID, p.Session.UserID, clientIDs, companyIDs); err != nil {
+		if err := s.offer(ctx, q, liaisonID, p.Session.UserID, source.via, clientIDs, companyIDs); err != nil {
 			return err
 		}
-		if liaison.AcceptedAt == nil {
-			if err := s.inviteLiaison(ctx, q, p, user, liaison.ID); err != nil {
+		waiting, err := q.HasLiveInvitation(ctx, db.HasLiveInvitationParams{LiaisonID: &liaisonID, InviterID: &p.Session.UserID, Now: s.now()})
+		if err != nil {
+			return fmt.Errorf("look for a waiting invitation of liaison %d: %w", liaisonID, err)
+		}
+		if !waiting && mayReceive {
+			if err := s.inviteLiaison(ctx, q, p, user, liaisonID); err != nil {
 				return err
 			}
+			invited = true
 		}
-		invited = liaison.AcceptedAt == nil
-		clients, companies, err := actsFor(ctx, q, liaison.ID)
+		out, err = offered(ctx, q, email, clientIDs, companyIDs, in.View)
 		if err != nil {
 			return err
 		}
-		// The answer shows only what the caller could see anyway: of an existing user, its id and
-		// email; of the liaison's grants, those the caller may grant (others granted the rest).
-		rendered := views.RenderUser(*userView(user))
-		if existed {
-			rendered = gen.User{Id: user.ID, Email: user.Email}
-		}
-		clients, companies = scope.visible(clients, companies)
-		out = gen.Liaison{Id: liaison.ID, User: rendered, Accepted: liaison.AcceptedAt != nil,
-			Clients: renderClients(clients, in.View), Companies: renderCompanies(companies)}
 		return audit.Append(ctx, q, s.now(), liaisonEvents(audit.Of(p), user, p.Application.ID, existed, becameLiaison,
 			clientIDs, companyIDs)...)
 	})
 	if err != nil || !invited {
 		s.giveBack(ctx, invitation) // no invitation was sent
+		s.giveBack(ctx, received)
 	}
 	return out, err
+}
+
+// offered is liaisons/register's answer: the email and what was offered to it, as the caller may
+// see them (it may grant all of them), the clients rendered with view.
+func offered(ctx context.Context, q *db.Queries, email string, clientIDs, companyIDs []int64, view *gen.ClientView) (gen.LiaisonInvitation, error) {
+	clients, err := q.ListClientProfilesByID(ctx, clientIDs)
+	if err != nil {
+		return gen.LiaisonInvitation{}, fmt.Errorf("read the clients offered: %w", err)
+	}
+	companies, err := q.ListCompaniesByID(ctx, companyIDs)
+	if err != nil {
+		return gen.LiaisonInvitation{}, fmt.Errorf("read the companies offered: %w", err)
+	}
+	return gen.LiaisonInvitation{Email: email, Clients: renderClients(clients, view), Companies: renderCompanies(companies)}, nil
 }
 
 // validateNewLiaison checks what the contract cannot (the same rules as validateNewClient),
@@ -134,31 +155,34 @@ func liaisonAccount(l gen.NewLiaison) newAccount {
 	return newAccount{email: l.Email, firstName: deref(l.FirstName), lastName: deref(l.LastName), phone: deref(l.Phone)}
 }
 
-// checkNotOwnLiaison answers invalid-param on liaison.email when the liaison would be the caller
-// itself (whatever the spelling of its email) or the user of a client being granted: nobody
-// makes itself a liaison, and a client is not its own liaison, so no one reaches an application
-// that accepts only liaisons and employees (planox2) by its own grant.
-func checkNotOwnLiaison(ctx context.Context, q *db.Queries, callerID, liaisonUserID int64, clientIDs []int64) error {
-	if liaisonUserID == callerID {
-		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "is your own email: a liaison is someone else, whom you grant")
+// checkNotOwnLiaison answers invalid-param on liaison.email when the liaison's email reaches
+// the caller's own mailbox or a granted client's (emailaddr.SameMailbox: the same address, or
+// one with a "+tag", or at Gmail with other dots): nobody makes itself a liaison, and a client is
+// not its own liaison, so no one reaches an application that accepts only liaisons and employees
+// (planox2) by its own grant. A second mailbox of one person cannot be seen in its address; what
+// a liaison made so acts for is what its maker may grant, its own record.
+func (s *Server) checkNotOwnLiaison(ctx context.Context, callerEmail, liaisonEmail string, clientIDs []int64) error {
+	if emailaddr.SameMailbox(callerEmail, liaisonEmail) {
+		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "reaches your own mailbox: a liaison is someone else, whom you grant")
 	}
-	clients, err := q.ListClientProfilesByID(ctx, clientIDs)
+	clients, err := s.q.ListClientProfilesByID(ctx, clientIDs)
 	if err != nil {
-		return fmt.Errorf("look up the clients granted: %w", err)
+		return envelope.Internal("look up the clients granted: %w", err)
 	}
-	if slices.ContainsFunc(clients, func(c db.ClientProfile) bool { return c.UserID == liaisonUserID }) {
-		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "is the email of a client granted: a client is not its own liaison")
+	if slices.ContainsFunc(clients, func(c db.ClientProfile) bool { return emailaddr.SameMailbox(c.Email, liaisonEmail) }) {
+		return envelope.Param(gen.StatusInvalidParam, "liaison.email", "reaches the mailbox of a client granted: a client is not its own liaison")
 	}
 	return nil
 }
 
-// inviteLiaison queues the invitation whose link (in the caller's application) signs the
-// invitee in, proves its email and accepts the liaison role. Each registration of a liaison that
-// has not accepted sends one, since an earlier one may have expired.
+// inviteLiaison queues the caller's invitation, whose link (in the caller's application) signs
+// the invitee in, proves its email, accepts the liaison role and accepts what the caller offered
+// it (until the link is used).
 func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Principal, user db.User, liaisonID int64) error {
 	// Invitations are emails sent to an address the caller chose: each one took a use of
-	// limits.Invitation for the caller and its address before this transaction.
-	linkID, err := s.queueLink(ctx, q, user.ID, p.Application.ID, linkInvitation, &liaisonID)
+	// limits.Invitation for the caller and its address, and of the recipient's allowance, before
+	// this transaction.
+	linkID, err := s.queueLink(ctx, q, user.ID, p.Application.ID, linkInvitation, &invite{liaisonID: liaisonID, inviterID: p.Session.UserID})
 	if err != nil {
 		return err
 	}
@@ -180,8 +204,7 @@ func (s *Server) checkGrants(ctx context.Context, p *auth.Principal, clientIDs, 
 	}
 	if !scope.everything {
 		if !scope.allows(clientIDs, companyIDs) {
-			return scope, &envelope.Error{Status: gen.StatusPermissionDenied,
-				Message: "You may grant a liaison only the clients and companies listed by scopes/liaison_register."}
+			return scope, errGrantDenied()
 		}
 		return scope, nil
 	}
@@ -211,6 +234,12 @@ func (s *Server) checkGrantsExist(ctx context.Context, clientIDs, companyIDs []i
 	return nil
 }
 
+// errGrantDenied answers a grant of something the caller may not grant (any more).
+func errGrantDenied() error {
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "You may grant a liaison only the clients and companies listed by scopes/liaison_register."}
+}
+
 // missingIDs lists, comma separated, the ids that no row has ("" when all are found).
 func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 	var missing []string
@@ -223,7 +252,8 @@ func missingIDs[R any](ids []int64, rows []R, id func(R) int64) string {
 }
 
 // liaisonEvents are the events of liaisons/register by actor: the user created unless it existed,
-// the liaison role when it was given now (it takes effect once accepted), and the grants made.
+// the liaison role when it was given now (it takes effect once accepted), and the offer made (it
+// takes effect once accepted: grant.made then).
 func liaisonEvents(actor audit.Actor, user db.User, appID int64, existed, becameLiaison bool, clientIDs, companyIDs []int64) []audit.Event {
 	var events []audit.Event
 	if !existed {
@@ -233,43 +263,51 @@ func liaisonEvents(actor audit.Actor, user db.User, appID int64, existed, became
 		events = append(events, roleGranted(actor, user.ID, appID, roleLiaison))
 	}
 	clients, companies := append([]int64{}, clientIDs...), append([]int64{}, companyIDs...) // [] rather than absent
-	return append(events, audit.Event{Kind: gen.AuditGrantMade, Actor: actor, UserID: user.ID, ApplicationID: appID,
+	return append(events, audit.Event{Kind: gen.AuditGrantOffered, Actor: actor, UserID: user.ID, ApplicationID: appID,
 		Details: gen.AuditDetails{ClientIds: &clients, CompanyIds: &companies}})
 }
 
-// ensureLiaison returns the user's liaison record, creating it waiting for acceptance (invited by
-// inviterID) when the user has none; created says it did.
-func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (db.GetLiaisonByUserIDRow, bool, error) {
-	created, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
-	if err == nil {
-		return db.GetLiaisonByUserIDRow(created), true, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return db.GetLiaisonByUserIDRow{}, false, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
-	}
-	existing, err := q.GetLiaisonByUserID(ctx, user.ID)
+// ensureLiaison returns the id of the user's liaison record, creating one waiting for
+// acceptance (and recording who invited it) when the user has none (created says so). The
+// record stays locked until the transaction ends, so that registrations of one liaison decide
+// one after another whether an invitation is waiting.
+func ensureLiaison(ctx context.Context, q *db.Queries, user db.User, inviterID int64) (id int64, created bool, err error) {
+	n, err := q.CreateLiaisonUnlessExists(ctx, db.CreateLiaisonUnlessExistsParams{UserID: user.ID, InvitedByUserID: &inviterID})
 	if err != nil {
-		return existing, false, fmt.Errorf("read liaison of user %d: %w", user.ID, err)
+		return 0, false, fmt.Errorf("create liaison of user %d: %w", user.ID, err)
 	}
-	return existing, false, nil
+	liaison, err := q.LockLiaisonByUserID(ctx, user.ID)
+	if err != nil {
+		return 0, false, fmt.Errorf("lock liaison of user %d: %w", user.ID, err)
+	}
+	return liaison.ID, n == 1, nil
 }
 
-// grant lets a liaison act for the clients and companies, recording who granted them. A row
-// deleted since the ids were checked answers invalid-param, as if it had been missing then.
-func grant(ctx context.Context, q *db.Queries, liaisonID, grantorID int64, clientIDs, companyIDs []int64) error {
-	err := q.GrantLiaisonClients(ctx, db.GrantLiaisonClientsParams{LiaisonID: liaisonID, ClientIds: clientIDs, GrantedByUserID: &grantorID})
-	if pgerr.IsForeignKeyViolation(err, liaisonClientsFKey) {
+// offer offers a liaison the clients and companies, recording who granted them and the liaison
+// grant of the grantor's they were granted through (via: nil when the grantor holds them on its
+// own account). A row deleted since the ids were checked answers invalid-param, as if it had been
+// missing then; a source grant taken back meanwhile answers permission-denied.
+func (s *Server) offer(ctx context.Context, q *db.Queries, liaisonID, grantorID int64, via *int64, clientIDs, companyIDs []int64) error {
+	now := s.now()
+	err := q.GrantLiaisonClients(ctx, db.GrantLiaisonClientsParams{LiaisonID: liaisonID, ClientIds: clientIDs,
+		GrantedByUserID: &grantorID, ViaLiaisonID: via, Now: now})
+	switch {
+	case pgerr.IsForeignKeyViolation(err, liaisonClientsFKey):
 		return envelope.Param(gen.StatusInvalidParam, "client_ids", "names a client that does not exist")
+	case pgerr.IsForeignKeyViolation(err, liaisonClientsSourceFKey):
+		return errGrantDenied()
+	case err != nil:
+		return fmt.Errorf("offer clients to liaison %d: %w", liaisonID, err)
 	}
-	if err != nil {
-		return fmt.Errorf("grant clients to liaison %d: %w", liaisonID, err)
-	}
-	err = q.GrantLiaisonCompanies(ctx, db.GrantLiaisonCompaniesParams{LiaisonID: liaisonID, CompanyIds: companyIDs, GrantedByUserID: &grantorID})
-	if pgerr.IsForeignKeyViolation(err, liaisonCompaniesFKey) {
+	err = q.GrantLiaisonCompanies(ctx, db.GrantLiaisonCompaniesParams{LiaisonID: liaisonID, CompanyIds: companyIDs,
+		GrantedByUserID: &grantorID, ViaLiaisonID: via, Now: now})
+	switch {
+	case pgerr.IsForeignKeyViolation(err, liaisonCompaniesFKey):
 		return envelope.Param(gen.StatusInvalidParam, "company_ids", "names a company that does not exist")
-	}
-	if err != nil {
-		return fmt.Errorf("grant companies to liaison %d: %w", liaisonID, err)
+	case pgerr.IsForeignKeyViolation(err, liaisonCompaniesSourceFKey):
+		return errGrantDenied()
+	case err != nil:
+		return fmt.Errorf("offer companies to liaison %d: %w", liaisonID, err)
 	}
 	return nil
 }

@@ -107,16 +107,25 @@ func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (crea
 	return out, nil
 }
 
+// invite is what an invitation to be a liaison accepts: the liaison role, and what the inviter
+// offered it.
+type invite struct {
+	liaisonID, inviterID int64
+}
+
 // queueLink stores, in q's transaction, a link of kind for the user in an application, to be
 // sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent,
-// so that it never rests in the outbox. liaisonID is the liaison role an invitation accepts
-// (nil: none).
-func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind linkKind, liaisonID *int64) (int64, error) {
+// so that it never rests in the outbox. inv is what an invitation to be a liaison accepts (nil:
+// none).
+func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind linkKind, inv *invite) (int64, error) {
 	now := s.now()
-	id, err := q.CreateLink(ctx, db.CreateLinkParams{
+	params := db.CreateLinkParams{
 		Kind: string(kind), UserID: userID, ApplicationID: applicationID, ExpiresAt: now.Add(linkLifetimes[kind]), Now: now,
-		LiaisonID: liaisonID,
-	})
+	}
+	if inv != nil {
+		params.LiaisonID, params.InvitedByUserID = &inv.liaisonID, &inv.inviterID
+	}
+	id, err := q.CreateLink(ctx, params)
 	if err != nil {
 		return 0, fmt.Errorf("store a %s link of user %d: %w", kind, userID, err)
 	}
@@ -169,12 +178,15 @@ func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kinds []linkKind
 }
 
 // linkUse is a link being used: the token of a link of one of kinds, for application (nil: the
-// link's own, as on the pages), and the hash of the new password it sets (nil: none).
+// link's own, as on the pages), the hash of the new password it sets (nil: none), and the
+// credential version at which the prover showed the account's own password (nil: it did not;
+// see keepWith).
 type linkUse struct {
 	kinds        []linkKind
 	token        string
 	application  *gen.ApplicationSlug
 	passwordHash *string
+	keep         *int64
 }
 
 // usedLink is what using a link gives: its user as it is now, and where it was requested from.
@@ -210,12 +222,12 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 			return fmt.Errorf("use a link: %w", err)
 		}
 		out = usedLink{application: gen.ApplicationSlug(row.Application), appID: row.ApplicationID, redirectURL: row.RedirectUrl}
-		var liaison *int64
+		p := proved{passwordHash: u.passwordHash, keep: u.keep}
 		if linkKind(row.Kind) == linkInvitation {
-			liaison = row.LiaisonID
+			p.liaisonID, p.inviterID = row.LiaisonID, row.InvitedByUserID
 		}
-		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, proved{passwordHash: u.passwordHash, liaisonID: liaison,
-			appID: row.ApplicationID, used: linkUsed(row.UserID, row.ApplicationID)})
+		p.appID, p.used = row.ApplicationID, linkUsed(row.UserID, row.ApplicationID)
+		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, p)
 		return err
 	})
 	if err != nil {
@@ -226,13 +238,18 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 }
 
 // proved is what a used link (or reset code) does besides proving the email: set the new
-// password its owner chose, accept the liaison role an invitation was sent for. For the audit
-// trail: the application it happens in, and the events of using the link.
+// password its owner chose, accept the liaison role an invitation was sent for and what its
+// inviter offered (an invitation from before offers were recorded names no inviter). For the
+// audit trail: the application it happens in, and the events of using the link.
 type proved struct {
 	passwordHash *string
 	liaisonID    *int64
-	appID        int64
-	used         []audit.Event
+	inviterID    *int64
+	// keep: the prover showed the account's password at this credential version (see
+	// takeBackUnproven).
+	keep  *int64
+	appID int64
+	used  []audit.Event
 }
 
 // linkUsed is the event of the user's link (or its code) used up in an application.
@@ -242,7 +259,8 @@ func linkUsed(userID, appID int64) []audit.Event {
 
 // applyProof records, in q's transaction, that the owner of a user's email proved it (a link or
 // a code reached the mailbox): the first proof takes back what the unverified account set up
-// (takeBackUnproven: its password, sessions, trusted devices, grants, liaisons, requests). Then
+// (takeBackUnproven: its password, sessions, preferences, phone, trusted devices, grants,
+// liaisons, requests), unless the prover showed the account's password (p.keep). Then
 // it accepts an invitation's liaison role, and sets a new password, which moves
 // credential_version (no log-in with the old one in flight completes), revokes every session of
 // the user on every instance (the sessions' trigger notifies) and makes its devices strangers
@@ -253,7 +271,7 @@ func linkUsed(userID, appID int64) []audit.Event {
 // proof.events), the invitation accepted, and the password reset with the sessions it closed.
 func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p proved) (db.User, []int64, error) {
 	now := s.now()
-	taken, err := takeBackUnproven(ctx, q, userID, now)
+	taken, err := takeBackUnproven(ctx, q, userID, now, p.keep)
 	if err != nil {
 		return db.User{}, nil, err
 	}
@@ -268,6 +286,13 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 			role := gen.RoleLiaison
 			events = append(events, audit.Event{Kind: gen.AuditInvitationAccepted, Actor: owner, UserID: userID,
 				ApplicationID: p.appID, Details: gen.AuditDetails{Role: &role}})
+		}
+		if p.inviterID != nil {
+			grants, err := q.AcceptLiaisonOffers(ctx, db.AcceptLiaisonOffersParams{LiaisonID: *p.liaisonID, InviterID: *p.inviterID, Now: now})
+			if err != nil {
+				return db.User{}, nil, fmt.Errorf("accept what user %d offered liaison %d: %w", *p.inviterID, *p.liaisonID, err)
+			}
+			events = append(events, grantsAccepted(owner, userID, p.appID, grants)...)
 		}
 	}
 	revoked := taken.revoked
@@ -293,6 +318,26 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 		return db.User{}, nil, fmt.Errorf("read user %d: %w", userID, err)
 	}
 	return user, revoked, audit.Append(ctx, q, now, events...)
+}
+
+// grantsAccepted is the grant.made event of the offers a liaison accepted (none when it accepted
+// nothing new).
+func grantsAccepted(owner audit.Actor, userID, appID int64, grants []db.AcceptLiaisonOffersRow) []audit.Event {
+	if len(grants) == 0 {
+		return nil
+	}
+	clients, companies := []int64{}, []int64{}
+	for _, g := range grants {
+		if g.Kind == "client" {
+			clients = append(clients, g.GrantedID)
+		} else {
+			companies = append(companies, g.GrantedID)
+		}
+	}
+	slices.Sort(clients)
+	slices.Sort(companies)
+	return []audit.Event{{Kind: gen.AuditGrantMade, Actor: owner, UserID: userID, ApplicationID: appID,
+		Details: gen.AuditDetails{ClientIds: &clients, CompanyIds: &companies}}}
 }
 
 // forgetUsers evicts the users' sessions from this instance's cache (NOTIFY tells the others).

@@ -42,21 +42,26 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 	if err != nil {
 		return pages.Link{}, user, envelope.Internal("load application %s: %w", row.Application, err)
 	}
-	return pages.Link{Application: app.Name, Email: user.Email, RedirectURL: row.MagicLink.RedirectUrl}, user, nil
+	return pages.Link{Application: app.Name, Email: user.Email, RedirectURL: row.MagicLink.RedirectUrl,
+		KeepPassword: user.EmailVerifiedAt == nil && hasPassword(user.PasswordHash)}, user, nil
 }
 
-// UseLink is a page's button: it uses the link of its own application, setting the password
-// given (a reset, or an invitation whose invitee chose one), and returns where the browser goes:
-// the link's redirect URL with a new sign-in token in magic_token (HandoverLifetime, for the
-// application to exchange with sessions/magic_link_create), or "" when there is none. A refused
-// link counts as a failed sign-in of the client address, as on sessions/magic_link_create.
-// Answers: those of peekLink, rate-limited, invalid-param on password.
-func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password string) (pages.Link, string, error) {
-	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx))
+// UseLink is a page's button: it uses the link of its own application, setting the new
+// password given (a reset, or an invitation whose invitee chose one), and keeping what the
+// account set up when the account's own password is given and right (as sessions/magic_link_create
+// does with its password: counted as a guess at the account, and a wrong one leaves the link
+// usable). It returns where the browser goes: the link's redirect URL with a new sign-in token
+// in magic_token (HandoverLifetime, for the application to exchange with
+// sessions/magic_link_create), or "" when there is none. A refused link counts as a failed
+// sign-in of the client address, as on sessions/magic_link_create. Answers: those of peekLink,
+// rate-limited, invalid-param on password, invalid-password.
+func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pages.Link, string, error) {
+	client := limits.Client{Peer: peer.FromContext(ctx)}
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
 	if err != nil {
 		return pages.Link{}, "", err
 	}
-	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
+	row, err := s.peekLink(ctx, []linkKind{kind}, u.Token, nil)
 	if err != nil {
 		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
@@ -65,18 +70,25 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, token, password s
 	if err != nil {
 		return link, "", err
 	}
-	if kind == linkReset && password == "" {
+	if kind == linkReset && u.Password == "" {
 		return link, "", envelope.Param(gen.StatusInvalidParam, "password", "is required")
 	}
-	var hash *string
-	if password != "" && (kind == linkReset || kind == linkInvitation) {
-		h, err := s.hashNewPassword(ctx, "password", password, user)
+	use := linkUse{kinds: []linkKind{kind}, token: u.Token}
+	if u.CurrentPassword != "" && kind != linkReset && hasPassword(user.PasswordHash) {
+		if err := s.verifyPassword(ctx, user, u.CurrentPassword, client); err != nil {
+			return link, "", s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink,
+				applicationID: row.MagicLink.ApplicationID, userID: user.ID}, err)
+		}
+		use.keep = &user.CredentialVersion
+	}
+	if u.Password != "" && (kind == linkReset || kind == linkInvitation) {
+		h, err := s.hashNewPassword(ctx, "password", u.Password, user)
 		if err != nil {
 			return link, "", err
 		}
-		hash = &h
+		use.passwordHash = &h
 	}
-	used, err := s.useLink(ctx, linkUse{kinds: []linkKind{kind}, token: token, passwordHash: hash})
+	used, err := s.useLink(ctx, use)
 	if err != nil {
 		return link, "", err
 	}

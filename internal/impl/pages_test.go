@@ -316,3 +316,53 @@ func TestVerifyAndInvitePages(t *testing.T) {
 		expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 410, "This link has expired")
 	})
 }
+
+// The pages that prove an email ask a registrant for the account's password, so that confirming
+// does not take back what it set up: right, everything stays; wrong, the form says so and the
+// link stays usable; left empty, the first proof takes everything back.
+func TestPagesKeepTheAccountWithItsPassword(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	const keepIt = "If you created this account, enter its password to keep it."
+
+	t.Run("Verify", func(t *testing.T) {
+		registered := register(t, env, registration("ada@example.com"))
+		page := linkOfEmail(t, env, "ada@example.com", "/verify")
+		expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 200, keepIt, `name="current_password"`)
+		token := strings.TrimPrefix(page, "/verify?token=")
+		wrong := url.Values{"token": {token}, "current_password": {"not the password at all"}}
+		expectPage(t, openPage(env, http.MethodPost, "/verify", wrong, sameOrigin), 422, "This is not the account&#39;s password", keepIt)
+		if linkUsed(t, env, token) {
+			t.Fatal("a wrong password used the link up")
+		}
+		right := url.Values{"token": {token}, "current_password": {password}}
+		expectPage(t, openPage(env, http.MethodPost, "/verify", right, sameOrigin), 200, "ada@example.com is confirmed")
+		readSession(t, env, *registered.Session.Token) // the registrant's session lives on
+		env.Login("ada@example.com", password, "planoorder")
+	})
+	t.Run("Invite", func(t *testing.T) {
+		env.User("owner@example.com", password, "client")
+		env.UnverifiedUser("sq@example.com", password)
+		owner := env.Login("owner@example.com", password, "planoorder")
+		offerTo(t, env, owner, "sq@example.com", []int64{clientIDOf(t, env, "owner@example.com")}, nil).Expect(t, 200, gen.StatusActionSuccessful)
+		page := linkOfEmail(t, env, "sq@example.com", "/invite")
+		rec := openPage(env, http.MethodGet, page, nil, nil)
+		expectPage(t, rec, 200, keepIt, "Accept your invitation to PlanoOrder")
+		if strings.Contains(rec.Body.String(), "Password (optional)") {
+			t.Errorf("the page asks for a new password before the account's own:\n%s", rec.Body)
+		}
+		token := strings.TrimPrefix(page, "/invite?token=")
+		expectPage(t, openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}, "current_password": {password}}, sameOrigin),
+			200, "Your invitation is accepted")
+		env.Login("sq@example.com", password, "planox2") // a liaison now, with the password it kept
+	})
+	t.Run("NothingToKeep", func(t *testing.T) {
+		env.User("grace@example.com", password, "client") // proven already
+		requestLink(env, "grace@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		rec := openPage(env, http.MethodGet, "/magic?token="+lastLinkToken(t, env, "grace@example.com"), nil, nil)
+		expectPage(t, rec, 200, "Sign in to PlanoOrder")
+		if strings.Contains(rec.Body.String(), "current_password") {
+			t.Errorf("the page of a proven account asks for its password:\n%s", rec.Body)
+		}
+	})
+}

@@ -317,29 +317,17 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
 // stolen session cannot be used to guess it without bound).
 func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
-	if err != nil {
-		return err
-	}
-	_, err = s.hasher.Verify(ctx, plain, *user.PasswordHash)
-	if errors.Is(err, password.ErrMismatch) {
-		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
-	}
-	s.giveBack(ctx, ticket)
-	if err != nil {
-		return hashFailure(err, "verify the password of user %d", user.ID)
-	}
-	return nil
+	return s.verifyPassword(ctx, user, plain, limits.Client{Peer: peer.FromContext(ctx)})
 }
 
-// changePassword sets the new hash if the password is still the one checked (a concurrent
-// change wins, and this one answers invalid-password), and revokes the user's sessions but
+// changePassword sets the new hash if the credential is still the one checked (a concurrent
+// change or proof wins, and this one answers invalid-password), and revokes the user's sessions but
 // the caller's, in one transaction, which records password.changed and the sessions revoked;
 // it returns how many were revoked.
 func (s *Server) changePassword(ctx context.Context, user db.User, hash string, caller *db.Session) (int64, error) {
 	var revoked int64
 	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
-		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, Checked: user.PasswordHash})
+		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, CredentialVersion: user.CredentialVersion})
 		if err != nil {
 			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
 		}

@@ -93,6 +93,121 @@ func (s *Server) liaisonGrantScope(ctx context.Context, userID int64) (grantScop
 	return grantScope{clients: clients, companies: companies}, nil
 }
 
+// grantSource is what a caller's right to grant rests on, read again inside the grant's
+// transaction with share locks (lockGrantSource): the caller's client record and its company
+// membership, the liaison grants it passes on, or its employee record. Taking any of them away
+// updates or deletes the row, so it waits for the grant to commit and then takes the grant back
+// with it (a member leaving its company takes back its grants of the company; a liaison grant
+// taken back cascades to the grants made through it).
+type grantSource struct {
+	everything bool // an application, or an employee
+	clients    []int64
+	companies  []int64
+	via        *int64 // the caller's liaison record, when it grants as a liaison
+}
+
+// lockGrantSource checks, in q's transaction, that the caller may still grant (checkGrantor:
+// a proven email and a live session) and returns what it may grant of clientIDs and companyIDs,
+// share-locked until the transaction ends.
+func lockGrantSource(ctx context.Context, q *db.Queries, p *auth.Principal, clientIDs, companyIDs []int64) (grantSource, error) {
+	if p.Session == nil {
+		return grantSource{everything: true}, nil
+	}
+	if err := checkGrantor(ctx, q, p); err != nil {
+		return grantSource{}, err
+	}
+	userID := p.Session.UserID
+	switch p.Session.Role {
+	case roleEmployee:
+		if err := lockEmployee(ctx, q, p); err != nil {
+			return grantSource{}, err
+		}
+		return grantSource{everything: true}, nil
+	case roleClient:
+		client, err := q.LockClientOfUser(ctx, userID)
+		if err != nil {
+			return grantSource{}, noSource(err, "client", userID)
+		}
+		source := grantSource{clients: []int64{client.ID}}
+		if client.CompanyID != nil {
+			source.companies = []int64{*client.CompanyID}
+		}
+		return source, nil
+	case roleLiaison:
+		liaisonID, err := q.LockAcceptedLiaisonByUserID(ctx, userID)
+		if err != nil {
+			return grantSource{}, noSource(err, "liaison", userID)
+		}
+		source := grantSource{via: &liaisonID}
+		if source.clients, err = q.LockAcceptedLiaisonClients(ctx, db.LockAcceptedLiaisonClientsParams{LiaisonID: liaisonID, ClientIds: clientIDs}); err != nil {
+			return grantSource{}, fmt.Errorf("lock the client grants of liaison %d: %w", liaisonID, err)
+		}
+		if source.companies, err = q.LockAcceptedLiaisonCompanies(ctx, db.LockAcceptedLiaisonCompaniesParams{LiaisonID: liaisonID, CompanyIds: companyIDs}); err != nil {
+			return grantSource{}, fmt.Errorf("lock the company grants of liaison %d: %w", liaisonID, err)
+		}
+		return source, nil
+	}
+	return grantSource{}, errGrantDenied() // the limited session lacks the scopes of the operations that ask
+}
+
+// lockEverything checks, in q's transaction, that the caller may still act on everything (set
+// a new user's password, make any client a member of any company): an application, or an
+// employee whose email is proven and whose session is live (checkGrantor), with its employee
+// record share-locked until the transaction ends (lockEmployee).
+func lockEverything(ctx context.Context, q *db.Queries, p *auth.Principal) error {
+	if err := checkGrantor(ctx, q, p); err != nil {
+		return err
+	}
+	return lockEmployee(ctx, q, p)
+}
+
+// lockEmployee share-locks the calling employee's record in q's transaction, answering
+// permission-denied when the caller is no employee (any more); an application passes.
+func lockEmployee(ctx context.Context, q *db.Queries, p *auth.Principal) error {
+	denied := &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "Only an application token or an employee whose email is verified may do this."}
+	if p.Session == nil {
+		return nil
+	}
+	if p.Session.Role != roleEmployee {
+		return denied
+	}
+	_, err := q.LockEmployee(ctx, p.Session.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return denied
+	}
+	if err != nil {
+		return fmt.Errorf("lock the employee record of user %d: %w", p.Session.UserID, err)
+	}
+	return nil
+}
+
+// noSource is the answer when the caller's role record is gone: it grants nothing any more.
+func noSource(err error, role string, userID int64) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errGrantDenied()
+	}
+	return fmt.Errorf("lock the %s record of user %d: %w", role, userID, err)
+}
+
+// allowing answers permission-denied unless the source allows every client and company id.
+func (g grantSource) allowing(clientIDs, companyIDs []int64) error {
+	if g.everything {
+		return nil
+	}
+	for _, id := range clientIDs {
+		if !slices.Contains(g.clients, id) {
+			return errGrantDenied()
+		}
+	}
+	for _, id := range companyIDs {
+		if !slices.Contains(g.companies, id) {
+			return errGrantDenied()
+		}
+	}
+	return nil
+}
+
 // actsFor returns the clients and companies a liaison acts for (at most maxListed of each).
 func actsFor(ctx context.Context, q *db.Queries, liaisonID int64) ([]db.ClientProfile, []db.Company, error) {
 	clients, err := q.ListLiaisonClientProfiles(ctx, db.ListLiaisonClientProfilesParams{LiaisonID: liaisonID, MaxRows: maxListed})
@@ -137,17 +252,6 @@ func (g grantScope) allows(clientIDs, companyIDs []int64) bool {
 	return true
 }
 
-// visible keeps, of a liaison's clients and companies, those within this scope.
-func (g grantScope) visible(clients []db.ClientProfile, companies []db.Company) ([]db.ClientProfile, []db.Company) {
-	if g.everything {
-		return clients, companies
-	}
-	clients = slices.DeleteFunc(clients, func(c db.ClientProfile) bool { return !g.allows([]int64{c.ID}, nil) })
-	companies = slices.DeleteFunc(companies, func(c db.Company) bool { return !g.allows(nil, []int64{c.ID}) })
-	return clients, companies
-}
-
-// renderClients renders clients in view (nil: default).
 func renderClients(rows []db.ClientProfile, view *gen.ClientView) []gen.ClientProfile {
 	out := make([]gen.ClientProfile, 0, len(rows))
 	for _, row := range rows {

@@ -95,32 +95,42 @@ func (s *Server) checkPassword(ctx context.Context, email, plain string, client 
 	if !hasPassword(user.PasswordHash) {
 		return user, envelope.New(gen.StatusUserHasNoPassword)
 	}
+	return user, s.verifyPassword(ctx, user, plain, client)
+}
+
+// verifyPassword checks plain against the password of user (who has one). The evaluation is
+// counted as a guess at the account before the hash (limits.Attempt: the caller's allowance at
+// this account, as the account knows it) and given back when the password is right; a hash made
+// with weaker parameters is then upgraded. Answers: invalid-password, rate-limited.
+func (s *Server) verifyPassword(ctx context.Context, user db.User, plain string, client limits.Client) error {
 	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
 	if err != nil {
-		return user, err
+		return err
 	}
 	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return user, envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
+		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
-		return user, hashFailure(err, "verify password of user %d", user.ID)
+		return hashFailure(err, "verify password of user %d", user.ID)
 	}
 	if rehash {
-		s.upgradePasswordHash(ctx, user.ID, plain)
+		s.upgradePasswordHash(ctx, user, plain)
 	}
-	return user, nil
+	return nil
 }
 
-// upgradePasswordHash replaces a hash made with weaker parameters; a failure only delays it.
-func (s *Server) upgradePasswordHash(ctx context.Context, userID int64, plain string) {
+// upgradePasswordHash replaces a hash made with weaker parameters, as long as the user's
+// credential is still the one checked (a proof or a reset that committed since the user was read
+// wins: the password it dropped or replaced is not written back); a failure only delays it.
+func (s *Server) upgradePasswordHash(ctx context.Context, user db.User, plain string) {
 	phc, err := s.hasher.Hash(ctx, plain)
 	if err == nil {
-		err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: userID, PasswordHash: &phc})
+		_, err = s.q.SetPasswordHash(ctx, db.SetPasswordHashParams{ID: user.ID, PasswordHash: &phc, CredentialVersion: user.CredentialVersion})
 	}
 	if err != nil {
-		s.log.WarnContext(ctx, "upgrade password hash", "user_id", userID, "error", err)
+		s.log.WarnContext(ctx, "upgrade password hash", "user_id", user.ID, "error", err)
 	}
 }
 

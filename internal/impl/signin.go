@@ -44,12 +44,13 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	ticket, err := s.limits.Attempt(ctx, limits.Link, user.ID, client)
-	if err != nil {
+	if _, err := s.limits.Attempt(ctx, limits.Link, user.ID, client); err != nil {
 		return nil, err
 	}
+	// The use is kept even when the email fails: the link, the call to Mandrill and its
+	// notification were the work, and a recipient Mandrill refuses (or an outage) must not make
+	// requests free.
 	if err := s.sendMagicLink(ctx, user, in.Application, deref(in.RedirectUrl)); err != nil {
-		s.giveBack(ctx, ticket) // nothing reached the mailbox
 		return nil, err
 	}
 	return gen.SessionsMagicLinkRequest200JSONResponse{
@@ -97,12 +98,13 @@ func magicLinkEmail(user db.User, appName, link string) mail.Message {
 }
 
 // SessionsMagicLinkCreate exchanges an emailed link's token for a session: every kind of link
-// but a password reset proves the user's email, and an invitation accepts the liaison role it
-// was sent for. The link is used up even when the answer is client-required or
+// but a password reset proves the user's email, and an invitation accepts the liaison role and
+// offers it was sent for. The link is used up even when the answer is client-required or
 // user-requires-role. Each exchange is counted against the client address before the link is
-// looked up, and given back when it succeeds. Answers: rate-limited (failures from the client
-// address), invalid-token (unknown, or a reset's), link-used, link-expired,
-// link-wrong-application, and those of startSession.
+// looked up, and given back when the link is real. A password given with it (keepWith) keeps
+// what the account set up. Answers: rate-limited (failures from the client address, or guesses
+// at the account), invalid-password (the link stays usable), invalid-token (unknown, or a
+// reset's), link-used, link-expired, link-wrong-application, and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
@@ -113,14 +115,25 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	if err != nil {
 		return nil, err
 	}
-	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
-	used, err := s.useLink(ctx, linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application})
-	if isLinkRefusal(err) { // a failed sign-in: the use stays
+	refused := func(err error) error { // a failed sign-in: the address's use stays
 		appID, appErr := s.applicationID(ctx, in.Application)
 		if appErr != nil {
-			return nil, appErr
+			return appErr
 		}
-		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
+		return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
+	}
+	use := linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application}
+	if in.Password != nil {
+		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); isLinkRefusal(err) {
+			return nil, refused(err)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
+	used, err := s.useLink(ctx, use)
+	if isLinkRefusal(err) {
+		return nil, refused(err)
 	}
 	s.giveBack(ctx, ticket)
 	if err != nil {
@@ -134,6 +147,32 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 		return nil, err
 	}
 	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// keepWith checks the password a link's user showed with it, before the link is used (a wrong
+// one leaves it usable): a right one means the prover is both whoever set the account up and
+// the mailbox's owner, so its first proof takes nothing back. It returns the credential version
+// the password was checked at (the proof keeps the account only if it is still the user's), or
+// nil when the user has no password (nothing to keep). The link being real, the address's use
+// (*ticket) is given back; the password is a guess at the account (verifyPassword), and a wrong
+// one is recorded as a failed log-in. Answers: those of peekLink (the address's use stays),
+// invalid-password, rate-limited.
+func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client limits.Client, ticket *limits.Ticket) (*int64, error) {
+	row, err := s.peekLink(ctx, use.kinds, use.token, use.application)
+	if err != nil {
+		return nil, err
+	}
+	s.giveBack(ctx, *ticket)
+	*ticket = limits.Ticket{}
+	user, err := s.reloadUser(ctx, row.MagicLink.UserID)
+	if err != nil || !hasPassword(user.PasswordHash) {
+		return nil, err
+	}
+	if err := s.verifyPassword(ctx, user, plain, client); err != nil {
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: row.MagicLink.ApplicationID,
+			userID: user.ID}, err)
+	}
+	return &user.CredentialVersion, nil
 }
 
 // signInKinds are the links sessions/magic_link_create exchanges: all but a password reset,
@@ -188,7 +227,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil { // Google vouches for the email
+	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil { // Google vouches for the email (and keeps nothing)
 		return nil, err
 	}
 	if user, err = s.reloadUser(ctx, user.ID); err != nil {

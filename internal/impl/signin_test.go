@@ -307,9 +307,13 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 		{"timeout", "did not answer within 200ms"},
 	} {
 		t.Run("ErrMandrill"+tc.answer, func(t *testing.T) {
+			// One recipient's failures of one kind write one notification per hour: each case
+			// has its own recipient.
+			recipient := tc.answer + "@example.com"
+			env.User(recipient, password, "client")
 			fake.set(tc.answer)
 			before := countRows(t, env, "notifications")
-			requestLink(env, "ada@example.com", "planoorder").Expect(t, 500, gen.StatusMandrillEmailFailed)
+			requestLink(env, recipient, "planoorder").Expect(t, 500, gen.StatusMandrillEmailFailed)
 			token := linkToken.FindString(fake.lastText())
 			if n := countRows(t, env, "notifications") - before; n != 1 {
 				t.Fatalf("%d notifications written, want exactly 1", n)
@@ -325,6 +329,11 @@ func TestMagicLinkThroughMandrill(t *testing.T) {
 			}
 			if token == "" || strings.Contains(message+details, strings.TrimPrefix(token, auth.MagicLinkPrefix)) {
 				t.Errorf("the notification holds the link token (or no token was sent)")
+			}
+			// The same failure again is answered alike, costs its use, and writes nothing new.
+			requestLink(env, recipient, "planoorder").Expect(t, 500, gen.StatusMandrillEmailFailed)
+			if n := countRows(t, env, "notifications") - before; n != 1 {
+				t.Errorf("%d notifications after a second failure for %s, want still 1", n, recipient)
 			}
 		})
 	}

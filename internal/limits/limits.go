@@ -18,6 +18,8 @@ package limits
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -57,6 +59,12 @@ type AddressQuota struct {
 	Window     time.Duration
 }
 
+// RecipientQuota bounds what one recipient receives from every caller together.
+type RecipientQuota struct {
+	PerRecipient int
+	Window       time.Duration
+}
+
 // Config is every limit. A zero field means its default (Defaults).
 type Config struct {
 	SignIn        Throttle     // sessions/create: passwords evaluated; also failed link and Google sign-ins per address
@@ -65,6 +73,8 @@ type Config struct {
 	Registrations AddressQuota // clients/register: accounts created
 	Liaisons      Quota        // liaisons/register
 	Invitations   Quota        // invitations sent
+	// InvitationRecipients bounds the invitations one email receives from all callers together.
+	InvitationRecipients RecipientQuota
 	// DeviceTokenTTL is how long a device token is honoured after the sign-in that issued it;
 	// KnownAddressTTL how long an address stays known after the last sign-in from it.
 	DeviceTokenTTL  time.Duration
@@ -73,14 +83,15 @@ type Config struct {
 
 // Defaults are the limits unless configured (README, configuration table).
 var Defaults = Config{
-	SignIn:          Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute},
-	Links:           Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
-	Resets:          Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
-	Registrations:   AddressQuota{PerAddress: 30, Window: time.Hour},
-	Liaisons:        Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
-	Invitations:     Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
-	DeviceTokenTTL:  90 * 24 * time.Hour,
-	KnownAddressTTL: 30 * 24 * time.Hour,
+	SignIn:               Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute},
+	Links:                Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
+	Resets:               Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
+	Registrations:        AddressQuota{PerAddress: 30, Window: time.Hour},
+	Liaisons:             Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
+	Invitations:          Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
+	InvitationRecipients: RecipientQuota{PerRecipient: 5, Window: 24 * time.Hour},
+	DeviceTokenTTL:       90 * 24 * time.Hour,
+	KnownAddressTTL:      30 * 24 * time.Hour,
 }
 
 // WithDefaults fills every zero field of c, nested ones included, from Defaults.
@@ -91,6 +102,8 @@ func (c Config) WithDefaults() Config {
 		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
 			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
 		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
+		InvitationRecipients: RecipientQuota{PerRecipient: cmp.Or(c.InvitationRecipients.PerRecipient, d.InvitationRecipients.PerRecipient),
+			Window: cmp.Or(c.InvitationRecipients.Window, d.InvitationRecipients.Window)},
 		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
 	}
 }
@@ -186,6 +199,59 @@ func addressKey(kind string, p peer.Peer) string { return kind + ":address:" + p
 func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
 	q := l.cfg.Registrations
 	return l.take(ctx, rule{addressKey("register", p), q.PerAddress, q.Window})
+}
+
+// RegistrationInFlight is how long one registration of an email holds it (RegisterEmail) at most:
+// a registration takes a hash and a transaction, well under it; one whose instance died frees
+// the email after it.
+const RegistrationInFlight = time.Minute
+
+// RegisterEmail takes the one registration of email (normalized) that may be in flight at a
+// time, before its password is hashed: it reports false, with no error, while another
+// registration of the email holds it (that one decides: the caller is answered as for a taken
+// email). Return the ticket when the registration ends, whatever its outcome.
+func (l *Limiter) RegisterEmail(ctx context.Context, email string) (Ticket, bool, error) {
+	return l.allows(ctx, rule{"register:email:" + EmailKey(email), 1, RegistrationInFlight})
+}
+
+// InvitationTo takes one use of the allowance of invitations that the recipient (a normalized
+// email) receives from all callers together. It reports false, with no error, when it is used up:
+// then no invitation is sent, and the caller is answered as if it had been (its answer must not
+// tell what others sent). Return the ticket when no invitation was sent after all.
+func (l *Limiter) InvitationTo(ctx context.Context, email string) (Ticket, bool, error) {
+	q := l.cfg.InvitationRecipients
+	return l.allows(ctx, rule{"invitation:recipient:" + EmailKey(email), q.PerRecipient, q.Window})
+}
+
+// allows takes one use of r, reporting false, with no error, when it is used up.
+func (l *Limiter) allows(ctx context.Context, r rule) (Ticket, bool, error) {
+	t, err := l.take(ctx, r)
+	var refusal *envelope.Error
+	if errors.As(err, &refusal) && refusal.Status == gen.StatusRateLimited {
+		return Ticket{}, false, nil
+	}
+	return t, err == nil, err
+}
+
+// EmailKey names an email in a counter's key without storing the address: its SHA-256.
+func EmailKey(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return hex.EncodeToString(sum[:])
+}
+
+// Once reports whether key is seen for the first time in a window that starts now (true), or was
+// seen within window already (false), in one atomic statement on q (a transaction's, to decide
+// with a change): for what must happen at most once per window, such as one notification per
+// recipient and kind.
+func Once(ctx context.Context, q *db.Queries, key string, now time.Time, window time.Duration) (bool, error) {
+	_, err := q.TakeAllowance(ctx, db.TakeAllowanceParams{Key: key, Now: now, ExpiresAt: now.Add(window), Max: 1})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take %s: %w", key, err)
+	}
+	return true, nil
 }
 
 // Action is something an authenticated caller does that costs the service work.

@@ -2,13 +2,11 @@ package limits
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
-	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/peer"
 )
@@ -150,10 +148,6 @@ func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c 
 	case trust.KnownAddress:
 		account = rule{k + ":known:" + user + ":" + peer.Group(c.Peer.Address), th.PerKnown, th.Window}
 	}
-	_, err = l.take(ctx, account)
-	var refusal *envelope.Error
-	if errors.As(err, &refusal) && refusal.Status == gen.StatusRateLimited {
-		return false, nil
-	}
-	return err == nil, err
+	_, allowed, err := l.allows(ctx, account)
+	return allowed, err
 }

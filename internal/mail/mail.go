@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 // Message is one email.
@@ -74,16 +75,22 @@ func Enqueue(ctx context.Context, q *db.Queries, now time.Time, m Message) error
 	return nil
 }
 
+// NotifyWindow is the window in which one recipient's failures of one kind of email write one
+// notification: an address that Mandrill rejects, or an outage, must not bury the list in rows
+// (nor grow the table) however often its emails are asked for.
+const NotifyWindow = time.Hour
+
 // SendNow sends m at once, for a request whose point is the email. When the mailer fails it
-// writes exactly one NotifySendFailed notification and returns the mailer's error (joined with
-// the notification's own failure, if writing it failed too).
+// writes one NotifySendFailed notification, unless one was written for the same recipient and
+// kind of email within NotifyWindow, and returns the mailer's error (joined with the
+// notification's own failure, if writing it failed too).
 func SendNow(ctx context.Context, mailer Mailer, q *db.Queries, now time.Time, m Message) error {
 	sendErr := mailer.Send(ctx, m)
 	if sendErr == nil {
 		return nil
 	}
 	// The notification is written even when the caller has hung up meanwhile.
-	err := Notify(context.WithoutCancel(ctx), q, now, Notification{
+	err := notifyOnce(context.WithoutCancel(ctx), q, now, m, Notification{
 		Kind:    NotifySendFailed,
 		Message: fmt.Sprintf("A %s email could not be sent: %s", m.Kind, reasonOf(sendErr)),
 		Context: map[string]any{"email_kind": m.Kind, "recipient": m.To, "reason": reasonOf(sendErr)},
@@ -92,4 +99,14 @@ func SendNow(ctx context.Context, mailer Mailer, q *db.Queries, now time.Time, m
 		return fmt.Errorf("%w (and %w)", sendErr, err)
 	}
 	return sendErr
+}
+
+// notifyOnce writes n about m unless a notification of its kind was written about the same
+// recipient and kind of email within NotifyWindow (limits.Once, atomic on q).
+func notifyOnce(ctx context.Context, q *db.Queries, now time.Time, m Message, n Notification) error {
+	first, err := limits.Once(ctx, q, "notify:"+n.Kind+":"+m.Kind+":"+limits.EmailKey(m.To), now, NotifyWindow)
+	if err != nil || !first {
+		return err
+	}
+	return Notify(ctx, q, now, n)
 }

@@ -141,7 +141,8 @@ func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Messa
 	return m, true, nil
 }
 
-// giveUp marks the email failed and writes one NotifyGaveUp notification, in one transaction.
+// giveUp marks the email failed and writes one NotifyGaveUp notification (unless one was written
+// for the same recipient and kind of email within NotifyWindow), in one transaction.
 func (w *Worker) giveUp(ctx context.Context, email db.ClaimDueEmailsRow, reason string) error {
 	now := w.now()
 	var marked int64
@@ -152,7 +153,7 @@ func (w *Worker) giveUp(ctx context.Context, email db.ClaimDueEmailsRow, reason 
 		if err != nil || marked == 0 { // 0: another worker took the email over after our lease ran out
 			return err
 		}
-		return Notify(ctx, q, now, Notification{
+		return notifyOnce(ctx, q, now, Message{Kind: email.Kind, To: email.Recipient}, Notification{
 			Kind:    NotifyGaveUp,
 			Message: fmt.Sprintf("Gave up on a %s email after %d attempts: %s", email.Kind, email.Attempts, reason),
 			Context: map[string]any{"outbox_id": email.ID, "email_kind": email.Kind, "recipient": email.Recipient,

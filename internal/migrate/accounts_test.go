@@ -84,3 +84,61 @@ func TestAccountsCarriedForward(t *testing.T) {
 		t.Errorf("client roles have the company scopes: %v (%v)", clientScopes, err)
 	}
 }
+
+// Liaisons whose inviter chose their password before invitations existed (liaisons/register
+// took one), and whose email was never proven, lose it with their sessions (00017): the inviter
+// could sign in as them. A proven liaison, and a user who is no liaison, keep theirs. Grants made
+// before consent was asked keep applying (00016).
+func TestInviterChosenPasswordsDropped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewEmptyDatabase(t)
+	if err := migrate.UpTo(ctx, url, 10); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`INSERT INTO users (id, email, password_hash, email_verified_at) VALUES
+		(1, 'chosen@example.com', '$argon2id$chosen-by-the-inviter', NULL),
+		(2, 'proven@example.com', '$argon2id$her-own', now()),
+		(3, 'client@example.com', '$argon2id$his-own', NULL)`)
+	exec(`INSERT INTO clients (id, user_id) VALUES (20, 3)`)
+	exec(`INSERT INTO liaisons (id, user_id) VALUES (30, 1), (31, 2)`)
+	exec(`INSERT INTO liaison_clients (liaison_id, client_id) VALUES (30, 20), (31, 20)`)
+	exec(`INSERT INTO sessions (token_hash, user_id, application_id, role, scopes)
+		SELECT decode(md5(u::text), 'hex'), u, (SELECT id FROM applications WHERE slug = 'planox2'), 'liaison', '{}'
+		FROM unnest('{1,2}'::bigint[]) u`)
+
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	var chosen, proven, client *string
+	var liveChosen, liveProven, accepted int
+	err = pool.QueryRow(ctx, `SELECT (SELECT password_hash FROM users WHERE id = 1), (SELECT password_hash FROM users WHERE id = 2),
+		(SELECT password_hash FROM users WHERE id = 3),
+		(SELECT count(*) FROM sessions WHERE user_id = 1 AND revoked_at IS NULL),
+		(SELECT count(*) FROM sessions WHERE user_id = 2 AND revoked_at IS NULL),
+		(SELECT count(*) FROM liaison_clients WHERE accepted_at IS NOT NULL AND via_liaison_id IS NULL)`).
+		Scan(&chosen, &proven, &client, &liveChosen, &liveProven, &accepted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chosen != nil || liveChosen != 0 {
+		t.Errorf("the unproven liaison kept its inviter's password (%v) or %d sessions, want neither", chosen, liveChosen)
+	}
+	if proven == nil || liveProven != 1 || client == nil {
+		t.Errorf("proven liaison: password %v, %d sessions; client: password %v; want theirs kept", proven, liveProven, client)
+	}
+	if accepted != 2 {
+		t.Errorf("%d old grants accepted, want both (they applied before consent was asked)", accepted)
+	}
+}

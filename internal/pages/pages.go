@@ -58,18 +58,30 @@ type Link struct {
 	// RedirectURL is where the browser goes once the link is used ("" when nowhere): the
 	// page's form may lead there.
 	RedirectURL string
+	// KeepPassword: using the link is the first proof of an account that has a password, which
+	// takes back what the account set up unless the account's password is shown: the form asks
+	// for it (optional) on the pages that prove an email (all but a reset's).
+	KeepPassword bool
+}
+
+// Use is what a page's button sends: the link's token, a new password (a reset, or an
+// invitation's optional one), and the account's own password, shown to keep what the account
+// set up (see Link.KeepPassword).
+type Use struct {
+	Token, Password, CurrentPassword string
 }
 
 // Links is what the pages need of the service. Errors are *envelope.Error answers:
 // invalid-token, link-used, link-expired, rate-limited, invalid-param on password (too weak),
-// or any other (said as a failure).
+// invalid-password (not the account's own), or any other (said as a failure).
 type Links interface {
 	// PeekLink returns the usable link of token of kind, without using it.
 	PeekLink(ctx context.Context, kind Kind, token string) (Link, error)
-	// UseLink uses the link, setting password when one is given (a reset needs one). It returns
-	// the link and where to send the browser ("" to say it is done). A refused password leaves
-	// the link usable and is answered with the link.
-	UseLink(ctx context.Context, kind Kind, token, password string) (Link, string, error)
+	// UseLink uses the link, setting the new password when one is given (a reset needs one) and
+	// keeping what the account set up when its own password is shown and right. It returns the
+	// link and where to send the browser ("" to say it is done). A refused password (too weak,
+	// or not the account's) leaves the link usable and is answered with the link.
+	UseLink(ctx context.Context, kind Kind, use Use) (Link, string, error)
 }
 
 //go:embed assets/pages.css
@@ -137,10 +149,17 @@ func (p page) submit(w http.ResponseWriter, r *http.Request) {
 		render(w, r, http.StatusUnprocessableEntity, p.form(link, token, "Type the new password."))
 		return
 	}
-	link, next, err := p.links.UseLink(r.Context(), p.kind, token, password)
+	use := Use{Token: token, Password: password, CurrentPassword: r.PostFormValue("current_password")}
+	link, next, err := p.links.UseLink(r.Context(), p.kind, use)
 	var answer *envelope.Error
 	if errors.As(err, &answer) && answer.Status == gen.StatusInvalidParam && len(answer.Params) > 0 {
 		render(w, r, http.StatusUnprocessableEntity, p.form(link, token, "This password "+answer.Params[0].Message+"."))
+		return
+	}
+	if errors.As(err, &answer) && answer.Status == gen.StatusInvalidPassword {
+		v := p.form(link, token, "")
+		v.CurrentPasswordError = "This is not the account's password. Try again, or leave it empty to confirm without keeping what was set up."
+		render(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
 	if err != nil {
@@ -225,9 +244,18 @@ func fill(s string, link Link) string {
 
 func (p page) form(link Link, token, passwordError string) view {
 	wd := wordings[p.kind]
-	return view{Title: fill(wd.title, link), Intro: fill(wd.intro, link), Form: true, Action: paths[p.kind],
+	v := view{Title: fill(wd.title, link), Intro: fill(wd.intro, link), Form: true, Action: paths[p.kind],
 		Token: token, Email: link.Email, Button: wd.button, Password: wd.password, OptionalPassword: wd.optionalPassword,
 		PasswordError: passwordError, FormTarget: origin(link.RedirectURL)}
+	if link.KeepPassword && p.kind != Reset {
+		// The first proof of an account with a password: its registrant keeps it by showing the
+		// password. An invitation's new password would be chosen after that: not asked for here.
+		v.CurrentPassword, v.Password, v.OptionalPassword = true, false, false
+		if p.kind == Invitation {
+			v.Intro = fill("You were invited as {email}.", link)
+		}
+	}
+	return v
 }
 
 func (p page) done(link Link) view {
@@ -256,8 +284,11 @@ type view struct {
 	Password         bool
 	OptionalPassword bool
 	PasswordError    string
-	FormTarget       string // an origin the form's answer may redirect to
-	Outcome          *outcome
+	// CurrentPassword asks for the account's own password, to keep what the account set up.
+	CurrentPassword      bool
+	CurrentPasswordError string
+	FormTarget           string // an origin the form's answer may redirect to
+	Outcome              *outcome
 }
 
 type outcome struct {
@@ -283,7 +314,12 @@ var tmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{if .Form}}<p>{{.Intro}}</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="token" value="{{.Token}}">
-{{if .Password}}<input class="hidden" type="email" name="username" autocomplete="username" value="{{.Email}}" readonly tabindex="-1" aria-hidden="true">
+{{if .CurrentPassword}}<input class="hidden" type="email" name="username" autocomplete="username" value="{{.Email}}" readonly tabindex="-1" aria-hidden="true">
+<p><strong>If you created this account, enter its password to keep it.</strong> Without it, this confirms that the address is yours and takes the account over: its password, sessions and settings stop working, since they may have been set up by someone else.</p>
+<label for="current_password">The account's password (optional)</label>
+<input id="current_password" type="password" name="current_password" autocomplete="current-password" maxlength="256">
+{{if .CurrentPasswordError}}<p class="field-error" role="alert">{{.CurrentPasswordError}}</p>{{end}}
+{{end}}{{if .Password}}<input class="hidden" type="email" name="username" autocomplete="username" value="{{.Email}}" readonly tabindex="-1" aria-hidden="true">
 <label for="password">{{if .OptionalPassword}}Password (optional){{else}}New password{{end}}</label>
 <input id="password" type="password" name="password" autocomplete="new-password" maxlength="256"{{if not .OptionalPassword}} required minlength="10"{{end}} aria-describedby="password-help">
 <label for="password_repeat">Type it again</label>

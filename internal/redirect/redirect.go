@@ -86,14 +86,27 @@ type Checker struct {
 	public string
 }
 
-// NewChecker returns a Checker whose default origin is publicURL's (the service's own).
+// NewChecker returns a Checker whose default origin is publicURL's (the service's own). A
+// public URL that is no possible redirect target, plain http to a host other than loopback (a
+// service reached on a LAN address without TLS, such as the URL derived from PLANOAUTH_ADDR
+// 192.168.1.5:8080), leaves no default origin: the service runs, and an application without an
+// allow-list accepts no redirect URL (DefaultOrigin says so). Only a URL that is not an http(s)
+// URL with a host is an error.
 func NewChecker(q *db.Queries, publicURL string) (*Checker, error) {
 	public, err := Origin(publicURL)
 	if err != nil {
-		return nil, fmt.Errorf("public URL %q: %w", publicURL, err)
+		u, parseErr := url.Parse(publicURL)
+		if parseErr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("public URL %q: %w", publicURL, err)
+		}
+		public = ""
 	}
 	return &Checker{q: q, public: public}, nil
 }
+
+// DefaultOrigin is the origin an application without an allow-list accepts redirect URLs to
+// (the service's own), or "" when there is none (see NewChecker).
+func (c *Checker) DefaultOrigin() string { return c.public }
 
 // Check answers invalid-param on redirect_url unless raw is empty (none given) or a redirect
 // target that application allows.
@@ -109,7 +122,7 @@ func (c *Checker) Check(ctx context.Context, application, raw string) error {
 	if err != nil {
 		return envelope.Internal("check the redirect origins of %s: %w", application, err)
 	}
-	if allowed.Listed || (allowed.Origins == 0 && origin == c.public) {
+	if allowed.Listed || (allowed.Origins == 0 && c.public != "" && origin == c.public) {
 		return nil
 	}
 	return envelope.Param(gen.StatusInvalidParam, Param, "points at an origin the application does not allow")

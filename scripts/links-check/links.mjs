@@ -157,6 +157,30 @@ const flows = {
       { sensitive: true }), 200, "action-successful", "the invitee signs in with the password she chose").data;
     assert.equal(session.role, "liaison");
   },
+
+  // Grace registers and confirms her email with the welcome's link, giving her password on the
+  // page to keep her account: a wrong one is refused (the link stays usable), the right one keeps
+  // everything, and she still signs in with it.
+  async verify(context) {
+    const after = lastEmailId();
+    expectStatus(await api("/api/v1/clients/register", {
+      application: "planoorder", client: { email: "grace@example.com", password, first_name: "Grace" },
+    }, { sensitive: true }), 200, "action-successful", "registration");
+    const page = await openTwice(context, linkIn(await waitForEmail("welcome", "grace@example.com", after), "/verify"),
+      "Confirm your email address");
+    assert.match(await page.locator("main").textContent(), /If you created this account, enter its password to keep it\./);
+    await shot(page, "verify");
+    await page.fill("#current_password", "not the password at all");
+    await page.click("form button");
+    assert.match(await page.locator(".field-error").textContent(), /not the account's password/);
+    await shot(page, "verify-wrong");
+    await page.fill("#current_password", password);
+    await page.click("form button");
+    assert.equal(await page.locator("h1").textContent(), "Your email address is confirmed");
+    const session = expectStatus(await api("/api/v1/sessions/create", { email: "grace@example.com", password, application: "planoorder" },
+      { sensitive: true }), 200, "action-successful", "the registrant signs in with the password she kept").data;
+    assert.equal(session.user.email_verified, true);
+  },
 };
 
 async function main() {

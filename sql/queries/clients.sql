@@ -17,3 +17,9 @@ SELECT * FROM client_profiles ORDER BY id LIMIT @max_rows;
 -- name: ListClientProfilesByID :many
 -- The clients of @ids that exist, in id order.
 SELECT * FROM client_profiles WHERE id = ANY (@ids::bigint[]) ORDER BY id;
+
+-- name: LockClientOfUser :one
+-- A user's client record and the company it is a member of, share-locked until the transaction
+-- ends: what a client grants rests on them, so that a removal from the company (which updates the
+-- row) waits for the grant, then takes it back.
+SELECT id, company_id FROM clients WHERE user_id = @user_id FOR SHARE;

@@ -1,77 +1,145 @@
--- name: CreateLiaisonUnlessExists :one
--- Gives a user a liaison record waiting for its invitation to be accepted; no row when the user
--- has one already (then GetLiaisonByUserID). ON CONFLICT rather than a check first, so that two
+-- name: CreateLiaisonUnlessExists :execrows
+-- Gives a user a liaison record waiting for its invitation to be accepted, unless the user has one
+-- already (then LockLiaisonByUserID reads it). ON CONFLICT rather than a check first, so that two
 -- registrations of one liaison at once both succeed.
 INSERT INTO liaisons (user_id, invited_by_user_id) VALUES (@user_id, sqlc.narg(invited_by_user_id))
-ON CONFLICT (user_id) DO NOTHING
-RETURNING id, accepted_at;
+ON CONFLICT (user_id) DO NOTHING;
+
+-- name: LockLiaisonByUserID :one
+-- A user's liaison record, locked until the transaction ends so that registrations of one liaison
+-- decide one after another whether an invitation is pending (FOR NO KEY UPDATE: grants, whose
+-- foreign keys only key-share the row, are not held up).
+SELECT id, accepted_at FROM liaisons WHERE user_id = @user_id FOR NO KEY UPDATE;
 
 -- name: GetLiaisonByUserID :one
 -- A user's liaison record; accepted_at is NULL while its invitation waits.
 SELECT id, accepted_at FROM liaisons WHERE user_id = @user_id;
+
+-- name: LockAcceptedLiaisonByUserID :one
+-- The user's accepted liaison record, share-locked: what a liaison grants rests on it.
+SELECT id FROM liaisons WHERE user_id = @user_id AND accepted_at IS NOT NULL FOR SHARE;
 
 -- name: AcceptLiaison :execrows
 -- Accepts a liaison invitation: the role takes effect. No row when it was accepted before.
 UPDATE liaisons SET accepted_at = @now, updated_at = now() WHERE id = @id AND accepted_at IS NULL;
 
 -- name: GrantLiaisonClients :exec
--- Lets a liaison act for clients, recording who granted them; grants it already has are kept
--- (with their first grantor).
-INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id)
-SELECT @liaison_id, unnest(@client_ids::bigint[]), sqlc.narg(granted_by_user_id)
-ON CONFLICT DO NOTHING;
+-- Offers a liaison clients, recording who granted them (@granted_by_user_id) and through which
+-- liaison's grant of the same client (@via_liaison_id: the grantor's own, when it acts as a
+-- liaison; NULL when the grantor holds the client on its own account). The offer takes effect
+-- when the liaison accepts the grantor's invitation (AcceptLiaisonOffers). An accepted grant is
+-- kept as it is; an offer not accepted yet is replaced by the newer one, whose invitation then
+-- accepts it.
+INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id, via_liaison_id, granted_at)
+SELECT @liaison_id, unnest(@client_ids::bigint[]), sqlc.narg(granted_by_user_id), sqlc.narg(via_liaison_id), @now
+ON CONFLICT (liaison_id, client_id) DO UPDATE
+SET granted_by_user_id = EXCLUDED.granted_by_user_id, via_liaison_id = EXCLUDED.via_liaison_id, granted_at = EXCLUDED.granted_at
+WHERE liaison_clients.accepted_at IS NULL;
 
 -- name: GrantLiaisonCompanies :exec
--- Lets a liaison act for companies, recording who granted them; grants it already has are kept.
-INSERT INTO liaison_companies (liaison_id, company_id, granted_by_user_id)
-SELECT @liaison_id, unnest(@company_ids::bigint[]), sqlc.narg(granted_by_user_id)
-ON CONFLICT DO NOTHING;
+-- GrantLiaisonClients for companies.
+INSERT INTO liaison_companies (liaison_id, company_id, granted_by_user_id, via_liaison_id, granted_at)
+SELECT @liaison_id, unnest(@company_ids::bigint[]), sqlc.narg(granted_by_user_id), sqlc.narg(via_liaison_id), @now
+ON CONFLICT (liaison_id, company_id) DO UPDATE
+SET granted_by_user_id = EXCLUDED.granted_by_user_id, via_liaison_id = EXCLUDED.via_liaison_id, granted_at = EXCLUDED.granted_at
+WHERE liaison_companies.accepted_at IS NULL;
+
+-- name: AcceptLiaisonOffers :many
+-- Accepts what a user offered a liaison (its invitation link was used): those grants take effect.
+-- Returns each grant accepted (kind 'client' or 'company'), for the audit trail.
+WITH clients AS (
+    UPDATE liaison_clients lc SET accepted_at = @now::timestamptz
+    WHERE lc.liaison_id = @liaison_id::bigint AND lc.granted_by_user_id = @inviter_id::bigint AND lc.accepted_at IS NULL
+    RETURNING lc.client_id
+), companies AS (
+    UPDATE liaison_companies co SET accepted_at = @now::timestamptz
+    WHERE co.liaison_id = @liaison_id::bigint AND co.granted_by_user_id = @inviter_id::bigint AND co.accepted_at IS NULL
+    RETURNING co.company_id
+)
+SELECT 'client'::text AS kind, client_id AS granted_id FROM clients
+UNION ALL
+SELECT 'company'::text AS kind, company_id AS granted_id FROM companies;
+
+-- name: LockAcceptedLiaisonClients :many
+-- Which of @client_ids a liaison acts for, share-locked until the transaction ends: a grant made
+-- through them holds them, so that taking one back waits for the grant, then takes it back too.
+SELECT client_id FROM liaison_clients
+WHERE liaison_id = @liaison_id AND client_id = ANY (@client_ids::bigint[]) AND accepted_at IS NOT NULL
+FOR SHARE;
+
+-- name: LockAcceptedLiaisonCompanies :many
+-- LockAcceptedLiaisonClients for companies.
+SELECT company_id FROM liaison_companies
+WHERE liaison_id = @liaison_id AND company_id = ANY (@company_ids::bigint[]) AND accepted_at IS NOT NULL
+FOR SHARE;
 
 -- name: ListLiaisonClientProfiles :many
--- The clients a liaison acts for, in id order, at most @max_rows.
+-- The clients a liaison acts for (accepted grants), in id order, at most @max_rows.
 SELECT cp.* FROM client_profiles cp
 JOIN liaison_clients lc ON lc.client_id = cp.id
-WHERE lc.liaison_id = @liaison_id
+WHERE lc.liaison_id = @liaison_id AND lc.accepted_at IS NOT NULL
 ORDER BY cp.id LIMIT @max_rows;
 
 -- name: ListLiaisonCompanies :many
--- The companies a liaison acts for, in id order, at most @max_rows.
+-- The companies a liaison acts for (accepted grants), in id order, at most @max_rows.
 SELECT co.* FROM companies co
 JOIN liaison_companies lc ON lc.company_id = co.id
-WHERE lc.liaison_id = @liaison_id
+WHERE lc.liaison_id = @liaison_id AND lc.accepted_at IS NOT NULL
 ORDER BY co.id LIMIT @max_rows;
 
 -- name: DeleteClientGrantsBy :many
--- Takes back every client a user granted to liaisons (its email's first proof removes what the
--- unverified account set up; DeleteCompanyGrantsBy does the same for companies), and returns
--- each grant taken back with the liaison's user, for the audit trail.
-WITH gone AS (
-    DELETE FROM liaison_clients g WHERE g.granted_by_user_id = @user_id RETURNING g.liaison_id, g.client_id
+-- Takes back every client a user granted or offered to liaisons (its email's first proof removes
+-- what the unverified account set up; DeleteCompanyGrantsBy does the same for companies), and
+-- with them every grant made through them, and through those, and so on (deleted here rather
+-- than left to liaison_clients_source_fkey's cascade, so that each is returned). Returns each
+-- grant taken back with the liaison's user, for the audit trail.
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.client_id FROM liaison_clients g WHERE g.granted_by_user_id = @user_id
+    UNION
+    SELECT d.liaison_id, d.client_id FROM liaison_clients d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.client_id = t.client_id
+), gone AS (
+    DELETE FROM liaison_clients g USING taken t WHERE g.liaison_id = t.liaison_id AND g.client_id = t.client_id
+    RETURNING g.liaison_id, g.client_id
 )
 SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
 -- name: DeleteCompanyGrantsBy :many
-WITH gone AS (
-    DELETE FROM liaison_companies g WHERE g.granted_by_user_id = @user_id RETURNING g.liaison_id, g.company_id
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g WHERE g.granted_by_user_id = @user_id
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
 )
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
 -- name: DeleteGrantsOfCompanyBy :many
--- Takes back the grants of a company that a user made to liaisons (when it leaves the company,
--- what it could grant as a member goes with it).
-WITH gone AS (
-    DELETE FROM liaison_companies g WHERE g.company_id = @company_id AND g.granted_by_user_id = @user_id
+-- Takes back the grants of a company that a user made to liaisons as its member (when it leaves
+-- the company, what it could grant as a member goes with it; what it granted as a liaison rests
+-- on its liaison grant instead), and every grant made through them, and so on (see
+-- DeleteClientGrantsBy). Returns each grant taken back with the liaison's user, for the audit trail.
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g
+    WHERE g.company_id = @company_id AND g.granted_by_user_id = @user_id AND g.via_liaison_id IS NULL
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
     RETURNING g.liaison_id, g.company_id
 )
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
 -- name: DeleteLiaisonsInvitedBy :many
--- Removes the liaison records a user's liaisons/register created that act for nothing any more
--- (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their transaction). Returns their users, whose liaison sessions
--- the caller revokes.
+-- Removes the liaison records a user's liaisons/register created that act for nothing and are
+-- offered nothing any more (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their
+-- transaction). Returns their users, whose liaison sessions the caller revokes.
 DELETE FROM liaisons l
 WHERE l.invited_by_user_id = @user_id
   AND NOT EXISTS (SELECT 1 FROM liaison_clients c WHERE c.liaison_id = l.id)

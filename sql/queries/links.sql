@@ -2,10 +2,12 @@
 -- Stores an emailed link of a kind for the user and application it is for: its token's hash,
 -- and for a password reset its code's hash. A link sent at once carries its token's hash; one
 -- sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
--- the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts.
-INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id)
+-- the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
+-- and who sent it (whose offers it accepts).
+INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id,
+                         invited_by_user_id)
 VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @application_id, @redirect_url, @expires_at, @now,
-        sqlc.narg(liaison_id))
+        sqlc.narg(liaison_id), sqlc.narg(invited_by_user_id))
 RETURNING id;
 
 -- name: MintLinkToken :one
@@ -32,7 +34,7 @@ FROM applications a
 WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
   AND (sqlc.narg(application)::text IS NULL OR a.slug = sqlc.narg(application))
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, a.slug AS application;
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
 
 -- name: ExpireUserLinks :exec
 -- Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
@@ -59,3 +61,11 @@ RETURNING m.id, m.code_hash, m.application_id, m.redirect_url, a.slug AS applica
 UPDATE magic_links SET used_at = @now::timestamptz
 WHERE id = @id AND used_at IS NULL AND expires_at > @now
 RETURNING id;
+
+-- name: HasLiveInvitation :one
+-- Whether an invitation that a user sent a liaison is still waiting to be used (neither used nor
+-- expired): while it is, registering the liaison again sends no new email (its link accepts the
+-- new offers too).
+SELECT EXISTS (SELECT 1 FROM magic_links
+               WHERE kind = 'invitation' AND liaison_id = @liaison_id AND invited_by_user_id = @inviter_id
+                 AND used_at IS NULL AND expires_at > @now);

@@ -14,11 +14,15 @@ SELECT EXISTS (SELECT 1 FROM clients c WHERE c.user_id = @user_id)   AS is_clien
 -- name: SetRememberMe :exec
 UPDATE users SET remember_me = @remember_me, updated_at = now() WHERE id = @id AND remember_me <> @remember_me;
 
--- name: SetPasswordHash :exec
+-- name: SetPasswordHash :execrows
 -- Replaces a hash made with weaker parameters after a successful log-in: the same password, so
--- credential_version stays. Anything that sets a different password (or drops it) must move
--- credential_version instead, as ProveUserEmail does.
-UPDATE users SET password_hash = @password_hash, updated_at = now() WHERE id = @id;
+-- credential_version stays. Only while the credential is still the one the log-in checked
+-- (@credential_version, read before the password was verified): a proof, reset or change that
+-- committed meanwhile wins, and the stale password is not written back over it (no row then).
+-- Anything that sets a different password (or drops it) must move credential_version instead,
+-- as ProveUserEmail does.
+UPDATE users SET password_hash = @password_hash, updated_at = now()
+WHERE id = @id AND credential_version = @credential_version;
 
 -- name: CreateUser :one
 -- Creates a user; email_verified_at is NULL except for test fixtures standing for proven users.
@@ -28,6 +32,11 @@ RETURNING *;
 
 -- name: CreateEmployee :one
 INSERT INTO employees (user_id) VALUES (@user_id) RETURNING id;
+
+-- name: LockEmployee :one
+-- A user's employee record, share-locked until the transaction ends: what an employee grants
+-- or sets (any company, a new user's password) rests on it.
+SELECT id FROM employees WHERE user_id = @user_id FOR SHARE;
 
 -- name: CreateLiaison :one
 -- Gives a user an accepted liaison role at once, as an operator (or a test fixture) would;
@@ -51,16 +60,27 @@ UPDATE users SET first_name = COALESCE(sqlc.narg(first_name), first_name),
 WHERE id = @id;
 
 -- name: ProveUserEmail :one
--- Records the first proof that the owner of a user's email holds it, and drops the password set
--- before (by whoever registered the email, possibly not its owner), moving credential_version so
--- that no password log-in in flight completes. No row when the email was proven before. The
--- caller then removes the rest of what the unverified account set up, in the same transaction.
--- had_password says whether a password was dropped (for the audit trail).
-UPDATE users u SET email_verified_at = @now, password_hash = NULL,
+-- Records the first proof that the owner of a user's email holds it, and drops what whoever
+-- registered the email (possibly not its owner) set on the user: the password, moving
+-- credential_version so that no password log-in in flight completes; the saved remember_me
+-- preference (which would make the owner's sessions never expire by time); the phone (what a
+-- second factor or a recovery by SMS would trust). The names stay: they grant nothing. No row
+-- when the email was proven before. The caller then removes the rest of what the unverified
+-- account set up, in the same transaction. had_password says whether a password was dropped
+-- (for the audit trail).
+UPDATE users u SET email_verified_at = @now, password_hash = NULL, remember_me = false, phone = '',
                    credential_version = u.credential_version + 1, updated_at = now()
 FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = @user_id FOR UPDATE) old
 WHERE u.id = old.id AND u.email_verified_at IS NULL
 RETURNING u.credential_version, (coalesce(btrim(old.password_hash), '') <> '')::boolean AS had_password;
+
+-- name: ProveUserEmailKeeping :execrows
+-- Records the first proof of a user's email by a prover who also showed the account's password,
+-- checked at @credential_version: the prover set the account up, so everything stays. No row
+-- when the email was proven before, or when the credential changed since the check (then
+-- ProveUserEmail decides, as for a proof without the password).
+UPDATE users SET email_verified_at = @now, updated_at = now()
+WHERE id = @user_id AND email_verified_at IS NULL AND credential_version = @credential_version;
 
 -- name: LockUserForGrant :one
 -- Whether a user's email is proven, read with a share lock on the user so that a proof (which
@@ -70,13 +90,17 @@ FROM users WHERE id = @id FOR SHARE;
 
 -- name: SetNewPassword :exec
 -- Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
--- credential_version so that no log-in with the old one in flight completes.
+-- credential_version so that no log-in with the old one in flight completes. Unconditional, unlike
+-- SetPasswordHash and ChangePasswordHash: nothing read before decides it (the new password is
+-- the prover's, and the link or code that allows it is used up in the same transaction).
 UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
 WHERE id = @id;
 
 -- name: ChangePasswordHash :execrows
--- Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
--- a user who had none): of two concurrent changes, the second finds no row. It moves
--- credential_version, so that no log-in with the old password in flight completes.
+-- Sets a new password unless the credential changed since the caller checked the current one
+-- (@credential_version, read before the check; a version never comes back, where a hash could):
+-- of two concurrent changes, the second finds no row, as does a change racing a proof that
+-- dropped the password. It moves credential_version, so that no log-in with the old password in
+-- flight completes.
 UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
-WHERE id = @id AND password_hash IS NOT DISTINCT FROM sqlc.narg(checked)::text;
+WHERE id = @id AND credential_version = @credential_version;

@@ -182,3 +182,22 @@ func (q *Queries) ListClientProfilesByID(ctx context.Context, ids []int64) ([]Cl
 	}
 	return items, nil
 }
+
+const lockClientOfUser = `-- name: LockClientOfUser :one
+SELECT id, company_id FROM clients WHERE user_id = $1 FOR SHARE
+`
+
+type LockClientOfUserRow struct {
+	ID        int64
+	CompanyID *int64
+}
+
+// A user's client record and the company it is a member of, share-locked until the transaction
+// ends: what a client grants rests on them, so that a removal from the company (which updates the
+// row) waits for the grant, then takes it back.
+func (q *Queries) LockClientOfUser(ctx context.Context, userID int64) (LockClientOfUserRow, error) {
+	row := q.db.QueryRow(ctx, lockClientOfUser, userID)
+	var i LockClientOfUserRow
+	err := row.Scan(&i.ID, &i.CompanyID)
+	return i, err
+}

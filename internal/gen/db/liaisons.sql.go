@@ -28,10 +28,57 @@ func (q *Queries) AcceptLiaison(ctx context.Context, arg AcceptLiaisonParams) (i
 	return result.RowsAffected(), nil
 }
 
-const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :one
+const acceptLiaisonOffers = `-- name: AcceptLiaisonOffers :many
+WITH clients AS (
+    UPDATE liaison_clients lc SET accepted_at = $1::timestamptz
+    WHERE lc.liaison_id = $2::bigint AND lc.granted_by_user_id = $3::bigint AND lc.accepted_at IS NULL
+    RETURNING lc.client_id
+), companies AS (
+    UPDATE liaison_companies co SET accepted_at = $1::timestamptz
+    WHERE co.liaison_id = $2::bigint AND co.granted_by_user_id = $3::bigint AND co.accepted_at IS NULL
+    RETURNING co.company_id
+)
+SELECT 'client'::text AS kind, client_id AS granted_id FROM clients
+UNION ALL
+SELECT 'company'::text AS kind, company_id AS granted_id FROM companies
+`
+
+type AcceptLiaisonOffersParams struct {
+	Now       time.Time
+	LiaisonID int64
+	InviterID int64
+}
+
+type AcceptLiaisonOffersRow struct {
+	Kind      string
+	GrantedID int64
+}
+
+// Accepts what a user offered a liaison (its invitation link was used): those grants take effect.
+// Returns each grant accepted (kind 'client' or 'company'), for the audit trail.
+func (q *Queries) AcceptLiaisonOffers(ctx context.Context, arg AcceptLiaisonOffersParams) ([]AcceptLiaisonOffersRow, error) {
+	rows, err := q.db.Query(ctx, acceptLiaisonOffers, arg.Now, arg.LiaisonID, arg.InviterID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AcceptLiaisonOffersRow{}
+	for rows.Next() {
+		var i AcceptLiaisonOffersRow
+		if err := rows.Scan(&i.Kind, &i.GrantedID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const createLiaisonUnlessExists = `-- name: CreateLiaisonUnlessExists :execrows
 INSERT INTO liaisons (user_id, invited_by_user_id) VALUES ($1, $2)
 ON CONFLICT (user_id) DO NOTHING
-RETURNING id, accepted_at
 `
 
 type CreateLiaisonUnlessExistsParams struct {
@@ -39,24 +86,26 @@ type CreateLiaisonUnlessExistsParams struct {
 	InvitedByUserID *int64
 }
 
-type CreateLiaisonUnlessExistsRow struct {
-	ID         int64
-	AcceptedAt *time.Time
-}
-
-// Gives a user a liaison record waiting for its invitation to be accepted; no row when the user
-// has one already (then GetLiaisonByUserID). ON CONFLICT rather than a check first, so that two
+// Gives a user a liaison record waiting for its invitation to be accepted, unless the user has one
+// already (then LockLiaisonByUserID reads it). ON CONFLICT rather than a check first, so that two
 // registrations of one liaison at once both succeed.
-func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiaisonUnlessExistsParams) (CreateLiaisonUnlessExistsRow, error) {
-	row := q.db.QueryRow(ctx, createLiaisonUnlessExists, arg.UserID, arg.InvitedByUserID)
-	var i CreateLiaisonUnlessExistsRow
-	err := row.Scan(&i.ID, &i.AcceptedAt)
-	return i, err
+func (q *Queries) CreateLiaisonUnlessExists(ctx context.Context, arg CreateLiaisonUnlessExistsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, createLiaisonUnlessExists, arg.UserID, arg.InvitedByUserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const deleteClientGrantsBy = `-- name: DeleteClientGrantsBy :many
-WITH gone AS (
-    DELETE FROM liaison_clients g WHERE g.granted_by_user_id = $1 RETURNING g.liaison_id, g.client_id
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.client_id FROM liaison_clients g WHERE g.granted_by_user_id = $1
+    UNION
+    SELECT d.liaison_id, d.client_id FROM liaison_clients d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.client_id = t.client_id
+), gone AS (
+    DELETE FROM liaison_clients g USING taken t WHERE g.liaison_id = t.liaison_id AND g.client_id = t.client_id
+    RETURNING g.liaison_id, g.client_id
 )
 SELECT l.user_id AS liaison_user_id, gone.client_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id
@@ -67,9 +116,11 @@ type DeleteClientGrantsByRow struct {
 	GrantedID     int64
 }
 
-// Takes back every client a user granted to liaisons (its email's first proof removes what the
-// unverified account set up; DeleteCompanyGrantsBy does the same for companies), and returns
-// each grant taken back with the liaison's user, for the audit trail.
+// Takes back every client a user granted or offered to liaisons (its email's first proof removes
+// what the unverified account set up; DeleteCompanyGrantsBy does the same for companies), and
+// with them every grant made through them, and through those, and so on (deleted here rather
+// than left to liaison_clients_source_fkey's cascade, so that each is returned). Returns each
+// grant taken back with the liaison's user, for the audit trail.
 func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) ([]DeleteClientGrantsByRow, error) {
 	rows, err := q.db.Query(ctx, deleteClientGrantsBy, userID)
 	if err != nil {
@@ -91,8 +142,14 @@ func (q *Queries) DeleteClientGrantsBy(ctx context.Context, userID *int64) ([]De
 }
 
 const deleteCompanyGrantsBy = `-- name: DeleteCompanyGrantsBy :many
-WITH gone AS (
-    DELETE FROM liaison_companies g WHERE g.granted_by_user_id = $1 RETURNING g.liaison_id, g.company_id
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g WHERE g.granted_by_user_id = $1
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
+    RETURNING g.liaison_id, g.company_id
 )
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id
@@ -124,8 +181,14 @@ func (q *Queries) DeleteCompanyGrantsBy(ctx context.Context, userID *int64) ([]D
 }
 
 const deleteGrantsOfCompanyBy = `-- name: DeleteGrantsOfCompanyBy :many
-WITH gone AS (
-    DELETE FROM liaison_companies g WHERE g.company_id = $1 AND g.granted_by_user_id = $2
+WITH RECURSIVE taken AS (
+    SELECT g.liaison_id, g.company_id FROM liaison_companies g
+    WHERE g.company_id = $1 AND g.granted_by_user_id = $2 AND g.via_liaison_id IS NULL
+    UNION
+    SELECT d.liaison_id, d.company_id FROM liaison_companies d
+    JOIN taken t ON d.via_liaison_id = t.liaison_id AND d.company_id = t.company_id
+), gone AS (
+    DELETE FROM liaison_companies g USING taken t WHERE g.liaison_id = t.liaison_id AND g.company_id = t.company_id
     RETURNING g.liaison_id, g.company_id
 )
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
@@ -142,8 +205,10 @@ type DeleteGrantsOfCompanyByRow struct {
 	GrantedID     int64
 }
 
-// Takes back the grants of a company that a user made to liaisons (when it leaves the company,
-// what it could grant as a member goes with it).
+// Takes back the grants of a company that a user made to liaisons as its member (when it leaves
+// the company, what it could grant as a member goes with it; what it granted as a liaison rests
+// on its liaison grant instead), and every grant made through them, and so on (see
+// DeleteClientGrantsBy). Returns each grant taken back with the liaison's user, for the audit trail.
 func (q *Queries) DeleteGrantsOfCompanyBy(ctx context.Context, arg DeleteGrantsOfCompanyByParams) ([]DeleteGrantsOfCompanyByRow, error) {
 	rows, err := q.db.Query(ctx, deleteGrantsOfCompanyBy, arg.CompanyID, arg.UserID)
 	if err != nil {
@@ -172,9 +237,9 @@ WHERE l.invited_by_user_id = $1
 RETURNING l.user_id
 `
 
-// Removes the liaison records a user's liaisons/register created that act for nothing any more
-// (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their transaction). Returns their users, whose liaison sessions
-// the caller revokes.
+// Removes the liaison records a user's liaisons/register created that act for nothing and are
+// offered nothing any more (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their
+// transaction). Returns their users, whose liaison sessions the caller revokes.
 func (q *Queries) DeleteLiaisonsInvitedBy(ctx context.Context, userID *int64) ([]int64, error) {
 	rows, err := q.db.Query(ctx, deleteLiaisonsInvitedBy, userID)
 	if err != nil {
@@ -213,46 +278,70 @@ func (q *Queries) GetLiaisonByUserID(ctx context.Context, userID int64) (GetLiai
 }
 
 const grantLiaisonClients = `-- name: GrantLiaisonClients :exec
-INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id)
-SELECT $1, unnest($2::bigint[]), $3
-ON CONFLICT DO NOTHING
+INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id, via_liaison_id, granted_at)
+SELECT $1, unnest($2::bigint[]), $3, $4, $5
+ON CONFLICT (liaison_id, client_id) DO UPDATE
+SET granted_by_user_id = EXCLUDED.granted_by_user_id, via_liaison_id = EXCLUDED.via_liaison_id, granted_at = EXCLUDED.granted_at
+WHERE liaison_clients.accepted_at IS NULL
 `
 
 type GrantLiaisonClientsParams struct {
 	LiaisonID       int64
 	ClientIds       []int64
 	GrantedByUserID *int64
+	ViaLiaisonID    *int64
+	Now             time.Time
 }
 
-// Lets a liaison act for clients, recording who granted them; grants it already has are kept
-// (with their first grantor).
+// Offers a liaison clients, recording who granted them (@granted_by_user_id) and through which
+// liaison's grant of the same client (@via_liaison_id: the grantor's own, when it acts as a
+// liaison; NULL when the grantor holds the client on its own account). The offer takes effect
+// when the liaison accepts the grantor's invitation (AcceptLiaisonOffers). An accepted grant is
+// kept as it is; an offer not accepted yet is replaced by the newer one, whose invitation then
+// accepts it.
 func (q *Queries) GrantLiaisonClients(ctx context.Context, arg GrantLiaisonClientsParams) error {
-	_, err := q.db.Exec(ctx, grantLiaisonClients, arg.LiaisonID, arg.ClientIds, arg.GrantedByUserID)
+	_, err := q.db.Exec(ctx, grantLiaisonClients,
+		arg.LiaisonID,
+		arg.ClientIds,
+		arg.GrantedByUserID,
+		arg.ViaLiaisonID,
+		arg.Now,
+	)
 	return err
 }
 
 const grantLiaisonCompanies = `-- name: GrantLiaisonCompanies :exec
-INSERT INTO liaison_companies (liaison_id, company_id, granted_by_user_id)
-SELECT $1, unnest($2::bigint[]), $3
-ON CONFLICT DO NOTHING
+INSERT INTO liaison_companies (liaison_id, company_id, granted_by_user_id, via_liaison_id, granted_at)
+SELECT $1, unnest($2::bigint[]), $3, $4, $5
+ON CONFLICT (liaison_id, company_id) DO UPDATE
+SET granted_by_user_id = EXCLUDED.granted_by_user_id, via_liaison_id = EXCLUDED.via_liaison_id, granted_at = EXCLUDED.granted_at
+WHERE liaison_companies.accepted_at IS NULL
 `
 
 type GrantLiaisonCompaniesParams struct {
 	LiaisonID       int64
 	CompanyIds      []int64
 	GrantedByUserID *int64
+	ViaLiaisonID    *int64
+	Now             time.Time
 }
 
-// Lets a liaison act for companies, recording who granted them; grants it already has are kept.
+// GrantLiaisonClients for companies.
 func (q *Queries) GrantLiaisonCompanies(ctx context.Context, arg GrantLiaisonCompaniesParams) error {
-	_, err := q.db.Exec(ctx, grantLiaisonCompanies, arg.LiaisonID, arg.CompanyIds, arg.GrantedByUserID)
+	_, err := q.db.Exec(ctx, grantLiaisonCompanies,
+		arg.LiaisonID,
+		arg.CompanyIds,
+		arg.GrantedByUserID,
+		arg.ViaLiaisonID,
+		arg.Now,
+	)
 	return err
 }
 
 const listLiaisonClientProfiles = `-- name: ListLiaisonClientProfiles :many
 SELECT cp.id, cp.user_id, cp.email, cp.first_name, cp.last_name, cp.phone, cp.company_id, cp.company_name, cp.enterprise, cp.active, cp.display_name, cp.use_display_name, cp.display_email, cp.use_display_email, cp.bio, cp.realtor_license, cp.created_at, cp.company_title FROM client_profiles cp
 JOIN liaison_clients lc ON lc.client_id = cp.id
-WHERE lc.liaison_id = $1
+WHERE lc.liaison_id = $1 AND lc.accepted_at IS NOT NULL
 ORDER BY cp.id LIMIT $2
 `
 
@@ -261,7 +350,7 @@ type ListLiaisonClientProfilesParams struct {
 	MaxRows   int32
 }
 
-// The clients a liaison acts for, in id order, at most @max_rows.
+// The clients a liaison acts for (accepted grants), in id order, at most @max_rows.
 func (q *Queries) ListLiaisonClientProfiles(ctx context.Context, arg ListLiaisonClientProfilesParams) ([]ClientProfile, error) {
 	rows, err := q.db.Query(ctx, listLiaisonClientProfiles, arg.LiaisonID, arg.MaxRows)
 	if err != nil {
@@ -304,7 +393,7 @@ func (q *Queries) ListLiaisonClientProfiles(ctx context.Context, arg ListLiaison
 const listLiaisonCompanies = `-- name: ListLiaisonCompanies :many
 SELECT co.id, co.name, co.enterprise, co.created_at, co.updated_at, co.owner_client_id FROM companies co
 JOIN liaison_companies lc ON lc.company_id = co.id
-WHERE lc.liaison_id = $1
+WHERE lc.liaison_id = $1 AND lc.accepted_at IS NOT NULL
 ORDER BY co.id LIMIT $2
 `
 
@@ -313,7 +402,7 @@ type ListLiaisonCompaniesParams struct {
 	MaxRows   int32
 }
 
-// The companies a liaison acts for, in id order, at most @max_rows.
+// The companies a liaison acts for (accepted grants), in id order, at most @max_rows.
 func (q *Queries) ListLiaisonCompanies(ctx context.Context, arg ListLiaisonCompaniesParams) ([]Company, error) {
 	rows, err := q.db.Query(ctx, listLiaisonCompanies, arg.LiaisonID, arg.MaxRows)
 	if err != nil {
@@ -339,4 +428,100 @@ func (q *Queries) ListLiaisonCompanies(ctx context.Context, arg ListLiaisonCompa
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockAcceptedLiaisonByUserID = `-- name: LockAcceptedLiaisonByUserID :one
+SELECT id FROM liaisons WHERE user_id = $1 AND accepted_at IS NOT NULL FOR SHARE
+`
+
+// The user's accepted liaison record, share-locked: what a liaison grants rests on it.
+func (q *Queries) LockAcceptedLiaisonByUserID(ctx context.Context, userID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, lockAcceptedLiaisonByUserID, userID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const lockAcceptedLiaisonClients = `-- name: LockAcceptedLiaisonClients :many
+SELECT client_id FROM liaison_clients
+WHERE liaison_id = $1 AND client_id = ANY ($2::bigint[]) AND accepted_at IS NOT NULL
+FOR SHARE
+`
+
+type LockAcceptedLiaisonClientsParams struct {
+	LiaisonID int64
+	ClientIds []int64
+}
+
+// Which of @client_ids a liaison acts for, share-locked until the transaction ends: a grant made
+// through them holds them, so that taking one back waits for the grant, then takes it back too.
+func (q *Queries) LockAcceptedLiaisonClients(ctx context.Context, arg LockAcceptedLiaisonClientsParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, lockAcceptedLiaisonClients, arg.LiaisonID, arg.ClientIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var client_id int64
+		if err := rows.Scan(&client_id); err != nil {
+			return nil, err
+		}
+		items = append(items, client_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockAcceptedLiaisonCompanies = `-- name: LockAcceptedLiaisonCompanies :many
+SELECT company_id FROM liaison_companies
+WHERE liaison_id = $1 AND company_id = ANY ($2::bigint[]) AND accepted_at IS NOT NULL
+FOR SHARE
+`
+
+type LockAcceptedLiaisonCompaniesParams struct {
+	LiaisonID  int64
+	CompanyIds []int64
+}
+
+// LockAcceptedLiaisonClients for companies.
+func (q *Queries) LockAcceptedLiaisonCompanies(ctx context.Context, arg LockAcceptedLiaisonCompaniesParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, lockAcceptedLiaisonCompanies, arg.LiaisonID, arg.CompanyIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var company_id int64
+		if err := rows.Scan(&company_id); err != nil {
+			return nil, err
+		}
+		items = append(items, company_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockLiaisonByUserID = `-- name: LockLiaisonByUserID :one
+SELECT id, accepted_at FROM liaisons WHERE user_id = $1 FOR NO KEY UPDATE
+`
+
+type LockLiaisonByUserIDRow struct {
+	ID         int64
+	AcceptedAt *time.Time
+}
+
+// A user's liaison record, locked until the transaction ends so that registrations of one liaison
+// decide one after another whether an invitation is pending (FOR NO KEY UPDATE: grants, whose
+// foreign keys only key-share the row, are not held up).
+func (q *Queries) LockLiaisonByUserID(ctx context.Context, userID int64) (LockLiaisonByUserIDRow, error) {
+	row := q.db.QueryRow(ctx, lockLiaisonByUserID, userID)
+	var i LockLiaisonByUserIDRow
+	err := row.Scan(&i.ID, &i.AcceptedAt)
+	return i, err
 }

@@ -11,28 +11,31 @@ import (
 )
 
 const createLink = `-- name: CreateLink :one
-INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id)
+INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id,
+                         invited_by_user_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-        $9)
+        $9, $10)
 RETURNING id
 `
 
 type CreateLinkParams struct {
-	Kind          string
-	TokenHash     []byte
-	CodeHash      *string
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	Now           time.Time
-	LiaisonID     *int64
+	Kind            string
+	TokenHash       []byte
+	CodeHash        *string
+	UserID          int64
+	ApplicationID   int64
+	RedirectUrl     string
+	ExpiresAt       time.Time
+	Now             time.Time
+	LiaisonID       *int64
+	InvitedByUserID *int64
 }
 
 // Stores an emailed link of a kind for the user and application it is for: its token's hash,
 // and for a password reset its code's hash. A link sent at once carries its token's hash; one
 // sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
-// the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts.
+// the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
+// and who sent it (whose offers it accepts).
 func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, error) {
 	row := q.db.QueryRow(ctx, createLink,
 		arg.Kind,
@@ -44,6 +47,7 @@ func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, 
 		arg.ExpiresAt,
 		arg.Now,
 		arg.LiaisonID,
+		arg.InvitedByUserID,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -69,7 +73,7 @@ func (q *Queries) ExpireUserLinks(ctx context.Context, arg ExpireUserLinksParams
 }
 
 const getLinkByTokenHash = `-- name: GetLinkByTokenHash :one
-SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.liaison_id, m.code_hash, m.code_tries, a.slug AS application
+SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.liaison_id, m.invited_by_user_id, m.code_hash, m.code_tries, a.slug AS application
 FROM magic_links m
 JOIN applications a ON a.id = m.application_id
 WHERE m.token_hash = $1
@@ -96,11 +100,34 @@ func (q *Queries) GetLinkByTokenHash(ctx context.Context, tokenHash []byte) (Get
 		&i.MagicLink.CreatedAt,
 		&i.MagicLink.Kind,
 		&i.MagicLink.LiaisonID,
+		&i.MagicLink.InvitedByUserID,
 		&i.MagicLink.CodeHash,
 		&i.MagicLink.CodeTries,
 		&i.Application,
 	)
 	return i, err
+}
+
+const hasLiveInvitation = `-- name: HasLiveInvitation :one
+SELECT EXISTS (SELECT 1 FROM magic_links
+               WHERE kind = 'invitation' AND liaison_id = $1 AND invited_by_user_id = $2
+                 AND used_at IS NULL AND expires_at > $3)
+`
+
+type HasLiveInvitationParams struct {
+	LiaisonID *int64
+	InviterID *int64
+	Now       time.Time
+}
+
+// Whether an invitation that a user sent a liaison is still waiting to be used (neither used nor
+// expired): while it is, registering the liaison again sends no new email (its link accepts the
+// new offers too).
+func (q *Queries) HasLiveInvitation(ctx context.Context, arg HasLiveInvitationParams) (bool, error) {
+	row := q.db.QueryRow(ctx, hasLiveInvitation, arg.LiaisonID, arg.InviterID, arg.Now)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
 const mintLinkToken = `-- name: MintLinkToken :one
@@ -179,7 +206,7 @@ FROM applications a
 WHERE m.token_hash = $2 AND m.kind = ANY ($3::text[]) AND a.id = m.application_id
   AND ($4::text IS NULL OR a.slug = $4)
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, a.slug AS application
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application
 `
 
 type UseLinkParams struct {
@@ -190,13 +217,14 @@ type UseLinkParams struct {
 }
 
 type UseLinkRow struct {
-	ID            int64
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	Kind          string
-	LiaisonID     *int64
-	Application   string
+	ID              int64
+	UserID          int64
+	ApplicationID   int64
+	RedirectUrl     string
+	Kind            string
+	LiaisonID       *int64
+	InvitedByUserID *int64
+	Application     string
 }
 
 // Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
@@ -216,6 +244,7 @@ func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, e
 		&i.RedirectUrl,
 		&i.Kind,
 		&i.LiaisonID,
+		&i.InvitedByUserID,
 		&i.Application,
 	)
 	return i, err

@@ -156,6 +156,8 @@ type LiaisonClient struct {
 	ClientID        int64
 	GrantedByUserID *int64
 	GrantedAt       time.Time
+	ViaLiaisonID    *int64
+	AcceptedAt      *time.Time
 }
 
 type LiaisonCompany struct {
@@ -163,6 +165,8 @@ type LiaisonCompany struct {
 	CompanyID       int64
 	GrantedByUserID *int64
 	GrantedAt       time.Time
+	ViaLiaisonID    *int64
+	AcceptedAt      *time.Time
 }
 
 type LimitCounter struct {
@@ -173,18 +177,19 @@ type LimitCounter struct {
 }
 
 type MagicLink struct {
-	ID            int64
-	TokenHash     []byte
-	UserID        int64
-	ApplicationID int64
-	RedirectUrl   string
-	ExpiresAt     time.Time
-	UsedAt        *time.Time
-	CreatedAt     time.Time
-	Kind          string
-	LiaisonID     *int64
-	CodeHash      *string
-	CodeTries     int32
+	ID              int64
+	TokenHash       []byte
+	UserID          int64
+	ApplicationID   int64
+	RedirectUrl     string
+	ExpiresAt       time.Time
+	UsedAt          *time.Time
+	CreatedAt       time.Time
+	Kind            string
+	LiaisonID       *int64
+	InvitedByUserID *int64
+	CodeHash        *string
+	CodeTries       int32
 }
 
 type Notification struct {

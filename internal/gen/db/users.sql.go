@@ -12,20 +12,22 @@ import (
 
 const changePasswordHash = `-- name: ChangePasswordHash :execrows
 UPDATE users SET password_hash = $1, credential_version = credential_version + 1, updated_at = now()
-WHERE id = $2 AND password_hash IS NOT DISTINCT FROM $3::text
+WHERE id = $2 AND credential_version = $3
 `
 
 type ChangePasswordHashParams struct {
-	PasswordHash *string
-	ID           int64
-	Checked      *string
+	PasswordHash      *string
+	ID                int64
+	CredentialVersion int64
 }
 
-// Sets a new password unless the hash changed since the caller checked it (@checked, NULL for
-// a user who had none): of two concurrent changes, the second finds no row. It moves
-// credential_version, so that no log-in with the old password in flight completes.
+// Sets a new password unless the credential changed since the caller checked the current one
+// (@credential_version, read before the check; a version never comes back, where a hash could):
+// of two concurrent changes, the second finds no row, as does a change racing a proof that
+// dropped the password. It moves credential_version, so that no log-in with the old password in
+// flight completes.
 func (q *Queries) ChangePasswordHash(ctx context.Context, arg ChangePasswordHashParams) (int64, error) {
-	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.Checked)
+	result, err := q.db.Exec(ctx, changePasswordHash, arg.PasswordHash, arg.ID, arg.CredentialVersion)
 	if err != nil {
 		return 0, err
 	}
@@ -207,6 +209,19 @@ func (q *Queries) GetUserRoles(ctx context.Context, userID int64) (GetUserRolesR
 	return i, err
 }
 
+const lockEmployee = `-- name: LockEmployee :one
+SELECT id FROM employees WHERE user_id = $1 FOR SHARE
+`
+
+// A user's employee record, share-locked until the transaction ends: what an employee grants
+// or sets (any company, a new user's password) rests on it.
+func (q *Queries) LockEmployee(ctx context.Context, userID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, lockEmployee, userID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const lockUserForGrant = `-- name: LockUserForGrant :one
 SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users WHERE id = $1 FOR SHARE
@@ -222,7 +237,7 @@ func (q *Queries) LockUserForGrant(ctx context.Context, id int64) (bool, error) 
 }
 
 const proveUserEmail = `-- name: ProveUserEmail :one
-UPDATE users u SET email_verified_at = $1, password_hash = NULL,
+UPDATE users u SET email_verified_at = $1, password_hash = NULL, remember_me = false, phone = '',
                    credential_version = u.credential_version + 1, updated_at = now()
 FROM (SELECT p.id, p.password_hash FROM users p WHERE p.id = $2 FOR UPDATE) old
 WHERE u.id = old.id AND u.email_verified_at IS NULL
@@ -239,16 +254,42 @@ type ProveUserEmailRow struct {
 	HadPassword       bool
 }
 
-// Records the first proof that the owner of a user's email holds it, and drops the password set
-// before (by whoever registered the email, possibly not its owner), moving credential_version so
-// that no password log-in in flight completes. No row when the email was proven before. The
-// caller then removes the rest of what the unverified account set up, in the same transaction.
-// had_password says whether a password was dropped (for the audit trail).
+// Records the first proof that the owner of a user's email holds it, and drops what whoever
+// registered the email (possibly not its owner) set on the user: the password, moving
+// credential_version so that no password log-in in flight completes; the saved remember_me
+// preference (which would make the owner's sessions never expire by time); the phone (what a
+// second factor or a recovery by SMS would trust). The names stay: they grant nothing. No row
+// when the email was proven before. The caller then removes the rest of what the unverified
+// account set up, in the same transaction. had_password says whether a password was dropped
+// (for the audit trail).
 func (q *Queries) ProveUserEmail(ctx context.Context, arg ProveUserEmailParams) (ProveUserEmailRow, error) {
 	row := q.db.QueryRow(ctx, proveUserEmail, arg.Now, arg.UserID)
 	var i ProveUserEmailRow
 	err := row.Scan(&i.CredentialVersion, &i.HadPassword)
 	return i, err
+}
+
+const proveUserEmailKeeping = `-- name: ProveUserEmailKeeping :execrows
+UPDATE users SET email_verified_at = $1, updated_at = now()
+WHERE id = $2 AND email_verified_at IS NULL AND credential_version = $3
+`
+
+type ProveUserEmailKeepingParams struct {
+	Now               *time.Time
+	UserID            int64
+	CredentialVersion int64
+}
+
+// Records the first proof of a user's email by a prover who also showed the account's password,
+// checked at @credential_version: the prover set the account up, so everything stays. No row
+// when the email was proven before, or when the credential changed since the check (then
+// ProveUserEmail decides, as for a proof without the password).
+func (q *Queries) ProveUserEmailKeeping(ctx context.Context, arg ProveUserEmailKeepingParams) (int64, error) {
+	result, err := q.db.Exec(ctx, proveUserEmailKeeping, arg.Now, arg.UserID, arg.CredentialVersion)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setNewPassword = `-- name: SetNewPassword :exec
@@ -262,27 +303,37 @@ type SetNewPasswordParams struct {
 }
 
 // Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
-// credential_version so that no log-in with the old one in flight completes.
+// credential_version so that no log-in with the old one in flight completes. Unconditional, unlike
+// SetPasswordHash and ChangePasswordHash: nothing read before decides it (the new password is
+// the prover's, and the link or code that allows it is used up in the same transaction).
 func (q *Queries) SetNewPassword(ctx context.Context, arg SetNewPasswordParams) error {
 	_, err := q.db.Exec(ctx, setNewPassword, arg.PasswordHash, arg.ID)
 	return err
 }
 
-const setPasswordHash = `-- name: SetPasswordHash :exec
-UPDATE users SET password_hash = $1, updated_at = now() WHERE id = $2
+const setPasswordHash = `-- name: SetPasswordHash :execrows
+UPDATE users SET password_hash = $1, updated_at = now()
+WHERE id = $2 AND credential_version = $3
 `
 
 type SetPasswordHashParams struct {
-	PasswordHash *string
-	ID           int64
+	PasswordHash      *string
+	ID                int64
+	CredentialVersion int64
 }
 
 // Replaces a hash made with weaker parameters after a successful log-in: the same password, so
-// credential_version stays. Anything that sets a different password (or drops it) must move
-// credential_version instead, as ProveUserEmail does.
-func (q *Queries) SetPasswordHash(ctx context.Context, arg SetPasswordHashParams) error {
-	_, err := q.db.Exec(ctx, setPasswordHash, arg.PasswordHash, arg.ID)
-	return err
+// credential_version stays. Only while the credential is still the one the log-in checked
+// (@credential_version, read before the password was verified): a proof, reset or change that
+// committed meanwhile wins, and the stale password is not written back over it (no row then).
+// Anything that sets a different password (or drops it) must move credential_version instead,
+// as ProveUserEmail does.
+func (q *Queries) SetPasswordHash(ctx context.Context, arg SetPasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setPasswordHash, arg.PasswordHash, arg.ID, arg.CredentialVersion)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setRememberMe = `-- name: SetRememberMe :exec

@@ -85,6 +85,7 @@ func (e AuditActorType) Valid() bool {
 const (
 	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
 	AuditGrantMade               AuditKind = "grant.made"
+	AuditGrantOffered            AuditKind = "grant.offered"
 	AuditGrantRevoked            AuditKind = "grant.revoked"
 	AuditInvitationAccepted      AuditKind = "invitation.accepted"
 	AuditLoginFailed             AuditKind = "login.failed"
@@ -115,6 +116,8 @@ func (e AuditKind) Valid() bool {
 	case AuditApplicationTokenRotated:
 		return true
 	case AuditGrantMade:
+		return true
+	case AuditGrantOffered:
 		return true
 	case AuditGrantRevoked:
 		return true
@@ -678,6 +681,39 @@ func (e MagicLinkBadRequestErrorStatus) Valid() bool {
 	case MagicLinkBadRequestErrorStatusMissingParam:
 		return true
 	case MagicLinkBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MagicLinkCreateBadRequestErrorStatus.
+const (
+	MagicLinkCreateBadRequestErrorStatusInvalidContentType   MagicLinkCreateBadRequestErrorStatus = "invalid-content-type"
+	MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams MagicLinkCreateBadRequestErrorStatus = "invalid-encoded-params"
+	MagicLinkCreateBadRequestErrorStatusInvalidParam         MagicLinkCreateBadRequestErrorStatus = "invalid-param"
+	MagicLinkCreateBadRequestErrorStatusInvalidPassword      MagicLinkCreateBadRequestErrorStatus = "invalid-password"
+	MagicLinkCreateBadRequestErrorStatusMissingParam         MagicLinkCreateBadRequestErrorStatus = "missing-param"
+	MagicLinkCreateBadRequestErrorStatusNoParamsDecoded      MagicLinkCreateBadRequestErrorStatus = "no-params-decoded"
+	MagicLinkCreateBadRequestErrorStatusUserRequiresRole     MagicLinkCreateBadRequestErrorStatus = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the MagicLinkCreateBadRequestErrorStatus enum.
+func (e MagicLinkCreateBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MagicLinkCreateBadRequestErrorStatusInvalidContentType:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusInvalidPassword:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusMissingParam:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case MagicLinkCreateBadRequestErrorStatusUserRequiresRole:
 		return true
 	default:
 		return false
@@ -1694,16 +1730,6 @@ type IntrospectionResultStatus string
 // LastName Last name.
 type LastName = string
 
-// Liaison defines model for Liaison.
-type Liaison struct {
-	// Accepted Whether the invitee accepted the role (its invitation link); the role and its grants take effect then.
-	Accepted  bool            `json:"accepted"`
-	Clients   []ClientProfile `json:"clients"`
-	Companies []Company       `json:"companies"`
-	Id        int64           `json:"id"`
-	User      User            `json:"user"`
-}
-
 // LiaisonGrants defines model for LiaisonGrants.
 type LiaisonGrants struct {
 	Clients   []ClientProfile `json:"clients"`
@@ -1731,9 +1757,28 @@ type LiaisonGrantsResult struct {
 // LiaisonGrantsResultStatus defines model for LiaisonGrantsResult.Status.
 type LiaisonGrantsResultStatus string
 
+// LiaisonInvitation What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+// request alone, whether or not the email has an account, is anyone's liaison or accepted
+// anything before: the answer tells the caller nothing about the invitee. The offer takes
+// effect when the invitee accepts the caller's invitation.
+type LiaisonInvitation struct {
+	// Clients The clients offered, in id order.
+	Clients []ClientProfile `json:"clients"`
+
+	// Companies The companies offered, in id order.
+	Companies []Company `json:"companies"`
+
+	// Email The invitee's email as PlanoAuth stores it (Unicode NFC, lower case).
+	Email string `json:"email"`
+}
+
 // LiaisonResult defines model for LiaisonResult.
 type LiaisonResult struct {
-	Data Liaison `json:"data"`
+	// Data What `liaisons/register` offered, and to whom. It has the same fields, filled from the
+	// request alone, whether or not the email has an account, is anyone's liaison or accepted
+	// anything before: the answer tells the caller nothing about the invitee. The offer takes
+	// effect when the invitee accepts the caller's invitation.
+	Data LiaisonInvitation `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
 	Errors *[]ParamError `json:"errors,omitempty"`
@@ -1857,6 +1902,25 @@ type MagicLinkBadRequestError struct {
 
 // MagicLinkBadRequestErrorStatus defines model for MagicLinkBadRequestError.Status.
 type MagicLinkBadRequestErrorStatus string
+
+// MagicLinkCreateBadRequestError defines model for MagicLinkCreateBadRequestError.
+type MagicLinkCreateBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                             `json:"session,omitempty"`
+	Status  MagicLinkCreateBadRequestErrorStatus `json:"status"`
+}
+
+// MagicLinkCreateBadRequestErrorStatus defines model for MagicLinkCreateBadRequestError.Status.
+type MagicLinkCreateBadRequestErrorStatus string
 
 // MagicLinkSent defines model for MagicLinkSent.
 type MagicLinkSent struct {
@@ -2416,7 +2480,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`.
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
+// password, given by its registrant to keep what the account set up at the email's first
+// proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
@@ -2426,7 +2492,17 @@ type SessionsMagicLinkCreateInput struct {
 
 	// MagicToken The token from the emailed link.
 	MagicToken string `json:"magic_token"`
-	RememberMe *bool  `json:"remember_me,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password   *Password `json:"password,omitempty"`
+	RememberMe *bool     `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
 	// scopes, times, application, user), `minimal` (id, token and device token when just
@@ -2859,6 +2935,9 @@ type LoginBadRequest = LoginBadRequestError
 
 // MagicLinkBadRequest defines model for MagicLinkBadRequest.
 type MagicLinkBadRequest = MagicLinkBadRequestError
+
+// MagicLinkCreateBadRequest defines model for MagicLinkCreateBadRequest.
+type MagicLinkCreateBadRequest = MagicLinkCreateBadRequestError
 
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
@@ -3322,14 +3401,15 @@ type ClientInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -3350,14 +3430,15 @@ type ClientInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -3392,14 +3473,20 @@ type ClientInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -3432,14 +3519,20 @@ type ClientInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -3592,33 +3685,49 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithBody Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything), its clients rendered with
-	// `view`; of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3627,33 +3736,49 @@ type ClientInterface interface {
 
 	// LiaisonsRegisterWithTextBody Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything), its clients rendered with
-	// `view`; of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -3873,18 +3998,33 @@ type ClientInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3896,18 +4036,33 @@ type ClientInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -3924,8 +4079,10 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3942,8 +4099,10 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4228,14 +4387,15 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -4266,14 +4426,15 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -4318,14 +4479,20 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -4368,14 +4535,20 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -4638,33 +4811,49 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 
 // LiaisonsRegisterWithBody Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything), its clients rendered with
-// `view`; of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4683,33 +4872,49 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 
 // LiaisonsRegisterWithTextBody Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything), its clients rendered with
-// `view`; of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -5039,18 +5244,33 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5072,18 +5292,33 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -5110,8 +5345,10 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5138,8 +5375,10 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7339,14 +7578,15 @@ type ClientWithResponsesInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -7367,14 +7607,15 @@ type ClientWithResponsesInterface interface {
 	// phone (the given ones are not applied to an existing user); an email that is already a
 	// client answers `email-already-client`. `data` is the client rendered with `view`.
 	//
-	// Who may set the password: an application token or an employee may give a new user an
-	// initial `client.password` (optional; a user without one signs in with Google or a link),
-	// and that user still starts unverified. Any other caller may not choose another person's
-	// password (`permission-denied`): the new user gets no password and an invitation email
-	// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+	// Who may set the password: an application token or an employee whose email is verified may
+	// give a new user an initial `client.password` (optional; a user without one signs in with
+	// Google or a link), and that user still starts unverified. Any other caller, an unverified
+	// employee included, may not choose another person's password (`permission-denied`): the
+	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+	// 7 days) signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
-	// application token or an employee (a company that does not exist answers
+	// application token or a verified employee (a company that does not exist answers
 	// `client-validation-failed`); from any other caller it is a request, as in
 	// `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 	// verification link while the user's email is unverified) or the invitation is queued in
@@ -7409,14 +7650,20 @@ type ClientWithResponsesInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -7449,14 +7696,20 @@ type ClientWithResponsesInterface interface {
 	// is dropped by its first proof; ask again with `companies/request_member`.
 	// `client.company_name` is informational only.
 	//
-	// Field rules (email format, password policy, phone format) answer
-	// `client-validation-failed` with an `errors` entry per failing field. An email that already
-	// has a user answers `email-already-registered` (emails compare case-insensitively, and
-	// concurrent registrations of one email create one user); the spelling
-	// `email-already-registerd` is documented but never emitted; it is answered before any
-	// password is hashed. Each client address may register a limited number of accounts per
-	// window (30 an hour unless configured; counted before the work, so concurrent requests
-	// never pass it), then `rate-limited`. An application that does not
+	// Field rules (email format, password policy, phone format; an address literal such as
+	// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+	// per failing field. An email that already has a user answers `email-already-registered`
+	// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+	// but never emitted. It is answered before any password is hashed, and costs the client
+	// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+	// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+	// have accounts is bounded alike on both routes. While a registration of an email is in
+	// progress, another one of the same email answers `email-already-registered` at once (the
+	// first decides; if it fails, registering again works), so concurrent registrations of one
+	// email create one user and hash one password. Each client address may register a limited
+	// number of accounts per window (30 an hour unless configured; counted before the hash, so
+	// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+	// application that does not
 	// let users register as clients (`planox2`) answers `user-requires-role` and creates
 	// nothing: the new client could not log in to it. Sensitive params (see
 	// `ClientsRegisterInput`).
@@ -7613,33 +7866,49 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything), its clients rendered with
-	// `view`; of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7648,33 +7917,49 @@ type ClientWithResponsesInterface interface {
 
 	// LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 	//
-	// A client, employee or liaison whose email is verified invites a liaison to act for the
-	// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-	// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-	// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-	// email is not verified answers `permission-denied`, as does granting anything else; an id
-	// that does not exist answers `invalid-param` (for an employee; others get
-	// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-	// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-	// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+	// A client, employee or liaison whose email is verified offers someone the clients
+	// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+	// invites it to accept. What is offered must be among what the caller may grant (see
+	// `scopes/liaison_register`: a client its own client record and the company it is a member
+	// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+	// answers `permission-denied`, as does granting anything else; an id that does not exist
+	// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+	// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+	// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+	// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+	// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+	// deliver to the same mailbox. Nobody makes itself a liaison.
 	//
-	// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-	// gets a user without one; an email with a user keeps its password, names and phone. The
-	// role takes effect when the invitee accepts: an invitation email is queued whose link
-	// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-	// proves its email and accepts the role (`data.accepted` is false until then; registering a
-	// liaison that has not accepted yet sends a new invitation). Until then the user has no
-	// liaison role: it cannot log in as a liaison, and an application that accepts only
-	// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-	// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-	// among what the caller may grant (an employee sees everything), its clients rendered with
-	// `view`; of an email that already
-	// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-	// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-	// user) and each client address may register a limited number of liaisons per window (30
-	// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-	// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-	// params (see `LiaisonsRegisterInput`).
+	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// accepts the liaison role and accepts what the caller offered it until then; that holds for
+	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+	// it cannot log in as a liaison, and an application that accepts only employees and
+	// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+	// the same client or company (whose invitation then accepts it); an accepted grant stays.
+	//
+	// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+	// the same whether or not the email has an account, whose id, or whether it is anyone's
+	// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+	// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+	// password, names and phone.
+	//
+	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+	// expired), registering it again records the new offers, which that link accepts too, and
+	// sends no new email. One email receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured); an offer made past that is recorded, answered
+	// alike, and sent with the caller's next registration of that email after the window. Each
+	// caller (its session's user) and each client address may register a limited number of
+	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+	// invitation is counted the same way.
+	//
+	// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+	// grant goes (its grantor left the company, or a first proof took it back), everything
+	// granted through it goes too. A grant waits for a removal of what it rests on that is in
+	// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+	// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+	// `LiaisonsRegisterInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7898,18 +8183,33 @@ type ClientWithResponsesInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7921,18 +8221,33 @@ type ClientWithResponsesInterface interface {
 	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-	// role it also accepts, or a client created for someone else). The first proof of an email
-	// takes back everything its unverified account set up (see "Who is who": password, sessions,
-	// liaisons registered, grants made, membership requests). An unknown token (or a password
-	// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-	// `link-used`, an expired one `link-expired`, one requested for another application
-	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-	// failed log-in from the client address (`rate-limited`). The link is used up by the first
-	// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-	// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-	// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-	// the session carries the `redirect_url` the link was requested with. Sensitive params
-	// (see `SessionsMagicLinkCreateInput`).
+	// role and offers it also accepts, or a client created for someone else). The first proof of
+	// an email takes back everything its unverified account set up (see "Who is who": password,
+	// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+	// since the service cannot tell the registrant from someone who registered another person's
+	// email.
+	//
+	// **Keeping the account: `password`.** If you created the account, give its password with
+	// the link: when the user has a password and it is right, the email is proven and what the
+	// account set up stays (the prover is both the registrant and the mailbox's owner, so
+	// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+	// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+	// them) and leaves the link usable. Without `password` (or for a user without one, where
+	// there is nothing to keep) the first proof takes back as said above. A password changed
+	// between its check and the proof is no longer the one shown: the proof then takes back
+	// as without it.
+	//
+	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+	// requested for another application `link-wrong-application` (it stays usable where it
+	// belongs). Each of them counts as a failed log-in from the client address
+	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `/reset` (whose forms ask for the password the same way) hand the application's
+	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// carries the `redirect_url` the link was requested with. Sensitive params (see
+	// `SessionsMagicLinkCreateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7949,8 +8264,10 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7967,8 +8284,10 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-	// notification (kind `mandrill-email-failed`) is written for operators.
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// counts against those allowances (a send was attempted), and a notification (kind
+	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+	// hour at most.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9605,7 +9924,7 @@ type SessionsMagicLinkCreateResponse struct {
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *NewSession
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *SocialLoginBadRequest
+	JSON400 *MagicLinkCreateBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *LinkUnauthorized
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -9626,7 +9945,7 @@ func (r SessionsMagicLinkCreateResponse) GetJSON200() *NewSession {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r SessionsMagicLinkCreateResponse) GetJSON400() *SocialLoginBadRequest {
+func (r SessionsMagicLinkCreateResponse) GetJSON400() *MagicLinkCreateBadRequest {
 	return r.JSON400
 }
 
@@ -10405,14 +10724,15 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -10439,14 +10759,15 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // phone (the given ones are not applied to an existing user); an email that is already a
 // client answers `email-already-client`. `data` is the client rendered with `view`.
 //
-// Who may set the password: an application token or an employee may give a new user an
-// initial `client.password` (optional; a user without one signs in with Google or a link),
-// and that user still starts unverified. Any other caller may not choose another person's
-// password (`permission-denied`): the new user gets no password and an invitation email
-// whose link (`sessions/magic_link_create`, 7 days) signs it in and proves its email.
+// Who may set the password: an application token or an employee whose email is verified may
+// give a new user an initial `client.password` (optional; a user without one signs in with
+// Google or a link), and that user still starts unverified. Any other caller, an unverified
+// employee included, may not choose another person's password (`permission-denied`): the
+// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
+// 7 days) signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
-// application token or an employee (a company that does not exist answers
+// application token or a verified employee (a company that does not exist answers
 // `client-validation-failed`); from any other caller it is a request, as in
 // `clients/register`. `enterprise` works as in `clients/register`. A welcome email (with a
 // verification link while the user's email is unverified) or the invitation is queued in
@@ -10487,14 +10808,20 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -10533,14 +10860,20 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // is dropped by its first proof; ask again with `companies/request_member`.
 // `client.company_name` is informational only.
 //
-// Field rules (email format, password policy, phone format) answer
-// `client-validation-failed` with an `errors` entry per failing field. An email that already
-// has a user answers `email-already-registered` (emails compare case-insensitively, and
-// concurrent registrations of one email create one user); the spelling
-// `email-already-registerd` is documented but never emitted; it is answered before any
-// password is hashed. Each client address may register a limited number of accounts per
-// window (30 an hour unless configured; counted before the work, so concurrent requests
-// never pass it), then `rate-limited`. An application that does not
+// Field rules (email format, password policy, phone format; an address literal such as
+// `x@[127.0.0.1]` is no email here) answer `client-validation-failed` with an `errors` entry
+// per failing field. An email that already has a user answers `email-already-registered`
+// (emails compare case-insensitively); the spelling `email-already-registerd` is documented
+// but never emitted. It is answered before any password is hashed, and costs the client
+// address one use of its sign-in allowance (as an unknown email does at `sessions/create`:
+// 100 per 15 minutes unless configured, then `rate-limited`), so that asking which emails
+// have accounts is bounded alike on both routes. While a registration of an email is in
+// progress, another one of the same email answers `email-already-registered` at once (the
+// first decides; if it fails, registering again works), so concurrent registrations of one
+// email create one user and hash one password. Each client address may register a limited
+// number of accounts per window (30 an hour unless configured; counted before the hash, so
+// concurrent requests never pass it, and kept once the hash ran), then `rate-limited`. An
+// application that does not
 // let users register as clients (`planox2`) answers `user-requires-role` and creates
 // nothing: the new client could not log in to it. Sensitive params (see
 // `ClientsRegisterInput`).
@@ -10763,33 +11096,49 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 
 // LiaisonsRegisterWithBodyWithResponse Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything), its clients rendered with
-// `view`; of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10804,33 +11153,49 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 
 // LiaisonsRegisterWithTextBodyWithResponse Register a liaison
 //
-// A client, employee or liaison whose email is verified invites a liaison to act for the
-// clients (`client_ids`) and companies (`company_ids`) given, which must be among those the
-// caller may grant (see `scopes/liaison_register`: a client its own client record and the
-// company it is a member of, a liaison what it acts for, an employee any). A caller whose
-// email is not verified answers `permission-denied`, as does granting anything else; an id
-// that does not exist answers `invalid-param` (for an employee; others get
-// `permission-denied`, so ids of other clients are not revealed); granting nothing answers
-// `invalid-param`. The caller's own email, or the email of a client it grants, cannot be the
-// liaison (`invalid-param` on `liaison.email`): nobody makes itself a liaison.
+// A client, employee or liaison whose email is verified offers someone the clients
+// (`client_ids`) and companies (`company_ids`) given, to act for them as its liaison, and
+// invites it to accept. What is offered must be among what the caller may grant (see
+// `scopes/liaison_register`: a client its own client record and the company it is a member
+// of, a liaison what it acts for, an employee any). A caller whose email is not verified
+// answers `permission-denied`, as does granting anything else; an id that does not exist
+// answers `invalid-param` (for an employee; others get `permission-denied`, so ids of other
+// clients are not revealed); granting nothing answers `invalid-param`. An email that reaches
+// the caller's own mailbox, or a granted client's, cannot be the liaison (`invalid-param` on
+// `liaison.email`): the same address, or one that differs only by a `+tag` at the end of its
+// local part (or, at gmail.com and googlemail.com, by dots in it), which mail providers
+// deliver to the same mailbox. Nobody makes itself a liaison.
 //
-// Nobody chooses another person's password, so there is no `liaison.password`: a new email
-// gets a user without one; an email with a user keeps its password, names and phone. The
-// role takes effect when the invitee accepts: an invitation email is queued whose link
-// (`sessions/magic_link_create`, 7 days, in the caller's application) signs the invitee in,
-// proves its email and accepts the role (`data.accepted` is false until then; registering a
-// liaison that has not accepted yet sends a new invitation). Until then the user has no
-// liaison role: it cannot log in as a liaison, and an application that accepts only
-// employees and liaisons (`planox2`) refuses it. Grants add to what the liaison acts for, and
-// to an accepted liaison they apply at once. `data` is the liaison with what it acts for
-// among what the caller may grant (an employee sees everything), its clients rendered with
-// `view`; of an email that already
-// had a user, `data.user` shows only its id and email. Field rules as in `clients/register`
-// answer `client-validation-failed` (with `liaison.email`, ...). Each caller (its session's
-// user) and each client address may register a limited number of liaisons per window (30
-// and 60 an hour unless configured), then `rate-limited`; every registration of a liaison
-// that has not accepted sends one invitation, so this bounds the invitations too. Sensitive
-// params (see `LiaisonsRegisterInput`).
+// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
+// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
+// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// accepts the liaison role and accepts what the caller offered it until then; that holds for
+// someone who is a liaison already too. Until then the invitee has no liaison role from it:
+// it cannot log in as a liaison, and an application that accepts only employees and
+// liaisons (`planox2`) refuses it. An offer not accepted yet is replaced by a newer offer of
+// the same client or company (whose invitation then accepts it); an accepted grant stays.
+//
+// **The answer tells nothing about the invitee.** `data` is the email and what was offered,
+// the same whether or not the email has an account, whose id, or whether it is anyone's
+// liaison or accepted anything (its clients rendered with `view`). Nobody chooses another person's password: there is no
+// `liaison.password`; a new email gets a user without one; an email with a user keeps its
+// password, names and phone.
+//
+// **Invitations.** While an invitation of the caller to that email waits (neither used nor
+// expired), registering it again records the new offers, which that link accepts too, and
+// sends no new email. One email receives at most 5 invitations per 24 hours from all
+// callers together (unless configured); an offer made past that is recorded, answered
+// alike, and sent with the caller's next registration of that email after the window. Each
+// caller (its session's user) and each client address may register a limited number of
+// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
+// invitation is counted the same way.
+//
+// **Where a grant comes from.** What a liaison offers rests on its own grant: when that
+// grant goes (its grantor left the company, or a first proof took it back), everything
+// granted through it goes too. A grant waits for a removal of what it rests on that is in
+// flight, and the removal then takes it back. Field rules as in `clients/register` answer
+// `client-validation-failed` (with `liaison.email`, ...). Sensitive params (see
+// `LiaisonsRegisterInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11120,18 +11485,33 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11149,18 +11529,33 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // Exchanges the token of an emailed link for a session. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
-// role it also accepts, or a client created for someone else). The first proof of an email
-// takes back everything its unverified account set up (see "Who is who": password, sessions,
-// liaisons registered, grants made, membership requests). An unknown token (or a password
-// reset's, which only `sessions/password_reset` takes) answers `invalid-token`; a used one
-// `link-used`, an expired one `link-expired`, one requested for another application
-// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
-// failed log-in from the client address (`rate-limited`). The link is used up by the first
-// exchange, whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`,
-// `/invite` and `/reset` hand the application's `redirect_url` a fresh sign-in token in
-// `?magic_token=`, valid 2 minutes, which the application exchanges here. Same role rules and answers as `sessions/create`;
-// the session carries the `redirect_url` the link was requested with. Sensitive params
-// (see `SessionsMagicLinkCreateInput`).
+// role and offers it also accepts, or a client created for someone else). The first proof of
+// an email takes back everything its unverified account set up (see "Who is who": password,
+// sessions, remember_me, phone, liaisons registered, grants made, membership requests),
+// since the service cannot tell the registrant from someone who registered another person's
+// email.
+//
+// **Keeping the account: `password`.** If you created the account, give its password with
+// the link: when the user has a password and it is right, the email is proven and what the
+// account set up stays (the prover is both the registrant and the mailbox's owner, so
+// nothing was set up by a stranger). A wrong one answers `invalid-password`, counts as a
+// sign-in guess at the account (the allowances of `sessions/create`: `rate-limited` past
+// them) and leaves the link usable. Without `password` (or for a user without one, where
+// there is nothing to keep) the first proof takes back as said above. A password changed
+// between its check and the proof is no longer the one shown: the proof then takes back
+// as without it.
+//
+// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
+// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
+// requested for another application `link-wrong-application` (it stays usable where it
+// belongs). Each of them counts as a failed log-in from the client address
+// (`rate-limited`). The link is used up by the first exchange that gets past the password,
+// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `/reset` (whose forms ask for the password the same way) hand the application's
+// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
+// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// carries the `redirect_url` the link was requested with. Sensitive params (see
+// `SessionsMagicLinkCreateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11183,8 +11578,10 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11207,8 +11604,10 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, and a
-// notification (kind `mandrill-email-failed`) is written for operators.
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// counts against those allowances (a send was attempted), and a notification (kind
+// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
+// hour at most.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12729,7 +13128,7 @@ func ParseSessionsMagicLinkCreateResponse(rsp *http.Response) (*SessionsMagicLin
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest SocialLoginBadRequest
+		var dest MagicLinkCreateBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
