@@ -262,9 +262,9 @@ func linkUsed(userID, appID int64) []audit.Event {
 // (takeBackUnproven: its password, sessions, preferences, phone, trusted devices, grants,
 // liaisons, requests), unless the prover showed the account's password (p.keep). Then
 // it accepts an invitation's liaison role, and sets a new password, which moves
-// credential_version (no log-in with the old one in flight completes), revokes every session of
-// the user on every instance (the sessions' trigger notifies) and makes its devices strangers
-// (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
+// credential_version (no log-in with the old one in flight completes), ends the user's other
+// reset and sign-in links (endPasswordLinks), revokes every session of the user on every
+// instance (the sessions' trigger notifies) and makes its devices strangers (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
 // to evict from this instance's cache after the commit (forgetUsers).
 //
 // The audit trail records it all, last in the transaction: the link used, the proof (see
@@ -299,6 +299,9 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 	if p.passwordHash != nil {
 		if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: userID, PasswordHash: p.passwordHash}); err != nil {
 			return db.User{}, nil, fmt.Errorf("set the password of user %d: %w", userID, err)
+		}
+		if err := endPasswordLinks(ctx, q, userID, now); err != nil {
+			return db.User{}, nil, err
 		}
 		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now})
 		if err != nil {

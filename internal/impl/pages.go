@@ -65,7 +65,13 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	if err != nil {
 		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
-	s.giveBack(ctx, ticket)
+	// A new password's checks (zxcvbn, Have I Been Pwned) are paid for by the address's use,
+	// given back once the link is used; a page without one gives it back now: the link is real.
+	newPassword := u.Password != "" && (kind == linkReset || kind == linkInvitation)
+	if !newPassword {
+		s.giveBack(ctx, ticket)
+		ticket = limits.Ticket{}
+	}
 	link, user, err := s.pageLink(ctx, row)
 	if err != nil {
 		return link, "", err
@@ -75,13 +81,15 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	}
 	use := linkUse{kinds: []linkKind{kind}, token: u.Token}
 	if u.CurrentPassword != "" && kind != linkReset && hasPassword(user.PasswordHash) {
-		if err := s.verifyPassword(ctx, user, u.CurrentPassword, client); err != nil {
+		try, err := s.verifyPassword(ctx, user, u.CurrentPassword, client)
+		if err != nil {
 			return link, "", s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink,
 				applicationID: row.MagicLink.ApplicationID, userID: user.ID}, err)
 		}
+		s.settle(ctx, try, nil) // the password is the account's: no guess
 		use.keep = &user.CredentialVersion
 	}
-	if u.Password != "" && (kind == linkReset || kind == linkInvitation) {
+	if newPassword {
 		h, err := s.hashNewPassword(ctx, "password", u.Password, user)
 		if err != nil {
 			return link, "", err
@@ -89,6 +97,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 		use.passwordHash = &h
 	}
 	used, err := s.useLink(ctx, use)
+	s.settle(ctx, signInTry{failure: ticket}, err)
 	if err != nil {
 		return link, "", err
 	}
