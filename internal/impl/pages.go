@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 
 	"github.com/plano/planoauth/internal/envelope"
@@ -54,7 +55,8 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 // in magic_token (HandoverLifetime, for the application to exchange with
 // sessions/magic_link_create), or "" when there is none. A refused link counts as a failed
 // sign-in of the client address, as on sessions/magic_link_create. Answers: those of peekLink,
-// rate-limited, invalid-param on password, invalid-password.
+// rate-limited, invalid-param on password, invalid-password; pages.ErrHandover when the link
+// was used but the hand-over failed.
 func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pages.Link, string, error) {
 	client := limits.Client{Peer: peer.FromContext(ctx)}
 	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
@@ -105,7 +107,10 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 		return link, "", nil
 	}
 	next, err := s.handover(ctx, used)
-	return link, next, err
+	if err != nil {
+		return link, "", fmt.Errorf("%w: %w", pages.ErrHandover, err)
+	}
+	return link, next, nil
 }
 
 // handover is the used link's redirect URL carrying a new short-lived sign-in token for the
