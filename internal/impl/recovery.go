@@ -83,13 +83,18 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		s.log.ErrorContext(ctx, "password reset: load application", "application", application, "error", err)
 		return
 	}
-	var link createdLink
+	code, err := s.newLinkCode(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: make the code", "user_id", user.ID, "error", err)
+		return
+	}
+	var token string
 	err = s.inTx(ctx, "create a reset link", func(_ pgx.Tx, q *db.Queries) error {
 		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: user.ID, Kind: string(linkReset), Now: s.now()}); err != nil {
 			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
 		}
-		if link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true}); err != nil {
+		if token, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditPasswordResetRequested, Actor: audit.Anonymous,
@@ -100,7 +105,7 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		return
 	}
 	// A link that could not be sent is left to expire: nobody has its token or code.
-	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token), link.code)
+	message := resetEmail(user, app.Name, s.linkURL(linkReset, token), code.plain)
 	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), message); err != nil {
 		s.log.WarnContext(ctx, "password reset: email not sent", "user_id", user.ID, "error", err)
 	}
@@ -111,8 +116,7 @@ func resetEmail(user db.User, appName, link, code string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Someone, hopefully you, asked to reset the password of your %s account. "+
 		"Open this link to choose a new one. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
-	spaced := code[:len(code)/2] + " " + code[len(code)/2:]
-	other := "On another device, enter this code with your email instead: " + spaced
+	other := "On another device, enter this code with your email instead: " + mail.ShowCode(code)
 	outro := "If you did not ask, ignore this email: your password stays as it is."
 	return mail.Message{
 		Kind: "password_reset", To: user.Email, Subject: "Reset your password for " + appName,
@@ -198,49 +202,19 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, token: token, application: &application, passwordHash: &hash})
 }
 
-// resetWithCode sets the password of the user of email with the code of its newest reset. The
-// password is checked first against what the caller gave (the email), for known and unknown
-// emails alike, so that a refused one costs no try of the code and tells nothing of the account;
-// each try is counted against the code (ResetCodeTries) and as a failed log-in of the account
-// and the address before the code is evaluated. Any wrong, used up or missing code answers
-// invalid-token alike. Once the code is right, the password is checked against the user's names
-// too.
+// resetWithCode sets the password of the user of email with the code of its newest reset
+// (takeCode: each try counted against the code and as a sign-in guess at the account, before
+// it is evaluated; a wrong, used up or missing code, or an unknown email, answers invalid-token
+// alike). The password is checked first against what the caller gave (the email), for known
+// and unknown emails alike, so that a refused one costs no try of the code and tells nothing of
+// the account. Once the code is right, the password is checked against the user's names too.
 func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
-	email = emailaddr.Normalize(email)
-	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: email}); problem != "" {
+	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: emailaddr.Normalize(email)}); problem != "" {
 		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
 	}
-	user, err := s.q.GetUserByEmail(ctx, email)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
-			return usedLink{}, err
-		}
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	}
-	if err != nil {
-		return usedLink{}, envelope.Internal("look up user: %w", err)
-	}
-	// A code is a guess at the account like a password: counted the same way, before it is
-	// evaluated, and given back when it is right.
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+	user, linkID, err := s.takeCode(ctx, codeTry{email: email, code: code, kinds: []linkKind{linkReset}, application: application, client: client})
 	if err != nil {
 		return usedLink{}, err
-	}
-	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kind: string(linkReset), Now: s.now(), MaxTries: ResetCodeTries})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	}
-	if err != nil {
-		return usedLink{}, envelope.Internal("take a try of a reset code: %w", err)
-	}
-	if _, err := s.hasher.Verify(ctx, code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	} else if err != nil {
-		return usedLink{}, hashFailure(err, "verify a reset code of user %d", user.ID)
-	}
-	s.giveBack(ctx, ticket)
-	if try.Application != string(application) {
-		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
 	}
 	// The breach check was made already; the names are the user's own data.
 	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
@@ -250,30 +224,7 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 	if err != nil {
 		return usedLink{}, err
 	}
-	return s.useCode(ctx, try, user.ID, &hash)
-}
-
-// useCode uses the link whose code was right and applies the reset, in one transaction.
-func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int64, passwordHash *string) (usedLink, error) {
-	out := usedLink{application: gen.ApplicationSlug(try.Application), appID: try.ApplicationID, redirectURL: try.RedirectUrl}
-	var revoked []int64
-	err := s.inTx(ctx, "use a reset code", func(_ pgx.Tx, q *db.Queries) error {
-		_, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: try.ID, Now: s.now()})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return envelope.New(gen.StatusInvalidToken) // used or ended by a concurrent request
-		}
-		if err != nil {
-			return fmt.Errorf("use link %d: %w", try.ID, err)
-		}
-		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash,
-			appID: try.ApplicationID, used: linkUsed(userID, try.ApplicationID)})
-		return err
-	})
-	if err != nil {
-		return usedLink{}, err
-	}
-	s.forgetUsers(revoked)
-	return out, nil
+	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, byCode: linkID, passwordHash: &hash})
 }
 
 // UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.
