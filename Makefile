@@ -6,7 +6,7 @@ NPM_STAMP := node_modules/.package-lock.json
 FUZZTIME  ?= 20s
 BENCHFLAGS ?=
 
-.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean docs-check links-check fuzz
+.PHONY: run test test-sdk bench check generate drift lint vet fmt build clean docs-check links-check mfa-check fuzz
 
 ## run: serve on 127.0.0.1:8080 (PLANOAUTH_ADDR) with a private PostgreSQL under .data/ unless DATABASE_URL is set
 run:
@@ -22,7 +22,11 @@ docs-check:
 
 ## links-check: the emailed links in headless Chromium (Playwright), offline: reset, sign-in link and invitation, each opened twice before use (saves docs/links-*.png)
 links-check: $(NPM_STAMP)
-	scripts/links-check.sh
+	scripts/browser-check.sh scripts/links-check/links.mjs
+
+## mfa-check: the /security page in headless Chromium (Playwright), offline: an authenticator app set up and used, a passkey registered and signed in with on a virtual authenticator (saves docs/mfa-*.png)
+mfa-check: $(NPM_STAMP)
+	scripts/browser-check.sh scripts/mfa-check/mfa.mjs
 
 ## fuzz: run every FuzzXxx target for FUZZTIME (default 20s) each, one after another
 # The targets are found in the code, so a new one is fuzzed without being listed here. A
@@ -78,7 +82,7 @@ vet:
 fmt:
 	@test -z "$$(gofmt -l cmd internal api sql scripts bench sdk)" || { gofmt -l cmd internal api sql scripts bench sdk; echo "run gofmt -w"; exit 1; }
 
-## check: drift, lint and tests (CI also runs test-sdk, docs-check and links-check)
+## check: drift, lint and tests (CI also runs test-sdk, docs-check, links-check and mfa-check)
 check: drift lint test
 
 build:

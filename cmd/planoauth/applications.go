@@ -20,7 +20,8 @@ import (
 )
 
 const applicationsUsage = `usage: planoauth applications list | create SLUG NAME | rotate-token SLUG |
-       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN`
+       session-policy SLUG [flags] | redirects list SLUG | redirects add SLUG ORIGIN | redirects remove SLUG ORIGIN |
+       require-mfa SLUG on|off`
 
 func applications(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -46,6 +47,10 @@ func applications(ctx context.Context, cfg config, args []string, stdout, stderr
 	case args[0] == "rotate-token" && len(args) == 2:
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
 			return rotateApplicationToken(ctx, d, args[1], stdout)
+		})
+	case args[0] == "require-mfa" && len(args) == 3 && (args[2] == "on" || args[2] == "off"):
+		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
+			return requireMFA(ctx, d, args[1], args[2] == "on", stdout)
 		})
 	case args[0] == "redirects" && (len(args) == 3 && args[1] == "list" || len(args) == 4 && (args[1] == "add" || args[1] == "remove")):
 		return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
@@ -108,15 +113,15 @@ func listApplications(ctx context.Context, q *db.Queries, stdout io.Writer) erro
 		return fmt.Errorf("list applications: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tSCOPES")
+	fmt.Fprintln(w, "SLUG\tNAME\tTOKEN\tROLES\tSELF-REGISTRATION\tLIFETIME\tIDLE\tREMEMBER-ME\tREQUIRE-MFA\tSCOPES")
 	for _, a := range apps {
 		token := "none"
 		if a.TokenHash != nil {
 			token = "issued"
 		}
 		lifetime, idle, rememberMe := policyColumns(a)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", a.Slug, a.Name, token,
-			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, strings.Join(a.Scopes, ","))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\t%t\t%s\n", a.Slug, a.Name, token,
+			strings.Join(a.Roles, ","), a.AllowsClientRegistration, lifetime, idle, rememberMe, a.RequireMfa, strings.Join(a.Scopes, ","))
 	}
 	return w.Flush()
 }
@@ -166,6 +171,32 @@ func rotateApplicationToken(ctx context.Context, d *database, slug string, stdou
 	}
 	fmt.Fprintf(stdout, "application %s token (shown once, store it now): %s\n", slug, token)
 	fmt.Fprintln(stdout, "the previous token no longer works")
+	return nil
+}
+
+// requireMFA makes an application require a second factor (aal2) of every session, or not, and
+// records it (application.mfa_required or application.mfa_optional). It reaches sessions already
+// open at once, on every instance (applications notify): their users must complete a second
+// factor, or enrol one, before anything else.
+func requireMFA(ctx context.Context, d *database, slug string, on bool, stdout io.Writer) error {
+	kind := gen.AuditApplicationMfaOptional
+	if on {
+		kind = gen.AuditApplicationMfaRequired
+	}
+	err := operatorChange(ctx, d, slug, kind, func(q *db.Queries, _ db.Application) error {
+		if _, err := q.SetApplicationRequireMFA(ctx, db.SetApplicationRequireMFAParams{Slug: slug, RequireMfa: on}); err != nil {
+			return fmt.Errorf("set require-mfa of %s: %w", slug, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if on {
+		fmt.Fprintf(stdout, "%s now requires a second factor: a user without one may only enrol one\n", slug)
+	} else {
+		fmt.Fprintf(stdout, "%s no longer requires a second factor of users who have none\n", slug)
+	}
 	return nil
 }
 

@@ -201,3 +201,54 @@ func TestApplicationsRedirects(t *testing.T) {
 		})
 	}
 }
+
+func TestApplicationsRequireMFA(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	require := func(t *testing.T) bool {
+		t.Helper()
+		var on bool
+		if err := d.pool.QueryRow(context.Background(), "SELECT require_mfa FROM applications WHERE slug = 'planoorder'").Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	if out := d.mustCLI(t, "applications", "require-mfa", "planoorder", "on"); !strings.Contains(out, "now requires a second factor") || !require(t) {
+		t.Errorf("on: printed %q, require_mfa %t", out, require(t))
+	}
+	if got := listColumn(t, d.mustCLI(t, "applications", "list"), "planoorder", "REQUIRE-MFA"); got != "true" {
+		t.Errorf("applications list shows REQUIRE-MFA %q for planoorder, want true", got)
+	}
+	d.mustCLI(t, "applications", "require-mfa", "planoorder", "off")
+	if require(t) {
+		t.Error("off left it on")
+	}
+	var kinds []string
+	if err := d.pool.QueryRow(context.Background(), "SELECT array_agg(kind ORDER BY id) FROM audit_events WHERE actor_type = 'operator'").Scan(&kinds); err != nil ||
+		strings.Join(kinds, ",") != "application.mfa_required,application.mfa_optional" {
+		t.Errorf("operators' events %v, %v; want the requirement set and lifted", kinds, err)
+	}
+	for _, args := range [][]string{{"require-mfa", "planoworld", "on"}, {"require-mfa", "planoorder", "maybe"}, {"require-mfa", "planoorder"}} {
+		if _, err := d.cli(t, append([]string{"applications"}, args...)...); err == nil {
+			t.Errorf("%v was taken", args)
+		}
+	}
+}
+
+// listColumn reads one column of a row of a table the CLI printed (no value holds a space).
+func listColumn(t *testing.T, out, row, column string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	header := strings.Fields(lines[0])
+	for _, line := range lines[1:] {
+		if fields := strings.Fields(line); len(fields) == len(header) && fields[0] == row {
+			for i, name := range header {
+				if name == column {
+					return fields[i]
+				}
+			}
+		}
+	}
+	t.Fatalf("no column %s of row %s in:\n%s", column, row, out)
+	return ""
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/google"
+	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
@@ -53,6 +54,10 @@ type config struct {
 	webhooks   webhooks.WorkerConfig
 	// tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set (see package telemetry).
 	tracing telemetry.Config
+	// mfaKeys is PLANOAUTH_MFA_KEY (nil when unset: see mfaKeys); webauthn is
+	// PLANOAUTH_WEBAUTHN_RP_ID and PLANOAUTH_WEBAUTHN_ORIGINS (empty: from the public URL).
+	mfaKeys  [][]byte
+	webauthn impl.WebAuthnConfig
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -81,6 +86,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
 			ClientIDs: splitList(getenv("PLANOAUTH_GOOGLE_CLIENT_IDS")),
 		},
+		webauthn: impl.WebAuthnConfig{RPID: strings.TrimSpace(getenv("PLANOAUTH_WEBAUTHN_RP_ID")),
+			Origins: splitList(getenv("PLANOAUTH_WEBAUTHN_ORIGINS"))},
 	}
 	if err := c.logLevel.UnmarshalText([]byte(orDefault(getenv("PLANOAUTH_LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("PLANOAUTH_LOG_LEVEL: %w", err)
@@ -112,6 +119,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_INVITATION_LIMIT_WINDOW", durationSetting(&c.limits.Invitations.Window)},
 		{"PLANOAUTH_INVITATION_LIMIT_RECIPIENT", countSetting(&c.limits.InvitationRecipients.PerRecipient)},
 		{"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW", durationSetting(&c.limits.InvitationRecipients.Window)},
+		{"PLANOAUTH_MFA_LIMIT_ACCOUNT", countSetting(&c.limits.SecondFactors.PerAccount)},
+		{"PLANOAUTH_MFA_LIMIT_KNOWN", countSetting(&c.limits.SecondFactors.PerKnown)},
+		{"PLANOAUTH_MFA_LIMIT_ADDRESS", countSetting(&c.limits.SecondFactors.PerAddress)},
+		{"PLANOAUTH_MFA_LIMIT_WINDOW", durationSetting(&c.limits.SecondFactors.Window)},
+		{"PLANOAUTH_MFA_KEY", mfaKeySetting(&c.mfaKeys)},
+		{"PLANOAUTH_RETENTION_MFA_CEREMONIES", retentionSetting(&c.retention.MFACeremonies)},
 		{"PLANOAUTH_DEVICE_TOKEN_TTL", durationSetting(&c.limits.DeviceTokenTTL)},
 		{"PLANOAUTH_KNOWN_ADDRESS_TTL", durationSetting(&c.limits.KnownAddressTTL)},
 		{"PLANOAUTH_HASH_QUEUE_BUDGET", durationSetting(&c.hasher.QueueBudget)},

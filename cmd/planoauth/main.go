@@ -7,6 +7,7 @@
 //	planoauth applications rotate-token SLUG give an application a new token, printed once
 //	planoauth applications session-policy SLUG [--lifetime D] [--idle-timeout D] [--remember-me-max-age D|none]
 //	planoauth applications redirects list|add|remove SLUG [ORIGIN]  the redirect_url allow-list
+//	planoauth applications require-mfa SLUG on|off  require a second factor of every session
 //	planoauth routes list                   list services and routes with their deployed state
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
@@ -58,6 +59,9 @@ commands:
                                   the origins (https://app.example) the application's
                                   redirect_url values may point at; none: only the
                                   service's own origin
+  applications require-mfa SLUG on|off
+                                  require a second factor (aal2) of every session in the
+                                  application; a user without one may only enrol one
   routes list                     list services and routes with their deployed state
   routes deploy|undeploy ROUTE    deploy or undeploy a route: an operationId (sessionsCreate)
                                   or a path (/api/v1/sessions/create); undeployed routes

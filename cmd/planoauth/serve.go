@@ -77,6 +77,10 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				"applications accept redirect URLs only to the origins on their allow-lists (planoauth applications redirects add); "+
 				"set PLANOAUTH_PUBLIC_URL to the https URL browsers reach", slog.String("public_url", publicURL))
 		}
+		keys, err := mfaKeys(cfg, stdout)
+		if err != nil {
+			return err
+		}
 		mailer := newMailer(cfg, d, log)
 		outbox := cfg.outbox
 		outbox.PublicURL = publicURL
@@ -100,7 +104,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			TrustedProxies: cfg.trustedProxies, RegistryFallback: registryFallback, MetricsElsewhere: cfg.metricsAddr != "",
 			Tracer: tp,
 			Handlers: impl.Deps{Limits: cfg.limits, Hasher: cfg.hasher, PublicURL: publicURL,
-				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, Pwned: cfg.pwned},
+				Mailer: mailer, MagicLinkURL: cfg.magicLinkURL, Google: cfg.google, Pwned: cfg.pwned, MFAKeys: keys, WebAuthn: cfg.webauthn},
 		})
 		if err != nil {
 			return err

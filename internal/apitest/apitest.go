@@ -79,6 +79,9 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// TestMFAKey seals the TOTP secrets of every Env (PLANOAUTH_MFA_KEY).
+var TestMFAKey = []byte("planoauth test key for TOTP 32 b")
+
 // Env is one running PlanoAuth with its own database.
 type Env struct {
 	T        testing.TB
@@ -89,6 +92,9 @@ type Env struct {
 	Clock    *Clock
 	Server   *impl.Server
 	Handler  http.Handler
+	// Applications are the handler's applications in memory; Reload them after changing one in
+	// the database, as the NOTIFY that follows would.
+	Applications *auth.Applications
 	// AppTokens are the seeded applications' tokens by slug.
 	AppTokens map[string]string
 
@@ -159,7 +165,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 	}
 	e := &Env{T: tb, Pool: pool, Q: db.New(pool), Spec: Spec(tb),
 		Clock: &Clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}, AppTokens: map[string]string{}}
-	var deps impl.Deps
+	// TOTP works in every test (a fixed key, as PLANOAUTH_MFA_KEY would give); a test of a
+	// server without a key sets MFAKeys to an empty list.
+	deps := impl.Deps{MFAKeys: [][]byte{TestMFAKey}}
 	if o.deps != nil {
 		o.deps(&deps)
 	}
@@ -184,7 +192,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 		return svc
 	}
 	svc := e.build()
-	e.Handler, e.Server, e.Registry = svc.Handler, svc.Handlers, svc.Registry
+	e.Handler, e.Server, e.Registry, e.Applications = svc.Handler, svc.Handlers, svc.Registry, svc.Applications
 	e.issueAppTokens(ctx)
 	// The tokens went straight into the database: read them now rather than when the
 	// notification arrives.

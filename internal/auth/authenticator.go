@@ -86,8 +86,10 @@ func NewAuthenticator(cfg Config) *Authenticator {
 // Middleware authenticates requests to operations that declare security. It answers
 // missing-param (no token), invalid-token, session-expired, permission-denied (an `application`
 // parameter that is not the token's application, a wrong kind of token, or a scope the caller
-// lacks) or client-required (a session without a role, outside users/client_register). It must
-// run after params, which reads the body's token and the common parameters.
+// lacks), mfa-required or mfa-enrolment-required (a session that must complete or enrol a
+// second factor, outside the operations that admit it: see Limitation) or client-required (a
+// session without a role, outside users/client_register). It must run after params, which
+// reads the body's token and the common parameters.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -157,6 +159,9 @@ func (a *Authenticator) admit(p *Principal, op *spec.Operation, common params.Co
 		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs a session token."}
 	case p.Session != nil && !op.Accepts(spec.SchemeSession):
 		return &envelope.Error{Status: gen.StatusPermissionDenied, Message: "This operation needs an application token."}
+	case p.Session != nil && limitedOut(p, op):
+		session := a.render(p, common.SessionView, common.ApplicationView)
+		return &envelope.Error{Status: Limitation(p.Session.Aal, *p.User, p.Application), Session: session, Data: session}
 	case p.Session != nil && p.Session.Role == RoleNone && !slices.Contains(p.Session.Scopes, op.Scope):
 		session := a.render(p, common.SessionView, common.ApplicationView)
 		return &envelope.Error{Status: gen.StatusClientRequired, Session: session, Data: session}

@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AAL.
+const (
+	AAL1 AAL = "aal1"
+	AAL2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case AAL1:
+		return true
+	case AAL2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ApplicationSlug.
 const (
 	Planoauth  ApplicationSlug = "planoauth"
@@ -83,6 +101,8 @@ func (e AuditActorType) Valid() bool {
 
 // Defines values for AuditKind.
 const (
+	AuditApplicationMfaOptional  AuditKind = "application.mfa_optional"
+	AuditApplicationMfaRequired  AuditKind = "application.mfa_required"
 	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
 	AuditGrantMade               AuditKind = "grant.made"
 	AuditGrantOffered            AuditKind = "grant.offered"
@@ -95,6 +115,14 @@ const (
 	AuditMembershipApproved      AuditKind = "membership.approved"
 	AuditMembershipRemoved       AuditKind = "membership.removed"
 	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditMfaFactorsDropped       AuditKind = "mfa.factors_dropped"
+	AuditMfaFailed               AuditKind = "mfa.failed"
+	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
+	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
+	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
+	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
+	AuditMfaVerified             AuditKind = "mfa.verified"
 	AuditPasswordChanged         AuditKind = "password.changed"
 	AuditPasswordDropped         AuditKind = "password.dropped"
 	AuditPasswordReset           AuditKind = "password.reset"
@@ -113,6 +141,10 @@ const (
 // Valid indicates whether the value is a known member of the AuditKind enum.
 func (e AuditKind) Valid() bool {
 	switch e {
+	case AuditApplicationMfaOptional:
+		return true
+	case AuditApplicationMfaRequired:
+		return true
 	case AuditApplicationTokenRotated:
 		return true
 	case AuditGrantMade:
@@ -136,6 +168,22 @@ func (e AuditKind) Valid() bool {
 	case AuditMembershipRemoved:
 		return true
 	case AuditMembershipRequested:
+		return true
+	case AuditMfaFactorsDropped:
+		return true
+	case AuditMfaFailed:
+		return true
+	case AuditMfaPasskeyRegistered:
+		return true
+	case AuditMfaPasskeyRemoved:
+		return true
+	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaTotpDisabled:
+		return true
+	case AuditMfaTotpEnrolled:
+		return true
+	case AuditMfaVerified:
 		return true
 	case AuditPasswordChanged:
 		return true
@@ -489,6 +537,24 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionLimitation.
+const (
+	IntrospectionLimitationMfaEnrolmentRequired IntrospectionLimitation = "mfa-enrolment-required"
+	IntrospectionLimitationMfaRequired          IntrospectionLimitation = "mfa-required"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionLimitation enum.
+func (e IntrospectionLimitation) Valid() bool {
+	switch e {
+	case IntrospectionLimitationMfaEnrolmentRequired:
+		return true
+	case IntrospectionLimitationMfaRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IntrospectionResultStatus.
 const (
 	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
@@ -541,6 +607,8 @@ const (
 	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
 	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
 	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusMfaEnrolmentRequired LinkUnauthorizedErrorStatus = "mfa-enrolment-required"
+	LinkUnauthorizedErrorStatusMfaRequired          LinkUnauthorizedErrorStatus = "mfa-required"
 	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
 )
 
@@ -556,6 +624,10 @@ func (e LinkUnauthorizedErrorStatus) Valid() bool {
 	case LinkUnauthorizedErrorStatusLinkUsed:
 		return true
 	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case LinkUnauthorizedErrorStatusMfaRequired:
 		return true
 	case LinkUnauthorizedErrorStatusSessionExpired:
 		return true
@@ -606,6 +678,8 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 // Defines values for LoginFailureReason.
 const (
 	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
 	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
 	ReasonInvalidToken         LoginFailureReason = "invalid-token"
 	ReasonLinkExpired          LoginFailureReason = "link-expired"
@@ -618,6 +692,10 @@ const (
 func (e LoginFailureReason) Valid() bool {
 	switch e {
 	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidPasskey:
 		return true
 	case ReasonInvalidPassword:
 		return true
@@ -640,6 +718,7 @@ func (e LoginFailureReason) Valid() bool {
 const (
 	LoginGoogle    LoginMethod = "google"
 	LoginMagicLink LoginMethod = "magic_link"
+	LoginPasskey   LoginMethod = "passkey"
 	LoginPassword  LoginMethod = "password"
 )
 
@@ -650,7 +729,123 @@ func (e LoginMethod) Valid() bool {
 		return true
 	case LoginMagicLink:
 		return true
+	case LoginPasskey:
+		return true
 	case LoginPassword:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFABadRequestErrorStatus.
+const (
+	MFABadRequestErrorStatusInvalidCode          MFABadRequestErrorStatus = "invalid-code"
+	MFABadRequestErrorStatusInvalidContentType   MFABadRequestErrorStatus = "invalid-content-type"
+	MFABadRequestErrorStatusInvalidEncodedParams MFABadRequestErrorStatus = "invalid-encoded-params"
+	MFABadRequestErrorStatusInvalidParam         MFABadRequestErrorStatus = "invalid-param"
+	MFABadRequestErrorStatusMissingParam         MFABadRequestErrorStatus = "missing-param"
+	MFABadRequestErrorStatusNoParamsDecoded      MFABadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the MFABadRequestErrorStatus enum.
+func (e MFABadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MFABadRequestErrorStatusInvalidCode:
+		return true
+	case MFABadRequestErrorStatusInvalidContentType:
+		return true
+	case MFABadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MFABadRequestErrorStatusInvalidParam:
+		return true
+	case MFABadRequestErrorStatusMissingParam:
+		return true
+	case MFABadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAChangeResultStatus.
+const (
+	MFAChangeResultStatusActionSuccessful MFAChangeResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MFAChangeResultStatus enum.
+func (e MFAChangeResultStatus) Valid() bool {
+	switch e {
+	case MFAChangeResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFADisableBadRequestErrorStatus.
+const (
+	MFADisableBadRequestErrorStatusInvalidCode          MFADisableBadRequestErrorStatus = "invalid-code"
+	MFADisableBadRequestErrorStatusInvalidContentType   MFADisableBadRequestErrorStatus = "invalid-content-type"
+	MFADisableBadRequestErrorStatusInvalidEncodedParams MFADisableBadRequestErrorStatus = "invalid-encoded-params"
+	MFADisableBadRequestErrorStatusInvalidParam         MFADisableBadRequestErrorStatus = "invalid-param"
+	MFADisableBadRequestErrorStatusInvalidPassword      MFADisableBadRequestErrorStatus = "invalid-password"
+	MFADisableBadRequestErrorStatusMissingParam         MFADisableBadRequestErrorStatus = "missing-param"
+	MFADisableBadRequestErrorStatusNoParamsDecoded      MFADisableBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the MFADisableBadRequestErrorStatus enum.
+func (e MFADisableBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MFADisableBadRequestErrorStatusInvalidCode:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidContentType:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidParam:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidPassword:
+		return true
+	case MFADisableBadRequestErrorStatusMissingParam:
+		return true
+	case MFADisableBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorsResultStatus.
+const (
+	MFAFactorsResultStatusActionSuccessful MFAFactorsResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorsResultStatus enum.
+func (e MFAFactorsResultStatus) Valid() bool {
+	switch e {
+	case MFAFactorsResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAUnavailableErrorStatus.
+const (
+	MFAUnavailableErrorStatusMfaMethodUnavailable MFAUnavailableErrorStatus = "mfa-method-unavailable"
+	MFAUnavailableErrorStatusRouteNotFound        MFAUnavailableErrorStatus = "route-not-found"
+	MFAUnavailableErrorStatusServiceNotFound      MFAUnavailableErrorStatus = "service-not-found"
+)
+
+// Valid indicates whether the value is a known member of the MFAUnavailableErrorStatus enum.
+func (e MFAUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case MFAUnavailableErrorStatusMfaMethodUnavailable:
+		return true
+	case MFAUnavailableErrorStatusRouteNotFound:
+		return true
+	case MFAUnavailableErrorStatusServiceNotFound:
 		return true
 	default:
 		return false
@@ -750,6 +945,84 @@ func (e MemberRequestedResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for PasskeyBadRequestErrorStatus.
+const (
+	PasskeyBadRequestErrorStatusInvalidContentType   PasskeyBadRequestErrorStatus = "invalid-content-type"
+	PasskeyBadRequestErrorStatusInvalidEncodedParams PasskeyBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeyBadRequestErrorStatusInvalidParam         PasskeyBadRequestErrorStatus = "invalid-param"
+	PasskeyBadRequestErrorStatusInvalidPasskey       PasskeyBadRequestErrorStatus = "invalid-passkey"
+	PasskeyBadRequestErrorStatusMissingParam         PasskeyBadRequestErrorStatus = "missing-param"
+	PasskeyBadRequestErrorStatusNoParamsDecoded      PasskeyBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyBadRequestErrorStatus enum.
+func (e PasskeyBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeyBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidPasskey:
+		return true
+	case PasskeyBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeyBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeyCeremonyResultStatus.
+const (
+	PasskeyCeremonyResultStatusActionSuccessful PasskeyCeremonyResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyCeremonyResultStatus enum.
+func (e PasskeyCeremonyResultStatus) Valid() bool {
+	switch e {
+	case PasskeyCeremonyResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeySignInBadRequestErrorStatus.
+const (
+	PasskeySignInBadRequestErrorStatusInvalidContentType   PasskeySignInBadRequestErrorStatus = "invalid-content-type"
+	PasskeySignInBadRequestErrorStatusInvalidEncodedParams PasskeySignInBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeySignInBadRequestErrorStatusInvalidParam         PasskeySignInBadRequestErrorStatus = "invalid-param"
+	PasskeySignInBadRequestErrorStatusInvalidPasskey       PasskeySignInBadRequestErrorStatus = "invalid-passkey"
+	PasskeySignInBadRequestErrorStatusMissingParam         PasskeySignInBadRequestErrorStatus = "missing-param"
+	PasskeySignInBadRequestErrorStatusNoParamsDecoded      PasskeySignInBadRequestErrorStatus = "no-params-decoded"
+	PasskeySignInBadRequestErrorStatusUserRequiresRole     PasskeySignInBadRequestErrorStatus = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the PasskeySignInBadRequestErrorStatus enum.
+func (e PasskeySignInBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeySignInBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidPasskey:
+		return true
+	case PasskeySignInBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeySignInBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case PasskeySignInBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PasswordResetRequestedResultStatus.
 const (
 	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
@@ -804,6 +1077,21 @@ const (
 func (e PayloadTooLargeErrorStatus) Valid() bool {
 	switch e {
 	case PayloadTooLargeErrorStatusRequestTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RecoveryCodesResultStatus.
+const (
+	RecoveryCodesResultStatusActionSuccessful RecoveryCodesResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the RecoveryCodesResultStatus enum.
+func (e RecoveryCodesResultStatus) Valid() bool {
+	switch e {
+	case RecoveryCodesResultStatusActionSuccessful:
 		return true
 	default:
 		return false
@@ -927,6 +1215,36 @@ func (e SessionListResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for SessionMethod.
+const (
+	MethodGoogle       SessionMethod = "google"
+	MethodLink         SessionMethod = "link"
+	MethodOtp          SessionMethod = "otp"
+	MethodPwd          SessionMethod = "pwd"
+	MethodRecoveryCode SessionMethod = "recovery_code"
+	MethodWebauthn     SessionMethod = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the SessionMethod enum.
+func (e SessionMethod) Valid() bool {
+	switch e {
+	case MethodGoogle:
+		return true
+	case MethodLink:
+		return true
+	case MethodOtp:
+		return true
+	case MethodPwd:
+		return true
+	case MethodRecoveryCode:
+		return true
+	case MethodWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionResultStatus.
 const (
 	SessionResultStatusActionSuccessful SessionResultStatus = "action-successful"
@@ -1006,15 +1324,20 @@ const (
 	StatusEmailAlreadyRegistered        Status = "email-already-registered"
 	StatusEmailNotFound                 Status = "email-not-found"
 	StatusIdentifyRequestError          Status = "identify-request-error"
+	StatusInvalidCode                   Status = "invalid-code"
 	StatusInvalidContentType            Status = "invalid-content-type"
 	StatusInvalidEncodedParams          Status = "invalid-encoded-params"
 	StatusInvalidParam                  Status = "invalid-param"
+	StatusInvalidPasskey                Status = "invalid-passkey"
 	StatusInvalidPassword               Status = "invalid-password"
 	StatusInvalidToken                  Status = "invalid-token"
 	StatusLinkExpired                   Status = "link-expired"
 	StatusLinkUsed                      Status = "link-used"
 	StatusLinkWrongApplication          Status = "link-wrong-application"
 	StatusMandrillEmailFailed           Status = "mandrill-email-failed"
+	StatusMfaEnrolmentRequired          Status = "mfa-enrolment-required"
+	StatusMfaMethodUnavailable          Status = "mfa-method-unavailable"
+	StatusMfaRequired                   Status = "mfa-required"
 	StatusMissingParam                  Status = "missing-param"
 	StatusNoParamsDecoded               Status = "no-params-decoded"
 	StatusOperationInvalid              Status = "operation_invalid"
@@ -1055,11 +1378,15 @@ func (e Status) Valid() bool {
 		return true
 	case StatusIdentifyRequestError:
 		return true
+	case StatusInvalidCode:
+		return true
 	case StatusInvalidContentType:
 		return true
 	case StatusInvalidEncodedParams:
 		return true
 	case StatusInvalidParam:
+		return true
+	case StatusInvalidPasskey:
 		return true
 	case StatusInvalidPassword:
 		return true
@@ -1072,6 +1399,12 @@ func (e Status) Valid() bool {
 	case StatusLinkWrongApplication:
 		return true
 	case StatusMandrillEmailFailed:
+		return true
+	case StatusMfaEnrolmentRequired:
+		return true
+	case StatusMfaMethodUnavailable:
+		return true
+	case StatusMfaRequired:
 		return true
 	case StatusMissingParam:
 		return true
@@ -1104,6 +1437,21 @@ func (e Status) Valid() bool {
 	}
 }
 
+// Defines values for TOTPEnrolmentResultStatus.
+const (
+	TOTPEnrolmentResultStatusActionSuccessful TOTPEnrolmentResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the TOTPEnrolmentResultStatus enum.
+func (e TOTPEnrolmentResultStatus) Valid() bool {
+	switch e {
+	case TOTPEnrolmentResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TooManyRequestsErrorStatus.
 const (
 	TooManyRequestsErrorStatusRateLimited TooManyRequestsErrorStatus = "rate-limited"
@@ -1121,9 +1469,11 @@ func (e TooManyRequestsErrorStatus) Valid() bool {
 
 // Defines values for UnauthorizedErrorStatus.
 const (
-	UnauthorizedErrorStatusClientRequired UnauthorizedErrorStatus = "client-required"
-	UnauthorizedErrorStatusInvalidToken   UnauthorizedErrorStatus = "invalid-token"
-	UnauthorizedErrorStatusSessionExpired UnauthorizedErrorStatus = "session-expired"
+	UnauthorizedErrorStatusClientRequired       UnauthorizedErrorStatus = "client-required"
+	UnauthorizedErrorStatusInvalidToken         UnauthorizedErrorStatus = "invalid-token"
+	UnauthorizedErrorStatusMfaEnrolmentRequired UnauthorizedErrorStatus = "mfa-enrolment-required"
+	UnauthorizedErrorStatusMfaRequired          UnauthorizedErrorStatus = "mfa-required"
+	UnauthorizedErrorStatusSessionExpired       UnauthorizedErrorStatus = "session-expired"
 )
 
 // Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
@@ -1132,6 +1482,10 @@ func (e UnauthorizedErrorStatus) Valid() bool {
 	case UnauthorizedErrorStatusClientRequired:
 		return true
 	case UnauthorizedErrorStatusInvalidToken:
+		return true
+	case UnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case UnauthorizedErrorStatusMfaRequired:
 		return true
 	case UnauthorizedErrorStatusSessionExpired:
 		return true
@@ -1173,12 +1527,35 @@ func (e UserResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for WebAuthnCredentialType.
+const (
+	PublicKey WebAuthnCredentialType = "public-key"
+)
+
+// Valid indicates whether the value is a known member of the WebAuthnCredentialType enum.
+func (e WebAuthnCredentialType) Valid() bool {
+	switch e {
+	case PublicKey:
+		return true
+	default:
+		return false
+	}
+}
+
+// AAL A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+// passkey that verified its user (PIN or biometrics), which is two at once.
+type AAL string
+
 // Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 type Application struct {
-	AllowsClientRegistration *bool     `json:"allows_client_registration,omitempty"`
-	Name                     *string   `json:"name,omitempty"`
-	Roles                    *[]Role   `json:"roles,omitempty"`
-	Scopes                   *[]string `json:"scopes,omitempty"`
+	AllowsClientRegistration *bool   `json:"allows_client_registration,omitempty"`
+	Name                     *string `json:"name,omitempty"`
+
+	// RequireMfa Whether every session in the application must be `aal2` (`planoauth applications require-mfa`).
+	RequireMfa *bool     `json:"require_mfa,omitempty"`
+	Roles      *[]Role   `json:"roles,omitempty"`
+	Scopes     *[]string `json:"scopes,omitempty"`
 
 	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
 	// session-policy`). A session expires `lifetime_seconds` after its creation or
@@ -1200,12 +1577,12 @@ type ApplicationParams struct {
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationView string
 
 // ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
 type ApplicationViewParams struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 }
 
@@ -1234,8 +1611,13 @@ type AuditDetails struct {
 	CompanyId  *int64   `json:"company_id,omitempty"`
 	CompanyIds *[]int64 `json:"company_ids,omitempty"`
 
+	// Factor A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+	// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+	Factor *SessionMethod `json:"factor,omitempty"`
+
 	// Method How a sign-in was made.
-	Method *LoginMethod `json:"method,omitempty"`
+	Method    *LoginMethod `json:"method,omitempty"`
+	PasskeyId *int64       `json:"passkey_id,omitempty"`
 
 	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
@@ -1472,7 +1854,7 @@ type ClientsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
@@ -1480,7 +1862,7 @@ type ClientsCreateInput struct {
 	Enterprise *bool           `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1504,7 +1886,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1514,7 +1896,7 @@ type ClientsRegisterInput struct {
 	Enterprise *bool `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1668,7 +2050,7 @@ type CompanyMemberInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// ClientId The client (its client id, not its user id).
@@ -1678,7 +2060,7 @@ type CompanyMemberInput struct {
 	CompanyId int64 `json:"company_id"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1733,14 +2115,14 @@ type CompanyRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1824,9 +2206,16 @@ type ForbiddenError struct {
 type ForbiddenErrorStatus string
 
 // Introspection What token introspection tells of a session token: only `active: false` unless it is a
-// live session of the calling application.
+// live session of the calling application. A live session limited to completing or
+// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+// else), so that an application that checks `active` alone never takes it.
 type Introspection struct {
-	// Active Whether the token is a live session of the calling application.
+	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+	// passkey that verified its user (PIN or biometrics), which is two at once.
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Active Whether the token is a live session of the calling application that meets the level required of it.
 	Active bool `json:"active"`
 
 	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
@@ -1839,16 +2228,25 @@ type Introspection struct {
 	// Id The session's id, as `sessions/index` lists it.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
+	// Limitation Why a live session of the calling application is not active (see the `mfa` tag).
+	Limitation *IntrospectionLimitation `json:"limitation,omitempty"`
+	Methods    *[]SessionMethod         `json:"methods,omitempty"`
+
 	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
 	Role   *Role     `json:"role,omitempty"`
 	Scopes *[]string `json:"scopes,omitempty"`
 	User   *User     `json:"user,omitempty"`
 }
 
+// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag).
+type IntrospectionLimitation string
+
 // IntrospectionResult defines model for IntrospectionResult.
 type IntrospectionResult struct {
 	// Data What token introspection tells of a session token: only `active: false` unless it is a
-	// live session of the calling application.
+	// live session of the calling application. A live session limited to completing or
+	// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+	// else), so that an application that checks `active` alone never takes it.
 	Data Introspection `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1943,7 +2341,7 @@ type LiaisonsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// ClientIds Clients the liaison will act for.
@@ -1956,7 +2354,7 @@ type LiaisonsRegisterInput struct {
 	Liaison NewLiaison `json:"liaison"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2024,6 +2422,127 @@ type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
 type LoginMethod string
+
+// MFABadRequestError defines model for MFABadRequestError.
+type MFABadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                 `json:"session,omitempty"`
+	Status  MFABadRequestErrorStatus `json:"status"`
+}
+
+// MFABadRequestErrorStatus defines model for MFABadRequestError.Status.
+type MFABadRequestErrorStatus string
+
+// MFAChange defines model for MFAChange.
+type MFAChange struct {
+	Factors       MFAFactors        `json:"factors"`
+	RecoveryCodes *RecoveryCodeList `json:"recovery_codes,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session Session `json:"session"`
+}
+
+// MFAChangeResult defines model for MFAChangeResult.
+type MFAChangeResult struct {
+	Data MFAChange `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session              `json:"session,omitempty"`
+	Status  MFAChangeResultStatus `json:"status"`
+}
+
+// MFAChangeResultStatus defines model for MFAChangeResult.Status.
+type MFAChangeResultStatus string
+
+// MFADisableBadRequestError defines model for MFADisableBadRequestError.
+type MFADisableBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                        `json:"session,omitempty"`
+	Status  MFADisableBadRequestErrorStatus `json:"status"`
+}
+
+// MFADisableBadRequestErrorStatus defines model for MFADisableBadRequestError.Status.
+type MFADisableBadRequestErrorStatus string
+
+// MFAFactors defines model for MFAFactors.
+type MFAFactors struct {
+	Passkeys      []Passkey          `json:"passkeys"`
+	RecoveryCodes RecoveryCodesState `json:"recovery_codes"`
+
+	// Required Whether `aal2` is required of the caller's session (its user has a second factor, or its application requires one).
+	Required bool `json:"required"`
+
+	// Satisfied Whether the caller's session is `aal2`.
+	Satisfied bool      `json:"satisfied"`
+	Totp      TOTPState `json:"totp"`
+}
+
+// MFAFactorsResult defines model for MFAFactorsResult.
+type MFAFactorsResult struct {
+	Data MFAFactors `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  MFAFactorsResultStatus `json:"status"`
+}
+
+// MFAFactorsResultStatus defines model for MFAFactorsResult.Status.
+type MFAFactorsResultStatus string
+
+// MFAUnavailableError defines model for MFAUnavailableError.
+type MFAUnavailableError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  MFAUnavailableErrorStatus `json:"status"`
+}
+
+// MFAUnavailableErrorStatus defines model for MFAUnavailableError.Status.
+type MFAUnavailableErrorStatus string
 
 // MagicLinkBadRequestError defines model for MagicLinkBadRequestError.
 type MagicLinkBadRequestError struct {
@@ -2115,6 +2634,265 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
+// MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
+type MfaPasskeyDeleteInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+	Id              int64            `json:"id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaPasskeyRegisterFinishInput Decoded parameters of `mfa/passkey_register_finish`.
+type MfaPasskeyRegisterFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// Name What the passkey is called in `mfa/index` (default `Passkey`).
+	Name *string `json:"name,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaPasskeyVerifyFinishInput Decoded parameters of `mfa/passkey_verify_finish`.
+type MfaPasskeyVerifyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaRecoveryCodeVerifyInput Decoded parameters of `mfa/recovery_code_verify`.
+type MfaRecoveryCodeVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code One of the recovery codes, as shown (case, spaces and hyphens do not matter).
+	Code string `json:"code"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaSessionInput The common parameters of an mfa operation that answers no session in `data`.
+type MfaSessionInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// MfaTotpConfirmInput Decoded parameters of `mfa/totp_confirm`.
+type MfaTotpConfirmInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code TOTPCode `json:"code"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaTotpDisableInput Decoded parameters of `mfa/totp_disable`; `code` or `password`.
+type MfaTotpDisableInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code *TOTPCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password *Password `json:"password,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaTotpVerifyInput Decoded parameters of `mfa/totp_verify`.
+type MfaTotpVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code TOTPCode `json:"code"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 type NewClientFields struct {
 	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
@@ -2177,6 +2955,92 @@ type ParamError struct {
 	// Example: client.email
 	Param string `json:"param"`
 }
+
+// Passkey defines model for Passkey.
+type Passkey struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	Id         int64      `json:"id"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Name       string     `json:"name"`
+}
+
+// PasskeyBadRequestError defines model for PasskeyBadRequestError.
+type PasskeyBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                     `json:"session,omitempty"`
+	Status  PasskeyBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeyBadRequestErrorStatus defines model for PasskeyBadRequestError.Status.
+type PasskeyBadRequestErrorStatus string
+
+// PasskeyCeremony defines model for PasskeyCeremony.
+type PasskeyCeremony struct {
+	// ExpiresAt When the ceremony's challenge stops working.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Options What `navigator.credentials.create()` or `.get()` takes, as the W3C JSON forms
+	// (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`)
+	// under `publicKey`, binary fields in base64url.
+	Options PasskeyCeremony_Options `json:"options"`
+}
+
+// PasskeyCeremony_Options What `navigator.credentials.create()` or `.get()` takes, as the W3C JSON forms
+// (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`)
+// under `publicKey`, binary fields in base64url.
+type PasskeyCeremony_Options struct {
+	PublicKey            map[string]interface{} `json:"publicKey"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// PasskeyCeremonyResult defines model for PasskeyCeremonyResult.
+type PasskeyCeremonyResult struct {
+	Data PasskeyCeremony `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  PasskeyCeremonyResultStatus `json:"status"`
+}
+
+// PasskeyCeremonyResultStatus defines model for PasskeyCeremonyResult.Status.
+type PasskeyCeremonyResultStatus string
+
+// PasskeySignInBadRequestError defines model for PasskeySignInBadRequestError.
+type PasskeySignInBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasskeySignInBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeySignInBadRequestErrorStatus defines model for PasskeySignInBadRequestError.Status.
+type PasskeySignInBadRequestErrorStatus string
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 // least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
@@ -2255,6 +3119,45 @@ type PayloadTooLargeErrorStatus string
 
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
+
+// RecoveryCodeList defines model for RecoveryCodeList.
+type RecoveryCodeList = []string
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	Codes     RecoveryCodeList `json:"codes"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+// RecoveryCodesResult defines model for RecoveryCodesResult.
+type RecoveryCodesResult struct {
+	Data RecoveryCodes `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  RecoveryCodesResultStatus `json:"status"`
+}
+
+// RecoveryCodesResultStatus defines model for RecoveryCodesResult.Status.
+type RecoveryCodesResultStatus string
+
+// RecoveryCodesState defines model for RecoveryCodesState.
+type RecoveryCodesState struct {
+	// CreatedAt When the set was made; absent without one.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+
+	// Remaining How many recovery codes are left unused.
+	Remaining int `json:"remaining"`
+}
 
 // RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
 // loopback host) without user info, whose origin the application allows (its allow-list,
@@ -2371,6 +3274,11 @@ type ServerErrorErrorStatus string
 
 // Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 type Session struct {
+	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+	// passkey that verified its user (PIN or biometrics), which is two at once.
+	Aal *AAL `json:"aal,omitempty"`
+
 	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 	Application   *Application `json:"application,omitempty"`
 	ClientAddress *string      `json:"client_address,omitempty"`
@@ -2380,7 +3288,7 @@ type Session struct {
 	Current *bool `json:"current,omitempty"`
 
 	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
-	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// `sessions/google`, `sessions/passkey_finish`, or the second factor that completes one): a new device token (`pad_...`). Pass it as `device_token` at the
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
@@ -2388,10 +3296,13 @@ type Session struct {
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
 	// remember_me session, unless its application caps them).
-	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
-	Id          openapi_types.UUID `json:"id"`
-	LastUsedAt  *time.Time         `json:"last_used_at,omitempty"`
-	RedirectUrl *string            `json:"redirect_url,omitempty"`
+	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
+	Id         openapi_types.UUID `json:"id"`
+	LastUsedAt *time.Time         `json:"last_used_at,omitempty"`
+
+	// Methods How the session's user proved who it is, in order (none for sessions made before second factors existed).
+	Methods     *[]SessionMethod `json:"methods,omitempty"`
+	RedirectUrl *string          `json:"redirect_url,omitempty"`
 
 	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
 	Role      *Role     `json:"role,omitempty"`
@@ -2432,6 +3343,10 @@ type SessionListResult struct {
 // SessionListResultStatus defines model for SessionListResult.Status.
 type SessionListResultStatus string
 
+// SessionMethod A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+type SessionMethod string
+
 // SessionPolicy An application's session policy, in seconds (set with `planoauth applications
 // session-policy`). A session expires `lifetime_seconds` after its creation or
 // `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
@@ -2471,7 +3386,7 @@ type SessionResult struct {
 type SessionResultStatus string
 
 // SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
@@ -2479,7 +3394,7 @@ type SessionView string
 // and, for a session token, the caller's session in `session`.
 type SessionViewParams struct {
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 }
@@ -2489,7 +3404,7 @@ type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -2524,12 +3439,12 @@ type SessionsCreateInput struct {
 	RememberMe *bool `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2542,7 +3457,7 @@ type SessionsDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Id A session's id, as `sessions/index` lists it.
@@ -2554,7 +3469,7 @@ type SessionsDeleteInput struct {
 	Others *bool `json:"others,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2569,7 +3484,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -2585,12 +3500,12 @@ type SessionsGoogleInput struct {
 	RememberMe  *bool        `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2600,7 +3515,7 @@ type SessionsIntrospectInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
@@ -2623,7 +3538,7 @@ type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
@@ -2658,12 +3573,12 @@ type SessionsMagicLinkCreateInput struct {
 	RememberMe *bool     `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2692,12 +3607,59 @@ type SessionsMagicLinkRequestInput struct {
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 }
 
+// SessionsPasskeyBeginInput defines model for SessionsPasskeyBeginInput.
+type SessionsPasskeyBeginInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+}
+
+// SessionsPasskeyFinishInput Decoded parameters of `sessions/passkey_finish`.
+type SessionsPasskeyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+	RememberMe  *bool        `json:"remember_me,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
 type SessionsPasswordResetInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
@@ -2732,12 +3694,12 @@ type SessionsPasswordResetInput struct {
 	ResetToken *string `json:"reset_token,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2771,11 +3733,11 @@ type SessionsRevokeInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2809,6 +3771,61 @@ type SocialLoginBadRequestErrorStatus string
 
 // Status Every status slug PlanoAuth answers with. Each operation lists, per HTTP code, the ones it can return.
 type Status string
+
+// TOTPCode The 6 digits the authenticator app shows.
+//
+// Example: 123456
+type TOTPCode = string
+
+// TOTPEnrolment defines model for TOTPEnrolment.
+type TOTPEnrolment struct {
+	Digits int `json:"digits"`
+
+	// ExpiresAt When the enrolment ends unless confirmed.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// OtpauthUri The `otpauth://totp/...` URI that the QR code holds.
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// Period Seconds per code.
+	Period int `json:"period"`
+
+	// QrPng The QR code of `otpauth_uri`, a PNG in base64 (use it as `data:image/png;base64,...`).
+	QrPng string `json:"qr_png"`
+
+	// Secret The secret in base32, for typing into an app.
+	Secret string `json:"secret"`
+}
+
+// TOTPEnrolmentResult defines model for TOTPEnrolmentResult.
+type TOTPEnrolmentResult struct {
+	Data TOTPEnrolment `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  TOTPEnrolmentResultStatus `json:"status"`
+}
+
+// TOTPEnrolmentResultStatus defines model for TOTPEnrolmentResult.Status.
+type TOTPEnrolmentResultStatus string
+
+// TOTPState defines model for TOTPState.
+type TOTPState struct {
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+
+	// Enabled Whether an authenticator app is set up and confirmed.
+	Enabled    bool       `json:"enabled"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
 
 // Token An application (`paa_...`) or session (`pas_...`) token.
 //
@@ -2931,7 +3948,7 @@ type UsersClientRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2939,7 +3956,7 @@ type UsersClientRegisterInput struct {
 	Enterprise *bool         `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2963,14 +3980,14 @@ type UsersLookupInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Email Email of the user to find.
 	Email string `json:"email"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2985,7 +4002,7 @@ type UsersPasswordUpdateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
@@ -3009,7 +4026,7 @@ type UsersPasswordUpdateInput struct {
 	Password Password `json:"password"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -3034,10 +4051,27 @@ type ViewClientParams struct {
 // ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
 type ViewSessionParams struct {
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
+
+// WebAuthnCredential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+// base64url.
+type WebAuthnCredential struct {
+	AuthenticatorAttachment *string                 `json:"authenticatorAttachment,omitempty"`
+	ClientExtensionResults  *map[string]interface{} `json:"clientExtensionResults,omitempty"`
+	Id                      string                  `json:"id"`
+	RawId                   string                  `json:"rawId"`
+	Response                map[string]interface{}  `json:"response"`
+	Type                    WebAuthnCredentialType  `json:"type"`
+	AdditionalProperties    map[string]interface{}  `json:"-"`
+}
+
+// WebAuthnCredentialType defines model for WebAuthnCredential.Type.
+type WebAuthnCredentialType string
 
 // WebhookPayload The body of a webhook delivery (Standard Webhooks): `type` is the event's kind,
 // `timestamp` when it occurred, `data` the event as `audit/index` shows it.
@@ -3052,11 +4086,11 @@ type WebhookPayload struct {
 // ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationQuery = ApplicationSlug
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
 
@@ -3070,7 +4104,7 @@ type SessionViewQuery = SessionView
 type ViewClientQuery = ClientView
 
 // ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type ViewSessionQuery = SessionView
 
@@ -3092,6 +4126,12 @@ type CoexistenceBadRequest = CoexistenceBadRequestError
 // CurrentSession defines model for CurrentSession.
 type CurrentSession = SessionResult
 
+// Factors defines model for Factors.
+type Factors = MFAFactorsResult
+
+// FactorsChanged defines model for FactorsChanged.
+type FactorsChanged = MFAChangeResult
+
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
 
@@ -3101,14 +4141,38 @@ type LinkUnauthorized = LinkUnauthorizedError
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
 
+// MFABadRequest defines model for MFABadRequest.
+type MFABadRequest = MFABadRequestError
+
+// MFADisableBadRequest defines model for MFADisableBadRequest.
+type MFADisableBadRequest = MFADisableBadRequestError
+
+// MFAUnavailable defines model for MFAUnavailable.
+type MFAUnavailable = MFAUnavailableError
+
 // MagicLinkBadRequest defines model for MagicLinkBadRequest.
 type MagicLinkBadRequest = MagicLinkBadRequestError
 
 // MagicLinkCreateBadRequest defines model for MagicLinkCreateBadRequest.
 type MagicLinkCreateBadRequest = MagicLinkCreateBadRequestError
 
+// NewRecoveryCodes defines model for NewRecoveryCodes.
+type NewRecoveryCodes = RecoveryCodesResult
+
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
+
+// NewTOTPSecret defines model for NewTOTPSecret.
+type NewTOTPSecret = TOTPEnrolmentResult
+
+// PasskeyBadRequest defines model for PasskeyBadRequest.
+type PasskeyBadRequest = PasskeyBadRequestError
+
+// PasskeyOptions defines model for PasskeyOptions.
+type PasskeyOptions = PasskeyCeremonyResult
+
+// PasskeySignInBadRequest defines model for PasskeySignInBadRequest.
+type PasskeySignInBadRequest = PasskeySignInBadRequestError
 
 // PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
 type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
@@ -3118,6 +4182,9 @@ type PayloadTooLarge = PayloadTooLargeError
 
 // RegisterBadRequest defines model for RegisterBadRequest.
 type RegisterBadRequest = RegisterBadRequestError
+
+// SecondFactorSession defines model for SecondFactorSession.
+type SecondFactorSession = SessionResult
 
 // ServerError defines model for ServerError.
 type ServerError = ServerErrorError
@@ -3275,6 +4342,132 @@ type LiaisonsRegisterParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// MfaIndexParams defines parameters for MfaIndex.
+type MfaIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
+type MfaPasskeyDeleteParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyRegisterBeginParams defines parameters for MfaPasskeyRegisterBegin.
+type MfaPasskeyRegisterBeginParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyRegisterFinishTextBody defines parameters for MfaPasskeyRegisterFinish.
+type MfaPasskeyRegisterFinishTextBody = SensitiveParams
+
+// MfaPasskeyRegisterFinishParams defines parameters for MfaPasskeyRegisterFinish.
+type MfaPasskeyRegisterFinishParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyVerifyBeginParams defines parameters for MfaPasskeyVerifyBegin.
+type MfaPasskeyVerifyBeginParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyVerifyFinishTextBody defines parameters for MfaPasskeyVerifyFinish.
+type MfaPasskeyVerifyFinishTextBody = SensitiveParams
+
+// MfaPasskeyVerifyFinishParams defines parameters for MfaPasskeyVerifyFinish.
+type MfaPasskeyVerifyFinishParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaRecoveryCodeVerifyTextBody defines parameters for MfaRecoveryCodeVerify.
+type MfaRecoveryCodeVerifyTextBody = SensitiveParams
+
+// MfaRecoveryCodeVerifyParams defines parameters for MfaRecoveryCodeVerify.
+type MfaRecoveryCodeVerifyParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaRecoveryCodesCreateParams defines parameters for MfaRecoveryCodesCreate.
+type MfaRecoveryCodesCreateParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpConfirmTextBody defines parameters for MfaTotpConfirm.
+type MfaTotpConfirmTextBody = SensitiveParams
+
+// MfaTotpConfirmParams defines parameters for MfaTotpConfirm.
+type MfaTotpConfirmParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpDisableTextBody defines parameters for MfaTotpDisable.
+type MfaTotpDisableTextBody = SensitiveParams
+
+// MfaTotpDisableParams defines parameters for MfaTotpDisable.
+type MfaTotpDisableParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpEnrollParams defines parameters for MfaTotpEnroll.
+type MfaTotpEnrollParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpVerifyTextBody defines parameters for MfaTotpVerify.
+type MfaTotpVerifyTextBody = SensitiveParams
+
+// MfaTotpVerifyParams defines parameters for MfaTotpVerify.
+type MfaTotpVerifyParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // ScopesLiaisonRegisterParams defines parameters for ScopesLiaisonRegister.
 type ScopesLiaisonRegisterParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -3348,6 +4541,9 @@ type SessionsIntrospectParams struct {
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
 type SessionsMagicLinkCreateTextBody = SensitiveParams
+
+// SessionsPasskeyFinishTextBody defines parameters for SessionsPasskeyFinish.
+type SessionsPasskeyFinishTextBody = SensitiveParams
 
 // SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
 type SessionsPasswordResetTextBody = SensitiveParams
@@ -3431,6 +4627,39 @@ type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
+// MfaPasskeyDeleteJSONRequestBody defines body for MfaPasskeyDelete for application/json ContentType.
+type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
+
+// MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
+type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
+
+// MfaPasskeyRegisterFinishTextRequestBody defines body for MfaPasskeyRegisterFinish for text/plain ContentType.
+type MfaPasskeyRegisterFinishTextRequestBody = MfaPasskeyRegisterFinishTextBody
+
+// MfaPasskeyVerifyBeginJSONRequestBody defines body for MfaPasskeyVerifyBegin for application/json ContentType.
+type MfaPasskeyVerifyBeginJSONRequestBody = MfaSessionInput
+
+// MfaPasskeyVerifyFinishTextRequestBody defines body for MfaPasskeyVerifyFinish for text/plain ContentType.
+type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
+
+// MfaRecoveryCodeVerifyTextRequestBody defines body for MfaRecoveryCodeVerify for text/plain ContentType.
+type MfaRecoveryCodeVerifyTextRequestBody = MfaRecoveryCodeVerifyTextBody
+
+// MfaRecoveryCodesCreateJSONRequestBody defines body for MfaRecoveryCodesCreate for application/json ContentType.
+type MfaRecoveryCodesCreateJSONRequestBody = MfaSessionInput
+
+// MfaTotpConfirmTextRequestBody defines body for MfaTotpConfirm for text/plain ContentType.
+type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
+
+// MfaTotpDisableTextRequestBody defines body for MfaTotpDisable for text/plain ContentType.
+type MfaTotpDisableTextRequestBody = MfaTotpDisableTextBody
+
+// MfaTotpEnrollJSONRequestBody defines body for MfaTotpEnroll for application/json ContentType.
+type MfaTotpEnrollJSONRequestBody = MfaSessionInput
+
+// MfaTotpVerifyTextRequestBody defines body for MfaTotpVerify for text/plain ContentType.
+type MfaTotpVerifyTextRequestBody = MfaTotpVerifyTextBody
+
 // SessionsCreateTextRequestBody defines body for SessionsCreate for text/plain ContentType.
 type SessionsCreateTextRequestBody = SessionsCreateTextBody
 
@@ -3449,6 +4678,12 @@ type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
 
+// SessionsPasskeyBeginJSONRequestBody defines body for SessionsPasskeyBegin for application/json ContentType.
+type SessionsPasskeyBeginJSONRequestBody = SessionsPasskeyBeginInput
+
+// SessionsPasskeyFinishTextRequestBody defines body for SessionsPasskeyFinish for text/plain ContentType.
+type SessionsPasskeyFinishTextRequestBody = SessionsPasskeyFinishTextBody
+
 // SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
 type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
 
@@ -3466,6 +4701,211 @@ type UsersLookupJSONRequestBody = UsersLookupInput
 
 // UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
 type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
+
+// Getter for additional properties for PasskeyCeremony_Options. Returns the specified
+// element and whether it was found
+func (a PasskeyCeremony_Options) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for PasskeyCeremony_Options
+func (a *PasskeyCeremony_Options) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for PasskeyCeremony_Options to handle AdditionalProperties
+func (a *PasskeyCeremony_Options) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["publicKey"]; found {
+		err = json.Unmarshal(raw, &a.PublicKey)
+		if err != nil {
+			return fmt.Errorf("error reading 'publicKey': %w", err)
+		}
+		delete(object, "publicKey")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for PasskeyCeremony_Options to handle AdditionalProperties
+func (a PasskeyCeremony_Options) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.PublicKey != nil {
+		object["publicKey"], err = json.Marshal(a.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'publicKey': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for WebAuthnCredential. Returns the specified
+// element and whether it was found
+func (a WebAuthnCredential) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for WebAuthnCredential
+func (a *WebAuthnCredential) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for WebAuthnCredential to handle AdditionalProperties
+func (a *WebAuthnCredential) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["authenticatorAttachment"]; found {
+		err = json.Unmarshal(raw, &a.AuthenticatorAttachment)
+		if err != nil {
+			return fmt.Errorf("error reading 'authenticatorAttachment': %w", err)
+		}
+		delete(object, "authenticatorAttachment")
+	}
+
+	if raw, found := object["clientExtensionResults"]; found {
+		err = json.Unmarshal(raw, &a.ClientExtensionResults)
+		if err != nil {
+			return fmt.Errorf("error reading 'clientExtensionResults': %w", err)
+		}
+		delete(object, "clientExtensionResults")
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &a.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+		delete(object, "id")
+	}
+
+	if raw, found := object["rawId"]; found {
+		err = json.Unmarshal(raw, &a.RawId)
+		if err != nil {
+			return fmt.Errorf("error reading 'rawId': %w", err)
+		}
+		delete(object, "rawId")
+	}
+
+	if raw, found := object["response"]; found {
+		err = json.Unmarshal(raw, &a.Response)
+		if err != nil {
+			return fmt.Errorf("error reading 'response': %w", err)
+		}
+		delete(object, "response")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for WebAuthnCredential to handle AdditionalProperties
+func (a WebAuthnCredential) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.AuthenticatorAttachment != nil {
+		object["authenticatorAttachment"], err = json.Marshal(a.AuthenticatorAttachment)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'authenticatorAttachment': %w", err)
+		}
+	}
+
+	if a.ClientExtensionResults != nil {
+		object["clientExtensionResults"], err = json.Marshal(a.ClientExtensionResults)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'clientExtensionResults': %w", err)
+		}
+	}
+
+	object["id"], err = json.Marshal(a.Id)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'id': %w", err)
+	}
+
+	object["rawId"], err = json.Marshal(a.RawId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'rawId': %w", err)
+	}
+
+	if a.Response != nil {
+		object["response"], err = json.Marshal(a.Response)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'response': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -3499,6 +4939,42 @@ type ServerInterface interface {
 	// LiaisonsRegister Register a liaison
 	// (POST /api/v1/liaisons/register)
 	LiaisonsRegister(w http.ResponseWriter, r *http.Request, params LiaisonsRegisterParams)
+	// MfaIndex List the caller's second factors
+	// (GET /api/v1/mfa/index)
+	MfaIndex(w http.ResponseWriter, r *http.Request, params MfaIndexParams)
+	// MfaPasskeyDelete Remove a passkey
+	// (POST /api/v1/mfa/passkey_delete)
+	MfaPasskeyDelete(w http.ResponseWriter, r *http.Request, params MfaPasskeyDeleteParams)
+	// MfaPasskeyRegisterBegin Begin registering a passkey
+	// (POST /api/v1/mfa/passkey_register_begin)
+	MfaPasskeyRegisterBegin(w http.ResponseWriter, r *http.Request, params MfaPasskeyRegisterBeginParams)
+	// MfaPasskeyRegisterFinish Finish registering a passkey
+	// (POST /api/v1/mfa/passkey_register_finish)
+	MfaPasskeyRegisterFinish(w http.ResponseWriter, r *http.Request, params MfaPasskeyRegisterFinishParams)
+	// MfaPasskeyVerifyBegin Begin a second factor with a passkey
+	// (POST /api/v1/mfa/passkey_verify_begin)
+	MfaPasskeyVerifyBegin(w http.ResponseWriter, r *http.Request, params MfaPasskeyVerifyBeginParams)
+	// MfaPasskeyVerifyFinish Complete a second factor with a passkey
+	// (POST /api/v1/mfa/passkey_verify_finish)
+	MfaPasskeyVerifyFinish(w http.ResponseWriter, r *http.Request, params MfaPasskeyVerifyFinishParams)
+	// MfaRecoveryCodeVerify Complete a second factor with a recovery code
+	// (POST /api/v1/mfa/recovery_code_verify)
+	MfaRecoveryCodeVerify(w http.ResponseWriter, r *http.Request, params MfaRecoveryCodeVerifyParams)
+	// MfaRecoveryCodesCreate Make a new set of recovery codes
+	// (POST /api/v1/mfa/recovery_codes_create)
+	MfaRecoveryCodesCreate(w http.ResponseWriter, r *http.Request, params MfaRecoveryCodesCreateParams)
+	// MfaTotpConfirm Confirm the authenticator app with a first code
+	// (POST /api/v1/mfa/totp_confirm)
+	MfaTotpConfirm(w http.ResponseWriter, r *http.Request, params MfaTotpConfirmParams)
+	// MfaTotpDisable Turn the authenticator app off
+	// (POST /api/v1/mfa/totp_disable)
+	MfaTotpDisable(w http.ResponseWriter, r *http.Request, params MfaTotpDisableParams)
+	// MfaTotpEnroll Start setting up an authenticator app (TOTP)
+	// (POST /api/v1/mfa/totp_enroll)
+	MfaTotpEnroll(w http.ResponseWriter, r *http.Request, params MfaTotpEnrollParams)
+	// MfaTotpVerify Complete a second factor with a TOTP code
+	// (POST /api/v1/mfa/totp_verify)
+	MfaTotpVerify(w http.ResponseWriter, r *http.Request, params MfaTotpVerifyParams)
 	// ScopesLiaisonRegister What the caller may grant a liaison
 	// (GET /api/v1/scopes/liaison_register)
 	ScopesLiaisonRegister(w http.ResponseWriter, r *http.Request, params ScopesLiaisonRegisterParams)
@@ -3517,12 +4993,18 @@ type ServerInterface interface {
 	// SessionsIntrospect Check a session token a user handed over (introspection)
 	// (POST /api/v1/sessions/introspect)
 	SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams)
-	// SessionsMagicLinkCreate Log in with a magic link token
+	// SessionsMagicLinkCreate Log in with an emailed link's token or code
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request)
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(w http.ResponseWriter, r *http.Request)
+	// SessionsPasskeyBegin Begin signing in with a passkey
+	// (POST /api/v1/sessions/passkey_begin)
+	SessionsPasskeyBegin(w http.ResponseWriter, r *http.Request)
+	// SessionsPasskeyFinish Sign in with a passkey
+	// (POST /api/v1/sessions/passkey_finish)
+	SessionsPasskeyFinish(w http.ResponseWriter, r *http.Request)
 	// SessionsPasswordReset Set a new password with a reset link or code
 	// (POST /api/v1/sessions/password_reset)
 	SessionsPasswordReset(w http.ResponseWriter, r *http.Request)
@@ -4074,6 +5556,441 @@ func (siw *ServerInterfaceWrapper) LiaisonsRegister(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// MfaIndex operation middleware
+func (siw *ServerInterfaceWrapper) MfaIndex(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaIndexParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application", r.URL.Query(), &params.Application, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_view", r.URL.Query(), &params.SessionView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_view", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "application_view" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "application_view", r.URL.Query(), &params.ApplicationView, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "application_view"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "application_view", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaIndex(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaPasskeyDelete operation middleware
+func (siw *ServerInterfaceWrapper) MfaPasskeyDelete(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaPasskeyDeleteParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaPasskeyDelete(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaPasskeyRegisterBegin operation middleware
+func (siw *ServerInterfaceWrapper) MfaPasskeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaPasskeyRegisterBeginParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaPasskeyRegisterBegin(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaPasskeyRegisterFinish operation middleware
+func (siw *ServerInterfaceWrapper) MfaPasskeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaPasskeyRegisterFinishParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaPasskeyRegisterFinish(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaPasskeyVerifyBegin operation middleware
+func (siw *ServerInterfaceWrapper) MfaPasskeyVerifyBegin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaPasskeyVerifyBeginParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaPasskeyVerifyBegin(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaPasskeyVerifyFinish operation middleware
+func (siw *ServerInterfaceWrapper) MfaPasskeyVerifyFinish(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaPasskeyVerifyFinishParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaPasskeyVerifyFinish(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaRecoveryCodeVerify operation middleware
+func (siw *ServerInterfaceWrapper) MfaRecoveryCodeVerify(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaRecoveryCodeVerifyParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaRecoveryCodeVerify(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaRecoveryCodesCreate operation middleware
+func (siw *ServerInterfaceWrapper) MfaRecoveryCodesCreate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaRecoveryCodesCreateParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaRecoveryCodesCreate(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaTotpConfirm operation middleware
+func (siw *ServerInterfaceWrapper) MfaTotpConfirm(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaTotpConfirmParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaTotpConfirm(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaTotpDisable operation middleware
+func (siw *ServerInterfaceWrapper) MfaTotpDisable(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaTotpDisableParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaTotpDisable(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaTotpEnroll operation middleware
+func (siw *ServerInterfaceWrapper) MfaTotpEnroll(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaTotpEnrollParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaTotpEnroll(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// MfaTotpVerify operation middleware
+func (siw *ServerInterfaceWrapper) MfaTotpVerify(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params MfaTotpVerifyParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.MfaTotpVerify(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ScopesLiaisonRegister operation middleware
 func (siw *ServerInterfaceWrapper) ScopesLiaisonRegister(w http.ResponseWriter, r *http.Request) {
 
@@ -4357,6 +6274,34 @@ func (siw *ServerInterfaceWrapper) SessionsMagicLinkRequest(w http.ResponseWrite
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.SessionsMagicLinkRequest(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsPasskeyBegin operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasskeyBegin(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasskeyBegin(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SessionsPasskeyFinish operation middleware
+func (siw *ServerInterfaceWrapper) SessionsPasskeyFinish(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SessionsPasskeyFinish(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4774,6 +6719,34 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/audit/index", wrapper.AuditIndex).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/index", wrapper.MfaIndex).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/totp_enroll", wrapper.MfaTotpEnroll).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/totp_confirm", wrapper.MfaTotpConfirm).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/totp_disable", wrapper.MfaTotpDisable).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/totp_verify", wrapper.MfaTotpVerify).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/recovery_code_verify", wrapper.MfaRecoveryCodeVerify).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/recovery_codes_create", wrapper.MfaRecoveryCodesCreate).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/passkey_register_begin", wrapper.MfaPasskeyRegisterBegin).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/passkey_register_finish", wrapper.MfaPasskeyRegisterFinish).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/passkey_verify_begin", wrapper.MfaPasskeyVerifyBegin).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/passkey_verify_finish", wrapper.MfaPasskeyVerifyFinish).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/mfa/passkey_delete", wrapper.MfaPasskeyDelete).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/passkey_begin", wrapper.SessionsPasskeyBegin).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/sessions/passkey_finish", wrapper.SessionsPasskeyFinish).Methods(http.MethodPost)
+
 	return r
 }
 
@@ -4789,23 +6762,45 @@ type CoexistenceBadRequestJSONResponse CoexistenceBadRequestError
 
 type CurrentSessionJSONResponse SessionResult
 
+type FactorsJSONResponse MFAFactorsResult
+
+type FactorsChangedJSONResponse MFAChangeResult
+
 type ForbiddenJSONResponse ForbiddenError
 
 type LinkUnauthorizedJSONResponse LinkUnauthorizedError
 
 type LoginBadRequestJSONResponse LoginBadRequestError
 
+type MFABadRequestJSONResponse MFABadRequestError
+
+type MFADisableBadRequestJSONResponse MFADisableBadRequestError
+
+type MFAUnavailableJSONResponse MFAUnavailableError
+
 type MagicLinkBadRequestJSONResponse MagicLinkBadRequestError
 
 type MagicLinkCreateBadRequestJSONResponse MagicLinkCreateBadRequestError
 
+type NewRecoveryCodesJSONResponse RecoveryCodesResult
+
 type NewSessionJSONResponse SessionResult
+
+type NewTOTPSecretJSONResponse TOTPEnrolmentResult
+
+type PasskeyBadRequestJSONResponse PasskeyBadRequestError
+
+type PasskeyOptionsJSONResponse PasskeyCeremonyResult
+
+type PasskeySignInBadRequestJSONResponse PasskeySignInBadRequestError
 
 type PasswordUpdateBadRequestJSONResponse PasswordUpdateBadRequestError
 
 type PayloadTooLargeJSONResponse PayloadTooLargeError
 
 type RegisterBadRequestJSONResponse RegisterBadRequestError
+
+type SecondFactorSessionJSONResponse SessionResult
 
 type ServerErrorJSONResponse ServerErrorError
 
@@ -5935,6 +7930,1365 @@ func (response LiaisonsRegister503JSONResponse) VisitLiaisonsRegisterResponse(w 
 	return err
 }
 
+type MfaIndexRequestObject struct {
+	Params MfaIndexParams
+}
+
+type MfaIndexResponseObject interface {
+	VisitMfaIndexResponse(w http.ResponseWriter) error
+}
+
+type MfaIndex200JSONResponse struct{ FactorsJSONResponse }
+
+func (response MfaIndex200JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaIndex400JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaIndex401JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaIndex403JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaIndex413JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaIndex500JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaIndex503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response MfaIndex503JSONResponse) VisitMfaIndexResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDeleteRequestObject struct {
+	Params MfaPasskeyDeleteParams
+	Body   *MfaPasskeyDeleteJSONRequestBody
+}
+
+type MfaPasskeyDeleteResponseObject interface {
+	VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error
+}
+
+type MfaPasskeyDelete200JSONResponse struct{ FactorsChangedJSONResponse }
+
+func (response MfaPasskeyDelete200JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaPasskeyDelete400JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaPasskeyDelete401JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaPasskeyDelete403JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaPasskeyDelete413JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaPasskeyDelete500JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response MfaPasskeyDelete503JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBeginRequestObject struct {
+	Params MfaPasskeyRegisterBeginParams
+	Body   *MfaPasskeyRegisterBeginJSONRequestBody
+}
+
+type MfaPasskeyRegisterBeginResponseObject interface {
+	VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error
+}
+
+type MfaPasskeyRegisterBegin200JSONResponse struct{ PasskeyOptionsJSONResponse }
+
+func (response MfaPasskeyRegisterBegin200JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaPasskeyRegisterBegin400JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaPasskeyRegisterBegin401JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaPasskeyRegisterBegin403JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaPasskeyRegisterBegin413JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaPasskeyRegisterBegin500JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterBegin503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaPasskeyRegisterBegin503JSONResponse) VisitMfaPasskeyRegisterBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinishRequestObject struct {
+	Params MfaPasskeyRegisterFinishParams
+	Body   *MfaPasskeyRegisterFinishTextRequestBody
+}
+
+type MfaPasskeyRegisterFinishResponseObject interface {
+	VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error
+}
+
+type MfaPasskeyRegisterFinish200JSONResponse struct{ FactorsChangedJSONResponse }
+
+func (response MfaPasskeyRegisterFinish200JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish400JSONResponse struct{ PasskeyBadRequestJSONResponse }
+
+func (response MfaPasskeyRegisterFinish400JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaPasskeyRegisterFinish401JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaPasskeyRegisterFinish403JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaPasskeyRegisterFinish413JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaPasskeyRegisterFinish500JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyRegisterFinish503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaPasskeyRegisterFinish503JSONResponse) VisitMfaPasskeyRegisterFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBeginRequestObject struct {
+	Params MfaPasskeyVerifyBeginParams
+	Body   *MfaPasskeyVerifyBeginJSONRequestBody
+}
+
+type MfaPasskeyVerifyBeginResponseObject interface {
+	VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error
+}
+
+type MfaPasskeyVerifyBegin200JSONResponse struct{ PasskeyOptionsJSONResponse }
+
+func (response MfaPasskeyVerifyBegin200JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaPasskeyVerifyBegin400JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaPasskeyVerifyBegin401JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaPasskeyVerifyBegin403JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaPasskeyVerifyBegin413JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaPasskeyVerifyBegin500JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyBegin503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaPasskeyVerifyBegin503JSONResponse) VisitMfaPasskeyVerifyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinishRequestObject struct {
+	Params MfaPasskeyVerifyFinishParams
+	Body   *MfaPasskeyVerifyFinishTextRequestBody
+}
+
+type MfaPasskeyVerifyFinishResponseObject interface {
+	VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error
+}
+
+type MfaPasskeyVerifyFinish200JSONResponse struct {
+	SecondFactorSessionJSONResponse
+}
+
+func (response MfaPasskeyVerifyFinish200JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish400JSONResponse struct{ PasskeyBadRequestJSONResponse }
+
+func (response MfaPasskeyVerifyFinish400JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaPasskeyVerifyFinish401JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaPasskeyVerifyFinish403JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaPasskeyVerifyFinish413JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response MfaPasskeyVerifyFinish429JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaPasskeyVerifyFinish500JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyVerifyFinish503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaPasskeyVerifyFinish503JSONResponse) VisitMfaPasskeyVerifyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerifyRequestObject struct {
+	Params MfaRecoveryCodeVerifyParams
+	Body   *MfaRecoveryCodeVerifyTextRequestBody
+}
+
+type MfaRecoveryCodeVerifyResponseObject interface {
+	VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error
+}
+
+type MfaRecoveryCodeVerify200JSONResponse struct {
+	SecondFactorSessionJSONResponse
+}
+
+func (response MfaRecoveryCodeVerify200JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify400JSONResponse struct{ MFABadRequestJSONResponse }
+
+func (response MfaRecoveryCodeVerify400JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaRecoveryCodeVerify401JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaRecoveryCodeVerify403JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaRecoveryCodeVerify413JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response MfaRecoveryCodeVerify429JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaRecoveryCodeVerify500JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodeVerify503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response MfaRecoveryCodeVerify503JSONResponse) VisitMfaRecoveryCodeVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreateRequestObject struct {
+	Params MfaRecoveryCodesCreateParams
+	Body   *MfaRecoveryCodesCreateJSONRequestBody
+}
+
+type MfaRecoveryCodesCreateResponseObject interface {
+	VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error
+}
+
+type MfaRecoveryCodesCreate200JSONResponse struct{ NewRecoveryCodesJSONResponse }
+
+func (response MfaRecoveryCodesCreate200JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaRecoveryCodesCreate400JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaRecoveryCodesCreate401JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaRecoveryCodesCreate403JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaRecoveryCodesCreate413JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaRecoveryCodesCreate500JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaRecoveryCodesCreate503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response MfaRecoveryCodesCreate503JSONResponse) VisitMfaRecoveryCodesCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirmRequestObject struct {
+	Params MfaTotpConfirmParams
+	Body   *MfaTotpConfirmTextRequestBody
+}
+
+type MfaTotpConfirmResponseObject interface {
+	VisitMfaTotpConfirmResponse(w http.ResponseWriter) error
+}
+
+type MfaTotpConfirm200JSONResponse struct{ FactorsChangedJSONResponse }
+
+func (response MfaTotpConfirm200JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm400JSONResponse struct{ MFABadRequestJSONResponse }
+
+func (response MfaTotpConfirm400JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaTotpConfirm401JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaTotpConfirm403JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaTotpConfirm413JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaTotpConfirm500JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpConfirm503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaTotpConfirm503JSONResponse) VisitMfaTotpConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisableRequestObject struct {
+	Params MfaTotpDisableParams
+	Body   *MfaTotpDisableTextRequestBody
+}
+
+type MfaTotpDisableResponseObject interface {
+	VisitMfaTotpDisableResponse(w http.ResponseWriter) error
+}
+
+type MfaTotpDisable200JSONResponse struct{ FactorsChangedJSONResponse }
+
+func (response MfaTotpDisable200JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable400JSONResponse struct {
+	MFADisableBadRequestJSONResponse
+}
+
+func (response MfaTotpDisable400JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaTotpDisable401JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaTotpDisable403JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaTotpDisable413JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response MfaTotpDisable429JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaTotpDisable500JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpDisable503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaTotpDisable503JSONResponse) VisitMfaTotpDisableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnrollRequestObject struct {
+	Params MfaTotpEnrollParams
+	Body   *MfaTotpEnrollJSONRequestBody
+}
+
+type MfaTotpEnrollResponseObject interface {
+	VisitMfaTotpEnrollResponse(w http.ResponseWriter) error
+}
+
+type MfaTotpEnroll200JSONResponse struct{ NewTOTPSecretJSONResponse }
+
+func (response MfaTotpEnroll200JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response MfaTotpEnroll400JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaTotpEnroll401JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaTotpEnroll403JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaTotpEnroll413JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaTotpEnroll500JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpEnroll503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaTotpEnroll503JSONResponse) VisitMfaTotpEnrollResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerifyRequestObject struct {
+	Params MfaTotpVerifyParams
+	Body   *MfaTotpVerifyTextRequestBody
+}
+
+type MfaTotpVerifyResponseObject interface {
+	VisitMfaTotpVerifyResponse(w http.ResponseWriter) error
+}
+
+type MfaTotpVerify200JSONResponse struct {
+	SecondFactorSessionJSONResponse
+}
+
+func (response MfaTotpVerify200JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify400JSONResponse struct{ MFABadRequestJSONResponse }
+
+func (response MfaTotpVerify400JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response MfaTotpVerify401JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response MfaTotpVerify403JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response MfaTotpVerify413JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response MfaTotpVerify429JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response MfaTotpVerify500JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaTotpVerify503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response MfaTotpVerify503JSONResponse) VisitMfaTotpVerifyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ScopesLiaisonRegisterRequestObject struct {
 	Params ScopesLiaisonRegisterParams
 }
@@ -6789,6 +10143,212 @@ func (response SessionsMagicLinkRequest503JSONResponse) VisitSessionsMagicLinkRe
 	return err
 }
 
+type SessionsPasskeyBeginRequestObject struct {
+	Body *SessionsPasskeyBeginJSONRequestBody
+}
+
+type SessionsPasskeyBeginResponseObject interface {
+	VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasskeyBegin200JSONResponse struct{ PasskeyOptionsJSONResponse }
+
+func (response SessionsPasskeyBegin200JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyBegin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SessionsPasskeyBegin400JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyBegin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasskeyBegin413JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyBegin429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasskeyBegin429JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyBegin500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasskeyBegin500JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyBegin503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response SessionsPasskeyBegin503JSONResponse) VisitSessionsPasskeyBeginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinishRequestObject struct {
+	Body *SessionsPasskeyFinishTextRequestBody
+}
+
+type SessionsPasskeyFinishResponseObject interface {
+	VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error
+}
+
+type SessionsPasskeyFinish200JSONResponse struct{ NewSessionJSONResponse }
+
+func (response SessionsPasskeyFinish200JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish400JSONResponse struct {
+	PasskeySignInBadRequestJSONResponse
+}
+
+func (response SessionsPasskeyFinish400JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SessionsPasskeyFinish401JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SessionsPasskeyFinish413JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response SessionsPasskeyFinish429JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish500JSONResponse struct{ ServerErrorJSONResponse }
+
+func (response SessionsPasskeyFinish500JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SessionsPasskeyFinish503JSONResponse struct{ MFAUnavailableJSONResponse }
+
+func (response SessionsPasskeyFinish503JSONResponse) VisitSessionsPasskeyFinishResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SessionsPasswordResetRequestObject struct {
 	Body *SessionsPasswordResetTextRequestBody
 }
@@ -7584,6 +11144,42 @@ type StrictServerInterface interface {
 	// LiaisonsRegister Register a liaison
 	// (POST /api/v1/liaisons/register)
 	LiaisonsRegister(ctx context.Context, request LiaisonsRegisterRequestObject) (LiaisonsRegisterResponseObject, error)
+	// MfaIndex List the caller's second factors
+	// (GET /api/v1/mfa/index)
+	MfaIndex(ctx context.Context, request MfaIndexRequestObject) (MfaIndexResponseObject, error)
+	// MfaPasskeyDelete Remove a passkey
+	// (POST /api/v1/mfa/passkey_delete)
+	MfaPasskeyDelete(ctx context.Context, request MfaPasskeyDeleteRequestObject) (MfaPasskeyDeleteResponseObject, error)
+	// MfaPasskeyRegisterBegin Begin registering a passkey
+	// (POST /api/v1/mfa/passkey_register_begin)
+	MfaPasskeyRegisterBegin(ctx context.Context, request MfaPasskeyRegisterBeginRequestObject) (MfaPasskeyRegisterBeginResponseObject, error)
+	// MfaPasskeyRegisterFinish Finish registering a passkey
+	// (POST /api/v1/mfa/passkey_register_finish)
+	MfaPasskeyRegisterFinish(ctx context.Context, request MfaPasskeyRegisterFinishRequestObject) (MfaPasskeyRegisterFinishResponseObject, error)
+	// MfaPasskeyVerifyBegin Begin a second factor with a passkey
+	// (POST /api/v1/mfa/passkey_verify_begin)
+	MfaPasskeyVerifyBegin(ctx context.Context, request MfaPasskeyVerifyBeginRequestObject) (MfaPasskeyVerifyBeginResponseObject, error)
+	// MfaPasskeyVerifyFinish Complete a second factor with a passkey
+	// (POST /api/v1/mfa/passkey_verify_finish)
+	MfaPasskeyVerifyFinish(ctx context.Context, request MfaPasskeyVerifyFinishRequestObject) (MfaPasskeyVerifyFinishResponseObject, error)
+	// MfaRecoveryCodeVerify Complete a second factor with a recovery code
+	// (POST /api/v1/mfa/recovery_code_verify)
+	MfaRecoveryCodeVerify(ctx context.Context, request MfaRecoveryCodeVerifyRequestObject) (MfaRecoveryCodeVerifyResponseObject, error)
+	// MfaRecoveryCodesCreate Make a new set of recovery codes
+	// (POST /api/v1/mfa/recovery_codes_create)
+	MfaRecoveryCodesCreate(ctx context.Context, request MfaRecoveryCodesCreateRequestObject) (MfaRecoveryCodesCreateResponseObject, error)
+	// MfaTotpConfirm Confirm the authenticator app with a first code
+	// (POST /api/v1/mfa/totp_confirm)
+	MfaTotpConfirm(ctx context.Context, request MfaTotpConfirmRequestObject) (MfaTotpConfirmResponseObject, error)
+	// MfaTotpDisable Turn the authenticator app off
+	// (POST /api/v1/mfa/totp_disable)
+	MfaTotpDisable(ctx context.Context, request MfaTotpDisableRequestObject) (MfaTotpDisableResponseObject, error)
+	// MfaTotpEnroll Start setting up an authenticator app (TOTP)
+	// (POST /api/v1/mfa/totp_enroll)
+	MfaTotpEnroll(ctx context.Context, request MfaTotpEnrollRequestObject) (MfaTotpEnrollResponseObject, error)
+	// MfaTotpVerify Complete a second factor with a TOTP code
+	// (POST /api/v1/mfa/totp_verify)
+	MfaTotpVerify(ctx context.Context, request MfaTotpVerifyRequestObject) (MfaTotpVerifyResponseObject, error)
 	// ScopesLiaisonRegister What the caller may grant a liaison
 	// (GET /api/v1/scopes/liaison_register)
 	ScopesLiaisonRegister(ctx context.Context, request ScopesLiaisonRegisterRequestObject) (ScopesLiaisonRegisterResponseObject, error)
@@ -7602,12 +11198,18 @@ type StrictServerInterface interface {
 	// SessionsIntrospect Check a session token a user handed over (introspection)
 	// (POST /api/v1/sessions/introspect)
 	SessionsIntrospect(ctx context.Context, request SessionsIntrospectRequestObject) (SessionsIntrospectResponseObject, error)
-	// SessionsMagicLinkCreate Log in with a magic link token
+	// SessionsMagicLinkCreate Log in with an emailed link's token or code
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(ctx context.Context, request SessionsMagicLinkCreateRequestObject) (SessionsMagicLinkCreateResponseObject, error)
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(ctx context.Context, request SessionsMagicLinkRequestRequestObject) (SessionsMagicLinkRequestResponseObject, error)
+	// SessionsPasskeyBegin Begin signing in with a passkey
+	// (POST /api/v1/sessions/passkey_begin)
+	SessionsPasskeyBegin(ctx context.Context, request SessionsPasskeyBeginRequestObject) (SessionsPasskeyBeginResponseObject, error)
+	// SessionsPasskeyFinish Sign in with a passkey
+	// (POST /api/v1/sessions/passkey_finish)
+	SessionsPasskeyFinish(ctx context.Context, request SessionsPasskeyFinishRequestObject) (SessionsPasskeyFinishResponseObject, error)
 	// SessionsPasswordReset Set a new password with a reset link or code
 	// (POST /api/v1/sessions/password_reset)
 	SessionsPasswordReset(ctx context.Context, request SessionsPasswordResetRequestObject) (SessionsPasswordResetResponseObject, error)
@@ -7980,6 +11582,413 @@ func (sh *strictHandler) LiaisonsRegister(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// MfaIndex operation middleware
+func (sh *strictHandler) MfaIndex(w http.ResponseWriter, r *http.Request, params MfaIndexParams) {
+	var request MfaIndexRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaIndex(ctx, request.(MfaIndexRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaIndex")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaIndexResponseObject); ok {
+		if err := validResponse.VisitMfaIndexResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaPasskeyDelete operation middleware
+func (sh *strictHandler) MfaPasskeyDelete(w http.ResponseWriter, r *http.Request, params MfaPasskeyDeleteParams) {
+	var request MfaPasskeyDeleteRequestObject
+
+	request.Params = params
+
+	var body MfaPasskeyDeleteJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaPasskeyDelete(ctx, request.(MfaPasskeyDeleteRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaPasskeyDelete")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaPasskeyDeleteResponseObject); ok {
+		if err := validResponse.VisitMfaPasskeyDeleteResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaPasskeyRegisterBegin operation middleware
+func (sh *strictHandler) MfaPasskeyRegisterBegin(w http.ResponseWriter, r *http.Request, params MfaPasskeyRegisterBeginParams) {
+	var request MfaPasskeyRegisterBeginRequestObject
+
+	request.Params = params
+
+	var body MfaPasskeyRegisterBeginJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaPasskeyRegisterBegin(ctx, request.(MfaPasskeyRegisterBeginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaPasskeyRegisterBegin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaPasskeyRegisterBeginResponseObject); ok {
+		if err := validResponse.VisitMfaPasskeyRegisterBeginResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaPasskeyRegisterFinish operation middleware
+func (sh *strictHandler) MfaPasskeyRegisterFinish(w http.ResponseWriter, r *http.Request, params MfaPasskeyRegisterFinishParams) {
+	var request MfaPasskeyRegisterFinishRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaPasskeyRegisterFinishTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaPasskeyRegisterFinish(ctx, request.(MfaPasskeyRegisterFinishRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaPasskeyRegisterFinish")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaPasskeyRegisterFinishResponseObject); ok {
+		if err := validResponse.VisitMfaPasskeyRegisterFinishResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaPasskeyVerifyBegin operation middleware
+func (sh *strictHandler) MfaPasskeyVerifyBegin(w http.ResponseWriter, r *http.Request, params MfaPasskeyVerifyBeginParams) {
+	var request MfaPasskeyVerifyBeginRequestObject
+
+	request.Params = params
+
+	var body MfaPasskeyVerifyBeginJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaPasskeyVerifyBegin(ctx, request.(MfaPasskeyVerifyBeginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaPasskeyVerifyBegin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaPasskeyVerifyBeginResponseObject); ok {
+		if err := validResponse.VisitMfaPasskeyVerifyBeginResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaPasskeyVerifyFinish operation middleware
+func (sh *strictHandler) MfaPasskeyVerifyFinish(w http.ResponseWriter, r *http.Request, params MfaPasskeyVerifyFinishParams) {
+	var request MfaPasskeyVerifyFinishRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaPasskeyVerifyFinishTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaPasskeyVerifyFinish(ctx, request.(MfaPasskeyVerifyFinishRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaPasskeyVerifyFinish")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaPasskeyVerifyFinishResponseObject); ok {
+		if err := validResponse.VisitMfaPasskeyVerifyFinishResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaRecoveryCodeVerify operation middleware
+func (sh *strictHandler) MfaRecoveryCodeVerify(w http.ResponseWriter, r *http.Request, params MfaRecoveryCodeVerifyParams) {
+	var request MfaRecoveryCodeVerifyRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaRecoveryCodeVerifyTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaRecoveryCodeVerify(ctx, request.(MfaRecoveryCodeVerifyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaRecoveryCodeVerify")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaRecoveryCodeVerifyResponseObject); ok {
+		if err := validResponse.VisitMfaRecoveryCodeVerifyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaRecoveryCodesCreate operation middleware
+func (sh *strictHandler) MfaRecoveryCodesCreate(w http.ResponseWriter, r *http.Request, params MfaRecoveryCodesCreateParams) {
+	var request MfaRecoveryCodesCreateRequestObject
+
+	request.Params = params
+
+	var body MfaRecoveryCodesCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaRecoveryCodesCreate(ctx, request.(MfaRecoveryCodesCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaRecoveryCodesCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaRecoveryCodesCreateResponseObject); ok {
+		if err := validResponse.VisitMfaRecoveryCodesCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaTotpConfirm operation middleware
+func (sh *strictHandler) MfaTotpConfirm(w http.ResponseWriter, r *http.Request, params MfaTotpConfirmParams) {
+	var request MfaTotpConfirmRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaTotpConfirmTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaTotpConfirm(ctx, request.(MfaTotpConfirmRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaTotpConfirm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaTotpConfirmResponseObject); ok {
+		if err := validResponse.VisitMfaTotpConfirmResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaTotpDisable operation middleware
+func (sh *strictHandler) MfaTotpDisable(w http.ResponseWriter, r *http.Request, params MfaTotpDisableParams) {
+	var request MfaTotpDisableRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaTotpDisableTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaTotpDisable(ctx, request.(MfaTotpDisableRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaTotpDisable")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaTotpDisableResponseObject); ok {
+		if err := validResponse.VisitMfaTotpDisableResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaTotpEnroll operation middleware
+func (sh *strictHandler) MfaTotpEnroll(w http.ResponseWriter, r *http.Request, params MfaTotpEnrollParams) {
+	var request MfaTotpEnrollRequestObject
+
+	request.Params = params
+
+	var body MfaTotpEnrollJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaTotpEnroll(ctx, request.(MfaTotpEnrollRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaTotpEnroll")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaTotpEnrollResponseObject); ok {
+		if err := validResponse.VisitMfaTotpEnrollResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// MfaTotpVerify operation middleware
+func (sh *strictHandler) MfaTotpVerify(w http.ResponseWriter, r *http.Request, params MfaTotpVerifyParams) {
+	var request MfaTotpVerifyRequestObject
+
+	request.Params = params
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := MfaTotpVerifyTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.MfaTotpVerify(ctx, request.(MfaTotpVerifyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "MfaTotpVerify")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(MfaTotpVerifyResponseObject); ok {
+		if err := validResponse.VisitMfaTotpVerifyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ScopesLiaisonRegister operation middleware
 func (sh *strictHandler) ScopesLiaisonRegister(w http.ResponseWriter, r *http.Request, params ScopesLiaisonRegisterParams) {
 	var request ScopesLiaisonRegisterRequestObject
@@ -8222,6 +12231,69 @@ func (sh *strictHandler) SessionsMagicLinkRequest(w http.ResponseWriter, r *http
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(SessionsMagicLinkRequestResponseObject); ok {
 		if err := validResponse.VisitSessionsMagicLinkRequestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SessionsPasskeyBegin operation middleware
+func (sh *strictHandler) SessionsPasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasskeyBeginRequestObject
+
+	var body SessionsPasskeyBeginJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasskeyBegin(ctx, request.(SessionsPasskeyBeginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasskeyBegin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasskeyBeginResponseObject); ok {
+		if err := validResponse.VisitSessionsPasskeyBeginResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SessionsPasskeyFinish operation middleware
+func (sh *strictHandler) SessionsPasskeyFinish(w http.ResponseWriter, r *http.Request) {
+	var request SessionsPasskeyFinishRequestObject
+
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+		return
+	}
+	body := SessionsPasskeyFinishTextRequestBody(data)
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SessionsPasskeyFinish(ctx, request.(SessionsPasskeyFinishRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SessionsPasskeyFinish")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SessionsPasskeyFinishResponseObject); ok {
+		if err := validResponse.VisitSessionsPasskeyFinishResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

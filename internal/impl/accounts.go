@@ -262,12 +262,13 @@ type proof struct {
 	// For the audit trail: whether a password was dropped, the applications of the sessions
 	// revoked, the grants taken back by liaison user, the liaisons removed, and the membership
 	// requests taken back.
-	hadPassword   bool
-	sessionApps   []int64
-	clientGrants  map[int64][]int64
-	companyGrants map[int64][]int64
-	liaisonsGone  []int64
-	requestsGone  []db.DeleteMemberRequestsOfUserRow
+	hadPassword     bool
+	hadSecondFactor bool
+	sessionApps     []int64
+	clientGrants    map[int64][]int64
+	companyGrants   map[int64][]int64
+	liaisonsGone    []int64
+	requestsGone    []db.DeleteMemberRequestsOfUserRow
 }
 
 // events are the audit events of a first proof of the user's email in the application appID,
@@ -280,6 +281,9 @@ func (p proof) events(userID, appID int64) []audit.Event {
 	events := []audit.Event{{Kind: gen.AuditUserEmailVerified, Actor: owner, UserID: userID, ApplicationID: appID}}
 	if p.hadPassword {
 		events = append(events, audit.Event{Kind: gen.AuditPasswordDropped, Actor: owner, UserID: userID, ApplicationID: appID})
+	}
+	if p.hadSecondFactor {
+		events = append(events, audit.Event{Kind: gen.AuditMfaFactorsDropped, Actor: owner, UserID: userID, ApplicationID: appID})
 	}
 	if len(p.sessionApps) > 0 {
 		events = append(events, audit.SessionsRevoked(owner, userID, p.sessionApps)...)
@@ -391,6 +395,9 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 	// Whoever signed in before the proof may not be the owner: their devices and addresses are
 	// strangers to the account from now on.
 	if err := limits.Forget(ctx, q, userID); err != nil {
+		return proof{}, err
+	}
+	if taken.hadSecondFactor, err = dropSecondFactors(ctx, q, userID); err != nil { // a squatter's app would lock the owner out
 		return proof{}, err
 	}
 	clients, err := q.DeleteClientGrantsBy(ctx, &userID)

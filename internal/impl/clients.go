@@ -127,7 +127,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 		events := append(newAccountEvents(self, user, hash != nil, app.ID, roleClient),
 			membershipEvents(self, app.ID, user.ID, profile.ID, nil, record.requested)...)
 		session, err := s.startSessionIn(ctx, tx, user, newSession{application: in.Application, method: gen.LoginPassword,
-			also: events, view: in.SessionView, applicationView: in.ApplicationView})
+			methods: []gen.SessionMethod{gen.MethodPwd}, also: events, view: in.SessionView, applicationView: in.ApplicationView})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/mfa"
 	pw "github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/server"
 	"github.com/plano/planoauth/internal/spec"
@@ -114,6 +115,23 @@ func TestNumbersMatchContract(t *testing.T) {
 				int(limits.Defaults.InvitationRecipients.Window/time.Hour))},
 		{"clients/register", s.Operation("clientsRegister").Operation.Description,
 			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
+		{"mfa/totp_enroll", s.Operation("mfaTotpEnroll").Operation.Description,
+			fmt.Sprintf("within %d minutes", int(impl.TOTPEnrolmentLifetime/time.Minute))},
+		{"mfa/totp_enroll", s.Operation("mfaTotpEnroll").Operation.Description,
+			fmt.Sprintf("signed in within the last %d minutes", int(impl.RecentSignIn/time.Minute))},
+		{"mfa/passkey_register_begin", s.Operation("mfaPasskeyRegisterBegin").Operation.Description,
+			fmt.Sprintf("signed in within the last %d minutes", int(impl.RecentSignIn/time.Minute))},
+		{"mfa/passkey_register_begin", s.Operation("mfaPasskeyRegisterBegin").Operation.Description,
+			fmt.Sprintf("kept on the server for %d minutes", int(mfa.CeremonyLifetime/time.Minute))},
+		{"sessions/passkey_begin", s.Operation("sessionsPasskeyBegin").Operation.Description,
+			fmt.Sprintf("kept for %d minutes", int(mfa.CeremonyLifetime/time.Minute))},
+		{"mfa/recovery_codes_create", s.Operation("mfaRecoveryCodesCreate").Operation.Description,
+			fmt.Sprintf("with %s new ones", numberWord(mfa.RecoveryCodeCount))},
+		{"mfa/totp_verify", s.Operation("mfaTotpVerify").Operation.Description,
+			fmt.Sprintf("(%d per hour for callers the account does not know, together, whatever their addresses; %d for each caller it knows",
+				limits.Defaults.SecondFactors.PerAccount, limits.Defaults.SecondFactors.PerKnown)},
+		{"mfa/totp_verify", s.Operation("mfaTotpVerify").Operation.Description,
+			fmt.Sprintf("%d per client address", limits.Defaults.SecondFactors.PerAddress)},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("By default it expires %d days after creation or %d hours after its last use",
 			int(defaults.lifetime/(24*time.Hour)), int(defaults.idle/time.Hour))},
 		{"info", s.Doc.Info.Description, fmt.Sprintf("(%d minutes to %d days)",
@@ -235,4 +253,9 @@ func TestPolicyBoundsMatchSchema(t *testing.T) {
 			}
 		}
 	}
+}
+
+// numberWord spells the small numbers the contract writes out.
+func numberWord(n int) string {
+	return map[int]string{10: "ten"}[n]
 }

@@ -51,13 +51,23 @@ func (s *Server) introspect(ctx context.Context, app db.Application, token strin
 	case p.Application.ID != app.ID:
 		return gen.Introspection{Active: false}, nil
 	}
+	if limitation := auth.Limitation(p.Session.Aal, *p.User, p.Application); limitation != "" {
+		// Usable only to complete or enrol a second factor: no application may take it.
+		l := gen.IntrospectionLimitation(limitation)
+		return gen.Introspection{Active: false, Limitation: &l}, nil
+	}
 	session := sessionView(*p.Session, p.Application, p.User)
 	application := views.RenderApplication(session.Application, appView)
 	user := views.RenderUser(*session.User)
 	role := gen.Role(session.Role)
+	aal := gen.AAL(session.AAL)
+	methods := make([]gen.SessionMethod, len(session.Methods))
+	for i, m := range session.Methods {
+		methods[i] = gen.SessionMethod(m)
+	}
 	return gen.Introspection{
 		Active: true, Id: &session.ID, Role: &role, Scopes: &session.Scopes, CreatedAt: &session.CreatedAt,
-		ExpiresAt: session.ExpiresAt, Application: &application, User: &user,
+		ExpiresAt: session.ExpiresAt, Application: &application, User: &user, Aal: &aal, Methods: &methods,
 	}, nil
 }
 

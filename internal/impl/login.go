@@ -16,6 +16,7 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/mfa"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/views"
 )
@@ -23,6 +24,10 @@ import (
 // newSession is what every way of logging in asks of startSession.
 type newSession struct {
 	application gen.ApplicationSlug
+	// methods are what the sign-in proved (pwd, link, google, webauthn): they make the session's
+	// assurance level (mfa.Level). A session below what is required of its user answers
+	// mfa-required or mfa-enrolment-required (see auth.Limitation).
+	methods []gen.SessionMethod
 	// method is how the user signed in, for the audit trail's login.succeeded or login.failed.
 	method gen.LoginMethod
 	// also are events the caller's transaction records with the session (registration's user,
@@ -57,9 +62,12 @@ type dbConn interface {
 }
 
 // startSession creates a session for an authenticated user in an application and renders it
-// with its new token. A user with no role at all, in an application that lets users register as
-// clients, gets client-required with a session limited to users/client_register; a user with no
-// role the application accepts gets user-requires-role and no session.
+// with its new token. A sign-in below the level required of the user (it has a second factor,
+// or the application requires one) gets mfa-required or mfa-enrolment-required with a session
+// limited to completing or enrolling one, and no device token until it does. A user with no
+// role at all, in an application that lets users register as clients, gets client-required
+// with a session limited to users/client_register; a user with no role the application accepts
+// gets user-requires-role and no session.
 func (s *Server) startSession(ctx context.Context, user db.User, req newSession) (gen.Session, error) {
 	return s.startSessionIn(ctx, s.pool, user, req)
 }
@@ -86,11 +94,19 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, 
 		return gen.Session{}, s.loginFailed(ctx, q, loginAttempt{method: req.method, applicationID: app.ID, userID: user.ID},
 			envelope.New(gen.StatusUserRequiresRole))
 	}
+	signIn := req.trust != nil
+	limitation := auth.Limitation(string(mfa.Level(req.methods)), user, app)
+	if limitation != "" {
+		req.trust = nil // the sign-in is complete, and its caller trusted, with the second factor
+	}
 	session, err := s.insertSession(ctx, conn, user, app, role, req)
 	if err != nil {
 		return gen.Session{}, err
 	}
 	rendered := views.RenderSession(session, req.view, req.applicationView)
+	if limitation != "" && signIn { // a registration answers its session, limited from its first use
+		return gen.Session{}, &envelope.Error{Status: limitation, Session: &rendered, Data: rendered}
+	}
 	if role == auth.RoleNone {
 		return gen.Session{}, &envelope.Error{Status: gen.StatusClientRequired, Session: &rendered, Data: rendered}
 	}
@@ -134,6 +150,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
 			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
+			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged

@@ -150,7 +150,8 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 		return nil, err
 	}
 	session, err := s.startSession(ctx, used.user, newSession{
-		application: in.Application, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
+		// The reset proved the mailbox (its link or code), not a second factor.
+		application: in.Application, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ package impl
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/mfa"
 	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/redirect"
@@ -50,6 +53,10 @@ type Server struct {
 	publicURL  string
 	pwned      *password.Pwned
 	background sync.WaitGroup
+	// Second factors: sealer seals TOTP secrets (nil: no key, TOTP unavailable); rp is the
+	// WebAuthn relying party (nil: passkeys unavailable).
+	sealer *mfa.Sealer
+	rp     *mfa.RelyingParty
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -87,6 +94,18 @@ type Deps struct {
 	Pwned password.PwnedConfig
 	// Google says which Google ID tokens sessions/google accepts.
 	Google google.Config
+	// MFAKeys seal TOTP secrets (PLANOAUTH_MFA_KEY; the first seals, all open); none makes
+	// TOTP unavailable (mfa-method-unavailable).
+	MFAKeys [][]byte
+	// WebAuthn overrides the relying party derived from PublicURL (see mfa.NewRelyingParty).
+	WebAuthn WebAuthnConfig
+}
+
+// WebAuthnConfig is the WebAuthn relying party when it is not the public URL's: its id (a
+// domain that the origins' hosts end with) and the origins whose pages run ceremonies.
+type WebAuthnConfig struct {
+	RPID    string
+	Origins []string
 }
 
 // DefaultPublicURL is the service's public URL unless configured: `make run`'s address.
@@ -112,12 +131,40 @@ func New(d Deps) (*Server, error) {
 	if apps == nil {
 		apps = auth.NewApplications(q)
 	}
-	return &Server{pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
+	sealer, rp, err := secondFactors(d, cmp.Or(d.PublicURL, DefaultPublicURL))
+	if err != nil {
+		return nil, err
+	}
+	return &Server{sealer: sealer, rp: rp, pool: d.Pool, q: q, writer: d.Writer, log: d.Logger, now: now, sessions: d.SessionCache, apps: apps,
 		hasher: password.New(d.Hasher), limits: limits.New(q, d.Limits, now), redirects: redirects,
 		mailer: mailer, magicLinkURL: cmp.Or(d.MagicLinkURL, publicURL+pages.Path(pages.SignIn)+"?token="),
 		google: google.NewVerifier(d.Google, now), inspector: d.Inspector,
 		publicURL: publicURL, pwned: password.NewPwned(d.Pwned),
 	}, nil
+}
+
+// secondFactors builds the TOTP sealer and the WebAuthn relying party. Either may be nil: no
+// key, or a public URL whose host is an IP address other than loopback (then passkeys are off,
+// with a warning).
+func secondFactors(d Deps, publicURL string) (*mfa.Sealer, *mfa.RelyingParty, error) {
+	var sealer *mfa.Sealer
+	if len(d.MFAKeys) > 0 {
+		var err error
+		if sealer, err = mfa.NewSealer(d.MFAKeys...); err != nil {
+			return nil, nil, fmt.Errorf("PLANOAUTH_MFA_KEY: %w", err)
+		}
+	}
+	rp, err := mfa.NewRelyingParty(publicURL, d.WebAuthn.RPID, d.WebAuthn.Origins, totpIssuer)
+	if errors.Is(err, mfa.ErrNoRelyingParty) {
+		if d.Logger != nil {
+			d.Logger.Warn("passkeys are off: the public URL's host is an IP address (set PLANOAUTH_PUBLIC_URL with a domain, or PLANOAUTH_WEBAUTHN_RP_ID)", "public_url", publicURL)
+		}
+		return sealer, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealer, rp, nil
 }
 
 // Now returns the handlers' clock, which the authenticator shares.

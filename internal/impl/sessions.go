@@ -40,7 +40,7 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, method: gen.LoginPassword, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginPassword, methods: []gen.SessionMethod{gen.MethodPwd}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
 	if errors.Is(err, errCredentialChanged) {
@@ -309,7 +309,7 @@ func loadSession(p *auth.Principal) views.Session {
 // user when given (lists of sessions leave it out).
 func sessionView(row db.Session, app db.Application, user *db.User) views.Session {
 	out := views.Session{
-		ID: row.ID, Role: row.Role, Scopes: row.Scopes, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
+		ID: row.ID, Role: row.Role, Scopes: row.Scopes, AAL: row.Aal, Methods: row.Methods, CreatedAt: row.CreatedAt, LastUsedAt: row.LastUsedAt,
 		ExpiresAt: auth.ExpiresAt(row, app), RedirectURL: row.RedirectUrl, ClientAddress: row.ClientAddress,
 		UserAgent: row.UserAgent, Application: applicationView(app),
 	}
@@ -322,5 +322,6 @@ func sessionView(row db.Session, app db.Application, user *db.User) views.Sessio
 // applicationView is what the application views show of an application row.
 func applicationView(a db.Application) views.Application {
 	return views.Application{Slug: a.Slug, Name: a.Name, Roles: a.Roles, AllowsClientRegistration: a.AllowsClientRegistration, Scopes: a.Scopes,
-		LifetimeSeconds: a.SessionMaxAgeSeconds, IdleTimeoutSeconds: a.SessionIdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}
+		LifetimeSeconds: a.SessionMaxAgeSeconds, IdleTimeoutSeconds: a.SessionIdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds,
+		RequireMFA: a.RequireMfa}
 }

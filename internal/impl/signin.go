@@ -132,7 +132,7 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 		return nil, err
 	}
 	session, err := s.startSession(ctx, used.user, newSession{
-		application: in.Application, method: gen.LoginMagicLink, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
+		application: in.Application, method: gen.LoginMagicLink, methods: []gen.SessionMethod{gen.MethodLink}, rememberMe: in.RememberMe, redirectURL: nonEmpty(used.redirectURL),
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {
@@ -305,7 +305,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 		return nil, err
 	}
 	session, err := s.startSession(ctx, user, newSession{
-		application: in.Application, method: gen.LoginGoogle, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
+		application: in.Application, method: gen.LoginGoogle, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
 	if err != nil {

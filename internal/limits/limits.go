@@ -79,6 +79,10 @@ type Config struct {
 	// KnownAddressTTL how long an address stays known after the last sign-in from it.
 	DeviceTokenTTL  time.Duration
 	KnownAddressTTL time.Duration
+	// SecondFactors bounds second-factor codes checked (TOTP, recovery codes) and passkey
+	// checks. A guesser who holds the password tries 6-digit codes, three of which are good at a
+	// time (the steps before and after): 5 an hour is about one chance in 67,000 per hour.
+	SecondFactors Throttle
 }
 
 // Defaults are the limits unless configured (README, configuration table).
@@ -92,6 +96,7 @@ var Defaults = Config{
 	InvitationRecipients: RecipientQuota{PerRecipient: 5, Window: 24 * time.Hour},
 	DeviceTokenTTL:       90 * 24 * time.Hour,
 	KnownAddressTTL:      30 * 24 * time.Hour,
+	SecondFactors:        Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 50, Window: time.Hour},
 }
 
 // WithDefaults fills every zero field of c, nested ones included, from Defaults.
@@ -105,6 +110,7 @@ func (c Config) WithDefaults() Config {
 		InvitationRecipients: RecipientQuota{PerRecipient: cmp.Or(c.InvitationRecipients.PerRecipient, d.InvitationRecipients.PerRecipient),
 			Window: cmp.Or(c.InvitationRecipients.Window, d.InvitationRecipients.Window)},
 		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
+		SecondFactors: c.SecondFactors.withDefaults(d.SecondFactors),
 	}
 }
 

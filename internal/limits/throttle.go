@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
@@ -19,6 +20,8 @@ const (
 	SignIn Kind = "signin" // a password evaluated (and, per address, failed link and Google sign-ins)
 	Link   Kind = "link"   // a sign-in link emailed
 	Reset  Kind = "reset"  // a password reset emailed
+	// SecondFactor is a second-factor code checked (TOTP, recovery code), or a passkey check.
+	SecondFactor Kind = "mfa"
 )
 
 func (l *Limiter) throttle(kind Kind) Throttle {
@@ -27,6 +30,8 @@ func (l *Limiter) throttle(kind Kind) Throttle {
 		return l.cfg.Links
 	case Reset:
 		return l.cfg.Resets
+	case SecondFactor:
+		return l.cfg.SecondFactors
 	}
 	return l.cfg.SignIn
 }
@@ -75,6 +80,13 @@ func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client
 func (l *Limiter) AttemptFromAddress(ctx context.Context, kind Kind, p peer.Peer) (Ticket, error) {
 	th := l.throttle(kind)
 	return l.take(ctx, rule{addressKey(string(kind), p), th.PerAddress, th.Window})
+}
+
+// AddressTicket is the use of the address's allowance for kind that an earlier request took at
+// takenAt (AttemptFromAddress), for a request that completes what that one began (a passkey
+// sign-in begun then): Return gives it back.
+func (l *Limiter) AddressTicket(kind Kind, p peer.Peer, takenAt time.Time) Ticket {
+	return Ticket{l: l, keys: []string{addressKey(string(kind), p)}, at: takenAt}
 }
 
 // MaxDevicesPerUser bounds the device tokens a user holds: a sign-in beyond it retires the

@@ -42,6 +42,8 @@ type Config struct {
 	AuditEvents time.Duration
 	// WebhookDeliveries: after they were queued, once made or given up on; pending ones stay.
 	WebhookDeliveries time.Duration
+	// MFACeremonies: WebAuthn ceremonies and unconfirmed TOTP secrets, after their expiry.
+	MFACeremonies time.Duration
 }
 
 // Defaults are the retention unless configured (README, configuration table).
@@ -186,6 +188,13 @@ func (w *Worker) tasks() []task {
 		}},
 		{"notifications", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteOldNotifications(ctx, db.DeleteOldNotificationsParams{Before: before(w.cfg.Notifications), BatchSize: batchSize})
+		}},
+		{"webauthn_challenges", func(ctx context.Context, q *db.Queries) (int64, error) {
+			return q.DeleteExpiredWebAuthnChallenges(ctx, db.DeleteExpiredWebAuthnChallengesParams{Before: before(w.cfg.MFACeremonies), BatchSize: batchSize})
+		}},
+		{"totp_secrets", func(ctx context.Context, q *db.Queries) (int64, error) {
+			pending := before(w.cfg.MFACeremonies)
+			return q.DeleteExpiredTOTPEnrolments(ctx, db.DeleteExpiredTOTPEnrolmentsParams{Before: &pending, BatchSize: batchSize})
 		}},
 		{"email_outbox", func(ctx context.Context, q *db.Queries) (int64, error) {
 			return q.DeleteFinishedOutboxEmails(ctx, db.DeleteFinishedOutboxEmailsParams{Before: &outboxBefore, BatchSize: batchSize})

@@ -135,7 +135,8 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.WrapHandlers != nil {
 		handlers = cfg.WrapHandlers(svc.Handlers)
 	}
-	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers, svc.Handlers)
+	security := pages.Security{DefaultApplication: gen.Planoauth, PasskeyOrigins: svc.Handlers.PasskeyOrigins()}
+	handler, err := newHandler(cfg, svc.Registry, writer, authenticator, handlers, svc.Handlers, security)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ type routes struct {
 }
 
 // newHandler returns the service's whole HTTP handler.
-func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, authenticator *auth.Authenticator, handlers gen.StrictServerInterface, links pages.Links) (http.Handler, error) {
+func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, authenticator *auth.Authenticator, handlers gen.StrictServerInterface, links pages.Links, security pages.Security) (http.Handler, error) {
 	reference, err := docs.Handler(api.Spec, "PlanoAuth API")
 	if err != nil {
 		return nil, err
@@ -192,6 +193,9 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	for _, kind := range []pages.Kind{pages.SignIn, pages.Reset, pages.Verification, pages.Invitation} {
 		root.Handle(pages.Path(kind), linkPages)
 	}
+	securityPage := pages.SecurityHandler(security)
+	root.Handle(pages.SecurityPath, securityPage)
+	root.Handle(pages.SecurityScriptPath, securityPage)
 	root.Handle("/", apiRouter(routes{registry: reg, writer: writer, authenticator: authenticator, handlers: handlers}))
 
 	var h http.Handler = root

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,6 +28,9 @@ const (
 	ExtInvalidStatus = "x-invalid-status"
 	// ExtDomainOperations on coexistence/touch maps each domain to its operations.
 	ExtDomainOperations = "x-domain-operations"
+	// extLimitedSessions lists the limited sessions (by the slug they answer elsewhere:
+	// mfa-required, mfa-enrolment-required) that may call the operation.
+	extLimitedSessions = "x-limited-sessions"
 )
 
 // Security scheme names, as declared under components.securitySchemes.
@@ -69,6 +73,14 @@ type Operation struct {
 	Operation *openapi3.Operation
 	// domainOperations is x-domain-operations, checked for shape at Load.
 	domainOperations map[string][]string
+	// limitedSessions is x-limited-sessions.
+	limitedSessions []gen.Status
+}
+
+// AdmitsLimited reports whether a session limited to completing or enrolling a second factor
+// (limitation: the slug it answers elsewhere) may call the operation (its x-limited-sessions).
+func (o *Operation) AdmitsLimited(limitation gen.Status) bool {
+	return slices.Contains(o.limitedSessions, limitation)
 }
 
 // DomainOperations returns the operation's x-domain-operations: for each domain, the operations
@@ -153,6 +165,13 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		}
 		o.domainOperations = table
 	}
+	if ext, ok := op.Extensions[extLimitedSessions]; ok {
+		limited, err := limitedSessions(ext)
+		if err != nil {
+			return nil, fmt.Errorf("operation %s: %s: %w", o.ID, extLimitedSessions, err)
+		}
+		o.limitedSessions = limited
+	}
 	security := doc.Security
 	if op.Security != nil {
 		security = *op.Security
@@ -187,6 +206,25 @@ func newOperation(doc *openapi3.T, path string, item *openapi3.PathItem, method 
 		}
 	}
 	return o, nil
+}
+
+// limitedSessions reads x-limited-sessions: a list of the slugs of limited sessions.
+func limitedSessions(ext any) ([]gen.Status, error) {
+	list, ok := ext.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a list, got %T", ext)
+	}
+	var out []gen.Status
+	for _, item := range list {
+		status, _ := item.(string)
+		switch gen.Status(status) {
+		case gen.StatusMfaRequired, gen.StatusMfaEnrolmentRequired:
+			out = append(out, gen.Status(status))
+		default:
+			return nil, fmt.Errorf("%v is not the slug of a limited session", item)
+		}
+	}
+	return out, nil
 }
 
 // declaredParams adds the properties a schema declares, itself or through its allOf parts.

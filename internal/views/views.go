@@ -26,6 +26,7 @@ type Application struct {
 	Name                     string
 	Roles                    []string
 	AllowsClientRegistration bool
+	RequireMFA               bool
 	Scopes                   []string
 	// The session policy, in seconds (RememberMeMaxAgeSeconds nil: no cap).
 	LifetimeSeconds         int64
@@ -52,6 +53,8 @@ type Session struct {
 	DeviceToken   string
 	Role          string
 	Scopes        []string
+	AAL           string   // aal1, aal2
+	Methods       []string // gen.SessionMethod values, in order
 	CreatedAt     time.Time
 	LastUsedAt    time.Time
 	ExpiresAt     *time.Time // nil for remember_me sessions
@@ -81,6 +84,7 @@ func RenderApplication(a Application, view *gen.ApplicationView) gen.Application
 		}
 		out.Roles = &roles
 		out.AllowsClientRegistration = ptr(a.AllowsClientRegistration)
+		out.RequireMfa = ptr(a.RequireMFA)
 		out.Scopes = ptr(nonNil(a.Scopes))
 		out.SessionPolicy = &gen.SessionPolicy{LifetimeSeconds: a.LifetimeSeconds,
 			IdleTimeoutSeconds: a.IdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}
@@ -95,7 +99,7 @@ func RenderUser(u User) gen.User {
 }
 
 // RenderSession projects a session: minimal (id, token and device token, expiry), default (also role, scopes,
-// times, application, user) or full (also last use, client address, user agent, redirect URL).
+// assurance level and methods, times, application, user) or full (also last use, client address, user agent, redirect URL).
 func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationView) gen.Session {
 	out := gen.Session{Id: s.ID, ExpiresAt: utc(s.ExpiresAt), Current: s.Current}
 	if s.Token != "" {
@@ -114,6 +118,13 @@ func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationVie
 	role := gen.Role(s.Role)
 	out.Role = &role
 	out.Scopes = ptr(nonNil(s.Scopes))
+	aal := gen.AAL(s.AAL)
+	out.Aal = &aal
+	methods := make([]gen.SessionMethod, len(s.Methods))
+	for i, m := range s.Methods {
+		methods[i] = gen.SessionMethod(m)
+	}
+	out.Methods = &methods
 	out.CreatedAt = utc(&s.CreatedAt)
 	app := RenderApplication(s.Application, appView)
 	out.Application = &app

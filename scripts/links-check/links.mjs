@@ -1,4 +1,4 @@
-// The emailed links as a person uses them (see scripts/links-check.sh, which runs this against a
+// The emailed links as a person uses them (see scripts/browser-check.sh, which runs this against a
 // fresh server with PLANOAUTH_URL, PLANOAUTH_BIN and PLANOAUTH_DATA_DIR set). Each flow asks the
 // API for an email, reads it from the local mailer with `planoauth emails list/show`, opens its
 // link twice in Chromium (a mail scanner, then the owner) and checks that the link still works,

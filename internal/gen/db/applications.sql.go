@@ -105,7 +105,7 @@ func (q *Queries) CreateApplicationLike(ctx context.Context, arg CreateApplicati
 }
 
 const getApplication = `-- name: GetApplication :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds FROM applications WHERE id = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE id = $1
 `
 
 func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, error) {
@@ -124,12 +124,13 @@ func (q *Queries) GetApplication(ctx context.Context, id int64) (Application, er
 		&i.SessionMaxAgeSeconds,
 		&i.SessionIdleTimeoutSeconds,
 		&i.RememberMeMaxAgeSeconds,
+		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationBySlug = `-- name: GetApplicationBySlug :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds FROM applications WHERE slug = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE slug = $1
 `
 
 func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Application, error) {
@@ -148,12 +149,13 @@ func (q *Queries) GetApplicationBySlug(ctx context.Context, slug string) (Applic
 		&i.SessionMaxAgeSeconds,
 		&i.SessionIdleTimeoutSeconds,
 		&i.RememberMeMaxAgeSeconds,
+		&i.RequireMfa,
 	)
 	return i, err
 }
 
 const getApplicationByTokenHash = `-- name: GetApplicationByTokenHash :one
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds FROM applications WHERE token_hash = $1
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications WHERE token_hash = $1
 `
 
 func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byte) (Application, error) {
@@ -172,6 +174,7 @@ func (q *Queries) GetApplicationByTokenHash(ctx context.Context, tokenHash []byt
 		&i.SessionMaxAgeSeconds,
 		&i.SessionIdleTimeoutSeconds,
 		&i.RememberMeMaxAgeSeconds,
+		&i.RequireMfa,
 	)
 	return i, err
 }
@@ -196,7 +199,7 @@ func (q *Queries) IssueMissingApplicationToken(ctx context.Context, arg IssueMis
 }
 
 const listApplications = `-- name: ListApplications :many
-SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds FROM applications ORDER BY slug
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM applications ORDER BY slug
 `
 
 func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
@@ -221,6 +224,7 @@ func (q *Queries) ListApplications(ctx context.Context) ([]Application, error) {
 			&i.SessionMaxAgeSeconds,
 			&i.SessionIdleTimeoutSeconds,
 			&i.RememberMeMaxAgeSeconds,
+			&i.RequireMfa,
 		); err != nil {
 			return nil, err
 		}
@@ -339,7 +343,7 @@ UPDATE applications SET
                                         ELSE remember_me_max_age_seconds END,
     updated_at = now()
 WHERE slug = $5
-RETURNING id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds
+RETURNING id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa
 `
 
 type SetApplicationSessionPolicyParams struct {
@@ -375,6 +379,7 @@ func (q *Queries) SetApplicationSessionPolicy(ctx context.Context, arg SetApplic
 		&i.SessionMaxAgeSeconds,
 		&i.SessionIdleTimeoutSeconds,
 		&i.RememberMeMaxAgeSeconds,
+		&i.RequireMfa,
 	)
 	return i, err
 }

@@ -23,6 +23,7 @@ type Application struct {
 	SessionMaxAgeSeconds      int64
 	SessionIdleTimeoutSeconds int64
 	RememberMeMaxAgeSeconds   *int64
+	RequireMfa                bool
 }
 
 type ApplicationRedirectOrigin struct {
@@ -200,6 +201,25 @@ type Notification struct {
 	CreatedAt time.Time
 }
 
+type Passkey struct {
+	ID           int64
+	UserID       int64
+	RpID         string
+	CredentialID []byte
+	Name         string
+	Credential   []byte
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+type RecoveryCode struct {
+	ID        int64
+	UserID    int64
+	CodeHash  []byte
+	CreatedAt time.Time
+	UsedAt    *time.Time
+}
+
 type RoleScope struct {
 	ApplicationID int64
 	Role          string
@@ -247,6 +267,18 @@ type Session struct {
 	RememberMe         bool
 	MaxExpiresAt       *time.Time
 	IdleTimeoutSeconds *int64
+	Aal                string
+	Methods            []string
+}
+
+type TotpSecret struct {
+	UserID       int64
+	SealedSecret []byte
+	CreatedAt    time.Time
+	ExpiresAt    *time.Time
+	ConfirmedAt  *time.Time
+	LastStep     *int64
+	LastUsedAt   *time.Time
 }
 
 type User struct {
@@ -261,6 +293,24 @@ type User struct {
 	UpdatedAt         time.Time
 	EmailVerifiedAt   *time.Time
 	CredentialVersion int64
+	MfaEnabled        bool
+}
+
+type WebauthnChallenge struct {
+	ID            int64
+	ChallengeHash []byte
+	Ceremony      string
+	SessionID     *uuid.UUID
+	ApplicationID *int64
+	ClientAddress string
+	Data          []byte
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+type WebauthnHandle struct {
+	UserID int64
+	Handle []byte
 }
 
 type Webhook struct {

@@ -61,7 +61,7 @@ func (q *Queries) CreateLiaison(ctx context.Context, userID int64) (int64, error
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone, email_verified_at)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version, mfa_enabled
 `
 
 type CreateUserParams struct {
@@ -96,6 +96,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
+		&i.MfaEnabled,
 	)
 	return i, err
 }
@@ -104,7 +105,7 @@ const createUserUnlessExists = `-- name: CreateUserUnlessExists :one
 INSERT INTO users (email, password_hash, first_name, last_name, phone)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (email) DO NOTHING
-RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version
+RETURNING id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version, mfa_enabled
 `
 
 type CreateUserUnlessExistsParams struct {
@@ -138,12 +139,13 @@ func (q *Queries) CreateUserUnlessExists(ctx context.Context, arg CreateUserUnle
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
+		&i.MfaEnabled,
 	)
 	return i, err
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE id = $1
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version, mfa_enabled FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
@@ -161,12 +163,13 @@ func (q *Queries) GetUser(ctx context.Context, id int64) (User, error) {
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
+		&i.MfaEnabled,
 	)
 	return i, err
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version FROM users WHERE email = $1
+SELECT id, email, password_hash, first_name, last_name, phone, remember_me, created_at, updated_at, email_verified_at, credential_version, mfa_enabled FROM users WHERE email = $1
 `
 
 // @email must be emailaddr.Normalize'd, as every stored email is.
@@ -185,6 +188,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.UpdatedAt,
 		&i.EmailVerifiedAt,
 		&i.CredentialVersion,
+		&i.MfaEnabled,
 	)
 	return i, err
 }

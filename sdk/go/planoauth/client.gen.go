@@ -18,6 +18,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AAL.
+const (
+	AAL1 AAL = "aal1"
+	AAL2 AAL = "aal2"
+)
+
+// Valid indicates whether the value is a known member of the AAL enum.
+func (e AAL) Valid() bool {
+	switch e {
+	case AAL1:
+		return true
+	case AAL2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ApplicationSlug.
 const (
 	Planoauth  ApplicationSlug = "planoauth"
@@ -83,6 +101,8 @@ func (e AuditActorType) Valid() bool {
 
 // Defines values for AuditKind.
 const (
+	AuditApplicationMfaOptional  AuditKind = "application.mfa_optional"
+	AuditApplicationMfaRequired  AuditKind = "application.mfa_required"
 	AuditApplicationTokenRotated AuditKind = "application.token_rotated"
 	AuditGrantMade               AuditKind = "grant.made"
 	AuditGrantOffered            AuditKind = "grant.offered"
@@ -95,6 +115,14 @@ const (
 	AuditMembershipApproved      AuditKind = "membership.approved"
 	AuditMembershipRemoved       AuditKind = "membership.removed"
 	AuditMembershipRequested     AuditKind = "membership.requested"
+	AuditMfaFactorsDropped       AuditKind = "mfa.factors_dropped"
+	AuditMfaFailed               AuditKind = "mfa.failed"
+	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
+	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
+	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
+	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
+	AuditMfaVerified             AuditKind = "mfa.verified"
 	AuditPasswordChanged         AuditKind = "password.changed"
 	AuditPasswordDropped         AuditKind = "password.dropped"
 	AuditPasswordReset           AuditKind = "password.reset"
@@ -113,6 +141,10 @@ const (
 // Valid indicates whether the value is a known member of the AuditKind enum.
 func (e AuditKind) Valid() bool {
 	switch e {
+	case AuditApplicationMfaOptional:
+		return true
+	case AuditApplicationMfaRequired:
+		return true
 	case AuditApplicationTokenRotated:
 		return true
 	case AuditGrantMade:
@@ -136,6 +168,22 @@ func (e AuditKind) Valid() bool {
 	case AuditMembershipRemoved:
 		return true
 	case AuditMembershipRequested:
+		return true
+	case AuditMfaFactorsDropped:
+		return true
+	case AuditMfaFailed:
+		return true
+	case AuditMfaPasskeyRegistered:
+		return true
+	case AuditMfaPasskeyRemoved:
+		return true
+	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaTotpDisabled:
+		return true
+	case AuditMfaTotpEnrolled:
+		return true
+	case AuditMfaVerified:
 		return true
 	case AuditPasswordChanged:
 		return true
@@ -489,6 +537,24 @@ func (e ForbiddenErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for IntrospectionLimitation.
+const (
+	IntrospectionLimitationMfaEnrolmentRequired IntrospectionLimitation = "mfa-enrolment-required"
+	IntrospectionLimitationMfaRequired          IntrospectionLimitation = "mfa-required"
+)
+
+// Valid indicates whether the value is a known member of the IntrospectionLimitation enum.
+func (e IntrospectionLimitation) Valid() bool {
+	switch e {
+	case IntrospectionLimitationMfaEnrolmentRequired:
+		return true
+	case IntrospectionLimitationMfaRequired:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IntrospectionResultStatus.
 const (
 	IntrospectionResultStatusActionSuccessful IntrospectionResultStatus = "action-successful"
@@ -541,6 +607,8 @@ const (
 	LinkUnauthorizedErrorStatusLinkExpired          LinkUnauthorizedErrorStatus = "link-expired"
 	LinkUnauthorizedErrorStatusLinkUsed             LinkUnauthorizedErrorStatus = "link-used"
 	LinkUnauthorizedErrorStatusLinkWrongApplication LinkUnauthorizedErrorStatus = "link-wrong-application"
+	LinkUnauthorizedErrorStatusMfaEnrolmentRequired LinkUnauthorizedErrorStatus = "mfa-enrolment-required"
+	LinkUnauthorizedErrorStatusMfaRequired          LinkUnauthorizedErrorStatus = "mfa-required"
 	LinkUnauthorizedErrorStatusSessionExpired       LinkUnauthorizedErrorStatus = "session-expired"
 )
 
@@ -556,6 +624,10 @@ func (e LinkUnauthorizedErrorStatus) Valid() bool {
 	case LinkUnauthorizedErrorStatusLinkUsed:
 		return true
 	case LinkUnauthorizedErrorStatusLinkWrongApplication:
+		return true
+	case LinkUnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case LinkUnauthorizedErrorStatusMfaRequired:
 		return true
 	case LinkUnauthorizedErrorStatusSessionExpired:
 		return true
@@ -606,6 +678,8 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 // Defines values for LoginFailureReason.
 const (
 	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
+	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
 	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
 	ReasonInvalidToken         LoginFailureReason = "invalid-token"
 	ReasonLinkExpired          LoginFailureReason = "link-expired"
@@ -618,6 +692,10 @@ const (
 func (e LoginFailureReason) Valid() bool {
 	switch e {
 	case ReasonEmailNotFound:
+		return true
+	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidPasskey:
 		return true
 	case ReasonInvalidPassword:
 		return true
@@ -640,6 +718,7 @@ func (e LoginFailureReason) Valid() bool {
 const (
 	LoginGoogle    LoginMethod = "google"
 	LoginMagicLink LoginMethod = "magic_link"
+	LoginPasskey   LoginMethod = "passkey"
 	LoginPassword  LoginMethod = "password"
 )
 
@@ -650,7 +729,123 @@ func (e LoginMethod) Valid() bool {
 		return true
 	case LoginMagicLink:
 		return true
+	case LoginPasskey:
+		return true
 	case LoginPassword:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFABadRequestErrorStatus.
+const (
+	MFABadRequestErrorStatusInvalidCode          MFABadRequestErrorStatus = "invalid-code"
+	MFABadRequestErrorStatusInvalidContentType   MFABadRequestErrorStatus = "invalid-content-type"
+	MFABadRequestErrorStatusInvalidEncodedParams MFABadRequestErrorStatus = "invalid-encoded-params"
+	MFABadRequestErrorStatusInvalidParam         MFABadRequestErrorStatus = "invalid-param"
+	MFABadRequestErrorStatusMissingParam         MFABadRequestErrorStatus = "missing-param"
+	MFABadRequestErrorStatusNoParamsDecoded      MFABadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the MFABadRequestErrorStatus enum.
+func (e MFABadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MFABadRequestErrorStatusInvalidCode:
+		return true
+	case MFABadRequestErrorStatusInvalidContentType:
+		return true
+	case MFABadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MFABadRequestErrorStatusInvalidParam:
+		return true
+	case MFABadRequestErrorStatusMissingParam:
+		return true
+	case MFABadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAChangeResultStatus.
+const (
+	MFAChangeResultStatusActionSuccessful MFAChangeResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MFAChangeResultStatus enum.
+func (e MFAChangeResultStatus) Valid() bool {
+	switch e {
+	case MFAChangeResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFADisableBadRequestErrorStatus.
+const (
+	MFADisableBadRequestErrorStatusInvalidCode          MFADisableBadRequestErrorStatus = "invalid-code"
+	MFADisableBadRequestErrorStatusInvalidContentType   MFADisableBadRequestErrorStatus = "invalid-content-type"
+	MFADisableBadRequestErrorStatusInvalidEncodedParams MFADisableBadRequestErrorStatus = "invalid-encoded-params"
+	MFADisableBadRequestErrorStatusInvalidParam         MFADisableBadRequestErrorStatus = "invalid-param"
+	MFADisableBadRequestErrorStatusInvalidPassword      MFADisableBadRequestErrorStatus = "invalid-password"
+	MFADisableBadRequestErrorStatusMissingParam         MFADisableBadRequestErrorStatus = "missing-param"
+	MFADisableBadRequestErrorStatusNoParamsDecoded      MFADisableBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the MFADisableBadRequestErrorStatus enum.
+func (e MFADisableBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case MFADisableBadRequestErrorStatusInvalidCode:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidContentType:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidParam:
+		return true
+	case MFADisableBadRequestErrorStatusInvalidPassword:
+		return true
+	case MFADisableBadRequestErrorStatusMissingParam:
+		return true
+	case MFADisableBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAFactorsResultStatus.
+const (
+	MFAFactorsResultStatusActionSuccessful MFAFactorsResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the MFAFactorsResultStatus enum.
+func (e MFAFactorsResultStatus) Valid() bool {
+	switch e {
+	case MFAFactorsResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MFAUnavailableErrorStatus.
+const (
+	MFAUnavailableErrorStatusMfaMethodUnavailable MFAUnavailableErrorStatus = "mfa-method-unavailable"
+	MFAUnavailableErrorStatusRouteNotFound        MFAUnavailableErrorStatus = "route-not-found"
+	MFAUnavailableErrorStatusServiceNotFound      MFAUnavailableErrorStatus = "service-not-found"
+)
+
+// Valid indicates whether the value is a known member of the MFAUnavailableErrorStatus enum.
+func (e MFAUnavailableErrorStatus) Valid() bool {
+	switch e {
+	case MFAUnavailableErrorStatusMfaMethodUnavailable:
+		return true
+	case MFAUnavailableErrorStatusRouteNotFound:
+		return true
+	case MFAUnavailableErrorStatusServiceNotFound:
 		return true
 	default:
 		return false
@@ -750,6 +945,84 @@ func (e MemberRequestedResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for PasskeyBadRequestErrorStatus.
+const (
+	PasskeyBadRequestErrorStatusInvalidContentType   PasskeyBadRequestErrorStatus = "invalid-content-type"
+	PasskeyBadRequestErrorStatusInvalidEncodedParams PasskeyBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeyBadRequestErrorStatusInvalidParam         PasskeyBadRequestErrorStatus = "invalid-param"
+	PasskeyBadRequestErrorStatusInvalidPasskey       PasskeyBadRequestErrorStatus = "invalid-passkey"
+	PasskeyBadRequestErrorStatusMissingParam         PasskeyBadRequestErrorStatus = "missing-param"
+	PasskeyBadRequestErrorStatusNoParamsDecoded      PasskeyBadRequestErrorStatus = "no-params-decoded"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyBadRequestErrorStatus enum.
+func (e PasskeyBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeyBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeyBadRequestErrorStatusInvalidPasskey:
+		return true
+	case PasskeyBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeyBadRequestErrorStatusNoParamsDecoded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeyCeremonyResultStatus.
+const (
+	PasskeyCeremonyResultStatusActionSuccessful PasskeyCeremonyResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyCeremonyResultStatus enum.
+func (e PasskeyCeremonyResultStatus) Valid() bool {
+	switch e {
+	case PasskeyCeremonyResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeySignInBadRequestErrorStatus.
+const (
+	PasskeySignInBadRequestErrorStatusInvalidContentType   PasskeySignInBadRequestErrorStatus = "invalid-content-type"
+	PasskeySignInBadRequestErrorStatusInvalidEncodedParams PasskeySignInBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeySignInBadRequestErrorStatusInvalidParam         PasskeySignInBadRequestErrorStatus = "invalid-param"
+	PasskeySignInBadRequestErrorStatusInvalidPasskey       PasskeySignInBadRequestErrorStatus = "invalid-passkey"
+	PasskeySignInBadRequestErrorStatusMissingParam         PasskeySignInBadRequestErrorStatus = "missing-param"
+	PasskeySignInBadRequestErrorStatusNoParamsDecoded      PasskeySignInBadRequestErrorStatus = "no-params-decoded"
+	PasskeySignInBadRequestErrorStatusUserRequiresRole     PasskeySignInBadRequestErrorStatus = "user-requires-role"
+)
+
+// Valid indicates whether the value is a known member of the PasskeySignInBadRequestErrorStatus enum.
+func (e PasskeySignInBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeySignInBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeySignInBadRequestErrorStatusInvalidPasskey:
+		return true
+	case PasskeySignInBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeySignInBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case PasskeySignInBadRequestErrorStatusUserRequiresRole:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PasswordResetRequestedResultStatus.
 const (
 	PasswordResetRequestedResultStatusActionSuccessful PasswordResetRequestedResultStatus = "action-successful"
@@ -804,6 +1077,21 @@ const (
 func (e PayloadTooLargeErrorStatus) Valid() bool {
 	switch e {
 	case RequestTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RecoveryCodesResultStatus.
+const (
+	RecoveryCodesResultStatusActionSuccessful RecoveryCodesResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the RecoveryCodesResultStatus enum.
+func (e RecoveryCodesResultStatus) Valid() bool {
+	switch e {
+	case RecoveryCodesResultStatusActionSuccessful:
 		return true
 	default:
 		return false
@@ -927,6 +1215,36 @@ func (e SessionListResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for SessionMethod.
+const (
+	MethodGoogle       SessionMethod = "google"
+	MethodLink         SessionMethod = "link"
+	MethodOtp          SessionMethod = "otp"
+	MethodPwd          SessionMethod = "pwd"
+	MethodRecoveryCode SessionMethod = "recovery_code"
+	MethodWebauthn     SessionMethod = "webauthn"
+)
+
+// Valid indicates whether the value is a known member of the SessionMethod enum.
+func (e SessionMethod) Valid() bool {
+	switch e {
+	case MethodGoogle:
+		return true
+	case MethodLink:
+		return true
+	case MethodOtp:
+		return true
+	case MethodPwd:
+		return true
+	case MethodRecoveryCode:
+		return true
+	case MethodWebauthn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionResultStatus.
 const (
 	SessionResultStatusActionSuccessful SessionResultStatus = "action-successful"
@@ -993,6 +1311,21 @@ func (e SocialLoginBadRequestErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for TOTPEnrolmentResultStatus.
+const (
+	TOTPEnrolmentResultStatusActionSuccessful TOTPEnrolmentResultStatus = "action-successful"
+)
+
+// Valid indicates whether the value is a known member of the TOTPEnrolmentResultStatus enum.
+func (e TOTPEnrolmentResultStatus) Valid() bool {
+	switch e {
+	case TOTPEnrolmentResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TooManyRequestsErrorStatus.
 const (
 	RateLimited TooManyRequestsErrorStatus = "rate-limited"
@@ -1010,9 +1343,11 @@ func (e TooManyRequestsErrorStatus) Valid() bool {
 
 // Defines values for UnauthorizedErrorStatus.
 const (
-	UnauthorizedErrorStatusClientRequired UnauthorizedErrorStatus = "client-required"
-	UnauthorizedErrorStatusInvalidToken   UnauthorizedErrorStatus = "invalid-token"
-	UnauthorizedErrorStatusSessionExpired UnauthorizedErrorStatus = "session-expired"
+	UnauthorizedErrorStatusClientRequired       UnauthorizedErrorStatus = "client-required"
+	UnauthorizedErrorStatusInvalidToken         UnauthorizedErrorStatus = "invalid-token"
+	UnauthorizedErrorStatusMfaEnrolmentRequired UnauthorizedErrorStatus = "mfa-enrolment-required"
+	UnauthorizedErrorStatusMfaRequired          UnauthorizedErrorStatus = "mfa-required"
+	UnauthorizedErrorStatusSessionExpired       UnauthorizedErrorStatus = "session-expired"
 )
 
 // Valid indicates whether the value is a known member of the UnauthorizedErrorStatus enum.
@@ -1021,6 +1356,10 @@ func (e UnauthorizedErrorStatus) Valid() bool {
 	case UnauthorizedErrorStatusClientRequired:
 		return true
 	case UnauthorizedErrorStatusInvalidToken:
+		return true
+	case UnauthorizedErrorStatusMfaEnrolmentRequired:
+		return true
+	case UnauthorizedErrorStatusMfaRequired:
 		return true
 	case UnauthorizedErrorStatusSessionExpired:
 		return true
@@ -1031,16 +1370,16 @@ func (e UnauthorizedErrorStatus) Valid() bool {
 
 // Defines values for UnavailableErrorStatus.
 const (
-	RouteNotFound   UnavailableErrorStatus = "route-not-found"
-	ServiceNotFound UnavailableErrorStatus = "service-not-found"
+	UnavailableErrorStatusRouteNotFound   UnavailableErrorStatus = "route-not-found"
+	UnavailableErrorStatusServiceNotFound UnavailableErrorStatus = "service-not-found"
 )
 
 // Valid indicates whether the value is a known member of the UnavailableErrorStatus enum.
 func (e UnavailableErrorStatus) Valid() bool {
 	switch e {
-	case RouteNotFound:
+	case UnavailableErrorStatusRouteNotFound:
 		return true
-	case ServiceNotFound:
+	case UnavailableErrorStatusServiceNotFound:
 		return true
 	default:
 		return false
@@ -1062,12 +1401,35 @@ func (e UserResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for WebAuthnCredentialType.
+const (
+	PublicKey WebAuthnCredentialType = "public-key"
+)
+
+// Valid indicates whether the value is a known member of the WebAuthnCredentialType enum.
+func (e WebAuthnCredentialType) Valid() bool {
+	switch e {
+	case PublicKey:
+		return true
+	default:
+		return false
+	}
+}
+
+// AAL A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+// passkey that verified its user (PIN or biometrics), which is two at once.
+type AAL string
+
 // Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 type Application struct {
-	AllowsClientRegistration *bool     `json:"allows_client_registration,omitempty"`
-	Name                     *string   `json:"name,omitempty"`
-	Roles                    *[]Role   `json:"roles,omitempty"`
-	Scopes                   *[]string `json:"scopes,omitempty"`
+	AllowsClientRegistration *bool   `json:"allows_client_registration,omitempty"`
+	Name                     *string `json:"name,omitempty"`
+
+	// RequireMfa Whether every session in the application must be `aal2` (`planoauth applications require-mfa`).
+	RequireMfa *bool     `json:"require_mfa,omitempty"`
+	Roles      *[]Role   `json:"roles,omitempty"`
+	Scopes     *[]string `json:"scopes,omitempty"`
 
 	// SessionPolicy An application's session policy, in seconds (set with `planoauth applications
 	// session-policy`). A session expires `lifetime_seconds` after its creation or
@@ -1089,12 +1451,12 @@ type ApplicationParams struct {
 // ApplicationSlug Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationSlug string
 
-// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationView string
 
 // ApplicationViewParams The common `application_view` parameter, the view of every application object answered (those in sessions included).
 type ApplicationViewParams struct {
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 }
 
@@ -1123,8 +1485,13 @@ type AuditDetails struct {
 	CompanyId  *int64   `json:"company_id,omitempty"`
 	CompanyIds *[]int64 `json:"company_ids,omitempty"`
 
+	// Factor A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+	// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+	Factor *SessionMethod `json:"factor,omitempty"`
+
 	// Method How a sign-in was made.
-	Method *LoginMethod `json:"method,omitempty"`
+	Method    *LoginMethod `json:"method,omitempty"`
+	PasskeyId *int64       `json:"passkey_id,omitempty"`
 
 	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
@@ -1361,7 +1728,7 @@ type ClientsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
@@ -1369,7 +1736,7 @@ type ClientsCreateInput struct {
 	Enterprise *bool           `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1393,7 +1760,7 @@ type ClientsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client A client registering themselves; like `NewClientFields`, with a required password.
@@ -1403,7 +1770,7 @@ type ClientsRegisterInput struct {
 	Enterprise *bool `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1557,7 +1924,7 @@ type CompanyMemberInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// ClientId The client (its client id, not its user id).
@@ -1567,7 +1934,7 @@ type CompanyMemberInput struct {
 	CompanyId int64 `json:"company_id"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1622,14 +1989,14 @@ type CompanyRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// CompanyId The company to join.
 	CompanyId int64 `json:"company_id"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1689,9 +2056,16 @@ type ForbiddenError struct {
 type ForbiddenErrorStatus string
 
 // Introspection What token introspection tells of a session token: only `active: false` unless it is a
-// live session of the calling application.
+// live session of the calling application. A live session limited to completing or
+// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+// else), so that an application that checks `active` alone never takes it.
 type Introspection struct {
-	// Active Whether the token is a live session of the calling application.
+	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+	// passkey that verified its user (PIN or biometrics), which is two at once.
+	Aal *AAL `json:"aal,omitempty"`
+
+	// Active Whether the token is a live session of the calling application that meets the level required of it.
 	Active bool `json:"active"`
 
 	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
@@ -1704,16 +2078,25 @@ type Introspection struct {
 	// Id The session's id, as `sessions/index` lists it.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
+	// Limitation Why a live session of the calling application is not active (see the `mfa` tag).
+	Limitation *IntrospectionLimitation `json:"limitation,omitempty"`
+	Methods    *[]SessionMethod         `json:"methods,omitempty"`
+
 	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
 	Role   *Role     `json:"role,omitempty"`
 	Scopes *[]string `json:"scopes,omitempty"`
 	User   *User     `json:"user,omitempty"`
 }
 
+// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag).
+type IntrospectionLimitation string
+
 // IntrospectionResult defines model for IntrospectionResult.
 type IntrospectionResult struct {
 	// Data What token introspection tells of a session token: only `active: false` unless it is a
-	// live session of the calling application.
+	// live session of the calling application. A live session limited to completing or
+	// enrolling a second factor is not active either: it says so in `limitation` (and nothing
+	// else), so that an application that checks `active` alone never takes it.
 	Data Introspection `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -1808,7 +2191,7 @@ type LiaisonsRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// ClientIds Clients the liaison will act for.
@@ -1821,7 +2204,7 @@ type LiaisonsRegisterInput struct {
 	Liaison NewLiaison `json:"liaison"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -1889,6 +2272,127 @@ type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
 type LoginMethod string
+
+// MFABadRequestError defines model for MFABadRequestError.
+type MFABadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                 `json:"session,omitempty"`
+	Status  MFABadRequestErrorStatus `json:"status"`
+}
+
+// MFABadRequestErrorStatus defines model for MFABadRequestError.Status.
+type MFABadRequestErrorStatus string
+
+// MFAChange defines model for MFAChange.
+type MFAChange struct {
+	Factors       MFAFactors        `json:"factors"`
+	RecoveryCodes *RecoveryCodeList `json:"recovery_codes,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session Session `json:"session"`
+}
+
+// MFAChangeResult defines model for MFAChangeResult.
+type MFAChangeResult struct {
+	Data MFAChange `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session              `json:"session,omitempty"`
+	Status  MFAChangeResultStatus `json:"status"`
+}
+
+// MFAChangeResultStatus defines model for MFAChangeResult.Status.
+type MFAChangeResultStatus string
+
+// MFADisableBadRequestError defines model for MFADisableBadRequestError.
+type MFADisableBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                        `json:"session,omitempty"`
+	Status  MFADisableBadRequestErrorStatus `json:"status"`
+}
+
+// MFADisableBadRequestErrorStatus defines model for MFADisableBadRequestError.Status.
+type MFADisableBadRequestErrorStatus string
+
+// MFAFactors defines model for MFAFactors.
+type MFAFactors struct {
+	Passkeys      []Passkey          `json:"passkeys"`
+	RecoveryCodes RecoveryCodesState `json:"recovery_codes"`
+
+	// Required Whether `aal2` is required of the caller's session (its user has a second factor, or its application requires one).
+	Required bool `json:"required"`
+
+	// Satisfied Whether the caller's session is `aal2`.
+	Satisfied bool      `json:"satisfied"`
+	Totp      TOTPState `json:"totp"`
+}
+
+// MFAFactorsResult defines model for MFAFactorsResult.
+type MFAFactorsResult struct {
+	Data MFAFactors `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session               `json:"session,omitempty"`
+	Status  MFAFactorsResultStatus `json:"status"`
+}
+
+// MFAFactorsResultStatus defines model for MFAFactorsResult.Status.
+type MFAFactorsResultStatus string
+
+// MFAUnavailableError defines model for MFAUnavailableError.
+type MFAUnavailableError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  MFAUnavailableErrorStatus `json:"status"`
+}
+
+// MFAUnavailableErrorStatus defines model for MFAUnavailableError.Status.
+type MFAUnavailableErrorStatus string
 
 // MagicLinkBadRequestError defines model for MagicLinkBadRequestError.
 type MagicLinkBadRequestError struct {
@@ -1980,6 +2484,265 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
+// MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
+type MfaPasskeyDeleteInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+	Id              int64            `json:"id"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaPasskeyRegisterFinishInput Decoded parameters of `mfa/passkey_register_finish`.
+type MfaPasskeyRegisterFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// Name What the passkey is called in `mfa/index` (default `Passkey`).
+	Name *string `json:"name,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaPasskeyVerifyFinishInput Decoded parameters of `mfa/passkey_verify_finish`.
+type MfaPasskeyVerifyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaRecoveryCodeVerifyInput Decoded parameters of `mfa/recovery_code_verify`.
+type MfaRecoveryCodeVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code One of the recovery codes, as shown (case, spaces and hyphens do not matter).
+	Code string `json:"code"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaSessionInput The common parameters of an mfa operation that answers no session in `data`.
+type MfaSessionInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+}
+
+// MfaTotpConfirmInput Decoded parameters of `mfa/totp_confirm`.
+type MfaTotpConfirmInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code TOTPCode `json:"code"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaTotpDisableInput Decoded parameters of `mfa/totp_disable`; `code` or `password`.
+type MfaTotpDisableInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code *TOTPCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password *Password `json:"password,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
+// MfaTotpVerifyInput Decoded parameters of `mfa/totp_verify`.
+type MfaTotpVerifyInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application *ApplicationSlug `json:"application,omitempty"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Code The 6 digits the authenticator app shows.
+	//
+	// Example: 123456
+	Code TOTPCode `json:"code"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// Token An application (`paa_...`) or session (`pas_...`) token.
+	//
+	// Example: pas_q1J8Yp0sV2Gm3C9x4kA7dWfL5eN6tHzR0uBiOjMnKcE
+	Token *Token `json:"token,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // NewClientFields A client being registered. Format rules (email, password policy, phone, company) answer `client-validation-failed`.
 type NewClientFields struct {
 	// CompanyId PlanoCore company id. From an application token or an employee (`clients/create`) it makes
@@ -2042,6 +2805,92 @@ type ParamError struct {
 	// Example: client.email
 	Param string `json:"param"`
 }
+
+// Passkey defines model for Passkey.
+type Passkey struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	Id         int64      `json:"id"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Name       string     `json:"name"`
+}
+
+// PasskeyBadRequestError defines model for PasskeyBadRequestError.
+type PasskeyBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                     `json:"session,omitempty"`
+	Status  PasskeyBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeyBadRequestErrorStatus defines model for PasskeyBadRequestError.Status.
+type PasskeyBadRequestErrorStatus string
+
+// PasskeyCeremony defines model for PasskeyCeremony.
+type PasskeyCeremony struct {
+	// ExpiresAt When the ceremony's challenge stops working.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Options What `navigator.credentials.create()` or `.get()` takes, as the W3C JSON forms
+	// (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`)
+	// under `publicKey`, binary fields in base64url.
+	Options PasskeyCeremony_Options `json:"options"`
+}
+
+// PasskeyCeremony_Options What `navigator.credentials.create()` or `.get()` takes, as the W3C JSON forms
+// (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`)
+// under `publicKey`, binary fields in base64url.
+type PasskeyCeremony_Options struct {
+	PublicKey            map[string]interface{} `json:"publicKey"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// PasskeyCeremonyResult defines model for PasskeyCeremonyResult.
+type PasskeyCeremonyResult struct {
+	Data PasskeyCeremony `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                    `json:"session,omitempty"`
+	Status  PasskeyCeremonyResultStatus `json:"status"`
+}
+
+// PasskeyCeremonyResultStatus defines model for PasskeyCeremonyResult.Status.
+type PasskeyCeremonyResultStatus string
+
+// PasskeySignInBadRequestError defines model for PasskeySignInBadRequestError.
+type PasskeySignInBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasskeySignInBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeySignInBadRequestErrorStatus defines model for PasskeySignInBadRequestError.Status.
+type PasskeySignInBadRequestErrorStatus string
 
 // Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 // least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
@@ -2120,6 +2969,45 @@ type PayloadTooLargeErrorStatus string
 
 // Phone Phone number (digits, spaces, dashes, dots, parentheses, optional leading +; 7 to 15 digits). Other forms answer `client-validation-failed`; an empty string means no phone.
 type Phone = string
+
+// RecoveryCodeList defines model for RecoveryCodeList.
+type RecoveryCodeList = []string
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	Codes     RecoveryCodeList `json:"codes"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+// RecoveryCodesResult defines model for RecoveryCodesResult.
+type RecoveryCodesResult struct {
+	Data RecoveryCodes `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  RecoveryCodesResultStatus `json:"status"`
+}
+
+// RecoveryCodesResultStatus defines model for RecoveryCodesResult.Status.
+type RecoveryCodesResultStatus string
+
+// RecoveryCodesState defines model for RecoveryCodesState.
+type RecoveryCodesState struct {
+	// CreatedAt When the set was made; absent without one.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+
+	// Remaining How many recovery codes are left unused.
+	Remaining int `json:"remaining"`
+}
 
 // RedirectURL Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
 // loopback host) without user info, whose origin the application allows (its allow-list,
@@ -2236,6 +3124,11 @@ type ServerErrorErrorStatus string
 
 // Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 type Session struct {
+	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
+	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
+	// passkey that verified its user (PIN or biometrics), which is two at once.
+	Aal *AAL `json:"aal,omitempty"`
+
 	// Application An application of the Plano suite; fields beyond `slug` depend on `application_view`.
 	Application   *Application `json:"application,omitempty"`
 	ClientAddress *string      `json:"client_address,omitempty"`
@@ -2245,7 +3138,7 @@ type Session struct {
 	Current *bool `json:"current,omitempty"`
 
 	// DeviceToken Only in the answer of a sign-in (`sessions/create`, `sessions/magic_link_create`,
-	// `sessions/google`): a new device token (`pad_...`). Pass it as `device_token` at the
+	// `sessions/google`, `sessions/passkey_finish`, or the second factor that completes one): a new device token (`pad_...`). Pass it as `device_token` at the
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
 	// without the password or the mailbox, and is stored only as a SHA-256 hash.
@@ -2253,10 +3146,13 @@ type Session struct {
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
 	// remember_me session, unless its application caps them).
-	ExpiresAt   *time.Time         `json:"expires_at,omitempty"`
-	Id          openapi_types.UUID `json:"id"`
-	LastUsedAt  *time.Time         `json:"last_used_at,omitempty"`
-	RedirectUrl *string            `json:"redirect_url,omitempty"`
+	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
+	Id         openapi_types.UUID `json:"id"`
+	LastUsedAt *time.Time         `json:"last_used_at,omitempty"`
+
+	// Methods How the session's user proved who it is, in order (none for sessions made before second factors existed).
+	Methods     *[]SessionMethod `json:"methods,omitempty"`
+	RedirectUrl *string          `json:"redirect_url,omitempty"`
 
 	// Role The role a session acts with; `none` for a session limited to `users/client_register`.
 	Role      *Role     `json:"role,omitempty"`
@@ -2297,6 +3193,10 @@ type SessionListResult struct {
 // SessionListResultStatus defines model for SessionListResult.Status.
 type SessionListResultStatus string
 
+// SessionMethod A way a session's user proved who it is: `pwd` (password), `link` (an emailed link),
+// `google` (a Google ID token), `webauthn` (a passkey), `otp` (a TOTP code), `recovery_code`.
+type SessionMethod string
+
 // SessionPolicy An application's session policy, in seconds (set with `planoauth applications
 // session-policy`). A session expires `lifetime_seconds` after its creation or
 // `idle_timeout_seconds` after its last use; a `remember_me` session has no idle timeout
@@ -2336,7 +3236,7 @@ type SessionResult struct {
 type SessionResultStatus string
 
 // SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionView string
 
@@ -2344,7 +3244,7 @@ type SessionView string
 // and, for a session token, the caller's session in `session`.
 type SessionViewParams struct {
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 }
@@ -2354,7 +3254,7 @@ type SessionsCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
@@ -2389,12 +3289,12 @@ type SessionsCreateInput struct {
 	RememberMe *bool `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2407,7 +3307,7 @@ type SessionsDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Id A session's id, as `sessions/index` lists it.
@@ -2419,7 +3319,7 @@ type SessionsDeleteInput struct {
 	Others *bool `json:"others,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2434,7 +3334,7 @@ type SessionsGoogleInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// IdToken The Google ID token (a JWT) from Google Sign-In.
@@ -2450,12 +3350,12 @@ type SessionsGoogleInput struct {
 	RememberMe  *bool        `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2465,7 +3365,7 @@ type SessionsIntrospectInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// SessionToken The session token (`pas_...`) that the user handed over. The caller's own application
@@ -2488,7 +3388,7 @@ type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
@@ -2523,12 +3423,12 @@ type SessionsMagicLinkCreateInput struct {
 	RememberMe *bool     `json:"remember_me,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2557,12 +3457,59 @@ type SessionsMagicLinkRequestInput struct {
 	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
 }
 
+// SessionsPasskeyBeginInput defines model for SessionsPasskeyBeginInput.
+type SessionsPasskeyBeginInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+}
+
+// SessionsPasskeyFinishInput Decoded parameters of `sessions/passkey_finish`.
+type SessionsPasskeyFinishInput struct {
+	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
+	Application ApplicationSlug `json:"application"`
+
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
+	ApplicationView *ApplicationView `json:"application_view,omitempty"`
+
+	// Credential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+	// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+	// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+	// base64url.
+	Credential WebAuthnCredential `json:"credential"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
+	// loopback host) without user info, whose origin the application allows (its allow-list,
+	// or the service's own origin while the list is empty); otherwise `invalid-param`.
+	//
+	//
+	// Example: https://order.plano.example/welcome
+	RedirectUrl *RedirectURL `json:"redirect_url,omitempty"`
+	RememberMe  *bool        `json:"remember_me,omitempty"`
+
+	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	SessionView *SessionView `json:"session_view,omitempty"`
+
+	// View Projection of a session: `default` (id, token and device token when just issued, role,
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
+	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
+	View *SessionView `json:"view,omitempty"`
+}
+
 // SessionsPasswordResetInput Decoded parameters of `sessions/password_reset`. Give `reset_token`, or `email` and `code`.
 type SessionsPasswordResetInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
@@ -2597,12 +3544,12 @@ type SessionsPasswordResetInput struct {
 	ResetToken *string `json:"reset_token,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
@@ -2636,11 +3583,11 @@ type SessionsRevokeInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2671,6 +3618,61 @@ type SocialLoginBadRequestError struct {
 
 // SocialLoginBadRequestErrorStatus defines model for SocialLoginBadRequestError.Status.
 type SocialLoginBadRequestErrorStatus string
+
+// TOTPCode The 6 digits the authenticator app shows.
+//
+// Example: 123456
+type TOTPCode = string
+
+// TOTPEnrolment defines model for TOTPEnrolment.
+type TOTPEnrolment struct {
+	Digits int `json:"digits"`
+
+	// ExpiresAt When the enrolment ends unless confirmed.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// OtpauthUri The `otpauth://totp/...` URI that the QR code holds.
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// Period Seconds per code.
+	Period int `json:"period"`
+
+	// QrPng The QR code of `otpauth_uri`, a PNG in base64 (use it as `data:image/png;base64,...`).
+	QrPng string `json:"qr_png"`
+
+	// Secret The secret in base32, for typing into an app.
+	Secret string `json:"secret"`
+}
+
+// TOTPEnrolmentResult defines model for TOTPEnrolmentResult.
+type TOTPEnrolmentResult struct {
+	Data TOTPEnrolment `json:"data"`
+
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                  `json:"session,omitempty"`
+	Status  TOTPEnrolmentResultStatus `json:"status"`
+}
+
+// TOTPEnrolmentResultStatus defines model for TOTPEnrolmentResult.Status.
+type TOTPEnrolmentResultStatus string
+
+// TOTPState defines model for TOTPState.
+type TOTPState struct {
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+
+	// Enabled Whether an authenticator app is set up and confirmed.
+	Enabled    bool       `json:"enabled"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
 
 // Token An application (`paa_...`) or session (`pas_...`) token.
 //
@@ -2793,7 +3795,7 @@ type UsersClientRegisterInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Client Client fields of a user who is registering as a client.
@@ -2801,7 +3803,7 @@ type UsersClientRegisterInput struct {
 	Enterprise *bool         `json:"enterprise,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2825,14 +3827,14 @@ type UsersLookupInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// Email Email of the user to find.
 	Email string `json:"email"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2847,7 +3849,7 @@ type UsersPasswordUpdateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
-	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
 	// CurrentPassword At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
@@ -2871,7 +3873,7 @@ type UsersPasswordUpdateInput struct {
 	Password Password `json:"password"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	SessionView *SessionView `json:"session_view,omitempty"`
 
@@ -2896,19 +3898,36 @@ type ViewClientParams struct {
 // ViewSessionParams The common `view` parameter of an operation answering a session in `data`; `session_view` wins when both are given.
 type ViewSessionParams struct {
 	// View Projection of a session: `default` (id, token and device token when just issued, role,
-	// scopes, times, application, user), `minimal` (id, token and device token when just
+	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 	// issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 	View *SessionView `json:"view,omitempty"`
 }
 
+// WebAuthnCredential A `PublicKeyCredential` as JSON (what `credential.toJSON()` gives): `id`, `rawId`,
+// `type` and `response` (`clientDataJSON` and, for a registration, `attestationObject`, for
+// an authentication `authenticatorData`, `signature` and `userHandle`), binary fields in
+// base64url.
+type WebAuthnCredential struct {
+	AuthenticatorAttachment *string                 `json:"authenticatorAttachment,omitempty"`
+	ClientExtensionResults  *map[string]interface{} `json:"clientExtensionResults,omitempty"`
+	Id                      string                  `json:"id"`
+	RawId                   string                  `json:"rawId"`
+	Response                map[string]interface{}  `json:"response"`
+	Type                    WebAuthnCredentialType  `json:"type"`
+	AdditionalProperties    map[string]interface{}  `json:"-"`
+}
+
+// WebAuthnCredentialType defines model for WebAuthnCredential.Type.
+type WebAuthnCredentialType string
+
 // ApplicationQuery Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 type ApplicationQuery = ApplicationSlug
 
-// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy).
+// ApplicationViewQuery Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 type ApplicationViewQuery = ApplicationView
 
 // SessionViewQuery Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type SessionViewQuery = SessionView
 
@@ -2922,7 +3941,7 @@ type SessionViewQuery = SessionView
 type ViewClientQuery = ClientView
 
 // ViewSessionQuery Projection of a session: `default` (id, token and device token when just issued, role,
-// scopes, times, application, user), `minimal` (id, token and device token when just
+// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
 // issued, expiry), `full` (default plus last use, client address, user agent, redirect URL).
 type ViewSessionQuery = SessionView
 
@@ -2944,6 +3963,12 @@ type CoexistenceBadRequest = CoexistenceBadRequestError
 // CurrentSession defines model for CurrentSession.
 type CurrentSession = SessionResult
 
+// Factors defines model for Factors.
+type Factors = MFAFactorsResult
+
+// FactorsChanged defines model for FactorsChanged.
+type FactorsChanged = MFAChangeResult
+
 // Forbidden defines model for Forbidden.
 type Forbidden = ForbiddenError
 
@@ -2953,14 +3978,38 @@ type LinkUnauthorized = LinkUnauthorizedError
 // LoginBadRequest defines model for LoginBadRequest.
 type LoginBadRequest = LoginBadRequestError
 
+// MFABadRequest defines model for MFABadRequest.
+type MFABadRequest = MFABadRequestError
+
+// MFADisableBadRequest defines model for MFADisableBadRequest.
+type MFADisableBadRequest = MFADisableBadRequestError
+
+// MFAUnavailable defines model for MFAUnavailable.
+type MFAUnavailable = MFAUnavailableError
+
 // MagicLinkBadRequest defines model for MagicLinkBadRequest.
 type MagicLinkBadRequest = MagicLinkBadRequestError
 
 // MagicLinkCreateBadRequest defines model for MagicLinkCreateBadRequest.
 type MagicLinkCreateBadRequest = MagicLinkCreateBadRequestError
 
+// NewRecoveryCodes defines model for NewRecoveryCodes.
+type NewRecoveryCodes = RecoveryCodesResult
+
 // NewSession defines model for NewSession.
 type NewSession = SessionResult
+
+// NewTOTPSecret defines model for NewTOTPSecret.
+type NewTOTPSecret = TOTPEnrolmentResult
+
+// PasskeyBadRequest defines model for PasskeyBadRequest.
+type PasskeyBadRequest = PasskeyBadRequestError
+
+// PasskeyOptions defines model for PasskeyOptions.
+type PasskeyOptions = PasskeyCeremonyResult
+
+// PasskeySignInBadRequest defines model for PasskeySignInBadRequest.
+type PasskeySignInBadRequest = PasskeySignInBadRequestError
 
 // PasswordUpdateBadRequest defines model for PasswordUpdateBadRequest.
 type PasswordUpdateBadRequest = PasswordUpdateBadRequestError
@@ -2970,6 +4019,9 @@ type PayloadTooLarge = PayloadTooLargeError
 
 // RegisterBadRequest defines model for RegisterBadRequest.
 type RegisterBadRequest = RegisterBadRequestError
+
+// SecondFactorSession defines model for SecondFactorSession.
+type SecondFactorSession = SessionResult
 
 // ServerError defines model for ServerError.
 type ServerError = ServerErrorError
@@ -3127,6 +4179,132 @@ type LiaisonsRegisterParams struct {
 	Token *Token `form:"token,omitempty" json:"token,omitempty"`
 }
 
+// MfaIndexParams defines parameters for MfaIndex.
+type MfaIndexParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+
+	// Application Slug of application being requested. This is used to determine the role being used to
+	// make the request and therefore evaluate if the requester has the correct permissions. It
+	// must be the token's own application (a session's, or the calling application token's);
+	// another answers `permission-denied`. Absent, it is the token's application.
+	Application *ApplicationQuery `form:"application,omitempty" json:"application,omitempty"`
+
+	// SessionView View of session object you would like returned (in `data`, and of the caller's session in `session`).
+	SessionView *SessionViewQuery `form:"session_view,omitempty" json:"session_view,omitempty"`
+
+	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
+	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
+}
+
+// MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
+type MfaPasskeyDeleteParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyRegisterBeginParams defines parameters for MfaPasskeyRegisterBegin.
+type MfaPasskeyRegisterBeginParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyRegisterFinishTextBody defines parameters for MfaPasskeyRegisterFinish.
+type MfaPasskeyRegisterFinishTextBody = SensitiveParams
+
+// MfaPasskeyRegisterFinishParams defines parameters for MfaPasskeyRegisterFinish.
+type MfaPasskeyRegisterFinishParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyVerifyBeginParams defines parameters for MfaPasskeyVerifyBegin.
+type MfaPasskeyVerifyBeginParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaPasskeyVerifyFinishTextBody defines parameters for MfaPasskeyVerifyFinish.
+type MfaPasskeyVerifyFinishTextBody = SensitiveParams
+
+// MfaPasskeyVerifyFinishParams defines parameters for MfaPasskeyVerifyFinish.
+type MfaPasskeyVerifyFinishParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaRecoveryCodeVerifyTextBody defines parameters for MfaRecoveryCodeVerify.
+type MfaRecoveryCodeVerifyTextBody = SensitiveParams
+
+// MfaRecoveryCodeVerifyParams defines parameters for MfaRecoveryCodeVerify.
+type MfaRecoveryCodeVerifyParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaRecoveryCodesCreateParams defines parameters for MfaRecoveryCodesCreate.
+type MfaRecoveryCodesCreateParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpConfirmTextBody defines parameters for MfaTotpConfirm.
+type MfaTotpConfirmTextBody = SensitiveParams
+
+// MfaTotpConfirmParams defines parameters for MfaTotpConfirm.
+type MfaTotpConfirmParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpDisableTextBody defines parameters for MfaTotpDisable.
+type MfaTotpDisableTextBody = SensitiveParams
+
+// MfaTotpDisableParams defines parameters for MfaTotpDisable.
+type MfaTotpDisableParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpEnrollParams defines parameters for MfaTotpEnroll.
+type MfaTotpEnrollParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
+// MfaTotpVerifyTextBody defines parameters for MfaTotpVerify.
+type MfaTotpVerifyTextBody = SensitiveParams
+
+// MfaTotpVerifyParams defines parameters for MfaTotpVerify.
+type MfaTotpVerifyParams struct {
+	// Token Authentication token for either an application or session. Required, but it may be given
+	// instead as `Authorization: Bearer` or as the `token` body parameter; a request with none
+	// answers `missing-param` for `token`.
+	Token *Token `form:"token,omitempty" json:"token,omitempty"`
+}
+
 // ScopesLiaisonRegisterParams defines parameters for ScopesLiaisonRegister.
 type ScopesLiaisonRegisterParams struct {
 	// Token Authentication token for either an application or session. Required, but it may be given
@@ -3200,6 +4378,9 @@ type SessionsIntrospectParams struct {
 
 // SessionsMagicLinkCreateTextBody defines parameters for SessionsMagicLinkCreate.
 type SessionsMagicLinkCreateTextBody = SensitiveParams
+
+// SessionsPasskeyFinishTextBody defines parameters for SessionsPasskeyFinish.
+type SessionsPasskeyFinishTextBody = SensitiveParams
 
 // SessionsPasswordResetTextBody defines parameters for SessionsPasswordReset.
 type SessionsPasswordResetTextBody = SensitiveParams
@@ -3283,6 +4464,39 @@ type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
+// MfaPasskeyDeleteJSONRequestBody defines body for MfaPasskeyDelete for application/json ContentType.
+type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
+
+// MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
+type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
+
+// MfaPasskeyRegisterFinishTextRequestBody defines body for MfaPasskeyRegisterFinish for text/plain ContentType.
+type MfaPasskeyRegisterFinishTextRequestBody = MfaPasskeyRegisterFinishTextBody
+
+// MfaPasskeyVerifyBeginJSONRequestBody defines body for MfaPasskeyVerifyBegin for application/json ContentType.
+type MfaPasskeyVerifyBeginJSONRequestBody = MfaSessionInput
+
+// MfaPasskeyVerifyFinishTextRequestBody defines body for MfaPasskeyVerifyFinish for text/plain ContentType.
+type MfaPasskeyVerifyFinishTextRequestBody = MfaPasskeyVerifyFinishTextBody
+
+// MfaRecoveryCodeVerifyTextRequestBody defines body for MfaRecoveryCodeVerify for text/plain ContentType.
+type MfaRecoveryCodeVerifyTextRequestBody = MfaRecoveryCodeVerifyTextBody
+
+// MfaRecoveryCodesCreateJSONRequestBody defines body for MfaRecoveryCodesCreate for application/json ContentType.
+type MfaRecoveryCodesCreateJSONRequestBody = MfaSessionInput
+
+// MfaTotpConfirmTextRequestBody defines body for MfaTotpConfirm for text/plain ContentType.
+type MfaTotpConfirmTextRequestBody = MfaTotpConfirmTextBody
+
+// MfaTotpDisableTextRequestBody defines body for MfaTotpDisable for text/plain ContentType.
+type MfaTotpDisableTextRequestBody = MfaTotpDisableTextBody
+
+// MfaTotpEnrollJSONRequestBody defines body for MfaTotpEnroll for application/json ContentType.
+type MfaTotpEnrollJSONRequestBody = MfaSessionInput
+
+// MfaTotpVerifyTextRequestBody defines body for MfaTotpVerify for text/plain ContentType.
+type MfaTotpVerifyTextRequestBody = MfaTotpVerifyTextBody
+
 // SessionsCreateTextRequestBody defines body for SessionsCreate for text/plain ContentType.
 type SessionsCreateTextRequestBody = SessionsCreateTextBody
 
@@ -3301,6 +4515,12 @@ type SessionsMagicLinkCreateTextRequestBody = SessionsMagicLinkCreateTextBody
 // SessionsMagicLinkRequestJSONRequestBody defines body for SessionsMagicLinkRequest for application/json ContentType.
 type SessionsMagicLinkRequestJSONRequestBody = SessionsMagicLinkRequestInput
 
+// SessionsPasskeyBeginJSONRequestBody defines body for SessionsPasskeyBegin for application/json ContentType.
+type SessionsPasskeyBeginJSONRequestBody = SessionsPasskeyBeginInput
+
+// SessionsPasskeyFinishTextRequestBody defines body for SessionsPasskeyFinish for text/plain ContentType.
+type SessionsPasskeyFinishTextRequestBody = SessionsPasskeyFinishTextBody
+
 // SessionsPasswordResetTextRequestBody defines body for SessionsPasswordReset for text/plain ContentType.
 type SessionsPasswordResetTextRequestBody = SessionsPasswordResetTextBody
 
@@ -3318,6 +4538,211 @@ type UsersLookupJSONRequestBody = UsersLookupInput
 
 // UsersPasswordUpdateTextRequestBody defines body for UsersPasswordUpdate for text/plain ContentType.
 type UsersPasswordUpdateTextRequestBody = UsersPasswordUpdateTextBody
+
+// Getter for additional properties for PasskeyCeremony_Options. Returns the specified
+// element and whether it was found
+func (a PasskeyCeremony_Options) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for PasskeyCeremony_Options
+func (a *PasskeyCeremony_Options) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for PasskeyCeremony_Options to handle AdditionalProperties
+func (a *PasskeyCeremony_Options) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["publicKey"]; found {
+		err = json.Unmarshal(raw, &a.PublicKey)
+		if err != nil {
+			return fmt.Errorf("error reading 'publicKey': %w", err)
+		}
+		delete(object, "publicKey")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for PasskeyCeremony_Options to handle AdditionalProperties
+func (a PasskeyCeremony_Options) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.PublicKey != nil {
+		object["publicKey"], err = json.Marshal(a.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'publicKey': %w", err)
+		}
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for WebAuthnCredential. Returns the specified
+// element and whether it was found
+func (a WebAuthnCredential) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for WebAuthnCredential
+func (a *WebAuthnCredential) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for WebAuthnCredential to handle AdditionalProperties
+func (a *WebAuthnCredential) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["authenticatorAttachment"]; found {
+		err = json.Unmarshal(raw, &a.AuthenticatorAttachment)
+		if err != nil {
+			return fmt.Errorf("error reading 'authenticatorAttachment': %w", err)
+		}
+		delete(object, "authenticatorAttachment")
+	}
+
+	if raw, found := object["clientExtensionResults"]; found {
+		err = json.Unmarshal(raw, &a.ClientExtensionResults)
+		if err != nil {
+			return fmt.Errorf("error reading 'clientExtensionResults': %w", err)
+		}
+		delete(object, "clientExtensionResults")
+	}
+
+	if raw, found := object["id"]; found {
+		err = json.Unmarshal(raw, &a.Id)
+		if err != nil {
+			return fmt.Errorf("error reading 'id': %w", err)
+		}
+		delete(object, "id")
+	}
+
+	if raw, found := object["rawId"]; found {
+		err = json.Unmarshal(raw, &a.RawId)
+		if err != nil {
+			return fmt.Errorf("error reading 'rawId': %w", err)
+		}
+		delete(object, "rawId")
+	}
+
+	if raw, found := object["response"]; found {
+		err = json.Unmarshal(raw, &a.Response)
+		if err != nil {
+			return fmt.Errorf("error reading 'response': %w", err)
+		}
+		delete(object, "response")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for WebAuthnCredential to handle AdditionalProperties
+func (a WebAuthnCredential) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	if a.AuthenticatorAttachment != nil {
+		object["authenticatorAttachment"], err = json.Marshal(a.AuthenticatorAttachment)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'authenticatorAttachment': %w", err)
+		}
+	}
+
+	if a.ClientExtensionResults != nil {
+		object["clientExtensionResults"], err = json.Marshal(a.ClientExtensionResults)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'clientExtensionResults': %w", err)
+		}
+	}
+
+	object["id"], err = json.Marshal(a.Id)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'id': %w", err)
+	}
+
+	object["rawId"], err = json.Marshal(a.RawId)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'rawId': %w", err)
+	}
+
+	if a.Response != nil {
+		object["response"], err = json.Marshal(a.Response)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'response': %w", err)
+		}
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -3426,7 +4851,7 @@ type ClientInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -3455,7 +4880,7 @@ type ClientInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -3478,7 +4903,7 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -3524,7 +4949,7 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -3720,7 +5145,7 @@ type ClientInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -3771,7 +5196,7 @@ type ClientInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -3805,6 +5230,354 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/liaisons/register (the `LiaisonsRegister` operationId).
 	LiaisonsRegisterWithTextBody(ctx context.Context, params *LiaisonsRegisterParams, body LiaisonsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// MfaIndex List the caller's second factors
+	//
+	// The caller's user's second factors: whether an authenticator app (TOTP) is set up, its
+	// passkeys (every relying party id), how many recovery codes are left, and whether a second
+	// factor is required of the caller's session (`required`: the user has one, or the
+	// session's application requires it) and met (`satisfied`: the session is `aal2`). Also for
+	// the limited sessions of `mfa-required` and `mfa-enrolment-required`, so that a client
+	// knows which factor to ask for.
+	//
+	// Corresponds with GET /api/v1/mfa/index (the `MfaIndex` operationId).
+	MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyDeleteWithBody Remove a passkey
+	//
+	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+	// `aal2` session (the user has a second factor). An id that is not one of the user's
+	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+	// recovery codes go too.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+	MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyDelete Remove a passkey
+	//
+	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+	// `aal2` session (the user has a second factor). An id that is not one of the user's
+	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+	// recovery codes go too.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+	MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyRegisterBeginWithBody Begin registering a passkey
+	//
+	// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+	// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+	// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+	// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+	// a new begin replaces the session's earlier one. The relying party is the service's public
+	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+	MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *MfaPasskeyRegisterBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyRegisterBegin Begin registering a passkey
+	//
+	// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+	// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+	// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+	// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+	// a new begin replaces the session's earlier one. The relying party is the service's public
+	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+	MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskeyRegisterBeginParams, body MfaPasskeyRegisterBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyRegisterFinishWithBody Finish registering a passkey
+	//
+	// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+	// or another session's, or a credential registered already, answers `invalid-passkey`.
+	// When it is the user's first second factor, the answer carries ten new recovery codes and
+	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+	// `MfaPasskeyRegisterFinishInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+	MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *MfaPasskeyRegisterFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyRegisterFinishWithTextBody Finish registering a passkey
+	//
+	// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+	// or another session's, or a credential registered already, answers `invalid-passkey`.
+	// When it is the user's first second factor, the answer carries ten new recovery codes and
+	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+	// `MfaPasskeyRegisterFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+	MfaPasskeyRegisterFinishWithTextBody(ctx context.Context, params *MfaPasskeyRegisterFinishParams, body MfaPasskeyRegisterFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyVerifyBeginWithBody Begin a second factor with a passkey
+	//
+	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+	// minutes, for this session only, and works once. A user without a passkey under the
+	// relying party in force answers `invalid-param`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+	MfaPasskeyVerifyBeginWithBody(ctx context.Context, params *MfaPasskeyVerifyBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyVerifyBegin Begin a second factor with a passkey
+	//
+	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+	// minutes, for this session only, and works once. A user without a passkey under the
+	// relying party in force answers `invalid-param`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+	MfaPasskeyVerifyBegin(ctx context.Context, params *MfaPasskeyVerifyBeginParams, body MfaPasskeyVerifyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyVerifyFinishWithBody Complete a second factor with a passkey
+	//
+	// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+	// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+	// answers `invalid-passkey`, and counts against the second-factor allowance
+	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+	MfaPasskeyVerifyFinishWithBody(ctx context.Context, params *MfaPasskeyVerifyFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaPasskeyVerifyFinishWithTextBody Complete a second factor with a passkey
+	//
+	// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+	// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+	// answers `invalid-passkey`, and counts against the second-factor allowance
+	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+	MfaPasskeyVerifyFinishWithTextBody(ctx context.Context, params *MfaPasskeyVerifyFinishParams, body MfaPasskeyVerifyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaRecoveryCodeVerifyWithBody Complete a second factor with a recovery code
+	//
+	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+	MfaRecoveryCodeVerifyWithBody(ctx context.Context, params *MfaRecoveryCodeVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaRecoveryCodeVerifyWithTextBody Complete a second factor with a recovery code
+	//
+	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+	MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *MfaRecoveryCodeVerifyParams, body MfaRecoveryCodeVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaRecoveryCodesCreateWithBody Make a new set of recovery codes
+	//
+	// Replaces the user's recovery codes with ten new ones, answered this once (only their
+	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+	// from an `aal2` session.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+	MfaRecoveryCodesCreateWithBody(ctx context.Context, params *MfaRecoveryCodesCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaRecoveryCodesCreate Make a new set of recovery codes
+	//
+	// Replaces the user's recovery codes with ten new ones, answered this once (only their
+	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+	// from an `aal2` session.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+	MfaRecoveryCodesCreate(ctx context.Context, params *MfaRecoveryCodesCreateParams, body MfaRecoveryCodesCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpConfirmWithBody Confirm the authenticator app with a first code
+	//
+	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+	// step, or the one before or after it), which is then used up. A wrong code answers
+	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+	// from then on every session of the user below `aal2` is limited to completing a second
+	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+	MfaTotpConfirmWithBody(ctx context.Context, params *MfaTotpConfirmParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpConfirmWithTextBody Confirm the authenticator app with a first code
+	//
+	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+	// step, or the one before or after it), which is then used up. A wrong code answers
+	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+	// from then on every session of the user below `aal2` is limited to completing a second
+	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+	MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotpConfirmParams, body MfaTotpConfirmTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpDisableWithBody Turn the authenticator app off
+	//
+	// Removes the user's TOTP secret, proven again with a current `code` or the user's
+	// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+	// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+	// (codes against the second-factor allowance, passwords against the password one:
+	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+	// session of such a user is limited: `mfa-required`). When it was the user's last second
+	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// Sensitive params (see `MfaTotpDisableInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+	MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpDisableWithTextBody Turn the authenticator app off
+	//
+	// Removes the user's TOTP secret, proven again with a current `code` or the user's
+	// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+	// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+	// (codes against the second-factor allowance, passwords against the password one:
+	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+	// session of such a user is limited: `mfa-required`). When it was the user's last second
+	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// Sensitive params (see `MfaTotpDisableInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+	MfaTotpDisableWithTextBody(ctx context.Context, params *MfaTotpDisableParams, body MfaTotpDisableTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpEnrollWithBody Start setting up an authenticator app (TOTP)
+	//
+	// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+	// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+	// code (a PNG, base64) to scan with an authenticator app. It is pending until
+	// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+	MfaTotpEnrollWithBody(ctx context.Context, params *MfaTotpEnrollParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpEnroll Start setting up an authenticator app (TOTP)
+	//
+	// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+	// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+	// code (a PNG, base64) to scan with an authenticator app. It is pending until
+	// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+	MfaTotpEnroll(ctx context.Context, params *MfaTotpEnrollParams, body MfaTotpEnrollJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpVerifyWithBody Complete a second factor with a TOTP code
+	//
+	// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+	// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+	// session. Each code works once (the time step of the last accepted code is kept; a code of
+	// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+	// guessed only after they were counted (5 per hour for callers the account does not know,
+	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+	// (the session was limited), the answer's session carries a new `device_token`, as a
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+	// `MfaTotpVerifyInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+	MfaTotpVerifyWithBody(ctx context.Context, params *MfaTotpVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MfaTotpVerifyWithTextBody Complete a second factor with a TOTP code
+	//
+	// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+	// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+	// session. Each code works once (the time step of the last accepted code is kept; a code of
+	// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+	// guessed only after they were counted (5 per hour for callers the account does not know,
+	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+	// (the session was limited), the answer's session carries a new `device_token`, as a
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+	// `MfaTotpVerifyInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+	MfaTotpVerifyWithTextBody(ctx context.Context, params *MfaTotpVerifyParams, body MfaTotpVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ScopesLiaisonRegister What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
@@ -3825,6 +5598,10 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -3850,6 +5627,10 @@ type ClientInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -4013,9 +5794,10 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
 	SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkCreateWithBody Log in with a magic link token
+	// SessionsMagicLinkCreateWithBody Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -4034,12 +5816,32 @@ type ClientInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -4051,9 +5853,10 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
+	// SessionsMagicLinkCreateWithTextBody Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -4072,12 +5875,32 @@ type ClientInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -4089,11 +5912,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithTextBody(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkRequestWithBody Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithBody Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 	// through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
@@ -4109,11 +5934,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 	// through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
@@ -4129,6 +5956,66 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequest(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SessionsPasskeyBeginWithBody Begin signing in with a passkey
+	//
+	// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+	// credential (no email is asked for, so nothing tells which emails have passkeys), with
+	// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+	// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+	// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+	// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+	SessionsPasskeyBeginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasskeyBegin Begin signing in with a passkey
+	//
+	// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+	// credential (no email is asked for, so nothing tells which emails have passkeys), with
+	// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+	// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+	// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+	// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+	SessionsPasskeyBegin(ctx context.Context, body SessionsPasskeyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasskeyFinishWithBody Sign in with a passkey
+	//
+	// Verifies the assertion of a discoverable passkey (`credential`, from
+	// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+	// same application, finds its user by the user handle, and signs it in: a passkey that
+	// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+	SessionsPasskeyFinishWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SessionsPasskeyFinishWithTextBody Sign in with a passkey
+	//
+	// Verifies the assertion of a discoverable passkey (`credential`, from
+	// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+	// same application, finds its user by the user handle, and signs it in: a passkey that
+	// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+	SessionsPasskeyFinishWithTextBody(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SessionsPasswordResetWithBody Set a new password with a reset link or code
 	//
 	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
@@ -4141,10 +6028,13 @@ type ClientInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -4167,10 +6057,13 @@ type ClientInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -4412,7 +6305,7 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -4451,7 +6344,7 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -4484,7 +6377,7 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 // grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -4540,7 +6433,7 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 // grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -4846,7 +6739,7 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -4907,7 +6800,7 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -4951,6 +6844,584 @@ func (c *Client) LiaisonsRegisterWithTextBody(ctx context.Context, params *Liais
 	return c.Client.Do(req)
 }
 
+// MfaIndex List the caller's second factors
+//
+// The caller's user's second factors: whether an authenticator app (TOTP) is set up, its
+// passkeys (every relying party id), how many recovery codes are left, and whether a second
+// factor is required of the caller's session (`required`: the user has one, or the
+// session's application requires it) and met (`satisfied`: the session is `aal2`). Also for
+// the limited sessions of `mfa-required` and `mfa-enrolment-required`, so that a client
+// knows which factor to ask for.
+//
+// Corresponds with GET /api/v1/mfa/index (the `MfaIndex` operationId).
+func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaIndexRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyDeleteWithBody Remove a passkey
+//
+// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+// `aal2` session (the user has a second factor). An id that is not one of the user's
+// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+// recovery codes go too.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyDeleteRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyDelete Remove a passkey
+//
+// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+// `aal2` session (the user has a second factor). An id that is not one of the user's
+// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+// recovery codes go too.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+func (c *Client) MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyDeleteRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyRegisterBeginWithBody Begin registering a passkey
+//
+// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+// a new begin replaces the session's earlier one. The relying party is the service's public
+// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+func (c *Client) MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *MfaPasskeyRegisterBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyRegisterBeginRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyRegisterBegin Begin registering a passkey
+//
+// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+// a new begin replaces the session's earlier one. The relying party is the service's public
+// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskeyRegisterBeginParams, body MfaPasskeyRegisterBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyRegisterBeginRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyRegisterFinishWithBody Finish registering a passkey
+//
+// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+// or another session's, or a credential registered already, answers `invalid-passkey`.
+// When it is the user's first second factor, the answer carries ten new recovery codes and
+// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+// `MfaPasskeyRegisterFinishInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *MfaPasskeyRegisterFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyRegisterFinishRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyRegisterFinishWithTextBody Finish registering a passkey
+//
+// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+// or another session's, or a credential registered already, answers `invalid-passkey`.
+// When it is the user's first second factor, the answer carries ten new recovery codes and
+// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+// `MfaPasskeyRegisterFinishInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+func (c *Client) MfaPasskeyRegisterFinishWithTextBody(ctx context.Context, params *MfaPasskeyRegisterFinishParams, body MfaPasskeyRegisterFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyRegisterFinishRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyVerifyBeginWithBody Begin a second factor with a passkey
+//
+// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+// minutes, for this session only, and works once. A user without a passkey under the
+// relying party in force answers `invalid-param`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+func (c *Client) MfaPasskeyVerifyBeginWithBody(ctx context.Context, params *MfaPasskeyVerifyBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyVerifyBeginRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyVerifyBegin Begin a second factor with a passkey
+//
+// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+// minutes, for this session only, and works once. A user without a passkey under the
+// relying party in force answers `invalid-param`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+func (c *Client) MfaPasskeyVerifyBegin(ctx context.Context, params *MfaPasskeyVerifyBeginParams, body MfaPasskeyVerifyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyVerifyBeginRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyVerifyFinishWithBody Complete a second factor with a passkey
+//
+// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+// answers `invalid-passkey`, and counts against the second-factor allowance
+// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+func (c *Client) MfaPasskeyVerifyFinishWithBody(ctx context.Context, params *MfaPasskeyVerifyFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyVerifyFinishRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaPasskeyVerifyFinishWithTextBody Complete a second factor with a passkey
+//
+// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+// answers `invalid-passkey`, and counts against the second-factor allowance
+// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+func (c *Client) MfaPasskeyVerifyFinishWithTextBody(ctx context.Context, params *MfaPasskeyVerifyFinishParams, body MfaPasskeyVerifyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyVerifyFinishRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaRecoveryCodeVerifyWithBody Complete a second factor with a recovery code
+//
+// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+func (c *Client) MfaRecoveryCodeVerifyWithBody(ctx context.Context, params *MfaRecoveryCodeVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaRecoveryCodeVerifyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaRecoveryCodeVerifyWithTextBody Complete a second factor with a recovery code
+//
+// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+func (c *Client) MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *MfaRecoveryCodeVerifyParams, body MfaRecoveryCodeVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaRecoveryCodeVerifyRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaRecoveryCodesCreateWithBody Make a new set of recovery codes
+//
+// Replaces the user's recovery codes with ten new ones, answered this once (only their
+// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+// from an `aal2` session.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+func (c *Client) MfaRecoveryCodesCreateWithBody(ctx context.Context, params *MfaRecoveryCodesCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaRecoveryCodesCreateRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaRecoveryCodesCreate Make a new set of recovery codes
+//
+// Replaces the user's recovery codes with ten new ones, answered this once (only their
+// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+// from an `aal2` session.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+func (c *Client) MfaRecoveryCodesCreate(ctx context.Context, params *MfaRecoveryCodesCreateParams, body MfaRecoveryCodesCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaRecoveryCodesCreateRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpConfirmWithBody Confirm the authenticator app with a first code
+//
+// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+// step, or the one before or after it), which is then used up. A wrong code answers
+// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+// from then on every session of the user below `aal2` is limited to completing a second
+// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+func (c *Client) MfaTotpConfirmWithBody(ctx context.Context, params *MfaTotpConfirmParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpConfirmRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpConfirmWithTextBody Confirm the authenticator app with a first code
+//
+// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+// step, or the one before or after it), which is then used up. A wrong code answers
+// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+// from then on every session of the user below `aal2` is limited to completing a second
+// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotpConfirmParams, body MfaTotpConfirmTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpConfirmRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpDisableWithBody Turn the authenticator app off
+//
+// Removes the user's TOTP secret, proven again with a current `code` or the user's
+// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+// (codes against the second-factor allowance, passwords against the password one:
+// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+// session of such a user is limited: `mfa-required`). When it was the user's last second
+// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// Sensitive params (see `MfaTotpDisableInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpDisableRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpDisableWithTextBody Turn the authenticator app off
+//
+// Removes the user's TOTP secret, proven again with a current `code` or the user's
+// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+// (codes against the second-factor allowance, passwords against the password one:
+// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+// session of such a user is limited: `mfa-required`). When it was the user's last second
+// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// Sensitive params (see `MfaTotpDisableInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+func (c *Client) MfaTotpDisableWithTextBody(ctx context.Context, params *MfaTotpDisableParams, body MfaTotpDisableTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpDisableRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpEnrollWithBody Start setting up an authenticator app (TOTP)
+//
+// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+// code (a PNG, base64) to scan with an authenticator app. It is pending until
+// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+func (c *Client) MfaTotpEnrollWithBody(ctx context.Context, params *MfaTotpEnrollParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpEnrollRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpEnroll Start setting up an authenticator app (TOTP)
+//
+// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+// code (a PNG, base64) to scan with an authenticator app. It is pending until
+// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+func (c *Client) MfaTotpEnroll(ctx context.Context, params *MfaTotpEnrollParams, body MfaTotpEnrollJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpEnrollRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpVerifyWithBody Complete a second factor with a TOTP code
+//
+// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+// session. Each code works once (the time step of the last accepted code is kept; a code of
+// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+// guessed only after they were counted (5 per hour for callers the account does not know,
+// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+// (the session was limited), the answer's session carries a new `device_token`, as a
+// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+// `MfaTotpVerifyInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+func (c *Client) MfaTotpVerifyWithBody(ctx context.Context, params *MfaTotpVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpVerifyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MfaTotpVerifyWithTextBody Complete a second factor with a TOTP code
+//
+// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+// session. Each code works once (the time step of the last accepted code is kept; a code of
+// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+// guessed only after they were counted (5 per hour for callers the account does not know,
+// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+// (the session was limited), the answer's session carries a new `device_token`, as a
+// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+// `MfaTotpVerifyInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+func (c *Client) MfaTotpVerifyWithTextBody(ctx context.Context, params *MfaTotpVerifyParams, body MfaTotpVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaTotpVerifyRequestWithTextBody(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ScopesLiaisonRegister What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
@@ -4981,6 +7452,10 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -5016,6 +7491,10 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -5259,9 +7738,10 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkCreateWithBody Log in with a magic link token
+// SessionsMagicLinkCreateWithBody Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -5280,12 +7760,32 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there). A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -5307,9 +7807,10 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
+// SessionsMagicLinkCreateWithTextBody Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -5328,12 +7829,32 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there). A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -5355,11 +7876,13 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkRequestWithBody Email a one-time sign-in link
+// SessionsMagicLinkRequestWithBody Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 // through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
@@ -5385,11 +7908,13 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkRequest Email a one-time sign-in link
+// SessionsMagicLinkRequest Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 // through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
@@ -5415,6 +7940,106 @@ func (c *Client) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagi
 	return c.Client.Do(req)
 }
 
+// SessionsPasskeyBeginWithBody Begin signing in with a passkey
+//
+// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+// credential (no email is asked for, so nothing tells which emails have passkeys), with
+// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+func (c *Client) SessionsPasskeyBeginWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasskeyBeginRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasskeyBegin Begin signing in with a passkey
+//
+// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+// credential (no email is asked for, so nothing tells which emails have passkeys), with
+// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+func (c *Client) SessionsPasskeyBegin(ctx context.Context, body SessionsPasskeyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasskeyBeginRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasskeyFinishWithBody Sign in with a passkey
+//
+// Verifies the assertion of a discoverable passkey (`credential`, from
+// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+// same application, finds its user by the user handle, and signs it in: a passkey that
+// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+func (c *Client) SessionsPasskeyFinishWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasskeyFinishRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SessionsPasskeyFinishWithTextBody Sign in with a passkey
+//
+// Verifies the assertion of a discoverable passkey (`credential`, from
+// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+// same application, finds its user by the user handle, and signs it in: a passkey that
+// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSessionsPasskeyFinishRequestWithTextBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SessionsPasswordResetWithBody Set a new password with a reset link or code
 //
 // Sets the user's password from a reset link's `reset_token`, or from `email` and the
@@ -5427,10 +8052,13 @@ func (c *Client) SessionsMagicLinkRequest(ctx context.Context, body SessionsMagi
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -5463,10 +8091,13 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -6576,6 +9207,833 @@ func NewLiaisonsRegisterRequestWithBody(server string, params *LiaisonsRegisterP
 	return req, nil
 }
 
+// NewMfaIndexRequest constructs an http.Request for the MfaIndex method
+func NewMfaIndexRequest(server string, params *MfaIndexParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/index")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Application != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application", *params.Application, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_view", *params.SessionView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationView != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_view", *params.ApplicationView, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMfaPasskeyDeleteRequest calls the generic MfaPasskeyDelete builder with application/json body
+func NewMfaPasskeyDeleteRequest(server string, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMfaPasskeyDeleteRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMfaPasskeyDeleteRequestWithBody constructs an http.Request for the MfaPasskeyDelete method, with any body, and a specified content type
+func NewMfaPasskeyDeleteRequestWithBody(server string, params *MfaPasskeyDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/passkey_delete")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaPasskeyRegisterBeginRequest calls the generic MfaPasskeyRegisterBegin builder with application/json body
+func NewMfaPasskeyRegisterBeginRequest(server string, params *MfaPasskeyRegisterBeginParams, body MfaPasskeyRegisterBeginJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMfaPasskeyRegisterBeginRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMfaPasskeyRegisterBeginRequestWithBody constructs an http.Request for the MfaPasskeyRegisterBegin method, with any body, and a specified content type
+func NewMfaPasskeyRegisterBeginRequestWithBody(server string, params *MfaPasskeyRegisterBeginParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/passkey_register_begin")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaPasskeyRegisterFinishRequestWithTextBody calls the generic MfaPasskeyRegisterFinish builder with text/plain body
+func NewMfaPasskeyRegisterFinishRequestWithTextBody(server string, params *MfaPasskeyRegisterFinishParams, body MfaPasskeyRegisterFinishTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaPasskeyRegisterFinishRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaPasskeyRegisterFinishRequestWithBody constructs an http.Request for the MfaPasskeyRegisterFinish method, with any body, and a specified content type
+func NewMfaPasskeyRegisterFinishRequestWithBody(server string, params *MfaPasskeyRegisterFinishParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/passkey_register_finish")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaPasskeyVerifyBeginRequest calls the generic MfaPasskeyVerifyBegin builder with application/json body
+func NewMfaPasskeyVerifyBeginRequest(server string, params *MfaPasskeyVerifyBeginParams, body MfaPasskeyVerifyBeginJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMfaPasskeyVerifyBeginRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMfaPasskeyVerifyBeginRequestWithBody constructs an http.Request for the MfaPasskeyVerifyBegin method, with any body, and a specified content type
+func NewMfaPasskeyVerifyBeginRequestWithBody(server string, params *MfaPasskeyVerifyBeginParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/passkey_verify_begin")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaPasskeyVerifyFinishRequestWithTextBody calls the generic MfaPasskeyVerifyFinish builder with text/plain body
+func NewMfaPasskeyVerifyFinishRequestWithTextBody(server string, params *MfaPasskeyVerifyFinishParams, body MfaPasskeyVerifyFinishTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaPasskeyVerifyFinishRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaPasskeyVerifyFinishRequestWithBody constructs an http.Request for the MfaPasskeyVerifyFinish method, with any body, and a specified content type
+func NewMfaPasskeyVerifyFinishRequestWithBody(server string, params *MfaPasskeyVerifyFinishParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/passkey_verify_finish")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaRecoveryCodeVerifyRequestWithTextBody calls the generic MfaRecoveryCodeVerify builder with text/plain body
+func NewMfaRecoveryCodeVerifyRequestWithTextBody(server string, params *MfaRecoveryCodeVerifyParams, body MfaRecoveryCodeVerifyTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaRecoveryCodeVerifyRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaRecoveryCodeVerifyRequestWithBody constructs an http.Request for the MfaRecoveryCodeVerify method, with any body, and a specified content type
+func NewMfaRecoveryCodeVerifyRequestWithBody(server string, params *MfaRecoveryCodeVerifyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/recovery_code_verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaRecoveryCodesCreateRequest calls the generic MfaRecoveryCodesCreate builder with application/json body
+func NewMfaRecoveryCodesCreateRequest(server string, params *MfaRecoveryCodesCreateParams, body MfaRecoveryCodesCreateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMfaRecoveryCodesCreateRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMfaRecoveryCodesCreateRequestWithBody constructs an http.Request for the MfaRecoveryCodesCreate method, with any body, and a specified content type
+func NewMfaRecoveryCodesCreateRequestWithBody(server string, params *MfaRecoveryCodesCreateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/recovery_codes_create")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaTotpConfirmRequestWithTextBody calls the generic MfaTotpConfirm builder with text/plain body
+func NewMfaTotpConfirmRequestWithTextBody(server string, params *MfaTotpConfirmParams, body MfaTotpConfirmTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaTotpConfirmRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaTotpConfirmRequestWithBody constructs an http.Request for the MfaTotpConfirm method, with any body, and a specified content type
+func NewMfaTotpConfirmRequestWithBody(server string, params *MfaTotpConfirmParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/totp_confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaTotpDisableRequestWithTextBody calls the generic MfaTotpDisable builder with text/plain body
+func NewMfaTotpDisableRequestWithTextBody(server string, params *MfaTotpDisableParams, body MfaTotpDisableTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaTotpDisableRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaTotpDisableRequestWithBody constructs an http.Request for the MfaTotpDisable method, with any body, and a specified content type
+func NewMfaTotpDisableRequestWithBody(server string, params *MfaTotpDisableParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/totp_disable")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaTotpEnrollRequest calls the generic MfaTotpEnroll builder with application/json body
+func NewMfaTotpEnrollRequest(server string, params *MfaTotpEnrollParams, body MfaTotpEnrollJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMfaTotpEnrollRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewMfaTotpEnrollRequestWithBody constructs an http.Request for the MfaTotpEnroll method, with any body, and a specified content type
+func NewMfaTotpEnrollRequestWithBody(server string, params *MfaTotpEnrollParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/totp_enroll")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewMfaTotpVerifyRequestWithTextBody calls the generic MfaTotpVerify builder with text/plain body
+func NewMfaTotpVerifyRequestWithTextBody(server string, params *MfaTotpVerifyParams, body MfaTotpVerifyTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewMfaTotpVerifyRequestWithBody(server, params, "text/plain", bodyReader)
+}
+
+// NewMfaTotpVerifyRequestWithBody constructs an http.Request for the MfaTotpVerify method, with any body, and a specified content type
+func NewMfaTotpVerifyRequestWithBody(server string, params *MfaTotpVerifyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/mfa/totp_verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewScopesLiaisonRegisterRequest constructs an http.Request for the ScopesLiaisonRegister method
 func NewScopesLiaisonRegisterRequest(server string, params *ScopesLiaisonRegisterParams) (*http.Request, error) {
 	var err error
@@ -7055,6 +10513,86 @@ func NewSessionsMagicLinkRequestRequestWithBody(server string, contentType strin
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/sessions/magic_link_request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSessionsPasskeyBeginRequest calls the generic SessionsPasskeyBegin builder with application/json body
+func NewSessionsPasskeyBeginRequest(server string, body SessionsPasskeyBeginJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSessionsPasskeyBeginRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSessionsPasskeyBeginRequestWithBody constructs an http.Request for the SessionsPasskeyBegin method, with any body, and a specified content type
+func NewSessionsPasskeyBeginRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/passkey_begin")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSessionsPasskeyFinishRequestWithTextBody calls the generic SessionsPasskeyFinish builder with text/plain body
+func NewSessionsPasskeyFinishRequestWithTextBody(server string, body SessionsPasskeyFinishTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewSessionsPasskeyFinishRequestWithBody(server, "text/plain", bodyReader)
+}
+
+// NewSessionsPasskeyFinishRequestWithBody constructs an http.Request for the SessionsPasskeyFinish method, with any body, and a specified content type
+func NewSessionsPasskeyFinishRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/sessions/passkey_finish")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -7603,7 +11141,7 @@ type ClientWithResponsesInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -7632,7 +11170,7 @@ type ClientWithResponsesInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -7655,7 +11193,7 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -7701,7 +11239,7 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -7901,7 +11439,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -7952,7 +11490,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -7986,6 +11524,356 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/liaisons/register (the `LiaisonsRegister` operationId).
 	LiaisonsRegisterWithTextBodyWithResponse(ctx context.Context, params *LiaisonsRegisterParams, body LiaisonsRegisterTextRequestBody, reqEditors ...RequestEditorFn) (*LiaisonsRegisterResponse, error)
 
+	// MfaIndexWithResponse List the caller's second factors
+	//
+	// The caller's user's second factors: whether an authenticator app (TOTP) is set up, its
+	// passkeys (every relying party id), how many recovery codes are left, and whether a second
+	// factor is required of the caller's session (`required`: the user has one, or the
+	// session's application requires it) and met (`satisfied`: the session is `aal2`). Also for
+	// the limited sessions of `mfa-required` and `mfa-enrolment-required`, so that a client
+	// knows which factor to ask for.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/mfa/index (the `MfaIndex` operationId).
+	MfaIndexWithResponse(ctx context.Context, params *MfaIndexParams, reqEditors ...RequestEditorFn) (*MfaIndexResponse, error)
+
+	// MfaPasskeyDeleteWithBodyWithResponse Remove a passkey
+	//
+	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+	// `aal2` session (the user has a second factor). An id that is not one of the user's
+	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+	// recovery codes go too.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+	MfaPasskeyDeleteWithBodyWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error)
+
+	// MfaPasskeyDeleteWithResponse Remove a passkey
+	//
+	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+	// `aal2` session (the user has a second factor). An id that is not one of the user's
+	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+	// recovery codes go too.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+	MfaPasskeyDeleteWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error)
+
+	// MfaPasskeyRegisterBeginWithBodyWithResponse Begin registering a passkey
+	//
+	// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+	// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+	// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+	// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+	// a new begin replaces the session's earlier one. The relying party is the service's public
+	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+	MfaPasskeyRegisterBeginWithBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterBeginResponse, error)
+
+	// MfaPasskeyRegisterBeginWithResponse Begin registering a passkey
+	//
+	// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+	// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+	// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+	// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+	// a new begin replaces the session's earlier one. The relying party is the service's public
+	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+	// with `mfa/totp_enroll`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+	MfaPasskeyRegisterBeginWithResponse(ctx context.Context, params *MfaPasskeyRegisterBeginParams, body MfaPasskeyRegisterBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterBeginResponse, error)
+
+	// MfaPasskeyRegisterFinishWithBodyWithResponse Finish registering a passkey
+	//
+	// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+	// or another session's, or a credential registered already, answers `invalid-passkey`.
+	// When it is the user's first second factor, the answer carries ten new recovery codes and
+	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+	// `MfaPasskeyRegisterFinishInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+	MfaPasskeyRegisterFinishWithBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterFinishResponse, error)
+
+	// MfaPasskeyRegisterFinishWithTextBodyWithResponse Finish registering a passkey
+	//
+	// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+	// or another session's, or a credential registered already, answers `invalid-passkey`.
+	// When it is the user's first second factor, the answer carries ten new recovery codes and
+	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+	// `MfaPasskeyRegisterFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+	MfaPasskeyRegisterFinishWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterFinishParams, body MfaPasskeyRegisterFinishTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterFinishResponse, error)
+
+	// MfaPasskeyVerifyBeginWithBodyWithResponse Begin a second factor with a passkey
+	//
+	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+	// minutes, for this session only, and works once. A user without a passkey under the
+	// relying party in force answers `invalid-param`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+	MfaPasskeyVerifyBeginWithBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyBeginResponse, error)
+
+	// MfaPasskeyVerifyBeginWithResponse Begin a second factor with a passkey
+	//
+	// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+	// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+	// minutes, for this session only, and works once. A user without a passkey under the
+	// relying party in force answers `invalid-param`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+	MfaPasskeyVerifyBeginWithResponse(ctx context.Context, params *MfaPasskeyVerifyBeginParams, body MfaPasskeyVerifyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyBeginResponse, error)
+
+	// MfaPasskeyVerifyFinishWithBodyWithResponse Complete a second factor with a passkey
+	//
+	// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+	// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+	// answers `invalid-passkey`, and counts against the second-factor allowance
+	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+	MfaPasskeyVerifyFinishWithBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyFinishResponse, error)
+
+	// MfaPasskeyVerifyFinishWithTextBodyWithResponse Complete a second factor with a passkey
+	//
+	// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+	// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+	// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+	// answers `invalid-passkey`, and counts against the second-factor allowance
+	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+	MfaPasskeyVerifyFinishWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyFinishParams, body MfaPasskeyVerifyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyFinishResponse, error)
+
+	// MfaRecoveryCodeVerifyWithBodyWithResponse Complete a second factor with a recovery code
+	//
+	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+	MfaRecoveryCodeVerifyWithBodyWithResponse(ctx context.Context, params *MfaRecoveryCodeVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaRecoveryCodeVerifyResponse, error)
+
+	// MfaRecoveryCodeVerifyWithTextBodyWithResponse Complete a second factor with a recovery code
+	//
+	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+	MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx context.Context, params *MfaRecoveryCodeVerifyParams, body MfaRecoveryCodeVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*MfaRecoveryCodeVerifyResponse, error)
+
+	// MfaRecoveryCodesCreateWithBodyWithResponse Make a new set of recovery codes
+	//
+	// Replaces the user's recovery codes with ten new ones, answered this once (only their
+	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+	// from an `aal2` session.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+	MfaRecoveryCodesCreateWithBodyWithResponse(ctx context.Context, params *MfaRecoveryCodesCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaRecoveryCodesCreateResponse, error)
+
+	// MfaRecoveryCodesCreateWithResponse Make a new set of recovery codes
+	//
+	// Replaces the user's recovery codes with ten new ones, answered this once (only their
+	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+	// from an `aal2` session.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+	MfaRecoveryCodesCreateWithResponse(ctx context.Context, params *MfaRecoveryCodesCreateParams, body MfaRecoveryCodesCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaRecoveryCodesCreateResponse, error)
+
+	// MfaTotpConfirmWithBodyWithResponse Confirm the authenticator app with a first code
+	//
+	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+	// step, or the one before or after it), which is then used up. A wrong code answers
+	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+	// from then on every session of the user below `aal2` is limited to completing a second
+	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+	MfaTotpConfirmWithBodyWithResponse(ctx context.Context, params *MfaTotpConfirmParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpConfirmResponse, error)
+
+	// MfaTotpConfirmWithTextBodyWithResponse Confirm the authenticator app with a first code
+	//
+	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+	// step, or the one before or after it), which is then used up. A wrong code answers
+	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+	// from then on every session of the user below `aal2` is limited to completing a second
+	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+	MfaTotpConfirmWithTextBodyWithResponse(ctx context.Context, params *MfaTotpConfirmParams, body MfaTotpConfirmTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpConfirmResponse, error)
+
+	// MfaTotpDisableWithBodyWithResponse Turn the authenticator app off
+	//
+	// Removes the user's TOTP secret, proven again with a current `code` or the user's
+	// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+	// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+	// (codes against the second-factor allowance, passwords against the password one:
+	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+	// session of such a user is limited: `mfa-required`). When it was the user's last second
+	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// Sensitive params (see `MfaTotpDisableInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+	MfaTotpDisableWithBodyWithResponse(ctx context.Context, params *MfaTotpDisableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpDisableResponse, error)
+
+	// MfaTotpDisableWithTextBodyWithResponse Turn the authenticator app off
+	//
+	// Removes the user's TOTP secret, proven again with a current `code` or the user's
+	// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+	// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+	// (codes against the second-factor allowance, passwords against the password one:
+	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+	// session of such a user is limited: `mfa-required`). When it was the user's last second
+	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// Sensitive params (see `MfaTotpDisableInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+	MfaTotpDisableWithTextBodyWithResponse(ctx context.Context, params *MfaTotpDisableParams, body MfaTotpDisableTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpDisableResponse, error)
+
+	// MfaTotpEnrollWithBodyWithResponse Start setting up an authenticator app (TOTP)
+	//
+	// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+	// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+	// code (a PNG, base64) to scan with an authenticator app. It is pending until
+	// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+	MfaTotpEnrollWithBodyWithResponse(ctx context.Context, params *MfaTotpEnrollParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpEnrollResponse, error)
+
+	// MfaTotpEnrollWithResponse Start setting up an authenticator app (TOTP)
+	//
+	// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+	// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+	// code (a PNG, base64) to scan with an authenticator app. It is pending until
+	// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+	// added only by a session that signed in within the last 30 minutes (else
+	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+	// app between the owner and the account.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+	MfaTotpEnrollWithResponse(ctx context.Context, params *MfaTotpEnrollParams, body MfaTotpEnrollJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpEnrollResponse, error)
+
+	// MfaTotpVerifyWithBodyWithResponse Complete a second factor with a TOTP code
+	//
+	// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+	// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+	// session. Each code works once (the time step of the last accepted code is kept; a code of
+	// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+	// guessed only after they were counted (5 per hour for callers the account does not know,
+	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+	// (the session was limited), the answer's session carries a new `device_token`, as a
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+	// `MfaTotpVerifyInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+	MfaTotpVerifyWithBodyWithResponse(ctx context.Context, params *MfaTotpVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpVerifyResponse, error)
+
+	// MfaTotpVerifyWithTextBodyWithResponse Complete a second factor with a TOTP code
+	//
+	// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+	// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+	// session. Each code works once (the time step of the last accepted code is kept; a code of
+	// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+	// guessed only after they were counted (5 per hour for callers the account does not know,
+	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+	// (the session was limited), the answer's session carries a new `device_token`, as a
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+	// `MfaTotpVerifyInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+	MfaTotpVerifyWithTextBodyWithResponse(ctx context.Context, params *MfaTotpVerifyParams, body MfaTotpVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpVerifyResponse, error)
+
 	// ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 	//
 	// The clients and companies that the caller may grant to a liaison it registers: a client
@@ -8008,6 +11896,10 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -8033,6 +11925,10 @@ type ClientWithResponsesInterface interface {
 	// application that lets users self-register as clients gets `client-required` together with a
 	// session (in both `data` and `session`) limited to `users/client_register`; a user without a
 	// role the application accepts otherwise gets `user-requires-role` and no session.
+	// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+	// `device_token` until it does; where the application requires a second factor, a user
+	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones.
@@ -8198,9 +12094,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
 	SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
 
-	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
+	// SessionsMagicLinkCreateWithBodyWithResponse Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -8219,12 +12116,32 @@ type ClientWithResponsesInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -8236,9 +12153,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsMagicLinkCreateResponse, error)
 
-	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
+	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -8257,12 +12175,32 @@ type ClientWithResponsesInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -8274,11 +12212,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithTextBodyWithResponse(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsMagicLinkCreateResponse, error)
 
-	// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 	// through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
@@ -8294,11 +12234,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsMagicLinkRequestResponse, error)
 
-	// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 	// through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
@@ -8314,6 +12256,66 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithResponse(ctx context.Context, body SessionsMagicLinkRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsMagicLinkRequestResponse, error)
 
+	// SessionsPasskeyBeginWithBodyWithResponse Begin signing in with a passkey
+	//
+	// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+	// credential (no email is asked for, so nothing tells which emails have passkeys), with
+	// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+	// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+	// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+	// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+	SessionsPasskeyBeginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasskeyBeginResponse, error)
+
+	// SessionsPasskeyBeginWithResponse Begin signing in with a passkey
+	//
+	// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+	// credential (no email is asked for, so nothing tells which emails have passkeys), with
+	// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+	// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+	// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+	// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+	SessionsPasskeyBeginWithResponse(ctx context.Context, body SessionsPasskeyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasskeyBeginResponse, error)
+
+	// SessionsPasskeyFinishWithBodyWithResponse Sign in with a passkey
+	//
+	// Verifies the assertion of a discoverable passkey (`credential`, from
+	// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+	// same application, finds its user by the user handle, and signs it in: a passkey that
+	// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+	SessionsPasskeyFinishWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasskeyFinishResponse, error)
+
+	// SessionsPasskeyFinishWithTextBodyWithResponse Sign in with a passkey
+	//
+	// Verifies the assertion of a discoverable passkey (`credential`, from
+	// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+	// same application, finds its user by the user handle, and signs it in: a passkey that
+	// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+	SessionsPasskeyFinishWithTextBodyWithResponse(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasskeyFinishResponse, error)
+
 	// SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
 	//
 	// Sets the user's password from a reset link's `reset_token`, or from `email` and the
@@ -8326,10 +12328,13 @@ type ClientWithResponsesInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -8352,10 +12357,13 @@ type ClientWithResponsesInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -9421,6 +13429,1058 @@ func (r LiaisonsRegisterResponse) ContentType() string {
 	return ""
 }
 
+type MfaIndexResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Factors
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaIndexResponse) GetJSON200() *Factors {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaIndexResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaIndexResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaIndexResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaIndexResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaIndexResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaIndexResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaIndexResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaIndexResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaIndexResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaIndexResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaPasskeyDeleteResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorsChanged
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON200() *FactorsChanged {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaPasskeyDeleteResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaPasskeyDeleteResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaPasskeyDeleteResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaPasskeyDeleteResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaPasskeyRegisterBeginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaPasskeyRegisterBeginResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaPasskeyRegisterBeginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaPasskeyRegisterBeginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaPasskeyRegisterBeginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaPasskeyRegisterBeginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaPasskeyRegisterFinishResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorsChanged
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PasskeyBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON200() *FactorsChanged {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON400() *PasskeyBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaPasskeyRegisterFinishResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaPasskeyRegisterFinishResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaPasskeyRegisterFinishResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaPasskeyRegisterFinishResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaPasskeyRegisterFinishResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaPasskeyVerifyBeginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaPasskeyVerifyBeginResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaPasskeyVerifyBeginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaPasskeyVerifyBeginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaPasskeyVerifyBeginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaPasskeyVerifyBeginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MfaPasskeyVerifyFinishResponse429Headers the declared response headers of an HTTP 429 response for MfaPasskeyVerifyFinish
+type MfaPasskeyVerifyFinishResponse429Headers struct {
+	RetryAfter *int
+}
+
+type MfaPasskeyVerifyFinishResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SecondFactorSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PasskeyBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MfaPasskeyVerifyFinishResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON200() *SecondFactorSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON400() *PasskeyBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaPasskeyVerifyFinishResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaPasskeyVerifyFinishResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaPasskeyVerifyFinishResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaPasskeyVerifyFinishResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaPasskeyVerifyFinishResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MfaRecoveryCodeVerifyResponse429Headers the declared response headers of an HTTP 429 response for MfaRecoveryCodeVerify
+type MfaRecoveryCodeVerifyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type MfaRecoveryCodeVerifyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SecondFactorSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *MFABadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MfaRecoveryCodeVerifyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON200() *SecondFactorSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON400() *MFABadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaRecoveryCodeVerifyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaRecoveryCodeVerifyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaRecoveryCodeVerifyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaRecoveryCodeVerifyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaRecoveryCodeVerifyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaRecoveryCodesCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NewRecoveryCodes
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON200() *NewRecoveryCodes {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaRecoveryCodesCreateResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaRecoveryCodesCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaRecoveryCodesCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaRecoveryCodesCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaRecoveryCodesCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaTotpConfirmResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorsChanged
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *MFABadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON200() *FactorsChanged {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON400() *MFABadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaTotpConfirmResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaTotpConfirmResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaTotpConfirmResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaTotpConfirmResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaTotpConfirmResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MfaTotpDisableResponse429Headers the declared response headers of an HTTP 429 response for MfaTotpDisable
+type MfaTotpDisableResponse429Headers struct {
+	RetryAfter *int
+}
+
+type MfaTotpDisableResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FactorsChanged
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *MFADisableBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MfaTotpDisableResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON200() *FactorsChanged {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON400() *MFADisableBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaTotpDisableResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaTotpDisableResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaTotpDisableResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaTotpDisableResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaTotpDisableResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type MfaTotpEnrollResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NewTOTPSecret
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON200() *NewTOTPSecret {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaTotpEnrollResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaTotpEnrollResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaTotpEnrollResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaTotpEnrollResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaTotpEnrollResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// MfaTotpVerifyResponse429Headers the declared response headers of an HTTP 429 response for MfaTotpVerify
+type MfaTotpVerifyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type MfaTotpVerifyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SecondFactorSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *MFABadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MfaTotpVerifyResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON200() *SecondFactorSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON400() *MFABadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r MfaTotpVerifyResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MfaTotpVerifyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MfaTotpVerifyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MfaTotpVerifyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MfaTotpVerifyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ScopesLiaisonRegisterResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10106,6 +15166,179 @@ func (r SessionsMagicLinkRequestResponse) ContentType() string {
 	return ""
 }
 
+// SessionsPasskeyBeginResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasskeyBegin
+type SessionsPasskeyBeginResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasskeyBeginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyOptions
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasskeyBeginResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON200() *PasskeyOptions {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasskeyBeginResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasskeyBeginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasskeyBeginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasskeyBeginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasskeyBeginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SessionsPasskeyFinishResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasskeyFinish
+type SessionsPasskeyFinishResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SessionsPasskeyFinishResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *NewSession
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *PasskeySignInBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ServerError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *MFAUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SessionsPasskeyFinishResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON200() *NewSession {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON400() *PasskeySignInBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON500() *ServerError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SessionsPasskeyFinishResponse) GetJSON503() *MFAUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SessionsPasskeyFinishResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SessionsPasskeyFinishResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SessionsPasskeyFinishResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SessionsPasskeyFinishResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SessionsPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for SessionsPasswordReset
 type SessionsPasswordResetResponse429Headers struct {
 	RetryAfter *int
@@ -10749,7 +15982,7 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -10784,7 +16017,7 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -10813,7 +16046,7 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 // grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -10865,7 +16098,7 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
 // grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -11131,7 +16364,7 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -11188,7 +16421,7 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -11228,6 +16461,494 @@ func (c *ClientWithResponses) LiaisonsRegisterWithTextBodyWithResponse(ctx conte
 	return ParseLiaisonsRegisterResponse(rsp)
 }
 
+// MfaIndexWithResponse List the caller's second factors
+//
+// The caller's user's second factors: whether an authenticator app (TOTP) is set up, its
+// passkeys (every relying party id), how many recovery codes are left, and whether a second
+// factor is required of the caller's session (`required`: the user has one, or the
+// session's application requires it) and met (`satisfied`: the session is `aal2`). Also for
+// the limited sessions of `mfa-required` and `mfa-enrolment-required`, so that a client
+// knows which factor to ask for.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/mfa/index (the `MfaIndex` operationId).
+func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *MfaIndexParams, reqEditors ...RequestEditorFn) (*MfaIndexResponse, error) {
+	rsp, err := c.MfaIndex(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaIndexResponse(rsp)
+}
+
+// MfaPasskeyDeleteWithBodyWithResponse Remove a passkey
+//
+// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+// `aal2` session (the user has a second factor). An id that is not one of the user's
+// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+// recovery codes go too.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error) {
+	rsp, err := c.MfaPasskeyDeleteWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyDeleteResponse(rsp)
+}
+
+// MfaPasskeyDeleteWithResponse Remove a passkey
+//
+// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
+// `aal2` session (the user has a second factor). An id that is not one of the user's
+// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
+// recovery codes go too.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
+func (c *ClientWithResponses) MfaPasskeyDeleteWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error) {
+	rsp, err := c.MfaPasskeyDelete(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyDeleteResponse(rsp)
+}
+
+// MfaPasskeyRegisterBeginWithBodyWithResponse Begin registering a passkey
+//
+// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+// a new begin replaces the session's earlier one. The relying party is the service's public
+// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterBeginResponse, error) {
+	rsp, err := c.MfaPasskeyRegisterBeginWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyRegisterBeginResponse(rsp)
+}
+
+// MfaPasskeyRegisterBeginWithResponse Begin registering a passkey
+//
+// Begins a WebAuthn registration ceremony for the caller's user: `data.options` is the
+// W3C `PublicKeyCredentialCreationOptionsJSON` under `publicKey` (binary fields in
+// base64url), for `navigator.credentials.create()`. It asks for a discoverable credential
+// (so that the passkey can sign in without a password) and excludes the user's passkeys.
+// The challenge is kept on the server for 5 minutes, for this session only, and works once;
+// a new begin replaces the session's earlier one. The relying party is the service's public
+// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
+// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
+// by a session that signed in within the last 30 minutes (else `permission-denied`), as
+// with `mfa/totp_enroll`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_begin (the `MfaPasskeyRegisterBegin` operationId).
+func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Context, params *MfaPasskeyRegisterBeginParams, body MfaPasskeyRegisterBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterBeginResponse, error) {
+	rsp, err := c.MfaPasskeyRegisterBegin(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyRegisterBeginResponse(rsp)
+}
+
+// MfaPasskeyRegisterFinishWithBodyWithResponse Finish registering a passkey
+//
+// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+// or another session's, or a credential registered already, answers `invalid-passkey`.
+// When it is the user's first second factor, the answer carries ten new recovery codes and
+// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+// `MfaPasskeyRegisterFinishInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterFinishResponse, error) {
+	rsp, err := c.MfaPasskeyRegisterFinishWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyRegisterFinishResponse(rsp)
+}
+
+// MfaPasskeyRegisterFinishWithTextBodyWithResponse Finish registering a passkey
+//
+// Verifies the new credential (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.create()` returned, as JSON with base64url binary fields) against
+// the ceremony the same session began (challenge, origin, relying party) and stores it as a
+// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
+// or another session's, or a credential registered already, answers `invalid-passkey`.
+// When it is the user's first second factor, the answer carries ten new recovery codes and
+// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
+// `MfaPasskeyRegisterFinishInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_register_finish (the `MfaPasskeyRegisterFinish` operationId).
+func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyRegisterFinishParams, body MfaPasskeyRegisterFinishTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyRegisterFinishResponse, error) {
+	rsp, err := c.MfaPasskeyRegisterFinishWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyRegisterFinishResponse(rsp)
+}
+
+// MfaPasskeyVerifyBeginWithBodyWithResponse Begin a second factor with a passkey
+//
+// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+// minutes, for this session only, and works once. A user without a passkey under the
+// relying party in force answers `invalid-param`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+func (c *ClientWithResponses) MfaPasskeyVerifyBeginWithBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyBeginParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyBeginResponse, error) {
+	rsp, err := c.MfaPasskeyVerifyBeginWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyVerifyBeginResponse(rsp)
+}
+
+// MfaPasskeyVerifyBeginWithResponse Begin a second factor with a passkey
+//
+// Begins a WebAuthn authentication ceremony for the caller's user, allowing its passkeys
+// (`data.options.publicKey` for `navigator.credentials.get()`). The challenge is kept for 5
+// minutes, for this session only, and works once. A user without a passkey under the
+// relying party in force answers `invalid-param`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_begin (the `MfaPasskeyVerifyBegin` operationId).
+func (c *ClientWithResponses) MfaPasskeyVerifyBeginWithResponse(ctx context.Context, params *MfaPasskeyVerifyBeginParams, body MfaPasskeyVerifyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyBeginResponse, error) {
+	rsp, err := c.MfaPasskeyVerifyBegin(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyVerifyBeginResponse(rsp)
+}
+
+// MfaPasskeyVerifyFinishWithBodyWithResponse Complete a second factor with a passkey
+//
+// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+// answers `invalid-passkey`, and counts against the second-factor allowance
+// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+func (c *ClientWithResponses) MfaPasskeyVerifyFinishWithBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyFinishParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyFinishResponse, error) {
+	rsp, err := c.MfaPasskeyVerifyFinishWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyVerifyFinishResponse(rsp)
+}
+
+// MfaPasskeyVerifyFinishWithTextBodyWithResponse Complete a second factor with a passkey
+//
+// Verifies the assertion (`credential`: the `PublicKeyCredential` that
+// `navigator.credentials.get()` returned, as JSON) against the ceremony this session began
+// and one of the user's passkeys, and makes the session `aal2` (`webauthn` appended to its
+// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
+// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
+// answers `invalid-passkey`, and counts against the second-factor allowance
+// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/passkey_verify_finish (the `MfaPasskeyVerifyFinish` operationId).
+func (c *ClientWithResponses) MfaPasskeyVerifyFinishWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyVerifyFinishParams, body MfaPasskeyVerifyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyVerifyFinishResponse, error) {
+	rsp, err := c.MfaPasskeyVerifyFinishWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaPasskeyVerifyFinishResponse(rsp)
+}
+
+// MfaRecoveryCodeVerifyWithBodyWithResponse Complete a second factor with a recovery code
+//
+// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithBodyWithResponse(ctx context.Context, params *MfaRecoveryCodeVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaRecoveryCodeVerifyResponse, error) {
+	rsp, err := c.MfaRecoveryCodeVerifyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaRecoveryCodeVerifyResponse(rsp)
+}
+
+// MfaRecoveryCodeVerifyWithTextBodyWithResponse Complete a second factor with a recovery code
+//
+// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
+// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
+// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
+// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/recovery_code_verify (the `MfaRecoveryCodeVerify` operationId).
+func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx context.Context, params *MfaRecoveryCodeVerifyParams, body MfaRecoveryCodeVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*MfaRecoveryCodeVerifyResponse, error) {
+	rsp, err := c.MfaRecoveryCodeVerifyWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaRecoveryCodeVerifyResponse(rsp)
+}
+
+// MfaRecoveryCodesCreateWithBodyWithResponse Make a new set of recovery codes
+//
+// Replaces the user's recovery codes with ten new ones, answered this once (only their
+// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+// from an `aal2` session.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+func (c *ClientWithResponses) MfaRecoveryCodesCreateWithBodyWithResponse(ctx context.Context, params *MfaRecoveryCodesCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaRecoveryCodesCreateResponse, error) {
+	rsp, err := c.MfaRecoveryCodesCreateWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaRecoveryCodesCreateResponse(rsp)
+}
+
+// MfaRecoveryCodesCreateWithResponse Make a new set of recovery codes
+//
+// Replaces the user's recovery codes with ten new ones, answered this once (only their
+// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
+// from an `aal2` session.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/recovery_codes_create (the `MfaRecoveryCodesCreate` operationId).
+func (c *ClientWithResponses) MfaRecoveryCodesCreateWithResponse(ctx context.Context, params *MfaRecoveryCodesCreateParams, body MfaRecoveryCodesCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaRecoveryCodesCreateResponse, error) {
+	rsp, err := c.MfaRecoveryCodesCreate(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaRecoveryCodesCreateResponse(rsp)
+}
+
+// MfaTotpConfirmWithBodyWithResponse Confirm the authenticator app with a first code
+//
+// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+// step, or the one before or after it), which is then used up. A wrong code answers
+// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+// from then on every session of the user below `aal2` is limited to completing a second
+// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+func (c *ClientWithResponses) MfaTotpConfirmWithBodyWithResponse(ctx context.Context, params *MfaTotpConfirmParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpConfirmResponse, error) {
+	rsp, err := c.MfaTotpConfirmWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpConfirmResponse(rsp)
+}
+
+// MfaTotpConfirmWithTextBodyWithResponse Confirm the authenticator app with a first code
+//
+// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
+// step, or the one before or after it), which is then used up. A wrong code answers
+// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
+// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
+// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
+// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
+// from then on every session of the user below `aal2` is limited to completing a second
+// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_confirm (the `MfaTotpConfirm` operationId).
+func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context.Context, params *MfaTotpConfirmParams, body MfaTotpConfirmTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpConfirmResponse, error) {
+	rsp, err := c.MfaTotpConfirmWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpConfirmResponse(rsp)
+}
+
+// MfaTotpDisableWithBodyWithResponse Turn the authenticator app off
+//
+// Removes the user's TOTP secret, proven again with a current `code` or the user's
+// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+// (codes against the second-factor allowance, passwords against the password one:
+// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+// session of such a user is limited: `mfa-required`). When it was the user's last second
+// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// Sensitive params (see `MfaTotpDisableInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Context, params *MfaTotpDisableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpDisableResponse, error) {
+	rsp, err := c.MfaTotpDisableWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpDisableResponse(rsp)
+}
+
+// MfaTotpDisableWithTextBodyWithResponse Turn the authenticator app off
+//
+// Removes the user's TOTP secret, proven again with a current `code` or the user's
+// `password` (one of them: `missing-param` on `code` without either). A wrong code answers
+// `invalid-code`, a wrong password `invalid-password`; each counts like a guess at a sign-in
+// (codes against the second-factor allowance, passwords against the password one:
+// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
+// session of such a user is limited: `mfa-required`). When it was the user's last second
+// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// Sensitive params (see `MfaTotpDisableInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_disable (the `MfaTotpDisable` operationId).
+func (c *ClientWithResponses) MfaTotpDisableWithTextBodyWithResponse(ctx context.Context, params *MfaTotpDisableParams, body MfaTotpDisableTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpDisableResponse, error) {
+	rsp, err := c.MfaTotpDisableWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpDisableResponse(rsp)
+}
+
+// MfaTotpEnrollWithBodyWithResponse Start setting up an authenticator app (TOTP)
+//
+// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+// code (a PNG, base64) to scan with an authenticator app. It is pending until
+// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+func (c *ClientWithResponses) MfaTotpEnrollWithBodyWithResponse(ctx context.Context, params *MfaTotpEnrollParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpEnrollResponse, error) {
+	rsp, err := c.MfaTotpEnrollWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpEnrollResponse(rsp)
+}
+
+// MfaTotpEnrollWithResponse Start setting up an authenticator app (TOTP)
+//
+// Makes a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30-second steps, 160 bits) for the
+// caller's user and answers it once: as base32 text, as an `otpauth://` URI, and as a QR
+// code (a PNG, base64) to scan with an authenticator app. It is pending until
+// `mfa/totp_confirm` confirms it with a first code, within 15 minutes; a new enrolment
+// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
+// (disable it first). The secret is stored sealed (AES-GCM) with the server's
+// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
+// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
+// added only by a session that signed in within the last 30 minutes (else
+// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
+// app between the owner and the account.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_enroll (the `MfaTotpEnroll` operationId).
+func (c *ClientWithResponses) MfaTotpEnrollWithResponse(ctx context.Context, params *MfaTotpEnrollParams, body MfaTotpEnrollJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpEnrollResponse, error) {
+	rsp, err := c.MfaTotpEnroll(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpEnrollResponse(rsp)
+}
+
+// MfaTotpVerifyWithBodyWithResponse Complete a second factor with a TOTP code
+//
+// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+// session. Each code works once (the time step of the last accepted code is kept; a code of
+// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+// guessed only after they were counted (5 per hour for callers the account does not know,
+// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+// (the session was limited), the answer's session carries a new `device_token`, as a
+// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+// `MfaTotpVerifyInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+func (c *ClientWithResponses) MfaTotpVerifyWithBodyWithResponse(ctx context.Context, params *MfaTotpVerifyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaTotpVerifyResponse, error) {
+	rsp, err := c.MfaTotpVerifyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpVerifyResponse(rsp)
+}
+
+// MfaTotpVerifyWithTextBodyWithResponse Complete a second factor with a TOTP code
+//
+// Checks a code of the user's authenticator app and makes the caller's session `aal2`
+// (`otp` appended to its `methods`): the way out of `mfa-required`, or a step up of any
+// session. Each code works once (the time step of the last accepted code is kept; a code of
+// a step not later is refused). A wrong or used code answers `invalid-code`. Codes are
+// guessed only after they were counted (5 per hour for callers the account does not know,
+// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
+// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
+// (the session was limited), the answer's session carries a new `device_token`, as a
+// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
+// `MfaTotpVerifyInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/mfa/totp_verify (the `MfaTotpVerify` operationId).
+func (c *ClientWithResponses) MfaTotpVerifyWithTextBodyWithResponse(ctx context.Context, params *MfaTotpVerifyParams, body MfaTotpVerifyTextRequestBody, reqEditors ...RequestEditorFn) (*MfaTotpVerifyResponse, error) {
+	rsp, err := c.MfaTotpVerifyWithTextBody(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMfaTotpVerifyResponse(rsp)
+}
+
 // ScopesLiaisonRegisterWithResponse What the caller may grant a liaison
 //
 // The clients and companies that the caller may grant to a liaison it registers: a client
@@ -11256,6 +16977,10 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -11287,6 +17012,10 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // application that lets users self-register as clients gets `client-required` together with a
 // session (in both `data` and `session`) limited to `users/client_register`; a user without a
 // role the application accepts otherwise gets `user-requires-role` and no session.
+// A password is one factor (`aal1`, `methods: [pwd]`): a user with a second factor gets
+// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
+// `device_token` until it does; where the application requires a second factor, a user
+// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones.
@@ -11500,9 +17229,10 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 	return ParseSessionsIntrospectResponse(rsp)
 }
 
-// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
+// SessionsMagicLinkCreateWithBodyWithResponse Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -11521,12 +17251,32 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there). A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -11544,9 +17294,10 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 	return ParseSessionsMagicLinkCreateResponse(rsp)
 }
 
-// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
+// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -11565,12 +17316,32 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there). A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -11588,11 +17359,13 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 	return ParseSessionsMagicLinkCreateResponse(rsp)
 }
 
-// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link
+// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 // through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
@@ -11614,11 +17387,13 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 	return ParseSessionsMagicLinkRequestResponse(rsp)
 }
 
-// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link
+// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
 // through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
@@ -11640,6 +17415,90 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithResponse(ctx context.C
 	return ParseSessionsMagicLinkRequestResponse(rsp)
 }
 
+// SessionsPasskeyBeginWithBodyWithResponse Begin signing in with a passkey
+//
+// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+// credential (no email is asked for, so nothing tells which emails have passkeys), with
+// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+func (c *ClientWithResponses) SessionsPasskeyBeginWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasskeyBeginResponse, error) {
+	rsp, err := c.SessionsPasskeyBeginWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasskeyBeginResponse(rsp)
+}
+
+// SessionsPasskeyBeginWithResponse Begin signing in with a passkey
+//
+// Begins a passwordless sign-in: a WebAuthn authentication ceremony for a discoverable
+// credential (no email is asked for, so nothing tells which emails have passkeys), with
+// user verification required. `data.options.publicKey` is for `navigator.credentials.get()`.
+// The challenge is kept for 5 minutes, for `application`, and works once. Each begin counts
+// as a sign-in attempt of the client address (the password allowance of 100 per 15 minutes
+// per address), given back when its finish signs a user in: beyond, `rate-limited`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/passkey_begin (the `SessionsPasskeyBegin` operationId).
+func (c *ClientWithResponses) SessionsPasskeyBeginWithResponse(ctx context.Context, body SessionsPasskeyBeginJSONRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasskeyBeginResponse, error) {
+	rsp, err := c.SessionsPasskeyBegin(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasskeyBeginResponse(rsp)
+}
+
+// SessionsPasskeyFinishWithBodyWithResponse Sign in with a passkey
+//
+// Verifies the assertion of a discoverable passkey (`credential`, from
+// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+// same application, finds its user by the user handle, and signs it in: a passkey that
+// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+func (c *ClientWithResponses) SessionsPasskeyFinishWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsPasskeyFinishResponse, error) {
+	rsp, err := c.SessionsPasskeyFinishWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasskeyFinishResponse(rsp)
+}
+
+// SessionsPasskeyFinishWithTextBodyWithResponse Sign in with a passkey
+//
+// Verifies the assertion of a discoverable passkey (`credential`, from
+// `navigator.credentials.get()`) against a ceremony of `sessions/passkey_begin` for the
+// same application, finds its user by the user handle, and signs it in: a passkey that
+// verified its user (PIN, biometrics) is two factors at once, so the session is `aal2` with
+// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
+// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
+// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
+// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/sessions/passkey_finish (the `SessionsPasskeyFinish` operationId).
+func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx context.Context, body SessionsPasskeyFinishTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsPasskeyFinishResponse, error) {
+	rsp, err := c.SessionsPasskeyFinishWithTextBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSessionsPasskeyFinishResponse(rsp)
+}
+
 // SessionsPasswordResetWithBodyWithResponse Set a new password with a reset link or code
 //
 // Sets the user's password from a reset link's `reset_token`, or from `email` and the
@@ -11652,10 +17511,13 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithResponse(ctx context.C
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -11684,10 +17546,13 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -12692,6 +18557,902 @@ func ParseLiaisonsRegisterResponse(rsp *http.Response) (*LiaisonsRegisterRespons
 	return response, nil
 }
 
+// ParseMfaIndexResponse parses an HTTP response from a MfaIndexWithResponse call
+func ParseMfaIndexResponse(rsp *http.Response) (*MfaIndexResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaIndexResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Factors
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaPasskeyDeleteResponse parses an HTTP response from a MfaPasskeyDeleteWithResponse call
+func ParseMfaPasskeyDeleteResponse(rsp *http.Response) (*MfaPasskeyDeleteResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaPasskeyDeleteResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorsChanged
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaPasskeyRegisterBeginResponse parses an HTTP response from a MfaPasskeyRegisterBeginWithResponse call
+func ParseMfaPasskeyRegisterBeginResponse(rsp *http.Response) (*MfaPasskeyRegisterBeginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaPasskeyRegisterBeginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaPasskeyRegisterFinishResponse parses an HTTP response from a MfaPasskeyRegisterFinishWithResponse call
+func ParseMfaPasskeyRegisterFinishResponse(rsp *http.Response) (*MfaPasskeyRegisterFinishResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaPasskeyRegisterFinishResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorsChanged
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PasskeyBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaPasskeyVerifyBeginResponse parses an HTTP response from a MfaPasskeyVerifyBeginWithResponse call
+func ParseMfaPasskeyVerifyBeginResponse(rsp *http.Response) (*MfaPasskeyVerifyBeginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaPasskeyVerifyBeginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaPasskeyVerifyFinishResponse parses an HTTP response from a MfaPasskeyVerifyFinishWithResponse call
+func ParseMfaPasskeyVerifyFinishResponse(rsp *http.Response) (*MfaPasskeyVerifyFinishResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaPasskeyVerifyFinishResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SecondFactorSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PasskeyBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers MfaPasskeyVerifyFinishResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMfaRecoveryCodeVerifyResponse parses an HTTP response from a MfaRecoveryCodeVerifyWithResponse call
+func ParseMfaRecoveryCodeVerifyResponse(rsp *http.Response) (*MfaRecoveryCodeVerifyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaRecoveryCodeVerifyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SecondFactorSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest MFABadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers MfaRecoveryCodeVerifyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMfaRecoveryCodesCreateResponse parses an HTTP response from a MfaRecoveryCodesCreateWithResponse call
+func ParseMfaRecoveryCodesCreateResponse(rsp *http.Response) (*MfaRecoveryCodesCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaRecoveryCodesCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NewRecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaTotpConfirmResponse parses an HTTP response from a MfaTotpConfirmWithResponse call
+func ParseMfaTotpConfirmResponse(rsp *http.Response) (*MfaTotpConfirmResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaTotpConfirmResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorsChanged
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest MFABadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaTotpDisableResponse parses an HTTP response from a MfaTotpDisableWithResponse call
+func ParseMfaTotpDisableResponse(rsp *http.Response) (*MfaTotpDisableResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaTotpDisableResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FactorsChanged
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest MFADisableBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers MfaTotpDisableResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMfaTotpEnrollResponse parses an HTTP response from a MfaTotpEnrollWithResponse call
+func ParseMfaTotpEnrollResponse(rsp *http.Response) (*MfaTotpEnrollResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaTotpEnrollResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NewTOTPSecret
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseMfaTotpVerifyResponse parses an HTTP response from a MfaTotpVerifyWithResponse call
+func ParseMfaTotpVerifyResponse(rsp *http.Response) (*MfaTotpVerifyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MfaTotpVerifyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SecondFactorSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest MFABadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers MfaTotpVerifyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseScopesLiaisonRegisterResponse parses an HTTP response from a ScopesLiaisonRegisterWithResponse call
 func ParseScopesLiaisonRegisterResponse(rsp *http.Response) (*ScopesLiaisonRegisterResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13268,6 +20029,161 @@ func ParseSessionsMagicLinkRequestResponse(rsp *http.Response) (*SessionsMagicLi
 	switch {
 	case rsp.StatusCode == 429:
 		var headers SessionsMagicLinkRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSessionsPasskeyBeginResponse parses an HTTP response from a SessionsPasskeyBeginWithResponse call
+func ParseSessionsPasskeyBeginResponse(rsp *http.Response) (*SessionsPasskeyBeginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasskeyBeginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyOptions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasskeyBeginResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSessionsPasskeyFinishResponse parses an HTTP response from a SessionsPasskeyFinishWithResponse call
+func ParseSessionsPasskeyFinishResponse(rsp *http.Response) (*SessionsPasskeyFinishResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SessionsPasskeyFinishResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest NewSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest PasskeySignInBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ServerError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest MFAUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SessionsPasskeyFinishResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

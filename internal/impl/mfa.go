@@ -1,0 +1,561 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/mfa"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
+	"github.com/plano/planoauth/internal/views"
+)
+
+// Second factors (domain: mfa): TOTP and recovery codes here, passkeys in passkeys.go. The
+// rules (README, "Second factors"):
+//   - a session's level comes from what it proved (mfa.Level); the authenticator limits a
+//     session below what is required of it (auth.Limitation) to the operations whose
+//     x-limited-sessions admit it;
+//   - a user without a second factor adds one from any session, a user with one from an aal2
+//     session (the authenticator sees to that); the first one added answers the recovery codes
+//     and makes the caller's session aal2;
+//   - every code is counted before it is checked (limits.SecondFactor), and a TOTP code works
+//     once (UseTOTPStep).
+
+// TOTPEnrolmentLifetime is how long a new TOTP secret waits for its first code.
+const TOTPEnrolmentLifetime = 15 * time.Minute
+
+// totpIssuer is the name an authenticator app shows above the user's email.
+const totpIssuer = "Plano"
+
+// RecentSignIn is how long after its sign-in a session may add its user's first second factor.
+// A stolen older token could otherwise put an attacker's app or passkey between the owner and
+// its account (the owner's next sign-ins would need it). Adding another one takes an aal2
+// session, which proved a factor the thief lacks.
+const RecentSignIn = 30 * time.Minute
+
+// checkRecentSignIn answers permission-denied when the caller would add its user's first second
+// factor with a session signed in longer than RecentSignIn ago.
+func (s *Server) checkRecentSignIn(p *auth.Principal) error {
+	if p.User.MfaEnabled || s.now().Sub(p.Session.CreatedAt) < RecentSignIn {
+		return nil
+	}
+	return &envelope.Error{Status: gen.StatusPermissionDenied, Message: fmt.Sprintf(
+		"Sign in again to add a first second factor: this session signed in more than %d minutes ago.", int(RecentSignIn/time.Minute))}
+}
+
+// MfaIndex lists the caller's user's second factors.
+func (s *Server) MfaIndex(ctx context.Context, _ gen.MfaIndexRequestObject) (gen.MfaIndexResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	factors, err := s.factors(ctx, s.q, p, p.Session.Aal)
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaIndex200JSONResponse{FactorsJSONResponse: gen.FactorsJSONResponse{
+		Status: gen.MFAFactorsResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: factors, Session: envelope.CallerSession(ctx),
+	}}, nil
+}
+
+// factors reads the user's second factors as mfa/index shows them, for a session of level aal.
+func (s *Server) factors(ctx context.Context, q *db.Queries, p *auth.Principal, aal string) (gen.MFAFactors, error) {
+	userID := p.Session.UserID
+	out := gen.MFAFactors{Passkeys: []gen.Passkey{}, Satisfied: aal == string(gen.AAL2)}
+	totp, err := q.GetTOTP(ctx, userID)
+	switch {
+	case err == nil && totp.ConfirmedAt != nil:
+		out.Totp = gen.TOTPState{Enabled: true, ConfirmedAt: totp.ConfirmedAt, LastUsedAt: totp.LastUsedAt}
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return out, envelope.Internal("read the TOTP of user %d: %w", userID, err)
+	}
+	passkeys, err := q.ListAllUserPasskeys(ctx, userID)
+	if err != nil {
+		return out, envelope.Internal("list the passkeys of user %d: %w", userID, err)
+	}
+	for _, pk := range passkeys {
+		out.Passkeys = append(out.Passkeys, gen.Passkey{Id: pk.ID, Name: pk.Name, CreatedAt: pk.CreatedAt, LastUsedAt: pk.LastUsedAt})
+	}
+	codes, err := q.GetRecoveryCodeSet(ctx, userID)
+	switch {
+	case err == nil:
+		out.RecoveryCodes = gen.RecoveryCodesState{Remaining: int(codes.Remaining), CreatedAt: &codes.CreatedAt}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return out, envelope.Internal("count the recovery codes of user %d: %w", userID, err)
+	}
+	out.Required = out.Totp.Enabled || len(passkeys) > 0 || p.Application.RequireMfa
+	return out, nil
+}
+
+// MfaTotpEnroll makes a new pending TOTP secret and answers it once. Answers:
+// mfa-method-unavailable (no PLANOAUTH_MFA_KEY), invalid-param (TOTP confirmed already).
+func (s *Server) MfaTotpEnroll(ctx context.Context, _ gen.MfaTotpEnrollRequestObject) (gen.MfaTotpEnrollResponseObject, error) {
+	if s.sealer == nil {
+		return nil, totpUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
+	enrolment, err := mfa.NewTOTP(totpIssuer, p.User.Email)
+	if err != nil {
+		return nil, envelope.Internal("%w", err)
+	}
+	now := s.now()
+	expires := now.Add(TOTPEnrolmentLifetime)
+	n, err := s.q.StartTOTPEnrolment(ctx, db.StartTOTPEnrolmentParams{UserID: p.User.ID,
+		SealedSecret: s.sealer.Seal([]byte(enrolment.Secret), totpBinding(p.User.ID)), Now: now, ExpiresAt: &expires})
+	if err != nil {
+		return nil, envelope.Internal("store a TOTP enrolment of user %d: %w", p.User.ID, err)
+	}
+	if n == 0 {
+		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Message: "An authenticator app is set up already: turn it off first (mfa/totp_disable)."}
+	}
+	return gen.MfaTotpEnroll200JSONResponse{NewTOTPSecretJSONResponse: gen.NewTOTPSecretJSONResponse{
+		Status: gen.TOTPEnrolmentResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.TOTPEnrolment{Secret: enrolment.Secret, OtpauthUri: enrolment.URI, QrPng: enrolment.QRPNG,
+			Digits: mfa.TOTPDigits, Period: int(mfa.TOTPPeriod / time.Second), ExpiresAt: expires},
+		Session: envelope.CallerSession(ctx),
+	}}, nil
+}
+
+// MfaTotpConfirm confirms the pending TOTP secret with its first code. Answers:
+// mfa-method-unavailable, invalid-param (no pending enrolment), invalid-code.
+func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequestObject) (gen.MfaTotpConfirmResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaTotpConfirmInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.sealer == nil {
+		return nil, totpUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	row, err := s.q.GetTOTP(ctx, p.User.ID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (row.ConfirmedAt != nil || !now.Before(*row.ExpiresAt))) {
+		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
+	}
+	if err != nil {
+		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+	}
+	step, err := s.matchTOTP(row, p.User.ID, in.Code, now)
+	if err != nil {
+		return nil, err
+	}
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) (audit.Event, error) {
+		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
+		if err != nil {
+			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
+		}
+		if n == 0 { // confirmed, replaced or expired meanwhile
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
+		}
+		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaTotpConfirm200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// MfaTotpDisable removes the user's TOTP, proven again by a code or the password. Answers:
+// missing-param (neither), invalid-param (no TOTP), invalid-code, invalid-password,
+// user-has-no-password, rate-limited, mfa-method-unavailable (a code without the key).
+func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequestObject) (gen.MfaTotpDisableResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaTotpDisableInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := auth.PrincipalFromContext(ctx)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	row, err := s.q.GetTOTP(ctx, p.User.ID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
+		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+	}
+	if err != nil {
+		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+	}
+	switch {
+	case in.Code != nil:
+		err = s.useTOTPCode(ctx, row, p, *in.Code, client)
+	case in.Password != nil:
+		_, err = s.checkPassword(ctx, p.User.Email, *in.Password, client)
+	default:
+		err = envelope.Param(gen.StatusMissingParam, "code", "is required, unless password is given")
+	}
+	if err != nil {
+		return nil, err
+	}
+	change, err := s.removeFactor(ctx, p, in.View, func(q *db.Queries) (audit.Event, error) {
+		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
+			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
+		}
+		return mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{}), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaTotpDisable200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// MfaTotpVerify completes a second factor on the caller's session with a TOTP code. Answers:
+// invalid-param (no TOTP), invalid-code, rate-limited, mfa-method-unavailable.
+func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestObject) (gen.MfaTotpVerifyResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaTotpVerifyInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := auth.PrincipalFromContext(ctx)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	row, err := s.q.GetTOTP(ctx, p.User.ID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
+		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+	}
+	if err != nil {
+		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+	}
+	if err := s.useTOTPCode(ctx, row, p, in.Code, client); err != nil {
+		return nil, err
+	}
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, client, in.View)
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaTotpVerify200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
+}
+
+// MfaRecoveryCodeVerify completes a second factor with a recovery code, which it uses up.
+// Answers: invalid-code, rate-limited.
+func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCodeVerifyRequestObject) (gen.MfaRecoveryCodeVerifyResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaRecoveryCodeVerifyInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	p := auth.PrincipalFromContext(ctx)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, p.User.ID, client)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	n, err := s.q.UseRecoveryCode(ctx, db.UseRecoveryCodeParams{UserID: p.User.ID, CodeHash: mfa.HashRecoveryCode(p.User.ID, in.Code), Now: &now})
+	if err != nil {
+		return nil, envelope.Internal("use a recovery code of user %d: %w", p.User.ID, err)
+	}
+	if n == 0 { // a guess was checked: the use stays
+		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
+	}
+	s.giveBack(ctx, ticket)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, client, in.View)
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaRecoveryCodeVerify200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
+}
+
+// MfaRecoveryCodesCreate replaces the user's recovery codes with a new set, answered once.
+// Answers: invalid-param (the user has no second factor).
+func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCodesCreateRequestObject) (gen.MfaRecoveryCodesCreateResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	var codes []string
+	err := s.inTx(ctx, "make recovery codes", func(_ pgx.Tx, q *db.Queries) error {
+		enabled, err := q.LockUserMFA(ctx, p.User.ID)
+		if err != nil {
+			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+		}
+		if !enabled {
+			return &envelope.Error{Status: gen.StatusInvalidParam, Message: "Recovery codes stand in for a second factor: set up an authenticator app or a passkey first."}
+		}
+		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaRecoveryCodesCreate200JSONResponse{NewRecoveryCodesJSONResponse: gen.NewRecoveryCodesJSONResponse{
+		Status: gen.RecoveryCodesResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.RecoveryCodes{Codes: codes, CreatedAt: s.now()}, Session: envelope.CallerSession(ctx),
+	}}, nil
+}
+
+// matchTOTP opens the stored secret and returns the time step whose code is code; invalid-code
+// when none is.
+func (s *Server) matchTOTP(row db.TotpSecret, userID int64, code string, now time.Time) (int64, error) {
+	if s.sealer == nil {
+		return 0, totpUnavailable()
+	}
+	secret, err := s.sealer.Open(row.SealedSecret, totpBinding(userID))
+	if err != nil {
+		return 0, envelope.Internal("open the TOTP secret of user %d (is PLANOAUTH_MFA_KEY the key it was sealed with?): %w", userID, err)
+	}
+	step, ok, err := mfa.MatchTOTP(string(secret), code, now)
+	if err != nil {
+		return 0, envelope.Internal("%w", err)
+	}
+	if !ok {
+		return 0, envelope.New(gen.StatusInvalidCode)
+	}
+	return step, nil
+}
+
+// useTOTPCode checks a code of the caller's user's confirmed TOTP, counted before it is checked
+// and given back when it is right, and uses up its time step. Answers: invalid-code (wrong, or
+// its step was used: a replay; recorded as mfa.failed), rate-limited, mfa-method-unavailable.
+func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, p *auth.Principal, code string, client limits.Client) error {
+	if s.sealer == nil {
+		return totpUnavailable()
+	}
+	userID := p.User.ID
+	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, userID, client)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	step, err := s.matchTOTP(row, userID, code, now)
+	if err != nil {
+		return s.secondFactorFailed(ctx, p, gen.MethodOtp, err) // a wrong code was a guess: the use stays
+	}
+	n, err := s.q.UseTOTPStep(ctx, db.UseTOTPStepParams{UserID: userID, Step: &step, Now: &now})
+	if err != nil {
+		return envelope.Internal("use a TOTP step of user %d: %w", userID, err)
+	}
+	if n == 0 {
+		return s.secondFactorFailed(ctx, p, gen.MethodOtp, envelope.New(gen.StatusInvalidCode)) // used already (a replay)
+	}
+	s.giveBack(ctx, ticket)
+	return nil
+}
+
+// totpBinding is the associated data a user's TOTP secret is sealed with: moved to another
+// user's row, it does not open.
+func totpBinding(userID int64) []byte { return []byte("totp:" + strconv.FormatInt(userID, 10)) }
+
+func totpUnavailable() error {
+	return &envelope.Error{Status: gen.StatusMfaMethodUnavailable,
+		Message: "Authenticator apps are not available on this server: it has no PLANOAUTH_MFA_KEY."}
+}
+
+// factorChange is what adding or removing a factor answers.
+type factorChange struct {
+	factors       gen.MFAFactors
+	recoveryCodes []string // new, when a first factor was added
+	session       gen.Session
+	caller        *gen.Session
+}
+
+// addFactor runs add (which stores a confirmed factor) in one transaction with what follows
+// it: the user's mfa_enabled, and, when it is the user's first second factor, a new set of
+// recovery codes and the caller's session made aal2 with method (it proved its first factor,
+// and the new one). A session that was limited (an enrolment-only session) thereby completes
+// its sign-in, and its caller gets a device token.
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+	var change factorChange
+	session := *p.Session
+	var deviceToken string
+	err := s.inTx(ctx, "add a second factor", func(_ pgx.Tx, q *db.Queries) error {
+		had, err := q.LockUserMFA(ctx, p.User.ID)
+		if err != nil {
+			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+		}
+		added, err := add(q)
+		if err != nil {
+			return err
+		}
+		if _, err := q.RefreshUserMFA(ctx, p.User.ID); err != nil {
+			return fmt.Errorf("record the second factor of user %d: %w", p.User.ID, err)
+		}
+		events := []audit.Event{added}
+		if !had {
+			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
+				return err
+			}
+			if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
+				return err
+			}
+			events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}),
+				mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
+		}
+		if change.factors, err = s.factors(ctx, q, p, session.Aal); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), events...)
+	})
+	if err != nil {
+		return factorChange{}, err
+	}
+	s.sessions.ForgetUser(p.User.ID) // its sessions' limitation changed; NOTIFY tells the others
+	change.session, change.caller = s.renderCaller(ctx, p, session, deviceToken, view)
+	return change, nil
+}
+
+// removeFactor runs remove in one transaction with what follows it: the user's mfa_enabled, and
+// its recovery codes when no second factor is left.
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+	var change factorChange
+	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
+		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
+			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+		}
+		removed, err := remove(q)
+		if err != nil {
+			return err
+		}
+		enabled, err := q.RefreshUserMFA(ctx, p.User.ID)
+		if err != nil {
+			return fmt.Errorf("record the second factors of user %d: %w", p.User.ID, err)
+		}
+		if !enabled {
+			if err := q.DeleteRecoveryCodes(ctx, p.User.ID); err != nil {
+				return fmt.Errorf("delete the recovery codes of user %d: %w", p.User.ID, err)
+			}
+		}
+		if change.factors, err = s.factors(ctx, q, p, p.Session.Aal); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), removed)
+	})
+	if err != nil {
+		return factorChange{}, err
+	}
+	s.sessions.ForgetUser(p.User.ID)
+	change.session, change.caller = s.renderCaller(ctx, p, *p.Session, "", view)
+	return change, nil
+}
+
+// replaceRecoveryCodes stores a new set of recovery codes (their hashes) in place of the old
+// and returns them, to be shown once.
+func (s *Server) replaceRecoveryCodes(ctx context.Context, q *db.Queries, userID int64) ([]string, error) {
+	codes := mfa.NewRecoveryCodes()
+	hashes := make([][]byte, len(codes))
+	for i, code := range codes {
+		hashes[i] = mfa.HashRecoveryCode(userID, code)
+	}
+	if err := q.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return nil, fmt.Errorf("delete the recovery codes of user %d: %w", userID, err)
+	}
+	if err := q.CreateRecoveryCodes(ctx, db.CreateRecoveryCodesParams{UserID: userID, CodeHashes: hashes, Now: s.now()}); err != nil {
+		return nil, fmt.Errorf("store the recovery codes of user %d: %w", userID, err)
+	}
+	return codes, nil
+}
+
+// dropSecondFactors removes every second factor of a user and its recovery codes, in q's
+// transaction, and reports whether it had one: the first proof of an email takes back what the
+// unverified account set up (a squatter's authenticator app would otherwise stand between the
+// owner and its account).
+func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) (bool, error) {
+	had, err := q.LockUserMFA(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("lock user %d: %w", userID, err)
+	}
+	if _, err := q.DeleteTOTP(ctx, userID); err != nil {
+		return false, fmt.Errorf("delete the TOTP of user %d: %w", userID, err)
+	}
+	if err := q.DeleteUserPasskeys(ctx, userID); err != nil {
+		return false, fmt.Errorf("delete the passkeys of user %d: %w", userID, err)
+	}
+	if err := q.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return false, fmt.Errorf("delete the recovery codes of user %d: %w", userID, err)
+	}
+	if _, err := q.RefreshUserMFA(ctx, userID); err != nil {
+		return false, fmt.Errorf("record the second factors of user %d: %w", userID, err)
+	}
+	return had, nil
+}
+
+// completeSecondFactor makes the caller's session aal2 with method, the second factor just
+// checked, and answers it as it is now. When the session was limited (mfa-required), this
+// completes its sign-in: the caller gets a device token and its address becomes known, as a
+// sign-in's does. Answers: invalid-token (the session was revoked meanwhile).
+func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
+	var session db.Session
+	var deviceToken string
+	err := s.inTx(ctx, "complete a second factor", func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, client); err != nil {
+			return err
+		}
+		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
+	})
+	if err != nil {
+		return gen.SessionResult{}, err
+	}
+	s.sessions.ForgetSession(session.ID) // its next request must see aal2
+	data, caller := s.renderCaller(ctx, p, session, deviceToken, view)
+	return gen.SessionResult{Status: gen.SessionResultStatusActionSuccessful,
+		Message: s.writer.Message(gen.StatusActionSuccessful), Data: data, Session: caller}, nil
+}
+
+// upgradeSession records a second factor on the caller's session, in q's transaction, and
+// trusts the caller (a device token, its address known) when the session was limited.
+func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, client limits.Client) (db.Session, string, error) {
+	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session, "", envelope.New(gen.StatusInvalidToken) // logged out meanwhile
+	}
+	if err != nil {
+		return session, "", fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
+	}
+	if auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
+		return session, "", nil
+	}
+	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, client)
+	return session, deviceToken, err
+}
+
+// renderCaller renders the caller's session as it is now: for data, with its user, a device
+// token just issued, and the views asked (view, or session_view, and application_view); and for
+// the answer's session, as every answer to a session token shows it.
+func (s *Server) renderCaller(ctx context.Context, p *auth.Principal, session db.Session, deviceToken string, view *gen.SessionView) (data gen.Session, caller *gen.Session) {
+	common := params.CommonFromContext(ctx)
+	v := sessionView(session, p.Application, p.User)
+	v.DeviceToken = deviceToken
+	current := &auth.Principal{Application: p.Application, Session: &session, User: p.User}
+	return views.RenderSession(v, chooseSessionView(common.SessionView, view), common.ApplicationView),
+		CallerSession(current, common.SessionView, common.ApplicationView)
+}
+
+// changeResult is the answer of an added or removed factor.
+func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
+	out := gen.MFAChangeResult{Status: gen.MFAChangeResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
+		Data: gen.MFAChange{Factors: c.factors, Session: c.session}, Session: c.caller}
+	if c.recoveryCodes != nil {
+		codes := gen.RecoveryCodeList(c.recoveryCodes)
+		out.Data.RecoveryCodes = &codes
+	}
+	return out
+}
+
+// mfaEvent is an event about the caller's own second factors, in its session's application.
+func mfaEvent(p *auth.Principal, kind gen.AuditKind, details gen.AuditDetails) audit.Event {
+	return audit.Event{Kind: kind, Actor: audit.User(p.User.ID), UserID: p.User.ID, ApplicationID: p.Application.ID, Details: details}
+}
+
+// secondFactorFailed records a refused second factor (mfa.failed: invalid-code or
+// invalid-passkey, each counted against the limits) in one statement of its own, and returns the
+// refusal as it is. A failure to record it is logged: the caller still gets the refusal.
+func (s *Server) secondFactorFailed(ctx context.Context, p *auth.Principal, factor gen.SessionMethod, refusal error) error {
+	answer, ok := errors.AsType[*envelope.Error](refusal)
+	if !ok || (answer.Status != gen.StatusInvalidCode && answer.Status != gen.StatusInvalidPasskey) {
+		return refusal
+	}
+	reason := gen.LoginFailureReason(answer.Status)
+	if err := audit.Append(ctx, s.q, s.now(), mfaEvent(p, gen.AuditMfaFailed, gen.AuditDetails{Factor: &factor, Reason: &reason})); err != nil {
+		s.log.ErrorContext(ctx, "record a refused second factor", "error", err)
+	}
+	return refusal
+}

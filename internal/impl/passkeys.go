@@ -1,0 +1,432 @@
+package impl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/envelope"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/limits"
+	"github.com/plano/planoauth/internal/mfa"
+	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/peer"
+)
+
+// Passkeys (WebAuthn, domains mfa and sessions): registering one, checking one as a second
+// factor, and signing in with one instead of a password. Each ceremony is a begin, which stores
+// the server's half (webauthn_challenges: found by its challenge, for the session or the
+// application that began it, for mfa.CeremonyLifetime), and a finish, which uses it up.
+
+// The ceremonies, as webauthn_challenges.ceremony stores them.
+const (
+	ceremonyRegister = "register"
+	ceremonyVerify   = "verify"
+	ceremonySignIn   = "sign_in"
+)
+
+// defaultPasskeyName names a passkey registered without a name.
+const defaultPasskeyName = "Passkey"
+
+// MfaPasskeyRegisterBegin begins registering a passkey for the caller's user. Answers:
+// mfa-method-unavailable (no relying party).
+func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRegisterBeginRequestObject) (gen.MfaPasskeyRegisterBeginResponseObject, error) {
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
+	user, _, err := s.passkeyUser(ctx, *p.User, true)
+	if err != nil {
+		return nil, err
+	}
+	ceremony, err := s.rp.BeginRegistration(user)
+	if err != nil {
+		return nil, envelope.Internal("%w", err)
+	}
+	data, err := s.storeCeremony(ctx, ceremony, ceremonyRegister, p.Session, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaPasskeyRegisterBegin200JSONResponse{PasskeyOptionsJSONResponse: gen.PasskeyOptionsJSONResponse(s.ceremonyResult(ctx, data))}, nil
+}
+
+// MfaPasskeyRegisterFinish verifies a new passkey against the session's ceremony and stores it.
+// Answers: invalid-passkey, mfa-method-unavailable.
+func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyRegisterFinishRequestObject) (gen.MfaPasskeyRegisterFinishResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaPasskeyRegisterFinishInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentSignIn(p); err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(in.Credential)
+	if err != nil {
+		return nil, envelope.Internal("encode a credential: %w", err)
+	}
+	registration, err := mfa.ParseRegistration(raw)
+	if err != nil {
+		return nil, s.passkeyRefused(ctx, err)
+	}
+	ceremony, err := s.useCeremony(ctx, registration.ChallengeHash, ceremonyRegister, &p.Session.ID, nil)
+	if err != nil {
+		return nil, err
+	}
+	user, _, err := s.passkeyUser(ctx, *p.User, false)
+	if err != nil {
+		return nil, err
+	}
+	credential, err := s.rp.FinishRegistration(user, ceremony.Data, registration)
+	if err != nil {
+		return nil, s.passkeyRefused(ctx, err)
+	}
+	stored, err := json.Marshal(credential)
+	if err != nil {
+		return nil, envelope.Internal("encode a credential: %w", err)
+	}
+	name := strings.TrimSpace(deref(in.Name))
+	if name == "" {
+		name = defaultPasskeyName
+	}
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, func(q *db.Queries) (audit.Event, error) {
+		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
+			Name: name, Credential: stored, Now: s.now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return audit.Event{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
+		}
+		if err != nil {
+			return audit.Event{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
+		}
+		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaPasskeyRegisterFinish200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// MfaPasskeyVerifyBegin begins a second-factor check with one of the user's passkeys. Answers:
+// invalid-param (no passkey), mfa-method-unavailable.
+func (s *Server) MfaPasskeyVerifyBegin(ctx context.Context, _ gen.MfaPasskeyVerifyBeginRequestObject) (gen.MfaPasskeyVerifyBeginResponseObject, error) {
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	user, _, err := s.passkeyUser(ctx, *p.User, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(user.Credentials) == 0 {
+		return nil, &envelope.Error{Status: gen.StatusInvalidParam, Message: "This user has no passkey here."}
+	}
+	ceremony, err := s.rp.BeginVerification(user)
+	if err != nil {
+		return nil, envelope.Internal("%w", err)
+	}
+	data, err := s.storeCeremony(ctx, ceremony, ceremonyVerify, p.Session, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaPasskeyVerifyBegin200JSONResponse{PasskeyOptionsJSONResponse: gen.PasskeyOptionsJSONResponse(s.ceremonyResult(ctx, data))}, nil
+}
+
+// MfaPasskeyVerifyFinish completes a second factor with a passkey. Each check is counted before
+// it is made (limits.SecondFactor) and given back when it succeeds. Answers: invalid-passkey,
+// rate-limited, mfa-method-unavailable.
+func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVerifyFinishRequestObject) (gen.MfaPasskeyVerifyFinishResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaPasskeyVerifyFinishInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	p := auth.PrincipalFromContext(ctx)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, p.User.ID, client)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPasskey(ctx, in.Credential, ceremonyVerify, &p.Session.ID, nil, p.User); err != nil {
+		return nil, s.secondFactorFailed(ctx, p, gen.MethodWebauthn, err) // a failed check: the use stays
+	}
+	s.giveBack(ctx, ticket)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, client, in.View)
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaPasskeyVerifyFinish200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
+}
+
+// MfaPasskeyDelete removes one of the user's passkeys. Answers: invalid-param (not its passkey).
+func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
+	p := auth.PrincipalFromContext(ctx)
+	change, err := s.removeFactor(ctx, p, r.Body.View, func(q *db.Queries) (audit.Event, error) {
+		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: r.Body.Id, UserID: p.User.ID})
+		if err != nil {
+			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", r.Body.Id, p.User.ID, err)
+		}
+		if n == 0 {
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
+		}
+		return mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &r.Body.Id}), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.MfaPasskeyDelete200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's
+// sign-in allowance, given back when the finish signs a user in. Answers: rate-limited,
+// mfa-method-unavailable.
+func (s *Server) SessionsPasskeyBegin(ctx context.Context, r gen.SessionsPasskeyBeginRequestObject) (gen.SessionsPasskeyBeginResponseObject, error) {
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	from := peer.FromContext(ctx)
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, from); err != nil {
+		return nil, err
+	}
+	appID, err := s.passkeyApplication(ctx, r.Body.Application)
+	if err != nil {
+		return nil, err
+	}
+	ceremony, err := s.rp.BeginSignIn()
+	if err != nil {
+		return nil, envelope.Internal("%w", err)
+	}
+	data, err := s.storeCeremony(ctx, ceremony, ceremonySignIn, nil, &appID, from.Address)
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsPasskeyBegin200JSONResponse{PasskeyOptionsJSONResponse: gen.PasskeyOptionsJSONResponse(s.ceremonyResult(ctx, data))}, nil
+}
+
+// SessionsPasskeyFinish signs in with a discoverable passkey: aal2 with the method webauthn (it
+// verified its user). Answers: invalid-param (redirect_url), invalid-passkey,
+// mfa-method-unavailable, and those of startSession.
+func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasskeyFinishRequestObject) (gen.SessionsPasskeyFinishResponseObject, error) {
+	in, err := params.Sensitive[gen.SessionsPasskeyFinishInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.rp == nil {
+		return nil, passkeysUnavailable()
+	}
+	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
+		return nil, err
+	}
+	appID, err := s.passkeyApplication(ctx, in.Application)
+	if err != nil {
+		return nil, err
+	}
+	user, ceremony, err := s.passkeySignIn(ctx, in.Credential, appID)
+	if err != nil {
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
+	}
+	// The use of the address's allowance that the begin took is given back: the sign-in succeeded.
+	s.giveBack(ctx, s.limits.AddressTicket(limits.SignIn, peer.Peer{Address: ceremony.ClientAddress}, ceremony.CreatedAt))
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	session, err := s.startSession(ctx, user, newSession{
+		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
+		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gen.SessionsPasskeyFinish200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// passkeySignIn verifies a discoverable assertion for a sign-in ceremony of the application and
+// returns the user its passkey belongs to, and the ceremony. Answers: invalid-passkey.
+func (s *Server) passkeySignIn(ctx context.Context, credential gen.WebAuthnCredential, appID int64) (db.User, db.WebauthnChallenge, error) {
+	raw, err := json.Marshal(credential)
+	if err != nil {
+		return db.User{}, db.WebauthnChallenge{}, envelope.Internal("encode a credential: %w", err)
+	}
+	assertion, err := mfa.ParseAssertion(raw)
+	if err != nil {
+		return db.User{}, db.WebauthnChallenge{}, s.passkeyRefused(ctx, err)
+	}
+	ceremony, err := s.useCeremony(ctx, assertion.ChallengeHash, ceremonySignIn, nil, &appID)
+	if err != nil {
+		return db.User{}, ceremony, err
+	}
+	user, err := s.q.GetUserByWebAuthnHandle(ctx, assertion.UserHandle)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return user, ceremony, s.passkeyRefused(ctx, fmt.Errorf("%w: no user has this user handle", mfa.ErrPasskey))
+	}
+	if err != nil {
+		return user, ceremony, envelope.Internal("look up a passkey's user: %w", err)
+	}
+	return user, ceremony, s.verifyAssertion(ctx, user, ceremony.Data, assertion)
+}
+
+// checkPasskey verifies an assertion for the ceremony of kind begun by session (or for the
+// application) with one of user's passkeys. Answers: invalid-passkey.
+func (s *Server) checkPasskey(ctx context.Context, credential gen.WebAuthnCredential, kind string, sessionID *uuid.UUID, appID *int64, user *db.User) error {
+	raw, err := json.Marshal(credential)
+	if err != nil {
+		return envelope.Internal("encode a credential: %w", err)
+	}
+	assertion, err := mfa.ParseAssertion(raw)
+	if err != nil {
+		return s.passkeyRefused(ctx, err)
+	}
+	ceremony, err := s.useCeremony(ctx, assertion.ChallengeHash, kind, sessionID, appID)
+	if err != nil {
+		return err
+	}
+	return s.verifyAssertion(ctx, *user, ceremony.Data, assertion)
+}
+
+// verifyAssertion checks an assertion against a ceremony and user's passkeys, and records the
+// use of the passkey (its sign count and flags).
+func (s *Server) verifyAssertion(ctx context.Context, dbUser db.User, data []byte, assertion mfa.Assertion) error {
+	user, rows, err := s.passkeyUser(ctx, dbUser, false)
+	if err != nil {
+		return err
+	}
+	credential, err := s.rp.FinishAssertion(user, data, assertion)
+	if err != nil {
+		return s.passkeyRefused(ctx, err)
+	}
+	stored, err := json.Marshal(credential)
+	if err != nil {
+		return envelope.Internal("encode a credential: %w", err)
+	}
+	for _, row := range rows {
+		if bytes.Equal(row.CredentialID, credential.ID) {
+			if err := s.q.RecordPasskeyUse(ctx, db.RecordPasskeyUseParams{ID: row.ID, Credential: stored, Now: new(s.now())}); err != nil {
+				return envelope.Internal("record the use of passkey %d: %w", row.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// passkeyUser is user as WebAuthn knows it, with its passkeys under the relying party in force
+// (and their rows). create gives it a user handle when it has none (a first registration).
+func (s *Server) passkeyUser(ctx context.Context, user db.User, create bool) (mfa.User, []db.Passkey, error) {
+	handle, err := s.q.GetWebAuthnHandle(ctx, user.ID)
+	if errors.Is(err, pgx.ErrNoRows) && create {
+		if err := s.q.CreateWebAuthnHandle(ctx, db.CreateWebAuthnHandleParams{UserID: user.ID, Handle: mfa.NewUserHandle()}); err != nil {
+			return mfa.User{}, nil, envelope.Internal("give user %d a WebAuthn handle: %w", user.ID, err)
+		}
+		handle, err = s.q.GetWebAuthnHandle(ctx, user.ID)
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return mfa.User{}, nil, envelope.Internal("read the WebAuthn handle of user %d: %w", user.ID, err)
+	}
+	rows, err := s.q.ListUserPasskeys(ctx, db.ListUserPasskeysParams{UserID: user.ID, RpID: s.rp.ID})
+	if err != nil {
+		return mfa.User{}, nil, envelope.Internal("list the passkeys of user %d: %w", user.ID, err)
+	}
+	out := mfa.User{Handle: handle, Email: user.Email, DisplayName: strings.TrimSpace(user.FirstName + " " + user.LastName)}
+	if out.DisplayName == "" {
+		out.DisplayName = user.Email
+	}
+	for _, row := range rows {
+		var credential webauthn.Credential
+		if err := json.Unmarshal(row.Credential, &credential); err != nil {
+			return mfa.User{}, nil, envelope.Internal("decode passkey %d: %w", row.ID, err)
+		}
+		out.Credentials = append(out.Credentials, credential)
+	}
+	return out, rows, nil
+}
+
+// storeCeremony keeps the server's half of a begun ceremony for mfa.CeremonyLifetime: for the
+// session that began it (which holds one of each kind at a time), or for an application and the
+// address that began a sign-in.
+func (s *Server) storeCeremony(ctx context.Context, c mfa.Ceremony, kind string, session *db.Session, appID *int64, address string) (gen.PasskeyCeremony, error) {
+	now := s.now()
+	expires := now.Add(mfa.CeremonyLifetime)
+	err := s.inTx(ctx, "begin a WebAuthn ceremony", func(_ pgx.Tx, q *db.Queries) error {
+		var sessionID *uuid.UUID
+		if session != nil {
+			sessionID = &session.ID
+			if err := q.DeleteSessionChallenges(ctx, db.DeleteSessionChallengesParams{SessionID: sessionID, Ceremony: kind}); err != nil {
+				return fmt.Errorf("drop earlier ceremonies: %w", err)
+			}
+		}
+		return q.CreateWebAuthnChallenge(ctx, db.CreateWebAuthnChallengeParams{ChallengeHash: c.ChallengeHash, Ceremony: kind,
+			SessionID: sessionID, ApplicationID: appID, ClientAddress: address, Data: c.Data, Now: now, ExpiresAt: expires})
+	})
+	if err != nil {
+		return gen.PasskeyCeremony{}, err
+	}
+	return gen.PasskeyCeremony{Options: gen.PasskeyCeremony_Options{AdditionalProperties: c.Options}, ExpiresAt: expires}, nil
+}
+
+// useCeremony uses up the unexpired ceremony of a challenge, of kind, begun by the session (or
+// for the application). Answers: invalid-passkey (none such).
+func (s *Server) useCeremony(ctx context.Context, challengeHash []byte, kind string, sessionID *uuid.UUID, appID *int64) (db.WebauthnChallenge, error) {
+	row, err := s.q.ConsumeWebAuthnChallenge(ctx, db.ConsumeWebAuthnChallengeParams{ChallengeHash: challengeHash, Ceremony: kind,
+		Now: s.now(), SessionID: sessionID, ApplicationID: appID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return row, &envelope.Error{Status: gen.StatusInvalidPasskey,
+			Message: "This passkey answer belongs to no ceremony in progress (unknown, used, expired, or not yours): begin again."}
+	}
+	if err != nil {
+		return row, envelope.Internal("use a WebAuthn ceremony: %w", err)
+	}
+	return row, nil
+}
+
+// ceremonyResult is the answer of a begun ceremony.
+func (s *Server) ceremonyResult(ctx context.Context, c gen.PasskeyCeremony) gen.PasskeyCeremonyResult {
+	return gen.PasskeyCeremonyResult{Status: gen.PasskeyCeremonyResultStatusActionSuccessful,
+		Message: s.writer.Message(gen.StatusActionSuccessful), Data: c, Session: envelope.CallerSession(ctx)}
+}
+
+// passkeyRefused is the answer to an authenticator's answer that failed; why is logged, not
+// answered (it helps an attacker more than a user).
+func (s *Server) passkeyRefused(ctx context.Context, err error) error {
+	if !errors.Is(err, mfa.ErrPasskey) {
+		return envelope.Internal("%w", err)
+	}
+	s.log.InfoContext(ctx, "passkey refused", "reason", err.Error())
+	return envelope.New(gen.StatusInvalidPasskey)
+}
+
+func passkeysUnavailable() error {
+	return &envelope.Error{Status: gen.StatusMfaMethodUnavailable,
+		Message: "Passkeys are not available on this server: its public URL has no domain name (PLANOAUTH_PUBLIC_URL)."}
+}
+
+// passkeyApplication is the id of the application a passkey sign-in is for.
+func (s *Server) passkeyApplication(ctx context.Context, slug gen.ApplicationSlug) (int64, error) {
+	app, err := s.apps.BySlug(ctx, string(slug))
+	if err != nil {
+		return 0, envelope.Internal("load application %s: %w", slug, err)
+	}
+	return app.ID, nil
+}
+
+// PasskeyOrigins are the origins whose pages may run passkey ceremonies (none when passkeys are
+// off), for the /security page.
+func (s *Server) PasskeyOrigins() []string {
+	if s.rp == nil {
+		return nil
+	}
+	return s.rp.Origins
+}

@@ -1,0 +1,140 @@
+-- Second factors (internal/impl/mfa.go, passkeys.go): TOTP, recovery codes, passkeys and their
+-- ceremonies, and the assurance level of sessions.
+
+-- name: RefreshUserMFA :one
+-- Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
+-- transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+UPDATE users u SET mfa_enabled = (
+        EXISTS (SELECT 1 FROM totp_secrets t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)),
+    updated_at = now()
+WHERE u.id = @user_id
+RETURNING mfa_enabled;
+
+-- name: LockUserMFA :one
+-- Whether the user has a second factor, locking its row until the end of the transaction, so that
+-- changes to one user's factors (the first added, the last removed) happen one at a time.
+SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
+
+-- name: UpgradeSession :one
+-- Records a second factor on a live session: aal2, and the method appended once.
+UPDATE sessions SET aal = 'aal2',
+    methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END
+WHERE id = @id AND revoked_at IS NULL
+RETURNING *;
+
+-- name: SetApplicationRequireMFA :execrows
+-- Makes an application require aal2 of every session, or not (`planoauth applications require-mfa`).
+UPDATE applications SET require_mfa = @require_mfa, updated_at = now() WHERE slug = @slug;
+
+-- name: GetTOTP :one
+SELECT * FROM totp_secrets WHERE user_id = @user_id;
+
+-- name: StartTOTPEnrolment :execrows
+-- Stores a new pending TOTP secret, replacing a pending one; no row when the user's TOTP is
+-- confirmed already (it must be disabled first).
+INSERT INTO totp_secrets (user_id, sealed_secret, created_at, expires_at)
+VALUES (@user_id, @sealed_secret, @now, @expires_at)
+ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, created_at = excluded.created_at,
+    expires_at = excluded.expires_at, last_step = NULL, last_used_at = NULL
+WHERE totp_secrets.confirmed_at IS NULL;
+
+-- name: ConfirmTOTP :execrows
+-- Confirms a pending, unexpired enrolment with the time step of its first code. No row when
+-- there is none (expired, confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
+UPDATE totp_secrets SET confirmed_at = @now, expires_at = NULL, last_step = @step, last_used_at = @now
+WHERE user_id = @user_id AND confirmed_at IS NULL AND expires_at > @now AND sealed_secret = @sealed_secret;
+
+-- name: UseTOTPStep :execrows
+-- Accepts a code of time step @step once: only a step later than the last accepted one, in one
+-- statement, so that of concurrent uses of one code exactly one succeeds.
+UPDATE totp_secrets SET last_step = @step, last_used_at = @now
+WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < @step);
+
+-- name: DeleteTOTP :execrows
+DELETE FROM totp_secrets WHERE user_id = @user_id;
+
+-- name: CreateRecoveryCodes :exec
+-- Stores a new set of recovery codes (their hashes); the caller deleted the old set first.
+INSERT INTO recovery_codes (user_id, code_hash, created_at)
+SELECT @user_id, h, @now FROM unnest(@code_hashes::bytea[]) AS h;
+
+-- name: DeleteRecoveryCodes :exec
+DELETE FROM recovery_codes WHERE user_id = @user_id;
+
+-- name: UseRecoveryCode :execrows
+-- Uses a recovery code once: of concurrent uses of one code exactly one gets the row.
+UPDATE recovery_codes SET used_at = @now
+WHERE user_id = @user_id AND code_hash = @code_hash AND used_at IS NULL;
+
+-- name: GetRecoveryCodeSet :one
+-- When the user's set of recovery codes was made (all at once) and how many are left; no row
+-- when it has none.
+SELECT created_at, count(*) FILTER (WHERE used_at IS NULL)::integer AS remaining
+FROM recovery_codes WHERE user_id = @user_id
+GROUP BY created_at ORDER BY created_at DESC LIMIT 1;
+
+-- name: GetWebAuthnHandle :one
+SELECT handle FROM webauthn_handles WHERE user_id = @user_id;
+
+-- name: CreateWebAuthnHandle :exec
+-- Gives the user its WebAuthn user handle unless it has one (concurrent registrations keep the
+-- first; read it again with GetWebAuthnHandle).
+INSERT INTO webauthn_handles (user_id, handle) VALUES (@user_id, @handle) ON CONFLICT (user_id) DO NOTHING;
+
+-- name: GetUserByWebAuthnHandle :one
+-- The user of a discoverable passkey's user handle.
+SELECT u.* FROM webauthn_handles h JOIN users u ON u.id = h.user_id WHERE h.handle = @handle;
+
+-- name: ListUserPasskeys :many
+-- A user's passkeys under the relying party id in force, oldest first.
+SELECT * FROM passkeys WHERE user_id = @user_id AND rp_id = @rp_id ORDER BY id;
+
+-- name: ListAllUserPasskeys :many
+-- Every passkey of a user, whatever its relying party id (mfa/index).
+SELECT * FROM passkeys WHERE user_id = @user_id ORDER BY id;
+
+-- name: CreatePasskey :one
+-- Stores a registered passkey; none when its credential id is registered already (unique).
+INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at)
+VALUES (@user_id, @rp_id, @credential_id, @name, @credential, @now)
+ON CONFLICT (rp_id, credential_id) DO NOTHING
+RETURNING *;
+
+-- name: RecordPasskeyUse :exec
+-- Writes back what a successful assertion changed (sign count, flags) and when it was used.
+UPDATE passkeys SET credential = @credential, last_used_at = @now WHERE id = @id;
+
+-- name: DeletePasskey :execrows
+DELETE FROM passkeys WHERE id = @id AND user_id = @user_id;
+
+-- name: DeleteUserPasskeys :exec
+DELETE FROM passkeys WHERE user_id = @user_id;
+
+-- name: CreateWebAuthnChallenge :exec
+INSERT INTO webauthn_challenges (challenge_hash, ceremony, session_id, application_id, client_address, data, created_at, expires_at)
+VALUES (@challenge_hash, @ceremony, sqlc.narg(session_id), sqlc.narg(application_id), @client_address, @data, @now, @expires_at);
+
+-- name: DeleteSessionChallenges :exec
+-- Drops a session's earlier ceremonies of a kind when it begins a new one, so that a session
+-- holds at most one of each.
+DELETE FROM webauthn_challenges WHERE session_id = @session_id AND ceremony = @ceremony;
+
+-- name: ConsumeWebAuthnChallenge :one
+-- Uses up the ceremony of a challenge: one DELETE that matches only an unexpired ceremony of
+-- that kind begun by the same session (or, for a sign-in, for the same application), so that it
+-- completes at most once.
+DELETE FROM webauthn_challenges
+WHERE challenge_hash = @challenge_hash AND ceremony = @ceremony AND expires_at > @now
+  AND session_id IS NOT DISTINCT FROM sqlc.narg(session_id)
+  AND application_id IS NOT DISTINCT FROM sqlc.narg(application_id)
+RETURNING *;
+
+-- name: DeleteExpiredWebAuthnChallenges :execrows
+DELETE FROM webauthn_challenges WHERE id IN (
+    SELECT c.id FROM webauthn_challenges c WHERE c.expires_at < @before ORDER BY c.expires_at LIMIT @batch_size);
+
+-- name: DeleteExpiredTOTPEnrolments :execrows
+-- Pending TOTP secrets that were never confirmed.
+DELETE FROM totp_secrets WHERE user_id IN (
+    SELECT t.user_id FROM totp_secrets t WHERE t.expires_at < @before ORDER BY t.expires_at LIMIT @batch_size);
