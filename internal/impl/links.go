@@ -307,7 +307,7 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 	return user, try.ID, nil
 }
 
-// proved is what a used link (or reset code) does besides proving the email: set the new
+// proved is what a used link (or its code) does besides proving the email: set the new
 // password its owner chose, accept the liaison role an invitation was sent for and what its
 // inviter offered (an invitation from before offers were recorded names no inviter). For the
 // audit trail: the application it happens in, and the events of using the link.

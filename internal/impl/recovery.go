@@ -136,7 +136,7 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 	if err != nil {
 		return nil, err
 	}
-	if err := checkResetProof(in); err != nil {
+	if err := checkLinkProof("reset_token", in.ResetToken, in.Email, in.Code); err != nil {
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
@@ -158,24 +158,6 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 		return nil, err
 	}
 	return gen.SessionsPasswordReset200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
-}
-
-// checkResetProof answers which half of "reset_token, or email and code" is missing or extra.
-func checkResetProof(in gen.SessionsPasswordResetInput) error {
-	const either = "give either reset_token, or email and code"
-	switch {
-	case in.ResetToken != nil && (in.Email != nil || in.Code != nil):
-		return envelope.Param(gen.StatusInvalidParam, "reset_token", either+", not both")
-	case in.ResetToken != nil:
-		return nil
-	case in.Email == nil && in.Code == nil:
-		return envelope.Param(gen.StatusMissingParam, "reset_token", either)
-	case in.Email == nil:
-		return envelope.Param(gen.StatusMissingParam, "email", "is required with code")
-	case in.Code == nil:
-		return envelope.Param(gen.StatusMissingParam, "code", "is required with email")
-	}
-	return nil
 }
 
 // resetWithToken sets the password of a reset link's user. Like a sign-in link, the token is

@@ -130,7 +130,8 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 	return nil
 }
 
-// withLink mints a new token and code for the email's link and puts them in its body. Each
+// withLink mints a new token for the email's link, and a new code where the email shows one
+// (CodePlaceholder: no code exists that no email shows), and puts them in its body. Each
 // attempt mints anew, so only the token and code of the last email sent work; neither is
 // stored, only their hashes (the token's SHA-256, the code's argon2id). usable is false when
 // the link was used or expired meanwhile.
@@ -139,12 +140,17 @@ func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Messa
 		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no PublicURL", m.Kind)
 	}
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	code := auth.NewCode()
-	codeHash, err := w.codes.Hash(ctx, code)
-	if err != nil {
-		return m, false, fmt.Errorf("hash the code of a %s email's link: %w", m.Kind, err)
+	var code string
+	var codeHash *string
+	if strings.Contains(m.Text, CodePlaceholder) || strings.Contains(m.HTML, CodePlaceholder) {
+		code = auth.NewCode()
+		phc, err := w.codes.Hash(ctx, code)
+		if err != nil {
+			return m, false, fmt.Errorf("hash the code of a %s email's link: %w", m.Kind, err)
+		}
+		codeHash = &phc
 	}
-	kind, err := w.q.MintLinkToken(ctx, db.MintLinkTokenParams{ID: linkID, TokenHash: hash, CodeHash: &codeHash, Now: w.now()})
+	kind, err := w.q.MintLinkToken(ctx, db.MintLinkTokenParams{ID: linkID, TokenHash: hash, CodeHash: codeHash, Now: w.now()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, false, nil
 	}
@@ -152,7 +158,10 @@ func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Messa
 		return m, false, fmt.Errorf("mint the link of a %s email: %w", m.Kind, err)
 	}
 	link := strings.TrimRight(w.cfg.PublicURL, "/") + pages.Path(pages.Kind(kind)) + "?token=" + token
-	shown := ShowCode(code)
+	var shown string
+	if code != "" {
+		shown = ShowCode(code)
+	}
 	m.Text = strings.NewReplacer(LinkPlaceholder, link, CodePlaceholder, shown).Replace(m.Text)
 	m.HTML = strings.NewReplacer(LinkPlaceholder, html.EscapeString(link), CodePlaceholder, shown).Replace(m.HTML)
 	return m, true, nil

@@ -439,3 +439,29 @@ func TestWorkerMintsTheLinkAndCode(t *testing.T) {
 		t.Errorf("the outbox holds %q, want the placeholders only", got)
 	}
 }
+
+// An email that shows no code gets none: no guessable secret exists that nobody was sent.
+func TestWorkerMintsNoCodeNoEmailShows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, dbtest.NewDatabase(t))
+	q := db.New(pool)
+	userID := scalar[int64](t, pool, "INSERT INTO users (email) VALUES ('ada@example.com') RETURNING id")
+	appID := scalar[int64](t, pool, "SELECT id FROM applications WHERE slug = 'planoorder'")
+	linkID, err := q.CreateLink(ctx, db.CreateLinkParams{Kind: "invitation", UserID: userID, ApplicationID: appID,
+		ExpiresAt: time.Now().Add(time.Hour), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mail.Enqueue(ctx, q, time.Now(), mail.Message{Kind: "invitation", To: "ada@example.com", Subject: "Invited",
+		Text: "Link: " + mail.LinkPlaceholder + "\n", LinkID: linkID}); err != nil {
+		t.Fatal(err)
+	}
+	w := mail.NewWorker(pool, newRecordingMailer(), quiet, clockAfterEnqueue().Now, mail.WorkerConfig{PublicURL: "http://127.0.0.1:8080"})
+	if n := deliver(t, w); n != 1 {
+		t.Fatalf("delivered %d, want 1", n)
+	}
+	if minted := scalar[bool](t, pool, "SELECT token_hash IS NOT NULL AND code_hash IS NULL FROM magic_links"); !minted {
+		t.Error("the link got a code that its email does not show (or no token)")
+	}
+}

@@ -11,8 +11,8 @@ VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @applicati
 RETURNING id;
 
 -- name: MintLinkToken :one
--- Gives a queued email's link its token and code as the email is sent; a new attempt replaces
--- those of an earlier one, so one token and one code at most work. The tries already taken of
+-- Gives a queued email's link its token and code (NULL when the email shows none) as the email
+-- is sent; a new attempt replaces those of an earlier one, so one token and one code at most work. The tries already taken of
 -- the code stay counted (a retried email buys no guesses). It returns the link's kind (which
 -- page it opens); no row when the link was used or expired.
 UPDATE magic_links SET token_hash = @token_hash, code_hash = @code_hash

@@ -4903,8 +4903,8 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -4949,8 +4949,8 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -5918,8 +5918,8 @@ type ClientInterface interface {
 	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
-	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -5940,8 +5940,8 @@ type ClientInterface interface {
 	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
-	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -6377,8 +6377,8 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -6433,8 +6433,8 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -7882,8 +7882,8 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
-// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -7914,8 +7914,8 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
-// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -11193,8 +11193,8 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -11239,8 +11239,8 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -12218,8 +12218,8 @@ type ClientWithResponsesInterface interface {
 	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
-	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -12240,8 +12240,8 @@ type ClientWithResponsesInterface interface {
 	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
-	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -16046,8 +16046,8 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -16098,8 +16098,8 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -17365,8 +17365,8 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
-// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -17393,8 +17393,8 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // The link carries a token (`pam_...`) that works once, within 15 minutes, for the
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
-// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
