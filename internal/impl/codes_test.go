@@ -450,3 +450,36 @@ func TestLinkPagesMentionTheCode(t *testing.T) {
 		t.Errorf("the sign-in page (%d) does not mention the code:\n%s", rec.Code, rec.Body.String())
 	}
 }
+
+// Attack: register someone else's email, sign in with the chosen password from several
+// addresses (so that the account knows them and a device token), then guess the codes emailed
+// to the mailbox's owner with an allowance per known address: a right guess with the password
+// would keep the squatted account with the email proven. Until the email is proven every code
+// try is a stranger's, whatever the caller presents; the owner's link still works.
+func TestSquatterGetsNoAllowanceOfItsOwnForCodes(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignIn = limits.Throttle{PerAccount: 3, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute}
+	}))
+	env.UnverifiedUser("victim@example.com", password, "client")
+	signIn := map[string]any{"email": "victim@example.com", "password": password, "application": "planoorder"}
+	var device string
+	for i := range 4 {
+		device = deviceToken(t, postFrom(env, addr(1+i), sessionsCreate, signIn, "").Expect(t, 200, gen.StatusActionSuccessful))
+	}
+	requestLink(env, "victim@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	mail := lastLinkMail(t, env, "victim@example.com")
+	for i := range 3 {
+		useCode(env, addr(1+i), "victim@example.com", wrongCode(mail.code), map[string]any{"password": password}).
+			Expect(t, 401, gen.StatusInvalidToken)
+	}
+	useCode(env, addr(4), "victim@example.com", mail.code, map[string]any{"password": password, "device_token": device}).
+		Expect(t, 429, gen.StatusRateLimited)
+	res := useLink(env, mail.token, "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+	var s gen.Session
+	res.Data(t, &s)
+	if !*s.User.EmailVerified {
+		t.Errorf("session = %s, want the owner's, with the email proven", res.Envelope.Data)
+	}
+	postFrom(env, addr(1), sessionsCreate, signIn, "").Expect(t, 400, gen.StatusUserHasNoPassword) // taken back
+}

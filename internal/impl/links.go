@@ -266,10 +266,10 @@ type codeTry struct {
 
 // takeCode finds the link a code was typed for: the newest live link with a code of one of
 // t.kinds, of the user of t.email. A code is a guess at the account like a password: each try
-// is counted as a sign-in at the account (limits.Attempt: the caller's allowance as the account
-// knows it) and against the code (CodeTries, atomically), both before the code is evaluated,
-// and the account's use is given back when the code is right. An unknown email costs the
-// address one sign-in use, as at sessions/create, and answers as a wrong code does. It returns
+// is counted as a sign-in at the account (codeAttempt) and against the code (CodeTries,
+// atomically), both before the code is evaluated, and the account's use is given back when the
+// code is right. An unknown email costs the address one sign-in use, as at sessions/create, and
+// answers as a wrong code does. It returns
 // the user of the email (zero when unknown) and the link's id. Answers: invalid-token (wrong,
 // used, expired, dead or missing code; unknown email), link-wrong-application (a right code of
 // another application's link, which stays usable there), rate-limited.
@@ -284,7 +284,7 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 	if err != nil {
 		return db.User{}, 0, envelope.Internal("look up user: %w", err)
 	}
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, t.client)
+	ticket, err := s.codeAttempt(ctx, user, t.client)
 	if err != nil {
 		return user, 0, err
 	}
@@ -305,6 +305,19 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 		return user, 0, envelope.New(gen.StatusLinkWrongApplication)
 	}
 	return user, try.ID, nil
+}
+
+// codeAttempt takes the sign-in use a code try at user's account costs. Until the email is
+// proven, every caller is a stranger (limits.AttemptAsStranger): the devices and addresses the
+// account knows then are those of whoever registered it, who could otherwise sign in from many
+// addresses to get an allowance per address for guessing the codes sent to the owner. Once it is
+// proven (which forgets the devices known before), a caller the account knows keeps its own
+// allowance, so that strangers cannot keep the owner from using a code.
+func (s *Server) codeAttempt(ctx context.Context, user db.User, client limits.Client) (limits.Ticket, error) {
+	if user.EmailVerifiedAt == nil {
+		return s.limits.AttemptAsStranger(ctx, limits.SignIn, user.ID, client.Peer)
+	}
+	return s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
 }
 
 // proved is what a used link (or its code) does besides proving the email: set the new
