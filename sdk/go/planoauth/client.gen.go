@@ -5832,7 +5832,9 @@ type ClientInterface interface {
 	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 	// unknown email all answer `invalid-token`; a right code of a link requested for another
 	// application answers `link-wrong-application` (the link stays usable there). Whether an
 	// email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -5891,7 +5893,9 @@ type ClientInterface interface {
 	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 	// unknown email all answer `invalid-token`; a right code of a link requested for another
 	// application answers `link-wrong-application` (the link stays usable there). Whether an
 	// email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -6034,7 +6038,8 @@ type ClientInterface interface {
 	// for another application `link-wrong-application`. Each code may be tried 5 times
 	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 	// counts as a password guess at the account, limited as at `sessions/create`
-	// (`rate-limited`). A new
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -6063,7 +6068,8 @@ type ClientInterface interface {
 	// for another application `link-wrong-application`. Each code may be tried 5 times
 	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 	// counts as a password guess at the account, limited as at `sessions/create`
-	// (`rate-limited`). A new
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -7776,7 +7782,9 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 // get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 // limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-// there). A wrong, used, expired or dead code, an email without such a link, and an
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 // unknown email all answer `invalid-token`; a right code of a link requested for another
 // application answers `link-wrong-application` (the link stays usable there). Whether an
 // email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -7845,7 +7853,9 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 // get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 // limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-// there). A wrong, used, expired or dead code, an email without such a link, and an
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 // unknown email all answer `invalid-token`; a right code of a link requested for another
 // application answers `link-wrong-application` (the link stays usable there). Whether an
 // email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -8058,7 +8068,8 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 // for another application `link-wrong-application`. Each code may be tried 5 times
 // (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 // counts as a password guess at the account, limited as at `sessions/create`
-// (`rate-limited`). A new
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -8097,7 +8108,8 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // for another application `link-wrong-application`. Each code may be tried 5 times
 // (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 // counts as a password guess at the account, limited as at `sessions/create`
-// (`rate-limited`). A new
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -12132,7 +12144,9 @@ type ClientWithResponsesInterface interface {
 	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 	// unknown email all answer `invalid-token`; a right code of a link requested for another
 	// application answers `link-wrong-application` (the link stays usable there). Whether an
 	// email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -12191,7 +12205,9 @@ type ClientWithResponsesInterface interface {
 	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-	// there). A wrong, used, expired or dead code, an email without such a link, and an
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 	// unknown email all answer `invalid-token`; a right code of a link requested for another
 	// application answers `link-wrong-application` (the link stays usable there). Whether an
 	// email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -12334,7 +12350,8 @@ type ClientWithResponsesInterface interface {
 	// for another application `link-wrong-application`. Each code may be tried 5 times
 	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 	// counts as a password guess at the account, limited as at `sessions/create`
-	// (`rate-limited`). A new
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -12363,7 +12380,8 @@ type ClientWithResponsesInterface interface {
 	// for another application `link-wrong-application`. Each code may be tried 5 times
 	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 	// counts as a password guess at the account, limited as at `sessions/create`
-	// (`rate-limited`). A new
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -17267,7 +17285,9 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 // get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 // limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-// there). A wrong, used, expired or dead code, an email without such a link, and an
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 // unknown email all answer `invalid-token`; a right code of a link requested for another
 // application answers `link-wrong-application` (the link stays usable there). Whether an
 // email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -17332,7 +17352,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
 // get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
 // limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
-// there). A wrong, used, expired or dead code, an email without such a link, and an
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
 // unknown email all answer `invalid-token`; a right code of a link requested for another
 // application answers `link-wrong-application` (the link stays usable there). Whether an
 // email has an account is told no more than `sessions/magic_link_request` tells it: an
@@ -17517,7 +17539,8 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx 
 // for another application `link-wrong-application`. Each code may be tried 5 times
 // (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 // counts as a password guess at the account, limited as at `sessions/create`
-// (`rate-limited`). A new
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -17552,7 +17575,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // for another application `link-wrong-application`. Each code may be tried 5 times
 // (counted before each evaluation, so concurrent tries get 5 in all), and every try also
 // counts as a password guess at the account, limited as at `sessions/create`
-// (`rate-limited`). A new
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
