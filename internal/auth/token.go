@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 
@@ -34,6 +36,24 @@ func NewToken(prefix string) (token string, hash []byte) {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return token, HashToken(token)
+}
+
+// CodeDigits is the length of the short code every link email carries for another device: 8
+// decimal digits, 10^8 values.
+const CodeDigits = 8
+
+// codeValues is how many codes there are.
+var codeValues = new(big.Int).Exp(big.NewInt(10), big.NewInt(CodeDigits), nil)
+
+// NewCode returns a uniformly random code of CodeDigits decimal digits. Unlike a token, a code
+// falls to a fast hash offline in a moment: it is stored as an argon2id hash
+// (internal/password), and tried only a few times.
+func NewCode() string {
+	v, err := rand.Int(rand.Reader, codeValues)
+	if err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // it does not on supported platforms
+	}
+	return fmt.Sprintf("%0*d", CodeDigits, v)
 }
 
 // HashToken returns the SHA-256 of a token, the only form in which tokens are stored. A token

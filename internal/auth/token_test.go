@@ -40,6 +40,32 @@ func TestNewToken(t *testing.T) {
 	}
 }
 
+// TestNewCode checks that codes are CodeDigits decimal digits, leading zeros kept, and that
+// every digit shows in every position (a uniform source misses one in 3,000 codes with a
+// chance below 10^-130).
+func TestNewCode(t *testing.T) {
+	var seen [auth.CodeDigits][10]bool
+	for range 3000 {
+		code := auth.NewCode()
+		if len(code) != auth.CodeDigits {
+			t.Fatalf("NewCode made %q, want %d digits", code, auth.CodeDigits)
+		}
+		for i, c := range code {
+			if c < '0' || c > '9' {
+				t.Fatalf("NewCode made %q, want digits only", code)
+			}
+			seen[i][c-'0'] = true
+		}
+	}
+	for i, digits := range seen {
+		for d, ok := range digits {
+			if !ok {
+				t.Errorf("digit %d never came in position %d", d, i)
+			}
+		}
+	}
+}
+
 // FuzzWellFormed checks WellFormed against a definition written out independently of the
 // encoding package: the prefix, then exactly the 43 characters of RawURLEncoding that 32 bytes
 // encode to. Anything else (other characters, padding, new lines that a base64 decoder would

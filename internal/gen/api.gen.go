@@ -2141,6 +2141,12 @@ type DeviceToken = string
 // Email Example: ada@example.com
 type Email = string
 
+// EmailCode The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+// use on another device: digits only (the email shows them in two groups of four).
+//
+// Example: 04817293
+type EmailCode = string
+
 // Envelope The shape of every answer.
 type Envelope struct {
 	// Data The payload of a successful answer.
@@ -3214,11 +3220,6 @@ type RegisteringClient struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
-// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
-//
-// Example: 04817293
-type ResetCode = string
-
 // Revoked defines model for Revoked.
 type Revoked struct {
 	// Revoked How many sessions were revoked.
@@ -3530,9 +3531,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
-// password, given by its registrant to keep what the account set up at the email's first
-// proof (see the operation).
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
+// `code`. `password` is the account's own password, given by its registrant to keep what
+// the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
@@ -3540,8 +3541,25 @@ type SessionsMagicLinkCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// MagicToken The token from the emailed link.
-	MagicToken string `json:"magic_token"`
+	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+	// use on another device: digits only (the email shows them in two groups of four).
+	//
+	//
+	// Example: 04817293
+	Code *EmailCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `magic_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// MagicToken The token from the emailed link (`pam_...`), or the sign-in token a link's page handed the `redirect_url` (`?magic_token=`).
+	MagicToken *string `json:"magic_token,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
@@ -3644,10 +3662,12 @@ type SessionsPasswordResetInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+	// use on another device: digits only (the email shows them in two groups of four).
+	//
 	//
 	// Example: 04817293
-	Code *ResetCode `json:"code,omitempty"`
+	Code *EmailCode `json:"code,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -4973,10 +4993,10 @@ type ServerInterface interface {
 	// SessionsIntrospect Check a session token a user handed over (introspection)
 	// (POST /api/v1/sessions/introspect)
 	SessionsIntrospect(w http.ResponseWriter, r *http.Request, params SessionsIntrospectParams)
-	// SessionsMagicLinkCreate Log in with a magic link token
+	// SessionsMagicLinkCreate Log in with an emailed link's token or code
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(w http.ResponseWriter, r *http.Request)
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(w http.ResponseWriter, r *http.Request)
 	// SessionsPasskeyBegin Begin signing in with a passkey
@@ -11178,10 +11198,10 @@ type StrictServerInterface interface {
 	// SessionsIntrospect Check a session token a user handed over (introspection)
 	// (POST /api/v1/sessions/introspect)
 	SessionsIntrospect(ctx context.Context, request SessionsIntrospectRequestObject) (SessionsIntrospectResponseObject, error)
-	// SessionsMagicLinkCreate Log in with a magic link token
+	// SessionsMagicLinkCreate Log in with an emailed link's token or code
 	// (POST /api/v1/sessions/magic_link_create)
 	SessionsMagicLinkCreate(ctx context.Context, request SessionsMagicLinkCreateRequestObject) (SessionsMagicLinkCreateResponseObject, error)
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	// (POST /api/v1/sessions/magic_link_request)
 	SessionsMagicLinkRequest(ctx context.Context, request SessionsMagicLinkRequestRequestObject) (SessionsMagicLinkRequestResponseObject, error)
 	// SessionsPasskeyBegin Begin signing in with a passkey

@@ -459,23 +459,25 @@ func roleGranted(actor audit.Actor, userID, appID int64, role string) audit.Even
 }
 
 // welcomeMessage is the email a new client gets. While the user's email is not verified it
-// carries a verification link (queued with it: linkID), and says what confirming does.
-func welcomeMessage(user db.User, linkID int64) mail.Message {
+// carries a verification link and its code (queued with it: linkID) for the application appName,
+// and says what confirming does.
+func welcomeMessage(user db.User, appName string, linkID int64) mail.Message {
 	text := fmt.Sprintf("Hello %s,\n\nYour Plano client account for %s is ready. Sign in to any Plano "+
 		"application with this email.\n", greetingName(user), emailaddr.Display(user.Email))
 	if linkID != 0 {
 		text += fmt.Sprintf("\nConfirm that this email is yours with this link (it works once, within %d hours):\n\n%s\n\n"+
+			"%s\n\n"+
 			"Until then the account cannot give anyone access to anything. If you did not create this account, "+
 			"confirming takes it over: the password and sessions of whoever created it stop working.\n",
-			int(linkLifetimes[linkVerification].Hours()), mail.LinkPlaceholder)
+			int(linkLifetimes[linkVerification].Hours()), mail.LinkPlaceholder, codeLine(appName, "to confirm and sign in"))
 	}
 	return mail.Message{Kind: "welcome", To: user.Email, Subject: "Welcome to Plano", Text: text, LinkID: linkID}
 }
 
-// invitationMessage is the email of someone invited by another user: as a liaison (by inviter),
-// or as a client created for it. Its link signs the invitee in, proves the email and, for a
-// liaison, accepts the role.
-func invitationMessage(user db.User, inviter string, liaison bool, linkID int64) mail.Message {
+// invitationMessage is the email of someone invited by another user to the application appName:
+// as a liaison (by inviter), or as a client created for it. Its link and code sign the invitee
+// in, prove the email and, for a liaison, accept the role.
+func invitationMessage(user db.User, appName, inviter string, liaison bool, linkID int64) mail.Message {
 	what, subject := "a Plano client account was created for you", "You are invited to Plano"
 	if liaison {
 		what = fmt.Sprintf("%s invites you to act for them in Plano as a liaison", inviter)
@@ -484,10 +486,16 @@ func invitationMessage(user db.User, inviter string, liaison bool, linkID int64)
 	return mail.Message{
 		Kind: "invitation", To: user.Email, Subject: subject, LinkID: linkID,
 		Text: fmt.Sprintf("Hello %s,\n\n%s, with %s. Accept with this link (it works once, within %d days), "+
-			"and choose a password there if you want one:\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
-			"until the link is used.\n", greetingName(user), what, emailaddr.Display(user.Email),
-			int(linkLifetimes[linkInvitation].Hours()/24), mail.LinkPlaceholder),
+			"and choose a password there if you want one:\n\n%s\n\n%s\n\nIf you do not know what this is about, ignore this email: nothing happens "+
+			"until the link or the code is used.\n", greetingName(user), what, emailaddr.Display(user.Email),
+			int(linkLifetimes[linkInvitation].Hours()/24), mail.LinkPlaceholder, codeLine(appName, "to accept and sign in")),
 	}
+}
+
+// codeLine is the line of a queued link email that shows its code (minted with the link when the
+// email is sent): where to type it, and what that does.
+func codeLine(appName, does string) string {
+	return "On another device, type your email and this code in " + appName + " " + does + " instead: " + mail.CodePlaceholder
 }
 
 // maxGreetingName bounds, in characters, the name an email greets its recipient with.

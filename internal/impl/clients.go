@@ -346,21 +346,24 @@ func (s *Server) insertClient(ctx context.Context, q *db.Queries, user db.User, 
 
 // sendFirstEmail queues a new client's first email with its link, in q's transaction.
 func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.User, c clientRecord) error {
+	app, err := s.apps.ByID(ctx, c.applicationID)
+	if err != nil {
+		return fmt.Errorf("load application %d: %w", c.applicationID, err)
+	}
 	if c.invited {
 		linkID, err := s.queueLink(ctx, q, user.ID, c.applicationID, linkInvitation, nil)
 		if err != nil {
 			return err
 		}
-		return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, "", false, linkID))
+		return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, app.Name, "", false, linkID))
 	}
 	var linkID int64
 	if user.EmailVerifiedAt == nil {
-		var err error
 		if linkID, err = s.queueLink(ctx, q, user.ID, c.applicationID, linkVerification, nil); err != nil {
 			return err
 		}
 	}
-	return mail.Enqueue(ctx, q, s.now(), welcomeMessage(user, linkID))
+	return mail.Enqueue(ctx, q, s.now(), welcomeMessage(user, app.Name, linkID))
 }
 
 // enterpriseCompanyFor creates the enterprise company a new client asks for (when it names no

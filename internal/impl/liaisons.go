@@ -186,7 +186,7 @@ func (s *Server) inviteLiaison(ctx context.Context, q *db.Queries, p *auth.Princ
 	if err != nil {
 		return err
 	}
-	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, inviterName(*p.User), true, linkID))
+	return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, p.Application.Name, inviterName(*p.User), true, linkID))
 }
 
 // checkGrants answers invalid-param when nothing is granted, permission-denied when something is

@@ -2,10 +2,8 @@ package impl
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"time"
 
@@ -13,19 +11,23 @@ import (
 
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/pages"
+	"github.com/plano/planoauth/internal/password"
 )
 
 // Emailed links (domain: sessions): one mechanism for every kind. A link is a 256-bit token
 // (prefix pam_) whose SHA-256 is stored with its kind, user, application and redirect URL; it
-// works once, for a limited time, where it was requested. A password reset also carries a short
-// code for another device. Using a link proves that its user owns the email (the link reached
-// the mailbox). The API uses links by their routes (sessions/magic_link_create,
-// sessions/password_reset); the pages PlanoAuth serves (pages.go) use every kind.
+// works once, for a limited time, where it was requested. Every link email also carries a short
+// code for another device (argon2id-hashed, tried a few times at most, each try a sign-in guess
+// at the account): the code and its link are one, and using either uses both. Using a link
+// proves that its user owns the email (the link reached the mailbox). The API uses links by
+// their routes (sessions/magic_link_create, sessions/password_reset: a token, or email and
+// code); the pages PlanoAuth serves (pages.go) use every kind by its token.
 
 // linkKind is what a link does; the values are the magic_links.kind column's, and each kind
 // has its page.
@@ -60,12 +62,10 @@ var linkLifetimes = map[linkKind]time.Duration{
 // works: the application exchanges it at once (sessions/magic_link_create).
 const HandoverLifetime = 2 * time.Minute
 
-// The reset code: 8 digits (10^8 values), tried at most 5 times, so that one code is guessed
-// with a chance of 5 in 100 million.
-const (
-	ResetCodeDigits = 8
-	ResetCodeTries  = 5
-)
+// CodeTries is how many times a link's code (auth.CodeDigits digits, 10^8 values) may be
+// tried, so that one code is guessed with a chance of 5 in 100 million; every try is also a
+// sign-in guess at the account (limits.SignIn).
+const CodeTries = 5
 
 // newLink is a link to create.
 type newLink struct {
@@ -74,27 +74,30 @@ type newLink struct {
 	appID       int64
 	redirectURL string
 	lifetime    time.Duration
-	withCode    bool
+	// code is the code its email shows (nil: no email carries the link, as a page's hand-over).
+	code *linkCode
 }
 
-// createdLink is what only the email holds from then on.
-type createdLink struct {
-	token string
-	code  string // "" unless asked for
+// linkCode is a new code for a link: what the email shows, and the argon2id hash stored.
+type linkCode struct{ plain, hash string }
+
+// newLinkCode mints a code and hashes it, before the transaction that stores its link (a hash
+// takes tens of milliseconds). Answers rate-limited when the hashing queue is full.
+func (s *Server) newLinkCode(ctx context.Context) (linkCode, error) {
+	plain := auth.NewCode()
+	hash, err := s.hasher.Hash(ctx, plain)
+	if err != nil {
+		return linkCode{}, hashFailure(err, "hash a link's code")
+	}
+	return linkCode{plain: plain, hash: hash}, nil
 }
 
-// createLink stores a new link (hashing its code with argon2id first) and returns its secrets.
-func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (createdLink, error) {
+// createLink stores a new link and returns its token, which only the email holds from then on.
+func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (string, error) {
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	out := createdLink{token: token}
 	var codeHash *string
-	if l.withCode {
-		out.code = newCode(ResetCodeDigits)
-		phc, err := s.hasher.Hash(ctx, out.code)
-		if err != nil {
-			return createdLink{}, fmt.Errorf("hash the code of a %s link: %w", l.kind, err)
-		}
-		codeHash = &phc
+	if l.code != nil {
+		codeHash = &l.code.hash
 	}
 	now := s.now()
 	_, err := q.CreateLink(ctx, db.CreateLinkParams{
@@ -102,9 +105,9 @@ func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (crea
 		RedirectUrl: l.redirectURL, ExpiresAt: now.Add(l.lifetime), Now: now,
 	})
 	if err != nil {
-		return createdLink{}, fmt.Errorf("store a %s link of user %d: %w", l.kind, l.userID, err)
+		return "", fmt.Errorf("store a %s link of user %d: %w", l.kind, l.userID, err)
 	}
-	return out, nil
+	return token, nil
 }
 
 // invite is what an invitation to be a liaison accepts: the liaison role, and what the inviter
@@ -114,9 +117,9 @@ type invite struct {
 }
 
 // queueLink stores, in q's transaction, a link of kind for the user in an application, to be
-// sent with a queued email (mail.Message.LinkID): its token is minted when the email is sent,
-// so that it never rests in the outbox. inv is what an invitation to be a liaison accepts (nil:
-// none).
+// sent with a queued email (mail.Message.LinkID): its token and code are minted when the email
+// is sent, so that they never rest in the outbox. inv is what an invitation to be a liaison
+// accepts (nil: none).
 func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicationID int64, kind linkKind, inv *invite) (int64, error) {
 	now := s.now()
 	params := db.CreateLinkParams{
@@ -130,16 +133,6 @@ func (s *Server) queueLink(ctx context.Context, q *db.Queries, userID, applicati
 		return 0, fmt.Errorf("store a %s link of user %d: %w", kind, userID, err)
 	}
 	return id, nil
-}
-
-// newCode returns a uniformly random code of n decimal digits.
-func newCode(n int) string {
-	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
-	v, err := rand.Int(rand.Reader, limit)
-	if err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // it does not on supported platforms
-	}
-	return fmt.Sprintf("%0*d", n, v)
 }
 
 // peekLink returns the link of token if it is a usable link of one of kinds (for application,
@@ -178,12 +171,13 @@ func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kinds []linkKind
 }
 
 // linkUse is a link being used: the token of a link of one of kinds, for application (nil: the
-// link's own, as on the pages), the hash of the new password it sets (nil: none), and the
-// credential version at which the prover showed the account's own password (nil: it did not;
-// see keepWith).
+// link's own, as on the pages), or the id of the link whose code was right (byCode, from
+// takeCode); the hash of the new password it sets (nil: none), and the credential version at
+// which the prover showed the account's own password (nil: it did not; see keepWith).
 type linkUse struct {
 	kinds        []linkKind
 	token        string
+	byCode       int64
 	application  *gen.ApplicationSlug
 	passwordHash *string
 	keep         *int64
@@ -198,28 +192,15 @@ type usedLink struct {
 }
 
 // useLink uses a link and applies what it proves, in one transaction (see applyProof). A link
-// that cannot be used answers as peekLink says why.
+// that cannot be used by its token answers as peekLink says why; one found by its code answers
+// invalid-token once a concurrent request used it.
 func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 	var out usedLink
 	var revoked []int64
-	kinds := make([]string, len(u.kinds))
-	for i, k := range u.kinds {
-		kinds[i] = string(k)
-	}
 	err := s.inTx(ctx, "use an emailed link", func(_ pgx.Tx, q *db.Queries) error {
-		var app *string
-		if u.application != nil {
-			app = (*string)(u.application)
-		}
-		row, err := q.UseLink(ctx, db.UseLinkParams{TokenHash: auth.HashToken(u.token), Kinds: kinds, Application: app, Now: s.now()})
-		if errors.Is(err, pgx.ErrNoRows) {
-			if _, err := s.peekLinkIn(ctx, q, u.kinds, u.token, u.application); err != nil {
-				return err
-			}
-			return envelope.New(gen.StatusLinkUsed) // used by a concurrent request since
-		}
+		row, err := s.markUsed(ctx, q, u)
 		if err != nil {
-			return fmt.Errorf("use a link: %w", err)
+			return err
 		}
 		out = usedLink{application: gen.ApplicationSlug(row.Application), appID: row.ApplicationID, redirectURL: row.RedirectUrl}
 		p := proved{passwordHash: u.passwordHash, keep: u.keep}
@@ -237,7 +218,126 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 	return out, nil
 }
 
-// proved is what a used link (or reset code) does besides proving the email: set the new
+// markUsed marks the link of u used, in q's transaction: one statement that only an unused,
+// unexpired link matches, so that under concurrency exactly one caller gets its row.
+func (s *Server) markUsed(ctx context.Context, q *db.Queries, u linkUse) (db.UseLinkRow, error) {
+	kinds := kindNames(u.kinds)
+	if u.byCode != 0 {
+		row, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: u.byCode, Kinds: kinds, Now: s.now()})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return db.UseLinkRow{}, envelope.New(gen.StatusInvalidToken) // used or ended by a concurrent request
+		}
+		if err != nil {
+			return db.UseLinkRow{}, fmt.Errorf("use link %d: %w", u.byCode, err)
+		}
+		return db.UseLinkRow(row), nil
+	}
+	row, err := q.UseLink(ctx, db.UseLinkParams{TokenHash: auth.HashToken(u.token), Kinds: kinds,
+		Application: (*string)(u.application), Now: s.now()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.peekLinkIn(ctx, q, u.kinds, u.token, u.application); err != nil {
+			return row, err
+		}
+		return row, envelope.New(gen.StatusLinkUsed) // used by a concurrent request since
+	}
+	if err != nil {
+		return row, fmt.Errorf("use a link: %w", err)
+	}
+	return row, nil
+}
+
+func kindNames(kinds []linkKind) []string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return names
+}
+
+// codeTry is a code typed with an email, as the code of a link of one of kinds, in an
+// application, by a client.
+type codeTry struct {
+	email       string
+	code        string
+	kinds       []linkKind
+	application gen.ApplicationSlug
+	client      limits.Client
+	// first, when set, is checked once the try's use is taken and before the code is tried
+	// (a reset's new password): its refusal keeps the use and costs no try of the code.
+	first func() error
+}
+
+// takeCode finds the link a code was typed for: the newest live link with a code of one of
+// t.kinds, of the user of t.email. A code is a guess at the account like a password: each try
+// is counted as a sign-in at the account (codeAttempt) and against the code (CodeTries,
+// atomically), both before the code is evaluated, and the account's use is given back when the
+// code is right. An unknown email costs the address one sign-in use, as at sessions/create, and
+// answers as a wrong code does. It returns
+// the user of the email (zero when unknown) and the link's id. Answers: invalid-token (wrong,
+// used, expired, dead or missing code; unknown email), link-wrong-application (a right code of
+// another application's link, which stays usable there), rate-limited.
+func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error) {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(t.email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, t.client.Peer); err != nil {
+			return db.User{}, 0, err
+		}
+		if err := t.checkFirst(); err != nil {
+			return db.User{}, 0, err
+		}
+		return db.User{}, 0, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return db.User{}, 0, envelope.Internal("look up user: %w", err)
+	}
+	ticket, err := s.codeAttempt(ctx, user, t.client)
+	if err != nil {
+		return user, 0, err
+	}
+	if err := t.checkFirst(); err != nil {
+		return user, 0, err
+	}
+	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kinds: kindNames(t.kinds), Now: s.now(), MaxTries: CodeTries})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return user, 0, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return user, 0, envelope.Internal("take a try of a code: %w", err)
+	}
+	if _, err := s.hasher.Verify(ctx, t.code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
+		return user, 0, envelope.New(gen.StatusInvalidToken)
+	} else if err != nil {
+		return user, 0, hashFailure(err, "verify a code of user %d", user.ID)
+	}
+	s.giveBack(ctx, ticket)
+	if try.Application != string(t.application) {
+		return user, 0, envelope.New(gen.StatusLinkWrongApplication)
+	}
+	return user, try.ID, nil
+}
+
+// checkFirst is t.first's answer (nil without one).
+func (t codeTry) checkFirst() error {
+	if t.first == nil {
+		return nil
+	}
+	return t.first()
+}
+
+// codeAttempt takes the sign-in use a code try at user's account costs. Until the email is
+// proven, every caller is a stranger (limits.AttemptAsStranger): the devices and addresses the
+// account knows then are those of whoever registered it, who could otherwise sign in from many
+// addresses to get an allowance per address for guessing the codes sent to the owner. Once it is
+// proven (which forgets the devices known before), a caller the account knows keeps its own
+// allowance, so that strangers cannot keep the owner from using a code.
+func (s *Server) codeAttempt(ctx context.Context, user db.User, client limits.Client) (limits.Ticket, error) {
+	if user.EmailVerifiedAt == nil {
+		return s.limits.AttemptAsStranger(ctx, limits.SignIn, user.ID, client.Peer)
+	}
+	return s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+}
+
+// proved is what a used link (or its code) does besides proving the email: set the new
 // password its owner chose, accept the liaison role an invitation was sent for and what its
 // inviter offered (an invitation from before offers were recorded names no inviter). For the
 // audit trail: the application it happens in, and the events of using the link.
@@ -264,8 +364,9 @@ func linkUsed(userID, appID int64) []audit.Event {
 // it accepts an invitation's liaison role, and sets a new password, which moves
 // credential_version (no log-in with the old one in flight completes), ends the user's other
 // reset and sign-in links (endPasswordLinks), revokes every session of the user on every
-// instance (the sessions' trigger notifies) and makes its devices strangers (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
-// to evict from this instance's cache after the commit (forgetUsers).
+// instance (the sessions' trigger notifies) and makes its devices strangers (limits.Forget).
+// It returns the user as it is now and the users whose sessions were revoked, to evict from
+// this instance's cache after the commit (forgetUsers).
 //
 // The audit trail records it all, last in the transaction: the link used, the proof (see
 // proof.events), the invitation accepted, and the password reset with the sessions it closed.

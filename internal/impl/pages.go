@@ -125,13 +125,14 @@ func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
 	if err != nil {
 		return "", envelope.Internal("parse the redirect URL of a link: %w", err)
 	}
-	link, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: used.user.ID, appID: used.appID,
+	// No email carries it, so it has no code.
+	token, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: used.user.ID, appID: used.appID,
 		redirectURL: used.redirectURL, lifetime: HandoverLifetime})
 	if err != nil {
 		return "", envelope.Internal("%w", err)
 	}
 	query := target.Query()
-	query.Set("magic_token", link.token)
+	query.Set("magic_token", token)
 	target.RawQuery = query.Encode()
 	return target.String(), nil
 }

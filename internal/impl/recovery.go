@@ -84,20 +84,25 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		s.log.ErrorContext(ctx, "password reset: load application", "application", application, "error", err)
 		return
 	}
-	var link createdLink
+	code, err := s.newLinkCode(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "password reset: make the code", "user_id", user.ID, "error", err)
+		return
+	}
+	var token string
 	err = s.inTx(ctx, "create a reset link", func(_ pgx.Tx, q *db.Queries) error {
-		// The new link first (its code is hashed before anything is locked), then the user's
-		// row, then every other live reset ends: of concurrent requests, each ends what those
-		// holding the lock before it committed, so one link is left, the last one's.
-		if link, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime, withCode: true}); err != nil {
+		// The new link first, then the user's row, then every other live reset ends: of
+		// concurrent requests, each ends what those holding the lock before it committed, so
+		// one link is left, the last one's.
+		if token, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
 			return err
 		}
 		if _, err := q.LockUserForLinks(ctx, user.ID); err != nil {
 			return fmt.Errorf("lock user %d: %w", user.ID, err)
 		}
 		if err := q.ExpireOtherUserLinks(ctx, db.ExpireOtherUserLinksParams{UserID: user.ID, Kind: string(linkReset),
-			KeepTokenHash: auth.HashToken(link.token), Now: s.now()}); err != nil {
+			KeepTokenHash: auth.HashToken(token), Now: s.now()}); err != nil {
 			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
 		}
 		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditPasswordResetRequested, Actor: audit.Anonymous,
@@ -108,7 +113,7 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		return
 	}
 	// A link that could not be sent is left to expire: nobody has its token or code.
-	message := resetEmail(user, app.Name, s.linkURL(linkReset, link.token), link.code)
+	message := resetEmail(user, app.Name, s.linkURL(linkReset, token), code.plain)
 	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), message); err != nil {
 		s.log.WarnContext(ctx, "password reset: email not sent", "user_id", user.ID, "error", err)
 	}
@@ -119,8 +124,7 @@ func resetEmail(user db.User, appName, link, code string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Someone, hopefully you, asked to reset the password of your %s account. "+
 		"Open this link to choose a new one. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
-	spaced := code[:len(code)/2] + " " + code[len(code)/2:]
-	other := "On another device, enter this code with your email instead: " + spaced
+	other := "On another device, enter this code with your email instead: " + mail.ShowCode(code)
 	outro := "If you did not ask, ignore this email: your password stays as it is."
 	return mail.Message{
 		Kind: "password_reset", To: user.Email, Subject: "Reset your password for " + appName,
@@ -140,7 +144,7 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 	if err != nil {
 		return nil, err
 	}
-	if err := checkResetProof(in); err != nil {
+	if err := checkLinkProof("reset_token", in.ResetToken, in.Email, in.Code); err != nil {
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
@@ -162,24 +166,6 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 		return nil, err
 	}
 	return gen.SessionsPasswordReset200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
-}
-
-// checkResetProof answers which half of "reset_token, or email and code" is missing or extra.
-func checkResetProof(in gen.SessionsPasswordResetInput) error {
-	const either = "give either reset_token, or email and code"
-	switch {
-	case in.ResetToken != nil && (in.Email != nil || in.Code != nil):
-		return envelope.Param(gen.StatusInvalidParam, "reset_token", either+", not both")
-	case in.ResetToken != nil:
-		return nil
-	case in.Email == nil && in.Code == nil:
-		return envelope.Param(gen.StatusMissingParam, "reset_token", either)
-	case in.Email == nil:
-		return envelope.Param(gen.StatusMissingParam, "email", "is required with code")
-	case in.Code == nil:
-		return envelope.Param(gen.StatusMissingParam, "code", "is required with email")
-	}
-	return nil
 }
 
 // resetWithToken sets the password of a reset link's user. Like a sign-in link, the token is
@@ -215,42 +201,24 @@ func (s *Server) resetWithTokenCounted(ctx context.Context, token string, applic
 	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, token: token, application: &application, passwordHash: &hash})
 }
 
-// resetWithCode sets the password of the user of email with the code of its newest reset. Each
-// request is counted first, as a sign-in guess at the account (or, for an unknown email, of the
-// address), given back only when the code is right: so the new password's checks that come next
-// are paid for by the caller's allowance, not by Have I Been Pwned's egress. The password is
-// checked before the code, against what the caller gave (the email), for known and unknown
-// emails alike, so that a refused one costs no try of the code and tells nothing of the
-// account; each try is counted against the code too (ResetCodeTries). Any wrong, used up or
-// missing code answers invalid-token alike. Once the code is right, the password is checked
-// against the user's names too.
+// resetWithCode sets the password of the user of email with the code of its newest reset
+// (takeCode: each try counted against the code and as a sign-in guess at the account, before
+// it is evaluated; a wrong, used up or missing code, or an unknown email, answers invalid-token
+// alike). The new password is checked once the try's use is taken (so that a flood of them costs
+// the caller its allowance, not Have I Been Pwned's egress) and before the code is tried, against
+// what the caller gave (the email), for known and unknown emails alike: a refused one costs no
+// try of the code and tells nothing of the account. Once the code is right, the password is
+// checked against the user's names too.
 func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
-	email = emailaddr.Normalize(email)
-	user, known, ticket, err := s.countCodeTry(ctx, email, client)
+	user, linkID, err := s.takeCode(ctx, codeTry{email: email, code: code, kinds: []linkKind{linkReset}, application: application, client: client,
+		first: func() error {
+			if problem := s.newPasswordProblem(ctx, plain, db.User{Email: emailaddr.Normalize(email)}); problem != "" {
+				return envelope.Param(gen.StatusInvalidParam, "password", problem)
+			}
+			return nil
+		}})
 	if err != nil {
 		return usedLink{}, err
-	}
-	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: email}); problem != "" {
-		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
-	}
-	if !known {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	}
-	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kind: string(linkReset), Now: s.now(), MaxTries: ResetCodeTries})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	}
-	if err != nil {
-		return usedLink{}, envelope.Internal("take a try of a reset code: %w", err)
-	}
-	if _, err := s.hasher.Verify(ctx, code, deref(try.CodeHash)); errors.Is(err, password.ErrMismatch) {
-		return usedLink{}, envelope.New(gen.StatusInvalidToken)
-	} else if err != nil {
-		return usedLink{}, hashFailure(err, "verify a reset code of user %d", user.ID)
-	}
-	s.giveBack(ctx, ticket)
-	if try.Application != string(application) {
-		return usedLink{}, envelope.New(gen.StatusLinkWrongApplication)
 	}
 	// The breach check was made already; the names are the user's own data.
 	if problem := password.Weakness(plain, userWords(user.Email, user.FirstName, user.LastName)...); problem != "" {
@@ -260,46 +228,7 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 	if err != nil {
 		return usedLink{}, err
 	}
-	return s.useCode(ctx, try, user.ID, &hash)
-}
-
-// countCodeTry takes the use a code try costs, before anything is evaluated: a sign-in guess at
-// the account of email (limits.Attempt), or one of the address's for an email without an account.
-// It reports whether the email has one. Answers: rate-limited.
-func (s *Server) countCodeTry(ctx context.Context, email string, client limits.Client) (db.User, bool, limits.Ticket, error) {
-	user, err := s.q.GetUserByEmail(ctx, email)
-	if errors.Is(err, pgx.ErrNoRows) {
-		ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
-		return user, false, ticket, err
-	}
-	if err != nil {
-		return user, false, limits.Ticket{}, envelope.Internal("look up user: %w", err)
-	}
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
-	return user, true, ticket, err
-}
-
-// useCode uses the link whose code was right and applies the reset, in one transaction.
-func (s *Server) useCode(ctx context.Context, try db.TakeCodeTryRow, userID int64, passwordHash *string) (usedLink, error) {
-	out := usedLink{application: gen.ApplicationSlug(try.Application), appID: try.ApplicationID, redirectURL: try.RedirectUrl}
-	var revoked []int64
-	err := s.inTx(ctx, "use a reset code", func(_ pgx.Tx, q *db.Queries) error {
-		_, err := q.UseLinkByID(ctx, db.UseLinkByIDParams{ID: try.ID, Now: s.now()})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return envelope.New(gen.StatusInvalidToken) // used or ended by a concurrent request
-		}
-		if err != nil {
-			return fmt.Errorf("use link %d: %w", try.ID, err)
-		}
-		out.user, revoked, err = s.applyProof(ctx, q, userID, proved{passwordHash: passwordHash,
-			appID: try.ApplicationID, used: linkUsed(userID, try.ApplicationID)})
-		return err
-	})
-	if err != nil {
-		return usedLink{}, err
-	}
-	s.forgetUsers(revoked)
-	return out, nil
+	return s.useLink(ctx, linkUse{kinds: []linkKind{linkReset}, byCode: linkID, passwordHash: &hash})
 }
 
 // UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.

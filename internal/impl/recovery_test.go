@@ -111,8 +111,8 @@ func TestPasswordResetRequest(t *testing.T) {
 			t.Errorf("data = %s, want requested", res.Envelope.Data)
 		}
 		mail := lastReset(t, env, "ada@example.com")
-		if len(mail.code) != impl.ResetCodeDigits {
-			t.Errorf("code %q, want %d digits", mail.code, impl.ResetCodeDigits)
+		if len(mail.code) != auth.CodeDigits {
+			t.Errorf("code %q, want %d digits", mail.code, auth.CodeDigits)
 		}
 		// Only hashes are stored: the token's SHA-256, the code's argon2id.
 		var tokenHash []byte
@@ -349,8 +349,8 @@ func TestPasswordResetCode(t *testing.T) {
 			"SELECT code_tries FROM magic_links WHERE kind = 'password_reset' AND user_id = (SELECT id FROM users WHERE email = 'bob@example.com')").Scan(&tries); err != nil {
 			t.Fatal(err)
 		}
-		if tries != impl.ResetCodeTries {
-			t.Errorf("%d tries counted, want exactly %d", tries, impl.ResetCodeTries)
+		if tries != impl.CodeTries {
+			t.Errorf("%d tries counted, want exactly %d", tries, impl.CodeTries)
 		}
 		resetWith(env, map[string]any{"email": "bob@example.com", "code": mail.code}).Expect(t, 401, gen.StatusInvalidToken)
 		env.Login("bob@example.com", password, "planoorder") // unchanged
@@ -368,7 +368,7 @@ func TestPasswordResetCode(t *testing.T) {
 		env.User("dan@example.com", password, "client")
 		requestReset(env, addr(3), "dan@example.com").Expect(t, 200, gen.StatusActionSuccessful)
 		mail := lastReset(t, env, "dan@example.com")
-		for range impl.ResetCodeTries + 1 {
+		for range impl.CodeTries + 1 {
 			resetWith(env, map[string]any{"email": "dan@example.com", "code": mail.code, "password": "password123"}).
 				Expect(t, 400, gen.StatusInvalidParam)
 		}

@@ -24,10 +24,11 @@ import (
 // ID token. Both prove the user's email (proveEmail) and end in startSession, so the role rules
 // and answers are those of sessions/create.
 
-// SessionsMagicLinkRequest emails a one-time sign-in link at once. Each link is counted before
-// it is made and sent (limits.Attempt of kind Link, the allowance of the caller as the account
-// knows it); an unknown email costs the address one request. Answers: invalid-param
-// (redirect_url), rate-limited, email-not-found, mandrill-email-failed (with a notification).
+// SessionsMagicLinkRequest emails a one-time sign-in link and its code at once. Each link is
+// counted before it is made and sent (limits.Attempt of kind Link, the allowance of the caller
+// as the account knows it); an unknown email costs the address one request. Answers:
+// invalid-param (redirect_url), rate-limited (also when the code's hash is shed),
+// email-not-found, mandrill-email-failed (with a notification).
 func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
 	in := r.Body
 	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
@@ -59,16 +60,20 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	}, nil
 }
 
-// sendMagicLink stores a new link for the user and application and emails it.
+// sendMagicLink stores a new link with its code for the user and application and emails them.
 func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) error {
 	app, err := s.apps.BySlug(ctx, string(application))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
 	}
-	var link createdLink
+	code, err := s.newLinkCode(ctx)
+	if err != nil {
+		return err
+	}
+	var token string
 	err = s.inTx(ctx, "create a sign-in link", func(_ pgx.Tx, q *db.Queries) error {
-		if link, err = s.createLink(ctx, q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime}); err != nil {
+		if token, err = s.createLink(ctx, q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditMagicLinkRequested, Actor: audit.Anonymous,
@@ -77,65 +82,52 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 	if err != nil {
 		return err
 	}
-	// A link that could not be sent is left to expire: nobody has its token.
-	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+link.token)); err != nil {
+	// A link that could not be sent is left to expire: nobody has its token or code.
+	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token, code.plain)); err != nil {
 		return &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
 	}
 	return nil
 }
 
-// magicLinkEmail is the email carrying a sign-in link.
-func magicLinkEmail(user db.User, appName, link string) mail.Message {
+// magicLinkEmail is the email carrying a sign-in link and its code.
+func magicLinkEmail(user db.User, appName, link, code string) mail.Message {
 	greeting := "Hello " + greetingName(user) + ","
 	intro := fmt.Sprintf("Use this link to sign in to %s. It works once, within %d minutes:", appName, int(MagicLinkLifetime.Minutes()))
+	other := "On another device, sign in with your email and this code instead: " + mail.ShowCode(code)
 	outro := "If you did not ask to sign in, you can ignore this email."
 	return mail.Message{
 		Kind: "magic_link", To: user.Email, Subject: "Your sign-in link for " + appName,
-		Text: greeting + "\n\n" + intro + "\n\n" + link + "\n\n" + outro + "\n",
-		HTML: fmt.Sprintf(`<p>%s</p><p>%s</p><p><a href="%s">Sign in to %s</a></p><p>%s</p>`,
-			html.EscapeString(greeting), html.EscapeString(intro), html.EscapeString(link), html.EscapeString(appName), html.EscapeString(outro)),
+		Text: greeting + "\n\n" + intro + "\n\n" + link + "\n\n" + other + "\n\n" + outro + "\n",
+		HTML: fmt.Sprintf(`<p>%s</p><p>%s</p><p><a href="%s">Sign in to %s</a></p><p>%s</p><p>%s</p>`,
+			html.EscapeString(greeting), html.EscapeString(intro), html.EscapeString(link), html.EscapeString(appName),
+			html.EscapeString(other), html.EscapeString(outro)),
 	}
 }
 
-// SessionsMagicLinkCreate exchanges an emailed link's token for a session: every kind of link
-// but a password reset proves the user's email, and an invitation accepts the liaison role and
-// offers it was sent for. The link is used up even when the answer is client-required or
-// user-requires-role. Each exchange is counted against the client address before the link is
-// looked up, and given back when the link is real. A password given with it (keepWith) keeps
-// what the account set up. Answers: rate-limited (failures from the client address, or guesses
-// at the account), invalid-password (the link stays usable), invalid-token (unknown, or a
-// reset's), link-used, link-expired, link-wrong-application, and those of startSession.
+// SessionsMagicLinkCreate exchanges an emailed link for a session, by its token or by email and
+// the email's code: every kind of link but a password reset proves the user's email, and an
+// invitation accepts the liaison role and offers it was sent for. The link (and its code) is
+// used up even when the answer is client-required or user-requires-role. A password given
+// with it (keepWith) keeps what the account set up. Answers: missing-param / invalid-param
+// (which of token or code), rate-limited (failures from the client address, or guesses at the
+// account), invalid-password (the link stays usable), invalid-token (unknown, or a reset's; a
+// wrong, used, dead or missing code, or an unknown email), link-used, link-expired,
+// link-wrong-application, and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
 		return nil, err
 	}
-	client := limits.Client{Peer: peer.FromContext(ctx)}
-	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
-	if err != nil {
+	if err := checkLinkProof("magic_token", in.MagicToken, in.Email, in.Code); err != nil {
 		return nil, err
 	}
-	refused := func(err error) error { // a failed sign-in: the address's use stays
-		appID, appErr := s.applicationID(ctx, in.Application)
-		if appErr != nil {
-			return appErr
-		}
-		return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID}, err)
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	var used usedLink
+	if in.MagicToken != nil {
+		used, err = s.signInWithToken(ctx, in, client)
+	} else {
+		used, err = s.signInWithCode(ctx, in, client)
 	}
-	use := linkUse{kinds: signInKinds, token: in.MagicToken, application: &in.Application}
-	if in.Password != nil {
-		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); isLinkRefusal(err) {
-			return nil, refused(err)
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
-	used, err := s.useLink(ctx, use)
-	if isLinkRefusal(err) {
-		return nil, refused(err)
-	}
-	s.giveBack(ctx, ticket)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +139,87 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 		return nil, err
 	}
 	return gen.SessionsMagicLinkCreate200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// checkLinkProof answers which half of "a link's token, or email and code" is missing or extra;
+// tokenParam names the token's parameter.
+func checkLinkProof(tokenParam string, token, email *string, code *gen.EmailCode) error {
+	either := "give either " + tokenParam + ", or email and code"
+	switch {
+	case token != nil && (email != nil || code != nil):
+		return envelope.Param(gen.StatusInvalidParam, tokenParam, either+", not both")
+	case token != nil:
+		return nil
+	case email == nil && code == nil:
+		return envelope.Param(gen.StatusMissingParam, tokenParam, either)
+	case email == nil:
+		return envelope.Param(gen.StatusMissingParam, "email", "is required with code")
+	case code == nil:
+		return envelope.Param(gen.StatusMissingParam, "code", "is required with email")
+	}
+	return nil
+}
+
+// signInWithToken uses the link of a token. Each exchange is counted against the client address
+// before the link is looked up, and given back when the link is real; a refused link is
+// recorded as a failed sign-in.
+func (s *Server) signInWithToken(ctx context.Context, in gen.SessionsMagicLinkCreateInput, client limits.Client) (usedLink, error) {
+	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
+	if err != nil {
+		return usedLink{}, err
+	}
+	use := linkUse{kinds: signInKinds, token: *in.MagicToken, application: &in.Application}
+	if in.Password != nil {
+		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); isLinkRefusal(err) {
+			return usedLink{}, s.linkRefused(ctx, in.Application, 0, err) // the address's use stays
+		} else if err != nil {
+			return usedLink{}, err
+		}
+	}
+	// The link reached the owner's inbox: the email is proven, and an invitation accepted.
+	used, err := s.useLink(ctx, use)
+	if isLinkRefusal(err) {
+		return usedLink{}, s.linkRefused(ctx, in.Application, 0, err)
+	}
+	s.giveBack(ctx, ticket)
+	return used, err
+}
+
+// signInWithCode uses the link whose code was typed with the email (takeCode: each try a
+// sign-in guess at the account, and one of the code's CodeTries). With a password, the code is
+// checked first, so that only the mailbox's holder learns whether the password is right (a
+// wrong one leaves the code usable, one try spent). Refusals are recorded as failed sign-ins of
+// the email's user.
+func (s *Server) signInWithCode(ctx context.Context, in gen.SessionsMagicLinkCreateInput, client limits.Client) (usedLink, error) {
+	user, linkID, err := s.takeCode(ctx, codeTry{email: *in.Email, code: *in.Code, kinds: signInKinds,
+		application: in.Application, client: client})
+	if err != nil {
+		return usedLink{}, s.linkRefused(ctx, in.Application, user.ID, err)
+	}
+	use := linkUse{kinds: signInKinds, byCode: linkID}
+	if in.Password != nil && hasPassword(user.PasswordHash) {
+		try, err := s.verifyPassword(ctx, user, *in.Password, client)
+		if err != nil {
+			return usedLink{}, s.linkRefused(ctx, in.Application, user.ID, err)
+		}
+		s.settle(ctx, try, nil) // the password is the account's: no guess
+		use.keep = &user.CredentialVersion
+	}
+	used, err := s.useLink(ctx, use)
+	if isLinkRefusal(err) {
+		return usedLink{}, s.linkRefused(ctx, in.Application, user.ID, err)
+	}
+	return used, err
+}
+
+// linkRefused records a refused link, code or password as a failed sign-in by link in the
+// application (of userID, when the email named one), and returns the refusal.
+func (s *Server) linkRefused(ctx context.Context, application gen.ApplicationSlug, userID int64, refusal error) error {
+	appID, err := s.applicationID(ctx, application)
+	if err != nil {
+		return err
+	}
+	return s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: appID, userID: userID}, refusal)
 }
 
 // keepWith checks the password a link's user showed with it, before the link is used (a wrong

@@ -74,6 +74,19 @@ func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client
 	return l.take(ctx, rule{k + ":account:" + user, th.PerAccount, th.Window}, address)
 }
 
+// AttemptAsStranger takes one use for an attempt of kind at the account of userID as a
+// stranger's, whatever the caller presents: the allowance every stranger shares (PerAccount),
+// and the address's. For guesses at an account whose email is not proven yet: the callers it
+// knows are whoever signed in with the password chosen at registration, who may not be the
+// mailbox's owner, and must get no allowance of their own (one per address they sign in from)
+// to guess what is emailed to the owner. It answers rate-limited as Attempt does.
+func (l *Limiter) AttemptAsStranger(ctx context.Context, kind Kind, userID int64, p peer.Peer) (Ticket, error) {
+	th := l.throttle(kind)
+	k := string(kind)
+	return l.take(ctx, rule{k + ":account:" + strconv.FormatInt(userID, 10), th.PerAccount, th.Window},
+		rule{addressKey(k, p), th.PerAddress, th.Window})
+}
+
 // AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names
 // no account: an unknown email, or a sign-in by link or Google token, whose account is known
 // only once the token was checked. Return the ticket when it succeeds.

@@ -24,14 +24,25 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
-	// LinkID is the magic_links row of the link a queued email carries (0: none). Its token is
-	// minted only when the worker sends the email, which puts the link where Text and HTML hold
-	// LinkPlaceholder: the token never rests in email_outbox.
+	// LinkID is the magic_links row of the link a queued email carries (0: none). Its token and
+	// code are minted only when the worker sends the email, which puts the link where Text and
+	// HTML hold LinkPlaceholder, and the code (ShowCode) where they hold CodePlaceholder: neither
+	// ever rests in email_outbox.
 	LinkID int64
 }
 
-// LinkPlaceholder stands in a queued email's body for its link until the worker sends it.
-const LinkPlaceholder = "{{link}}"
+// LinkPlaceholder and CodePlaceholder stand in a queued email's body for its link and its code
+// until the worker sends it.
+const (
+	LinkPlaceholder = "{{link}}"
+	CodePlaceholder = "{{code}}"
+)
+
+// ShowCode is how an email shows a link's code: in two groups, easier to read and type
+// ("0481 7293").
+func ShowCode(code string) string {
+	return code[:len(code)/2] + " " + code[len(code)/2:]
+}
 
 // Mailer delivers one message. A failure is a *SendError carrying the reason.
 type Mailer interface {

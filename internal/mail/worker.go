@@ -16,6 +16,7 @@ import (
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/outbox"
 	"github.com/plano/planoauth/internal/pages"
+	"github.com/plano/planoauth/internal/password"
 )
 
 // WorkerConfig tunes the outbox worker: the queue's tuning (zero fields take the defaults of
@@ -27,6 +28,13 @@ type WorkerConfig struct {
 	// uses the link only when its button is pressed. It has no default here: a worker without
 	// one fails the emails that carry a link.
 	PublicURL string
+}
+
+// codeHasher is the worker's own argon2id hasher of links' codes: one hash at a time (19 MiB),
+// waiting as long as a send may take. The worker's sends are few and may wait, where the
+// handlers' hasher sheds a login rather than let it queue.
+func codeHasher(c WorkerConfig) *password.Hasher {
+	return password.New(password.Config{Slots: 1, QueueBudget: c.SendTimeout()})
 }
 
 // DefaultWorkerConfig: a due email is picked up within a second and tried 8 times over about an
@@ -52,6 +60,7 @@ type Worker struct {
 	log    *slog.Logger
 	now    func() time.Time
 	cfg    WorkerConfig
+	codes  *password.Hasher
 }
 
 // NewWorker returns a worker sending the outbox of pool's database through mailer; now is its
@@ -60,7 +69,8 @@ func NewWorker(pool *pgxpool.Pool, mailer Mailer, log *slog.Logger, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg.withDefaults()}
+	cfg = cfg.withDefaults()
+	return &Worker{pool: pool, q: db.New(pool), mailer: mailer, log: log, now: now, cfg: cfg, codes: codeHasher(cfg)}
 }
 
 // Run delivers due emails until ctx is done, then returns once the sends in flight have ended
@@ -120,15 +130,27 @@ func (w *Worker) deliver(ctx context.Context, email db.ClaimDueEmailsRow) error 
 	return nil
 }
 
-// withLink mints a new token for the email's link and puts the link in its body. Each attempt
-// mints anew, so only the token of the last email sent works; the token is never stored, only
-// its hash. usable is false when the link was used or expired meanwhile.
+// withLink mints a new token for the email's link, and a new code where the email shows one
+// (CodePlaceholder: no code exists that no email shows), and puts them in its body. Each
+// attempt mints anew, so only the token and code of the last email sent work; neither is
+// stored, only their hashes (the token's SHA-256, the code's argon2id). usable is false when
+// the link was used or expired meanwhile.
 func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Message, usable bool, _ error) {
 	if w.cfg.PublicURL == "" {
 		return m, false, fmt.Errorf("a %s email carries a link, and the worker has no PublicURL", m.Kind)
 	}
 	token, hash := auth.NewToken(auth.MagicLinkPrefix)
-	kind, err := w.q.MintLinkToken(ctx, db.MintLinkTokenParams{ID: linkID, TokenHash: hash, Now: w.now()})
+	var code string
+	var codeHash *string
+	if strings.Contains(m.Text, CodePlaceholder) || strings.Contains(m.HTML, CodePlaceholder) {
+		code = auth.NewCode()
+		phc, err := w.codes.Hash(ctx, code)
+		if err != nil {
+			return m, false, fmt.Errorf("hash the code of a %s email's link: %w", m.Kind, err)
+		}
+		codeHash = &phc
+	}
+	kind, err := w.q.MintLinkToken(ctx, db.MintLinkTokenParams{ID: linkID, TokenHash: hash, CodeHash: codeHash, Now: w.now()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, false, nil
 	}
@@ -136,8 +158,12 @@ func (w *Worker) withLink(ctx context.Context, m Message, linkID int64) (_ Messa
 		return m, false, fmt.Errorf("mint the link of a %s email: %w", m.Kind, err)
 	}
 	link := strings.TrimRight(w.cfg.PublicURL, "/") + pages.Path(pages.Kind(kind)) + "?token=" + token
-	m.Text = strings.ReplaceAll(m.Text, LinkPlaceholder, link)
-	m.HTML = strings.ReplaceAll(m.HTML, LinkPlaceholder, html.EscapeString(link))
+	var shown string
+	if code != "" {
+		shown = ShowCode(code)
+	}
+	m.Text = strings.NewReplacer(LinkPlaceholder, link, CodePlaceholder, shown).Replace(m.Text)
+	m.HTML = strings.NewReplacer(LinkPlaceholder, html.EscapeString(link), CodePlaceholder, shown).Replace(m.HTML)
 	return m, true, nil
 }
 

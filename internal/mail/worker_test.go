@@ -1,12 +1,16 @@
 package mail_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,11 +19,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/dbtest"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/migrate"
 	"github.com/plano/planoauth/internal/outbox"
+	"github.com/plano/planoauth/internal/password"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Run(m, migrate.Up)) }
@@ -358,4 +364,104 @@ func TestSendNow(t *testing.T) {
 			t.Errorf("the notification holds the message body")
 		}
 	})
+}
+
+// A queued email's link gets its token and code only as the email is sent, and each attempt mints
+// new ones: the outbox never holds them, only the last email sent works, and the tries already
+// taken of the code stay counted (a retried email buys a guesser nothing).
+func TestWorkerMintsTheLinkAndCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, dbtest.NewDatabase(t))
+	q := db.New(pool)
+	userID := scalar[int64](t, pool, "INSERT INTO users (email) VALUES ('ada@example.com') RETURNING id")
+	appID := scalar[int64](t, pool, "SELECT id FROM applications WHERE slug = 'planoorder'")
+	linkID, err := q.CreateLink(ctx, db.CreateLinkParams{Kind: "verification", UserID: userID, ApplicationID: appID,
+		ExpiresAt: time.Now().Add(time.Hour), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "UPDATE magic_links SET code_tries = 2"); err != nil {
+		t.Fatal(err)
+	}
+	body := "Link: " + mail.LinkPlaceholder + "\nCode: " + mail.CodePlaceholder + "\n"
+	if err := mail.Enqueue(ctx, q, time.Now(), mail.Message{Kind: "welcome", To: "ada@example.com", Subject: "Welcome",
+		Text: body, HTML: "<p>" + mail.LinkPlaceholder + " " + mail.CodePlaceholder + "</p>", LinkID: linkID}); err != nil {
+		t.Fatal(err)
+	}
+	var sent []mail.Message
+	mailer := newRecordingMailer()
+	mailer.fail = func(m mail.Message) error {
+		sent = append(sent, m)
+		if len(sent) == 1 {
+			return &mail.SendError{Reason: "Mandrill answered HTTP 500"}
+		}
+		return nil
+	}
+	c := clockAfterEnqueue()
+	w := mail.NewWorker(pool, mailer, quiet, c.Now, mail.WorkerConfig{PublicURL: "http://127.0.0.1:8080",
+		Config: outbox.Config{BackoffBase: time.Minute, BackoffMax: time.Hour}})
+	deliver(t, w)
+	c.Advance(time.Minute)
+	deliver(t, w)
+	if len(sent) != 2 {
+		t.Fatalf("%d attempts, want 2", len(sent))
+	}
+	shown := regexp.MustCompile(`(?m)^Link: (http://127\.0\.0\.1:8080/verify\?token=(pam_\S+))\nCode: (\d{4}) (\d{4})$`)
+	var tokens, codes []string
+	for _, m := range sent {
+		got := shown.FindStringSubmatch(m.Text)
+		if got == nil || !strings.Contains(m.HTML, html.EscapeString(got[1])+" "+got[3]+" "+got[4]) {
+			t.Fatalf("the email shows no link and code:\n%s\n%s", m.Text, m.HTML)
+		}
+		tokens, codes = append(tokens, got[2]), append(codes, got[3]+got[4])
+	}
+	var tokenHash []byte
+	var codeHash string
+	var tries int
+	if err := pool.QueryRow(ctx, "SELECT token_hash, code_hash, code_tries FROM magic_links").Scan(&tokenHash, &codeHash, &tries); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tokenHash, auth.HashToken(tokens[1])) || tokens[0] == tokens[1] {
+		t.Errorf("the stored token is not the last email's alone")
+	}
+	hasher := password.NewHasher()
+	if _, err := hasher.Verify(ctx, codes[1], codeHash); err != nil {
+		t.Errorf("the last email's code does not verify: %v", err)
+	}
+	if _, err := hasher.Verify(ctx, codes[0], codeHash); codes[0] != codes[1] && !errors.Is(err, password.ErrMismatch) {
+		t.Errorf("the first attempt's code still verifies (%v)", err)
+	}
+	if tries != 2 {
+		t.Errorf("code_tries = %d, want the 2 taken before", tries)
+	}
+	if got := scalar[string](t, pool, "SELECT body_text FROM email_outbox"); got != body {
+		t.Errorf("the outbox holds %q, want the placeholders only", got)
+	}
+}
+
+// An email that shows no code gets none: no guessable secret exists that nobody was sent.
+func TestWorkerMintsNoCodeNoEmailShows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, dbtest.NewDatabase(t))
+	q := db.New(pool)
+	userID := scalar[int64](t, pool, "INSERT INTO users (email) VALUES ('ada@example.com') RETURNING id")
+	appID := scalar[int64](t, pool, "SELECT id FROM applications WHERE slug = 'planoorder'")
+	linkID, err := q.CreateLink(ctx, db.CreateLinkParams{Kind: "invitation", UserID: userID, ApplicationID: appID,
+		ExpiresAt: time.Now().Add(time.Hour), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mail.Enqueue(ctx, q, time.Now(), mail.Message{Kind: "invitation", To: "ada@example.com", Subject: "Invited",
+		Text: "Link: " + mail.LinkPlaceholder + "\n", LinkID: linkID}); err != nil {
+		t.Fatal(err)
+	}
+	w := mail.NewWorker(pool, newRecordingMailer(), quiet, clockAfterEnqueue().Now, mail.WorkerConfig{PublicURL: "http://127.0.0.1:8080"})
+	if n := deliver(t, w); n != 1 {
+		t.Fatalf("delivered %d, want 1", n)
+	}
+	if minted := scalar[bool](t, pool, "SELECT token_hash IS NOT NULL AND code_hash IS NULL FROM magic_links"); !minted {
+		t.Error("the link got a code that its email does not show (or no token)")
+	}
 }

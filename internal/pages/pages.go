@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/requestid"
@@ -232,9 +233,11 @@ var problems = map[gen.Status]problem{
 var problem500 = problem{http.StatusInternalServerError, "Something went wrong",
 	"Nothing was changed. Try again in a moment."}
 
-// wording is what each kind's page says.
+// wording is what each kind's page says; elsewhere is how to use the email's code instead, on
+// another device.
 type wording struct {
 	title, intro, button          string
+	elsewhere                     string
 	password, optionalPassword    bool
 	doneTitle, doneText, doneNext string
 	// handoverFailed says what was done when going on to the application failed afterwards.
@@ -243,35 +246,39 @@ type wording struct {
 
 var wordings = map[Kind]wording{
 	SignIn: {title: "Sign in to {app}", intro: "Press the button to sign in as {email}.", button: "Sign in",
+		elsewhere: "To sign in on another device, type your email and the {digits}-digit code from the same email in {app} there.",
 		doneTitle: "Your email address is confirmed",
 		doneText:  "This link has done its work. {app} did not say which page comes next, so go back to {app} to carry on.",
 		handoverFailed: "This link has done its work (it cannot be used again), but signing you in to {app} failed. " +
 			"Go back to {app} and sign in there."},
 	Reset: {title: "Choose a new password", intro: "For {email} in {app}. Setting it signs you out everywhere else.",
 		button: "Set the new password", password: true,
+		elsewhere: "To choose the new password on another device, type your email and the {digits}-digit code from the same email in {app}'s password reset there.",
 		doneTitle: "Your password is changed",
 		doneText:  "Your new password works now, and every earlier session was signed out. Sign in to {app} with it.",
 		handoverFailed: "Your new password works now, and every earlier session was signed out, but signing you in to " +
 			"{app} failed. Sign in to {app} with the new password."},
 	Verification: {title: "Confirm your email address", intro: "Press the button to confirm that {email} is yours.",
-		button: "Confirm", doneTitle: "Your email address is confirmed", doneText: "Thank you: {email} is confirmed.",
+		button: "Confirm", elsewhere: "To confirm it on another device, type your email and the {digits}-digit code from the same email in {app} there.",
+		doneTitle: "Your email address is confirmed", doneText: "Thank you: {email} is confirmed.",
 		handoverFailed: "Thank you: {email} is confirmed, but signing you in to {app} failed. " +
 			"Go back to {app} and sign in there."},
 	Invitation: {title: "Accept your invitation to {app}",
 		intro:  "You were invited as {email}. Choose a password now, or leave it empty and sign in with emailed links.",
 		button: "Accept the invitation", password: true, optionalPassword: true,
+		elsewhere: "To accept it on another device, type your email and the {digits}-digit code from the same email in {app} there.",
 		doneTitle: "Your invitation is accepted", doneText: "Welcome! Sign in to {app} as {email}.",
 		handoverFailed: "Welcome! Your invitation is accepted, but signing you in to {app} failed. Sign in to {app} as {email}."},
 }
 
-// fill puts the link's application and email into a sentence.
+// fill puts the link's application and email, and the length of its code, into a sentence.
 func fill(s string, link Link) string {
-	return strings.NewReplacer("{app}", link.Application, "{email}", link.Email).Replace(s)
+	return strings.NewReplacer("{app}", link.Application, "{email}", link.Email, "{digits}", strconv.Itoa(auth.CodeDigits)).Replace(s)
 }
 
 func (p page) form(link Link, token, passwordError string) view {
 	wd := wordings[p.kind]
-	v := view{Title: fill(wd.title, link), Intro: fill(wd.intro, link), Form: true, Action: paths[p.kind],
+	v := view{Title: fill(wd.title, link), Intro: fill(wd.intro, link), Elsewhere: fill(wd.elsewhere, link), Form: true, Action: paths[p.kind],
 		Token: token, Email: link.Email, Button: wd.button, Password: wd.password, OptionalPassword: wd.optionalPassword,
 		PasswordError: passwordError, FormTarget: origin(link.RedirectURL)}
 	if link.KeepPassword && p.kind != Reset {
@@ -303,6 +310,7 @@ func origin(raw string) string {
 type view struct {
 	Title            string
 	Intro            string
+	Elsewhere        string // how to use the email's code on another device instead
 	Form             bool
 	Action           string
 	Token            string
@@ -355,6 +363,7 @@ var tmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <p class="muted" id="password-help">At least 10 characters. A few unrelated words make a strong password that is easy to remember.</p>
 {{end}}<button type="submit">{{.Button}}</button>
 </form>
+<p class="muted">{{.Elsewhere}}</p>
 <p class="muted">If you did not ask for this email, close this page: nothing happens until the button is pressed.</p>
 {{end}}
 </main>

@@ -66,6 +66,13 @@ function linkIn(body, page) {
   return m[0];
 }
 
+// codeIn is the 8-digit code a link email carries for another device (shown as two groups).
+function codeIn(body) {
+  const m = body.match(/this code[^:\n]* instead: (\d{4}) (\d{4})$/m);
+  assert.ok(m, `the email holds no code:\n${body}`);
+  return m[1] + m[2];
+}
+
 let step = 0;
 async function shot(page, name) {
   await page.screenshot({ path: `${shots}/links-${name}.png`, fullPage: true });
@@ -127,6 +134,7 @@ const flows = {
       { email: "ada@example.com", application: "planoorder", redirect_url: `${base}/app/signed-in` }), 200, "action-successful", "link request");
     const link = linkIn(await waitForEmail("magic_link", "ada@example.com", after), "/magic");
     const page = await openTwice(context, link, "Sign in to PlanoOrder");
+    assert.match(await page.locator("main").textContent(), /type your email and the 8-digit code from the same email in PlanoOrder/);
     await shot(page, "magic");
     await page.click("form button");
     const session = await signedIn(page, "/app/signed-in");
@@ -135,6 +143,17 @@ const flows = {
     await again.goto(link);
     assert.equal(await again.locator("h1").textContent(), "This link was used already");
     await shot(again, "used");
+    // On another device, the next email's code signs in instead, and that uses its link too.
+    const next = lastEmailId();
+    expectStatus(await api("/api/v1/sessions/magic_link_request", { email: "ada@example.com", application: "planoorder" }),
+      200, "action-successful", "second link request");
+    const body = await waitForEmail("magic_link", "ada@example.com", next);
+    const byCode = expectStatus(await api("/api/v1/sessions/magic_link_create", { email: "ada@example.com", code: codeIn(body), application: "planoorder" },
+      { sensitive: true }), 200, "action-successful", "signing in with the code").data;
+    assert.equal(byCode.role, "client");
+    const usedByCode = await context.newPage();
+    await usedByCode.goto(linkIn(body, "/magic"));
+    assert.equal(await usedByCode.locator("h1").textContent(), "This link was used already", "the code used its link");
   },
 
   // Ada (whose email the reset proved) invites a liaison; the invitation is queued and sent by
@@ -169,6 +188,7 @@ const flows = {
     const page = await openTwice(context, linkIn(await waitForEmail("welcome", "grace@example.com", after), "/verify"),
       "Confirm your email address");
     assert.match(await page.locator("main").textContent(), /If you created this account, enter its password to keep it\./);
+    assert.match(await page.locator("main").textContent(), /8-digit code from the same email/);
     await shot(page, "verify");
     await page.fill("#current_password", "not the password at all");
     await page.click("form button");

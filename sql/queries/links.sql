@@ -1,8 +1,8 @@
 -- name: CreateLink :one
 -- Stores an emailed link of a kind for the user and application it is for: its token's hash,
--- and for a password reset its code's hash. A link sent at once carries its token's hash; one
--- sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
--- the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
+-- and its code's hash (NULL for a link no email carries: a page's hand-over). A link sent at
+-- once carries both; one sent with a queued email has neither (NULL) until the outbox worker
+-- mints them as it sends the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
 -- and who sent it (whose offers it accepts).
 INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id,
                          invited_by_user_id)
@@ -11,10 +11,11 @@ VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @applicati
 RETURNING id;
 
 -- name: MintLinkToken :one
--- Gives a queued email's link its token as the email is sent; a new attempt replaces the token
--- of an earlier one, so one token at most works. It returns the link's kind (which page it
--- opens); no row when the link was used or expired.
-UPDATE magic_links SET token_hash = @token_hash
+-- Gives a queued email's link its token and code (NULL when the email shows none) as the email
+-- is sent; a new attempt replaces those of an earlier one, so one token and one code at most work. The tries already taken of
+-- the code stay counted (a retried email buys no guesses). It returns the link's kind (which
+-- page it opens); no row when the link was used or expired.
+UPDATE magic_links SET token_hash = @token_hash, code_hash = @code_hash
 WHERE id = @id AND used_at IS NULL AND expires_at > @now
 RETURNING kind;
 
@@ -37,37 +38,42 @@ WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.
 RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
 
 -- name: ExpireUserLinks :exec
--- Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
--- that a user has one live reset code at most, and a password change ends its resets and
--- sign-in links.
+-- Ends the live links of a kind of a user (and their codes): a password change ends its resets
+-- and sign-in links.
 UPDATE magic_links SET expires_at = @now
 WHERE user_id = @user_id AND kind = @kind AND used_at IS NULL AND expires_at > @now;
 
 -- name: ExpireOtherUserLinks :exec
--- ExpireUserLinks but for the link of @keep_token_hash (the one just created).
+-- ExpireUserLinks but for the link of @keep_token_hash (the one just created): a new password
+-- reset replaces the earlier ones, so that a user has one live reset code at most.
 UPDATE magic_links SET expires_at = @now
 WHERE user_id = @user_id AND kind = @kind AND used_at IS NULL AND expires_at > @now
   AND token_hash IS DISTINCT FROM @keep_token_hash;
 
 -- name: TakeCodeTry :one
--- Takes one try of the code of the user's newest live link of a kind, before the code is
--- evaluated; no row once that code has had @max_tries (it is dead then) or there is no live
--- link. The WHERE is checked again on the locked row, so concurrent tries never exceed it.
+-- Takes one try of the code of the user's newest live link of one of @kinds that has a code,
+-- before the code is evaluated; no row once that code has had @max_tries (it is dead then) or
+-- there is no live link with a code. The WHERE is checked again on the locked row, so
+-- concurrent tries never exceed it. One code is tried at a time: a newer email's code stands
+-- for the earlier ones of those kinds (their links still work).
 UPDATE magic_links m SET code_tries = m.code_tries + 1
 FROM applications a
 WHERE m.id = (SELECT n.id FROM magic_links n
-              WHERE n.user_id = @user_id AND n.kind = @kind AND n.used_at IS NULL AND n.expires_at > @now
+              WHERE n.user_id = @user_id AND n.kind = ANY (@kinds::text[]) AND n.used_at IS NULL AND n.expires_at > @now
                 AND n.code_hash IS NOT NULL
               ORDER BY n.created_at DESC, n.id DESC LIMIT 1)
   AND a.id = m.application_id
   AND m.code_tries < @max_tries AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.id, m.code_hash, m.application_id, m.redirect_url, a.slug AS application;
+RETURNING m.id, m.code_hash, m.application_id, a.slug AS application;
 
 -- name: UseLinkByID :one
--- Uses a link found by its code (see TakeCodeTry); no row when it was used or expired meanwhile.
-UPDATE magic_links SET used_at = @now::timestamptz
-WHERE id = @id AND used_at IS NULL AND expires_at > @now
-RETURNING id;
+-- Uses a link of one of @kinds found by its code (see TakeCodeTry), as UseLink does; no row
+-- when it was used or expired meanwhile.
+UPDATE magic_links m SET used_at = @now::timestamptz
+FROM applications a
+WHERE m.id = @id AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
+  AND m.used_at IS NULL AND m.expires_at > @now
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
 
 -- name: HasLiveInvitation :one
 -- Whether an invitation that a user sent a liaison is still waiting to be used (neither used nor

@@ -32,9 +32,9 @@ type CreateLinkParams struct {
 }
 
 // Stores an emailed link of a kind for the user and application it is for: its token's hash,
-// and for a password reset its code's hash. A link sent at once carries its token's hash; one
-// sent with a queued email has none (NULL) until the outbox worker mints its token as it sends
-// the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
+// and its code's hash (NULL for a link no email carries: a page's hand-over). A link sent at
+// once carries both; one sent with a queued email has neither (NULL) until the outbox worker
+// mints them as it sends the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
 // and who sent it (whose offers it accepts).
 func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, error) {
 	row := q.db.QueryRow(ctx, createLink,
@@ -67,7 +67,8 @@ type ExpireOtherUserLinksParams struct {
 	KeepTokenHash []byte
 }
 
-// ExpireUserLinks but for the link of @keep_token_hash (the one just created).
+// ExpireUserLinks but for the link of @keep_token_hash (the one just created): a new password
+// reset replaces the earlier ones, so that a user has one live reset code at most.
 func (q *Queries) ExpireOtherUserLinks(ctx context.Context, arg ExpireOtherUserLinksParams) error {
 	_, err := q.db.Exec(ctx, expireOtherUserLinks,
 		arg.Now,
@@ -89,9 +90,8 @@ type ExpireUserLinksParams struct {
 	Kind   string
 }
 
-// Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
-// that a user has one live reset code at most, and a password change ends its resets and
-// sign-in links.
+// Ends the live links of a kind of a user (and their codes): a password change ends its resets
+// and sign-in links.
 func (q *Queries) ExpireUserLinks(ctx context.Context, arg ExpireUserLinksParams) error {
 	_, err := q.db.Exec(ctx, expireUserLinks, arg.Now, arg.UserID, arg.Kind)
 	return err
@@ -156,22 +156,29 @@ func (q *Queries) HasLiveInvitation(ctx context.Context, arg HasLiveInvitationPa
 }
 
 const mintLinkToken = `-- name: MintLinkToken :one
-UPDATE magic_links SET token_hash = $1
-WHERE id = $2 AND used_at IS NULL AND expires_at > $3
+UPDATE magic_links SET token_hash = $1, code_hash = $2
+WHERE id = $3 AND used_at IS NULL AND expires_at > $4
 RETURNING kind
 `
 
 type MintLinkTokenParams struct {
 	TokenHash []byte
+	CodeHash  *string
 	ID        int64
 	Now       time.Time
 }
 
-// Gives a queued email's link its token as the email is sent; a new attempt replaces the token
-// of an earlier one, so one token at most works. It returns the link's kind (which page it
-// opens); no row when the link was used or expired.
+// Gives a queued email's link its token and code (NULL when the email shows none) as the email
+// is sent; a new attempt replaces those of an earlier one, so one token and one code at most work. The tries already taken of
+// the code stay counted (a retried email buys no guesses). It returns the link's kind (which
+// page it opens); no row when the link was used or expired.
 func (q *Queries) MintLinkToken(ctx context.Context, arg MintLinkTokenParams) (string, error) {
-	row := q.db.QueryRow(ctx, mintLinkToken, arg.TokenHash, arg.ID, arg.Now)
+	row := q.db.QueryRow(ctx, mintLinkToken,
+		arg.TokenHash,
+		arg.CodeHash,
+		arg.ID,
+		arg.Now,
+	)
 	var kind string
 	err := row.Scan(&kind)
 	return kind, err
@@ -181,17 +188,17 @@ const takeCodeTry = `-- name: TakeCodeTry :one
 UPDATE magic_links m SET code_tries = m.code_tries + 1
 FROM applications a
 WHERE m.id = (SELECT n.id FROM magic_links n
-              WHERE n.user_id = $1 AND n.kind = $2 AND n.used_at IS NULL AND n.expires_at > $3
+              WHERE n.user_id = $1 AND n.kind = ANY ($2::text[]) AND n.used_at IS NULL AND n.expires_at > $3
                 AND n.code_hash IS NOT NULL
               ORDER BY n.created_at DESC, n.id DESC LIMIT 1)
   AND a.id = m.application_id
   AND m.code_tries < $4 AND m.used_at IS NULL AND m.expires_at > $3
-RETURNING m.id, m.code_hash, m.application_id, m.redirect_url, a.slug AS application
+RETURNING m.id, m.code_hash, m.application_id, a.slug AS application
 `
 
 type TakeCodeTryParams struct {
 	UserID   int64
-	Kind     string
+	Kinds    []string
 	Now      time.Time
 	MaxTries int32
 }
@@ -200,17 +207,18 @@ type TakeCodeTryRow struct {
 	ID            int64
 	CodeHash      *string
 	ApplicationID int64
-	RedirectUrl   string
 	Application   string
 }
 
-// Takes one try of the code of the user's newest live link of a kind, before the code is
-// evaluated; no row once that code has had @max_tries (it is dead then) or there is no live
-// link. The WHERE is checked again on the locked row, so concurrent tries never exceed it.
+// Takes one try of the code of the user's newest live link of one of @kinds that has a code,
+// before the code is evaluated; no row once that code has had @max_tries (it is dead then) or
+// there is no live link with a code. The WHERE is checked again on the locked row, so
+// concurrent tries never exceed it. One code is tried at a time: a newer email's code stands
+// for the earlier ones of those kinds (their links still work).
 func (q *Queries) TakeCodeTry(ctx context.Context, arg TakeCodeTryParams) (TakeCodeTryRow, error) {
 	row := q.db.QueryRow(ctx, takeCodeTry,
 		arg.UserID,
-		arg.Kind,
+		arg.Kinds,
 		arg.Now,
 		arg.MaxTries,
 	)
@@ -219,7 +227,6 @@ func (q *Queries) TakeCodeTry(ctx context.Context, arg TakeCodeTryParams) (TakeC
 		&i.ID,
 		&i.CodeHash,
 		&i.ApplicationID,
-		&i.RedirectUrl,
 		&i.Application,
 	)
 	return i, err
@@ -276,20 +283,44 @@ func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, e
 }
 
 const useLinkByID = `-- name: UseLinkByID :one
-UPDATE magic_links SET used_at = $1::timestamptz
-WHERE id = $2 AND used_at IS NULL AND expires_at > $1
-RETURNING id
+UPDATE magic_links m SET used_at = $1::timestamptz
+FROM applications a
+WHERE m.id = $2 AND m.kind = ANY ($3::text[]) AND a.id = m.application_id
+  AND m.used_at IS NULL AND m.expires_at > $1
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application
 `
 
 type UseLinkByIDParams struct {
-	Now time.Time
-	ID  int64
+	Now   time.Time
+	ID    int64
+	Kinds []string
 }
 
-// Uses a link found by its code (see TakeCodeTry); no row when it was used or expired meanwhile.
-func (q *Queries) UseLinkByID(ctx context.Context, arg UseLinkByIDParams) (int64, error) {
-	row := q.db.QueryRow(ctx, useLinkByID, arg.Now, arg.ID)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+type UseLinkByIDRow struct {
+	ID              int64
+	UserID          int64
+	ApplicationID   int64
+	RedirectUrl     string
+	Kind            string
+	LiaisonID       *int64
+	InvitedByUserID *int64
+	Application     string
+}
+
+// Uses a link of one of @kinds found by its code (see TakeCodeTry), as UseLink does; no row
+// when it was used or expired meanwhile.
+func (q *Queries) UseLinkByID(ctx context.Context, arg UseLinkByIDParams) (UseLinkByIDRow, error) {
+	row := q.db.QueryRow(ctx, useLinkByID, arg.Now, arg.ID, arg.Kinds)
+	var i UseLinkByIDRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.ApplicationID,
+		&i.RedirectUrl,
+		&i.Kind,
+		&i.LiaisonID,
+		&i.InvitedByUserID,
+		&i.Application,
+	)
+	return i, err
 }

@@ -2012,6 +2012,12 @@ type CompanyRequestInput struct {
 // Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
 type DeviceToken = string
 
+// EmailCode The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+// use on another device: digits only (the email shows them in two groups of four).
+//
+// Example: 04817293
+type EmailCode = string
+
 // EnvelopeFields The fields every answer shares besides `status` and `data`.
 type EnvelopeFields struct {
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -3064,11 +3070,6 @@ type RegisteringClient struct {
 	Phone *Phone `json:"phone,omitempty"`
 }
 
-// ResetCode The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
-//
-// Example: 04817293
-type ResetCode = string
-
 // Revoked defines model for Revoked.
 type Revoked struct {
 	// Revoked How many sessions were revoked.
@@ -3380,9 +3381,9 @@ type SessionsIntrospectInput struct {
 	Token *Token `json:"token,omitempty"`
 }
 
-// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. `password` is the account's own
-// password, given by its registrant to keep what the account set up at the email's first
-// proof (see the operation).
+// SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
+// `code`. `password` is the account's own password, given by its registrant to keep what
+// the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
@@ -3390,8 +3391,25 @@ type SessionsMagicLinkCreateInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// MagicToken The token from the emailed link.
-	MagicToken string `json:"magic_token"`
+	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+	// use on another device: digits only (the email shows them in two groups of four).
+	//
+	//
+	// Example: 04817293
+	Code *EmailCode `json:"code,omitempty"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+
+	// Email With `code`, instead of `magic_token`, on a device other than the one that opened the email.
+	Email *string `json:"email,omitempty"`
+
+	// MagicToken The token from the emailed link (`pam_...`), or the sign-in token a link's page handed the `redirect_url` (`?magic_token=`).
+	MagicToken *string `json:"magic_token,omitempty"`
 
 	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
 	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
@@ -3494,10 +3512,12 @@ type SessionsPasswordResetInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// Code The 8-digit code of a password reset email (digits only; the email shows it in two groups of four).
+	// Code The 8-digit code of a link email (sign-in, verification, invitation, password reset), for
+	// use on another device: digits only (the email shows them in two groups of four).
+	//
 	//
 	// Example: 04817293
-	Code *ResetCode `json:"code,omitempty"`
+	Code *EmailCode `json:"code,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -4831,7 +4851,7 @@ type ClientInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -4860,7 +4880,7 @@ type ClientInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -4883,8 +4903,8 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -4929,8 +4949,8 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -5125,7 +5145,7 @@ type ClientInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -5176,7 +5196,7 @@ type ClientInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -5774,9 +5794,10 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
 	SessionsIntrospectWithTextBody(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkCreateWithBody Log in with a magic link token
+	// SessionsMagicLinkCreateWithBody Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -5795,12 +5816,34 @@ type ClientInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -5812,9 +5855,10 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
+	// SessionsMagicLinkCreateWithTextBody Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -5833,12 +5877,34 @@ type ClientInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -5850,12 +5916,14 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithTextBody(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkRequestWithBody Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithBody Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -5870,12 +5938,14 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// SessionsMagicLinkRequest Email a one-time sign-in link
+	// SessionsMagicLinkRequest Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -5962,10 +6032,14 @@ type ClientInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -5988,10 +6062,14 @@ type ClientInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -6233,7 +6311,7 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -6272,7 +6350,7 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -6305,8 +6383,8 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -6361,8 +6439,8 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -6667,7 +6745,7 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -6728,7 +6806,7 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -7666,9 +7744,10 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkCreateWithBody Log in with a magic link token
+// SessionsMagicLinkCreateWithBody Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -7687,12 +7766,34 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -7714,9 +7815,10 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkCreateWithTextBody Log in with a magic link token
+// SessionsMagicLinkCreateWithTextBody Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -7735,12 +7837,34 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -7762,12 +7886,14 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkRequestWithBody Email a one-time sign-in link
+// SessionsMagicLinkRequestWithBody Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -7792,12 +7918,14 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 	return c.Client.Do(req)
 }
 
-// SessionsMagicLinkRequest Email a one-time sign-in link
+// SessionsMagicLinkRequest Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -7934,10 +8062,14 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -7970,10 +8102,14 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -11017,7 +11153,7 @@ type ClientWithResponsesInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -11046,7 +11182,7 @@ type ClientWithResponsesInterface interface {
 	// Google or a link), and that user still starts unverified. Any other caller, an unverified
 	// employee included, may not choose another person's password (`permission-denied`): the
 	// new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-	// 7 days) signs it in and proves its email.
+	// 7 days), or its code, signs it in and proves its email.
 	//
 	// `client.company_id` makes the client a member of that company when the caller is an
 	// application token or a verified employee (a company that does not exist answers
@@ -11069,8 +11205,8 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -11115,8 +11251,8 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-	// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
 	//
@@ -11315,7 +11451,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -11366,7 +11502,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 	// until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-	// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+	// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 	// accepts the liaison role and accepts what the caller offered it until then; that holds for
 	// someone who is a liaison already too. Until then the invitee has no liaison role from it:
 	// it cannot log in as a liaison, and an application that accepts only employees and
@@ -11970,9 +12106,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/introspect (the `SessionsIntrospect` operationId).
 	SessionsIntrospectWithTextBodyWithResponse(ctx context.Context, params *SessionsIntrospectParams, body SessionsIntrospectTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsIntrospectResponse, error)
 
-	// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
+	// SessionsMagicLinkCreateWithBodyWithResponse Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -11991,12 +12128,34 @@ type ClientWithResponsesInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -12008,9 +12167,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsMagicLinkCreateResponse, error)
 
-	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
+	// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with an emailed link's token or code
 	//
-	// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+	// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+	// `email` and the email's 8-digit `code`. Every link proves the user's email:
 	// a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 	// welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 	// role and offers it also accepts, or a client created for someone else). The first proof of
@@ -12029,12 +12189,34 @@ type ClientWithResponsesInterface interface {
 	// between its check and the proof is no longer the one shown: the proof then takes back
 	// as without it.
 	//
-	// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-	// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-	// requested for another application `link-wrong-application` (it stays usable where it
-	// belongs). Each of them counts as a failed log-in from the client address
-	// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-	// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// **By token.** An unknown token (or a password reset's, which only
+	// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+	// expired one `link-expired`, one requested for another application
+	// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+	// failed log-in from the client address (`rate-limited`).
+	//
+	// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+	// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+	// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+	// invitation's (the code accepts it as the link does); a password reset's code is only for
+	// `sessions/password_reset`. The code tried is that of the user's newest email of those
+	// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+	// links still work). A code and its link are one: using either uses both. Each code may
+	// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+	// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+	// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+	// there), except that until the email is proven every try is a stranger's, whatever
+	// device or address it comes from: the callers an unproven account knows are whoever
+	// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+	// unknown email all answer `invalid-token`; a right code of a link requested for another
+	// application answers `link-wrong-application` (the link stays usable there). Whether an
+	// email has an account is told no more than `sessions/magic_link_request` tells it: an
+	// unknown email costs the client address one try of its sign-in allowance, as at
+	// `sessions/create`. With `password`, the code is checked first (a wrong password then
+	// answers `invalid-password` and leaves the code usable, its try spent).
+	//
+	// The link is used up by the first exchange that gets past the password, whatever its
+	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -12046,12 +12228,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_create (the `SessionsMagicLinkCreate` operationId).
 	SessionsMagicLinkCreateWithTextBodyWithResponse(ctx context.Context, body SessionsMagicLinkCreateTextRequestBody, reqEditors ...RequestEditorFn) (*SessionsMagicLinkCreateResponse, error)
 
-	// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -12066,12 +12250,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/sessions/magic_link_request (the `SessionsMagicLinkRequest` operationId).
 	SessionsMagicLinkRequestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SessionsMagicLinkRequestResponse, error)
 
-	// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link
+	// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link and code
 	//
-	// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-	// that works once, within 15 minutes, for the application it was requested for; exchange
-	// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-	// through in the session it creates (see Redirect URLs). An unknown email answers
+	// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+	// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+	// application it was requested for; exchange it, or `email` and the code, with
+	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -12158,10 +12344,14 @@ type ClientWithResponsesInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -12184,10 +12374,14 @@ type ClientWithResponsesInterface interface {
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 	// `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-	// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-	// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-	// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-	// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+	// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+	// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+	// email without a live reset, answers `invalid-token`; a right code of a reset requested
+	// for another application `link-wrong-application`. Each code may be tried 5 times
+	// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+	// counts as a password guess at the account, limited as at `sessions/create`
+	// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+	// `sessions/magic_link_create`). A new
 	// password too easy to guess (fewer than 10 characters, a common password or pattern, one
 	// built on the user's email or name, or, where the server checks Have I Been Pwned, a
 	// breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -15806,7 +16000,7 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -15841,7 +16035,7 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // Google or a link), and that user still starts unverified. Any other caller, an unverified
 // employee included, may not choose another person's password (`permission-denied`): the
 // new user gets no password and an invitation email whose link (`sessions/magic_link_create`,
-// 7 days) signs it in and proves its email.
+// 7 days), or its code, signs it in and proves its email.
 //
 // `client.company_id` makes the client a member of that company when the caller is an
 // application token or a verified employee (a company that does not exist answers
@@ -15870,8 +16064,8 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -15922,8 +16116,8 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours), and until the email is proven the user may not
-// grant anything (see "Who is who"). Proving it, by that link or any other, drops the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
 //
@@ -16188,7 +16382,7 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -16245,7 +16439,7 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **Consent.** Nothing takes effect until the invitee says yes: every grant is an offer
 // until the invitee uses the caller's invitation link (`sessions/magic_link_create`, 7 days,
-// in the caller's application, or the `/invite` page it opens), which signs it in, proves its email,
+// in the caller's application, or the `/invite` page it opens) or its code, which signs it in, proves its email,
 // accepts the liaison role and accepts what the caller offered it until then; that holds for
 // someone who is a liaison already too. Until then the invitee has no liaison role from it:
 // it cannot log in as a liaison, and an application that accepts only employees and
@@ -17053,9 +17247,10 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 	return ParseSessionsIntrospectResponse(rsp)
 }
 
-// SessionsMagicLinkCreateWithBodyWithResponse Log in with a magic link token
+// SessionsMagicLinkCreateWithBodyWithResponse Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -17074,12 +17269,34 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -17097,9 +17314,10 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 	return ParseSessionsMagicLinkCreateResponse(rsp)
 }
 
-// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with a magic link token
+// SessionsMagicLinkCreateWithTextBodyWithResponse Log in with an emailed link's token or code
 //
-// Exchanges the token of an emailed link for a session. Every link proves the user's email:
+// Exchanges an emailed link for a session: its token (`magic_token`), or on another device
+// `email` and the email's 8-digit `code`. Every link proves the user's email:
 // a sign-in link (`sessions/magic_link_request`, 15 minutes), the verification link of the
 // welcome email (24 hours), or an invitation (7 days; from `liaisons/register`, whose liaison
 // role and offers it also accepts, or a client created for someone else). The first proof of
@@ -17118,12 +17336,34 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // between its check and the proof is no longer the one shown: the proof then takes back
 // as without it.
 //
-// An unknown token (or a password reset's, which only `sessions/password_reset` takes)
-// answers `invalid-token`; a used one `link-used`, an expired one `link-expired`, one
-// requested for another application `link-wrong-application` (it stays usable where it
-// belongs). Each of them counts as a failed log-in from the client address
-// (`rate-limited`). The link is used up by the first exchange that gets past the password,
-// whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// **By token.** An unknown token (or a password reset's, which only
+// `sessions/password_reset` takes) answers `invalid-token`; a used one `link-used`, an
+// expired one `link-expired`, one requested for another application
+// `link-wrong-application` (it stays usable where it belongs). Each of them counts as a
+// failed log-in from the client address (`rate-limited`).
+//
+// **By code.** Give `email` and `code` instead of `magic_token` (`missing-param` for the
+// half missing, `invalid-param` on `magic_token` for both). Every link email carries a code:
+// a sign-in link's, a welcome's verification link's (the code proves the email) and an
+// invitation's (the code accepts it as the link does); a password reset's code is only for
+// `sessions/password_reset`. The code tried is that of the user's newest email of those
+// kinds whose link is still usable: a newer one's code stands for the earlier ones (whose
+// links still work). A code and its link are one: using either uses both. Each code may
+// be tried 5 times (counted before each evaluation, so concurrent tries from any addresses
+// get 5 in all); then it is dead. Every try also counts as a sign-in guess at the account,
+// limited as at `sessions/create` (`rate-limited`; `device_token` is the caller's as
+// there), except that until the email is proven every try is a stranger's, whatever
+// device or address it comes from: the callers an unproven account knows are whoever
+// registered it, who need not own the mailbox. A wrong, used, expired or dead code, an email without such a link, and an
+// unknown email all answer `invalid-token`; a right code of a link requested for another
+// application answers `link-wrong-application` (the link stays usable there). Whether an
+// email has an account is told no more than `sessions/magic_link_request` tells it: an
+// unknown email costs the client address one try of its sign-in allowance, as at
+// `sessions/create`. With `password`, the code is checked first (a wrong password then
+// answers `invalid-password` and leaves the code usable, its try spent).
+//
+// The link is used up by the first exchange that gets past the password, whatever its
+// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here. Same role rules and answers as `sessions/create`; the session
@@ -17141,12 +17381,14 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 	return ParseSessionsMagicLinkCreateResponse(rsp)
 }
 
-// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link
+// SessionsMagicLinkRequestWithBodyWithResponse Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -17167,12 +17409,14 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 	return ParseSessionsMagicLinkRequestResponse(rsp)
 }
 
-// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link
+// SessionsMagicLinkRequestWithResponse Email a one-time sign-in link and code
 //
-// Sends the user a one-time sign-in link at once. The link carries a token (`pam_...`)
-// that works once, within 15 minutes, for the application it was requested for; exchange
-// it with `sessions/magic_link_create`. `redirect_url` is kept with the link and passed
-// through in the session it creates (see Redirect URLs). An unknown email answers
+// Sends the user a one-time sign-in link at once, with an 8-digit code for another device.
+// The link carries a token (`pam_...`) that works once, within 15 minutes, for the
+// application it was requested for; exchange it, or `email` and the code, with
+// `sessions/magic_link_create`. The link and its code are one: using either uses both.
+// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
+// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -17289,10 +17533,14 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx 
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
@@ -17321,10 +17569,14 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
 // `invalid-token` (unknown, or another kind of link), `link-used`, `link-expired`,
-// `link-wrong-application`. A wrong, used or expired code, or an email without a live
-// reset, answers `invalid-token`; each code may be tried 5 times (counted before each
-// evaluation, so concurrent tries get 5 in all), and every try also counts as a password
-// guess at the account, limited as at `sessions/create` (`rate-limited`). A new
+// `link-wrong-application`. A wrong, used or expired code (or another kind of email's: a
+// sign-in, verification or invitation code is for `sessions/magic_link_create`), or an
+// email without a live reset, answers `invalid-token`; a right code of a reset requested
+// for another application `link-wrong-application`. Each code may be tried 5 times
+// (counted before each evaluation, so concurrent tries get 5 in all), and every try also
+// counts as a password guess at the account, limited as at `sessions/create`
+// (`rate-limited`; until the email is proven, as a stranger's from any device, as at
+// `sessions/magic_link_create`). A new
 // password too easy to guess (fewer than 10 characters, a common password or pattern, one
 // built on the user's email or name, or, where the server checks Have I Been Pwned, a
 // breached one) answers `invalid-param` on `password` with the reason, and leaves the link
