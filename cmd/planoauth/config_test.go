@@ -98,7 +98,8 @@ func TestLoadConfigServing(t *testing.T) {
 			"PLANOAUTH_LIAISON_LIMIT_CALLER": "2", "PLANOAUTH_INVITATION_LIMIT_WINDOW": "2h", "PLANOAUTH_DEVICE_TOKEN_TTL": "24h",
 			"PLANOAUTH_HASH_QUEUE_BUDGET": "100ms", "PLANOAUTH_RETENTION_SESSIONS": "0s", "PLANOAUTH_RETENTION_INTERVAL": "5m",
 			"PLANOAUTH_METRICS_ADDR": "127.0.0.1:9100", "PLANOAUTH_INVITATION_LIMIT_RECIPIENT": "2",
-			"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW": "48h",
+			"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW": "48h", "PLANOAUTH_LOGIN_SUCCESS_LIMIT_ACCOUNT": "5",
+			"PLANOAUTH_LOGIN_SUCCESS_LIMIT_WINDOW": "1h",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -106,6 +107,9 @@ func TestLoadConfigServing(t *testing.T) {
 		l := cfg.limits
 		if l.InvitationRecipients != (limits.RecipientQuota{PerRecipient: 2, Window: 48 * time.Hour}) {
 			t.Errorf("invitations per recipient = %+v, want 2 per 48h", l.InvitationRecipients)
+		}
+		if l.SignedIn != (limits.AccountQuota{PerAccount: 5, Window: time.Hour}) {
+			t.Errorf("successful sign-ins per account = %+v, want 5 per 1h", l.SignedIn)
 		}
 		if l.SignIn.PerAccount != 3 || l.SignIn.PerKnown != 4 || l.Links.PerAddress != 7 || l.Liaisons.PerCaller != 2 ||
 			l.Invitations.Window != 2*time.Hour || l.DeviceTokenTTL != 24*time.Hour || cfg.hasher.QueueBudget != 100*time.Millisecond ||

@@ -94,17 +94,20 @@ func parseDays(value string) (time.Duration, error) {
 
 // setSessionPolicy changes an application's session policy (when asked to) and prints it. Every instance reloads
 // its applications at once (the table notifies), so the change reaches live sessions everywhere:
-// a shorter policy at once, a longer one for the sessions created from then on.
+// a shorter policy at once, and for good (the sessions' stored bounds are lowered in the same
+// statement), a longer one for the sessions created from then on.
 func setSessionPolicy(ctx context.Context, q *db.Queries, change sessionPolicyChange, stdout io.Writer) error {
 	var app db.Application
 	var err error
 	if change.lifetime == nil && change.idle == nil && !change.setRememberMe {
 		app, err = q.GetApplicationBySlug(ctx, change.slug) // only show it
 	} else {
-		app, err = q.SetApplicationSessionPolicy(ctx, db.SetApplicationSessionPolicyParams{
+		var row db.SetApplicationSessionPolicyRow // the application's row (applications.*)
+		row, err = q.SetApplicationSessionPolicy(ctx, db.SetApplicationSessionPolicyParams{
 			Slug: change.slug, MaxAgeSeconds: change.lifetime, IdleTimeoutSeconds: change.idle,
 			SetRememberMeMaxAge: change.setRememberMe, RememberMeMaxAgeSeconds: change.rememberMeMaxAge,
 		})
+		app = db.Application(row)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("unknown application %q (`planoauth applications list` shows them)", change.slug)

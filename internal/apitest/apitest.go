@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +117,12 @@ type options struct {
 	logTo      io.Writer
 	noRegistry bool
 	tracer     trace.TracerProvider
+	proxies    []netip.Prefix
+}
+
+// WithTrustedProxies trusts the proxies as PLANOAUTH_TRUSTED_PROXIES does.
+func WithTrustedProxies(proxies ...netip.Prefix) Option {
+	return func(o *options) { o.proxies = proxies }
 }
 
 // WithTracer traces the requests and queries as `planoauth serve` does when tracing is on.
@@ -177,7 +184,7 @@ func New(tb testing.TB, opts ...Option) *Env {
 	}
 	cfg := server.Config{Pool: pool, Spec: e.Spec, Logger: log, Now: e.Clock.Now, Handlers: deps,
 		SessionCacheTTL: 10 * time.Second, SessionCacheEntries: 10_000, RegistryFallback: 30 * time.Second,
-		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry, Tracer: o.tracer}
+		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry, Tracer: o.tracer, TrustedProxies: o.proxies}
 	e.build = func() *server.Service {
 		tb.Helper()
 		cfg.Metrics = prometheus.NewRegistry()

@@ -3,9 +3,11 @@ package impl
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -72,7 +74,8 @@ func (s *Server) introspect(ctx context.Context, app db.Application, token strin
 }
 
 // SessionsRevoke revokes a user's sessions for an application token (in its application) or an
-// employee (everywhere). Answers: invalid-param (no such user).
+// employee whose email is verified (everywhere), and records sessions.revoked. Answers:
+// invalid-param (no such user), permission-denied (an unverified employee).
 func (s *Server) SessionsRevoke(ctx context.Context, r gen.SessionsRevokeRequestObject) (gen.SessionsRevokeResponseObject, error) {
 	revoked, err := s.revokeUserSessions(ctx, auth.PrincipalFromContext(ctx), r.Body.UserId)
 	if err != nil {
@@ -84,27 +87,73 @@ func (s *Server) SessionsRevoke(ctx context.Context, r gen.SessionsRevokeRequest
 	}, nil
 }
 
-// revokeUserSessions is sessions/revoke without HTTP. Least privilege: only an employee ends a
-// user's sessions in every application; any other caller holding the scope (an application
-// token) ends those in its own application.
+// revokeUserSessions is sessions/revoke without HTTP, in one transaction that records who did it
+// (sessions.revoked, one event per application). Least privilege: only an employee ends a
+// user's sessions in every application; an application token ends those in its own application.
 func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, userID int64) (int64, error) {
-	if _, err := s.q.GetUser(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
-		return 0, envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
-	} else if err != nil {
-		return 0, envelope.Internal("look up user %d: %w", userID, err)
+	if err := refuseUnverified(p); err != nil {
+		return 0, err
 	}
 	now := s.now()
-	var revoked int64
-	var err error
-	if p.Session != nil && p.Session.Role == roleEmployee {
-		revoked, err = s.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Now: &now})
-	} else {
-		revoked, err = s.q.RevokeUserSessionsInApplication(ctx, db.RevokeUserSessionsInApplicationParams{
-			UserID: userID, ApplicationID: p.Application.ID, Now: &now})
-	}
+	var revoked []int64 // the application of each session revoked
+	err := s.inTx(ctx, "revoke a user's sessions", func(_ pgx.Tx, q *db.Queries) error {
+		if err := lockController(ctx, q, p); err != nil {
+			return err
+		}
+		if _, err := q.GetUser(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
+			return envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
+		} else if err != nil {
+			return fmt.Errorf("look up user %d: %w", userID, err)
+		}
+		var err error
+		if p.Session != nil { // an employee (lockEmployee): every application
+			revoked, err = q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now})
+		} else {
+			revoked, err = q.RevokeUserSessionsInApplication(ctx, db.RevokeUserSessionsInApplicationParams{
+				UserID: userID, ApplicationID: p.Application.ID, Now: &now})
+		}
+		if err != nil {
+			return fmt.Errorf("revoke sessions of user %d: %w", userID, err)
+		}
+		return audit.Append(ctx, q, now, sessionsRevokedByController(p, userID, revoked)...)
+	})
 	if err != nil {
-		return 0, envelope.Internal("revoke sessions of user %d: %w", userID, err)
+		return 0, err
 	}
 	s.sessions.ForgetUser(userID)
-	return revoked, nil
+	return int64(len(revoked)), nil
+}
+
+// sessionsRevokedByController are the events of sessions/revoke: one per application whose
+// sessions were revoked, by the employee or the application. An application that revoked none
+// still reads, in its own trail, that it asked.
+func sessionsRevokedByController(p *auth.Principal, userID int64, applications []int64) []audit.Event {
+	events := audit.SessionsRevoked(audit.Of(p), userID, applications)
+	if p.Session == nil && len(applications) == 0 {
+		events[0].ApplicationID = p.Application.ID
+	}
+	return events
+}
+
+// refuseUnverified answers permission-denied, before any work, to an employee whose email is
+// not verified (as its session was loaded; lockController decides again in the transaction):
+// whoever registered the email before its owner was made an employee may not be its owner, and
+// must not end others' sessions or read their accounts.
+func refuseUnverified(p *auth.Principal) error {
+	if p.Session != nil && !callerVerified(p) {
+		return errUnproven()
+	}
+	return nil
+}
+
+// lockController lets the caller of sessions/revoke or users/lookup act, in q's transaction: an
+// application token, or an employee whose email is proven and whose session is still live
+// (checkGrantor), with its employee record share-locked (lockEmployee). A proof of the email in
+// flight, which revokes an unverified account's sessions, therefore finishes first or waits.
+// Answers: permission-denied, invalid-token.
+func lockController(ctx context.Context, q *db.Queries, p *auth.Principal) error {
+	if err := checkGrantor(ctx, q, p); err != nil {
+		return err
+	}
+	return lockEmployee(ctx, q, p)
 }

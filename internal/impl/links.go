@@ -262,6 +262,9 @@ type codeTry struct {
 	kinds       []linkKind
 	application gen.ApplicationSlug
 	client      limits.Client
+	// first, when set, is checked once the try's use is taken and before the code is tried
+	// (a reset's new password): its refusal keeps the use and costs no try of the code.
+	first func() error
 }
 
 // takeCode finds the link a code was typed for: the newest live link with a code of one of
@@ -279,6 +282,9 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, t.client.Peer); err != nil {
 			return db.User{}, 0, err
 		}
+		if err := t.checkFirst(); err != nil {
+			return db.User{}, 0, err
+		}
 		return db.User{}, 0, envelope.New(gen.StatusInvalidToken)
 	}
 	if err != nil {
@@ -286,6 +292,9 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 	}
 	ticket, err := s.codeAttempt(ctx, user, t.client)
 	if err != nil {
+		return user, 0, err
+	}
+	if err := t.checkFirst(); err != nil {
 		return user, 0, err
 	}
 	try, err := s.q.TakeCodeTry(ctx, db.TakeCodeTryParams{UserID: user.ID, Kinds: kindNames(t.kinds), Now: s.now(), MaxTries: CodeTries})
@@ -305,6 +314,14 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 		return user, 0, envelope.New(gen.StatusLinkWrongApplication)
 	}
 	return user, try.ID, nil
+}
+
+// checkFirst is t.first's answer (nil without one).
+func (t codeTry) checkFirst() error {
+	if t.first == nil {
+		return nil
+	}
+	return t.first()
 }
 
 // codeAttempt takes the sign-in use a code try at user's account costs. Until the email is
@@ -345,10 +362,11 @@ func linkUsed(userID, appID int64) []audit.Event {
 // (takeBackUnproven: its password, sessions, preferences, phone, trusted devices, grants,
 // liaisons, requests), unless the prover showed the account's password (p.keep). Then
 // it accepts an invitation's liaison role, and sets a new password, which moves
-// credential_version (no log-in with the old one in flight completes), revokes every session of
-// the user on every instance (the sessions' trigger notifies) and makes its devices strangers
-// (limits.Forget). It returns the user as it is now and the users whose sessions were revoked,
-// to evict from this instance's cache after the commit (forgetUsers).
+// credential_version (no log-in with the old one in flight completes), ends the user's other
+// reset and sign-in links (endPasswordLinks), revokes every session of the user on every
+// instance (the sessions' trigger notifies) and makes its devices strangers (limits.Forget).
+// It returns the user as it is now and the users whose sessions were revoked, to evict from
+// this instance's cache after the commit (forgetUsers).
 //
 // The audit trail records it all, last in the transaction: the link used, the proof (see
 // proof.events), the invitation accepted, and the password reset with the sessions it closed.
@@ -382,6 +400,9 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 	if p.passwordHash != nil {
 		if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: userID, PasswordHash: p.passwordHash}); err != nil {
 			return db.User{}, nil, fmt.Errorf("set the password of user %d: %w", userID, err)
+		}
+		if err := endPasswordLinks(ctx, q, userID, now); err != nil {
+			return db.User{}, nil, err
 		}
 		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now})
 		if err != nil {

@@ -191,7 +191,10 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	case in.Code != nil:
 		err = s.useTOTPCode(ctx, row, p, *in.Code, client)
 	case in.Password != nil:
-		_, err = s.checkPassword(ctx, p.User.Email, *in.Password, client)
+		var try signInTry
+		if _, try, err = s.checkPassword(ctx, p.User.Email, *in.Password, client); err == nil {
+			s.settle(ctx, try, nil) // the password is proven: no guess
+		}
 	default:
 		err = envelope.Param(gen.StatusMissingParam, "code", "is required, unless password is given")
 	}

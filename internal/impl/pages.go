@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 
 	"github.com/plano/planoauth/internal/envelope"
@@ -54,7 +55,8 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 // in magic_token (HandoverLifetime, for the application to exchange with
 // sessions/magic_link_create), or "" when there is none. A refused link counts as a failed
 // sign-in of the client address, as on sessions/magic_link_create. Answers: those of peekLink,
-// rate-limited, invalid-param on password, invalid-password.
+// rate-limited, invalid-param on password, invalid-password; pages.ErrHandover when the link
+// was used but the hand-over failed.
 func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pages.Link, string, error) {
 	client := limits.Client{Peer: peer.FromContext(ctx)}
 	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
@@ -65,7 +67,13 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	if err != nil {
 		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
-	s.giveBack(ctx, ticket)
+	// A new password's checks (zxcvbn, Have I Been Pwned) are paid for by the address's use,
+	// given back once the link is used; a page without one gives it back now: the link is real.
+	newPassword := u.Password != "" && (kind == linkReset || kind == linkInvitation)
+	if !newPassword {
+		s.giveBack(ctx, ticket)
+		ticket = limits.Ticket{}
+	}
 	link, user, err := s.pageLink(ctx, row)
 	if err != nil {
 		return link, "", err
@@ -75,13 +83,15 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	}
 	use := linkUse{kinds: []linkKind{kind}, token: u.Token}
 	if u.CurrentPassword != "" && kind != linkReset && hasPassword(user.PasswordHash) {
-		if err := s.verifyPassword(ctx, user, u.CurrentPassword, client); err != nil {
+		try, err := s.verifyPassword(ctx, user, u.CurrentPassword, client)
+		if err != nil {
 			return link, "", s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink,
 				applicationID: row.MagicLink.ApplicationID, userID: user.ID}, err)
 		}
+		s.settle(ctx, try, nil) // the password is the account's: no guess
 		use.keep = &user.CredentialVersion
 	}
-	if u.Password != "" && (kind == linkReset || kind == linkInvitation) {
+	if newPassword {
 		h, err := s.hashNewPassword(ctx, "password", u.Password, user)
 		if err != nil {
 			return link, "", err
@@ -89,6 +99,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 		use.passwordHash = &h
 	}
 	used, err := s.useLink(ctx, use)
+	s.settle(ctx, signInTry{failure: ticket}, err)
 	if err != nil {
 		return link, "", err
 	}
@@ -96,7 +107,10 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 		return link, "", nil
 	}
 	next, err := s.handover(ctx, used)
-	return link, next, err
+	if err != nil {
+		return link, "", fmt.Errorf("%w: %w", pages.ErrHandover, err)
+	}
+	return link, next, nil
 }
 
 // handover is the used link's redirect URL carrying a new short-lived sign-in token for the

@@ -195,7 +195,7 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 }
 
 // SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's
-// sign-in allowance, given back when the finish signs a user in. Answers: rate-limited,
+// sign-in allowance, given back when the finish opens a session. Answers: rate-limited,
 // mfa-method-unavailable.
 func (s *Server) SessionsPasskeyBegin(ctx context.Context, r gen.SessionsPasskeyBeginRequestObject) (gen.SessionsPasskeyBeginResponseObject, error) {
 	if s.rp == nil {
@@ -242,13 +242,21 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	if err != nil {
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
 	}
-	// The use of the address's allowance that the begin took is given back: the sign-in succeeded.
-	s.giveBack(ctx, s.limits.AddressTicket(limits.SignIn, peer.Peer{Address: ceremony.ClientAddress}, ceremony.CreatedAt))
+	// The use of the address's allowance that the begin took is given back once a session is
+	// opened; a sign-in that opens none (user-requires-role) keeps it. A session spends one of
+	// the account's successful sign-ins.
+	success, err := s.limits.SignedIn(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	try := signInTry{failure: s.limits.AddressTicket(limits.SignIn, peer.Peer{Address: ceremony.ClientAddress}, ceremony.CreatedAt),
+		success: success}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
+	s.settle(ctx, try, err)
 	if err != nil {
 		return nil, err
 	}

@@ -118,6 +118,30 @@ func TestSessionPolicyChangeReachesEveryInstance(t *testing.T) {
 			})
 		}
 	})
+	// A session expired by a shorter policy stays expired when the longer one comes back, on
+	// every instance: the shorter policy lowered its stored bounds, and that reached the
+	// caches (an instance that held the session since before, and never read it meanwhile).
+	t.Run("RestoredStaysExpired", func(t *testing.T) {
+		token := env.Session(ada, "planox2", "client")
+		env.Clock.Advance(2 * time.Hour)
+		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+			if got := readAnswer(h, token); got != gen.StatusActionSuccessful { // now cached there
+				t.Fatalf("%s instance answered %s", name, got)
+			}
+		}
+		setPolicy(t, env, "planox2", dur(time.Hour), nil, false, nil)
+		eventually(t, time.Second, "this instance expires the two-hour-old session", func() bool {
+			return readAnswer(env.Handler, token) == gen.StatusSessionExpired
+		})
+		probe := env.Session(ada, "planox2", "client") // live under either policy
+		setPolicy(t, env, "planox2", dur(7*24*time.Hour), nil, false, nil)
+		waitForPolicy(t, probe, 7*24*time.Hour, env.Handler, other)
+		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+			eventually(t, time.Second, name+" instance keeps the session expired", func() bool {
+				return readAnswer(h, token) == gen.StatusSessionExpired
+			})
+		}
+	})
 	t.Run("LongerOnlyForNewSessions", func(t *testing.T) {
 		before := env.Session(ada, "planoauth", "client")
 		setPolicy(t, env, "planoauth", dur(30*24*time.Hour), nil, false, nil)
@@ -170,6 +194,10 @@ func TestSessionPolicyRememberMeCap(t *testing.T) {
 	env.Get(sessionsRead, *capped.Token).Expect(t, 200, gen.StatusActionSuccessful)
 	env.Clock.Advance(time.Second)
 	env.Get(sessionsRead, *capped.Token).Expect(t, 401, gen.StatusSessionExpired)
+
+	// The cap taken off again: what it expired stays expired.
+	setPolicy(t, env, "planoorder", nil, nil, true, nil)
+	env.Get(sessionsRead, *uncapped.Token).Expect(t, 401, gen.StatusSessionExpired)
 }
 
 // A deleted session that a longer policy keeps usable past the default lifetime must still leave

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -90,12 +91,19 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 	}
 	var token string
 	err = s.inTx(ctx, "create a reset link", func(_ pgx.Tx, q *db.Queries) error {
-		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: user.ID, Kind: string(linkReset), Now: s.now()}); err != nil {
-			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
-		}
+		// The new link first, then the user's row, then every other live reset ends: of
+		// concurrent requests, each ends what those holding the lock before it committed, so
+		// one link is left, the last one's.
 		if token, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
 			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
 			return err
+		}
+		if _, err := q.LockUserForLinks(ctx, user.ID); err != nil {
+			return fmt.Errorf("lock user %d: %w", user.ID, err)
+		}
+		if err := q.ExpireOtherUserLinks(ctx, db.ExpireOtherUserLinksParams{UserID: user.ID, Kind: string(linkReset),
+			KeepTokenHash: auth.HashToken(token), Now: s.now()}); err != nil {
+			return fmt.Errorf("end earlier resets of user %d: %w", user.ID, err)
 		}
 		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditPasswordResetRequested, Actor: audit.Anonymous,
 			UserID: user.ID, ApplicationID: app.ID})
@@ -161,19 +169,27 @@ func (s *Server) SessionsPasswordReset(ctx context.Context, r gen.SessionsPasswo
 }
 
 // resetWithToken sets the password of a reset link's user. Like a sign-in link, the token is
-// counted against the client address before it is looked up (the use stays when it cannot be
-// used). The link is checked first, then the password (a refused password leaves the link
-// usable), and only then is anything hashed.
+// counted against the client address before it is looked up; here the use stays until the reset
+// is made, so that it also pays for the new password's checks (zxcvbn, Have I Been Pwned): a
+// link's holder trying passwords spends its address's allowance. The link is checked first,
+// then the password (a refused password leaves the link usable), and only then is anything
+// hashed.
 func (s *Server) resetWithToken(ctx context.Context, token string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
 	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
 	if err != nil {
 		return usedLink{}, err
 	}
+	used, err := s.resetWithTokenCounted(ctx, token, application, plain)
+	s.settle(ctx, signInTry{failure: ticket}, err)
+	return used, err
+}
+
+// resetWithTokenCounted is resetWithToken once the address's use was taken.
+func (s *Server) resetWithTokenCounted(ctx context.Context, token string, application gen.ApplicationSlug, plain string) (usedLink, error) {
 	row, err := s.peekLink(ctx, []linkKind{linkReset}, token, &application)
 	if err != nil {
 		return usedLink{}, err
 	}
-	s.giveBack(ctx, ticket) // a real link: no failed sign-in, whatever comes next
 	user, err := s.q.GetUser(ctx, row.MagicLink.UserID)
 	if err != nil {
 		return usedLink{}, envelope.Internal("load user %d: %w", row.MagicLink.UserID, err)
@@ -188,14 +204,19 @@ func (s *Server) resetWithToken(ctx context.Context, token string, application g
 // resetWithCode sets the password of the user of email with the code of its newest reset
 // (takeCode: each try counted against the code and as a sign-in guess at the account, before
 // it is evaluated; a wrong, used up or missing code, or an unknown email, answers invalid-token
-// alike). The password is checked first against what the caller gave (the email), for known
-// and unknown emails alike, so that a refused one costs no try of the code and tells nothing of
-// the account. Once the code is right, the password is checked against the user's names too.
+// alike). The new password is checked once the try's use is taken (so that a flood of them costs
+// the caller its allowance, not Have I Been Pwned's egress) and before the code is tried, against
+// what the caller gave (the email), for known and unknown emails alike: a refused one costs no
+// try of the code and tells nothing of the account. Once the code is right, the password is
+// checked against the user's names too.
 func (s *Server) resetWithCode(ctx context.Context, email, code string, application gen.ApplicationSlug, plain string, client limits.Client) (usedLink, error) {
-	if problem := s.newPasswordProblem(ctx, plain, db.User{Email: emailaddr.Normalize(email)}); problem != "" {
-		return usedLink{}, envelope.Param(gen.StatusInvalidParam, "password", problem)
-	}
-	user, linkID, err := s.takeCode(ctx, codeTry{email: email, code: code, kinds: []linkKind{linkReset}, application: application, client: client})
+	user, linkID, err := s.takeCode(ctx, codeTry{email: email, code: code, kinds: []linkKind{linkReset}, application: application, client: client,
+		first: func() error {
+			if problem := s.newPasswordProblem(ctx, plain, db.User{Email: emailaddr.Normalize(email)}); problem != "" {
+				return envelope.Param(gen.StatusInvalidParam, "password", problem)
+			}
+			return nil
+		}})
 	if err != nil {
 		return usedLink{}, err
 	}
@@ -219,26 +240,7 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	user, err := s.q.GetUser(ctx, p.Session.UserID)
-	if err != nil {
-		return nil, envelope.Internal("load user %d: %w", p.Session.UserID, err)
-	}
-	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
-		return nil, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
-	}
-	if problem := s.newPasswordProblem(ctx, in.Password, user); problem != "" {
-		return nil, envelope.Param(gen.StatusInvalidParam, "password", problem)
-	}
-	if hasPassword(user.PasswordHash) {
-		if err := s.checkCurrentPassword(ctx, user, *in.CurrentPassword); err != nil {
-			return nil, err
-		}
-	}
-	hash, err := s.hashPassword(ctx, in.Password)
-	if err != nil {
-		return nil, err
-	}
-	revoked, err := s.changePassword(ctx, user, hash, p.Session)
+	revoked, err := s.updatePassword(ctx, p.Session, in)
 	if err != nil {
 		return nil, err
 	}
@@ -248,10 +250,44 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 	}, nil
 }
 
-// checkCurrentPassword verifies the user's current password, counted like a log-in (so that a
-// stolen session cannot be used to guess it without bound).
-func (s *Server) checkCurrentPassword(ctx context.Context, user db.User, plain string) error {
-	return s.verifyPassword(ctx, user, plain, limits.Client{Peer: peer.FromContext(ctx)})
+// updatePassword is users/password_update without HTTP, for the caller's session. Every request
+// is counted like a log-in (tryPassword) before anything is evaluated, the new password's
+// checks included: a stolen session can neither guess the current password nor make the service
+// score new passwords and ask Have I Been Pwned without bound. A change made keeps its use of the
+// account's successful sign-ins; a refused one, its guess.
+func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.UsersPasswordUpdateInput) (int64, error) {
+	user, err := s.q.GetUser(ctx, caller.UserID)
+	if err != nil {
+		return 0, envelope.Internal("load user %d: %w", caller.UserID, err)
+	}
+	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
+		return 0, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
+	}
+	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
+	if err != nil {
+		return 0, err
+	}
+	revoked, err := s.changePasswordWith(ctx, user, in, caller)
+	s.settle(ctx, try, err)
+	return revoked, err
+}
+
+// changePasswordWith checks the new password, then the current one (counted by the caller), and
+// changes it.
+func (s *Server) changePasswordWith(ctx context.Context, user db.User, in gen.UsersPasswordUpdateInput, caller *db.Session) (int64, error) {
+	if problem := s.newPasswordProblem(ctx, in.Password, user); problem != "" {
+		return 0, envelope.Param(gen.StatusInvalidParam, "password", problem)
+	}
+	if hasPassword(user.PasswordHash) {
+		if err := s.matchPassword(ctx, user, *in.CurrentPassword); err != nil {
+			return 0, err
+		}
+	}
+	hash, err := s.hashPassword(ctx, in.Password)
+	if err != nil {
+		return 0, err
+	}
+	return s.changePassword(ctx, user, hash, caller)
 }
 
 // changePassword sets the new hash if the credential is still the one checked (a concurrent
@@ -269,6 +305,9 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 			return envelope.New(gen.StatusInvalidPassword)
 		}
 		now := s.now()
+		if err := endPasswordLinks(ctx, q, user.ID, now); err != nil {
+			return err
+		}
 		apps, err := q.RevokeOtherUserSessions(ctx, db.RevokeOtherUserSessionsParams{UserID: user.ID, Keep: caller.ID, Now: &now})
 		if err != nil {
 			return fmt.Errorf("revoke the other sessions of user %d: %w", user.ID, err)
@@ -290,6 +329,19 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		s.sessions.ForgetUser(user.ID)
 	}
 	return revoked, err
+}
+
+// endPasswordLinks ends, in q's transaction, the user's live reset links (and their codes) and
+// sign-in links: once its password changed (replaced, reset, or set by a proof), whatever was
+// emailed before is pointless, and whoever saw such an email (a shared or forwarded mailbox)
+// must not use it to set a password of its own or to sign in.
+func endPasswordLinks(ctx context.Context, q *db.Queries, userID int64, now time.Time) error {
+	for _, kind := range []linkKind{linkReset, linkSignIn} {
+		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: userID, Kind: string(kind), Now: now}); err != nil {
+			return fmt.Errorf("end the %s links of user %d: %w", kind, userID, err)
+		}
+	}
+	return nil
 }
 
 // newPasswordProblem says why plain is refused as user's new password, or "": the offline

@@ -35,7 +35,7 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	user, err := s.checkPassword(ctx, in.Email, in.Password, client)
+	user, try, err := s.checkPassword(ctx, in.Email, in.Password, client)
 	if err != nil {
 		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, err)
 	}
@@ -43,6 +43,7 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 		application: in.Application, method: gen.LoginPassword, methods: []gen.SessionMethod{gen.MethodPwd}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
 	})
+	s.settle(ctx, try, err) // a right password that opened no session (user-requires-role) was no success
 	if errors.Is(err, errCredentialChanged) {
 		return nil, s.passwordLoginFailed(ctx, in.Application, user.ID, s.credentialChanged(ctx, user.ID))
 	}
@@ -77,41 +78,92 @@ func (s *Server) credentialChanged(ctx context.Context, userID int64) error {
 	return envelope.New(gen.StatusInvalidPassword)
 }
 
-// checkPassword finds the user of email and verifies password. Every evaluation is counted
-// before the hash (limits.Attempt: the caller's allowance at this account, as the account
-// knows it) and given back when the password is right; an unknown email costs the address one
-// attempt and no hash.
-func (s *Server) checkPassword(ctx context.Context, email, plain string, client limits.Client) (db.User, error) {
+// checkPassword finds the user of email and verifies password (verifyPassword: the caller
+// settles the try it returns once it knows what the password did); an unknown email costs the
+// address one attempt and no hash.
+func (s *Server) checkPassword(ctx context.Context, email, plain string, client limits.Client) (db.User, signInTry, error) {
 	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer); err != nil {
-			return user, err
+			return user, signInTry{}, err
 		}
-		return user, envelope.New(gen.StatusEmailNotFound)
+		return user, signInTry{}, envelope.New(gen.StatusEmailNotFound)
 	}
 	if err != nil {
-		return user, envelope.Internal("look up user: %w", err)
+		return user, signInTry{}, envelope.Internal("look up user: %w", err)
 	}
 	if !hasPassword(user.PasswordHash) {
-		return user, envelope.New(gen.StatusUserHasNoPassword)
+		return user, signInTry{}, envelope.New(gen.StatusUserHasNoPassword)
 	}
-	return user, s.verifyPassword(ctx, user, plain, client)
+	try, err := s.verifyPassword(ctx, user, plain, client)
+	return user, try, err
 }
 
-// verifyPassword checks plain against the password of user (who has one). The evaluation is
-// counted as a guess at the account before the hash (limits.Attempt: the caller's allowance at
-// this account, as the account knows it) and given back when the password is right; a hash made
-// with weaker parameters is then upgraded. Answers: invalid-password, rate-limited.
-func (s *Server) verifyPassword(ctx context.Context, user db.User, plain string, client limits.Client) error {
-	ticket, err := s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+// signInTry is what a sign-in took of the limits before its work (a password's hash, a
+// session): the use a failed sign-in spends (a guess at the account, limits.Attempt, or the
+// address's use for a token checked), and a use of the account's successful sign-ins
+// (limits.Limiter.SignedIn). Once the sign-in ended, settle keeps one of them.
+type signInTry struct {
+	failure, success limits.Ticket
+}
+
+// tryPassword takes a signInTry for an evaluation of a password at the account of userID,
+// before anything is evaluated. Answers: rate-limited.
+func (s *Server) tryPassword(ctx context.Context, userID int64, client limits.Client) (signInTry, error) {
+	guess, err := s.limits.Attempt(ctx, limits.SignIn, userID, client)
 	if err != nil {
-		return err
+		return signInTry{}, err
 	}
+	success, err := s.limits.SignedIn(ctx, userID)
+	if err != nil {
+		s.giveBack(ctx, guess) // nothing was evaluated
+		return signInTry{}, err
+	}
+	return signInTry{failure: guess, success: success}, nil
+}
+
+// settle gives back the use that a sign-in (or password change) which ended in err did not
+// spend: its failure's when it succeeded (err nil, or an answer that carries the session it
+// opened: client-required, mfa-required), both when the service failed it (a hash shed by the
+// queue, a crash), else its success's. So a right password whose application then refuses the
+// user's role costs a guess, as a wrong one does. Settle a try once.
+func (s *Server) settle(ctx context.Context, try signInTry, err error) {
+	answer, isAnswer := errors.AsType[*envelope.Error](err)
+	switch {
+	case err == nil || (isAnswer && answer.Session != nil):
+		s.giveBack(ctx, try.failure)
+	case !isAnswer || answer.Status == gen.StatusApplicationCrash || errors.Is(err, password.ErrBusy):
+		s.giveBack(ctx, try.failure)
+		s.giveBack(ctx, try.success)
+	default:
+		s.giveBack(ctx, try.success)
+	}
+}
+
+// verifyPassword checks plain against the password of user (who has one), counted first
+// (tryPassword). A wrong password answers invalid-password and keeps its guess; a right one
+// returns the try for the caller to settle once it knows what the password did (a session
+// opened, a password changed). Answers: invalid-password, rate-limited.
+func (s *Server) verifyPassword(ctx context.Context, user db.User, plain string, client limits.Client) (signInTry, error) {
+	try, err := s.tryPassword(ctx, user.ID, client)
+	if err != nil {
+		return try, err
+	}
+	if err := s.matchPassword(ctx, user, plain); err != nil {
+		s.settle(ctx, try, err)
+		return signInTry{}, err
+	}
+	return try, nil
+}
+
+// matchPassword checks plain against the password of user, whose evaluation the caller counted;
+// a hash made with weaker parameters is then upgraded. Answers: invalid-password, rate-limited
+// (the hash queue is full).
+func (s *Server) matchPassword(ctx context.Context, user db.User, plain string) error {
 	rehash, err := s.hasher.Verify(ctx, plain, *user.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		return envelope.New(gen.StatusInvalidPassword) // a guess was evaluated: the use stays
+		return envelope.New(gen.StatusInvalidPassword)
 	}
-	s.giveBack(ctx, ticket)
 	if err != nil {
 		return hashFailure(err, "verify password of user %d", user.ID)
 	}

@@ -198,9 +198,11 @@ func (s *Server) signInWithCode(ctx context.Context, in gen.SessionsMagicLinkCre
 	}
 	use := linkUse{kinds: signInKinds, byCode: linkID}
 	if in.Password != nil && hasPassword(user.PasswordHash) {
-		if err := s.verifyPassword(ctx, user, *in.Password, client); err != nil {
+		try, err := s.verifyPassword(ctx, user, *in.Password, client)
+		if err != nil {
 			return usedLink{}, s.linkRefused(ctx, in.Application, user.ID, err)
 		}
+		s.settle(ctx, try, nil) // the password is the account's: no guess
 		use.keep = &user.CredentialVersion
 	}
 	used, err := s.useLink(ctx, use)
@@ -239,10 +241,12 @@ func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client
 	if err != nil || !hasPassword(user.PasswordHash) {
 		return nil, err
 	}
-	if err := s.verifyPassword(ctx, user, plain, client); err != nil {
+	try, err := s.verifyPassword(ctx, user, plain, client)
+	if err != nil {
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginMagicLink, applicationID: row.MagicLink.ApplicationID,
 			userID: user.ID}, err)
 	}
+	s.settle(ctx, try, nil) // the password is the account's: no guess
 	return &user.CredentialVersion, nil
 }
 
@@ -266,7 +270,8 @@ func isLinkRefusal(err error) bool {
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
 // time an email is seen. Each token is counted against the client address before it is verified
-// (verifying may fetch Google's keys), and given back unless Google refused it. Answers:
+// (verifying may fetch Google's keys), and given back when it opens a session or is malformed
+// (googleSignIn). Answers:
 // invalid-param on id_token (Google sign-in not enabled, not a JWT, another audience, no
 // verified email) or redirect_url, invalid-token (expired, badly signed, another issuer),
 // rate-limited (failures from the client address), and those of startSession.
@@ -288,23 +293,15 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 		return nil, err
 	}
 	identity, err := s.google.Verify(ctx, in.IdToken)
-	if !errors.Is(err, google.ErrRejected) {
-		s.giveBack(ctx, ticket) // only a token Google refused is a failed sign-in
-	}
 	if err != nil {
+		if !errors.Is(err, google.ErrRejected) {
+			s.giveBack(ctx, ticket) // only a token Google refused is a failed sign-in
+		}
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginGoogle, applicationID: appID}, googleFailure(err))
 	}
-	user, err := s.googleUser(ctx, identity, appID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil { // Google vouches for the email (and keeps nothing)
-		return nil, err
-	}
-	if user, err = s.reloadUser(ctx, user.ID); err != nil {
-		return nil, err
-	}
-	session, err := s.startSession(ctx, user, newSession{
+	// A token is reusable until it expires: each use that opens no session keeps the
+	// address's use, and each that does spends one of the account's successful sign-ins.
+	session, err := s.googleSignIn(ctx, identity, appID, ticket, newSession{
 		application: in.Application, method: gen.LoginGoogle, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
@@ -312,6 +309,36 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 		return nil, err
 	}
 	return gen.SessionsGoogle200JSONResponse{NewSessionJSONResponse: s.sessionResult(session)}, nil
+}
+
+// googleSignIn signs in the user of a verified Google identity (created if new; its email
+// proven), with the address's use the token took (ticket), settled as signInTry says.
+func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, appID int64, ticket limits.Ticket, req newSession) (gen.Session, error) {
+	try := signInTry{failure: ticket}
+	user, err := s.googleUser(ctx, identity, appID)
+	if err == nil {
+		try.success, err = s.limits.SignedIn(ctx, user.ID)
+	}
+	if err != nil {
+		s.settle(ctx, try, err)
+		return gen.Session{}, err
+	}
+	session, err := s.googleSession(ctx, user, appID, req)
+	s.settle(ctx, try, err)
+	return session, err
+}
+
+// googleSession proves the email of a Google sign-in's user (Google vouches for it, and it
+// keeps nothing) and starts its session.
+func (s *Server) googleSession(ctx context.Context, user db.User, appID int64, req newSession) (gen.Session, error) {
+	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil {
+		return gen.Session{}, err
+	}
+	user, err := s.reloadUser(ctx, user.ID)
+	if err != nil {
+		return gen.Session{}, err
+	}
+	return s.startSession(ctx, user, req)
 }
 
 // googleFailure maps a refused ID token to its answer.

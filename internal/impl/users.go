@@ -139,18 +139,37 @@ func userView(u db.User) *views.User {
 		RememberMe: u.RememberMe, HasPassword: hasPassword(u.PasswordHash), EmailVerified: u.EmailVerifiedAt != nil}
 }
 
-// UsersLookup finds a user by email for an application token or an employee. Answers:
-// email-not-found.
+// UsersLookup finds a user by email for an application token or an employee whose email is
+// verified. Answers: email-not-found, permission-denied (an unverified employee).
 func (s *Server) UsersLookup(ctx context.Context, r gen.UsersLookupRequestObject) (gen.UsersLookupResponseObject, error) {
-	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(r.Body.Email))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, envelope.New(gen.StatusEmailNotFound)
-	}
+	user, err := s.lookupUser(ctx, auth.PrincipalFromContext(ctx), r.Body.Email)
 	if err != nil {
-		return nil, envelope.Internal("look up user by email: %w", err)
+		return nil, err
 	}
 	return gen.UsersLookup200JSONResponse{
 		Status: gen.UserResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: views.RenderUser(*userView(user)), Session: envelope.CallerSession(ctx),
 	}, nil
+}
+
+// lookupUser is users/lookup without HTTP: the caller is checked (lockController) in the
+// transaction that reads the user, so that a proof of an unverified employee's email cannot
+// commit between the check and the read.
+func (s *Server) lookupUser(ctx context.Context, p *auth.Principal, email string) (db.User, error) {
+	if err := refuseUnverified(p); err != nil {
+		return db.User{}, err
+	}
+	var user db.User
+	err := s.inTx(ctx, "look up a user", func(_ pgx.Tx, q *db.Queries) error {
+		if err := lockController(ctx, q, p); err != nil {
+			return err
+		}
+		var err error
+		user, err = q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return envelope.New(gen.StatusEmailNotFound)
+		}
+		return err
+	})
+	return user, err
 }

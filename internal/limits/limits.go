@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,12 @@ type AddressQuota struct {
 	Window     time.Duration
 }
 
+// AccountQuota bounds what one account does, whoever and wherever the callers are.
+type AccountQuota struct {
+	PerAccount int
+	Window     time.Duration
+}
+
 // RecipientQuota bounds what one recipient receives from every caller together.
 type RecipientQuota struct {
 	PerRecipient int
@@ -83,11 +90,17 @@ type Config struct {
 	// checks. A guesser who holds the password tries 6-digit codes, three of which are good at a
 	// time (the steps before and after): 5 an hour is about one chance in 67,000 per hour.
 	SecondFactors Throttle
+	// SignedIn bounds the sign-ins that succeed at one account (passwords, Google, passkeys) and
+	// its password changes, from every caller together: a right password's guess is given back,
+	// so without it one account's own password could keep the hash queue full and the audit
+	// trail growing.
+	SignedIn AccountQuota
 }
 
 // Defaults are the limits unless configured (README, configuration table).
 var Defaults = Config{
 	SignIn:               Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute},
+	SignedIn:             AccountQuota{PerAccount: 30, Window: 15 * time.Minute},
 	Links:                Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
 	Resets:               Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
 	Registrations:        AddressQuota{PerAddress: 30, Window: time.Hour},
@@ -103,7 +116,10 @@ var Defaults = Config{
 func (c Config) WithDefaults() Config {
 	d := Defaults
 	return Config{
-		SignIn: c.SignIn.withDefaults(d.SignIn), Links: c.Links.withDefaults(d.Links), Resets: c.Resets.withDefaults(d.Resets),
+		SignIn: c.SignIn.withDefaults(d.SignIn),
+		SignedIn: AccountQuota{PerAccount: cmp.Or(c.SignedIn.PerAccount, d.SignedIn.PerAccount),
+			Window: cmp.Or(c.SignedIn.Window, d.SignedIn.Window)},
+		Links: c.Links.withDefaults(d.Links), Resets: c.Resets.withDefaults(d.Resets),
 		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
 			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
 		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
@@ -205,6 +221,16 @@ func addressKey(kind string, p peer.Peer) string { return kind + ":address:" + p
 func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
 	q := l.cfg.Registrations
 	return l.take(ctx, rule{addressKey("register", p), q.PerAddress, q.Window})
+}
+
+// SignedIn takes one use of the allowance of successful sign-ins (and password changes) of the
+// account of userID, whoever signs in from wherever, before the work (a password's hash, a
+// session). It answers rate-limited when it is used up. Return the ticket when the sign-in did
+// not succeed after all (a wrong password: that is a guess, counted by Attempt; a role the
+// application refuses): only successes spend it.
+func (l *Limiter) SignedIn(ctx context.Context, userID int64) (Ticket, error) {
+	q := l.cfg.SignedIn
+	return l.take(ctx, rule{"signedin:account:" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
 }
 
 // RegistrationInFlight is how long one registration of an email holds it (RegisterEmail) at most:

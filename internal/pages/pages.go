@@ -72,6 +72,11 @@ type Use struct {
 	Token, Password, CurrentPassword string
 }
 
+// ErrHandover is what UseLink answers (wrapped, with its cause) when it used the link and then
+// could not hand the browser over to the application: what the link does was done, so the page
+// says so rather than that nothing changed.
+var ErrHandover = errors.New("the link was used, but its hand-over to the application failed")
+
 // Links is what the pages need of the service. Errors are *envelope.Error answers:
 // invalid-token, link-used, link-expired, rate-limited, invalid-param on password (too weak),
 // invalid-password (not the account's own), or any other (said as a failure).
@@ -163,6 +168,10 @@ func (p page) submit(w http.ResponseWriter, r *http.Request) {
 		render(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
+	if errors.Is(err, ErrHandover) {
+		p.handoverFailed(w, r, link, err)
+		return
+	}
 	if err != nil {
 		p.refuse(w, r, err)
 		return
@@ -194,6 +203,15 @@ func (p page) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	render(w, r, problem.code, view{Title: problem.title, Outcome: &outcome{Text: problem.text, Bad: true}})
 }
 
+// handoverFailed says what the used link did, and that the way on to the application failed.
+func (p page) handoverFailed(w http.ResponseWriter, r *http.Request, link Link, err error) {
+	id := requestid.FromContext(r.Context())
+	p.log.ErrorContext(r.Context(), "link page: hand-over failed", "request_id", id, "kind", p.kind, "error", err)
+	wd := wordings[p.kind]
+	render(w, r, http.StatusInternalServerError, view{Title: fill(wd.doneTitle, link), Outcome: &outcome{
+		Text: fill(wd.handoverFailed, link) + " Reference for support: " + id + "."}})
+}
+
 type problem struct {
 	code        int
 	title, text string
@@ -222,26 +240,35 @@ type wording struct {
 	elsewhere                     string
 	password, optionalPassword    bool
 	doneTitle, doneText, doneNext string
+	// handoverFailed says what was done when going on to the application failed afterwards.
+	handoverFailed string
 }
 
 var wordings = map[Kind]wording{
 	SignIn: {title: "Sign in to {app}", intro: "Press the button to sign in as {email}.", button: "Sign in",
 		elsewhere: "To sign in on another device, type your email and the {digits}-digit code from the same email in {app} there.",
 		doneTitle: "Your email address is confirmed",
-		doneText:  "This link has done its work. {app} did not say which page comes next, so go back to {app} to carry on."},
+		doneText:  "This link has done its work. {app} did not say which page comes next, so go back to {app} to carry on.",
+		handoverFailed: "This link has done its work (it cannot be used again), but signing you in to {app} failed. " +
+			"Go back to {app} and sign in there."},
 	Reset: {title: "Choose a new password", intro: "For {email} in {app}. Setting it signs you out everywhere else.",
 		button: "Set the new password", password: true,
 		elsewhere: "To choose the new password on another device, type your email and the {digits}-digit code from the same email in {app}'s password reset there.",
 		doneTitle: "Your password is changed",
-		doneText:  "Your new password works now, and every earlier session was signed out. Sign in to {app} with it."},
+		doneText:  "Your new password works now, and every earlier session was signed out. Sign in to {app} with it.",
+		handoverFailed: "Your new password works now, and every earlier session was signed out, but signing you in to " +
+			"{app} failed. Sign in to {app} with the new password."},
 	Verification: {title: "Confirm your email address", intro: "Press the button to confirm that {email} is yours.",
 		button: "Confirm", elsewhere: "To confirm it on another device, type your email and the {digits}-digit code from the same email in {app} there.",
-		doneTitle: "Your email address is confirmed", doneText: "Thank you: {email} is confirmed."},
+		doneTitle: "Your email address is confirmed", doneText: "Thank you: {email} is confirmed.",
+		handoverFailed: "Thank you: {email} is confirmed, but signing you in to {app} failed. " +
+			"Go back to {app} and sign in there."},
 	Invitation: {title: "Accept your invitation to {app}",
 		intro:  "You were invited as {email}. Choose a password now, or leave it empty and sign in with emailed links.",
 		button: "Accept the invitation", password: true, optionalPassword: true,
 		elsewhere: "To accept it on another device, type your email and the {digits}-digit code from the same email in {app} there.",
-		doneTitle: "Your invitation is accepted", doneText: "Welcome! Sign in to {app} as {email}."},
+		doneTitle: "Your invitation is accepted", doneText: "Welcome! Sign in to {app} as {email}.",
+		handoverFailed: "Welcome! Your invitation is accepted, but signing you in to {app} failed. Sign in to {app} as {email}."},
 }
 
 // fill puts the link's application and email, and the length of its code, into a sentence.

@@ -64,6 +64,13 @@ func Address(r *http.Request, trustedProxies []netip.Prefix) string {
 	return addr.String()
 }
 
+// FromTrustedProxy reports whether a request's own peer (not what X-Forwarded-For says) is one
+// of trustedProxies: only then are the headers a proxy sets about its client believed.
+func FromTrustedProxy(r *http.Request, trustedProxies []netip.Prefix) bool {
+	addr := parseAddr(r.RemoteAddr)
+	return addr.IsValid() && trusted(addr, trustedProxies)
+}
+
 // Group is what one caller controls of an address: an IPv4 address, or an IPv6 /64 (a single
 // host is commonly given a whole /64, so counting single IPv6 addresses would count nothing).
 func Group(address string) string {

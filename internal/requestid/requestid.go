@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"regexp"
+
+	"github.com/plano/planoauth/internal/peer"
 )
 
 // Header is the request and response header carrying the id.
@@ -17,7 +20,7 @@ type contextKey int
 
 const idKey contextKey = iota
 
-// acceptable limits ids taken from callers to a short, log-safe alphabet.
+// acceptable limits ids taken from trusted proxies to a short, log-safe alphabet.
 var acceptable = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
 // New returns a random 128-bit id in hex.
@@ -38,15 +41,19 @@ func FromContext(ctx context.Context) string {
 	return id
 }
 
-// Middleware keeps a well-formed id sent by the caller (so a chain of services shares one) or
-// makes a new one, and echoes it in the response header.
-func Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(Header)
-		if !acceptable.MatchString(id) {
-			id = New()
-		}
-		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
-	})
+// Middleware makes every request a new id, and echoes it in the response header. An id the
+// caller sent is kept only from a trusted proxy (peer.FromTrustedProxy; well formed), so that a
+// chain of services behind one shares an id: anyone else could write an id of its choosing into
+// the logs and the audit trail (another request's, to muddle an investigation).
+func Middleware(trustedProxies []netip.Prefix) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(Header)
+			if !acceptable.MatchString(id) || !peer.FromTrustedProxy(r, trustedProxies) {
+				id = New()
+			}
+			w.Header().Set(Header, id)
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
+		})
+	}
 }

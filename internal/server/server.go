@@ -203,7 +203,7 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	h = peer.Middleware(cfg.TrustedProxies)(h)
 	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), writer)(h)
 	h = telemetry.Middleware(cfg.Tracer)(h)
-	h = requestid.Middleware(h)
+	h = requestid.Middleware(cfg.TrustedProxies)(h)
 	return h, nil
 }
 

@@ -45,16 +45,37 @@ SELECT * FROM applications WHERE id = @id;
 -- name: SetApplicationSessionPolicy :one
 -- Changes the parts of an application's session policy that are given (non-NULL); the
 -- remember_me cap changes only with set_remember_me_max_age, since NULL there means no cap.
--- No row for an unknown slug.
-UPDATE applications SET
-    session_max_age_seconds      = COALESCE(sqlc.narg(max_age_seconds), session_max_age_seconds),
-    session_idle_timeout_seconds = COALESCE(sqlc.narg(idle_timeout_seconds), session_idle_timeout_seconds),
-    remember_me_max_age_seconds  = CASE WHEN @set_remember_me_max_age::boolean
-                                        THEN sqlc.narg(remember_me_max_age_seconds)
-                                        ELSE remember_me_max_age_seconds END,
-    updated_at = now()
-WHERE slug = @slug
-RETURNING *;
+-- No row for an unknown slug. In the same statement, the stored bounds of the application's
+-- live sessions are lowered to the new policy where it is shorter (max_expires_at to their
+-- creation plus the lifetime, or the remember_me cap; idle_timeout_seconds to the idle
+-- timeout): a session the shorter policy expires stays expired when a longer one comes back.
+-- Bounds are never raised (LEAST ignores the NULL of no bound).
+WITH app AS (
+    UPDATE applications SET
+        session_max_age_seconds      = COALESCE(sqlc.narg(max_age_seconds), session_max_age_seconds),
+        session_idle_timeout_seconds = COALESCE(sqlc.narg(idle_timeout_seconds), session_idle_timeout_seconds),
+        remember_me_max_age_seconds  = CASE WHEN @set_remember_me_max_age::boolean
+                                            THEN sqlc.narg(remember_me_max_age_seconds)
+                                            ELSE remember_me_max_age_seconds END,
+        updated_at = now()
+    WHERE slug = @slug
+    RETURNING *
+), bounds AS (
+    SELECT s.id,
+           LEAST(s.max_expires_at, s.created_at + interval '1 second' *
+                 CASE WHEN s.remember_me THEN app.remember_me_max_age_seconds ELSE app.session_max_age_seconds END) AS max_expires_at,
+           CASE WHEN s.remember_me THEN s.idle_timeout_seconds
+                ELSE LEAST(s.idle_timeout_seconds, app.session_idle_timeout_seconds) END AS idle_timeout_seconds
+    FROM sessions s JOIN app ON s.application_id = app.id
+    WHERE s.revoked_at IS NULL
+), lowered AS (
+    UPDATE sessions s SET max_expires_at = b.max_expires_at, idle_timeout_seconds = b.idle_timeout_seconds
+    FROM bounds b
+    WHERE s.id = b.id AND (s.max_expires_at IS DISTINCT FROM b.max_expires_at
+                           OR s.idle_timeout_seconds IS DISTINCT FROM b.idle_timeout_seconds)
+    RETURNING s.id
+)
+SELECT * FROM app;
 
 -- name: CheckRedirectOrigin :one
 -- Whether an application's allow-list holds @origin, and how many origins it holds (none: only

@@ -38,10 +38,17 @@ WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.
 RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
 
 -- name: ExpireUserLinks :exec
--- Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
--- that a user has one live reset code at most.
+-- Ends the live links of a kind of a user (and their codes): a password change ends its resets
+-- and sign-in links.
 UPDATE magic_links SET expires_at = @now
 WHERE user_id = @user_id AND kind = @kind AND used_at IS NULL AND expires_at > @now;
+
+-- name: ExpireOtherUserLinks :exec
+-- ExpireUserLinks but for the link of @keep_token_hash (the one just created): a new password
+-- reset replaces the earlier ones, so that a user has one live reset code at most.
+UPDATE magic_links SET expires_at = @now
+WHERE user_id = @user_id AND kind = @kind AND used_at IS NULL AND expires_at > @now
+  AND token_hash IS DISTINCT FROM @keep_token_hash;
 
 -- name: TakeCodeTry :one
 -- Takes one try of the code of the user's newest live link of one of @kinds that has a code,

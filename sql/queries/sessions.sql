@@ -37,9 +37,6 @@ WHERE id = @id AND last_used_at < @stale_before;
 -- name: RevokeSession :execrows
 UPDATE sessions SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL;
 
--- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL;
-
 -- name: RevokeUserSession :one
 -- Revokes one session of a user by id. found says whether the user has a session with that id
 -- at all (revoked or not), so that an id of another user's session is told from none apart by
@@ -54,10 +51,12 @@ WITH target AS (
 SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT count(*) FROM revoked) AS revoked,
        coalesce((SELECT r.application_id FROM revoked r), 0)::bigint AS application_id;
 
--- name: RevokeUserSessionsInApplication :execrows
--- Revokes a user's sessions in one application (what an application token may end).
+-- name: RevokeUserSessionsInApplication :many
+-- Revokes a user's sessions in one application (what an application token may end), and
+-- returns the application of each (as RevokeUserSessionsInApplications does).
 UPDATE sessions SET revoked_at = @now
-WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL;
+WHERE user_id = @user_id AND application_id = @application_id AND revoked_at IS NULL
+RETURNING application_id;
 
 -- name: IsSessionLive :one
 -- Whether a session is not revoked; read after LockUserForGrant, whose wait for a proof in flight

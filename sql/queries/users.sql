@@ -88,6 +88,13 @@ WHERE id = @user_id AND email_verified_at IS NULL AND credential_version = @cred
 SELECT (email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users WHERE id = @id FOR SHARE;
 
+-- name: LockUserForLinks :one
+-- Locks a user's row until the transaction ends, so that what ends the user's earlier links
+-- (a new reset request) runs one at a time: the statement after the lock sees the links that a
+-- request holding it before committed. FOR NO KEY UPDATE leaves the links' foreign keys, which
+-- key-share the row, free.
+SELECT id FROM users WHERE id = @id FOR NO KEY UPDATE;
+
 -- name: SetNewPassword :exec
 -- Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
 -- credential_version so that no log-in with the old one in flight completes. Unconditional, unlike

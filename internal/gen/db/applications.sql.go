@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const addRedirectOrigin = `-- name: AddRedirectOrigin :execrows
@@ -335,15 +336,32 @@ func (q *Queries) RotateApplicationToken(ctx context.Context, arg RotateApplicat
 }
 
 const setApplicationSessionPolicy = `-- name: SetApplicationSessionPolicy :one
-UPDATE applications SET
-    session_max_age_seconds      = COALESCE($1, session_max_age_seconds),
-    session_idle_timeout_seconds = COALESCE($2, session_idle_timeout_seconds),
-    remember_me_max_age_seconds  = CASE WHEN $3::boolean
-                                        THEN $4
-                                        ELSE remember_me_max_age_seconds END,
-    updated_at = now()
-WHERE slug = $5
-RETURNING id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa
+WITH app AS (
+    UPDATE applications SET
+        session_max_age_seconds      = COALESCE($1, session_max_age_seconds),
+        session_idle_timeout_seconds = COALESCE($2, session_idle_timeout_seconds),
+        remember_me_max_age_seconds  = CASE WHEN $3::boolean
+                                            THEN $4
+                                            ELSE remember_me_max_age_seconds END,
+        updated_at = now()
+    WHERE slug = $5
+    RETURNING id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa
+), bounds AS (
+    SELECT s.id,
+           LEAST(s.max_expires_at, s.created_at + interval '1 second' *
+                 CASE WHEN s.remember_me THEN app.remember_me_max_age_seconds ELSE app.session_max_age_seconds END) AS max_expires_at,
+           CASE WHEN s.remember_me THEN s.idle_timeout_seconds
+                ELSE LEAST(s.idle_timeout_seconds, app.session_idle_timeout_seconds) END AS idle_timeout_seconds
+    FROM sessions s JOIN app ON s.application_id = app.id
+    WHERE s.revoked_at IS NULL
+), lowered AS (
+    UPDATE sessions s SET max_expires_at = b.max_expires_at, idle_timeout_seconds = b.idle_timeout_seconds
+    FROM bounds b
+    WHERE s.id = b.id AND (s.max_expires_at IS DISTINCT FROM b.max_expires_at
+                           OR s.idle_timeout_seconds IS DISTINCT FROM b.idle_timeout_seconds)
+    RETURNING s.id
+)
+SELECT id, slug, name, token_hash, roles, allows_client_registration, scopes, created_at, updated_at, session_max_age_seconds, session_idle_timeout_seconds, remember_me_max_age_seconds, require_mfa FROM app
 `
 
 type SetApplicationSessionPolicyParams struct {
@@ -354,10 +372,30 @@ type SetApplicationSessionPolicyParams struct {
 	Slug                    string
 }
 
+type SetApplicationSessionPolicyRow struct {
+	ID                        int64
+	Slug                      string
+	Name                      string
+	TokenHash                 []byte
+	Roles                     []string
+	AllowsClientRegistration  bool
+	Scopes                    []string
+	CreatedAt                 time.Time
+	UpdatedAt                 time.Time
+	SessionMaxAgeSeconds      int64
+	SessionIdleTimeoutSeconds int64
+	RememberMeMaxAgeSeconds   *int64
+	RequireMfa                bool
+}
+
 // Changes the parts of an application's session policy that are given (non-NULL); the
 // remember_me cap changes only with set_remember_me_max_age, since NULL there means no cap.
-// No row for an unknown slug.
-func (q *Queries) SetApplicationSessionPolicy(ctx context.Context, arg SetApplicationSessionPolicyParams) (Application, error) {
+// No row for an unknown slug. In the same statement, the stored bounds of the application's
+// live sessions are lowered to the new policy where it is shorter (max_expires_at to their
+// creation plus the lifetime, or the remember_me cap; idle_timeout_seconds to the idle
+// timeout): a session the shorter policy expires stays expired when a longer one comes back.
+// Bounds are never raised (LEAST ignores the NULL of no bound).
+func (q *Queries) SetApplicationSessionPolicy(ctx context.Context, arg SetApplicationSessionPolicyParams) (SetApplicationSessionPolicyRow, error) {
 	row := q.db.QueryRow(ctx, setApplicationSessionPolicy,
 		arg.MaxAgeSeconds,
 		arg.IdleTimeoutSeconds,
@@ -365,7 +403,7 @@ func (q *Queries) SetApplicationSessionPolicy(ctx context.Context, arg SetApplic
 		arg.RememberMeMaxAgeSeconds,
 		arg.Slug,
 	)
-	var i Application
+	var i SetApplicationSessionPolicyRow
 	err := row.Scan(
 		&i.ID,
 		&i.Slug,

@@ -54,6 +54,31 @@ func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, 
 	return id, err
 }
 
+const expireOtherUserLinks = `-- name: ExpireOtherUserLinks :exec
+UPDATE magic_links SET expires_at = $1
+WHERE user_id = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $1
+  AND token_hash IS DISTINCT FROM $4
+`
+
+type ExpireOtherUserLinksParams struct {
+	Now           time.Time
+	UserID        int64
+	Kind          string
+	KeepTokenHash []byte
+}
+
+// ExpireUserLinks but for the link of @keep_token_hash (the one just created): a new password
+// reset replaces the earlier ones, so that a user has one live reset code at most.
+func (q *Queries) ExpireOtherUserLinks(ctx context.Context, arg ExpireOtherUserLinksParams) error {
+	_, err := q.db.Exec(ctx, expireOtherUserLinks,
+		arg.Now,
+		arg.UserID,
+		arg.Kind,
+		arg.KeepTokenHash,
+	)
+	return err
+}
+
 const expireUserLinks = `-- name: ExpireUserLinks :exec
 UPDATE magic_links SET expires_at = $1
 WHERE user_id = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $1
@@ -65,8 +90,8 @@ type ExpireUserLinksParams struct {
 	Kind   string
 }
 
-// Ends the live links of a kind of a user: a new password reset replaces the earlier ones, so
-// that a user has one live reset code at most.
+// Ends the live links of a kind of a user (and their codes): a password change ends its resets
+// and sign-in links.
 func (q *Queries) ExpireUserLinks(ctx context.Context, arg ExpireUserLinksParams) error {
 	_, err := q.db.Exec(ctx, expireUserLinks, arg.Now, arg.UserID, arg.Kind)
 	return err

@@ -364,26 +364,10 @@ func (q *Queries) RevokeUserSession(ctx context.Context, arg RevokeUserSessionPa
 	return i, err
 }
 
-const revokeUserSessions = `-- name: RevokeUserSessions :execrows
-UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL
-`
-
-type RevokeUserSessionsParams struct {
-	Now    *time.Time
-	UserID int64
-}
-
-func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeUserSessions, arg.Now, arg.UserID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const revokeUserSessionsInApplication = `-- name: RevokeUserSessionsInApplication :execrows
+const revokeUserSessionsInApplication = `-- name: RevokeUserSessionsInApplication :many
 UPDATE sessions SET revoked_at = $1
 WHERE user_id = $2 AND application_id = $3 AND revoked_at IS NULL
+RETURNING application_id
 `
 
 type RevokeUserSessionsInApplicationParams struct {
@@ -392,13 +376,26 @@ type RevokeUserSessionsInApplicationParams struct {
 	ApplicationID int64
 }
 
-// Revokes a user's sessions in one application (what an application token may end).
-func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg RevokeUserSessionsInApplicationParams) (int64, error) {
-	result, err := q.db.Exec(ctx, revokeUserSessionsInApplication, arg.Now, arg.UserID, arg.ApplicationID)
+// Revokes a user's sessions in one application (what an application token may end), and
+// returns the application of each (as RevokeUserSessionsInApplications does).
+func (q *Queries) RevokeUserSessionsInApplication(ctx context.Context, arg RevokeUserSessionsInApplicationParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, revokeUserSessionsInApplication, arg.Now, arg.UserID, arg.ApplicationID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var application_id int64
+		if err := rows.Scan(&application_id); err != nil {
+			return nil, err
+		}
+		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeUserSessionsInApplications = `-- name: RevokeUserSessionsInApplications :many

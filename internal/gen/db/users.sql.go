@@ -240,6 +240,21 @@ func (q *Queries) LockUserForGrant(ctx context.Context, id int64) (bool, error) 
 	return email_verified, err
 }
 
+const lockUserForLinks = `-- name: LockUserForLinks :one
+SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// Locks a user's row until the transaction ends, so that what ends the user's earlier links
+// (a new reset request) runs one at a time: the statement after the lock sees the links that a
+// request holding it before committed. FOR NO KEY UPDATE leaves the links' foreign keys, which
+// key-share the row, free.
+func (q *Queries) LockUserForLinks(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, lockUserForLinks, id)
+	var id_2 int64
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const proveUserEmail = `-- name: ProveUserEmail :one
 UPDATE users u SET email_verified_at = $1, password_hash = NULL, remember_me = false, phone = '',
                    credential_version = u.credential_version + 1, updated_at = now()
