@@ -30,3 +30,17 @@ func limitedOut(p *Principal, op *spec.Operation) bool {
 	limitation := Limitation(p.Session.Aal, *p.User, p.Application)
 	return limitation != "" && !op.AdmitsLimited(limitation)
 }
+
+// Incomplete is what keeps p's session from being a complete sign-in: its Limitation, or
+// StatusClientRequired for the session of a user without a role (limited to
+// users/client_register); "" for a complete one. Such a session may end itself, and no
+// application may take it (introspection calls it inactive).
+func Incomplete(p *Principal) gen.Status {
+	if limitation := Limitation(p.Session.Aal, *p.User, p.Application); limitation != "" {
+		return limitation
+	}
+	if p.Session.Role == RoleNone {
+		return gen.StatusClientRequired
+	}
+	return ""
+}

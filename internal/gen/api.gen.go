@@ -539,6 +539,7 @@ func (e ForbiddenErrorStatus) Valid() bool {
 
 // Defines values for IntrospectionLimitation.
 const (
+	IntrospectionLimitationClientRequired       IntrospectionLimitation = "client-required"
 	IntrospectionLimitationMfaEnrolmentRequired IntrospectionLimitation = "mfa-enrolment-required"
 	IntrospectionLimitationMfaRequired          IntrospectionLimitation = "mfa-required"
 )
@@ -546,6 +547,8 @@ const (
 // Valid indicates whether the value is a known member of the IntrospectionLimitation enum.
 func (e IntrospectionLimitation) Valid() bool {
 	switch e {
+	case IntrospectionLimitationClientRequired:
+		return true
 	case IntrospectionLimitationMfaEnrolmentRequired:
 		return true
 	case IntrospectionLimitationMfaRequired:
@@ -2206,9 +2209,11 @@ type ForbiddenError struct {
 type ForbiddenErrorStatus string
 
 // Introspection What token introspection tells of a session token: only `active: false` unless it is a
-// live session of the calling application. A live session limited to completing or
-// enrolling a second factor is not active either: it says so in `limitation` (and nothing
-// else), so that an application that checks `active` alone never takes it.
+// live session of the calling application. A live session that has not completed its
+// sign-in (limited to completing or enrolling a second factor, or to
+// `users/client_register` for a user without a role) is not active either: it says so in
+// `limitation` (and nothing else), so that an application that checks `active` alone never
+// takes it.
 type Introspection struct {
 	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
 	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
@@ -2228,7 +2233,7 @@ type Introspection struct {
 	// Id The session's id, as `sessions/index` lists it.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// Limitation Why a live session of the calling application is not active (see the `mfa` tag).
+	// Limitation Why a live session of the calling application is not active (see the `mfa` tag, and `client-required` at `sessions/create`).
 	Limitation *IntrospectionLimitation `json:"limitation,omitempty"`
 	Methods    *[]SessionMethod         `json:"methods,omitempty"`
 
@@ -2238,15 +2243,17 @@ type Introspection struct {
 	User   *User     `json:"user,omitempty"`
 }
 
-// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag).
+// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag, and `client-required` at `sessions/create`).
 type IntrospectionLimitation string
 
 // IntrospectionResult defines model for IntrospectionResult.
 type IntrospectionResult struct {
 	// Data What token introspection tells of a session token: only `active: false` unless it is a
-	// live session of the calling application. A live session limited to completing or
-	// enrolling a second factor is not active either: it says so in `limitation` (and nothing
-	// else), so that an application that checks `active` alone never takes it.
+	// live session of the calling application. A live session that has not completed its
+	// sign-in (limited to completing or enrolling a second factor, or to
+	// `users/client_register` for a user without a role) is not active either: it says so in
+	// `limitation` (and nothing else), so that an application that checks `active` alone never
+	// takes it.
 	Data Introspection `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.

@@ -53,8 +53,8 @@ func (s *Server) introspect(ctx context.Context, app db.Application, token strin
 	case p.Application.ID != app.ID:
 		return gen.Introspection{Active: false}, nil
 	}
-	if limitation := auth.Limitation(p.Session.Aal, *p.User, p.Application); limitation != "" {
-		// Usable only to complete or enrol a second factor: no application may take it.
+	if limitation := auth.Incomplete(p); limitation != "" {
+		// Usable only to complete its sign-in: no application may take it.
 		l := gen.IntrospectionLimitation(limitation)
 		return gen.Introspection{Active: false, Limitation: &l}, nil
 	}

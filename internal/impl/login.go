@@ -123,7 +123,28 @@ func chooseRole(has db.GetUserRolesRow, accepted []string) string {
 	return ""
 }
 
-// insertSession saves the remember_me preference, the session (with the caller's trust) and its
+// applyRememberWish saves the remember_me that the sign-in of session asked for before it was
+// complete, on the user and on the session (with its bounds), in q's transaction: a sign-in
+// that proved one factor of two changes nothing of the account until the second completes it.
+func (s *Server) applyRememberWish(ctx context.Context, q *db.Queries, session db.Session, app db.Application) (db.Session, error) {
+	if session.RememberMeWish == nil {
+		return session, nil
+	}
+	remember := *session.RememberMeWish
+	if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: session.UserID, RememberMe: remember}); err != nil {
+		return session, fmt.Errorf("save remember_me of user %d: %w", session.UserID, err)
+	}
+	maxExpiresAt, idle := auth.NewSessionBounds(app, remember, session.CreatedAt)
+	applied, err := q.ApplyRememberWish(ctx, db.ApplyRememberWishParams{ID: session.ID, RememberMe: remember,
+		MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle})
+	if err != nil {
+		return session, fmt.Errorf("apply remember_me to session %s: %w", session.ID, err)
+	}
+	return applied, nil
+}
+
+// insertSession saves the remember_me preference (unless the session is limited: see
+// applyRememberWish), the session (with the caller's trust) and its
 // login.succeeded event (with the events the caller asked for) in one transaction (a savepoint
 // when conn is already a transaction), and returns it with its new token.
 func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
@@ -134,7 +155,11 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	var deviceToken string
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		if req.rememberMe != nil {
+		var wish *bool // see ApplyRememberWish
+		switch {
+		case req.rememberMe != nil && auth.Limitation(string(mfa.Level(req.methods)), user, app) != "":
+			wish = req.rememberMe
+		case req.rememberMe != nil:
 			user.RememberMe = *req.rememberMe
 			if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: user.RememberMe}); err != nil {
 				return fmt.Errorf("save remember_me: %w", err)
@@ -150,7 +175,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
 			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
-			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods),
+			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods), RememberMeWish: wish,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged

@@ -516,6 +516,9 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	if auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", nil
 	}
+	if session, err = s.applyRememberWish(ctx, q, session, p.Application); err != nil {
+		return session, "", err
+	}
 	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, client)
 	return session, deviceToken, err
 }

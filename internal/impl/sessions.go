@@ -199,7 +199,11 @@ func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObje
 // (others) or all of them (all). Answers: invalid-param (more than one of those, or an id that is
 // not one of the user's sessions).
 func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequestObject) (gen.SessionsDeleteResponseObject, error) {
-	revoked, err := s.revokeOwnSessions(ctx, auth.PrincipalFromContext(ctx).Session, deref(r.Body))
+	p, in := auth.PrincipalFromContext(ctx), deref(r.Body)
+	if err := endsOnlyItself(p, in); err != nil {
+		return nil, err
+	}
+	revoked, err := s.revokeOwnSessions(ctx, p.Session, in)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +211,18 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 		Status: gen.RevokedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.Revoked{Revoked: int(revoked)}, Session: envelope.CallerSession(ctx),
 	}, nil
+}
+
+// endsOnlyItself answers permission-denied when an incomplete session (auth.Incomplete: it
+// proved one factor of two, or its user has no role) would end sessions other than itself:
+// whoever has only the password would otherwise log the owner out everywhere, again and again.
+func endsOnlyItself(p *auth.Principal, in gen.SessionsDeleteInput) error {
+	limitation := auth.Incomplete(p)
+	if limitation == "" || !(deref(in.All) || deref(in.Others) || (in.Id != nil && *in.Id != p.Session.ID)) {
+		return nil
+	}
+	return &envelope.Error{Status: gen.StatusPermissionDenied, Message: fmt.Sprintf(
+		"This session has not completed its sign-in (%s): it may end only itself.", limitation)}
 }
 
 // revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the

@@ -16,13 +16,15 @@ WHERE s.token_hash = @token_hash;
 -- flight (which holds the user row) finish first; the condition is then checked again on the
 -- row as it committed, so the change's revocation of sessions, which ran before, cannot have
 -- missed this one. (Other sessions come from a proof of the email, which a password change does
--- not undo.) @aal and @methods are what the sign-in proved (internal/mfa).
+-- not undo.) @aal and @methods are what the sign-in proved (internal/mfa); @remember_me_wish
+-- is the remember_me of a sign-in that is not complete yet (ApplyRememberWish).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
-                      idle_timeout_seconds, created_at, last_used_at, aal, methods)
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods, remember_me_wish)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
-       sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}')
+       sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'),
+       sqlc.narg(remember_me_wish)
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
 FOR SHARE OF u
@@ -101,3 +103,11 @@ RETURNING application_id;
 -- trail can say, per application, how many were revoked.
 UPDATE sessions SET revoked_at = @now WHERE user_id = @user_id AND revoked_at IS NULL
 RETURNING application_id;
+
+-- name: ApplyRememberWish :one
+-- Gives a session that just completed its sign-in the remember_me its sign-in asked for, with
+-- the bounds that go with it (computed from its creation), and clears the wish.
+UPDATE sessions SET remember_me = @remember_me, max_expires_at = sqlc.narg(max_expires_at),
+    idle_timeout_seconds = sqlc.narg(idle_timeout_seconds), remember_me_wish = NULL
+WHERE id = @id AND revoked_at IS NULL
+RETURNING *;

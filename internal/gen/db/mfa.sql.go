@@ -534,7 +534,7 @@ const upgradeSession = `-- name: UpgradeSession :one
 UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN $1::text = ANY (methods) THEN methods ELSE array_append(methods, $1::text) END
 WHERE id = $2 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, remember_me_wish
 `
 
 type UpgradeSessionParams struct {
@@ -564,6 +564,7 @@ func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) 
 		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
+		&i.RememberMeWish,
 	)
 	return i, err
 }

@@ -269,6 +269,7 @@ type Session struct {
 	IdleTimeoutSeconds *int64
 	Aal                string
 	Methods            []string
+	RememberMeWish     *bool
 }
 
 type TotpSecret struct {

@@ -539,6 +539,7 @@ func (e ForbiddenErrorStatus) Valid() bool {
 
 // Defines values for IntrospectionLimitation.
 const (
+	IntrospectionLimitationClientRequired       IntrospectionLimitation = "client-required"
 	IntrospectionLimitationMfaEnrolmentRequired IntrospectionLimitation = "mfa-enrolment-required"
 	IntrospectionLimitationMfaRequired          IntrospectionLimitation = "mfa-required"
 )
@@ -546,6 +547,8 @@ const (
 // Valid indicates whether the value is a known member of the IntrospectionLimitation enum.
 func (e IntrospectionLimitation) Valid() bool {
 	switch e {
+	case IntrospectionLimitationClientRequired:
+		return true
 	case IntrospectionLimitationMfaEnrolmentRequired:
 		return true
 	case IntrospectionLimitationMfaRequired:
@@ -2056,9 +2059,11 @@ type ForbiddenError struct {
 type ForbiddenErrorStatus string
 
 // Introspection What token introspection tells of a session token: only `active: false` unless it is a
-// live session of the calling application. A live session limited to completing or
-// enrolling a second factor is not active either: it says so in `limitation` (and nothing
-// else), so that an application that checks `active` alone never takes it.
+// live session of the calling application. A live session that has not completed its
+// sign-in (limited to completing or enrolling a second factor, or to
+// `users/client_register` for a user without a role) is not active either: it says so in
+// `limitation` (and nothing else), so that an application that checks `active` alone never
+// takes it.
 type Introspection struct {
 	// Aal A session's assurance level: `aal1`, one factor proven (a password, an emailed link,
 	// Google); `aal2`, two (one of those and a TOTP code, a passkey or a recovery code), or a
@@ -2078,7 +2083,7 @@ type Introspection struct {
 	// Id The session's id, as `sessions/index` lists it.
 	Id *openapi_types.UUID `json:"id,omitempty"`
 
-	// Limitation Why a live session of the calling application is not active (see the `mfa` tag).
+	// Limitation Why a live session of the calling application is not active (see the `mfa` tag, and `client-required` at `sessions/create`).
 	Limitation *IntrospectionLimitation `json:"limitation,omitempty"`
 	Methods    *[]SessionMethod         `json:"methods,omitempty"`
 
@@ -2088,15 +2093,17 @@ type Introspection struct {
 	User   *User     `json:"user,omitempty"`
 }
 
-// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag).
+// IntrospectionLimitation Why a live session of the calling application is not active (see the `mfa` tag, and `client-required` at `sessions/create`).
 type IntrospectionLimitation string
 
 // IntrospectionResult defines model for IntrospectionResult.
 type IntrospectionResult struct {
 	// Data What token introspection tells of a session token: only `active: false` unless it is a
-	// live session of the calling application. A live session limited to completing or
-	// enrolling a second factor is not active either: it says so in `limitation` (and nothing
-	// else), so that an application that checks `active` alone never takes it.
+	// live session of the calling application. A live session that has not completed its
+	// sign-in (limited to completing or enrolling a second factor, or to
+	// `users/client_register` for a user without a role) is not active either: it says so in
+	// `limitation` (and nothing else), so that an application that checks `active` alone never
+	// takes it.
 	Data Introspection `json:"data"`
 
 	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
@@ -5604,7 +5611,9 @@ type ClientInterface interface {
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-	// on the user and applies to this session and later ones.
+	// on the user and applies to this session and later ones; a sign-in answered
+	// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+	// it (one factor proven changes nothing of the account).
 	//
 	// Each password is evaluated only after it was counted: callers the account does not know
 	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -5633,7 +5642,9 @@ type ClientInterface interface {
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-	// on the user and applies to this session and later ones.
+	// on the user and applies to this session and later ones; a sign-in answered
+	// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+	// it (one factor proven changes nothing of the account).
 	//
 	// Each password is evaluated only after it was counted: callers the account does not know
 	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -5661,6 +5672,10 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+	// `client-required`) may end only itself: `id` of another session, `others` or `all`
+	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+	// cannot log the user out everywhere.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5679,6 +5694,10 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+	// `client-required`) may end only itself: `id` of another session, `others` or `all`
+	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+	// cannot log the user out everywhere.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -7464,7 +7483,9 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-// on the user and applies to this session and later ones.
+// on the user and applies to this session and later ones; a sign-in answered
+// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+// it (one factor proven changes nothing of the account).
 //
 // Each password is evaluated only after it was counted: callers the account does not know
 // share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -7503,7 +7524,9 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-// on the user and applies to this session and later ones.
+// on the user and applies to this session and later ones; a sign-in answered
+// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+// it (one factor proven changes nothing of the account).
 //
 // Each password is evaluated only after it was counted: callers the account does not know
 // share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -7541,6 +7564,10 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+// `client-required`) may end only itself: `id` of another session, `others` or `all`
+// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+// cannot log the user out everywhere.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7569,6 +7596,10 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+// `client-required`) may end only itself: `id` of another session, `others` or `all`
+// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+// cannot log the user out everywhere.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11914,7 +11945,9 @@ type ClientWithResponsesInterface interface {
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-	// on the user and applies to this session and later ones.
+	// on the user and applies to this session and later ones; a sign-in answered
+	// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+	// it (one factor proven changes nothing of the account).
 	//
 	// Each password is evaluated only after it was counted: callers the account does not know
 	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -11943,7 +11976,9 @@ type ClientWithResponsesInterface interface {
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-	// on the user and applies to this session and later ones.
+	// on the user and applies to this session and later ones; a sign-in answered
+	// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+	// it (one factor proven changes nothing of the account).
 	//
 	// Each password is evaluated only after it was counted: callers the account does not know
 	// share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -11971,6 +12006,10 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+	// `client-required`) may end only itself: `id` of another session, `others` or `all`
+	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+	// cannot log the user out everywhere.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11989,6 +12028,10 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+	// `client-required`) may end only itself: `id` of another session, `others` or `all`
+	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+	// cannot log the user out everywhere.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17001,7 +17044,9 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-// on the user and applies to this session and later ones.
+// on the user and applies to this session and later ones; a sign-in answered
+// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+// it (one factor proven changes nothing of the account).
 //
 // Each password is evaluated only after it was counted: callers the account does not know
 // share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -17036,7 +17081,9 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
-// on the user and applies to this session and later ones.
+// on the user and applies to this session and later ones; a sign-in answered
+// `mfa-required` or `mfa-enrolment-required` saves it only once its second factor completes
+// it (one factor proven changes nothing of the account).
 //
 // Each password is evaluated only after it was counted: callers the account does not know
 // share an allowance per account (10 per 15 minutes by default, whatever their addresses),
@@ -17070,6 +17117,10 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+// `client-required`) may end only itself: `id` of another session, `others` or `all`
+// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+// cannot log the user out everywhere.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17094,6 +17145,10 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
+// `client-required`) may end only itself: `id` of another session, `others` or `all`
+// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
+// cannot log the user out everywhere.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
