@@ -240,8 +240,8 @@ func TestSessionsIntrospect(t *testing.T) {
 	t.Run("LimitedSession", func(t *testing.T) {
 		token := env.Session(env.User("new@example.com", password), "planoorder", "none")
 		_, data := introspect(t, env, app, token, nil)
-		if !data.Active || *data.Role != gen.RoleNone {
-			t.Errorf("data = %+v, want the active limited session", data)
+		if data.Active || deref(data.Limitation) != gen.IntrospectionLimitationClientRequired || data.Role != nil || data.User != nil {
+			t.Errorf("data = %+v, want inactive with limitation client-required and nothing else", data)
 		}
 	})
 	t.Run("ErrInactive", func(t *testing.T) {
