@@ -45,16 +45,17 @@ func TestReview3StaleAAL2TokenPlantsAPasskeyThatOutlivesAReset(t *testing.T) {
 	env.User("ada@example.com", password, "client")
 	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
 	stolen := aal2Session(t, env, addr(2), "ada@example.com", secret, 1)
-	env.Clock.Advance(4 * impl.RecentSignIn)
+	env.Clock.Advance(4 * impl.RecentProof)
 
 	authenticator := apitest.NewAuthenticator(passkeyOrigin) // the thief's
 	begin := mfaPost(env, thief, passkeyRegisterBegin, map[string]any{}, stolen)
 	if begin.Code != http.StatusOK {
-		return // refused: what a stale token should get
+		begin.Expect(t, 403, gen.StatusPermissionDenied) // refused: what a stale token should get
+		return
 	}
 	finish := mfaPost(env, thief, passkeyRegisterEnd, map[string]any{"credential": authenticator.Register(t, options(t, begin)), "name": "Laptop"}, stolen)
 	if finish.Code != http.StatusOK {
-		t.Fatalf("the registration was begun for a token %s old, then refused: %s", 4*impl.RecentSignIn, finish.Raw)
+		t.Fatalf("the registration was begun for a token %s old, then refused: %s", 4*impl.RecentProof, finish.Raw)
 	}
 	// Ada notices something and resets her password from her mailbox: every session and device
 	// of hers is gone; she finishes with her app.
@@ -70,7 +71,7 @@ func TestReview3StaleAAL2TokenPlantsAPasskeyThatOutlivesAReset(t *testing.T) {
 		in.Data(t, &got)
 		aal, methods := levelOf(got)
 		t.Errorf("a token stolen %s after its sign-in registered the thief's passkey, which still signs in (%s %v) "+
-			"after ada reset her password: adding a factor to a user who has one takes no recent proof", 4*impl.RecentSignIn, aal, methods)
+			"after ada reset her password: adding a factor to a user who has one takes no recent proof", 4*impl.RecentProof, aal, methods)
 	}
 }
 
@@ -88,11 +89,12 @@ func TestReview3StaleAAL2TokenReplacesTheRecoveryCodes(t *testing.T) {
 	env.User("ada@example.com", password, "client")
 	secret, owners := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
 	stolen := aal2Session(t, env, addr(2), "ada@example.com", secret, 1)
-	env.Clock.Advance(4 * impl.RecentSignIn)
+	env.Clock.Advance(4 * impl.RecentProof)
 
 	res := mfaPost(env, thief, recoveryCodesCreate, map[string]any{}, stolen)
 	if res.Code != http.StatusOK {
-		return // refused: what a stale token should get
+		res.Expect(t, 403, gen.StatusPermissionDenied) // refused: what a stale token should get
+		return
 	}
 	var set gen.RecoveryCodes
 	res.Data(t, &set)
@@ -102,7 +104,7 @@ func TestReview3StaleAAL2TokenReplacesTheRecoveryCodes(t *testing.T) {
 	theirs := *limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired).Token
 	got := mfaPost(env, thief, recoveryCodeVerify, map[string]any{"code": set.Codes[0]}, theirs)
 	t.Errorf("a token %s past its sign-in replaced ada's recovery codes with no new proof: hers answer %d %s, the thief's %d %s",
-		4*impl.RecentSignIn, mine.Code, mine.Status(), got.Code, got.Status())
+		4*impl.RecentProof, mine.Code, mine.Status(), got.Code, got.Status())
 }
 
 // Finding 2. A password alone buys an allowance of second-factor guesses per device and address.
@@ -223,6 +225,7 @@ func TestReview3AnotherSessionConfirmsTheOwnersPendingApp(t *testing.T) {
 		// The right code stands for the guess that lands.
 		res := mfaPost(env, thief, totpConfirm, map[string]any{"code": totpCode(t, env, enrolment.Secret, 0)}, stolen)
 		if res.Code != http.StatusOK {
+			res.Expect(t, 400, gen.StatusInvalidParam) // as if nothing were pending: the app is not this session's
 			return
 		}
 		var change gen.MFAChange
@@ -259,6 +262,8 @@ func TestReview3StolenAAL2TokenRemovesTheLastPasskey(t *testing.T) {
 		in := signIn(env, thief, "ada@example.com")
 		t.Errorf("a stolen token alone removed ada's only passkey (and her recovery codes); her password alone now answers %d %s",
 			in.Code, in.Status())
+	} else {
+		res.Expect(t, 400, gen.StatusMissingParam) // the last second factor goes only with the password
 	}
 }
 
@@ -280,18 +285,19 @@ func TestReview3StaleTokenSetsAFirstPasswordToPlantAFactor(t *testing.T) {
 	var s gen.Session
 	useLink(env, lastLinkToken(t, env, "ada@example.com"), "planoorder").Expect(t, 200, gen.StatusActionSuccessful).Data(t, &s)
 	stolen := *s.Token
-	env.Clock.Advance(4 * impl.RecentSignIn)
+	env.Clock.Advance(4 * impl.RecentProof)
 	mfaPost(env, thief, totpEnroll, map[string]any{}, stolen).Expect(t, 403, gen.StatusPermissionDenied) // as designed
 
 	if res := updatePassword(env, stolen, map[string]any{"password": newPassword}); res.Code != http.StatusOK {
-		return // refused: what a stale token should get
+		res.Expect(t, 403, gen.StatusPermissionDenied) // refused: what a stale token should get
+		return
 	}
 	fresh := env.Login("ada@example.com", newPassword, "planoorder")
 	enrolTOTP(t, env, fresh) // the thief's app
 	requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 	res := useLink(env, lastLinkToken(t, env, "ada@example.com"), "planoorder")
 	t.Errorf("a token %s past its sign-in set ada's first password; the thief signed in with it and enrolled its app: "+
-		"ada's own link now answers %d %s", 4*impl.RecentSignIn, res.Code, res.Status())
+		"ada's own link now answers %d %s", 4*impl.RecentProof, res.Code, res.Status())
 }
 
 // Finding 7. Introspection calls a client-required session active.

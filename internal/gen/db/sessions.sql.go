@@ -15,14 +15,14 @@ import (
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
-                      idle_timeout_seconds, created_at, last_used_at, aal, methods)
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at)
 SELECT $1, u.id, $2, $3, $4, $5,
        $6, $7, $8, $9,
-       $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}')
+       $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}'), $11
 FROM users u
 WHERE u.id = $14 AND (NOT $15::boolean OR u.credential_version = $16)
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at
 `
 
 type CreateSessionParams struct {
@@ -52,7 +52,8 @@ type CreateSessionParams struct {
 // flight (which holds the user row) finish first; the condition is then checked again on the
 // row as it committed, so the change's revocation of sessions, which ran before, cannot have
 // missed this one. (Other sessions come from a proof of the email, which a password change does
-// not undo.) @aal and @methods are what the sign-in proved (internal/mfa).
+// not undo.) @aal and @methods are what the sign-in proved (internal/mfa), and it proved it now
+// (proved_at).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -91,6 +92,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
+		&i.ProvedAt,
 	)
 	return i, err
 }
@@ -112,7 +114,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -147,6 +149,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.IdleTimeoutSeconds,
 		&i.Session.Aal,
 		&i.Session.Methods,
+		&i.Session.ProvedAt,
 		&i.User.ID,
 		&i.User.Email,
 		&i.User.PasswordHash,
@@ -177,7 +180,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -217,6 +220,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.IdleTimeoutSeconds,
 			&i.Aal,
 			&i.Methods,
+			&i.ProvedAt,
 		); err != nil {
 			return nil, err
 		}
