@@ -795,6 +795,7 @@ const (
 	MFADisableBadRequestErrorStatusInvalidPassword      MFADisableBadRequestErrorStatus = "invalid-password"
 	MFADisableBadRequestErrorStatusMissingParam         MFADisableBadRequestErrorStatus = "missing-param"
 	MFADisableBadRequestErrorStatusNoParamsDecoded      MFADisableBadRequestErrorStatus = "no-params-decoded"
+	MFADisableBadRequestErrorStatusUserHasNoPassword    MFADisableBadRequestErrorStatus = "user-has-no-password"
 )
 
 // Valid indicates whether the value is a known member of the MFADisableBadRequestErrorStatus enum.
@@ -813,6 +814,8 @@ func (e MFADisableBadRequestErrorStatus) Valid() bool {
 	case MFADisableBadRequestErrorStatusMissingParam:
 		return true
 	case MFADisableBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case MFADisableBadRequestErrorStatusUserHasNoPassword:
 		return true
 	default:
 		return false
@@ -987,6 +990,39 @@ const (
 func (e PasskeyCeremonyResultStatus) Valid() bool {
 	switch e {
 	case PasskeyCeremonyResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeyDeleteBadRequestErrorStatus.
+const (
+	PasskeyDeleteBadRequestErrorStatusInvalidContentType   PasskeyDeleteBadRequestErrorStatus = "invalid-content-type"
+	PasskeyDeleteBadRequestErrorStatusInvalidEncodedParams PasskeyDeleteBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeyDeleteBadRequestErrorStatusInvalidParam         PasskeyDeleteBadRequestErrorStatus = "invalid-param"
+	PasskeyDeleteBadRequestErrorStatusInvalidPassword      PasskeyDeleteBadRequestErrorStatus = "invalid-password"
+	PasskeyDeleteBadRequestErrorStatusMissingParam         PasskeyDeleteBadRequestErrorStatus = "missing-param"
+	PasskeyDeleteBadRequestErrorStatusNoParamsDecoded      PasskeyDeleteBadRequestErrorStatus = "no-params-decoded"
+	PasskeyDeleteBadRequestErrorStatusUserHasNoPassword    PasskeyDeleteBadRequestErrorStatus = "user-has-no-password"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyDeleteBadRequestErrorStatus enum.
+func (e PasskeyDeleteBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeyDeleteBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusUserHasNoPassword:
 		return true
 	default:
 		return false
@@ -2641,14 +2677,31 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
-// MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
+// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for the user's last second factor.
 type MfaPasskeyDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
-	Id              int64            `json:"id"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+	Id          int64        `json:"id"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password *Password `json:"password,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
 	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
@@ -3029,6 +3082,25 @@ type PasskeyCeremonyResult struct {
 
 // PasskeyCeremonyResultStatus defines model for PasskeyCeremonyResult.Status.
 type PasskeyCeremonyResultStatus string
+
+// PasskeyDeleteBadRequestError defines model for PasskeyDeleteBadRequestError.
+type PasskeyDeleteBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasskeyDeleteBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeyDeleteBadRequestErrorStatus defines model for PasskeyDeleteBadRequestError.Status.
+type PasskeyDeleteBadRequestErrorStatus string
 
 // PasskeySignInBadRequestError defines model for PasskeySignInBadRequestError.
 type PasskeySignInBadRequestError struct {
@@ -4175,6 +4247,9 @@ type NewTOTPSecret = TOTPEnrolmentResult
 // PasskeyBadRequest defines model for PasskeyBadRequest.
 type PasskeyBadRequest = PasskeyBadRequestError
 
+// PasskeyDeleteBadRequest defines model for PasskeyDeleteBadRequest.
+type PasskeyDeleteBadRequest = PasskeyDeleteBadRequestError
+
 // PasskeyOptions defines model for PasskeyOptions.
 type PasskeyOptions = PasskeyCeremonyResult
 
@@ -4368,6 +4443,9 @@ type MfaIndexParams struct {
 	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
+
+// MfaPasskeyDeleteTextBody defines parameters for MfaPasskeyDelete.
+type MfaPasskeyDeleteTextBody = SensitiveParams
 
 // MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
 type MfaPasskeyDeleteParams struct {
@@ -4634,8 +4712,8 @@ type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
-// MfaPasskeyDeleteJSONRequestBody defines body for MfaPasskeyDelete for application/json ContentType.
-type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
+// MfaPasskeyDeleteTextRequestBody defines body for MfaPasskeyDelete for text/plain ContentType.
+type MfaPasskeyDeleteTextRequestBody = MfaPasskeyDeleteTextBody
 
 // MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
 type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
@@ -6797,6 +6875,8 @@ type NewTOTPSecretJSONResponse TOTPEnrolmentResult
 
 type PasskeyBadRequestJSONResponse PasskeyBadRequestError
 
+type PasskeyDeleteBadRequestJSONResponse PasskeyDeleteBadRequestError
+
 type PasskeyOptionsJSONResponse PasskeyCeremonyResult
 
 type PasskeySignInBadRequestJSONResponse PasskeySignInBadRequestError
@@ -8045,7 +8125,7 @@ func (response MfaIndex503JSONResponse) VisitMfaIndexResponse(w http.ResponseWri
 
 type MfaPasskeyDeleteRequestObject struct {
 	Params MfaPasskeyDeleteParams
-	Body   *MfaPasskeyDeleteJSONRequestBody
+	Body   *MfaPasskeyDeleteTextRequestBody
 }
 
 type MfaPasskeyDeleteResponseObject interface {
@@ -8066,7 +8146,9 @@ func (response MfaPasskeyDelete200JSONResponse) VisitMfaPasskeyDeleteResponse(w 
 	return err
 }
 
-type MfaPasskeyDelete400JSONResponse struct{ BadRequestJSONResponse }
+type MfaPasskeyDelete400JSONResponse struct {
+	PasskeyDeleteBadRequestJSONResponse
+}
 
 func (response MfaPasskeyDelete400JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
 
@@ -8118,6 +8200,23 @@ func (response MfaPasskeyDelete413JSONResponse) VisitMfaPasskeyDeleteResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MfaPasskeyDelete429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response MfaPasskeyDelete429JSONResponse) VisitMfaPasskeyDeleteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11621,11 +11720,12 @@ func (sh *strictHandler) MfaPasskeyDelete(w http.ResponseWriter, r *http.Request
 
 	request.Params = params
 
-	var body MfaPasskeyDeleteJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
 		return
 	}
+	body := MfaPasskeyDeleteTextRequestBody(data)
 	request.Body = &body
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {

@@ -117,10 +117,26 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("(`sessions/magic_link_create`, %d hours)", int(impl.VerificationLinkLifetime/time.Hour))},
 		{"mfa/totp_enroll", s.Operation("mfaTotpEnroll").Operation.Description,
 			fmt.Sprintf("within %d minutes", int(impl.TOTPEnrolmentLifetime/time.Minute))},
+		{"mfa", tagDescription(s, "mfa"), fmt.Sprintf("proved its user within the last %d minutes, whatever the user has", int(impl.RecentProof/time.Minute))},
+		{"mfa", tagDescription(s, "mfa"), fmt.Sprintf("belongs to the session that began it, for %d codes", impl.TOTPEnrolmentTries)},
 		{"mfa/totp_enroll", s.Operation("mfaTotpEnroll").Operation.Description,
-			fmt.Sprintf("signed in within the last %d minutes", int(impl.RecentSignIn/time.Minute))},
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
+		{"mfa/totp_confirm", s.Operation("mfaTotpConfirm").Operation.Description,
+			fmt.Sprintf("within %d minutes of its last proof", int(impl.RecentProof/time.Minute))},
+		{"mfa/totp_confirm", s.Operation("mfaTotpConfirm").Operation.Description,
+			fmt.Sprintf("takes one of the enrolment's %d tries", impl.TOTPEnrolmentTries)},
+		{"mfa/totp_confirm", s.Operation("mfaTotpConfirm").Operation.Description,
+			fmt.Sprintf("until its %s wrong code", ordinal(impl.TOTPEnrolmentTries))},
+		{"mfa/recovery_codes_create", s.Operation("mfaRecoveryCodesCreate").Operation.Description,
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
 		{"mfa/passkey_register_begin", s.Operation("mfaPasskeyRegisterBegin").Operation.Description,
-			fmt.Sprintf("signed in within the last %d minutes", int(impl.RecentSignIn/time.Minute))},
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
+		{"mfa/passkey_register_finish", s.Operation("mfaPasskeyRegisterFinish").Operation.Description,
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
+		{"mfa/passkey_delete", s.Operation("mfaPasskeyDelete").Operation.Description,
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
+		{"users/password_update", s.Operation("usersPasswordUpdate").Operation.Description,
+			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
 		{"mfa/passkey_register_begin", s.Operation("mfaPasskeyRegisterBegin").Operation.Description,
 			fmt.Sprintf("kept on the server for %d minutes", int(mfa.CeremonyLifetime/time.Minute))},
 		{"sessions/passkey_begin", s.Operation("sessionsPasskeyBegin").Operation.Description,
@@ -259,3 +275,6 @@ func TestPolicyBoundsMatchSchema(t *testing.T) {
 func numberWord(n int) string {
 	return map[int]string{10: "ten"}[n]
 }
+
+// ordinal writes n as the contract counts tries: 5th.
+func ordinal(n int) string { return fmt.Sprintf("%dth", n) }

@@ -26,32 +26,44 @@ import (
 //   - a session's level comes from what it proved (mfa.Level); the authenticator limits a
 //     session below what is required of it (auth.Limitation) to the operations whose
 //     x-limited-sessions admit it;
-//   - a user without a second factor adds one from any session, a user with one from an aal2
-//     session (the authenticator sees to that); the first one added answers the recovery codes
-//     and makes the caller's session aal2;
+//   - every change of the factors (or of what stands in for them: the recovery codes, a first
+//     password) takes a recent proof (checkRecentProof); a user with a factor makes it from an
+//     aal2 session (the authenticator sees to that); the last factor goes only with the
+//     password too;
+//   - the first factor added answers the recovery codes, makes the caller's session aal2, and
+//     makes every other caller the account knew a stranger;
+//   - a pending app belongs to the session that began it, for TOTPEnrolmentTries codes;
 //   - every code is counted before it is checked (limits.SecondFactor), and a TOTP code works
 //     once (UseTOTPStep).
 
 // TOTPEnrolmentLifetime is how long a new TOTP secret waits for its first code.
 const TOTPEnrolmentLifetime = 15 * time.Minute
 
+// TOTPEnrolmentTries is how many codes may be sent to confirm a pending TOTP secret (each
+// counted before it is checked): the wrong ones end the enrolment, so that even the session
+// that began it (a token stolen within minutes) cannot search the 10^6 codes.
+const TOTPEnrolmentTries = 5
+
 // totpIssuer is the name an authenticator app shows above the user's email.
 const totpIssuer = "Plano"
 
-// RecentSignIn is how long after its sign-in a session may add its user's first second factor.
-// A stolen older token could otherwise put an attacker's app or passkey between the owner and
-// its account (the owner's next sign-ins would need it). Adding another one takes an aal2
-// session, which proved a factor the thief lacks.
-const RecentSignIn = 30 * time.Minute
+// RecentProof is how long after its last proof (its sign-in, or a second factor completed on
+// it: sessions.proved_at) a session may change its user's second factors or what stands in for
+// them (recovery codes, a first password). A stolen token, however complete its session, would
+// otherwise turn itself into a credential of its own (a passkey, recovery codes, a password)
+// that outlives the session and a password reset, or put its thief's app between the owner and
+// the account.
+const RecentProof = 30 * time.Minute
 
-// checkRecentSignIn answers permission-denied when the caller would add its user's first second
-// factor with a session signed in longer than RecentSignIn ago.
-func (s *Server) checkRecentSignIn(p *auth.Principal) error {
-	if p.User.MfaEnabled || s.now().Sub(p.Session.CreatedAt) < RecentSignIn {
+// checkRecentProof answers permission-denied when the caller's session proved its user longer
+// than RecentProof ago, whatever the user has.
+func (s *Server) checkRecentProof(session *db.Session) error {
+	if s.now().Sub(session.ProvedAt) < RecentProof {
 		return nil
 	}
 	return &envelope.Error{Status: gen.StatusPermissionDenied, Message: fmt.Sprintf(
-		"Sign in again to add a first second factor: this session signed in more than %d minutes ago.", int(RecentSignIn/time.Minute))}
+		"This session proved who you are more than %d minutes ago: sign in again, or complete a second factor again on this session "+
+			"(mfa/totp_verify, mfa/passkey_verify_finish, mfa/recovery_code_verify), then retry.", int(RecentProof/time.Minute))}
 }
 
 // MfaIndex lists the caller's user's second factors.
@@ -103,7 +115,7 @@ func (s *Server) MfaTotpEnroll(ctx context.Context, _ gen.MfaTotpEnrollRequestOb
 		return nil, totpUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	if err := s.checkRecentSignIn(p); err != nil {
+	if err := s.checkRecentProof(p.Session); err != nil {
 		return nil, err
 	}
 	enrolment, err := mfa.NewTOTP(totpIssuer, p.User.Email)
@@ -113,7 +125,7 @@ func (s *Server) MfaTotpEnroll(ctx context.Context, _ gen.MfaTotpEnrollRequestOb
 	now := s.now()
 	expires := now.Add(TOTPEnrolmentLifetime)
 	n, err := s.q.StartTOTPEnrolment(ctx, db.StartTOTPEnrolmentParams{UserID: p.User.ID,
-		SealedSecret: s.sealer.Seal([]byte(enrolment.Secret), totpBinding(p.User.ID)), Now: now, ExpiresAt: &expires})
+		SealedSecret: s.sealer.Seal([]byte(enrolment.Secret), totpBinding(p.User.ID)), Now: now, ExpiresAt: &expires, SessionID: &p.Session.ID})
 	if err != nil {
 		return nil, envelope.Internal("store a TOTP enrolment of user %d: %w", p.User.ID, err)
 	}
@@ -128,8 +140,10 @@ func (s *Server) MfaTotpEnroll(ctx context.Context, _ gen.MfaTotpEnrollRequestOb
 	}}, nil
 }
 
-// MfaTotpConfirm confirms the pending TOTP secret with its first code. Answers:
-// mfa-method-unavailable, invalid-param (no pending enrolment), invalid-code.
+// MfaTotpConfirm confirms the pending TOTP secret that the caller's session began with its first
+// code; each code takes one of the enrolment's TOTPEnrolmentTries before it is checked. Answers:
+// mfa-method-unavailable, permission-denied (no recent proof), invalid-param (no pending
+// enrolment of this session, or its tries used up), invalid-code.
 func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequestObject) (gen.MfaTotpConfirmResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaTotpConfirmInput](r.Body)
 	if err != nil {
@@ -139,28 +153,28 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 		return nil, totpUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	if err := s.checkRecentSignIn(p); err != nil {
+	if err := s.checkRecentProof(p.Session); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	row, err := s.q.GetTOTP(ctx, p.User.ID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (row.ConfirmedAt != nil || !now.Before(*row.ExpiresAt))) {
-		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
+	row, err := s.q.TakeTOTPEnrolmentTry(ctx, db.TakeTOTPEnrolmentTryParams{UserID: p.User.ID, SessionID: &p.Session.ID, Now: &now, MaxTries: TOTPEnrolmentTries})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, noPendingTOTP()
 	}
 	if err != nil {
-		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+		return nil, envelope.Internal("take a try at the TOTP enrolment of user %d: %w", p.User.ID, err)
 	}
 	step, err := s.matchTOTP(row, p.User.ID, in.Code, now)
 	if err != nil {
-		return nil, err
+		return nil, err // a wrong code: the try stays
 	}
 	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) (audit.Event, error) {
-		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
+		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, SessionID: &p.Session.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
 			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // confirmed, replaced or expired meanwhile
-			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is waiting for its first code: start again with mfa/totp_enroll")
+			return audit.Event{}, noPendingTOTP()
 		}
 		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), nil
 	})
@@ -168,6 +182,13 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 		return nil, err
 	}
 	return gen.MfaTotpConfirm200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// noPendingTOTP is the answer of a confirmation that finds nothing to confirm for its session.
+func noPendingTOTP() error {
+	return envelope.Param(gen.StatusInvalidParam, "code", fmt.Sprintf(
+		"no authenticator app is waiting for a first code from this session (none was set up by it, it expired, or %d codes were tried): "+
+			"start again with mfa/totp_enroll", TOTPEnrolmentTries))
 }
 
 // MfaTotpDisable removes the user's TOTP, proven again by a code or the password. Answers:
@@ -191,17 +212,14 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	case in.Code != nil:
 		err = s.useTOTPCode(ctx, row, p, *in.Code, client)
 	case in.Password != nil:
-		var try signInTry
-		if _, try, err = s.checkPassword(ctx, p.User.Email, *in.Password, client); err == nil {
-			s.settle(ctx, try, nil) // the password is proven: no guess
-		}
+		err = s.reprovePassword(ctx, p, *in.Password, client)
 	default:
 		err = envelope.Param(gen.StatusMissingParam, "code", "is required, unless password is given")
 	}
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, in.View, func(q *db.Queries) (audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, true, func(q *db.Queries) (audit.Event, error) {
 		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
 			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
 		}
@@ -211,6 +229,17 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 		return nil, err
 	}
 	return gen.MfaTotpDisable200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// reprovePassword checks the caller's user's password again, for the removal of a second
+// factor, counted like a sign-in's before it is checked. Answers: invalid-password,
+// user-has-no-password, rate-limited.
+func (s *Server) reprovePassword(ctx context.Context, p *auth.Principal, plain string, client limits.Client) error {
+	_, try, err := s.checkPassword(ctx, p.User.Email, plain, client)
+	if err == nil {
+		s.settle(ctx, try, nil) // the password is proven: no guess
+	}
+	return err
 }
 
 // MfaTotpVerify completes a second factor on the caller's session with a TOTP code. Answers:
@@ -269,9 +298,12 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 }
 
 // MfaRecoveryCodesCreate replaces the user's recovery codes with a new set, answered once.
-// Answers: invalid-param (the user has no second factor).
+// Answers: permission-denied (no recent proof), invalid-param (the user has no second factor).
 func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCodesCreateRequestObject) (gen.MfaRecoveryCodesCreateResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
+	if err := s.checkRecentProof(p.Session); err != nil {
+		return nil, err
+	}
 	var codes []string
 	err := s.inTx(ctx, "make recovery codes", func(_ pgx.Tx, q *db.Queries) error {
 		enabled, err := q.LockUserMFA(ctx, p.User.ID)
@@ -362,9 +394,11 @@ type factorChange struct {
 
 // addFactor runs add (which stores a confirmed factor) in one transaction with what follows
 // it: the user's mfa_enabled, and, when it is the user's first second factor, a new set of
-// recovery codes and the caller's session made aal2 with method (it proved its first factor,
-// and the new one). A session that was limited (an enrolment-only session) thereby completes
-// its sign-in, and its caller gets a device token.
+// recovery codes, the caller's session made aal2 with method (it proved its first factor, and
+// the new one), and every caller the account knew forgotten but this one, trusted afresh (a new
+// device token): devices and addresses that only ever proved the password must get no
+// allowance of their own for guessing the new factor's codes. A session that was limited (an
+// enrolment-only session) thereby completes its sign-in.
 func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
@@ -386,7 +420,13 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
+			if session, err = s.recordFactor(ctx, q, p, method); err != nil {
+				return err
+			}
+			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
+				return err
+			}
+			if deviceToken, err = s.limits.Trust(ctx, q, p.User.ID, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
 				return err
 			}
 			events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}),
@@ -406,8 +446,11 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 }
 
 // removeFactor runs remove in one transaction with what follows it: the user's mfa_enabled, and
-// its recovery codes when no second factor is left.
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+// its recovery codes when no second factor is left. Whether it was the last is judged in that
+// transaction, after the user's row is locked: a removal that would leave none without
+// lastProven (a code or the password checked) answers missing-param on password, so that
+// concurrent removals of "one of two" cannot take both without it.
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
@@ -420,6 +463,9 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 		enabled, err := q.RefreshUserMFA(ctx, p.User.ID)
 		if err != nil {
 			return fmt.Errorf("record the second factors of user %d: %w", p.User.ID, err)
+		}
+		if !enabled && !lastProven {
+			return lastFactorNeedsPassword(p.User)
 		}
 		if !enabled {
 			if err := q.DeleteRecoveryCodes(ctx, p.User.ID); err != nil {
@@ -506,21 +552,39 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 // upgradeSession records a second factor on the caller's session, in q's transaction, and
 // trusts the caller (a device token, its address known) when the session was limited.
 func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, client limits.Client) (db.Session, string, error) {
-	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return session, "", envelope.New(gen.StatusInvalidToken) // logged out meanwhile
-	}
-	if err != nil {
-		return session, "", fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
-	}
-	if auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
-		return session, "", nil
+	session, err := s.recordFactor(ctx, q, p, method)
+	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
+		return session, "", err
 	}
 	if session, err = s.applyRememberWish(ctx, q, session, p.Application); err != nil {
 		return session, "", err
 	}
 	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, client)
 	return session, deviceToken, err
+}
+
+// recordFactor records a second factor proven now on the caller's session, in q's transaction:
+// aal2, the method, and proved_at (a recent proof from then on). Answers: invalid-token (the
+// session was revoked meanwhile).
+func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod) (db.Session, error) {
+	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now()})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session, envelope.New(gen.StatusInvalidToken) // logged out meanwhile
+	}
+	if err != nil {
+		return session, fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
+	}
+	return session, nil
+}
+
+// lastFactorNeedsPassword is the refusal of a removal that would leave the user no second factor
+// without the password: missing-param, or user-has-no-password for a user who has none.
+func lastFactorNeedsPassword(user *db.User) error {
+	if !hasPassword(user.PasswordHash) {
+		return &envelope.Error{Status: gen.StatusUserHasNoPassword,
+			Message: "This is your last second factor: removing it takes your password, and you have none. Set one first (users/password_update)."}
+	}
+	return envelope.Param(gen.StatusMissingParam, "password", "is required: this is your last second factor")
 }
 
 // renderCaller renders the caller's session as it is now: for data, with its user, a device

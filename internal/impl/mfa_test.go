@@ -630,20 +630,23 @@ func TestIntrospectionOfALimitedSession(t *testing.T) {
 	}
 }
 
-// A first second factor needs a recent sign-in: a stolen older token cannot turn one against the
-// owner. Once the user has one, adding another takes aal2 instead, however old the session.
-func TestFirstFactorNeedsARecentSignIn(t *testing.T) {
+// A first second factor needs a recent proof: a stolen older token cannot turn one against the
+// owner. Once the user has one, adding another takes aal2 and a recent proof too: an old aal2
+// session proves its user again with a code.
+func TestFirstFactorNeedsARecentProof(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	env.User("ada@example.com", password, "client")
 	stolen := env.Login("ada@example.com", password, "planoorder")
-	env.Clock.Advance(impl.RecentSignIn)
+	env.Clock.Advance(impl.RecentProof)
 	mfaPost(env, "", totpEnroll, map[string]any{}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
 	mfaPost(env, "", passkeyRegisterBegin, map[string]any{}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
 	mfaPost(env, "", totpConfirm, map[string]any{"code": "123456"}, stolen).Expect(t, 403, gen.StatusPermissionDenied)
 
 	fresh := env.Login("ada@example.com", password, "planoorder")
-	enrolTOTP(t, env, fresh)
-	env.Clock.Advance(impl.RecentSignIn)
-	registerPasskey(t, env, apitest.NewAuthenticator(passkeyOrigin), fresh) // aal2: a second one
+	secret, _ := enrolTOTP(t, env, fresh)
+	env.Clock.Advance(impl.RecentProof)
+	mfaPost(env, "", passkeyRegisterBegin, map[string]any{}, fresh).Expect(t, 403, gen.StatusPermissionDenied)
+	mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 0)}, fresh).Expect(t, 200, gen.StatusActionSuccessful)
+	registerPasskey(t, env, apitest.NewAuthenticator(passkeyOrigin), fresh) // proven again: a second one
 }

@@ -45,7 +45,7 @@ func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRe
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	if err := s.checkRecentSignIn(p); err != nil {
+	if err := s.checkRecentProof(p.Session); err != nil {
 		return nil, err
 	}
 	user, _, err := s.passkeyUser(ctx, *p.User, true)
@@ -74,7 +74,7 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	if err := s.checkRecentSignIn(p); err != nil {
+	if err := s.checkRecentProof(p.Session); err != nil {
 		return nil, err
 	}
 	raw, err := json.Marshal(in.Credential)
@@ -175,18 +175,36 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 	return gen.MfaPasskeyVerifyFinish200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
 }
 
-// MfaPasskeyDelete removes one of the user's passkeys. Answers: invalid-param (not its passkey).
+// MfaPasskeyDelete removes one of the user's passkeys, from a session with a recent proof; the
+// user's last second factor only with its password too (judged in removeFactor's transaction).
+// Answers: permission-denied (no recent proof), invalid-param (not its passkey), missing-param
+// and user-has-no-password (the last factor, without a password), invalid-password,
+// rate-limited.
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
+	in, err := params.Sensitive[gen.MfaPasskeyDeleteInput](r.Body)
+	if err != nil {
+		return nil, err
+	}
 	p := auth.PrincipalFromContext(ctx)
-	change, err := s.removeFactor(ctx, p, r.Body.View, func(q *db.Queries) (audit.Event, error) {
-		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: r.Body.Id, UserID: p.User.ID})
+	if err := s.checkRecentProof(p.Session); err != nil {
+		return nil, err
+	}
+	proven := in.Password != nil
+	if proven {
+		client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+		if err := s.reprovePassword(ctx, p, *in.Password, client); err != nil {
+			return nil, err
+		}
+	}
+	change, err := s.removeFactor(ctx, p, in.View, proven, func(q *db.Queries) (audit.Event, error) {
+		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", r.Body.Id, p.User.ID, err)
+			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
 		}
 		if n == 0 {
 			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
 		}
-		return mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &r.Body.Id}), nil
+		return mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &in.Id}), nil
 	})
 	if err != nil {
 		return nil, err

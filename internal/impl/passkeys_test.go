@@ -240,7 +240,7 @@ func TestPasskeyDelete(t *testing.T) {
 	if len(change.Factors.Passkeys) != 1 || change.Factors.RecoveryCodes.Remaining != 10 {
 		t.Errorf("after removing one of two: %+v", change.Factors)
 	}
-	mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id}, token).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
+	mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
 	if len(change.Factors.Passkeys) != 0 || change.Factors.Required || change.Factors.RecoveryCodes.Remaining != 0 {
 		t.Errorf("after removing the last: %+v", change.Factors)
 	}

@@ -233,7 +233,7 @@ func (s *Server) resetWithCode(ctx context.Context, email, code string, applicat
 
 // UsersPasswordUpdate changes the caller's user's password and revokes its other sessions.
 // Answers: missing-param (current_password), invalid-password, rate-limited, invalid-param
-// (password).
+// (password), permission-denied (a first password from a session without a recent proof).
 func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpdateRequestObject) (gen.UsersPasswordUpdateResponseObject, error) {
 	in, err := params.Sensitive[gen.UsersPasswordUpdateInput](r.Body)
 	if err != nil {
@@ -254,7 +254,9 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // is counted like a log-in (tryPassword) before anything is evaluated, the new password's
 // checks included: a stolen session can neither guess the current password nor make the service
 // score new passwords and ask Have I Been Pwned without bound. A change made keeps its use of the
-// account's successful sign-ins; a refused one, its guess.
+// account's successful sign-ins; a refused one, its guess. A first password (the user has none)
+// is a new factor that outlives the session: it takes a recent proof (checkRecentProof), as a
+// second factor does, or a stolen old token would sign in afresh with it.
 func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.UsersPasswordUpdateInput) (int64, error) {
 	user, err := s.q.GetUser(ctx, caller.UserID)
 	if err != nil {
@@ -262,6 +264,11 @@ func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.
 	}
 	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
 		return 0, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
+	}
+	if !hasPassword(user.PasswordHash) {
+		if err := s.checkRecentProof(caller); err != nil {
+			return 0, err
+		}
 	}
 	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
 	if err != nil {

@@ -47,19 +47,19 @@ func seed(t *testing.T, pool *pgxpool.Pool) {
 	exec(t, pool, `INSERT INTO limit_counters (key, window_start, expires_at, count) VALUES
 		('old', $1, $2, 3), ('live', $3, $4, 3)`, ago(time.Hour), ago(time.Second), now, now.Add(time.Minute))
 	maxAge := 7 * 24 * time.Hour
-	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, revoked_at, remember_me) VALUES
-		('\x01', 1, `+app+`, 'client', '{}', 'old revoked', $1, $1, $2, false),
-		('\x02', 1, `+app+`, 'client', '{}', 'old expired', $3, $3, NULL, false),
-		('\x03', 1, `+app+`, 'client', '{}', 'live revoked recently', $1, $1, $4, false),
-		('\x04', 1, `+app+`, 'client', '{}', 'live expired recently', $5, $5, NULL, false),
-		('\x05', 1, `+app+`, 'client', '{}', 'live remember_me', $3, $3, NULL, true)`,
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, revoked_at, remember_me) VALUES
+		('\x01', 1, `+app+`, 'client', '{}', 'old revoked', $1, $1, $1, $2, false),
+		('\x02', 1, `+app+`, 'client', '{}', 'old expired', $3, $3, $3, NULL, false),
+		('\x03', 1, `+app+`, 'client', '{}', 'live revoked recently', $1, $1, $1, $4, false),
+		('\x04', 1, `+app+`, 'client', '{}', 'live expired recently', $5, $5, $5, NULL, false),
+		('\x05', 1, `+app+`, 'client', '{}', 'live remember_me', $3, $3, $3, NULL, true)`,
 		ago(d.Sessions+2*time.Hour), ago(d.Sessions+time.Hour), ago(d.Sessions+maxAge+time.Hour),
 		ago(d.Sessions-time.Hour), ago(maxAge+time.Hour))
 	// As a log-in leaves them: the latest a session may expire is fixed at its creation.
 	exec(t, pool, "UPDATE sessions SET max_expires_at = created_at + $1::bigint * interval '1 second' WHERE NOT remember_me", int64(maxAge/time.Second))
 	// Of an application whose policy gave it 60 days: as old as "old expired", but still usable.
-	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, max_expires_at) VALUES
-		('\x06', 1, `+app+`, 'client', '{}', 'live long lifetime', $1, $1, $2)`,
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, max_expires_at) VALUES
+		('\x06', 1, `+app+`, 'client', '{}', 'live long lifetime', $1, $1, $1, $2)`,
 		ago(d.Sessions+maxAge+time.Hour), ago(d.Sessions+maxAge+time.Hour).Add(60*24*time.Hour))
 	exec(t, pool, `INSERT INTO magic_links (token_hash, user_id, application_id, redirect_url, expires_at) VALUES
 		('\x01', 1, `+app+`, 'old', $1), ('\x02', 1, `+app+`, 'live', $2)`, ago(d.MagicLinks+time.Second), ago(d.MagicLinks-time.Second))

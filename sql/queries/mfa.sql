@@ -17,9 +17,11 @@ RETURNING mfa_enabled;
 SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 
 -- name: UpgradeSession :one
--- Records a second factor on a live session: aal2, and the method appended once.
+-- Records a second factor on a live session: aal2, the method appended once, and a new proof
+-- (proved_at: the changes of factors that need a recent one may follow).
 UPDATE sessions SET aal = 'aal2',
-    methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END
+    methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END,
+    proved_at = @now
 WHERE id = @id AND revoked_at IS NULL
 RETURNING *;
 
@@ -31,19 +33,31 @@ UPDATE applications SET require_mfa = @require_mfa, updated_at = now() WHERE slu
 SELECT * FROM totp_secrets WHERE user_id = @user_id;
 
 -- name: StartTOTPEnrolment :execrows
--- Stores a new pending TOTP secret, replacing a pending one; no row when the user's TOTP is
--- confirmed already (it must be disabled first).
-INSERT INTO totp_secrets (user_id, sealed_secret, created_at, expires_at)
-VALUES (@user_id, @sealed_secret, @now, @expires_at)
+-- Stores a new pending TOTP secret for the session that began it, with all of its tries,
+-- replacing a pending one; no row when the user's TOTP is confirmed already (it must be
+-- disabled first).
+INSERT INTO totp_secrets (user_id, sealed_secret, created_at, expires_at, session_id)
+VALUES (@user_id, @sealed_secret, @now, @expires_at, @session_id)
 ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, created_at = excluded.created_at,
-    expires_at = excluded.expires_at, last_step = NULL, last_used_at = NULL
+    expires_at = excluded.expires_at, session_id = excluded.session_id, tries = 0, last_step = NULL, last_used_at = NULL
 WHERE totp_secrets.confirmed_at IS NULL;
 
+-- name: TakeTOTPEnrolmentTry :one
+-- Takes one of the @max_tries tries of the pending, unexpired enrolment that @session_id began,
+-- before its code is checked, in one statement: concurrent tries never exceed it. No row when
+-- there is none such (none, expired, confirmed, another session's, or its tries used up).
+UPDATE totp_secrets SET tries = tries + 1
+WHERE user_id = @user_id AND session_id = @session_id AND confirmed_at IS NULL AND expires_at > @now
+  AND tries < @max_tries
+RETURNING *;
+
 -- name: ConfirmTOTP :execrows
--- Confirms a pending, unexpired enrolment with the time step of its first code. No row when
--- there is none (expired, confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
-UPDATE totp_secrets SET confirmed_at = @now, expires_at = NULL, last_step = @step, last_used_at = @now
-WHERE user_id = @user_id AND confirmed_at IS NULL AND expires_at > @now AND sealed_secret = @sealed_secret;
+-- Confirms the pending, unexpired enrolment that @session_id began with the time step of its
+-- first code; it belongs to no session from then on. No row when there is none (expired,
+-- confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
+UPDATE totp_secrets SET confirmed_at = @now, expires_at = NULL, session_id = NULL, last_step = @step, last_used_at = @now
+WHERE user_id = @user_id AND session_id = @session_id AND confirmed_at IS NULL AND expires_at > @now
+  AND sealed_secret = @sealed_secret;
 
 -- name: UseTOTPStep :execrows
 -- Accepts a code of time step @step once: only a step later than the last accepted one, in one

@@ -16,14 +16,16 @@ WHERE s.token_hash = @token_hash;
 -- flight (which holds the user row) finish first; the condition is then checked again on the
 -- row as it committed, so the change's revocation of sessions, which ran before, cannot have
 -- missed this one. (Other sessions come from a proof of the email, which a password change does
--- not undo.) @aal and @methods are what the sign-in proved (internal/mfa); @remember_me_wish
--- is the remember_me of a sign-in that is not complete yet (ApplyRememberWish).
+-- not undo.) @aal and @methods are what the sign-in proved (internal/mfa), and it proved it now
+-- (proved_at); @remember_me_wish is the remember_me of a sign-in that is not complete yet
+-- (ApplyRememberWish).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
-                      idle_timeout_seconds, created_at, last_used_at, aal, methods, remember_me_wish)
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
+                      remember_me_wish)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
-       sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'),
+       sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'), @now,
        sqlc.narg(remember_me_wish)
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)

@@ -13,24 +13,28 @@ import (
 )
 
 const confirmTOTP = `-- name: ConfirmTOTP :execrows
-UPDATE totp_secrets SET confirmed_at = $1, expires_at = NULL, last_step = $2, last_used_at = $1
-WHERE user_id = $3 AND confirmed_at IS NULL AND expires_at > $1 AND sealed_secret = $4
+UPDATE totp_secrets SET confirmed_at = $1, expires_at = NULL, session_id = NULL, last_step = $2, last_used_at = $1
+WHERE user_id = $3 AND session_id = $4 AND confirmed_at IS NULL AND expires_at > $1
+  AND sealed_secret = $5
 `
 
 type ConfirmTOTPParams struct {
 	Now          *time.Time
 	Step         *int64
 	UserID       int64
+	SessionID    *uuid.UUID
 	SealedSecret []byte
 }
 
-// Confirms a pending, unexpired enrolment with the time step of its first code. No row when
-// there is none (expired, confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
+// Confirms the pending, unexpired enrolment that @session_id began with the time step of its
+// first code; it belongs to no session from then on. No row when there is none (expired,
+// confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
 func (q *Queries) ConfirmTOTP(ctx context.Context, arg ConfirmTOTPParams) (int64, error) {
 	result, err := q.db.Exec(ctx, confirmTOTP,
 		arg.Now,
 		arg.Step,
 		arg.UserID,
+		arg.SessionID,
 		arg.SealedSecret,
 	)
 	if err != nil {
@@ -305,7 +309,7 @@ func (q *Queries) GetRecoveryCodeSet(ctx context.Context, userID int64) (GetReco
 }
 
 const getTOTP = `-- name: GetTOTP :one
-SELECT user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at FROM totp_secrets WHERE user_id = $1
+SELECT user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries FROM totp_secrets WHERE user_id = $1
 `
 
 func (q *Queries) GetTOTP(ctx context.Context, userID int64) (TotpSecret, error) {
@@ -319,6 +323,8 @@ func (q *Queries) GetTOTP(ctx context.Context, userID int64) (TotpSecret, error)
 		&i.ConfirmedAt,
 		&i.LastStep,
 		&i.LastUsedAt,
+		&i.SessionID,
+		&i.Tries,
 	)
 	return i, err
 }
@@ -501,10 +507,10 @@ func (q *Queries) SetApplicationRequireMFA(ctx context.Context, arg SetApplicati
 }
 
 const startTOTPEnrolment = `-- name: StartTOTPEnrolment :execrows
-INSERT INTO totp_secrets (user_id, sealed_secret, created_at, expires_at)
-VALUES ($1, $2, $3, $4)
+INSERT INTO totp_secrets (user_id, sealed_secret, created_at, expires_at, session_id)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, created_at = excluded.created_at,
-    expires_at = excluded.expires_at, last_step = NULL, last_used_at = NULL
+    expires_at = excluded.expires_at, session_id = excluded.session_id, tries = 0, last_step = NULL, last_used_at = NULL
 WHERE totp_secrets.confirmed_at IS NULL
 `
 
@@ -513,16 +519,19 @@ type StartTOTPEnrolmentParams struct {
 	SealedSecret []byte
 	Now          time.Time
 	ExpiresAt    *time.Time
+	SessionID    *uuid.UUID
 }
 
-// Stores a new pending TOTP secret, replacing a pending one; no row when the user's TOTP is
-// confirmed already (it must be disabled first).
+// Stores a new pending TOTP secret for the session that began it, with all of its tries,
+// replacing a pending one; no row when the user's TOTP is confirmed already (it must be
+// disabled first).
 func (q *Queries) StartTOTPEnrolment(ctx context.Context, arg StartTOTPEnrolmentParams) (int64, error) {
 	result, err := q.db.Exec(ctx, startTOTPEnrolment,
 		arg.UserID,
 		arg.SealedSecret,
 		arg.Now,
 		arg.ExpiresAt,
+		arg.SessionID,
 	)
 	if err != nil {
 		return 0, err
@@ -530,21 +539,63 @@ func (q *Queries) StartTOTPEnrolment(ctx context.Context, arg StartTOTPEnrolment
 	return result.RowsAffected(), nil
 }
 
+const takeTOTPEnrolmentTry = `-- name: TakeTOTPEnrolmentTry :one
+UPDATE totp_secrets SET tries = tries + 1
+WHERE user_id = $1 AND session_id = $2 AND confirmed_at IS NULL AND expires_at > $3
+  AND tries < $4
+RETURNING user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries
+`
+
+type TakeTOTPEnrolmentTryParams struct {
+	UserID    int64
+	SessionID *uuid.UUID
+	Now       *time.Time
+	MaxTries  int32
+}
+
+// Takes one of the @max_tries tries of the pending, unexpired enrolment that @session_id began,
+// before its code is checked, in one statement: concurrent tries never exceed it. No row when
+// there is none such (none, expired, confirmed, another session's, or its tries used up).
+func (q *Queries) TakeTOTPEnrolmentTry(ctx context.Context, arg TakeTOTPEnrolmentTryParams) (TotpSecret, error) {
+	row := q.db.QueryRow(ctx, takeTOTPEnrolmentTry,
+		arg.UserID,
+		arg.SessionID,
+		arg.Now,
+		arg.MaxTries,
+	)
+	var i TotpSecret
+	err := row.Scan(
+		&i.UserID,
+		&i.SealedSecret,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.ConfirmedAt,
+		&i.LastStep,
+		&i.LastUsedAt,
+		&i.SessionID,
+		&i.Tries,
+	)
+	return i, err
+}
+
 const upgradeSession = `-- name: UpgradeSession :one
 UPDATE sessions SET aal = 'aal2',
-    methods = CASE WHEN $1::text = ANY (methods) THEN methods ELSE array_append(methods, $1::text) END
-WHERE id = $2 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, remember_me_wish
+    methods = CASE WHEN $1::text = ANY (methods) THEN methods ELSE array_append(methods, $1::text) END,
+    proved_at = $2
+WHERE id = $3 AND revoked_at IS NULL
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
 `
 
 type UpgradeSessionParams struct {
 	Method string
+	Now    time.Time
 	ID     uuid.UUID
 }
 
-// Records a second factor on a live session: aal2, and the method appended once.
+// Records a second factor on a live session: aal2, the method appended once, and a new proof
+// (proved_at: the changes of factors that need a recent one may follow).
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (Session, error) {
-	row := q.db.QueryRow(ctx, upgradeSession, arg.Method, arg.ID)
+	row := q.db.QueryRow(ctx, upgradeSession, arg.Method, arg.Now, arg.ID)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -564,6 +615,7 @@ func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) 
 		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
+		&i.ProvedAt,
 		&i.RememberMeWish,
 	)
 	return i, err

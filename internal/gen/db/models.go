@@ -269,6 +269,7 @@ type Session struct {
 	IdleTimeoutSeconds *int64
 	Aal                string
 	Methods            []string
+	ProvedAt           time.Time
 	RememberMeWish     *bool
 }
 
@@ -280,6 +281,8 @@ type TotpSecret struct {
 	ConfirmedAt  *time.Time
 	LastStep     *int64
 	LastUsedAt   *time.Time
+	SessionID    *uuid.UUID
+	Tries        int32
 }
 
 type User struct {

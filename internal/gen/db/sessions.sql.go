@@ -16,7 +16,7 @@ const applyRememberWish = `-- name: ApplyRememberWish :one
 UPDATE sessions SET remember_me = $1, max_expires_at = $2,
     idle_timeout_seconds = $3, remember_me_wish = NULL
 WHERE id = $4 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, remember_me_wish
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
 `
 
 type ApplyRememberWishParams struct {
@@ -54,6 +54,7 @@ func (q *Queries) ApplyRememberWish(ctx context.Context, arg ApplyRememberWishPa
 		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
+		&i.ProvedAt,
 		&i.RememberMeWish,
 	)
 	return i, err
@@ -62,15 +63,16 @@ func (q *Queries) ApplyRememberWish(ctx context.Context, arg ApplyRememberWishPa
 const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
-                      idle_timeout_seconds, created_at, last_used_at, aal, methods, remember_me_wish)
+                      idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
+                      remember_me_wish)
 SELECT $1, u.id, $2, $3, $4, $5,
        $6, $7, $8, $9,
-       $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}'),
+       $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}'), $11,
        $14
 FROM users u
 WHERE u.id = $15 AND (NOT $16::boolean OR u.credential_version = $17)
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, remember_me_wish
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
 `
 
 type CreateSessionParams struct {
@@ -101,8 +103,9 @@ type CreateSessionParams struct {
 // flight (which holds the user row) finish first; the condition is then checked again on the
 // row as it committed, so the change's revocation of sessions, which ran before, cannot have
 // missed this one. (Other sessions come from a proof of the email, which a password change does
-// not undo.) @aal and @methods are what the sign-in proved (internal/mfa); @remember_me_wish
-// is the remember_me of a sign-in that is not complete yet (ApplyRememberWish).
+// not undo.) @aal and @methods are what the sign-in proved (internal/mfa), and it proved it now
+// (proved_at); @remember_me_wish is the remember_me of a sign-in that is not complete yet
+// (ApplyRememberWish).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -142,6 +145,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.IdleTimeoutSeconds,
 		&i.Aal,
 		&i.Methods,
+		&i.ProvedAt,
 		&i.RememberMeWish,
 	)
 	return i, err
@@ -164,7 +168,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.remember_me_wish, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -199,6 +203,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.IdleTimeoutSeconds,
 		&i.Session.Aal,
 		&i.Session.Methods,
+		&i.Session.ProvedAt,
 		&i.Session.RememberMeWish,
 		&i.User.ID,
 		&i.User.Email,
@@ -230,7 +235,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, remember_me_wish FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -270,6 +275,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.IdleTimeoutSeconds,
 			&i.Aal,
 			&i.Methods,
+			&i.ProvedAt,
 			&i.RememberMeWish,
 		); err != nil {
 			return nil, err

@@ -24,6 +24,7 @@
     "mfa-method-unavailable": "This server does not offer that method.",
     "invalid-token": "You were signed out.",
     "session-expired": "Your session expired: sign in again.",
+    "permission-denied": "Changing second factors needs a recent proof: sign in again, or use your second factor again.",
   };
 
   // Base64url, the form WebAuthn's binary fields take in the API's JSON.
@@ -122,7 +123,13 @@
       remove.className = "secondary link";
       remove.textContent = "Remove";
       remove.addEventListener("click", () => guarded(async () => {
-        const answer = await api("/api/v1/mfa/passkey_delete", { id: pk.id });
+        const params = { id: pk.id };
+        // The last second factor goes only with the password (mfa/passkey_delete).
+        if (!f.totp.enabled && f.passkeys.length === 1) {
+          params.password = window.prompt("This is your last second factor. Enter your password to remove it.");
+          if (!params.password) return;
+        }
+        const answer = await api("/api/v1/mfa/passkey_delete", params, { secret: true });
         return answer.status === "action-successful" ? showAccount() : refused(answer);
       }));
       item.append(remove);

@@ -795,6 +795,7 @@ const (
 	MFADisableBadRequestErrorStatusInvalidPassword      MFADisableBadRequestErrorStatus = "invalid-password"
 	MFADisableBadRequestErrorStatusMissingParam         MFADisableBadRequestErrorStatus = "missing-param"
 	MFADisableBadRequestErrorStatusNoParamsDecoded      MFADisableBadRequestErrorStatus = "no-params-decoded"
+	MFADisableBadRequestErrorStatusUserHasNoPassword    MFADisableBadRequestErrorStatus = "user-has-no-password"
 )
 
 // Valid indicates whether the value is a known member of the MFADisableBadRequestErrorStatus enum.
@@ -813,6 +814,8 @@ func (e MFADisableBadRequestErrorStatus) Valid() bool {
 	case MFADisableBadRequestErrorStatusMissingParam:
 		return true
 	case MFADisableBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case MFADisableBadRequestErrorStatusUserHasNoPassword:
 		return true
 	default:
 		return false
@@ -987,6 +990,39 @@ const (
 func (e PasskeyCeremonyResultStatus) Valid() bool {
 	switch e {
 	case PasskeyCeremonyResultStatusActionSuccessful:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PasskeyDeleteBadRequestErrorStatus.
+const (
+	PasskeyDeleteBadRequestErrorStatusInvalidContentType   PasskeyDeleteBadRequestErrorStatus = "invalid-content-type"
+	PasskeyDeleteBadRequestErrorStatusInvalidEncodedParams PasskeyDeleteBadRequestErrorStatus = "invalid-encoded-params"
+	PasskeyDeleteBadRequestErrorStatusInvalidParam         PasskeyDeleteBadRequestErrorStatus = "invalid-param"
+	PasskeyDeleteBadRequestErrorStatusInvalidPassword      PasskeyDeleteBadRequestErrorStatus = "invalid-password"
+	PasskeyDeleteBadRequestErrorStatusMissingParam         PasskeyDeleteBadRequestErrorStatus = "missing-param"
+	PasskeyDeleteBadRequestErrorStatusNoParamsDecoded      PasskeyDeleteBadRequestErrorStatus = "no-params-decoded"
+	PasskeyDeleteBadRequestErrorStatusUserHasNoPassword    PasskeyDeleteBadRequestErrorStatus = "user-has-no-password"
+)
+
+// Valid indicates whether the value is a known member of the PasskeyDeleteBadRequestErrorStatus enum.
+func (e PasskeyDeleteBadRequestErrorStatus) Valid() bool {
+	switch e {
+	case PasskeyDeleteBadRequestErrorStatusInvalidContentType:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidEncodedParams:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidParam:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusInvalidPassword:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusMissingParam:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusNoParamsDecoded:
+		return true
+	case PasskeyDeleteBadRequestErrorStatusUserHasNoPassword:
 		return true
 	default:
 		return false
@@ -2491,14 +2527,31 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
-// MfaPasskeyDeleteInput defines model for MfaPasskeyDeleteInput.
+// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for the user's last second factor.
 type MfaPasskeyDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
 
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
-	Id              int64            `json:"id"`
+
+	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
+	// user's, or expired, is ignored (the caller is then a stranger to the account).
+	//
+	//
+	// Example: pad_Jr3xV0m9QeT2bC7nK4sW8yHdLfA6uGpZ1oEiMq5tXjY
+	DeviceToken *DeviceToken `json:"device_token,omitempty"`
+	Id          int64        `json:"id"`
+
+	// Password At most 256 characters, so that a huge password cannot burn CPU. A new password needs at
+	// least 10 characters and must not be easy to guess: it is scored offline by zxcvbn (its
+	// first 40 characters, against its embedded lists of common passwords, words and names,
+	// keyboard patterns, repeats, sequences and dates, and the user's own email and names),
+	// and refused below a score of 3 of 4 (about 10^8 guesses); where the server is configured
+	// with Have I Been Pwned, a password found in a breach is refused too. A refused password
+	// answers `client-validation-failed` on the registration routes and `invalid-param` on
+	// `sessions/password_reset` and `users/password_update`, with the reason in the message.
+	Password *Password `json:"password,omitempty"`
 
 	// SessionView Projection of a session: `default` (id, token and device token when just issued, role,
 	// scopes, assurance level and methods, times, application, user), `minimal` (id, token and device token when just
@@ -2879,6 +2932,25 @@ type PasskeyCeremonyResult struct {
 
 // PasskeyCeremonyResultStatus defines model for PasskeyCeremonyResult.Status.
 type PasskeyCeremonyResultStatus string
+
+// PasskeyDeleteBadRequestError defines model for PasskeyDeleteBadRequestError.
+type PasskeyDeleteBadRequestError struct {
+	// Errors Each failing parameter, for missing-param, invalid-param and client-validation-failed.
+	Errors *[]ParamError `json:"errors,omitempty"`
+
+	// Message A human-readable explanation of the status.
+	Message string `json:"message"`
+
+	// RequestId The request id, also in the `X-Request-Id` header; quote it when reporting a 5xx.
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
+	Session *Session                           `json:"session,omitempty"`
+	Status  PasskeyDeleteBadRequestErrorStatus `json:"status"`
+}
+
+// PasskeyDeleteBadRequestErrorStatus defines model for PasskeyDeleteBadRequestError.Status.
+type PasskeyDeleteBadRequestErrorStatus string
 
 // PasskeySignInBadRequestError defines model for PasskeySignInBadRequestError.
 type PasskeySignInBadRequestError struct {
@@ -4012,6 +4084,9 @@ type NewTOTPSecret = TOTPEnrolmentResult
 // PasskeyBadRequest defines model for PasskeyBadRequest.
 type PasskeyBadRequest = PasskeyBadRequestError
 
+// PasskeyDeleteBadRequest defines model for PasskeyDeleteBadRequest.
+type PasskeyDeleteBadRequest = PasskeyDeleteBadRequestError
+
 // PasskeyOptions defines model for PasskeyOptions.
 type PasskeyOptions = PasskeyCeremonyResult
 
@@ -4205,6 +4280,9 @@ type MfaIndexParams struct {
 	// ApplicationView View of application object you would like returned (wherever an application is, sessions' included).
 	ApplicationView *ApplicationViewQuery `form:"application_view,omitempty" json:"application_view,omitempty"`
 }
+
+// MfaPasskeyDeleteTextBody defines parameters for MfaPasskeyDelete.
+type MfaPasskeyDeleteTextBody = SensitiveParams
 
 // MfaPasskeyDeleteParams defines parameters for MfaPasskeyDelete.
 type MfaPasskeyDeleteParams struct {
@@ -4471,8 +4549,8 @@ type CompaniesRequestMemberJSONRequestBody = CompanyRequestInput
 // LiaisonsRegisterTextRequestBody defines body for LiaisonsRegister for text/plain ContentType.
 type LiaisonsRegisterTextRequestBody = LiaisonsRegisterTextBody
 
-// MfaPasskeyDeleteJSONRequestBody defines body for MfaPasskeyDelete for application/json ContentType.
-type MfaPasskeyDeleteJSONRequestBody = MfaPasskeyDeleteInput
+// MfaPasskeyDeleteTextRequestBody defines body for MfaPasskeyDelete for text/plain ContentType.
+type MfaPasskeyDeleteTextRequestBody = MfaPasskeyDeleteTextBody
 
 // MfaPasskeyRegisterBeginJSONRequestBody defines body for MfaPasskeyRegisterBegin for application/json ContentType.
 type MfaPasskeyRegisterBeginJSONRequestBody = MfaSessionInput
@@ -5252,26 +5330,44 @@ type ClientInterface interface {
 	// MfaPasskeyDeleteWithBody Remove a passkey
 	//
 	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-	// `aal2` session (the user has a second factor). An id that is not one of the user's
-	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-	// recovery codes go too.
+	// `aal2` session (the user has a second factor) that proved its user within the last 30
+	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+	// `id`. Removing one of several second factors takes nothing more; removing the user's
+	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+	// the last is judged in the transaction that makes it, so that two removals at once cannot
+	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
 	MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// MfaPasskeyDelete Remove a passkey
+	// MfaPasskeyDeleteWithTextBody Remove a passkey
 	//
 	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-	// `aal2` session (the user has a second factor). An id that is not one of the user's
-	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-	// recovery codes go too.
+	// `aal2` session (the user has a second factor) that proved its user within the last 30
+	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+	// `id`. Removing one of several second factors takes nothing more; removing the user's
+	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+	// the last is judged in the transaction that makes it, so that two removals at once cannot
+	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// params (see `MfaPasskeyDeleteInput`).
 	//
-	// Takes a body of the `application/json` content type.
+	// Takes a body of the `text/plain` content type.
 	//
 	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
-	MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	MfaPasskeyDeleteWithTextBody(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// MfaPasskeyRegisterBeginWithBody Begin registering a passkey
 	//
@@ -5282,9 +5378,9 @@ type ClientInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-	// with `mfa/totp_enroll`.
+	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+	// `permission-denied`), as with `mfa/totp_enroll`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5300,9 +5396,9 @@ type ClientInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-	// with `mfa/totp_enroll`.
+	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+	// `permission-denied`), as with `mfa/totp_enroll`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5316,9 +5412,11 @@ type ClientInterface interface {
 	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
 	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
-	// When it is the user's first second factor, the answer carries ten new recovery codes and
-	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-	// `MfaPasskeyRegisterFinishInput`).
+	// It takes a session that proved its user within the last 30 minutes (else
+	// `permission-denied`). When it is the user's first second factor, the answer carries ten
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5332,9 +5430,11 @@ type ClientInterface interface {
 	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
 	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
-	// When it is the user's first second factor, the answer carries ten new recovery codes and
-	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-	// `MfaPasskeyRegisterFinishInput`).
+	// It takes a session that proved its user within the last 30 minutes (else
+	// `permission-denied`). When it is the user's first second factor, the answer carries ten
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5428,7 +5528,8 @@ type ClientInterface interface {
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
 	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-	// from an `aal2` session.
+	// from an `aal2` session that proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5440,7 +5541,8 @@ type ClientInterface interface {
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
 	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-	// from an `aal2` session.
+	// from an `aal2` session that proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5450,13 +5552,19 @@ type ClientInterface interface {
 	// MfaTotpConfirmWithBody Confirm the authenticator app with a first code
 	//
 	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-	// step, or the one before or after it), which is then used up. A wrong code answers
-	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-	// from then on every session of the user below `aal2` is limited to completing a second
-	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	// step, or the one before or after it), which is then used up. Only the session that began
+	// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+	// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+	// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+	// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+	// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+	// another session, or its tries used up) answers `invalid-param` on `code`: start again
+	// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+	// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+	// and every other caller the account knew becomes a stranger; from then on every session
+	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+	// Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5466,13 +5574,19 @@ type ClientInterface interface {
 	// MfaTotpConfirmWithTextBody Confirm the authenticator app with a first code
 	//
 	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-	// step, or the one before or after it), which is then used up. A wrong code answers
-	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-	// from then on every session of the user below `aal2` is limited to completing a second
-	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	// step, or the one before or after it), which is then used up. Only the session that began
+	// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+	// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+	// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+	// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+	// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+	// another session, or its tries used up) answers `invalid-param` on `code`: start again
+	// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+	// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+	// and every other caller the account knew becomes a stranger; from then on every session
+	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+	// Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5520,10 +5634,11 @@ type ClientInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-	// added only by a session that signed in within the last 30 minutes (else
-	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-	// app between the owner and the account.
+	// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+	// session that began it (only it may confirm it). Only a session that proved its user
+	// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+	// complete a second factor again on this session), so that a stolen older token cannot put
+	// its thief's app between the owner and the account.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5539,10 +5654,11 @@ type ClientInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-	// added only by a session that signed in within the last 30 minutes (else
-	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-	// app between the owner and the account.
+	// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+	// session that began it (only it may confirm it). Only a session that proved its user
+	// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+	// complete a second factor again on this session), so that a stolen older token cannot put
+	// its thief's app between the owner and the account.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6260,7 +6376,9 @@ type ClientInterface interface {
 	// counts as a password guess at the account, limited as at `sessions/create`,
 	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
-	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// alone, if that session proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session),
+	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -6277,7 +6395,9 @@ type ClientInterface interface {
 	// counts as a password guess at the account, limited as at `sessions/create`,
 	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
-	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// alone, if that session proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session),
+	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -6894,9 +7014,18 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // MfaPasskeyDeleteWithBody Remove a passkey
 //
 // Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-// `aal2` session (the user has a second factor). An id that is not one of the user's
-// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-// recovery codes go too.
+// `aal2` session (the user has a second factor) that proved its user within the last 30
+// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+// `id`. Removing one of several second factors takes nothing more; removing the user's
+// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+// the last is judged in the transaction that makes it, so that two removals at once cannot
+// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -6913,18 +7042,27 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 	return c.Client.Do(req)
 }
 
-// MfaPasskeyDelete Remove a passkey
+// MfaPasskeyDeleteWithTextBody Remove a passkey
 //
 // Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-// `aal2` session (the user has a second factor). An id that is not one of the user's
-// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-// recovery codes go too.
+// `aal2` session (the user has a second factor) that proved its user within the last 30
+// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+// `id`. Removing one of several second factors takes nothing more; removing the user's
+// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+// the last is judged in the transaction that makes it, so that two removals at once cannot
+// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// params (see `MfaPasskeyDeleteInput`).
 //
-// Takes a body of the `application/json` content type.
+// Takes a body of the `text/plain` content type.
 //
 // Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
-func (c *Client) MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewMfaPasskeyDeleteRequest(c.Server, params, body)
+func (c *Client) MfaPasskeyDeleteWithTextBody(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMfaPasskeyDeleteRequestWithTextBody(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6944,9 +7082,9 @@ func (c *Client) MfaPasskeyDelete(ctx context.Context, params *MfaPasskeyDeleteP
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-// with `mfa/totp_enroll`.
+// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+// `permission-denied`), as with `mfa/totp_enroll`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6972,9 +7110,9 @@ func (c *Client) MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *Mf
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-// with `mfa/totp_enroll`.
+// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+// `permission-denied`), as with `mfa/totp_enroll`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6998,9 +7136,11 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // the ceremony the same session began (challenge, origin, relying party) and stores it as a
 // passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 // or another session's, or a credential registered already, answers `invalid-passkey`.
-// When it is the user's first second factor, the answer carries ten new recovery codes and
-// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-// `MfaPasskeyRegisterFinishInput`).
+// It takes a session that proved its user within the last 30 minutes (else
+// `permission-denied`). When it is the user's first second factor, the answer carries ten
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7024,9 +7164,11 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // the ceremony the same session began (challenge, origin, relying party) and stores it as a
 // passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 // or another session's, or a credential registered already, answers `invalid-passkey`.
-// When it is the user's first second factor, the answer carries ten new recovery codes and
-// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-// `MfaPasskeyRegisterFinishInput`).
+// It takes a session that proved its user within the last 30 minutes (else
+// `permission-denied`). When it is the user's first second factor, the answer carries ten
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7190,7 +7332,8 @@ func (c *Client) MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
 // hashes are kept; each carries 80 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-// from an `aal2` session.
+// from an `aal2` session that proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7212,7 +7355,8 @@ func (c *Client) MfaRecoveryCodesCreateWithBody(ctx context.Context, params *Mfa
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
 // hashes are kept; each carries 80 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-// from an `aal2` session.
+// from an `aal2` session that proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7232,13 +7376,19 @@ func (c *Client) MfaRecoveryCodesCreate(ctx context.Context, params *MfaRecovery
 // MfaTotpConfirmWithBody Confirm the authenticator app with a first code
 //
 // Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-// step, or the one before or after it), which is then used up. A wrong code answers
-// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-// from then on every session of the user below `aal2` is limited to completing a second
-// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+// step, or the one before or after it), which is then used up. Only the session that began
+// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+// another session, or its tries used up) answers `invalid-param` on `code`: start again
+// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+// and every other caller the account knew becomes a stranger; from then on every session
+// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+// Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7258,13 +7408,19 @@ func (c *Client) MfaTotpConfirmWithBody(ctx context.Context, params *MfaTotpConf
 // MfaTotpConfirmWithTextBody Confirm the authenticator app with a first code
 //
 // Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-// step, or the one before or after it), which is then used up. A wrong code answers
-// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-// from then on every session of the user below `aal2` is limited to completing a second
-// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+// step, or the one before or after it), which is then used up. Only the session that began
+// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+// another session, or its tries used up) answers `invalid-param` on `code`: start again
+// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+// and every other caller the account knew becomes a stranger; from then on every session
+// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+// Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7342,10 +7498,11 @@ func (c *Client) MfaTotpDisableWithTextBody(ctx context.Context, params *MfaTotp
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-// added only by a session that signed in within the last 30 minutes (else
-// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-// app between the owner and the account.
+// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+// session that began it (only it may confirm it). Only a session that proved its user
+// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+// complete a second factor again on this session), so that a stolen older token cannot put
+// its thief's app between the owner and the account.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7371,10 +7528,11 @@ func (c *Client) MfaTotpEnrollWithBody(ctx context.Context, params *MfaTotpEnrol
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-// added only by a session that signed in within the last 30 minutes (else
-// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-// app between the owner and the account.
+// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+// session that began it (only it may confirm it). Only a session that proved its user
+// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+// complete a second factor again on this session), so that a stolen older token cannot put
+// its thief's app between the owner and the account.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8412,7 +8570,9 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // counts as a password guess at the account, limited as at `sessions/create`,
 // `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
-// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// alone, if that session proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session),
+// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -8439,7 +8599,9 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // counts as a password guess at the account, limited as at `sessions/create`,
 // `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
-// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// alone, if that session proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session),
+// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -9340,15 +9502,15 @@ func NewMfaIndexRequest(server string, params *MfaIndexParams) (*http.Request, e
 	return req, nil
 }
 
-// NewMfaPasskeyDeleteRequest calls the generic MfaPasskeyDelete builder with application/json body
-func NewMfaPasskeyDeleteRequest(server string, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody) (*http.Request, error) {
+// NewMfaPasskeyDeleteRequestWithTextBody calls the generic MfaPasskeyDelete builder with text/plain body
+func NewMfaPasskeyDeleteRequestWithTextBody(server string, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteTextRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
 	}
-	bodyReader = bytes.NewReader(buf)
-	return NewMfaPasskeyDeleteRequestWithBody(server, params, "application/json", bodyReader)
+	return NewMfaPasskeyDeleteRequestWithBody(server, params, "text/plain", bodyReader)
 }
 
 // NewMfaPasskeyDeleteRequestWithBody constructs an http.Request for the MfaPasskeyDelete method, with any body, and a specified content type
@@ -11584,26 +11746,44 @@ type ClientWithResponsesInterface interface {
 	// MfaPasskeyDeleteWithBodyWithResponse Remove a passkey
 	//
 	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-	// `aal2` session (the user has a second factor). An id that is not one of the user's
-	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-	// recovery codes go too.
+	// `aal2` session (the user has a second factor) that proved its user within the last 30
+	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+	// `id`. Removing one of several second factors takes nothing more; removing the user's
+	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+	// the last is judged in the transaction that makes it, so that two removals at once cannot
+	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
 	MfaPasskeyDeleteWithBodyWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error)
 
-	// MfaPasskeyDeleteWithResponse Remove a passkey
+	// MfaPasskeyDeleteWithTextBodyWithResponse Remove a passkey
 	//
 	// Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-	// `aal2` session (the user has a second factor). An id that is not one of the user's
-	// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-	// recovery codes go too.
+	// `aal2` session (the user has a second factor) that proved its user within the last 30
+	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+	// `id`. Removing one of several second factors takes nothing more; removing the user's
+	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+	// the last is judged in the transaction that makes it, so that two removals at once cannot
+	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// params (see `MfaPasskeyDeleteInput`).
 	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
-	MfaPasskeyDeleteWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error)
+	MfaPasskeyDeleteWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error)
 
 	// MfaPasskeyRegisterBeginWithBodyWithResponse Begin registering a passkey
 	//
@@ -11614,9 +11794,9 @@ type ClientWithResponsesInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-	// with `mfa/totp_enroll`.
+	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+	// `permission-denied`), as with `mfa/totp_enroll`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11632,9 +11812,9 @@ type ClientWithResponsesInterface interface {
 	// The challenge is kept on the server for 5 minutes, for this session only, and works once;
 	// a new begin replaces the session's earlier one. The relying party is the service's public
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-	// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-	// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-	// with `mfa/totp_enroll`.
+	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+	// `permission-denied`), as with `mfa/totp_enroll`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11648,9 +11828,11 @@ type ClientWithResponsesInterface interface {
 	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
 	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
-	// When it is the user's first second factor, the answer carries ten new recovery codes and
-	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-	// `MfaPasskeyRegisterFinishInput`).
+	// It takes a session that proved its user within the last 30 minutes (else
+	// `permission-denied`). When it is the user's first second factor, the answer carries ten
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11664,9 +11846,11 @@ type ClientWithResponsesInterface interface {
 	// the ceremony the same session began (challenge, origin, relying party) and stores it as a
 	// passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
-	// When it is the user's first second factor, the answer carries ten new recovery codes and
-	// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-	// `MfaPasskeyRegisterFinishInput`).
+	// It takes a session that proved its user within the last 30 minutes (else
+	// `permission-denied`). When it is the user's first second factor, the answer carries ten
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11760,7 +11944,8 @@ type ClientWithResponsesInterface interface {
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
 	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-	// from an `aal2` session.
+	// from an `aal2` session that proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11772,7 +11957,8 @@ type ClientWithResponsesInterface interface {
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
 	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-	// from an `aal2` session.
+	// from an `aal2` session that proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11782,13 +11968,19 @@ type ClientWithResponsesInterface interface {
 	// MfaTotpConfirmWithBodyWithResponse Confirm the authenticator app with a first code
 	//
 	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-	// step, or the one before or after it), which is then used up. A wrong code answers
-	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-	// from then on every session of the user below `aal2` is limited to completing a second
-	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	// step, or the one before or after it), which is then used up. Only the session that began
+	// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+	// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+	// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+	// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+	// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+	// another session, or its tries used up) answers `invalid-param` on `code`: start again
+	// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+	// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+	// and every other caller the account knew becomes a stranger; from then on every session
+	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+	// Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11798,13 +11990,19 @@ type ClientWithResponsesInterface interface {
 	// MfaTotpConfirmWithTextBodyWithResponse Confirm the authenticator app with a first code
 	//
 	// Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-	// step, or the one before or after it), which is then used up. A wrong code answers
-	// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-	// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-	// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-	// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-	// from then on every session of the user below `aal2` is limited to completing a second
-	// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+	// step, or the one before or after it), which is then used up. Only the session that began
+	// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+	// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+	// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+	// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+	// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+	// another session, or its tries used up) answers `invalid-param` on `code`: start again
+	// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+	// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+	// and every other caller the account knew becomes a stranger; from then on every session
+	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+	// Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11852,10 +12050,11 @@ type ClientWithResponsesInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-	// added only by a session that signed in within the last 30 minutes (else
-	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-	// app between the owner and the account.
+	// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+	// session that began it (only it may confirm it). Only a session that proved its user
+	// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+	// complete a second factor again on this session), so that a stolen older token cannot put
+	// its thief's app between the owner and the account.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11871,10 +12070,11 @@ type ClientWithResponsesInterface interface {
 	// replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 	// (disable it first). The secret is stored sealed (AES-GCM) with the server's
 	// `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-	// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-	// added only by a session that signed in within the last 30 minutes (else
-	// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-	// app between the owner and the account.
+	// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+	// session that began it (only it may confirm it). Only a session that proved its user
+	// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+	// complete a second factor again on this session), so that a stolen older token cannot put
+	// its thief's app between the owner and the account.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12598,7 +12798,9 @@ type ClientWithResponsesInterface interface {
 	// counts as a password guess at the account, limited as at `sessions/create`,
 	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
-	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// alone, if that session proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session),
+	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -12615,7 +12817,9 @@ type ClientWithResponsesInterface interface {
 	// counts as a password guess at the account, limited as at `sessions/create`,
 	// `rate-limited`); a user
 	// without one (signed up with Google or a link) sets a first password with its session
-	// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+	// alone, if that session proved its user within the last 30 minutes (else
+	// `permission-denied`: sign in again, or complete a second factor again on this session),
+	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -13573,23 +13777,32 @@ func (r MfaIndexResponse) ContentType() string {
 	return ""
 }
 
+// MfaPasskeyDeleteResponse429Headers the declared response headers of an HTTP 429 response for MfaPasskeyDelete
+type MfaPasskeyDeleteResponse429Headers struct {
+	RetryAfter *int
+}
+
 type MfaPasskeyDeleteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *FactorsChanged
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *PasskeyDeleteBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *ServerError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MfaPasskeyDeleteResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13598,7 +13811,7 @@ func (r MfaPasskeyDeleteResponse) GetJSON200() *FactorsChanged {
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r MfaPasskeyDeleteResponse) GetJSON400() *BadRequest {
+func (r MfaPasskeyDeleteResponse) GetJSON400() *PasskeyDeleteBadRequest {
 	return r.JSON400
 }
 
@@ -13615,6 +13828,11 @@ func (r MfaPasskeyDeleteResponse) GetJSON403() *Forbidden {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r MfaPasskeyDeleteResponse) GetJSON413() *PayloadTooLarge {
 	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r MfaPasskeyDeleteResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -16545,9 +16763,18 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // MfaPasskeyDeleteWithBodyWithResponse Remove a passkey
 //
 // Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-// `aal2` session (the user has a second factor). An id that is not one of the user's
-// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-// recovery codes go too.
+// `aal2` session (the user has a second factor) that proved its user within the last 30
+// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+// `id`. Removing one of several second factors takes nothing more; removing the user's
+// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+// the last is judged in the transaction that makes it, so that two removals at once cannot
+// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16560,18 +16787,27 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 	return ParseMfaPasskeyDeleteResponse(rsp)
 }
 
-// MfaPasskeyDeleteWithResponse Remove a passkey
+// MfaPasskeyDeleteWithTextBodyWithResponse Remove a passkey
 //
 // Removes one of the caller's user's passkeys (`id`, as `mfa/index` lists them), from an
-// `aal2` session (the user has a second factor). An id that is not one of the user's
-// passkeys answers `invalid-param` on `id`. When it was the user's last second factor, its
-// recovery codes go too.
+// `aal2` session (the user has a second factor) that proved its user within the last 30
+// minutes (else `permission-denied`: sign in again, or complete a second factor again on
+// this session). An id that is not one of the user's passkeys answers `invalid-param` on
+// `id`. Removing one of several second factors takes nothing more; removing the user's
+// last one (no authenticator app, no other passkey) takes the user's `password` too, as
+// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
+// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
+// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
+// `user-has-no-password` (set one first with `users/password_update`). Which removal is
+// the last is judged in the transaction that makes it, so that two removals at once cannot
+// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// params (see `MfaPasskeyDeleteInput`).
 //
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/mfa/passkey_delete (the `MfaPasskeyDelete` operationId).
-func (c *ClientWithResponses) MfaPasskeyDeleteWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteJSONRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error) {
-	rsp, err := c.MfaPasskeyDelete(ctx, params, body, reqEditors...)
+func (c *ClientWithResponses) MfaPasskeyDeleteWithTextBodyWithResponse(ctx context.Context, params *MfaPasskeyDeleteParams, body MfaPasskeyDeleteTextRequestBody, reqEditors ...RequestEditorFn) (*MfaPasskeyDeleteResponse, error) {
+	rsp, err := c.MfaPasskeyDeleteWithTextBody(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16587,9 +16823,9 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithResponse(ctx context.Context, 
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-// with `mfa/totp_enroll`.
+// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+// `permission-denied`), as with `mfa/totp_enroll`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16611,9 +16847,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithBodyWithResponse(ctx co
 // The challenge is kept on the server for 5 minutes, for this session only, and works once;
 // a new begin replaces the session's earlier one. The relying party is the service's public
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
-// IP address answers `mfa-method-unavailable`. A user's first second factor is added only
-// by a session that signed in within the last 30 minutes (else `permission-denied`), as
-// with `mfa/totp_enroll`.
+// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
+// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
+// `permission-denied`), as with `mfa/totp_enroll`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16633,9 +16869,11 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // the ceremony the same session began (challenge, origin, relying party) and stores it as a
 // passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 // or another session's, or a credential registered already, answers `invalid-passkey`.
-// When it is the user's first second factor, the answer carries ten new recovery codes and
-// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-// `MfaPasskeyRegisterFinishInput`).
+// It takes a session that proved its user within the last 30 minutes (else
+// `permission-denied`). When it is the user's first second factor, the answer carries ten
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16655,9 +16893,11 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // the ceremony the same session began (challenge, origin, relying party) and stores it as a
 // passkey named `name`. A credential that fails, a ceremony that is unknown, used, expired
 // or another session's, or a credential registered already, answers `invalid-passkey`.
-// When it is the user's first second factor, the answer carries ten new recovery codes and
-// the caller's session becomes `aal2`, as with `mfa/totp_confirm`. Sensitive params (see
-// `MfaPasskeyRegisterFinishInput`).
+// It takes a session that proved its user within the last 30 minutes (else
+// `permission-denied`). When it is the user's first second factor, the answer carries ten
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
+// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16793,7 +17033,8 @@ func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx 
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
 // hashes are kept; each carries 80 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-// from an `aal2` session.
+// from an `aal2` session that proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16811,7 +17052,8 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithBodyWithResponse(ctx con
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
 // hashes are kept; each carries 80 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
-// from an `aal2` session.
+// from an `aal2` session that proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16827,13 +17069,19 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithResponse(ctx context.Con
 // MfaTotpConfirmWithBodyWithResponse Confirm the authenticator app with a first code
 //
 // Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-// step, or the one before or after it), which is then used up. A wrong code answers
-// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-// from then on every session of the user below `aal2` is limited to completing a second
-// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+// step, or the one before or after it), which is then used up. Only the session that began
+// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+// another session, or its tries used up) answers `invalid-param` on `code`: start again
+// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+// and every other caller the account knew becomes a stranger; from then on every session
+// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+// Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16849,13 +17097,19 @@ func (c *ClientWithResponses) MfaTotpConfirmWithBodyWithResponse(ctx context.Con
 // MfaTotpConfirmWithTextBodyWithResponse Confirm the authenticator app with a first code
 //
 // Confirms the pending TOTP secret with a code the app shows now (the current 30-second
-// step, or the one before or after it), which is then used up. A wrong code answers
-// `invalid-code` and leaves the enrolment pending; no pending enrolment (none, expired,
-// confirmed already) answers `invalid-param` on `code`. When this is the user's first second
-// factor, the answer carries ten new recovery codes (`data.recovery_codes`), shown this once,
-// and the caller's session becomes `aal2` (it proved its first factor, and now the app):
-// from then on every session of the user below `aal2` is limited to completing a second
-// factor (`mfa-required`). Sensitive params (see `MfaTotpConfirmInput`).
+// step, or the one before or after it), which is then used up. Only the session that began
+// the enrolment (`mfa/totp_enroll`) confirms it, and only within 30 minutes of its last proof
+// (else `permission-denied`). Each code sent takes one of the enrolment's 5 tries before it
+// is checked (counted in one statement, so concurrent tries cannot exceed it): a wrong code
+// answers `invalid-code` and leaves the enrolment pending until its 5th wrong code, which
+// ends it. No pending enrolment of this session (none, expired, confirmed already, begun by
+// another session, or its tries used up) answers `invalid-param` on `code`: start again
+// with `mfa/totp_enroll`. When this is the user's first second factor, the answer carries
+// ten new recovery codes (`data.recovery_codes`), shown this once, the caller's session
+// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
+// and every other caller the account knew becomes a stranger; from then on every session
+// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
+// Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16921,10 +17175,11 @@ func (c *ClientWithResponses) MfaTotpDisableWithTextBodyWithResponse(ctx context
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-// added only by a session that signed in within the last 30 minutes (else
-// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-// app between the owner and the account.
+// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+// session that began it (only it may confirm it). Only a session that proved its user
+// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+// complete a second factor again on this session), so that a stolen older token cannot put
+// its thief's app between the owner and the account.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16946,10 +17201,11 @@ func (c *ClientWithResponses) MfaTotpEnrollWithBodyWithResponse(ctx context.Cont
 // replaces a pending one. A user whose TOTP is confirmed already answers `invalid-param`
 // (disable it first). The secret is stored sealed (AES-GCM) with the server's
 // `PLANOAUTH_MFA_KEY`; a server without a key answers `mfa-method-unavailable`. The
-// limited session of `mfa-enrolment-required` may call it. A user's first second factor is
-// added only by a session that signed in within the last 30 minutes (else
-// `permission-denied`: sign in again), so that a stolen older token cannot put its thief's
-// app between the owner and the account.
+// limited session of `mfa-enrolment-required` may call it. The enrolment belongs to the
+// session that began it (only it may confirm it). Only a session that proved its user
+// within the last 30 minutes may call it (else `permission-denied`: sign in again, or
+// complete a second factor again on this session), so that a stolen older token cannot put
+// its thief's app between the owner and the account.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17865,7 +18121,9 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // counts as a password guess at the account, limited as at `sessions/create`,
 // `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
-// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// alone, if that session proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session),
+// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -17888,7 +18146,9 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // counts as a password guess at the account, limited as at `sessions/create`,
 // `rate-limited`); a user
 // without one (signed up with Google or a link) sets a first password with its session
-// alone. A new password too easy to guess answers `invalid-param` on `password` with the
+// alone, if that session proved its user within the last 30 minutes (else
+// `permission-denied`: sign in again, or complete a second factor again on this session),
+// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -18726,7 +18986,7 @@ func ParseMfaPasskeyDeleteResponse(rsp *http.Response) (*MfaPasskeyDeleteRespons
 		response.JSON200 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest PasskeyDeleteBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -18753,6 +19013,13 @@ func ParseMfaPasskeyDeleteResponse(rsp *http.Response) (*MfaPasskeyDeleteRespons
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest ServerError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -18767,6 +19034,19 @@ func ParseMfaPasskeyDeleteResponse(rsp *http.Response) (*MfaPasskeyDeleteRespons
 		}
 		response.JSON503 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers MfaPasskeyDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
