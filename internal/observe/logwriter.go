@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bufio"
 	"io"
 	"sync"
 	"time"
@@ -9,25 +8,45 @@ import (
 
 // LogWriter buffers log lines and writes them out at most FlushInterval later, so that the
 // access log costs a memory copy per request rather than a write to the terminal or pipe. The
-// buffer is also written out when it fills, and by Close. A process killed outright loses at
-// most the last FlushInterval of lines; a handler's panic does not kill it (it is recovered).
+// buffer is also handed to the flusher when it fills, and written out by Close. A process killed
+// outright loses at most the last FlushInterval of lines; a handler's panic does not kill it (it
+// is recovered).
+//
+// A request never waits for the output: the lines are appended under a short lock, and the
+// flusher goroutine swaps the buffer out and writes it without that lock (measured: with one
+// buffer written out under the lock, a request that filled it, and every request logging behind
+// it, waited for a 64 KiB write, which showed in the p99 at peak). Only when the output falls
+// more than maxPending behind does a request write out itself, so memory stays bounded.
 type LogWriter struct {
+	w io.Writer
+	// out is held while a batch is written, so that batches go out in the order taken; it is
+	// taken before mu, never after.
+	out sync.Mutex
+
 	mu     sync.Mutex
-	buf    *bufio.Writer
-	stop   chan struct{}
-	done   chan struct{}
+	buf    []byte // lines not yet taken by a write-out
+	spare  []byte // the buffer of the last write-out, reused
 	closed bool
+
+	full chan struct{} // wakes the flusher early: buf passed logBufferSize
+	stop chan struct{}
+	done chan struct{}
 }
 
 // FlushInterval bounds how long a log line waits in the buffer.
 const FlushInterval = 100 * time.Millisecond
 
-// logBufferSize is written out at once when full: a few hundred access-log lines.
-const logBufferSize = 64 << 10
+// logBufferSize is handed to the flusher at once when full: a few hundred access-log lines.
+// maxPending is how far the output may fall behind before a request writes out itself.
+const (
+	logBufferSize = 64 << 10
+	maxPending    = 16 * logBufferSize
+)
 
 // NewLogWriter returns a buffered writer to w; call Close to write out the rest and stop.
 func NewLogWriter(w io.Writer) *LogWriter {
-	l := &LogWriter{buf: bufio.NewWriterSize(w, logBufferSize), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &LogWriter{w: w, buf: make([]byte, 0, logBufferSize), spare: make([]byte, 0, logBufferSize),
+		full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.flushEvery(FlushInterval)
 	return l
 }
@@ -36,12 +55,19 @@ func NewLogWriter(w io.Writer) *LogWriter {
 // never interleaved.
 func (l *LogWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	n, err := l.buf.Write(p)
-	if err == nil && l.closed { // after Close, nothing flushes later: write through
-		err = l.buf.Flush()
+	l.buf = append(l.buf, p...)
+	pending, closed := len(l.buf), l.closed
+	l.mu.Unlock()
+	switch {
+	case closed || pending >= maxPending: // after Close nothing flushes later; or far behind
+		return len(p), l.Flush()
+	case pending >= logBufferSize:
+		select {
+		case l.full <- struct{}{}:
+		default: // the flusher was woken already
+		}
 	}
-	return n, err
+	return len(p), nil
 }
 
 func (l *LogWriter) flushEvery(interval time.Duration) {
@@ -53,16 +79,31 @@ func (l *LogWriter) flushEvery(interval time.Duration) {
 		case <-l.stop:
 			return
 		case <-ticker.C:
-			l.Flush()
+		case <-l.full:
 		}
+		_ = l.Flush() // a failing log output has nobody to tell; the next write-out tries again
 	}
 }
 
 // Flush writes out what is buffered.
 func (l *LogWriter) Flush() error {
+	l.out.Lock()
+	defer l.out.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Flush()
+	batch := l.buf
+	l.buf, l.spare = l.spare, nil
+	l.mu.Unlock()
+	var err error
+	if len(batch) > 0 {
+		_, err = l.w.Write(batch)
+	}
+	if cap(batch) > maxPending { // grown while far behind: let it go
+		batch = make([]byte, 0, logBufferSize)
+	}
+	l.mu.Lock()
+	l.spare = batch[:0]
+	l.mu.Unlock()
+	return err
 }
 
 // Close stops the periodic flush and writes out the rest; later writes go out at once.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/plano/planoauth/internal/observe"
 )
@@ -67,5 +68,56 @@ func TestLogWriterFlushes(t *testing.T) {
 	}
 	if got := out.String(); got != "one line\n" {
 		t.Errorf("after Flush the output is %q", got)
+	}
+}
+
+// stalledOutput is a log output that blocks every write until released, like a full pipe.
+type stalledOutput struct {
+	entered chan struct{}
+	release chan struct{}
+	lockedBuffer
+}
+
+func (s *stalledOutput) Write(p []byte) (int, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.lockedBuffer.Write(p)
+}
+
+// A request that fills the buffer, and those after it, do not wait for a stalled output.
+func TestLogWriterDoesNotMakeRequestsWaitForTheOutput(t *testing.T) {
+	out := &stalledOutput{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := observe.NewLogWriter(out)
+	line := strings.Repeat("x", 99) + "\n"
+	const lines = 2000 // 200 KB: past one buffer, within what may be pending
+	wrote := make(chan error, 1)
+	go func() {
+		for range lines {
+			if _, err := w.Write([]byte(line)); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(out.release)
+		t.Fatal("the writes waited for the stalled output")
+	}
+	<-out.entered // the flusher is the one waiting
+	close(out.release)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != strings.Repeat(line, lines) {
+		t.Errorf("wrote %d bytes, want %d, in order", len(got), lines*len(line))
 	}
 }

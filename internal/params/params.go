@@ -131,7 +131,7 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 				return
 			}
 			if FromContext(r.Context()) == nil { // no body: the common parameters are in the query
-				r = r.WithContext(NewContext(r.Context(), &Parsed{Common: commonOfQuery(op, r.URL.Query())}))
+				r = r.WithContext(NewContext(r.Context(), &Parsed{Common: commonOfQuery(op, query(r))}))
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -141,6 +141,15 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 // readBody reads the body once and leaves its parsed parameters in the context, and their object
 // as the body the generated handler reads.
 func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
+	if r.Body == http.NoBody || r.Body == nil {
+		// The server's request without a body (most GETs): nothing to read, and io.ReadAll
+		// would allocate its buffer all the same. Parse judges the absent body as before.
+		parsed, err := Parse(op, r.Header.Get("Content-Type"), nil)
+		if err != nil || parsed == nil {
+			return r, err
+		}
+		return r.WithContext(NewContext(r.Context(), parsed)), nil
+	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -272,6 +281,15 @@ func commonOf(fields map[string]any) Common {
 
 // commonOfQuery reads the common parameters of a validated query, of those the operation
 // declares (others are not its parameters, and were not validated).
+// query is the request's query, parsed only when there is one (url.URL.Query allocates a map
+// for an empty query too, on every token-checked GET).
+func query(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
+}
+
 func commonOfQuery(op *spec.Operation, query url.Values) Common {
 	var c Common
 	if v := query.Get(ApplicationParam); v != "" && op.HasQueryParam(ApplicationParam) {

@@ -1,13 +1,25 @@
 package server_test
 
 import (
+	"context"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 // BenchmarkSessionsRead serves the token-checked read path in-process (no network), so its
@@ -35,9 +47,53 @@ func benchmarkSessionsRead(b *testing.B, opts ...apitest.Option) {
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		// Parsed once: httptest.NewRequest parses a request from text, which the server's
+		// connection does before any handler, so it would only blur the pipeline's profile.
+		base := httptest.NewRequest(http.MethodGet, "/api/v1/sessions/read", nil)
+		base.Header.Set("Authorization", "Bearer "+token)
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodGet, "/api/v1/sessions/read", nil)
-			req.Header.Set("Authorization", "Bearer "+token)
+			req := base.WithContext(context.Background()) // a shallow copy, as each request is its own
+			rec := httptest.NewRecorder()
+			env.Handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Errorf("answer %d: %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkSessionsCreate logs in in-process with the allowances lifted (as the bench's servers
+// run), so that its profile shows what a login costs beside its argon2id hash.
+func BenchmarkSessionsCreate(b *testing.B) {
+	env := apitest.New(b, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignIn = limits.Throttle{PerAccount: 1 << 30, PerKnown: 1 << 30, PerAddress: 1 << 30, Window: time.Minute}
+		d.Limits.SignedIn = limits.AccountQuota{PerAccount: 1 << 30, Window: time.Minute}
+	}))
+	env.User("ada@example.com", "correct horse battery staple", "client")
+	body := base64.StdEncoding.EncodeToString([]byte(`{"email":"ada@example.com","password":"correct horse battery staple","application":"planoorder"}`))
+	// BENCH_MEMLIMIT=96 runs under serve's default soft memory limit (PLANOAUTH_MEMORY_LIMIT_MIB).
+	// CPU per login and the process's peak RSS are reported beside the time, which the other
+	// helpers' load on a shared machine blurs more than CPU.
+	if mib, err := strconv.Atoi(os.Getenv("BENCH_MEMLIMIT")); err == nil {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(mib) << 20))
+	}
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer func() {
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		b.ReportMetric(float64(time.Duration(after.Utime.Nano()-before.Utime.Nano()).Microseconds())/float64(b.N), "user-us/op")
+		b.ReportMetric(float64(time.Duration(after.Stime.Nano()-before.Stime.Nano()).Microseconds())/float64(b.N), "sys-us/op")
+		b.ReportMetric(float64(after.Maxrss)/1024, "maxrss-MiB")
+	}()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/sessions/create", strings.NewReader(body))
+			req.Header.Set("Content-Type", "text/plain")
+			req.RemoteAddr = fmt.Sprintf("127.0.0.%d:1234", n.Add(1)%200+1)
 			rec := httptest.NewRecorder()
 			env.Handler.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
