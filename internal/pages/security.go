@@ -160,6 +160,12 @@ var securityTmpl = template.Must(template.New("security").Parse(`<!DOCTYPE html>
 </div>
 <h2>Passkeys</h2>
 <ul id="passkeys"></ul>
+<form id="remove-form" hidden>
+<p>This passkey is your last second factor: enter your password to remove it.</p>
+<label for="remove-password">Password</label>
+<input id="remove-password" type="password" name="remove-password" autocomplete="current-password" required maxlength="256">
+<button type="submit">Remove the passkey</button>
+</form>
 <button type="button" id="passkey-add" class="secondary passkey-only">Add a passkey</button>
 <p class="muted passkey-elsewhere" hidden>Passkeys work on this page at <span class="passkey-origin"></span>.</p>
 <h2>Recovery codes</h2>

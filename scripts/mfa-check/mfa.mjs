@@ -4,7 +4,8 @@
 // credentials and verifies its user), a user signs in with its password, sets up an
 // authenticator app with a code this test computes (RFC 6238), adds a passkey, signs in with the
 // passkey alone, and then with its password and each second factor in turn: a TOTP code, the
-// passkey, a recovery code. Each sign-in's level and methods are read from the page. Screenshots
+// passkey, a recovery code; last, with the app turned off, it removes its last passkey, which
+// asks for its password. Each sign-in's level and methods are read from the page. Screenshots
 // go to $MFA_SCREENSHOTS.
 //
 // WebAuthn needs a secure context and a relying party id that is a domain: the page is opened at
@@ -35,10 +36,12 @@ function totp(secret, step) {
 }
 const stepNow = () => Math.floor(Date.now() / 30_000);
 
-async function post(path, params, sensitive) {
+async function post(path, params, sensitive, token) {
   const json = JSON.stringify(params);
+  const headers = { "Content-Type": sensitive ? "text/plain" : "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
   const res = await fetch(api + path, {
-    method: "POST", headers: { "Content-Type": sensitive ? "text/plain" : "application/json" },
+    method: "POST", headers,
     body: sensitive ? Buffer.from(json, "utf8").toString("base64") : json,
   });
   return { code: res.status, body: await res.json() };
@@ -138,6 +141,38 @@ const flows = {
     assert.equal(await level(page), "aal2 pwd, recovery_code");
     await page.locator("#recovery-state", { hasText: "9 of 10 left" }).waitFor();
     await signOut(page);
+  },
+
+  async "remove the last passkey with the password"(page, state) {
+    // The app goes first, through the API (the page offers no way to turn it off), from a
+    // session that completed its sign-in with a recovery code: the passkey is then the last
+    // second factor.
+    const signedIn = await post("/api/v1/sessions/create", { email, password, application: "planoorder" }, true);
+    assert.equal(`${signedIn.code} ${signedIn.body.status}`, "401 mfa-required", JSON.stringify(signedIn.body));
+    const token = signedIn.body.data.token;
+    const verified = await post("/api/v1/mfa/recovery_code_verify", { code: state.recoveryCodes[1] }, true, token);
+    assert.equal(`${verified.code} ${verified.body.status}`, "200 action-successful", JSON.stringify(verified.body));
+    const off = await post("/api/v1/mfa/totp_disable", { password }, true, token);
+    assert.equal(`${off.code} ${off.body.status}`, "200 action-successful", JSON.stringify(off.body));
+
+    await page.click("#passkey-signin");
+    assert.equal(await level(page), "aal2 webauthn");
+    await page.click("#passkeys li button");
+    await page.locator("#remove-form").waitFor({ state: "visible" });
+    assert.equal(await page.locator("#remove-password").getAttribute("type"), "password", "the password is not shown");
+    await page.fill("#remove-password", "not the password at all");
+    await page.click("#remove-form button[type=submit]");
+    await page.locator("#message", { hasText: "That password is not right." }).waitFor();
+    await page.locator("#passkeys li", { hasText: "This device" }).waitFor();
+    await shot(page, "remove-last");
+    await page.fill("#remove-password", password);
+    await page.click("#remove-form button[type=submit]");
+    await page.locator("#passkeys li", { hasText: "None yet." }).waitFor();
+    await page.locator("#remove-form").waitFor({ state: "hidden" });
+    await signOut(page);
+    // With no second factor left, the password alone signs in again.
+    const again = await post("/api/v1/sessions/create", { email, password, application: "planoorder" }, true);
+    assert.equal(`${again.code} ${again.body.status}`, "200 action-successful", JSON.stringify(again.body));
   },
 };
 

@@ -109,7 +109,23 @@
     renderFactors(factors.data);
   }
 
+  // removing is the passkey whose removal waits for the password (remove-form).
+  let removing = null;
+
+  async function removePasskey(params) {
+    const answer = await api("/api/v1/mfa/passkey_delete", params, { secret: true });
+    if (answer.status !== "action-successful") return refused(answer);
+    $("remove-form").hidden = true;
+    $("remove-password").value = "";
+    removing = null;
+    return showAccount();
+  }
+
   function renderFactors(f) {
+    if (!f.passkeys.some((pk) => pk.id === removing)) {
+      $("remove-form").hidden = true;
+      removing = null;
+    }
     $("totp-state").textContent = f.totp.enabled ? "On: sign-ins ask for a code from your app." : "Off.";
     $("totp-start").hidden = f.totp.enabled;
     if (f.totp.enabled) $("totp-setup").hidden = true;
@@ -123,14 +139,15 @@
       remove.className = "secondary link";
       remove.textContent = "Remove";
       remove.addEventListener("click", () => guarded(async () => {
-        const params = { id: pk.id };
-        // The last second factor goes only with the password (mfa/passkey_delete).
+        // The last second factor goes only with the password (mfa/passkey_delete): the form
+        // below the list asks for it.
         if (!f.totp.enabled && f.passkeys.length === 1) {
-          params.password = window.prompt("This is your last second factor. Enter your password to remove it.");
-          if (!params.password) return;
+          removing = pk.id;
+          $("remove-form").hidden = false;
+          $("remove-password").focus();
+          return;
         }
-        const answer = await api("/api/v1/mfa/passkey_delete", params, { secret: true });
-        return answer.status === "action-successful" ? showAccount() : refused(answer);
+        await removePasskey({ id: pk.id });
       }));
       item.append(remove);
       list.append(item);
@@ -199,6 +216,7 @@
   });
   const onClick = (id, action) => $(id).addEventListener("click", () => guarded(action));
 
+  onSubmit("remove-form", () => removePasskey({ id: removing, password: $("remove-password").value }));
   onSubmit("password-form", async () => {
     say("");
     signedIn(await api("/api/v1/sessions/create", { email: $("email").value, password: $("password").value, application }, { secret: true }));
