@@ -44,6 +44,7 @@ type bench struct {
 	wrk                      *wrk
 	procs                    *processes
 	on, off                  *process // PlanoAuth with the session cache on (the default) and off
+	traced                   *process // PlanoAuth, cache on, tracing on with its spans dropped
 	fixed, lookup, samequery *process
 	f                        fixtures
 	phc                      string // a password hash the server stored
@@ -120,14 +121,16 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 	if err := b.startBaselines(ctx, tmp, url, cluster.URL("reference"), stops); err != nil {
 		return nil, err
 	}
-	b.procs.servers = []*process{b.on, b.off, b.fixed, b.lookup, b.samequery}
+	b.procs.servers = []*process{b.on, b.off, b.traced, b.fixed, b.lookup, b.samequery}
 	b.wrk, err = newWrk(tmp, cfg.threads, b.procs)
 	return b, err
 }
 
-// startPlanoAuth builds the real binary and starts it twice: session cache on and off.
+// startPlanoAuth builds the real binary and starts it three times: session cache on, off, and
+// on with tracing (every span made, then dropped: what tracing costs without a collector's
+// network; tracing off, the default, is the first).
 func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]func()) error {
-	step("building and starting planoauth serve (session cache on, and off)")
+	step("building and starting planoauth serve (session cache on, off, and on with tracing)")
 	bin := filepath.Join(tmp, "planoauth")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/planoauth")
 	build.Stderr = os.Stderr
@@ -148,6 +151,11 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 		return err
 	}
 	*stops = append(*stops, b.off.stop)
+	traced := append(env, "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER=none")
+	if b.traced, err = startPlanoAuth(ctx, "planoauth-traced", bin, tmp, traced...); err != nil {
+		return err
+	}
+	*stops = append(*stops, b.traced.stop)
 	return nil
 }
 
@@ -192,6 +200,7 @@ func (b *bench) peakScenarios() []scenario {
 		{"samequery", "baseline: the service's own session query, GetSessionByTokenHash (net/http + pgx)", b.samequery, get("/")},
 		{"read-on", "sessions/read, cache on", b.on, get("/api/v1/sessions/read")},
 		{"read-off", "sessions/read, cache off", b.off, get("/api/v1/sessions/read")},
+		{"read-traced", "sessions/read, cache on, tracing on (spans dropped)", b.traced, get("/api/v1/sessions/read")},
 		{"scopes-on", "scopes/liaison_register, cache on", b.on, get("/api/v1/scopes/liaison_register")},
 		{"scopes-off", "scopes/liaison_register, cache off", b.off, get("/api/v1/scopes/liaison_register")},
 		{"index-on", "sessions/index, cache on", b.on, get("/api/v1/sessions/index")},
