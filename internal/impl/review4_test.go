@@ -6,6 +6,7 @@ package impl_test
 // attacker does and why the answer is wrong; the review report ranks them and proposes fixes.
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -126,8 +127,9 @@ func TestReview4StaleTokenAndPasswordTurnTheAppOff(t *testing.T) {
 // own address, as many times as the allowance holds: every one answers mfa-required (it never
 // completes one), and every right password gives its guess back, so the strangers' allowance
 // never stops it. Then ada signs in from her own device, with her device token and her known
-// address: rate-limited, for the rest of the window, and again in the next one. The one
-// allowance of successes is shared by strangers and the owner alike.
+// address: rate-limited, for the rest of the window, and again in the next one; her passkey,
+// which needs no password at all, is refused too. The one allowance of successes is shared by
+// strangers and the owner alike.
 func TestReview4PasswordAloneSpendsTheOwnersSignIns(t *testing.T) {
 	t.Parallel()
 	const allowance = 5
@@ -135,7 +137,10 @@ func TestReview4PasswordAloneSpendsTheOwnersSignIns(t *testing.T) {
 		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
-	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	first := env.Login("ada@example.com", password, "planoorder")
+	secret, _ := enrolTOTP(t, env, first)
+	key := apitest.NewAuthenticator(passkeyOrigin)
+	registerPasskey(t, env, key, first) // her passkey signs in alone
 	limited := limitedSignIn(t, env, addr(2), "ada@example.com", gen.StatusMfaRequired)
 	var complete gen.Session
 	mfaPost(env, addr(2), totpVerify, map[string]any{"code": totpCode(t, env, secret, 1)}, *limited.Token).
@@ -148,6 +153,10 @@ func TestReview4PasswordAloneSpendsTheOwnersSignIns(t *testing.T) {
 
 	for range allowance {
 		limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired)
+	}
+	if res := passkeySignIn(t, env, key, addr(2)); res.Code != http.StatusOK {
+		t.Errorf("%d sign-ins with the password alone, none completed, refuse ada's passkey, a whole sign-in by itself: %d %s",
+			allowance, res.Code, res.Status())
 	}
 	res := mfaPost(env, addr(2), sessionsCreate, map[string]any{"email": "ada@example.com", "password": password,
 		"application": "planoorder", "device_token": device}, "")
@@ -187,4 +196,61 @@ func TestReview4EnrolmentForgetsTheRememberMeWish(t *testing.T) {
 		t.Errorf("grace asked for remember_me at a sign-in that her enrolment completed; her account's remember_me is still off (session expires %v)",
 			deref(s.ExpiresAt))
 	}
+}
+
+// Finding 5. A session that the owner's first factor limits adds a factor all the same, when
+// its request was admitted just before: "a user with a second factor changes its factors only
+// from an aal2 session (the limitation sees to it)" is judged by the authenticator, before the
+// user's row is locked, and addFactor never judges it again.
+//
+// Attack: the thief has ada's password while she has none of the second kind, and a complete
+// aal1 session of its own (fresh). It begins a passkey registration. Ada turns on her app: her
+// mfa/totp_confirm locks her row (LockUserMFA) and is still committing when the thief's
+// mfa/passkey_register_finish is admitted (ada had no factor yet) and waits on her row. Ada's
+// confirmation commits: her first factor, every caller the account knew forgotten, her session
+// aal2, and the thief's session now limited to mfa-required. Then the thief's finish takes the
+// row, finds a factor there (had: no first-factor handling) and stores the thief's passkey, a
+// whole sign-in by itself, from a session that the account's second factor limits. Ada's answer
+// said her app was the first and only factor. Judged again in the transaction, the thief's finish
+// would answer mfa-required.
+func TestReview4LimitedSessionAddsAFactorAfterTheFirst(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	owner := env.Login("ada@example.com", password, "planoorder")
+	var thiefs gen.Session
+	signIn(env, thief, "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful).Data(t, &thiefs)
+	stolen := *thiefs.Token
+	var enrolment gen.TOTPEnrolment
+	mfaPost(env, addr(2), totpEnroll, map[string]any{}, owner).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &enrolment)
+	key := apitest.NewAuthenticator(passkeyOrigin) // the thief's
+	opts := options(t, mfaPost(env, thief, passkeyRegisterBegin, map[string]any{}, stolen).Expect(t, 200, gen.StatusActionSuccessful))
+	credential := key.Register(t, opts)
+
+	waiting, release := holdStatement(t, env, "totp_secrets", "UPDATE", "ConfirmTOTP", 4141)
+	ownerDone := make(chan *apitest.Response, 1)
+	go func() {
+		ownerDone <- mfaPost(env, addr(2), totpConfirm, map[string]any{"code": totpCode(t, env, enrolment.Secret, 0)}, owner)
+	}()
+	eventually(t, 10*time.Second, "ada's confirmation holds her row", func() bool { return waiting() == 1 })
+	thiefDone := make(chan *apitest.Response, 1)
+	go func() {
+		thiefDone <- mfaPost(env, thief, passkeyRegisterEnd, map[string]any{"credential": credential, "name": "Mine"}, stolen)
+	}()
+	eventually(t, 10*time.Second, "the thief's finish waits on ada's row", func() bool {
+		var n int
+		if err := env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%name: LockUserMFA %'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	release()
+	(<-ownerDone).Expect(t, 200, gen.StatusActionSuccessful)
+	res := <-thiefDone
+	if f := factorsOf(t, env, owner); len(f.Passkeys) > 0 {
+		t.Errorf("a session limited by ada's new app (its finish answered %d %s) stored the thief's passkey after it: ada has %d passkeys",
+			res.Code, res.Status(), len(f.Passkeys))
+	}
+	res.Expect(t, 401, gen.StatusMfaRequired)
 }
