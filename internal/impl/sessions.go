@@ -114,7 +114,7 @@ func (s *Server) tryPassword(ctx context.Context, userID int64, client limits.Cl
 	if err != nil {
 		return signInTry{}, err
 	}
-	success, err := s.limits.SignedIn(ctx, userID)
+	success, err := s.limits.SignedIn(ctx, userID, client)
 	if err != nil {
 		s.giveBack(ctx, guess) // nothing was evaluated
 		return signInTry{}, err

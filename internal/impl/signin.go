@@ -317,7 +317,7 @@ func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, app
 	try := signInTry{failure: ticket}
 	user, err := s.googleUser(ctx, identity, appID)
 	if err == nil {
-		try.success, err = s.limits.SignedIn(ctx, user.ID)
+		try.success, err = s.limits.SignedIn(ctx, user.ID, *req.trust)
 	}
 	if err != nil {
 		s.settle(ctx, try, err)

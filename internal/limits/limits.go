@@ -91,9 +91,10 @@ type Config struct {
 	// time (the steps before and after): 5 an hour is about one chance in 67,000 per hour.
 	SecondFactors Throttle
 	// SignedIn bounds the sign-ins that succeed at one account (passwords, Google, passkeys) and
-	// its password changes, from every caller together: a right password's guess is given back,
-	// so without it one account's own password could keep the hash queue full and the audit
-	// trail growing.
+	// its password changes, per caller as Attempt counts them (PerAccount for strangers
+	// together, and as much for each device and address the account knows; passkeys have one of
+	// their own): a right password's guess is given back, so without it one account's own
+	// password could keep the hash queue full and the audit trail growing.
 	SignedIn AccountQuota
 }
 
@@ -223,14 +224,29 @@ func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
 	return l.take(ctx, rule{addressKey("register", p), q.PerAddress, q.Window})
 }
 
-// SignedIn takes one use of the allowance of successful sign-ins (and password changes) of the
-// account of userID, whoever signs in from wherever, before the work (a password's hash, a
-// session). It answers rate-limited when it is used up. Return the ticket when the sign-in did
-// not succeed after all (a wrong password: that is a guess, counted by Attempt; a role the
-// application refuses): only successes spend it.
-func (l *Limiter) SignedIn(ctx context.Context, userID int64) (Ticket, error) {
+// SignedIn takes one use of the allowance of successful sign-ins (and password changes) at the
+// account of userID that the caller c pays from, before the work (a password's hash, a
+// session): as for Attempt, a device token or an address the account knows has an allowance of
+// its own, and every stranger shares one, so that whoever has the password alone (whose
+// sign-ins all answer mfa-required) spends only the strangers' and never the owner's. It
+// answers rate-limited when it is used up. Return the ticket when the sign-in did not succeed
+// after all (a wrong password: that is a guess, counted by Attempt; a role the application
+// refuses): only successes spend it.
+func (l *Limiter) SignedIn(ctx context.Context, userID int64, c Client) (Ticket, error) {
 	q := l.cfg.SignedIn
-	return l.take(ctx, rule{"signedin:account:" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
+	key, _, err := l.callerKey(ctx, "signedin", userID, c)
+	if err != nil {
+		return Ticket{}, err
+	}
+	return l.take(ctx, rule{key, q.PerAccount, q.Window})
+}
+
+// SignedInWithPasskey is SignedIn for a passkey's sign-in, a whole proof by itself: those
+// share an allowance of their own per account (PerAccount), so that the strangers who spent
+// theirs with the password alone never stand between the owner's passkey and the account.
+func (l *Limiter) SignedInWithPasskey(ctx context.Context, userID int64) (Ticket, error) {
+	q := l.cfg.SignedIn
+	return l.take(ctx, rule{"signedin:passkey:" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
 }
 
 // RegistrationInFlight is how long one registration of an email holds it (RegisterEmail) at most:

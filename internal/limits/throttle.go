@@ -55,23 +55,49 @@ type Client struct {
 // attempt does not count (a right password; the work refused before it began).
 func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
 	th := l.throttle(kind)
+	k := string(kind)
+	key, caller, err := l.callerKey(ctx, k, userID, c)
+	if err != nil {
+		return Ticket{}, err
+	}
+	address := rule{addressKey(k, c.Peer), th.PerAddress, th.Window}
+	switch caller {
+	case knownDevice:
+		return l.take(ctx, rule{key, th.PerKnown, th.Window})
+	case knownAddress:
+		return l.take(ctx, rule{key, th.PerKnown, th.Window}, address)
+	}
+	return l.take(ctx, rule{key, th.PerAccount, th.Window}, address)
+}
+
+// callerKind is what an account knows of a caller.
+type callerKind int
+
+const (
+	stranger callerKind = iota
+	knownDevice
+	knownAddress
+)
+
+// callerKey is the key of the allowance of kind that c uses at the account of userID: its
+// device token's when the account issued it (unexpired), its address's at the account when the
+// owner signed in from there before, else the one every stranger shares.
+func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Client) (string, callerKind, error) {
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	user := strconv.FormatInt(userID, 10)
 	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
 		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
 	})
 	if err != nil {
-		return Ticket{}, envelope.Internal("what user %d knows of the caller: %w", userID, err)
+		return "", stranger, envelope.Internal("what user %d knows of the caller: %w", userID, err)
 	}
-	k := string(kind)
-	address := rule{addressKey(k, c.Peer), th.PerAddress, th.Window}
 	switch {
 	case c.DeviceToken != "" && trust.DeviceID != 0:
-		return l.take(ctx, rule{k + ":device:" + strconv.FormatInt(trust.DeviceID, 10), th.PerKnown, th.Window})
+		return kind + ":device:" + strconv.FormatInt(trust.DeviceID, 10), knownDevice, nil
 	case trust.KnownAddress:
-		return l.take(ctx, rule{k + ":known:" + user + ":" + peer.Group(c.Peer.Address), th.PerKnown, th.Window}, address)
+		return kind + ":known:" + user + ":" + peer.Group(c.Peer.Address), knownAddress, nil
 	}
-	return l.take(ctx, rule{k + ":account:" + user, th.PerAccount, th.Window}, address)
+	return kind + ":account:" + user, stranger, nil
 }
 
 // AttemptAsStranger takes one use for an attempt of kind at the account of userID as a
