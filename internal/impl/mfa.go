@@ -212,7 +212,12 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	case in.Code != nil:
 		err = s.useTOTPCode(ctx, row, p, *in.Code, client)
 	case in.Password != nil:
-		err = s.reprovePassword(ctx, p, *in.Password, client)
+		// A code proves the factor itself; the password proves only the first, so it takes a
+		// recent proof too: a stale token and a known password would otherwise turn the app off
+		// and leave the password alone to sign in (and enrol its holder's app).
+		if err = s.checkRecentProof(p.Session); err == nil {
+			err = s.reprovePassword(ctx, p, *in.Password, client)
+		}
 	default:
 		err = envelope.Param(gen.StatusMissingParam, "code", "is required, unless password is given")
 	}
@@ -408,6 +413,12 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		if err != nil {
 			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
 		}
+		if had && p.Session.Aal != string(gen.AAL2) {
+			// The user's first factor committed after this request was admitted (it waited on
+			// the row): the session is limited now, as the next request would be told.
+			_, caller := s.renderCaller(ctx, p, *p.Session, "", nil)
+			return &envelope.Error{Status: gen.StatusMfaRequired, Session: caller, Data: caller}
+		}
 		added, err := add(q)
 		if err != nil {
 			return err
@@ -421,6 +432,10 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 				return err
 			}
 			if session, err = s.recordFactor(ctx, q, p, method); err != nil {
+				return err
+			}
+			// An enrolment-only session completes its sign-in here: its remember_me now counts.
+			if session, err = s.applyRememberWish(ctx, q, session, p.Application); err != nil {
 				return err
 			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {

@@ -356,6 +356,29 @@ func TestPagesKeepTheAccountWithItsPassword(t *testing.T) {
 			200, "Your invitation is accepted")
 		env.Login("sq@example.com", password, "planox2") // a liaison now, with the password it kept
 	})
+	// Attack: whoever reads the mailbox of an invited account that has a password chooses its
+	// password on the invitation's page: an invitation is no password reset.
+	t.Run("InviteKeepsAPassword", func(t *testing.T) {
+		env.User("host@example.com", password, "client")
+		env.User("bo@example.com", password, "client") // proven, with a password
+		host := env.Login("host@example.com", password, "planoorder")
+		offerTo(t, env, host, "bo@example.com", []int64{clientIDOf(t, env, "host@example.com")}, nil).Expect(t, 200, gen.StatusActionSuccessful)
+		page := linkOfEmail(t, env, "bo@example.com", "/invite")
+		rec := openPage(env, http.MethodGet, page, nil, nil)
+		expectPage(t, rec, 200, "Your account keeps its password.")
+		if strings.Contains(rec.Body.String(), `name="password"`) {
+			t.Errorf("the invitation of an account with a password asks for a new one:\n%s", rec.Body)
+		}
+		token := strings.TrimPrefix(page, "/invite?token=")
+		chosen := "the reader's own choice of words"
+		refused := openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}, "password": {chosen}, "password_repeat": {chosen}}, sameOrigin)
+		if refused.Code == http.StatusOK {
+			t.Fatalf("a password given anyway was taken: %d\n%s", refused.Code, refused.Body)
+		}
+		login(env, map[string]any{"email": "bo@example.com", "password": chosen, "application": "planoorder"}).Expect(t, 400, gen.StatusInvalidPassword)
+		expectPage(t, openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}}, sameOrigin), 200, "Your invitation is accepted")
+		env.Login("bo@example.com", password, "planox2") // a liaison now, with its own password
+	})
 	t.Run("NothingToKeep", func(t *testing.T) {
 		env.User("grace@example.com", password, "client") // proven already
 		requestLink(env, "grace@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)

@@ -338,12 +338,13 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 	return revoked, err
 }
 
-// endPasswordLinks ends, in q's transaction, the user's live reset links (and their codes) and
-// sign-in links: once its password changed (replaced, reset, or set by a proof), whatever was
+// endPasswordLinks ends, in q's transaction, the user's live reset links (and their codes),
+// sign-in links and invitations (each of which signs in; an inviter sends a new one): once its
+// password changed (replaced, reset, or set by a proof), whatever was
 // emailed before is pointless, and whoever saw such an email (a shared or forwarded mailbox)
 // must not use it to set a password of its own or to sign in.
 func endPasswordLinks(ctx context.Context, q *db.Queries, userID int64, now time.Time) error {
-	for _, kind := range []linkKind{linkReset, linkSignIn} {
+	for _, kind := range []linkKind{linkReset, linkSignIn, linkInvitation} {
 		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: userID, Kind: string(kind), Now: now}); err != nil {
 			return fmt.Errorf("end the %s links of user %d: %w", kind, userID, err)
 		}

@@ -63,6 +63,9 @@ type Link struct {
 	// takes back what the account set up unless the account's password is shown: the form asks
 	// for it (optional) on the pages that prove an email (all but a reset's).
 	KeepPassword bool
+	// HasPassword: the account has a password, which an invitation does not replace (it is no
+	// password reset): its form asks for none.
+	HasPassword bool
 }
 
 // Use is what a page's button sends: the link's token, a new password (a reset, or an
@@ -288,6 +291,9 @@ func (p page) form(link Link, token, passwordError string) view {
 		if p.kind == Invitation {
 			v.Intro = fill("You were invited as {email}.", link)
 		}
+	} else if link.HasPassword && p.kind == Invitation {
+		v.Password, v.OptionalPassword = false, false
+		v.Intro = fill("You were invited as {email}. Your account keeps its password.", link)
 	}
 	return v
 }

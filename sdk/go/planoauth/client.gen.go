@@ -5602,6 +5602,9 @@ type ClientInterface interface {
 	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 	// session of such a user is limited: `mfa-required`). When it was the user's last second
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// With the password (not with a code, which is a proof of its own), the session must have
+	// proved its user within the last 30 minutes, as every other change of the factors
+	// (`permission-denied`; see the `mfa` tag).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5618,6 +5621,9 @@ type ClientInterface interface {
 	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 	// session of such a user is limited: `mfa-required`). When it was the user's last second
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// With the password (not with a code, which is a proof of its own), the session must have
+	// proved its user within the last 30 minutes, as every other change of the factors
+	// (`permission-denied`; see the `mfa` tag).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -7446,6 +7452,9 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 // session of such a user is limited: `mfa-required`). When it was the user's last second
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// With the password (not with a code, which is a proof of its own), the session must have
+// proved its user within the last 30 minutes, as every other change of the factors
+// (`permission-denied`; see the `mfa` tag).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7472,6 +7481,9 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 // session of such a user is limited: `mfa-required`). When it was the user's last second
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// With the password (not with a code, which is a proof of its own), the session must have
+// proved its user within the last 30 minutes, as every other change of the factors
+// (`permission-denied`; see the `mfa` tag).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -12018,6 +12030,9 @@ type ClientWithResponsesInterface interface {
 	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 	// session of such a user is limited: `mfa-required`). When it was the user's last second
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// With the password (not with a code, which is a proof of its own), the session must have
+	// proved its user within the last 30 minutes, as every other change of the factors
+	// (`permission-denied`; see the `mfa` tag).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12034,6 +12049,9 @@ type ClientWithResponsesInterface interface {
 	// `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 	// session of such a user is limited: `mfa-required`). When it was the user's last second
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+	// With the password (not with a code, which is a proof of its own), the session must have
+	// proved its user within the last 30 minutes, as every other change of the factors
+	// (`permission-denied`; see the `mfa` tag).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17131,6 +17149,9 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 // session of such a user is limited: `mfa-required`). When it was the user's last second
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// With the password (not with a code, which is a proof of its own), the session must have
+// proved its user within the last 30 minutes, as every other change of the factors
+// (`permission-denied`; see the `mfa` tag).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17153,6 +17174,9 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // `rate-limited`). A user with a second factor calls it from an `aal2` session (an `aal1`
 // session of such a user is limited: `mfa-required`). When it was the user's last second
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
+// With the password (not with a code, which is a proof of its own), the session must have
+// proved its user within the last 30 minutes, as every other change of the factors
+// (`permission-denied`; see the `mfa` tag).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
