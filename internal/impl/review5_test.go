@@ -1,0 +1,174 @@
+package impl_test
+
+// A hostile review of what changed since review 4 (successful sign-ins counted per caller,
+// review 4's fixes: invitations and password changes, totp_disable's recent proof, a first factor
+// committed meanwhile, the remember_me wish at enrolment): each test is an attack from the HTTP
+// API that should be refused, and FAILS while the hole is open. The comment above each test says
+// what the attacker does and why the answer is wrong; the review report ranks them and proposes
+// fixes.
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
+)
+
+// Finding 1. Whoever has the password of an account without a second factor signs in without
+// bound again, from one address: every device token is a fresh allowance, and every sign-in
+// hands out a new one.
+//
+// limits.SignedIn is there so that "the account's own password could [not] keep the hash queue
+// busy and the audit trail growing" (README, Limits and abuse); it now pays from the caller's
+// allowance as Attempt does: "30 for each device token and address the account knows". But a
+// device token's allowance is keyed by the token's row (device_tokens.id), and every successful
+// sign-in retires the token presented and issues a new one (limits.Trust), with a new id and so
+// an allowance never touched. Before this change the account had 30 successes per window, from
+// everyone; now one caller that presents the token each answer hands it has no bound at all:
+// each sign-in is an argon2id hash (20 ms of CPU: the bounded hash queue then sheds every other
+// account's sign-ins with rate-limited), a session row and a login.succeeded event.
+// (Each address it signs in from once also becomes known, with an allowance of its own: cheap
+// with IPv6 prefixes.) The successor of a device token should carry on its allowance (one
+// device, one allowance), so that one caller gets at most its device's, its address's and the
+// strangers' share.
+func TestReview5DeviceTokenChainSignsInWithoutBound(t *testing.T) {
+	t.Parallel()
+	const allowance = 3
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+	}))
+	env.User("ada@example.com", password, "client")
+	trail := len(wholeTrail(t, env))
+	device, signedIn := "", 0
+	var last *apitest.Response
+	for range 4 * allowance {
+		params := map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}
+		if device != "" {
+			params["device_token"] = device
+		}
+		last = postFrom(env, thief, sessionsCreate, params, "")
+		if last.Code != http.StatusOK {
+			break
+		}
+		signedIn++
+		device = deviceToken(t, last)
+	}
+	// The most one caller can take: the strangers' share, its address's and its device's.
+	if signedIn > 3*allowance {
+		t.Errorf("one caller from one address signed in %d times in one window (limit %d per caller), each answer's device "+
+			"token a fresh allowance: %d events appended", signedIn, allowance, len(wholeTrail(t, env))-trail)
+	}
+	last.Expect(t, 429, gen.StatusRateLimited)
+}
+
+// Finding 2. The password alone keeps the owner from changing it, from a complete session, on
+// any address her account does not know yet.
+//
+// users/password_update pays for its change from limits.SignedIn like a sign-in (tryPassword),
+// with the request's address and no device token. Successful sign-ins are now counted per
+// caller, and a sign-in answered mfa-required is a success (settle: it carries its session): so
+// the thief, who has ada's password but not her app, spends the strangers' share of successes
+// with a few mfa-required sign-ins per window (it never completes one, and every right password
+// gives its guess back). Ada, signed in completely (password and app), moves to another network
+// (a phone, a café) and does what the README tells her to do about a leaked password: change
+// it. Her aal2 session is a proof of both factors, but its request comes from an address her
+// account does not know yet, so it pays from the strangers' share, which the thief keeps empty:
+// rate-limited, window after window, while the password she wants to retire keeps working for
+// the thief. (A password change then forgets every known caller, so even a second change from
+// the same address pays from that share.) A change from a complete session should pay from that
+// session's own allowance (its sign-in's device or address), never from the strangers'.
+func TestReview5PasswordAloneBlocksTheOwnersPasswordChange(t *testing.T) {
+	t.Parallel()
+	const allowance = 3
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+	}))
+	// aal2Owner is a user with an app and a complete session from addr(2), in a new window.
+	aal2Owner := func(email string) string {
+		env.User(email, password, "client")
+		secret, _ := enrolTOTP(t, env, env.Login(email, password, "planoorder"))
+		token := aal2Session(t, env, addr(2), email, secret, 1)
+		env.Clock.Advance(15 * time.Minute)
+		return token
+	}
+	change := func(t *testing.T, token string, spent string) {
+		res := mfaPost(env, addr(3), passwordUpdate, map[string]any{"current_password": password, "password": newPassword}, token)
+		if res.Code == http.StatusTooManyRequests {
+			t.Errorf("%s keep the owner's complete (aal2) session from changing the password from an address her account "+
+				"does not know yet: %d %s", spent, res.Code, res.Status())
+		}
+		res.Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	t.Run("PasswordAlone", func(t *testing.T) {
+		ada := aal2Owner("ada@example.com")
+		for range allowance {
+			limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired)
+		}
+		change(t, ada, fmt.Sprintf("%d sign-ins with the password alone (none completed)", allowance))
+	})
+	// The same with no password at all: a stranger's wrong guesses spend the strangers' share of
+	// guesses (limits.SignIn, 10), which tryPassword takes first.
+	t.Run("WrongGuesses", func(t *testing.T) {
+		grace := aal2Owner("grace@example.com")
+		exhaust(t, env, "grace@example.com", thief)
+		change(t, grace, "a stranger's wrong guesses (it has no password)")
+	})
+}
+
+// Finding 3. The password alone keeps the owner's Google sign-ins out, from her own device: a
+// Google sign-in never presents the device token.
+//
+// Successful sign-ins are counted per caller "as for Attempt" (limits.SignedIn): a device token
+// the account issued has an allowance of its own, so that strangers who spent theirs never stand
+// between the owner's device and the account. sessions/create, magic_link_create,
+// passkey_finish and the mfa routes take device_token; sessions/google takes none (SessionsGoogle
+// builds its limits.Client from the address alone), so a Google sign-in from anywhere but a known
+// address is a stranger's, whatever device it comes from.
+//
+// Attack: ada signs in with Google and her app (her device gets a device token, her address is
+// known). The thief has her password but not her app, and spends the strangers' share of
+// successes with mfa-required sign-ins, which it never completes. Ada's phone changes network
+// (a new address, her device token in hand): her Google sign-in answers rate-limited, window
+// after window, though nothing about it involves the password the thief holds. A Google sign-in
+// proves something the password does not (as a passkey's does): it should pay from an allowance
+// of its own per account, as SignedInWithPasskey does (or, at least, take device_token as the
+// other sign-ins do; this test then sends it).
+func TestReview5PasswordAloneKeepsTheOwnersGoogleSignInOut(t *testing.T) {
+	t.Parallel()
+	const allowance = 3
+	iss := newTestIssuer(t)
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		d.Google = iss.config()
+	}))
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	google := func(address string) *apitest.Response {
+		return mfaPost(env, address, sessionsGoogle, map[string]any{"id_token": iss.sign(t, claims("ada@example.com", env.Clock.Now())),
+			"application": "planoorder"}, "")
+	}
+	var limited gen.Session
+	google(addr(2)).Expect(t, 401, gen.StatusMfaRequired).Data(t, &limited)
+	var complete gen.Session
+	mfaPost(env, addr(2), totpVerify, map[string]any{"code": totpCode(t, env, secret, 1)}, *limited.Token).
+		Expect(t, 200, gen.StatusActionSuccessful).Data(t, &complete)
+	if deref(complete.DeviceToken) == "" {
+		t.Fatal("ada's completed Google sign-in answered no device token")
+	}
+	env.Clock.Advance(15 * time.Minute) // a new window
+
+	for range allowance {
+		limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired)
+	}
+	res := google(addr(3))
+	if res.Code == http.StatusTooManyRequests {
+		t.Errorf("%d sign-ins with the password alone (none completed) keep ada's Google sign-in from her own device out: "+
+			"sessions/google takes no device token, so her device is a stranger on a new address", allowance)
+	}
+	res.Expect(t, 401, gen.StatusMfaRequired)
+}
