@@ -172,3 +172,66 @@ func TestReview5PasswordAloneKeepsTheOwnersGoogleSignInOut(t *testing.T) {
 	}
 	res.Expect(t, 401, gen.StatusMfaRequired)
 }
+
+// Finding 4. A verification link outlives the proof of the email and every password change
+// after it: a 24-hour sign-in link that "a new password ends what was emailed before" misses.
+//
+// Review 4 left verification links out of endPasswordLinks because "only an unverified account
+// has one, whose mailbox is its owner by design". But nothing ends one when the email is proven
+// another way (a reset, a sign-in link, Google): the account is verified, and its registration's
+// verification link still signs in at sessions/magic_link_create (signInKinds) for the rest of
+// its 24 hours. That is the case the README's rule is for: "whoever reads a shared or forwarded
+// mailbox must not sign in with an old email once the owner changed the password because of it".
+//
+// Attack: bob registers; his welcome email (with the verification link) is read by someone else
+// (a shared or forwarded mailbox). Bob resets his password (which proves his email, and ends his
+// reset and sign-in links and invitations), because he suspects it. The reader exchanges the old
+// verification link: a session as bob. The first proof of the email (and every password change)
+// should end the user's verification links too.
+func TestReview5VerificationLinkOutlivesTheResetThatProvedTheEmail(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	register(t, env, registration("bob@example.com"))
+	env.DeliverEmails()
+	leaked := lastLinkToken(t, env, "bob@example.com") // the verification link of his welcome email
+
+	requestReset(env, addr(2), "bob@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	resetWith(env, map[string]any{"reset_token": lastReset(t, env, "bob@example.com").token}).
+		Expect(t, 200, gen.StatusActionSuccessful)
+	res := postFrom(env, thief, magicLinkCreate, map[string]any{"magic_token": leaked, "application": "planoorder"}, "")
+	if res.Code == http.StatusOK {
+		t.Error("bob reset his password (proving his email); his leaked verification link still signed the reader in as bob")
+	}
+	res.Expect(t, 401, gen.StatusLinkExpired)
+}
+
+// Finding 5. A stale aal2 token and the password replace the password and log the owner out
+// everywhere: the one change of a credential that takes no recent proof.
+//
+// Review 4's fix made mfa/totp_disable with the password take a recent proof, because "a stale
+// token and a phished password would otherwise" change what guards the account; a first password
+// takes one too. users/password_update with current_password takes none: a token of any age and
+// the password (neither enough alone: the password answers mfa-required, and a limited session
+// cannot call it) set a password of the thief's choosing, revoke every other session of the
+// owner, forget her devices and addresses, and end her emailed links. Ada's password no longer
+// works anywhere, and her app does not help her: she is out until she resets it by email, while
+// the thief's session is the one kept. With the current password, a change should take a recent
+// proof too (the second factor again on the session), as turning the app off with it does.
+func TestReview5StaleTokenAndPasswordReplaceThePassword(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	stolen := aal2Session(t, env, addr(2), "ada@example.com", secret, 1)
+	env.Clock.Advance(time.Minute) // a new step for her own sign-in's code
+	ada := aal2Session(t, env, addr(3), "ada@example.com", secret, 1)
+	env.Clock.Advance(4 * impl.RecentProof)
+
+	chosen := "the thief's own choice of words"
+	res := mfaPost(env, thief, passwordUpdate, map[string]any{"current_password": password, "password": chosen}, stolen)
+	if res.Code == http.StatusOK {
+		t.Errorf("a token %s past its last proof and the password replaced ada's password: her own session now answers %d, "+
+			"her password signs in? %d", 4*impl.RecentProof, env.Get(sessionsRead, ada).Code, signIn(env, addr(3), "ada@example.com").Code)
+	}
+	res.Expect(t, 403, gen.StatusPermissionDenied)
+}
