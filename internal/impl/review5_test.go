@@ -10,6 +10,8 @@ package impl_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,4 +236,42 @@ func TestReview5StaleTokenAndPasswordReplaceThePassword(t *testing.T) {
 			"her password signs in? %d", 4*impl.RecentProof, env.Get(sessionsRead, ada).Code, signIn(env, addr(3), "ada@example.com").Code)
 	}
 	res.Expect(t, 403, gen.StatusPermissionDenied)
+}
+
+// Finding 6. An invitation still sets the first password of an established account that has
+// none: a 7-day link that plants a password no password change can end.
+//
+// Review 4's fix: "an invitation never sets the password of an account that has one (it is no
+// password reset)". An account without one (it signs in with Google, links or a passkey) is as
+// established: its email is proven, it has sessions. Its invitation page still asks for a
+// password (pages.form: HasPassword false), and UseLink sets it: a first password, which the
+// README makes take a recent proof elsewhere because it "signs in afresh" and outlives the
+// session (users/password_update). And nothing ends such an invitation: the owner has no password
+// to change (endPasswordLinks runs only when one is set).
+//
+// Attack: bob signs in with emailed links only. A client invites him as a liaison; the email
+// sits in his mailbox for 7 days, where someone else reads it. The reader opens /invite and
+// chooses a password: bob's sessions are revoked, and the reader now signs in as bob with that
+// password whenever it likes, long after the link (and bob never learns he has a password).
+// The invitation of a proven account should set no password, whether it has one or not (its
+// page asks for none; a password given anyway answers invalid-param).
+func TestReview5InvitationSetsTheFirstPasswordOfAnEstablishedAccount(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("host@example.com", password, "client")
+	env.User("bob@example.com", "", "client") // proven; signs in with links
+	bob := env.Session(userIDOf(t, env, "bob@example.com"), "planoorder", "client")
+	host := env.Login("host@example.com", password, "planoorder")
+	offerTo(t, env, host, "bob@example.com", []int64{clientIDOf(t, env, "host@example.com")}, nil).Expect(t, 200, gen.StatusActionSuccessful)
+	token := strings.TrimPrefix(linkOfEmail(t, env, "bob@example.com", "/invite"), "/invite?token=")
+
+	chosen := "the reader's own choice of words"
+	rec := openPage(env, http.MethodPost, "/invite", url.Values{"token": {token}, "password": {chosen}, "password_repeat": {chosen}}, sameOrigin)
+	if res := login(env, map[string]any{"email": "bob@example.com", "password": chosen, "application": "planoorder"}); res.Code == http.StatusOK {
+		t.Errorf("bob's invitation (page answered %d) set a first password of the reader's choosing on his proven account: "+
+			"it signs in as bob, and bob's own session now answers %d", rec.Code, env.Get(sessionsRead, bob).Code)
+	}
+	if rec.Code == http.StatusOK {
+		t.Errorf("the invitation page took a password for a proven account without one: %d", rec.Code)
+	}
 }
