@@ -102,6 +102,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_LOGIN_LIMIT_ADDRESS", countSetting(&c.limits.SignIn.PerAddress)},
 		{"PLANOAUTH_LOGIN_LIMIT_WINDOW", durationSetting(&c.limits.SignIn.Window)},
 		{"PLANOAUTH_LOGIN_SUCCESS_LIMIT_ACCOUNT", countSetting(&c.limits.SignedIn.PerAccount)},
+		{"PLANOAUTH_LOGIN_SUCCESS_LIMIT_ALL", countSetting(&c.limits.SignedIn.PerAll)},
 		{"PLANOAUTH_LOGIN_SUCCESS_LIMIT_WINDOW", durationSetting(&c.limits.SignedIn.Window)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_ACCOUNT", countSetting(&c.limits.Links.PerAccount)},
 		{"PLANOAUTH_MAGIC_LINK_LIMIT_KNOWN", countSetting(&c.limits.Links.PerKnown)},

@@ -99,7 +99,7 @@ func TestLoadConfigServing(t *testing.T) {
 			"PLANOAUTH_HASH_QUEUE_BUDGET": "100ms", "PLANOAUTH_RETENTION_SESSIONS": "0s", "PLANOAUTH_RETENTION_INTERVAL": "5m",
 			"PLANOAUTH_METRICS_ADDR": "127.0.0.1:9100", "PLANOAUTH_INVITATION_LIMIT_RECIPIENT": "2",
 			"PLANOAUTH_INVITATION_LIMIT_RECIPIENT_WINDOW": "48h", "PLANOAUTH_LOGIN_SUCCESS_LIMIT_ACCOUNT": "5",
-			"PLANOAUTH_LOGIN_SUCCESS_LIMIT_WINDOW": "1h",
+			"PLANOAUTH_LOGIN_SUCCESS_LIMIT_WINDOW": "1h", "PLANOAUTH_LOGIN_SUCCESS_LIMIT_ALL": "20",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -108,8 +108,8 @@ func TestLoadConfigServing(t *testing.T) {
 		if l.InvitationRecipients != (limits.RecipientQuota{PerRecipient: 2, Window: 48 * time.Hour}) {
 			t.Errorf("invitations per recipient = %+v, want 2 per 48h", l.InvitationRecipients)
 		}
-		if l.SignedIn != (limits.AccountQuota{PerAccount: 5, Window: time.Hour}) {
-			t.Errorf("successful sign-ins per account = %+v, want 5 per 1h", l.SignedIn)
+		if l.SignedIn != (limits.SuccessQuota{PerAccount: 5, PerAll: 20, Window: time.Hour}) {
+			t.Errorf("successful sign-ins per account = %+v, want 5 per caller and 20 in all per 1h", l.SignedIn)
 		}
 		if l.SignIn.PerAccount != 3 || l.SignIn.PerKnown != 4 || l.Links.PerAddress != 7 || l.Liaisons.PerCaller != 2 ||
 			l.Invitations.Window != 2*time.Hour || l.DeviceTokenTTL != 24*time.Hour || cfg.hasher.QueueBudget != 100*time.Millisecond ||

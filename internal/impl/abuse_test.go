@@ -359,7 +359,7 @@ func TestHashQueueShedsTheExcess(t *testing.T) {
 		// One hash at a time and no room to wait: a login arriving while one hashes is refused.
 		d.Hasher = argon.Config{Slots: 1, QueueBudget: time.Nanosecond}
 		d.Limits.SignIn = limits.Throttle{PerAccount: 1000, PerKnown: 1000, PerAddress: 1000, Window: time.Hour}
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: 1000, Window: time.Hour}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: 1000, Window: time.Hour}
 	}))
 	env.User("ada@example.com", password, "client")
 	right := map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}

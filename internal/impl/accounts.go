@@ -366,6 +366,16 @@ func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(
 	return nil
 }
 
+// endVerifications ends the user's live verification links (and their codes) once its email is
+// proven another way: the welcome email's link would otherwise sign in, for its whole life, whoever
+// else read that email.
+func endVerifications(ctx context.Context, q *db.Queries, userID int64, now time.Time) error {
+	if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: userID, Kind: string(linkVerification), Now: now}); err != nil {
+		return fmt.Errorf("end the verification links of user %d: %w", userID, err)
+	}
+	return nil
+}
+
 // takeBackUnproven marks the user's email proven and, the first time, removes what the
 // unverified account set up (see proveEmail), in q's transaction. keep, when not nil, is the
 // credential version at which the prover showed the account's own password: if it is still the
@@ -378,7 +388,7 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 			return proof{}, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
 		}
 		if kept == 1 {
-			return proof{first: true}, nil
+			return proof{first: true}, endVerifications(ctx, q, userID, now)
 		}
 	}
 	proven, err := q.ProveUserEmail(ctx, db.ProveUserEmailParams{UserID: userID, Now: &now})
@@ -389,6 +399,9 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 		return proof{}, fmt.Errorf("mark the email of user %d proven: %w", userID, err)
 	}
 	taken := proof{first: true, hadPassword: proven.HadPassword}
+	if err := endVerifications(ctx, q, userID, now); err != nil {
+		return proof{}, err
+	}
 	if taken.sessionApps, err = q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: userID, Now: &now}); err != nil {
 		return proof{}, fmt.Errorf("revoke sessions of user %d: %w", userID, err)
 	}

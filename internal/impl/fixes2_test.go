@@ -110,7 +110,7 @@ func TestSuccessfulSignInsPerAccount(t *testing.T) {
 	const allowance = 3
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: allowance, Window: 15 * time.Minute}
 		d.Google = iss.config()
 	}))
 	env.User("ada@example.com", password, "client")

@@ -363,8 +363,8 @@ func linkUsed(userID, appID int64) []audit.Event {
 // liaisons, requests), unless the prover showed the account's password (p.keep). Then
 // it accepts an invitation's liaison role, and sets a new password, which moves
 // credential_version (no log-in with the old one in flight completes), ends the user's other
-// reset and sign-in links and invitations (endPasswordLinks), revokes every session of the user on every
-// instance (the sessions' trigger notifies) and makes its devices strangers (limits.Forget).
+// emailed links (endPasswordLinks), revokes every session of the user on every instance (the
+// sessions' trigger notifies) and makes its devices strangers (limits.Forget).
 // It returns the user as it is now and the users whose sessions were revoked, to evict from
 // this instance's cache after the commit (forgetUsers).
 //

@@ -240,6 +240,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 // factor, counted like a sign-in's before it is checked. Answers: invalid-password,
 // user-has-no-password, rate-limited.
 func (s *Server) reprovePassword(ctx context.Context, p *auth.Principal, plain string, client limits.Client) error {
+	client.Session = p.Session.ID.String() // the session's own allowance: strangers cannot spend it
 	_, try, err := s.checkPassword(ctx, p.User.Email, plain, client)
 	if err == nil {
 		s.settle(ctx, try, nil) // the password is proven: no guess

@@ -44,7 +44,15 @@ func (s *Server) pageLink(ctx context.Context, row db.GetLinkByTokenHashRow) (pa
 		return pages.Link{}, user, envelope.Internal("load application %s: %w", row.Application, err)
 	}
 	return pages.Link{Application: app.Name, Email: user.Email, RedirectURL: row.MagicLink.RedirectUrl,
-		KeepPassword: user.EmailVerifiedAt == nil && hasPassword(user.PasswordHash), HasPassword: hasPassword(user.PasswordHash)}, user, nil
+		KeepPassword: user.EmailVerifiedAt == nil && hasPassword(user.PasswordHash), NoNewPassword: noNewPassword(user)}, user, nil
+}
+
+// noNewPassword reports whether an invitation must not set user's password: it has one, or its
+// email is proven (it signs in with links, Google or a passkey). An invitation is no password
+// reset: whoever reads the invited mailbox must not choose the password of an account that
+// exists, which would outlive the invitation.
+func noNewPassword(user db.User) bool {
+	return hasPassword(user.PasswordHash) || user.EmailVerifiedAt != nil
 }
 
 // UseLink is a page's button: it uses the link of its own application, setting the new
@@ -81,11 +89,9 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	if kind == linkReset && u.Password == "" {
 		return link, "", envelope.Param(gen.StatusInvalidParam, "password", "is required")
 	}
-	if kind == linkInvitation && u.Password != "" && hasPassword(user.PasswordHash) {
-		// An invitation is no password reset: whoever reads the invited mailbox must not
-		// choose the password of an account that has one.
+	if kind == linkInvitation && u.Password != "" && noNewPassword(user) {
 		return link, "", envelope.Param(gen.StatusInvalidParam, "password",
-			"this account has a password already: accept the invitation without one (change it with a password reset)")
+			"an invitation sets no password of an account that exists already: accept it without one (a password reset sets one)")
 	}
 	use := linkUse{kinds: []linkKind{kind}, token: u.Token}
 	if u.CurrentPassword != "" && kind != linkReset && hasPassword(user.PasswordHash) {

@@ -365,7 +365,7 @@ func TestPagesKeepTheAccountWithItsPassword(t *testing.T) {
 		offerTo(t, env, host, "bo@example.com", []int64{clientIDOf(t, env, "host@example.com")}, nil).Expect(t, 200, gen.StatusActionSuccessful)
 		page := linkOfEmail(t, env, "bo@example.com", "/invite")
 		rec := openPage(env, http.MethodGet, page, nil, nil)
-		expectPage(t, rec, 200, "Your account keeps its password.")
+		expectPage(t, rec, 200, "Accepting does not change how you sign in.")
 		if strings.Contains(rec.Body.String(), `name="password"`) {
 			t.Errorf("the invitation of an account with a password asks for a new one:\n%s", rec.Body)
 		}

@@ -254,9 +254,11 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // is counted like a log-in (tryPassword) before anything is evaluated, the new password's
 // checks included: a stolen session can neither guess the current password nor make the service
 // score new passwords and ask Have I Been Pwned without bound. A change made keeps its use of the
-// account's successful sign-ins; a refused one, its guess. A first password (the user has none)
-// is a new factor that outlives the session: it takes a recent proof (checkRecentProof), as a
-// second factor does, or a stolen old token would sign in afresh with it.
+// account's successful sign-ins; a refused one, its guess. The counting is the session's own
+// (limits.Client.Session): strangers who spent theirs cannot keep the owner from changing it.
+// A new password outlives the session: it takes a recent proof (checkRecentProof), as a second
+// factor does, or a stolen old token would set one (with a phished current password, or a first
+// one) that signs in afresh, and lock the owner out.
 func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.UsersPasswordUpdateInput) (int64, error) {
 	user, err := s.q.GetUser(ctx, caller.UserID)
 	if err != nil {
@@ -265,12 +267,10 @@ func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.
 	if hasPassword(user.PasswordHash) && in.CurrentPassword == nil {
 		return 0, envelope.Param(gen.StatusMissingParam, "current_password", "is required: the user has a password")
 	}
-	if !hasPassword(user.PasswordHash) {
-		if err := s.checkRecentProof(caller); err != nil {
-			return 0, err
-		}
+	if err := s.checkRecentProof(caller); err != nil {
+		return 0, err
 	}
-	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx)})
+	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx), Session: caller.ID.String()})
 	if err != nil {
 		return 0, err
 	}
@@ -339,12 +339,13 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 }
 
 // endPasswordLinks ends, in q's transaction, the user's live reset links (and their codes),
-// sign-in links and invitations (each of which signs in; an inviter sends a new one): once its
+// sign-in links, invitations and verification links (each of which signs in; an inviter sends
+// a new invitation): once its
 // password changed (replaced, reset, or set by a proof), whatever was
 // emailed before is pointless, and whoever saw such an email (a shared or forwarded mailbox)
 // must not use it to set a password of its own or to sign in.
 func endPasswordLinks(ctx context.Context, q *db.Queries, userID int64, now time.Time) error {
-	for _, kind := range []linkKind{linkReset, linkSignIn, linkInvitation} {
+	for _, kind := range []linkKind{linkReset, linkSignIn, linkInvitation, linkVerification} {
 		if err := q.ExpireUserLinks(ctx, db.ExpireUserLinksParams{UserID: userID, Kind: string(kind), Now: now}); err != nil {
 			return fmt.Errorf("end the %s links of user %d: %w", kind, userID, err)
 		}

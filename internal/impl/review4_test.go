@@ -134,7 +134,7 @@ func TestReview4PasswordAloneSpendsTheOwnersSignIns(t *testing.T) {
 	t.Parallel()
 	const allowance = 5
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: allowance, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	first := env.Login("ada@example.com", password, "planoorder")

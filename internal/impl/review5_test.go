@@ -42,7 +42,8 @@ func TestReview5DeviceTokenChainSignsInWithoutBound(t *testing.T) {
 	t.Parallel()
 	const allowance = 3
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		// The fix: every password caller together has PerAll too, whatever tokens it chains.
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: allowance, PerAll: 3 * allowance, Window: 15 * time.Minute}
 	}))
 	env.User("ada@example.com", password, "client")
 	trail := len(wholeTrail(t, env))
@@ -88,7 +89,7 @@ func TestReview5PasswordAloneBlocksTheOwnersPasswordChange(t *testing.T) {
 	t.Parallel()
 	const allowance = 3
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: allowance, Window: 15 * time.Minute}
 	}))
 	// aal2Owner is a user with an app and a complete session from addr(2), in a new window.
 	aal2Owner := func(email string) string {
@@ -145,7 +146,7 @@ func TestReview5PasswordAloneKeepsTheOwnersGoogleSignInOut(t *testing.T) {
 	const allowance = 3
 	iss := newTestIssuer(t)
 	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Limits.SignedIn = limits.AccountQuota{PerAccount: allowance, Window: 15 * time.Minute}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: allowance, Window: 15 * time.Minute}
 		d.Google = iss.config()
 	}))
 	env.User("ada@example.com", password, "client")

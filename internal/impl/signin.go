@@ -317,7 +317,7 @@ func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, app
 	try := signInTry{failure: ticket}
 	user, err := s.googleUser(ctx, identity, appID)
 	if err == nil {
-		try.success, err = s.limits.SignedIn(ctx, user.ID, *req.trust)
+		try.success, err = s.limits.SignedInWith(ctx, user.ID, string(gen.MethodGoogle))
 	}
 	if err != nil {
 		s.settle(ctx, try, err)

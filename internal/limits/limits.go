@@ -66,6 +66,13 @@ type AccountQuota struct {
 	Window     time.Duration
 }
 
+// SuccessQuota bounds the successes at one account: PerAccount per caller (strangers together,
+// and each caller the account knows), PerAll for every caller together.
+type SuccessQuota struct {
+	PerAccount, PerAll int
+	Window             time.Duration
+}
+
 // RecipientQuota bounds what one recipient receives from every caller together.
 type RecipientQuota struct {
 	PerRecipient int
@@ -92,16 +99,17 @@ type Config struct {
 	SecondFactors Throttle
 	// SignedIn bounds the sign-ins that succeed at one account (passwords, Google, passkeys) and
 	// its password changes, per caller as Attempt counts them (PerAccount for strangers
-	// together, and as much for each device and address the account knows; passkeys have one of
-	// their own): a right password's guess is given back, so without it one account's own
-	// password could keep the hash queue full and the audit trail growing.
-	SignedIn AccountQuota
+	// together, and as much for each session, device and address the account knows; passkeys
+	// and Google one each of their own) and for every password caller together (PerAll): a
+	// right password's guess is given back, so without it one account's own password could keep
+	// the hash queue full and the audit trail growing.
+	SignedIn SuccessQuota
 }
 
 // Defaults are the limits unless configured (README, configuration table).
 var Defaults = Config{
 	SignIn:               Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 100, Window: 15 * time.Minute},
-	SignedIn:             AccountQuota{PerAccount: 30, Window: 15 * time.Minute},
+	SignedIn:             SuccessQuota{PerAccount: 30, PerAll: 120, Window: 15 * time.Minute},
 	Links:                Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
 	Resets:               Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 20, Window: 15 * time.Minute},
 	Registrations:        AddressQuota{PerAddress: 30, Window: time.Hour},
@@ -118,8 +126,8 @@ func (c Config) WithDefaults() Config {
 	d := Defaults
 	return Config{
 		SignIn: c.SignIn.withDefaults(d.SignIn),
-		SignedIn: AccountQuota{PerAccount: cmp.Or(c.SignedIn.PerAccount, d.SignedIn.PerAccount),
-			Window: cmp.Or(c.SignedIn.Window, d.SignedIn.Window)},
+		SignedIn: SuccessQuota{PerAccount: cmp.Or(c.SignedIn.PerAccount, d.SignedIn.PerAccount),
+			PerAll: cmp.Or(c.SignedIn.PerAll, d.SignedIn.PerAll), Window: cmp.Or(c.SignedIn.Window, d.SignedIn.Window)},
 		Links: c.Links.withDefaults(d.Links), Resets: c.Resets.withDefaults(d.Resets),
 		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
 			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
@@ -226,27 +234,31 @@ func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
 
 // SignedIn takes one use of the allowance of successful sign-ins (and password changes) at the
 // account of userID that the caller c pays from, before the work (a password's hash, a
-// session): as for Attempt, a device token or an address the account knows has an allowance of
-// its own, and every stranger shares one, so that whoever has the password alone (whose
-// sign-ins all answer mfa-required) spends only the strangers' and never the owner's. It
-// answers rate-limited when it is used up. Return the ticket when the sign-in did not succeed
-// after all (a wrong password: that is a guess, counted by Attempt; a role the application
-// refuses): only successes spend it.
+// session): as for Attempt, a session, a device token or an address the account knows has an
+// allowance of its own, and every stranger shares one, so that whoever has the password alone
+// (whose sign-ins all answer mfa-required) spends only the strangers' and never the owner's.
+// Every caller together also has PerAll: each sign-in answers a new device token, and each
+// new address becomes known, so that without it one caller holding the password would get a
+// fresh allowance with every sign-in. It answers rate-limited when either is used up. Return
+// the ticket when the sign-in did not succeed after all (a wrong password: that is a guess,
+// counted by Attempt; a role the application refuses): only successes spend it.
 func (l *Limiter) SignedIn(ctx context.Context, userID int64, c Client) (Ticket, error) {
 	q := l.cfg.SignedIn
 	key, _, err := l.callerKey(ctx, "signedin", userID, c)
 	if err != nil {
 		return Ticket{}, err
 	}
-	return l.take(ctx, rule{key, q.PerAccount, q.Window})
+	return l.take(ctx, rule{key, q.PerAccount, q.Window},
+		rule{"signedin:all:" + strconv.FormatInt(userID, 10), q.PerAll, q.Window})
 }
 
-// SignedInWithPasskey is SignedIn for a passkey's sign-in, a whole proof by itself: those
-// share an allowance of their own per account (PerAccount), so that the strangers who spent
-// theirs with the password alone never stand between the owner's passkey and the account.
-func (l *Limiter) SignedInWithPasskey(ctx context.Context, userID int64) (Ticket, error) {
+// SignedInWith is SignedIn for a sign-in by a proof the password does not give (a passkey, a
+// Google account; method names it): those share an allowance of their own per account and
+// method (PerAccount), so that strangers who spent theirs, or all of them, with the password
+// never stand between the owner's passkey or Google account and the account.
+func (l *Limiter) SignedInWith(ctx context.Context, userID int64, method string) (Ticket, error) {
 	q := l.cfg.SignedIn
-	return l.take(ctx, rule{"signedin:passkey:" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
+	return l.take(ctx, rule{"signedin:" + method + ":" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
 }
 
 // RegistrationInFlight is how long one registration of an email holds it (RegisterEmail) at most:

@@ -36,10 +36,13 @@ func (l *Limiter) throttle(kind Kind) Throttle {
 	return l.cfg.SignIn
 }
 
-// Client is who makes an attempt: its address, and the device token it presented ("" for none).
+// Client is who makes an attempt: its address, the device token it presented ("" for none),
+// and, for a proof made from a session of the account (a password change, a factor's removal),
+// that session's id: a complete session of the account is a caller it knows.
 type Client struct {
 	Peer        peer.Peer
 	DeviceToken string
+	Session     string
 }
 
 // Attempt takes one use for an attempt of kind at the account of userID, before the work (the
@@ -80,9 +83,14 @@ const (
 )
 
 // callerKey is the key of the allowance of kind that c uses at the account of userID: its
-// device token's when the account issued it (unexpired), its address's at the account when the
-// owner signed in from there before, else the one every stranger shares.
+// session's when it calls from one of the account's sessions, its device token's when the
+// account issued it (unexpired), its address's at the account when the owner signed in from
+// there before, else the one every stranger shares.
 func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Client) (string, callerKind, error) {
+	if c.Session != "" {
+		// A session of the account, counted as a device is: strangers cannot spend it.
+		return kind + ":session:" + c.Session, knownDevice, nil
+	}
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	user := strconv.FormatInt(userID, 10)
 	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{

@@ -63,9 +63,9 @@ type Link struct {
 	// takes back what the account set up unless the account's password is shown: the form asks
 	// for it (optional) on the pages that prove an email (all but a reset's).
 	KeepPassword bool
-	// HasPassword: the account has a password, which an invitation does not replace (it is no
-	// password reset): its form asks for none.
-	HasPassword bool
+	// NoNewPassword: the account has a password, or its email is proven: an invitation sets the
+	// password only of an account it brings (it is no password reset), so its form asks for none.
+	NoNewPassword bool
 }
 
 // Use is what a page's button sends: the link's token, a new password (a reset, or an
@@ -291,9 +291,9 @@ func (p page) form(link Link, token, passwordError string) view {
 		if p.kind == Invitation {
 			v.Intro = fill("You were invited as {email}.", link)
 		}
-	} else if link.HasPassword && p.kind == Invitation {
+	} else if link.NoNewPassword && p.kind == Invitation {
 		v.Password, v.OptionalPassword = false, false
-		v.Intro = fill("You were invited as {email}. Your account keeps its password.", link)
+		v.Intro = fill("You were invited as {email}. Accepting does not change how you sign in.", link)
 	}
 	return v
 }

@@ -6379,12 +6379,13 @@ type ClientInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a password guess at the account, limited as at `sessions/create`,
-	// `rate-limited`); a user
-	// without one (signed up with Google or a link) sets a first password with its session
-	// alone, if that session proved its user within the last 30 minutes (else
-	// `permission-denied`: sign in again, or complete a second factor again on this session),
-	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+	// counts as a password guess, limited as at `sessions/create` but from the session's own
+	// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+	// with Google or a link) sets a first password with its session alone. Either way the
+	// session must have proved its user within the last 30 minutes (else `permission-denied`:
+	// sign in again, or complete a second factor again on this session), since a new password
+	// is a way in that outlives the session: an old token, with a phished current password or
+	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -6398,12 +6399,13 @@ type ClientInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a password guess at the account, limited as at `sessions/create`,
-	// `rate-limited`); a user
-	// without one (signed up with Google or a link) sets a first password with its session
-	// alone, if that session proved its user within the last 30 minutes (else
-	// `permission-denied`: sign in again, or complete a second factor again on this session),
-	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+	// counts as a password guess, limited as at `sessions/create` but from the session's own
+	// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+	// with Google or a link) sets a first password with its session alone. Either way the
+	// session must have proved its user within the last 30 minutes (else `permission-denied`:
+	// sign in again, or complete a second factor again on this session), since a new password
+	// is a way in that outlives the session: an old token, with a phished current password or
+	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -8579,12 +8581,13 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a password guess at the account, limited as at `sessions/create`,
-// `rate-limited`); a user
-// without one (signed up with Google or a link) sets a first password with its session
-// alone, if that session proved its user within the last 30 minutes (else
-// `permission-denied`: sign in again, or complete a second factor again on this session),
-// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+// counts as a password guess, limited as at `sessions/create` but from the session's own
+// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+// with Google or a link) sets a first password with its session alone. Either way the
+// session must have proved its user within the last 30 minutes (else `permission-denied`:
+// sign in again, or complete a second factor again on this session), since a new password
+// is a way in that outlives the session: an old token, with a phished current password or
+// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -8608,12 +8611,13 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a password guess at the account, limited as at `sessions/create`,
-// `rate-limited`); a user
-// without one (signed up with Google or a link) sets a first password with its session
-// alone, if that session proved its user within the last 30 minutes (else
-// `permission-denied`: sign in again, or complete a second factor again on this session),
-// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+// counts as a password guess, limited as at `sessions/create` but from the session's own
+// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+// with Google or a link) sets a first password with its session alone. Either way the
+// session must have proved its user within the last 30 minutes (else `permission-denied`:
+// sign in again, or complete a second factor again on this session), since a new password
+// is a way in that outlives the session: an old token, with a phished current password or
+// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -12813,12 +12817,13 @@ type ClientWithResponsesInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a password guess at the account, limited as at `sessions/create`,
-	// `rate-limited`); a user
-	// without one (signed up with Google or a link) sets a first password with its session
-	// alone, if that session proved its user within the last 30 minutes (else
-	// `permission-denied`: sign in again, or complete a second factor again on this session),
-	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+	// counts as a password guess, limited as at `sessions/create` but from the session's own
+	// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+	// with Google or a link) sets a first password with its session alone. Either way the
+	// session must have proved its user within the last 30 minutes (else `permission-denied`:
+	// sign in again, or complete a second factor again on this session), since a new password
+	// is a way in that outlives the session: an old token, with a phished current password or
+	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -12832,12 +12837,13 @@ type ClientWithResponsesInterface interface {
 	// Sets a new `password` for the caller's user and revokes every other session of the user
 	// on every instance; the caller's session stays. `current_password` is required when the
 	// user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-	// counts as a password guess at the account, limited as at `sessions/create`,
-	// `rate-limited`); a user
-	// without one (signed up with Google or a link) sets a first password with its session
-	// alone, if that session proved its user within the last 30 minutes (else
-	// `permission-denied`: sign in again, or complete a second factor again on this session),
-	// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+	// counts as a password guess, limited as at `sessions/create` but from the session's own
+	// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+	// with Google or a link) sets a first password with its session alone. Either way the
+	// session must have proved its user within the last 30 minutes (else `permission-denied`:
+	// sign in again, or complete a second factor again on this session), since a new password
+	// is a way in that outlives the session: an old token, with a phished current password or
+	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 	//
@@ -18142,12 +18148,13 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a password guess at the account, limited as at `sessions/create`,
-// `rate-limited`); a user
-// without one (signed up with Google or a link) sets a first password with its session
-// alone, if that session proved its user within the last 30 minutes (else
-// `permission-denied`: sign in again, or complete a second factor again on this session),
-// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+// counts as a password guess, limited as at `sessions/create` but from the session's own
+// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+// with Google or a link) sets a first password with its session alone. Either way the
+// session must have proved its user within the last 30 minutes (else `permission-denied`:
+// sign in again, or complete a second factor again on this session), since a new password
+// is a way in that outlives the session: an old token, with a phished current password or
+// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
@@ -18167,12 +18174,13 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // Sets a new `password` for the caller's user and revokes every other session of the user
 // on every instance; the caller's session stays. `current_password` is required when the
 // user has a password (`missing-param` without it, `invalid-password` when wrong; each try
-// counts as a password guess at the account, limited as at `sessions/create`,
-// `rate-limited`); a user
-// without one (signed up with Google or a link) sets a first password with its session
-// alone, if that session proved its user within the last 30 minutes (else
-// `permission-denied`: sign in again, or complete a second factor again on this session),
-// since a new password is a new way in that outlives the session. A new password too easy to guess answers `invalid-param` on `password` with the
+// counts as a password guess, limited as at `sessions/create` but from the session's own
+// allowance, which strangers cannot spend: `rate-limited`); a user without one (signed up
+// with Google or a link) sets a first password with its session alone. Either way the
+// session must have proved its user within the last 30 minutes (else `permission-denied`:
+// sign in again, or complete a second factor again on this session), since a new password
+// is a way in that outlives the session: an old token, with a phished current password or
+// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
 // revoked. Sensitive params (see `UsersPasswordUpdateInput`).
 //
