@@ -107,4 +107,3 @@ func TestReview6ReplayedGoogleTokenKeepsTheOwnersGoogleSignInOut(t *testing.T) {
 	}
 	res.Expect(t, 401, gen.StatusMfaRequired)
 }
-
