@@ -263,7 +263,7 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	// The use of the address's allowance that the begin took is given back once a session is
 	// opened; a sign-in that opens none (user-requires-role) keeps it. A session spends one of
 	// the account's successful passkey sign-ins.
-	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn))
+	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn), "")
 	if err != nil {
 		return nil, err
 	}

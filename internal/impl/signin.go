@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -301,7 +303,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	}
 	// A token is reusable until it expires: each use that opens no session keeps the
 	// address's use, and each that does spends one of the account's successful sign-ins.
-	session, err := s.googleSignIn(ctx, identity, appID, ticket, newSession{
+	session, err := s.googleSignIn(ctx, identity, hex.EncodeToString(auth.HashToken(in.IdToken)), appID, ticket, newSession{
 		application: in.Application, method: gen.LoginGoogle, methods: []gen.SessionMethod{gen.MethodGoogle}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
 		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 	})
@@ -312,12 +314,14 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 }
 
 // googleSignIn signs in the user of a verified Google identity (created if new; its email
-// proven), with the address's use the token took (ticket), settled as signInTry says.
-func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, appID int64, ticket limits.Ticket, req newSession) (gen.Session, error) {
+// proven), with the address's use the token took (ticket), settled as signInTry says. Its
+// successes are counted per token (tokenKey, the hash of the ID token): a token is reusable
+// until it expires, and a leaked one replayed must not spend the owner's next tokens.
+func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, tokenKey string, appID int64, ticket limits.Ticket, req newSession) (gen.Session, error) {
 	try := signInTry{failure: ticket}
 	user, err := s.googleUser(ctx, identity, appID)
 	if err == nil {
-		try.success, err = s.limits.SignedInWith(ctx, user.ID, string(gen.MethodGoogle))
+		try.success, err = s.limits.SignedInWith(ctx, user.ID, string(gen.MethodGoogle), tokenKey)
 	}
 	if err != nil {
 		s.settle(ctx, try, err)

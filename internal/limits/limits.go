@@ -237,28 +237,36 @@ func (l *Limiter) Register(ctx context.Context, p peer.Peer) (Ticket, error) {
 // session): as for Attempt, a session, a device token or an address the account knows has an
 // allowance of its own, and every stranger shares one, so that whoever has the password alone
 // (whose sign-ins all answer mfa-required) spends only the strangers' and never the owner's.
-// Every caller together also has PerAll: each sign-in answers a new device token, and each
-// new address becomes known, so that without it one caller holding the password would get a
-// fresh allowance with every sign-in. It answers rate-limited when either is used up. Return
-// the ticket when the sign-in did not succeed after all (a wrong password: that is a guess,
-// counted by Attempt; a role the application refuses): only successes spend it.
+// Every caller but a session also pays from PerAll, for all of them together: each sign-in
+// answers a new device token, and each new address becomes known, so that without it one
+// caller holding the password would get a fresh allowance with every sign-in. A session's
+// proofs (a password change, a factor's removal, from a session that proved its user
+// recently) pay from the session's alone, so that nobody else's sign-ins can keep the owner
+// from changing the password. It answers rate-limited when a use is refused. Return the ticket
+// when the sign-in did not succeed after all (a wrong password: that is a guess, counted by
+// Attempt; a role the application refuses): only successes spend it.
 func (l *Limiter) SignedIn(ctx context.Context, userID int64, c Client) (Ticket, error) {
 	q := l.cfg.SignedIn
 	key, _, err := l.callerKey(ctx, "signedin", userID, c)
 	if err != nil {
 		return Ticket{}, err
 	}
+	if c.Session != "" {
+		return l.take(ctx, rule{key, q.PerAccount, q.Window})
+	}
 	return l.take(ctx, rule{key, q.PerAccount, q.Window},
 		rule{"signedin:all:" + strconv.FormatInt(userID, 10), q.PerAll, q.Window})
 }
 
-// SignedInWith is SignedIn for a sign-in by a proof the password does not give (a passkey, a
-// Google account; method names it): those share an allowance of their own per account and
-// method (PerAccount), so that strangers who spent theirs, or all of them, with the password
-// never stand between the owner's passkey or Google account and the account.
-func (l *Limiter) SignedInWith(ctx context.Context, userID int64, method string) (Ticket, error) {
+// SignedInWith is SignedIn for a sign-in by a proof the password does not give (method names
+// it: a passkey, a Google ID token): those have an allowance of their own per account, method
+// and proof (PerAccount; proof names the one proof, e.g. the hash of a reusable token, "" for
+// all of them), so that strangers who spent theirs, or the bound of all, with the password
+// never stand between the owner's passkey or Google account and the account, and one leaked
+// token replayed spends nothing of the owner's next ones.
+func (l *Limiter) SignedInWith(ctx context.Context, userID int64, method, proof string) (Ticket, error) {
 	q := l.cfg.SignedIn
-	return l.take(ctx, rule{"signedin:" + method + ":" + strconv.FormatInt(userID, 10), q.PerAccount, q.Window})
+	return l.take(ctx, rule{"signedin:" + method + ":" + strconv.FormatInt(userID, 10) + ":" + proof, q.PerAccount, q.Window})
 }
 
 // RegistrationInFlight is how long one registration of an email holds it (RegisterEmail) at most:
