@@ -5,6 +5,7 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/plano/planoauth/internal/gen"
@@ -124,7 +126,7 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
 	}
-	WriteJSON(rw, code, body)
+	_ = WriteJSON(rw, code, body) // the caller hung up, or a bug of ours: nothing left to tell it
 }
 
 // ceilSeconds rounds d up to whole seconds without the overflow of adding a second first
@@ -150,12 +152,39 @@ func (w *Writer) Status(rw http.ResponseWriter, r *http.Request, status gen.Stat
 	w.Error(rw, r, New(status))
 }
 
-// WriteJSON writes v as the JSON body of an answer with the given code.
-func WriteJSON(rw http.ResponseWriter, code int, v any) {
+// WriteJSON writes v as the JSON body of an answer with the given code, with the headers every
+// answer has: the one function through which the errors (Error), the health checks and the typed
+// success answers of the hottest routes (impl's answers.go) are written; the other success
+// answers are the generated code's, whose bytes are the same (impl's answers_test.go). v is
+// encoded before anything is written, into a pooled buffer (the generated code allocates one per
+// answer), so that a value that cannot be encoded is an error to answer, not half an answer.
+func WriteJSON(rw http.ResponseWriter, code int, v any) error {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return fmt.Errorf("encode the answer: %w", err)
+	}
 	setHeaders(rw.Header())
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(code)
-	_ = json.NewEncoder(rw).Encode(v) // the client hung up; nothing left to tell it
+	if _, err := rw.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write the answer: %w", err)
+	}
+	return nil
+}
+
+// buffers holds the encoding buffers of WriteJSON; one larger than maxPooled (a long list) is
+// left to the collector rather than kept.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooled = 64 << 10
+
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooled {
+		return
+	}
+	buf.Reset()
+	buffers.Put(buf)
 }
 
 // setHeaders gives an answer the headers every answer has, success or error: answers carry
