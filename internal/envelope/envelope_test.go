@@ -239,3 +239,32 @@ func TestAbandonedRequestIsNoError(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteJSONAsEncodingJSON: WriteJSON's encoder writes the bytes encoding/json writes (as the
+// generated success answers do) for an envelope with every kind of field the answers carry.
+func TestWriteJSONAsEncodingJSON(t *testing.T) {
+	awkward := "<b>Ada & \"Bob\"</b>\u2028\u2029\x01\x7f\xff é 😀"
+	at := time.Date(2026, 12, 1, 13, 14, 15, 123456789, time.FixedZone("", -5*3600))
+	yes, n := true, int64(-9007199254740993)
+	session := gen.Session{ClientAddress: &awkward, CreatedAt: &at, Current: &yes, Scopes: &[]string{awkward, ""},
+		Application: &gen.Application{Name: &awkward, Slug: gen.ApplicationSlug(awkward)}}
+	params := []gen.ParamError{{Param: awkward, Message: awkward}}
+	for _, v := range []any{
+		gen.Envelope{Status: gen.Status(awkward), Message: awkward, Session: &session, Errors: &params, RequestId: &awkward,
+			Data: map[string]any{"b": 1.5e-7, "a<": []any{awkward, true, nil, n, 1e21, 100.0}, "": session}},
+		gen.Envelope{},
+		map[string]string{"status": "ok"},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		if err := envelope.WriteJSON(rec, http.StatusTeapot, v); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Body.String(); got != string(want)+"\n" || rec.Code != http.StatusTeapot {
+			t.Errorf("WriteJSON wrote %d\n%s\nencoding/json\n%s", rec.Code, got, want)
+		}
+	}
+}
