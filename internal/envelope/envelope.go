@@ -7,15 +7,15 @@ package envelope
 import (
 	"bytes"
 	"context"
-
 	"errors"
 	"fmt"
-	gojson "github.com/goccy/go-json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/requestid"
@@ -127,7 +127,13 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
 	}
-	_ = WriteJSON(rw, code, body) // the caller hung up, or a bug of ours: nothing left to tell it
+	if err := WriteJSON(rw, code, body); errors.Is(err, errEncode) {
+		// Data or Session held something JSON cannot carry (a bug of ours): nothing was written
+		// yet, so the caller still gets the slug, its code and (on a 5xx) the request id.
+		w.log.LogAttrs(r.Context(), slog.LevelError, "answer not encodable", slog.String("request_id", id),
+			slog.String("status", string(e.Status)), slog.String("path", r.URL.Path), slog.Any("error", err))
+		_ = WriteJSON(rw, code, gen.Envelope{Status: body.Status, Message: body.Message, Errors: body.Errors, RequestId: body.RequestId})
+	} // else written, or the caller hung up: nothing left to tell it
 }
 
 // ceilSeconds rounds d up to whole seconds without the overflow of adding a second first
@@ -166,7 +172,7 @@ func WriteJSON(rw http.ResponseWriter, code int, v any) error {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer putBuffer(buf)
 	if err := gojson.NewEncoder(buf).Encode(v); err != nil {
-		return fmt.Errorf("encode the answer: %w", err)
+		return fmt.Errorf("%w: %w", errEncode, err)
 	}
 	setHeaders(rw.Header())
 	rw.Header().Set("Content-Type", "application/json")
@@ -176,6 +182,9 @@ func WriteJSON(rw http.ResponseWriter, code int, v any) error {
 	}
 	return nil
 }
+
+// errEncode marks WriteJSON's failures to encode, which happen before anything is written.
+var errEncode = errors.New("encode the answer")
 
 // buffers holds the encoding buffers of WriteJSON; one larger than maxPooled (a long list) is
 // left to the collector rather than kept.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -265,6 +266,31 @@ func TestWriteJSONAsEncodingJSON(t *testing.T) {
 		}
 		if got := rec.Body.String(); got != string(want)+"\n" || rec.Code != http.StatusTeapot {
 			t.Errorf("WriteJSON wrote %d\n%s\nencoding/json\n%s", rec.Code, got, want)
+		}
+	}
+}
+
+// TestUnencodableErrorStillAnswers: an error whose Data JSON cannot carry (a bug of ours) still
+// answers one envelope with its slug and documented code, without the data, and is logged.
+func TestUnencodableErrorStillAnswers(t *testing.T) {
+	contract, err := spec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []gen.Status{gen.StatusPermissionDenied, gen.StatusApplicationCrash} {
+		var logs bytes.Buffer
+		w := envelope.NewWriter(contract, slog.New(slog.NewJSONHandler(&logs, nil)))
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/sessions/read", nil)
+		r = r.WithContext(requestid.NewContext(r.Context(), testRequestID))
+		rec := httptest.NewRecorder()
+		w.Error(rec, r, &envelope.Error{Status: status, Data: map[string]any{"nan": math.NaN()}})
+		got := decodeEnvelope(t, rec.Body.Bytes())
+		if code := contract.HTTPCode(status); rec.Code != code || got.Status != status || got.Data != nil ||
+			got.Message != contract.Message(status) || (got.RequestId != nil) != (code >= 500) {
+			t.Errorf("%s: answered %d %+v", status, rec.Code, got)
+		}
+		if !strings.Contains(logs.String(), "answer not encodable") {
+			t.Errorf("%s: logged %s", status, logs.String())
 		}
 	}
 }
