@@ -51,6 +51,7 @@ type config struct {
 	threads          int     // wrk -t
 	overload         float64 // the overload test offers this many times the raw hash rate
 	memoryLimitMiB   int     // PLANOAUTH_MEMORY_LIMIT_MIB of the servers; 0: their default
+	gcPercent        int     // PLANOAUTH_GC_PERCENT of the servers; 0: their default
 	out              string
 	quick            bool
 	keep             bool // keep the work directory: the servers' logs, wrk's scripts and figures
@@ -68,6 +69,7 @@ func parseFlags() config {
 	flag.IntVar(&c.threads, "threads", 2, "wrk threads")
 	flag.Float64Var(&c.overload, "overload", 4, "the login overload offers this multiple of the raw hash rate")
 	flag.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 0, "PLANOAUTH_MEMORY_LIMIT_MIB of the servers measured (0: their default)")
+	flag.IntVar(&c.gcPercent, "gc-percent", 0, "PLANOAUTH_GC_PERCENT of the servers measured (0: their default)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results (-quick: only when given)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (servers' logs, wrk's scripts and figures) and print its path")
 	flag.BoolVar(&c.quick, "quick", false, "a smoke run: one round of 1s measurements, printed, not worth keeping")

@@ -170,6 +170,9 @@ func (r *report) loginTable(b *strings.Builder) {
 	if r.cfg.memoryLimitMiB > 0 {
 		limit = fmt.Sprintf("PLANOAUTH_MEMORY_LIMIT_MIB=%d", r.cfg.memoryLimitMiB)
 	}
+	if r.cfg.gcPercent > 0 {
+		limit += fmt.Sprintf(", PLANOAUTH_GC_PERCENT=%d", r.cfg.gcPercent)
+	}
 	fmt.Fprintf(b, "\nServer (cache on, %s) peak RSS %s: %.1f MiB.\n\n", limit, phase, mib(r.loginRSS))
 }
 
@@ -291,8 +294,8 @@ const notes = `## How this was measured
   against a hash the server stored, so with its parameters, one check per CPU), then
   sessions/create and clients/register against the cache-on server. Its peak RSS is its VmHWM,
   reset (clear_refs) before the logins and again before the overload. Each hash allocates
-  19 MiB; the soft memory limit (` + "`PLANOAUTH_MEMORY_LIMIT_MIB`" + `, default 72; ` + "`-memory-limit-mib`" + `
-  here) keeps RSS down at the price of collecting and re-faulting that memory between hashes.
+  19 MiB; the soft memory limit (` + "`PLANOAUTH_MEMORY_LIMIT_MIB`" + `, default 80; ` + "`-memory-limit-mib`" + `
+  here, and ` + "`-gc-percent`" + ` for ` + "`PLANOAUTH_GC_PERCENT`" + `) keeps RSS down at the price of collecting and re-faulting that memory between hashes.
 - **Overload.** Logins offered at a fixed rate above the raw hash rate. "share shed" is 429
   rate-limited over the answers (with the allowances lifted, every 429 comes from shedding load);
   p50 and p99 are of the admitted (200) logins answered during the run, from when each was due;

@@ -141,6 +141,9 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 	if b.cfg.memoryLimitMiB > 0 {
 		env = append(env, fmt.Sprintf("PLANOAUTH_MEMORY_LIMIT_MIB=%d", b.cfg.memoryLimitMiB))
 	}
+	if b.cfg.gcPercent > 0 {
+		env = append(env, fmt.Sprintf("PLANOAUTH_GC_PERCENT=%d", b.cfg.gcPercent))
+	}
 	var err error
 	// One after the other: the first applies the migrations.
 	if b.on, err = startPlanoAuth(ctx, "planoauth-cache-on", bin, tmp, env...); err != nil {

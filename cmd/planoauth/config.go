@@ -40,6 +40,7 @@ type config struct {
 	hasher         password.Config
 	retention      retention.Config
 	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
+	gcPercent      int    // PLANOAUTH_GC_PERCENT; GOGC, when set, wins
 	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
 	mandrill mail.MandrillConfig
@@ -70,7 +71,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		limits:          limits.Defaults,
 		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
 		retention:       retention.Defaults,
-		memoryLimitMiB:  96,
+		memoryLimitMiB:  80,
+		gcPercent:       400,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkURL:    strings.TrimSpace(getenv("PLANOAUTH_MAGIC_LINK_URL")),
 		pwned:           password.PwnedConfig{URL: strings.TrimSpace(getenv("PLANOAUTH_HIBP_URL")), Timeout: password.DefaultPwnedTimeout},
@@ -143,6 +145,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_RETENTION_AUDIT_EVENTS", retentionSetting(&c.retention.AuditEvents)},
 		{"PLANOAUTH_RETENTION_WEBHOOK_DELIVERIES", retentionSetting(&c.retention.WebhookDeliveries)},
 		{"PLANOAUTH_MEMORY_LIMIT_MIB", countSetting(&c.memoryLimitMiB)},
+		{"PLANOAUTH_GC_PERCENT", countSetting(&c.gcPercent)},
 		{"PLANOAUTH_SESSION_CACHE_TTL", cacheTTLSetting(&c.sessionCacheTTL)},
 		{"PLANOAUTH_TRUSTED_PROXIES", prefixesSetting(&c.trustedProxies)},
 		{"PLANOAUTH_MAIL_FROM", senderSetting(&c.mandrill)},

@@ -77,7 +77,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 96 || cfg.limits != limits.Defaults ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 80 || cfg.gcPercent != 400 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}

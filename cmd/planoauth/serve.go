@@ -37,10 +37,15 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logs := observe.NewLogWriter(stderr)
 	defer logs.Close()
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.logLevel}))
+	// The collector's pacing: the soft memory limit caps the heap (the hasher also collects each
+	// hash's 19 MiB as it ends, see password.Hasher), so a GC percent above the default 100 only
+	// spaces collections while the heap is small, as it is between logins (10 MiB live, two
+	// thirds of it zxcvbn's dictionaries, which every cycle marks again). See README "Benchmarks".
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// A safety net: the hasher already collects each hash's 19 MiB as it ends (see
-		// password.Hasher), so this soft limit is seldom reached.
 		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.gcPercent)
 	}
 	contract, err := spec.Load()
 	if err != nil {

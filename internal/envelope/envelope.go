@@ -5,14 +5,17 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/requestid"
@@ -124,7 +127,13 @@ func (w *Writer) Error(rw http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		rw.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
 	}
-	WriteJSON(rw, code, body)
+	if err := WriteJSON(rw, code, body); errors.Is(err, errEncode) {
+		// Data or Session held something JSON cannot carry (a bug of ours): nothing was written
+		// yet, so the caller still gets the slug, its code and (on a 5xx) the request id.
+		w.log.LogAttrs(r.Context(), slog.LevelError, "answer not encodable", slog.String("request_id", id),
+			slog.String("status", string(e.Status)), slog.String("path", r.URL.Path), slog.Any("error", err))
+		_ = WriteJSON(rw, code, gen.Envelope{Status: body.Status, Message: body.Message, Errors: body.Errors, RequestId: body.RequestId})
+	} // else written, or the caller hung up: nothing left to tell it
 }
 
 // ceilSeconds rounds d up to whole seconds without the overflow of adding a second first
@@ -150,12 +159,45 @@ func (w *Writer) Status(rw http.ResponseWriter, r *http.Request, status gen.Stat
 	w.Error(rw, r, New(status))
 }
 
-// WriteJSON writes v as the JSON body of an answer with the given code.
-func WriteJSON(rw http.ResponseWriter, code int, v any) {
+// WriteJSON writes v as the JSON body of an answer with the given code, with the headers every
+// answer has: the one function through which the errors (Error), the health checks and the typed
+// success answers of the hottest routes (impl's answers.go) are written; the other success
+// answers are the generated code's, whose bytes are the same (impl's answers_test.go). v is
+// encoded before anything is written, into a pooled buffer (the generated code allocates one per
+// answer), so that a value that cannot be encoded is an error to answer, not half an answer.
+// The encoder is goccy/go-json, which writes encoding/json's bytes (HTML and U+2028 escaped,
+// invalid UTF-8 replaced, map keys sorted; TestWriteJSONAsEncodingJSON and impl's answers test
+// compare them) with about a tenth less CPU per cached read than its reflection.
+func WriteJSON(rw http.ResponseWriter, code int, v any) error {
+	buf := buffers.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	if err := gojson.NewEncoder(buf).Encode(v); err != nil {
+		return fmt.Errorf("%w: %w", errEncode, err)
+	}
 	setHeaders(rw.Header())
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(code)
-	_ = json.NewEncoder(rw).Encode(v) // the client hung up; nothing left to tell it
+	if _, err := rw.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("write the answer: %w", err)
+	}
+	return nil
+}
+
+// errEncode marks WriteJSON's failures to encode, which happen before anything is written.
+var errEncode = errors.New("encode the answer")
+
+// buffers holds the encoding buffers of WriteJSON; one larger than maxPooled (a long list) is
+// left to the collector rather than kept.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooled = 64 << 10
+
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooled {
+		return
+	}
+	buf.Reset()
+	buffers.Put(buf)
 }
 
 // setHeaders gives an answer the headers every answer has, success or error: answers carry

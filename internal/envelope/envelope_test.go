@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -237,5 +238,59 @@ func TestAbandonedRequestIsNoError(t *testing.T) {
 				t.Errorf("logged %s, want level %s", logs.String(), tc.wantLevel)
 			}
 		})
+	}
+}
+
+// TestWriteJSONAsEncodingJSON: WriteJSON's encoder writes the bytes encoding/json writes (as the
+// generated success answers do) for an envelope with every kind of field the answers carry.
+func TestWriteJSONAsEncodingJSON(t *testing.T) {
+	awkward := "<b>Ada & \"Bob\"</b>\u2028\u2029\x01\x7f\xff é 😀"
+	at := time.Date(2026, 12, 1, 13, 14, 15, 123456789, time.FixedZone("", -5*3600))
+	yes, n := true, int64(-9007199254740993)
+	session := gen.Session{ClientAddress: &awkward, CreatedAt: &at, Current: &yes, Scopes: &[]string{awkward, ""},
+		Application: &gen.Application{Name: &awkward, Slug: gen.ApplicationSlug(awkward)}}
+	params := []gen.ParamError{{Param: awkward, Message: awkward}}
+	for _, v := range []any{
+		gen.Envelope{Status: gen.Status(awkward), Message: awkward, Session: &session, Errors: &params, RequestId: &awkward,
+			Data: map[string]any{"b": 1.5e-7, "a<": []any{awkward, true, nil, n, 1e21, 100.0}, "": session}},
+		gen.Envelope{},
+		map[string]string{"status": "ok"},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		if err := envelope.WriteJSON(rec, http.StatusTeapot, v); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.Body.String(); got != string(want)+"\n" || rec.Code != http.StatusTeapot {
+			t.Errorf("WriteJSON wrote %d\n%s\nencoding/json\n%s", rec.Code, got, want)
+		}
+	}
+}
+
+// TestUnencodableErrorStillAnswers: an error whose Data JSON cannot carry (a bug of ours) still
+// answers one envelope with its slug and documented code, without the data, and is logged.
+func TestUnencodableErrorStillAnswers(t *testing.T) {
+	contract, err := spec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []gen.Status{gen.StatusPermissionDenied, gen.StatusApplicationCrash} {
+		var logs bytes.Buffer
+		w := envelope.NewWriter(contract, slog.New(slog.NewJSONHandler(&logs, nil)))
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/sessions/read", nil)
+		r = r.WithContext(requestid.NewContext(r.Context(), testRequestID))
+		rec := httptest.NewRecorder()
+		w.Error(rec, r, &envelope.Error{Status: status, Data: map[string]any{"nan": math.NaN()}})
+		got := decodeEnvelope(t, rec.Body.Bytes())
+		if code := contract.HTTPCode(status); rec.Code != code || got.Status != status || got.Data != nil ||
+			got.Message != contract.Message(status) || (got.RequestId != nil) != (code >= 500) {
+			t.Errorf("%s: answered %d %+v", status, rec.Code, got)
+		}
+		if !strings.Contains(logs.String(), "answer not encodable") {
+			t.Errorf("%s: logged %s", status, logs.String())
+		}
 	}
 }

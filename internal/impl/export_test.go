@@ -25,3 +25,17 @@ const (
 	VerificationLinkLifetime = verificationLinkLifetime
 	InvitationLifetime       = invitationLifetime
 )
+
+// The hot routes' success answers (answers.go), for answers_test.go to compare with the
+// generated ones.
+func SessionsReadOK(a gen.SessionsRead200JSONResponse) gen.SessionsReadResponseObject {
+	return sessionsReadOK{a}
+}
+
+func SessionsIndexOK(a gen.SessionsIndex200JSONResponse) gen.SessionsIndexResponseObject {
+	return sessionsIndexOK{a}
+}
+
+func ScopesLiaisonRegisterOK(a gen.ScopesLiaisonRegister200JSONResponse) gen.ScopesLiaisonRegisterResponseObject {
+	return scopesLiaisonRegisterOK{a}
+}

@@ -28,11 +28,11 @@ func (s *Server) ScopesLiaisonRegister(ctx context.Context, r gen.ScopesLiaisonR
 	if grants, err = s.listed(ctx, grants); err != nil {
 		return nil, err
 	}
-	return gen.ScopesLiaisonRegister200JSONResponse{
+	return scopesLiaisonRegisterOK{gen.ScopesLiaisonRegister200JSONResponse{
 		Status: gen.LiaisonGrantsResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data:    gen.LiaisonGrants{Clients: renderClients(grants.clients, r.Params.View), Companies: renderCompanies(grants.companies)},
 		Session: envelope.CallerSession(ctx),
-	}, nil
+	}}, nil
 }
 
 // grantScope is what a caller may grant a liaison.

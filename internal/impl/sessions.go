@@ -189,10 +189,10 @@ func (s *Server) upgradePasswordHash(ctx context.Context, user db.User, plain st
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).
 func (s *Server) SessionsRead(ctx context.Context, r gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
 	data := views.RenderSession(loadSession(auth.PrincipalFromContext(ctx)), chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView)
-	return gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
+	return sessionsReadOK{gen.SessionsRead200JSONResponse{CurrentSessionJSONResponse: gen.CurrentSessionJSONResponse{
 		Status: gen.SessionResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: data, Session: envelope.CallerSession(ctx),
-	}}, nil
+	}}}, nil
 }
 
 // SessionsDelete logs the caller out, or revokes one session of its user (id), the others
@@ -337,10 +337,10 @@ func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestOb
 		session.Current = &current
 		results = append(results, views.RenderSession(session, chooseSessionView(r.Params.SessionView, r.Params.View), r.Params.ApplicationView))
 	}
-	return gen.SessionsIndex200JSONResponse{
+	return sessionsIndexOK{gen.SessionsIndex200JSONResponse{
 		Status: gen.SessionListResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.SessionList{Results: results}, Session: envelope.CallerSession(ctx),
-	}, nil
+	}}, nil
 }
 
 // chooseSessionView picks session_view, falling back to its documented alias view.

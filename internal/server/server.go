@@ -181,7 +181,7 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 		root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
 	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		_ = envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", readiness(cfg.Pool, reg))
 	// Browsers reading /docs ask for an icon; there is none, and that is no error.
@@ -249,10 +249,10 @@ func readiness(pool *pgxpool.Pool, reg *registry.Registry) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil || !reg.Loaded() {
-			envelope.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			_ = envelope.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
-		envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		_ = envelope.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
 
