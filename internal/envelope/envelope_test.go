@@ -241,8 +241,9 @@ func TestAbandonedRequestIsNoError(t *testing.T) {
 	}
 }
 
-// TestWriteJSONAsEncodingJSON: WriteJSON's encoder writes the bytes encoding/json writes (as the
-// generated success answers do) for an envelope with every kind of field the answers carry.
+// TestWriteJSONAsEncodingJSON: WriteJSON (a pooled buffer, reused) writes the bytes
+// encoding/json writes (as the generated success answers do) for an envelope with every kind of
+// field the answers carry, one after another.
 func TestWriteJSONAsEncodingJSON(t *testing.T) {
 	awkward := "<b>Ada & \"Bob\"</b>\u2028\u2029\x01\x7f\xff é 😀"
 	at := time.Date(2026, 12, 1, 13, 14, 15, 123456789, time.FixedZone("", -5*3600))
