@@ -17,6 +17,7 @@ import (
 	"github.com/plano/planoauth/internal/mail"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/retention"
+	"github.com/plano/planoauth/internal/seal"
 	"github.com/plano/planoauth/internal/telemetry"
 	"github.com/plano/planoauth/internal/webhooks"
 )
@@ -50,9 +51,9 @@ type config struct {
 	sessionCacheTTL time.Duration
 	// trustedProxies is PLANOAUTH_TRUSTED_PROXIES: peers whose X-Forwarded-For is believed.
 	trustedProxies []netip.Prefix
-	// webhookKey is PLANOAUTH_WEBHOOK_KEY, which seals webhooks' signing secrets; nil: unset.
-	webhookKey []byte
-	webhooks   webhooks.WorkerConfig
+	// webhookKeys is PLANOAUTH_WEBHOOK_KEY, which seals webhooks' signing secrets; nil: unset.
+	webhookKeys [][]byte
+	webhooks    webhooks.WorkerConfig
 	// tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set (see package telemetry).
 	tracing telemetry.Config
 	// mfaKeys is PLANOAUTH_MFA_KEY (nil when unset: see mfaKeys); webauthn is
@@ -128,7 +129,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_MFA_LIMIT_KNOWN", countSetting(&c.limits.SecondFactors.PerKnown)},
 		{"PLANOAUTH_MFA_LIMIT_ADDRESS", countSetting(&c.limits.SecondFactors.PerAddress)},
 		{"PLANOAUTH_MFA_LIMIT_WINDOW", durationSetting(&c.limits.SecondFactors.Window)},
-		{"PLANOAUTH_MFA_KEY", mfaKeySetting(&c.mfaKeys)},
+		{"PLANOAUTH_MFA_KEY", keysSetting(&c.mfaKeys)},
 		{"PLANOAUTH_RETENTION_MFA_CEREMONIES", retentionSetting(&c.retention.MFACeremonies)},
 		{"PLANOAUTH_DEVICE_TOKEN_TTL", durationSetting(&c.limits.DeviceTokenTTL)},
 		{"PLANOAUTH_KNOWN_ADDRESS_TTL", durationSetting(&c.limits.KnownAddressTTL)},
@@ -156,7 +157,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
 		{"PLANOAUTH_PUBLIC_URL", publicURLSetting(&c.publicURL)},
 		{"PLANOAUTH_HIBP_TIMEOUT", durationSetting(&c.pwned.Timeout)},
-		{"PLANOAUTH_WEBHOOK_KEY", webhookKeySetting(&c.webhookKey)},
+		{"PLANOAUTH_WEBHOOK_KEY", keysSetting(&c.webhookKeys)},
 		{"PLANOAUTH_WEBHOOK_MAX_ATTEMPTS", countSetting(&c.webhooks.MaxAttempts)},
 		{"PLANOAUTH_WEBHOOK_POLL_INTERVAL", durationSetting(&c.webhooks.PollInterval)},
 		{"PLANOAUTH_WEBHOOK_BACKOFF_BASE", durationSetting(&c.webhooks.BackoffBase)},
@@ -292,10 +293,12 @@ func prefixesSetting(prefixes *[]netip.Prefix) func(string) error {
 	}
 }
 
-func webhookKeySetting(key *[]byte) func(string) error {
+// keysSetting reads a setting of sealing keys (PLANOAUTH_MFA_KEY, PLANOAUTH_WEBHOOK_KEY:
+// seal.ParseKeys).
+func keysSetting(keys *[][]byte) func(string) error {
 	return func(v string) error {
-		parsed, err := webhooks.ParseKey(v)
-		*key = parsed
+		parsed, err := seal.ParseKeys(v)
+		*keys = parsed
 		return err
 	}
 }

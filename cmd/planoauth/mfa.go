@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/plano/planoauth/internal/mfa"
+	"github.com/plano/planoauth/internal/seal"
 )
 
 // mfaKeyFile is where the private cluster's TOTP sealing key is kept when PLANOAUTH_MFA_KEY is
@@ -35,7 +35,7 @@ func mfaKeys(cfg config, stdout io.Writer) ([][]byte, error) {
 		if err := os.MkdirAll(cfg.dataDir, 0o711); err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
-		data = []byte(mfa.NewKey() + "\n")
+		data = []byte(seal.NewKey() + "\n")
 		// O_EXCL: two first starts at once keep one key.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
@@ -54,18 +54,9 @@ func mfaKeys(cfg config, stdout io.Writer) ([][]byte, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("TOTP key file %s: %w", path, err)
 	}
-	keys, err := mfa.ParseKeys(strings.TrimSpace(string(data)))
+	keys, err := seal.ParseKeys(strings.TrimSpace(string(data)))
 	if err != nil {
 		return nil, fmt.Errorf("TOTP key file %s: %w", path, err)
 	}
 	return keys, nil
-}
-
-// mfaKeySetting reads PLANOAUTH_MFA_KEY.
-func mfaKeySetting(keys *[][]byte) func(string) error {
-	return func(v string) error {
-		parsed, err := mfa.ParseKeys(v)
-		*keys = parsed
-		return err
-	}
 }

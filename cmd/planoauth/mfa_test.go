@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plano/planoauth/internal/mfa"
+	"github.com/plano/planoauth/internal/seal"
 )
 
 // Without PLANOAUTH_MFA_KEY, the private cluster gets a key made once in its data folder; a
@@ -39,7 +39,7 @@ func TestMFAKeys(t *testing.T) {
 		}
 	})
 	t.Run("PLANOAUTH_MFA_KEY", func(t *testing.T) {
-		key := mfa.NewKey()
+		key := seal.NewKey()
 		cfg, err := loadConfig(func(name string) string {
 			return map[string]string{"PLANOAUTH_MFA_KEY": key, "DATABASE_URL": "postgres://elsewhere/db"}[name]
 		})

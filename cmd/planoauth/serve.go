@@ -183,7 +183,7 @@ func startWorker(ctx context.Context, run func(context.Context)) (stop func()) {
 // the signing secrets. Without the key no worker runs here (deliveries wait for an instance that
 // has it), and a warning says so when an application has a webhook.
 func startWebhooks(ctx context.Context, cfg config, d *database, log *slog.Logger) (stop func(), err error) {
-	if cfg.webhookKey == nil {
+	if cfg.webhookKeys == nil {
 		hooks, err := d.q.ListWebhooks(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list webhooks: %w", err)
@@ -193,7 +193,7 @@ func startWebhooks(ctx context.Context, cfg config, d *database, log *slog.Logge
 		}
 		return func() {}, nil
 	}
-	sealer, err := webhooks.NewSealer(cfg.webhookKey)
+	sealer, err := webhooks.NewSealer(cfg.webhookKeys...)
 	if err != nil {
 		return nil, err
 	}

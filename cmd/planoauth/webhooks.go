@@ -63,10 +63,10 @@ func parseReplay(args []string) (int64, error) {
 
 // sealer is the Sealer of PLANOAUTH_WEBHOOK_KEY, which signing secrets need.
 func sealer(cfg config) (*webhooks.Sealer, error) {
-	if cfg.webhookKey == nil {
+	if cfg.webhookKeys == nil {
 		return nil, errors.New("PLANOAUTH_WEBHOOK_KEY is not set: signing secrets are sealed with it (make one with `openssl rand -base64 32`, and give every instance the same)")
 	}
-	return webhooks.NewSealer(cfg.webhookKey)
+	return webhooks.NewSealer(cfg.webhookKeys...)
 }
 
 // setWebhook registers an application's endpoint with a new signing secret, printed once, or

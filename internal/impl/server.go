@@ -29,6 +29,7 @@ import (
 	"github.com/plano/planoauth/internal/pages"
 	"github.com/plano/planoauth/internal/password"
 	"github.com/plano/planoauth/internal/redirect"
+	"github.com/plano/planoauth/internal/seal"
 )
 
 // Server implements every operation of the contract.
@@ -55,7 +56,7 @@ type Server struct {
 	background sync.WaitGroup
 	// Second factors: sealer seals TOTP secrets (nil: no key, TOTP unavailable); rp is the
 	// WebAuthn relying party (nil: passkeys unavailable).
-	sealer *mfa.Sealer
+	sealer *seal.Sealer
 	rp     *mfa.RelyingParty
 }
 
@@ -146,11 +147,11 @@ func New(d Deps) (*Server, error) {
 // secondFactors builds the TOTP sealer and the WebAuthn relying party. Either may be nil: no
 // key, or a public URL whose host is an IP address other than loopback (then passkeys are off,
 // with a warning).
-func secondFactors(d Deps, publicURL string) (*mfa.Sealer, *mfa.RelyingParty, error) {
-	var sealer *mfa.Sealer
+func secondFactors(d Deps, publicURL string) (*seal.Sealer, *mfa.RelyingParty, error) {
+	var sealer *seal.Sealer
 	if len(d.MFAKeys) > 0 {
 		var err error
-		if sealer, err = mfa.NewSealer(d.MFAKeys...); err != nil {
+		if sealer, err = seal.New(d.MFAKeys...); err != nil {
 			return nil, nil, fmt.Errorf("PLANOAUTH_MFA_KEY: %w", err)
 		}
 	}

@@ -1,3 +1,7 @@
+// Package mfa holds the mechanisms of second factors: TOTP codes (RFC 6238, with
+// pquerna/otp), recovery codes, passkeys (WebAuthn, with go-webauthn) and assurance levels; TOTP
+// secrets are sealed at rest by internal/seal. The handlers (internal/impl/mfa.go, passkeys.go)
+// store what these make and decide who may do what.
 package mfa
 
 import (

@@ -1,14 +1,13 @@
 package webhooks
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/plano/planoauth/internal/seal"
 )
 
 // SecretPrefix starts every signing secret (the Standard Webhooks convention): the rest is the
@@ -25,68 +24,39 @@ func NewSecret() string {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(key)
 }
 
-// KeySize is the size of PLANOAUTH_WEBHOOK_KEY once base64-decoded (AES-256).
-const KeySize = 32
+// KeySize is the size of a PLANOAUTH_WEBHOOK_KEY key once base64-decoded (AES-256).
+const KeySize = seal.KeySize
 
-// Sealer keeps signing secrets sealed at rest. A secret must be usable to sign, so it cannot be
-// hashed like a token; it is encrypted with AES-256-GCM under a key that lives in the
-// environment, not in the database, so that a copy of the database (a backup, a replica, a SQL
-// injection elsewhere) is not enough to forge PlanoAuth's webhooks. Each sealed secret is bound
-// to its application (the GCM additional data), so one cannot be moved to another row.
+// Sealer keeps signing secrets sealed at rest (internal/seal). A secret must be usable to sign,
+// so it cannot be hashed like a token; it is encrypted under keys that live in the
+// environment, so that a copy of the database is not enough to forge PlanoAuth's webhooks.
+// Each sealed secret is bound to its application, so one cannot be moved to another row.
 type Sealer struct {
-	aead cipher.AEAD
+	sealer *seal.Sealer
 }
 
-// ParseKey reads PLANOAUTH_WEBHOOK_KEY: the standard base64 of KeySize random bytes.
-func ParseKey(v string) ([]byte, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil {
-		return nil, fmt.Errorf("not base64: %w", err)
-	}
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("must decode to %d bytes, got %d (make one with `openssl rand -base64 %d`)", KeySize, len(key), KeySize)
-	}
-	return key, nil
-}
-
-// NewSealer returns a Sealer for a key of KeySize bytes.
-func NewSealer(key []byte) (*Sealer, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("webhook key: want %d bytes, got %d", KeySize, len(key))
-	}
-	block, err := aes.NewCipher(key)
+// NewSealer returns a Sealer over PLANOAUTH_WEBHOOK_KEY's keys (seal.ParseKeys), the first of
+// which seals.
+func NewSealer(keys ...[]byte) (*Sealer, error) {
+	sealer, err := seal.New(keys...)
 	if err != nil {
 		return nil, fmt.Errorf("webhook key: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("webhook key: %w", err)
-	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{sealer: sealer}, nil
 }
 
-// sealVersion starts every sealed secret, so that another scheme (or key) can come later.
-const sealVersion = 1
-
-// Seal encrypts the secret of application's webhook: a version byte, the nonce, the ciphertext.
+// Seal encrypts the secret of application's webhook.
 func (s *Sealer) Seal(secret string, applicationID int64) []byte {
-	nonce := make([]byte, s.aead.NonceSize(), 1+s.aead.NonceSize()+len(secret)+s.aead.Overhead())
-	_, _ = rand.Read(nonce)
-	out := append([]byte{sealVersion}, nonce...)
-	return s.aead.Seal(out, nonce, []byte(secret), additionalData(applicationID))
+	return s.sealer.Seal([]byte(secret), additionalData(applicationID))
 }
 
-// ErrUnsealable is a sealed secret this key cannot open: sealed under another key (was
+// ErrUnsealable is a sealed secret no key opens: sealed under another key (was
 // PLANOAUTH_WEBHOOK_KEY changed?), for another application, or damaged.
 var ErrUnsealable = errors.New("the webhook's signing secret cannot be opened with PLANOAUTH_WEBHOOK_KEY (was the key changed? `planoauth webhooks rotate-secret` seals a new one)")
 
 // Open decrypts a secret sealed by Seal for application's webhook.
 func (s *Sealer) Open(sealed []byte, applicationID int64) (string, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < 1+n || sealed[0] != sealVersion {
-		return "", ErrUnsealable
-	}
-	plain, err := s.aead.Open(nil, sealed[1:1+n], sealed[1+n:], additionalData(applicationID))
+	plain, err := s.sealer.Open(sealed, additionalData(applicationID))
 	if err != nil {
 		return "", ErrUnsealable
 	}

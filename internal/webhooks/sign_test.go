@@ -99,19 +99,6 @@ func TestSealer(t *testing.T) {
 	}
 }
 
-func TestParseKey(t *testing.T) {
-	t.Parallel()
-	good := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
-	if key, err := webhooks.ParseKey(good); err != nil || len(key) != 32 {
-		t.Errorf("ParseKey(32 bytes) = %v, %v", key, err)
-	}
-	for _, bad := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("16 bytes only..."))} {
-		if _, err := webhooks.ParseKey(bad); err == nil {
-			t.Errorf("ParseKey(%q) accepted it", bad)
-		}
-	}
-}
-
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	for url, ok := range map[string]bool{

@@ -1,8 +1,7 @@
-// Package mfa holds the mechanisms of second factors: sealing TOTP secrets at rest (Sealer),
-// TOTP codes (RFC 6238, with pquerna/otp), recovery codes, passkeys (WebAuthn, with
-// go-webauthn) and assurance levels. The handlers (internal/impl/mfa.go, passkeys.go) store
-// what these make and decide who may do what.
-package mfa
+// Package seal encrypts small secrets at rest (TOTP secrets, webhook signing secrets) with
+// AES-256-GCM under keys that live in the environment, not in the database: a copy of the
+// database (a backup, a replica, an injection elsewhere) is then not enough to use them.
+package seal
 
 import (
 	"crypto/aes"
@@ -23,15 +22,15 @@ const sealVersion = 1
 // ErrUnsealable is a sealed value that no key opens (a wrong key, or altered bytes).
 var ErrUnsealable = errors.New("the sealed value does not open with any key")
 
-// Sealer encrypts small secrets (TOTP secrets) with AES-256-GCM, bound to what they belong to
-// (the associated data, e.g. the user id), so that a sealed value moved to another row does not
-// open. It seals with its first key and opens with any, so keys can be rotated.
+// Sealer encrypts small secrets with AES-256-GCM, bound to what they belong to (the associated
+// data, e.g. the user id), so that a sealed value moved to another row does not open. It seals
+// with its first key and opens with any, so keys can be rotated.
 type Sealer struct {
 	aeads []cipher.AEAD
 }
 
-// NewSealer returns a Sealer over keys, the first of which seals.
-func NewSealer(keys ...[]byte) (*Sealer, error) {
+// New returns a Sealer over keys, the first of which seals.
+func New(keys ...[]byte) (*Sealer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no sealing key")
 	}
@@ -53,8 +52,9 @@ func NewSealer(keys ...[]byte) (*Sealer, error) {
 	return s, nil
 }
 
-// ParseKeys reads PLANOAUTH_MFA_KEY: comma-separated keys, each 32 bytes in base64 (standard
-// or URL alphabet, padded or not); the first seals, all open.
+// ParseKeys reads a key setting (PLANOAUTH_MFA_KEY, PLANOAUTH_WEBHOOK_KEY): comma-separated
+// keys, each 32 bytes in base64 (standard or URL alphabet, padded or not); the first seals, all
+// open.
 func ParseKeys(v string) ([][]byte, error) {
 	var keys [][]byte
 	for part := range strings.SplitSeq(v, ",") {
@@ -86,7 +86,7 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, errors.New("a key must be base64 (for example: openssl rand -base64 32)")
 }
 
-// NewKey returns a new random sealing key in base64, for PLANOAUTH_MFA_KEY.
+// NewKey returns a new random sealing key in base64.
 func NewKey() string {
 	key := make([]byte, KeySize)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails on supported platforms
