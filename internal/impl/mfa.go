@@ -201,12 +201,9 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	}
 	p := auth.PrincipalFromContext(ctx)
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	row, err := s.q.GetTOTP(ctx, p.User.ID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
-		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
-	}
+	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
-		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+		return nil, err
 	}
 	switch {
 	case in.Code != nil:
@@ -236,6 +233,18 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	return gen.MfaTotpDisable200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
 }
 
+// confirmedTOTP reads the user's confirmed TOTP. Answers: invalid-param on code (none set up).
+func (s *Server) confirmedTOTP(ctx context.Context, userID int64) (db.TotpSecret, error) {
+	row, err := s.q.GetTOTP(ctx, userID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
+		return row, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+	}
+	if err != nil {
+		return row, envelope.Internal("read the TOTP of user %d: %w", userID, err)
+	}
+	return row, nil
+}
+
 // reprovePassword checks the caller's user's password again, for the removal of a second
 // factor, counted like a sign-in's before it is checked. Answers: invalid-password,
 // user-has-no-password, rate-limited.
@@ -257,12 +266,9 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 	}
 	p := auth.PrincipalFromContext(ctx)
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	row, err := s.q.GetTOTP(ctx, p.User.ID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
-		return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
-	}
+	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
-		return nil, envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+		return nil, err
 	}
 	if err := s.useTOTPCode(ctx, row, p, in.Code, client); err != nil {
 		return nil, err
