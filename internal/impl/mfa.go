@@ -441,10 +441,6 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if session, err = s.recordFactor(ctx, q, p, method); err != nil {
 				return err
 			}
-			// An enrolment-only session completes its sign-in here: its remember_me now counts.
-			if session, err = s.applyRememberWish(ctx, q, session, p.Application); err != nil {
-				return err
-			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
 				return err
 			}
@@ -578,16 +574,14 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
 	}
-	if session, err = s.applyRememberWish(ctx, q, session, p.Application); err != nil {
-		return session, "", err
-	}
 	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, client)
 	return session, deviceToken, err
 }
 
 // recordFactor records a second factor proven now on the caller's session, in q's transaction:
-// aal2, the method, and proved_at (a recent proof from then on). Answers: invalid-token (the
-// session was revoked meanwhile).
+// aal2, the method, and proved_at (a recent proof from then on); a session whose sign-in it
+// completes gets the remember_me that sign-in asked for (applyRememberWish: only such a session
+// has one). Answers: invalid-token (the session was revoked meanwhile).
 func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod) (db.Session, error) {
 	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now()})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -596,7 +590,7 @@ func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Princi
 	if err != nil {
 		return session, fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
 	}
-	return session, nil
+	return s.applyRememberWish(ctx, q, session, p.Application)
 }
 
 // lastFactorNeedsPassword is the refusal of a removal that would leave the user no second factor
