@@ -10,7 +10,7 @@ BENCHFLAGS ?=
 
 ## run: serve on 127.0.0.1:8080 (PLANOAUTH_ADDR) with a private PostgreSQL under .data/ unless DATABASE_URL is set
 run:
-	$(GO) run ./cmd/planoauth serve
+	$(GO) build -o bin/planoauth ./cmd/planoauth && exec bin/planoauth serve
 
 ## test: every test against a real PostgreSQL (DATABASE_URL, or a throwaway cluster per test package)
 test:
