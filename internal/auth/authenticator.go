@@ -15,6 +15,7 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/params"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/spec"
 )
 
@@ -42,12 +43,9 @@ func (p *Principal) Scopes() []string {
 	return p.Application.Scopes
 }
 
-const principalKey contextKey = iota + 1
-
 // PrincipalFromContext returns the authenticated caller, or nil on public operations.
 func PrincipalFromContext(ctx context.Context) *Principal {
-	p, _ := ctx.Value(principalKey).(*Principal)
-	return p
+	return reqstate.Get[*Principal](ctx, reqstate.Principal)
 }
 
 // Authenticator resolves the request's token into a Principal and enforces the operation's
@@ -106,13 +104,13 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		common := params.CommonFromContext(ctx)
 		p, err := a.authenticate(ctx, token, op, common)
 		if p != nil && p.Session != nil {
-			ctx = envelope.NewContextCallerSession(ctx, a.render(p, common.SessionView, common.ApplicationView))
+			r = reqstate.Record(r, reqstate.CallerSession, a.render(p, common.SessionView, common.ApplicationView))
 		}
 		if err != nil {
-			a.writer.Error(w, r.WithContext(ctx), err)
+			a.writer.Error(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+		next.ServeHTTP(w, reqstate.Record(r, reqstate.Principal, p))
 	})
 }
 

@@ -92,5 +92,3 @@ func TokenFromRequest(r *http.Request) string {
 	}
 	return ""
 }
-
-type contextKey int

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/requestid"
 	"github.com/plano/planoauth/internal/spec"
 )
@@ -59,20 +60,15 @@ func Internal(format string, args ...any) *Error {
 	return &Error{Status: gen.StatusApplicationCrash, Cause: fmt.Errorf(format, args...)}
 }
 
-type contextKey int
-
-const callerSessionKey contextKey = iota
-
 // NewContextCallerSession returns a context carrying the caller's session, which every answer
 // to a session token repeats in its `session` field.
 func NewContextCallerSession(ctx context.Context, s *gen.Session) context.Context {
-	return context.WithValue(ctx, callerSessionKey, s)
+	return reqstate.Set(ctx, reqstate.CallerSession, s)
 }
 
 // CallerSession returns the caller's session, or nil when no session token was used.
 func CallerSession(ctx context.Context) *gen.Session {
-	s, _ := ctx.Value(callerSessionKey).(*gen.Session)
-	return s
+	return reqstate.Get[*gen.Session](ctx, reqstate.CallerSession)
 }
 
 // Writer writes envelopes with the contract's codes and messages.

@@ -14,19 +14,16 @@ import (
 
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/requestid"
 )
-
-type contextKey int
-
-const infoKey contextKey = iota
 
 // info is filled in while the request is served, and read when it ends.
 type info struct{ operation string }
 
 // SetOperation records which operation the request was identified as, for logs and metrics.
 func SetOperation(ctx context.Context, operationID string) {
-	if i, ok := ctx.Value(infoKey).(*info); ok {
+	if i := reqstate.Get[*info](ctx, reqstate.Log); i != nil {
 		i.operation = operationID
 	}
 }
@@ -79,7 +76,7 @@ func Middleware(log *slog.Logger, metrics *Metrics, writer *envelope.Writer) fun
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			i := &info{operation: "none"}
-			r = r.WithContext(context.WithValue(r.Context(), infoKey, i))
+			r = reqstate.Record(r, reqstate.Log, i)
 			rec := &recorder{ResponseWriter: w}
 			defer func() {
 				if p := recover(); p != nil {

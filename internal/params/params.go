@@ -24,12 +24,9 @@ import (
 
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/spec"
 )
-
-type contextKey int
-
-const parsedKey contextKey = iota
 
 // Parsed is a request's parameters object: the JSON body, or the decoded base64 of a sensitive
 // body, as validated against the operation's schema.
@@ -65,14 +62,13 @@ const (
 
 // NewContext returns a context carrying a request's parsed parameters.
 func NewContext(ctx context.Context, p *Parsed) context.Context {
-	return context.WithValue(ctx, parsedKey, p)
+	return reqstate.Set(ctx, reqstate.Params, p)
 }
 
 // FromContext returns the request's parsed parameters (with a nil Object when the request had
 // no body), or nil before Middleware ran.
 func FromContext(ctx context.Context) *Parsed {
-	p, _ := ctx.Value(parsedKey).(*Parsed)
-	return p
+	return reqstate.Get[*Parsed](ctx, reqstate.Params)
 }
 
 // CommonFromContext returns the request's common parameters; none before Middleware ran.
@@ -131,7 +127,7 @@ func Middleware(writer *envelope.Writer) func(http.Handler) http.Handler {
 				return
 			}
 			if FromContext(r.Context()) == nil { // no body: the common parameters are in the query
-				r = r.WithContext(NewContext(r.Context(), &Parsed{Common: commonOfQuery(op, query(r))}))
+				r = reqstate.Record(r, reqstate.Params, &Parsed{Common: commonOfQuery(op, query(r))})
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -148,7 +144,7 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 		if err != nil || parsed == nil {
 			return r, err
 		}
-		return r.WithContext(NewContext(r.Context(), parsed)), nil
+		return reqstate.Record(r, reqstate.Params, parsed), nil
 	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -164,7 +160,7 @@ func readBody(r *http.Request, op *spec.Operation) (*http.Request, error) {
 		return r, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(parsed.Object))
-	return r.WithContext(NewContext(r.Context(), parsed)), nil
+	return reqstate.Record(r, reqstate.Params, parsed), nil
 }
 
 // Parse returns the parameters that a request body of op carries, given its Content-Type

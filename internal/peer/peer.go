@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/plano/planoauth/internal/reqstate"
 )
 
 // Peer is the network end of a request.
@@ -18,19 +20,14 @@ type Peer struct {
 // maxUserAgent bounds the user agent kept on a session.
 const maxUserAgent = 512
 
-type contextKey int
-
-const peerKey contextKey = iota
-
 // NewContext returns a context carrying p.
 func NewContext(ctx context.Context, p Peer) context.Context {
-	return context.WithValue(ctx, peerKey, p)
+	return reqstate.Set(ctx, reqstate.Peer, p)
 }
 
 // FromContext returns the request's peer (the zero Peer outside a request).
 func FromContext(ctx context.Context) Peer {
-	p, _ := ctx.Value(peerKey).(Peer)
-	return p
+	return reqstate.Get[Peer](ctx, reqstate.Peer)
 }
 
 // Middleware puts each request's peer in its context. Requests from trustedProxies are taken to
@@ -39,7 +36,7 @@ func Middleware(trustedProxies []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := Peer{Address: Address(r, trustedProxies), UserAgent: truncate(r.UserAgent(), maxUserAgent)}
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+			next.ServeHTTP(w, reqstate.Record(r, reqstate.Peer, p))
 		})
 	}
 }

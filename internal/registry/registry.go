@@ -20,6 +20,7 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/observe"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/spec"
 	"github.com/plano/planoauth/internal/telemetry"
 )
@@ -150,7 +151,7 @@ func (r *Registry) Identify(writer *envelope.Writer) mux.MiddlewareFunc {
 			}
 			observe.SetOperation(req.Context(), op.ID)
 			telemetry.SetRoute(req.Context(), op.Method, op.Path)
-			next.ServeHTTP(w, req.WithContext(spec.NewContext(req.Context(), op)))
+			next.ServeHTTP(w, reqstate.Record(req, reqstate.Operation, op))
 		})
 	}
 }

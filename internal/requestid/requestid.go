@@ -11,14 +11,11 @@ import (
 	"regexp"
 
 	"github.com/plano/planoauth/internal/peer"
+	"github.com/plano/planoauth/internal/reqstate"
 )
 
 // Header is the request and response header carrying the id.
 const Header = "X-Request-Id"
-
-type contextKey int
-
-const idKey contextKey = iota
 
 // acceptable limits ids taken from trusted proxies to a short, log-safe alphabet.
 var acceptable = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
@@ -32,13 +29,12 @@ func New() string {
 
 // NewContext returns a context carrying id.
 func NewContext(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, idKey, id)
+	return reqstate.Set(ctx, reqstate.RequestID, id)
 }
 
 // FromContext returns the request id, or "" outside a request.
 func FromContext(ctx context.Context) string {
-	id, _ := ctx.Value(idKey).(string)
-	return id
+	return reqstate.Get[string](ctx, reqstate.RequestID)
 }
 
 // Middleware makes every request a new id, and echoes it in the response header. An id the
@@ -53,7 +49,7 @@ func Middleware(trustedProxies []netip.Prefix) func(http.Handler) http.Handler {
 				id = New()
 			}
 			w.Header().Set(Header, id)
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), id)))
+			next.ServeHTTP(w, reqstate.Record(r, reqstate.RequestID, id))
 		})
 	}
 }

@@ -69,7 +69,7 @@ func benchmarkSessionsRead(b *testing.B, opts ...apitest.Option) {
 func BenchmarkSessionsCreate(b *testing.B) {
 	env := apitest.New(b, apitest.WithDeps(func(d *impl.Deps) {
 		d.Limits.SignIn = limits.Throttle{PerAccount: 1 << 30, PerKnown: 1 << 30, PerAddress: 1 << 30, Window: time.Minute}
-		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: 1 << 30, Window: time.Minute}
+		d.Limits.SignedIn = limits.SuccessQuota{PerAccount: 1 << 30, PerAll: 1 << 30, Window: time.Minute}
 	}))
 	env.User("ada@example.com", "correct horse battery staple", "client")
 	body := base64.StdEncoding.EncodeToString([]byte(`{"email":"ada@example.com","password":"correct horse battery staple","application":"planoorder"}`))

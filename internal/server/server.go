@@ -1,7 +1,7 @@
 // Package server builds the service in one place (Build): route registry, session cache,
 // envelope writer, authenticator, handlers and router. The middleware order is stated here once:
 //
-//	request id -> trace span (when tracing is on) -> recover + log + metrics -> peer (client
+//	request state -> request id -> trace span (when tracing is on) -> recover + log + metrics -> peer (client
 //	address) -> body limit -> routing -> identify (registry) -> params (decode, validate) ->
 //	token -> generated strict handler
 package server
@@ -33,6 +33,7 @@ import (
 	"github.com/plano/planoauth/internal/params"
 	"github.com/plano/planoauth/internal/peer"
 	"github.com/plano/planoauth/internal/registry"
+	"github.com/plano/planoauth/internal/reqstate"
 	"github.com/plano/planoauth/internal/requestid"
 	"github.com/plano/planoauth/internal/spec"
 	"github.com/plano/planoauth/internal/telemetry"
@@ -204,6 +205,7 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), writer)(h)
 	h = telemetry.Middleware(cfg.Tracer)(h)
 	h = requestid.Middleware(cfg.TrustedProxies)(h)
+	h = reqstate.Middleware(h)
 	return h, nil
 }
 

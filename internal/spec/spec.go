@@ -16,6 +16,7 @@ import (
 
 	"github.com/plano/planoauth/api"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/reqstate"
 )
 
 // Extension names the contract uses beyond OpenAPI itself.
@@ -407,17 +408,12 @@ func (o *Operation) StatusesOf(code int) []gen.Status {
 	return statusEnum(response.Value)
 }
 
-type contextKey int
-
-const operationKey contextKey = iota
-
 // NewContext returns a context carrying the operation the request was identified as.
 func NewContext(ctx context.Context, op *Operation) context.Context {
-	return context.WithValue(ctx, operationKey, op)
+	return reqstate.Set(ctx, reqstate.Operation, op)
 }
 
 // FromContext returns the operation the request was identified as, or nil before that.
 func FromContext(ctx context.Context) *Operation {
-	op, _ := ctx.Value(operationKey).(*Operation)
-	return op
+	return reqstate.Get[*Operation](ctx, reqstate.Operation)
 }

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plano/planoauth/internal/requestid"
+	"github.com/plano/planoauth/internal/spec"
 )
 
 // Config is whether and how traces are exported, from the environment.
@@ -100,7 +101,7 @@ func Middleware(tp trace.TracerProvider) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 		return otelhttp.NewHandler(tagged, "planoauth", otelhttp.WithTracerProvider(tp),
-			otelhttp.WithPropagators(propagation.TraceContext{}))
+			otelhttp.WithPropagators(propagation.TraceContext{}), otelhttp.WithSpanNameFormatter(spanName))
 	}
 }
 
@@ -113,6 +114,16 @@ func SetRoute(ctx context.Context, method, route string) {
 	}
 	span.SetName(method + " " + route)
 	span.SetAttributes(semconv.HTTPRoute(route))
+}
+
+// spanName is the span's name when otelhttp names it, as it begins and again as it ends (then
+// after the pattern of the mux that routed it, which is "/" for every API route): the route
+// the request was identified as, or the method alone.
+func spanName(_ string, r *http.Request) string {
+	if op := spec.FromContext(r.Context()); op != nil {
+		return op.Method + " " + op.Path
+	}
+	return r.Method
 }
 
 // PoolConfig parses a database URL into a pool configuration whose queries make spans under
