@@ -53,6 +53,7 @@ type config struct {
 	memoryLimitMiB   int     // PLANOAUTH_MEMORY_LIMIT_MIB of the servers; 0: their default
 	gcPercent        int     // PLANOAUTH_GC_PERCENT of the servers; 0: their default
 	out              string
+	before           string // a git revision also measured, cache on, beside the working tree
 	quick            bool
 	keep             bool // keep the work directory: the servers' logs, wrk's scripts and figures
 }
@@ -71,6 +72,7 @@ func parseFlags() config {
 	flag.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 0, "PLANOAUTH_MEMORY_LIMIT_MIB of the servers measured (0: their default)")
 	flag.IntVar(&c.gcPercent, "gc-percent", 0, "PLANOAUTH_GC_PERCENT of the servers measured (0: their default)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results (-quick: only when given)")
+	flag.StringVar(&c.before, "before", "", "a git revision (with the same migrations) whose planoauth serve, cache on, is measured beside this one's on sessions/read, scopes/liaison_register and sessions/index")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (servers' logs, wrk's scripts and figures) and print its path")
 	flag.BoolVar(&c.quick, "quick", false, "a smoke run: one round of 1s measurements, printed, not worth keeping")
 	flag.Parse()

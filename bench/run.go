@@ -44,6 +44,7 @@ type bench struct {
 	wrk                      *wrk
 	procs                    *processes
 	on, off                  *process // PlanoAuth with the session cache on (the default) and off
+	before                   *process // -before: that revision's PlanoAuth, cache on; else nil
 	traced                   *process // PlanoAuth, cache on, tracing on with its spans dropped
 	fixed, lookup, samequery *process
 	f                        fixtures
@@ -122,6 +123,9 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 		return nil, err
 	}
 	b.procs.servers = []*process{b.on, b.off, b.traced, b.fixed, b.lookup, b.samequery}
+	if b.before != nil {
+		b.procs.servers = append(b.procs.servers, b.before)
+	}
 	b.wrk, err = newWrk(tmp, cfg.threads, b.procs)
 	return b, err
 }
@@ -159,7 +163,39 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 		return err
 	}
 	*stops = append(*stops, b.traced.stop)
+	if b.cfg.before == "" {
+		return nil
+	}
+	beforeBin, err := buildRevision(ctx, b.cfg.before, tmp)
+	if err != nil {
+		return err
+	}
+	if b.before, err = startPlanoAuth(ctx, "planoauth-before", beforeBin, tmp, env...); err != nil {
+		return err
+	}
+	*stops = append(*stops, b.before.stop)
 	return nil
+}
+
+// buildRevision builds planoauth as it was at a git revision, from that revision's files.
+func buildRevision(ctx context.Context, rev, tmp string) (string, error) {
+	step("building planoauth at " + rev)
+	src := filepath.Join(tmp, "before-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	export := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+	export.Stderr = os.Stderr
+	if err := export.Run(); err != nil {
+		return "", fmt.Errorf("export revision %s: %w", rev, err)
+	}
+	bin := filepath.Join(tmp, "planoauth-before")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/planoauth")
+	build.Dir, build.Stderr = src, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build planoauth at %s: %w", rev, err)
+	}
+	return bin, nil
 }
 
 func (b *bench) startBaselines(ctx context.Context, tmp, url, referenceURL string, stops *[]func()) error {
@@ -197,7 +233,7 @@ type scenario struct {
 
 func (b *bench) peakScenarios() []scenario {
 	get := func(path string) []httpRequest { return tokenGets(path, b.f.readers) }
-	return []scenario{
+	scenarios := []scenario{
 		{"fixed", "baseline: fixed answer (net/http)", b.fixed, get("/")},
 		{"lookup", "baseline: one SELECT by token hash, one-table sessions (net/http + pgx)", b.lookup, get("/")},
 		{"samequery", "baseline: the service's own session query, GetSessionByTokenHash (net/http + pgx)", b.samequery, get("/")},
@@ -208,6 +244,15 @@ func (b *bench) peakScenarios() []scenario {
 		{"scopes-off", "scopes/liaison_register, cache off", b.off, get("/api/v1/scopes/liaison_register")},
 		{"index-on", "sessions/index, cache on", b.on, get("/api/v1/sessions/index")},
 	}
+	if b.before == nil {
+		return scenarios
+	}
+	before := "before (" + b.cfg.before + ")"
+	return append(scenarios,
+		scenario{"read-before", "sessions/read, cache on, " + before, b.before, get("/api/v1/sessions/read")},
+		scenario{"scopes-before", "scopes/liaison_register, cache on, " + before, b.before, get("/api/v1/scopes/liaison_register")},
+		scenario{"index-before", "sessions/index, cache on, " + before, b.before, get("/api/v1/sessions/index")},
+	)
 }
 
 // halfKeys are the peak scenarios also offered half of their own peak rate.
