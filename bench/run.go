@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plano/planoauth/internal/pgcluster"
@@ -177,23 +178,37 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 	return nil
 }
 
-// buildRevision builds planoauth as it was at a git revision, from that revision's files.
+// buildRevision builds planoauth as it was at a git revision, from that revision's files. The
+// revision must have the tree's migrations: its server migrates the same database.
 func buildRevision(ctx context.Context, rev, tmp string) (string, error) {
-	step("building planoauth at " + rev)
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--verify", "--end-of-options", rev+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("-before %q is no commit: %w", rev, err)
+	}
+	sha := strings.TrimSpace(string(out))
+	if err := exec.CommandContext(ctx, "git", "diff", "--quiet", sha, "--", "sql/schema").Run(); err != nil {
+		return "", fmt.Errorf("-before %s: its migrations differ from the tree's, and both servers would migrate one database", rev)
+	}
+	step("building planoauth at " + rev + " (" + sha + ")")
 	src := filepath.Join(tmp, "before-src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}
-	export := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
-	export.Stderr = os.Stderr
-	if err := export.Run(); err != nil {
-		return "", fmt.Errorf("export revision %s: %w", rev, err)
+	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", "-o", filepath.Join(tmp, "before.tar"), sha)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("export %s: %w", sha, err)
+	}
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src, "-f", filepath.Join(tmp, "before.tar"))
+	untar.Stderr = os.Stderr
+	if err := untar.Run(); err != nil {
+		return "", fmt.Errorf("unpack %s: %w", sha, err)
 	}
 	bin := filepath.Join(tmp, "planoauth-before")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/planoauth")
 	build.Dir, build.Stderr = src, os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build planoauth at %s: %w", rev, err)
+		return "", fmt.Errorf("build planoauth at %s: %w", sha, err)
 	}
 	return bin, nil
 }

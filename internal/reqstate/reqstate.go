@@ -6,9 +6,9 @@
 // request: http.Request.WithContext copies the whole request, and six such copies (one per
 // middleware) were a tenth of a cached sessions/read's CPU and a third of its allocations.
 //
-// The values are recorded while the request passes the middleware, before its handler runs,
-// and every context derived from the request's shares them. Outside a request (a test, a job
-// that never passed the middleware) Set starts a state of its own.
+// Middleware records in place (Record), while the request passes it and before its handler
+// runs, so every context derived from the request's shares what it recorded. Set, for anyone
+// else, derives a context as context.WithValue would: the parent never sees what it sets.
 package reqstate
 
 import (
@@ -47,20 +47,18 @@ func Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// Set records v in slot and returns ctx, which then carries it; a ctx without a state is given
-// a new one (and the context returned must then be used).
+// Set returns a context carrying what ctx does, with v in slot; ctx itself is left as it was.
 func Set[T any](ctx context.Context, slot Slot, v T) context.Context {
-	s := lookup(ctx)
-	if s == nil {
-		s = &state{}
-		ctx = context.WithValue(ctx, contextKey{}, s)
+	next := &state{}
+	if s := lookup(ctx); s != nil {
+		*next = *s
 	}
-	s.values[slot] = v
-	return ctx
+	next.values[slot] = v
+	return context.WithValue(ctx, contextKey{}, next)
 }
 
-// Record is Set for a middleware: it returns r itself when r's context has a state, as it has
-// behind Middleware, else a copy of r with a new one.
+// Record is for the middleware: it records v in r's own state and returns r itself when r has
+// one, as it has behind Middleware, else a copy of r carrying a new one.
 func Record[T any](r *http.Request, slot Slot, v T) *http.Request {
 	if s := lookup(r.Context()); s != nil {
 		s.values[slot] = v

@@ -43,3 +43,23 @@ func TestOutsideARequest(t *testing.T) {
 		t.Errorf("a slot of another type reads %d, want the zero value", got)
 	}
 }
+
+// TestSetDerives: Set inside a request derives, as context.WithValue does; the request's own
+// state, which the access log and the handler's other work read, keeps what was recorded.
+func TestSetDerives(t *testing.T) {
+	h := Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = Record(r, Peer, "client")
+		sub := Set(r.Context(), Peer, "other")
+		if got := Get[string](sub, Peer); got != "other" {
+			t.Errorf("the derived context reads %q", got)
+		}
+		if got := Get[string](r.Context(), Peer); got != "client" {
+			t.Errorf("the request's state reads %q after a Set on a derived context", got)
+		}
+		r = Record(r, RequestID, "late")
+		if got := Get[string](sub, RequestID); got != "" {
+			t.Errorf("the derived context sees %q, recorded after it was derived", got)
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+}

@@ -278,3 +278,31 @@ func TestSensitiveParamsNeverLogged(t *testing.T) {
 		t.Errorf("the requests were not logged at all:\n%s", logs.String())
 	}
 }
+
+// crashingRead panics in sessions/read, after the caller's session token was authenticated.
+type crashingRead struct{ *impl.Server }
+
+func (crashingRead) SessionsRead(context.Context, gen.SessionsReadRequestObject) (gen.SessionsReadResponseObject, error) {
+	panic("handler bug")
+}
+
+// TestCrashAnswerToASessionToken (review7): the application-crash answer written by the recover
+// middleware (outside the authenticator) repeats the caller's session, as the contract says
+// every answer to a session token does (before the request state, it had none); it must be the
+// caller's own session, never another's.
+func TestCrashAnswerToASessionToken(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithHandlers(func(s *impl.Server) gen.StrictServerInterface { return crashingRead{s} }))
+	env.User("ada@example.com", "correct horse battery staple", "client")
+	token := env.Login("ada@example.com", "correct horse battery staple", "planoorder")
+	res := env.Get("/api/v1/sessions/read", token).Expect(t, 500, gen.StatusApplicationCrash)
+	if res.Envelope.Session == nil {
+		t.Fatal("the crash answer to a session token has no session")
+	}
+	other := env.Login("ada@example.com", "correct horse battery staple", "planoorder")
+	again := env.Get("/api/v1/sessions/read", other).Expect(t, 500, gen.StatusApplicationCrash)
+	a, b := again.Envelope.Session, res.Envelope.Session
+	if a == nil || a.Id == b.Id {
+		t.Errorf("the second caller's crash answer shows session %+v, want its own", a)
+	}
+}

@@ -118,12 +118,18 @@ func SetRoute(ctx context.Context, method, route string) {
 
 // spanName is the span's name when otelhttp names it, as it begins and again as it ends (then
 // after the pattern of the mux that routed it, which is "/" for every API route): the route
-// the request was identified as, or the method alone.
+// the request was identified as, or else its method alone, and "HTTP" for a method no standard
+// names (as otelhttp does), since the caller chooses that token and could make a name per request.
 func spanName(_ string, r *http.Request) string {
 	if op := spec.FromContext(r.Context()); op != nil {
 		return op.Method + " " + op.Path
 	}
-	return r.Method
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return r.Method
+	}
+	return "HTTP"
 }
 
 // PoolConfig parses a database URL into a pool configuration whose queries make spans under
