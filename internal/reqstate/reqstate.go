@@ -16,17 +16,17 @@ import (
 	"net/http"
 )
 
-// Slot names one thing a request carries; the package that fills a slot is the one that reads it.
+// Slot names one thing a request carries; the package named beside it reads it (FromContext).
 type Slot int
 
 const (
 	RequestID     Slot = iota // requestid: the request's id
 	Peer                      // peer: where the request comes from
 	Log                       // observe: what the request's log line and metrics report
-	Operation                 // spec: the operation the request was identified as
+	Operation                 // spec: the operation the request was identified as (by the registry)
 	Params                    // params: the parsed parameters
 	Principal                 // auth: the authenticated caller
-	CallerSession             // envelope: the caller's session, as every answer repeats it
+	CallerSession             // envelope: the caller's session, as every answer repeats it (from auth)
 	slotCount
 )
 
