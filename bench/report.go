@@ -21,6 +21,7 @@ type report struct {
 	scenarios             []scenario
 	peak, half            map[string][]sample
 	halfRate              map[string]float64
+	halfKeys              []string // the scenarios measured at half of peak, in order
 	hashRates             []float64
 	logins, registers     []sample
 	rssReset              bool // whether the peak RSS could be reset before the login phase
@@ -133,7 +134,7 @@ func (r *report) peakTable(b *strings.Builder) {
 func (r *report) halfTable(b *strings.Builder) {
 	fmt.Fprintf(b, "## Half of peak (fixed rate, %d connections; latency from each request's due time)\n\n", r.cfg.halfConnections)
 	b.WriteString("| path | offered req/s | answered req/s | p50 | p99 | sent > 1 ms late | errors | server CPU/req |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, key := range halfKeys {
+	for _, key := range r.halfKeys {
 		s := r.half[key]
 		late := collect(s, func(s sample) float64 { return float64(s.late) / math.Max(float64(s.sent), 1) })
 		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %s | %s | %d | %s |\n", r.label(key), r.halfRate[key], median(rates(s)),
@@ -273,7 +274,8 @@ const notes = `## How this was measured
   the same cluster, the row as JSON: the physical reference for a token-checked read), and the
   **same query** (the service's own GetSessionByTokenHash, nothing around it).
   Ratios are of medians of the same run. With ` + "`-before REV`" + `, a fourth ` + "`planoauth serve`" + `, built
-  from that git revision's files, cache on, is measured in the same rounds on the same fixtures:
+  from that git revision's files, cache on, is measured in the same rounds on the same fixtures
+  (at peak, and its sessions/read at half of peak):
   a change's before and after side by side, under the same load of the machine.
 - **Fixtures**, made through the API: 32 clients registered with clients/register (enterprise, so
   that scopes/liaison_register finds a client and a company; their emails then marked proven in

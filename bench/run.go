@@ -270,8 +270,15 @@ func (b *bench) peakScenarios() []scenario {
 	)
 }
 
-// halfKeys are the peak scenarios also offered half of their own peak rate.
-var halfKeys = []string{"lookup", "read-on", "read-off"}
+// halfKeys are the peak scenarios also offered half of their own peak rate (and, with -before,
+// that revision's sessions/read).
+func (b *bench) halfKeys() []string {
+	keys := []string{"lookup", "read-on", "read-off"}
+	if b.before != nil {
+		keys = append(keys, "read-before")
+	}
+	return keys
+}
 
 func (b *bench) measure(ctx context.Context, r *report) error {
 	r.scenarios = b.peakScenarios()
@@ -290,9 +297,9 @@ func (b *bench) measure(ctx context.Context, r *report) error {
 		return err
 	}
 	loads = nil
-	r.halfRate = map[string]float64{}
+	r.halfRate, r.halfKeys = map[string]float64{}, b.halfKeys()
 	for _, sc := range r.scenarios {
-		if slices.Contains(halfKeys, sc.key) {
+		if slices.Contains(r.halfKeys, sc.key) {
 			r.halfRate[sc.key] = median(rates(r.peak[sc.key])) / 2
 			l := b.closed(sc, b.cfg.halfConnections, b.cfg.duration)
 			l.rate = r.halfRate[sc.key]
