@@ -1,9 +1,9 @@
 // Package server builds the service in one place (Build): route registry, session cache,
 // envelope writer, authenticator, handlers and router. The middleware order is stated here once:
 //
-//	request state -> request id -> trace span (when tracing is on) -> recover + log + metrics -> peer (client
-//	address) -> body limit -> routing -> identify (registry) -> params (decode, validate) ->
-//	token -> generated strict handler
+//	request state -> request id -> trace span (when tracing is on) -> recover + log + metrics ->
+//	peer (client address) -> body limit -> routing -> identify (registry, records the
+//	operation) -> params (decode, validate) -> token -> generated strict handler
 package server
 
 import (

@@ -408,11 +408,6 @@ func (o *Operation) StatusesOf(code int) []gen.Status {
 	return statusEnum(response.Value)
 }
 
-// NewContext returns a context carrying the operation the request was identified as.
-func NewContext(ctx context.Context, op *Operation) context.Context {
-	return reqstate.Set(ctx, reqstate.Operation, op)
-}
-
 // FromContext returns the operation the request was identified as, or nil before that.
 func FromContext(ctx context.Context) *Operation {
 	return reqstate.Get[*Operation](ctx, reqstate.Operation)
