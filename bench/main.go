@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -53,7 +54,8 @@ type config struct {
 	memoryLimitMiB   int     // PLANOAUTH_MEMORY_LIMIT_MIB of the servers; 0: their default
 	gcPercent        int     // PLANOAUTH_GC_PERCENT of the servers; 0: their default
 	out              string
-	before           string // a git revision also measured, cache on, beside the working tree
+	before           string   // a git revision also measured, cache on, beside the working tree
+	env              []string // -env: settings of the working tree's servers only
 	quick            bool
 	keep             bool // keep the work directory: the servers' logs, wrk's scripts and figures
 }
@@ -73,6 +75,13 @@ func parseFlags() config {
 	flag.IntVar(&c.gcPercent, "gc-percent", 0, "PLANOAUTH_GC_PERCENT of the servers measured (0: their default)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results (-quick: only when given)")
 	flag.StringVar(&c.before, "before", "", "a git revision (with the same migrations) whose planoauth serve, cache on, is measured beside this one's on sessions/read, scopes/liaison_register and sessions/index")
+	flag.Func("env", "KEY=VALUE: a setting of the working tree's planoauth servers only (repeatable); with -before, a setting's effect in one run", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return fmt.Errorf("want KEY=VALUE, got %q", s)
+		}
+		c.env = append(c.env, s)
+		return nil
+	})
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (servers' logs, wrk's scripts and figures) and print its path")
 	flag.BoolVar(&c.quick, "quick", false, "a smoke run: one round of 1s measurements, printed, not worth keeping")
 	flag.Parse()

@@ -62,6 +62,9 @@ func (r *report) header(b *strings.Builder) {
 	fmt.Fprintf(b, "- Machine: %s\n", machine())
 	fmt.Fprintf(b, "- Load: %s, -t%d; peak -c%d, half of peak -c%d, logins -c%d; generator, servers and PostgreSQL on the same CPUs, over loopback\n",
 		wrkVersion(), r.cfg.threads, r.cfg.connections, r.cfg.halfConnections, r.cfg.loginConnections)
+	if len(r.cfg.env) > 0 {
+		fmt.Fprintf(b, "- Settings of this tree's servers beyond the bench's own (-env; not of -before's): %s\n", strings.Join(r.cfg.env, " "))
+	}
 	var others []float64
 	for _, samples := range r.peak {
 		for _, s := range samples {

@@ -149,6 +149,8 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 	if b.cfg.gcPercent > 0 {
 		env = append(env, fmt.Sprintf("PLANOAUTH_GC_PERCENT=%d", b.cfg.gcPercent))
 	}
+	beforeEnv := env
+	env = append(slices.Clip(env), b.cfg.env...)
 	var err error
 	// One after the other: the first applies the migrations.
 	if b.on, err = startPlanoAuth(ctx, "planoauth-cache-on", bin, tmp, env...); err != nil {
@@ -171,7 +173,7 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 	if err != nil {
 		return err
 	}
-	if b.before, err = startPlanoAuth(ctx, "planoauth-before", beforeBin, tmp, env...); err != nil {
+	if b.before, err = startPlanoAuth(ctx, "planoauth-before", beforeBin, tmp, beforeEnv...); err != nil {
 		return err
 	}
 	*stops = append(*stops, b.before.stop)

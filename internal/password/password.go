@@ -65,7 +65,7 @@ func NewHasher() *Hasher { return New(Config{}) }
 // New returns a Hasher shaped by cfg.
 func New(cfg Config) *Hasher {
 	if cfg.Slots <= 0 {
-		cfg.Slots = runtime.GOMAXPROCS(0)
+		cfg.Slots = cpus()
 	}
 	if cfg.QueueBudget <= 0 {
 		cfg.QueueBudget = DefaultQueueBudget
@@ -84,6 +84,12 @@ func New(cfg Config) *Hasher {
 func (h *Hasher) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{h.hashes, h.verifies, h.shed}
 }
+
+// cpus is how many CPUs the process may use: GOMAXPROCS, which Go sets from the CPU quota, but
+// never more than the machine's CPUs, since an operator may set GOMAXPROCS above them (the
+// scheduler then leaves fewer requests stranded behind a preempted thread, see README
+// "Benchmarks"), and more hashes than CPUs would only hold more memory.
+func cpus() int { return min(runtime.GOMAXPROCS(0), runtime.NumCPU()) }
 
 // maxWaiting is how many may wait: as many as the slots can start within the budget.
 func (h *Hasher) maxWaiting() int64 {

@@ -68,3 +68,12 @@ func TestHasherRoundTrip(t *testing.T) {
 		t.Errorf("wrong password: err = %v, want ErrMismatch", err)
 	}
 }
+
+// TestSlotsNeverExceedTheCPUs: an operator may set GOMAXPROCS above the machine's CPUs; the
+// hasher still runs at most one hash per CPU, each holding 19 MiB.
+func TestSlotsNeverExceedTheCPUs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + 2))
+	if got := cap(NewHasher().slots); got != runtime.NumCPU() {
+		t.Errorf("%d slots with GOMAXPROCS %d on %d CPUs, want one per CPU", got, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	}
+}
