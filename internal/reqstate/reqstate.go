@@ -34,16 +34,11 @@ type state struct{ values [slotCount]any }
 
 type contextKey struct{}
 
-// New returns ctx carrying a new, empty state.
-func New(ctx context.Context) context.Context {
-	return context.WithValue(ctx, contextKey{}, &state{})
-}
-
 // Middleware gives every request its state; it must be the outermost middleware, so that every
 // step after it records into the same state.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(New(r.Context())))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), contextKey{}, &state{})))
 	})
 }
 

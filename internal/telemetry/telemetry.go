@@ -105,14 +105,13 @@ func Middleware(tp trace.TracerProvider) func(http.Handler) http.Handler {
 	}
 }
 
-// SetRoute names the request's span after the route it was identified as ("POST
-// /api/v1/sessions/create"): the method alone until then, so that unknown paths make no names.
-func SetRoute(ctx context.Context, method, route string) {
+// SetRoute gives the request's span the route it was identified as (http.route); spanName
+// names the span after it.
+func SetRoute(ctx context.Context, route string) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
 	}
-	span.SetName(method + " " + route)
 	span.SetAttributes(semconv.HTTPRoute(route))
 }
 
