@@ -87,3 +87,66 @@ func TestReview8SquatterFloodsAnUnprovenMailboxWithResets(t *testing.T) {
 			"does not own in one window: strangers together may have %d", sent, perAccount)
 	}
 }
+
+// wrongTOTPCode is a six-digit code that is none of the app's codes around the harness's clock.
+func wrongTOTPCode(t *testing.T, env *apitest.Env, secret string) string {
+	t.Helper()
+	taken := map[string]bool{}
+	for s := int64(-2); s <= 2; s++ {
+		taken[totpCode(t, env, secret, s)] = true
+	}
+	for _, c := range []string{"000000", "111111", "222222", "333333", "444444", "555555"} {
+		if !taken[c] {
+			return c
+		}
+	}
+	t.Fatal("no wrong code")
+	return ""
+}
+
+// Finding 2. Whoever holds the password (not the app) keeps the owner's own complete session
+// from proving her again with her app, and so from changing the leaked password, from any
+// network her account does not know yet.
+//
+// Review 5 (finding 2) made a session's own proofs of the password pay "from that session's
+// allowance alone: strangers cannot spend it" (reprovePassword, users/password_update with
+// limits.Client.Session). The same proof with a second factor was left out: mfa/totp_verify
+// (and recovery_code_verify, passkey_verify_finish, totp_disable with a code) build their
+// limits.Client from the address and device_token only, so a code from ada's complete (aal2)
+// session on a new network is a stranger's guess. The thief signs in with the password (each
+// answer mfa-required) and sends wrong codes: 5 an hour use up the strangers' share. Ada, on her
+// aal2 session from a new address (the /security page never sends a device token), sees that her
+// session's proof is stale (users/password_update answers permission-denied after 30 minutes),
+// so she proves herself again with a current code, as the answer tells her to: rate-limited,
+// hour after hour. Signing in again does not help (the new session is a stranger's too). A
+// complete session of the account is a caller the account knows: its codes should pay from its
+// own allowance, as its passwords do.
+func TestReview8PasswordHolderKeepsTheOwnersSessionFromProvingItsApp(t *testing.T) {
+	t.Parallel()
+	const allowance = 3
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SecondFactors = limits.Throttle{PerAccount: allowance, PerKnown: allowance, PerAddress: 50, Window: time.Hour}
+	}))
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	ada := aal2Session(t, env, addr(2), "ada@example.com", secret, 1)
+	env.Clock.Advance(impl.RecentProof + time.Minute) // her session's proof is stale now
+
+	// The thief has the password, not the app.
+	limited := limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired)
+	for range allowance {
+		mfaPost(env, thief, totpVerify, map[string]any{"code": wrongTOTPCode(t, env, secret)}, *limited.Token).
+			Expect(t, 400, gen.StatusInvalidCode)
+	}
+	// Ada, on her phone's new network, wants to change the password she fears leaked.
+	mfaPost(env, addr(3), passwordUpdate, map[string]any{"current_password": password, "password": newPassword}, ada).
+		Expect(t, 403, gen.StatusPermissionDenied)
+	res := mfaPost(env, addr(3), totpVerify, map[string]any{"code": totpCode(t, env, secret, 0)}, ada)
+	if res.Code == http.StatusTooManyRequests {
+		t.Fatalf("%d wrong codes of whoever holds the password keep ada's own complete (aal2) session from proving her again "+
+			"with her app from an address her account does not know: %d %s", allowance, res.Code, res.Status())
+	}
+	res.Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(3), passwordUpdate, map[string]any{"current_password": password, "password": newPassword}, ada).
+		Expect(t, 200, gen.StatusActionSuccessful)
+}
