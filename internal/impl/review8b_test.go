@@ -150,3 +150,40 @@ func TestReview8PasswordHolderKeepsTheOwnersSessionFromProvingItsApp(t *testing.
 	mfaPost(env, addr(3), passwordUpdate, map[string]any{"current_password": password, "password": newPassword}, ada).
 		Expect(t, 200, gen.StatusActionSuccessful)
 }
+
+// Finding 3. Whoever holds the password keeps the owner, who lost her phone, from using her
+// recovery codes (and her passkey as a second factor) on any device or network her account does
+// not know: its wrong TOTP guesses spend the one allowance that every second factor shares.
+//
+// limits.SecondFactor counts TOTP codes, recovery codes and passkey checks alike, and the
+// strangers' share (5 an hour) is spent by the thief's wrong 6-digit codes from its
+// mfa-required sessions. A recovery code has 80 random bits and a passkey assertion cannot be
+// guessed at all: neither needs the bound that makes guessing 10^6 codes hopeless, but each is
+// refused once the thief's guesses used it up. Ada lost the phone with her app, signs in on a
+// new one with her password and types one of her recovery codes: rate-limited, every hour the
+// thief keeps guessing, so she cannot get in to change the password it holds. Review 5 gave
+// the proofs the password does not give (passkeys, Google) sign-in allowances of their own for
+// this reason; the proofs that cannot be guessed should not pay from the TOTP guesses' share.
+func TestReview8PasswordHoldersTOTPGuessesLockTheOwnerOutOfHerRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	const allowance = 3
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SecondFactors = limits.Throttle{PerAccount: allowance, PerKnown: allowance, PerAddress: 50, Window: time.Hour}
+	}))
+	env.User("ada@example.com", password, "client")
+	secret, codes := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+
+	limited := limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired)
+	for range allowance {
+		mfaPost(env, thief, totpVerify, map[string]any{"code": wrongTOTPCode(t, env, secret)}, *limited.Token).
+			Expect(t, 400, gen.StatusInvalidCode)
+	}
+	// Ada, on a new phone and network, with her password and a recovery code.
+	own := limitedSignIn(t, env, addr(3), "ada@example.com", gen.StatusMfaRequired)
+	res := mfaPost(env, addr(3), recoveryCodeVerify, map[string]any{"code": codes[0]}, *own.Token)
+	if res.Code == http.StatusTooManyRequests {
+		t.Fatalf("%d wrong TOTP codes of whoever holds the password keep ada's recovery code out: %d %s",
+			allowance, res.Code, res.Status())
+	}
+	res.Expect(t, 200, gen.StatusActionSuccessful)
+}
