@@ -37,8 +37,8 @@ func (l *Limiter) throttle(kind Kind) Throttle {
 }
 
 // Client is who makes an attempt: its address, the device token it presented ("" for none),
-// and, for a proof made from a session of the account (a password change, a factor's removal),
-// that session's id: a complete session of the account is a caller it knows.
+// and, for a proof made from a complete session of the account (a password change, a factor's
+// removal, a second factor proven again), that session's id: such a session is a caller it knows.
 type Client struct {
 	Peer        peer.Peer
 	DeviceToken string
