@@ -6068,8 +6068,9 @@ type ClientInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6090,8 +6091,9 @@ type ClientInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6239,7 +6241,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6266,7 +6269,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -8100,8 +8104,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8132,8 +8137,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8351,7 +8357,8 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8388,7 +8395,8 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -12504,8 +12512,9 @@ type ClientWithResponsesInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12526,8 +12535,9 @@ type ClientWithResponsesInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12675,7 +12685,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -12702,7 +12713,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -17733,8 +17745,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17761,8 +17774,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17952,7 +17966,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -17985,7 +18000,8 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
