@@ -306,10 +306,14 @@ func (s *Server) changePasswordWith(ctx context.Context, user db.User, in gen.Us
 // changePassword sets the new hash if the credential is still the one checked (a concurrent
 // change or proof wins, and this one answers invalid-password), and revokes the user's sessions but
 // the caller's, in one transaction, which records password.changed and the sessions revoked;
-// it returns how many were revoked.
+// it returns how many were revoked. The owner is told (tellOwner).
 func (s *Server) changePassword(ctx context.Context, user db.User, hash string, caller *db.Session) (int64, error) {
+	app, err := s.apps.ByID(ctx, caller.ApplicationID)
+	if err != nil {
+		return 0, envelope.Internal("load application %d: %w", caller.ApplicationID, err)
+	}
 	var revoked int64
-	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
+	err = s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
 		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, CredentialVersion: user.CredentialVersion})
 		if err != nil {
 			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
@@ -329,6 +333,9 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		// Whoever knew the old password may have signed in with it: their devices and addresses
 		// are strangers to the account from now on.
 		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
+		if err := s.tellOwner(ctx, q, user, passwordChangedNotice(ctx, app)); err != nil {
 			return err
 		}
 		self := audit.User(user.ID)
