@@ -3,6 +3,9 @@ package impl_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -21,13 +24,13 @@ import (
 
 // The notices' email kinds and subjects.
 const (
-	noticePassword     = "password_changed"
-	noticeAdded        = "second_factor_added"
-	noticeRemoved      = "second_factor_removed"
-	noticeCodes        = "recovery_codes_created"
-	noticeReset        = "second_factors_reset"
-	thiefAddress       = "127.0.0.66"
-	resetPageOfOrder   = impl.DefaultPublicURL + "/reset?application=planoorder"
+	noticePassword   = "password_changed"
+	noticeAdded      = "second_factor_added"
+	noticeRemoved    = "second_factor_removed"
+	noticeCodes      = "recovery_codes_created"
+	noticeReset      = "second_factors_reset"
+	thiefAddress     = "127.0.0.66"
+	resetPageOfOrder = impl.DefaultPublicURL + "/reset?application=planoorder"
 )
 
 var noticeSubjects = map[string]string{
@@ -382,4 +385,39 @@ func auditStrings(kinds []gen.AuditKind) []string {
 		out[i] = string(k)
 	}
 	return out
+}
+
+// The notices' plain link opens the reset page without a token: it asks for the email and
+// emails a reset link as sessions/password_reset_request does, saying the same whether or not
+// the email has an account; only its own form may post it.
+func TestResetRequestPage(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	page := strings.TrimPrefix(resetPageOfOrder, impl.DefaultPublicURL)
+	expectPage(t, openPage(env, http.MethodGet, page, nil, nil), 200, "Reset your password", "your PlanoOrder account",
+		`name="email"`, `name="application" value="planoorder"`)
+	expectPage(t, openPage(env, http.MethodGet, "/reset", nil, nil), 200, "your PlanoAuth account", `name="application" value=""`)
+	expectPage(t, openPage(env, http.MethodGet, "/reset?application=nothing", nil, nil), 404, "This page does not work")
+
+	ask := func(email string, header map[string]string) *httptest.ResponseRecorder {
+		return openPage(env, http.MethodPost, "/reset", url.Values{"email": {email}, "application": {"planoorder"}}, header)
+	}
+	if rec := ask("ada@example.com", map[string]string{"Sec-Fetch-Site": "cross-site"}); rec.Code != http.StatusForbidden {
+		t.Errorf("a cross-site form answered %d, want 403", rec.Code)
+	}
+	expectPage(t, ask("not an email", sameOrigin), 422, "Type the email address of your account.")
+	if n := resetEmails(t, env, "ada@example.com"); n != 0 {
+		t.Fatalf("%d reset emails before a good request", n)
+	}
+	expectPage(t, ask("nobody@example.com", sameOrigin), 200, "Check your email", "If nobody@example.com is the email of an account")
+	expectPage(t, ask("ADA@example.com", sameOrigin), 200, "Check your email", "If ADA@example.com is the email of an account")
+	mail := lastReset(t, env, "ada@example.com")
+	if n := resetEmails(t, env, "nobody@example.com"); n != 0 {
+		t.Errorf("%d reset emails to an unknown address", n)
+	}
+	// The link it sent works on its page, and the new password is told.
+	rec := openPage(env, http.MethodPost, "/reset", url.Values{"token": {mail.token}, "password": {newPassword}, "password_repeat": {newPassword}}, sameOrigin)
+	expectPage(t, rec, 200, "Your password is changed", "Sign in to PlanoOrder")
+	wantOneNotice(t, env, "ada@example.com", 0, noticePassword, "192.0.2.1", mail.token, mail.code, newPassword)
 }

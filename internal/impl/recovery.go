@@ -38,23 +38,33 @@ func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.Session
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(in.Email))
-	known := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, envelope.Internal("look up user: %w", err)
-	}
-	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+	if err := s.requestReset(ctx, in.Email, in.Application, deref(in.RedirectUrl), client); err != nil {
 		return nil, err
-	}
-	if known {
-		s.inBackground(ctx, func(ctx context.Context) {
-			s.sendReset(ctx, user, client, in.Application, deref(in.RedirectUrl))
-		})
 	}
 	return gen.SessionsPasswordResetRequest200JSONResponse{
 		Status: gen.PasswordResetRequestedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.PasswordResetRequested{Requested: true},
 	}, nil
+}
+
+// requestReset is a reset request without HTTP (the route's, and the reset page's without a
+// link): the user's look-up and one use of the client address's allowance before the answer,
+// the rest after it (sendReset). Answers rate-limited.
+func (s *Server) requestReset(ctx context.Context, email string, application gen.ApplicationSlug, redirectURL string, client limits.Client) error {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	known := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return envelope.Internal("look up user: %w", err)
+	}
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+		return err
+	}
+	if known {
+		s.inBackground(ctx, func(ctx context.Context) {
+			s.sendReset(ctx, user, client, application, redirectURL)
+		})
+	}
+	return nil
 }
 
 // inBackground runs fn after the answer, detached from the request's cancellation; Wait waits
