@@ -5343,7 +5343,8 @@ type ClientInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5364,7 +5365,8 @@ type ClientInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5418,7 +5420,8 @@ type ClientInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5436,7 +5439,8 @@ type ClientInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5539,6 +5543,8 @@ type ClientInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5552,6 +5558,8 @@ type ClientInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5573,7 +5581,8 @@ type ClientInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5595,7 +5604,8 @@ type ClientInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5613,7 +5623,8 @@ type ClientInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5632,7 +5643,8 @@ type ClientInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -6178,8 +6190,9 @@ type ClientInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -6208,8 +6221,9 @@ type ClientInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -6255,6 +6269,12 @@ type ClientInterface interface {
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -6282,6 +6302,12 @@ type ClientInterface interface {
 	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
+	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6400,7 +6426,9 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6420,7 +6448,9 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7045,7 +7075,8 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7076,7 +7107,8 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7160,7 +7192,8 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7188,7 +7221,8 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7361,6 +7395,8 @@ func (c *Client) MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes any type of body and a specified content type.
 //
@@ -7384,6 +7420,8 @@ func (c *Client) MfaRecoveryCodesCreateWithBody(ctx context.Context, params *Mfa
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7415,7 +7453,8 @@ func (c *Client) MfaRecoveryCodesCreate(ctx context.Context, params *MfaRecovery
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7447,7 +7486,8 @@ func (c *Client) MfaTotpConfirmWithBody(ctx context.Context, params *MfaTotpConf
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7475,7 +7515,8 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7504,7 +7545,8 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -8280,8 +8322,9 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -8320,8 +8363,9 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -8377,6 +8421,12 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -8414,6 +8464,12 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
+//
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8612,7 +8668,9 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -8642,7 +8700,9 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -11795,7 +11855,8 @@ type ClientWithResponsesInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11816,7 +11877,8 @@ type ClientWithResponsesInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -11870,7 +11932,8 @@ type ClientWithResponsesInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11888,7 +11951,8 @@ type ClientWithResponsesInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -11991,6 +12055,8 @@ type ClientWithResponsesInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12004,6 +12070,8 @@ type ClientWithResponsesInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12025,7 +12093,8 @@ type ClientWithResponsesInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12047,7 +12116,8 @@ type ClientWithResponsesInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12065,7 +12135,8 @@ type ClientWithResponsesInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12084,7 +12155,8 @@ type ClientWithResponsesInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12634,8 +12706,9 @@ type ClientWithResponsesInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -12664,8 +12737,9 @@ type ClientWithResponsesInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -12711,6 +12785,12 @@ type ClientWithResponsesInterface interface {
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -12738,6 +12818,12 @@ type ClientWithResponsesInterface interface {
 	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
+	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12858,7 +12944,9 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12878,7 +12966,9 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16830,7 +16920,8 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -16857,7 +16948,8 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -16929,7 +17021,8 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -16953,7 +17046,8 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17098,6 +17192,8 @@ func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx 
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17117,6 +17213,8 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithBodyWithResponse(ctx con
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17144,7 +17242,8 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithResponse(ctx context.Con
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17172,7 +17271,8 @@ func (c *ClientWithResponses) MfaTotpConfirmWithBodyWithResponse(ctx context.Con
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17196,7 +17296,8 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17221,7 +17322,8 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17909,8 +18011,9 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx 
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -17945,8 +18048,9 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -17998,6 +18102,12 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -18031,6 +18141,12 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
+//
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18199,7 +18315,9 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18225,7 +18343,9 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
