@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
 )
