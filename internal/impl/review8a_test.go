@@ -153,3 +153,29 @@ func until(t *testing.T, cond func() bool, answer <-chan *httptest.ResponseRecor
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Finding 2 (low). A client makes its own mailbox its liaison by writing its domain the other
+// way round: an internationalised domain in its ASCII form (IDNA, xn--), which is the same
+// domain and reaches the same mailbox, is not recognised as the caller's own address.
+//
+// "An email that reaches the caller's own mailbox, or a granted client's, cannot be the liaison
+// (invalid-param on liaison.email): the same address, or one that differs only by a +tag..."
+// (openapi liaisons/register). emailaddr.Mailbox compares the Unicode spelling of the domain
+// with the ASCII one as different strings, so ada@bücher.example registers
+// ada@xn--bcher-kva.example, accepts the invitation from her own inbox and signs in to planox2
+// as her own liaison, which the rule (review 1, finding 8) exists to prevent.
+func TestReview8aPunycodeSelfLiaisonReachesPlanox2(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	params := registration("ada@bücher.example")
+	me := register(t, env, params)
+	mine := verify(t, env, "ada@bücher.example")
+	res := env.PostSensitive(liaisonsRegister, map[string]any{"liaison": map[string]any{"email": "ada@xn--bcher-kva.example"},
+		"client_ids": []int64{me.Client.Id}}, mine)
+	if res.Code == http.StatusOK {
+		t.Errorf("a self-registered client made its own address, with the domain in its ASCII form, its liaison; " +
+			"want invalid-param on liaison.email")
+		return
+	}
+	res.Expect(t, 400, gen.StatusInvalidParam)
+}
