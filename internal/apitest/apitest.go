@@ -118,7 +118,11 @@ type options struct {
 	noRegistry bool
 	tracer     trace.TracerProvider
 	proxies    []netip.Prefix
+	poolSize   int32
 }
+
+// WithPoolSize bounds the database pool at n connections, as pool_max_conns does in DATABASE_URL.
+func WithPoolSize(n int32) Option { return func(o *options) { o.poolSize = n } }
 
 // WithTrustedProxies trusts the proxies as PLANOAUTH_TRUSTED_PROXIES does.
 func WithTrustedProxies(proxies ...netip.Prefix) Option {
@@ -157,6 +161,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 	poolConfig, err := telemetry.PoolConfig(dbtest.NewDatabase(tb), o.tracer)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if o.poolSize > 0 {
+		poolConfig.MaxConns = o.poolSize
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
@@ -200,6 +207,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 		})
 		<-svc.Cache.Ready()
 		<-svc.Applications.Ready()
+		if !o.noRegistry {
+			<-svc.Registry.Ready()
+		}
 		return svc
 	}
 	svc := e.build()

@@ -51,32 +51,37 @@ func NewSessionBounds(app db.Application, rememberMe bool, now time.Time) (maxEx
 // reaches live sessions at once, while a longer one applies to sessions created from then on
 // (it never stretches a session beyond the policy it was created under).
 func ExpiresAt(s db.Session, app db.Application) *time.Time {
-	now := PolicyLifetime(app, s.RememberMe)
-	var at *time.Time
-	if s.MaxExpiresAt != nil {
-		at = earlier(nil, *s.MaxExpiresAt) // a copy: the row may be the cache's
+	if at, bounded := expiry(s, app); bounded {
+		return &at
 	}
-	if now.MaxAge != nil {
-		at = earlier(at, s.CreatedAt.Add(*now.MaxAge))
-	}
-	if idle := shorter(seconds(s.IdleTimeoutSeconds), now.Idle); idle != nil {
-		at = earlier(at, s.LastUsedAt.Add(*idle))
-	}
-	return at
-}
-
-// earlier returns the earlier of at (nil: none) and t.
-func earlier(at *time.Time, t time.Time) *time.Time {
-	if at == nil || t.Before(*at) {
-		return &t
-	}
-	return at
+	return nil
 }
 
 // Expired reports whether a session of app has expired at now.
 func Expired(s db.Session, app db.Application, now time.Time) bool {
-	at := ExpiresAt(s, app)
-	return at != nil && !now.Before(*at)
+	at, bounded := expiry(s, app)
+	return bounded && !now.Before(at)
+}
+
+// expiry is ExpiresAt as a value (bounded false: no bound), which every request judges, in
+// values so that judging allocates nothing.
+func expiry(s db.Session, app db.Application) (at time.Time, bounded bool) {
+	bound := func(t time.Time) {
+		if !bounded || t.Before(at) {
+			at, bounded = t, true
+		}
+	}
+	policy := PolicyLifetime(app, s.RememberMe)
+	if s.MaxExpiresAt != nil {
+		bound(*s.MaxExpiresAt)
+	}
+	if policy.MaxAge != nil {
+		bound(s.CreatedAt.Add(*policy.MaxAge))
+	}
+	if idle := shorter(seconds(s.IdleTimeoutSeconds), policy.Idle); idle != nil {
+		bound(s.LastUsedAt.Add(*idle))
+	}
+	return at, bounded
 }
 
 func seconds(n *int64) *time.Duration {

@@ -269,7 +269,7 @@ type codeTry struct {
 
 // takeCode finds the link a code was typed for: the newest live link with a code of one of
 // t.kinds, of the user of t.email. A code is a guess at the account like a password: each try
-// is counted as a sign-in at the account (codeAttempt) and against the code (CodeTries,
+// is counted as a sign-in at the account (attemptAt) and against the code (CodeTries,
 // atomically), both before the code is evaluated, and the account's use is given back when the
 // code is right. An unknown email costs the address one sign-in use, as at sessions/create, and
 // answers as a wrong code does. It returns
@@ -290,7 +290,7 @@ func (s *Server) takeCode(ctx context.Context, t codeTry) (db.User, int64, error
 	if err != nil {
 		return db.User{}, 0, envelope.Internal("look up user: %w", err)
 	}
-	ticket, err := s.codeAttempt(ctx, user, t.client)
+	ticket, err := s.attemptAt(ctx, limits.SignIn, user, t.client)
 	if err != nil {
 		return user, 0, err
 	}
@@ -324,17 +324,19 @@ func (t codeTry) checkFirst() error {
 	return t.first()
 }
 
-// codeAttempt takes the sign-in use a code try at user's account costs. Until the email is
-// proven, every caller is a stranger (limits.AttemptAsStranger): the devices and addresses the
-// account knows then are those of whoever registered it, who could otherwise sign in from many
-// addresses to get an allowance per address for guessing the codes sent to the owner. Once it is
-// proven (which forgets the devices known before), a caller the account knows keeps its own
-// allowance, so that strangers cannot keep the owner from using a code.
-func (s *Server) codeAttempt(ctx context.Context, user db.User, client limits.Client) (limits.Ticket, error) {
+// attemptAt takes the use of kind that an attempt at user's account costs (a code's try, a
+// sign-in link or reset emailed). Until the email is proven, every caller is a stranger
+// (limits.AttemptAsStranger): the devices and addresses the account knows then are those of
+// whoever registered it, who could otherwise sign in from many addresses, or collect a device
+// token per sign-in, to get an allowance of its own each for guessing the codes sent to the
+// owner, or for mailing the owner's mailbox. Once it is proven (which forgets the devices known
+// before), a caller the account knows keeps its own allowance, so that strangers cannot keep
+// the owner from using a code or getting a link.
+func (s *Server) attemptAt(ctx context.Context, kind limits.Kind, user db.User, client limits.Client) (limits.Ticket, error) {
 	if user.EmailVerifiedAt == nil {
-		return s.limits.AttemptAsStranger(ctx, limits.SignIn, user.ID, client.Peer)
+		return s.limits.AttemptAsStranger(ctx, kind, user.ID, client.Peer)
 	}
-	return s.limits.Attempt(ctx, limits.SignIn, user.ID, client)
+	return s.limits.Attempt(ctx, kind, user.ID, client)
 }
 
 // proved is what a used link (or its code) does besides proving the email: set the new

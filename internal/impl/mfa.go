@@ -200,7 +200,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	client := factorClient(ctx, p, in.DeviceToken)
 	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -245,6 +245,20 @@ func (s *Server) confirmedTOTP(ctx context.Context, userID int64) (db.TotpSecret
 	return row, nil
 }
 
+// factorClient is who a second factor checked on the caller's session pays its guess as: a
+// complete session of the account is a caller the account knows, with an allowance of its own
+// (as for its passwords: reprovePassword), so that whoever holds the password alone and spends
+// the strangers' share with wrong codes cannot keep the owner's own session from proving her
+// again; a limited session (one factor proven) is what the account knows of its device or
+// address, else a stranger.
+func factorClient(ctx context.Context, p *auth.Principal, deviceToken *string) limits.Client {
+	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(deviceToken)}
+	if auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
+		client.Session = p.Session.ID.String()
+	}
+	return client
+}
+
 // reprovePassword checks the caller's user's password again, for the removal of a second
 // factor, counted like a sign-in's before it is checked. Answers: invalid-password,
 // user-has-no-password, rate-limited.
@@ -265,7 +279,7 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
+	client := factorClient(ctx, p, in.DeviceToken)
 	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -288,8 +302,8 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, p.User.ID, client)
+	client := factorClient(ctx, p, in.DeviceToken)
+	ticket, err := s.limits.AttemptUnguessable(ctx, limits.SecondFactor, p.User.ID, client)
 	if err != nil {
 		return nil, err
 	}

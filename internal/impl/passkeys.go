@@ -159,8 +159,8 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	ticket, err := s.limits.Attempt(ctx, limits.SecondFactor, p.User.ID, client)
+	client := factorClient(ctx, p, in.DeviceToken)
+	ticket, err := s.limits.AttemptUnguessable(ctx, limits.SecondFactor, p.User.ID, client)
 	if err != nil {
 		return nil, err
 	}

@@ -37,8 +37,8 @@ func (l *Limiter) throttle(kind Kind) Throttle {
 }
 
 // Client is who makes an attempt: its address, the device token it presented ("" for none),
-// and, for a proof made from a session of the account (a password change, a factor's removal),
-// that session's id: a complete session of the account is a caller it knows.
+// and, for a proof made from a complete session of the account (a password change, a factor's
+// removal, a second factor proven again), that session's id: such a session is a caller it knows.
 type Client struct {
 	Peer        peer.Peer
 	DeviceToken string
@@ -57,6 +57,20 @@ type Client struct {
 // rate-limited (Retry-After: the end of the used-up window). Return the ticket when the
 // attempt does not count (a right password; the work refused before it began).
 func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
+	return l.attempt(ctx, kind, userID, c, true)
+}
+
+// AttemptUnguessable is Attempt for a proof that cannot be guessed (a recovery code's random
+// bits, a passkey's signature): a stranger pays from its address's allowance only, never from
+// the share every stranger has at the account. That share bounds guessing the proofs that can
+// be guessed (a TOTP code); whoever holds the password and spends it with wrong codes must not
+// thereby keep the owner, on a device or network the account does not know, from her recovery
+// codes and passkeys. Callers the account knows pay as for Attempt.
+func (l *Limiter) AttemptUnguessable(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
+	return l.attempt(ctx, kind, userID, c, false)
+}
+
+func (l *Limiter) attempt(ctx context.Context, kind Kind, userID int64, c Client, strangersShare bool) (Ticket, error) {
 	th := l.throttle(kind)
 	k := string(kind)
 	key, caller, err := l.callerKey(ctx, k, userID, c)
@@ -64,11 +78,13 @@ func (l *Limiter) Attempt(ctx context.Context, kind Kind, userID int64, c Client
 		return Ticket{}, err
 	}
 	address := rule{addressKey(k, c.Peer), th.PerAddress, th.Window}
-	switch caller {
-	case knownDevice:
+	switch {
+	case caller == knownDevice:
 		return l.take(ctx, rule{key, th.PerKnown, th.Window})
-	case knownAddress:
+	case caller == knownAddress:
 		return l.take(ctx, rule{key, th.PerKnown, th.Window}, address)
+	case !strangersShare:
+		return l.take(ctx, address)
 	}
 	return l.take(ctx, rule{key, th.PerAccount, th.Window}, address)
 }

@@ -10,12 +10,12 @@ import (
 // RecoveryCodeCount is how many recovery codes a set holds.
 const RecoveryCodeCount = 10
 
-// recoveryAlphabet is 32 symbols without 0/o, 1/l/i, so that a code is easy to copy from paper;
-// each symbol carries 5 bits.
+// recoveryAlphabet is the 31 lower-case letters and digits without 0/o, 1/l/i, so that a code
+// is easy to copy from paper; each symbol carries log2(31), about 4.95 bits.
 const recoveryAlphabet = "abcdefghjkmnpqrstuvwxyz23456789"
 
-// recoveryLength is the symbols of a code: 16 × 5 = 80 random bits, beyond any offline search
-// of its (salted) SHA-256, so a fast hash is enough, as for tokens.
+// recoveryLength is the symbols of a code: 16 of them are about 79 random bits, beyond any
+// offline search of its (salted) SHA-256, so a fast hash is enough, as for tokens.
 const recoveryLength = 16
 
 // NewRecoveryCodes returns a new set of codes as shown to the user ("abcd-efgh-jkmn-pqrs").

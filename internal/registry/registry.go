@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,9 @@ type Registry struct {
 	spec  *spec.Spec
 	log   *slog.Logger
 	state atomic.Pointer[snapshot]
+	// ready is closed once Watch first subscribed and refreshed.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 type snapshot struct {
@@ -41,8 +45,11 @@ type snapshot struct {
 // New returns a registry with no snapshot yet: until Refresh succeeds, requests answer
 // identify-request-error.
 func New(pool *pgxpool.Pool, s *spec.Spec, log *slog.Logger) *Registry {
-	return &Registry{pool: pool, spec: s, log: log}
+	return &Registry{pool: pool, spec: s, log: log, ready: make(chan struct{})}
 }
+
+// Ready is closed once Watch first subscribed to changes and refreshed after subscribing.
+func (r *Registry) Ready() <-chan struct{} { return r.ready }
 
 // Sync writes the contract's services and routes into the database in one transaction, keeping
 // the deployed flags of existing rows and removing what the contract no longer has.
@@ -118,17 +125,22 @@ func (r *Registry) listen(ctx context.Context, fallback time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("acquire listener connection: %w", err)
 	}
-	defer conn.Release()
-	if err := db.New(conn).ListenRegistry(ctx); err != nil {
+	// Taken out of the pool for good, as the other listeners' are: held by the listener, it
+	// would be one query connection fewer for as long as the service runs, and back in the
+	// pool after an error it would still be subscribed.
+	listener := conn.Hijack()
+	defer listener.Close(context.Background())
+	if err := db.New(listener).ListenRegistry(ctx); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Refresh after subscribing, so a change made before LISTEN is not missed.
 	if err := r.Refresh(ctx); err != nil {
 		return err
 	}
+	r.readyOnce.Do(func() { close(r.ready) })
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, fallback)
-		_, err := conn.Conn().WaitForNotification(waitCtx)
+		_, err := listener.WaitForNotification(waitCtx)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("wait for notification: %w", err)

@@ -5473,7 +5473,8 @@ type ClientInterface interface {
 	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
-	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// (`rate-limited`; a caller the account does not know pays from its address's only, as
+	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5488,7 +5489,8 @@ type ClientInterface interface {
 	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
-	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// (`rate-limited`; a caller the account does not know pays from its address's only, as
+	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5500,7 +5502,9 @@ type ClientInterface interface {
 	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+	// a caller the account does not know pays from its address's allowance only (see the
+	// `mfa` tag, Guessing).
 	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 	//
@@ -5514,7 +5518,9 @@ type ClientInterface interface {
 	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+	// a caller the account does not know pays from its address's allowance only (see the
+	// `mfa` tag, Guessing).
 	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 	//
@@ -5526,7 +5532,7 @@ type ClientInterface interface {
 	// MfaRecoveryCodesCreateWithBody Make a new set of recovery codes
 	//
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
-	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -5539,7 +5545,7 @@ type ClientInterface interface {
 	// MfaRecoveryCodesCreate Make a new set of recovery codes
 	//
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
-	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -6068,8 +6074,9 @@ type ClientInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6090,8 +6097,9 @@ type ClientInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6239,7 +6247,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6266,7 +6275,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -7245,7 +7255,8 @@ func (c *Client) MfaPasskeyVerifyBegin(ctx context.Context, params *MfaPasskeyVe
 // `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
-// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// (`rate-limited`; a caller the account does not know pays from its address's only, as
+// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7270,7 +7281,8 @@ func (c *Client) MfaPasskeyVerifyFinishWithBody(ctx context.Context, params *Mfa
 // `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
-// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// (`rate-limited`; a caller the account does not know pays from its address's only, as
+// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7292,7 +7304,9 @@ func (c *Client) MfaPasskeyVerifyFinishWithTextBody(ctx context.Context, params 
 // Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 // makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 // `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+// a caller the account does not know pays from its address's allowance only (see the
+// `mfa` tag, Guessing).
 // `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 // Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 //
@@ -7316,7 +7330,9 @@ func (c *Client) MfaRecoveryCodeVerifyWithBody(ctx context.Context, params *MfaR
 // Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 // makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 // `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+// a caller the account does not know pays from its address's allowance only (see the
+// `mfa` tag, Guessing).
 // `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 // Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 //
@@ -7338,7 +7354,7 @@ func (c *Client) MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *
 // MfaRecoveryCodesCreateWithBody Make a new set of recovery codes
 //
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
-// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -7361,7 +7377,7 @@ func (c *Client) MfaRecoveryCodesCreateWithBody(ctx context.Context, params *Mfa
 // MfaRecoveryCodesCreate Make a new set of recovery codes
 //
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
-// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -8100,8 +8116,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8132,8 +8149,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8351,7 +8369,8 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8388,7 +8407,8 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -11905,7 +11925,8 @@ type ClientWithResponsesInterface interface {
 	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
-	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// (`rate-limited`; a caller the account does not know pays from its address's only, as
+	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11920,7 +11941,8 @@ type ClientWithResponsesInterface interface {
 	// `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
-	// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// (`rate-limited`; a caller the account does not know pays from its address's only, as
+	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11932,7 +11954,9 @@ type ClientWithResponsesInterface interface {
 	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+	// a caller the account does not know pays from its address's allowance only (see the
+	// `mfa` tag, Guessing).
 	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 	//
@@ -11946,7 +11970,9 @@ type ClientWithResponsesInterface interface {
 	// Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 	// makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 	// `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+	// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+	// a caller the account does not know pays from its address's allowance only (see the
+	// `mfa` tag, Guessing).
 	// `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 	// Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 	//
@@ -11958,7 +11984,7 @@ type ClientWithResponsesInterface interface {
 	// MfaRecoveryCodesCreateWithBodyWithResponse Make a new set of recovery codes
 	//
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
-	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -11971,7 +11997,7 @@ type ClientWithResponsesInterface interface {
 	// MfaRecoveryCodesCreateWithResponse Make a new set of recovery codes
 	//
 	// Replaces the user's recovery codes with ten new ones, answered this once (only their
-	// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+	// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -12504,8 +12530,9 @@ type ClientWithResponsesInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12526,8 +12553,9 @@ type ClientWithResponsesInterface interface {
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
-	// to the account before (same address, or its `device_token`) has its own (5); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// to the account before (same address, or its `device_token`) has its own (5), once the
+	// account's email is proven (until then every caller is a stranger: the callers an unproven
+	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12675,7 +12703,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -12702,7 +12731,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`); past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then every caller is a stranger);
+	// past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -16978,7 +17008,8 @@ func (c *ClientWithResponses) MfaPasskeyVerifyBeginWithResponse(ctx context.Cont
 // `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
-// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// (`rate-limited`; a caller the account does not know pays from its address's only, as
+// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16999,7 +17030,8 @@ func (c *ClientWithResponses) MfaPasskeyVerifyFinishWithBodyWithResponse(ctx con
 // `methods`), as `mfa/totp_verify` does (a new `device_token` when it completes a sign-in).
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
-// (`rate-limited`). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// (`rate-limited`; a caller the account does not know pays from its address's only, as
+// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17017,7 +17049,9 @@ func (c *ClientWithResponses) MfaPasskeyVerifyFinishWithTextBodyWithResponse(ctx
 // Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 // makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 // `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+// a caller the account does not know pays from its address's allowance only (see the
+// `mfa` tag, Guessing).
 // `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 // Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 //
@@ -17037,7 +17071,9 @@ func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithBodyWithResponse(ctx cont
 // Uses up one of the user's recovery codes (case, spaces and hyphens do not matter) and
 // makes the caller's session `aal2` (`recovery_code` appended to its `methods`), as
 // `mfa/totp_verify` does, for a user who lost its app and passkeys. A wrong or used code
-// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`).
+// answers `invalid-code`, counted as `mfa/totp_verify` counts codes (`rate-limited`), but
+// a caller the account does not know pays from its address's allowance only (see the
+// `mfa` tag, Guessing).
 // `mfa/index` tells how many are left; `mfa/recovery_codes_create` makes a new set.
 // Sensitive params (see `MfaRecoveryCodeVerifyInput`).
 //
@@ -17055,7 +17091,7 @@ func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx 
 // MfaRecoveryCodesCreateWithBodyWithResponse Make a new set of recovery codes
 //
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
-// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -17074,7 +17110,7 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithBodyWithResponse(ctx con
 // MfaRecoveryCodesCreateWithResponse Make a new set of recovery codes
 //
 // Replaces the user's recovery codes with ten new ones, answered this once (only their
-// hashes are kept; each carries 80 random bits, written as four groups of four characters).
+// hashes are kept; each carries about 79 random bits, written as four groups of four characters).
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
@@ -17733,8 +17769,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17761,8 +17798,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
-// to the account before (same address, or its `device_token`) has its own (5); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// to the account before (same address, or its `device_token`) has its own (5), once the
+// account's email is proven (until then every caller is a stranger: the callers an unproven
+// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17952,7 +17990,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -17985,7 +18024,8 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`); past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then every caller is a stranger);
+// past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
