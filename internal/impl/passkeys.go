@@ -273,7 +273,7 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
-		checkCredential: true, // the passkey was checked against user as read: a first proof since took it back
+		checkCredential: true, // the passkey was checked against user as read; a first proof since may have taken it back
 	})
 	s.settle(ctx, try, err)
 	if errors.Is(err, errCredentialChanged) {
