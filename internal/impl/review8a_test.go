@@ -6,9 +6,7 @@ package impl_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -55,18 +53,6 @@ func waitingOnALock(t *testing.T, env *apitest.Env) bool {
 	return n > 0
 }
 
-// inFlight serves req in a goroutine (the harness's checks belong to the test goroutine: the
-// answer is checked by the caller) and returns a channel that yields its recorded answer.
-func inFlight(env *apitest.Env, req *http.Request) <-chan *httptest.ResponseRecorder {
-	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() {
-		rec := httptest.NewRecorder()
-		env.Handler.ServeHTTP(rec, req)
-		done <- rec
-	}()
-	return done
-}
-
 // Finding 1. A squatter's passkey sign-in in flight outlives the owner's first proof, and opens
 // a session on the account the owner just proved: an account takeover.
 //
@@ -102,7 +88,7 @@ func TestReview8aPasskeySignInInFlightOutlivesTheFirstProof(t *testing.T) {
 	finish.RemoteAddr = addr(7) + ":1234"
 
 	release := holdRoleScopes(t, env)
-	answer := inFlight(env, finish)
+	answer := env.Start(finish)
 	until(t, func() bool { return waitingOnALock(t, env) }, answer, release, "the passkey sign-in never waited to create its session")
 
 	// The owner proves the mailbox meanwhile (the welcome email's link): the proof commits, taking
@@ -110,40 +96,38 @@ func TestReview8aPasskeySignInInFlightOutlivesTheFirstProof(t *testing.T) {
 	env.DeliverEmails()
 	link := apitest.Request(http.MethodPost, magicLinkCreate, "text/plain", apitest.Sensitive(t,
 		map[string]any{"magic_token": lastLinkToken(t, env, "ada@example.com"), "application": "planoauth"}), "")
-	owner := inFlight(env, link)
+	owner := env.Start(link)
 	until(t, func() bool { return emailVerified(t, env, "ada@example.com") }, owner, release, "the owner's proof never committed")
 	release()
-	if rec := <-owner; rec.Code != http.StatusOK {
-		t.Fatalf("the owner's link answered %d %s", rec.Code, rec.Body)
+	owner.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	res := answer.Wait()
+	if res.Code != http.StatusOK {
+		res.Expect(t, 400, gen.StatusInvalidPasskey) // refused: the proof won
+		return
 	}
-	rec := <-answer
-
-	if rec.Code != http.StatusOK {
-		return // refused: the proof won
+	var session gen.Session
+	if res.Data(t, &session); session.Token == nil {
+		t.Fatalf("a 200 without a session: %s", res.Raw)
 	}
-	var body struct {
-		Data gen.Session `json:"data"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Data.Token == nil {
-		t.Fatalf("a 200 without a session: %s", rec.Body)
-	}
-	if code := readStatus(env.Handler, *body.Data.Token); code == http.StatusOK {
-		s := readSession(t, env, *body.Data.Token)
+	if code := readStatus(env.Handler, *session.Token); code == http.StatusOK {
+		s := readSession(t, env, *session.Token)
 		t.Errorf("the squatter's passkey sign-in in flight at the owner's first proof holds a live session on the "+
 			"proven account: %s, %s, user %s (email_verified %v)", s.Application.Slug, *s.Aal, s.User.Email, *s.User.EmailVerified)
 	}
 }
 
-// until polls cond until it holds; it fails the test (releasing what release holds) when the
-// request in flight answered first, or after 5 seconds.
-func until(t *testing.T, cond func() bool, answer <-chan *httptest.ResponseRecorder, release func(), what string) {
+// until polls cond (a state of the database, which only polling can see) until it holds; it
+// fails the test (releasing what release holds) when the request in flight answered first, or
+// after 5 seconds.
+func until(t *testing.T, cond func() bool, answer *apitest.InFlight, release func(), what string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		select {
-		case rec := <-answer:
+		case <-answer.Done():
 			release()
-			t.Fatalf("%s: it answered %d %s", what, rec.Code, rec.Body)
+			res := answer.Wait()
+			t.Fatalf("%s: it answered %d %s", what, res.Code, res.Raw)
 		default:
 		}
 		if time.Now().After(deadline) {
