@@ -280,13 +280,19 @@ func (r *Response) Data(tb testing.TB, v any) {
 // status enum). An unknown route must answer route-non-existent.
 func (e *Env) Do(req *http.Request) *Response {
 	e.T.Helper()
+	return e.DoOn(e.Handler, req)
+}
+
+// DoOn is Do on another handler of the same database (SecondInstance).
+func (e *Env) DoOn(h http.Handler, req *http.Request) *Response {
+	e.T.Helper()
 	var reqBody []byte
 	if req.Body != nil {
 		reqBody, _ = io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(reqBody))
 	}
 	rec := httptest.NewRecorder()
-	e.Handler.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	res := &Response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
 	if err := json.Unmarshal(res.Raw, &res.Envelope); err != nil {
 		e.T.Fatalf("%s %s: answer is not an envelope: %v\n%s", req.Method, req.URL.Path, err, res.Raw)

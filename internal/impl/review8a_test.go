@@ -109,7 +109,7 @@ func TestReview8aPasskeySignInInFlightOutlivesTheFirstProof(t *testing.T) {
 	if res.Data(t, &session); session.Token == nil {
 		t.Fatalf("a 200 without a session: %s", res.Raw)
 	}
-	if code := readStatus(env.Handler, *session.Token); code == http.StatusOK {
+	if code := readStatus(env, env.Handler, *session.Token); code == http.StatusOK {
 		s := readSession(t, env, *session.Token)
 		t.Errorf("the squatter's passkey sign-in in flight at the owner's first proof holds a live session on the "+
 			"proven account: %s, %s, user %s (email_verified %v)", s.Application.Slug, *s.Aal, s.User.Email, *s.User.EmailVerified)
