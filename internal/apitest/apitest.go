@@ -280,18 +280,64 @@ func (r *Response) Data(tb testing.TB, v any) {
 // status enum). An unknown route must answer route-non-existent.
 func (e *Env) Do(req *http.Request) *Response {
 	e.T.Helper()
+	return e.DoOn(e.Handler, req)
+}
+
+// DoOn is Do on another handler of the same database (SecondInstance).
+func (e *Env) DoOn(h http.Handler, req *http.Request) *Response {
+	e.T.Helper()
 	var reqBody []byte
 	if req.Body != nil {
 		reqBody, _ = io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(reqBody))
 	}
 	rec := httptest.NewRecorder()
-	e.Handler.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	res := &Response{Code: rec.Code, Header: rec.Header(), Raw: rec.Body.Bytes()}
 	if err := json.Unmarshal(res.Raw, &res.Envelope); err != nil {
 		e.T.Fatalf("%s %s: answer is not an envelope: %v\n%s", req.Method, req.URL.Path, err, res.Raw)
 	}
 	e.validate(req, reqBody, res)
+	return res
+}
+
+// InFlight is a request served in a goroutine of its own (Env.Start), for tests that make
+// requests meet: its answer is validated, as Do's are, by Wait on the test's goroutine.
+type InFlight struct {
+	env     *Env
+	req     *http.Request
+	reqBody []byte
+	done    chan struct{}
+	rec     *httptest.ResponseRecorder
+}
+
+// Start serves req in a goroutine of its own and returns at once.
+func (e *Env) Start(req *http.Request) *InFlight {
+	f := &InFlight{env: e, req: req, done: make(chan struct{}), rec: httptest.NewRecorder()}
+	if req.Body != nil {
+		f.reqBody, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(f.reqBody))
+	}
+	go func() {
+		defer close(f.done)
+		e.Handler.ServeHTTP(f.rec, req)
+	}()
+	return f
+}
+
+// Done is closed once the request was answered.
+func (f *InFlight) Done() <-chan struct{} { return f.done }
+
+// Wait waits for the answer and validates it against the contract; call it on the test's
+// goroutine.
+func (f *InFlight) Wait() *Response {
+	f.env.T.Helper()
+	<-f.done
+	res := &Response{Code: f.rec.Code, Header: f.rec.Header(), Raw: f.rec.Body.Bytes()}
+	if err := json.Unmarshal(res.Raw, &res.Envelope); err != nil {
+		f.env.T.Fatalf("%s %s: answer is not an envelope: %v\n%s", f.req.Method, f.req.URL.Path, err, res.Raw)
+	}
+	f.env.validate(f.req, f.reqBody, res)
 	return res
 }
 

@@ -29,10 +29,11 @@ func Equal(a, b string) bool { return Normalize(a) == Normalize(b) }
 // Mailbox is the mailbox an address most likely delivers to, for telling whether two addresses
 // are one person's: the normalized address without its subaddress (a "+tag" at the end of the
 // local part, RFC 5233: Gmail, Outlook, Fastmail, Proton and most others deliver it to the
-// address without it), and at gmail.com and googlemail.com (one domain) without the dots of the
-// local part, which Gmail ignores. It cannot see other ways to one person: a provider's own
-// separator or alias scheme, a catch-all domain, or simply a second mailbox. Addresses with one
-// Mailbox reach one mailbox; addresses with different ones may still reach one person.
+// address without it), with its domain in its ASCII (IDNA) form however it was written, and at
+// gmail.com and googlemail.com (one domain) without the dots of the local part, which Gmail
+// ignores. It cannot see other ways to one person: a provider's own separator or alias scheme,
+// a catch-all domain, or simply a second mailbox. Addresses with one Mailbox reach one mailbox;
+// addresses with different ones may still reach one person.
 func Mailbox(email string) string {
 	e := Normalize(email)
 	at := strings.LastIndexByte(e, '@')
@@ -40,6 +41,11 @@ func Mailbox(email string) string {
 		return e
 	}
 	local, domain := e[:at], e[at+1:]
+	// One domain has two spellings, Unicode and its IDNA ASCII form (xn--): DNS, and so mail,
+	// knows only the ASCII one.
+	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = strings.ToLower(ascii)
+	}
 	if i := strings.IndexByte(local, '+'); i > 0 { // a local part that starts with "+" is all tag: kept
 		local = local[:i]
 	}

@@ -50,6 +50,8 @@ func TestMailbox(t *testing.T) {
 		{"a.d.a@example.com", "ada@example.com", false}, // dots matter outside Gmail
 		{"+ada@example.com", "@example.com", false},     // a local part that is all tag is kept
 		{"ada@example.com", "ada@example.org", false},
+		{"ada@bücher.example", "ada+x@xn--bcher-kva.example", true}, // one domain, Unicode and ASCII
+		{"ada@exаmple.com", "ada@example.com", false},               // a Cyrillic а: another domain
 		{"ada@example.com", "bob@example.com", false},
 	} {
 		if got := emailaddr.SameMailbox(tc.a, tc.b); got != tc.same {

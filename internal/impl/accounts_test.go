@@ -2,9 +2,7 @@ package impl_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -418,10 +416,10 @@ func TestCredentialChangeWinsOverLoginInFlight(t *testing.T) {
 		BEGIN PERFORM pg_advisory_xact_lock(1010); RETURN NULL; END $$`)
 	exec(t, env, "CREATE TRIGGER hold_revocation AFTER UPDATE ON sessions FOR EACH STATEMENT EXECUTE FUNCTION hold_revocation()")
 
-	proof := serveAsync(env, apitest.Request(http.MethodPost, magicLinkCreate, "text/plain",
+	proof := env.Start(apitest.Request(http.MethodPost, magicLinkCreate, "text/plain",
 		apitest.Sensitive(t, map[string]any{"magic_token": link, "application": "planoorder"}), ""))
 	waitForLockWaiter(t, hold, "advisory", nil)
-	loginDone := serveAsync(env, apitest.Request(http.MethodPost, sessionsCreate, "text/plain",
+	loginDone := env.Start(apitest.Request(http.MethodPost, sessionsCreate, "text/plain",
 		apitest.Sensitive(t, map[string]any{"email": victim, "password": password, "application": "planoorder"}), ""))
 	// The log-in waits for the proof (it needs the user's row), or, without the re-check,
 	// creates its session while the proof is held.
@@ -429,26 +427,19 @@ func TestCredentialChangeWinsOverLoginInFlight(t *testing.T) {
 	if _, err := hold.Exec(ctx, "SELECT pg_advisory_unlock($1)", lockKey); err != nil {
 		t.Fatal(err)
 	}
-	if rec := <-proof; rec.Code != http.StatusOK {
-		t.Fatalf("the proof answered %d %s", rec.Code, rec.Body)
-	}
+	proof.Wait().Expect(t, 200, gen.StatusActionSuccessful)
 	if loginRec == nil {
-		loginRec = <-loginDone
-	}
-	var answer struct {
-		Status gen.Status
-		Data   gen.Session
-	}
-	if err := json.Unmarshal(loginRec.Body.Bytes(), &answer); err != nil {
-		t.Fatal(err)
+		loginRec = loginDone.Wait()
 	}
 	if loginRec.Code == http.StatusOK {
 		// Had it succeeded, its session must not have outlived the proof.
-		env.Get(sessionsRead, *answer.Data.Token).Expect(t, 401, gen.StatusInvalidToken)
+		var session gen.Session
+		loginRec.Data(t, &session)
+		env.Get(sessionsRead, *session.Token).Expect(t, 401, gen.StatusInvalidToken)
 		t.Fatalf("a log-in with the dropped password answered a session")
 	}
-	if loginRec.Code != http.StatusBadRequest || answer.Status != gen.StatusUserHasNoPassword {
-		t.Errorf("the log-in in flight answered %d %s, want 400 user-has-no-password", loginRec.Code, answer.Status)
+	if loginRec.Code != http.StatusBadRequest || loginRec.Status() != gen.StatusUserHasNoPassword {
+		t.Errorf("the log-in in flight answered %d %s, want 400 user-has-no-password", loginRec.Code, loginRec.Status())
 	}
 	var live int
 	if err := hold.QueryRow(ctx, `SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id
@@ -457,28 +448,18 @@ func TestCredentialChangeWinsOverLoginInFlight(t *testing.T) {
 	}
 }
 
-// serveAsync serves req on its own goroutine (the handler alone: a failing env.Do would call
-// t.Fatal off the test goroutine).
-func serveAsync(env *apitest.Env, req *http.Request) <-chan *httptest.ResponseRecorder {
-	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() {
-		rec := httptest.NewRecorder()
-		env.Handler.ServeHTTP(rec, req)
-		done <- rec
-	}()
-	return done
-}
-
 // waitForLockWaiter returns once a session of the test's database waits for a lock of locktype,
-// or once done (if not nil) delivers an answer, which it returns.
-func waitForLockWaiter(t *testing.T, conn *pgx.Conn, locktype string, done <-chan *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+// or once the request in flight (if not nil) was answered: then its answer, validated.
+func waitForLockWaiter(t *testing.T, conn *pgx.Conn, locktype string, inFlight *apitest.InFlight) *apitest.Response {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		select {
-		case rec := <-done:
-			return rec
-		default:
+		if inFlight != nil {
+			select {
+			case <-inFlight.Done():
+				return inFlight.Wait()
+			default:
+			}
 		}
 		var waiting bool
 		err := conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_locks l

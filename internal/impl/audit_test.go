@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -620,13 +619,8 @@ func TestAuditTrailCommitsInOrder(t *testing.T) {
 	if err := audit.Append(ctx, db.New(tx), env.Clock.Now(), audit.Event{Kind: gen.AuditApplicationTokenRotated, Actor: audit.Operator, ApplicationID: app.ID}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() { // the handler alone: a failing env.Do would call t.Fatal off the test goroutine
-		body := apitest.Sensitive(t, map[string]any{"email": "nobody@example.com", "password": "x", "application": "planoorder"})
-		rec := httptest.NewRecorder()
-		env.Handler.ServeHTTP(rec, apitest.Request(http.MethodPost, sessionsCreate, "text/plain", body, ""))
-		done <- rec
-	}()
+	body := apitest.Sensitive(t, map[string]any{"email": "nobody@example.com", "password": "x", "application": "planoorder"})
+	done := env.Start(apitest.Request(http.MethodPost, sessionsCreate, "text/plain", body, ""))
 	waitForAdvisoryLockWaiter(t, env, done)
 	if trail := readTrail(t, env, env.AppTokens["planoorder"], "?after=0"); len(trail.Results) != 0 {
 		t.Fatalf("trail = %v while the first append is uncommitted, want nothing yet", ids(trail))
@@ -634,8 +628,8 @@ func TestAuditTrailCommitsInOrder(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if rec := <-done; rec.Code != 400 {
-		t.Fatalf("the failed log-in answered %d %s", rec.Code, rec.Body)
+	if res := done.Wait(); res.Code != 400 {
+		t.Fatalf("the failed log-in answered %d %s", res.Code, res.Raw)
 	}
 	trail := readTrail(t, env, env.AppTokens["planoorder"], "?after=0")
 	if got := kindsOf(trail.Results); !slices.Equal(got, []gen.AuditKind{gen.AuditApplicationTokenRotated, gen.AuditLoginFailed}) {

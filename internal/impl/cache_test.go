@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,10 +14,8 @@ import (
 )
 
 // readStatus serves sessions/read on h, which need not be the Env's own handler.
-func readStatus(h http.Handler, token string) int {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, apitest.Request(http.MethodGet, sessionsRead, "", nil, token))
-	return rec.Code
+func readStatus(env *apitest.Env, h http.Handler, token string) int {
+	return env.DoOn(h, apitest.Request(http.MethodGet, sessionsRead, "", nil, token)).Code
 }
 
 // eventually polls for up to within: a notification travels between processes asynchronously,
@@ -42,26 +39,26 @@ func TestSessionCacheRevocationReachesEveryInstance(t *testing.T) {
 
 	t.Run("Logout", func(t *testing.T) {
 		token := env.Login("ada@example.com", password, "planoorder")
-		if code := readStatus(other, token); code != http.StatusOK { // now cached there
+		if code := readStatus(env, other, token); code != http.StatusOK { // now cached there
 			t.Fatalf("the other instance answered %d", code)
 		}
 		env.Do(apitest.Request(http.MethodPost, sessionsDelete, "", nil, token)).Expect(t, 200, gen.StatusActionSuccessful)
 		env.Get(sessionsRead, token).Expect(t, 401, gen.StatusInvalidToken) // this instance: at once
 		eventually(t, time.Second, "the other instance refuses the logged-out token", func() bool {
-			return readStatus(other, token) == http.StatusUnauthorized
+			return readStatus(env, other, token) == http.StatusUnauthorized
 		})
 	})
 	t.Run("RevokedInTheDatabase", func(t *testing.T) {
 		token := env.Login("ada@example.com", password, "planoorder")
 		env.Get(sessionsRead, token).Expect(t, 200, gen.StatusActionSuccessful)
-		readStatus(other, token)
+		readStatus(env, other, token)
 		// As `planoauth sessions revoke` does, from outside either instance.
 		if _, err := env.Pool.Exec(context.Background(), "UPDATE sessions SET revoked_at = now()"); err != nil {
 			t.Fatal(err)
 		}
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
 			eventually(t, time.Second, name+" instance refuses the revoked token", func() bool {
-				return readStatus(h, token) == http.StatusUnauthorized
+				return readStatus(env, h, token) == http.StatusUnauthorized
 			})
 		}
 	})
@@ -87,15 +84,13 @@ func TestSessionCacheListenerLost(t *testing.T) {
 	// The lost connection empties and pauses the cache, so the revocation is read from the
 	// database well before the listener reconnects (a second later).
 	eventually(t, 300*time.Millisecond, "the revoked token is refused", func() bool {
-		return readStatus(env.Handler, token) == http.StatusUnauthorized
+		return readStatus(env, env.Handler, token) == http.StatusUnauthorized
 	})
 }
 
 // indexStatus serves coexistence/index on h with an application token.
-func indexStatus(h http.Handler, token string) int {
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, apitest.Request(http.MethodGet, coexistenceIndex, "", nil, token))
-	return rec.Code
+func indexStatus(env *apitest.Env, h http.Handler, token string) int {
+	return env.DoOn(h, apitest.Request(http.MethodGet, coexistenceIndex, "", nil, token)).Code
 }
 
 // rotate gives an application a new token in the database, as `planoauth applications
@@ -115,14 +110,14 @@ func TestApplicationTokenRotationReachesEveryInstance(t *testing.T) {
 	other := env.SecondInstance()
 	old := env.AppTokens["planoorder"]
 	for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
-		if code := indexStatus(h, old); code != http.StatusOK {
+		if code := indexStatus(env, h, old); code != http.StatusOK {
 			t.Fatalf("%s instance answered %d to the application token", name, code)
 		}
 	}
 	fresh := rotate(t, env, "planoorder")
 	for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
 		eventually(t, time.Second, name+" instance refuses the old token and takes the new one", func() bool {
-			return indexStatus(h, old) == http.StatusUnauthorized && indexStatus(h, fresh) == http.StatusOK
+			return indexStatus(env, h, old) == http.StatusUnauthorized && indexStatus(env, h, fresh) == http.StatusOK
 		})
 	}
 }
@@ -131,7 +126,7 @@ func TestApplicationsListenerLost(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	old := env.AppTokens["planox2"]
-	if code := indexStatus(env.Handler, old); code != http.StatusOK {
+	if code := indexStatus(env, env.Handler, old); code != http.StatusOK {
 		t.Fatalf("answered %d to the application token", code)
 	}
 	ctx := context.Background()
@@ -146,7 +141,7 @@ func TestApplicationsListenerLost(t *testing.T) {
 	// The lost connection turns the cache off, so the rotation is read from the database well
 	// before the listener reconnects (a second later).
 	eventually(t, 300*time.Millisecond, "the old token is refused", func() bool {
-		return indexStatus(env.Handler, old) == http.StatusUnauthorized
+		return indexStatus(env, env.Handler, old) == http.StatusUnauthorized
 	})
 }
 

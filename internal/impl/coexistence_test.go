@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -309,13 +308,8 @@ func TestCoexistenceFeedCommitsInOrder(t *testing.T) {
 	}
 	held := appendInTx(t, tx, first, app.ID)
 
-	done := make(chan *httptest.ResponseRecorder, 1)
-	go func() { // the handler alone: a failing env.Do would call t.Fatal off the test goroutine
-		body, _ := json.Marshal(map[string]any{"domain": gen.Users, "operation": gen.Update, "id": second})
-		rec := httptest.NewRecorder()
-		env.Handler.ServeHTTP(rec, apitest.Request(http.MethodPost, coexistenceTouch, "application/json", body, env.AppTokens["planoorder"]))
-		done <- rec
-	}()
+	body, _ := json.Marshal(map[string]any{"domain": gen.Users, "operation": gen.Update, "id": second})
+	done := env.Start(apitest.Request(http.MethodPost, coexistenceTouch, "application/json", body, env.AppTokens["planoorder"]))
 	waitForAdvisoryLockWaiter(t, env, done)
 	if feed := readFeed(t, env, ""); len(feed.Results) != 0 {
 		t.Fatalf("feed = %v while the first append is uncommitted, want nothing yet", eventIDs(feed))
@@ -323,11 +317,8 @@ func TestCoexistenceFeedCommitsInOrder(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec := <-done
 	var res struct{ Data gen.CoexistenceEvent }
-	if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || rec.Code != 200 {
-		t.Fatalf("second touch answered %d %s (%v)", rec.Code, rec.Body, err)
-	}
+	done.Wait().Expect(t, 200, gen.StatusActionSuccessful).Data(t, &res.Data)
 	if res.Data.Id <= held {
 		t.Errorf("second append got id %d, not after the first's %d", res.Data.Id, held)
 	}
@@ -358,13 +349,13 @@ func appendInTx(t *testing.T, tx pgx.Tx, userID, applicationID int64) int64 {
 
 // waitForAdvisoryLockWaiter returns once a session of the test's database waits for an advisory
 // lock, and fails if the touch finishes first (it did not wait for the feed's lock).
-func waitForAdvisoryLockWaiter(t *testing.T, env *apitest.Env, done <-chan *httptest.ResponseRecorder) {
+func waitForAdvisoryLockWaiter(t *testing.T, env *apitest.Env, inFlight *apitest.InFlight) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case rec := <-done:
-			t.Fatalf("the second touch finished (%d) while the first append was uncommitted", rec.Code)
+		case <-inFlight.Done():
+			t.Fatalf("the second touch finished (%d) while the first append was uncommitted", inFlight.Wait().Code)
 		default:
 		}
 		var waiting bool

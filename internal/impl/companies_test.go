@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/plano/planoauth/internal/apitest"
@@ -155,17 +154,17 @@ func TestCompaniesApproveAndRemove(t *testing.T) {
 	t.Run("OwnerApprovesOnce", func(t *testing.T) {
 		// Concurrent approvals from several addresses: the request is taken once.
 		const n = 10
-		codes := make([]int, n)
-		var wg sync.WaitGroup
+		flights := make([]*apitest.InFlight, n)
 		for i := range n {
-			wg.Go(func() {
-				req := apitest.Request(http.MethodPost, companiesApproveMember, "application/json",
-					[]byte(fmt.Sprintf(`{"company_id":%d,"client_id":%d}`, f.company, f.adaC)), f.owner)
-				req.RemoteAddr = fmt.Sprintf("127.0.0.%d:1234", i+1)
-				codes[i] = serveSync(env, req)
-			})
+			req := apitest.Request(http.MethodPost, companiesApproveMember, "application/json",
+				[]byte(fmt.Sprintf(`{"company_id":%d,"client_id":%d}`, f.company, f.adaC)), f.owner)
+			req.RemoteAddr = fmt.Sprintf("127.0.0.%d:1234", i+1)
+			flights[i] = env.Start(req)
 		}
-		wg.Wait()
+		codes := make([]int, n)
+		for i, f := range flights {
+			codes[i] = f.Wait().Code
+		}
 		if ok := countCode(codes, 200); ok != 1 || countCode(codes, 400) != n-1 {
 			t.Errorf("answers = %v, want one approval and %d invalid-param", codes, n-1)
 		}
@@ -262,10 +261,6 @@ func TestMembershipRequestRevealsNoIDs(t *testing.T) {
 			t.Errorf("request for %d answered %+v", id, r)
 		}
 	}
-}
-
-func serveSync(env *apitest.Env, req *http.Request) int {
-	return (<-serveAsync(env, req)).Code
 }
 
 func countCode(codes []int, code int) int {

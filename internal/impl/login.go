@@ -37,17 +37,19 @@ type newSession struct {
 	redirectURL     *string
 	view            *gen.SessionView
 	applicationView *gen.ApplicationView
-	// fromPassword: the session is made from a password checked against the user as it was
-	// read, so it is created only if the user's credential_version is still that one.
-	fromPassword bool
+	// checkCredential: the session is made from a credential (a password, a passkey) checked
+	// against the user as it was read, so it is created only if the user's credential_version
+	// is still that one (a first proof of the email, a password change or reset moves it).
+	checkCredential bool
 	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
 	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
 	// that proves nothing about its caller (registration).
 	trust *limits.Client
 }
 
-// errCredentialChanged is startSession's answer when the password a log-in checked was set,
-// replaced or dropped before its session could be created: no session was made.
+// errCredentialChanged is startSession's answer when the credential a log-in checked changed
+// before its session could be created (its password set, replaced or dropped; the email's first
+// proof, which takes back the passkeys the unverified account set up): no session was made.
 var errCredentialChanged = errors.New("the credential checked changed before the session was created")
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -174,7 +176,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
-			CheckCredential: req.fromPassword, CredentialVersion: user.CredentialVersion,
+			CheckCredential: req.checkCredential, CredentialVersion: user.CredentialVersion,
 			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods), RememberMeWish: wish,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {

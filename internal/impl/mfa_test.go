@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"image/png"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -601,9 +600,7 @@ func TestSecondFactorReachesEveryInstance(t *testing.T) {
 	env.User("ada@example.com", password, "client")
 	elsewhere := env.Login("ada@example.com", password, "planoorder")
 	status := func() int {
-		rec := httptest.NewRecorder()
-		other.ServeHTTP(rec, apitest.Request(http.MethodGet, scopesLiaisonRegister, "", nil, elsewhere))
-		return rec.Code
+		return env.DoOn(other, apitest.Request(http.MethodGet, scopesLiaisonRegister, "", nil, elsewhere)).Code
 	}
 	if code := status(); code != http.StatusOK { // cached on the other instance
 		t.Fatalf("the other instance answered %d", code)

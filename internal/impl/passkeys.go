@@ -273,8 +273,13 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
+		checkCredential: true, // the passkey was checked against user as read; a first proof since may have taken it back
 	})
 	s.settle(ctx, try, err)
+	if errors.Is(err, errCredentialChanged) {
+		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID},
+			s.passkeyRefused(ctx, fmt.Errorf("%w: the account's credentials changed during the sign-in", mfa.ErrPasskey)))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package impl_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -37,20 +36,18 @@ func setPolicy(t *testing.T, env *apitest.Env, slug string, lifetime, idle *time
 func dur(d time.Duration) *time.Duration { return &d }
 
 // readAnswer is the status slug of sessions/read on h.
-func readAnswer(h http.Handler, token string) gen.Status {
-	var answer struct{ Status gen.Status }
-	_ = json.Unmarshal([]byte(serveBody(h, apitest.Request(http.MethodGet, sessionsRead, "", nil, token))), &answer)
-	return answer.Status
+func readAnswer(env *apitest.Env, h http.Handler, token string) gen.Status {
+	return env.DoOn(h, apitest.Request(http.MethodGet, sessionsRead, "", nil, token)).Status()
 }
 
 // waitForPolicy waits until every handler shows the lifetime in the full view of the
 // application of probe (a session token): the instances heard of the change.
-func waitForPolicy(t *testing.T, probe string, lifetime time.Duration, handlers ...http.Handler) {
+func waitForPolicy(t *testing.T, env *apitest.Env, probe string, lifetime time.Duration, handlers ...http.Handler) {
 	t.Helper()
 	want := fmt.Sprintf(`"lifetime_seconds":%d`, int64(lifetime/time.Second))
 	for i, h := range handlers {
 		eventually(t, time.Second, fmt.Sprintf("instance %d has the new policy", i), func() bool {
-			return strings.Contains(serveBody(h, apitest.Request(http.MethodGet, sessionsRead+"?application_view=full", "", nil, probe)), want)
+			return strings.Contains(serveBody(env, h, apitest.Request(http.MethodGet, sessionsRead+"?application_view=full", "", nil, probe)), want)
 		})
 	}
 }
@@ -62,7 +59,7 @@ func TestSessionPolicyNewSessions(t *testing.T) {
 	ada := env.User("ada@example.com", password, "client")
 	probe := env.Session(ada, "planoorder", "client")
 	setPolicy(t, env, "planoorder", dur(3*time.Hour), dur(time.Hour), false, nil)
-	waitForPolicy(t, probe, 3*time.Hour, env.Handler)
+	waitForPolicy(t, env, probe, 3*time.Hour, env.Handler)
 
 	t.Run("Idle", func(t *testing.T) {
 		token := env.Login("ada@example.com", password, "planoorder")
@@ -107,14 +104,14 @@ func TestSessionPolicyChangeReachesEveryInstance(t *testing.T) {
 		token := env.Session(ada, "planoorder", "client")
 		env.Clock.Advance(2 * time.Hour)
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
-			if got := readAnswer(h, token); got != gen.StatusActionSuccessful { // now cached there
+			if got := readAnswer(env, h, token); got != gen.StatusActionSuccessful { // now cached there
 				t.Fatalf("%s instance answered %s", name, got)
 			}
 		}
 		setPolicy(t, env, "planoorder", dur(time.Hour), nil, false, nil)
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
 			eventually(t, time.Second, name+" instance expires the two-hour-old session", func() bool {
-				return readAnswer(h, token) == gen.StatusSessionExpired
+				return readAnswer(env, h, token) == gen.StatusSessionExpired
 			})
 		}
 	})
@@ -125,40 +122,40 @@ func TestSessionPolicyChangeReachesEveryInstance(t *testing.T) {
 		token := env.Session(ada, "planox2", "client")
 		env.Clock.Advance(2 * time.Hour)
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
-			if got := readAnswer(h, token); got != gen.StatusActionSuccessful { // now cached there
+			if got := readAnswer(env, h, token); got != gen.StatusActionSuccessful { // now cached there
 				t.Fatalf("%s instance answered %s", name, got)
 			}
 		}
 		setPolicy(t, env, "planox2", dur(time.Hour), nil, false, nil)
 		eventually(t, time.Second, "this instance expires the two-hour-old session", func() bool {
-			return readAnswer(env.Handler, token) == gen.StatusSessionExpired
+			return readAnswer(env, env.Handler, token) == gen.StatusSessionExpired
 		})
 		probe := env.Session(ada, "planox2", "client") // live under either policy
 		setPolicy(t, env, "planox2", dur(7*24*time.Hour), nil, false, nil)
-		waitForPolicy(t, probe, 7*24*time.Hour, env.Handler, other)
+		waitForPolicy(t, env, probe, 7*24*time.Hour, env.Handler, other)
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
 			eventually(t, time.Second, name+" instance keeps the session expired", func() bool {
-				return readAnswer(h, token) == gen.StatusSessionExpired
+				return readAnswer(env, h, token) == gen.StatusSessionExpired
 			})
 		}
 	})
 	t.Run("LongerOnlyForNewSessions", func(t *testing.T) {
 		before := env.Session(ada, "planoauth", "client")
 		setPolicy(t, env, "planoauth", dur(30*24*time.Hour), nil, false, nil)
-		waitForPolicy(t, before, 30*24*time.Hour, env.Handler, other)
+		waitForPolicy(t, env, before, 30*24*time.Hour, env.Handler, other)
 		after := env.Session(ada, "planoauth", "client")
 		for range 4 { // used every 48 hours: only the lifetime ends them
 			env.Clock.Advance(48 * time.Hour)
 			for _, h := range []http.Handler{env.Handler, other} {
-				readAnswer(h, before)
-				readAnswer(h, after)
+				readAnswer(env, h, before)
+				readAnswer(env, h, after)
 			}
 		}
 		for name, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
-			if got := readAnswer(h, before); got != gen.StatusSessionExpired {
+			if got := readAnswer(env, h, before); got != gen.StatusSessionExpired {
 				t.Errorf("%s instance: the session created under 7 days answers %s after 8 days", name, got)
 			}
-			if got := readAnswer(h, after); got != gen.StatusActionSuccessful {
+			if got := readAnswer(env, h, after); got != gen.StatusActionSuccessful {
 				t.Errorf("%s instance: the session created under 30 days answers %s after 8 days", name, got)
 			}
 		}
@@ -182,7 +179,7 @@ func TestSessionPolicyRememberMeCap(t *testing.T) {
 
 	setPolicy(t, env, "planoorder", nil, nil, true, dur(30*24*time.Hour))
 	eventually(t, time.Second, "the cap reaches the live remember_me session", func() bool {
-		return readAnswer(env.Handler, *uncapped.Token) == gen.StatusSessionExpired
+		return readAnswer(env, env.Handler, *uncapped.Token) == gen.StatusSessionExpired
 	})
 	var capped gen.Session
 	login(env, map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}).
@@ -215,14 +212,14 @@ func TestDeletedLongSessionLeavesEveryCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	setPolicy(t, env, "planoorder", dur(30*24*time.Hour), nil, false, nil)
-	waitForPolicy(t, token, 30*24*time.Hour, other)
-	if got := readAnswer(other, token); got != gen.StatusActionSuccessful { // now cached there
+	waitForPolicy(t, env, token, 30*24*time.Hour, other)
+	if got := readAnswer(env, other, token); got != gen.StatusActionSuccessful { // now cached there
 		t.Fatalf("the other instance answered %s", got)
 	}
 	if _, err := env.Pool.Exec(context.Background(), "DELETE FROM sessions WHERE user_id = $1", ada); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Second, "the other instance forgets the deleted session", func() bool {
-		return readAnswer(other, token) == gen.StatusInvalidToken
+		return readAnswer(env, other, token) == gen.StatusInvalidToken
 	})
 }

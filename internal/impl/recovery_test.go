@@ -206,7 +206,7 @@ func TestPasswordReset(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		env.User("ada@example.com", password, "client")
 		old := env.Login("ada@example.com", password, "planoorder")
-		if code := readStatus(other, old); code != http.StatusOK { // cached on the other instance
+		if code := readStatus(env, other, old); code != http.StatusOK { // cached on the other instance
 			t.Fatalf("the other instance answered %d", code)
 		}
 		requestReset(env, addr(1), "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful)
@@ -221,7 +221,7 @@ func TestPasswordReset(t *testing.T) {
 		// Every earlier session is revoked, on every instance.
 		env.Get(sessionsRead, old).Expect(t, 401, gen.StatusInvalidToken)
 		eventually(t, time.Second, "the other instance refuses the earlier session", func() bool {
-			return readStatus(other, old) == http.StatusUnauthorized
+			return readStatus(env, other, old) == http.StatusUnauthorized
 		})
 		login(env, map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}).
 			Expect(t, 400, gen.StatusInvalidPassword)
@@ -418,7 +418,7 @@ func TestUsersPasswordUpdate(t *testing.T) {
 		env.User("ada@example.com", password, "client")
 		mine := env.Login("ada@example.com", password, "planoorder")
 		elsewhere := env.Login("ada@example.com", password, "planoauth")
-		if code := readStatus(other, elsewhere); code != http.StatusOK {
+		if code := readStatus(env, other, elsewhere); code != http.StatusOK {
 			t.Fatalf("the other instance answered %d", code)
 		}
 		res := updatePassword(env, mine, map[string]any{"current_password": password, "password": newPassword}).
@@ -431,7 +431,7 @@ func TestUsersPasswordUpdate(t *testing.T) {
 		env.Get(sessionsRead, mine).Expect(t, 200, gen.StatusActionSuccessful) // the caller's stays
 		env.Get(sessionsRead, elsewhere).Expect(t, 401, gen.StatusInvalidToken)
 		eventually(t, time.Second, "the other instance refuses the other session", func() bool {
-			return readStatus(other, elsewhere) == http.StatusUnauthorized
+			return readStatus(env, other, elsewhere) == http.StatusUnauthorized
 		})
 		env.Login("ada@example.com", newPassword, "planoorder")
 		login(env, map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}).

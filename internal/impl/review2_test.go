@@ -240,11 +240,11 @@ func TestReview2PolicyRestoreDoesNotResurrect(t *testing.T) {
 
 	probe := env.Session(ada, "planoorder", "client")
 	setPolicy(t, env, "planoorder", dur(time.Hour), nil, false, nil)
-	waitForPolicy(t, probe, time.Hour, env.Handler)
+	waitForPolicy(t, env, probe, time.Hour, env.Handler)
 	env.Get(sessionsRead, stolen).Expect(t, 401, gen.StatusSessionExpired)
 
 	setPolicy(t, env, "planoorder", dur(7*24*time.Hour), nil, false, nil)
-	waitForPolicy(t, probe, 7*24*time.Hour, env.Handler)
+	waitForPolicy(t, env, probe, 7*24*time.Hour, env.Handler)
 	res := env.Get(sessionsRead, stolen)
 	if res.Code == http.StatusOK {
 		t.Errorf("a session refused as expired is live again after the policy was restored: %d %s", res.Code, res.Status())

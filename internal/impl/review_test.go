@@ -116,22 +116,22 @@ func TestReviewGrantRacesMembershipRemoval(t *testing.T) {
 		BEGIN PERFORM pg_advisory_xact_lock(2020); RETURN NULL; END $$`,
 		"CREATE TRIGGER hold_company_grant BEFORE INSERT ON liaison_companies FOR EACH STATEMENT EXECUTE FUNCTION hold_company_grant()")
 
-	grantDone := serveAsync(env, apitest.Request(http.MethodPost, liaisonsRegister, "text/plain", apitest.Sensitive(t, map[string]any{
+	grantDone := env.Start(apitest.Request(http.MethodPost, liaisonsRegister, "text/plain", apitest.Sensitive(t, map[string]any{
 		"liaison": map[string]any{"email": "lia@example.com"}, "company_ids": []int64{f.company}}), f.bob))
-	if rec := waitForLockWaiter(t, hold, "advisory", grantDone); rec != nil {
-		t.Fatalf("the grant was not held: %d %s", rec.Code, rec.Body)
+	if res := waitForLockWaiter(t, hold, "advisory", grantDone); res != nil {
+		t.Fatalf("the grant was not held: %d %s", res.Code, res.Raw)
 	}
 	body, _ := json.Marshal(map[string]any{"company_id": f.company, "client_id": f.bobC})
-	removalDone := serveAsync(env, apitest.Request(http.MethodPost, companiesRemoveMember, "application/json", body, f.owner))
+	removalDone := env.Start(apitest.Request(http.MethodPost, companiesRemoveMember, "application/json", body, f.owner))
 	// On main the removal commits at once; with the membership locked by the grant it would wait.
 	removal := waitForLockWaiter(t, hold, "transactionid", removalDone)
 	release(t, hold, key)
-	grant := <-grantDone
+	grant := grantDone.Wait()
 	if removal == nil {
-		removal = <-removalDone
+		removal = removalDone.Wait()
 	}
 	if removal.Code != http.StatusOK {
-		t.Fatalf("the removal answered %d %s", removal.Code, removal.Body)
+		t.Fatalf("the removal answered %d %s", removal.Code, removal.Raw)
 	}
 	var n int
 	if err := env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM liaison_companies
@@ -206,14 +206,14 @@ func TestReviewRehashRestoresDroppedPassword(t *testing.T) {
 	hold := holdOn(t, env, key, `CREATE FUNCTION hold_signin() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN IF NEW.key LIKE 'signin:account:%' THEN PERFORM pg_advisory_xact_lock(3030); END IF; RETURN NEW; END $$`,
 		"CREATE TRIGGER hold_signin BEFORE INSERT ON limit_counters FOR EACH ROW EXECUTE FUNCTION hold_signin()")
-	loginDone := serveAsync(env, apitest.Request(http.MethodPost, sessionsCreate, "text/plain", apitest.Sensitive(t, map[string]any{
+	loginDone := env.Start(apitest.Request(http.MethodPost, sessionsCreate, "text/plain", apitest.Sensitive(t, map[string]any{
 		"email": victim, "password": password, "application": "planoorder"}), ""))
-	if rec := waitForLockWaiter(t, hold, "advisory", loginDone); rec != nil {
-		t.Fatalf("the log-in was not held: %d %s", rec.Code, rec.Body)
+	if res := waitForLockWaiter(t, hold, "advisory", loginDone); res != nil {
+		t.Fatalf("the log-in was not held: %d %s", res.Code, res.Raw)
 	}
 	useLink(env, link, "planoorder").Expect(t, 200, gen.StatusActionSuccessful) // the owner's first proof commits
 	release(t, hold, key)
-	inFlight := <-loginDone
+	inFlight := loginDone.Wait()
 
 	res := login(env, map[string]any{"email": victim, "password": password, "application": "planoorder"})
 	if res.Code == http.StatusOK {

@@ -41,7 +41,7 @@ func (s *Server) SessionsCreate(ctx context.Context, r gen.SessionsCreateRequest
 	}
 	session, err := s.startSession(ctx, user, newSession{
 		application: in.Application, method: gen.LoginPassword, methods: []gen.SessionMethod{gen.MethodPwd}, rememberMe: in.RememberMe, redirectURL: in.RedirectUrl,
-		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, fromPassword: true,
+		view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client, checkCredential: true,
 	})
 	s.settle(ctx, try, err) // a right password that opened no session (user-requires-role) was no success
 	if errors.Is(err, errCredentialChanged) {
