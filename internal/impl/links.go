@@ -432,7 +432,7 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 		if err != nil {
 			return db.User{}, nil, fmt.Errorf("load application %d: %w", p.appID, err)
 		}
-		if err := s.tellOwner(ctx, q, user, passwordChangedNotice(ctx, app)); err != nil {
+		if err := s.tellOwner(ctx, q, user.ID, passwordChangedNotice(ctx, app)); err != nil {
 			return db.User{}, nil, err
 		}
 	}

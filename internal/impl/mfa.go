@@ -223,8 +223,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	removed := factorRemovedNotice(ctx, p.Application, "The authenticator app")
-	change, err := s.removeFactor(ctx, p, in.View, true, removed, func(q *db.Queries) (audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) (audit.Event, error) {
 		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
 			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
 		}
@@ -345,7 +344,7 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 			return err
 		}
-		if err := s.tellOwner(ctx, q, *p.User, recoveryCodesNotice(ctx, p.Application)); err != nil {
+		if err := s.tellOwner(ctx, q, p.User.ID, recoveryCodesNotice(ctx, p.Application)); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}))
@@ -474,7 +473,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		if change.factors, err = s.factors(ctx, q, p, session.Aal); err != nil {
 			return err
 		}
-		if err := s.tellOwner(ctx, q, *p.User, n); err != nil {
+		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), events...)
@@ -518,7 +517,7 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 		if change.factors, err = s.factors(ctx, q, p, p.Session.Aal); err != nil {
 			return err
 		}
-		if err := s.tellOwner(ctx, q, *p.User, n); err != nil {
+		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), removed)
@@ -723,8 +722,7 @@ func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, 
 		if out.User, err = q.GetUser(ctx, user.ID); err != nil {
 			return fmt.Errorf("read user %d: %w", user.ID, err)
 		}
-		out.Emailed = out.User.EmailVerifiedAt != nil
-		if err := tellOwner(ctx, q, now, publicURL, out.User, factorsResetNotice(out.PasswordDropped)); err != nil {
+		if out.Emailed, err = tellOwner(ctx, q, now, publicURL, user.ID, factorsResetNotice(out.PasswordDropped)); err != nil {
 			return err
 		}
 		events := []audit.Event{{Kind: gen.AuditMfaResetByOperator, Actor: audit.Operator, UserID: user.ID}}

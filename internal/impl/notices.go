@@ -81,27 +81,34 @@ func recoveryCodesNotice(ctx context.Context, app db.Application) notice {
 		"A new set of recovery codes was made for the Plano account {email}; the earlier codes no longer work.", app)
 }
 
-// tellOwner queues n to user's email in q's transaction, at most once per kind and recipient per
-// NoticeWindow (but an operator's, which is not bounded). Nothing is sent while the email is not
-// proven: whoever registered the account may not own the mailbox, which must not be mailed
-// about an account it never claimed, and the mailbox's owner is protected otherwise (her
-// first proof takes back every password, factor and session the account set up).
-func tellOwner(ctx context.Context, q *db.Queries, now time.Time, publicURL string, user db.User, n notice) error {
+// tellOwner queues n to the email of the user userID in q's transaction, at most once per kind
+// and recipient per NoticeWindow (but an operator's, which is not bounded), and reports whether
+// it did. The user is read in the transaction, not taken from the caller (a cached principal may
+// predate the email's proof). Nothing is sent while the email is not proven: whoever registered
+// the account may not own the mailbox, which must not be mailed about an account it never
+// claimed, and the mailbox's owner is protected otherwise (her first proof takes back every
+// password, factor and session the account set up).
+func tellOwner(ctx context.Context, q *db.Queries, now time.Time, publicURL string, userID int64, n notice) (bool, error) {
+	user, err := q.GetUser(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("read user %d: %w", userID, err)
+	}
 	if user.EmailVerifiedAt == nil {
-		return nil
+		return false, nil
 	}
 	if n.kind != noticeFactorsReset {
 		first, err := limits.Once(ctx, q, "notice:"+string(n.kind)+":"+limits.EmailKey(user.Email), now, NoticeWindow)
 		if err != nil || !first {
-			return err
+			return false, err
 		}
 	}
-	return mail.Enqueue(ctx, q, now, noticeMessage(user, n, now, publicURL))
+	return true, mail.Enqueue(ctx, q, now, noticeMessage(user, n, now, publicURL))
 }
 
 // tellOwner is the package's tellOwner with the handlers' clock and public URL.
-func (s *Server) tellOwner(ctx context.Context, q *db.Queries, user db.User, n notice) error {
-	return tellOwner(ctx, q, s.now(), s.publicURL, user, n)
+func (s *Server) tellOwner(ctx context.Context, q *db.Queries, userID int64, n notice) error {
+	_, err := tellOwner(ctx, q, s.now(), s.publicURL, userID, n)
+	return err
 }
 
 // noticeMessage is the email of a notice.

@@ -345,7 +345,7 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		if err := limits.Forget(ctx, q, user.ID); err != nil {
 			return err
 		}
-		if err := s.tellOwner(ctx, q, user, passwordChangedNotice(ctx, app)); err != nil {
+		if err := s.tellOwner(ctx, q, user.ID, passwordChangedNotice(ctx, app)); err != nil {
 			return err
 		}
 		self := audit.User(user.ID)

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
@@ -222,7 +223,7 @@ func (p page) submitResetRequest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if email == "" || len(email) > maxEmail || !strings.Contains(email, "@") {
+	if email == "" || len(email) > maxEmail || !strings.Contains(email, "@") || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
 		render(w, r, http.StatusUnprocessableEntity, resetRequestForm(app, slug, "Type the email address of your account."))
 		return
 	}
