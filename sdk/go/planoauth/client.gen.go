@@ -4929,7 +4929,9 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -4958,7 +4960,9 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6461,7 +6465,9 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6500,7 +6506,9 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -11375,7 +11383,9 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -11404,7 +11414,9 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -16308,7 +16320,9 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -16343,7 +16357,9 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
