@@ -159,17 +159,24 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 	if err != nil {
 		return nil, err
 	}
-	client, existed, err := s.createClient(ctx, auth.PrincipalFromContext(ctx), in.Client, in.Enterprise)
+	p := auth.PrincipalFromContext(ctx)
+	client, existed, err := s.createClient(ctx, p, in.Client, in.Enterprise)
 	if err != nil {
 		return nil, err
 	}
 	status := gen.StatusActionSuccessful
+	data := views.RenderClient(client, in.View)
 	if existed {
 		status = gen.StatusClientCreatedForExistingEmail
+		if !mayChooseCredentials(p) {
+			// An existing user's details are for callers who may look users up: an employee whose
+			// email is not proven (who may be a squatter of the address) may not (users/lookup).
+			data.FirstName, data.LastName, data.Phone = nil, nil, nil
+		}
 	}
 	return gen.ClientsCreate200JSONResponse{
 		Status: gen.ClientCreatedResultStatus(status), Message: s.writer.Message(status),
-		Data: views.RenderClient(client, in.View), Session: envelope.CallerSession(ctx),
+		Data: data, Session: envelope.CallerSession(ctx),
 	}, nil
 }
 

@@ -7,6 +7,7 @@ package impl_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +163,35 @@ func TestReview8aPunycodeSelfLiaisonReachesPlanox2(t *testing.T) {
 		return
 	}
 	res.Expect(t, 400, gen.StatusInvalidParam)
+}
+
+// Review 8a, observation made a finding: an employee whose email is not proven (possibly a
+// squatter of the employee's address) may not look users up (users/lookup answers
+// permission-denied), but clients/create for the email of an existing user without a client
+// answered that user's names and phone. Those are left out for such a caller; the user and
+// its new client are made as before.
+func TestReview8aUnprovenEmployeeLearnsNoExistingUsersDetails(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	squatter := env.Session(env.UnverifiedUser("staff@example.com", password, "employee"), "planoorder", "employee")
+	ada := env.User("ada@example.com", password) // no role yet: a client can be made for her
+	if _, err := env.Pool.Exec(context.Background(), "UPDATE users SET first_name = 'Ada', last_name = 'Lovelace', phone = '+44 20 7946 0000' WHERE id = $1", ada); err != nil {
+		t.Fatal(err)
+	}
+	res := env.PostSensitive(clientsCreate, map[string]any{"view": "client_read", "client": map[string]any{"email": "ada@example.com"}}, squatter).
+		Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
+	for _, secret := range []string{"Ada", "Lovelace", "7946"} {
+		if strings.Contains(string(res.Envelope.Data), secret) {
+			t.Errorf("an unproven employee learned %q of an existing user: %s", secret, res.Envelope.Data)
+		}
+	}
+	// A verified employee, who may look users up, is answered them.
+	staff := env.Session(env.User("boss@example.com", password, "employee"), "planoorder", "employee")
+	env.User("bob@example.com", password)
+	res = env.PostSensitive(clientsCreate, map[string]any{"view": "client_read", "client": map[string]any{"email": "bob@example.com"}}, staff).
+		Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
+	var c gen.ClientProfile
+	if res.Data(t, &c); c.FirstName == nil || *c.FirstName != "Test" {
+		t.Errorf("a verified employee was not answered the user's names: %s", res.Envelope.Data)
+	}
 }

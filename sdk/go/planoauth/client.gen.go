@@ -4932,7 +4932,9 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -4961,7 +4963,9 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6494,7 +6498,9 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6533,7 +6539,9 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -11438,7 +11446,9 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -11467,7 +11477,9 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+	// existing user, its names and phone only to a caller that may look users up (an
+	// application token, an employee whose email is verified: see `users/lookup`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -16401,7 +16413,9 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -16436,7 +16450,9 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`.
+// client answers `email-already-client`. `data` is the client rendered with `view`; for an
+// existing user, its names and phone only to a caller that may look users up (an
+// application token, an employee whose email is verified: see `users/lookup`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
