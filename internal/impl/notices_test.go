@@ -3,6 +3,7 @@ package impl_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 // Security notices: whoever has a user's password signs in to an account without a second
@@ -420,4 +422,16 @@ func TestResetRequestPage(t *testing.T) {
 	rec := openPage(env, http.MethodPost, "/reset", url.Values{"token": {mail.token}, "password": {newPassword}, "password_repeat": {newPassword}}, sameOrigin)
 	expectPage(t, rec, 200, "Your password is changed", "Sign in to PlanoOrder")
 	wantOneNotice(t, env, "ada@example.com", 0, noticePassword, "192.0.2.1", mail.token, mail.code, newPassword)
+
+	t.Run("ErrRateLimited", func(t *testing.T) {
+		// The page spends the address's allowance of resets as the API does: 20 per window in
+		// all, two of them spent above.
+		for i := range limits.Defaults.Resets.PerAddress - 2 {
+			if rec := ask(fmt.Sprintf("nobody%d@example.com", i), sameOrigin); rec.Code != http.StatusOK {
+				t.Fatalf("request %d answered %d", i, rec.Code)
+			}
+		}
+		expectPage(t, ask("ada@example.com", sameOrigin), 429, "Too many attempts")
+		requestReset(env, "192.0.2.1", "ada@example.com").Expect(t, 429, gen.StatusRateLimited)
+	})
 }
