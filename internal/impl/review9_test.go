@@ -4,6 +4,7 @@ package impl_test
 // test FAILS while the problem it describes is there.
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -101,4 +102,31 @@ func TestReview9StrangerKeepsAnUnprovenOwnerFromHerLinks(t *testing.T) {
 			"own address, from the link that proves her email: %d %s", perAccount, res.Code, res.Status())
 	}
 	res.Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// Finding 3 (Mailbox is used for the liaison rule only). One person's mailbox receives
+// invitations beyond its daily allowance, in other spellings of its address: the allowance is
+// counted per normalized address (limits.InvitationTo), while a "+tag", Gmail's dots and now
+// the domain's Unicode and IDNA ASCII spellings reach one mailbox (emailaddr.Mailbox). The
+// recipient allowance exists to bound what one mailbox receives from everyone together; it
+// should be counted per Mailbox.
+func TestReview9InvitationsPerRecipientInOtherSpellings(t *testing.T) {
+	t.Parallel()
+	const perRecipient = 2
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.InvitationRecipients = limits.RecipientQuota{PerRecipient: perRecipient, Window: 24 * time.Hour}
+	}))
+	spellings := []string{"victim@bücher.example", "victim@xn--bcher-kva.example", "victim+a@bücher.example", "victim+b@bücher.example"}
+	sent := 0
+	for i, email := range spellings {
+		sender := fmt.Sprintf("sender%d@example.com", i)
+		env.User(sender, password, "client")
+		offerTo(t, env, env.Login(sender, password, "planoorder"), email, []int64{clientIDOf(t, env, sender)}, nil).
+			Expect(t, 200, gen.StatusActionSuccessful)
+		sent += countInvitations(t, env, email)
+	}
+	if sent > perRecipient {
+		t.Errorf("one mailbox received %d invitations in one day, in %d spellings of its address: its allowance is %d",
+			sent, len(spellings), perRecipient)
+	}
 }

@@ -5249,8 +5249,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -5300,8 +5301,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -6925,8 +6927,9 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -6986,8 +6989,9 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -11707,8 +11711,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -11758,8 +11763,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -16728,8 +16734,9 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -16785,8 +16792,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
