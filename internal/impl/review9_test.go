@@ -130,3 +130,35 @@ func TestReview9InvitationsPerRecipientInOtherSpellings(t *testing.T) {
 			sent, len(spellings), perRecipient)
 	}
 }
+
+// Finding 2, the other side: the callers an unproven account knows share one allowance, so the
+// squatter of an address, from several addresses and with a device token for each, has its
+// mailbox sent at most what strangers may and that one allowance.
+func TestReview9SquatterOfAnUnprovenMailboxSharesOneAllowance(t *testing.T) {
+	t.Parallel()
+	const perAccount, perKnown = 2, 3
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Links = limits.Throttle{PerAccount: perAccount, PerKnown: perKnown, PerAddress: 20, Window: 15 * time.Minute}
+	}))
+	env.UnverifiedUser("victim@example.com", password, "client")
+	sent := 0
+	for n := 30; n < 33; n++ {
+		device := signInFrom(t, env, addr(n), "victim@example.com", "")
+		// With its token from anywhere, and without one from a new address.
+		for _, try := range []struct{ from, device string }{{addr(n + 10), device}, {addr(n + 20), ""}} {
+			for range perKnown + 1 {
+				res := postFrom(env, try.from, magicLinkRequest, map[string]any{
+					"email": "victim@example.com", "application": "planoorder", "device_token": try.device}, "")
+				if res.Code != http.StatusOK {
+					res.Expect(t, 429, gen.StatusRateLimited)
+					break
+				}
+				sent++
+			}
+		}
+	}
+	if sent > perAccount+perKnown {
+		t.Errorf("the squatter of an unproven account had %d sign-in emails sent to its mailbox in one window, "+
+			"want %d (the strangers' share and the one allowance of the callers it knows)", sent, perAccount+perKnown)
+	}
+}

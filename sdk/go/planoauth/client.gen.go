@@ -6081,8 +6081,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6104,8 +6105,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6253,8 +6255,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6281,8 +6283,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -8129,8 +8131,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8162,8 +8165,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8381,8 +8385,8 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8419,8 +8423,8 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -12549,8 +12553,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12572,8 +12577,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12721,8 +12727,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -12749,8 +12755,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -17794,8 +17800,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17823,8 +17830,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -18014,8 +18022,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -18048,8 +18056,8 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
