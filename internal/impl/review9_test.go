@@ -162,3 +162,27 @@ func TestReview9SquatterOfAnUnprovenMailboxSharesOneAllowance(t *testing.T) {
 			"want %d (the strangers' share and the one allowance of the callers it knows)", sent, perAccount+perKnown)
 	}
 }
+
+// Finding 2, for resets: the owner of an unproven account who registered herself (and signed
+// in since) is sent her reset although a stranger spent the strangers' share.
+func TestReview9StrangerKeepsAnUnprovenOwnerFromHerReset(t *testing.T) {
+	t.Parallel()
+	const perAccount = 2
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.Resets = limits.Throttle{PerAccount: perAccount, PerKnown: perAccount, PerAddress: 20, Window: 15 * time.Minute}
+	}))
+	env.UnverifiedUser("ada@example.com", password, "client")
+	device := signInFrom(t, env, addr(2), "ada@example.com", "")
+	for range perAccount {
+		mfaPost(env, thief, resetRequest, map[string]any{"email": "ada@example.com", "application": "planoorder"}, "").
+			Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	env.Server.Wait()
+	before := countRows(t, env, "sent_emails")
+	mfaPost(env, addr(2), resetRequest, map[string]any{"email": "ada@example.com", "application": "planoorder",
+		"device_token": device}, "").Expect(t, 200, gen.StatusActionSuccessful)
+	env.Server.Wait()
+	if countRows(t, env, "sent_emails") == before {
+		t.Errorf("%d reset requests of a stranger keep ada, with her own device token, from her reset", perAccount)
+	}
+}
