@@ -5249,8 +5249,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -5300,8 +5301,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -6079,8 +6081,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6102,8 +6105,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6251,8 +6255,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6279,8 +6283,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6925,8 +6929,9 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -6986,8 +6991,9 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -8125,8 +8131,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8158,8 +8165,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8377,8 +8385,8 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8415,8 +8423,8 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -11707,8 +11715,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -11758,8 +11767,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -12543,8 +12553,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12566,8 +12577,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12715,8 +12727,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -12743,8 +12755,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -16728,8 +16740,9 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -16785,8 +16798,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -17786,8 +17800,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17815,8 +17830,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -18006,8 +18022,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -18040,8 +18056,8 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
