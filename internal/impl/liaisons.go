@@ -76,7 +76,9 @@ func (s *Server) registerLiaison(ctx context.Context, p *auth.Principal, in gen.
 	if err != nil {
 		return gen.LiaisonInvitation{}, err
 	}
-	received, mayReceive, err := s.limits.InvitationTo(ctx, email)
+	// Counted per mailbox, not per address: a +tag, Gmail's dots or the domain's other spelling
+	// reach the same inbox, which the allowance protects.
+	received, mayReceive, err := s.limits.InvitationTo(ctx, emailaddr.Mailbox(email))
 	if err != nil {
 		s.giveBack(ctx, invitation)
 		return gen.LiaisonInvitation{}, err

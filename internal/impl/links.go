@@ -325,19 +325,30 @@ func (t codeTry) checkFirst() error {
 	return t.first()
 }
 
-// attemptAt takes the use of kind that an attempt at user's account costs (a code's try, a
-// sign-in link or reset emailed). Until the email is proven, every caller is a stranger
-// (limits.AttemptAsStranger): the devices and addresses the account knows then are those of
-// whoever registered it, who could otherwise sign in from many addresses, or collect a device
-// token per sign-in, to get an allowance of its own each for guessing the codes sent to the
-// owner, or for mailing the owner's mailbox. Once it is proven (which forgets the devices known
-// before), a caller the account knows keeps its own allowance, so that strangers cannot keep
-// the owner from using a code or getting a link.
+// attemptAt takes the use of kind that an attempt at user's account costs (a code's try). Until
+// the email is proven, every caller is a stranger (limits.AttemptAsStranger): the devices and
+// addresses the account knows then are those of whoever registered it, who could otherwise sign
+// in from many addresses, or collect a device token per sign-in, to get an allowance of its own
+// each for guessing the codes sent to the owner. Once it is proven (which forgets the devices
+// known before), a caller the account knows keeps its own allowance, so that strangers cannot
+// keep the owner from using a code.
 func (s *Server) attemptAt(ctx context.Context, kind limits.Kind, user db.User, client limits.Client) (limits.Ticket, error) {
 	if user.EmailVerifiedAt == nil {
 		return s.limits.AttemptAsStranger(ctx, kind, user.ID, client.Peer)
 	}
 	return s.limits.Attempt(ctx, kind, user.ID, client)
+}
+
+// linkAttempt takes the use of limits.Link that a sign-in link emailed to user costs. Until the
+// email is proven, the callers the account knows share one allowance (limits.AttemptUnproven):
+// whoever registered it, perhaps not the mailbox's owner, gets none per device token for
+// mailing the owner's mailbox, and a stranger who spends the strangers' share cannot keep the
+// owner who registered herself from her links.
+func (s *Server) linkAttempt(ctx context.Context, user db.User, client limits.Client) (limits.Ticket, error) {
+	if user.EmailVerifiedAt == nil {
+		return s.limits.AttemptUnproven(ctx, limits.Link, user.ID, client)
+	}
+	return s.limits.Attempt(ctx, limits.Link, user.ID, client)
 }
 
 // proved is what a used link (or its code) does besides proving the email: set the new

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -256,7 +257,7 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	if err != nil {
 		return nil, err
 	}
-	user, ceremony, err := s.passkeySignIn(ctx, in.Credential, appID)
+	user, ceremony, passkeyID, err := s.passkeySignIn(ctx, in.Credential, appID)
 	if err != nil {
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
 	}
@@ -270,11 +271,19 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	try := signInTry{failure: s.limits.AddressTicket(limits.SignIn, peer.Peer{Address: ceremony.ClientAddress}, ceremony.CreatedAt),
 		success: success}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	session, err := s.startSession(ctx, user, newSession{
+	req := newSession{
 		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 		checkCredential: true, // the passkey was checked against user as read; a first proof since may have taken it back
-	})
+	}
+	session, err := s.startSession(ctx, user, req)
+	if errors.Is(err, errCredentialChanged) {
+		// The version moved: a first proof (which takes the passkeys back) or a password set,
+		// changed or reset (which leaves them). Judged again on the user as it is now.
+		if user, err = s.passkeyStillHeld(ctx, user.ID, passkeyID); err == nil {
+			session, err = s.startSession(ctx, user, req)
+		}
+	}
 	s.settle(ctx, try, err)
 	if errors.Is(err, errCredentialChanged) {
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID},
@@ -287,28 +296,48 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 }
 
 // passkeySignIn verifies a discoverable assertion for a sign-in ceremony of the application and
-// returns the user its passkey belongs to, and the ceremony. Answers: invalid-passkey.
-func (s *Server) passkeySignIn(ctx context.Context, credential gen.WebAuthnCredential, appID int64) (db.User, db.WebauthnChallenge, error) {
+// returns the user its passkey belongs to, the ceremony and the passkey's id. Answers: invalid-passkey.
+func (s *Server) passkeySignIn(ctx context.Context, credential gen.WebAuthnCredential, appID int64) (db.User, db.WebauthnChallenge, int64, error) {
 	raw, err := json.Marshal(credential)
 	if err != nil {
-		return db.User{}, db.WebauthnChallenge{}, envelope.Internal("encode a credential: %w", err)
+		return db.User{}, db.WebauthnChallenge{}, 0, envelope.Internal("encode a credential: %w", err)
 	}
 	assertion, err := mfa.ParseAssertion(raw)
 	if err != nil {
-		return db.User{}, db.WebauthnChallenge{}, s.passkeyRefused(ctx, err)
+		return db.User{}, db.WebauthnChallenge{}, 0, s.passkeyRefused(ctx, err)
 	}
 	ceremony, err := s.useCeremony(ctx, assertion.ChallengeHash, ceremonySignIn, nil, &appID)
 	if err != nil {
-		return db.User{}, ceremony, err
+		return db.User{}, ceremony, 0, err
 	}
 	user, err := s.q.GetUserByWebAuthnHandle(ctx, assertion.UserHandle)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return user, ceremony, s.passkeyRefused(ctx, fmt.Errorf("%w: no user has this user handle", mfa.ErrPasskey))
+		return user, ceremony, 0, s.passkeyRefused(ctx, fmt.Errorf("%w: no user has this user handle", mfa.ErrPasskey))
 	}
 	if err != nil {
-		return user, ceremony, envelope.Internal("look up a passkey's user: %w", err)
+		return user, ceremony, 0, envelope.Internal("look up a passkey's user: %w", err)
 	}
-	return user, ceremony, s.verifyAssertion(ctx, user, ceremony.Data, assertion)
+	passkeyID, err := s.verifyAssertion(ctx, user, ceremony.Data, assertion)
+	return user, ceremony, passkeyID, err
+}
+
+// passkeyStillHeld reads the user again, then its passkeys (in that order, as passkeySignIn
+// does: a first proof committed after the user was read moves the version read), for a
+// passkey sign-in whose user's credential_version moved meanwhile. It returns the user as it is
+// now while passkeyID is still one of its passkeys, else errCredentialChanged.
+func (s *Server) passkeyStillHeld(ctx context.Context, userID, passkeyID int64) (db.User, error) {
+	user, err := s.q.GetUser(ctx, userID)
+	if err != nil {
+		return user, envelope.Internal("reload user %d: %w", userID, err)
+	}
+	rows, err := s.q.ListUserPasskeys(ctx, db.ListUserPasskeysParams{UserID: userID, RpID: s.rp.ID})
+	if err != nil {
+		return user, envelope.Internal("list the passkeys of user %d: %w", userID, err)
+	}
+	if !slices.ContainsFunc(rows, func(p db.Passkey) bool { return p.ID == passkeyID }) {
+		return user, errCredentialChanged
+	}
+	return user, nil
 }
 
 // checkPasskey verifies an assertion for the ceremony of kind begun by session (or for the
@@ -326,32 +355,35 @@ func (s *Server) checkPasskey(ctx context.Context, credential gen.WebAuthnCreden
 	if err != nil {
 		return err
 	}
-	return s.verifyAssertion(ctx, *user, ceremony.Data, assertion)
+	_, err = s.verifyAssertion(ctx, *user, ceremony.Data, assertion)
+	return err
 }
 
-// verifyAssertion checks an assertion against a ceremony and user's passkeys, and records the
-// use of the passkey (its sign count and flags).
-func (s *Server) verifyAssertion(ctx context.Context, dbUser db.User, data []byte, assertion mfa.Assertion) error {
+// verifyAssertion checks an assertion against a ceremony and user's passkeys, records the use
+// of the passkey (its sign count and flags) and returns its id.
+func (s *Server) verifyAssertion(ctx context.Context, dbUser db.User, data []byte, assertion mfa.Assertion) (int64, error) {
 	user, rows, err := s.passkeyUser(ctx, dbUser, false)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	credential, err := s.rp.FinishAssertion(user, data, assertion)
 	if err != nil {
-		return s.passkeyRefused(ctx, err)
+		return 0, s.passkeyRefused(ctx, err)
 	}
 	stored, err := json.Marshal(credential)
 	if err != nil {
-		return envelope.Internal("encode a credential: %w", err)
+		return 0, envelope.Internal("encode a credential: %w", err)
 	}
+	var id int64
 	for _, row := range rows {
 		if bytes.Equal(row.CredentialID, credential.ID) {
+			id = row.ID
 			if err := s.q.RecordPasskeyUse(ctx, db.RecordPasskeyUseParams{ID: row.ID, Credential: stored, Now: new(s.now())}); err != nil {
-				return envelope.Internal("record the use of passkey %d: %w", row.ID, err)
+				return 0, envelope.Internal("record the use of passkey %d: %w", row.ID, err)
 			}
 		}
 	}
-	return nil
+	return id, nil
 }
 
 // passkeyUser is user as WebAuthn knows it, with its passkeys under the relying party in force

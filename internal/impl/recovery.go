@@ -78,17 +78,12 @@ func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
 }
 
 // sendReset takes a use of the account's allowance of resets (limits.Reset: the caller's as
-// the account knows it, a stranger's until the email is proven), and then replaces the user's
-// live reset links with a new one and emails it. Past the allowance nothing is sent. Failures
-// reach operators: a failed send writes a mandrill-email-failed notification (mail.SendNow),
-// anything else is logged.
+// the account knows it; until the email is proven, the one that every caller it knows shares),
+// and then replaces the user's live reset links with a new one and emails it. Past the
+// allowance nothing is sent. Failures reach operators: a failed send writes a
+// mandrill-email-failed notification (mail.SendNow), anything else is logged.
 func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, redirectURL string) {
-	if user.EmailVerifiedAt == nil {
-		// Until the email is proven, the callers the account knows are whoever registered it
-		// (see attemptAt): they pay as strangers, with neither their device token nor their address.
-		client = limits.Client{}
-	}
-	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client)
+	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client, user.EmailVerifiedAt == nil)
 	if err != nil || !allowed {
 		if err != nil {
 			s.log.ErrorContext(ctx, "password reset: count the request", "user_id", user.ID, "error", err)

@@ -27,9 +27,8 @@ import (
 // and answers are those of sessions/create.
 
 // SessionsMagicLinkRequest emails a one-time sign-in link and its code at once. Each link is
-// counted before it is made and sent (attemptAt of kind Link: the allowance of the caller as
-// the account knows it, a stranger's until the email is proven); an unknown email costs the
-// address one request. Answers:
+// counted before it is made and sent (linkAttempt: the allowance of the caller as the account
+// knows it); an unknown email costs the address one request. Answers:
 // invalid-param (redirect_url), rate-limited (also when the code's hash is shed),
 // email-not-found, mandrill-email-failed (with a notification).
 func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
@@ -48,7 +47,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	if err != nil {
 		return nil, envelope.Internal("look up user: %w", err)
 	}
-	if _, err := s.attemptAt(ctx, limits.Link, user, client); err != nil {
+	if _, err := s.linkAttempt(ctx, user, client); err != nil {
 		return nil, err
 	}
 	// The use is kept even when the email fails: the link, the call to Mandrill and its

@@ -282,10 +282,10 @@ func (l *Limiter) RegisterEmail(ctx context.Context, email string) (Ticket, bool
 	return l.allows(ctx, rule{"register:email:" + EmailKey(email), 1, RegistrationInFlight})
 }
 
-// InvitationTo takes one use of the allowance of invitations that the recipient (a normalized
-// email) receives from all callers together. It reports false, with no error, when it is used up:
-// then no invitation is sent, and the caller is answered as if it had been (its answer must not
-// tell what others sent). Return the ticket when no invitation was sent after all.
+// InvitationTo takes one use of the allowance of invitations that the recipient (its mailbox,
+// emailaddr.Mailbox, so that other spellings of one address share it) receives from all callers
+// together. It reports false, with no error, when it is used up: then no invitation is sent, and
+// the caller is answered as if it had been (its answer must not tell what others sent). Return the ticket when no invitation was sent after all.
 func (l *Limiter) InvitationTo(ctx context.Context, email string) (Ticket, bool, error) {
 	q := l.cfg.InvitationRecipients
 	return l.allows(ctx, rule{"invitation:recipient:" + EmailKey(email), q.PerRecipient, q.Window})

@@ -137,6 +137,39 @@ func (l *Limiter) AttemptAsStranger(ctx context.Context, kind Kind, userID int64
 		rule{addressKey(k, p), th.PerAddress, th.Window})
 }
 
+// AttemptUnproven takes one use for an email of kind (a sign-in link) mailed to the account of
+// userID, whose email is not proven yet. The callers such an account knows are whoever signed
+// in with the password chosen at registration, who may not be the mailbox's owner: they share
+// one allowance at the account (PerKnown), however many device tokens or addresses they hold
+// (a known address pays its address's too, as for Attempt); strangers pay as for Attempt. So
+// whoever squatted an address mails it at most PerAccount + PerKnown times per window, and a
+// stranger who knows the address cannot keep the owner who registered it herself (and signed in
+// since) from her links.
+func (l *Limiter) AttemptUnproven(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
+	th := l.throttle(kind)
+	account, caller, err := l.unprovenRule(ctx, kind, userID, c)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if caller == knownDevice {
+		return l.take(ctx, account)
+	}
+	return l.take(ctx, account, rule{addressKey(string(kind), c.Peer), th.PerAddress, th.Window})
+}
+
+// unprovenRule is the account's side of an attempt of kind at an unproven account (see
+// AttemptUnproven): the one allowance of every caller it knows, or the strangers' share.
+func (l *Limiter) unprovenRule(ctx context.Context, kind Kind, userID int64, c Client) (rule, callerKind, error) {
+	th := l.throttle(kind)
+	k, user := string(kind), strconv.FormatInt(userID, 10)
+	c.Session = ""
+	_, caller, err := l.callerKey(ctx, k, userID, c)
+	if err != nil || caller == stranger {
+		return rule{k + ":account:" + user, th.PerAccount, th.Window}, stranger, err
+	}
+	return rule{k + ":unproven:" + user, th.PerKnown, th.Window}, caller, nil
+}
+
 // AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names
 // no account: an unknown email, or a sign-in by link or Google token, whose account is known
 // only once the token was checked. Return the ticket when it succeeds.
@@ -205,7 +238,18 @@ func wellFormed(deviceToken string) string {
 // false, with no error, when that allowance is used up: for a route whose answer must not tell
 // whether the account exists (a password reset request), which then quietly does nothing. The
 // use is kept.
-func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client) (bool, error) {
+//
+// For an account whose email is not proven yet (unproven), the callers it knows share one
+// allowance, as for AttemptUnproven.
+func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (bool, error) {
+	if unproven {
+		account, _, err := l.unprovenRule(ctx, kind, userID, c)
+		if err != nil {
+			return false, err
+		}
+		_, allowed, err := l.allows(ctx, account)
+		return allowed, err
+	}
 	th := l.throttle(kind)
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	user := strconv.FormatInt(userID, 10)

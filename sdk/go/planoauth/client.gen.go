@@ -5252,8 +5252,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -5303,8 +5304,9 @@ type ClientInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -6094,8 +6096,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6117,8 +6120,9 @@ type ClientInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6268,8 +6272,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6302,8 +6306,8 @@ type ClientInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6958,8 +6962,9 @@ func (c *Client) CompaniesRequestMember(ctx context.Context, params *CompaniesRe
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -7019,8 +7024,9 @@ func (c *Client) LiaisonsRegisterWithBody(ctx context.Context, params *LiaisonsR
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -8170,8 +8176,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8203,8 +8210,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8424,8 +8432,8 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8468,8 +8476,8 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -11770,8 +11778,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -11821,8 +11830,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// **Invitations.** While an invitation of the caller to that email waits (neither used nor
 	// expired), registering it again records the new offers, which that link accepts too, and
-	// sends no new email. One email receives at most 5 invitations per 24 hours from all
-	// callers together (unless configured); an offer made past that is recorded, answered
+	// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+	// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+	// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 	// alike, and sent with the caller's next registration of that email after the window. Each
 	// caller (its session's user) and each client address may register a limited number of
 	// liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -12618,8 +12628,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12641,8 +12652,9 @@ type ClientWithResponsesInterface interface {
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
-	// account's email is proven (until then every caller is a stranger: the callers an unproven
-	// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// account's email is proven (until then the callers it knows, who are whoever registered
+	// it, share one allowance of 5, however many devices or addresses they have); beyond,
+	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -12792,8 +12804,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -12826,8 +12838,8 @@ type ClientWithResponsesInterface interface {
 	// 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
-	// its `device_token`) once its email is proven (until then every caller is a stranger);
-	// past those nothing more is sent, and the answer does not change.
+	// its `device_token`) once its email is proven (until then 5 more by all the callers it
+	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -16821,8 +16833,9 @@ func (c *ClientWithResponses) CompaniesRequestMemberWithResponse(ctx context.Con
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -16878,8 +16891,9 @@ func (c *ClientWithResponses) LiaisonsRegisterWithBodyWithResponse(ctx context.C
 //
 // **Invitations.** While an invitation of the caller to that email waits (neither used nor
 // expired), registering it again records the new offers, which that link accepts too, and
-// sends no new email. One email receives at most 5 invitations per 24 hours from all
-// callers together (unless configured); an offer made past that is recorded, answered
+// sends no new email. One mailbox receives at most 5 invitations per 24 hours from all
+// callers together (unless configured), however its address is spelled (a `+tag`, Gmail's
+// dots, the domain in Unicode or in its IDNA ASCII form); an offer made past that is recorded, answered
 // alike, and sent with the caller's next registration of that email after the window. Each
 // caller (its session's user) and each client address may register a limited number of
 // liaisons per window (30 and 60 an hour unless configured), then `rate-limited`; an
@@ -17891,8 +17905,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -17920,8 +17935,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
-// account's email is proven (until then every caller is a stranger: the callers an unproven
-// account knows are whoever registered it); beyond, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// account's email is proven (until then the callers it knows, who are whoever registered
+// it, share one allowance of 5, however many devices or addresses they have); beyond,
+// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -18113,8 +18129,8 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -18153,8 +18169,8 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // 15 minutes for all emails unless configured, with `Retry-After`), which known and unknown
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
-// its `device_token`) once its email is proven (until then every caller is a stranger);
-// past those nothing more is sent, and the answer does not change.
+// its `device_token`) once its email is proven (until then 5 more by all the callers it
+// knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
