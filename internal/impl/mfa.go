@@ -705,11 +705,14 @@ func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, 
 		if out.HadSecondFactor, err = dropSecondFactors(ctx, q, user.ID); err != nil {
 			return err
 		}
+		// Either way credential_version moves: no log-in in flight with the old password, or with
+		// a passkey just removed, completes (a kept password, or none, moves it too).
 		if out.PasswordDropped = !keepPassword && hasPassword(user.PasswordHash); out.PasswordDropped {
-			// Moves credential_version: no log-in with the old password in flight completes.
 			if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: user.ID}); err != nil {
 				return fmt.Errorf("drop the password of user %d: %w", user.ID, err)
 			}
+		} else if err := q.MoveCredentialVersion(ctx, user.ID); err != nil {
+			return fmt.Errorf("move the credential version of user %d: %w", user.ID, err)
 		}
 		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: user.ID, Now: &now})
 		if err != nil {
