@@ -688,7 +688,8 @@ type MFAReset struct {
 // its password unless keepPassword (whoever added a factor knows it: with it kept, they would
 // sign in again before the owner), every session, and what the account knew of its callers
 // (limits.Forget: the thief's device token and addresses are strangers again); it appends
-// mfa.reset_by_operator (and sessions.revoked) and emails the owner (tellOwner, never bounded).
+// mfa.reset_by_operator (and sessions.revoked) and emails the owner (tellOwner, never bounded),
+// reopening the notice windows (reopenNotices: what changes next is told at once).
 // The owner then signs in with an emailed link or a password reset, at aal1 with no factor to
 // complete. publicURL is where the email's links point; now is the clock the outbox worker runs
 // by. Answers email-not-found.
@@ -720,6 +721,9 @@ func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, 
 		}
 		out.SessionsRevoked = len(apps)
 		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
+		if err := reopenNotices(ctx, q, user.Email); err != nil {
 			return err
 		}
 		if out.User, err = q.GetUser(ctx, user.ID); err != nil {

@@ -97,12 +97,29 @@ func tellOwner(ctx context.Context, q *db.Queries, now time.Time, publicURL stri
 		return false, nil
 	}
 	if n.kind != noticeFactorsReset {
-		first, err := limits.Once(ctx, q, "notice:"+string(n.kind)+":"+limits.EmailKey(user.Email), now, NoticeWindow)
+		first, err := limits.Once(ctx, q, noticeKey(n.kind, user.Email), now, NoticeWindow)
 		if err != nil || !first {
 			return false, err
 		}
 	}
 	return true, mail.Enqueue(ctx, q, now, noticeMessage(user, n, now, publicURL))
+}
+
+// noticeKey is the limits.Once key that bounds the notices of kind to email.
+func noticeKey(kind noticeKind, email string) string {
+	return "notice:" + string(kind) + ":" + limits.EmailKey(email)
+}
+
+// reopenNotices ends the notice windows of email, in q's transaction: after an operator's reset,
+// whatever is changed next is new to the owner, and told at once, however recently a change
+// of its kind was (a thief who knew the password and is back).
+func reopenNotices(ctx context.Context, q *db.Queries, email string) error {
+	kinds := []noticeKind{noticePasswordChanged, noticeFactorAdded, noticeFactorRemoved, noticeRecoveryCodes}
+	keys := make([]string, len(kinds))
+	for i, kind := range kinds {
+		keys[i] = noticeKey(kind, email)
+	}
+	return limits.Reopen(ctx, q, keys...)
 }
 
 // tellOwner is the package's tellOwner with the handlers' clock and public URL.
