@@ -2,11 +2,13 @@ package impl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/limits"
@@ -102,8 +104,41 @@ func tellOwner(ctx context.Context, q *db.Queries, now time.Time, publicURL stri
 			return false, err
 		}
 	}
-	return true, mail.Enqueue(ctx, q, now, noticeMessage(user, n, now, publicURL))
+	factors, err := factorSummary(ctx, q, userID)
+	if err != nil {
+		return false, err
+	}
+	return true, mail.Enqueue(ctx, q, now, noticeMessage(user, n, factors, now, publicURL))
 }
+
+// factorSummary says which second factors the account has now, as read in the change's
+// transaction: every notice states them, so that no notice can read as a change undone while a
+// factor that was added within a bounded window (and so not told) stays. Passkeys are counted
+// with when each was added, never named: their names are the caller's text.
+func factorSummary(ctx context.Context, q *db.Queries, userID int64) (string, error) {
+	var parts []string
+	totp, err := q.GetTOTP(ctx, userID)
+	switch {
+	case err == nil && totp.ConfirmedAt != nil:
+		parts = append(parts, "an authenticator app (added "+totp.ConfirmedAt.UTC().Format(noticeTime)+")")
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("read the TOTP of user %d: %w", userID, err)
+	}
+	passkeys, err := q.ListAllUserPasskeys(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("list the passkeys of user %d: %w", userID, err)
+	}
+	for _, pk := range passkeys {
+		parts = append(parts, "a passkey (added "+pk.CreatedAt.UTC().Format(noticeTime)+")")
+	}
+	if len(parts) == 0 {
+		return "none", nil
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// noticeTime is how notices write a time.
+const noticeTime = "2006-01-02 15:04 UTC"
 
 // noticeKey is the limits.Once key that bounds the notices of kind to email.
 func noticeKey(kind noticeKind, email string) string {
@@ -129,16 +164,17 @@ func (s *Server) tellOwner(ctx context.Context, q *db.Queries, userID int64, n n
 }
 
 // noticeMessage is the email of a notice.
-func noticeMessage(user db.User, n notice, now time.Time, publicURL string) mail.Message {
+func noticeMessage(user db.User, n notice, factors string, now time.Time, publicURL string) mail.Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hello %s,\n\n%s\n\n", greetingName(user), strings.ReplaceAll(n.what, "{email}", emailaddr.Display(user.Email)))
-	fmt.Fprintf(&b, "When: %s\n", now.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "When: %s\n", now.UTC().Format(noticeTime))
 	if n.app.Name != "" {
 		fmt.Fprintf(&b, "Where: %s\n", n.app.Name)
 	}
 	if n.address != "" {
 		fmt.Fprintf(&b, "From the address: %s\n", n.address)
 	}
+	fmt.Fprintf(&b, "Second factors of the account now: %s\n", factors)
 	reset := resetRequestURL(publicURL, n.app.Slug)
 	if n.kind == noticeFactorsReset {
 		fmt.Fprintf(&b, "\nSign in with a link emailed to you, or choose a new password here:\n\n%s\n\n"+
