@@ -224,8 +224,12 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 		return nil, err
 	}
 	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) (audit.Event, error) {
-		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
+		n, err := q.DeleteTOTP(ctx, p.User.ID)
+		if err != nil {
 			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
+		}
+		if n == 0 { // a concurrent disable removed it first: this one changed nothing
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
 		}
 		return mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{}), nil
 	})

@@ -1,6 +1,7 @@
 package impl_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -150,5 +151,42 @@ func TestReview10PasskeySignInInFlightOutlivesResetMFA(t *testing.T) {
 		s := readSession(t, env, *session.Token)
 		t.Errorf("the thief's passkey sign-in in flight at the operator's reset holds a live %s session on the account "+
 			"(the passkey it proved is gone): %s", *s.Aal, s.User.Email)
+	}
+}
+
+// Finding 4. Two concurrent disables of one authenticator app: the second, serialized behind the
+// first (LockUserMFA), deleted nothing but answered 200 and recorded a second mfa.totp_disabled.
+// One of them turns the app off; the other answers invalid-param (no app is set up).
+func TestReview10ConcurrentTOTPDisablesTurnItOffOnce(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	secret, _ := enrolTOTP(t, env, env.Login("ada@example.com", password, "planoorder"))
+	session := aal2Session(t, env, addr(2), "ada@example.com", secret, 1)
+	flights := make([]*apitest.InFlight, 2)
+	for i := range flights {
+		req := apitest.Request(http.MethodPost, totpDisable, "text/plain", apitest.Sensitive(t, map[string]any{"password": password}), session)
+		req.RemoteAddr = addr(2+i) + ":1234"
+		flights[i] = env.Start(req)
+	}
+	var ok, refused int
+	for _, f := range flights {
+		switch res := f.Wait(); res.Code {
+		case http.StatusOK:
+			ok++
+		default:
+			res.Expect(t, 400, gen.StatusInvalidParam)
+			refused++
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("%d disables succeeded and %d were refused, want one of each", ok, refused)
+	}
+	var disabled int
+	if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_events WHERE kind = 'mfa.totp_disabled'").Scan(&disabled); err != nil {
+		t.Fatal(err)
+	}
+	if disabled != 1 {
+		t.Errorf("%d mfa.totp_disabled events, want 1", disabled)
 	}
 }
