@@ -20,7 +20,7 @@ test:
 docs-check:
 	scripts/docs-check.sh
 
-## links-check: the emailed links in headless Chromium (Playwright), offline: reset, sign-in link and invitation, each opened twice before use (saves docs/links-*.png)
+## links-check: the emailed links in headless Chromium (Playwright), offline: reset (and its security email's plain link), sign-in link and invitation, each opened twice before use (saves docs/links-*.png)
 links-check: $(NPM_STAMP)
 	scripts/browser-check.sh scripts/links-check/links.mjs
 

@@ -120,6 +120,7 @@ const (
 	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
 	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
 	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaResetByOperator      AuditKind = "mfa.reset_by_operator"
 	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
 	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
 	AuditMfaVerified             AuditKind = "mfa.verified"
@@ -178,6 +179,8 @@ func (e AuditKind) Valid() bool {
 	case AuditMfaPasskeyRemoved:
 		return true
 	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaResetByOperator:
 		return true
 	case AuditMfaTotpDisabled:
 		return true

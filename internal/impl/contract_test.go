@@ -119,6 +119,7 @@ func TestNumbersMatchContract(t *testing.T) {
 			fmt.Sprintf("within %d minutes", int(impl.TOTPEnrolmentLifetime/time.Minute))},
 		{"mfa", tagDescription(s, "mfa"), fmt.Sprintf("proved its user within the last %d minutes, whatever the user has", int(impl.RecentProof/time.Minute))},
 		{"mfa", tagDescription(s, "mfa"), fmt.Sprintf("belongs to the session that began it, for %d codes", impl.TOTPEnrolmentTries)},
+		{"mfa", tagDescription(s, "mfa"), fmt.Sprintf("At most one email of each kind per recipient per %d minutes", int(impl.NoticeWindow/time.Minute))},
 		{"mfa/totp_enroll", s.Operation("mfaTotpEnroll").Operation.Description,
 			fmt.Sprintf("proved its user within the last %d minutes", int(impl.RecentProof/time.Minute))},
 		{"mfa/totp_confirm", s.Operation("mfaTotpConfirm").Operation.Description,

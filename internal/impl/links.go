@@ -208,6 +208,7 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 			p.liaisonID, p.inviterID = row.LiaisonID, row.InvitedByUserID
 		}
 		p.appID, p.used = row.ApplicationID, linkUsed(row.UserID, row.ApplicationID)
+		p.reset = linkKind(row.Kind) == linkReset
 		out.user, revoked, err = s.applyProof(ctx, q, row.UserID, p)
 		return err
 	})
@@ -360,7 +361,10 @@ type proved struct {
 	inviterID    *int64
 	// keep: the prover showed the account's password at this credential version (see
 	// takeBackUnproven).
-	keep  *int64
+	keep *int64
+	// reset: the link was a password reset's, whose new password the owner is told of
+	// (tellOwner: the mailbox that proved itself may be shared, or read by someone else).
+	reset bool
 	appID int64
 	used  []audit.Event
 }
@@ -433,6 +437,15 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 	user, err := q.GetUser(ctx, userID)
 	if err != nil {
 		return db.User{}, nil, fmt.Errorf("read user %d: %w", userID, err)
+	}
+	if p.reset && p.passwordHash != nil {
+		app, err := s.apps.ByID(ctx, p.appID)
+		if err != nil {
+			return db.User{}, nil, fmt.Errorf("load application %d: %w", p.appID, err)
+		}
+		if err := s.tellOwner(ctx, q, user.ID, passwordChangedNotice(ctx, app)); err != nil {
+			return db.User{}, nil, err
+		}
 	}
 	return user, revoked, audit.Append(ctx, q, now, events...)
 }

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plano/planoauth/internal/audit"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -168,7 +170,7 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 	if err != nil {
 		return nil, err // a wrong code: the try stays
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, factorAddedNotice(ctx, p.Application, "An authenticator app"), func(q *db.Queries) (audit.Event, error) {
 		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, SessionID: &p.Session.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
 			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
@@ -221,9 +223,13 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, in.View, true, func(q *db.Queries) (audit.Event, error) {
-		if _, err := q.DeleteTOTP(ctx, p.User.ID); err != nil {
+	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) (audit.Event, error) {
+		n, err := q.DeleteTOTP(ctx, p.User.ID)
+		if err != nil {
 			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
+		}
+		if n == 0 { // a concurrent disable removed it first: this one changed nothing
+			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
 		}
 		return mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{}), nil
 	})
@@ -342,6 +348,9 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 			return err
 		}
+		if err := s.tellOwner(ctx, q, p.User.ID, recoveryCodesNotice(ctx, p.Application)); err != nil {
+			return err
+		}
 		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}))
 	})
 	if err != nil {
@@ -424,8 +433,9 @@ type factorChange struct {
 // the new one), and every caller the account knew forgotten but this one, trusted afresh (a new
 // device token): devices and addresses that only ever proved the password must get no
 // allowance of their own for guessing the new factor's codes. A session that was limited (an
-// enrolment-only session) thereby completes its sign-in.
-func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+// enrolment-only session) thereby completes its sign-in. The owner is told (n, tellOwner): a
+// factor added by whoever holds the password alone would lock her out.
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, n notice, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
 	var deviceToken string
@@ -467,6 +477,9 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		if change.factors, err = s.factors(ctx, q, p, session.Aal); err != nil {
 			return err
 		}
+		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
+			return err
+		}
 		return audit.Append(ctx, q, s.now(), events...)
 	})
 	if err != nil {
@@ -481,8 +494,9 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 // its recovery codes when no second factor is left. Whether it was the last is judged in that
 // transaction, after the user's row is locked: a removal that would leave none without
 // lastProven (a code or the password checked) answers missing-param on password, so that
-// concurrent removals of "one of two" cannot take both without it.
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+// concurrent removals of "one of two" cannot take both without it. The owner is told (n,
+// tellOwner).
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
@@ -505,6 +519,9 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 			}
 		}
 		if change.factors, err = s.factors(ctx, q, p, p.Session.Aal); err != nil {
+			return err
+		}
+		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), removed)
@@ -658,4 +675,72 @@ func (s *Server) secondFactorFailed(ctx context.Context, p *auth.Principal, fact
 		s.log.ErrorContext(ctx, "record a refused second factor", "error", err)
 	}
 	return refusal
+}
+
+// MFAReset is what ResetSecondFactors did.
+type MFAReset struct {
+	User            db.User // as it is now
+	HadSecondFactor bool
+	PasswordDropped bool
+	SessionsRevoked int
+	Emailed         bool // the owner was told (not while the email is unproven)
+}
+
+// ResetSecondFactors is `planoauth users reset-mfa`: after support verified the owner of the
+// account of email out of band (someone who had her password added a factor of its own, or she
+// lost hers), it removes, in one transaction, every second factor and recovery code of the user,
+// its password unless keepPassword (whoever added a factor knows it: with it kept, they would
+// sign in again before the owner), every session, and what the account knew of its callers
+// (limits.Forget: the thief's device token and addresses are strangers again); it appends
+// mfa.reset_by_operator (and sessions.revoked) and emails the owner (tellOwner, never bounded),
+// reopening the notice windows (reopenNotices: what changes next is told at once).
+// The owner then signs in with an emailed link or a password reset, at aal1 with no factor to
+// complete. publicURL is where the email's links point; now is the clock the outbox worker runs
+// by. Answers email-not-found.
+func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, email, publicURL string, keepPassword bool) (MFAReset, error) {
+	var out MFAReset
+	err := inTx(ctx, pool, "reset the second factors of a user", func(_ pgx.Tx, q *db.Queries) error {
+		user, err := q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &envelope.Error{Status: gen.StatusEmailNotFound, Message: fmt.Sprintf("no user with email %q", email)}
+		}
+		if err != nil {
+			return fmt.Errorf("look up user: %w", err)
+		}
+		if out.HadSecondFactor, err = dropSecondFactors(ctx, q, user.ID); err != nil {
+			return err
+		}
+		// Either way credential_version moves: no log-in in flight with the old password, or with
+		// a passkey just removed, completes (a kept password, or none, moves it too).
+		if out.PasswordDropped = !keepPassword && hasPassword(user.PasswordHash); out.PasswordDropped {
+			if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: user.ID}); err != nil {
+				return fmt.Errorf("drop the password of user %d: %w", user.ID, err)
+			}
+		} else if err := q.MoveCredentialVersion(ctx, user.ID); err != nil {
+			return fmt.Errorf("move the credential version of user %d: %w", user.ID, err)
+		}
+		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: user.ID, Now: &now})
+		if err != nil {
+			return fmt.Errorf("revoke sessions of user %d: %w", user.ID, err)
+		}
+		out.SessionsRevoked = len(apps)
+		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
+		if err := reopenNotices(ctx, q, user.Email); err != nil {
+			return err
+		}
+		if out.User, err = q.GetUser(ctx, user.ID); err != nil {
+			return fmt.Errorf("read user %d: %w", user.ID, err)
+		}
+		if out.Emailed, err = tellOwner(ctx, q, now, publicURL, user.ID, factorsResetNotice(out.PasswordDropped)); err != nil {
+			return err
+		}
+		events := []audit.Event{{Kind: gen.AuditMfaResetByOperator, Actor: audit.Operator, UserID: user.ID}}
+		if out.PasswordDropped {
+			events = append(events, audit.Event{Kind: gen.AuditPasswordDropped, Actor: audit.Operator, UserID: user.ID})
+		}
+		return audit.Append(ctx, q, now, append(events, audit.SessionsRevoked(audit.Operator, user.ID, apps)...)...)
+	})
+	return out, err
 }

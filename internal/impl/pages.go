@@ -1,9 +1,13 @@
 package impl
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
@@ -147,4 +151,29 @@ func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
 	query.Set("magic_token", token)
 	target.RawQuery = query.Encode()
 	return target.String(), nil
+}
+
+// ResetApplication names the application of slug ("": the service's own, planoauth) for the reset
+// page opened without a link. Answers invalid-param for no such application.
+func (s *Server) ResetApplication(ctx context.Context, slug string) (string, error) {
+	app, err := s.apps.BySlug(ctx, cmp.Or(slug, string(gen.Planoauth)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", envelope.Param(gen.StatusInvalidParam, "application", "is no application")
+	}
+	if err != nil {
+		return "", envelope.Internal("load application %s: %w", slug, err)
+	}
+	return app.Name, nil
+}
+
+// RequestReset is the reset page's request for a link by email, in the application of slug (""
+// for the service's own), counted and answered as sessions/password_reset_request (requestReset),
+// with no redirect URL: the link's page says when it is done. Answers invalid-param (no such
+// application), rate-limited.
+func (s *Server) RequestReset(ctx context.Context, slug, email string) error {
+	slug = cmp.Or(slug, string(gen.Planoauth))
+	if _, err := s.ResetApplication(ctx, slug); err != nil {
+		return err
+	}
+	return s.requestReset(ctx, email, gen.ApplicationSlug(slug), "", limits.Client{Peer: peer.FromContext(ctx)})
 }

@@ -106,7 +106,7 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	if name == "" {
 		name = defaultPasskeyName
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, error) {
 		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -197,7 +197,7 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 			return nil, err
 		}
 	}
-	change, err := s.removeFactor(ctx, p, in.View, proven, func(q *db.Queries) (audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, proven, factorRemovedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
 			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)

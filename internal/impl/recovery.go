@@ -38,23 +38,33 @@ func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.Session
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(in.Email))
-	known := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, envelope.Internal("look up user: %w", err)
-	}
-	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+	if err := s.requestReset(ctx, in.Email, in.Application, deref(in.RedirectUrl), client); err != nil {
 		return nil, err
-	}
-	if known {
-		s.inBackground(ctx, func(ctx context.Context) {
-			s.sendReset(ctx, user, client, in.Application, deref(in.RedirectUrl))
-		})
 	}
 	return gen.SessionsPasswordResetRequest200JSONResponse{
 		Status: gen.PasswordResetRequestedResultStatusActionSuccessful, Message: s.writer.Message(gen.StatusActionSuccessful),
 		Data: gen.PasswordResetRequested{Requested: true},
 	}, nil
+}
+
+// requestReset is a reset request without HTTP (the route's, and the reset page's without a
+// link): the user's look-up and one use of the client address's allowance before the answer,
+// the rest after it (sendReset). Answers rate-limited.
+func (s *Server) requestReset(ctx context.Context, email string, application gen.ApplicationSlug, redirectURL string, client limits.Client) error {
+	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
+	known := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return envelope.Internal("look up user: %w", err)
+	}
+	if _, err := s.limits.AttemptFromAddress(ctx, limits.Reset, client.Peer); err != nil {
+		return err
+	}
+	if known {
+		s.inBackground(ctx, func(ctx context.Context) {
+			s.sendReset(ctx, user, client, application, redirectURL)
+		})
+	}
+	return nil
 }
 
 // inBackground runs fn after the answer, detached from the request's cancellation; Wait waits
@@ -301,10 +311,14 @@ func (s *Server) changePasswordWith(ctx context.Context, user db.User, in gen.Us
 // changePassword sets the new hash if the credential is still the one checked (a concurrent
 // change or proof wins, and this one answers invalid-password), and revokes the user's sessions but
 // the caller's, in one transaction, which records password.changed and the sessions revoked;
-// it returns how many were revoked.
+// it returns how many were revoked. The owner is told (tellOwner).
 func (s *Server) changePassword(ctx context.Context, user db.User, hash string, caller *db.Session) (int64, error) {
+	app, err := s.apps.ByID(ctx, caller.ApplicationID)
+	if err != nil {
+		return 0, envelope.Internal("load application %d: %w", caller.ApplicationID, err)
+	}
 	var revoked int64
-	err := s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
+	err = s.inTx(ctx, "change a password", func(_ pgx.Tx, q *db.Queries) error {
 		n, err := q.ChangePasswordHash(ctx, db.ChangePasswordHashParams{ID: user.ID, PasswordHash: &hash, CredentialVersion: user.CredentialVersion})
 		if err != nil {
 			return fmt.Errorf("set the password of user %d: %w", user.ID, err)
@@ -324,6 +338,9 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		// Whoever knew the old password may have signed in with it: their devices and addresses
 		// are strangers to the account from now on.
 		if err := limits.Forget(ctx, q, user.ID); err != nil {
+			return err
+		}
+		if err := s.tellOwner(ctx, q, user.ID, passwordChangedNotice(ctx, app)); err != nil {
 			return err
 		}
 		self := audit.User(user.ID)

@@ -2,7 +2,8 @@
 // file per domain (sessions.go, clients.go, ...). The sessions domain is split by way of
 // signing in: sessions.go (password, and the session routes), login.go (starting a session),
 // signin.go (links and Google), control.go (introspection and revoking a user's sessions for
-// applications and employees); accounts.go holds what creating users shares. Each handler takes
+// applications and employees); accounts.go holds what creating users shares, notices.go the
+// security emails that changes of a user's password and second factors send. Each handler takes
 // the validated request, calls the domain rule, and maps rows to the generated response type.
 package impl
 

@@ -322,6 +322,15 @@ func Once(ctx context.Context, q *db.Queries, key string, now time.Time, window 
 	return true, nil
 }
 
+// Reopen ends the windows of keys (of Once) now, in q's transaction: what they bound may happen
+// again at once (after an operator's reset, a thief's next change is told).
+func Reopen(ctx context.Context, q *db.Queries, keys ...string) error {
+	if err := q.DeleteLimitCounters(ctx, keys); err != nil {
+		return fmt.Errorf("reopen %d windows: %w", len(keys), err)
+	}
+	return nil
+}
+
 // Action is something an authenticated caller does that costs the service work.
 type Action string
 

@@ -1,5 +1,6 @@
 // Package pages serves the pages that emailed links open: /magic (sign in), /reset (choose a new
-// password), /verify (confirm an email) and /invite (accept an invitation). Mail scanners and
+// password; without a link, ask for one by email: security notices point there), /verify
+// (confirm an email) and /invite (accept an invitation). Mail scanners and
 // link previews open links, so a GET only shows the page and never uses the link; the page's
 // button, a form POST that works without JavaScript, does. Each outcome is said in plain words,
 // and on success the browser goes to the application's redirect URL (with a sign-in token the
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
@@ -91,7 +93,16 @@ type Links interface {
 	// link and where to send the browser ("" to say it is done). A refused password (too weak,
 	// or not the account's) leaves the link usable and is answered with the link.
 	UseLink(ctx context.Context, kind Kind, use Use) (Link, string, error)
+	// ResetApplication is the name of the application of slug ("": the service's own), for the
+	// reset page opened without a link; invalid-param when there is none such.
+	ResetApplication(ctx context.Context, slug string) (string, error)
+	// RequestReset emails a reset link and code to the account of email in the application of
+	// slug, as the API's reset request does: whether the email has an account is not told.
+	RequestReset(ctx context.Context, slug, email string) error
 }
+
+// maxEmail bounds the email the reset page asks for (RFC 5321's path limit).
+const maxEmail = 254
 
 //go:embed assets/pages.css
 var css string
@@ -127,6 +138,10 @@ type page struct {
 // show answers GET: the page with its button, or why the link cannot be used. It never uses
 // the link.
 func (p page) show(w http.ResponseWriter, r *http.Request) {
+	if p.kind == Reset && !r.URL.Query().Has("token") {
+		p.showResetRequest(w, r)
+		return
+	}
 	token := r.URL.Query().Get("token")
 	link, err := p.links.PeekLink(r.Context(), p.kind, token)
 	if err != nil {
@@ -139,6 +154,10 @@ func (p page) show(w http.ResponseWriter, r *http.Request) {
 // submit answers the button: the link is used, and the browser goes on or is told it is done.
 func (p page) submit(w http.ResponseWriter, r *http.Request) {
 	token := r.PostFormValue("token")
+	if p.kind == Reset && !r.PostForm.Has("token") {
+		p.submitResetRequest(w, r)
+		return
+	}
 	password := r.PostFormValue("password")
 	if password != r.PostFormValue("password_repeat") {
 		link, err := p.links.PeekLink(r.Context(), p.kind, token)
@@ -184,6 +203,59 @@ func (p page) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	render(w, r, http.StatusOK, p.done(link))
+}
+
+// showResetRequest is the reset page opened without a link (as security notices point to it):
+// a form that asks for the account's email, to email it a reset link.
+func (p page) showResetRequest(w http.ResponseWriter, r *http.Request) {
+	slug := r.URL.Query().Get("application")
+	app, ok := p.resetApplication(w, r, slug)
+	if ok {
+		render(w, r, http.StatusOK, resetRequestForm(app, slug, ""))
+	}
+}
+
+// submitResetRequest answers the reset request form: a link is emailed when the email has an
+// account, and the page says the same either way.
+func (p page) submitResetRequest(w http.ResponseWriter, r *http.Request) {
+	slug, email := r.PostFormValue("application"), strings.TrimSpace(r.PostFormValue("email"))
+	app, ok := p.resetApplication(w, r, slug)
+	if !ok {
+		return
+	}
+	if email == "" || len(email) > maxEmail || !strings.Contains(email, "@") || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		render(w, r, http.StatusUnprocessableEntity, resetRequestForm(app, slug, "Type the email address of your account."))
+		return
+	}
+	if err := p.links.RequestReset(r.Context(), slug, email); err != nil {
+		p.refuse(w, r, err)
+		return
+	}
+	render(w, r, http.StatusOK, view{Title: "Check your email", Outcome: &outcome{Good: true, Text: "If " + email +
+		" is the email of an account, a link to choose a new password is on its way (with a code for another device). " +
+		"It works once, within 15 minutes. Nothing arrived? Look in the spam folder, or ask again in a few minutes."}})
+}
+
+// resetApplication names the application of slug, or answers why not (false).
+func (p page) resetApplication(w http.ResponseWriter, r *http.Request, slug string) (string, bool) {
+	app, err := p.links.ResetApplication(r.Context(), slug)
+	var answer *envelope.Error
+	if errors.As(err, &answer) && answer.Status == gen.StatusInvalidParam {
+		render(w, r, problemNoApplication.code, view{Title: problemNoApplication.title, Outcome: &outcome{Text: problemNoApplication.text, Bad: true}})
+		return "", false
+	}
+	if err != nil {
+		p.refuse(w, r, err)
+		return "", false
+	}
+	return app, true
+}
+
+// resetRequestForm is the form that asks for a reset link in the application app (of slug).
+func resetRequestForm(app, slug, emailError string) view {
+	return view{Title: "Reset your password", Request: true, Action: paths[Reset], Application: slug, Button: "Email me a link",
+		Intro:      "Type the email address of your " + app + " account. We email it a link to choose a new password, which signs you out everywhere else.",
+		EmailError: emailError}
 }
 
 // refuse says why a link cannot be used, in plain words for each answer.
@@ -232,6 +304,10 @@ var problems = map[gen.Status]problem{
 	gen.StatusRateLimited: {http.StatusTooManyRequests, "Too many attempts",
 		"Wait a few minutes, then open the link again."},
 }
+
+// problemNoApplication is the reset page's answer to an application it does not know.
+var problemNoApplication = problem{http.StatusNotFound, "This page does not work",
+	"The address of this page names no Plano application. Open the password reset of your application instead."}
 
 var problem500 = problem{http.StatusInternalServerError, "Something went wrong",
 	"Nothing was changed. Try again in a moment."}
@@ -330,6 +406,11 @@ type view struct {
 	CurrentPasswordError string
 	FormTarget           string // an origin the form's answer may redirect to
 	Outcome              *outcome
+	// Request is the reset page's form that asks for an email (no link), in the application
+	// of slug Application.
+	Request     bool
+	Application string
+	EmailError  string
 }
 
 type outcome struct {
@@ -371,6 +452,15 @@ var tmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 </form>
 <p class="muted">{{.Elsewhere}}</p>
 <p class="muted">If you did not ask for this email, close this page: nothing happens until the button is pressed.</p>
+{{end}}
+{{if .Request}}<p>{{.Intro}}</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="application" value="{{.Application}}">
+<label for="email">Email address</label>
+<input id="email" type="email" name="email" autocomplete="username" maxlength="254" required>
+{{if .EmailError}}<p class="field-error" role="alert">{{.EmailError}}</p>{{end}}
+<button type="submit">{{.Button}}</button>
+</form>
 {{end}}
 </main>
 </body>

@@ -128,6 +128,25 @@ const flows = {
       { sensitive: true }), 400, "invalid-password", "signing in with the old password");
   },
 
+  // The reset is told to ada by a security email, queued with it: what happened, and a plain
+  // link (no token) to the reset page, which asks for her email and sends a new reset link.
+  async notice(context) {
+    const body = await waitForEmail("password_changed", "ada@example.com", 0);
+    assert.doesNotMatch(body, /token=|pam_|pas_|pad_/, "the notice carries no token");
+    const m = body.match(new RegExp(`^${base}/reset\\?application=planoorder$`, "m"));
+    assert.ok(m, `the notice holds no plain link to the reset page:\n${body}`);
+    const after = lastEmailId();
+    const page = await context.newPage();
+    assert.equal((await page.goto(m[0])).status(), 200, "opening the notice's link");
+    assert.equal(await page.locator("h1").textContent(), "Reset your password");
+    await shot(page, "notice-reset");
+    await page.fill("#email", "ada@example.com");
+    await page.click("form button");
+    assert.equal(await page.locator("h1").textContent(), "Check your email");
+    await shot(page, "notice-reset-sent");
+    linkIn(await waitForEmail("password_reset", "ada@example.com", after), "/reset");
+  },
+
   async magic(context) {
     const after = lastEmailId();
     expectStatus(await api("/api/v1/sessions/magic_link_request",

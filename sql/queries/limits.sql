@@ -55,3 +55,7 @@ ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_address
 -- the email's owner) is a stranger again.
 WITH devices AS (DELETE FROM device_tokens d WHERE d.user_id = @user_id)
 DELETE FROM known_addresses k WHERE k.user_id = @user_id;
+
+-- name: DeleteLimitCounters :exec
+-- Ends the windows of @keys now (limits.Reopen): what they bound may happen again at once.
+DELETE FROM limit_counters WHERE key = ANY(@keys::text[]);

@@ -103,6 +103,14 @@ SELECT id FROM users WHERE id = @id FOR NO KEY UPDATE;
 UPDATE users SET password_hash = @password_hash, credential_version = credential_version + 1, updated_at = now()
 WHERE id = @id;
 
+-- name: MoveCredentialVersion :exec
+-- Moves credential_version and leaves the password: for a change of the user's other
+-- credentials (an operator's reset of its second factors, keeping the password) that no log-in
+-- in flight may outlive: a passkey sign-in whose passkey was verified just before it creates no
+-- session (CreateSession's check_credential; passkeyStillHeld then finds the passkey gone).
+UPDATE users SET credential_version = credential_version + 1, updated_at = now()
+WHERE id = @id;
+
 -- name: ChangePasswordHash :execrows
 -- Sets a new password unless the credential changed since the caller checked the current one
 -- (@credential_version, read before the check; a version never comes back, where a hash could):

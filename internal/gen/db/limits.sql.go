@@ -55,6 +55,16 @@ func (q *Queries) DeleteDeviceToken(ctx context.Context, arg DeleteDeviceTokenPa
 	return err
 }
 
+const deleteLimitCounters = `-- name: DeleteLimitCounters :exec
+DELETE FROM limit_counters WHERE key = ANY($1::text[])
+`
+
+// Ends the windows of @keys now (limits.Reopen): what they bound may happen again at once.
+func (q *Queries) DeleteLimitCounters(ctx context.Context, keys []string) error {
+	_, err := q.db.Exec(ctx, deleteLimitCounters, keys)
+	return err
+}
+
 const forgetUserClients = `-- name: ForgetUserClients :exec
 WITH devices AS (DELETE FROM device_tokens d WHERE d.user_id = $1)
 DELETE FROM known_addresses k WHERE k.user_id = $1

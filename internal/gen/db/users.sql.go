@@ -255,6 +255,20 @@ func (q *Queries) LockUserForLinks(ctx context.Context, id int64) (int64, error)
 	return id_2, err
 }
 
+const moveCredentialVersion = `-- name: MoveCredentialVersion :exec
+UPDATE users SET credential_version = credential_version + 1, updated_at = now()
+WHERE id = $1
+`
+
+// Moves credential_version and leaves the password: for a change of the user's other
+// credentials (an operator's reset of its second factors, keeping the password) that no log-in
+// in flight may outlive: a passkey sign-in whose passkey was verified just before it creates no
+// session (CreateSession's check_credential; passkeyStillHeld then finds the passkey gone).
+func (q *Queries) MoveCredentialVersion(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, moveCredentialVersion, id)
+	return err
+}
+
 const proveUserEmail = `-- name: ProveUserEmail :one
 UPDATE users u SET email_verified_at = $1, password_hash = NULL, remember_me = false, phone = '',
                    credential_version = u.credential_version + 1, updated_at = now()

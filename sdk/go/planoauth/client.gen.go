@@ -120,6 +120,7 @@ const (
 	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
 	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
 	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaResetByOperator      AuditKind = "mfa.reset_by_operator"
 	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
 	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
 	AuditMfaVerified             AuditKind = "mfa.verified"
@@ -178,6 +179,8 @@ func (e AuditKind) Valid() bool {
 	case AuditMfaPasskeyRemoved:
 		return true
 	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaResetByOperator:
 		return true
 	case AuditMfaTotpDisabled:
 		return true
@@ -5346,7 +5349,8 @@ type ClientInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5367,7 +5371,8 @@ type ClientInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5421,7 +5426,8 @@ type ClientInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5439,7 +5445,8 @@ type ClientInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5542,6 +5549,8 @@ type ClientInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5555,6 +5564,8 @@ type ClientInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5576,7 +5587,8 @@ type ClientInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5598,7 +5610,8 @@ type ClientInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5616,7 +5629,8 @@ type ClientInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5635,7 +5649,8 @@ type ClientInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -6183,8 +6198,9 @@ type ClientInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -6213,8 +6229,9 @@ type ClientInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -6260,6 +6277,12 @@ type ClientInterface interface {
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -6287,6 +6310,12 @@ type ClientInterface interface {
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
+	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6405,7 +6434,9 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6425,7 +6456,9 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7056,7 +7089,8 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7087,7 +7121,8 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7171,7 +7206,8 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7199,7 +7235,8 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7372,6 +7409,8 @@ func (c *Client) MfaRecoveryCodeVerifyWithTextBody(ctx context.Context, params *
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes any type of body and a specified content type.
 //
@@ -7395,6 +7434,8 @@ func (c *Client) MfaRecoveryCodesCreateWithBody(ctx context.Context, params *Mfa
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7426,7 +7467,8 @@ func (c *Client) MfaRecoveryCodesCreate(ctx context.Context, params *MfaRecovery
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7458,7 +7500,8 @@ func (c *Client) MfaTotpConfirmWithBody(ctx context.Context, params *MfaTotpConf
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7486,7 +7529,8 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7515,7 +7559,8 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -8293,8 +8338,9 @@ func (c *Client) SessionsPasskeyFinishWithTextBody(ctx context.Context, body Ses
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -8333,8 +8379,9 @@ func (c *Client) SessionsPasswordResetWithBody(ctx context.Context, contentType 
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -8390,6 +8437,12 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -8427,6 +8480,12 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
+//
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8625,7 +8684,9 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -8655,7 +8716,9 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -11814,7 +11877,8 @@ type ClientWithResponsesInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11835,7 +11899,8 @@ type ClientWithResponsesInterface interface {
 	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -11889,7 +11954,8 @@ type ClientWithResponsesInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11907,7 +11973,8 @@ type ClientWithResponsesInterface interface {
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12010,6 +12077,8 @@ type ClientWithResponsesInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12023,6 +12092,8 @@ type ClientWithResponsesInterface interface {
 	// The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 	// from an `aal2` session that proved its user within the last 30 minutes (else
 	// `permission-denied`: sign in again, or complete a second factor again on this session).
+	// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+	// owner is told").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12044,7 +12115,8 @@ type ClientWithResponsesInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12066,7 +12138,8 @@ type ClientWithResponsesInterface interface {
 	// becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 	// and every other caller the account knew becomes a stranger; from then on every session
 	// of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-	// Sensitive params (see `MfaTotpConfirmInput`).
+	// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12084,7 +12157,8 @@ type ClientWithResponsesInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12103,7 +12177,8 @@ type ClientWithResponsesInterface interface {
 	// factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 	// With the password (not with a code, which is a proof of its own), the session must have
 	// proved its user within the last 30 minutes, as every other change of the factors
-	// (`permission-denied`; see the `mfa` tag).
+	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+	// (see the `mfa` tag, "The owner is told").
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12655,8 +12730,9 @@ type ClientWithResponsesInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -12685,8 +12761,9 @@ type ClientWithResponsesInterface interface {
 	// emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 	// of the user on every instance; and answers a new session as `sessions/create` does (same
 	// role rules and answers; the password is changed whatever the session's answer). The
-	// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-	// `SessionsPasswordResetInput`).
+	// session carries the `redirect_url` the reset was requested with. The owner is emailed
+	// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+	// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 	//
 	// Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 	// `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -12732,6 +12809,12 @@ type ClientWithResponsesInterface interface {
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -12759,6 +12842,12 @@ type ClientWithResponsesInterface interface {
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
+	//
+	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+	// without a token (`?application=SLUG` names the application, the service's own
+	// `planoauth` without it) is a page that asks for the email and requests the reset as this
+	// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+	// emails link there (see the `mfa` tag, "The owner is told").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12879,7 +12968,9 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12899,7 +12990,9 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+	// revoked. The owner is emailed that the password was changed, with the application and the
+	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+	// `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16857,7 +16950,8 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -16884,7 +16978,8 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // (counted like a guess at a sign-in, `rate-limited`), and a user without a password
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. Sensitive
+// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -16956,7 +17051,8 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -16980,7 +17076,8 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. Sensitive
+// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17125,6 +17222,8 @@ func (c *ClientWithResponses) MfaRecoveryCodeVerifyWithTextBodyWithResponse(ctx 
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17144,6 +17243,8 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithBodyWithResponse(ctx con
 // The old codes stop working. Only for a user with a second factor (else `invalid-param`),
 // from an `aal2` session that proved its user within the last 30 minutes (else
 // `permission-denied`: sign in again, or complete a second factor again on this session).
+// The owner is emailed that new codes were made (never the codes; see the `mfa` tag, "The
+// owner is told").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17171,7 +17272,8 @@ func (c *ClientWithResponses) MfaRecoveryCodesCreateWithResponse(ctx context.Con
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17199,7 +17301,8 @@ func (c *ClientWithResponses) MfaTotpConfirmWithBodyWithResponse(ctx context.Con
 // becomes `aal2` (it proved its first factor, and now the app) with a new `device_token`,
 // and every other caller the account knew becomes a stranger; from then on every session
 // of the user below `aal2` is limited to completing a second factor (`mfa-required`).
-// Sensitive params (see `MfaTotpConfirmInput`).
+// The owner is emailed that an authenticator app was added (see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `MfaTotpConfirmInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17223,7 +17326,8 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17248,7 +17352,8 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // factor, its recovery codes go too. Without TOTP set up: `invalid-param` on `code`.
 // With the password (not with a code, which is a proof of its own), the session must have
 // proved its user within the last 30 minutes, as every other change of the factors
-// (`permission-denied`; see the `mfa` tag).
+// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
+// (see the `mfa` tag, "The owner is told").
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17938,8 +18043,9 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithTextBodyWithResponse(ctx 
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -17974,8 +18080,9 @@ func (c *ClientWithResponses) SessionsPasswordResetWithBodyWithResponse(ctx cont
 // emailed `code`; proves the email (the reset reached its mailbox); revokes every session
 // of the user on every instance; and answers a new session as `sessions/create` does (same
 // role rules and answers; the password is changed whatever the session's answer). The
-// session carries the `redirect_url` the reset was requested with. Sensitive params (see
-// `SessionsPasswordResetInput`).
+// session carries the `redirect_url` the reset was requested with. The owner is emailed
+// that the password was changed (the mailbox may be shared; see the `mfa` tag, "The owner
+// is told"). Sensitive params (see `SessionsPasswordResetInput`).
 //
 // Give either `reset_token`, or `email` and `code` (`missing-param` for the half missing,
 // `invalid-param` on `reset_token` for both). A reset token answers like a sign-in link:
@@ -18027,6 +18134,12 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/sessions/password_reset_request (the `SessionsPasswordResetRequest` operationId).
@@ -18060,6 +18173,12 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
+//
+// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
+// without a token (`?application=SLUG` names the application, the service's own
+// `planoauth` without it) is a page that asks for the email and requests the reset as this
+// route does (same limits, same answer whatever the email; no `redirect_url`). Security
+// emails link there (see the `mfa` tag, "The owner is told").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18228,7 +18347,9 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18254,7 +18375,9 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. Sensitive params (see `UsersPasswordUpdateInput`).
+// revoked. The owner is emailed that the password was changed, with the application and the
+// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
+// `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
