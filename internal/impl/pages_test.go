@@ -2,11 +2,13 @@ package impl_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
@@ -233,7 +235,8 @@ func TestPagesRefuse(t *testing.T) {
 	}
 	t.Run("Expired", func(t *testing.T) {
 		env.Clock.Advance(impl.MagicLinkLifetime)
-		expectPage(t, openPage(env, http.MethodGet, "/magic?token="+signIn, nil, nil), 410, "This link has expired", "Ask for a new email")
+		expectPage(t, openPage(env, http.MethodGet, "/magic?token="+signIn, nil, nil), 410, "This link has expired", "Ask for a new email",
+			fmt.Sprintf("password reset link for %d minutes", int(impl.MagicLinkLifetime/time.Minute)))
 		expectPage(t, openPage(env, http.MethodPost, "/magic", url.Values{"token": {signIn}}, sameOrigin), 410, "This link has expired")
 	})
 }
