@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -16,11 +15,6 @@ func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	env.User("ada@example.com", "correct horse battery staple", "client")
-	serve := func(req *http.Request) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		env.Handler.ServeHTTP(rec, req)
-		return rec
-	}
 	login := apitest.Request(http.MethodPost, "/api/v1/sessions/create", "text/plain", apitest.Sensitive(t, map[string]any{
 		"email": "ada@example.com", "password": "correct horse battery staple", "application": "planoorder"}), "")
 	answers := map[string]*http.Request{
@@ -34,10 +28,10 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	for name, req := range answers {
 		t.Run(name, func(t *testing.T) {
-			rec := serve(req)
+			res := env.Do(req) // validated against the contract, as every answer
 			for header, want := range map[string]string{"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
-				if got := rec.Header().Get(header); got != want {
-					t.Errorf("%d answer: %s = %q, want %q", rec.Code, header, got, want)
+				if got := res.Header.Get(header); got != want {
+					t.Errorf("%d answer: %s = %q, want %q", res.Code, header, got, want)
 				}
 			}
 		})
