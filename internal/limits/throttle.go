@@ -242,31 +242,25 @@ func wellFormed(deviceToken string) string {
 // For an account whose email is not proven yet (unproven), the callers it knows share one
 // allowance, as for AttemptUnproven.
 func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (bool, error) {
-	if unproven {
-		account, _, err := l.unprovenRule(ctx, kind, userID, c)
-		if err != nil {
-			return false, err
-		}
-		_, allowed, err := l.allows(ctx, account)
-		return allowed, err
-	}
-	th := l.throttle(kind)
-	c.DeviceToken = wellFormed(c.DeviceToken)
-	user := strconv.FormatInt(userID, 10)
-	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
-		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
-	})
+	account, err := l.accountRule(ctx, kind, userID, c, unproven)
 	if err != nil {
-		return false, envelope.Internal("what user %d knows of the caller: %w", userID, err)
-	}
-	k := string(kind)
-	account := rule{k + ":account:" + user, th.PerAccount, th.Window}
-	switch {
-	case c.DeviceToken != "" && trust.DeviceID != 0:
-		account = rule{k + ":device:" + strconv.FormatInt(trust.DeviceID, 10), th.PerKnown, th.Window}
-	case trust.KnownAddress:
-		account = rule{k + ":known:" + user + ":" + peer.Group(c.Peer.Address), th.PerKnown, th.Window}
+		return false, err
 	}
 	_, allowed, err := l.allows(ctx, account)
 	return allowed, err
+}
+
+// accountRule is the account's side of an attempt of kind by c (see Attempt, AttemptUnproven):
+// the allowance of the caller as the account knows it.
+func (l *Limiter) accountRule(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (rule, error) {
+	if unproven {
+		account, _, err := l.unprovenRule(ctx, kind, userID, c)
+		return account, err
+	}
+	th := l.throttle(kind)
+	key, caller, err := l.callerKey(ctx, string(kind), userID, c)
+	if caller == stranger {
+		return rule{key, th.PerAccount, th.Window}, err
+	}
+	return rule{key, th.PerKnown, th.Window}, err
 }
