@@ -33,7 +33,7 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 var (
 	ErrDisabled     = errors.New("Google sign-in is not enabled for this application")
 	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
-	ErrAudience     = errors.New("was not issued for this application (its aud or azp is none of the application's Google client ids)")
+	ErrAudience     = errors.New("was not issued for this application (an aud or the azp is not one of its Google client ids)")
 	ErrNoEmail      = errors.New("does not carry a verified email address")
 	ErrRejected     = errors.New("Google ID token rejected")
 	errKeysUnusable = errors.New("Google's signing keys could not be fetched")

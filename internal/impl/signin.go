@@ -275,8 +275,9 @@ func isLinkRefusal(err error) bool {
 // (verifying may fetch Google's keys), and given back when it opens a session or is malformed
 // (googleSignIn). Answers:
 // invalid-param on id_token (Google sign-in not enabled for the application, not a JWT, issued
-// to a client id that is not the application's, no verified email) or redirect_url, invalid-token (expired, badly signed, another issuer),
-// rate-limited (failures from the client address), and those of startSession.
+// to a client id that is not the application's, no verified email) or redirect_url,
+// invalid-token (expired, badly signed, another issuer), rate-limited (failures from the client
+// address), and those of startSession.
 func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
 	if err != nil {
