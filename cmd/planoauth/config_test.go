@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -112,6 +114,15 @@ func TestLoadConfigGoogleClientIDs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PLANOAUTH_GOOGLE_CLIENT_IDS") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: client ids %v, error %v; want an error naming PLANOAUTH_GOOGLE_CLIENT_IDS saying %s", v, got, err, want)
 		}
+	}
+	// serve refuses to start with the former form (before it touches a database: the URL given
+	// would fail otherwise, with another error).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := run(ctx, []string{"serve"}, envOf(map[string]string{"PLANOAUTH_GOOGLE_CLIENT_IDS": "123.apps.googleusercontent.com",
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "PLANOAUTH_ADDR": "127.0.0.1:0"}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PLANOAUTH_GOOGLE_CLIENT_IDS") || !strings.Contains(err.Error(), "SLUG=CLIENT_ID") {
+		t.Errorf("serve with a client id without its application: %v, want a refusal saying the SLUG=CLIENT_ID form", err)
 	}
 }
 
