@@ -5858,8 +5858,8 @@ type ClientInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
@@ -5870,11 +5870,11 @@ type ClientInterface interface {
 	// another application of the suite signs in there only.
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was not issued for this application (an `aud` or the `azp` is none of the application's
-	// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-	// enabled for the application (no client ids of its own are configured). Such a token
-	// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -5888,8 +5888,8 @@ type ClientInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
@@ -5900,11 +5900,11 @@ type ClientInterface interface {
 	// another application of the suite signs in there only.
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was not issued for this application (an `aud` or the `azp` is none of the application's
-	// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-	// enabled for the application (no client ids of its own are configured). Such a token
-	// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -7880,8 +7880,8 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
@@ -7892,11 +7892,11 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // another application of the suite signs in there only.
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was not issued for this application (an `aud` or the `azp` is none of the application's
-// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-// enabled for the application (no client ids of its own are configured). Such a token
-// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -7920,8 +7920,8 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
@@ -7932,11 +7932,11 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // another application of the suite signs in there only.
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was not issued for this application (an `aud` or the `azp` is none of the application's
-// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-// enabled for the application (no client ids of its own are configured). Such a token
-// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -12412,8 +12412,8 @@ type ClientWithResponsesInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
@@ -12424,11 +12424,11 @@ type ClientWithResponsesInterface interface {
 	// another application of the suite signs in there only.
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was not issued for this application (an `aud` or the `azp` is none of the application's
-	// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-	// enabled for the application (no client ids of its own are configured). Such a token
-	// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -12442,8 +12442,8 @@ type ClientWithResponsesInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
@@ -12454,11 +12454,11 @@ type ClientWithResponsesInterface interface {
 	// another application of the suite signs in there only.
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was not issued for this application (an `aud` or the `azp` is none of the application's
-	// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-	// enabled for the application (no client ids of its own are configured). Such a token
-	// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -17659,8 +17659,8 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
@@ -17671,11 +17671,11 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // another application of the suite signs in there only.
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was not issued for this application (an `aud` or the `azp` is none of the application's
-// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-// enabled for the application (no client ids of its own are configured). Such a token
-// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -17695,8 +17695,8 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience bound to the application) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
@@ -17707,11 +17707,11 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // another application of the suite signs in there only.
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was not issued for this application (an `aud` or the `azp` is none of the application's
-// client ids), it carries no verified email (`email_verified`), or Google sign-in is not
-// enabled for the application (no client ids of its own are configured). Such a token
-// opens no session, creates no user and is not recorded. `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
