@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,19 +26,25 @@ func (p *process) stop() {
 }
 
 // peakRSS reads the process's high-water resident set size (VmHWM).
-func (p *process) peakRSS() (int64, error) {
+func (p *process) peakRSS() (int64, error) { return p.status("VmHWM") }
+
+// rss reads the process's resident set size now (VmRSS).
+func (p *process) rss() (int64, error) { return p.status("VmRSS") }
+
+// status reads one size, in kB, of the process's /proc status.
+func (p *process) status(field string) (int64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, fmt.Errorf("read %s status: %w", p.name, err)
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			var kb int64
 			_, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
 			return kb * 1024, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }
 
 // resetPeakRSS starts the high-water mark again from the current RSS (Linux's clear_refs "5"),

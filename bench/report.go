@@ -26,6 +26,7 @@ type report struct {
 	logins, registers     []sample
 	rssReset              bool // whether the peak RSS could be reset before the login phase
 	loginRSS, overloadRSS int64
+	startRSS              int64 // the server's RSS as the login phase began (after the reads)
 	overload              sample
 	overloadRate          float64
 	overloadConns         int
@@ -177,7 +178,8 @@ func (r *report) loginTable(b *strings.Builder) {
 	if r.cfg.gcPercent > 0 {
 		limit += fmt.Sprintf(", PLANOAUTH_GC_PERCENT=%d", r.cfg.gcPercent)
 	}
-	fmt.Fprintf(b, "\nServer (cache on, %s) peak RSS %s: %.1f MiB.\n\n", limit, phase, mib(r.loginRSS))
+	fmt.Fprintf(b, "\nServer (cache on, %s) peak RSS %s: %.1f MiB (%.1f MiB as they began, after the reads).\n\n",
+		limit, phase, mib(r.loginRSS), mib(r.startRSS))
 }
 
 func (r *report) overloadTable(b *strings.Builder) {

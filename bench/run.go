@@ -342,6 +342,10 @@ func (b *bench) interleave(ctx context.Context, phase string, loads []load) (map
 // logins alternates the raw argon2id rate, logins and registrations, round after round, and
 // reads the server's peak RSS over them.
 func (b *bench) logins(ctx context.Context, r *report) error {
+	var err error
+	if r.startRSS, err = b.on.rss(); err != nil {
+		return err
+	}
 	r.rssReset = b.on.resetPeakRSS()
 	logins := b.loginRequests()
 	for round := 1; round <= b.cfg.rounds; round++ {
@@ -370,7 +374,6 @@ func (b *bench) logins(ctx context.Context, r *report) error {
 		r.registers = append(r.registers, s)
 		fmt.Fprintf(os.Stderr, "  hash %.1f/s  login %.1f/s  register %.1f/s\n", rate, r.logins[len(r.logins)-1].rate(), s.rate())
 	}
-	var err error
 	r.loginRSS, err = b.on.peakRSS()
 	return err
 }
