@@ -100,10 +100,15 @@ func runAgainOn(s cpuSplit) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	cmd := exec.Command(taskset, append([]string{"-c", s.servers, self}, os.Args[1:]...)...)
 	cmd.Env = append(os.Environ(), splitEnv+"="+s.encode())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return runAgain(cmd)
+}
+
+// runAgain runs cmd, the bench run again, and returns its exit status.
+func runAgain(cmd *exec.Cmd) int {
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	if err := cmd.Run(); err != nil {
 		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
 			return exit.ExitCode()
