@@ -95,10 +95,12 @@ func (s *fuzzSource) string() string {
 	return string(b)
 }
 
-// time gives instants from year -300 to 12000 or so, with offsets up to ±26 hours in seconds,
-// some of them in UTC or Local.
+// time gives instants from about year -2300 to 10000 (encoding/json refuses years outside
+// 0-9999), in UTC, Local or a zone of any offset up to ±26 hours in seconds (it refuses 24 hours
+// and more).
 func (s *fuzzSource) time() time.Time {
-	sec := int64(s.uint64()%(12300*366*86400)) - 2300*366*86400 - 62135596800 + 1970*0
+	const year1 = -62135596800 // Unix seconds of 0001-01-01
+	sec := int64(s.uint64()%(12300*366*86400)) - 2300*366*86400 + year1
 	at := time.Unix(sec, int64(s.uint64()%1e9))
 	switch s.byte() % 4 {
 	case 0:
