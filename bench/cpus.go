@@ -88,7 +88,7 @@ func parseSplit(v string) (cpuSplit, error) {
 }
 
 // runAgainOn runs this bench again, with the same arguments, on s's server CPUs, and returns its
-// exit status. Interrupts reach both (one process group): this one waits for the other to stop.
+// exit status (see runAgain).
 func runAgainOn(s cpuSplit) int {
 	taskset, err := exec.LookPath("taskset")
 	if err != nil {
@@ -100,18 +100,51 @@ func runAgainOn(s cpuSplit) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	cmd := exec.Command(taskset, append([]string{"-c", s.servers, self}, os.Args[1:]...)...)
 	cmd.Env = append(os.Environ(), splitEnv+"="+s.encode())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
-			return exit.ExitCode()
-		}
+	return runAgain(cmd)
+}
+
+// runAgain runs cmd, the bench run again, and returns its exit status. A signal to stop that
+// reaches this run is passed on: an interrupt from the terminal reaches both (one process group)
+// and the other run takes one or two alike, but a SIGTERM sent to this process alone (kill PID,
+// a supervisor) must stop the other too, not be ignored while it loads the CPUs for minutes.
+func runAgain(cmd *exec.Cmd) int {
+	stops := make(chan os.Signal, 2)
+	signal.Notify(stops, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stops)
+	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	return 0
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case sig := <-stops:
+			_ = cmd.Process.Signal(sig)
+		case err := <-done:
+			return exitStatus(err)
+		}
+	}
+}
+
+// exitStatus is the status a shell would give for a run that ended with err: its code, or
+// 128+the signal that killed it.
+func exitStatus(err error) int {
+	exit := (*exec.ExitError)(nil)
+	switch {
+	case err == nil:
+		return 0
+	case !errors.As(err, &exit):
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return exit.ExitCode()
 }
 
 // generatorCommand is wrk with args, on the generator's CPUs when split.

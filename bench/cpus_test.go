@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"os"
+	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSplitCarriesToTheRunAgain: the split the first run chose is the one the run on the
@@ -23,5 +28,34 @@ func TestSplitCarriesToTheRunAgain(t *testing.T) {
 		if _, err := parseSplit(bad); err == nil {
 			t.Errorf("parseSplit(%q) accepted", bad)
 		}
+	}
+}
+
+// TestRunAgainPassesOnTermination: a SIGTERM sent to the first run alone (kill PID, a
+// supervisor, a CI timeout that signals one process) reaches the run it started, which stops,
+// and the first run exits as a shell reports a process killed by it (128+15), instead of
+// ignoring it while the other run loads the CPUs for minutes more.
+func TestRunAgainPassesOnTermination(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "echo ready; exec sleep 600")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := make(chan int, 1)
+	go func() { status <- runAgain(cmd) }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the run again said %q, %v", line, err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-status:
+		if got != 128+int(syscall.SIGTERM) {
+			t.Errorf("exit status %d after SIGTERM, want %d", got, 128+int(syscall.SIGTERM))
+		}
+	case <-time.After(20 * time.Second): // a guard, not a measure: the run again never stops by itself
+		_ = cmd.Process.Kill()
+		t.Fatal("SIGTERM to the first run left the run it started running")
 	}
 }
