@@ -35,6 +35,7 @@ var (
 	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
 	ErrAudience     = errors.New("was not issued for this application (an aud or the azp is not one of its Google client ids)")
 	ErrNoEmail      = errors.New("does not carry a verified email address")
+	ErrUnvouched    = errors.New("is from a Google account that Google does not vouch for as this address's owner (the address is neither a Gmail one nor of the account's Google Workspace domain, hd): sign in with an emailed link or a password instead")
 	ErrRejected     = errors.New("Google ID token rejected")
 	errKeysUnusable = errors.New("Google's signing keys could not be fetched")
 )
