@@ -5855,9 +5855,19 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithBody Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5871,9 +5881,10 @@ type ClientInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
@@ -5885,9 +5896,19 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithTextBody Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5901,9 +5922,10 @@ type ClientInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
@@ -7877,9 +7899,19 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 
 // SessionsGoogleWithBody Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7893,9 +7925,10 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 // token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
@@ -7917,9 +7950,19 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 
 // SessionsGoogleWithTextBody Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7933,9 +7976,10 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 // token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
@@ -12409,9 +12453,19 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12425,9 +12479,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
@@ -12439,9 +12494,19 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12455,9 +12520,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
@@ -17656,9 +17722,19 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 
 // SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17672,9 +17748,10 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 // token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
@@ -17692,9 +17769,19 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 
 // SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
+// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17708,9 +17795,10 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
 // token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
