@@ -26,9 +26,9 @@ func unvouchedEnv(t *testing.T) (*testIssuer, *apitest.Env, *apitest.LogBuffer) 
 	return iss, env, &logs
 }
 
-// unvouched signs an ID token for email with email_verified true from a Google account that
-// Google is not authoritative for: hd absent when hd is "", else that hosted domain.
-func unvouched(t *testing.T, iss *testIssuer, env *apitest.Env, email, hd string) string {
+// withHD signs a valid ID token for email (email_verified true) whose hosted domain is hd, or
+// that has none when hd is "".
+func withHD(t *testing.T, iss *testIssuer, env *apitest.Env, email, hd string) string {
 	t.Helper()
 	c := claims(email, env.Clock.Now())
 	delete(c, "hd")
@@ -55,7 +55,7 @@ func expectUnvouched(t *testing.T, res *apitest.Response) {
 // userState is what a takeover through an email's proof would change.
 type userState struct {
 	Verified          bool
-	PasswordHash      string // "" for none
+	PasswordHash      string // its MD5, not to show the hash
 	CredentialVersion int64
 	Sessions          int
 }
@@ -63,7 +63,7 @@ type userState struct {
 func stateOf(t *testing.T, env *apitest.Env, userID int64) userState {
 	t.Helper()
 	var s userState
-	err := env.Pool.QueryRow(context.Background(), `SELECT email_verified_at IS NOT NULL, coalesce(password_hash, ''), credential_version,
+	err := env.Pool.QueryRow(context.Background(), `SELECT email_verified_at IS NOT NULL, md5(coalesce(password_hash, '')), credential_version,
 		(SELECT count(*) FROM sessions WHERE user_id = $1) FROM users WHERE id = $1`, userID).
 		Scan(&s.Verified, &s.PasswordHash, &s.CredentialVersion, &s.Sessions)
 	if err != nil {
@@ -90,12 +90,12 @@ func TestGoogleUnvouchedAddressTakesNoAccount(t *testing.T) {
 	before := stateOf(t, env, alice)
 
 	tokens := []string{
-		unvouched(t, iss, env, "alice@company.example", ""),             // a personal Google account made with her address
-		unvouched(t, iss, env, "alice@company.example", "evil.example"), // another organisation's Workspace
-		unvouched(t, iss, env, "Alice@Company.Example", "gmail.com"),    // Gmail is no hosted domain of hers
-		unvouched(t, iss, env, "alice@company.example", "company.example.evil.example"),
-		unvouched(t, iss, env, "newcomer@gmail.com.evil.example", ""), // not Gmail, however it ends
-		unvouched(t, iss, env, "newcomer@notgmail.com", ""),
+		withHD(t, iss, env, "alice@company.example", ""),             // a personal Google account made with her address
+		withHD(t, iss, env, "alice@company.example", "evil.example"), // another organisation's Workspace
+		withHD(t, iss, env, "Alice@Company.Example", "gmail.com"),    // Gmail is no hosted domain of hers
+		withHD(t, iss, env, "alice@company.example", "company.example.evil.example"),
+		withHD(t, iss, env, "newcomer@gmail.com.evil.example", ""), // not Gmail, however it ends
+		withHD(t, iss, env, "newcomer@notgmail.com", ""),
 	}
 	trail := len(wholeTrail(t, env))
 	got := concurrently(12, func(i int) *apitest.Response {
@@ -133,9 +133,7 @@ func TestGoogleUnvouchedAddressTakesNoAccount(t *testing.T) {
 
 	// Her organisation's own Google Workspace account of the address (hd company.example, in
 	// any case) is Google's to vouch for.
-	c := claims("Alice@Company.Example", env.Clock.Now())
-	c["hd"] = "COMPANY.example"
-	res := from(env, addr(10), sessionsGoogle, map[string]any{"id_token": iss.sign(t, c), "application": "planoorder"}, "").
+	res := from(env, addr(10), sessionsGoogle, map[string]any{"id_token": withHD(t, iss, env, "Alice@Company.Example", "COMPANY.example"), "application": "planoorder"}, "").
 		Expect(t, 200, gen.StatusActionSuccessful)
 	var s gen.Session
 	res.Data(t, &s)
@@ -157,7 +155,7 @@ func TestGoogleUnvouchedAddressTakesNothingBack(t *testing.T) {
 	trail := len(wholeTrail(t, env))
 	got := concurrently(6, func(i int) *apitest.Response {
 		hd := []string{"", "other.example"}[i%2]
-		res := from(env, addr(30+i%3), sessionsGoogle, map[string]any{"id_token": unvouched(t, iss, env, "bob@company.example", hd), "application": "planoorder"}, "")
+		res := from(env, addr(30+i%3), sessionsGoogle, map[string]any{"id_token": withHD(t, iss, env, "bob@company.example", hd), "application": "planoorder"}, "")
 		expectUnvouched(t, res)
 		return res
 	})
@@ -185,12 +183,7 @@ func TestGoogleAuthoritativeAddressesSignIn(t *testing.T) {
 		{"kit@xn--bcher-kva.example", "bücher.example"},
 		{"lin@company.example", "company.example"},
 	} {
-		claims := claims(c.email, env.Clock.Now())
-		delete(claims, "hd")
-		if c.hd != "" {
-			claims["hd"] = c.hd
-		}
-		res := from(env, addr(40+i), sessionsGoogle, map[string]any{"id_token": iss.sign(t, claims), "application": "planoorder"}, "")
+		res := from(env, addr(40+i), sessionsGoogle, map[string]any{"id_token": withHD(t, iss, env, c.email, c.hd), "application": "planoorder"}, "")
 		res.Expect(t, 401, gen.StatusClientRequired) // a new user, without a role yet
 		if n := countUsers(t, env, c.email); n != 1 {
 			t.Errorf("%s (hd %q): %d users, want 1", c.email, c.hd, n)
