@@ -272,8 +272,8 @@ func isLinkRefusal(err error) bool {
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
 // time an email is seen. Each token is counted against the client address before it is verified
-// (verifying may fetch Google's keys), and given back when it opens a session or is malformed
-// (googleSignIn). Answers:
+// (verifying may fetch Google's keys), and given back when it opens a session (googleSignIn) or
+// is refused as invalid-param (malformed, another application's, no address Google vouches for). Answers:
 // invalid-param on id_token (Google sign-in not enabled for the application, not a JWT, issued
 // to a client id that is not the application's, no verified email, an address Google is not
 // authoritative for: google.ErrUnvouched) or redirect_url,

@@ -5866,8 +5866,8 @@ type ClientInterface interface {
 	// other non-Gmail address stays with whoever made it (a former employee, the address's
 	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
 	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5884,9 +5884,10 @@ type ClientInterface interface {
 	// application's client ids), it carries no verified email (`email_verified`), Google is not
 	// authoritative for its email (above), or Google sign-in is not enabled for the application
 	// (no client ids of its own are configured). Such a token opens no session, creates no
-	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Tokens that fail verification count as failed log-ins from the client
+	// address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type.
@@ -5907,8 +5908,8 @@ type ClientInterface interface {
 	// other non-Gmail address stays with whoever made it (a former employee, the address's
 	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
 	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5925,9 +5926,10 @@ type ClientInterface interface {
 	// application's client ids), it carries no verified email (`email_verified`), Google is not
 	// authoritative for its email (above), or Google sign-in is not enabled for the application
 	// (no client ids of its own are configured). Such a token opens no session, creates no
-	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Tokens that fail verification count as failed log-ins from the client
+	// address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type.
@@ -7910,8 +7912,8 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // other non-Gmail address stays with whoever made it (a former employee, the address's
 // previous owner) after the mailbox changes hands. So such accounts cannot use Google
 // sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7928,9 +7930,10 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // application's client ids), it carries no verified email (`email_verified`), Google is not
 // authoritative for its email (above), or Google sign-in is not enabled for the application
 // (no client ids of its own are configured). Such a token opens no session, creates no
-// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Tokens that fail verification count as failed log-ins from the client
+// address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type.
@@ -7961,8 +7964,8 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // other non-Gmail address stays with whoever made it (a former employee, the address's
 // previous owner) after the mailbox changes hands. So such accounts cannot use Google
 // sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7979,9 +7982,10 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // application's client ids), it carries no verified email (`email_verified`), Google is not
 // authoritative for its email (above), or Google sign-in is not enabled for the application
 // (no client ids of its own are configured). Such a token opens no session, creates no
-// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Tokens that fail verification count as failed log-ins from the client
+// address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type.
@@ -12464,8 +12468,8 @@ type ClientWithResponsesInterface interface {
 	// other non-Gmail address stays with whoever made it (a former employee, the address's
 	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
 	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12482,9 +12486,10 @@ type ClientWithResponsesInterface interface {
 	// application's client ids), it carries no verified email (`email_verified`), Google is not
 	// authoritative for its email (above), or Google sign-in is not enabled for the application
 	// (no client ids of its own are configured). Such a token opens no session, creates no
-	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Tokens that fail verification count as failed log-ins from the client
+	// address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12505,8 +12510,8 @@ type ClientWithResponsesInterface interface {
 	// other non-Gmail address stays with whoever made it (a former employee, the address's
 	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
 	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-	// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-	// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12523,9 +12528,10 @@ type ClientWithResponsesInterface interface {
 	// application's client ids), it carries no verified email (`email_verified`), Google is not
 	// authoritative for its email (above), or Google sign-in is not enabled for the application
 	// (no client ids of its own are configured). Such a token opens no session, creates no
-	// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Tokens that fail verification count as failed log-ins from the client
+	// address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17733,8 +17739,8 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // other non-Gmail address stays with whoever made it (a former employee, the address's
 // previous owner) after the mailbox changes hands. So such accounts cannot use Google
 // sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17751,9 +17757,10 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // application's client ids), it carries no verified email (`email_verified`), Google is not
 // authoritative for its email (above), or Google sign-in is not enabled for the application
 // (no client ids of its own are configured). Such a token opens no session, creates no
-// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Tokens that fail verification count as failed log-ins from the client
+// address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17780,8 +17787,8 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // other non-Gmail address stays with whoever made it (a former employee, the address's
 // previous owner) after the mailbox changes hands. So such accounts cannot use Google
 // sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
-// for the address), and their users sign in with an emailed link (`sessions/magic_link_request`)
-// or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17798,9 +17805,10 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // application's client ids), it carries no verified email (`email_verified`), Google is not
 // authoritative for its email (above), or Google sign-in is not enabled for the application
 // (no client ids of its own are configured). Such a token opens no session, creates no
-// user, proves no email, is not recorded, and does not count against the client address. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Tokens that fail verification count as failed log-ins from the client
+// address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
