@@ -284,8 +284,8 @@ func (s *Server) SessionsPasskeyBegin(ctx context.Context, r gen.SessionsPasskey
 
 // SessionsPasskeyFinish signs in with a discoverable passkey: aal2 with the method webauthn (it
 // verified its user), a session that records the passkey (its removal ends the session) and is
-// created only while the user still has it. Answers: invalid-param (redirect_url), invalid-passkey,
-// mfa-method-unavailable, and those of startSession.
+// created only while the user still has it. Answers: invalid-param (redirect_url),
+// invalid-passkey, mfa-method-unavailable, and those of startSession.
 func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasskeyFinishRequestObject) (gen.SessionsPasskeyFinishResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsPasskeyFinishInput](r.Body)
 	if err != nil {
