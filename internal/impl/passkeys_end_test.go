@@ -228,18 +228,6 @@ func holdPasskey(t *testing.T, env *apitest.Env, id int64) (release func()) {
 	return func() { _ = tx.Rollback(context.Background()) }
 }
 
-// lockWaiters counts the statements of the test's database that wait for a lock.
-func lockWaiters(t *testing.T, env *apitest.Env) int {
-	t.Helper()
-	var n int
-	err := env.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // (c) The thief, with ada's password, completes a second factor with its copy of the synced
 // passkey, past the assertion check when ada removes the passkey: its session is not upgraded.
 func TestPasskeyVerifyInFlightAtItsRemovalUpgradesNothing(t *testing.T) {

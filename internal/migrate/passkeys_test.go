@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/plano/planoauth/internal/dbtest"
 	"github.com/plano/planoauth/internal/migrate"
 )
 
@@ -18,21 +15,7 @@ import (
 func TestSessionPasskeysMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.NewEmptyDatabase(t)
-	if err := migrate.UpTo(ctx, url, 80); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	url, pool, exec := migratedUpTo(t, 80)
 	proved := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	exec(`INSERT INTO users (id, email) VALUES (1, 'ada@example.com'), (2, 'grace@example.com')`)
 	exec(`INSERT INTO passkeys (id, user_id, rp_id, credential_id, name, credential, created_at) VALUES
