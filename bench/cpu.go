@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +90,7 @@ func machineBusy() time.Duration {
 type processes struct {
 	servers    []*process
 	postmaster int
+	cpus       int // the CPUs this run may use: of the servers and the generator
 }
 
 // cpuSnapshot is the CPU used so far by each party.
@@ -98,10 +98,11 @@ type cpuSnapshot struct {
 	at                        time.Time
 	target, servers, postgres time.Duration
 	bench, machine            time.Duration
+	cpus                      int
 }
 
 func (p *processes) sampleCPU(target *process) cpuSnapshot {
-	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy()}
+	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy(), cpus: p.cpus}
 	for _, srv := range p.servers {
 		cpu := cpuOf(srv.cmd.Process.Pid)
 		s.servers += cpu
@@ -121,7 +122,7 @@ type cpuUse struct {
 
 func (a cpuSnapshot) until(b cpuSnapshot, generator time.Duration, answered int) cpuUse {
 	ours := (b.servers - a.servers) + (b.postgres - a.postgres) + (b.bench - a.bench) + generator
-	capacity := b.at.Sub(a.at) * time.Duration(runtime.NumCPU())
+	capacity := b.at.Sub(a.at) * time.Duration(b.cpus)
 	u := cpuUse{}
 	if capacity > 0 {
 		u.others = max(float64(b.machine-a.machine-ours)/float64(capacity), 0)

@@ -34,6 +34,12 @@ func main() {
 		return
 	}
 	cfg := parseFlags()
+	cpus, err := onServerCPUs(cfg.generatorCPUs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	cfg.cpus = cpus
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
@@ -49,7 +55,9 @@ type config struct {
 	connections      int // peak throughput
 	halfConnections  int // the fixed rate at half of peak
 	loginConnections int
-	threads          int     // wrk -t
+	threads          int // wrk -t
+	generatorCPUs    int // CPUs of wrk's own; 0: shared with everything else
+	cpus             cpuSplit
 	overload         float64 // the overload test offers this many times the raw hash rate
 	memoryLimitMiB   int     // PLANOAUTH_MEMORY_LIMIT_MIB of the servers; 0: their default
 	gcPercent        int     // PLANOAUTH_GC_PERCENT of the servers; 0: their default
@@ -70,6 +78,7 @@ func parseFlags() config {
 	flag.IntVar(&c.halfConnections, "half-connections", 32, "wrk connections for the fixed rate at half of peak")
 	flag.IntVar(&c.loginConnections, "login-connections", 8, "wrk connections for logins and registrations")
 	flag.IntVar(&c.threads, "threads", 2, "wrk threads")
+	flag.IntVar(&c.generatorCPUs, "generator-cpus", 1, "CPUs of the load generator's own, taken from the CPUs this run may use (0: it shares them with the servers and PostgreSQL)")
 	flag.Float64Var(&c.overload, "overload", 4, "the login overload offers this multiple of the raw hash rate")
 	flag.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 0, "PLANOAUTH_MEMORY_LIMIT_MIB of the servers measured (0: their default)")
 	flag.IntVar(&c.gcPercent, "gc-percent", 0, "PLANOAUTH_GC_PERCENT of the servers measured (0: their default)")

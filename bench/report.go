@@ -59,9 +59,9 @@ func (r *report) markdown() string {
 func (r *report) header(b *strings.Builder) {
 	fmt.Fprintf(b, "- Measured: %s, %d round(s) of %s per measurement, one after another (A B A B), medians reported\n",
 		r.started.Format(time.RFC3339), r.cfg.rounds, wholeSeconds(r.cfg.duration))
-	fmt.Fprintf(b, "- Machine: %s\n", machine())
-	fmt.Fprintf(b, "- Load: %s, -t%d; peak -c%d, half of peak -c%d, logins -c%d; generator, servers and PostgreSQL on the same CPUs, over loopback\n",
-		wrkVersion(), r.cfg.threads, r.cfg.connections, r.cfg.halfConnections, r.cfg.loginConnections)
+	fmt.Fprintf(b, "- Machine: %s\n", machine(r.cfg.cpus.machine))
+	fmt.Fprintf(b, "- Load: %s, -t%d; peak -c%d, half of peak -c%d, logins -c%d; %s, over loopback\n",
+		wrkVersion(), r.cfg.threads, r.cfg.connections, r.cfg.halfConnections, r.cfg.loginConnections, r.cfg.cpus.describe())
 	if len(r.cfg.env) > 0 {
 		fmt.Fprintf(b, "- Settings of this tree's servers beyond the bench's own (-env; not of -before's): %s\n", strings.Join(r.cfg.env, " "))
 	}
@@ -246,7 +246,7 @@ func mark(ok bool) string {
 }
 
 // machine describes where the figures were measured.
-func machine() string {
+func machine(cpus int) string {
 	model := "unknown CPU"
 	if cpu, err := os.Open("/proc/cpuinfo"); err == nil {
 		s := bufio.NewScanner(cpu)
@@ -262,7 +262,7 @@ func machine() string {
 	_ = syscall.Sysinfo(&mem)
 	pg, _ := exec.Command("sh", "-c", `for d in /usr/lib/postgresql/*/bin; do bin=$d; done; "$bin/postgres" --version`).Output()
 	kernel, _ := exec.Command("uname", "-r").Output()
-	return fmt.Sprintf("%d CPUs (%s), %.1f GiB memory, Linux %s, %s, %s", runtime.NumCPU(), model,
+	return fmt.Sprintf("%d CPUs (%s), %.1f GiB memory, Linux %s, %s, %s", cpus, model,
 		float64(mem.Totalram)*float64(mem.Unit)/(1<<30), strings.TrimSpace(string(kernel)), runtime.Version(), strings.TrimSpace(string(pg)))
 }
 
@@ -307,6 +307,10 @@ const notes = `## How this was measured
   rate-limited over the answers (with the allowances lifted, every 429 comes from shedding load);
   p50 and p99 are of the admitted (200) logins answered during the run, from when each was due;
   "unanswered at the end" were still waiting when wrk stopped.
+- **CPUs.** With -generator-cpus N (1 by default), wrk runs on the last N CPUs the run may use
+  and everything else (PostgreSQL, the servers, the raw hashes) on the others (taskset), so the
+  generator takes no CPU from what it measures; -generator-cpus 0 shares them all ("Load" above
+  says which).
 - **CPU.** Per answer: the server measured and the bench's PostgreSQL (its postmaster, the
   processes it forked and those that exited) from /proc, wrk from its rusage. "others' CPU" is
   the share of the machine's CPU time that processes not the bench's used meanwhile: on a shared

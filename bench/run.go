@@ -88,7 +88,7 @@ func step(s string) { fmt.Fprintln(os.Stderr, "bench:", s) }
 
 // setUp starts PostgreSQL and every server, and makes the fixtures through the API.
 func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench, error) {
-	b := &bench{cfg: cfg, procs: &processes{}}
+	b := &bench{cfg: cfg, procs: &processes{cpus: cfg.cpus.machine}}
 	step("starting PostgreSQL")
 	cluster, err := pgcluster.StartTemp(ctx, pgcluster.Options{}) // durable settings, as in production
 	if err != nil {
@@ -127,7 +127,7 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 	if b.before != nil {
 		b.procs.servers = append(b.procs.servers, b.before)
 	}
-	b.wrk, err = newWrk(tmp, cfg.threads, b.procs)
+	b.wrk, err = newWrk(tmp, cfg.threads, cfg.cpus, b.procs)
 	return b, err
 }
 

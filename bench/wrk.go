@@ -109,10 +109,11 @@ func (s sample) rate() float64 {
 type wrk struct {
 	dir     string // scripts and request files
 	threads int
+	cpus    cpuSplit
 	procs   *processes
 }
 
-func newWrk(dir string, threads int, procs *processes) (*wrk, error) {
+func newWrk(dir string, threads int, cpus cpuSplit, procs *processes) (*wrk, error) {
 	for _, name := range []string{"closed.lua", "open.lua"} {
 		script, err := luaScripts.ReadFile("lua/" + name)
 		if err != nil {
@@ -122,7 +123,7 @@ func newWrk(dir string, threads int, procs *processes) (*wrk, error) {
 			return nil, err
 		}
 	}
-	return &wrk{dir: dir, threads: threads, procs: procs}, nil
+	return &wrk{dir: dir, threads: threads, cpus: cpus, procs: procs}, nil
 }
 
 func (w *wrk) run(ctx context.Context, l load) (sample, error) {
@@ -141,9 +142,10 @@ func (w *wrk) run(ctx context.Context, l load) (sample, error) {
 	conns := max(l.connections/threads*threads, threads) // wrk gives each thread connections/threads
 	secs := max(int(math.Ceil(l.duration.Seconds())), 1)
 	timeout := max(l.timeout, 2*time.Second)
-	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+	name, args := w.cpus.generatorCommand("-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", fmt.Sprintf("%ds", secs), "--timeout", fmt.Sprintf("%ds", int(timeout.Seconds())),
 		"-s", filepath.Join(w.dir, script), l.target.url+"/")
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "BENCH_REQUESTS="+reqFile, "BENCH_OUT="+outFile,
 		"BENCH_RATE="+strconv.FormatFloat(l.rate, 'f', 3, 64), "BENCH_THREADS="+strconv.Itoa(threads))
 	var out strings.Builder

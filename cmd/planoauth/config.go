@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -85,9 +86,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		outbox:   mail.DefaultWorkerConfig,
 		webhooks: webhooks.DefaultWorkerConfig,
 		google: google.Config{
-			Issuer:    orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), google.DefaultIssuer),
-			JWKSURL:   orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
-			ClientIDs: splitList(getenv("PLANOAUTH_GOOGLE_CLIENT_IDS")),
+			Issuer:  orDefault(getenv("PLANOAUTH_GOOGLE_ISSUER"), google.DefaultIssuer),
+			JWKSURL: orDefault(getenv("PLANOAUTH_GOOGLE_JWKS_URL"), google.DefaultJWKSURL),
 		},
 		webauthn: impl.WebAuthnConfig{RPID: strings.TrimSpace(getenv("PLANOAUTH_WEBAUTHN_RP_ID")),
 			Origins: splitList(getenv("PLANOAUTH_WEBAUTHN_ORIGINS"))},
@@ -156,6 +156,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_OUTBOX_BACKOFF_BASE", durationSetting(&c.outbox.BackoffBase)},
 		{"PLANOAUTH_OUTBOX_BACKOFF_MAX", durationSetting(&c.outbox.BackoffMax)},
 		{"PLANOAUTH_PUBLIC_URL", publicURLSetting(&c.publicURL)},
+		{"PLANOAUTH_GOOGLE_CLIENT_IDS", googleClientIDsSetting(&c.google.ClientIDs)},
 		{"PLANOAUTH_HIBP_TIMEOUT", durationSetting(&c.pwned.Timeout)},
 		{"PLANOAUTH_WEBHOOK_KEY", keysSetting(&c.webhookKeys)},
 		{"PLANOAUTH_WEBHOOK_MAX_ATTEMPTS", countSetting(&c.webhooks.MaxAttempts)},
@@ -224,6 +225,41 @@ func defaultPublicURL(addr string) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// googleClientIDsSetting reads each application's Google OAuth client ids:
+// "planoorder=123.apps.googleusercontent.com,planox2=456.apps.googleusercontent.com", a slug
+// repeated for each further id of its application. An application accepts only ID tokens issued
+// to its own ids, so an id without a slug (the former form, one list for every application), a
+// slug the contract does not list (a typo would leave Google sign-in silently off) and an id
+// given to two applications (each would accept the other's tokens) are refused.
+func googleClientIDsSetting(dst *map[string][]string) func(string) error {
+	return func(v string) error {
+		ids := map[string][]string{}
+		owner := map[string]string{} // client id -> the application it is given to
+		for _, item := range splitList(v) {
+			slug, id, ok := strings.Cut(item, "=")
+			slug, id = strings.TrimSpace(slug), strings.TrimSpace(id)
+			switch {
+			case !ok:
+				return fmt.Errorf("%q names no application: write SLUG=CLIENT_ID pairs, such as "+
+					"planoorder=123.apps.googleusercontent.com,planox2=456.apps.googleusercontent.com "+
+					"(each application accepts only ID tokens issued to its own client ids; repeat a slug for each further id)", item)
+			case !gen.ApplicationSlug(slug).Valid():
+				return fmt.Errorf("%q: unknown application %q (`planoauth applications list` shows them)", item, slug)
+			case id == "" || strings.ContainsAny(id, "= \t"):
+				return fmt.Errorf("%q: %q is no OAuth client id", item, id)
+			case owner[id] != "" && owner[id] != slug:
+				return fmt.Errorf("the client id %s is given to both %s and %s: each would accept ID tokens issued to the other", id, owner[id], slug)
+			case owner[id] == slug:
+				continue // listed twice for one application
+			}
+			owner[id] = slug
+			ids[slug] = append(ids[slug], id)
+		}
+		*dst = ids
+		return nil
+	}
 }
 
 // splitList reads a comma-separated list, ignoring blanks.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -42,7 +45,7 @@ func TestLoadConfigMail(t *testing.T) {
 			"PLANOAUTH_MAIL_FROM":           `"Plano Team" <team@plano.example>`,
 			"PLANOAUTH_MANDRILL_TIMEOUT":    "3s",
 			"PLANOAUTH_OUTBOX_MAX_ATTEMPTS": "4",
-			"PLANOAUTH_GOOGLE_CLIENT_IDS":   " a.apps , ,b.apps ",
+			"PLANOAUTH_GOOGLE_CLIENT_IDS":   " planoorder = a.apps , ,planox2=b.apps,planoorder=c.apps ",
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -50,8 +53,11 @@ func TestLoadConfigMail(t *testing.T) {
 		if cfg.mandrill.From != "team@plano.example" || cfg.mandrill.FromName != "Plano Team" || cfg.mandrill.Timeout != 3*time.Second {
 			t.Errorf("mandrill = %+v", cfg.mandrill)
 		}
-		if cfg.outbox.MaxAttempts != 4 || !slices.Equal(cfg.google.ClientIDs, []string{"a.apps", "b.apps"}) {
-			t.Errorf("outbox = %+v, google = %+v", cfg.outbox, cfg.google)
+		if cfg.outbox.MaxAttempts != 4 {
+			t.Errorf("outbox = %+v", cfg.outbox)
+		}
+		if want := map[string][]string{"planoorder": {"a.apps", "c.apps"}, "planox2": {"b.apps"}}; !maps.EqualFunc(cfg.google.ClientIDs, want, slices.Equal) {
+			t.Errorf("google client ids = %v, want %v", cfg.google.ClientIDs, want)
 		}
 	})
 	for name, vars := range map[string]map[string]string{
@@ -67,6 +73,56 @@ func TestLoadConfigMail(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadConfigGoogleClientIDs: each application's own client ids, or a refusal to start that
+// names the variable and says what is wrong.
+func TestLoadConfigGoogleClientIDs(t *testing.T) {
+	t.Parallel()
+	load := func(v string) (map[string][]string, error) {
+		cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_GOOGLE_CLIENT_IDS": v}))
+		return cfg.google.ClientIDs, err
+	}
+	for v, want := range map[string]map[string][]string{
+		"planoorder=123.apps.googleusercontent.com,planox2=456.apps.googleusercontent.com": {
+			"planoorder": {"123.apps.googleusercontent.com"}, "planox2": {"456.apps.googleusercontent.com"}},
+		// Several ids for one application, spaces and blanks around them, one listed twice.
+		" planoorder = web.apps ,\t,planoorder=android.apps, planoorder=web.apps,": {"planoorder": {"web.apps", "android.apps"}},
+		"planoauth=p.apps": {"planoauth": {"p.apps"}},
+		" , ":              {},
+	} {
+		got, err := load(v)
+		if err != nil || !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("%q: client ids %v, %v; want %v", v, got, err, want)
+		}
+	}
+	for v, want := range map[string]string{
+		// The former form, one list for every application: refused, not applied to all.
+		"123.apps.googleusercontent.com": `"123.apps.googleusercontent.com" names no application: write SLUG=CLIENT_ID pairs`,
+		"planoorder=a.apps,b.apps":       `"b.apps" names no application`,
+		"planordr=a.apps":                `unknown application "planordr"`,
+		"PlanoOrder=a.apps":              `unknown application "PlanoOrder"`,
+		"=a.apps":                        `unknown application ""`,
+		"planoorder=":                    `"" is no OAuth client id`,
+		"planoorder=a b":                 `"a b" is no OAuth client id`,
+		"planoorder=a=b":                 `"a=b" is no OAuth client id`,
+		"planoorder=shared.apps,planox2=shared.apps":      "the client id shared.apps is given to both planoorder and planox2",
+		"planox2=x.apps,planoorder=o.apps,planox2=o.apps": "the client id o.apps is given to both planoorder and planox2",
+	} {
+		got, err := load(v)
+		if err == nil || !strings.Contains(err.Error(), "PLANOAUTH_GOOGLE_CLIENT_IDS") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: client ids %v, error %v; want an error naming PLANOAUTH_GOOGLE_CLIENT_IDS saying %s", v, got, err, want)
+		}
+	}
+	// serve refuses to start with the former form (before it touches a database: the URL given
+	// would fail otherwise, with another error).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := run(ctx, []string{"serve"}, envOf(map[string]string{"PLANOAUTH_GOOGLE_CLIENT_IDS": "123.apps.googleusercontent.com",
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "PLANOAUTH_ADDR": "127.0.0.1:0"}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PLANOAUTH_GOOGLE_CLIENT_IDS") || !strings.Contains(err.Error(), "SLUG=CLIENT_ID") {
+		t.Errorf("serve with a client id without its application: %v, want a refusal saying the SLUG=CLIENT_ID form", err)
 	}
 }
 

@@ -3574,7 +3574,7 @@ type SessionsGoogleInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// IdToken The Google ID token (a JWT) from Google Sign-In.
+	// IdToken The Google ID token (a JWT) from Google Sign-In, issued to one of the `application`'s own OAuth client ids.
 	IdToken string `json:"id_token"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a

@@ -31,9 +31,9 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 // parameter (invalid-param); ErrRejected means the token is not authentic or no longer
 // valid (invalid-token).
 var (
-	ErrDisabled     = errors.New("Google sign-in is not enabled on this server")
+	ErrDisabled     = errors.New("Google sign-in is not enabled for this application")
 	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
-	ErrAudience     = errors.New("was issued for an application this server does not accept")
+	ErrAudience     = errors.New("was not issued for this application (an aud or the azp is not one of its Google client ids)")
 	ErrNoEmail      = errors.New("does not carry a verified email address")
 	ErrRejected     = errors.New("Google ID token rejected")
 	errKeysUnusable = errors.New("Google's signing keys could not be fetched")
@@ -43,9 +43,11 @@ var (
 type Config struct {
 	Issuer  string // empty: DefaultIssuer
 	JWKSURL string // empty: DefaultJWKSURL
-	// ClientIDs are the OAuth client ids whose tokens are accepted (the token's audience).
-	// None: Google sign-in is disabled.
-	ClientIDs []string
+	// ClientIDs are, per application slug, the OAuth client ids of that application: it accepts
+	// only tokens issued to them (see Verify). An application without any: Google sign-in is
+	// disabled for it. No client id may belong to two applications, or each would accept the
+	// other's tokens (PLANOAUTH_GOOGLE_CLIENT_IDS is refused so).
+	ClientIDs map[string][]string
 }
 
 // Identity is what a verified ID token says about its user.
@@ -59,7 +61,7 @@ type Identity struct {
 // Verifier verifies Google ID tokens with go-oidc against Google's published keys, which
 // it caches and fetches again when a token names a key it has not seen.
 type Verifier struct {
-	clientIDs []string
+	clientIDs map[string][]string // per application slug
 	verifier  *oidc.IDTokenVerifier
 }
 
@@ -78,17 +80,24 @@ func NewVerifier(cfg Config, now func() time.Time) *Verifier {
 	for i, alg := range signingAlgs {
 		algs[i] = string(alg)
 	}
-	// The audience is checked here against several client ids, which go-oidc's check cannot.
+	// The audience is checked here against the application's client ids (boundTo), which
+	// go-oidc's check of one client id cannot; one verifier serves every application.
 	verifier := oidc.NewVerifier(issuer, keys, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs, Now: now})
-	return &Verifier{clientIDs: slices.Clone(cfg.ClientIDs), verifier: verifier}
+	clientIDs := make(map[string][]string, len(cfg.ClientIDs))
+	for application, ids := range cfg.ClientIDs {
+		clientIDs[application] = slices.Clone(ids)
+	}
+	return &Verifier{clientIDs: clientIDs, verifier: verifier}
 }
 
-// Verify checks a Google ID token's form, signature, issuer, expiry and audience, and that it
-// carries a verified email. It returns ErrDisabled, ErrMalformed,
-// ErrAudience, ErrNoEmail, ErrRejected (wrapping why), or another error
+// Verify checks a Google ID token sent to application (its slug): its form, signature,
+// issuer, expiry, that it was issued to one of the application's client ids (boundTo), and
+// that it carries a verified email. It returns ErrDisabled (the application has no client
+// ids), ErrMalformed, ErrAudience, ErrNoEmail, ErrRejected (wrapping why), or another error
 // when Google's keys could not be fetched.
-func (g *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error) {
-	if len(g.clientIDs) == 0 {
+func (g *Verifier) Verify(ctx context.Context, application, rawToken string) (Identity, error) {
+	clientIDs := g.clientIDs[application]
+	if len(clientIDs) == 0 {
 		return Identity{}, ErrDisabled
 	}
 	// Parsed first so that garbage is told apart from a token that fails verification.
@@ -103,26 +112,41 @@ func (g *Verifier) Verify(ctx context.Context, rawToken string) (Identity, error
 	case err != nil:
 		return Identity{}, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
-	if !slices.ContainsFunc(token.Audience, func(aud string) bool { return slices.Contains(g.clientIDs, aud) }) {
+	var c claims
+	if err := token.Claims(&c); err != nil {
+		return Identity{}, ErrMalformed
+	}
+	if !boundTo(token.Audience, c.AuthorizedParty, clientIDs) {
 		return Identity{}, ErrAudience
 	}
-	return identityOf(token)
+	return identityOf(token, c)
+}
+
+// boundTo reports whether a token was issued to the application whose client ids are clientIDs:
+// every audience is one of them (a token also issued to another application's client would sign
+// in there too), and so is the authorized party (azp) when the token names one. Google sets azp
+// to the client that asked for the token, which differs from aud when an Android or iOS client
+// asks for a token for its backend's web client: both must then be the application's.
+func boundTo(audience []string, azp string, clientIDs []string) bool {
+	for _, aud := range audience {
+		if !slices.Contains(clientIDs, aud) {
+			return false
+		}
+	}
+	return len(audience) > 0 && (azp == "" || slices.Contains(clientIDs, azp))
 }
 
 // claims are the ID token claims PlanoAuth uses. Google has sent email_verified both as a
 // boolean and as the string "true".
 type claims struct {
-	Email         string          `json:"email"`
-	EmailVerified json.RawMessage `json:"email_verified"`
-	GivenName     string          `json:"given_name"`
-	FamilyName    string          `json:"family_name"`
+	AuthorizedParty string          `json:"azp"`
+	Email           string          `json:"email"`
+	EmailVerified   json.RawMessage `json:"email_verified"`
+	GivenName       string          `json:"given_name"`
+	FamilyName      string          `json:"family_name"`
 }
 
-func identityOf(token *oidc.IDToken) (Identity, error) {
-	var c claims
-	if err := token.Claims(&c); err != nil {
-		return Identity{}, ErrMalformed
-	}
+func identityOf(token *oidc.IDToken, c claims) (Identity, error) {
 	verified := string(c.EmailVerified) == "true" || string(c.EmailVerified) == `"true"`
 	if c.Email == "" || !verified {
 		return Identity{}, ErrNoEmail

@@ -176,7 +176,9 @@ func TestReusedGoogleTokenRefusedRoleIsBounded(t *testing.T) {
 		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: allowance, Window: 15 * time.Minute}
 	}))
 	bob := env.User("bob@example.com", password, "client")
-	token := iss.sign(t, claims("bob@example.com", env.Clock.Now()))
+	c := claims("bob@example.com", env.Clock.Now())
+	c["aud"] = clientB // planox2's
+	token := iss.sign(t, c)
 	got := concurrently(10, func(int) *apitest.Response {
 		return from(env, addr(40), sessionsGoogle, map[string]any{"id_token": token, "application": "planox2"}, "")
 	})
@@ -192,9 +194,11 @@ func TestReusedGoogleTokenRefusedRoleIsBounded(t *testing.T) {
 	if failed != allowance {
 		t.Errorf("%d login.failed recorded, want %d", failed, allowance)
 	}
-	// A use that opens a session gives the address's use back.
+	// A use that opens a session gives the address's use back (with a token issued to
+	// planoorder: planox2's is planox2's alone).
+	forOrder := iss.sign(t, claims("bob@example.com", env.Clock.Now()))
 	for range 5 {
-		from(env, addr(41), sessionsGoogle, map[string]any{"id_token": token, "application": "planoorder"}, "").
+		from(env, addr(41), sessionsGoogle, map[string]any{"id_token": forOrder, "application": "planoorder"}, "").
 			Expect(t, 200, gen.StatusActionSuccessful)
 	}
 }

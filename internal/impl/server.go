@@ -94,7 +94,7 @@ type Deps struct {
 	MagicLinkURL string
 	// Pwned checks new passwords against Have I Been Pwned; an empty URL turns it off.
 	Pwned password.PwnedConfig
-	// Google says which Google ID tokens sessions/google accepts.
+	// Google says which Google ID tokens sessions/google accepts, per application.
 	Google google.Config
 	// MFAKeys seal TOTP secrets (PLANOAUTH_MFA_KEY; the first seals, all open); none makes
 	// TOTP unavailable (mfa-method-unavailable).

@@ -274,9 +274,10 @@ func isLinkRefusal(err error) bool {
 // time an email is seen. Each token is counted against the client address before it is verified
 // (verifying may fetch Google's keys), and given back when it opens a session or is malformed
 // (googleSignIn). Answers:
-// invalid-param on id_token (Google sign-in not enabled, not a JWT, another audience, no
-// verified email) or redirect_url, invalid-token (expired, badly signed, another issuer),
-// rate-limited (failures from the client address), and those of startSession.
+// invalid-param on id_token (Google sign-in not enabled for the application, not a JWT, issued
+// to a client id that is not the application's, no verified email) or redirect_url,
+// invalid-token (expired, badly signed, another issuer), rate-limited (failures from the client
+// address), and those of startSession.
 func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsGoogleInput](r.Body)
 	if err != nil {
@@ -294,7 +295,7 @@ func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequest
 	if err != nil {
 		return nil, err
 	}
-	identity, err := s.google.Verify(ctx, in.IdToken)
+	identity, err := s.google.Verify(ctx, string(in.Application), in.IdToken)
 	if err != nil {
 		if !errors.Is(err, google.ErrRejected) {
 			s.giveBack(ctx, ticket) // only a token Google refused is a failed sign-in

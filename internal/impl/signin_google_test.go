@@ -24,8 +24,10 @@ import (
 
 const (
 	testIssuerURL = "https://accounts.test.example"
-	clientA       = "client-a.apps.test.example"
-	clientB       = "client-b.apps.test.example"
+	clientA       = "client-a.apps.test.example"  // planoorder's web client
+	clientA2      = "client-a2.apps.test.example" // planoorder's Android client
+	clientB       = "client-b.apps.test.example"  // planox2's
+	clientC       = "client-c.apps.test.example"  // planoauth's
 )
 
 // testIssuer stands in for Google: a key pair of the test's own, its public half served as a
@@ -62,12 +64,15 @@ func newRSAKey(t *testing.T) *rsa.PrivateKey {
 	return key
 }
 
-// config is the GoogleConfig that trusts this issuer for clientA and clientB.
+// config is the google.Config that trusts this issuer, with two client ids for planoorder and
+// one each for planox2 and planoauth.
 func (iss *testIssuer) config() google.Config {
-	return google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL, ClientIDs: []string{clientA, clientB}}
+	return google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL, ClientIDs: map[string][]string{
+		"planoorder": {clientA, clientA2}, "planox2": {clientB}, "planoauth": {clientC}}}
 }
 
-// claims are valid ID token claims for email at now; tests change them to break one rule.
+// claims are valid ID token claims for email at now, issued to planoorder (clientA); tests
+// change them to break one rule.
 func claims(email string, now time.Time) map[string]any {
 	return map[string]any{
 		"iss": testIssuerURL, "aud": clientA, "sub": "google-" + email, "email": email, "email_verified": true,
@@ -141,11 +146,13 @@ func TestSessionsGoogle(t *testing.T) {
 			Expect(t, 400, gen.StatusUserHasNoPassword)
 	})
 	t.Run("ErrUserRequiresRole", func(t *testing.T) {
-		googleLogin(env, iss.sign(t, claims("grace@example.com", env.Clock.Now())), "planox2").Expect(t, 400, gen.StatusUserRequiresRole)
+		c := claims("grace@example.com", env.Clock.Now())
+		c["aud"] = clientB
+		googleLogin(env, iss.sign(t, c), "planox2").Expect(t, 400, gen.StatusUserRequiresRole)
 	})
 	t.Run("ExistingClient", func(t *testing.T) {
 		c := claims("CLIENT@example.com", env.Clock.Now())
-		c["aud"] = clientB // every configured client id is accepted
+		c["aud"], c["azp"] = clientA2, clientA // each of planoorder's client ids is accepted, as aud or azp
 		res := googleLogin(env, iss.sign(t, c), "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
 		var s gen.Session
 		res.Data(t, &s)
@@ -163,6 +170,26 @@ func TestSessionsGoogle(t *testing.T) {
 		"ErrWrongAudience": func() string {
 			c := claims("client@example.com", env.Clock.Now())
 			c["aud"] = "someone-else.apps.test.example"
+			return iss.sign(t, c)
+		},
+		"ErrOtherApplicationsAudience": func() string {
+			c := claims("client@example.com", env.Clock.Now())
+			c["aud"] = clientB // planox2's
+			return iss.sign(t, c)
+		},
+		"ErrAlsoAnotherApplicationsAudience": func() string {
+			c := claims("client@example.com", env.Clock.Now())
+			c["aud"], c["azp"] = []string{clientA, clientB}, clientA // also issued to planox2's client
+			return iss.sign(t, c)
+		},
+		"ErrOtherApplicationsAuthorizedParty": func() string {
+			c := claims("client@example.com", env.Clock.Now())
+			c["azp"] = clientB // planox2's client asked for a token for planoorder's
+			return iss.sign(t, c)
+		},
+		"ErrNoAudience": func() string {
+			c := claims("client@example.com", env.Clock.Now())
+			delete(c, "aud")
 			return iss.sign(t, c)
 		},
 		"ErrEmailNotVerified": func() string {
@@ -240,18 +267,31 @@ func countUsers(t *testing.T, env *apitest.Env, email string) int {
 	return n
 }
 
+// TestSessionsGoogleDisabled: without client ids, or without ids of its own, an application
+// answers every ID token invalid-param (Google sign-in disabled) without fetching the keys.
 func TestSessionsGoogleDisabled(t *testing.T) {
 	t.Parallel()
-	iss := newTestIssuer(t)
-	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
-		d.Google = google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL} // no client ids
-	}))
-	res := googleLogin(env, iss.sign(t, claims("grace@example.com", env.Clock.Now())), "planoorder").Expect(t, 400, gen.StatusInvalidParam)
-	if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "id_token" || res.Envelope.Errors[0].Message != google.ErrDisabled.Error() {
-		t.Errorf("errors = %+v, want id_token: %s", res.Envelope.Errors, google.ErrDisabled)
-	}
-	if n := iss.fetches.Load(); n != 0 {
-		t.Errorf("the keys were fetched %d times although Google sign-in is disabled", n)
+	for name, ids := range map[string]map[string][]string{
+		"NoClientIDs":          nil,
+		"OtherApplicationsIDs": {"planox2": {clientA}}, // planoorder's own client id given to planox2 alone
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			iss := newTestIssuer(t)
+			env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+				d.Google = google.Config{Issuer: testIssuerURL, JWKSURL: iss.jwks.URL, ClientIDs: ids}
+			}))
+			res := googleLogin(env, iss.sign(t, claims("grace@example.com", env.Clock.Now())), "planoorder").Expect(t, 400, gen.StatusInvalidParam)
+			if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "id_token" || res.Envelope.Errors[0].Message != google.ErrDisabled.Error() {
+				t.Errorf("errors = %+v, want id_token: %s", res.Envelope.Errors, google.ErrDisabled)
+			}
+			if n := iss.fetches.Load(); n != 0 {
+				t.Errorf("the keys were fetched %d times although Google sign-in is disabled", n)
+			}
+			if n := countUsers(t, env, "grace@example.com"); n != 0 {
+				t.Errorf("a refused ID token created %d users", n)
+			}
+		})
 	}
 }
 

@@ -3424,7 +3424,7 @@ type SessionsGoogleInput struct {
 	// ApplicationView Projection of an application: `default` (slug, name) or `full` (also roles, self-registration, scopes, session policy, whether it requires a second factor).
 	ApplicationView *ApplicationView `json:"application_view,omitempty"`
 
-	// IdToken The Google ID token (a JWT) from Google Sign-In.
+	// IdToken The Google ID token (a JWT) from Google Sign-In, issued to one of the `application`'s own OAuth client ids.
 	IdToken string `json:"id_token"`
 
 	// RedirectUrl Redirect URL param to pass through to the UI: an absolute `https` URL (or `http` to a
@@ -5901,17 +5901,23 @@ type ClientInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
 	//
+	// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+	// server's configuration lists them per application): every audience (`aud`) of the token
+	// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+	// another application of the suite signs in there only.
+	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was issued for an OAuth client id this server does not accept (its audience), it carries
-	// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-	// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -5925,17 +5931,23 @@ type ClientInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
 	//
+	// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+	// server's configuration lists them per application): every audience (`aud`) of the token
+	// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+	// another application of the suite signs in there only.
+	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was issued for an OAuth client id this server does not accept (its audience), it carries
-	// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-	// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -7955,17 +7967,23 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
 //
+// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+// server's configuration lists them per application): every audience (`aud`) of the token
+// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+// another application of the suite signs in there only.
+//
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was issued for an OAuth client id this server does not accept (its audience), it carries
-// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -7989,17 +8007,23 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
 //
+// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+// server's configuration lists them per application): every audience (`aud`) of the token
+// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+// another application of the suite signs in there only.
+//
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was issued for an OAuth client id this server does not accept (its audience), it carries
-// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -12519,17 +12543,23 @@ type ClientWithResponsesInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
 	//
+	// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+	// server's configuration lists them per application): every audience (`aud`) of the token
+	// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+	// another application of the suite signs in there only.
+	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was issued for an OAuth client id this server does not accept (its audience), it carries
-	// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-	// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -12543,17 +12573,23 @@ type ClientWithResponsesInterface interface {
 	// A Google ID token with a verified email proves the user's email: the first proof takes back
 	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
 	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-	// audience) and logs its user in, creating a user without a password when the email is new
-	// (that user then logs in with Google or a magic link; `sessions/create` answers
+	// audience bound to the application) and logs its user in, creating a user without a
+	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 	// role gets `client-required` with a session limited to `users/client_register`.
 	// Sensitive params (see `SessionsGoogleInput`).
 	//
+	// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+	// server's configuration lists them per application): every audience (`aud`) of the token
+	// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+	// another application of the suite signs in there only.
+	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-	// was issued for an OAuth client id this server does not accept (its audience), it carries
-	// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-	// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-	// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+	// was not issued for this application (an `aud` or the `azp` is not one of the
+	// application's client ids), it carries no verified email (`email_verified`), or Google
+	// sign-in is not enabled for the application (no client ids of its own are configured).
+	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
@@ -17798,17 +17834,23 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
 //
+// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+// server's configuration lists them per application): every audience (`aud`) of the token
+// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+// another application of the suite signs in there only.
+//
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was issued for an OAuth client id this server does not accept (its audience), it carries
-// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
@@ -17828,17 +17870,23 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // A Google ID token with a verified email proves the user's email: the first proof takes back
 // everything its unverified account set up (see "Who is who": password, sessions, liaisons
 // registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
-// audience) and logs its user in, creating a user without a password when the email is new
-// (that user then logs in with Google or a magic link; `sessions/create` answers
+// audience bound to the application) and logs its user in, creating a user without a
+// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
 // role gets `client-required` with a session limited to `users/client_register`.
 // Sensitive params (see `SessionsGoogleInput`).
 //
+// Each application accepts only ID tokens issued to its own Google OAuth client ids (the
+// server's configuration lists them per application): every audience (`aud`) of the token
+// and its authorized party (`azp`, when present) must be one of them, so a token issued to
+// another application of the suite signs in there only.
+//
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
-// was issued for an OAuth client id this server does not accept (its audience), it carries
-// no verified email (`email_verified`), or Google sign-in is not enabled on this server (no
-// accepted client ids are configured). `invalid-token`: the token is expired, not signed by
-// one of the issuer's keys, or issued by another issuer. Tokens that fail verification
+// was not issued for this application (an `aud` or the `azp` is not one of the
+// application's client ids), it carries no verified email (`email_verified`), or Google
+// sign-in is not enabled for the application (no client ids of its own are configured).
+// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
+// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
 // count as failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
