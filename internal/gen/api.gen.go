@@ -2495,6 +2495,11 @@ type MFAChange struct {
 
 	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 	Session Session `json:"session"`
+
+	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
+	// passkey this session signed in or completed a second factor with (its token answers
+	// `invalid-token` from now on; sign in again). Absent otherwise.
+	SessionEnded *bool `json:"session_ended,omitempty"`
 }
 
 // MFAChangeResult defines model for MFAChangeResult.

@@ -41,6 +41,9 @@ type newSession struct {
 	// against the user as it was read, so it is created only if the user's credential_version
 	// is still that one (a first proof of the email, a password change or reset moves it).
 	checkCredential bool
+	// passkeyID is the passkey a passkey sign-in checked: the session records it (its removal
+	// ends the session, endPasskeySessions) and is created only while the user still has it.
+	passkeyID *int64
 	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
 	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session
 	// that proves nothing about its caller (registration).
@@ -49,7 +52,8 @@ type newSession struct {
 
 // errCredentialChanged is startSession's answer when the credential a log-in checked changed
 // before its session could be created (its password set, replaced or dropped; the email's first
-// proof, which takes back the passkeys the unverified account set up): no session was made.
+// proof, which takes back the passkeys the unverified account set up; its passkey removed): no
+// session was made.
 var errCredentialChanged = errors.New("the credential checked changed before the session was created")
 
 // rolePreference is the order in which a user's roles are chosen for a session when the
@@ -171,13 +175,18 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
+		if req.passkeyID != nil { // CreateSession then sees a removal of the passkey committed since the check
+			if err := q.HoldUserCredentials(ctx, user.ID); err != nil {
+				return fmt.Errorf("hold user %d: %w", user.ID, err)
+			}
+		}
 		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
 			TokenHash: hash, UserID: user.ID, ApplicationID: app.ID, Role: role, Scopes: scopes,
 			RedirectUrl: deref(req.redirectURL), ClientAddress: from.Address, UserAgent: from.UserAgent,
 			RememberMe: user.RememberMe, MaxExpiresAt: maxExpiresAt, IdleTimeoutSeconds: idle, Now: now,
 			CheckCredential: req.checkCredential, CredentialVersion: user.CredentialVersion,
-			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods), RememberMeWish: wish,
+			Aal: string(mfa.Level(req.methods)), Methods: mfa.Strings(req.methods), RememberMeWish: wish, PasskeyID: req.passkeyID,
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errCredentialChanged

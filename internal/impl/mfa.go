@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -223,15 +224,15 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) (audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeleteTOTP(ctx, p.User.ID)
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
+			return nil, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // a concurrent disable removed it first: this one changed nothing
-			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+			return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
 		}
-		return mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{}), nil
+		return []audit.Event{mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{})}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -293,7 +294,7 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 	if err := s.useTOTPCode(ctx, row, p, in.Code, client); err != nil {
 		return nil, err
 	}
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, nil, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +323,7 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
 	}
 	s.giveBack(ctx, ticket)
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, nil, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -425,6 +426,7 @@ type factorChange struct {
 	recoveryCodes []string // new, when a first factor was added
 	session       gen.Session
 	caller        *gen.Session
+	sessionEnded  bool // the change ended the caller's session (a passkey it used was removed)
 }
 
 // addFactor runs add (which stores a confirmed factor) in one transaction with what follows
@@ -462,7 +464,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if session, err = s.recordFactor(ctx, q, p, method); err != nil {
+			if session, err = s.recordFactor(ctx, q, p, method, nil); err != nil {
 				return err
 			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
@@ -495,8 +497,8 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 // transaction, after the user's row is locked: a removal that would leave none without
 // lastProven (a code or the password checked) answers missing-param on password, so that
 // concurrent removals of "one of two" cannot take both without it. The owner is told (n,
-// tellOwner).
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, remove func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+// tellOwner). remove returns the events of what it did, appended last.
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, remove func(q *db.Queries) ([]audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
@@ -524,7 +526,7 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
 			return err
 		}
-		return audit.Append(ctx, q, s.now(), removed)
+		return audit.Append(ctx, q, s.now(), removed...)
 	})
 	if err != nil {
 		return factorChange{}, err
@@ -576,15 +578,16 @@ func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) (bool, 
 }
 
 // completeSecondFactor makes the caller's session aal2 with method, the second factor just
-// checked, and answers it as it is now. When the session was limited (mfa-required), this
-// completes its sign-in: the caller gets a device token and its address becomes known, as a
-// sign-in's does. Answers: invalid-token (the session was revoked meanwhile).
-func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
+// checked (passkeyID: the passkey, when it was one), and answers it as it is now. When the
+// session was limited (mfa-required), this completes its sign-in: the caller gets a device
+// token and its address becomes known, as a sign-in's does. Answers: invalid-token (the session
+// was revoked meanwhile), invalid-passkey (the passkey was removed meanwhile).
+func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, passkeyID *int64, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
 	var session db.Session
 	var deviceToken string
 	err := s.inTx(ctx, "complete a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		var err error
-		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, client); err != nil {
+		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, passkeyID, client); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
@@ -600,8 +603,8 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 
 // upgradeSession records a second factor on the caller's session, in q's transaction, and
 // trusts the caller (a device token, its address known) when the session was limited.
-func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, client limits.Client) (db.Session, string, error) {
-	session, err := s.recordFactor(ctx, q, p, method)
+func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, passkeyID *int64, client limits.Client) (db.Session, string, error) {
+	session, err := s.recordFactor(ctx, q, p, method, passkeyID)
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
 	}
@@ -612,16 +615,41 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 // recordFactor records a second factor proven now on the caller's session, in q's transaction:
 // aal2, the method, and proved_at (a recent proof from then on); a session whose sign-in it
 // completes gets the remember_me that sign-in asked for (applyRememberWish: only such a session
-// has one). Answers: invalid-token (the session was revoked meanwhile).
-func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod) (db.Session, error) {
-	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now()})
+// has one). A passkey checked (passkeyID) is recorded with it, so that its removal ends the
+// session, and only while the user still has it: the user's row is held first
+// (HoldUserCredentials), so that a removal committed since the check is seen. Answers:
+// invalid-token (the session was revoked meanwhile), invalid-passkey (the passkey was removed).
+func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, passkeyID *int64) (db.Session, error) {
+	if passkeyID != nil {
+		if err := q.HoldUserCredentials(ctx, p.User.ID); err != nil {
+			return db.Session{}, fmt.Errorf("hold user %d: %w", p.User.ID, err)
+		}
+	}
+	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now(), PasskeyID: passkeyID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return session, envelope.New(gen.StatusInvalidToken) // logged out meanwhile
+		return session, s.notUpgraded(ctx, q, p.Session.ID, passkeyID)
 	}
 	if err != nil {
 		return session, fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
 	}
 	return s.applyRememberWish(ctx, q, session, p.Application)
+}
+
+// notUpgraded is the answer of a second factor that UpgradeSession did not record: invalid-token
+// when the session was revoked meanwhile (logged out), else invalid-passkey (its passkey was
+// removed after it was checked).
+func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.UUID, passkeyID *int64) error {
+	if passkeyID == nil {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	live, err := q.IsSessionLive(ctx, sessionID)
+	if err != nil {
+		return fmt.Errorf("read session %s: %w", sessionID, err)
+	}
+	if !live {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	return s.passkeyRefused(ctx, fmt.Errorf("%w: passkey %d was removed during the check", mfa.ErrPasskey, *passkeyID))
 }
 
 // lastFactorNeedsPassword is the refusal of a removal that would leave the user no second factor
@@ -653,6 +681,9 @@ func (s *Server) changeResult(c factorChange) gen.MFAChangeResult {
 	if c.recoveryCodes != nil {
 		codes := gen.RecoveryCodeList(c.recoveryCodes)
 		out.Data.RecoveryCodes = &codes
+	}
+	if c.sessionEnded {
+		out.Data.SessionEnded = &c.sessionEnded
 	}
 	return out
 }

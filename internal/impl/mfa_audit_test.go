@@ -60,7 +60,8 @@ func TestSecondFactorsAudited(t *testing.T) {
 		t.Errorf("login.succeeded method %v, want passkey", *e[0].Details.Method)
 	}
 	want(t, mfaPost(env, "", recoveryCodesCreate, map[string]any{}, token).Expect(t, 200, gen.StatusActionSuccessful), gen.AuditMfaRecoveryCodesCreated)
+	// The session that signed in with the passkey ends with it.
 	want(t, mfaPost(env, "", passkeyDelete, map[string]any{"id": change.Factors.Passkeys[0].Id}, token).Expect(t, 200, gen.StatusActionSuccessful),
-		gen.AuditMfaPasskeyRemoved)
+		gen.AuditMfaPasskeyRemoved, gen.AuditSessionsRevoked)
 	want(t, mfaPost(env, "", totpDisable, map[string]any{"password": password}, token).Expect(t, 200, gen.StatusActionSuccessful), gen.AuditMfaTotpDisabled)
 }

@@ -109,22 +109,24 @@ func TestPasskeyDeleteNeedsAProofForTheLast(t *testing.T) {
 	env.Clock.Advance(impl.RecentProof)
 	mfaPost(env, thief, passkeyDelete, map[string]any{"id": ids[0]}, token).Expect(t, 403, gen.StatusPermissionDenied)
 
+	// A fresh sign-in with the first passkey removes the other, then the first: the last one,
+	// which also ends the session that signed in with it.
 	var s gen.Session
 	passkeySignIn(t, env, a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &s)
 	fresh := *s.Token
 	var change gen.MFAChange
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[0]}, fresh).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[1]}, fresh).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
 	if len(change.Factors.Passkeys) != 1 || change.Factors.RecoveryCodes.Remaining != 10 {
 		t.Errorf("after removing one of two: %+v", change.Factors)
 	}
-	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[1]}, fresh).Expect(t, 400, gen.StatusMissingParam)
+	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[0]}, fresh).Expect(t, 400, gen.StatusMissingParam)
 	if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "password" {
 		t.Errorf("the last passkey without a password: %s, want missing-param on password", res.Raw)
 	}
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[1], "password": "not her password"}, fresh).Expect(t, 400, gen.StatusInvalidPassword)
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[1], "password": password}, fresh).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
-	if len(change.Factors.Passkeys) != 0 || change.Factors.RecoveryCodes.Remaining != 0 {
-		t.Errorf("after removing the last: %+v", change.Factors)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[0], "password": "not her password"}, fresh).Expect(t, 400, gen.StatusInvalidPassword)
+	res = mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ids[0], "password": password}, fresh).Expect(t, 200, gen.StatusActionSuccessful)
+	if res.Data(t, &change); len(change.Factors.Passkeys) != 0 || change.Factors.RecoveryCodes.Remaining != 0 || !sessionEnded(t, res) {
+		t.Errorf("after removing the last: %+v, session_ended %v", change.Factors, sessionEnded(t, res))
 	}
 
 	t.Run("ErrNoPassword", func(t *testing.T) {

@@ -148,9 +148,10 @@ func (s *Server) MfaPasskeyVerifyBegin(ctx context.Context, _ gen.MfaPasskeyVeri
 	return gen.MfaPasskeyVerifyBegin200JSONResponse{PasskeyOptionsJSONResponse: gen.PasskeyOptionsJSONResponse(s.ceremonyResult(ctx, data))}, nil
 }
 
-// MfaPasskeyVerifyFinish completes a second factor with a passkey. Each check is counted before
-// it is made (limits.SecondFactor) and given back when it succeeds. Answers: invalid-passkey,
-// rate-limited, mfa-method-unavailable.
+// MfaPasskeyVerifyFinish completes a second factor with a passkey, which the session records
+// (its removal ends the session). Each check is counted before it is made (limits.SecondFactor)
+// and given back when it succeeds. Answers: invalid-passkey (also when the passkey is removed
+// before the session records it), rate-limited, mfa-method-unavailable.
 func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVerifyFinishRequestObject) (gen.MfaPasskeyVerifyFinishResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaPasskeyVerifyFinishInput](r.Body)
 	if err != nil {
@@ -165,11 +166,12 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkPasskey(ctx, in.Credential, ceremonyVerify, &p.Session.ID, nil, p.User); err != nil {
+	passkeyID, err := s.checkPasskey(ctx, in.Credential, ceremonyVerify, &p.Session.ID, nil, p.User)
+	if err != nil {
 		return nil, s.secondFactorFailed(ctx, p, gen.MethodWebauthn, err) // a failed check: the use stays
 	}
 	s.giveBack(ctx, ticket)
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, &passkeyID, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +180,10 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 
 // MfaPasskeyDelete removes one of the user's passkeys, from a session with a recent proof; the
 // user's last second factor only with its password too (judged in removeFactor's transaction).
-// Answers: permission-denied (no recent proof), invalid-param (not its passkey), missing-param
-// and user-has-no-password (the last factor, without a password), invalid-password,
-// rate-limited.
+// In the same transaction it ends the sessions that signed in or completed a second factor with
+// the passkey (endPasskeySessions), the caller's too when it is one of them. Answers:
+// permission-denied (no recent proof), invalid-param (not its passkey), missing-param and
+// user-has-no-password (the last factor, without a password), invalid-password, rate-limited.
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaPasskeyDeleteInput](r.Body)
 	if err != nil {
@@ -197,20 +200,60 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 			return nil, err
 		}
 	}
-	change, err := s.removeFactor(ctx, p, in.View, proven, factorRemovedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, error) {
+	var callerEnded bool
+	change, err := s.removeFactor(ctx, p, in.View, proven, factorRemovedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
+			return nil, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
 		}
 		if n == 0 {
-			return audit.Event{}, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
+			return nil, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
 		}
-		return mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &in.Id}), nil
+		ended, err := s.endPasskeySessions(ctx, q, p, in.Id)
+		if err != nil {
+			return nil, err
+		}
+		callerEnded = ended.caller
+		return append([]audit.Event{mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &in.Id})}, ended.events...), nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	change.sessionEnded = callerEnded
 	return gen.MfaPasskeyDelete200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// endedSessions is what endPasskeySessions did: the events of the sessions it revoked, and
+// whether the caller's session was one of them.
+type endedSessions struct {
+	events []audit.Event
+	caller bool
+}
+
+// endPasskeySessions revokes, in q's transaction and after the passkey's removal, the sessions
+// of the caller's user that signed in or completed a second factor with the passkey: whoever
+// holds a copy of it (a synced passkey on a lost device) loses what it opened, as a password
+// change ends the sessions made from the password. The caller's session is one of them when it
+// used the passkey: a session may not saw off the proof it stands on and go on. It returns the
+// sessions.revoked events (none when nothing was revoked); NOTIFY (sessions_notify) drops the
+// sessions from every instance's cache, removeFactor from this one's.
+func (s *Server) endPasskeySessions(ctx context.Context, q *db.Queries, p *auth.Principal, passkeyID int64) (endedSessions, error) {
+	now := s.now()
+	rows, err := q.RevokePasskeySessions(ctx, db.RevokePasskeySessionsParams{UserID: p.User.ID, PasskeyID: passkeyID, Now: &now})
+	if err != nil {
+		return endedSessions{}, fmt.Errorf("revoke the sessions of passkey %d: %w", passkeyID, err)
+	}
+	var out endedSessions
+	if len(rows) == 0 {
+		return out, nil
+	}
+	apps := make([]int64, len(rows))
+	for i, row := range rows {
+		apps[i] = row.ApplicationID
+		out.caller = out.caller || row.ID == p.Session.ID
+	}
+	out.events = audit.SessionsRevoked(audit.User(p.User.ID), p.User.ID, apps)
+	return out, nil
 }
 
 // SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's
@@ -240,8 +283,9 @@ func (s *Server) SessionsPasskeyBegin(ctx context.Context, r gen.SessionsPasskey
 }
 
 // SessionsPasskeyFinish signs in with a discoverable passkey: aal2 with the method webauthn (it
-// verified its user). Answers: invalid-param (redirect_url), invalid-passkey,
-// mfa-method-unavailable, and those of startSession.
+// verified its user), a session that records the passkey (its removal ends the session) and is
+// created only while the user still has it. Answers: invalid-param (redirect_url),
+// invalid-passkey, mfa-method-unavailable, and those of startSession.
 func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasskeyFinishRequestObject) (gen.SessionsPasskeyFinishResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsPasskeyFinishInput](r.Body)
 	if err != nil {
@@ -275,11 +319,13 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 		application: in.Application, method: gen.LoginPasskey, methods: []gen.SessionMethod{gen.MethodWebauthn}, rememberMe: in.RememberMe,
 		redirectURL: in.RedirectUrl, view: chooseSessionView(in.SessionView, in.View), applicationView: in.ApplicationView, trust: &client,
 		checkCredential: true, // the passkey was checked against user as read; a first proof since may have taken it back
+		passkeyID:       &passkeyID,
 	}
 	session, err := s.startSession(ctx, user, req)
 	if errors.Is(err, errCredentialChanged) {
 		// The version moved: a first proof (which takes the passkeys back) or a password set,
-		// changed or reset (which leaves them). Judged again on the user as it is now.
+		// changed or reset (which leaves them); or the passkey was removed. Judged again on the
+		// user as it is now.
 		if user, err = s.passkeyStillHeld(ctx, user.ID, passkeyID); err == nil {
 			session, err = s.startSession(ctx, user, req)
 		}
@@ -341,22 +387,22 @@ func (s *Server) passkeyStillHeld(ctx context.Context, userID, passkeyID int64) 
 }
 
 // checkPasskey verifies an assertion for the ceremony of kind begun by session (or for the
-// application) with one of user's passkeys. Answers: invalid-passkey.
-func (s *Server) checkPasskey(ctx context.Context, credential gen.WebAuthnCredential, kind string, sessionID *uuid.UUID, appID *int64, user *db.User) error {
+// application) with one of user's passkeys, and returns the passkey's id. Answers:
+// invalid-passkey.
+func (s *Server) checkPasskey(ctx context.Context, credential gen.WebAuthnCredential, kind string, sessionID *uuid.UUID, appID *int64, user *db.User) (int64, error) {
 	raw, err := json.Marshal(credential)
 	if err != nil {
-		return envelope.Internal("encode a credential: %w", err)
+		return 0, envelope.Internal("encode a credential: %w", err)
 	}
 	assertion, err := mfa.ParseAssertion(raw)
 	if err != nil {
-		return s.passkeyRefused(ctx, err)
+		return 0, s.passkeyRefused(ctx, err)
 	}
 	ceremony, err := s.useCeremony(ctx, assertion.ChallengeHash, kind, sessionID, appID)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_, err = s.verifyAssertion(ctx, *user, ceremony.Data, assertion)
-	return err
+	return s.verifyAssertion(ctx, *user, ceremony.Data, assertion)
 }
 
 // verifyAssertion checks an assertion against a ceremony and user's passkeys, records the use

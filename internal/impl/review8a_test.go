@@ -45,13 +45,19 @@ func emailVerified(t *testing.T, env *apitest.Env, email string) bool {
 // waitingOnALock reports whether a statement of the test's database waits for a lock.
 func waitingOnALock(t *testing.T, env *apitest.Env) bool {
 	t.Helper()
+	return lockWaiters(t, env) > 0
+}
+
+// lockWaiters counts the statements of the test's database that wait for a lock.
+func lockWaiters(t *testing.T, env *apitest.Env) int {
+	t.Helper()
 	var n int
 	err := env.Pool.QueryRow(context.Background(),
 		"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n > 0
+	return n
 }
 
 // Finding 1. A squatter's passkey sign-in in flight outlives the owner's first proof, and opens

@@ -5,8 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/plano/planoauth/internal/dbtest"
 	"github.com/plano/planoauth/internal/migrate"
 )
@@ -19,21 +17,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Run(m, migrate.Up)) }
 func TestEmailsNormalizedByMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.NewEmptyDatabase(t)
-	if err := migrate.UpTo(ctx, url, 20); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	url, pool, exec := migratedUpTo(t, 20)
 	exec(`INSERT INTO users (id, email, email_verified_at) VALUES
 		(1, 'ÉVA@x.example', NULL), (2, 'éva@x.example', now()),
 		(3, 'Ada@Example.com', NULL), (4, 'zoe' || chr(776) || '@x.example', NULL),

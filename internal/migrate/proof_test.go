@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/plano/planoauth/internal/dbtest"
 	"github.com/plano/planoauth/internal/migrate"
 )
 
@@ -17,21 +14,7 @@ import (
 func TestRecentProofMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := dbtest.NewEmptyDatabase(t)
-	if err := migrate.UpTo(ctx, url, 70); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := pool.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	url, pool, exec := migratedUpTo(t, 70)
 	made := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	exec(`INSERT INTO users (id, email) VALUES (1, 'ada@example.com'), (2, 'grace@example.com')`)
 	exec(`INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, created_at, last_used_at)

@@ -16,13 +16,28 @@ RETURNING mfa_enabled;
 -- changes to one user's factors (the first added, the last removed) happen one at a time.
 SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 
+-- name: HoldUserCredentials :exec
+-- Key-share locks a user's row until the transaction ends, before a session is created or
+-- upgraded on one of its passkeys. Every removal of a passkey holds the row FOR UPDATE
+-- (LockUserMFA) until it commits, so the statements after this one see every removal that
+-- committed, and a removal that comes later waits for this transaction (a statement that
+-- waited for the row instead would still read the passkey as it was when it began). Key share
+-- leaves the row's other updates (remember_me) free.
+SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
+
 -- name: UpgradeSession :one
 -- Records a second factor on a live session: aal2, the method appended once, and a new proof
--- (proved_at: the changes of factors that need a recent one may follow).
+-- (proved_at: the changes of factors that need a recent one may follow). A passkey checked
+-- (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's (see
+-- HoldUserCredentials, which the caller ran first): no row when it was removed meanwhile.
 UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END,
-    proved_at = @now
-WHERE id = @id AND revoked_at IS NULL
+    proved_at = @now,
+    passkey_ids = CASE WHEN sqlc.narg(passkey_id)::bigint IS NULL OR sqlc.narg(passkey_id) = ANY (passkey_ids) THEN passkey_ids
+                       ELSE array_append(passkey_ids, sqlc.narg(passkey_id)) END
+WHERE sessions.id = @id AND sessions.revoked_at IS NULL
+  AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.user_id = sessions.user_id FOR KEY SHARE))
 RETURNING *;
 
 -- name: SetApplicationRequireMFA :execrows

@@ -18,17 +18,23 @@ WHERE s.token_hash = @token_hash;
 -- missed this one. (Other sessions come from a proof of the email, which a password change does
 -- not undo.) @aal and @methods are what the sign-in proved (internal/mfa), and it proved it now
 -- (proved_at); @remember_me_wish is the remember_me of a sign-in that is not complete yet
--- (ApplyRememberWish).
+-- (ApplyRememberWish). A session signed in with a passkey (@passkey_id) records it
+-- (passkey_ids) and is created only while that passkey is still the user's: the caller holds
+-- the user's row first (HoldUserCredentials), so this statement sees every removal that
+-- committed before, and a removal that comes after waits for this session and then ends it
+-- (RevokePasskeySessions).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
-                      remember_me_wish)
+                      remember_me_wish, passkey_ids)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
        sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'), @now,
-       sqlc.narg(remember_me_wish)
+       sqlc.narg(remember_me_wish), array_remove(ARRAY[sqlc.narg(passkey_id)::bigint], NULL)
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
+  AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.user_id = u.id FOR KEY SHARE))
 FOR SHARE OF u
 RETURNING *;
 
@@ -92,6 +98,15 @@ WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 -- name: ListenSessions :exec
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
+
+-- name: RevokePasskeySessions :many
+-- Revokes the live sessions of a user that signed in or completed a second factor with a
+-- passkey (mfa/passkey_delete, in the transaction that removes it, after the removal: a session
+-- created on the passkey meanwhile held the user's row, so this statement sees it), and returns
+-- the id and application of each (for the audit trail's sessions.revoked).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND @passkey_id::bigint = ANY (passkey_ids) AND revoked_at IS NULL
+RETURNING id, application_id;
 
 -- name: RevokeOtherUserSessions :many
 -- Revokes every session of a user but one (the caller's: sessions/delete with others, and

@@ -365,6 +365,21 @@ func (q *Queries) GetWebAuthnHandle(ctx context.Context, userID int64) ([]byte, 
 	return handle, err
 }
 
+const holdUserCredentials = `-- name: HoldUserCredentials :exec
+SELECT id FROM users WHERE id = $1 FOR KEY SHARE
+`
+
+// Key-share locks a user's row until the transaction ends, before a session is created or
+// upgraded on one of its passkeys. Every removal of a passkey holds the row FOR UPDATE
+// (LockUserMFA) until it commits, so the statements after this one see every removal that
+// committed, and a removal that comes later waits for this transaction (a statement that
+// waited for the row instead would still read the passkey as it was when it began). Key share
+// leaves the row's other updates (remember_me) free.
+func (q *Queries) HoldUserCredentials(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, holdUserCredentials, userID)
+	return err
+}
+
 const listAllUserPasskeys = `-- name: ListAllUserPasskeys :many
 SELECT id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY id
 `
@@ -581,21 +596,33 @@ func (q *Queries) TakeTOTPEnrolmentTry(ctx context.Context, arg TakeTOTPEnrolmen
 const upgradeSession = `-- name: UpgradeSession :one
 UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN $1::text = ANY (methods) THEN methods ELSE array_append(methods, $1::text) END,
-    proved_at = $2
-WHERE id = $3 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
+    proved_at = $2,
+    passkey_ids = CASE WHEN $3::bigint IS NULL OR $3 = ANY (passkey_ids) THEN passkey_ids
+                       ELSE array_append(passkey_ids, $3) END
+WHERE sessions.id = $4 AND sessions.revoked_at IS NULL
+  AND ($3::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM passkeys p WHERE p.id = $3 AND p.user_id = sessions.user_id FOR KEY SHARE))
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
 `
 
 type UpgradeSessionParams struct {
-	Method string
-	Now    time.Time
-	ID     uuid.UUID
+	Method    string
+	Now       time.Time
+	PasskeyID *int64
+	ID        uuid.UUID
 }
 
 // Records a second factor on a live session: aal2, the method appended once, and a new proof
-// (proved_at: the changes of factors that need a recent one may follow).
+// (proved_at: the changes of factors that need a recent one may follow). A passkey checked
+// (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's (see
+// HoldUserCredentials, which the caller ran first): no row when it was removed meanwhile.
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (Session, error) {
-	row := q.db.QueryRow(ctx, upgradeSession, arg.Method, arg.Now, arg.ID)
+	row := q.db.QueryRow(ctx, upgradeSession,
+		arg.Method,
+		arg.Now,
+		arg.PasskeyID,
+		arg.ID,
+	)
 	var i Session
 	err := row.Scan(
 		&i.ID,
@@ -617,6 +644,7 @@ func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) 
 		&i.Methods,
 		&i.ProvedAt,
 		&i.RememberMeWish,
+		&i.PasskeyIds,
 	)
 	return i, err
 }

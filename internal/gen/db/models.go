@@ -271,6 +271,7 @@ type Session struct {
 	Methods            []string
 	ProvedAt           time.Time
 	RememberMeWish     *bool
+	PasskeyIds         []int64
 }
 
 type TotpSecret struct {

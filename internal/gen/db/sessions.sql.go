@@ -16,7 +16,7 @@ const applyRememberWish = `-- name: ApplyRememberWish :one
 UPDATE sessions SET remember_me = $1, max_expires_at = $2,
     idle_timeout_seconds = $3, remember_me_wish = NULL
 WHERE id = $4 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
 `
 
 type ApplyRememberWishParams struct {
@@ -56,6 +56,7 @@ func (q *Queries) ApplyRememberWish(ctx context.Context, arg ApplyRememberWishPa
 		&i.Methods,
 		&i.ProvedAt,
 		&i.RememberMeWish,
+		&i.PasskeyIds,
 	)
 	return i, err
 }
@@ -64,15 +65,17 @@ const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
-                      remember_me_wish)
+                      remember_me_wish, passkey_ids)
 SELECT $1, u.id, $2, $3, $4, $5,
        $6, $7, $8, $9,
        $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}'), $11,
-       $14
+       $14, array_remove(ARRAY[$15::bigint], NULL)
 FROM users u
-WHERE u.id = $15 AND (NOT $16::boolean OR u.credential_version = $17)
+WHERE u.id = $16 AND (NOT $17::boolean OR u.credential_version = $18)
+  AND ($15::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM passkeys p WHERE p.id = $15 AND p.user_id = u.id FOR KEY SHARE))
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
 `
 
 type CreateSessionParams struct {
@@ -90,6 +93,7 @@ type CreateSessionParams struct {
 	Aal                interface{}
 	Methods            []string
 	RememberMeWish     *bool
+	PasskeyID          *int64
 	UserID             int64
 	CheckCredential    bool
 	CredentialVersion  int64
@@ -105,7 +109,11 @@ type CreateSessionParams struct {
 // missed this one. (Other sessions come from a proof of the email, which a password change does
 // not undo.) @aal and @methods are what the sign-in proved (internal/mfa), and it proved it now
 // (proved_at); @remember_me_wish is the remember_me of a sign-in that is not complete yet
-// (ApplyRememberWish).
+// (ApplyRememberWish). A session signed in with a passkey (@passkey_id) records it
+// (passkey_ids) and is created only while that passkey is still the user's: the caller holds
+// the user's row first (HoldUserCredentials), so this statement sees every removal that
+// committed before, and a removal that comes after waits for this session and then ends it
+// (RevokePasskeySessions).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -122,6 +130,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		arg.Aal,
 		arg.Methods,
 		arg.RememberMeWish,
+		arg.PasskeyID,
 		arg.UserID,
 		arg.CheckCredential,
 		arg.CredentialVersion,
@@ -147,6 +156,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.Methods,
 		&i.ProvedAt,
 		&i.RememberMeWish,
+		&i.PasskeyIds,
 	)
 	return i, err
 }
@@ -168,7 +178,7 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
@@ -205,6 +215,7 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.Methods,
 		&i.Session.ProvedAt,
 		&i.Session.RememberMeWish,
+		&i.Session.PasskeyIds,
 		&i.User.ID,
 		&i.User.Email,
 		&i.User.PasswordHash,
@@ -235,7 +246,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -277,6 +288,7 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.Methods,
 			&i.ProvedAt,
 			&i.RememberMeWish,
+			&i.PasskeyIds,
 		); err != nil {
 			return nil, err
 		}
@@ -346,6 +358,47 @@ func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUs
 			return nil, err
 		}
 		items = append(items, application_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokePasskeySessions = `-- name: RevokePasskeySessions :many
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND $3::bigint = ANY (passkey_ids) AND revoked_at IS NULL
+RETURNING id, application_id
+`
+
+type RevokePasskeySessionsParams struct {
+	Now       *time.Time
+	UserID    int64
+	PasskeyID int64
+}
+
+type RevokePasskeySessionsRow struct {
+	ID            uuid.UUID
+	ApplicationID int64
+}
+
+// Revokes the live sessions of a user that signed in or completed a second factor with a
+// passkey (mfa/passkey_delete, in the transaction that removes it, after the removal: a session
+// created on the passkey meanwhile held the user's row, so this statement sees it), and returns
+// the id and application of each (for the audit trail's sessions.revoked).
+func (q *Queries) RevokePasskeySessions(ctx context.Context, arg RevokePasskeySessionsParams) ([]RevokePasskeySessionsRow, error) {
+	rows, err := q.db.Query(ctx, revokePasskeySessions, arg.Now, arg.UserID, arg.PasskeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RevokePasskeySessionsRow{}
+	for rows.Next() {
+		var i RevokePasskeySessionsRow
+		if err := rows.Scan(&i.ID, &i.ApplicationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -118,6 +118,12 @@
     $("remove-form").hidden = true;
     $("remove-password").value = "";
     removing = null;
+    // Removing a passkey ends the sessions that used it, this one too when it signed in or
+    // completed its second factor with it (mfa/passkey_delete).
+    if (answer.data.session_ended) {
+      showSignIn();
+      return say("The passkey is removed. This session used it, so it ended too: sign in again.");
+    }
     return showAccount();
   }
 

@@ -2345,6 +2345,11 @@ type MFAChange struct {
 
 	// Session A session; fields beyond `id` depend on `session_view`. `token` appears only where it was just issued.
 	Session Session `json:"session"`
+
+	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
+	// passkey this session signed in or completed a second factor with (its token answers
+	// `invalid-token` from now on; sign in again). Absent otherwise.
+	SessionEnded *bool `json:"session_ended,omitempty"`
 }
 
 // MFAChangeResult defines model for MFAChangeResult.
@@ -5350,8 +5355,24 @@ type ClientInterface interface {
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
 	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyDeleteInput`).
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+	//
+	// Removing a passkey ends what it opened, in the same transaction: every session of the
+	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// on, on every instance), as a password change ends the sessions made from the password;
+	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+	// sign-in or second factor with it that is in flight when the removal commits opens or
+	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// then it is revoked with the others (a session may not saw off the proof it stands on and
+	// go on; refusing instead would leave a user whose only factor is that passkey no session
+	// that may remove it), the answer is `action-successful` with `data.session_ended` true
+	// (`data.session` and `session` show the caller's session as it was), and the caller
+	// signs in again. Sessions made before sessions remembered their passkeys (migration
+	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5372,8 +5393,24 @@ type ClientInterface interface {
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
 	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyDeleteInput`).
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+	//
+	// Removing a passkey ends what it opened, in the same transaction: every session of the
+	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// on, on every instance), as a password change ends the sessions made from the password;
+	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+	// sign-in or second factor with it that is in flight when the removal commits opens or
+	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// then it is revoked with the others (a session may not saw off the proof it stands on and
+	// go on; refusing instead would leave a user whose only factor is that passkey no session
+	// that may remove it), the answer is `action-successful` with `data.session_ended` true
+	// (`data.session` and `session` show the caller's session as it was), and the caller
+	// signs in again. Sessions made before sessions remembered their passkeys (migration
+	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5487,7 +5524,10 @@ type ClientInterface interface {
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
 	// (`rate-limited`; a caller the account does not know pays from its address's only, as
-	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// for recovery codes). The session remembers the passkey: removing it
+	// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+	// checked and before the session was upgraded answers `invalid-passkey`, and the session
+	// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5503,7 +5543,10 @@ type ClientInterface interface {
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
 	// (`rate-limited`; a caller the account does not know pays from its address's only, as
-	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// for recovery codes). The session remembers the passkey: removing it
+	// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+	// checked and before the session was upgraded answers `invalid-passkey`, and the session
+	// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -6205,7 +6248,10 @@ type ClientInterface interface {
 	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+	// ends the session; a passkey removed after its assertion was checked and before the
+	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6221,7 +6267,10 @@ type ClientInterface interface {
 	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+	// ends the session; a passkey removed after its assertion was checked and before the
+	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7126,8 +7175,24 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
 // both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyDeleteInput`).
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+//
+// Removing a passkey ends what it opened, in the same transaction: every session of the
+// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// on, on every instance), as a password change ends the sessions made from the password;
+// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+// sign-in or second factor with it that is in flight when the removal commits opens or
+// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// the proof it had before. The caller's session stays unless it used the passkey itself:
+// then it is revoked with the others (a session may not saw off the proof it stands on and
+// go on; refusing instead would leave a user whose only factor is that passkey no session
+// that may remove it), the answer is `action-successful` with `data.session_ended` true
+// (`data.session` and `session` show the caller's session as it was), and the caller
+// signs in again. Sessions made before sessions remembered their passkeys (migration
+// 00081) that used a passkey are taken to stand on every passkey their user had then.
+// Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7158,8 +7223,24 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
 // both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyDeleteInput`).
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+//
+// Removing a passkey ends what it opened, in the same transaction: every session of the
+// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// on, on every instance), as a password change ends the sessions made from the password;
+// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+// sign-in or second factor with it that is in flight when the removal commits opens or
+// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// the proof it had before. The caller's session stays unless it used the passkey itself:
+// then it is revoked with the others (a session may not saw off the proof it stands on and
+// go on; refusing instead would leave a user whose only factor is that passkey no session
+// that may remove it), the answer is `action-successful` with `data.session_ended` true
+// (`data.session` and `session` show the caller's session as it was), and the caller
+// signs in again. Sessions made before sessions remembered their passkeys (migration
+// 00081) that used a passkey are taken to stand on every passkey their user had then.
+// Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -7343,7 +7424,10 @@ func (c *Client) MfaPasskeyVerifyBegin(ctx context.Context, params *MfaPasskeyVe
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
 // (`rate-limited`; a caller the account does not know pays from its address's only, as
-// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// for recovery codes). The session remembers the passkey: removing it
+// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+// checked and before the session was upgraded answers `invalid-passkey`, and the session
+// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7369,7 +7453,10 @@ func (c *Client) MfaPasskeyVerifyFinishWithBody(ctx context.Context, params *Mfa
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
 // (`rate-limited`; a caller the account does not know pays from its address's only, as
-// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// for recovery codes). The session remembers the passkey: removing it
+// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+// checked and before the session was upgraded answers `invalid-passkey`, and the session
+// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -8361,7 +8448,10 @@ func (c *Client) SessionsPasskeyBegin(ctx context.Context, body SessionsPasskeyB
 // `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 // unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+// ends the session; a passkey removed after its assertion was checked and before the
+// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -8387,7 +8477,10 @@ func (c *Client) SessionsPasskeyFinishWithBody(ctx context.Context, contentType 
 // `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 // unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+// ends the session; a passkey removed after its assertion was checked and before the
+// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -11950,8 +12043,24 @@ type ClientWithResponsesInterface interface {
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
 	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyDeleteInput`).
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+	//
+	// Removing a passkey ends what it opened, in the same transaction: every session of the
+	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// on, on every instance), as a password change ends the sessions made from the password;
+	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+	// sign-in or second factor with it that is in flight when the removal commits opens or
+	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// then it is revoked with the others (a session may not saw off the proof it stands on and
+	// go on; refusing instead would leave a user whose only factor is that passkey no session
+	// that may remove it), the answer is `action-successful` with `data.session_ended` true
+	// (`data.session` and `session` show the caller's session as it was), and the caller
+	// signs in again. Sessions made before sessions remembered their passkeys (migration
+	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11972,8 +12081,24 @@ type ClientWithResponsesInterface interface {
 	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
 	// the last is judged in the transaction that makes it, so that two removals at once cannot
 	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyDeleteInput`).
+	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+	//
+	// Removing a passkey ends what it opened, in the same transaction: every session of the
+	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// on, on every instance), as a password change ends the sessions made from the password;
+	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+	// sign-in or second factor with it that is in flight when the removal commits opens or
+	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// then it is revoked with the others (a session may not saw off the proof it stands on and
+	// go on; refusing instead would leave a user whose only factor is that passkey no session
+	// that may remove it), the answer is `action-successful` with `data.session_ended` true
+	// (`data.session` and `session` show the caller's session as it was), and the caller
+	// signs in again. Sessions made before sessions remembered their passkeys (migration
+	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12087,7 +12212,10 @@ type ClientWithResponsesInterface interface {
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
 	// (`rate-limited`; a caller the account does not know pays from its address's only, as
-	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// for recovery codes). The session remembers the passkey: removing it
+	// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+	// checked and before the session was upgraded answers `invalid-passkey`, and the session
+	// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12103,7 +12231,10 @@ type ClientWithResponsesInterface interface {
 	// A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 	// answers `invalid-passkey`, and counts against the second-factor allowance
 	// (`rate-limited`; a caller the account does not know pays from its address's only, as
-	// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+	// for recovery codes). The session remembers the passkey: removing it
+	// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+	// checked and before the session was upgraded answers `invalid-passkey`, and the session
+	// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12809,7 +12940,10 @@ type ClientWithResponsesInterface interface {
 	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+	// ends the session; a passkey removed after its assertion was checked and before the
+	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12825,7 +12959,10 @@ type ClientWithResponsesInterface interface {
 	// `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 	// unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-	// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+	// ends the session; a passkey removed after its assertion was checked and before the
+	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17059,8 +17196,24 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
 // both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyDeleteInput`).
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+//
+// Removing a passkey ends what it opened, in the same transaction: every session of the
+// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// on, on every instance), as a password change ends the sessions made from the password;
+// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+// sign-in or second factor with it that is in flight when the removal commits opens or
+// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// the proof it had before. The caller's session stays unless it used the passkey itself:
+// then it is revoked with the others (a session may not saw off the proof it stands on and
+// go on; refusing instead would leave a user whose only factor is that passkey no session
+// that may remove it), the answer is `action-successful` with `data.session_ended` true
+// (`data.session` and `session` show the caller's session as it was), and the caller
+// signs in again. Sessions made before sessions remembered their passkeys (migration
+// 00081) that used a passkey are taken to stand on every passkey their user had then.
+// Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17087,8 +17240,24 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // `user-has-no-password` (set one first with `users/password_update`). Which removal is
 // the last is judged in the transaction that makes it, so that two removals at once cannot
 // both pass as "one of two". When it was the last, the recovery codes go too. The owner is
-// emailed that a passkey was removed (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyDeleteInput`).
+// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
+//
+// Removing a passkey ends what it opened, in the same transaction: every session of the
+// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
+// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// on, on every instance), as a password change ends the sessions made from the password;
+// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
+// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
+// sign-in or second factor with it that is in flight when the removal commits opens or
+// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// the proof it had before. The caller's session stays unless it used the passkey itself:
+// then it is revoked with the others (a session may not saw off the proof it stands on and
+// go on; refusing instead would leave a user whose only factor is that passkey no session
+// that may remove it), the answer is `action-successful` with `data.session_ended` true
+// (`data.session` and `session` show the caller's session as it was), and the caller
+// signs in again. Sessions made before sessions remembered their passkeys (migration
+// 00081) that used a passkey are taken to stand on every passkey their user had then.
+// Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17244,7 +17413,10 @@ func (c *ClientWithResponses) MfaPasskeyVerifyBeginWithResponse(ctx context.Cont
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
 // (`rate-limited`; a caller the account does not know pays from its address's only, as
-// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// for recovery codes). The session remembers the passkey: removing it
+// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+// checked and before the session was upgraded answers `invalid-passkey`, and the session
+// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17266,7 +17438,10 @@ func (c *ClientWithResponses) MfaPasskeyVerifyFinishWithBodyWithResponse(ctx con
 // A failed assertion, or a ceremony that is unknown, used, expired or another session's,
 // answers `invalid-passkey`, and counts against the second-factor allowance
 // (`rate-limited`; a caller the account does not know pays from its address's only, as
-// for recovery codes). Sensitive params (see `MfaPasskeyVerifyFinishInput`).
+// for recovery codes). The session remembers the passkey: removing it
+// (`mfa/passkey_delete`) ends the session. A passkey removed after its assertion was
+// checked and before the session was upgraded answers `invalid-passkey`, and the session
+// stays as it was. Sensitive params (see `MfaPasskeyVerifyFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18146,7 +18321,10 @@ func (c *ClientWithResponses) SessionsPasskeyBeginWithResponse(ctx context.Conte
 // `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 // unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+// ends the session; a passkey removed after its assertion was checked and before the
+// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18168,7 +18346,10 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithBodyWithResponse(ctx cont
 // `methods` `[webauthn]`. A failed assertion, an unknown passkey, or a ceremony that is
 // unknown, used, expired or another application's answers `invalid-passkey`. Then the same
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
-// `device_token`). Sensitive params (see `SessionsPasskeyFinishInput`).
+// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
+// ends the session; a passkey removed after its assertion was checked and before the
+// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
