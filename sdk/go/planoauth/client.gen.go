@@ -5929,8 +5929,9 @@ type ClientInterface interface {
 	// (no client ids of its own are configured). Such a token opens no session, creates no
 	// user, proves no email, is not recorded, and does not count against the client address.
 	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-	// another issuer. Tokens that fail verification count as failed log-ins from the client
-	// address (`rate-limited`). When Google's keys
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type.
@@ -5971,8 +5972,9 @@ type ClientInterface interface {
 	// (no client ids of its own are configured). Such a token opens no session, creates no
 	// user, proves no email, is not recorded, and does not count against the client address.
 	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-	// another issuer. Tokens that fail verification count as failed log-ins from the client
-	// address (`rate-limited`). When Google's keys
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type.
@@ -8019,8 +8021,9 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 // (no client ids of its own are configured). Such a token opens no session, creates no
 // user, proves no email, is not recorded, and does not count against the client address.
 // `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-// another issuer. Tokens that fail verification count as failed log-ins from the client
-// address (`rate-limited`). When Google's keys
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type.
@@ -8071,8 +8074,9 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 // (no client ids of its own are configured). Such a token opens no session, creates no
 // user, proves no email, is not recorded, and does not count against the client address.
 // `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-// another issuer. Tokens that fail verification count as failed log-ins from the client
-// address (`rate-limited`). When Google's keys
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type.
@@ -12619,8 +12623,9 @@ type ClientWithResponsesInterface interface {
 	// (no client ids of its own are configured). Such a token opens no session, creates no
 	// user, proves no email, is not recorded, and does not count against the client address.
 	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-	// another issuer. Tokens that fail verification count as failed log-ins from the client
-	// address (`rate-limited`). When Google's keys
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12661,8 +12666,9 @@ type ClientWithResponsesInterface interface {
 	// (no client ids of its own are configured). Such a token opens no session, creates no
 	// user, proves no email, is not recorded, and does not count against the client address.
 	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-	// another issuer. Tokens that fail verification count as failed log-ins from the client
-	// address (`rate-limited`). When Google's keys
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17934,8 +17940,9 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 // (no client ids of its own are configured). Such a token opens no session, creates no
 // user, proves no email, is not recorded, and does not count against the client address.
 // `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-// another issuer. Tokens that fail verification count as failed log-ins from the client
-// address (`rate-limited`). When Google's keys
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17982,8 +17989,9 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 // (no client ids of its own are configured). Such a token opens no session, creates no
 // user, proves no email, is not recorded, and does not count against the client address.
 // `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
-// another issuer. Tokens that fail verification count as failed log-ins from the client
-// address (`rate-limited`). When Google's keys
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
