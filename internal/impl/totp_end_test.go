@@ -1,0 +1,178 @@
+package impl_test
+
+// Turning the authenticator app off ends what it completed (README, Second factors), as
+// removing a passkey does (passkeys_end_test.go): a thief who had the password and proved a
+// code of the app (a code phished from the owner, or its own app's) keeps no session once the
+// owner turns the app off to be rid of it; and a code in flight when the app goes upgrades
+// nothing. Each test is an attack from the HTTP API and FAILS while turning the app off leaves
+// the sessions that proved its codes alive.
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/gen"
+)
+
+// totpThiefAddress is where the thief signs in from.
+const totpThiefAddress = "127.0.0.5"
+
+// appAndKey is ada's account with an authenticator app and a passkey: setup, the session that
+// set both up (it proved the app's first code, so its methods name otp); own, her session
+// signed in with the passkey (webauthn, no code), from which she turns the app off; secret, the
+// app's; key, her passkey's authenticator.
+type appAndKey struct {
+	setup, own, secret string
+	key                *apitest.Authenticator
+}
+
+func newAppAndKey(t *testing.T, env *apitest.Env) appAndKey {
+	t.Helper()
+	env.User("ada@example.com", password, "client")
+	ada := appAndKey{setup: env.Login("ada@example.com", password, "planoorder"), key: apitest.NewAuthenticator(passkeyOrigin)}
+	ada.secret, _ = enrolTOTP(t, env, ada.setup)
+	registerPasskey(t, env, ada.key, ada.setup)
+	ada.own = tokenOf(t, passkeySignIn(t, env, ada.key, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
+	return ada
+}
+
+// nextCode is a code of the app at a time step no code was accepted at yet: the clock moves on
+// one step first.
+func nextCode(t *testing.T, env *apitest.Env, secret string) string {
+	t.Helper()
+	env.Clock.Advance(30 * time.Second)
+	return totpCode(t, env, secret, 0)
+}
+
+// withCode signs in as ada with her password from address and completes the second factor with
+// a code of her app; it returns the session's token.
+func withCode(t *testing.T, env *apitest.Env, address, secret string) string {
+	t.Helper()
+	limited := *limitedSignIn(t, env, address, "ada@example.com", gen.StatusMfaRequired).Token
+	mfaPost(env, address, totpVerify, map[string]any{"code": nextCode(t, env, secret)}, limited).Expect(t, 200, gen.StatusActionSuccessful)
+	return limited
+}
+
+// The thief has ada's password and codes phished from her, and completes its sign-ins with
+// them, from two addresses. Ada turns the app off from her passkey session: the thief's
+// sessions answer as revoked sessions do, on every instance, and so does the session that set
+// the app up (it proved a code of it); her sessions that proved no code stay; the trail has the
+// removal and the revocation, and ada is emailed.
+func TestTOTPDisableEndsTheSessionsItCompleted(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	other := env.SecondInstance()
+	ada := newAppAndKey(t, env)
+	thieves := []string{withCode(t, env, totpThiefAddress, ada.secret), withCode(t, env, addr(6), ada.secret)}
+	env.Get(scopesLiaisonRegister, thieves[0]).Expect(t, 200, gen.StatusActionSuccessful) // complete
+	stepped := steppedUp(t, env, addr(3), ada.key)
+	limited := *limitedSignIn(t, env, addr(4), "ada@example.com", gen.StatusMfaRequired).Token
+	limitedBefore := readStatus(env, env.Handler, limited)
+	if code := readStatus(env, other, thieves[0]); code != http.StatusOK { // cached on the other instance
+		t.Fatalf("the other instance answered %d", code)
+	}
+	seen := len(noticesTo(t, env, "ada@example.com"))
+
+	res := mfaPost(env, addr(2), totpDisable, map[string]any{"password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	if sessionEnded(t, res) {
+		t.Errorf("ada's passkey session, which proved no code, was said to end: %s", res.Raw)
+	}
+	for _, thief := range thieves {
+		env.Get(sessionsRead, thief).Expect(t, 401, gen.StatusInvalidToken)
+	}
+	env.Get(sessionsRead, ada.setup).Expect(t, 401, gen.StatusInvalidToken)
+	eventually(t, time.Second, "the other instance refuses the thief's session", func() bool {
+		return readStatus(env, other, thieves[0]) == http.StatusUnauthorized
+	})
+	for name, token := range map[string]string{"ada's passkey": ada.own, "stepped up with the passkey": stepped} {
+		if code := readStatus(env, env.Handler, token); code != http.StatusOK {
+			t.Errorf("%s session answered %d after the app was turned off", name, code)
+		}
+	}
+	if code := readStatus(env, env.Handler, limited); code != limitedBefore {
+		t.Errorf("ada's password session answered %d, %d before", code, limitedBefore)
+	}
+
+	events := ofRequest(wholeTrail(t, env), res)
+	if got := kindsOf(events); !slices.Equal(got, []gen.AuditKind{gen.AuditMfaTotpDisabled, gen.AuditSessionsRevoked}) {
+		t.Fatalf("recorded %v, want the removal and the revocation", got)
+	}
+	if d := events[1].Details; d.Revoked == nil || *d.Revoked != len(thieves)+1 || events[1].Actor.Type != gen.ActorUser {
+		t.Errorf("sessions.revoked %+v by %+v, want the %d sessions of the thief and the one that set the app up, by ada", d, events[1].Actor, len(thieves))
+	}
+	wantOneNotice(t, env, "ada@example.com", seen, noticeRemoved, addr(2))
+}
+
+// A session may not saw off the proof it stands on and go on: ada, signed in with her password
+// and a code on her phone, turns the app off from there (with a code). Her phone's session ends
+// with the thief's (the answer says so); her passkey session stays.
+func TestTOTPDisableFromASessionThatUsedIt(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	thief := withCode(t, env, totpThiefAddress, ada.secret)
+	phone := withCode(t, env, addr(2), ada.secret)
+	res := mfaPost(env, addr(2), totpDisable, map[string]any{"code": nextCode(t, env, ada.secret)}, phone).Expect(t, 200, gen.StatusActionSuccessful)
+	if !sessionEnded(t, res) {
+		t.Errorf("the answer does not say the caller's session ended: %s", res.Raw)
+	}
+	env.Get(sessionsRead, phone).Expect(t, 401, gen.StatusInvalidToken)
+	env.Get(sessionsRead, thief).Expect(t, 401, gen.StatusInvalidToken)
+	env.Get(sessionsRead, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	if f := factorsOf(t, env, ada.own); f.Totp.Enabled || len(f.Passkeys) != 1 {
+		t.Errorf("factors after turning the app off: %+v", f)
+	}
+}
+
+// holdTOTP locks ada's TOTP row until the returned release runs: a code's check waits where it
+// uses up its time step (UseTOTPStep), after the code matched, and the app's removal waits too,
+// holding the user's row.
+func holdTOTP(t *testing.T, env *apitest.Env) (release func()) {
+	t.Helper()
+	tx, err := env.Pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM totp_secrets t JOIN users u ON u.id = t.user_id "+
+		"WHERE u.email = 'ada@example.com' FOR UPDATE OF t"); err != nil {
+		_ = tx.Rollback(context.Background())
+		t.Fatal(err)
+	}
+	return func() { _ = tx.Rollback(context.Background()) }
+}
+
+// The thief, with ada's password, sends a phished code that is past its check when ada turns
+// the app off: its session is not upgraded (the upgrade requires the app still there), and
+// answers as a verify after the removal does.
+func TestTOTPVerifyInFlightAtTheDisableUpgradesNothing(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	thief := *limitedSignIn(t, env, totpThiefAddress, "ada@example.com", gen.StatusMfaRequired).Token
+	verify := apitest.Request(http.MethodPost, totpVerify, "text/plain",
+		apitest.Sensitive(t, map[string]any{"code": nextCode(t, env, ada.secret)}), thief)
+	verify.RemoteAddr = totpThiefAddress + ":1234"
+
+	release := holdTOTP(t, env)
+	answer := env.Start(verify)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, answer, release, "the code's check never waited to use its time step")
+	removal := apitest.Request(http.MethodPost, totpDisable, "text/plain", apitest.Sensitive(t, map[string]any{"password": password}), ada.own)
+	removal.RemoteAddr = addr(2) + ":1234"
+	removed := env.Start(removal)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, removed, release, "the removal never waited for the app")
+	release()
+	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	res := answer.Wait()
+	if res.Code == http.StatusOK {
+		t.Errorf("a code in flight at the app's removal completed the second factor: %s", res.Raw)
+	} else {
+		res.Expect(t, 400, gen.StatusInvalidParam)
+	}
+	if code := env.Get(scopesLiaisonRegister, thief).Code; code == http.StatusOK {
+		t.Error("the thief's session is complete, on an app removed before")
+	}
+}
