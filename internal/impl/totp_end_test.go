@@ -4,8 +4,9 @@ package impl_test
 // removing a passkey does (passkeys_end_test.go): a thief who had the password and proved a
 // code of the app (a code phished from the owner, or its own app's) keeps no session once the
 // owner turns the app off to be rid of it; and a code in flight when the app goes upgrades
-// nothing. Each test is an attack from the HTTP API and FAILS while turning the app off leaves
-// the sessions that proved its codes alive.
+// nothing. Each test is an attack from the HTTP API and FAILED before turning the app off ended
+// the sessions that proved its codes and the upgrade required the app (the last one tries the
+// upgrade's statement directly, in a window the API cannot open).
 
 import (
 	"context"
