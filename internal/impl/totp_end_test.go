@@ -28,9 +28,10 @@ const totpThiefAddress = "127.0.0.5"
 // appAndKey is ada's account with an authenticator app and a passkey: setup, the session that
 // set both up (it proved the app's first code, so its methods name otp); own, her session
 // signed in with the passkey (webauthn, no code), from which she turns the app off; secret, the
-// app's; key, her passkey's authenticator.
+// app's; codes, her recovery codes; key, her passkey's authenticator.
 type appAndKey struct {
 	setup, own, secret string
+	codes              []string
 	key                *apitest.Authenticator
 }
 
@@ -38,7 +39,7 @@ func newAppAndKey(t *testing.T, env *apitest.Env) appAndKey {
 	t.Helper()
 	env.User("ada@example.com", password, "client")
 	ada := appAndKey{setup: env.Login("ada@example.com", password, "planoorder"), key: apitest.NewAuthenticator(passkeyOrigin)}
-	ada.secret, _ = enrolTOTP(t, env, ada.setup)
+	ada.secret, ada.codes = enrolTOTP(t, env, ada.setup)
 	registerPasskey(t, env, ada.key, ada.setup)
 	ada.own = tokenOf(t, passkeySignIn(t, env, ada.key, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
 	return ada
@@ -73,8 +74,10 @@ func TestTOTPDisableEndsTheSessionsItCompleted(t *testing.T) {
 	ada := newAppAndKey(t, env)
 	thieves := []string{withCode(t, env, totpThiefAddress, ada.secret), withCode(t, env, addr(6), ada.secret)}
 	env.Get(scopesLiaisonRegister, thieves[0]).Expect(t, 200, gen.StatusActionSuccessful) // complete
+	withRecoveryCode := *limitedSignIn(t, env, addr(7), "ada@example.com", gen.StatusMfaRequired).Token
+	mfaPost(env, addr(7), recoveryCodeVerify, map[string]any{"code": ada.codes[0]}, withRecoveryCode).Expect(t, 200, gen.StatusActionSuccessful)
 	stayed := map[string]string{"passkey": ada.own, "stepped up with the passkey": steppedUp(t, env, addr(3), ada.key),
-		"password": *limitedSignIn(t, env, addr(4), "ada@example.com", gen.StatusMfaRequired).Token}
+		"recovery code": withRecoveryCode, "password": *limitedSignIn(t, env, addr(4), "ada@example.com", gen.StatusMfaRequired).Token}
 	before := statuses(env, stayed)
 	if code := readStatus(env, other, thieves[0]); code != http.StatusOK { // cached on the other instance
 		t.Fatalf("the other instance answered %d", code)
