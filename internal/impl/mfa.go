@@ -442,9 +442,9 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 	session := *p.Session
 	var deviceToken string
 	err := s.inTx(ctx, "add a second factor", func(_ pgx.Tx, q *db.Queries) error {
-		had, err := q.LockUserMFA(ctx, p.User.ID)
+		had, err := lockFactorsOf(ctx, q, p)
 		if err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+			return err
 		}
 		if had && p.Session.Aal != string(gen.AAL2) {
 			// The user's first factor committed after this request was admitted (it waited on
@@ -501,8 +501,8 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, remove func(q *db.Queries) ([]audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
-		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+		if _, err := lockFactorsOf(ctx, q, p); err != nil {
+			return err
 		}
 		removed, err := remove(q)
 		if err != nil {
@@ -534,6 +534,27 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 	s.sessions.ForgetUser(p.User.ID)
 	change.session, change.caller = s.renderCaller(ctx, p, *p.Session, "", view)
 	return change, nil
+}
+
+// lockFactorsOf locks the caller's user's row for a change of its second factors (LockUserMFA)
+// and reports whether it had one. The caller's session must still be live then: a change that
+// waited for the row may have waited for one that ended the session (a passkey's removal ends
+// the sessions that used it, a password change the others, in the transaction that holds the
+// row), and a session ended must not add or remove a factor after the owner was answered.
+// Answers: invalid-token.
+func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
+	had, err := q.LockUserMFA(ctx, p.User.ID)
+	if err != nil {
+		return false, fmt.Errorf("lock user %d: %w", p.User.ID, err)
+	}
+	live, err := q.IsSessionLive(ctx, p.Session.ID)
+	if err != nil {
+		return false, fmt.Errorf("read session %s: %w", p.Session.ID, err)
+	}
+	if !live {
+		return false, envelope.New(gen.StatusInvalidToken)
+	}
+	return had, nil
 }
 
 // replaceRecoveryCodes stores a new set of recovery codes (their hashes) in place of the old
