@@ -339,9 +339,9 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 	}
 	var codes []string
 	err := s.inTx(ctx, "make recovery codes", func(_ pgx.Tx, q *db.Queries) error {
-		enabled, err := q.LockUserMFA(ctx, p.User.ID)
+		enabled, err := lockFactorsOf(ctx, q, p)
 		if err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+			return err
 		}
 		if !enabled {
 			return &envelope.Error{Status: gen.StatusInvalidParam, Message: "Recovery codes stand in for a second factor: set up an authenticator app or a passkey first."}
@@ -536,8 +536,8 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 	return change, nil
 }
 
-// lockFactorsOf locks the caller's user's row for a change of its second factors (LockUserMFA)
-// and reports whether it had one. The caller's session must still be live then: a change that
+// lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
+// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must still be live then: a change that
 // waited for the row may have waited for one that ended the session (a passkey's removal ends
 // the sessions that used it, a password change the others, in the transaction that holds the
 // row), and a session ended must not add or remove a factor after the owner was answered.
