@@ -171,3 +171,31 @@ func TestReview12RemovalAmidSignInsAndVerifies(t *testing.T) {
 		}
 	}
 }
+
+// Finding 3, recovery codes: the thief's mfa/recovery_codes_create, admitted on its session
+// signed in with the synced passkey, waits behind ada's removal of the passkey, which ends the
+// session; it must not then replace ada's recovery codes with a set handed to the thief (which,
+// with her password, completes a second factor).
+func TestReview12RecoveryCodesBehindTheRemovalAreNotMade(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	thief := tokenOf(t, passkeySignIn(t, env, ada.a, thiefAddress).Expect(t, 200, gen.StatusActionSuccessful))
+	codes := apitest.Request(http.MethodPost, recoveryCodesCreate, "application/json", []byte(`{}`), thief)
+	codes.RemoteAddr = thiefAddress + ":1234"
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal.RemoteAddr = addr(2) + ":1234"
+
+	release := holdUser(t, env, "ada@example.com")
+	removed := env.Start(removal)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, removed, release, "the removal never waited for ada's row")
+	made := env.Start(codes)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, made, release, "the recovery codes never waited for ada's row")
+	release()
+	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	if res := made.Wait(); res.Code == http.StatusOK {
+		t.Errorf("a session the removal had ended made new recovery codes: %s", res.Raw)
+	} else {
+		res.Expect(t, 401, gen.StatusInvalidToken)
+	}
+}
