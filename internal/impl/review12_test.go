@@ -199,3 +199,37 @@ func TestReview12RecoveryCodesBehindTheRemovalAreNotMade(t *testing.T) {
 		res.Expect(t, 401, gen.StatusInvalidToken)
 	}
 }
+
+// Finding 3, a password change: the thief knows ada's password and signed in with its copy of
+// the synced passkey; its users/password_update, admitted on that session, waits for ada's row
+// behind her removal of the passkey, which ends the session. It must not then set a password
+// the thief chose and end ada's other sessions, the one that just removed the passkey among
+// them (RevokeOtherUserSessions keeps only the caller's, which is already ended).
+func TestReview12PasswordChangeBehindTheRemovalChangesNothing(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	thief := tokenOf(t, passkeySignIn(t, env, ada.a, thiefAddress).Expect(t, 200, gen.StatusActionSuccessful))
+	change := apitest.Request(http.MethodPost, passwordUpdate, "text/plain",
+		apitest.Sensitive(t, map[string]any{"current_password": password, "password": newPassword}), thief)
+	change.RemoteAddr = thiefAddress + ":1234"
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal.RemoteAddr = addr(2) + ":1234"
+
+	release := holdUser(t, env, "ada@example.com")
+	removed := env.Start(removal)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, removed, release, "the removal never waited for ada's row")
+	changed := env.Start(change)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, changed, release, "the password change never waited for ada's row")
+	release()
+	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	if res := changed.Wait(); res.Code == http.StatusOK {
+		t.Errorf("a session the removal had ended changed the password: %s", res.Raw)
+	} else {
+		res.Expect(t, 401, gen.StatusInvalidToken)
+	}
+	if code := readStatus(env, env.Handler, ada.own); code != http.StatusOK {
+		t.Errorf("ada's session, which removed the passkey, answers %d", code)
+	}
+	signIn(env, addr(3), "ada@example.com").Expect(t, 401, gen.StatusMfaRequired) // her password still works
+}
