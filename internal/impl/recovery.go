@@ -326,6 +326,15 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		if n == 0 {
 			return envelope.New(gen.StatusInvalidPassword)
 		}
+		// The update waited for the user's row: a change that ended the caller's session while it
+		// held the row (a passkey's removal) is seen now, and the password stays as it was.
+		live, err := q.IsSessionLive(ctx, caller.ID)
+		if err != nil {
+			return fmt.Errorf("read session %s: %w", caller.ID, err)
+		}
+		if !live {
+			return envelope.New(gen.StatusInvalidToken)
+		}
 		now := s.now()
 		if err := endPasswordLinks(ctx, q, user.ID, now); err != nil {
 			return err
