@@ -233,3 +233,47 @@ func TestReview12PasswordChangeBehindTheRemovalChangesNothing(t *testing.T) {
 	}
 	signIn(env, addr(3), "ada@example.com").Expect(t, 401, gen.StatusMfaRequired) // her password still works
 }
+
+// holdSession locks a session's row until the returned release runs: a second factor on it
+// waits where it upgrades the session (UpgradeSession), after it held the user's row.
+func holdSession(t *testing.T, env *apitest.Env, token string) (release func()) {
+	t.Helper()
+	tx, err := env.Pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM sessions WHERE token_hash = sha256($1::text::bytea) FOR UPDATE", token); err != nil {
+		_ = tx.Rollback(context.Background())
+		t.Fatal(err)
+	}
+	return func() { _ = tx.Rollback(context.Background()) }
+}
+
+// The interleaving the locks must survive without a deadlock: a second factor with the synced
+// passkey holds ada's row (key share) and waits to upgrade its session; ada's removal then waits
+// for the row (for update); the second factor goes on and writes the row (the remember_me its
+// sign-in asked for). It completes, and the removal, after it, ends the session it upgraded.
+func TestReview12VerifyWritesTheUserRowWhileTheRemovalWaits(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	res := mfaPost(env, thiefAddress, sessionsCreate, map[string]any{"email": "ada@example.com", "password": password,
+		"application": "planoorder", "remember_me": true}, "").Expect(t, 401, gen.StatusMfaRequired)
+	thief := tokenOf(t, res)
+	opts := options(t, mfaPost(env, thiefAddress, passkeyVerifyBegin, map[string]any{}, thief).Expect(t, 200, gen.StatusActionSuccessful))
+	verify := apitest.Request(http.MethodPost, passkeyVerifyEnd, "text/plain",
+		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts)}), thief)
+	verify.RemoteAddr = thiefAddress + ":1234"
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal.RemoteAddr = addr(2) + ":1234"
+
+	release := holdSession(t, env, thief)
+	verified := env.Start(verify)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, verified, release, "the second factor never waited to upgrade its session")
+	removed := env.Start(removal)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, removed, release, "the removal never waited for ada's row")
+	release()
+	verified.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, thief).Expect(t, 401, gen.StatusInvalidToken)
+}
