@@ -547,14 +547,23 @@ func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool,
 	if err != nil {
 		return false, fmt.Errorf("lock user %d: %w", p.User.ID, err)
 	}
-	live, err := q.IsSessionLive(ctx, p.Session.ID)
-	if err != nil {
-		return false, fmt.Errorf("read session %s: %w", p.Session.ID, err)
-	}
-	if !live {
-		return false, envelope.New(gen.StatusInvalidToken)
+	if err := stillLive(ctx, q, p.Session.ID); err != nil {
+		return false, err
 	}
 	return had, nil
+}
+
+// stillLive answers invalid-token when the session was revoked (or is gone) as q's transaction
+// sees it now: after a lock that made it wait for a change that may have ended the session.
+func stillLive(ctx context.Context, q *db.Queries, id uuid.UUID) error {
+	live, err := q.IsSessionLive(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return fmt.Errorf("read session %s: %w", id, err)
+	}
+	return nil
 }
 
 // replaceRecoveryCodes stores a new set of recovery codes (their hashes) in place of the old

@@ -328,12 +328,8 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		}
 		// The update waited for the user's row: a change that ended the caller's session while it
 		// held the row (a passkey's removal) is seen now, and the password stays as it was.
-		live, err := q.IsSessionLive(ctx, caller.ID)
-		if err != nil {
-			return fmt.Errorf("read session %s: %w", caller.ID, err)
-		}
-		if !live {
-			return envelope.New(gen.StatusInvalidToken)
+		if err := stillLive(ctx, q, caller.ID); err != nil {
+			return err
 		}
 		now := s.now()
 		if err := endPasswordLinks(ctx, q, user.ID, now); err != nil {
