@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,21 +68,31 @@ func childrenCPU(parent int) time.Duration {
 	return total
 }
 
-// machineBusy is the CPU time all CPUs of the machine have spent busy (not idle or waiting).
-func machineBusy() time.Duration {
+// machineBusy is the CPU time the CPUs ids (this run's) have spent busy (not idle or waiting):
+// their own lines of /proc/stat, so that a run given some of a larger machine's CPUs counts no
+// load of the others.
+func machineBusy(ids []int) time.Duration {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
 	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
 	var busy int64
-	for i, f := range fields {
-		if i == 0 || i == 4 || i == 5 || i > 8 { // the label, idle, iowait; guest time is in user already
+	for _, line := range strings.Split(string(stat), "\n") {
+		fields := strings.Fields(line) // cpuN user nice system idle iowait irq softirq steal ...
+		if len(fields) == 0 {
 			continue
 		}
-		n, _ := strconv.ParseInt(f, 10, 64)
-		busy += n
+		id, err := strconv.Atoi(strings.TrimPrefix(fields[0], "cpu"))
+		if !strings.HasPrefix(fields[0], "cpu") || err != nil || !slices.Contains(ids, id) {
+			continue
+		}
+		for i, f := range fields {
+			if i == 0 || i == 4 || i == 5 || i > 8 { // the label, idle, iowait; guest time is in user already
+				continue
+			}
+			n, _ := strconv.ParseInt(f, 10, 64)
+			busy += n
+		}
 	}
 	return time.Duration(busy) * time.Second / clockTicks
 }
@@ -90,7 +101,8 @@ func machineBusy() time.Duration {
 type processes struct {
 	servers    []*process
 	postmaster int
-	cpus       int // the CPUs this run may use: of the servers and the generator
+	cpus       int   // the CPUs this run may use: of the servers and the generator
+	cpuIDs     []int // their ids
 }
 
 // cpuSnapshot is the CPU used so far by each party.
@@ -102,7 +114,7 @@ type cpuSnapshot struct {
 }
 
 func (p *processes) sampleCPU(target *process) cpuSnapshot {
-	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy(), cpus: p.cpus}
+	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy(p.cpuIDs), cpus: p.cpus}
 	for _, srv := range p.servers {
 		cpu := cpuOf(srv.cmd.Process.Pid)
 		s.servers += cpu

@@ -20,6 +20,7 @@ import (
 // split about 1.5 ms (README, "Benchmarks").
 type cpuSplit struct {
 	machine   int    // the CPUs this run may use
+	all       string // their ids, as a taskset list
 	servers   string // taskset list of the servers' CPUs; "" when shared
 	generator string // taskset list of the generator's CPUs; "" when shared
 }
@@ -42,10 +43,10 @@ func onServerCPUs(generatorCPUs int) (cpuSplit, error) {
 		return cpuSplit{}, err
 	}
 	if generatorCPUs <= 0 || generatorCPUs >= len(ids) {
-		return cpuSplit{machine: len(ids)}, nil
+		return cpuSplit{machine: len(ids), all: cpuList(ids)}, nil
 	}
 	cut := len(ids) - generatorCPUs
-	s := cpuSplit{machine: len(ids), servers: cpuList(ids[:cut]), generator: cpuList(ids[cut:])}
+	s := cpuSplit{machine: len(ids), all: cpuList(ids), servers: cpuList(ids[:cut]), generator: cpuList(ids[cut:])}
 	os.Exit(runAgainOn(s))
 	return s, nil
 }
@@ -65,6 +66,19 @@ func allowedCPUs() ([]int, error) {
 	return ids, nil
 }
 
+// cpuIDs reads a list cpuList wrote; nil when it is not one.
+func cpuIDs(list string) []int {
+	var ids []int
+	for _, part := range strings.Split(list, ",") {
+		id, err := strconv.Atoi(part)
+		if err != nil || id < 0 {
+			return nil
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func cpuList(ids []int) string {
 	parts := make([]string, len(ids))
 	for i, id := range ids {
@@ -73,18 +87,20 @@ func cpuList(ids []int) string {
 	return strings.Join(parts, ",")
 }
 
-func (s cpuSplit) encode() string { return fmt.Sprintf("%d;%s;%s", s.machine, s.servers, s.generator) }
+func (s cpuSplit) encode() string {
+	return fmt.Sprintf("%d;%s;%s;%s", s.machine, s.all, s.servers, s.generator)
+}
 
 func parseSplit(v string) (cpuSplit, error) {
 	parts := strings.Split(v, ";")
-	if len(parts) != 3 {
-		return cpuSplit{}, fmt.Errorf("%s=%q: want MACHINE;SERVERS;GENERATOR", splitEnv, v)
+	if len(parts) != 4 {
+		return cpuSplit{}, fmt.Errorf("%s=%q: want MACHINE;ALL;SERVERS;GENERATOR", splitEnv, v)
 	}
 	n, err := strconv.Atoi(parts[0])
-	if err != nil || n < 1 {
-		return cpuSplit{}, fmt.Errorf("%s=%q: no CPU count", splitEnv, v)
+	if err != nil || n < 1 || len(cpuIDs(parts[1])) != n {
+		return cpuSplit{}, fmt.Errorf("%s=%q: no CPU count and list", splitEnv, v)
 	}
-	return cpuSplit{machine: n, servers: parts[1], generator: parts[2]}, nil
+	return cpuSplit{machine: n, all: parts[1], servers: parts[2], generator: parts[3]}, nil
 }
 
 // runAgainOn runs this bench again, with the same arguments, on s's server CPUs, and returns its

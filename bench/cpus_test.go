@@ -13,7 +13,7 @@ import (
 // TestSplitCarriesToTheRunAgain: the split the first run chose is the one the run on the
 // servers' CPUs reads back, and it puts wrk, and only wrk, on the generator's CPUs.
 func TestSplitCarriesToTheRunAgain(t *testing.T) {
-	s := cpuSplit{machine: 4, servers: cpuList([]int{0, 1, 2}), generator: cpuList([]int{3})}
+	s := cpuSplit{machine: 4, all: cpuList([]int{0, 1, 2, 3}), servers: cpuList([]int{0, 1, 2}), generator: cpuList([]int{3})}
 	got, err := parseSplit(s.encode())
 	if err != nil || got != s {
 		t.Fatalf("parseSplit(%q) = %+v, %v; want %+v", s.encode(), got, err, s)
@@ -24,7 +24,7 @@ func TestSplitCarriesToTheRunAgain(t *testing.T) {
 	if name, args := (cpuSplit{machine: 2}).generatorCommand("-t", "2"); name != "wrk" || !slices.Equal(args, []string{"-t", "2"}) {
 		t.Errorf("shared generator command = %s %v", name, args)
 	}
-	for _, bad := range []string{"", "2;0", "x;0;1", "0;0;1"} {
+	for _, bad := range []string{"", "2;0", "2;0,1;0", "x;0,1;0;1", "0;;0;1", "2;0;0;1", "2;0,x;0;x"} {
 		if _, err := parseSplit(bad); err == nil {
 			t.Errorf("parseSplit(%q) accepted", bad)
 		}
@@ -57,5 +57,21 @@ func TestRunAgainPassesOnTermination(t *testing.T) {
 	case <-time.After(20 * time.Second): // a guard, not a measure: the run again never stops by itself
 		_ = cmd.Process.Kill()
 		t.Fatal("SIGTERM to the first run left the run it started running")
+	}
+}
+
+// TestMachineBusyCountsTheRunsCPUsOnly: the busy time of this run's CPUs is their own lines of
+// /proc/stat, so a subset counts no more than the whole, and no CPU counts nothing.
+func TestMachineBusyCountsTheRunsCPUsOnly(t *testing.T) {
+	ids, err := allowedCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, first := machineBusy(ids), machineBusy(ids[:1])
+	if all <= 0 || first <= 0 || first > all {
+		t.Errorf("busy: all %v, first CPU %v", all, first)
+	}
+	if none := machineBusy(nil); none != 0 {
+		t.Errorf("no CPU was busy %v", none)
 	}
 }

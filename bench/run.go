@@ -88,7 +88,7 @@ func step(s string) { fmt.Fprintln(os.Stderr, "bench:", s) }
 
 // setUp starts PostgreSQL and every server, and makes the fixtures through the API.
 func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench, error) {
-	b := &bench{cfg: cfg, procs: &processes{cpus: cfg.cpus.machine}}
+	b := &bench{cfg: cfg, procs: &processes{cpus: cfg.cpus.machine, cpuIDs: cpuIDs(cfg.cpus.all)}}
 	step("starting PostgreSQL")
 	cluster, err := pgcluster.StartTemp(ctx, pgcluster.Options{}) // durable settings, as in production
 	if err != nil {

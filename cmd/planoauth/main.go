@@ -12,7 +12,7 @@
 //	planoauth routes deploy|undeploy ROUTE  deploy or undeploy a route (operationId or path)
 //	planoauth routes deploy|undeploy --service NAME
 //	planoauth sessions revoke --user EMAIL  revoke every session of a user
-//	planoauth users reset-mfa EMAIL [--keep-password]  support's way back in: drop a user's second factors
+//	planoauth users reset-mfa EMAIL --by NAME --reason TEXT [--keep-password]  support's way back in: drop a user's second factors
 //	planoauth companies members COMPANY_ID  a company's members and membership requests
 //	planoauth companies approve|remove COMPANY_ID CLIENT_ID
 //	planoauth audit list [--user ...]       the audit trail, newest first
@@ -70,11 +70,12 @@ commands:
   routes deploy|undeploy --service NAME
                                   deploy or undeploy a whole service (service-not-found)
   sessions revoke --user EMAIL    revoke every session of a user and print how many
-  users reset-mfa EMAIL [--keep-password]
+  users reset-mfa EMAIL --by NAME --reason TEXT [--keep-password]
                                   once support verified the owner out of band: remove every
                                   second factor and recovery code of the user, its password
                                   (unless --keep-password) and every session, record
-                                  mfa.reset_by_operator and email the owner
+                                  mfa.reset_by_operator with who (--by) and why (--reason),
+                                  and email the owner
   companies members COMPANY_ID    a company's members (the owner first) and the clients asking
                                   to join it, with whether each email is verified
   companies approve COMPANY_ID CLIENT_ID

@@ -13,7 +13,7 @@ import (
 	"github.com/plano/planoauth/internal/impl"
 )
 
-const usersUsage = `usage: planoauth users reset-mfa EMAIL [--keep-password]`
+const usersUsage = `usage: planoauth users reset-mfa EMAIL --by NAME --reason TEXT [--keep-password]`
 
 // users is `planoauth users ...`: support's way back in for an account's owner.
 func users(ctx context.Context, cfg config, args []string, stdout, stderr io.Writer) error {
@@ -23,6 +23,8 @@ func users(ctx context.Context, cfg config, args []string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("users reset-mfa", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the error returned says it all, with the usage
 	keep := fs.Bool("keep-password", false, "keep the password (the owner lost her factor; nobody else knows it)")
+	by := fs.String("by", "", "who resets the account (the audit trail records it)")
+	reason := fs.String("reason", "", "why, such as the support ticket (the audit trail records it)")
 	// The email comes first, the flag may follow it: parse what follows the email too.
 	rest := args[1:]
 	var email string
@@ -42,7 +44,8 @@ func users(ctx context.Context, cfg config, args []string, stdout, stderr io.Wri
 	}
 	publicURL := cmp.Or(cfg.publicURL, defaultPublicURL(cfg.addr))
 	return withDatabase(ctx, cfg, stderr, func(ctx context.Context, d *database) error {
-		reset, err := impl.ResetSecondFactors(ctx, d.pool, time.Now(), email, publicURL, *keep)
+		reset, err := impl.ResetSecondFactors(ctx, d.pool, time.Now(), impl.MFAResetRequest{
+			Email: email, KeepPassword: *keep, By: *by, Reason: *reason, PublicURL: publicURL})
 		if err != nil {
 			return answerError("reset-mfa", err)
 		}

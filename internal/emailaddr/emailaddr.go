@@ -40,12 +40,7 @@ func Mailbox(email string) string {
 	if at < 0 {
 		return e
 	}
-	local, domain := e[:at], e[at+1:]
-	// One domain has two spellings, Unicode and its IDNA ASCII form (xn--): DNS, and so mail,
-	// knows only the ASCII one.
-	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
-		domain = strings.ToLower(ascii)
-	}
+	local, domain := e[:at], DomainForm(e[at+1:])
 	if i := strings.IndexByte(local, '+'); i > 0 { // a local part that starts with "+" is all tag: kept
 		local = local[:i]
 	}
@@ -56,6 +51,27 @@ func Mailbox(email string) string {
 		local = strings.ReplaceAll(local, ".", "")
 	}
 	return local + "@" + domain
+}
+
+// Domain is the domain of an address in the form Mailbox compares it (DomainForm), "" for a
+// string without "@".
+func Domain(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return ""
+	}
+	return DomainForm(email[at+1:])
+}
+
+// DomainForm is the compared form of a domain name: normalized, then in its IDNA ASCII form
+// (xn--) when it is a valid IDNA name. One domain has two spellings, Unicode and ASCII: DNS, and
+// so mail, knows only the ASCII one.
+func DomainForm(domain string) string {
+	domain = Normalize(domain)
+	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
+		return strings.ToLower(ascii)
+	}
+	return domain
 }
 
 // SameMailbox reports whether two addresses reach one mailbox (see Mailbox).

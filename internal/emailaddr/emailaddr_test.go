@@ -75,3 +75,20 @@ func TestDisplay(t *testing.T) {
 		}
 	}
 }
+
+func TestDomain(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ada@Example.COM":           "example.com",
+		"ada@bücher.example":        "xn--bcher-kva.example",
+		"ada@XN--BCHER-KVA.example": "xn--bcher-kva.example",
+		"ada@exаmple.com":           "xn--exmple-4nf.com", // a Cyrillic а
+		"a@b@Example.com":           "example.com",
+		"not an address":            "",
+		"ada@":                      "",
+	} {
+		if got := emailaddr.Domain(in); got != want {
+			t.Errorf("Domain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1658,8 +1658,14 @@ type AuditDetails struct {
 	Factor *SessionMethod `json:"factor,omitempty"`
 
 	// Method How a sign-in was made.
-	Method    *LoginMethod `json:"method,omitempty"`
-	PasskeyId *int64       `json:"passkey_id,omitempty"`
+	Method *LoginMethod `json:"method,omitempty"`
+
+	// Operator Who ran the operator's command, as given to its `--by` (mfa.reset_by_operator).
+	Operator *string `json:"operator,omitempty"`
+
+	// OperatorReason Why, as given to its `--reason`, such as the support ticket (mfa.reset_by_operator).
+	OperatorReason *string `json:"operator_reason,omitempty"`
+	PasskeyId      *int64  `json:"passkey_id,omitempty"`
 
 	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood

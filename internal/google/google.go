@@ -14,6 +14,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/plano/planoauth/internal/emailaddr"
 )
 
 // Google's issuer and signing keys; tests and other deployments point them elsewhere.
@@ -27,14 +29,16 @@ const (
 // signingAlgs are the algorithms Google signs ID tokens with.
 var signingAlgs = []jose.SignatureAlgorithm{jose.RS256}
 
-// Why a Google ID token was refused. The first four are the caller's mistake about the
-// parameter (invalid-param); ErrRejected means the token is not authentic or no longer
-// valid (invalid-token).
+// Why a Google ID token was refused. The first five are the caller's mistake about the
+// parameter (invalid-param; ErrUnvouched: an authentic token whose address Google is not
+// authoritative for, see authoritative); ErrRejected means the token is not authentic or no
+// longer valid (invalid-token).
 var (
 	ErrDisabled     = errors.New("Google sign-in is not enabled for this application")
 	ErrMalformed    = errors.New("is not a well-formed JWT signed with RS256")
 	ErrAudience     = errors.New("was not issued for this application (an aud or the azp is not one of its Google client ids)")
 	ErrNoEmail      = errors.New("does not carry a verified email address")
+	ErrUnvouched    = errors.New("is from a Google account that Google does not vouch for as this address's owner (the address is neither a Gmail one nor of the account's Google Workspace domain, hd): sign in with an emailed link or a password instead")
 	ErrRejected     = errors.New("Google ID token rejected")
 	errKeysUnusable = errors.New("Google's signing keys could not be fetched")
 )
@@ -50,7 +54,8 @@ type Config struct {
 	ClientIDs map[string][]string
 }
 
-// Identity is what a verified ID token says about its user.
+// Identity is what a verified ID token says about its user. Verify returns only identities whose
+// Email Google is authoritative for (see authoritative): Email's mailbox is the user's today.
 type Identity struct {
 	Subject   string
 	Email     string
@@ -92,9 +97,9 @@ func NewVerifier(cfg Config, now func() time.Time) *Verifier {
 
 // Verify checks a Google ID token sent to application (its slug): its form, signature,
 // issuer, expiry, that it was issued to one of the application's client ids (boundTo), and
-// that it carries a verified email. It returns ErrDisabled (the application has no client
-// ids), ErrMalformed, ErrAudience, ErrNoEmail, ErrRejected (wrapping why), or another error
-// when Google's keys could not be fetched.
+// that it carries a verified email that Google is authoritative for. It returns ErrDisabled (the
+// application has no client ids), ErrMalformed, ErrAudience, ErrNoEmail, ErrUnvouched,
+// ErrRejected (wrapping why), or another error when Google's keys could not be fetched.
 func (g *Verifier) Verify(ctx context.Context, application, rawToken string) (Identity, error) {
 	clientIDs := g.clientIDs[application]
 	if len(clientIDs) == 0 {
@@ -142,6 +147,7 @@ type claims struct {
 	AuthorizedParty string          `json:"azp"`
 	Email           string          `json:"email"`
 	EmailVerified   json.RawMessage `json:"email_verified"`
+	HostedDomain    string          `json:"hd"`
 	GivenName       string          `json:"given_name"`
 	FamilyName      string          `json:"family_name"`
 }
@@ -151,7 +157,28 @@ func identityOf(token *oidc.IDToken, c claims) (Identity, error) {
 	if c.Email == "" || !verified {
 		return Identity{}, ErrNoEmail
 	}
+	if !authoritative(c.Email, c.HostedDomain) {
+		return Identity{}, ErrUnvouched
+	}
 	return Identity{Subject: token.Subject, Email: c.Email, FirstName: c.GivenName, LastName: c.FamilyName}, nil
+}
+
+// authoritative reports whether Google vouches for the current owner of a verified email of an
+// account whose hosted domain is hd: when the address is a Gmail one (Google's own mailboxes),
+// or when hd, the account's Google Workspace domain, is the address's domain (the domain's
+// organisation manages its accounts with Google). email_verified alone only says that Google
+// checked the address once, when a personal Google account was made with it: whoever made it
+// (a former employee, the address's previous owner) keeps the account after losing the
+// mailbox. Domains are compared in emailaddr's form (normalized, IDNA ASCII).
+func authoritative(email, hd string) bool {
+	domain := emailaddr.Domain(email)
+	switch {
+	case domain == "gmail.com", domain == "googlemail.com":
+		return true
+	case hd == "" || domain == "":
+		return false
+	}
+	return emailaddr.DomainForm(hd) == domain
 }
 
 // keysErrKey carries, through go-oidc, where keySetProbe reports that the keys were unavailable.

@@ -32,3 +32,40 @@ func TestBoundTo(t *testing.T) {
 		t.Error("a token is bound to an application without client ids")
 	}
 }
+
+// TestAuthoritative: Google vouches for an address's current owner only at Gmail, or when the
+// account's Google Workspace domain (hd) is the address's domain, compared in emailaddr's form.
+func TestAuthoritative(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		email, hd string
+		want      bool
+	}{
+		{"grace@gmail.com", "", true},
+		{"Grace.Hopper@GMail.com", "", true},
+		{"grace@googlemail.com", "", true},
+		{"grace@gmail.com", "company.example", true}, // Gmail's whatever the account's organisation
+		{"alice@company.example", "company.example", true},
+		{"Alice@Company.Example", "COMPANY.example", true},
+		{"ada@bücher.example", "xn--bcher-kva.example", true}, // one domain, Unicode and ASCII
+		{"ada@xn--bcher-kva.example", "Bücher.example", true},
+		{"alice@company.example", "", false}, // a personal Google account made with the address
+		{"alice@company.example", "evil.example", false},
+		{"alice@company.example", "gmail.com", false},
+		{"alice@company.example", "example", false},
+		{"alice@sub.company.example", "company.example", false}, // another domain of the organisation: not vouched for
+		{"alice@company.example", "company.example.", false},
+		{"alice@company.example", " company.example", false},
+		{"ada@bücher.example", "bucher.example", false},
+		{"grace@gmail.com.evil.example", "", false},
+		{"grace@notgmail.com", "", false},
+		{"grace@gmaіl.com", "", false}, // a Cyrillic і
+		{"grace@", "", false},
+		{"grace", "", false},
+		{"@", "", false},
+	} {
+		if got := authoritative(c.email, c.hd); got != c.want {
+			t.Errorf("authoritative(%q, %q) = %t, want %t", c.email, c.hd, got, c.want)
+		}
+	}
+}

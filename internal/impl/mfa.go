@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -747,6 +750,38 @@ type MFAReset struct {
 	Emailed         bool // the owner was told (not while the email is unproven)
 }
 
+// MFAResetRequest is what an operator's reset-mfa gives: the account, and who resets it and why.
+type MFAResetRequest struct {
+	Email        string
+	KeepPassword bool
+	By, Reason   string // the operator's name and the reason (a support ticket), for the audit trail
+	PublicURL    string // where the owner's email links point
+}
+
+// Bounds of what an operator types for the trail, the contract's AuditDetails maxLength.
+const (
+	maxOperatorName   = 100
+	maxOperatorReason = 300
+)
+
+// check refuses a request that would leave the trail without who and why, or with text that
+// could forge lines of a terminal or a log (control characters).
+func (r *MFAResetRequest) check() error {
+	r.By, r.Reason = strings.TrimSpace(r.By), strings.TrimSpace(r.Reason)
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{{"by", r.By, maxOperatorName}, {"reason", r.Reason, maxOperatorReason}} {
+		switch n := utf8.RuneCountInString(f.value); {
+		case n == 0:
+			return envelope.Param(gen.StatusMissingParam, f.name, "is required: the audit trail records who reset the account and why")
+		case n > f.max || !utf8.ValidString(f.value) || strings.ContainsFunc(f.value, unicode.IsControl):
+			return envelope.Param(gen.StatusInvalidParam, f.name, fmt.Sprintf("must be at most %d printable characters", f.max))
+		}
+	}
+	return nil
+}
+
 // ResetSecondFactors is `planoauth users reset-mfa`: after support verified the owner of the
 // account of email out of band (someone who had her password added a factor of its own, or she
 // lost hers), it removes, in one transaction, every second factor and recovery code of the user,
@@ -756,10 +791,15 @@ type MFAReset struct {
 // mfa.reset_by_operator (and sessions.revoked) and emails the owner (tellOwner, never bounded),
 // reopening the notice windows (reopenNotices: what changes next is told at once).
 // The owner then signs in with an emailed link or a password reset, at aal1 with no factor to
-// complete. publicURL is where the email's links point; now is the clock the outbox worker runs
-// by. Answers email-not-found.
-func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, email, publicURL string, keepPassword bool) (MFAReset, error) {
+// complete. now is the clock the outbox worker runs by. Answers email-not-found, and
+// invalid-param for a request without the operator's name or reason (the trail must say who
+// gave the account back, and why).
+func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, r MFAResetRequest) (MFAReset, error) {
 	var out MFAReset
+	if err := r.check(); err != nil {
+		return out, err
+	}
+	email, keepPassword := r.Email, r.KeepPassword
 	err := inTx(ctx, pool, "reset the second factors of a user", func(_ pgx.Tx, q *db.Queries) error {
 		user, err := q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -794,10 +834,11 @@ func ResetSecondFactors(ctx context.Context, pool *pgxpool.Pool, now time.Time, 
 		if out.User, err = q.GetUser(ctx, user.ID); err != nil {
 			return fmt.Errorf("read user %d: %w", user.ID, err)
 		}
-		if out.Emailed, err = tellOwner(ctx, q, now, publicURL, user.ID, factorsResetNotice(out.PasswordDropped)); err != nil {
+		if out.Emailed, err = tellOwner(ctx, q, now, r.PublicURL, user.ID, factorsResetNotice(out.PasswordDropped)); err != nil {
 			return err
 		}
-		events := []audit.Event{{Kind: gen.AuditMfaResetByOperator, Actor: audit.Operator, UserID: user.ID}}
+		events := []audit.Event{{Kind: gen.AuditMfaResetByOperator, Actor: audit.Operator, UserID: user.ID,
+			Details: gen.AuditDetails{Operator: &r.By, OperatorReason: &r.Reason}}}
 		if out.PasswordDropped {
 			events = append(events, audit.Event{Kind: gen.AuditPasswordDropped, Actor: audit.Operator, UserID: user.ID})
 		}

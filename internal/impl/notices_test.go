@@ -322,7 +322,7 @@ func TestOperatorResetsSecondFactors(t *testing.T) {
 	enrolTOTP(t, env, thief)
 	limitedSignIn(t, env, addr(7), "ada@example.com", gen.StatusMfaRequired) // the owner is locked out
 
-	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), "Ada@Example.com", impl.DefaultPublicURL, false)
+	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), impl.MFAResetRequest{Email: "Ada@Example.com", KeepPassword: false, By: "support", Reason: "ticket 1", PublicURL: impl.DefaultPublicURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestOperatorResetsSecondFactors(t *testing.T) {
 	}
 
 	t.Run("ErrUnknownEmail", func(t *testing.T) {
-		_, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), "nobody@example.com", impl.DefaultPublicURL, false)
+		_, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), impl.MFAResetRequest{Email: "nobody@example.com", KeepPassword: false, By: "support", Reason: "ticket 1", PublicURL: impl.DefaultPublicURL})
 		if answer, ok := errors.AsType[*envelope.Error](err); !ok || answer.Status != gen.StatusEmailNotFound {
 			t.Errorf("err = %v, want email-not-found", err)
 		}
@@ -373,7 +373,7 @@ func TestOperatorResetsSecondFactors(t *testing.T) {
 	t.Run("KeepPassword", func(t *testing.T) {
 		env.User("grace@example.com", password, "client")
 		enrolTOTP(t, env, env.Login("grace@example.com", password, "planoorder"))
-		reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), "grace@example.com", impl.DefaultPublicURL, true)
+		reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), impl.MFAResetRequest{Email: "grace@example.com", KeepPassword: true, By: "support", Reason: "ticket 1", PublicURL: impl.DefaultPublicURL})
 		if err != nil || reset.PasswordDropped || !reset.HadSecondFactor {
 			t.Fatalf("reset %+v, %v", reset, err)
 		}

@@ -85,7 +85,7 @@ func TestReview10ThiefBackAfterTheOperatorsResetIsNotTold(t *testing.T) {
 	enrolTOTP(t, env, thiefSignsIn(t, env))
 
 	env.Clock.Advance(time.Minute)
-	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), "ada@example.com", impl.DefaultPublicURL, true)
+	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), impl.MFAResetRequest{Email: "ada@example.com", KeepPassword: true, By: "support", Reason: "ticket 1", PublicURL: impl.DefaultPublicURL})
 	if err != nil || !reset.HadSecondFactor || !reset.Emailed {
 		t.Fatalf("reset %+v, %v", reset, err)
 	}
@@ -133,7 +133,7 @@ func TestReview10PasskeySignInInFlightOutlivesResetMFA(t *testing.T) {
 	release := holdRoleScopes(t, env)
 	answer := env.Start(finish)
 	until(t, func() bool { return waitingOnALock(t, env) }, answer, release, "the passkey sign-in never waited to create its session")
-	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), "ada@example.com", impl.DefaultPublicURL, true)
+	reset, err := impl.ResetSecondFactors(t.Context(), env.Pool, env.Clock.Now(), impl.MFAResetRequest{Email: "ada@example.com", KeepPassword: true, By: "support", Reason: "ticket 1", PublicURL: impl.DefaultPublicURL})
 	release()
 	if err != nil || !reset.HadSecondFactor {
 		t.Fatalf("reset %+v, %v", reset, err)

@@ -272,10 +272,11 @@ func isLinkRefusal(err error) bool {
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first
 // time an email is seen. Each token is counted against the client address before it is verified
-// (verifying may fetch Google's keys), and given back when it opens a session or is malformed
-// (googleSignIn). Answers:
+// (verifying may fetch Google's keys), and given back when it opens a session (googleSignIn) or
+// is refused as invalid-param (malformed, another application's, no address Google vouches for). Answers:
 // invalid-param on id_token (Google sign-in not enabled for the application, not a JWT, issued
-// to a client id that is not the application's, no verified email) or redirect_url,
+// to a client id that is not the application's, no verified email, an address Google is not
+// authoritative for: google.ErrUnvouched) or redirect_url,
 // invalid-token (expired, badly signed, another issuer), rate-limited (failures from the client
 // address), and those of startSession.
 func (s *Server) SessionsGoogle(ctx context.Context, r gen.SessionsGoogleRequestObject) (gen.SessionsGoogleResponseObject, error) {
@@ -333,8 +334,8 @@ func (s *Server) googleSignIn(ctx context.Context, identity google.Identity, tok
 	return session, err
 }
 
-// googleSession proves the email of a Google sign-in's user (Google vouches for it, and it
-// keeps nothing) and starts its session.
+// googleSession proves the email of a Google sign-in's user (Google is authoritative for it,
+// which Verify checked, and it keeps nothing) and starts its session.
 func (s *Server) googleSession(ctx context.Context, user db.User, appID int64, req newSession) (gen.Session, error) {
 	if err := s.proveEmail(ctx, user.ID, appID, nil); err != nil {
 		return gen.Session{}, err
@@ -350,7 +351,7 @@ func (s *Server) googleSession(ctx context.Context, user db.User, appID int64, r
 func googleFailure(err error) error {
 	switch {
 	case errors.Is(err, google.ErrDisabled), errors.Is(err, google.ErrMalformed),
-		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail):
+		errors.Is(err, google.ErrAudience), errors.Is(err, google.ErrNoEmail), errors.Is(err, google.ErrUnvouched):
 		return envelope.Param(gen.StatusInvalidParam, "id_token", err.Error())
 	case errors.Is(err, google.ErrRejected):
 		return envelope.New(gen.StatusInvalidToken)

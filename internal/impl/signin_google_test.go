@@ -71,13 +71,18 @@ func (iss *testIssuer) config() google.Config {
 		"planoorder": {clientA, clientA2}, "planox2": {clientB}, "planoauth": {clientC}}}
 }
 
-// claims are valid ID token claims for email at now, issued to planoorder (clientA); tests
-// change them to break one rule.
+// claims are valid ID token claims for email at now, issued to planoorder (clientA) by a Google
+// account Google is authoritative for: a Gmail address, or else one of a Google Workspace
+// account of the address's domain (hd); tests change them to break one rule.
 func claims(email string, now time.Time) map[string]any {
-	return map[string]any{
+	c := map[string]any{
 		"iss": testIssuerURL, "aud": clientA, "sub": "google-" + email, "email": email, "email_verified": true,
 		"given_name": "Grace", "family_name": "Hopper", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
+	if domain := strings.ToLower(email[strings.LastIndexByte(email, '@')+1:]); domain != "gmail.com" && domain != "googlemail.com" {
+		c["hd"] = domain
+	}
+	return c
 }
 
 // sign signs claims with the issuer's key, or another key and key id when given.

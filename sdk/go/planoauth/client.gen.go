@@ -1532,8 +1532,14 @@ type AuditDetails struct {
 	Factor *SessionMethod `json:"factor,omitempty"`
 
 	// Method How a sign-in was made.
-	Method    *LoginMethod `json:"method,omitempty"`
-	PasskeyId *int64       `json:"passkey_id,omitempty"`
+	Method *LoginMethod `json:"method,omitempty"`
+
+	// Operator Who ran the operator's command, as given to its `--by` (mfa.reset_by_operator).
+	Operator *string `json:"operator,omitempty"`
+
+	// OperatorReason Why, as given to its `--reason`, such as the support ticket (mfa.reset_by_operator).
+	OperatorReason *string `json:"operator_reason,omitempty"`
+	PasskeyId      *int64  `json:"passkey_id,omitempty"`
 
 	// Reason The slug a refused sign-in answered, for `login.failed`. Only these refusals are
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
@@ -5898,9 +5904,19 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithBody Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5914,11 +5930,14 @@ type ClientInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type.
@@ -5928,9 +5947,19 @@ type ClientInterface interface {
 
 	// SessionsGoogleWithTextBody Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -5944,11 +5973,14 @@ type ClientInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type.
@@ -7964,9 +7996,19 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 
 // SessionsGoogleWithBody Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -7980,11 +8022,14 @@ func (c *Client) SessionsDelete(ctx context.Context, params *SessionsDeleteParam
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type.
@@ -8004,9 +8049,19 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 
 // SessionsGoogleWithTextBody Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -8020,11 +8075,14 @@ func (c *Client) SessionsGoogleWithBody(ctx context.Context, contentType string,
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type.
@@ -12540,9 +12598,19 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12556,11 +12624,14 @@ type ClientWithResponsesInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12570,9 +12641,19 @@ type ClientWithResponsesInterface interface {
 
 	// SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 	//
-	// A Google ID token with a verified email proves the user's email: the first proof takes back
-	// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-	// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+	// A Google ID token with a verified email that Google is authoritative for proves the
+	// user's email: the first proof takes back everything its unverified account set up (see
+	// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+	// Google is authoritative for an address's current owner only when the address is a Gmail
+	// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+	// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+	// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+	// once, when the Google account was made: a personal Google account made with a work or
+	// other non-Gmail address stays with whoever made it (a former employee, the address's
+	// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+	// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+	// for the address), and their users sign in with an emailed link
+	// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 	// audience bound to the application) and logs its user in, creating a user without a
 	// password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 	// `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -12586,11 +12667,14 @@ type ClientWithResponsesInterface interface {
 	//
 	// `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 	// was not issued for this application (an `aud` or the `azp` is not one of the
-	// application's client ids), it carries no verified email (`email_verified`), or Google
-	// sign-in is not enabled for the application (no client ids of its own are configured).
-	// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-	// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-	// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+	// application's client ids), it carries no verified email (`email_verified`), Google is not
+	// authoritative for its email (above), or Google sign-in is not enabled for the application
+	// (no client ids of its own are configured). Such a token opens no session, creates no
+	// user, proves no email, is not recorded, and does not count against the client address.
+	// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+	// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+	// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+	// failed log-ins from the client address (`rate-limited`). When Google's keys
 	// cannot be fetched the answer is `application-crash`.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17831,9 +17915,19 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 
 // SessionsGoogleWithBodyWithResponse Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17847,11 +17941,14 @@ func (c *ClientWithResponses) SessionsDeleteWithResponse(ctx context.Context, pa
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17867,9 +17964,19 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 
 // SessionsGoogleWithTextBodyWithResponse Log in with a Google ID token
 //
-// A Google ID token with a verified email proves the user's email: the first proof takes back
-// everything its unverified account set up (see "Who is who": password, sessions, liaisons
-// registered, grants made, membership requests). Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
+// A Google ID token with a verified email that Google is authoritative for proves the
+// user's email: the first proof takes back everything its unverified account set up (see
+// "Who is who": password, sessions, liaisons registered, grants made, membership requests).
+// Google is authoritative for an address's current owner only when the address is a Gmail
+// one (`gmail.com`, `googlemail.com`) or the token's hosted domain (`hd`, the account's
+// Google Workspace domain) is the address's domain (compared without case, a Unicode domain
+// as its IDNA ASCII form). `email_verified` alone only says that Google checked the address
+// once, when the Google account was made: a personal Google account made with a work or
+// other non-Gmail address stays with whoever made it (a former employee, the address's
+// previous owner) after the mailbox changes hands. So such accounts cannot use Google
+// sign-in at all: their tokens answer `invalid-param` on `id_token` (Google does not vouch
+// for the address), and their users sign in with an emailed link
+// (`sessions/magic_link_request`) or a password instead. Verifies a Google ID token (signature against Google's published keys, issuer, expiry,
 // audience bound to the application) and logs its user in, creating a user without a
 // password when the email is new (that user then logs in with Google or a magic link; `sessions/create` answers
 // `user-has-no-password`). Same role rules and answers as `sessions/create`: a user with no
@@ -17883,11 +17990,14 @@ func (c *ClientWithResponses) SessionsGoogleWithBodyWithResponse(ctx context.Con
 //
 // `invalid-param` on `id_token`: the token is not a well-formed JWT signed with RS256, it
 // was not issued for this application (an `aud` or the `azp` is not one of the
-// application's client ids), it carries no verified email (`email_verified`), or Google
-// sign-in is not enabled for the application (no client ids of its own are configured).
-// Such a token opens no session, creates no user and is not recorded. `invalid-token`: the
-// token is expired, not signed by one of the issuer's keys, or issued by another issuer. Tokens that fail verification
-// count as failed log-ins from the client address (`rate-limited`). When Google's keys
+// application's client ids), it carries no verified email (`email_verified`), Google is not
+// authoritative for its email (above), or Google sign-in is not enabled for the application
+// (no client ids of its own are configured). Such a token opens no session, creates no
+// user, proves no email, is not recorded, and does not count against the client address.
+// `invalid-token`: the token is expired, not signed by one of the issuer's keys, or issued by
+// another issuer. Signature, issuer and expiry are checked first, so such a token answers
+// `invalid-token` whatever its audience or email. Tokens that fail verification count as
+// failed log-ins from the client address (`rate-limited`). When Google's keys
 // cannot be fetched the answer is `application-crash`.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
