@@ -540,11 +540,11 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 }
 
 // lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
-// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must still be live then: a change that
-// waited for the row may have waited for one that ended the session (a passkey's removal ends
-// the sessions that used it, a password change the others, in the transaction that holds the
-// row), and a session ended must not add or remove a factor after the owner was answered.
-// Answers: invalid-token.
+// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must
+// still be live then: a change that waited for the row may have waited for one that ended the
+// session (a passkey's removal ends the sessions that used it, a password change the others, in
+// the transaction that holds the row), and a session ended must not change the factors after
+// the owner was answered. Answers: invalid-token.
 func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
 	had, err := q.LockUserMFA(ctx, p.User.ID)
 	if err != nil {
