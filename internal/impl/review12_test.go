@@ -14,34 +14,6 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 )
 
-// Finding 2 (low). The thief's passkey sign-in made its device and address known to ada's
-// account (limits.Trust): its own allowance of password guesses and sign-in links, which the
-// strangers' flood does not spend. A password change makes every known caller a stranger again
-// ("whoever knew the old password may have signed in with it", limits.Forget); the removal of
-// the passkey the thief signed in with, which is documented to end its access "as a password
-// change ends the sessions made from the password", leaves the thief trusted.
-func TestReview12PasskeyRemovalForgetsTheThiefsDevice(t *testing.T) {
-	t.Parallel()
-	env := apitest.New(t)
-	ada := newStolenPasskey(t, env)
-	device := deviceToken(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
-	if device == "" {
-		t.Fatal("the passkey sign-in answered no device token")
-	}
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
-
-	exhaust(t, env, "ada@example.com", addr(50)) // the strangers' allowance at ada's password is spent
-	guess := map[string]any{"email": "ada@example.com", "password": "a guess", "application": "planoorder", "device_token": device}
-	if res := postFrom(env, addr(9), sessionsCreate, guess, ""); res.Code != http.StatusTooManyRequests {
-		t.Errorf("the thief's guess with the device token its removed passkey's sign-in got answered %d %s, want rate-limited "+
-			"(a stranger's, as after a password change)", res.Code, res.Status())
-	}
-	delete(guess, "device_token")
-	if res := postFrom(env, addr(9), sessionsCreate, guess, ""); res.Code != http.StatusTooManyRequests {
-		t.Errorf("the thief's guess from the address its removed passkey's sign-in made known answered %d %s, want rate-limited", res.Code, res.Status())
-	}
-}
-
 // holdUser locks a user's row FOR UPDATE until the returned release runs: every change of the
 // user's second factors (LockUserMFA) waits for it, in the order they came.
 func holdUser(t *testing.T, env *apitest.Env, email string) (release func()) {
