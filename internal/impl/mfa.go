@@ -352,9 +352,9 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 	}
 	var codes []string
 	err := s.inTx(ctx, "make recovery codes", func(_ pgx.Tx, q *db.Queries) error {
-		enabled, err := q.LockUserMFA(ctx, p.User.ID)
+		enabled, err := lockFactorsOf(ctx, q, p)
 		if err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+			return err
 		}
 		if !enabled {
 			return &envelope.Error{Status: gen.StatusInvalidParam, Message: "Recovery codes stand in for a second factor: set up an authenticator app or a passkey first."}
@@ -455,9 +455,9 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 	session := *p.Session
 	var deviceToken string
 	err := s.inTx(ctx, "add a second factor", func(_ pgx.Tx, q *db.Queries) error {
-		had, err := q.LockUserMFA(ctx, p.User.ID)
+		had, err := lockFactorsOf(ctx, q, p)
 		if err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+			return err
 		}
 		if had && p.Session.Aal != string(gen.AAL2) {
 			// The user's first factor committed after this request was admitted (it waited on
@@ -516,8 +516,8 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 	remove func(q *db.Queries) ([]audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
-		if _, err := q.LockUserMFA(ctx, p.User.ID); err != nil {
-			return fmt.Errorf("lock user %d: %w", p.User.ID, err)
+		if _, err := lockFactorsOf(ctx, q, p); err != nil {
+			return err
 		}
 		removed, err := remove(q)
 		if err != nil {
@@ -606,6 +606,36 @@ func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.P
 	}
 	out.events = audit.SessionsRevoked(audit.User(p.User.ID), p.User.ID, apps)
 	return out, nil
+}
+
+// lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
+// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must still
+// be live then: a change that waited for the row may have waited for one that ended the session
+// (a passkey's removal ends the sessions that used it, the app's those that proved a code of it,
+// a password change the others, in the transaction that holds the row), and a session ended must
+// not change the factors after the owner was answered. Answers: invalid-token.
+func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
+	had, err := q.LockUserMFA(ctx, p.User.ID)
+	if err != nil {
+		return false, fmt.Errorf("lock user %d: %w", p.User.ID, err)
+	}
+	if err := stillLive(ctx, q, p.Session.ID); err != nil {
+		return false, err
+	}
+	return had, nil
+}
+
+// stillLive answers invalid-token when the session was revoked (or is gone) as q's transaction
+// sees it now: after a lock that made it wait for a change that may have ended the session.
+func stillLive(ctx context.Context, q *db.Queries, id uuid.UUID) error {
+	live, err := q.IsSessionLive(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return fmt.Errorf("read session %s: %w", id, err)
+	}
+	return nil
 }
 
 // replaceRecoveryCodes stores a new set of recovery codes (their hashes) in place of the old
@@ -718,12 +748,8 @@ func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.
 	if !used.held() {
 		return envelope.New(gen.StatusInvalidToken)
 	}
-	live, err := q.IsSessionLive(ctx, sessionID)
-	if err != nil {
-		return fmt.Errorf("read session %s: %w", sessionID, err)
-	}
-	if !live {
-		return envelope.New(gen.StatusInvalidToken)
+	if err := stillLive(ctx, q, sessionID); err != nil {
+		return err
 	}
 	if used.passkeyID == nil {
 		return noTOTP() // turned off (or replaced) during the check

@@ -326,6 +326,11 @@ func (s *Server) changePassword(ctx context.Context, user db.User, hash string, 
 		if n == 0 {
 			return envelope.New(gen.StatusInvalidPassword)
 		}
+		// The update waited for the user's row: a change that ended the caller's session while it
+		// held the row (a passkey's removal) is seen now, and the password stays as it was.
+		if err := stillLive(ctx, q, caller.ID); err != nil {
+			return err
+		}
 		now := s.now()
 		if err := endPasswordLinks(ctx, q, user.ID, now); err != nil {
 			return err

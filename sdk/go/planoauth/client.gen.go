@@ -5372,7 +5372,11 @@ type ClientInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// the proof it had before. (A user's first second factor also completes the second factor
+	// of the session that registers it, aal2, without that session standing on it: its removal
+	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -5410,7 +5414,11 @@ type ClientInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// the proof it had before. (A user's first second factor also completes the second factor
+	// of the session that registers it, aal2, without that session standing on it: its removal
+	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7226,7 +7234,11 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. The caller's session stays unless it used the passkey itself:
+// the proof it had before. (A user's first second factor also completes the second factor
+// of the session that registers it, aal2, without that session standing on it: its removal
+// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+// session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7274,7 +7286,11 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. The caller's session stays unless it used the passkey itself:
+// the proof it had before. (A user's first second factor also completes the second factor
+// of the session that registers it, aal2, without that session standing on it: its removal
+// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+// session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12128,7 +12144,11 @@ type ClientWithResponsesInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// the proof it had before. (A user's first second factor also completes the second factor
+	// of the session that registers it, aal2, without that session standing on it: its removal
+	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12166,7 +12186,11 @@ type ClientWithResponsesInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. The caller's session stays unless it used the passkey itself:
+	// the proof it had before. (A user's first second factor also completes the second factor
+	// of the session that registers it, aal2, without that session standing on it: its removal
+	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17315,7 +17339,11 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. The caller's session stays unless it used the passkey itself:
+// the proof it had before. (A user's first second factor also completes the second factor
+// of the session that registers it, aal2, without that session standing on it: its removal
+// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+// session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17359,7 +17387,11 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. The caller's session stays unless it used the passkey itself:
+// the proof it had before. (A user's first second factor also completes the second factor
+// of the session that registers it, aal2, without that session standing on it: its removal
+// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
+// session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
