@@ -42,7 +42,7 @@ type newSession struct {
 	// is still that one (a first proof of the email, a password change or reset moves it).
 	checkCredential bool
 	// passkeyID is the passkey a passkey sign-in checked: the session records it (its removal
-	// ends the session, endPasskeySessions) and is created only while the user still has it.
+	// ends the session, endFactorSessions) and is created only while the user still has it.
 	passkeyID *int64
 	// trust, for a sign-in, is its caller: the session comes with a new device token, and the
 	// caller's address becomes known to the account (limits.Limiter.Trust). Nil for a session

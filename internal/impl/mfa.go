@@ -197,9 +197,11 @@ func noPendingTOTP() error {
 			"start again with mfa/totp_enroll", TOTPEnrolmentTries))
 }
 
-// MfaTotpDisable removes the user's TOTP, proven again by a code or the password. Answers:
-// missing-param (neither), invalid-param (no TOTP), invalid-code, invalid-password,
-// user-has-no-password, rate-limited, mfa-method-unavailable (a code without the key).
+// MfaTotpDisable removes the user's TOTP, proven again by a code or the password. In the same
+// transaction it ends the sessions that proved a code of it (removeFactor, endFactorSessions),
+// the caller's too when it is one of them. Answers: missing-param (neither), invalid-param (no
+// TOTP), invalid-code, invalid-password, user-has-no-password, rate-limited,
+// mfa-method-unavailable (a code without the key).
 func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequestObject) (gen.MfaTotpDisableResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaTotpDisableInput](r.Body)
 	if err != nil {
@@ -227,13 +229,14 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.removeFactor(ctx, p, in.View, true, factorRemovedNotice(ctx, p.Application, "The authenticator app"), func(q *db.Queries) ([]audit.Event, error) {
+	notice := factorRemovedNotice(ctx, p.Application, "The authenticator app")
+	change, err := s.removeFactor(ctx, p, in.View, true, notice, factorUse{totpSecret: row.SealedSecret}, func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeleteTOTP(ctx, p.User.ID)
 		if err != nil {
 			return nil, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // a concurrent disable removed it first: this one changed nothing
-			return nil, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+			return nil, noTOTP()
 		}
 		return []audit.Event{mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{})}, nil
 	})
@@ -247,12 +250,17 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 func (s *Server) confirmedTOTP(ctx context.Context, userID int64) (db.TotpSecret, error) {
 	row, err := s.q.GetTOTP(ctx, userID)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ConfirmedAt == nil) {
-		return row, envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
+		return row, noTOTP()
 	}
 	if err != nil {
 		return row, envelope.Internal("read the TOTP of user %d: %w", userID, err)
 	}
 	return row, nil
+}
+
+// noTOTP is the answer of a use of the authenticator app by a user who has none (confirmed).
+func noTOTP() error {
+	return envelope.Param(gen.StatusInvalidParam, "code", "no authenticator app is set up")
 }
 
 // factorClient is who a second factor checked on the caller's session pays its guess as: a
@@ -281,8 +289,10 @@ func (s *Server) reprovePassword(ctx context.Context, p *auth.Principal, plain s
 	return err
 }
 
-// MfaTotpVerify completes a second factor on the caller's session with a TOTP code. Answers:
-// invalid-param (no TOTP), invalid-code, rate-limited, mfa-method-unavailable.
+// MfaTotpVerify completes a second factor on the caller's session with a TOTP code, only while
+// the app whose code it checked is still the user's (completeSecondFactor). Answers:
+// invalid-param (no TOTP, or turned off meanwhile), invalid-code, rate-limited,
+// mfa-method-unavailable.
 func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestObject) (gen.MfaTotpVerifyResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaTotpVerifyInput](r.Body)
 	if err != nil {
@@ -297,7 +307,7 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 	if err := s.useTOTPCode(ctx, row, p, in.Code, client); err != nil {
 		return nil, err
 	}
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, nil, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodOtp, factorUse{totpSecret: row.SealedSecret}, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +336,7 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
 	}
 	s.giveBack(ctx, ticket)
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, nil, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, factorUse{}, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +439,7 @@ type factorChange struct {
 	recoveryCodes []string // new, when a first factor was added
 	session       gen.Session
 	caller        *gen.Session
-	sessionEnded  bool // the change ended the caller's session (a passkey it used was removed)
+	sessionEnded  bool // the change ended the caller's session (it used the factor removed)
 }
 
 // addFactor runs add (which stores a confirmed factor) in one transaction with what follows
@@ -467,7 +477,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if session, err = s.recordFactor(ctx, q, p, method, nil); err != nil {
+			if session, err = s.recordFactor(ctx, q, p, method, factorUse{}); err != nil {
 				return err
 			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
@@ -499,9 +509,11 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 // its recovery codes when no second factor is left. Whether it was the last is judged in that
 // transaction, after the user's row is locked: a removal that would leave none without
 // lastProven (a code or the password checked) answers missing-param on password, so that
-// concurrent removals of "one of two" cannot take both without it. The owner is told (n,
-// tellOwner). remove returns the events of what it did, appended last.
-func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, remove func(q *db.Queries) ([]audit.Event, error)) (factorChange, error) {
+// concurrent removals of "one of two" cannot take both without it. The sessions that stood on
+// the factor removed (used) end with it (endFactorSessions). The owner is told (n, tellOwner).
+// remove returns the events of what it did, appended last with those of the sessions ended.
+func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.SessionView, lastProven bool, n notice, used factorUse,
+	remove func(q *db.Queries) ([]audit.Event, error)) (factorChange, error) {
 	var change factorChange
 	err := s.inTx(ctx, "remove a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		if _, err := lockFactorsOf(ctx, q, p); err != nil {
@@ -511,6 +523,11 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 		if err != nil {
 			return err
 		}
+		ended, err := s.endFactorSessions(ctx, q, p, used)
+		if err != nil {
+			return err
+		}
+		change.sessionEnded = ended.caller
 		enabled, err := q.RefreshUserMFA(ctx, p.User.ID)
 		if err != nil {
 			return fmt.Errorf("record the second factors of user %d: %w", p.User.ID, err)
@@ -529,7 +546,7 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 		if err := s.tellOwner(ctx, q, p.User.ID, n); err != nil {
 			return err
 		}
-		return audit.Append(ctx, q, s.now(), removed...)
+		return audit.Append(ctx, q, s.now(), append(removed, ended.events...)...)
 	})
 	if err != nil {
 		return factorChange{}, err
@@ -539,12 +556,64 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 	return change, nil
 }
 
+// factorUse is the second factor a proof used, as the session it opens or upgrades records it
+// and as the factor's removal finds the sessions that stand on it: a passkey (its id, in
+// sessions.passkey_ids), or the authenticator app (the sealed secret its code was checked
+// against; a user has one app at a time, so the sessions that stand on it are those whose
+// methods name otp, the session that set it up as a first factor included: it proved a code).
+// The zero value is neither (a recovery code, used up as it is checked; a factor just added).
+type factorUse struct {
+	passkeyID  *int64
+	totpSecret []byte
+}
+
+// held reports whether the proof used a factor that a removal may take away meanwhile.
+func (u factorUse) held() bool { return u.passkeyID != nil || u.totpSecret != nil }
+
+// endedSessions is what endFactorSessions did: the events of the sessions it revoked, and
+// whether the caller's session was one of them.
+type endedSessions struct {
+	events []audit.Event
+	caller bool
+}
+
+// endFactorSessions revokes, in q's transaction and after the factor's removal, the sessions of
+// the caller's user that stood on it (used): whoever holds a copy of a passkey (a synced one on
+// a lost device) or codes of the app (phished, or its own app's) loses what they opened or
+// completed, as a password change ends the sessions made from the password. The caller's
+// session is one of them when it used the factor: a session may not saw off the proof it stands
+// on and go on. It returns the sessions.revoked events (none when nothing was revoked); NOTIFY
+// (sessions_notify) drops the sessions from every instance's cache, removeFactor from this one's.
+func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.Principal, used factorUse) (endedSessions, error) {
+	now := s.now()
+	arg := db.RevokeFactorSessionsParams{UserID: p.User.ID, Now: &now, PasskeyID: used.passkeyID}
+	if used.totpSecret != nil {
+		otp := string(gen.MethodOtp)
+		arg.Method = &otp
+	}
+	rows, err := q.RevokeFactorSessions(ctx, arg)
+	if err != nil {
+		return endedSessions{}, fmt.Errorf("revoke the sessions of a second factor of user %d: %w", p.User.ID, err)
+	}
+	var out endedSessions
+	if len(rows) == 0 {
+		return out, nil
+	}
+	apps := make([]int64, len(rows))
+	for i, row := range rows {
+		apps[i] = row.ApplicationID
+		out.caller = out.caller || row.ID == p.Session.ID
+	}
+	out.events = audit.SessionsRevoked(audit.User(p.User.ID), p.User.ID, apps)
+	return out, nil
+}
+
 // lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
-// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must
-// still be live then: a change that waited for the row may have waited for one that ended the
-// session (a passkey's removal ends the sessions that used it, a password change the others, in
-// the transaction that holds the row), and a session ended must not change the factors after
-// the owner was answered. Answers: invalid-token.
+// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must still
+// be live then: a change that waited for the row may have waited for one that ended the session
+// (a passkey's removal ends the sessions that used it, the app's those that proved a code of it,
+// a password change the others, in the transaction that holds the row), and a session ended must
+// not change the factors after the owner was answered. Answers: invalid-token.
 func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
 	had, err := q.LockUserMFA(ctx, p.User.ID)
 	if err != nil {
@@ -611,16 +680,17 @@ func dropSecondFactors(ctx context.Context, q *db.Queries, userID int64) (bool, 
 }
 
 // completeSecondFactor makes the caller's session aal2 with method, the second factor just
-// checked (passkeyID: the passkey, when it was one), and answers it as it is now. When the
+// checked (used: the passkey or app, when it was one), and answers it as it is now. When the
 // session was limited (mfa-required), this completes its sign-in: the caller gets a device
 // token and its address becomes known, as a sign-in's does. Answers: invalid-token (the session
-// was revoked meanwhile), invalid-passkey (the passkey was removed meanwhile).
-func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, passkeyID *int64, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
+// was revoked meanwhile), invalid-passkey (the passkey was removed meanwhile), invalid-param
+// on code (the app was turned off meanwhile).
+func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, used factorUse, client limits.Client, view *gen.SessionView) (gen.SessionResult, error) {
 	var session db.Session
 	var deviceToken string
 	err := s.inTx(ctx, "complete a second factor", func(_ pgx.Tx, q *db.Queries) error {
 		var err error
-		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, passkeyID, client); err != nil {
+		if session, deviceToken, err = s.upgradeSession(ctx, q, p, method, used, client); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), mfaEvent(p, gen.AuditMfaVerified, gen.AuditDetails{Factor: &method, SessionId: &session.ID}))
@@ -636,8 +706,8 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 
 // upgradeSession records a second factor on the caller's session, in q's transaction, and
 // trusts the caller (a device token, its address known) when the session was limited.
-func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, passkeyID *int64, client limits.Client) (db.Session, string, error) {
-	session, err := s.recordFactor(ctx, q, p, method, passkeyID)
+func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, used factorUse, client limits.Client) (db.Session, string, error) {
+	session, err := s.recordFactor(ctx, q, p, method, used)
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
 	}
@@ -648,19 +718,22 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 // recordFactor records a second factor proven now on the caller's session, in q's transaction:
 // aal2, the method, and proved_at (a recent proof from then on); a session whose sign-in it
 // completes gets the remember_me that sign-in asked for (applyRememberWish: only such a session
-// has one). A passkey checked (passkeyID) is recorded with it, so that its removal ends the
-// session, and only while the user still has it: the user's row is held first
-// (HoldUserCredentials), so that a removal committed since the check is seen. Answers:
-// invalid-token (the session was revoked meanwhile), invalid-passkey (the passkey was removed).
-func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, passkeyID *int64) (db.Session, error) {
-	if passkeyID != nil {
+// has one). A passkey checked is recorded with it, so that its removal ends the session (the
+// app's removal ends the sessions whose methods name otp); and the factor used is recorded only
+// while the user still has it: the user's row is held first (HoldUserCredentials), so that a
+// removal committed since the check is seen, and one that comes later sees this upgrade.
+// Answers: invalid-token (the session was revoked meanwhile), invalid-passkey (the passkey was
+// removed), invalid-param on code (the app was turned off or replaced).
+func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, used factorUse) (db.Session, error) {
+	if used.held() {
 		if err := q.HoldUserCredentials(ctx, p.User.ID); err != nil {
 			return db.Session{}, fmt.Errorf("hold user %d: %w", p.User.ID, err)
 		}
 	}
-	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now(), PasskeyID: passkeyID})
+	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now(),
+		PasskeyID: used.passkeyID, TotpSecret: used.totpSecret})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return session, s.notUpgraded(ctx, q, p.Session.ID, passkeyID)
+		return session, s.notUpgraded(ctx, q, p.Session.ID, used)
 	}
 	if err != nil {
 		return session, fmt.Errorf("record a second factor on session %s: %w", p.Session.ID, err)
@@ -670,19 +743,18 @@ func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Princi
 
 // notUpgraded is the answer of a second factor that UpgradeSession did not record: invalid-token
 // when the session was revoked meanwhile (logged out), else invalid-passkey (its passkey was
-// removed after it was checked).
-func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.UUID, passkeyID *int64) error {
-	if passkeyID == nil {
+// removed after it was checked) or, for a code, what a code of an app turned off answers.
+func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.UUID, used factorUse) error {
+	if !used.held() {
 		return envelope.New(gen.StatusInvalidToken)
 	}
-	live, err := q.IsSessionLive(ctx, sessionID)
-	if err != nil {
-		return fmt.Errorf("read session %s: %w", sessionID, err)
+	if err := stillLive(ctx, q, sessionID); err != nil {
+		return err
 	}
-	if !live {
-		return envelope.New(gen.StatusInvalidToken)
+	if used.passkeyID == nil {
+		return noTOTP() // turned off (or replaced) during the check
 	}
-	return s.passkeyRefused(ctx, fmt.Errorf("%w: passkey %d was removed during the check", mfa.ErrPasskey, *passkeyID))
+	return s.passkeyRefused(ctx, fmt.Errorf("%w: passkey %d was removed during the check", mfa.ErrPasskey, *used.passkeyID))
 }
 
 // lastFactorNeedsPassword is the refusal of a removal that would leave the user no second factor

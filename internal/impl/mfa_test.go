@@ -357,12 +357,18 @@ func TestTOTPDisable(t *testing.T) {
 		t.Fatal("a refused disable turned the app off")
 	}
 	var change gen.MFAChange
-	mfaPost(env, "", totpDisable, map[string]any{"code": totpCode(t, env, secret, 1)}, token).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
+	res := mfaPost(env, "", totpDisable, map[string]any{"code": totpCode(t, env, secret, 1)}, token).Expect(t, 200, gen.StatusActionSuccessful)
+	res.Data(t, &change)
 	if change.Factors.Totp.Enabled || change.Factors.Required || change.Factors.RecoveryCodes.Remaining != 0 {
 		t.Errorf("after disabling the last factor: %+v, want no app and no recovery codes", change.Factors)
 	}
+	// The session proved the app's first code when it set it up: it ends with the app.
+	if !sessionEnded(t, res) {
+		t.Errorf("the session that set the app up was not said to end: %s", res.Raw)
+	}
+	env.Get(sessionsRead, token).Expect(t, 401, gen.StatusInvalidToken)
 	// One factor is enough again.
-	signIn(env, "", "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful)
+	token = tokenOf(t, signIn(env, "", "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful))
 	mfaPost(env, "", totpDisable, map[string]any{"password": password}, token).Expect(t, 400, gen.StatusInvalidParam)
 	mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 0)}, token).Expect(t, 400, gen.StatusInvalidParam)
 

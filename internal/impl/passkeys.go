@@ -171,7 +171,7 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, s.secondFactorFailed(ctx, p, gen.MethodWebauthn, err) // a failed check: the use stays
 	}
 	s.giveBack(ctx, ticket)
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, &passkeyID, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodWebauthn, factorUse{passkeyID: &passkeyID}, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -181,9 +181,10 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 // MfaPasskeyDelete removes one of the user's passkeys, from a session with a recent proof; the
 // user's last second factor only with its password too (judged in removeFactor's transaction).
 // In the same transaction it ends the sessions that signed in or completed a second factor with
-// the passkey (endPasskeySessions), the caller's too when it is one of them. Answers:
-// permission-denied (no recent proof), invalid-param (not its passkey), missing-param and
-// user-has-no-password (the last factor, without a password), invalid-password, rate-limited.
+// the passkey (removeFactor, endFactorSessions), the caller's too when it is one of them.
+// Answers: permission-denied (no recent proof), invalid-param (not its passkey), missing-param
+// and user-has-no-password (the last factor, without a password), invalid-password,
+// rate-limited.
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaPasskeyDeleteInput](r.Body)
 	if err != nil {
@@ -200,8 +201,8 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 			return nil, err
 		}
 	}
-	var callerEnded bool
-	change, err := s.removeFactor(ctx, p, in.View, proven, factorRemovedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) ([]audit.Event, error) {
+	notice := factorRemovedNotice(ctx, p.Application, "A passkey")
+	change, err := s.removeFactor(ctx, p, in.View, proven, notice, factorUse{passkeyID: &in.Id}, func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
 			return nil, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
@@ -209,51 +210,12 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 		if n == 0 {
 			return nil, envelope.Param(gen.StatusInvalidParam, "id", "is not one of your passkeys")
 		}
-		ended, err := s.endPasskeySessions(ctx, q, p, in.Id)
-		if err != nil {
-			return nil, err
-		}
-		callerEnded = ended.caller
-		return append([]audit.Event{mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &in.Id})}, ended.events...), nil
+		return []audit.Event{mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &in.Id})}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	change.sessionEnded = callerEnded
 	return gen.MfaPasskeyDelete200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
-}
-
-// endedSessions is what endPasskeySessions did: the events of the sessions it revoked, and
-// whether the caller's session was one of them.
-type endedSessions struct {
-	events []audit.Event
-	caller bool
-}
-
-// endPasskeySessions revokes, in q's transaction and after the passkey's removal, the sessions
-// of the caller's user that signed in or completed a second factor with the passkey: whoever
-// holds a copy of it (a synced passkey on a lost device) loses what it opened, as a password
-// change ends the sessions made from the password. The caller's session is one of them when it
-// used the passkey: a session may not saw off the proof it stands on and go on. It returns the
-// sessions.revoked events (none when nothing was revoked); NOTIFY (sessions_notify) drops the
-// sessions from every instance's cache, removeFactor from this one's.
-func (s *Server) endPasskeySessions(ctx context.Context, q *db.Queries, p *auth.Principal, passkeyID int64) (endedSessions, error) {
-	now := s.now()
-	rows, err := q.RevokePasskeySessions(ctx, db.RevokePasskeySessionsParams{UserID: p.User.ID, PasskeyID: passkeyID, Now: &now})
-	if err != nil {
-		return endedSessions{}, fmt.Errorf("revoke the sessions of passkey %d: %w", passkeyID, err)
-	}
-	var out endedSessions
-	if len(rows) == 0 {
-		return out, nil
-	}
-	apps := make([]int64, len(rows))
-	for i, row := range rows {
-		apps[i] = row.ApplicationID
-		out.caller = out.caller || row.ID == p.Session.ID
-	}
-	out.events = audit.SessionsRevoked(audit.User(p.User.ID), p.User.ID, apps)
-	return out, nil
 }
 
 // SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's

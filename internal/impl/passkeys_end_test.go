@@ -95,9 +95,9 @@ func TestPasskeyDeleteEndsTheSessionsItSignedIn(t *testing.T) {
 	thieves := []string{tokenOf(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful)),
 		tokenOf(t, passkeySignIn(t, env, ada.a, addr(10)).Expect(t, 200, gen.StatusActionSuccessful))}
 	withKey := tokenOf(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
-	steppedWithKey := steppedUp(t, env, addr(3), ada.b)
-	limited := *limitedSignIn(t, env, addr(4), "ada@example.com", gen.StatusMfaRequired).Token
-	limitedBefore := readStatus(env, env.Handler, limited)
+	stayed := map[string]string{"ada's own": ada.own, "signed in with the key": withKey, "stepped up with the key": steppedUp(t, env, addr(3), ada.b),
+		"password": *limitedSignIn(t, env, addr(4), "ada@example.com", gen.StatusMfaRequired).Token}
+	before := statuses(env, stayed)
 	if code := readStatus(env, other, thieves[0]); code != http.StatusOK { // cached on the other instance
 		t.Fatalf("the other instance answered %d", code)
 	}
@@ -107,32 +107,48 @@ func TestPasskeyDeleteEndsTheSessionsItSignedIn(t *testing.T) {
 	if sessionEnded(t, res) {
 		t.Errorf("ada's session, which did not use the passkey, was said to end: %s", res.Raw)
 	}
-	for _, thief := range thieves {
-		env.Get(sessionsRead, thief).Expect(t, 401, gen.StatusInvalidToken)
-	}
-	eventually(t, time.Second, "the other instance refuses the thief's session", func() bool {
-		return readStatus(env, other, thieves[0]) == http.StatusUnauthorized
-	})
-	for name, token := range map[string]string{"ada's own": ada.own, "signed in with the key": withKey, "stepped up with the key": steppedWithKey} {
-		if code := readStatus(env, env.Handler, token); code != http.StatusOK {
-			t.Errorf("%s session answered %d after the synced passkey was removed", name, code)
-		}
-	}
-	if code := readStatus(env, env.Handler, limited); code != limitedBefore {
-		t.Errorf("ada's password session answered %d, %d before", code, limitedBefore)
-	}
+	wantEndedWithTheFactor(t, env, other, res, gen.AuditMfaPasskeyRemoved, thieves, stayed, before)
 	// The key still signs in; the synced passkey no longer does.
 	passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful)
 	passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 400, gen.StatusInvalidPasskey)
-
-	events := ofRequest(wholeTrail(t, env), res)
-	if got := kindsOf(events); !slices.Equal(got, []gen.AuditKind{gen.AuditMfaPasskeyRemoved, gen.AuditSessionsRevoked}) {
-		t.Fatalf("recorded %v, want the removal and the revocation", got)
-	}
-	if d := events[1].Details; d.Revoked == nil || *d.Revoked != len(thieves) || events[1].Actor.Type != gen.ActorUser {
-		t.Errorf("sessions.revoked %+v by %+v, want the %d sessions of the thief, by ada", d, events[1].Actor, len(thieves))
-	}
 	wantOneNotice(t, env, "ada@example.com", seen, noticeRemoved, addr(2))
+}
+
+// statuses is how each session of tokens (by name) answers sessions/read now.
+func statuses(env *apitest.Env, tokens map[string]string) map[string]int {
+	out := make(map[string]int, len(tokens))
+	for name, token := range tokens {
+		out[name] = readStatus(env, env.Handler, token)
+	}
+	return out
+}
+
+// wantEndedWithTheFactor checks what removing one of ada's second factors (res, recorded as
+// removed) did to her sessions: each of ended, which stood on the factor, answers as a revoked
+// session does (invalid-token), here and on other (an instance that had cached ended[0]), and
+// the trail has the removal, then the revocation of them all, by ada; each of stayed (by name)
+// answers as it did before (statuses).
+func wantEndedWithTheFactor(t *testing.T, env *apitest.Env, other http.Handler, res *apitest.Response, removed gen.AuditKind,
+	ended []string, stayed map[string]string, before map[string]int) {
+	t.Helper()
+	for _, token := range ended {
+		env.Get(sessionsRead, token).Expect(t, 401, gen.StatusInvalidToken)
+	}
+	eventually(t, time.Second, "the other instance refuses an ended session", func() bool {
+		return readStatus(env, other, ended[0]) == http.StatusUnauthorized
+	})
+	for name, code := range statuses(env, stayed) {
+		if code != before[name] {
+			t.Errorf("the %s session answered %d after the removal, %d before", name, code, before[name])
+		}
+	}
+	events := ofRequest(wholeTrail(t, env), res)
+	if got := kindsOf(events); !slices.Equal(got, []gen.AuditKind{removed, gen.AuditSessionsRevoked}) {
+		t.Fatalf("recorded %v, want %s and the revocation", got, removed)
+	}
+	if d := events[1].Details; d.Revoked == nil || *d.Revoked != len(ended) || events[1].Actor.Type != gen.ActorUser {
+		t.Errorf("sessions.revoked %+v by %+v, want the %d sessions that stood on the factor, by ada", d, events[1].Actor, len(ended))
+	}
 }
 
 // (b) The thief knows ada's password too: it completes the second factor of a password sign-in
@@ -217,15 +233,38 @@ func TestPasskeySignInInFlightAtItsRemovalOpensNoSession(t *testing.T) {
 // removal of it waits too, holding the user's row.
 func holdPasskey(t *testing.T, env *apitest.Env, id int64) (release func()) {
 	t.Helper()
+	return holdRows(t, env, "SELECT 1 FROM passkeys WHERE id = $1 FOR UPDATE", id)
+}
+
+// holdRows runs query (which locks rows) in a transaction kept open until the returned release
+// runs.
+func holdRows(t *testing.T, env *apitest.Env, query string, args ...any) (release func()) {
+	t.Helper()
 	tx, err := env.Pool.Begin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM passkeys WHERE id = $1 FOR UPDATE", id); err != nil {
+	if _, err := tx.Exec(context.Background(), query, args...); err != nil {
 		_ = tx.Rollback(context.Background())
 		t.Fatal(err)
 	}
 	return func() { _ = tx.Rollback(context.Background()) }
+}
+
+// checkInFlightAtRemoval starts check (a proof with a factor) while release holds the rows
+// where it records the factor's use, waits until it waits there, then starts removal (of that
+// factor, which waits for those rows too, holding the user's row), releases, expects the
+// removal to succeed and returns the check's answer: the check went past its proof before the
+// removal began, and finishes after the removal took the user's row.
+func checkInFlightAtRemoval(t *testing.T, env *apitest.Env, check, removal *http.Request, release func()) *apitest.Response {
+	t.Helper()
+	answer := env.Start(check)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, answer, release, "the check never waited to record the factor's use")
+	removed := env.Start(removal)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, removed, release, "the removal never waited for the factor")
+	release()
+	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
+	return answer.Wait()
 }
 
 // (c) The thief, with ada's password, completes a second factor with its copy of the synced
@@ -240,16 +279,9 @@ func TestPasskeyVerifyInFlightAtItsRemovalUpgradesNothing(t *testing.T) {
 		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts)}), thief)
 	verify.RemoteAddr = thiefAddress + ":1234"
 
-	release := holdPasskey(t, env, ada.synced)
-	answer := env.Start(verify)
-	until(t, func() bool { return lockWaiters(t, env) >= 1 }, answer, release, "the check never waited to record the passkey's use")
 	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
-	removed := env.Start(removal)
-	until(t, func() bool { return lockWaiters(t, env) >= 2 }, removed, release, "the removal never waited for the passkey")
-	release()
-	removed.Wait().Expect(t, 200, gen.StatusActionSuccessful)
-	res := answer.Wait()
+	res := checkInFlightAtRemoval(t, env, verify, removal, holdPasskey(t, env, ada.synced))
 	if res.Code == http.StatusOK {
 		t.Errorf("a second factor in flight with the passkey at its removal was completed: %s", res.Raw)
 	} else {

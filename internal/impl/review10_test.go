@@ -156,7 +156,8 @@ func TestReview10PasskeySignInInFlightOutlivesResetMFA(t *testing.T) {
 
 // Finding 4. Two concurrent disables of one authenticator app: the second, serialized behind the
 // first (LockUserMFA), deleted nothing but answered 200 and recorded a second mfa.totp_disabled.
-// One of them turns the app off; the other answers invalid-param (no app is set up).
+// One of them turns the app off; the other is refused: its session, which proved a code of the
+// app, ended with it (invalid-token; invalid-param, no app set up, for a session that had not).
 func TestReview10ConcurrentTOTPDisablesTurnItOffOnce(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -175,7 +176,7 @@ func TestReview10ConcurrentTOTPDisablesTurnItOffOnce(t *testing.T) {
 		case http.StatusOK:
 			ok++
 		default:
-			res.Expect(t, 400, gen.StatusInvalidParam)
+			res.Expect(t, 401, gen.StatusInvalidToken)
 			refused++
 		}
 	}

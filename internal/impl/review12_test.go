@@ -18,15 +18,7 @@ import (
 // user's second factors (LockUserMFA) waits for it, in the order they came.
 func holdUser(t *testing.T, env *apitest.Env, email string) (release func()) {
 	t.Helper()
-	tx, err := env.Pool.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM users WHERE email = $1 FOR UPDATE", email); err != nil {
-		_ = tx.Rollback(context.Background())
-		t.Fatal(err)
-	}
-	return func() { _ = tx.Rollback(context.Background()) }
+	return holdRows(t, env, "SELECT 1 FROM users WHERE email = $1 FOR UPDATE", email)
 }
 
 // Finding 3 (low). The thief, signed in with its copy of the synced passkey, registers a passkey
@@ -210,15 +202,7 @@ func TestReview12PasswordChangeBehindTheRemovalChangesNothing(t *testing.T) {
 // waits where it upgrades the session (UpgradeSession), after it held the user's row.
 func holdSession(t *testing.T, env *apitest.Env, token string) (release func()) {
 	t.Helper()
-	tx, err := env.Pool.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(context.Background(), "SELECT 1 FROM sessions WHERE token_hash = sha256($1::text::bytea) FOR UPDATE", token); err != nil {
-		_ = tx.Rollback(context.Background())
-		t.Fatal(err)
-	}
-	return func() { _ = tx.Rollback(context.Background()) }
+	return holdRows(t, env, "SELECT 1 FROM sessions WHERE token_hash = sha256($1::text::bytea) FOR UPDATE", token)
 }
 
 // The interleaving the locks must survive without a deadlock: a second factor with the synced

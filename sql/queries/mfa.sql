@@ -18,18 +18,20 @@ SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 
 -- name: HoldUserCredentials :exec
 -- Key-share locks a user's row until the transaction ends, before a session is created or
--- upgraded on one of its passkeys. Every removal of a passkey holds the row FOR UPDATE
--- (LockUserMFA) until it commits, so the statements after this one see every removal that
--- committed, and a removal that comes later waits for this transaction (a statement that
--- waited for the row instead would still read the passkey as it was when it began). Key share
--- leaves the row's other updates (remember_me) free.
+-- upgraded on one of its passkeys or on its authenticator app. Every removal of a passkey or
+-- of the app holds the row FOR UPDATE (LockUserMFA) until it commits, so the statements after
+-- this one see every removal that committed, and a removal that comes later waits for this
+-- transaction (a statement that waited for the row instead would still read the factor as it
+-- was when it began). Key share leaves the row's other updates (remember_me) free.
 SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
 
 -- name: UpgradeSession :one
 -- Records a second factor on a live session: aal2, the method appended once, and a new proof
 -- (proved_at: the changes of factors that need a recent one may follow). A passkey checked
--- (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's (see
--- HoldUserCredentials, which the caller ran first): no row when it was removed meanwhile.
+-- (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's; a code of
+-- the authenticator app (@totp_secret, the sealed secret it was checked against) only while
+-- that app is still the user's confirmed one (see HoldUserCredentials, which the caller ran
+-- first): no row when the factor was removed meanwhile.
 UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END,
     proved_at = @now,
@@ -38,6 +40,9 @@ UPDATE sessions SET aal = 'aal2',
 WHERE sessions.id = @id AND sessions.revoked_at IS NULL
   AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
       SELECT 1 FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.user_id = sessions.user_id FOR KEY SHARE))
+  AND (sqlc.narg(totp_secret)::bytea IS NULL OR EXISTS (
+      SELECT 1 FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+        AND t.sealed_secret = sqlc.narg(totp_secret) FOR KEY SHARE))
 RETURNING *;
 
 -- name: SetApplicationRequireMFA :execrows

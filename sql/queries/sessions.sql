@@ -22,7 +22,7 @@ WHERE s.token_hash = @token_hash;
 -- (passkey_ids) and is created only while that passkey is still the user's: the caller holds
 -- the user's row first (HoldUserCredentials), so this statement sees every removal that
 -- committed before, and a removal that comes after waits for this session and then ends it
--- (RevokePasskeySessions).
+-- (RevokeFactorSessions).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
@@ -99,13 +99,16 @@ WHERE id = @id AND role = 'none' AND revoked_at IS NULL;
 -- Subscribes this connection to session invalidations (see notify_session_changed()).
 LISTEN planoauth_sessions;
 
--- name: RevokePasskeySessions :many
--- Revokes the live sessions of a user that signed in or completed a second factor with a
--- passkey (mfa/passkey_delete, in the transaction that removes it, after the removal: a session
--- created on the passkey meanwhile held the user's row, so this statement sees it), and returns
--- the id and application of each (for the audit trail's sessions.revoked).
+-- name: RevokeFactorSessions :many
+-- Revokes the live sessions of a user that stood on a second factor just removed, in the
+-- transaction that removes it, after the removal (a session created or upgraded on the factor
+-- meanwhile held the user's row, so this statement sees it): those that signed in or completed
+-- a second factor with the passkey @passkey_id (mfa/passkey_delete), or whose methods name
+-- @method (otp: mfa/totp_disable; a user has one authenticator app at a time). It returns the
+-- id and application of each (for the audit trail's sessions.revoked).
 UPDATE sessions SET revoked_at = @now
-WHERE user_id = @user_id AND @passkey_id::bigint = ANY (passkey_ids) AND revoked_at IS NULL
+WHERE user_id = @user_id AND revoked_at IS NULL
+  AND (sqlc.narg(passkey_id)::bigint = ANY (passkey_ids) OR sqlc.narg(method)::text = ANY (methods))
 RETURNING id, application_id;
 
 -- name: RevokeOtherUserSessions :many

@@ -370,11 +370,11 @@ SELECT id FROM users WHERE id = $1 FOR KEY SHARE
 `
 
 // Key-share locks a user's row until the transaction ends, before a session is created or
-// upgraded on one of its passkeys. Every removal of a passkey holds the row FOR UPDATE
-// (LockUserMFA) until it commits, so the statements after this one see every removal that
-// committed, and a removal that comes later waits for this transaction (a statement that
-// waited for the row instead would still read the passkey as it was when it began). Key share
-// leaves the row's other updates (remember_me) free.
+// upgraded on one of its passkeys or on its authenticator app. Every removal of a passkey or
+// of the app holds the row FOR UPDATE (LockUserMFA) until it commits, so the statements after
+// this one see every removal that committed, and a removal that comes later waits for this
+// transaction (a statement that waited for the row instead would still read the factor as it
+// was when it began). Key share leaves the row's other updates (remember_me) free.
 func (q *Queries) HoldUserCredentials(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserCredentials, userID)
 	return err
@@ -602,26 +602,33 @@ UPDATE sessions SET aal = 'aal2',
 WHERE sessions.id = $4 AND sessions.revoked_at IS NULL
   AND ($3::bigint IS NULL OR EXISTS (
       SELECT 1 FROM passkeys p WHERE p.id = $3 AND p.user_id = sessions.user_id FOR KEY SHARE))
+  AND ($5::bytea IS NULL OR EXISTS (
+      SELECT 1 FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+        AND t.sealed_secret = $5 FOR KEY SHARE))
 RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
 `
 
 type UpgradeSessionParams struct {
-	Method    string
-	Now       time.Time
-	PasskeyID *int64
-	ID        uuid.UUID
+	Method     string
+	Now        time.Time
+	PasskeyID  *int64
+	ID         uuid.UUID
+	TotpSecret []byte
 }
 
 // Records a second factor on a live session: aal2, the method appended once, and a new proof
 // (proved_at: the changes of factors that need a recent one may follow). A passkey checked
-// (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's (see
-// HoldUserCredentials, which the caller ran first): no row when it was removed meanwhile.
+// (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's; a code of
+// the authenticator app (@totp_secret, the sealed secret it was checked against) only while
+// that app is still the user's confirmed one (see HoldUserCredentials, which the caller ran
+// first): no row when the factor was removed meanwhile.
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, upgradeSession,
 		arg.Method,
 		arg.Now,
 		arg.PasskeyID,
 		arg.ID,
+		arg.TotpSecret,
 	)
 	var i Session
 	err := row.Scan(

@@ -113,7 +113,7 @@ type CreateSessionParams struct {
 // (passkey_ids) and is created only while that passkey is still the user's: the caller holds
 // the user's row first (HoldUserCredentials), so this statement sees every removal that
 // committed before, and a removal that comes after waits for this session and then ends it
-// (RevokePasskeySessions).
+// (RevokeFactorSessions).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -331,6 +331,56 @@ func (q *Queries) PromoteSession(ctx context.Context, arg PromoteSessionParams) 
 	return result.RowsAffected(), nil
 }
 
+const revokeFactorSessions = `-- name: RevokeFactorSessions :many
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND revoked_at IS NULL
+  AND ($3::bigint = ANY (passkey_ids) OR $4::text = ANY (methods))
+RETURNING id, application_id
+`
+
+type RevokeFactorSessionsParams struct {
+	Now       *time.Time
+	UserID    int64
+	PasskeyID *int64
+	Method    *string
+}
+
+type RevokeFactorSessionsRow struct {
+	ID            uuid.UUID
+	ApplicationID int64
+}
+
+// Revokes the live sessions of a user that stood on a second factor just removed, in the
+// transaction that removes it, after the removal (a session created or upgraded on the factor
+// meanwhile held the user's row, so this statement sees it): those that signed in or completed
+// a second factor with the passkey @passkey_id (mfa/passkey_delete), or whose methods name
+// @method (otp: mfa/totp_disable; a user has one authenticator app at a time). It returns the
+// id and application of each (for the audit trail's sessions.revoked).
+func (q *Queries) RevokeFactorSessions(ctx context.Context, arg RevokeFactorSessionsParams) ([]RevokeFactorSessionsRow, error) {
+	rows, err := q.db.Query(ctx, revokeFactorSessions,
+		arg.Now,
+		arg.UserID,
+		arg.PasskeyID,
+		arg.Method,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RevokeFactorSessionsRow{}
+	for rows.Next() {
+		var i RevokeFactorSessionsRow
+		if err := rows.Scan(&i.ID, &i.ApplicationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const revokeOtherUserSessions = `-- name: RevokeOtherUserSessions :many
 UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL
 RETURNING application_id
@@ -358,47 +408,6 @@ func (q *Queries) RevokeOtherUserSessions(ctx context.Context, arg RevokeOtherUs
 			return nil, err
 		}
 		items = append(items, application_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const revokePasskeySessions = `-- name: RevokePasskeySessions :many
-UPDATE sessions SET revoked_at = $1
-WHERE user_id = $2 AND $3::bigint = ANY (passkey_ids) AND revoked_at IS NULL
-RETURNING id, application_id
-`
-
-type RevokePasskeySessionsParams struct {
-	Now       *time.Time
-	UserID    int64
-	PasskeyID int64
-}
-
-type RevokePasskeySessionsRow struct {
-	ID            uuid.UUID
-	ApplicationID int64
-}
-
-// Revokes the live sessions of a user that signed in or completed a second factor with a
-// passkey (mfa/passkey_delete, in the transaction that removes it, after the removal: a session
-// created on the passkey meanwhile held the user's row, so this statement sees it), and returns
-// the id and application of each (for the audit trail's sessions.revoked).
-func (q *Queries) RevokePasskeySessions(ctx context.Context, arg RevokePasskeySessionsParams) ([]RevokePasskeySessionsRow, error) {
-	rows, err := q.db.Query(ctx, revokePasskeySessions, arg.Now, arg.UserID, arg.PasskeyID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RevokePasskeySessionsRow{}
-	for rows.Next() {
-		var i RevokePasskeySessionsRow
-		if err := rows.Scan(&i.ID, &i.ApplicationID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

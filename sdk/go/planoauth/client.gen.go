@@ -2353,7 +2353,8 @@ type MFAChange struct {
 	Session Session `json:"session"`
 
 	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
-	// passkey this session signed in or completed a second factor with (its token answers
+	// passkey this session signed in or completed a second factor with, or
+	// `mfa/totp_disable` from a session that proved a code of the app (its token answers
 	// `invalid-token` from now on; sign in again). Absent otherwise.
 	SessionEnded *bool `json:"session_ended,omitempty"`
 }
@@ -5688,6 +5689,20 @@ type ClientInterface interface {
 	// proved its user within the last 30 minutes, as every other change of the factors
 	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 	// (see the `mfa` tag, "The owner is told").
+	//
+	// Turning the app off ends what it completed, in the same transaction, as
+	// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+	// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+	// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+	// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// it is revoked with the others, the answer is `action-successful` with
+	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5708,6 +5723,20 @@ type ClientInterface interface {
 	// proved its user within the last 30 minutes, as every other change of the factors
 	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 	// (see the `mfa` tag, "The owner is told").
+	//
+	// Turning the app off ends what it completed, in the same transaction, as
+	// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+	// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+	// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+	// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// it is revoked with the others, the answer is `action-successful` with
+	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5765,8 +5794,10 @@ type ClientInterface interface {
 	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 	// (the session was limited), the answer's session carries a new `device_token`, as a
-	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-	// `MfaTotpVerifyInput`).
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+	// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+	// upgraded only while the app whose code it checked is still the user's. Sensitive params
+	// (see `MfaTotpVerifyInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5783,8 +5814,10 @@ type ClientInterface interface {
 	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 	// (the session was limited), the answer's session carries a new `device_token`, as a
-	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-	// `MfaTotpVerifyInput`).
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+	// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+	// upgraded only while the app whose code it checked is still the user's. Sensitive params
+	// (see `MfaTotpVerifyInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7678,6 +7711,20 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // proved its user within the last 30 minutes, as every other change of the factors
 // (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 // (see the `mfa` tag, "The owner is told").
+//
+// Turning the app off ends what it completed, in the same transaction, as
+// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// it is revoked with the others, the answer is `action-successful` with
+// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+// was), and the caller signs in again. Sessions that proved no code of the app (a
+// password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7708,6 +7755,20 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // proved its user within the last 30 minutes, as every other change of the factors
 // (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 // (see the `mfa` tag, "The owner is told").
+//
+// Turning the app off ends what it completed, in the same transaction, as
+// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// it is revoked with the others, the answer is `action-successful` with
+// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+// was), and the caller signs in again. Sessions that proved no code of the app (a
+// password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7795,8 +7856,10 @@ func (c *Client) MfaTotpEnroll(ctx context.Context, params *MfaTotpEnrollParams,
 // together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 // its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 // (the session was limited), the answer's session carries a new `device_token`, as a
-// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-// `MfaTotpVerifyInput`).
+// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+// upgraded only while the app whose code it checked is still the user's. Sensitive params
+// (see `MfaTotpVerifyInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7823,8 +7886,10 @@ func (c *Client) MfaTotpVerifyWithBody(ctx context.Context, params *MfaTotpVerif
 // together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 // its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 // (the session was limited), the answer's session carries a new `device_token`, as a
-// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-// `MfaTotpVerifyInput`).
+// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+// upgraded only while the app whose code it checked is still the user's. Sensitive params
+// (see `MfaTotpVerifyInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -12396,6 +12461,20 @@ type ClientWithResponsesInterface interface {
 	// proved its user within the last 30 minutes, as every other change of the factors
 	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 	// (see the `mfa` tag, "The owner is told").
+	//
+	// Turning the app off ends what it completed, in the same transaction, as
+	// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+	// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+	// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+	// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// it is revoked with the others, the answer is `action-successful` with
+	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12416,6 +12495,20 @@ type ClientWithResponsesInterface interface {
 	// proved its user within the last 30 minutes, as every other change of the factors
 	// (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 	// (see the `mfa` tag, "The owner is told").
+	//
+	// Turning the app off ends what it completed, in the same transaction, as
+	// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+	// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+	// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+	// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// it is revoked with the others, the answer is `action-successful` with
+	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12473,8 +12566,10 @@ type ClientWithResponsesInterface interface {
 	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 	// (the session was limited), the answer's session carries a new `device_token`, as a
-	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-	// `MfaTotpVerifyInput`).
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+	// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+	// upgraded only while the app whose code it checked is still the user's. Sensitive params
+	// (see `MfaTotpVerifyInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12491,8 +12586,10 @@ type ClientWithResponsesInterface interface {
 	// together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 	// its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 	// (the session was limited), the answer's session carries a new `device_token`, as a
-	// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-	// `MfaTotpVerifyInput`).
+	// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+	// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+	// upgraded only while the app whose code it checked is still the user's. Sensitive params
+	// (see `MfaTotpVerifyInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17655,6 +17752,20 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // proved its user within the last 30 minutes, as every other change of the factors
 // (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 // (see the `mfa` tag, "The owner is told").
+//
+// Turning the app off ends what it completed, in the same transaction, as
+// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// it is revoked with the others, the answer is `action-successful` with
+// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+// was), and the caller signs in again. Sessions that proved no code of the app (a
+// password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17681,6 +17792,20 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // proved its user within the last 30 minutes, as every other change of the factors
 // (`permission-denied`; see the `mfa` tag). The owner is emailed that the app was removed
 // (see the `mfa` tag, "The owner is told").
+//
+// Turning the app off ends what it completed, in the same transaction, as
+// `mfa/passkey_delete` does for a passkey: every session of the user that proved a code of
+// the app (its `methods` name `otp`: it completed a second factor with `mfa/totp_verify`,
+// or it set the app up as the user's first second factor with `mfa/totp_confirm`) is
+// revoked (its token answers `invalid-token` from then on, on every instance); the audit
+// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
+// proved a code of the app (phished, or of its own app) keeps no session of it, and a
+// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
+// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// it is revoked with the others, the answer is `action-successful` with
+// `data.session_ended` true (`data.session` and `session` show the caller's session as it
+// was), and the caller signs in again. Sessions that proved no code of the app (a
+// password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17756,8 +17881,10 @@ func (c *ClientWithResponses) MfaTotpEnrollWithResponse(ctx context.Context, par
 // together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 // its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 // (the session was limited), the answer's session carries a new `device_token`, as a
-// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-// `MfaTotpVerifyInput`).
+// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+// upgraded only while the app whose code it checked is still the user's. Sensitive params
+// (see `MfaTotpVerifyInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17780,8 +17907,10 @@ func (c *ClientWithResponses) MfaTotpVerifyWithBodyWithResponse(ctx context.Cont
 // together, whatever their addresses; 5 for each caller it knows, by its `device_token` or
 // its address; 50 per client address): beyond, `rate-limited`. When it completes a sign-in
 // (the session was limited), the answer's session carries a new `device_token`, as a
-// sign-in does. Without TOTP set up: `invalid-param` on `code`. Sensitive params (see
-// `MfaTotpVerifyInput`).
+// sign-in does. Without TOTP set up: `invalid-param` on `code`, also when the app was
+// turned off (`mfa/totp_disable`) while this code was being checked: the session is
+// upgraded only while the app whose code it checked is still the user's. Sensitive params
+// (see `MfaTotpVerifyInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
