@@ -231,11 +231,11 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 	}
 	notice := factorRemovedNotice(ctx, p.Application, "The authenticator app")
 	change, err := s.removeFactor(ctx, p, in.View, true, notice, factorUse{totpSecret: row.SealedSecret}, func(q *db.Queries) ([]audit.Event, error) {
-		n, err := q.DeleteTOTP(ctx, p.User.ID)
+		n, err := q.DeleteConfirmedTOTP(ctx, db.DeleteConfirmedTOTPParams{UserID: p.User.ID, SealedSecret: row.SealedSecret})
 		if err != nil {
 			return nil, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
 		}
-		if n == 0 { // a concurrent disable removed it first: this one changed nothing
+		if n == 0 { // a concurrent disable removed the app checked first (another may stand now): this one changed nothing
 			return nil, noTOTP()
 		}
 		return []audit.Event{mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{})}, nil

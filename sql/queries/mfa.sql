@@ -86,7 +86,14 @@ UPDATE totp_secrets SET last_step = @step, last_used_at = @now
 WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < @step);
 
 -- name: DeleteTOTP :execrows
+-- Every TOTP row of the user, pending or confirmed (the first proof of the email: dropSecondFactors).
 DELETE FROM totp_secrets WHERE user_id = @user_id;
+
+-- name: DeleteConfirmedTOTP :execrows
+-- Turns off the user's confirmed app whose secret the disable's proof was checked against
+-- (@sealed_secret): no row when that app was turned off (or replaced by another) meanwhile, so
+-- that a disable in flight never removes an app its proof did not touch.
+DELETE FROM totp_secrets WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND sealed_secret = @sealed_secret;
 
 -- name: CreateRecoveryCodes :exec
 -- Stores a new set of recovery codes (their hashes); the caller deleted the old set first.

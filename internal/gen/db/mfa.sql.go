@@ -188,6 +188,26 @@ func (q *Queries) CreateWebAuthnHandle(ctx context.Context, arg CreateWebAuthnHa
 	return err
 }
 
+const deleteConfirmedTOTP = `-- name: DeleteConfirmedTOTP :execrows
+DELETE FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL AND sealed_secret = $2
+`
+
+type DeleteConfirmedTOTPParams struct {
+	UserID       int64
+	SealedSecret []byte
+}
+
+// Turns off the user's confirmed app whose secret the disable's proof was checked against
+// (@sealed_secret): no row when that app was turned off (or replaced by another) meanwhile, so
+// that a disable in flight never removes an app its proof did not touch.
+func (q *Queries) DeleteConfirmedTOTP(ctx context.Context, arg DeleteConfirmedTOTPParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteConfirmedTOTP, arg.UserID, arg.SealedSecret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteExpiredTOTPEnrolments = `-- name: DeleteExpiredTOTPEnrolments :execrows
 DELETE FROM totp_secrets WHERE user_id IN (
     SELECT t.user_id FROM totp_secrets t WHERE t.expires_at < $1 ORDER BY t.expires_at LIMIT $2)
@@ -271,6 +291,7 @@ const deleteTOTP = `-- name: DeleteTOTP :execrows
 DELETE FROM totp_secrets WHERE user_id = $1
 `
 
+// Every TOTP row of the user, pending or confirmed (the first proof of the email: dropSecondFactors).
 func (q *Queries) DeleteTOTP(ctx context.Context, userID int64) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteTOTP, userID)
 	if err != nil {
