@@ -266,7 +266,10 @@ func waitForListeners(t *testing.T, d *testDB, n int) {
 	for {
 		var listeners int
 		err := d.pool.QueryRow(context.Background(),
-			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()").Scan(&listeners)
+			// This test's database only: the tests running beside it have their instances on
+			// the same cluster, listening in databases of their own.
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid() "+
+				"AND datname = current_database()").Scan(&listeners)
 		if err != nil {
 			t.Fatal(err)
 		}
