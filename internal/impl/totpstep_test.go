@@ -46,14 +46,23 @@ func sessionAllowance(t *testing.T, env *apitest.Env, token string) string {
 // to the next step and req goes on. It returns req's answer and the new app's secret.
 func replacedInFlight(t *testing.T, env *apitest.Env, ada appAndKey, req *http.Request, key string) (*apitest.Response, string) {
 	t.Helper()
+	var secret string
+	res := turnedOffInFlight(t, env, ada, req, key, func() { secret, _ = enrolTOTP(t, env, ada.own) })
+	return res, secret
+}
+
+// turnedOffInFlight is replacedInFlight with meanwhile, what ada does once the app is off, in
+// place of setting up a new one.
+func turnedOffInFlight(t *testing.T, env *apitest.Env, ada appAndKey, req *http.Request, key string, meanwhile func()) *apitest.Response {
+	t.Helper()
 	release := holdAllowance(t, env, key)
 	inFlight := env.Start(req)
 	until(t, func() bool { return lockWaiters(t, env) >= 1 }, inFlight, release, "the code never waited at its allowance")
 	mfaPost(env, addr(2), totpDisable, map[string]any{"password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
-	secret, _ := enrolTOTP(t, env, ada.own)
+	meanwhile()
 	env.Clock.Advance(30 * time.Second)
 	release()
-	return inFlight.Wait(), secret
+	return inFlight.Wait()
 }
 
 // oldCode is a request to path with ada's code of her app (secret) for the next time step, on
@@ -126,4 +135,21 @@ func TestTOTPStepOfADisableInFlightAtAReplacement(t *testing.T) {
 	ada := newAppAndKey(t, env)
 	res, secret := replacedInFlight(t, env, ada, oldCode(t, env, totpDisable, ada.secret, ada.own, addr(2)), sessionAllowance(t, env, ada.own))
 	wantNothingUsed(t, env, ada, res, secret)
+}
+
+// The app turned off and none set up since: the thief's code in flight answers as the contract
+// says of a code checked while the app was turned off (invalid-param on code, not invalid-code),
+// and is no failed guess of the account's (no mfa.failed). It answered invalid-code on main.
+func TestTOTPStepOfASignInInFlightAtATurnOff(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	thief := *limitedSignIn(t, env, totpThiefAddress, "ada@example.com", gen.StatusMfaRequired).Token
+	strangers := fmt.Sprintf("mfa:account:%d", userIDOf(t, env, "ada@example.com"))
+	res := turnedOffInFlight(t, env, ada, oldCode(t, env, totpVerify, ada.secret, thief, totpThiefAddress), strangers, func() {})
+	res.Expect(t, 400, gen.StatusInvalidParam)
+	if events := ofRequest(wholeTrail(t, env), res); len(events) > 0 {
+		t.Errorf("the code of the app turned off recorded %v", kindsOf(events))
+	}
+	env.Get(scopesLiaisonRegister, thief).Expect(t, 401, gen.StatusMfaRequired)
 }
