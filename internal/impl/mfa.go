@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,7 @@ import (
 //     makes every other caller the account knew a stranger;
 //   - a pending app belongs to the session that began it, for TOTPEnrolmentTries codes;
 //   - every code is counted before it is checked (limits.SecondFactor), and a TOTP code works
-//     once (UseTOTPStep).
+//     once, using up its step on the app it was checked against (UseTOTPStep).
 
 // TOTPEnrolmentLifetime is how long a new TOTP secret waits for its first code.
 const TOTPEnrolmentLifetime = 15 * time.Minute
@@ -396,9 +397,11 @@ func (s *Server) matchTOTP(row db.TotpSecret, userID int64, code string, now tim
 	return step, nil
 }
 
-// useTOTPCode checks a code of the caller's user's confirmed TOTP, counted before it is checked
-// and given back when it is right, and uses up its time step. Answers: invalid-code (wrong, or
-// its step was used: a replay; recorded as mfa.failed), rate-limited, mfa-method-unavailable.
+// useTOTPCode checks a code of the caller's user's confirmed TOTP (row, as read before), counted
+// before it is checked and given back when it is right, and uses up its time step on that app.
+// Answers: invalid-code (wrong, or its step was used: a replay; recorded as mfa.failed),
+// invalid-param on code (the app was turned off, or replaced, during the check),
+// rate-limited, mfa-method-unavailable.
 func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, p *auth.Principal, code string, client limits.Client) error {
 	if s.sealer == nil {
 		return totpUnavailable()
@@ -413,15 +416,32 @@ func (s *Server) useTOTPCode(ctx context.Context, row db.TotpSecret, p *auth.Pri
 	if err != nil {
 		return s.secondFactorFailed(ctx, p, gen.MethodOtp, err) // a wrong code was a guess: the use stays
 	}
-	n, err := s.q.UseTOTPStep(ctx, db.UseTOTPStepParams{UserID: userID, Step: &step, Now: &now})
+	n, err := s.q.UseTOTPStep(ctx, db.UseTOTPStepParams{UserID: userID, SealedSecret: row.SealedSecret, Step: &step, Now: &now})
 	if err != nil {
 		return envelope.Internal("use a TOTP step of user %d: %w", userID, err)
 	}
 	if n == 0 {
-		return s.secondFactorFailed(ctx, p, gen.MethodOtp, envelope.New(gen.StatusInvalidCode)) // used already (a replay)
+		return s.stepNotUsed(ctx, p, row, ticket)
 	}
 	s.giveBack(ctx, ticket)
 	return nil
+}
+
+// stepNotUsed is the answer of a code that matched the app of row but whose step UseTOTPStep did not
+// take: invalid-param on code, as a code after the removal answers, when that app is no longer
+// the user's confirmed one (turned off, or replaced, during the check: the code was right, so its
+// use is given back); else invalid-code, its step used already (a replay, recorded as
+// mfa.failed; the use stays).
+func (s *Server) stepNotUsed(ctx context.Context, p *auth.Principal, row db.TotpSecret, ticket limits.Ticket) error {
+	current, err := s.q.GetTOTP(ctx, p.User.ID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return envelope.Internal("read the TOTP of user %d: %w", p.User.ID, err)
+	}
+	if err != nil || current.ConfirmedAt == nil || !bytes.Equal(current.SealedSecret, row.SealedSecret) {
+		s.giveBack(ctx, ticket)
+		return noTOTP()
+	}
+	return s.secondFactorFailed(ctx, p, gen.MethodOtp, envelope.New(gen.StatusInvalidCode))
 }
 
 // totpBinding is the associated data a user's TOTP secret is sealed with: moved to another

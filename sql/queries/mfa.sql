@@ -80,10 +80,14 @@ WHERE user_id = @user_id AND session_id = @session_id AND confirmed_at IS NULL A
   AND sealed_secret = @sealed_secret;
 
 -- name: UseTOTPStep :execrows
--- Accepts a code of time step @step once: only a step later than the last accepted one, in one
--- statement, so that of concurrent uses of one code exactly one succeeds.
+-- Accepts a code of time step @step once, on the confirmed app it was checked against
+-- (@sealed_secret): only a step later than the last accepted one, in one statement, so that of
+-- concurrent uses of one code exactly one succeeds. No row when the step was used (a replay) or
+-- when that app was turned off, or replaced by another, meanwhile: a code of an app that is gone
+-- never uses up a step of its successor (whose owner's code of that step would be refused).
 UPDATE totp_secrets SET last_step = @step, last_used_at = @now
-WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < @step);
+WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND sealed_secret = @sealed_secret
+  AND (last_step IS NULL OR last_step < @step);
 
 -- name: DeleteTOTP :execrows
 -- Every TOTP row of the user, pending or confirmed (the first proof of the email: dropSecondFactors).

@@ -699,19 +699,29 @@ func (q *Queries) UseRecoveryCode(ctx context.Context, arg UseRecoveryCodeParams
 
 const useTOTPStep = `-- name: UseTOTPStep :execrows
 UPDATE totp_secrets SET last_step = $1, last_used_at = $2
-WHERE user_id = $3 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $1)
+WHERE user_id = $3 AND confirmed_at IS NOT NULL AND sealed_secret = $4
+  AND (last_step IS NULL OR last_step < $1)
 `
 
 type UseTOTPStepParams struct {
-	Step   *int64
-	Now    *time.Time
-	UserID int64
+	Step         *int64
+	Now          *time.Time
+	UserID       int64
+	SealedSecret []byte
 }
 
-// Accepts a code of time step @step once: only a step later than the last accepted one, in one
-// statement, so that of concurrent uses of one code exactly one succeeds.
+// Accepts a code of time step @step once, on the confirmed app it was checked against
+// (@sealed_secret): only a step later than the last accepted one, in one statement, so that of
+// concurrent uses of one code exactly one succeeds. No row when the step was used (a replay) or
+// when that app was turned off, or replaced by another, meanwhile: a code of an app that is gone
+// never uses up a step of its successor (whose owner's code of that step would be refused).
 func (q *Queries) UseTOTPStep(ctx context.Context, arg UseTOTPStepParams) (int64, error) {
-	result, err := q.db.Exec(ctx, useTOTPStep, arg.Step, arg.Now, arg.UserID)
+	result, err := q.db.Exec(ctx, useTOTPStep,
+		arg.Step,
+		arg.Now,
+		arg.UserID,
+		arg.SealedSecret,
+	)
 	if err != nil {
 		return 0, err
 	}
