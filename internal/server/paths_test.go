@@ -8,9 +8,8 @@ import (
 	"github.com/plano/planoauth/internal/apitest"
 )
 
-// The API's clean paths go to its router before the ServeMux sees them (apiFirst); a path that
-// is not clean is still redirected to its clean form as the ServeMux does (307: the method and
-// body kept), under the API's prefix as outside it, and nothing behind it runs.
+// A path that is not clean is redirected to its clean form as the ServeMux does (307: the method
+// and body kept), under the API's prefix as outside it, and nothing behind it runs.
 func TestUncleanPathsRedirectToTheirCleanForm(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
