@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -189,14 +191,16 @@ func (l *Limiter) AddressTicket(kind Kind, p peer.Peer, takenAt time.Time) Ticke
 // oldest, so that signing in often costs no table growth.
 const MaxDevicesPerUser = 20
 
-// Trust records, in q's transaction, a successful sign-in of userID by c: the address becomes
-// known to the account, and c gets a new device token (the one it presented, if any, is
-// retired, as is the user's oldest beyond MaxDevicesPerUser). It returns the new token, which exists only in the answer from then on.
-func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Client) (string, error) {
+// Trust records, in q's transaction, a successful sign-in of userID by c, completed on the
+// session session: the address becomes known to the account, and c gets a new device token (the
+// one it presented, if any, is retired, as is the user's oldest beyond MaxDevicesPerUser). Both
+// record the session, so that they go when the owner disowns it (ForgetEnded). It returns the
+// new token, which exists only in the answer from then on.
+func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, c Client) (string, error) {
 	now := l.now()
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	if err := q.RememberAddress(ctx, db.RememberAddressParams{
-		UserID: userID, Address: peer.Group(c.Peer.Address), ExpiresAt: now.Add(l.cfg.KnownAddressTTL),
+		UserID: userID, Address: peer.Group(c.Peer.Address), ExpiresAt: now.Add(l.cfg.KnownAddressTTL), SessionID: session,
 	}); err != nil {
 		return "", fmt.Errorf("remember the address of user %d: %w", userID, err)
 	}
@@ -207,7 +211,7 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Clie
 	}
 	token, hash := auth.NewToken(auth.DevicePrefix)
 	if err := q.CreateDeviceToken(ctx, db.CreateDeviceTokenParams{
-		TokenHash: hash, UserID: userID, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
+		TokenHash: hash, UserID: userID, SessionID: session, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
 	}); err != nil {
 		return "", fmt.Errorf("issue a device token to user %d: %w", userID, err)
 	}
@@ -219,6 +223,36 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Clie
 func Forget(ctx context.Context, q *db.Queries, userID int64) error {
 	if err := q.ForgetUserClients(ctx, userID); err != nil {
 		return fmt.Errorf("forget the clients of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Disowned selects ended sessions of a user that the owner disowned: those that stood on a
+// factor removed (PasskeyID, or Method: its methods name it), the one signed out by id (Session),
+// or every one (Every: signed out with others or all); never Keep, the caller's own session.
+// Sessions that ended before count too.
+type Disowned struct {
+	UserID    int64
+	PasskeyID *int64
+	Method    *string
+	Session   *uuid.UUID
+	Every     bool
+	Keep      uuid.UUID
+}
+
+// ForgetEnded makes the callers of the sessions d selects strangers again, in q's transaction
+// and after their revocation: the addresses they last made known go, but the one caller calls
+// from (the owner may share it with them: forgetting it would make her a stranger where she
+// is), and so do the device tokens issued with them. For a factor removed (a thief may hold a
+// copy) and sessions the owner signs out; not for a plain logout, which keeps one's device known.
+func ForgetEnded(ctx context.Context, q *db.Queries, caller peer.Peer, d Disowned) error {
+	if err := q.ForgetSessionAddresses(ctx, db.ForgetSessionAddressesParams{UserID: d.UserID, KeepAddress: peer.Group(caller.Address),
+		Keep: d.Keep, Every: d.Every, SessionID: d.Session, PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		return fmt.Errorf("forget the addresses of ended sessions of user %d: %w", d.UserID, err)
+	}
+	if err := q.ForgetSessionDevices(ctx, db.ForgetSessionDevicesParams{UserID: d.UserID,
+		Keep: d.Keep, Every: d.Every, SessionID: d.Session, PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		return fmt.Errorf("forget the devices of ended sessions of user %d: %w", d.UserID, err)
 	}
 	return nil
 }

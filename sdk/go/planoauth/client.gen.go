@@ -3235,7 +3235,9 @@ type Session struct {
 	// `sessions/google`, `sessions/passkey_finish`, or the second factor that completes one): a new device token (`pad_...`). Pass it as `device_token` at the
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
-	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	// without the password or the mailbox, and is stored only as a SHA-256 hash. It goes
+	// when the owner signs this session out from another one, or removes the second factor
+	// it stood on (see `sessions/create`).
 	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
@@ -5371,7 +5373,10 @@ type ClientInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 	// the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -5413,7 +5418,10 @@ type ClientInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 	// the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -5698,7 +5706,11 @@ type ClientInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+	// the account's limits again (see `sessions/create`). The caller's session stays unless
+	// it proved a code of the app itself: then
 	// it is revoked with the others, the answer is `action-successful` with
 	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
 	// was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -5732,7 +5744,11 @@ type ClientInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+	// the account's limits again (see `sessions/create`). The caller's session stays unless
+	// it proved a code of the app itself: then
 	// it is revoked with the others, the answer is `action-successful` with
 	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
 	// was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -5861,7 +5877,11 @@ type ClientInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`); the address the owner acts from stays known.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5892,7 +5912,11 @@ type ClientInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`); the address the owner acts from stays known.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5911,6 +5935,12 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+	// already ended included) are disowned, in the same transaction: the device tokens they
+	// were issued are forgotten, and so are the addresses they last signed in from but the
+	// caller's, so that whoever held them is a stranger to the account's limits again
+	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+	// its device known.
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -5933,6 +5963,12 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+	// already ended included) are disowned, in the same transaction: the device tokens they
+	// were issued are forgotten, and so are the addresses they last signed in from but the
+	// caller's, so that whoever held them is a stranger to the account's limits again
+	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+	// its device known.
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -7233,7 +7269,10 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 // the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -7285,7 +7324,10 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 // the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -7720,7 +7762,11 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+// the account's limits again (see `sessions/create`). The caller's session stays unless
+// it proved a code of the app itself: then
 // it is revoked with the others, the answer is `action-successful` with
 // `data.session_ended` true (`data.session` and `session` show the caller's session as it
 // was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -7764,7 +7810,11 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+// the account's limits again (see `sessions/create`). The caller's session stays unless
+// it proved a code of the app itself: then
 // it is revoked with the others, the answer is `action-successful` with
 // `data.session_ended` true (`data.session` and `session` show the caller's session as it
 // was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -7953,7 +8003,11 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`); the address the owner acts from stays known.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7994,7 +8048,11 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`); the address the owner acts from stays known.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -8023,6 +8081,12 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+// already ended included) are disowned, in the same transaction: the device tokens they
+// were issued are forgotten, and so are the addresses they last signed in from but the
+// caller's, so that whoever held them is a stranger to the account's limits again
+// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+// its device known.
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -8055,6 +8119,12 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+// already ended included) are disowned, in the same transaction: the device tokens they
+// were issued are forgotten, and so are the addresses they last signed in from but the
+// caller's, so that whoever held them is a stranger to the account's limits again
+// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+// its device known.
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -12143,7 +12213,10 @@ type ClientWithResponsesInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 	// the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -12185,7 +12258,10 @@ type ClientWithResponsesInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 	// the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -12470,7 +12546,11 @@ type ClientWithResponsesInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+	// the account's limits again (see `sessions/create`). The caller's session stays unless
+	// it proved a code of the app itself: then
 	// it is revoked with the others, the answer is `action-successful` with
 	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
 	// was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -12504,7 +12584,11 @@ type ClientWithResponsesInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+	// the account's limits again (see `sessions/create`). The caller's session stays unless
+	// it proved a code of the app itself: then
 	// it is revoked with the others, the answer is `action-successful` with
 	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
 	// was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -12635,7 +12719,11 @@ type ClientWithResponsesInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`); the address the owner acts from stays known.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12666,7 +12754,11 @@ type ClientWithResponsesInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`); the address the owner acts from stays known.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12685,6 +12777,12 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+	// already ended included) are disowned, in the same transaction: the device tokens they
+	// were issued are forgotten, and so are the addresses they last signed in from but the
+	// caller's, so that whoever held them is a stranger to the account's limits again
+	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+	// its device known.
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -12707,6 +12805,12 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+	// already ended included) are disowned, in the same transaction: the device tokens they
+	// were issued are forgotten, and so are the addresses they last signed in from but the
+	// caller's, so that whoever held them is a stranger to the account's limits again
+	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+	// its device known.
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -17338,7 +17442,10 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 // the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -17386,7 +17493,10 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
+// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
 // the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
@@ -17761,7 +17871,11 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+// the account's limits again (see `sessions/create`). The caller's session stays unless
+// it proved a code of the app itself: then
 // it is revoked with the others, the answer is `action-successful` with
 // `data.session_ended` true (`data.session` and `session` show the caller's session as it
 // was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -17801,7 +17915,11 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before) are forgotten with it, and so are the addresses those
+// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
+// the account's limits again (see `sessions/create`). The caller's session stays unless
+// it proved a code of the app itself: then
 // it is revoked with the others, the answer is `action-successful` with
 // `data.session_ended` true (`data.session` and `session` show the caller's session as it
 // was), and the caller signs in again. Sessions that proved no code of the app (a
@@ -17968,7 +18086,11 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`); the address the owner acts from stays known.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18005,7 +18127,11 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
+// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`); the address the owner acts from stays known.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18030,6 +18156,12 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+// already ended included) are disowned, in the same transaction: the device tokens they
+// were issued are forgotten, and so are the addresses they last signed in from but the
+// caller's, so that whoever held them is a stranger to the account's limits again
+// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+// its device known.
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -18058,6 +18190,12 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// The sessions signed out by `id` (of another session), `others` or `all` (those that had
+// already ended included) are disowned, in the same transaction: the device tokens they
+// were issued are forgotten, and so are the addresses they last signed in from but the
+// caller's, so that whoever held them is a stranger to the account's limits again
+// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
+// its device known.
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
