@@ -182,7 +182,8 @@ func TestSignedOutAtTheOwnersAddress(t *testing.T) {
 // The thief's second factor is past its check, its session upgraded and its device token being
 // issued, when ada signs that session out by id: the revocation waits for it (the session's
 // row), and the device token it committed goes with the session. The window is held open by
-// locking known_addresses, which the completion writes after upgrading the session.
+// locking known_addresses, which the completion writes after upgrading the session
+// (checkInFlightAtRemoval: the sign-out is the removal).
 func TestDeviceIssuedWhileItsSessionIsSignedOut(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -194,14 +195,8 @@ func TestDeviceIssuedWhileItsSessionIsSignedOut(t *testing.T) {
 	signOut := apitest.Request(http.MethodPost, sessionsDelete, "application/json", []byte(`{"id":"`+thief.Id.String()+`"}`), ada.own)
 	signOut.RemoteAddr = addr(2) + ":1234"
 
-	release := holdRows(t, env, "LOCK TABLE known_addresses IN SHARE MODE")
-	completing := env.Start(verify)
-	until(t, func() bool { return lockWaiters(t, env) >= 1 }, completing, release, "the completion never waited to remember its address")
-	ending := env.Start(signOut)
-	until(t, func() bool { return lockWaiters(t, env) >= 2 }, ending, release, "the sign-out never waited for the session")
-	release()
-	ending.Wait().Expect(t, 200, gen.StatusActionSuccessful)
-	device := deviceToken(t, completing.Wait().Expect(t, 200, gen.StatusActionSuccessful))
+	res := checkInFlightAtRemoval(t, env, verify, signOut, holdRows(t, env, "LOCK TABLE known_addresses IN SHARE MODE"))
+	device := deviceToken(t, res.Expect(t, 200, gen.StatusActionSuccessful))
 	env.Get(sessionsRead, *thief.Token).Expect(t, 401, gen.StatusInvalidToken)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief", totpThiefAddress, device)

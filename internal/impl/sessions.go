@@ -268,7 +268,7 @@ func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in g
 		if err != nil {
 			return fmt.Errorf("revoke sessions of user %d: %w", caller.UserID, err)
 		}
-		if all || others || in.Id != nil && *in.Id != caller.ID { // disowned; a plain logout keeps its device known
+		if all || others || (in.Id != nil && *in.Id != caller.ID) { // disowned; a plain logout keeps its device known
 			if err := limits.ForgetEnded(ctx, q, peer.FromContext(ctx), limits.Disowned{
 				UserID: caller.UserID, Keep: caller.ID, Every: all || others, Session: in.Id}); err != nil {
 				return err
