@@ -5376,8 +5376,8 @@ type ClientInterface interface {
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
 	// now, or logged out before) are forgotten with it, and so are the addresses those
 	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -5421,8 +5421,8 @@ type ClientInterface interface {
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
 	// now, or logged out before) are forgotten with it, and so are the addresses those
 	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -7272,8 +7272,8 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // upgrades none. The device tokens issued with every session that used the passkey (ended
 // now, or logged out before) are forgotten with it, and so are the addresses those
 // sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
+// the account's limits again (see `sessions/create`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -7327,8 +7327,8 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // upgrades none. The device tokens issued with every session that used the passkey (ended
 // now, or logged out before) are forgotten with it, and so are the addresses those
 // sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
+// the account's limits again (see `sessions/create`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -12216,8 +12216,8 @@ type ClientWithResponsesInterface interface {
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
 	// now, or logged out before) are forgotten with it, and so are the addresses those
 	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -12261,8 +12261,8 @@ type ClientWithResponsesInterface interface {
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
 	// now, or logged out before) are forgotten with it, and so are the addresses those
 	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
+	// the account's limits again (see `sessions/create`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 	// of the session that registers it, aal2, without that session standing on it: its removal
 	// leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -17445,8 +17445,8 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // upgrades none. The device tokens issued with every session that used the passkey (ended
 // now, or logged out before) are forgotten with it, and so are the addresses those
 // sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
+// the account's limits again (see `sessions/create`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
@@ -17496,8 +17496,8 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // upgrades none. The device tokens issued with every session that used the passkey (ended
 // now, or logged out before) are forgotten with it, and so are the addresses those
 // sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
+// the account's limits again (see `sessions/create`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
 // of the session that registers it, aal2, without that session standing on it: its removal
 // leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
