@@ -119,7 +119,11 @@ type options struct {
 	tracer     trace.TracerProvider
 	proxies    []netip.Prefix
 	poolSize   int32
+	noCache    bool
 }
+
+// WithoutSessionCache turns the session cache off, as PLANOAUTH_SESSION_CACHE_TTL=0s does.
+func WithoutSessionCache() Option { return func(o *options) { o.noCache = true } }
 
 // WithPoolSize bounds the database pool at n connections, as pool_max_conns does in DATABASE_URL.
 func WithPoolSize(n int32) Option { return func(o *options) { o.poolSize = n } }
@@ -192,6 +196,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 	cfg := server.Config{Pool: pool, Spec: e.Spec, Logger: log, Now: e.Clock.Now, Handlers: deps,
 		SessionCacheTTL: 10 * time.Second, SessionCacheEntries: 10_000, RegistryFallback: 30 * time.Second,
 		WrapHandlers: o.wrap, LeaveRegistryUnloaded: o.noRegistry, Tracer: o.tracer, TrustedProxies: o.proxies}
+	if o.noCache {
+		cfg.SessionCacheTTL = 0
+	}
 	e.build = func() *server.Service {
 		tb.Helper()
 		cfg.Metrics = prometheus.NewRegistry()
@@ -205,7 +212,9 @@ func New(tb testing.TB, opts ...Option) *Env {
 			cancel()
 			svc.Wait()
 		})
-		<-svc.Cache.Ready()
+		if svc.Cache != nil {
+			<-svc.Cache.Ready()
+		}
 		<-svc.Applications.Ready()
 		if !o.noRegistry {
 			<-svc.Registry.Ready()

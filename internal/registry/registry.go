@@ -162,7 +162,7 @@ func (r *Registry) Identify(writer *envelope.Writer) mux.MiddlewareFunc {
 				return
 			}
 			observe.SetOperation(req.Context(), op.ID)
-			telemetry.SetRoute(req.Context(), op.Path)
+			telemetry.SetRoute(req.Context(), op)
 			next.ServeHTTP(w, reqstate.Record(req, reqstate.Operation, op))
 		})
 	}

@@ -26,7 +26,9 @@ import (
 // profile shows the pipeline's own cost; compare with BenchmarkTokenLookup, the baseline's work.
 // TracingOff is how serve runs without OTEL_EXPORTER_OTLP_ENDPOINT (nothing instrumented);
 // TracingOn makes and drops every span, as OTEL_TRACES_EXPORTER=none does, which is what tracing
-// costs the server before any export.
+// costs the server before any export. CacheOff reads the session from PostgreSQL every time, as
+// PLANOAUTH_SESSION_CACHE_TTL=0s does (its user and system CPU are the server's alone, the
+// database's is not counted).
 func BenchmarkSessionsRead(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -34,6 +36,7 @@ func BenchmarkSessionsRead(b *testing.B) {
 	}{
 		{"TracingOff", nil},
 		{"TracingOn", []apitest.Option{apitest.WithTracer(sdktrace.NewTracerProvider())}},
+		{"CacheOff", []apitest.Option{apitest.WithoutSessionCache()}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchmarkSessionsRead(b, bc.opts...) })
 	}

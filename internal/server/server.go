@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,9 +199,10 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 	securityPage := pages.SecurityHandler(security)
 	root.Handle(pages.SecurityPath, securityPage)
 	root.Handle(pages.SecurityScriptPath, securityPage)
-	root.Handle("/", apiRouter(routes{registry: reg, writer: writer, authenticator: authenticator, handlers: handlers}))
+	api := apiRouter(routes{registry: reg, writer: writer, authenticator: authenticator, handlers: handlers})
+	root.Handle("/", api) // every other path answers route-non-existent
 
-	var h http.Handler = root
+	var h http.Handler = apiFirst(cfg.Spec.PathPrefix(), api, root)
 	h = limitBody(h)
 	h = peer.Middleware(cfg.TrustedProxies)(h)
 	h = observe.Middleware(cfg.Logger, observe.NewMetrics(cfg.Metrics), writer)(h)
@@ -233,6 +236,20 @@ func apiRouter(cfg routes) http.Handler {
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			cfg.writer.Error(w, r, &envelope.Error{Status: gen.StatusInvalidParam, Cause: err})
 		},
+	})
+}
+
+// apiFirst sends the API's clean paths straight to its router, so that the requests that are
+// nearly all of them skip the ServeMux's pattern matching (about a twentieth of a cached read's
+// CPU). Any other path, an unclean one under the prefix too, goes through the ServeMux as before
+// (which redirects it to its clean form with a 307, keeping the method and body).
+func apiFirst(prefix string, api, root http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.HasPrefix(p, prefix) && path.Clean(p) == p { // Clean allocates only when it changes p
+			api.ServeHTTP(w, r)
+			return
+		}
+		root.ServeHTTP(w, r)
 	})
 }
 

@@ -372,6 +372,22 @@ func (s *Spec) Lookup(method, pathTemplate string) *Operation {
 	return s.byRoute[routeKey(method, pathTemplate)]
 }
 
+// PathPrefix is the longest prefix, up to a slash, that every operation's path shares
+// ("/api/v1/"): what the server routes to the API before anything else.
+func (s *Spec) PathPrefix() string {
+	prefix := ""
+	for i, o := range s.Operations() {
+		if i == 0 {
+			prefix = o.Path
+			continue
+		}
+		for !strings.HasPrefix(o.Path, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
+	}
+	return prefix[:strings.LastIndexByte(prefix, '/')+1]
+}
+
 // Operation returns the operation with the given operationId, or nil.
 func (s *Spec) Operation(id string) *Operation { return s.byID[id] }
 

@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/plano/planoauth/internal/spec"
@@ -26,4 +27,22 @@ func TestDomainOperations(t *testing.T) {
 			t.Errorf("sessionsCreate has domain operations %v, want none", table)
 		}
 	})
+}
+
+// The server routes by PathPrefix before anything else: it must be every operation's, and end
+// at a segment (the contract's paths are /api/v1/...).
+func TestPathPrefix(t *testing.T) {
+	s, err := spec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := s.PathPrefix()
+	if prefix != "/api/v1/" {
+		t.Errorf("PathPrefix() = %q, want /api/v1/", prefix)
+	}
+	for _, op := range s.Operations() {
+		if !strings.HasPrefix(op.Path, prefix) {
+			t.Errorf("%s %s lacks the prefix %s", op.Method, op.Path, prefix)
+		}
+	}
 }

@@ -105,24 +105,22 @@ func Middleware(tp trace.TracerProvider) func(http.Handler) http.Handler {
 	}
 }
 
-// SetRoute gives the request's span the route it was identified as (http.route); spanName
-// names the span after it.
-func SetRoute(ctx context.Context, route string) {
+// SetRoute gives the request's span the route of op, as it was identified (http.route), and
+// names the span after it ("POST /api/v1/sessions/create").
+func SetRoute(ctx context.Context, op *spec.Operation) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
 	}
-	span.SetAttributes(semconv.HTTPRoute(route))
+	span.SetAttributes(semconv.HTTPRoute(op.Path))
+	span.SetName(op.Method + " " + op.Path)
 }
 
-// spanName is the span's name when otelhttp names it, as it begins and again as it ends (then
-// after the pattern of the mux that routed it, which is "/" for every API route): the route
-// the request was identified as, or else its method alone, and "HTTP" for a method no standard
-// names (as otelhttp does), since the caller chooses that token and could make a name per request.
+// spanName is the span's name when otelhttp names it, as it begins (before any route is
+// identified: SetRoute renames it then) and, for the paths a ServeMux pattern routed, again as
+// it ends: the method alone, and "HTTP" for a method no standard names (as otelhttp does),
+// since the caller chooses that token and could make a name per request.
 func spanName(_ string, r *http.Request) string {
-	if op := spec.FromContext(r.Context()); op != nil {
-		return op.Method + " " + op.Path
-	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:

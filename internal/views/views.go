@@ -66,47 +66,109 @@ type Session struct {
 	User          *User // nil when not loaded
 }
 
+// The generated types point at their optional fields. A rendering keeps the values they point
+// at in one struct of its own, so that an object costs one allocation rather than one per field
+// (an answer to a session token renders its caller's session, sessions/index a hundred more).
+
+// applicationFields holds what a rendered application points at: its name, and the rest in the
+// full view only.
+type applicationFields struct {
+	name string
+	full *fullApplicationFields
+}
+
+type fullApplicationFields struct {
+	roles                    []gen.Role
+	allowsClientRegistration bool
+	requireMFA               bool
+	scopes                   []string
+	policy                   gen.SessionPolicy
+}
+
+// userFields holds what a rendered user points at.
+type userFields struct {
+	firstName, lastName                    string
+	rememberMe, hasPassword, emailVerified bool
+}
+
+// renderedUser is a rendered user with what it points at, for a session that shows its user.
+type renderedUser struct {
+	user   gen.User
+	fields userFields
+}
+
+// sessionFields holds what a rendered session points at, its application included.
+type sessionFields struct {
+	token, deviceToken                    string
+	expiresAt, createdAt, lastUsedAt      time.Time
+	role                                  gen.Role
+	scopes                                []string
+	aal                                   gen.AAL
+	methods                               []gen.SessionMethod
+	clientAddress, userAgent, redirectURL string
+	application                           gen.Application
+	applicationFields                     applicationFields
+}
+
 // RenderApplication projects an application: default (slug, name) or full (also roles,
 // self-registration, scopes and session policy).
 func RenderApplication(a Application, view *gen.ApplicationView) gen.Application {
+	return renderApplication(a, view, new(applicationFields))
+}
+
+func renderApplication(a Application, view *gen.ApplicationView, f *applicationFields) gen.Application {
 	out := gen.Application{Slug: gen.ApplicationSlug(a.Slug)}
 	if a.Name != "" { // the caller-session summary knows only the slug
-		out.Name = ptr(a.Name)
+		f.name = a.Name
+		out.Name = &f.name
 	}
 	v := DefaultApplicationView
 	if view != nil {
 		v = *view
 	}
 	if v == gen.ApplicationViewFull {
-		roles := make([]gen.Role, 0, len(a.Roles))
+		full := &fullApplicationFields{roles: make([]gen.Role, 0, len(a.Roles)),
+			allowsClientRegistration: a.AllowsClientRegistration, requireMFA: a.RequireMFA, scopes: nonNil(a.Scopes),
+			policy: gen.SessionPolicy{LifetimeSeconds: a.LifetimeSeconds,
+				IdleTimeoutSeconds: a.IdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}}
 		for _, r := range a.Roles {
-			roles = append(roles, gen.Role(r))
+			full.roles = append(full.roles, gen.Role(r))
 		}
-		out.Roles = &roles
-		out.AllowsClientRegistration = ptr(a.AllowsClientRegistration)
-		out.RequireMfa = ptr(a.RequireMFA)
-		out.Scopes = ptr(nonNil(a.Scopes))
-		out.SessionPolicy = &gen.SessionPolicy{LifetimeSeconds: a.LifetimeSeconds,
-			IdleTimeoutSeconds: a.IdleTimeoutSeconds, RememberMeMaxAgeSeconds: a.RememberMeMaxAgeSeconds}
+		f.full = full
+		out.Roles, out.AllowsClientRegistration, out.RequireMfa = &full.roles, &full.allowsClientRegistration, &full.requireMFA
+		out.Scopes, out.SessionPolicy = &full.scopes, &full.policy
 	}
 	return out
 }
 
 // RenderUser projects a user (one view: the public fields, never the password hash).
 func RenderUser(u User) gen.User {
-	return gen.User{Id: u.ID, Email: u.Email, FirstName: ptr(u.FirstName), LastName: ptr(u.LastName),
-		RememberMe: ptr(u.RememberMe), HasPassword: ptr(u.HasPassword), EmailVerified: ptr(u.EmailVerified)}
+	return renderUser(u, new(userFields))
+}
+
+func renderUser(u User, f *userFields) gen.User {
+	*f = userFields{firstName: u.FirstName, lastName: u.LastName,
+		rememberMe: u.RememberMe, hasPassword: u.HasPassword, emailVerified: u.EmailVerified}
+	return gen.User{Id: u.ID, Email: u.Email, FirstName: &f.firstName, LastName: &f.lastName,
+		RememberMe: &f.rememberMe, HasPassword: &f.hasPassword, EmailVerified: &f.emailVerified}
 }
 
 // RenderSession projects a session: minimal (id, token and device token, expiry), default (also role, scopes,
 // assurance level and methods, times, application, user) or full (also last use, client address, user agent, redirect URL).
 func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationView) gen.Session {
-	out := gen.Session{Id: s.ID, ExpiresAt: utc(s.ExpiresAt), Current: s.Current}
+	f := new(sessionFields)
+	out := gen.Session{Id: s.ID, Current: s.Current}
+	if s.ExpiresAt != nil {
+		f.expiresAt = s.ExpiresAt.UTC()
+		out.ExpiresAt = &f.expiresAt
+	}
 	if s.Token != "" {
-		out.Token = ptr(s.Token)
+		f.token = s.Token
+		out.Token = &f.token
 	}
 	if s.DeviceToken != "" {
-		out.DeviceToken = ptr(s.DeviceToken)
+		f.deviceToken = s.DeviceToken
+		out.DeviceToken = &f.deviceToken
 	}
 	v := DefaultSessionView
 	if view != nil {
@@ -115,28 +177,22 @@ func RenderSession(s Session, view *gen.SessionView, appView *gen.ApplicationVie
 	if v == gen.SessionViewMinimal {
 		return out
 	}
-	role := gen.Role(s.Role)
-	out.Role = &role
-	out.Scopes = ptr(nonNil(s.Scopes))
-	aal := gen.AAL(s.AAL)
-	out.Aal = &aal
-	methods := make([]gen.SessionMethod, len(s.Methods))
+	f.role, f.scopes, f.aal, f.createdAt = gen.Role(s.Role), nonNil(s.Scopes), gen.AAL(s.AAL), s.CreatedAt.UTC()
+	f.methods = make([]gen.SessionMethod, len(s.Methods))
 	for i, m := range s.Methods {
-		methods[i] = gen.SessionMethod(m)
+		f.methods[i] = gen.SessionMethod(m)
 	}
-	out.Methods = &methods
-	out.CreatedAt = utc(&s.CreatedAt)
-	app := RenderApplication(s.Application, appView)
-	out.Application = &app
+	out.Role, out.Scopes, out.Aal, out.Methods, out.CreatedAt = &f.role, &f.scopes, &f.aal, &f.methods, &f.createdAt
+	f.application = renderApplication(s.Application, appView, &f.applicationFields)
+	out.Application = &f.application
 	if s.User != nil {
-		u := RenderUser(*s.User)
-		out.User = &u
+		u := new(renderedUser)
+		u.user = renderUser(*s.User, &u.fields)
+		out.User = &u.user
 	}
 	if v == gen.SessionViewFull {
-		out.LastUsedAt = utc(&s.LastUsedAt)
-		out.ClientAddress = ptr(s.ClientAddress)
-		out.UserAgent = ptr(s.UserAgent)
-		out.RedirectUrl = ptr(s.RedirectURL)
+		f.lastUsedAt, f.clientAddress, f.userAgent, f.redirectURL = s.LastUsedAt.UTC(), s.ClientAddress, s.UserAgent, s.RedirectURL
+		out.LastUsedAt, out.ClientAddress, out.UserAgent, out.RedirectUrl = &f.lastUsedAt, &f.clientAddress, &f.userAgent, &f.redirectURL
 	}
 	return out
 }
