@@ -3386,8 +3386,8 @@ type Session struct {
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
 	// without the password or the mailbox, and is stored only as a SHA-256 hash. It goes
-	// when the owner signs this session out from another one, or removes the second factor
-	// it stood on (see `sessions/create`).
+	// when the owner removes the second factor this session stood on, or changes the
+	// password; signing this session out keeps it (see `sessions/create`).
 	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a

@@ -1,18 +1,18 @@
 package impl_test
 
-// A device the owner disowns stops being known (README, Limits and abuse): when she removes a
-// stolen passkey or turns her authenticator app off, the device tokens issued with the sessions
-// that stood on it go with them, and so do the addresses those sign-ins made known (but the one
-// she acts from). Whoever signed in there (a thief with a copy of her passkey, or her password
-// and a phished code) is a stranger again: its guesses share the strangers' allowance (10
-// passwords, 5 links per 15 minutes per account), which is spent here first, so that each of its
-// guesses answers rate-limited; the owner's own device token keeps an allowance of its own. Each
-// test is an attack from the HTTP API, from the callers' own addresses, and FAILED while a
-// factor's removal left its devices known.
+// A device whose factor the owner removes stops being known (README, Limits and abuse): when
+// she removes a stolen passkey or turns her authenticator app off, the device tokens issued with
+// the sessions that stood on it go with them, and so do the addresses those sign-ins made known
+// (but the one she acts from). Whoever signed in there (a thief with a copy of her passkey, or
+// her password and a phished code) is a stranger again: its guesses share the strangers'
+// allowance (10 passwords, 5 links per 15 minutes per account), which is spent here first, so
+// that each of its guesses answers rate-limited; the owner's own device token keeps an allowance
+// of its own. Each test is an attack from the HTTP API, from the callers' own addresses, and
+// FAILED while a factor's removal left its devices known.
 //
 // Signing sessions out (sessions/delete) forgets no device: a session token alone may do it, and
 // a thief holding a copy of one would otherwise make the owner's own devices strangers, and
-// throttle her out of signing in (TestAStolenSessionTokenCannotTakeTheOwnersAllowance).
+// throttle her out of signing in (TestAStolenSessionTokenCannotMakeTheOwnersDeviceAStranger).
 
 import (
 	"net/http"
@@ -122,7 +122,7 @@ func TestDevicesForgottenWithTheirTOTP(t *testing.T) {
 // laptop still has its own allowance at her address: her wrong password is evaluated, her link
 // mailed, her right password signs her in. It FAILED while signing a session out forgot its
 // device and its address: the thief made her a stranger and throttled her out.
-func TestAStolenSessionTokenCannotTakeTheOwnersAllowance(t *testing.T) {
+func TestAStolenSessionTokenCannotMakeTheOwnersDeviceAStranger(t *testing.T) {
 	t.Parallel()
 	const thiefAt = "127.0.0.66"
 	for name, c := range map[string]struct {
@@ -160,4 +160,60 @@ func TestAStolenSessionTokenCannotTakeTheOwnersAllowance(t *testing.T) {
 				"application": "planoorder", "device_token": *laptop.DeviceToken}, "").Expect(t, 200, gen.StatusActionSuccessful)
 		})
 	}
+}
+
+// A thief that logs itself out at once, to leave ada no session of it to see in sessions/index,
+// keeps no device known once she removes the passkey it copied: the removal reaches the
+// sessions that used it and had ended before. Until then its plain logout kept its device known,
+// as anyone's does.
+func TestDevicesForgottenAfterTheirOwnLogout(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	own := deviceToken(t, passkeySignIn(t, env, ada.b, addr(1)).Expect(t, 200, gen.StatusActionSuccessful)) // her security key
+	var thief gen.Session
+	passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &thief)
+	mfaPost(env, addr(9), sessionsDelete, map[string]any{}, *thief.Token).Expect(t, 200, gen.StatusActionSuccessful)
+	spendStrangers(t, env)
+	wantKnown(t, env, "the thief, logged out", *thief.DeviceToken) // nobody removed its factor yet
+
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	wantStranger(t, env, "the thief", addr(9), *thief.DeviceToken)
+	wantKnown(t, env, "ada", own)
+}
+
+// The address ada removes the passkey from stays known, though the thief signed in there last
+// with its copy: it is hers (the thief shares her network), and forgetting it would make her a
+// stranger there. The thief's device token still goes.
+func TestDevicesForgottenButNotTheOwnersAddress(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	thief := deviceToken(t, passkeySignIn(t, env, ada.a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	spendStrangers(t, env)
+	wantStranger(t, env, "the thief's device", addr(30), thief)
+	guess(env, addr(2), "").Expect(t, 400, gen.StatusInvalidPassword) // the address's own allowance
+}
+
+// The thief's second factor (a phished code) is past its check, its session upgraded and its
+// device token being issued, when ada turns the app off: the removal waits for it (the user's
+// row), and the device token it committed goes with the session it completed. The window is
+// held open by locking known_addresses, which the completion writes after upgrading the session.
+func TestDeviceIssuedWhileItsFactorIsRemoved(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	thief := limitedSignIn(t, env, totpThiefAddress, "ada@example.com", gen.StatusMfaRequired)
+	verify := apitest.Request(http.MethodPost, totpVerify, "text/plain",
+		apitest.Sensitive(t, map[string]any{"code": nextCode(t, env, ada.secret)}), *thief.Token)
+	verify.RemoteAddr = totpThiefAddress + ":1234"
+	removal := apitest.Request(http.MethodPost, totpDisable, "text/plain", apitest.Sensitive(t, map[string]any{"password": password}), ada.own)
+	removal.RemoteAddr = addr(2) + ":1234"
+
+	res := checkInFlightAtRemoval(t, env, verify, removal, holdRows(t, env, "LOCK TABLE known_addresses IN SHARE MODE"))
+	device := deviceToken(t, res.Expect(t, 200, gen.StatusActionSuccessful))
+	env.Get(sessionsRead, *thief.Token).Expect(t, 401, gen.StatusInvalidToken)
+	spendStrangers(t, env)
+	wantStranger(t, env, "the thief", totpThiefAddress, device)
 }

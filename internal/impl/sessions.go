@@ -227,10 +227,9 @@ func endsOnlyItself(p *auth.Principal, in gen.SessionsDeleteInput) error {
 
 // revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the
 // caller's session, and returns how many. The audit trail records it (sessions.revoked by the
-// user, one event per application) in the same transaction. Sessions the caller signs out
-// (id, others, all) are disowned: their devices, and the addresses they last signed in from but
-// the caller's, are strangers to the account again (limits.ForgetEnded), those of sessions that
-// had logged themselves out included; the caller's own device stays known, as at a plain logout.
+// user, one event per application) in the same transaction. It forgets no device or address of
+// the sessions it ends (unlike a factor's removal, limits.ForgetEnded): a session token alone
+// may call it, and a thief holding a copy would otherwise make the owner's devices strangers.
 func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
 	all, others := deref(in.All), deref(in.Others)
 	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {
@@ -267,12 +266,6 @@ func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in g
 		}
 		if err != nil {
 			return fmt.Errorf("revoke sessions of user %d: %w", caller.UserID, err)
-		}
-		if all || others || (in.Id != nil && *in.Id != caller.ID) { // disowned; a plain logout keeps its device known
-			if err := limits.ForgetEnded(ctx, q, peer.FromContext(ctx), limits.Disowned{
-				UserID: caller.UserID, Keep: caller.ID, Every: all || others, Session: in.Id}); err != nil {
-				return err
-			}
 		}
 		return audit.Append(ctx, q, now, sessionsRevokedBy(caller.UserID, revoked, one)...)
 	})

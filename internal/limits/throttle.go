@@ -194,8 +194,8 @@ const MaxDevicesPerUser = 20
 // Trust records, in q's transaction, a successful sign-in of userID by c, completed on the
 // session session: the address becomes known to the account, and c gets a new device token (the
 // one it presented, if any, is retired, as is the user's oldest beyond MaxDevicesPerUser). Both
-// record the session, so that they go when the owner disowns it (ForgetEnded). It returns the
-// new token, which exists only in the answer from then on.
+// record the session, so that they go when the owner removes the factor it stood on
+// (ForgetEnded). It returns the new token, which exists only in the answer from then on.
 func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, c Client) (string, error) {
 	now := l.now()
 	c.DeviceToken = wellFormed(c.DeviceToken)
@@ -227,31 +227,29 @@ func Forget(ctx context.Context, q *db.Queries, userID int64) error {
 	return nil
 }
 
-// Disowned selects ended sessions of a user that the owner disowned: those that stood on a
-// factor removed (PasskeyID, or Method: its methods name it), the one signed out by id (Session),
-// or every one (Every: signed out with others or all); never Keep, the caller's own session.
-// Sessions that ended before count too.
+// Disowned selects the ended sessions of a user that stood on a second factor the owner removed:
+// those that used the passkey PasskeyID, or whose methods name Method (the authenticator app).
+// Sessions that ended before (a thief that logged itself out at once) count too.
 type Disowned struct {
 	UserID    int64
 	PasskeyID *int64
 	Method    *string
-	Session   *uuid.UUID
-	Every     bool
-	Keep      uuid.UUID
 }
 
 // ForgetEnded makes the callers of the sessions d selects strangers again, in q's transaction
 // and after their revocation: the addresses they last made known go, but the one caller calls
 // from (the owner may share it with them: forgetting it would make her a stranger where she
-// is), and so do the device tokens issued with them. For a factor removed (a thief may hold a
-// copy) and sessions the owner signs out; not for a plain logout, which keeps one's device known.
+// is), and so do the device tokens issued with them. Only for a factor's removal (a thief may
+// hold a copy), which asks a recent proof on an aal2 session; never for a sign-out, which a
+// session token alone may make: a thief holding a copy would make the owner's devices strangers,
+// spend the strangers' allowance and throttle her out of signing in.
 func ForgetEnded(ctx context.Context, q *db.Queries, caller peer.Peer, d Disowned) error {
 	if err := q.ForgetSessionAddresses(ctx, db.ForgetSessionAddressesParams{UserID: d.UserID, KeepAddress: peer.Group(caller.Address),
-		Keep: d.Keep, Every: d.Every, SessionID: d.Session, PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
 		return fmt.Errorf("forget the addresses of ended sessions of user %d: %w", d.UserID, err)
 	}
 	if err := q.ForgetSessionDevices(ctx, db.ForgetSessionDevicesParams{UserID: d.UserID,
-		Keep: d.Keep, Every: d.Every, SessionID: d.Session, PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
 		return fmt.Errorf("forget the devices of ended sessions of user %d: %w", d.UserID, err)
 	}
 	return nil

@@ -15,8 +15,9 @@ DELETE FROM limit_counters WHERE key IN (
 -- name: DeleteOldSessions :execrows
 -- Sessions revoked before @revoked_before, and sessions that could not be used after
 -- @expired_before (the latest they could expire, whatever their application's policy now),
--- but those a device token or a known address still names (the session it came with: ending
--- that session drops it, limits.ForgetEnded, even long after); they go once those expire.
+-- but those a device token or a known address still names (the session it came with: removing
+-- the factor that session stood on drops it, limits.ForgetEnded, even long after); they go once
+-- those expire.
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < @revoked_before
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)

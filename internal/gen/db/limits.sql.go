@@ -30,8 +30,8 @@ type CreateDeviceTokenParams struct {
 	ExpiresAt time.Time
 }
 
-// Issues a device token to the user with the session @session_id (ending that session may drop
-// it: ForgetSessionDevices) and retires its old ones but the newest @keep_old (the DELETE does
+// Issues a device token to the user with the session @session_id (removing the factor that
+// session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest @keep_old (the DELETE does
 // not see the new row in its snapshot).
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
@@ -73,35 +73,27 @@ func (q *Queries) DeleteLimitCounters(ctx context.Context, keys []string) error 
 const forgetSessionAddresses = `-- name: ForgetSessionAddresses :exec
 DELETE FROM known_addresses k USING sessions s
 WHERE k.user_id = $1 AND s.id = k.session_id AND k.address <> $2
-  AND s.revoked_at IS NOT NULL AND s.id <> $3
-  AND ($4::boolean OR s.id = $5::uuid
-       OR $6::bigint = ANY (s.passkey_ids) OR $7::text = ANY (s.methods))
+  AND s.revoked_at IS NOT NULL
+  AND ($3::bigint = ANY (s.passkey_ids) OR $4::text = ANY (s.methods))
 `
 
 type ForgetSessionAddressesParams struct {
 	UserID      int64
 	KeepAddress string
-	Keep        uuid.UUID
-	Every       bool
-	SessionID   *uuid.UUID
 	PasskeyID   *int64
 	Method      *string
 }
 
-// Forgets, after sessions of the user were ended in this transaction, the addresses whose
-// latest sign-in was one of the user's disowned sessions (limits.ForgetEnded), but @keep_address (the
-// caller's own: an address it shares with them is its own too). The disowned sessions are ended
-// ones (revoked now or before), never @keep (the caller's own, logged out with the others):
-// those that stood on the passkey @passkey_id or whose methods name @method (a factor removed),
-// the session @session_id (one signed out by id), or, with @every, every one. Run before
-// ForgetSessionDevices: the rows are locked in the order a sign-in locks them (Trust).
+// Forgets, after a second factor of the user was removed and its sessions ended in this
+// transaction, the addresses whose latest sign-in was one of the user's ended sessions (revoked
+// now or before) that stood on it (limits.ForgetEnded): that used the passkey @passkey_id, or
+// whose methods name @method. But @keep_address, the caller's own: an address it shares with them
+// is its own too. Run before ForgetSessionDevices: the rows are locked in the order a sign-in
+// locks them (Trust).
 func (q *Queries) ForgetSessionAddresses(ctx context.Context, arg ForgetSessionAddressesParams) error {
 	_, err := q.db.Exec(ctx, forgetSessionAddresses,
 		arg.UserID,
 		arg.KeepAddress,
-		arg.Keep,
-		arg.Every,
-		arg.SessionID,
 		arg.PasskeyID,
 		arg.Method,
 	)
@@ -111,32 +103,22 @@ func (q *Queries) ForgetSessionAddresses(ctx context.Context, arg ForgetSessionA
 const forgetSessionDevices = `-- name: ForgetSessionDevices :exec
 DELETE FROM device_tokens d USING sessions s
 WHERE d.user_id = $1 AND s.id = d.session_id
-  AND s.revoked_at IS NOT NULL AND s.id <> $2
-  AND ($3::boolean OR s.id = $4::uuid
-       OR $5::bigint = ANY (s.passkey_ids) OR $6::text = ANY (s.methods))
+  AND s.revoked_at IS NOT NULL
+  AND ($2::bigint = ANY (s.passkey_ids) OR $3::text = ANY (s.methods))
 `
 
 type ForgetSessionDevicesParams struct {
 	UserID    int64
-	Keep      uuid.UUID
-	Every     bool
-	SessionID *uuid.UUID
 	PasskeyID *int64
 	Method    *string
 }
 
-// Deletes the device tokens issued with the user's disowned sessions, chosen as for
-// ForgetSessionAddresses. A statement after the revocation, so that it sees a device token that
-// a second factor the revocation waited for (its session's row) committed with its session.
+// Deletes the device tokens issued with the user's ended sessions that stood on a second factor
+// removed, chosen as for ForgetSessionAddresses. A statement after the revocation, so that it
+// sees a device token that a second factor the removal waited for (the user's row) committed
+// with its session.
 func (q *Queries) ForgetSessionDevices(ctx context.Context, arg ForgetSessionDevicesParams) error {
-	_, err := q.db.Exec(ctx, forgetSessionDevices,
-		arg.UserID,
-		arg.Keep,
-		arg.Every,
-		arg.SessionID,
-		arg.PasskeyID,
-		arg.Method,
-	)
+	_, err := q.db.Exec(ctx, forgetSessionDevices, arg.UserID, arg.PasskeyID, arg.Method)
 	return err
 }
 
@@ -211,8 +193,8 @@ type RememberAddressParams struct {
 }
 
 // Records that the user signed in from the address, until @expires_at, with the session
-// @session_id: the address is known by its latest sign-in (ending that session may forget it:
-// ForgetSessionAddresses).
+// @session_id: the address is known by its latest sign-in (removing the factor that session
+// stood on may forget it: ForgetSessionAddresses).
 func (q *Queries) RememberAddress(ctx context.Context, arg RememberAddressParams) error {
 	_, err := q.db.Exec(ctx, rememberAddress,
 		arg.UserID,

@@ -160,8 +160,9 @@ type DeleteOldSessionsParams struct {
 
 // Sessions revoked before @revoked_before, and sessions that could not be used after
 // @expired_before (the latest they could expire, whatever their application's policy now),
-// but those a device token or a known address still names (the session it came with: ending
-// that session drops it, limits.ForgetEnded, even long after); they go once those expire.
+// but those a device token or a known address still names (the session it came with: removing
+// the factor that session stood on drops it, limits.ForgetEnded, even long after); they go once
+// those expire.
 func (q *Queries) DeleteOldSessions(ctx context.Context, arg DeleteOldSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteOldSessions, arg.RevokedBefore, arg.BatchSize, arg.ExpiredBefore)
 	if err != nil {

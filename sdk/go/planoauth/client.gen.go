@@ -3236,8 +3236,8 @@ type Session struct {
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
 	// without the password or the mailbox, and is stored only as a SHA-256 hash. It goes
-	// when the owner signs this session out from another one, or removes the second factor
-	// it stood on (see `sessions/create`).
+	// when the owner removes the second factor this session stood on, or changes the
+	// password; signing this session out keeps it (see `sessions/create`).
 	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
@@ -5374,12 +5374,13 @@ type ClientInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
-	// now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5419,12 +5420,13 @@ type ClientInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
-	// now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5707,13 +5709,13 @@ type ClientInterface interface {
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 	// on `code`). The device tokens issued with every session that proved a code of the app
-	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-	// the account's limits again (see `sessions/create`). The caller's session stays unless
-	// it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -5745,13 +5747,13 @@ type ClientInterface interface {
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 	// on `code`). The device tokens issued with every session that proved a code of the app
-	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-	// the account's limits again (see `sessions/create`). The caller's session stays unless
-	// it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -5879,9 +5881,11 @@ type ClientInterface interface {
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
 	// device token, and the address its sign-in made known, are forgotten when the owner
-	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-	// `mfa/totp_disable`); the address the owner acts from stays known.
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5914,9 +5918,11 @@ type ClientInterface interface {
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
 	// device token, and the address its sign-in made known, are forgotten when the owner
-	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-	// `mfa/totp_disable`); the address the owner acts from stays known.
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5935,12 +5941,15 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-	// already ended included) are disowned, in the same transaction: the device tokens they
-	// were issued are forgotten, and so are the addresses they last signed in from but the
-	// caller's, so that whoever held them is a stranger to the account's limits again
-	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-	// its device known.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -5963,12 +5972,15 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-	// already ended included) are disowned, in the same transaction: the device tokens they
-	// were issued are forgotten, and so are the addresses they last signed in from but the
-	// caller's, so that whoever held them is a stranger to the account's limits again
-	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-	// its device known.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -6604,9 +6616,10 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6626,9 +6639,10 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7270,12 +7284,13 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. The device tokens issued with every session that used the passkey (ended
-// now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7325,12 +7340,13 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. The device tokens issued with every session that used the passkey (ended
-// now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7763,13 +7779,13 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 // on `code`). The device tokens issued with every session that proved a code of the app
-// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-// the account's limits again (see `sessions/create`). The caller's session stays unless
-// it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -7811,13 +7827,13 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 // on `code`). The device tokens issued with every session that proved a code of the app
-// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-// the account's limits again (see `sessions/create`). The caller's session stays unless
-// it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -8005,9 +8021,11 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
 // device token, and the address its sign-in made known, are forgotten when the owner
-// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-// `mfa/totp_disable`); the address the owner acts from stays known.
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes any type of body and a specified content type.
 //
@@ -8050,9 +8068,11 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
 // device token, and the address its sign-in made known, are forgotten when the owner
-// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-// `mfa/totp_disable`); the address the owner acts from stays known.
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -8081,12 +8101,15 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-// already ended included) are disowned, in the same transaction: the device tokens they
-// were issued are forgotten, and so are the addresses they last signed in from but the
-// caller's, so that whoever held them is a stranger to the account's limits again
-// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-// its device known.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -8119,12 +8142,15 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-// already ended included) are disowned, in the same transaction: the device tokens they
-// were issued are forgotten, and so are the addresses they last signed in from but the
-// caller's, so that whoever held them is a stranger to the account's limits again
-// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-// its device known.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -9010,9 +9036,10 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -9042,9 +9069,10 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -12214,12 +12242,13 @@ type ClientWithResponsesInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
-	// now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12259,12 +12288,13 @@ type ClientWithResponsesInterface interface {
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
 	// upgrades none. The device tokens issued with every session that used the passkey (ended
-	// now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-	// the account's limits again (see `sessions/create`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12547,13 +12577,13 @@ type ClientWithResponsesInterface interface {
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 	// on `code`). The device tokens issued with every session that proved a code of the app
-	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-	// the account's limits again (see `sessions/create`). The caller's session stays unless
-	// it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -12585,13 +12615,13 @@ type ClientWithResponsesInterface interface {
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 	// on `code`). The device tokens issued with every session that proved a code of the app
-	// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-	// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-	// the account's limits again (see `sessions/create`). The caller's session stays unless
-	// it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -12721,9 +12751,11 @@ type ClientWithResponsesInterface interface {
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
 	// device token, and the address its sign-in made known, are forgotten when the owner
-	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-	// `mfa/totp_disable`); the address the owner acts from stays known.
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12756,9 +12788,11 @@ type ClientWithResponsesInterface interface {
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
 	// device token, and the address its sign-in made known, are forgotten when the owner
-	// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-	// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-	// `mfa/totp_disable`); the address the owner acts from stays known.
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12777,12 +12811,15 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-	// already ended included) are disowned, in the same transaction: the device tokens they
-	// were issued are forgotten, and so are the addresses they last signed in from but the
-	// caller's, so that whoever held them is a stranger to the account's limits again
-	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-	// its device known.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -12805,12 +12842,15 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-	// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-	// already ended included) are disowned, in the same transaction: the device tokens they
-	// were issued are forgotten, and so are the addresses they last signed in from but the
-	// caller's, so that whoever held them is a stranger to the account's limits again
-	// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-	// its device known.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -13450,9 +13490,10 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13472,9 +13513,10 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17443,12 +17485,13 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. The device tokens issued with every session that used the passkey (ended
-// now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17494,12 +17537,13 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
 // upgrades none. The device tokens issued with every session that used the passkey (ended
-// now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever holds the copy is a stranger to
-// the account's limits again (see `sessions/create`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17872,13 +17916,13 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 // on `code`). The device tokens issued with every session that proved a code of the app
-// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-// the account's limits again (see `sessions/create`). The caller's session stays unless
-// it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -17916,13 +17960,13 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
 // on `code`). The device tokens issued with every session that proved a code of the app
-// (ended now, or logged out before) are forgotten with it, and so are the addresses those
-// sessions last signed in from but the caller's: whoever proved the codes is a stranger to
-// the account's limits again (see `sessions/create`). The caller's session stays unless
-// it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -18088,9 +18132,11 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
 // device token, and the address its sign-in made known, are forgotten when the owner
-// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-// `mfa/totp_disable`); the address the owner acts from stays known.
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18129,9 +18175,11 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
 // device token, and the address its sign-in made known, are forgotten when the owner
-// disowns the session they came with: signs it out (`sessions/delete` with `id`, `others`
-// or `all`), or removes the second factor it stood on (`mfa/passkey_delete`,
-// `mfa/totp_disable`); the address the owner acts from stays known.
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18156,12 +18204,15 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-// already ended included) are disowned, in the same transaction: the device tokens they
-// were issued are forgotten, and so are the addresses they last signed in from but the
-// caller's, so that whoever held them is a stranger to the account's limits again
-// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-// its device known.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -18190,12 +18241,15 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
-// The sessions signed out by `id` (of another session), `others` or `all` (those that had
-// already ended included) are disowned, in the same transaction: the device tokens they
-// were issued are forgotten, and so are the addresses they last signed in from but the
-// caller's, so that whoever held them is a stranger to the account's limits again
-// (see `sessions/create`). A plain logout, and the caller's own session under `all`, keeps
-// its device known.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -18985,9 +19039,10 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19013,9 +19068,10 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
