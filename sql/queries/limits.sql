@@ -33,8 +33,8 @@ SELECT coalesce((SELECT d.id FROM device_tokens d
 
 -- name: CreateDeviceToken :exec
 -- Issues a device token to the user with the session @session_id (removing the factor that
--- session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest @keep_old (the DELETE does
--- not see the new row in its snapshot).
+-- session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest
+-- @keep_old (the DELETE does not see the new row in its snapshot).
 WITH created AS (
     INSERT INTO device_tokens (token_hash, user_id, session_id, created_at, expires_at)
     VALUES (@token_hash, @user_id, @session_id::uuid, @now, @expires_at)

@@ -31,8 +31,8 @@ type CreateDeviceTokenParams struct {
 }
 
 // Issues a device token to the user with the session @session_id (removing the factor that
-// session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest @keep_old (the DELETE does
-// not see the new row in its snapshot).
+// session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest
+// @keep_old (the DELETE does not see the new row in its snapshot).
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
 		arg.UserID,
