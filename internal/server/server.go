@@ -213,7 +213,11 @@ func newHandler(cfg Config, reg *registry.Registry, writer *envelope.Writer, aut
 }
 
 func apiRouter(cfg routes) http.Handler {
-	router := mux.NewRouter()
+	// A path the ServeMux let through unclean (its dots or slashes percent-encoded: clean as
+	// escaped, not once decoded; or a CONNECT's) is no operation's: route-non-existent in the
+	// envelope, not gorilla's own 301 (cached for good, a POST turned into a GET, without the
+	// headers of every answer, to a Location outside the API).
+	router := mux.NewRouter().SkipClean(true)
 	nonExistent := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg.writer.Status(w, r, gen.StatusRouteNonExistent)
 	})
