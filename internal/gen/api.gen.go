@@ -3385,7 +3385,9 @@ type Session struct {
 	// `sessions/google`, `sessions/passkey_finish`, or the second factor that completes one): a new device token (`pad_...`). Pass it as `device_token` at the
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
-	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	// without the password or the mailbox, and is stored only as a SHA-256 hash. It goes
+	// when the owner removes the second factor this session stood on, or changes the
+	// password; signing this session out keeps it (see `sessions/create`).
 	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a

@@ -503,7 +503,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if deviceToken, err = s.limits.Trust(ctx, q, p.User.ID, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
 				return err
 			}
 			events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}),
@@ -602,8 +602,12 @@ type endedSessions struct {
 // a lost device) or codes of the app (phished, or its own app's) loses what they opened or
 // completed, as a password change ends the sessions made from the password. The caller's
 // session is one of them when it used the factor: a session may not saw off the proof it stands
-// on and go on. It returns the sessions.revoked events (none when nothing was revoked); NOTIFY
-// (sessions_notify) drops the sessions from every instance's cache, removeFactor from this one's.
+// on and go on. The devices of every session that stood on it (ended now, or logged out before)
+// are strangers again, and the addresses they last signed in from but the caller's
+// (limits.ForgetEnded): whoever holds the copy keeps no allowance of its own for guessing the
+// password or asking for links. It returns the sessions.revoked events (none when nothing was
+// revoked); NOTIFY (sessions_notify) drops the sessions from every instance's cache,
+// removeFactor from this one's.
 func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.Principal, used factorUse) (endedSessions, error) {
 	now := s.now()
 	arg := db.RevokeFactorSessionsParams{UserID: p.User.ID, Now: &now, PasskeyID: used.passkeyID}
@@ -614,6 +618,10 @@ func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.P
 	rows, err := q.RevokeFactorSessions(ctx, arg)
 	if err != nil {
 		return endedSessions{}, fmt.Errorf("revoke the sessions of a second factor of user %d: %w", p.User.ID, err)
+	}
+	if err := limits.ForgetEnded(ctx, q, peer.FromContext(ctx),
+		limits.Disowned{UserID: p.User.ID, PasskeyID: arg.PasskeyID, Method: arg.Method}); err != nil {
+		return endedSessions{}, err
 	}
 	var out endedSessions
 	if len(rows) == 0 {
@@ -731,7 +739,7 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
 	}
-	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, client)
+	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, client)
 	return session, deviceToken, err
 }
 

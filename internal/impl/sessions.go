@@ -227,7 +227,9 @@ func endsOnlyItself(p *auth.Principal, in gen.SessionsDeleteInput) error {
 
 // revokeOwnSessions is sessions/delete without HTTP: it revokes sessions of the user of the
 // caller's session, and returns how many. The audit trail records it (sessions.revoked by the
-// user, one event per application) in the same transaction.
+// user, one event per application) in the same transaction. It forgets no device or address of
+// the sessions it ends (unlike a factor's removal, limits.ForgetEnded): a session token alone
+// may call it, and a thief holding a copy would otherwise make the owner's devices strangers.
 func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
 	all, others := deref(in.All), deref(in.Others)
 	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {

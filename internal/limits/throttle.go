@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen/db"
@@ -189,14 +191,16 @@ func (l *Limiter) AddressTicket(kind Kind, p peer.Peer, takenAt time.Time) Ticke
 // oldest, so that signing in often costs no table growth.
 const MaxDevicesPerUser = 20
 
-// Trust records, in q's transaction, a successful sign-in of userID by c: the address becomes
-// known to the account, and c gets a new device token (the one it presented, if any, is
-// retired, as is the user's oldest beyond MaxDevicesPerUser). It returns the new token, which exists only in the answer from then on.
-func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Client) (string, error) {
+// Trust records, in q's transaction, a successful sign-in of userID by c, completed on the
+// session session: the address becomes known to the account, and c gets a new device token (the
+// one it presented, if any, is retired, as is the user's oldest beyond MaxDevicesPerUser). Both
+// record the session, so that they go when the owner removes the factor it stood on
+// (ForgetEnded). It returns the new token, which exists only in the answer from then on.
+func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, c Client) (string, error) {
 	now := l.now()
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	if err := q.RememberAddress(ctx, db.RememberAddressParams{
-		UserID: userID, Address: peer.Group(c.Peer.Address), ExpiresAt: now.Add(l.cfg.KnownAddressTTL),
+		UserID: userID, Address: peer.Group(c.Peer.Address), ExpiresAt: now.Add(l.cfg.KnownAddressTTL), SessionID: session,
 	}); err != nil {
 		return "", fmt.Errorf("remember the address of user %d: %w", userID, err)
 	}
@@ -207,7 +211,7 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Clie
 	}
 	token, hash := auth.NewToken(auth.DevicePrefix)
 	if err := q.CreateDeviceToken(ctx, db.CreateDeviceTokenParams{
-		TokenHash: hash, UserID: userID, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
+		TokenHash: hash, UserID: userID, SessionID: session, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
 	}); err != nil {
 		return "", fmt.Errorf("issue a device token to user %d: %w", userID, err)
 	}
@@ -219,6 +223,34 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, c Clie
 func Forget(ctx context.Context, q *db.Queries, userID int64) error {
 	if err := q.ForgetUserClients(ctx, userID); err != nil {
 		return fmt.Errorf("forget the clients of user %d: %w", userID, err)
+	}
+	return nil
+}
+
+// Disowned selects the ended sessions of a user that stood on a second factor the owner removed:
+// those that used the passkey PasskeyID, or whose methods name Method (the authenticator app).
+// Sessions that ended before (a thief that logged itself out at once) count too.
+type Disowned struct {
+	UserID    int64
+	PasskeyID *int64
+	Method    *string
+}
+
+// ForgetEnded makes the callers of the sessions d selects strangers again, in q's transaction
+// and after their revocation: the addresses they last made known go, but the one caller calls
+// from (the owner may share it with them: forgetting it would make her a stranger where she
+// is), and so do the device tokens issued with them. Only for a factor's removal (a thief may
+// hold a copy), which asks a recent proof on an aal2 session; never for a sign-out, which a
+// session token alone may make: a thief holding a copy would make the owner's devices strangers,
+// spend the strangers' allowance and throttle her out of signing in.
+func ForgetEnded(ctx context.Context, q *db.Queries, caller peer.Peer, d Disowned) error {
+	if err := q.ForgetSessionAddresses(ctx, db.ForgetSessionAddressesParams{UserID: d.UserID, KeepAddress: peer.Group(caller.Address),
+		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		return fmt.Errorf("forget the addresses of ended sessions of user %d: %w", d.UserID, err)
+	}
+	if err := q.ForgetSessionDevices(ctx, db.ForgetSessionDevicesParams{UserID: d.UserID,
+		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
+		return fmt.Errorf("forget the devices of ended sessions of user %d: %w", d.UserID, err)
 	}
 	return nil
 }

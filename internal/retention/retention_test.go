@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -169,5 +170,31 @@ func TestRetentionOneInstanceAtATime(t *testing.T) {
 	other.Release()
 	if res, err := newWorker(pool).RunOnce(ctx); err != nil || !res.Ran || res.Deleted["sessions"] != 2 {
 		t.Errorf("RunOnce after unlock = %+v, %v", res, err)
+	}
+}
+
+// A session past retention stays while a device token or a known address names it (ending it
+// forgets them, limits.ForgetEnded, however long ago it ended); once they expire, it goes.
+func TestRetentionKeepsTheSessionOfADevice(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	exec(t, pool, "INSERT INTO users (id, email) VALUES (1, 'ada@example.com')")
+	old := now.Add(-retention.Defaults.Sessions - time.Hour)
+	exec(t, pool, `INSERT INTO sessions (id, token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, revoked_at)
+		SELECT gen_random_uuid(), v.hash, 1, a.id, 'client', '{}', v.mark, $1, $1, $1, $1
+		FROM applications a, (VALUES ('\x01'::bytea, 'device'), ('\x02', 'address'), ('\x03', 'expired device')) v (hash, mark)
+		WHERE a.slug = 'planoorder'`, old)
+	exec(t, pool, `INSERT INTO device_tokens (token_hash, user_id, session_id, expires_at)
+		SELECT s.token_hash, 1, s.id, CASE s.user_agent WHEN 'device' THEN $1::timestamptz ELSE $2::timestamptz END
+		FROM sessions s WHERE s.user_agent IN ('device', 'expired device')`, now.Add(time.Hour), now.Add(-time.Second))
+	exec(t, pool, `INSERT INTO known_addresses (user_id, address, session_id, expires_at)
+		SELECT 1, '127.0.0.1', s.id, $1 FROM sessions s WHERE s.user_agent = 'address'`, now.Add(time.Hour))
+	for round, want := range [][]string{{"address", "device", "expired device"}, {"address", "device"}} {
+		if _, err := newWorker(pool).RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := remaining(t, pool)["sessions"]; !slices.Equal(got, want) {
+			t.Errorf("after round %d the sessions left are %v, want %v", round+1, got, want)
+		}
 	}
 }

@@ -8,12 +8,14 @@ package db
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const createDeviceToken = `-- name: CreateDeviceToken :exec
 WITH created AS (
-    INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
-    VALUES ($3, $1, $4, $5)
+    INSERT INTO device_tokens (token_hash, user_id, session_id, created_at, expires_at)
+    VALUES ($3, $1, $4::uuid, $5, $6)
 )
 DELETE FROM device_tokens d WHERE d.id IN (
     SELECT o.id FROM device_tokens o WHERE o.user_id = $1 ORDER BY o.id DESC OFFSET $2)
@@ -23,17 +25,20 @@ type CreateDeviceTokenParams struct {
 	UserID    int64
 	KeepOld   int32
 	TokenHash []byte
+	SessionID uuid.UUID
 	Now       time.Time
 	ExpiresAt time.Time
 }
 
-// Issues a device token to the user and retires its old ones but the newest @keep_old (the
-// DELETE does not see the new row in its snapshot).
+// Issues a device token to the user with the session @session_id (removing the factor that
+// session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest
+// @keep_old (the DELETE does not see the new row in its snapshot).
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
 		arg.UserID,
 		arg.KeepOld,
 		arg.TokenHash,
+		arg.SessionID,
 		arg.Now,
 		arg.ExpiresAt,
 	)
@@ -62,6 +67,58 @@ DELETE FROM limit_counters WHERE key = ANY($1::text[])
 // Ends the windows of @keys now (limits.Reopen): what they bound may happen again at once.
 func (q *Queries) DeleteLimitCounters(ctx context.Context, keys []string) error {
 	_, err := q.db.Exec(ctx, deleteLimitCounters, keys)
+	return err
+}
+
+const forgetSessionAddresses = `-- name: ForgetSessionAddresses :exec
+DELETE FROM known_addresses k USING sessions s
+WHERE k.user_id = $1 AND s.id = k.session_id AND k.address <> $2
+  AND s.revoked_at IS NOT NULL
+  AND ($3::bigint = ANY (s.passkey_ids) OR $4::text = ANY (s.methods))
+`
+
+type ForgetSessionAddressesParams struct {
+	UserID      int64
+	KeepAddress string
+	PasskeyID   *int64
+	Method      *string
+}
+
+// Forgets, after a second factor of the user was removed and its sessions ended in this
+// transaction, the addresses whose latest sign-in was one of the user's ended sessions (revoked
+// now or before) that stood on it (limits.ForgetEnded): that used the passkey @passkey_id, or
+// whose methods name @method. But @keep_address, the caller's own: an address it shares with them
+// is its own too. Run before ForgetSessionDevices: the rows are locked in the order a sign-in
+// locks them (Trust).
+func (q *Queries) ForgetSessionAddresses(ctx context.Context, arg ForgetSessionAddressesParams) error {
+	_, err := q.db.Exec(ctx, forgetSessionAddresses,
+		arg.UserID,
+		arg.KeepAddress,
+		arg.PasskeyID,
+		arg.Method,
+	)
+	return err
+}
+
+const forgetSessionDevices = `-- name: ForgetSessionDevices :exec
+DELETE FROM device_tokens d USING sessions s
+WHERE d.user_id = $1 AND s.id = d.session_id
+  AND s.revoked_at IS NOT NULL
+  AND ($2::bigint = ANY (s.passkey_ids) OR $3::text = ANY (s.methods))
+`
+
+type ForgetSessionDevicesParams struct {
+	UserID    int64
+	PasskeyID *int64
+	Method    *string
+}
+
+// Deletes the device tokens issued with the user's ended sessions that stood on a second factor
+// removed, chosen as for ForgetSessionAddresses. A statement after the revocation, so that it
+// sees a device token that a second factor the removal waited for (the user's row) committed
+// with its session.
+func (q *Queries) ForgetSessionDevices(ctx context.Context, arg ForgetSessionDevicesParams) error {
+	_, err := q.db.Exec(ctx, forgetSessionDevices, arg.UserID, arg.PasskeyID, arg.Method)
 	return err
 }
 
@@ -123,19 +180,28 @@ func (q *Queries) GetLimitWindowEnd(ctx context.Context, key string) (time.Time,
 }
 
 const rememberAddress = `-- name: RememberAddress :exec
-INSERT INTO known_addresses (user_id, address, expires_at) VALUES ($1, $2, $3)
-ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_addresses.expires_at, excluded.expires_at)
+INSERT INTO known_addresses (user_id, address, expires_at, session_id) VALUES ($1, $2, $3, $4::uuid)
+ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_addresses.expires_at, excluded.expires_at),
+    session_id = excluded.session_id
 `
 
 type RememberAddressParams struct {
 	UserID    int64
 	Address   string
 	ExpiresAt time.Time
+	SessionID uuid.UUID
 }
 
-// Records that the user signed in from the address, until @expires_at.
+// Records that the user signed in from the address, until @expires_at, with the session
+// @session_id: the address is known by its latest sign-in (removing the factor that session
+// stood on may forget it: ForgetSessionAddresses).
 func (q *Queries) RememberAddress(ctx context.Context, arg RememberAddressParams) error {
-	_, err := q.db.Exec(ctx, rememberAddress, arg.UserID, arg.Address, arg.ExpiresAt)
+	_, err := q.db.Exec(ctx, rememberAddress,
+		arg.UserID,
+		arg.Address,
+		arg.ExpiresAt,
+		arg.SessionID,
+	)
 	return err
 }
 

@@ -112,6 +112,7 @@ type DeviceToken struct {
 	UserID    int64
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	SessionID *uuid.UUID
 }
 
 type EmailOutbox struct {
@@ -141,6 +142,7 @@ type KnownAddress struct {
 	UserID    int64
 	Address   string
 	ExpiresAt time.Time
+	SessionID *uuid.UUID
 }
 
 type Liaison struct {

@@ -3235,7 +3235,9 @@ type Session struct {
 	// `sessions/google`, `sessions/passkey_finish`, or the second factor that completes one): a new device token (`pad_...`). Pass it as `device_token` at the
 	// next `sessions/create` or `sessions/magic_link_request` of this user from this device
 	// to keep an allowance of your own while strangers are throttled. It is worth nothing
-	// without the password or the mailbox, and is stored only as a SHA-256 hash.
+	// without the password or the mailbox, and is stored only as a SHA-256 hash. It goes
+	// when the owner removes the second factor this session stood on, or changes the
+	// password; signing this session out keeps it (see `sessions/create`).
 	DeviceToken *string `json:"device_token,omitempty"`
 
 	// ExpiresAt When the session expires if unused from now on; absent when nothing bounds it (a
@@ -5371,10 +5373,14 @@ type ClientInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5413,10 +5419,14 @@ type ClientInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5698,10 +5708,14 @@ type ClientInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -5732,10 +5746,14 @@ type ClientInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -5861,7 +5879,13 @@ type ClientInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5892,7 +5916,13 @@ type ClientInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -5911,6 +5941,15 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -5933,6 +5972,15 @@ type ClientInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -6568,9 +6616,10 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -6590,9 +6639,10 @@ type ClientInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7233,10 +7283,14 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7285,10 +7339,14 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7720,10 +7778,14 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -7764,10 +7826,14 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -7953,7 +8019,13 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7994,7 +8066,13 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -8023,6 +8101,15 @@ func (c *Client) SessionsCreateWithTextBody(ctx context.Context, body SessionsCr
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -8055,6 +8142,15 @@ func (c *Client) SessionsDeleteWithBody(ctx context.Context, params *SessionsDel
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -8940,9 +9036,10 @@ func (c *Client) UsersLookup(ctx context.Context, params *UsersLookupParams, bod
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -8972,9 +9069,10 @@ func (c *Client) UsersPasswordUpdateWithBody(ctx context.Context, params *UsersP
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -12143,10 +12241,14 @@ type ClientWithResponsesInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12185,10 +12287,14 @@ type ClientWithResponsesInterface interface {
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 	// sign-in or second factor with it that is in flight when the removal commits opens or
-	// upgrades none. Registering a passkey is not using it: the session that added it stands on
-	// the proof it had before. (A user's first second factor also completes the second factor
-	// of the session that registers it, aal2, without that session standing on it: its removal
-	// leaves that session. Whoever registered it holds the account's only factor, so the owner
+	// upgrades none. The device tokens issued with every session that used the passkey (ended
+	// now, or logged out before, the caller's included) are forgotten with it, and so are the
+	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+	// it: the session that added it stands on the proof it had before. (A user's first second
+	// factor also completes the second factor of the session that registers it, aal2, without
+	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 	// session.) The caller's session stays unless it used the passkey itself:
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12470,10 +12576,14 @@ type ClientWithResponsesInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -12504,10 +12614,14 @@ type ClientWithResponsesInterface interface {
 	// trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 	// proved a code of the app (phished, or of its own app) keeps no session of it, and a
 	// `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-	// on `code`). The caller's session stays unless it proved a code of the app itself: then
-	// it is revoked with the others, the answer is `action-successful` with
-	// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-	// was), and the caller signs in again. Sessions that proved no code of the app (a
+	// on `code`). The device tokens issued with every session that proved a code of the app
+	// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+	// are the addresses those sessions last signed in from but the caller's: whoever proved the
+	// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+	// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+	// unless it proved a code of the app itself: then it is revoked with the others, the
+	// answer is `action-successful` with `data.session_ended` true (`data.session` and
+	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 	// password, a passkey, a recovery code) stay.
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
@@ -12635,7 +12749,13 @@ type ClientWithResponsesInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12666,7 +12786,13 @@ type ClientWithResponsesInterface interface {
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-	// with a new `device_token` (and retires the one presented); keep it with the device.
+	// with a new `device_token` (and retires the one presented); keep it with the device. A
+	// device token, and the address its sign-in made known, are forgotten when the owner
+	// removes the second factor its session stood on (`mfa/passkey_delete`,
+	// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+	// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+	// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+	// make the owner's own devices strangers and throttle her out of signing in.
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12685,6 +12811,15 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -12707,6 +12842,15 @@ type ClientWithResponsesInterface interface {
 	// does, so that nobody learns another user's session ids; one of the caller's sessions that
 	// is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 	// revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+	// Signing sessions out forgets no device token and no address they signed in from, in
+	// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+	// it, a stolen session token alone (no password, no second factor, no recent proof)
+	// included, and were the devices of the sessions it ends forgotten, such a thief would make
+	// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+	// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+	// thief's device a stranger, the owner removes the second factor it signed in with
+	// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+	// (`users/password_update`, which forgets every device).
 	// A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 	// `client-required`) may end only itself: `id` of another session, `others` or `all`
 	// answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -13346,9 +13490,10 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13368,9 +13513,10 @@ type ClientWithResponsesInterface interface {
 	// is a way in that outlives the session: an old token, with a phished current password or
 	// none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 	// reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-	// revoked. The owner is emailed that the password was changed, with the application and the
-	// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-	// `UsersPasswordUpdateInput`).
+	// revoked. Every device token and address the account knew is forgotten (every caller is a
+	// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+	// that the password was changed, with the application and the client address (see the
+	// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17338,10 +17484,14 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17386,10 +17536,14 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
 // sign-in or second factor with it that is in flight when the removal commits opens or
-// upgrades none. Registering a passkey is not using it: the session that added it stands on
-// the proof it had before. (A user's first second factor also completes the second factor
-// of the session that registers it, aal2, without that session standing on it: its removal
-// leaves that session. Whoever registered it holds the account's only factor, so the owner
+// upgrades none. The device tokens issued with every session that used the passkey (ended
+// now, or logged out before, the caller's included) are forgotten with it, and so are the
+// addresses those sessions last signed in from but the caller's: whoever holds the copy is
+// a stranger to the account's limits again (see `sessions/create`; signing its sessions
+// out would not make it one, see `sessions/delete`). Registering a passkey is not using
+// it: the session that added it stands on the proof it had before. (A user's first second
+// factor also completes the second factor of the session that registers it, aal2, without
+// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
 // cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
 // session.) The caller's session stays unless it used the passkey itself:
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17761,10 +17915,14 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -17801,10 +17959,14 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // trail records `mfa.totp_disabled` and `sessions.revoked`. Whoever had the password and
 // proved a code of the app (phished, or of its own app) keeps no session of it, and a
 // `mfa/totp_verify` in flight when the removal commits upgrades nothing (`invalid-param`
-// on `code`). The caller's session stays unless it proved a code of the app itself: then
-// it is revoked with the others, the answer is `action-successful` with
-// `data.session_ended` true (`data.session` and `session` show the caller's session as it
-// was), and the caller signs in again. Sessions that proved no code of the app (a
+// on `code`). The device tokens issued with every session that proved a code of the app
+// (ended now, or logged out before, the caller's included) are forgotten with it, and so
+// are the addresses those sessions last signed in from but the caller's: whoever proved the
+// codes is a stranger to the account's limits again (see `sessions/create`; signing its
+// sessions out would not make it one, see `sessions/delete`). The caller's session stays
+// unless it proved a code of the app itself: then it is revoked with the others, the
+// answer is `action-successful` with `data.session_ended` true (`data.session` and
+// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
 // password, a passkey, a recovery code) stay.
 // Sensitive params (see `MfaTotpDisableInput`).
 //
@@ -17968,7 +18130,13 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18005,7 +18173,13 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
-// with a new `device_token` (and retires the one presented); keep it with the device.
+// with a new `device_token` (and retires the one presented); keep it with the device. A
+// device token, and the address its sign-in made known, are forgotten when the owner
+// removes the second factor its session stood on (`mfa/passkey_delete`,
+// `mfa/totp_disable`; the address the owner acts from stays known), and every one when the
+// password changes (`users/password_update`). Signing the session out (`sessions/delete`)
+// forgets neither: a stolen session token alone may sign sessions out, and would otherwise
+// make the owner's own devices strangers and throttle her out of signing in.
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18030,6 +18204,15 @@ func (c *ClientWithResponses) SessionsCreateWithTextBodyWithResponse(ctx context
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -18058,6 +18241,15 @@ func (c *ClientWithResponses) SessionsDeleteWithBodyWithResponse(ctx context.Con
 // does, so that nobody learns another user's session ids; one of the caller's sessions that
 // is already revoked answers `revoked: 0`. `data.revoked` is how many sessions were
 // revoked. A revoked token answers `invalid-token` afterwards, on every instance.
+// Signing sessions out forgets no device token and no address they signed in from, in
+// every form (a logout, `id`, `others`, `all`): whoever holds a complete session may call
+// it, a stolen session token alone (no password, no second factor, no recent proof)
+// included, and were the devices of the sessions it ends forgotten, such a thief would make
+// the owner's own devices strangers to the account's limits, spend the strangers' allowance
+// and throttle her out of password and link sign-in (see `sessions/create`). To make a
+// thief's device a stranger, the owner removes the second factor it signed in with
+// (`mfa/passkey_delete`, `mfa/totp_disable`), or changes the password
+// (`users/password_update`, which forgets every device).
 // A session that has not completed its sign-in (`mfa-required`, `mfa-enrolment-required`,
 // `client-required`) may end only itself: `id` of another session, `others` or `all`
 // answer `permission-denied` and revoke nothing, so that whoever proved one factor of two
@@ -18847,9 +19039,10 @@ func (c *ClientWithResponses) UsersLookupWithResponse(ctx context.Context, param
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18875,9 +19068,10 @@ func (c *ClientWithResponses) UsersPasswordUpdateWithBodyWithResponse(ctx contex
 // is a way in that outlives the session: an old token, with a phished current password or
 // none, must not lock the owner out. A new password too easy to guess answers `invalid-param` on `password` with the
 // reason (as in `sessions/password_reset`). `data.revoked` is how many other sessions were
-// revoked. The owner is emailed that the password was changed, with the application and the
-// client address (see the `mfa` tag, "The owner is told"). Sensitive params (see
-// `UsersPasswordUpdateInput`).
+// revoked. Every device token and address the account knew is forgotten (every caller is a
+// stranger to the account's limits again, see `sessions/create`). The owner is emailed
+// that the password was changed, with the application and the client address (see the
+// `mfa` tag, "The owner is told"). Sensitive params (see `UsersPasswordUpdateInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
