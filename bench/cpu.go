@@ -68,15 +68,15 @@ func childrenCPU(parent int) time.Duration {
 	return total
 }
 
-// machineBusy is the CPU time the CPUs ids (this run's) have spent busy (not idle or waiting):
-// their own lines of /proc/stat, so that a run given some of a larger machine's CPUs counts no
-// load of the others.
-func machineBusy(ids []int) time.Duration {
+// machineBusy is the CPU time the CPUs ids (this run's) have spent busy (not idle or waiting),
+// and the part of it the hypervisor took for other guests (steal): their own lines of
+// /proc/stat, so that a run given some of a larger machine's CPUs counts no load of the others.
+func machineBusy(ids []int) (busy, stolen time.Duration) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	var busy int64
+	var busyTicks, stolenTicks int64
 	for _, line := range strings.Split(string(stat), "\n") {
 		fields := strings.Fields(line) // cpuN user nice system idle iowait irq softirq steal ...
 		if len(fields) == 0 {
@@ -91,10 +91,13 @@ func machineBusy(ids []int) time.Duration {
 				continue
 			}
 			n, _ := strconv.ParseInt(f, 10, 64)
-			busy += n
+			busyTicks += n
+			if i == 8 {
+				stolenTicks += n
+			}
 		}
 	}
-	return time.Duration(busy) * time.Second / clockTicks
+	return time.Duration(busyTicks) * time.Second / clockTicks, time.Duration(stolenTicks) * time.Second / clockTicks
 }
 
 // processes are the bench's own: the servers it started and its PostgreSQL.
@@ -109,12 +112,13 @@ type processes struct {
 type cpuSnapshot struct {
 	at                        time.Time
 	target, servers, postgres time.Duration
-	bench, machine            time.Duration
+	bench, machine, stolen    time.Duration
 	cpus                      int
 }
 
 func (p *processes) sampleCPU(target *process) cpuSnapshot {
-	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), machine: machineBusy(p.cpuIDs), cpus: p.cpus}
+	s := cpuSnapshot{at: time.Now(), postgres: clusterCPU(p.postmaster), bench: cpuOf(os.Getpid()), cpus: p.cpus}
+	s.machine, s.stolen = machineBusy(p.cpuIDs)
 	for _, srv := range p.servers {
 		cpu := cpuOf(srv.cmd.Process.Pid)
 		s.servers += cpu
@@ -126,10 +130,11 @@ func (p *processes) sampleCPU(target *process) cpuSnapshot {
 }
 
 // cpuUse is one measurement's CPU per answer of the server measured, PostgreSQL and wrk, and
-// the share of the machine's CPUs that processes not the bench's kept busy meanwhile.
+// the share of the machine's CPUs that processes not the bench's kept busy meanwhile (stolen:
+// the part of it the hypervisor gave other guests, which no process here shows).
 type cpuUse struct {
 	server, postgres, generator time.Duration
-	others                      float64
+	others, stolen              float64
 }
 
 func (a cpuSnapshot) until(b cpuSnapshot, generator time.Duration, answered int) cpuUse {
@@ -138,6 +143,7 @@ func (a cpuSnapshot) until(b cpuSnapshot, generator time.Duration, answered int)
 	u := cpuUse{}
 	if capacity > 0 {
 		u.others = max(float64(b.machine-a.machine-ours)/float64(capacity), 0)
+		u.stolen = float64(b.stolen-a.stolen) / float64(capacity)
 	}
 	if answered > 0 {
 		n := time.Duration(answered)

@@ -61,17 +61,22 @@ func TestRunAgainPassesOnTermination(t *testing.T) {
 }
 
 // TestMachineBusyCountsTheRunsCPUsOnly: the busy time of this run's CPUs is their own lines of
-// /proc/stat, so a subset counts no more than the whole, and no CPU counts nothing.
+// /proc/stat, so a subset counts no more than the whole, no CPU counts nothing, and the time the
+// hypervisor stole is part of the busy time.
 func TestMachineBusyCountsTheRunsCPUsOnly(t *testing.T) {
 	ids, err := allowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, first := machineBusy(ids), machineBusy(ids[:1])
+	all, allStolen := machineBusy(ids)
+	first, firstStolen := machineBusy(ids[:1])
 	if all <= 0 || first <= 0 || first > all {
 		t.Errorf("busy: all %v, first CPU %v", all, first)
 	}
-	if none := machineBusy(nil); none != 0 {
-		t.Errorf("no CPU was busy %v", none)
+	if allStolen < 0 || allStolen > all || firstStolen > allStolen || firstStolen > first {
+		t.Errorf("stolen: all %v of %v, first CPU %v of %v", allStolen, all, firstStolen, first)
+	}
+	if none, noneStolen := machineBusy(nil); none != 0 || noneStolen != 0 {
+		t.Errorf("no CPU was busy %v (stolen %v)", none, noneStolen)
 	}
 }

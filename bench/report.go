@@ -66,14 +66,18 @@ func (r *report) header(b *strings.Builder) {
 	if len(r.cfg.env) > 0 {
 		fmt.Fprintf(b, "- Settings of this tree's servers beyond the bench's own (-env; not of -before's): %s\n", strings.Join(r.cfg.env, " "))
 	}
-	var others []float64
-	for _, samples := range r.peak {
-		for _, s := range samples {
-			others = append(others, s.cpu.others)
+	others := func(samples map[string][]sample, share func(cpuUse) float64) string {
+		var all []float64
+		for _, ss := range samples {
+			for _, s := range ss {
+				all = append(all, share(s.cpu))
+			}
 		}
+		return pct(median(all))
 	}
-	fmt.Fprintf(b, "- Quiet? Load average %s before, %s after; other processes kept %s of the CPUs busy during the peak measurements (median; above a few %% the figures are noisy)\n\n",
-		r.loadBefore, r.loadAfter, pct(median(others)))
+	busy, stolen := func(u cpuUse) float64 { return u.others }, func(u cpuUse) float64 { return u.stolen }
+	fmt.Fprintf(b, "- Quiet? Load average %s before, %s after; besides the bench, the CPUs were kept busy %s of the time during the peak measurements and %s at half of peak (medians; of that, the hypervisor took %s and %s for other guests, steal); above a few %% the figures are noisy\n\n",
+		r.loadBefore, r.loadAfter, others(r.peak, busy), others(r.half, busy), others(r.peak, stolen), others(r.half, stolen))
 }
 
 // Accessors of the medians the targets and tables use.
@@ -137,14 +141,15 @@ func (r *report) peakTable(b *strings.Builder) {
 
 func (r *report) halfTable(b *strings.Builder) {
 	fmt.Fprintf(b, "## Half of peak (fixed rate, %d connections; latency from each request's due time)\n\n", r.cfg.halfConnections)
-	b.WriteString("| path | offered req/s | answered req/s | p50 | p99 | sent > 1 ms late | errors | server CPU/req |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| path | offered req/s | answered req/s | p50 | p99 | sent > 1 ms late | errors | server CPU/req | others' CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, key := range r.halfKeys {
 		s := r.half[key]
 		late := collect(s, func(s sample) float64 { return float64(s.late) / math.Max(float64(s.sent), 1) })
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %s | %s | %d | %s |\n", r.label(key), r.halfRate[key], median(rates(s)),
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %s | %s | %d | %s | %s |\n", r.label(key), r.halfRate[key], median(rates(s)),
 			ms(medianDuration(s, func(s sample) time.Duration { return s.p50 })),
 			ms(medianDuration(s, func(s sample) time.Duration { return s.p99 })), pct(median(late)), totalErrors(s),
-			us(medianDuration(s, func(s sample) time.Duration { return s.cpu.server })))
+			us(medianDuration(s, func(s sample) time.Duration { return s.cpu.server })),
+			pct(median(collect(s, func(s sample) float64 { return s.cpu.others }))))
 	}
 	b.WriteString("\n")
 }
@@ -315,6 +320,7 @@ const notes = `## How this was measured
   says which).
 - **CPU.** Per answer: the server measured and the bench's PostgreSQL (its postmaster, the
   processes it forked and those that exited) from /proc, wrk from its rusage. "others' CPU" is
-  the share of the machine's CPU time that processes not the bench's used meanwhile: on a shared
-  machine the figures are only as good as that is small.
+  the share of the machine's CPU time that processes not the bench's used meanwhile, the time
+  the hypervisor gave other guests included (steal, in /proc/stat; "Quiet?" above gives it
+  apart): on a shared machine the figures are only as good as that is small.
 `
