@@ -73,10 +73,13 @@ func (r *report) header(b *strings.Builder) {
 				all = append(all, share(s.cpu))
 			}
 		}
-		return pct(median(all))
+		if len(all) == 0 {
+			return pct(0)
+		}
+		return pct(median(all)) + " (at most " + pct(slices.Max(all)) + ")"
 	}
 	busy, stolen := func(u cpuUse) float64 { return u.others }, func(u cpuUse) float64 { return u.stolen }
-	fmt.Fprintf(b, "- Quiet? Load average %s before, %s after; besides the bench, the CPUs were kept busy %s of the time during the peak measurements and %s at half of peak (medians; of that, the hypervisor took %s and %s for other guests, steal); above a few %% the figures are noisy\n\n",
+	fmt.Fprintf(b, "- Quiet? Load average %s before, %s after; besides the bench, the CPUs were kept busy %s of the time during the peak measurements and %s at half of peak (medians over the measurements; of that, the hypervisor took %s and %s for other guests, steal); above a few %% the figures are noisy\n\n",
 		r.loadBefore, r.loadAfter, others(r.peak, busy), others(r.half, busy), others(r.peak, stolen), others(r.half, stolen))
 }
 
