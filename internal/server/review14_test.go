@@ -1,7 +1,7 @@
 package server_test
 
-// Review 14 of apiFirst (the API's clean paths reach its router before the ServeMux) and of
-// telemetry.SetRoute naming the server span.
+// Review 14 of the routing and of the server span's name (written against a change that routed
+// the API's paths past the ServeMux, since reverted; both tests hold with and without it).
 
 import (
 	"net/http"
@@ -17,10 +17,9 @@ import (
 )
 
 // A server span is named after its operation once the registry identified it, a panic in the
-// handler included (the recovery answers it; otelhttp renames no span without a ServeMux
-// pattern); a route that is not deployed, an unknown one under the API's prefix or beside it and
-// an unclean path are named by their method alone. Each name is what the code before apiFirst
-// gave, and none of them carries a route that was not identified.
+// handler included (the recovery answers it); a route that is not deployed, an unknown one under
+// the API's prefix or beside it and an unclean path are named by their method alone. None of them
+// carries a route that was not identified.
 func TestReview14SpanNames(t *testing.T) {
 	t.Parallel()
 	exporter := tracetest.NewInMemoryExporter()
@@ -73,7 +72,7 @@ func (discard) WriteHeader(int)             {}
 // its own 301 (permanent, so cached by browsers, a POST turned into a GET by most clients, with
 // neither Cache-Control: no-store nor nosniff, and to a Location outside the API, "/metrics"
 // here). No operation has such a path: each is route-non-existent, in the envelope. FAILED on
-// main (301, not an envelope), as on the code before apiFirst.
+// main (301, not an envelope).
 func TestReview14EncodedDotSegmentsAreNoRoute(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
