@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-
 	"testing"
 
 	"github.com/plano/planoauth/internal/apitest"
