@@ -74,3 +74,28 @@ func sentFrom(address string, req *http.Request) *http.Request {
 	req.RemoteAddr = address + ":1234"
 	return req
 }
+
+// The thief's sign-in with its copy of the synced passkey has created its session and is
+// issuing its device token (held at known_addresses, which Trust writes first) when ada removes
+// the passkey: the removal waits for it (the user's row, which a passkey sign-in holds), then
+// ends the session and forgets the device token it committed (a statement after the revocation).
+func TestReview15PasskeySignInInFlightAtItsRemovalKeepsNoDevice(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	const thiefAt = "127.0.0.9"
+	opts := options(t, mfaPost(env, thiefAt, passkeySignInBegin, map[string]any{"application": "planoorder"}, "").Expect(t, 200, gen.StatusActionSuccessful))
+	signIn := sentFrom(thiefAt, apitest.Request(http.MethodPost, passkeySignInEnd, "text/plain",
+		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts), "application": "planoorder"}), ""))
+	removal := sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own))
+
+	res := checkInFlightAtRemoval(t, env, signIn, removal, holdRows(t, env, "LOCK TABLE known_addresses IN SHARE MODE"))
+	var thief gen.Session
+	res.Expect(t, 200, gen.StatusActionSuccessful).Data(t, &thief)
+	if thief.Token == nil || thief.DeviceToken == nil {
+		t.Fatalf("the sign-in answered no token or device token: %s", res.Raw)
+	}
+	env.Get(sessionsRead, *thief.Token).Expect(t, 401, gen.StatusInvalidToken)
+	spendStrangers(t, env)
+	wantStranger(t, env, "the thief", thiefAt, *thief.DeviceToken)
+}
