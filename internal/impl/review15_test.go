@@ -7,7 +7,6 @@ package impl_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/plano/planoauth/internal/apitest"
@@ -47,19 +46,19 @@ func TestReview15RemovalsRacingSignInsLeaveTheThiefNoDevice(t *testing.T) {
 		sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": syncedID}), first)),
 		sentFrom(addr(3), apitest.Request(http.MethodPost, totpDisable, "text/plain", apitest.Sensitive(t, map[string]any{"password": password}), second)))
 
-	var mu sync.Mutex
-	var devices []string
+	answered := make([]*apitest.Response, len(requests))
 	got := concurrently(len(requests), func(i int) *apitest.Response {
-		res := env.Do(requests[i])
-		if i <= thieves && res.Code == http.StatusOK {
-			mu.Lock()
-			devices = append(devices, deviceToken(t, res))
-			mu.Unlock()
-		}
-		return res
+		answered[i] = env.Do(requests[i])
+		return answered[i]
 	})
 	if n := got.counts["500 internal-error"]; n > 0 || got.counts["200 action-successful"] < 2 {
 		t.Fatalf("answers %s: want the two removals done and no internal error", got)
+	}
+	var devices []string
+	for _, res := range answered[:thieves+1] { // the thief's sign-ins and its code
+		if res.Code == http.StatusOK {
+			devices = append(devices, deviceToken(t, res))
+		}
 	}
 	t.Logf("answers %s; the thief got %d device tokens", got, len(devices))
 	spendStrangers(t, env)
