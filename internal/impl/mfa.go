@@ -739,7 +739,8 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	// The user's row before the session's, whatever the factor (a recovery code too), and as
 	// strongly as this transaction will lock it later (a remember_me wish is written to it): a
 	// sign-out, a password change or a factor's removal takes the row and then revokes sessions,
-	// so either order other than this one could deadlock with them.
+	// and would deadlock with a second factor that took the row after its session, or took it
+	// weakly (key share) and then wrote it.
 	hold := q.HoldUserCredentials
 	if p.Session.RememberMeWish != nil {
 		hold = q.HoldUserForWish
@@ -760,8 +761,8 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 // completes gets the remember_me that sign-in asked for (applyRememberWish: only such a session
 // has one). A passkey checked is recorded with it, so that its removal ends the session (the
 // app's removal ends the sessions whose methods name otp); and the factor used is recorded only
-// while the user still has it: the caller holds the user's row first (HoldUserCredentials in
-// upgradeSession; a change of factors locked it), so that a removal committed since the check is
+// while the user still has it: the caller holds the user's row first (upgradeSession; a change
+// of factors locked it), so that a removal committed since the check is
 // seen, and one that comes later sees this upgrade. Answers: invalid-token (the session was
 // revoked meanwhile), invalid-passkey (the passkey was removed), invalid-param on code (the app
 // was turned off or replaced).
