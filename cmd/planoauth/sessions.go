@@ -39,7 +39,9 @@ func sessions(ctx context.Context, cfg config, args []string, stdout, stderr io.
 // revokeUserSessions revokes every live session of the user with email (normalized as at log-in,
 // see emailaddr): their tokens answer invalid-token from the next request on, on every instance,
 // since sessions are looked up in the database on each request. The audit trail records it
-// (sessions.revoked by an operator) in the same transaction.
+// (sessions.revoked by an operator) in the same transaction, which locks the user's row first,
+// as every revocation of a user's sessions does (LockUserMFA): a change of the user's factors or
+// password in flight on a session it ends commits before it, or is refused.
 func revokeUserSessions(ctx context.Context, d *database, email string, stdout io.Writer) error {
 	user, err := d.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -52,6 +54,9 @@ func revokeUserSessions(ctx context.Context, d *database, email string, stdout i
 	var revoked int64
 	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		q := d.q.WithTx(tx)
+		if _, err := q.LockUserMFA(ctx, user.ID); err != nil {
+			return err
+		}
 		apps, err := q.RevokeUserSessionsInApplications(ctx, db.RevokeUserSessionsInApplicationsParams{UserID: user.ID, Now: &now})
 		if err != nil {
 			return err

@@ -87,3 +87,59 @@ func TestSessionsRevoke(t *testing.T) {
 		}
 	})
 }
+
+// An operator's revocation takes the user's row first, as every change of the user's password or
+// second factors does: a change in flight (here, the row held as one holds it) commits before the
+// revocation, which then ends the sessions it was made on; it never commits after the operator
+// was told the sessions were revoked.
+func TestSessionsRevokeWaitsForAChangeInFlight(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t, false)
+	ada := d.newSessions(t, "ada@example.com", 1)
+	ctx := context.Background()
+	change, err := d.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = change.Rollback(ctx) }()
+	if _, err := change.Exec(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", ada); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		out string
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		out, err := d.cli(t, "sessions", "revoke", "--user", "ada@example.com")
+		done <- answer{out, err}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var waiting int
+		if err := d.pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").
+			Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case a := <-done:
+			t.Fatalf("the revocation did not wait for the change in flight: %q, %v", a.out, a.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation never waited for the user's row")
+		}
+		time.Sleep(5 * time.Millisecond) // polling: only the database shows the wait
+	}
+	if err := change.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-done; a.err != nil || a.out != "revoked 1 session of ada@example.com\n" {
+		t.Errorf("printed %q, %v; want the session revoked", a.out, a.err)
+	}
+	if n := d.liveSessions(t, ada); n != 0 {
+		t.Errorf("ada has %d live sessions", n)
+	}
+}

@@ -90,6 +90,9 @@ func (s *Server) SessionsRevoke(ctx context.Context, r gen.SessionsRevokeRequest
 // revokeUserSessions is sessions/revoke without HTTP, in one transaction that records who did it
 // (sessions.revoked, one event per application). Least privilege: only an employee ends a
 // user's sessions in every application; an application token ends those in its own application.
+// It locks the user's row before revoking, as a sign-out does (revokeOwnSessions): a change of
+// the user's factors or password in flight on a session it ends commits before the answer, or
+// is refused.
 func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, userID int64) (int64, error) {
 	if err := refuseUnverified(p); err != nil {
 		return 0, err
@@ -100,10 +103,10 @@ func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, user
 		if err := lockController(ctx, q, p); err != nil {
 			return err
 		}
-		if _, err := q.GetUser(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
+		if _, err := q.LockUserMFA(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
 			return envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
 		} else if err != nil {
-			return fmt.Errorf("look up user %d: %w", userID, err)
+			return fmt.Errorf("lock user %d: %w", userID, err)
 		}
 		var err error
 		if p.Session != nil { // an employee (lockEmployee): every application

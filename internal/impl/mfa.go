@@ -637,11 +637,12 @@ func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.P
 }
 
 // lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
-// codes (LockUserMFA) and reports whether it had a second factor. The caller's session must still
-// be live then: a change that waited for the row may have waited for one that ended the session
-// (a passkey's removal ends the sessions that used it, the app's those that proved a code of it,
-// a password change the others, in the transaction that holds the row), and a session ended must
-// not change the factors after the owner was answered. Answers: invalid-token.
+// codes, or for a sign-out (revokeOwnSessions), and reports whether it had a second factor
+// (LockUserMFA). The caller's session must still be live then: a change that waited for the row
+// may have waited for one that ended the session (a passkey's removal ends the sessions that used
+// it, the app's those that proved a code of it, a password change the others, a sign-out those it
+// names, in the transaction that holds the row), and a session ended must not change the factors,
+// or end sessions, after the owner was answered. Answers: invalid-token.
 func lockFactorsOf(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
 	had, err := q.LockUserMFA(ctx, p.User.ID)
 	if err != nil {
@@ -735,6 +736,18 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 // upgradeSession records a second factor on the caller's session, in q's transaction, and
 // trusts the caller (a device token, its address known) when the session was limited.
 func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, used factorUse, client limits.Client) (db.Session, string, error) {
+	// The user's row before the session's, whatever the factor (a recovery code too), and as
+	// strongly as this transaction will lock it later (a remember_me wish is written to it): a
+	// sign-out, a password change or a factor's removal takes the row and then revokes sessions,
+	// and would deadlock with a second factor that took the row after its session, or took it
+	// weakly (key share) and then wrote it.
+	hold := q.HoldUserCredentials
+	if p.Session.RememberMeWish != nil {
+		hold = q.HoldUserForWish
+	}
+	if err := hold(ctx, p.User.ID); err != nil {
+		return db.Session{}, "", fmt.Errorf("hold user %d: %w", p.User.ID, err)
+	}
 	session, err := s.recordFactor(ctx, q, p, method, used)
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
@@ -748,16 +761,12 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 // completes gets the remember_me that sign-in asked for (applyRememberWish: only such a session
 // has one). A passkey checked is recorded with it, so that its removal ends the session (the
 // app's removal ends the sessions whose methods name otp); and the factor used is recorded only
-// while the user still has it: the user's row is held first (HoldUserCredentials), so that a
-// removal committed since the check is seen, and one that comes later sees this upgrade.
-// Answers: invalid-token (the session was revoked meanwhile), invalid-passkey (the passkey was
-// removed), invalid-param on code (the app was turned off or replaced).
+// while the user still has it: the caller holds the user's row first (upgradeSession; a change
+// of factors locked it), so that a removal committed since the check is
+// seen, and one that comes later sees this upgrade. Answers: invalid-token (the session was
+// revoked meanwhile), invalid-passkey (the passkey was removed), invalid-param on code (the app
+// was turned off or replaced).
 func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, used factorUse) (db.Session, error) {
-	if used.held() {
-		if err := q.HoldUserCredentials(ctx, p.User.ID); err != nil {
-			return db.Session{}, fmt.Errorf("hold user %d: %w", p.User.ID, err)
-		}
-	}
 	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now(),
 		PasskeyID: used.passkeyID, TotpSecret: used.totpSecret})
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -44,6 +44,12 @@ const (
 // body of the routes that take one and as JSON to the others.
 func mfaPost(env *apitest.Env, address, path string, params any, token string) *apitest.Response {
 	env.T.Helper()
+	return env.Do(mfaRequest(env, address, path, params, token))
+}
+
+// mfaRequest is the request mfaPost sends, to be started and held in flight (env.Start).
+func mfaRequest(env *apitest.Env, address, path string, params any, token string) *http.Request {
+	env.T.Helper()
 	var req *http.Request
 	if op := env.Spec.Lookup(http.MethodPost, path); op != nil && op.Sensitive != nil {
 		req = apitest.Request(http.MethodPost, path, "text/plain", apitest.Sensitive(env.T, params), token)
@@ -57,7 +63,7 @@ func mfaPost(env *apitest.Env, address, path string, params any, token string) *
 	if address != "" {
 		req.RemoteAddr = address + ":1234"
 	}
-	return env.Do(req)
+	return req
 }
 
 // totpCode is the code of secret at the harness's clock, steps later (or earlier).

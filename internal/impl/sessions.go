@@ -203,7 +203,7 @@ func (s *Server) SessionsDelete(ctx context.Context, r gen.SessionsDeleteRequest
 	if err := endsOnlyItself(p, in); err != nil {
 		return nil, err
 	}
-	revoked, err := s.revokeOwnSessions(ctx, p.Session, in)
+	revoked, err := s.revokeOwnSessions(ctx, p, in)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,12 @@ func endsOnlyItself(p *auth.Principal, in gen.SessionsDeleteInput) error {
 // user, one event per application) in the same transaction. It forgets no device or address of
 // the sessions it ends (unlike a factor's removal, limits.ForgetEnded): a session token alone
 // may call it, and a thief holding a copy would otherwise make the owner's devices strangers.
-func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in gen.SessionsDeleteInput) (int64, error) {
+// It takes the user's row first, as a change of its factors or password does (lockFactorsOf):
+// such a change in flight on a session signed out commits before the answer (and the session
+// ends after it), or waits and is refused (invalid-token); and a sign-out admitted on a session
+// that such a change ended meanwhile (a password change ends the others) ends nothing.
+func (s *Server) revokeOwnSessions(ctx context.Context, p *auth.Principal, in gen.SessionsDeleteInput) (int64, error) {
+	caller := p.Session
 	all, others := deref(in.All), deref(in.Others)
 	if err := atMostOne(map[string]bool{"id": in.Id != nil, "all": all, "others": others}); err != nil {
 		return 0, err
@@ -242,6 +247,9 @@ func (s *Server) revokeOwnSessions(ctx context.Context, caller *db.Session, in g
 	// sessions_notify); this instance evicts at once, so a revoked token is refused from the
 	// next request on.
 	err := s.inTx(ctx, "revoke sessions", func(_ pgx.Tx, q *db.Queries) error {
+		if _, err := lockFactorsOf(ctx, q, p); err != nil {
+			return err
+		}
 		var err error
 		switch {
 		case all:

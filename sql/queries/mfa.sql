@@ -13,17 +13,28 @@ RETURNING mfa_enabled;
 
 -- name: LockUserMFA :one
 -- Whether the user has a second factor, locking its row until the end of the transaction, so that
--- changes to one user's factors (the first added, the last removed) happen one at a time.
+-- changes to one user's factors (the first added, the last removed) happen one at a time, and a
+-- revocation of its sessions (a sign-out, sessions/revoke, an operator's) is ordered with them:
+-- a change in flight on a session revoked commits before the revocation, or sees it.
 SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 
 -- name: HoldUserCredentials :exec
 -- Key-share locks a user's row until the transaction ends, before a session is created or
--- upgraded on one of its passkeys or on its authenticator app. Every removal of a passkey or
--- of the app holds the row FOR UPDATE (LockUserMFA) until it commits, so the statements after
--- this one see every removal that committed, and a removal that comes later waits for this
+-- upgraded on one of its passkeys or on its authenticator app (or upgraded on a recovery code).
+-- Every removal of a passkey or of the app, and every revocation of the user's sessions, holds
+-- the row FOR UPDATE (LockUserMFA) until it commits, so the statements after this one see every
+-- removal that committed, and a removal or revocation that comes later waits for this
 -- transaction (a statement that waited for the row instead would still read the factor as it
--- was when it began). Key share leaves the row's other updates (remember_me) free.
+-- was when it began; and one that waited for the session's row while holding the user's would
+-- deadlock with it). Key share leaves the row's other updates (remember_me) free.
 SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
+
+-- name: HoldUserForWish :exec
+-- HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:
+-- the transaction writes the row after upgrading the session (ApplyRememberWish's user), so it
+-- takes the row as strongly first (no key update), and a password change, which updates the row
+-- before revoking sessions, waits for it instead of deadlocking with it.
+SELECT id FROM users WHERE id = @user_id FOR NO KEY UPDATE;
 
 -- name: UpgradeSession :one
 -- Records a second factor on a live session: aal2, the method appended once, and a new proof

@@ -391,13 +391,28 @@ SELECT id FROM users WHERE id = $1 FOR KEY SHARE
 `
 
 // Key-share locks a user's row until the transaction ends, before a session is created or
-// upgraded on one of its passkeys or on its authenticator app. Every removal of a passkey or
-// of the app holds the row FOR UPDATE (LockUserMFA) until it commits, so the statements after
-// this one see every removal that committed, and a removal that comes later waits for this
+// upgraded on one of its passkeys or on its authenticator app (or upgraded on a recovery code).
+// Every removal of a passkey or of the app, and every revocation of the user's sessions, holds
+// the row FOR UPDATE (LockUserMFA) until it commits, so the statements after this one see every
+// removal that committed, and a removal or revocation that comes later waits for this
 // transaction (a statement that waited for the row instead would still read the factor as it
-// was when it began). Key share leaves the row's other updates (remember_me) free.
+// was when it began; and one that waited for the session's row while holding the user's would
+// deadlock with it). Key share leaves the row's other updates (remember_me) free.
 func (q *Queries) HoldUserCredentials(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserCredentials, userID)
+	return err
+}
+
+const holdUserForWish = `-- name: HoldUserForWish :exec
+SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:
+// the transaction writes the row after upgrading the session (ApplyRememberWish's user), so it
+// takes the row as strongly first (no key update), and a password change, which updates the row
+// before revoking sessions, waits for it instead of deadlocking with it.
+func (q *Queries) HoldUserForWish(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, holdUserForWish, userID)
 	return err
 }
 
@@ -479,7 +494,9 @@ SELECT mfa_enabled FROM users WHERE id = $1 FOR UPDATE
 `
 
 // Whether the user has a second factor, locking its row until the end of the transaction, so that
-// changes to one user's factors (the first added, the last removed) happen one at a time.
+// changes to one user's factors (the first added, the last removed) happen one at a time, and a
+// revocation of its sessions (a sign-out, sessions/revoke, an operator's) is ordered with them:
+// a change in flight on a session revoked commits before the revocation, or sees it.
 func (q *Queries) LockUserMFA(ctx context.Context, userID int64) (bool, error) {
 	row := q.db.QueryRow(ctx, lockUserMFA, userID)
 	var mfa_enabled bool
