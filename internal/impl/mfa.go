@@ -175,15 +175,15 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 	if err != nil {
 		return nil, err // a wrong code: the try stays
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, factorAddedNotice(ctx, p.Application, "An authenticator app"), func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, factorAddedNotice(ctx, p.Application, "An authenticator app"), func(q *db.Queries) (audit.Event, factorUse, error) {
 		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, SessionID: &p.Session.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
+			return audit.Event{}, factorUse{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // confirmed, replaced or expired meanwhile
-			return audit.Event{}, noPendingTOTP()
+			return audit.Event{}, factorUse{}, noPendingTOTP()
 		}
-		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), nil
+		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), factorUse{totpSecret: row.SealedSecret}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -462,15 +462,17 @@ type factorChange struct {
 	sessionEnded  bool // the change ended the caller's session (it used the factor removed)
 }
 
-// addFactor runs add (which stores a confirmed factor) in one transaction with what follows
-// it: the user's mfa_enabled, and, when it is the user's first second factor, a new set of
-// recovery codes, the caller's session made aal2 with method (it proved its first factor, and
-// the new one), and every caller the account knew forgotten but this one, trusted afresh (a new
+// addFactor runs add (which stores a confirmed factor and returns it as used) in one transaction
+// with what follows it: the user's mfa_enabled, and, when it is the user's first second factor,
+// a new set of recovery codes, the caller's session made aal2 with method on that factor (it
+// proved its first factor, and the new one; it stands on the new one as a second factor proved
+// with it would, so that the factor's removal ends it: recordFactor), and every caller the account knew forgotten but this one, trusted afresh (a new
 // device token): devices and addresses that only ever proved the password must get no
 // allowance of their own for guessing the new factor's codes. A session that was limited (an
 // enrolment-only session) thereby completes its sign-in. The owner is told (n, tellOwner): a
 // factor added by whoever holds the password alone would lock her out.
-func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, n notice, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, n notice,
+	add func(q *db.Queries) (audit.Event, factorUse, error)) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
 	var deviceToken string
@@ -485,7 +487,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			_, caller := s.renderCaller(ctx, p, *p.Session, "", nil)
 			return &envelope.Error{Status: gen.StatusMfaRequired, Session: caller, Data: caller}
 		}
-		added, err := add(q)
+		added, used, err := add(q)
 		if err != nil {
 			return err
 		}
@@ -497,7 +499,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if session, err = s.recordFactor(ctx, q, p, method, factorUse{}); err != nil {
+			if session, err = s.recordFactor(ctx, q, p, method, used); err != nil {
 				return err
 			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
@@ -580,8 +582,9 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 // and as the factor's removal finds the sessions that stand on it: a passkey (its id, in
 // sessions.passkey_ids), or the authenticator app (the sealed secret its code was checked
 // against; a user has one app at a time, so the sessions that stand on it are those whose
-// methods name otp, the session that set it up as a first factor included: it proved a code).
-// The zero value is neither (a recovery code, used up as it is checked; a factor just added).
+// methods name otp). A session that added the user's first factor stands on it too (it proved
+// the passkey's registration, or the app's first code). The zero value is neither (a recovery
+// code, used up as it is checked).
 type factorUse struct {
 	passkeyID  *int64
 	totpSecret []byte

@@ -141,15 +141,18 @@ func TestPasskeyDeleteNeedsAProofForTheLast(t *testing.T) {
 
 // Attack: a stolen aal2 token removes both of ada's passkeys at once, each request "one of two":
 // the last one's removal is judged in the transaction that removes it, so one of them needs the
-// password.
+// password. The token completed its second factor with a recovery code, so that it stands on
+// neither passkey (the session that registered the first stands on it, and would end with it).
 func TestLastPasskeyRaceNeedsThePassword(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	env.User("ada@example.com", password, "client")
 	a := apitest.NewAuthenticator(passkeyOrigin)
-	token := env.Login("ada@example.com", password, "planoorder")
-	registerPasskey(t, env, a, token)
-	change := registerPasskey(t, env, a, token)
+	own := env.Login("ada@example.com", password, "planoorder")
+	codes := *registerPasskey(t, env, a, own).RecoveryCodes
+	change := registerPasskey(t, env, a, own)
+	token := *limitedSignIn(t, env, thief, "ada@example.com", gen.StatusMfaRequired).Token
+	mfaPost(env, thief, recoveryCodeVerify, map[string]any{"code": codes[0]}, token).Expect(t, 200, gen.StatusActionSuccessful)
 	got := concurrently(2, func(i int) *apitest.Response {
 		return mfaPost(env, thief, passkeyDelete, map[string]any{"id": change.Factors.Passkeys[i].Id}, token)
 	})

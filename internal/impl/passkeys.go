@@ -106,16 +106,16 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	if name == "" {
 		name = defaultPasskeyName
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, factorUse, error) {
 		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now()})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return audit.Event{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
+			return audit.Event{}, factorUse{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
 		}
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
+			return audit.Event{}, factorUse{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
 		}
-		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), nil
+		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), factorUse{passkeyID: &pk.ID}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -2353,8 +2353,9 @@ type MFAChange struct {
 	Session Session `json:"session"`
 
 	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
-	// passkey this session signed in or completed a second factor with, or
-	// `mfa/totp_disable` from a session that proved a code of the app (its token answers
+	// passkey this session signed in or completed a second factor with (or registered as
+	// the user's first second factor), or `mfa/totp_disable` from a session that proved a
+	// code of the app (its token answers
 	// `invalid-token` from now on; sign in again). Absent otherwise.
 	SessionEnded *bool `json:"session_ended,omitempty"`
 }
@@ -5368,7 +5369,8 @@ type ClientInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -5377,12 +5379,14 @@ type ClientInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then stands on it and ends with it, as the session that confirms a first
+	// authenticator app ends when the app is turned off: a thief who had only the password and
+	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -5414,7 +5418,8 @@ type ClientInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -5423,12 +5428,14 @@ type ClientInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then stands on it and ends with it, as the session that confirms a first
+	// authenticator app ends when the app is turned off: a thief who had only the password and
+	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -5487,8 +5494,10 @@ type ClientInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
@@ -5506,8 +5515,10 @@ type ClientInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
@@ -7278,7 +7289,8 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -7287,12 +7299,14 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then stands on it and ends with it, as the session that confirms a first
+// authenticator app ends when the app is turned off: a thief who had only the password and
+// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7334,7 +7348,8 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -7343,12 +7358,14 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then stands on it and ends with it, as the session that confirms a first
+// authenticator app ends when the app is turned off: a thief who had only the password and
+// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7437,8 +7454,10 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
@@ -7466,8 +7485,10 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
@@ -12236,7 +12257,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -12245,12 +12267,14 @@ type ClientWithResponsesInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then stands on it and ends with it, as the session that confirms a first
+	// authenticator app ends when the app is turned off: a thief who had only the password and
+	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12282,7 +12306,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -12291,12 +12316,14 @@ type ClientWithResponsesInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then stands on it and ends with it, as the session that confirms a first
+	// authenticator app ends when the app is turned off: a thief who had only the password and
+	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12355,8 +12382,10 @@ type ClientWithResponsesInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
@@ -12374,8 +12403,10 @@ type ClientWithResponsesInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 	// params (see `MfaPasskeyRegisterFinishInput`).
 	//
@@ -17479,7 +17510,8 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -17488,12 +17520,14 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then stands on it and ends with it, as the session that confirms a first
+// authenticator app ends when the app is turned off: a thief who had only the password and
+// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17531,7 +17565,8 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -17540,12 +17575,14 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then stands on it and ends with it, as the session that confirms a first
+// authenticator app ends when the app is turned off: a thief who had only the password and
+// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17622,8 +17659,10 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
@@ -17647,8 +17686,10 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
 // params (see `MfaPasskeyRegisterFinishInput`).
 //
