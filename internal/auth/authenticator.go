@@ -205,13 +205,13 @@ func (a *Authenticator) session(ctx context.Context, token string) (*Principal, 
 	}
 	hash := HashToken(token)
 	now := a.now()
-	row, cached := a.cached(hash)
+	session, user, cached := a.cached(hash)
 	if cached {
-		app, err := a.applicationOf(ctx, row.Session)
+		app, err := a.applicationOf(ctx, session)
 		if err != nil {
 			return nil, nil, err
 		}
-		if Expired(row.Session, app, now) {
+		if Expired(session, app, now) {
 			// Another instance may have recorded a use this one has not seen: ask the database.
 			a.cache.forget(hash)
 			cached = false
@@ -219,21 +219,21 @@ func (a *Authenticator) session(ctx context.Context, token string) (*Principal, 
 	}
 	if !cached {
 		var err error
-		if row, err = a.load(ctx, hash); err != nil {
+		if session, user, err = a.load(ctx, hash); err != nil {
 			return nil, nil, err
 		}
 	}
-	if row.Session.RevokedAt != nil {
+	if session.RevokedAt != nil {
 		return nil, nil, envelope.New(gen.StatusInvalidToken)
 	}
-	app, err := a.applicationOf(ctx, row.Session)
+	app, err := a.applicationOf(ctx, session)
 	if err != nil {
 		return nil, nil, err
 	}
-	if Expired(row.Session, app, now) {
+	if Expired(session, app, now) {
 		return nil, nil, envelope.New(gen.StatusSessionExpired)
 	}
-	return &Principal{Application: app, Session: &row.Session, User: &row.User}, hash, nil
+	return &Principal{Application: app, Session: &session, User: &user}, hash, nil
 }
 
 func (a *Authenticator) applicationOf(ctx context.Context, s db.Session) (db.Application, error) {
@@ -244,30 +244,55 @@ func (a *Authenticator) applicationOf(ctx context.Context, s db.Session) (db.App
 	return app, nil
 }
 
-func (a *Authenticator) cached(hash []byte) (db.GetSessionByTokenHashRow, bool) {
+func (a *Authenticator) cached(hash []byte) (db.Session, db.User, bool) {
 	if a.cache == nil {
-		return db.GetSessionByTokenHashRow{}, false
+		return db.Session{}, db.User{}, false
 	}
 	return a.cache.get(hash)
 }
 
-// load reads a session token from the database and caches what it read.
-func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByTokenHashRow, error) {
+// load reads a session token from the database, and its user from the cache or the database,
+// and caches what it read.
+func (a *Authenticator) load(ctx context.Context, hash []byte) (db.Session, db.User, error) {
 	var generation uint64
 	if a.cache != nil {
 		generation = a.cache.generationNow()
 	}
-	row, err := a.q.GetSessionByTokenHash(ctx, hash)
+	session, err := a.q.GetSessionByTokenHash(ctx, hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return row, envelope.New(gen.StatusInvalidToken)
+		return session, db.User{}, envelope.New(gen.StatusInvalidToken)
 	}
 	if err != nil {
-		return row, envelope.Internal("look up session token: %w", err)
+		return session, db.User{}, envelope.Internal("look up session token: %w", err)
+	}
+	user, err := a.userOf(ctx, session, generation)
+	if err != nil {
+		return session, user, err
 	}
 	if a.cache != nil {
-		a.cache.put(hash, row, generation)
+		a.cache.put(hash, session, user, generation)
 	}
-	return row, nil
+	return session, user, nil
+}
+
+// userOf returns a session's user, from the cache when it holds it.
+func (a *Authenticator) userOf(ctx context.Context, s db.Session, generation uint64) (db.User, error) {
+	if a.cache != nil {
+		if user, ok := a.cache.user(s.UserID); ok {
+			return user, nil
+		}
+	}
+	user, err := a.q.GetUser(ctx, s.UserID)
+	if errors.Is(err, pgx.ErrNoRows) { // deleted since its session was read
+		return user, envelope.New(gen.StatusInvalidToken)
+	}
+	if err != nil {
+		return user, envelope.Internal("load user %d of a session: %w", s.UserID, err)
+	}
+	if a.cache != nil {
+		a.cache.putUser(user, generation)
+	}
+	return user, nil
 }
 
 // touch records the session's use when the last record is older than TouchInterval.

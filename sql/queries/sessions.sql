@@ -1,11 +1,8 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token in one indexed lookup: the session with its user, so that a
--- token-checked read costs a single query (applications are kept in memory, see
--- ListenApplications).
-SELECT sqlc.embed(s), sqlc.embed(u)
-FROM sessions s
-JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = @token_hash;
+-- Resolves a session token in one indexed lookup on sessions alone: its user and application
+-- are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+-- joins nothing.
+SELECT * FROM sessions WHERE token_hash = @token_hash;
 
 -- name: CreateSession :one
 -- Creates a session, with the bounds of its application's session policy at its creation

@@ -178,56 +178,36 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
-FROM sessions s
-JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = $1
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids FROM sessions WHERE token_hash = $1
 `
 
-type GetSessionByTokenHashRow struct {
-	Session Session
-	User    User
-}
-
-// Resolves a session token in one indexed lookup: the session with its user, so that a
-// token-checked read costs a single query (applications are kept in memory, see
-// ListenApplications).
-func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
+// Resolves a session token in one indexed lookup on sessions alone: its user and application
+// are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+// joins nothing.
+func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
 	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
-	var i GetSessionByTokenHashRow
+	var i Session
 	err := row.Scan(
-		&i.Session.ID,
-		&i.Session.TokenHash,
-		&i.Session.UserID,
-		&i.Session.ApplicationID,
-		&i.Session.Role,
-		&i.Session.Scopes,
-		&i.Session.RedirectUrl,
-		&i.Session.ClientAddress,
-		&i.Session.UserAgent,
-		&i.Session.CreatedAt,
-		&i.Session.LastUsedAt,
-		&i.Session.RevokedAt,
-		&i.Session.RememberMe,
-		&i.Session.MaxExpiresAt,
-		&i.Session.IdleTimeoutSeconds,
-		&i.Session.Aal,
-		&i.Session.Methods,
-		&i.Session.ProvedAt,
-		&i.Session.RememberMeWish,
-		&i.Session.PasskeyIds,
-		&i.User.ID,
-		&i.User.Email,
-		&i.User.PasswordHash,
-		&i.User.FirstName,
-		&i.User.LastName,
-		&i.User.Phone,
-		&i.User.RememberMe,
-		&i.User.CreatedAt,
-		&i.User.UpdatedAt,
-		&i.User.EmailVerifiedAt,
-		&i.User.CredentialVersion,
-		&i.User.MfaEnabled,
+		&i.ID,
+		&i.TokenHash,
+		&i.UserID,
+		&i.ApplicationID,
+		&i.Role,
+		&i.Scopes,
+		&i.RedirectUrl,
+		&i.ClientAddress,
+		&i.UserAgent,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.RememberMe,
+		&i.MaxExpiresAt,
+		&i.IdleTimeoutSeconds,
+		&i.Aal,
+		&i.Methods,
+		&i.ProvedAt,
+		&i.RememberMeWish,
+		&i.PasskeyIds,
 	)
 	return i, err
 }
