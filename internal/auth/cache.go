@@ -58,6 +58,7 @@ type cachedSession struct {
 	session  db.Session
 	user     db.User
 	storedAt time.Time
+	userAt   time.Time // when user was read: it is served for at most UserTTL, or the ttl when longer
 }
 
 type cachedUser struct {
@@ -110,7 +111,7 @@ func (c *SessionCache) get(hash []byte) (db.Session, db.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key(hash)]
-	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl {
+	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl || c.now().Sub(e.userAt) >= max(c.ttl, UserTTL) {
 		return db.Session{}, db.User{}, false
 	}
 	return e.session, e.user, true
@@ -162,7 +163,11 @@ func (c *SessionCache) put(hash []byte, session db.Session, user db.User, genera
 			break
 		}
 	}
-	c.entries[k] = cachedSession{session: session, user: user, storedAt: c.now()}
+	userAt := c.now() // the user was read with the session, or is the one kept (since)
+	if kept, ok := c.users[session.UserID]; ok {
+		userAt = kept.storedAt
+	}
+	c.entries[k] = cachedSession{session: session, user: user, storedAt: c.now(), userAt: userAt}
 	c.bySession[session.ID] = k
 	tokens := c.byUser[session.UserID]
 	if tokens == nil {

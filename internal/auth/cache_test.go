@@ -114,6 +114,20 @@ func TestSessionCacheKeepsUsers(t *testing.T) {
 	if _, ok := c.user(1, c.begin()); ok {
 		t.Error("a user was served UserTTL after it was read")
 	}
+	// A session cached with a user kept for a while is served no longer than that user would be.
+	withSessions := NewSessionCache(5*time.Second, 2, func() time.Time { return now })
+	withSessions.setEnabled(true)
+	withSessions.putUser(ada, withSessions.generationNow())
+	now = now.Add(UserTTL - time.Second)
+	hash := []byte("a token hash, 32 bytes.........!")
+	withSessions.put(hash, db.Session{ID: uuid.New(), UserID: 1}, ada, withSessions.generationNow())
+	if _, _, ok := withSessions.get(hash); !ok {
+		t.Error("a session just cached was not served")
+	}
+	now = now.Add(time.Second)
+	if _, _, ok := withSessions.get(hash); ok {
+		t.Error("a session was served with a user read UserTTL before")
+	}
 	for id := range int64(3) {
 		c.putUser(db.User{ID: id + 10}, c.generationNow())
 	}

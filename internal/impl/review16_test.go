@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
@@ -116,6 +117,72 @@ func TestReview16ProofInFlightPairsNoRevokedSessionWithTheProvenUser(t *testing.
 				t.Fatal(err)
 			}
 			answer.Wait().Expect(t, 401, gen.StatusInvalidToken)
+		})
+	}
+}
+
+// Read-your-writes on one instance, the notifications held back: after each change of the
+// caller's user row answered, the caller's next requests there (on that session and on another
+// of the same user) see it, whatever that instance kept of the user.
+func TestReview16UserChangesAreReadAtOnceWithoutNotifications(t *testing.T) {
+	t.Parallel()
+	for name, opts := range cacheModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := apitest.New(t, opts...)
+			// sessionsOf signs the user in twice and reads both sessions, so the user is kept here.
+			sessionsOf := func(email string) (string, string) {
+				a, b := env.Login(email, password, "planoorder"), env.Login(email, password, "planoorder")
+				readSession(t, env, a)
+				readSession(t, env, b)
+				return a, b
+			}
+			t.Run("RememberMeAtLogin", func(t *testing.T) {
+				env.User("remember@example.com", password, "client")
+				earlier, _ := sessionsOf("remember@example.com")
+				defer pauseNotifications(t, env)()
+				env.PostSensitive(sessionsCreate, map[string]any{"email": "remember@example.com", "password": password,
+					"application": "planoorder", "remember_me": true}, "").Expect(t, 200, gen.StatusActionSuccessful)
+				if s := readSession(t, env, earlier); !*s.User.RememberMe {
+					t.Error("an earlier session reads remember_me false after a login saved it")
+				}
+			})
+			t.Run("SecondFactorAdded", func(t *testing.T) {
+				env.User("totp@example.com", password, "client")
+				enrolling, other := sessionsOf("totp@example.com")
+				defer pauseNotifications(t, env)()
+				enrolTOTP(t, env, enrolling)
+				env.Get(sessionsIndex, other).Expect(t, 401, gen.StatusMfaRequired) // sessions/read admits a limited session
+			})
+			t.Run("SecondFactorCompletedWithRememberMe", func(t *testing.T) {
+				env.User("wish@example.com", password, "client")
+				enrolling, _ := sessionsOf("wish@example.com")
+				secret, _ := enrolTOTP(t, env, enrolling)
+				res := env.PostSensitive(sessionsCreate, map[string]any{"email": "wish@example.com", "password": password,
+					"application": "planoorder", "remember_me": true}, "").Expect(t, 401, gen.StatusMfaRequired)
+				var limited gen.Session
+				res.Data(t, &limited)
+				defer pauseNotifications(t, env)()
+				env.Clock.Advance(30 * time.Second) // the enrolment used the current step's code
+				mfaPost(env, "", totpVerify, map[string]any{"code": totpCode(t, env, secret, 0)}, *limited.Token).Expect(t, 200, gen.StatusActionSuccessful)
+				if s := readSession(t, env, enrolling); !*s.User.RememberMe {
+					t.Error("the user's other session reads remember_me false after the second factor applied the wish")
+				}
+			})
+			t.Run("ClientRegister", func(t *testing.T) {
+				env.User("norole@example.com", password)
+				res := env.PostSensitive(sessionsCreate, map[string]any{"email": "norole@example.com", "password": password,
+					"application": "planoorder"}, "")
+				var limited gen.Session
+				res.Data(t, &limited)
+				readSession(t, env, *limited.Token)
+				defer pauseNotifications(t, env)()
+				env.PostJSON(usersClientRegister, map[string]any{"client": map[string]any{"first_name": "Grace"}}, *limited.Token).
+					Expect(t, 200, gen.StatusActionSuccessful)
+				if s := readSession(t, env, *limited.Token); s.User.FirstName == nil || *s.User.FirstName != "Grace" {
+					t.Errorf("the session reads first_name %q after users/client_register set it", deref(s.User.FirstName))
+				}
+			})
 		})
 	}
 }
