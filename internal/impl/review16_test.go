@@ -91,6 +91,8 @@ func TestReview16ProofInFlightPairsNoRevokedSessionWithTheProvenUser(t *testing.
 			env := apitest.New(t, opts...)
 			eve := env.UnverifiedUser("staff@example.com", password, "employee")
 			squatter := env.Session(eve, "planoorder", "employee")
+			env.User("ada@example.com", password, "client")
+			env.Login("ada@example.com", password, "planoorder") // in the trail: her sign-in, with her address
 			ctx := context.Background()
 			proof, err := env.Pool.Begin(ctx)
 			if err != nil {
@@ -98,16 +100,14 @@ func TestReview16ProofInFlightPairsNoRevokedSessionWithTheProvenUser(t *testing.
 			}
 			release := func() { _ = proof.Rollback(ctx) }
 			defer release()
-			for _, stmt := range []string{
-				"LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+			if _, err := proof.Exec(ctx, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); err != nil {
+				t.Fatal(err)
+			}
+			for _, stmt := range []string{ // what the proof changes, in one transaction
 				"UPDATE users SET email_verified_at = now(), credential_version = credential_version + 1 WHERE id = $1",
 				"UPDATE sessions SET revoked_at = now() WHERE user_id = $1",
 			} {
-				args := []any{eve}
-				if stmt[0] == 'L' {
-					args = nil
-				}
-				if _, err := proof.Exec(ctx, stmt, args...); err != nil {
+				if _, err := proof.Exec(ctx, stmt, eve); err != nil {
 					t.Fatal(err)
 				}
 			}
