@@ -186,3 +186,28 @@ func TestReview16UserChangesAreReadAtOnceWithoutNotifications(t *testing.T) {
 		})
 	}
 }
+
+// A user changed while the instance's listener is down is read from the database well before
+// the listener is back (a second later): losing it empties the users kept, with the cache on or off.
+func TestReview16UserChangedWhileTheListenerIsLost(t *testing.T) {
+	t.Parallel()
+	for name, opts := range cacheModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := apitest.New(t, opts...)
+			ada := env.User("ada@example.com", password, "client")
+			token := env.Login("ada@example.com", password, "planoorder")
+			env.Get(sessionsIndex, token).Expect(t, 200, gen.StatusActionSuccessful) // ada is kept
+			var cut int
+			err := env.Pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()`).Scan(&cut)
+			if err != nil || cut != 1 {
+				t.Fatalf("cut %d listener connections (%v), want the cache's one", cut, err)
+			}
+			exec(t, env, "UPDATE users SET mfa_enabled = true WHERE id = $1", ada)
+			eventually(t, 300*time.Millisecond, "ada's aal1 session is asked for its second factor", func() bool {
+				return env.Get(sessionsIndex, token).Envelope.Status == gen.StatusMfaRequired
+			})
+		})
+	}
+}
