@@ -251,48 +251,44 @@ func (a *Authenticator) cached(hash []byte) (db.Session, db.User, bool) {
 	return a.cache.get(hash)
 }
 
-// load reads a session token from the database, and its user from the cache or the database,
-// and caches what it read.
+// load reads a session token from the database and caches what it read. Its user comes from the
+// cache when the cache kept it before this load began (then no newer than the session); else the
+// session is read again with its user in one statement, so that the two are from one snapshot.
 func (a *Authenticator) load(ctx context.Context, hash []byte) (db.Session, db.User, error) {
-	var generation uint64
+	var start loadStart
 	if a.cache != nil {
-		generation = a.cache.generationNow()
+		start = a.cache.begin()
 	}
 	session, err := a.q.GetSessionByTokenHash(ctx, hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return session, db.User{}, envelope.New(gen.StatusInvalidToken)
-	}
 	if err != nil {
-		return session, db.User{}, envelope.Internal("look up session token: %w", err)
+		return session, db.User{}, tokenLookupError(err)
 	}
-	user, err := a.userOf(ctx, session, generation)
-	if err != nil {
-		return session, user, err
+	user, kept := db.User{}, false
+	if a.cache != nil {
+		user, kept = a.cache.user(session.UserID, start)
+	}
+	if !kept {
+		row, err := a.q.GetSessionWithUserByTokenHash(ctx, hash)
+		if err != nil { // no row: revoked and deleted, or its user deleted, since the first read
+			return session, user, tokenLookupError(err)
+		}
+		session, user = row.Session, row.User
+		if a.cache != nil {
+			a.cache.putUser(user, start.generation)
+		}
 	}
 	if a.cache != nil {
-		a.cache.put(hash, session, user, generation)
+		a.cache.put(hash, session, user, start.generation)
 	}
 	return session, user, nil
 }
 
-// userOf returns a session's user, from the cache when it holds it.
-func (a *Authenticator) userOf(ctx context.Context, s db.Session, generation uint64) (db.User, error) {
-	if a.cache != nil {
-		if user, ok := a.cache.user(s.UserID); ok {
-			return user, nil
-		}
+// tokenLookupError is the answer to a failed read of a session token: invalid-token for no row.
+func tokenLookupError(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envelope.New(gen.StatusInvalidToken)
 	}
-	user, err := a.q.GetUser(ctx, s.UserID)
-	if errors.Is(err, pgx.ErrNoRows) { // deleted since its session was read
-		return user, envelope.New(gen.StatusInvalidToken)
-	}
-	if err != nil {
-		return user, envelope.Internal("load user %d of a session: %w", s.UserID, err)
-	}
-	if a.cache != nil {
-		a.cache.putUser(user, generation)
-	}
-	return user, nil
+	return envelope.Internal("look up session token: %w", err)
 }
 
 // touch records the session's use when the last record is older than TouchInterval.

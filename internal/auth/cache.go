@@ -40,12 +40,15 @@ type SessionCache struct {
 	// generation changes on every invalidation; a load that began in an older generation may
 	// have read what was just invalidated, so it is not stored.
 	generation uint64
-	entries    map[tokenKey]cachedSession
-	bySession  map[uuid.UUID]tokenKey
-	byUser     map[int64]map[tokenKey]struct{}
-	users      map[int64]cachedUser
-	ready      chan struct{}
-	readyOnce  sync.Once
+	// ticks counts loads begun and users stored, in the order they happen: a load may pair its
+	// session only with a user stored before it began (read before its session, so no newer).
+	ticks     uint64
+	entries   map[tokenKey]cachedSession
+	bySession map[uuid.UUID]tokenKey
+	byUser    map[int64]map[tokenKey]struct{}
+	users     map[int64]cachedUser
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // tokenKey is a token's SHA-256, the key of its cached session.
@@ -55,12 +58,18 @@ type cachedSession struct {
 	session  db.Session
 	user     db.User
 	storedAt time.Time
+	userAt   time.Time // when user was read: it is served for at most UserTTL, or the ttl when longer
 }
 
 type cachedUser struct {
 	user     db.User
 	storedAt time.Time
+	tick     uint64 // when it was stored (see ticks)
 }
+
+// loadStart is where a load of a token began: the generation for put and putUser, and the tick
+// for user.
+type loadStart struct{ generation, tick uint64 }
 
 // UserTTL bounds how long a user is kept, as the session ttl bounds a session: should the
 // listening connection die without a sign, no user is served staler than this.
@@ -89,23 +98,34 @@ func key(hash []byte) (k tokenKey) {
 	return k
 }
 
+// begin marks the start of a load.
+func (c *SessionCache) begin() loadStart {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ticks++
+	return loadStart{generation: c.generation, tick: c.ticks}
+}
+
 // get returns the cached session of a token hash and its user, if fresh.
 func (c *SessionCache) get(hash []byte) (db.Session, db.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key(hash)]
-	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl {
+	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl || c.now().Sub(e.userAt) >= max(c.ttl, UserTTL) {
 		return db.Session{}, db.User{}, false
 	}
 	return e.session, e.user, true
 }
 
-// user returns a cached user, if fresh.
-func (c *SessionCache) user(id int64) (db.User, bool) {
+// user returns a cached user, if fresh and stored before the load that asks began: a user stored
+// since was read after that load's session, and may be newer than it (the user of a change that
+// also revoked the session, read as live before the change committed). That load then reads both
+// in one statement.
+func (c *SessionCache) user(id int64, load loadStart) (db.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.users[id]
-	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= UserTTL {
+	if !ok || !c.enabled || e.tick >= load.tick || c.now().Sub(e.storedAt) >= UserTTL {
 		return db.User{}, false
 	}
 	return e.user, true
@@ -124,7 +144,8 @@ func (c *SessionCache) putUser(user db.User, generation uint64) {
 			break
 		}
 	}
-	c.users[user.ID] = cachedUser{user: user, storedAt: c.now()}
+	c.ticks++
+	c.users[user.ID] = cachedUser{user: user, storedAt: c.now(), tick: c.ticks}
 }
 
 // put caches a session and its user, loaded during generation.
@@ -142,7 +163,11 @@ func (c *SessionCache) put(hash []byte, session db.Session, user db.User, genera
 			break
 		}
 	}
-	c.entries[k] = cachedSession{session: session, user: user, storedAt: c.now()}
+	userAt := c.now() // the user was read with the session, or is the one kept (since)
+	if kept, ok := c.users[session.UserID]; ok {
+		userAt = kept.storedAt
+	}
+	c.entries[k] = cachedSession{session: session, user: user, storedAt: c.now(), userAt: userAt}
 	c.bySession[session.ID] = k
 	tokens := c.byUser[session.UserID]
 	if tokens == nil {

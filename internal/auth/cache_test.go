@@ -70,7 +70,7 @@ func TestSessionCacheEvicts(t *testing.T) {
 
 // With a ttl of 0 the cache keeps users, not sessions; a user goes with a notification naming
 // them (not one naming a session), with UserTTL, with a load that raced an invalidation, and
-// when the cache stops being subscribed.
+// when the cache stops being subscribed; a load is given only a user stored before it began.
 func TestSessionCacheKeepsUsers(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
@@ -82,27 +82,51 @@ func TestSessionCacheKeepsUsers(t *testing.T) {
 	if c.len() != 0 {
 		t.Errorf("%d sessions kept with a ttl of 0, want none", c.len())
 	}
-	if got, ok := c.user(1); !ok || got.Email != ada.Email {
+	if got, ok := c.user(1, c.begin()); !ok || got.Email != ada.Email {
 		t.Fatalf("user(1) = %+v, %t; want ada", got, ok)
 	}
 	c.invalidate("session:" + uuid.New().String())
-	if _, ok := c.user(1); !ok {
+	if _, ok := c.user(1, c.begin()); !ok {
 		t.Error("a notification naming a session evicted a user")
 	}
 	c.invalidate("user:1")
-	if _, ok := c.user(1); ok {
+	if _, ok := c.user(1, c.begin()); ok {
 		t.Error("user:1 left the user cached")
+	}
+	// A user stored after a load began is not that load's: it was read after the load's
+	// session, and may be newer than it.
+	load := c.begin()
+	c.putUser(ada, c.generationNow())
+	if _, ok := c.user(1, load); ok {
+		t.Error("a load was given a user stored after it began")
+	}
+	if _, ok := c.user(1, c.begin()); !ok {
+		t.Error("a load begun after a user was stored was not given it")
 	}
 	stale := c.generationNow()
 	c.invalidate("user:1")
 	c.putUser(ada, stale)
-	if _, ok := c.user(1); ok {
+	if _, ok := c.user(1, c.begin()); ok {
 		t.Error("a load begun before an invalidation was kept")
 	}
 	c.putUser(ada, c.generationNow())
 	now = now.Add(UserTTL)
-	if _, ok := c.user(1); ok {
+	if _, ok := c.user(1, c.begin()); ok {
 		t.Error("a user was served UserTTL after it was read")
+	}
+	// A session cached with a user kept for a while is served no longer than that user would be.
+	withSessions := NewSessionCache(5*time.Second, 2, func() time.Time { return now })
+	withSessions.setEnabled(true)
+	withSessions.putUser(ada, withSessions.generationNow())
+	now = now.Add(UserTTL - time.Second)
+	hash := []byte("a token hash, 32 bytes.........!")
+	withSessions.put(hash, db.Session{ID: uuid.New(), UserID: 1}, ada, withSessions.generationNow())
+	if _, _, ok := withSessions.get(hash); !ok {
+		t.Error("a session just cached was not served")
+	}
+	now = now.Add(time.Second)
+	if _, _, ok := withSessions.get(hash); ok {
+		t.Error("a session was served with a user read UserTTL before")
 	}
 	for id := range int64(3) {
 		c.putUser(db.User{ID: id + 10}, c.generationNow())

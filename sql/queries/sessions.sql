@@ -4,6 +4,17 @@
 -- joins nothing.
 SELECT * FROM sessions WHERE token_hash = @token_hash;
 
+-- name: GetSessionWithUserByTokenHash :one
+-- A session token's session and its user in one statement, so from one snapshot: what the
+-- authenticator reads when it keeps no user it may pair with the session it just read
+-- (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+-- session: an email's first proof, committed between the two, revokes the squatter's session and
+-- proves the email at once, and the session read before it would be paired with the proven user.
+SELECT sqlc.embed(s), sqlc.embed(u)
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = @token_hash;
+
 -- name: CreateSession :one
 -- Creates a session, with the bounds of its application's session policy at its creation
 -- (max_expires_at, idle_timeout_seconds; NULL is no bound). A session made from a password

@@ -212,6 +212,63 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 	return i, err
 }
 
+const getSessionWithUserByTokenHash = `-- name: GetSessionWithUserByTokenHash :one
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1
+`
+
+type GetSessionWithUserByTokenHashRow struct {
+	Session Session
+	User    User
+}
+
+// A session token's session and its user in one statement, so from one snapshot: what the
+// authenticator reads when it keeps no user it may pair with the session it just read
+// (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+// session: an email's first proof, committed between the two, revokes the squatter's session and
+// proves the email at once, and the session read before it would be paired with the proven user.
+func (q *Queries) GetSessionWithUserByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionWithUserByTokenHashRow, error) {
+	row := q.db.QueryRow(ctx, getSessionWithUserByTokenHash, tokenHash)
+	var i GetSessionWithUserByTokenHashRow
+	err := row.Scan(
+		&i.Session.ID,
+		&i.Session.TokenHash,
+		&i.Session.UserID,
+		&i.Session.ApplicationID,
+		&i.Session.Role,
+		&i.Session.Scopes,
+		&i.Session.RedirectUrl,
+		&i.Session.ClientAddress,
+		&i.Session.UserAgent,
+		&i.Session.CreatedAt,
+		&i.Session.LastUsedAt,
+		&i.Session.RevokedAt,
+		&i.Session.RememberMe,
+		&i.Session.MaxExpiresAt,
+		&i.Session.IdleTimeoutSeconds,
+		&i.Session.Aal,
+		&i.Session.Methods,
+		&i.Session.ProvedAt,
+		&i.Session.RememberMeWish,
+		&i.Session.PasskeyIds,
+		&i.User.ID,
+		&i.User.Email,
+		&i.User.PasswordHash,
+		&i.User.FirstName,
+		&i.User.LastName,
+		&i.User.Phone,
+		&i.User.RememberMe,
+		&i.User.CreatedAt,
+		&i.User.UpdatedAt,
+		&i.User.EmailVerifiedAt,
+		&i.User.CredentialVersion,
+		&i.User.MfaEnabled,
+	)
+	return i, err
+}
+
 const isSessionLive = `-- name: IsSessionLive :one
 SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = $1
 `
