@@ -90,7 +90,7 @@ func TestDevicesForgottenWithTheirPasskey(t *testing.T) {
 	registerPasskey(t, env, key, own)
 	thief := deviceToken(t, passkeySignIn(t, env, synced, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id}, own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief", addr(9), thief)
 	wantKnown(t, env, "ada", *first.Session.DeviceToken)
@@ -177,7 +177,7 @@ func TestDevicesForgottenAfterTheirOwnLogout(t *testing.T) {
 	spendStrangers(t, env)
 	wantKnown(t, env, "the thief, logged out", *thief.DeviceToken) // nobody removed its factor yet
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	wantStranger(t, env, "the thief", addr(9), *thief.DeviceToken)
 	wantKnown(t, env, "ada", own)
 }
@@ -190,7 +190,7 @@ func TestDevicesForgottenButNotTheOwnersAddress(t *testing.T) {
 	env := apitest.New(t)
 	ada := newStolenPasskey(t, env)
 	thief := deviceToken(t, passkeySignIn(t, env, ada.a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief's device", addr(30), thief)
 	guess(env, addr(2), "").Expect(t, 400, gen.StatusInvalidPassword) // the address's own allowance

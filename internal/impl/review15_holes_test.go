@@ -15,8 +15,10 @@ import (
 
 // A thief holding only a copy of ada's synced passkey (no password, no code) signs in with it
 // (aal2, a recent proof) and removes her OTHER passkey, her security key (not her last factor,
-// so no password is asked). Her laptop signed in with that key: before 00082 its device token
-// kept its own allowance; now the thief makes it a stranger's and may throttle her out.
+// so no password was asked). Her laptop signed in with that key: before 00082 its device token
+// kept its own allowance; then the thief made it a stranger's and could throttle her out. Now
+// removing a passkey takes the password of a user who has one: the thief's removal is refused
+// (missing-param on password), and her key and her laptop's allowance stay.
 func TestReview15ACopiedPasskeyAloneCannotMakeTheOwnersDeviceAStranger(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -24,7 +26,13 @@ func TestReview15ACopiedPasskeyAloneCannotMakeTheOwnersDeviceAStranger(t *testin
 	laptop := deviceToken(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
 	const thiefAt = "127.0.0.9"
 	thief := tokenOf(t, passkeySignIn(t, env, ada.a, thiefAt).Expect(t, 200, gen.StatusActionSuccessful))
-	mfaPost(env, thiefAt, passkeyDelete, map[string]any{"id": ada.key}, thief).Expect(t, 200, gen.StatusActionSuccessful)
+	res := mfaPost(env, thiefAt, passkeyDelete, map[string]any{"id": ada.key}, thief).Expect(t, 400, gen.StatusMissingParam)
+	if len(res.Envelope.Errors) != 1 || res.Envelope.Errors[0].Param != "password" {
+		t.Errorf("the thief's removal answered %s, want missing-param on password", res.Raw)
+	}
+	if f := factorsOf(t, env, ada.own); len(f.Passkeys) != 2 {
+		t.Errorf("ada has %d passkeys left, want 2", len(f.Passkeys))
+	}
 	spendStrangers(t, env)
 	wantKnown(t, env, "ada's laptop", laptop)
 }
@@ -49,7 +57,8 @@ func TestReview15TwentySignInsOfACopiedPasskeyEvictTheOwnersDevice(t *testing.T)
 // (aal2, a recent proof) it makes itself recovery codes (ada is told, and her codes are
 // replaced), then signs in with the password and one of them: a session that stands on no
 // passkey, with a device token of its own. Ada removes the synced passkey, the factor all of
-// this came from. The thief's device must be a stranger's.
+// this came from. The thief's device must be a stranger's, its recovery-code session ended, and
+// the codes it minted gone (derived trust: they were made by a session on the passkey).
 func TestReview15RecoveryCodesMintedOnARemovedPasskeyKeepNoDevice(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -62,7 +71,13 @@ func TestReview15RecoveryCodesMintedOnARemovedPasskeyKeepNoDevice(t *testing.T) 
 	thief := deviceToken(t, mfaPost(env, thiefAt, recoveryCodeVerify, map[string]any{"code": minted.Codes[0]}, limited).
 		Expect(t, 200, gen.StatusActionSuccessful))
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, limited).Expect(t, 401, gen.StatusInvalidToken)
+	if f := factorsOf(t, env, ada.own); f.RecoveryCodes.Remaining != 0 || len(f.Passkeys) != 1 {
+		t.Errorf("after the removal ada has %d recovery codes and %d passkeys, want 0 and 1", f.RecoveryCodes.Remaining, len(f.Passkeys))
+	}
+	again := *limitedSignIn(t, env, thiefAt, "ada@example.com", gen.StatusMfaRequired).Token
+	mfaPost(env, thiefAt, recoveryCodeVerify, map[string]any{"code": minted.Codes[1]}, again).Expect(t, 400, gen.StatusInvalidCode)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief, on a recovery code it minted with the passkey", thiefAt, thief)
 }
