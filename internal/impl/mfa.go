@@ -592,7 +592,9 @@ type factorUse struct {
 }
 
 // held reports whether the proof used a factor that a removal may take away meanwhile.
-func (u factorUse) held() bool { return u.passkeyID != nil || u.totpSecret != nil || u.recoveryCodeID != nil }
+func (u factorUse) held() bool {
+	return u.passkeyID != nil || u.totpSecret != nil || u.recoveryCodeID != nil
+}
 
 // endedSessions is what endFactorSessions did: the events of the sessions it revoked, and
 // whether the caller's session was one of them.
