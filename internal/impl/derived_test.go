@@ -135,3 +135,61 @@ func TestDerivedRecoveryCodeSignInInFlightAtTheRemovalKeepsNoDevice(t *testing.T
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief, on a code in flight", "127.0.0.10", device)
 }
+
+// From its session on the copy the thief sets up an authenticator app of its own (ada had none),
+// then signs in with her password and a code of it. Ada removes the synced passkey: the app goes
+// with it (mfa.totp_disabled, naming the session that set it up), the code's session ends and
+// its device is a stranger's.
+func TestDerivedAppGoesWithThePasskeyItWasSetUpOn(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	const thiefAt, second = "127.0.0.9", "127.0.0.10"
+	var onCopy gen.Session
+	passkeySignIn(t, env, ada.a, thiefAt).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &onCopy)
+	secret, _ := enrolTOTP(t, env, *onCopy.Token)
+	limited := *limitedSignIn(t, env, second, "ada@example.com", gen.StatusMfaRequired).Token
+	onApp := deviceToken(t, mfaPost(env, second, totpVerify, map[string]any{"code": nextCode(t, env, secret)}, limited).
+		Expect(t, 200, gen.StatusActionSuccessful))
+
+	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).
+		Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, limited).Expect(t, 401, gen.StatusInvalidToken)
+	if f := factorsOf(t, env, ada.own); f.Totp.Enabled || len(f.Passkeys) != 1 {
+		t.Errorf("after the removal ada's app is on (%t) and she has %d passkeys, want off and 1", f.Totp.Enabled, len(f.Passkeys))
+	}
+	disabled := false
+	for _, e := range ofRequest(wholeTrail(t, env), res) {
+		disabled = disabled || e.Kind == gen.AuditMfaTotpDisabled && e.Details.SessionId != nil && *e.Details.SessionId == onCopy.Id
+	}
+	if !disabled {
+		t.Error("the removal recorded no mfa.totp_disabled naming the session that set the app up")
+	}
+	spendStrangers(t, env)
+	wantStranger(t, env, "the thief, on a code of its own app", second, onApp)
+}
+
+// The thief has ada's password and a phished code of her app: from that session it registers a
+// passkey of its own and signs in with it elsewhere. Ada turns the app off: the thief's passkey
+// goes with it, its session on it ends, its device is a stranger's. What she set up from the
+// session that enrolled the app (her security key, her recovery codes) stays: that session made
+// the app rather than stood on it.
+func TestDerivedPasskeyGoesWithTheAppItWasRegisteredOn(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	const elsewhere = "127.0.0.10"
+	onCode := withCode(t, env, totpThiefAddress, ada.secret)
+	own := apitest.NewAuthenticator(passkeyOrigin)
+	registerPasskey(t, env, own, onCode)
+	var onOwn gen.Session
+	passkeySignIn(t, env, own, elsewhere).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &onOwn)
+
+	mfaPost(env, addr(2), totpDisable, map[string]any{"password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	env.Get(sessionsRead, *onOwn.Token).Expect(t, 401, gen.StatusInvalidToken)
+	if f := factorsOf(t, env, ada.own); len(f.Passkeys) != 1 || f.RecoveryCodes.Remaining != 10 {
+		t.Errorf("after turning the app off ada has %d passkeys and %d recovery codes, want 1 and 10", len(f.Passkeys), f.RecoveryCodes.Remaining)
+	}
+	spendStrangers(t, env)
+	wantStranger(t, env, "the thief, on the passkey it registered with a phished code", elsewhere, *onOwn.DeviceToken)
+}
