@@ -195,7 +195,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			return err
 		}
 		if req.trust != nil {
-			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, created.ID, *req.trust); err != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, created.ID, limits.Credential(string(req.method), req.passkeyID), *req.trust); err != nil {
 				return err
 			}
 		}

@@ -30,15 +30,17 @@ WHERE s.token_hash = @token_hash;
 -- (passkey_ids) and is created only while that passkey is still the user's: the caller holds
 -- the user's row first (HoldUserCredentials), so this statement sees every removal that
 -- committed before, and a removal that comes after waits for this session and then ends it
--- (RevokeFactorSessions).
+-- (RevokeFactorSessions); the session that registered the passkey, if known, is recorded in
+-- derived_from (DerivedSessions).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
-                      remember_me_wish, passkey_ids)
+                      remember_me_wish, passkey_ids, derived_from)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
        sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'), @now,
-       sqlc.narg(remember_me_wish), array_remove(ARRAY[sqlc.narg(passkey_id)::bigint], NULL)
+       sqlc.narg(remember_me_wish), array_remove(ARRAY[sqlc.narg(passkey_id)::bigint], NULL),
+       ARRAY(SELECT p.made_by FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.made_by IS NOT NULL)
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
   AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
@@ -117,6 +119,13 @@ LISTEN planoauth_sessions;
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = @user_id AND revoked_at IS NULL
   AND (sqlc.narg(passkey_id)::bigint = ANY (passkey_ids) OR sqlc.narg(method)::text = ANY (methods))
+RETURNING id, application_id;
+
+-- name: RevokeSessionsByID :many
+-- Revokes the live sessions among @ids of a user (DerivedSessions, in a factor's removal) and
+-- returns the id and application of each (for the audit trail's sessions.revoked).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND revoked_at IS NULL AND id = ANY (@ids::uuid[])
 RETURNING id, application_id;
 
 -- name: RevokeOtherUserSessions :many

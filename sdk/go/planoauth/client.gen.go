@@ -120,6 +120,7 @@ const (
 	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
 	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
 	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaRecoveryCodesRemoved AuditKind = "mfa.recovery_codes_removed"
 	AuditMfaResetByOperator      AuditKind = "mfa.reset_by_operator"
 	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
 	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
@@ -179,6 +180,8 @@ func (e AuditKind) Valid() bool {
 	case AuditMfaPasskeyRemoved:
 		return true
 	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaRecoveryCodesRemoved:
 		return true
 	case AuditMfaResetByOperator:
 		return true
@@ -2542,7 +2545,7 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
-// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for the user's last second factor.
+// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for every removal by a user who has one.
 type MfaPasskeyDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
@@ -5356,14 +5359,17 @@ type ClientInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -5389,6 +5395,19 @@ type ClientInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5402,14 +5421,17 @@ type ClientInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -5435,6 +5457,19 @@ type ClientInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5716,7 +5751,12 @@ type ClientInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5754,7 +5794,12 @@ type ClientInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -7266,14 +7311,17 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -7299,6 +7347,19 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7322,14 +7383,17 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -7355,6 +7419,19 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7786,7 +7863,12 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7834,7 +7916,12 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -12224,14 +12311,17 @@ type ClientWithResponsesInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -12257,6 +12347,19 @@ type ClientWithResponsesInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12270,14 +12373,17 @@ type ClientWithResponsesInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -12303,6 +12409,19 @@ type ClientWithResponsesInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12584,7 +12703,12 @@ type ClientWithResponsesInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12622,7 +12746,12 @@ type ClientWithResponsesInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17467,14 +17596,17 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -17500,6 +17632,19 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17519,14 +17664,17 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -17552,6 +17700,19 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17923,7 +18084,12 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17967,7 +18133,12 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
