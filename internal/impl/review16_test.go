@@ -2,7 +2,10 @@ package impl_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,10 +26,17 @@ var cacheModes = map[string][]apitest.Option{"CacheOn": nil, "CacheOff": {apites
 func pauseNotifications(t *testing.T, env *apitest.Env) (resume func()) {
 	t.Helper()
 	var pid int
-	err := env.Pool.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()`).Scan(&pid)
+	var database string
+	err := env.Pool.QueryRow(context.Background(), `SELECT pid, current_database() FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE '%LISTEN planoauth_sessions%' AND pid <> pg_backend_pid()`).Scan(&pid, &database)
 	if err != nil {
 		t.Fatalf("find the session cache's listener: %v", err)
+	}
+	// The pid is the server's: signal it only when it is a backend of this database on this
+	// machine (the tests' own cluster), never a process that merely has its number.
+	title, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.HasPrefix(string(title), "postgres: ") || !strings.Contains(string(title), " "+database+" ") {
+		t.Skipf("the database's server is not on this machine (process %d: %q): notifications cannot be held back", pid, title)
 	}
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("stop the listener's backend %d: %v", pid, err)
