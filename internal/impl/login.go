@@ -209,6 +209,9 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
+	if req.rememberMe != nil {
+		s.sessions.ForgetUser(user.ID) // the user this instance keeps may show the remember_me before
+	}
 	session := sessionView(created, app, &user)
 	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil

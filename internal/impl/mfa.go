@@ -783,7 +783,7 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 	if err != nil {
 		return gen.SessionResult{}, err
 	}
-	s.sessions.ForgetSession(session.ID) // its next request must see aal2
+	s.sessions.ForgetUser(p.User.ID) // its next request must see aal2, and remember_me if its wish was applied
 	data, caller := s.renderCaller(ctx, p, session, deviceToken, view)
 	return gen.SessionResult{Status: gen.SessionResultStatusActionSuccessful,
 		Message: s.writer.Message(gen.StatusActionSuccessful), Data: data, Session: caller}, nil

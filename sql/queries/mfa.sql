@@ -3,7 +3,7 @@
 
 -- name: RefreshUserMFA :one
 -- Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
--- transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+-- transaction that added or removed one; the trigger users_notify tells every instance.
 UPDATE users u SET mfa_enabled = (
         EXISTS (SELECT 1 FROM totp_secrets t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
         OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)),

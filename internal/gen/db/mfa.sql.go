@@ -703,7 +703,7 @@ RETURNING mfa_enabled
 // Second factors (internal/impl/mfa.go, passkeys.go): TOTP, recovery codes, passkeys and their
 // ceremonies, and the assurance level of sessions.
 // Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
-// transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+// transaction that added or removed one; the trigger users_notify tells every instance.
 func (q *Queries) RefreshUserMFA(ctx context.Context, userID int64) (bool, error) {
 	row := q.db.QueryRow(ctx, refreshUserMFA, userID)
 	var mfa_enabled bool
