@@ -120,6 +120,7 @@ const (
 	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
 	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
 	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaRecoveryCodesRemoved AuditKind = "mfa.recovery_codes_removed"
 	AuditMfaResetByOperator      AuditKind = "mfa.reset_by_operator"
 	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
 	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
@@ -179,6 +180,8 @@ func (e AuditKind) Valid() bool {
 	case AuditMfaPasskeyRemoved:
 		return true
 	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaRecoveryCodesRemoved:
 		return true
 	case AuditMfaResetByOperator:
 		return true
@@ -2693,7 +2696,7 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
-// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for the user's last second factor.
+// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for every removal by a user who has one.
 type MfaPasskeyDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/limits"
 )
 
 // guess sends a wrong password for ada from address, presenting device ("" for none).
@@ -90,7 +91,7 @@ func TestDevicesForgottenWithTheirPasskey(t *testing.T) {
 	second := registerPasskey(t, env, synced, own)
 	thief := deviceToken(t, passkeySignIn(t, env, synced, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id}, own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief", addr(9), thief)
 	wantKnown(t, env, "ada", *first.Session.DeviceToken)
@@ -177,7 +178,7 @@ func TestDevicesForgottenAfterTheirOwnLogout(t *testing.T) {
 	spendStrangers(t, env)
 	wantKnown(t, env, "the thief, logged out", *thief.DeviceToken) // nobody removed its factor yet
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	wantStranger(t, env, "the thief", addr(9), *thief.DeviceToken)
 	wantKnown(t, env, "ada", own)
 }
@@ -190,7 +191,7 @@ func TestDevicesForgottenButNotTheOwnersAddress(t *testing.T) {
 	env := apitest.New(t)
 	ada := newStolenPasskey(t, env)
 	thief := deviceToken(t, passkeySignIn(t, env, ada.a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief's device", addr(30), thief)
 	guess(env, addr(2), "").Expect(t, 400, gen.StatusInvalidPassword) // the address's own allowance
@@ -216,4 +217,28 @@ func TestDeviceIssuedWhileItsFactorIsRemoved(t *testing.T) {
 	env.Get(sessionsRead, *thief.Token).Expect(t, 401, gen.StatusInvalidToken)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief", totpThiefAddress, device)
+}
+
+// The cap on device tokens counts per credential (limits.MaxDevicesPerCredential): eleven
+// sign-ins with the copy of ada's synced passkey, from four addresses, retire the copy's oldest
+// token (a stranger's now, from an address of nobody's), and none of hers: her laptop signed in
+// with her security key, her phone with her password and the key as its second factor.
+func TestDeviceTokensCappedPerCredential(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	laptop := deviceToken(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
+	limited := *limitedSignIn(t, env, addr(3), "ada@example.com", gen.StatusMfaRequired).Token
+	opts := options(t, mfaPost(env, addr(3), passkeyVerifyBegin, map[string]any{}, limited).Expect(t, 200, gen.StatusActionSuccessful))
+	phone := deviceToken(t, mfaPost(env, addr(3), passkeyVerifyEnd, map[string]any{"credential": ada.b.Assert(t, opts)}, limited).
+		Expect(t, 200, gen.StatusActionSuccessful))
+	var copies []string
+	for i := range limits.MaxDevicesPerCredential + 1 {
+		copies = append(copies, deviceToken(t, passkeySignIn(t, env, ada.a, addr(9+i%4)).Expect(t, 200, gen.StatusActionSuccessful)))
+	}
+	spendStrangers(t, env)
+	guess(env, addr(31), copies[0]).Expect(t, 429, gen.StatusRateLimited)
+	wantKnown(t, env, "the copy's newest", copies[len(copies)-1])
+	wantKnown(t, env, "ada's laptop", laptop)
+	wantKnown(t, env, "ada's phone", phone)
 }

@@ -223,7 +223,7 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			return err
 		}
 		if req.trust != nil {
-			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, created.ID, *req.trust); err != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, user.ID, created.ID, limits.Credential(string(req.method), req.passkeyID), *req.trust); err != nil {
 				return err
 			}
 		}
@@ -236,6 +236,9 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 	}
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
+	}
+	if req.rememberMe != nil {
+		s.sessions.ForgetUser(user.ID) // the user this instance keeps may show the remember_me before
 	}
 	session := sessionView(created, app, &user)
 	session.Token, session.DeviceToken = token, deviceToken

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,7 +184,9 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 		if n == 0 { // confirmed, replaced or expired meanwhile
 			return audit.Event{}, factorUse{}, noPendingTOTP()
 		}
-		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), factorUse{totpSecret: row.SealedSecret}, nil
+		// The app is not recorded on the session (totp_id): it made the app rather than stood on
+		// it, and ends with it by its methods (otp).
+		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), factorUse{}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -231,7 +234,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 		return nil, err
 	}
 	notice := factorRemovedNotice(ctx, p.Application, "The authenticator app")
-	change, err := s.removeFactor(ctx, p, in.View, true, notice, factorUse{totpSecret: row.SealedSecret}, func(q *db.Queries) ([]audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, true, notice, factorUse{totpSecret: row.SealedSecret, totpID: &row.ID, totpMadeBy: row.MadeBy}, func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeleteConfirmedTOTP(ctx, db.DeleteConfirmedTOTPParams{UserID: p.User.ID, SealedSecret: row.SealedSecret})
 		if err != nil {
 			return nil, fmt.Errorf("delete the TOTP of user %d: %w", p.User.ID, err)
@@ -329,15 +332,15 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, err
 	}
 	now := s.now()
-	n, err := s.q.UseRecoveryCode(ctx, db.UseRecoveryCodeParams{UserID: p.User.ID, CodeHash: mfa.HashRecoveryCode(p.User.ID, in.Code), Now: &now})
+	code, err := s.q.UseRecoveryCode(ctx, db.UseRecoveryCodeParams{UserID: p.User.ID, CodeHash: mfa.HashRecoveryCode(p.User.ID, in.Code), Now: &now})
+	if errors.Is(err, pgx.ErrNoRows) { // a guess was checked: the use stays
+		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
+	}
 	if err != nil {
 		return nil, envelope.Internal("use a recovery code of user %d: %w", p.User.ID, err)
 	}
-	if n == 0 { // a guess was checked: the use stays
-		return nil, s.secondFactorFailed(ctx, p, gen.MethodRecoveryCode, envelope.New(gen.StatusInvalidCode))
-	}
 	s.giveBack(ctx, ticket)
-	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, factorUse{}, client, in.View)
+	result, err := s.completeSecondFactor(ctx, p, gen.MethodRecoveryCode, factorUse{recoveryCodeID: &code}, client, in.View)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +363,7 @@ func (s *Server) MfaRecoveryCodesCreate(ctx context.Context, _ gen.MfaRecoveryCo
 		if !enabled {
 			return &envelope.Error{Status: gen.StatusInvalidParam, Message: "Recovery codes stand in for a second factor: set up an authenticator app or a passkey first."}
 		}
-		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
+		if codes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID, p.Session.ID); err != nil {
 			return err
 		}
 		if err := s.tellOwner(ctx, q, p.User.ID, recoveryCodesNotice(ctx, p.Application)); err != nil {
@@ -496,7 +499,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 		}
 		events := []audit.Event{added}
 		if !had {
-			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID); err != nil {
+			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID, p.Session.ID); err != nil {
 				return err
 			}
 			if session, err = s.recordFactor(ctx, q, p, method, used); err != nil {
@@ -505,7 +508,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
 				return err
 			}
-			if deviceToken, err = s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
+			if deviceToken, err = s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, limits.Credential(string(method), nil), limits.Client{Peer: peer.FromContext(ctx)}); err != nil {
 				return err
 			}
 			events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesCreated, gen.AuditDetails{}),
@@ -580,18 +583,25 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 
 // factorUse is the second factor a proof used, as the session it opens or upgrades records it
 // and as the factor's removal finds the sessions that stand on it: a passkey (its id, in
-// sessions.passkey_ids), or the authenticator app (the sealed secret its code was checked
-// against; a user has one app at a time, so the sessions that stand on it are those whose
-// methods name otp). A session that added the user's first factor stands on it too (it proved
-// the passkey's registration, or the app's first code). The zero value is neither (a recovery
-// code, used up as it is checked).
+// sessions.passkey_ids), the authenticator app (the sealed secret its code was checked against,
+// and for its removal the app's id and the session that set it up: DerivedSessions), or a
+// recovery code (its row, used up as it is checked: the session records who made its set). The
+// session that registered the user's first passkey records it (addFactor) and ends with it, as
+// the one that set up a first app, by its methods, ends with the app; both made their factor
+// rather than stood on it (passkeyMadeBy, totpMadeBy: DerivedSessions). The zero value is none.
 type factorUse struct {
-	passkeyID  *int64
-	totpSecret []byte
+	passkeyID      *int64
+	passkeyMadeBy  *uuid.UUID
+	totpSecret     []byte
+	totpID         *int64
+	totpMadeBy     *uuid.UUID
+	recoveryCodeID *int64
 }
 
 // held reports whether the proof used a factor that a removal may take away meanwhile.
-func (u factorUse) held() bool { return u.passkeyID != nil || u.totpSecret != nil }
+func (u factorUse) held() bool {
+	return u.passkeyID != nil || u.totpSecret != nil || u.recoveryCodeID != nil
+}
 
 // endedSessions is what endFactorSessions did: the events of the sessions it revoked, and
 // whether the caller's session was one of them.
@@ -601,42 +611,92 @@ type endedSessions struct {
 }
 
 // endFactorSessions revokes, in q's transaction and after the factor's removal, the sessions of
-// the caller's user that stood on it (used): whoever holds a copy of a passkey (a synced one on
-// a lost device) or codes of the app (phished, or its own app's) loses what they opened or
+// the caller's user whose trust came from it (used): whoever holds a copy of a passkey (a synced
+// one on a lost device) or codes of the app (phished, or its own app's) loses what they opened or
 // completed, as a password change ends the sessions made from the password. The caller's
 // session is one of them when it used the factor: a session may not saw off the proof it stands
-// on and go on. The devices of every session that stood on it (ended now, or logged out before)
-// are strangers again, and the addresses they last signed in from but the caller's
-// (limits.ForgetEnded): whoever holds the copy keeps no allowance of its own for guessing the
-// password or asking for links. It returns the sessions.revoked events (none when nothing was
-// revoked); NOTIFY (sessions_notify) drops the sessions from every instance's cache,
-// removeFactor from this one's.
+// on and go on. What those sessions made goes too (derived trust: removeDerived), and with it
+// the sessions that stood on that, transitively. The devices of every session whose trust came
+// from the factor (ended now, or logged out before) are strangers again, and the addresses they
+// last signed in from but the caller's (limits.ForgetEnded): whoever holds the copy keeps no
+// allowance of its own for guessing the password or asking for links. It returns the events of
+// what it removed and revoked; NOTIFY (sessions_notify) drops the sessions from every instance's
+// cache, removeFactor from this one's.
 func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.Principal, used factorUse) (endedSessions, error) {
+	userID := p.User.ID
+	derived, err := q.DerivedSessions(ctx, db.DerivedSessionsParams{UserID: userID, PasskeyID: used.passkeyID,
+		PasskeyMadeBy: used.passkeyMadeBy, TotpID: used.totpID, TotpMadeBy: used.totpMadeBy})
+	if err != nil {
+		return endedSessions{}, fmt.Errorf("find the sessions of a second factor of user %d: %w", userID, err)
+	}
+	var out endedSessions
+	if out.events, err = s.removeDerived(ctx, q, p, derived); err != nil {
+		return endedSessions{}, err
+	}
 	now := s.now()
-	arg := db.RevokeFactorSessionsParams{UserID: p.User.ID, Now: &now, PasskeyID: used.passkeyID}
+	arg := db.RevokeFactorSessionsParams{UserID: userID, Now: &now, PasskeyID: used.passkeyID}
 	if used.totpSecret != nil {
 		otp := string(gen.MethodOtp)
 		arg.Method = &otp
 	}
-	rows, err := q.RevokeFactorSessions(ctx, arg)
+	direct, err := q.RevokeFactorSessions(ctx, arg)
 	if err != nil {
-		return endedSessions{}, fmt.Errorf("revoke the sessions of a second factor of user %d: %w", p.User.ID, err)
+		return endedSessions{}, fmt.Errorf("revoke the sessions of a second factor of user %d: %w", userID, err)
 	}
-	if err := limits.ForgetEnded(ctx, q, peer.FromContext(ctx),
-		limits.Disowned{UserID: p.User.ID, PasskeyID: arg.PasskeyID, Method: arg.Method}); err != nil {
-		return endedSessions{}, err
+	transitive, err := q.RevokeSessionsByID(ctx, db.RevokeSessionsByIDParams{UserID: userID, Now: &now, Ids: derived})
+	if err != nil {
+		return endedSessions{}, fmt.Errorf("revoke the sessions derived from a second factor of user %d: %w", userID, err)
 	}
-	var out endedSessions
-	if len(rows) == 0 {
-		return out, nil
-	}
-	apps := make([]int64, len(rows))
-	for i, row := range rows {
-		apps[i] = row.ApplicationID
+	ended := slices.Clone(derived)
+	var apps []int64
+	for _, row := range direct {
+		ended, apps = append(ended, row.ID), append(apps, row.ApplicationID)
 		out.caller = out.caller || row.ID == p.Session.ID
 	}
-	out.events = audit.SessionsRevoked(audit.User(p.User.ID), p.User.ID, apps)
+	for _, row := range transitive {
+		apps = append(apps, row.ApplicationID)
+		out.caller = out.caller || row.ID == p.Session.ID
+	}
+	if err := limits.ForgetEnded(ctx, q, peer.FromContext(ctx), userID, ended); err != nil {
+		return endedSessions{}, err
+	}
+	if len(apps) > 0 {
+		out.events = append(out.events, audit.SessionsRevoked(audit.User(userID), userID, apps)...)
+	}
 	return out, nil
+}
+
+// removeDerived removes, in q's transaction, the passkeys, the authenticator app and the
+// recovery codes that the sessions derived made (their trust came from a factor being removed,
+// DerivedSessions), and returns an event for each, naming the session that made it.
+func (s *Server) removeDerived(ctx context.Context, q *db.Queries, p *auth.Principal, derived []uuid.UUID) ([]audit.Event, error) {
+	if len(derived) == 0 {
+		return nil, nil
+	}
+	userID := p.User.ID
+	passkeys, err := q.DeleteMadePasskeys(ctx, db.DeleteMadePasskeysParams{UserID: userID, Sessions: derived})
+	if err != nil {
+		return nil, fmt.Errorf("remove the passkeys derived sessions of user %d made: %w", userID, err)
+	}
+	var events []audit.Event
+	for _, pk := range passkeys {
+		events = append(events, mfaEvent(p, gen.AuditMfaPasskeyRemoved, gen.AuditDetails{PasskeyId: &pk.ID, SessionId: pk.MadeBy}))
+	}
+	apps, err := q.DeleteMadeTOTP(ctx, db.DeleteMadeTOTPParams{UserID: userID, Sessions: derived})
+	if err != nil {
+		return nil, fmt.Errorf("remove the app a derived session of user %d set up: %w", userID, err)
+	}
+	for _, by := range apps {
+		events = append(events, mfaEvent(p, gen.AuditMfaTotpDisabled, gen.AuditDetails{SessionId: by}))
+	}
+	sets, err := q.DeleteMadeRecoveryCodes(ctx, db.DeleteMadeRecoveryCodesParams{UserID: userID, Sessions: derived})
+	if err != nil {
+		return nil, fmt.Errorf("remove the recovery codes derived sessions of user %d made: %w", userID, err)
+	}
+	for _, by := range sets {
+		events = append(events, mfaEvent(p, gen.AuditMfaRecoveryCodesRemoved, gen.AuditDetails{SessionId: by}))
+	}
+	return events, nil
 }
 
 // lockFactorsOf locks the caller's user's row for a change of its second factors or recovery
@@ -670,9 +730,9 @@ func stillLive(ctx context.Context, q *db.Queries, id uuid.UUID) error {
 	return nil
 }
 
-// replaceRecoveryCodes stores a new set of recovery codes (their hashes) in place of the old
-// and returns them, to be shown once.
-func (s *Server) replaceRecoveryCodes(ctx context.Context, q *db.Queries, userID int64) ([]string, error) {
+// replaceRecoveryCodes stores a new set of recovery codes (their hashes), made by the session
+// madeBy (derived trust: DerivedSessions), in place of the old and returns them, to be shown once.
+func (s *Server) replaceRecoveryCodes(ctx context.Context, q *db.Queries, userID int64, madeBy uuid.UUID) ([]string, error) {
 	codes := mfa.NewRecoveryCodes()
 	hashes := make([][]byte, len(codes))
 	for i, code := range codes {
@@ -681,7 +741,7 @@ func (s *Server) replaceRecoveryCodes(ctx context.Context, q *db.Queries, userID
 	if err := q.DeleteRecoveryCodes(ctx, userID); err != nil {
 		return nil, fmt.Errorf("delete the recovery codes of user %d: %w", userID, err)
 	}
-	if err := q.CreateRecoveryCodes(ctx, db.CreateRecoveryCodesParams{UserID: userID, CodeHashes: hashes, Now: s.now()}); err != nil {
+	if err := q.CreateRecoveryCodes(ctx, db.CreateRecoveryCodesParams{UserID: userID, CodeHashes: hashes, Now: s.now(), MadeBy: madeBy}); err != nil {
 		return nil, fmt.Errorf("store the recovery codes of user %d: %w", userID, err)
 	}
 	return codes, nil
@@ -730,7 +790,7 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 	if err != nil {
 		return gen.SessionResult{}, err
 	}
-	s.sessions.ForgetSession(session.ID) // its next request must see aal2
+	s.sessions.ForgetUser(p.User.ID) // its next request must see aal2, and remember_me if its wish was applied
 	data, caller := s.renderCaller(ctx, p, session, deviceToken, view)
 	return gen.SessionResult{Status: gen.SessionResultStatusActionSuccessful,
 		Message: s.writer.Message(gen.StatusActionSuccessful), Data: data, Session: caller}, nil
@@ -755,7 +815,7 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 	if err != nil || auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		return session, "", err
 	}
-	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, client)
+	deviceToken, err := s.limits.Trust(ctx, q, p.User.ID, p.Session.ID, limits.Credential(string(method), used.passkeyID), client)
 	return session, deviceToken, err
 }
 
@@ -771,7 +831,7 @@ func (s *Server) upgradeSession(ctx context.Context, q *db.Queries, p *auth.Prin
 // was turned off or replaced).
 func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Principal, method gen.SessionMethod, used factorUse) (db.Session, error) {
 	session, err := q.UpgradeSession(ctx, db.UpgradeSessionParams{ID: p.Session.ID, Method: string(method), Now: s.now(),
-		PasskeyID: used.passkeyID, TotpSecret: used.totpSecret})
+		PasskeyID: used.passkeyID, TotpSecret: used.totpSecret, RecoveryCodeID: used.recoveryCodeID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return session, s.notUpgraded(ctx, q, p.Session.ID, used)
 	}
@@ -783,13 +843,17 @@ func (s *Server) recordFactor(ctx context.Context, q *db.Queries, p *auth.Princi
 
 // notUpgraded is the answer of a second factor that UpgradeSession did not record: invalid-token
 // when the session was revoked meanwhile (logged out), else invalid-passkey (its passkey was
-// removed after it was checked) or, for a code, what a code of an app turned off answers.
+// removed after it was checked), invalid-code for a recovery code whose set was replaced or
+// removed meanwhile, or, for a code of the app, what a code of an app turned off answers.
 func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.UUID, used factorUse) error {
 	if !used.held() {
 		return envelope.New(gen.StatusInvalidToken)
 	}
 	if err := stillLive(ctx, q, sessionID); err != nil {
 		return err
+	}
+	if used.recoveryCodeID != nil {
+		return envelope.New(gen.StatusInvalidCode) // its set was replaced (or removed) during the check
 	}
 	if used.passkeyID == nil {
 		return noTOTP() // turned off (or replaced) during the check

@@ -61,7 +61,7 @@ func TestSecondFactorsAudited(t *testing.T) {
 	}
 	want(t, mfaPost(env, "", recoveryCodesCreate, map[string]any{}, token).Expect(t, 200, gen.StatusActionSuccessful), gen.AuditMfaRecoveryCodesCreated)
 	// The session that signed in with the passkey ends with it.
-	want(t, mfaPost(env, "", passkeyDelete, map[string]any{"id": change.Factors.Passkeys[0].Id}, token).Expect(t, 200, gen.StatusActionSuccessful),
+	want(t, mfaPost(env, "", passkeyDelete, map[string]any{"id": change.Factors.Passkeys[0].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful),
 		gen.AuditMfaPasskeyRemoved, gen.AuditSessionsRevoked)
 	// The sessions that proved a code of the app (token, which set it up, and limited) end with it.
 	want(t, mfaPost(env, "", totpDisable, map[string]any{"password": password}, token).Expect(t, 200, gen.StatusActionSuccessful),

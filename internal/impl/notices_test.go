@@ -175,7 +175,7 @@ func TestThiefsChangesAreToldToTheOwner(t *testing.T) {
 		seen = len(got)
 	})
 	t.Run("a passkey removed", func(t *testing.T) {
-		mfaPost(env, thiefAddress, passkeyDelete, map[string]any{"id": change.Factors.Passkeys[0].Id}, thief).Expect(t, 200, gen.StatusActionSuccessful)
+		mfaPost(env, thiefAddress, passkeyDelete, map[string]any{"id": change.Factors.Passkeys[0].Id, "password": password}, thief).Expect(t, 200, gen.StatusActionSuccessful)
 		seen = wantOneNotice(t, env, "ada@example.com", seen, noticeRemoved, thiefAddress, secrets...)
 	})
 	t.Run("the password changed", func(t *testing.T) {

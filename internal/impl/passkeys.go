@@ -108,7 +108,7 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	}
 	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, factorUse, error) {
 		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
-			Name: name, Credential: stored, Now: s.now()})
+			Name: name, Credential: stored, Now: s.now(), MadeBy: p.Session.ID})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return audit.Event{}, factorUse{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
 		}
@@ -178,12 +178,14 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 	return gen.MfaPasskeyVerifyFinish200JSONResponse{SecondFactorSessionJSONResponse: gen.SecondFactorSessionJSONResponse(result)}, nil
 }
 
-// MfaPasskeyDelete removes one of the user's passkeys, from a session with a recent proof; the
-// user's last second factor only with its password too (judged in removeFactor's transaction).
+// MfaPasskeyDelete removes one of the user's passkeys, from a session with a recent proof and
+// with the password of a user who has one; the user's last second factor only with its
+// password (judged in removeFactor's transaction: user-has-no-password for a user without).
 // In the same transaction it ends the sessions that signed in or completed a second factor with
-// the passkey (removeFactor, endFactorSessions), the caller's too when it is one of them.
-// Answers: permission-denied (no recent proof), invalid-param (not its passkey), missing-param
-// and user-has-no-password (the last factor, without a password), invalid-password,
+// the passkey (removeFactor, endFactorSessions), the caller's too when it is one of them, and
+// what their sessions made (derived trust). Answers: permission-denied (no recent proof),
+// invalid-param (not its passkey), missing-param (no password, for a user who has one),
+// user-has-no-password (the last factor, for a user without one), invalid-password,
 // rate-limited.
 func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteRequestObject) (gen.MfaPasskeyDeleteResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaPasskeyDeleteInput](r.Body)
@@ -195,14 +197,23 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 		return nil, err
 	}
 	proven := in.Password != nil
+	if !proven && hasPassword(p.User.PasswordHash) {
+		// A passkey signs in alone: a copy of one (a synced passkey on a lost phone) must not
+		// strip the owner of her others, and make the devices that used them strangers.
+		return nil, envelope.Param(gen.StatusMissingParam, "password", "is required: removing a passkey takes your password")
+	}
 	if proven {
 		client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 		if err := s.reprovePassword(ctx, p, *in.Password, client); err != nil {
 			return nil, err
 		}
 	}
+	madeBy, err := s.passkeyMaker(ctx, p.User.ID, in.Id)
+	if err != nil {
+		return nil, err
+	}
 	notice := factorRemovedNotice(ctx, p.Application, "A passkey")
-	change, err := s.removeFactor(ctx, p, in.View, proven, notice, factorUse{passkeyID: &in.Id}, func(q *db.Queries) ([]audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, proven, notice, factorUse{passkeyID: &in.Id, passkeyMadeBy: madeBy}, func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
 			return nil, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
@@ -216,6 +227,22 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 		return nil, err
 	}
 	return gen.MfaPasskeyDelete200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// passkeyMaker is the session that registered the user's passkey id (nil when unknown, or when
+// the user has no such passkey: its removal answers that). It never changes, so it is read
+// before the removal's transaction.
+func (s *Server) passkeyMaker(ctx context.Context, userID, id int64) (*uuid.UUID, error) {
+	passkeys, err := s.q.ListAllUserPasskeys(ctx, userID)
+	if err != nil {
+		return nil, envelope.Internal("list the passkeys of user %d: %w", userID, err)
+	}
+	for _, pk := range passkeys {
+		if pk.ID == id {
+			return pk.MadeBy, nil
+		}
+	}
+	return nil, nil
 }
 
 // SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's

@@ -104,7 +104,7 @@ func TestPasskeyDeleteEndsTheSessionsItSignedIn(t *testing.T) {
 	}
 	seen := len(noticesTo(t, env, "ada@example.com"))
 
-	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	if sessionEnded(t, res) {
 		t.Errorf("ada's session, which did not use the passkey, was said to end: %s", res.Raw)
 	}
@@ -160,7 +160,7 @@ func TestPasskeyDeleteEndsTheSessionsItSteppedUp(t *testing.T) {
 	ada := newStolenPasskey(t, env)
 	thief := steppedUp(t, env, thiefAddress, ada.a)
 	env.Get(scopesLiaisonRegister, thief).Expect(t, 200, gen.StatusActionSuccessful)
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	env.Get(sessionsRead, thief).Expect(t, 401, gen.StatusInvalidToken)
 	env.Get(sessionsRead, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 }
@@ -174,7 +174,7 @@ func TestPasskeyDeleteFromASessionItSignedIn(t *testing.T) {
 	ada := newStolenPasskey(t, env)
 	thief := tokenOf(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
 	phone := tokenOf(t, passkeySignIn(t, env, ada.a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
-	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced}, phone).Expect(t, 200, gen.StatusActionSuccessful)
+	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, phone).Expect(t, 200, gen.StatusActionSuccessful)
 	if !sessionEnded(t, res) {
 		t.Errorf("the answer does not say the caller's session ended: %s", res.Raw)
 	}
@@ -203,7 +203,7 @@ func TestPasskeySignInInFlightAtItsRemovalOpensNoSession(t *testing.T) {
 	release := holdRoleScopes(t, env)
 	answer := env.Start(finish)
 	until(t, func() bool { return waitingOnALock(t, env) }, answer, release, "the passkey sign-in never waited to create its session")
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 	removed := env.Start(removal)
 	select {
@@ -280,7 +280,7 @@ func TestPasskeyVerifyInFlightAtItsRemovalUpgradesNothing(t *testing.T) {
 		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts)}), thief)
 	verify.RemoteAddr = thiefAddress + ":1234"
 
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 	res := checkInFlightAtRemoval(t, env, verify, removal, holdPasskey(t, env, ada.synced))
 	if res.Code == http.StatusOK {

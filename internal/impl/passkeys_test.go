@@ -230,13 +230,13 @@ func TestPasskeyDelete(t *testing.T) {
 	}
 	env.User("grace@example.com", password, "client")
 	grace := env.Login("grace@example.com", password, "planoorder")
-	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id}, grace).Expect(t, 400, gen.StatusInvalidParam)
+	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, grace).Expect(t, 400, gen.StatusInvalidParam)
 	// A limited session of ada's may not remove one.
 	limited := *limitedSignIn(t, env, "", "ada@example.com", gen.StatusMfaRequired).Token
-	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id}, limited).Expect(t, 401, gen.StatusMfaRequired)
+	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, limited).Expect(t, 401, gen.StatusMfaRequired)
 
 	var change gen.MFAChange
-	res := mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id}, token).Expect(t, 200, gen.StatusActionSuccessful)
+	res := mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful)
 	if res.Data(t, &change); len(change.Factors.Passkeys) != 1 || change.Factors.RecoveryCodes.Remaining != 10 || sessionEnded(t, res) {
 		t.Errorf("after removing one of two: %+v, session_ended %v", change.Factors, sessionEnded(t, res))
 	}

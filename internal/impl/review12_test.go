@@ -38,7 +38,7 @@ func TestReview12RegistrationBehindTheRemovalAddsNothing(t *testing.T) {
 	register := apitest.Request(http.MethodPost, passkeyRegisterEnd, "text/plain",
 		apitest.Sensitive(t, map[string]any{"credential": own.Register(t, opts), "name": "Mine"}), thief)
 	register.RemoteAddr = thiefAddress + ":1234"
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 
 	release := holdUser(t, env, "ada@example.com")
@@ -97,7 +97,7 @@ func TestReview12RemovalAmidSignInsAndVerifies(t *testing.T) {
 		req.RemoteAddr = addr(20+i) + ":1234"
 		reqs = append(reqs, req)
 	}
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 	reqs = append(reqs[:signIns], append([]*http.Request{removal}, reqs[signIns:]...)...)
 
@@ -147,7 +147,7 @@ func TestReview12RecoveryCodesBehindTheRemovalAreNotMade(t *testing.T) {
 	thief := tokenOf(t, passkeySignIn(t, env, ada.a, thiefAddress).Expect(t, 200, gen.StatusActionSuccessful))
 	codes := apitest.Request(http.MethodPost, recoveryCodesCreate, "application/json", []byte(`{}`), thief)
 	codes.RemoteAddr = thiefAddress + ":1234"
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 
 	release := holdUser(t, env, "ada@example.com")
@@ -177,7 +177,7 @@ func TestReview12PasswordChangeBehindTheRemovalChangesNothing(t *testing.T) {
 	change := apitest.Request(http.MethodPost, passwordUpdate, "text/plain",
 		apitest.Sensitive(t, map[string]any{"current_password": password, "password": newPassword}), thief)
 	change.RemoteAddr = thiefAddress + ":1234"
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 
 	release := holdUser(t, env, "ada@example.com")
@@ -220,7 +220,7 @@ func TestReview12VerifyWritesTheUserRowWhileTheRemovalWaits(t *testing.T) {
 	verify := apitest.Request(http.MethodPost, passkeyVerifyEnd, "text/plain",
 		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts)}), thief)
 	verify.RemoteAddr = thiefAddress + ":1234"
-	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own)
+	removal := apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own)
 	removal.RemoteAddr = addr(2) + ":1234"
 
 	release := holdSession(t, env, thief)

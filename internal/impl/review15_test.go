@@ -43,7 +43,7 @@ func TestReview15RemovalsRacingSignInsLeaveTheThiefNoDevice(t *testing.T) {
 	limited := *limitedSignIn(t, env, addr(13), "ada@example.com", gen.StatusMfaRequired).Token
 	requests = append(requests,
 		sentFrom(addr(13), apitest.Request(http.MethodPost, totpVerify, "text/plain", apitest.Sensitive(t, map[string]any{"code": nextCode(t, env, secret)}), limited)),
-		sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": syncedID}), first)),
+		sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": syncedID, "password": password}), first)),
 		sentFrom(addr(3), apitest.Request(http.MethodPost, totpDisable, "text/plain", apitest.Sensitive(t, map[string]any{"password": password}), second)))
 
 	answered := make([]*apitest.Response, len(requests))
@@ -86,7 +86,7 @@ func TestReview15PasskeySignInInFlightAtItsRemovalKeepsNoDevice(t *testing.T) {
 	opts := options(t, mfaPost(env, thiefAt, passkeySignInBegin, map[string]any{"application": "planoorder"}, "").Expect(t, 200, gen.StatusActionSuccessful))
 	signIn := sentFrom(thiefAt, apitest.Request(http.MethodPost, passkeySignInEnd, "text/plain",
 		apitest.Sensitive(t, map[string]any{"credential": ada.a.Assert(t, opts), "application": "planoorder"}), ""))
-	removal := sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced}), ada.own))
+	removal := sentFrom(addr(2), apitest.Request(http.MethodPost, passkeyDelete, "text/plain", apitest.Sensitive(t, map[string]any{"id": ada.synced, "password": password}), ada.own))
 
 	res := checkInFlightAtRemoval(t, env, signIn, removal, holdRows(t, env, "LOCK TABLE known_addresses IN SHARE MODE"))
 	var thief gen.Session

@@ -235,7 +235,7 @@ func TestRevokeLocksFirstPasskeyEndsTheSessionThatRegisteredIt(t *testing.T) {
 	registerPasskey(t, env, other, thief)
 	remover := tokenOf(t, passkeySignIn(t, env, other, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
 
-	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": firstID}, remover).Expect(t, 200, gen.StatusActionSuccessful)
+	res := mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": firstID, "password": password}, remover).Expect(t, 200, gen.StatusActionSuccessful)
 	if sessionEnded(t, res) {
 		t.Error("the removal ended the remover's session, which signed in with the other passkey")
 	}

@@ -187,16 +187,35 @@ func (l *Limiter) AddressTicket(kind Kind, p peer.Peer, takenAt time.Time) Ticke
 	return Ticket{l: l, keys: []string{addressKey(string(kind), p)}, at: takenAt}
 }
 
-// MaxDevicesPerUser bounds the device tokens a user holds: a sign-in beyond it retires the
-// oldest, so that signing in often costs no table growth.
-const MaxDevicesPerUser = 20
+// MaxDevicesPerCredential bounds the device tokens a user holds of one credential (the one
+// their sessions signed in with: Credential): a sign-in beyond it retires the oldest of that
+// credential, so that signing in often costs no table growth, and signing in often with a copy
+// of one credential (a synced passkey) retires none of the devices that used another.
+const MaxDevicesPerCredential = 10
+
+// MaxDevicesPerUser bounds the device tokens a user holds in all: beyond it, the oldest goes,
+// whatever its credential. It is far above what a user's own credentials make (the password, a
+// link, Google, the app, recovery codes, a passkey or two, each at most
+// MaxDevicesPerCredential), so that only a credential registered again and again reaches it.
+const MaxDevicesPerUser = 100
+
+// Credential names what a session signed in with, for its device token (Trust): a passkey by
+// its id (each is a credential of its own: a copy of one is not a copy of another), else the
+// method (password, link, google, otp, recovery_code).
+func Credential(method string, passkeyID *int64) string {
+	if passkeyID != nil {
+		return "passkey:" + strconv.FormatInt(*passkeyID, 10)
+	}
+	return method
+}
 
 // Trust records, in q's transaction, a successful sign-in of userID by c, completed on the
-// session session: the address becomes known to the account, and c gets a new device token (the
-// one it presented, if any, is retired, as is the user's oldest beyond MaxDevicesPerUser). Both
+// session session with credential (Credential): the address becomes known to the account, and c
+// gets a new device token (the one it presented, if any, is retired, as is the user's oldest of
+// that credential beyond MaxDevicesPerCredential, and its oldest beyond MaxDevicesPerUser). Both
 // record the session, so that they go when the owner removes the factor it stood on
 // (ForgetEnded). It returns the new token, which exists only in the answer from then on.
-func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, c Client) (string, error) {
+func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, credential string, c Client) (string, error) {
 	now := l.now()
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	if err := q.RememberAddress(ctx, db.RememberAddressParams{
@@ -211,7 +230,8 @@ func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, sessio
 	}
 	token, hash := auth.NewToken(auth.DevicePrefix)
 	if err := q.CreateDeviceToken(ctx, db.CreateDeviceTokenParams{
-		TokenHash: hash, UserID: userID, SessionID: session, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL), KeepOld: MaxDevicesPerUser - 1,
+		TokenHash: hash, UserID: userID, SessionID: session, Credential: credential, Now: now, ExpiresAt: now.Add(l.cfg.DeviceTokenTTL),
+		KeepPerCredential: MaxDevicesPerCredential - 1, KeepOld: MaxDevicesPerUser - 1,
 	}); err != nil {
 		return "", fmt.Errorf("issue a device token to user %d: %w", userID, err)
 	}
@@ -227,30 +247,21 @@ func Forget(ctx context.Context, q *db.Queries, userID int64) error {
 	return nil
 }
 
-// Disowned selects the ended sessions of a user that stood on a second factor the owner removed:
-// those that used the passkey PasskeyID, or whose methods name Method (the authenticator app).
-// Sessions that ended before (a thief that logged itself out at once) count too.
-type Disowned struct {
-	UserID    int64
-	PasskeyID *int64
-	Method    *string
-}
-
-// ForgetEnded makes the callers of the sessions d selects strangers again, in q's transaction
-// and after their revocation: the addresses they last made known go, but the one caller calls
-// from (the owner may share it with them: forgetting it would make her a stranger where she
-// is), and so do the device tokens issued with them. Only for a factor's removal (a thief may
-// hold a copy), which asks a recent proof on an aal2 session; never for a sign-out, which a
-// session token alone may make: a thief holding a copy would make the owner's devices strangers,
-// spend the strangers' allowance and throttle her out of signing in.
-func ForgetEnded(ctx context.Context, q *db.Queries, caller peer.Peer, d Disowned) error {
-	if err := q.ForgetSessionAddresses(ctx, db.ForgetSessionAddressesParams{UserID: d.UserID, KeepAddress: peer.Group(caller.Address),
-		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
-		return fmt.Errorf("forget the addresses of ended sessions of user %d: %w", d.UserID, err)
+// ForgetEnded makes the callers of the user's sessions (those whose trust came from a second
+// factor the owner removed, ended now or before) strangers again, in q's transaction and after
+// their revocation: the addresses they last made known go, but the one caller calls from (the
+// owner may share it with them: forgetting it would make her a stranger where she is), and so do
+// the device tokens issued with them. Only for a factor's removal (a thief may hold a copy),
+// which asks a recent proof on an aal2 session; never for a sign-out, which a session token
+// alone may make: a thief holding a copy would make the owner's devices strangers, spend the
+// strangers' allowance and throttle her out of signing in.
+func ForgetEnded(ctx context.Context, q *db.Queries, caller peer.Peer, userID int64, sessions []uuid.UUID) error {
+	if err := q.ForgetSessionAddresses(ctx, db.ForgetSessionAddressesParams{UserID: userID, KeepAddress: peer.Group(caller.Address),
+		Sessions: sessions}); err != nil {
+		return fmt.Errorf("forget the addresses of ended sessions of user %d: %w", userID, err)
 	}
-	if err := q.ForgetSessionDevices(ctx, db.ForgetSessionDevicesParams{UserID: d.UserID,
-		PasskeyID: d.PasskeyID, Method: d.Method}); err != nil {
-		return fmt.Errorf("forget the devices of ended sessions of user %d: %w", d.UserID, err)
+	if err := q.ForgetSessionDevices(ctx, db.ForgetSessionDevicesParams{UserID: userID, Sessions: sessions}); err != nil {
+		return fmt.Errorf("forget the devices of ended sessions of user %d: %w", userID, err)
 	}
 	return nil
 }

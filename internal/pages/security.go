@@ -161,7 +161,7 @@ var securityTmpl = template.Must(template.New("security").Parse(`<!DOCTYPE html>
 <h2>Passkeys</h2>
 <ul id="passkeys"></ul>
 <form id="remove-form" hidden>
-<p>This passkey is your last second factor: enter your password to remove it.</p>
+<p>Enter your password to remove this passkey.</p>
 <label for="remove-password">Password</label>
 <input id="remove-password" type="password" name="remove-password" autocomplete="current-password" required maxlength="256">
 <button type="submit">Remove the passkey</button>

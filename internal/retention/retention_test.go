@@ -198,3 +198,33 @@ func TestRetentionKeepsTheSessionOfADevice(t *testing.T) {
 		}
 	}
 }
+
+// A session past retention stays while a passkey, an app or recovery codes it made are there,
+// or another session's derived_from names it: removing the factor it stood on must still find
+// what it made (DerivedSessions). One that made nothing still there goes.
+func TestRetentionKeepsTheSessionThatMadeAFactor(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	exec(t, pool, "INSERT INTO users (id, email) VALUES (1, 'ada@example.com')")
+	old := now.Add(-retention.Defaults.Sessions - time.Hour)
+	exec(t, pool, `INSERT INTO sessions (id, token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, revoked_at)
+		SELECT gen_random_uuid(), v.hash, 1, a.id, 'client', '{}', v.mark, $1, $1, $1, $1
+		FROM applications a, (VALUES ('\x01'::bytea, 'passkey'), ('\x02', 'app'), ('\x03', 'codes'), ('\x04', 'derived'), ('\x05', 'nothing'))
+			v (hash, mark)
+		WHERE a.slug = 'planoorder'`, old)
+	exec(t, pool, `INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at, made_by)
+		SELECT 1, 'localhost', '\x01', 'Laptop', '{}', $1, s.id FROM sessions s WHERE s.user_agent = 'passkey'`, old)
+	exec(t, pool, `INSERT INTO totp_secrets (user_id, sealed_secret, created_at, confirmed_at, made_by)
+		SELECT 1, '\x01', $1, $1, s.id FROM sessions s WHERE s.user_agent = 'app'`, old)
+	exec(t, pool, `INSERT INTO recovery_codes (user_id, code_hash, created_at, made_by)
+		SELECT 1, '\x01', $1, s.id FROM sessions s WHERE s.user_agent = 'codes'`, old)
+	exec(t, pool, `INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, derived_from)
+		SELECT '\x06', 1, a.id, 'client', '{}', 'live', $1, $1, $1, ARRAY(SELECT s.id FROM sessions s WHERE s.user_agent = 'derived')
+		FROM applications a WHERE a.slug = 'planoorder'`, now)
+	if _, err := newWorker(pool).RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := remaining(t, pool)["sessions"], []string{"app", "codes", "derived", "live", "passkey"}; !slices.Equal(got, want) {
+		t.Errorf("the sessions left are %v, want %v", got, want)
+	}
+}

@@ -33,13 +33,18 @@ SELECT coalesce((SELECT d.id FROM device_tokens d
 
 -- name: CreateDeviceToken :exec
 -- Issues a device token to the user with the session @session_id (removing the factor that
--- session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest
--- @keep_old (the DELETE does not see the new row in its snapshot).
+-- session stood on drops it: ForgetSessionDevices), recording the credential it signed in with,
+-- and retires the user's old ones of that credential but the newest @keep_per_credential, and
+-- its old ones of any credential but the newest @keep_old (the DELETE does not see the new row
+-- in its snapshot).
 WITH created AS (
-    INSERT INTO device_tokens (token_hash, user_id, session_id, created_at, expires_at)
-    VALUES (@token_hash, @user_id, @session_id::uuid, @now, @expires_at)
+    INSERT INTO device_tokens (token_hash, user_id, session_id, credential, created_at, expires_at)
+    VALUES (@token_hash, @user_id, @session_id::uuid, @credential, @now, @expires_at)
 )
 DELETE FROM device_tokens d WHERE d.id IN (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id AND o.credential = @credential
+    ORDER BY o.id DESC OFFSET @keep_per_credential)
+OR d.id IN (
     SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id ORDER BY o.id DESC OFFSET @keep_old);
 
 -- name: DeleteDeviceToken :exec
@@ -62,25 +67,21 @@ DELETE FROM known_addresses k WHERE k.user_id = @user_id;
 
 -- name: ForgetSessionAddresses :exec
 -- Forgets, after a second factor of the user was removed and its sessions ended in this
--- transaction, the addresses whose latest sign-in was one of the user's ended sessions (revoked
--- now or before) that stood on it (limits.ForgetEnded): that used the passkey @passkey_id, or
--- whose methods name @method. But @keep_address, the caller's own: an address it shares with them
--- is its own too. Run before ForgetSessionDevices: the rows are locked in the order a sign-in
--- locks them (Trust).
+-- transaction, the addresses whose latest sign-in was one of @sessions (those whose trust came
+-- from the factor, revoked now or before: limits.ForgetEnded). But @keep_address, the caller's
+-- own: an address it shares with them is its own too. Run before ForgetSessionDevices: the rows
+-- are locked in the order a sign-in locks them (Trust).
 DELETE FROM known_addresses k USING sessions s
 WHERE k.user_id = @user_id AND s.id = k.session_id AND k.address <> @keep_address
-  AND s.revoked_at IS NOT NULL
-  AND (sqlc.narg(passkey_id)::bigint = ANY (s.passkey_ids) OR sqlc.narg(method)::text = ANY (s.methods));
+  AND s.revoked_at IS NOT NULL AND s.id = ANY (@sessions::uuid[]);
 
 -- name: ForgetSessionDevices :exec
--- Deletes the device tokens issued with the user's ended sessions that stood on a second factor
--- removed, chosen as for ForgetSessionAddresses. A statement after the revocation, so that it
--- sees a device token that a second factor the removal waited for (the user's row) committed
--- with its session.
+-- Deletes the device tokens issued with @sessions, chosen as for ForgetSessionAddresses. A
+-- statement after the revocation, so that it sees a device token that a second factor the
+-- removal waited for (the user's row) committed with its session.
 DELETE FROM device_tokens d USING sessions s
 WHERE d.user_id = @user_id AND s.id = d.session_id
-  AND s.revoked_at IS NOT NULL
-  AND (sqlc.narg(passkey_id)::bigint = ANY (s.passkey_ids) OR sqlc.narg(method)::text = ANY (s.methods));
+  AND s.revoked_at IS NOT NULL AND s.id = ANY (@sessions::uuid[]);
 
 -- name: DeleteLimitCounters :exec
 -- Ends the windows of @keys now (limits.Reopen): what they bound may happen again at once.

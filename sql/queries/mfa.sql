@@ -3,7 +3,7 @@
 
 -- name: RefreshUserMFA :one
 -- Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
--- transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+-- transaction that added or removed one; the trigger users_notify tells every instance.
 UPDATE users u SET mfa_enabled = (
         EXISTS (SELECT 1 FROM totp_secrets t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
         OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)),
@@ -52,19 +52,33 @@ SELECT id FROM users WHERE id = @user_id FOR NO KEY UPDATE;
 -- (proved_at: the changes of factors that need a recent one may follow). A passkey checked
 -- (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's; a code of
 -- the authenticator app (@totp_secret, the sealed secret it was checked against) only while
--- that app is still the user's confirmed one (see HoldUserCredentials, which the caller ran
--- first): no row when the factor was removed meanwhile.
+-- that app is still the user's confirmed one (and the app is recorded: totp_id); a recovery
+-- code used (@recovery_code_id) only while its set was not replaced (see HoldUserCredentials,
+-- which the caller ran first): no row when the factor was removed meanwhile. The session that
+-- made the factor, if known, joins derived_from (DerivedSessions: its removal ends this one).
 UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN @method::text = ANY (methods) THEN methods ELSE array_append(methods, @method::text) END,
     proved_at = @now,
     passkey_ids = CASE WHEN sqlc.narg(passkey_id)::bigint IS NULL OR sqlc.narg(passkey_id) = ANY (passkey_ids) THEN passkey_ids
-                       ELSE array_append(passkey_ids, sqlc.narg(passkey_id)) END
+                       ELSE array_append(passkey_ids, sqlc.narg(passkey_id)) END,
+    totp_id = coalesce((SELECT t.id FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+                          AND t.sealed_secret = sqlc.narg(totp_secret)), totp_id),
+    derived_from = ARRAY(SELECT DISTINCT m FROM unnest(derived_from || ARRAY(
+        SELECT p.made_by FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.made_by IS NOT NULL
+          AND p.made_by <> sessions.id -- the session that registered its first passkey (addFactor)
+        UNION ALL
+        SELECT t.made_by FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+          AND t.sealed_secret = sqlc.narg(totp_secret) AND t.made_by IS NOT NULL
+        UNION ALL
+        SELECT r.made_by FROM recovery_codes r WHERE r.id = sqlc.narg(recovery_code_id) AND r.made_by IS NOT NULL)) AS m ORDER BY m)
 WHERE sessions.id = @id AND sessions.revoked_at IS NULL
   AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
       SELECT 1 FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.user_id = sessions.user_id FOR KEY SHARE))
   AND (sqlc.narg(totp_secret)::bytea IS NULL OR EXISTS (
       SELECT 1 FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
         AND t.sealed_secret = sqlc.narg(totp_secret) FOR KEY SHARE))
+  AND (sqlc.narg(recovery_code_id)::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM recovery_codes r WHERE r.id = sqlc.narg(recovery_code_id) AND r.user_id = sessions.user_id FOR KEY SHARE))
 RETURNING *;
 
 -- name: SetApplicationRequireMFA :execrows
@@ -95,9 +109,10 @@ RETURNING *;
 
 -- name: ConfirmTOTP :execrows
 -- Confirms the pending, unexpired enrolment that @session_id began with the time step of its
--- first code; it belongs to no session from then on. No row when there is none (expired,
+-- first code; it belongs to no session from then on, and records that session as its maker
+-- (made_by: DerivedSessions). No row when there is none (expired,
 -- confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
-UPDATE totp_secrets SET confirmed_at = @now, expires_at = NULL, session_id = NULL, last_step = @step, last_used_at = @now
+UPDATE totp_secrets SET confirmed_at = @now, expires_at = NULL, session_id = NULL, made_by = session_id, last_step = @step, last_used_at = @now
 WHERE user_id = @user_id AND session_id = @session_id AND confirmed_at IS NULL AND expires_at > @now
   AND sealed_secret = @sealed_secret;
 
@@ -122,17 +137,20 @@ DELETE FROM totp_secrets WHERE user_id = @user_id;
 DELETE FROM totp_secrets WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND sealed_secret = @sealed_secret;
 
 -- name: CreateRecoveryCodes :exec
--- Stores a new set of recovery codes (their hashes); the caller deleted the old set first.
-INSERT INTO recovery_codes (user_id, code_hash, created_at)
-SELECT @user_id, h, @now FROM unnest(@code_hashes::bytea[]) AS h;
+-- Stores a new set of recovery codes (their hashes), made by the session @made_by; the caller
+-- deleted the old set first.
+INSERT INTO recovery_codes (user_id, code_hash, created_at, made_by)
+SELECT @user_id, h, @now, @made_by::uuid FROM unnest(@code_hashes::bytea[]) AS h;
 
 -- name: DeleteRecoveryCodes :exec
 DELETE FROM recovery_codes WHERE user_id = @user_id;
 
--- name: UseRecoveryCode :execrows
--- Uses a recovery code once: of concurrent uses of one code exactly one gets the row.
+-- name: UseRecoveryCode :one
+-- Uses a recovery code once: of concurrent uses of one code exactly one gets the row (its id,
+-- which the session it completes records: UpgradeSession). No row when it is no unused code.
 UPDATE recovery_codes SET used_at = @now
-WHERE user_id = @user_id AND code_hash = @code_hash AND used_at IS NULL;
+WHERE user_id = @user_id AND code_hash = @code_hash AND used_at IS NULL
+RETURNING id;
 
 -- name: GetRecoveryCodeSet :one
 -- When the user's set of recovery codes was made (all at once) and how many are left; no row
@@ -162,9 +180,10 @@ SELECT * FROM passkeys WHERE user_id = @user_id AND rp_id = @rp_id ORDER BY id;
 SELECT * FROM passkeys WHERE user_id = @user_id ORDER BY id;
 
 -- name: CreatePasskey :one
--- Stores a registered passkey; none when its credential id is registered already (unique).
-INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at)
-VALUES (@user_id, @rp_id, @credential_id, @name, @credential, @now)
+-- Stores a passkey registered by the session @made_by; none when its credential id is
+-- registered already (unique).
+INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at, made_by)
+VALUES (@user_id, @rp_id, @credential_id, @name, @credential, @now, @made_by::uuid)
 ON CONFLICT (rp_id, credential_id) DO NOTHING
 RETURNING *;
 
@@ -174,6 +193,46 @@ UPDATE passkeys SET credential = @credential, last_used_at = @now WHERE id = @id
 
 -- name: DeletePasskey :execrows
 DELETE FROM passkeys WHERE id = @id AND user_id = @user_id;
+
+-- name: DerivedSessions :many
+-- The sessions of a user whose trust came from a second factor being removed, revoked or not
+-- (a thief that logged itself out keeps nothing either), in the removal's transaction after the
+-- user's row is locked and before any session is revoked: those that stood on it (signed in or
+-- completed a second factor with the passkey @passkey_id, but not the session that registered
+-- it, @passkey_made_by, which records it when it was the user's first factor and made it rather
+-- than stood on it; proved a code of the app @totp_id, or, for a live session that recorded no
+-- app, any code: its first factor, or before 00083, but not the session that set the app up,
+-- @totp_made_by, likewise), and, transitively, every session that stood on something one of
+-- those made (derived_from).
+WITH RECURSIVE derived (id) AS (
+    SELECT s.id FROM sessions s
+    WHERE s.user_id = @user_id
+      AND ((sqlc.narg(passkey_id)::bigint = ANY (s.passkey_ids) AND s.id IS DISTINCT FROM sqlc.narg(passkey_made_by)::uuid)
+           OR s.totp_id = sqlc.narg(totp_id)::bigint
+           OR (sqlc.narg(totp_id)::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
+               AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM sqlc.narg(totp_made_by)::uuid))
+    UNION
+    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = @user_id AND s.derived_from && ARRAY[d.id]
+)
+SELECT id FROM derived;
+
+-- name: DeleteMadePasskeys :many
+-- Removes the passkeys that the sessions @sessions made (DerivedSessions), and returns them.
+DELETE FROM passkeys WHERE user_id = @user_id AND made_by = ANY (@sessions::uuid[])
+RETURNING id, made_by;
+
+-- name: DeleteMadeTOTP :many
+-- Turns off the authenticator app if one of the sessions @sessions set it up (DerivedSessions).
+DELETE FROM totp_secrets WHERE user_id = @user_id AND confirmed_at IS NOT NULL AND made_by = ANY (@sessions::uuid[])
+RETURNING made_by;
+
+-- name: DeleteMadeRecoveryCodes :many
+-- Removes the recovery codes that one of the sessions @sessions made (DerivedSessions), and
+-- returns who made them (one row per set).
+WITH deleted AS (
+    DELETE FROM recovery_codes WHERE user_id = @user_id AND made_by = ANY (@sessions::uuid[]) RETURNING made_by
+)
+SELECT DISTINCT made_by FROM deleted;
 
 -- name: DeleteUserPasskeys :exec
 DELETE FROM passkeys WHERE user_id = @user_id;

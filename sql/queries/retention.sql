@@ -16,16 +16,25 @@ DELETE FROM limit_counters WHERE key IN (
 -- Sessions revoked before @revoked_before, and sessions that could not be used after
 -- @expired_before (the latest they could expire, whatever their application's policy now),
 -- but those a device token or a known address still names (the session it came with: removing
--- the factor that session stood on drops it, limits.ForgetEnded, even long after); they go once
--- those expire.
+-- the factor that session stood on drops it, limits.ForgetEnded, even long after), and those
+-- that made a passkey, an app or recovery codes still there, or that a session's derived_from
+-- names (DerivedSessions follows them); they go once those go.
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < @revoked_before
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
-      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id) LIMIT @batch_size)
+      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT @batch_size)
 OR id IN (
     SELECT s.id FROM sessions s WHERE s.max_expires_at < @expired_before
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
-      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id) LIMIT @batch_size);
+      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT @batch_size);
 
 -- name: DeleteExpiredMagicLinks :execrows
 DELETE FROM magic_links WHERE id IN (

@@ -1,7 +1,15 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token in one indexed lookup: the session with its user, so that a
--- token-checked read costs a single query (applications are kept in memory, see
--- ListenApplications).
+-- Resolves a session token in one indexed lookup on sessions alone: its user and application
+-- are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+-- joins nothing.
+SELECT * FROM sessions WHERE token_hash = @token_hash;
+
+-- name: GetSessionWithUserByTokenHash :one
+-- A session token's session and its user in one statement, so from one snapshot: what the
+-- authenticator reads when it keeps no user it may pair with the session it just read
+-- (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+-- session: an email's first proof, committed between the two, revokes the squatter's session and
+-- proves the email at once, and the session read before it would be paired with the proven user.
 SELECT sqlc.embed(s), sqlc.embed(u)
 FROM sessions s
 JOIN users u ON u.id = s.user_id
@@ -22,15 +30,17 @@ WHERE s.token_hash = @token_hash;
 -- (passkey_ids) and is created only while that passkey is still the user's: the caller holds
 -- the user's row first (HoldUserCredentials), so this statement sees every removal that
 -- committed before, and a removal that comes after waits for this session and then ends it
--- (RevokeFactorSessions).
+-- (RevokeFactorSessions); the session that registered the passkey, if known, is recorded in
+-- derived_from (DerivedSessions).
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
-                      remember_me_wish, passkey_ids)
+                      remember_me_wish, passkey_ids, derived_from)
 SELECT @token_hash, u.id, @application_id, @role, @scopes, @redirect_url,
        @client_address, @user_agent, @remember_me, sqlc.narg(max_expires_at),
        sqlc.narg(idle_timeout_seconds), @now, @now, coalesce(nullif(@aal, ''), 'aal1'), coalesce(@methods::text[], '{}'), @now,
-       sqlc.narg(remember_me_wish), array_remove(ARRAY[sqlc.narg(passkey_id)::bigint], NULL)
+       sqlc.narg(remember_me_wish), array_remove(ARRAY[sqlc.narg(passkey_id)::bigint], NULL),
+       ARRAY(SELECT p.made_by FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.made_by IS NOT NULL)
 FROM users u
 WHERE u.id = @user_id AND (NOT @check_credential::boolean OR u.credential_version = @credential_version)
   AND (sqlc.narg(passkey_id)::bigint IS NULL OR EXISTS (
@@ -110,6 +120,13 @@ LISTEN planoauth_sessions;
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = @user_id AND revoked_at IS NULL
   AND (sqlc.narg(passkey_id)::bigint = ANY (passkey_ids) OR sqlc.narg(method)::text = ANY (methods))
+RETURNING id, application_id;
+
+-- name: RevokeSessionsByID :many
+-- Revokes the live sessions among @ids of a user (DerivedSessions, in a factor's removal) and
+-- returns the id and application of each (for the audit trail's sessions.revoked).
+UPDATE sessions SET revoked_at = @now
+WHERE user_id = @user_id AND revoked_at IS NULL AND id = ANY (@ids::uuid[])
 RETURNING id, application_id;
 
 -- name: RevokeOtherUserSessions :many

@@ -14,28 +14,37 @@ import (
 
 const createDeviceToken = `-- name: CreateDeviceToken :exec
 WITH created AS (
-    INSERT INTO device_tokens (token_hash, user_id, session_id, created_at, expires_at)
-    VALUES ($3, $1, $4::uuid, $5, $6)
+    INSERT INTO device_tokens (token_hash, user_id, session_id, credential, created_at, expires_at)
+    VALUES ($5, $1, $6::uuid, $2, $7, $8)
 )
 DELETE FROM device_tokens d WHERE d.id IN (
-    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 ORDER BY o.id DESC OFFSET $2)
+    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 AND o.credential = $2
+    ORDER BY o.id DESC OFFSET $3)
+OR d.id IN (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 ORDER BY o.id DESC OFFSET $4)
 `
 
 type CreateDeviceTokenParams struct {
-	UserID    int64
-	KeepOld   int32
-	TokenHash []byte
-	SessionID uuid.UUID
-	Now       time.Time
-	ExpiresAt time.Time
+	UserID            int64
+	Credential        string
+	KeepPerCredential int32
+	KeepOld           int32
+	TokenHash         []byte
+	SessionID         uuid.UUID
+	Now               time.Time
+	ExpiresAt         time.Time
 }
 
 // Issues a device token to the user with the session @session_id (removing the factor that
-// session stood on drops it: ForgetSessionDevices) and retires its old ones but the newest
-// @keep_old (the DELETE does not see the new row in its snapshot).
+// session stood on drops it: ForgetSessionDevices), recording the credential it signed in with,
+// and retires the user's old ones of that credential but the newest @keep_per_credential, and
+// its old ones of any credential but the newest @keep_old (the DELETE does not see the new row
+// in its snapshot).
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
 		arg.UserID,
+		arg.Credential,
+		arg.KeepPerCredential,
 		arg.KeepOld,
 		arg.TokenHash,
 		arg.SessionID,
@@ -73,52 +82,41 @@ func (q *Queries) DeleteLimitCounters(ctx context.Context, keys []string) error 
 const forgetSessionAddresses = `-- name: ForgetSessionAddresses :exec
 DELETE FROM known_addresses k USING sessions s
 WHERE k.user_id = $1 AND s.id = k.session_id AND k.address <> $2
-  AND s.revoked_at IS NOT NULL
-  AND ($3::bigint = ANY (s.passkey_ids) OR $4::text = ANY (s.methods))
+  AND s.revoked_at IS NOT NULL AND s.id = ANY ($3::uuid[])
 `
 
 type ForgetSessionAddressesParams struct {
 	UserID      int64
 	KeepAddress string
-	PasskeyID   *int64
-	Method      *string
+	Sessions    []uuid.UUID
 }
 
 // Forgets, after a second factor of the user was removed and its sessions ended in this
-// transaction, the addresses whose latest sign-in was one of the user's ended sessions (revoked
-// now or before) that stood on it (limits.ForgetEnded): that used the passkey @passkey_id, or
-// whose methods name @method. But @keep_address, the caller's own: an address it shares with them
-// is its own too. Run before ForgetSessionDevices: the rows are locked in the order a sign-in
-// locks them (Trust).
+// transaction, the addresses whose latest sign-in was one of @sessions (those whose trust came
+// from the factor, revoked now or before: limits.ForgetEnded). But @keep_address, the caller's
+// own: an address it shares with them is its own too. Run before ForgetSessionDevices: the rows
+// are locked in the order a sign-in locks them (Trust).
 func (q *Queries) ForgetSessionAddresses(ctx context.Context, arg ForgetSessionAddressesParams) error {
-	_, err := q.db.Exec(ctx, forgetSessionAddresses,
-		arg.UserID,
-		arg.KeepAddress,
-		arg.PasskeyID,
-		arg.Method,
-	)
+	_, err := q.db.Exec(ctx, forgetSessionAddresses, arg.UserID, arg.KeepAddress, arg.Sessions)
 	return err
 }
 
 const forgetSessionDevices = `-- name: ForgetSessionDevices :exec
 DELETE FROM device_tokens d USING sessions s
 WHERE d.user_id = $1 AND s.id = d.session_id
-  AND s.revoked_at IS NOT NULL
-  AND ($2::bigint = ANY (s.passkey_ids) OR $3::text = ANY (s.methods))
+  AND s.revoked_at IS NOT NULL AND s.id = ANY ($2::uuid[])
 `
 
 type ForgetSessionDevicesParams struct {
-	UserID    int64
-	PasskeyID *int64
-	Method    *string
+	UserID   int64
+	Sessions []uuid.UUID
 }
 
-// Deletes the device tokens issued with the user's ended sessions that stood on a second factor
-// removed, chosen as for ForgetSessionAddresses. A statement after the revocation, so that it
-// sees a device token that a second factor the removal waited for (the user's row) committed
-// with its session.
+// Deletes the device tokens issued with @sessions, chosen as for ForgetSessionAddresses. A
+// statement after the revocation, so that it sees a device token that a second factor the
+// removal waited for (the user's row) committed with its session.
 func (q *Queries) ForgetSessionDevices(ctx context.Context, arg ForgetSessionDevicesParams) error {
-	_, err := q.db.Exec(ctx, forgetSessionDevices, arg.UserID, arg.PasskeyID, arg.Method)
+	_, err := q.db.Exec(ctx, forgetSessionDevices, arg.UserID, arg.Sessions)
 	return err
 }
 

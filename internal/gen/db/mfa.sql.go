@@ -13,7 +13,7 @@ import (
 )
 
 const confirmTOTP = `-- name: ConfirmTOTP :execrows
-UPDATE totp_secrets SET confirmed_at = $1, expires_at = NULL, session_id = NULL, last_step = $2, last_used_at = $1
+UPDATE totp_secrets SET confirmed_at = $1, expires_at = NULL, session_id = NULL, made_by = session_id, last_step = $2, last_used_at = $1
 WHERE user_id = $3 AND session_id = $4 AND confirmed_at IS NULL AND expires_at > $1
   AND sealed_secret = $5
 `
@@ -27,7 +27,8 @@ type ConfirmTOTPParams struct {
 }
 
 // Confirms the pending, unexpired enrolment that @session_id began with the time step of its
-// first code; it belongs to no session from then on. No row when there is none (expired,
+// first code; it belongs to no session from then on, and records that session as its maker
+// (made_by: DerivedSessions). No row when there is none (expired,
 // confirmed meanwhile, or replaced: the secret checked is @sealed_secret).
 func (q *Queries) ConfirmTOTP(ctx context.Context, arg ConfirmTOTPParams) (int64, error) {
 	result, err := q.db.Exec(ctx, confirmTOTP,
@@ -86,10 +87,10 @@ func (q *Queries) ConsumeWebAuthnChallenge(ctx context.Context, arg ConsumeWebAu
 }
 
 const createPasskey = `-- name: CreatePasskey :one
-INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at, made_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7::uuid)
 ON CONFLICT (rp_id, credential_id) DO NOTHING
-RETURNING id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at
+RETURNING id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at, made_by
 `
 
 type CreatePasskeyParams struct {
@@ -99,9 +100,11 @@ type CreatePasskeyParams struct {
 	Name         string
 	Credential   []byte
 	Now          time.Time
+	MadeBy       uuid.UUID
 }
 
-// Stores a registered passkey; none when its credential id is registered already (unique).
+// Stores a passkey registered by the session @made_by; none when its credential id is
+// registered already (unique).
 func (q *Queries) CreatePasskey(ctx context.Context, arg CreatePasskeyParams) (Passkey, error) {
 	row := q.db.QueryRow(ctx, createPasskey,
 		arg.UserID,
@@ -110,6 +113,7 @@ func (q *Queries) CreatePasskey(ctx context.Context, arg CreatePasskeyParams) (P
 		arg.Name,
 		arg.Credential,
 		arg.Now,
+		arg.MadeBy,
 	)
 	var i Passkey
 	err := row.Scan(
@@ -121,24 +125,32 @@ func (q *Queries) CreatePasskey(ctx context.Context, arg CreatePasskeyParams) (P
 		&i.Credential,
 		&i.CreatedAt,
 		&i.LastUsedAt,
+		&i.MadeBy,
 	)
 	return i, err
 }
 
 const createRecoveryCodes = `-- name: CreateRecoveryCodes :exec
-INSERT INTO recovery_codes (user_id, code_hash, created_at)
-SELECT $1, h, $2 FROM unnest($3::bytea[]) AS h
+INSERT INTO recovery_codes (user_id, code_hash, created_at, made_by)
+SELECT $1, h, $2, $3::uuid FROM unnest($4::bytea[]) AS h
 `
 
 type CreateRecoveryCodesParams struct {
 	UserID     int64
 	Now        time.Time
+	MadeBy     uuid.UUID
 	CodeHashes [][]byte
 }
 
-// Stores a new set of recovery codes (their hashes); the caller deleted the old set first.
+// Stores a new set of recovery codes (their hashes), made by the session @made_by; the caller
+// deleted the old set first.
 func (q *Queries) CreateRecoveryCodes(ctx context.Context, arg CreateRecoveryCodesParams) error {
-	_, err := q.db.Exec(ctx, createRecoveryCodes, arg.UserID, arg.Now, arg.CodeHashes)
+	_, err := q.db.Exec(ctx, createRecoveryCodes,
+		arg.UserID,
+		arg.Now,
+		arg.MadeBy,
+		arg.CodeHashes,
+	)
 	return err
 }
 
@@ -245,6 +257,107 @@ func (q *Queries) DeleteExpiredWebAuthnChallenges(ctx context.Context, arg Delet
 	return result.RowsAffected(), nil
 }
 
+const deleteMadePasskeys = `-- name: DeleteMadePasskeys :many
+DELETE FROM passkeys WHERE user_id = $1 AND made_by = ANY ($2::uuid[])
+RETURNING id, made_by
+`
+
+type DeleteMadePasskeysParams struct {
+	UserID   int64
+	Sessions []uuid.UUID
+}
+
+type DeleteMadePasskeysRow struct {
+	ID     int64
+	MadeBy *uuid.UUID
+}
+
+// Removes the passkeys that the sessions @sessions made (DerivedSessions), and returns them.
+func (q *Queries) DeleteMadePasskeys(ctx context.Context, arg DeleteMadePasskeysParams) ([]DeleteMadePasskeysRow, error) {
+	rows, err := q.db.Query(ctx, deleteMadePasskeys, arg.UserID, arg.Sessions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteMadePasskeysRow{}
+	for rows.Next() {
+		var i DeleteMadePasskeysRow
+		if err := rows.Scan(&i.ID, &i.MadeBy); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteMadeRecoveryCodes = `-- name: DeleteMadeRecoveryCodes :many
+WITH deleted AS (
+    DELETE FROM recovery_codes WHERE user_id = $1 AND made_by = ANY ($2::uuid[]) RETURNING made_by
+)
+SELECT DISTINCT made_by FROM deleted
+`
+
+type DeleteMadeRecoveryCodesParams struct {
+	UserID   int64
+	Sessions []uuid.UUID
+}
+
+// Removes the recovery codes that one of the sessions @sessions made (DerivedSessions), and
+// returns who made them (one row per set).
+func (q *Queries) DeleteMadeRecoveryCodes(ctx context.Context, arg DeleteMadeRecoveryCodesParams) ([]*uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, deleteMadeRecoveryCodes, arg.UserID, arg.Sessions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*uuid.UUID{}
+	for rows.Next() {
+		var made_by *uuid.UUID
+		if err := rows.Scan(&made_by); err != nil {
+			return nil, err
+		}
+		items = append(items, made_by)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteMadeTOTP = `-- name: DeleteMadeTOTP :many
+DELETE FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL AND made_by = ANY ($2::uuid[])
+RETURNING made_by
+`
+
+type DeleteMadeTOTPParams struct {
+	UserID   int64
+	Sessions []uuid.UUID
+}
+
+// Turns off the authenticator app if one of the sessions @sessions set it up (DerivedSessions).
+func (q *Queries) DeleteMadeTOTP(ctx context.Context, arg DeleteMadeTOTPParams) ([]*uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, deleteMadeTOTP, arg.UserID, arg.Sessions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*uuid.UUID{}
+	for rows.Next() {
+		var made_by *uuid.UUID
+		if err := rows.Scan(&made_by); err != nil {
+			return nil, err
+		}
+		items = append(items, made_by)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deletePasskey = `-- name: DeletePasskey :execrows
 DELETE FROM passkeys WHERE id = $1 AND user_id = $2
 `
@@ -309,6 +422,63 @@ func (q *Queries) DeleteUserPasskeys(ctx context.Context, userID int64) error {
 	return err
 }
 
+const derivedSessions = `-- name: DerivedSessions :many
+WITH RECURSIVE derived (id) AS (
+    SELECT s.id FROM sessions s
+    WHERE s.user_id = $1
+      AND (($2::bigint = ANY (s.passkey_ids) AND s.id IS DISTINCT FROM $3::uuid)
+           OR s.totp_id = $4::bigint
+           OR ($4::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
+               AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM $5::uuid))
+    UNION
+    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = $1 AND s.derived_from && ARRAY[d.id]
+)
+SELECT id FROM derived
+`
+
+type DerivedSessionsParams struct {
+	UserID        int64
+	PasskeyID     *int64
+	PasskeyMadeBy *uuid.UUID
+	TotpID        *int64
+	TotpMadeBy    *uuid.UUID
+}
+
+// The sessions of a user whose trust came from a second factor being removed, revoked or not
+// (a thief that logged itself out keeps nothing either), in the removal's transaction after the
+// user's row is locked and before any session is revoked: those that stood on it (signed in or
+// completed a second factor with the passkey @passkey_id, but not the session that registered
+// it, @passkey_made_by, which records it when it was the user's first factor and made it rather
+// than stood on it; proved a code of the app @totp_id, or, for a live session that recorded no
+// app, any code: its first factor, or before 00083, but not the session that set the app up,
+// @totp_made_by, likewise), and, transitively, every session that stood on something one of
+// those made (derived_from).
+func (q *Queries) DerivedSessions(ctx context.Context, arg DerivedSessionsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, derivedSessions,
+		arg.UserID,
+		arg.PasskeyID,
+		arg.PasskeyMadeBy,
+		arg.TotpID,
+		arg.TotpMadeBy,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getRecoveryCodeSet = `-- name: GetRecoveryCodeSet :one
 SELECT created_at, count(*) FILTER (WHERE used_at IS NULL)::integer AS remaining
 FROM recovery_codes WHERE user_id = $1
@@ -330,7 +500,7 @@ func (q *Queries) GetRecoveryCodeSet(ctx context.Context, userID int64) (GetReco
 }
 
 const getTOTP = `-- name: GetTOTP :one
-SELECT user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries FROM totp_secrets WHERE user_id = $1
+SELECT user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries, id, made_by FROM totp_secrets WHERE user_id = $1
 `
 
 func (q *Queries) GetTOTP(ctx context.Context, userID int64) (TotpSecret, error) {
@@ -346,6 +516,8 @@ func (q *Queries) GetTOTP(ctx context.Context, userID int64) (TotpSecret, error)
 		&i.LastUsedAt,
 		&i.SessionID,
 		&i.Tries,
+		&i.ID,
+		&i.MadeBy,
 	)
 	return i, err
 }
@@ -434,7 +606,7 @@ func (q *Queries) HoldUserForWish(ctx context.Context, userID int64) error {
 }
 
 const listAllUserPasskeys = `-- name: ListAllUserPasskeys :many
-SELECT id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY id
+SELECT id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at, made_by FROM passkeys WHERE user_id = $1 ORDER BY id
 `
 
 // Every passkey of a user, whatever its relying party id (mfa/index).
@@ -456,6 +628,7 @@ func (q *Queries) ListAllUserPasskeys(ctx context.Context, userID int64) ([]Pass
 			&i.Credential,
 			&i.CreatedAt,
 			&i.LastUsedAt,
+			&i.MadeBy,
 		); err != nil {
 			return nil, err
 		}
@@ -468,7 +641,7 @@ func (q *Queries) ListAllUserPasskeys(ctx context.Context, userID int64) ([]Pass
 }
 
 const listUserPasskeys = `-- name: ListUserPasskeys :many
-SELECT id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at FROM passkeys WHERE user_id = $1 AND rp_id = $2 ORDER BY id
+SELECT id, user_id, rp_id, credential_id, name, credential, created_at, last_used_at, made_by FROM passkeys WHERE user_id = $1 AND rp_id = $2 ORDER BY id
 `
 
 type ListUserPasskeysParams struct {
@@ -495,6 +668,7 @@ func (q *Queries) ListUserPasskeys(ctx context.Context, arg ListUserPasskeysPara
 			&i.Credential,
 			&i.CreatedAt,
 			&i.LastUsedAt,
+			&i.MadeBy,
 		); err != nil {
 			return nil, err
 		}
@@ -550,7 +724,7 @@ RETURNING mfa_enabled
 // Second factors (internal/impl/mfa.go, passkeys.go): TOTP, recovery codes, passkeys and their
 // ceremonies, and the assurance level of sessions.
 // Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
-// transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+// transaction that added or removed one; the trigger users_notify tells every instance.
 func (q *Queries) RefreshUserMFA(ctx context.Context, userID int64) (bool, error) {
 	row := q.db.QueryRow(ctx, refreshUserMFA, userID)
 	var mfa_enabled bool
@@ -613,7 +787,7 @@ const takeTOTPEnrolmentTry = `-- name: TakeTOTPEnrolmentTry :one
 UPDATE totp_secrets SET tries = tries + 1
 WHERE user_id = $1 AND session_id = $2 AND confirmed_at IS NULL AND expires_at > $3
   AND tries < $4
-RETURNING user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries
+RETURNING user_id, sealed_secret, created_at, expires_at, confirmed_at, last_step, last_used_at, session_id, tries, id, made_by
 `
 
 type TakeTOTPEnrolmentTryParams struct {
@@ -644,6 +818,8 @@ func (q *Queries) TakeTOTPEnrolmentTry(ctx context.Context, arg TakeTOTPEnrolmen
 		&i.LastUsedAt,
 		&i.SessionID,
 		&i.Tries,
+		&i.ID,
+		&i.MadeBy,
 	)
 	return i, err
 }
@@ -653,37 +829,53 @@ UPDATE sessions SET aal = 'aal2',
     methods = CASE WHEN $1::text = ANY (methods) THEN methods ELSE array_append(methods, $1::text) END,
     proved_at = $2,
     passkey_ids = CASE WHEN $3::bigint IS NULL OR $3 = ANY (passkey_ids) THEN passkey_ids
-                       ELSE array_append(passkey_ids, $3) END
-WHERE sessions.id = $4 AND sessions.revoked_at IS NULL
+                       ELSE array_append(passkey_ids, $3) END,
+    totp_id = coalesce((SELECT t.id FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+                          AND t.sealed_secret = $4), totp_id),
+    derived_from = ARRAY(SELECT DISTINCT m FROM unnest(derived_from || ARRAY(
+        SELECT p.made_by FROM passkeys p WHERE p.id = $3 AND p.made_by IS NOT NULL
+          AND p.made_by <> sessions.id -- the session that registered its first passkey (addFactor)
+        UNION ALL
+        SELECT t.made_by FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
+          AND t.sealed_secret = $4 AND t.made_by IS NOT NULL
+        UNION ALL
+        SELECT r.made_by FROM recovery_codes r WHERE r.id = $5 AND r.made_by IS NOT NULL)) AS m ORDER BY m)
+WHERE sessions.id = $6 AND sessions.revoked_at IS NULL
   AND ($3::bigint IS NULL OR EXISTS (
       SELECT 1 FROM passkeys p WHERE p.id = $3 AND p.user_id = sessions.user_id FOR KEY SHARE))
-  AND ($5::bytea IS NULL OR EXISTS (
+  AND ($4::bytea IS NULL OR EXISTS (
       SELECT 1 FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
-        AND t.sealed_secret = $5 FOR KEY SHARE))
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
+        AND t.sealed_secret = $4 FOR KEY SHARE))
+  AND ($5::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM recovery_codes r WHERE r.id = $5 AND r.user_id = sessions.user_id FOR KEY SHARE))
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id
 `
 
 type UpgradeSessionParams struct {
-	Method     string
-	Now        time.Time
-	PasskeyID  *int64
-	ID         uuid.UUID
-	TotpSecret []byte
+	Method         string
+	Now            time.Time
+	PasskeyID      *int64
+	TotpSecret     []byte
+	RecoveryCodeID *int64
+	ID             uuid.UUID
 }
 
 // Records a second factor on a live session: aal2, the method appended once, and a new proof
 // (proved_at: the changes of factors that need a recent one may follow). A passkey checked
 // (@passkey_id) is recorded too (passkey_ids), and only while it is still the user's; a code of
 // the authenticator app (@totp_secret, the sealed secret it was checked against) only while
-// that app is still the user's confirmed one (see HoldUserCredentials, which the caller ran
-// first): no row when the factor was removed meanwhile.
+// that app is still the user's confirmed one (and the app is recorded: totp_id); a recovery
+// code used (@recovery_code_id) only while its set was not replaced (see HoldUserCredentials,
+// which the caller ran first): no row when the factor was removed meanwhile. The session that
+// made the factor, if known, joins derived_from (DerivedSessions: its removal ends this one).
 func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, upgradeSession,
 		arg.Method,
 		arg.Now,
 		arg.PasskeyID,
-		arg.ID,
 		arg.TotpSecret,
+		arg.RecoveryCodeID,
+		arg.ID,
 	)
 	var i Session
 	err := row.Scan(
@@ -707,13 +899,16 @@ func (q *Queries) UpgradeSession(ctx context.Context, arg UpgradeSessionParams) 
 		&i.ProvedAt,
 		&i.RememberMeWish,
 		&i.PasskeyIds,
+		&i.DerivedFrom,
+		&i.TotpID,
 	)
 	return i, err
 }
 
-const useRecoveryCode = `-- name: UseRecoveryCode :execrows
+const useRecoveryCode = `-- name: UseRecoveryCode :one
 UPDATE recovery_codes SET used_at = $1
 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL
+RETURNING id
 `
 
 type UseRecoveryCodeParams struct {
@@ -722,13 +917,13 @@ type UseRecoveryCodeParams struct {
 	CodeHash []byte
 }
 
-// Uses a recovery code once: of concurrent uses of one code exactly one gets the row.
+// Uses a recovery code once: of concurrent uses of one code exactly one gets the row (its id,
+// which the session it completes records: UpgradeSession). No row when it is no unused code.
 func (q *Queries) UseRecoveryCode(ctx context.Context, arg UseRecoveryCodeParams) (int64, error) {
-	result, err := q.db.Exec(ctx, useRecoveryCode, arg.Now, arg.UserID, arg.CodeHash)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	row := q.db.QueryRow(ctx, useRecoveryCode, arg.Now, arg.UserID, arg.CodeHash)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }
 
 const useTOTPStep = `-- name: UseTOTPStep :execrows

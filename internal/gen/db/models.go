@@ -107,12 +107,13 @@ type CompanyMemberRequest struct {
 }
 
 type DeviceToken struct {
-	ID        int64
-	TokenHash []byte
-	UserID    int64
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	SessionID *uuid.UUID
+	ID         int64
+	TokenHash  []byte
+	UserID     int64
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	SessionID  *uuid.UUID
+	Credential string
 }
 
 type EmailOutbox struct {
@@ -212,6 +213,7 @@ type Passkey struct {
 	Credential   []byte
 	CreatedAt    time.Time
 	LastUsedAt   *time.Time
+	MadeBy       *uuid.UUID
 }
 
 type RecoveryCode struct {
@@ -220,6 +222,7 @@ type RecoveryCode struct {
 	CodeHash  []byte
 	CreatedAt time.Time
 	UsedAt    *time.Time
+	MadeBy    *uuid.UUID
 }
 
 type RoleScope struct {
@@ -274,6 +277,8 @@ type Session struct {
 	ProvedAt           time.Time
 	RememberMeWish     *bool
 	PasskeyIds         []int64
+	DerivedFrom        []uuid.UUID
+	TotpID             *int64
 }
 
 type TotpSecret struct {
@@ -286,6 +291,8 @@ type TotpSecret struct {
 	LastUsedAt   *time.Time
 	SessionID    *uuid.UUID
 	Tries        int32
+	ID           int64
+	MadeBy       *uuid.UUID
 }
 
 type User struct {

@@ -145,11 +145,19 @@ const deleteOldSessions = `-- name: DeleteOldSessions :execrows
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < $1
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
-      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id) LIMIT $2)
+      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT $2)
 OR id IN (
     SELECT s.id FROM sessions s WHERE s.max_expires_at < $3
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
-      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id) LIMIT $2)
+      AND NOT EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
+      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT $2)
 `
 
 type DeleteOldSessionsParams struct {
@@ -161,8 +169,9 @@ type DeleteOldSessionsParams struct {
 // Sessions revoked before @revoked_before, and sessions that could not be used after
 // @expired_before (the latest they could expire, whatever their application's policy now),
 // but those a device token or a known address still names (the session it came with: removing
-// the factor that session stood on drops it, limits.ForgetEnded, even long after); they go once
-// those expire.
+// the factor that session stood on drops it, limits.ForgetEnded, even long after), and those
+// that made a passkey, an app or recovery codes still there, or that a session's derived_from
+// names (DerivedSessions follows them); they go once those go.
 func (q *Queries) DeleteOldSessions(ctx context.Context, arg DeleteOldSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteOldSessions, arg.RevokedBefore, arg.BatchSize, arg.ExpiredBefore)
 	if err != nil {

@@ -16,7 +16,7 @@ const applyRememberWish = `-- name: ApplyRememberWish :one
 UPDATE sessions SET remember_me = $1, max_expires_at = $2,
     idle_timeout_seconds = $3, remember_me_wish = NULL
 WHERE id = $4 AND revoked_at IS NULL
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id
 `
 
 type ApplyRememberWishParams struct {
@@ -57,6 +57,8 @@ func (q *Queries) ApplyRememberWish(ctx context.Context, arg ApplyRememberWishPa
 		&i.ProvedAt,
 		&i.RememberMeWish,
 		&i.PasskeyIds,
+		&i.DerivedFrom,
+		&i.TotpID,
 	)
 	return i, err
 }
@@ -65,17 +67,18 @@ const createSession = `-- name: CreateSession :one
 INSERT INTO sessions (token_hash, user_id, application_id, role, scopes, redirect_url,
                       client_address, user_agent, remember_me, max_expires_at,
                       idle_timeout_seconds, created_at, last_used_at, aal, methods, proved_at,
-                      remember_me_wish, passkey_ids)
+                      remember_me_wish, passkey_ids, derived_from)
 SELECT $1, u.id, $2, $3, $4, $5,
        $6, $7, $8, $9,
        $10, $11, $11, coalesce(nullif($12, ''), 'aal1'), coalesce($13::text[], '{}'), $11,
-       $14, array_remove(ARRAY[$15::bigint], NULL)
+       $14, array_remove(ARRAY[$15::bigint], NULL),
+       ARRAY(SELECT p.made_by FROM passkeys p WHERE p.id = $15 AND p.made_by IS NOT NULL)
 FROM users u
 WHERE u.id = $16 AND (NOT $17::boolean OR u.credential_version = $18)
   AND ($15::bigint IS NULL OR EXISTS (
       SELECT 1 FROM passkeys p WHERE p.id = $15 AND p.user_id = u.id FOR KEY SHARE))
 FOR SHARE OF u
-RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids
+RETURNING id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id
 `
 
 type CreateSessionParams struct {
@@ -113,7 +116,8 @@ type CreateSessionParams struct {
 // (passkey_ids) and is created only while that passkey is still the user's: the caller holds
 // the user's row first (HoldUserCredentials), so this statement sees every removal that
 // committed before, and a removal that comes after waits for this session and then ends it
-// (RevokeFactorSessions).
+// (RevokeFactorSessions); the session that registered the passkey, if known, is recorded in
+// derived_from (DerivedSessions).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (Session, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.TokenHash,
@@ -157,6 +161,8 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (S
 		&i.ProvedAt,
 		&i.RememberMeWish,
 		&i.PasskeyIds,
+		&i.DerivedFrom,
+		&i.TotpID,
 	)
 	return i, err
 }
@@ -178,23 +184,62 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
-SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id FROM sessions WHERE token_hash = $1
+`
+
+// Resolves a session token in one indexed lookup on sessions alone: its user and application
+// are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+// joins nothing.
+func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
+	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
+	var i Session
+	err := row.Scan(
+		&i.ID,
+		&i.TokenHash,
+		&i.UserID,
+		&i.ApplicationID,
+		&i.Role,
+		&i.Scopes,
+		&i.RedirectUrl,
+		&i.ClientAddress,
+		&i.UserAgent,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.RememberMe,
+		&i.MaxExpiresAt,
+		&i.IdleTimeoutSeconds,
+		&i.Aal,
+		&i.Methods,
+		&i.ProvedAt,
+		&i.RememberMeWish,
+		&i.PasskeyIds,
+		&i.DerivedFrom,
+		&i.TotpID,
+	)
+	return i, err
+}
+
+const getSessionWithUserByTokenHash = `-- name: GetSessionWithUserByTokenHash :one
+SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, s.derived_from, s.totp_id, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
 `
 
-type GetSessionByTokenHashRow struct {
+type GetSessionWithUserByTokenHashRow struct {
 	Session Session
 	User    User
 }
 
-// Resolves a session token in one indexed lookup: the session with its user, so that a
-// token-checked read costs a single query (applications are kept in memory, see
-// ListenApplications).
-func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
-	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
-	var i GetSessionByTokenHashRow
+// A session token's session and its user in one statement, so from one snapshot: what the
+// authenticator reads when it keeps no user it may pair with the session it just read
+// (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+// session: an email's first proof, committed between the two, revokes the squatter's session and
+// proves the email at once, and the session read before it would be paired with the proven user.
+func (q *Queries) GetSessionWithUserByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionWithUserByTokenHashRow, error) {
+	row := q.db.QueryRow(ctx, getSessionWithUserByTokenHash, tokenHash)
+	var i GetSessionWithUserByTokenHashRow
 	err := row.Scan(
 		&i.Session.ID,
 		&i.Session.TokenHash,
@@ -216,6 +261,8 @@ func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (
 		&i.Session.ProvedAt,
 		&i.Session.RememberMeWish,
 		&i.Session.PasskeyIds,
+		&i.Session.DerivedFrom,
+		&i.Session.TotpID,
 		&i.User.ID,
 		&i.User.Email,
 		&i.User.PasswordHash,
@@ -246,7 +293,7 @@ func (q *Queries) IsSessionLive(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
 const listUserSessions = `-- name: ListUserSessions :many
-SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids FROM sessions
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id FROM sessions
 WHERE user_id = $1 AND revoked_at IS NULL
 ORDER BY created_at DESC, id
 LIMIT $2
@@ -289,6 +336,8 @@ func (q *Queries) ListUserSessions(ctx context.Context, arg ListUserSessionsPara
 			&i.ProvedAt,
 			&i.RememberMeWish,
 			&i.PasskeyIds,
+			&i.DerivedFrom,
+			&i.TotpID,
 		); err != nil {
 			return nil, err
 		}
@@ -451,6 +500,45 @@ func (q *Queries) RevokeSession(ctx context.Context, arg RevokeSessionParams) (i
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const revokeSessionsByID = `-- name: RevokeSessionsByID :many
+UPDATE sessions SET revoked_at = $1
+WHERE user_id = $2 AND revoked_at IS NULL AND id = ANY ($3::uuid[])
+RETURNING id, application_id
+`
+
+type RevokeSessionsByIDParams struct {
+	Now    *time.Time
+	UserID int64
+	Ids    []uuid.UUID
+}
+
+type RevokeSessionsByIDRow struct {
+	ID            uuid.UUID
+	ApplicationID int64
+}
+
+// Revokes the live sessions among @ids of a user (DerivedSessions, in a factor's removal) and
+// returns the id and application of each (for the audit trail's sessions.revoked).
+func (q *Queries) RevokeSessionsByID(ctx context.Context, arg RevokeSessionsByIDParams) ([]RevokeSessionsByIDRow, error) {
+	rows, err := q.db.Query(ctx, revokeSessionsByID, arg.Now, arg.UserID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RevokeSessionsByIDRow{}
+	for rows.Next() {
+		var i RevokeSessionsByIDRow
+		if err := rows.Scan(&i.ID, &i.ApplicationID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeUserSession = `-- name: RevokeUserSession :one

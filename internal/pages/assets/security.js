@@ -106,7 +106,7 @@
     status.dataset.aal = s.aal;
     status.dataset.methods = methods;
     show("account", "Sign-in and security");
-    renderFactors(factors.data);
+    renderFactors(factors.data, s.user.has_password);
   }
 
   // removing is the passkey whose removal waits for the password (remove-form).
@@ -127,7 +127,8 @@
     return showAccount();
   }
 
-  function renderFactors(f) {
+  // hasPassword: whether the user has a password, which every removal of a passkey then asks for.
+  function renderFactors(f, hasPassword) {
     if (!f.passkeys.some((pk) => pk.id === removing)) {
       $("remove-form").hidden = true;
       removing = null;
@@ -145,9 +146,9 @@
       remove.className = "secondary link";
       remove.textContent = "Remove";
       remove.addEventListener("click", () => guarded(async () => {
-        // The last second factor goes only with the password (mfa/passkey_delete): the form
-        // below the list asks for it.
-        if (!f.totp.enabled && f.passkeys.length === 1) {
+        // A user with a password gives it to remove any passkey (mfa/passkey_delete: a copy of
+        // one passkey must not remove the others): the form below the list asks for it.
+        if (hasPassword) {
           removing = pk.id;
           $("remove-form").hidden = false;
           $("remove-password").focus();

@@ -120,6 +120,7 @@ const (
 	AuditMfaPasskeyRegistered    AuditKind = "mfa.passkey_registered"
 	AuditMfaPasskeyRemoved       AuditKind = "mfa.passkey_removed"
 	AuditMfaRecoveryCodesCreated AuditKind = "mfa.recovery_codes_created"
+	AuditMfaRecoveryCodesRemoved AuditKind = "mfa.recovery_codes_removed"
 	AuditMfaResetByOperator      AuditKind = "mfa.reset_by_operator"
 	AuditMfaTotpDisabled         AuditKind = "mfa.totp_disabled"
 	AuditMfaTotpEnrolled         AuditKind = "mfa.totp_enrolled"
@@ -179,6 +180,8 @@ func (e AuditKind) Valid() bool {
 	case AuditMfaPasskeyRemoved:
 		return true
 	case AuditMfaRecoveryCodesCreated:
+		return true
+	case AuditMfaRecoveryCodesRemoved:
 		return true
 	case AuditMfaResetByOperator:
 		return true
@@ -2543,7 +2546,7 @@ type MemberRequestedResult struct {
 // MemberRequestedResultStatus defines model for MemberRequestedResult.Status.
 type MemberRequestedResultStatus string
 
-// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for the user's last second factor.
+// MfaPasskeyDeleteInput Decoded parameters of `mfa/passkey_delete`; `password` for every removal by a user who has one.
 type MfaPasskeyDeleteInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application *ApplicationSlug `json:"application,omitempty"`
@@ -5357,14 +5360,17 @@ type ClientInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -5382,9 +5388,10 @@ type ClientInterface interface {
 	// out would not make it one, see `sessions/delete`). Registering another passkey is not
 	// using it: the session that added it stands on the proof it had before. A user's first
 	// second factor, though, completes the second factor of the session that registers it
-	// (aal2), which then stands on it and ends with it, as the session that confirms a first
-	// authenticator app ends when the app is turned off: a thief who had only the password and
-	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
 	// stays unless it used the passkey itself (signed in, completed a second factor or became
 	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5393,6 +5400,19 @@ type ClientInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5406,14 +5426,17 @@ type ClientInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -5431,9 +5454,10 @@ type ClientInterface interface {
 	// out would not make it one, see `sessions/delete`). Registering another passkey is not
 	// using it: the session that added it stands on the proof it had before. A user's first
 	// second factor, though, completes the second factor of the session that registers it
-	// (aal2), which then stands on it and ends with it, as the session that confirms a first
-	// authenticator app ends when the app is turned off: a thief who had only the password and
-	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
 	// stays unless it used the passkey itself (signed in, completed a second factor or became
 	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -5442,6 +5466,19 @@ type ClientInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -5727,7 +5764,13 @@ type ClientInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -5765,7 +5808,13 @@ type ClientInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -7277,14 +7326,17 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -7302,9 +7354,10 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // out would not make it one, see `sessions/delete`). Registering another passkey is not
 // using it: the session that added it stands on the proof it had before. A user's first
 // second factor, though, completes the second factor of the session that registers it
-// (aal2), which then stands on it and ends with it, as the session that confirms a first
-// authenticator app ends when the app is turned off: a thief who had only the password and
-// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
 // stays unless it used the passkey itself (signed in, completed a second factor or became
 // `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7313,6 +7366,19 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7336,14 +7402,17 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -7361,9 +7430,10 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // out would not make it one, see `sessions/delete`). Registering another passkey is not
 // using it: the session that added it stands on the proof it had before. A user's first
 // second factor, though, completes the second factor of the session that registers it
-// (aal2), which then stands on it and ends with it, as the session that confirms a first
-// authenticator app ends when the app is turned off: a thief who had only the password and
-// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
 // stays unless it used the passkey itself (signed in, completed a second factor or became
 // `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -7372,6 +7442,19 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -7807,7 +7890,13 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type.
@@ -7855,7 +7944,13 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -12245,14 +12340,17 @@ type ClientWithResponsesInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -12270,9 +12368,10 @@ type ClientWithResponsesInterface interface {
 	// out would not make it one, see `sessions/delete`). Registering another passkey is not
 	// using it: the session that added it stands on the proof it had before. A user's first
 	// second factor, though, completes the second factor of the session that registers it
-	// (aal2), which then stands on it and ends with it, as the session that confirms a first
-	// authenticator app ends when the app is turned off: a thief who had only the password and
-	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
 	// stays unless it used the passkey itself (signed in, completed a second factor or became
 	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12281,6 +12380,19 @@ type ClientWithResponsesInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12294,14 +12406,17 @@ type ClientWithResponsesInterface interface {
 	// `aal2` session (the user has a second factor) that proved its user within the last 30
 	// minutes (else `permission-denied`: sign in again, or complete a second factor again on
 	// this session). An id that is not one of the user's passkeys answers `invalid-param` on
-	// `id`. Removing one of several second factors takes nothing more; removing the user's
-	// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-	// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-	// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-	// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-	// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-	// the last is judged in the transaction that makes it, so that two removals at once cannot
-	// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+	// `id`. A user who has a password gives it (`password`) for every removal, one of several
+	// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+	// phone) must not strip its owner of her others, nor make the devices that used them
+	// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+	// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+	// password removes one of several second factors with nothing more, and not the last one
+	// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+	// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+	// factor off. Which removal is the last is judged in the transaction that makes it, so that
+	// two removals at once cannot both pass as "one of two". When it was the last, the
+	// recovery codes go too. The owner is
 	// emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -12319,9 +12434,10 @@ type ClientWithResponsesInterface interface {
 	// out would not make it one, see `sessions/delete`). Registering another passkey is not
 	// using it: the session that added it stands on the proof it had before. A user's first
 	// second factor, though, completes the second factor of the session that registers it
-	// (aal2), which then stands on it and ends with it, as the session that confirms a first
-	// authenticator app ends when the app is turned off: a thief who had only the password and
-	// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
 	// stays unless it used the passkey itself (signed in, completed a second factor or became
 	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -12330,6 +12446,19 @@ type ClientWithResponsesInterface interface {
 	// (`data.session` and `session` show the caller's session as it was), and the caller
 	// signs in again. Sessions made before sessions remembered their passkeys (migration
 	// 00081) that used a passkey are taken to stand on every passkey their user had then.
+	//
+	// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+	// they registered, the authenticator app they set up and the recovery codes they made are
+	// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+	// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+	// it), and so, transitively, is what was made by the sessions that stood on those (signed
+	// in or completed a second factor with such a passkey, a code of such an app, or one of
+	// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+	// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+	// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+	// made as well: her recovery codes, if she made them from a session on it, go too (mint
+	// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+	// 00083 recorded no maker and stay.
 	// Sensitive params (see `MfaPasskeyDeleteInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -12615,7 +12744,13 @@ type ClientWithResponsesInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12653,7 +12788,13 @@ type ClientWithResponsesInterface interface {
 	// unless it proved a code of the app itself: then it is revoked with the others, the
 	// answer is `action-successful` with `data.session_ended` true (`data.session` and
 	// `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-	// password, a passkey, a recovery code) stay.
+	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+	// sessions that proved a code of the app made goes with it, transitively, as for
+	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
+	// passkey's removal, a code alone proves this (the app is no first factor: a session that
+	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17498,14 +17639,17 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -17523,9 +17667,10 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // out would not make it one, see `sessions/delete`). Registering another passkey is not
 // using it: the session that added it stands on the proof it had before. A user's first
 // second factor, though, completes the second factor of the session that registers it
-// (aal2), which then stands on it and ends with it, as the session that confirms a first
-// authenticator app ends when the app is turned off: a thief who had only the password and
-// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
 // stays unless it used the passkey itself (signed in, completed a second factor or became
 // `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17534,6 +17679,19 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17553,14 +17711,17 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // `aal2` session (the user has a second factor) that proved its user within the last 30
 // minutes (else `permission-denied`: sign in again, or complete a second factor again on
 // this session). An id that is not one of the user's passkeys answers `invalid-param` on
-// `id`. Removing one of several second factors takes nothing more; removing the user's
-// last one (no authenticator app, no other passkey) takes the user's `password` too, as
-// `mfa/totp_disable` does, so that a stolen `aal2` token alone cannot turn the second
-// factor off: without it `missing-param` on `password`, a wrong one `invalid-password`
-// (counted like a guess at a sign-in, `rate-limited`), and a user without a password
-// `user-has-no-password` (set one first with `users/password_update`). Which removal is
-// the last is judged in the transaction that makes it, so that two removals at once cannot
-// both pass as "one of two". When it was the last, the recovery codes go too. The owner is
+// `id`. A user who has a password gives it (`password`) for every removal, one of several
+// passkeys too: a passkey signs in alone, and a copy of one (a synced passkey on a lost
+// phone) must not strip its owner of her others, nor make the devices that used them
+// strangers to the account's limits. Without it `missing-param` on `password`, a wrong one
+// `invalid-password` (counted like a guess at a sign-in, `rate-limited`). A user without a
+// password removes one of several second factors with nothing more, and not the last one
+// (no authenticator app, no other passkey): `user-has-no-password` (set one first with
+// `users/password_update`), so that a stolen `aal2` token alone cannot turn the second
+// factor off. Which removal is the last is judged in the transaction that makes it, so that
+// two removals at once cannot both pass as "one of two". When it was the last, the
+// recovery codes go too. The owner is
 // emailed that a passkey was removed (see the `mfa` tag, "The owner is told").
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
@@ -17578,9 +17739,10 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // out would not make it one, see `sessions/delete`). Registering another passkey is not
 // using it: the session that added it stands on the proof it had before. A user's first
 // second factor, though, completes the second factor of the session that registers it
-// (aal2), which then stands on it and ends with it, as the session that confirms a first
-// authenticator app ends when the app is turned off: a thief who had only the password and
-// added the first passkey keeps no `aal2` session once it is removed. The caller's session
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
 // stays unless it used the passkey itself (signed in, completed a second factor or became
 // `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
@@ -17589,6 +17751,19 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // (`data.session` and `session` show the caller's session as it was), and the caller
 // signs in again. Sessions made before sessions remembered their passkeys (migration
 // 00081) that used a passkey are taken to stand on every passkey their user had then.
+//
+// What those sessions made goes too (derived trust, README "Second factors"): the passkeys
+// they registered, the authenticator app they set up and the recovery codes they made are
+// removed in the same transaction (`mfa.passkey_removed`, `mfa.totp_disabled`,
+// `mfa.recovery_codes_removed`, each with `details.session_id`, the session that made
+// it), and so, transitively, is what was made by the sessions that stood on those (signed
+// in or completed a second factor with such a passkey, a code of such an app, or one of
+// such recovery codes): those sessions end, and their devices and addresses are forgotten,
+// as above. A thief that signed in with a copy of the passkey and made itself a factor or
+// recovery codes keeps none of it. The owner's own sessions on the passkey made what they
+// made as well: her recovery codes, if she made them from a session on it, go too (mint
+// new ones with `mfa/recovery_codes_create`). Factors and codes made before migration
+// 00083 recorded no maker and stay.
 // Sensitive params (see `MfaPasskeyDeleteInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -17964,7 +18139,13 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -18008,7 +18189,13 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // unless it proved a code of the app itself: then it is revoked with the others, the
 // answer is `action-successful` with `data.session_ended` true (`data.session` and
 // `session` show the caller's session as it was), and the caller signs in again. Sessions that proved no code of the app (a
-// password, a passkey, a recovery code) stay.
+// password, a passkey, a recovery code) stay, unless their trust came from it: what the
+// sessions that proved a code of the app made goes with it, transitively, as for
+// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
+// passkey's removal, a code alone proves this (the app is no first factor: a session that
+// can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
