@@ -117,12 +117,13 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, 
 	return rendered, nil
 }
 
-// errNoRole is insertSession's answer when the user has no role the application accepts (and
-// may not register as a client there): no session was made.
+// errNoRole is the answer of sessionRole and insertSession when the user has no role the
+// application accepts (and may not register as a client there): no session was made.
 var errNoRole = errors.New("the user has no role the application accepts")
 
-// sessionRole reads the user's roles and returns the one its session in app acts with: auth.RoleNone for a user with no role at all where app lets users register as
-// clients, errNoRole when there is none.
+// sessionRole reads the user's roles and returns the one its session in app acts with:
+// auth.RoleNone for a user with no role at all where app lets users register as clients,
+// errNoRole when there is none.
 func sessionRole(ctx context.Context, q *db.Queries, userID int64, app db.Application) (string, error) {
 	roles, err := q.GetUserRoles(ctx, userID)
 	if err != nil {

@@ -465,11 +465,11 @@ type factorChange struct {
 	sessionEnded  bool // the change ended the caller's session (it used the factor removed)
 }
 
-// addFactor runs add (which stores a confirmed factor and returns it as used) in one transaction
-// with what follows it: the user's mfa_enabled, and, when it is the user's first second factor,
-// a new set of recovery codes, the caller's session made aal2 with method on that factor (it
-// proved its first factor, and the new one; it stands on the new one as a second factor proved
-// with it would, so that the factor's removal ends it: recordFactor), and every caller the account knew forgotten but this one, trusted afresh (a new
+// addFactor runs add (which stores a confirmed factor and returns what the session records of
+// it, see factorUse) in one transaction with what follows it: the user's mfa_enabled, and, when
+// it is the user's first second factor, a new set of recovery codes, the caller's session made
+// aal2 with method (it proved its first factor, and the new one, so the new one's removal ends
+// it), and every caller the account knew forgotten but this one, trusted afresh (a new
 // device token): devices and addresses that only ever proved the password must get no
 // allowance of their own for guessing the new factor's codes. A session that was limited (an
 // enrolment-only session) thereby completes its sign-in. The owner is told (n, tellOwner): a

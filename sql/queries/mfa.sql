@@ -31,20 +31,20 @@ SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
 
 -- name: HoldUserForSession :exec
--- A sign-in's hold on its user's row before it reads the roles and creates its session, for
--- share as CreateSession locks it (HoldUserForWish instead when it saves remember_me): a proof,
--- a factor's removal and a revocation of the user's sessions hold the row for update, so the
--- sign-in reads roles, credential and passkeys as they left them, or they wait for its session
--- and then see it. A weaker lock first and a stronger one later would deadlock with a proof,
--- which updates the row before it locks it for update (dropSecondFactors).
+-- A sign-in's hold on its user's row before it reads the roles again and creates its session,
+-- for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
+-- more strongly already): a proof, a factor's removal and a revocation of the user's sessions
+-- hold the row for update, so the sign-in reads roles, credential and passkeys as they left
+-- them, or they wait for its session and then see it. A weaker lock first and a stronger one
+-- later would deadlock with a proof, which updates the row before it locks it for update
+-- (dropSecondFactors).
 SELECT id FROM users WHERE id = @user_id FOR SHARE;
 
 -- name: HoldUserForWish :exec
--- HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me,
--- and HoldUserForSession for a sign-in that saves remember_me: the transaction writes the row
--- (SetRememberMe) after it, so it takes the row as strongly first (no key update), and a
--- password change, which updates the row before revoking sessions, waits for it instead of
--- deadlocking with it.
+-- HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:
+-- the transaction writes the row after upgrading the session (ApplyRememberWish's user), so it
+-- takes the row as strongly first (no key update), and a password change, which updates the row
+-- before revoking sessions, waits for it instead of deadlocking with it.
 SELECT id FROM users WHERE id = @user_id FOR NO KEY UPDATE;
 
 -- name: UpgradeSession :one

@@ -580,12 +580,13 @@ const holdUserForSession = `-- name: HoldUserForSession :exec
 SELECT id FROM users WHERE id = $1 FOR SHARE
 `
 
-// A sign-in's hold on its user's row before it reads the roles and creates its session, for
-// share as CreateSession locks it (HoldUserForWish instead when it saves remember_me): a proof,
-// a factor's removal and a revocation of the user's sessions hold the row for update, so the
-// sign-in reads roles, credential and passkeys as they left them, or they wait for its session
-// and then see it. A weaker lock first and a stronger one later would deadlock with a proof,
-// which updates the row before it locks it for update (dropSecondFactors).
+// A sign-in's hold on its user's row before it reads the roles again and creates its session,
+// for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
+// more strongly already): a proof, a factor's removal and a revocation of the user's sessions
+// hold the row for update, so the sign-in reads roles, credential and passkeys as they left
+// them, or they wait for its session and then see it. A weaker lock first and a stronger one
+// later would deadlock with a proof, which updates the row before it locks it for update
+// (dropSecondFactors).
 func (q *Queries) HoldUserForSession(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserForSession, userID)
 	return err
@@ -595,11 +596,10 @@ const holdUserForWish = `-- name: HoldUserForWish :exec
 SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE
 `
 
-// HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me,
-// and HoldUserForSession for a sign-in that saves remember_me: the transaction writes the row
-// (SetRememberMe) after it, so it takes the row as strongly first (no key update), and a
-// password change, which updates the row before revoking sessions, waits for it instead of
-// deadlocking with it.
+// HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:
+// the transaction writes the row after upgrading the session (ApplyRememberWish's user), so it
+// takes the row as strongly first (no key update), and a password change, which updates the row
+// before revoking sessions, waits for it instead of deadlocking with it.
 func (q *Queries) HoldUserForWish(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserForWish, userID)
 	return err
