@@ -84,7 +84,8 @@ RETURNING application_id;
 SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = @id;
 
 -- name: RevokeRoleSessions :execrows
--- Revokes the sessions that users act in with a role they no longer have.
+-- Revokes the sessions that users act in with a role they no longer have, after their rows were
+-- locked (LockUsersForRevocation) and the role removed.
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = ANY (@user_ids::bigint[]) AND role = @role AND revoked_at IS NULL;
 

@@ -475,7 +475,8 @@ type RevokeRoleSessionsParams struct {
 	Role    string
 }
 
-// Revokes the sessions that users act in with a role they no longer have.
+// Revokes the sessions that users act in with a role they no longer have, after their rows were
+// locked (LockUsersForRevocation) and the role removed.
 func (q *Queries) RevokeRoleSessions(ctx context.Context, arg RevokeRoleSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeRoleSessions, arg.Now, arg.UserIds, arg.Role)
 	if err != nil {
