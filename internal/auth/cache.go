@@ -138,7 +138,13 @@ func (c *SessionCache) putUser(user db.User, generation uint64) {
 	if !c.enabled || generation != c.generation {
 		return
 	}
-	if _, ok := c.users[user.ID]; !ok && len(c.users) >= c.max {
+	if kept, ok := c.users[user.ID]; ok && c.now().Sub(kept.storedAt) < UserTTL {
+		// Kept already, and no notification evicted it since: it is as new as this read, and
+		// older in ticks. Replacing it would make it newer than every load in flight, and loads
+		// of one user overlapping each other would never be given it (each reads it again).
+		return
+	}
+	if len(c.users) >= c.max {
 		for old := range c.users { // map order is random: drop an arbitrary user
 			delete(c.users, old)
 			break

@@ -103,6 +103,13 @@ func TestSessionCacheKeepsUsers(t *testing.T) {
 	if _, ok := c.user(1, c.begin()); !ok {
 		t.Error("a load begun after a user was stored was not given it")
 	}
+	// Loads of one user overlap: one that missed and read the user again stores nothing over
+	// the user kept, so that a load begun after that is still given it.
+	overlapping := c.begin()
+	c.putUser(ada, c.generationNow())
+	if _, ok := c.user(1, overlapping); !ok {
+		t.Error("a load was refused the user kept before it began, once another load read it again")
+	}
 	stale := c.generationNow()
 	c.invalidate("user:1")
 	c.putUser(ada, stale)
@@ -113,6 +120,10 @@ func TestSessionCacheKeepsUsers(t *testing.T) {
 	now = now.Add(UserTTL)
 	if _, ok := c.user(1, c.begin()); ok {
 		t.Error("a user was served UserTTL after it was read")
+	}
+	c.putUser(ada, c.generationNow()) // read again: it replaces the one past UserTTL
+	if _, ok := c.user(1, c.begin()); !ok {
+		t.Error("a user read again after UserTTL was not kept")
 	}
 	// A session cached with a user kept for a while is served no longer than that user would be.
 	withSessions := NewSessionCache(5*time.Second, 2, func() time.Time { return now })
