@@ -161,7 +161,7 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := factorClient(ctx, p, in.DeviceToken)
+	client := factorClient(ctx, p, in.DeviceToken, gen.MethodWebauthn)
 	ticket, err := s.limits.AttemptUnguessable(ctx, limits.SecondFactor, p.User.ID, client)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,96 @@
+package impl_test
+
+// Review 17 (derived trust, the password for a passkey's removal): attacks from the HTTP API
+// that FAILED on main (09b149f).
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/gen"
+)
+
+// A thief holding only a copy of ada's synced passkey cannot remove her security key without
+// her password; so it guesses the password where a session proves it again (mfa/passkey_delete,
+// users/password_update). Each session had an allowance of its own (10 per 15 minutes), and a
+// passkey signs in 30 times per window: 300 guesses per window from one address, where strangers
+// get 10 at the account. The sessions that never proved the password share one allowance: the
+// thief's guesses, from three sessions and addresses, are evaluated at most 10 times; ada's
+// session that proved her password keeps its own and removes the copy.
+func TestReview17SessionsOnACopiedPasskeyShareOnePasswordAllowance(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	evaluated := 0
+	for i := range 3 {
+		at := addr(9 + i)
+		thief := tokenOf(t, passkeySignIn(t, env, ada.a, at).Expect(t, 200, gen.StatusActionSuccessful))
+		for range 6 {
+			for _, res := range []*apitest.Response{
+				mfaPost(env, at, passkeyDelete, map[string]any{"id": ada.key, "password": "a guess"}, thief),
+				mfaPost(env, at, passwordUpdate, map[string]any{"current_password": "a guess", "password": "another long passphrase 42"}, thief),
+			} {
+				switch {
+				case res.Code == http.StatusBadRequest && res.Status() == gen.StatusInvalidPassword:
+					evaluated++
+				case res.Code != http.StatusTooManyRequests || res.Status() != gen.StatusRateLimited:
+					t.Fatalf("a guess answered %d %s, want invalid-password or rate-limited", res.Code, res.Status())
+				}
+			}
+		}
+	}
+	if evaluated > 10 {
+		t.Errorf("%d guesses at ada's password from sessions on a copy of her passkey were evaluated, want at most 10", evaluated)
+	}
+	if f := factorsOf(t, env, ada.own); len(f.Passkeys) != 2 {
+		t.Fatalf("ada has %d passkeys, want 2", len(f.Passkeys))
+	}
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
+}
+
+// The same for codes of the app: a thief holding only a copy of ada's passkey guesses codes where
+// a complete session proves the app again (mfa/totp_disable, which turns her app off with one
+// right code). Each of its sessions had 5 codes per hour of its own; the sessions that proved no
+// code share 5, whatever their number and addresses.
+func TestReview17SessionsOnACopiedPasskeyShareOneCodeAllowance(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newAppAndKey(t, env)
+	evaluated := 0
+	for i := range 3 {
+		at := addr(9 + i)
+		thief := tokenOf(t, passkeySignIn(t, env, ada.key, at).Expect(t, 200, gen.StatusActionSuccessful))
+		for range 6 {
+			res := mfaPost(env, at, totpDisable, map[string]any{"code": notACode(t, env, ada.secret)}, thief)
+			switch {
+			case res.Code == http.StatusBadRequest && res.Status() == gen.StatusInvalidCode:
+				evaluated++
+			case res.Code != http.StatusTooManyRequests || res.Status() != gen.StatusRateLimited:
+				t.Fatalf("a guess answered %d %s, want invalid-code or rate-limited", res.Code, res.Status())
+			}
+		}
+	}
+	if evaluated > 5 {
+		t.Errorf("%d guesses at ada's app from sessions on a copy of her passkey were evaluated, want at most 5", evaluated)
+	}
+	if f := factorsOf(t, env, ada.own); !f.Totp.Enabled {
+		t.Fatal("ada's app is off")
+	}
+}
+
+// notACode is a code that is not one of the app of secret around the harness's clock.
+func notACode(t *testing.T, env *apitest.Env, secret string) string {
+	t.Helper()
+	near := map[string]bool{}
+	for steps := int64(-2); steps <= 2; steps++ {
+		near[totpCode(t, env, secret, steps)] = true
+	}
+	for _, c := range []string{"000000", "111111", "222222"} {
+		if !near[c] {
+			return c
+		}
+	}
+	t.Fatal("no wrong code")
+	return ""
+}
