@@ -6,6 +6,7 @@ package impl_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
@@ -93,4 +94,34 @@ func notACode(t *testing.T, env *apitest.Env, secret string) string {
 	}
 	t.Fatal("no wrong code")
 	return ""
+}
+
+// A thief holding only a copy of ada's synced passkey registers nine passkeys of its own from one
+// session on it (one notice email), and signs in ten times with each and with the copy, 30 per
+// window: a hundred device tokens in under an hour, ten per credential. The oldest beyond
+// MaxDevicesPerUser went whatever their credential: her laptop's (her security key's sign-in)
+// among them. Beyond the total, the oldest of the credential holding the most goes.
+func TestReview17ManyRegisteredPasskeysDoNotEvictTheOwnersDevice(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	laptop := deviceToken(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
+	onCopy := tokenOf(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
+	keys := []*apitest.Authenticator{ada.a}
+	for range 9 {
+		own := apitest.NewAuthenticator(passkeyOrigin)
+		registerPasskey(t, env, own, onCopy)
+		keys = append(keys, own)
+	}
+	signIns := 0
+	for i, key := range keys {
+		for range 10 {
+			if signIns++; signIns%25 == 0 {
+				env.Clock.Advance(15 * time.Minute) // the account's passkey sign-ins per window
+			}
+			passkeySignIn(t, env, key, addr(10+i)).Expect(t, 200, gen.StatusActionSuccessful)
+		}
+	}
+	spendStrangers(t, env)
+	wantKnown(t, env, "ada's laptop", laptop)
 }
