@@ -10,6 +10,7 @@ import (
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/impl"
 )
 
 // A thief holding only a copy of ada's synced passkey cannot remove her security key without
@@ -121,6 +122,45 @@ func TestReview17ManyRegisteredPasskeysDoNotEvictTheOwnersDevice(t *testing.T) {
 			}
 			passkeySignIn(t, env, key, addr(10+i)).Expect(t, 200, gen.StatusActionSuccessful)
 		}
+	}
+	spendStrangers(t, env)
+	wantKnown(t, env, "ada's laptop", laptop)
+}
+
+// The same thief spreads its sign-ins instead: it registers passkeys of its own from its session
+// on the copy until refused, then signs in with each in turn, 100 sign-ins: with a passkey per
+// sign-in every credential held one token, and the oldest of those (hers) went. A user holds
+// at most MaxPasskeysPerUser passkeys (invalid-param beyond), so a hundred tokens fill the
+// thief's buckets above her one per device.
+func TestReview17PasskeysPerSignInDoNotEvictTheOwnersDevice(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	laptop := deviceToken(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
+	onCopy := tokenOf(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
+	keys := []*apitest.Authenticator{ada.a}
+	for len(keys) < 100 {
+		own := apitest.NewAuthenticator(passkeyOrigin)
+		res := mfaPost(env, "", passkeyRegisterBegin, map[string]any{}, onCopy)
+		if res.Code != http.StatusOK {
+			res.Expect(t, 400, gen.StatusInvalidParam)
+			break
+		}
+		res = mfaPost(env, "", passkeyRegisterEnd, map[string]any{"credential": own.Register(t, options(t, res))}, onCopy)
+		if res.Code != http.StatusOK {
+			res.Expect(t, 400, gen.StatusInvalidParam)
+			break
+		}
+		keys = append(keys, own)
+	}
+	if f := factorsOf(t, env, ada.own); len(f.Passkeys) > impl.MaxPasskeysPerUser {
+		t.Errorf("ada holds %d passkeys, want at most %d", len(f.Passkeys), impl.MaxPasskeysPerUser)
+	}
+	for i := range 100 {
+		if (i+1)%25 == 0 {
+			env.Clock.Advance(15 * time.Minute) // the account's passkey sign-ins per window
+		}
+		passkeySignIn(t, env, keys[i%len(keys)], addr(10+i%100)).Expect(t, 200, gen.StatusActionSuccessful)
 	}
 	spendStrangers(t, env)
 	wantKnown(t, env, "ada's laptop", laptop)

@@ -5488,7 +5488,9 @@ type ClientInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5506,7 +5508,9 @@ type ClientInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5524,8 +5528,9 @@ type ClientInterface interface {
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5543,8 +5548,9 @@ type ClientInterface interface {
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7460,7 +7466,9 @@ func (c *Client) MfaPasskeyDeleteWithTextBody(ctx context.Context, params *MfaPa
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes any type of body and a specified content type.
 //
@@ -7488,7 +7496,9 @@ func (c *Client) MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *Mf
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7516,8 +7526,9 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 // the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7545,8 +7556,9 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 // the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -12440,7 +12452,9 @@ type ClientWithResponsesInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12458,7 +12472,9 @@ type ClientWithResponsesInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12476,8 +12492,9 @@ type ClientWithResponsesInterface interface {
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12495,8 +12512,9 @@ type ClientWithResponsesInterface interface {
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
 	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17737,7 +17755,9 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithTextBodyWithResponse(ctx conte
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17761,7 +17781,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithBodyWithResponse(ctx co
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17785,8 +17807,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 // the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17810,8 +17833,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
 // new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
 // the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
