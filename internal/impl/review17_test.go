@@ -4,11 +4,13 @@ package impl_test
 // that FAILED on main (09b149f).
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 )
@@ -101,11 +103,14 @@ func notACode(t *testing.T, env *apitest.Env, secret string) string {
 // session on it (one notice email), and signs in ten times with each and with the copy, 30 per
 // window: a hundred device tokens in under an hour, ten per credential. The oldest beyond
 // MaxDevicesPerUser went whatever their credential: her laptop's (her security key's sign-in)
-// among them. Beyond the total, the oldest of the credential holding the most goes.
+// among them. Beyond the total, the oldest of the credential holding the most goes; the tokens
+// from before 00083 (credential ”, fifteen of her devices that did not sign in since) are one
+// device each, not one credential that holds the most.
 func TestReview17ManyRegisteredPasskeysDoNotEvictTheOwnersDevice(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	ada := newStolenPasskey(t, env)
+	legacy := legacyDevices(t, env, 15)
 	laptop := deviceToken(t, passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
 	onCopy := tokenOf(t, passkeySignIn(t, env, ada.a, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
 	keys := []*apitest.Authenticator{ada.a}
@@ -125,6 +130,7 @@ func TestReview17ManyRegisteredPasskeysDoNotEvictTheOwnersDevice(t *testing.T) {
 	}
 	spendStrangers(t, env)
 	wantKnown(t, env, "ada's laptop", laptop)
+	wantKnown(t, env, "ada's old phone", legacy)
 }
 
 // The same thief spreads its sign-ins instead: it registers passkeys of its own from its session
@@ -164,4 +170,22 @@ func TestReview17PasskeysPerSignInDoNotEvictTheOwnersDevice(t *testing.T) {
 	}
 	spendStrangers(t, env)
 	wantKnown(t, env, "ada's laptop", laptop)
+}
+
+// legacyDevices gives ada n device tokens from before migration 00083 (credential ”), as the
+// devices she signed in on then hold them, and returns the oldest.
+func legacyDevices(t *testing.T, env *apitest.Env, n int) string {
+	t.Helper()
+	var oldest string
+	for i := range n {
+		token, hash := auth.NewToken(auth.DevicePrefix)
+		if i == 0 {
+			oldest = token
+		}
+		if _, err := env.Pool.Exec(context.Background(), `INSERT INTO device_tokens (token_hash, user_id, created_at, expires_at)
+			SELECT $1, id, $2, $3 FROM users WHERE email = 'ada@example.com'`, hash, env.Clock.Now(), env.Clock.Now().Add(24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return oldest
 }

@@ -39,6 +39,8 @@ SELECT coalesce((SELECT d.id FROM device_tokens d
 -- most (the new one counted with its own): a thief who registered passkeys of its own from a
 -- copy of one and signed in ten times with each fills buckets of ten, and retires its own
 -- before the owner's one or two per device (review 17: the oldest of any went, hers first).
+-- A token from before 00083 (credential '') counts as a device of its own: they share no one
+-- credential.
 -- The DELETE does not see the new row in its snapshot.
 WITH created AS (
     INSERT INTO device_tokens (token_hash, user_id, session_id, credential, created_at, expires_at)
@@ -50,7 +52,9 @@ WITH created AS (
     SELECT o.id, o.credential FROM device_tokens o
     WHERE o.user_id = @user_id AND o.id NOT IN (SELECT p.id FROM per_credential p)
 ), ranked AS (
-    SELECT k.id, count(*) OVER (PARTITION BY k.credential) + (k.credential = @credential)::int AS held FROM kept k
+    SELECT k.id, CASE WHEN k.credential = '' THEN 1
+                      ELSE count(*) OVER (PARTITION BY k.credential) + (k.credential = @credential)::int END AS held
+    FROM kept k
 ), beyond_total AS (
     SELECT r.id FROM ranked r ORDER BY r.held DESC, r.id
     LIMIT greatest((SELECT count(*) FROM kept) - @keep_old::bigint, 0)

@@ -23,7 +23,9 @@ WITH created AS (
     SELECT o.id, o.credential FROM device_tokens o
     WHERE o.user_id = $2 AND o.id NOT IN (SELECT p.id FROM per_credential p)
 ), ranked AS (
-    SELECT k.id, count(*) OVER (PARTITION BY k.credential) + (k.credential = $4)::int AS held FROM kept k
+    SELECT k.id, CASE WHEN k.credential = '' THEN 1
+                      ELSE count(*) OVER (PARTITION BY k.credential) + (k.credential = $4)::int END AS held
+    FROM kept k
 ), beyond_total AS (
     SELECT r.id FROM ranked r ORDER BY r.held DESC, r.id
     LIMIT greatest((SELECT count(*) FROM kept) - $8::bigint, 0)
@@ -49,6 +51,8 @@ type CreateDeviceTokenParams struct {
 // most (the new one counted with its own): a thief who registered passkeys of its own from a
 // copy of one and signed in ten times with each fills buckets of ten, and retires its own
 // before the owner's one or two per device (review 17: the oldest of any went, hers first).
+// A token from before 00083 (credential ”) counts as a device of its own: they share no one
+// credential.
 // The DELETE does not see the new row in its snapshot.
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
