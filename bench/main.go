@@ -83,7 +83,7 @@ func parseFlags() config {
 	flag.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 0, "PLANOAUTH_MEMORY_LIMIT_MIB of the servers measured (0: their default)")
 	flag.IntVar(&c.gcPercent, "gc-percent", 0, "PLANOAUTH_GC_PERCENT of the servers measured (0: their default)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results (-quick: only when given)")
-	flag.StringVar(&c.before, "before", "", "a git revision (with the same migrations) whose planoauth serve, cache on, is measured beside this one's on sessions/read, scopes/liaison_register and sessions/index")
+	flag.StringVar(&c.before, "before", "", "a git revision (with the same migrations) whose planoauth serve, cache on, is measured beside this one's on sessions/read, scopes/liaison_register and sessions/index, and cache off on sessions/read")
 	flag.Func("env", "KEY=VALUE: a setting of the working tree's planoauth servers only (repeatable); with -before, a setting's effect in one run", func(s string) error {
 		if !strings.Contains(s, "=") {
 			return fmt.Errorf("want KEY=VALUE, got %q", s)

@@ -286,9 +286,9 @@ const notes = `## How this was measured
   ` + "`SELECT ... WHERE token_hash = $1`" + ` on a one-table sessions in the database "reference" of
   the same cluster, the row as JSON: the physical reference for a token-checked read), and the
   **same query** (the service's own GetSessionByTokenHash, nothing around it).
-  Ratios are of medians of the same run. With ` + "`-before REV`" + `, a fourth ` + "`planoauth serve`" + `, built
-  from that git revision's files, cache on, is measured in the same rounds on the same fixtures
-  (at peak, and its sessions/read at half of peak):
+  Ratios are of medians of the same run. With ` + "`-before REV`" + `, two more ` + "`planoauth serve`" + `, built
+  from that git revision's files, cache on and off, are measured in the same rounds on the same
+  fixtures (at peak, cache off for sessions/read only, and its sessions/read at half of peak):
   a change's before and after side by side, under the same load of the machine.
 - **Fixtures**, made through the API: 32 clients registered with clients/register (enterprise, so
   that scopes/liaison_register finds a client and a company; their emails then marked proven in

@@ -45,7 +45,7 @@ type bench struct {
 	wrk                      *wrk
 	procs                    *processes
 	on, off                  *process // PlanoAuth with the session cache on (the default) and off
-	before                   *process // -before: that revision's PlanoAuth, cache on; else nil
+	before, beforeOff        *process // -before: that revision's PlanoAuth, cache on and off; else nil
 	traced                   *process // PlanoAuth, cache on, tracing on with its spans dropped
 	fixed, lookup, samequery *process
 	f                        fixtures
@@ -125,7 +125,7 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 	}
 	b.procs.servers = []*process{b.on, b.off, b.traced, b.fixed, b.lookup, b.samequery}
 	if b.before != nil {
-		b.procs.servers = append(b.procs.servers, b.before)
+		b.procs.servers = append(b.procs.servers, b.before, b.beforeOff)
 	}
 	b.wrk, err = newWrk(tmp, cfg.threads, cfg.cpus, b.procs)
 	return b, err
@@ -177,6 +177,10 @@ func (b *bench) startPlanoAuth(ctx context.Context, tmp, url string, stops *[]fu
 		return err
 	}
 	*stops = append(*stops, b.before.stop)
+	if b.beforeOff, err = startPlanoAuth(ctx, "planoauth-before-cache-off", beforeBin, tmp, append(beforeEnv, "PLANOAUTH_SESSION_CACHE_TTL=0s")...); err != nil {
+		return err
+	}
+	*stops = append(*stops, b.beforeOff.stop)
 	return nil
 }
 
@@ -267,6 +271,7 @@ func (b *bench) peakScenarios() []scenario {
 	before := "before (" + b.cfg.before + ")"
 	return append(scenarios,
 		scenario{"read-before", "sessions/read, cache on, " + before, b.before, get("/api/v1/sessions/read")},
+		scenario{"read-off-before", "sessions/read, cache off, " + before, b.beforeOff, get("/api/v1/sessions/read")},
 		scenario{"scopes-before", "scopes/liaison_register, cache on, " + before, b.before, get("/api/v1/scopes/liaison_register")},
 		scenario{"index-before", "sessions/index, cache on, " + before, b.before, get("/api/v1/sessions/index")},
 	)

@@ -32,12 +32,12 @@ func withDatabase(ctx context.Context, cfg config, stderr io.Writer, f func(cont
 // withTracedDatabase is withDatabase with the pool's queries traced by tp (nil: not traced).
 func withTracedDatabase(ctx context.Context, cfg config, stderr io.Writer, tp trace.TracerProvider, f func(context.Context, *database) error) error {
 	url := cfg.databaseURL
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if url == "" {
 		dir, err := filepath.Abs(filepath.Join(cfg.dataDir, "postgres"))
 		if err != nil {
 			return fmt.Errorf("data folder: %w", err)
 		}
-		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 		cluster, err := pgcluster.Start(ctx, dir, pgcluster.Options{Logger: log})
 		if err != nil {
 			return fmt.Errorf("start the private PostgreSQL (set DATABASE_URL to use another): %w", err)
@@ -52,7 +52,9 @@ func withTracedDatabase(ctx context.Context, cfg config, stderr io.Writer, tp tr
 		}
 		url = cluster.URL("planoauth")
 	}
-	if err := migrate.Up(ctx, url); err != nil {
+	policy := migrate.Default
+	policy.Log = log
+	if err := policy.Up(ctx, url); err != nil {
 		return err
 	}
 	poolConfig, err := telemetry.PoolConfig(url, tp)

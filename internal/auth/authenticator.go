@@ -205,13 +205,13 @@ func (a *Authenticator) session(ctx context.Context, token string) (*Principal, 
 	}
 	hash := HashToken(token)
 	now := a.now()
-	row, cached := a.cached(hash)
+	session, user, cached := a.cached(hash)
 	if cached {
-		app, err := a.applicationOf(ctx, row.Session)
+		app, err := a.applicationOf(ctx, session)
 		if err != nil {
 			return nil, nil, err
 		}
-		if Expired(row.Session, app, now) {
+		if Expired(session, app, now) {
 			// Another instance may have recorded a use this one has not seen: ask the database.
 			a.cache.forget(hash)
 			cached = false
@@ -219,21 +219,21 @@ func (a *Authenticator) session(ctx context.Context, token string) (*Principal, 
 	}
 	if !cached {
 		var err error
-		if row, err = a.load(ctx, hash); err != nil {
+		if session, user, err = a.load(ctx, hash); err != nil {
 			return nil, nil, err
 		}
 	}
-	if row.Session.RevokedAt != nil {
+	if session.RevokedAt != nil {
 		return nil, nil, envelope.New(gen.StatusInvalidToken)
 	}
-	app, err := a.applicationOf(ctx, row.Session)
+	app, err := a.applicationOf(ctx, session)
 	if err != nil {
 		return nil, nil, err
 	}
-	if Expired(row.Session, app, now) {
+	if Expired(session, app, now) {
 		return nil, nil, envelope.New(gen.StatusSessionExpired)
 	}
-	return &Principal{Application: app, Session: &row.Session, User: &row.User}, hash, nil
+	return &Principal{Application: app, Session: &session, User: &user}, hash, nil
 }
 
 func (a *Authenticator) applicationOf(ctx context.Context, s db.Session) (db.Application, error) {
@@ -244,30 +244,51 @@ func (a *Authenticator) applicationOf(ctx context.Context, s db.Session) (db.App
 	return app, nil
 }
 
-func (a *Authenticator) cached(hash []byte) (db.GetSessionByTokenHashRow, bool) {
+func (a *Authenticator) cached(hash []byte) (db.Session, db.User, bool) {
 	if a.cache == nil {
-		return db.GetSessionByTokenHashRow{}, false
+		return db.Session{}, db.User{}, false
 	}
 	return a.cache.get(hash)
 }
 
-// load reads a session token from the database and caches what it read.
-func (a *Authenticator) load(ctx context.Context, hash []byte) (db.GetSessionByTokenHashRow, error) {
-	var generation uint64
+// load reads a session token from the database and caches what it read. Its user comes from the
+// cache when the cache kept it before this load began (then no newer than the session); else the
+// session is read again with its user in one statement, so that the two are from one snapshot.
+func (a *Authenticator) load(ctx context.Context, hash []byte) (db.Session, db.User, error) {
+	var start loadStart
 	if a.cache != nil {
-		generation = a.cache.generationNow()
+		start = a.cache.begin()
 	}
-	row, err := a.q.GetSessionByTokenHash(ctx, hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return row, envelope.New(gen.StatusInvalidToken)
-	}
+	session, err := a.q.GetSessionByTokenHash(ctx, hash)
 	if err != nil {
-		return row, envelope.Internal("look up session token: %w", err)
+		return session, db.User{}, tokenLookupError(err)
+	}
+	user, kept := db.User{}, false
+	if a.cache != nil {
+		user, kept = a.cache.user(session.UserID, start)
+	}
+	if !kept {
+		row, err := a.q.GetSessionWithUserByTokenHash(ctx, hash)
+		if err != nil { // no row: revoked and deleted, or its user deleted, since the first read
+			return session, user, tokenLookupError(err)
+		}
+		session, user = row.Session, row.User
+		if a.cache != nil {
+			a.cache.putUser(user, start.generation)
+		}
 	}
 	if a.cache != nil {
-		a.cache.put(hash, row, generation)
+		a.cache.put(hash, session, user, start.generation)
 	}
-	return row, nil
+	return session, user, nil
+}
+
+// tokenLookupError is the answer to a failed read of a session token: invalid-token for no row.
+func tokenLookupError(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envelope.New(gen.StatusInvalidToken)
+	}
+	return envelope.Internal("look up session token: %w", err)
 }
 
 // touch records the session's use when the last record is older than TouchInterval.

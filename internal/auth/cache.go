@@ -18,18 +18,21 @@ import (
 )
 
 // SessionCache keeps resolved session tokens for a few seconds, so that a busy token costs no
-// database round trip. It is safe only because it is told at once when a cached session stops
-// being what it was: triggers NOTIFY planoauth_sessions on revocation and on every change a
-// session shows, and Watch evicts on each notification. While Watch is not subscribed (before it
-// starts, or after its connection dropped) the cache holds nothing and every lookup misses, so a
-// notification can never be lost while something is cached. Expiry is still judged on every
-// request, from the cached creation and last-use times.
+// database round trip, and the users of token-checked requests, so that the token query reads
+// sessions alone. It is safe only because it is told at once when a cached session or user stops
+// being what it was: triggers NOTIFY planoauth_sessions on revocation, on every change a
+// session shows and on every change of a user row, and Watch evicts on each notification. While
+// Watch is not subscribed (before it starts, or after its connection dropped) the cache holds
+// nothing and every lookup misses, so a notification can never be lost while something is
+// cached. Expiry is still judged on every request, from the cached creation and last-use times.
 //
 // Entries are indexed by session id and by user, so that a notification evicts what it names in
 // time proportional to that (one session, or one user's sessions), however many are cached.
+// With a ttl of 0 it keeps no session, only users: every request then reads its session from
+// the database.
 type SessionCache struct {
-	ttl time.Duration
-	max int
+	ttl time.Duration // of sessions; 0 keeps none
+	max int           // entries of each kind
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -37,22 +40,43 @@ type SessionCache struct {
 	// generation changes on every invalidation; a load that began in an older generation may
 	// have read what was just invalidated, so it is not stored.
 	generation uint64
-	entries    map[tokenKey]cachedSession
-	bySession  map[uuid.UUID]tokenKey
-	byUser     map[int64]map[tokenKey]struct{}
-	ready      chan struct{}
-	readyOnce  sync.Once
+	// ticks counts loads begun and users stored, in the order they happen: a load may pair its
+	// session only with a user stored before it began (read before its session, so no newer).
+	ticks     uint64
+	entries   map[tokenKey]cachedSession
+	bySession map[uuid.UUID]tokenKey
+	byUser    map[int64]map[tokenKey]struct{}
+	users     map[int64]cachedUser
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // tokenKey is a token's SHA-256, the key of its cached session.
 type tokenKey [sha256.Size]byte
 
 type cachedSession struct {
-	row      db.GetSessionByTokenHashRow
+	session  db.Session
+	user     db.User
 	storedAt time.Time
+	userAt   time.Time // when user was read: it is served for at most UserTTL, or the ttl when longer
 }
 
-// NewSessionCache returns a disabled cache keeping entries for ttl, at most max of them.
+type cachedUser struct {
+	user     db.User
+	storedAt time.Time
+	tick     uint64 // when it was stored (see ticks)
+}
+
+// loadStart is where a load of a token began: the generation for put and putUser, and the tick
+// for user.
+type loadStart struct{ generation, tick uint64 }
+
+// UserTTL bounds how long a user is kept, as the session ttl bounds a session: should the
+// listening connection die without a sign, no user is served staler than this.
+const UserTTL = 10 * time.Second
+
+// NewSessionCache returns a disabled cache keeping sessions for ttl (0: none) and users for
+// UserTTL, at most max of each.
 func NewSessionCache(ttl time.Duration, max int, now func() time.Time) *SessionCache {
 	c := &SessionCache{ttl: ttl, max: max, now: now, ready: make(chan struct{})}
 	c.clearLocked()
@@ -74,22 +98,61 @@ func key(hash []byte) (k tokenKey) {
 	return k
 }
 
-// get returns the cached session of a token hash, if fresh.
-func (c *SessionCache) get(hash []byte) (db.GetSessionByTokenHashRow, bool) {
+// begin marks the start of a load.
+func (c *SessionCache) begin() loadStart {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ticks++
+	return loadStart{generation: c.generation, tick: c.ticks}
+}
+
+// get returns the cached session of a token hash and its user, if fresh.
+func (c *SessionCache) get(hash []byte) (db.Session, db.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key(hash)]
-	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl {
-		return db.GetSessionByTokenHashRow{}, false
+	if !ok || !c.enabled || c.now().Sub(e.storedAt) >= c.ttl || c.now().Sub(e.userAt) >= max(c.ttl, UserTTL) {
+		return db.Session{}, db.User{}, false
 	}
-	return e.row, true
+	return e.session, e.user, true
 }
 
-// put caches a session loaded during generation.
-func (c *SessionCache) put(hash []byte, row db.GetSessionByTokenHashRow, generation uint64) {
+// user returns a cached user, if fresh and stored before the load that asks began: a user stored
+// since was read after that load's session, and may be newer than it (the user of a change that
+// also revoked the session, read as live before the change committed). That load then reads both
+// in one statement.
+func (c *SessionCache) user(id int64, load loadStart) (db.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.enabled || generation != c.generation || row.Session.RevokedAt != nil {
+	e, ok := c.users[id]
+	if !ok || !c.enabled || e.tick >= load.tick || c.now().Sub(e.storedAt) >= UserTTL {
+		return db.User{}, false
+	}
+	return e.user, true
+}
+
+// putUser caches a user loaded during generation.
+func (c *SessionCache) putUser(user db.User, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || generation != c.generation {
+		return
+	}
+	if _, ok := c.users[user.ID]; !ok && len(c.users) >= c.max {
+		for old := range c.users { // map order is random: drop an arbitrary user
+			delete(c.users, old)
+			break
+		}
+	}
+	c.ticks++
+	c.users[user.ID] = cachedUser{user: user, storedAt: c.now(), tick: c.ticks}
+}
+
+// put caches a session and its user, loaded during generation.
+func (c *SessionCache) put(hash []byte, session db.Session, user db.User, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl == 0 || !c.enabled || generation != c.generation || session.RevokedAt != nil {
 		return
 	}
 	k := key(hash)
@@ -100,12 +163,16 @@ func (c *SessionCache) put(hash []byte, row db.GetSessionByTokenHashRow, generat
 			break
 		}
 	}
-	c.entries[k] = cachedSession{row: row, storedAt: c.now()}
-	c.bySession[row.Session.ID] = k
-	tokens := c.byUser[row.Session.UserID]
+	userAt := c.now() // the user was read with the session, or is the one kept (since)
+	if kept, ok := c.users[session.UserID]; ok {
+		userAt = kept.storedAt
+	}
+	c.entries[k] = cachedSession{session: session, user: user, storedAt: c.now(), userAt: userAt}
+	c.bySession[session.ID] = k
+	tokens := c.byUser[session.UserID]
 	if tokens == nil {
 		tokens = map[tokenKey]struct{}{}
-		c.byUser[row.Session.UserID] = tokens
+		c.byUser[session.UserID] = tokens
 	}
 	tokens[k] = struct{}{}
 }
@@ -117,11 +184,11 @@ func (c *SessionCache) removeLocked(k tokenKey) {
 		return
 	}
 	delete(c.entries, k)
-	delete(c.bySession, e.row.Session.ID)
-	if tokens := c.byUser[e.row.Session.UserID]; tokens != nil {
+	delete(c.bySession, e.session.ID)
+	if tokens := c.byUser[e.session.UserID]; tokens != nil {
 		delete(tokens, k)
 		if len(tokens) == 0 {
-			delete(c.byUser, e.row.Session.UserID)
+			delete(c.byUser, e.session.UserID)
 		}
 	}
 }
@@ -131,6 +198,7 @@ func (c *SessionCache) clearLocked() {
 	c.entries = map[tokenKey]cachedSession{}
 	c.bySession = map[uuid.UUID]tokenKey{}
 	c.byUser = map[int64]map[tokenKey]struct{}{}
+	c.users = map[int64]cachedUser{}
 }
 
 // touched records a use written to the database, so that this instance does not write it again.
@@ -138,7 +206,7 @@ func (c *SessionCache) touched(hash []byte, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key(hash)]; ok {
-		e.row.Session.LastUsedAt = at
+		e.session.LastUsedAt = at
 		c.entries[key(hash)] = e
 	}
 }
@@ -170,6 +238,7 @@ func (c *SessionCache) invalidate(payload string) {
 			for k := range c.byUser[userID] {
 				c.removeLocked(k)
 			}
+			delete(c.users, userID)
 			return
 		}
 	}
@@ -184,7 +253,7 @@ func (c *SessionCache) ForgetSession(id uuid.UUID) {
 	}
 }
 
-// ForgetUser evicts every session of a user at once on this instance. A nil cache does nothing.
+// ForgetUser evicts a user and every session of theirs at once on this instance. A nil cache does nothing.
 func (c *SessionCache) ForgetUser(id int64) {
 	if c != nil {
 		c.invalidate("user:" + strconv.FormatInt(id, 10))
@@ -243,7 +312,7 @@ func (c *SessionCache) listen(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
-// len is how many sessions are cached.
+// len is how many sessions are cached (users aside).
 func (c *SessionCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

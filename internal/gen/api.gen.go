@@ -2506,8 +2506,9 @@ type MFAChange struct {
 	Session Session `json:"session"`
 
 	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
-	// passkey this session signed in or completed a second factor with, or
-	// `mfa/totp_disable` from a session that proved a code of the app (its token answers
+	// passkey this session signed in or completed a second factor with (or registered as
+	// the user's first second factor), or `mfa/totp_disable` from a session that proved a
+	// code of the app (its token answers
 	// `invalid-token` from now on; sign in again). Absent otherwise.
 	SessionEnded *bool `json:"session_ended,omitempty"`
 }

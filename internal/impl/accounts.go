@@ -427,6 +427,11 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 		return proof{}, fmt.Errorf("remove liaisons registered by user %d: %w", userID, err)
 	}
 	if len(taken.liaisonsGone) > 0 {
+		// Their rows before their sessions: a sign-in in flight ends with the others, or finds
+		// no role (insertSession).
+		if err := q.LockUsersForRevocation(ctx, taken.liaisonsGone); err != nil {
+			return proof{}, fmt.Errorf("lock liaisons registered by user %d: %w", userID, err)
+		}
 		if _, err := q.RevokeRoleSessions(ctx, db.RevokeRoleSessionsParams{UserIds: taken.liaisonsGone, Role: roleLiaison, Now: &now}); err != nil {
 			return proof{}, fmt.Errorf("revoke sessions of liaisons registered by user %d: %w", userID, err)
 		}

@@ -211,3 +211,37 @@ func TestLogoutEverywhereNotifiesOnce(t *testing.T) {
 		}
 	})
 }
+
+// indexOn serves sessions/index on h with a session token.
+func indexOn(env *apitest.Env, h http.Handler, token string) *apitest.Response {
+	return env.DoOn(h, apitest.Request(http.MethodGet, sessionsIndex, "", nil, token))
+}
+
+// Every instance keeps the users of the sessions it serves, with the session cache on or off,
+// so a change of a user made elsewhere must reach it at once: here a second factor confirmed on
+// another instance (its mfa_enabled, set in the database) limits the user's aal1 session on
+// both. With the cache off, the user kept is what a notification must evict.
+func TestUserChangesReachEveryInstance(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string][]apitest.Option{"CacheOn": nil, "CacheOff": {apitest.WithoutSessionCache()}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := apitest.New(t, opts...)
+			other := env.SecondInstance()
+			ada := env.User("ada@example.com", password, "client")
+			token := env.Login("ada@example.com", password, "planoorder")
+			for where, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+				if code := indexOn(env, h, token).Code; code != http.StatusOK { // now kept there
+					t.Fatalf("%s instance answered %d", where, code)
+				}
+			}
+			exec(t, env, "UPDATE users SET mfa_enabled = true WHERE id = $1", ada)
+			for where, h := range map[string]http.Handler{"this": env.Handler, "other": other} {
+				eventually(t, time.Second, where+" instance asks ada's aal1 session for its second factor", func() bool {
+					return indexOn(env, h, token).Envelope.Status == gen.StatusMfaRequired
+				})
+				indexOn(env, h, token).Expect(t, 401, gen.StatusMfaRequired)
+			}
+		})
+	}
+}

@@ -92,21 +92,19 @@ func (s *Server) SessionsRevoke(ctx context.Context, r gen.SessionsRevokeRequest
 // user's sessions in every application; an application token ends those in its own application.
 // It locks the user's row before revoking, as a sign-out does (revokeOwnSessions): a change of
 // the user's factors or password in flight on a session it ends commits before the answer, or
-// is refused.
+// is refused (lockRevocation).
 func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, userID int64) (int64, error) {
 	if err := refuseUnverified(p); err != nil {
 		return 0, err
 	}
+	if p.Session != nil && p.Session.Role != roleEmployee {
+		return 0, errNotController() // before any lock: no one else holds a user's row here
+	}
 	now := s.now()
 	var revoked []int64 // the application of each session revoked
 	err := s.inTx(ctx, "revoke a user's sessions", func(_ pgx.Tx, q *db.Queries) error {
-		if err := lockController(ctx, q, p); err != nil {
+		if err := lockRevocation(ctx, q, p, userID); err != nil {
 			return err
-		}
-		if _, err := q.LockUserMFA(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
-			return envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
-		} else if err != nil {
-			return fmt.Errorf("lock user %d: %w", userID, err)
 		}
 		var err error
 		if p.Session != nil { // an employee (lockEmployee): every application
@@ -125,6 +123,32 @@ func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, user
 	}
 	s.sessions.ForgetUser(userID)
 	return int64(len(revoked)), nil
+}
+
+// lockRevocation takes, in q's transaction, the rows sessions/revoke of userID's sessions rests
+// on: the user's row for update (LockUserMFA), and the calling employee's for share with its
+// employee record (lockController). The users' rows come before any session's (the revocation
+// after them), each as strongly as the transaction needs it, and those of two users in the order
+// of their ids. Otherwise an employee revoking herself from two sessions at once had each
+// share-lock her row and then wait to update it, for the other (a deadlock: one answered
+// application-crash), and two employees revoking each other held each their own row and waited
+// for the other's. Answers: invalid-param (no such user), permission-denied, invalid-token.
+func lockRevocation(ctx context.Context, q *db.Queries, p *auth.Principal, userID int64) error {
+	callerFirst := p.Session != nil && p.Session.UserID < userID
+	if callerFirst {
+		if err := lockController(ctx, q, p); err != nil {
+			return err
+		}
+	}
+	if _, err := q.LockUserMFA(ctx, userID); errors.Is(err, pgx.ErrNoRows) {
+		return envelope.Param(gen.StatusInvalidParam, "user_id", "no user has this id")
+	} else if err != nil {
+		return fmt.Errorf("lock user %d: %w", userID, err)
+	}
+	if callerFirst {
+		return nil
+	}
+	return lockController(ctx, q, p) // her own row, for one who revokes herself: held already
 }
 
 // sessionsRevokedByController are the events of sessions/revoke: one per application whose

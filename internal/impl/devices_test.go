@@ -84,14 +84,14 @@ func TestDevicesForgottenWithTheirPasskey(t *testing.T) {
 	env.User("ada@example.com", password, "client")
 	own := env.Login("ada@example.com", password, "planoorder")
 	synced, key := apitest.NewAuthenticator(passkeyOrigin), apitest.NewAuthenticator(passkeyOrigin)
-	first := registerPasskey(t, env, synced, own) // her first factor: her device is trusted afresh
+	first := registerPasskey(t, env, key, own) // her first factor: her device is trusted afresh, and her session stands on the key
 	if first.Session.DeviceToken == nil {
 		t.Fatalf("the first factor answered no device token: %+v", first.Session)
 	}
-	registerPasskey(t, env, key, own)
+	second := registerPasskey(t, env, synced, own)
 	thief := deviceToken(t, passkeySignIn(t, env, synced, addr(9)).Expect(t, 200, gen.StatusActionSuccessful))
 
-	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, own).Expect(t, 200, gen.StatusActionSuccessful)
+	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)
 	wantStranger(t, env, "the thief", addr(9), thief)
 	wantKnown(t, env, "ada", *first.Session.DeviceToken)

@@ -382,8 +382,8 @@ func linkUsed(userID, appID int64) []audit.Event {
 // credential_version (no log-in with the old one in flight completes), ends the user's other
 // emailed links (endPasswordLinks), revokes every session of the user on every instance (the
 // sessions' trigger notifies) and makes its devices strangers (limits.Forget).
-// It returns the user as it is now and the users whose sessions were revoked, to evict from
-// this instance's cache after the commit (forgetUsers).
+// It returns the user as it is now and the users whose sessions were revoked or whose row
+// changed, to evict from this instance's cache after the commit (forgetUsers).
 //
 // The audit trail records it all, last in the transaction: the link used, the proof (see
 // proof.events), the invitation accepted, and the password reset with the sessions it closed.
@@ -414,6 +414,11 @@ func (s *Server) applyProof(ctx context.Context, q *db.Queries, userID int64, p 
 		}
 	}
 	revoked := taken.revoked
+	if taken.first && len(revoked) == 0 {
+		// A proof that kept everything (p.keep) revoked nothing but still changed the user's row
+		// (email_verified_at): the user this instance keeps must go as well.
+		revoked = []int64{userID}
+	}
 	if p.passwordHash != nil {
 		if err := q.SetNewPassword(ctx, db.SetNewPasswordParams{ID: userID, PasswordHash: p.passwordHash}); err != nil {
 			return db.User{}, nil, fmt.Errorf("set the password of user %d: %w", userID, err)

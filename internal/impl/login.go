@@ -82,30 +82,28 @@ func (s *Server) startSession(ctx context.Context, user db.User, req newSession)
 // the roles just given to the user, and so that the user, its role and its session are created
 // together or not at all.
 func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, req newSession) (gen.Session, error) {
-	q := db.New(conn)
 	app, err := s.apps.BySlug(ctx, string(req.application))
 	if err != nil {
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
-	}
-	roles, err := q.GetUserRoles(ctx, user.ID)
-	if err != nil {
-		return gen.Session{}, envelope.Internal("load roles of user %d: %w", user.ID, err)
-	}
-	role := chooseRole(roles, app.Roles)
-	hasNoRole := !roles.IsClient && !roles.IsEmployee && !roles.IsLiaison
-	switch {
-	case role == "" && hasNoRole && app.AllowsClientRegistration:
-		role = auth.RoleNone
-	case role == "":
-		return gen.Session{}, s.loginFailed(ctx, q, loginAttempt{method: req.method, applicationID: app.ID, userID: user.ID},
-			envelope.New(gen.StatusUserRequiresRole))
 	}
 	signIn := req.trust != nil
 	limitation := auth.Limitation(string(mfa.Level(req.methods)), user, app)
 	if limitation != "" {
 		req.trust = nil // the sign-in is complete, and its caller trusted, with the second factor
 	}
-	session, err := s.insertSession(ctx, conn, user, app, role, req)
+	q := db.New(conn)
+	role, err := sessionRole(ctx, q, user.ID, app)
+	if err != nil && !errors.Is(err, errNoRole) {
+		return gen.Session{}, envelope.Internal("choose the role of a session: %w", err)
+	}
+	var session views.Session
+	if err == nil {
+		session, err = s.insertSession(ctx, conn, user, app, role, req)
+	}
+	if errors.Is(err, errNoRole) {
+		return gen.Session{}, s.loginFailed(ctx, q, loginAttempt{method: req.method, applicationID: app.ID, userID: user.ID},
+			envelope.New(gen.StatusUserRequiresRole))
+	}
 	if err != nil {
 		return gen.Session{}, err
 	}
@@ -113,10 +111,33 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, 
 	if limitation != "" && signIn { // a registration answers its session, limited from its first use
 		return gen.Session{}, &envelope.Error{Status: limitation, Session: &rendered, Data: rendered}
 	}
-	if role == auth.RoleNone {
+	if session.Role == auth.RoleNone {
 		return gen.Session{}, &envelope.Error{Status: gen.StatusClientRequired, Session: &rendered, Data: rendered}
 	}
 	return rendered, nil
+}
+
+// errNoRole is the answer of sessionRole and insertSession when the user has no role the
+// application accepts (and may not register as a client there): no session was made.
+var errNoRole = errors.New("the user has no role the application accepts")
+
+// sessionRole reads the user's roles and returns the one its session in app acts with:
+// auth.RoleNone for a user with no role at all where app lets users register as clients,
+// errNoRole when there is none.
+func sessionRole(ctx context.Context, q *db.Queries, userID int64, app db.Application) (string, error) {
+	roles, err := q.GetUserRoles(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("load roles of user %d: %w", userID, err)
+	}
+	role := chooseRole(roles, app.Roles)
+	hasNoRole := !roles.IsClient && !roles.IsEmployee && !roles.IsLiaison
+	switch {
+	case role == "" && hasNoRole && app.AllowsClientRegistration:
+		return auth.RoleNone, nil
+	case role == "":
+		return "", errNoRole
+	}
+	return role, nil
 }
 
 func chooseRole(has db.GetUserRolesRow, accepted []string) string {
@@ -150,9 +171,14 @@ func (s *Server) applyRememberWish(ctx context.Context, q *db.Queries, session d
 }
 
 // insertSession saves the remember_me preference (unless the session is limited: see
-// applyRememberWish), the session (with the caller's trust) and its
-// login.succeeded event (with the events the caller asked for) in one transaction (a savepoint
-// when conn is already a transaction), and returns it with its new token.
+// applyRememberWish), the session (with the caller's trust) and its login.succeeded event (with
+// the events the caller asked for) in one transaction (a savepoint when conn is already a
+// transaction), and returns it with its new token. The session acts with role, read before, or
+// with the one the user's roles give once its row is held (HoldUserForSession): a proof that
+// takes a role back (a liaison's, RevokeRoleSessions) locks the row before it revokes the role's
+// sessions, so either this sign-in waits for it and acts with what it left (errNoRole when
+// nothing), or the proof waits for this session and revokes it. Answers errNoRole and
+// errCredentialChanged as they are.
 func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
@@ -175,10 +201,13 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
-		if req.passkeyID != nil { // CreateSession then sees a removal of the passkey committed since the check
-			if err := q.HoldUserCredentials(ctx, user.ID); err != nil {
-				return fmt.Errorf("hold user %d: %w", user.ID, err)
-			}
+		// The user's row before the roles are read again, and before CreateSession, which then
+		// also sees a removal of the passkey committed since the check.
+		if err := q.HoldUserForSession(ctx, user.ID); err != nil {
+			return fmt.Errorf("hold user %d: %w", user.ID, err)
+		}
+		if role, scopes, err = roleNow(ctx, q, user.ID, app, role, scopes); err != nil {
+			return err
 		}
 		maxExpiresAt, idle := auth.NewSessionBounds(app, user.RememberMe, now)
 		created, err = q.CreateSession(ctx, db.CreateSessionParams{
@@ -203,15 +232,32 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 			Details: gen.AuditDetails{Method: &req.method, SessionId: &created.ID, Role: (*gen.Role)(&role)}}
 		return audit.Append(ctx, q, now, append(slices.Clone(req.also), loggedIn)...)
 	})
-	if errors.Is(err, errCredentialChanged) {
+	if errors.Is(err, errCredentialChanged) || errors.Is(err, errNoRole) {
 		return views.Session{}, err
 	}
 	if err != nil {
 		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
+	if req.rememberMe != nil {
+		s.sessions.ForgetUser(user.ID) // the user this instance keeps may show the remember_me before
+	}
 	session := sessionView(created, app, &user)
 	session.Token, session.DeviceToken = token, deviceToken
 	return session, nil
+}
+
+// roleNow is the role and scopes a session of the user in app acts with, read again in q's
+// transaction once the user's row is held: role and scopes, read before, unless a role was
+// taken back (or given) meanwhile. Answers errNoRole.
+func roleNow(ctx context.Context, q *db.Queries, userID int64, app db.Application, role string, scopes []string) (string, []string, error) {
+	now, err := sessionRole(ctx, q, userID, app)
+	if err != nil || now == role {
+		return role, scopes, err
+	}
+	if scopes, err = q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: now}); err != nil {
+		return "", nil, fmt.Errorf("scopes of role %s in %s: %w", now, app.Slug, err)
+	}
+	return now, scopes, nil
 }
 
 func hasPassword(hash *string) bool { return hash != nil && strings.TrimSpace(*hash) != "" }

@@ -176,15 +176,17 @@ func (s *Server) MfaTotpConfirm(ctx context.Context, r gen.MfaTotpConfirmRequest
 	if err != nil {
 		return nil, err // a wrong code: the try stays
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, factorAddedNotice(ctx, p.Application, "An authenticator app"), func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodOtp, in.View, factorAddedNotice(ctx, p.Application, "An authenticator app"), func(q *db.Queries) (audit.Event, factorUse, error) {
 		n, err := q.ConfirmTOTP(ctx, db.ConfirmTOTPParams{UserID: p.User.ID, SessionID: &p.Session.ID, Step: &step, Now: &now, SealedSecret: row.SealedSecret})
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
+			return audit.Event{}, factorUse{}, fmt.Errorf("confirm the TOTP of user %d: %w", p.User.ID, err)
 		}
 		if n == 0 { // confirmed, replaced or expired meanwhile
-			return audit.Event{}, noPendingTOTP()
+			return audit.Event{}, factorUse{}, noPendingTOTP()
 		}
-		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), nil
+		// The app is not recorded on the session (totp_id): it made the app rather than stood on
+		// it, and ends with it by its methods (otp).
+		return mfaEvent(p, gen.AuditMfaTotpEnrolled, gen.AuditDetails{SessionId: &p.Session.ID}), factorUse{}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -483,15 +485,17 @@ type factorChange struct {
 	sessionEnded  bool // the change ended the caller's session (it used the factor removed)
 }
 
-// addFactor runs add (which stores a confirmed factor) in one transaction with what follows
-// it: the user's mfa_enabled, and, when it is the user's first second factor, a new set of
-// recovery codes, the caller's session made aal2 with method (it proved its first factor, and
-// the new one), and every caller the account knew forgotten but this one, trusted afresh (a new
+// addFactor runs add (which stores a confirmed factor and returns what the session records of
+// it, see factorUse) in one transaction with what follows it: the user's mfa_enabled, and, when
+// it is the user's first second factor, a new set of recovery codes, the caller's session made
+// aal2 with method (it proved its first factor, and the new one, so the new one's removal ends
+// it), and every caller the account knew forgotten but this one, trusted afresh (a new
 // device token): devices and addresses that only ever proved the password must get no
 // allowance of their own for guessing the new factor's codes. A session that was limited (an
 // enrolment-only session) thereby completes its sign-in. The owner is told (n, tellOwner): a
 // factor added by whoever holds the password alone would lock her out.
-func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, n notice, add func(q *db.Queries) (audit.Event, error)) (factorChange, error) {
+func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.SessionMethod, view *gen.SessionView, n notice,
+	add func(q *db.Queries) (audit.Event, factorUse, error)) (factorChange, error) {
 	var change factorChange
 	session := *p.Session
 	var deviceToken string
@@ -506,7 +510,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			_, caller := s.renderCaller(ctx, p, *p.Session, "", nil)
 			return &envelope.Error{Status: gen.StatusMfaRequired, Session: caller, Data: caller}
 		}
-		added, err := add(q)
+		added, used, err := add(q)
 		if err != nil {
 			return err
 		}
@@ -518,7 +522,7 @@ func (s *Server) addFactor(ctx context.Context, p *auth.Principal, method gen.Se
 			if change.recoveryCodes, err = s.replaceRecoveryCodes(ctx, q, p.User.ID, p.Session.ID); err != nil {
 				return err
 			}
-			if session, err = s.recordFactor(ctx, q, p, method, factorUse{}); err != nil {
+			if session, err = s.recordFactor(ctx, q, p, method, used); err != nil {
 				return err
 			}
 			if err := limits.Forget(ctx, q, p.User.ID); err != nil {
@@ -602,9 +606,12 @@ func (s *Server) removeFactor(ctx context.Context, p *auth.Principal, view *gen.
 // sessions.passkey_ids), the authenticator app (the sealed secret its code was checked against,
 // and for its removal the app's id and the session that set it up: DerivedSessions), or a
 // recovery code (its row, used up as it is checked: the session records who made its set). The
-// zero value is none (a factor just added).
+// session that registered the user's first passkey records it (addFactor) and ends with it, as
+// the one that set up a first app, by its methods, ends with the app; both made their factor
+// rather than stood on it (passkeyMadeBy, totpMadeBy: DerivedSessions). The zero value is none.
 type factorUse struct {
 	passkeyID      *int64
+	passkeyMadeBy  *uuid.UUID
 	totpSecret     []byte
 	totpID         *int64
 	totpMadeBy     *uuid.UUID
@@ -638,7 +645,7 @@ type endedSessions struct {
 func (s *Server) endFactorSessions(ctx context.Context, q *db.Queries, p *auth.Principal, used factorUse) (endedSessions, error) {
 	userID := p.User.ID
 	derived, err := q.DerivedSessions(ctx, db.DerivedSessionsParams{UserID: userID, PasskeyID: used.passkeyID,
-		TotpID: used.totpID, TotpMadeBy: used.totpMadeBy})
+		PasskeyMadeBy: used.passkeyMadeBy, TotpID: used.totpID, TotpMadeBy: used.totpMadeBy})
 	if err != nil {
 		return endedSessions{}, fmt.Errorf("find the sessions of a second factor of user %d: %w", userID, err)
 	}
@@ -803,7 +810,7 @@ func (s *Server) completeSecondFactor(ctx context.Context, p *auth.Principal, me
 	if err != nil {
 		return gen.SessionResult{}, err
 	}
-	s.sessions.ForgetSession(session.ID) // its next request must see aal2
+	s.sessions.ForgetUser(p.User.ID) // its next request must see aal2, and remember_me if its wish was applied
 	data, caller := s.renderCaller(ctx, p, session, deviceToken, view)
 	return gen.SessionResult{Status: gen.SessionResultStatusActionSuccessful,
 		Message: s.writer.Message(gen.StatusActionSuccessful), Data: data, Session: caller}, nil

@@ -110,19 +110,19 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 	if name == "" {
 		name = defaultPasskeyName
 	}
-	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, error) {
+	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, factorUse, error) {
 		if err := s.roomForPasskey(ctx, q, p.User.ID); err != nil { // the user's row is locked: exact
-			return audit.Event{}, err
+			return audit.Event{}, factorUse{}, err
 		}
 		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now(), MadeBy: p.Session.ID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return audit.Event{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
+			return audit.Event{}, factorUse{}, &envelope.Error{Status: gen.StatusInvalidPasskey, Message: "This passkey is registered already."}
 		}
 		if err != nil {
-			return audit.Event{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
+			return audit.Event{}, factorUse{}, fmt.Errorf("store a passkey of user %d: %w", p.User.ID, err)
 		}
-		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), nil
+		return mfaEvent(p, gen.AuditMfaPasskeyRegistered, gen.AuditDetails{PasskeyId: &pk.ID}), factorUse{passkeyID: &pk.ID}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -215,8 +215,12 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 			return nil, err
 		}
 	}
+	madeBy, err := s.passkeyMaker(ctx, p.User.ID, in.Id)
+	if err != nil {
+		return nil, err
+	}
 	notice := factorRemovedNotice(ctx, p.Application, "A passkey")
-	change, err := s.removeFactor(ctx, p, in.View, proven, notice, factorUse{passkeyID: &in.Id}, func(q *db.Queries) ([]audit.Event, error) {
+	change, err := s.removeFactor(ctx, p, in.View, proven, notice, factorUse{passkeyID: &in.Id, passkeyMadeBy: madeBy}, func(q *db.Queries) ([]audit.Event, error) {
 		n, err := q.DeletePasskey(ctx, db.DeletePasskeyParams{ID: in.Id, UserID: p.User.ID})
 		if err != nil {
 			return nil, fmt.Errorf("delete passkey %d of user %d: %w", in.Id, p.User.ID, err)
@@ -230,6 +234,22 @@ func (s *Server) MfaPasskeyDelete(ctx context.Context, r gen.MfaPasskeyDeleteReq
 		return nil, err
 	}
 	return gen.MfaPasskeyDelete200JSONResponse{FactorsChangedJSONResponse: gen.FactorsChangedJSONResponse(s.changeResult(change))}, nil
+}
+
+// passkeyMaker is the session that registered the user's passkey id (nil when unknown, or when
+// the user has no such passkey: its removal answers that). It never changes, so it is read
+// before the removal's transaction.
+func (s *Server) passkeyMaker(ctx context.Context, userID, id int64) (*uuid.UUID, error) {
+	passkeys, err := s.q.ListAllUserPasskeys(ctx, userID)
+	if err != nil {
+		return nil, envelope.Internal("list the passkeys of user %d: %w", userID, err)
+	}
+	for _, pk := range passkeys {
+		if pk.ID == id {
+			return pk.MadeBy, nil
+		}
+	}
+	return nil, nil
 }
 
 // SessionsPasskeyBegin begins a passwordless sign-in. It takes a use of the client address's

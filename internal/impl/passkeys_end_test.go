@@ -20,8 +20,9 @@ import (
 )
 
 // stolenPasskey is ada's account: her password, her session that set up her passkeys (own,
-// which used neither to sign in), a passkey synced to a device the thief has (synced: a's copy
-// signs in as hers) and her security key (key, b).
+// which used neither to sign in, and stands on the key, her first second factor: it ends with
+// the key, not with the synced passkey), a passkey synced to a device the thief has (synced: a's
+// copy signs in as hers) and her security key (key, b).
 type stolenPasskey struct {
 	own         string
 	synced, key int64
@@ -33,8 +34,8 @@ func newStolenPasskey(t *testing.T, env *apitest.Env) stolenPasskey {
 	env.User("ada@example.com", password, "client")
 	s := stolenPasskey{own: env.Login("ada@example.com", password, "planoorder"),
 		a: apitest.NewAuthenticator(passkeyOrigin), b: apitest.NewAuthenticator(passkeyOrigin)}
-	s.synced = registerPasskey(t, env, s.a, s.own).Factors.Passkeys[0].Id
-	s.key = registerPasskey(t, env, s.b, s.own).Factors.Passkeys[1].Id
+	s.key = registerPasskey(t, env, s.b, s.own).Factors.Passkeys[0].Id
+	s.synced = registerPasskey(t, env, s.a, s.own).Factors.Passkeys[1].Id
 	return s
 }
 

@@ -236,14 +236,17 @@ func TestPasskeyDelete(t *testing.T) {
 	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, limited).Expect(t, 401, gen.StatusMfaRequired)
 
 	var change gen.MFAChange
-	mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
-	if len(change.Factors.Passkeys) != 1 || change.Factors.RecoveryCodes.Remaining != 10 {
-		t.Errorf("after removing one of two: %+v", change.Factors)
+	res := mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful)
+	if res.Data(t, &change); len(change.Factors.Passkeys) != 1 || change.Factors.RecoveryCodes.Remaining != 10 || sessionEnded(t, res) {
+		t.Errorf("after removing one of two: %+v, session_ended %v", change.Factors, sessionEnded(t, res))
 	}
-	mfaPost(env, "", passkeyDelete, map[string]any{"id": second.Factors.Passkeys[1].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful).Data(t, &change)
-	if len(change.Factors.Passkeys) != 0 || change.Factors.Required || change.Factors.RecoveryCodes.Remaining != 0 {
-		t.Errorf("after removing the last: %+v", change.Factors)
+	// The session became aal2 on the first passkey, which it registered: it ends with it, as the
+	// session that confirms a first authenticator app ends when the app is turned off.
+	res = mfaPost(env, "", passkeyDelete, map[string]any{"id": first.Factors.Passkeys[0].Id, "password": password}, token).Expect(t, 200, gen.StatusActionSuccessful)
+	if res.Data(t, &change); len(change.Factors.Passkeys) != 0 || change.Factors.Required || change.Factors.RecoveryCodes.Remaining != 0 || !sessionEnded(t, res) {
+		t.Errorf("after removing the last: %+v, session_ended %v", change.Factors, sessionEnded(t, res))
 	}
+	env.Get(sessionsRead, token).Expect(t, 401, gen.StatusInvalidToken)
 	signIn(env, "", "ada@example.com").Expect(t, 200, gen.StatusActionSuccessful)
 	// The removed passkey no longer signs in.
 	passkeySignIn(t, env, a, "").Expect(t, 400, gen.StatusInvalidPasskey)

@@ -164,8 +164,7 @@ func lockEverything(ctx context.Context, q *db.Queries, p *auth.Principal) error
 // lockEmployee share-locks the calling employee's record in q's transaction, answering
 // permission-denied when the caller is no employee (any more); an application passes.
 func lockEmployee(ctx context.Context, q *db.Queries, p *auth.Principal) error {
-	denied := &envelope.Error{Status: gen.StatusPermissionDenied,
-		Message: "Only an application token or an employee whose email is verified may do this."}
+	denied := errNotController()
 	if p.Session == nil {
 		return nil
 	}
@@ -180,6 +179,13 @@ func lockEmployee(ctx context.Context, q *db.Queries, p *auth.Principal) error {
 		return fmt.Errorf("lock the employee record of user %d: %w", p.Session.UserID, err)
 	}
 	return nil
+}
+
+// errNotController is the answer to a caller that is neither an application token nor an
+// employee whose email is verified, of what only those may do.
+func errNotController() error {
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "Only an application token or an employee whose email is verified may do this."}
 }
 
 // noSource is the answer when the caller's role record is gone: it grants nothing any more.

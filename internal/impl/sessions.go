@@ -183,7 +183,9 @@ func (s *Server) upgradePasswordHash(ctx context.Context, user db.User, plain st
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "upgrade password hash", "user_id", user.ID, "error", err)
+		return
 	}
+	s.sessions.ForgetUser(user.ID)
 }
 
 // SessionsRead returns the caller's session (its use was recorded by the authenticator).

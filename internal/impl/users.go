@@ -78,7 +78,7 @@ func (s *Server) becomeClient(ctx context.Context, p *auth.Principal, in gen.Use
 	if err != nil {
 		return views.Client{}, nil, err
 	}
-	s.sessions.ForgetSession(p.Session.ID) // its next request must see the client role
+	s.sessions.ForgetUser(p.Session.UserID) // its next request must see the client role and the names it gave
 	return client, withRole(p, roleClient, scopes), nil
 }
 

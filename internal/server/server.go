@@ -54,8 +54,8 @@ type Config struct {
 	// Handlers are the handlers' dependencies; Build fills in the pool, writer, logger, clock and
 	// session cache.
 	Handlers impl.Deps
-	// SessionCacheTTL is how long resolved session tokens are kept (0: no cache);
-	// SessionCacheEntries bounds the cache.
+	// SessionCacheTTL is how long resolved session tokens are kept (0: none, though users
+	// still are); SessionCacheEntries bounds the sessions and the users kept.
 	SessionCacheTTL     time.Duration
 	SessionCacheEntries int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
@@ -81,7 +81,7 @@ type Service struct {
 	Metrics  http.Handler
 	Handlers *impl.Server
 	Registry *registry.Registry
-	// Cache is the session token cache, nil when off; it caches once Ready is closed.
+	// Cache is the session token and user cache; it caches once Ready is closed.
 	Cache *auth.SessionCache
 	// Applications are kept in memory once their Ready is closed.
 	Applications *auth.Applications
@@ -114,10 +114,9 @@ func Build(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	svc.Applications = auth.NewApplications(db.New(cfg.Pool))
 	svc.start(func() { svc.Applications.Watch(ctx, cfg.Pool, cfg.Logger) })
-	if cfg.SessionCacheTTL > 0 {
-		svc.Cache = auth.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheEntries, now)
-		svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
-	}
+	// Always made: with a ttl of 0 it keeps no session but still keeps users.
+	svc.Cache = auth.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheEntries, now)
+	svc.start(func() { svc.Cache.Watch(ctx, cfg.Pool, cfg.Logger) })
 	writer := envelope.NewWriter(cfg.Spec, cfg.Logger)
 	authenticator := auth.NewAuthenticator(auth.Config{Queries: db.New(cfg.Pool), Now: now, Writer: writer,
 		Cache: svc.Cache, Applications: svc.Applications, Render: impl.CallerSession})

@@ -3,7 +3,7 @@
 
 -- name: RefreshUserMFA :one
 -- Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
--- transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+-- transaction that added or removed one; the trigger users_notify tells every instance.
 UPDATE users u SET mfa_enabled = (
         EXISTS (SELECT 1 FROM totp_secrets t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
         OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)),
@@ -19,8 +19,9 @@ RETURNING mfa_enabled;
 SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 
 -- name: HoldUserCredentials :exec
--- Key-share locks a user's row until the transaction ends, before a session is created or
--- upgraded on one of its passkeys or on its authenticator app (or upgraded on a recovery code).
+-- Key-share locks a user's row until the transaction ends, before a session is upgraded on one
+-- of its passkeys or on its authenticator app (or on a recovery code); a sign-in holds it
+-- for share instead (HoldUserForSession), as CreateSession locks it.
 -- Every removal of a passkey or of the app, and every revocation of the user's sessions, holds
 -- the row FOR UPDATE (LockUserMFA) until it commits, so the statements after this one see every
 -- removal that committed, and a removal or revocation that comes later waits for this
@@ -28,6 +29,16 @@ SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 -- was when it began; and one that waited for the session's row while holding the user's would
 -- deadlock with it). Key share leaves the row's other updates (remember_me) free.
 SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
+
+-- name: HoldUserForSession :exec
+-- A sign-in's hold on its user's row before it reads the roles again and creates its session,
+-- for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
+-- more strongly already): a proof, a factor's removal and a revocation of the user's sessions
+-- hold the row for update, so the sign-in reads roles, credential and passkeys as they left
+-- them, or they wait for its session and then see it. A weaker lock first and a stronger one
+-- later would deadlock with a proof, which updates the row before it locks it for update
+-- (dropSecondFactors).
+SELECT id FROM users WHERE id = @user_id FOR SHARE;
 
 -- name: HoldUserForWish :exec
 -- HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:
@@ -54,6 +65,7 @@ UPDATE sessions SET aal = 'aal2',
                           AND t.sealed_secret = sqlc.narg(totp_secret)), totp_id),
     derived_from = ARRAY(SELECT DISTINCT m FROM unnest(derived_from || ARRAY(
         SELECT p.made_by FROM passkeys p WHERE p.id = sqlc.narg(passkey_id) AND p.made_by IS NOT NULL
+          AND p.made_by <> sessions.id -- the session that registered its first passkey (addFactor)
         UNION ALL
         SELECT t.made_by FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
           AND t.sealed_secret = sqlc.narg(totp_secret) AND t.made_by IS NOT NULL
@@ -190,14 +202,16 @@ DELETE FROM passkeys WHERE id = @id AND user_id = @user_id;
 -- The sessions of a user whose trust came from a second factor being removed, revoked or not
 -- (a thief that logged itself out keeps nothing either), in the removal's transaction after the
 -- user's row is locked and before any session is revoked: those that stood on it (signed in or
--- completed a second factor with the passkey @passkey_id; proved a code of the app @totp_id, or,
--- for a live session that recorded no app, any code: its first factor, or before 00083, but not
--- the session that set the app up, @totp_made_by, which made it rather than stood on it), and,
--- transitively, every session that stood on something one of those made (derived_from).
+-- completed a second factor with the passkey @passkey_id, but not the session that registered
+-- it, @passkey_made_by, which records it when it was the user's first factor and made it rather
+-- than stood on it; proved a code of the app @totp_id, or, for a live session that recorded no
+-- app, any code: its first factor, or before 00083, but not the session that set the app up,
+-- @totp_made_by, likewise), and, transitively, every session that stood on something one of
+-- those made (derived_from).
 WITH RECURSIVE derived (id) AS (
     SELECT s.id FROM sessions s
     WHERE s.user_id = @user_id
-      AND (sqlc.narg(passkey_id)::bigint = ANY (s.passkey_ids)
+      AND ((sqlc.narg(passkey_id)::bigint = ANY (s.passkey_ids) AND s.id IS DISTINCT FROM sqlc.narg(passkey_made_by)::uuid)
            OR s.totp_id = sqlc.narg(totp_id)::bigint
            OR (sqlc.narg(totp_id)::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
                AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM sqlc.narg(totp_made_by)::uuid))

@@ -1,7 +1,15 @@
 -- name: GetSessionByTokenHash :one
--- Resolves a session token in one indexed lookup: the session with its user, so that a
--- token-checked read costs a single query (applications are kept in memory, see
--- ListenApplications).
+-- Resolves a session token in one indexed lookup on sessions alone: its user and application
+-- are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+-- joins nothing.
+SELECT * FROM sessions WHERE token_hash = @token_hash;
+
+-- name: GetSessionWithUserByTokenHash :one
+-- A session token's session and its user in one statement, so from one snapshot: what the
+-- authenticator reads when it keeps no user it may pair with the session it just read
+-- (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+-- session: an email's first proof, committed between the two, revokes the squatter's session and
+-- proves the email at once, and the session read before it would be paired with the proven user.
 SELECT sqlc.embed(s), sqlc.embed(u)
 FROM sessions s
 JOIN users u ON u.id = s.user_id
@@ -76,7 +84,8 @@ RETURNING application_id;
 SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = @id;
 
 -- name: RevokeRoleSessions :execrows
--- Revokes the sessions that users act in with a role they no longer have.
+-- Revokes the sessions that users act in with a role they no longer have, after their rows were
+-- locked (LockUsersForRevocation) and the role removed.
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = ANY (@user_ids::bigint[]) AND role = @role AND revoked_at IS NULL;
 

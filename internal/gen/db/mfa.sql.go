@@ -438,10 +438,10 @@ const derivedSessions = `-- name: DerivedSessions :many
 WITH RECURSIVE derived (id) AS (
     SELECT s.id FROM sessions s
     WHERE s.user_id = $1
-      AND ($2::bigint = ANY (s.passkey_ids)
-           OR s.totp_id = $3::bigint
-           OR ($3::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
-               AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM $4::uuid))
+      AND (($2::bigint = ANY (s.passkey_ids) AND s.id IS DISTINCT FROM $3::uuid)
+           OR s.totp_id = $4::bigint
+           OR ($4::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
+               AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM $5::uuid))
     UNION
     SELECT s.id FROM derived d JOIN sessions s ON s.user_id = $1 AND s.derived_from && ARRAY[d.id]
 )
@@ -449,23 +449,27 @@ SELECT id FROM derived
 `
 
 type DerivedSessionsParams struct {
-	UserID     int64
-	PasskeyID  *int64
-	TotpID     *int64
-	TotpMadeBy *uuid.UUID
+	UserID        int64
+	PasskeyID     *int64
+	PasskeyMadeBy *uuid.UUID
+	TotpID        *int64
+	TotpMadeBy    *uuid.UUID
 }
 
 // The sessions of a user whose trust came from a second factor being removed, revoked or not
 // (a thief that logged itself out keeps nothing either), in the removal's transaction after the
 // user's row is locked and before any session is revoked: those that stood on it (signed in or
-// completed a second factor with the passkey @passkey_id; proved a code of the app @totp_id, or,
-// for a live session that recorded no app, any code: its first factor, or before 00083, but not
-// the session that set the app up, @totp_made_by, which made it rather than stood on it), and,
-// transitively, every session that stood on something one of those made (derived_from).
+// completed a second factor with the passkey @passkey_id, but not the session that registered
+// it, @passkey_made_by, which records it when it was the user's first factor and made it rather
+// than stood on it; proved a code of the app @totp_id, or, for a live session that recorded no
+// app, any code: its first factor, or before 00083, but not the session that set the app up,
+// @totp_made_by, likewise), and, transitively, every session that stood on something one of
+// those made (derived_from).
 func (q *Queries) DerivedSessions(ctx context.Context, arg DerivedSessionsParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, derivedSessions,
 		arg.UserID,
 		arg.PasskeyID,
+		arg.PasskeyMadeBy,
 		arg.TotpID,
 		arg.TotpMadeBy,
 	)
@@ -570,8 +574,9 @@ const holdUserCredentials = `-- name: HoldUserCredentials :exec
 SELECT id FROM users WHERE id = $1 FOR KEY SHARE
 `
 
-// Key-share locks a user's row until the transaction ends, before a session is created or
-// upgraded on one of its passkeys or on its authenticator app (or upgraded on a recovery code).
+// Key-share locks a user's row until the transaction ends, before a session is upgraded on one
+// of its passkeys or on its authenticator app (or on a recovery code); a sign-in holds it
+// for share instead (HoldUserForSession), as CreateSession locks it.
 // Every removal of a passkey or of the app, and every revocation of the user's sessions, holds
 // the row FOR UPDATE (LockUserMFA) until it commits, so the statements after this one see every
 // removal that committed, and a removal or revocation that comes later waits for this
@@ -580,6 +585,22 @@ SELECT id FROM users WHERE id = $1 FOR KEY SHARE
 // deadlock with it). Key share leaves the row's other updates (remember_me) free.
 func (q *Queries) HoldUserCredentials(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserCredentials, userID)
+	return err
+}
+
+const holdUserForSession = `-- name: HoldUserForSession :exec
+SELECT id FROM users WHERE id = $1 FOR SHARE
+`
+
+// A sign-in's hold on its user's row before it reads the roles again and creates its session,
+// for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
+// more strongly already): a proof, a factor's removal and a revocation of the user's sessions
+// hold the row for update, so the sign-in reads roles, credential and passkeys as they left
+// them, or they wait for its session and then see it. A weaker lock first and a stronger one
+// later would deadlock with a proof, which updates the row before it locks it for update
+// (dropSecondFactors).
+func (q *Queries) HoldUserForSession(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, holdUserForSession, userID)
 	return err
 }
 
@@ -715,7 +736,7 @@ RETURNING mfa_enabled
 // Second factors (internal/impl/mfa.go, passkeys.go): TOTP, recovery codes, passkeys and their
 // ceremonies, and the assurance level of sessions.
 // Recomputes whether the user has a second factor (a confirmed TOTP or a passkey), in the
-// transaction that added or removed one; the trigger users_mfa_notify tells every instance.
+// transaction that added or removed one; the trigger users_notify tells every instance.
 func (q *Queries) RefreshUserMFA(ctx context.Context, userID int64) (bool, error) {
 	row := q.db.QueryRow(ctx, refreshUserMFA, userID)
 	var mfa_enabled bool
@@ -825,6 +846,7 @@ UPDATE sessions SET aal = 'aal2',
                           AND t.sealed_secret = $4), totp_id),
     derived_from = ARRAY(SELECT DISTINCT m FROM unnest(derived_from || ARRAY(
         SELECT p.made_by FROM passkeys p WHERE p.id = $3 AND p.made_by IS NOT NULL
+          AND p.made_by <> sessions.id -- the session that registered its first passkey (addFactor)
         UNION ALL
         SELECT t.made_by FROM totp_secrets t WHERE t.user_id = sessions.user_id AND t.confirmed_at IS NOT NULL
           AND t.sealed_secret = $4 AND t.made_by IS NOT NULL

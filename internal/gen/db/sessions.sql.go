@@ -184,23 +184,62 @@ func (q *Queries) GetRoleScopes(ctx context.Context, arg GetRoleScopesParams) ([
 }
 
 const getSessionByTokenHash = `-- name: GetSessionByTokenHash :one
+SELECT id, token_hash, user_id, application_id, role, scopes, redirect_url, client_address, user_agent, created_at, last_used_at, revoked_at, remember_me, max_expires_at, idle_timeout_seconds, aal, methods, proved_at, remember_me_wish, passkey_ids, derived_from, totp_id FROM sessions WHERE token_hash = $1
+`
+
+// Resolves a session token in one indexed lookup on sessions alone: its user and application
+// are kept in memory (auth.SessionCache's users, auth.Applications), so a token-checked read
+// joins nothing.
+func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error) {
+	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
+	var i Session
+	err := row.Scan(
+		&i.ID,
+		&i.TokenHash,
+		&i.UserID,
+		&i.ApplicationID,
+		&i.Role,
+		&i.Scopes,
+		&i.RedirectUrl,
+		&i.ClientAddress,
+		&i.UserAgent,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.RememberMe,
+		&i.MaxExpiresAt,
+		&i.IdleTimeoutSeconds,
+		&i.Aal,
+		&i.Methods,
+		&i.ProvedAt,
+		&i.RememberMeWish,
+		&i.PasskeyIds,
+		&i.DerivedFrom,
+		&i.TotpID,
+	)
+	return i, err
+}
+
+const getSessionWithUserByTokenHash = `-- name: GetSessionWithUserByTokenHash :one
 SELECT s.id, s.token_hash, s.user_id, s.application_id, s.role, s.scopes, s.redirect_url, s.client_address, s.user_agent, s.created_at, s.last_used_at, s.revoked_at, s.remember_me, s.max_expires_at, s.idle_timeout_seconds, s.aal, s.methods, s.proved_at, s.remember_me_wish, s.passkey_ids, s.derived_from, s.totp_id, u.id, u.email, u.password_hash, u.first_name, u.last_name, u.phone, u.remember_me, u.created_at, u.updated_at, u.email_verified_at, u.credential_version, u.mfa_enabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1
 `
 
-type GetSessionByTokenHashRow struct {
+type GetSessionWithUserByTokenHashRow struct {
 	Session Session
 	User    User
 }
 
-// Resolves a session token in one indexed lookup: the session with its user, so that a
-// token-checked read costs a single query (applications are kept in memory, see
-// ListenApplications).
-func (q *Queries) GetSessionByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionByTokenHashRow, error) {
-	row := q.db.QueryRow(ctx, getSessionByTokenHash, tokenHash)
-	var i GetSessionByTokenHashRow
+// A session token's session and its user in one statement, so from one snapshot: what the
+// authenticator reads when it keeps no user it may pair with the session it just read
+// (auth.Authenticator.load). The user read by a statement of its own could be newer than the
+// session: an email's first proof, committed between the two, revokes the squatter's session and
+// proves the email at once, and the session read before it would be paired with the proven user.
+func (q *Queries) GetSessionWithUserByTokenHash(ctx context.Context, tokenHash []byte) (GetSessionWithUserByTokenHashRow, error) {
+	row := q.db.QueryRow(ctx, getSessionWithUserByTokenHash, tokenHash)
+	var i GetSessionWithUserByTokenHashRow
 	err := row.Scan(
 		&i.Session.ID,
 		&i.Session.TokenHash,
@@ -436,7 +475,8 @@ type RevokeRoleSessionsParams struct {
 	Role    string
 }
 
-// Revokes the sessions that users act in with a role they no longer have.
+// Revokes the sessions that users act in with a role they no longer have, after their rows were
+// locked (LockUsersForRevocation) and the role removed.
 func (q *Queries) RevokeRoleSessions(ctx context.Context, arg RevokeRoleSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeRoleSessions, arg.Now, arg.UserIds, arg.Role)
 	if err != nil {

@@ -2356,8 +2356,9 @@ type MFAChange struct {
 	Session Session `json:"session"`
 
 	// SessionEnded True when the change ended the caller's own session: `mfa/passkey_delete` of a
-	// passkey this session signed in or completed a second factor with, or
-	// `mfa/totp_disable` from a session that proved a code of the app (its token answers
+	// passkey this session signed in or completed a second factor with (or registered as
+	// the user's first second factor), or `mfa/totp_disable` from a session that proved a
+	// code of the app (its token answers
 	// `invalid-token` from now on; sign in again). Absent otherwise.
 	SessionEnded *bool `json:"session_ended,omitempty"`
 }
@@ -5374,7 +5375,8 @@ type ClientInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -5383,12 +5385,15 @@ type ClientInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -5436,7 +5441,8 @@ type ClientInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -5445,12 +5451,15 @@ type ClientInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -5526,8 +5535,10 @@ type ClientInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -5546,8 +5557,10 @@ type ClientInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -5760,7 +5773,8 @@ type ClientInterface interface {
 	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
 	// sessions that proved a code of the app made goes with it, transitively, as for
 	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
 	// passkey's removal, a code alone proves this (the app is no first factor: a session that
 	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
@@ -5803,7 +5817,8 @@ type ClientInterface interface {
 	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
 	// sessions that proved a code of the app made goes with it, transitively, as for
 	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
 	// passkey's removal, a code alone proves this (the app is no first factor: a session that
 	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
@@ -7332,7 +7347,8 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -7341,12 +7357,15 @@ func (c *Client) MfaIndex(ctx context.Context, params *MfaIndexParams, reqEditor
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7404,7 +7423,8 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -7413,12 +7433,15 @@ func (c *Client) MfaPasskeyDeleteWithBody(ctx context.Context, params *MfaPasske
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -7524,8 +7547,10 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 // at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 // transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -7554,8 +7579,10 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 // at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 // transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -7878,7 +7905,8 @@ func (c *Client) MfaTotpConfirmWithTextBody(ctx context.Context, params *MfaTotp
 // password, a passkey, a recovery code) stay, unless their trust came from it: what the
 // sessions that proved a code of the app made goes with it, transitively, as for
 // `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
 // passkey's removal, a code alone proves this (the app is no first factor: a session that
 // can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
@@ -7931,7 +7959,8 @@ func (c *Client) MfaTotpDisableWithBody(ctx context.Context, params *MfaTotpDisa
 // password, a passkey, a recovery code) stay, unless their trust came from it: what the
 // sessions that proved a code of the app made goes with it, transitively, as for
 // `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
 // passkey's removal, a code alone proves this (the app is no first factor: a session that
 // can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
@@ -12338,7 +12367,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -12347,12 +12377,15 @@ type ClientWithResponsesInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12400,7 +12433,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Removing a passkey ends what it opened, in the same transaction: every session of the
 	// user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-	// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+	// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+	// revoked (its token answers `invalid-token` from then
 	// on, on every instance), as a password change ends the sessions made from the password;
 	// the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 	// copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -12409,12 +12443,15 @@ type ClientWithResponsesInterface interface {
 	// now, or logged out before, the caller's included) are forgotten with it, and so are the
 	// addresses those sessions last signed in from but the caller's: whoever holds the copy is
 	// a stranger to the account's limits again (see `sessions/create`; signing its sessions
-	// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-	// it: the session that added it stands on the proof it had before. (A user's first second
-	// factor also completes the second factor of the session that registers it, aal2, without
-	// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-	// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-	// session.) The caller's session stays unless it used the passkey itself:
+	// out would not make it one, see `sessions/delete`). Registering another passkey is not
+	// using it: the session that added it stands on the proof it had before. A user's first
+	// second factor, though, completes the second factor of the session that registers it
+	// (aal2), which then ends with it, as the session that confirms a first authenticator app
+	// ends when the app is turned off (and, like that one, made it rather than stood on it:
+	// what it made stays): a thief who had only the password and added the first passkey keeps
+	// no `aal2` session once it is removed. The caller's session
+	// stays unless it used the passkey itself (signed in, completed a second factor or became
+	// `aal2` with it):
 	// then it is revoked with the others (a session may not saw off the proof it stands on and
 	// go on; refusing instead would leave a user whose only factor is that passkey no session
 	// that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -12490,8 +12527,10 @@ type ClientWithResponsesInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -12510,8 +12549,10 @@ type ClientWithResponsesInterface interface {
 	// or another session's, or a credential registered already, answers `invalid-passkey`.
 	// It takes a session that proved its user within the last 30 minutes (else
 	// `permission-denied`). When it is the user's first second factor, the answer carries ten
-	// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-	// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+	// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+	// a first app off does), and the account's other callers become strangers, as with
+	// `mfa/totp_confirm`. The owner is
 	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -12724,7 +12765,8 @@ type ClientWithResponsesInterface interface {
 	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
 	// sessions that proved a code of the app made goes with it, transitively, as for
 	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
 	// passkey's removal, a code alone proves this (the app is no first factor: a session that
 	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
@@ -12767,7 +12809,8 @@ type ClientWithResponsesInterface interface {
 	// password, a passkey, a recovery code) stay, unless their trust came from it: what the
 	// sessions that proved a code of the app made goes with it, transitively, as for
 	// `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-	// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+	// app up as a first factor made it rather than stood on it: it ends, and what it made
+	// stays (as for the session that registered a first passkey). Unlike a
 	// passkey's removal, a code alone proves this (the app is no first factor: a session that
 	// can give one stood on the password already, or holds the factor being removed).
 	// Sensitive params (see `MfaTotpDisableInput`).
@@ -17629,7 +17672,8 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -17638,12 +17682,15 @@ func (c *ClientWithResponses) MfaIndexWithResponse(ctx context.Context, params *
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17697,7 +17744,8 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 //
 // Removing a passkey ends what it opened, in the same transaction: every session of the
 // user that signed in with it (`sessions/passkey_finish`) or completed a second factor with
-// it (`mfa/passkey_verify_finish`) is revoked (its token answers `invalid-token` from then
+// it (`mfa/passkey_verify_finish`), or registered it as the user's first second factor, is
+// revoked (its token answers `invalid-token` from then
 // on, on every instance), as a password change ends the sessions made from the password;
 // the audit trail records `mfa.passkey_removed` and `sessions.revoked`. Whoever holds a
 // copy of the passkey (a synced passkey on a lost device) keeps no session of it, and a
@@ -17706,12 +17754,15 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithBodyWithResponse(ctx context.C
 // now, or logged out before, the caller's included) are forgotten with it, and so are the
 // addresses those sessions last signed in from but the caller's: whoever holds the copy is
 // a stranger to the account's limits again (see `sessions/create`; signing its sessions
-// out would not make it one, see `sessions/delete`). Registering a passkey is not using
-// it: the session that added it stands on the proof it had before. (A user's first second
-// factor also completes the second factor of the session that registers it, aal2, without
-// that session standing on it: its removal leaves that session. Whoever registered it holds the account's only factor, so the owner
-// cannot reach the removal without it: support's `planoauth users reset-mfa` ends every
-// session.) The caller's session stays unless it used the passkey itself:
+// out would not make it one, see `sessions/delete`). Registering another passkey is not
+// using it: the session that added it stands on the proof it had before. A user's first
+// second factor, though, completes the second factor of the session that registers it
+// (aal2), which then ends with it, as the session that confirms a first authenticator app
+// ends when the app is turned off (and, like that one, made it rather than stood on it:
+// what it made stays): a thief who had only the password and added the first passkey keeps
+// no `aal2` session once it is removed. The caller's session
+// stays unless it used the passkey itself (signed in, completed a second factor or became
+// `aal2` with it):
 // then it is revoked with the others (a session may not saw off the proof it stands on and
 // go on; refusing instead would leave a user whose only factor is that passkey no session
 // that may remove it), the answer is `action-successful` with `data.session_ended` true
@@ -17805,8 +17856,10 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 // at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 // transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -17831,8 +17884,10 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // or another session's, or a credential registered already, answers `invalid-passkey`.
 // It takes a session that proved its user within the last 30 minutes (else
 // `permission-denied`). When it is the user's first second factor, the answer carries ten
-// new recovery codes, the caller's session becomes `aal2` with a new `device_token`, and
-// the account's other callers become strangers, as with `mfa/totp_confirm`. The owner is
+// new recovery codes, the caller's session becomes `aal2` with a new `device_token` and
+// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
+// a first app off does), and the account's other callers become strangers, as with
+// `mfa/totp_confirm`. The owner is
 // emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
 // at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
 // transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
@@ -18111,7 +18166,8 @@ func (c *ClientWithResponses) MfaTotpConfirmWithTextBodyWithResponse(ctx context
 // password, a passkey, a recovery code) stay, unless their trust came from it: what the
 // sessions that proved a code of the app made goes with it, transitively, as for
 // `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
 // passkey's removal, a code alone proves this (the app is no first factor: a session that
 // can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
@@ -18160,7 +18216,8 @@ func (c *ClientWithResponses) MfaTotpDisableWithBodyWithResponse(ctx context.Con
 // password, a passkey, a recovery code) stay, unless their trust came from it: what the
 // sessions that proved a code of the app made goes with it, transitively, as for
 // `mfa/passkey_delete` (derived trust, README "Second factors"). The session that set the
-// app up as a first factor made it rather than stood on it: what it made stays. Unlike a
+// app up as a first factor made it rather than stood on it: it ends, and what it made
+// stays (as for the session that registered a first passkey). Unlike a
 // passkey's removal, a code alone proves this (the app is no first factor: a session that
 // can give one stood on the password already, or holds the factor being removed).
 // Sensitive params (see `MfaTotpDisableInput`).
