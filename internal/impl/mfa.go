@@ -212,7 +212,7 @@ func (s *Server) MfaTotpDisable(ctx context.Context, r gen.MfaTotpDisableRequest
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := factorClient(ctx, p, in.DeviceToken)
+	client := factorClient(ctx, p, in.DeviceToken, gen.MethodOtp)
 	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -272,20 +272,40 @@ func noTOTP() error {
 // (as for its passwords: reprovePassword), so that whoever holds the password alone and spends
 // the strangers' share with wrong codes cannot keep the owner's own session from proving her
 // again; a limited session (one factor proven) is what the account knows of its device or
-// address, else a stranger.
-func factorClient(ctx context.Context, p *auth.Principal, deviceToken *string) limits.Client {
+// address, else a stranger. A code of the app (proof otp) is the one proof that can be guessed:
+// its allowance is the session's own only when the session proved a code itself (ownAllowance).
+func factorClient(ctx context.Context, p *auth.Principal, deviceToken *string, proof gen.SessionMethod) limits.Client {
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(deviceToken)}
 	if auth.Limitation(p.Session.Aal, *p.User, p.Application) == "" {
 		client.Session = p.Session.ID.String()
+		if proof == gen.MethodOtp {
+			client.Session = ownAllowance(p.Session, proof)
+		}
 	}
 	return client
+}
+
+// ownAllowance names the allowance (limits.Client.Session) from which a complete session pays
+// its guesses at a proof that can be guessed (method: pwd, the password; otp, a code of the
+// app): the session's own when the session proved that very proof itself (strangers cannot
+// spend it, and its guesses are no search: it knew the answer), else one shared by every
+// session of the user that did not. A copy of a passkey opens a session at each of its sign-ins
+// (30 per window); one allowance each would multiply its guesses at the password or the app
+// (review 17: 10 passwords per session, 300 per window from one address). The cost: the owner's
+// own sessions that proved neither (a passkey sign-in) share that allowance with the thief's,
+// and a session that proved it (her password, a code) keeps hers.
+func ownAllowance(session *db.Session, method gen.SessionMethod) string {
+	if slices.Contains(session.Methods, string(method)) {
+		return session.ID.String()
+	}
+	return "user:" + strconv.FormatInt(session.UserID, 10) + ":" + string(method)
 }
 
 // reprovePassword checks the caller's user's password again, for the removal of a second
 // factor, counted like a sign-in's before it is checked. Answers: invalid-password,
 // user-has-no-password, rate-limited.
 func (s *Server) reprovePassword(ctx context.Context, p *auth.Principal, plain string, client limits.Client) error {
-	client.Session = p.Session.ID.String() // the session's own allowance: strangers cannot spend it
+	client.Session = ownAllowance(p.Session, gen.MethodPwd) // strangers cannot spend it
 	_, try, err := s.checkPassword(ctx, p.User.Email, plain, client)
 	if err == nil {
 		s.settle(ctx, try, nil) // the password is proven: no guess
@@ -303,7 +323,7 @@ func (s *Server) MfaTotpVerify(ctx context.Context, r gen.MfaTotpVerifyRequestOb
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := factorClient(ctx, p, in.DeviceToken)
+	client := factorClient(ctx, p, in.DeviceToken, gen.MethodOtp)
 	row, err := s.confirmedTOTP(ctx, p.User.ID)
 	if err != nil {
 		return nil, err
@@ -326,7 +346,7 @@ func (s *Server) MfaRecoveryCodeVerify(ctx context.Context, r gen.MfaRecoveryCod
 		return nil, err
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := factorClient(ctx, p, in.DeviceToken)
+	client := factorClient(ctx, p, in.DeviceToken, gen.MethodRecoveryCode)
 	ticket, err := s.limits.AttemptUnguessable(ctx, limits.SecondFactor, p.User.ID, client)
 	if err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ const (
 const defaultPasskeyName = "Passkey"
 
 // MfaPasskeyRegisterBegin begins registering a passkey for the caller's user. Answers:
-// mfa-method-unavailable (no relying party).
+// mfa-method-unavailable (no relying party), invalid-param (MaxPasskeysPerUser held already).
 func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRegisterBeginRequestObject) (gen.MfaPasskeyRegisterBeginResponseObject, error) {
 	if s.rp == nil {
 		return nil, passkeysUnavailable()
@@ -51,6 +51,9 @@ func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRe
 	}
 	user, _, err := s.passkeyUser(ctx, *p.User, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.roomForPasskey(ctx, s.q, p.User.ID); err != nil {
 		return nil, err
 	}
 	ceremony, err := s.rp.BeginRegistration(user)
@@ -65,7 +68,8 @@ func (s *Server) MfaPasskeyRegisterBegin(ctx context.Context, _ gen.MfaPasskeyRe
 }
 
 // MfaPasskeyRegisterFinish verifies a new passkey against the session's ceremony and stores it.
-// Answers: invalid-passkey, mfa-method-unavailable.
+// Answers: invalid-passkey, invalid-param (MaxPasskeysPerUser held already),
+// mfa-method-unavailable.
 func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyRegisterFinishRequestObject) (gen.MfaPasskeyRegisterFinishResponseObject, error) {
 	in, err := params.Sensitive[gen.MfaPasskeyRegisterFinishInput](r.Body)
 	if err != nil {
@@ -107,6 +111,9 @@ func (s *Server) MfaPasskeyRegisterFinish(ctx context.Context, r gen.MfaPasskeyR
 		name = defaultPasskeyName
 	}
 	change, err := s.addFactor(ctx, p, gen.MethodWebauthn, in.View, factorAddedNotice(ctx, p.Application, "A passkey"), func(q *db.Queries) (audit.Event, factorUse, error) {
+		if err := s.roomForPasskey(ctx, q, p.User.ID); err != nil { // the user's row is locked: exact
+			return audit.Event{}, factorUse{}, err
+		}
 		pk, err := q.CreatePasskey(ctx, db.CreatePasskeyParams{UserID: p.User.ID, RpID: s.rp.ID, CredentialID: credential.ID,
 			Name: name, Credential: stored, Now: s.now(), MadeBy: p.Session.ID})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -161,7 +168,7 @@ func (s *Server) MfaPasskeyVerifyFinish(ctx context.Context, r gen.MfaPasskeyVer
 		return nil, passkeysUnavailable()
 	}
 	p := auth.PrincipalFromContext(ctx)
-	client := factorClient(ctx, p, in.DeviceToken)
+	client := factorClient(ctx, p, in.DeviceToken, gen.MethodWebauthn)
 	ticket, err := s.limits.AttemptUnguessable(ctx, limits.SecondFactor, p.User.ID, client)
 	if err != nil {
 		return nil, err
@@ -527,4 +534,23 @@ func (s *Server) PasskeyOrigins() []string {
 		return nil
 	}
 	return s.rp.Origins
+}
+
+// MaxPasskeysPerUser bounds the passkeys a user holds: each is a credential of its own for the
+// device tokens (limits.Credential), and a thief on a copy of one would otherwise register one
+// per sign-in, so that every credential held one token and the cap per user
+// (limits.MaxDevicesPerUser) retired the owner's (review 17).
+const MaxPasskeysPerUser = 20
+
+// roomForPasskey answers invalid-param when the user holds MaxPasskeysPerUser passkeys already.
+func (s *Server) roomForPasskey(ctx context.Context, q *db.Queries, userID int64) error {
+	n, err := q.CountUserPasskeys(ctx, userID)
+	if err != nil {
+		return envelope.Internal("count the passkeys of user %d: %w", userID, err)
+	}
+	if n >= MaxPasskeysPerUser {
+		return &envelope.Error{Status: gen.StatusInvalidParam,
+			Message: fmt.Sprintf("You have %d passkeys, the most a user may hold: remove one first (mfa/passkey_delete).", MaxPasskeysPerUser)}
+	}
+	return nil
 }

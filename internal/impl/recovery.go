@@ -266,7 +266,9 @@ func (s *Server) UsersPasswordUpdate(ctx context.Context, r gen.UsersPasswordUpd
 // checks included: a stolen session can neither guess the current password nor make the service
 // score new passwords and ask Have I Been Pwned without bound. A change made keeps its use of the
 // account's successful sign-ins; a refused one, its guess. The counting is the session's own
-// (limits.Client.Session): strangers who spent theirs cannot keep the owner from changing it.
+// (limits.Client.Session), or, for a session that did not prove the password, the one its
+// user's such sessions share (ownAllowance): strangers who spent theirs cannot keep the owner
+// from changing it.
 // A new password outlives the session: it takes a recent proof (checkRecentProof), as a second
 // factor does, or a stolen old token would set one (with a phished current password, or a first
 // one) that signs in afresh, and lock the owner out.
@@ -281,7 +283,7 @@ func (s *Server) updatePassword(ctx context.Context, caller *db.Session, in gen.
 	if err := s.checkRecentProof(caller); err != nil {
 		return 0, err
 	}
-	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx), Session: caller.ID.String()})
+	try, err := s.tryPassword(ctx, user.ID, limits.Client{Peer: peer.FromContext(ctx), Session: ownAllowance(caller, gen.MethodPwd)})
 	if err != nil {
 		return 0, err
 	}

@@ -33,11 +33,21 @@ func holdAllowance(t *testing.T, env *apitest.Env, key string) (release func()) 
 	return holdRows(t, env, "SELECT 1 FROM limit_counters WHERE key = $1 FOR UPDATE", key)
 }
 
-// sessionAllowance is the second-factor allowance of a complete session of the account (its
-// own, limits.Client.Session), which a code sent on it pays from.
+// sessionAllowance is the key of the second-factor allowance that a code of the app sent on the
+// complete session of token pays from (limits.Client.Session): the session's own when it proved
+// a code itself, else the one its user's sessions that proved none share (impl.ownAllowance).
 func sessionAllowance(t *testing.T, env *apitest.Env, token string) string {
 	t.Helper()
-	return "mfa:session:" + sessionIDOf(t, env, token)
+	id := sessionIDOf(t, env, token)
+	var user int64
+	var proved bool
+	if err := env.Pool.QueryRow(context.Background(), "SELECT user_id, 'otp' = ANY (methods) FROM sessions WHERE id = $1", id).Scan(&user, &proved); err != nil {
+		t.Fatal(err)
+	}
+	if proved {
+		return "mfa:session:" + id
+	}
+	return fmt.Sprintf("mfa:session:user:%d:otp", user)
 }
 
 // replacedInFlight sends req, a proof with ada's code of her app for the next time step, held at

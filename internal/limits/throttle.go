@@ -193,8 +193,9 @@ func (l *Limiter) AddressTicket(kind Kind, p peer.Peer, takenAt time.Time) Ticke
 // of one credential (a synced passkey) retires none of the devices that used another.
 const MaxDevicesPerCredential = 10
 
-// MaxDevicesPerUser bounds the device tokens a user holds in all: beyond it, the oldest goes,
-// whatever its credential. It is far above what a user's own credentials make (the password, a
+// MaxDevicesPerUser bounds the device tokens a user holds in all: beyond it, the oldest of the
+// credential that holds the most goes (a thief's passkeys registered from a copy of one fill
+// buckets of MaxDevicesPerCredential; the owner's devices hold one or two each). It is far above what a user's own credentials make (the password, a
 // link, Google, the app, recovery codes, a passkey or two, each at most
 // MaxDevicesPerCredential), so that only a credential registered again and again reaches it.
 const MaxDevicesPerUser = 100
@@ -212,7 +213,8 @@ func Credential(method string, passkeyID *int64) string {
 // Trust records, in q's transaction, a successful sign-in of userID by c, completed on the
 // session session with credential (Credential): the address becomes known to the account, and c
 // gets a new device token (the one it presented, if any, is retired, as is the user's oldest of
-// that credential beyond MaxDevicesPerCredential, and its oldest beyond MaxDevicesPerUser). Both
+// that credential beyond MaxDevicesPerCredential, and beyond MaxDevicesPerUser the oldest of the
+// credential holding the most). Both
 // record the session, so that they go when the owner removes the factor it stood on
 // (ForgetEnded). It returns the new token, which exists only in the answer from then on.
 func (l *Limiter) Trust(ctx context.Context, q *db.Queries, userID int64, session uuid.UUID, credential string, c Client) (string, error) {

@@ -228,3 +228,39 @@ func TestRetentionKeepsTheSessionThatMadeAFactor(t *testing.T) {
 		t.Errorf("the sessions left are %v, want %v", got, want)
 	}
 }
+
+// Review 17: two sessions past retention that name each other in derived_from (one used the
+// recovery codes the other made, and registered the passkey the other then verified with; both
+// made things since removed), or one that names itself (it verified with the passkey it had
+// registered), are named by nothing else and hold nothing of their own: they go.
+// A chain whose far end made a passkey still there stays whole, its middle past retention too
+// (DerivedSessions must still walk from the session on the factor to the one that made it).
+func TestRetentionDropsACycleOfDerivedSessions(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	exec(t, pool, "INSERT INTO users (id, email) VALUES (1, 'ada@example.com')")
+	old := now.Add(-retention.Defaults.Sessions - time.Hour)
+	exec(t, pool, `INSERT INTO sessions (id, token_hash, user_id, application_id, role, scopes, user_agent, created_at, last_used_at, proved_at, revoked_at)
+		SELECT gen_random_uuid(), v.hash, 1, a.id, 'client', '{}', v.mark, $1, $1, $1, $1
+		FROM applications a, (VALUES ('\x01'::bytea, 'cycle a'), ('\x02', 'cycle b'), ('\x03', 'chain base'), ('\x04', 'chain middle'),
+			('\x05', 'chain end'), ('\x06', 'self')) v (hash, mark)
+		WHERE a.slug = 'planoorder'`, old)
+	link := func(from, to string) {
+		exec(t, pool, `UPDATE sessions SET derived_from = derived_from || (SELECT id FROM sessions WHERE user_agent = $2) WHERE user_agent = $1`, from, to)
+	}
+	link("cycle a", "cycle b")
+	link("cycle b", "cycle a")
+	link("self", "self") // it verified with the passkey it had registered
+	link("chain middle", "chain base")
+	link("chain end", "chain middle")
+	exec(t, pool, `INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at, made_by)
+		SELECT 1, 'localhost', '\x01', 'Laptop', '{}', $1, s.id FROM sessions s WHERE s.user_agent = 'chain end'`, old)
+	for range 3 {
+		if _, err := newWorker(pool).RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := remaining(t, pool)["sessions"], []string{"chain base", "chain end", "chain middle"}; !slices.Equal(got, want) {
+		t.Errorf("the sessions left are %v, want %v", got, want)
+	}
+}

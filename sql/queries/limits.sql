@@ -34,18 +34,32 @@ SELECT coalesce((SELECT d.id FROM device_tokens d
 -- name: CreateDeviceToken :exec
 -- Issues a device token to the user with the session @session_id (removing the factor that
 -- session stood on drops it: ForgetSessionDevices), recording the credential it signed in with,
--- and retires the user's old ones of that credential but the newest @keep_per_credential, and
--- its old ones of any credential but the newest @keep_old (the DELETE does not see the new row
--- in its snapshot).
+-- and retires the user's old ones of that credential but the newest @keep_per_credential, and,
+-- while it then holds more than @keep_old old ones, the oldest of the credential that holds the
+-- most (the new one counted with its own): a thief who registered passkeys of its own from a
+-- copy of one and signed in ten times with each fills buckets of ten, and retires its own
+-- before the owner's one or two per device (review 17: the oldest of any went, hers first).
+-- A token from before 00083 (credential '') counts as a device of its own: they share no one
+-- credential.
+-- The DELETE does not see the new row in its snapshot.
 WITH created AS (
     INSERT INTO device_tokens (token_hash, user_id, session_id, credential, created_at, expires_at)
     VALUES (@token_hash, @user_id, @session_id::uuid, @credential, @now, @expires_at)
-)
-DELETE FROM device_tokens d WHERE d.id IN (
+), per_credential AS (
     SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id AND o.credential = @credential
-    ORDER BY o.id DESC OFFSET @keep_per_credential)
-OR d.id IN (
-    SELECT o.id FROM device_tokens o WHERE o.user_id = @user_id ORDER BY o.id DESC OFFSET @keep_old);
+    ORDER BY o.id DESC OFFSET @keep_per_credential
+), kept AS (
+    SELECT o.id, o.credential FROM device_tokens o
+    WHERE o.user_id = @user_id AND o.id NOT IN (SELECT p.id FROM per_credential p)
+), ranked AS (
+    SELECT k.id, CASE WHEN k.credential = '' THEN 1
+                      ELSE count(*) OVER (PARTITION BY k.credential) + (k.credential = @credential)::int END AS held
+    FROM kept k
+), beyond_total AS (
+    SELECT r.id FROM ranked r ORDER BY r.held DESC, r.id
+    LIMIT greatest((SELECT count(*) FROM kept) - @keep_old::bigint, 0)
+)
+DELETE FROM device_tokens d WHERE d.id IN (SELECT p.id FROM per_credential p) OR d.id IN (SELECT b.id FROM beyond_total b);
 
 -- name: DeleteDeviceToken :exec
 -- Retires the device token a caller presented at a sign-in that handed it a new one.

@@ -179,6 +179,10 @@ SELECT * FROM passkeys WHERE user_id = @user_id AND rp_id = @rp_id ORDER BY id;
 -- Every passkey of a user, whatever its relying party id (mfa/index).
 SELECT * FROM passkeys WHERE user_id = @user_id ORDER BY id;
 
+-- name: CountUserPasskeys :one
+-- How many passkeys the user holds (impl.MaxPasskeysPerUser bounds them).
+SELECT count(*) FROM passkeys WHERE user_id = @user_id;
+
 -- name: CreatePasskey :one
 -- Stores a passkey registered by the session @made_by; none when its credential id is
 -- registered already (unique).

@@ -17,8 +17,24 @@ DELETE FROM limit_counters WHERE key IN (
 -- @expired_before (the latest they could expire, whatever their application's policy now),
 -- but those a device token or a known address still names (the session it came with: removing
 -- the factor that session stood on drops it, limits.ForgetEnded, even long after), and those
--- that made a passkey, an app or recovery codes still there, or that a session's derived_from
--- names (DerivedSessions follows them); they go once those go.
+-- that made a passkey, an app or recovery codes still there; they go once those go. A session
+-- named by another's derived_from stays while that one is needed (DerivedSessions walks from
+-- the session on a factor to those that stood on what it made): needed is every session named,
+-- transitively, by one that is kept of its own (not past retention, or holding one of the
+-- above). Sessions that name only each other (a cycle: each used what the other made) and hold
+-- nothing go (review 17: they stayed forever).
+WITH RECURSIVE needed (id) AS (
+    SELECT m.id FROM sessions s CROSS JOIN LATERAL unnest(s.derived_from) AS m (id)
+    WHERE s.derived_from <> '{}'
+      AND (NOT (coalesce(s.revoked_at < @revoked_before, false) OR coalesce(s.max_expires_at < @expired_before, false))
+           OR EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM known_addresses k WHERE k.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
+           OR EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
+           OR EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id))
+    UNION
+    SELECT m.id FROM needed n JOIN sessions s ON s.id = n.id CROSS JOIN LATERAL unnest(s.derived_from) AS m (id)
+)
 DELETE FROM sessions WHERE id IN (
     SELECT s.id FROM sessions s WHERE s.revoked_at < @revoked_before
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
@@ -26,7 +42,8 @@ DELETE FROM sessions WHERE id IN (
       AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
       AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
       AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
-      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT @batch_size)
+      AND (NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id])
+           OR NOT EXISTS (SELECT 1 FROM needed n WHERE n.id = s.id)) LIMIT @batch_size)
 OR id IN (
     SELECT s.id FROM sessions s WHERE s.max_expires_at < @expired_before
       AND NOT EXISTS (SELECT 1 FROM device_tokens d WHERE d.session_id = s.id)
@@ -34,7 +51,8 @@ OR id IN (
       AND NOT EXISTS (SELECT 1 FROM passkeys p WHERE p.made_by = s.id)
       AND NOT EXISTS (SELECT 1 FROM totp_secrets t WHERE t.made_by = s.id)
       AND NOT EXISTS (SELECT 1 FROM recovery_codes r WHERE r.made_by = s.id)
-      AND NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id]) LIMIT @batch_size);
+      AND (NOT EXISTS (SELECT 1 FROM sessions d WHERE d.derived_from && ARRAY[s.id])
+           OR NOT EXISTS (SELECT 1 FROM needed n WHERE n.id = s.id)) LIMIT @batch_size);
 
 -- name: DeleteExpiredMagicLinks :execrows
 DELETE FROM magic_links WHERE id IN (

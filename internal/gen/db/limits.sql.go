@@ -15,41 +15,55 @@ import (
 const createDeviceToken = `-- name: CreateDeviceToken :exec
 WITH created AS (
     INSERT INTO device_tokens (token_hash, user_id, session_id, credential, created_at, expires_at)
-    VALUES ($5, $1, $6::uuid, $2, $7, $8)
+    VALUES ($1, $2, $3::uuid, $4, $5, $6)
+), per_credential AS (
+    SELECT o.id FROM device_tokens o WHERE o.user_id = $2 AND o.credential = $4
+    ORDER BY o.id DESC OFFSET $7
+), kept AS (
+    SELECT o.id, o.credential FROM device_tokens o
+    WHERE o.user_id = $2 AND o.id NOT IN (SELECT p.id FROM per_credential p)
+), ranked AS (
+    SELECT k.id, CASE WHEN k.credential = '' THEN 1
+                      ELSE count(*) OVER (PARTITION BY k.credential) + (k.credential = $4)::int END AS held
+    FROM kept k
+), beyond_total AS (
+    SELECT r.id FROM ranked r ORDER BY r.held DESC, r.id
+    LIMIT greatest((SELECT count(*) FROM kept) - $8::bigint, 0)
 )
-DELETE FROM device_tokens d WHERE d.id IN (
-    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 AND o.credential = $2
-    ORDER BY o.id DESC OFFSET $3)
-OR d.id IN (
-    SELECT o.id FROM device_tokens o WHERE o.user_id = $1 ORDER BY o.id DESC OFFSET $4)
+DELETE FROM device_tokens d WHERE d.id IN (SELECT p.id FROM per_credential p) OR d.id IN (SELECT b.id FROM beyond_total b)
 `
 
 type CreateDeviceTokenParams struct {
-	UserID            int64
-	Credential        string
-	KeepPerCredential int32
-	KeepOld           int32
 	TokenHash         []byte
+	UserID            int64
 	SessionID         uuid.UUID
+	Credential        string
 	Now               time.Time
 	ExpiresAt         time.Time
+	KeepPerCredential int32
+	KeepOld           int64
 }
 
 // Issues a device token to the user with the session @session_id (removing the factor that
 // session stood on drops it: ForgetSessionDevices), recording the credential it signed in with,
-// and retires the user's old ones of that credential but the newest @keep_per_credential, and
-// its old ones of any credential but the newest @keep_old (the DELETE does not see the new row
-// in its snapshot).
+// and retires the user's old ones of that credential but the newest @keep_per_credential, and,
+// while it then holds more than @keep_old old ones, the oldest of the credential that holds the
+// most (the new one counted with its own): a thief who registered passkeys of its own from a
+// copy of one and signed in ten times with each fills buckets of ten, and retires its own
+// before the owner's one or two per device (review 17: the oldest of any went, hers first).
+// A token from before 00083 (credential ”) counts as a device of its own: they share no one
+// credential.
+// The DELETE does not see the new row in its snapshot.
 func (q *Queries) CreateDeviceToken(ctx context.Context, arg CreateDeviceTokenParams) error {
 	_, err := q.db.Exec(ctx, createDeviceToken,
-		arg.UserID,
-		arg.Credential,
-		arg.KeepPerCredential,
-		arg.KeepOld,
 		arg.TokenHash,
+		arg.UserID,
 		arg.SessionID,
+		arg.Credential,
 		arg.Now,
 		arg.ExpiresAt,
+		arg.KeepPerCredential,
+		arg.KeepOld,
 	)
 	return err
 }

@@ -86,6 +86,18 @@ func (q *Queries) ConsumeWebAuthnChallenge(ctx context.Context, arg ConsumeWebAu
 	return i, err
 }
 
+const countUserPasskeys = `-- name: CountUserPasskeys :one
+SELECT count(*) FROM passkeys WHERE user_id = $1
+`
+
+// How many passkeys the user holds (impl.MaxPasskeysPerUser bounds them).
+func (q *Queries) CountUserPasskeys(ctx context.Context, userID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, countUserPasskeys, userID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createPasskey = `-- name: CreatePasskey :one
 INSERT INTO passkeys (user_id, rp_id, credential_id, name, credential, created_at, made_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7::uuid)

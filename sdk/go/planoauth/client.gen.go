@@ -5497,7 +5497,9 @@ type ClientInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5515,7 +5517,9 @@ type ClientInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5535,8 +5539,9 @@ type ClientInterface interface {
 	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 	// a first app off does), and the account's other callers become strangers, as with
 	// `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5556,8 +5561,9 @@ type ClientInterface interface {
 	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 	// a first app off does), and the account's other callers become strangers, as with
 	// `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
 	//
@@ -7483,7 +7489,9 @@ func (c *Client) MfaPasskeyDeleteWithTextBody(ctx context.Context, params *MfaPa
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes any type of body and a specified content type.
 //
@@ -7511,7 +7519,9 @@ func (c *Client) MfaPasskeyRegisterBeginWithBody(ctx context.Context, params *Mf
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7541,8 +7551,9 @@ func (c *Client) MfaPasskeyRegisterBegin(ctx context.Context, params *MfaPasskey
 // remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 // a first app off does), and the account's other callers become strangers, as with
 // `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -7572,8 +7583,9 @@ func (c *Client) MfaPasskeyRegisterFinishWithBody(ctx context.Context, params *M
 // remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 // a first app off does), and the account's other callers become strangers, as with
 // `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
 //
@@ -12477,7 +12489,9 @@ type ClientWithResponsesInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12495,7 +12509,9 @@ type ClientWithResponsesInterface interface {
 	// URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 	// IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 	// the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-	// `permission-denied`), as with `mfa/totp_enroll`.
+	// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+	// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+	// own for the device tokens, see README "Device tokens per credential").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12515,8 +12531,9 @@ type ClientWithResponsesInterface interface {
 	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 	// a first app off does), and the account's other callers become strangers, as with
 	// `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12536,8 +12553,9 @@ type ClientWithResponsesInterface interface {
 	// remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 	// a first app off does), and the account's other callers become strangers, as with
 	// `mfa/totp_confirm`. The owner is
-	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-	// params (see `MfaPasskeyRegisterFinishInput`).
+	// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+	// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+	// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17788,7 +17806,9 @@ func (c *ClientWithResponses) MfaPasskeyDeleteWithTextBodyWithResponse(ctx conte
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17812,7 +17832,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithBodyWithResponse(ctx co
 // URL (its host; `localhost` for a loopback address); a public URL whose host is any other
 // IP address answers `mfa-method-unavailable`. Only a session that proved its user within
 // the last 30 minutes may call it and `mfa/passkey_register_finish` (else
-// `permission-denied`), as with `mfa/totp_enroll`.
+// `permission-denied`), as with `mfa/totp_enroll`. A user holds at most 20 passkeys: with
+// 20, it answers `invalid-param` (remove one first; each passkey is a credential of its
+// own for the device tokens, see README "Device tokens per credential").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17838,8 +17860,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterBeginWithResponse(ctx context.Co
 // remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 // a first app off does), and the account's other callers become strangers, as with
 // `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17865,8 +17888,9 @@ func (c *ClientWithResponses) MfaPasskeyRegisterFinishWithBodyWithResponse(ctx c
 // remembers the passkey (removing it with `mfa/passkey_delete` ends the session, as turning
 // a first app off does), and the account's other callers become strangers, as with
 // `mfa/totp_confirm`. The owner is
-// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). Sensitive
-// params (see `MfaPasskeyRegisterFinishInput`).
+// emailed that a passkey was added (see the `mfa` tag, "The owner is told"). A user holds
+// at most 20 passkeys: a registration beyond answers `invalid-param`, judged in the
+// transaction that stores it. Sensitive params (see `MfaPasskeyRegisterFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
 //
