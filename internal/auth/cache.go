@@ -139,8 +139,8 @@ func (c *SessionCache) putUser(user db.User, generation uint64) {
 		return
 	}
 	if kept, ok := c.users[user.ID]; ok && c.now().Sub(kept.storedAt) < UserTTL {
-		// Kept already, and no notification evicted it since: it is as new as this read, and
-		// older in ticks. Replacing it would make it newer than every load in flight, and loads
+		// Kept already, and no notification evicted it since: it is as new as this read (but for
+		// a change whose notification is on its way, and will evict it), and older in ticks. Replacing it would make it newer than every load in flight, and loads
 		// of one user overlapping each other would never be given it (each reads it again).
 		return
 	}
