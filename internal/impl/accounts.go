@@ -413,6 +413,14 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 	if taken.hadSecondFactor, err = dropSecondFactors(ctx, q, userID); err != nil { // a squatter's app would lock the owner out
 		return proof{}, err
 	}
+	// The liaisons' invitation links and then their users' rows before their grants and records,
+	// as an acceptance in flight takes them: each of the two waits for the other, never both.
+	if err := q.LockLiaisonInvitationsBy(ctx, &userID); err != nil {
+		return proof{}, fmt.Errorf("lock the invitations of liaisons registered by user %d: %w", userID, err)
+	}
+	if err := q.LockLiaisonUsersInvitedBy(ctx, &userID); err != nil {
+		return proof{}, fmt.Errorf("lock liaisons registered by user %d: %w", userID, err)
+	}
 	clients, err := q.DeleteClientGrantsBy(ctx, &userID)
 	if err != nil {
 		return proof{}, fmt.Errorf("take back client grants of user %d: %w", userID, err)

@@ -136,6 +136,24 @@ WITH RECURSIVE taken AS (
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
+-- name: LockLiaisonInvitationsBy :exec
+-- Locks, for update in the order of their ids, the invitation links of the liaison records a
+-- user's liaisons/register created, before the first proof of the user's email takes those
+-- records back (DeleteLiaisonsInvitedBy, whose deletion takes the links with it). An acceptance
+-- in flight takes its link first (UseLink), then its user's row and the record: the proof, taking
+-- them in that order too, waits for it or makes it wait, where otherwise each held what the other
+-- wanted (a deadlock).
+SELECT m.id FROM magic_links m JOIN liaisons l ON l.id = m.liaison_id
+WHERE l.invited_by_user_id = @user_id ORDER BY m.id FOR UPDATE OF m;
+
+-- name: LockLiaisonUsersInvitedBy :exec
+-- Locks, for update in the order of their ids, the users of the liaison records a user's
+-- liaisons/register created (after their links: LockLiaisonInvitationsBy), before the first proof
+-- of the user's email takes back the grants offered to them and the records (an acceptance in
+-- flight holds its user's row before it accepts them).
+SELECT u.id FROM users u JOIN liaisons l ON l.user_id = u.id
+WHERE l.invited_by_user_id = @user_id ORDER BY u.id FOR UPDATE OF u;
+
 -- name: DeleteLiaisonsInvitedBy :many
 -- Removes the liaison records a user's liaisons/register created that act for nothing and are
 -- offered nothing any more (run after DeleteClientGrantsBy and DeleteCompanyGrantsBy, in their

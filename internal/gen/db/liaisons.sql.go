@@ -525,3 +525,33 @@ func (q *Queries) LockLiaisonByUserID(ctx context.Context, userID int64) (LockLi
 	err := row.Scan(&i.ID, &i.AcceptedAt)
 	return i, err
 }
+
+const lockLiaisonInvitationsBy = `-- name: LockLiaisonInvitationsBy :exec
+SELECT m.id FROM magic_links m JOIN liaisons l ON l.id = m.liaison_id
+WHERE l.invited_by_user_id = $1 ORDER BY m.id FOR UPDATE OF m
+`
+
+// Locks, for update in the order of their ids, the invitation links of the liaison records a
+// user's liaisons/register created, before the first proof of the user's email takes those
+// records back (DeleteLiaisonsInvitedBy, whose deletion takes the links with it). An acceptance
+// in flight takes its link first (UseLink), then its user's row and the record: the proof, taking
+// them in that order too, waits for it or makes it wait, where otherwise each held what the other
+// wanted (a deadlock).
+func (q *Queries) LockLiaisonInvitationsBy(ctx context.Context, userID *int64) error {
+	_, err := q.db.Exec(ctx, lockLiaisonInvitationsBy, userID)
+	return err
+}
+
+const lockLiaisonUsersInvitedBy = `-- name: LockLiaisonUsersInvitedBy :exec
+SELECT u.id FROM users u JOIN liaisons l ON l.user_id = u.id
+WHERE l.invited_by_user_id = $1 ORDER BY u.id FOR UPDATE OF u
+`
+
+// Locks, for update in the order of their ids, the users of the liaison records a user's
+// liaisons/register created (after their links: LockLiaisonInvitationsBy), before the first proof
+// of the user's email takes back the grants offered to them and the records (an acceptance in
+// flight holds its user's row before it accepts them).
+func (q *Queries) LockLiaisonUsersInvitedBy(ctx context.Context, userID *int64) error {
+	_, err := q.db.Exec(ctx, lockLiaisonUsersInvitedBy, userID)
+	return err
+}
