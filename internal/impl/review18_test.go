@@ -134,3 +134,39 @@ func TestReview18InvitationAcceptedBehindTheInvitersProof(t *testing.T) {
 		t.Error("the acceptance of a taken-back invitation proved the invitee's email")
 	}
 }
+
+// Read-your-writes of a derived removal, notifications held back: ada's first passkey (a) is
+// removed, and with it the passkey (b) registered from a session signed in with a, her last
+// second factor: mfa_enabled turns off. Her limited password session on this instance, which
+// read her with mfa_enabled on, is complete at once; and a session on b, the removal's caller,
+// is ended.
+func TestReview18DerivedRemovalTurningMFAOffIsReadAtOnce(t *testing.T) {
+	t.Parallel()
+	for name, opts := range cacheModes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := apitest.New(t, opts...)
+			env.User("ada@example.com", password, "client")
+			first := env.Login("ada@example.com", password, "planoorder")
+			a, b := apitest.NewAuthenticator(passkeyOrigin), apitest.NewAuthenticator(passkeyOrigin)
+			aID := registerPasskey(t, env, a, first).Factors.Passkeys[0].Id
+			onA := tokenOf(t, passkeySignIn(t, env, a, addr(3)).Expect(t, 200, gen.StatusActionSuccessful))
+			if f := registerPasskey(t, env, b, onA).Factors; len(f.Passkeys) != 2 {
+				t.Fatalf("ada has %d passkeys, want 2", len(f.Passkeys))
+			}
+			limited := *limitedSignIn(t, env, addr(2), "ada@example.com", gen.StatusMfaRequired).Token
+			env.Get(sessionsIndex, limited).Expect(t, 401, gen.StatusMfaRequired) // ada is kept, with a factor
+			caller := steppedUp(t, env, addr(4), b)
+			readSession(t, env, caller)
+			defer pauseNotifications(t, env)()
+			res := mfaPost(env, addr(4), passkeyDelete, map[string]any{"id": aID, "password": password}, caller).
+				Expect(t, 200, gen.StatusActionSuccessful)
+			if !sessionEnded(t, res) {
+				t.Error("the caller's session on b, registered on a session on a, did not end with a")
+			}
+			env.Get(sessionsRead, caller).Expect(t, 401, gen.StatusInvalidToken)
+			env.Get(sessionsRead, onA).Expect(t, 401, gen.StatusInvalidToken)
+			env.Get(sessionsIndex, limited).Expect(t, 200, gen.StatusActionSuccessful) // no factor to complete any more
+		})
+	}
+}
