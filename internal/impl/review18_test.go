@@ -170,3 +170,53 @@ func TestReview18DerivedRemovalTurningMFAOffIsReadAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// Eve, an employee, is (as older versions allowed) the liaison of a squatter's account on
+// grace's email, and ends the squatter's sessions (sessions/revoke) at the instant grace proves
+// her email. The revocation holds eve's row for share (hers, the lower id, first) and waits for
+// the squatter's; the proof holds the squatter's row and wants eve's, to take the liaison back.
+func TestReview18EmployeeLiaisonRevokesTheSquatterAtTheProof(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	eve := env.User("eve@example.com", password, "employee")
+	const victim = "grace@example.com"
+	squat := registration(victim)
+	squat["client"].(map[string]any)["password"] = "the attacker's password"
+	squatted := register(t, env, squat)
+	squatter := userIDOf(t, env, victim)
+	var liaisonID int64
+	if err := env.Pool.QueryRow(context.Background(), `INSERT INTO liaisons (user_id, accepted_at, invited_by_user_id)
+		VALUES ($1, now(), $2) RETURNING id`, eve, squatter).Scan(&liaisonID); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, env, "INSERT INTO liaison_clients (liaison_id, client_id, granted_by_user_id) VALUES ($1, $2, $3)",
+		liaisonID, squatted.Client.Id, squatter)
+	staff := env.Session(eve, "planoorder", "employee")
+	env.DeliverEmails()
+	proof := apitest.Request(http.MethodPost, magicLinkCreate, "text/plain", apitest.Sensitive(t,
+		map[string]any{"magic_token": lastLinkToken(t, env, victim), "application": "planoorder"}), "")
+	proof.RemoteAddr = addr(2) + ":1234"
+
+	release := holdRows(t, env, "SELECT 1 FROM sessions WHERE user_id = $1 FOR UPDATE", squatter)
+	proving := env.Start(proof)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, proving, release, "the proof never waited")
+	revoking := env.Start(revokeRequest(env, addr(3), squatter, staff))
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, revoking, release, "the revocation never waited for the proof")
+	release()
+	for what, res := range map[string]*apitest.Response{"grace's proof": proving.Wait(), "eve's revocation": revoking.Wait()} {
+		if res.Code >= 500 {
+			t.Errorf("%s answered %d %s", what, res.Code, res.Raw)
+		}
+	}
+	if !emailVerified(t, env, victim) {
+		t.Error("grace's email is not proven")
+	}
+	var records int
+	if err := env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM liaisons WHERE user_id = $1", eve).Scan(&records); err != nil {
+		t.Fatal(err)
+	}
+	if records != 0 {
+		t.Error("eve is still the liaison the squatter registered")
+	}
+	env.Get(sessionsRead, staff).Expect(t, 200, gen.StatusActionSuccessful) // her employee session stays
+}
