@@ -886,9 +886,9 @@ func (s *Server) notUpgraded(ctx context.Context, q *db.Queries, sessionID uuid.
 func lastFactorNeedsPassword(user *db.User) error {
 	if !hasPassword(user.PasswordHash) {
 		return &envelope.Error{Status: gen.StatusUserHasNoPassword,
-			Message: "This is your last second factor: removing it takes your password, and you have none. Set one first (users/password_update)."}
+			Message: "This removal leaves you no second factor (what was added from sessions that used it goes with it): it takes your password, and you have none. Set one first (users/password_update)."}
 	}
-	return envelope.Param(gen.StatusMissingParam, "password", "is required: this is your last second factor")
+	return envelope.Param(gen.StatusMissingParam, "password", "is required: this removal leaves you no second factor")
 }
 
 // renderCaller renders the caller's session as it is now: for data, with its user, a device
