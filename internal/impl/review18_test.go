@@ -5,13 +5,12 @@ package impl_test
 
 import (
 	"context"
-	"github.com/plano/planoauth/internal/auth"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
-
+	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen"
 )
 
