@@ -382,6 +382,14 @@ func endVerifications(ctx context.Context, q *db.Queries, userID int64, now time
 // user's, the prover is both whoever set the account up and the mailbox's owner, and nothing is
 // taken back (a password changed since it was checked is not the one shown: then everything is).
 func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time, keep *int64) (proof, error) {
+	// What a first proof takes back, in the order the others take it: the invitation links of
+	// the liaisons it registered, then their users' rows and the user's own, in id order.
+	if err := q.LockLiaisonInvitationsBy(ctx, &userID); err != nil {
+		return proof{}, fmt.Errorf("lock the invitations of liaisons registered by user %d: %w", userID, err)
+	}
+	if err := q.LockProverAndLiaisons(ctx, userID); err != nil {
+		return proof{}, fmt.Errorf("lock user %d and the liaisons it registered: %w", userID, err)
+	}
 	if keep != nil {
 		kept, err := q.ProveUserEmailKeeping(ctx, db.ProveUserEmailKeepingParams{UserID: userID, Now: &now, CredentialVersion: *keep})
 		if err != nil {

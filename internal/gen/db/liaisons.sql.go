@@ -525,3 +525,38 @@ func (q *Queries) LockLiaisonByUserID(ctx context.Context, userID int64) (LockLi
 	err := row.Scan(&i.ID, &i.AcceptedAt)
 	return i, err
 }
+
+const lockLiaisonInvitationsBy = `-- name: LockLiaisonInvitationsBy :exec
+SELECT m.id FROM magic_links m JOIN liaisons l ON l.id = m.liaison_id JOIN users i ON i.id = l.invited_by_user_id
+WHERE l.invited_by_user_id = $1 AND i.email_verified_at IS NULL ORDER BY m.id FOR UPDATE OF m
+`
+
+// Locks, for update in the order of their ids, the invitation links of the liaison records that
+// an unverified user's liaisons/register created (older versions allowed it), before the first
+// proof of the user's email takes those records back (DeleteLiaisonsInvitedBy, whose deletion
+// takes the links with it). An acceptance in flight takes its link first (UseLink), then its
+// user's row and the record: the proof takes them in that order too (LockProverAndLiaisons
+// next), so that one of the two waits for the other, where each held what the other wanted.
+func (q *Queries) LockLiaisonInvitationsBy(ctx context.Context, userID *int64) error {
+	_, err := q.db.Exec(ctx, lockLiaisonInvitationsBy, userID)
+	return err
+}
+
+const lockProverAndLiaisons = `-- name: LockProverAndLiaisons :exec
+SELECT u.id FROM users u
+WHERE u.id = $1
+   OR u.id IN (SELECT l.user_id FROM liaisons l JOIN users i ON i.id = l.invited_by_user_id
+               WHERE l.invited_by_user_id = $1 AND i.email_verified_at IS NULL)
+ORDER BY u.id FOR UPDATE OF u
+`
+
+// Locks, for update in the order of their ids, the row of a user whose email is being proven and
+// those of the users of the liaison records it created while unverified (LockLiaisonInvitationsBy),
+// first in the proof's transaction: the first proof takes those liaisons back, and a revocation
+// by one of them as an employee (sessions/revoke: her row, then the user's, in id order) or a
+// sign-in of theirs in flight holds their row; taken after the user's, out of id order, each
+// waited for the other.
+func (q *Queries) LockProverAndLiaisons(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, lockProverAndLiaisons, userID)
+	return err
+}
