@@ -28,7 +28,7 @@ WHERE s.token_hash = @token_hash;
 -- (proved_at); @remember_me_wish is the remember_me of a sign-in that is not complete yet
 -- (ApplyRememberWish). A session signed in with a passkey (@passkey_id) records it
 -- (passkey_ids) and is created only while that passkey is still the user's: the caller holds
--- the user's row first (HoldUserCredentials), so this statement sees every removal that
+-- the user's row first (HoldUserForSession), so this statement sees every removal that
 -- committed before, and a removal that comes after waits for this session and then ends it
 -- (RevokeFactorSessions); the session that registered the passkey, if known, is recorded in
 -- derived_from (DerivedSessions).
