@@ -1680,9 +1680,10 @@ type AuditDetails struct {
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
 	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 	// and malformed requests cost a caller nothing and are not recorded one by one.
-	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a page's
-	// hand-over exchanged without the verifier of its `code_challenge`, or with another one
-	// (see `sessions/magic_link_create`, "PKCE").
+	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+	// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+	// of its `code_challenge` or with another one, or a verifier for a token without a
+	// challenge; see `sessions/magic_link_create`, "PKCE").
 	Reason *LoginFailureReason `json:"reason,omitempty"`
 
 	// Revoked How many sessions were revoked.
@@ -2504,9 +2505,10 @@ type LoginBadRequestErrorStatus string
 // recorded: each counts against the rate limits (or follows a correct password), so a flood
 // of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 // and malformed requests cost a caller nothing and are not recorded one by one.
-// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a page's
-// hand-over exchanged without the verifier of its `code_challenge`, or with another one
-// (see `sessions/magic_link_create`, "PKCE").
+// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+// of its `code_challenge` or with another one, or a verifier for a token without a
+// challenge; see `sessions/magic_link_create`, "PKCE").
 type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
@@ -3666,7 +3668,8 @@ type SessionsIntrospectInput struct {
 }
 
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
-// `code`; `code_verifier` with a page's hand-over of a link requested with `code_challenge`. `password` is the account's own password, given by its registrant to keep what
+// `code`; `code_verifier` with a page's hand-over of a link requested with
+// `code_challenge`. `password` is the account's own password, given by its registrant to keep what
 // the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.

@@ -1554,9 +1554,10 @@ type AuditDetails struct {
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
 	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 	// and malformed requests cost a caller nothing and are not recorded one by one.
-	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a page's
-	// hand-over exchanged without the verifier of its `code_challenge`, or with another one
-	// (see `sessions/magic_link_create`, "PKCE").
+	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+	// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+	// of its `code_challenge` or with another one, or a verifier for a token without a
+	// challenge; see `sessions/magic_link_create`, "PKCE").
 	Reason *LoginFailureReason `json:"reason,omitempty"`
 
 	// Revoked How many sessions were revoked.
@@ -2354,9 +2355,10 @@ type LoginBadRequestErrorStatus string
 // recorded: each counts against the rate limits (or follows a correct password), so a flood
 // of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 // and malformed requests cost a caller nothing and are not recorded one by one.
-// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a page's
-// hand-over exchanged without the verifier of its `code_challenge`, or with another one
-// (see `sessions/magic_link_create`, "PKCE").
+// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+// of its `code_challenge` or with another one, or a verifier for a token without a
+// challenge; see `sessions/magic_link_create`, "PKCE").
 type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
@@ -3516,7 +3518,8 @@ type SessionsIntrospectInput struct {
 }
 
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
-// `code`; `code_verifier` with a page's hand-over of a link requested with `code_challenge`. `password` is the account's own password, given by its registrant to keep what
+// `code`; `code_verifier` with a page's hand-over of a link requested with
+// `code_challenge`. `password` is the account's own password, given by its registrant to keep what
 // the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
@@ -6326,7 +6329,8 @@ type ClientInterface interface {
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
 	// The link is used up by the first exchange that gets past the password (and a hand-over's
-	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here.
@@ -6344,15 +6348,15 @@ type ClientInterface interface {
 	// works once: the first exchange with the right verifier uses it. The pages do not take such
 	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 	// without a challenge works as before, without `code_verifier`; given one, it answers
-	// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 	// challenge and receives a token without one was handed someone else's: a sign-in of the
 	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 	// the applications that predate it; send it whenever the redirect lands in a public
 	// client. The verifier stays with the application that asked: a link opened on another
 	// device hands over a token nobody there can exchange (the email's code, typed in the
-	// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-	// nothing over and take no challenge.
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
 	//
 	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -6412,7 +6416,8 @@ type ClientInterface interface {
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
 	// The link is used up by the first exchange that gets past the password (and a hand-over's
-	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here.
@@ -6430,15 +6435,15 @@ type ClientInterface interface {
 	// works once: the first exchange with the right verifier uses it. The pages do not take such
 	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 	// without a challenge works as before, without `code_verifier`; given one, it answers
-	// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 	// challenge and receives a token without one was handed someone else's: a sign-in of the
 	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 	// the applications that predate it; send it whenever the redirect lands in a public
 	// client. The verifier stays with the application that asked: a link opened on another
 	// device hands over a token nobody there can exchange (the email's code, typed in the
-	// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-	// nothing over and take no challenge.
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
 	//
 	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -8680,7 +8685,8 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
 // The link is used up by the first exchange that gets past the password (and a hand-over's
-// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here.
@@ -8698,15 +8704,15 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // works once: the first exchange with the right verifier uses it. The pages do not take such
 // a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 // without a challenge works as before, without `code_verifier`; given one, it answers
-// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 // challenge and receives a token without one was handed someone else's: a sign-in of the
 // wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 // `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 // the applications that predate it; send it whenever the redirect lands in a public
 // client. The verifier stays with the application that asked: a link opened on another
 // device hands over a token nobody there can exchange (the email's code, typed in the
-// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-// nothing over and take no challenge.
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
 //
 // Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -8776,7 +8782,8 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
 // The link is used up by the first exchange that gets past the password (and a hand-over's
-// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here.
@@ -8794,15 +8801,15 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // works once: the first exchange with the right verifier uses it. The pages do not take such
 // a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 // without a challenge works as before, without `code_verifier`; given one, it answers
-// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 // challenge and receives a token without one was handed someone else's: a sign-in of the
 // wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 // `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 // the applications that predate it; send it whenever the redirect lands in a public
 // client. The verifier stays with the application that asked: a link opened on another
 // device hands over a token nobody there can exchange (the email's code, typed in the
-// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-// nothing over and take no challenge.
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
 //
 // Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -13446,7 +13453,8 @@ type ClientWithResponsesInterface interface {
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
 	// The link is used up by the first exchange that gets past the password (and a hand-over's
-	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here.
@@ -13464,15 +13472,15 @@ type ClientWithResponsesInterface interface {
 	// works once: the first exchange with the right verifier uses it. The pages do not take such
 	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 	// without a challenge works as before, without `code_verifier`; given one, it answers
-	// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 	// challenge and receives a token without one was handed someone else's: a sign-in of the
 	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 	// the applications that predate it; send it whenever the redirect lands in a public
 	// client. The verifier stays with the application that asked: a link opened on another
 	// device hands over a token nobody there can exchange (the email's code, typed in the
-	// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-	// nothing over and take no challenge.
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
 	//
 	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -13532,7 +13540,8 @@ type ClientWithResponsesInterface interface {
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
 	// The link is used up by the first exchange that gets past the password (and a hand-over's
-	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 	// application exchanges here.
@@ -13550,15 +13559,15 @@ type ClientWithResponsesInterface interface {
 	// works once: the first exchange with the right verifier uses it. The pages do not take such
 	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 	// without a challenge works as before, without `code_verifier`; given one, it answers
-	// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 	// challenge and receives a token without one was handed someone else's: a sign-in of the
 	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 	// the applications that predate it; send it whenever the redirect lands in a public
 	// client. The verifier stays with the application that asked: a link opened on another
 	// device hands over a token nobody there can exchange (the email's code, typed in the
-	// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-	// nothing over and take no challenge.
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
 	//
 	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -19005,7 +19014,8 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
 // The link is used up by the first exchange that gets past the password (and a hand-over's
-// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here.
@@ -19023,15 +19033,15 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // works once: the first exchange with the right verifier uses it. The pages do not take such
 // a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 // without a challenge works as before, without `code_verifier`; given one, it answers
-// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 // challenge and receives a token without one was handed someone else's: a sign-in of the
 // wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 // `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 // the applications that predate it; send it whenever the redirect lands in a public
 // client. The verifier stays with the application that asked: a link opened on another
 // device hands over a token nobody there can exchange (the email's code, typed in the
-// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-// nothing over and take no challenge.
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
 //
 // Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
@@ -19097,7 +19107,8 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
 // The link is used up by the first exchange that gets past the password (and a hand-over's
-// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
 // application exchanges here.
@@ -19115,15 +19126,15 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // works once: the first exchange with the right verifier uses it. The pages do not take such
 // a token (`invalid-token`), so that nobody can use it up there either. A token handed over
 // without a challenge works as before, without `code_verifier`; given one, it answers
-// `invalid-param` on `code_verifier` and is left usable (an application that sent a
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
 // challenge and receives a token without one was handed someone else's: a sign-in of the
 // wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
 // `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
 // the applications that predate it; send it whenever the redirect lands in a public
 // client. The verifier stays with the application that asked: a link opened on another
 // device hands over a token nobody there can exchange (the email's code, typed in the
-// application that asked, is the way there). Verification and invitation links never have a `redirect_url`, so they hand
-// nothing over and take no challenge.
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
 //
 // Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
