@@ -688,12 +688,14 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 const (
 	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
 	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidParam         LoginFailureReason = "invalid-param"
 	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
 	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
 	ReasonInvalidToken         LoginFailureReason = "invalid-token"
 	ReasonLinkExpired          LoginFailureReason = "link-expired"
 	ReasonLinkUsed             LoginFailureReason = "link-used"
 	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonMissingParam         LoginFailureReason = "missing-param"
 	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
 )
 
@@ -703,6 +705,8 @@ func (e LoginFailureReason) Valid() bool {
 	case ReasonEmailNotFound:
 		return true
 	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidParam:
 		return true
 	case ReasonInvalidPasskey:
 		return true
@@ -715,6 +719,8 @@ func (e LoginFailureReason) Valid() bool {
 	case ReasonLinkUsed:
 		return true
 	case ReasonLinkWrongApplication:
+		return true
+	case ReasonMissingParam:
 		return true
 	case ReasonUserRequiresRole:
 		return true
@@ -1674,6 +1680,10 @@ type AuditDetails struct {
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
 	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 	// and malformed requests cost a caller nothing and are not recorded one by one.
+	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+	// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+	// of its `code_challenge` or with another one, or a verifier for a token without a
+	// challenge; see `sessions/magic_link_create`, "PKCE").
 	Reason *LoginFailureReason `json:"reason,omitempty"`
 
 	// Revoked How many sessions were revoked.
@@ -1960,6 +1970,28 @@ type ClientsRegisterInput struct {
 	// company).
 	View *ClientView `json:"view,omitempty"`
 }
+
+// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+// so that whoever reads the redirect URL first (another app registered for the same custom
+// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+// application). A `plain` verifier given here has the wrong length or alphabet:
+// `invalid-param`.
+//
+// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+type CodeChallenge = string
+
+// CodeVerifier The PKCE verifier (RFC 7636) whose `S256` challenge the link was requested with
+// (`code_challenge` of `sessions/magic_link_request` or `sessions/password_reset_request`):
+// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`, best 32 random bytes in base64url. Only
+// with `magic_token`, and only for the sign-in token a link's page handed the `redirect_url`.
+//
+// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+type CodeVerifier = string
 
 // CoexistenceBadRequestError defines model for CoexistenceBadRequestError.
 type CoexistenceBadRequestError struct {
@@ -2473,6 +2505,10 @@ type LoginBadRequestErrorStatus string
 // recorded: each counts against the rate limits (or follows a correct password), so a flood
 // of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 // and malformed requests cost a caller nothing and are not recorded one by one.
+// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+// of its `code_challenge` or with another one, or a verifier for a token without a
+// challenge; see `sessions/magic_link_create`, "PKCE").
 type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
@@ -3632,7 +3668,8 @@ type SessionsIntrospectInput struct {
 }
 
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
-// `code`. `password` is the account's own password, given by its registrant to keep what
+// `code`; `code_verifier` with a page's hand-over of a link requested with
+// `code_challenge`. `password` is the account's own password, given by its registrant to keep what
 // the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
@@ -3647,6 +3684,15 @@ type SessionsMagicLinkCreateInput struct {
 	//
 	// Example: 04817293
 	Code *EmailCode `json:"code,omitempty"`
+
+	// CodeVerifier The PKCE verifier (RFC 7636) whose `S256` challenge the link was requested with
+	// (`code_challenge` of `sessions/magic_link_request` or `sessions/password_reset_request`):
+	// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`, best 32 random bytes in base64url. Only
+	// with `magic_token`, and only for the sign-in token a link's page handed the `redirect_url`.
+	//
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier *CodeVerifier `json:"code_verifier,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -3687,6 +3733,21 @@ type SessionsMagicLinkCreateInput struct {
 type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
+
+	// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+	// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+	// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+	// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+	// so that whoever reads the redirect URL first (another app registered for the same custom
+	// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+	// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+	// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+	// application). A `plain` verifier given here has the wrong length or alphabet:
+	// `invalid-param`.
+	//
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge *CodeChallenge `json:"code_challenge,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -3808,6 +3869,21 @@ type SessionsPasswordResetInput struct {
 type SessionsPasswordResetRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
+
+	// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+	// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+	// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+	// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+	// so that whoever reads the redirect URL first (another app registered for the same custom
+	// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+	// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+	// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+	// application). A `plain` verifier given here has the wrong length or alphabet:
+	// `invalid-param`.
+	//
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge *CodeChallenge `json:"code_challenge,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).

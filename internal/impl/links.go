@@ -2,6 +2,9 @@ package impl
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -76,6 +79,10 @@ type newLink struct {
 	lifetime    time.Duration
 	// code is the code its email shows (nil: no email carries the link, as a page's hand-over).
 	code *linkCode
+	// codeChallenge is the PKCE challenge the request named (nil: none), which the page's
+	// hand-over carries on; handover marks that hand-over, whose exchange checks it.
+	codeChallenge *string
+	handover      bool
 }
 
 // linkCode is a new code for a link: what the email shows, and the argon2id hash stored.
@@ -102,7 +109,7 @@ func (s *Server) createLink(ctx context.Context, q *db.Queries, l newLink) (stri
 	now := s.now()
 	_, err := q.CreateLink(ctx, db.CreateLinkParams{
 		Kind: string(l.kind), TokenHash: hash, CodeHash: codeHash, UserID: l.userID, ApplicationID: l.appID,
-		RedirectUrl: l.redirectURL, ExpiresAt: now.Add(l.lifetime), Now: now,
+		RedirectUrl: l.redirectURL, ExpiresAt: now.Add(l.lifetime), Now: now, CodeChallenge: l.codeChallenge, Handover: l.handover,
 	})
 	if err != nil {
 		return "", fmt.Errorf("store a %s link of user %d: %w", l.kind, l.userID, err)
@@ -173,7 +180,8 @@ func (s *Server) peekLinkIn(ctx context.Context, q *db.Queries, kinds []linkKind
 // linkUse is a link being used: the token of a link of one of kinds, for application (nil: the
 // link's own, as on the pages), or the id of the link whose code was right (byCode, from
 // takeCode); the hash of the new password it sets (nil: none), and the credential version at
-// which the prover showed the account's own password (nil: it did not; see keepWith).
+// which the prover showed the account's own password (nil: it did not; see keepWith); the PKCE
+// verifier given with the token (nil: none; see checkVerifier).
 type linkUse struct {
 	kinds        []linkKind
 	token        string
@@ -181,14 +189,17 @@ type linkUse struct {
 	application  *gen.ApplicationSlug
 	passwordHash *string
 	keep         *int64
+	verifier     *string
 }
 
-// usedLink is what using a link gives: its user as it is now, and where it was requested from.
+// usedLink is what using a link gives: its user as it is now, where it was requested from, and
+// the PKCE challenge it was requested with (its hand-over carries it on).
 type usedLink struct {
-	user        db.User
-	application gen.ApplicationSlug
-	appID       int64
-	redirectURL string
+	user          db.User
+	application   gen.ApplicationSlug
+	appID         int64
+	redirectURL   string
+	codeChallenge *string
 }
 
 // useLink uses a link and applies what it proves, in one transaction (see applyProof). A link
@@ -202,7 +213,8 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 		if err != nil {
 			return err
 		}
-		out = usedLink{application: gen.ApplicationSlug(row.Application), appID: row.ApplicationID, redirectURL: row.RedirectUrl}
+		out = usedLink{application: gen.ApplicationSlug(row.Application), appID: row.ApplicationID, redirectURL: row.RedirectUrl,
+			codeChallenge: row.CodeChallenge}
 		p := proved{passwordHash: u.passwordHash, keep: u.keep}
 		if linkKind(row.Kind) == linkInvitation {
 			p.liaisonID, p.inviterID = row.LiaisonID, row.InvitedByUserID
@@ -220,7 +232,9 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 }
 
 // markUsed marks the link of u used, in q's transaction: one statement that only an unused,
-// unexpired link matches, so that under concurrency exactly one caller gets its row.
+// unexpired link matches, so that under concurrency exactly one caller gets its row. A link found
+// by its token is refused when u's verifier does not fit it (checkVerifier): the transaction then
+// rolls back, and the link stays usable.
 func (s *Server) markUsed(ctx context.Context, q *db.Queries, u linkUse) (db.UseLinkRow, error) {
 	kinds := kindNames(u.kinds)
 	if u.byCode != 0 {
@@ -244,7 +258,30 @@ func (s *Server) markUsed(ctx context.Context, q *db.Queries, u linkUse) (db.Use
 	if err != nil {
 		return row, fmt.Errorf("use a link: %w", err)
 	}
-	return row, nil
+	return row, checkVerifier(row.Handover, row.CodeChallenge, u.verifier)
+}
+
+// checkVerifier checks the PKCE verifier given with a link's token (RFC 7636, S256): a page's
+// hand-over of a link requested with a challenge needs the verifier whose SHA-256 the challenge
+// is, compared in constant time; any other token takes none (an application that sent a
+// challenge and got a token without one was handed someone else's). Answers missing-param or
+// invalid-param on code_verifier.
+func checkVerifier(handover bool, challenge, verifier *string) error {
+	switch {
+	case !handover || challenge == nil:
+		if verifier != nil {
+			return envelope.Param(gen.StatusInvalidParam, "code_verifier",
+				"this token was not handed over for a code_challenge: exchange it without code_verifier")
+		}
+		return nil
+	case verifier == nil:
+		return envelope.Param(gen.StatusMissingParam, "code_verifier", "is required: the link was requested with a code_challenge")
+	}
+	sum := sha256.Sum256([]byte(*verifier))
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(*challenge)) != 1 {
+		return envelope.Param(gen.StatusInvalidParam, "code_verifier", "does not match the code_challenge the link was requested with")
+	}
+	return nil
 }
 
 func kindNames(kinds []linkKind) []string {

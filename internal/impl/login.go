@@ -287,6 +287,9 @@ func recordedRefusal(refusal error) (gen.LoginFailureReason, bool) {
 	if !ok {
 		return "", false
 	}
+	if (answer.Status == gen.StatusMissingParam || answer.Status == gen.StatusInvalidParam) && !isVerifierRefusal(answer) {
+		return "", false // a malformed request; a hand-over's PKCE verifier is a guess
+	}
 	reason := gen.LoginFailureReason(answer.Status)
 	return reason, reason.Valid()
 }

@@ -29,12 +29,23 @@ func (s *Server) linkURL(kind linkKind, token string) string {
 // PeekLink returns what a page shows of a usable link, without using it. Answers those of
 // peekLink.
 func (s *Server) PeekLink(ctx context.Context, kind pages.Kind, token string) (pages.Link, error) {
-	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
+	row, err := s.peekPageLink(ctx, kind, token)
 	if err != nil {
 		return pages.Link{}, err
 	}
 	link, _, err := s.pageLink(ctx, row)
 	return link, err
+}
+
+// peekPageLink is peekLink for a page: a hand-over bound to a PKCE challenge is no link a page
+// takes (invalid-token), so that whoever read it from the redirect URL cannot use it up there
+// either: only the application holding the verifier uses it (checkVerifier).
+func (s *Server) peekPageLink(ctx context.Context, kind pages.Kind, token string) (db.GetLinkByTokenHashRow, error) {
+	row, err := s.peekLink(ctx, []linkKind{kind}, token, nil)
+	if err == nil && row.MagicLink.Handover && row.MagicLink.CodeChallenge != nil {
+		return row, envelope.New(gen.StatusInvalidToken)
+	}
+	return row, err
 }
 
 // pageLink is the link as a page shows it, with its user.
@@ -75,7 +86,7 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 	if err != nil {
 		return pages.Link{}, "", err
 	}
-	row, err := s.peekLink(ctx, []linkKind{kind}, u.Token, nil)
+	row, err := s.peekPageLink(ctx, kind, u.Token)
 	if err != nil {
 		return pages.Link{}, "", err // a failed sign-in: the use stays
 	}
@@ -130,8 +141,8 @@ func (s *Server) UseLink(ctx context.Context, kind pages.Kind, u pages.Use) (pag
 }
 
 // handover is the used link's redirect URL carrying a new short-lived sign-in token for the
-// same user and application; "" (the page says it is done) when the application no longer
-// allows that URL.
+// same user and application, bound to the PKCE challenge the link was requested with (if any);
+// "" (the page says it is done) when the application no longer allows that URL.
 func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
 	if err := s.redirects.Check(ctx, string(used.application), used.redirectURL); err != nil {
 		s.log.WarnContext(ctx, "link page: redirect URL no longer allowed", "application", used.application, "error", err)
@@ -143,7 +154,7 @@ func (s *Server) handover(ctx context.Context, used usedLink) (string, error) {
 	}
 	// No email carries it, so it has no code.
 	token, err := s.createLink(ctx, s.q, newLink{kind: linkSignIn, userID: used.user.ID, appID: used.appID,
-		redirectURL: used.redirectURL, lifetime: HandoverLifetime})
+		redirectURL: used.redirectURL, lifetime: HandoverLifetime, codeChallenge: used.codeChallenge, handover: true})
 	if err != nil {
 		return "", envelope.Internal("%w", err)
 	}
@@ -175,5 +186,5 @@ func (s *Server) RequestReset(ctx context.Context, slug, email string) error {
 	if _, err := s.ResetApplication(ctx, slug); err != nil {
 		return err
 	}
-	return s.requestReset(ctx, email, gen.ApplicationSlug(slug), "", limits.Client{Peer: peer.FromContext(ctx)})
+	return s.requestReset(ctx, email, gen.ApplicationSlug(slug), resetLink{}, limits.Client{Peer: peer.FromContext(ctx)})
 }

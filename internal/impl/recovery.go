@@ -31,14 +31,18 @@ import (
 // of resets: before the answer, every request does the same work (the user's look-up and one use
 // of the client address's allowance, the only rate-limited answer); the account's allowance, the
 // link, the code's argon2id hash and the email come after it. Answers: invalid-param
-// (redirect_url), rate-limited.
+// (redirect_url, code_challenge), rate-limited.
 func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.SessionsPasswordResetRequestRequestObject) (gen.SessionsPasswordResetRequestResponseObject, error) {
 	in := r.Body
 	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
 		return nil, err
 	}
+	if err := checkChallenge(in.CodeChallenge, in.RedirectUrl); err != nil {
+		return nil, err
+	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
-	if err := s.requestReset(ctx, in.Email, in.Application, deref(in.RedirectUrl), client); err != nil {
+	link := resetLink{redirectURL: deref(in.RedirectUrl), codeChallenge: in.CodeChallenge}
+	if err := s.requestReset(ctx, in.Email, in.Application, link, client); err != nil {
 		return nil, err
 	}
 	return gen.SessionsPasswordResetRequest200JSONResponse{
@@ -47,10 +51,17 @@ func (s *Server) SessionsPasswordResetRequest(ctx context.Context, r gen.Session
 	}, nil
 }
 
+// resetLink is where a reset's page goes once the password is set ("" when nowhere), and the
+// PKCE challenge its hand-over is bound to (nil: none).
+type resetLink struct {
+	redirectURL   string
+	codeChallenge *string
+}
+
 // requestReset is a reset request without HTTP (the route's, and the reset page's without a
 // link): the user's look-up and one use of the client address's allowance before the answer,
 // the rest after it (sendReset). Answers rate-limited.
-func (s *Server) requestReset(ctx context.Context, email string, application gen.ApplicationSlug, redirectURL string, client limits.Client) error {
+func (s *Server) requestReset(ctx context.Context, email string, application gen.ApplicationSlug, link resetLink, client limits.Client) error {
 	user, err := s.q.GetUserByEmail(ctx, emailaddr.Normalize(email))
 	known := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -61,7 +72,7 @@ func (s *Server) requestReset(ctx context.Context, email string, application gen
 	}
 	if known {
 		s.inBackground(ctx, func(ctx context.Context) {
-			s.sendReset(ctx, user, client, application, redirectURL)
+			s.sendReset(ctx, user, client, application, link)
 		})
 	}
 	return nil
@@ -82,7 +93,7 @@ func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
 // and then replaces the user's live reset links with a new one and emails it. Past the
 // allowance nothing is sent. Failures reach operators: a failed send writes a
 // mandrill-email-failed notification (mail.SendNow), anything else is logged.
-func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, redirectURL string) {
+func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, link resetLink) {
 	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client, user.EmailVerifiedAt == nil)
 	if err != nil || !allowed {
 		if err != nil {
@@ -106,7 +117,7 @@ func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Clie
 		// concurrent requests, each ends what those holding the lock before it committed, so
 		// one link is left, the last one's.
 		if token, err = s.createLink(ctx, q, newLink{kind: linkReset, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
+			redirectURL: link.redirectURL, lifetime: MagicLinkLifetime, code: &code, codeChallenge: link.codeChallenge}); err != nil {
 			return err
 		}
 		if _, err := q.LockUserForLinks(ctx, user.ID); err != nil {

@@ -29,11 +29,14 @@ import (
 // SessionsMagicLinkRequest emails a one-time sign-in link and its code at once. Each link is
 // counted before it is made and sent (linkAttempt: the allowance of the caller as the account
 // knows it); an unknown email costs the address one request. Answers:
-// invalid-param (redirect_url), rate-limited (also when the code's hash is shed),
+// invalid-param (redirect_url, code_challenge), rate-limited (also when the code's hash is shed),
 // email-not-found, mandrill-email-failed (with a notification).
 func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMagicLinkRequestRequestObject) (gen.SessionsMagicLinkRequestResponseObject, error) {
 	in := r.Body
 	if err := s.redirects.Check(ctx, string(in.Application), deref(in.RedirectUrl)); err != nil {
+		return nil, err
+	}
+	if err := checkChallenge(in.CodeChallenge, in.RedirectUrl); err != nil {
 		return nil, err
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
@@ -53,7 +56,7 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	// The use is kept even when the email fails: the link, the call to Mandrill and its
 	// notification were the work, and a recipient Mandrill refuses (or an outage) must not make
 	// requests free.
-	if err := s.sendMagicLink(ctx, user, in.Application, deref(in.RedirectUrl)); err != nil {
+	if err := s.sendMagicLink(ctx, user, in.Application, deref(in.RedirectUrl), in.CodeChallenge); err != nil {
 		return nil, err
 	}
 	return gen.SessionsMagicLinkRequest200JSONResponse{
@@ -62,8 +65,9 @@ func (s *Server) SessionsMagicLinkRequest(ctx context.Context, r gen.SessionsMag
 	}, nil
 }
 
-// sendMagicLink stores a new link with its code for the user and application and emails them.
-func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string) error {
+// sendMagicLink stores a new link with its code (and the PKCE challenge for its hand-over, nil
+// for none) for the user and application and emails them.
+func (s *Server) sendMagicLink(ctx context.Context, user db.User, application gen.ApplicationSlug, redirectURL string, challenge *string) error {
 	app, err := s.apps.BySlug(ctx, string(application))
 	if err != nil {
 		return envelope.Internal("load application %s: %w", application, err)
@@ -75,7 +79,7 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 	var token string
 	err = s.inTx(ctx, "create a sign-in link", func(_ pgx.Tx, q *db.Queries) error {
 		if token, err = s.createLink(ctx, q, newLink{kind: linkSignIn, userID: user.ID, appID: app.ID,
-			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code}); err != nil {
+			redirectURL: redirectURL, lifetime: MagicLinkLifetime, code: &code, codeChallenge: challenge}); err != nil {
 			return err
 		}
 		return audit.Append(ctx, q, s.now(), audit.Event{Kind: gen.AuditMagicLinkRequested, Actor: audit.Anonymous,
@@ -87,6 +91,15 @@ func (s *Server) sendMagicLink(ctx context.Context, user db.User, application ge
 	// A link that could not be sent is left to expire: nobody has its token or code.
 	if err := mail.SendNow(ctx, s.mailer, s.q, s.now(), magicLinkEmail(user, app.Name, s.magicLinkURL+token, code.plain)); err != nil {
 		return &envelope.Error{Status: gen.StatusMandrillEmailFailed, Cause: fmt.Errorf("magic link for user %d: %w", user.ID, err)}
+	}
+	return nil
+}
+
+// checkChallenge refuses a PKCE challenge without a redirect URL: a link without one hands
+// nothing over, so nothing would be bound to it. The challenge's form is the contract's.
+func checkChallenge(challenge, redirectURL *string) error {
+	if challenge != nil && deref(redirectURL) == "" {
+		return envelope.Param(gen.StatusInvalidParam, "code_challenge", "goes with redirect_url: without one the link's page hands nothing over")
 	}
 	return nil
 }
@@ -114,7 +127,9 @@ func magicLinkEmail(user db.User, appName, link, code string) mail.Message {
 // (which of token or code), rate-limited (failures from the client address, or guesses at the
 // account), invalid-password (the link stays usable), invalid-token (unknown, or a reset's; a
 // wrong, used, dead or missing code, or an unknown email), link-used, link-expired,
-// link-wrong-application, and those of startSession.
+// link-wrong-application, missing-param / invalid-param on code_verifier (a page's hand-over of
+// a link requested with a PKCE challenge, without its verifier or with another; the token stays
+// usable: see checkVerifier), and those of startSession.
 func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagicLinkCreateRequestObject) (gen.SessionsMagicLinkCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.SessionsMagicLinkCreateInput](r.Body)
 	if err != nil {
@@ -122,6 +137,9 @@ func (s *Server) SessionsMagicLinkCreate(ctx context.Context, r gen.SessionsMagi
 	}
 	if err := checkLinkProof("magic_token", in.MagicToken, in.Email, in.Code); err != nil {
 		return nil, err
+	}
+	if in.CodeVerifier != nil && in.MagicToken == nil {
+		return nil, envelope.Param(gen.StatusInvalidParam, "code_verifier", "goes with magic_token: a code is no hand-over")
 	}
 	client := limits.Client{Peer: peer.FromContext(ctx), DeviceToken: deref(in.DeviceToken)}
 	var used usedLink
@@ -163,14 +181,15 @@ func checkLinkProof(tokenParam string, token, email *string, code *gen.EmailCode
 }
 
 // signInWithToken uses the link of a token. Each exchange is counted against the client address
-// before the link is looked up, and given back when the link is real; a refused link is
-// recorded as a failed sign-in.
+// before the link is looked up, and given back when the link is real; a refused link, or a
+// hand-over's missing or wrong PKCE verifier (checkVerifier), is recorded as a failed sign-in
+// and keeps the use: a verifier is a guess like a password.
 func (s *Server) signInWithToken(ctx context.Context, in gen.SessionsMagicLinkCreateInput, client limits.Client) (usedLink, error) {
 	ticket, err := s.limits.AttemptFromAddress(ctx, limits.SignIn, client.Peer)
 	if err != nil {
 		return usedLink{}, err
 	}
-	use := linkUse{kinds: signInKinds, token: *in.MagicToken, application: &in.Application}
+	use := linkUse{kinds: signInKinds, token: *in.MagicToken, application: &in.Application, verifier: in.CodeVerifier}
 	if in.Password != nil {
 		if use.keep, err = s.keepWith(ctx, use, *in.Password, client, &ticket); isLinkRefusal(err) {
 			return usedLink{}, s.linkRefused(ctx, in.Application, 0, err) // the address's use stays
@@ -230,11 +249,16 @@ func (s *Server) linkRefused(ctx context.Context, application gen.ApplicationSlu
 // the password was checked at (the proof keeps the account only if it is still the user's), or
 // nil when the user has no password (nothing to keep). The link being real, the address's use
 // (*ticket) is given back; the password is a guess at the account (verifyPassword), and a wrong
-// one is recorded as a failed log-in. Answers: those of peekLink (the address's use stays),
-// invalid-password, rate-limited.
+// one is recorded as a failed log-in. Answers: those of peekLink and checkVerifier (the
+// address's use stays), invalid-password, rate-limited.
 func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client limits.Client, ticket *limits.Ticket) (*int64, error) {
 	row, err := s.peekLink(ctx, use.kinds, use.token, use.application)
 	if err != nil {
+		return nil, err
+	}
+	// The verifier first: whoever read a hand-over from its redirect URL learns nothing of the
+	// password from it.
+	if err := checkVerifier(row.MagicLink.Handover, row.MagicLink.CodeChallenge, use.verifier); err != nil {
 		return nil, err
 	}
 	s.giveBack(ctx, *ticket)
@@ -257,7 +281,8 @@ func (s *Server) keepWith(ctx context.Context, use linkUse, plain string, client
 var signInKinds = []linkKind{linkSignIn, linkVerification, linkInvitation}
 
 // isLinkRefusal reports whether err answers a link (or code) that cannot be used: a failed
-// sign-in, whose use of the address's allowance stays.
+// sign-in, whose use of the address's allowance stays: so is a hand-over's missing or wrong
+// PKCE verifier (isVerifierRefusal).
 func isLinkRefusal(err error) bool {
 	var answer *envelope.Error
 	if !errors.As(err, &answer) {
@@ -267,7 +292,13 @@ func isLinkRefusal(err error) bool {
 	case gen.StatusInvalidToken, gen.StatusLinkUsed, gen.StatusLinkExpired, gen.StatusLinkWrongApplication:
 		return true
 	}
-	return false
+	return isVerifierRefusal(answer)
+}
+
+// isVerifierRefusal reports whether answer refuses a token's PKCE verifier (checkVerifier).
+func isVerifierRefusal(answer *envelope.Error) bool {
+	return (answer.Status == gen.StatusMissingParam || answer.Status == gen.StatusInvalidParam) &&
+		len(answer.Params) == 1 && answer.Params[0].Param == "code_verifier"
 }
 
 // SessionsGoogle logs in with a Google ID token, creating a user without a password the first

@@ -3,11 +3,12 @@
 -- and its code's hash (NULL for a link no email carries: a page's hand-over). A link sent at
 -- once carries both; one sent with a queued email has neither (NULL) until the outbox worker
 -- mints them as it sends the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
--- and who sent it (whose offers it accepts).
+-- and who sent it (whose offers it accepts). code_challenge is the PKCE challenge the request
+-- named (NULL: none), which a page's hand-over (@handover) carries on.
 INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id,
-                         invited_by_user_id)
+                         invited_by_user_id, code_challenge, handover)
 VALUES (@kind, sqlc.narg(token_hash), sqlc.narg(code_hash), @user_id, @application_id, @redirect_url, @expires_at, @now,
-        sqlc.narg(liaison_id), sqlc.narg(invited_by_user_id))
+        sqlc.narg(liaison_id), sqlc.narg(invited_by_user_id), sqlc.narg(code_challenge), @handover)
 RETURNING id;
 
 -- name: MintLinkToken :one
@@ -30,12 +31,15 @@ WHERE m.token_hash = @token_hash;
 -- name: UseLink :one
 -- Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
 -- the application, when one is named), so that under concurrency exactly one caller gets the row.
+-- A hand-over's PKCE verifier is checked on the row returned, in the same transaction, which
+-- rolls back when it is missing or wrong (the link stays usable).
 UPDATE magic_links m SET used_at = @now::timestamptz
 FROM applications a
 WHERE m.token_hash = @token_hash AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
   AND (sqlc.narg(application)::text IS NULL OR a.slug = sqlc.narg(application))
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, m.code_challenge, m.handover,
+          a.slug AS application;
 
 -- name: ExpireUserLinks :exec
 -- Ends the live links of a kind of a user (and their codes): a password change ends its resets
@@ -73,7 +77,8 @@ UPDATE magic_links m SET used_at = @now::timestamptz
 FROM applications a
 WHERE m.id = @id AND m.kind = ANY (@kinds::text[]) AND a.id = m.application_id
   AND m.used_at IS NULL AND m.expires_at > @now
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application;
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, m.code_challenge, m.handover,
+          a.slug AS application;
 
 -- name: HasLiveInvitation :one
 -- Whether an invitation that a user sent a liaison is still waiting to be used (neither used nor

@@ -12,9 +12,9 @@ import (
 
 const createLink = `-- name: CreateLink :one
 INSERT INTO magic_links (kind, token_hash, code_hash, user_id, application_id, redirect_url, expires_at, created_at, liaison_id,
-                         invited_by_user_id)
+                         invited_by_user_id, code_challenge, handover)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-        $9, $10)
+        $9, $10, $11, $12)
 RETURNING id
 `
 
@@ -29,13 +29,16 @@ type CreateLinkParams struct {
 	Now             time.Time
 	LiaisonID       *int64
 	InvitedByUserID *int64
+	CodeChallenge   *string
+	Handover        bool
 }
 
 // Stores an emailed link of a kind for the user and application it is for: its token's hash,
 // and its code's hash (NULL for a link no email carries: a page's hand-over). A link sent at
 // once carries both; one sent with a queued email has neither (NULL) until the outbox worker
 // mints them as it sends the email (MintLinkToken). An invitation to be a liaison names the liaison role it accepts
-// and who sent it (whose offers it accepts).
+// and who sent it (whose offers it accepts). code_challenge is the PKCE challenge the request
+// named (NULL: none), which a page's hand-over (@handover) carries on.
 func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, error) {
 	row := q.db.QueryRow(ctx, createLink,
 		arg.Kind,
@@ -48,6 +51,8 @@ func (q *Queries) CreateLink(ctx context.Context, arg CreateLinkParams) (int64, 
 		arg.Now,
 		arg.LiaisonID,
 		arg.InvitedByUserID,
+		arg.CodeChallenge,
+		arg.Handover,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -98,7 +103,7 @@ func (q *Queries) ExpireUserLinks(ctx context.Context, arg ExpireUserLinksParams
 }
 
 const getLinkByTokenHash = `-- name: GetLinkByTokenHash :one
-SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.liaison_id, m.invited_by_user_id, m.code_hash, m.code_tries, a.slug AS application
+SELECT m.id, m.token_hash, m.user_id, m.application_id, m.redirect_url, m.expires_at, m.used_at, m.created_at, m.kind, m.liaison_id, m.invited_by_user_id, m.code_hash, m.code_tries, m.code_challenge, m.handover, a.slug AS application
 FROM magic_links m
 JOIN applications a ON a.id = m.application_id
 WHERE m.token_hash = $1
@@ -128,6 +133,8 @@ func (q *Queries) GetLinkByTokenHash(ctx context.Context, tokenHash []byte) (Get
 		&i.MagicLink.InvitedByUserID,
 		&i.MagicLink.CodeHash,
 		&i.MagicLink.CodeTries,
+		&i.MagicLink.CodeChallenge,
+		&i.MagicLink.Handover,
 		&i.Application,
 	)
 	return i, err
@@ -238,7 +245,8 @@ FROM applications a
 WHERE m.token_hash = $2 AND m.kind = ANY ($3::text[]) AND a.id = m.application_id
   AND ($4::text IS NULL OR a.slug = $4)
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, m.code_challenge, m.handover,
+          a.slug AS application
 `
 
 type UseLinkParams struct {
@@ -256,11 +264,15 @@ type UseLinkRow struct {
 	Kind            string
 	LiaisonID       *int64
 	InvitedByUserID *int64
+	CodeChallenge   *string
+	Handover        bool
 	Application     string
 }
 
 // Uses a link of one of @kinds: one statement that matches only an unused, unexpired link (of
 // the application, when one is named), so that under concurrency exactly one caller gets the row.
+// A hand-over's PKCE verifier is checked on the row returned, in the same transaction, which
+// rolls back when it is missing or wrong (the link stays usable).
 func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, error) {
 	row := q.db.QueryRow(ctx, useLink,
 		arg.Now,
@@ -277,6 +289,8 @@ func (q *Queries) UseLink(ctx context.Context, arg UseLinkParams) (UseLinkRow, e
 		&i.Kind,
 		&i.LiaisonID,
 		&i.InvitedByUserID,
+		&i.CodeChallenge,
+		&i.Handover,
 		&i.Application,
 	)
 	return i, err
@@ -287,7 +301,8 @@ UPDATE magic_links m SET used_at = $1::timestamptz
 FROM applications a
 WHERE m.id = $2 AND m.kind = ANY ($3::text[]) AND a.id = m.application_id
   AND m.used_at IS NULL AND m.expires_at > $1
-RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, a.slug AS application
+RETURNING m.id, m.user_id, m.application_id, m.redirect_url, m.kind, m.liaison_id, m.invited_by_user_id, m.code_challenge, m.handover,
+          a.slug AS application
 `
 
 type UseLinkByIDParams struct {
@@ -304,6 +319,8 @@ type UseLinkByIDRow struct {
 	Kind            string
 	LiaisonID       *int64
 	InvitedByUserID *int64
+	CodeChallenge   *string
+	Handover        bool
 	Application     string
 }
 
@@ -320,6 +337,8 @@ func (q *Queries) UseLinkByID(ctx context.Context, arg UseLinkByIDParams) (UseLi
 		&i.Kind,
 		&i.LiaisonID,
 		&i.InvitedByUserID,
+		&i.CodeChallenge,
+		&i.Handover,
 		&i.Application,
 	)
 	return i, err

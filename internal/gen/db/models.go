@@ -194,6 +194,8 @@ type MagicLink struct {
 	InvitedByUserID *int64
 	CodeHash        *string
 	CodeTries       int32
+	CodeChallenge   *string
+	Handover        bool
 }
 
 type Notification struct {

@@ -688,12 +688,14 @@ func (e LoginBadRequestErrorStatus) Valid() bool {
 const (
 	ReasonEmailNotFound        LoginFailureReason = "email-not-found"
 	ReasonInvalidCode          LoginFailureReason = "invalid-code"
+	ReasonInvalidParam         LoginFailureReason = "invalid-param"
 	ReasonInvalidPasskey       LoginFailureReason = "invalid-passkey"
 	ReasonInvalidPassword      LoginFailureReason = "invalid-password"
 	ReasonInvalidToken         LoginFailureReason = "invalid-token"
 	ReasonLinkExpired          LoginFailureReason = "link-expired"
 	ReasonLinkUsed             LoginFailureReason = "link-used"
 	ReasonLinkWrongApplication LoginFailureReason = "link-wrong-application"
+	ReasonMissingParam         LoginFailureReason = "missing-param"
 	ReasonUserRequiresRole     LoginFailureReason = "user-requires-role"
 )
 
@@ -703,6 +705,8 @@ func (e LoginFailureReason) Valid() bool {
 	case ReasonEmailNotFound:
 		return true
 	case ReasonInvalidCode:
+		return true
+	case ReasonInvalidParam:
 		return true
 	case ReasonInvalidPasskey:
 		return true
@@ -715,6 +719,8 @@ func (e LoginFailureReason) Valid() bool {
 	case ReasonLinkUsed:
 		return true
 	case ReasonLinkWrongApplication:
+		return true
+	case ReasonMissingParam:
 		return true
 	case ReasonUserRequiresRole:
 		return true
@@ -1548,6 +1554,10 @@ type AuditDetails struct {
 	// recorded: each counts against the rate limits (or follows a correct password), so a flood
 	// of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 	// and malformed requests cost a caller nothing and are not recorded one by one.
+	// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+	// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+	// of its `code_challenge` or with another one, or a verifier for a token without a
+	// challenge; see `sessions/magic_link_create`, "PKCE").
 	Reason *LoginFailureReason `json:"reason,omitempty"`
 
 	// Revoked How many sessions were revoked.
@@ -1834,6 +1844,28 @@ type ClientsRegisterInput struct {
 	// company).
 	View *ClientView `json:"view,omitempty"`
 }
+
+// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+// so that whoever reads the redirect URL first (another app registered for the same custom
+// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+// application). A `plain` verifier given here has the wrong length or alphabet:
+// `invalid-param`.
+//
+// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+type CodeChallenge = string
+
+// CodeVerifier The PKCE verifier (RFC 7636) whose `S256` challenge the link was requested with
+// (`code_challenge` of `sessions/magic_link_request` or `sessions/password_reset_request`):
+// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`, best 32 random bytes in base64url. Only
+// with `magic_token`, and only for the sign-in token a link's page handed the `redirect_url`.
+//
+// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+type CodeVerifier = string
 
 // CoexistenceBadRequestError defines model for CoexistenceBadRequestError.
 type CoexistenceBadRequestError struct {
@@ -2323,6 +2355,10 @@ type LoginBadRequestErrorStatus string
 // recorded: each counts against the rate limits (or follows a correct password), so a flood
 // of requests cannot grow the trail faster than the limits allow; `rate-limited` refusals
 // and malformed requests cost a caller nothing and are not recorded one by one.
+// `missing-param` and `invalid-param` are recorded only on `code_verifier`: a token
+// exchanged with a verifier that does not fit it (a page's hand-over without the verifier
+// of its `code_challenge` or with another one, or a verifier for a token without a
+// challenge; see `sessions/magic_link_create`, "PKCE").
 type LoginFailureReason string
 
 // LoginMethod How a sign-in was made.
@@ -3482,7 +3518,8 @@ type SessionsIntrospectInput struct {
 }
 
 // SessionsMagicLinkCreateInput Decoded parameters of `sessions/magic_link_create`. Give `magic_token`, or `email` and
-// `code`. `password` is the account's own password, given by its registrant to keep what
+// `code`; `code_verifier` with a page's hand-over of a link requested with
+// `code_challenge`. `password` is the account's own password, given by its registrant to keep what
 // the account set up at the email's first proof (see the operation).
 type SessionsMagicLinkCreateInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
@@ -3497,6 +3534,15 @@ type SessionsMagicLinkCreateInput struct {
 	//
 	// Example: 04817293
 	Code *EmailCode `json:"code,omitempty"`
+
+	// CodeVerifier The PKCE verifier (RFC 7636) whose `S256` challenge the link was requested with
+	// (`code_challenge` of `sessions/magic_link_request` or `sessions/password_reset_request`):
+	// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`, best 32 random bytes in base64url. Only
+	// with `magic_token`, and only for the sign-in token a link's page handed the `redirect_url`.
+	//
+	//
+	// Example: dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+	CodeVerifier *CodeVerifier `json:"code_verifier,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -3537,6 +3583,21 @@ type SessionsMagicLinkCreateInput struct {
 type SessionsMagicLinkRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
+
+	// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+	// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+	// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+	// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+	// so that whoever reads the redirect URL first (another app registered for the same custom
+	// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+	// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+	// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+	// application). A `plain` verifier given here has the wrong length or alphabet:
+	// `invalid-param`.
+	//
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge *CodeChallenge `json:"code_challenge,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -3658,6 +3719,21 @@ type SessionsPasswordResetInput struct {
 type SessionsPasswordResetRequestInput struct {
 	// Application Slug of application being requested. This is used to determine the role being used to make the request and therefore evaluate if the requester has the correct permissions.
 	Application ApplicationSlug `json:"application"`
+
+	// CodeChallenge PKCE (RFC 7636, method `S256` only) for the sign-in token the link's page hands the
+	// `redirect_url` (`?magic_token=`): the base64url encoding, without padding, of the SHA-256
+	// of a `code_verifier` the application keeps (exactly 43 characters). That token then
+	// opens a session only with the verifier (`code_verifier` of `sessions/magic_link_create`),
+	// so that whoever reads the redirect URL first (another app registered for the same custom
+	// scheme, a browser extension, a proxy, the history) cannot exchange it. Only with
+	// `redirect_url` (`invalid-param` without one: nothing would be handed over). Send it
+	// whenever the redirect lands in a public client (a mobile or desktop app, a single-page
+	// application). A `plain` verifier given here has the wrong length or alphabet:
+	// `invalid-param`.
+	//
+	//
+	// Example: E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM
+	CodeChallenge *CodeChallenge `json:"code_challenge,omitempty"`
 
 	// DeviceToken The `device_token` an earlier sign-in of this user answered with. A token that is not the
 	// user's, or expired, is ignored (the caller is then a stranger to the account).
@@ -6252,11 +6328,37 @@ type ClientInterface interface {
 	// `sessions/create`. With `password`, the code is checked first (a wrong password then
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
-	// The link is used up by the first exchange that gets past the password, whatever its
-	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// The link is used up by the first exchange that gets past the password (and a hand-over's
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// application exchanges here.
+	//
+	// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+	// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+	// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+	// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+	// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+	// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+	// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+	// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+	// keep the application that holds the verifier from its session, and guessing a verifier
+	// of 43 or more characters within the address's allowance is hopeless. The token still
+	// works once: the first exchange with the right verifier uses it. The pages do not take such
+	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+	// without a challenge works as before, without `code_verifier`; given one, it answers
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+	// challenge and receives a token without one was handed someone else's: a sign-in of the
+	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+	// the applications that predate it; send it whenever the redirect lands in a public
+	// client. The verifier stays with the application that asked: a link opened on another
+	// device hands over a token nobody there can exchange (the email's code, typed in the
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
+	//
+	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
 	// `SessionsMagicLinkCreateInput`).
 	//
@@ -6313,11 +6415,37 @@ type ClientInterface interface {
 	// `sessions/create`. With `password`, the code is checked first (a wrong password then
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
-	// The link is used up by the first exchange that gets past the password, whatever its
-	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// The link is used up by the first exchange that gets past the password (and a hand-over's
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// application exchanges here.
+	//
+	// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+	// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+	// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+	// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+	// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+	// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+	// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+	// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+	// keep the application that holds the verifier from its session, and guessing a verifier
+	// of 43 or more characters within the address's allowance is hopeless. The token still
+	// works once: the first exchange with the right verifier uses it. The pages do not take such
+	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+	// without a challenge works as before, without `code_verifier`; given one, it answers
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+	// challenge and receives a token without one was handed someone else's: a sign-in of the
+	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+	// the applications that predate it; send it whenever the redirect lands in a public
+	// client. The verifier stays with the application that asked: a link opened on another
+	// device hands over a token nobody there can exchange (the email's code, typed in the
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
+	//
+	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
 	// `SessionsMagicLinkCreateInput`).
 	//
@@ -6333,7 +6461,10 @@ type ClientInterface interface {
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
 	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+	// with the link and passed through in the session it creates (see Redirect URLs);
+	// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+	// link's page hands `redirect_url` to the application's `code_verifier` (see
+	// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -6357,7 +6488,10 @@ type ClientInterface interface {
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
 	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+	// with the link and passed through in the session it creates (see Redirect URLs);
+	// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+	// link's page hands `redirect_url` to the application's `code_verifier` (see
+	// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -6523,7 +6657,10 @@ type ClientInterface interface {
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-	// link: the page goes there once the password is set.
+	// link: the page goes there once the password is set, with a sign-in token for
+	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+	// binds that token to the application's `code_verifier` as for a sign-in link (see
+	// `sessions/magic_link_create`, "PKCE").
 	//
 	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 	// without a token (`?application=SLUG` names the application, the service's own
@@ -6557,7 +6694,10 @@ type ClientInterface interface {
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-	// link: the page goes there once the password is set.
+	// link: the page goes there once the password is set, with a sign-in token for
+	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+	// binds that token to the application's `code_verifier` as for a sign-in link (see
+	// `sessions/magic_link_create`, "PKCE").
 	//
 	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 	// without a token (`?application=SLUG` names the application, the service's own
@@ -8544,11 +8684,37 @@ func (c *Client) SessionsIntrospectWithTextBody(ctx context.Context, params *Ses
 // `sessions/create`. With `password`, the code is checked first (a wrong password then
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
-// The link is used up by the first exchange that gets past the password, whatever its
-// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// The link is used up by the first exchange that gets past the password (and a hand-over's
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// application exchanges here.
+//
+// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+// keep the application that holds the verifier from its session, and guessing a verifier
+// of 43 or more characters within the address's allowance is hopeless. The token still
+// works once: the first exchange with the right verifier uses it. The pages do not take such
+// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+// without a challenge works as before, without `code_verifier`; given one, it answers
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+// challenge and receives a token without one was handed someone else's: a sign-in of the
+// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+// the applications that predate it; send it whenever the redirect lands in a public
+// client. The verifier stays with the application that asked: a link opened on another
+// device hands over a token nobody there can exchange (the email's code, typed in the
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
+//
+// Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
 // `SessionsMagicLinkCreateInput`).
 //
@@ -8615,11 +8781,37 @@ func (c *Client) SessionsMagicLinkCreateWithBody(ctx context.Context, contentTyp
 // `sessions/create`. With `password`, the code is checked first (a wrong password then
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
-// The link is used up by the first exchange that gets past the password, whatever its
-// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// The link is used up by the first exchange that gets past the password (and a hand-over's
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// application exchanges here.
+//
+// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+// keep the application that holds the verifier from its session, and guessing a verifier
+// of 43 or more characters within the address's allowance is hopeless. The token still
+// works once: the first exchange with the right verifier uses it. The pages do not take such
+// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+// without a challenge works as before, without `code_verifier`; given one, it answers
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+// challenge and receives a token without one was handed someone else's: a sign-in of the
+// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+// the applications that predate it; send it whenever the redirect lands in a public
+// client. The verifier stays with the application that asked: a link opened on another
+// device hands over a token nobody there can exchange (the email's code, typed in the
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
+//
+// Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
 // `SessionsMagicLinkCreateInput`).
 //
@@ -8645,7 +8837,10 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
 // Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+// with the link and passed through in the session it creates (see Redirect URLs);
+// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+// link's page hands `redirect_url` to the application's `code_verifier` (see
+// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -8679,7 +8874,10 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
 // Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+// with the link and passed through in the session it creates (see Redirect URLs);
+// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+// link's page hands `redirect_url` to the application's `code_verifier` (see
+// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -8915,7 +9113,10 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-// link: the page goes there once the password is set.
+// link: the page goes there once the password is set, with a sign-in token for
+// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+// binds that token to the application's `code_verifier` as for a sign-in link (see
+// `sessions/magic_link_create`, "PKCE").
 //
 // The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 // without a token (`?application=SLUG` names the application, the service's own
@@ -8959,7 +9160,10 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-// link: the page goes there once the password is set.
+// link: the page goes there once the password is set, with a sign-in token for
+// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+// binds that token to the application's `code_verifier` as for a sign-in link (see
+// `sessions/magic_link_create`, "PKCE").
 //
 // The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 // without a token (`?application=SLUG` names the application, the service's own
@@ -13248,11 +13452,37 @@ type ClientWithResponsesInterface interface {
 	// `sessions/create`. With `password`, the code is checked first (a wrong password then
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
-	// The link is used up by the first exchange that gets past the password, whatever its
-	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// The link is used up by the first exchange that gets past the password (and a hand-over's
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// application exchanges here.
+	//
+	// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+	// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+	// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+	// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+	// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+	// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+	// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+	// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+	// keep the application that holds the verifier from its session, and guessing a verifier
+	// of 43 or more characters within the address's allowance is hopeless. The token still
+	// works once: the first exchange with the right verifier uses it. The pages do not take such
+	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+	// without a challenge works as before, without `code_verifier`; given one, it answers
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+	// challenge and receives a token without one was handed someone else's: a sign-in of the
+	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+	// the applications that predate it; send it whenever the redirect lands in a public
+	// client. The verifier stays with the application that asked: a link opened on another
+	// device hands over a token nobody there can exchange (the email's code, typed in the
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
+	//
+	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
 	// `SessionsMagicLinkCreateInput`).
 	//
@@ -13309,11 +13539,37 @@ type ClientWithResponsesInterface interface {
 	// `sessions/create`. With `password`, the code is checked first (a wrong password then
 	// answers `invalid-password` and leaves the code usable, its try spent).
 	//
-	// The link is used up by the first exchange that gets past the password, whatever its
-	// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+	// The link is used up by the first exchange that gets past the password (and a hand-over's
+	// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+	// `/magic`, `/verify`, `/invite` and
 	// `/reset` (whose forms ask for the password the same way) hand the application's
 	// `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-	// application exchanges here. Same role rules and answers as `sessions/create`; the session
+	// application exchanges here.
+	//
+	// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+	// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+	// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+	// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+	// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+	// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+	// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+	// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+	// keep the application that holds the verifier from its session, and guessing a verifier
+	// of 43 or more characters within the address's allowance is hopeless. The token still
+	// works once: the first exchange with the right verifier uses it. The pages do not take such
+	// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+	// without a challenge works as before, without `code_verifier`; given one, it answers
+	// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+	// challenge and receives a token without one was handed someone else's: a sign-in of the
+	// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+	// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+	// the applications that predate it; send it whenever the redirect lands in a public
+	// client. The verifier stays with the application that asked: a link opened on another
+	// device hands over a token nobody there can exchange (the email's code, typed in the
+	// application that asked, is the way there). Verification and invitation links never
+	// have a `redirect_url`, so they hand nothing over and take no challenge.
+	//
+	// Same role rules and answers as `sessions/create`; the session
 	// carries the `redirect_url` the link was requested with. Sensitive params (see
 	// `SessionsMagicLinkCreateInput`).
 	//
@@ -13329,7 +13585,10 @@ type ClientWithResponsesInterface interface {
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
 	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+	// with the link and passed through in the session it creates (see Redirect URLs);
+	// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+	// link's page hands `redirect_url` to the application's `code_verifier` (see
+	// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -13353,7 +13612,10 @@ type ClientWithResponsesInterface interface {
 	// application it was requested for; exchange it, or `email` and the code, with
 	// `sessions/magic_link_create`. The link and its code are one: using either uses both.
 	// Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-	// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+	// with the link and passed through in the session it creates (see Redirect URLs);
+	// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+	// link's page hands `redirect_url` to the application's `code_verifier` (see
+	// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 	// `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 	// account does not know share an allowance per account (5 links per 15 minutes unless
 	// configured), each client address has one for all emails (20), and a caller that signed in
@@ -13519,7 +13781,10 @@ type ClientWithResponsesInterface interface {
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-	// link: the page goes there once the password is set.
+	// link: the page goes there once the password is set, with a sign-in token for
+	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+	// binds that token to the application's `code_verifier` as for a sign-in link (see
+	// `sessions/magic_link_create`, "PKCE").
 	//
 	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 	// without a token (`?application=SLUG` names the application, the service's own
@@ -13553,7 +13818,10 @@ type ClientWithResponsesInterface interface {
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
 	// knows together); past those nothing more is sent, and the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-	// link: the page goes there once the password is set.
+	// link: the page goes there once the password is set, with a sign-in token for
+	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+	// binds that token to the application's `code_verifier` as for a sign-in link (see
+	// `sessions/magic_link_create`, "PKCE").
 	//
 	// The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 	// without a token (`?application=SLUG` names the application, the service's own
@@ -18745,11 +19013,37 @@ func (c *ClientWithResponses) SessionsIntrospectWithTextBodyWithResponse(ctx con
 // `sessions/create`. With `password`, the code is checked first (a wrong password then
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
-// The link is used up by the first exchange that gets past the password, whatever its
-// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// The link is used up by the first exchange that gets past the password (and a hand-over's
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// application exchanges here.
+//
+// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+// keep the application that holds the verifier from its session, and guessing a verifier
+// of 43 or more characters within the address's allowance is hopeless. The token still
+// works once: the first exchange with the right verifier uses it. The pages do not take such
+// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+// without a challenge works as before, without `code_verifier`; given one, it answers
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+// challenge and receives a token without one was handed someone else's: a sign-in of the
+// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+// the applications that predate it; send it whenever the redirect lands in a public
+// client. The verifier stays with the application that asked: a link opened on another
+// device hands over a token nobody there can exchange (the email's code, typed in the
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
+//
+// Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
 // `SessionsMagicLinkCreateInput`).
 //
@@ -18812,11 +19106,37 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithBodyWithResponse(ctx co
 // `sessions/create`. With `password`, the code is checked first (a wrong password then
 // answers `invalid-password` and leaves the code usable, its try spent).
 //
-// The link is used up by the first exchange that gets past the password, whatever its
-// answer. The pages PlanoAuth serves at `/magic`, `/verify`, `/invite` and
+// The link is used up by the first exchange that gets past the password (and a hand-over's
+// `code_verifier`, see "PKCE"), whatever its answer. The pages PlanoAuth serves at
+// `/magic`, `/verify`, `/invite` and
 // `/reset` (whose forms ask for the password the same way) hand the application's
 // `redirect_url` a fresh sign-in token in `?magic_token=`, valid 2 minutes, which the
-// application exchanges here. Same role rules and answers as `sessions/create`; the session
+// application exchanges here.
+//
+// **PKCE.** A link requested with `code_challenge` (`sessions/magic_link_request`,
+// `sessions/password_reset_request`) hands over a sign-in token bound to it: it opens a
+// session only with the matching `code_verifier` (`S256`: the challenge is the base64url
+// SHA-256 of the verifier, compared in constant time), so that whoever reads the redirect URL
+// first gets nothing from it. Without `code_verifier` it answers `missing-param`, with
+// another one `invalid-param` (both on `code_verifier`); either counts as a failed log-in
+// from the client address (`rate-limited`; recorded as `login.failed`) and **leaves the
+// token usable** until it expires (2 minutes): whoever read the URL cannot use it up and so
+// keep the application that holds the verifier from its session, and guessing a verifier
+// of 43 or more characters within the address's allowance is hopeless. The token still
+// works once: the first exchange with the right verifier uses it. The pages do not take such
+// a token (`invalid-token`), so that nobody can use it up there either. A token handed over
+// without a challenge works as before, without `code_verifier`; given one, it answers
+// `invalid-param` on `code_verifier`, counted and recorded the same way, and is left usable (an application that sent a
+// challenge and receives a token without one was handed someone else's: a sign-in of the
+// wrong account). So does an emailed link's own `pam_` token, which is no hand-over;
+// `code_verifier` with `email` and `code` answers `invalid-param` too. PKCE is optional, for
+// the applications that predate it; send it whenever the redirect lands in a public
+// client. The verifier stays with the application that asked: a link opened on another
+// device hands over a token nobody there can exchange (the email's code, typed in the
+// application that asked, is the way there). Verification and invitation links never
+// have a `redirect_url`, so they hand nothing over and take no challenge.
+//
+// Same role rules and answers as `sessions/create`; the session
 // carries the `redirect_url` the link was requested with. Sensitive params (see
 // `SessionsMagicLinkCreateInput`).
 //
@@ -18838,7 +19158,10 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
 // Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+// with the link and passed through in the session it creates (see Redirect URLs);
+// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+// link's page hands `redirect_url` to the application's `code_verifier` (see
+// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -18868,7 +19191,10 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // application it was requested for; exchange it, or `email` and the code, with
 // `sessions/magic_link_create`. The link and its code are one: using either uses both.
 // Only hashes are stored (the token's SHA-256, the code's argon2id). `redirect_url` is kept
-// with the link and passed through in the session it creates (see Redirect URLs). An unknown email answers
+// with the link and passed through in the session it creates (see Redirect URLs);
+// `code_challenge` (PKCE, `S256`) is kept with it too, and binds the sign-in token the
+// link's page hands `redirect_url` to the application's `code_verifier` (see
+// `sessions/magic_link_create`, "PKCE"). An unknown email answers
 // `email-not-found`. Links are limited like passwords at `sessions/create`: callers the
 // account does not know share an allowance per account (5 links per 15 minutes unless
 // configured), each client address has one for all emails (20), and a caller that signed in
@@ -19076,7 +19402,10 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-// link: the page goes there once the password is set.
+// link: the page goes there once the password is set, with a sign-in token for
+// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+// binds that token to the application's `code_verifier` as for a sign-in link (see
+// `sessions/magic_link_create`, "PKCE").
 //
 // The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 // without a token (`?application=SLUG` names the application, the service's own
@@ -19116,7 +19445,10 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
 // knows together); past those nothing more is sent, and the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
-// link: the page goes there once the password is set.
+// link: the page goes there once the password is set, with a sign-in token for
+// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
+// binds that token to the application's `code_verifier` as for a sign-in link (see
+// `sessions/magic_link_create`, "PKCE").
 //
 // The same request can be made without the API: `{PLANOAUTH_PUBLIC_URL}/reset` opened
 // without a token (`?application=SLUG` names the application, the service's own
