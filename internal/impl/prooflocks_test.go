@@ -20,6 +20,26 @@ func linkFrom(t *testing.T, token, address string) *http.Request {
 	return req
 }
 
+// behindTheUser holds the row of the user of email, starts first and, once it waits, second,
+// then lets the row go, so that first takes it first; neither may crash (a deadlock answers
+// application-crash).
+func behindTheUser(t *testing.T, env *apitest.Env, email string, first, second *http.Request) (*apitest.Response, *apitest.Response) {
+	t.Helper()
+	release := holdUser(t, env, email)
+	a := env.Start(first)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, a, release, "the first request never waited for the user's row")
+	b := env.Start(second)
+	until(t, func() bool { return lockWaiters(t, env) >= 2 }, b, release, "the second request never waited")
+	release()
+	ra, rb := a.Wait(), b.Wait()
+	for what, res := range map[string]*apitest.Response{"the first request": ra, "the second request": rb} {
+		if res.Code >= 500 {
+			t.Errorf("%s answered %d %s", what, res.Code, res.Raw)
+		}
+	}
+	return ra, rb
+}
+
 // Hedy registered herself (not yet proven) and uses, at once, in two tabs, a sign-in link she
 // asked for and the welcome email's verification link. Each holds its own link when it comes to
 // her row; the sign-in link takes the row first, and its first proof ends her live verification
@@ -40,18 +60,7 @@ func TestFirstProofTwoLinksOfTheUserAtOnce(t *testing.T) {
 		t.Fatal("the sign-in link's email was not delivered")
 	}
 
-	release := holdUser(t, env, owner)
-	signingIn := env.Start(linkFrom(t, signIn, addr(3)))
-	until(t, func() bool { return lockWaiters(t, env) >= 1 }, signingIn, release, "the sign-in link never waited for hedy's row")
-	verifying := env.Start(linkFrom(t, verification, addr(4)))
-	until(t, func() bool { return lockWaiters(t, env) >= 2 }, verifying, release, "the verification link never waited")
-	release()
-	signedIn, verified := signingIn.Wait(), verifying.Wait()
-	for what, res := range map[string]*apitest.Response{"the sign-in link": signedIn, "the verification link": verified} {
-		if res.Code >= 500 {
-			t.Errorf("%s answered %d %s", what, res.Code, res.Raw)
-		}
-	}
+	signedIn, verified := behindTheUser(t, env, owner, linkFrom(t, signIn, addr(3)), linkFrom(t, verification, addr(4)))
 	signedIn.Expect(t, 200, gen.StatusActionSuccessful)
 	if verified.Code != http.StatusOK {
 		verified.Expect(t, 401, gen.StatusLinkExpired) // ended by the sign-in link's proof
@@ -78,18 +87,7 @@ func TestPasswordChangeAtALinkInFlight(t *testing.T) {
 		apitest.Sensitive(t, map[string]any{"current_password": password, "password": newPassword}), session)
 	change.RemoteAddr = addr(2) + ":1234"
 
-	release := holdUser(t, env, owner)
-	changing := env.Start(change)
-	until(t, func() bool { return lockWaiters(t, env) >= 1 }, changing, release, "the change never waited for ada's row")
-	using := env.Start(linkFrom(t, link, addr(5)))
-	until(t, func() bool { return lockWaiters(t, env) >= 2 }, using, release, "the link never waited")
-	release()
-	changed, used := changing.Wait(), using.Wait()
-	for what, res := range map[string]*apitest.Response{"the change": changed, "the link": used} {
-		if res.Code >= 500 {
-			t.Errorf("%s answered %d %s", what, res.Code, res.Raw)
-		}
-	}
+	changed, used := behindTheUser(t, env, owner, change, linkFrom(t, link, addr(5)))
 	changed.Expect(t, 200, gen.StatusActionSuccessful)
 	used.Expect(t, 401, gen.StatusLinkExpired)
 }
