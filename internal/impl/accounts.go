@@ -346,6 +346,9 @@ func byLiaison[R any](rows []R, of func(R) (liaisonUserID, grantedID int64)) map
 func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(q *db.Queries) error) error {
 	var taken proof
 	err := s.inTx(ctx, "prove an email", func(_ pgx.Tx, q *db.Queries) error {
+		if err := lockProver(ctx, q, db.LockProverAndLiaisonsParams{UserID: &userID}); err != nil {
+			return err
+		}
 		var err error
 		if taken, err = takeBackUnproven(ctx, q, userID, s.now(), nil); err != nil {
 			return err
@@ -366,6 +369,19 @@ func (s *Server) proveEmail(ctx context.Context, userID, appID int64, then func(
 	return nil
 }
 
+// lockProver locks, first in a transaction that may prove an email, the row of its user (by id,
+// or the user of the link about to be used) and those of the liaisons the user registered while
+// unverified, in id order, before any link: the one order of users, then links, that every
+// request of theirs in flight takes too (see LockProverAndLiaisons). Without it, two links of an
+// unproven user used at once each held its own link and waited for the other at the user's row,
+// where the first proof ends the live verification links.
+func lockProver(ctx context.Context, q *db.Queries, of db.LockProverAndLiaisonsParams) error {
+	if err := q.LockProverAndLiaisons(ctx, of); err != nil {
+		return fmt.Errorf("lock the prover and the liaisons it registered: %w", err)
+	}
+	return nil
+}
+
 // endVerifications ends the user's live verification links (and their codes) once its email is
 // proven another way: the welcome email's link would otherwise sign in, for its whole life, whoever
 // else read that email.
@@ -381,14 +397,11 @@ func endVerifications(ctx context.Context, q *db.Queries, userID int64, now time
 // credential version at which the prover showed the account's own password: if it is still the
 // user's, the prover is both whoever set the account up and the mailbox's owner, and nothing is
 // taken back (a password changed since it was checked is not the one shown: then everything is).
+//
+// The caller locked the user and its liaisons first (lockProver); the links come after them.
 func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time.Time, keep *int64) (proof, error) {
-	// What a first proof takes back, in the order the others take it: the invitation links of
-	// the liaisons it registered, then their users' rows and the user's own, in id order.
 	if err := q.LockLiaisonInvitationsBy(ctx, &userID); err != nil {
 		return proof{}, fmt.Errorf("lock the invitations of liaisons registered by user %d: %w", userID, err)
-	}
-	if err := q.LockProverAndLiaisons(ctx, userID); err != nil {
-		return proof{}, fmt.Errorf("lock user %d and the liaisons it registered: %w", userID, err)
 	}
 	if keep != nil {
 		kept, err := q.ProveUserEmailKeeping(ctx, db.ProveUserEmailKeepingParams{UserID: userID, Now: &now, CredentialVersion: *keep})
@@ -435,11 +448,8 @@ func takeBackUnproven(ctx context.Context, q *db.Queries, userID int64, now time
 		return proof{}, fmt.Errorf("remove liaisons registered by user %d: %w", userID, err)
 	}
 	if len(taken.liaisonsGone) > 0 {
-		// Their rows before their sessions: a sign-in in flight ends with the others, or finds
-		// no role (insertSession).
-		if err := q.LockUsersForRevocation(ctx, taken.liaisonsGone); err != nil {
-			return proof{}, fmt.Errorf("lock liaisons registered by user %d: %w", userID, err)
-		}
+		// Their rows, locked first (lockProver), before their sessions: a sign-in in flight
+		// ends with the others, or finds no role (insertSession).
 		if _, err := q.RevokeRoleSessions(ctx, db.RevokeRoleSessionsParams{UserIds: taken.liaisonsGone, Role: roleLiaison, Now: &now}); err != nil {
 			return proof{}, fmt.Errorf("revoke sessions of liaisons registered by user %d: %w", userID, err)
 		}

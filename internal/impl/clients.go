@@ -183,8 +183,8 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 // createClient is clients/create without HTTP; it reports whether the email already had a user.
 // The trail records the user created (and its password), the role and the membership.
 // An application token or an employee whose email is verified (checked again inside the
-// transaction: lockEverything) may set the new user's password and make the client a member of a
-// company. From anyone else (an unverified employee included) a password is refused
+// transaction: lockEmployeeOrApplication) may set the new user's password and make the client a
+// member of a company. From anyone else (an unverified employee included) a password is refused
 // (permission-denied), a company id is a membership request, and a new user gets an invitation
 // instead of a welcome.
 func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
@@ -221,7 +221,7 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 	var existed bool
 	err = s.inTx(ctx, "create client", func(_ pgx.Tx, q *db.Queries) error {
 		if trusted {
-			if err := lockEverything(ctx, q, p); err != nil {
+			if err := lockEmployeeOrApplication(ctx, q, p); err != nil {
 				return err
 			}
 		}

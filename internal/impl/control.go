@@ -127,16 +127,16 @@ func (s *Server) revokeUserSessions(ctx context.Context, p *auth.Principal, user
 
 // lockRevocation takes, in q's transaction, the rows sessions/revoke of userID's sessions rests
 // on: the user's row for update (LockUserMFA), and the calling employee's for share with its
-// employee record (lockController). The users' rows come before any session's (the revocation
-// after them), each as strongly as the transaction needs it, and those of two users in the order
-// of their ids. Otherwise an employee revoking herself from two sessions at once had each
+// employee record (lockEmployeeOrApplication). The users' rows come before any session's (the
+// revocation after them), each as strongly as the transaction needs it, and those of two users in
+// the order of their ids. Otherwise an employee revoking herself from two sessions at once had each
 // share-lock her row and then wait to update it, for the other (a deadlock: one answered
 // application-crash), and two employees revoking each other held each their own row and waited
 // for the other's. Answers: invalid-param (no such user), permission-denied, invalid-token.
 func lockRevocation(ctx context.Context, q *db.Queries, p *auth.Principal, userID int64) error {
 	callerFirst := p.Session != nil && p.Session.UserID < userID
 	if callerFirst {
-		if err := lockController(ctx, q, p); err != nil {
+		if err := lockEmployeeOrApplication(ctx, q, p); err != nil {
 			return err
 		}
 	}
@@ -148,7 +148,7 @@ func lockRevocation(ctx context.Context, q *db.Queries, p *auth.Principal, userI
 	if callerFirst {
 		return nil
 	}
-	return lockController(ctx, q, p) // her own row, for one who revokes herself: held already
+	return lockEmployeeOrApplication(ctx, q, p) // her own row, for one who revokes herself: held already
 }
 
 // sessionsRevokedByController are the events of sessions/revoke: one per application whose
@@ -163,24 +163,12 @@ func sessionsRevokedByController(p *auth.Principal, userID int64, applications [
 }
 
 // refuseUnverified answers permission-denied, before any work, to an employee whose email is
-// not verified (as its session was loaded; lockController decides again in the transaction):
-// whoever registered the email before its owner was made an employee may not be its owner, and
+// not verified (as its session was loaded; lockEmployeeOrApplication decides again in the
+// transaction): whoever registered the email before its owner was made an employee may not be its owner, and
 // must not end others' sessions or read their accounts.
 func refuseUnverified(p *auth.Principal) error {
 	if p.Session != nil && !callerVerified(p) {
 		return errUnproven()
 	}
 	return nil
-}
-
-// lockController lets the caller of sessions/revoke or users/lookup act, in q's transaction: an
-// application token, or an employee whose email is proven and whose session is still live
-// (checkGrantor), with its employee record share-locked (lockEmployee). A proof of the email in
-// flight, which revokes an unverified account's sessions, therefore finishes first or waits.
-// Answers: permission-denied, invalid-token.
-func lockController(ctx context.Context, q *db.Queries, p *auth.Principal) error {
-	if err := checkGrantor(ctx, q, p); err != nil {
-		return err
-	}
-	return lockEmployee(ctx, q, p)
 }

@@ -209,6 +209,9 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 	var out usedLink
 	var revoked []int64
 	err := s.inTx(ctx, "use an emailed link", func(_ pgx.Tx, q *db.Queries) error {
+		if err := lockProver(ctx, q, u.prover()); err != nil {
+			return err
+		}
 		row, err := s.markUsed(ctx, q, u)
 		if err != nil {
 			return err
@@ -229,6 +232,15 @@ func (s *Server) useLink(ctx context.Context, u linkUse) (usedLink, error) {
 	}
 	s.forgetUsers(revoked)
 	return out, nil
+}
+
+// prover names the user whose rows lockProver takes before the link is used: the user of the
+// link whose code was right (byCode), or of the link's token.
+func (u linkUse) prover() db.LockProverAndLiaisonsParams {
+	if u.byCode != 0 {
+		return db.LockProverAndLiaisonsParams{LinkID: &u.byCode}
+	}
+	return db.LockProverAndLiaisonsParams{TokenHash: auth.HashToken(u.token)}
 }
 
 // markUsed marks the link of u used, in q's transaction: one statement that only an unused,

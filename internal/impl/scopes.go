@@ -150,11 +150,14 @@ func lockGrantSource(ctx context.Context, q *db.Queries, p *auth.Principal, clie
 	return grantSource{}, errGrantDenied() // the limited session lacks the scopes of the operations that ask
 }
 
-// lockEverything checks, in q's transaction, that the caller may still act on everything (set
-// a new user's password, make any client a member of any company): an application, or an
-// employee whose email is proven and whose session is live (checkGrantor), with its employee
-// record share-locked until the transaction ends (lockEmployee).
-func lockEverything(ctx context.Context, q *db.Queries, p *auth.Principal) error {
+// lockEmployeeOrApplication lets a caller that may act on everything act, in q's transaction
+// (set a new user's password, make any client a member of any company, revoke anyone's sessions,
+// look users up): an application, or an employee whose email is proven and whose session is
+// still live (checkGrantor: its user's row locked), with its employee record share-locked until
+// the transaction ends (lockEmployee). A proof of the email in flight, which revokes an unverified
+// account's sessions, therefore finishes first or waits. Answers: permission-denied,
+// invalid-token.
+func lockEmployeeOrApplication(ctx context.Context, q *db.Queries, p *auth.Principal) error {
 	if err := checkGrantor(ctx, q, p); err != nil {
 		return err
 	}

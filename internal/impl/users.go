@@ -152,8 +152,8 @@ func (s *Server) UsersLookup(ctx context.Context, r gen.UsersLookupRequestObject
 	}, nil
 }
 
-// lookupUser is users/lookup without HTTP: the caller is checked (lockController) in the
-// transaction that reads the user, so that a proof of an unverified employee's email cannot
+// lookupUser is users/lookup without HTTP: the caller is checked (lockEmployeeOrApplication) in
+// the transaction that reads the user, so that a proof of an unverified employee's email cannot
 // commit between the check and the read.
 func (s *Server) lookupUser(ctx context.Context, p *auth.Principal, email string) (db.User, error) {
 	if err := refuseUnverified(p); err != nil {
@@ -161,7 +161,7 @@ func (s *Server) lookupUser(ctx context.Context, p *auth.Principal, email string
 	}
 	var user db.User
 	err := s.inTx(ctx, "look up a user", func(_ pgx.Tx, q *db.Queries) error {
-		if err := lockController(ctx, q, p); err != nil {
+		if err := lockEmployeeOrApplication(ctx, q, p); err != nil {
 			return err
 		}
 		var err error

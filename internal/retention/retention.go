@@ -124,6 +124,17 @@ func (w *Worker) RunOnce(ctx context.Context) (Result, error) {
 			w.log.Warn("release the retention lock; connection closed instead", slog.Any("error", err))
 		}
 	}()
+	// DeleteOldSessions is estimated far above its cost (the rows of its recursive needed), which
+	// turns JIT compilation on: at 200,000 sessions that took most of each batch (README,
+	// Retention). The round's statements are simple; the connection gets its setting back after.
+	if err := q.TurnOffJIT(ctx); err != nil {
+		return Result{}, fmt.Errorf("turn JIT off for retention: %w", err)
+	}
+	defer func() {
+		if err := q.ResetJIT(context.WithoutCancel(ctx)); err != nil {
+			w.log.Warn("reset jit after retention", slog.Any("error", err))
+		}
+	}()
 	res := Result{Ran: true, Deleted: map[string]int64{}}
 	var total int64
 	for _, task := range w.tasks() {

@@ -4,9 +4,11 @@
 // credentials and verifies its user), a user signs in with its password, sets up an
 // authenticator app with a code this test computes (RFC 6238), adds a passkey, signs in with the
 // passkey alone, and then with its password and each second factor in turn: a TOTP code, the
-// passkey, a recovery code; last, with the app turned off, it removes its last passkey, which
-// asks for its password and ends the session that signed in with it. Each sign-in's level and methods are read from the page. Screenshots
-// go to $MFA_SCREENSHOTS.
+// passkey, a recovery code; then, with the app turned off, it removes its last passkey, which
+// asks for its password and ends the session that signed in with it; last, a passkey's removal
+// refused for too many password attempts (sessions of a passkey alone share them) is made from a
+// password session, as the page says. Each sign-in's level and methods are read from the page.
+// Screenshots go to $MFA_SCREENSHOTS.
 //
 // WebAuthn needs a secure context and a relying party id that is a domain: the page is opened at
 // http://localhost (the server's public URL is http://127.0.0.1:PORT, whose relying party is
@@ -162,7 +164,10 @@ const flows = {
     assert.equal(await page.locator("#remove-password").getAttribute("type"), "password", "the password is not shown");
     await page.fill("#remove-password", "not the password at all");
     await page.click("#remove-form button[type=submit]");
-    await page.locator("#message", { hasText: "That password is not right." }).waitFor();
+    // Signed in with the passkey alone: the page says what to do about a password she does not
+    // know (one set from a copy of the passkey's session).
+    await page.locator("#message", { hasText: "That password is not right. If you do not know it" }).waitFor();
+    await page.locator("#message", { hasText: "reset it by email, then remove the passkey." }).waitFor();
     await page.locator("#passkeys li", { hasText: "This device" }).waitFor();
     await shot(page, "remove-last");
     await page.fill("#remove-password", password);
@@ -171,6 +176,43 @@ const flows = {
     await page.locator("#message", { hasText: "it ended too: sign in again" }).waitFor();
     await page.locator("#signin").waitFor({ state: "visible" });
     // With no second factor left, the password alone signs in again.
+    await signInWithPassword(page);
+    assert.equal(await level(page), "aal1 pwd");
+    await page.locator("#passkeys li", { hasText: "None yet." }).waitFor();
+  },
+
+  async "a removal refused for too many attempts, then made from a password session"(page) {
+    // A passkey again, then a session of it alone, whose wrong passwords (with the one above)
+    // spend the allowance that every session which did not prove the password shares, as the
+    // holder of a copy of the passkey could: the page says the way out, which works.
+    await page.click("#passkey-add");
+    await page.locator("#passkeys li", { hasText: "This device" }).waitFor();
+    await signOut(page);
+    await page.click("#passkey-signin");
+    assert.equal(await level(page), "aal2 webauthn");
+    await page.click("#passkeys li button");
+    await page.locator("#remove-form").waitFor({ state: "visible" });
+    const message = page.locator("#message:not([hidden])");
+    for (let guess = 1; ; guess++) {
+      assert.ok(guess <= 12, "the removal was never refused for too many attempts");
+      await page.evaluate(() => Object.assign(document.getElementById("message"), { textContent: "", hidden: true }));
+      await page.fill("#remove-password", `a guess ${guess}`);
+      await page.click("#remove-form button[type=submit]");
+      await message.waitFor();
+      const text = await message.textContent();
+      if (text.startsWith("Too many")) break;
+      assert.match(text, /^That password is not right\./);
+    }
+    await page.locator("#message", { hasText: "Sign out, sign in with your password instead (that session has attempts of its own), then remove the passkey." }).waitFor();
+    await shot(page, "remove-refused");
+    await signOut(page);
+    await signInWithPassword(page);
+    await page.click("#second-passkey");
+    assert.equal(await level(page), "aal2 pwd, webauthn");
+    await page.click("#passkeys li button");
+    await page.fill("#remove-password", password);
+    await page.click("#remove-form button[type=submit]");
+    await page.locator("#message", { hasText: "it ended too: sign in again" }).waitFor();
     await signInWithPassword(page);
     assert.equal(await level(page), "aal1 pwd");
     await page.locator("#passkeys li", { hasText: "None yet." }).waitFor();

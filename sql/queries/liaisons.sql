@@ -136,28 +136,35 @@ WITH RECURSIVE taken AS (
 SELECT l.user_id AS liaison_user_id, gone.company_id AS granted_id
 FROM gone JOIN liaisons l ON l.id = gone.liaison_id;
 
+-- name: LockProverAndLiaisons :exec
+-- Locks, for update in the order of their ids, the row of a user whose email is being proven and
+-- those of the users of the liaison records it created while unverified (older versions allowed
+-- it), first in the proof's transaction, before any link: the first proof takes those liaisons
+-- back and ends links (LockLiaisonInvitationsBy, endVerifications), and a revocation by one of
+-- them as an employee (sessions/revoke: her row, then the user's, in id order), a sign-in of
+-- theirs in flight (its user's row) or another link of theirs in flight would otherwise each wait
+-- for the other. The user is @user_id or, for a link about to be used (before UseLink or
+-- UseLinkByID marks it), the user of the link of @token_hash or of @link_id.
+WITH prover AS (
+    SELECT coalesce(sqlc.narg(user_id)::bigint,
+                    (SELECT m.user_id FROM magic_links m WHERE m.token_hash = sqlc.narg(token_hash)),
+                    (SELECT m.user_id FROM magic_links m WHERE m.id = sqlc.narg(link_id))) AS id
+)
+SELECT u.id FROM users u, prover p
+WHERE u.id = p.id
+   OR u.id IN (SELECT l.user_id FROM liaisons l JOIN users i ON i.id = l.invited_by_user_id
+               WHERE l.invited_by_user_id = p.id AND i.email_verified_at IS NULL)
+ORDER BY u.id FOR UPDATE OF u;
+
 -- name: LockLiaisonInvitationsBy :exec
 -- Locks, for update in the order of their ids, the invitation links of the liaison records that
 -- an unverified user's liaisons/register created (older versions allowed it), before the first
 -- proof of the user's email takes those records back (DeleteLiaisonsInvitedBy, whose deletion
--- takes the links with it). An acceptance in flight takes its link first (UseLink), then its
--- user's row and the record: the proof takes them in that order too (LockProverAndLiaisons
--- next), so that one of the two waits for the other, where each held what the other wanted.
+-- takes the links with it). Run after LockProverAndLiaisons: an acceptance in flight holds its
+-- user's row (its own proof's LockProverAndLiaisons) before it takes its link (UseLink), so that
+-- one of the two waits for the other at the liaison's row, where each held what the other wanted.
 SELECT m.id FROM magic_links m JOIN liaisons l ON l.id = m.liaison_id JOIN users i ON i.id = l.invited_by_user_id
 WHERE l.invited_by_user_id = @user_id AND i.email_verified_at IS NULL ORDER BY m.id FOR UPDATE OF m;
-
--- name: LockProverAndLiaisons :exec
--- Locks, for update in the order of their ids, the row of a user whose email is being proven and
--- those of the users of the liaison records it created while unverified (LockLiaisonInvitationsBy),
--- first in the proof's transaction: the first proof takes those liaisons back, and a revocation
--- by one of them as an employee (sessions/revoke: her row, then the user's, in id order) or a
--- sign-in of theirs in flight holds their row; taken after the user's, out of id order, each
--- waited for the other.
-SELECT u.id FROM users u
-WHERE u.id = @user_id
-   OR u.id IN (SELECT l.user_id FROM liaisons l JOIN users i ON i.id = l.invited_by_user_id
-               WHERE l.invited_by_user_id = @user_id AND i.email_verified_at IS NULL)
-ORDER BY u.id FOR UPDATE OF u;
 
 -- name: DeleteLiaisonsInvitedBy :many
 -- Removes the liaison records a user's liaisons/register created that act for nothing and are

@@ -216,7 +216,7 @@ WITH RECURSIVE derived (id) AS (
            OR (sqlc.narg(totp_id)::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
                AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM sqlc.narg(totp_made_by)::uuid))
     UNION
-    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = @user_id AND s.derived_from && ARRAY[d.id]
+    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = @user_id AND s.derived_from <> '{}' AND s.derived_from && ARRAY[d.id]
 )
 SELECT id FROM derived;
 

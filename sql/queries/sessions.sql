@@ -85,7 +85,9 @@ SELECT (revoked_at IS NULL)::boolean AS live FROM sessions WHERE id = @id;
 
 -- name: RevokeRoleSessions :execrows
 -- Revokes the sessions that users act in with a role they no longer have, after their rows were
--- locked (LockUsersForRevocation) and the role removed.
+-- locked (LockProverAndLiaisons: a sign-in in flight holds its user's row, HoldUserForSession,
+-- before it reads the roles, so it either created its session before, and the revocation, which
+-- waited, ends it, or waits and finds the role gone) and the role removed.
 UPDATE sessions SET revoked_at = @now
 WHERE user_id = ANY (@user_ids::bigint[]) AND role = @role AND revoked_at IS NULL;
 

@@ -95,13 +95,6 @@ FROM users WHERE id = @id FOR SHARE;
 -- key-share the row, free.
 SELECT id FROM users WHERE id = @id FOR NO KEY UPDATE;
 
--- name: LockUsersForRevocation :exec
--- Locks users' rows for update, in the order of their ids, before their sessions with a role taken
--- back are revoked (RevokeRoleSessions, in the same transaction): a sign-in in flight holds its
--- user's row (HoldUserForSession) before it reads the roles, so it either created its session
--- before, and the revocation, which waited, ends it, or waits and finds the role gone.
-SELECT id FROM users WHERE id = ANY (@ids::bigint[]) ORDER BY id FOR UPDATE;
-
 -- name: SetNewPassword :exec
 -- Sets a password chosen by the user's owner (a reset, an accepted invitation), moving
 -- credential_version so that no log-in with the old one in flight completes. Unconditional, unlike

@@ -443,7 +443,7 @@ WITH RECURSIVE derived (id) AS (
            OR ($4::bigint IS NOT NULL AND s.totp_id IS NULL AND 'otp' = ANY (s.methods)
                AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM $5::uuid))
     UNION
-    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = $1 AND s.derived_from && ARRAY[d.id]
+    SELECT s.id FROM derived d JOIN sessions s ON s.user_id = $1 AND s.derived_from <> '{}' AND s.derived_from && ARRAY[d.id]
 )
 SELECT id FROM derived
 `

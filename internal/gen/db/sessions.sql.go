@@ -476,7 +476,9 @@ type RevokeRoleSessionsParams struct {
 }
 
 // Revokes the sessions that users act in with a role they no longer have, after their rows were
-// locked (LockUsersForRevocation) and the role removed.
+// locked (LockProverAndLiaisons: a sign-in in flight holds its user's row, HoldUserForSession,
+// before it reads the roles, so it either created its session before, and the revocation, which
+// waited, ends it, or waits and finds the role gone) and the role removed.
 func (q *Queries) RevokeRoleSessions(ctx context.Context, arg RevokeRoleSessionsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, revokeRoleSessions, arg.Now, arg.UserIds, arg.Role)
 	if err != nil {

@@ -255,19 +255,6 @@ func (q *Queries) LockUserForLinks(ctx context.Context, id int64) (int64, error)
 	return id_2, err
 }
 
-const lockUsersForRevocation = `-- name: LockUsersForRevocation :exec
-SELECT id FROM users WHERE id = ANY ($1::bigint[]) ORDER BY id FOR UPDATE
-`
-
-// Locks users' rows for update, in the order of their ids, before their sessions with a role taken
-// back are revoked (RevokeRoleSessions, in the same transaction): a sign-in in flight holds its
-// user's row (HoldUserForSession) before it reads the roles, so it either created its session
-// before, and the revocation, which waited, ends it, or waits and finds the role gone.
-func (q *Queries) LockUsersForRevocation(ctx context.Context, ids []int64) error {
-	_, err := q.db.Exec(ctx, lockUsersForRevocation, ids)
-	return err
-}
-
 const moveCredentialVersion = `-- name: MoveCredentialVersion :exec
 UPDATE users SET credential_version = credential_version + 1, updated_at = now()
 WHERE id = $1

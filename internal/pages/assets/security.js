@@ -61,7 +61,17 @@
     $("message").textContent = text;
     $("message").hidden = !text;
   }
-  const refused = (answer) => say(words[answer.status] || answer.message || "Something went wrong.");
+  // What a refused removal of a passkey means to a session that did not prove the password (a
+  // passkey alone), and the way out (README, Second factors): such sessions share one allowance of
+  // password attempts, which the holder of a copy of the passkey may have spent; and the password
+  // may be one set from a copy's session, which the owner does not know.
+  const removalWords = {
+    "rate-limited": "Too many password attempts from sessions that signed in with a passkey alone. "
+      + "Sign out, sign in with your password instead (that session has attempts of its own), then remove the passkey.",
+    "invalid-password": "That password is not right. If you do not know it (it may have been set from a copy of "
+      + "your passkey), reset it by email, then remove the passkey.",
+  };
+  const refused = (answer, own = {}) => say(own[answer.status] || words[answer.status] || answer.message || "Something went wrong.");
 
   function show(section, title) {
     for (const id of ["signin", "second", "account"]) $(id).hidden = id !== section;
@@ -114,7 +124,10 @@
 
   async function removePasskey(params) {
     const answer = await api("/api/v1/mfa/passkey_delete", params, { secret: true });
-    if (answer.status !== "action-successful") return refused(answer);
+    if (answer.status !== "action-successful") {
+      const provedPassword = ($("status").dataset.methods || "").split(", ").includes("pwd");
+      return refused(answer, provedPassword ? {} : removalWords);
+    }
     $("remove-form").hidden = true;
     $("remove-password").value = "";
     removing = null;
