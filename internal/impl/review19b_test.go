@@ -1,0 +1,51 @@
+package impl_test
+
+// Review 19, part b (abuse, recovery, second factors): attacks from the HTTP API that FAILED on
+// main (855ed3c).
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/impl"
+	"github.com/plano/planoauth/internal/limits"
+)
+
+// A stranger replays one passkey sign-in's answer at sessions/passkey_finish, or sends answers to
+// ceremonies that never began: each is refused as invalid-passkey and recorded as login.failed,
+// but nothing counts the finish itself (only a begin takes a use of the address's allowance),
+// so one address grows the audit trail (and every webhook it feeds) without bound. The
+// contract's LoginFailureReason: "a flood of requests cannot grow the trail faster than the
+// limits allow". With an allowance of 5 per address, at most 5 refused finishes are recorded,
+// and the rest are rate-limited.
+func TestReview19PasskeyFinishRefusalsAreCounted(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, apitest.WithDeps(func(d *impl.Deps) {
+		d.Limits.SignIn = limits.Throttle{PerAccount: 10, PerKnown: 10, PerAddress: 5, Window: 15 * time.Minute}
+	}))
+	ada := newStolenPasskey(t, env)
+	begin := mfaPost(env, addr(40), passkeySignInBegin, map[string]any{"application": "planoorder"}, "").Expect(t, 200, gen.StatusActionSuccessful)
+	answer := ada.a.Assert(t, options(t, begin))
+	mfaPost(env, addr(40), passkeySignInEnd, map[string]any{"credential": answer, "application": "planoorder"}, "").
+		Expect(t, 200, gen.StatusActionSuccessful)
+	before := len(wholeTrail(t, env))
+	answers := map[gen.Status]int{}
+	for range 20 {
+		res := mfaPost(env, addr(40), passkeySignInEnd, map[string]any{"credential": answer, "application": "planoorder"}, "")
+		switch {
+		case res.Code == http.StatusBadRequest && res.Status() == gen.StatusInvalidPasskey,
+			res.Code == http.StatusTooManyRequests && res.Status() == gen.StatusRateLimited:
+			answers[res.Status()]++
+		default:
+			t.Fatalf("a replayed passkey answer got %d %s, want invalid-passkey or rate-limited", res.Code, res.Status())
+		}
+	}
+	grown := len(wholeTrail(t, env)) - before
+	if grown > 5 || answers[gen.StatusInvalidPasskey] > 5 {
+		t.Errorf("20 replays of one passkey answer from one address: %v, the trail grew by %d; want at most 5 refusals recorded (the address's allowance)",
+			answers, grown)
+	}
+}
