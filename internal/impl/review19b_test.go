@@ -49,3 +49,48 @@ func TestReview19PasskeyFinishRefusalsAreCounted(t *testing.T) {
 			answers, grown)
 	}
 }
+
+// A thief holding only a copy of ada's synced passkey wants her password (passkey_delete takes it,
+// to strip her of her own key; and passwords are reused). Review 17 made the sessions that did not
+// prove the password share one allowance for guessing it; but each passkey sign-in also answers a
+// device token, and makes its address known, and at sessions/create each device token and each
+// known address has an allowance of its own (10 per 15 minutes). Ten passkey sign-ins from ten
+// addresses buy 200 guesses per window (and 30 sign-ins per window, known for 30 days, buy more
+// every window). What a passkey's sign-ins made known must not multiply the guesses at a password
+// it never proved: here at most the strangers' 10 and one shared 10 are evaluated.
+func TestReview19PasskeyDevicesDoNotMultiplyPasswordGuesses(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	type foothold struct{ address, device string }
+	var footholds []foothold
+	for i := range 10 {
+		at := addr(60 + i)
+		res := passkeySignIn(t, env, ada.a, at).Expect(t, 200, gen.StatusActionSuccessful)
+		footholds = append(footholds, foothold{at, deviceToken(t, res)})
+	}
+	evaluated := 0
+	guess := func(at, device string) {
+		params := map[string]any{"email": "ada@example.com", "password": "a guess", "application": "planoorder"}
+		if device != "" {
+			params["device_token"] = device
+		}
+		res := postFrom(env, at, sessionsCreate, params, "")
+		switch {
+		case res.Code == http.StatusBadRequest && res.Status() == gen.StatusInvalidPassword:
+			evaluated++
+		case res.Code != http.StatusTooManyRequests || res.Status() != gen.StatusRateLimited:
+			t.Fatalf("a guess answered %d %s, want invalid-password or rate-limited", res.Code, res.Status())
+		}
+	}
+	for _, f := range footholds {
+		for range 10 {
+			guess(f.address, f.device)
+			guess(f.address, "")
+		}
+	}
+	if evaluated > 20 {
+		t.Errorf("%d guesses at ada's password were evaluated from what ten sign-ins with a copy of her passkey made known, want at most 20",
+			evaluated)
+	}
+}
