@@ -94,3 +94,18 @@ func TestReview19PasskeyDevicesDoNotMultiplyPasswordGuesses(t *testing.T) {
 			evaluated)
 	}
 }
+
+// A thief holding a copy of ada's synced passkey signs in with it until the allowance of passkey
+// sign-ins is spent (30 per 15 minutes): her own security key, another credential that the thief
+// does not hold, is then refused as well, though a sign-in with it proves what the copy cannot.
+// Each passkey's successful sign-ins are counted on their own, as each Google token's are.
+func TestReview19ACopiedPasskeyDoesNotLockOutTheOwnersOtherKey(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	ada := newStolenPasskey(t, env)
+	for i := range limits.Defaults.SignedIn.PerAccount {
+		passkeySignIn(t, env, ada.a, addr(70+i%5)).Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	passkeySignIn(t, env, ada.a, addr(70)).Expect(t, 429, gen.StatusRateLimited)
+	passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful)
+}
