@@ -109,3 +109,29 @@ func TestReview19ACopiedPasskeyDoesNotLockOutTheOwnersOtherKey(t *testing.T) {
 	passkeySignIn(t, env, ada.a, addr(70)).Expect(t, 429, gen.StatusRateLimited)
 	passkeySignIn(t, env, ada.b, addr(2)).Expect(t, 200, gen.StatusActionSuccessful)
 }
+
+// Strangers flood one mailbox with sign-in links through its subaddresses: ada@, ada+1@ and
+// ada+2@example.com are three accounts, but one mailbox (emailaddr.Mailbox, which bounds the
+// invitations a recipient gets from all callers together). Each account's strangers' share (5
+// links per 15 minutes) is spent from other addresses, so the mailbox gets three shares, and as
+// many more as accounts registered with new tags (clients/register, 30 per address per hour).
+// What strangers make one mailbox receive is bounded per mailbox: at most one share here.
+func TestReview19StrangersCannotFloodAMailboxThroughSubaddresses(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	emails := []string{"ada@example.com", "ada+1@example.com", "ada+2@example.com"}
+	for _, email := range emails {
+		env.User(email, "", "client")
+	}
+	for i := range 5 {
+		for j, email := range emails {
+			res := postFrom(env, addr(80+3*i+j), magicLinkRequest, map[string]any{"email": email, "application": "planoorder"}, "")
+			if res.Status() != gen.StatusActionSuccessful && res.Status() != gen.StatusRateLimited {
+				t.Fatalf("a link request answered %d %s", res.Code, res.Status())
+			}
+		}
+	}
+	if n := countRows(t, env, "sent_emails"); n > limits.Defaults.Links.PerAccount {
+		t.Errorf("strangers made ada's mailbox receive %d sign-in links in one window, want at most %d", n, limits.Defaults.Links.PerAccount)
+	}
+}
