@@ -299,6 +299,14 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	}
 	user, ceremony, passkeyID, err := s.passkeySignIn(ctx, in.Credential, appID)
 	if err != nil {
+		if ceremony.ID == 0 {
+			// No begin paid for this finish (none matched: replayed, made up, malformed): it
+			// costs the client address a failed sign-in before it is recorded, so that the trail
+			// grows no faster than the limits allow.
+			if _, limited := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx)); limited != nil {
+				return nil, limited
+			}
+		}
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
 	}
 	// The use of the address's allowance that the begin took is given back once a session is
