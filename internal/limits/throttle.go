@@ -104,6 +104,15 @@ const (
 // session's when it calls from one of the account's sessions, its device token's when the
 // account issued it (unexpired), its address's at the account when the owner signed in from
 // there before, else the one every stranger shares.
+//
+// For a guess at the password, and for the emails a password's holder could ask for (links,
+// resets: proofKind), a device token or known address has an allowance of its own only when the
+// sign-in that made it proved the password (the session it records); those that a sign-in by
+// any other proof made (a passkey, a link, Google) share one per user, as the sessions that
+// did not prove it do (impl's ownAllowance): a copy of a passkey signs in 30 times per window,
+// each with a device token and a known address, and one allowance each would multiply its
+// guesses at the password it never proved (review 19). The cost: the owner's own devices that
+// signed in without the password share that allowance with the thief's.
 func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Client) (string, callerKind, error) {
 	if c.Session != "" {
 		// A session of the account, counted as a device is: strangers cannot spend it.
@@ -111,20 +120,41 @@ func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Cl
 	}
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	user := strconv.FormatInt(userID, 10)
+	proof := proofKind(kind)
 	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
-		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
+		Proof: proof, TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
 	})
 	if err != nil {
 		return "", stranger, envelope.Internal("what user %d knows of the caller: %w", userID, err)
 	}
+	device := c.DeviceToken != "" && trust.DeviceID != 0
 	switch {
-	case c.DeviceToken != "" && trust.DeviceID != 0:
+	case device && (proof == "" || trust.DeviceProved):
 		return kind + ":device:" + strconv.FormatInt(trust.DeviceID, 10), knownDevice, nil
-	case trust.KnownAddress:
+	case trust.KnownAddress && (proof == "" || trust.AddressProved):
 		return kind + ":known:" + user + ":" + peer.Group(c.Peer.Address), knownAddress, nil
+	case device:
+		return unprovenKey(kind, user), knownDevice, nil
+	case trust.KnownAddress:
+		return unprovenKey(kind, user), knownAddress, nil
 	}
 	return kind + ":account:" + user, stranger, nil
 }
+
+// proofKind is what the sign-in that made a caller known must have proved for the caller to
+// have an allowance of kind of its own (a method of sessions.methods), "" for any sign-in.
+func proofKind(kind string) string {
+	switch Kind(kind) {
+	case SignIn, Link, Reset:
+		return "pwd"
+	}
+	return ""
+}
+
+// unprovenKey is the one allowance of kind that the callers an account knows share at the
+// account of user when they have not proven what kind asks (proofKind), and every caller it
+// knows while its email is not proven (unprovenRule).
+func unprovenKey(kind, user string) string { return kind + ":unproven:" + user }
 
 // AttemptAsStranger takes one use for an attempt of kind at the account of userID as a
 // stranger's, whatever the caller presents: the allowance every stranger shares (PerAccount),
@@ -169,7 +199,7 @@ func (l *Limiter) unprovenRule(ctx context.Context, kind Kind, userID int64, c C
 	if err != nil || caller == stranger {
 		return rule{k + ":account:" + user, th.PerAccount, th.Window}, stranger, err
 	}
-	return rule{k + ":unproven:" + user, th.PerKnown, th.Window}, caller, nil
+	return rule{unprovenKey(k, user), th.PerKnown, th.Window}, caller, nil
 }
 
 // AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names

@@ -5943,6 +5943,8 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -5980,6 +5982,8 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8145,6 +8149,8 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8192,6 +8198,8 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -12937,6 +12945,8 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -12974,6 +12984,8 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -18380,6 +18392,8 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -18423,6 +18437,8 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
