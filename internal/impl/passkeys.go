@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -311,8 +312,10 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	}
 	// The use of the address's allowance that the begin took is given back once a session is
 	// opened; a sign-in that opens none (user-requires-role) keeps it. A session spends one of
-	// the account's successful passkey sign-ins.
-	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn), "")
+	// the passkey's successful sign-ins: each passkey has its own, so that a copy of one that
+	// spent its allowance cannot keep the owner's other keys out (review 19). A user holds at
+	// most MaxPasskeysPerUser, so an account has at most that many allowances.
+	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn), strconv.FormatInt(passkeyID, 10))
 	if err != nil {
 		return nil, err
 	}

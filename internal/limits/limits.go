@@ -260,10 +260,11 @@ func (l *Limiter) SignedIn(ctx context.Context, userID int64, c Client) (Ticket,
 
 // SignedInWith is SignedIn for a sign-in by a proof the password does not give (method names
 // it: a passkey, a Google ID token): those have an allowance of their own per account, method
-// and proof (PerAccount; proof names the one proof, e.g. the hash of a reusable token, "" for
-// all of them), so that strangers who spent theirs, or the bound of all, with the password
-// never stand between the owner's passkey or Google account and the account, and one leaked
-// token replayed spends nothing of the owner's next ones.
+// and proof (PerAccount; proof names the one proof: a passkey's id, the hash of a reusable
+// token), so that strangers who spent theirs, or the bound of all, with the password never
+// stand between the owner's passkey or Google account and the account, one leaked token
+// replayed spends nothing of the owner's next ones, and a copy of one passkey nothing of her
+// other passkeys'.
 func (l *Limiter) SignedInWith(ctx context.Context, userID int64, method, proof string) (Ticket, error) {
 	q := l.cfg.SignedIn
 	return l.take(ctx, rule{"signedin:" + method + ":" + strconv.FormatInt(userID, 10) + ":" + proof, q.PerAccount, q.Window})

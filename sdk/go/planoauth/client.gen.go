@@ -6417,7 +6417,9 @@ type ClientInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -6436,7 +6438,9 @@ type ClientInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -8773,7 +8777,9 @@ func (c *Client) SessionsPasskeyBegin(ctx context.Context, body SessionsPasskeyB
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type.
@@ -8802,7 +8808,9 @@ func (c *Client) SessionsPasskeyFinishWithBody(ctx context.Context, contentType 
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -13421,7 +13429,9 @@ type ClientWithResponsesInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -13440,7 +13450,9 @@ type ClientWithResponsesInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -18958,7 +18970,9 @@ func (c *ClientWithResponses) SessionsPasskeyBeginWithResponse(ctx context.Conte
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -18983,7 +18997,9 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithBodyWithResponse(ctx cont
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
