@@ -45,6 +45,11 @@ type Client struct {
 	Peer        peer.Peer
 	DeviceToken string
 	Session     string
+	// Mailbox is where the attempt's email goes (emailaddr.Mailbox), for the kinds that email
+	// (Link, Reset): strangers share one allowance per mailbox too (the kind's PerAccount), so
+	// that the accounts of its subaddresses (ada+1@, ada+2@) do not each bring the mailbox a
+	// strangers' share of its own (review 19). "" for an attempt that emails nothing.
+	Mailbox string
 }
 
 // Attempt takes one use for an attempt of kind at the account of userID, before the work (the
@@ -88,7 +93,19 @@ func (l *Limiter) attempt(ctx context.Context, kind Kind, userID int64, c Client
 	case !strangersShare:
 		return l.take(ctx, address)
 	}
-	return l.take(ctx, rule{key, th.PerAccount, th.Window}, address)
+	return l.take(ctx, append(l.strangers(kind, key, c), address)...)
+}
+
+// strangers is the account's side of a stranger's attempt of kind: the share every stranger has
+// at the account (key), and, for an email to c.Mailbox, the share every stranger has at that
+// mailbox, whichever of its subaddresses' accounts they ask for.
+func (l *Limiter) strangers(kind Kind, key string, c Client) []rule {
+	th := l.throttle(kind)
+	rules := []rule{{key, th.PerAccount, th.Window}}
+	if c.Mailbox != "" {
+		rules = append(rules, rule{string(kind) + ":mailbox:" + EmailKey(c.Mailbox), th.PerAccount, th.Window})
+	}
+	return rules
 }
 
 // callerKind is what an account knows of a caller.
@@ -153,7 +170,7 @@ func proofKind(kind string) string {
 
 // unprovenKey is the one allowance of kind that the callers an account knows share at the
 // account of user when they have not proven what kind asks (proofKind), and every caller it
-// knows while its email is not proven (unprovenRule).
+// knows while its email is not proven (unprovenRules).
 func unprovenKey(kind, user string) string { return kind + ":unproven:" + user }
 
 // AttemptAsStranger takes one use for an attempt of kind at the account of userID as a
@@ -179,27 +196,30 @@ func (l *Limiter) AttemptAsStranger(ctx context.Context, kind Kind, userID int64
 // since) from her links.
 func (l *Limiter) AttemptUnproven(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
 	th := l.throttle(kind)
-	account, caller, err := l.unprovenRule(ctx, kind, userID, c)
+	account, caller, err := l.unprovenRules(ctx, kind, userID, c)
 	if err != nil {
 		return Ticket{}, err
 	}
 	if caller == knownDevice {
-		return l.take(ctx, account)
+		return l.take(ctx, account...)
 	}
-	return l.take(ctx, account, rule{addressKey(string(kind), c.Peer), th.PerAddress, th.Window})
+	return l.take(ctx, append(account, rule{addressKey(string(kind), c.Peer), th.PerAddress, th.Window})...)
 }
 
-// unprovenRule is the account's side of an attempt of kind at an unproven account (see
-// AttemptUnproven): the one allowance of every caller it knows, or the strangers' share.
-func (l *Limiter) unprovenRule(ctx context.Context, kind Kind, userID int64, c Client) (rule, callerKind, error) {
+// unprovenRules is the account's side of an attempt of kind at an unproven account (see
+// AttemptUnproven): the one allowance of every caller it knows, or the strangers' shares.
+func (l *Limiter) unprovenRules(ctx context.Context, kind Kind, userID int64, c Client) ([]rule, callerKind, error) {
 	th := l.throttle(kind)
 	k, user := string(kind), strconv.FormatInt(userID, 10)
 	c.Session = ""
 	_, caller, err := l.callerKey(ctx, k, userID, c)
-	if err != nil || caller == stranger {
-		return rule{k + ":account:" + user, th.PerAccount, th.Window}, stranger, err
+	if err != nil {
+		return nil, stranger, err
 	}
-	return rule{unprovenKey(k, user), th.PerKnown, th.Window}, caller, nil
+	if caller == stranger {
+		return l.strangers(kind, k+":account:"+user, c), stranger, nil
+	}
+	return []rule{{unprovenKey(k, user), th.PerKnown, th.Window}}, caller, nil
 }
 
 // AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names
@@ -317,25 +337,28 @@ func wellFormed(deviceToken string) string {
 // For an account whose email is not proven yet (unproven), the callers it knows share one
 // allowance, as for AttemptUnproven.
 func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (bool, error) {
-	account, err := l.accountRule(ctx, kind, userID, c, unproven)
+	account, err := l.accountRules(ctx, kind, userID, c, unproven)
 	if err != nil {
 		return false, err
 	}
-	_, allowed, err := l.allows(ctx, account)
+	_, allowed, err := l.allows(ctx, account...)
 	return allowed, err
 }
 
-// accountRule is the account's side of an attempt of kind by c (see Attempt, AttemptUnproven):
-// the allowance of the caller as the account knows it.
-func (l *Limiter) accountRule(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (rule, error) {
+// accountRules is the account's side of an attempt of kind by c (see Attempt, AttemptUnproven):
+// the allowance of the caller as the account knows it (a stranger's: the strangers' shares).
+func (l *Limiter) accountRules(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) ([]rule, error) {
 	if unproven {
-		account, _, err := l.unprovenRule(ctx, kind, userID, c)
+		account, _, err := l.unprovenRules(ctx, kind, userID, c)
 		return account, err
 	}
 	th := l.throttle(kind)
 	key, caller, err := l.callerKey(ctx, string(kind), userID, c)
-	if caller == stranger {
-		return rule{key, th.PerAccount, th.Window}, err
+	switch {
+	case err != nil:
+		return nil, err
+	case caller == stranger:
+		return l.strangers(kind, key, c), nil
 	}
-	return rule{key, th.PerKnown, th.Window}, err
+	return []rule{{key, th.PerKnown, th.Window}}, nil
 }

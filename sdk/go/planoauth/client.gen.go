@@ -5013,7 +5013,11 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -5059,7 +5063,11 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -6343,8 +6351,9 @@ type ClientInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6367,8 +6376,9 @@ type ClientInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6529,7 +6539,9 @@ type ClientInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6563,7 +6575,9 @@ type ClientInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -6843,7 +6857,11 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -6899,7 +6917,11 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -8663,8 +8685,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8697,8 +8720,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8929,7 +8953,9 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -8973,7 +8999,9 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -12015,7 +12043,11 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -12061,7 +12093,11 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -13355,8 +13391,9 @@ type ClientWithResponsesInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -13379,8 +13416,9 @@ type ClientWithResponsesInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -13541,7 +13579,9 @@ type ClientWithResponsesInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -13575,7 +13615,9 @@ type ClientWithResponsesInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set.
 	//
@@ -17238,7 +17280,11 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -17290,7 +17336,11 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -18872,8 +18922,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -18902,8 +18953,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -19106,7 +19158,9 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
@@ -19146,7 +19200,9 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set.
 //
