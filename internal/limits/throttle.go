@@ -59,6 +59,10 @@ type Client struct {
 //     account (PerKnown), and the address's allowance (PerAddress);
 //   - else, a stranger: the allowance every stranger shares (PerAccount), and the address's.
 //
+// A device token or address made known by a sign-in that did not prove the password shares one
+// allowance per user for the password and the emails (callerKey); a stranger's email to
+// c.Mailbox pays the mailbox's strangers' share too (strangers).
+//
 // So strangers can spend at most PerAccount evaluations per window whatever addresses they
 // use, and that spends nothing of what the owner's known clients have. It answers
 // rate-limited (Retry-After: the end of the used-up window). Return the ticket when the
