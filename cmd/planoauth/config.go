@@ -117,6 +117,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"PLANOAUTH_RESET_LIMIT_WINDOW", durationSetting(&c.limits.Resets.Window)},
 		{"PLANOAUTH_REGISTER_LIMIT_ADDRESS", countSetting(&c.limits.Registrations.PerAddress)},
 		{"PLANOAUTH_REGISTER_LIMIT_WINDOW", durationSetting(&c.limits.Registrations.Window)},
+		{"PLANOAUTH_REGISTER_LIMIT_RECIPIENT", countSetting(&c.limits.WelcomeRecipients.PerRecipient)},
+		{"PLANOAUTH_REGISTER_LIMIT_RECIPIENT_WINDOW", durationSetting(&c.limits.WelcomeRecipients.Window)},
 		{"PLANOAUTH_LIAISON_LIMIT_CALLER", countSetting(&c.limits.Liaisons.PerCaller)},
 		{"PLANOAUTH_LIAISON_LIMIT_ADDRESS", countSetting(&c.limits.Liaisons.PerAddress)},
 		{"PLANOAUTH_LIAISON_LIMIT_WINDOW", durationSetting(&c.limits.Liaisons.Window)},

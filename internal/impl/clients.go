@@ -83,7 +83,17 @@ func (s *Server) registerClient(ctx context.Context, in gen.ClientsRegisterInput
 	if err != nil {
 		return gen.ClientSession{}, err
 	}
-	out, hashed, err := s.createRegisteredClient(ctx, in, app, client)
+	// What strangers make one mailbox receive is bounded per mailbox, whichever of its
+	// subaddresses they register (review 19): past it, no welcome.
+	welcomed, welcome, err := s.limits.WelcomeTo(ctx, emailaddr.Mailbox(email))
+	if err != nil {
+		s.giveBack(ctx, ticket)
+		return gen.ClientSession{}, err
+	}
+	out, hashed, err := s.createRegisteredClient(ctx, in, app, client, !welcome)
+	if err != nil {
+		s.giveBack(ctx, welcomed) // no account, no welcome
+	}
 	if err != nil && !hashed {
 		s.giveBack(ctx, ticket) // refused before any work (a full hashing queue)
 	}
@@ -105,8 +115,9 @@ func (s *Server) emailTaken(ctx context.Context, err error) error {
 
 // createRegisteredClient hashes the password and creates the registration in one transaction,
 // which records the user, its password, its role, its membership request and its session, last;
-// it reports whether the hash ran.
-func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields) (gen.ClientSession, bool, error) {
+// it reports whether the hash ran. With noWelcome, the account gets no first email.
+func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegisterInput, app db.Application, client gen.NewClientFields,
+	noWelcome bool) (gen.ClientSession, bool, error) {
 	hash, err := s.hashOptional(ctx, client.Password)
 	if err != nil {
 		return gen.ClientSession{}, false, err
@@ -118,7 +129,7 @@ func (s *Server) createRegisteredClient(ctx context.Context, in gen.ClientsRegis
 			return err
 		}
 		record := clientRecord{requested: client.CompanyId, companyName: deref(client.CompanyName),
-			enterprise: deref(in.Enterprise), applicationID: app.ID}
+			enterprise: deref(in.Enterprise), applicationID: app.ID, noWelcome: noWelcome}
 		profile, err := s.insertClient(ctx, q, user, record)
 		if err != nil {
 			return err
@@ -309,6 +320,8 @@ type clientRecord struct {
 	// invited: the user was created by someone who may not set its password, so its first email
 	// is an invitation (which signs it in) rather than a welcome.
 	invited bool
+	// noWelcome: the mailbox received its share of welcomes (limits.WelcomeTo): no first email.
+	noWelcome bool
 }
 
 // insertClient gives user the client role in q's transaction: the enterprise company it asks
@@ -363,6 +376,9 @@ func (s *Server) sendFirstEmail(ctx context.Context, q *db.Queries, user db.User
 			return err
 		}
 		return mail.Enqueue(ctx, q, s.now(), invitationMessage(user, app.Name, "", false, linkID))
+	}
+	if c.noWelcome {
+		return nil
 	}
 	var linkID int64
 	if user.EmailVerifiedAt == nil {

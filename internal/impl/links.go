@@ -392,8 +392,10 @@ func (s *Server) attemptAt(ctx context.Context, kind limits.Kind, user db.User, 
 // email is proven, the callers the account knows share one allowance (limits.AttemptUnproven):
 // whoever registered it, perhaps not the mailbox's owner, gets none per device token for
 // mailing the owner's mailbox, and a stranger who spends the strangers' share cannot keep the
-// owner who registered herself from her links.
+// owner who registered herself from her links. Strangers' links are bounded per mailbox too
+// (limits.Client.Mailbox): one mailbox's subaddresses are accounts of their own.
 func (s *Server) linkAttempt(ctx context.Context, user db.User, client limits.Client) (limits.Ticket, error) {
+	client.Mailbox = emailaddr.Mailbox(user.Email)
 	if user.EmailVerifiedAt == nil {
 		return s.limits.AttemptUnproven(ctx, limits.Link, user.ID, client)
 	}

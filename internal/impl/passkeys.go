@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -299,12 +300,22 @@ func (s *Server) SessionsPasskeyFinish(ctx context.Context, r gen.SessionsPasske
 	}
 	user, ceremony, passkeyID, err := s.passkeySignIn(ctx, in.Credential, appID)
 	if err != nil {
+		if ceremony.ID == 0 {
+			// No begin paid for this finish (none matched: replayed, made up, malformed): it
+			// costs the client address a failed sign-in before it is recorded, so that the trail
+			// grows no faster than the limits allow.
+			if _, limited := s.limits.AttemptFromAddress(ctx, limits.SignIn, peer.FromContext(ctx)); limited != nil {
+				return nil, limited
+			}
+		}
 		return nil, s.loginFailed(ctx, s.q, loginAttempt{method: gen.LoginPasskey, applicationID: appID, userID: user.ID}, err)
 	}
 	// The use of the address's allowance that the begin took is given back once a session is
 	// opened; a sign-in that opens none (user-requires-role) keeps it. A session spends one of
-	// the account's successful passkey sign-ins.
-	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn), "")
+	// the passkey's successful sign-ins: each passkey has its own, so that a copy of one that
+	// spent its allowance cannot keep the owner's other keys out (review 19). A user holds at
+	// most MaxPasskeysPerUser, so an account has at most that many allowances.
+	success, err := s.limits.SignedInWith(ctx, user.ID, string(gen.MethodWebauthn), strconv.FormatInt(passkeyID, 10))
 	if err != nil {
 		return nil, err
 	}

@@ -89,11 +89,13 @@ func (s *Server) inBackground(ctx context.Context, fn func(context.Context)) {
 }
 
 // sendReset takes a use of the account's allowance of resets (limits.Reset: the caller's as
-// the account knows it; until the email is proven, the one that every caller it knows shares),
-// and then replaces the user's live reset links with a new one and emails it. Past the
-// allowance nothing is sent. Failures reach operators: a failed send writes a
-// mandrill-email-failed notification (mail.SendNow), anything else is logged.
+// the account knows it; until the email is proven, the one that every caller it knows shares;
+// a stranger's, per mailbox too: limits.Client.Mailbox), and then replaces the user's live
+// reset links with a new one and emails it. Past the allowance nothing is sent. Failures reach
+// operators: a failed send writes a mandrill-email-failed notification (mail.SendNow), anything
+// else is logged.
 func (s *Server) sendReset(ctx context.Context, user db.User, client limits.Client, application gen.ApplicationSlug, link resetLink) {
+	client.Mailbox = emailaddr.Mailbox(user.Email)
 	allowed, err := s.limits.AccountAllows(ctx, limits.Reset, user.ID, client, user.EmailVerifiedAt == nil)
 	if err != nil || !allowed {
 		if err != nil {

@@ -89,6 +89,9 @@ type Config struct {
 	Invitations   Quota        // invitations sent
 	// InvitationRecipients bounds the invitations one email receives from all callers together.
 	InvitationRecipients RecipientQuota
+	// WelcomeRecipients bounds the welcome emails (with their verification links) one mailbox
+	// receives from registrations (clients/register) of all its subaddresses together.
+	WelcomeRecipients RecipientQuota
 	// DeviceTokenTTL is how long a device token is honoured after the sign-in that issued it;
 	// KnownAddressTTL how long an address stays known after the last sign-in from it.
 	DeviceTokenTTL  time.Duration
@@ -116,6 +119,7 @@ var Defaults = Config{
 	Liaisons:             Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
 	Invitations:          Quota{PerCaller: 30, PerAddress: 60, Window: time.Hour},
 	InvitationRecipients: RecipientQuota{PerRecipient: 5, Window: 24 * time.Hour},
+	WelcomeRecipients:    RecipientQuota{PerRecipient: 5, Window: 24 * time.Hour},
 	DeviceTokenTTL:       90 * 24 * time.Hour,
 	KnownAddressTTL:      30 * 24 * time.Hour,
 	SecondFactors:        Throttle{PerAccount: 5, PerKnown: 5, PerAddress: 50, Window: time.Hour},
@@ -132,9 +136,9 @@ func (c Config) WithDefaults() Config {
 		Registrations: AddressQuota{PerAddress: cmp.Or(c.Registrations.PerAddress, d.Registrations.PerAddress),
 			Window: cmp.Or(c.Registrations.Window, d.Registrations.Window)},
 		Liaisons: c.Liaisons.withDefaults(d.Liaisons), Invitations: c.Invitations.withDefaults(d.Invitations),
-		InvitationRecipients: RecipientQuota{PerRecipient: cmp.Or(c.InvitationRecipients.PerRecipient, d.InvitationRecipients.PerRecipient),
-			Window: cmp.Or(c.InvitationRecipients.Window, d.InvitationRecipients.Window)},
-		DeviceTokenTTL: cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
+		InvitationRecipients: c.InvitationRecipients.withDefaults(d.InvitationRecipients),
+		WelcomeRecipients:    c.WelcomeRecipients.withDefaults(d.WelcomeRecipients),
+		DeviceTokenTTL:       cmp.Or(c.DeviceTokenTTL, d.DeviceTokenTTL), KnownAddressTTL: cmp.Or(c.KnownAddressTTL, d.KnownAddressTTL),
 		SecondFactors: c.SecondFactors.withDefaults(d.SecondFactors),
 	}
 }
@@ -142,6 +146,10 @@ func (c Config) WithDefaults() Config {
 func (t Throttle) withDefaults(d Throttle) Throttle {
 	return Throttle{PerAccount: cmp.Or(t.PerAccount, d.PerAccount), PerKnown: cmp.Or(t.PerKnown, d.PerKnown),
 		PerAddress: cmp.Or(t.PerAddress, d.PerAddress), Window: cmp.Or(t.Window, d.Window)}
+}
+
+func (q RecipientQuota) withDefaults(d RecipientQuota) RecipientQuota {
+	return RecipientQuota{PerRecipient: cmp.Or(q.PerRecipient, d.PerRecipient), Window: cmp.Or(q.Window, d.Window)}
 }
 
 func (q Quota) withDefaults(d Quota) Quota {
@@ -260,10 +268,11 @@ func (l *Limiter) SignedIn(ctx context.Context, userID int64, c Client) (Ticket,
 
 // SignedInWith is SignedIn for a sign-in by a proof the password does not give (method names
 // it: a passkey, a Google ID token): those have an allowance of their own per account, method
-// and proof (PerAccount; proof names the one proof, e.g. the hash of a reusable token, "" for
-// all of them), so that strangers who spent theirs, or the bound of all, with the password
-// never stand between the owner's passkey or Google account and the account, and one leaked
-// token replayed spends nothing of the owner's next ones.
+// and proof (PerAccount; proof names the one proof: a passkey's id, the hash of a reusable
+// token), so that strangers who spent theirs, or the bound of all, with the password never
+// stand between the owner's passkey or Google account and the account, one leaked token
+// replayed spends nothing of the owner's next ones, and a copy of one passkey nothing of her
+// other passkeys'.
 func (l *Limiter) SignedInWith(ctx context.Context, userID int64, method, proof string) (Ticket, error) {
 	q := l.cfg.SignedIn
 	return l.take(ctx, rule{"signedin:" + method + ":" + strconv.FormatInt(userID, 10) + ":" + proof, q.PerAccount, q.Window})
@@ -287,13 +296,25 @@ func (l *Limiter) RegisterEmail(ctx context.Context, email string) (Ticket, bool
 // together. It reports false, with no error, when it is used up: then no invitation is sent, and
 // the caller is answered as if it had been (its answer must not tell what others sent). Return the ticket when no invitation was sent after all.
 func (l *Limiter) InvitationTo(ctx context.Context, email string) (Ticket, bool, error) {
-	q := l.cfg.InvitationRecipients
-	return l.allows(ctx, rule{"invitation:recipient:" + EmailKey(email), q.PerRecipient, q.Window})
+	return l.toRecipient(ctx, "invitation", l.cfg.InvitationRecipients, email)
 }
 
-// allows takes one use of r, reporting false, with no error, when it is used up.
-func (l *Limiter) allows(ctx context.Context, r rule) (Ticket, bool, error) {
-	t, err := l.take(ctx, r)
+// WelcomeTo is InvitationTo for the welcome email of a registration (clients/register) to the
+// mailbox email (emailaddr.Mailbox): past WelcomeRecipients the account is created all the same,
+// without its welcome (its owner proves the email with a sign-in link), so that strangers who
+// register subaddress after subaddress of one mailbox (ada+1@, ada+2@) cannot flood it.
+func (l *Limiter) WelcomeTo(ctx context.Context, email string) (Ticket, bool, error) {
+	return l.toRecipient(ctx, "welcome", l.cfg.WelcomeRecipients, email)
+}
+
+// toRecipient takes one use of q for what of kind the recipient email receives.
+func (l *Limiter) toRecipient(ctx context.Context, kind string, q RecipientQuota, email string) (Ticket, bool, error) {
+	return l.allows(ctx, rule{kind + ":recipient:" + EmailKey(email), q.PerRecipient, q.Window})
+}
+
+// allows takes one use of each rule, reporting false, with no error, when it is used up.
+func (l *Limiter) allows(ctx context.Context, rules ...rule) (Ticket, bool, error) {
+	t, err := l.take(ctx, rules...)
 	var refusal *envelope.Error
 	if errors.As(err, &refusal) && refusal.Status == gen.StatusRateLimited {
 		return Ticket{}, false, nil

@@ -45,6 +45,11 @@ type Client struct {
 	Peer        peer.Peer
 	DeviceToken string
 	Session     string
+	// Mailbox is where the attempt's email goes (emailaddr.Mailbox), for the kinds that email
+	// (Link, Reset): strangers share one allowance per mailbox too (the kind's PerAccount), so
+	// that the accounts of its subaddresses (ada+1@, ada+2@) do not each bring the mailbox a
+	// strangers' share of its own (review 19). "" for an attempt that emails nothing.
+	Mailbox string
 }
 
 // Attempt takes one use for an attempt of kind at the account of userID, before the work (the
@@ -53,6 +58,10 @@ type Client struct {
 //   - an address the owner signed in from before: that address's own allowance for the
 //     account (PerKnown), and the address's allowance (PerAddress);
 //   - else, a stranger: the allowance every stranger shares (PerAccount), and the address's.
+//
+// A device token or address made known by a sign-in that did not prove the password shares one
+// allowance per user for the password and the emails (callerKey); a stranger's email to
+// c.Mailbox pays the mailbox's strangers' share too (strangers).
 //
 // So strangers can spend at most PerAccount evaluations per window whatever addresses they
 // use, and that spends nothing of what the owner's known clients have. It answers
@@ -88,7 +97,19 @@ func (l *Limiter) attempt(ctx context.Context, kind Kind, userID int64, c Client
 	case !strangersShare:
 		return l.take(ctx, address)
 	}
-	return l.take(ctx, rule{key, th.PerAccount, th.Window}, address)
+	return l.take(ctx, append(l.strangers(kind, key, c), address)...)
+}
+
+// strangers is the account's side of a stranger's attempt of kind: the share every stranger has
+// at the account (key), and, for an email to c.Mailbox, the share every stranger has at that
+// mailbox, whichever of its subaddresses' accounts they ask for.
+func (l *Limiter) strangers(kind Kind, key string, c Client) []rule {
+	th := l.throttle(kind)
+	rules := []rule{{key, th.PerAccount, th.Window}}
+	if c.Mailbox != "" {
+		rules = append(rules, rule{string(kind) + ":mailbox:" + EmailKey(c.Mailbox), th.PerAccount, th.Window})
+	}
+	return rules
 }
 
 // callerKind is what an account knows of a caller.
@@ -104,6 +125,15 @@ const (
 // session's when it calls from one of the account's sessions, its device token's when the
 // account issued it (unexpired), its address's at the account when the owner signed in from
 // there before, else the one every stranger shares.
+//
+// For a guess at the password, and for the emails a password's holder could ask for (links,
+// resets: proofKind), a device token or known address has an allowance of its own only when the
+// sign-in that made it proved the password (the session it records); those that a sign-in by
+// any other proof made (a passkey, a link, Google) share one per user, as the sessions that
+// did not prove it do (impl's ownAllowance): a copy of a passkey signs in 30 times per window,
+// each with a device token and a known address, and one allowance each would multiply its
+// guesses at the password it never proved (review 19). The cost: the owner's own devices that
+// signed in without the password share that allowance with the thief's.
 func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Client) (string, callerKind, error) {
 	if c.Session != "" {
 		// A session of the account, counted as a device is: strangers cannot spend it.
@@ -111,20 +141,41 @@ func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Cl
 	}
 	c.DeviceToken = wellFormed(c.DeviceToken)
 	user := strconv.FormatInt(userID, 10)
+	proof := proofKind(kind)
 	trust, err := l.q.GetClientTrust(ctx, db.GetClientTrustParams{
-		TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
+		Proof: proof, TokenHash: auth.HashToken(c.DeviceToken), UserID: userID, Now: l.now(), Address: peer.Group(c.Peer.Address),
 	})
 	if err != nil {
 		return "", stranger, envelope.Internal("what user %d knows of the caller: %w", userID, err)
 	}
+	device := c.DeviceToken != "" && trust.DeviceID != 0
 	switch {
-	case c.DeviceToken != "" && trust.DeviceID != 0:
+	case device && (proof == "" || trust.DeviceProved):
 		return kind + ":device:" + strconv.FormatInt(trust.DeviceID, 10), knownDevice, nil
-	case trust.KnownAddress:
+	case trust.KnownAddress && (proof == "" || trust.AddressProved):
 		return kind + ":known:" + user + ":" + peer.Group(c.Peer.Address), knownAddress, nil
+	case device:
+		return unprovenKey(kind, user), knownDevice, nil
+	case trust.KnownAddress:
+		return unprovenKey(kind, user), knownAddress, nil
 	}
 	return kind + ":account:" + user, stranger, nil
 }
+
+// proofKind is what the sign-in that made a caller known must have proved for the caller to
+// have an allowance of kind of its own (a method of sessions.methods), "" for any sign-in.
+func proofKind(kind string) string {
+	switch Kind(kind) {
+	case SignIn, Link, Reset:
+		return "pwd"
+	}
+	return ""
+}
+
+// unprovenKey is the one allowance of kind that the callers an account knows share at the
+// account of user when they have not proven what kind asks (proofKind), and every caller it
+// knows while its email is not proven (unprovenRules).
+func unprovenKey(kind, user string) string { return kind + ":unproven:" + user }
 
 // AttemptAsStranger takes one use for an attempt of kind at the account of userID as a
 // stranger's, whatever the caller presents: the allowance every stranger shares (PerAccount),
@@ -149,27 +200,30 @@ func (l *Limiter) AttemptAsStranger(ctx context.Context, kind Kind, userID int64
 // since) from her links.
 func (l *Limiter) AttemptUnproven(ctx context.Context, kind Kind, userID int64, c Client) (Ticket, error) {
 	th := l.throttle(kind)
-	account, caller, err := l.unprovenRule(ctx, kind, userID, c)
+	account, caller, err := l.unprovenRules(ctx, kind, userID, c)
 	if err != nil {
 		return Ticket{}, err
 	}
 	if caller == knownDevice {
-		return l.take(ctx, account)
+		return l.take(ctx, account...)
 	}
-	return l.take(ctx, account, rule{addressKey(string(kind), c.Peer), th.PerAddress, th.Window})
+	return l.take(ctx, append(account, rule{addressKey(string(kind), c.Peer), th.PerAddress, th.Window})...)
 }
 
-// unprovenRule is the account's side of an attempt of kind at an unproven account (see
-// AttemptUnproven): the one allowance of every caller it knows, or the strangers' share.
-func (l *Limiter) unprovenRule(ctx context.Context, kind Kind, userID int64, c Client) (rule, callerKind, error) {
+// unprovenRules is the account's side of an attempt of kind at an unproven account (see
+// AttemptUnproven): the one allowance of every caller it knows, or the strangers' shares.
+func (l *Limiter) unprovenRules(ctx context.Context, kind Kind, userID int64, c Client) ([]rule, callerKind, error) {
 	th := l.throttle(kind)
 	k, user := string(kind), strconv.FormatInt(userID, 10)
 	c.Session = ""
 	_, caller, err := l.callerKey(ctx, k, userID, c)
-	if err != nil || caller == stranger {
-		return rule{k + ":account:" + user, th.PerAccount, th.Window}, stranger, err
+	if err != nil {
+		return nil, stranger, err
 	}
-	return rule{k + ":unproven:" + user, th.PerKnown, th.Window}, caller, nil
+	if caller == stranger {
+		return l.strangers(kind, k+":account:"+user, c), stranger, nil
+	}
+	return []rule{{unprovenKey(k, user), th.PerKnown, th.Window}}, caller, nil
 }
 
 // AttemptFromAddress takes one use of the address's allowance for an attempt of kind that names
@@ -287,25 +341,28 @@ func wellFormed(deviceToken string) string {
 // For an account whose email is not proven yet (unproven), the callers it knows share one
 // allowance, as for AttemptUnproven.
 func (l *Limiter) AccountAllows(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (bool, error) {
-	account, err := l.accountRule(ctx, kind, userID, c, unproven)
+	account, err := l.accountRules(ctx, kind, userID, c, unproven)
 	if err != nil {
 		return false, err
 	}
-	_, allowed, err := l.allows(ctx, account)
+	_, allowed, err := l.allows(ctx, account...)
 	return allowed, err
 }
 
-// accountRule is the account's side of an attempt of kind by c (see Attempt, AttemptUnproven):
-// the allowance of the caller as the account knows it.
-func (l *Limiter) accountRule(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) (rule, error) {
+// accountRules is the account's side of an attempt of kind by c (see Attempt, AttemptUnproven):
+// the allowance of the caller as the account knows it (a stranger's: the strangers' shares).
+func (l *Limiter) accountRules(ctx context.Context, kind Kind, userID int64, c Client, unproven bool) ([]rule, error) {
 	if unproven {
-		account, _, err := l.unprovenRule(ctx, kind, userID, c)
+		account, _, err := l.unprovenRules(ctx, kind, userID, c)
 		return account, err
 	}
 	th := l.throttle(kind)
 	key, caller, err := l.callerKey(ctx, string(kind), userID, c)
-	if caller == stranger {
-		return rule{key, th.PerAccount, th.Window}, err
+	switch {
+	case err != nil:
+		return nil, err
+	case caller == stranger:
+		return l.strangers(kind, key, c), nil
 	}
-	return rule{key, th.PerKnown, th.Window}, err
+	return []rule{{key, th.PerKnown, th.Window}}, nil
 }

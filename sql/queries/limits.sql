@@ -25,11 +25,19 @@ WHERE key = ANY (@keys::text[]) AND count > 0 AND window_start <= @taken_at;
 
 -- name: GetClientTrust :one
 -- What an account knows of a caller: the id of the device token it presented, if that token is
--- the user's and unexpired (0 otherwise), and whether the user signed in from the caller's address before.
-SELECT coalesce((SELECT d.id FROM device_tokens d
-                 WHERE d.token_hash = @token_hash AND d.user_id = @user_id AND d.expires_at > @now), 0)::bigint AS device_id,
-       EXISTS (SELECT 1 FROM known_addresses k
-               WHERE k.user_id = @user_id AND k.address = @address AND k.expires_at > @now) AS known_address;
+-- the user's and unexpired (0 otherwise), whether the user signed in from the caller's address
+-- before, and for each whether the sign-in that made it (the session it records) proved @proof
+-- (a method of sessions.methods: pwd). A row from before 00082 records no session: it proved
+-- nothing known.
+SELECT coalesce(d.id, 0)::bigint AS device_id,
+       coalesce(@proof::text = ANY (ds.methods), false)::boolean AS device_proved,
+       (k.user_id IS NOT NULL)::boolean AS known_address,
+       coalesce(@proof::text = ANY (ks.methods), false)::boolean AS address_proved
+FROM (SELECT 1) AS one
+LEFT JOIN device_tokens d ON d.token_hash = @token_hash AND d.user_id = @user_id AND d.expires_at > @now
+LEFT JOIN sessions ds ON ds.id = d.session_id
+LEFT JOIN known_addresses k ON k.user_id = @user_id AND k.address = @address AND k.expires_at > @now
+LEFT JOIN sessions ks ON ks.id = k.session_id;
 
 -- name: CreateDeviceToken :exec
 -- Issues a device token to the user with the session @session_id (removing the factor that

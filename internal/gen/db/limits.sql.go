@@ -147,13 +147,19 @@ func (q *Queries) ForgetUserClients(ctx context.Context, userID int64) error {
 }
 
 const getClientTrust = `-- name: GetClientTrust :one
-SELECT coalesce((SELECT d.id FROM device_tokens d
-                 WHERE d.token_hash = $1 AND d.user_id = $2 AND d.expires_at > $3), 0)::bigint AS device_id,
-       EXISTS (SELECT 1 FROM known_addresses k
-               WHERE k.user_id = $2 AND k.address = $4 AND k.expires_at > $3) AS known_address
+SELECT coalesce(d.id, 0)::bigint AS device_id,
+       coalesce($1::text = ANY (ds.methods), false)::boolean AS device_proved,
+       (k.user_id IS NOT NULL)::boolean AS known_address,
+       coalesce($1::text = ANY (ks.methods), false)::boolean AS address_proved
+FROM (SELECT 1) AS one
+LEFT JOIN device_tokens d ON d.token_hash = $2 AND d.user_id = $3 AND d.expires_at > $4
+LEFT JOIN sessions ds ON ds.id = d.session_id
+LEFT JOIN known_addresses k ON k.user_id = $3 AND k.address = $5 AND k.expires_at > $4
+LEFT JOIN sessions ks ON ks.id = k.session_id
 `
 
 type GetClientTrustParams struct {
+	Proof     string
 	TokenHash []byte
 	UserID    int64
 	Now       time.Time
@@ -161,21 +167,32 @@ type GetClientTrustParams struct {
 }
 
 type GetClientTrustRow struct {
-	DeviceID     int64
-	KnownAddress bool
+	DeviceID      int64
+	DeviceProved  bool
+	KnownAddress  bool
+	AddressProved bool
 }
 
 // What an account knows of a caller: the id of the device token it presented, if that token is
-// the user's and unexpired (0 otherwise), and whether the user signed in from the caller's address before.
+// the user's and unexpired (0 otherwise), whether the user signed in from the caller's address
+// before, and for each whether the sign-in that made it (the session it records) proved @proof
+// (a method of sessions.methods: pwd). A row from before 00082 records no session: it proved
+// nothing known.
 func (q *Queries) GetClientTrust(ctx context.Context, arg GetClientTrustParams) (GetClientTrustRow, error) {
 	row := q.db.QueryRow(ctx, getClientTrust,
+		arg.Proof,
 		arg.TokenHash,
 		arg.UserID,
 		arg.Now,
 		arg.Address,
 	)
 	var i GetClientTrustRow
-	err := row.Scan(&i.DeviceID, &i.KnownAddress)
+	err := row.Scan(
+		&i.DeviceID,
+		&i.DeviceProved,
+		&i.KnownAddress,
+		&i.AddressProved,
+	)
 	return i, err
 }
 

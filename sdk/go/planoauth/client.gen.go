@@ -5089,7 +5089,11 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -5135,7 +5139,11 @@ type ClientInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -6019,6 +6027,8 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -6056,6 +6066,8 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -6470,8 +6482,9 @@ type ClientInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6497,8 +6510,9 @@ type ClientInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -6547,7 +6561,9 @@ type ClientInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type.
@@ -6566,7 +6582,9 @@ type ClientInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type.
@@ -6655,7 +6673,9 @@ type ClientInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set, with a sign-in token for
 	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -6692,7 +6712,9 @@ type ClientInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set, with a sign-in token for
 	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -6975,7 +6997,11 @@ func (c *Client) ClientsCreateWithTextBody(ctx context.Context, params *ClientsC
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -7031,7 +7057,11 @@ func (c *Client) ClientsRegisterWithBody(ctx context.Context, contentType string
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -8285,6 +8315,8 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8332,6 +8364,8 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8846,8 +8880,9 @@ func (c *Client) SessionsMagicLinkCreateWithTextBody(ctx context.Context, body S
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8883,8 +8918,9 @@ func (c *Client) SessionsMagicLinkRequestWithBody(ctx context.Context, contentTy
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -8963,7 +8999,9 @@ func (c *Client) SessionsPasskeyBegin(ctx context.Context, body SessionsPasskeyB
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type.
@@ -8992,7 +9030,9 @@ func (c *Client) SessionsPasskeyFinishWithBody(ctx context.Context, contentType 
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type.
@@ -9111,7 +9151,9 @@ func (c *Client) SessionsPasswordResetWithTextBody(ctx context.Context, body Ses
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set, with a sign-in token for
 // `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -9158,7 +9200,9 @@ func (c *Client) SessionsPasswordResetRequestWithBody(ctx context.Context, conte
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set, with a sign-in token for
 // `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -12203,7 +12247,11 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -12249,7 +12297,11 @@ type ClientWithResponsesInterface interface {
 	// session are created in one transaction: all of them or none.
 	//
 	// The new user's email is not verified: the welcome email carries a verification link
-	// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+	// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+	// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+	// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+	// answered all the same, without a welcome (its owner proves the email with
+	// `sessions/magic_link_request`). Until the
 	// email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 	// password and sessions set before, so a registrant who is not the email's owner loses the
 	// account to its owner.
@@ -13141,6 +13193,8 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -13178,6 +13232,8 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
+	// Only when that sign-in proved the password: the devices and addresses that signed in by
+	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -13594,8 +13650,9 @@ type ClientWithResponsesInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -13621,8 +13678,9 @@ type ClientWithResponsesInterface interface {
 	// configured), each client address has one for all emails (20), and a caller that signed in
 	// to the account before (same address, or its `device_token`) has its own (5), once the
 	// account's email is proven (until then the callers it knows, who are whoever registered
-	// it, share one allowance of 5, however many devices or addresses they have); beyond,
-	// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+	// it, share one allowance of 5, however many devices or addresses they have). The callers it
+	// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+	// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 	// counts against those allowances (a send was attempted), and a notification (kind
 	// `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 	// hour at most.
@@ -13671,7 +13729,9 @@ type ClientWithResponsesInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -13690,7 +13750,9 @@ type ClientWithResponsesInterface interface {
 	// role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 	// `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 	// ends the session; a passkey removed after its assertion was checked and before the
-	// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+	// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+	// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+	// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 	// (see `SessionsPasskeyFinishInput`).
 	//
 	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -13779,7 +13841,9 @@ type ClientWithResponsesInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set, with a sign-in token for
 	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -13816,7 +13880,9 @@ type ClientWithResponsesInterface interface {
 	// emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 	// does not know, and 5 more by each caller that signed in to it before (same address, or
 	// its `device_token`) once its email is proven (until then 5 more by all the callers it
-	// knows together); past those nothing more is sent, and the answer does not change.
+	// knows together); the callers it does not know share those 5 with the accounts of the
+	// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+	// the answer does not change.
 	// `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 	// link: the page goes there once the password is set, with a sign-in token for
 	// `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -17482,7 +17548,11 @@ func (c *ClientWithResponses) ClientsCreateWithTextBodyWithResponse(ctx context.
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -17534,7 +17604,11 @@ func (c *ClientWithResponses) ClientsRegisterWithBodyWithResponse(ctx context.Co
 // session are created in one transaction: all of them or none.
 //
 // The new user's email is not verified: the welcome email carries a verification link
-// (`sessions/magic_link_create`, 24 hours) and its code for another device, and until the
+// (`sessions/magic_link_create`, 24 hours) and its code for another device. One mailbox
+// receives at most 5 welcomes per 24 hours unless configured, from the registrations of all
+// its subaddresses together (`ada+1@`, `ada+2@`); past it the account is created and
+// answered all the same, without a welcome (its owner proves the email with
+// `sessions/magic_link_request`). Until the
 // email is proven the user may not grant anything (see "Who is who"). Proving it, by that link or any other, drops the
 // password and sessions set before, so a registrant who is not the email's owner loses the
 // account to its owner.
@@ -18648,6 +18722,8 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -18691,6 +18767,8 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
+// Only when that sign-in proved the password: the devices and addresses that signed in by
+// another proof (a passkey, a link, Google) share one allowance of 10 per account.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -19167,8 +19245,9 @@ func (c *ClientWithResponses) SessionsMagicLinkCreateWithTextBodyWithResponse(ct
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -19200,8 +19279,9 @@ func (c *ClientWithResponses) SessionsMagicLinkRequestWithBodyWithResponse(ctx c
 // configured), each client address has one for all emails (20), and a caller that signed in
 // to the account before (same address, or its `device_token`) has its own (5), once the
 // account's email is proven (until then the callers it knows, who are whoever registered
-// it, share one allowance of 5, however many devices or addresses they have); beyond,
-// `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
+// it, share one allowance of 5, however many devices or addresses they have). The callers it
+// does not know also share one allowance per mailbox (5), whatever subaddresses of it
+// (`ada+1@`, `ada+2@`) have accounts; beyond any of these, `rate-limited`. If Mandrill fails the answer is `mandrill-email-failed`, the request still
 // counts against those allowances (a send was attempted), and a notification (kind
 // `mandrill-email-failed`) is written for operators: one per recipient and kind of email per
 // hour at most.
@@ -19268,7 +19348,9 @@ func (c *ClientWithResponses) SessionsPasskeyBeginWithResponse(ctx context.Conte
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -19293,7 +19375,9 @@ func (c *ClientWithResponses) SessionsPasskeyFinishWithBodyWithResponse(ctx cont
 // role rules and answers as `sessions/create` (`client-required`, `user-requires-role`, a new
 // `device_token`). The session remembers the passkey: removing it (`mfa/passkey_delete`)
 // ends the session; a passkey removed after its assertion was checked and before the
-// session was created answers `invalid-passkey`, and no session is made. Sensitive params
+// session was created answers `invalid-passkey`, and no session is made. Each passkey has
+// its own allowance of successful sign-ins (30 per 15 minutes by default), so a copy of one
+// cannot keep its owner's other passkeys out; beyond it, `rate-limited`. Sensitive params
 // (see `SessionsPasskeyFinishInput`).
 //
 // Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
@@ -19400,7 +19484,9 @@ func (c *ClientWithResponses) SessionsPasswordResetWithTextBodyWithResponse(ctx 
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set, with a sign-in token for
 // `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
@@ -19443,7 +19529,9 @@ func (c *ClientWithResponses) SessionsPasswordResetRequestWithBodyWithResponse(c
 // emails spend alike. An account is sent at most 5 resets per 15 minutes asked by callers it
 // does not know, and 5 more by each caller that signed in to it before (same address, or
 // its `device_token`) once its email is proven (until then 5 more by all the callers it
-// knows together); past those nothing more is sent, and the answer does not change.
+// knows together); the callers it does not know share those 5 with the accounts of the
+// mailbox's other subaddresses (`ada+1@`, `ada+2@`); past those nothing more is sent, and
+// the answer does not change.
 // `redirect_url` (see Redirect URLs; `invalid-param` when not allowed) is kept with the
 // link: the page goes there once the password is set, with a sign-in token for
 // `sessions/magic_link_create`; `code_challenge` (PKCE, `S256`, only with `redirect_url`)
