@@ -41,3 +41,41 @@ func TestReview19FormerEmployeeReadsNothingOfEveryone(t *testing.T) {
 		t.Errorf("a former employee read a company's members: %d %s", res.Code, res.Status())
 	}
 }
+
+// An employee whose email is not proven yet (newstaff: whoever registered the address before an
+// operator made it an employee may not be its owner) is refused what only the entitled may do,
+// and clients/create treats it as any other caller: its company_id is a request, its new users
+// are invited. But for an email that has a user already it gives that existing user, who asked
+// nothing, a client role and a request to join the company in the user's name: the company's
+// owner is shown lia's profile among those asking to join, and may make her a member. A role
+// takes effect only when someone entitled granted it (§5a), and nobody asks for someone else.
+// (lia, a liaison, also stops acting as one in planoorder: a client's role goes first there.)
+func TestReview19UnprovenEmployeeMakesSomeoneElseAskToJoin(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	f := newCompanyFixture(t, env)
+	env.User("lia@example.com", password, "liaison")
+	res := env.PostSensitive(clientsCreate, map[string]any{"client": map[string]any{"email": "lia@example.com", "company_id": f.company}}, f.staffUnproof)
+	if res.Code == 200 {
+		t.Errorf("an unproven employee made lia a client: %s", res.Status())
+	}
+	if got := requestIDs(membership(t, env, f.owner, f.company)); len(got) > 0 {
+		t.Errorf("the owner sees requests %v to join, made in lia's name by someone else", got)
+		if res := f.change(env, companiesApproveMember, got[0], f.owner); res.Code == 200 {
+			t.Errorf("the owner made lia a member on that request")
+		}
+	}
+	s := acceptedSession(t, env, "lia@example.com", "planoorder")
+	if s.Role == nil || *s.Role != gen.RoleLiaison {
+		t.Errorf("lia signs in to planoorder as %s, want liaison", deref(s.Role))
+	}
+}
+
+// acceptedSession signs email in with its password to application and returns the session.
+func acceptedSession(t *testing.T, env *apitest.Env, email, application string) gen.Session {
+	t.Helper()
+	var s gen.Session
+	login(env, map[string]any{"email": email, "password": password, "application": application}).
+		Expect(t, 200, gen.StatusActionSuccessful).Data(t, &s)
+	return s
+}
