@@ -79,3 +79,18 @@ func acceptedSession(t *testing.T, env *apitest.Env, email, application string) 
 		Expect(t, 200, gen.StatusActionSuccessful).Data(t, &s)
 	return s
 }
+
+// Every email is stored and compared in one normalised form, so that one mailbox has one
+// account. An internationalised domain has two spellings that DNS and every mail server take
+// for one (exämple.com is xn--exmple-cua.com): emailaddr.Mailbox knows it (a liaison of one's
+// own address in the other spelling is refused), but users.email does not, so the mailbox of
+// ada@exämple.com gets a second account, registered by anyone, that her look-ups, her proofs
+// and her limits do not see.
+func TestReview19OneMailboxTwoAccounts(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@exämple.com", password, "client")
+	if res := env.PostSensitive(clientsRegister, registration("ada@xn--exmple-cua.com"), ""); res.Code == 200 {
+		t.Errorf("ada's mailbox got a second account in the ASCII spelling of its domain")
+	}
+}
