@@ -4,6 +4,7 @@ package impl_test
 // liaison, an employee or another application would.
 
 import (
+	"net/http"
 	"strconv"
 	"testing"
 
@@ -92,5 +93,37 @@ func TestReview19OneMailboxTwoAccounts(t *testing.T) {
 	env.User("ada@exämple.com", password, "client")
 	if res := env.PostSensitive(clientsRegister, registration("ada@xn--exmple-cua.com"), ""); res.Code == 200 {
 		t.Errorf("ada's mailbox got a second account in the ASCII spelling of its domain")
+	}
+}
+
+// A password sign-in decides whether it is complete (and so whether its caller gets a device
+// token and becomes known to the account) from the user it read before hashing the password.
+// The owner's first second factor, added while a thief's sign-in with her password is in
+// flight, forgets every caller the account knew (limits.Forget) and commits; the thief's
+// sign-in then goes on as if she had none: 200, a device token, its address known, though its
+// session is limited from its first use. The thief's device then has an allowance of its own
+// for guessing her codes, which a password alone must never buy.
+func TestReview19PasswordSignInInFlightAtTheFirstFactor(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	own := env.Login("ada@example.com", password, "planoorder")
+
+	release := holdRows(t, env, "LOCK TABLE role_scopes IN ACCESS EXCLUSIVE MODE")
+	req := apitest.Request(http.MethodPost, sessionsCreate, "text/plain", apitest.Sensitive(t,
+		map[string]any{"email": "ada@example.com", "password": password, "application": "planoorder"}), "")
+	req.RemoteAddr = addr(9) + ":1234"
+	thief := env.Start(req)
+	until(t, func() bool { return lockWaiters(t, env) >= 1 }, thief, release, "the thief's sign-in never waited")
+	enrolTOTP(t, env, own)
+	release()
+	res := thief.Wait()
+	if res.Code == 200 {
+		var s gen.Session
+		res.Data(t, &s)
+		t.Errorf("the thief's password sign-in answered 200 (device token %v) after ada's first factor, want mfa-required", s.DeviceToken != nil)
+	}
+	if res.Envelope.Session != nil && res.Envelope.Session.DeviceToken != nil {
+		t.Error("the thief got a device token")
 	}
 }
