@@ -13,7 +13,7 @@ import (
 )
 
 // An employee whose employee record is gone (an operator took the role back) keeps her
-// session, whose role says employee. What writes rests on the employee record is refused
+// session, whose role says employee, and introspection tells applications so. What writes rests on the employee record is refused
 // (lockEmployee: users/lookup, sessions/revoke, clients/create, companies/approve_member); what
 // only reads must be refused too: the whole audit trail (every user's addresses and sign-ins),
 // every client's profile (scopes/liaison_register lists what an employee may grant: all), and
@@ -40,6 +40,10 @@ func TestReview19FormerEmployeeReadsNothingOfEveryone(t *testing.T) {
 	}
 	if res := env.Get(companiesMembers+"?company_id="+strconv.FormatInt(acme, 10), token); res.Code != 403 {
 		t.Errorf("a former employee read a company's members: %d %s", res.Code, res.Status())
+	}
+	// And every application that checks the token is told she is an employee.
+	if _, data := introspect(t, env, env.AppTokens["planoauth"], token, nil); data.Active && data.Role != nil && *data.Role == gen.RoleEmployee {
+		t.Error("introspection calls a former employee's session an active employee's")
 	}
 }
 
