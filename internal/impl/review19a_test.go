@@ -131,3 +131,21 @@ func TestReview19PasswordSignInInFlightAtTheFirstFactor(t *testing.T) {
 		t.Error("the thief got a device token")
 	}
 }
+
+// The coexisting system deletes role records (coexistence/touch names employees, liaisons and
+// clients delete): a liaison whose record is gone keeps her planox2 session, which planox2
+// accepts only for employees and liaisons, and planox2's backend is told by introspection that
+// it is an active liaison's. A role taken back in PlanoAuth revokes the sessions acting with it
+// (RevokeRoleSessions); one deleted beside it revokes nothing.
+func TestReview19DeletedLiaisonStaysOneInPlanox2(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	lia := env.User("lia@example.com", password, "liaison")
+	token := env.Login("lia@example.com", password, "planox2")
+	exec(t, env, "DELETE FROM liaisons WHERE user_id = $1", lia)
+	if _, data := introspect(t, env, env.AppTokens["planox2"], token, nil); data.Active {
+		t.Errorf("planox2 is told lia's session is an active %s's, her liaison record deleted", deref(data.Role))
+	}
+	login(env, map[string]any{"email": "lia@example.com", "password": password, "application": "planox2"}).
+		Expect(t, 400, gen.StatusUserRequiresRole) // a new sign-in is refused, as it should be
+}
