@@ -13,8 +13,9 @@ import (
 	"github.com/plano/planoauth/internal/gen"
 )
 
-// An employee whose employee record is gone (an operator took the role back) keeps her
-// session, whose role says employee, and introspection tells applications so. What writes rests on the employee record is refused
+// An employee whose employee record is gone (deleted by an operator or by the coexisting
+// system, whose feed names employees delete) keeps her session, whose role says employee, and
+// introspection tells applications so. What writes rests on the employee record is refused
 // (lockEmployee: users/lookup, sessions/revoke, clients/create, companies/approve_member); what
 // only reads must be refused too: the whole audit trail (every user's addresses and sign-ins),
 // every client's profile (scopes/liaison_register lists what an employee may grant: all), and
