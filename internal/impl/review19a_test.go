@@ -156,3 +156,20 @@ func TestReview19DeletedLiaisonStaysOneInPlanox2(t *testing.T) {
 	login(env, map[string]any{"email": "lia@example.com", "password": password, "application": "planox2"}).
 		Expect(t, 400, gen.StatusUserRequiresRole) // a new sign-in is refused, as it should be
 }
+
+// PlanoAuth refuses an employee whose email is not proven every right of an employee (it may be
+// whoever registered the address before an operator made it an employee: lockEverything,
+// refuseUnverified, auditScope), but introspection tells the application's backend that its
+// session is an active employee's, with the employee role's scopes: an application that trusts
+// `active` and `role`, as introspection invites it to, hands the squatter what PlanoAuth itself
+// withholds.
+func TestReview19IntrospectionVouchesForAnUnprovenEmployee(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.UnverifiedUser("newstaff@example.com", password, "employee")
+	token := env.Login("newstaff@example.com", password, "planox2")
+	env.Get(auditIndex, token).Expect(t, 403, gen.StatusPermissionDenied) // PlanoAuth's own refusal
+	if _, data := introspect(t, env, env.AppTokens["planox2"], token, nil); data.Active && data.Role != nil && *data.Role == gen.RoleEmployee {
+		t.Errorf("planox2 is told an unproven employee's session is an active employee's (scopes %v)", deref(data.Scopes))
+	}
+}
