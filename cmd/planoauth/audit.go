@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/audit"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/gen/db"
 )
@@ -99,7 +100,7 @@ func userID(ctx context.Context, q *db.Queries, user string) (int64, error) {
 	if id, err := strconv.ParseInt(user, 10, 64); err == nil {
 		return id, nil
 	}
-	u, err := q.GetUserByEmail(ctx, user)
+	u, err := q.GetUserByEmail(ctx, emailaddr.Normalize(user))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("no user with email %q", user)
 	}

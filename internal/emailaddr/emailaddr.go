@@ -16,11 +16,20 @@ import (
 
 // Normalize returns the stored and compared form of an email address: Unicode NFC (so that a
 // precomposed "é" and "e" + combining accent are one address), then Go's Unicode lower case
-// (strings.ToLower), then NFC again (lower-casing can leave a decomposed sequence). Nothing is
-// trimmed: an address with surrounding space is another string, which registration refuses and
-// which matches no stored address. Normalize is idempotent.
+// (strings.ToLower), then NFC again (lower-casing can leave a decomposed sequence), and its
+// domain, when it is a valid IDNA name, in its ASCII form (xn--, DomainForm): one domain has two
+// spellings, exämple.com and xn--exmple-cua.com, which reach one mailbox and so must be one
+// account. The ASCII form is the one DNS and mail know, and the one emails quote (Display): a
+// domain whose letters of another script look like Latin ones shows as the other name it is.
+// Nothing is trimmed: an address with surrounding space is another string, which registration
+// refuses and which matches no stored address. Normalize is idempotent.
 func Normalize(email string) string {
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(email)))
+	e := norm.NFC.String(strings.ToLower(norm.NFC.String(email)))
+	at := strings.LastIndexByte(e, '@')
+	if at < 0 {
+		return e
+	}
+	return e[:at+1] + DomainForm(e[at+1:])
 }
 
 // Equal reports whether two addresses are the same account's.
@@ -40,7 +49,7 @@ func Mailbox(email string) string {
 	if at < 0 {
 		return e
 	}
-	local, domain := e[:at], DomainForm(e[at+1:])
+	local, domain := e[:at], e[at+1:]
 	if i := strings.IndexByte(local, '+'); i > 0 { // a local part that starts with "+" is all tag: kept
 		local = local[:i]
 	}
@@ -67,7 +76,7 @@ func Domain(email string) string {
 // (xn--) when it is a valid IDNA name. One domain has two spellings, Unicode and ASCII: DNS, and
 // so mail, knows only the ASCII one.
 func DomainForm(domain string) string {
-	domain = Normalize(domain)
+	domain = norm.NFC.String(strings.ToLower(norm.NFC.String(domain)))
 	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
 		return strings.ToLower(ascii)
 	}

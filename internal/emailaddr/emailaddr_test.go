@@ -14,12 +14,19 @@ func TestNormalize(t *testing.T) {
 		{"E\u0301lodie@exemple.fr", "élodie@exemple.fr"}, // decomposed É
 		{"ÅSA@EXAMPLE.SE", "åsa@example.se"},
 		{"ΣΟΦΙΑ@example.gr", "σοφια@example.gr"},
-		{"straße@example.de", "straße@example.de"}, // lower case, not case folding: ß stays
-		{" ada@example.com", " ada@example.com"},   // nothing trimmed
+		{"straße@example.de", "straße@example.de"},    // lower case, not case folding: ß stays
+		{" ada@example.com", " ada@example.com"},      // nothing trimmed
+		{"Ada@Exämple.COM", "ada@xn--exmple-cua.com"}, // one domain, its ASCII (IDNA) form
+		{"ada@xn--exmple-cua.com", "ada@xn--exmple-cua.com"},
+		{"élodie@bücher.example", "élodie@xn--bcher-kva.example"}, // the local part as it is
+		{"ada@exa mple.com", "ada@exa mple.com"},                  // no IDNA name: kept
 	} {
 		if got := emailaddr.Normalize(tc.in); got != tc.want {
 			t.Errorf("Normalize(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+	if !emailaddr.Equal("ada@exämple.com", "ADA@xn--exmple-cua.com") {
+		t.Error("Equal is false for one address with its domain in two spellings")
 	}
 	if !emailaddr.Equal("ÉVA@x.example", "e\u0301va@X.example") {
 		t.Error("Equal is false for one address in two forms")

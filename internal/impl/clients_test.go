@@ -12,6 +12,7 @@ import (
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -425,7 +426,7 @@ func company(t *testing.T, env *apitest.Env, id int64) (name string, enterprise 
 
 func userIDOf(t *testing.T, env *apitest.Env, email string) int64 {
 	t.Helper()
-	user, err := env.Q.GetUserByEmail(context.Background(), email)
+	user, err := env.Q.GetUserByEmail(context.Background(), emailaddr.Normalize(email))
 	if err != nil {
 		t.Fatalf("user %s: %v", email, err)
 	}

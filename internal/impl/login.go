@@ -87,18 +87,15 @@ func (s *Server) startSessionIn(ctx context.Context, conn dbConn, user db.User, 
 		return gen.Session{}, envelope.Internal("load application %s: %w", req.application, err)
 	}
 	signIn := req.trust != nil
-	limitation := auth.Limitation(string(mfa.Level(req.methods)), user, app)
-	if limitation != "" {
-		req.trust = nil // the sign-in is complete, and its caller trusted, with the second factor
-	}
 	q := db.New(conn)
 	role, err := sessionRole(ctx, q, user.ID, app)
 	if err != nil && !errors.Is(err, errNoRole) {
 		return gen.Session{}, envelope.Internal("choose the role of a session: %w", err)
 	}
 	var session views.Session
+	var limitation gen.Status
 	if err == nil {
-		session, err = s.insertSession(ctx, conn, user, app, role, req)
+		session, limitation, err = s.insertSession(ctx, conn, user, app, role, req)
 	}
 	if errors.Is(err, errNoRole) {
 		return gen.Session{}, s.loginFailed(ctx, q, loginAttempt{method: req.method, applicationID: app.ID, userID: user.ID},
@@ -171,40 +168,42 @@ func (s *Server) applyRememberWish(ctx context.Context, q *db.Queries, session d
 }
 
 // insertSession saves the remember_me preference (unless the session is limited: see
-// applyRememberWish), the session (with the caller's trust) and its login.succeeded event (with
-// the events the caller asked for) in one transaction (a savepoint when conn is already a
-// transaction), and returns it with its new token. The session acts with role, read before, or
-// with the one the user's roles give once its row is held (HoldUserForSession): a proof that
-// takes a role back (a liaison's, RevokeRoleSessions) locks the row before it revokes the role's
-// sessions, so either this sign-in waits for it and acts with what it left (errNoRole when
-// nothing), or the proof waits for this session and revokes it. Answers errNoRole and
-// errCredentialChanged as they are.
-func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, error) {
+// applyRememberWish), the session (with the caller's trust, unless it is limited) and its
+// login.succeeded event (with the events the caller asked for) in one transaction (a savepoint
+// when conn is already a transaction), and returns it with its new token and its limitation
+// (auth.Limitation, "" for a complete sign-in). The session acts with role, read before, or with
+// the one the user's roles give once its row is held (holdUser): a proof that takes a role back
+// (a liaison's, RevokeRoleSessions) locks the row before it revokes the role's sessions, so
+// either this sign-in waits for it and acts with what it left (errNoRole when nothing), or the
+// proof waits for this session and revokes it. The limitation is decided on the held row too: a
+// first second factor added while the sign-in was being checked (which forgets the callers the
+// account knew, limits.Forget) leaves it limited, with no device token and its address unknown.
+// Answers errNoRole and errCredentialChanged as they are.
+func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, app db.Application, role string, req newSession) (views.Session, gen.Status, error) {
 	token, hash := auth.NewToken(auth.SessionPrefix)
 	from := peer.FromContext(ctx)
 	now := s.now()
 	var created db.Session
 	var deviceToken string
+	var limitation gen.Status
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		var wish *bool // see ApplyRememberWish
-		switch {
-		case req.rememberMe != nil && auth.Limitation(string(mfa.Level(req.methods)), user, app) != "":
-			wish = req.rememberMe
-		case req.rememberMe != nil:
-			user.RememberMe = *req.rememberMe
-			if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: user.RememberMe}); err != nil {
-				return fmt.Errorf("save remember_me: %w", err)
-			}
-		}
 		scopes, err := q.GetRoleScopes(ctx, db.GetRoleScopesParams{ApplicationID: app.ID, Role: role})
 		if err != nil {
 			return fmt.Errorf("scopes of role %s in %s: %w", role, app.Slug, err)
 		}
 		// The user's row before the roles are read again, and before CreateSession, which then
 		// also sees a removal of the passkey committed since the check.
-		if err := q.HoldUserForSession(ctx, user.ID); err != nil {
-			return fmt.Errorf("hold user %d: %w", user.ID, err)
+		if user.MfaEnabled, err = holdUser(ctx, q, user.ID, req.rememberMe != nil); err != nil {
+			return err
+		}
+		limitation = auth.Limitation(string(mfa.Level(req.methods)), user, app)
+		if limitation != "" {
+			req.trust = nil // the sign-in is complete, and its caller trusted, with the second factor
+		}
+		wish, err := rememberNow(ctx, q, &user, req.rememberMe, limitation)
+		if err != nil {
+			return err
 		}
 		if role, scopes, err = roleNow(ctx, q, user.ID, app, role, scopes); err != nil {
 			return err
@@ -233,17 +232,48 @@ func (s *Server) insertSession(ctx context.Context, conn dbConn, user db.User, a
 		return audit.Append(ctx, q, now, append(slices.Clone(req.also), loggedIn)...)
 	})
 	if errors.Is(err, errCredentialChanged) || errors.Is(err, errNoRole) {
-		return views.Session{}, err
+		return views.Session{}, "", err
 	}
 	if err != nil {
-		return views.Session{}, envelope.Internal("create session for user %d: %w", user.ID, err)
+		return views.Session{}, "", envelope.Internal("create session for user %d: %w", user.ID, err)
 	}
 	if req.rememberMe != nil {
 		s.sessions.ForgetUser(user.ID) // the user this instance keeps may show the remember_me before
 	}
 	session := sessionView(created, app, &user)
 	session.Token, session.DeviceToken = token, deviceToken
-	return session, nil
+	return session, limitation, nil
+}
+
+// holdUser holds the user's row for a sign-in (HoldUserForSession, or HoldUserToRemember when it
+// may save remember_me on it) and returns whether the user has a second factor now.
+func holdUser(ctx context.Context, q *db.Queries, userID int64, remember bool) (bool, error) {
+	hold := q.HoldUserForSession
+	if remember {
+		hold = q.HoldUserToRemember
+	}
+	mfaEnabled, err := hold(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("hold user %d: %w", userID, err)
+	}
+	return mfaEnabled, nil
+}
+
+// rememberNow saves the remember_me a sign-in asked for on user (its row held) when the session
+// is complete, and returns nil; for a limited session it changes nothing of the account and
+// returns the wish, which the second factor applies (applyRememberWish).
+func rememberNow(ctx context.Context, q *db.Queries, user *db.User, rememberMe *bool, limitation gen.Status) (*bool, error) {
+	switch {
+	case rememberMe == nil:
+		return nil, nil
+	case limitation != "":
+		return rememberMe, nil
+	}
+	user.RememberMe = *rememberMe
+	if err := q.SetRememberMe(ctx, db.SetRememberMeParams{ID: user.ID, RememberMe: user.RememberMe}); err != nil {
+		return nil, fmt.Errorf("save remember_me: %w", err)
+	}
+	return nil, nil
 }
 
 // roleNow is the role and scopes a session of the user in app acts with, read again in q's

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
@@ -53,7 +54,7 @@ func noticesTo(t *testing.T, env *apitest.Env, email string) []sentNotice {
 	env.DeliverEmails()
 	rows, err := env.Pool.Query(context.Background(),
 		"SELECT kind, subject, body_text || body_html FROM sent_emails WHERE recipient = $1 AND kind = ANY($2) ORDER BY id",
-		email, []string{noticePassword, noticeAdded, noticeRemoved, noticeCodes, noticeReset})
+		emailaddr.Normalize(email), []string{noticePassword, noticeAdded, noticeRemoved, noticeCodes, noticeReset})
 	if err != nil {
 		t.Fatal(err)
 	}

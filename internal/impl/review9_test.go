@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -117,13 +118,18 @@ func TestReview9InvitationsPerRecipientInOtherSpellings(t *testing.T) {
 		d.Limits.InvitationRecipients = limits.RecipientQuota{PerRecipient: perRecipient, Window: 24 * time.Hour}
 	}))
 	spellings := []string{"victim@bücher.example", "victim@xn--bcher-kva.example", "victim+a@bücher.example", "victim+b@bücher.example"}
-	sent := 0
+	sent, counted := 0, map[string]bool{}
 	for i, email := range spellings {
 		sender := fmt.Sprintf("sender%d@example.com", i)
 		env.User(sender, password, "client")
 		offerTo(t, env, env.Login(sender, password, "planoorder"), email, []int64{clientIDOf(t, env, sender)}, nil).
 			Expect(t, 200, gen.StatusActionSuccessful)
-		sent += countInvitations(t, env, email)
+	}
+	for _, email := range spellings { // each stored form once: the domain's two spellings are one
+		if stored := emailaddr.Normalize(email); !counted[stored] {
+			counted[stored] = true
+			sent += countInvitations(t, env, email)
+		}
 	}
 	if sent > perRecipient {
 		t.Errorf("one mailbox received %d invitations in one day, in %d spellings of its address: its allowance is %d",

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plano/planoauth/internal/apitest"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -432,7 +433,7 @@ func countInvitations(t *testing.T, env *apitest.Env, email string) int {
 	t.Helper()
 	var n int
 	if err := env.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM email_outbox WHERE kind = 'invitation' AND recipient = $1", email).Scan(&n); err != nil {
+		"SELECT count(*) FROM email_outbox WHERE kind = 'invitation' AND recipient = $1", emailaddr.Normalize(email)).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

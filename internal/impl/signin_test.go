@@ -14,6 +14,7 @@ import (
 
 	"github.com/plano/planoauth/internal/apitest"
 	"github.com/plano/planoauth/internal/auth"
+	"github.com/plano/planoauth/internal/emailaddr"
 	"github.com/plano/planoauth/internal/gen"
 	"github.com/plano/planoauth/internal/impl"
 	"github.com/plano/planoauth/internal/limits"
@@ -43,7 +44,7 @@ func lastLinkToken(t *testing.T, env *apitest.Env, email string) string {
 	t.Helper()
 	var body string
 	err := env.Pool.QueryRow(context.Background(),
-		"SELECT body_text FROM sent_emails WHERE recipient = $1 ORDER BY id DESC LIMIT 1", email).Scan(&body)
+		"SELECT body_text FROM sent_emails WHERE recipient = $1 ORDER BY id DESC LIMIT 1", emailaddr.Normalize(email)).Scan(&body)
 	if err != nil {
 		t.Fatalf("no email recorded for %s: %v", email, err)
 	}

@@ -101,7 +101,7 @@ func (p Policy) runOnce(ctx context.Context, databaseURL string, apply func(*goo
 		return fmt.Errorf("migration lock: %w", err)
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, conn, migrations, goose.WithSessionLocker(locker),
-		goose.WithGoMigrations(normalizeEmails()))
+		goose.WithGoMigrations(normalizeEmails(), normalizeDomains()))
 	if err != nil {
 		return fmt.Errorf("migration provider: %w", err)
 	}

@@ -30,15 +30,23 @@ SELECT mfa_enabled FROM users WHERE id = @user_id FOR UPDATE;
 -- deadlock with it). Key share leaves the row's other updates (remember_me) free.
 SELECT id FROM users WHERE id = @user_id FOR KEY SHARE;
 
--- name: HoldUserForSession :exec
+-- name: HoldUserForSession :one
 -- A sign-in's hold on its user's row before it reads the roles again and creates its session,
--- for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
--- more strongly already): a proof, a factor's removal and a revocation of the user's sessions
--- hold the row for update, so the sign-in reads roles, credential and passkeys as they left
--- them, or they wait for its session and then see it. A weaker lock first and a stronger one
--- later would deadlock with a proof, which updates the row before it locks it for update
--- (dropSecondFactors).
-SELECT id FROM users WHERE id = @user_id FOR SHARE;
+-- for share as CreateSession locks it: a proof, a factor's change (the first added, the last
+-- removed) and a revocation of the user's sessions hold the row for update, so the sign-in
+-- reads roles, credential, passkeys and whether the user has a second factor (returned: it
+-- decides whether the session is limited, auth.Limitation) as they left them, or they wait for
+-- its session and then see it. A weaker lock first and a stronger one later would deadlock with
+-- a proof, which updates the row before it locks it for update (dropSecondFactors): a sign-in
+-- that may save remember_me holds it with HoldUserToRemember instead.
+SELECT mfa_enabled FROM users WHERE id = @user_id FOR SHARE;
+
+-- name: HoldUserToRemember :one
+-- HoldUserForSession for a sign-in that asked for remember_me, which it saves on the row
+-- (SetRememberMe) once it knows the session is complete: it takes the row as strongly first (no
+-- key update), so that two such sign-ins of one user, or a proof, wait for it instead of
+-- deadlocking with it.
+SELECT mfa_enabled FROM users WHERE id = @user_id FOR NO KEY UPDATE;
 
 -- name: HoldUserForWish :exec
 -- HoldUserCredentials for a second factor that completes a sign-in which asked for remember_me:

@@ -588,20 +588,23 @@ func (q *Queries) HoldUserCredentials(ctx context.Context, userID int64) error {
 	return err
 }
 
-const holdUserForSession = `-- name: HoldUserForSession :exec
-SELECT id FROM users WHERE id = $1 FOR SHARE
+const holdUserForSession = `-- name: HoldUserForSession :one
+SELECT mfa_enabled FROM users WHERE id = $1 FOR SHARE
 `
 
 // A sign-in's hold on its user's row before it reads the roles again and creates its session,
-// for share as CreateSession locks it (a remember_me the sign-in saved, SetRememberMe, holds it
-// more strongly already): a proof, a factor's removal and a revocation of the user's sessions
-// hold the row for update, so the sign-in reads roles, credential and passkeys as they left
-// them, or they wait for its session and then see it. A weaker lock first and a stronger one
-// later would deadlock with a proof, which updates the row before it locks it for update
-// (dropSecondFactors).
-func (q *Queries) HoldUserForSession(ctx context.Context, userID int64) error {
-	_, err := q.db.Exec(ctx, holdUserForSession, userID)
-	return err
+// for share as CreateSession locks it: a proof, a factor's change (the first added, the last
+// removed) and a revocation of the user's sessions hold the row for update, so the sign-in
+// reads roles, credential, passkeys and whether the user has a second factor (returned: it
+// decides whether the session is limited, auth.Limitation) as they left them, or they wait for
+// its session and then see it. A weaker lock first and a stronger one later would deadlock with
+// a proof, which updates the row before it locks it for update (dropSecondFactors): a sign-in
+// that may save remember_me holds it with HoldUserToRemember instead.
+func (q *Queries) HoldUserForSession(ctx context.Context, userID int64) (bool, error) {
+	row := q.db.QueryRow(ctx, holdUserForSession, userID)
+	var mfa_enabled bool
+	err := row.Scan(&mfa_enabled)
+	return mfa_enabled, err
 }
 
 const holdUserForWish = `-- name: HoldUserForWish :exec
@@ -615,6 +618,21 @@ SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE
 func (q *Queries) HoldUserForWish(ctx context.Context, userID int64) error {
 	_, err := q.db.Exec(ctx, holdUserForWish, userID)
 	return err
+}
+
+const holdUserToRemember = `-- name: HoldUserToRemember :one
+SELECT mfa_enabled FROM users WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// HoldUserForSession for a sign-in that asked for remember_me, which it saves on the row
+// (SetRememberMe) once it knows the session is complete: it takes the row as strongly first (no
+// key update), so that two such sign-ins of one user, or a proof, wait for it instead of
+// deadlocking with it.
+func (q *Queries) HoldUserToRemember(ctx context.Context, userID int64) (bool, error) {
+	row := q.db.QueryRow(ctx, holdUserToRemember, userID)
+	var mfa_enabled bool
+	err := row.Scan(&mfa_enabled)
+	return mfa_enabled, err
 }
 
 const listAllUserPasskeys = `-- name: ListAllUserPasskeys :many
