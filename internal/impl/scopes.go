@@ -187,7 +187,8 @@ func lockEmployee(ctx context.Context, q *db.Queries, p *auth.Principal) error {
 
 // holdsRole reports whether p's session may still act with its role: an application token, or
 // a session whose user still has the role record (a client's, an accepted liaison's, an
-// employee's). Records deleted outside PlanoAuth revoke
+// employee's) and, for an employee, a proven email (whoever registered the address before an
+// operator made it an employee's may not be its owner). Records deleted outside PlanoAuth revoke
 // their sessions (00095_role_records_revoke); this guards what reads on the role alone against
 // a session loaded before (an instance's cache not yet told). A session without a role
 // (client-required) holds what it is limited to.
@@ -201,7 +202,7 @@ func holdsRole(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, err
 	}
 	switch p.Session.Role {
 	case roleEmployee:
-		return roles.IsEmployee, nil
+		return roles.IsEmployee && callerVerified(p), nil
 	case roleClient:
 		return roles.IsClient, nil
 	case roleLiaison:
