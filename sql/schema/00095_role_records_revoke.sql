@@ -44,6 +44,13 @@ CREATE CONSTRAINT TRIGGER clients_revoke_sessions AFTER DELETE ON clients
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION revoke_role_sessions('client');
 
+-- Sessions whose records were deleted before this migration are revoked now.
+UPDATE sessions s SET revoked_at = now()
+WHERE s.revoked_at IS NULL
+  AND ((s.role = 'employee' AND NOT EXISTS (SELECT 1 FROM employees e WHERE e.user_id = s.user_id))
+    OR (s.role = 'client' AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.user_id = s.user_id))
+    OR (s.role = 'liaison' AND NOT EXISTS (SELECT 1 FROM liaisons l WHERE l.user_id = s.user_id AND l.accepted_at IS NOT NULL)));
+
 -- +goose Down
 DROP TRIGGER clients_revoke_sessions ON clients;
 DROP TRIGGER liaisons_revoke_sessions ON liaisons;
