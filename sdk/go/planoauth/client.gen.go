@@ -4950,9 +4950,14 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -4981,9 +4986,14 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -5932,6 +5942,13 @@ type ClientInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -5969,6 +5986,13 @@ type ClientInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -6165,7 +6189,12 @@ type ClientInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -6191,7 +6220,12 @@ type ClientInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -6752,9 +6786,14 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6793,9 +6832,14 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -8134,6 +8178,13 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -8181,6 +8232,13 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -8437,7 +8495,12 @@ func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams,
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -8473,7 +8536,12 @@ func (c *Client) SessionsIntrospectWithBody(ctx context.Context, params *Session
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -11936,9 +12004,14 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -11967,9 +12040,14 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -12926,6 +13004,13 @@ type ClientWithResponsesInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -12963,6 +13048,13 @@ type ClientWithResponsesInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -13161,7 +13253,12 @@ type ClientWithResponsesInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -13187,7 +13284,12 @@ type ClientWithResponsesInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -17139,9 +17241,14 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -17176,9 +17283,14 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -18369,6 +18481,13 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -18412,6 +18531,13 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -18646,7 +18772,12 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -18678,7 +18809,12 @@ func (c *ClientWithResponses) SessionsIntrospectWithBodyWithResponse(ctx context
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
