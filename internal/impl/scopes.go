@@ -55,8 +55,11 @@ func (s *Server) grantScopeOf(ctx context.Context, p *auth.Principal) (grantScop
 	switch p.Session.Role {
 	case roleEmployee:
 		held, err := holdsRole(ctx, s.q, p)
-		if err != nil || !held {
-			return grantScope{}, err // a former employee grants nothing
+		if err != nil {
+			return grantScope{}, envelope.Internal("%w", err)
+		}
+		if !held {
+			return grantScope{}, nil // a former employee grants nothing
 		}
 		return grantScope{everything: true}, nil
 	case roleClient:
