@@ -7,6 +7,7 @@ import (
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/envelope"
 	"github.com/plano/planoauth/internal/gen"
+	"github.com/plano/planoauth/internal/gen/db"
 	"github.com/plano/planoauth/internal/params"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) AuditIndex(ctx context.Context, r gen.AuditIndexRequestObject) 
 	if in.After != nil && in.Before != nil {
 		return nil, envelope.Param(gen.StatusInvalidParam, "before", "cannot be combined with after: after reads oldest first, before newest first")
 	}
-	scope, err := auditScope(auth.PrincipalFromContext(ctx))
+	scope, err := auditScope(ctx, s.q, auth.PrincipalFromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -39,17 +40,25 @@ func (s *Server) AuditIndex(ctx context.Context, r gen.AuditIndexRequestObject) 
 // are granted audit.index; a session of another role is refused here too, should one be. An
 // employee whose email is not verified is refused as well: whoever registered the email before
 // its owner was made an employee may not be its owner, and the trail names every user's
-// addresses and sign-ins.
-func auditScope(p *auth.Principal) (*int64, error) {
+// addresses and sign-ins. So is a former employee (holdsRole: its record is gone).
+func auditScope(ctx context.Context, q *db.Queries, p *auth.Principal) (*int64, error) {
 	if p.Session == nil {
 		id := p.Application.ID
 		return &id, nil
 	}
+	denied := &envelope.Error{Status: gen.StatusPermissionDenied, Message: "Only employees and applications read the audit trail."}
 	if p.Session.Role != roleEmployee {
-		return nil, &envelope.Error{Status: gen.StatusPermissionDenied, Message: "Only employees and applications read the audit trail."}
+		return nil, denied
 	}
 	if !callerVerified(p) {
 		return nil, errUnproven()
+	}
+	held, err := holdsRole(ctx, q, p)
+	if err != nil {
+		return nil, envelope.Internal("%w", err)
+	}
+	if !held {
+		return nil, denied
 	}
 	return nil, nil
 }

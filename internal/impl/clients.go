@@ -164,7 +164,8 @@ func (s *Server) checkClientSelfRegistration(ctx context.Context, slug gen.Appli
 
 // ClientsCreate gives an email a client, creating its user when it has none. Answers:
 // client-validation-failed, email-already-client, permission-denied (a password from a caller
-// who may not set one); client-created-for-existing-email (200) when the email had a user.
+// who may not set one, or an email that has a user from such a caller);
+// client-created-for-existing-email (200) when the email had a user.
 func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestObject) (gen.ClientsCreateResponseObject, error) {
 	in, err := params.Sensitive[gen.ClientsCreateInput](r.Body)
 	if err != nil {
@@ -178,12 +179,7 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 	status := gen.StatusActionSuccessful
 	data := views.RenderClient(client, in.View)
 	if existed {
-		status = gen.StatusClientCreatedForExistingEmail
-		if !mayChooseCredentials(p) {
-			// An existing user's details are for callers who may look users up: an employee whose
-			// email is not proven (who may be a squatter of the address) may not (users/lookup).
-			data.FirstName, data.LastName, data.Phone = nil, nil, nil
-		}
+		status = gen.StatusClientCreatedForExistingEmail // only for a trusted caller (createClient)
 	}
 	return gen.ClientsCreate200JSONResponse{
 		Status: gen.ClientCreatedResultStatus(status), Message: s.writer.Message(status),
@@ -196,8 +192,9 @@ func (s *Server) ClientsCreate(ctx context.Context, r gen.ClientsCreateRequestOb
 // An application token or an employee whose email is verified (checked again inside the
 // transaction: lockEmployeeOrApplication) may set the new user's password and make the client a
 // member of a company. From anyone else (an unverified employee included) a password is refused
-// (permission-denied), a company id is a membership request, and a new user gets an invitation
-// instead of a welcome.
+// (permission-denied), a company id is a membership request, a new user gets an invitation
+// instead of a welcome, and an email that has a user already is refused (permission-denied,
+// the transaction rolled back): only the user itself takes a role and asks to join a company.
 func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen.NewClientFields, enterprise *bool) (views.Client, bool, error) {
 	trusted := mayChooseCredentials(p)
 	if client.Password != nil && !trusted {
@@ -241,6 +238,11 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 		if user, existed, err = createUserUnlessExists(ctx, q, accountOf(client, hash)); err != nil {
 			return err
 		}
+		if existed && !trusted {
+			// Nobody asks for someone else: the existing user's role and membership request
+			// would be made in its name (§5a). It registers itself (users/client_register).
+			return errExistingUserDenied()
+		}
 		record.invited = !trusted && !existed
 		profile, err := s.insertClient(ctx, q, user, record)
 		if err != nil {
@@ -259,6 +261,14 @@ func (s *Server) createClient(ctx context.Context, p *auth.Principal, client gen
 		s.giveBack(ctx, invitation)
 	}
 	return out, existed, err
+}
+
+// errExistingUserDenied is clients/create's answer to a caller who may not act on every user
+// (anyone but an application token or an employee whose email is verified) naming the email of
+// an existing user.
+func errExistingUserDenied() error {
+	return &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "Only an application token or an employee whose email is verified may make an existing user a client; the user registers itself."}
 }
 
 // membershipEvents are the events of a new client's company: made a member of member, or asking

@@ -159,14 +159,20 @@ func companyActor(ctx context.Context, q *db.Queries, p *auth.Principal, company
 	if p.Session != nil && !callerVerified(p) {
 		return company, false, errUnproven()
 	}
+	denied := &envelope.Error{Status: gen.StatusPermissionDenied,
+		Message: "Only the company's owner, an employee or an application may see and change its members."}
 	if mayChooseCredentials(p) {
-		if missing {
+		held, err := holdsRole(ctx, q, p) // a former employee's session is refused
+		switch {
+		case err != nil:
+			return company, false, envelope.Internal("%w", err)
+		case !held:
+			return company, false, denied
+		case missing:
 			return company, true, envelope.Param(gen.StatusInvalidParam, "company_id", "no company has the id "+strconv.FormatInt(companyID, 10))
 		}
 		return company, true, nil
 	}
-	denied := &envelope.Error{Status: gen.StatusPermissionDenied,
-		Message: "Only the company's owner, an employee or an application may see and change its members."}
 	if p.Session.Role != roleClient || missing || company.OwnerClientID == nil {
 		return company, false, denied
 	}

@@ -58,6 +58,15 @@ func (s *Server) introspect(ctx context.Context, app db.Application, token strin
 		l := gen.IntrospectionLimitation(limitation)
 		return gen.Introspection{Active: false, Limitation: &l}, nil
 	}
+	// What PlanoAuth refuses to act on is vouched for to nobody: a session whose role record is
+	// gone, or an employee's whose email is not proven.
+	held, err := holdsRole(ctx, s.q, p)
+	if err != nil {
+		return gen.Introspection{}, envelope.Internal("%w", err)
+	}
+	if !held {
+		return gen.Introspection{Active: false}, nil
+	}
 	session := sessionView(*p.Session, p.Application, p.User)
 	application := views.RenderApplication(session.Application, appView)
 	user := views.RenderUser(*session.User)

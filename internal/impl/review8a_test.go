@@ -174,8 +174,9 @@ func TestReview8aPunycodeSelfLiaisonReachesPlanox2(t *testing.T) {
 // Review 8a, observation made a finding: an employee whose email is not proven (possibly a
 // squatter of the employee's address) may not look users up (users/lookup answers
 // permission-denied), but clients/create for the email of an existing user without a client
-// answered that user's names and phone. Those are left out for such a caller; the user and
-// its new client are made as before.
+// answered that user's names and phone. Since review 19a such a caller may not act on an
+// existing user at all (permission-denied, nothing made: nobody is given a role or a membership
+// request in someone else's name), so it learns none of them either.
 func TestReview8aUnprovenEmployeeLearnsNoExistingUsersDetails(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
@@ -185,7 +186,10 @@ func TestReview8aUnprovenEmployeeLearnsNoExistingUsersDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := env.PostSensitive(clientsCreate, map[string]any{"view": "client_read", "client": map[string]any{"email": "ada@example.com"}}, squatter).
-		Expect(t, 200, gen.StatusClientCreatedForExistingEmail)
+		Expect(t, 403, gen.StatusPermissionDenied)
+	if roleOf(t, env, ada, "clients") {
+		t.Error("an unproven employee made an existing user a client")
+	}
 	for _, secret := range []string{"Ada", "Lovelace", "7946"} {
 		if strings.Contains(string(res.Envelope.Data), secret) {
 			t.Errorf("an unproven employee learned %q of an existing user: %s", secret, res.Envelope.Data)
@@ -200,4 +204,14 @@ func TestReview8aUnprovenEmployeeLearnsNoExistingUsersDetails(t *testing.T) {
 	if res.Data(t, &c); c.FirstName == nil || *c.FirstName != "Test" {
 		t.Errorf("a verified employee was not answered the user's names: %s", res.Envelope.Data)
 	}
+}
+
+// roleOf reports whether userID has a row in table (clients, employees, liaisons).
+func roleOf(t *testing.T, env *apitest.Env, userID int64, table string) bool {
+	t.Helper()
+	var has bool
+	if err := env.Pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM "+table+" WHERE user_id = $1)", userID).Scan(&has); err != nil {
+		t.Fatal(err)
+	}
+	return has
 }

@@ -54,6 +54,13 @@ func (s *Server) grantScopeOf(ctx context.Context, p *auth.Principal) (grantScop
 	}
 	switch p.Session.Role {
 	case roleEmployee:
+		held, err := holdsRole(ctx, s.q, p)
+		if err != nil {
+			return grantScope{}, envelope.Internal("%w", err)
+		}
+		if !held {
+			return grantScope{}, nil // a former employee grants nothing
+		}
 		return grantScope{everything: true}, nil
 	case roleClient:
 		return s.clientGrantScope(ctx, p.Session.UserID)
@@ -182,6 +189,32 @@ func lockEmployee(ctx context.Context, q *db.Queries, p *auth.Principal) error {
 		return fmt.Errorf("lock the employee record of user %d: %w", p.Session.UserID, err)
 	}
 	return nil
+}
+
+// holdsRole reports whether p's session may still act with its role: an application token, or
+// a session whose user still has the role record (a client's, an accepted liaison's, an
+// employee's) and, for an employee, a proven email (whoever registered the address before an
+// operator made it an employee's may not be its owner). Records deleted outside PlanoAuth revoke
+// their sessions (00095_role_records_revoke); this guards what reads on the role alone against
+// a session loaded before (an instance's cache not yet told). A session without a role
+// (client-required) holds what it is limited to.
+func holdsRole(ctx context.Context, q *db.Queries, p *auth.Principal) (bool, error) {
+	if p.Session == nil || p.Session.Role == auth.RoleNone {
+		return true, nil
+	}
+	roles, err := q.GetUserRoles(ctx, p.Session.UserID)
+	if err != nil {
+		return false, fmt.Errorf("load roles of user %d: %w", p.Session.UserID, err)
+	}
+	switch p.Session.Role {
+	case roleEmployee:
+		return roles.IsEmployee && callerVerified(p), nil
+	case roleClient:
+		return roles.IsClient, nil
+	case roleLiaison:
+		return roles.IsLiaison, nil
+	}
+	return false, nil
 }
 
 // errNotController is the answer to a caller that is neither an application token nor an

@@ -25,6 +25,8 @@ func TestEmailsNormalizedByMigration(t *testing.T) {
 	exec(`INSERT INTO sessions (token_hash, user_id, application_id, role, scopes)
 		SELECT decode(md5(u::text), 'hex'), u, (SELECT id FROM applications WHERE slug = 'planoorder'), 'client', '{}'
 		FROM unnest('{1,2,6}'::bigint[]) u`)
+	// Client sessions need client records: 00095 revokes the sessions whose role record is gone.
+	exec(`INSERT INTO clients (user_id) VALUES (1), (2), (6)`)
 
 	if err := migrate.Up(ctx, url); err != nil {
 		t.Fatal(err)

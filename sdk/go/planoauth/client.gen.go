@@ -5026,9 +5026,14 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -5057,9 +5062,14 @@ type ClientInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6016,6 +6026,13 @@ type ClientInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -6055,6 +6072,13 @@ type ClientInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -6253,7 +6277,12 @@ type ClientInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -6279,7 +6308,12 @@ type ClientInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -6914,9 +6948,14 @@ func (c *Client) AuditIndex(ctx context.Context, params *AuditIndexParams, reqEd
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -6955,9 +6994,14 @@ func (c *Client) ClientsCreateWithBody(ctx context.Context, params *ClientsCreat
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -8304,6 +8348,13 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -8353,6 +8404,13 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -8611,7 +8669,12 @@ func (c *Client) SessionsIndex(ctx context.Context, params *SessionsIndexParams,
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -8647,7 +8710,12 @@ func (c *Client) SessionsIntrospectWithBody(ctx context.Context, params *Session
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -12184,9 +12252,14 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -12215,9 +12288,14 @@ type ClientWithResponsesInterface interface {
 	// client (`action-successful`); an email whose user has no client yet, generally a liaison,
 	// gets a client (`client-created-for-existing-email`) and keeps its password, names and
 	// phone (the given ones are not applied to an existing user); an email that is already a
-	// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-	// existing user, its names and phone only to a caller that may look users up (an
-	// application token, an employee whose email is verified: see `users/lookup`).
+	// client answers `email-already-client`. `data` is the client rendered with `view`.
+	//
+	// Only an application token or an employee whose email is verified acts on an existing
+	// user: from any other caller (an unverified employee included, who may be whoever
+	// registered the address before it was made an employee's) an email that has a user
+	// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+	// someone entitled grants it, and nobody asks to join a company in another user's name: the
+	// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 	//
 	// Who may set the password: an application token or an employee whose email is verified may
 	// give a new user an initial `client.password` (optional; a user without one signs in with
@@ -13182,6 +13260,13 @@ type ClientWithResponsesInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -13221,6 +13306,13 @@ type ClientWithResponsesInterface interface {
 	// `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 	// `device_token` until it does; where the application requires a second factor, a user
 	// without one gets `mfa-enrolment-required` (see the `mfa` tag).
+	// The employee role acts only for a proven email: whoever registered an address before an
+	// operator made it an employee's may not be its owner. An employee whose email is not
+	// proven gets its session (to prove the email, see its sessions, set up factors), but
+	// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+	// answers `active: false` for it, so no application takes it as an employee's. The email's
+	// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+	// before it; the owner then signs in again as a proven employee.
 	// `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 	// alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 	// on the user and applies to this session and later ones; a sign-in answered
@@ -13421,7 +13513,12 @@ type ClientWithResponsesInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -13447,7 +13544,12 @@ type ClientWithResponsesInterface interface {
 	// (`expires_at`, absent when nothing bounds the session). Anything else answers
 	// `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 	// token that is not a session token, and a session of another application (an application
-	// sees only its own application's sessions), so the answer never tells these apart.
+	// sees only its own application's sessions), so the answer never tells these apart. So
+	// does a session whose role record is gone (a former employee's, liaison's or client's:
+	// deleting the record revokes its sessions, and introspection checks the record too), and
+	// an employee's session whose email is not proven: PlanoAuth refuses such a session
+	// everything an employee may do (`permission-denied`), so it vouches for it to no
+	// application either (see `sessions/create`).
 	//
 	// The checks are those of every request made with the token (revocation, which reaches
 	// every instance at once, and the application's session policy). Introspection does not
@@ -17473,9 +17575,14 @@ func (c *ClientWithResponses) AuditIndexWithResponse(ctx context.Context, params
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -17510,9 +17617,14 @@ func (c *ClientWithResponses) ClientsCreateWithBodyWithResponse(ctx context.Cont
 // client (`action-successful`); an email whose user has no client yet, generally a liaison,
 // gets a client (`client-created-for-existing-email`) and keeps its password, names and
 // phone (the given ones are not applied to an existing user); an email that is already a
-// client answers `email-already-client`. `data` is the client rendered with `view`; for an
-// existing user, its names and phone only to a caller that may look users up (an
-// application token, an employee whose email is verified: see `users/lookup`).
+// client answers `email-already-client`. `data` is the client rendered with `view`.
+//
+// Only an application token or an employee whose email is verified acts on an existing
+// user: from any other caller (an unverified employee included, who may be whoever
+// registered the address before it was made an employee's) an email that has a user
+// answers `permission-denied` (403) and changes nothing. A role takes effect only when
+// someone entitled grants it, and nobody asks to join a company in another user's name: the
+// existing user becomes a client itself (`users/client_register`, `companies/request_member`).
 //
 // Who may set the password: an application token or an employee whose email is verified may
 // give a new user an initial `client.password` (optional; a user without one signs in with
@@ -18711,6 +18823,13 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -18756,6 +18875,13 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // `mfa-required` with a session (in `data` and `session`) limited to completing it, and no
 // `device_token` until it does; where the application requires a second factor, a user
 // without one gets `mfa-enrolment-required` (see the `mfa` tag).
+// The employee role acts only for a proven email: whoever registered an address before an
+// operator made it an employee's may not be its owner. An employee whose email is not
+// proven gets its session (to prove the email, see its sessions, set up factors), but
+// PlanoAuth refuses it what needs an employee (`permission-denied`) and `sessions/introspect`
+// answers `active: false` for it, so no application takes it as an employee's. The email's
+// first proof (a sign-in link, the welcome email's link, Google) revokes the sessions made
+// before it; the owner then signs in again as a proven employee.
 // `redirect_url` (see Redirect URLs) is passed through in the session object. `view` is an
 // alias of `session_view`; `session_view` wins when both are given. `remember_me` is saved
 // on the user and applies to this session and later ones; a sign-in answered
@@ -18992,7 +19118,12 @@ func (c *ClientWithResponses) SessionsIndexWithResponse(ctx context.Context, par
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
@@ -19024,7 +19155,12 @@ func (c *ClientWithResponses) SessionsIntrospectWithBodyWithResponse(ctx context
 // (`expires_at`, absent when nothing bounds the session). Anything else answers
 // `active: false` and nothing more: an unknown, malformed, revoked or expired token, a
 // token that is not a session token, and a session of another application (an application
-// sees only its own application's sessions), so the answer never tells these apart.
+// sees only its own application's sessions), so the answer never tells these apart. So
+// does a session whose role record is gone (a former employee's, liaison's or client's:
+// deleting the record revokes its sessions, and introspection checks the record too), and
+// an employee's session whose email is not proven: PlanoAuth refuses such a session
+// everything an employee may do (`permission-denied`), so it vouches for it to no
+// application either (see `sessions/create`).
 //
 // The checks are those of every request made with the token (revocation, which reaches
 // every instance at once, and the application's session policy). Introspection does not
