@@ -332,7 +332,7 @@ const notes = `## How this was measured
   against a hash the server stored, so with its parameters, one check per CPU), then
   sessions/create and clients/register against the cache-on server. Its peak RSS is its VmHWM,
   reset (clear_refs) before the logins and again before the overload. Each hash allocates
-  19 MiB; the soft memory limit (` + "`PLANOAUTH_MEMORY_LIMIT_MIB`" + `, default 80; ` + "`-memory-limit-mib`" + `
+  19 MiB; the soft memory limit (` + "`PLANOAUTH_MEMORY_LIMIT_MIB`" + `, by default 42 MiB + 19 per hash slot, 61 for the bench's one-CPU server; ` + "`-memory-limit-mib`" + `
   here, and ` + "`-gc-percent`" + ` for ` + "`PLANOAUTH_GC_PERCENT`" + `) keeps RSS down at the price of collecting and re-faulting that memory between hashes.
 - **Overload.** Logins offered at a fixed rate above the raw hash rate. "share shed" is 429
   rate-limited over the answers (with the allowances lifted, every 429 comes from shedding load);
