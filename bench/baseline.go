@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/plano/planoauth/internal/auth"
 	"github.com/plano/planoauth/internal/gen/db"
+	"github.com/plano/planoauth/internal/impl"
 )
 
 // The baselines are what PlanoAuth is measured against, each a bare net/http server in a
@@ -28,6 +30,11 @@ import (
 //     (the database "reference"): the physical reference for a token-checked read.
 //   - samequery: the service's own session query (GetSessionByTokenHash, whatever it joins) and
 //     nothing around it.
+//   - scopesquery, indexquery: the service's own query of scopes/liaison_register for a client
+//     (GetClientProfileByUserID) and of sessions/index (ListUserSessions), and nothing around it;
+//     the token check is free, as a session cache hit nearly is (its user id is looked up once
+//     per token, then kept). These are what those routes' targets allow at most: a route that
+//     runs its query, with no pipeline around it, is at best as fast as this.
 
 const referenceSchema = `CREATE TABLE sessions (
     id          uuid        PRIMARY KEY,
@@ -43,7 +50,7 @@ const referenceLookup = `SELECT id, role, scopes, created_at, revoked_at FROM se
 // serveChild is the child mode: serve one baseline until killed.
 func serveChild(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	kind := fs.String("serve", "", "fixed, lookup or samequery")
+	kind := fs.String("serve", "", "fixed, lookup, samequery, scopesquery or indexquery")
 	addr := fs.String("addr", "", "address to serve on")
 	body := fs.String("body", "", "fixed: file holding the answer")
 	if err := fs.Parse(args); err != nil {
@@ -92,8 +99,33 @@ func baselineHandler(kind, bodyFile, databaseURL string) (http.Handler, error) {
 		return tokenHandler(func(ctx context.Context, hash []byte) (any, error) {
 			return q.GetSessionByTokenHash(ctx, hash) // the whole row, whatever its shape
 		}), nil
+	case "scopesquery":
+		return tokenHandler(ownQuery(db.New(pool), func(ctx context.Context, q *db.Queries, userID int64) (any, error) {
+			return q.GetClientProfileByUserID(ctx, userID)
+		})), nil
+	case "indexquery":
+		return tokenHandler(ownQuery(db.New(pool), func(ctx context.Context, q *db.Queries, userID int64) (any, error) {
+			return q.ListUserSessions(ctx, db.ListUserSessionsParams{UserID: userID, MaxRows: impl.MaxSessionsListed})
+		})), nil
 	}
 	return nil, fmt.Errorf("unknown baseline %q", kind)
+}
+
+// ownQuery is a lookup that runs a route's own query for the token's user, whose id it reads
+// once per token and then keeps (as the service's session cache does).
+func ownQuery(q *db.Queries, query func(ctx context.Context, q *db.Queries, userID int64) (any, error)) func(context.Context, []byte) (any, error) {
+	var users sync.Map // string(token hash) → user id
+	return func(ctx context.Context, hash []byte) (any, error) {
+		userID, ok := users.Load(string(hash))
+		if !ok {
+			session, err := q.GetSessionByTokenHash(ctx, hash)
+			if err != nil {
+				return nil, err
+			}
+			userID, _ = users.LoadOrStore(string(hash), session.UserID)
+		}
+		return query(ctx, q, userID.(int64))
+	}
 }
 
 // tokenHandler answers the session that lookup finds for the bearer token's hash.

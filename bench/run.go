@@ -48,6 +48,7 @@ type bench struct {
 	before, beforeOff        *process // -before: that revision's PlanoAuth, cache on and off; else nil
 	traced                   *process // PlanoAuth, cache on, tracing on with its spans dropped
 	fixed, lookup, samequery *process
+	scopesquery, indexquery  *process // the routes' own queries alone
 	f                        fixtures
 	phc                      string // a password hash the server stored
 }
@@ -123,7 +124,7 @@ func setUp(ctx context.Context, cfg config, tmp string, stops *[]func()) (*bench
 	if err := b.startBaselines(ctx, tmp, url, cluster.URL("reference"), stops); err != nil {
 		return nil, err
 	}
-	b.procs.servers = []*process{b.on, b.off, b.traced, b.fixed, b.lookup, b.samequery}
+	b.procs.servers = []*process{b.on, b.off, b.traced, b.fixed, b.lookup, b.samequery, b.scopesquery, b.indexquery}
 	if b.before != nil {
 		b.procs.servers = append(b.procs.servers, b.before, b.beforeOff)
 	}
@@ -234,6 +235,8 @@ func (b *bench) startBaselines(ctx context.Context, tmp, url, referenceURL strin
 		{&b.fixed, "fixed", nil, []string{"-body", answer}},
 		{&b.lookup, "lookup", []string{"DATABASE_URL=" + referenceURL}, nil},
 		{&b.samequery, "samequery", []string{"DATABASE_URL=" + url}, nil},
+		{&b.scopesquery, "scopesquery", []string{"DATABASE_URL=" + url}, nil},
+		{&b.indexquery, "indexquery", []string{"DATABASE_URL=" + url}, nil},
 	} {
 		p, err := startBaseline(ctx, s.kind, s.env, s.args...)
 		if err != nil {
@@ -258,6 +261,8 @@ func (b *bench) peakScenarios() []scenario {
 		{"fixed", "baseline: fixed answer (net/http)", b.fixed, get("/")},
 		{"lookup", "baseline: one SELECT by token hash, one-table sessions (net/http + pgx)", b.lookup, get("/")},
 		{"samequery", "baseline: the service's own session query, GetSessionByTokenHash (net/http + pgx)", b.samequery, get("/")},
+		{"scopesquery", "baseline: scopes/liaison_register's own query, GetClientProfileByUserID, token check free (net/http + pgx)", b.scopesquery, get("/")},
+		{"indexquery", "baseline: sessions/index's own query, ListUserSessions, token check free (net/http + pgx)", b.indexquery, get("/")},
 		{"read-on", "sessions/read, cache on", b.on, get("/api/v1/sessions/read")},
 		{"read-off", "sessions/read, cache off", b.off, get("/api/v1/sessions/read")},
 		{"read-traced", "sessions/read, cache on, tracing on (spans dropped)", b.traced, get("/api/v1/sessions/read")},

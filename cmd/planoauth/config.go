@@ -41,7 +41,7 @@ type config struct {
 	limits         limits.Config
 	hasher         password.Config
 	retention      retention.Config
-	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB; GOMEMLIMIT, when set, wins
+	memoryLimitMiB int    // PLANOAUTH_MEMORY_LIMIT_MIB (0: memoryLimit's default); GOMEMLIMIT, when set, wins
 	gcPercent      int    // PLANOAUTH_GC_PERCENT; GOGC, when set, wins
 	magicLinkURL   string // PLANOAUTH_MAGIC_LINK_URL; empty: the service's own /magic page
 	// mandrill.APIKey empty: the local mailer, which records emails in the database.
@@ -63,6 +63,21 @@ type config struct {
 	webauthn impl.WebAuthnConfig
 }
 
+// heapBaseMiB is the soft memory limit's share beside the hashes in flight: the live heap
+// (about 12 MiB, half of it zxcvbn's dictionaries) and the garbage the reads leave between
+// collections. With one hash per CPU, 2 CPUs give 80 MiB, the fixed default before.
+const heapBaseMiB = 42
+
+// memoryLimit is the soft memory limit in MiB: PLANOAUTH_MEMORY_LIMIT_MIB, else room for every
+// hash the hasher may run at once beside heapBaseMiB. A fixed limit below what the hashes in
+// flight hold (4 CPUs: 76 MiB of hashes) makes the collector run without end.
+func (c config) memoryLimit() int {
+	if c.memoryLimitMiB > 0 {
+		return c.memoryLimitMiB
+	}
+	return heapBaseMiB + password.SlotsOf(c.hasher)*password.HashMiB
+}
+
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		databaseURL:     getenv("DATABASE_URL"),
@@ -73,7 +88,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		limits:          limits.Defaults,
 		hasher:          password.Config{QueueBudget: password.DefaultQueueBudget},
 		retention:       retention.Defaults,
-		memoryLimitMiB:  80,
 		gcPercent:       400,
 		sessionCacheTTL: 10 * time.Second,
 		magicLinkURL:    strings.TrimSpace(getenv("PLANOAUTH_MAGIC_LINK_URL")),

@@ -12,6 +12,7 @@ import (
 	"github.com/plano/planoauth/internal/google"
 	"github.com/plano/planoauth/internal/limits"
 	"github.com/plano/planoauth/internal/mail"
+	"github.com/plano/planoauth/internal/password"
 )
 
 func envOf(vars map[string]string) func(string) string {
@@ -133,7 +134,7 @@ func TestLoadConfigServing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 80 || cfg.gcPercent != 400 || cfg.limits != limits.Defaults ||
+		if cfg.sessionCacheTTL != 10*time.Second || cfg.memoryLimitMiB != 0 || cfg.gcPercent != 400 || cfg.limits != limits.Defaults ||
 			cfg.addr != "127.0.0.1:8080" || cfg.dataDir != ".data" {
 			t.Errorf("config = %+v, want the documented defaults", cfg)
 		}
@@ -221,5 +222,30 @@ func TestLoadConfigPublicURL(t *testing.T) {
 		if _, err := loadConfig(envOf(map[string]string{"PLANOAUTH_PUBLIC_URL": bad})); err == nil || !strings.Contains(err.Error(), "PLANOAUTH_PUBLIC_URL") {
 			t.Errorf("PLANOAUTH_PUBLIC_URL=%q: err = %v, want it refused", bad, err)
 		}
+	}
+}
+
+// The soft memory limit must hold every hash the hasher runs at once beside the live heap: a
+// fixed 80 MiB was below what 4 CPUs' hashes hold (76 MiB) with the live heap (about 12 MiB),
+// and the collector then runs without end.
+func TestMemoryLimitHoldsTheHashesInFlight(t *testing.T) {
+	t.Parallel()
+	const liveHeapMiB = 12
+	for _, slots := range []int{1, 2, 4, 8, 32} {
+		cfg, err := loadConfig(envOf(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.hasher.Slots = slots
+		if got, least := cfg.memoryLimit(), slots*password.HashMiB+liveHeapMiB; got < least {
+			t.Errorf("%d hash slots: memory limit %d MiB, want at least %d", slots, got, least)
+		}
+	}
+	cfg, err := loadConfig(envOf(map[string]string{"PLANOAUTH_MEMORY_LIMIT_MIB": "300"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.hasher.Slots = 2; cfg.memoryLimit() != 300 {
+		t.Errorf("PLANOAUTH_MEMORY_LIMIT_MIB=300: memory limit %d MiB, want 300", cfg.memoryLimit())
 	}
 }

@@ -42,7 +42,7 @@ func serve(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// spaces collections while the heap is small, as it is between logins (10 MiB live, two
 	// thirds of it zxcvbn's dictionaries, which every cycle marks again). See README "Benchmarks".
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
+		debug.SetMemoryLimit(int64(cfg.memoryLimit()) << 20)
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.gcPercent)

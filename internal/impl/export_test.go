@@ -18,7 +18,6 @@ func ValidateNewClient(c gen.NewClientFields) []gen.ParamError { return validate
 // The numbers the contract states, as the code has them (see contract_test.go).
 const (
 	MaxListed         = maxListed
-	MaxSessionsListed = maxSessionsListed
 	MaxCompanyName    = maxCompanyName
 	MinPasswordLength = password.MinLength
 	// The lifetimes of the links of queued emails.

@@ -324,13 +324,13 @@ func atMostOne(given map[string]bool) error {
 	return &envelope.Error{Status: gen.StatusInvalidParam, Params: problems}
 }
 
-// maxSessionsListed caps sessions/index (the SessionList schema's maxItems).
-const maxSessionsListed = 100
+// MaxSessionsListed caps sessions/index (the SessionList schema's maxItems).
+const MaxSessionsListed = 100
 
 // SessionsIndex lists the caller's user's live sessions, never with their tokens.
 func (s *Server) SessionsIndex(ctx context.Context, r gen.SessionsIndexRequestObject) (gen.SessionsIndexResponseObject, error) {
 	p := auth.PrincipalFromContext(ctx)
-	rows, err := s.q.ListUserSessions(ctx, db.ListUserSessionsParams{UserID: p.Session.UserID, MaxRows: maxSessionsListed})
+	rows, err := s.q.ListUserSessions(ctx, db.ListUserSessionsParams{UserID: p.Session.UserID, MaxRows: MaxSessionsListed})
 	if err != nil {
 		return nil, envelope.Internal("list sessions of user %d: %w", p.Session.UserID, err)
 	}

@@ -15,9 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// HashMiB is the memory one hash holds while it runs.
+const HashMiB = 19
+
 // Params are the argon2id parameters of new hashes: OWASP's recommended minimum
 // (19 MiB of memory, 2 passes, 1 lane).
-var Params = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+var Params = &argon2id.Params{Memory: HashMiB * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // ErrMismatch is returned by Verify for a wrong password.
 var ErrMismatch = errors.New("password does not match")
@@ -62,11 +65,17 @@ type Hasher struct {
 // NewHasher returns a Hasher with the default shape (one slot per CPU, DefaultQueueBudget).
 func NewHasher() *Hasher { return New(Config{}) }
 
+// SlotsOf is how many hashes a Hasher shaped by cfg runs at once.
+func SlotsOf(cfg Config) int {
+	if cfg.Slots > 0 {
+		return cfg.Slots
+	}
+	return cpus()
+}
+
 // New returns a Hasher shaped by cfg.
 func New(cfg Config) *Hasher {
-	if cfg.Slots <= 0 {
-		cfg.Slots = cpus()
-	}
+	cfg.Slots = SlotsOf(cfg)
 	if cfg.QueueBudget <= 0 {
 		cfg.QueueBudget = DefaultQueueBudget
 	}
