@@ -43,3 +43,28 @@ func TestReview20StrangerAtALinkKnownAddressLocksTheOwnersDevices(t *testing.T) 
 	postFrom(env, home, sessionsCreate, map[string]any{"email": "ada@example.com", "password": password,
 		"application": "planoorder", "device_token": device}, "").Expect(t, 200, gen.StatusActionSuccessful)
 }
+
+// The same hole for the emails a password's holder could ask for (links, resets: proofKind
+// "pwd"): for an owner who signs in by her links (never typing her password), every address she
+// signed in from is known by a link sign-in, so all of them share one link allowance per user;
+// a stranger holding nothing, at one of them (the café), spends it in five requests, and then
+// her home address, known to the account, gets no sign-in link either (429). Before fix19b her
+// home address had an allowance of its own, which no one elsewhere could spend.
+func TestReview20StrangerAtALinkKnownAddressKeepsTheOwnerFromHerLinks(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t)
+	env.User("ada@example.com", password, "client")
+	cafe, home := addr(80), addr(81)
+	for _, at := range []string{cafe, home} {
+		requestLink(env, "ada@example.com", "planoorder").Expect(t, 200, gen.StatusActionSuccessful)
+		env.DeliverEmails()
+		token := lastLinkToken(t, env, "ada@example.com")
+		postFrom(env, at, magicLinkCreate, map[string]any{"magic_token": token, "application": "planoorder"}, "").
+			Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	link := map[string]any{"email": "ada@example.com", "application": "planoorder"}
+	for range 5 { // a stranger at the café: the default PerKnown of links
+		postFrom(env, cafe, magicLinkRequest, link, "").Expect(t, 200, gen.StatusActionSuccessful)
+	}
+	postFrom(env, home, magicLinkRequest, link, "").Expect(t, 200, gen.StatusActionSuccessful)
+}
