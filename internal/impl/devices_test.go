@@ -183,13 +183,16 @@ func TestDevicesForgottenAfterTheirOwnLogout(t *testing.T) {
 	wantKnown(t, env, "ada", own)
 }
 
-// The address ada removes the passkey from stays known, though the thief signed in there last
-// with its copy: it is hers (the thief shares her network), and forgetting it would make her a
-// stranger there. The thief's device token still goes.
+// The address ada signed in from with her password stays known with its own allowance of
+// password guesses, though the thief signed in there last with its copy: it is hers (the thief
+// shares her network), and forgetting it would make her a stranger there. The thief's device
+// token still goes. (An address known only from passkey sign-ins is a stranger's for password
+// guesses since review 20.)
 func TestDevicesForgottenButNotTheOwnersAddress(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t)
 	ada := newStolenPasskey(t, env)
+	steppedUp(t, env, addr(2), ada.b)
 	thief := deviceToken(t, passkeySignIn(t, env, ada.a, addr(2)).Expect(t, 200, gen.StatusActionSuccessful))
 	mfaPost(env, addr(2), passkeyDelete, map[string]any{"id": ada.synced, "password": password}, ada.own).Expect(t, 200, gen.StatusActionSuccessful)
 	spendStrangers(t, env)

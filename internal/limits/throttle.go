@@ -59,9 +59,9 @@ type Client struct {
 //     account (PerKnown), and the address's allowance (PerAddress);
 //   - else, a stranger: the allowance every stranger shares (PerAccount), and the address's.
 //
-// A device token or address made known by a sign-in that did not prove the password shares one
-// allowance per user for the password and the emails (callerKey); a stranger's email to
-// c.Mailbox pays the mailbox's strangers' share too (strangers).
+// For a guess at the password, a device token made known by a sign-in that did not prove it
+// shares one allowance per user, and such an address is a stranger's (callerKey); a stranger's
+// email to c.Mailbox pays the mailbox's strangers' share too (strangers).
 //
 // So strangers can spend at most PerAccount evaluations per window whatever addresses they
 // use, and that spends nothing of what the owner's known clients have. It answers
@@ -126,14 +126,14 @@ const (
 // account issued it (unexpired), its address's at the account when the owner signed in from
 // there before, else the one every stranger shares.
 //
-// For a guess at the password, and for the emails a password's holder could ask for (links,
-// resets: proofKind), a device token or known address has an allowance of its own only when the
-// sign-in that made it proved the password (the session it records); those that a sign-in by
-// any other proof made (a passkey, a link, Google) share one per user, as the sessions that
-// did not prove it do (impl's ownAllowance): a copy of a passkey signs in 30 times per window,
-// each with a device token and a known address, and one allowance each would multiply its
-// guesses at the password it never proved (review 19). The cost: the owner's own devices that
-// signed in without the password share that allowance with the thief's.
+// For a guess at the password (proofKind), a device token or known address has an allowance of
+// its own only when the sign-in that made it proved the password (the session it records): a
+// copy of a passkey signs in 30 times per window, each with a device token and a known address,
+// and one allowance each would multiply its guesses at the password it never proved (review
+// 19). Device tokens that a sign-in by any other proof made (a passkey, a link, Google) share
+// one per user, as the sessions that did not prove it do (impl's ownAllowance); such an address
+// counts as a stranger's, since anyone can call from it (review 20). The cost: the owner's own
+// devices that signed in without the password share that allowance with the thief's.
 func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Client) (string, callerKind, error) {
 	if c.Session != "" {
 		// A session of the account, counted as a device is: strangers cannot spend it.
@@ -156,17 +156,22 @@ func (l *Limiter) callerKey(ctx context.Context, kind string, userID int64, c Cl
 		return kind + ":known:" + user + ":" + peer.Group(c.Peer.Address), knownAddress, nil
 	case device:
 		return unprovenKey(kind, user), knownDevice, nil
-	case trust.KnownAddress:
-		return unprovenKey(kind, user), knownAddress, nil
 	}
+	// An address the account knows only from sign-ins that did not prove the password is a
+	// stranger's for a guess at it: anyone can call from a café's or a carrier's address, and
+	// sharing the known devices' one allowance with them would let a stranger there lock the
+	// owner's devices out (review 20).
 	return kind + ":account:" + user, stranger, nil
 }
 
 // proofKind is what the sign-in that made a caller known must have proved for the caller to
-// have an allowance of kind of its own (a method of sessions.methods), "" for any sign-in.
+// have an allowance of kind of its own (a method of sessions.methods), "" for any sign-in. Only
+// the password's guesses ask it: links and resets are mailed to the owner, and a link proves the
+// mailbox, so a known caller of any proof keeps its own allowance of them (asking "pwd" there
+// let a stranger at a link-known address keep a user without a password from every link:
+// review 20).
 func proofKind(kind string) string {
-	switch Kind(kind) {
-	case SignIn, Link, Reset:
+	if Kind(kind) == SignIn {
 		return "pwd"
 	}
 	return ""

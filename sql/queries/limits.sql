@@ -76,10 +76,15 @@ DELETE FROM device_tokens WHERE token_hash = @token_hash AND user_id = @user_id;
 -- name: RememberAddress :exec
 -- Records that the user signed in from the address, until @expires_at, with the session
 -- @session_id: the address is known by its latest sign-in (removing the factor that session
--- stood on may forget it: ForgetSessionAddresses).
+-- stood on may forget it: ForgetSessionAddresses), unless that proved no password and the one it
+-- is known by did, and is live: a copy of a passkey signing in from the owner's home must not
+-- make her address a stranger's for her password's guesses (GetClientTrust).
 INSERT INTO known_addresses (user_id, address, expires_at, session_id) VALUES (@user_id, @address, @expires_at, @session_id::uuid)
 ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_addresses.expires_at, excluded.expires_at),
-    session_id = excluded.session_id;
+    session_id = CASE
+        WHEN EXISTS (SELECT 1 FROM sessions o WHERE o.id = known_addresses.session_id AND o.revoked_at IS NULL AND 'pwd' = ANY (o.methods))
+         AND NOT EXISTS (SELECT 1 FROM sessions n WHERE n.id = excluded.session_id AND 'pwd' = ANY (n.methods))
+        THEN known_addresses.session_id ELSE excluded.session_id END;
 
 -- name: ForgetUserClients :exec
 -- Drops every device token and known address of a user: whoever signed in before (possibly not

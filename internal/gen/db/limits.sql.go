@@ -211,7 +211,10 @@ func (q *Queries) GetLimitWindowEnd(ctx context.Context, key string) (time.Time,
 const rememberAddress = `-- name: RememberAddress :exec
 INSERT INTO known_addresses (user_id, address, expires_at, session_id) VALUES ($1, $2, $3, $4::uuid)
 ON CONFLICT (user_id, address) DO UPDATE SET expires_at = greatest(known_addresses.expires_at, excluded.expires_at),
-    session_id = excluded.session_id
+    session_id = CASE
+        WHEN EXISTS (SELECT 1 FROM sessions o WHERE o.id = known_addresses.session_id AND o.revoked_at IS NULL AND 'pwd' = ANY (o.methods))
+         AND NOT EXISTS (SELECT 1 FROM sessions n WHERE n.id = excluded.session_id AND 'pwd' = ANY (n.methods))
+        THEN known_addresses.session_id ELSE excluded.session_id END
 `
 
 type RememberAddressParams struct {
@@ -223,7 +226,9 @@ type RememberAddressParams struct {
 
 // Records that the user signed in from the address, until @expires_at, with the session
 // @session_id: the address is known by its latest sign-in (removing the factor that session
-// stood on may forget it: ForgetSessionAddresses).
+// stood on may forget it: ForgetSessionAddresses), unless that proved no password and the one it
+// is known by did, and is live: a copy of a passkey signing in from the owner's home must not
+// make her address a stranger's for her password's guesses (GetClientTrust).
 func (q *Queries) RememberAddress(ctx context.Context, arg RememberAddressParams) error {
 	_, err := q.db.Exec(ctx, rememberAddress,
 		arg.UserID,

@@ -6044,8 +6044,9 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
-	// Only when that sign-in proved the password: the devices and addresses that signed in by
-	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+	// Only when that sign-in proved the password: the device tokens of sign-ins by another
+	// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+	// known only from such sign-ins counts as a stranger's.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -6090,8 +6091,9 @@ type ClientInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
-	// Only when that sign-in proved the password: the devices and addresses that signed in by
-	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+	// Only when that sign-in proved the password: the device tokens of sign-ins by another
+	// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+	// known only from such sign-ins counts as a stranger's.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8366,8 +8368,9 @@ func (c *Client) ScopesLiaisonRegister(ctx context.Context, params *ScopesLiaiso
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
-// Only when that sign-in proved the password: the devices and addresses that signed in by
-// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+// Only when that sign-in proved the password: the device tokens of sign-ins by another
+// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+// known only from such sign-ins counts as a stranger's.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -8422,8 +8425,9 @@ func (c *Client) SessionsCreateWithBody(ctx context.Context, contentType string,
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
-// Only when that sign-in proved the password: the devices and addresses that signed in by
-// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+// Only when that sign-in proved the password: the device tokens of sign-ins by another
+// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+// known only from such sign-ins counts as a stranger's.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -13278,8 +13282,9 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
-	// Only when that sign-in proved the password: the devices and addresses that signed in by
-	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+	// Only when that sign-in proved the password: the device tokens of sign-ins by another
+	// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+	// known only from such sign-ins counts as a stranger's.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -13324,8 +13329,9 @@ type ClientWithResponsesInterface interface {
 	// and each client address has one for all accounts (100); a caller that signed in to the
 	// account before, from the same address or presenting the `device_token` of that sign-in,
 	// has an allowance of its own (10), so the owner signs in while strangers are throttled.
-	// Only when that sign-in proved the password: the devices and addresses that signed in by
-	// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+	// Only when that sign-in proved the password: the device tokens of sign-ins by another
+	// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+	// known only from such sign-ins counts as a stranger's.
 	// Beyond an allowance, or when more logins wait for hashing than can start within a short
 	// budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 	// with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -18841,8 +18847,9 @@ func (c *ClientWithResponses) ScopesLiaisonRegisterWithResponse(ctx context.Cont
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
-// Only when that sign-in proved the password: the devices and addresses that signed in by
-// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+// Only when that sign-in proved the password: the device tokens of sign-ins by another
+// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+// known only from such sign-ins counts as a stranger's.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
@@ -18893,8 +18900,9 @@ func (c *ClientWithResponses) SessionsCreateWithBodyWithResponse(ctx context.Con
 // and each client address has one for all accounts (100); a caller that signed in to the
 // account before, from the same address or presenting the `device_token` of that sign-in,
 // has an allowance of its own (10), so the owner signs in while strangers are throttled.
-// Only when that sign-in proved the password: the devices and addresses that signed in by
-// another proof (a passkey, a link, Google) share one allowance of 10 per account.
+// Only when that sign-in proved the password: the device tokens of sign-ins by another
+// proof (a passkey, a link, Google) share one allowance of 10 per account, and an address
+// known only from such sign-ins counts as a stranger's.
 // Beyond an allowance, or when more logins wait for hashing than can start within a short
 // budget, the answer is `rate-limited` with `Retry-After`. A successful sign-in answers
 // with a new `device_token` (and retires the one presented); keep it with the device. A
