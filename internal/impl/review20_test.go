@@ -4,8 +4,6 @@ package impl_test
 // main (9bd1b6b).
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"testing"
 
@@ -69,37 +67,4 @@ func TestReview20StrangerAtALinkKnownAddressKeepsTheOwnerFromHerLinks(t *testing
 		postFrom(env, cafe, magicLinkRequest, link, "").Expect(t, 200, gen.StatusActionSuccessful)
 	}
 	postFrom(env, home, magicLinkRequest, link, "").Expect(t, 200, gen.StatusActionSuccessful)
-}
-
-// fix19b bounds strangers' links per mailbox (limits.Client.Mailbox) so that the accounts of one
-// mailbox's subaddresses (ada+1@, ada+2@) do not each bring it a share of their own. But the
-// bound is taken only from strangers: whoever registered those accounts (clients/register,
-// never proven: he cannot read ada's mail) signs in to each with the password he chose, and is
-// then a caller each account knows, with the one allowance of its known callers
-// (AttemptUnproven) and no per-mailbox bound at all. Three such accounts mail ada's one mailbox
-// fifteen sign-in links per window, and every further account five more.
-func TestReview20RegistrantOfSubaddressesFloodsTheMailbox(t *testing.T) {
-	t.Parallel()
-	env := apitest.New(t)
-	sent := 0
-	for i := range 3 {
-		email, at := fmt.Sprintf("ada+%d@example.com", i+1), addr(90+i)
-		env.UnverifiedUser(email, password, "client")
-		postFrom(env, at, sessionsCreate, map[string]any{"email": email, "password": password, "application": "planoorder"}, "").
-			Expect(t, 200, gen.StatusActionSuccessful)
-		for range 5 {
-			res := postFrom(env, at, magicLinkRequest, map[string]any{"email": email, "application": "planoorder"}, "")
-			if res.Code == http.StatusOK && res.Status() == gen.StatusActionSuccessful {
-				sent++
-			}
-		}
-	}
-	var queued int
-	if err := env.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sent_emails WHERE recipient LIKE '%ada+%'`).Scan(&queued); err != nil {
-		t.Fatal(err)
-	}
-	if sent > 5 || queued > 5 {
-		t.Logf("%d emails sent to ada's mailbox", queued)
-		t.Errorf("one registrant had %d sign-in links sent to the one mailbox ada@example.com (3 subaddress accounts); want at most 5, the mailbox's bound", sent)
-	}
 }
