@@ -7,8 +7,6 @@ import (
 	"fmt"
 
 	"github.com/pressly/goose/v3"
-
-	"github.com/plano/planoauth/internal/emailaddr"
 )
 
 // normalizeDomainsVersion is the Go migration that brings every stored email to the form
@@ -21,54 +19,11 @@ const normalizeDomainsVersion = 97
 // normalizeDomains pages through the users by id and stores each email that Normalize changes,
 // settling a collision with another user that has that form already as 00023 did
 // (normalizeDomain). The migration does not fail on a collision. Its SQL is
-// written here, frozen at its version (see normalizeEmails).
+// written here, frozen at its version; it pages through the users as 22 does (renormalizeUsers).
 func normalizeDomains() *goose.Migration {
 	return goose.NewGoMigration(normalizeDomainsVersion, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-		after := int64(0)
-		for {
-			last, err := normalizeDomainPage(ctx, tx, after)
-			if err != nil || last == after {
-				return err
-			}
-			after = last
-		}
+		return renormalizeUsers(ctx, tx, func(id int64, email string) error { return normalizeDomain(ctx, tx, id, email) })
 	}}, &goose.GoFunc{}) // down: nothing, the ASCII form is one the code before reads as well
-}
-
-// normalizeDomainPage handles the users after the id after and returns the last id it read
-// (after itself when there were none).
-func normalizeDomainPage(ctx context.Context, tx *sql.Tx, after int64) (int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, email FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, emailPage)
-	if err != nil {
-		return after, fmt.Errorf("read users after %d: %w", after, err)
-	}
-	type change struct {
-		id    int64
-		email string
-	}
-	var changes []change
-	last := after
-	for rows.Next() {
-		var c change
-		if err := rows.Scan(&c.id, &c.email); err != nil {
-			rows.Close()
-			return after, fmt.Errorf("read a user: %w", err)
-		}
-		last = c.id
-		if normalized := emailaddr.Normalize(c.email); normalized != c.email {
-			changes = append(changes, change{c.id, normalized})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return after, fmt.Errorf("read users after %d: %w", after, err)
-	}
-	for _, c := range changes {
-		if err := normalizeDomain(ctx, tx, c.id, c.email); err != nil {
-			return after, err
-		}
-	}
-	return last, nil
 }
 
 // normalizeDomain stores email as user id's. When another user has it, the two settle as 00023

@@ -23,23 +23,35 @@ const emailPage = 1000
 // version, while sqlc's queries follow the latest schema (the work table is gone by then).
 func normalizeEmails() *goose.Migration {
 	return goose.NewGoMigration(normalizeEmailsVersion, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-		after := int64(0)
-		for {
-			last, err := normalizeEmailPage(ctx, tx, after)
-			if err != nil || last == after {
-				return err
+		return renormalizeUsers(ctx, tx, func(id int64, email string) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO email_renormalized (user_id, email) VALUES ($1, $2)`, id, email); err != nil {
+				return fmt.Errorf("record the normalized email of user %d: %w", id, err)
 			}
-			after = last
-		}
+			return nil
+		})
 	}}, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM email_renormalized`)
 		return err
 	}})
 }
 
-// normalizeEmailPage handles the users after the id after and returns the last id it read
-// (after itself when there were none).
-func normalizeEmailPage(ctx context.Context, tx *sql.Tx, after int64) (int64, error) {
+// renormalizeUsers pages through the users by id and calls apply with each user's email that
+// emailaddr.Normalize changes, the emailaddr.Normalize of now: the Go email migrations (22, 97)
+// share it.
+func renormalizeUsers(ctx context.Context, tx *sql.Tx, apply func(id int64, email string) error) error {
+	after := int64(0)
+	for {
+		last, err := renormalizePage(ctx, tx, after, apply)
+		if err != nil || last == after {
+			return err
+		}
+		after = last
+	}
+}
+
+// renormalizePage handles the users after the id after and returns the last id it read (after
+// itself when there were none).
+func renormalizePage(ctx context.Context, tx *sql.Tx, after int64, apply func(id int64, email string) error) (int64, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, email FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, emailPage)
 	if err != nil {
 		return after, fmt.Errorf("read users after %d: %w", after, err)
@@ -51,15 +63,14 @@ func normalizeEmailPage(ctx context.Context, tx *sql.Tx, after int64) (int64, er
 	var changes []change
 	last := after
 	for rows.Next() {
-		var id int64
-		var email string
-		if err := rows.Scan(&id, &email); err != nil {
+		var c change
+		if err := rows.Scan(&c.id, &c.email); err != nil {
 			rows.Close()
 			return after, fmt.Errorf("read a user: %w", err)
 		}
-		last = id
-		if normalized := emailaddr.Normalize(email); normalized != email {
-			changes = append(changes, change{id, normalized})
+		last = c.id
+		if normalized := emailaddr.Normalize(c.email); normalized != c.email {
+			changes = append(changes, change{c.id, normalized})
 		}
 	}
 	rows.Close()
@@ -67,8 +78,8 @@ func normalizeEmailPage(ctx context.Context, tx *sql.Tx, after int64) (int64, er
 		return after, fmt.Errorf("read users after %d: %w", after, err)
 	}
 	for _, c := range changes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO email_renormalized (user_id, email) VALUES ($1, $2)`, c.id, c.email); err != nil {
-			return after, fmt.Errorf("record the normalized email of user %d: %w", c.id, err)
+		if err := apply(c.id, c.email); err != nil {
+			return after, err
 		}
 	}
 	return last, nil
